@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** Shared field builders so every app spells its variables and defaults the same way. */
+
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+export const postgresUrl = () =>
+  z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL');
+
+export const redisUrl = () =>
+  z
+    .string()
+    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379');
+
+export const logLevel = () =>
+  z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/** `true/false/1/0/yes/no`, because z.coerce.boolean() turns "false" into true. */
+export const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** `<keyId>:<base64 of 32 bytes>`; see libs/domain/src/secrets. */
+const KEY_PATTERN = /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=$/;
+export const masterKey = () =>
+  z.string().regex(KEY_PATTERN, 'must be "<keyId>:<base64 of 32 random bytes>" (openssl rand -base64 32)');
+export const previousMasterKeys = () =>
+  z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(KEY_PATTERN, 'each entry must be "<keyId>:<base64 of 32 bytes>"')));

@@ -1,0 +1,10 @@
+export { ConfigError, loadConfig } from './load-config';
+export {
+  connectorConfigSchema,
+  gatewayConfigSchema,
+  schemasByApp,
+  workerConfigSchema,
+  type ConnectorConfig,
+  type GatewayConfig,
+  type WorkerConfig,
+} from './schemas';

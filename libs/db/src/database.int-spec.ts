@@ -1,0 +1,68 @@
+import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+
+describe(`${Database.name} (row-level security)`, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let sut: Database;
+  let tenantA: string;
+  let tenantB: string;
+  let storeA: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    sut = Database.connect(testDb.appUrl, 2);
+    tenantA = (await owner.tenant.create({ data: { name: 'Chain A' } })).id;
+    tenantB = (await owner.tenant.create({ data: { name: 'Chain B' } })).id;
+    storeA = (await owner.store.create({ data: { tenantId: tenantA, name: 'A1', timeZone: 'Europe/Moscow' } })).id;
+    await owner.store.create({ data: { tenantId: tenantB, name: 'B1', timeZone: 'Europe/Kyiv' } });
+    await owner.apiKey.create({ data: { tenantId: tenantA, name: 'k', prefix: 'pfx123', hash: 'h', scopes: ['stores:read'] } });
+  });
+
+  afterAll(async () => {
+    await sut.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  it('shows a tenant only its own rows', async () => {
+    const a = await sut.withTenant(tenantA, (tx) => tx.store.findMany());
+    const b = await sut.withTenant(tenantB, (tx) => tx.store.findMany());
+    expect(a.map((s) => s.name)).toEqual(['A1']);
+    expect(b.map((s) => s.name)).toEqual(['B1']);
+  });
+
+  it('should not read, update or delete a store of another tenant, even by id', async () => {
+    await sut.withTenant(tenantB, async (tx) => {
+      expect(await tx.store.findUnique({ where: { id: storeA } })).toBeNull();
+      expect((await tx.store.updateMany({ where: { id: storeA }, data: { name: 'hacked' } })).count).toBe(0);
+      expect((await tx.store.deleteMany({ where: { id: storeA } })).count).toBe(0);
+    });
+    const still = await owner.store.findUniqueOrThrow({ where: { id: storeA } });
+    expect(still.name).toBe('A1');
+  });
+
+  it('should not insert a row for another tenant (WITH CHECK)', async () => {
+    await expect(
+      sut.withTenant(tenantB, (tx) => tx.store.create({ data: { tenantId: tenantA, name: 'x', timeZone: 'UTC' } })),
+    ).rejects.toThrow(/row-level security/);
+  });
+
+  it('sees nothing outside withTenant, and the setting does not leak to the pooled connection', async () => {
+    await sut.withTenant(tenantA, (tx) => tx.store.count());
+    expect(await sut.prisma.store.count()).toBe(0);
+    expect(await sut.prisma.tenant.count()).toBe(0);
+  });
+
+  it('rejects a non-UUID tenant id before touching the database', async () => {
+    await expect(sut.withTenant("x' OR 1=1 --", (tx) => tx.store.count())).rejects.toMatchObject({ code: 'TENANT_INVALID' });
+  });
+
+  it('finds an API key by prefix through the security-definer lookup only', async () => {
+    const found = await sut.findApiKeyByPrefix('pfx123');
+    expect(found).toMatchObject({ tenantId: tenantA, hash: 'h', scopes: ['stores:read'], revokedAt: null });
+    expect(await sut.findApiKeyByPrefix('nope')).toBeNull();
+    expect(await sut.prisma.apiKey.count()).toBe(0);
+  });
+});

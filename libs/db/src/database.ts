@@ -1,0 +1,89 @@
+import { isUuid, PayorchError } from '@payorch/domain';
+
+import { type PrismaClient, type TransactionClient, createPrismaClient } from './client';
+
+export interface ApiKeyLookup {
+  id: string;
+  tenantId: string;
+  hash: string;
+  scopes: string[];
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export interface AgentCredentialLookup {
+  id: string;
+  tenantId: string;
+  credentialHash: string | null;
+  status: 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
+}
+
+export interface AgentEnrollmentLookup {
+  id: string;
+  tenantId: string;
+  enrollmentTokenHash: string | null;
+  enrollmentExpiresAt: Date | null;
+  status: 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
+}
+
+export interface WithTenantOptions {
+  /** Interactive transaction timeout (ms). */
+  timeout?: number;
+  isolationLevel?: 'ReadCommitted' | 'RepeatableRead' | 'Serializable';
+}
+
+/**
+ * The application's only door to PostgreSQL. It connects as the `payorch_app` role, which row-level
+ * security confines to the tenant set by `withTenant`; there is no API here to run an unscoped query
+ * on a tenant table. The three `find*` lookups are SECURITY DEFINER functions for authentication.
+ */
+export class Database {
+  constructor(readonly prisma: PrismaClient) {}
+
+  static connect(appDatabaseUrl: string, poolSize?: number): Database {
+    return new Database(createPrismaClient(appDatabaseUrl, { max: poolSize }));
+  }
+
+  /**
+   * Runs `fn` in an interactive transaction whose first statement scopes it to `tenantId`
+   * (transaction-local, so it never leaks to the pooled connection).
+   */
+  async withTenant<T>(
+    tenant: string | { tenantId: string },
+    fn: (tx: TransactionClient) => Promise<T>,
+    options: WithTenantOptions = {},
+  ): Promise<T> {
+    const tenantId = typeof tenant === 'string' ? tenant : tenant.tenantId;
+    if (!isUuid(tenantId)) throw new PayorchError('TENANT_INVALID', 'tenant id must be a UUID');
+    return this.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
+        return fn(tx);
+      },
+      { timeout: options.timeout ?? 10_000, maxWait: 5_000, isolationLevel: options.isolationLevel },
+    );
+  }
+
+  async findApiKeyByPrefix(prefix: string): Promise<ApiKeyLookup | null> {
+    const rows = await this.prisma.$queryRaw<ApiKeyLookup[]>`SELECT * FROM payorch_find_api_key(${prefix})`;
+    return rows[0] ?? null;
+  }
+
+  async findAgentByCredentialPrefix(prefix: string): Promise<AgentCredentialLookup | null> {
+    const rows = await this.prisma.$queryRaw<AgentCredentialLookup[]>`SELECT * FROM payorch_find_agent_by_credential(${prefix})`;
+    return rows[0] ?? null;
+  }
+
+  async findAgentByEnrollmentPrefix(prefix: string): Promise<AgentEnrollmentLookup | null> {
+    const rows = await this.prisma.$queryRaw<AgentEnrollmentLookup[]>`SELECT * FROM payorch_find_agent_by_enrollment(${prefix})`;
+    return rows[0] ?? null;
+  }
+
+  async ping(): Promise<void> {
+    await this.prisma.$queryRaw`SELECT 1`;
+  }
+
+  async close(): Promise<void> {
+    await this.prisma.$disconnect();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Domain errors. Framework-free: the gateway's single exception filter maps `code` to an HTTP
+ * status with an exhaustive switch (apps/api-gateway/src/common/error.filter.ts).
+ */
+export class PayorchError<C extends string = string> extends Error {
+  readonly code: C;
+  readonly details?: unknown;
+
+  constructor(code: C, message: string, details?: unknown) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export type ApiErrorCode =
+  | 'CONFLICT'
+  | 'FORBIDDEN'
+  | 'IDEMPOTENCY_KEY_IN_PROGRESS'
+  | 'IDEMPOTENCY_KEY_REQUIRED'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'INTERNAL'
+  | 'NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'RESOURCE_IN_USE'
+  | 'UNAUTHENTICATED'
+  | 'UNPROCESSABLE'
+  | 'VALIDATION_FAILED';
+
+export class ApiError extends PayorchError<ApiErrorCode> {}
+
+export const notFound = (resource: string, id: string) =>
+  new ApiError('NOT_FOUND', `${resource} ${id} was not found`, { resource, id });
+
+export function assertUnreachable(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,4 @@
+export { ApiError, assertUnreachable, notFound, PayorchError, type ApiErrorCode } from './errors';
+export { SecretBox, SecretError, parseMasterKey, type MasterKey, type SecretErrorCode } from './secrets/envelope';
+export { isUuid, UUID_PATTERN, type TenantContext } from './tenant-context';
+export { JOB_NAMES, QUEUES, type JobData, type JobName } from './jobs';

@@ -1,0 +1,2 @@
+export { createLogger, REDACT_PATHS, type CreateLoggerOptions, type Logger } from './logger';
+export { luhnValid, maskPan, scrubPans } from './pan';

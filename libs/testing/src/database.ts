@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { Client } from 'pg';
+
+/**
+ * A fresh PostgreSQL database per test file (immich's getKyselyDB idea): all migrations are applied
+ * once into a template database named after a hash of the migration files, under an advisory lock so
+ * parallel jest workers and projects build it once; each file then clones it with
+ * `CREATE DATABASE … TEMPLATE …`, which takes milliseconds.
+ */
+
+const ROOT = path.resolve(__dirname, '../../..');
+const MIGRATIONS = path.join(ROOT, 'prisma/migrations');
+const LOCK_ID = 727073_01;
+export const TEST_APP_PASSWORD = 'payorch_app_test';
+
+export const testAdminUrl = (): string =>
+  process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+
+function migrationsHash(): string {
+  const hash = createHash('sha256');
+  for (const dir of readdirSync(MIGRATIONS).sort()) {
+    if (!/^\d{14}_/.test(dir)) continue;
+    hash.update(dir).update(readFileSync(path.join(MIGRATIONS, dir, 'migration.sql')));
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: testAdminUrl() });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function ensureTemplate(): Promise<string> {
+  const template = `payorch_tpl_${migrationsHash()}`;
+  await withAdmin(async (admin) => {
+    await admin.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
+    try {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
+      if (rowCount) return;
+      const stale = await admin.query(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'payorch\\_tpl\\_%' AND datname <> $1",
+        [template],
+      );
+      for (const row of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE "${template}_build"`);
+      const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts/prisma-offline-migrate.mjs'), 'deploy'], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: withDatabase(testAdminUrl(), `${template}_build`) },
+        encoding: 'utf8',
+      });
+      if (result.status !== 0) {
+        await admin.query(`DROP DATABASE IF EXISTS "${template}_build" WITH (FORCE)`);
+        throw new Error(`migrating the test template failed:\n${result.stdout}\n${result.stderr}`);
+      }
+      await admin.query(`ALTER ROLE payorch_app PASSWORD '${TEST_APP_PASSWORD}'`);
+      // Renaming after a successful migration means a half-built template is never cloned.
+      await admin.query(`ALTER DATABASE "${template}_build" RENAME TO "${template}"`);
+    } finally {
+      await admin.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]);
+    }
+  });
+  return template;
+}
+
+export interface TestDatabase {
+  name: string;
+  /** Owner connection (migrations, admin CLI, test setup that must bypass RLS). */
+  adminUrl: string;
+  /** `payorch_app` connection: what the services use; subject to RLS. */
+  appUrl: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const template = await ensureTemplate();
+  const name = `payorch_t_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withAdmin(async (admin) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+        return;
+      } catch (error) {
+        // 55006: the template is briefly in use by a concurrent clone; retry.
+        if ((error as { code?: string }).code !== '55006' || attempt > 50) throw error;
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+      }
+    }
+  });
+  const adminUrl = withDatabase(testAdminUrl(), name);
+  const app = new URL(adminUrl);
+  app.username = 'payorch_app';
+  app.password = TEST_APP_PASSWORD;
+  return {
+    name,
+    adminUrl,
+    appUrl: app.toString(),
+    drop: () => withAdmin(async (admin) => void (await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))),
+  };
+}

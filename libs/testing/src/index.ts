@@ -1,0 +1,2 @@
+export { createTestDatabase, TEST_APP_PASSWORD, testAdminUrl, type TestDatabase } from './database';
+export { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from './redis';

@@ -1,0 +1,21 @@
+import { randomBytes } from 'node:crypto';
+
+export const testRedisUrl = (): string => process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A unique Redis key prefix per test file, so files run in parallel against one Redis. */
+export function testRedisPrefix(label = 'test'): string {
+  return `t:${label}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+/** Deletes every key under a prefix (SCAN, not KEYS). */
+export async function deleteRedisPrefix(
+  redis: { scan(cursor: string, ...args: (string | number)[]): Promise<[string, string[]]>; del(...keys: string[]): Promise<number> },
+  prefix: string,
+): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
