@@ -11,9 +11,28 @@ for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
   moduleNameMapper[key] = path.join(root, target.replace('*', '$1'));
 }
 
+// NestJS 12 ships ES modules only. Node 20 loads them through require(esm), but jest's module
+// system does not, so jest compiles those packages to CommonJS (import.meta.url is rewritten to
+// the CommonJS equivalent). Add a package here when jest reports "Must use import to load ES Module".
+const ESM_PACKAGES = ['@nestjs'];
+
 module.exports = {
   testEnvironment: 'node',
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   transform: {
+    '^.+/node_modules/.+\\.m?js$': [
+      '@swc/jest',
+      {
+        jsc: {
+          parser: { syntax: 'ecmascript' },
+          target: 'es2022',
+          transform: {
+            optimizer: { globals: { vars: { 'import.meta.url': 'require("url").pathToFileURL(__filename).href' } } },
+          },
+        },
+        module: { type: 'commonjs' },
+      },
+    ],
     '^.+\\.ts$': [
       '@swc/jest',
       {

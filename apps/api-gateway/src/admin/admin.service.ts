@@ -1,0 +1,102 @@
+import { type PrismaClient } from '@payorch/db';
+import { ALL_SCOPES, ApiError, isUuid, issueToken, type Scope, SecretBox, TOKEN_KINDS } from '@payorch/domain';
+
+import { openTerminalCredentials, sealTerminalCredentials } from '../terminals/terminal-credentials';
+
+/**
+ * Operator actions. Runs as the owner role (DATABASE_URL), which is not subject to RLS, so every
+ * method names its tenant explicitly and writes an audit row with actor type "admin".
+ */
+export class AdminService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly operator: string,
+  ) {}
+
+  async createTenant(name: string) {
+    if (!name.trim()) throw new ApiError('VALIDATION_FAILED', 'name: must not be empty');
+    const tenant = await this.prisma.tenant.create({ data: { name: name.trim() } });
+    await this.audit(tenant.id, 'tenant.create', 'tenant', tenant.id);
+    return { id: tenant.id, name: tenant.name, createdAt: tenant.createdAt.toISOString() };
+  }
+
+  async listTenants() {
+    const rows = await this.prisma.tenant.findMany({ orderBy: { createdAt: 'asc' } });
+    return rows.map((t) => ({ id: t.id, name: t.name, createdAt: t.createdAt.toISOString() }));
+  }
+
+  async createApiKey(input: { tenantId: string; name: string; scopes?: string[]; expiresInDays?: number }) {
+    const tenant = await this.requireTenant(input.tenantId);
+    const scopes = input.scopes?.length ? input.scopes : [...ALL_SCOPES];
+    const unknown = scopes.filter((s) => !(ALL_SCOPES as readonly string[]).includes(s));
+    if (unknown.length) {
+      throw new ApiError('VALIDATION_FAILED', `scopes: unknown scope(s) ${unknown.join(', ')}; known: ${ALL_SCOPES.join(', ')}`);
+    }
+    const issued = issueToken(TOKEN_KINDS.apiKey);
+    const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
+    const key = await this.prisma.apiKey.create({
+      data: { tenantId: tenant.id, name: input.name, prefix: issued.prefix, hash: issued.hash, scopes: scopes as Scope[], expiresAt },
+    });
+    await this.audit(tenant.id, 'api_key.create', 'api_key', key.id, { scopes });
+    return { id: key.id, tenantId: tenant.id, name: key.name, scopes, expiresAt: expiresAt?.toISOString() ?? null, apiKey: issued.token };
+  }
+
+  async listApiKeys(tenantId: string) {
+    await this.requireTenant(tenantId);
+    const rows = await this.prisma.apiKey.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
+    return rows.map((k) => ({
+      id: k.id,
+      name: k.name,
+      prefix: k.prefix,
+      scopes: k.scopes,
+      createdAt: k.createdAt.toISOString(),
+      lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+      revokedAt: k.revokedAt?.toISOString() ?? null,
+      expiresAt: k.expiresAt?.toISOString() ?? null,
+    }));
+  }
+
+  async revokeApiKey(id: string) {
+    if (!isUuid(id)) throw new ApiError('VALIDATION_FAILED', 'id: must be a UUID');
+    const key = await this.prisma.apiKey.findUnique({ where: { id } });
+    if (!key) throw new ApiError('NOT_FOUND', `API key ${id} was not found`);
+    const revokedAt = key.revokedAt ?? new Date();
+    await this.prisma.apiKey.update({ where: { id }, data: { revokedAt } });
+    await this.audit(key.tenantId, 'api_key.revoke', 'api_key', id);
+    return { id, revokedAt: revokedAt.toISOString() };
+  }
+
+  /**
+   * After PAYORCH_MASTER_KEY rotation: re-seals every secret still on an older key under the active
+   * one (the old key must still be listed in PAYORCH_PREVIOUS_MASTER_KEYS while this runs).
+   */
+  async rewrapSecrets(box: SecretBox) {
+    const rows = await this.prisma.terminal.findMany({
+      where: { credentialsEncrypted: { not: null } },
+      select: { id: true, tenantId: true, credentialsEncrypted: true },
+    });
+    let rewrapped = 0;
+    for (const row of rows) {
+      const envelope = row.credentialsEncrypted!;
+      if (box.keyIdOf(envelope) === box.activeKeyId) continue;
+      // Decrypt first: proves the envelope is intact and bound to this row before it is re-sealed.
+      openTerminalCredentials(box, row.tenantId, row.id, envelope);
+      await this.prisma.terminal.update({ where: { id: row.id }, data: { credentialsEncrypted: box.rewrap(envelope) } });
+      rewrapped++;
+    }
+    return { checked: rows.length, rewrapped, activeKeyId: box.activeKeyId };
+  }
+
+  private async requireTenant(id: string) {
+    if (!isUuid(id)) throw new ApiError('VALIDATION_FAILED', 'tenant: must be a UUID');
+    const tenant = await this.prisma.tenant.findUnique({ where: { id } });
+    if (!tenant) throw new ApiError('NOT_FOUND', `tenant ${id} was not found`);
+    return tenant;
+  }
+
+  private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details?: object) {
+    await this.prisma.auditLog.create({
+      data: { tenantId, action, resourceType, resourceId, actorType: 'admin', actorId: this.operator, details: details as never },
+    });
+  }
+}

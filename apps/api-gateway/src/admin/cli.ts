@@ -1,0 +1,83 @@
+import os from 'node:os';
+
+import { Command, InvalidArgumentError } from 'commander';
+
+import { createPrismaClient } from '@payorch/db';
+import { PayorchError, SecretBox } from '@payorch/domain';
+
+import { AdminService } from './admin.service';
+
+/**
+ * payorch admin CLI (operators only; uses the owner connection DATABASE_URL):
+ *   npm run admin -- tenant create --name "Chain A"
+ *   npm run admin -- apikey create --tenant <id> --name pos [--scopes stores:read,stores:write]
+ *   npm run admin -- apikey revoke --id <keyId>
+ * Prints JSON. A new API key is printed once and never stored.
+ */
+function databaseUrl(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    throw new PayorchError('CONFIG', 'DATABASE_URL (owner connection) is not set; with `npm start`, use the value it prints');
+  }
+  return url;
+}
+
+async function run(action: (admin: AdminService) => Promise<unknown>): Promise<void> {
+  const prisma = createPrismaClient(databaseUrl(), { max: 1 });
+  try {
+    const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`));
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+};
+
+const program = new Command('payorch-admin').description('payorch operator commands').showHelpAfterError();
+
+const tenant = program.command('tenant').description('tenants');
+tenant
+  .command('create')
+  .requiredOption('--name <name>', 'display name of the chain')
+  .action((o: { name: string }) => run((a) => a.createTenant(o.name)));
+tenant.command('list').action(() => run((a) => a.listTenants()));
+
+const apikey = program.command('apikey').description('API keys');
+apikey
+  .command('create')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .requiredOption('--name <name>', 'what the key is for')
+  .option('--scopes <list>', 'comma-separated scopes (default: all)')
+  .option('--expires-in-days <n>', 'expiry', positiveInt)
+  .action((o: { tenant: string; name: string; scopes?: string; expiresInDays?: number }) =>
+    run((a) =>
+      a.createApiKey({ tenantId: o.tenant, name: o.name, scopes: o.scopes?.split(',').map((s) => s.trim()), expiresInDays: o.expiresInDays }),
+    ),
+  );
+apikey.command('list').requiredOption('--tenant <id>', 'tenant id').action((o: { tenant: string }) => run((a) => a.listApiKeys(o.tenant)));
+apikey.command('revoke').requiredOption('--id <keyId>', 'API key id').action((o: { id: string }) => run((a) => a.revokeApiKey(o.id)));
+
+program
+  .command('secrets')
+  .description('secrets at rest')
+  .command('rewrap')
+  .description('re-seal every secret under the active PAYORCH_MASTER_KEY (after a key rotation)')
+  .action(() =>
+    run((a) => {
+      const active = process.env.PAYORCH_MASTER_KEY;
+      if (!active) throw new PayorchError('CONFIG', 'PAYORCH_MASTER_KEY is not set');
+      const previous = (process.env.PAYORCH_PREVIOUS_MASTER_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      return a.rewrapSecrets(SecretBox.fromConfig(active, previous));
+    }),
+  );
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const code = error instanceof PayorchError ? `${error.code}: ` : '';
+  process.stderr.write(`error: ${code}${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

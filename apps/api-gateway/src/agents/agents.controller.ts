@@ -1,0 +1,91 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+
+import type { TenantContext } from '@payorch/domain';
+
+import { RequireScopes } from '../common/auth.guard';
+import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { Tenant } from '../common/tenant.decorator';
+import { openApi, uuidParam, ZodPipe } from '../common/zod';
+import { AgentsService } from './agents.service';
+import {
+  agentResponseSchema,
+  type CreateAgentDto,
+  createAgentSchema,
+  enrollmentResponseSchema,
+  type ListAgentsQuery,
+  listAgentsQuery,
+  type UpdateAgentDto,
+  updateAgentSchema,
+} from './dto/agent.dto';
+
+@ApiTags('agents')
+@ApiBearerAuth()
+@Controller('v1/agents')
+export class AgentsController {
+  constructor(private readonly service: AgentsService) {}
+
+  @Post()
+  @RequireScopes('agents:write')
+  @ApiOperation({ summary: 'Create an agent; the response carries its one-time enrollment token' })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(createAgentSchema) })
+  @ApiResponse({ status: 201, schema: openApi(enrollmentResponseSchema) })
+  create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createAgentSchema)) dto: CreateAgentDto) {
+    return this.service.create(ctx, dto);
+  }
+
+  @Get()
+  @RequireScopes('agents:read')
+  @ApiResponse({ status: 200, schema: pageSchema(agentResponseSchema) })
+  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listAgentsQuery)) query: ListAgentsQuery) {
+    return this.service.list(ctx, query);
+  }
+
+  @Get(':id')
+  @RequireScopes('agents:read')
+  @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
+  get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.get(ctx, id);
+  }
+
+  @Patch(':id')
+  @RequireScopes('agents:write')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(updateAgentSchema) })
+  @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
+  update(
+    @Tenant() ctx: TenantContext,
+    @Param('id', new ZodPipe(uuidParam)) id: string,
+    @Body(new ZodPipe(updateAgentSchema)) dto: UpdateAgentDto,
+  ) {
+    return this.service.update(ctx, id, dto);
+  }
+
+  @Post(':id/enrollment-token')
+  @RequireScopes('agents:write')
+  @ApiOperation({ summary: 'Issue a new one-time enrollment token (the previous one stops working)' })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiResponse({ status: 201, schema: openApi(enrollmentResponseSchema) })
+  rotateEnrollment(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.rotateEnrollment(ctx, id);
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @RequireScopes('agents:write')
+  @ApiOperation({ summary: 'Revoke the agent: its credential stops working at once' })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
+  revoke(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.revoke(ctx, id);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @RequireScopes('agents:write')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.remove(ctx, id);
+  }
+}

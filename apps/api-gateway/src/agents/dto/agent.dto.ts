@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+import { paginationQuery } from '../../common/pagination';
+
+export const createAgentSchema = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  storeId: z.uuid({ message: 'must be a UUID' }),
+});
+export type CreateAgentDto = z.infer<typeof createAgentSchema>;
+
+export const updateAgentSchema = createAgentSchema
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export type UpdateAgentDto = z.infer<typeof updateAgentSchema>;
+
+export const listAgentsQuery = paginationQuery.extend({ storeId: z.uuid().optional() });
+export type ListAgentsQuery = z.infer<typeof listAgentsQuery>;
+
+export const agentResponseSchema = z.object({
+  createdAt: z.string(),
+  id: z.uuid(),
+  lastSeenAt: z.string().nullable(),
+  name: z.string(),
+  status: z.enum(['PENDING_ENROLLMENT', 'ACTIVE', 'REVOKED']),
+  storeId: z.uuid(),
+  updatedAt: z.string(),
+  version: z.string().nullable(),
+});
+export type AgentResponse = z.infer<typeof agentResponseSchema>;
+
+export const enrollmentResponseSchema = z.object({
+  agent: agentResponseSchema,
+  enrollmentToken: z.string().describe('Shown once. Give it to `payorch-agent enroll`; it works once and expires.'),
+  enrollmentExpiresAt: z.string(),
+});
+export type EnrollmentResponse = z.infer<typeof enrollmentResponseSchema>;
+
+export function toAgentResponse(row: {
+  createdAt: Date;
+  id: string;
+  lastSeenAt: Date | null;
+  name: string;
+  status: AgentResponse['status'];
+  storeId: string;
+  updatedAt: Date;
+  version: string | null;
+}): AgentResponse {
+  return {
+    createdAt: row.createdAt.toISOString(),
+    id: row.id,
+    lastSeenAt: row.lastSeenAt?.toISOString() ?? null,
+    name: row.name,
+    status: row.status,
+    storeId: row.storeId,
+    updatedAt: row.updatedAt.toISOString(),
+    version: row.version,
+  };
+}

@@ -1,0 +1,69 @@
+import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import type { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
+import type { Database } from '@payorch/db';
+import type { SecretBox } from '@payorch/domain';
+import type { Logger, Registry } from '@payorch/logging';
+
+import { AgentsModule } from './agents/agents.module';
+import { ApiKeyGuard } from './common/auth.guard';
+import { ErrorFilter } from './common/error.filter';
+import { IdempotencyInterceptor } from './common/idempotency.interceptor';
+import { RateLimitGuard } from './common/rate-limit.guard';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS, SECRET_BOX } from './common/tokens';
+import { HealthController, METRICS_REGISTRY } from './health/health.controller';
+import { StoresModule } from './stores/stores.module';
+import { TerminalsModule } from './terminals/terminals.module';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  db: Database;
+  logger: Logger;
+  metrics: Registry;
+  redis: Redis;
+  secrets: SecretBox;
+}
+
+/** Closes the connections the app was given, after Nest has stopped taking requests. */
+class ConnectionCloser implements OnApplicationShutdown {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([this.db.close(), this.redis.quit()]);
+  }
+}
+
+@Module({})
+export class AppModule {
+  static register(deps: GatewayDeps): DynamicModule {
+    const shared = [
+      { provide: DATABASE, useValue: deps.db },
+      { provide: GATEWAY_CONFIG, useValue: deps.config },
+      { provide: LOGGER, useValue: deps.logger },
+      { provide: METRICS_REGISTRY, useValue: deps.metrics },
+      { provide: REDIS, useValue: deps.redis },
+      { provide: SECRET_BOX, useValue: deps.secrets },
+    ];
+    return {
+      module: AppModule,
+      global: true,
+      controllers: [HealthController],
+      exports: shared.map((p) => p.provide),
+      imports: [AgentsModule, StoresModule, TerminalsModule],
+      providers: [
+        ...shared,
+        ConnectionCloser,
+        // Guards run in this order: authenticate, then rate-limit per key.
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
+      ],
+    };
+  }
+}

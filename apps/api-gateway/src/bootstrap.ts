@@ -1,0 +1,67 @@
+import { type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { type NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Response } from 'express';
+import { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
+import { Database } from '@payorch/db';
+import { SecretBox } from '@payorch/domain';
+import { createLogger, createMetricsRegistry, httpMetrics, type Logger } from '@payorch/logging';
+
+import { AppModule } from './app.module';
+import type { PayorchRequest } from './common/request-context';
+import { requestIdMiddleware } from './common/request-id.middleware';
+
+export interface GatewayOptions {
+  logger?: Logger;
+}
+
+/** Builds the gateway (used by main.ts and by the e2e tests), not yet listening. */
+export async function createGatewayApp(config: GatewayConfig, options: GatewayOptions = {}): Promise<INestApplication> {
+  const logger = options.logger ?? createLogger({ name: 'api-gateway', level: config.LOG_LEVEL });
+  const metrics = createMetricsRegistry('api-gateway');
+  const http = httpMetrics(metrics);
+  const db = Database.connect(config.DATABASE_APP_URL);
+  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 2, lazyConnect: false });
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
+
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.register({ config, db, logger, metrics, redis, secrets }),
+    { logger: false, bodyParser: true },
+  );
+  app.set('trust proxy', config.TRUST_PROXY);
+  app.useBodyParser('json', { limit: '256kb' });
+  app.use(requestIdMiddleware);
+  app.use((req: PayorchRequest, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route?.path as string | undefined) ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      http.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      http.duration.observe({ method: req.method, route }, seconds);
+      logger.info(
+        { requestId: req.requestId, tenantId: req.tenant?.tenantId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        'request',
+      );
+    });
+    next();
+  });
+  app.enableShutdownHooks();
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('payorch API')
+      .setDescription(
+        'Payment orchestration for terminal fleets and wallet payments. Authenticate with `Authorization: Bearer <API key>`; send an `Idempotency-Key` on every mutating call. Errors: `{error:{code,message,details,requestId}}`.',
+      )
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}

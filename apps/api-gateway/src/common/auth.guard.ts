@@ -1,0 +1,66 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+
+import type { Database } from '@payorch/db';
+import { ApiError, type Scope, tokenPrefix, verifyToken } from '@payorch/domain';
+
+import type { PayorchRequest } from './request-context';
+import { DATABASE } from './tokens';
+
+const SCOPES_KEY = 'payorch:scopes';
+const PUBLIC_KEY = 'payorch:public';
+
+/** Route needs an API key with every listed scope. */
+export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
+/** Route needs no API key (health, metrics, docs). */
+export const Public = () => SetMetadata(PUBLIC_KEY, true);
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * `Authorization: Bearer pok_…`. Resolves the key through the security-definer lookup, checks
+ * hash, revocation, expiry and scopes, and attaches the TenantContext. A revoked, expired or
+ * unknown key is 401 with the same message, so a caller learns nothing about which it was.
+ */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  private readonly lastTouched = new Map<string, number>();
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(DATABASE) private readonly db: Database,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const req = context.switchToHttp().getRequest<PayorchRequest>();
+    const header = req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw new ApiError('UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
+    const token = match[1]!;
+    const prefix = tokenPrefix(token, 'pok');
+    const key = prefix ? await this.db.findApiKeyByPrefix(prefix) : null;
+    const now = new Date();
+    if (!key || !verifyToken(token, key.hash) || key.revokedAt || (key.expiresAt && key.expiresAt <= now)) {
+      throw new ApiError('UNAUTHENTICATED', 'invalid, revoked or expired API key');
+    }
+    const needed = this.reflector.getAllAndOverride<Scope[]>(SCOPES_KEY, targets) ?? [];
+    const missing = needed.filter((s) => !key.scopes.includes(s));
+    if (missing.length) {
+      throw new ApiError('FORBIDDEN', `API key lacks scope(s): ${missing.join(', ')}`, { missing });
+    }
+    req.apiKey = { id: key.id, scopes: key.scopes };
+    req.tenant = { tenantId: key.tenantId, actor: { type: 'api_key', id: key.id }, requestId: req.requestId };
+    await this.touch(key.id, key.tenantId, now);
+    return true;
+  }
+
+  /** Records last use at most once a minute per key per process. */
+  private async touch(id: string, tenantId: string, now: Date): Promise<void> {
+    const last = this.lastTouched.get(id) ?? 0;
+    if (now.getTime() - last < LAST_USED_RESOLUTION_MS) return;
+    this.lastTouched.set(id, now.getTime());
+    await this.db.withTenant(tenantId, (tx) => tx.apiKey.update({ where: { id }, data: { lastUsedAt: now } }));
+  }
+}

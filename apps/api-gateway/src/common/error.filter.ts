@@ -1,0 +1,85 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
+import type { Response } from 'express';
+
+import { ApiError, type ApiErrorCode, assertUnreachable, PayorchError } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+
+import type { PayorchRequest } from './request-context';
+import { LOGGER } from './tokens';
+
+export function statusOf(code: ApiErrorCode): number {
+  switch (code) {
+    case 'VALIDATION_FAILED':
+    case 'IDEMPOTENCY_KEY_REQUIRED':
+      return 400;
+    case 'UNAUTHENTICATED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'NOT_FOUND':
+      return 404;
+    case 'CONFLICT':
+    case 'RESOURCE_IN_USE':
+    case 'IDEMPOTENCY_KEY_REUSED':
+    case 'IDEMPOTENCY_KEY_IN_PROGRESS':
+      return 409;
+    case 'UNPROCESSABLE':
+      return 422;
+    case 'RATE_LIMITED':
+      return 429;
+    case 'INTERNAL':
+      return 500;
+    default:
+      return assertUnreachable(code);
+  }
+}
+
+const HTTP_CODES: Record<number, ApiErrorCode> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'VALIDATION_FAILED',
+  415: 'VALIDATION_FAILED',
+  422: 'UNPROCESSABLE',
+  429: 'RATE_LIMITED',
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; details: unknown; requestId: string };
+}
+
+/** The one exception filter: domain codes → HTTP status, one body shape for every error. */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  constructor(@Inject(LOGGER) private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<PayorchRequest>();
+    const res = http.getResponse<Response>();
+    const { status, code, message, details } = this.describe(exception, req);
+    if (status >= 500) this.logger.error({ err: exception, requestId: req.requestId }, 'request failed');
+    const body: ErrorBody = { error: { code, message, details: details ?? null, requestId: req.requestId } };
+    if (!res.headersSent) res.status(status).json(body);
+  }
+
+  private describe(exception: unknown, req: PayorchRequest) {
+    if (exception instanceof ApiError) {
+      return { status: statusOf(exception.code), code: exception.code, message: exception.message, details: exception.details };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED');
+      // body-parser errors arrive here as 400 with a SyntaxError cause.
+      const message =
+        status === 404 ? `no route ${req.method} ${req.path}` : status === 400 ? `malformed request: ${exception.message}` : exception.message;
+      return { status, code, message, details: null };
+    }
+    if (exception instanceof PayorchError) {
+      return { status: 500, code: 'INTERNAL', message: 'internal error', details: null };
+    }
+    return { status: 500, code: 'INTERNAL', message: 'internal error', details: null };
+  }
+}

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+
+import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import type { Response } from 'express';
+import { from, type Observable, of, throwError } from 'rxjs';
+import { catchError, mergeMap } from 'rxjs/operators';
+
+import type { Database } from '@payorch/db';
+import { ApiError } from '@payorch/domain';
+
+import type { PayorchRequest } from './request-context';
+import { DATABASE } from './tokens';
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const KEY_FORMAT = /^[A-Za-z0-9._:-]{8,128}$/;
+const RETENTION_MS = 24 * 60 * 60 * 1000;
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * `Idempotency-Key` on every mutating call. The first request with a key claims it (a row inserted
+ * before the handler runs); a repeat with the same method, path and body gets the stored answer
+ * (`Idempotent-Replayed: true`); a repeat with anything different is 409; a repeat while the first
+ * is still running is 409 IDEMPOTENCY_KEY_IN_PROGRESS. A request that fails releases its key, so the
+ * client can correct and retry it. Keys are kept 24 hours per tenant.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(@Inject(DATABASE) private readonly db: Database) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = context.switchToHttp().getRequest<PayorchRequest>();
+    const res = context.switchToHttp().getResponse<Response>();
+    if (!MUTATING.has(req.method) || !req.tenant) return next.handle();
+    const key = req.header('idempotency-key');
+    if (!key) {
+      return throwError(() => new ApiError('IDEMPOTENCY_KEY_REQUIRED', 'the Idempotency-Key header is required on this call'));
+    }
+    if (!KEY_FORMAT.test(key)) {
+      return throwError(
+        () => new ApiError('VALIDATION_FAILED', 'Idempotency-Key: 8–128 characters of A-Z a-z 0-9 . _ : -', {
+          issues: [{ field: 'Idempotency-Key', message: '8–128 characters of A-Z a-z 0-9 . _ : -' }],
+        }),
+      );
+    }
+    const tenantId = req.tenant.tenantId;
+    const path = req.originalUrl.split('?')[0]!;
+    const requestHash = createHash('sha256').update(`${req.method} ${path}\n${canonical(req.body)}`).digest('hex');
+
+    return from(this.claim(tenantId, key, req.method, path, requestHash)).pipe(
+      mergeMap((stored) => {
+        if (stored) {
+          res.status(stored.status);
+          res.setHeader('Idempotent-Replayed', 'true');
+          return of(stored.body);
+        }
+        return next.handle().pipe(
+          mergeMap(async (body) => {
+            await this.db.withTenant(tenantId, (tx) =>
+              tx.idempotencyRecord.update({
+                where: { tenantId_key: { tenantId, key } },
+                data: { responseStatus: res.statusCode, responseBody: (body ?? null) as never },
+              }),
+            );
+            return body;
+          }),
+          catchError((error: unknown) =>
+            from(
+              this.db.withTenant(tenantId, (tx) => tx.idempotencyRecord.deleteMany({ where: { tenantId, key } })),
+            ).pipe(mergeMap(() => throwError(() => error))),
+          ),
+        );
+      }),
+    );
+  }
+
+  /** Inserts the claim, or returns the stored answer of an earlier identical request. */
+  private async claim(tenantId: string, key: string, method: string, path: string, requestHash: string) {
+    return this.db.withTenant(tenantId, async (tx) => {
+      await tx.idempotencyRecord.deleteMany({ where: { tenantId, key, expiresAt: { lt: new Date() } } });
+      const inserted = await tx.idempotencyRecord.createMany({
+        data: [{ tenantId, key, method, path, requestHash, expiresAt: new Date(Date.now() + RETENTION_MS) }],
+        skipDuplicates: true,
+      });
+      if (inserted.count === 1) return null;
+      const existing = await tx.idempotencyRecord.findUniqueOrThrow({ where: { tenantId_key: { tenantId, key } } });
+      if (existing.requestHash !== requestHash) {
+        throw new ApiError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `Idempotency-Key "${key}" was already used for a different request (${existing.method} ${existing.path})`,
+        );
+      }
+      if (existing.responseStatus === null) {
+        throw new ApiError('IDEMPOTENCY_KEY_IN_PROGRESS', `a request with Idempotency-Key "${key}" is still being processed`);
+      }
+      return { status: existing.responseStatus, body: existing.responseBody };
+    });
+  }
+}

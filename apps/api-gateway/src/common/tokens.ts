@@ -1,0 +1,6 @@
+/** DI tokens for objects built from config in main.ts (never from process.env inside modules). */
+export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
+export const DATABASE = Symbol('DATABASE');
+export const REDIS = Symbol('REDIS');
+export const LOGGER = Symbol('LOGGER');
+export const SECRET_BOX = Symbol('SECRET_BOX');

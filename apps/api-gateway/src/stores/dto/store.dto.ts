@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+const ZONES = new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC']);
+
+export const timeZoneField = z
+  .string()
+  .refine((tz) => ZONES.has(tz), { message: 'must be an IANA time zone such as "Europe/Moscow"' });
+
+export const createStoreSchema = z.strictObject({
+  address: z.string().trim().min(1).max(500).optional(),
+  name: z.string().trim().min(1).max(200),
+  reference: z.string().trim().min(1).max(100).optional().describe("The merchant's own id for the store; unique per tenant."),
+  timeZone: timeZoneField,
+});
+export type CreateStoreDto = z.infer<typeof createStoreSchema>;
+
+export const updateStoreSchema = createStoreSchema
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export type UpdateStoreDto = z.infer<typeof updateStoreSchema>;
+
+export const storeResponseSchema = z.object({
+  address: z.string().nullable(),
+  createdAt: z.string(),
+  id: z.uuid(),
+  name: z.string(),
+  reference: z.string().nullable(),
+  timeZone: z.string(),
+  updatedAt: z.string(),
+});
+export type StoreResponse = z.infer<typeof storeResponseSchema>;
+
+export function toStoreResponse(row: {
+  address: string | null;
+  createdAt: Date;
+  id: string;
+  name: string;
+  reference: string | null;
+  timeZone: string;
+  updatedAt: Date;
+}): StoreResponse {
+  return {
+    address: row.address,
+    createdAt: row.createdAt.toISOString(),
+    id: row.id,
+    name: row.name,
+    reference: row.reference,
+    timeZone: row.timeZone,
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}

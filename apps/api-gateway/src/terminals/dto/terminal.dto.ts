@@ -1,0 +1,157 @@
+import { z } from 'zod';
+
+import { paginationQuery } from '../../common/pagination';
+
+const host = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or IP address');
+const tcpPort = z.number().int().min(1).max(65535);
+
+/** How the agent reaches the terminal. */
+export const connectionSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('tcp'), host, port: tcpPort }).describe('The terminal listens; the agent dials it.'),
+  z.strictObject({ kind: z.literal('tcp-listen'), port: tcpPort }).describe('The terminal dials the till; the agent listens.'),
+  z
+    .strictObject({
+      kind: z.literal('serial'),
+      path: z.string().min(1).max(200),
+      baudRate: z.number().int().refine((b) => [9600, 19200, 38400, 57600, 115200].includes(b), 'must be 9600, 19200, 38400, 57600 or 115200'),
+      dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+      parity: z.enum(['none', 'even', 'odd']).default('none'),
+      stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+    })
+    .describe('A serial (COM/USB) port on the till PC.'),
+]);
+
+export const PROTOCOLS = ['JOINPROTO', 'JPAY', 'SSI_ECR'] as const;
+const DIALECTS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
+  JOINPROTO: [],
+  JPAY: ['aqsi', 'jpay'],
+  SSI_ECR: ['android', 'linux'],
+};
+
+/** Secrets the connector needs to drive the terminal; stored envelope-encrypted, never returned. */
+export const credentialsSchema = z
+  .strictObject({
+    adminPassword: z.string().min(1).max(128).optional(),
+    password: z.string().min(1).max(128).optional(),
+    username: z.string().min(1).max(128).optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one credential or leave credentials out' });
+
+const vendorIds = {
+  department: z.string().trim().min(1).max(32).optional().describe('Joinproto department / SSI merchant index.'),
+  merchantId: z.string().trim().min(1).max(32).optional().describe('MID.'),
+  terminalId: z.string().trim().min(1).max(32).optional().describe('TID as configured at the acquirer.'),
+};
+
+function checkDialect(v: { protocol?: (typeof PROTOCOLS)[number]; dialect?: string | null }, ctx: z.RefinementCtx) {
+  if (!v.protocol || v.dialect === undefined || v.dialect === null) return;
+  const allowed = DIALECTS[v.protocol];
+  if (!allowed.includes(v.dialect)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dialect'],
+      message: allowed.length ? `must be one of ${allowed.join(', ')} for ${v.protocol}` : `${v.protocol} has no dialects`,
+    });
+  }
+}
+
+export const createTerminalSchema = z
+  .strictObject({
+    agentId: z.uuid({ message: 'must be a UUID' }).optional(),
+    connection: connectionSchema,
+    credentials: credentialsSchema.optional(),
+    dialect: z.string().optional(),
+    name: z.string().trim().min(1).max(200),
+    protocol: z.enum(PROTOCOLS),
+    storeId: z.uuid({ message: 'must be a UUID' }),
+    ...vendorIds,
+  })
+  .superRefine(checkDialect);
+export type CreateTerminalDto = z.infer<typeof createTerminalSchema>;
+
+export const updateTerminalSchema = z
+  .strictObject({
+    agentId: z.uuid({ message: 'must be a UUID' }).nullable().optional(),
+    connection: connectionSchema.optional(),
+    credentials: credentialsSchema.nullable().optional(),
+    dialect: z.string().nullable().optional(),
+    disabled: z.boolean().optional(),
+    name: z.string().trim().min(1).max(200).optional(),
+    ...vendorIds,
+  })
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export type UpdateTerminalDto = z.infer<typeof updateTerminalSchema>;
+
+export const listTerminalsQuery = paginationQuery.extend({
+  agentId: z.uuid().optional(),
+  protocol: z.enum(PROTOCOLS).optional(),
+  status: z.enum(['UNKNOWN', 'ONLINE', 'OFFLINE', 'DISABLED']).optional(),
+  storeId: z.uuid().optional(),
+});
+export type ListTerminalsQuery = z.infer<typeof listTerminalsQuery>;
+
+export const terminalResponseSchema = z.object({
+  agentId: z.uuid().nullable(),
+  connection: connectionSchema,
+  createdAt: z.string(),
+  department: z.string().nullable(),
+  dialect: z.string().nullable(),
+  hasCredentials: z.boolean(),
+  id: z.uuid(),
+  info: z.record(z.string(), z.unknown()).nullable(),
+  lastSeenAt: z.string().nullable(),
+  merchantId: z.string().nullable(),
+  name: z.string(),
+  protocol: z.enum(PROTOCOLS),
+  status: z.enum(['UNKNOWN', 'ONLINE', 'OFFLINE', 'DISABLED']),
+  storeId: z.uuid(),
+  terminalId: z.string().nullable(),
+  updatedAt: z.string(),
+});
+export type TerminalResponse = z.infer<typeof terminalResponseSchema>;
+
+export function defaultDialect(protocol: (typeof PROTOCOLS)[number]): string | null {
+  return protocol === 'JPAY' ? 'aqsi' : null;
+}
+
+export function toTerminalResponse(row: {
+  agentId: string | null;
+  connection: unknown;
+  createdAt: Date;
+  credentialsEncrypted: string | null;
+  department: string | null;
+  dialect: string | null;
+  id: string;
+  info: unknown;
+  lastSeenAt: Date | null;
+  merchantId: string | null;
+  name: string;
+  protocol: TerminalResponse['protocol'];
+  status: TerminalResponse['status'];
+  storeId: string;
+  terminalId: string | null;
+  updatedAt: Date;
+}): TerminalResponse {
+  return {
+    agentId: row.agentId,
+    connection: row.connection as TerminalResponse['connection'],
+    createdAt: row.createdAt.toISOString(),
+    department: row.department,
+    dialect: row.dialect,
+    hasCredentials: row.credentialsEncrypted !== null,
+    id: row.id,
+    info: (row.info as TerminalResponse['info']) ?? null,
+    lastSeenAt: row.lastSeenAt?.toISOString() ?? null,
+    merchantId: row.merchantId,
+    name: row.name,
+    protocol: row.protocol,
+    status: row.status,
+    storeId: row.storeId,
+    terminalId: row.terminalId,
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
