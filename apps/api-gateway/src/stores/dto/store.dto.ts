@@ -1,10 +1,20 @@
 import { z } from 'zod';
 
-const ZONES = new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC']);
+/** Any IANA zone name the runtime's tz database knows, including links such as Europe/Kyiv → Europe/Kiev. */
+function isIanaZone(tz: string): boolean {
+  if (!/^(UTC|[A-Za-z_]+(\/[A-Za-z0-9_+-]+){1,2})$/.test(tz)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const timeZoneField = z
   .string()
-  .refine((tz) => ZONES.has(tz), { message: 'must be an IANA time zone such as "Europe/Moscow"' });
+  .max(64)
+  .refine(isIanaZone, { message: 'must be an IANA time zone such as "Europe/Moscow"' });
 
 export const createStoreSchema = z.strictObject({
   address: z.string().trim().min(1).max(500).optional(),
