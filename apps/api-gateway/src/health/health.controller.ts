@@ -4,21 +4,13 @@ import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 
 import type { Database } from '@payorch/db';
+import { probe } from '@payorch/domain';
 import type { Registry } from '@payorch/logging';
 
 import { Public } from '../common/auth.guard';
 import { DATABASE, REDIS } from '../common/tokens';
 
 export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
-
-async function check(fn: () => Promise<unknown>): Promise<'ok' | string> {
-  try {
-    await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2s')), 2000))]);
-    return 'ok';
-  } catch (error) {
-    return `error: ${(error as Error).message}`;
-  }
-}
 
 @ApiExcludeController()
 @Controller()
@@ -33,7 +25,7 @@ export class HealthController {
   @Get('health')
   @Public()
   async health(@Res({ passthrough: true }) res: Response) {
-    const checks = { database: await check(() => this.db.ping()), redis: await check(() => this.redis.ping()) };
+    const checks = { database: await probe(() => this.db.ping()), redis: await probe(() => this.redis.ping()) };
     const ok = Object.values(checks).every((c) => c === 'ok');
     res.status(ok ? 200 : 503);
     return { status: ok ? 'ok' : 'degraded', service: 'api-gateway', checks };
