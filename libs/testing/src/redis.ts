@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
+import type { Redis } from 'ioredis';
+
 export const testRedisUrl = (): string => process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A unique Redis key prefix per test file, so files run in parallel against one Redis. */
@@ -9,7 +11,7 @@ export function testRedisPrefix(label = 'test'): string {
 
 /** Deletes every key under a prefix (SCAN, not KEYS). */
 export async function deleteRedisPrefix(
-  redis: { scan(cursor: string, ...args: (string | number)[]): Promise<[string, string[]]>; del(...keys: string[]): Promise<number> },
+  redis: Redis,
   prefix: string,
 ): Promise<void> {
   let cursor = '0';

@@ -1,0 +1,79 @@
+import { Inject, Injectable } from '@nestjs/common';
+
+import type { Database } from '@payorch/db';
+import { ApiError, issueToken, TOKEN_KINDS, tokenPrefix, verifyToken } from '@payorch/domain';
+
+import { DATABASE } from '../tokens';
+
+export interface AuthenticatedAgent {
+  agentId: string;
+  tenantId: string;
+}
+
+const REJECTED = 'invalid, used or expired enrollment token';
+
+/**
+ * Agent identity. An enrollment token (from POST /v1/agents) is exchanged exactly once for a
+ * long-lived credential; the credential then authenticates every WebSocket upgrade.
+ */
+@Injectable()
+export class EnrollmentService {
+  constructor(@Inject(DATABASE) private readonly db: Database) {}
+
+  async enroll(token: string, version: string | null): Promise<AuthenticatedAgent & { credential: string }> {
+    const prefix = tokenPrefix(token, 'pen');
+    const found = prefix ? await this.db.findAgentByEnrollmentPrefix(prefix) : null;
+    if (
+      !found ||
+      !found.enrollmentTokenHash ||
+      !verifyToken(token, found.enrollmentTokenHash) ||
+      found.status === 'REVOKED' ||
+      !found.enrollmentExpiresAt ||
+      found.enrollmentExpiresAt <= new Date()
+    ) {
+      throw new ApiError('UNAUTHENTICATED', REJECTED);
+    }
+    const credential = issueToken(TOKEN_KINDS.agentCredential);
+    const used = await this.db.withTenant(found.tenantId, async (tx) => {
+      // Conditional on the token still being there: two concurrent exchanges cannot both win.
+      const { count } = await tx.agent.updateMany({
+        where: { id: found.id, enrollmentTokenPrefix: prefix, status: { not: 'REVOKED' } },
+        data: {
+          status: 'ACTIVE',
+          credentialHash: credential.hash,
+          credentialPrefix: credential.prefix,
+          enrollmentTokenHash: null,
+          enrollmentTokenPrefix: null,
+          enrollmentExpiresAt: null,
+          version,
+        },
+      });
+      if (count === 1) {
+        await tx.auditLog.create({
+          data: {
+            tenantId: found.tenantId,
+            actorType: 'agent',
+            actorId: found.id,
+            action: 'agent.enroll',
+            resourceType: 'agent',
+            resourceId: found.id,
+            details: { version },
+          },
+        });
+      }
+      return count === 1;
+    });
+    if (!used) throw new ApiError('UNAUTHENTICATED', REJECTED);
+    return { agentId: found.id, tenantId: found.tenantId, credential: credential.token };
+  }
+
+  /** The agent a credential belongs to, or null (unknown, wrong, revoked). */
+  async authenticate(credential: string): Promise<AuthenticatedAgent | null> {
+    const prefix = tokenPrefix(credential, 'pac');
+    const found = prefix ? await this.db.findAgentByCredentialPrefix(prefix) : null;
+    if (!found || !found.credentialHash || found.status !== 'ACTIVE' || !verifyToken(credential, found.credentialHash)) {
+      return null;
+    }
+    return { agentId: found.id, tenantId: found.tenantId };
+  }
+}

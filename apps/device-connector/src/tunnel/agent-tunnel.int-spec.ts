@@ -1,0 +1,125 @@
+import type { AddressInfo } from 'node:net';
+
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { WebSocket } from 'ws';
+
+import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { createPrismaClient, type PrismaClient } from '@payorch/db';
+import { issueToken, TOKEN_KINDS } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { createTestDatabase, type TestDatabase, testRedisPrefix } from '@payorch/testing';
+
+import { createConnectorApp } from '../bootstrap';
+import { AgentTunnelServer } from './agent-tunnel.server';
+
+const MASTER = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+
+describe('device-connector: agent enrollment and tunnel authentication', () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let app: INestApplication;
+  let base: string;
+
+  async function newAgent() {
+    const tenant = await owner.tenant.create({ data: { name: 'T' } });
+    const store = await owner.store.create({ data: { tenantId: tenant.id, name: 'S', timeZone: 'UTC' } });
+    const enrollment = issueToken(TOKEN_KINDS.enrollment);
+    const agent = await owner.agent.create({
+      data: {
+        tenantId: tenant.id,
+        storeId: store.id,
+        name: 'till',
+        enrollmentTokenHash: enrollment.hash,
+        enrollmentTokenPrefix: enrollment.prefix,
+        enrollmentExpiresAt: new Date(Date.now() + 60_000),
+      },
+    });
+    return { agentId: agent.id, tenantId: tenant.id, token: enrollment.token };
+  }
+
+  const connect = (credential: string) =>
+    new Promise<{ ws?: WebSocket; status?: number }>((resolve) => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/agent`, {
+        headers: { Authorization: `Bearer ${credential}`, 'X-Payorch-Agent-Version': '0.1.0' },
+      });
+      ws.once('open', () => resolve({ ws }));
+      ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
+      ws.once('error', () => undefined);
+    });
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    const config = loadConfig('device-connector', connectorConfigSchema, {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_KEY_PREFIX: testRedisPrefix('conn'),
+      PAYORCH_MASTER_KEY: MASTER,
+      CONNECTOR_INSTANCE_ID: 'test-1',
+      LOG_LEVEL: 'silent',
+    });
+    app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }));
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  it('exchanges an enrollment token once for a credential that opens the tunnel', async () => {
+    const { agentId, tenantId, token } = await newAgent();
+    const res = await request(base).post('/agent/enroll').send({ token, version: '0.1.0' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ agentId, tenantId });
+    expect(res.body.credential).toMatch(/^pac_/);
+
+    const reuse = await request(base).post('/agent/enroll').send({ token });
+    expect(reuse.status).toBe(401);
+    expect(reuse.body.error.code).toBe('UNAUTHENTICATED');
+
+    const row = await owner.agent.findUniqueOrThrow({ where: { id: agentId } });
+    expect(row).toMatchObject({ status: 'ACTIVE', enrollmentTokenHash: null, version: '0.1.0' });
+    expect(row.credentialHash).not.toContain(res.body.credential);
+
+    const { ws } = await connect(res.body.credential);
+    expect(ws?.readyState).toBe(WebSocket.OPEN);
+    expect(app.get(AgentTunnelServer).connectedAgents).toContain(agentId);
+    ws!.close();
+  });
+
+  it('lets only one of two concurrent exchanges of the same token win', async () => {
+    const { token } = await newAgent();
+    const results = await Promise.all([1, 2, 3].map(() => request(base).post('/agent/enroll').send({ token })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 401, 401]);
+  });
+
+  it('rejects forged, unknown and revoked credentials with 401 before any frame', async () => {
+    expect((await connect('pac_aaaaaaaaaaaa_' + 'A'.repeat(43))).status).toBe(401);
+    expect((await connect('not-a-credential')).status).toBe(401);
+    const { agentId, token } = await newAgent();
+    const credential = (await request(base).post('/agent/enroll').send({ token })).body.credential as string;
+    const forged = credential.slice(0, -3) + 'xyz';
+    expect((await connect(forged)).status).toBe(401);
+    await owner.agent.update({ where: { id: agentId }, data: { status: 'REVOKED', credentialHash: null, credentialPrefix: null } });
+    expect((await connect(credential)).status).toBe(401);
+  });
+
+  it('rejects expired and malformed enrollment requests', async () => {
+    const { agentId, token } = await newAgent();
+    await owner.agent.update({ where: { id: agentId }, data: { enrollmentExpiresAt: new Date(Date.now() - 1000) } });
+    expect((await request(base).post('/agent/enroll').send({ token })).status).toBe(401);
+    const bad = await request(base).post('/agent/enroll').send({ nope: 1 });
+    expect(bad.status).toBe(400);
+  });
+
+  it('reports health and the connected-agents gauge', async () => {
+    const res = await request(base).get('/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'ok', instance: 'test-1', checks: { database: 'ok' } });
+    const metrics = await request(base).get('/metrics');
+    expect(metrics.text).toContain('payorch_connector_agents_connected');
+  });
+});

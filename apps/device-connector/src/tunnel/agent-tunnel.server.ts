@@ -1,0 +1,135 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Gauge } from 'prom-client';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+import type { ConnectorConfig } from '@payorch/config';
+import type { Database } from '@payorch/db';
+import type { Logger, Registry } from '@payorch/logging';
+
+import { type AuthenticatedAgent, EnrollmentService } from '../enrollment/enrollment.service';
+import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
+
+export const AGENT_PATH = '/agent';
+const PING_INTERVAL_MS = 30_000;
+const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
+
+interface Connection {
+  ws: WebSocket;
+  agent: AuthenticatedAgent;
+  alive: boolean;
+}
+
+/**
+ * The agents' WebSocket endpoint. Authentication happens on the HTTP upgrade, before the
+ * WebSocket exists: anything without a valid, active agent credential gets `401` and a destroyed
+ * socket, so no frame from it is ever read (ws README, "Client authentication").
+ * One connection per agent: a newer one replaces the older (close code 4000).
+ * Liveness: ping every 30 s; an agent that missed the previous pong is terminated.
+ */
+@Injectable()
+export class AgentTunnelServer implements OnApplicationShutdown {
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Map<string, Connection>();
+  private readonly sweep: NodeJS.Timeout;
+  private readonly connected: Gauge;
+
+  constructor(
+    @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(INSTANCE_ID) private readonly instanceId: string,
+    @Inject(REGISTRY) registry: Registry,
+    private readonly enrollment: EnrollmentService,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.TUNNEL_MAX_PAYLOAD_BYTES });
+    this.sweep = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
+    this.sweep.unref();
+    this.connected = new Gauge({ name: 'payorch_connector_agents_connected', help: 'Agents connected to this instance.', registers: [registry] });
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.onUpgrade(req, socket, head);
+    });
+  }
+
+  get connectedAgents(): string[] {
+    return [...this.connections.keys()];
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== AGENT_PATH) return reject(socket, 404, 'Not Found');
+    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    let agent: AuthenticatedAgent | null = null;
+    try {
+      agent = match ? await this.enrollment.authenticate(match[1]!) : null;
+    } catch (error) {
+      this.logger.error({ err: error }, 'agent authentication failed');
+      return reject(socket, 503, 'Service Unavailable');
+    }
+    if (!agent) {
+      this.logger.warn({ remote: req.socket.remoteAddress }, 'agent upgrade rejected: bad credential');
+      return reject(socket, 401, 'Unauthorized');
+    }
+    const header = req.headers['x-payorch-agent-version'];
+    const version = typeof header === 'string' && VERSION_PATTERN.test(header) ? header : null;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, agent!, version));
+  }
+
+  private onConnection(ws: WebSocket, agent: AuthenticatedAgent, version: string | null): void {
+    const previous = this.connections.get(agent.agentId);
+    if (previous) previous.ws.close(4000, 'replaced by a newer connection');
+    const connection: Connection = { ws, agent, alive: true };
+    this.connections.set(agent.agentId, connection);
+    this.connected.set(this.connections.size);
+    this.logger.info({ agentId: agent.agentId, tenantId: agent.tenantId, version, instance: this.instanceId }, 'agent connected');
+    void this.touch(agent, version);
+    ws.on('pong', () => {
+      connection.alive = true;
+      void this.touch(agent, null);
+    });
+    ws.on('close', (code) => {
+      if (this.connections.get(agent.agentId) === connection) this.connections.delete(agent.agentId);
+      this.connected.set(this.connections.size);
+      this.logger.info({ agentId: agent.agentId, code }, 'agent disconnected');
+    });
+    ws.on('error', (err) => this.logger.warn({ agentId: agent.agentId, err: err.message }, 'agent socket error'));
+  }
+
+  private pingAll(): void {
+    for (const connection of this.connections.values()) {
+      if (!connection.alive) {
+        connection.ws.terminate();
+        continue;
+      }
+      connection.alive = false;
+      connection.ws.ping();
+    }
+  }
+
+  private async touch(agent: AuthenticatedAgent, version: string | null): Promise<void> {
+    try {
+      await this.db.withTenant(agent.tenantId, (tx) =>
+        tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date(), ...(version && { version }) } }),
+      );
+    } catch (error) {
+      this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, 'could not record agent presence');
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweep);
+    for (const { ws } of this.connections.values()) ws.close(1001, 'connector shutting down');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
