@@ -1,0 +1,119 @@
+import { frame, fromHex, hex, data } from '../testing/frame-builder';
+import { JOINPROTO_VECTORS } from '../testing/vectors';
+import { TillSession, type TillSessionEvent } from './till-session';
+import type { ByteTransport } from './transport';
+
+/** In-memory transport: records what the till writes, lets the test play the terminal. */
+function fakeTransport() {
+  const written: Uint8Array[] = [];
+  let onData: (chunk: Uint8Array) => void = () => undefined;
+  let onClose: () => void = () => undefined;
+  const transport: ByteTransport = {
+    write: (bytes) => written.push(bytes),
+    onData: (listener) => (onData = listener),
+    onClose: (listener) => (onClose = listener),
+    close: () => onClose(),
+  };
+  return { transport, written, terminalSends: (bytes: Uint8Array) => onData(bytes), hangUp: () => onClose() };
+}
+
+const vector = (section: string) => {
+  const found = JOINPROTO_VECTORS.find((v) => v.section.startsWith(section));
+  if (found === undefined) throw new Error(section);
+  return found;
+};
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+describe(TillSession.name, () => {
+  it('[JP-4.1] answers an echo with an identical frame (spec vector 4.1)', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    new TillSession({ transport });
+    terminalSends(fromHex(vector('4.1').frame_hex));
+    await flush();
+    expect(written.map(hex)).toEqual([vector('4.1').frame_hex]);
+  });
+
+  it('[JP-3] answers an unknown command with XX UNKNOWN COMMAND echoing DF00/DF01 (spec vector 3)', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    new TillSession({ transport });
+    terminalSends(frame(data([['DF00', '73'], ['DF01', '019903']])));
+    expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[1].frame_hex]);
+  });
+
+  it('[JP-3] answers a malformed frame with XX other err (spec vector 3)', () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    const events: TillSessionEvent[] = [];
+    new TillSession({ transport, onEvent: (e) => events.push(e) });
+    terminalSends(frame(data([['DF00', '99'], ['DF01', '931154']]), 0x00));
+    expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[0].frame_hex]);
+    expect(events).toContainEqual({ type: 'bad-frame', code: 'BAD_LRC', command: undefined, id: undefined });
+  });
+
+  it('answers a partial frame left idle with XX other err', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    new TillSession({ transport, idleFlushMs: 10 });
+    terminalSends(fromHex(vector('4.1').frame_hex).subarray(0, 8));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[0].frame_hex]);
+  });
+
+  it('sends the spec bytes for a purchase and completes on the matching DF01 only', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    const ids = { next: () => '464448' };
+    const till = new TillSession({ transport, ids });
+    const outcome = till.execute({ type: 'PurchaseRequest', amount: 1, cashback: 1, department: '01' });
+    await flush();
+    expect(written.map(hex)).toEqual([vector('5.1 ').frame_hex]);
+    terminalSends(frame(data([['DF00', '01'], ['DF01', '111111'], ['DF16', '000']])));
+    terminalSends(fromHex(vector('5.1.3').frame_hex));
+    expect(await outcome).toMatchObject({
+      outcome: 'completed', id: '464448',
+      result: { category: 'declined', responseCode: '904', responseMeaning: 'Message not within Standard', maskedPan: '521324******4018' },
+    });
+  });
+
+  it('makes the outcome unknown when the answer with our DF01 does not decode', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    const till = new TillSession({ transport, ids: { next: () => '464448' } });
+    const outcome = till.execute({ type: 'PurchaseRequest', amount: 1 });
+    await flush();
+    terminalSends(frame(data([['DF00', '01'], ['DF01', '464448'], ['DF05', '12'], ['DF16', '000']])));
+    expect(await outcome).toMatchObject({ outcome: 'unknown', reason: 'invalid-response' });
+    expect(written).toHaveLength(1);
+    expect(till.idsInDoubt).toEqual(['464448']);
+  });
+
+  it('makes the outcome unknown when the terminal cannot read our frame (XX other err)', async () => {
+    const { transport, terminalSends } = fakeTransport();
+    const till = new TillSession({ transport });
+    const outcome = till.execute({ type: 'BalanceRequest' });
+    await flush();
+    terminalSends(fromHex(JOINPROTO_VECTORS[0].frame_hex));
+    expect(await outcome).toMatchObject({ outcome: 'unknown', reason: 'terminal-rejected-frame' });
+  });
+
+  it('completes with category error when the terminal does not know the command', async () => {
+    const { transport, terminalSends } = fakeTransport();
+    const till = new TillSession({ transport, ids: { next: () => '019903' } });
+    const outcome = till.execute({ type: 'LoadKeysRequest' });
+    await flush();
+    terminalSends(frame(data([['DF00', '14'], ['DF01', '019903'], ['DF16', 'XX'], ['DF1A', 'UNKNOWN COMMAND']])));
+    expect(await outcome).toMatchObject({ outcome: 'completed', result: { category: 'error', message: 'UNKNOWN COMMAND' } });
+  });
+
+  it('rejects invalid input before sending anything', async () => {
+    const { transport, written } = fakeTransport();
+    const till = new TillSession({ transport });
+    await expect(till.execute({ type: 'PurchaseRequest', amount: 10.5 })).rejects.toMatchObject({ code: 'INVALID_MESSAGE' });
+    expect(written).toHaveLength(0);
+    expect(till.idsInDoubt).toEqual([]);
+  });
+
+  it('answers a card check from the till lists: white by default', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    new TillSession({ transport });
+    terminalSends(fromHex(vector('5.2 ').frame_hex));
+    await flush();
+    expect(written.map(hex)).toEqual([vector('5.2.3').frame_hex]);
+  });
+});
