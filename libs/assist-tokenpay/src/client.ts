@@ -1,0 +1,347 @@
+/**
+ * Assist TokenPay client: pays a wallet token through `/pay/tokenpay.cfm` and resolves orders
+ * through `/orderstate/orderstate.cfm` (assist-notes.md).
+ *
+ * Money-safety rules:
+ * - A lost or unreadable answer (timeout, network error, HTTP error, malformed body) yields
+ *   `status: 'unknown'`, never a failure: the payment may have gone through.
+ * - The payment request is never re-sent automatically. OrderNumber is Assist's idempotency key;
+ *   a "duplicate object" answer (firstcode 11) is resolved by reading the existing order's state.
+ * - Only the read-only order-state request is retried.
+ * - An answer failing checkvalue or describing another order is never trusted: `unknown` plus
+ *   `onIntegrityFailure` (alert).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sameAmount } from './amount';
+import { AMBIGUOUS_FIRST_CODES, DUPLICATE_FIRST_CODE, NOT_FOUND_FIRST_CODE } from './codes';
+import type { OrderState } from './enums';
+import {
+  AssistIntegrityError,
+  AssistProtocolError,
+  AssistServerError,
+  AssistTransportError,
+} from './errors';
+import {
+  buildTokenPayFields,
+  checkCredentials,
+  type MerchantCredentials,
+  type TokenPayRequest,
+} from './request';
+import { parseOrderStateResponse, parseTokenPayResponse, type AssistAnswer, type AssistOrder } from './response';
+import { signatureBaseString, type Signer } from './signature';
+import { postForm, type FetchLike } from './transport';
+import { IssueCollector } from './validate';
+
+export const TOKENPAY_PATH = '/pay/tokenpay.cfm';
+export const ORDERSTATE_PATH = '/orderstate/orderstate.cfm';
+
+export interface AssistClientOptions extends MerchantCredentials {
+  /** `https://<SERVER_NAME>` from Assist support; plain http is allowed for loopback (the sandbox) only. */
+  readonly baseUrl: string;
+  /** The merchant's secret word for checkvalue. */
+  readonly salt: string;
+  /** Signs `Merchant_ID;OrderNumber;OrderAmount;OrderCurrency`; see createRsaMd5Signer. Omit if the merchant does not sign. */
+  readonly signer?: Signer;
+  /** Deadline for the payment request (default 60 000 ms). */
+  readonly timeoutMs?: number;
+  /** Deadline for one order-state request (default 15 000 ms). */
+  readonly orderStateTimeoutMs?: number;
+  /** Order-state attempts on transport failures (default 3). */
+  readonly orderStateAttempts?: number;
+  /** Pause before order-state retry n is n × this (default 500 ms). */
+  readonly retryDelayMs?: number;
+  /** Answers larger than this are refused (default 1 MiB). */
+  readonly maxResponseBytes?: number;
+  readonly extendedTokenTypes?: boolean;
+  /** Injectable fetch (defaults to the global one). */
+  readonly fetch?: FetchLike;
+  /** Called for every answer that fails its integrity checks: raise an alert. Must not throw. */
+  readonly onIntegrityFailure?: (error: AssistIntegrityError, context: IntegrityContext) => void;
+}
+
+export interface IntegrityContext {
+  readonly endpoint: typeof TOKENPAY_PATH | typeof ORDERSTATE_PATH;
+  readonly orderNumber: string;
+}
+
+/** Our name for each orderstate of the spec table. */
+export const ORDER_STATUS_BY_STATE = {
+  'In Process': 'in_process',
+  Delayed: 'authorized',
+  Approved: 'approved',
+  PartialApproved: 'partially_approved',
+  PartialDelayed: 'partially_charged',
+  Canceled: 'canceled',
+  PartialCanceled: 'partially_canceled',
+  Declined: 'declined',
+  Timeout: 'timed_out',
+} as const satisfies Record<OrderState, string>;
+export type OrderStatus = (typeof ORDER_STATUS_BY_STATE)[OrderState];
+
+/** Assist returned an order (verified). */
+export interface OrderOutcome {
+  readonly status: OrderStatus;
+  readonly orderNumber: string;
+  readonly order: AssistOrder;
+  /** Surfaced from the order: `true` means TEST MODE, ship nothing. */
+  readonly testMode: boolean | undefined;
+  readonly source: 'tokenpay' | 'orderstate';
+  /** The order already existed (firstcode 11) and its state was read instead. */
+  readonly duplicate: boolean;
+}
+
+/** Non-tokenized Google Pay card: send the payer to `continueUrl` (CVC2 / 3-D Secure), then resolve. */
+export interface RequiresActionOutcome {
+  readonly status: 'requires_action';
+  readonly orderNumber: string;
+  readonly order: AssistOrder;
+  readonly continueUrl: string;
+  readonly testMode: boolean | undefined;
+}
+
+/** Assist refused the request (a definitive firstcode): nothing was charged. */
+export interface RejectedOutcome {
+  readonly status: 'rejected';
+  readonly orderNumber: string;
+  readonly error: AssistServerError;
+}
+
+/** The payment may or may not have happened. Resolve later with `resolveOrder`. */
+export interface UnknownOutcome {
+  readonly status: 'unknown';
+  readonly orderNumber: string;
+  readonly error: AssistTransportError | AssistProtocolError | AssistIntegrityError | AssistServerError;
+}
+
+/** The order-state service does not know the order (firstcode 10). */
+export interface NotFoundOutcome {
+  readonly status: 'not_found';
+  readonly orderNumber: string;
+}
+
+export type TokenPayOutcome = OrderOutcome | RequiresActionOutcome | RejectedOutcome | UnknownOutcome;
+export type OrderResolution = OrderOutcome | NotFoundOutcome | UnknownOutcome;
+export type PaymentStatus = TokenPayOutcome['status'] | OrderResolution['status'];
+
+/** Statuses after which the payment still needs resolving (poll `resolveOrder`). */
+export function isPending(status: PaymentStatus): boolean {
+  return status === 'in_process' || status === 'requires_action' || status === 'unknown';
+}
+
+/** Optional expectations checked against a resolved order. */
+export interface ExpectedOrder {
+  readonly orderAmount?: string;
+  readonly orderCurrency?: string;
+}
+
+type WireFailure = AssistTransportError | AssistProtocolError | AssistIntegrityError;
+
+export class AssistTokenPayClient {
+  // ES private: credentials never show up in util.inspect or JSON.stringify of the client.
+  readonly #o: Required<Omit<AssistClientOptions, 'signer' | 'onIntegrityFailure'>> &
+    Pick<AssistClientOptions, 'signer' | 'onIntegrityFailure'>;
+
+  constructor(options: AssistClientOptions) {
+    const issues = new IssueCollector();
+    checkCredentials(issues, options);
+    if (!options.salt) issues.add('salt', 'REQUIRED', 'is required to verify checkvalue');
+    checkBaseUrl(issues, options.baseUrl);
+    issues.throwIfAny();
+    this.#o = {
+      merchantId: options.merchantId,
+      login: options.login,
+      password: options.password,
+      salt: options.salt,
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      signer: options.signer,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      orderStateTimeoutMs: options.orderStateTimeoutMs ?? 15_000,
+      orderStateAttempts: options.orderStateAttempts ?? 3,
+      retryDelayMs: options.retryDelayMs ?? 500,
+      maxResponseBytes: options.maxResponseBytes ?? 1 << 20,
+      extendedTokenTypes: options.extendedTokenTypes ?? false,
+      fetch: options.fetch ?? ((url, init) => fetch(url, init)),
+      onIntegrityFailure: options.onIntegrityFailure,
+    };
+  }
+
+  /**
+   * Pays one wallet token. Never throws for anything that happens on the wire; throws
+   * {@link AssistValidationError} (nothing sent) when the request breaks a rule of the spec table.
+   */
+  async pay(request: TokenPayRequest): Promise<TokenPayOutcome> {
+    const o = this.#o;
+    const form = new URLSearchParams(
+      buildTokenPayFields(o, request, { extendedTokenTypes: o.extendedTokenTypes }) as Array<[string, string]>,
+    );
+    if (o.signer) {
+      form.set(
+        'Signature',
+        await o.signer(
+          signatureBaseString({
+            merchantId: o.merchantId,
+            orderNumber: request.orderNumber,
+            orderAmount: request.orderAmount,
+            orderCurrency: request.orderCurrency,
+          }),
+        ),
+      );
+    }
+    const { orderNumber } = request;
+    const expected = { orderAmount: request.orderAmount, orderCurrency: request.orderCurrency };
+
+    let answer: AssistAnswer;
+    try {
+      const body = await postForm(o.baseUrl + TOKENPAY_PATH, form, this.#post(o.timeoutMs));
+      answer = parseTokenPayResponse(body, o);
+    } catch (error) {
+      if (error instanceof AssistIntegrityError) this.#alert(error, TOKENPAY_PATH, orderNumber);
+      return unknown(orderNumber, error);
+    }
+    if (answer.kind !== 'error') {
+      const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, TOKENPAY_PATH);
+      if (mismatch) return mismatch;
+    }
+
+    switch (answer.kind) {
+      case 'order':
+        return orderOutcome(answer.order, 'tokenpay', false);
+      case 'continue':
+        return {
+          status: 'requires_action',
+          orderNumber,
+          order: answer.order,
+          continueUrl: answer.continueUrl,
+          testMode: answer.order.testMode,
+        };
+      case 'error':
+        return this.#onServerError(orderNumber, answer.error, expected);
+    }
+  }
+
+  /**
+   * Reads an order's state (for the resolution job, after `unknown` / `in_process` /
+   * `requires_action`). Never throws for wire problems; `not_found` means Assist has no such order.
+   * Note: right after a lost request, `not_found` may precede the order's creation; wait at least
+   * the payment timeout before concluding the payment never happened.
+   */
+  async resolveOrder(orderNumber: string, expected: ExpectedOrder = {}): Promise<OrderResolution> {
+    let answer: Exclude<AssistAnswer, { kind: 'continue' }>;
+    try {
+      answer = await this.getOrderState(orderNumber);
+    } catch (error) {
+      return unknown(orderNumber, error);
+    }
+    if (answer.kind === 'order') {
+      return (
+        this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH) ??
+        orderOutcome(answer.order, 'orderstate', false)
+      );
+    }
+    if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber };
+    return { status: 'unknown', orderNumber, error: answer.error };
+  }
+
+  /**
+   * One verified order-state lookup, retrying transport failures. Lower level than
+   * {@link resolveOrder}: throws AssistTransportError, AssistProtocolError or AssistIntegrityError.
+   */
+  async getOrderState(orderNumber: string): Promise<Exclude<AssistAnswer, { kind: 'continue' }>> {
+    const o = this.#o;
+    const issues = new IssueCollector();
+    issues.text('OrderNumber', orderNumber, { required: true, max: 128 });
+    issues.throwIfAny();
+    const form = new URLSearchParams({
+      Merchant_ID: o.merchantId,
+      Login: o.login,
+      Password: o.password,
+      OrderNumber: orderNumber,
+      Format: '5',
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const body = await postForm(o.baseUrl + ORDERSTATE_PATH, form, this.#post(o.orderStateTimeoutMs));
+        return parseOrderStateResponse(body, o);
+      } catch (error) {
+        const retryable = error instanceof AssistTransportError && attempt < o.orderStateAttempts;
+        if (!retryable) {
+          if (error instanceof AssistIntegrityError) this.#alert(error, ORDERSTATE_PATH, orderNumber);
+          throw error;
+        }
+        await sleep(o.retryDelayMs * attempt);
+      }
+    }
+  }
+
+  async #onServerError(orderNumber: string, error: AssistServerError, expected: ExpectedOrder): Promise<TokenPayOutcome> {
+    if (error.firstCode === DUPLICATE_FIRST_CODE) {
+      const existing = await this.resolveOrder(orderNumber, expected);
+      if (existing.status === 'not_found') return { status: 'unknown', orderNumber, error };
+      return existing.status === 'unknown' ? existing : { ...existing, duplicate: true };
+    }
+    if (AMBIGUOUS_FIRST_CODES.has(error.firstCode)) return { status: 'unknown', orderNumber, error };
+    return { status: 'rejected', orderNumber, error };
+  }
+
+  /** An answer about another order, amount or currency is as untrustworthy as a bad checkvalue. */
+  #checkSameOrder(
+    order: AssistOrder,
+    orderNumber: string,
+    expected: ExpectedOrder,
+    endpoint: IntegrityContext['endpoint'],
+  ): UnknownOutcome | undefined {
+    const same =
+      order.orderNumber === orderNumber &&
+      (expected.orderAmount === undefined || sameAmount(order.amount, expected.orderAmount)) &&
+      (expected.orderCurrency === undefined || order.currency === expected.orderCurrency);
+    if (same) return undefined;
+    const error = new AssistIntegrityError('ORDER_MISMATCH', 'answer describes a different order number, amount or currency');
+    this.#alert(error, endpoint, orderNumber);
+    return { status: 'unknown', orderNumber, error };
+  }
+
+  #alert(error: AssistIntegrityError, endpoint: IntegrityContext['endpoint'], orderNumber: string): void {
+    try {
+      this.#o.onIntegrityFailure?.(error, { endpoint, orderNumber });
+    } catch {
+      // An alert hook failing must not change the payment's outcome.
+    }
+  }
+
+  #post(timeoutMs: number) {
+    return { fetch: this.#o.fetch, timeoutMs, maxResponseBytes: this.#o.maxResponseBytes };
+  }
+}
+
+function orderOutcome(order: AssistOrder, source: OrderOutcome['source'], duplicate: boolean): OrderOutcome {
+  return {
+    status: ORDER_STATUS_BY_STATE[order.state],
+    orderNumber: order.orderNumber,
+    order,
+    testMode: order.testMode,
+    source,
+    duplicate,
+  };
+}
+
+/** Wire failures become `unknown`; anything else is a bug and propagates. */
+function unknown(orderNumber: string, error: unknown): UnknownOutcome {
+  const wireFailure =
+    error instanceof AssistTransportError || error instanceof AssistProtocolError || error instanceof AssistIntegrityError;
+  if (!wireFailure) throw error;
+  return { status: 'unknown', orderNumber, error: error as WireFailure };
+}
+
+function checkBaseUrl(issues: IssueCollector, baseUrl: string): void {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    issues.add('baseUrl', 'INVALID_FORMAT', 'must be an absolute URL');
+    return;
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    issues.add('baseUrl', 'INSECURE_URL', 'must use https (plain http only for a loopback sandbox)');
+  }
+}

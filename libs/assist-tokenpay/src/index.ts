@@ -1,0 +1,73 @@
+/** Assist TokenPay client: public API. */
+export {
+  AssistTokenPayClient,
+  ORDERSTATE_PATH,
+  ORDER_STATUS_BY_STATE,
+  TOKENPAY_PATH,
+  isPending,
+  type AssistClientOptions,
+  type ExpectedOrder,
+  type IntegrityContext,
+  type NotFoundOutcome,
+  type OrderOutcome,
+  type OrderResolution,
+  type OrderStatus,
+  type PaymentStatus,
+  type RejectedOutcome,
+  type RequiresActionOutcome,
+  type TokenPayOutcome,
+  type UnknownOutcome,
+} from './client';
+export { buildTokenPayFields, type BuildOptions, type MerchantCredentials, type TokenPayFields, type TokenPayRequest } from './request';
+export type { ChequeItem } from './cheque';
+export { CURRENCY_EXPONENTS, currencyExponent, orderAmountToMinorUnits, sameAmount, toOrderAmount } from './amount';
+export { createRsaMd5Signer, signatureBaseString, type SignatureFields, type Signer } from './signature';
+export { computeCheckValue, verifyCheckValue, type CheckValueFields } from './checkvalue';
+export {
+  parseOrderStateResponse,
+  parseTokenPayResponse,
+  type AssistAnswer,
+  type AssistOperation,
+  type AssistOrder,
+  type VerifyContext,
+} from './response';
+export {
+  AMBIGUOUS_FIRST_CODES,
+  FIRST_CODES,
+  SECOND_CODES,
+  describeCodes,
+  firstCodeName,
+  type FirstCode,
+  type FirstCodeName,
+  type SecondCodeInfo,
+} from './codes';
+export {
+  MEAN_TYPES,
+  OPERATION_STATES,
+  OPERATION_TYPES,
+  ORDER_STATES,
+  TAX_RATES,
+  TOKEN_TYPES,
+  type FpMode,
+  type MeanType,
+  type OperationState,
+  type OperationType,
+  type OrderState,
+  type TaxRate,
+  type TaxationSystem,
+  type TokenType,
+} from './enums';
+export {
+  AssistError,
+  AssistIntegrityError,
+  AssistProtocolError,
+  AssistServerError,
+  AssistTransportError,
+  AssistValidationError,
+  type IntegrityErrorCode,
+  type ProtocolErrorCode,
+  type TransportErrorCode,
+  type ValidationIssue,
+  type ValidationIssueCode,
+} from './errors';
+export { maskPan, redactFields, toSafeJSON } from './redact';
