@@ -1,0 +1,800 @@
+import { BadMessageBudget, type BadMessageBudgetOptions } from './budget';
+import { decodeFrame, encodeFrame, truncateReason } from './codec';
+import type { HelloRejectCode, WireStreamErrorCode } from './codes';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
+  MAX_MAX_FRAME_BYTES,
+  MAX_STREAM_ID,
+  MAX_WINDOW,
+  MIN_MAX_FRAME_BYTES,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from './constants';
+import { mayReceiveControl, type ControlMessage, type TunnelRole } from './control';
+import { TunnelProtocolError, TunnelStreamError, type SessionErrorCode } from './errors';
+import type { Frame, HelloAckFrame, HelloFrame, OpenFrame, StreamFrame } from './frames';
+import { Heartbeat, type HeartbeatOptions } from './heartbeat';
+import { parseLinkDescriptor, type LinkDescriptor } from './link';
+import { Listeners, type Unsubscribe } from './listeners';
+import { TunnelStream, type StreamHost } from './stream';
+import { systemTimers, type TimerApi } from './timers';
+import {
+  WS_CLOSE_CODES,
+  type FrameTransport,
+  type TunnelCloseCode,
+  type TunnelCloseInfo,
+} from './transport';
+
+export interface MultiplexerOptions {
+  /** The agent sends HELLO and opens odd stream ids; the connector answers and opens even ids. */
+  role: TunnelRole;
+  /** This side's software and version, sent in HELLO / HELLO_ACK (printable ASCII, <= 64). */
+  software: string;
+  /** Protocol versions this side speaks, ascending. Default: every version of this library. */
+  supportedVersions?: readonly number[];
+  /** Optional features offered; the session uses the intersection with the peer's. */
+  capabilities?: readonly string[];
+  /** Largest frame this side accepts (header included). Default 64 KiB. */
+  maxFrameBytes?: number;
+  /** Receive window granted to each new stream. Default 256 KiB. */
+  initialWindow?: number;
+  /** Streams open at once (both directions). Default 256. */
+  maxStreams?: number;
+  /**
+   * Bound on the receive windows granted at once, which bounds the bytes buffered for readers. New
+   * streams get a smaller window when it is nearly used and are refused below 4 KiB. Default 32 MiB.
+   */
+  maxReceiveBufferBytes?: number;
+  /** Bound on bytes written to all streams and not yet sent. Default 16 MiB. */
+  maxSendBufferBytes?: number;
+  /** `write()` returns false from this many queued bytes per stream. Default 64 KiB. */
+  streamHighWaterMark?: number;
+  /** Queued bytes per stream beyond which the stream is reset (writer ignored `false`). Default 1 MiB. */
+  streamQueueLimit?: number;
+  /** DATA is held back while this many bytes are handed to the transport and unflushed. Default 1 MiB. */
+  transportHighWaterMark?: number;
+  /** `false` disables heartbeats. Default: every 15 s, dead after 2 missed. */
+  heartbeat?: HeartbeatOptions | false;
+  /** Time allowed for HELLO / HELLO_ACK, 0 = none. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Time allowed between OPEN and OPEN_OK before the opener resets the stream, 0 = none. Default 30 s. */
+  openTimeoutMs?: number;
+  /** Protocol errors tolerated before closing the tunnel. Default 10 per minute. */
+  badMessageBudget?: BadMessageBudgetOptions;
+  /**
+   * Connector only: inspect an acceptable HELLO (e.g. refuse outdated agents). Return a rejection
+   * to answer HELLO_ACK with `POLICY` and close.
+   */
+  validateHello?: (hello: HelloFrame) => { message: string } | undefined;
+  timers?: TimerApi;
+}
+
+/** What both sides agreed on in the handshake. */
+export interface TunnelSession {
+  version: number;
+  peerSoftware: string;
+  capabilities: string[];
+  /** Largest frame the peer accepts; this side never sends more. */
+  peerMaxFrameBytes: number;
+}
+
+export type MultiplexerState = 'idle' | 'handshaking' | 'open' | 'closed';
+
+/** An OPEN from the peer, waiting for the application's answer. */
+export interface IncomingOpen {
+  readonly streamId: number;
+  readonly link: LinkDescriptor;
+  readonly terminalId: string | undefined;
+  /** Sends OPEN_OK and returns the stream (already closed if the peer gave up meanwhile). */
+  accept(): TunnelStream;
+  /** Sends OPEN_FAIL. */
+  reject(code: WireStreamErrorCode, message?: string): void;
+}
+
+export interface TunnelStats {
+  state: MultiplexerState;
+  streams: number;
+  sendQueuedBytes: number;
+  receiveCommittedBytes: number;
+  transportUnflushedBytes: number;
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  protocolErrors: number;
+  rttMs: number | undefined;
+}
+
+const MIN_GRANT = 4096;
+
+/**
+ * One tunnel: many streams over one message transport (docs/tunnel.md). Both ends use this class
+ * with different roles. Feed it inbound messages with `receive()` and report the transport's close
+ * with `handleTransportClosed()`; `attachWebSocket()` does both for a `ws` WebSocket.
+ */
+export class Multiplexer {
+  readonly role: TunnelRole;
+
+  private currentState: MultiplexerState = 'idle';
+  private negotiated: TunnelSession | undefined;
+  private closeInfo: TunnelCloseInfo | undefined;
+
+  private readonly software: string;
+  private readonly supportedVersions: readonly number[];
+  private readonly capabilities: readonly string[];
+  private readonly maxFrameBytes: number;
+  private readonly initialWindow: number;
+  private readonly maxStreams: number;
+  private readonly maxReceiveBufferBytes: number;
+  private readonly streamHighWaterMark: number;
+  private readonly streamQueueLimit: number;
+  private readonly transportHighWaterMark: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly openTimeoutMs: number;
+  private readonly validateHello: MultiplexerOptions['validateHello'];
+  private readonly timers: TimerApi;
+  private readonly budget: BadMessageBudget;
+  private readonly heartbeat: Heartbeat | undefined;
+
+  private readonly streams = new Map<number, TunnelStream>();
+  /** Streams with sendable output, in round-robin order. */
+  private readonly ready = new Set<TunnelStream>();
+  private nextLocalId: number;
+  private lastPeerId = 0;
+  private peerMaxFrameBytes = MIN_MAX_FRAME_BYTES;
+  private flushing = false;
+  private handshakeTimer: unknown;
+
+  private sendQueued = 0;
+  private receiveCommitted = 0;
+  private transportUnflushed = 0;
+  private readonly counters = {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    protocolErrors: 0,
+  };
+
+  private readonly readyListeners = new Listeners<[TunnelSession]>(true);
+  private readonly closeListeners = new Listeners<[TunnelCloseInfo]>(true);
+  private readonly controlListeners = new Listeners<[ControlMessage]>();
+  private readonly protocolErrorListeners = new Listeners<[TunnelProtocolError]>();
+  private openHandler: ((request: IncomingOpen) => void) | undefined;
+  private readonly streamHost: StreamHost;
+
+  constructor(
+    private readonly transport: FrameTransport,
+    options: MultiplexerOptions,
+  ) {
+    this.role = options.role;
+    this.software = options.software;
+    this.supportedVersions = options.supportedVersions ?? SUPPORTED_PROTOCOL_VERSIONS;
+    this.capabilities = options.capabilities ?? [];
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.initialWindow = options.initialWindow ?? 256 * 1024;
+    this.maxStreams = options.maxStreams ?? 256;
+    this.maxReceiveBufferBytes = options.maxReceiveBufferBytes ?? 32 * 1024 * 1024;
+    this.streamHighWaterMark = options.streamHighWaterMark ?? 64 * 1024;
+    this.streamQueueLimit = options.streamQueueLimit ?? 1024 * 1024;
+    this.transportHighWaterMark = options.transportHighWaterMark ?? 1024 * 1024;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    this.openTimeoutMs = options.openTimeoutMs ?? 30_000;
+    this.validateHello = options.validateHello;
+    this.timers = options.timers ?? systemTimers;
+    this.budget = new BadMessageBudget(options.badMessageBudget ?? { limit: 10, windowMs: 60_000 });
+    this.nextLocalId = this.role === 'agent' ? 1 : 2;
+    checkRange('maxFrameBytes', this.maxFrameBytes, MIN_MAX_FRAME_BYTES, MAX_MAX_FRAME_BYTES);
+    checkRange('initialWindow', this.initialWindow, MIN_GRANT, MAX_WINDOW);
+    checkRange('streamHighWaterMark', this.streamHighWaterMark, 1, this.streamQueueLimit);
+
+    const heartbeat = options.heartbeat ?? { intervalMs: 15_000, maxMissed: 2 };
+    if (heartbeat) {
+      this.heartbeat = new Heartbeat(heartbeat, this.timers, {
+        sendPing: (timestamp) => this.send({ type: 'PING', timestamp }),
+        onDead: (silentMs) =>
+          this.shutdown('HEARTBEAT_TIMEOUT', `no frame from the peer for ${silentMs} ms`),
+      });
+    }
+
+    const maxSendBufferBytes = options.maxSendBufferBytes ?? 16 * 1024 * 1024;
+    this.streamHost = {
+      maxSendBufferBytes,
+      sendQueuedBytes: () => this.sendQueued,
+      sendStreamFrame: (frame) => this.send(frame),
+      markReady: (stream) => {
+        this.ready.add(stream);
+        this.flush();
+      },
+      adjustSendQueued: (delta) => {
+        this.sendQueued += delta;
+      },
+      streamFinished: (stream) => this.forget(stream),
+    };
+  }
+
+  get state(): MultiplexerState {
+    return this.currentState;
+  }
+
+  /** The negotiated session once `open`. */
+  get session(): TunnelSession | undefined {
+    return this.negotiated;
+  }
+
+  get stats(): TunnelStats {
+    return {
+      state: this.currentState,
+      streams: this.streams.size,
+      sendQueuedBytes: this.sendQueued,
+      receiveCommittedBytes: this.receiveCommitted,
+      transportUnflushedBytes: this.transportUnflushed,
+      ...this.counters,
+      rttMs: this.heartbeat?.rttMs,
+    };
+  }
+
+  /** The handshake completed; streams and control messages may flow. */
+  onReady(callback: (session: TunnelSession) => void): Unsubscribe {
+    return this.readyListeners.add(callback);
+  }
+
+  /** Fires once, after every stream was closed with `TUNNEL_CLOSED`. */
+  onClose(callback: (info: TunnelCloseInfo) => void): Unsubscribe {
+    return this.closeListeners.add(callback);
+  }
+
+  onControl(callback: (message: ControlMessage) => void): Unsubscribe {
+    return this.controlListeners.add(callback);
+  }
+
+  /** Every protocol error counted against the bad-message budget (for logs and metrics). */
+  onProtocolError(callback: (error: TunnelProtocolError) => void): Unsubscribe {
+    return this.protocolErrorListeners.add(callback);
+  }
+
+  /** Handles the peer's OPENs. Without a handler every OPEN is refused with `UNSUPPORTED_LINK`. */
+  setOpenHandler(handler: ((request: IncomingOpen) => void) | undefined): void {
+    this.openHandler = handler;
+  }
+
+  /** Starts the handshake: the agent sends HELLO, both sides arm the handshake timeout. */
+  start(): void {
+    if (this.currentState !== 'idle') throw new Error(`start() in state ${this.currentState}`);
+    this.currentState = 'handshaking';
+    if (this.handshakeTimeoutMs > 0) {
+      this.handshakeTimer = this.timers.setTimeout(
+        () =>
+          this.shutdown('HANDSHAKE_TIMEOUT', `no handshake within ${this.handshakeTimeoutMs} ms`),
+        this.handshakeTimeoutMs,
+      );
+    }
+    if (this.role === 'agent') {
+      this.send({
+        type: 'HELLO',
+        versions: [...this.supportedVersions],
+        maxFrameBytes: this.maxFrameBytes,
+        software: this.software,
+        capabilities: [...this.capabilities],
+      });
+    }
+  }
+
+  /**
+   * Opens a stream to `link`. Writes are queued until the peer's OPEN_OK; OPEN_FAIL or the open
+   * timeout close the stream with the reason.
+   * @throws TunnelStreamError `NOT_READY` / `TUNNEL_CLOSED` / `LIMIT_EXCEEDED`;
+   *         TunnelProtocolError `INVALID_LINK` for a descriptor that breaks the schema.
+   */
+  openStream(link: LinkDescriptor, options: { terminalId?: string } = {}): TunnelStream {
+    if (this.currentState !== 'open') {
+      const code = this.currentState === 'closed' ? 'TUNNEL_CLOSED' : 'NOT_READY';
+      throw new TunnelStreamError(code, `tunnel is ${this.currentState}`, false);
+    }
+    const checkedLink = parseLinkDescriptor(link);
+    if (this.streams.size >= this.maxStreams) {
+      throw new TunnelStreamError('LIMIT_EXCEEDED', `${this.maxStreams} streams open`, false);
+    }
+    if (this.nextLocalId > MAX_STREAM_ID)
+      throw new TunnelStreamError('LIMIT_EXCEEDED', 'stream ids exhausted', false);
+    const window = this.reserveWindow();
+    if (window === undefined)
+      throw new TunnelStreamError('LIMIT_EXCEEDED', 'receive buffer budget exhausted', false);
+    const id = this.nextLocalId;
+    this.nextLocalId += 2;
+    const stream = this.createStream(
+      id,
+      checkedLink,
+      options.terminalId,
+      'local',
+      'opening',
+      window,
+      0,
+    );
+    const frame: OpenFrame = { type: 'OPEN', streamId: id, window, link: checkedLink };
+    if (options.terminalId !== undefined) frame.terminalId = options.terminalId;
+    this.send(frame);
+    if (this.openTimeoutMs > 0) {
+      const timer = this.timers.setTimeout(() => {
+        if (stream.state === 'opening')
+          stream.destroy('TIMEOUT', `no OPEN_OK within ${this.openTimeoutMs} ms`);
+      }, this.openTimeoutMs);
+      const clear = () => this.timers.clearTimeout(timer);
+      stream.onOpen(clear);
+      stream.onClose(clear);
+    }
+    return stream;
+  }
+
+  /** `openStream` as a promise that settles on OPEN_OK (resolve) or on OPEN_FAIL / timeout / teardown (reject). */
+  open(link: LinkDescriptor, options: { terminalId?: string } = {}): Promise<TunnelStream> {
+    return new Promise((resolve, reject) => {
+      const stream = this.openStream(link, options);
+      stream.onOpen(() => resolve(stream));
+      stream.onClose((error) =>
+        reject(error ?? new TunnelStreamError('CANCELLED', 'closed before open', false, stream.id)),
+      );
+    });
+  }
+
+  /**
+   * Sends a control message. Returns `false` (message dropped) when the tunnel is not open.
+   * @throws TunnelProtocolError `INVALID_CONTROL` or `FRAME_TOO_LARGE` for a message that cannot be sent.
+   */
+  sendControl(message: ControlMessage): boolean {
+    if (this.currentState !== 'open') return false;
+    this.send({ type: 'CONTROL', message });
+    return true;
+  }
+
+  /** Feeds one inbound transport message (one frame). Text messages are protocol errors. */
+  receive(message: Uint8Array, isBinary = true): void {
+    if (this.currentState === 'closed') return;
+    if (this.currentState === 'idle') throw new Error('receive() before start()');
+    this.counters.framesIn += 1;
+    this.counters.bytesIn += message.length;
+    this.heartbeat?.markAlive();
+    if (!isBinary) {
+      this.protocolError(
+        new TunnelProtocolError('TEXT_MESSAGE', 'text message on a binary tunnel', 'drop-frame'),
+      );
+      return;
+    }
+    const event = decodeFrame(message, { maxFrameBytes: this.maxFrameBytes });
+    if (event.kind === 'garbage') {
+      this.handleBadFrame(event.error);
+      return;
+    }
+    if (this.currentState === 'handshaking') {
+      this.handleHandshake(event.frame);
+      return;
+    }
+    this.dispatch(event.frame);
+  }
+
+  /** The transport closed under us: every stream closes with `TUNNEL_CLOSED`. */
+  handleTransportClosed(details: { code?: number; reason?: string } = {}): void {
+    const reason = details.reason ? ` ${details.reason}` : '';
+    this.shutdown(
+      'TRANSPORT_CLOSED',
+      `transport closed (${details.code ?? 'no code'})${reason}`,
+      'none',
+    );
+  }
+
+  /** Closes the tunnel and the transport; every stream closes with `TUNNEL_CLOSED`. */
+  close(message = 'closed by application'): void {
+    this.shutdown('LOCAL_CLOSE', message);
+  }
+
+  // ---- handshake (docs/tunnel.md §8) ----
+
+  private handleHandshake(frame: Frame): void {
+    if (this.role === 'connector' && frame.type === 'HELLO') this.answerHello(frame);
+    else if (this.role === 'agent' && frame.type === 'HELLO_ACK') this.completeHandshake(frame);
+    else this.shutdown('HANDSHAKE_FAILED', `${frame.type} before the handshake completed`);
+  }
+
+  /** [T8-1] the connector picks the highest version both sides support. */
+  private answerHello(hello: HelloFrame): void {
+    const version = [...hello.versions]
+      .reverse()
+      .find((candidate) => this.supportedVersions.includes(candidate));
+    if (version === undefined) {
+      this.rejectHello(
+        'NO_COMMON_VERSION',
+        `no common protocol version: peer ${hello.versions.join(',')}, here ${this.supportedVersions.join(',')}`,
+      );
+      return;
+    }
+    const refusal = this.validateHello?.(hello);
+    if (refusal) {
+      this.rejectHello('POLICY', refusal.message);
+      return;
+    }
+    const capabilities = hello.capabilities.filter((capability) =>
+      this.capabilities.includes(capability),
+    );
+    this.send({
+      type: 'HELLO_ACK',
+      accepted: true,
+      version,
+      maxFrameBytes: this.maxFrameBytes,
+      software: this.software,
+      capabilities,
+    });
+    this.becomeOpen({
+      version,
+      peerSoftware: hello.software,
+      capabilities,
+      peerMaxFrameBytes: hello.maxFrameBytes,
+    });
+  }
+
+  private rejectHello(code: HelloRejectCode, message: string): void {
+    const reason = truncateReason(message);
+    this.send({
+      type: 'HELLO_ACK',
+      accepted: false,
+      code,
+      versions: [...this.supportedVersions],
+      message: reason,
+    });
+    this.shutdown('VERSION_REJECTED', `${code}: ${reason}`);
+  }
+
+  /** [T8-2] the agent accepts only a version and capabilities it offered. */
+  private completeHandshake(ack: HelloAckFrame): void {
+    if (!ack.accepted) {
+      this.shutdown(
+        'VERSION_REJECTED',
+        `${ack.code}: ${ack.message} (peer supports ${ack.versions.join(',') || 'none'})`,
+      );
+      return;
+    }
+    if (!this.supportedVersions.includes(ack.version)) {
+      this.shutdown('HANDSHAKE_FAILED', `peer chose version ${ack.version}, not offered`);
+      return;
+    }
+    if (!ack.capabilities.every((capability) => this.capabilities.includes(capability))) {
+      this.shutdown('HANDSHAKE_FAILED', 'peer chose a capability that was not offered');
+      return;
+    }
+    this.becomeOpen({
+      version: ack.version,
+      peerSoftware: ack.software,
+      capabilities: ack.capabilities,
+      peerMaxFrameBytes: ack.maxFrameBytes,
+    });
+  }
+
+  private becomeOpen(session: TunnelSession): void {
+    if (this.handshakeTimer !== undefined) this.timers.clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.negotiated = session;
+    this.peerMaxFrameBytes = session.peerMaxFrameBytes;
+    this.currentState = 'open';
+    this.heartbeat?.start();
+    this.readyListeners.emit(session);
+  }
+
+  // ---- frames of an open tunnel ----
+
+  private dispatch(frame: Frame): void {
+    switch (frame.type) {
+      case 'HELLO':
+      case 'HELLO_ACK':
+        this.protocolError(
+          new TunnelProtocolError(
+            'UNEXPECTED_FRAME',
+            `${frame.type} after the handshake`,
+            'drop-frame',
+          ),
+        );
+        return;
+      case 'PING':
+        this.send({ type: 'PONG', timestamp: frame.timestamp });
+        return;
+      case 'PONG':
+        this.heartbeat?.handlePong(frame.timestamp);
+        return;
+      case 'CONTROL':
+        if (!mayReceiveControl(this.role, frame.message.type)) {
+          this.protocolError(
+            new TunnelProtocolError(
+              'CONTROL_DIRECTION',
+              `${frame.message.type} sent to the ${this.role}`,
+              'drop-frame',
+            ),
+          );
+          return;
+        }
+        this.controlListeners.emit(frame.message);
+        return;
+      case 'OPEN':
+        this.handleOpen(frame);
+        return;
+      default:
+        this.dispatchStreamFrame(frame);
+    }
+  }
+
+  private dispatchStreamFrame(frame: Exclude<StreamFrame, OpenFrame>): void {
+    const stream = this.streams.get(frame.streamId);
+    if (!stream) {
+      // [T5-3] frames racing a RESET or a local close are ignored; never-opened ids are errors.
+      if (!this.isRetired(frame.streamId)) {
+        this.protocolError(
+          new TunnelProtocolError(
+            'UNKNOWN_STREAM',
+            `${frame.type} for stream ${frame.streamId}`,
+            'drop-frame',
+            { streamId: frame.streamId, frameType: frame.type },
+          ),
+        );
+      }
+      return;
+    }
+    let violation: SessionErrorCode | undefined;
+    switch (frame.type) {
+      case 'OPEN_OK':
+        violation = stream.handleOpenOk(frame.window);
+        break;
+      case 'OPEN_FAIL':
+        violation = stream.handleOpenFail(frame.code, frame.message);
+        break;
+      case 'DATA':
+        violation = stream.handleData(frame.data);
+        break;
+      case 'CREDIT':
+        violation = stream.handleCredit(frame.increment);
+        break;
+      case 'CLOSE':
+        violation = stream.handleClose();
+        break;
+      case 'RESET':
+        stream.handleReset(frame.code, frame.message);
+        break;
+    }
+    if (violation) {
+      const message = `${frame.type} on stream ${frame.streamId} in state ${stream.state}: ${violation}`;
+      stream.destroy(
+        violation === 'FLOW_CONTROL_VIOLATION' ? 'FLOW_CONTROL_ERROR' : 'PROTOCOL_ERROR',
+        message,
+      );
+      this.protocolError(
+        new TunnelProtocolError(violation, message, 'fail-stream', {
+          streamId: frame.streamId,
+          frameType: frame.type,
+        }),
+      );
+    }
+  }
+
+  /** [T5-1] peer stream ids have the peer's parity and grow strictly. */
+  private handleOpen(frame: OpenFrame): void {
+    const id = frame.streamId;
+    if (!this.isNewPeerId(id)) {
+      this.protocolError(
+        new TunnelProtocolError('BAD_STREAM_ID_ALLOCATION', `OPEN for stream ${id}`, 'drop-frame', {
+          streamId: id,
+          frameType: 'OPEN',
+        }),
+      );
+      return;
+    }
+    this.lastPeerId = id;
+    const refuse = (code: WireStreamErrorCode, message: string) =>
+      this.send({ type: 'OPEN_FAIL', streamId: id, code, message });
+    const handler = this.openHandler;
+    if (!handler) return refuse('UNSUPPORTED_LINK', 'no open handler on this side');
+    if (this.streams.size >= this.maxStreams)
+      return refuse('LIMIT_EXCEEDED', `${this.maxStreams} streams open`);
+    const window = this.reserveWindow();
+    if (window === undefined) return refuse('LIMIT_EXCEEDED', 'receive buffer budget exhausted');
+    const stream = this.createStream(
+      id,
+      frame.link,
+      frame.terminalId,
+      'remote',
+      'pending',
+      window,
+      frame.window,
+    );
+    let answered = false;
+    const answer = () => {
+      if (answered) throw new Error(`OPEN of stream ${id} already answered`);
+      answered = true;
+    };
+    handler({
+      streamId: id,
+      link: frame.link,
+      terminalId: frame.terminalId,
+      accept: () => {
+        answer();
+        if (stream.state === 'pending') stream.accept();
+        return stream;
+      },
+      reject: (code, message = '') => {
+        answer();
+        if (stream.state === 'pending') stream.reject(code, truncateReason(message));
+      },
+    });
+  }
+
+  private handleBadFrame(error: TunnelProtocolError): void {
+    if (this.currentState === 'handshaking') {
+      this.shutdown('HANDSHAKE_FAILED', `${error.code}: ${error.message}`);
+      return;
+    }
+    if (error.reaction === 'fail-stream' && error.details.streamId !== undefined) {
+      const id = error.details.streamId;
+      const message = truncateReason(`${error.code}: ${error.message}`);
+      if (error.details.frameType === 'OPEN' && this.isNewPeerId(id)) {
+        this.lastPeerId = id;
+        this.send({ type: 'OPEN_FAIL', streamId: id, code: 'PROTOCOL_ERROR', message });
+      } else {
+        this.streams.get(id)?.destroy('PROTOCOL_ERROR', message);
+      }
+    }
+    this.protocolError(error);
+  }
+
+  private protocolError(error: TunnelProtocolError): void {
+    this.counters.protocolErrors += 1;
+    this.protocolErrorListeners.emit(error);
+    if (this.currentState === 'open' && !this.budget.spend(this.timers.now())) {
+      this.shutdown(
+        'PROTOCOL_ERROR',
+        `bad-message budget exhausted, last ${error.code}: ${error.message}`,
+      );
+    }
+  }
+
+  // ---- streams ----
+
+  private createStream(
+    id: number,
+    link: LinkDescriptor,
+    terminalId: string | undefined,
+    initiator: 'local' | 'remote',
+    state: 'opening' | 'pending',
+    grantedWindow: number,
+    sendCredit: number,
+  ): TunnelStream {
+    const stream = new TunnelStream({
+      id,
+      link,
+      terminalId,
+      initiator,
+      state,
+      grantedWindow,
+      sendCredit,
+      highWaterMark: this.streamHighWaterMark,
+      queueLimit: this.streamQueueLimit,
+      host: this.streamHost,
+    });
+    this.streams.set(id, stream);
+    return stream;
+  }
+
+  /** [T6-4] the windows granted at once never exceed maxReceiveBufferBytes. */
+  private reserveWindow(): number | undefined {
+    const window = Math.min(this.initialWindow, this.maxReceiveBufferBytes - this.receiveCommitted);
+    if (window < Math.min(MIN_GRANT, this.initialWindow)) return undefined;
+    this.receiveCommitted += window;
+    return window;
+  }
+
+  private forget(stream: TunnelStream): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.ready.delete(stream);
+    this.receiveCommitted -= stream.grantedWindow;
+  }
+
+  private isLocalId(id: number): boolean {
+    return id % 2 === (this.role === 'agent' ? 1 : 0);
+  }
+
+  private isNewPeerId(id: number): boolean {
+    return !this.isLocalId(id) && id > this.lastPeerId;
+  }
+
+  private isRetired(id: number): boolean {
+    return this.isLocalId(id) ? id < this.nextLocalId : id <= this.lastPeerId;
+  }
+
+  // ---- sending ----
+
+  /**
+   * Sends DATA round-robin over the ready streams, one frame per stream per turn, while the
+   * transport has room ([T6-5]): a stream without credit leaves the others unaffected.
+   */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      const maxPayload = Math.min(this.maxFrameBytes, this.peerMaxFrameBytes) - FRAME_HEADER_BYTES;
+      while (
+        this.currentState === 'open' &&
+        this.ready.size > 0 &&
+        this.transportUnflushed < this.transportHighWaterMark
+      ) {
+        const stream = this.ready.values().next().value as TunnelStream;
+        this.ready.delete(stream);
+        const frame = stream.nextFrame(maxPayload);
+        if (frame) this.send(frame);
+        if (stream.hasOutput) this.ready.add(stream);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private send(frame: Frame): void {
+    if (this.currentState === 'closed' || this.currentState === 'idle') return;
+    const bytes = encodeFrame(frame, this.peerMaxFrameBytes);
+    this.counters.framesOut += 1;
+    this.counters.bytesOut += bytes.length;
+    this.transportUnflushed += bytes.length;
+    this.transport.send(bytes, () => {
+      this.transportUnflushed -= bytes.length;
+      if (this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark)
+        this.flush();
+    });
+  }
+
+  // ---- teardown (docs/tunnel.md §5.4) ----
+
+  private shutdown(
+    code: TunnelCloseCode,
+    message: string,
+    transportAction: 'close' | 'terminate' | 'none' = code === 'HEARTBEAT_TIMEOUT'
+      ? 'terminate'
+      : 'close',
+  ): void {
+    if (this.currentState === 'closed') return;
+    this.currentState = 'closed';
+    const info: TunnelCloseInfo = { code, message };
+    this.closeInfo = info;
+    if (this.handshakeTimer !== undefined) this.timers.clearTimeout(this.handshakeTimer);
+    this.heartbeat?.stop();
+    this.ready.clear();
+    for (const stream of [...this.streams.values()]) {
+      stream.teardown(
+        new TunnelStreamError(
+          'TUNNEL_CLOSED',
+          `tunnel closed: ${code}: ${message}`,
+          false,
+          stream.id,
+        ),
+      );
+    }
+    this.streams.clear();
+    if (transportAction === 'terminate' && this.transport.terminate) this.transport.terminate();
+    else if (transportAction !== 'none')
+      this.transport.close(WS_CLOSE_CODES[code], truncateWsReason(`${code}: ${message}`));
+    this.closeListeners.emit(info);
+  }
+
+  /** Why the tunnel closed, once `closed`. */
+  get closeReason(): TunnelCloseInfo | undefined {
+    return this.closeInfo;
+  }
+}
+
+function checkRange(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new RangeError(`${name} must be an integer in ${min}..${max}`);
+}
+
+/** RFC 6455 §5.5: a close reason fits in 123 bytes of UTF-8. */
+function truncateWsReason(reason: string): string {
+  return Buffer.byteLength(reason) <= 123
+    ? reason
+    : `${Buffer.from(reason)
+        .subarray(0, 110)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '')}...`;
+}

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { WebSocket, WebSocketServer } from 'ws';
+
+import { DEFAULT_MAX_FRAME_BYTES } from './constants';
+import type { Multiplexer } from './multiplexer';
+import type { TunnelStream } from './stream';
+import { collect, writeAll } from './testing/collect';
+import type { TunnelCloseInfo } from './transport';
+import { attachWebSocket } from './ws-adapter';
+
+/**
+ * Over a real `ws` server on 127.0.0.1:0, set up the way STYLE C6 asks the connector to: noServer,
+ * a small maxPayload, authentication in 'upgrade' before any frame is read.
+ */
+describe(attachWebSocket.name, () => {
+  let server: Server;
+  let wss: WebSocketServer;
+  let url: string;
+  let connector: Promise<Multiplexer>;
+  const agentStreams = new Map<string, TunnelStream>();
+
+  beforeEach(async () => {
+    agentStreams.clear();
+    server = createServer();
+    wss = new WebSocketServer({ noServer: true, maxPayload: DEFAULT_MAX_FRAME_BYTES });
+    connector = new Promise((resolve) => {
+      server.on('upgrade', (request, socket, head) => {
+        if (request.headers.authorization !== 'Bearer agent-credential') {
+          socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
+          return;
+        }
+        wss.handleUpgrade(request, socket, head, (ws) =>
+          resolve(attachWebSocket(ws, { role: 'connector', software: 'connector/1' })),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/agent`;
+  });
+
+  afterEach(async () => {
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  function connectAgent(): { agent: Multiplexer; socket: WebSocket } {
+    const socket = new WebSocket(url, { headers: { authorization: 'Bearer agent-credential' } });
+    const agent = attachWebSocket(socket, { role: 'agent', software: 'payorch-agent/1.0.0' });
+    agent.setOpenHandler((request) => {
+      const stream = request.accept();
+      agentStreams.set(request.terminalId ?? '', stream);
+      if (request.terminalId?.startsWith('echo')) {
+        stream.onData((chunk) => stream.write(chunk));
+        stream.onEnd(() => stream.end());
+      } else {
+        stream.pause();
+      }
+    });
+    return { agent, socket };
+  }
+
+  it('runs many concurrent echo streams while a stalled stream stays within its window', async () => {
+    const { agent } = connectAgent();
+    const sut = await connector;
+    await new Promise((resolve) => sut.onReady(resolve));
+    expect(sut.session?.peerSoftware).toBe('payorch-agent/1.0.0');
+
+    const stalled = await sut.open(
+      { kind: 'tcp-connect', host: 'pos.local', port: 1 },
+      { terminalId: 'stalled' },
+    );
+    stalled.write(new Uint8Array(1024 * 1024));
+
+    const payloads = Array.from({ length: 20 }, () => randomBytes(100_000));
+    const results = await Promise.all(
+      payloads.map(async (payload, i) => {
+        const stream = await sut.open(
+          { kind: 'tcp-connect', host: 'pos.local', port: 1 },
+          { terminalId: `echo-${i}` },
+        );
+        const received = collect(stream);
+        await writeAll(stream, payload);
+        return received;
+      }),
+    );
+    results.forEach((result, i) => expect(result.data.equals(payloads[i])).toBe(true));
+    expect(agentStreams.get('stalled')?.readableLength).toBe(256 * 1024);
+    expect(stalled.bufferedAmount).toBe(1024 * 1024 - 256 * 1024);
+    agent.close();
+  });
+
+  it('closes every agent stream with TUNNEL_CLOSED when the connector drops the socket', async () => {
+    const { agent } = connectAgent();
+    const sut = await connector;
+    await new Promise((resolve) => sut.onReady(resolve));
+    await sut.open(
+      { kind: 'serial', path: '/dev/ttyS0', baudRate: 9600 },
+      { terminalId: 'serial' },
+    );
+    const agentClosed = new Promise<TunnelCloseInfo>((resolve) => agent.onClose(resolve));
+    const streamClosed = collect(agentStreams.get('serial') as TunnelStream);
+    sut.close('connector shutting down');
+    expect((await streamClosed).error?.code).toBe('TUNNEL_CLOSED');
+    expect(await agentClosed).toEqual({
+      code: 'TRANSPORT_CLOSED',
+      message: 'transport closed (1000) LOCAL_CLOSE: connector shutting down',
+    });
+  });
+
+  it('leaves authentication to the upgrade: a client without credentials never reaches a Multiplexer', async () => {
+    const socket = new WebSocket(url);
+    const status = await new Promise<number | undefined>((resolve) => {
+      socket.on('unexpected-response', (_request, response) => resolve(response.statusCode));
+      socket.on('error', () => resolve(undefined));
+    });
+    expect(status).toBe(401);
+  });
+});
