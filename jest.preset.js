@@ -7,7 +7,7 @@ const { compilerOptions } = require('./tsconfig.json');
 const root = __dirname;
 const moduleNameMapper = {};
 for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
-  const key = '^' + alias.replace('/*', '/(.*)').replace(/[.]/g, '\\.') + '$';
+  const key = '^' + alias.replace(/[.]/g, '\\.').replace('/*', '/(.*)') + '$';
   moduleNameMapper[key] = path.join(root, target.replace('*', '$1'));
 }
 

@@ -1,2 +1,3 @@
 export { createTestDatabase, TEST_APP_PASSWORD, testAdminUrl, type TestDatabase } from './database';
 export { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from './redis';
+export { REPO_ROOT, tsEntryArgs } from './process';

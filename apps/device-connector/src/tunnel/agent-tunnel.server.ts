@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { type WebSocket, WebSocketServer } from 'ws';
 
@@ -30,11 +30,12 @@ interface Connection {
  * Liveness: ping every 30 s; an agent that missed the previous pong is terminated.
  */
 @Injectable()
-export class AgentTunnelServer implements OnApplicationShutdown {
+export class AgentTunnelServer implements BeforeApplicationShutdown {
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, Connection>();
   private readonly sweep: NodeJS.Timeout;
   private readonly connected: Gauge;
+  private shuttingDown = false;
 
   constructor(
     @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
@@ -64,6 +65,7 @@ export class AgentTunnelServer implements OnApplicationShutdown {
     socket.on('error', () => socket.destroy());
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== AGENT_PATH) return reject(socket, 404, 'Not Found');
+    if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     let agent: AuthenticatedAgent | null = null;
     try {
@@ -78,6 +80,7 @@ export class AgentTunnelServer implements OnApplicationShutdown {
     }
     const header = req.headers['x-payorch-agent-version'];
     const version = typeof header === 'string' && VERSION_PATTERN.test(header) ? header : null;
+    if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, agent!, version));
   }
 
@@ -122,9 +125,23 @@ export class AgentTunnelServer implements OnApplicationShutdown {
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Runs before Nest closes the HTTP server, which would otherwise wait for the upgraded sockets.
+   * Close code 1001 tells agents to reconnect (to another instance); stragglers are cut after 1 s.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.sweep);
-    for (const { ws } of this.connections.values()) ws.close(1001, 'connector shutting down');
+    this.shuttingDown = true;
+    const closing = [...this.wss.clients].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === ws.CLOSED) return resolve();
+          ws.once('close', () => resolve());
+          ws.close(1001, 'connector shutting down');
+          setTimeout(() => ws.terminate(), 1000).unref();
+        }),
+    );
+    await Promise.all(closing);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }

@@ -1,0 +1,106 @@
+import { WebSocket } from 'ws';
+
+import type { Logger } from '@payorch/logging';
+
+import { connectorWsUrl } from '../config';
+import { AGENT_VERSION } from '../version';
+
+export interface TunnelClientOptions {
+  connector: string;
+  credential: string;
+  logger: Logger;
+  /** First reconnect delay; doubles per failure up to maxDelayMs, with full jitter. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Terminate the socket when no ping arrives from the connector for this long. */
+  pingTimeoutMs?: number;
+  onStateChange?: (state: { connected: boolean; error: string | null }) => void;
+  random?: () => number;
+}
+
+/** Reconnect delay for attempt n (0-based): full jitter over an exponential ceiling. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * Keeps one WebSocket open to the connector: reconnects with exponential backoff and jitter,
+ * terminates a silent socket (no ping within pingTimeoutMs), and stops for good when the
+ * connector answers 401 (credential revoked: retrying cannot help and would hammer it).
+ */
+export class TunnelClient {
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private stopped = false;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly fatal: Promise<Error>;
+  private rejectFatal!: (error: Error) => void;
+
+  constructor(private readonly options: TunnelClientOptions) {
+    this.fatal = new Promise((resolve) => (this.rejectFatal = resolve));
+  }
+
+  /** Resolves with the reason when the client gives up for good (e.g. 401); runs until stop() otherwise. */
+  start(): Promise<Error> {
+    this.connect();
+    return this.fatal;
+  }
+
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.ws?.close(1000, 'agent stopping');
+  }
+
+  private connect(): void {
+    const { logger } = this.options;
+    const ws = new WebSocket(connectorWsUrl(this.options.connector), {
+      headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Payorch-Agent-Version': AGENT_VERSION },
+      handshakeTimeout: 15_000,
+      maxPayload: 1024 * 1024,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.attempt = 0;
+      this.heartbeat();
+      logger.info({ connector: this.options.connector }, 'connected to connector');
+      this.options.onStateChange?.({ connected: true, error: null });
+    });
+    ws.on('ping', () => this.heartbeat());
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      ws.terminate();
+      if (status === 401 || status === 403) {
+        const error = new Error(`connector refused the credential (HTTP ${status}); re-enroll this agent with a new token`);
+        logger.error(error.message);
+        this.options.onStateChange?.({ connected: false, error: error.message });
+        this.stopped = true;
+        this.rejectFatal(error);
+      }
+    });
+    ws.on('error', (err) => logger.warn({ err: err.message }, 'tunnel error'));
+    ws.on('close', (code, reason) => {
+      if (this.pingTimer) clearTimeout(this.pingTimer);
+      this.options.onStateChange?.({ connected: false, error: `closed (${code}${reason.length ? `: ${reason}` : ''})` });
+      if (this.stopped) return;
+      const delay = backoffDelay(this.attempt++, this.options.baseDelayMs ?? 500, this.options.maxDelayMs ?? 30_000, this.options.random);
+      logger.info({ code, delayMs: delay }, 'tunnel closed; reconnecting');
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private heartbeat(): void {
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      this.options.logger.warn('no ping from connector; reconnecting');
+      this.ws?.terminate();
+    }, this.options.pingTimeoutMs ?? 75_000);
+  }
+}
