@@ -55,6 +55,17 @@ describe(`${Database.name} (row-level security)`, () => {
     expect(await sut.prisma.tenant.count()).toBe(0);
   });
 
+  it('has row-level security enabled, forced and a policy on every table with a tenantId column', async () => {
+    const rows = await owner.$queryRaw<{ table: string; rls: boolean; forced: boolean; policies: number }[]>`
+      SELECT c.relname AS "table", c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
+             (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+      WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND a.attname = 'tenantId' AND NOT a.attisdropped`;
+    expect(rows.length).toBeGreaterThanOrEqual(15);
+    const unprotected = rows.filter((r) => !r.rls || !r.forced || r.policies < 1).map((r) => r.table);
+    expect(unprotected).toEqual([]);
+  });
+
   it('rejects a non-UUID tenant id before touching the database', async () => {
     await expect(sut.withTenant("x' OR 1=1 --", (tx) => tx.store.count())).rejects.toMatchObject({ code: 'TENANT_INVALID' });
   });
