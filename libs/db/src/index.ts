@@ -7,3 +7,4 @@ export {
   type WithTenantOptions,
 } from './database';
 export { appUrlFromAdminUrl } from './urls';
+export { publishEvent, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';

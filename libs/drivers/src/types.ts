@@ -1,0 +1,125 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * The contract between the operations layer and a terminal, whatever its protocol.
+ * Framework-free: implemented per protocol on top of @payorch/joinproto, @payorch/jpay and
+ * @payorch/ssi-ecr; hosted by the device connector (one driver per terminal, one command at a time).
+ */
+
+export const OPERATION_TYPES = [
+  'purchase',
+  'purchase_with_cashback',
+  'refund',
+  'void',
+  'partial_void',
+  'preauth',
+  'preauth_capture',
+  'preauth_cancel',
+  'cash_withdrawal',
+  'cash_deposit',
+  'balance_inquiry',
+  'pin_change',
+  'card_check',
+  'sbp_payment',
+  'sbp_refund',
+  'settlement',
+  'report_x',
+  'report_z',
+  'load_keys',
+  'load_config',
+  'update_app',
+  'upload_logs',
+  'echo',
+  'terminal_info',
+] as const;
+export type OperationType = (typeof OPERATION_TYPES)[number];
+
+export type DriverProtocol = 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
+
+/** Protocol ids of an operation (Joinproto DF01, SSI transactionUid/invoiceNum, JPAY seq/receipt number, RRN…). */
+export type ProtocolRefs = Record<string, string | number | boolean | null>;
+
+export interface OperationCommand {
+  operationId: string;
+  type: OperationType;
+  /** Minor units. */
+  amount?: number;
+  cashbackAmount?: number;
+  /** ISO 4217 alphabetic code. */
+  currency?: string;
+  /** For refund / void / capture / partial void: what the original operation recorded. */
+  original?: {
+    operationId: string;
+    type: OperationType;
+    amount?: number;
+    rrn?: string;
+    approvalCode?: string;
+    protocolRefs?: ProtocolRefs;
+  };
+  /** Protocol-specific extras validated by the capability matrix (e.g. department, manual entry is never accepted). */
+  options?: Record<string, unknown>;
+}
+
+export type OperationProgress =
+  | { kind: 'status'; subStatus: 'waiting_card' | 'waiting_pin' | 'connecting_host' | 'printing' | 'take_card' | 'processing' | string; text?: string }
+  | { kind: 'display'; text: string }
+  | { kind: 'qr'; action: 'show' | 'hide'; url?: string };
+
+export type FinalState = 'approved' | 'declined' | 'canceled' | 'failed' | 'unknown';
+
+export interface OperationOutcome {
+  /** `failed` only when the terminal provably did not act (nothing sent, or a definitive protocol rejection). */
+  state: FinalState;
+  reason?: string;
+  responseCode?: string;
+  responseMessage?: string;
+  /** First 6 / last 4 at most. */
+  maskedPan?: string;
+  rrn?: string;
+  approvalCode?: string;
+  /** Minor units as the terminal reported them. */
+  amount?: number;
+  protocolRefs?: ProtocolRefs;
+  receipt?: { text?: string; fields?: Record<string, unknown> };
+  /** Protocol-neutral extra data (report totals, balance, terminal info…). No secrets, no full PAN. */
+  data?: Record<string, unknown>;
+}
+
+export interface ExecuteHooks {
+  /**
+   * Called with the protocol ids assigned to the command before any byte is sent. The caller
+   * persists them (and the SENT state) first, so a crash after sending can still be recovered.
+   */
+  beforeSend(refs: ProtocolRefs): Promise<void>;
+  onProgress(progress: OperationProgress): void;
+}
+
+export type CancelResult = 'requested' | 'too_late' | 'not_running';
+
+export interface TerminalDriver {
+  readonly protocol: DriverProtocol;
+  /** Runs one command; resolves with an outcome (never rejects once beforeSend has been called). */
+  execute(command: OperationCommand, hooks: ExecuteHooks): Promise<OperationOutcome>;
+  /** Asks the terminal to abandon the running command (Joinproto 90, JPAY keepalive → cancelled, SSI Interrupt). */
+  cancel(operationId: string): Promise<CancelResult>;
+  /** Decides the true outcome of an operation left `unknown` (Joinproto 95, SSI GetLastResult/GetResultByUid, JPAY report). */
+  recover(command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome>;
+  /** Identification and parameters (getparameters / GetTerminalInfo / Joinproto 99 data). */
+  terminalInfo(): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** Opens a byte link to the terminal (a tunnel stream in production, a TCP socket in tests). */
+export type LinkFactory = () => Promise<Duplex>;
+
+export interface DriverConfig {
+  terminalRowId: string;
+  protocol: DriverProtocol;
+  dialect: string | null;
+  terminalId: string | null;
+  merchantId: string | null;
+  department: string | null;
+  /** Decrypted terminal credentials (admin password…); never logged. */
+  credentials: Record<string, string> | null;
+  link: LinkFactory;
+}
