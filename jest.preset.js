@@ -14,7 +14,7 @@ for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
 // NestJS 12 ships ES modules only. Node 20 loads them through require(esm), but jest's module
 // system does not, so jest compiles those packages to CommonJS (import.meta.url is rewritten to
 // the CommonJS equivalent). Add a package here when jest reports "Must use import to load ES Module".
-const ESM_PACKAGES = ['@nestjs'];
+const ESM_PACKAGES = ['@nestjs', 'commander'];
 
 module.exports = {
   testEnvironment: 'node',
