@@ -1,4 +1,4 @@
-import { GatewaySession, idem } from './support/gateway-session';
+import { GatewaySession } from './support/gateway-session';
 
 describe('gateway basics', () => {
   const session = new GatewaySession();

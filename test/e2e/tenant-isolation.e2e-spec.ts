@@ -29,7 +29,7 @@ describe('tenant isolation', () => {
       protocol: 'JOINPROTO',
       connection: { kind: 'tcp', host: '10.0.0.5', port: 2000 },
     });
-    expect(terminal.status).toBe(201);
+    if (terminal.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(terminal.body)}`);
     ids.terminal = terminal.body.id;
   });
   afterAll(() => session.stop());

@@ -36,7 +36,7 @@ function readJson<T>(file: string): T | null {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`${file} is unreadable or corrupt: ${(error as Error).message}`);
+    throw new Error(`${file} is unreadable or corrupt: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -6,7 +6,7 @@ import {
   TEST_MERCHANT_PRIVATE_KEY_PEM,
   startAssistSandbox,
   type AssistSandbox,
-} from '../../testing/src/assist-sandbox';
+} from '@payorch/testing/assist-sandbox';
 import { AssistTokenPayClient, type AssistClientOptions, type TokenPayOutcome } from './client';
 import { AssistValidationError } from './errors';
 import { createRsaMd5Signer } from './signature';

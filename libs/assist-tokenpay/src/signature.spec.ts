@@ -3,7 +3,7 @@ import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import {
   TEST_MERCHANT_PRIVATE_KEY_PEM,
   TEST_MERCHANT_PUBLIC_KEY_PEM,
-} from '../../testing/src/assist-sandbox/test-merchant-key';
+} from '@payorch/testing/assist-sandbox/test-merchant-key';
 import { createRsaMd5Signer, signatureBaseString } from './signature';
 
 /**

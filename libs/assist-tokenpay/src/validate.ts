@@ -14,7 +14,6 @@ export interface TextRule {
   readonly charsetText?: string;
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 export class IssueCollector {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { ConfigError, gatewayConfigSchema, loadConfig, workerConfigSchema } from '@payorch/config';
+import { ConfigError, gatewayConfigSchema, loadConfig, workerConfigSchema } from './index';
 
 const key = `k1:${randomBytes(32).toString('base64')}`;
 
@@ -43,6 +43,7 @@ describe(loadConfig.name, () => {
   it('treats empty strings as unset and parses booleans strictly', () => {
     const config = loadConfig('settlement-worker', workerConfigSchema, {
       DATABASE_APP_URL: 'postgres://a@b/c',
+      PAYORCH_MASTER_KEY: key,
       WORKER_CONCURRENCY: '',
       LOG_LEVEL: 'debug',
     });

@@ -1,6 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 
-import { Prisma, PrismaClient } from '../../../generated/prisma/client';
+import { Prisma, PrismaClient } from '@payorch/prisma';
 
 export { Prisma, PrismaClient };
 export type TransactionClient = Prisma.TransactionClient;

@@ -1,4 +1,4 @@
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import { createPrismaClient, Database, type PrismaClient } from './index';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
 describe(`${Database.name} (row-level security)`, () => {

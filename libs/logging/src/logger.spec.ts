@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 
-import { createLogger, luhnValid, maskPan, scrubPans } from '@payorch/logging';
+import { createLogger, luhnValid, maskPan, scrubPans } from './index';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

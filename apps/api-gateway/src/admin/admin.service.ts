@@ -1,7 +1,7 @@
 import { type PrismaClient } from '@payorch/db';
 import { ALL_SCOPES, ApiError, isUuid, issueToken, type Scope, SecretBox, TOKEN_KINDS } from '@payorch/domain';
 
-import { openTerminalCredentials, sealTerminalCredentials } from '../terminals/terminal-credentials';
+import { openTerminalCredentials } from '../terminals/terminal-credentials';
 
 /**
  * Operator actions. Runs as the owner role (DATABASE_URL), which is not subject to RLS, so every

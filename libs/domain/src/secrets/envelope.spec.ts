@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { SecretBox, SecretError, parseMasterKey } from '@payorch/domain';
+import { SecretBox, SecretError, parseMasterKey } from '../index';
 
 const spec = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
 

@@ -1,4 +1,4 @@
-import { issueToken, TOKEN_KINDS, tokenPrefix, verifyToken } from '@payorch/domain';
+import { issueToken, TOKEN_KINDS, tokenPrefix, verifyToken } from '../index';
 
 describe('issued tokens', () => {
   it('issues a token whose prefix and hash verify, and never stores the secret part', () => {

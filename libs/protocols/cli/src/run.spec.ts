@@ -1,12 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { JOINPROTO_VECTORS as vectors } from '@payorch/joinproto/testing';
 
 import { runCli } from './run';
 
-/** The shared, checked vectors (../shared/specs), read independently of the joinproto lib's copy. */
-const vectors = JSON.parse(readFileSync(require.resolve('../../joinproto/src/testing/fixtures/joinproto-vectors.json'), 'utf8')) as {
-  frame_hex: string;
-  tags: [string, string][];
-}[];
 
 async function cli(args: string[], stdin = '') {
   let out = '';

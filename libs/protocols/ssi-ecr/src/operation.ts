@@ -8,7 +8,7 @@ import { INTERRUPTIBLE_STATUSES, TERMINAL_STATUSES, type TerminalPhase, type Ter
 import { isSsiEcrError, SsiEcrError } from './errors';
 import { matchResult, type MismatchReason } from './matching';
 import type { FinancialMethod, ReportMethod, SsiRequest } from './messages';
-import { parseReport, parseTransactionResult, type TerminalReport, type TransactionResult } from './results';
+import { parseTransactionResult, type TerminalReport, type TransactionResult } from './results';
 
 /** A status change seen while polling GetStatus (spec 4.3.4), for live display. */
 export interface StatusEvent {

@@ -1,4 +1,4 @@
-import vectors from '../../../joinproto/src/testing/fixtures/joinproto-vectors.json';
+import { JOINPROTO_VECTORS as vectors } from '@payorch/joinproto/testing';
 import { adapter } from './joinproto';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex').toUpperCase();
