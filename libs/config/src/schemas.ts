@@ -16,6 +16,23 @@ const common = {
   REDIS_URL: redisUrl().describe('Redis URL (BullMQ, rate limits, command bus).'),
 };
 
+/** Wallet payments (Assist TokenPay): the resolution job's retry policy, shared by producer (gateway) and sweep (worker). */
+const walletResolveJob = {
+  WALLET_RESOLVE_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(12)
+    .describe('Attempts of one `wallet_payment.resolve` job before it is left failed (the sweep re-runs it later).'),
+  WALLET_RESOLVE_BACKOFF_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(10_000)
+    .describe('Base delay of the resolution job\'s exponential backoff (attempt n waits base × 2^(n-1)).'),
+};
+
 export const gatewayConfigSchema = z.object({
   ...common,
   GATEWAY_HOST: z.string().default('127.0.0.1').describe('Interface the REST API listens on.'),
@@ -26,7 +43,21 @@ export const gatewayConfigSchema = z.object({
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe(
     'Comma-separated retired keys (`<keyId>:<base64>`) still accepted for decryption during rotation.',
   ),
+  ASSIST_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(300_000)
+    .default(60_000)
+    .describe('Deadline of one Assist TokenPay payment request (headers and body); past it the payment is UNKNOWN and resolved by a job.'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600).describe('Requests per API key per minute.'),
+  WALLET_RESOLVE_DELAY_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30_000)
+    .describe('Delay before the first `wallet_payment.resolve` attempt of a payment left UNKNOWN, in process or requiring action.'),
+  ...walletResolveJob,
   TRUST_PROXY: bool(false).describe('Trust X-Forwarded-* headers (behind a load balancer).'),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
@@ -42,6 +73,29 @@ export const connectorConfigSchema = z.object({
   CONNECTOR_PORT: port(3001).describe('Port of the agent WebSocket endpoint (`/agent`), `/health` and `/metrics`.'),
   PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (terminal credentials).'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),
+  CONNECTOR_OWNERSHIP_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(300_000)
+    .default(15_000)
+    .describe('TTL of the Redis key naming the instance that holds an agent; refreshed every third of it.'),
+  RELAY_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Joinproto relay: TCP connect timeout to the processing host.'),
+  RELAY_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024)
+    .describe('Joinproto relay: bytes allowed per session in each direction before it is cut.'),
+  RELAY_MAX_CONNECTIONS_PER_TERMINAL: z.coerce.number().int().min(1).max(64).default(4).describe('Joinproto relay: sessions open at once per terminal.'),
+  RELAY_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000).describe('Joinproto relay: longest lifetime of one session.'),
+  TUNNEL_MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(4096)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024)
+    .describe('Largest tunnel frame accepted from an agent (must not exceed TUNNEL_MAX_PAYLOAD_BYTES).'),
   TUNNEL_MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()
@@ -54,6 +108,58 @@ export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
 
 export const workerConfigSchema = z.object({
   ...common,
+  ASSIST_ORDERSTATE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(15_000)
+    .describe('Deadline of one Assist order-state request made by the wallet payment resolution job.'),
+  PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (decrypts Assist merchant secrets for wallet payment resolution).'),
+  PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),
+  WALLET_NOT_FOUND_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(600_000)
+    .describe(
+      'A payment Assist does not know (order state 10) is concluded never paid (REJECTED, ORDER_NOT_FOUND) only this long after it was sent; keep it well above the gateway\'s ASSIST_TIMEOUT_MS.',
+    ),
+  ...walletResolveJob,
+  WALLET_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(60_000)
+    .describe('How often the worker sweeps for wallet payments left UNKNOWN or PROCESSING (recovers payments whose job Redis lost).'),
+  WALLET_SWEEP_OLDER_THAN_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(120_000)
+    .describe('The sweep picks up UNKNOWN/PROCESSING payments unchanged for this long (keep it above ASSIST_TIMEOUT_MS).'),
+  SETTLEMENT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32).describe('Settlement jobs run in parallel by one worker (each mostly waits for its terminal).'),
+  SETTLEMENT_GIVE_UP_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(4 * 60 * 60 * 1000)
+    .describe('A settlement whose terminal stays offline or busy this long after its first attempt is FAILED (`settlement.failed`).'),
+  SETTLEMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('First retry delay of a settlement whose terminal is offline or busy; doubles per retry.'),
+  SETTLEMENT_RETRY_MAX_MS: z.coerce.number().int().min(10).default(10 * 60 * 1000).describe('Longest delay between two retries of a settlement.'),
+  SETTLEMENT_SYNC_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(60_000)
+    .describe('How often schedules in PostgreSQL are re-synced into BullMQ job schedulers (changes also sync at once on a gateway notification).'),
+  SETTLEMENT_TENANT_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(8)
+    .describe('Settlements of one tenant running at once across all workers (fairness between tenants).'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8).describe('Jobs processed in parallel per worker.'),
   WORKER_HEALTH_HOST: z.string().default('127.0.0.1').describe('Interface of the worker health endpoint.'),
   WORKER_HEALTH_PORT: port(3002).describe('Port of the worker `/health` and `/metrics`.'),

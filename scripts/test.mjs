@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// `npm test`: everything CI checks, in order, failing fast:
+//   Prisma client + migration drift, lint, typecheck, circular imports,
+//   every project's unit and integration tests (Nx, 2 in parallel), then the e2e suite.
+// Needs PostgreSQL (TEST_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test)
+// and Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => path.join(ROOT, 'node_modules/.bin', name);
+const only = process.argv.slice(2);
+
+const steps = [
+  ['prisma client', 'npm', ['run', '-s', 'db:generate']],
+  ['migrations cover schema.prisma', process.execPath, ['scripts/prisma-offline-migrate.mjs', 'check']],
+  ['lint', bin('eslint'), ['.', '--max-warnings', '0']],
+  ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
+  ['circular imports', bin('madge'), ['--circular', '--warning', '--ts-config', 'tsconfig.json', 'apps', 'libs']],
+  ['unit + integration tests', bin('nx'), ['run-many', '-t', 'test', '--parallel=2', '--outputStyle=static', '--skip-nx-cache']],
+  ['e2e tests', bin('jest'), ['-c', 'test/jest.config.js', '--maxWorkers=2']],
+];
+
+const started = Date.now();
+const results = [];
+for (const [name, cmd, args] of steps) {
+  if (only.length && !only.some((o) => name.includes(o))) continue;
+  process.stdout.write(`\n▶ ${name}\n`);
+  const t = Date.now();
+  const res = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TZ: 'UTC', NX_DAEMON: 'false', NX_NO_CLOUD: 'true' } });
+  const ok = res.status === 0;
+  results.push({ name, ok, seconds: ((Date.now() - t) / 1000).toFixed(1) });
+  if (!ok) break;
+}
+process.stdout.write('\nSummary\n');
+for (const r of results) process.stdout.write(`  ${r.ok ? 'ok  ' : 'FAIL'}  ${r.name} (${r.seconds}s)\n`);
+const failed = results.filter((r) => !r.ok).length;
+process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)}s\n`);
+process.exit(failed ? 1 : 0);
