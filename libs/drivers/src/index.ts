@@ -1,1 +1,10 @@
 export * from './types';
+export {
+  assertSupported, CAPABILITIES, capabilityOf, DEFAULT_DIALECT, DriverError, supportedTypes,
+  type Capability, type CapabilityTable, type DriverErrorCode,
+} from './capabilities';
+export { createDriver } from './create-driver';
+export { JoinprotoDriver } from './joinproto.driver';
+export { formatYyMmDdHhMmSs, JpayDriver } from './jpay.driver';
+export { SsiEcrDriver } from './ssi-ecr.driver';
+export { CURRENCY_NUMERIC, numericCurrency } from './shared';

@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
 
+import type { RelayPort } from '@payorch/joinproto';
+
 /**
  * The contract between the operations layer and a terminal, whatever its protocol.
  * Framework-free: implemented per protocol on top of @payorch/joinproto, @payorch/jpay and
@@ -121,5 +123,29 @@ export interface DriverConfig {
   department: string | null;
   /** Decrypted terminal credentials (admin password…); never logged. */
   credentials: Record<string, string> | null;
+  /**
+   * Opens the byte link. It must resolve only once the link is established: a rejection means that
+   * nothing was sent (the operation is then `failed`, not `unknown`).
+   */
   link: LinkFactory;
+  /**
+   * Joinproto only: the relay (91–94) for terminals that reach their processing centre through the
+   * till. The device connector passes its egress-checked RelayPort; absent = every 91 is refused.
+   */
+  relay?: RelayPort;
+  /** IANA zone of the terminal's clock (the store's zone); JPAY recovery compares log times with it. */
+  timeZone?: string | null;
+  /** Timeouts and pacing; defaults are the protocol libraries' production values. */
+  options?: DriverOptions;
+}
+
+export interface DriverOptions {
+  /** Longest wait for a bank command's answer (Joinproto per-command timeout, JPAY idle timeout, SSI operation timeout). */
+  commandTimeoutMs?: number;
+  /** SSI: GetStatus polling interval and minimum gap between requests (tests use 0–5 ms). */
+  pollIntervalMs?: number;
+  /** SSI: how long to keep reconnecting after the link drops mid-operation before reporting `unknown`. */
+  reconnectWindowMs?: number;
+  /** Joinproto DF01 source; default a random 6-digit id not used in this session. Persist a counter in production. */
+  nextJoinprotoId?: () => string | Promise<string>;
 }

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+import { OPERATION_TYPES } from '@payorch/drivers';
+import type { OperationView } from '@payorch/operations';
+
+import { paginationQuery } from '../../common/pagination';
+
+const minorUnits = z
+  .number()
+  .int({ message: 'must be an integer number of minor units' })
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER, { message: `must be ≤ ${Number.MAX_SAFE_INTEGER}` });
+
+export const OPERATION_STATES = ['pending', 'sent', 'in_progress', 'approved', 'declined', 'canceled', 'failed', 'unknown'] as const;
+
+export const createOperationSchema = z.strictObject({
+  type: z.enum(OPERATION_TYPES).describe('Protocol-neutral operation type; see docs/operations.md for what each protocol supports.'),
+  amount: minorUnits.optional().describe('Minor units (e.g. 1500 = 15.00).'),
+  cashbackAmount: minorUnits.optional().describe('purchase_with_cashback: cash paid out, minor units.'),
+  currency: z.string().regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' }).optional(),
+  originalOperationId: z.uuid().optional().describe('refund / void / partial_void / preauth_capture / preauth_cancel / sbp_refund: the operation it refers to.'),
+});
+export type CreateOperationDto = z.infer<typeof createOperationSchema>;
+
+export const listOperationsQuery = paginationQuery.extend({
+  terminalId: z.uuid().optional(),
+  storeId: z.uuid().optional(),
+  type: z.enum(OPERATION_TYPES).optional(),
+  state: z.enum(OPERATION_STATES).optional(),
+  from: z.iso.datetime({ offset: true }).optional().describe('createdAt ≥ from (ISO 8601)'),
+  to: z.iso.datetime({ offset: true }).optional().describe('createdAt < to (ISO 8601)'),
+});
+export type ListOperationsQuery = z.infer<typeof listOperationsQuery>;
+
+export const createQuery = z.object({
+  wait: z.coerce.number().int().min(0).max(120_000).default(0).describe('Wait up to this many ms for a final state before answering.'),
+});
+export type CreateQuery = z.infer<typeof createQuery>;
+
+export const operationResponseSchema = z.object({
+  id: z.uuid(),
+  terminalId: z.uuid(),
+  storeId: z.uuid(),
+  type: z.enum(OPERATION_TYPES),
+  state: z.enum(OPERATION_STATES),
+  subStatus: z.string().nullable(),
+  stateReason: z.string().nullable(),
+  amount: z.number().int().nullable(),
+  cashbackAmount: z.number().int().nullable(),
+  currency: z.string().nullable(),
+  originalOperationId: z.uuid().nullable(),
+  maskedPan: z.string().nullable(),
+  rrn: z.string().nullable(),
+  approvalCode: z.string().nullable(),
+  responseCode: z.string().nullable(),
+  responseMessage: z.string().nullable(),
+  hasReceipt: z.boolean(),
+  data: z.record(z.string(), z.unknown()).nullable(),
+  recoveryAttempts: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  completedAt: z.string().nullable(),
+});
+export type OperationResponse = OperationView;
+
+export const receiptResponseSchema = z.object({
+  operationId: z.uuid(),
+  text: z.string().nullable(),
+  fields: z.record(z.string(), z.unknown()),
+});
+export type ReceiptResponse = z.infer<typeof receiptResponseSchema>;

@@ -1,0 +1,79 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+
+import type { TenantContext } from '@payorch/domain';
+
+import { RequireScopes } from '../common/auth.guard';
+import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { Tenant } from '../common/tenant.decorator';
+import { openApi, uuidParam, ZodPipe } from '../common/zod';
+import {
+  type CreateOperationDto,
+  createOperationSchema,
+  createQuery,
+  type CreateQuery,
+  listOperationsQuery,
+  type ListOperationsQuery,
+  operationResponseSchema,
+  receiptResponseSchema,
+} from './dto/operation.dto';
+import { OperationsService } from './operations.service';
+
+@ApiTags('operations')
+@ApiBearerAuth()
+@Controller('v1')
+export class OperationsController {
+  constructor(private readonly service: OperationsService) {}
+
+  @Post('terminals/:id/operations')
+  @RequireScopes('operations:write')
+  @ApiOperation({
+    summary: 'Start an operation on a terminal',
+    description:
+      'Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal\'s protocol lacks → 422 naming the protocol. Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.',
+  })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(createOperationSchema) })
+  @ApiResponse({ status: 201, schema: openApi(operationResponseSchema) })
+  create(
+    @Tenant() ctx: TenantContext,
+    @Param('id', new ZodPipe(uuidParam)) terminalId: string,
+    @Body(new ZodPipe(createOperationSchema)) dto: CreateOperationDto,
+    @Query(new ZodPipe(createQuery)) query: CreateQuery,
+    @Headers('idempotency-key') idempotencyKey: string,
+  ) {
+    return this.service.create(ctx, terminalId, dto, idempotencyKey, query.wait);
+  }
+
+  @Get('operations')
+  @RequireScopes('operations:read')
+  @ApiOperation({ summary: 'List operations (newest first, cursor pagination; filter by terminal, store, type, state, time range)' })
+  @ApiResponse({ status: 200, schema: pageSchema(operationResponseSchema) })
+  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listOperationsQuery)) query: ListOperationsQuery) {
+    return this.service.list(ctx, query);
+  }
+
+  @Get('operations/:id')
+  @RequireScopes('operations:read')
+  @ApiResponse({ status: 200, schema: openApi(operationResponseSchema) })
+  get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.get(ctx, id);
+  }
+
+  @Post('operations/:id/cancel')
+  @HttpCode(202)
+  @RequireScopes('operations:write')
+  @ApiOperation({ summary: 'Cancel an operation (409 when the terminal can no longer interrupt it)' })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiResponse({ status: 202, schema: openApi(operationResponseSchema) })
+  cancel(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.cancel(ctx, id);
+  }
+
+  @Get('operations/:id/receipt')
+  @RequireScopes('operations:read')
+  @ApiResponse({ status: 200, schema: openApi(receiptResponseSchema) })
+  receipt(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.receipt(ctx, id);
+  }
+}

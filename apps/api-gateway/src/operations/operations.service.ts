@@ -1,0 +1,253 @@
+import { createHash } from 'node:crypto';
+
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
+import { Prisma, type Database, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { ApiError, notFound, type TenantContext, type TerminalCommandReply } from '@payorch/domain';
+import { assertSupported, DriverError } from '@payorch/drivers';
+import type { Logger } from '@payorch/logging';
+import {
+  AmountError, fromApiState, insertOperation, type OperationRow, recordStep, redisEventSink, TERMINAL_COMMAND_DISPATCHER,
+  type TerminalCommandDispatcher, toDbType, toOperationView,
+} from '@payorch/operations';
+
+import { audit } from '../common/audit';
+import { keyset, type Page, toPage } from '../common/pagination';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS } from '../common/tokens';
+import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse } from './dto/operation.dto';
+
+/** Types whose original must be an approved operation of one of these types. */
+const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string[]>> = {
+  refund: ['PURCHASE', 'PURCHASE_WITH_CASHBACK', 'PREAUTH_CAPTURE'],
+  void: ['PURCHASE', 'PURCHASE_WITH_CASHBACK', 'REFUND', 'PREAUTH_CAPTURE'],
+  partial_void: ['PURCHASE', 'PURCHASE_WITH_CASHBACK'],
+  preauth_capture: ['PREAUTH'],
+  preauth_cancel: ['PREAUTH'],
+  sbp_refund: ['SBP_PAYMENT'],
+};
+
+const canonical = (value: unknown): string =>
+  Array.isArray(value)
+    ? `[${value.map(canonical).join(',')}]`
+    : value && typeof value === 'object'
+      ? `{${Object.keys(value as object).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`
+      : JSON.stringify(value ?? null);
+
+@Injectable()
+export class OperationsService implements OnApplicationShutdown {
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly publish: (events: readonly PublishedEvent[]) => void;
+
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher,
+    @Inject(REDIS) redis: Redis,
+    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.publish = redisEventSink(redis, config.REDIS_KEY_PREFIX, (err) => this.logger.warn({ err: err.message }, 'event publish failed'));
+  }
+
+  /**
+   * Creates the operation (PENDING) once per Idempotency-Key — same key and same request → the same
+   * operation, different request → 409, also after the global 24 h replay window — then dispatches
+   * `operation.execute`. A dispatch that fails before the terminal got it marks the operation FAILED
+   * (a conditional PENDING → FAILED, so an executor that did start wins).
+   */
+  async create(ctx: TenantContext, terminalId: string, dto: CreateOperationDto, idempotencyKey: string, waitMs: number): Promise<OperationResponse> {
+    const requestHash = createHash('sha256').update(canonical({ terminalId, ...dto })).digest('hex');
+    let created: { row: OperationRow; event: PublishedEvent } | undefined;
+    let row: OperationRow;
+    try {
+      row = await this.db.withTenant(ctx, async (tx) => {
+        const existing = await this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash);
+        if (existing) return existing;
+        const terminal = await tx.terminal.findUnique({ where: { id: terminalId } });
+        if (!terminal) throw notFound('terminal', terminalId);
+        const capability = this.capability(terminal.protocol, terminal.dialect, dto.type);
+        if (capability.needsAmount && dto.amount === undefined) throw invalid('amount', `is required for ${dto.type}`);
+        if (dto.type === 'purchase_with_cashback' && dto.cashbackAmount === undefined) throw invalid('cashbackAmount', 'is required for purchase_with_cashback');
+        if (capability.needsAmount && terminal.protocol === 'SSI_ECR' && dto.currency === undefined) throw invalid('currency', `is required for ${dto.type} on SSI_ECR terminals`);
+        if (capability.needsOriginal) await this.checkOriginal(tx, terminalId, dto);
+        else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
+        created = await insertOperation(tx, {
+          tenantId: ctx.tenantId,
+          terminalId,
+          storeId: terminal.storeId,
+          type: dto.type,
+          amount: dto.amount,
+          cashbackAmount: dto.cashbackAmount,
+          currency: dto.currency,
+          originalOperationId: dto.originalOperationId,
+          idempotencyKey,
+          requestHash,
+        });
+        await audit(tx, ctx, { action: 'operation.create', resourceType: 'operation', resourceId: created.row.id, details: { type: dto.type, terminalId } });
+        return created.row;
+      });
+    } catch (error) {
+      if (error instanceof AmountError) throw invalid('amount', error.message);
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+        // A concurrent request with the same key won the insert: answer as a repeat.
+        const again = await this.db.withTenant(ctx, (tx) => this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash));
+        if (again) return toOperationView(again);
+      }
+      throw error;
+    }
+    if (created === undefined) return toOperationView(row);
+    this.publish([created.event]);
+    const run = this.track(this.execute(ctx.tenantId, row));
+    if (waitMs > 0) await Promise.race([run, new Promise((resolve) => setTimeout(resolve, waitMs))]);
+    return this.get(ctx, row.id);
+  }
+
+  async get(ctx: TenantContext, id: string): Promise<OperationResponse> {
+    return this.db.withTenant(ctx, async (tx) => toOperationView(await this.load(tx, id)));
+  }
+
+  list(ctx: TenantContext, query: ListOperationsQuery): Promise<Page<OperationResponse>> {
+    return this.db.withTenant(ctx, async (tx) => {
+      const { where, ...page } = keyset(query);
+      const rows = await tx.terminalOperation.findMany({
+        where: {
+          AND: [
+            where,
+            query.terminalId ? { terminalId: query.terminalId } : {},
+            query.storeId ? { storeId: query.storeId } : {},
+            query.type ? { type: toDbType(query.type) } : {},
+            query.state ? { state: fromApiState(query.state) } : {},
+            query.from || query.to ? { createdAt: { ...(query.from ? { gte: new Date(query.from) } : {}), ...(query.to ? { lt: new Date(query.to) } : {}) } } : {},
+          ],
+        },
+        ...page,
+      });
+      return toPage(rows as OperationRow[], query, toOperationView);
+    });
+  }
+
+  /**
+   * PENDING: canceled at once (nothing was sent). SENT / IN_PROGRESS: `operation.cancel` to the terminal
+   * (Joinproto 90, JPAY keepalive → cancelled, SSI Interrupt); the operation's outcome then tells. Anything
+   * else, or a terminal past the point of no return: 409.
+   */
+  async cancel(ctx: TenantContext, id: string): Promise<OperationResponse> {
+    const canceled = await this.db.withTenant(ctx, async (tx) => {
+      const row = await this.load(tx, id);
+      if (row.state !== 'PENDING') return { row, event: undefined };
+      const { count } = await tx.terminalOperation.updateMany({
+        where: { id, state: 'PENDING' },
+        data: { state: 'CANCELED', stateReason: 'canceled before it was sent', completedAt: new Date() },
+      });
+      if (count === 0) return { row: await this.load(tx, id), event: undefined };
+      const updated = await this.load(tx, id);
+      const event = await recordStep(tx, updated, { kind: 'transition', from: 'PENDING', to: 'CANCELED', data: { reason: 'canceled before it was sent' }, event: 'operation.completed' });
+      await audit(tx, ctx, { action: 'operation.cancel', resourceType: 'operation', resourceId: id });
+      return { row: updated, event };
+    });
+    if (canceled.event) {
+      this.publish([canceled.event]);
+      return toOperationView(canceled.row);
+    }
+    const row = canceled.row;
+    if (row.state !== 'SENT' && row.state !== 'IN_PROGRESS') {
+      throw new ApiError('CONFLICT', `operation ${id} is ${row.state.toLowerCase()} and cannot be canceled`, { state: row.state.toLowerCase() });
+    }
+    const reply = await this.dispatcher.dispatch({ kind: 'operation.cancel', tenantId: ctx.tenantId, terminalId: row.terminalId, operationId: id });
+    if (!reply.ok) {
+      const why = reply.code === 'TOO_LATE' ? 'the terminal can no longer interrupt it' : `the terminal could not be asked (${reply.code}: ${reply.message})`;
+      throw new ApiError('CONFLICT', `operation ${id} cannot be canceled: ${why}`, { reason: reply.code });
+    }
+    await this.db.withTenant(ctx, (tx) => audit(tx, ctx, { action: 'operation.cancel', resourceType: 'operation', resourceId: id }));
+    return this.get(ctx, id);
+  }
+
+  async receipt(ctx: TenantContext, id: string): Promise<ReceiptResponse> {
+    const row = await this.db.withTenant(ctx, (tx) => this.load(tx, id));
+    const receipt = row.receipt as { text?: string; fields?: Record<string, unknown> } | null;
+    if (!receipt) throw new ApiError('NOT_FOUND', `operation ${id} has no receipt (state ${row.state.toLowerCase()})`, { resource: 'receipt', id });
+    return { operationId: id, text: receipt.text ?? null, fields: receipt.fields ?? {} };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async execute(tenantId: string, row: OperationRow): Promise<void> {
+    let reply: TerminalCommandReply;
+    try {
+      reply = await this.dispatcher.dispatch({ kind: 'operation.execute', tenantId, terminalId: row.terminalId, operationId: row.id });
+    } catch (error) {
+      reply = { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+    }
+    if (reply.ok) return;
+    // Nothing was sent while the operation is still PENDING (the executor claims it first); a TIMEOUT may
+    // still be followed by a late start, which the conditional update then refuses.
+    const reason = `not sent: ${reply.code}: ${reply.message}`;
+    const events = await this.db.withTenant(tenantId, async (tx) => {
+      const { count } = await tx.terminalOperation.updateMany({
+        where: { id: row.id, state: 'PENDING' },
+        data: { state: 'FAILED', stateReason: reason, error: { code: reply.ok ? null : reply.code } as never, completedAt: new Date() },
+      });
+      if (count === 0) return [];
+      const updated = await this.load(tx, row.id);
+      const event = await recordStep(tx, updated, { kind: 'transition', from: 'PENDING', to: 'FAILED', data: { reason }, event: 'operation.completed' });
+      return event ? [event] : [];
+    });
+    this.publish(events);
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T | void> {
+    const tracked = promise.catch((err: unknown) => this.logger.error({ err }, 'operation dispatch failed'));
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+    return tracked;
+  }
+
+  private async byKey(tx: TransactionClient, tenantId: string, key: string, requestHash: string): Promise<OperationRow | null> {
+    const existing = (await tx.terminalOperation.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } })) as OperationRow | null;
+    if (existing === null) return null;
+    if ((existing as OperationRow & { requestHash: string }).requestHash !== requestHash) {
+      throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" already created operation ${existing.id} with a different request`, {
+        operationId: existing.id,
+      });
+    }
+    return existing;
+  }
+
+  private async load(tx: TransactionClient, id: string): Promise<OperationRow> {
+    const row = (await tx.terminalOperation.findUnique({ where: { id } })) as OperationRow | null;
+    if (!row) throw notFound('operation', id);
+    return row;
+  }
+
+  private capability(protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR', dialect: string | null, type: CreateOperationDto['type']) {
+    try {
+      return assertSupported(protocol, dialect, type);
+    } catch (error) {
+      if (error instanceof DriverError) throw new ApiError('UNPROCESSABLE', error.message, error.details);
+      throw error;
+    }
+  }
+
+  private async checkOriginal(tx: TransactionClient, terminalId: string, dto: CreateOperationDto): Promise<void> {
+    if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
+    const original = await tx.terminalOperation.findUnique({ where: { id: dto.originalOperationId } });
+    if (!original) throw notFound('operation', dto.originalOperationId);
+    const allowed = ORIGINAL_TYPES[dto.type] ?? [];
+    if (!allowed.includes(original.type)) {
+      throw new ApiError('UNPROCESSABLE', `${dto.type} cannot refer to a ${original.type.toLowerCase()} operation`, { field: 'originalOperationId' });
+    }
+    if (original.state !== 'APPROVED') {
+      throw new ApiError('UNPROCESSABLE', `the original operation is ${original.state.toLowerCase()}, not approved`, { field: 'originalOperationId' });
+    }
+    if (original.terminalId !== terminalId) {
+      throw new ApiError('UNPROCESSABLE', 'the original operation was made on another terminal; use that terminal', { field: 'originalOperationId' });
+    }
+  }
+}
+
+function invalid(field: string, message: string): ApiError {
+  return new ApiError('VALIDATION_FAILED', `${field}: ${message}`, { issues: [{ field, message }] });
+}

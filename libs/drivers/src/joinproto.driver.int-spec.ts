@@ -1,0 +1,139 @@
+import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
+
+import { createDriver, type DriverConfig, JoinprotoDriver, type OperationOutcome, type TerminalDriver } from './index';
+import { command, recordingHooks, sleep, tcpLink, waitFor } from './testing/harness';
+
+describe(JoinprotoDriver.name, () => {
+  let sim: JoinprotoTerminalSimulator;
+  const drivers: TerminalDriver[] = [];
+
+  async function setup(simOptions: TerminalSimulatorOptions = {}, options: DriverConfig['options'] = {}) {
+    sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, ...simOptions });
+    const { port } = await sim.listen(0);
+    const make = () => {
+      const driver = createDriver({
+        terminalRowId: 't1', protocol: 'JOINPROTO', dialect: null, terminalId: 'AB040000', merchantId: null, department: null,
+        credentials: null, link: tcpLink(port), options,
+      });
+      drivers.push(driver);
+      return driver;
+    };
+    return { make, driver: make() };
+  }
+
+  afterEach(async () => {
+    await Promise.all(drivers.splice(0).map((d) => d.close()));
+    await sim.close();
+  });
+
+  it('approves a purchase: masked PAN, RRN, auth code, receipt; DF01 persisted before the frame is sent', async () => {
+    const { driver } = await setup();
+    let journalAtBeforeSend = -1;
+    const { hooks, refs } = recordingHooks(() => void (journalAtBeforeSend = sim.journal.length));
+    const outcome = await driver.execute(command('purchase', { amount: 1500 }), hooks);
+    expect(outcome).toMatchObject({ state: 'approved', maskedPan: '544966******2078', amount: 1500, responseCode: '000' });
+    expect(outcome.rrn).toMatch(/^\d{12}$/);
+    expect(outcome.approvalCode).toMatch(/^\d{6}$/);
+    expect(outcome.receipt?.text).toBe('ЧЕК purchase 1500');
+    expect(refs).toEqual([{ df01: expect.stringMatching(/^\d{6}$/), command: 'Purchase' }]);
+    expect(journalAtBeforeSend).toBe(0);
+    expect(sim.journal).toEqual([expect.objectContaining({ id: refs[0]!.df01, amount: 1500, approved: true })]);
+    expect(outcome.protocolRefs).toMatchObject({ df01: refs[0]!.df01, rrn: outcome.rrn, receiptNo: expect.any(String) });
+  });
+
+  it.each([
+    [1516, 'declined', '116'],
+    [1551, 'declined', '100'],
+    [1577, 'canceled', 'XX'],
+    [1588, 'failed', 'XX'],
+  ])('maps amount %i to %s (DF16 %s)', async (amount, state, code) => {
+    const { driver } = await setup();
+    const outcome = await driver.execute(command('purchase', { amount }), recordingHooks().hooks);
+    expect(outcome).toMatchObject({ state, responseCode: code });
+  });
+
+  it('reports unknown (never failed) when the answer does not come in time, then recovers the approval with 95', async () => {
+    const { driver } = await setup({ dropResponse: (r) => r.type === 'PurchaseRequest' }, { commandTimeoutMs: 150 });
+    const { hooks, refs } = recordingHooks();
+    const cmd = command('purchase', { amount: 4200 });
+    const outcome = await driver.execute(cmd, hooks);
+    expect(outcome).toMatchObject({ state: 'unknown', reason: expect.stringContaining('timeout'), protocolRefs: { df01: refs[0]!.df01 } });
+    const recovered = await driver.recover(cmd, refs[0]!);
+    expect(recovered).toMatchObject({ state: 'approved', amount: 4200, maskedPan: '544966******2078' });
+    expect(sim.journal.filter((e) => e.command === 'PurchaseRequest')).toHaveLength(1);
+  });
+
+  it('recovers the true outcome through a new link after the link dropped mid-command', async () => {
+    const { driver, make } = await setup({ dropResponse: (r) => r.type === 'PurchaseRequest' });
+    const { hooks, refs } = recordingHooks();
+    const cmd = command('purchase', { amount: 6100 });
+    const running = driver.execute(cmd, hooks);
+    await waitFor(() => sim.journal.length === 1);
+    sim.disconnect();
+    const outcome = await running;
+    expect(outcome).toMatchObject({ state: 'unknown', reason: expect.stringContaining('transport-closed') });
+    const fresh = make();
+    await sleep(20);
+    expect(await fresh.recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 6100, rrn: sim.journal[0]!.rrn });
+  });
+
+  it('recovers "not performed" as failed when the terminal has no answer for the DF01', async () => {
+    const { driver } = await setup();
+    expect(await driver.recover(command('purchase', { amount: 100 }), { df01: '999998', command: 'Purchase' })).toMatchObject({
+      state: 'failed',
+      reason: expect.stringContaining('not performed'),
+    });
+  });
+
+  it('refunds and voids a purchase using its stored references (06 with DF08 RRN)', async () => {
+    const { driver } = await setup();
+    const purchase = command('purchase', { amount: 3000 });
+    const paid = await driver.execute(purchase, recordingHooks().hooks);
+    const original = { operationId: purchase.operationId, type: 'purchase' as const, amount: 3000, rrn: paid.rrn, approvalCode: paid.approvalCode, protocolRefs: paid.protocolRefs };
+    const refund = await driver.execute(command('refund', { amount: 1000, original }), recordingHooks().hooks);
+    const voided = await driver.execute(command('void', { original }), recordingHooks().hooks);
+    expect([refund.reason, voided.reason]).toEqual([undefined, undefined]);
+    expect([refund.state, voided.state]).toEqual(['approved', 'approved']);
+    expect(sim.journal.map((e) => [e.command, e.amount])).toEqual([
+      ['PurchaseRequest', 3000], ['RefundRequest', 1000], ['RefundRequest', 3000],
+    ]);
+  });
+
+  it('runs preauth then capture (04 by RRN) and preauth cancel (05)', async () => {
+    const { driver } = await setup();
+    const hold = command('preauth', { amount: 5000 });
+    const held = await driver.execute(hold, recordingHooks().hooks);
+    expect(held.state).toBe('approved');
+    const original = { operationId: hold.operationId, type: 'preauth' as const, amount: 5000, rrn: held.rrn, protocolRefs: held.protocolRefs };
+    expect(await driver.execute(command('preauth_capture', { amount: 4000, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved', amount: 4000 });
+    const hold2 = await driver.execute(command('preauth', { amount: 900 }), recordingHooks().hooks);
+    const cancel = await driver.execute(command('preauth_cancel', { original: { operationId: 'x', type: 'preauth', rrn: hold2.rrn } }), recordingHooks().hooks);
+    expect(cancel.state).toBe('approved');
+  });
+
+  it('cancels a purchase waiting for a card (90): requested, the purchase ends canceled', async () => {
+    const { driver } = await setup();
+    const cmd = command('purchase', { amount: 2055 });
+    const running = driver.execute(cmd, recordingHooks().hooks);
+    await sleep(30);
+    expect(await driver.cancel(cmd.operationId)).toBe('requested');
+    expect(await running).toMatchObject({ state: 'canceled' });
+    expect(await driver.cancel(cmd.operationId)).toBe('not_running');
+  });
+
+  it('refuses an unsupported type before anything is sent, naming the protocol', async () => {
+    const { driver } = await setup();
+    const { hooks, refs } = recordingHooks();
+    const outcome: OperationOutcome = await driver.execute(command('sbp_payment', { amount: 100 }), hooks);
+    expect(outcome).toEqual({ state: 'failed', reason: 'JOINPROTO does not support operation type "sbp_payment"' });
+    expect(refs).toEqual([]);
+  });
+
+  it('fails (not unknown) when the link cannot be opened', async () => {
+    const { driver } = await setup();
+    await sim.close();
+    const { hooks, refs } = recordingHooks();
+    expect(await driver.execute(command('purchase', { amount: 100 }), hooks)).toMatchObject({ state: 'failed', reason: expect.stringContaining('not sent') });
+    expect(refs).toEqual([]);
+  });
+});

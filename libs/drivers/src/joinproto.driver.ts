@@ -1,0 +1,277 @@
+import { randomInt } from 'node:crypto';
+
+import {
+  type CommandOutcome,
+  duplexTransport,
+  type IdAllocator,
+  type OperationResult,
+  type RecoveryOutcome,
+  type TillCommandInput,
+  type TillCommandName,
+  TillSession,
+} from '@payorch/joinproto';
+
+import { assertSupported, DriverError } from './capabilities';
+import { compact, errorMessage, failedBeforeSend, openLink, refString, requireAmount, requireOriginal } from './shared';
+import type {
+  CancelResult,
+  DriverConfig,
+  ExecuteHooks,
+  OperationCommand,
+  OperationOutcome,
+  ProtocolRefs,
+  TerminalDriver,
+} from './types';
+
+const BANK_TIMEOUT_KEYS: readonly TillCommandName[] = [
+  'Purchase', 'Preauth', 'Completion', 'Cancel', 'Refund', 'CashAdvance', 'CashDeposit', 'Balance', 'PinChange', 'LoadKeys', 'CloseDay',
+];
+
+/**
+ * Joinproto terminals (we are the till). One TillSession per link, reopened when the link drops.
+ * DF01 is allocated by an IdAllocator that awaits `beforeSend` before handing the id to the session, so
+ * the id is persisted before the frame that carries it is written.
+ */
+export class JoinprotoDriver implements TerminalDriver {
+  readonly protocol = 'JOINPROTO' as const;
+  private session: TillSession | undefined;
+  private opening: Promise<TillSession> | undefined;
+  private readonly usedIds = new Set<string>();
+  /** Set while a command waits for its DF01: the allocator persists the id through it before returning it. */
+  private pendingBeforeSend: ((id: string) => Promise<void>) | undefined;
+  private running: { operationId: string; df01?: string } | undefined;
+  private closed = false;
+
+  constructor(private readonly config: DriverConfig) {}
+
+  async execute(command: OperationCommand, hooks: ExecuteHooks): Promise<OperationOutcome> {
+    let input: TillCommandInput;
+    try {
+      assertSupported('JOINPROTO', this.config.dialect, command.type);
+      input = this.toInput(command);
+    } catch (error) {
+      if (error instanceof DriverError) return { state: 'failed', reason: error.message };
+      throw error;
+    }
+    let session: TillSession;
+    try {
+      session = await this.ensureSession();
+    } catch (error) {
+      return failedBeforeSend(error);
+    }
+    const commandName = input.type.slice(0, -'Request'.length);
+    this.running = { operationId: command.operationId };
+    this.pendingBeforeSend = async (id) => {
+      await hooks.beforeSend({ df01: id, command: commandName });
+      if (this.running?.operationId === command.operationId) this.running.df01 = id;
+      hooks.onProgress({ kind: 'status', subStatus: 'processing' });
+    };
+    try {
+      const outcome = await session.execute(input);
+      return this.toOutcome(outcome, { df01: outcome.id, command: commandName });
+    } catch (error) {
+      // TillSession.execute rejects only before the frame is written (closed session, invalid input, beforeSend failed).
+      return failedBeforeSend(error);
+    } finally {
+      this.pendingBeforeSend = undefined;
+      this.running = undefined;
+    }
+  }
+
+  async cancel(operationId: string): Promise<CancelResult> {
+    const running = this.running;
+    if (running?.operationId !== operationId || this.session === undefined) return 'not_running';
+    if (running.df01 === undefined) return 'too_late';
+    const ack = await this.session.interrupt().catch(() => undefined);
+    if (ack?.outcome === 'completed' && ack.result.category === 'approved') return 'requested';
+    return 'too_late';
+  }
+
+  /**
+   * 90 first (a command still running is interrupted, so "not found" becomes conclusive), then 95 for DF01:
+   * the terminal repeats its answer, or has none (the command never ran → failed).
+   */
+  async recover(command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome> {
+    const df01 = refString(refs, 'df01');
+    if (df01 === undefined) return { state: 'failed', reason: 'no DF01 was recorded: the command was never sent' };
+    let session: TillSession;
+    try {
+      session = await this.ensureSession();
+    } catch (error) {
+      return { state: 'unknown', reason: `terminal unreachable: ${errorMessage(error)}`, protocolRefs: refs };
+    }
+    this.usedIds.add(df01);
+    await session.interrupt().catch(() => undefined);
+    let outcome: RecoveryOutcome;
+    try {
+      outcome = await session.recover(df01);
+    } catch (error) {
+      return { state: 'unknown', reason: `recovery failed: ${errorMessage(error)}`, protocolRefs: refs };
+    }
+    if (outcome.outcome === 'not-found') {
+      return { state: 'failed', reason: `the terminal has no answer for DF01 ${df01}: the command was not performed`, protocolRefs: refs };
+    }
+    return this.toOutcome(outcome, { ...refs, df01 });
+  }
+
+  async terminalInfo(): Promise<Record<string, unknown>> {
+    return { protocol: 'JOINPROTO', terminalId: this.config.terminalId, merchantId: this.config.merchantId };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  private async ensureSession(): Promise<TillSession> {
+    if (this.closed) throw new Error('driver closed');
+    if (this.session !== undefined && !this.session.isClosed) return this.session;
+    this.opening ??= (async () => {
+      try {
+        const stream = await openLink(this.config);
+        const timeout = this.config.options?.commandTimeoutMs;
+        const timeoutsMs = timeout === undefined ? undefined : Object.fromEntries(BANK_TIMEOUT_KEYS.map((k) => [k, timeout]));
+        this.session = new TillSession({ transport: duplexTransport(stream), ids: this.allocator(), timeoutsMs, ...(this.config.relay && { relay: this.config.relay }) });
+        return this.session;
+      } finally {
+        this.opening = undefined;
+      }
+    })();
+    return this.opening;
+  }
+
+  private allocator(): IdAllocator {
+    return {
+      next: async () => {
+        const id = await this.freshId();
+        const hook = this.pendingBeforeSend;
+        if (hook !== undefined) {
+          this.pendingBeforeSend = undefined;
+          await hook(id);
+        }
+        return id;
+      },
+    };
+  }
+
+  private async freshId(): Promise<string> {
+    const custom = this.config.options?.nextJoinprotoId;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const id = custom ? await custom() : String(randomInt(1, 1_000_000)).padStart(6, '0');
+      if (!this.usedIds.has(id)) {
+        this.usedIds.add(id);
+        return id;
+      }
+    }
+    throw new Error('no unused DF01 id available');
+  }
+
+  private toInput(command: OperationCommand): TillCommandInput {
+    const department = this.config.department ?? undefined;
+    const dep = department === undefined ? {} : { department };
+    switch (command.type) {
+      case 'purchase':
+        return { type: 'PurchaseRequest', amount: requireAmount(command), ...dep };
+      case 'purchase_with_cashback':
+        return { type: 'PurchaseRequest', amount: requireAmount(command), cashback: requireAmount(command, 'cashbackAmount'), ...dep };
+      case 'refund':
+      case 'void': {
+        const original = requireOriginal(command);
+        const refs = original.protocolRefs;
+        const amount = command.type === 'void' ? (original.amount ?? requireAmount(command)) : requireAmount(command);
+        return compact({
+          type: 'RefundRequest' as const,
+          amount,
+          originalRrn: original.rrn ?? refString(refs, 'rrn'),
+          originalDate: fullDate(refString(refs, 'date')),
+          originalReceiptNo: refString(refs, 'receiptNo'),
+          ...dep,
+        });
+      }
+      case 'preauth':
+        return { type: 'PreauthRequest', amount: requireAmount(command), ...dep };
+      case 'preauth_capture':
+        return { type: 'CompletionRequest', amount: requireAmount(command), rrn: this.originalRrn(command), ...dep };
+      case 'preauth_cancel':
+        return { type: 'CancelRequest', rrn: this.originalRrn(command), ...dep };
+      case 'cash_withdrawal':
+        return { type: 'CashAdvanceRequest', amount: requireAmount(command), ...dep };
+      case 'cash_deposit':
+        return { type: 'CashDepositRequest', amount: requireAmount(command), ...dep };
+      case 'balance_inquiry':
+        return { type: 'BalanceRequest', ...dep };
+      case 'pin_change':
+        return { type: 'PinChangeRequest', ...dep };
+      case 'settlement':
+        return { type: 'CloseDayRequest', ...dep };
+      case 'load_keys':
+        return { type: 'LoadKeysRequest', ...dep };
+      case 'load_config':
+        return { type: 'LoadConfigRequest' };
+      case 'update_app':
+        return { type: 'UpdateAppRequest' };
+      case 'upload_logs':
+        return { type: 'UploadLogsRequest' };
+      default:
+        throw new DriverError('UNSUPPORTED_OPERATION', `JOINPROTO does not support operation type "${command.type}"`);
+    }
+  }
+
+  private originalRrn(command: OperationCommand): string {
+    const original = requireOriginal(command);
+    const rrn = original.rrn ?? refString(original.protocolRefs, 'rrn');
+    if (rrn === undefined) throw new DriverError('INVALID_COMMAND', `${command.type} needs the RRN of the original operation`, { field: 'original' });
+    return rrn;
+  }
+
+  private toOutcome(outcome: CommandOutcome | RecoveryOutcome, refs: ProtocolRefs): OperationOutcome {
+    if (outcome.outcome === 'unknown') {
+      return { state: 'unknown', reason: `${outcome.reason}: ${outcome.detail}`, protocolRefs: refs };
+    }
+    if (outcome.outcome === 'not-found') return { state: 'failed', reason: 'not performed', protocolRefs: refs };
+    const result: OperationResult = outcome.result;
+    const protocolRefs = compact({ ...refs, rrn: result.rrn, receiptNo: result.receiptNo, date: result.date, time: result.time, shiftNo: result.shiftNo });
+    const state = (() => {
+      switch (result.category) {
+        case 'approved':
+          return 'approved' as const;
+        case 'declined':
+          return 'declined' as const;
+        case 'canceled':
+          return 'canceled' as const;
+        case 'error':
+          // 923 "Request in process" is not final: the outcome is still open.
+          return result.responseCode === '923' ? ('unknown' as const) : ('failed' as const);
+      }
+    })();
+    const data = compact({
+      balance: outcome.command === 'Balance' && state === 'approved' ? result.amount : undefined,
+      logs: result.data === undefined ? undefined : Buffer.from(result.data).toString('utf8'),
+      merchantId: result.merchantId,
+      terminalId: result.terminalId,
+    });
+    return compact({
+      state,
+      reason: state === 'approved' ? undefined : (result.responseMeaning ?? result.message),
+      responseCode: result.responseCode,
+      responseMessage: result.message,
+      maskedPan: result.maskedPan,
+      rrn: result.rrn,
+      approvalCode: result.authCode,
+      amount: outcome.command === 'Balance' ? undefined : result.amount,
+      protocolRefs,
+      receipt:
+        result.receiptText === undefined && result.receiptNo === undefined
+          ? undefined
+          : { text: result.receiptText, fields: compact({ receiptNo: result.receiptNo, shiftNo: result.shiftNo, date: result.date, time: result.time }) },
+      data: Object.keys(data).length > 0 ? data : undefined,
+    });
+  }
+}
+
+/** DF2C is YYMMDD; DF09 wants YYYYMMDD (spec 2). */
+function fullDate(date: string | undefined): string | undefined {
+  if (date === undefined) return undefined;
+  return date.length === 6 ? `20${date}` : date;
+}

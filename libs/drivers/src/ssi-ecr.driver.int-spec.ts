@@ -1,0 +1,122 @@
+import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
+
+import { createDriver, type DriverConfig, SsiEcrDriver, type TerminalDriver } from './index';
+import { command, recordingHooks, tcpLink, waitFor } from './testing/harness';
+
+describe(SsiEcrDriver.name, () => {
+  let sim: SsiEcrSimulator;
+  let linkUp = true;
+  const drivers: TerminalDriver[] = [];
+
+  async function setup(options: DriverConfig['options'] = {}) {
+    sim = new SsiEcrSimulator({ port: 0 });
+    const { port } = await sim.start();
+    linkUp = true;
+    const link = () => (linkUp ? tcpLink(port)() : Promise.reject(new Error('tunnel down')));
+    const make = () => {
+      const driver = createDriver({
+        terminalRowId: 't1', protocol: 'SSI_ECR', dialect: null, terminalId: null, merchantId: null, department: null,
+        credentials: null, link, options: { pollIntervalMs: 1, commandTimeoutMs: 5_000, reconnectWindowMs: 300, ...options },
+      });
+      drivers.push(driver);
+      return driver;
+    };
+    return { make, driver: make() };
+  }
+
+  afterEach(async () => {
+    await Promise.all(drivers.splice(0).map((d) => d.close()));
+    await sim.stop();
+  });
+
+  it('approves a purchase; the ticket is persisted before the request and progress follows GetStatus', async () => {
+    const { driver } = await setup();
+    const { hooks, refs, progress } = recordingHooks();
+    const outcome = await driver.execute(command('purchase', { amount: 24500, currency: 'UAH' }), hooks);
+    expect(outcome).toMatchObject({ state: 'approved', amount: 24500, maskedPan: '440272******0184', responseCode: '00' });
+    expect(outcome.rrn).toMatch(/^\d+$/);
+    expect(outcome.approvalCode).toMatch(/^A\d+$/);
+    expect(outcome.protocolRefs).toMatchObject({ invoiceNum: expect.any(String) });
+    expect(JSON.parse(String(refs[0]!.ticket))).toMatchObject({ request: { method: 'Purchase', params: { transAmount: 24500, transCurrency: '980' } } });
+    expect(progress.map((p) => p.kind === 'status' && p.subStatus)).toEqual(
+      expect.arrayContaining(['waiting_card', 'waiting_pin', 'connecting_host', 'printing']),
+    );
+    expect(outcome.receipt?.text).toContain('CARD 440272******0184');
+  });
+
+  it.each([
+    [1551, 'declined'],
+    [1552, 'declined'],
+    [1553, 'declined'],
+  ])('maps amount %i to %s', async (amount, state) => {
+    const { driver } = await setup();
+    expect(await driver.execute(command('purchase', { amount }), recordingHooks().hooks)).toMatchObject({ state });
+  });
+
+  it('maps a request the terminal refuses at the ack (58 printer out of paper) to failed', async () => {
+    const { driver } = await setup();
+    expect(await driver.execute(command('purchase', { amount: 1558 }), recordingHooks().hooks)).toMatchObject({ state: 'failed', responseCode: 'E18' });
+  });
+
+  it('reports unknown when the link stays down mid-operation, then recovers the true outcome from the ticket', async () => {
+    const { driver, make } = await setup();
+    // The request goes out on the open connection; the simulator drops it at S02 and no reconnect succeeds.
+    const { hooks, refs } = recordingHooks(() => void (linkUp = false));
+    const cmd = command('purchase', { amount: 1557 });
+    const outcome = await driver.execute(cmd, hooks);
+    expect(outcome).toMatchObject({ state: 'unknown', reason: expect.stringContaining('CONNECTION_LOST') });
+    linkUp = true;
+    const recovered = await make().recover(cmd, refs[0]!);
+    expect(recovered).toMatchObject({ state: 'approved', amount: 1557, maskedPan: '440272******0184' });
+  });
+
+  it('refunds (RRN) and voids (invoiceNum) a purchase using its stored references', async () => {
+    const { driver } = await setup();
+    const purchase = command('purchase', { amount: 3000 });
+    const paid = await driver.execute(purchase, recordingHooks().hooks);
+    const original = { operationId: purchase.operationId, type: 'purchase' as const, amount: 3000, rrn: paid.rrn, approvalCode: paid.approvalCode, protocolRefs: paid.protocolRefs };
+    expect(await driver.execute(command('refund', { amount: 1000, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
+    expect(await driver.execute(command('void', { original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
+    expect(await driver.execute(command('void', { original: { ...original, protocolRefs: { invoiceNum: '999999' } } }), recordingHooks().hooks)).toMatchObject({
+      state: 'declined',
+    });
+  });
+
+  it('runs preauth then capture (SalePreauth with RRN + auth code) and preauth cancel (VoidPreauth)', async () => {
+    const { driver } = await setup();
+    const hold = command('preauth', { amount: 5000 });
+    const held = await driver.execute(hold, recordingHooks().hooks);
+    expect(held.state).toBe('approved');
+    const original = { operationId: hold.operationId, type: 'preauth' as const, amount: 5000, rrn: held.rrn, approvalCode: held.approvalCode, protocolRefs: held.protocolRefs };
+    expect(await driver.execute(command('preauth_capture', { amount: 4500, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
+    const hold2 = command('preauth', { amount: 900 });
+    const held2 = await driver.execute(hold2, recordingHooks().hooks);
+    const cancel = await driver.execute(command('preauth_cancel', { original: { operationId: hold2.operationId, type: 'preauth', protocolRefs: held2.protocolRefs } }), recordingHooks().hooks);
+    expect(cancel.state).toBe('approved');
+  });
+
+  it('cancels while waiting for the card (Interrupt in S02), and answers too_late once the bank is contacted', async () => {
+    const { driver } = await setup();
+    const cmd = command('purchase', { amount: 1555 });
+    const running = driver.execute(cmd, recordingHooks().hooks);
+    await waitFor(() => sim.status === 'S02');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await driver.cancel(cmd.operationId)).toBe('requested');
+    expect(await running).toMatchObject({ state: 'canceled' });
+
+    const slow = command('purchase', { amount: 1561 });
+    const slowRun = driver.execute(slow, recordingHooks().hooks);
+    await waitFor(() => sim.status === 'S04');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await driver.cancel(slow.operationId)).toBe('too_late');
+    expect(await slowRun).toMatchObject({ state: 'approved' });
+  });
+
+  it('refuses sbp_payment up front, naming the protocol', async () => {
+    const { driver } = await setup();
+    expect(await driver.execute(command('sbp_payment', { amount: 100 }), recordingHooks().hooks)).toEqual({
+      state: 'failed',
+      reason: 'SSI_ECR does not support operation type "sbp_payment"',
+    });
+  });
+});

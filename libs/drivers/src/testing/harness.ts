@@ -1,0 +1,45 @@
+import { connect, type Socket } from 'node:net';
+
+import type { ExecuteHooks, OperationCommand, OperationProgress, OperationType, ProtocolRefs } from '../types';
+
+/** A LinkFactory over direct TCP that resolves once connected (tests only). */
+export function tcpLink(port: number, host = '127.0.0.1'): () => Promise<Socket> {
+  return () =>
+    new Promise<Socket>((resolve, reject) => {
+      const socket = connect(port, host);
+      socket.once('connect', () => {
+        socket.removeListener('error', reject);
+        resolve(socket);
+      });
+      socket.once('error', reject);
+    });
+}
+
+/** Hooks that record what the driver reported, and in which order relative to the bytes sent. */
+export function recordingHooks(onBeforeSend?: (refs: ProtocolRefs) => void | Promise<void>) {
+  const refs: ProtocolRefs[] = [];
+  const progress: OperationProgress[] = [];
+  const hooks: ExecuteHooks = {
+    beforeSend: async (r) => {
+      refs.push(r);
+      await onBeforeSend?.(r);
+    },
+    onProgress: (p) => progress.push(p),
+  };
+  return { hooks, refs, progress };
+}
+
+let counter = 0;
+export function command(type: OperationType, fields: Partial<OperationCommand> = {}): OperationCommand {
+  return { operationId: `op-${++counter}`, type, currency: 'RUB', ...fields };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await sleep(5);
+  }
+}

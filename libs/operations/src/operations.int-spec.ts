@@ -1,0 +1,194 @@
+import { connect, type Socket } from 'node:net';
+
+import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
+import { createDriver, type OperationType, type TerminalDriver } from '@payorch/drivers';
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
+
+import {
+  AmountError, canTransition, insertOperation, OperationCommandHandler, OperationExecutor, recoverOperation, sourcesOf, toDbAmount, TRANSITIONS,
+} from './index';
+
+const tcpLink = (port: number) => () =>
+  new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+
+describe('operations state machine', () => {
+  it('allows only the transitions of the table', () => {
+    expect(canTransition('PENDING', 'SENT')).toBe(true);
+    expect(canTransition('PENDING', 'APPROVED')).toBe(false);
+    expect(canTransition('APPROVED', 'UNKNOWN')).toBe(false);
+    expect(canTransition('UNKNOWN', 'APPROVED')).toBe(true);
+    expect(canTransition('UNKNOWN', 'SENT')).toBe(false);
+    expect(sourcesOf('SENT')).toEqual(['PENDING']);
+    expect(sourcesOf('UNKNOWN')).toEqual(['SENT', 'IN_PROGRESS']);
+    for (const final of ['APPROVED', 'DECLINED', 'CANCELED', 'FAILED'] as const) expect(TRANSITIONS[final]).toEqual({});
+  });
+
+  it('keeps amounts within the safe integer range', () => {
+    expect(toDbAmount(1500)).toBe(1500n);
+    expect(toDbAmount(Number.MAX_SAFE_INTEGER)).toBe(BigInt(Number.MAX_SAFE_INTEGER));
+    expect(() => toDbAmount(Number.MAX_SAFE_INTEGER + 1)).toThrow(AmountError);
+    expect(() => toDbAmount(1.5)).toThrow(AmountError);
+    expect(() => toDbAmount(-1)).toThrow(AmountError);
+  });
+});
+
+describe(OperationExecutor.name, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let db: Database;
+  let tenantId: string;
+  let storeId: string;
+  let terminalId: string;
+  let sim: JoinprotoTerminalSimulator;
+  const drivers: TerminalDriver[] = [];
+  const published: PublishedEvent[] = [];
+  let keyCounter = 0;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    db = Database.connect(testDb.appUrl, 4);
+    tenantId = (await owner.tenant.create({ data: { name: 'T' } })).id;
+    storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'UTC' } })).id;
+    terminalId = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS 1', protocol: 'JOINPROTO', connection: {} } })).id;
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  async function rig(simOptions: TerminalSimulatorOptions = {}, commandTimeoutMs?: number) {
+    sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, ...simOptions });
+    const { port } = await sim.listen(0);
+    const make = () => {
+      const driver = createDriver({
+        terminalRowId: terminalId, protocol: 'JOINPROTO', dialect: null, terminalId: null, merchantId: null, department: null,
+        credentials: null, link: tcpLink(port), options: commandTimeoutMs === undefined ? {} : { commandTimeoutMs },
+      });
+      drivers.push(driver);
+      return driver;
+    };
+    return make;
+  }
+
+  afterEach(async () => {
+    await Promise.all(drivers.splice(0).map((d) => d.close()));
+    await sim?.close();
+    published.length = 0;
+  });
+
+  async function newOperation(type: OperationType, amount?: number, originalOperationId?: string) {
+    const { row } = await db.withTenant(tenantId, (tx) =>
+      insertOperation(tx, {
+        tenantId, terminalId, storeId, type, amount, currency: 'RUB', originalOperationId, idempotencyKey: `k-${++keyCounter}`, requestHash: 'h',
+      }),
+    );
+    return row.id;
+  }
+
+  const load = (id: string) => owner.terminalOperation.findUniqueOrThrow({ where: { id }, include: { events: { orderBy: { createdAt: 'asc' } } } });
+  const domainEvents = (id: string) => owner.domainEvent.findMany({ where: { subjectId: id }, orderBy: { createdAt: 'asc' } });
+
+  it('runs an operation exactly once even when two executors race for it', async () => {
+    const make = await rig();
+    const operationId = await newOperation('purchase', 1500);
+    const sut = new OperationExecutor(db, { onEvents: (events) => published.push(...events) });
+    const [a, b] = await Promise.all([sut.execute({ tenantId, operationId }, make()), sut.execute({ tenantId, operationId }, make())]);
+    expect([a.ran, b.ran].sort()).toEqual([false, true]);
+    expect(sim.journal).toHaveLength(1);
+    const op = await load(operationId);
+    expect(op).toMatchObject({ state: 'APPROVED', maskedPan: '544966******2078', rrn: sim.journal[0]!.rrn, subStatus: null });
+    expect(op.protocolRefs).toMatchObject({ df01: sim.journal[0]!.id, rrn: sim.journal[0]!.rrn });
+    expect(op.receipt).toMatchObject({ text: 'ЧЕК purchase 1500' });
+    expect(op.events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([
+      ['created', null, 'PENDING'],
+      ['transition', 'PENDING', 'SENT'],
+      ['refs', null, null],
+      ['progress', 'SENT', 'IN_PROGRESS'],
+      ['transition', 'IN_PROGRESS', 'APPROVED'],
+    ]);
+    expect((await domainEvents(operationId)).map((e) => e.type)).toEqual([
+      'operation.created', 'operation.progress', 'operation.progress', 'operation.completed',
+    ]);
+    expect(published.map((e) => e.type)).toEqual(['operation.progress', 'operation.progress', 'operation.completed']);
+    expect(JSON.stringify(await domainEvents(operationId))).not.toContain('5449661234562078');
+  });
+
+  it('does nothing for an operation that is no longer PENDING (e.g. failed because it could not be dispatched)', async () => {
+    const make = await rig();
+    const operationId = await newOperation('purchase', 1500);
+    await owner.terminalOperation.update({ where: { id: operationId }, data: { state: 'FAILED' } });
+    expect(await new OperationExecutor(db).execute({ tenantId, operationId }, make())).toEqual({ ran: false, state: 'FAILED' });
+    expect(sim.journal).toHaveLength(0);
+  });
+
+  it('stores the protocol refs before the terminal receives the command, so a lost answer is UNKNOWN and recoverable', async () => {
+    const make = await rig({ dropResponse: (r) => r.type === 'PurchaseRequest' }, 150);
+    const operationId = await newOperation('purchase', 4200);
+    const executor = new OperationExecutor(db, { onEvents: (events) => published.push(...events) });
+    expect(await executor.execute({ tenantId, operationId }, make())).toEqual({ ran: true, state: 'UNKNOWN' });
+    const lost = await load(operationId);
+    expect(lost).toMatchObject({ state: 'UNKNOWN', completedAt: null, protocolRefs: { df01: sim.journal[0]!.id } });
+
+    expect(await recoverOperation(db, executor, make(), { tenantId, operationId })).toEqual({ attempted: true, state: 'APPROVED' });
+    const recovered = await load(operationId);
+    expect(recovered).toMatchObject({ state: 'APPROVED', rrn: sim.journal[0]!.rrn });
+    expect(recovered.events.at(-1)).toMatchObject({ kind: 'recovered', fromState: 'UNKNOWN', toState: 'APPROVED' });
+    expect((await domainEvents(operationId)).map((e) => e.type).slice(-2)).toEqual(['operation.unknown', 'operation.recovered']);
+    expect(sim.journal).toHaveLength(1);
+    expect(await recoverOperation(db, executor, make(), { tenantId, operationId })).toEqual({ attempted: false, state: 'APPROVED' });
+  });
+
+  it('counts an inconclusive recovery attempt and stays UNKNOWN', async () => {
+    const make = await rig();
+    const operationId = await newOperation('purchase', 100);
+    await owner.terminalOperation.update({ where: { id: operationId }, data: { state: 'UNKNOWN', protocolRefs: { df01: '123456', command: 'Purchase' } } });
+    await sim.close();
+    const report = await recoverOperation(db, new OperationExecutor(db), make(), { tenantId, operationId });
+    expect(report).toEqual({ attempted: true, state: 'UNKNOWN' });
+    expect(await load(operationId)).toMatchObject({ state: 'UNKNOWN', recoveryAttempts: 1, stateReason: expect.stringContaining('unreachable') });
+  });
+
+  it('refunds an approved purchase with its stored references (through the command handler)', async () => {
+    const make = await rig();
+    const driver = make();
+    const handler = new OperationCommandHandler(db);
+    const purchaseId = await newOperation('purchase', 3000);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: purchaseId }, driver)).toEqual({
+      ok: true, result: { ran: true, state: 'approved' },
+    });
+    const refundId = await newOperation('refund', 1000, purchaseId);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: refundId }, driver)).toMatchObject({
+      ok: true, result: { state: 'approved' },
+    });
+    expect(sim.journal.map((e) => [e.command, e.amount])).toEqual([['PurchaseRequest', 3000], ['RefundRequest', 1000]]);
+  });
+
+  it('cancels a running purchase waiting for a card; a second cancel is TOO_LATE', async () => {
+    const make = await rig();
+    const driver = make();
+    const handler = new OperationCommandHandler(db);
+    const operationId = await newOperation('purchase', 2055);
+    const cmd = { tenantId, terminalId, operationId };
+    const running = handler.handle({ kind: 'operation.execute', ...cmd }, driver);
+    for (let i = 0; i < 100 && (await load(operationId)).state !== 'IN_PROGRESS'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await handler.handle({ kind: 'operation.cancel', ...cmd }, driver)).toEqual({ ok: true, result: { cancel: 'requested' } });
+    expect(await running).toEqual({ ok: true, result: { ran: true, state: 'canceled' } });
+    expect(await handler.handle({ kind: 'operation.cancel', ...cmd }, driver)).toMatchObject({ ok: false, code: 'TOO_LATE' });
+  });
+
+  it('marks an unsupported type failed without sending anything', async () => {
+    const make = await rig();
+    const operationId = await newOperation('sbp_payment', 100);
+    expect(await new OperationExecutor(db).execute({ tenantId, operationId }, make())).toEqual({ ran: true, state: 'FAILED' });
+    expect(await load(operationId)).toMatchObject({ state: 'FAILED', protocolRefs: null, stateReason: 'JOINPROTO does not support operation type "sbp_payment"' });
+    expect(sim.journal).toHaveLength(0);
+  });
+});

@@ -1,0 +1,182 @@
+import { Prisma, publishEvent, type PublishedEvent, type DomainEventType, type TransactionClient } from '@payorch/db';
+import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
+
+import { fromDbAmount } from './amounts';
+import { fromDbType, type OperationStateApi, type OperationStateName, toApiState } from './state-machine';
+
+/** The columns of TerminalOperation this library reads. */
+export interface OperationRow {
+  amount: bigint | null;
+  approvalCode: string | null;
+  cashbackAmount: bigint | null;
+  completedAt: Date | null;
+  createdAt: Date;
+  currency: string | null;
+  id: string;
+  maskedPan: string | null;
+  originalOperationId: string | null;
+  protocolRefs: unknown;
+  receipt: unknown;
+  recoveryAttempts: number;
+  responseCode: string | null;
+  responseMessage: string | null;
+  result: unknown;
+  rrn: string | null;
+  state: OperationStateName;
+  stateReason: string | null;
+  storeId: string;
+  subStatus: string | null;
+  tenantId: string;
+  terminalId: string;
+  type: string;
+  updatedAt: Date;
+}
+
+/** The API / event representation of an operation (amounts as numbers of minor units). */
+export interface OperationView {
+  id: string;
+  terminalId: string;
+  storeId: string;
+  type: OperationType;
+  state: OperationStateApi;
+  subStatus: string | null;
+  stateReason: string | null;
+  amount: number | null;
+  cashbackAmount: number | null;
+  currency: string | null;
+  originalOperationId: string | null;
+  maskedPan: string | null;
+  rrn: string | null;
+  approvalCode: string | null;
+  responseCode: string | null;
+  responseMessage: string | null;
+  hasReceipt: boolean;
+  data: Record<string, unknown> | null;
+  recoveryAttempts: number;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export function toOperationView(row: OperationRow): OperationView {
+  const result = (row.result ?? null) as { data?: Record<string, unknown> } | null;
+  return {
+    id: row.id,
+    terminalId: row.terminalId,
+    storeId: row.storeId,
+    type: fromDbType(row.type),
+    state: toApiState(row.state),
+    subStatus: row.subStatus,
+    stateReason: row.stateReason,
+    amount: fromDbAmount(row.amount),
+    cashbackAmount: fromDbAmount(row.cashbackAmount),
+    currency: row.currency,
+    originalOperationId: row.originalOperationId,
+    maskedPan: row.maskedPan,
+    rrn: row.rrn,
+    approvalCode: row.approvalCode,
+    responseCode: row.responseCode,
+    responseMessage: row.responseMessage,
+    hasReceipt: row.receipt !== null && row.receipt !== undefined,
+    data: result?.data ?? null,
+    recoveryAttempts: row.recoveryAttempts,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    completedAt: row.completedAt?.toISOString() ?? null,
+  };
+}
+
+/** Log-safe summary carried by domain events (ids, states, amounts, masked PAN only). */
+export function eventData(row: OperationRow, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const view = toOperationView(row);
+  return {
+    operationId: view.id,
+    terminalId: view.terminalId,
+    storeId: view.storeId,
+    type: view.type,
+    state: view.state,
+    subStatus: view.subStatus,
+    amount: view.amount,
+    currency: view.currency,
+    maskedPan: view.maskedPan,
+    rrn: view.rrn,
+    approvalCode: view.approvalCode,
+    responseCode: view.responseCode,
+    reason: view.stateReason,
+    ...extra,
+  };
+}
+
+export const asRefs = (value: unknown): ProtocolRefs | undefined =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ProtocolRefs) : undefined;
+
+/** The driver command for an operation, with its original's stored references for refund / void / capture. */
+export async function loadCommand(tx: TransactionClient, row: OperationRow): Promise<OperationCommand> {
+  const command: OperationCommand = {
+    operationId: row.id,
+    type: fromDbType(row.type),
+    ...(row.amount !== null ? { amount: fromDbAmount(row.amount)! } : {}),
+    ...(row.cashbackAmount !== null ? { cashbackAmount: fromDbAmount(row.cashbackAmount)! } : {}),
+    ...(row.currency !== null ? { currency: row.currency } : {}),
+  };
+  if (row.originalOperationId !== null) {
+    const original = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: row.originalOperationId } })) as OperationRow;
+    command.original = {
+      operationId: original.id,
+      type: fromDbType(original.type),
+      ...(original.amount !== null ? { amount: fromDbAmount(original.amount)! } : {}),
+      ...(original.rrn !== null ? { rrn: original.rrn } : {}),
+      ...(original.approvalCode !== null ? { approvalCode: original.approvalCode } : {}),
+      ...(asRefs(original.protocolRefs) ? { protocolRefs: asRefs(original.protocolRefs) } : {}),
+    };
+  }
+  return command;
+}
+
+export interface TransitionRecord {
+  kind: string;
+  from: OperationStateName | null;
+  to: OperationStateName | null;
+  data?: Record<string, unknown>;
+  /** The domain event to publish with it (none for internal bookkeeping). */
+  event?: DomainEventType;
+}
+
+/** Writes the OperationEvent and (optionally) the DomainEvent of one step, in the caller's transaction. */
+export async function recordStep(tx: TransactionClient, row: OperationRow, step: TransitionRecord): Promise<PublishedEvent | undefined> {
+  await tx.operationEvent.create({
+    data: {
+      tenantId: row.tenantId,
+      operationId: row.id,
+      kind: step.kind,
+      fromState: step.from,
+      toState: step.to,
+      data: (step.data ?? Prisma.DbNull) as never,
+    },
+  });
+  if (step.event === undefined) return undefined;
+  return publishEvent(tx, row.tenantId, {
+    type: step.event,
+    subjectType: 'operation',
+    subjectId: row.id,
+    data: eventData(row, step.data ?? {}),
+  });
+}
+
+/** Columns written for a terminal outcome (final or unknown). Never a full PAN: drivers mask, and we keep only the masked value. */
+export function outcomeColumns(outcome: OperationOutcome, previousRefs: unknown) {
+  const refs = { ...(asRefs(previousRefs) ?? {}), ...(outcome.protocolRefs ?? {}) };
+  return {
+    stateReason: outcome.reason ?? null,
+    responseCode: outcome.responseCode ?? null,
+    responseMessage: outcome.responseMessage ?? null,
+    maskedPan: outcome.maskedPan ?? null,
+    rrn: outcome.rrn ?? null,
+    approvalCode: outcome.approvalCode ?? null,
+    protocolRefs: (Object.keys(refs).length === 0 && asRefs(previousRefs) === undefined ? Prisma.DbNull : refs) as never,
+    receipt: (outcome.receipt ?? Prisma.DbNull) as never,
+    result: { amount: outcome.amount ?? null, data: outcome.data ?? null } as never,
+    error: (outcome.state === 'failed' || outcome.state === 'unknown' ? { reason: outcome.reason ?? null } : Prisma.DbNull) as never,
+    subStatus: null,
+  };
+}

@@ -1,0 +1,50 @@
+import type { Database } from '@payorch/db';
+import type { TerminalDriver } from '@payorch/drivers';
+
+import type { OperationExecutor } from './executor';
+import { asRefs, loadCommand, type OperationRow, recordStep } from './records';
+import type { OperationStateName } from './state-machine';
+
+export interface RecoveryReport {
+  /** false: the operation was not UNKNOWN (already resolved, or never lost). */
+  attempted: boolean;
+  state: OperationStateName;
+}
+
+/**
+ * Asks the terminal for the true outcome of an UNKNOWN operation (Joinproto 95, SSI GetLastResult /
+ * GetResultByUid, JPAY report). A conclusive answer moves UNKNOWN → final (`operation.recovered`); an
+ * inconclusive one leaves it UNKNOWN, counts the attempt and bumps `updatedAt` so the recovery job backs off.
+ */
+export async function recoverOperation(
+  db: Database,
+  executor: OperationExecutor,
+  driver: TerminalDriver,
+  ref: { tenantId: string; operationId: string },
+): Promise<RecoveryReport> {
+  const loaded = await db.withTenant(ref.tenantId, async (tx) => {
+    const row = (await tx.terminalOperation.findUnique({ where: { id: ref.operationId } })) as OperationRow | null;
+    if (row === null || row.state !== 'UNKNOWN') return { row, command: undefined };
+    return { row, command: await loadCommand(tx, row) };
+  });
+  if (loaded.row === null) return { attempted: false, state: 'PENDING' };
+  if (loaded.command === undefined) return { attempted: false, state: loaded.row.state };
+  const refs = asRefs(loaded.row.protocolRefs) ?? {};
+  const outcome = await driver.recover(loaded.command, refs).catch((error: unknown) => ({
+    state: 'unknown' as const,
+    reason: `recovery error: ${error instanceof Error ? error.message : String(error)}`,
+  }));
+  if (outcome.state !== 'unknown') {
+    return { attempted: true, state: await executor.storeOutcome(ref, outcome, 'recovered') };
+  }
+  await db.withTenant(ref.tenantId, async (tx) => {
+    const { count } = await tx.terminalOperation.updateMany({
+      where: { id: ref.operationId, state: 'UNKNOWN' },
+      data: { recoveryAttempts: { increment: 1 }, stateReason: outcome.reason ?? null },
+    });
+    if (count === 0) return;
+    const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
+    await recordStep(tx, row, { kind: 'recovery_attempt', from: 'UNKNOWN', to: 'UNKNOWN', data: { reason: outcome.reason ?? null } });
+  });
+  return { attempted: true, state: 'UNKNOWN' };
+}
