@@ -1,0 +1,185 @@
+import { z } from 'zod';
+
+import type { AssistOrderSummary, PaymentErrorBody } from '@payorch/wallet-payments';
+
+import { paginationQuery } from '../../common/pagination';
+
+/**
+ * `POST /v1/wallet-payments`. zod checks shapes and types only; every rule of Assist's parameter
+ * table (lengths, character sets, token keys, cheque items, recurring fields) is checked by
+ * `@payorch/assist-tokenpay` so the 400 carries the spec's rule code, naming the body field.
+ */
+const text = z.string();
+
+export const TOKEN_TYPES = ['APPLE_PAY', 'GOOGLE_PAY', 'SAMSUNG_PAY'] as const;
+export const PAYMENT_STATES = [
+  'PENDING',
+  'PROCESSING',
+  'REQUIRES_ACTION',
+  'APPROVED',
+  'AUTHORIZED',
+  'DECLINED',
+  'CANCELED',
+  'REJECTED',
+  'UNKNOWN',
+] as const;
+
+const minorUnits = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+const customerSchema = z.strictObject({
+  address: text.optional(),
+  city: text.optional(),
+  country: text.optional(),
+  email: text,
+  fax: text.optional(),
+  firstname: text,
+  homePhone: text.optional(),
+  lastname: text,
+  middlename: text.optional(),
+  mobilePhone: text.optional(),
+  state: text.optional(),
+  workPhone: text.optional(),
+  zip: text.optional(),
+});
+
+const chequeItemSchema = z.strictObject({
+  amount: minorUnits.describe('Position total, minor units of `currency`.'),
+  fpMode: z.number().int().optional(),
+  name: text.optional(),
+  price: minorUnits.describe('Unit price, minor units of `currency`.'),
+  product: text.optional(),
+  quantity: z.union([z.number().positive(), text]).describe('Positive decimal, e.g. 2 or "1.5".'),
+  tax: text.optional(),
+});
+
+export const createWalletPaymentSchema = z.strictObject({
+  amount: minorUnits.describe('Integer minor units of `currency` (10145 = 101.45 RUB), converted exactly.'),
+  chequeItems: z.array(chequeItemSchema).min(1).max(100).optional(),
+  clientIp: text.optional().describe("Payer's IPv4 address."),
+  currency: z.string().regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 code such as RUB' }),
+  customer: customerSchema,
+  fpMode: z.number().int().optional(),
+  generateReceipt: z.boolean().optional(),
+  isConvert: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional(),
+  language: z.enum(['RU', 'EN']).optional(),
+  merchantId: z.uuid({ message: 'must be the id of your Assist merchant settings' }),
+  orderComment: text.optional(),
+  orderNumber: text
+    .min(1)
+    .max(128)
+    .optional()
+    .describe("Assist OrderNumber, unique per merchant and never reused (Assist's idempotency key); default: the payment id."),
+  receiptLine: text.optional(),
+  recurring: z
+    .strictObject({
+      maxAmount: minorUnits,
+      maxDate: text.describe('DD.MM.YYYY'),
+      minAmount: minorUnits,
+      periodDays: z.number().int().positive(),
+    })
+    .optional()
+    .describe('Sends RecurringIndicator=1 with the four Recurring* fields.'),
+  tax: text.optional(),
+  taxationSystem: z.number().int().optional(),
+  token: z
+    .union([z.record(z.string(), z.unknown()), text.min(1)])
+    .describe('The wallet token JSON (object, or its JSON text): Apple Pay `paymentData`, Google Pay `tokenizationData.token`, Samsung Pay token.'),
+  tokenType: z.enum(TOKEN_TYPES),
+  twoStage: z.boolean().optional().describe('Delay=1: authorize only (state AUTHORIZED); charge later at Assist.'),
+});
+export type CreateWalletPaymentDto = z.infer<typeof createWalletPaymentSchema>;
+
+export const listWalletPaymentsQuery = paginationQuery.extend({
+  merchantId: z.uuid().optional(),
+  orderNumber: z.string().max(128).optional(),
+  state: z.enum(PAYMENT_STATES).optional(),
+  tokenType: z.enum(TOKEN_TYPES).optional(),
+});
+export type ListWalletPaymentsQuery = z.infer<typeof listWalletPaymentsQuery>;
+
+const errorSchema = z
+  .object({
+    code: z.string(),
+    field: z.string().nullable(),
+    firstCode: z.number().nullable(),
+    message: z.string(),
+    secondCode: z.number().nullable(),
+    source: z.enum(['assist', 'transport', 'protocol', 'integrity', 'payorch']),
+  })
+  .nullable();
+
+export const walletPaymentResponseSchema = z.object({
+  amount: z.number().int(),
+  assist: z
+    .object({
+      billNumber: z.string(),
+      duplicate: z.boolean(),
+      orderState: z.string(),
+      operations: z.array(z.record(z.string(), z.unknown())),
+      source: z.enum(['tokenpay', 'orderstate']),
+    })
+    .loose()
+    .nullable()
+    .describe("Assist's verified order: exact orderstate, bill number, operations with masked PANs and response codes."),
+  completedAt: z.string().nullable(),
+  continueUrl: z.string().nullable(),
+  createdAt: z.string(),
+  currency: z.string(),
+  customer: z.record(z.string(), z.unknown()).nullable(),
+  error: errorSchema,
+  id: z.uuid(),
+  maskedPan: z.string().nullable(),
+  merchantId: z.uuid(),
+  orderNumber: z.string(),
+  resolutionAttempts: z.number().int(),
+  state: z.enum(PAYMENT_STATES),
+  testMode: z.boolean().nullable(),
+  tokenType: z.enum(TOKEN_TYPES),
+  updatedAt: z.string(),
+});
+export type WalletPaymentResponse = Omit<z.infer<typeof walletPaymentResponseSchema>, 'assist' | 'error'> & {
+  assist: AssistOrderSummary | null;
+  error: PaymentErrorBody | null;
+};
+
+export interface WalletPaymentRow {
+  amount: bigint;
+  assistOrder: unknown;
+  completedAt: Date | null;
+  continueUrl: string | null;
+  createdAt: Date;
+  currency: string;
+  customer: unknown;
+  error: unknown;
+  id: string;
+  maskedPan: string | null;
+  merchantId: string;
+  orderNumber: string;
+  resolutionAttempts: number;
+  state: (typeof PAYMENT_STATES)[number];
+  testMode: boolean | null;
+  tokenType: (typeof TOKEN_TYPES)[number];
+  updatedAt: Date;
+}
+
+export function toWalletPaymentResponse(row: WalletPaymentRow): WalletPaymentResponse {
+  return {
+    amount: Number(row.amount),
+    assist: (row.assistOrder as AssistOrderSummary | null) ?? null,
+    completedAt: row.completedAt?.toISOString() ?? null,
+    continueUrl: row.continueUrl,
+    createdAt: row.createdAt.toISOString(),
+    currency: row.currency,
+    customer: (row.customer as Record<string, unknown> | null) ?? null,
+    error: (row.error as PaymentErrorBody | null) ?? null,
+    id: row.id,
+    maskedPan: row.maskedPan,
+    merchantId: row.merchantId,
+    orderNumber: row.orderNumber,
+    resolutionAttempts: row.resolutionAttempts,
+    state: row.state,
+    testMode: row.testMode,
+    tokenType: row.tokenType,
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}

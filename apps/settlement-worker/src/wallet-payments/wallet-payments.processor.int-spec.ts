@@ -1,0 +1,186 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+import type { INestApplication } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+
+import { AssistTokenPayClient, createRsaMd5Signer } from '@payorch/assist-tokenpay';
+import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import { createPrismaClient, type PrismaClient } from '@payorch/db';
+import { QUEUES, SecretBox } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import {
+  type AssistSandbox,
+  SANDBOX_MERCHANT,
+  startAssistSandbox,
+  TEST_MERCHANT_PRIVATE_KEY_PEM,
+} from '@payorch/testing/assist-sandbox';
+import { resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
+
+import { createWorkerApp } from '../bootstrap';
+import { bullConnection } from '../redis-connection';
+import { WalletResolutionService } from './wallet-resolution.service';
+
+const APPLE_PAY_TOKEN = JSON.stringify({ version: 'EC_v1', data: 'ZGF0YQ==', signature: 'c2ln', header: { transactionId: 't' } });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('wallet payment resolution in the worker (real Postgres + Redis + Assist sandbox)', () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let sandbox: AssistSandbox;
+  let config: WorkerConfig;
+  let app: INestApplication;
+  let queue: Queue;
+  let tenantId: string;
+  let merchantRowId: string;
+
+  /** A payment row as the gateway leaves it, without any job (as if Redis lost it). */
+  async function strandedPayment(state: 'UNKNOWN' | 'PROCESSING', amountMinor: bigint, createdAt = new Date()) {
+    const id = randomUUID();
+    await owner.walletPayment.create({
+      data: {
+        id,
+        tenantId,
+        merchantId: merchantRowId,
+        orderNumber: id,
+        amount: amountMinor,
+        currency: 'RUB',
+        tokenType: 'APPLE_PAY',
+        idempotencyKey: `k-${id}`,
+        requestHash: 'h',
+        state,
+        createdAt,
+      },
+    });
+    // Unchanged for a while: what the sweep looks for.
+    await owner.$executeRaw`UPDATE "WalletPayment" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${id}::uuid`;
+    return id;
+  }
+
+  async function waitForState(id: string, state: string, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
+      if (row.state === state) return row;
+      if (Date.now() > deadline) throw new Error(`payment ${id} stayed ${row.state}`);
+      await sleep(100);
+    }
+  }
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    sandbox = await startAssistSandbox();
+    config = loadConfig('settlement-worker', workerConfigSchema, {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: testRedisPrefix('wallet-worker'),
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      LOG_LEVEL: 'silent',
+      ASSIST_ORDERSTATE_TIMEOUT_MS: '1000',
+      WALLET_RESOLVE_BACKOFF_MS: '100',
+      WALLET_RESOLVE_ATTEMPTS: '2',
+      WALLET_SWEEP_INTERVAL_MS: '3600000',
+      WALLET_SWEEP_OLDER_THAN_MS: '60000',
+      WALLET_NOT_FOUND_GRACE_MS: '60000',
+    });
+    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
+    await app.init();
+    queue = new Queue(QUEUES.walletPayments, { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` });
+
+    tenantId = (await owner.tenant.create({ data: { name: 'Wallet tenant' } })).id;
+    merchantRowId = randomUUID();
+    const box = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY);
+    await owner.assistMerchant.create({
+      data: {
+        id: merchantRowId,
+        tenantId,
+        name: 'sandbox',
+        merchantId: SANDBOX_MERCHANT.merchantId,
+        serverUrl: sandbox.url,
+        secretsEncrypted: sealMerchantSecrets(box, tenantId, merchantRowId, {
+          login: SANDBOX_MERCHANT.login,
+          password: SANDBOX_MERCHANT.password,
+          salt: SANDBOX_MERCHANT.salt,
+          privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+        }),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await queue?.close();
+    await app?.close();
+    const redis = new Redis(config.REDIS_URL);
+    await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
+    await redis.quit();
+    await owner?.$disconnect();
+    await sandbox?.close();
+    await testDb?.drop();
+  });
+
+  it('the sweep finds a payment whose job was lost and resolves it from the order state, without paying again', async () => {
+    const id = await strandedPayment('UNKNOWN', 12_300n);
+    // Assist did take the payment (the gateway only lost the answer).
+    const client = new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
+    const paid = await client.pay({
+      orderNumber: id,
+      orderAmount: '123.00',
+      orderCurrency: 'RUB',
+      tokenType: 1,
+      paymentToken: APPLE_PAY_TOKEN,
+      lastname: 'L',
+      firstname: 'F',
+      email: 'a@b.cd',
+    });
+    expect(paid.status).toBe('approved');
+    const tokenpayRequests = sandbox.stats.tokenpayRequests;
+
+    const swept = await app.get(WalletResolutionService).sweep(queue);
+    expect(swept).toMatchObject({ added: 1 });
+    const row = await waitForState(id, 'APPROVED');
+    expect(row.assistOrder).toMatchObject({ orderState: 'Approved', source: 'orderstate' });
+    expect(row.completedAt).not.toBeNull();
+    expect(sandbox.stats.charges).toBe(1);
+    expect(sandbox.stats.tokenpayRequests).toBe(tokenpayRequests);
+    const events = await owner.domainEvent.findMany({ where: { subjectId: id } });
+    expect(events.map((e) => e.data)).toEqual([expect.objectContaining({ state: 'APPROVED', previousState: 'UNKNOWN', amount: '12300' })]);
+
+    // A second run is a no-op: the job id is the payment's and the payment is final.
+    expect(await app.get(WalletResolutionService).sweep(queue)).toMatchObject({ found: 0 });
+    expect(await app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).toEqual({ paymentId: id, state: 'APPROVED', outcome: 'already_final' });
+  });
+
+  it('an order Assist does not know stays UNKNOWN within the grace period; its failed job is retried by the sweep', async () => {
+    const id = await strandedPayment('UNKNOWN', 5_000n);
+    await app.get(WalletResolutionService).sweep(queue);
+    // WALLET_RESOLVE_ATTEMPTS=2: both attempts see "not found" too early, the job ends failed.
+    const deadline = Date.now() + 10_000;
+    while ((await (await queue.getJob(resolveJobId(id)))?.getState()) !== 'failed') {
+      if (Date.now() > deadline) throw new Error('job did not fail');
+      await sleep(100);
+    }
+    const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ state: 'UNKNOWN', resolutionAttempts: 2 });
+
+    // Each attempt touches the row; once it has again been unchanged for WALLET_SWEEP_OLDER_THAN_MS, the sweep retries the job.
+    expect(await app.get(WalletResolutionService).sweep(queue)).toMatchObject({ found: 0 });
+    await owner.$executeRaw`UPDATE "WalletPayment" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${id}::uuid`;
+    expect(await app.get(WalletResolutionService).sweep(queue)).toMatchObject({ found: 1, retried: 1 });
+    expect(['waiting', 'active', 'delayed', 'failed']).toContain(await (await queue.getJob(resolveJobId(id)))!.getState());
+  });
+
+  it('concludes "never paid" (REJECTED, ORDER_NOT_FOUND) only after the grace period', async () => {
+    const id = await strandedPayment('PROCESSING', 7_000n, new Date(Date.now() - 10 * 60_000));
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).resolves.toMatchObject({ state: 'REJECTED' });
+    const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
+    expect(row.error).toMatchObject({ source: 'payorch', code: 'ORDER_NOT_FOUND' });
+  });
+
+  it('reads payments only under their own tenant', async () => {
+    const id = await strandedPayment('UNKNOWN', 8_000n);
+    const stranger = (await owner.tenant.create({ data: { name: 'Other' } })).id;
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId: stranger })).rejects.toThrow(/does not exist for tenant/);
+  });
+});

@@ -1,0 +1,167 @@
+import { Inject, Injectable } from '@nestjs/common';
+
+import { toOrderAmount } from '@payorch/assist-tokenpay';
+import type { WorkerConfig } from '@payorch/config';
+import { type Database, publishEvent } from '@payorch/db';
+import type { JobData, SecretBox } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import {
+  changeOfOutcome,
+  createAssistClient,
+  ensureResolveJob,
+  errorBody,
+  isFinalState,
+  openMerchantSecrets,
+  type PaymentChange,
+  type ResolveQueue,
+  rowDataOfChange,
+  walletPaymentEventData,
+} from '@payorch/wallet-payments';
+
+import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { WALLET_METRICS, WORKER_SECRET_BOX, type WalletMetrics } from './wallet-payments.tokens';
+
+/** Thrown while the payment's outcome is still open: BullMQ retries the job with exponential backoff. */
+export class StillPendingError extends Error {
+  override readonly name = 'StillPendingError';
+}
+
+export interface ResolveResult {
+  readonly paymentId: string;
+  readonly state: string;
+  /** `already_final`: nothing to do (job ran twice, or the gateway stored the outcome first). */
+  readonly outcome: 'resolved' | 'already_final';
+}
+
+/**
+ * Resolves wallet payments whose outcome is open (UNKNOWN, PROCESSING, REQUIRES_ACTION) by reading
+ * Assist's order state (`resolveOrder`): read-only, so a resolution never charges twice. Answers that
+ * fail checkvalue are never trusted: the payment stays as it is and the job retries.
+ */
+@Injectable()
+export class WalletResolutionService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(WORKER_SECRET_BOX) private readonly secrets: SecretBox,
+    @Inject(WALLET_METRICS) private readonly metrics: WalletMetrics,
+  ) {}
+
+  async resolve(data: JobData['wallet_payment.resolve']): Promise<ResolveResult> {
+    const { paymentId, tenantId } = data;
+    const payment = await this.db.withTenant(tenantId, (tx) =>
+      tx.walletPayment.findUnique({ where: { id: paymentId }, include: { merchant: true } }),
+    );
+    if (!payment) throw new PermanentResolveError(`wallet payment ${paymentId} does not exist for tenant ${tenantId}`);
+    if (isFinalState(payment.state)) return { paymentId, state: payment.state, outcome: 'already_final' };
+
+    const merchant = payment.merchant;
+    const client = createAssistClient(merchant, openMerchantSecrets(this.secrets, tenantId, merchant.id, merchant.secretsEncrypted), {
+      orderStateTimeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS,
+      onIntegrityFailure: (error, context) => {
+        this.metrics.integrityFailures.inc({ endpoint: context.endpoint });
+        this.logger.error(
+          { alert: 'assist_integrity_failure', code: error.code, endpoint: context.endpoint, paymentId, tenantId },
+          'Assist answer failed its integrity check and was not trusted',
+        );
+      },
+    });
+    const resolution = await client.resolveOrder(payment.orderNumber, {
+      orderAmount: toOrderAmount(payment.amount, payment.currency),
+      orderCurrency: payment.currency,
+    });
+
+    let change: PaymentChange | null = null;
+    let error: PaymentChange['error'] | undefined;
+    switch (resolution.status) {
+      case 'not_found': {
+        // Right after a lost request Assist may not show the order yet: only a long silence proves it never existed.
+        const silentFor = Date.now() - payment.createdAt.getTime();
+        if (payment.state === 'PENDING' || silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS) {
+          change = {
+            state: 'REJECTED',
+            completedAt: new Date(),
+            error: {
+              source: 'payorch',
+              code: 'ORDER_NOT_FOUND',
+              message: 'Assist has no order with this number: the payment request never reached it, nothing was charged',
+              firstCode: 10,
+              secondCode: null,
+              field: null,
+            },
+          };
+        }
+        break;
+      }
+      case 'unknown':
+        // Keep the state; record why this attempt could not tell (e.g. CHECKVALUE_MISMATCH, TIMEOUT).
+        if (payment.state === 'UNKNOWN') error = errorBody(resolution.error);
+        break;
+      default: {
+        change = changeOfOutcome(resolution);
+        // The payer has not finished 3-D Secure / CVC yet: still waiting on them, not on Assist.
+        if (change.state === 'PROCESSING' && payment.state === 'REQUIRES_ACTION') change = { ...change, state: 'REQUIRES_ACTION' };
+      }
+    }
+
+    const row = await this.db.withTenant(tenantId, async (tx) => {
+      const { count } = await tx.walletPayment.updateMany({
+        where: { id: paymentId, state: payment.state },
+        data: {
+          ...(change ? rowDataOfChange(change) : {}),
+          ...(error ? { error: error as never } : {}),
+          resolutionAttempts: { increment: 1 },
+        },
+      });
+      if (count === 0) return null;
+      const updated = await tx.walletPayment.findUniqueOrThrow({ where: { id: paymentId } });
+      if (updated.state !== payment.state) {
+        await publishEvent(tx, tenantId, {
+          type: 'wallet_payment.updated',
+          subjectType: 'wallet_payment',
+          subjectId: paymentId,
+          data: walletPaymentEventData(updated, payment.state),
+        });
+      }
+      return updated;
+    });
+    if (!row) throw new StillPendingError(`wallet payment ${paymentId} changed while it was being resolved; re-reading`);
+    this.logger.info(
+      { paymentId, tenantId, from: payment.state, state: row.state, resolution: resolution.status, attempts: row.resolutionAttempts },
+      'wallet payment resolution attempt',
+    );
+    if (!isFinalState(row.state)) {
+      throw new StillPendingError(`wallet payment ${paymentId} is still ${row.state} (order state: ${resolution.status})`);
+    }
+    return { paymentId, state: row.state, outcome: 'resolved' };
+  }
+
+  /**
+   * Re-enqueues resolution for payments left UNKNOWN or PROCESSING longer than
+   * WALLET_SWEEP_OLDER_THAN_MS (job lost with Redis, attempts exhausted, gateway crashed mid-call).
+   */
+  async sweep(queue: ResolveQueue): Promise<{ found: number; added: number; retried: number }> {
+    const olderThan = `${this.config.WALLET_SWEEP_OLDER_THAN_MS} milliseconds`;
+    const rows = await this.db.prisma.$queryRaw<Array<{ id: string; tenantId: string }>>`
+      SELECT "id", "tenantId" FROM payorch_unresolved_wallet_payments(${olderThan}::interval, ${500}::int)`;
+    let added = 0;
+    let retried = 0;
+    for (const row of rows) {
+      const result = await ensureResolveJob(
+        queue,
+        { paymentId: row.id, tenantId: row.tenantId },
+        { delayMs: 0, attempts: this.config.WALLET_RESOLVE_ATTEMPTS, backoffMs: this.config.WALLET_RESOLVE_BACKOFF_MS },
+      );
+      if (result === 'added') added++;
+      if (result === 'retried') retried++;
+    }
+    if (rows.length) this.logger.info({ found: rows.length, added, retried }, 'wallet payment sweep');
+    return { found: rows.length, added, retried };
+  }
+}
+
+/** A job that can never succeed (its payment is gone): not retried. */
+export class PermanentResolveError extends Error {
+  override readonly name = 'PermanentResolveError';
+}

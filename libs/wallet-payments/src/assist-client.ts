@@ -1,0 +1,45 @@
+import {
+  AssistTokenPayClient,
+  createRsaMd5Signer,
+  type AssistIntegrityError,
+  type IntegrityContext,
+} from '@payorch/assist-tokenpay';
+
+import type { AssistMerchantSecrets } from './merchant-secrets';
+
+export interface AssistMerchantRow {
+  readonly serverUrl: string;
+  /** Assist's Merchant_ID (not our row id). */
+  readonly merchantId: string;
+}
+
+export interface AssistClientSettings {
+  /** Payment request deadline (gateway's ASSIST_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
+  readonly orderStateTimeoutMs?: number;
+  readonly orderStateAttempts?: number;
+  readonly retryDelayMs?: number;
+  /** Alert hook for answers that fail checkvalue or describe another order. Must not throw. */
+  readonly onIntegrityFailure?: (error: AssistIntegrityError, context: IntegrityContext) => void;
+}
+
+/** One client per call: the credentials live only as long as the request that needs them. */
+export function createAssistClient(
+  merchant: AssistMerchantRow,
+  secrets: AssistMerchantSecrets,
+  settings: AssistClientSettings = {},
+): AssistTokenPayClient {
+  return new AssistTokenPayClient({
+    baseUrl: merchant.serverUrl,
+    merchantId: merchant.merchantId,
+    login: secrets.login,
+    password: secrets.password,
+    salt: secrets.salt,
+    signer: secrets.privateKeyPem ? createRsaMd5Signer(secrets.privateKeyPem) : undefined,
+    ...withoutUndefined(settings),
+  });
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

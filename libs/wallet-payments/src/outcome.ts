@@ -1,0 +1,196 @@
+/**
+ * Assist outcomes → WalletPayment row changes. Used by the gateway (after `pay()`) and by the
+ * resolution job (after `resolveOrder()`), so both store the same thing. What is stored: states,
+ * Assist's order/operation summary with masked PANs, and error codes; never the token, a full PAN
+ * or credentials.
+ */
+import {
+  AssistServerError,
+  maskPan,
+  type AssistError,
+  type AssistOrder,
+  type OrderOutcome,
+  type OrderStatus,
+  type TokenPayOutcome,
+} from '@payorch/assist-tokenpay';
+import { assertUnreachable } from '@payorch/domain';
+import type { WalletPaymentState } from '@payorch/prisma';
+
+/** States after which nothing changes any more. */
+export const FINAL_STATES: ReadonlySet<WalletPaymentState> = new Set([
+  'APPROVED',
+  'AUTHORIZED',
+  'DECLINED',
+  'CANCELED',
+  'REJECTED',
+]);
+
+/** States the resolution job works on: the money may or may not have moved yet. */
+export const UNRESOLVED_STATES: readonly WalletPaymentState[] = ['PENDING', 'PROCESSING', 'REQUIRES_ACTION', 'UNKNOWN'];
+
+export const isFinalState = (state: WalletPaymentState) => FINAL_STATES.has(state);
+
+/** The error stored on the payment and returned to the caller: codes, never values. */
+export interface PaymentErrorBody {
+  /** `assist`: a firstcode/secondcode answer; `transport`/`protocol`/`integrity`: why the outcome is unknown; `payorch`: our conclusion. */
+  readonly source: 'assist' | 'transport' | 'protocol' | 'integrity' | 'payorch';
+  /** e.g. `LIMIT_EXCEEDED`, `AUTHENTICATION_FAILED`, `TIMEOUT`, `CHECKVALUE_MISMATCH`, `ORDER_NOT_FOUND`. */
+  readonly code: string;
+  readonly message: string;
+  readonly firstCode: number | null;
+  readonly secondCode: number | null;
+  /** The Assist request parameter the second code points at (spec casing), if any. */
+  readonly field: string | null;
+}
+
+export interface AssistOperationSummary {
+  readonly billNumber: string;
+  readonly type: string;
+  readonly state: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly meanType: string;
+  readonly meanSubtype: string;
+  /** Masked by Assist and re-masked (6/4). */
+  readonly maskedPan: string;
+  readonly responseCode: string;
+  readonly message: string;
+  readonly customerMessage: string;
+  readonly approvalCode: string;
+  readonly authResult: string;
+  readonly operationDate: string;
+}
+
+/** Stored in `WalletPayment.assistOrder`. */
+export interface AssistOrderSummary {
+  readonly orderNumber: string;
+  readonly billNumber: string;
+  /** Assist's orderstate, verbatim (`Approved`, `Delayed`, `PartialApproved`, …): the authoritative detail behind `state`. */
+  readonly orderState: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly orderDate: string;
+  readonly testMode: boolean | null;
+  /** Which service the verified answer came from. */
+  readonly source: 'tokenpay' | 'orderstate';
+  /** The order already existed at Assist (firstcode 11) and its state was read instead. */
+  readonly duplicate: boolean;
+  readonly operations: readonly AssistOperationSummary[];
+}
+
+export interface PaymentChange {
+  readonly state: WalletPaymentState;
+  readonly assistOrder?: AssistOrderSummary;
+  readonly maskedPan?: string | null;
+  readonly continueUrl?: string | null;
+  readonly error: PaymentErrorBody | null;
+  /** `undefined`: the answer did not say; keep what is stored. */
+  readonly testMode?: boolean;
+  readonly completedAt: Date | null;
+}
+
+/** Coarse state per Assist orderstate; `assistOrder.orderState` keeps the exact one. */
+export function stateOfOrderStatus(status: OrderStatus): WalletPaymentState {
+  switch (status) {
+    case 'approved':
+    case 'partially_approved':
+    case 'partially_charged':
+    case 'partially_canceled': // part of the money stays charged
+      return 'APPROVED';
+    case 'authorized':
+      return 'AUTHORIZED';
+    case 'declined':
+    case 'timed_out': // Assist's "Timeout" order state: the order expired unpaid
+      return 'DECLINED';
+    case 'canceled':
+      return 'CANCELED';
+    case 'in_process':
+      return 'PROCESSING';
+    default:
+      return assertUnreachable(status);
+  }
+}
+
+/** The row change for an outcome of `pay()` or a non-`not_found` outcome of `resolveOrder()`. */
+export function changeOfOutcome(outcome: TokenPayOutcome, now = new Date()): PaymentChange {
+  switch (outcome.status) {
+    case 'rejected':
+      return { state: 'REJECTED', error: errorBody(outcome.error), completedAt: now, continueUrl: null };
+    case 'unknown':
+      return { state: 'UNKNOWN', error: errorBody(outcome.error), completedAt: null };
+    case 'requires_action':
+      return {
+        state: 'REQUIRES_ACTION',
+        continueUrl: outcome.continueUrl,
+        error: null,
+        completedAt: null,
+        ...orderFields(outcome.order, 'tokenpay', false),
+      };
+    default: {
+      const order: OrderOutcome = outcome;
+      const state = stateOfOrderStatus(order.status);
+      return {
+        state,
+        error: null,
+        completedAt: isFinalState(state) ? now : null,
+        ...(isFinalState(state) ? { continueUrl: null } : {}),
+        ...orderFields(order.order, order.source, order.duplicate),
+      };
+    }
+  }
+}
+
+function orderFields(order: AssistOrder, source: 'tokenpay' | 'orderstate', duplicate: boolean) {
+  const summary = summarizeOrder(order, source, duplicate);
+  const withPan = [...summary.operations].reverse().find((op) => op.maskedPan !== '');
+  return {
+    assistOrder: summary,
+    ...(withPan ? { maskedPan: withPan.maskedPan } : {}),
+    ...(order.testMode === undefined ? {} : { testMode: order.testMode }),
+  };
+}
+
+export function summarizeOrder(order: AssistOrder, source: 'tokenpay' | 'orderstate', duplicate: boolean): AssistOrderSummary {
+  return {
+    orderNumber: order.orderNumber,
+    billNumber: order.billNumber,
+    orderState: order.state,
+    amount: order.amount,
+    currency: order.currency,
+    orderDate: order.orderDate,
+    testMode: order.testMode ?? null,
+    source,
+    duplicate,
+    operations: order.operations.map((op) => ({
+      billNumber: op.billNumber,
+      type: op.type ?? op.rawType,
+      state: op.state ?? op.rawState,
+      amount: op.amount,
+      currency: op.currency,
+      meanType: op.meanType ?? op.meanTypeName,
+      meanSubtype: op.meanSubtype,
+      maskedPan: op.meanNumber ? maskPan(op.meanNumber) : '',
+      responseCode: op.responseCode,
+      message: op.message,
+      customerMessage: op.customerMessage,
+      approvalCode: op.approvalCode,
+      authResult: op.authResult,
+      operationDate: op.operationDate,
+    })),
+  };
+}
+
+export function errorBody(error: AssistError): PaymentErrorBody {
+  if (error instanceof AssistServerError) {
+    return {
+      source: 'assist',
+      code: error.code,
+      message: error.message,
+      firstCode: error.firstCode,
+      secondCode: error.secondCode,
+      field: error.field ?? null,
+    };
+  }
+  const source = error.name === 'AssistTransportError' ? 'transport' : error.name === 'AssistIntegrityError' ? 'integrity' : 'protocol';
+  return { source, code: error.code, message: error.message, firstCode: null, secondCode: null, field: null };
+}
