@@ -1,4 +1,5 @@
 import { SecretBox } from '@payorch/domain';
+import { openMerchantSecrets, sealMerchantSecrets } from '@payorch/wallet-payments';
 
 import { AdminService } from '../../apps/api-gateway/src/admin/admin.service';
 import { openTerminalCredentials } from '../../apps/api-gateway/src/terminals/terminal-credentials';
@@ -48,8 +49,19 @@ describe('terminals API and secrets at rest', () => {
     const k2 = newMasterKey('k2');
     const rotated = SecretBox.fromConfig(k2, [k1]);
     expect(openTerminalCredentials(rotated, tenantId, row.id, row.credentialsEncrypted!)).toEqual({ adminPassword: password });
+    const merchantSecrets = { login: 'l', password: 'assist-pass-5521', salt: 'salt-8812', privateKeyPem: null };
+    const merchant = await session.owner.assistMerchant.create({
+      data: { id: '00000000-0000-4000-8000-000000000001', tenantId, name: 'm', merchantId: '679471', serverUrl: 'https://example.test', secretsEncrypted: 'x' },
+    });
+    await session.owner.assistMerchant.update({
+      where: { id: merchant.id },
+      data: { secretsEncrypted: sealMerchantSecrets(SecretBox.fromConfig(k1), tenantId, merchant.id, merchantSecrets) },
+    });
     const result = await new AdminService(session.owner, 'e2e').rewrapSecrets(rotated);
-    expect(result.rewrapped).toBeGreaterThanOrEqual(1);
+    expect(result.terminalCredentials.rewrapped).toBeGreaterThanOrEqual(1);
+    expect(result.assistMerchantSecrets.rewrapped).toBe(1);
+    const merchantAfter = await session.owner.assistMerchant.findUniqueOrThrow({ where: { id: merchant.id } });
+    expect(openMerchantSecrets(SecretBox.fromConfig(k2), tenantId, merchant.id, merchantAfter.secretsEncrypted)).toEqual(merchantSecrets);
     const after = await session.owner.terminal.findUniqueOrThrow({ where: { id: row.id } });
     expect(after.credentialsEncrypted).toMatch(/^pe1\.k2\./);
     expect(openTerminalCredentials(SecretBox.fromConfig(k2), tenantId, row.id, after.credentialsEncrypted!)).toEqual({

@@ -1,7 +1,8 @@
 import { type PrismaClient } from '@payorch/db';
 import { ALL_SCOPES, ApiError, isUuid, issueToken, type Scope, SecretBox, TOKEN_KINDS } from '@payorch/domain';
+import { assistMerchantAad } from '@payorch/wallet-payments';
 
-import { openTerminalCredentials } from '../terminals/terminal-credentials';
+import { terminalCredentialsAad } from '../terminals/terminal-credentials';
 
 /**
  * Operator actions. Runs as the owner role (DATABASE_URL), which is not subject to RLS, so every
@@ -68,23 +69,43 @@ export class AdminService {
 
   /**
    * After PAYORCH_MASTER_KEY rotation: re-seals every secret still on an older key under the active
-   * one (the old key must still be listed in PAYORCH_PREVIOUS_MASTER_KEYS while this runs).
+   * one (the old key must still be listed in PAYORCH_PREVIOUS_MASTER_KEYS while this runs). Each
+   * envelope is opened first with its row's AAD, proving it is intact and bound to that row.
    */
   async rewrapSecrets(box: SecretBox) {
-    const rows = await this.prisma.terminal.findMany({
-      where: { credentialsEncrypted: { not: null } },
-      select: { id: true, tenantId: true, credentialsEncrypted: true },
-    });
-    let rewrapped = 0;
-    for (const row of rows) {
-      const envelope = row.credentialsEncrypted!;
-      if (box.keyIdOf(envelope) === box.activeKeyId) continue;
-      // Decrypt first: proves the envelope is intact and bound to this row before it is re-sealed.
-      openTerminalCredentials(box, row.tenantId, row.id, envelope);
-      await this.prisma.terminal.update({ where: { id: row.id }, data: { credentialsEncrypted: box.rewrap(envelope) } });
-      rewrapped++;
-    }
-    return { checked: rows.length, rewrapped, activeKeyId: box.activeKeyId };
+    const report: Record<string, { checked: number; rewrapped: number }> = {};
+    const rewrap = async (
+      kind: string,
+      rows: { id: string; tenantId: string; envelope: string | null }[],
+      aad: (tenantId: string, id: string) => string,
+      save: (id: string, envelope: string) => Promise<unknown>,
+    ) => {
+      let rewrapped = 0;
+      for (const row of rows) {
+        if (!row.envelope || box.keyIdOf(row.envelope) === box.activeKeyId) continue;
+        box.decrypt(row.envelope, aad(row.tenantId, row.id));
+        await save(row.id, box.rewrap(row.envelope));
+        rewrapped++;
+      }
+      report[kind] = { checked: rows.length, rewrapped };
+    };
+
+    const terminals = await this.prisma.terminal.findMany({ select: { id: true, tenantId: true, credentialsEncrypted: true } });
+    await rewrap(
+      'terminalCredentials',
+      terminals.map((t) => ({ id: t.id, tenantId: t.tenantId, envelope: t.credentialsEncrypted })),
+      terminalCredentialsAad,
+      (id, envelope) => this.prisma.terminal.update({ where: { id }, data: { credentialsEncrypted: envelope } }),
+    );
+    const merchants = await this.prisma.assistMerchant.findMany({ select: { id: true, tenantId: true, secretsEncrypted: true } });
+    await rewrap(
+      'assistMerchantSecrets',
+      merchants.map((m) => ({ id: m.id, tenantId: m.tenantId, envelope: m.secretsEncrypted })),
+      assistMerchantAad,
+      (id, envelope) => this.prisma.assistMerchant.update({ where: { id }, data: { secretsEncrypted: envelope } }),
+    );
+    const rewrapped = Object.values(report).reduce((n, r) => n + r.rewrapped, 0);
+    return { activeKeyId: box.activeKeyId, rewrapped, ...report };
   }
 
   private async requireTenant(id: string) {
