@@ -73,9 +73,7 @@ export class AdminService {
    * envelope is opened first with its row's AAD, proving it is intact and bound to that row.
    */
   async rewrapSecrets(box: SecretBox) {
-    const report: Record<string, { checked: number; rewrapped: number }> = {};
     const rewrap = async (
-      kind: string,
       rows: { id: string; tenantId: string; envelope: string | null }[],
       aad: (tenantId: string, id: string) => string,
       save: (id: string, envelope: string) => Promise<unknown>,
@@ -87,25 +85,23 @@ export class AdminService {
         await save(row.id, box.rewrap(row.envelope));
         rewrapped++;
       }
-      report[kind] = { checked: rows.length, rewrapped };
+      return { checked: rows.length, rewrapped };
     };
 
     const terminals = await this.prisma.terminal.findMany({ select: { id: true, tenantId: true, credentialsEncrypted: true } });
-    await rewrap(
-      'terminalCredentials',
+    const terminalCredentials = await rewrap(
       terminals.map((t) => ({ id: t.id, tenantId: t.tenantId, envelope: t.credentialsEncrypted })),
       terminalCredentialsAad,
       (id, envelope) => this.prisma.terminal.update({ where: { id }, data: { credentialsEncrypted: envelope } }),
     );
     const merchants = await this.prisma.assistMerchant.findMany({ select: { id: true, tenantId: true, secretsEncrypted: true } });
-    await rewrap(
-      'assistMerchantSecrets',
+    const assistMerchantSecrets = await rewrap(
       merchants.map((m) => ({ id: m.id, tenantId: m.tenantId, envelope: m.secretsEncrypted })),
       assistMerchantAad,
       (id, envelope) => this.prisma.assistMerchant.update({ where: { id }, data: { secretsEncrypted: envelope } }),
     );
-    const rewrapped = Object.values(report).reduce((n, r) => n + r.rewrapped, 0);
-    return { activeKeyId: box.activeKeyId, rewrapped, ...report };
+    const rewrapped = terminalCredentials.rewrapped + assistMerchantSecrets.rewrapped;
+    return { activeKeyId: box.activeKeyId, rewrapped, terminalCredentials, assistMerchantSecrets };
   }
 
   private async requireTenant(id: string) {

@@ -1,0 +1,1 @@
+export { connectTcp, duplexTransport, type ByteTransport, type DuplexTransportOptions, type TcpConnectOptions } from './byte-transport';
