@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+import { LOCAL_TIME_PATTERN } from '@payorch/settlement';
+
+import { paginationQuery } from '../../common/pagination';
+
+const localTime = z.string().regex(LOCAL_TIME_PATTERN, 'must be "HH:MM" local time, 00:00–23:59');
+
+export const createScheduleSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    localTime: localTime.describe('Close the day at this local time of the store (its IANA time zone).'),
+    storeId: z.uuid({ message: 'must be a UUID' }).optional().describe('Every terminal of the store (those with their own schedule excepted).'),
+    terminalId: z.uuid({ message: 'must be a UUID' }).optional().describe('One terminal; overrides its store\'s schedule.'),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.storeId === undefined) === (v.terminalId === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [v.storeId === undefined ? 'storeId' : 'terminalId'], message: 'give exactly one of storeId or terminalId' });
+    }
+  });
+export type CreateScheduleDto = z.infer<typeof createScheduleSchema>;
+
+export const updateScheduleSchema = z
+  .strictObject({ enabled: z.boolean().optional(), localTime: localTime.optional() })
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export type UpdateScheduleDto = z.infer<typeof updateScheduleSchema>;
+
+export const listSchedulesQuery = paginationQuery.extend({
+  storeId: z.uuid({ message: 'must be a UUID' }).optional(),
+  terminalId: z.uuid({ message: 'must be a UUID' }).optional(),
+});
+export type ListSchedulesQuery = z.infer<typeof listSchedulesQuery>;
+
+export const scheduleResponseSchema = z.object({
+  createdAt: z.string(),
+  enabled: z.boolean(),
+  id: z.uuid(),
+  localTime: z.string(),
+  storeId: z.uuid().nullable(),
+  terminalId: z.uuid().nullable(),
+  timeZone: z.string().nullable().describe('The store zone the local time is read in.'),
+  updatedAt: z.string(),
+});
+export type ScheduleResponse = z.infer<typeof scheduleResponseSchema>;
+
+export function toScheduleResponse(
+  row: { createdAt: Date; enabled: boolean; id: string; localTime: string; storeId: string | null; terminalId: string | null; updatedAt: Date },
+  timeZone: string | null,
+): ScheduleResponse {
+  return {
+    createdAt: row.createdAt.toISOString(),
+    enabled: row.enabled,
+    id: row.id,
+    localTime: row.localTime,
+    storeId: row.storeId,
+    terminalId: row.terminalId,
+    timeZone,
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,61 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+
+import type { TenantContext } from '@payorch/domain';
+
+import { RequireScopes } from '../common/auth.guard';
+import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { Tenant } from '../common/tenant.decorator';
+import { openApi, uuidParam, ZodPipe } from '../common/zod';
+import {
+  type CreateScheduleDto, createScheduleSchema, type ListSchedulesQuery, listSchedulesQuery, scheduleResponseSchema, type UpdateScheduleDto, updateScheduleSchema,
+} from './dto/settlement-schedule.dto';
+import { SettlementSchedulesService } from './settlement-schedules.service';
+
+@ApiTags('settlements')
+@ApiBearerAuth()
+@Controller('v1/settlement-schedules')
+export class SettlementSchedulesController {
+  constructor(private readonly service: SettlementSchedulesService) {}
+
+  @Post()
+  @RequireScopes('settlements:write')
+  @ApiOperation({ summary: 'Schedule a daily close-day for a store or a terminal at a local time' })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(createScheduleSchema) })
+  @ApiResponse({ status: 201, schema: openApi(scheduleResponseSchema) })
+  create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createScheduleSchema)) dto: CreateScheduleDto) {
+    return this.service.create(ctx, dto);
+  }
+
+  @Get()
+  @RequireScopes('settlements:read')
+  @ApiResponse({ status: 200, schema: pageSchema(scheduleResponseSchema) })
+  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listSchedulesQuery)) query: ListSchedulesQuery) {
+    return this.service.list(ctx, query);
+  }
+
+  @Get(':id')
+  @RequireScopes('settlements:read')
+  @ApiResponse({ status: 200, schema: openApi(scheduleResponseSchema) })
+  get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.get(ctx, id);
+  }
+
+  @Patch(':id')
+  @RequireScopes('settlements:write')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(updateScheduleSchema) })
+  @ApiResponse({ status: 200, schema: openApi(scheduleResponseSchema) })
+  update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateScheduleSchema)) dto: UpdateScheduleDto) {
+    return this.service.update(ctx, id, dto);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @RequireScopes('settlements:write')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.remove(ctx, id);
+  }
+}

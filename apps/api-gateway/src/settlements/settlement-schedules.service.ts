@@ -1,0 +1,97 @@
+import { Inject, Injectable } from '@nestjs/common';
+
+import type { Database, TransactionClient } from '@payorch/db';
+import { notFound, type TenantContext } from '@payorch/domain';
+
+import { audit } from '../common/audit';
+import { keyset, type Page, toPage } from '../common/pagination';
+import { mapPrismaError } from '../common/prisma-errors';
+import { DATABASE } from '../common/tokens';
+import {
+  type CreateScheduleDto, type ListSchedulesQuery, type ScheduleResponse, toScheduleResponse, type UpdateScheduleDto,
+} from './dto/settlement-schedule.dto';
+import { SettlementQueue } from './settlement-queue';
+
+type ScheduleRow = Awaited<ReturnType<TransactionClient['settlementSchedule']['findUniqueOrThrow']>>;
+
+@Injectable()
+export class SettlementSchedulesService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    private readonly queue: SettlementQueue,
+  ) {}
+
+  async create(ctx: TenantContext, dto: CreateScheduleDto): Promise<ScheduleResponse> {
+    const result = await this.db
+      .withTenant(ctx, async (tx) => {
+        if (dto.storeId && !(await tx.store.findUnique({ where: { id: dto.storeId }, select: { id: true } }))) throw notFound('store', dto.storeId);
+        if (dto.terminalId && !(await tx.terminal.findUnique({ where: { id: dto.terminalId }, select: { id: true } }))) throw notFound('terminal', dto.terminalId);
+        const row = await tx.settlementSchedule.create({ data: { ...dto, tenantId: ctx.tenantId } });
+        await audit(tx, ctx, { action: 'settlement_schedule.create', resourceType: 'settlement_schedule', resourceId: row.id, details: { localTime: dto.localTime } });
+        return this.respond(tx, row);
+      })
+      .catch((e) => mapPrismaError(e, { resource: 'settlement schedule' }));
+    await this.queue.schedulesChanged(result.id);
+    return result;
+  }
+
+  list(ctx: TenantContext, query: ListSchedulesQuery): Promise<Page<ScheduleResponse>> {
+    return this.db.withTenant(ctx, async (tx) => {
+      const { where, ...page } = keyset(query);
+      const rows = await tx.settlementSchedule.findMany({
+        where: { ...where, ...(query.storeId && { storeId: query.storeId }), ...(query.terminalId && { terminalId: query.terminalId }) },
+        ...page,
+      });
+      const zones = await this.zones(tx, rows);
+      return toPage(rows, query, (row) => toScheduleResponse(row, zones.get(row.id) ?? null));
+    });
+  }
+
+  get(ctx: TenantContext, id: string): Promise<ScheduleResponse> {
+    return this.db.withTenant(ctx, async (tx) => {
+      const row = await tx.settlementSchedule.findUnique({ where: { id } });
+      if (!row) throw notFound('settlement schedule', id);
+      return this.respond(tx, row);
+    });
+  }
+
+  async update(ctx: TenantContext, id: string, dto: UpdateScheduleDto): Promise<ScheduleResponse> {
+    const result = await this.db
+      .withTenant(ctx, async (tx) => {
+        const row = await tx.settlementSchedule.update({ where: { id }, data: dto });
+        await audit(tx, ctx, { action: 'settlement_schedule.update', resourceType: 'settlement_schedule', resourceId: id, details: { fields: Object.keys(dto) } });
+        return this.respond(tx, row);
+      })
+      .catch((e) => mapPrismaError(e, { resource: 'settlement schedule', id }));
+    await this.queue.schedulesChanged(id);
+    return result;
+  }
+
+  async remove(ctx: TenantContext, id: string): Promise<void> {
+    await this.db
+      .withTenant(ctx, async (tx) => {
+        await tx.settlementSchedule.delete({ where: { id } });
+        await audit(tx, ctx, { action: 'settlement_schedule.delete', resourceType: 'settlement_schedule', resourceId: id });
+      })
+      .catch((e) => mapPrismaError(e, { resource: 'settlement schedule', id }));
+    await this.queue.schedulesChanged(id);
+  }
+
+  private async respond(tx: TransactionClient, row: ScheduleRow): Promise<ScheduleResponse> {
+    return toScheduleResponse(row, (await this.zones(tx, [row])).get(row.id) ?? null);
+  }
+
+  /** The store zone each schedule's local time is read in. */
+  private async zones(tx: TransactionClient, rows: ScheduleRow[]): Promise<Map<string, string>> {
+    const terminals = await tx.terminal.findMany({ where: { id: { in: rows.flatMap((r) => (r.terminalId ? [r.terminalId] : [])) } }, select: { id: true, store: { select: { timeZone: true } } } });
+    const stores = await tx.store.findMany({ where: { id: { in: rows.flatMap((r) => (r.storeId ? [r.storeId] : [])) } }, select: { id: true, timeZone: true } });
+    const byTerminal = new Map(terminals.map((t) => [t.id, t.store.timeZone]));
+    const byStore = new Map(stores.map((s) => [s.id, s.timeZone]));
+    const out = new Map<string, string>();
+    for (const r of rows) {
+      const tz = r.terminalId ? byTerminal.get(r.terminalId) : r.storeId ? byStore.get(r.storeId) : undefined;
+      if (tz) out.set(r.id, tz);
+    }
+    return out;
+  }
+}

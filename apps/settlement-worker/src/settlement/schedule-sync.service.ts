@@ -1,0 +1,133 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+
+import type { Database } from '@payorch/db';
+import { type JobData, QUEUES } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import { businessDateOf, cronPatternOf, scheduleRunKey, schedulerIdOf, settlementJobId } from '@payorch/settlement';
+
+import { DATABASE, LOGGER } from '../tokens';
+
+interface ScheduleRow {
+  id: string;
+  tenantId: string;
+  storeId: string | null;
+  terminalId: string | null;
+  localTime: string;
+  enabled: boolean;
+  updatedAt: Date;
+}
+
+interface Desired {
+  schedulerId: string;
+  pattern: string;
+  tz: string;
+  data: JobData['settlement.fire'];
+}
+
+export interface SyncResult {
+  schedules: number;
+  upserted: number;
+  removed: number;
+}
+
+const SCHEDULER_PREFIX = 'schedule-';
+const FAN_OUT_CHUNK = 500;
+
+/**
+ * Turns SettlementSchedule rows into BullMQ job schedulers: one per schedule, a daily cron at the
+ * schedule's local time with the store's `tz`. A scheduler fires `settlement.fire`, which enqueues
+ * one `settlement.run` per terminal the schedule covers (job id per terminal and business day, so a
+ * double fire or an overlapping manual run is one job).
+ */
+@Injectable()
+export class ScheduleSyncService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @InjectQueue(QUEUES.settlement) private readonly queue: Queue,
+  ) {}
+
+  async sync(): Promise<SyncResult> {
+    const rows = await this.db.prisma.$queryRaw<ScheduleRow[]>`SELECT * FROM payorch_settlement_schedules()`;
+    const desired = new Map<string, Desired>();
+    const byTenant = new Map<string, ScheduleRow[]>();
+    for (const row of rows.filter((r) => r.enabled)) byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), row]);
+    for (const [tenantId, schedules] of byTenant) {
+      const zones = await this.zonesOf(tenantId, schedules);
+      for (const s of schedules) {
+        const tz = zones.get(s.id);
+        if (!tz) continue;
+        desired.set(schedulerIdOf(s.id), { schedulerId: schedulerIdOf(s.id), pattern: cronPatternOf(s.localTime), tz, data: { tenantId, scheduleId: s.id } });
+      }
+    }
+    const existing = (await this.queue.getJobSchedulers(0, -1)).filter((s) => (s.id ?? s.key).startsWith(SCHEDULER_PREFIX));
+    let upserted = 0;
+    let removed = 0;
+    for (const d of desired.values()) {
+      const current = existing.find((e) => (e.id ?? e.key) === d.schedulerId);
+      if (current && current.pattern === d.pattern && current.tz === d.tz) continue;
+      await this.queue.upsertJobScheduler(d.schedulerId, { pattern: d.pattern, tz: d.tz }, { name: 'settlement.fire', data: d.data, opts: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } } });
+      upserted += 1;
+    }
+    for (const e of existing) {
+      const id = e.id ?? e.key;
+      if (!desired.has(id)) {
+        await this.queue.removeJobScheduler(id);
+        removed += 1;
+      }
+    }
+    if (upserted || removed) this.logger.info({ schedules: desired.size, upserted, removed }, 'settlement schedules synced');
+    return { schedules: desired.size, upserted, removed };
+  }
+
+  /** Store zone of every schedule (a terminal schedule uses its terminal's store). */
+  private zonesOf(tenantId: string, schedules: ScheduleRow[]): Promise<Map<string, string>> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const terminalIds = schedules.map((s) => s.terminalId).filter((id): id is string => id !== null);
+      const terminals = await tx.terminal.findMany({ where: { id: { in: terminalIds } }, select: { id: true, storeId: true } });
+      const storeIds = [...new Set([...schedules.map((s) => s.storeId).filter((id): id is string => id !== null), ...terminals.map((t) => t.storeId)])];
+      const stores = await tx.store.findMany({ where: { id: { in: storeIds } }, select: { id: true, timeZone: true } });
+      const zone = new Map(stores.map((s) => [s.id, s.timeZone]));
+      const terminalStore = new Map(terminals.map((t) => [t.id, t.storeId]));
+      const out = new Map<string, string>();
+      for (const s of schedules) {
+        const storeId = s.terminalId ? terminalStore.get(s.terminalId) : s.storeId;
+        const tz = storeId ? zone.get(storeId) : undefined;
+        if (tz) out.set(s.id, tz);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * A schedule fired at `firedAt`: enqueue a run for each terminal it covers. A store schedule skips
+   * terminals that have an enabled schedule of their own, and disabled terminals.
+   */
+  async fire(data: JobData['settlement.fire'], firedAt: Date): Promise<{ enqueued: number; businessDate?: string }> {
+    const plan = await this.db.withTenant(data.tenantId, async (tx) => {
+      const schedule = await tx.settlementSchedule.findUnique({ where: { id: data.scheduleId } });
+      if (!schedule || !schedule.enabled) return null;
+      let terminals: { id: string; storeId: string }[];
+      if (schedule.terminalId) {
+        terminals = await tx.terminal.findMany({ where: { id: schedule.terminalId, status: { not: 'DISABLED' } }, select: { id: true, storeId: true } });
+      } else {
+        const own = await tx.settlementSchedule.findMany({ where: { enabled: true, terminalId: { not: null }, terminal: { storeId: schedule.storeId! } }, select: { terminalId: true } });
+        const skip = own.map((o) => o.terminalId!);
+        terminals = await tx.terminal.findMany({ where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: skip } }, select: { id: true, storeId: true } });
+      }
+      const storeId = terminals[0]?.storeId ?? schedule.storeId;
+      const store = storeId ? await tx.store.findUnique({ where: { id: storeId }, select: { timeZone: true } }) : null;
+      return store ? { terminals, businessDate: businessDateOf(firedAt, store.timeZone) } : null;
+    });
+    if (!plan) return { enqueued: 0 };
+    const jobs = plan.terminals.map((t) => ({
+      name: 'settlement.run' as const,
+      data: { tenantId: data.tenantId, terminalId: t.id, businessDate: plan.businessDate, runKey: scheduleRunKey(t.id, plan.businessDate), trigger: 'schedule' as const } satisfies JobData['settlement.run'],
+      opts: { jobId: settlementJobId(t.id, plan.businessDate) },
+    }));
+    for (let i = 0; i < jobs.length; i += FAN_OUT_CHUNK) await this.queue.addBulk(jobs.slice(i, i + FAN_OUT_CHUNK));
+    return { enqueued: jobs.length, businessDate: plan.businessDate };
+  }
+}

@@ -1,0 +1,23 @@
+import { Counter } from 'prom-client';
+
+import type { Registry } from '@payorch/logging';
+
+export const SETTLEMENT_METRICS = Symbol('SETTLEMENT_METRICS');
+
+export function settlementMetrics(registry: Registry) {
+  return {
+    settlements: new Counter({
+      name: 'payorch_settlements_total',
+      help: 'Settlements finished, by outcome (completed, discrepancy, failed).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    deferred: new Counter({
+      name: 'payorch_settlement_deferrals_total',
+      help: 'Settlement jobs put back for later, by reason (tenant_limit, TERMINAL_OFFLINE, TERMINAL_BUSY, OUTCOME_UNKNOWN…).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type SettlementMetrics = ReturnType<typeof settlementMetrics>;

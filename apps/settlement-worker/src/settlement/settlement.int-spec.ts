@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+
+import type { INestApplication } from '@nestjs/common';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+
+import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import { type JobData, QUEUES } from '@payorch/domain';
+import { duplexTransport, TillSession } from '@payorch/joinproto';
+import { createLogger } from '@payorch/logging';
+import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+
+import { createWorkerApp } from '../bootstrap';
+import { bullConnection } from '../redis-connection';
+import { DriverSettlementRunner } from './driver-runner';
+import { ScheduleSyncService } from './schedule-sync.service';
+import type { SettlementOperationRef, SettlementRunner } from './settlement-runner';
+import { SettlementProcessor } from './settlement.processor';
+import { SettlementService } from './settlement.service';
+import { FakeSettlementRunner } from './testing/fake-runner';
+
+/** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
+class RoutingRunner implements SettlementRunner {
+  readonly fakeTerminals = new Set<string>();
+  constructor(readonly direct: DriverSettlementRunner, readonly fake: FakeSettlementRunner) {}
+  execute(ref: SettlementOperationRef) {
+    return this.fakeTerminals.has(ref.terminalId) ? this.fake.execute(ref) : this.direct.execute(ref);
+  }
+  recover(ref: SettlementOperationRef) {
+    return this.fakeTerminals.has(ref.terminalId) ? this.fake.recover() : this.direct.recover(ref);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator)', () => {
+  let testDb: TestDatabase;
+  let config: WorkerConfig;
+  let app: INestApplication;
+  let owner: PrismaClient;
+  let db: Database;
+  let queue: Queue;
+  let events: QueueEvents;
+  let redis: Redis;
+  let runner: RoutingRunner;
+  let hang = false;
+  const sims: JoinprotoTerminalSimulator[] = [];
+  let tenantId: string;
+  let moscowStore: string;
+  let newYorkStore: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    config = loadConfig('settlement-worker', workerConfigSchema, {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: testRedisPrefix('settle'),
+      LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      SETTLEMENT_CONCURRENCY: '12',
+      SETTLEMENT_TENANT_CONCURRENCY: '8',
+      SETTLEMENT_RETRY_BASE_MS: '100',
+      SETTLEMENT_RETRY_MAX_MS: '300',
+      SETTLEMENT_GIVE_UP_MS: '60000',
+      SETTLEMENT_SYNC_INTERVAL_MS: '600000',
+    });
+    db = Database.connect(testDb.appUrl, 4);
+    runner = new RoutingRunner(
+      new DriverSettlementRunner(db, { driverOptions: { commandTimeoutMs: 3000 }, connectTimeoutMs: 500, hangAfterSend: () => hang }),
+      new FakeSettlementRunner(db, 3),
+    );
+    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: runner });
+    await app.init();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
+    moscowStore = (await owner.store.create({ data: { tenantId, name: 'Moscow', timeZone: 'Europe/Moscow' } })).id;
+    newYorkStore = (await owner.store.create({ data: { tenantId, name: 'New York', timeZone: 'America/New_York' } })).id;
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` };
+    queue = new Queue(QUEUES.settlement, opts);
+    events = new QueueEvents(QUEUES.settlement, opts);
+    await events.waitUntilReady();
+    redis = new Redis(config.REDIS_URL);
+  });
+
+  afterAll(async () => {
+    await queue.close();
+    await events.close();
+    await app.close();
+    await Promise.all(sims.map((s) => s.close()));
+    await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
+    await redis.quit();
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  async function simTerminal(options: ConstructorParameters<typeof JoinprotoTerminalSimulator>[0] = {}, port?: number) {
+    const sim = new JoinprotoTerminalSimulator(options);
+    sims.push(sim);
+    const address = port === undefined ? await sim.listen(0) : { port };
+    const terminal = await owner.terminal.create({
+      data: { tenantId, storeId: moscowStore, name: `T${sims.length}`, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: address.port } },
+    });
+    return { sim, terminal };
+  }
+
+  /** A purchase made on the simulator and recorded on our side as approved. */
+  async function pay(sim: JoinprotoTerminalSimulator, terminalId: string, amount: number, state: 'APPROVED' | 'IN_PROGRESS' = 'APPROVED') {
+    const port = (await owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).connection as { port: number };
+    const till = new TillSession({ transport: duplexTransport((await import('node:net')).connect(port.port, '127.0.0.1')) });
+    await sim.ready();
+    const outcome = await till.execute({ type: 'PurchaseRequest', amount });
+    till.close();
+    const rrn = outcome.outcome === 'completed' ? outcome.result.rrn : undefined;
+    return owner.terminalOperation.create({
+      data: { tenantId, terminalId, storeId: moscowStore, type: 'PURCHASE', state, amount: BigInt(amount), currency: 'RUB', rrn, idempotencyKey: randomBytes(8).toString('hex'), requestHash: 'h', completedAt: new Date() },
+    });
+  }
+
+  function run(terminalId: string, businessDate = '2026-03-01') {
+    const data: JobData['settlement.run'] = { tenantId, terminalId, businessDate, runKey: scheduleRunKey(terminalId, businessDate), trigger: 'schedule' };
+    return queue.add('settlement.run', data, { jobId: settlementJobId(terminalId, businessDate) });
+  }
+
+  const settlementOf = (terminalId: string) => owner.settlement.findFirst({ where: { terminalId }, orderBy: { createdAt: 'desc' } });
+
+  it('closes the day and reconciles with our recorded operations; operations are marked settled', async () => {
+    const { sim, terminal } = await simTerminal();
+    const op1 = await pay(sim, terminal.id, 1500);
+    const op2 = await pay(sim, terminal.id, 2500);
+    const job = await run(terminal.id);
+    const result = await job.waitUntilFinished(events, 20_000);
+    expect(result).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+    const s = (await settlementOf(terminal.id))!;
+    expect(s).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false, discrepancies: [] });
+    expect(s.terminalTotals).toMatchObject({ buckets: { debit: { count: 2, amount: 4000 } }, net: 4000 });
+    expect(s.ourTotals).toMatchObject({ buckets: { debit: { count: 2, amount: 4000 } }, net: 4000 });
+    const ops = await owner.terminalOperation.findMany({ where: { id: { in: [op1.id, op2.id] } } });
+    expect(ops.map((o) => o.settlementId)).toEqual([s.id, s.id]);
+    const close = await owner.terminalOperation.findUniqueOrThrow({ where: { id: s.operationId! } });
+    expect(close).toMatchObject({ type: 'SETTLEMENT', state: 'APPROVED' });
+    expect(await owner.domainEvent.findMany({ where: { subjectId: s.id }, select: { type: true } })).toEqual([{ type: 'settlement.completed' }]);
+    // The same run key again: the settlement is not run twice.
+    const again = await queue.add('settlement.run', job.data, { jobId: `again-${terminal.id}` });
+    expect(await again.waitUntilFinished(events, 10_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
+  });
+
+  it('detects a discrepancy when the simulator journal differs from ours, and publishes settlement.discrepancy', async () => {
+    const { sim, terminal } = await simTerminal();
+    await pay(sim, terminal.id, 1000);
+    const ours = await owner.terminalOperation.create({
+      data: { tenantId, terminalId: terminal.id, storeId: moscowStore, type: 'REFUND', state: 'APPROVED', amount: 300n, idempotencyKey: randomBytes(8).toString('hex'), requestHash: 'h' },
+    });
+    const result = await (await run(terminal.id)).waitUntilFinished(events, 20_000);
+    expect(result).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: true });
+    const s = (await settlementOf(terminal.id))!;
+    expect(s.discrepancies).toEqual([
+      { kind: 'count_mismatch', bucket: 'credit', ours: 1, terminal: 0, direction: 'missing_on_terminal' },
+      { kind: 'amount_mismatch', bucket: 'credit', ours: 300, terminal: 0 },
+    ]);
+    expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: ours.id } })).settlementId).toBe(s.id);
+    const types = (await owner.domainEvent.findMany({ where: { subjectId: s.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type);
+    expect(types).toEqual(['settlement.completed', 'settlement.discrepancy']);
+  });
+
+  it('retries an offline terminal with backoff, then succeeds once it comes online', async () => {
+    const port = await freePort();
+    const { sim, terminal } = await simTerminal({}, port);
+    const job = await run(terminal.id);
+    const deferred = await until('an offline deferral', async () => {
+      const s = await settlementOf(terminal.id);
+      return s && (s.error as { code?: string; retries?: number } | null)?.retries ? s : null;
+    });
+    expect(deferred).toMatchObject({ status: 'RUNNING', error: { code: 'TERMINAL_OFFLINE' } });
+    await sim.listen(port);
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
+    const close = await owner.terminalOperation.findMany({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
+    expect(close.map((o) => o.state)).toEqual(['APPROVED']);
+  });
+
+  it('a payment in progress on the terminal delays the settlement, which then includes it', async () => {
+    const { sim, terminal } = await simTerminal();
+    const payment = await pay(sim, terminal.id, 4200, 'IN_PROGRESS');
+    const job = await run(terminal.id);
+    await until('a busy deferral', async () => {
+      const s = await settlementOf(terminal.id);
+      return (s?.error as { code?: string } | null)?.code === 'TERMINAL_BUSY';
+    });
+    expect(await owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
+    await owner.terminalOperation.update({ where: { id: payment.id }, data: { state: 'APPROVED' } });
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+    expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: payment.id } })).settlementId).not.toBeNull();
+  });
+
+  it('a worker killed after sending the close-day: the next worker recovers it (95) and never closes twice', async () => {
+    let closeDays = 0;
+    const { sim, terminal } = await simTerminal({
+      dropResponse: (request) => {
+        if (request.type === 'CloseDayRequest') closeDays += 1;
+        return false;
+      },
+    });
+    await pay(sim, terminal.id, 700);
+    const service = app.get(SettlementService);
+    const name = `kill-${randomBytes(3).toString('hex')}`;
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` };
+    const killQueue = new Queue(name, opts);
+    const killEvents = new QueueEvents(name, opts);
+    await killEvents.waitUntilReady();
+    const workerOpts = { ...opts, lockDuration: 1000, stalledInterval: 300 };
+    hang = true;
+    const first = new Worker(name, (job, token) => service.run(job, token), workerOpts);
+    const data: JobData['settlement.run'] = { tenantId, terminalId: terminal.id, businessDate: '2026-03-02', runKey: scheduleRunKey(terminal.id, '2026-03-02'), trigger: 'schedule' };
+    const job = await killQueue.add('settlement.run', data, { jobId: settlementJobId(terminal.id, '2026-03-02') });
+    const sent = await until('the close-day to be sent', async () => {
+      const op = await owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
+      return op?.state === 'SENT' && closeDays === 1 ? op : null;
+    });
+    await first.close(true); // killed: no completion, the lock is left to expire
+    hang = false;
+    const second = new Worker(name, (j, token) => service.run(j, token), workerOpts);
+    try {
+      expect(await job.waitUntilFinished(killEvents, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(closeDays).toBe(1);
+      expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: sent.id } })).toMatchObject({ state: 'APPROVED' });
+      expect((await killQueue.getJob(job.id!))?.data.step).toBe('done');
+    } finally {
+      await second.close();
+      await killQueue.close();
+      await killEvents.close();
+    }
+  });
+
+  it('gives up after the configured window: FAILED and a settlement.failed event', async () => {
+    const port = await freePort();
+    const { terminal } = await simTerminal({}, port);
+    const data: JobData['settlement.run'] = {
+      tenantId, terminalId: terminal.id, businessDate: '2026-03-03', runKey: 'manual:give-up-1', trigger: 'manual',
+      firstAttemptAt: new Date(Date.now() - 61_000).toISOString(),
+    };
+    const job = await queue.add('settlement.run', data, { jobId: 'settlement-give-up-1' });
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'FAILED' });
+    const s = (await settlementOf(terminal.id))!;
+    expect(s).toMatchObject({ status: 'FAILED', error: { code: 'TERMINAL_OFFLINE' } });
+    expect(await owner.domainEvent.count({ where: { subjectId: s.id, type: 'settlement.failed' } })).toBe(1);
+  });
+
+  it('schedules fire at the right local time in two zones, and API changes re-sync without a restart', async () => {
+    const t1 = await owner.terminal.create({ data: { tenantId, storeId: moscowStore, name: 'M', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } } });
+    const t2 = await owner.terminal.create({ data: { tenantId, storeId: newYorkStore, name: 'NY', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } } });
+    const moscow = await owner.settlementSchedule.create({ data: { tenantId, storeId: moscowStore, localTime: '23:30' } });
+    const ny = await owner.settlementSchedule.create({ data: { tenantId, terminalId: t2.id, localTime: '02:15' } });
+    const sync = app.get(ScheduleSyncService);
+    const worker = app.get(SettlementProcessor).worker;
+    await worker.pause(true); // the fired runs are only inspected here, not executed
+    expect(await sync.sync()).toMatchObject({ schedules: 2, upserted: 2 });
+    expect(await sync.sync()).toMatchObject({ upserted: 0, removed: 0 });
+    const m = (await queue.getJobScheduler(schedulerIdOf(moscow.id)))!;
+    const n = (await queue.getJobScheduler(schedulerIdOf(ny.id)))!;
+    expect([m.pattern, m.tz, n.pattern, n.tz]).toEqual(['30 23 * * *', 'Europe/Moscow', '15 2 * * *', 'America/New_York']);
+    for (const [s, tz, local] of [[m, 'Europe/Moscow', '23:30'], [n, 'America/New_York', '02:15']] as const) {
+      expect(localTimeOf(new Date(s.next!), tz)).toBe(local);
+      expect(s.next! - Date.now()).toBeGreaterThan(0);
+      expect(s.next! - Date.now()).toBeLessThanOrEqual(24 * 3600 * 1000);
+    }
+    // Firing: a store schedule covers the store's terminals; the business date is the store's local date
+    // (02:15 in New York closes the previous business day).
+    expect(await sync.fire({ tenantId, scheduleId: moscow.id }, new Date('2026-03-01T20:30:00Z'))).toMatchObject({ businessDate: '2026-03-01' });
+    expect(await sync.fire({ tenantId, scheduleId: ny.id }, new Date('2026-03-02T07:15:00Z'))).toMatchObject({ enqueued: 1, businessDate: '2026-03-01' });
+    expect(await queue.getJob(settlementJobId(t1.id, '2026-03-01'))).toBeDefined();
+    expect((await queue.getJob(settlementJobId(t2.id, '2026-03-01')))?.data).toMatchObject({ terminalId: t2.id, runKey: scheduleRunKey(t2.id, '2026-03-01') });
+    await queue.remove(settlementJobId(t1.id, '2026-03-01'));
+    await queue.remove(settlementJobId(t2.id, '2026-03-01'));
+    worker.resume();
+
+    // A change through the API: the gateway updates the row and publishes a notification.
+    await owner.settlementSchedule.update({ where: { id: moscow.id }, data: { localTime: '21:05' } });
+    await owner.settlementSchedule.delete({ where: { id: ny.id } });
+    await redis.publish(settlementKeys(config.REDIS_KEY_PREFIX).schedulesChanged, moscow.id);
+    await until('the re-sync', async () => (await queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await queue.getJobScheduler(schedulerIdOf(ny.id))));
+  });
+
+  it('500 terminals of two tenants settle with bounded concurrency per worker and per tenant', async () => {
+    const other = (await owner.tenant.create({ data: { name: 'Other chain' } })).id;
+    const otherStore = (await owner.store.create({ data: { tenantId: other, name: 'S', timeZone: 'Asia/Tokyo' } })).id;
+    const make = async (tenant: string, store: string, count: number) => {
+      const rows = Array.from({ length: count }, (_, i) => ({ tenantId: tenant, storeId: store, name: `F${i}`, protocol: 'JOINPROTO' as const, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } }));
+      const created = await owner.terminal.createManyAndReturn({ data: rows, select: { id: true } });
+      created.forEach((t) => runner.fakeTerminals.add(t.id));
+      return created.map((t) => t.id);
+    };
+    const big = await make(tenantId, moscowStore, 400);
+    const small = await make(other, otherStore, 100);
+    const jobs = [...big.map((id) => ({ tenant: tenantId, id })), ...small.map((id) => ({ tenant: other, id }))].map(({ tenant, id }) => ({
+      name: 'settlement.run',
+      data: { tenantId: tenant, terminalId: id, businessDate: '2026-03-05', runKey: scheduleRunKey(id, '2026-03-05'), trigger: 'schedule' } as JobData['settlement.run'],
+      opts: { jobId: settlementJobId(id, '2026-03-05') },
+    }));
+    await queue.addBulk(jobs);
+    await until('500 completed settlements', async () => (await owner.settlement.count({ where: { businessDate: new Date('2026-03-05'), status: 'COMPLETED' } })) === 500, 120_000);
+    const fake = runner.fake;
+    expect(fake.executed.length).toBe(500);
+    expect(fake.maxRunning).toBeLessThanOrEqual(12);
+    expect(fake.maxByTenant.get(tenantId)).toBeLessThanOrEqual(8);
+    expect(fake.maxByTenant.get(other)).toBeLessThanOrEqual(8);
+    // Fairness: the small tenant is not starved behind the big one's 400 jobs queued first.
+    const lastSmall = Math.max(...small.map((id) => fake.finishedAt.get(id)!));
+    const lastBig = Math.max(...big.map((id) => fake.finishedAt.get(id)!));
+    expect(lastSmall).toBeLessThan(lastBig);
+  }, 150_000);
+});

@@ -1,0 +1,76 @@
+import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import type { WorkerConfig } from '@payorch/config';
+import { type JobData, type JobName, QUEUES } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import { settlementKeys } from '@payorch/settlement';
+
+import { LOGGER, WORKER_CONFIG } from '../tokens';
+import { ScheduleSyncService } from './schedule-sync.service';
+import { SETTLEMENT_REDIS } from './settlement.tokens';
+import { SettlementService } from './settlement.service';
+
+export type SettlementJobName = Extract<JobName, `settlement.${string}`>;
+type Handlers = { [N in SettlementJobName]: (job: Job<JobData[N]>, token?: string) => Promise<unknown> };
+
+export const SYNC_SCHEDULER_ID = 'settlement-sync';
+const SYNC_NOW_JOB_ID = 'settlement-sync-now';
+
+/**
+ * The `settlement` queue: scheduled and manual close-days (`settlement.run`), schedule firings
+ * (`settlement.fire`) and the schedule sync (`settlement.sync`, repeatable + on the gateway's
+ * notification so API changes apply without a restart).
+ */
+@Processor(QUEUES.settlement)
+export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnApplicationShutdown {
+  private readonly handlers: Handlers = {
+    'settlement.run': (job, token) => this.settlements.run(job, token),
+    'settlement.fire': (job) => this.schedules.fire(job.data, new Date(job.opts.prevMillis ?? job.timestamp)),
+    'settlement.sync': () => this.schedules.sync(),
+  };
+  private subscriber: Redis | undefined;
+
+  constructor(
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(SETTLEMENT_REDIS) private readonly redis: Redis,
+    @InjectQueue(QUEUES.settlement) private readonly queue: Queue,
+    private readonly settlements: SettlementService,
+    private readonly schedules: ScheduleSyncService,
+  ) {
+    super();
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.worker.concurrency = this.config.SETTLEMENT_CONCURRENCY;
+    await this.queue.upsertJobScheduler(
+      SYNC_SCHEDULER_ID,
+      { every: this.config.SETTLEMENT_SYNC_INTERVAL_MS },
+      { name: 'settlement.sync', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
+    );
+    this.subscriber = this.redis.duplicate();
+    this.subscriber.on('message', () => void this.requestSync());
+    await this.subscriber.subscribe(settlementKeys(this.config.REDIS_KEY_PREFIX).schedulesChanged);
+    await this.requestSync();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.subscriber?.disconnect();
+  }
+
+  /** One pending sync at a time: a burst of notifications collapses into a single job. */
+  private async requestSync(): Promise<void> {
+    await this.queue
+      .add('settlement.sync', {}, { jobId: SYNC_NOW_JOB_ID, removeOnComplete: true, removeOnFail: true })
+      .catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'could not enqueue a schedule sync'));
+  }
+
+  async process(job: Job, token?: string): Promise<unknown> {
+    const handler = this.handlers[job.name as SettlementJobName] as ((job: Job, token?: string) => Promise<unknown>) | undefined;
+    if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${QUEUES.settlement}`);
+    return handler(job, token);
+  }
+}

@@ -1,0 +1,314 @@
+import { createHash } from 'node:crypto';
+
+import { Inject, Injectable } from '@nestjs/common';
+import { DelayedError, type Job } from 'bullmq';
+
+import type { WorkerConfig } from '@payorch/config';
+import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
+import type { JobData } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import {
+  parseTerminalTotals, type RecordedOperation, reconcile, type SettlementProtocol, settlementRawFromOutcome, type Totals, TotalsUnavailable,
+} from '@payorch/settlement';
+
+import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { RunnerUnavailable, SETTLEMENT_RUNNER, type SettlementRunner } from './settlement-runner';
+import { SETTLEMENT_METRICS, type SettlementMetrics } from './settlement-metrics';
+import { TENANT_SLOTS } from './settlement.tokens';
+import type { TenantSlots } from './tenant-slots';
+
+type RunData = JobData['settlement.run'];
+type OperationRow = Awaited<ReturnType<TransactionClient['terminalOperation']['findUniqueOrThrow']>>;
+
+/** Why the close-day cannot go now; the job is delayed and retried (until the give-up window). */
+class RetryLater extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** Operation states of another command that keep the terminal from closing its day. */
+const IN_FLIGHT = ['PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN'] as const;
+const SETTLED_TYPES_EXCLUDED = ['SETTLEMENT', 'REPORT_X', 'REPORT_Z'] as const;
+
+export interface RunResult {
+  settlementId: string;
+  status: 'COMPLETED' | 'FAILED';
+  hasDiscrepancies?: boolean;
+  skipped?: boolean;
+}
+
+/**
+ * One terminal's close-day, step by step. Every step first reads what the database already knows,
+ * so a job retried after a crash resumes where it stopped and never sends a second close-day:
+ *   start     → Settlement row (unique per runKey) RUNNING
+ *   close     → a SETTLEMENT operation is created PENDING and linked *before* it is sent; on a retry the
+ *               operation's state decides: PENDING = never sent (send), SENT/IN_PROGRESS/UNKNOWN = recover,
+ *               APPROVED/DECLINED = use its answer, FAILED = the terminal did not act (new attempt)
+ *   reconcile → totals compared, settlement COMPLETED, operations marked, events published (one transaction)
+ */
+@Injectable()
+export class SettlementService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(SETTLEMENT_RUNNER) private readonly runner: SettlementRunner,
+    @Inject(TENANT_SLOTS) private readonly slots: TenantSlots,
+    @Inject(SETTLEMENT_METRICS) private readonly metrics: SettlementMetrics,
+  ) {}
+
+  async run(job: Job<RunData>, token?: string): Promise<RunResult> {
+    let data = job.data;
+    if (!data.firstAttemptAt) {
+      data = { ...data, firstAttemptAt: new Date().toISOString(), step: 'start' };
+      await job.updateData(data);
+    }
+    const settlement = await this.start(data);
+    if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') {
+      return { settlementId: settlement.id, status: settlement.status, hasDiscrepancies: settlement.hasDiscrepancies, skipped: true };
+    }
+    const jobId = job.id ?? settlement.id;
+    if (!(await this.slots.acquire(data.tenantId, jobId))) {
+      // Fairness: the tenant is at its limit; let other tenants' jobs run and come back shortly.
+      this.metrics.deferred.inc({ reason: 'tenant_limit' });
+      await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 500), token);
+      throw new DelayedError();
+    }
+    try {
+      await job.updateData((data = { ...data, step: 'close' }));
+      const operation = await this.closeDay(settlement.id, data);
+      await job.updateData((data = { ...data, step: 'reconcile' }));
+      const result = await this.complete(settlement.id, data, operation);
+      await job.updateData({ ...data, step: 'done' });
+      this.metrics.settlements.inc({ outcome: result.status === 'FAILED' ? 'failed' : result.hasDiscrepancies ? 'discrepancy' : 'completed' });
+      return result;
+    } catch (error) {
+      if (!(error instanceof RetryLater)) throw error;
+      const waited = Date.now() - Date.parse(data.firstAttemptAt!);
+      if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) {
+        const failed = await this.fail(settlement.id, data, error.code, error.message);
+        this.metrics.settlements.inc({ outcome: 'failed' });
+        return failed;
+      }
+      const retries = (data.retries ?? 0) + 1;
+      const delay = Math.min(this.config.SETTLEMENT_RETRY_BASE_MS * 2 ** (retries - 1), this.config.SETTLEMENT_RETRY_MAX_MS);
+      await job.updateData({ ...data, retries });
+      await this.db.withTenant(data.tenantId, (tx) =>
+        tx.settlement.update({ where: { id: settlement.id }, data: { error: { code: error.code, message: error.message, retries } } }),
+      );
+      this.metrics.deferred.inc({ reason: error.code });
+      this.logger.info({ settlementId: settlement.id, terminalId: data.terminalId, code: error.code, retries, delay }, 'settlement deferred');
+      await job.moveToDelayed(Date.now() + delay, token);
+      throw new DelayedError();
+    } finally {
+      await this.slots.release(data.tenantId, jobId);
+    }
+  }
+
+  /** The Settlement of this runKey, created on the first attempt; attempts counted. */
+  private start(data: RunData) {
+    return this.db.withTenant(data.tenantId, async (tx) => {
+      const terminal = await tx.terminal.findUnique({ where: { id: data.terminalId }, select: { storeId: true } });
+      if (!terminal) throw new Error(`terminal ${data.terminalId} not found`);
+      const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } } });
+      if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
+      return tx.settlement.upsert({
+        where: { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } },
+        create: {
+          tenantId: data.tenantId,
+          terminalId: data.terminalId,
+          storeId: terminal.storeId,
+          businessDate: new Date(`${data.businessDate}T00:00:00Z`),
+          runKey: data.runKey,
+          trigger: data.trigger,
+          status: 'RUNNING',
+          attempts: 1,
+          startedAt: new Date(),
+          progress: { step: 'start' },
+        },
+        update: { status: 'RUNNING', attempts: { increment: 1 } },
+      });
+    });
+  }
+
+  /** Returns the close-day operation once its outcome is final (APPROVED or DECLINED). */
+  private async closeDay(settlementId: string, data: RunData): Promise<OperationRow> {
+    const ref = (operationId: string) => ({ tenantId: data.tenantId, terminalId: data.terminalId, operationId });
+    let operation = await this.currentOperation(settlementId, data);
+    if (operation && ['SENT', 'IN_PROGRESS', 'UNKNOWN'].includes(operation.state)) {
+      // Sent before (maybe by a worker that died): never send again, ask the terminal what happened.
+      await this.runner.recover(ref(operation.id)).catch((error: unknown) => this.unavailable(error));
+      operation = await this.reload(data, operation.id);
+      if (!isFinal(operation)) throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}; recovery continues`);
+    }
+    if (operation && isFinal(operation)) return operation;
+    await this.assertTerminalIdle(data, operation?.id);
+    if (!operation || operation.state === 'FAILED' || operation.state === 'CANCELED') {
+      operation = await this.createOperation(settlementId, data);
+    }
+    await this.runner.execute(ref(operation.id)).catch((error: unknown) => this.unavailable(error));
+    operation = await this.reload(data, operation.id);
+    if (isFinal(operation)) return operation;
+    if (operation.state === 'FAILED' || operation.state === 'CANCELED') {
+      throw new RetryLater('CLOSE_DAY_FAILED', `close-day was not performed: ${operation.stateReason ?? operation.state}`);
+    }
+    throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}`);
+  }
+
+  private unavailable(error: unknown): never {
+    if (error instanceof RunnerUnavailable) throw new RetryLater(error.code, error.message);
+    throw error;
+  }
+
+  private currentOperation(settlementId: string, data: RunData) {
+    return this.db.withTenant(data.tenantId, async (tx) => {
+      const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, select: { operationId: true } });
+      return s.operationId ? tx.terminalOperation.findUnique({ where: { id: s.operationId } }) : null;
+    });
+  }
+
+  private reload(data: RunData, operationId: string) {
+    return this.db.withTenant(data.tenantId, (tx) => tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } }));
+  }
+
+  /** A payment in progress (or one whose outcome is still unknown) on this terminal delays the close-day. */
+  private async assertTerminalIdle(data: RunData, ownOperationId?: string): Promise<void> {
+    const other = await this.db.withTenant(data.tenantId, (tx) =>
+      tx.terminalOperation.findFirst({
+        where: { terminalId: data.terminalId, state: { in: [...IN_FLIGHT] }, ...(ownOperationId ? { id: { not: ownOperationId } } : {}), type: { not: 'SETTLEMENT' } },
+        select: { id: true, state: true },
+      }),
+    );
+    if (other) throw new RetryLater('TERMINAL_BUSY', `operation ${other.id} is ${other.state} on this terminal`);
+  }
+
+  /** Persists "close-day about to be sent": the operation exists and is linked before any byte goes out. */
+  private createOperation(settlementId: string, data: RunData) {
+    return this.db.withTenant(data.tenantId, async (tx) => {
+      const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId } });
+      const attempt = s.attempts;
+      const key = `settlement:${settlementId}:${attempt}:${Date.now()}`;
+      const operation = await tx.terminalOperation.create({
+        data: {
+          tenantId: data.tenantId,
+          terminalId: data.terminalId,
+          storeId: s.storeId,
+          type: 'SETTLEMENT',
+          state: 'PENDING',
+          idempotencyKey: key,
+          requestHash: createHash('sha256').update(key).digest('hex'),
+        },
+      });
+      await tx.settlement.update({
+        where: { id: settlementId },
+        data: { operationId: operation.id, progress: { step: 'close_sent', operationId: operation.id, closeSentAt: new Date().toISOString() } },
+      });
+      return operation;
+    });
+  }
+
+  /** Reconciles and completes in one transaction (guarded by status, so a replay changes nothing). */
+  private async complete(settlementId: string, data: RunData, operation: OperationRow): Promise<RunResult> {
+    return this.db.withTenant(data.tenantId, async (tx) => {
+      const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, include: { terminal: { select: { protocol: true } } } });
+      if (s.status === 'COMPLETED' || s.status === 'FAILED') return { settlementId, status: s.status, hasDiscrepancies: s.hasDiscrepancies, skipped: true };
+      const protocol = s.terminal.protocol as SettlementProtocol;
+      let terminal: Totals | { unavailable: string };
+      try {
+        terminal = parseTerminalTotals(
+          settlementRawFromOutcome(protocol, {
+            responseCode: operation.responseCode,
+            receiptText: (operation.receipt as { text?: string } | null)?.text ?? null,
+            data: outcomeData(operation.result),
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof TotalsUnavailable)) throw error;
+        if (operation.state === 'DECLINED') {
+          return this.failIn(tx, settlementId, data, 'CLOSE_DAY_DECLINED', `the terminal declined the close-day: ${operation.stateReason ?? operation.responseCode ?? ''}`.trim());
+        }
+        terminal = { unavailable: error.message };
+      }
+      // Ours: approved, not yet settled, finished before the close-day was created.
+      const rows = await tx.terminalOperation.findMany({
+        where: { terminalId: data.terminalId, state: 'APPROVED', settlementId: null, type: { notIn: [...SETTLED_TYPES_EXCLUDED] }, createdAt: { lt: operation.createdAt } },
+        select: { id: true, type: true, amount: true, rrn: true, approvalCode: true, original: { select: { type: true } } },
+        orderBy: { createdAt: 'asc' },
+      });
+      const ops: RecordedOperation[] = rows.map((r) => ({ id: r.id, type: r.type, amount: Number(r.amount ?? 0n), rrn: r.rrn, approvalCode: r.approvalCode, originalType: r.original?.type ?? null }));
+      const result = reconcile(protocol, terminal, ops);
+      const hasDiscrepancies = result.discrepancies.length > 0;
+      const claimed = await tx.settlement.updateMany({
+        where: { id: settlementId, status: 'RUNNING' },
+        data: {
+          status: 'COMPLETED',
+          completedAt: new Date(),
+          ourTotals: result.ours as never,
+          terminalTotals: (result.terminal ?? undefined) as never,
+          discrepancies: result.discrepancies as never,
+          hasDiscrepancies,
+          error: undefined,
+          progress: { step: 'done', operationId: operation.id },
+        },
+      });
+      if (claimed.count !== 1) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
+      if (result.settledOperationIds.length > 0) {
+        await tx.terminalOperation.updateMany({ where: { id: { in: result.settledOperationIds }, settlementId: null }, data: { settlementId } });
+      }
+      const summary = {
+        settlementId,
+        terminalId: data.terminalId,
+        storeId: s.storeId,
+        businessDate: data.businessDate,
+        operations: result.settledOperationIds.length,
+        ourNet: result.ours.net,
+        terminalNet: result.terminal?.net ?? null,
+        discrepancies: result.discrepancies.length,
+      };
+      await publishEvent(tx, data.tenantId, { type: 'settlement.completed', subjectType: 'settlement', subjectId: settlementId, data: summary });
+      if (hasDiscrepancies) {
+        await publishEvent(tx, data.tenantId, {
+          type: 'settlement.discrepancy',
+          subjectType: 'settlement',
+          subjectId: settlementId,
+          data: { ...summary, kinds: [...new Set(result.discrepancies.map((d) => d.kind))] },
+        });
+      }
+      this.logger.info({ settlementId, terminalId: data.terminalId, discrepancies: result.discrepancies.length }, 'settlement completed');
+      return { settlementId, status: 'COMPLETED', hasDiscrepancies };
+    });
+  }
+
+  private fail(settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
+    return this.db.withTenant(data.tenantId, (tx) => this.failIn(tx, settlementId, data, code, message));
+  }
+
+  private async failIn(tx: TransactionClient, settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
+    const claimed = await tx.settlement.updateMany({
+      where: { id: settlementId, status: { in: ['PENDING', 'RUNNING'] } },
+      data: { status: 'FAILED', completedAt: new Date(), error: { code, message } },
+    });
+    if (claimed.count === 1) {
+      await publishEvent(tx, data.tenantId, {
+        type: 'settlement.failed',
+        subjectType: 'settlement',
+        subjectId: settlementId,
+        data: { settlementId, terminalId: data.terminalId, businessDate: data.businessDate, code, message },
+      });
+      this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
+    }
+    return { settlementId, status: 'FAILED' };
+  }
+}
+
+function isFinal(operation: OperationRow): boolean {
+  return operation.state === 'APPROVED' || operation.state === 'DECLINED';
+}
+
+/** OperationOutcome.data as the executor stores it: `result = { amount, data }` (libs/operations records.ts). */
+function outcomeData(result: unknown): Record<string, unknown> | null {
+  if (!result || typeof result !== 'object') return null;
+  const stored = result as { data?: unknown };
+  return 'data' in stored ? ((stored.data as Record<string, unknown> | null) ?? null) : (result as Record<string, unknown>);
+}

@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+
+import { settlementKeys } from '@payorch/settlement';
+
+/**
+ * Per-tenant concurrency across every worker: a sorted set per tenant holds the running job ids
+ * scored by lease expiry. Acquire drops expired leases (a worker that died frees its slot after the
+ * lease) and adds the job only if the tenant is under its limit; all in one Lua call.
+ */
+const ACQUIRE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return 1
+end
+return 0`;
+
+export class TenantSlots {
+  private readonly keys: ReturnType<typeof settlementKeys>;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly limit: number,
+    private readonly leaseMs = 15 * 60 * 1000,
+  ) {
+    this.keys = settlementKeys(prefix);
+  }
+
+  async acquire(tenantId: string, jobId: string): Promise<boolean> {
+    const now = Date.now();
+    const got = await this.redis.eval(ACQUIRE, 1, this.keys.tenantSlots(tenantId), String(now), String(now + this.leaseMs), jobId, String(this.limit), String(this.leaseMs * 2));
+    return got === 1;
+  }
+
+  async release(tenantId: string, jobId: string): Promise<void> {
+    await this.redis.zrem(this.keys.tenantSlots(tenantId), jobId);
+  }
+
+  async running(tenantId: string): Promise<number> {
+    return this.redis.zcount(this.keys.tenantSlots(tenantId), Date.now(), '+inf');
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Settlements per minute for N simulated terminals (the settlement worker's whole path: Settlement
+ * row, tenant slot, SETTLEMENT operation, reconcile transaction, events) against the raw BullMQ
+ * no-op job rate with the same concurrency, measured in the same run on the same Redis.
+ * Terminals are the in-process FakeSettlementRunner (a test tool: each close-day takes LATENCY_MS).
+ * Run: node scripts/run-ts.mjs bench/settlement/settlement.bench.ts [terminals=300] [tenants=3] [latencyMs=5]
+ * Needs PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432) and Redis (127.0.0.1:6379).
+ */
+import 'reflect-metadata';
+
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+
+import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
+import { bullConnection } from '../../apps/settlement-worker/src/redis-connection';
+import { FakeSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/fake-runner';
+import { loadConfig, workerConfigSchema } from '@payorch/config';
+import { createPrismaClient, Database } from '@payorch/db';
+import { type JobData, QUEUES } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
+import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+
+const [terminals = 300, tenants = 3, latencyMs = 5] = process.argv.slice(2).map(Number);
+const CONCURRENCY = 32;
+
+async function main(): Promise<void> {
+  const testDb = await createTestDatabase();
+  const prefix = testRedisPrefix('bench-settle');
+  const config = loadConfig('settlement-worker', workerConfigSchema, {
+    DATABASE_APP_URL: testDb.appUrl,
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    SETTLEMENT_CONCURRENCY: String(CONCURRENCY),
+    SETTLEMENT_TENANT_CONCURRENCY: String(Math.ceil(CONCURRENCY / Math.max(1, tenants - 1))),
+    SETTLEMENT_SYNC_INTERVAL_MS: '600000',
+  });
+  const owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+  const db = Database.connect(testDb.appUrl, 4);
+  const redis = new Redis(config.REDIS_URL);
+  const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${prefix}:bull` };
+  try {
+    // Baseline: the same number of no-op jobs through a bare BullMQ worker with the same concurrency.
+    const noopQueue = new Queue('bench-noop', opts);
+    let noopDone = 0;
+    const noop = new Worker('bench-noop', async () => undefined, { ...opts, concurrency: CONCURRENCY, autorun: false });
+    noop.on('completed', () => (noopDone += 1));
+    await noopQueue.addBulk(Array.from({ length: terminals }, (_, i) => ({ name: 'noop', data: { i } })));
+    const noopStart = performance.now();
+    void noop.run();
+    while (noopDone < terminals) await new Promise((r) => setTimeout(r, 5));
+    const noopMs = performance.now() - noopStart;
+    await noop.close();
+    await noopQueue.close();
+
+    // Fleet.
+    const jobs: { name: string; data: JobData['settlement.run']; opts: { jobId: string } }[] = [];
+    for (let t = 0; t < tenants; t++) {
+      const tenantId = (await owner.tenant.create({ data: { name: `Bench ${t}` } })).id;
+      const storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'Europe/Moscow' } })).id;
+      const count = Math.floor(terminals / tenants) + (t < terminals % tenants ? 1 : 0);
+      const rows = await owner.terminal.createManyAndReturn({
+        data: Array.from({ length: count }, (_, i) => ({ tenantId, storeId, name: `T${i}`, protocol: 'JOINPROTO' as const, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })),
+        select: { id: true },
+      });
+      for (const { id } of rows) {
+        jobs.push({ name: 'settlement.run', data: { tenantId, terminalId: id, businessDate: '2026-03-01', runKey: scheduleRunKey(id, '2026-03-01'), trigger: 'schedule' }, opts: { jobId: settlementJobId(id, '2026-03-01') } });
+      }
+    }
+    const runner = new FakeSettlementRunner(db, latencyMs);
+    const app = await createWorkerApp(config, createLogger({ name: 'bench', level: 'silent' }), { settlementRunner: runner });
+    await app.init();
+    const queue = new Queue(QUEUES.settlement, opts);
+    const start = performance.now();
+    await queue.addBulk(jobs);
+    while ((await owner.settlement.count({ where: { status: 'COMPLETED' } })) < terminals) await new Promise((r) => setTimeout(r, 50));
+    const ms = performance.now() - start;
+    await queue.close();
+    await app.close();
+
+    const perMinute = (n: number, t: number) => (n / t) * 60_000;
+    const settlementsPerMin = perMinute(terminals, ms);
+    const noopPerMin = perMinute(terminals, noopMs);
+    process.stdout.write(
+      [
+        `terminals=${terminals} tenants=${tenants} fake close-day latency=${latencyMs} ms, worker concurrency=${CONCURRENCY}`,
+        `raw BullMQ no-op jobs:   ${noopPerMin.toFixed(0).padStart(9)} jobs/min (${noopMs.toFixed(0)} ms)`,
+        `settlements:             ${settlementsPerMin.toFixed(0).padStart(9)} settlements/min (${ms.toFixed(0)} ms)`,
+        `ratio settlements/no-op: ${(settlementsPerMin / noopPerMin).toFixed(3)}`,
+        `max close-days at once: ${runner.maxRunning} (limit ${CONCURRENCY}); per tenant max ${Math.max(...runner.maxByTenant.values())} (limit ${config.SETTLEMENT_TENANT_CONCURRENCY})`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    await deleteRedisPrefix(redis, prefix);
+    await redis.quit();
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,15 @@
+/** @payorch/settlement — pure, framework-free settlement logic: totals, per-protocol parsing, reconciliation, schedules, CSV. */
+export {
+  BUCKETS, bucketOf, emptyBuckets, netOf, totalsOfOperations,
+  type CountAmount, type RecordedOperation, type SettlementProtocol, type Totals, type TotalsTransaction,
+} from './totals';
+export {
+  parseJoinprotoCloseDay, parseJpaySettlement, parseSsiReport, parseTerminalTotals, settlementRawFromOutcome, TotalsUnavailable,
+  type SettlementOutcomeFields, type SettlementRawData,
+} from './parse';
+export { manualJobId, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from './keys';
+export { reconcile, type Discrepancy, type Reconciliation } from './reconcile';
+export {
+  addDays, BUSINESS_DATE_PATTERN, BUSINESS_DAY_STARTS_AT, businessDateOf, cronPatternOf, LOCAL_TIME_PATTERN, localDateOf, localTimeOf,
+} from './schedule';
+export { csvField, csvRow } from './csv';

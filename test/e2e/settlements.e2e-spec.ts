@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+
+import type { INestApplication } from '@nestjs/common';
+import { Queue } from 'bullmq';
+
+import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
+import { DriverSettlementRunner } from '../../apps/settlement-worker/src/settlement/driver-runner';
+import { loadConfig, workerConfigSchema } from '@payorch/config';
+import { Database } from '@payorch/db';
+import { QUEUES } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { schedulerIdOf } from '@payorch/settlement';
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+
+import { GatewaySession, idem } from './support/gateway-session';
+
+async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('settlements API with a running settlement worker and a Joinproto simulator', () => {
+  const session = new GatewaySession();
+  let worker: INestApplication;
+  let workerDb: Database;
+  let queue: Queue;
+  let sim: JoinprotoTerminalSimulator;
+  let auth: { Authorization: string };
+  let otherAuth: { Authorization: string };
+  let storeId: string;
+  let terminalId: string;
+
+  beforeAll(async () => {
+    await session.start();
+    auth = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
+    otherAuth = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
+    const config = loadConfig('settlement-worker', workerConfigSchema, {
+      DATABASE_APP_URL: session.testDb.appUrl,
+      REDIS_URL: session.config.REDIS_URL,
+      REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
+      LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      SETTLEMENT_RETRY_BASE_MS: '100',
+      SETTLEMENT_SYNC_INTERVAL_MS: '600000',
+    });
+    workerDb = Database.connect(session.testDb.appUrl, 2);
+    worker = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), {
+      settlementRunner: new DriverSettlementRunner(workerDb, { driverOptions: { commandTimeoutMs: 3000 } }),
+    });
+    await worker.init();
+    queue = new Queue(QUEUES.settlement, { connection: { url: config.REDIS_URL }, prefix: `${config.REDIS_KEY_PREFIX}:bull` });
+    sim = new JoinprotoTerminalSimulator();
+    const { port } = await sim.listen(0);
+    storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'Store, "Main"', timeZone: 'Europe/Moscow' })).body.id;
+    const terminal = await session
+      .http()
+      .post('/v1/terminals')
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ name: 'T1', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port } });
+    terminalId = terminal.body.id;
+  });
+
+  afterAll(async () => {
+    await queue.close();
+    await worker.close();
+    await workerDb.close();
+    await sim.close();
+    await session.stop();
+  });
+
+  it('schedules: create per store, validate naming the field, update, delete; the worker picks changes up without a restart', async () => {
+    const bad = await session.http().post('/v1/settlement-schedules').set(auth).set('Idempotency-Key', idem()).send({ storeId, localTime: '24:00' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: { issues: [{ field: 'localTime', message: 'must be "HH:MM" local time, 00:00–23:59' }] } });
+    const both = await session.http().post('/v1/settlement-schedules').set(auth).set('Idempotency-Key', idem()).send({ storeId, terminalId, localTime: '23:00' });
+    expect(both.body.error.details.issues).toEqual([{ field: 'terminalId', message: 'give exactly one of storeId or terminalId' }]);
+
+    const created = await session.http().post('/v1/settlement-schedules').set(auth).set('Idempotency-Key', idem()).send({ storeId, localTime: '23:30' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ storeId, terminalId: null, localTime: '23:30', enabled: true, timeZone: 'Europe/Moscow' });
+    const id = created.body.id as string;
+    const scheduler = await until('the job scheduler', () => queue.getJobScheduler(schedulerIdOf(id)));
+    expect([scheduler.pattern, scheduler.tz]).toEqual(['30 23 * * *', 'Europe/Moscow']);
+
+    const updated = await session.http().patch(`/v1/settlement-schedules/${id}`).set(auth).set('Idempotency-Key', idem()).send({ localTime: '22:45' });
+    expect(updated.body.localTime).toBe('22:45');
+    await until('the new pattern', async () => (await queue.getJobScheduler(schedulerIdOf(id)))?.pattern === '45 22 * * *');
+
+    expect((await session.http().get(`/v1/settlement-schedules/${id}`).set(otherAuth)).status).toBe(404);
+    expect((await session.http().get('/v1/settlement-schedules').query({ storeId }).set(auth)).body.data.map((s: { id: string }) => s.id)).toEqual([id]);
+    expect((await session.http().delete(`/v1/settlement-schedules/${id}`).set(auth).set('Idempotency-Key', idem())).status).toBe(204);
+    await until('the scheduler removal', async () => !(await queue.getJobScheduler(schedulerIdOf(id))));
+  });
+
+  it('manual run: idempotent by Idempotency-Key, completes through the worker, and shows in list, summary and CSV', async () => {
+    const key = idem();
+    const first = await session.http().post(`/v1/terminals/${terminalId}/settlements`).set(auth).set('Idempotency-Key', key).send({ businessDate: '2026-03-01' });
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ terminalId, storeId, status: 'PENDING', trigger: 'manual', runKey: `manual:${key}`, businessDate: '2026-03-01' });
+    const again = await session.http().post(`/v1/terminals/${terminalId}/settlements`).set(auth).set('Idempotency-Key', key).send({ businessDate: '2026-03-01' });
+    expect(again.body.id).toBe(first.body.id);
+
+    const done = await until('completion', async () => {
+      const res = await session.http().get(`/v1/settlements/${first.body.id}`).set(auth);
+      return res.body.status === 'COMPLETED' ? res.body : null;
+    });
+    expect(done).toMatchObject({ hasDiscrepancies: false, discrepancies: [], terminalTotals: { net: 0 }, ourTotals: { net: 0 } });
+    expect(await session.owner.terminalOperation.count({ where: { terminalId, type: 'SETTLEMENT' } })).toBe(1);
+    expect((await session.http().get(`/v1/settlements/${first.body.id}`).set(otherAuth)).status).toBe(404);
+
+    const list = await session.http().get('/v1/settlements').query({ storeId, from: '2026-03-01', to: '2026-03-01', status: 'COMPLETED', hasDiscrepancies: 'false', limit: 1 }).set(auth);
+    expect(list.body).toMatchObject({ data: [{ id: first.body.id }], nextCursor: null });
+    expect((await session.http().get('/v1/settlements').query({ hasDiscrepancies: 'true' }).set(auth)).body.data).toEqual([]);
+    expect((await session.http().get('/v1/settlements').query({ from: '2026-13-01' }).set(auth)).body.error.details.issues[0].field).toBe('from');
+
+    const summary = await session.http().get('/v1/settlements/summary').query({ date: '2026-03-01' }).set(auth);
+    expect(summary.body).toEqual({
+      date: '2026-03-01',
+      chain: { total: 1, completed: 1, failed: 0, pending: 0, withDiscrepancies: 0, ourNet: 0, terminalNet: 0 },
+      stores: [{ storeId, total: 1, completed: 1, failed: 0, pending: 0, withDiscrepancies: 0, ourNet: 0, terminalNet: 0 }],
+    });
+
+    const csv = await session.http().get('/v1/settlements/export.csv').query({ storeId }).set(auth);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = csv.text.split('\r\n');
+    expect(lines[0]).toBe('settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code');
+    expect(lines[1]).toMatch(new RegExp(`^${first.body.id},2026-03-01,${storeId},${terminalId},COMPLETED,manual,1,`));
+    expect(lines[1]).toMatch(/,0,0,0,0,false,0,,$/);
+  });
+});
