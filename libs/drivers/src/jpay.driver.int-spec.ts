@@ -1,3 +1,4 @@
+import { parseTerminalTotals, settlementRawFromOutcome } from '@payorch/settlement';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 
 import { createDriver, type DriverConfig, JpayDriver, type TerminalDriver } from './index';
@@ -41,6 +42,18 @@ describe(JpayDriver.name, () => {
     expect(JSON.parse(String(refs[0]!.request))).toEqual({ type: 'purchase', amount: 1500 });
     expect(refs[0]).toMatchObject({ notBeforeTime: expect.stringMatching(/^\d{12}$/), afterSeq: '000000' });
     expect(progress).toContainEqual({ kind: 'display', text: expect.any(String) });
+  });
+
+  it('closes the day with the full report taken just before, so reconciliation gets per-type totals', async () => {
+    const { driver } = await setup();
+    await driver.execute(command('purchase', { amount: 1500 }), recordingHooks().hooks);
+    await driver.execute(command('purchase', { amount: 2500 }), recordingHooks().hooks);
+    const outcome = await driver.execute(command('settlement'), recordingHooks().hooks);
+    expect(outcome.state).toBe('approved');
+    const totals = parseTerminalTotals(settlementRawFromOutcome('JPAY', { data: outcome.data }));
+    expect(totals.bucketsReported).not.toBe(false);
+    expect(totals.buckets.purchase).toEqual({ count: 2, amount: 4000 });
+    expect(totals.net).toBe(4000);
   });
 
   it('maps a decline (51) to declined and a host error (53) to failed', async () => {

@@ -184,9 +184,13 @@ export class JpayDriver implements TerminalDriver {
       try {
         switch (command.type) {
           case 'settlement': {
+            // The full report taken right before closing gives per-type counts and sums for
+            // reconciliation (the sreport carries only the net total). Not having it does not stop the close.
+            const before = await this.client.report(password, 'full', { signal: abort.signal }).catch(() => null);
+            const xreport = before?.status === 'ok' ? (before.xreport ?? null) : null;
             const response = await this.client.settlement(password, { signal: abort.signal });
             return response.status === 'ok'
-              ? { state: 'approved', data: { report: response.sreport ?? null } }
+              ? { state: 'approved', data: { report: response.sreport ?? null, xreport } }
               : { state: 'failed', reason: `settlement answered ${response.status}`, responseCode: response.status };
           }
           case 'report_x': {
