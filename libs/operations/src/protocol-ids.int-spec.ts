@@ -1,0 +1,47 @@
+import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+
+import { nextTerminalCommandId } from './protocol-ids';
+
+describe(nextTerminalCommandId.name, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let db: Database;
+  let tenantId: string;
+  let terminalId: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    db = Database.connect(testDb.appUrl, 4);
+    tenantId = (await owner.tenant.create({ data: { name: 'T' } })).id;
+    const store = await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'UTC' } });
+    terminalId = (
+      await owner.terminal.create({ data: { tenantId, storeId: store.id, name: 't', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: 'h', port: 1 } } })
+    ).id;
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  it('hands out distinct six-digit ids even under concurrency', async () => {
+    const ids = await Promise.all(Array.from({ length: 20 }, () => nextTerminalCommandId(db, tenantId, terminalId)));
+    expect(new Set(ids).size).toBe(20);
+    expect(ids.every((id) => /^\d{6}$/.test(id))).toBe(true);
+    expect([...ids].sort()).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1).padStart(6, '0')));
+  });
+
+  it('wraps from 999999 to 000001, never 000000', async () => {
+    await owner.terminal.update({ where: { id: terminalId }, data: { protocolSequence: 999_998 } });
+    expect(await nextTerminalCommandId(db, tenantId, terminalId)).toBe('999999');
+    expect(await nextTerminalCommandId(db, tenantId, terminalId)).toBe('000001');
+  });
+
+  it("refuses another tenant's terminal", async () => {
+    const other = (await owner.tenant.create({ data: { name: 'U' } })).id;
+    await expect(nextTerminalCommandId(db, other, terminalId)).rejects.toThrow(/not found/);
+  });
+});
