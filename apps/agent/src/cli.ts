@@ -4,7 +4,9 @@ import { createLogger } from '@payorch/logging';
 
 import { StateStore, defaultStateDir } from './config';
 import { enroll } from './enroll';
+import { LinkBridge } from './bridge/link-bridge';
 import { TunnelClient } from './bridge/tunnel-client';
+import { startSimulators } from './simulate';
 import { AGENT_VERSION } from './version';
 
 /**
@@ -18,16 +20,31 @@ const program = new Command('payorch-agent')
   .version(AGENT_VERSION, '-v, --version')
   .option('--state-dir <dir>', 'where the credential and state are kept', defaultStateDir())
   .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
+  .option('--simulate', 'also run Joinproto, JPAY and SSI ECR terminal simulators on 127.0.0.1 (demos)')
+  .option('--simulate-base-port <port>', 'simulator ports: base (Joinproto), base+1 (JPAY), base+2 (SSI ECR); default ephemeral')
   .showHelpAfterError();
 
-async function runAgent(store: StateStore, logLevel: string): Promise<void> {
+interface RunOptions {
+  logLevel: string;
+  simulate?: boolean;
+  simulateBasePort?: string;
+}
+
+async function runAgent(store: StateStore, opts: RunOptions): Promise<void> {
   const stored = store.readCredential();
   if (!stored) throw new Error(`not enrolled: no credential in ${store.credentialFile}; run with --connector <url> --token <enrollment token>`);
-  const logger = createLogger({ name: 'agent', level: logLevel, base: { agentId: stored.agentId } });
+  const logger = createLogger({ name: 'agent', level: opts.logLevel, base: { agentId: stored.agentId } });
+  if (opts.simulate) {
+    const simulators = await startSimulators(Number(opts.simulateBasePort ?? 0));
+    logger.info({ ports: simulators.ports }, 'simulators listening on 127.0.0.1');
+    process.stderr.write(`simulators: ${JSON.stringify(simulators.ports)}\n`);
+  }
+  const bridge = new LinkBridge({ logger });
   const client = new TunnelClient({
     connector: stored.connector,
     credential: stored.credential,
     logger,
+    onSocket: (ws) => bridge.attach(ws),
     onStateChange: ({ connected, error }) =>
       store.writeState({ connector: stored.connector, connected, since: new Date().toISOString(), lastError: error, pid: process.pid }),
   });
@@ -35,6 +52,7 @@ async function runAgent(store: StateStore, logLevel: string): Promise<void> {
     process.once(signal, () => {
       logger.info({ signal }, 'stopping');
       client.stop();
+      bridge.close();
       setTimeout(() => process.exit(0), 200).unref();
     });
   }
@@ -45,7 +63,7 @@ async function runAgent(store: StateStore, logLevel: string): Promise<void> {
 program
   .option('--connector <url>', 'device connector URL (https://… or wss://…)')
   .option('--token <token>', 'one-time enrollment token from POST /v1/agents')
-  .action(async (opts: { connector?: string; token?: string; stateDir: string; logLevel: string }) => {
+  .action(async (opts: RunOptions & { connector?: string; token?: string; stateDir: string }) => {
     const store = new StateStore(opts.stateDir);
     if (opts.token) {
       if (!opts.connector) throw new Error('--token needs --connector <url>');
@@ -55,15 +73,15 @@ program
     } else if (!store.readCredential()) {
       program.help({ error: true });
     }
-    await runAgent(store, opts.logLevel);
+    await runAgent(store, opts);
   });
 
 program
   .command('run')
   .description('connect with the stored credential and keep the tunnel up')
   .action(async () => {
-    const opts = program.opts<{ stateDir: string; logLevel: string }>();
-    await runAgent(new StateStore(opts.stateDir), opts.logLevel);
+    const opts = program.opts<RunOptions & { stateDir: string }>();
+    await runAgent(new StateStore(opts.stateDir), opts);
   });
 
 program

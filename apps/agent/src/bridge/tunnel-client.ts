@@ -15,6 +15,8 @@ export interface TunnelClientOptions {
   /** Terminate the socket when no ping arrives from the connector for this long. */
   pingTimeoutMs?: number;
   onStateChange?: (state: { connected: boolean; error: string | null }) => void;
+  /** Called with every new WebSocket before it opens (the LinkBridge attaches its Multiplexer here). */
+  onSocket?: (ws: WebSocket) => void;
   random?: () => number;
 }
 
@@ -64,9 +66,11 @@ export class TunnelClient {
     const ws = new WebSocket(connectorWsUrl(this.options.connector), {
       headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Payorch-Agent-Version': AGENT_VERSION },
       handshakeTimeout: 15_000,
+      // One tunnel frame per message; the Multiplexer's maxFrameBytes (64 KiB) is well inside this.
       maxPayload: 1024 * 1024,
     });
     this.ws = ws;
+    this.options.onSocket?.(ws);
     ws.on('open', () => {
       this.attempt = 0;
       this.heartbeat();

@@ -8,6 +8,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
+import { attachWebSocket, type ControlMessage, type Multiplexer, type TunnelCloseInfo } from '@payorch/tunnel';
 
 import { type AuthenticatedAgent, EnrollmentService } from '../enrollment/enrollment.service';
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
@@ -16,10 +17,28 @@ export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
 const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
 
+export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
+
+/** One authenticated agent tunnel. */
+export interface AgentSession {
+  readonly agent: AuthenticatedAgent;
+  readonly mux: Multiplexer;
+  readonly version: string | null;
+  readonly connectedAt: Date;
+}
+
+/** What the terminal layer hears about tunnels (set once; keeps the DI graph acyclic). */
+export interface AgentSessionListener {
+  onSessionReady(session: AgentSession): Promise<void>;
+  onSessionControl(session: AgentSession, message: ControlMessage): void;
+  onSessionClosed(session: AgentSession, info: TunnelCloseInfo): Promise<void>;
+}
+
 interface Connection {
   ws: WebSocket;
   agent: AuthenticatedAgent;
   alive: boolean;
+  session: AgentSession;
 }
 
 /**
@@ -27,7 +46,10 @@ interface Connection {
  * WebSocket exists: anything without a valid, active agent credential gets `401` and a destroyed
  * socket, so no frame from it is ever read (ws README, "Client authentication").
  * One connection per agent: a newer one replaces the older (close code 4000).
- * Liveness: ping every 30 s; an agent that missed the previous pong is terminated.
+ * Every accepted socket gets a tunnel Multiplexer (role `connector`, docs/tunnel.md); the
+ * AgentSessionListener (TerminalHub) hears the handshake, the agent's control messages and the close.
+ * Liveness: ws ping every 30 s (an agent that missed the previous pong is terminated), plus the
+ * tunnel's own heartbeat.
  */
 @Injectable()
 export class AgentTunnelServer implements BeforeApplicationShutdown {
@@ -36,6 +58,10 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
   private readonly sweep: NodeJS.Timeout;
   private readonly connected: Gauge;
   private shuttingDown = false;
+  private listener: AgentSessionListener | undefined;
+  /** Close handlers still writing presence; shutdown waits for them before the database closes. */
+  private readonly closing = new Set<Promise<void>>();
+  private readonly maxFrameBytes: number;
 
   constructor(
     @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
@@ -45,7 +71,9 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
     @Inject(REGISTRY) registry: Registry,
     private readonly enrollment: EnrollmentService,
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.TUNNEL_MAX_PAYLOAD_BYTES });
+    this.maxFrameBytes = config.TUNNEL_MAX_FRAME_BYTES;
+    // maxPayload never below the tunnel's frame bound (one frame per WebSocket message), never ws's 100 MiB default.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(config.TUNNEL_MAX_PAYLOAD_BYTES, config.TUNNEL_MAX_FRAME_BYTES) });
     this.sweep = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.sweep.unref();
     this.connected = new Gauge({ name: 'payorch_connector_agents_connected', help: 'Agents connected to this instance.', registers: [registry] });
@@ -57,8 +85,16 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
     });
   }
 
+  setListener(listener: AgentSessionListener): void {
+    this.listener = listener;
+  }
+
   get connectedAgents(): string[] {
     return [...this.connections.keys()];
+  }
+
+  session(agentId: string): AgentSession | undefined {
+    return this.connections.get(agentId)?.session;
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -87,11 +123,29 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
   private onConnection(ws: WebSocket, agent: AuthenticatedAgent, version: string | null): void {
     const previous = this.connections.get(agent.agentId);
     if (previous) previous.ws.close(4000, 'replaced by a newer connection');
-    const connection: Connection = { ws, agent, alive: true };
+    const mux = attachWebSocket(ws, { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: this.maxFrameBytes });
+    const session: AgentSession = { agent, mux, version, connectedAt: new Date() };
+    const connection: Connection = { ws, agent, alive: true, session };
     this.connections.set(agent.agentId, connection);
     this.connected.set(this.connections.size);
     this.logger.info({ agentId: agent.agentId, tenantId: agent.tenantId, version, instance: this.instanceId }, 'agent connected');
-    void this.touch(agent, version);
+    mux.onReady((hello) => {
+      this.logger.info({ agentId: agent.agentId, tunnelVersion: hello.version, peer: hello.peerSoftware }, 'tunnel open');
+      void this.listener?.onSessionReady(session).catch((error: Error) => {
+        this.logger.error({ agentId: agent.agentId, err: error.message }, 'could not set the agent session up; closing the tunnel');
+        mux.close('session setup failed');
+      });
+    });
+    mux.onControl((message) => this.listener?.onSessionControl(session, message));
+    mux.onProtocolError((error) => this.logger.warn({ agentId: agent.agentId, code: error.code }, 'tunnel protocol error'));
+    mux.onClose((info) => {
+      this.logger.info({ agentId: agent.agentId, code: info.code }, 'tunnel closed');
+      const done = (this.listener?.onSessionClosed(session, info) ?? Promise.resolve()).catch((error: Error) =>
+        this.logger.warn({ agentId: agent.agentId, err: error.message }, 'tunnel close handling failed'),
+      );
+      this.closing.add(done);
+      void done.finally(() => this.closing.delete(done));
+    });
     ws.on('pong', () => {
       connection.alive = true;
       void this.touch(agent, null);
@@ -142,6 +196,7 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
         }),
     );
     await Promise.all(closing);
+    await Promise.allSettled([...this.closing]);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }

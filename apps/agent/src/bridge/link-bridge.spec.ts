@@ -1,0 +1,78 @@
+import { type AddressInfo, connect, createServer } from 'node:net';
+
+import { WebSocket, WebSocketServer } from 'ws';
+
+import { createLogger } from '@payorch/logging';
+import { attachWebSocket, type Multiplexer, type TerminalEntry, toDuplex } from '@payorch/tunnel';
+
+import { LinkBridge } from './link-bridge';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe(LinkBridge.name, () => {
+  let wss: WebSocketServer;
+  let connector: Multiplexer;
+  let ws: WebSocket;
+  let sut: LinkBridge;
+  const statuses: string[] = [];
+  let listenPort: number;
+
+  beforeAll(async () => {
+    listenPort = await freePort();
+    const terminals: TerminalEntry[] = [{ terminalId: 'till-dialled', protocol: 'jpay', link: { kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' } }];
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    const ready = new Promise<Multiplexer>((resolve) =>
+      wss.once('connection', (socket) => {
+        const mux = attachWebSocket(socket, { role: 'connector', software: 'test/1', heartbeat: false });
+        mux.onControl((m) => m.type === 'link-status' && statuses.push(`${m.terminalId}:${m.state}`));
+        mux.onReady(() => (mux.sendControl({ type: 'terminal-list', terminals }), resolve(mux)));
+      }),
+    );
+    let listed!: () => void;
+    const gotList = new Promise<void>((resolve) => (listed = resolve));
+    sut = new LinkBridge({ logger, onTerminals: () => listed() });
+    ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    sut.attach(ws);
+    connector = await ready;
+    await gotList;
+  });
+
+  afterAll(async () => {
+    sut.close();
+    ws.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+
+  it('listens for a terminal that dials the till and bridges bytes both ways', async () => {
+    const opening = connector.open({ kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' }, { terminalId: 'till-dialled' });
+    await new Promise((r) => setTimeout(r, 50));
+    const terminal = connect(listenPort, '127.0.0.1');
+    const link = toDuplex(await opening);
+    link.on('error', () => undefined); // the terminal hanging up resets the stream
+    terminal.write('ping');
+    const fromTerminal = await new Promise<string>((resolve) => link.once('data', (d: Buffer) => resolve(d.toString())));
+    expect(fromTerminal).toBe('ping');
+    link.write('pong');
+    expect(await new Promise<string>((resolve) => terminal.once('data', (d: Buffer) => resolve(d.toString())))).toBe('pong');
+    terminal.destroy();
+    await new Promise((r) => link.once('close', r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(statuses).toEqual(['till-dialled:up', 'till-dialled:down']);
+    expect(sut.openLinks).toBe(0);
+  });
+
+  it('refuses links that are not in the terminal list, and relays', async () => {
+    await expect(connector.open({ kind: 'tcp-connect', host: '127.0.0.1', port: 22 }, { terminalId: 'till-dialled' })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
+    await expect(connector.open({ kind: 'tcp-connect', host: '127.0.0.1', port: 22 })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
+    await expect(connector.open({ kind: 'relay-tcp', host: '127.0.0.1', port: 22 })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
+  });
+});

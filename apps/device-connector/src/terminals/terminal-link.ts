@@ -1,0 +1,70 @@
+import type { LinkDescriptor, TerminalEntry, TerminalProtocol } from '@payorch/tunnel';
+import { parseLinkDescriptor } from '@payorch/tunnel';
+
+/** The columns of a Terminal row the connector needs to drive it. */
+export interface TerminalRow {
+  agentId: string | null;
+  connection: unknown;
+  credentialsEncrypted: string | null;
+  department: string | null;
+  dialect: string | null;
+  id: string;
+  merchantId: string | null;
+  name: string;
+  protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
+  status: 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'DISABLED';
+  tenantId: string;
+  terminalId: string | null;
+}
+
+export const TERMINAL_ROW_SELECT = {
+  agentId: true,
+  connection: true,
+  credentialsEncrypted: true,
+  department: true,
+  dialect: true,
+  id: true,
+  merchantId: true,
+  name: true,
+  protocol: true,
+  status: true,
+  tenantId: true,
+  terminalId: true,
+} as const;
+
+const PROTOCOLS: Record<TerminalRow['protocol'], TerminalProtocol> = { JOINPROTO: 'joinproto', JPAY: 'jpay', SSI_ECR: 'ssi-ecr' };
+
+/**
+ * Terminal.connection (the gateway's `connectionSchema`: tcp / tcp-listen / serial) → the tunnel's
+ * link descriptor. Validated again with the tunnel schema: the row is data, not trusted code.
+ * @throws TunnelProtocolError INVALID_LINK for a connection the tunnel cannot carry.
+ */
+export function linkForConnection(connection: unknown): LinkDescriptor {
+  const c = (connection ?? {}) as Record<string, unknown>;
+  switch (c.kind) {
+    case 'tcp':
+      return parseLinkDescriptor({ kind: 'tcp-connect', host: c.host, port: c.port });
+    case 'tcp-listen':
+      return parseLinkDescriptor({ kind: 'tcp-listen', port: c.port });
+    case 'serial':
+      return parseLinkDescriptor({
+        kind: 'serial',
+        path: c.path,
+        baudRate: c.baudRate,
+        ...(c.dataBits !== undefined && { dataBits: c.dataBits }),
+        ...(c.parity !== undefined && { parity: c.parity }),
+        ...(c.stopBits !== undefined && { stopBits: c.stopBits }),
+      });
+    default:
+      return parseLinkDescriptor(connection);
+  }
+}
+
+/** One entry of the `terminal-list` control message, or null when the row's connection is unusable. */
+export function terminalEntry(row: TerminalRow): TerminalEntry | null {
+  try {
+    return { terminalId: row.id, protocol: PROTOCOLS[row.protocol], link: linkForConnection(row.connection), label: row.name.slice(0, 128) };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Memory per idle agent connection on the connector side: N agents (a child process) hold a tunnel
+ * each (WebSocket + Multiplexer with heartbeats, handshake done, terminal list received); the
+ * connector process reports heap and RSS growth per 1,000 connections, against N bare WebSocket
+ * connections (no tunnel) measured in the same run.
+ * Run: node scripts/run-ts.mjs bench/tunnel/idle-memory.bench.ts   (AGENTS=1500 default; AGENTS=5000 for the issue's figure)
+ */
+import { fork } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+import { WebSocket, WebSocketServer } from 'ws';
+
+import { attachWebSocket, type Multiplexer } from '@payorch/tunnel';
+
+const AGENTS = Number(process.env.AGENTS ?? 1500);
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+async function child(url: string, count: number, tunnel: boolean): Promise<void> {
+  const sockets: WebSocket[] = [];
+  let ready = 0;
+  for (let i = 0; i < count; i++) {
+    const ws = new WebSocket(url);
+    sockets.push(ws);
+    if (tunnel) {
+      const mux = attachWebSocket(ws, { role: 'agent', software: 'bench-agent/1' });
+      mux.onControl(() => (ready += 1) === count && process.send!('ready'));
+    } else {
+      ws.once('open', () => (ready += 1) === count && process.send!('ready'));
+    }
+    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 10));
+  }
+  process.on('message', () => process.exit(0));
+}
+
+function memory(): { heap: number; rss: number } {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss };
+}
+
+async function phase(tunnel: boolean): Promise<{ heap: number; rss: number; ms: number }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 80 * 1024 });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const muxes: Multiplexer[] = [];
+  wss.on('connection', (ws) => {
+    if (!tunnel) return;
+    const mux = attachWebSocket(ws, { role: 'connector', software: 'bench-connector/1' });
+    mux.onReady(() => mux.sendControl({ type: 'terminal-list', terminals: [{ terminalId: 't1', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '10.0.0.5', port: 2000 } }] }));
+    muxes.push(mux);
+  });
+  const before = memory();
+  const start = Date.now();
+  const agents = fork(__filename, ['child', `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, String(AGENTS), tunnel ? 'tunnel' : 'bare'], {
+    execArgv: process.execArgv,
+    stdio: 'inherit',
+  });
+  await new Promise<void>((resolve) => agents.once('message', () => resolve()));
+  const ms = Date.now() - start;
+  await new Promise((r) => setTimeout(r, 500));
+  const after = memory();
+  agents.send('stop');
+  await new Promise((r) => agents.once('exit', r));
+  for (const client of wss.clients) client.terminate();
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  muxes.length = 0;
+  return { heap: after.heap - before.heap, rss: after.rss - before.rss, ms };
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'child') return child(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'tunnel');
+  const perK = (bytes: number) => (bytes / 1024 / 1024 / (AGENTS / 1000)).toFixed(1);
+  const bare = await phase(false);
+  const tunnel = await phase(true);
+  console.log(`idle agent connections: ${AGENTS} (connector-side memory, MB per 1,000 connections)`);
+  console.log(`bare WebSocket (baseline)   heap+external ${perK(bare.heap).padStart(6)}   rss ${perK(bare.rss).padStart(6)}   connected in ${bare.ms} ms`);
+  console.log(`tunnel (WS + Multiplexer)   heap+external ${perK(tunnel.heap).padStart(6)}   rss ${perK(tunnel.rss).padStart(6)}   handshaken in ${tunnel.ms} ms`);
+  console.log(`ratio tunnel/bare           heap+external ${(tunnel.heap / Math.max(1, bare.heap)).toFixed(2)}x`);
+  process.exit(0);
+}
+
+void main();

@@ -1,0 +1,90 @@
+import { Redis } from 'ioredis';
+
+import type { TerminalCommand } from '@payorch/domain';
+import { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+
+import { CommandConsumer } from './consumer';
+import { RedisTerminalCommandDispatcher } from './dispatcher';
+import { AgentOwnership } from './ownership';
+
+const TENANT = '11111111-1111-4111-8111-111111111111';
+const TERMINAL = '22222222-2222-4222-8222-222222222222';
+const AGENT = '33333333-3333-4333-8333-333333333333';
+const refresh: TerminalCommand = { kind: 'terminal.refresh_info', tenantId: TENANT, terminalId: TERMINAL };
+
+describe('command bus (real Redis)', () => {
+  const redis = new Redis(testRedisUrl());
+  const prefix = testRedisPrefix('bus');
+  const closers: Array<() => Promise<unknown>> = [];
+  const dispatcher = (timeoutMs = 2000) => {
+    const d = new RedisTerminalCommandDispatcher({ redis, prefix, resolveAgent: async () => ({ agentId: AGENT }), blockMs: 100, timeoutsMs: { 'terminal.refresh_info': timeoutMs } });
+    closers.push(() => d.close());
+    return d;
+  };
+  const consumer = (instanceId: string, handler: ConstructorParameters<typeof CommandConsumer>[0]['handler']) => {
+    const c = new CommandConsumer({ redis, prefix, instanceId, handler, blockMs: 100 });
+    closers.push(() => c.stop());
+    return c;
+  };
+
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+    await deleteRedisPrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('answers TERMINAL_OFFLINE without queueing when no instance owns the agent', async () => {
+    expect(await dispatcher().dispatch(refresh)).toMatchObject({ ok: false, code: 'TERMINAL_OFFLINE' });
+    expect(await redis.keys(`${prefix}:bus:req:*`)).toEqual([]);
+  });
+
+  it('delivers each command once, to the owning instance only', async () => {
+    const seen: Record<string, number> = { i1: 0, i2: 0 };
+    await consumer('i1', async () => ((seen.i1! += 1), { ok: true, result: 'i1' })).start();
+    await consumer('i2', async () => ((seen.i2! += 1), { ok: true, result: 'i2' })).start();
+    const own1 = new AgentOwnership({ redis, prefix, instanceId: 'i1', ttlMs: 5000 });
+    const own2 = new AgentOwnership({ redis, prefix, instanceId: 'i2', ttlMs: 5000 });
+    await own1.claim(AGENT);
+    const d = dispatcher();
+    const replies = await Promise.all([1, 2, 3].map(() => d.dispatch(refresh)));
+    expect(replies).toEqual([1, 2, 3].map(() => ({ ok: true, result: 'i1' })));
+    expect(seen).toEqual({ i1: 3, i2: 0 });
+
+    // The agent reconnects to i2: i2 takes the key over; i1 learns it on its next refresh.
+    const lost: string[] = [];
+    const watcher = new AgentOwnership({ redis, prefix, instanceId: 'i1', ttlMs: 5000, onLost: (id) => lost.push(id) });
+    await watcher.claim(AGENT);
+    await own2.claim(AGENT);
+    await watcher.refresh();
+    expect(lost).toEqual([AGENT]);
+    expect(await own1.release(AGENT)).toBe(false);
+    expect(await d.dispatch(refresh)).toEqual({ ok: true, result: 'i2' });
+    expect(seen).toEqual({ i1: 3, i2: 1 });
+    expect(await own2.release(AGENT)).toBe(true);
+    expect(await own2.owner(AGENT)).toBeNull();
+  });
+
+  it('never executes a command whose dispatcher already timed out (owner down, then back)', async () => {
+    let executed = 0;
+    const own = new AgentOwnership({ redis, prefix, instanceId: 'sleepy', ttlMs: 5000 });
+    await own.claim(AGENT);
+    const late = consumer('sleepy', async () => ((executed += 1), { ok: true }));
+    // The stream exists (as for an instance that crashed mid-read) but nobody reads it yet.
+    await redis.xgroup('CREATE', `${prefix}:bus:req:sleepy`, 'connector', '$', 'MKSTREAM');
+    expect(await dispatcher(150).dispatch(refresh)).toMatchObject({ ok: false, code: 'TIMEOUT' });
+    await late.start();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(executed).toBe(0);
+    expect(await redis.xlen(`${prefix}:bus:req:sleepy`)).toBe(0);
+    await own.release(AGENT);
+  });
+
+  it('lets an ownership key expire when its instance stops refreshing (crash)', async () => {
+    const own = new AgentOwnership({ redis, prefix, instanceId: 'crashy', ttlMs: 1000 });
+    await own.claim(AGENT);
+    expect(await own.owner(AGENT)).toBe('crashy');
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await own.owner(AGENT)).toBeNull();
+    expect(await dispatcher().dispatch(refresh)).toMatchObject({ ok: false, code: 'TERMINAL_OFFLINE' });
+  });
+});

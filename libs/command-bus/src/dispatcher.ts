@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Redis } from 'ioredis';
+
+import type { Database } from '@payorch/db';
+import { isUuid, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
+
+import { busKeys } from './keys';
+import { offline, parseReply } from './messages';
+
+/** Sends a command to the connector instance holding the terminal's agent and waits for its reply. */
+export interface TerminalCommandDispatcher {
+  dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
+}
+
+/** The terminal's agent under the tenant: null = no such terminal (for this tenant). */
+export type AgentResolver = (tenantId: string, terminalId: string) => Promise<{ agentId: string | null } | null>;
+
+/** Resolves through PostgreSQL under the command's tenant (RLS): another tenant's terminal is NOT_FOUND. */
+export function databaseAgentResolver(db: Database): AgentResolver {
+  return async (tenantId, terminalId) => {
+    if (!isUuid(tenantId) || !isUuid(terminalId)) return null;
+    return db.withTenant(tenantId, (tx) => tx.terminal.findUnique({ where: { id: terminalId }, select: { agentId: true } }));
+  };
+}
+
+/** Reply deadlines per command kind: a purchase may wait minutes for the card. */
+export const DEFAULT_COMMAND_TIMEOUTS_MS: Record<TerminalCommand['kind'], number> = {
+  'operation.execute': 300_000,
+  'operation.recover': 120_000,
+  'operation.cancel': 15_000,
+  'terminal.refresh_info': 30_000,
+};
+
+export interface RedisDispatcherOptions {
+  redis: Redis;
+  prefix: string;
+  resolveAgent: AgentResolver;
+  timeoutsMs?: Partial<Record<TerminalCommand['kind'], number>>;
+  /** XREAD block time of the reply reader; bounds close(). Default 1 s. */
+  blockMs?: number;
+}
+
+interface Pending {
+  resolve: (reply: TerminalCommandReply) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The gateway's / worker's side of the command bus (docs/tunnel.md, "Command bus"): looks up the
+ * owner instance of the terminal's agent (`${prefix}:owner:agent:<id>`), appends the command to that
+ * instance's request stream with a deadline, and waits for the reply on its own reply stream.
+ *   - no owner → TERMINAL_OFFLINE at once (nothing queued);
+ *   - no reply by the deadline → TIMEOUT; the consumer drops the entry if it reads it later, so a
+ *     command is executed at most once. An operation's true outcome is then its DB state.
+ */
+export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher {
+  readonly id = randomUUID();
+  private readonly keys: ReturnType<typeof busKeys>;
+  private readonly replyKey: string;
+  private readonly pending = new Map<string, Pending>();
+  private reader: Redis | undefined;
+  private loop: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: RedisDispatcherOptions) {
+    this.keys = busKeys(options.prefix);
+    this.replyKey = this.keys.replies(this.id);
+  }
+
+  async dispatch(command: TerminalCommand, options: { timeoutMs?: number } = {}): Promise<TerminalCommandReply> {
+    if (this.closed) return { ok: false, code: 'INTERNAL', message: 'dispatcher closed' };
+    const target = await this.options.resolveAgent(command.tenantId, command.terminalId);
+    if (!target) return { ok: false, code: 'NOT_FOUND', message: `terminal ${command.terminalId} not found` };
+    if (!target.agentId) return offline('the terminal has no agent');
+    const owner = await this.options.redis.get(this.keys.agentOwner(target.agentId));
+    if (!owner) return offline('the terminal\'s agent is not connected');
+    this.ensureReader();
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutsMs?.[command.kind] ?? DEFAULT_COMMAND_TIMEOUTS_MS[command.kind];
+    const requestId = randomUUID();
+    const reply = new Promise<TerminalCommandReply>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        resolve({ ok: false, code: 'TIMEOUT', message: `no reply from connector ${owner} within ${timeoutMs} ms` });
+      }, timeoutMs);
+      this.pending.set(requestId, { resolve, timer });
+    });
+    try {
+      await this.options.redis.xadd(
+        this.keys.requests(owner), 'MAXLEN', '~', 10_000, '*',
+        'id', requestId, 'command', JSON.stringify(command), 'replyTo', this.replyKey, 'deadline', String(Date.now() + timeoutMs),
+      );
+    } catch (error) {
+      this.settle(requestId, { ok: false, code: 'INTERNAL', message: `command bus unavailable: ${(error as Error).message}` });
+    }
+    return reply;
+  }
+
+  /** Stops the reply reader; pending dispatches answer INTERNAL. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const id of [...this.pending.keys()]) this.settle(id, { ok: false, code: 'INTERNAL', message: 'dispatcher closed' });
+    await this.loop;
+    this.reader?.disconnect();
+    await this.options.redis.del(this.replyKey).catch(() => undefined);
+  }
+
+  private settle(requestId: string, reply: TerminalCommandReply): void {
+    const pending = this.pending.get(requestId);
+    if (!pending) return;
+    this.pending.delete(requestId);
+    clearTimeout(pending.timer);
+    pending.resolve(reply);
+  }
+
+  private ensureReader(): void {
+    if (this.loop) return;
+    this.reader = this.options.redis.duplicate();
+    this.loop = this.read();
+  }
+
+  private async read(): Promise<void> {
+    let lastId = '0-0';
+    while (!this.closed) {
+      try {
+        const batch = (await this.reader!.xread('BLOCK', this.options.blockMs ?? 1000, 'STREAMS', this.replyKey, lastId)) as
+          | Array<[string, Array<[string, string[]]>]>
+          | null;
+        for (const [, entries] of batch ?? []) {
+          for (const [entryId, flat] of entries) {
+            lastId = entryId;
+            const fields = new Map<string, string>();
+            for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+            const requestId = fields.get('id');
+            if (requestId) this.settle(requestId, parseReply(fields.get('reply')));
+          }
+        }
+      } catch {
+        if (this.closed) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+}

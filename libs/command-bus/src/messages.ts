@@ -1,0 +1,32 @@
+import { isUuid, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
+
+const KINDS = new Set<TerminalCommand['kind']>(['operation.execute', 'operation.cancel', 'operation.recover', 'terminal.refresh_info']);
+
+/** A command read back from Redis, or null when it is not one. Ids must be UUIDs. */
+export function parseCommand(raw: string | undefined): TerminalCommand | null {
+  if (!raw) return null;
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  if (!value || typeof value !== 'object' || !KINDS.has(value.kind as TerminalCommand['kind'])) return null;
+  if (typeof value.tenantId !== 'string' || !isUuid(value.tenantId)) return null;
+  if (typeof value.terminalId !== 'string' || !isUuid(value.terminalId)) return null;
+  if (value.kind === 'terminal.refresh_info') return { kind: value.kind, tenantId: value.tenantId, terminalId: value.terminalId };
+  if (typeof value.operationId !== 'string' || !isUuid(value.operationId)) return null;
+  return { kind: value.kind as Exclude<TerminalCommand['kind'], 'terminal.refresh_info'>, tenantId: value.tenantId, terminalId: value.terminalId, operationId: value.operationId };
+}
+
+export function parseReply(raw: string | undefined): TerminalCommandReply {
+  try {
+    const value = JSON.parse(raw ?? '') as TerminalCommandReply;
+    if (value && typeof value === 'object' && typeof value.ok === 'boolean') return value;
+  } catch {
+    // fall through
+  }
+  return { ok: false, code: 'INTERNAL', message: 'malformed reply' };
+}
+
+export const offline = (message: string): TerminalCommandReply => ({ ok: false, code: 'TERMINAL_OFFLINE', message });

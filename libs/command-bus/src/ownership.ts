@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+
+import { busKeys } from './keys';
+
+/** Refreshes the TTL only while the key still names this instance. */
+const REFRESH = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/** Deletes only while the key still names this instance (a newer owner elsewhere is left alone). */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+export interface AgentOwnershipOptions {
+  redis: Redis;
+  prefix: string;
+  instanceId: string;
+  /** Key TTL; the heartbeat refreshes every third of it. */
+  ttlMs: number;
+  /** Called when a refresh finds another instance named (the agent reconnected elsewhere). */
+  onLost?: (agentId: string) => void;
+}
+
+/**
+ * Which connector instance holds which agent: `${prefix}:owner:agent:<id>` = instanceId with a TTL.
+ * The instance that accepts an agent's tunnel takes the key over unconditionally (the agent chose it;
+ * the older instance loses the key and learns it on its next refresh). A crashed instance's keys
+ * expire after `ttlMs`, so dispatchers answer TERMINAL_OFFLINE instead of queueing to a dead instance.
+ */
+export class AgentOwnership {
+  private readonly keys: ReturnType<typeof busKeys>;
+  private readonly held = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: AgentOwnershipOptions) {
+    this.keys = busKeys(options.prefix);
+  }
+
+  get agents(): string[] {
+    return [...this.held];
+  }
+
+  async claim(agentId: string): Promise<void> {
+    this.held.add(agentId);
+    await this.options.redis.set(this.keys.agentOwner(agentId), this.options.instanceId, 'PX', this.options.ttlMs);
+  }
+
+  /** Gives the agent up; resolves true when this instance was still the owner. */
+  async release(agentId: string): Promise<boolean> {
+    this.held.delete(agentId);
+    const deleted = (await this.options.redis.eval(RELEASE, 1, this.keys.agentOwner(agentId), this.options.instanceId)) as number;
+    return deleted === 1;
+  }
+
+  /** Whether the key still names this instance. */
+  async owns(agentId: string): Promise<boolean> {
+    return (await this.options.redis.get(this.keys.agentOwner(agentId))) === this.options.instanceId;
+  }
+
+  owner(agentId: string): Promise<string | null> {
+    return this.options.redis.get(this.keys.agentOwner(agentId));
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), Math.max(250, Math.floor(this.options.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One heartbeat: refresh every held key; report the ones another instance took. */
+  async refresh(): Promise<void> {
+    const agents = [...this.held];
+    if (agents.length === 0) return;
+    const pipeline = this.options.redis.pipeline();
+    for (const agentId of agents) pipeline.eval(REFRESH, 1, this.keys.agentOwner(agentId), this.options.instanceId, this.options.ttlMs);
+    const results = (await pipeline.exec()) ?? [];
+    results.forEach(([error, value], index) => {
+      if (error || value !== 0) return;
+      const agentId = agents[index]!;
+      if (!this.held.delete(agentId)) return;
+      this.options.onLost?.(agentId);
+    });
+  }
+}

@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
+
+import { REPO_ROOT, testRedisUrl, tsEntryArgs } from '@payorch/testing';
+
+import { echoTerminal, eventually, failoverProxy, TunnelHarness } from './support/tunnel-harness';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A connector instance as a real process, killed with SIGKILL: no graceful close, no ownership release. */
+describe('tunnel failover after kill -9 of the owning connector process', () => {
+  const h = new TunnelHarness();
+  let child: ChildProcess | undefined;
+  let stderr = '';
+
+  beforeAll(() => h.start());
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await h.stop();
+  });
+
+  it('moves the agent to the surviving instance, brings terminals back online and routes commands there', async () => {
+    const survivor = await h.connector('survivor');
+    const port = await freePort();
+    child = spawn(process.execPath, tsEntryArgs('apps/device-connector/src/main.ts'), {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        DATABASE_APP_URL: h.testDb.appUrl,
+        REDIS_URL: testRedisUrl(),
+        REDIS_KEY_PREFIX: h.prefix,
+        PAYORCH_MASTER_KEY: h.masterKey,
+        CONNECTOR_INSTANCE_ID: 'doomed',
+        CONNECTOR_PORT: String(port),
+        CONNECTOR_OWNERSHIP_TTL_MS: '3000',
+        LOG_LEVEL: 'warn',
+      },
+    });
+    child.stderr!.on('data', (d) => (stderr += String(d)));
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, 30_000, `child connector up (${stderr})`);
+
+    const proxy = await failoverProxy(() => [port, survivor.port]);
+    const proxyUrl = `http://127.0.0.1:${proxy.port}`;
+    const agent = await h.enrolledAgent(proxyUrl);
+    const terminal = await echoTerminal();
+    const terminalId = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: terminal.port });
+    h.runAgent(proxyUrl, agent.credential);
+    await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'doomed', 15_000, 'owned by the child');
+    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE');
+    const dispatcher = h.dispatcher();
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })).toMatchObject({ ok: true, result: { instance: 'doomed' } });
+
+    child.kill('SIGKILL');
+    await eventually(() => survivor.tunnels.session(agent.agentId)?.mux.state === 'open', 20_000, 'agent on the survivor');
+    await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'survivor', 10_000, 'ownership taken over');
+    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE');
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })).toMatchObject({ ok: true, result: { instance: 'survivor' } });
+    const instances = (await h.events(agent.tenantId, 'agent.online')).map((e) => (e.data as { instance: string }).instance);
+    expect(instances).toEqual(['doomed', 'survivor']);
+
+    await proxy.close();
+    await terminal.close();
+  });
+});
