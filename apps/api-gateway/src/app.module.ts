@@ -6,16 +6,24 @@ import type { GatewayConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { SecretBox } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
+import { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { AgentsModule } from './agents/agents.module';
+import { AssistMerchantsModule } from './assist-merchants/assist-merchants.module';
 import { ApiKeyGuard } from './common/auth.guard';
 import { ErrorFilter } from './common/error.filter';
+import { EgressModule } from './egress/egress.module';
+import { EventsModule } from './events/events.module';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { RateLimitGuard } from './common/rate-limit.guard';
 import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS, SECRET_BOX } from './common/tokens';
 import { HealthController, METRICS_REGISTRY } from './health/health.controller';
+import { OperationsModule } from './operations/operations.module';
+import { SettlementsModule } from './settlements/settlements.module';
 import { StoresModule } from './stores/stores.module';
 import { TerminalsModule } from './terminals/terminals.module';
+import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -24,6 +32,8 @@ export interface GatewayDeps {
   metrics: Registry;
   redis: Redis;
   secrets: SecretBox;
+  /** Command bus to the device connectors (operations); default: every terminal offline. */
+  dispatcher?: TerminalCommandDispatcher;
 }
 
 /** Closes the connections the app was given, after Nest has stopped taking requests. */
@@ -31,9 +41,11 @@ class ConnectionCloser implements OnApplicationShutdown {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher & { close?: () => Promise<void> },
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    await this.dispatcher.close?.();
     await Promise.allSettled([this.db.close(), this.redis.quit()]);
   }
 }
@@ -48,13 +60,14 @@ export class AppModule {
       { provide: METRICS_REGISTRY, useValue: deps.metrics },
       { provide: REDIS, useValue: deps.redis },
       { provide: SECRET_BOX, useValue: deps.secrets },
+      { provide: TERMINAL_COMMAND_DISPATCHER, useValue: deps.dispatcher ?? offlineDispatcher },
     ];
     return {
       module: AppModule,
       global: true,
       controllers: [HealthController],
       exports: shared.map((p) => p.provide),
-      imports: [AgentsModule, StoresModule, TerminalsModule],
+      imports: [AgentsModule, AssistMerchantsModule, EgressModule, EventsModule, OperationsModule, SettlementsModule, StoresModule, TerminalsModule, WalletPaymentsModule, WebhooksModule],
       providers: [
         ...shared,
         ConnectionCloser,

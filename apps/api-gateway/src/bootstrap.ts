@@ -9,6 +9,8 @@ import type { GatewayConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { createLogger, createMetricsRegistry, httpMetrics, type Logger } from '@payorch/logging';
+import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
+import type { TerminalCommandDispatcher } from '@payorch/operations';
 
 import { AppModule } from './app.module';
 import type { PayorchRequest } from './common/request-context';
@@ -16,6 +18,8 @@ import { requestIdMiddleware } from './common/request-id.middleware';
 
 export interface GatewayOptions {
   logger?: Logger;
+  /** Command bus to the device connectors (tests inject an in-process one). */
+  dispatcher?: TerminalCommandDispatcher;
 }
 
 /** Builds the gateway (used by main.ts and by the e2e tests), not yet listening. */
@@ -29,7 +33,7 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
 
   const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.register({ config, db, logger, metrics, redis, secrets }),
+    AppModule.register({ config, db, dispatcher: options.dispatcher ?? commandBus(config, db), logger, metrics, redis, secrets }),
     { logger: false, bodyParser: true },
   );
   app.set('trust proxy', config.TRUST_PROXY);
@@ -64,4 +68,20 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
+}
+
+/**
+ * Terminal commands go over the Redis command bus to the connector instance holding the agent. The
+ * dispatcher reads replies with a blocking XREAD, so it gets a connection of its own, closed with the app.
+ */
+function commandBus(config: GatewayConfig, db: Database): TerminalCommandDispatcher & { close(): Promise<void> } {
+  const busRedis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+  const dispatcher = new RedisTerminalCommandDispatcher({ redis: busRedis, prefix: config.REDIS_KEY_PREFIX, resolveAgent: databaseAgentResolver(db) });
+  return {
+    dispatch: (command) => dispatcher.dispatch(command),
+    close: async () => {
+      await dispatcher.close();
+      busRedis.disconnect();
+    },
+  };
 }

@@ -5,11 +5,19 @@ import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
+import { offlineDispatcher, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { HealthController, REGISTRY } from './health/health.controller';
+import { RecoveryModule } from './recovery/recovery.module';
 import { bullConnection } from './redis-connection';
+import type { SettlementRunner } from './settlement/settlement-runner';
+import { SettlementModule } from './settlement/settlement.module';
 import { SystemProcessor } from './system/system.processor';
 import { DATABASE, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
+import { WalletPaymentsProcessor } from './wallet-payments/wallet-payments.processor';
+import { walletPaymentsProviders } from './wallet-payments/wallet-payments.tokens';
+import { WalletResolutionService } from './wallet-payments/wallet-resolution.service';
+import { WebhooksModule } from './webhooks/webhooks.module';
 import { workerMetrics } from './worker-metrics';
 
 export interface WorkerDeps {
@@ -17,6 +25,10 @@ export interface WorkerDeps {
   db: Database;
   logger: Logger;
   registry: Registry;
+  /** How settlements reach terminals (bootstrap: the command bus; tests: an in-process runner). */
+  settlementRunner: SettlementRunner;
+  /** Command bus for `operation.recover` (bootstrap: RedisTerminalCommandDispatcher; default: every terminal offline). */
+  dispatcher?: TerminalCommandDispatcher;
 }
 
 class DatabaseCloser implements OnApplicationShutdown {
@@ -30,6 +42,7 @@ class DatabaseCloser implements OnApplicationShutdown {
 @Module({})
 export class WorkerModule {
   static register(deps: WorkerDeps): DynamicModule {
+    const metrics = workerMetrics(deps.registry);
     return {
       module: WorkerModule,
       controllers: [HealthController],
@@ -39,16 +52,22 @@ export class WorkerModule {
           prefix: `${deps.config.REDIS_KEY_PREFIX}:bull`,
           defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: false },
         }),
-        BullModule.registerQueue({ name: QUEUES.system }),
+        BullModule.registerQueue({ name: QUEUES.system }, { name: QUEUES.walletPayments }),
+        SettlementModule.register({ ...deps, runner: deps.settlementRunner }),
+        RecoveryModule.register({ ...deps, dispatcher: deps.dispatcher ?? offlineDispatcher, metrics }),
+        WebhooksModule.register({ ...deps, metrics }),
       ],
       providers: [
         { provide: DATABASE, useValue: deps.db },
         { provide: LOGGER, useValue: deps.logger },
-        { provide: METRICS, useValue: workerMetrics(deps.registry) },
+        { provide: METRICS, useValue: metrics },
         { provide: REGISTRY, useValue: deps.registry },
         { provide: WORKER_CONFIG, useValue: deps.config },
         DatabaseCloser,
         SystemProcessor,
+        ...walletPaymentsProviders(deps.config, deps.registry),
+        WalletPaymentsProcessor,
+        WalletResolutionService,
       ],
     };
   }

@@ -59,6 +59,14 @@ export const gatewayConfigSchema = z.object({
     .describe('Delay before the first `wallet_payment.resolve` attempt of a payment left UNKNOWN, in process or requiring action.'),
   ...walletResolveJob,
   TRUST_PROXY: bool(false).describe('Trust X-Forwarded-* headers (behind a load balancer).'),
+  EVENTS_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000).describe('Live event stream (SSE / WebSocket): interval of the keep-alive comment / ping.'),
+  EVENTS_CLIENT_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024)
+    .describe('Live event stream: bytes queued for one slow client before it is disconnected (it reconnects with Last-Event-ID).'),
+  EVENTS_CATCHUP_LIMIT: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Live event stream: most events replayed from the database on (re)connect with Last-Event-ID / ?after=.'),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
@@ -161,6 +169,39 @@ export const workerConfigSchema = z.object({
     .default(8)
     .describe('Settlements of one tenant running at once across all workers (fairness between tenants).'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8).describe('Jobs processed in parallel per worker.'),
+  RECOVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('Delay before the first recovery attempt of an UNKNOWN operation; doubles per inconclusive attempt.'),
+  RECOVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(10).default(30 * 60_000).describe('Longest delay between two recovery attempts of an UNKNOWN operation.'),
+  RECOVERY_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000).describe('How often the recovery sweep runs (stuck SENT/IN_PROGRESS → UNKNOWN; UNKNOWN → `operation.recover`).'),
+  RECOVERY_MAX_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(20)
+    .describe('Inconclusive recovery attempts after which an UNKNOWN operation is left for a human (POST /v1/operations/{id}/resolve).'),
+  RECOVERY_STUCK_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(10 * 60_000)
+    .describe('An operation SENT/IN_PROGRESS unchanged this long is moved to UNKNOWN and recovered; keep it above every command timeout (execute: 300 s).'),
+  WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15).describe('Delivery attempts of one webhook before it is FAILED (docs/webhooks.md has the schedule).'),
+  WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('Delay after the first failed webhook attempt; doubles per attempt up to WEBHOOK_BACKOFF_MAX_MS.'),
+  WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).default(12 * 60 * 60_000).describe('Longest delay between two webhook attempts.'),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(16).describe('Webhook jobs (fan-out and deliveries) run in parallel by one worker.'),
+  WEBHOOK_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(60_000)
+    .describe('How often the worker sweeps for domain events without webhook deliveries (covers pub/sub messages missed while it was down).'),
+  WEBHOOK_SWEEP_LOOKBACK_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(24 * 60 * 60_000)
+    .describe('How far back the first webhook sweep looks (no watermark yet); later sweeps re-scan 5 minutes before the watermark.'),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Deadline of one webhook POST (connect to last body byte of the answer).'),
   WORKER_HEALTH_HOST: z.string().default('127.0.0.1').describe('Interface of the worker health endpoint.'),
   WORKER_HEALTH_PORT: port(3002).describe('Port of the worker `/health` and `/metrics`.'),
 });

@@ -20,7 +20,7 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** `4111111111111111` → `411111******1111`. Short or already-masked input is fully masked or kept. */
+/** A 16-digit PAN becomes its first six digits, six stars and its last four. Shorter input is fully masked. */
 export function maskPan(pan: string): string {
   const digits = pan.replace(/[\s-]/g, '');
   if (digits.length < 13) return digits.replace(/\d/g, '*');

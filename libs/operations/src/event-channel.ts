@@ -16,3 +16,25 @@ export function redisEventSink(redis: Publisher, prefix: string, onError?: (erro
     }
   };
 }
+
+/**
+ * Publishes domain events to their tenants' live channels once their transaction has COMMITTED
+ * (never inside it: a rolled-back event must not be seen). Every producer that writes with
+ * `publishEvent` calls this with the returned events after `withTenant` resolves. Best effort and
+ * never throws: the DomainEvent table stays the record (the SSE stream catches up from it, and the
+ * webhook sweep fans out whatever pub/sub missed). Resolves when every PUBLISH has been answered.
+ */
+export async function notifyCommitted(
+  redis: Publisher,
+  prefix: string,
+  events: readonly (PublishedEvent | undefined | null)[],
+  onError?: (error: Error) => void,
+): Promise<void> {
+  await Promise.all(
+    events
+      .filter((event): event is PublishedEvent => event !== undefined && event !== null)
+      .map((event) =>
+        redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch((error: unknown) => onError?.(error as Error)),
+      ),
+  );
+}

@@ -9,6 +9,7 @@ import { createGatewayApp } from '../../../apps/api-gateway/src/bootstrap';
 import { gatewayConfigSchema, type GatewayConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createLogger } from '@payorch/logging';
+import type { TerminalCommandDispatcher } from '@payorch/operations';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
 export const newMasterKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
@@ -26,6 +27,8 @@ export class GatewaySession {
   /** A Database as the application role, for RLS checks made directly through Prisma. */
   appDb!: Database;
   private redis!: Redis;
+  /** Set before start() to give the gateway a command dispatcher (built from the test DB's app URL). */
+  dispatcherFactory?: (appUrl: string) => TerminalCommandDispatcher;
 
   async start(overrides: Record<string, string> = {}): Promise<this> {
     this.testDb = await createTestDatabase();
@@ -38,7 +41,10 @@ export class GatewaySession {
       GATEWAY_PORT: '0',
       ...overrides,
     });
-    this.app = await createGatewayApp(this.config, { logger: createLogger({ name: 'test', level: 'silent' }) });
+    this.app = await createGatewayApp(this.config, {
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      dispatcher: this.dispatcherFactory?.(this.testDb.appUrl),
+    });
     await this.app.listen(0, '127.0.0.1');
     this.owner = createPrismaClient(this.testDb.adminUrl, { max: 2 });
     this.admin = new AdminService(this.owner, 'e2e');

@@ -16,6 +16,8 @@ import {
   type ListOperationsQuery,
   operationResponseSchema,
   receiptResponseSchema,
+  type ResolveOperationDto,
+  resolveOperationSchema,
 } from './dto/operation.dto';
 import { OperationsService } from './operations.service';
 
@@ -68,6 +70,20 @@ export class OperationsController {
   @ApiResponse({ status: 202, schema: openApi(operationResponseSchema) })
   cancel(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.cancel(ctx, id);
+  }
+
+  @Post('operations/:id/resolve')
+  @HttpCode(200)
+  @RequireScopes('operations:write')
+  @ApiOperation({
+    summary: 'Mark an UNKNOWN operation as approved / declined / failed (human resolution)',
+    description: 'Only from `unknown` (409 otherwise), e.g. after automatic recovery gave up. Audited with the note; publishes `operation.recovered` with `resolvedBy: "human"`.',
+  })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(resolveOperationSchema) })
+  @ApiResponse({ status: 200, schema: openApi(operationResponseSchema) })
+  resolve(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(resolveOperationSchema)) dto: ResolveOperationDto) {
+    return this.service.resolve(ctx, id, dto);
   }
 
   @Get('operations/:id/receipt')

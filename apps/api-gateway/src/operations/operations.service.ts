@@ -9,14 +9,14 @@ import { ApiError, notFound, type TenantContext, type TerminalCommandReply } fro
 import { assertSupported, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import {
-  AmountError, fromApiState, insertOperation, type OperationRow, recordStep, redisEventSink, TERMINAL_COMMAND_DISPATCHER,
+  AmountError, fromApiState, insertOperation, type OperationRow, recordStep, redisEventSink, resolveManually, TERMINAL_COMMAND_DISPATCHER,
   type TerminalCommandDispatcher, toDbType, toOperationView,
 } from '@payorch/operations';
 
 import { audit } from '../common/audit';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS } from '../common/tokens';
-import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse } from './dto/operation.dto';
+import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
 
 /** Types whose original must be an approved operation of one of these types. */
 const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string[]>> = {
@@ -161,6 +161,24 @@ export class OperationsService implements OnApplicationShutdown {
     }
     await this.db.withTenant(ctx, (tx) => audit(tx, ctx, { action: 'operation.cancel', resourceType: 'operation', resourceId: id }));
     return this.get(ctx, id);
+  }
+
+  /** A human's verdict on an UNKNOWN operation: only from UNKNOWN (conditional update), audited with the note. */
+  async resolve(ctx: TenantContext, id: string, dto: ResolveOperationDto): Promise<OperationResponse> {
+    const result = await this.db.withTenant(ctx, async (tx) => {
+      const row = await this.load(tx, id);
+      if (row.state !== 'UNKNOWN') {
+        throw new ApiError('CONFLICT', `operation ${id} is ${row.state.toLowerCase()}; only an unknown operation can be resolved by hand`, { state: row.state.toLowerCase() });
+      }
+      const outcome = await resolveManually(tx, id, { state: fromApiState(dto.state) as 'APPROVED' | 'DECLINED' | 'FAILED', note: dto.note, actor: ctx.actor });
+      if (!outcome.changed) {
+        throw new ApiError('CONFLICT', `operation ${id} was resolved meanwhile (now ${outcome.row.state.toLowerCase()})`, { state: outcome.row.state.toLowerCase() });
+      }
+      await audit(tx, ctx, { action: 'operation.resolve', resourceType: 'operation', resourceId: id, details: { state: dto.state, note: dto.note } });
+      return outcome;
+    });
+    if (result.event) this.publish([result.event]);
+    return toOperationView(result.row);
   }
 
   async receipt(ctx: TenantContext, id: string): Promise<ReceiptResponse> {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -27,6 +29,7 @@ describe('settlement-worker queue wiring (real Redis)', () => {
       REDIS_KEY_PREFIX: testRedisPrefix('worker'),
       WORKER_CONCURRENCY: '3',
       LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
     });
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.listen(0, '127.0.0.1');

@@ -69,3 +69,10 @@ export const receiptResponseSchema = z.object({
   fields: z.record(z.string(), z.unknown()),
 });
 export type ReceiptResponse = z.infer<typeof receiptResponseSchema>;
+
+/** A human's verdict on an UNKNOWN operation (after checking the terminal journal or the bank). */
+export const resolveOperationSchema = z.strictObject({
+  note: z.string().trim().min(3).max(1000).describe('Why: what was checked (terminal journal, bank statement …). Audited.'),
+  state: z.enum(['approved', 'declined', 'failed']).describe('The true outcome.'),
+});
+export type ResolveOperationDto = z.infer<typeof resolveOperationSchema>;

@@ -1,0 +1,89 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
+import type { PublishedEvent } from '@payorch/db';
+import { isUuid } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import { eventsChannel } from '@payorch/operations';
+
+import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
+
+/** One live listener (an SSE response or a WebSocket) of one tenant. */
+export interface HubListener {
+  deliver(event: PublishedEvent): void;
+}
+
+/**
+ * The gateway process's single Redis pub/sub connection for live events, multiplexing every SSE and
+ * WebSocket client: it subscribes to `${prefix}:events:<tenantId>` while that tenant has at least one
+ * listener and hands each message to that tenant's listeners only. A message whose body names another
+ * tenant than its channel is dropped (never another tenant's events).
+ */
+@Injectable()
+export class EventHub implements OnApplicationShutdown {
+  private readonly subscriber: Redis;
+  private readonly listeners = new Map<string, Set<HubListener>>();
+  private readonly prefix: string;
+
+  constructor(
+    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.prefix = config.REDIS_KEY_PREFIX;
+    // A subscriber connection cannot run other commands; it is this hub's alone. It re-subscribes on reconnect (ioredis autoResubscribe).
+    this.subscriber = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+    this.subscriber.on('error', (err) => this.logger.warn({ err: err.message }, 'event hub redis error'));
+    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+  }
+
+  /** Adds a listener; resolves once the tenant's channel is subscribed (so nothing published after is missed). */
+  async add(tenantId: string, listener: HubListener): Promise<() => void> {
+    let set = this.listeners.get(tenantId);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(tenantId, set);
+    }
+    set.add(listener);
+    if (this.subscriber.status === 'wait') await this.subscriber.connect().catch(() => undefined);
+    await this.subscriber.subscribe(eventsChannel(this.prefix, tenantId));
+    return () => this.remove(tenantId, listener);
+  }
+
+  /** Listeners connected now (all tenants). */
+  get size(): number {
+    let n = 0;
+    for (const set of this.listeners.values()) n += set.size;
+    return n;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.listeners.clear();
+    this.subscriber.disconnect();
+  }
+
+  private remove(tenantId: string, listener: HubListener): void {
+    const set = this.listeners.get(tenantId);
+    if (!set?.delete(listener) || set.size > 0) return;
+    this.listeners.delete(tenantId);
+    this.subscriber.unsubscribe(eventsChannel(this.prefix, tenantId)).catch(() => undefined);
+  }
+
+  private onMessage(channel: string, message: string): void {
+    const tenantId = channel.slice(channel.lastIndexOf(':') + 1);
+    const set = this.listeners.get(tenantId);
+    if (!set || !isUuid(tenantId)) return;
+    let event: PublishedEvent;
+    try {
+      event = JSON.parse(message) as PublishedEvent;
+    } catch {
+      this.logger.warn({ channel }, 'unparseable live event dropped');
+      return;
+    }
+    if (event.tenantId !== tenantId || typeof event.id !== 'string' || typeof event.type !== 'string') {
+      this.logger.warn({ channel }, 'live event of another tenant or malformed: dropped');
+      return;
+    }
+    for (const listener of [...set]) listener.deliver(event);
+  }
+}

@@ -1,0 +1,38 @@
+import { Controller, Get, Headers, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+
+import type { TenantContext } from '@payorch/domain';
+
+import { RequireScopes } from '../common/auth.guard';
+import { Tenant } from '../common/tenant.decorator';
+import { openApi, ZodPipe } from '../common/zod';
+import { streamEventSchema, streamQuery, type StreamQuery } from './dto/events.dto';
+import { EventsService } from './events.service';
+
+@ApiTags('events')
+@ApiBearerAuth()
+@Controller('v1/events')
+export class EventsController {
+  constructor(private readonly service: EventsService) {}
+
+  @Get('stream')
+  @RequireScopes('events:read')
+  @ApiOperation({
+    summary: 'Live events of the tenant (Server-Sent Events)',
+    description:
+      'Each event is `id: <event id>`, `event: <type>`, `data: <JSON>`; a `: heartbeat` comment every 15 s. Reconnect with `Last-Event-ID` (or `?after=`) to replay what you missed from the database first, in order. A client that reads too slowly is disconnected (reconnect with Last-Event-ID). WebSocket variant: `GET /v1/events/ws` (upgrade, same query, `Authorization` header), one JSON event per message.',
+  })
+  @ApiProduces('text/event-stream')
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Replay events after this event id, then go live.' })
+  @ApiResponse({ status: 200, description: 'text/event-stream; each `data:` line is one event', schema: openApi(streamEventSchema) })
+  stream(
+    @Tenant() ctx: TenantContext,
+    @Query(new ZodPipe(streamQuery)) query: StreamQuery,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    return this.service.sse(ctx, query, lastEventId, req, res);
+  }
+}

@@ -1,0 +1,149 @@
+import { isIP } from 'node:net';
+
+import { z } from 'zod';
+
+import { paginationQuery } from '../../common/pagination';
+import { DOMAIN_EVENT_TYPES } from '../../events/event-types';
+
+/** Loopback hosts may use plain http (development); everything else must be https. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1';
+  return false;
+}
+
+const urlField = z
+  .string()
+  .trim()
+  .max(2000)
+  .superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
+      return;
+    }
+    if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not contain credentials' });
+    if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a #fragment' });
+    if (url.protocol === 'https:') return;
+    if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
+    ctx.addIssue({ code: 'custom', message: 'must use https (plain http only for localhost / loopback addresses)' });
+  });
+
+const eventTypesField = z
+  .array(z.enum([...DOMAIN_EVENT_TYPES, '*']))
+  .min(1)
+  .max(DOMAIN_EVENT_TYPES.length + 1)
+  .transform((types) => [...new Set(types)].sort())
+  .describe('Event types to deliver, or ["*"] for all.');
+
+export const createWebhookSchema = z.strictObject({
+  description: z.string().trim().min(1).max(500).optional(),
+  enabled: z.boolean().default(true),
+  eventTypes: eventTypesField,
+  url: urlField.describe('https URL receiving the POSTs (http only for localhost / loopback).'),
+});
+export type CreateWebhookDto = z.infer<typeof createWebhookSchema>;
+
+export const updateWebhookSchema = z
+  .strictObject({
+    description: z.string().trim().min(1).max(500).nullable().optional(),
+    enabled: z.boolean().optional(),
+    eventTypes: eventTypesField.optional(),
+    url: urlField.optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export type UpdateWebhookDto = z.infer<typeof updateWebhookSchema>;
+
+export const webhookResponseSchema = z.object({
+  createdAt: z.string(),
+  description: z.string().nullable(),
+  enabled: z.boolean(),
+  eventTypes: z.array(z.string()),
+  id: z.uuid(),
+  updatedAt: z.string(),
+  url: z.string(),
+});
+export type WebhookResponse = z.infer<typeof webhookResponseSchema>;
+
+/** Only on create and rotate-secret: the signing secret, shown once. */
+export const webhookWithSecretSchema = webhookResponseSchema.extend({
+  secret: z.string().describe('Signing secret `whsec_…`; shown only now. Verify `Payorch-Signature` with it (docs/webhooks.md).'),
+});
+export type WebhookWithSecret = z.infer<typeof webhookWithSecretSchema>;
+
+export function toWebhookResponse(row: {
+  createdAt: Date;
+  description: string | null;
+  enabled: boolean;
+  eventTypes: string[];
+  id: string;
+  updatedAt: Date;
+  url: string;
+}): WebhookResponse {
+  return {
+    createdAt: row.createdAt.toISOString(),
+    description: row.description,
+    enabled: row.enabled,
+    eventTypes: row.eventTypes,
+    id: row.id,
+    updatedAt: row.updatedAt.toISOString(),
+    url: row.url,
+  };
+}
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'retrying', 'failed'] as const;
+
+export const listDeliveriesQuery = paginationQuery.extend({
+  status: z.enum(DELIVERY_STATUSES).optional(),
+});
+export type ListDeliveriesQuery = z.infer<typeof listDeliveriesQuery>;
+
+export const deliveryResponseSchema = z.object({
+  attempts: z.number().int(),
+  createdAt: z.string(),
+  deliveredAt: z.string().nullable(),
+  endpointId: z.uuid(),
+  eventId: z.uuid(),
+  eventType: z.string(),
+  id: z.uuid(),
+  lastError: z.string().nullable(),
+  lastStatusCode: z.number().int().nullable(),
+  nextAttemptAt: z.string().nullable(),
+  status: z.enum(DELIVERY_STATUSES),
+  updatedAt: z.string(),
+});
+export type DeliveryResponse = z.infer<typeof deliveryResponseSchema>;
+
+export function toDeliveryResponse(row: {
+  attempts: number;
+  createdAt: Date;
+  deliveredAt: Date | null;
+  endpointId: string;
+  eventId: string;
+  event: { type: string };
+  id: string;
+  lastError: string | null;
+  lastStatusCode: number | null;
+  nextAttemptAt: Date | null;
+  status: 'PENDING' | 'DELIVERED' | 'RETRYING' | 'FAILED';
+  updatedAt: Date;
+}): DeliveryResponse {
+  return {
+    attempts: row.attempts,
+    createdAt: row.createdAt.toISOString(),
+    deliveredAt: row.deliveredAt?.toISOString() ?? null,
+    endpointId: row.endpointId,
+    eventId: row.eventId,
+    eventType: row.event.type,
+    id: row.id,
+    lastError: row.lastError,
+    lastStatusCode: row.lastStatusCode,
+    nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
+    status: row.status.toLowerCase() as DeliveryResponse['status'],
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}

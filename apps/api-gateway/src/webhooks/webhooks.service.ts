@@ -1,0 +1,143 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+import { Inject, Injectable } from '@nestjs/common';
+
+import type { Database, TransactionClient } from '@payorch/db';
+import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
+import { webhookSecretAad } from '@payorch/operations';
+
+import { audit } from '../common/audit';
+import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
+import { mapPrismaError } from '../common/prisma-errors';
+import { DATABASE, SECRET_BOX } from '../common/tokens';
+import {
+  type CreateWebhookDto,
+  type DeliveryResponse,
+  type ListDeliveriesQuery,
+  toDeliveryResponse,
+  toWebhookResponse,
+  type UpdateWebhookDto,
+  type WebhookResponse,
+  type WebhookWithSecret,
+} from './dto/webhook.dto';
+import { WebhooksQueue } from './webhooks.queue';
+
+const newSecret = () => `whsec_${randomBytes(32).toString('base64url')}`;
+
+@Injectable()
+export class WebhooksService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
+    private readonly queue: WebhooksQueue,
+  ) {}
+
+  /** The secret is generated here, returned once, and stored only sealed (SecretBox, AAD = tenant + endpoint). */
+  create(ctx: TenantContext, dto: CreateWebhookDto): Promise<WebhookWithSecret> {
+    const id = randomUUID();
+    const secret = newSecret();
+    return this.db
+      .withTenant(ctx, async (tx) => {
+        const row = await tx.webhookEndpoint.create({
+          data: {
+            id,
+            tenantId: ctx.tenantId,
+            url: dto.url,
+            eventTypes: dto.eventTypes,
+            description: dto.description ?? null,
+            enabled: dto.enabled,
+            secretEncrypted: this.secrets.encrypt(secret, webhookSecretAad(ctx.tenantId, id)),
+          },
+        });
+        await audit(tx, ctx, { action: 'webhook.create', resourceType: 'webhook_endpoint', resourceId: id, details: { eventTypes: dto.eventTypes } });
+        return { ...toWebhookResponse(row), secret };
+      })
+      .catch((e) => mapPrismaError(e, { resource: 'webhook endpoint' }));
+  }
+
+  list(ctx: TenantContext, query: PaginationQuery): Promise<Page<WebhookResponse>> {
+    return this.db.withTenant(ctx, async (tx) => {
+      const { where, ...page } = keyset(query);
+      const rows = await tx.webhookEndpoint.findMany({ where, ...page });
+      return toPage(rows, query, toWebhookResponse);
+    });
+  }
+
+  get(ctx: TenantContext, id: string): Promise<WebhookResponse> {
+    return this.db.withTenant(ctx, async (tx) => toWebhookResponse(await this.load(tx, id)));
+  }
+
+  update(ctx: TenantContext, id: string, dto: UpdateWebhookDto): Promise<WebhookResponse> {
+    return this.db
+      .withTenant(ctx, async (tx) => {
+        await this.load(tx, id);
+        const row = await tx.webhookEndpoint.update({ where: { id }, data: dto });
+        await audit(tx, ctx, { action: 'webhook.update', resourceType: 'webhook_endpoint', resourceId: id, details: { fields: Object.keys(dto) } });
+        return toWebhookResponse(row);
+      })
+      .catch((e) => mapPrismaError(e, { resource: 'webhook endpoint', id }));
+  }
+
+  remove(ctx: TenantContext, id: string): Promise<void> {
+    return this.db
+      .withTenant(ctx, async (tx) => {
+        await this.load(tx, id);
+        await tx.webhookEndpoint.delete({ where: { id } });
+        await audit(tx, ctx, { action: 'webhook.delete', resourceType: 'webhook_endpoint', resourceId: id });
+      })
+      .catch((e) => mapPrismaError(e, { resource: 'webhook endpoint', id }));
+  }
+
+  /** A new secret replaces the old one at once (deliveries from now on are signed with it); shown once. */
+  rotateSecret(ctx: TenantContext, id: string): Promise<WebhookWithSecret> {
+    const secret = newSecret();
+    return this.db.withTenant(ctx, async (tx) => {
+      await this.load(tx, id);
+      const row = await tx.webhookEndpoint.update({ where: { id }, data: { secretEncrypted: this.secrets.encrypt(secret, webhookSecretAad(ctx.tenantId, id)) } });
+      await audit(tx, ctx, { action: 'webhook.rotate_secret', resourceType: 'webhook_endpoint', resourceId: id });
+      return { ...toWebhookResponse(row), secret };
+    });
+  }
+
+  deliveries(ctx: TenantContext, endpointId: string, query: ListDeliveriesQuery): Promise<Page<DeliveryResponse>> {
+    return this.db.withTenant(ctx, async (tx) => {
+      await this.load(tx, endpointId);
+      const { where, ...page } = keyset(query);
+      const rows = await tx.webhookDelivery.findMany({
+        where: { AND: [where, { endpointId }, query.status ? { status: query.status.toUpperCase() as 'PENDING' } : {}] },
+        include: { event: { select: { type: true } } },
+        ...page,
+      });
+      return toPage(rows, query, toDeliveryResponse);
+    });
+  }
+
+  /**
+   * Sends a delivered or failed delivery again, with a fresh retry schedule. A delivery still pending or
+   * retrying is already scheduled: 409 (a conditional update, so two redeliveries never race).
+   */
+  async redeliver(ctx: TenantContext, endpointId: string, deliveryId: string): Promise<DeliveryResponse> {
+    const row = await this.db.withTenant(ctx, async (tx) => {
+      await this.load(tx, endpointId);
+      const current = await tx.webhookDelivery.findFirst({ where: { id: deliveryId, endpointId } });
+      if (!current) throw notFound('webhook delivery', deliveryId);
+      const { count } = await tx.webhookDelivery.updateMany({
+        where: { id: deliveryId, status: { in: ['DELIVERED', 'FAILED'] } },
+        data: { status: 'PENDING', attempts: 0, nextAttemptAt: new Date(), lastError: null },
+      });
+      if (count === 0) {
+        throw new ApiError('CONFLICT', `delivery ${deliveryId} is ${current.status.toLowerCase()} and already scheduled`, { status: current.status.toLowerCase() });
+      }
+      await audit(tx, ctx, { action: 'webhook.redeliver', resourceType: 'webhook_delivery', resourceId: deliveryId, details: { endpointId } });
+      return tx.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryId }, include: { event: { select: { type: true } } } });
+    });
+    await this.queue.enqueueRedelivery({ tenantId: ctx.tenantId, deliveryId }, row.attempts);
+    return toDeliveryResponse(row);
+  }
+
+  private async load(tx: TransactionClient, id: string) {
+    const row = await tx.webhookEndpoint.findUnique({ where: { id } });
+    if (!row) throw notFound('webhook endpoint', id);
+    return row;
+  }
+}

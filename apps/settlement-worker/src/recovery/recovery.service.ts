@@ -1,0 +1,113 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import type { WorkerConfig } from '@payorch/config';
+import type { Database, PublishedEvent } from '@payorch/db';
+import type { JobData } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import { flagForHuman, markStuckUnknown, notifyCommitted, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+
+import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { retryDelayMs } from '../webhooks/backoff';
+import { RECOVERY_REDIS } from './recovery.tokens';
+
+const BATCH = 200;
+
+export type RecoverResult =
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'resolved'; state: string }
+  | { kind: 'still_unknown'; attempts: number; flagged: boolean }
+  | { kind: 'not_reached'; code: string };
+
+/**
+ * Exactly-once supervision of terminal operations (docs/operations.md, "Recovery"):
+ *  - SENT / IN_PROGRESS unchanged for RECOVERY_STUCK_AFTER_MS → UNKNOWN (its executor is gone);
+ *  - UNKNOWN → `operation.recover` through the command bus to the connector holding the terminal
+ *    (Joinproto 95 / SSI GetLastResult / JPAY report), backing off per inconclusive attempt
+ *    (base × 2^(n-1), capped) and leaving it UNKNOWN, flagged for a human, after RECOVERY_MAX_ATTEMPTS.
+ * A terminal that is offline or busy does not use up an attempt; the next sweep asks again.
+ */
+@Injectable()
+export class RecoveryService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher,
+    @Inject(RECOVERY_REDIS) private readonly redis: Redis,
+  ) {}
+
+  async sweep(queue: Queue): Promise<{ markedUnknown: number; enqueued: number }> {
+    const horizonMs = this.config.RECOVERY_STUCK_AFTER_MS;
+    const stuck = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
+      SELECT * FROM payorch_stuck_operations(make_interval(secs => ${horizonMs / 1000}::float8), ${BATCH}::int)`;
+    let markedUnknown = 0;
+    for (const op of stuck) {
+      const result = await this.db.withTenant(op.tenantId, (tx) =>
+        markStuckUnknown(tx, op.id, new Date(Date.now() - horizonMs), `no outcome ${Math.round(horizonMs / 1000)} s after it was sent; recovering`),
+      );
+      if (result.changed) {
+        markedUnknown++;
+        await this.publish([result.event]);
+      }
+    }
+    const base = this.config.RECOVERY_BACKOFF_BASE_MS;
+    const unknown = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
+      SELECT * FROM payorch_recoverable_operations(make_interval(secs => ${base / 1000}::float8), ${this.config.RECOVERY_MAX_ATTEMPTS}::int, ${BATCH}::int)`;
+    let enqueued = 0;
+    for (const op of unknown) {
+      const row = await this.db.withTenant(op.tenantId, (tx) =>
+        tx.terminalOperation.findUnique({ where: { id: op.id }, select: { recoveryAttempts: true, updatedAt: true, state: true } }),
+      );
+      if (!row || row.state !== 'UNKNOWN') continue;
+      const wait = retryDelayMs(row.recoveryAttempts + 1, base, this.config.RECOVERY_BACKOFF_MAX_MS);
+      if (row.updatedAt.getTime() + wait > Date.now()) continue;
+      // One job per operation and attempt number while it is queued or running (removed when done).
+      await queue.add(
+        'operation.recover',
+        { tenantId: op.tenantId, operationId: op.id },
+        { jobId: `recover-${op.id}-${row.recoveryAttempts}`, removeOnComplete: true, removeOnFail: true },
+      );
+      enqueued++;
+    }
+    return { markedUnknown, enqueued };
+  }
+
+  async recover(data: JobData['operation.recover']): Promise<RecoverResult> {
+    const row = await this.db.withTenant(data.tenantId, (tx) =>
+      tx.terminalOperation.findUnique({ where: { id: data.operationId }, select: { state: true, terminalId: true, recoveryAttempts: true } }),
+    );
+    if (!row) return { kind: 'skipped', reason: 'operation not found' };
+    if (row.state !== 'UNKNOWN') return { kind: 'skipped', reason: `operation is ${row.state.toLowerCase()}` };
+    if (row.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS) {
+      return { kind: 'still_unknown', attempts: row.recoveryAttempts, flagged: await this.flag(data, row.recoveryAttempts) };
+    }
+    const reply = await this.dispatcher
+      .dispatch({ kind: 'operation.recover', tenantId: data.tenantId, terminalId: row.terminalId, operationId: data.operationId })
+      .catch((error: unknown) => ({ ok: false as const, code: 'INTERNAL' as const, message: (error as Error).message }));
+    if (!reply.ok) {
+      this.logger.info({ operationId: data.operationId, code: reply.code }, 'recovery could not reach the terminal; will retry');
+      return { kind: 'not_reached', code: reply.code };
+    }
+    const after = await this.db.withTenant(data.tenantId, (tx) =>
+      tx.terminalOperation.findUniqueOrThrow({ where: { id: data.operationId }, select: { state: true, recoveryAttempts: true } }),
+    );
+    if (after.state !== 'UNKNOWN') return { kind: 'resolved', state: after.state.toLowerCase() };
+    const flagged = after.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS ? await this.flag(data, after.recoveryAttempts) : false;
+    return { kind: 'still_unknown', attempts: after.recoveryAttempts, flagged };
+  }
+
+  private async flag(data: JobData['operation.recover'], attempts: number): Promise<boolean> {
+    const result = await this.db.withTenant(data.tenantId, (tx) => flagForHuman(tx, data.operationId, attempts));
+    if (result.changed) {
+      this.logger.warn({ operationId: data.operationId, tenantId: data.tenantId, attempts }, 'operation left UNKNOWN for a human');
+      await this.publish([result.event]);
+    }
+    return true;
+  }
+
+  private publish(events: readonly (PublishedEvent | undefined)[]): Promise<void> {
+    return notifyCommitted(this.redis, this.config.REDIS_KEY_PREFIX, events, (err) => this.logger.warn({ err: err.message }, 'event publish failed'));
+  }
+}

@@ -1,0 +1,3 @@
+export const RECOVERY_REDIS = Symbol('RECOVERY_REDIS');
+/** Job scheduler id of the repeatable `operation.recovery_sweep`. */
+export const RECOVERY_SWEEP_SCHEDULER_ID = 'operations-recovery-sweep';

@@ -1,0 +1,152 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+
+import type { WorkerConfig } from '@payorch/config';
+import type { Database } from '@payorch/db';
+import type { JobData, SecretBox } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+import { webhookSecretAad, webhookSignature } from '@payorch/operations';
+
+import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { retryDelayMs } from './backoff';
+import { WEBHOOK_SECRET_BOX } from './webhooks.tokens';
+
+/** The outcome of one delivery attempt, for the processor (which reschedules the job on `retry`). */
+export type DeliveryStep =
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'delivered'; status: number }
+  | { kind: 'retry'; at: Date; attempts: number; error: string }
+  | { kind: 'failed'; attempts: number; error: string };
+
+const SWEEP_BATCH = 500;
+/** The sweep re-scans this far before its watermark (covers transactions that committed late). */
+const SWEEP_OVERLAP_MS = 5 * 60_000;
+
+/**
+ * Webhook fan-out and delivery (docs/webhooks.md). Every read and write of tenant rows is inside
+ * withTenant; only the sweep's scan is cross-tenant (SECURITY DEFINER payorch_events_pending_fanout).
+ */
+@Injectable()
+export class WebhookDeliveryService {
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(WEBHOOK_SECRET_BOX) private readonly secrets: SecretBox,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Creates one WebhookDelivery per matching enabled endpoint (created no later than the event; its
+   * eventTypes lists the type or `*`), idempotently (unique endpoint+event), and enqueues a delivery job
+   * per delivery not yet attempted, with jobId = delivery id (BullMQ ignores a duplicate id).
+   */
+  async fanout(data: JobData['webhook.fanout'], queue: Queue): Promise<{ deliveries: number }> {
+    const pending = await this.db.withTenant(data.tenantId, async (tx) => {
+      const event = await tx.domainEvent.findUnique({ where: { id: data.eventId } });
+      if (!event) return [];
+      const endpoints = await tx.webhookEndpoint.findMany({
+        where: { enabled: true, createdAt: { lte: event.createdAt }, OR: [{ eventTypes: { has: event.type } }, { eventTypes: { has: '*' } }] },
+        select: { id: true },
+      });
+      if (endpoints.length === 0) return [];
+      await tx.webhookDelivery.createMany({
+        data: endpoints.map((e) => ({ tenantId: data.tenantId, endpointId: e.id, eventId: event.id, status: 'PENDING' as const, nextAttemptAt: new Date() })),
+        skipDuplicates: true,
+      });
+      return tx.webhookDelivery.findMany({ where: { eventId: event.id, status: 'PENDING', attempts: 0 }, select: { id: true } });
+    });
+    for (const d of pending) {
+      await queue.add('webhook.deliver', { tenantId: data.tenantId, deliveryId: d.id }, { jobId: d.id, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+    }
+    return { deliveries: pending.length };
+  }
+
+  /** One attempt: POST the signed event; 2xx = delivered; anything else is recorded and retried or FAILED after the last attempt. */
+  async attempt(data: JobData['webhook.deliver']): Promise<DeliveryStep> {
+    const loaded = await this.db.withTenant(data.tenantId, (tx) =>
+      tx.webhookDelivery.findUnique({ where: { id: data.deliveryId }, include: { endpoint: true, event: true } }),
+    );
+    if (!loaded) return { kind: 'skipped', reason: 'delivery not found' };
+    if (loaded.status === 'DELIVERED' || loaded.status === 'FAILED') return { kind: 'skipped', reason: `already ${loaded.status.toLowerCase()}` };
+    const attempts = loaded.attempts + 1;
+    if (!loaded.endpoint.enabled) {
+      await this.record(data, { status: 'FAILED', attempts: loaded.attempts, lastError: 'endpoint disabled', nextAttemptAt: null });
+      return { kind: 'failed', attempts: loaded.attempts, error: 'endpoint disabled' };
+    }
+    const event = loaded.event;
+    const body = JSON.stringify({ id: event.id, type: event.type, createdAt: event.createdAt.toISOString(), tenantId: event.tenantId, data: event.data });
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const secret = this.secrets.decrypt(loaded.endpoint.secretEncrypted, webhookSecretAad(data.tenantId, loaded.endpointId));
+      const timestamp = Math.floor(Date.now() / 1000);
+      const response = await fetch(loaded.endpoint.url, {
+        method: 'POST',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.WEBHOOK_TIMEOUT_MS),
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': 'payorch-webhooks/1',
+          'Payorch-Event-Id': event.id,
+          'Payorch-Event-Type': event.type,
+          'Payorch-Delivery-Id': loaded.id,
+          'Payorch-Signature': webhookSignature(secret, body, timestamp),
+        },
+        body,
+      });
+      status = response.status;
+      await response.body?.cancel().catch(() => undefined);
+      if (status < 200 || status > 299) error = `HTTP ${status}`;
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      error = err.name === 'TimeoutError' ? `timeout after ${this.config.WEBHOOK_TIMEOUT_MS} ms` : `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`;
+    }
+    if (error === null) {
+      await this.record(data, { status: 'DELIVERED', attempts, lastStatusCode: status, lastError: null, nextAttemptAt: null, deliveredAt: new Date() });
+      return { kind: 'delivered', status: status! };
+    }
+    const lastError = error.slice(0, 500);
+    if (attempts >= this.config.WEBHOOK_ATTEMPTS) {
+      await this.record(data, { status: 'FAILED', attempts, lastStatusCode: status, lastError, nextAttemptAt: null });
+      this.logger.warn({ deliveryId: data.deliveryId, tenantId: data.tenantId, attempts }, 'webhook delivery failed for good');
+      return { kind: 'failed', attempts, error: lastError };
+    }
+    const at = new Date(Date.now() + retryDelayMs(attempts, this.config.WEBHOOK_BACKOFF_BASE_MS, this.config.WEBHOOK_BACKOFF_MAX_MS));
+    await this.record(data, { status: 'RETRYING', attempts, lastStatusCode: status, lastError, nextAttemptAt: at });
+    return { kind: 'retry', at, attempts, error: lastError };
+  }
+
+  /**
+   * Enqueues fan-out for events that a matching endpoint has no delivery for yet, newer than the
+   * watermark (minus an overlap); a fan-out job that failed is retried. Advances the watermark to the
+   * database's now when the scan was complete, else to the last event seen.
+   */
+  async sweep(queue: Queue, redis: { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> }): Promise<{ enqueued: number }> {
+    const key = `${this.config.REDIS_KEY_PREFIX}:webhooks:sweep-watermark`;
+    const stored = await redis.get(key);
+    const [{ now }] = await this.db.prisma.$queryRaw<[{ now: Date }]>`SELECT now() AS now`;
+    const after = stored ? new Date(Date.parse(stored) - SWEEP_OVERLAP_MS) : new Date(now.getTime() - this.config.WEBHOOK_SWEEP_LOOKBACK_MS);
+    const rows = await this.db.prisma.$queryRaw<{ id: string; tenantId: string; createdAt: Date }[]>`
+      SELECT * FROM payorch_events_pending_fanout(${after}::timestamptz, ${SWEEP_BATCH}::int)`;
+    for (const row of rows) {
+      const existing = await queue.getJob(row.id);
+      if (existing && (await existing.isFailed())) await existing.retry();
+      else if (!existing || (await existing.isCompleted())) {
+        if (existing) await existing.remove();
+        await queue.add('webhook.fanout', { tenantId: row.tenantId, eventId: row.id }, { jobId: row.id, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 } });
+      }
+    }
+    const watermark = rows.length < SWEEP_BATCH ? now : rows[rows.length - 1]!.createdAt;
+    await redis.set(key, watermark.toISOString());
+    return { enqueued: rows.length };
+  }
+
+  private async record(
+    data: JobData['webhook.deliver'],
+    values: { status: 'DELIVERED' | 'RETRYING' | 'FAILED'; attempts: number; lastStatusCode?: number | null; lastError: string | null; nextAttemptAt: Date | null; deliveredAt?: Date },
+  ): Promise<void> {
+    await this.db.withTenant(data.tenantId, (tx) =>
+      tx.webhookDelivery.update({ where: { id: data.deliveryId }, data: { ...values, lastStatusCode: values.lastStatusCode ?? null } }),
+    );
+  }
+}

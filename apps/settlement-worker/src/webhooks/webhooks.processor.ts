@@ -1,0 +1,77 @@
+import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, type OnModuleInit } from '@nestjs/common';
+import { DelayedError, type Job, type Queue, UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import type { WorkerConfig } from '@payorch/config';
+import { type JobData, type JobName, QUEUES } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
+
+import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
+import type { WorkerMetrics } from '../worker-metrics';
+import { WebhookDeliveryService } from './webhook-delivery.service';
+import { WEBHOOK_REDIS, WEBHOOK_SWEEP_SCHEDULER_ID } from './webhooks.tokens';
+
+export type WebhookJobName = Extract<JobName, `webhook.${string}`>;
+
+type Handlers = { [N in WebhookJobName]: (job: Job<JobData[N]>, token: string | undefined) => Promise<unknown> };
+
+/**
+ * The `webhooks` queue. A delivery's retries are the same job moved back to delayed (moveToDelayed +
+ * DelayedError) at the time the service computed, so the job id stays the delivery id and the schedule
+ * is ours (capped exponential), not BullMQ's uncapped one.
+ */
+@Processor(QUEUES.webhooks)
+export class WebhooksProcessor extends WorkerHost implements OnModuleInit {
+  private readonly handlers: Handlers = {
+    'webhook.deliver': async (job, token) => {
+      const step = await this.service.attempt(job.data);
+      if (step.kind !== 'retry') return step;
+      await job.moveToDelayed(step.at.getTime(), token);
+      throw new DelayedError();
+    },
+    'webhook.fanout': (job) => this.service.fanout(job.data, this.queue),
+    'webhook.sweep': () => this.service.sweep(this.queue, this.redis),
+  };
+
+  constructor(
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS) private readonly metrics: WorkerMetrics,
+    @Inject(WEBHOOK_REDIS) private readonly redis: Redis,
+    @InjectQueue(QUEUES.webhooks) private readonly queue: Queue,
+    private readonly service: WebhookDeliveryService,
+  ) {
+    super();
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.worker.concurrency = this.config.WEBHOOK_CONCURRENCY;
+    await this.queue.upsertJobScheduler(
+      WEBHOOK_SWEEP_SCHEDULER_ID,
+      { every: this.config.WEBHOOK_SWEEP_INTERVAL_MS },
+      { name: 'webhook.sweep', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+    );
+  }
+
+  async process(job: Job, token?: string): Promise<unknown> {
+    const handler = this.handlers[job.name as WebhookJobName] as ((job: Job, token: string | undefined) => Promise<unknown>) | undefined;
+    if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${QUEUES.webhooks}`);
+    const end = this.metrics.duration.startTimer({ queue: QUEUES.webhooks, name: job.name });
+    try {
+      const result = await handler(job, token);
+      this.metrics.jobs.inc({ queue: QUEUES.webhooks, name: job.name, outcome: 'completed' });
+      return result;
+    } catch (error) {
+      if (error instanceof DelayedError) {
+        this.metrics.jobs.inc({ queue: QUEUES.webhooks, name: job.name, outcome: 'retry' });
+        throw error;
+      }
+      this.metrics.jobs.inc({ queue: QUEUES.webhooks, name: job.name, outcome: 'failed' });
+      this.logger.warn({ jobId: job.id, job: job.name, err: (error as Error).message }, 'webhook job failed');
+      throw error;
+    } finally {
+      end();
+    }
+  }
+}

@@ -1,0 +1,250 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { Redis } from 'ioredis';
+import { WebSocket } from 'ws';
+
+import { publishEvent, type PublishedEvent } from '@payorch/db';
+import { notifyCommitted, redisEventSink } from '@payorch/operations';
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+
+import { EventHub } from '../../apps/api-gateway/src/events/event-hub';
+import { GatewaySession, idem } from './support/gateway-session';
+import { InProcessDispatcher } from './support/in-process-dispatcher';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface SseEvent {
+  id?: string;
+  event?: string;
+  data?: string;
+}
+
+/** A minimal SSE client over node:http (the parsing rules of the EventSource spec that we use). */
+class SseClient {
+  readonly events: SseEvent[] = [];
+  readonly comments: string[] = [];
+  status = 0;
+  ended = false;
+  private res: IncomingMessage | undefined;
+  private buffer = '';
+  private readonly req;
+
+  constructor(port: number, path: string, headers: Record<string, string>, options: { paused?: boolean } = {}) {
+    this.req = httpRequest({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+      this.res = res;
+      this.status = res.statusCode ?? 0;
+      res.setEncoding('utf8');
+      if (options.paused) res.pause();
+      res.on('data', (chunk: string) => this.push(chunk));
+      res.on('end', () => (this.ended = true));
+      res.on('close', () => (this.ended = true));
+    });
+    this.req.on('error', () => (this.ended = true));
+    this.req.on('socket', (socket) => socket.on('close', () => (this.ended = true)));
+    this.req.end();
+  }
+
+  get body(): string {
+    return this.buffer;
+  }
+
+  async waitFor(predicate: (c: this) => boolean, what: string, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!predicate(this)) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.events.map((e) => e.event))}`);
+      await sleep(10);
+    }
+  }
+
+  data(): Array<Record<string, unknown>> {
+    return this.events.map((e) => JSON.parse(e.data ?? 'null'));
+  }
+
+  resume(): void {
+    this.res?.resume();
+  }
+
+  close(): void {
+    this.req.destroy();
+    this.res?.destroy();
+  }
+
+  private push(chunk: string): void {
+    this.buffer += chunk;
+    let idx: number;
+    while ((idx = this.buffer.indexOf('\n\n')) >= 0) {
+      const block = this.buffer.slice(0, idx);
+      this.buffer = this.buffer.slice(idx + 2);
+      const event: SseEvent = {};
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
+        else {
+          const [field, ...rest] = line.split(':');
+          const value = rest.join(':').replace(/^ /, '');
+          if (field === 'id' || field === 'event' || field === 'data') event[field] = value;
+        }
+      }
+      if (event.data !== undefined) this.events.push(event);
+    }
+  }
+}
+
+describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
+  const session = new GatewaySession();
+  let dispatcher: InProcessDispatcher;
+  let publisher: Redis;
+  let port: number;
+  let auth: { Authorization: string };
+  let authB: { Authorization: string };
+  let tenantId: string;
+  let tenantB: string;
+  let terminalId: string;
+  let sim: JoinprotoTerminalSimulator;
+  const clients: SseClient[] = [];
+
+  beforeAll(async () => {
+    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl, (events) => redisEventSink(publisher, session.config.REDIS_KEY_PREFIX)(events)));
+    await session.start({ EVENTS_HEARTBEAT_MS: '200', EVENTS_CLIENT_BUFFER_BYTES: '65536' });
+    port = (session.app.getHttpServer().address() as AddressInfo).port;
+    publisher = new Redis(session.config.REDIS_URL);
+    const a = await session.tenant();
+    tenantId = a.tenantId;
+    auth = { Authorization: `Bearer ${a.apiKey}` };
+    const b = await session.tenant();
+    tenantB = b.tenantId;
+    authB = { Authorization: `Bearer ${b.apiKey}` };
+    const storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;
+    terminalId = (
+      await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
+        .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+    ).body.id;
+    sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
+    dispatcher.route(terminalId, { port: (await sim.listen(0)).port });
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await dispatcher.close();
+    await sim.close();
+    await publisher.quit();
+    await session.stop();
+  });
+
+  const sse = (path: string, headers: Record<string, string>, options?: { paused?: boolean }) => {
+    const client = new SseClient(port, path, headers, options);
+    clients.push(client);
+    return client;
+  };
+  const emit = async (tenant: string, input: Parameters<typeof publishEvent>[2]): Promise<PublishedEvent> => {
+    const event = await session.appDb.withTenant(tenant, (tx) => publishEvent(tx, tenant, input));
+    await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
+    return event;
+  };
+
+  it('requires events:read', async () => {
+    const noScope = await session.tenant(undefined, ['operations:read']);
+    const res = await session.http().get('/v1/events/stream').set({ Authorization: `Bearer ${noScope.apiKey}` });
+    expect(res.status).toBe(403);
+    expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', details: { missing: ['events:read'] } });
+    expect((await session.http().get('/v1/events/stream')).status).toBe(401);
+    expect((await session.http().get('/v1/events/stream?types=nope').set(auth)).status).toBe(400);
+  });
+
+  it('streams an operation\'s progress and result live, in order, with heartbeats; tenant B sees none of it', async () => {
+    const a = sse('/v1/events/stream?types=operation.*', auth);
+    const b = sse('/v1/events/stream', authB);
+    await a.waitFor((c) => c.comments.includes('connected'), 'A connected');
+    await b.waitFor((c) => c.comments.includes('connected'), 'B connected');
+    await sleep(100);
+    const paid = await session.http().post(`/v1/terminals/${terminalId}/operations?wait=5000`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 1500, currency: 'RUB' });
+    expect(paid.body.state).toBe('approved');
+    await a.waitFor((c) => c.events.some((e) => e.event === 'operation.completed'), 'operation.completed');
+    const mine = a.data().filter((d) => (d.data as { operationId?: string }).operationId === paid.body.id);
+    expect(mine[0]).toMatchObject({ type: 'operation.created', tenantId, subjectType: 'operation', subjectId: paid.body.id });
+    expect(mine.at(-1)).toMatchObject({ type: 'operation.completed', data: { state: 'approved', amount: 1500 } });
+    expect(mine.map((d) => d.type)).toContain('operation.progress');
+    expect(a.events.every((e) => e.id === (JSON.parse(e.data!) as { id: string }).id)).toBe(true);
+    // types filter: a terminal event of A does not reach the operation.* stream
+    await emit(tenantId, { type: 'terminal.online', subjectType: 'terminal', subjectId: terminalId, data: { terminalId } });
+    await a.waitFor((c) => c.comments.some((x) => x.startsWith('heartbeat')), 'a heartbeat');
+    expect(a.events.some((e) => e.event === 'terminal.online')).toBe(false);
+    expect(b.events).toHaveLength(0);
+    // and a message forged on B's channel naming A's tenant is dropped, not delivered to either
+    await publisher.publish(`${session.config.REDIS_KEY_PREFIX}:events:${tenantB}`, JSON.stringify({ id: paid.body.id, tenantId, type: 'operation.completed', data: {} }));
+    await sleep(150);
+    expect(b.events).toHaveLength(0);
+    a.close();
+    b.close();
+  });
+
+  it('catches up from Last-Event-ID (or ?after=) in order from the database, then continues live without duplicates', async () => {
+    const first = await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 1 } });
+    const missed = [];
+    for (let n = 2; n <= 4; n++) missed.push(await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n } }));
+    await emit(tenantB, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 'B' } });
+    const c = sse('/v1/events/stream?types=agent.online', { ...auth, 'Last-Event-ID': first.id });
+    await c.waitFor((x) => x.events.length >= 3, 'the catch-up');
+    const live = await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 5 } });
+    await c.waitFor((x) => x.events.length >= 4, 'the live event');
+    await sleep(100);
+    expect(c.events.map((e) => e.id)).toEqual([...missed.map((e) => e.id), live.id]);
+    expect(c.data().map((d) => (d.data as { n: number }).n)).toEqual([2, 3, 4, 5]);
+    c.close();
+
+    const q = sse(`/v1/events/stream?types=agent.online&after=${missed[1]!.id}`, auth);
+    await q.waitFor((x) => x.events.length >= 2, '?after= catch-up');
+    expect(q.events.map((e) => e.id)).toEqual([missed[2]!.id, live.id]);
+    q.close();
+    // Another tenant's id as Last-Event-ID replays nothing (RLS hides it).
+    const other = await emit(tenantB, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 'B2' } });
+    const x = sse('/v1/events/stream?types=agent.online', { ...auth, 'Last-Event-ID': other.id });
+    await x.waitFor((c2) => c2.comments.includes('connected'), 'connected');
+    await sleep(150);
+    expect(x.events).toHaveLength(0);
+    x.close();
+  });
+
+  it('disconnects a client that does not read instead of buffering without bound', async () => {
+    const hub = session.app.get(EventHub);
+    const slow = sse('/v1/events/stream?types=relay.denied', auth, { paused: true });
+    await slow.waitFor(() => hub.size === 1, 'the slow client to be listening');
+    // Enough to fill the loopback socket buffers and then the 64 KiB bound of the gateway.
+    const big = 'x'.repeat(64_000);
+    let sent = 0;
+    while (hub.size > 0 && sent < 400) {
+      await emit(tenantId, { type: 'relay.denied', subjectType: 'relay', subjectId: null, data: { pad: big, i: sent++ } });
+    }
+    expect(hub.size).toBe(0);
+    expect(sent).toBeLessThan(400);
+    // Once it reads again, the client finds its stream ended (it would reconnect with Last-Event-ID).
+    slow.resume();
+    await slow.waitFor((c) => c.ended, 'the slow client to see the end', 10_000);
+    expect(slow.events.length).toBeLessThan(sent);
+  });
+
+  it('WebSocket variant: authenticates at upgrade, streams JSON events of the tenant only', async () => {
+    const url = `ws://127.0.0.1:${port}/v1/events/ws?types=agent.offline`;
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, { headers: { Authorization: 'Bearer pok_nope' } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => undefined);
+    });
+    expect(refused).toBe(401);
+    const ws = new WebSocket(url, { headers: auth });
+    const messages: Array<Record<string, unknown>> = [];
+    ws.on('message', (m) => messages.push(JSON.parse(m.toString())));
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    await sleep(100);
+    await emit(tenantB, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'B' } });
+    const mine = await emit(tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'A' } });
+    const end = Date.now() + 3000;
+    while (messages.length === 0 && Date.now() < end) await sleep(10);
+    await sleep(100);
+    expect(messages).toEqual([{ id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } }]);
+    ws.close();
+  });
+});

@@ -1,0 +1,176 @@
+import type { AddressInfo } from 'node:net';
+
+import type { INestApplication } from '@nestjs/common';
+import { Redis } from 'ioredis';
+
+import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
+import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { createLogger } from '@payorch/logging';
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
+import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
+
+import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
+import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
+import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { GatewaySession, idem } from './support/gateway-session';
+import { eventually } from './support/tunnel-harness';
+
+const silent = createLogger({ name: 'test', level: 'silent' });
+
+/**
+ * The whole path with nothing in-process faked: POS → gateway (POST /v1/terminals/{id}/operations)
+ * → Redis command bus → device connector → WebSocket tunnel → agent → terminal simulator → back.
+ */
+describe('terminal operations through the whole stack', () => {
+  const session = new GatewaySession();
+  let connector: INestApplication;
+  let connectorUrl: string;
+  let auth: { Authorization: string };
+  let agentStop: () => void;
+  let credential: string;
+  let tenantId: string;
+  const joinproto = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
+  const jpay = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 2 });
+  const ssi = new SsiEcrSimulator({ port: 0 });
+  const terminals: Record<'JOINPROTO' | 'JPAY' | 'SSI_ECR', string> = { JOINPROTO: '', JPAY: '', SSI_ECR: '' };
+
+  const startAgent = (credential: string) => {
+    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
+    const client = new TunnelClient({ connector: connectorUrl, credential, logger: silent, baseDelayMs: 50, maxDelayMs: 400, onSocket: (ws) => bridge.attach(ws) });
+    void client.start();
+    return () => {
+      client.stop();
+      void bridge.close();
+    };
+  };
+
+  const post = (path: string, body: object, key = idem()) => session.http().post(path).set(auth).set('Idempotency-Key', key).send(body);
+
+  beforeAll(async () => {
+    await session.start();
+    const config = loadConfig('device-connector', connectorConfigSchema, {
+      DATABASE_APP_URL: session.testDb.appUrl,
+      REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
+      PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
+      CONNECTOR_INSTANCE_ID: 'full-stack-1',
+      LOG_LEVEL: 'silent',
+    });
+    connector = await createConnectorApp(config, silent);
+    await connector.listen(0, '127.0.0.1');
+    connectorUrl = `http://127.0.0.1:${(connector.getHttpServer().address() as AddressInfo).port}`;
+
+    const tenant = await session.tenant();
+    auth = { Authorization: `Bearer ${tenant.apiKey}` };
+    tenantId = tenant.tenantId;
+    const store = await post('/v1/stores', { name: 'Shop', timeZone: 'Europe/Moscow' });
+    const agent = await post('/v1/agents', { name: 'Till 1', storeId: store.body.id });
+    const enrolled = await fetch(`${connectorUrl}/agent/enroll`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: agent.body.enrollmentToken }),
+    });
+    credential = ((await enrolled.json()) as { credential: string }).credential;
+
+    const ports = { JOINPROTO: (await joinproto.listen(0)).port, JPAY: await jpay.listen(0), SSI_ECR: (await ssi.start()).port };
+    for (const protocol of ['JOINPROTO', 'JPAY', 'SSI_ECR'] as const) {
+      const created = await post('/v1/terminals', {
+        name: protocol,
+        storeId: store.body.id,
+        agentId: agent.body.agent.id,
+        protocol,
+        connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
+        ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
+      });
+      if (created.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(created.body)}`);
+      terminals[protocol] = created.body.id;
+    }
+    agentStop = startAgent(credential);
+    for (const id of Object.values(terminals)) {
+      await eventually(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'ONLINE', 20_000, `terminal ${id} online`);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    agentStop?.();
+    await connector?.close();
+    await Promise.allSettled([joinproto.close(), jpay.close(), ssi.stop()]);
+    await session.stop();
+  });
+
+  const pay = (protocol: keyof typeof terminals, body: object, key?: string) =>
+    post(`/v1/terminals/${terminals[protocol]}/operations?wait=20000`, { currency: 'RUB', ...body }, key);
+
+  describe.each(['JOINPROTO', 'JPAY', 'SSI_ECR'] as const)('%s', (protocol) => {
+    it('approves a purchase, then refunds it with the stored references', async () => {
+      const purchase = await pay(protocol, { type: 'purchase', amount: 12_300 });
+      expect(purchase.status).toBe(201);
+      expect(purchase.body).toMatchObject({ state: 'approved', amount: 12_300, type: 'purchase' });
+      expect(purchase.body.maskedPan ?? '').not.toMatch(/^\d{13,19}$/);
+
+      const refund = await pay(protocol, { type: 'refund', amount: 12_300, originalOperationId: purchase.body.id });
+      expect(refund.body).toMatchObject({ state: 'approved', type: 'refund', originalOperationId: purchase.body.id });
+
+      const events = await session.http().get(`/v1/operations/${purchase.body.id}`).set(auth);
+      expect(events.body.state).toBe('approved');
+    });
+
+    it('reports a decline as declined', async () => {
+      const declined = await pay(protocol, { type: 'purchase', amount: 10_051 });
+      expect(declined.body.state).toBe('declined');
+    });
+  });
+
+  it('executes a retried request once: same Idempotency-Key → the same operation, one purchase at the terminal', async () => {
+    const key = idem();
+    const before = joinproto.journal.length;
+    const first = await pay('JOINPROTO', { type: 'purchase', amount: 4_200 }, key);
+    const again = await pay('JOINPROTO', { type: 'purchase', amount: 4_200 }, key);
+    expect(first.body.state).toBe('approved');
+    expect(again.body.id).toBe(first.body.id);
+    expect(joinproto.journal.length - before).toBe(1);
+  });
+
+  it('marks an operation unknown when the tunnel is cut mid-transaction, then recovers the terminal\'s true outcome', async () => {
+    // JPAY kopecks 60: the terminal approves and logs the payment, then stays silent.
+    const started = await pay('JPAY', { type: 'purchase', amount: 5_060 }).then((r) => r.body);
+    await eventually(async () => jpay.ledger.log.some((e) => e.amount === 5_060), 10_000, 'terminal logged the payment');
+    agentStop();
+    const unknown = await eventually(async () => {
+      const res = await session.http().get(`/v1/operations/${started.id}`).set(auth);
+      return res.body.state === 'unknown' ? res.body : undefined;
+    }, 20_000, 'operation unknown');
+    expect(unknown.state).toBe('unknown');
+
+    agentStop = startAgent(credential);
+    await eventually(async () => (await session.http().get(`/v1/terminals/${terminals.JPAY}`).set(auth)).body.status === 'ONLINE', 20_000, 'terminal back online');
+    // What the worker's recovery job does: `operation.recover` over the command bus.
+    const dispatcher = new RedisTerminalCommandDispatcher({
+      redis: new Redis(session.config.REDIS_URL),
+      prefix: session.config.REDIS_KEY_PREFIX,
+      resolveAgent: databaseAgentResolver(session.appDb),
+    });
+    try {
+      const reply = await dispatcher.dispatch({ kind: 'operation.recover', tenantId, terminalId: terminals.JPAY, operationId: started.id });
+      expect(reply.ok).toBe(true);
+    } finally {
+      await dispatcher.close();
+    }
+    const recovered = await session.http().get(`/v1/operations/${started.id}`).set(auth);
+    expect(recovered.body).toMatchObject({ state: 'approved', amount: 5_060 });
+    expect(jpay.ledger.log.filter((e) => e.amount === 5_060)).toHaveLength(1);
+  });
+
+  it('refuses another tenant: its key cannot read or drive these terminals and operations', async () => {
+    const other = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
+    const op = await pay('SSI_ECR', { type: 'purchase', amount: 700 });
+    expect((await session.http().get(`/v1/operations/${op.body.id}`).set(other)).status).toBe(404);
+    const drive = await session
+      .http()
+      .post(`/v1/terminals/${terminals.SSI_ECR}/operations`)
+      .set(other)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 100, currency: 'RUB' });
+    expect(drive.status).toBe(404);
+  });
+});
