@@ -161,6 +161,25 @@ describe('terminal operations through the whole stack', () => {
     expect(jpay.ledger.log.filter((e) => e.amount === 5_060)).toHaveLength(1);
   });
 
+  it('publishes each committed event of the operation once to the tenant live channel (gateway and connector)', async () => {
+    const subscriber = new Redis(session.config.REDIS_URL);
+    const seen: { id: string; type: string; subjectId: string }[] = [];
+    try {
+      await subscriber.subscribe(`${session.config.REDIS_KEY_PREFIX}:events:${tenantId}`);
+      subscriber.on('message', (_channel, message) => seen.push(JSON.parse(message)));
+      const op = await pay('JOINPROTO', { type: 'purchase', amount: 3_300 });
+      expect(op.body.state).toBe('approved');
+      const mine = await eventually(() => {
+        const events = seen.filter((e) => e.subjectId === op.body.id);
+        return events.some((e) => e.type === 'operation.completed') ? events : undefined;
+      }, 5_000, 'operation.completed on the live channel');
+      expect(mine.map((e) => e.type)).toContain('operation.created');
+      expect(new Set(mine.map((e) => e.id)).size).toBe(mine.length);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
   it('refuses another tenant: its key cannot read or drive these terminals and operations', async () => {
     const other = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
     const op = await pay('SSI_ECR', { type: 'purchase', amount: 700 });

@@ -60,8 +60,14 @@ describe('tunnel failover after kill -9 of the owning connector process', () => 
     child.kill('SIGKILL');
     await eventually(() => survivor.tunnels.session(agent.agentId)?.mux.state === 'open', 20_000, 'agent on the survivor');
     await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'survivor', 10_000, 'ownership taken over');
-    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE');
-    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })).toMatchObject({ ok: true, result: { instance: 'survivor' } });
+    // The row may still say ONLINE from the killed instance; the survivor serves commands once it has
+    // re-registered the agent's terminals, which is what this waits for.
+    const reply = await eventually(async () => {
+      const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId });
+      return r.ok ? r : undefined;
+    }, 15_000, 'a command served after failover');
+    expect(reply).toMatchObject({ ok: true, result: { instance: 'survivor' } });
+    expect((await h.terminalStatus(terminalId)).status).toBe('ONLINE');
     const instances = (await h.events(agent.tenantId, 'agent.online')).map((e) => (e.data as { instance: string }).instance);
     expect(instances).toEqual(['doomed', 'survivor']);
 

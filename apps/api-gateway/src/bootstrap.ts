@@ -10,7 +10,7 @@ import { Database } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { createLogger, createMetricsRegistry, httpMetrics, type Logger } from '@payorch/logging';
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
-import type { TerminalCommandDispatcher } from '@payorch/operations';
+import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { AppModule } from './app.module';
 import type { PayorchRequest } from './common/request-context';
@@ -27,8 +27,11 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const logger = options.logger ?? createLogger({ name: 'api-gateway', level: config.LOG_LEVEL });
   const metrics = createMetricsRegistry('api-gateway');
   const http = httpMetrics(metrics);
-  const db = Database.connect(config.DATABASE_APP_URL);
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 2, lazyConnect: false });
+  // Every committed domain event goes to its tenant's live channel (streams, webhook fan-out).
+  const db = Database.connect(config.DATABASE_APP_URL, undefined, {
+    onCommitted: redisEventSink(redis, config.REDIS_KEY_PREFIX, (err) => logger.warn({ err: err.message }, 'event publish failed')),
+  });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
 

@@ -9,7 +9,7 @@ import type { ConnectorConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { createLogger, createMetricsRegistry, type Logger } from '@payorch/logging';
-import { OperationCommandHandler } from '@payorch/operations';
+import { OperationCommandHandler, redisEventSink } from '@payorch/operations';
 
 import type { OperationCommandHandlerLike } from './bus/command-router';
 import { ConnectorModule } from './connector.module';
@@ -27,7 +27,11 @@ export interface ConnectorAppOptions {
 export async function createConnectorApp(config: ConnectorConfig, logger?: Logger, options: ConnectorAppOptions = {}): Promise<INestApplication> {
   const instanceId = config.CONNECTOR_INSTANCE_ID ?? `${hostname()}-${process.pid}`;
   const log = logger ?? createLogger({ name: 'device-connector', level: config.LOG_LEVEL, base: { instance: instanceId } });
-  const db = Database.connect(config.DATABASE_APP_URL);
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  // Operation progress, presence and relay events go to their tenant's live channel once committed.
+  const db = Database.connect(config.DATABASE_APP_URL, undefined, {
+    onCommitted: redisEventSink(redis, config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
+  });
   const app = await NestFactory.create<NestExpressApplication>(
     ConnectorModule.register({
       config,
@@ -36,7 +40,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
       instanceId,
       logger: log,
       operationHandler: options.operationHandler === undefined ? new OperationCommandHandler(db) : options.operationHandler,
-      redis: new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 }),
+      redis,
       registry: createMetricsRegistry('device-connector'),
       secrets: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
     }),

@@ -6,7 +6,7 @@ import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/
 import type { WorkerConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { createLogger, createMetricsRegistry, type Logger } from '@payorch/logging';
-import type { TerminalCommandDispatcher } from '@payorch/operations';
+import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { DispatcherSettlementRunner } from './settlement/dispatcher-runner';
 import type { SettlementRunner } from './settlement/settlement-runner';
@@ -15,7 +15,12 @@ import { WorkerModule } from './worker.module';
 /** The worker process: BullMQ processors plus a small HTTP server for /health and /metrics. */
 export async function createWorkerApp(config: WorkerConfig, logger?: Logger, options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher } = {}): Promise<INestApplication> {
   const log = logger ?? createLogger({ name: 'settlement-worker', level: config.LOG_LEVEL });
-  const db = Database.connect(config.DATABASE_APP_URL, 4);
+  // Settlement, wallet and recovery events go to their tenant's live channel once committed.
+  const publisher = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const db = Database.connect(config.DATABASE_APP_URL, 4, {
+    onCommitted: redisEventSink(publisher, config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
+    onClose: async () => void publisher.disconnect(),
+  });
   // Settlements run through the device connector like any operation (one command at a time per terminal).
   const settlementRunner = options.settlementRunner ?? commandBusRunner(config, db);
   const app = await NestFactory.create(

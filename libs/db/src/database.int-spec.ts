@@ -1,4 +1,4 @@
-import { createPrismaClient, Database, type PrismaClient } from './index';
+import { createPrismaClient, Database, type PrismaClient, publishEvent } from './index';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
 describe(`${Database.name} (row-level security)`, () => {
@@ -64,6 +64,28 @@ describe(`${Database.name} (row-level security)`, () => {
     expect(rows.length).toBeGreaterThanOrEqual(15);
     const unprotected = rows.filter((r) => !r.rls || !r.forced || r.policies < 1).map((r) => r.table);
     expect(unprotected).toEqual([]);
+  });
+
+  it('hands committed domain events to onCommitted, and none from a rolled-back transaction', async () => {
+    const seen: string[] = [];
+    const hooked = Database.connect(testDb.appUrl, 1, { onCommitted: (events) => seen.push(...events.map((e) => `${e.tenantId}:${e.type}`)) });
+    try {
+      await hooked.withTenant(tenantA, async (tx) => {
+        await publishEvent(tx, tenantA, { type: 'terminal.online', subjectType: 'terminal', subjectId: null, data: {} });
+        expect(seen).toEqual([]);
+      });
+      expect(seen).toEqual([`${tenantA}:terminal.online`]);
+      await expect(
+        hooked.withTenant(tenantA, async (tx) => {
+          await publishEvent(tx, tenantA, { type: 'terminal.offline', subjectType: 'terminal', subjectId: null, data: {} });
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(seen).toEqual([`${tenantA}:terminal.online`]);
+      expect(await owner.domainEvent.count({ where: { type: 'terminal.offline' } })).toBe(0);
+    } finally {
+      await hooked.close();
+    }
   });
 
   it('rejects a non-UUID tenant id before touching the database', async () => {

@@ -1,6 +1,7 @@
 import { isUuid, PayorchError } from '@payorch/domain';
 
 import { type PrismaClient, type TransactionClient, createPrismaClient } from './client';
+import { collectEvents, type PublishedEvent } from './events';
 
 export interface ApiKeyLookup {
   id: string;
@@ -37,11 +38,24 @@ export interface WithTenantOptions {
  * security confines to the tenant set by `withTenant`; there is no API here to run an unscoped query
  * on a tenant table. The three `find*` lookups are SECURITY DEFINER functions for authentication.
  */
-export class Database {
-  constructor(readonly prisma: PrismaClient) {}
+export interface DatabaseOptions {
+  /**
+   * Receives the domain events of every committed `withTenant` transaction (e.g. to PUBLISH them to
+   * the tenants' live channels). Called after commit only; must not throw (errors are swallowed).
+   */
+  onCommitted?: (events: readonly PublishedEvent[]) => void;
+  /** Runs in close(), after the pool is closed (e.g. to quit the connection onCommitted publishes on). */
+  onClose?: () => Promise<void>;
+}
 
-  static connect(appDatabaseUrl: string, poolSize?: number): Database {
-    return new Database(createPrismaClient(appDatabaseUrl, { max: poolSize }));
+export class Database {
+  constructor(
+    readonly prisma: PrismaClient,
+    private readonly options: DatabaseOptions = {},
+  ) {}
+
+  static connect(appDatabaseUrl: string, poolSize?: number, options: DatabaseOptions = {}): Database {
+    return new Database(createPrismaClient(appDatabaseUrl, { max: poolSize }), options);
   }
 
   /**
@@ -55,13 +69,23 @@ export class Database {
   ): Promise<T> {
     const tenantId = typeof tenant === 'string' ? tenant : tenant.tenantId;
     if (!isUuid(tenantId)) throw new PayorchError('TENANT_INVALID', 'tenant id must be a UUID');
-    return this.prisma.$transaction(
+    let events: PublishedEvent[] = [];
+    const result = await this.prisma.$transaction(
       async (tx) => {
+        events = collectEvents(tx);
         await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
         return fn(tx);
       },
       { timeout: options.timeout ?? 10_000, maxWait: 5_000, isolationLevel: options.isolationLevel },
     );
+    if (events.length > 0 && this.options.onCommitted) {
+      try {
+        this.options.onCommitted(events);
+      } catch {
+        // Best effort: the DomainEvent rows are the record; streams catch up and webhooks sweep from them.
+      }
+    }
+    return result;
   }
 
   async findApiKeyByPrefix(prefix: string): Promise<ApiKeyLookup | null> {
@@ -85,5 +109,6 @@ export class Database {
 
   async close(): Promise<void> {
     await this.prisma.$disconnect();
+    await this.options.onClose?.();
   }
 }

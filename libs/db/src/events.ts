@@ -35,10 +35,26 @@ export interface PublishedEvent extends PublishEventInput {
   createdAt: string;
 }
 
-/** Inserts the event inside the caller's tenant transaction and returns it (for an after-commit notify). */
+/** Events written in each open `withTenant` transaction, handed to `onCommitted` once it commits. */
+const pending = new WeakMap<object, PublishedEvent[]>();
+
+/** Called by Database.withTenant: starts collecting the events of a transaction. */
+export function collectEvents(tx: TransactionClient): PublishedEvent[] {
+  const events: PublishedEvent[] = [];
+  pending.set(tx, events);
+  return events;
+}
+
+/**
+ * Inserts the event inside the caller's tenant transaction and returns it. When the transaction
+ * commits, the Database's `onCommitted` hook receives it (live streams, webhook fan-out); a rolled
+ * back transaction publishes nothing.
+ */
 export async function publishEvent(tx: TransactionClient, tenantId: string, input: PublishEventInput): Promise<PublishedEvent> {
   const row = await tx.domainEvent.create({
     data: { tenantId, type: input.type, subjectType: input.subjectType, subjectId: input.subjectId, data: input.data as never },
   });
-  return { ...input, id: row.id, tenantId, createdAt: row.createdAt.toISOString() };
+  const event: PublishedEvent = { ...input, id: row.id, tenantId, createdAt: row.createdAt.toISOString() };
+  pending.get(tx)?.push(event);
+  return event;
 }

@@ -1,6 +1,7 @@
 export { createPrismaClient, Prisma, PrismaClient, type CreatePrismaOptions, type TransactionClient } from './client';
 export {
   Database,
+  type DatabaseOptions,
   type AgentCredentialLookup,
   type AgentEnrollmentLookup,
   type ApiKeyLookup,

@@ -1,21 +1,19 @@
 import { createHash } from 'node:crypto';
 
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 
-import type { GatewayConfig } from '@payorch/config';
 import { Prisma, type Database, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type TenantContext, type TerminalCommandReply } from '@payorch/domain';
 import { assertSupported, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import {
-  AmountError, fromApiState, insertOperation, type OperationRow, recordStep, redisEventSink, resolveManually, TERMINAL_COMMAND_DISPATCHER,
+  AmountError, fromApiState, insertOperation, type OperationRow, recordStep, resolveManually, TERMINAL_COMMAND_DISPATCHER,
   type TerminalCommandDispatcher, toDbType, toOperationView,
 } from '@payorch/operations';
 
 import { audit } from '../common/audit';
 import { keyset, type Page, toPage } from '../common/pagination';
-import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS } from '../common/tokens';
+import { DATABASE, LOGGER } from '../common/tokens';
 import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
 
 /** Types whose original must be an approved operation of one of these types. */
@@ -38,17 +36,12 @@ const canonical = (value: unknown): string =>
 @Injectable()
 export class OperationsService implements OnApplicationShutdown {
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly publish: (events: readonly PublishedEvent[]) => void;
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher,
-    @Inject(REDIS) redis: Redis,
-    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {
-    this.publish = redisEventSink(redis, config.REDIS_KEY_PREFIX, (err) => this.logger.warn({ err: err.message }, 'event publish failed'));
-  }
+  ) {}
 
   /**
    * Creates the operation (PENDING) once per Idempotency-Key — same key and same request → the same
@@ -97,7 +90,6 @@ export class OperationsService implements OnApplicationShutdown {
       throw error;
     }
     if (created === undefined) return toOperationView(row);
-    this.publish([created.event]);
     const run = this.track(this.execute(ctx.tenantId, row));
     if (waitMs > 0) await Promise.race([run, new Promise((resolve) => setTimeout(resolve, waitMs))]);
     return this.get(ctx, row.id);
@@ -147,7 +139,6 @@ export class OperationsService implements OnApplicationShutdown {
       return { row: updated, event };
     });
     if (canceled.event) {
-      this.publish([canceled.event]);
       return toOperationView(canceled.row);
     }
     const row = canceled.row;
@@ -177,7 +168,6 @@ export class OperationsService implements OnApplicationShutdown {
       await audit(tx, ctx, { action: 'operation.resolve', resourceType: 'operation', resourceId: id, details: { state: dto.state, note: dto.note } });
       return outcome;
     });
-    if (result.event) this.publish([result.event]);
     return toOperationView(result.row);
   }
 
@@ -203,7 +193,7 @@ export class OperationsService implements OnApplicationShutdown {
     // Nothing was sent while the operation is still PENDING (the executor claims it first); a TIMEOUT may
     // still be followed by a late start, which the conditional update then refuses.
     const reason = `not sent: ${reply.code}: ${reply.message}`;
-    const events = await this.db.withTenant(tenantId, async (tx) => {
+    await this.db.withTenant(tenantId, async (tx) => {
       const { count } = await tx.terminalOperation.updateMany({
         where: { id: row.id, state: 'PENDING' },
         data: { state: 'FAILED', stateReason: reason, error: { code: reply.ok ? null : reply.code } as never, completedAt: new Date() },
@@ -213,7 +203,6 @@ export class OperationsService implements OnApplicationShutdown {
       const event = await recordStep(tx, updated, { kind: 'transition', from: 'PENDING', to: 'FAILED', data: { reason }, event: 'operation.completed' });
       return event ? [event] : [];
     });
-    this.publish(events);
   }
 
   private track<T>(promise: Promise<T>): Promise<T | void> {

@@ -3,10 +3,10 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
-import type { Database, PublishedEvent } from '@payorch/db';
+import type { Database } from '@payorch/db';
 import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { flagForHuman, markStuckUnknown, notifyCommitted, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+import { flagForHuman, markStuckUnknown, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { retryDelayMs } from '../webhooks/backoff';
@@ -47,10 +47,7 @@ export class RecoveryService {
       const result = await this.db.withTenant(op.tenantId, (tx) =>
         markStuckUnknown(tx, op.id, new Date(Date.now() - horizonMs), `no outcome ${Math.round(horizonMs / 1000)} s after it was sent; recovering`),
       );
-      if (result.changed) {
-        markedUnknown++;
-        await this.publish([result.event]);
-      }
+      if (result.changed) markedUnknown++;
     }
     const base = this.config.RECOVERY_BACKOFF_BASE_MS;
     const unknown = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
@@ -102,12 +99,8 @@ export class RecoveryService {
     const result = await this.db.withTenant(data.tenantId, (tx) => flagForHuman(tx, data.operationId, attempts));
     if (result.changed) {
       this.logger.warn({ operationId: data.operationId, tenantId: data.tenantId, attempts }, 'operation left UNKNOWN for a human');
-      await this.publish([result.event]);
     }
     return true;
   }
 
-  private publish(events: readonly (PublishedEvent | undefined)[]): Promise<void> {
-    return notifyCommitted(this.redis, this.config.REDIS_KEY_PREFIX, events, (err) => this.logger.warn({ err: err.message }, 'event publish failed'));
-  }
 }
