@@ -2,7 +2,7 @@
 // TZ is pinned so business-day logic never depends on the machine's zone.
 process.env.TZ = 'UTC';
 const path = require('node:path');
-const { compilerOptions } = require('./tsconfig.json');
+const { compilerOptions } = require('./tsconfig.base.json');
 
 const root = __dirname;
 const moduleNameMapper = {};

@@ -17,7 +17,7 @@ const steps = [
   ['migrations cover schema.prisma', process.execPath, ['scripts/prisma-offline-migrate.mjs', 'check']],
   ['lint', bin('eslint'), ['.', '--max-warnings', '0']],
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
-  ['circular imports', bin('madge'), ['--circular', '--warning', '--ts-config', 'tsconfig.json', 'apps', 'libs']],
+  ['circular imports', bin('madge'), ['--circular', '--warning', '--ts-config', 'tsconfig.base.json', 'apps', 'libs']],
   ['unit + integration tests', bin('nx'), ['run-many', '-t', 'test', '--parallel=2', '--outputStyle=static', '--skip-nx-cache']],
   ['e2e tests', bin('jest'), ['-c', 'test/jest.config.js', '--maxWorkers=2']],
 ];
