@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { createDriver } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
@@ -56,7 +57,19 @@ describe('terminal operations through the whole stack', () => {
       CONNECTOR_INSTANCE_ID: 'full-stack-1',
       LOG_LEVEL: 'silent',
     });
-    connector = await createConnectorApp(config, silent);
+    // Production drivers; only their timers are shortened so the test does not wait for minutes:
+    // JPAY gives up on a silent terminal after 5 s, SSI polls GetStatus every 50 ms.
+    connector = await createConnectorApp(config, silent, {
+      driverFactory: (driverConfig) =>
+        createDriver({
+          ...driverConfig,
+          options: {
+            ...driverConfig.options,
+            ...(driverConfig.protocol === 'JPAY' ? { commandTimeoutMs: 5_000 } : {}),
+            ...(driverConfig.protocol === 'SSI_ECR' ? { pollIntervalMs: 50 } : {}),
+          },
+        }),
+    });
     await connector.listen(0, '127.0.0.1');
     connectorUrl = `http://127.0.0.1:${(connector.getHttpServer().address() as AddressInfo).port}`;
 
@@ -121,6 +134,57 @@ describe('terminal operations through the whole stack', () => {
     });
   });
 
+  /** Per protocol: the simulator amounts of its documented outcome tables (libs/testing/src/*-sim/README.md). */
+  const scenarios = [
+    { protocol: 'JOINPROTO', timeout: { amount: 10_077, state: 'canceled' }, waitsForCard: 10_055, preauth: true },
+    { protocol: 'JPAY', timeout: { amount: 10_060, state: 'unknown' }, waitsForCard: 10_054, preauth: false },
+    { protocol: 'SSI_ECR', timeout: { amount: 10_055, state: 'canceled' }, waitsForCard: 10_055, preauth: true },
+  ] as const;
+
+  const until = (id: string, done: (state: string) => boolean) =>
+    eventually(async () => {
+      const res = await session.http().get(`/v1/operations/${id}`).set(auth);
+      return done(res.body.state) ? res.body : undefined;
+    }, 30_000, `operation ${id} settled`);
+
+  describe.each(scenarios)('$protocol scenarios', ({ protocol, timeout, waitsForCard, preauth }) => {
+    it(`ends a purchase the card never came for as ${timeout.state}, never failed`, async () => {
+      const op = await pay(protocol, { type: 'purchase', amount: timeout.amount });
+      const final = await until(op.body.id, (s) => !['pending', 'sent', 'in_progress'].includes(s));
+      expect(final.state).toBe(timeout.state);
+    });
+
+    it('cancels a purchase while the terminal waits for the card', async () => {
+      const op = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: waitsForCard, currency: 'RUB' }).then((r) => r.body);
+      await until(op.id, (s) => s === 'in_progress' || s === 'sent');
+      const cancel = await eventually(async () => {
+        const res = await session.http().post(`/v1/operations/${op.id}/cancel`).set(auth).set('Idempotency-Key', idem());
+        return res.status === 202 ? res : undefined;
+      }, 10_000, 'cancel accepted');
+      expect(cancel.status).toBe(202);
+      expect((await until(op.id, (s) => s === 'canceled')).state).toBe('canceled');
+    });
+
+    it('voids an approved purchase with its stored references', async () => {
+      const purchase = await pay(protocol, { type: 'purchase', amount: 2_100 });
+      expect(purchase.body.state).toBe('approved');
+      const voided = await pay(protocol, { type: 'void', originalOperationId: purchase.body.id });
+      expect(voided.body).toMatchObject({ state: 'approved', type: 'void' });
+    });
+
+    it(preauth ? 'holds with a preauthorisation and captures it' : 'refuses preauthorisation up front with 422 naming the protocol', async () => {
+      const hold = await pay(protocol, { type: 'preauth', amount: 9_000 });
+      if (!preauth) {
+        expect(hold.status).toBe(422);
+        expect(hold.body.error.message).toContain(protocol);
+        return;
+      }
+      expect(hold.body.state).toBe('approved');
+      const capture = await pay(protocol, { type: 'preauth_capture', amount: 8_000, originalOperationId: hold.body.id });
+      expect(capture.body).toMatchObject({ state: 'approved', type: 'preauth_capture' });
+    });
+  });
+
   it('executes a retried request once: same Idempotency-Key → the same operation, one purchase at the terminal', async () => {
     const key = idem();
     const before = joinproto.journal.length;
@@ -133,7 +197,7 @@ describe('terminal operations through the whole stack', () => {
 
   it('marks an operation unknown when the tunnel is cut mid-transaction, then recovers the terminal\'s true outcome', async () => {
     // JPAY kopecks 60: the terminal approves and logs the payment, then stays silent.
-    const started = await pay('JPAY', { type: 'purchase', amount: 5_060 }).then((r) => r.body);
+    const started = await post(`/v1/terminals/${terminals.JPAY}/operations`, { type: 'purchase', amount: 5_060, currency: 'RUB' }).then((r) => r.body);
     await eventually(async () => jpay.ledger.log.some((e) => e.amount === 5_060), 10_000, 'terminal logged the payment');
     agentStop();
     const unknown = await eventually(async () => {
@@ -141,9 +205,13 @@ describe('terminal operations through the whole stack', () => {
       return res.body.state === 'unknown' ? res.body : undefined;
     }, 20_000, 'operation unknown');
     expect(unknown.state).toBe('unknown');
+    // The tunnel cut, not the driver's 5 s silence timeout, decided it.
+    expect(unknown.stateReason).not.toMatch(/timeout/i);
 
+    const status = async () => (await session.http().get(`/v1/terminals/${terminals.JPAY}`).set(auth)).body.status;
+    await eventually(async () => (await status()) === 'OFFLINE', 20_000, 'terminal offline after the cut');
     agentStop = startAgent(credential);
-    await eventually(async () => (await session.http().get(`/v1/terminals/${terminals.JPAY}`).set(auth)).body.status === 'ONLINE', 20_000, 'terminal back online');
+    await eventually(async () => (await status()) === 'ONLINE', 20_000, 'terminal back online');
     // What the worker's recovery job does: `operation.recover` over the command bus.
     const dispatcher = new RedisTerminalCommandDispatcher({
       redis: new Redis(session.config.REDIS_URL),
@@ -152,7 +220,7 @@ describe('terminal operations through the whole stack', () => {
     });
     try {
       const reply = await dispatcher.dispatch({ kind: 'operation.recover', tenantId, terminalId: terminals.JPAY, operationId: started.id });
-      expect(reply.ok).toBe(true);
+      expect(reply).toEqual({ ok: true, result: expect.anything() });
     } finally {
       await dispatcher.close();
     }
@@ -168,7 +236,7 @@ describe('terminal operations through the whole stack', () => {
       await subscriber.subscribe(`${session.config.REDIS_KEY_PREFIX}:events:${tenantId}`);
       subscriber.on('message', (_channel, message) => seen.push(JSON.parse(message)));
       const op = await pay('JOINPROTO', { type: 'purchase', amount: 3_300 });
-      expect(op.body.state).toBe('approved');
+      expect(op.body).toMatchObject({ state: 'approved', stateReason: null });
       const mine = await eventually(() => {
         const events = seen.filter((e) => e.subjectId === op.body.id);
         return events.some((e) => e.type === 'operation.completed') ? events : undefined;
