@@ -4,7 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
-import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { connectorConfigSchema, loadConfig, workerConfigSchema } from '@payorch/config';
 import { createDriver } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -14,6 +14,7 @@ import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { GatewaySession, idem } from './support/gateway-session';
 import { eventually } from './support/tunnel-harness';
 
@@ -169,7 +170,8 @@ describe('terminal operations through the whole stack', () => {
       const purchase = await pay(protocol, { type: 'purchase', amount: 2_100 });
       expect(purchase.body.state).toBe('approved');
       const voided = await pay(protocol, { type: 'void', originalOperationId: purchase.body.id });
-      expect(voided.body).toMatchObject({ state: 'approved', type: 'void' });
+      // A full void records the original's amount (reconciliation counts it).
+      expect(voided.body).toMatchObject({ state: 'approved', type: 'void', amount: 2_100 });
     });
 
     it(preauth ? 'holds with a preauthorisation and captures it' : 'refuses preauthorisation up front with 422 naming the protocol', async () => {
@@ -245,6 +247,40 @@ describe('terminal operations through the whole stack', () => {
       expect(new Set(mine.map((e) => e.id)).size).toBe(mine.length);
     } finally {
       subscriber.disconnect();
+    }
+  });
+
+  it('closes the day through the command bus and the connector, and reconciles it with our operations', async () => {
+    expect((await pay('SSI_ECR', { type: 'purchase', amount: 1_500 })).body.state).toBe('approved');
+    const worker = await createWorkerApp(
+      loadConfig('settlement-worker', workerConfigSchema, {
+        DATABASE_APP_URL: session.testDb.appUrl,
+        REDIS_URL: session.config.REDIS_URL,
+        REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
+        PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
+        SETTLEMENT_RETRY_BASE_MS: '100',
+        SETTLEMENT_SYNC_INTERVAL_MS: '600000',
+        LOG_LEVEL: 'silent',
+      }),
+      silent,
+    );
+    await worker.init();
+    try {
+      const res = await post(`/v1/terminals/${terminals.SSI_ECR}/settlements`, {});
+      expect(res.status).toBe(202);
+      const done = await eventually(async () => {
+        const s = await session.http().get(`/v1/settlements/${res.body.id}`).set(auth);
+        return ['COMPLETED', 'FAILED'].includes(s.body.status) ? s.body : undefined;
+      }, 30_000, 'settlement finished');
+      expect(done.status).toBe('COMPLETED');
+      // The SSI terminal's Z report and our approved operations since the last settlement agree.
+      expect(done.hasDiscrepancies).toBe(false);
+      expect(done.terminalTotals.net).toBe(done.ourTotals.net);
+      expect(done.terminalTotals.buckets.sale.count).toBeGreaterThan(0);
+      const settled = await session.owner.terminalOperation.count({ where: { terminalId: terminals.SSI_ECR, settlementId: res.body.id } });
+      expect(settled).toBeGreaterThan(0);
+    } finally {
+      await worker.close();
     }
   });
 

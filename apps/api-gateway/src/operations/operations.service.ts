@@ -63,16 +63,19 @@ export class OperationsService implements OnApplicationShutdown {
         if (capability.needsAmount && dto.amount === undefined) throw invalid('amount', `is required for ${dto.type}`);
         if (dto.type === 'purchase_with_cashback' && dto.cashbackAmount === undefined) throw invalid('cashbackAmount', 'is required for purchase_with_cashback');
         if (capability.needsAmount && terminal.protocol === 'SSI_ECR' && dto.currency === undefined) throw invalid('currency', `is required for ${dto.type} on SSI_ECR terminals`);
-        if (capability.needsOriginal) await this.checkOriginal(tx, terminalId, dto);
+        let original: Awaited<ReturnType<OperationsService['checkOriginal']>> | undefined;
+        if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto);
         else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
+        // A full reversal moves the original's whole amount: record it, so totals and reconciliation see it.
+        const reversesWhole = dto.type === 'void' || dto.type === 'preauth_cancel';
         created = await insertOperation(tx, {
           tenantId: ctx.tenantId,
           terminalId,
           storeId: terminal.storeId,
           type: dto.type,
-          amount: dto.amount,
+          amount: dto.amount ?? (reversesWhole && original?.amount != null ? Number(original.amount) : undefined),
           cashbackAmount: dto.cashbackAmount,
-          currency: dto.currency,
+          currency: dto.currency ?? (reversesWhole ? (original?.currency ?? undefined) : undefined),
           originalOperationId: dto.originalOperationId,
           idempotencyKey,
           requestHash,
@@ -238,7 +241,7 @@ export class OperationsService implements OnApplicationShutdown {
     }
   }
 
-  private async checkOriginal(tx: TransactionClient, terminalId: string, dto: CreateOperationDto): Promise<void> {
+  private async checkOriginal(tx: TransactionClient, terminalId: string, dto: CreateOperationDto) {
     if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
     const original = await tx.terminalOperation.findUnique({ where: { id: dto.originalOperationId } });
     if (!original) throw notFound('operation', dto.originalOperationId);
@@ -252,6 +255,7 @@ export class OperationsService implements OnApplicationShutdown {
     if (original.terminalId !== terminalId) {
       throw new ApiError('UNPROCESSABLE', 'the original operation was made on another terminal; use that terminal', { field: 'originalOperationId' });
     }
+    return original;
   }
 }
 
