@@ -232,7 +232,12 @@ async function main() {
     GATEWAY_PORT: String(ports.gateway),
     CONNECTOR_PORT: String(ports.connector),
     WORKER_HEALTH_PORT: String(ports.worker),
+    // Developer machine: the Assist sandbox, simulated processing hosts and webhook receivers run on
+    // loopback, which the production egress policy denies (docs/security.md). Set these to override.
+    EGRESS_ALLOW_CIDRS: process.env.EGRESS_ALLOW_CIDRS ?? '127.0.0.0/8, ::1',
+    WEBHOOK_ALLOW_HTTP: process.env.WEBHOOK_ALLOW_HTTP ?? 'true',
   };
+  if (!process.env.EGRESS_ALLOW_CIDRS) log('EGRESS_ALLOW_CIDRS not set: allowing loopback egress and http webhooks for local development');
   service('api-gateway', 'apps/api-gateway/src/main.ts', env);
   service('device-connector', 'apps/device-connector/src/main.ts', env);
   service('settlement-worker', 'apps/settlement-worker/src/main.ts', env);

@@ -89,7 +89,7 @@ describe('relay egress through the tunnel', () => {
     await h.owner.egressRule.create({ data: { tenantId: agent.tenantId, host: 'localhost', port: hostPort } });
     const limits = { ...connector.app.get(RelayPortFactory).limits, maxBytes: 2048, maxConnectionsPerTerminal: 1 };
     const owner = { tenantId: agent.tenantId, agentId: agent.agentId, terminalId };
-    const port = new EgressRelayPort(owner, h.appDb, limits, silent, async () => '127.0.0.1');
+    const port = new EgressRelayPort(owner, h.appDb, limits, silent, connector.app.get(RelayPortFactory).policy, async () => [{ address: '127.0.0.1' }]);
     await expect(port.open({ protocol: 'tcp', host: 'localhost', port: hostPort, address: `localhost:${hostPort}` })).rejects.toMatchObject({ code: 'DENIED' });
     const denied = await h.owner.relaySession.findFirstOrThrow({ where: { terminalId } });
     expect(denied.reason).toContain('loopback');
@@ -112,9 +112,9 @@ describe('egress rules API (/v1/egress-rules)', () => {
   it('creates, lists, updates and deletes rules with validated host / CIDR / port', async () => {
     const { apiKey } = await session.tenant();
     const auth = { Authorization: `Bearer ${apiKey}` };
-    const byCidr = await session.http().post('/v1/egress-rules').set(auth).set('Idempotency-Key', idem()).send({ cidr: '203.0.113.77/24', port: 443, description: 'acquirer' });
+    const byCidr = await session.http().post('/v1/egress-rules').set(auth).set('Idempotency-Key', idem()).send({ cidr: '203.0.114.77/24', port: 443, description: 'acquirer' });
     expect(byCidr.status).toBe(201);
-    expect(byCidr.body).toMatchObject({ cidr: '203.0.113.0/24', host: null, port: 443 });
+    expect(byCidr.body).toMatchObject({ cidr: '203.0.114.0/24', host: null, port: 443 });
     const byHost = await session.http().post('/v1/egress-rules').set(auth).set('Idempotency-Key', idem()).send({ host: 'Processing.Example.com', port: 7000 });
     expect(byHost.body.host).toBe('processing.example.com');
 

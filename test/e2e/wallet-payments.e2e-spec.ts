@@ -91,6 +91,8 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
       PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
       LOG_LEVEL: 'silent',
+      // The Assist sandbox listens on loopback, which only the operator can allow.
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
       WORKER_CONCURRENCY: '2',
       ASSIST_ORDERSTATE_TIMEOUT_MS: '1000',
       WALLET_SWEEP_INTERVAL_MS: '600000',

@@ -55,7 +55,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
 
   beforeAll(async () => {
     session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl, (events) => redisEventSink(publisher, session.config.REDIS_KEY_PREFIX)(events)));
-    await session.start();
+    await session.start({ WEBHOOK_ALLOW_HTTP: 'true' });
     publisher = new Redis(session.config.REDIS_URL);
     const a = await session.tenant();
     tenantId = a.tenantId;
@@ -90,6 +90,8 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
       REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
       LOG_LEVEL: 'silent',
       PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
+      WEBHOOK_ALLOW_HTTP: 'true',
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8',
       WEBHOOK_ATTEMPTS: '3',
       WEBHOOK_BACKOFF_BASE_MS: '150',
       WEBHOOK_BACKOFF_MAX_MS: '400',
@@ -132,10 +134,10 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
   }
   const receivedAt = (path: string) => received.filter((r) => r.path === path);
 
-  it('validates the URL (https, or http only on loopback) and the event types', async () => {
-    const plain = await create({ url: 'http://example.com/hook', eventTypes: ['*'] });
+  it('validates the URL and the event types (this operator allows http and loopback; test/security has the strict defaults)', async () => {
+    const plain = await create({ url: 'ftp://example.com/hook', eventTypes: ['*'] });
     expect(plain.status).toBe(400);
-    expect(plain.body.error.details.issues).toEqual([{ field: 'url', message: 'must use https (plain http only for localhost / loopback addresses)' }]);
+    expect(plain.body.error.details.issues).toEqual([{ field: 'url', message: 'must be an https URL' }]);
     const badType = await create({ url: 'https://example.com/hook', eventTypes: ['operation.exploded'] });
     expect(badType.status).toBe(400);
     expect(badType.body.error.details.issues[0].field).toBe('eventTypes.0');

@@ -5,18 +5,21 @@ import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { SecretBox } from '@payorch/domain';
+import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { AgentsModule } from './agents/agents.module';
 import { AssistMerchantsModule } from './assist-merchants/assist-merchants.module';
 import { ApiKeyGuard } from './common/auth.guard';
+import { AuthThrottle } from './common/auth-throttle';
+import { DestinationGuard } from './common/destination.guard';
 import { ErrorFilter } from './common/error.filter';
 import { EgressModule } from './egress/egress.module';
 import { EventsModule } from './events/events.module';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
 import { RateLimitGuard } from './common/rate-limit.guard';
-import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS, SECRET_BOX } from './common/tokens';
+import { DATABASE, EGRESS_RESOLVER, GATEWAY_CONFIG, LOGGER, REDIS, SECRET_BOX } from './common/tokens';
 import { HealthController, METRICS_REGISTRY } from './health/health.controller';
 import { OperationsModule } from './operations/operations.module';
 import { SettlementsModule } from './settlements/settlements.module';
@@ -34,6 +37,8 @@ export interface GatewayDeps {
   secrets: SecretBox;
   /** Command bus to the device connectors (operations); default: every terminal offline. */
   dispatcher?: TerminalCommandDispatcher;
+  /** Resolves tenant-given host names for the egress policy; default: the system resolver. */
+  resolver?: Resolver;
 }
 
 /** Closes the connections the app was given, after Nest has stopped taking requests. */
@@ -54,7 +59,10 @@ class ConnectionCloser implements OnApplicationShutdown {
 export class AppModule {
   static register(deps: GatewayDeps): DynamicModule {
     const shared = [
+      AuthThrottle,
       { provide: DATABASE, useValue: deps.db },
+      DestinationGuard,
+      { provide: EGRESS_RESOLVER, useValue: deps.resolver ?? systemResolver },
       { provide: GATEWAY_CONFIG, useValue: deps.config },
       { provide: LOGGER, useValue: deps.logger },
       { provide: METRICS_REGISTRY, useValue: deps.metrics },
@@ -66,7 +74,7 @@ export class AppModule {
       module: AppModule,
       global: true,
       controllers: [HealthController],
-      exports: shared.map((p) => p.provide),
+      exports: shared.map((p) => ('provide' in p ? p.provide : p)),
       imports: [AgentsModule, AssistMerchantsModule, EgressModule, EventsModule, OperationsModule, SettlementsModule, StoresModule, TerminalsModule, WalletPaymentsModule, WebhooksModule],
       providers: [
         ...shared,

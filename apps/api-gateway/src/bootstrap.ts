@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+
 import { type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
@@ -8,11 +10,15 @@ import { Redis } from 'ioredis';
 import type { GatewayConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
+import type { Resolver } from '@payorch/egress-guard';
 import { createLogger, createMetricsRegistry, httpMetrics, type Logger } from '@payorch/logging';
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { AppModule } from './app.module';
+import { inputHygiene, JSON_MEDIA_TYPES, MAX_JSON_BODY, requireJsonBody } from './common/input-hygiene';
+import { withErrorResponses } from './common/openapi';
+import { answerClientErrors } from './common/raw-error';
 import type { PayorchRequest } from './common/request-context';
 import { requestIdMiddleware } from './common/request-id.middleware';
 
@@ -20,6 +26,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Command bus to the device connectors (tests inject an in-process one). */
   dispatcher?: TerminalCommandDispatcher;
+  /** Resolver for tenant-given host names (egress policy); tests inject one so no real name is looked up. */
+  resolver?: Resolver;
 }
 
 /** Builds the gateway (used by main.ts and by the e2e tests), not yet listening. */
@@ -36,11 +44,12 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
 
   const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.register({ config, db, dispatcher: options.dispatcher ?? commandBus(config, db), logger, metrics, redis, secrets }),
-    { logger: false, bodyParser: true },
+    AppModule.register({ config, db, dispatcher: options.dispatcher ?? commandBus(config, db), logger, metrics, redis, resolver: options.resolver, secrets }),
+    // Only the JSON parser below: no urlencoded parser, so a form body never reaches a handler.
+    { logger: false, bodyParser: false },
   );
   app.set('trust proxy', config.TRUST_PROXY);
-  app.useBodyParser('json', { limit: '256kb' });
+  // The request id comes first, so every answer — parser errors included — carries it.
   app.use(requestIdMiddleware);
   app.use((req: PayorchRequest, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
@@ -56,6 +65,12 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
     });
     next();
   });
+  // Input hygiene, before guards, interceptors and pipes: 415 for non-JSON bodies, 400/413 from the
+  // parser, then depth / NUL / lone surrogates in body, query and path (docs/security.md).
+  app.use(requireJsonBody);
+  app.useBodyParser('json', { limit: MAX_JSON_BODY, type: JSON_MEDIA_TYPES });
+  app.use(inputHygiene);
+  answerClientErrors(app.getHttpServer() as Server, logger);
   app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
@@ -69,7 +84,7 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
       .addBearerAuth()
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  SwaggerModule.setup('docs', app, withErrorResponses(document), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }
 

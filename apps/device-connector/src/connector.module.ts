@@ -6,6 +6,7 @@ import type { Database } from '@payorch/db';
 import type { SecretBox } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
 
+import { AccessWatcher } from './access/access-watcher';
 import { CommandBusService } from './bus/command-bus.service';
 import { CommandRouter, type OperationCommandHandlerLike } from './bus/command-router';
 import { EnrollmentController } from './enrollment/enrollment.controller';
@@ -58,6 +59,7 @@ export class ConnectorModule {
         { provide: REDIS, useValue: deps.redis },
         { provide: REGISTRY, useValue: deps.registry },
         { provide: SECRET_BOX, useValue: deps.secrets },
+        AccessWatcher,
         AgentTunnelServer,
         CommandBusService,
         CommandRouter,

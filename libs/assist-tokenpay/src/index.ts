@@ -71,3 +71,4 @@ export {
   type ValidationIssueCode,
 } from './errors';
 export { maskPan, redactFields, toSafeJSON } from './redact';
+export type { FetchLike } from './transport';

@@ -1,3 +1,5 @@
+import { parseCidr } from '@payorch/egress-guard';
+
 import { z } from 'zod';
 
 /** Shared field builders so every app spells its variables and defaults the same way. */
@@ -35,3 +37,11 @@ export const previousMasterKeys = () =>
     .default('')
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(KEY_PATTERN, 'each entry must be "<keyId>:<base64 of 32 bytes>"')));
+
+/** Comma/space separated CIDRs or addresses, each checked by the egress guard's parser. */
+export const cidrList = () =>
+  z
+    .string()
+    .default('')
+    .transform((v) => v.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine((entry) => parseCidr(entry) !== null, 'each entry must be a CIDR (10.20.0.0/16) or an IP address')));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { bool, logLevel, masterKey, port, postgresUrl, previousMasterKeys, redisUrl } from './fields';
+import { bool, cidrList, logLevel, masterKey, port, postgresUrl, previousMasterKeys, redisUrl } from './fields';
 
 /**
  * One schema per app. Each entry's `.describe()` text feeds the README configuration table
@@ -10,6 +10,9 @@ import { bool, logLevel, masterKey, port, postgresUrl, previousMasterKeys, redis
 const common = {
   DATABASE_APP_URL: postgresUrl().describe(
     'PostgreSQL URL of the application role `payorch_app` (subject to row-level security).',
+  ),
+  EGRESS_ALLOW_CIDRS: cidrList().describe(
+    'Operator egress policy: special-purpose ranges (private, loopback, link-local…) that tenant-directed connections (relay, webhooks, Assist) may reach, e.g. an on-premises processing host `10.20.0.0/16`. Empty: only public addresses (docs/security.md).',
   ),
   LOG_LEVEL: logLevel().describe('pino log level.'),
   REDIS_KEY_PREFIX: z.string().default('payorch').describe('Prefix of every Redis key and BullMQ queue.'),
@@ -50,6 +53,20 @@ export const gatewayConfigSchema = z.object({
     .max(300_000)
     .default(60_000)
     .describe('Deadline of one Assist TokenPay payment request (headers and body); past it the payment is UNKNOWN and resolved by a job.'),
+  AUTH_FAILURE_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(20)
+    .describe('Failed API-key authentications one source address (see TRUST_PROXY) may make per AUTH_FAILURE_WINDOW_SECONDS; past it every request from it is 429 without its key being checked.'),
+  AUTH_FAILURE_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(900)
+    .describe('Window of AUTH_FAILURE_LIMIT, opened by the first failure; a blocked address waits until it ends (Retry-After).'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600).describe('Requests per API key per minute.'),
   WALLET_RESOLVE_DELAY_MS: z.coerce
     .number()
@@ -59,6 +76,7 @@ export const gatewayConfigSchema = z.object({
     .describe('Delay before the first `wallet_payment.resolve` attempt of a payment left UNKNOWN, in process or requiring action.'),
   ...walletResolveJob,
   TRUST_PROXY: bool(false).describe('Trust X-Forwarded-* headers (behind a load balancer).'),
+  WEBHOOK_ALLOW_HTTP: bool(false).describe('Accept plain `http://` webhook URLs (development only; the egress policy still applies).'),
   EVENTS_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000).describe('Live event stream (SSE / WebSocket): interval of the keep-alive comment / ping.'),
   EVENTS_CLIENT_BUFFER_BYTES: z.coerce
     .number()
@@ -185,6 +203,7 @@ export const workerConfigSchema = z.object({
     .min(1000)
     .default(10 * 60_000)
     .describe('An operation SENT/IN_PROGRESS unchanged this long is moved to UNKNOWN and recovered; keep it above every command timeout (execute: 300 s).'),
+  WEBHOOK_ALLOW_HTTP: bool(false).describe('Deliver to plain `http://` webhook URLs (development only; the egress policy still applies).'),
   WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15).describe('Delivery attempts of one webhook before it is FAILED (docs/webhooks.md has the schedule).'),
   WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('Delay after the first failed webhook attempt; doubles per attempt up to WEBHOOK_BACKOFF_MAX_MS.'),
   WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).default(12 * 60 * 60_000).describe('Longest delay between two webhook attempts.'),

@@ -15,7 +15,9 @@ export class PayorchError<C extends string = string> extends Error {
 }
 
 export type ApiErrorCode =
+  | 'AGENT_REVOKED'
   | 'CONFLICT'
+  | 'EGRESS_DENIED'
   | 'FORBIDDEN'
   | 'IDEMPOTENCY_KEY_IN_PROGRESS'
   | 'IDEMPOTENCY_KEY_REQUIRED'
@@ -24,6 +26,7 @@ export type ApiErrorCode =
   | 'NOT_FOUND'
   | 'RATE_LIMITED'
   | 'RESOURCE_IN_USE'
+  | 'TERMINAL_DISABLED'
   | 'UNAUTHENTICATED'
   | 'UNPROCESSABLE'
   | 'VALIDATION_FAILED';

@@ -26,4 +26,21 @@ export function httpMetrics(registry: Registry) {
   };
 }
 
+/** Failed API-key authentication (gateway), by reason, and attempts refused by the per-address throttle. */
+export function authMetrics(registry: Registry) {
+  return {
+    failures: new Counter({
+      name: 'payorch_auth_failures_total',
+      help: 'Failed API-key authentications by reason (invalid_key, revoked_key, expired_key).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    throttled: new Counter({
+      name: 'payorch_auth_throttled_total',
+      help: 'Requests refused without checking their API key because their source address failed authentication too often.',
+      registers: [registry],
+    }),
+  };
+}
+
 export type { Registry };

@@ -60,3 +60,17 @@ export const HELLO_REJECT_CODES = {
 
 export type HelloRejectCode = keyof typeof HELLO_REJECT_CODES;
 export const HELLO_REJECT_BY_NUMBER = reverse(HELLO_REJECT_CODES);
+
+/**
+ * WebSocket close codes (RFC 6455 §7.4.2: 4000-4999 belong to the application) that the connector
+ * sends on an agent's socket for reasons of its own, beside the Multiplexer's `WS_CLOSE_CODES`
+ * (docs/tunnel.md §2). An agent must not retry with the same credential after `AGENT_REVOKED`.
+ */
+export const AGENT_CLOSE_CODES = {
+  /** A newer connection of the same agent replaced this one. */
+  REPLACED: 4000,
+  /** The credential no longer authenticates the agent: revoked, replaced by a re-enrollment, or the agent was deleted. */
+  AGENT_REVOKED: 4401,
+} as const;
+
+export type AgentCloseCode = keyof typeof AGENT_CLOSE_CODES;

@@ -47,7 +47,8 @@ export type {
   SessionErrorCode,
   StreamErrorCode,
 } from './errors';
-export type { CloseCode, HelloRejectCode, WireStreamErrorCode } from './codes';
+export { AGENT_CLOSE_CODES } from './codes';
+export type { AgentCloseCode, CloseCode, HelloRejectCode, WireStreamErrorCode } from './codes';
 
 // Frame codec
 export { decodeFrame, encodeFrame } from './codec';

@@ -2,6 +2,7 @@ import {
   AssistTokenPayClient,
   createRsaMd5Signer,
   type AssistIntegrityError,
+  type FetchLike,
   type IntegrityContext,
 } from '@payorch/assist-tokenpay';
 
@@ -21,6 +22,8 @@ export interface AssistClientSettings {
   readonly retryDelayMs?: number;
   /** Alert hook for answers that fail checkvalue or describe another order. Must not throw. */
   readonly onIntegrityFailure?: (error: AssistIntegrityError, context: IntegrityContext) => void;
+  /** The HTTP client: the apps pass the egress guard's `guardedFetch` so the merchant's server URL obeys the platform egress policy. */
+  readonly fetch?: FetchLike;
 }
 
 /** One client per call: the credentials live only as long as the request that needs them. */

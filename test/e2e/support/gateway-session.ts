@@ -39,11 +39,14 @@ export class GatewaySession {
       PAYORCH_MASTER_KEY: newMasterKey('k1'),
       LOG_LEVEL: 'silent',
       GATEWAY_PORT: '0',
+      // The Assist sandbox and webhook receivers of the tests listen on loopback, which only the operator can allow.
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
       ...overrides,
     });
     this.app = await createGatewayApp(this.config, {
       logger: createLogger({ name: 'test', level: 'silent' }),
       dispatcher: this.dispatcherFactory?.(this.testDb.appUrl),
+      resolver: testResolver,
     });
     await this.app.listen(0, '127.0.0.1');
     this.owner = createPrismaClient(this.testDb.adminUrl, { max: 2 });
@@ -73,6 +76,16 @@ export class GatewaySession {
     return { tenantId: tenant.id, apiKey: key.apiKey, apiKeyId: key.id };
   }
 }
+
+/**
+ * Tests never resolve real names: `*.example.com` / `*.example` resolve to a public documentation-free
+ * address (never dialled), `*.internal.test` to the cloud metadata address, anything else fails.
+ */
+export const testResolver = async (host: string) => {
+  if (/(^|\.)example(\.com)?$/.test(host)) return [{ address: '93.184.216.34' }];
+  if (host.endsWith('.internal.test')) return [{ address: '169.254.169.254' }];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+};
 
 let counter = 0;
 /** A fresh Idempotency-Key. */

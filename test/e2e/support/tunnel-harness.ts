@@ -87,6 +87,8 @@ export class TunnelHarness {
       PAYORCH_MASTER_KEY: this.masterKey,
       CONNECTOR_INSTANCE_ID: instanceId,
       CONNECTOR_OWNERSHIP_TTL_MS: '3000',
+      // The simulated processing hosts listen on loopback, which only the operator can allow.
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
       LOG_LEVEL: 'silent',
       ...env,
     });

@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags }
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
+import { ReturnsOneTimeSecrets } from '../common/one-time-secret';
 import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
@@ -27,8 +28,12 @@ export class AgentsController {
 
   @Post()
   @RequireScopes('agents:write')
-  @ApiOperation({ summary: 'Create an agent; the response carries its one-time enrollment token' })
+  @ApiOperation({
+    summary: 'Create an agent; the response carries its one-time enrollment token',
+    description: 'A replay of the same Idempotency-Key returns the agent with `enrollmentToken: null` and `secretWithheld: true`; issue a new token if it was lost.',
+  })
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ReturnsOneTimeSecrets('enrollmentToken')
   @ApiBody({ schema: openApi(createAgentSchema) })
   @ApiResponse({ status: 201, schema: openApi(enrollmentResponseSchema) })
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createAgentSchema)) dto: CreateAgentDto) {
@@ -64,8 +69,12 @@ export class AgentsController {
 
   @Post(':id/enrollment-token')
   @RequireScopes('agents:write')
-  @ApiOperation({ summary: 'Issue a new one-time enrollment token (the previous one stops working)' })
+  @ApiOperation({
+    summary: 'Issue a new one-time enrollment token (the previous one stops working)',
+    description: 'A replay of the same Idempotency-Key answers `enrollmentToken: null`, `secretWithheld: true`.',
+  })
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ReturnsOneTimeSecrets('enrollmentToken')
   @ApiResponse({ status: 201, schema: openApi(enrollmentResponseSchema) })
   rotateEnrollment(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.rotateEnrollment(ctx, id);

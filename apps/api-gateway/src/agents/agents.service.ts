@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database, TransactionClient } from '@payorch/db';
+import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, issueToken, notFound, type TenantContext, TOKEN_KINDS } from '@payorch/domain';
 
 import { audit } from '../common/audit';
@@ -85,7 +85,10 @@ export class AgentsService {
     });
   }
 
-  /** Revokes the agent: its credential and any enrollment token stop working at once. */
+  /**
+   * Revokes the agent: its credential and any enrollment token stop working at once. The committed
+   * `agent.revoked` event makes the connector holding its tunnel close it (AGENT_REVOKED, docs/tunnel.md).
+   */
   revoke(ctx: TenantContext, id: string): Promise<AgentResponse> {
     return this.db.withTenant(ctx, async (tx) => {
       await this.requireAgent(tx, id);
@@ -101,6 +104,7 @@ export class AgentsService {
         },
       });
       await audit(tx, ctx, { action: 'agent.revoke', resourceType: 'agent', resourceId: id });
+      await publishEvent(tx, ctx.tenantId, { type: 'agent.revoked', subjectType: 'agent', subjectId: id, data: { agentId: id } });
       return toAgentResponse(row);
     });
   }
@@ -111,6 +115,7 @@ export class AgentsService {
         await this.requireAgent(tx, id);
         await tx.agent.delete({ where: { id } });
         await audit(tx, ctx, { action: 'agent.delete', resourceType: 'agent', resourceId: id });
+        await publishEvent(tx, ctx.tenantId, { type: 'agent.deleted', subjectType: 'agent', subjectId: id, data: { agentId: id } });
       })
       .catch((e) => mapPrismaError(e, { resource: 'agent', id }));
   }

@@ -7,6 +7,7 @@ import { notFound, type SecretBox, type TenantContext } from '@payorch/domain';
 import { openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from '@payorch/wallet-payments';
 
 import { audit } from '../common/audit';
+import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE, SECRET_BOX } from '../common/tokens';
@@ -45,9 +46,12 @@ export class AssistMerchantsService {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
+    private readonly destinations: DestinationGuard,
   ) {}
 
-  create(ctx: TenantContext, dto: CreateAssistMerchantDto): Promise<AssistMerchantResponse> {
+  async create(ctx: TenantContext, dto: CreateAssistMerchantDto): Promise<AssistMerchantResponse> {
+    // Plain http is limited to loopback by the DTO; the policy decides whether loopback is reachable at all.
+    await this.destinations.assertUrl('serverUrl', dto.serverUrl, { allowHttp: true });
     const id = randomUUID();
     const secrets: AssistMerchantSecrets = {
       login: dto.login,
@@ -85,7 +89,8 @@ export class AssistMerchantsService {
     return this.db.withTenant(ctx, async (tx) => this.toResponse(await this.require(tx, id)));
   }
 
-  update(ctx: TenantContext, id: string, dto: UpdateAssistMerchantDto): Promise<AssistMerchantResponse> {
+  async update(ctx: TenantContext, id: string, dto: UpdateAssistMerchantDto): Promise<AssistMerchantResponse> {
+    if (dto.serverUrl !== undefined) await this.destinations.assertUrl('serverUrl', dto.serverUrl, { allowHttp: true });
     return this.db
       .withTenant(ctx, async (tx) => {
         const current = await this.require(tx, id);

@@ -1,9 +1,11 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import type { Response } from 'express';
 
 import type { Database } from '@payorch/db';
-import { ApiError, type Scope, tokenPrefix, verifyToken } from '@payorch/domain';
+import { ApiError, type Scope, tokenPrefix } from '@payorch/domain';
 
+import { AuthThrottle, keyFailure } from './auth-throttle';
 import type { PayorchRequest } from './request-context';
 import { DATABASE } from './tokens';
 
@@ -21,6 +23,8 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * `Authorization: Bearer pok_…`. Resolves the key through the security-definer lookup, checks
  * hash, revocation, expiry and scopes, and attaches the TenantContext. A revoked, expired or
  * unknown key is 401 with the same message, so a caller learns nothing about which it was.
+ * Failures are counted per source address (AuthThrottle); a blocked address gets 429 before its key is
+ * looked up.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -29,12 +33,19 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(DATABASE) private readonly db: Database,
+    private readonly throttle: AuthThrottle,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const req = context.switchToHttp().getRequest<PayorchRequest>();
+    const address = this.throttle.addressOf(req);
+    const retryAfter = await this.throttle.retryAfter(address, req.requestId);
+    if (retryAfter > 0) {
+      context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
+      throw new ApiError('RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfter}s`, { retryAfterSeconds: retryAfter });
+    }
     const header = req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new ApiError('UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
@@ -42,7 +53,9 @@ export class ApiKeyGuard implements CanActivate {
     const prefix = tokenPrefix(token, 'pok');
     const key = prefix ? await this.db.findApiKeyByPrefix(prefix) : null;
     const now = new Date();
-    if (!key || !verifyToken(token, key.hash) || key.revokedAt || (key.expiresAt && key.expiresAt <= now)) {
+    const failure = keyFailure(token, key, now);
+    if (failure || !key) {
+      await this.throttle.failed(address, req.requestId, failure ?? 'invalid_key', key?.tenantId);
       throw new ApiError('UNAUTHENTICATED', 'invalid, revoked or expired API key');
     }
     const needed = this.reflector.getAllAndOverride<Scope[]>(SCOPES_KEY, targets) ?? [];

@@ -1,8 +1,15 @@
-import { ApiError, type ApiErrorCode } from '@payorch/domain';
+import type { IncomingMessage } from 'node:http';
 
+import { ApiError, type ApiErrorCode } from '@payorch/domain';
+import { CAPABILITIES, OPERATION_TYPES } from '@payorch/drivers';
+
+import { sourceAddress } from './auth-throttle';
 import { statusOf } from './error.filter';
+import { badString, inspectValue, MAX_JSON_DEPTH } from './input-hygiene';
 import { decodeCursor, keyset, toPage } from './pagination';
+import { rawErrorResponse } from './raw-error';
 import { ZodPipe } from './zod';
+import { AMOUNT_TYPES, createOperationSchema } from '../operations/dto/operation.dto';
 import { createStoreSchema } from '../stores/dto/store.dto';
 
 describe(statusOf.name, () => {
@@ -14,6 +21,8 @@ describe(statusOf.name, () => {
     ['NOT_FOUND', 404],
     ['CONFLICT', 409],
     ['IDEMPOTENCY_KEY_REUSED', 409],
+    ['TERMINAL_DISABLED', 409],
+    ['AGENT_REVOKED', 409],
     ['UNPROCESSABLE', 422],
     ['RATE_LIMITED', 429],
     ['INTERNAL', 500],
@@ -63,5 +72,95 @@ describe('keyset pagination', () => {
 
   it('rejects a forged cursor with a field error', () => {
     expect(() => decodeCursor('bm90LWpzb24')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+  });
+});
+
+describe(inspectValue.name, () => {
+  it('accepts ordinary JSON, including well-formed astral characters', () => {
+    expect(inspectValue({ name: 'Café ☕ 𝄞', list: [1, { a: null }], n: 5 })).toBeNull();
+    expect(inspectValue(undefined)).toBeNull();
+  });
+
+  it('names the first string or key holding NUL or a lone surrogate', () => {
+    expect(inspectValue({ ok: 'x', items: [{ description: 'a\u0000b' }] })).toEqual({ field: 'items.0.description', message: 'must not contain NUL (\\u0000)' });
+    expect(inspectValue({ 'k\u0000': 1 })).toEqual({ field: 'k\\u0000', message: 'key must not contain NUL (\\u0000)' });
+    expect(inspectValue({ name: 'x\ud800' })?.field).toBe('name');
+    expect(inspectValue({ name: '\udc00x' })?.message).toContain('surrogate');
+    expect(inspectValue('\u0000')?.field).toBe('(body)');
+  });
+
+  it('refuses nesting past the limit without recursion, whatever the depth', () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(inspectValue({ a: deep })).toEqual({ field: `a${'.0'.repeat(MAX_JSON_DEPTH - 1)}`, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` });
+    let limit: unknown = 1;
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) limit = [limit];
+    expect(inspectValue(limit)).toBeNull();
+    expect(inspectValue([limit])).not.toBeNull();
+  });
+
+  it('badString accepts surrogate pairs and refuses halves', () => {
+    expect(badString('\ud834\udd1e')).toBeNull();
+    expect(badString('\ud834')).not.toBeNull();
+  });
+});
+
+describe(sourceAddress.name, () => {
+  const req = (remoteAddress: string, forwarded?: string) =>
+    ({ headers: forwarded ? { 'x-forwarded-for': forwarded } : {}, socket: { remoteAddress } }) as unknown as IncomingMessage;
+
+  it('uses the peer, folding IPv4-mapped IPv6, unless TRUST_PROXY', () => {
+    expect(sourceAddress(req('::ffff:10.0.0.1', '203.0.113.7'), false)).toBe('10.0.0.1');
+    expect(sourceAddress(req('::1'), true)).toBe('::1');
+  });
+
+  it('with TRUST_PROXY takes the left-most X-Forwarded-For entry (as Express req.ip does)', () => {
+    expect(sourceAddress(req('10.0.0.1', '203.0.113.7, 10.0.0.2'), true)).toBe('203.0.113.7');
+  });
+});
+
+describe(rawErrorResponse.name, () => {
+  it('is a complete HTTP response holding the envelope', () => {
+    const raw = rawErrorResponse(431, { code: 'VALIDATION_FAILED', message: 'too large', requestId: 'req-12345678' }, { 'Retry-After': '5' });
+    const [head, body] = raw.split('\r\n\r\n') as [string, string];
+    expect(head.split('\r\n')).toEqual([
+      'HTTP/1.1 431 Request Header Fields Too Large',
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'X-Request-Id: req-12345678',
+      'Retry-After: 5',
+      'Connection: close',
+    ]);
+    expect(JSON.parse(body)).toEqual({ error: { code: 'VALIDATION_FAILED', message: 'too large', details: null, requestId: 'req-12345678' } });
+  });
+});
+
+describe('operation amounts', () => {
+  it('AMOUNT_TYPES agrees with every protocol and dialect of the capability matrix', () => {
+    for (const dialects of Object.values(CAPABILITIES)) {
+      for (const table of Object.values(dialects)) {
+        for (const type of OPERATION_TYPES) {
+          if (table[type]) expect([type, !!table[type]!.needsAmount]).toEqual([type, AMOUNT_TYPES.has(type)]);
+        }
+      }
+    }
+  });
+
+  it.each([
+    [{ type: 'purchase', amount: 0 }, 'amount'],
+    [{ type: 'purchase' }, 'amount'],
+    [{ type: 'refund', amount: 1_000_000_000_000 }, 'amount'],
+    [{ type: 'void', amount: 5 }, 'amount'],
+    [{ type: 'purchase_with_cashback', amount: 5 }, 'cashbackAmount'],
+    [{ type: 'purchase', amount: 5, cashbackAmount: 1 }, 'cashbackAmount'],
+  ])('%j → an issue on %s', (body, field) => {
+    const result = createOperationSchema.safeParse(body);
+    expect(result.error?.issues.map((i) => i.path.join('.'))).toEqual([field]);
+  });
+
+  it('accepts 1 and 999 999 999 999 minor units, and no amount where none is taken', () => {
+    expect(createOperationSchema.safeParse({ type: 'purchase', amount: 1 }).success).toBe(true);
+    expect(createOperationSchema.safeParse({ type: 'sbp_payment', amount: 999_999_999_999 }).success).toBe(true);
+    expect(createOperationSchema.safeParse({ type: 'settlement' }).success).toBe(true);
   });
 });

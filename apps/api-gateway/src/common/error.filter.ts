@@ -11,6 +11,7 @@ export function statusOf(code: ApiErrorCode): number {
   switch (code) {
     case 'VALIDATION_FAILED':
     case 'IDEMPOTENCY_KEY_REQUIRED':
+    case 'EGRESS_DENIED':
       return 400;
     case 'UNAUTHENTICATED':
       return 401;
@@ -22,6 +23,8 @@ export function statusOf(code: ApiErrorCode): number {
     case 'RESOURCE_IN_USE':
     case 'IDEMPOTENCY_KEY_REUSED':
     case 'IDEMPOTENCY_KEY_IN_PROGRESS':
+    case 'TERMINAL_DISABLED':
+    case 'AGENT_REVOKED':
       return 409;
     case 'UNPROCESSABLE':
       return 422;

@@ -1,30 +1,23 @@
 import { createHash } from 'node:crypto';
 
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { from, type Observable, of, throwError } from 'rxjs';
 import { catchError, mergeMap } from 'rxjs/operators';
 
 import type { Database } from '@payorch/db';
 import { ApiError } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
 
+import { canonicalJson } from './canonical-json';
+import { ONE_TIME_SECRETS_KEY, splitOneTimeSecrets } from './one-time-secret';
 import type { PayorchRequest } from './request-context';
-import { DATABASE } from './tokens';
+import { DATABASE, LOGGER } from './tokens';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const KEY_FORMAT = /^[A-Za-z0-9._:-]{8,128}$/;
 const RETENTION_MS = 24 * 60 * 60 * 1000;
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
 
 /**
  * `Idempotency-Key` on every mutating call. The first request with a key claims it (a row inserted
@@ -32,10 +25,19 @@ function canonical(value: unknown): string {
  * (`Idempotent-Replayed: true`); a repeat with anything different is 409; a repeat while the first
  * is still running is 409 IDEMPOTENCY_KEY_IN_PROGRESS. A request that fails releases its key, so the
  * client can correct and retry it. Keys are kept 24 hours per tenant.
+ *
+ * The stored answer never holds a secret in clear: fields a route declares with
+ * `@ReturnsOneTimeSecrets` are stored as null with `secretWithheld: true` (the first answer carries
+ * them and `secretWithheld: false`), and any other non-empty string under a secret-like key is
+ * withheld as well and logged as a missing declaration (one-time-secret.ts).
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  constructor(@Inject(DATABASE) private readonly db: Database) {}
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly reflector: Reflector,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context.switchToHttp().getRequest<PayorchRequest>();
@@ -54,7 +56,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     const tenantId = req.tenant.tenantId;
     const path = req.originalUrl.split('?')[0]!;
-    const requestHash = createHash('sha256').update(`${req.method} ${path}\n${canonical(req.body)}`).digest('hex');
+    const requestHash = createHash('sha256').update(`${req.method} ${path}\n${canonicalJson(req.body)}`).digest('hex');
 
     return from(this.claim(tenantId, key, req.method, path, requestHash)).pipe(
       mergeMap((stored) => {
@@ -63,15 +65,20 @@ export class IdempotencyInterceptor implements NestInterceptor {
           res.setHeader('Idempotent-Replayed', 'true');
           return of(stored.body);
         }
+        const declared = this.reflector.get<string[] | undefined>(ONE_TIME_SECRETS_KEY, context.getHandler()) ?? [];
         return next.handle().pipe(
           mergeMap(async (body) => {
+            const { sent, stored: kept, undeclared } = splitOneTimeSecrets(body, declared);
+            if (undeclared.length > 0) {
+              this.logger.error({ requestId: req.requestId, path, fields: undeclared }, 'secret-like response fields withheld from the replay cache; declare them with @ReturnsOneTimeSecrets');
+            }
             await this.db.withTenant(tenantId, (tx) =>
               tx.idempotencyRecord.update({
                 where: { tenantId_key: { tenantId, key } },
-                data: { responseStatus: res.statusCode, responseBody: (body ?? null) as never },
+                data: { responseStatus: res.statusCode, responseBody: kept as never },
               }),
             );
-            return body;
+            return sent;
           }),
           catchError((error: unknown) =>
             from(

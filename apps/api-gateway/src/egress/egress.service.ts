@@ -4,6 +4,7 @@ import type { Database } from '@payorch/db';
 import { ApiError, notFound, type TenantContext } from '@payorch/domain';
 
 import { audit } from '../common/audit';
+import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
@@ -18,9 +19,14 @@ import {
 /** The tenant's relay egress allowlist (docs/relay.md). The device connector reads it on every relay open. */
 @Injectable()
 export class EgressService {
-  constructor(@Inject(DATABASE) private readonly db: Database) {}
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    private readonly destinations: DestinationGuard,
+  ) {}
 
+  /** A rule wider than the platform policy (a /0, a denied range or host) is refused with EGRESS_DENIED. */
   create(ctx: TenantContext, dto: CreateEgressRuleDto): Promise<EgressRuleResponse> {
+    this.destinations.assertRule(dto);
     return this.db
       .withTenant(ctx, async (tx) => {
         const row = await tx.egressRule.create({ data: { tenantId: ctx.tenantId, host: dto.host ?? null, cidr: dto.cidr ?? null, port: dto.port, description: dto.description ?? null } });
@@ -55,6 +61,7 @@ export class EgressService {
         if (!isValidTarget(next)) {
           throw new ApiError('VALIDATION_FAILED', 'a rule needs exactly one of host or cidr', [{ path: 'host', message: 'give exactly one of host or cidr' }]);
         }
+        this.destinations.assertRule(next);
         const row = await tx.egressRule.update({ where: { id }, data: dto });
         await audit(tx, ctx, { action: 'egress_rule.update', resourceType: 'egress_rule', resourceId: id, details: { host: row.host, cidr: row.cidr, port: row.port } });
         return toEgressRuleResponse(row);

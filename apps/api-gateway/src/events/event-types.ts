@@ -2,8 +2,11 @@ import type { DomainEventType } from '@payorch/db';
 
 /** Every DomainEventType at runtime (for `types` / `eventTypes` validation). */
 export const DOMAIN_EVENT_TYPES = [
+  'agent.deleted',
+  'agent.enrolled',
   'agent.offline',
   'agent.online',
+  'agent.revoked',
   'operation.completed',
   'operation.created',
   'operation.progress',
@@ -13,8 +16,11 @@ export const DOMAIN_EVENT_TYPES = [
   'settlement.completed',
   'settlement.discrepancy',
   'settlement.failed',
+  'terminal.created',
+  'terminal.deleted',
   'terminal.offline',
   'terminal.online',
+  'terminal.updated',
   'wallet_payment.created',
   'wallet_payment.updated',
 ] as const satisfies readonly DomainEventType[];

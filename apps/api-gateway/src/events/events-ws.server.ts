@@ -7,10 +7,14 @@ import { WebSocket, WebSocketServer } from 'ws';
 
 import type { GatewayConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
-import { tokenPrefix, verifyToken } from '@payorch/domain';
+import { type ApiErrorCode, tokenPrefix } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
+import { AuthThrottle, keyFailure } from '../common/auth-throttle';
+import { endSocket, rawErrorResponse } from '../common/raw-error';
+import { requestIdOf } from '../common/request-id.middleware';
 import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
+import { issuesOf } from '../common/zod';
 import { streamQuery } from './dto/events.dto';
 import { EventsService, wireEvent } from './events.service';
 
@@ -19,7 +23,8 @@ export const EVENTS_WS_PATH = '/v1/events/ws';
 /**
  * `GET /v1/events/ws` (WebSocket upgrade): the same stream as SSE, one JSON event per text message.
  * Authenticated at the upgrade with `Authorization: Bearer <API key>` holding `events:read`, before
- * `handleUpgrade` (a failure answers 401/403 and destroys the socket). Query: `types`, `after`.
+ * `handleUpgrade` (a failure answers 401/403/429 in the error envelope and closes the socket; failures
+ * count toward the per-address AuthThrottle like the REST API's). Query: `types`, `after`.
  * Liveness: a ping every EVENTS_HEARTBEAT_MS; a client that did not answer the previous one is
  * terminated. A client whose send buffer exceeds EVENTS_CLIENT_BUFFER_BYTES is terminated (1013).
  */
@@ -36,6 +41,7 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly events: EventsService,
+    private readonly throttle: AuthThrottle,
     @Inject(DATABASE) private readonly db: Database,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -53,23 +59,35 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      socket.destroy();
-    };
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    const refuse = (status: number, code: ApiErrorCode, message: string, details?: unknown, headers?: Record<string, string>) =>
+      endSocket(socket, rawErrorResponse(status, { code, message, details, requestId }, headers));
     try {
+      const address = this.throttle.addressOf(req);
+      const retryAfter = await this.throttle.retryAfter(address, requestId);
+      if (retryAfter > 0) {
+        return refuse(429, 'RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfter}s`, { retryAfterSeconds: retryAfter }, { 'Retry-After': String(retryAfter) });
+      }
       const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       const token = match?.[1];
-      const prefix = token ? tokenPrefix(token, 'pok') : null;
+      if (!token) return refuse(401, 'UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
+      const prefix = tokenPrefix(token, 'pok');
       const key = prefix ? await this.db.findApiKeyByPrefix(prefix) : null;
-      if (!token || !key || !verifyToken(token, key.hash) || key.revokedAt || (key.expiresAt && key.expiresAt <= new Date())) return refuse(401, 'Unauthorized');
-      if (!key.scopes.includes('events:read')) return refuse(403, 'Forbidden');
+      const failure = keyFailure(token, key, new Date());
+      if (failure || !key) {
+        await this.throttle.failed(address, requestId, failure ?? 'invalid_key', key?.tenantId);
+        return refuse(401, 'UNAUTHENTICATED', 'invalid, revoked or expired API key');
+      }
+      if (!key.scopes.includes('events:read')) return refuse(403, 'FORBIDDEN', 'API key lacks scope(s): events:read', { missing: ['events:read'] });
       const query = streamQuery.safeParse(Object.fromEntries(url.searchParams));
-      if (!query.success) return refuse(400, 'Bad Request');
+      if (!query.success) {
+        const issues = issuesOf(query.error);
+        return refuse(400, 'VALIDATION_FAILED', `invalid query: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
+      }
       this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, key.tenantId, query.data.after, query.data.types));
     } catch (error) {
-      this.logger.error({ err: error }, 'event websocket upgrade failed');
-      refuse(500, 'Internal Server Error');
+      this.logger.error({ err: error, requestId }, 'event websocket upgrade failed');
+      refuse(500, 'INTERNAL', 'internal error');
     }
   }
 

@@ -8,9 +8,9 @@ import { probe } from '@payorch/domain';
 import type { Registry } from '@payorch/logging';
 
 import { Public } from '../common/auth.guard';
-import { DATABASE, REDIS } from '../common/tokens';
+import { DATABASE, METRICS_REGISTRY, REDIS } from '../common/tokens';
 
-export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
+export { METRICS_REGISTRY };
 
 @ApiExcludeController()
 @Controller()

@@ -32,11 +32,12 @@ export class OperationsController {
   @ApiOperation({
     summary: 'Start an operation on a terminal',
     description:
-      'Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal\'s protocol lacks → 422 naming the protocol. Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.',
+      'Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal\'s protocol lacks → 422 naming the protocol. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.',
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createOperationSchema) })
   @ApiResponse({ status: 201, schema: openApi(operationResponseSchema) })
+  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), or `IDEMPOTENCY_KEY_REUSED`.' })
   create(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) terminalId: string,

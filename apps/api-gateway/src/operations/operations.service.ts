@@ -12,8 +12,10 @@ import {
 } from '@payorch/operations';
 
 import { audit } from '../common/audit';
+import { canonicalJson } from '../common/canonical-json';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
+import { requireOperableTerminal } from '../terminals/operable-terminal';
 import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
 
 /** Types whose original must be an approved operation of one of these types. */
@@ -25,13 +27,6 @@ const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string
   preauth_cancel: ['PREAUTH'],
   sbp_refund: ['SBP_PAYMENT'],
 };
-
-const canonical = (value: unknown): string =>
-  Array.isArray(value)
-    ? `[${value.map(canonical).join(',')}]`
-    : value && typeof value === 'object'
-      ? `{${Object.keys(value as object).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`
-      : JSON.stringify(value ?? null);
 
 @Injectable()
 export class OperationsService implements OnApplicationShutdown {
@@ -50,15 +45,14 @@ export class OperationsService implements OnApplicationShutdown {
    * (a conditional PENDING → FAILED, so an executor that did start wins).
    */
   async create(ctx: TenantContext, terminalId: string, dto: CreateOperationDto, idempotencyKey: string, waitMs: number): Promise<OperationResponse> {
-    const requestHash = createHash('sha256').update(canonical({ terminalId, ...dto })).digest('hex');
+    const requestHash = createHash('sha256').update(canonicalJson({ terminalId, ...dto })).digest('hex');
     let created: { row: OperationRow; event: PublishedEvent } | undefined;
     let row: OperationRow;
     try {
       row = await this.db.withTenant(ctx, async (tx) => {
         const existing = await this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash);
         if (existing) return existing;
-        const terminal = await tx.terminal.findUnique({ where: { id: terminalId } });
-        if (!terminal) throw notFound('terminal', terminalId);
+        const terminal = await requireOperableTerminal(tx, terminalId);
         const capability = this.capability(terminal.protocol, terminal.dialect, dto.type);
         if (capability.needsAmount && dto.amount === undefined) throw invalid('amount', `is required for ${dto.type}`);
         if (dto.type === 'purchase_with_cashback' && dto.cashbackAmount === undefined) throw invalid('cashbackAmount', 'is required for purchase_with_cashback');

@@ -7,6 +7,7 @@ import { csvRow, localDateOf, manualJobId, type Totals } from '@payorch/settleme
 import { audit } from '../common/audit';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE } from '../common/tokens';
+import { requireOperableTerminal } from '../terminals/operable-terminal';
 import {
   type ExportSettlementsQuery, type ListSettlementsQuery, type RunSettlementDto, type SettlementResponse, type SummaryCounts, type SummaryQuery,
   toSettlementResponse,
@@ -33,8 +34,7 @@ export class SettlementsService {
   async run(ctx: TenantContext, terminalId: string, idempotencyKey: string, dto: RunSettlementDto): Promise<SettlementResponse> {
     const runKey = `manual:${idempotencyKey}`;
     const row = await this.db.withTenant(ctx, async (tx) => {
-      const terminal = await tx.terminal.findUnique({ where: { id: terminalId }, select: { id: true, storeId: true, store: { select: { timeZone: true } } } });
-      if (!terminal) throw notFound('terminal', terminalId);
+      const terminal = await requireOperableTerminal(tx, terminalId);
       const businessDate = dto.businessDate ?? localDateOf(new Date(), terminal.store.timeZone);
       const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
       if (existing) return existing;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database, TransactionClient } from '@payorch/db';
+import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
 
 import { audit } from '../common/audit';
@@ -50,6 +50,7 @@ export class TerminalsService {
           resourceId: id,
           details: { storeId: dto.storeId, protocol: dto.protocol, credentials: credentials ? Object.keys(credentials) : [] },
         });
+        await publishEvent(tx, ctx.tenantId, { type: 'terminal.created', subjectType: 'terminal', subjectId: id, data: { terminalId: id, agentId: row.agentId } });
         return toTerminalResponse(row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'terminal' }));
@@ -90,6 +91,13 @@ export class TerminalsService {
           },
         });
         await audit(tx, ctx, { action: 'terminal.update', resourceType: 'terminal', resourceId: id, details: { fields: Object.keys(dto) } });
+        // The connector holding the old or new agent re-reads the terminal (closes a disabled one's driver, pushes a changed one).
+        await publishEvent(tx, ctx.tenantId, {
+          type: 'terminal.updated',
+          subjectType: 'terminal',
+          subjectId: id,
+          data: { terminalId: id, agentId: row.agentId, previousAgentId: current.agentId, status: row.status, fields: Object.keys(dto) },
+        });
         return toTerminalResponse(row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'terminal', id }));
@@ -98,9 +106,10 @@ export class TerminalsService {
   remove(ctx: TenantContext, id: string): Promise<void> {
     return this.db
       .withTenant(ctx, async (tx) => {
-        await this.requireTerminal(tx, id);
+        const current = await this.requireTerminal(tx, id);
         await tx.terminal.delete({ where: { id } });
         await audit(tx, ctx, { action: 'terminal.delete', resourceType: 'terminal', resourceId: id });
+        await publishEvent(tx, ctx.tenantId, { type: 'terminal.deleted', subjectType: 'terminal', subjectId: id, data: { terminalId: id, agentId: current.agentId } });
       })
       .catch((e) => mapPrismaError(e, { resource: 'terminal', id }));
   }

@@ -13,6 +13,7 @@ import {
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, publishEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type TenantContext } from '@payorch/domain';
+import { guardedFetch } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import type { WalletPaymentState } from '@payorch/prisma';
 import {
@@ -27,6 +28,8 @@ import {
 
 import { AssistMerchantsService, type OpenedAssistMerchant } from '../assist-merchants/assist-merchants.service';
 import { audit } from '../common/audit';
+import { canonicalJson } from '../common/canonical-json';
+import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 import { METRICS_REGISTRY } from '../health/health.controller';
@@ -40,18 +43,6 @@ import {
 import { WalletPaymentsQueue } from './wallet-payments.queue';
 
 const TOKEN_TYPE_CODES = { APPLE_PAY: 1, GOOGLE_PAY: 2, SAMSUNG_PAY: 3 } as const;
-
-/** Same canonical form as the IdempotencyInterceptor: key order does not matter. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
 
 /** AssistValidationError → 400 naming the caller's body field (and the spec's parameter). */
 function validationFailed(error: AssistValidationError): ApiError {
@@ -87,6 +78,7 @@ export class WalletPaymentsService {
     @Inject(METRICS_REGISTRY) registry: Registry,
     private readonly merchants: AssistMerchantsService,
     private readonly queue: WalletPaymentsQueue,
+    private readonly destinations: DestinationGuard,
   ) {
     this.integrityFailures = new Counter({
       name: 'payorch_assist_integrity_failures_total',
@@ -97,7 +89,7 @@ export class WalletPaymentsService {
   }
 
   async create(ctx: TenantContext, idempotencyKey: string, dto: CreateWalletPaymentDto): Promise<WalletPaymentResponse> {
-    const requestHash = createHash('sha256').update(canonical(dto)).digest('hex');
+    const requestHash = createHash('sha256').update(canonicalJson(dto)).digest('hex');
     const earlier = await this.findByKey(ctx, idempotencyKey, requestHash);
     if (earlier) return earlier;
 
@@ -117,6 +109,8 @@ export class WalletPaymentsService {
 
     const client = createAssistClient(merchant, merchant.secrets, {
       timeoutMs: this.config.ASSIST_TIMEOUT_MS,
+      // The merchant's server URL is tenant data: every request obeys the platform egress policy.
+      fetch: guardedFetch({ policy: this.destinations.policy, allowHttp: true, timeoutMs: this.config.ASSIST_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
       onIntegrityFailure: (error, context) => {
         this.integrityFailures.inc({ endpoint: context.endpoint });
         this.logger.error(

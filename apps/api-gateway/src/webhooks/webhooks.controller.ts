@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags }
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
+import { ReturnsOneTimeSecrets } from '../common/one-time-secret';
 import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
 import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { Tenant } from '../common/tenant.decorator';
@@ -29,8 +30,13 @@ export class WebhooksController {
 
   @Post()
   @RequireScopes('webhooks:write')
-  @ApiOperation({ summary: 'Create a webhook endpoint', description: 'The response carries the signing secret (`whsec_…`) once; it is never returned again. See docs/webhooks.md for the signature and its verification.' })
+  @ApiOperation({
+    summary: 'Create a webhook endpoint',
+    description:
+      'The response carries the signing secret (`whsec_…`) once; it is never returned again, not even by a replay of the same Idempotency-Key (`Idempotent-Replayed: true`, `secret: null`, `secretWithheld: true`; rotate the secret if it was lost). See docs/webhooks.md for the signature and its verification.',
+  })
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ReturnsOneTimeSecrets('secret')
   @ApiBody({ schema: openApi(createWebhookSchema) })
   @ApiResponse({ status: 201, schema: openApi(webhookWithSecretSchema) })
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createWebhookSchema)) dto: CreateWebhookDto) {
@@ -71,8 +77,9 @@ export class WebhooksController {
   @Post(':id/rotate-secret')
   @HttpCode(200)
   @RequireScopes('webhooks:write')
-  @ApiOperation({ summary: 'Replace the signing secret (returned once)' })
+  @ApiOperation({ summary: 'Replace the signing secret (returned once)', description: 'A replay of the same Idempotency-Key answers `secret: null`, `secretWithheld: true`; rotate again if the secret was lost.' })
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ReturnsOneTimeSecrets('secret')
   @ApiResponse({ status: 200, schema: openApi(webhookWithSecretSchema) })
   rotateSecret(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.rotateSecret(ctx, id);

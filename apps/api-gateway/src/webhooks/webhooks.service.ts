@@ -7,6 +7,7 @@ import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch
 import { webhookSecretAad } from '@payorch/operations';
 
 import { audit } from '../common/audit';
+import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE, SECRET_BOX } from '../common/tokens';
@@ -30,10 +31,12 @@ export class WebhooksService {
     @Inject(DATABASE) private readonly db: Database,
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     private readonly queue: WebhooksQueue,
+    private readonly destinations: DestinationGuard,
   ) {}
 
   /** The secret is generated here, returned once, and stored only sealed (SecretBox, AAD = tenant + endpoint). */
-  create(ctx: TenantContext, dto: CreateWebhookDto): Promise<WebhookWithSecret> {
+  async create(ctx: TenantContext, dto: CreateWebhookDto): Promise<WebhookWithSecret> {
+    await this.destinations.assertUrl('url', dto.url);
     const id = randomUUID();
     const secret = newSecret();
     return this.db
@@ -67,7 +70,8 @@ export class WebhooksService {
     return this.db.withTenant(ctx, async (tx) => toWebhookResponse(await this.load(tx, id)));
   }
 
-  update(ctx: TenantContext, id: string, dto: UpdateWebhookDto): Promise<WebhookResponse> {
+  async update(ctx: TenantContext, id: string, dto: UpdateWebhookDto): Promise<WebhookResponse> {
+    if (dto.url !== undefined) await this.destinations.assertUrl('url', dto.url);
     return this.db
       .withTenant(ctx, async (tx) => {
         await this.load(tx, id);

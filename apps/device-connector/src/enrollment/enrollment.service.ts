@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database } from '@payorch/db';
+import { type Database, publishEvent } from '@payorch/db';
 import { ApiError, issueToken, TOKEN_KINDS, tokenPrefix, verifyToken } from '@payorch/domain';
 
 import { DATABASE } from '../tokens';
@@ -8,6 +8,11 @@ import { DATABASE } from '../tokens';
 export interface AuthenticatedAgent {
   agentId: string;
   tenantId: string;
+}
+
+/** An agent authenticated by a credential; the prefix names that credential (a re-enrollment replaces it). */
+export interface AuthenticatedCredential extends AuthenticatedAgent {
+  credentialPrefix: string;
 }
 
 const REJECTED = 'invalid, used or expired enrollment token';
@@ -60,6 +65,8 @@ export class EnrollmentService {
             details: { version },
           },
         });
+        // A connector holding a tunnel on the previous credential hears this and closes it (live revocation).
+        await publishEvent(tx, found.tenantId, { type: 'agent.enrolled', subjectType: 'agent', subjectId: found.id, data: { agentId: found.id, version } });
       }
       return count === 1;
     });
@@ -68,12 +75,12 @@ export class EnrollmentService {
   }
 
   /** The agent a credential belongs to, or null (unknown, wrong, revoked). */
-  async authenticate(credential: string): Promise<AuthenticatedAgent | null> {
+  async authenticate(credential: string): Promise<AuthenticatedCredential | null> {
     const prefix = tokenPrefix(credential, 'pac');
     const found = prefix ? await this.db.findAgentByCredentialPrefix(prefix) : null;
-    if (!found || !found.credentialHash || found.status !== 'ACTIVE' || !verifyToken(credential, found.credentialHash)) {
+    if (!prefix || !found || !found.credentialHash || found.status !== 'ACTIVE' || !verifyToken(credential, found.credentialHash)) {
       return null;
     }
-    return { agentId: found.id, tenantId: found.tenantId };
+    return { agentId: found.id, tenantId: found.tenantId, credentialPrefix: prefix };
   }
 }

@@ -1,6 +1,4 @@
-import { isIP } from 'node:net';
-
-import ipaddr from 'ipaddr.js';
+import { type EgressPolicy, formatAddress, type IpAddress, normaliseHostName, parseAddressLiteral, parseCidr } from '@payorch/egress-guard';
 
 /** An EgressRule row: `host` (DNS name or IP literal) or `cidr`, and a port. */
 export interface EgressRuleLike {
@@ -11,66 +9,64 @@ export interface EgressRuleLike {
 
 export type EgressDecision = { allowed: true; rule: EgressRuleLike } | { allowed: false; reason: string };
 
-/** Normalises an IP literal (IPv4-mapped IPv6 → IPv4), or returns null for a DNS name. */
-export function normaliseAddress(value: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
-  const bare = value.replace(/^\[|\]$/g, '');
-  if (isIP(bare) === 0) return null;
-  return ipaddr.process(bare);
+function inCidr(address: IpAddress, cidr: string): boolean {
+  const parsed = parseCidr(cidr);
+  return Boolean(parsed && address.kind() === parsed.network.kind() && address.match(parsed.network, parsed.bits));
 }
 
-/** `public` for global unicast; otherwise ipaddr's range name (private, loopback, linkLocal, uniqueLocal…). */
-export function addressClass(address: ipaddr.IPv4 | ipaddr.IPv6): string {
-  const range = address.range();
-  return range === 'unicast' ? 'public' : range;
+function sameAddress(a: IpAddress | null, b: IpAddress | null): boolean {
+  return Boolean(a && b && formatAddress(a) === formatAddress(b));
 }
 
-function inCidr(address: ipaddr.IPv4 | ipaddr.IPv6, cidr: string): boolean {
-  try {
-    const [network, bits] = ipaddr.parseCIDR(cidr);
-    return address.kind() === network.kind() && address.match(network, bits);
-  } catch {
-    return false;
-  }
-}
-
-function hostMatches(ruleHost: string, requestedHost: string, requestedAddress: ipaddr.IPv4 | ipaddr.IPv6 | null): boolean {
-  const literal = normaliseAddress(ruleHost);
-  if (literal || requestedAddress) return Boolean(literal && requestedAddress && literal.toString() === requestedAddress.toString());
-  const host = requestedHost.toLowerCase().replace(/\.$/, '');
-  const rule = ruleHost.toLowerCase().replace(/\.$/, '');
+function hostMatches(ruleHost: string, requestedHost: string): boolean {
+  const literal = parseAddressLiteral(ruleHost);
+  const requestedAddress = parseAddressLiteral(requestedHost);
+  if (literal || requestedAddress) return sameAddress(literal, requestedAddress);
+  const host = normaliseHostName(requestedHost);
+  const rule = normaliseHostName(ruleHost);
   // `*.example.com` matches any sub-domain (not the apex).
   return rule.startsWith('*.') ? host.endsWith(rule.slice(1)) && host.length > rule.length - 1 : host === rule;
 }
 
 /** Whether the rule names this exact address (an IP `host`, or a CIDR containing it). */
-function namesAddress(rule: EgressRuleLike, address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
+function namesAddress(rule: EgressRuleLike, address: IpAddress): boolean {
   if (rule.cidr) return inCidr(address, rule.cidr);
-  const literal = rule.host ? normaliseAddress(rule.host) : null;
-  return Boolean(literal && literal.toString() === address.toString());
+  return sameAddress(rule.host ? parseAddressLiteral(rule.host) : null, address);
 }
 
 /**
- * The egress decision for a relay to `requestedHost:port` whose name resolved (once) to `resolved`
- * (docs/relay.md):
- *  1. a rule with the same port must match: its `host` equals the requested host (or `*.suffix`),
- *     or its `cidr` contains the resolved address;
- *  2. a resolved address that is not global unicast (loopback, private, link-local, unique-local,
- *     CGNAT, multicast, unspecified…) is denied unless a rule of that port names the address itself
- *     (IP host or CIDR): a DNS name allowed by host can never be rebound to an internal address.
+ * Before any DNS lookup: could a rule of this port allow `requestedHost` at all (a host rule matching
+ * the name, or a CIDR rule that the resolved address might fall in)? A terminal cannot make the
+ * platform resolve names the tenant never allowed.
  */
-export function checkEgress(rules: readonly EgressRuleLike[], requestedHost: string, port: number, resolved: string): EgressDecision {
-  const address = normaliseAddress(resolved);
-  if (!address) return { allowed: false, reason: `unusable resolved address ${resolved}` };
-  const requestedAddress = normaliseAddress(requestedHost);
+export function precheckEgress(rules: readonly EgressRuleLike[], requestedHost: string, port: number): EgressDecision {
   const candidates = rules.filter((rule) => rule.port === port);
   if (candidates.length === 0) return { allowed: false, reason: `no egress rule for port ${port}` };
-  const match = candidates.find(
-    (rule) => (rule.host !== null && hostMatches(rule.host, requestedHost, requestedAddress)) || (rule.cidr !== null && inCidr(address, rule.cidr)),
-  );
+  const match = candidates.find((rule) => rule.cidr !== null || (rule.host !== null && hostMatches(rule.host, requestedHost)));
+  return match ? { allowed: true, rule: match } : { allowed: false, reason: `${requestedHost}:${port} matches no egress rule` };
+}
+
+/**
+ * The egress decision for a relay to `requestedHost:port` whose name resolved (once) to `resolved`,
+ * the address about to be dialled (docs/relay.md, docs/security.md):
+ *  0. the platform policy decides first: a special-purpose address (loopback, private, link-local,
+ *     metadata, …) the operator did not allow is denied whatever the tenant's rules say;
+ *  1. a rule with the same port must match: its `host` equals the requested host (or `*.suffix`),
+ *     or its `cidr` contains the resolved address;
+ *  2. an operator-allowed internal address also needs a rule of that port naming the address itself
+ *     (IP host or CIDR): a DNS name allowed by host can never be rebound to an internal address.
+ */
+export function checkEgress(policy: EgressPolicy, rules: readonly EgressRuleLike[], requestedHost: string, port: number, resolved: string): EgressDecision {
+  const address = parseAddressLiteral(resolved);
+  if (!address) return { allowed: false, reason: `unusable resolved address ${resolved}` };
+  const platform = policy.checkAddress(address);
+  if (!platform.allowed) return { allowed: false, reason: `${requestedHost} → ${platform.address} is ${platform.category} address space, denied by the platform egress policy` };
+  const candidates = rules.filter((rule) => rule.port === port);
+  if (candidates.length === 0) return { allowed: false, reason: `no egress rule for port ${port}` };
+  const match = candidates.find((rule) => (rule.host !== null && hostMatches(rule.host, requestedHost)) || (rule.cidr !== null && inCidr(address, rule.cidr)));
   if (!match) return { allowed: false, reason: `${requestedHost}:${port} matches no egress rule` };
-  const kind = addressClass(address);
-  if (kind !== 'public' && !candidates.some((rule) => namesAddress(rule, address))) {
-    return { allowed: false, reason: `${requestedHost} resolved to ${kind} address ${address.toString()}, not explicitly allowed` };
+  if (platform.by === 'operator' && !candidates.some((rule) => namesAddress(rule, address))) {
+    return { allowed: false, reason: `${requestedHost} resolved to ${platform.category} address ${platform.address}, which a rule must name explicitly (IP host or CIDR)` };
   }
   return { allowed: true, rule: match };
 }

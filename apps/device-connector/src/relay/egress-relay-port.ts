@@ -1,12 +1,11 @@
-import { lookup } from 'node:dns/promises';
 import { Socket } from 'node:net';
 
 import { type Database, publishEvent } from '@payorch/db';
-import { withTimeout } from '@payorch/domain';
+import { type EgressError, type EgressPolicy, formatAddress, type IpAddress, type Resolver, resolveDestination, systemResolver } from '@payorch/egress-guard';
 import { RelayError, type RelayPort, type RelayTarget } from '@payorch/joinproto';
 import type { Logger } from '@payorch/logging';
 
-import { checkEgress, normaliseAddress } from './egress-policy';
+import { checkEgress, type EgressDecision, precheckEgress } from './egress-policy';
 
 export interface RelayLimits {
   connectTimeoutMs: number;
@@ -26,7 +25,8 @@ export interface RelayOwner {
   terminalId: string;
 }
 
-type Outcome = 'closed' | 'peer_closed' | 'error' | 'limit_bytes' | 'limit_time' | 'tunnel_closed';
+/** How a RelaySession ended (docs/relay.md, "Audit"); `revoked`: the agent's credential or the terminal was withdrawn. */
+export type Outcome = 'closed' | 'peer_closed' | 'error' | 'limit_bytes' | 'limit_time' | 'tunnel_closed' | 'revoked';
 
 interface Connection {
   readonly socket: Socket;
@@ -46,9 +46,10 @@ interface Connection {
 
 /**
  * The Joinproto relay (91–94) of one terminal, opened from the cloud (this connector), never from the
- * shop: the terminal asks for `host:port`, the tenant's EgressRules decide, DNS is resolved exactly
- * once and the socket connects to that address (no rebinding), internal addresses need an explicit
- * rule, and every session is bounded (bytes each way, lifetime, sessions per terminal) and recorded
+ * shop: the terminal asks for `host:port`; no DNS lookup happens unless a tenant rule could allow the
+ * name; the name is resolved exactly once, every address is checked against the platform egress
+ * policy (which the tenant cannot widen) and then the tenant's EgressRules, and the socket connects
+ * to the checked address (no rebinding); operator-allowed internal addresses need an explicit rule, and every session is bounded (bytes each way, lifetime, sessions per terminal) and recorded
  * in RelaySession (denials too, with a `relay.denied` event). docs/relay.md.
  */
 export class EgressRelayPort implements RelayPort {
@@ -61,7 +62,8 @@ export class EgressRelayPort implements RelayPort {
     private readonly db: Database,
     private readonly limits: RelayLimits,
     private readonly logger: Logger,
-    private readonly resolve: (host: string) => Promise<string> = async (host) => (await lookup(host, { verbatim: true })).address,
+    private readonly policy: EgressPolicy,
+    private readonly resolve: Resolver = systemResolver,
   ) {}
 
   get openConnections(): number {
@@ -75,20 +77,27 @@ export class EgressRelayPort implements RelayPort {
       throw new RelayError('DENIED', 'too many relay connections');
     }
     const rules = await this.db.withTenant(this.owner.tenantId, (tx) => tx.egressRule.findMany({ select: { cidr: true, host: true, port: true } }));
-    let address: string;
+    // No rule could allow this name: refused before the platform resolves anything.
+    const precheck = precheckEgress(rules, target.host, target.port);
+    if (!precheck.allowed) return this.deny(target, null, precheck.reason);
+    let addresses: IpAddress[];
     try {
-      const literal = normaliseAddress(target.host);
-      address = literal ? literal.toString() : await withTimeout(this.resolve(target.host), this.limits.connectTimeoutMs, 'DNS lookup');
+      // Resolved exactly once; every address checked against the platform policy.
+      addresses = await resolveDestination(target.host, this.policy, { resolver: this.resolve, timeoutMs: this.limits.connectTimeoutMs });
     } catch (error) {
-      await this.record(target, null, 'unresolved', (error as Error).message);
-      throw new RelayError('UNREACHABLE', (error as Error).message);
+      const egress = error as EgressError;
+      if (egress.code === 'DENIED') return this.deny(target, egress.details.address ?? null, egress.message);
+      await this.record(target, null, 'unresolved', egress.message);
+      throw new RelayError('UNREACHABLE', egress.publicReason ?? egress.message);
     }
-    const decision = checkEgress(rules, target.host, target.port, address);
-    if (!decision.allowed) {
-      await this.record(target, address, 'denied', decision.reason);
-      this.logger.warn({ terminalId: this.owner.terminalId, host: target.host, port: target.port, address, reason: decision.reason }, 'relay denied');
-      throw new RelayError('DENIED', decision.reason);
+    let decision: EgressDecision = { allowed: false, reason: `${target.host}:${target.port} matches no egress rule` };
+    let address = formatAddress(addresses[0]!);
+    for (const candidate of addresses) {
+      decision = checkEgress(this.policy, rules, target.host, target.port, formatAddress(candidate));
+      address = formatAddress(candidate);
+      if (decision.allowed) break;
     }
+    if (!decision.allowed) return this.deny(target, address, decision.reason);
     let socket: Socket;
     try {
       socket = await this.connect(address, target.port);
@@ -153,6 +162,12 @@ export class EgressRelayPort implements RelayPort {
     }
     this.connections.set(id, connection);
     return id;
+  }
+
+  private async deny(target: RelayTarget, address: string | null, reason: string): Promise<never> {
+    await this.record(target, address, 'denied', reason);
+    this.logger.warn({ terminalId: this.owner.terminalId, host: target.host, port: target.port, address, reason }, 'relay denied');
+    throw new RelayError('DENIED', reason);
   }
 
   async send(connectionId: string, data: Uint8Array): Promise<number> {

@@ -7,9 +7,10 @@ import type { Logger } from '@payorch/logging';
 import { nextTerminalCommandId } from '@payorch/operations';
 import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo } from '@payorch/tunnel';
 
+import { planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
 import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
-import { DATABASE, DRIVER_FACTORY, LOGGER, SECRET_BOX } from '../tokens';
+import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, SECRET_BOX } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from './terminal-link';
@@ -25,6 +26,8 @@ const DRIVER_PROTOCOL = { JOINPROTO: 'JOINPROTO', JPAY: 'JPAY', SSI_ECR: 'SSI_EC
 interface Fleet {
   session: AgentSession;
   handles: Map<string, TerminalHandle>;
+  /** The last `terminal-list` sent, serialised: a reconcile resends the list only when it changed. */
+  listed: string;
 }
 
 /**
@@ -34,10 +37,22 @@ interface Fleet {
  * ONLINE/OFFLINE). On the tunnel's close: drop the drivers (in-flight commands end `unknown` in the
  * driver), release ownership, and mark the agent's terminals OFFLINE, unless another instance has
  * already taken the agent over.
+ *
+ * Live revocation (docs/tunnel.md §12.4): `reconcile(agentId)` re-reads the agent and its terminals
+ * from PostgreSQL (the truth) and enforces them: a credential that is no longer the agent's active
+ * one cuts the tunnel (AGENT_REVOKED) and its relay sessions; a terminal that was disabled, deleted
+ * or moved loses its driver and relay sessions; a terminal that was added or changed gets a new
+ * driver and the agent a new `terminal-list`. The handshake and every reconcile of one agent run one
+ * after the other, and the handshake checks the credential again after the tunnel is registered, so
+ * a revocation committed at any point after the upgrade's authentication is enforced.
  */
 @Injectable()
 export class TerminalHub implements AgentSessionListener, OnApplicationShutdown {
   private readonly fleets = new Map<string, Fleet>();
+  /** Per agent: the tail of its handshake / reconcile chain. */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
+  private readonly queued = new Map<string, Promise<void>>();
 
   constructor(
     private readonly tunnels: AgentTunnelServer,
@@ -48,6 +63,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(DRIVER_FACTORY) private readonly driverFactory: DriverFactory | null,
+    @Inject(INSTANCE_ID) private readonly instanceId: string,
   ) {
     tunnels.setListener(this);
     bus.onOwnershipLost((agentId) => {
@@ -70,8 +86,14 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     return [...(this.fleets.get(agentId)?.handles.keys() ?? [])];
   }
 
-  async onSessionReady(session: AgentSession): Promise<void> {
+  onSessionReady(session: AgentSession): Promise<void> {
+    return this.serial(session.agent.agentId, () => this.setUp(session));
+  }
+
+  private async setUp(session: AgentSession): Promise<void> {
     const { agent } = session;
+    // The credential was checked at the upgrade; a revocation committed since then is caught here.
+    if (!(await this.admit(session))) return;
     await this.bus.ownership.claim(agent.agentId);
     await this.presence.agentOnline(agent, session.version);
     const rows = (await this.db.withTenant(agent.tenantId, (tx) =>
@@ -90,7 +112,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       handles.set(row.id, this.createHandle(session, row));
     }
     const previous = this.fleets.get(agent.agentId);
-    this.fleets.set(agent.agentId, { session, handles });
+    this.fleets.set(agent.agentId, { session, handles, listed: JSON.stringify(entries) });
     if (previous) for (const handle of previous.handles.values()) void handle.close();
     session.mux.sendControl({ type: 'terminal-list', terminals: entries });
     this.logger.info({ agentId: agent.agentId, terminals: entries.length }, 'terminal list sent');
@@ -124,6 +146,127 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     // If another instance already owns the agent, its presence stands and nothing is written here.
     if (await this.bus.ownership.owns(agent.agentId).catch(() => false)) await this.presence.agentOffline(agent, info.code);
     await this.bus.ownership.release(agent.agentId).catch(() => false);
+  }
+
+  /**
+   * Re-reads the agent's credential and terminals from PostgreSQL and enforces them on its tunnel
+   * here (nothing when the agent is not connected here). Called for live events naming the agent,
+   * after the Redis subscription (re)connects, and periodically (AccessWatcher).
+   */
+  reconcile(agentId: string): Promise<void> {
+    const waiting = this.queued.get(agentId);
+    if (waiting) return waiting;
+    const run = this.serial(agentId, async () => {
+      this.queued.delete(agentId);
+      const session = this.tunnels.session(agentId);
+      if (session && session.mux.state !== 'closed') await this.enforce(session);
+    });
+    this.queued.set(agentId, run);
+    return run;
+  }
+
+  /** `reconcile` for every agent connected here, one at a time (PostgreSQL is the truth after Redis lost messages). */
+  async reconcileAll(): Promise<void> {
+    for (const agentId of this.tunnels.connectedAgents) {
+      await this.reconcile(agentId).catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
+    }
+  }
+
+  private serial(agentId: string, fn: () => Promise<void>): Promise<void> {
+    const run = (this.chains.get(agentId) ?? Promise.resolve()).then(fn);
+    const tail = run.catch(() => undefined);
+    this.chains.set(agentId, tail);
+    void tail.then(() => {
+      if (this.chains.get(agentId) === tail) this.chains.delete(agentId);
+    });
+    return run;
+  }
+
+  /** The handshake's check: false (and the tunnel cut) when the credential no longer holds. */
+  private async admit(session: AgentSession): Promise<boolean> {
+    const row = await this.db.withTenant(session.agent.tenantId, (tx) =>
+      tx.agent.findUnique({ where: { id: session.agent.agentId }, select: { credentialPrefix: true, status: true } }),
+    );
+    const reason = revocationReason(row, session.credentialPrefix);
+    if (reason === null) return true;
+    await this.revoke(session, reason);
+    return false;
+  }
+
+  private async enforce(session: AgentSession): Promise<void> {
+    const { agent } = session;
+    const now = await this.db.withTenant(agent.tenantId, async (tx) => ({
+      agent: await tx.agent.findUnique({ where: { id: agent.agentId }, select: { credentialPrefix: true, status: true } }),
+      terminals: (await tx.terminal.findMany({
+        where: { agentId: agent.agentId, status: { not: 'DISABLED' } },
+        select: TERMINAL_ROW_SELECT,
+        orderBy: { createdAt: 'asc' },
+      })) as TerminalRow[],
+    }));
+    const reason = revocationReason(now.agent, session.credentialPrefix);
+    if (reason !== null) return this.revoke(session, reason);
+    const fleet = this.fleets.get(agent.agentId);
+    if (fleet?.session === session && session.mux.state === 'open') await this.applyTerminals(fleet, now.terminals);
+  }
+
+  /** Cuts the agent's relay sessions and its tunnel (AGENT_REVOKED), then records it (AuditLog). */
+  private async revoke(session: AgentSession, reason: RevocationReason): Promise<void> {
+    const { agent } = session;
+    const fleet = this.fleets.get(agent.agentId);
+    const terminals = fleet?.session === session ? [...fleet.handles.keys()] : [];
+    const relaySessions = this.relays.closeAgent(agent.agentId, 'revoked');
+    if (!this.tunnels.revoke(session, reason)) return;
+    this.logger.warn({ agentId: agent.agentId, tenantId: agent.tenantId, reason, relaySessions }, 'agent credential no longer valid: tunnel closed');
+    await this.audit(agent.tenantId, 'agent.tunnel_revoked', 'agent', agent.agentId, { reason, terminals, relaySessions });
+  }
+
+  /**
+   * Makes the fleet match the agent's enabled terminals: withdrawn ones (disabled, deleted, moved)
+   * lose their driver and relay sessions (recorded), changed ones are rebuilt, new ones are added,
+   * and the agent gets the new `terminal-list` before any new driver opens a link.
+   */
+  private async applyTerminals(fleet: Fleet, rows: TerminalRow[]): Promise<void> {
+    const { session } = fleet;
+    const usable = rows.filter((row) => terminalEntry(row) !== null);
+    const held = new Map([...fleet.handles].map(([id, handle]) => [id, handle.row]));
+    const plan = planTerminals(held, usable);
+    const reopened = new Set(plan.open.map((row) => row.id));
+    for (const terminalId of plan.close) {
+      const handle = fleet.handles.get(terminalId)!;
+      fleet.handles.delete(terminalId);
+      const withdrawn = !reopened.has(terminalId);
+      const relaySessions = this.relays.closeTerminal(session.agent.agentId, terminalId, withdrawn ? 'revoked' : 'closed');
+      await handle.close();
+      if (withdrawn) {
+        this.logger.info({ agentId: session.agent.agentId, terminalId, relaySessions }, 'terminal withdrawn from the agent: driver closed');
+        await this.audit(session.agent.tenantId, 'terminal.driver_closed', 'terminal', terminalId, { agentId: session.agent.agentId, relaySessions });
+      }
+    }
+    const added: TerminalHandle[] = [];
+    for (const row of plan.open) {
+      const handle = this.createHandle(session, row);
+      fleet.handles.set(row.id, handle);
+      added.push(handle);
+    }
+    const entries = usable.filter((row) => fleet.handles.has(row.id)).map((row) => terminalEntry(row)!);
+    const listed = JSON.stringify(entries);
+    if (listed !== fleet.listed && session.mux.sendControl({ type: 'terminal-list', terminals: entries })) {
+      fleet.listed = listed;
+      this.logger.info({ agentId: session.agent.agentId, terminals: entries.length }, 'terminal list updated');
+    }
+    for (const handle of added) void this.refreshInfo(handle).catch(() => undefined);
+  }
+
+  private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details: Record<string, unknown>): Promise<void> {
+    try {
+      await this.db.withTenant(tenantId, (tx) =>
+        tx.auditLog.create({
+          data: { tenantId, actorType: 'system', actorId: this.instanceId, action, resourceType, resourceId, details: { ...details, instance: this.instanceId } as never },
+        }),
+      );
+    } catch (error) {
+      this.logger.error({ tenantId, action, resourceId, err: (error as Error).message }, 'could not write the audit row');
+    }
   }
 
   /**

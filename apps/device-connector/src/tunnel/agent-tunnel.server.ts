@@ -8,9 +8,9 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
-import { attachWebSocket, type ControlMessage, type Multiplexer, type TunnelCloseInfo } from '@payorch/tunnel';
+import { AGENT_CLOSE_CODES, attachWebSocket, type ControlMessage, type Multiplexer, type TunnelCloseInfo } from '@payorch/tunnel';
 
-import { type AuthenticatedAgent, EnrollmentService } from '../enrollment/enrollment.service';
+import { type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
 
 export const AGENT_PATH = '/agent';
@@ -22,6 +22,8 @@ export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
 /** One authenticated agent tunnel. */
 export interface AgentSession {
   readonly agent: AuthenticatedAgent;
+  /** Prefix of the credential this tunnel authenticated with: the tunnel lives only while it is the agent's active one. */
+  readonly credentialPrefix: string;
   readonly mux: Multiplexer;
   readonly version: string | null;
   readonly connectedAt: Date;
@@ -45,7 +47,8 @@ interface Connection {
  * The agents' WebSocket endpoint. Authentication happens on the HTTP upgrade, before the
  * WebSocket exists: anything without a valid, active agent credential gets `401` and a destroyed
  * socket, so no frame from it is ever read (ws README, "Client authentication").
- * One connection per agent: a newer one replaces the older (close code 4000).
+ * One connection per agent: a newer one replaces the older (close code 4000, REPLACED). A revoked
+ * credential closes its live tunnel with 4401 (AGENT_REVOKED, `revoke()`).
  * Every accepted socket gets a tunnel Multiplexer (role `connector`, docs/tunnel.md); the
  * AgentSessionListener (TerminalHub) hears the handshake, the agent's control messages and the close.
  * Liveness: ws ping every 30 s (an agent that missed the previous pong is terminated), plus the
@@ -103,7 +106,7 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
     if (path !== AGENT_PATH) return reject(socket, 404, 'Not Found');
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    let agent: AuthenticatedAgent | null = null;
+    let agent: AuthenticatedCredential | null = null;
     try {
       agent = match ? await this.enrollment.authenticate(match[1]!) : null;
     } catch (error) {
@@ -120,11 +123,12 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, agent!, version));
   }
 
-  private onConnection(ws: WebSocket, agent: AuthenticatedAgent, version: string | null): void {
+  private onConnection(ws: WebSocket, credential: AuthenticatedCredential, version: string | null): void {
+    const agent: AuthenticatedAgent = { agentId: credential.agentId, tenantId: credential.tenantId };
     const previous = this.connections.get(agent.agentId);
-    if (previous) previous.ws.close(4000, 'replaced by a newer connection');
+    if (previous) previous.ws.close(AGENT_CLOSE_CODES.REPLACED, 'replaced by a newer connection');
     const mux = attachWebSocket(ws, { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: this.maxFrameBytes });
-    const session: AgentSession = { agent, mux, version, connectedAt: new Date() };
+    const session: AgentSession = { agent, credentialPrefix: credential.credentialPrefix, mux, version, connectedAt: new Date() };
     const connection: Connection = { ws, agent, alive: true, session };
     this.connections.set(agent.agentId, connection);
     this.connected.set(this.connections.size);
@@ -156,6 +160,23 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
       this.logger.info({ agentId: agent.agentId, code }, 'agent disconnected');
     });
     ws.on('error', (err) => this.logger.warn({ agentId: agent.agentId, err: err.message }, 'agent socket error'));
+  }
+
+  /**
+   * Cuts a tunnel whose credential no longer holds (live revocation, docs/tunnel.md §12.4): the
+   * WebSocket is closed with AGENT_REVOKED (4401) and the tunnel torn down at once, so every stream
+   * ends `TUNNEL_CLOSED` (in-flight commands end `unknown`) and no frame from the agent is read any
+   * more; the socket is terminated if the agent does not finish the close handshake within 1 s.
+   * Returns false when `session` is no longer this agent's live tunnel here.
+   */
+  revoke(session: AgentSession, reason: string): boolean {
+    const connection = this.connections.get(session.agent.agentId);
+    if (connection?.session !== session || session.mux.state === 'closed') return false;
+    connection.ws.close(AGENT_CLOSE_CODES.AGENT_REVOKED, `AGENT_REVOKED: ${reason}`);
+    // The Multiplexer's own close is then a no-op on the socket (already closing with our code).
+    session.mux.close(`agent revoked: ${reason}`);
+    setTimeout(() => connection.ws.terminate(), 1000).unref();
+    return true;
   }
 
   private pingAll(): void {

@@ -78,6 +78,8 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
       REDIS_KEY_PREFIX: testRedisPrefix('wallet-worker'),
       PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
       LOG_LEVEL: 'silent',
+      // The Assist sandbox listens on loopback, which only the operator can allow.
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
       ASSIST_ORDERSTATE_TIMEOUT_MS: '1000',
       WALLET_RESOLVE_BACKOFF_MS: '100',
       WALLET_RESOLVE_ATTEMPTS: '2',

@@ -4,6 +4,7 @@ import { toOrderAmount } from '@payorch/assist-tokenpay';
 import type { WorkerConfig } from '@payorch/config';
 import { type Database, publishEvent } from '@payorch/db';
 import type { JobData, SecretBox } from '@payorch/domain';
+import { EgressPolicy, guardedFetch } from '@payorch/egress-guard';
 import type { Logger } from '@payorch/logging';
 import {
   changeOfOutcome,
@@ -46,7 +47,12 @@ export class WalletResolutionService {
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(WORKER_SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(WALLET_METRICS) private readonly metrics: WalletMetrics,
-  ) {}
+  ) {
+    this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);
+  }
+
+  /** The operator's egress policy: the merchant's server URL is tenant data. */
+  private readonly policy: EgressPolicy;
 
   async resolve(data: JobData['wallet_payment.resolve']): Promise<ResolveResult> {
     const { paymentId, tenantId } = data;
@@ -59,6 +65,7 @@ export class WalletResolutionService {
     const merchant = payment.merchant;
     const client = createAssistClient(merchant, openMerchantSecrets(this.secrets, tenantId, merchant.id, merchant.secretsEncrypted), {
       orderStateTimeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS,
+      fetch: guardedFetch({ policy: this.policy, allowHttp: true, timeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
       onIntegrityFailure: (error, context) => {
         this.metrics.integrityFailures.inc({ endpoint: context.endpoint });
         this.logger.error(

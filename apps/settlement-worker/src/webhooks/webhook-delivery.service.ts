@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { JobData, SecretBox } from '@payorch/domain';
+import { EgressError, EgressPolicy, guardedHttpRequest } from '@payorch/egress-guard';
 import type { Logger } from '@payorch/logging';
 import { webhookSecretAad, webhookSignature } from '@payorch/operations';
 
@@ -28,12 +29,17 @@ const SWEEP_OVERLAP_MS = 5 * 60_000;
  */
 @Injectable()
 export class WebhookDeliveryService {
+  /** The operator's egress policy (EGRESS_ALLOW_CIDRS), checked on every delivery's resolved address. */
+  private readonly policy: EgressPolicy;
+
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(WEBHOOK_SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);
+  }
 
   /**
    * Creates one WebhookDelivery per matching enabled endpoint (created no later than the event; its
@@ -80,10 +86,14 @@ export class WebhookDeliveryService {
     try {
       const secret = this.secrets.decrypt(loaded.endpoint.secretEncrypted, webhookSecretAad(data.tenantId, loaded.endpointId));
       const timestamp = Math.floor(Date.now() / 1000);
-      const response = await fetch(loaded.endpoint.url, {
+      // Through the platform egress policy on the address actually dialled; redirects are never followed.
+      const response = await guardedHttpRequest({
+        url: loaded.endpoint.url,
         method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.WEBHOOK_TIMEOUT_MS),
+        timeoutMs: this.config.WEBHOOK_TIMEOUT_MS,
+        policy: this.policy,
+        allowHttp: this.config.WEBHOOK_ALLOW_HTTP,
+        maxResponseBytes: 1024,
         headers: {
           'Content-Type': 'application/json',
           'User-Agent': 'payorch-webhooks/1',
@@ -95,11 +105,11 @@ export class WebhookDeliveryService {
         body,
       });
       status = response.status;
-      await response.body?.cancel().catch(() => undefined);
       if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string; message?: string } };
-      error = err.name === 'TimeoutError' ? `timeout after ${this.config.WEBHOOK_TIMEOUT_MS} ms` : `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`;
+      // The tenant sees only a generic reason (no port-scan oracle); the detail stays in our log.
+      error = e instanceof EgressError ? e.publicReason : 'delivery failed';
+      this.logger.warn({ deliveryId: data.deliveryId, tenantId: data.tenantId, reason: (e as Error).message }, 'webhook delivery not completed');
     }
     if (error === null) {
       await this.record(data, { status: 'DELIVERED', attempts, lastStatusCode: status, lastError: null, nextAttemptAt: null, deliveredAt: new Date() });

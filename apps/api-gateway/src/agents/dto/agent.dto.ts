@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { paginationQuery } from '../../common/pagination';
 
 export const createAgentSchema = z.strictObject({
@@ -28,12 +29,15 @@ export const agentResponseSchema = z.object({
 });
 export type AgentResponse = z.infer<typeof agentResponseSchema>;
 
-export const enrollmentResponseSchema = z.object({
-  agent: agentResponseSchema,
-  enrollmentToken: z.string().describe('Shown once. Give it to `payorch-agent enroll`; it works once and expires.'),
-  enrollmentExpiresAt: z.string(),
+export const enrollmentResponseSchema = withOneTimeSecrets(z.object({ agent: agentResponseSchema, enrollmentExpiresAt: z.string() }), {
+  enrollmentToken: z.string().describe('Give it to `payorch-agent enroll`; it works once and expires.'),
 });
-export type EnrollmentResponse = z.infer<typeof enrollmentResponseSchema>;
+/** What the service returns; the IdempotencyInterceptor adds `secretWithheld` (routes: @ReturnsOneTimeSecrets('enrollmentToken')). */
+export interface EnrollmentResponse {
+  agent: AgentResponse;
+  enrollmentExpiresAt: string;
+  enrollmentToken: string;
+}
 
 export function toAgentResponse(row: {
   createdAt: Date;

@@ -1,25 +1,47 @@
 import { z } from 'zod';
 
-import { OPERATION_TYPES } from '@payorch/drivers';
+import { CAPABILITIES, OPERATION_TYPES, type OperationType } from '@payorch/drivers';
 import type { OperationView } from '@payorch/operations';
 
 import { paginationQuery } from '../../common/pagination';
 
+/** Largest amount every terminal protocol carries: 12 digits of minor units (Joinproto DF05, JPAY, SSI-ECR n(12)). */
+export const MAX_AMOUNT = 999_999_999_999;
+
 const minorUnits = z
   .number()
   .int({ message: 'must be an integer number of minor units' })
-  .min(0)
-  .max(Number.MAX_SAFE_INTEGER, { message: `must be ≤ ${Number.MAX_SAFE_INTEGER}` });
+  .positive({ message: 'must be greater than 0 (minor units)' })
+  .max(MAX_AMOUNT, { message: `must be ≤ ${MAX_AMOUNT} (12 digits of minor units)` });
+
+/**
+ * Types that move money and so need `amount` (> 0): those for which the capability matrix has a protocol
+ * sending an amount (`needsAmount`). Every other type takes none (a void or preauth cancel reverses the
+ * original's whole amount). Checked here, before any terminal is looked up or touched.
+ */
+export const AMOUNT_TYPES: ReadonlySet<OperationType> = new Set(
+  OPERATION_TYPES.filter((type) => Object.values(CAPABILITIES).some((dialects) => Object.values(dialects).some((table) => table[type]?.needsAmount))),
+);
 
 export const OPERATION_STATES = ['pending', 'sent', 'in_progress', 'approved', 'declined', 'canceled', 'failed', 'unknown'] as const;
 
-export const createOperationSchema = z.strictObject({
-  type: z.enum(OPERATION_TYPES).describe('Protocol-neutral operation type; see docs/operations.md for what each protocol supports.'),
-  amount: minorUnits.optional().describe('Minor units (e.g. 1500 = 15.00).'),
-  cashbackAmount: minorUnits.optional().describe('purchase_with_cashback: cash paid out, minor units.'),
-  currency: z.string().regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' }).optional(),
-  originalOperationId: z.uuid().optional().describe('refund / void / partial_void / preauth_capture / preauth_cancel / sbp_refund: the operation it refers to.'),
-});
+export const createOperationSchema = z
+  .strictObject({
+    type: z.enum(OPERATION_TYPES).describe('Protocol-neutral operation type; see docs/operations.md for what each protocol supports.'),
+    amount: minorUnits
+      .optional()
+      .describe(`Minor units (e.g. 1500 = 15.00), 1..${MAX_AMOUNT}. Required by ${[...AMOUNT_TYPES].join(', ')}; refused for every other type.`),
+    cashbackAmount: minorUnits.optional().describe('purchase_with_cashback only (required there): cash paid out, minor units.'),
+    currency: z.string().regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' }).optional(),
+    originalOperationId: z.uuid().optional().describe('refund / void / partial_void / preauth_capture / preauth_cancel / sbp_refund: the operation it refers to.'),
+  })
+  .superRefine((dto, ctx) => {
+    if (AMOUNT_TYPES.has(dto.type) && dto.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is required for ${dto.type}` });
+    if (!AMOUNT_TYPES.has(dto.type) && dto.amount !== undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is not taken by ${dto.type}` });
+    const cashback = dto.type === 'purchase_with_cashback';
+    if (cashback && dto.cashbackAmount === undefined) ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: 'is required for purchase_with_cashback' });
+    if (!cashback && dto.cashbackAmount !== undefined) ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: `is not taken by ${dto.type}` });
+  });
 export type CreateOperationDto = z.infer<typeof createOperationSchema>;
 
 export const listOperationsQuery = paginationQuery.extend({

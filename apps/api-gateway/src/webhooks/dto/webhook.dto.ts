@@ -1,18 +1,8 @@
-import { isIP } from 'node:net';
-
 import { z } from 'zod';
 
+import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { paginationQuery } from '../../common/pagination';
 import { DOMAIN_EVENT_TYPES } from '../../events/event-types';
-
-/** Loopback hosts may use plain http (development); everything else must be https. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1';
-  return false;
-}
 
 const urlField = z
   .string()
@@ -28,9 +18,9 @@ const urlField = z
     }
     if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not contain credentials' });
     if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a #fragment' });
-    if (url.protocol === 'https:') return;
-    if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
-    ctx.addIssue({ code: 'custom', message: 'must use https (plain http only for localhost / loopback addresses)' });
+    // https only unless the operator allows http (WEBHOOK_ALLOW_HTTP); the host is checked against the
+    // platform egress policy at creation and at every delivery (DestinationGuard, docs/security.md).
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: 'must be an https URL' });
   });
 
 const eventTypesField = z
@@ -44,7 +34,7 @@ export const createWebhookSchema = z.strictObject({
   description: z.string().trim().min(1).max(500).optional(),
   enabled: z.boolean().default(true),
   eventTypes: eventTypesField,
-  url: urlField.describe('https URL receiving the POSTs (http only for localhost / loopback).'),
+  url: urlField.describe('https URL receiving the POSTs. Refused (400 EGRESS_DENIED) when its host is or resolves to an address the platform egress policy denies (private, loopback, link-local, metadata…); plain http only where the operator allows it.'),
 });
 export type CreateWebhookDto = z.infer<typeof createWebhookSchema>;
 
@@ -69,11 +59,12 @@ export const webhookResponseSchema = z.object({
 });
 export type WebhookResponse = z.infer<typeof webhookResponseSchema>;
 
-/** Only on create and rotate-secret: the signing secret, shown once. */
-export const webhookWithSecretSchema = webhookResponseSchema.extend({
+/** Only on create and rotate-secret: the signing secret, shown once (never in a replay). */
+export const webhookWithSecretSchema = withOneTimeSecrets(webhookResponseSchema, {
   secret: z.string().describe('Signing secret `whsec_…`; shown only now. Verify `Payorch-Signature` with it (docs/webhooks.md).'),
 });
-export type WebhookWithSecret = z.infer<typeof webhookWithSecretSchema>;
+/** What the service returns; the IdempotencyInterceptor adds `secretWithheld` (route: @ReturnsOneTimeSecrets('secret')). */
+export type WebhookWithSecret = WebhookResponse & { secret: string };
 
 export function toWebhookResponse(row: {
   createdAt: Date;

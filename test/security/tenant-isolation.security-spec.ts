@@ -1,4 +1,4 @@
-import { GatewaySession, idem } from './support/gateway-session';
+import { GatewaySession, idem } from '../e2e/support/gateway-session';
 
 /**
  * Tenant B must not see or touch tenant A's stores, agents or terminals: 404 (never 403, which would

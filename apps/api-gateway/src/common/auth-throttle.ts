@@ -1,0 +1,94 @@
+import type { IncomingMessage } from 'node:http';
+
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
+import { verifyToken } from '@payorch/domain';
+import { authMetrics, type Logger, type Registry } from '@payorch/logging';
+
+import { GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY, REDIS } from './tokens';
+
+export type AuthFailureReason = 'invalid_key' | 'revoked_key' | 'expired_key';
+
+/** Why a presented key does not authenticate (null: it does). Same 401 to the caller whatever the reason. */
+export function keyFailure(
+  token: string,
+  key: { hash: string; revokedAt: Date | null; expiresAt: Date | null } | null,
+  now: Date,
+): AuthFailureReason | null {
+  if (!key || !verifyToken(token, key.hash)) return 'invalid_key';
+  if (key.revokedAt) return 'revoked_key';
+  if (key.expiresAt && key.expiresAt <= now) return 'expired_key';
+  return null;
+}
+
+/**
+ * The address a request comes from: the socket's peer, or with TRUST_PROXY the left-most
+ * `X-Forwarded-For` entry (what Express's `req.ip` gives with `trust proxy: true`). Works on a raw
+ * IncomingMessage too (WebSocket upgrades). IPv4-mapped IPv6 is folded to IPv4 so both forms share a counter.
+ */
+export function sourceAddress(req: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = trustProxy ? req.headers['x-forwarded-for'] : undefined;
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+  const address = first || req.socket.remoteAddress || 'unknown';
+  return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '').slice(0, 64);
+}
+
+/**
+ * Failed API-key authentication per source address, counted in Redis (shared by every gateway instance):
+ * AUTH_FAILURE_LIMIT failures within AUTH_FAILURE_WINDOW_SECONDS (the window opens at the first failure)
+ * block the address until the window ends; a blocked request is refused before its key is looked up.
+ * Redis errors fail open (logged): an outage must not lock every client out nor turn into a 500.
+ *
+ * A failure is not written to AuditLog: the table's tenantId is NOT NULL (FK to Tenant) and its RLS
+ * policy checks it against app.tenant_id, and an unauthenticated request has no tenant. It is logged as a
+ * structured warning (requestId, source address) and counted in `payorch_auth_failures_total`.
+ */
+@Injectable()
+export class AuthThrottle {
+  private readonly metrics: ReturnType<typeof authMetrics>;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.metrics = authMetrics(registry);
+  }
+
+  addressOf(req: IncomingMessage): string {
+    return sourceAddress(req, this.config.TRUST_PROXY);
+  }
+
+  /** Seconds until `address` may try again (0: not blocked). One Redis round trip, whatever the request holds. */
+  async retryAfter(address: string, requestId: string): Promise<number> {
+    try {
+      const [[, count], [, ttl]] = (await this.redis.multi().get(this.key(address)).pttl(this.key(address)).exec()) as [[Error | null, string | null], [Error | null, number]];
+      if (Number(count ?? 0) < this.config.AUTH_FAILURE_LIMIT) return 0;
+      this.metrics.throttled.inc();
+      this.logger.warn({ requestId, sourceAddress: address }, 'request refused: too many failed authentications from this address');
+      return ttl > 0 ? Math.ceil(ttl / 1000) : this.config.AUTH_FAILURE_WINDOW_SECONDS;
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, requestId }, 'auth throttle unavailable (Redis); failing open');
+      return 0;
+    }
+  }
+
+  /** Records one failed authentication: structured warning, metric, Redis counter. Never throws. */
+  async failed(address: string, requestId: string, reason: AuthFailureReason, tenantId?: string): Promise<void> {
+    this.metrics.failures.inc({ reason });
+    this.logger.warn({ requestId, sourceAddress: address, reason, tenantId }, 'API key authentication failed');
+    try {
+      const key = this.key(address);
+      await this.redis.multi().set(key, '0', 'EX', this.config.AUTH_FAILURE_WINDOW_SECONDS, 'NX').incr(key).exec();
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, requestId }, 'auth throttle unavailable (Redis); failure not counted');
+    }
+  }
+
+  private key(address: string): string {
+    return `${this.config.REDIS_KEY_PREFIX}:authfail:${address}`;
+  }
+}

@@ -1,0 +1,32 @@
+import type { TransactionClient } from '@payorch/db';
+import { ApiError, notFound } from '@payorch/domain';
+
+/**
+ * The one gate for new work on a terminal through the API: operations of every type (payments,
+ * reversals, reports, terminal_info, settlement) and manual close-day. Runs inside the caller's tenant
+ * transaction, before anything is written or sent:
+ *   - no such terminal (or another tenant's, or deleted) → 404 NOT_FOUND;
+ *   - terminal DISABLED → 409 TERMINAL_DISABLED;
+ *   - its bridging agent REVOKED → 409 AGENT_REVOKED.
+ * Reads (GET operations, history, lists, receipts) and stopping work already running (cancel, resolve)
+ * do not pass through here and keep working.
+ */
+export async function requireOperableTerminal(tx: TransactionClient, terminalId: string) {
+  const terminal = await tx.terminal.findUnique({
+    where: { id: terminalId },
+    include: { agent: { select: { id: true, status: true } }, store: { select: { timeZone: true } } },
+  });
+  if (!terminal) throw notFound('terminal', terminalId);
+  if (terminal.status === 'DISABLED') {
+    throw new ApiError('TERMINAL_DISABLED', `terminal ${terminalId} is disabled; enable it (PATCH /v1/terminals/${terminalId} {"disabled": false}) to start new work on it`, {
+      terminalId,
+    });
+  }
+  if (terminal.agent?.status === 'REVOKED') {
+    throw new ApiError('AGENT_REVOKED', `terminal ${terminalId} is bridged by agent ${terminal.agent.id}, which is revoked; move the terminal to an active agent to start new work on it`, {
+      terminalId,
+      agentId: terminal.agent.id,
+    });
+  }
+  return terminal;
+}

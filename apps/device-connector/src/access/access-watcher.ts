@@ -1,0 +1,84 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+
+import type { ConnectorConfig } from '@payorch/config';
+import type { Logger } from '@payorch/logging';
+import { eventsChannel } from '@payorch/operations';
+
+import { TerminalHub } from '../terminals/terminal-hub';
+import { CONNECTOR_CONFIG, INSTANCE_ID, LOGGER, REDIS } from '../tokens';
+import { agentsToRecheck } from './access-check';
+
+/** Every agent held here is re-checked against PostgreSQL this often, whatever Redis delivered. */
+export const ACCESS_RECHECK_INTERVAL_MS = 30_000;
+
+/**
+ * Live revocation (docs/tunnel.md §12.4). Revoking, deleting or re-enrolling an agent and creating,
+ * changing, disabling or deleting a terminal commit a domain event with the change; the Database's
+ * `onCommitted` hook publishes it after the commit on `${prefix}:events:<tenantId>` (the tenants'
+ * live channels, the one pub/sub layer there is). This instance listens on all of them
+ * (PSUBSCRIBE) and asks the TerminalHub to re-check each agent named that it holds.
+ *
+ * Redis pub/sub is at most once (a restart or a dropped connection loses messages), so PostgreSQL
+ * decides, not the message: after every (re)subscription every held agent is re-checked, and again
+ * every ACCESS_RECHECK_INTERVAL_MS.
+ */
+@Injectable()
+export class AccessWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly subscriber: Redis;
+  private readonly pattern: string;
+  private timer: NodeJS.Timeout | undefined;
+  private subscribed: Promise<void> = Promise.resolve();
+
+  constructor(
+    @Inject(REDIS) redis: Redis,
+    @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
+    @Inject(INSTANCE_ID) instanceId: string,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly hub: TerminalHub,
+  ) {
+    this.pattern = eventsChannel(config.REDIS_KEY_PREFIX, '*');
+    // A connection of its own (a subscriber runs no other command). It subscribes itself on every
+    // 'ready' (autoResubscribe off), so the re-check always follows a subscription that is active.
+    this.subscriber = redis.duplicate({
+      autoResubscribe: false,
+      connectionName: `payorch-access-${instanceId}`.replace(/[^\w.-]/g, '_'),
+      lazyConnect: true,
+      maxRetriesPerRequest: null,
+    });
+    this.subscriber.on('error', (err) => this.logger.warn({ err: err.message }, 'access watcher redis error'));
+    this.subscriber.on('ready', () => (this.subscribed = this.subscribe()));
+    this.subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => this.onMessage(channel, message));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.subscriber.connect().catch((error: Error) => this.logger.warn({ err: error.message }, 'access watcher not subscribed yet; it retries'));
+    await this.subscribed;
+    this.timer = setInterval(() => void this.hub.reconcileAll(), ACCESS_RECHECK_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.subscriber.disconnect();
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      await this.subscriber.psubscribe(this.pattern);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'access watcher could not subscribe');
+      return;
+    }
+    // Whatever was published while the subscription was down is lost: PostgreSQL decides for every agent held here.
+    await this.hub.reconcileAll();
+  }
+
+  private onMessage(channel: string, message: string): void {
+    const named = agentsToRecheck(channel, message);
+    if (!named) return;
+    for (const agentId of named.agentIds) {
+      void this.hub.reconcile(agentId).catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+
+import { guardedHttpRequest } from './http';
+import { EgressPolicy } from './policy';
+
+/** Only loopback servers of this test are ever dialled. */
+describe('guardedHttpRequest', () => {
+  let server: Server;
+  let port: number;
+  const connections: string[] = [];
+  const loopbackAllowed = EgressPolicy.fromList('127.0.0.1/32, ::1');
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: `http://127.0.0.1:${port}/target` }).end();
+        return;
+      }
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => res.writeHead(201, { 'content-type': 'text/plain' }).end(`${req.method} ${req.url} ${req.headers.host} ${body}`));
+    });
+    server.on('connection', (socket) => connections.push(socket.remoteAddress ?? '?'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  beforeEach(() => connections.splice(0));
+
+  it('connects to the checked address when the operator allows it', async () => {
+    const res = await guardedHttpRequest({ url: `http://localhost:${port}/hook?x=1`, body: 'hi', timeoutMs: 5000, policy: loopbackAllowed, allowHttp: true });
+    expect(res.status).toBe(201);
+    expect(res.body.toString()).toBe(`POST /hook?x=1 localhost:${port} hi`);
+    expect(connections).toEqual(['127.0.0.1']);
+  });
+
+  it.each([`http://127.0.0.1:PORT/`, `http://2130706433:PORT/`, `http://0x7f.1:PORT/`, `http://localhost.:PORT/`, `http://[::ffff:7f00:1]:PORT/`])(
+    'never connects to a loopback destination under the strict policy (%s)',
+    async (template) => {
+      const error = await guardedHttpRequest({ url: template.replace('PORT', String(port)), timeoutMs: 5000, policy: EgressPolicy.strict(), allowHttp: true }).catch((e) => e);
+      expect(error).toMatchObject({ code: 'DENIED', publicReason: 'destination not allowed' });
+      expect(connections).toEqual([]);
+    },
+  );
+
+  it('refuses plain http unless the operator allows it', async () => {
+    const error = await guardedHttpRequest({ url: `http://127.0.0.1:${port}/`, timeoutMs: 5000, policy: loopbackAllowed }).catch((e) => e);
+    expect(error).toMatchObject({ code: 'DENIED', publicReason: 'https required' });
+    expect(connections).toEqual([]);
+  });
+
+  it('does not follow redirects', async () => {
+    const res = await guardedHttpRequest({ url: `http://127.0.0.1:${port}/redirect`, timeoutMs: 5000, policy: loopbackAllowed, allowHttp: true });
+    expect(res.status).toBe(302);
+    expect(connections).toHaveLength(1);
+  });
+
+  it('gives the same public reason for a closed port and a port that never answers', async () => {
+    const closed = createTcpServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    // A listener that accepts and never answers.
+    const silent: TcpServer = createTcpServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as AddressInfo).port;
+    try {
+      const refused = await guardedHttpRequest({ url: `http://127.0.0.1:${closedPort}/`, timeoutMs: 2000, policy: loopbackAllowed, allowHttp: true }).catch((e) => e);
+      const stalled = await guardedHttpRequest({ url: `http://127.0.0.1:${silentPort}/`, timeoutMs: 300, policy: loopbackAllowed, allowHttp: true }).catch((e) => e);
+      expect(refused).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
+      expect(stalled).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
+      expect(refused.message).toContain('ECONNREFUSED');
+    } finally {
+      silent.close();
+    }
+  });
+});
