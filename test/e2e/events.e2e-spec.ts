@@ -247,4 +247,54 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     expect(messages).toEqual([{ id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } }]);
     ws.close();
   });
+
+  describe('catch-up follows commit order, not insert order', () => {
+    it('replays an event whose transaction committed after a later-inserted event the client already got (SSE and WebSocket)', async () => {
+      const hub = session.app.get(EventHub);
+      // The clients of the tests above have gone (their listeners leave asynchronously).
+      for (const end = Date.now() + 5000; hub.size > 0 && Date.now() < end; ) await sleep(10);
+      expect(hub.size).toBe(0);
+      let commitA!: () => void;
+      const gate = new Promise<void>((resolve) => (commitA = resolve));
+      let insertedA!: () => void;
+      const inserted = new Promise<void>((resolve) => (insertedA = resolve));
+      // T1: inserts A and stays open (a long transaction).
+      const t1 = session.appDb.withTenant(tenantId, async (tx) => {
+        const event = await publishEvent(tx, tenantId, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n: 'A' } });
+        insertedA();
+        await gate;
+        return event;
+      });
+      await inserted;
+      const first = sse('/v1/events/stream?types=terminal.updated', auth);
+      await first.waitFor(() => hub.size === 1, 'the subscriber to listen');
+      // T2 inserts B after A and commits first: the subscriber gets B live, then goes away.
+      const b = await emit(tenantId, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n: 'B' } });
+      await first.waitFor((c) => c.events.length >= 1, 'B live');
+      expect(first.events.map((e) => e.id)).toEqual([b.id]);
+      first.close();
+      await first.waitFor(() => hub.size === 0, 'the subscriber to leave');
+      // T1 commits A now; A was inserted (createdAt) before B.
+      commitA();
+      const a = await t1;
+      await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [a]);
+      expect(Date.parse(a.createdAt)).toBeLessThan(Date.parse(b.createdAt));
+
+      const again = sse('/v1/events/stream?types=terminal.updated', { ...auth, 'Last-Event-ID': b.id });
+      await again.waitFor((c) => c.events.length >= 1, 'A on reconnect');
+      const c = await emit(tenantId, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n: 'C' } });
+      await again.waitFor((x) => x.events.length >= 2, 'C live');
+      // A once, then live C: nothing skipped, B not sent again.
+      expect(again.events.map((e) => e.id)).toEqual([a.id, c.id]);
+      again.close();
+
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/events/ws?types=terminal.updated&after=${b.id}`, { headers: auth });
+      const messages: Array<{ id: string }> = [];
+      ws.on('message', (m) => messages.push(JSON.parse(m.toString()) as { id: string }));
+      const end = Date.now() + 5000;
+      while (messages.length < 2 && Date.now() < end) await sleep(10);
+      expect(messages.map((m) => m.id)).toEqual([a.id, c.id]);
+      ws.close();
+    });
+  });
 });

@@ -242,6 +242,39 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     await queue.close();
   });
 
+  it('the sweep fans out an event whose transaction committed long after it started (commit order, not createdAt)', async () => {
+    const hook = await create({ url: `${baseUrl}/late`, eventTypes: ['settlement.failed'] });
+    // The endpoint has existed for an hour; the event's transaction started 10 minutes ago (createdAt = its start).
+    await session.owner.webhookEndpoint.update({ where: { id: hook.body.id }, data: { createdAt: new Date(Date.now() - 60 * 60_000) } });
+    let commit!: () => void;
+    const gate = new Promise<void>((resolve) => (commit = resolve));
+    let insertedLate!: () => void;
+    const inserted = new Promise<void>((resolve) => (insertedLate = resolve));
+    const late = session.appDb.withTenant(tenantId, async (tx) => {
+      const row = await tx.domainEvent.create({
+        data: { tenantId, type: 'settlement.failed', subjectType: 'settlement', subjectId: null, data: { late: true }, createdAt: new Date(Date.now() - 10 * 60_000) },
+      });
+      insertedLate();
+      await gate;
+      return row;
+    });
+    await inserted;
+    const { Queue } = await import('bullmq');
+    const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: `${session.config.REDIS_KEY_PREFIX}:bull` });
+    const sweep = async () => {
+      const job = await queue.add('webhook.sweep', {});
+      await until(async () => ((await job.isCompleted()) ? true : undefined), 'the sweep');
+    };
+    // A sweep passes while the event is not committed yet; the producer never publishes it to Redis.
+    await sweep();
+    commit();
+    const event = await late;
+    await sweep();
+    await until(async () => (receivedAt('/late').length === 1 ? true : undefined), 'the late event delivered');
+    expect(JSON.parse(receivedAt('/late')[0]!.body)).toMatchObject({ id: event.id, type: 'settlement.failed' });
+    await queue.close();
+  });
+
   it('should not read, change or see deliveries of a webhook endpoint of another tenant; B gets none of A\'s events', async () => {
     const hookA = await create({ url: `${baseUrl}/a-only`, eventTypes: ['*'] });
     const hookB = await create({ url: `${baseUrl}/b-only`, eventTypes: ['*'] }, authB);

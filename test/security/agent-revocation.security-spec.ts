@@ -4,10 +4,12 @@ import { Redis } from 'ioredis';
 
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { redisEventSink } from '@payorch/operations';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
 
 import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
+import { AdminService } from '../../apps/api-gateway/src/admin/admin.service';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { TerminalHub } from '../../apps/device-connector/src/terminals/terminal-hub';
@@ -298,6 +300,41 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       details: { reason: 'deleted' },
     });
     expect((await eventually(() => agent.fatal(), 5_000, 'reconnect refused')).message).toContain('HTTP 401');
+  });
+
+  it('disabling a tenant closes its agents on every connector within 1 s; its API keys and agent credentials authenticate nothing until it is enabled', async () => {
+    const s = await shop(a);
+    const other = await shop(b);
+    const agent = runAgent(a, s.credential);
+    const bystander = runAgent(b, other.credential);
+    await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent connected');
+    await eventually(() => b.tunnels.session(other.agentId)?.mux.state === 'open', 10_000, 'other tenant connected');
+    // The operator's CLI publishes committed events on Redis (REDIS_URL), as the gateway does.
+    const publisher = new Redis(session.config.REDIS_URL);
+    const admin = new AdminService(session.owner, 'security-test', redisEventSink(publisher, session.config.REDIS_KEY_PREFIX));
+    try {
+      const started = Date.now();
+      expect(await admin.setTenantStatus(s.tenantId, 'DISABLED')).toMatchObject({ status: 'DISABLED' });
+      const close = await eventually(() => revokedCloses(agent)[0], 2_000, 'tunnel closed with AGENT_REVOKED');
+      expect(close.at - started).toBeLessThan(1_000);
+      expect((await eventually(() => agent.fatal(), 5_000, 'reconnect refused')).message).toContain('HTTP 401');
+      expect(await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row')).toMatchObject({
+        details: { reason: 'tenant_disabled' },
+      });
+      // Its API key is refused like an unknown one; another tenant is untouched.
+      expect((await session.http().get('/v1/stores').set(s.auth)).status).toBe(401);
+      expect((await session.http().get('/v1/stores').set(other.auth)).status).toBe(200);
+      expect(b.tunnels.session(other.agentId)?.mux.state).toBe('open');
+      expect(revokedCloses(bystander)).toEqual([]);
+
+      await admin.setTenantStatus(s.tenantId, 'ACTIVE');
+      expect((await session.http().get('/v1/stores').set(s.auth)).status).toBe(200);
+      const again = runAgent(a, s.credential);
+      await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent back after enable');
+      expect(again.fatal()).toBeUndefined();
+    } finally {
+      publisher.disconnect();
+    }
   });
 
   it('re-enrolling an agent (credential rotation) closes the tunnel held on the previous credential', async () => {

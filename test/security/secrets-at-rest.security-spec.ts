@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 
@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
 
+import { canonicalJson } from '../../apps/api-gateway/src/common/canonical-json';
 import { SECRET_LIKE_KEY } from '../../apps/api-gateway/src/common/one-time-secret';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
@@ -92,6 +93,8 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
   }
 
   type Answer = Awaited<ReturnType<typeof postTwice>>;
+  /** The body that created the terminal (it holds the terminal's passwords). */
+  let terminalBody: object = {};
   const answers: Record<'webhook' | 'rotated' | 'agent' | 'reissued' | 'terminal', Answer> = {} as never;
 
   it('hands out every kind of secret through the API (each answer replayed once)', async () => {
@@ -124,9 +127,8 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
 
     const password = `tp-${randomBytes(12).toString('hex')}`;
     const adminPassword = `ta-${randomBytes(12).toString('hex')}`;
-    const terminal = (answers.terminal = await postTwice('/v1/terminals', {
-      name: 'T', storeId: store.body.id, protocol: 'JPAY', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, credentials: { password, adminPassword },
-    }));
+    terminalBody = { name: 'T', storeId: store.body.id, protocol: 'JPAY', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, credentials: { password, adminPassword } };
+    const terminal = (answers.terminal = await postTwice('/v1/terminals', terminalBody));
     expect(terminal.first.status).toBe(201);
     secrets.set('terminal password', password);
     secrets.set('terminal admin password', adminPassword);
@@ -178,6 +180,17 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
     for (const id of ids) expect(dump).toContain(id);
     const found = [...secrets].filter(([, value]) => dump.includes(value)).map(([name]) => name);
     expect(found).toEqual([]);
+  });
+
+  it('request digests in the replay cache are keyed: a body holding a short password cannot be guessed offline', async () => {
+    const rows = await session.owner.idempotencyRecord.findMany({ where: { path: '/v1/terminals' } });
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(row.requestHash).toMatch(/^hmac1\.k1\.[0-9a-f]{64}$/);
+      // Not the plain SHA-256 of the request an attacker with the database could recompute.
+      const plain = createHash('sha256').update(`POST /v1/terminals\n${canonicalJson(terminalBody)}`).digest('hex');
+      expect(row.requestHash).not.toContain(plain);
+    }
   });
 
   it('no secret is found in any Redis value under the test prefix', async () => {

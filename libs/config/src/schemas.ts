@@ -219,7 +219,7 @@ export const workerConfigSchema = z.object({
     .int()
     .min(1000)
     .default(24 * 60 * 60_000)
-    .describe('How far back the first webhook sweep looks (no watermark yet); later sweeps re-scan 5 minutes before the watermark.'),
+    .describe('How far back (by createdAt) the first webhook sweep looks, before it has a position; later sweeps go by commit order (DomainEvent.seq).'),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Deadline of one webhook POST (connect to last body byte of the answer).'),
   WORKER_HEALTH_HOST: z.string().default('127.0.0.1').describe('Interface of the worker health endpoint.'),
   WORKER_HEALTH_PORT: port(3002).describe('Port of the worker `/health` and `/metrics`.'),

@@ -88,6 +88,34 @@ describe(`${Database.name} (row-level security)`, () => {
     }
   });
 
+  it('numbers domain events in commit order, after commit, and never lets the application choose the number', async () => {
+    let commitFirst!: () => void;
+    const gate = new Promise<void>((resolve) => (commitFirst = resolve));
+    let insertedFirst!: () => void;
+    const inserted = new Promise<void>((resolve) => (insertedFirst = resolve));
+    // T1 inserts first but commits last.
+    const first = sut.withTenant(tenantA, async (tx) => {
+      const event = await publishEvent(tx, tenantA, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 1 } });
+      insertedFirst();
+      await gate;
+      return event;
+    });
+    await inserted;
+    const second = await sut.withTenant(tenantA, (tx) => publishEvent(tx, tenantA, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 2 } }));
+    const secondSeq = (await owner.domainEvent.findUniqueOrThrow({ where: { id: second.id } })).seq;
+    expect(secondSeq).not.toBeNull();
+    commitFirst();
+    const firstEvent = await first;
+    const firstRow = await owner.domainEvent.findUniqueOrThrow({ where: { id: firstEvent.id } });
+    expect(Date.parse(firstEvent.createdAt)).toBeLessThanOrEqual(Date.parse(second.createdAt));
+    expect(firstRow.seq).not.toBeNull();
+    expect(firstRow.seq! > secondSeq!).toBe(true);
+    expect(await sut.sequenceEvents()).toBeGreaterThanOrEqual(firstRow.seq!);
+    await expect(
+      sut.withTenant(tenantA, (tx) => tx.domainEvent.create({ data: { tenantId: tenantA, type: 'agent.online', subjectType: 'agent', data: {}, seq: 1n } })),
+    ).rejects.toThrow(/permission denied/);
+  });
+
   it('rejects a non-UUID tenant id before touching the database', async () => {
     await expect(sut.withTenant("x' OR 1=1 --", (tx) => tx.store.count())).rejects.toMatchObject({ code: 'TENANT_INVALID' });
   });

@@ -48,6 +48,9 @@ export interface DatabaseOptions {
   onClose?: () => Promise<void>;
 }
 
+/** Events numbered per payorch_sequence_events call (a backlog is numbered in several). */
+const SEQUENCE_BATCH = 1000;
+
 export class Database {
   constructor(
     readonly prisma: PrismaClient,
@@ -78,6 +81,13 @@ export class Database {
       },
       { timeout: options.timeout ?? 10_000, maxWait: 5_000, isolationLevel: options.isolationLevel },
     );
+    if (events.length > 0) {
+      try {
+        await this.sequenceEvents();
+      } catch {
+        // The rows are committed; the next commit with events, or the webhook sweep, numbers them.
+      }
+    }
     if (events.length > 0 && this.options.onCommitted) {
       try {
         this.options.onCommitted(events);
@@ -86,6 +96,20 @@ export class Database {
       }
     }
     return result;
+  }
+
+  /**
+   * Numbers committed domain events in commit order (`DomainEvent.seq`, payorch_sequence_events: one
+   * caller at a time, numbers visible in increasing order) and returns the highest seq: every event up
+   * to it is visible to any query started after this resolves. Runs after each commit that wrote events
+   * (before `onCommitted`, so a live stream woken by the publish finds the event) and in the webhook
+   * sweep; readers of the event log only look at numbered events. Its own transaction, never inside one.
+   */
+  async sequenceEvents(): Promise<bigint> {
+    for (;;) {
+      const [row] = await this.prisma.$queryRaw<[{ assigned: number; high: bigint }]>`SELECT * FROM payorch_sequence_events(${SEQUENCE_BATCH}::int)`;
+      if (row.assigned < SEQUENCE_BATCH) return row.high;
+    }
   }
 
   async findApiKeyByPrefix(prefix: string): Promise<ApiKeyLookup | null> {

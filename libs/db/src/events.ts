@@ -21,6 +21,8 @@ export type DomainEventType =
   | 'agent.revoked'
   | 'agent.deleted'
   | 'relay.denied'
+  | 'tenant.disabled'
+  | 'tenant.enabled'
   | 'settlement.completed'
   | 'settlement.failed'
   | 'settlement.discrepancy'
@@ -29,7 +31,7 @@ export type DomainEventType =
 
 export interface PublishEventInput {
   type: DomainEventType;
-  subjectType: 'operation' | 'terminal' | 'agent' | 'relay' | 'settlement' | 'wallet_payment';
+  subjectType: 'operation' | 'terminal' | 'agent' | 'relay' | 'settlement' | 'tenant' | 'wallet_payment';
   subjectId: string | null;
   /** Ids, states, amounts, masked PANs only: never secrets, full PANs or tokens. */
   data: Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { type PrismaClient } from '@payorch/db';
+import { Database, type DatabaseOptions, type PrismaClient, publishEvent } from '@payorch/db';
 import { ALL_SCOPES, ApiError, isUuid, issueToken, type Scope, SecretBox, TOKEN_KINDS } from '@payorch/domain';
 import { assistMerchantAad } from '@payorch/wallet-payments';
 
@@ -12,6 +12,8 @@ export class AdminService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly operator: string,
+    /** Where committed domain events go (the CLI publishes them on Redis when REDIS_URL is set). */
+    private readonly onCommitted?: DatabaseOptions['onCommitted'],
   ) {}
 
   async createTenant(name: string) {
@@ -23,7 +25,27 @@ export class AdminService {
 
   async listTenants() {
     const rows = await this.prisma.tenant.findMany({ orderBy: { createdAt: 'asc' } });
-    return rows.map((t) => ({ id: t.id, name: t.name, createdAt: t.createdAt.toISOString() }));
+    return rows.map((t) => ({ id: t.id, name: t.name, status: t.status, createdAt: t.createdAt.toISOString(), disabledAt: t.disabledAt?.toISOString() ?? null }));
+  }
+
+  /**
+   * Disables (or re-enables) a tenant. A DISABLED tenant's API keys, enrollment tokens and agent
+   * credentials authenticate nothing (the SECURITY DEFINER lookups skip it), and every connector
+   * closes its live tunnels with AGENT_REVOKED on the `tenant.disabled` event (or at its periodic
+   * re-check when the event cannot be published). Its data stays, readable by the operator.
+   */
+  async setTenantStatus(id: string, status: 'ACTIVE' | 'DISABLED') {
+    const tenant = await this.requireTenant(id);
+    const db = new Database(this.prisma, { onCommitted: this.onCommitted });
+    const row = await db.withTenant(tenant.id, async (tx) => {
+      const updated = await tx.tenant.update({ where: { id: tenant.id }, data: { status, disabledAt: status === 'DISABLED' ? new Date() : null } });
+      await tx.auditLog.create({
+        data: { tenantId: tenant.id, actorType: 'admin', actorId: this.operator, action: status === 'DISABLED' ? 'tenant.disable' : 'tenant.enable', resourceType: 'tenant', resourceId: tenant.id },
+      });
+      await publishEvent(tx, tenant.id, { type: status === 'DISABLED' ? 'tenant.disabled' : 'tenant.enabled', subjectType: 'tenant', subjectId: tenant.id, data: { tenantId: tenant.id, status } });
+      return updated;
+    });
+    return { id: row.id, name: row.name, status: row.status, disabledAt: row.disabledAt?.toISOString() ?? null };
   }
 
   async createApiKey(input: { tenantId: string; name: string; scopes?: string[]; expiresInDays?: number }) {

@@ -2,8 +2,11 @@ import os from 'node:os';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { createPrismaClient } from '@payorch/db';
+import { Redis } from 'ioredis';
+
+import { createPrismaClient, type PublishedEvent } from '@payorch/db';
 import { PayorchError, SecretBox } from '@payorch/domain';
+import { eventsChannel } from '@payorch/operations';
 
 import { AdminService } from './admin.service';
 
@@ -12,6 +15,7 @@ import { AdminService } from './admin.service';
  *   npm run admin -- tenant create --name "Chain A"
  *   npm run admin -- apikey create --tenant <id> --name pos [--scopes stores:read,stores:write]
  *   npm run admin -- apikey revoke --id <keyId>
+ *   npm run admin -- tenant disable --id <tenantId>   (and `tenant enable`)
  * Prints JSON. A new API key is printed once and never stored.
  */
 function databaseUrl(): string {
@@ -24,10 +28,21 @@ function databaseUrl(): string {
 
 async function run(action: (admin: AdminService) => Promise<unknown>): Promise<void> {
   const prisma = createPrismaClient(databaseUrl(), { max: 1 });
+  // With REDIS_URL, committed events (tenant.disabled…) reach the connectors at once; without it they
+  // act on their next periodic re-check against PostgreSQL.
+  const redis = process.env.REDIS_URL ? new Redis(process.env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
+  const published: Promise<unknown>[] = [];
+  const onCommitted = redis
+    ? (events: readonly PublishedEvent[]) => {
+        for (const event of events) published.push(redis.publish(eventsChannel(process.env.REDIS_KEY_PREFIX ?? 'payorch', event.tenantId), JSON.stringify(event)).catch(() => undefined));
+      }
+    : undefined;
   try {
-    const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`));
+    const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`, onCommitted));
+    await Promise.all(published);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
+    redis?.disconnect();
     await prisma.$disconnect();
   }
 }
@@ -46,6 +61,16 @@ tenant
   .requiredOption('--name <name>', 'display name of the chain')
   .action((o: { name: string }) => run((a) => a.createTenant(o.name)));
 tenant.command('list').action(() => run((a) => a.listTenants()));
+tenant
+  .command('disable')
+  .description("refuse the tenant's API keys and agents at once (live tunnels are closed); data is kept")
+  .requiredOption('--id <tenantId>', 'tenant id')
+  .action((o: { id: string }) => run((a) => a.setTenantStatus(o.id, 'DISABLED')));
+tenant
+  .command('enable')
+  .description('accept the tenant\'s API keys and agents again')
+  .requiredOption('--id <tenantId>', 'tenant id')
+  .action((o: { id: string }) => run((a) => a.setTenantStatus(o.id, 'ACTIVE')));
 
 const apikey = program.command('apikey').description('API keys');
 apikey

@@ -7,13 +7,13 @@ import { from, type Observable, of, throwError } from 'rxjs';
 import { catchError, mergeMap } from 'rxjs/operators';
 
 import type { Database } from '@payorch/db';
-import { ApiError } from '@payorch/domain';
+import { ApiError, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import { canonicalJson } from './canonical-json';
 import { ONE_TIME_SECRETS_KEY, splitOneTimeSecrets } from './one-time-secret';
 import type { PayorchRequest } from './request-context';
-import { DATABASE, LOGGER } from './tokens';
+import { DATABASE, LOGGER, SECRET_BOX } from './tokens';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const KEY_FORMAT = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -31,11 +31,14 @@ const RETENTION_MS = 24 * 60 * 60 * 1000;
  * them and `secretWithheld: false`), and any other non-empty string under a secret-like key is
  * withheld as well and logged as a missing declaration (one-time-secret.ts).
  */
+const REQUEST_DIGEST_PURPOSE = 'idempotency request';
+
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     private readonly reflector: Reflector,
   ) {}
 
@@ -56,9 +59,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     const tenantId = req.tenant.tenantId;
     const path = req.originalUrl.split('?')[0]!;
-    const requestHash = createHash('sha256').update(`${req.method} ${path}\n${canonicalJson(req.body)}`).digest('hex');
+    // Keyed (HMAC under the master key): a body holding a short write-only secret (a terminal or
+    // Assist password) cannot be guessed offline from the stored digest.
+    const request = `${req.method} ${path}\n${canonicalJson(req.body)}`;
 
-    return from(this.claim(tenantId, key, req.method, path, requestHash)).pipe(
+    return from(this.claim(tenantId, key, req.method, path, request)).pipe(
       mergeMap((stored) => {
         if (stored) {
           res.status(stored.status);
@@ -91,7 +96,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 
   /** Inserts the claim, or returns the stored answer of an earlier identical request. */
-  private async claim(tenantId: string, key: string, method: string, path: string, requestHash: string) {
+  private async claim(tenantId: string, key: string, method: string, path: string, request: string) {
+    const requestHash = this.secrets.digest(REQUEST_DIGEST_PURPOSE, request);
     return this.db.withTenant(tenantId, async (tx) => {
       await tx.idempotencyRecord.deleteMany({ where: { tenantId, key, expiresAt: { lt: new Date() } } });
       const inserted = await tx.idempotencyRecord.createMany({
@@ -100,7 +106,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       });
       if (inserted.count === 1) return null;
       const existing = await tx.idempotencyRecord.findUniqueOrThrow({ where: { tenantId_key: { tenantId, key } } });
-      if (existing.requestHash !== requestHash) {
+      if (!this.sameRequest(request, existing.requestHash)) {
         throw new ApiError(
           'IDEMPOTENCY_KEY_REUSED',
           `Idempotency-Key "${key}" was already used for a different request (${existing.method} ${existing.path})`,
@@ -111,5 +117,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
       }
       return { status: existing.responseStatus, body: existing.responseBody };
     });
+  }
+
+  /** Keyed digest match; a plain SHA-256 stored before keyed digests existed (kept ≤ 24 h) still matches. */
+  private sameRequest(request: string, stored: string): boolean {
+    if (stored.startsWith('hmac1.')) return this.secrets.matchesDigest(REQUEST_DIGEST_PURPOSE, request, stored);
+    return createHash('sha256').update(request).digest('hex') === stored;
   }
 }

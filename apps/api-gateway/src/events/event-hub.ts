@@ -11,7 +11,8 @@ import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 
 /** One live listener (an SSE response or a WebSocket) of one tenant. */
 export interface HubListener {
-  deliver(event: PublishedEvent): void;
+  /** A live event of the listener's tenant; also called with no event every EVENTS_HEARTBEAT_MS (a re-read in case a message was lost). */
+  deliver(event?: PublishedEvent): void;
 }
 
 /**
@@ -25,12 +26,15 @@ export class EventHub implements OnApplicationShutdown {
   private readonly subscriber: Redis;
   private readonly listeners = new Map<string, Set<HubListener>>();
   private readonly prefix: string;
+  private readonly tickMs: number;
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(GATEWAY_CONFIG) config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.prefix = config.REDIS_KEY_PREFIX;
+    this.tickMs = config.EVENTS_HEARTBEAT_MS;
     // A subscriber connection cannot run other commands; it is this hub's alone. It re-subscribes on reconnect (ioredis autoResubscribe).
     this.subscriber = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
     this.subscriber.on('error', (err) => this.logger.warn({ err: err.message }, 'event hub redis error'));
@@ -45,6 +49,7 @@ export class EventHub implements OnApplicationShutdown {
       this.listeners.set(tenantId, set);
     }
     set.add(listener);
+    this.ticker ??= setInterval(() => this.tick(), this.tickMs).unref();
     if (this.subscriber.status === 'wait') await this.subscriber.connect().catch(() => undefined);
     await this.subscriber.subscribe(eventsChannel(this.prefix, tenantId));
     return () => this.remove(tenantId, listener);
@@ -58,6 +63,8 @@ export class EventHub implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.ticker);
+    this.ticker = undefined;
     this.listeners.clear();
     this.subscriber.disconnect();
   }
@@ -66,7 +73,15 @@ export class EventHub implements OnApplicationShutdown {
     const set = this.listeners.get(tenantId);
     if (!set?.delete(listener) || set.size > 0) return;
     this.listeners.delete(tenantId);
+    if (this.listeners.size === 0) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
     this.subscriber.unsubscribe(eventsChannel(this.prefix, tenantId)).catch(() => undefined);
+  }
+
+  private tick(): void {
+    for (const set of this.listeners.values()) for (const listener of [...set]) listener.deliver();
   }
 
   private onMessage(channel: string, message: string): void {

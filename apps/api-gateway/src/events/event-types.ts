@@ -16,6 +16,8 @@ export const DOMAIN_EVENT_TYPES = [
   'settlement.completed',
   'settlement.discrepancy',
   'settlement.failed',
+  'tenant.disabled',
+  'tenant.enabled',
   'terminal.created',
   'terminal.deleted',
   'terminal.offline',

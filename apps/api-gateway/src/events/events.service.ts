@@ -2,14 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 
 import type { GatewayConfig } from '@payorch/config';
-import type { Database, PublishedEvent } from '@payorch/db';
+import type { Database, PublishedEvent, TransactionClient } from '@payorch/db';
 import { ApiError, isUuid, type TenantContext } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 import type { StreamQuery } from './dto/events.dto';
 import { EventHub } from './event-hub';
-import { typeMatcher } from './event-types';
 
 /** A transport (SSE response, WebSocket) as seen by the stream logic. */
 export interface StreamSink {
@@ -38,11 +37,15 @@ export function wireEvent(event: PublishedEvent) {
 }
 
 /**
- * A tenant's live event stream: first the events after `after` (Last-Event-ID) from the DomainEvent table in
- * (createdAt, id) order, then live ones from Redis pub/sub. The live subscription starts BEFORE the
- * catch-up query, so nothing committed in between is missed; events seen in both are sent once. The
- * catch-up is capped at EVENTS_CATCHUP_LIMIT: past it the stream ends and the client reconnects with the
- * last id it got (EventSource does so by itself), which pages through a long gap.
+ * A tenant's live event stream, read from the DomainEvent table in `seq` order: `seq` is assigned after
+ * commit, in commit order (payorch_sequence_events), so "the events after X" never changes behind a
+ * reader, whatever the length of the producers' transactions. The stream keeps a cursor (the last seq it
+ * sent or scanned past): first the events after `after` (Last-Event-ID; or from now on without one), then
+ * one more read each time Redis pub/sub announces an event of the tenant, and every EVENTS_HEARTBEAT_MS
+ * in case a message was lost. Pub/sub is only the doorbell: every event is sent from a read after the
+ * cursor, one read at a time, so nothing is sent twice or skipped. The first read is capped at
+ * EVENTS_CATCHUP_LIMIT: past it the stream ends and the client reconnects with the last id it got
+ * (EventSource does so by itself), which pages through a long gap.
  */
 @Injectable()
 export class EventsService {
@@ -54,54 +57,66 @@ export class EventsService {
   ) {}
 
   async open(tenantId: string, options: { after?: string; types?: readonly string[] }, sink: StreamSink): Promise<OpenStream> {
-    const matches = typeMatcher(options.types ?? []);
-    const pending: PublishedEvent[] = [];
-    const seen = new Set<string>();
-    let live = false;
+    const types = options.types ?? [];
+    const limit = this.config.EVENTS_CATCHUP_LIMIT;
+    let cursor = 0n;
     let closed = false;
+    /** A read is running (or the first one has not finished): a ring only asks for one more. */
+    let reading: Promise<void> | undefined = Promise.resolve();
+    let again = false;
     const subscription: { remove?: () => void } = {};
     const stop = () => {
       if (closed) return;
       closed = true;
       subscription.remove?.();
     };
-    const forward = (event: PublishedEvent) => {
-      if (closed || seen.has(event.id) || !matches(event.type)) return;
-      if (!sink.send(event)) stop();
-    };
-    const remove = await this.hub.add(tenantId, {
-      deliver: (event) => {
-        if (live) return forward(event);
-        pending.push(event);
-        // Bounded while catching up too: a flood during a slow catch-up disconnects rather than grows.
-        if (pending.length > this.config.EVENTS_CATCHUP_LIMIT) {
-          stop();
-          sink.end('too many live events while catching up; reconnect with Last-Event-ID');
+    /** Sends everything after the cursor; on the first read, more than `limit` ends the stream. */
+    const drain = async (first: boolean): Promise<void> => {
+      do {
+        again = false;
+        for (;;) {
+          const page = await this.read(tenantId, cursor, types, limit);
+          for (const event of page.events) {
+            if (closed) return;
+            if (!sink.send(event)) return stop();
+          }
+          cursor = page.next;
+          if (!page.truncated || closed) break;
+          if (first) {
+            stop();
+            return sink.end('catch-up limit reached; reconnect with the last event id to continue');
+          }
         }
-      },
-    });
+        first = false;
+      } while (again && !closed);
+    };
+    const ring = () => {
+      if (closed) return;
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = drain(false)
+        .catch((error: unknown) => {
+          this.logger.error({ err: error, tenantId }, 'event stream read failed');
+          stop();
+          sink.end('internal error; reconnect');
+        })
+        .finally(() => (reading = undefined));
+    };
+    // Subscribed BEFORE the first read: an event committed after that read rings the bell (and the hub rings every EVENTS_HEARTBEAT_MS).
+    const remove = await this.hub.add(tenantId, { deliver: ring });
     subscription.remove = remove;
     if (closed) remove();
     try {
-      if (options.after !== undefined) {
-        const { rows, truncated } = await this.catchUp(tenantId, options.after, options.types ?? []);
-        for (const row of rows) {
-          if (closed) break;
-          seen.add(row.id);
-          if (matches(row.type) && !sink.send(row)) stop();
-        }
-        if (truncated && !closed) {
-          stop();
-          sink.end('catch-up limit reached; reconnect with the last event id to continue');
-        }
-      }
+      cursor = await this.position(tenantId, options.after);
+      await drain(true);
     } catch (error) {
       stop();
       throw error;
     }
-    live = true;
-    for (const event of pending.splice(0)) forward(event);
-    seen.clear();
+    reading = undefined;
+    if (again) ring();
     return { close: stop };
   }
 
@@ -161,28 +176,47 @@ export class EventsService {
     }
   }
 
-  private async catchUp(tenantId: string, after: string, types: readonly string[]): Promise<{ rows: PublishedEvent[]; truncated: boolean }> {
-    const limit = this.config.EVENTS_CATCHUP_LIMIT;
-    const rows = await this.db.withTenant(tenantId, async (tx) => {
-      const anchor = await tx.domainEvent.findUnique({ where: { id: after }, select: { createdAt: true, id: true } });
-      // Unknown (or another tenant's, invisible under RLS) id: nothing to replay; live from now.
-      if (anchor === null) return [];
-      const exact = types.filter((t) => !t.endsWith('.*') && t !== '*');
-      const families = types.filter((t) => t.endsWith('.*')).map((t) => t.slice(0, -1));
-      const typeFilter =
-        types.length === 0 || types.includes('*') ? {} : { OR: [...(exact.length ? [{ type: { in: exact } }] : []), ...families.map((f) => ({ type: { startsWith: f } }))] };
-      return tx.domainEvent.findMany({
-        where: {
-          AND: [{ OR: [{ createdAt: { gt: anchor.createdAt } }, { createdAt: anchor.createdAt, id: { gt: anchor.id } }] }, typeFilter],
-        },
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        take: limit + 1,
+  /**
+   * The seq to stream after: the anchor event's (Last-Event-ID), or the tenant's latest for "from now on"
+   * and for an unknown id (another tenant's is invisible under RLS). An anchor that is committed but not
+   * numbered yet (its producer's sequencing failed) is numbered here first.
+   */
+  private async position(tenantId: string, after: string | undefined): Promise<bigint> {
+    const find = () =>
+      this.db.withTenant(tenantId, async (tx) => {
+        const anchor = after === undefined ? null : await tx.domainEvent.findUnique({ where: { id: after }, select: { seq: true } });
+        if (anchor?.seq != null) return { seq: anchor.seq, unnumbered: false };
+        return { seq: await latestSeq(tx, tenantId), unnumbered: anchor !== null };
       });
+    const found = await find();
+    if (!found.unnumbered) return found.seq;
+    await this.db.sequenceEvents();
+    return (await find()).seq;
+  }
+
+  /**
+   * One page of the tenant's events after `after` in seq order (RLS-scoped; index DomainEvent(tenantId, seq)).
+   * `next` is where the following read starts: the last row, or, when the page is complete, the tenant's
+   * latest seq read just BEFORE the page (seqs become visible in order, so the page saw everything up to
+   * it), which moves the cursor past events the type filter left out.
+   */
+  private async read(tenantId: string, after: bigint, types: readonly string[], limit: number): Promise<{ events: PublishedEvent[]; next: bigint; truncated: boolean }> {
+    const exact = types.filter((t) => !t.endsWith('.*') && t !== '*');
+    const families = types.filter((t) => t.endsWith('.*')).map((t) => t.slice(0, -1));
+    const typeFilter =
+      types.length === 0 || types.includes('*') ? {} : { OR: [...(exact.length ? [{ type: { in: exact } }] : []), ...families.map((f) => ({ type: { startsWith: f } }))] };
+    const { high, rows } = await this.db.withTenant(tenantId, async (tx) => {
+      const latest = await latestSeq(tx, tenantId);
+      const page = await tx.domainEvent.findMany({ where: { AND: [{ tenantId, seq: { gt: after } }, typeFilter] }, orderBy: { seq: 'asc' }, take: limit + 1 });
+      return { high: latest, rows: page };
     });
     const truncated = rows.length > limit;
+    const page = rows.slice(0, limit);
+    const last = page.at(-1)?.seq ?? after;
     return {
       truncated,
-      rows: rows.slice(0, limit).map((r) => ({
+      next: truncated || last > high ? last : high,
+      events: page.map((r) => ({
         id: r.id,
         tenantId: r.tenantId,
         type: r.type as PublishedEvent['type'],
@@ -193,4 +227,10 @@ export class EventsService {
       })),
     };
   }
+}
+
+/** The tenant's highest event seq (0 if none). */
+async function latestSeq(tx: TransactionClient, tenantId: string): Promise<bigint> {
+  const { _max } = await tx.domainEvent.aggregate({ where: { tenantId }, _max: { seq: true } });
+  return _max.seq ?? 0n;
 }

@@ -34,6 +34,11 @@ describe(revocationReason.name, () => {
     expect(revocationReason({ status: 'ACTIVE', credentialPrefix: 'new' }, 'abc')).toBe('credential_replaced');
     expect(revocationReason({ status: 'PENDING_ENROLLMENT', credentialPrefix: null }, 'abc')).toBe('revoked');
   });
+
+  it('cuts every agent of a disabled tenant, whatever its own state', () => {
+    expect(revocationReason({ status: 'ACTIVE', credentialPrefix: 'abc', tenant: { status: 'DISABLED' } }, 'abc')).toBe('tenant_disabled');
+    expect(revocationReason({ status: 'ACTIVE', credentialPrefix: 'abc', tenant: { status: 'ACTIVE' } }, 'abc')).toBeNull();
+  });
 });
 
 describe(agentsToRecheck.name, () => {
@@ -45,6 +50,11 @@ describe(agentsToRecheck.name, () => {
       agentsToRecheck(channel, message({ type: 'terminal.updated', subjectType: 'terminal', subjectId: 't', data: { agentId: AGENT, previousAgentId: PREVIOUS_AGENT } })),
     ).toEqual({ tenantId: TENANT, agentIds: [AGENT, PREVIOUS_AGENT] });
     expect(agentsToRecheck(channel, message({ type: 'terminal.deleted', data: { agentId: AGENT, previousAgentId: AGENT } }))?.agentIds).toEqual([AGENT]);
+  });
+
+  it('asks for every agent of the tenant on a tenant event', () => {
+    expect(agentsToRecheck(channel, message({ type: 'tenant.disabled', subjectType: 'tenant', subjectId: TENANT, data: {} }))).toEqual({ tenantId: TENANT, agentIds: [], wholeTenant: true });
+    expect(agentsToRecheck(channel, message({ type: 'tenant.enabled', subjectType: 'tenant', subjectId: TENANT, data: {} }))?.wholeTenant).toBe(true);
   });
 
   it('ignores other event types, malformed messages and messages naming another tenant than their channel', () => {

@@ -9,17 +9,20 @@ import type { TerminalRow } from '../terminals/terminal-link';
  */
 
 /** Why a held tunnel is cut with AGENT_REVOKED. */
-export type RevocationReason = 'revoked' | 'deleted' | 'credential_replaced';
+export type RevocationReason = 'revoked' | 'deleted' | 'credential_replaced' | 'tenant_disabled';
 
 /** The agent's row as PostgreSQL has it now. */
 export interface AgentAccessRow {
   credentialPrefix: string | null;
   status: 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
+  /** The owning tenant's status: a DISABLED tenant's agents authenticate nothing. */
+  tenant?: { status: 'ACTIVE' | 'DISABLED' };
 }
 
 /** null = the credential the tunnel authenticated with (`heldPrefix`) is still the agent's active one. */
 export function revocationReason(row: AgentAccessRow | null, heldPrefix: string): RevocationReason | null {
   if (row === null) return 'deleted';
+  if (row.tenant?.status === 'DISABLED') return 'tenant_disabled';
   switch (row.status) {
     case 'REVOKED':
     case 'PENDING_ENROLLMENT':
@@ -33,6 +36,8 @@ export function revocationReason(row: AgentAccessRow | null, heldPrefix: string)
 
 /** Live events naming an agent whose credential may have changed (subjectId = agent id). */
 const AGENT_EVENTS = new Set(['agent.deleted', 'agent.enrolled', 'agent.revoked']);
+/** Live events about the whole tenant: every agent of it held here is re-checked. */
+const TENANT_EVENTS = new Set(['tenant.disabled', 'tenant.enabled']);
 /** Live events naming a terminal whose agent must re-read it (`data.agentId`, `data.previousAgentId`). */
 const TERMINAL_EVENTS = new Set(['terminal.created', 'terminal.deleted', 'terminal.updated']);
 
@@ -41,7 +46,7 @@ const TERMINAL_EVENTS = new Set(['terminal.created', 'terminal.deleted', 'termin
  * ever triggers a re-check against PostgreSQL; it never revokes anything by itself, so a lost,
  * repeated or forged message cannot do more than cost one query.
  */
-export function agentsToRecheck(channel: string, message: string): { tenantId: string; agentIds: string[] } | null {
+export function agentsToRecheck(channel: string, message: string): { tenantId: string; agentIds: string[]; wholeTenant?: true } | null {
   const tenantId = channel.slice(channel.lastIndexOf(':') + 1);
   if (!isUuid(tenantId)) return null;
   let event: { tenantId?: unknown; type?: unknown; subjectId?: unknown; data?: unknown };
@@ -51,6 +56,7 @@ export function agentsToRecheck(channel: string, message: string): { tenantId: s
     return null;
   }
   if (event === null || typeof event !== 'object' || event.tenantId !== tenantId || typeof event.type !== 'string') return null;
+  if (TENANT_EVENTS.has(event.type)) return { tenantId, agentIds: [], wholeTenant: true };
   const data = (event.data !== null && typeof event.data === 'object' ? event.data : {}) as Record<string, unknown>;
   const named = AGENT_EVENTS.has(event.type) ? [event.subjectId] : TERMINAL_EVENTS.has(event.type) ? [data.agentId, data.previousAgentId] : [];
   const agentIds = [...new Set(named.filter((id): id is string => typeof id === 'string' && isUuid(id)))];

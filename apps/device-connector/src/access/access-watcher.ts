@@ -77,6 +77,10 @@ export class AccessWatcher implements OnApplicationBootstrap, OnApplicationShutd
   private onMessage(channel: string, message: string): void {
     const named = agentsToRecheck(channel, message);
     if (!named) return;
+    if (named.wholeTenant) {
+      void this.hub.reconcileAll(named.tenantId);
+      return;
+    }
     for (const agentId of named.agentIds) {
       void this.hub.reconcile(agentId).catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
     }

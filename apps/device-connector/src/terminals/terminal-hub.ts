@@ -10,13 +10,18 @@ import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo
 import { planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
 import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
-import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, SECRET_BOX } from '../tokens';
+import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from './terminal-link';
 import { TerminalPresence } from './terminal-presence';
 
 export type DriverFactory = (config: DriverConfig) => TerminalDriver;
+
+/** The part of the OperationCommandHandler (libs/operations) that recovers a terminal coming online here. */
+export interface TerminalRecoverer {
+  recoverTerminal?(ref: { tenantId: string; terminalId: string }, driver: TerminalDriver, notClaimedSince: Date): Promise<object>;
+}
 
 /** Binds a terminal's credential ciphertext to its tenant and row (same AAD as the gateway's terminal-credentials.ts). */
 const credentialsAad = (tenantId: string, terminalId: string) => `terminal:${tenantId}:${terminalId}:credentials`;
@@ -46,6 +51,9 @@ interface Fleet {
  * after the other, and the handshake checks the credential again after the tunnel is registered, so
  * a revocation committed at any point after the upgrade's authentication is enforced.
  */
+/** What live revocation reads of an agent: its credential, its status and its tenant's status. */
+const AGENT_ACCESS_SELECT = { credentialPrefix: true, status: true, tenant: { select: { status: true } } } as const;
+
 @Injectable()
 export class TerminalHub implements AgentSessionListener, OnApplicationShutdown {
   private readonly fleets = new Map<string, Fleet>();
@@ -64,6 +72,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(DRIVER_FACTORY) private readonly driverFactory: DriverFactory | null,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
+    @Inject(OPERATION_HANDLER) private readonly operations: TerminalRecoverer | null,
   ) {
     tunnels.setListener(this);
     bus.onOwnershipLost((agentId) => {
@@ -92,6 +101,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
 
   private async setUp(session: AgentSession): Promise<void> {
     const { agent } = session;
+    // Before the claim: a PENDING operation created earlier cannot have been dispatched to this session.
+    const onlineSince = new Date();
     // The credential was checked at the upgrade; a revocation committed since then is caught here.
     if (!(await this.admit(session))) return;
     await this.bus.ownership.claim(agent.agentId);
@@ -116,7 +127,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     if (previous) for (const handle of previous.handles.values()) void handle.close();
     session.mux.sendControl({ type: 'terminal-list', terminals: entries });
     this.logger.info({ agentId: agent.agentId, terminals: entries.length }, 'terminal list sent');
-    for (const handle of handles.values()) void this.refreshInfo(handle).catch(() => undefined);
+    for (const handle of handles.values()) void this.refreshInfo(handle, () => this.recover(handle, onlineSince)).catch(() => undefined);
   }
 
   onSessionControl(session: AgentSession, message: ControlMessage): void {
@@ -165,9 +176,10 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     return run;
   }
 
-  /** `reconcile` for every agent connected here, one at a time (PostgreSQL is the truth after Redis lost messages). */
-  async reconcileAll(): Promise<void> {
+  /** `reconcile` for every agent connected here (or only the tenant's), one at a time (PostgreSQL is the truth after Redis lost messages). */
+  async reconcileAll(tenantId?: string): Promise<void> {
     for (const agentId of this.tunnels.connectedAgents) {
+      if (tenantId !== undefined && this.tunnels.session(agentId)?.agent.tenantId !== tenantId) continue;
       await this.reconcile(agentId).catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
     }
   }
@@ -185,7 +197,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   /** The handshake's check: false (and the tunnel cut) when the credential no longer holds. */
   private async admit(session: AgentSession): Promise<boolean> {
     const row = await this.db.withTenant(session.agent.tenantId, (tx) =>
-      tx.agent.findUnique({ where: { id: session.agent.agentId }, select: { credentialPrefix: true, status: true } }),
+      tx.agent.findUnique({ where: { id: session.agent.agentId }, select: AGENT_ACCESS_SELECT }),
     );
     const reason = revocationReason(row, session.credentialPrefix);
     if (reason === null) return true;
@@ -196,7 +208,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private async enforce(session: AgentSession): Promise<void> {
     const { agent } = session;
     const now = await this.db.withTenant(agent.tenantId, async (tx) => ({
-      agent: await tx.agent.findUnique({ where: { id: agent.agentId }, select: { credentialPrefix: true, status: true } }),
+      agent: await tx.agent.findUnique({ where: { id: agent.agentId }, select: AGENT_ACCESS_SELECT }),
       terminals: (await tx.terminal.findMany({
         where: { agentId: agent.agentId, status: { not: 'DISABLED' } },
         select: TERMINAL_ROW_SELECT,
@@ -254,7 +266,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       fleet.listed = listed;
       this.logger.info({ agentId: session.agent.agentId, terminals: entries.length }, 'terminal list updated');
     }
-    for (const handle of added) void this.refreshInfo(handle).catch(() => undefined);
+    const addedAt = new Date();
+    for (const handle of added) void this.refreshInfo(handle, () => this.recover(handle, addedAt)).catch(() => undefined);
   }
 
   private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details: Record<string, unknown>): Promise<void> {
@@ -270,17 +283,18 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   /**
-   * Opens and closes the terminal's link in its queue (the open decides ONLINE/OFFLINE), then asks the
-   * driver for the terminal's info (getparameters / GetTerminalInfo / Joinproto identification) and
-   * stores it in Terminal.info.
+   * Opens and closes the terminal's link in its queue (the open decides ONLINE/OFFLINE; `onReachable`
+   * runs once it opened), then asks the driver for the terminal's info (getparameters / GetTerminalInfo /
+   * Joinproto identification) and stores it in Terminal.info.
    */
-  async refreshInfo(handle: TerminalHandle): Promise<Record<string, unknown> | null> {
+  async refreshInfo(handle: TerminalHandle, onReachable?: () => void): Promise<Record<string, unknown> | null> {
     const agent = { agentId: handle.agentId, tenantId: handle.tenantId };
     try {
       await handle.run(async () => {
         const duplex = await handle.link();
         duplex.destroy();
       });
+      onReachable?.();
       const driver = handle.driver;
       if (!driver) return null;
       const info = await driver.terminalInfo();
@@ -290,6 +304,23 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       this.logger.info({ terminalId: handle.row.id, err: (error as Error).message }, 'terminal info refresh failed');
       throw error;
     }
+  }
+
+  /**
+   * The terminal is reachable through a new tunnel (agent reconnect, connector restart, terminal moved
+   * here): recover its non-final operations now rather than on the next sweep, in its command queue,
+   * ahead of any new payment (docs/operations.md, "Recovery when the agent reconnects").
+   */
+  private recover(handle: TerminalHandle, notClaimedSince: Date): void {
+    const driver = handle.driver;
+    if (!driver || !this.operations?.recoverTerminal) return;
+    const ref = { tenantId: handle.tenantId, terminalId: handle.row.id };
+    void this.operations.recoverTerminal(ref, driver, notClaimedSince).then(
+      (report) => {
+        if (Object.values(report).some((n) => typeof n === 'number' && n > 0)) this.logger.info({ terminalId: ref.terminalId, ...report }, 'terminal operations recovered on reconnect');
+      },
+      (error: Error) => this.logger.warn({ terminalId: ref.terminalId, err: error.message }, 'recovery on reconnect failed; the recovery sweep will retry'),
+    );
   }
 
   private createHandle(session: AgentSession, row: TerminalRow): TerminalHandle {

@@ -20,8 +20,39 @@ export type DeliveryStep =
   | { kind: 'failed'; attempts: number; error: string };
 
 const SWEEP_BATCH = 500;
-/** The sweep re-scans this far before its watermark (covers transactions that committed late). */
+/** How long the sweep keeps re-scanning events it already scanned (a failed fan-out job is retried meanwhile). */
 const SWEEP_OVERLAP_MS = 5 * 60_000;
+
+/**
+ * Where the webhook sweep is, kept in Redis. Scans cover seq > `from` (and createdAt > `since`, only
+ * until the first mark has aged); `scanned`: every event up to it was scanned at least once; `mark`: the
+ * `scanned` of `markAt`, which becomes `from` once SWEEP_OVERLAP_MS old.
+ */
+interface SweepPosition {
+  from: bigint;
+  since: Date | null;
+  scanned: bigint;
+  mark: bigint;
+  markAt: number;
+}
+
+function formatSweepPosition(p: SweepPosition): string {
+  return JSON.stringify({ from: String(p.from), since: p.since?.toISOString() ?? null, scanned: String(p.scanned), mark: String(p.mark), markAt: p.markAt });
+}
+
+/** null when absent or unreadable (then the sweep starts over from its look-back). */
+function parseSweepPosition(raw: string | null): SweepPosition | null {
+  if (raw === null) return null;
+  try {
+    const v = JSON.parse(raw) as { from: string; since: string | null; scanned: string; mark: string; markAt: number };
+    const since = v.since === null ? null : new Date(v.since);
+    if (since !== null && Number.isNaN(since.getTime())) return null;
+    if (!Number.isFinite(v.markAt)) return null;
+    return { from: BigInt(v.from), since, scanned: BigInt(v.scanned), mark: BigInt(v.mark), markAt: v.markAt };
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Webhook fan-out and delivery (docs/webhooks.md). Every read and write of tenant rows is inside
@@ -127,17 +158,23 @@ export class WebhookDeliveryService {
   }
 
   /**
-   * Enqueues fan-out for events that a matching endpoint has no delivery for yet, newer than the
-   * watermark (minus an overlap); a fan-out job that failed is retried. Advances the watermark to the
-   * database's now when the scan was complete, else to the last event seen.
+   * Enqueues fan-out for events that a matching endpoint has no delivery for yet, by commit order
+   * (`DomainEvent.seq`, numbered here first, so this also numbers events whose producer could not):
+   * a scan starts after a seq that every event of the last SWEEP_OVERLAP_MS or more has been scanned
+   * past, so an event committed late is still found (its seq is new, whatever its createdAt) and a
+   * fan-out job that failed is retried. The first sweep (no position) looks back
+   * WEBHOOK_SWEEP_LOOKBACK_MS by createdAt.
    */
   async sweep(queue: Queue, redis: { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> }): Promise<{ enqueued: number }> {
-    const key = `${this.config.REDIS_KEY_PREFIX}:webhooks:sweep-watermark`;
-    const stored = await redis.get(key);
+    const key = `${this.config.REDIS_KEY_PREFIX}:webhooks:sweep-position`;
+    // Every event with a seq up to `high` is visible to the scan below.
+    const high = await this.db.sequenceEvents();
     const [{ now }] = await this.db.prisma.$queryRaw<[{ now: Date }]>`SELECT now() AS now`;
-    const after = stored ? new Date(Date.parse(stored) - SWEEP_OVERLAP_MS) : new Date(now.getTime() - this.config.WEBHOOK_SWEEP_LOOKBACK_MS);
-    const rows = await this.db.prisma.$queryRaw<{ id: string; tenantId: string; createdAt: Date }[]>`
-      SELECT * FROM payorch_events_pending_fanout(${after}::timestamptz, ${SWEEP_BATCH}::int)`;
+    const stored = parseSweepPosition(await redis.get(key));
+    const from = stored?.from ?? 0n;
+    const since = stored ? stored.since : new Date(now.getTime() - this.config.WEBHOOK_SWEEP_LOOKBACK_MS);
+    const rows = await this.db.prisma.$queryRaw<{ id: string; tenantId: string; seq: bigint }[]>`
+      SELECT * FROM payorch_events_pending_fanout(${from}::bigint, ${since}::timestamptz, ${SWEEP_BATCH}::int)`;
     for (const row of rows) {
       const existing = await queue.getJob(row.id);
       if (existing && (await existing.isFailed())) await existing.retry();
@@ -146,8 +183,18 @@ export class WebhookDeliveryService {
         await queue.add('webhook.fanout', { tenantId: row.tenantId, eventId: row.id }, { jobId: row.id, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 } });
       }
     }
-    const watermark = rows.length < SWEEP_BATCH ? now : rows[rows.length - 1]!.createdAt;
-    await redis.set(key, watermark.toISOString());
+    // Scanned: everything up to the last row of a full batch, else everything up to `high`.
+    const last = rows.at(-1)?.seq ?? 0n;
+    const reached = rows.length < SWEEP_BATCH && high > last ? high : last;
+    const scanned = stored && stored.scanned > reached ? stored.scanned : reached;
+    const position: SweepPosition =
+      stored === null
+        ? { from, since, scanned, mark: scanned, markAt: now.getTime() }
+        : now.getTime() - stored.markAt >= SWEEP_OVERLAP_MS
+          ? // The mark is old enough: later scans start there, and a newer mark starts aging.
+            { from: stored.mark, since: null, scanned, mark: scanned, markAt: now.getTime() }
+          : { ...stored, scanned };
+    await redis.set(key, formatSweepPosition(position));
     return { enqueued: rows.length };
   }
 

@@ -49,6 +49,20 @@ describe(SecretBox.name, () => {
     expect(() => onlyNew.decrypt(envelope, 'assist:m1')).toThrow(expect.objectContaining({ code: 'SECRET_KEY_UNKNOWN' }));
   });
 
+  it('keyed digests: not guessable without the master key, matched across a rotation, bound to their purpose', () => {
+    const old = SecretBox.fromConfig(k1);
+    const digest = old.digest('idempotency request', 'POST /v1/terminals {"password":"1234"}');
+    expect(digest).toMatch(/^hmac1\.k1\.[0-9a-f]{64}$/);
+    // Another master key (an attacker's guess) yields another digest: the stored one cannot be brute-forced offline.
+    expect(SecretBox.fromConfig(spec('k1')).digest('idempotency request', 'POST /v1/terminals {"password":"1234"}')).not.toBe(digest);
+    const rotated = SecretBox.fromConfig(k2, [k1]);
+    expect(rotated.matchesDigest('idempotency request', 'POST /v1/terminals {"password":"1234"}', digest)).toBe(true);
+    expect(rotated.matchesDigest('idempotency request', 'POST /v1/terminals {"password":"1235"}', digest)).toBe(false);
+    expect(rotated.matchesDigest('another purpose', 'POST /v1/terminals {"password":"1234"}', digest)).toBe(false);
+    expect(SecretBox.fromConfig(k2).matchesDigest('idempotency request', 'POST /v1/terminals {"password":"1234"}', digest)).toBe(false);
+    expect(rotated.matchesDigest('idempotency request', 'x', 'not-a-digest')).toBe(false);
+  });
+
   it('rejects malformed keys and envelopes', () => {
     expect(() => parseMasterKey('nocolon')).toThrow(expect.objectContaining({ code: 'SECRET_KEY_INVALID' }));
     expect(() => parseMasterKey('k:' + randomBytes(16).toString('base64'))).toThrow(SecretError);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import { PayorchError } from '../errors';
 
@@ -92,6 +92,30 @@ export class SecretBox {
     } finally {
       dek.fill(0);
     }
+  }
+
+  /**
+   * A keyed digest (`hmac1.<keyId>.<hex>`, HMAC-SHA256 under a key derived from the active master key
+   * for `purpose`) of a value that must not be guessable offline from the database: e.g. a request
+   * body holding a short write-only password. Without the master key, a stored digest says nothing.
+   */
+  digest(purpose: string, value: string): string {
+    return `hmac1.${this.active.id}.${this.hmac(this.active.key, purpose, value)}`;
+  }
+
+  /** Whether `stored` is the digest of `value` under the key it names (active or previous). */
+  matchesDigest(purpose: string, value: string, stored: string): boolean {
+    const [version, kid, hex] = stored.split('.');
+    const key = kid ? this.keys.get(kid) : undefined;
+    if (version !== 'hmac1' || !key || !hex) return false;
+    const expected = Buffer.from(this.hmac(key, purpose, value), 'hex');
+    const actual = Buffer.from(hex, 'hex');
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
+  }
+
+  private hmac(masterKey: Buffer, purpose: string, value: string): string {
+    const derived = createHmac('sha256', masterKey).update(`payorch digest key: ${purpose}`).digest();
+    return createHmac('sha256', derived).update(value, 'utf8').digest('hex');
   }
 
   /** Key id an envelope was sealed with (to find values still on a retired key). */
