@@ -247,6 +247,22 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
       expect(metrics).toMatch(/payorch_auth_throttled_total\{[^}]*\} [2-9]/);
     });
 
+    it("a failure on a real key's prefix (wrong secret, revoked key) is written to that tenant's audit log", async () => {
+      const t = await session.tenant();
+      const prefix = t.apiKey.split('_').slice(0, 2).join('_');
+      const from = { 'X-Forwarded-For': '203.0.113.10' };
+      expectEnvelope(await session.http().get('/v1/stores').set(from).set('Authorization', `Bearer ${prefix}_${'w'.repeat(43)}`), 401, 'UNAUTHENTICATED');
+      await session.admin.revokeApiKey(t.apiKeyId);
+      expectEnvelope(await session.http().get('/v1/stores').set({ 'X-Forwarded-For': '203.0.113.11' }).set('Authorization', `Bearer ${t.apiKey}`), 401, 'UNAUTHENTICATED');
+      const rows = await session.owner.auditLog.findMany({ where: { tenantId: t.tenantId, action: 'api_key.auth_failed' }, orderBy: { createdAt: 'asc' } });
+      expect(rows.map((r) => [r.actorType, r.actorId, r.resourceId, (r.details as { reason: string }).reason])).toEqual([
+        ['anonymous', '203.0.113.10', t.apiKeyId, 'invalid_key'],
+        ['anonymous', '203.0.113.11', t.apiKeyId, 'revoked_key'],
+      ]);
+      // No secret reaches the audit row.
+      expect(JSON.stringify(rows)).not.toContain(t.apiKey);
+    });
+
     it('the event WebSocket upgrade counts toward the same throttle', async () => {
       const { port } = session.app.getHttpServer().address() as { port: number };
       const upgrade = (key: string) =>

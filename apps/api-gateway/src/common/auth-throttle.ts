@@ -4,10 +4,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 
 import type { GatewayConfig } from '@payorch/config';
+import type { Database } from '@payorch/db';
 import { verifyToken } from '@payorch/domain';
 import { authMetrics, type Logger, type Registry } from '@payorch/logging';
 
-import { GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY, REDIS } from './tokens';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY, REDIS } from './tokens';
 
 export type AuthFailureReason = 'invalid_key' | 'revoked_key' | 'expired_key';
 
@@ -41,9 +42,10 @@ export function sourceAddress(req: IncomingMessage, trustProxy: boolean): string
  * block the address until the window ends; a blocked request is refused before its key is looked up.
  * Redis errors fail open (logged): an outage must not lock every client out nor turn into a 500.
  *
- * A failure is not written to AuditLog: the table's tenantId is NOT NULL (FK to Tenant) and its RLS
- * policy checks it against app.tenant_id, and an unauthenticated request has no tenant. It is logged as a
- * structured warning (requestId, source address) and counted in `payorch_auth_failures_total`.
+ * Every failure is a structured warning (requestId, source address) and counts in
+ * `payorch_auth_failures_total`; when the presented prefix names a real key, the failure is also written
+ * to that tenant's AuditLog (`api_key.auth_failed`, actor `anonymous` = the source address). A key
+ * nobody owns has no tenant to audit under (AuditLog is tenant-owned, under RLS).
  */
 @Injectable()
 export class AuthThrottle {
@@ -51,6 +53,7 @@ export class AuthThrottle {
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(DATABASE) private readonly db: Database,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_REGISTRY) registry: Registry,
@@ -77,9 +80,20 @@ export class AuthThrottle {
   }
 
   /** Records one failed authentication: structured warning, metric, Redis counter. Never throws. */
-  async failed(address: string, requestId: string, reason: AuthFailureReason, tenantId?: string): Promise<void> {
+  async failed(address: string, requestId: string, reason: AuthFailureReason, key?: { id: string; tenantId: string }): Promise<void> {
     this.metrics.failures.inc({ reason });
-    this.logger.warn({ requestId, sourceAddress: address, reason, tenantId }, 'API key authentication failed');
+    this.logger.warn({ requestId, sourceAddress: address, reason, tenantId: key?.tenantId, apiKeyId: key?.id }, 'API key authentication failed');
+    if (key) {
+      // The presented prefix named a real key of a tenant (a wrong secret, or a revoked / expired key in use):
+      // the tenant's own audit trail records it. Bounded by the throttle; never fails the request.
+      await this.db
+        .withTenant(key.tenantId, (tx) =>
+          tx.auditLog.create({
+            data: { tenantId: key.tenantId, actorType: 'anonymous', actorId: address, requestId, action: 'api_key.auth_failed', resourceType: 'api_key', resourceId: key.id, details: { reason, sourceAddress: address } },
+          }),
+        )
+        .catch((error: Error) => this.logger.warn({ err: error.message, requestId }, 'could not audit the failed authentication'));
+    }
     try {
       const key = this.key(address);
       await this.redis.multi().set(key, '0', 'EX', this.config.AUTH_FAILURE_WINDOW_SECONDS, 'NX').incr(key).exec();

@@ -55,7 +55,7 @@ export class ApiKeyGuard implements CanActivate {
     const now = new Date();
     const failure = keyFailure(token, key, now);
     if (failure || !key) {
-      await this.throttle.failed(address, req.requestId, failure ?? 'invalid_key', key?.tenantId);
+      await this.throttle.failed(address, req.requestId, failure ?? 'invalid_key', key ? { id: key.id, tenantId: key.tenantId } : undefined);
       throw new ApiError('UNAUTHENTICATED', 'invalid, revoked or expired API key');
     }
     const needed = this.reflector.getAllAndOverride<Scope[]>(SCOPES_KEY, targets) ?? [];

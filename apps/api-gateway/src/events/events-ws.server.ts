@@ -75,7 +75,7 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
       const key = prefix ? await this.db.findApiKeyByPrefix(prefix) : null;
       const failure = keyFailure(token, key, new Date());
       if (failure || !key) {
-        await this.throttle.failed(address, requestId, failure ?? 'invalid_key', key?.tenantId);
+        await this.throttle.failed(address, requestId, failure ?? 'invalid_key', key ? { id: key.id, tenantId: key.tenantId } : undefined);
         return refuse(401, 'UNAUTHENTICATED', 'invalid, revoked or expired API key');
       }
       if (!key.scopes.includes('events:read')) return refuse(403, 'FORBIDDEN', 'API key lacks scope(s): events:read', { missing: ['events:read'] });
