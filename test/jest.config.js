@@ -5,6 +5,7 @@ module.exports = {
   displayName: 'e2e',
   rootDir: __dirname,
   // test/security: one test per attack of docs/security.md (the e2e harness, run with the e2e suite).
-  testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts', '<rootDir>/security/**/*.security-spec.ts'],
+  // test/faults: injected faults (docs/runbooks/faults.md), each with the processes it owns.
+  testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts', '<rootDir>/security/**/*.security-spec.ts', '<rootDir>/faults/**/*.fault-spec.ts'],
   testTimeout: 30000,
 };

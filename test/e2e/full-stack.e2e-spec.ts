@@ -112,6 +112,20 @@ describe('terminal operations through the whole stack', () => {
     await session.stop();
   });
 
+  /** `operation.recover` over the command bus, as the worker's recovery job sends it. */
+  async function recoverOverBus(terminalId: string, operationId: string) {
+    const dispatcher = new RedisTerminalCommandDispatcher({
+      redis: new Redis(session.config.REDIS_URL),
+      prefix: session.config.REDIS_KEY_PREFIX,
+      resolveAgent: databaseAgentResolver(session.appDb),
+    });
+    try {
+      return await dispatcher.dispatch({ kind: 'operation.recover', tenantId, terminalId, operationId });
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
   const pay = (protocol: keyof typeof terminals, body: object, key?: string) =>
     post(`/v1/terminals/${terminals[protocol]}/operations?wait=20000`, { currency: 'RUB', ...body }, key);
 
@@ -153,6 +167,11 @@ describe('terminal operations through the whole stack', () => {
       const op = await pay(protocol, { type: 'purchase', amount: timeout.amount });
       const final = await until(op.body.id, (s) => !['pending', 'sent', 'in_progress'].includes(s));
       expect(final.state).toBe(timeout.state);
+      if (final.state !== 'unknown') return;
+      // Until it is recovered the terminal takes no new work; then recovery (what the worker's job sends over the bus) frees it.
+      expect((await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: 100, currency: 'RUB' })).body.error).toMatchObject({ code: 'TERMINAL_RECOVERING' });
+      expect(await recoverOverBus(terminals[protocol], op.body.id)).toEqual({ ok: true, result: expect.anything() });
+      expect((await session.http().get(`/v1/operations/${op.body.id}`).set(auth)).body).toMatchObject({ state: 'approved', amount: timeout.amount });
     });
 
     it('cancels a purchase while the terminal waits for the card', async () => {

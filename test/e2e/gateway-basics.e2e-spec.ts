@@ -11,6 +11,13 @@ describe('gateway basics', () => {
     expect(res.body).toEqual({ status: 'ok', service: 'api-gateway', checks: { database: 'ok', redis: 'ok' } });
   });
 
+  it('answers liveness, and readiness with each check', async () => {
+    expect((await session.http().get('/health/live')).status).toBe(200);
+    const res = await session.http().get('/health/ready');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', service: 'api-gateway', checks: { database: { ok: true }, redis: { ok: true } } });
+  });
+
   it('serves the OpenAPI document with every resource', async () => {
     const res = await session.http().get('/docs/openapi.json');
     expect(res.status).toBe(200);

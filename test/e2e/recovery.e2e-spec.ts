@@ -88,7 +88,7 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     }
   }
   /** A PENDING operation made as the gateway would, then forced into `state` as if its executor died there. */
-  async function abandoned(terminalId: string, state: 'SENT' | 'UNKNOWN', refs: Record<string, string> | null, agoMs: number) {
+  async function abandoned(terminalId: string, state: 'PENDING' | 'SENT' | 'UNKNOWN', refs: Record<string, string> | null, agoMs: number) {
     const { row } = await session.appDb.withTenant(tenantId, (tx) =>
       insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 700, currency: 'RUB', idempotencyKey: idem(), requestHash: 'x' }),
     );
@@ -123,6 +123,40 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     expect(events.map((e) => e.type)).toEqual(['operation.created', 'operation.unknown', 'operation.recovered']);
     // The one still within the horizon (its executor may still be running) is left alone.
     expect((await get(fresh)).body.state).toBe('sent');
+  });
+
+  it('fails an operation left PENDING past the horizon (no executor claimed it: nothing was sent), leaving a fresh one alone', async () => {
+    const fresh = await abandoned(deadTerminal, 'PENDING', null, 0);
+    const id = await abandoned(deadTerminal, 'PENDING', null, 10_000);
+    const done = await until(id, (b) => b.state !== 'pending', 'the PENDING sweep');
+    expect(done).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('never sent'), completedAt: expect.any(String) });
+    const steps = await session.owner.operationEvent.findMany({ where: { operationId: id }, orderBy: { createdAt: 'asc' } });
+    expect(steps.map((s) => [s.kind, s.fromState, s.toState])).toEqual([
+      ['created', null, 'PENDING'],
+      ['transition', 'PENDING', 'FAILED'],
+    ]);
+    // Nothing was asked of the terminal: no execute, no recover.
+    expect(dispatcher.commands.filter((c) => 'operationId' in c && c.operationId === id)).toEqual([]);
+    expect((await get(fresh)).body.state).toBe('pending');
+    await session.owner.terminalOperation.update({ where: { id: fresh }, data: { state: 'CANCELED' } });
+  });
+
+  it('a terminal with an unrecovered operation takes no new work (409 TERMINAL_RECOVERING, Retry-After) until it is resolved', async () => {
+    const id = await abandoned(deadTerminal, 'UNKNOWN', { df01: '000777' }, 0);
+    const refused = await session.http().post(`/v1/terminals/${deadTerminal}/operations`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 100, currency: 'RUB' });
+    expect(refused.status).toBe(409);
+    expect(refused.headers['retry-after']).toBe('10');
+    expect(refused.body.error).toMatchObject({ code: 'TERMINAL_RECOVERING', details: { terminalId: deadTerminal, operationId: id, retryAfterSeconds: 10 } });
+    const closeDay = await session.http().post(`/v1/terminals/${deadTerminal}/settlements`).set(auth).set('Idempotency-Key', idem()).send({});
+    expect(closeDay.status).toBe(409);
+    expect(closeDay.body.error.code).toBe('TERMINAL_RECOVERING');
+    expect(await session.owner.terminalOperation.count({ where: { terminalId: deadTerminal, amount: 100n } })).toBe(0);
+    // Reads keep working; a human resolution ends it and lifts the gate.
+    expect((await get(id)).status).toBe(200);
+    const resolved = await session.http().post(`/v1/operations/${id}/resolve`).set(auth).set('Idempotency-Key', idem()).send({ state: 'failed', note: 'terminal journal: not performed' });
+    expect(resolved.status).toBe(200);
+    const accepted = await session.http().post(`/v1/terminals/${deadTerminal}/operations`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 100, currency: 'RUB' });
+    expect(accepted.status).toBe(201);
   });
 
   it('gives up after RECOVERY_MAX_ATTEMPTS inconclusive attempts, leaves it UNKNOWN flagged; a human resolves it (audited, only from unknown)', async () => {

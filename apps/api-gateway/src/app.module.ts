@@ -1,5 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
 
 import type { GatewayConfig } from '@payorch/config';
@@ -75,7 +76,7 @@ export class AppModule {
       global: true,
       controllers: [HealthController],
       exports: shared.map((p) => ('provide' in p ? p.provide : p)),
-      imports: [AgentsModule, AssistMerchantsModule, EgressModule, EventsModule, OperationsModule, SettlementsModule, StoresModule, TerminalsModule, WalletPaymentsModule, WebhooksModule],
+      imports: [AgentsModule, AssistMerchantsModule, EgressModule, EventsModule, OperationsModule, SettlementsModule, StoresModule, TerminalsModule, TerminusModule.forRoot({ logger: false }), WalletPaymentsModule, WebhooksModule],
       providers: [
         ...shared,
         ConnectionCloser,

@@ -1,4 +1,5 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
 
 import type { ConnectorConfig } from '@payorch/config';
@@ -49,6 +50,7 @@ export class ConnectorModule {
     return {
       module: ConnectorModule,
       controllers: [EnrollmentController, HealthController],
+      imports: [TerminusModule.forRoot({ logger: false })],
       providers: [
         { provide: CONNECTOR_CONFIG, useValue: deps.config },
         { provide: DATABASE, useValue: deps.db },

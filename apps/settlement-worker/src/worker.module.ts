@@ -1,5 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
@@ -10,6 +12,7 @@ import { offlineDispatcher, type TerminalCommandDispatcher } from '@payorch/oper
 import { HealthController, REGISTRY } from './health/health.controller';
 import { RecoveryModule } from './recovery/recovery.module';
 import { bullConnection } from './redis-connection';
+import { SchedulerReconciler } from './schedules/scheduler-reconciler.service';
 import type { SettlementRunner } from './settlement/settlement-runner';
 import { SettlementModule } from './settlement/settlement.module';
 import { SystemProcessor } from './system/system.processor';
@@ -52,9 +55,12 @@ export class WorkerModule {
           prefix: `${deps.config.REDIS_KEY_PREFIX}:bull`,
           defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: false },
         }),
-        BullModule.registerQueue({ name: QUEUES.system }, { name: QUEUES.walletPayments }),
+        // settlement, operations-recovery and webhooks again here for SchedulerReconciler (their processors live in the feature modules).
+        BullModule.registerQueue({ name: QUEUES.operationsRecovery }, { name: QUEUES.settlement }, { name: QUEUES.system }, { name: QUEUES.walletPayments }, { name: QUEUES.webhooks }),
+        DiscoveryModule,
         SettlementModule.register({ ...deps, runner: deps.settlementRunner }),
         RecoveryModule.register({ ...deps, dispatcher: deps.dispatcher ?? offlineDispatcher, metrics }),
+        TerminusModule.forRoot({ logger: false }),
         WebhooksModule.register({ ...deps, metrics }),
       ],
       providers: [
@@ -64,6 +70,7 @@ export class WorkerModule {
         { provide: REGISTRY, useValue: deps.registry },
         { provide: WORKER_CONFIG, useValue: deps.config },
         DatabaseCloser,
+        SchedulerReconciler,
         SystemProcessor,
         ...walletPaymentsProviders(deps.config, deps.registry),
         WalletPaymentsProcessor,

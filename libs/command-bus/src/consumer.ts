@@ -18,7 +18,22 @@ export interface CommandConsumerOptions {
   /** The request stream of a dead instance disappears after this long. Default 1 h. */
   streamTtlMs?: number;
   onError?: (error: Error, context: string) => void;
+  /** Called after the stream and group were (re)created because Redis lost them (NOGROUP). */
+  onRecovered?: (reason: string) => void;
 }
+
+/** What readiness needs to know about the read loop (no Redis round trip). */
+export interface CommandConsumerStatus {
+  running: boolean;
+  /** Date.now() of the last XREADGROUP that returned (with or without entries), or of start(). */
+  lastReadAt: number;
+  blockMs: number;
+  /** Set while the group is being recreated after NOGROUP, or while reads fail. */
+  problem: string | null;
+}
+
+/** NOGROUP, or a blocked read unblocked because the stream was deleted (Redis ≥ 7: "UNBLOCKED … no longer exists"). */
+const isNoGroup = (error: unknown): boolean => /NOGROUP|no longer exists/.test(String((error as Error)?.message));
 
 /**
  * Receives the commands addressed to this connector instance (`${prefix}:bus:req:<instanceId>`) and
@@ -29,6 +44,13 @@ export interface CommandConsumerOptions {
  * answered TIMEOUT) is dropped unexecuted. If this instance dies while a command runs, the entry stays
  * pending in a stream nobody reads; the operation's DB state machine (PENDING → SENT once) and recovery
  * decide its outcome. Commands run concurrently; per-terminal serialisation is the handler's job.
+ *
+ * Self-healing (docs/runbooks/faults.md, "Redis restarts"): Redis is a bus, not the truth. After every
+ * reconnect of the blocking connection, and on any NOGROUP answer (Redis restarted empty or was
+ * flushed), the stream and group are recreated (`XGROUP CREATE … 0 MKSTREAM`, BUSYGROUP tolerated) and
+ * reading resumes. The group starts at `0` so that a command a dispatcher appended before the group
+ * existed is still read; the deadline check above keeps that at most once. Commands lost with Redis
+ * are answered TIMEOUT by their dispatcher; their operation's DB state and recovery decide the rest.
  */
 export class CommandConsumer {
   private readonly key: string;
@@ -37,6 +59,10 @@ export class CommandConsumer {
   private loop: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private lastExpire = 0;
+  private lastReadAt = 0;
+  private problem: string | null = null;
+  /** Why the group must be (re)created before the next read: a (re)connect, NOGROUP, a failed read. */
+  private recreate: string | null = null;
 
   constructor(private readonly options: CommandConsumerOptions) {
     this.key = busKeys(options.prefix).requests(options.instanceId);
@@ -46,12 +72,43 @@ export class CommandConsumer {
     if (!this.stopped) return;
     this.stopped = false;
     this.blocking = this.options.redis.duplicate();
-    try {
-      await this.options.redis.xgroup('CREATE', this.key, CONSUMER_GROUP, '$', 'MKSTREAM');
-    } catch (error) {
-      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
-    }
+    let connects = 0;
+    this.blocking.on('ready', () => {
+      connects += 1;
+      if (connects > 1) this.recreate ??= 'reconnect';
+    });
+    // Connection errors surface as failed reads (handled in run()); keep ioredis from printing them.
+    this.blocking.on('error', () => undefined);
+    await this.ensureGroup();
+    this.lastReadAt = Date.now(); // the first read may block for blockMs: not stuck yet
     this.loop = this.run();
+  }
+
+  status(): CommandConsumerStatus {
+    return { running: !this.stopped && this.loop !== undefined, lastReadAt: this.lastReadAt, blockMs: this.options.blockMs ?? 1000, problem: this.problem };
+  }
+
+  /** The group's backlog: `pending` = read but not answered yet, `lag` = not read yet (XINFO GROUPS). */
+  async backlog(): Promise<{ pending: number; lag: number }> {
+    const groups = (await this.options.redis.xinfo('GROUPS', this.key)) as Array<Array<string | number | null>>;
+    for (const flat of groups) {
+      const info = new Map<string, string | number | null>();
+      for (let i = 0; i + 1 < flat.length; i += 2) info.set(String(flat[i]), flat[i + 1]!);
+      if (info.get('name') === CONSUMER_GROUP) return { pending: Number(info.get('pending') ?? 0), lag: Number(info.get('lag') ?? 0) };
+    }
+    throw new Error('NOGROUP: the consumer group does not exist');
+  }
+
+  /** XGROUP CREATE … 0 MKSTREAM; BUSYGROUP (it already exists) is success. */
+  private async ensureGroup(): Promise<boolean> {
+    try {
+      await this.options.redis.xgroup('CREATE', this.key, CONSUMER_GROUP, '0', 'MKSTREAM');
+      this.lastExpire = 0;
+      return true;
+    } catch (error) {
+      if (String((error as Error).message).includes('BUSYGROUP')) return false;
+      throw error;
+    }
   }
 
   /** Stops reading, waits for the commands already running, then closes the blocking connection. */
@@ -65,17 +122,36 @@ export class CommandConsumer {
 
   private async run(): Promise<void> {
     const blockMs = this.options.blockMs ?? 1000;
+    let failures = 0;
     while (!this.stopped) {
       let batch: Array<[string, Array<[string, string[]]>]> | null;
       try {
+        if (this.recreate) {
+          const reason = this.recreate;
+          if (await this.ensureGroup()) this.options.onRecovered?.(reason);
+          this.recreate = null;
+        }
         this.maybeExpire();
         batch = (await this.blocking!.xreadgroup(
           'GROUP', CONSUMER_GROUP, this.options.instanceId, 'COUNT', 64, 'BLOCK', blockMs, 'STREAMS', this.key, '>',
         )) as Array<[string, Array<[string, string[]]>]> | null;
+        this.lastReadAt = Date.now();
+        this.problem = null;
+        failures = 0;
       } catch (error) {
         if (this.stopped) break;
-        this.options.onError?.(error as Error, 'read');
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        failures += 1;
+        if (isNoGroup(error)) {
+          // Redis lost the stream and group (restart without persistence, flush): recreate, then read again.
+          this.problem = 'consumer group lost (NOGROUP); recreating it';
+          this.recreate = 'NOGROUP';
+        } else {
+          this.problem = `read failed: ${(error as Error).message}`;
+          this.recreate ??= 'read error';
+        }
+        this.options.onError?.(error as Error, isNoGroup(error) ? 'nogroup' : 'read');
+        // Capped backoff: a dead Redis is not hammered, a recreated group is read again at once.
+        if (!isNoGroup(error) || failures > 1) await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** Math.min(failures, 4), 1000)));
         continue;
       }
       for (const [, entries] of batch ?? []) {

@@ -116,9 +116,17 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
   private ensureReader(): void {
     if (this.loop) return;
     this.reader = this.options.redis.duplicate();
+    // Connection errors surface as failed reads; read() retries until Redis answers again.
+    this.reader.on('error', () => undefined);
     this.loop = this.read();
   }
 
+  /**
+   * Survives Redis restarts: a failed XREAD is retried every 250 ms; a reply stream lost with Redis is
+   * read again from `lastId` (XREAD on a missing key blocks like on an empty one, and the ids of new
+   * entries are newer). A request lost with Redis is never answered: its timer answers TIMEOUT, and the
+   * operation's DB state and recovery decide its outcome.
+   */
   private async read(): Promise<void> {
     let lastId = '0-0';
     while (!this.closed) {

@@ -3,7 +3,7 @@
  * device-connector instance that holds the terminal's agent (docs/tunnel.md, "Command bus").
  */
 export { AgentOwnership, type AgentOwnershipOptions } from './ownership';
-export { CommandConsumer, type CommandConsumerOptions, type TerminalCommandHandler } from './consumer';
+export { CommandConsumer, type CommandConsumerOptions, type CommandConsumerStatus, type TerminalCommandHandler } from './consumer';
 export {
   type AgentResolver,
   databaseAgentResolver,

@@ -2,8 +2,14 @@ import type { Redis } from 'ioredis';
 
 import { busKeys } from './keys';
 
-/** Refreshes the TTL only while the key still names this instance. */
-const REFRESH = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/**
+ * Refreshes the TTL while the key still names this instance (1); re-asserts a key that vanished (2:
+ * Redis restarted or was flushed while the tunnel stayed up); leaves another instance's key alone (0).
+ */
+const REFRESH = `local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if owner == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0`;
 /** Deletes only while the key still names this instance (a newer owner elsewhere is left alone). */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
@@ -15,6 +21,8 @@ export interface AgentOwnershipOptions {
   ttlMs: number;
   /** Called when a refresh finds another instance named (the agent reconnected elsewhere). */
   onLost?: (agentId: string) => void;
+  /** Called with the agents whose keys had vanished (Redis restart) and were set again. */
+  onReasserted?: (agentIds: string[]) => void;
 }
 
 /**
@@ -22,11 +30,14 @@ export interface AgentOwnershipOptions {
  * The instance that accepts an agent's tunnel takes the key over unconditionally (the agent chose it;
  * the older instance loses the key and learns it on its next refresh). A crashed instance's keys
  * expire after `ttlMs`, so dispatchers answer TERMINAL_OFFLINE instead of queueing to a dead instance.
+ * A key that vanished while this instance still holds the agent (Redis restarted empty) is set again by
+ * the next heartbeat, and at once when the connection is ready again after a reconnect.
  */
 export class AgentOwnership {
   private readonly keys: ReturnType<typeof busKeys>;
   private readonly held = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly onReady = () => void this.refresh().catch(() => undefined);
 
   constructor(private readonly options: AgentOwnershipOptions) {
     this.keys = busKeys(options.prefix);
@@ -59,13 +70,16 @@ export class AgentOwnership {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), Math.max(250, Math.floor(this.options.ttlMs / 3)));
+    this.timer = setInterval(this.onReady, Math.max(250, Math.floor(this.options.ttlMs / 3)));
     this.timer.unref();
+    // After a reconnect, re-assert at once rather than up to a third of the TTL later.
+    this.options.redis.on('ready', this.onReady);
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.options.redis.off('ready', this.onReady);
   }
 
   /** One heartbeat: refresh every held key; report the ones another instance took. */
@@ -75,11 +89,19 @@ export class AgentOwnership {
     const pipeline = this.options.redis.pipeline();
     for (const agentId of agents) pipeline.eval(REFRESH, 1, this.keys.agentOwner(agentId), this.options.instanceId, this.options.ttlMs);
     const results = (await pipeline.exec()) ?? [];
+    const reasserted: string[] = [];
     results.forEach(([error, value], index) => {
-      if (error || value !== 0) return;
       const agentId = agents[index]!;
+      if (error || value === 1) return;
+      if (value === 2) {
+        // Released while this heartbeat was in flight: undo the re-assertion.
+        if (!this.held.has(agentId)) void this.options.redis.eval(RELEASE, 1, this.keys.agentOwner(agentId), this.options.instanceId).catch(() => undefined);
+        else reasserted.push(agentId);
+        return;
+      }
       if (!this.held.delete(agentId)) return;
       this.options.onLost?.(agentId);
     });
+    if (reasserted.length) this.options.onReasserted?.(reasserted);
   }
 }

@@ -179,6 +179,12 @@ export const workerConfigSchema = z.object({
     .min(100)
     .default(60_000)
     .describe('How often schedules in PostgreSQL are re-synced into BullMQ job schedulers (changes also sync at once on a gateway notification).'),
+  SCHEDULE_RECONCILE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(60_000)
+    .describe('How often the worker checks that its BullMQ job schedulers (sweeps, settlement schedules from PostgreSQL) exist in Redis and re-creates missing ones; also runs at start-up and after every Redis reconnect.'),
   SETTLEMENT_TENANT_CONCURRENCY: z.coerce
     .number()
     .int()

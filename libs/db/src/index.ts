@@ -7,5 +7,6 @@ export {
   type ApiKeyLookup,
   type WithTenantOptions,
 } from './database';
+export { isDatabaseUnavailable } from './unavailable';
 export { appUrlFromAdminUrl } from './urls';
 export { publishEvent, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';

@@ -18,7 +18,7 @@ describe(JoinprotoDriver.name, () => {
       drivers.push(driver);
       return driver;
     };
-    return { make, driver: make() };
+    return { make, driver: make(), port };
   }
 
   afterEach(async () => {
@@ -50,6 +50,14 @@ describe(JoinprotoDriver.name, () => {
     const { driver } = await setup();
     const outcome = await driver.execute(command('purchase', { amount }), recordingHooks().hooks);
     expect(outcome).toMatchObject({ state, responseCode: code });
+  });
+
+  it('gives a cancel (XX + CANCELED) a cancel reason, not "Protocol level error"; a real XX failure keeps it', async () => {
+    const { driver } = await setup();
+    const canceled = await driver.execute(command('purchase', { amount: 1577 }), recordingHooks().hooks);
+    expect(canceled).toMatchObject({ state: 'canceled', responseCode: 'XX', responseMessage: 'CANCELED', reason: expect.stringMatching(/^Canceled on the terminal/) });
+    const failed = await driver.execute(command('purchase', { amount: 1588 }), recordingHooks().hooks);
+    expect(failed).toMatchObject({ state: 'failed', responseCode: 'XX', reason: 'Protocol level error' });
   });
 
   it('reports unknown (never failed) when the answer does not come in time, then recovers the approval with 95', async () => {
@@ -127,6 +135,24 @@ describe(JoinprotoDriver.name, () => {
     const outcome: OperationOutcome = await driver.execute(command('sbp_payment', { amount: 100 }), hooks);
     expect(outcome).toEqual({ state: 'failed', reason: 'JOINPROTO does not support operation type "sbp_payment"' });
     expect(refs).toEqual([]);
+  });
+
+  it('sends nothing once closed, even when close() comes while its link is still opening', async () => {
+    const { port } = await setup();
+    let openLink!: () => void;
+    const linkOpens = new Promise<void>((resolve) => (openLink = resolve));
+    const driver = createDriver({
+      terminalRowId: 't1', protocol: 'JOINPROTO', dialect: null, terminalId: 'AB040000', merchantId: null, department: null,
+      credentials: null, link: async () => (await linkOpens, tcpLink(port)()), options: {},
+    });
+    drivers.push(driver);
+    const { hooks, refs } = recordingHooks();
+    const running = driver.execute(command('purchase', { amount: 1500 }), hooks);
+    await driver.close();
+    openLink();
+    expect(await running).toMatchObject({ state: 'failed', reason: expect.stringContaining('not sent') });
+    expect(refs).toEqual([]);
+    expect(sim.journal).toEqual([]);
   });
 
   it('fails (not unknown) when the link cannot be opened', async () => {

@@ -12,7 +12,7 @@ import {
 } from '@payorch/joinproto';
 
 import { assertSupported, DriverError } from './capabilities';
-import { compact, errorMessage, failedBeforeSend, openLink, refString, requireAmount, requireOriginal } from './shared';
+import { compact, DriverLinks, errorMessage, failedBeforeSend, refString, requireAmount, requireOriginal } from './shared';
 import type {
   CancelResult,
   DriverConfig,
@@ -40,9 +40,11 @@ export class JoinprotoDriver implements TerminalDriver {
   /** Set while a command waits for its DF01: the allocator persists the id through it before returning it. */
   private pendingBeforeSend: ((id: string) => Promise<void>) | undefined;
   private running: { operationId: string; df01?: string } | undefined;
-  private closed = false;
+  private readonly links: DriverLinks;
 
-  constructor(private readonly config: DriverConfig) {}
+  constructor(private readonly config: DriverConfig) {
+    this.links = new DriverLinks(config);
+  }
 
   async execute(command: OperationCommand, hooks: ExecuteHooks): Promise<OperationOutcome> {
     let input: TillCommandInput;
@@ -118,18 +120,19 @@ export class JoinprotoDriver implements TerminalDriver {
     return { protocol: 'JOINPROTO', terminalId: this.config.terminalId, merchantId: this.config.merchantId };
   }
 
+  /** Ends the link at once: a command in flight becomes `unknown` (transport-closed) and is recovered with 95 later. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.links.close();
     this.session?.close();
     this.session = undefined;
   }
 
   private async ensureSession(): Promise<TillSession> {
-    if (this.closed) throw new Error('driver closed');
+    if (this.links.closed) throw new Error('driver closed');
     if (this.session !== undefined && !this.session.isClosed) return this.session;
     this.opening ??= (async () => {
       try {
-        const stream = await openLink(this.config);
+        const stream = await this.links.open();
         const timeout = this.config.options?.commandTimeoutMs;
         const timeoutsMs = timeout === undefined ? undefined : Object.fromEntries(BANK_TIMEOUT_KEYS.map((k) => [k, timeout]));
         this.session = new TillSession({ transport: duplexTransport(stream), ids: this.allocator(), timeoutsMs, ...(this.config.relay && { relay: this.config.relay }) });

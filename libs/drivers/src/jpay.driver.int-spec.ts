@@ -2,7 +2,7 @@ import { parseTerminalTotals, settlementRawFromOutcome } from '@payorch/settleme
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 
 import { createDriver, type DriverConfig, JpayDriver, type TerminalDriver } from './index';
-import { command, recordingHooks, sleep, tcpLink } from './testing/harness';
+import { command, recordingHooks, sleep, tcpLink, waitFor } from './testing/harness';
 
 describe(JpayDriver.name, () => {
   let sim: JpaySimulator;
@@ -117,6 +117,19 @@ describe(JpayDriver.name, () => {
     await sleep(30);
     expect(await driver.cancel(cmd.operationId)).toBe('requested');
     expect(await running).toMatchObject({ state: 'canceled', responseCode: 'cancelled' });
+  });
+
+  it('closing the driver ends a running transaction at once as unknown (not a cancel), recovered from the report', async () => {
+    const { driver, make } = await setup();
+    const { hooks, refs, progress } = recordingHooks();
+    const cmd = command('purchase', { amount: 1554 });
+    const running = driver.execute(cmd, hooks);
+    await waitFor(() => progress.length > 0);
+    const closedAt = Date.now();
+    await driver.close();
+    expect(await running).toMatchObject({ state: 'unknown', protocolRefs: refs[0]! });
+    expect(Date.now() - closedAt).toBeLessThan(1_000);
+    expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: expect.stringMatching(/^(approved|failed)$/) });
   });
 
   it('shows and hides the SBP QR code as progress', async () => {

@@ -12,7 +12,7 @@ import {
 } from '@payorch/jpay';
 
 import { assertSupported, DriverError } from './capabilities';
-import { adminPassword, compact, errorMessage, failedBeforeSend, LinkError, openLink, refString, requireAmount, requireOriginal } from './shared';
+import { adminPassword, compact, DriverLinks, errorMessage, failedBeforeSend, LinkError, refString, requireAmount, requireOriginal } from './shared';
 import type {
   CancelResult,
   DriverConfig,
@@ -46,13 +46,15 @@ export class JpayDriver implements TerminalDriver {
   private running: Running | undefined;
   /** Highest card receipt `seq` seen by this driver (disambiguates recovery). */
   private lastSeq: string | undefined;
+  private readonly links: DriverLinks;
 
   constructor(private readonly config: DriverConfig) {
+    this.links = new DriverLinks(config);
     this.client = new JpayClient({
       dialect: this.dialect,
       connect: async () => {
         try {
-          return transportFromDuplex(await openLink(config));
+          return transportFromDuplex(await this.links.open());
         } catch (error) {
           throw new JpayError('CONNECT_FAILED', errorMessage(error));
         }
@@ -141,8 +143,12 @@ export class JpayDriver implements TerminalDriver {
     return { protocol: 'JPAY', dialect: this.dialect, ...(response.parameters ?? {}) };
   }
 
+  /**
+   * Ends the connection at once (not a cancel: the terminal may be past the point of no return): a
+   * transaction in flight becomes `unknown` (TRANSPORT_CLOSED) and is recovered from the report later.
+   */
   async close(): Promise<void> {
-    this.running?.abort.abort();
+    this.links.close();
   }
 
   private async transaction(command: OperationCommand, request: TransactionRequest, hooks: ExecuteHooks): Promise<OperationOutcome> {

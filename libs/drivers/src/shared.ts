@@ -70,6 +70,46 @@ export async function openLink(config: DriverConfig): Promise<Duplex> {
   }
 }
 
+/**
+ * The links a driver has open, so that `close()` stops whatever runs on them at once: every open stream
+ * is destroyed (a command in flight ends `unknown` once sent — recovery asks the terminal — or `failed`
+ * if it was not sent yet), `signal` aborts waits that do not read a stream (SSI status polling), and no
+ * link opens any more (a closed driver sends nothing).
+ */
+export class DriverLinks {
+  private readonly controller = new AbortController();
+  private readonly streams = new Set<Duplex>();
+
+  constructor(private readonly config: DriverConfig) {}
+
+  /** Aborted by `close()`. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get closed(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  async open(): Promise<Duplex> {
+    if (this.closed) throw new LinkError('the driver is closed');
+    const stream = await openLink(this.config);
+    if (this.closed) {
+      stream.destroy();
+      throw new LinkError('the driver is closed');
+    }
+    this.streams.add(stream);
+    stream.once('close', () => this.streams.delete(stream));
+    return stream;
+  }
+
+  close(reason = 'the driver was closed'): void {
+    if (!this.closed) this.controller.abort(new Error(reason));
+    for (const stream of this.streams) stream.destroy();
+    this.streams.clear();
+  }
+}
+
 export class LinkError extends Error {
   constructor(message: string) {
     super(`link to the terminal could not be opened: ${message}`);

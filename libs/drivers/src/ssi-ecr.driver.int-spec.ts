@@ -8,8 +8,8 @@ describe(SsiEcrDriver.name, () => {
   let linkUp = true;
   const drivers: TerminalDriver[] = [];
 
-  async function setup(options: DriverConfig['options'] = {}) {
-    sim = new SsiEcrSimulator({ port: 0 });
+  async function setup(options: DriverConfig['options'] = {}, simOptions: ConstructorParameters<typeof SsiEcrSimulator>[0] = {}) {
+    sim = new SsiEcrSimulator({ port: 0, ...simOptions });
     const { port } = await sim.start();
     linkUp = true;
     const link = () => (linkUp ? tcpLink(port)() : Promise.reject(new Error('tunnel down')));
@@ -68,6 +68,24 @@ describe(SsiEcrDriver.name, () => {
     linkUp = true;
     const recovered = await make().recover(cmd, refs[0]!);
     expect(recovered).toMatchObject({ state: 'approved', amount: 1557, maskedPan: '440272******0184' });
+  });
+
+  it('closing the driver (agent gone) aborts the running operation at once: unknown, then recovered from the ticket', async () => {
+    // The terminal goes on by itself (timed steps) and approves; the closed driver must not poll a dead
+    // link for the whole reconnect window, holding the terminal's queue.
+    const { driver, make } = await setup({ reconnectWindowMs: 60_000, commandTimeoutMs: 60_000 }, { advance: { mode: 'timed', stepMs: 25 } });
+    const { hooks, refs } = recordingHooks();
+    const cmd = command('purchase', { amount: 2500, currency: 'UAH' });
+    const running = driver.execute(cmd, hooks);
+    await waitFor(() => refs.length === 1 && sim.status !== 'S00');
+    linkUp = false;
+    const closedAt = Date.now();
+    await driver.close();
+    expect(await running).toMatchObject({ state: 'unknown', reason: expect.stringContaining('aborted') });
+    expect(Date.now() - closedAt).toBeLessThan(1_000);
+    linkUp = true;
+    await waitFor(() => sim.status === 'S00');
+    expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 2500 });
   });
 
   it('refunds (RRN) and voids (invoiceNum) a purchase using its stored references', async () => {

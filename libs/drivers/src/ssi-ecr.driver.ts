@@ -14,7 +14,7 @@ import {
 } from '@payorch/ssi-ecr';
 
 import { assertSupported, DriverError } from './capabilities';
-import { compact, errorMessage, failedBeforeSend, numericCurrency, openLink, refString, requireAmount, requireOriginal } from './shared';
+import { compact, DriverLinks, errorMessage, failedBeforeSend, numericCurrency, refString, requireAmount, requireOriginal } from './shared';
 import type {
   CancelResult,
   DriverConfig,
@@ -46,11 +46,14 @@ export class SsiEcrDriver implements TerminalDriver {
   private readonly client: SsiEcrClient;
   private readonly runner: SsiEcrRunner;
   private running: { operationId: string; operation?: FinancialOperation; sent: boolean } | undefined;
+  /** Closing the driver ends its links and aborts the runner's polling (`signal`). */
+  private readonly links: DriverLinks;
 
   constructor(private readonly config: DriverConfig) {
     const poll = config.options?.pollIntervalMs;
+    this.links = new DriverLinks(config);
     this.client = new SsiEcrClient({
-      connect: async () => duplexTransport(await openLink(config)),
+      connect: async () => duplexTransport(await this.links.open()),
       minRequestGapMs: poll,
       responseTimeoutMs: 5_000,
     });
@@ -77,6 +80,7 @@ export class SsiEcrDriver implements TerminalDriver {
       if (request.method === 'XReport' || request.method === 'ZReport') return await this.report(request as SsiRequest<ReportMethod>, hooks);
       const running = this.running;
       const operation = this.runner.start(request as SsiRequest<FinancialMethod>, {
+        signal: this.links.signal,
         onStatus: (event) => hooks.onProgress(toProgress(event)),
         onSending: async (ticket) => {
           await hooks.beforeSend({ ticket: JSON.stringify(ticket) });
@@ -113,7 +117,7 @@ export class SsiEcrDriver implements TerminalDriver {
     } catch {
       return { state: 'unknown', reason: 'the recorded ticket is unreadable', protocolRefs: refs };
     }
-    const outcome = await this.runner.recover(ticket);
+    const outcome = await this.runner.recover(ticket, { signal: this.links.signal });
     return fromOutcome(outcome);
   }
 
@@ -121,7 +125,13 @@ export class SsiEcrDriver implements TerminalDriver {
     return { protocol: 'SSI_ECR', ...(await this.client.getTerminalInfo()) };
   }
 
+  /**
+   * Stops at once whatever runs: the link ends and the runner stops polling, so a running operation is
+   * `unknown` now (recovered from its ticket on the next driver) instead of polling a dead link for the
+   * whole recovery window while the terminal's queue waits behind it.
+   */
   async close(): Promise<void> {
+    this.links.close();
     this.client.close();
   }
 
@@ -140,7 +150,7 @@ export class SsiEcrDriver implements TerminalDriver {
     } catch (error) {
       return failedBeforeSend(error);
     }
-    const outcome = await this.runner.runReport(request, { onStatus: (event) => hooks.onProgress(toProgress(event)) });
+    const outcome = await this.runner.runReport(request, { signal: this.links.signal, onStatus: (event) => hooks.onProgress(toProgress(event)) });
     switch (outcome.kind) {
       case 'completed':
         return { state: 'approved', data: { report: outcome.report } };
@@ -226,6 +236,7 @@ function fromOutcome(outcome: SsiOutcome): OperationOutcome {
     case 'cancelled':
       return fromResult(outcome.kind === 'cancelled' ? 'canceled' : outcome.kind, outcome.result, outcome.ticket);
     case 'rejected':
+      if (outcome.error.code === 'ABORTED') return failedBeforeSend(outcome.error);
       return compact({
         state: 'failed' as const,
         reason: `terminal refused the request: ${outcome.error.message}`,

@@ -1,3 +1,3 @@
 export { createLogger, REDACT_PATHS, type CreateLoggerOptions, type Logger } from './logger';
 export { luhnValid, maskPan, scrubPans } from './pan';
-export { authMetrics, createMetricsRegistry, httpMetrics, type Registry } from './metrics';
+export { authMetrics, commandBusMetrics, createMetricsRegistry, httpMetrics, readinessMetrics, type Registry } from './metrics';

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** A Prometheus registry per process with default Node metrics and the service label. */
 export function createMetricsRegistry(service: string): Registry {
@@ -39,6 +39,45 @@ export function authMetrics(registry: Registry) {
       name: 'payorch_auth_throttled_total',
       help: 'Requests refused without checking their API key because their source address failed authentication too often.',
       registers: [registry],
+    }),
+  };
+}
+
+/** Readiness per check (`/health/ready`): 1 = ok, 0 = failing; set on every evaluation. */
+export function readinessMetrics(registry: Registry) {
+  return {
+    ready: new Gauge({
+      name: 'payorch_ready',
+      help: 'Readiness of this process by check (1 ok, 0 failing), as last evaluated by /health/ready or a scrape.',
+      labelNames: ['check'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+/** Backlog of a connector instance's command-bus consumer group, read at scrape time. */
+export function commandBusMetrics(registry: Registry, backlog: () => Promise<{ pending: number; lag: number } | null>) {
+  let last: Promise<{ pending: number; lag: number } | null> | undefined;
+  // One XINFO per scrape for both gauges.
+  const read = () => (last ??= backlog().catch(() => null).finally(() => setImmediate(() => (last = undefined))));
+  return {
+    pending: new Gauge({
+      name: 'payorch_command_bus_pending',
+      help: 'Commands read by this connector instance and not answered yet (XPENDING of its group).',
+      registers: [registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.pending);
+      },
+    }),
+    lag: new Gauge({
+      name: 'payorch_command_bus_lag',
+      help: 'Commands waiting in this connector instance\'s request stream, not read yet (XINFO GROUPS lag).',
+      registers: [registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.lag);
+      },
     }),
   };
 }

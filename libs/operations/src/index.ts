@@ -1,6 +1,6 @@
 export { insertOperation, type NewOperation } from './create';
 export { AmountError, fromDbAmount, toDbAmount } from './amounts';
-export { OperationCommandHandler, type CommandHandlerOptions } from './command-handler';
+export { OperationCommandHandler, type CommandHandlerOptions, type TerminalRecoveryReport } from './command-handler';
 export { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from './dispatcher';
 export { eventsChannel, notifyCommitted, type Publisher, redisEventSink } from './event-channel';
 export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions } from './executor';
@@ -12,6 +12,6 @@ export {
   canTransition, FINAL_STATES, fromApiState, fromDbType, isFinal, type OperationStateApi, type OperationStateName,
   type OperationTypeName, sourcesOf, stateOfOutcome, toApiState, toDbType, TRANSITIONS,
 } from './state-machine';
-export { flagForHuman, type ManualResolution, markStuckUnknown, resolveManually, type SupervisionResult } from './supervision';
+export { failNeverSent, flagForHuman, type ManualResolution, markStuckUnknown, resolveManually, type SupervisionResult } from './supervision';
 export { nextTerminalCommandId } from './protocol-ids';
 export { webhookSecretAad, webhookSignature } from './webhook-signing';

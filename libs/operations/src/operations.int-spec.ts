@@ -184,6 +184,42 @@ describe(OperationExecutor.name, () => {
     expect(await handler.handle({ kind: 'operation.cancel', ...cmd }, driver)).toMatchObject({ ok: false, code: 'TOO_LATE' });
   });
 
+  it('recovers a terminal that came back online, in its queue before new work: PENDING never sent → failed, IN_PROGRESS → unknown → recovered', async () => {
+    const make = await rig({ dropResponse: (r) => r.type === 'PurchaseRequest' && r.amount === 4343 }, 150);
+    const other = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS 2', protocol: 'JOINPROTO', connection: {} } })).id;
+    const insert = async (amount: number) =>
+      (await db.withTenant(tenantId, (tx) =>
+        insertOperation(tx, { tenantId, terminalId: other, storeId, type: 'purchase', amount, currency: 'RUB', idempotencyKey: `k-${++keyCounter}`, requestHash: 'h' }),
+      )).row.id;
+    const handler = new OperationCommandHandler(db);
+    // The connector crashed while the terminal was processing: the approval was never stored, the row stayed IN_PROGRESS.
+    const lost = await insert(4343);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId: other, operationId: lost }, make())).toMatchObject({ ok: true });
+    await owner.terminalOperation.update({ where: { id: lost }, data: { state: 'IN_PROGRESS', subStatus: 'processing' } });
+    // Created before the agent reconnected and never claimed (its bus message died with the connector).
+    const orphan = await insert(500);
+    const onlineSince = new Date();
+    const next = await insert(700);
+
+    const driver = make();
+    const recovering = handler.recoverTerminal({ tenantId, terminalId: other }, driver, onlineSince);
+    const payment = handler.handle({ kind: 'operation.execute', tenantId, terminalId: other, operationId: next }, driver);
+    expect(await recovering).toEqual({ neverSent: 1, markedUnknown: 1, recovered: 1, stillUnknown: 0 });
+    expect(await payment).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
+
+    expect(await load(orphan)).toMatchObject({ state: 'FAILED', stateReason: expect.stringContaining('never sent'), protocolRefs: null });
+    const recovered = await load(lost);
+    expect(recovered).toMatchObject({ state: 'APPROVED', rrn: sim.journal[0]!.rrn });
+    expect(recovered.events.map((e) => [e.kind, e.fromState, e.toState]).slice(-2)).toEqual([
+      ['transition', 'IN_PROGRESS', 'UNKNOWN'],
+      ['recovered', 'UNKNOWN', 'APPROVED'],
+    ]);
+    // The new payment reached the terminal only after the evidence of the lost one was read (95 before its 01).
+    const claimed = (await load(next)).events.find((e) => e.toState === 'SENT')!;
+    expect(claimed.createdAt.getTime()).toBeGreaterThanOrEqual(recovered.events.at(-1)!.createdAt.getTime());
+    expect(sim.journal.map((e) => e.amount)).toEqual([4343, 700]);
+  });
+
   it('marks an unsupported type failed without sending anything', async () => {
     const make = await rig();
     const operationId = await newOperation('sbp_payment', 100);

@@ -19,7 +19,13 @@ export interface SupervisionResult {
  * since `olderThan`, so a live executor that just reported progress or an outcome wins. Runs in the
  * caller's tenant transaction; the recovery job then asks the terminal for the true outcome.
  */
-export async function markStuckUnknown(tx: TransactionClient, operationId: string, olderThan: Date, reason: string): Promise<SupervisionResult> {
+export async function markStuckUnknown(
+  tx: TransactionClient,
+  operationId: string,
+  olderThan: Date,
+  reason: string,
+  by: 'recovery_sweep' | 'agent_reconnect' = 'recovery_sweep',
+): Promise<SupervisionResult> {
   const sources = (['SENT', 'IN_PROGRESS'] as const).filter((s) => canTransition(s, 'UNKNOWN'));
   const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
   if (before === null) throw new Error(`operation ${operationId} not found`);
@@ -29,7 +35,34 @@ export async function markStuckUnknown(tx: TransactionClient, operationId: strin
   });
   if (count === 0) return { row: before, event: undefined, changed: false };
   const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
-  const event = await recordStep(tx, row, { kind: 'transition', from: before.state, to: 'UNKNOWN', data: { reason, by: 'recovery_sweep' }, event: 'operation.unknown' });
+  const event = await recordStep(tx, row, { kind: 'transition', from: before.state, to: 'UNKNOWN', data: { reason, by }, event: 'operation.unknown' });
+  return { row, event, changed: true };
+}
+
+/**
+ * PENDING → FAILED for an operation no executor ever claimed (its gateway died, or its bus message was
+ * lost with a connector). Safe because the executor writes PENDING → SENT, once and in its own committed
+ * transaction, before the driver is handed the command: a row still PENDING proves that nothing was sent.
+ * Conditional on PENDING and unchanged since `olderThan` (a PENDING row is written once, when created), so
+ * a claim that wins the race runs normally and a late claim after this finds no PENDING row and sends nothing.
+ */
+export async function failNeverSent(
+  tx: TransactionClient,
+  operationId: string,
+  olderThan: Date,
+  reason: string,
+  by: 'recovery_sweep' | 'agent_reconnect' = 'recovery_sweep',
+): Promise<SupervisionResult> {
+  if (!canTransition('PENDING', 'FAILED')) throw new Error('PENDING → FAILED is not a transition');
+  const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
+  if (before === null) throw new Error(`operation ${operationId} not found`);
+  const { count } = await tx.terminalOperation.updateMany({
+    where: { id: operationId, state: 'PENDING', updatedAt: { lt: olderThan } },
+    data: { state: 'FAILED', stateReason: reason, error: { code: 'NEVER_SENT', reason } as never, completedAt: new Date() },
+  });
+  if (count === 0) return { row: before, event: undefined, changed: false };
+  const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
+  const event = await recordStep(tx, row, { kind: 'transition', from: 'PENDING', to: 'FAILED', data: { reason, by }, event: 'operation.completed' });
   return { row, event, changed: true };
 }
 

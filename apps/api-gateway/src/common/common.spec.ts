@@ -4,7 +4,7 @@ import { ApiError, type ApiErrorCode } from '@payorch/domain';
 import { CAPABILITIES, OPERATION_TYPES } from '@payorch/drivers';
 
 import { sourceAddress } from './auth-throttle';
-import { statusOf } from './error.filter';
+import { ErrorFilter, statusOf } from './error.filter';
 import { badString, inspectValue, MAX_JSON_DEPTH } from './input-hygiene';
 import { decodeCursor, keyset, toPage } from './pagination';
 import { rawErrorResponse } from './raw-error';
@@ -26,8 +26,46 @@ describe(statusOf.name, () => {
     ['UNPROCESSABLE', 422],
     ['RATE_LIMITED', 429],
     ['INTERNAL', 500],
+    ['SERVICE_UNAVAILABLE', 503],
   ])('maps %s to %i', (code, status) => {
     expect(statusOf(code)).toBe(status);
+  });
+});
+
+describe(ErrorFilter.name, () => {
+  const answer = (exception: unknown) => {
+    const logger = { warn: jest.fn(), error: jest.fn() };
+    const res = { headersSent: false, headers: {} as Record<string, string>, status: 0, body: undefined as unknown };
+    const response = {
+      get headersSent() {
+        return res.headersSent;
+      },
+      hasHeader: (name: string) => name in res.headers,
+      setHeader: (name: string, value: string) => void (res.headers[name] = value),
+      status: (status: number) => ((res.status = status), response),
+      json: (body: unknown) => void (res.body = body),
+    };
+    const req = { requestId: 'req-1', method: 'GET', path: '/v1/stores' };
+    const host = { switchToHttp: () => ({ getRequest: () => req, getResponse: () => response }) };
+    new ErrorFilter(logger as never).catch(exception, host as never);
+    return { res, logger };
+  };
+
+  it('answers 503 + Retry-After for an unavailable database, logged as a warning with the request id', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
+    const { res, logger } = answer(refused);
+    expect(res.status).toBe(503);
+    expect(res.headers['Retry-After']).toBe('5');
+    expect(res.body).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: expect.any(String), details: { retryAfterSeconds: 5 }, requestId: 'req-1' } });
+    expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ requestId: 'req-1', cause: 'ECONNREFUSED' }), 'request refused: service unavailable');
+    expect(logger.error).not.toHaveBeenCalled();
+  });
+
+  it('still answers 500, logged as an error, for anything else', () => {
+    const { res, logger } = answer(new TypeError('bug'));
+    expect(res.status).toBe(500);
+    expect(res.headers['Retry-After']).toBeUndefined();
+    expect(logger.error).toHaveBeenCalled();
   });
 });
 

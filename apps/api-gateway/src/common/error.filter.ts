@@ -1,11 +1,15 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import type { Response } from 'express';
 
+import { isDatabaseUnavailable } from '@payorch/db';
 import { ApiError, type ApiErrorCode, assertUnreachable, PayorchError } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import type { PayorchRequest } from './request-context';
 import { LOGGER } from './tokens';
+
+/** Retry-After (seconds) while PostgreSQL is unavailable: the pool reconnects on the next request. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 export function statusOf(code: ApiErrorCode): number {
   switch (code) {
@@ -24,6 +28,7 @@ export function statusOf(code: ApiErrorCode): number {
     case 'IDEMPOTENCY_KEY_REUSED':
     case 'IDEMPOTENCY_KEY_IN_PROGRESS':
     case 'TERMINAL_DISABLED':
+    case 'TERMINAL_RECOVERING':
     case 'AGENT_REVOKED':
       return 409;
     case 'UNPROCESSABLE':
@@ -32,6 +37,8 @@ export function statusOf(code: ApiErrorCode): number {
       return 429;
     case 'INTERNAL':
       return 500;
+    case 'SERVICE_UNAVAILABLE':
+      return 503;
     default:
       return assertUnreachable(code);
   }
@@ -47,6 +54,7 @@ const HTTP_CODES: Record<number, ApiErrorCode> = {
   415: 'VALIDATION_FAILED',
   422: 'UNPROCESSABLE',
   429: 'RATE_LIMITED',
+  503: 'SERVICE_UNAVAILABLE',
 };
 
 export interface ErrorBody {
@@ -63,9 +71,18 @@ export class ErrorFilter implements ExceptionFilter {
     const req = http.getRequest<PayorchRequest>();
     const res = http.getResponse<Response>();
     const { status, code, message, details } = this.describe(exception, req);
-    if (status >= 500) this.logger.error({ err: exception, requestId: req.requestId }, 'request failed');
+    if (code === 'SERVICE_UNAVAILABLE') {
+      // An outage, not a bug: one warn line per refused request, with the cause's code, not its stack.
+      this.logger.warn({ requestId: req.requestId, method: req.method, path: req.path, cause: causeOf(exception) }, 'request refused: service unavailable');
+    } else if (status >= 500) {
+      this.logger.error({ err: exception, requestId: req.requestId }, 'request failed');
+    }
     const body: ErrorBody = { error: { code, message, details: details ?? null, requestId: req.requestId } };
-    if (!res.headersSent) res.status(status).json(body);
+    if (res.headersSent) return;
+    // An error that says when to come back (TERMINAL_RECOVERING) carries it in details.retryAfterSeconds.
+    const retryAfter = retryAfterOf(details);
+    if (retryAfter !== undefined && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(retryAfter));
+    res.status(status).json(body);
   }
 
   private describe(exception: unknown, req: PayorchRequest) {
@@ -80,9 +97,31 @@ export class ErrorFilter implements ExceptionFilter {
         status === 404 ? `no route ${req.method} ${req.path}` : status === 400 ? `malformed request: ${exception.message}` : exception.message;
       return { status, code, message, details: null };
     }
+    if (isDatabaseUnavailable(exception)) {
+      return {
+        status: 503,
+        code: 'SERVICE_UNAVAILABLE',
+        message: 'the service is temporarily unavailable (database); retry with the same Idempotency-Key',
+        details: { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+      };
+    }
     if (exception instanceof PayorchError) {
       return { status: 500, code: 'INTERNAL', message: 'internal error', details: null };
     }
     return { status: 500, code: 'INTERNAL', message: 'internal error', details: null };
   }
+}
+
+/** `P1001`, `57P01`, `ECONNREFUSED` or the first line of the message: enough to tell outages apart in logs. */
+function causeOf(exception: unknown): string {
+  if (exception === null || typeof exception !== 'object') return String(exception);
+  const { code, message } = exception as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return code;
+  return typeof message === 'string' ? message.trim().split('\n')[0]!.slice(0, 200) : 'unknown';
+}
+
+function retryAfterOf(details: unknown): number | undefined {
+  if (details === null || typeof details !== 'object') return undefined;
+  const value = (details as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }

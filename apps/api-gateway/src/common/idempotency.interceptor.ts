@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 
-import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor, type OnApplicationShutdown } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { from, type Observable, of, throwError } from 'rxjs';
 import { catchError, mergeMap } from 'rxjs/operators';
 
-import type { Database } from '@payorch/db';
+import { type Database, isDatabaseUnavailable } from '@payorch/db';
 import { ApiError, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
@@ -18,6 +18,9 @@ import { DATABASE, LOGGER, SECRET_BOX } from './tokens';
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const KEY_FORMAT = /^[A-Za-z0-9._:-]{8,128}$/;
 const RETENTION_MS = 24 * 60 * 60 * 1000;
+/** A key write that failed because PostgreSQL is down is retried in the background for this long. */
+const SETTLE_RETRY_MS = 5 * 60 * 1000;
+const SETTLE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
 
 /**
  * `Idempotency-Key` on every mutating call. The first request with a key claims it (a row inserted
@@ -25,6 +28,14 @@ const RETENTION_MS = 24 * 60 * 60 * 1000;
  * (`Idempotent-Replayed: true`); a repeat with anything different is 409; a repeat while the first
  * is still running is 409 IDEMPOTENCY_KEY_IN_PROGRESS. A request that fails releases its key, so the
  * client can correct and retry it. Keys are kept 24 hours per tenant.
+ *
+ * PostgreSQL outages (issue 15): a claim that cannot be inserted means nothing ran (503, retry with the
+ * same key). A handler that failed releases its key; only a failed handler does, never a failed write
+ * of the stored answer (the effect is committed: releasing would let a retry run it twice). When the
+ * release or the stored answer cannot be written because the database is unavailable, the write is
+ * retried in the background until it is back (bounded), so the key becomes retryable, or replays the
+ * answer, by itself; meanwhile a repeat gets 409 IDEMPOTENCY_KEY_IN_PROGRESS. A handler whose answer
+ * could not be stored still answers 2xx: its effect is durable.
  *
  * The stored answer never holds a secret in clear: fields a route declares with
  * `@ReturnsOneTimeSecrets` are stored as null with `secretWithheld: true` (the first answer carries
@@ -34,7 +45,9 @@ const RETENTION_MS = 24 * 60 * 60 * 1000;
 const REQUEST_DIGEST_PURPOSE = 'idempotency request';
 
 @Injectable()
-export class IdempotencyInterceptor implements NestInterceptor {
+export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShutdown {
+  private readonly settling = new Set<NodeJS.Timeout>();
+
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -72,27 +85,68 @@ export class IdempotencyInterceptor implements NestInterceptor {
         }
         const declared = this.reflector.get<string[] | undefined>(ONE_TIME_SECRETS_KEY, context.getHandler()) ?? [];
         return next.handle().pipe(
+          // Only the handler's failure releases the key (below, a failed write of the answer does not).
+          catchError((error: unknown) =>
+            from(
+              this.settle('release', req.requestId, () =>
+                this.db.withTenant(tenantId, (tx) => tx.idempotencyRecord.deleteMany({ where: { tenantId, key } })),
+              ),
+            ).pipe(mergeMap(() => throwError(() => error))),
+          ),
           mergeMap(async (body) => {
             const { sent, stored: kept, undeclared } = splitOneTimeSecrets(body, declared);
             if (undeclared.length > 0) {
               this.logger.error({ requestId: req.requestId, path, fields: undeclared }, 'secret-like response fields withheld from the replay cache; declare them with @ReturnsOneTimeSecrets');
             }
-            await this.db.withTenant(tenantId, (tx) =>
-              tx.idempotencyRecord.update({
-                where: { tenantId_key: { tenantId, key } },
-                data: { responseStatus: res.statusCode, responseBody: kept as never },
-              }),
+            const status = res.statusCode;
+            await this.settle('store answer', req.requestId, () =>
+              this.db.withTenant(tenantId, (tx) =>
+                tx.idempotencyRecord.update({
+                  where: { tenantId_key: { tenantId, key } },
+                  data: { responseStatus: status, responseBody: kept as never },
+                }),
+              ),
             );
             return sent;
           }),
-          catchError((error: unknown) =>
-            from(
-              this.db.withTenant(tenantId, (tx) => tx.idempotencyRecord.deleteMany({ where: { tenantId, key } })),
-            ).pipe(mergeMap(() => throwError(() => error))),
-          ),
         );
       }),
     );
+  }
+
+  onApplicationShutdown(): void {
+    for (const timer of this.settling) clearTimeout(timer);
+    this.settling.clear();
+  }
+
+  /**
+   * Runs a write of the key's row. If PostgreSQL is unavailable it resolves anyway and retries the write
+   * in the background (backoff, for at most SETTLE_RETRY_MS); any other error is thrown.
+   */
+  private async settle(what: string, requestId: string, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+      return;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+    }
+    this.logger.warn({ requestId, what }, 'idempotency key write deferred: database unavailable');
+    const giveUpAt = Date.now() + SETTLE_RETRY_MS;
+    const retry = (attempt: number) => {
+      const timer = setTimeout(() => {
+        this.settling.delete(timer);
+        write().then(
+          () => this.logger.info({ requestId, what, attempts: attempt + 1 }, 'deferred idempotency key write done'),
+          (error: unknown) => {
+            if (isDatabaseUnavailable(error) && Date.now() < giveUpAt) return retry(attempt + 1);
+            this.logger.error({ err: error, requestId, what }, 'deferred idempotency key write abandoned');
+          },
+        );
+      }, SETTLE_BACKOFF_MS[Math.min(attempt, SETTLE_BACKOFF_MS.length - 1)]);
+      timer.unref();
+      this.settling.add(timer);
+    };
+    retry(0);
   }
 
   /** Inserts the claim, or returns the stored answer of an earlier identical request. */

@@ -6,11 +6,12 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer } from 'ws';
 
 import type { GatewayConfig } from '@payorch/config';
-import type { Database } from '@payorch/db';
+import { type Database, isDatabaseUnavailable } from '@payorch/db';
 import { type ApiErrorCode, tokenPrefix } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import { AuthThrottle, keyFailure } from '../common/auth-throttle';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../common/error.filter';
 import { endSocket, rawErrorResponse } from '../common/raw-error';
 import { requestIdOf } from '../common/request-id.middleware';
 import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
@@ -86,6 +87,11 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, key.tenantId, query.data.after, query.data.types));
     } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        this.logger.warn({ requestId }, 'event websocket refused: database unavailable');
+        const retryAfterSeconds = DATABASE_RETRY_AFTER_SECONDS;
+        return refuse(503, 'SERVICE_UNAVAILABLE', 'the service is temporarily unavailable (database); retry later', { retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) });
+      }
       this.logger.error({ err: error, requestId }, 'event websocket upgrade failed');
       refuse(500, 'INTERNAL', 'internal error');
     }

@@ -37,7 +37,7 @@ export class OperationsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createOperationSchema) })
   @ApiResponse({ status: 201, schema: openApi(operationResponseSchema) })
-  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), or `IDEMPOTENCY_KEY_REUSED`.' })
+  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), or `IDEMPOTENCY_KEY_REUSED`.' })
   create(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) terminalId: string,

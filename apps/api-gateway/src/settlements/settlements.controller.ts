@@ -26,7 +26,7 @@ export class SettlementsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(runSettlementSchema), required: false })
   @ApiResponse({ status: 202, schema: openApi(settlementResponseSchema) })
-  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED) or `AGENT_REVOKED` (its agent is revoked); no settlement is created.' })
+  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked) or `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`); no settlement is created.' })
   run(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) id: string,

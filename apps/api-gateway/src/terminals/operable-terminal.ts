@@ -1,13 +1,20 @@
 import type { TransactionClient } from '@payorch/db';
 import { ApiError, notFound } from '@payorch/domain';
 
+/** Retry-After of TERMINAL_RECOVERING: recovery starts when the terminal is reachable and takes seconds. */
+const RECOVERING_RETRY_AFTER_SECONDS = 10;
+
 /**
  * The one gate for new work on a terminal through the API: operations of every type (payments,
  * reversals, reports, terminal_info, settlement) and manual close-day. Runs inside the caller's tenant
  * transaction, before anything is written or sent:
  *   - no such terminal (or another tenant's, or deleted) → 404 NOT_FOUND;
  *   - terminal DISABLED → 409 TERMINAL_DISABLED;
- *   - its bridging agent REVOKED → 409 AGENT_REVOKED.
+ *   - its bridging agent REVOKED → 409 AGENT_REVOKED;
+ *   - an operation of the terminal still UNKNOWN → 409 TERMINAL_RECOVERING with Retry-After, until
+ *     recovery or a manual resolution (POST /v1/operations/{id}/resolve) decides it: Joinproto 95 and
+ *     SSI GetLastResult know only the terminal's *last* transaction, so a new one would destroy the
+ *     evidence of the unknown one.
  * Reads (GET operations, history, lists, receipts) and stopping work already running (cancel, resolve)
  * do not pass through here and keep working.
  */
@@ -27,6 +34,18 @@ export async function requireOperableTerminal(tx: TransactionClient, terminalId:
       terminalId,
       agentId: terminal.agent.id,
     });
+  }
+  const unrecovered = await tx.terminalOperation.findFirst({
+    where: { terminalId, state: 'UNKNOWN' },
+    select: { id: true },
+    orderBy: { createdAt: 'asc' },
+  });
+  if (unrecovered) {
+    throw new ApiError(
+      'TERMINAL_RECOVERING',
+      `terminal ${terminalId} is recovering operation ${unrecovered.id}, whose outcome is unknown; new work waits until recovery or a manual resolution (POST /v1/operations/${unrecovered.id}/resolve) ends it`,
+      { terminalId, operationId: unrecovered.id, retryAfterSeconds: RECOVERING_RETRY_AFTER_SECONDS },
+    );
   }
   return terminal;
 }

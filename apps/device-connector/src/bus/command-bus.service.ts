@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 
-import { AgentOwnership, CommandConsumer, type TerminalCommandHandler } from '@payorch/command-bus';
+import { AgentOwnership, CommandConsumer, type CommandConsumerStatus, type TerminalCommandHandler } from '@payorch/command-bus';
 import type { ConnectorConfig } from '@payorch/config';
 import type { Logger } from '@payorch/logging';
 
@@ -32,6 +32,7 @@ export class CommandBusService implements OnModuleInit, OnApplicationShutdown {
         this.logger.warn({ agentId }, 'agent ownership taken by another instance');
         for (const listener of this.lostListeners) listener(agentId);
       },
+      onReasserted: (agentIds) => this.logger.warn({ agents: agentIds.length }, 'agent ownership keys re-asserted (Redis lost them)'),
     });
   }
 
@@ -51,8 +52,19 @@ export class CommandBusService implements OnModuleInit, OnApplicationShutdown {
       instanceId: this.instanceId,
       handler,
       onError: (error, context) => this.logger.warn({ err: error.message, context }, 'command bus error'),
+      onRecovered: (reason) => this.logger.warn({ reason }, 'command bus stream and consumer group recreated'),
     });
     await this.consumer.start();
+  }
+
+  /** The consumer's read loop (readiness); null before consume(). */
+  consumerStatus(): CommandConsumerStatus | null {
+    return this.consumer?.status() ?? null;
+  }
+
+  /** Pending (read, unanswered) and lag (unread) of this instance's request stream; null before consume(). */
+  async backlog(): Promise<{ pending: number; lag: number } | null> {
+    return this.consumer ? this.consumer.backlog() : null;
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -6,7 +6,7 @@ import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { flagForHuman, markStuckUnknown, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+import { failNeverSent, flagForHuman, markStuckUnknown, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { retryDelayMs } from '../webhooks/backoff';
@@ -21,7 +21,9 @@ export type RecoverResult =
   | { kind: 'not_reached'; code: string };
 
 /**
- * Exactly-once supervision of terminal operations (docs/operations.md, "Recovery"):
+ * Exactly-once supervision of terminal operations (docs/operations.md, "Recovery"), a backstop for the
+ * connector's recovery on agent reconnect; it covers every non-final state:
+ *  - PENDING unchanged for RECOVERY_STUCK_AFTER_MS → FAILED "never sent" (no executor claimed it);
  *  - SENT / IN_PROGRESS unchanged for RECOVERY_STUCK_AFTER_MS → UNKNOWN (its executor is gone);
  *  - UNKNOWN → `operation.recover` through the command bus to the connector holding the terminal
  *    (Joinproto 95 / SSI GetLastResult / JPAY report), backing off per inconclusive attempt
@@ -38,16 +40,25 @@ export class RecoveryService {
     @Inject(RECOVERY_REDIS) private readonly redis: Redis,
   ) {}
 
-  async sweep(queue: Queue): Promise<{ markedUnknown: number; enqueued: number }> {
+  async sweep(queue: Queue): Promise<{ markedUnknown: number; neverSent: number; enqueued: number }> {
     const horizonMs = this.config.RECOVERY_STUCK_AFTER_MS;
     const stuck = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
       SELECT * FROM payorch_stuck_operations(make_interval(secs => ${horizonMs / 1000}::float8), ${BATCH}::int)`;
     let markedUnknown = 0;
+    let neverSent = 0;
     for (const op of stuck) {
-      const result = await this.db.withTenant(op.tenantId, (tx) =>
-        markStuckUnknown(tx, op.id, new Date(Date.now() - horizonMs), `no outcome ${Math.round(horizonMs / 1000)} s after it was sent; recovering`),
-      );
-      if (result.changed) markedUnknown++;
+      const horizon = new Date(Date.now() - horizonMs);
+      const result = await this.db.withTenant(op.tenantId, async (tx) => {
+        const row = await tx.terminalOperation.findUnique({ where: { id: op.id }, select: { state: true } });
+        if (row?.state === 'PENDING') {
+          // No executor claimed it (PENDING → SENT is committed before the driver gets the command): nothing was sent.
+          return failNeverSent(tx, op.id, horizon, `never sent: no executor claimed it within ${Math.round(horizonMs / 1000)} s`);
+        }
+        return markStuckUnknown(tx, op.id, horizon, `no outcome ${Math.round(horizonMs / 1000)} s after it was sent; recovering`);
+      });
+      if (!result.changed) continue;
+      if (result.row.state === 'FAILED') neverSent++;
+      else markedUnknown++;
     }
     const base = this.config.RECOVERY_BACKOFF_BASE_MS;
     const unknown = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
@@ -68,7 +79,7 @@ export class RecoveryService {
       );
       enqueued++;
     }
-    return { markedUnknown, enqueued };
+    return { markedUnknown, neverSent, enqueued };
   }
 
   async recover(data: JobData['operation.recover']): Promise<RecoverResult> {

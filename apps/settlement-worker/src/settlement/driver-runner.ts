@@ -36,9 +36,11 @@ export class DriverSettlementRunner implements SettlementRunner {
     return this.exclusive(ref, async (driver, command) => {
       const outcome = await driver.execute(command, {
         beforeSend: async (refs) => {
-          await this.db.withTenant(ref.tenantId, (tx) =>
+          const { count } = await this.db.withTenant(ref.tenantId, (tx) =>
             tx.terminalOperation.updateMany({ where: { id: ref.operationId, state: 'PENDING' }, data: { state: 'SENT', protocolRefs: refs as never } }),
           );
+          // Not ours to send any more (e.g. failed as never sent by the recovery sweep): the driver sends nothing.
+          if (count === 0) throw new Error('the operation is no longer PENDING; not sending');
         },
         onProgress: () => undefined,
       });

@@ -210,6 +210,23 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     await owner.terminalOperation.update({ where: { id: payment.id }, data: { state: 'APPROVED' } });
     expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
     expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: payment.id } })).settlementId).not.toBeNull();
+    // The deferral is history once the close-day succeeded.
+    expect(await settlementOf(terminal.id)).toMatchObject({ status: 'COMPLETED', error: null, startedAt: expect.any(Date) });
+  });
+
+  it('a manual close-day (row created PENDING by the gateway) records when it started', async () => {
+    const { sim, terminal } = await simTerminal();
+    await pay(sim, terminal.id, 900);
+    const runKey = `manual:${randomBytes(4).toString('hex')}`;
+    await owner.settlement.create({
+      data: { tenantId, terminalId: terminal.id, storeId: moscowStore, businessDate: new Date('2026-03-09T00:00:00Z'), runKey, trigger: 'manual', status: 'PENDING' },
+    });
+    const data: JobData['settlement.run'] = { tenantId, terminalId: terminal.id, businessDate: '2026-03-09', runKey, trigger: 'manual' };
+    const job = await queue.add('settlement.run', data, { jobId: `manual-${runKey.slice(7)}` });
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
+    const s = await owner.settlement.findFirstOrThrow({ where: { runKey } });
+    expect(s.startedAt).toBeInstanceOf(Date);
+    expect(s.startedAt!.getTime()).toBeLessThanOrEqual(s.completedAt!.getTime());
   });
 
   it('a worker killed after sending the close-day: the next worker recovers it (95) and never closes twice', async () => {

@@ -8,6 +8,7 @@ import { type JobData, type JobName, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { settlementKeys } from '@payorch/settlement';
 
+import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, WORKER_CONFIG } from '../tokens';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SETTLEMENT_REDIS } from './settlement.tokens';
@@ -71,6 +72,6 @@ export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnA
   async process(job: Job, token?: string): Promise<unknown> {
     const handler = this.handlers[job.name as SettlementJobName] as ((job: Job, token?: string) => Promise<unknown>) | undefined;
     if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${QUEUES.settlement}`);
-    return handler(job, token);
+    return handler(job, token).catch((error: unknown) => deferOnDatabaseOutage(job, token, error, this.logger));
   }
 }

@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
-import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
+import { type Database, Prisma, publishEvent, type TransactionClient } from '@payorch/db';
 import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import {
@@ -127,7 +127,8 @@ export class SettlementService {
           startedAt: new Date(),
           progress: { step: 'start' },
         },
-        update: { status: 'RUNNING', attempts: { increment: 1 } },
+        // A manual close-day's row was created PENDING by the gateway: it starts now, on its first attempt.
+        update: { status: 'RUNNING', attempts: { increment: 1 }, ...(existing?.startedAt ? {} : { startedAt: new Date() }) },
       });
     });
   }
@@ -248,7 +249,8 @@ export class SettlementService {
           terminalTotals: (result.terminal ?? undefined) as never,
           discrepancies: result.discrepancies as never,
           hasDiscrepancies,
-          error: undefined,
+          // The deferrals on the way (TERMINAL_BUSY, TERMINAL_OFFLINE…) are over: a completed close-day has no error.
+          error: Prisma.DbNull,
           progress: { step: 'done', operationId: operation.id },
         },
       });

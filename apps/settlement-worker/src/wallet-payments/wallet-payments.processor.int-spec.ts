@@ -36,7 +36,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   let merchantRowId: string;
 
   /** A payment row as the gateway leaves it, without any job (as if Redis lost it). */
-  async function strandedPayment(state: 'UNKNOWN' | 'PROCESSING', amountMinor: bigint, createdAt = new Date()) {
+  async function strandedPayment(state: 'UNKNOWN' | 'PROCESSING' | 'REQUIRES_ACTION' | 'PENDING', amountMinor: bigint, createdAt = new Date()) {
     const id = randomUUID();
     await owner.walletPayment.create({
       data: {
@@ -178,6 +178,17 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).resolves.toMatchObject({ state: 'REJECTED' });
     const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
     expect(row.error).toMatchObject({ source: 'payorch', code: 'ORDER_NOT_FOUND' });
+  });
+
+  it('the sweep covers every non-final state: an abandoned 3-D Secure step (REQUIRES_ACTION) and a payment never sent (PENDING)', async () => {
+    const abandoned = await strandedPayment('REQUIRES_ACTION', 9_100n, new Date(Date.now() - 10 * 60_000));
+    const neverSent = await strandedPayment('PENDING', 9_200n);
+    await app.get(WalletResolutionService).sweep(queue);
+    expect(await queue.getJob(resolveJobId(abandoned))).toBeDefined();
+    expect(await queue.getJob(resolveJobId(neverSent))).toBeDefined();
+    // Assist has no such orders: the payer never finished / the request never left; nothing was charged.
+    expect(await waitForState(abandoned, 'REJECTED')).toMatchObject({ error: expect.objectContaining({ code: 'ORDER_NOT_FOUND' }) });
+    expect(await waitForState(neverSent, 'REJECTED')).toMatchObject({ error: expect.objectContaining({ code: 'ORDER_NOT_FOUND' }) });
   });
 
   it('reads payments only under their own tenant', async () => {

@@ -1,12 +1,13 @@
 import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnModuleInit } from '@nestjs/common';
-import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, type Queue, UnrecoverableError } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
 import { type JobData, type JobName, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { SWEEP_JOB, SWEEP_SCHEDULER_ID } from '@payorch/wallet-payments';
 
+import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { PermanentResolveError, StillPendingError, WalletResolutionService } from './wallet-resolution.service';
@@ -43,15 +44,19 @@ export class WalletPaymentsProcessor extends WorkerHost implements OnModuleInit 
     );
   }
 
-  async process(job: Job): Promise<unknown> {
+  async process(job: Job, token?: string): Promise<unknown> {
     const handler = this.handlers[job.name as WalletJobName] as ((job: Job) => Promise<unknown>) | undefined;
     if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${QUEUES.walletPayments}`);
     const end = this.metrics.duration.startTimer({ queue: QUEUES.walletPayments, name: job.name });
     try {
-      const result = await handler(job);
+      const result = await handler(job).catch((error: unknown) => deferOnDatabaseOutage(job, token, error, this.logger));
       this.metrics.jobs.inc({ queue: QUEUES.walletPayments, name: job.name, outcome: 'completed' });
       return result;
     } catch (error) {
+      if (error instanceof DelayedError) {
+        this.metrics.jobs.inc({ queue: QUEUES.walletPayments, name: job.name, outcome: 'retry' });
+        throw error;
+      }
       if (error instanceof StillPendingError) {
         this.metrics.jobs.inc({ queue: QUEUES.walletPayments, name: job.name, outcome: 'pending' });
         throw error;

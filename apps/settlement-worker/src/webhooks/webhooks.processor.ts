@@ -7,6 +7,7 @@ import type { WorkerConfig } from '@payorch/config';
 import { type JobData, type JobName, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
+import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { WebhookDeliveryService } from './webhook-delivery.service';
@@ -59,7 +60,7 @@ export class WebhooksProcessor extends WorkerHost implements OnModuleInit {
     if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${QUEUES.webhooks}`);
     const end = this.metrics.duration.startTimer({ queue: QUEUES.webhooks, name: job.name });
     try {
-      const result = await handler(job, token);
+      const result = await handler(job, token).catch((error: unknown) => deferOnDatabaseOutage(job, token, error, this.logger));
       this.metrics.jobs.inc({ queue: QUEUES.webhooks, name: job.name, outcome: 'completed' });
       return result;
     } catch (error) {

@@ -79,9 +79,14 @@ export interface ResponseCodeInfo {
  *   approve: declined. `923 Request in process` is the exception: the result is not final → error.
  */
 export function describeResponseCode(code: string, message?: string, command?: CommandName): ResponseCodeInfo {
-  const meaning = RESPONSE_CODE_MEANINGS[code] ?? 'Unknown response code';
-  return { code, meaning, category: categorize(code, message, command) };
+  const category = categorize(code, message, command);
+  // `XX` + CANCELED is the cardholder's cancel or the card timeout, not a protocol error (spec 5.1.1).
+  const meaning = category === 'canceled' ? CANCELED_MEANING : (RESPONSE_CODE_MEANINGS[code] ?? 'Unknown response code');
+  return { code, meaning, category };
 }
+
+/** Meaning of `XX` + DF1A `CANCELED`. */
+export const CANCELED_MEANING = 'Canceled on the terminal (cardholder cancel, interrupt or card timeout)';
 
 function categorize(code: string, message: string | undefined, command: CommandName | undefined): ResponseCategory {
   if (code === PROTOCOL_ERROR_CODE) return message === CANCELED_TEXT ? 'canceled' : 'error';

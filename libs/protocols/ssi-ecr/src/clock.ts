@@ -15,9 +15,17 @@ export const systemClock: Clock = {
   },
 };
 
-export function sleep(clock: Clock, ms: number): Promise<void> {
+/** Waits `ms`; an abort of `signal` ends the wait at once (the caller then checks `signal.aborted`). */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    clock.setTimer(resolve, Math.max(0, ms));
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      cancel();
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const cancel = clock.setTimer(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 

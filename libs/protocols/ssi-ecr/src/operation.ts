@@ -76,6 +76,12 @@ export interface OperationOptions {
   readonly onFirstStep?: (firstStep: TransactionResult) => SecondStepDecision | Promise<SecondStepDecision>;
   /** Overrides the runner's operation timeout. */
   readonly timeoutMs?: number;
+  /**
+   * Stops the operation at once (its driver was closed: the agent or the connector went away). Before
+   * the request is sent the outcome is `rejected` (ABORTED); after, `unknown` (CONNECTION_LOST): polling
+   * stops instead of waiting out the recovery window, and recovery later decides from the ticket.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunnerOptions {
@@ -141,9 +147,9 @@ export class SsiEcrRunner {
   }
 
   /** ZReport / XReport (spec 5.3): same flow, result from GetLastReport. */
-  async runReport(request: SsiRequest<ReportMethod>, options: Pick<OperationOptions, 'onStatus' | 'timeoutMs'> = {}): Promise<ReportOutcome> {
-    const tracker = new StatusTracker(this.client, this.options, options.onStatus, options.timeoutMs);
-    const sent = await sendWithBusyRetry(this.client, this.options, async () => request);
+  async runReport(request: SsiRequest<ReportMethod>, options: Pick<OperationOptions, 'onStatus' | 'timeoutMs' | 'signal'> = {}): Promise<ReportOutcome> {
+    const tracker = new StatusTracker(this.client, this.options, options.onStatus, options.timeoutMs, options.signal);
+    const sent = await sendWithBusyRetry(this.client, this.options, async () => request, options.signal);
     if (sent.kind === 'rejected') return sent;
     const idle = await tracker.untilIdle();
     if (idle.kind !== 'idle') return { kind: 'unknown', reason: idle.kind, detail: idle.detail };
@@ -183,16 +189,18 @@ async function sendWithBusyRetry(
   client: SsiEcrClient,
   options: Resolved,
   prepare: () => Promise<SsiRequest>,
+  signal?: AbortSignal,
 ): Promise<SendResult> {
   const busyUntil = client.clock.now() + options.busyTimeoutMs;
   for (let attempt = 0; ; attempt++) {
     let request: SsiRequest;
     let response: SsiResponse;
+    if (signal?.aborted) return { kind: 'rejected', error: abortedError(signal) };
     try {
       request = await prepare();
     } catch (error) {
       if (isSsiEcrError(error, 'TERMINAL_BUSY') && client.clock.now() < busyUntil) {
-        await sleep(client.clock, options.busyBackoff(attempt));
+        await sleep(client.clock, options.busyBackoff(attempt), signal);
         continue;
       }
       return { kind: 'rejected', error: asSsiError(error) };
@@ -207,7 +215,7 @@ async function sendWithBusyRetry(
     }
     if (!response.error) return { kind: 'acknowledged' };
     if (response.errorCode === 'E06' && client.clock.now() < busyUntil) {
-      await sleep(client.clock, options.busyBackoff(attempt));
+      await sleep(client.clock, options.busyBackoff(attempt), signal);
       continue;
     }
     return { kind: 'rejected', error: terminalError(response) };
@@ -216,6 +224,10 @@ async function sendWithBusyRetry(
 
 const asSsiError = (error: unknown): SsiEcrError =>
   error instanceof SsiEcrError ? error : new SsiEcrError('UNEXPECTED_RESPONSE', (error as Error).message);
+
+const abortReason = (signal: AbortSignal): string => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted'));
+
+const abortedError = (signal: AbortSignal): SsiEcrError => new SsiEcrError('ABORTED', `aborted before sending: ${abortReason(signal)}`);
 
 type IdleResult =
   | { readonly kind: 'idle'; readonly status: TerminalStatus }
@@ -232,6 +244,7 @@ class StatusTracker {
     private readonly options: Resolved,
     private readonly onStatus?: (event: StatusEvent) => void,
     timeoutMs?: number,
+    private readonly signal?: AbortSignal,
   ) {
     this.deadline = client.clock.now() + (timeoutMs ?? options.operationTimeoutMs);
   }
@@ -247,6 +260,7 @@ class StatusTracker {
     const clock = this.client.clock;
     let lostSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
+      if (this.signal?.aborted) return { kind: 'CONNECTION_LOST', detail: `aborted: ${abortReason(this.signal)}` };
       if (clock.now() >= this.deadline) {
         if (this.isInterruptible && !this.timeoutInterruptSent && lostSince === undefined) {
           // Spec 5.4.2: still waiting for card/PIN past our deadline; cancel instead of abandoning it.
@@ -260,7 +274,8 @@ class StatusTracker {
       if (lostSince !== undefined && clock.now() - lostSince >= this.options.recoveryTimeoutMs) {
         return { kind: 'CONNECTION_LOST', detail: `terminal unreachable for ${this.options.recoveryTimeoutMs} ms` };
       }
-      await sleep(clock, this.options.pollBackoff(attempt));
+      await sleep(clock, this.options.pollBackoff(attempt), this.signal);
+      if (this.signal?.aborted) continue;
       let status: TerminalStatus;
       try {
         status = await this.client.getStatus();
@@ -301,7 +316,7 @@ export class FinancialOperation {
     recoverFrom?: OperationTicket,
   ) {
     const client = runner.client;
-    this.tracker = new StatusTracker(client, options, callbacks.onStatus, callbacks.timeoutMs);
+    this.tracker = new StatusTracker(client, options, callbacks.onStatus, callbacks.timeoutMs, callbacks.signal);
     this.ticket = recoverFrom ?? { request, startedAt: client.clock.now() };
     const flow = recoverFrom ? this.track() : this.execute();
     this.outcome = flow
@@ -353,7 +368,7 @@ export class FinancialOperation {
       wire = transactionUid ? withUid(this.request, transactionUid) : this.request;
       await this.callbacks.onSending?.(this.ticket);
       return wire;
-    });
+    }, this.callbacks.signal);
     if (sent.kind === 'rejected') return { kind: 'rejected', error: sent.error, ticket: this.ticket };
     return this.track();
   }

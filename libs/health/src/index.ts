@@ -1,0 +1,5 @@
+/**
+ * @payorch/health: readiness and liveness shared by every app (docs/runbooks/faults.md). Readiness
+ * probes run as @nestjs/terminus indicators and feed `payorch_ready{check}`.
+ */
+export { type CheckReport, databasePing, legacyHealth, liveness, Readiness, type ReadinessOptions, type ReadinessProbe, type ReadinessReport, redisPing } from './readiness';
