@@ -93,10 +93,13 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
  * dispatcher reads replies with a blocking XREAD, so it gets a connection of its own, closed with the app.
  */
 function commandBus(config: GatewayConfig, db: Database): TerminalCommandDispatcher & { close(): Promise<void> } {
-  const busRedis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+  // Connected at once, so its status tells whether the bus can take a command (isAvailable).
+  const busRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  busRedis.on('error', () => undefined);
   const dispatcher = new RedisTerminalCommandDispatcher({ redis: busRedis, prefix: config.REDIS_KEY_PREFIX, resolveAgent: databaseAgentResolver(db) });
   return {
     dispatch: (command) => dispatcher.dispatch(command),
+    isAvailable: () => dispatcher.isAvailable(),
     close: async () => {
       await dispatcher.close();
       busRedis.disconnect();

@@ -11,6 +11,8 @@ import { offline, parseReply } from './messages';
 /** Sends a command to the connector instance holding the terminal's agent and waits for its reply. */
 export interface TerminalCommandDispatcher {
   dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
+  /** false while the bus cannot take a command at all (Redis down). */
+  isAvailable?(): boolean;
 }
 
 /** The terminal's agent under the tenant: null = no such terminal (for this tenant). */
@@ -66,6 +68,10 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
   constructor(private readonly options: RedisDispatcherOptions) {
     this.keys = busKeys(options.prefix);
     this.replyKey = this.keys.replies(this.id);
+  }
+
+  isAvailable(): boolean {
+    return !this.closed && this.options.redis.status === 'ready';
   }
 
   async dispatch(command: TerminalCommand, options: { timeoutMs?: number } = {}): Promise<TerminalCommandReply> {

@@ -14,3 +14,4 @@ export {
 } from './dispatcher';
 export { busKeys } from './keys';
 export { parseCommand } from './messages';
+export { isRedisUnavailable } from './unavailable';

@@ -7,6 +7,8 @@ import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
  */
 export interface TerminalCommandDispatcher {
   dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
+  /** false while the bus cannot take a command at all (Redis down): new work is refused with 503 instead of accepted and failed. */
+  isAvailable?(): boolean;
 }
 
 /** DI token for the dispatcher in Nest apps. */

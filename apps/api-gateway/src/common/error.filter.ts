@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import type { Response } from 'express';
 
+import { isRedisUnavailable } from '@payorch/command-bus';
 import { isDatabaseUnavailable } from '@payorch/db';
 import { ApiError, type ApiErrorCode, assertUnreachable, PayorchError } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
@@ -102,6 +103,15 @@ export class ErrorFilter implements ExceptionFilter {
         status: 503,
         code: 'SERVICE_UNAVAILABLE',
         message: 'the service is temporarily unavailable (database); retry with the same Idempotency-Key',
+        details: { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+      };
+    }
+    if (isRedisUnavailable(exception)) {
+      // Queues and the command bus: nothing was enqueued; the same Idempotency-Key retried later completes the request.
+      return {
+        status: 503,
+        code: 'SERVICE_UNAVAILABLE',
+        message: 'the service is temporarily unavailable (queue / command bus); retry with the same Idempotency-Key',
         details: { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
       };
     }

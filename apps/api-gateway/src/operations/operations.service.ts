@@ -28,6 +28,9 @@ const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string
   sbp_refund: ['SBP_PAYMENT'],
 };
 
+/** Retry-After while the command bus (Redis) is down; it reconnects within seconds of Redis answering. */
+const BUS_RETRY_AFTER_SECONDS = 5;
+
 @Injectable()
 export class OperationsService implements OnApplicationShutdown {
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -45,6 +48,10 @@ export class OperationsService implements OnApplicationShutdown {
    * (a conditional PENDING → FAILED, so an executor that did start wins).
    */
   async create(ctx: TenantContext, terminalId: string, dto: CreateOperationDto, idempotencyKey: string, waitMs: number): Promise<OperationResponse> {
+    if (this.dispatcher.isAvailable?.() === false) {
+      // Accepting it now would only fail it as never sent: refuse, the client retries with the same key.
+      throw new ApiError('SERVICE_UNAVAILABLE', 'the terminal command bus is unavailable; retry with the same Idempotency-Key', { retryAfterSeconds: BUS_RETRY_AFTER_SECONDS });
+    }
     const requestHash = createHash('sha256').update(canonicalJson({ terminalId, ...dto })).digest('hex');
     let created: { row: OperationRow; event: PublishedEvent } | undefined;
     let row: OperationRow;

@@ -1,0 +1,183 @@
+/**
+ * Faults benchmark (issue 15): how fast the system heals. A stack of real processes (gateway, device
+ * connector, settlement worker, agent CLI behind a TCP proxy; test/faults/support/stack.ts) on its own
+ * Redis (OwnedRedis) and PostgreSQL (OwnedPostgres), so both can be restarted. Per fault kind, RUNS times:
+ * an SSI payment is left in the terminal's card wait (the terminal finishes it by itself), the fault is
+ * injected, and from the fault's end we measure the time to **all operations final** and to the **first
+ * new operation approved** (a Joinproto payment retried every 200 ms until one is approved). Baseline,
+ * measured in the same run: an approved Joinproto payment with no fault. Prints p50 / max and the ratio
+ * of the p50s to the baseline p50.
+ * Run: node scripts/run-ts.mjs bench/faults/faults.bench.ts   (about 2–3 min; RUNS=3, SKIP_POSTGRES=1, FAULTS=cut,stall to change)
+ */
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
+import { OwnedPostgres, OwnedRedis } from '@payorch/testing';
+
+import { ProcessStack, until } from '../../test/faults/support/stack';
+
+const RUNS = Math.max(1, Math.min(10, Number(process.env.RUNS ?? 3)));
+/** Bound of one measurement (fault end → all final / first approved). */
+const BOUND_MS = 60_000;
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+type FaultKind = 'connector kill -9' | 'agent kill -9' | 'link cut' | 'link stall' | 'Redis restart (empty)' | 'PostgreSQL stop/start';
+
+async function main(): Promise<void> {
+  const redis = await new OwnedRedis().start();
+  const pg = process.env.SKIP_POSTGRES ? undefined : await new OwnedPostgres().start();
+  const stack = new ProcessStack({ redisUrl: redis.url, ...(pg ? { database: { adminUrl: pg.adminUrl, appUrl: pg.appUrl } } : {}) });
+  const joinproto = new JoinprotoTerminalSimulator();
+  const ssi = new SsiEcrSimulator({ port: 0, advance: { mode: 'timed', stepMs: 300 } });
+  try {
+    await stack.start();
+    const { apiKey } = await stack.tenant();
+    const headers = { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' };
+    let n = 0;
+    const call = async (method: string, path: string, body?: object) => {
+      const res = await fetch(`${stack.url('gateway')}${path}`, {
+        method,
+        headers: { ...headers, 'Idempotency-Key': `bench-${process.pid}-${n++}` },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(15_000),
+      });
+      return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+    };
+    const storeId = (await call('POST', '/v1/stores', { name: 'Bench', timeZone: 'UTC' })).body.id as string;
+    const agent = (await call('POST', '/v1/agents', { name: 'Till', storeId })).body as { agent: { id: string }; enrollmentToken: string };
+    const ports = { JOINPROTO: (await joinproto.listen(0)).port, SSI_ECR: (await ssi.start()).port };
+    const terminals: Record<keyof typeof ports, string> = { JOINPROTO: '', SSI_ECR: '' };
+    for (const protocol of ['JOINPROTO', 'SSI_ECR'] as const) {
+      const res = await call('POST', '/v1/terminals', { name: protocol, storeId, agentId: agent.agent.id, protocol, connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] } });
+      if (res.status !== 201) throw new Error(`terminal: ${res.status} ${JSON.stringify(res.body)}`);
+      terminals[protocol] = res.body.id as string;
+    }
+    await stack.enrollAgent(agent.enrollmentToken);
+    const online = () =>
+      until('terminals ONLINE', async () => (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'), BOUND_MS);
+    await online();
+
+    let lastAttempt = '';
+    /** One Joinproto payment, waited for; its final state (or the refusal). */
+    const payOnce = async (): Promise<string> => {
+      const res = await call('POST', `/v1/terminals/${terminals.JOINPROTO}/operations?wait=10000`, { type: 'purchase', amount: 1_500, currency: 'RUB' });
+      lastAttempt = res.status === 201 ? `${String(res.body.state)} (${String(res.body.stateReason)})` : `HTTP ${res.status} ${JSON.stringify(res.body)}`;
+      return res.status === 201 ? String(res.body.state) : `HTTP ${res.status}`;
+    };
+    /** ms from `since` until a new payment is approved (retried every 200 ms, bounded). */
+    const firstApproved = async (since: number): Promise<number> => {
+      await until('a new payment approved', async () => (await payOnce().catch(() => 'error')) === 'approved', BOUND_MS, 200).catch((error: Error) => {
+        throw new Error(`${error.message}; last attempt: ${lastAttempt}`);
+      });
+      return Date.now() - since;
+    };
+    const allFinal = async (since: number): Promise<number> => {
+      await until('every operation final', async () => (await stack.nonFinal()).length === 0, BOUND_MS, 100);
+      return Date.now() - since;
+    };
+    const inCardWait = async () => {
+      const res = await call('POST', `/v1/terminals/${terminals.SSI_ECR}/operations`, { type: 'purchase', amount: 2_500, currency: 'RUB' });
+      if (res.status !== 201) throw new Error(`payment: ${res.status} ${JSON.stringify(res.body)}`);
+      await until('SSI terminal waiting for the card', () => ['S02', 'S03'].includes(ssi.status), 10_000, 20).catch(async (error: Error) => {
+        const op = (await call('GET', `/v1/operations/${String(res.body.id)}`)).body;
+        throw new Error(`${error.message}; the payment is ${String(op.state)} (${String(op.stateReason)})`);
+      });
+    };
+
+    // Baseline: an approved payment, no fault.
+    const baseline: number[] = [];
+    await payOnce(); // warm-up
+    for (let i = 0; i < Math.max(RUNS, 5); i++) {
+      const t = Date.now();
+      if ((await payOnce()) !== 'approved') throw new Error('baseline payment not approved');
+      baseline.push(Date.now() - t);
+    }
+
+    /** Injects the fault; resolves at the fault's end. */
+    const faults: Partial<Record<FaultKind, () => Promise<void>>> = {
+      'connector kill -9': async () => {
+        await stack.connector.kill('SIGKILL');
+        await stack.connector.start();
+      },
+      'agent kill -9': async () => {
+        await stack.agent?.kill('SIGKILL');
+        await stack.agent?.start();
+      },
+      'link cut': async () => stack.proxy.cut(),
+      'link stall': async () => {
+        stack.proxy.stall();
+        try {
+          await until('SSI terminal finished during the stall', () => ssi.status === 'S00', 10_000, 20);
+        } finally {
+          stack.proxy.resume();
+        }
+      },
+      'Redis restart (empty)': () => redis.restart(),
+      ...(pg
+        ? {
+            'PostgreSQL stop/start': async () => {
+              await pg.stop();
+              await pg.start();
+            },
+          }
+        : {}),
+    };
+
+    const rows: { kind: string; final: number[]; approved: number[]; errors: string[] }[] = [];
+    const only = process.env.FAULTS?.split(',').map((f) => f.trim().toLowerCase());
+    for (const [kind, inject] of Object.entries(faults).filter(([k]) => !only || only.some((f) => k.toLowerCase().includes(f)))) {
+      const row = { kind, final: [] as number[], approved: [] as number[], errors: [] as string[] };
+      rows.push(row);
+      for (let run = 0; run < RUNS; run++) {
+        try {
+          await online();
+          await until('nothing left from the previous run', async () => (await stack.nonFinal()).length === 0, BOUND_MS);
+          await inCardWait();
+          await inject();
+          const end = Date.now();
+          const [final, approved] = await Promise.all([allFinal(end), firstApproved(end)]);
+          row.final.push(final);
+          row.approved.push(approved);
+        } catch (error) {
+          row.errors.push((error as Error).message);
+        }
+      }
+      process.stderr.write(`${kind}: done${row.errors.length ? ` (${row.errors.length} failed: ${row.errors[0]})` : ''}\n`);
+    }
+
+    const b = [...baseline].sort((x, y) => x - y);
+    const b50 = percentile(b, 50);
+    const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '—');
+    console.log(`\nfaults benchmark: ${RUNS} runs per fault, real processes on loopback (own Redis${pg ? ' and PostgreSQL' : ''}), bound ${BOUND_MS / 1000} s per measurement\n`);
+    console.log(`| fault | runs ok | fault end → all operations final p50 / max | fault end → first new payment approved p50 / max | ratio to baseline (p50) |`);
+    console.log(`|---|---|---|---|---|`);
+    console.log(`| none (baseline: one approved payment) | ${b.length}/${b.length} | — | ${fmt(b50)} / ${fmt(b[b.length - 1] ?? NaN)} | 1× |`);
+    for (const row of rows) {
+      const f = [...row.final].sort((x, y) => x - y);
+      const a = [...row.approved].sort((x, y) => x - y);
+      const ratio = a.length ? `${(percentile(a, 50) / b50).toFixed(0)}×` : '—';
+      console.log(`| ${row.kind} | ${f.length}/${RUNS} | ${fmt(percentile(f, 50))} / ${fmt(f[f.length - 1] ?? NaN)} | ${fmt(percentile(a, 50))} / ${fmt(a[a.length - 1] ?? NaN)} | ${ratio} |`);
+    }
+    const failed = rows.filter((r) => r.errors.length);
+    if (failed.length) {
+      console.log('\nruns that did not heal within the bound:');
+      for (const r of failed) for (const e of r.errors) console.log(`  ${r.kind}: ${e}`);
+    }
+  } catch (error) {
+    console.error(stack.logs());
+    throw error;
+  } finally {
+    await stack.stop();
+    await Promise.allSettled([joinproto.close(), ssi.stop()]);
+    await redis.stop();
+    await pg?.destroy();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
