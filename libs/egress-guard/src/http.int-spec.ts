@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 
-import { guardedHttpRequest } from './http';
+import { guardedFetch, guardedHttpRequest } from './http';
 import { EgressPolicy } from './policy';
 
 /** Only loopback servers of this test are ever dialled. */
@@ -72,6 +72,21 @@ describe('guardedHttpRequest', () => {
       expect(refused).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
       expect(stalled).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
       expect(refused.message).toContain('ECONNREFUSED');
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("guardedFetch leaves the deadline to the caller's signal (its own timeout is only a backstop)", async () => {
+    const silent: TcpServer = createTcpServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const fetchLike = guardedFetch({ policy: loopbackAllowed, allowHttp: true, timeoutMs: 50 });
+      const signal = AbortSignal.timeout(300);
+      const error = await fetchLike(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, { method: 'POST', body: 'x', signal }).catch((e) => e);
+      // A client maps its own abort to TIMEOUT: the request must not have failed before the caller's signal fired.
+      expect(signal.aborted).toBe(true);
+      expect(error).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
     } finally {
       silent.close();
     }

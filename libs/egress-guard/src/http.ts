@@ -81,6 +81,8 @@ export async function guardedHttpRequest(req: GuardedHttpRequest): Promise<Guard
   });
 }
 
+const FETCH_BACKSTOP_SLACK_MS = 5_000;
+
 /**
  * A `fetch`-shaped function over {@link guardedHttpRequest} for clients that take one (the Assist
  * client): same policy, no redirects, the answer buffered up to `maxResponseBytes`.
@@ -91,6 +93,9 @@ export function guardedFetch(options: Pick<GuardedHttpRequest, 'policy' | 'allow
     new Headers(init.headers).forEach((value, key) => (headers[key] = value));
     const res = await guardedHttpRequest({
       ...options,
+      // The caller's signal is the deadline it reports (a client maps its own abort to TIMEOUT); ours is
+      // only a backstop, so it must never fire first.
+      timeoutMs: init.signal ? options.timeoutMs + FETCH_BACKSTOP_SLACK_MS : options.timeoutMs,
       url,
       method: init.method ?? 'GET',
       headers,
