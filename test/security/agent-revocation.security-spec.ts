@@ -197,7 +197,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     }, 10_000, 'operation unknown');
     expect(operation.stateReason ?? '').not.toMatch(/timeout/i);
     // The connector that cut it wrote the audit row.
-    const [audit] = await auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId);
+    const audit = await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row');
     expect(audit).toMatchObject({ actorType: 'system', actorId: 'revoke-a', details: { reason: 'revoked', relaySessions: 1, terminals: [terminalId] } });
 
     // The terminal cannot be driven any more: no handle, and the command bus finds no owner.
@@ -240,7 +240,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       return res.body.state === 'unknown' ? res.body : undefined;
     }, 10_000, 'operation unknown');
     expect(operation.state).toBe('unknown');
-    expect(await auditRows(s.tenantId, 'terminal.driver_closed', disabled)).toEqual([expect.objectContaining({ actorType: 'system', actorId: 'revoke-a' })]);
+    expect(await eventually(() => auditRows(s.tenantId, 'terminal.driver_closed', disabled).then((r) => (r.length > 0 ? r : undefined)), 5_000, 'audit row')).toEqual([expect.objectContaining({ actorType: 'system', actorId: 'revoke-a' })]);
     // The agent was told: it no longer serves links to the disabled terminal.
     await eventually(() => agent.bridge.terminalList.every((t) => t.terminalId !== disabled), 2_000, 'terminal list without it');
     expect((await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: s.tenantId, terminalId: disabled })).ok).toBe(false);
@@ -348,7 +348,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const close = await eventually(() => revokedCloses(previous)[0], 2_000, 'old tunnel closed with AGENT_REVOKED');
     expect(close.at - started).toBeLessThan(1_000);
     expect((await eventually(() => previous.fatal(), 5_000, 'old credential refused')).message).toContain('HTTP 401');
-    expect((await auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId))[0]).toMatchObject({ details: { reason: 'credential_replaced' } });
+    expect(await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row')).toMatchObject({ details: { reason: 'credential_replaced' } });
 
     const current = runAgent(a, rotated);
     await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent back on the new credential');
@@ -370,6 +370,8 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     await redis.client('KILL', 'ID', id!);
 
     await eventually(() => revokedCloses(agent)[0], 5_000, 'tunnel closed with AGENT_REVOKED after the resubscription');
-    expect((await auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId))[0]).toMatchObject({ actorId: 'revoke-a', details: { reason: 'revoked' } });
+    // The audit row is written right after the close: wait for it rather than racing it.
+    const audit = await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((rows) => rows[0]), 5_000, 'audit row');
+    expect(audit).toMatchObject({ actorId: 'revoke-a', details: { reason: 'revoked' } });
   });
 });
