@@ -167,6 +167,8 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const audits = await session.owner.auditLog.findMany({ where: { resourceId: res.body.id }, orderBy: { createdAt: 'asc' } });
     expect(audits.map((a) => a.action)).toEqual(['webhook.create', 'webhook.rotate_secret']);
     expect(JSON.stringify(audits)).not.toContain('whsec_');
+    // Tests dial loopback only: this public endpoint must not receive the operations paid later in this file.
+    expect((await session.http().patch(`/v1/webhooks/${res.body.id}`).set(auth).set('Idempotency-Key', idem()).send({ enabled: false })).status).toBe(200);
   });
 
   it('delivers a signed operation event; a 500 is retried with backoff, then delivered; the receiver verifies the signature', async () => {

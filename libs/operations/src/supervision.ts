@@ -19,24 +19,15 @@ export interface SupervisionResult {
  * since `olderThan`, so a live executor that just reported progress or an outcome wins. Runs in the
  * caller's tenant transaction; the recovery job then asks the terminal for the true outcome.
  */
-export async function markStuckUnknown(
+export function markStuckUnknown(
   tx: TransactionClient,
   operationId: string,
   olderThan: Date,
   reason: string,
   by: 'recovery_sweep' | 'agent_reconnect' = 'recovery_sweep',
 ): Promise<SupervisionResult> {
-  const sources = (['SENT', 'IN_PROGRESS'] as const).filter((s) => canTransition(s, 'UNKNOWN'));
-  const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
-  if (before === null) throw new Error(`operation ${operationId} not found`);
-  const { count } = await tx.terminalOperation.updateMany({
-    where: { id: operationId, state: { in: [...sources] }, updatedAt: { lt: olderThan } },
-    data: { state: 'UNKNOWN', stateReason: reason, subStatus: null },
-  });
-  if (count === 0) return { row: before, event: undefined, changed: false };
-  const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
-  const event = await recordStep(tx, row, { kind: 'transition', from: before.state, to: 'UNKNOWN', data: { reason, by }, event: 'operation.unknown' });
-  return { row, event, changed: true };
+  const from = (['SENT', 'IN_PROGRESS'] as const).filter((s) => canTransition(s, 'UNKNOWN'));
+  return transitionIfUnchanged(tx, operationId, olderThan, from, 'UNKNOWN', { state: 'UNKNOWN', stateReason: reason, subStatus: null }, { reason, by }, 'operation.unknown');
 }
 
 /**
@@ -46,7 +37,7 @@ export async function markStuckUnknown(
  * Conditional on PENDING and unchanged since `olderThan` (a PENDING row is written once, when created), so
  * a claim that wins the race runs normally and a late claim after this finds no PENDING row and sends nothing.
  */
-export async function failNeverSent(
+export function failNeverSent(
   tx: TransactionClient,
   operationId: string,
   olderThan: Date,
@@ -54,16 +45,35 @@ export async function failNeverSent(
   by: 'recovery_sweep' | 'agent_reconnect' = 'recovery_sweep',
 ): Promise<SupervisionResult> {
   if (!canTransition('PENDING', 'FAILED')) throw new Error('PENDING → FAILED is not a transition');
+  const data = { state: 'FAILED' as const, stateReason: reason, error: { code: 'NEVER_SENT', reason } as never, completedAt: new Date() };
+  return transitionIfUnchanged(tx, operationId, olderThan, ['PENDING'], 'FAILED', data, { reason, by }, 'operation.completed');
+}
+
+/**
+ * The supervisors' one write: `from` → `to` as a conditional update that only applies while the row is
+ * still in one of `from` and unchanged since `olderThan` (a live executor that just wrote wins), plus its
+ * OperationEvent and domain event in the caller's transaction.
+ */
+async function transitionIfUnchanged(
+  tx: TransactionClient,
+  operationId: string,
+  olderThan: Date,
+  from: readonly OperationStateName[],
+  to: OperationStateName,
+  data: Record<string, unknown>,
+  eventData: Record<string, unknown>,
+  event: 'operation.unknown' | 'operation.completed',
+): Promise<SupervisionResult> {
   const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
   if (before === null) throw new Error(`operation ${operationId} not found`);
   const { count } = await tx.terminalOperation.updateMany({
-    where: { id: operationId, state: 'PENDING', updatedAt: { lt: olderThan } },
-    data: { state: 'FAILED', stateReason: reason, error: { code: 'NEVER_SENT', reason } as never, completedAt: new Date() },
+    where: { id: operationId, state: { in: [...from] as never }, updatedAt: { lt: olderThan } },
+    data: data as never,
   });
   if (count === 0) return { row: before, event: undefined, changed: false };
   const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
-  const event = await recordStep(tx, row, { kind: 'transition', from: 'PENDING', to: 'FAILED', data: { reason, by }, event: 'operation.completed' });
-  return { row, event, changed: true };
+  const published = await recordStep(tx, row, { kind: 'transition', from: before.state, to, data: eventData, event });
+  return { row, event: published, changed: true };
 }
 
 /**
