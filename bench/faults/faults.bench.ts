@@ -11,9 +11,9 @@
  */
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
-import { OwnedPostgres, OwnedRedis } from '@payorch/testing';
+import { OwnedPostgres, OwnedRedis, waitFor } from '@payorch/testing';
 
-import { ProcessStack, until } from '../../test/faults/support/stack';
+import { ProcessStack } from '../../test/faults/support/stack';
 
 const RUNS = Math.max(1, Math.min(10, Number(process.env.RUNS ?? 3)));
 /** Bound of one measurement (fault end → all final / first approved). */
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     }
     await stack.enrollAgent(agent.enrollmentToken);
     const online = () =>
-      until('terminals ONLINE', async () => (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'), BOUND_MS);
+      waitFor(async () => (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'), { timeoutMs: BOUND_MS, intervalMs: 100, what: 'terminals ONLINE', ignoreErrors: true });
     await online();
 
     let lastAttempt = '';
@@ -66,19 +66,19 @@ async function main(): Promise<void> {
     };
     /** ms from `since` until a new payment is approved (retried every 200 ms, bounded). */
     const firstApproved = async (since: number): Promise<number> => {
-      await until('a new payment approved', async () => (await payOnce().catch(() => 'error')) === 'approved', BOUND_MS, 200).catch((error: Error) => {
+      await waitFor(async () => (await payOnce().catch(() => 'error')) === 'approved', { timeoutMs: BOUND_MS, intervalMs: 200, what: 'a new payment approved', ignoreErrors: true }).catch((error: Error) => {
         throw new Error(`${error.message}; last attempt: ${lastAttempt}`);
       });
       return Date.now() - since;
     };
     const allFinal = async (since: number): Promise<number> => {
-      await until('every operation final', async () => (await stack.nonFinal()).length === 0, BOUND_MS, 100);
+      await waitFor(async () => (await stack.nonFinal()).length === 0, { timeoutMs: BOUND_MS, intervalMs: 100, what: 'every operation final', ignoreErrors: true });
       return Date.now() - since;
     };
     const inCardWait = async () => {
       const res = await call('POST', `/v1/terminals/${terminals.SSI_ECR}/operations`, { type: 'purchase', amount: 2_500, currency: 'RUB' });
       if (res.status !== 201) throw new Error(`payment: ${res.status} ${JSON.stringify(res.body)}`);
-      await until('SSI terminal waiting for the card', () => ['S02', 'S03'].includes(ssi.status), 10_000, 20).catch(async (error: Error) => {
+      await waitFor(() => ['S02', 'S03'].includes(ssi.status), { timeoutMs: 10_000, intervalMs: 20, what: 'SSI terminal waiting for the card', ignoreErrors: true }).catch(async (error: Error) => {
         const op = (await call('GET', `/v1/operations/${String(res.body.id)}`)).body;
         throw new Error(`${error.message}; the payment is ${String(op.state)} (${String(op.stateReason)})`);
       });
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       'link stall': async () => {
         stack.proxy.stall();
         try {
-          await until('SSI terminal finished during the stall', () => ssi.status === 'S00', 10_000, 20);
+          await waitFor(() => ssi.status === 'S00', { timeoutMs: 10_000, intervalMs: 20, what: 'SSI terminal finished during the stall', ignoreErrors: true });
         } finally {
           stack.proxy.resume();
         }
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       for (let run = 0; run < RUNS; run++) {
         try {
           await online();
-          await until('nothing left from the previous run', async () => (await stack.nonFinal()).length === 0, BOUND_MS);
+          await waitFor(async () => (await stack.nonFinal()).length === 0, { timeoutMs: BOUND_MS, intervalMs: 100, what: 'nothing left from the previous run', ignoreErrors: true });
           await inCardWait();
           await inject();
           const end = Date.now();

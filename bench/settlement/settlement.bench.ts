@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { bullConnection } from '../../apps/settlement-worker/src/redis-connection';
-import { FakeSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/fake-runner';
+import { FakeSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/fake-runner.testing';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createPrismaClient, Database } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';

@@ -8,20 +8,10 @@ import type { INestApplication } from '@nestjs/common';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
-import { REPO_ROOT, tsEntryArgs } from '@payorch/testing';
+import { REPO_ROOT, tsEntryArgs, waitFor } from '@payorch/testing';
 
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { GatewaySession, idem } from './support/gateway-session';
-
-async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('agent enrollment end to end (gateway → agent CLI → connector)', () => {
   const session = new GatewaySession();
@@ -74,10 +64,10 @@ describe('agent enrollment end to end (gateway → agent CLI → connector)', ()
     agentProcess.stderr!.on('data', (d) => (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => agentProcess!.once('exit', (code) => resolve(code)));
 
-    const online = await eventually(async () => {
+    const online = await waitFor(async () => {
       const res = await session.http().get(`/v1/agents/${agentId}`).set(auth);
       return res.body.status === 'ACTIVE' && res.body.lastSeenAt ? res.body : undefined;
-    }).catch((error: Error) => {
+    }, { timeoutMs: 15_000, intervalMs: 100 }).catch((error: Error) => {
       throw new Error(`${error.message}; agent stderr:\n${stderr}`);
     });
     expect(online.version).toBe('0.1.0');

@@ -6,13 +6,12 @@ import { WebSocket } from 'ws';
 
 import { publishEvent, type PublishedEvent } from '@payorch/db';
 import { notifyCommitted, redisEventSink } from '@payorch/operations';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { EventHub } from '../../apps/api-gateway/src/events/event-hub';
 import { GatewaySession, idem } from './support/gateway-session';
 import { InProcessDispatcher } from './support/in-process-dispatcher';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface SseEvent {
   id?: string;
@@ -50,11 +49,14 @@ class SseClient {
   }
 
   async waitFor(predicate: (c: this) => boolean, what: string, ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!predicate(this)) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.events.map((e) => e.event))}`);
-      await sleep(10);
-    }
+    await waitFor(() => predicate(this), { timeoutMs: ms, intervalMs: 10, what }).catch((error: Error) => {
+      throw new Error(`${error.message}; got ${JSON.stringify(this.events.map((e) => e.event))}`);
+    });
+  }
+
+  /** The gateway wrote `: live`: the catch-up is sent and every event committed from now on will be. */
+  live(): Promise<void> {
+    return this.waitFor((c) => c.comments.includes('live'), 'the stream to be live');
   }
 
   data(): Array<Record<string, unknown>> {
@@ -156,7 +158,8 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     const b = sse('/v1/events/stream', authB);
     await a.waitFor((c) => c.comments.includes('connected'), 'A connected');
     await b.waitFor((c) => c.comments.includes('connected'), 'B connected');
-    await sleep(100);
+    await a.live();
+    await b.live();
     const paid = await session.http().post(`/v1/terminals/${terminalId}/operations?wait=5000`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 1500, currency: 'RUB' });
     expect(paid.body.state).toBe('approved');
     await a.waitFor((c) => c.events.some((e) => e.event === 'operation.completed'), 'operation.completed');
@@ -165,15 +168,21 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     expect(mine.at(-1)).toMatchObject({ type: 'operation.completed', data: { state: 'approved', amount: 1500 } });
     expect(mine.map((d) => d.type)).toContain('operation.progress');
     expect(a.events.every((e) => e.id === (JSON.parse(e.data!) as { id: string }).id)).toBe(true);
-    // types filter: a terminal event of A does not reach the operation.* stream
+    // types filter: a terminal event of A does not reach the operation.* stream; an operation event
+    // committed after it does, so by the time that one arrives the terminal event would have too.
     await emit(tenantId, { type: 'terminal.online', subjectType: 'terminal', subjectId: terminalId, data: { terminalId } });
+    const after = await emit(tenantId, { type: 'operation.progress', subjectType: 'operation', subjectId: paid.body.id, data: { marker: true } });
+    await a.waitFor((c) => c.events.some((e) => e.id === after.id), 'the operation event emitted after the terminal event');
     await a.waitFor((c) => c.comments.some((x) => x.startsWith('heartbeat')), 'a heartbeat');
     expect(a.events.some((e) => e.event === 'terminal.online')).toBe(false);
     expect(b.events).toHaveLength(0);
-    // and a message forged on B's channel naming A's tenant is dropped, not delivered to either
+    // and a message forged on B's channel naming A's tenant is dropped, not delivered to either: B's own
+    // event published after it on the same channel arrives, and is all B got
     await publisher.publish(`${session.config.REDIS_KEY_PREFIX}:events:${tenantB}`, JSON.stringify({ id: paid.body.id, tenantId, type: 'operation.completed', data: {} }));
-    await sleep(150);
-    expect(b.events).toHaveLength(0);
+    const ownB = await emit(tenantB, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 'B' } });
+    await b.waitFor((c) => c.events.length >= 1, 'B\'s own event');
+    expect(b.events.map((e) => e.id)).toEqual([ownB.id]);
+    expect(a.events.filter((e) => e.event === 'operation.completed')).toHaveLength(1);
     a.close();
     b.close();
   });
@@ -187,21 +196,26 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     await c.waitFor((x) => x.events.length >= 3, 'the catch-up');
     const live = await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 5 } });
     await c.waitFor((x) => x.events.length >= 4, 'the live event');
-    await sleep(100);
-    expect(c.events.map((e) => e.id)).toEqual([...missed.map((e) => e.id), live.id]);
-    expect(c.data().map((d) => (d.data as { n: number }).n)).toEqual([2, 3, 4, 5]);
+    // No duplicate of the catch-up follows: the next live event comes right after.
+    const next = await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 6 } });
+    await c.waitFor((x) => x.events.some((e) => e.id === next.id), 'the next live event');
+    expect(c.events.map((e) => e.id)).toEqual([...missed.map((e) => e.id), live.id, next.id]);
+    expect(c.data().map((d) => (d.data as { n: number }).n)).toEqual([2, 3, 4, 5, 6]);
     c.close();
 
     const q = sse(`/v1/events/stream?types=agent.online&after=${missed[1]!.id}`, auth);
-    await q.waitFor((x) => x.events.length >= 2, '?after= catch-up');
-    expect(q.events.map((e) => e.id)).toEqual([missed[2]!.id, live.id]);
+    await q.waitFor((x) => x.events.length >= 3, '?after= catch-up');
+    expect(q.events.map((e) => e.id)).toEqual([missed[2]!.id, live.id, next.id]);
     q.close();
     // Another tenant's id as Last-Event-ID replays nothing (RLS hides it).
     const other = await emit(tenantB, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 'B2' } });
     const x = sse('/v1/events/stream?types=agent.online', { ...auth, 'Last-Event-ID': other.id });
-    await x.waitFor((c2) => c2.comments.includes('connected'), 'connected');
-    await sleep(150);
+    // Live means the catch-up is over: it replayed nothing; the first event is the next one of A.
+    await x.live();
     expect(x.events).toHaveLength(0);
+    const fresh = await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 7 } });
+    await x.waitFor((c2) => c2.events.length >= 1, 'the next event of A');
+    expect(x.events.map((e) => e.id)).toEqual([fresh.id]);
     x.close();
   });
 
@@ -224,7 +238,10 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
   });
 
   it('WebSocket variant: authenticates at upgrade, streams JSON events of the tenant only', async () => {
-    const url = `ws://127.0.0.1:${port}/v1/events/ws?types=agent.offline`;
+    // Streaming after an event of A committed before connecting: nothing committed later can be missed,
+    // however long the stream takes to open (a WebSocket has no `: live` marker).
+    const start = await emit(tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'start' } });
+    const url = `ws://127.0.0.1:${port}/v1/events/ws?types=agent.offline&after=${start.id}`;
     const refused = await new Promise<number>((resolve) => {
       const ws = new WebSocket(url, { headers: { Authorization: 'Bearer pok_nope' } });
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
@@ -238,12 +255,10 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    await sleep(100);
+    // B's event is committed (and published) before A's: had it leaked, it would arrive first.
     await emit(tenantB, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'B' } });
     const mine = await emit(tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'A' } });
-    const end = Date.now() + 3000;
-    while (messages.length === 0 && Date.now() < end) await sleep(10);
-    await sleep(100);
+    await waitFor(() => messages.some((m) => m.id === mine.id), { timeoutMs: 3000, what: 'A\'s event over the WebSocket' });
     expect(messages).toEqual([{ id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } }]);
     ws.close();
   });
@@ -252,8 +267,7 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     it('replays an event whose transaction committed after a later-inserted event the client already got (SSE and WebSocket)', async () => {
       const hub = session.app.get(EventHub);
       // The clients of the tests above have gone (their listeners leave asynchronously).
-      for (const end = Date.now() + 5000; hub.size > 0 && Date.now() < end; ) await sleep(10);
-      expect(hub.size).toBe(0);
+      await waitFor(() => hub.size === 0, { timeoutMs: 5000, intervalMs: 10, what: 'the earlier clients to leave the hub' });
       let commitA!: () => void;
       const gate = new Promise<void>((resolve) => (commitA = resolve));
       let insertedA!: () => void;
@@ -291,8 +305,7 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/events/ws?types=terminal.updated&after=${b.id}`, { headers: auth });
       const messages: Array<{ id: string }> = [];
       ws.on('message', (m) => messages.push(JSON.parse(m.toString()) as { id: string }));
-      const end = Date.now() + 5000;
-      while (messages.length < 2 && Date.now() < end) await sleep(10);
+      await waitFor(() => messages.length >= 2, { timeoutMs: 5000, intervalMs: 10, what: 'A and C over the WebSocket' });
       expect(messages.map((m) => m.id)).toEqual([a.id, c.id]);
       ws.close();
     });

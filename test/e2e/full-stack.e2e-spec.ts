@@ -7,6 +7,7 @@ import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/
 import { connectorConfigSchema, loadConfig, workerConfigSchema } from '@payorch/config';
 import { createDriver } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
@@ -16,7 +17,6 @@ import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { GatewaySession, idem } from './support/gateway-session';
-import { eventually } from './support/tunnel-harness';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
 
@@ -101,7 +101,7 @@ describe('terminal operations through the whole stack', () => {
     }
     agentStop = startAgent(credential);
     for (const id of Object.values(terminals)) {
-      await eventually(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'ONLINE', 20_000, `terminal ${id} online`);
+      await waitFor(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'ONLINE', { timeoutMs: 20_000, intervalMs: 50, what: `terminal ${id} online` });
     }
   }, 60_000);
 
@@ -114,8 +114,10 @@ describe('terminal operations through the whole stack', () => {
 
   /** `operation.recover` over the command bus, as the worker's recovery job sends it. */
   async function recoverOverBus(terminalId: string, operationId: string) {
+    // The dispatcher closes the reader it duplicated, not the connection it was given.
+    const redis = new Redis(session.config.REDIS_URL);
     const dispatcher = new RedisTerminalCommandDispatcher({
-      redis: new Redis(session.config.REDIS_URL),
+      redis,
       prefix: session.config.REDIS_KEY_PREFIX,
       resolveAgent: databaseAgentResolver(session.appDb),
     });
@@ -123,6 +125,7 @@ describe('terminal operations through the whole stack', () => {
       return await dispatcher.dispatch({ kind: 'operation.recover', tenantId, terminalId, operationId });
     } finally {
       await dispatcher.close();
+      await redis.quit();
     }
   }
 
@@ -157,10 +160,10 @@ describe('terminal operations through the whole stack', () => {
   ] as const;
 
   const until = (id: string, done: (state: string) => boolean) =>
-    eventually(async () => {
+    waitFor(async () => {
       const res = await session.http().get(`/v1/operations/${id}`).set(auth);
       return done(res.body.state) ? res.body : undefined;
-    }, 30_000, `operation ${id} settled`);
+    }, { timeoutMs: 30_000, intervalMs: 50, what: `operation ${id} settled` });
 
   describe.each(scenarios)('$protocol scenarios', ({ protocol, timeout, waitsForCard, preauth }) => {
     it(`ends a purchase the card never came for as ${timeout.state}, never failed`, async () => {
@@ -177,10 +180,10 @@ describe('terminal operations through the whole stack', () => {
     it('cancels a purchase while the terminal waits for the card', async () => {
       const op = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: waitsForCard, currency: 'RUB' }).then((r) => r.body);
       await until(op.id, (s) => s === 'in_progress' || s === 'sent');
-      const cancel = await eventually(async () => {
+      const cancel = await waitFor(async () => {
         const res = await session.http().post(`/v1/operations/${op.id}/cancel`).set(auth).set('Idempotency-Key', idem());
         return res.status === 202 ? res : undefined;
-      }, 10_000, 'cancel accepted');
+      }, { timeoutMs: 10_000, intervalMs: 50, what: 'cancel accepted' });
       expect(cancel.status).toBe(202);
       expect((await until(op.id, (s) => s === 'canceled')).state).toBe('canceled');
     });
@@ -219,32 +222,23 @@ describe('terminal operations through the whole stack', () => {
   it('marks an operation unknown when the tunnel is cut mid-transaction, then recovers the terminal\'s true outcome', async () => {
     // JPAY kopecks 60: the terminal approves and logs the payment, then stays silent.
     const started = await post(`/v1/terminals/${terminals.JPAY}/operations`, { type: 'purchase', amount: 5_060, currency: 'RUB' }).then((r) => r.body);
-    await eventually(async () => jpay.ledger.log.some((e) => e.amount === 5_060), 10_000, 'terminal logged the payment');
+    await waitFor(async () => jpay.ledger.log.some((e) => e.amount === 5_060), { timeoutMs: 10_000, intervalMs: 50, what: 'terminal logged the payment' });
     agentStop();
-    const unknown = await eventually(async () => {
+    const unknown = await waitFor(async () => {
       const res = await session.http().get(`/v1/operations/${started.id}`).set(auth);
       return res.body.state === 'unknown' ? res.body : undefined;
-    }, 20_000, 'operation unknown');
+    }, { timeoutMs: 20_000, intervalMs: 50, what: 'operation unknown' });
     expect(unknown.state).toBe('unknown');
     // The tunnel cut, not the driver's 5 s silence timeout, decided it.
     expect(unknown.stateReason).not.toMatch(/timeout/i);
 
     const status = async () => (await session.http().get(`/v1/terminals/${terminals.JPAY}`).set(auth)).body.status;
-    await eventually(async () => (await status()) === 'OFFLINE', 20_000, 'terminal offline after the cut');
+    await waitFor(async () => (await status()) === 'OFFLINE', { timeoutMs: 20_000, intervalMs: 50, what: 'terminal offline after the cut' });
     agentStop = startAgent(credential);
-    await eventually(async () => (await status()) === 'ONLINE', 20_000, 'terminal back online');
+    await waitFor(async () => (await status()) === 'ONLINE', { timeoutMs: 20_000, intervalMs: 50, what: 'terminal back online' });
     // What the worker's recovery job does: `operation.recover` over the command bus.
-    const dispatcher = new RedisTerminalCommandDispatcher({
-      redis: new Redis(session.config.REDIS_URL),
-      prefix: session.config.REDIS_KEY_PREFIX,
-      resolveAgent: databaseAgentResolver(session.appDb),
-    });
-    try {
-      const reply = await dispatcher.dispatch({ kind: 'operation.recover', tenantId, terminalId: terminals.JPAY, operationId: started.id });
-      expect(reply).toEqual({ ok: true, result: expect.anything() });
-    } finally {
-      await dispatcher.close();
-    }
+    const reply = await recoverOverBus(terminals.JPAY, started.id);
+    expect(reply).toEqual({ ok: true, result: expect.anything() });
     const recovered = await session.http().get(`/v1/operations/${started.id}`).set(auth);
     expect(recovered.body).toMatchObject({ state: 'approved', amount: 5_060 });
     expect(jpay.ledger.log.filter((e) => e.amount === 5_060)).toHaveLength(1);
@@ -258,10 +252,10 @@ describe('terminal operations through the whole stack', () => {
       subscriber.on('message', (_channel, message) => seen.push(JSON.parse(message)));
       const op = await pay('JOINPROTO', { type: 'purchase', amount: 3_300 });
       expect(op.body).toMatchObject({ state: 'approved', stateReason: null });
-      const mine = await eventually(() => {
+      const mine = await waitFor(() => {
         const events = seen.filter((e) => e.subjectId === op.body.id);
         return events.some((e) => e.type === 'operation.completed') ? events : undefined;
-      }, 5_000, 'operation.completed on the live channel');
+      }, { timeoutMs: 5_000, intervalMs: 50, what: 'operation.completed on the live channel' });
       expect(mine.map((e) => e.type)).toContain('operation.created');
       expect(new Set(mine.map((e) => e.id)).size).toBe(mine.length);
     } finally {
@@ -287,10 +281,10 @@ describe('terminal operations through the whole stack', () => {
     try {
       const res = await post(`/v1/terminals/${terminals.SSI_ECR}/settlements`, {});
       expect(res.status).toBe(202);
-      const done = await eventually(async () => {
+      const done = await waitFor(async () => {
         const s = await session.http().get(`/v1/settlements/${res.body.id}`).set(auth);
         return ['COMPLETED', 'FAILED'].includes(s.body.status) ? s.body : undefined;
-      }, 30_000, 'settlement finished');
+      }, { timeoutMs: 30_000, intervalMs: 50, what: 'settlement finished' });
       expect(done.status).toBe('COMPLETED');
       // The SSI terminal's Z report and our approved operations since the last settlement agree.
       expect(done.hasDiscrepancies).toBe(false);

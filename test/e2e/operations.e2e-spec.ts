@@ -1,11 +1,10 @@
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
 import { GatewaySession, idem } from './support/gateway-session';
 import { InProcessDispatcher } from './support/in-process-dispatcher';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('operations API (in-process dispatcher, real simulators over TCP)', () => {
   const session = new GatewaySession();
@@ -54,14 +53,15 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
   const start = (terminalId: string, body: object, key = idem(), wait = 5000, headers = auth) =>
     session.http().post(`/v1/terminals/${terminalId}/operations?wait=${wait}`).set(headers).set('Idempotency-Key', key).send(body);
   const get = (id: string, headers = auth) => session.http().get(`/v1/operations/${id}`).set(headers);
-  async function until(id: string, predicate: (state: string) => boolean): Promise<Record<string, unknown>> {
-    for (let i = 0; i < 300; i++) {
-      const res = await get(id);
-      if (predicate(res.body.state)) return res.body;
-      await sleep(10);
-    }
-    throw new Error(`operation ${id} never reached the expected state`);
-  }
+  /** The operation once `predicate(state, subStatus)` holds (read through the API). */
+  const until = (id: string, predicate: (state: string, subStatus: string | null) => boolean): Promise<Record<string, unknown>> =>
+    waitFor(
+      async () => {
+        const res = await get(id);
+        return predicate(res.body.state, res.body.subStatus) && (res.body as Record<string, unknown>);
+      },
+      { intervalMs: 10, what: `operation ${id} in the expected state` },
+    );
 
   describe.each([
     ['JOINPROTO', 1500, 1516],
@@ -133,19 +133,22 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
   });
 
   it('cancels on SSI while waiting for the card (Interrupt) and gives 409 when the bank is already contacted', async () => {
+    // The terminal holds each phase until the test has acted in it (its script would otherwise time out on its own).
+    ssi.holdAt('S02');
     const waiting = await start(terminals.SSI_ECR, { type: 'purchase', amount: 1555, currency: 'RUB' }, idem(), 0);
-    await until(waiting.body.id, (s) => s === 'in_progress');
-    for (let i = 0; i < 100 && ssi.status !== 'S02'; i++) await sleep(2);
-    await sleep(5);
+    // The driver itself polled S02 (its progress is the operation's subStatus): Interrupt is allowed now.
+    await until(waiting.body.id, (s, sub) => s === 'in_progress' && sub === 'waiting_card');
+    expect(ssi.status).toBe('S02');
     expect((await session.http().post(`/v1/operations/${waiting.body.id}/cancel`).set(auth).set('Idempotency-Key', idem())).status).toBe(202);
     expect(await until(waiting.body.id, (s) => s === 'canceled')).toMatchObject({ state: 'canceled' });
 
+    ssi.holdAt('S04');
     const slow = await start(terminals.SSI_ECR, { type: 'purchase', amount: 1561, currency: 'RUB' }, idem(), 0);
-    for (let i = 0; i < 200 && ssi.status !== 'S04'; i++) await sleep(2);
-    await sleep(5);
+    await until(slow.body.id, (s, sub) => s === 'in_progress' && sub === 'connecting_host');
     const late = await session.http().post(`/v1/operations/${slow.body.id}/cancel`).set(auth).set('Idempotency-Key', idem());
     expect(late.status).toBe(409);
     expect(late.body.error.message).toContain('can no longer interrupt');
+    ssi.holdAt(undefined);
     expect(await until(slow.body.id, (s) => s === 'approved')).toMatchObject({ state: 'approved' });
   });
 

@@ -1,25 +1,14 @@
-import { createServer } from 'node:net';
-
 import type { INestApplication } from '@nestjs/common';
 
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
+import { freePort, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { GatewaySession, idem } from './support/gateway-session';
 import { InProcessDispatcher } from './support/in-process-dispatcher';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('operation recovery (worker: stuck → unknown → operation.recover; give-up; human resolve)', () => {
   const session = new GatewaySession();
@@ -48,7 +37,7 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     deadTerminal = await terminal();
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, dropResponse: (r) => 'amount' in r && r.amount === 4242 });
     dispatcher.route(liveTerminal, { port: (await sim.listen(0)).port, options: { commandTimeoutMs: 300 } });
-    dispatcher.route(deadTerminal, { port: await deadPort(), options: { commandTimeoutMs: 300 } });
+    dispatcher.route(deadTerminal, { port: await freePort(), options: { commandTimeoutMs: 300 } });
 
     const config = loadConfig('settlement-worker', workerConfigSchema, {
       DATABASE_APP_URL: session.testDb.appUrl,
@@ -57,7 +46,8 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
       LOG_LEVEL: 'silent',
       PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
       RECOVERY_INTERVAL_MS: '150',
-      RECOVERY_STUCK_AFTER_MS: '3000',
+      RECOVERY_STUCK_AFTER_MS: '8000',
+      RECOVERY_PENDING_AFTER_MS: '3000',
       RECOVERY_BACKOFF_BASE_MS: '50',
       RECOVERY_BACKOFF_MAX_MS: '100',
       RECOVERY_MAX_ATTEMPTS: '2',
@@ -78,15 +68,15 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
   });
 
   const get = (id: string, headers = auth) => session.http().get(`/v1/operations/${id}`).set(headers);
-  async function until(id: string, predicate: (body: Record<string, unknown>) => boolean, what: string, ms = 10_000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const res = await get(id);
-      if (predicate(res.body)) return res.body;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last ${JSON.stringify(res.body)}`);
-      await sleep(50);
-    }
-  }
+  const until = (id: string, predicate: (body: Record<string, unknown>) => boolean, what: string, ms = 10_000): Promise<Record<string, unknown>> =>
+    waitFor(
+      async () => {
+        const res = await get(id);
+        return predicate(res.body) && (res.body as Record<string, unknown>);
+      },
+      { timeoutMs: ms, intervalMs: 50, what },
+    );
+  const recovers = (id: string) => dispatcher.commands.filter((c) => c.kind === 'operation.recover' && c.operationId === id).length;
   /** A PENDING operation made as the gateway would, then forced into `state` as if its executor died there. */
   async function abandoned(terminalId: string, state: 'PENDING' | 'SENT' | 'UNKNOWN', refs: Record<string, string> | null, agoMs: number) {
     const { row } = await session.appDb.withTenant(tenantId, (tx) =>
@@ -125,10 +115,14 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     expect((await get(fresh)).body.state).toBe('sent');
   });
 
-  it('fails an operation left PENDING past the horizon (no executor claimed it: nothing was sent), leaving a fresh one alone', async () => {
+  it('fails an operation left PENDING past its own short horizon (no executor claimed or queued it: nothing was sent), leaving a fresh one alone', async () => {
     const fresh = await abandoned(deadTerminal, 'PENDING', null, 0);
-    const id = await abandoned(deadTerminal, 'PENDING', null, 10_000);
+    // Same age, past RECOVERY_PENDING_AFTER_MS (3 s) but not RECOVERY_STUCK_AFTER_MS (8 s): only the PENDING one is an orphan.
+    const sentSameAge = await abandoned(deadTerminal, 'SENT', null, 5_000);
+    const id = await abandoned(deadTerminal, 'PENDING', null, 5_000);
     const done = await until(id, (b) => b.state !== 'pending', 'the PENDING sweep');
+    expect((await get(sentSameAge)).body.state).toBe('sent');
+    await session.owner.terminalOperation.update({ where: { id: sentSameAge }, data: { state: 'CANCELED' } });
     expect(done).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('never sent'), completedAt: expect.any(String) });
     const steps = await session.owner.operationEvent.findMany({ where: { operationId: id }, orderBy: { createdAt: 'asc' } });
     expect(steps.map((s) => [s.kind, s.fromState, s.toState])).toEqual([
@@ -163,10 +157,12 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     const id = await abandoned(deadTerminal, 'UNKNOWN', { df01: '000123' }, 1_000);
     const flagged = await until(id, (b) => typeof b.stateReason === 'string' && (b.stateReason as string).startsWith('recovery gave up'), 'the give-up');
     expect(flagged).toMatchObject({ state: 'unknown', recoveryAttempts: 2 });
-    const recoversBefore = dispatcher.commands.filter((c) => c.kind === 'operation.recover' && c.operationId === id).length;
-    expect(recoversBefore).toBe(2);
-    await sleep(500);
-    expect(dispatcher.commands.filter((c) => c.kind === 'operation.recover' && c.operationId === id)).toHaveLength(2);
+    expect(recovers(id)).toBe(2);
+    // A later recovery pass (it picks up an operation made unknown after the give-up) leaves the given-up one alone.
+    const later = await abandoned(deadTerminal, 'UNKNOWN', { df01: '000124' }, 1_000);
+    await waitFor(() => recovers(later) >= 1, { what: 'a recovery pass after the give-up' });
+    expect(recovers(id)).toBe(2);
+    await session.owner.terminalOperation.update({ where: { id: later }, data: { state: 'CANCELED' } });
     const exhausted = await session.owner.operationEvent.findMany({ where: { operationId: id, kind: 'recovery_exhausted' } });
     expect(exhausted).toHaveLength(1);
 

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator, ProcessingHostSimulator } from '@payorch/testing/joinproto-sim';
 
 import { EgressRelayPort } from '../../apps/device-connector/src/relay/egress-relay-port';
 import { RelayPortFactory } from '../../apps/device-connector/src/relay/relay-port.factory';
 import { GatewaySession, idem } from './support/gateway-session';
-import { eventually, type RunningConnector, silent, TunnelHarness } from './support/tunnel-harness';
+import { type RunningConnector, silent, TunnelHarness } from './support/tunnel-harness';
 
 const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
@@ -40,8 +41,8 @@ describe('relay egress through the tunnel', () => {
     const { port } = await sim.listen();
     const terminalId = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port });
     h.runAgent(connector.url, agent.credential);
-    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE');
-    const handle = await eventually(() => connector.hub.find(agent.tenantId, terminalId));
+    await waitFor(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
+    const handle = await waitFor(() => connector.hub.find(agent.tenantId, terminalId), { timeoutMs: 15_000, intervalMs: 50 });
     return { agent, sim, terminalId, driver: handle.driver! };
   }
 
@@ -57,10 +58,10 @@ describe('relay egress through the tunnel', () => {
     // DF01 came from the terminal's persisted counter.
     expect((await h.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).protocolSequence).toBeGreaterThan(0);
 
-    const session = await eventually(async () => {
+    const session = await waitFor(async () => {
       const rows = await h.owner.relaySession.findMany({ where: { terminalId } });
       return rows.length === 1 && rows[0]!.endedAt ? rows[0] : undefined;
-    });
+    }, { timeoutMs: 15_000, intervalMs: 50 });
     expect(session).toMatchObject({ host: '127.0.0.1', port: hostPort, resolvedAddress: '127.0.0.1', tenantId: agent.tenantId });
     expect(['closed', 'peer_closed']).toContain(session.outcome);
     expect(Number(session.bytesToHost)).toBeGreaterThan(0);

@@ -4,25 +4,16 @@ import type { INestApplication } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
-import { DriverSettlementRunner } from '../../apps/settlement-worker/src/settlement/driver-runner';
+import { DriverSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/driver-runner.testing';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { schedulerIdOf } from '@payorch/settlement';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { GatewaySession, idem } from './support/gateway-session';
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('settlements API with a running settlement worker and a Joinproto simulator', () => {
   const session = new GatewaySession();
@@ -85,17 +76,17 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ storeId, terminalId: null, localTime: '23:30', enabled: true, timeZone: 'Europe/Moscow' });
     const id = created.body.id as string;
-    const scheduler = await until('the job scheduler', () => queue.getJobScheduler(schedulerIdOf(id)));
+    const scheduler = await waitFor(() => queue.getJobScheduler(schedulerIdOf(id)), { timeoutMs: 15_000, intervalMs: 50, what: 'the job scheduler' });
     expect([scheduler.pattern, scheduler.tz]).toEqual(['30 23 * * *', 'Europe/Moscow']);
 
     const updated = await session.http().patch(`/v1/settlement-schedules/${id}`).set(auth).set('Idempotency-Key', idem()).send({ localTime: '22:45' });
     expect(updated.body.localTime).toBe('22:45');
-    await until('the new pattern', async () => (await queue.getJobScheduler(schedulerIdOf(id)))?.pattern === '45 22 * * *');
+    await waitFor(async () => (await queue.getJobScheduler(schedulerIdOf(id)))?.pattern === '45 22 * * *', { timeoutMs: 15_000, intervalMs: 50, what: 'the new pattern' });
 
     expect((await session.http().get(`/v1/settlement-schedules/${id}`).set(otherAuth)).status).toBe(404);
     expect((await session.http().get('/v1/settlement-schedules').query({ storeId }).set(auth)).body.data.map((s: { id: string }) => s.id)).toEqual([id]);
     expect((await session.http().delete(`/v1/settlement-schedules/${id}`).set(auth).set('Idempotency-Key', idem())).status).toBe(204);
-    await until('the scheduler removal', async () => !(await queue.getJobScheduler(schedulerIdOf(id))));
+    await waitFor(async () => !(await queue.getJobScheduler(schedulerIdOf(id))), { timeoutMs: 15_000, intervalMs: 50, what: 'the scheduler removal' });
   });
 
   it('manual run: idempotent by Idempotency-Key, completes through the worker, and shows in list, summary and CSV', async () => {
@@ -106,10 +97,10 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     const again = await session.http().post(`/v1/terminals/${terminalId}/settlements`).set(auth).set('Idempotency-Key', key).send({ businessDate: '2026-03-01' });
     expect(again.body.id).toBe(first.body.id);
 
-    const done = await until('completion', async () => {
+    const done = await waitFor(async () => {
       const res = await session.http().get(`/v1/settlements/${first.body.id}`).set(auth);
       return res.body.status === 'COMPLETED' ? res.body : null;
-    });
+    }, { timeoutMs: 15_000, intervalMs: 50, what: 'completion' });
     expect(done).toMatchObject({ hasDiscrepancies: false, discrepancies: [], terminalTotals: { net: 0 }, ourTotals: { net: 0 } });
     expect(await session.owner.terminalOperation.count({ where: { terminalId, type: 'SETTLEMENT' } })).toBe(1);
     expect((await session.http().get(`/v1/settlements/${first.body.id}`).set(otherAuth)).status).toBe(404);

@@ -1,8 +1,8 @@
 import { SecretBox } from '@payorch/domain';
+import { openTerminalCredentials } from '@payorch/drivers';
 import { openMerchantSecrets, sealMerchantSecrets } from '@payorch/wallet-payments';
 
 import { AdminService } from '../../apps/api-gateway/src/admin/admin.service';
-import { openTerminalCredentials } from '../../apps/api-gateway/src/terminals/terminal-credentials';
 import { GatewaySession, idem, newMasterKey } from './support/gateway-session';
 
 describe('terminals API and secrets at rest', () => {

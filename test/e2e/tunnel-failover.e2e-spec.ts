@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 
-import { REPO_ROOT, testRedisUrl, tsEntryArgs } from '@payorch/testing';
+import { REPO_ROOT, testRedisUrl, tsEntryArgs, waitFor } from '@payorch/testing';
 
-import { echoTerminal, eventually, failoverProxy, TunnelHarness } from './support/tunnel-harness';
+import { echoTerminal, failoverProxy, TunnelHarness } from './support/tunnel-harness';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -44,7 +44,7 @@ describe('tunnel failover after kill -9 of the owning connector process', () => 
       },
     });
     child.stderr!.on('data', (d) => (stderr += String(d)));
-    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, 30_000, `child connector up (${stderr})`);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, { timeoutMs: 30_000, intervalMs: 50, what: `child connector up (${stderr})` });
 
     const proxy = await failoverProxy(() => [port, survivor.port]);
     const proxyUrl = `http://127.0.0.1:${proxy.port}`;
@@ -52,20 +52,20 @@ describe('tunnel failover after kill -9 of the owning connector process', () => 
     const terminal = await echoTerminal();
     const terminalId = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: terminal.port });
     h.runAgent(proxyUrl, agent.credential);
-    await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'doomed', 15_000, 'owned by the child');
-    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE');
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'doomed', { timeoutMs: 15_000, intervalMs: 50, what: 'owned by the child' });
+    await waitFor(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
     const dispatcher = h.dispatcher();
     expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })).toMatchObject({ ok: true, result: { instance: 'doomed' } });
 
     child.kill('SIGKILL');
-    await eventually(() => survivor.tunnels.session(agent.agentId)?.mux.state === 'open', 20_000, 'agent on the survivor');
-    await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'survivor', 10_000, 'ownership taken over');
+    await waitFor(() => survivor.tunnels.session(agent.agentId)?.mux.state === 'open', { timeoutMs: 20_000, intervalMs: 50, what: 'agent on the survivor' });
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'survivor', { timeoutMs: 10_000, intervalMs: 50, what: 'ownership taken over' });
     // The row may still say ONLINE from the killed instance; the survivor serves commands once it has
     // re-registered the agent's terminals, which is what this waits for.
-    const reply = await eventually(async () => {
+    const reply = await waitFor(async () => {
       const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId });
       return r.ok ? r : undefined;
-    }, 15_000, 'a command served after failover');
+    }, { timeoutMs: 15_000, intervalMs: 50, what: 'a command served after failover' });
     expect(reply).toMatchObject({ ok: true, result: { instance: 'survivor' } });
     expect((await h.terminalStatus(terminalId)).status).toBe('ONLINE');
     const instances = (await h.events(agent.tenantId, 'agent.online')).map((e) => (e.data as { instance: string }).instance);

@@ -6,7 +6,9 @@ import type { Duplex } from 'node:stream';
 
 import { SerialPort } from 'serialport';
 
-import { eventually, type RunningConnector, TunnelHarness } from './support/tunnel-harness';
+import { waitFor } from '@payorch/testing';
+
+import { type RunningConnector, TunnelHarness } from './support/tunnel-harness';
 
 /** A serial terminal link through the agent: `socat` makes a virtual null-modem pair of ptys (Debian package `socat`). */
 describe('tunnel: serial link through socat virtual serial ports', () => {
@@ -22,7 +24,7 @@ describe('tunnel: serial link through socat virtual serial ports', () => {
     await h.start();
     connector = await h.connector('serial-1');
     socat = spawn('socat', [`pty,raw,echo=0,link=${agentPath}`, `pty,raw,echo=0,link=${terminalPath}`], { stdio: 'ignore' });
-    await eventually(() => existsSync(agentPath) && existsSync(terminalPath), 5_000, 'socat ptys');
+    await waitFor(() => existsSync(agentPath) && existsSync(terminalPath), { timeoutMs: 5_000, intervalMs: 50, what: 'socat ptys' });
     terminalSide = await new Promise<SerialPort>((resolve, reject) => {
       const port: SerialPort = new SerialPort({ path: terminalPath, baudRate: 115200 }, (error) => (error ? reject(error) : resolve(port)));
     });
@@ -40,9 +42,9 @@ describe('tunnel: serial link through socat virtual serial ports', () => {
     const agent = await h.enrolledAgent(connector.url);
     const terminalId = await h.terminal(agent, { kind: 'serial', path: agentPath, baudRate: 115200, dataBits: 8, parity: 'none', stopBits: 1 });
     const running = h.runAgent(connector.url, agent.credential);
-    await eventually(() => running.bridge.terminalList.length === 1);
+    await waitFor(() => running.bridge.terminalList.length === 1, { timeoutMs: 15_000, intervalMs: 50 });
     expect(running.bridge.terminalList[0]!.link).toEqual({ kind: 'serial', path: agentPath, baudRate: 115200, dataBits: 8, parity: 'none', stopBits: 1 });
-    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE', 10_000, 'serial terminal online');
+    await waitFor(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'serial terminal online' });
 
     const handle = connector.hub.find(agent.tenantId, terminalId)!;
     const link: Duplex = await handle.run(() => handle.link());
@@ -50,7 +52,7 @@ describe('tunnel: serial link through socat virtual serial ports', () => {
     const received: Buffer[] = [];
     link.on('data', (chunk: Buffer) => received.push(chunk));
     link.write(payload);
-    await eventually(() => Buffer.concat(received).length >= payload.length, 10_000, 'echo');
+    await waitFor(() => Buffer.concat(received).length >= payload.length, { timeoutMs: 10_000, intervalMs: 50, what: 'echo' });
     expect(Buffer.concat(received)).toEqual(Buffer.from(payload.map((b) => (b + 1) & 0xff)));
     link.destroy();
   });
@@ -59,7 +61,7 @@ describe('tunnel: serial link through socat virtual serial ports', () => {
     const agent = await h.enrolledAgent(connector.url);
     const terminalId = await h.terminal(agent, { kind: 'serial', path: path.join(dir, 'nope'), baudRate: 9600 });
     h.runAgent(connector.url, agent.credential);
-    await eventually(async () => (await h.terminalStatus(terminalId)).status === 'OFFLINE', 10_000, 'offline');
+    await waitFor(async () => (await h.terminalStatus(terminalId)).status === 'OFFLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'offline' });
     const events = await h.events(agent.tenantId, 'terminal.offline');
     expect(events[0]!.subjectId).toBe(terminalId);
   });

@@ -1,8 +1,9 @@
 import { WebSocket } from 'ws';
 
+import { waitFor } from '@payorch/testing';
 import { attachWebSocket } from '@payorch/tunnel';
 
-import { echoTerminal, eventually, failoverProxy, type RunningConnector, TunnelHarness } from './support/tunnel-harness';
+import { echoTerminal, failoverProxy, type RunningConnector, TunnelHarness } from './support/tunnel-harness';
 
 /**
  * Agent ↔ connector tunnels with two connector instances on one database and one Redis prefix:
@@ -39,12 +40,12 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const unreachable = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: 1 });
     const running = h.runAgent(a.url, agent.credential);
 
-    await eventually(() => running.bridge.terminalList.length === 2, 10_000, 'terminal list');
+    await waitFor(() => running.bridge.terminalList.length === 2, { timeoutMs: 10_000, intervalMs: 50, what: 'terminal list' });
     expect(running.bridge.terminalList.map((t) => t.terminalId).sort()).toEqual([online, unreachable].sort());
     expect(running.bridge.terminalList.find((t) => t.terminalId === online)?.link).toEqual({ kind: 'tcp-connect', host: '127.0.0.1', port: t1.port });
 
-    await eventually(async () => (await h.terminalStatus(online)).status === 'ONLINE', 10_000, 'terminal online');
-    await eventually(async () => (await h.terminalStatus(unreachable)).status === 'OFFLINE', 10_000, 'terminal offline');
+    await waitFor(async () => (await h.terminalStatus(online)).status === 'ONLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'terminal online' });
+    await waitFor(async () => (await h.terminalStatus(unreachable)).status === 'OFFLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'terminal offline' });
     expect((await h.terminalStatus(online)).lastSeenAt).toBeInstanceOf(Date);
     expect(t1.connections()).toBeGreaterThanOrEqual(1);
     const events = await h.events(agent.tenantId, 'terminal.online');
@@ -53,9 +54,9 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     expect(await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)).toBe('conn-a');
 
     running.stop();
-    await eventually(async () => (await h.terminalStatus(online)).status === 'OFFLINE', 10_000, 'offline after tunnel close');
+    await waitFor(async () => (await h.terminalStatus(online)).status === 'OFFLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'offline after tunnel close' });
     expect((await h.events(agent.tenantId, 'agent.offline')).length).toBe(1);
-    await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === null, 5_000, 'ownership released');
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === null, { timeoutMs: 5_000, intervalMs: 50, what: 'ownership released' });
   });
 
   it('routes commands to the instance holding the agent, and answers TERMINAL_OFFLINE / NOT_FOUND otherwise', async () => {
@@ -65,7 +66,7 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const t2 = await h.terminal(agent2, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port });
     h.runAgent(a.url, agent1.credential);
     h.runAgent(b.url, agent2.credential);
-    await eventually(async () => (await h.terminalStatus(t1)).status === 'ONLINE' && (await h.terminalStatus(t2)).status === 'ONLINE');
+    await waitFor(async () => (await h.terminalStatus(t1)).status === 'ONLINE' && (await h.terminalStatus(t2)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
 
     const dispatcher = h.dispatcher();
     const r1 = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent1.tenantId, terminalId: t1 });
@@ -92,7 +93,7 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const foreign = await newTerminal();
     const foreignId = await h.terminal(other, { kind: 'tcp', host: '127.0.0.1', port: foreign.port });
     const running = h.runAgent(a.url, agent1.credential);
-    await eventually(() => a.tunnels.session(agent1.agentId)?.mux.state === 'open' && running.bridge.terminalList.length === 0 && a.hub.terminalsOf(agent1.agentId).length === 0 ? true : undefined);
+    await waitFor(() => a.tunnels.session(agent1.agentId)?.mux.state === 'open' && running.bridge.terminalList.length === 0 && a.hub.terminalsOf(agent1.agentId).length === 0 ? true : undefined, { timeoutMs: 15_000, intervalMs: 50 });
     const mux = a.tunnels.session(agent1.agentId)!.mux;
     // Even a connector asking for another tenant's terminal link is refused by the agent.
     await expect(mux.open({ kind: 'tcp-connect', host: '127.0.0.1', port: foreign.port }, { terminalId: foreignId })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
@@ -122,18 +123,24 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const agent = await h.enrolledAgent(a.url);
     const t = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port });
     h.runAgent(a.url, agent.credential);
-    await eventually(async () => (await h.terminalStatus(t)).status === 'ONLINE');
+    await waitFor(async () => (await h.terminalStatus(t)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
     const first = a.tunnels.session(agent.agentId)!;
 
     // Drop the socket under the tunnel (NAT timeout, Wi-Fi hiccup).
     (first.mux as unknown as { transport: { terminate(): void } }).transport.terminate();
-    await eventually(() => {
+    await waitFor(() => {
       const next = a.tunnels.session(agent.agentId);
       return next && next !== first && next.mux.state === 'open';
-    });
-    await eventually(async () => (await h.terminalStatus(t)).status === 'ONLINE');
-    const reply = await h.dispatcher().dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t });
+    }, { timeoutMs: 15_000, intervalMs: 50 });
+    // The status row may still say ONLINE from the first tunnel: what proves the terminal is back is a
+    // command served through the new one (its terminals are re-registered once the list is pushed again).
+    const dispatcher = h.dispatcher();
+    const reply = await waitFor(async () => {
+      const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t });
+      return r.ok ? r : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 50, what: 'a command served through the new tunnel' });
     expect(reply).toMatchObject({ ok: true, result: { instance: 'conn-a' } });
+    expect((await h.terminalStatus(t)).status).toBe('ONLINE');
   });
 
   it('fails over: instance stopped → the agent reconnects to the other one, terminals come back online, commands follow', async () => {
@@ -144,14 +151,14 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const agent = await h.enrolledAgent(proxyUrl);
     const t = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port });
     h.runAgent(proxyUrl, agent.credential);
-    await eventually(async () => (await h.terminalStatus(t)).status === 'ONLINE');
+    await waitFor(async () => (await h.terminalStatus(t)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
     const dispatcher = h.dispatcher();
     expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({ ok: true, result: { instance: 'conn-c' } });
 
     await h.stopConnector(c);
-    await eventually(() => b.tunnels.session(agent.agentId)?.mux.state === 'open', 15_000, 'agent on conn-b');
-    await eventually(async () => (await h.terminalStatus(t)).status === 'ONLINE', 10_000, 'terminal back online');
-    await eventually(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'conn-b');
+    await waitFor(() => b.tunnels.session(agent.agentId)?.mux.state === 'open', { timeoutMs: 15_000, intervalMs: 50, what: 'agent on conn-b' });
+    await waitFor(async () => (await h.terminalStatus(t)).status === 'ONLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'terminal back online' });
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'conn-b', { timeoutMs: 15_000, intervalMs: 50 });
     expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({ ok: true, result: { instance: 'conn-b' } });
     const offline = await h.events(agent.tenantId, 'agent.offline');
     const online = await h.events(agent.tenantId, 'agent.online');
@@ -164,8 +171,8 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const ids: string[] = [];
     for (let i = 0; i < 50; i += 1) ids.push(await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port }));
     const running = h.runAgent(b.url, agent.credential);
-    await eventually(() => running.bridge.terminalList.length === 50, 10_000, 'list of 50');
-    await eventually(async () => (await h.owner.terminal.count({ where: { agentId: agent.agentId, status: 'ONLINE' } })) === 50, 20_000, '50 online');
+    await waitFor(() => running.bridge.terminalList.length === 50, { timeoutMs: 10_000, intervalMs: 50, what: 'list of 50' });
+    await waitFor(async () => (await h.owner.terminal.count({ where: { agentId: agent.agentId, status: 'ONLINE' } })) === 50, { timeoutMs: 20_000, intervalMs: 50, what: '50 online' });
     const dispatcher = h.dispatcher();
     const replies = await Promise.all(ids.map((terminalId) => dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })));
     expect(replies.every((r) => r.ok)).toBe(true);

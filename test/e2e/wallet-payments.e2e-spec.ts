@@ -3,6 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import {
   type AssistSandbox,
   SANDBOX_MERCHANT,
@@ -31,8 +32,6 @@ const TOKENS = { APPLE_PAY: APPLE_PAY_TOKEN, GOOGLE_PAY: GOOGLE_PAY_TOKEN, SAMSU
 const TOKEN_SECRETS = ['QXBwbGVQYXlFbmNyeXB0ZWREYXRhRm9yVGVzdHM=', 'R29vZ2xlRW5jcnlwdGVk', 'U2Ftc3VuZ1BheUpXRVRva2Vu'];
 
 const customer = { lastname: 'Иванов', firstname: 'Иван', email: 'ivan@example.com' };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('wallet payments API (Assist TokenPay through the gateway, real Postgres + Redis + sandbox)', () => {
   const session = new GatewaySession();
@@ -66,16 +65,15 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
   });
 
   /** Polls GET until `until` holds (the worker resolves in the background). */
-  async function waitFor(id: string, until: (body: Record<string, any>) => boolean, timeoutMs = 15_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await session.http().get(`/v1/wallet-payments/${id}`).set(auth);
-      expect(res.status).toBe(200);
-      if (until(res.body)) return res.body as Record<string, any>;
-      if (Date.now() > deadline) throw new Error(`payment ${id} did not reach the expected state: ${JSON.stringify(res.body)}`);
-      await sleep(100);
-    }
-  }
+  const paymentWhen = (id: string, until: (body: Record<string, any>) => boolean, timeoutMs = 15_000) =>
+    waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/wallet-payments/${id}`).set(auth);
+        expect(res.status).toBe(200);
+        return until(res.body) && (res.body as Record<string, any>);
+      },
+      { timeoutMs, intervalMs: 100, what: `payment ${id} in the expected state` },
+    );
 
   beforeAll(async () => {
     sandbox = await startAssistSandbox();
@@ -233,7 +231,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       // The payer completes 3-D Secure; the resolution job then reads the approved order.
       const page = await fetch(res.body.continueUrl);
       expect(page.status).toBe(200);
-      const resolved = await waitFor(res.body.id, (p) => p.state === 'APPROVED');
+      const resolved = await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
       expect(resolved).toMatchObject({ continueUrl: null, maskedPan: '411111****1111', assist: { source: 'orderstate' } });
     });
 
@@ -241,7 +239,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       const res = await pay(payment(10_002, 'APPLE_PAY'));
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({ state: 'PROCESSING', completedAt: null, assist: { orderState: 'In Process' } });
-      await waitFor(res.body.id, (p) => p.state === 'APPROVED');
+      await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
     });
 
     it("stores Assist's refusal (17/211) as REJECTED with the spec's codes", async () => {
@@ -317,7 +315,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       expect(res.body).toMatchObject({ state: 'UNKNOWN', error: { source: 'transport', code: 'TIMEOUT' }, completedAt: null });
       expect(sandbox.stats.charges).toBe(charges + 1); // Assist did charge; only the answer was lost
 
-      const resolved = await waitFor(res.body.id, (p) => p.state === 'APPROVED');
+      const resolved = await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
       expect(resolved).toMatchObject({ error: null, assist: { orderState: 'Approved', source: 'orderstate' } });
       expect(resolved.resolutionAttempts).toBeGreaterThanOrEqual(1);
       expect(sandbox.stats.charges).toBe(charges + 1);
@@ -329,7 +327,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
     it('an ambiguous Assist error (2/1, charged) is UNKNOWN, then resolved as APPROVED', async () => {
       const res = await pay(payment(10_005));
       expect(res.body).toMatchObject({ state: 'UNKNOWN', error: { source: 'assist', code: 'INTERNAL_ERROR', firstCode: 2, secondCode: 1 } });
-      await waitFor(res.body.id, (p) => p.state === 'APPROVED');
+      await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
     });
 
     it('a bad checkvalue is never trusted: the payment stays UNKNOWN until a verified answer arrives', async () => {
@@ -339,11 +337,11 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
         const res = await pay(payment(50_000));
         expect(res.status).toBe(201);
         expect(res.body).toMatchObject({ state: 'UNKNOWN', error: { source: 'integrity', code: 'CHECKVALUE_MISMATCH' } });
-        const stuck = await waitFor(res.body.id, (p) => p.resolutionAttempts >= 2);
+        const stuck = await paymentWhen(res.body.id, (p) => p.resolutionAttempts >= 2);
         expect(stuck).toMatchObject({ state: 'UNKNOWN', error: { code: 'CHECKVALUE_MISMATCH' }, assist: null });
 
         sandbox.setMode('normal', { endpoint: 'orderstate' });
-        await waitFor(res.body.id, (p) => p.state === 'APPROVED');
+        await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
       } finally {
         sandbox.setMode('normal', { endpoint: 'all' });
       }

@@ -11,12 +11,11 @@ import { publishEvent } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { notifyCommitted, redisEventSink } from '@payorch/operations';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { GatewaySession, idem } from './support/gateway-session';
 import { InProcessDispatcher } from './support/in-process-dispatcher';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The receiver recipe of docs/webhooks.md, written independently of the signer. */
 function verifyPayorchSignature(secret: string, header: string | undefined, rawBody: string, toleranceSeconds = 300, now = Date.now()): boolean {
@@ -123,16 +122,20 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
 
   const create = (body: object, headers = auth) => session.http().post('/v1/webhooks').set(headers).set('Idempotency-Key', idem()).send(body);
   const deliveries = (id: string, headers = auth) => session.http().get(`/v1/webhooks/${id}/deliveries`).set(headers);
-  async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 10_000): Promise<T> {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      await sleep(25);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
   const receivedAt = (path: string) => received.filter((r) => r.path === path);
+  let probeHook: string | undefined;
+  /**
+   * Sends an unrelated event through the live path (pub/sub → fan-out → signed delivery) and waits until
+   * the receiver has it: what the worker would have delivered on its own before it has been handled by then.
+   */
+  async function probeDelivered(): Promise<void> {
+    probeHook ??= (await create({ url: `${baseUrl}/probe`, eventTypes: ['agent.offline'] })).body.id as string;
+    const event = await session.appDb.withTenant(tenantId, (tx) =>
+      publishEvent(tx, tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { probe: true } }),
+    );
+    await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
+    await waitFor(() => receivedAt('/probe').some((r) => r.headers['payorch-event-id'] === event.id), { what: 'the probe event delivered' });
+  }
 
   it('validates the URL and the event types (this operator allows http and loopback; test/security has the strict defaults)', async () => {
     const plain = await create({ url: 'ftp://example.com/hook', eventTypes: ['*'] });
@@ -177,7 +180,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const paid = await session.http().post(`/v1/terminals/${terminalId}/operations?wait=5000`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 1500, currency: 'RUB' });
     expect(paid.body.state).toBe('approved');
 
-    const [first, second] = await until(async () => (receivedAt('/retry').length >= 2 ? receivedAt('/retry') : undefined), 'a retried delivery');
+    const [first, second] = await waitFor(async () => (receivedAt('/retry').length >= 2 ? receivedAt('/retry') : undefined), { intervalMs: 25, what: 'a retried delivery' });
     for (const r of [first!, second!]) {
       expect(verifyPayorchSignature(hook.body.secret, r.headers['payorch-signature'] as string, r.body)).toBe(true);
       expect(verifyPayorchSignature('whsec_wrong', r.headers['payorch-signature'] as string, r.body)).toBe(false);
@@ -189,10 +192,10 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     expect(second!.headers['payorch-event-id']).toBe(body.id);
     expect(second!.headers['content-type']).toBe('application/json');
 
-    const log = await until(async () => {
+    const log = await waitFor(async () => {
       const res = await deliveries(hook.body.id);
       return res.body.data[0]?.status === 'delivered' ? res.body : undefined;
-    }, 'the delivery log to say delivered');
+    }, { intervalMs: 25, what: 'the delivery log to say delivered' });
     expect(log.data).toHaveLength(1);
     expect(log.data[0]).toMatchObject({ eventId: body.id, eventType: 'operation.completed', attempts: 2, lastStatusCode: 204, status: 'delivered', nextAttemptAt: null });
   });
@@ -204,11 +207,11 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
       publishEvent(tx, tenantId, { type: 'terminal.online', subjectType: 'terminal', subjectId: terminalId, data: { terminalId } }),
     );
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
-    const failed = await until(async () => {
+    const failed = await waitFor(async () => {
       const res = await deliveries(hook.body.id);
       const d = res.body.data.find((x: { eventId: string }) => x.eventId === event.id);
       return d?.status === 'failed' ? d : undefined;
-    }, 'the delivery to fail');
+    }, { intervalMs: 25, what: 'the delivery to fail' });
     expect(failed).toMatchObject({ attempts: 3, lastStatusCode: 500, lastError: 'HTTP 500', nextAttemptAt: null });
     expect(receivedAt('/down').filter((r) => r.headers['payorch-event-id'] === event.id)).toHaveLength(3);
 
@@ -216,10 +219,10 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const again = await session.http().post(`/v1/webhooks/${hook.body.id}/deliveries/${failed.id}/redeliver`).set(auth).set('Idempotency-Key', idem()).send();
     expect(again.status).toBe(202);
     expect(again.body).toMatchObject({ id: failed.id, status: 'pending', attempts: 0 });
-    const delivered = await until(async () => {
+    const delivered = await waitFor(async () => {
       const d = (await deliveries(hook.body.id)).body.data.find((x: { id: string }) => x.id === failed.id);
       return d?.status === 'delivered' ? d : undefined;
-    }, 'the redelivery');
+    }, { intervalMs: 25, what: 'the redelivery' });
     expect(delivered).toMatchObject({ attempts: 1, lastStatusCode: 204 });
     const twice = await session.http().post(`/v1/webhooks/${hook.body.id}/deliveries/${failed.id}/redeliver`).set(auth).set('Idempotency-Key', idem()).send();
     expect(twice.status).toBe(202);
@@ -230,15 +233,19 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const event = await session.appDb.withTenant(tenantId, (tx) =>
       publishEvent(tx, tenantId, { type: 'settlement.completed', subjectType: 'settlement', subjectId: null, data: { total: 1 } }),
     );
-    await sleep(300);
+    // A later event that did go through pub/sub arrives; this one, never published, has no delivery.
+    await probeDelivered();
     expect(receivedAt('/swept')).toHaveLength(0);
+    expect(await session.owner.webhookDelivery.count({ where: { endpointId: hook.body.id } })).toBe(0);
     const { Queue } = await import('bullmq');
     const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: `${session.config.REDIS_KEY_PREFIX}:bull` });
     await queue.add('webhook.sweep', {});
-    await until(async () => (receivedAt('/swept').length === 1 ? true : undefined), 'the swept delivery');
+    await waitFor(async () => (receivedAt('/swept').length === 1 ? true : undefined), { intervalMs: 25, what: 'the swept delivery' });
     expect(JSON.parse(receivedAt('/swept')[0]!.body)).toMatchObject({ id: event.id, type: 'settlement.completed' });
-    await queue.add('webhook.sweep', {});
-    await sleep(400);
+    // Sweeping again finds the event already fanned out: once the sweep has run and a later event has been delivered, still one delivery.
+    const again = await queue.add('webhook.sweep', {});
+    await waitFor(() => again.isCompleted(), { intervalMs: 25, what: 'the second sweep' });
+    await probeDelivered();
     expect(receivedAt('/swept')).toHaveLength(1);
     expect((await deliveries(hook.body.id)).body.data).toHaveLength(1);
     await queue.close();
@@ -265,14 +272,14 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: `${session.config.REDIS_KEY_PREFIX}:bull` });
     const sweep = async () => {
       const job = await queue.add('webhook.sweep', {});
-      await until(async () => ((await job.isCompleted()) ? true : undefined), 'the sweep');
+      await waitFor(async () => ((await job.isCompleted()) ? true : undefined), { intervalMs: 25, what: 'the sweep' });
     };
     // A sweep passes while the event is not committed yet; the producer never publishes it to Redis.
     await sweep();
     commit();
     const event = await late;
     await sweep();
-    await until(async () => (receivedAt('/late').length === 1 ? true : undefined), 'the late event delivered');
+    await waitFor(async () => (receivedAt('/late').length === 1 ? true : undefined), { intervalMs: 25, what: 'the late event delivered' });
     expect(JSON.parse(receivedAt('/late')[0]!.body)).toMatchObject({ id: event.id, type: 'settlement.failed' });
     await queue.close();
   });
@@ -299,8 +306,10 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
       publishEvent(tx, tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { marker: 'A' } }),
     );
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
-    await until(async () => (receivedAt('/a-only').some((r) => r.headers['payorch-event-id'] === event.id) ? true : undefined), 'A\'s delivery');
-    await sleep(300);
+    await waitFor(async () => (receivedAt('/a-only').some((r) => r.headers['payorch-event-id'] === event.id) ? true : undefined), { intervalMs: 25, what: 'A\'s delivery' });
+    // A's delivery means the event's fan-out is done: it made no delivery for B's endpoint, so none can be sent.
+    expect(await session.owner.webhookDelivery.count({ where: { eventId: event.id, endpointId: hookA.body.id } })).toBe(1);
+    expect(await session.owner.webhookDelivery.count({ where: { endpointId: hookB.body.id } })).toBe(0);
     expect(receivedAt('/b-only')).toHaveLength(0);
     expect((await session.http().get(`/v1/webhooks/${hookA.body.id}`).set(auth)).body.enabled).toBe(true);
   });

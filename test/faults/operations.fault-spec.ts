@@ -5,6 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createDriver } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
@@ -13,7 +14,6 @@ import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
-import { eventually } from '../e2e/support/tunnel-harness';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
 /** Issue 15: from the end of a fault to every affected operation final. */
@@ -59,7 +59,7 @@ describe('faults: no operation left behind', () => {
   const post = (path: string, body: object) => session.http().post(path).set(auth).set('Idempotency-Key', idem()).send(body);
   const operation = async (id: string) => (await session.http().get(`/v1/operations/${id}`).set(auth)).body as { state: string; stateReason: string | null };
   const status = async (protocol: Protocol) => (await session.http().get(`/v1/terminals/${terminals[protocol]}`).set(auth)).body.status as string;
-  const allOnline = () => eventually(async () => (await Promise.all((Object.keys(terminals) as Protocol[]).map(status))).every((s) => s === 'ONLINE'), 20_000, 'terminals online');
+  const allOnline = () => waitFor(async () => (await Promise.all((Object.keys(terminals) as Protocol[]).map(status))).every((s) => s === 'ONLINE'), { timeoutMs: 20_000, intervalMs: 50, what: 'terminals online' });
 
   beforeAll(async () => {
     await session.start();
@@ -119,9 +119,9 @@ describe('faults: no operation left behind', () => {
     const start = async (protocol: Protocol, amount: number) => (await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' })).body.id as string;
     const amounts = amountsOf(round);
     const ids = { JOINPROTO: await start('JOINPROTO', amounts.JOINPROTO), JPAY: await start('JPAY', amounts.JPAY), SSI_ECR: await start('SSI_ECR', amounts.SSI_ECR) };
-    await eventually(() => joinproto.journal.some((e) => e.amount === amounts.JOINPROTO), 10_000, 'Joinproto terminal approved');
-    await eventually(() => jpay.ledger.log.some((e) => e.amount === amounts.JPAY), 10_000, 'JPAY terminal logged the payment');
-    await eventually(async () => (await operation(ids.SSI_ECR)).state === 'in_progress' && ssi.status !== 'S00', 10_000, 'SSI terminal working on it');
+    await waitFor(() => joinproto.journal.some((e) => e.amount === amounts.JOINPROTO), { timeoutMs: 10_000, intervalMs: 50, what: 'Joinproto terminal approved' });
+    await waitFor(() => jpay.ledger.log.some((e) => e.amount === amounts.JPAY), { timeoutMs: 10_000, intervalMs: 50, what: 'JPAY terminal logged the payment' });
+    await waitFor(async () => (await operation(ids.SSI_ECR)).state === 'in_progress' && ssi.status !== 'S00', { timeoutMs: 10_000, intervalMs: 50, what: 'SSI terminal working on it' });
     return ids;
   }
 
@@ -130,7 +130,7 @@ describe('faults: no operation left behind', () => {
     agentStop(); // the fault
     const cutAt = Date.now();
     for (const id of Object.values(ids)) {
-      await eventually(async () => (await operation(id)).state === 'unknown', 10_000, `operation ${id} unknown after the cut`);
+      await waitFor(async () => (await operation(id)).state === 'unknown', { timeoutMs: 10_000, intervalMs: 50, what: `operation ${id} unknown after the cut` });
     }
     // Not the SSI runner's 120 s reconnect window nor JPAY's 180 s silence: closing the driver decided it.
     expect(Date.now() - cutAt).toBeLessThan(10_000);
@@ -138,15 +138,15 @@ describe('faults: no operation left behind', () => {
     const refused = await post(`/v1/terminals/${terminals.SSI_ECR}/operations`, { type: 'purchase', amount: 100, currency: 'RUB' });
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('TERMINAL_RECOVERING');
-    await eventually(() => ssi.status === 'S00', 10_000, 'SSI terminal finished by itself');
+    await waitFor(() => ssi.status === 'S00', { timeoutMs: 10_000, intervalMs: 50, what: 'SSI terminal finished by itself' });
 
     startAgent();
     const reconnectedAt = Date.now();
     const settled = await Promise.all(
-      Object.values(ids).map((id) => eventually(async () => {
+      Object.values(ids).map((id) => waitFor(async () => {
         const op = await operation(id);
         return FINAL.includes(op.state) ? { ...op, at: Date.now() } : undefined;
-      }, FINAL_WITHIN_MS, `operation ${id} final after the reconnect`)),
+      }, { timeoutMs: FINAL_WITHIN_MS, intervalMs: 50, what: `operation ${id} final after the reconnect` })),
     );
     expect(settled.map((op) => op.state)).toEqual(['approved', 'approved', 'approved']);
     expect(Math.max(...settled.map((op) => op.at)) - reconnectedAt).toBeLessThanOrEqual(FINAL_WITHIN_MS);
@@ -162,20 +162,20 @@ describe('faults: no operation left behind', () => {
     // message died with it stays PENDING (its gateway died too). Emulated here: cut the tunnel, then put
     // the rows back the way the killed process left them.
     agentStop();
-    for (const id of Object.values(ids)) await eventually(async () => (await operation(id)).state === 'unknown', 10_000, `operation ${id} settled by the cut`);
+    for (const id of Object.values(ids)) await waitFor(async () => (await operation(id)).state === 'unknown', { timeoutMs: 10_000, intervalMs: 50, what: `operation ${id} settled by the cut` });
     await session.owner.terminalOperation.updateMany({ where: { id: { in: Object.values(ids) } }, data: { state: 'IN_PROGRESS', subStatus: 'processing', stateReason: null } });
     const orphan = await session.owner.terminalOperation.create({
       data: { tenantId, terminalId: terminals.JOINPROTO, storeId, type: 'PURCHASE', state: 'PENDING', amount: 777n, currency: 'RUB', idempotencyKey: idem(), requestHash: 'h' },
     });
-    await eventually(() => ssi.status === 'S00', 10_000, 'SSI terminal finished by itself');
+    await waitFor(() => ssi.status === 'S00', { timeoutMs: 10_000, intervalMs: 50, what: 'SSI terminal finished by itself' });
 
     startAgent();
     const reconnectedAt = Date.now();
     for (const id of Object.values(ids)) {
-      const op = await eventually(async () => {
+      const op = await waitFor(async () => {
         const current = await operation(id);
         return FINAL.includes(current.state) ? current : undefined;
-      }, FINAL_WITHIN_MS, `operation ${id} final after the reconnect`);
+      }, { timeoutMs: FINAL_WITHIN_MS, intervalMs: 50, what: `operation ${id} final after the reconnect` });
       expect(op.state).toBe('approved');
     }
     expect(await operation(orphan.id)).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('never sent') });

@@ -8,22 +8,11 @@ import request from 'supertest';
 import { gatewayConfigSchema, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { createLogger } from '@payorch/logging';
-import { deleteRedisPrefix, OwnedPostgres, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { deleteRedisPrefix, OwnedPostgres, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { AdminService } from '../../apps/api-gateway/src/admin/admin.service';
 import { createGatewayApp } from '../../apps/api-gateway/src/bootstrap';
 import { newMasterKey, testResolver } from '../e2e/support/gateway-session';
-
-/** Polls `fn` every 50 ms until it returns a truthy value; fails after `timeoutMs`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** The gateway's log lines, parsed (pino JSON), to check how an outage is reported. */
 class LogLines extends Writable {
@@ -67,7 +56,7 @@ describe('PostgreSQL outage (owned PostgreSQL, stopped and killed under a runnin
 
   /** Polls a DB-backed route until it answers 200; returns the ms from `since` (PostgreSQL accepting connections again). */
   async function recovered(since: number): Promise<number> {
-    await until('GET /v1/stores answers 200 again', async () => (await get('/v1/stores')).status === 200, 30_000);
+    await waitFor(async () => (await get('/v1/stores')).status === 200, { timeoutMs: 30_000, intervalMs: 50, what: 'GET /v1/stores answers 200 again', ignoreErrors: true });
     return Date.now() - since;
   }
 

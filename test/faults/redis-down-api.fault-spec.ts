@@ -1,4 +1,4 @@
-import { OwnedRedis } from '@payorch/testing';
+import { OwnedRedis, waitFor } from '@payorch/testing';
 
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
 
@@ -69,12 +69,13 @@ describe('the API with Redis down', () => {
   });
 
   it('readiness says why', async () => {
-    const deadline = Date.now() + 10_000;
-    let res = await session.http().get('/health/ready');
-    while (res.status !== 503 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      res = await session.http().get('/health/ready');
-    }
+    const res = await waitFor(
+      async () => {
+        const r = await session.http().get('/health/ready');
+        return r.status === 503 && r;
+      },
+      { intervalMs: 100, what: 'readiness 503 with Redis down' },
+    );
     expect(res.status).toBe(503);
     expect(res.body.checks.redis).toMatchObject({ ok: false });
     expect(res.body.checks.database).toMatchObject({ ok: true });
@@ -82,12 +83,12 @@ describe('the API with Redis down', () => {
 });
 
 /** Retries `send` (bounded) until it is not a 503: Redis takes a moment to be reconnected to. */
-async function eventuallyOk<T extends { status: number }>(send: () => PromiseLike<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await send();
-    if (res.status !== 503) return res;
-    if (Date.now() > deadline) throw new Error(`still 503 after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function eventuallyOk<T extends { status: number }>(send: () => PromiseLike<T>, timeoutMs = 10_000): Promise<T> {
+  return waitFor(
+    async () => {
+      const res = await send();
+      return res.status !== 503 && res;
+    },
+    { timeoutMs, intervalMs: 100, what: 'an answer other than 503 once Redis is back' },
+  );
 }

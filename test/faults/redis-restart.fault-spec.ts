@@ -11,7 +11,7 @@ import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { schedulerIdOf } from '@payorch/settlement';
-import { createTestDatabase, OwnedRedis, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, OwnedRedis, type TestDatabase, waitFor } from '@payorch/testing';
 
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
@@ -20,17 +20,6 @@ import { ownSchedulers } from '../../apps/settlement-worker/src/schedules/own-sc
 const silent = createLogger({ name: 'test', level: 'silent' });
 const PREFIX = 'fault';
 const AGENT = '33333333-3333-4333-8333-333333333333';
-
-/** Polls `fn` every 50 ms until it returns a truthy value; fails after `timeoutMs`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const ready = async (url: string) => {
   const res = await fetch(`${url}/health/ready`);
@@ -99,7 +88,7 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
 
   it('is ready before the fault, with every worker scheduler in place', async () => {
     expect((await ready(connectorUrl)).status).toBe(200);
-    await until('worker ready', async () => (await ready(workerUrl)).status === 200, 10_000);
+    await waitFor(async () => (await ready(workerUrl)).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'worker ready', ignoreErrors: true });
     expect(await roundTrip()).toBeDefined();
     const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: `${PREFIX}:bull` });
     expect(await queue.getJobScheduler(schedulerIdOf(scheduleId))).toMatchObject({ pattern: '30 23 * * *', tz: 'Europe/Berlin' });
@@ -108,16 +97,16 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
 
   it('reports not ready with a reason while Redis is down, and recovers by itself when it is back', async () => {
     await server.kill();
-    const down = await until('connector 503', async () => {
+    const down = await waitFor(async () => {
       const r = await ready(connectorUrl);
       return r.status === 503 ? r : undefined;
-    }, 10_000);
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'connector 503', ignoreErrors: true });
     expect(down.body.status).toBe('not_ready');
     expect(down.body.checks.redis).toMatchObject({ ok: false, reason: expect.stringMatching(/redis connection|timed out|ECONNREFUSED|closed/i) });
-    const workerDown = await until('worker 503', async () => {
+    const workerDown = await waitFor(async () => {
       const r = await ready(workerUrl);
       return r.status === 503 ? r : undefined;
-    }, 10_000);
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'worker 503', ignoreErrors: true });
     expect(workerDown.body.checks.redis).toMatchObject({ ok: false, reason: expect.any(String) });
     expect(workerDown.body.checks.database).toEqual({ ok: true });
     expect(await (await fetch(`${connectorUrl}/health/live`)).status).toBe(200);
@@ -128,22 +117,22 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
     expect(await probe.exists(busKeys(PREFIX).requests('c1'))).toBe(0); // Redis came back empty
 
     // The command bus: a command dispatched once Redis answers is executed and answered within 5 s.
-    await until('command answered by the connector', roundTrip, 5000);
+    await waitFor(roundTrip, { timeoutMs: 5000, intervalMs: 50, what: 'command answered by the connector', ignoreErrors: true });
     measured.commandBus = Date.now() - back;
     expect(measured.commandBus).toBeLessThan(5000);
-    await until('connector ready', async () => (await ready(connectorUrl)).status === 200, 10_000);
+    await waitFor(async () => (await ready(connectorUrl)).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'connector ready', ignoreErrors: true });
     measured.connectorReady = Date.now() - back;
 
     // The worker: its schedulers are back (reconnect-triggered reconcile), without a worker restart.
     const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: `${PREFIX}:bull` });
-    await until('settlement schedule reconciled from PostgreSQL', () => queue.getJobScheduler(schedulerIdOf(scheduleId)), 10_000);
+    await waitFor(() => queue.getJobScheduler(schedulerIdOf(scheduleId)), { timeoutMs: 10_000, intervalMs: 50, what: 'settlement schedule reconciled from PostgreSQL', ignoreErrors: true });
     measured.schedulersReconciled = Date.now() - back;
     const queues = new Map<string, Queue>();
     for (const s of ownSchedulers(loadConfig('settlement-worker', workerConfigSchema, { DATABASE_APP_URL: testDb.appUrl, REDIS_URL: server.url, PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}` }))) {
       if (!queues.has(s.queue)) queues.set(s.queue, new Queue(s.queue, { connection: { url: server.url }, prefix: `${PREFIX}:bull` }));
-      await until(`scheduler ${s.id}`, () => queues.get(s.queue)!.getJobScheduler(s.id), 10_000);
+      await waitFor(() => queues.get(s.queue)!.getJobScheduler(s.id), { timeoutMs: 10_000, intervalMs: 50, what: `scheduler ${s.id}`, ignoreErrors: true });
     }
-    await until('worker ready', async () => (await ready(workerUrl)).status === 200, 10_000);
+    await waitFor(async () => (await ready(workerUrl)).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'worker ready', ignoreErrors: true });
     measured.workerReady = Date.now() - back;
     const metrics = await (await fetch(`${workerUrl}/metrics`)).text();
     expect(metrics).toContain('payorch_ready{check="redis",service="settlement-worker"} 1');

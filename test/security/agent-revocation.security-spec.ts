@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { redisEventSink } from '@payorch/operations';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
 
@@ -15,7 +16,7 @@ import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { TerminalHub } from '../../apps/device-connector/src/terminals/terminal-hub';
 import { AgentTunnelServer } from '../../apps/device-connector/src/tunnel/agent-tunnel.server';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
-import { eventually, silent } from '../e2e/support/tunnel-harness';
+import { silent } from '../e2e/support/tunnel-harness';
 
 type Connector = Awaited<ReturnType<typeof startConnector>>;
 
@@ -155,7 +156,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     (await session.http().get(`/v1/terminals/${terminalId}`).set(s.auth)).body.status as string;
 
   const online = (s: Awaited<ReturnType<typeof shop>>, connector: Connector, terminalId: string) =>
-    eventually(async () => (await status(s, terminalId)) === 'ONLINE' && connector.hub.find(s.tenantId, terminalId), 15_000, `terminal ${terminalId} online`);
+    waitFor(async () => (await status(s, terminalId)) === 'ONLINE' && connector.hub.find(s.tenantId, terminalId), { timeoutMs: 15_000, intervalMs: 50, what: `terminal ${terminalId} online` });
 
   const revokedCloses = (agent: ReturnType<typeof runAgent>) => agent.closes.filter((c) => c.code === AGENT_CLOSE_CODES.AGENT_REVOKED);
 
@@ -163,7 +164,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
   async function purchaseWithOpenRelay(s: Awaited<ReturnType<typeof shop>>, terminalId: string): Promise<string> {
     const started = await s.post(`/v1/terminals/${terminalId}/operations`, { type: 'purchase', amount: 1_500, currency: 'RUB' });
     expect(started.status).toBeLessThan(300);
-    await eventually(() => session.owner.relaySession.findFirst({ where: { terminalId, outcome: 'open', endedAt: null } }), 10_000, 'relay session open');
+    await waitFor(() => session.owner.relaySession.findFirst({ where: { terminalId, outcome: 'open', endedAt: null } }), { timeoutMs: 10_000, intervalMs: 50, what: 'relay session open' });
     return started.body.id as string;
   }
 
@@ -181,34 +182,34 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const started = Date.now();
     const revoked = await s.post(`/v1/agents/${s.agentId}/revoke`);
     expect(revoked.status).toBe(200);
-    const close = await eventually(() => revokedCloses(agent)[0], 2_000, 'tunnel closed with AGENT_REVOKED');
+    const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
 
     // The relay session open at that moment is cut and recorded as such.
-    const relay = await eventually(async () => {
+    const relay = await waitFor(async () => {
       const row = await session.owner.relaySession.findFirstOrThrow({ where: { terminalId } });
       return row.endedAt ? row : undefined;
-    }, 5_000, 'relay session ended');
+    }, { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' });
     expect(relay.outcome).toBe('revoked');
     // The payment in flight follows the normal path for a cut tunnel: unknown (then recovery), never failed.
-    const operation = await eventually(async () => {
+    const operation = await waitFor(async () => {
       const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
       return res.body.state === 'unknown' ? res.body : undefined;
-    }, 10_000, 'operation unknown');
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' });
     expect(operation.stateReason ?? '').not.toMatch(/timeout/i);
     // The connector that cut it wrote the audit row.
-    const audit = await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row');
+    const audit = await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' });
     expect(audit).toMatchObject({ actorType: 'system', actorId: 'revoke-a', details: { reason: 'revoked', relaySessions: 1, terminals: [terminalId] } });
 
     // The terminal cannot be driven any more: no handle, and the command bus finds no owner.
     expect(a.hub.find(s.tenantId, terminalId)).toBeUndefined();
-    const reply = await eventually(async () => {
+    const reply = await waitFor(async () => {
       const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: s.tenantId, terminalId });
       return r.ok ? undefined : r;
-    }, 5_000, 'commands refused');
+    }, { timeoutMs: 5_000, intervalMs: 50, what: 'commands refused' });
     expect(reply).toMatchObject({ ok: false, code: 'TERMINAL_OFFLINE' });
     // The agent retries with the old credential and is refused at the upgrade (401): it stops for good.
-    const fatal = await eventually(() => agent.fatal(), 5_000, 'reconnect refused');
+    const fatal = await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' });
     expect(fatal.message).toContain('HTTP 401');
     expect(a.tunnels.session(s.agentId)).toBeUndefined();
     expect(revokedCloses(agent)).toHaveLength(1);
@@ -227,22 +228,22 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const started = Date.now();
     const patched = await session.http().patch(`/v1/terminals/${disabled}`).set(s.auth).set('Idempotency-Key', idem()).send({ disabled: true });
     expect(patched.body.status).toBe('DISABLED');
-    await eventually(() => !a.hub.find(s.tenantId, disabled), 2_000, 'driver closed');
+    await waitFor(() => !a.hub.find(s.tenantId, disabled), { timeoutMs: 2_000, intervalMs: 50, what: 'driver closed' });
     expect(Date.now() - started).toBeLessThan(1_000);
 
-    const relay = await eventually(async () => {
+    const relay = await waitFor(async () => {
       const row = await session.owner.relaySession.findFirstOrThrow({ where: { terminalId: disabled } });
       return row.endedAt ? row : undefined;
-    }, 5_000, 'relay session ended');
+    }, { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' });
     expect(relay.outcome).toBe('revoked');
-    const operation = await eventually(async () => {
+    const operation = await waitFor(async () => {
       const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
       return res.body.state === 'unknown' ? res.body : undefined;
-    }, 10_000, 'operation unknown');
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' });
     expect(operation.state).toBe('unknown');
-    expect(await eventually(() => auditRows(s.tenantId, 'terminal.driver_closed', disabled).then((r) => (r.length > 0 ? r : undefined)), 5_000, 'audit row')).toEqual([expect.objectContaining({ actorType: 'system', actorId: 'revoke-a' })]);
+    expect(await waitFor(() => auditRows(s.tenantId, 'terminal.driver_closed', disabled).then((r) => (r.length > 0 ? r : undefined)), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toEqual([expect.objectContaining({ actorType: 'system', actorId: 'revoke-a' })]);
     // The agent was told: it no longer serves links to the disabled terminal.
-    await eventually(() => agent.bridge.terminalList.every((t) => t.terminalId !== disabled), 2_000, 'terminal list without it');
+    await waitFor(() => agent.bridge.terminalList.every((t) => t.terminalId !== disabled), { timeoutMs: 2_000, intervalMs: 50, what: 'terminal list without it' });
     expect((await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: s.tenantId, terminalId: disabled })).ok).toBe(false);
 
     // Same tunnel, other terminal still driven.
@@ -276,13 +277,13 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
 
     const started = Date.now();
     expect((await s.post(`/v1/agents/${s.agentId}/revoke`)).status).toBe(200);
-    const close = await eventually(() => revokedCloses(agent)[0], 2_000, 'tunnel closed with AGENT_REVOKED');
+    const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
-    await eventually(() => agent.fatal(), 5_000, 'reconnect refused');
-    const rows = await eventually(async () => {
+    await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' });
+    const rows = await waitFor(async () => {
       const found = await auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId);
       return found.length > 0 ? found : undefined;
-    }, 5_000, 'audit row');
+    }, { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' });
     expect(rows.map((r) => r.actorId)).toEqual(['revoke-b']);
     expect(a.tunnels.session(s.agentId)).toBeUndefined();
   });
@@ -290,16 +291,16 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
   it('deleting a connected agent closes its tunnel with AGENT_REVOKED', async () => {
     const s = await shop(a);
     const agent = runAgent(a, s.credential);
-    await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent connected');
+    await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent connected' });
 
     const started = Date.now();
     expect((await session.http().delete(`/v1/agents/${s.agentId}`).set(s.auth).set('Idempotency-Key', idem())).status).toBe(204);
-    const close = await eventually(() => revokedCloses(agent)[0], 2_000, 'tunnel closed with AGENT_REVOKED');
+    const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
-    expect(await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row')).toMatchObject({
+    expect(await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toMatchObject({
       details: { reason: 'deleted' },
     });
-    expect((await eventually(() => agent.fatal(), 5_000, 'reconnect refused')).message).toContain('HTTP 401');
+    expect((await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' })).message).toContain('HTTP 401');
   });
 
   it('disabling a tenant closes its agents on every connector within 1 s; its API keys and agent credentials authenticate nothing until it is enabled', async () => {
@@ -307,18 +308,18 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const other = await shop(b);
     const agent = runAgent(a, s.credential);
     const bystander = runAgent(b, other.credential);
-    await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent connected');
-    await eventually(() => b.tunnels.session(other.agentId)?.mux.state === 'open', 10_000, 'other tenant connected');
+    await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent connected' });
+    await waitFor(() => b.tunnels.session(other.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'other tenant connected' });
     // The operator's CLI publishes committed events on Redis (REDIS_URL), as the gateway does.
     const publisher = new Redis(session.config.REDIS_URL);
     const admin = new AdminService(session.owner, 'security-test', redisEventSink(publisher, session.config.REDIS_KEY_PREFIX));
     try {
       const started = Date.now();
       expect(await admin.setTenantStatus(s.tenantId, 'DISABLED')).toMatchObject({ status: 'DISABLED' });
-      const close = await eventually(() => revokedCloses(agent)[0], 2_000, 'tunnel closed with AGENT_REVOKED');
+      const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
       expect(close.at - started).toBeLessThan(1_000);
-      expect((await eventually(() => agent.fatal(), 5_000, 'reconnect refused')).message).toContain('HTTP 401');
-      expect(await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row')).toMatchObject({
+      expect((await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' })).message).toContain('HTTP 401');
+      expect(await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toMatchObject({
         details: { reason: 'tenant_disabled' },
       });
       // Its API key is refused like an unknown one; another tenant is untouched.
@@ -330,7 +331,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       await admin.setTenantStatus(s.tenantId, 'ACTIVE');
       expect((await session.http().get('/v1/stores').set(s.auth)).status).toBe(200);
       const again = runAgent(a, s.credential);
-      await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent back after enable');
+      await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent back after enable' });
       expect(again.fatal()).toBeUndefined();
     } finally {
       publisher.disconnect();
@@ -340,25 +341,25 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
   it('re-enrolling an agent (credential rotation) closes the tunnel held on the previous credential', async () => {
     const s = await shop(a);
     const previous = runAgent(a, s.credential);
-    await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent connected');
+    await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent connected' });
 
     const token = (await s.post(`/v1/agents/${s.agentId}/enrollment-token`)).body.enrollmentToken as string;
     const started = Date.now();
     const rotated = await enroll(a, token);
-    const close = await eventually(() => revokedCloses(previous)[0], 2_000, 'old tunnel closed with AGENT_REVOKED');
+    const close = await waitFor(() => revokedCloses(previous)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'old tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
-    expect((await eventually(() => previous.fatal(), 5_000, 'old credential refused')).message).toContain('HTTP 401');
-    expect(await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), 5_000, 'audit row')).toMatchObject({ details: { reason: 'credential_replaced' } });
+    expect((await waitFor(() => previous.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'old credential refused' })).message).toContain('HTTP 401');
+    expect(await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toMatchObject({ details: { reason: 'credential_replaced' } });
 
     const current = runAgent(a, rotated);
-    await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent back on the new credential');
+    await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent back on the new credential' });
     expect(current.closes).toEqual([]);
   });
 
   it('re-checks every held agent against PostgreSQL when its Redis subscription reconnects (a revocation whose message was lost)', async () => {
     const s = await shop(a);
     const agent = runAgent(a, s.credential);
-    await eventually(() => a.tunnels.session(s.agentId)?.mux.state === 'open', 10_000, 'agent connected');
+    await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent connected' });
     // Revoked in PostgreSQL without any message (as if Redis had lost it).
     await session.owner.agent.update({ where: { id: s.agentId }, data: { status: 'REVOKED', credentialHash: null, credentialPrefix: null } });
 
@@ -369,9 +370,9 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     expect(id).toBeDefined();
     await redis.client('KILL', 'ID', id!);
 
-    await eventually(() => revokedCloses(agent)[0], 5_000, 'tunnel closed with AGENT_REVOKED after the resubscription');
+    await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 5_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED after the resubscription' });
     // The audit row is written right after the close: wait for it rather than racing it.
-    const audit = await eventually(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((rows) => rows[0]), 5_000, 'audit row');
+    const audit = await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((rows) => rows[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' });
     expect(audit).toMatchObject({ actorId: 'revoke-a', details: { reason: 'revoked' } });
   });
 });

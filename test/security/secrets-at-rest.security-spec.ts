@@ -7,9 +7,9 @@ import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { canonicalJson } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 
-import { canonicalJson } from '../../apps/api-gateway/src/common/canonical-json';
 import { SECRET_LIKE_KEY } from '../../apps/api-gateway/src/common/one-time-secret';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';

@@ -21,6 +21,8 @@ describe('payorch-agent CLI', () => {
     const help = cli('--help');
     expect(help).toContain('--connector <url>');
     expect(help).toContain('status');
+    // Simulators are a dev tool (apps/dev-sim), not part of the shipped agent.
+    expect(help).not.toMatch(/simulat/i);
   });
 
   it('reports a not-enrolled status as JSON', () => {

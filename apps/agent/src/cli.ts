@@ -6,7 +6,6 @@ import { StateStore, defaultStateDir } from './config';
 import { enroll } from './enroll';
 import { LinkBridge } from './bridge/link-bridge';
 import { TunnelClient } from './bridge/tunnel-client';
-import { startSimulators } from './simulate';
 import { AGENT_VERSION } from './version';
 
 /**
@@ -20,25 +19,16 @@ const program = new Command('payorch-agent')
   .version(AGENT_VERSION, '-v, --version')
   .option('--state-dir <dir>', 'where the credential and state are kept', defaultStateDir())
   .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
-  .option('--simulate', 'also run Joinproto, JPAY and SSI ECR terminal simulators on 127.0.0.1 (demos)')
-  .option('--simulate-base-port <port>', 'simulator ports: base (Joinproto), base+1 (JPAY), base+2 (SSI ECR); default ephemeral')
   .showHelpAfterError();
 
 interface RunOptions {
   logLevel: string;
-  simulate?: boolean;
-  simulateBasePort?: string;
 }
 
 async function runAgent(store: StateStore, opts: RunOptions): Promise<void> {
   const stored = store.readCredential();
   if (!stored) throw new Error(`not enrolled: no credential in ${store.credentialFile}; run with --connector <url> --token <enrollment token>`);
   const logger = createLogger({ name: 'agent', level: opts.logLevel, base: { agentId: stored.agentId } });
-  if (opts.simulate) {
-    const simulators = await startSimulators(Number(opts.simulateBasePort ?? 0));
-    logger.info({ ports: simulators.ports }, 'simulators listening on 127.0.0.1');
-    process.stderr.write(`simulators: ${JSON.stringify(simulators.ports)}\n`);
-  }
   const bridge = new LinkBridge({ logger });
   const client = new TunnelClient({
     connector: stored.connector,

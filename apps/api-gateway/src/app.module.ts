@@ -1,17 +1,23 @@
+import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
+import { ThrottlerModule } from '@nestjs/throttler';
+import type { Response } from 'express';
 import type { Redis } from 'ioredis';
+import { LoggerModule } from 'nestjs-pino';
 
 import type { GatewayConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { SecretBox } from '@payorch/domain';
 import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
-import { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+import type { TerminalCommandDispatcher } from '@payorch/operations';
+import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
 import { AgentsModule } from './agents/agents.module';
 import { AssistMerchantsModule } from './assist-merchants/assist-merchants.module';
+import { CommandBusModule } from './command-bus/command-bus.module';
 import { ApiKeyGuard } from './common/auth.guard';
 import { AuthThrottle } from './common/auth-throttle';
 import { DestinationGuard } from './common/destination.guard';
@@ -19,7 +25,9 @@ import { ErrorFilter } from './common/error.filter';
 import { EgressModule } from './egress/egress.module';
 import { EventsModule } from './events/events.module';
 import { IdempotencyInterceptor } from './common/idempotency.interceptor';
-import { RateLimitGuard } from './common/rate-limit.guard';
+import { RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
+import type { PayorchRequest } from './common/request-context';
+import { requestLogging } from './common/request-log';
 import { DATABASE, EGRESS_RESOLVER, GATEWAY_CONFIG, LOGGER, REDIS, SECRET_BOX } from './common/tokens';
 import { HealthController, METRICS_REGISTRY } from './health/health.controller';
 import { OperationsModule } from './operations/operations.module';
@@ -34,25 +42,21 @@ export interface GatewayDeps {
   db: Database;
   logger: Logger;
   metrics: Registry;
-  redis: Redis;
+  /** The process's named Redis connections: `command`, `blocking`, `subscriber` (docs/architecture.md). */
+  redis: RedisConnections;
   secrets: SecretBox;
-  /** Command bus to the device connectors (operations); default: every terminal offline. */
+  /** Command bus to the device connectors (operations); default: the Redis command bus. */
   dispatcher?: TerminalCommandDispatcher;
   /** Resolves tenant-given host names for the egress policy; default: the system resolver. */
   resolver?: Resolver;
 }
 
-/** Closes the connections the app was given, after Nest has stopped taking requests. */
-class ConnectionCloser implements OnApplicationShutdown {
-  constructor(
-    @Inject(DATABASE) private readonly db: Database,
-    @Inject(REDIS) private readonly redis: Redis,
-    @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher & { close?: () => Promise<void> },
-  ) {}
+/** Closes the database after Nest has stopped taking requests (RedisModule closes the Redis connections). */
+class DatabaseCloser implements OnApplicationShutdown {
+  constructor(@Inject(DATABASE) private readonly db: Database) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.dispatcher.close?.();
-    await Promise.allSettled([this.db.close(), this.redis.quit()]);
+    await this.db.close();
   }
 }
 
@@ -67,20 +71,43 @@ export class AppModule {
       { provide: GATEWAY_CONFIG, useValue: deps.config },
       { provide: LOGGER, useValue: deps.logger },
       { provide: METRICS_REGISTRY, useValue: deps.metrics },
-      { provide: REDIS, useValue: deps.redis },
+      // Ordinary commands (rate limits, auth throttle, PUBLISH, health) go on the named `command` connection.
+      { provide: REDIS, useExisting: redisToken('command') },
       { provide: SECRET_BOX, useValue: deps.secrets },
-      { provide: TERMINAL_COMMAND_DISPATCHER, useValue: deps.dispatcher ?? offlineDispatcher },
     ];
     return {
       module: AppModule,
       global: true,
       controllers: [HealthController],
-      exports: shared.map((p) => ('provide' in p ? p.provide : p)),
-      imports: [AgentsModule, AssistMerchantsModule, EgressModule, EventsModule, OperationsModule, SettlementsModule, StoresModule, TerminalsModule, TerminusModule.forRoot({ logger: false }), WalletPaymentsModule, WebhooksModule],
+      exports: [...shared.map((p) => ('provide' in p ? p.provide : p)), CommandBusModule],
+      imports: [
+        // First: Nest shuts global modules down in reverse order of registration, so the connections close last.
+        RedisModule.forRoot(deps.redis),
+        AgentsModule,
+        AssistMerchantsModule,
+        // Producers only: the queues share the fail-fast `command` connection (no offline queue).
+        BullModule.forRootAsync({
+          inject: [redisToken('command')],
+          useFactory: (connection: Redis) => ({ connection, prefix: `${deps.config.REDIS_KEY_PREFIX}:bull` }),
+        }),
+        CommandBusModule.register({ dispatcher: deps.dispatcher }),
+        EgressModule,
+        EventsModule,
+        // One `request` line per request through pino-http, with the request id of `X-Request-Id` (bootstrap.ts).
+        LoggerModule.forRoot<PayorchRequest, Response>(requestLogging(deps.logger)),
+        OperationsModule,
+        SettlementsModule,
+        StoresModule,
+        TerminalsModule,
+        TerminusModule.forRoot({ logger: false }),
+        ThrottlerModule.forRootAsync({ inject: [redisToken('command')], useFactory: (redis: Redis) => rateLimitOptions(deps.config, redis) }),
+        WalletPaymentsModule,
+        WebhooksModule,
+      ],
       providers: [
         ...shared,
-        ConnectionCloser,
-        // Guards run in this order: authenticate, then rate-limit per key.
+        DatabaseCloser,
+        // Guards run in this order: authenticate, then rate-limit per key (@nestjs/throttler).
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

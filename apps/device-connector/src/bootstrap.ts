@@ -3,17 +3,18 @@ import { hostname } from 'node:os';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Redis } from 'ioredis';
 
 import type { ConnectorConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
-import { SecretBox } from '@payorch/domain';
+import { KeyedSerialQueue, SecretBox } from '@payorch/domain';
 import { createLogger, createMetricsRegistry, type Logger } from '@payorch/logging';
 import { OperationCommandHandler, redisEventSink } from '@payorch/operations';
+import { RedisConnections } from '@payorch/redis';
 
 import type { OperationCommandHandlerLike } from './bus/command-router';
 import { ConnectorModule } from './connector.module';
 import { defaultDriverFactory } from './drivers/driver-factory';
+import { TERMINAL_QUEUE_LIMIT } from './terminals/terminal-handle';
 import type { DriverFactory } from './terminals/terminal-hub';
 import { AgentTunnelServer } from './tunnel/agent-tunnel.server';
 
@@ -27,11 +28,13 @@ export interface ConnectorAppOptions {
 export async function createConnectorApp(config: ConnectorConfig, logger?: Logger, options: ConnectorAppOptions = {}): Promise<INestApplication> {
   const instanceId = config.CONNECTOR_INSTANCE_ID ?? `${hostname()}-${process.pid}`;
   const log = logger ?? createLogger({ name: 'device-connector', level: config.LOG_LEVEL, base: { instance: instanceId } });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  const redis = connectorRedis(config, instanceId, log);
   // Operation progress, presence and relay events go to their tenant's live channel once committed.
   const db = Database.connect(config.DATABASE_APP_URL, undefined, {
-    onCommitted: redisEventSink(redis, config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
+    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
   });
+  // One queue per terminal, shared by the operation handler and the TerminalHub (terminal info).
+  const terminalQueue = new KeyedSerialQueue({ limit: TERMINAL_QUEUE_LIMIT });
   const app = await NestFactory.create<NestExpressApplication>(
     ConnectorModule.register({
       config,
@@ -39,10 +42,11 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
       driverFactory: options.driverFactory === undefined ? defaultDriverFactory() : options.driverFactory,
       instanceId,
       logger: log,
-      operationHandler: options.operationHandler === undefined ? new OperationCommandHandler(db) : options.operationHandler,
+      operationHandler: options.operationHandler === undefined ? new OperationCommandHandler(db, { queue: terminalQueue, pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS }) : options.operationHandler,
       redis,
       registry: createMetricsRegistry('device-connector'),
       secrets: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
+      terminalQueue,
     }),
     { logger: false },
   );
@@ -51,4 +55,24 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
   await app.init();
   app.get(AgentTunnelServer).attach(app.getHttpServer());
   return app;
+}
+
+/**
+ * The connector's Redis connections (docs/architecture.md, "Redis connections"): `command` for ownership
+ * keys, command-bus replies/acks/XGROUP and PUBLISH (offline queue kept, 3 retries, as before), `blocking`
+ * for the command-bus consumer's XREADGROUP BLOCK, `subscriber` for the access watcher's PSUBSCRIBE (it
+ * subscribes itself after every reconnect, then re-checks every agent: no automatic re-subscription).
+ */
+function connectorRedis(config: ConnectorConfig, instanceId: string, logger: Logger): RedisConnections {
+  return new RedisConnections({
+    url: config.REDIS_URL,
+    clientName: `${config.REDIS_KEY_PREFIX}:device-connector:${instanceId}`,
+    connections: {
+      blocking: {},
+      command: { enableOfflineQueue: true, maxRetriesPerRequest: 3 },
+      // Named as docs/runbooks/agent.md tells operators to find it in CLIENT LIST.
+      subscriber: { autoResubscribe: false, connectionName: `payorch-access-${instanceId}` },
+    },
+    onError: (name, err) => logger.warn({ err: err.message, connection: name }, 'redis connection error'),
+  });
 }

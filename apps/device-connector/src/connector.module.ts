@@ -1,11 +1,11 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import type { Redis } from 'ioredis';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
-import type { SecretBox } from '@payorch/domain';
+import type { KeyedSerialQueue, SecretBox } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
+import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
 import { AccessWatcher } from './access/access-watcher';
 import { CommandBusService } from './bus/command-bus.service';
@@ -16,7 +16,7 @@ import { HealthController } from './health/health.controller';
 import { RelayPortFactory } from './relay/relay-port.factory';
 import { type DriverFactory, TerminalHub } from './terminals/terminal-hub';
 import { TerminalPresence } from './terminals/terminal-presence';
-import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, REDIS, REGISTRY, SECRET_BOX } from './tokens';
+import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, REDIS, REGISTRY, SECRET_BOX, TERMINAL_QUEUE } from './tokens';
 import { AgentTunnelServer } from './tunnel/agent-tunnel.server';
 
 export interface ConnectorDeps {
@@ -28,19 +28,20 @@ export interface ConnectorDeps {
   logger: Logger;
   /** The issue-7 OperationCommandHandler; null = operation commands answer INTERNAL. */
   operationHandler: OperationCommandHandlerLike | null;
-  redis: Redis;
+  /** The process's named Redis connections: `command`, `blocking`, `subscriber` (docs/architecture.md). */
+  redis: RedisConnections;
   registry: Registry;
   secrets: SecretBox;
+  /** One command at a time per terminal; the OperationCommandHandler must run its commands in the same queue. */
+  terminalQueue: KeyedSerialQueue;
 }
 
+/** Closes the database on shutdown (RedisModule closes the Redis connections after every other module). */
 class ConnectionCloser implements OnApplicationShutdown {
-  constructor(
-    @Inject(DATABASE) private readonly db: Database,
-    @Inject(REDIS) private readonly redis: Redis,
-  ) {}
+  constructor(@Inject(DATABASE) private readonly db: Database) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([this.db.close(), this.redis.quit()]);
+    await this.db.close();
   }
 }
 
@@ -50,7 +51,7 @@ export class ConnectorModule {
     return {
       module: ConnectorModule,
       controllers: [EnrollmentController, HealthController],
-      imports: [TerminusModule.forRoot({ logger: false })],
+      imports: [RedisModule.forRoot(deps.redis), TerminusModule.forRoot({ logger: false })],
       providers: [
         { provide: CONNECTOR_CONFIG, useValue: deps.config },
         { provide: DATABASE, useValue: deps.db },
@@ -58,9 +59,11 @@ export class ConnectorModule {
         { provide: INSTANCE_ID, useValue: deps.instanceId },
         { provide: LOGGER, useValue: deps.logger },
         { provide: OPERATION_HANDLER, useValue: deps.operationHandler },
-        { provide: REDIS, useValue: deps.redis },
+        // Ordinary commands (ownership keys, replies, PUBLISH, health) go on the named `command` connection.
+        { provide: REDIS, useExisting: redisToken('command') },
         { provide: REGISTRY, useValue: deps.registry },
         { provide: SECRET_BOX, useValue: deps.secrets },
+        { provide: TERMINAL_QUEUE, useValue: deps.terminalQueue },
         AccessWatcher,
         AgentTunnelServer,
         CommandBusService,

@@ -9,3 +9,5 @@ export const SECRET_BOX = Symbol('SECRET_BOX');
 export const DRIVER_FACTORY = Symbol('DRIVER_FACTORY');
 /** The issue-7 OperationCommandHandler (`handle(cmd, driver)`), or null when operations are not wired. */
 export const OPERATION_HANDLER = Symbol('OPERATION_HANDLER');
+/** The terminals' command queue (KeyedSerialQueue, key: terminal id), shared by TerminalHub and the OperationCommandHandler. */
+export const TERMINAL_QUEUE = Symbol('TERMINAL_QUEUE');

@@ -2,24 +2,24 @@ import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
+import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
-import { QUEUES } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
-import { offlineDispatcher, type TerminalCommandDispatcher } from '@payorch/operations';
+import type { TerminalCommandDispatcher } from '@payorch/operations';
+import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
+import { BullErrorLog } from './bull-errors';
+import { CommandBusModule } from './command-bus/command-bus.module';
 import { HealthController, REGISTRY } from './health/health.controller';
 import { RecoveryModule } from './recovery/recovery.module';
-import { bullConnection } from './redis-connection';
 import { SchedulerReconciler } from './schedules/scheduler-reconciler.service';
 import type { SettlementRunner } from './settlement/settlement-runner';
 import { SettlementModule } from './settlement/settlement.module';
-import { SystemProcessor } from './system/system.processor';
+import { SystemModule } from './system/system.module';
 import { DATABASE, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
-import { WalletPaymentsProcessor } from './wallet-payments/wallet-payments.processor';
-import { walletPaymentsProviders } from './wallet-payments/wallet-payments.tokens';
-import { WalletResolutionService } from './wallet-payments/wallet-resolution.service';
+import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 import { workerMetrics } from './worker-metrics';
 
@@ -27,13 +27,16 @@ export interface WorkerDeps {
   config: WorkerConfig;
   db: Database;
   logger: Logger;
+  /** The process's named Redis connections: `bull`, `command`, `blocking`, `subscriber` (docs/architecture.md). */
+  redis: RedisConnections;
   registry: Registry;
-  /** How settlements reach terminals (bootstrap: the command bus; tests: an in-process runner). */
-  settlementRunner: SettlementRunner;
-  /** Command bus for `operation.recover` (bootstrap: RedisTerminalCommandDispatcher; default: every terminal offline). */
+  /** How settlements reach terminals; default: DispatcherSettlementRunner over the command bus (tests: in-process). */
+  settlementRunner?: SettlementRunner;
+  /** Command bus for `operation.execute` / `operation.recover`; default: the Redis command bus (tests: in-process). */
   dispatcher?: TerminalCommandDispatcher;
 }
 
+/** Closes the database last: Nest shuts the root (global, registered first) module down after every other one. */
 class DatabaseCloser implements OnApplicationShutdown {
   constructor(@Inject(DATABASE) private readonly db: Database) {}
 
@@ -42,40 +45,50 @@ class DatabaseCloser implements OnApplicationShutdown {
   }
 }
 
+/**
+ * The worker process: one global root module providing what every feature module shares (database,
+ * logger, config, metrics, the Redis connections, the command bus), the BullMQ root configuration on the
+ * named `bull` connection, and one feature module per queue, each registering its queue and @Processor
+ * (processors live in feature modules: Nest initialises them after the global BullMQ registrar).
+ */
 @Module({})
 export class WorkerModule {
   static register(deps: WorkerDeps): DynamicModule {
-    const metrics = workerMetrics(deps.registry);
+    const shared = [
+      { provide: DATABASE, useValue: deps.db },
+      { provide: LOGGER, useValue: deps.logger },
+      { provide: METRICS, useValue: workerMetrics(deps.registry) },
+      { provide: REGISTRY, useValue: deps.registry },
+      { provide: WORKER_CONFIG, useValue: deps.config },
+    ];
     return {
       module: WorkerModule,
+      global: true,
       controllers: [HealthController],
+      exports: [...shared.map((p) => p.provide), CommandBusModule],
       imports: [
-        BullModule.forRoot({
-          connection: bullConnection(deps.config.REDIS_URL),
-          prefix: `${deps.config.REDIS_KEY_PREFIX}:bull`,
-          defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: false },
+        // First: Nest shuts global modules down in reverse order of registration, so the connections close
+        // after the BullMQ workers have finished their jobs.
+        RedisModule.forRoot(deps.redis),
+        // Queues and workers share the `bull` connection; BullMQ adds one blocking duplicate per Worker.
+        BullModule.forRootAsync({
+          inject: [redisToken('bull')],
+          useFactory: (connection: Redis) => ({
+            connection,
+            prefix: `${deps.config.REDIS_KEY_PREFIX}:bull`,
+            defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: false },
+          }),
         }),
-        // settlement, operations-recovery and webhooks again here for SchedulerReconciler (their processors live in the feature modules).
-        BullModule.registerQueue({ name: QUEUES.operationsRecovery }, { name: QUEUES.settlement }, { name: QUEUES.system }, { name: QUEUES.walletPayments }, { name: QUEUES.webhooks }),
+        CommandBusModule.register({ dispatcher: deps.dispatcher }),
         DiscoveryModule,
-        SettlementModule.register({ ...deps, runner: deps.settlementRunner }),
-        RecoveryModule.register({ ...deps, dispatcher: deps.dispatcher ?? offlineDispatcher, metrics }),
+        RecoveryModule,
+        SettlementModule.register({ registry: deps.registry, runner: deps.settlementRunner }),
+        SystemModule,
         TerminusModule.forRoot({ logger: false }),
-        WebhooksModule.register({ ...deps, metrics }),
+        WalletPaymentsModule.register({ config: deps.config, registry: deps.registry }),
+        WebhooksModule,
       ],
-      providers: [
-        { provide: DATABASE, useValue: deps.db },
-        { provide: LOGGER, useValue: deps.logger },
-        { provide: METRICS, useValue: metrics },
-        { provide: REGISTRY, useValue: deps.registry },
-        { provide: WORKER_CONFIG, useValue: deps.config },
-        DatabaseCloser,
-        SchedulerReconciler,
-        SystemProcessor,
-        ...walletPaymentsProviders(deps.config, deps.registry),
-        WalletPaymentsProcessor,
-        WalletResolutionService,
-      ],
+      providers: [...shared, BullErrorLog, DatabaseCloser, SchedulerReconciler],
     };
   }
 }

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 
 import type { TerminalCommand } from '@payorch/domain';
-import { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { CommandConsumer } from './consumer';
 import { RedisTerminalCommandDispatcher } from './dispatcher';
@@ -73,8 +73,9 @@ describe('command bus (real Redis)', () => {
     await redis.xgroup('CREATE', `${prefix}:bus:req:sleepy`, 'connector', '$', 'MKSTREAM');
     expect(await dispatcher(150).dispatch(refresh)).toMatchObject({ ok: false, code: 'TIMEOUT' });
     await late.start();
-    await new Promise((r) => setTimeout(r, 400));
-    expect(executed).toBe(0);
+    // A fresh command queued behind the expired one: once it is answered, the consumer has read past the expired one.
+    expect(await dispatcher().dispatch(refresh)).toEqual({ ok: true });
+    expect(executed).toBe(1);
     expect(await redis.xlen(`${prefix}:bus:req:sleepy`)).toBe(0);
     await own.release(AGENT);
   });
@@ -83,8 +84,10 @@ describe('command bus (real Redis)', () => {
     const own = new AgentOwnership({ redis, prefix, instanceId: 'crashy', ttlMs: 1000 });
     await own.claim(AGENT);
     expect(await own.owner(AGENT)).toBe('crashy');
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(await own.owner(AGENT)).toBeNull();
+    const claimedAt = Date.now();
+    // Nothing refreshes the key: Redis expires it after its TTL.
+    await waitFor(async () => (await own.owner(AGENT)) === null, { timeoutMs: 5_000, intervalMs: 50, what: 'the ownership key to expire' });
+    expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(900);
     expect(await dispatcher().dispatch(refresh)).toMatchObject({ ok: false, code: 'TERMINAL_OFFLINE' });
   });
 });

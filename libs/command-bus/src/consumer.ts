@@ -2,14 +2,21 @@ import type { Redis } from 'ioredis';
 
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
 
+import { waitAtMost } from './bounded';
 import { busKeys, CONSUMER_GROUP } from './keys';
 import { parseCommand } from './messages';
 
 export type TerminalCommandHandler = (command: TerminalCommand) => Promise<TerminalCommandReply>;
 
 export interface CommandConsumerOptions {
-  /** Used for replies and acks; the consumer opens its own blocking connection with `duplicate()`. */
+  /** Used for replies, acks and XGROUP. */
   redis: Redis;
+  /**
+   * The connection XREADGROUP BLOCK waits on: the process's named `blocking` connection
+   * (@payorch/redis), owned by the caller and used by this consumer only. Without it the consumer
+   * opens its own `redis.duplicate()` in start() and closes it in stop().
+   */
+  blocking?: Redis;
   prefix: string;
   instanceId: string;
   handler: TerminalCommandHandler;
@@ -55,7 +62,9 @@ const isNoGroup = (error: unknown): boolean => /NOGROUP|no longer exists/.test(S
 export class CommandConsumer {
   private readonly key: string;
   private blocking: Redis | undefined;
+  private detachBlocking: (() => void) | undefined;
   private stopped = true;
+  private abandoned = false;
   private loop: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private lastExpire = 0;
@@ -71,14 +80,23 @@ export class CommandConsumer {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    this.blocking = this.options.redis.duplicate();
-    let connects = 0;
-    this.blocking.on('ready', () => {
-      connects += 1;
-      if (connects > 1) this.recreate ??= 'reconnect';
-    });
+    this.abandoned = false;
+    const blocking = this.options.blocking ?? this.options.redis.duplicate();
+    this.blocking = blocking;
+    // Every 'ready' after the connection was first up is a reconnect: Redis may have lost the group.
+    let connected = blocking.status === 'ready';
+    const onReady = () => {
+      if (connected) this.recreate ??= 'reconnect';
+      connected = true;
+    };
     // Connection errors surface as failed reads (handled in run()); keep ioredis from printing them.
-    this.blocking.on('error', () => undefined);
+    const onError = () => undefined;
+    blocking.on('ready', onReady);
+    blocking.on('error', onError);
+    this.detachBlocking = () => {
+      blocking.off('ready', onReady);
+      blocking.off('error', onError);
+    };
     await this.ensureGroup();
     this.lastReadAt = Date.now(); // the first read may block for blockMs: not stuck yet
     this.loop = this.run();
@@ -115,9 +133,13 @@ export class CommandConsumer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.loop;
+    // A shared blocking connection is not ours to close: wait for the current read (one block time) unless
+    // Redis is away; a read still pending then is abandoned (what it returns later is left unread, never run).
+    if (this.options.blocking) this.abandoned = !(await waitAtMost(this.loop, 2 * (this.options.blockMs ?? 1000)));
+    else await this.loop;
     await Promise.allSettled([...this.inFlight]);
-    this.blocking?.disconnect();
+    this.detachBlocking?.();
+    if (!this.options.blocking) this.blocking?.disconnect();
   }
 
   private async run(): Promise<void> {
@@ -135,6 +157,7 @@ export class CommandConsumer {
         batch = (await this.blocking!.xreadgroup(
           'GROUP', CONSUMER_GROUP, this.options.instanceId, 'COUNT', 64, 'BLOCK', blockMs, 'STREAMS', this.key, '>',
         )) as Array<[string, Array<[string, string[]]>]> | null;
+        if (this.abandoned) break;
         this.lastReadAt = Date.now();
         this.problem = null;
         failures = 0;

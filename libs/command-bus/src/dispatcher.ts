@@ -3,17 +3,14 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 import type { Database } from '@payorch/db';
-import { isUuid, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
+import { isUuid, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from '@payorch/domain';
 
+import { waitAtMost } from './bounded';
 import { busKeys } from './keys';
 import { offline, parseReply } from './messages';
 
-/** Sends a command to the connector instance holding the terminal's agent and waits for its reply. */
-export interface TerminalCommandDispatcher {
-  dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
-  /** false while the bus cannot take a command at all (Redis down). */
-  isAvailable?(): boolean;
-}
+/** The interface lives with the commands it carries (@payorch/domain); re-exported for this lib's users. */
+export type { TerminalCommandDispatcher } from '@payorch/domain';
 
 /** The terminal's agent under the tenant: null = no such terminal (for this tenant). */
 export type AgentResolver = (tenantId: string, terminalId: string) => Promise<{ agentId: string | null } | null>;
@@ -35,7 +32,14 @@ export const DEFAULT_COMMAND_TIMEOUTS_MS: Record<TerminalCommand['kind'], number
 };
 
 export interface RedisDispatcherOptions {
+  /** Ownership lookups, XADD of requests, DEL of the reply stream. */
   redis: Redis;
+  /**
+   * The connection the reply reader blocks on (XREAD BLOCK); the process's named `blocking`
+   * connection (@payorch/redis), owned by the caller and used by this reader only. Without it the
+   * dispatcher opens its own `redis.duplicate()` on the first dispatch and closes it in close().
+   */
+  blocking?: Redis;
   prefix: string;
   resolveAgent: AgentResolver;
   timeoutsMs?: Partial<Record<TerminalCommand['kind'], number>>;
@@ -79,7 +83,13 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
     const target = await this.options.resolveAgent(command.tenantId, command.terminalId);
     if (!target) return { ok: false, code: 'NOT_FOUND', message: `terminal ${command.terminalId} not found` };
     if (!target.agentId) return offline('the terminal has no agent');
-    const owner = await this.options.redis.get(this.keys.agentOwner(target.agentId));
+    let owner: string | null;
+    try {
+      owner = await this.options.redis.get(this.keys.agentOwner(target.agentId));
+    } catch (error) {
+      // A fail-fast connection (no offline queue) rejects at once while Redis is away: nothing was sent.
+      return { ok: false, code: 'INTERNAL', message: `command bus unavailable: ${(error as Error).message}` };
+    }
     if (!owner) return offline('the terminal\'s agent is not connected');
     this.ensureReader();
     const timeoutMs = options.timeoutMs ?? this.options.timeoutsMs?.[command.kind] ?? DEFAULT_COMMAND_TIMEOUTS_MS[command.kind];
@@ -106,8 +116,13 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
   async close(): Promise<void> {
     this.closed = true;
     for (const id of [...this.pending.keys()]) this.settle(id, { ok: false, code: 'INTERNAL', message: 'dispatcher closed' });
-    await this.loop;
-    this.reader?.disconnect();
+    if (this.options.blocking) {
+      // Not ours to close: wait for the current XREAD (one block time) unless Redis is away.
+      await waitAtMost(this.loop, 2 * (this.options.blockMs ?? 1000));
+    } else {
+      await this.loop;
+      this.reader?.disconnect();
+    }
     await this.options.redis.del(this.replyKey).catch(() => undefined);
   }
 
@@ -121,9 +136,13 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
 
   private ensureReader(): void {
     if (this.loop) return;
-    this.reader = this.options.redis.duplicate();
-    // Connection errors surface as failed reads; read() retries until Redis answers again.
-    this.reader.on('error', () => undefined);
+    if (this.options.blocking) {
+      this.reader = this.options.blocking;
+    } else {
+      this.reader = this.options.redis.duplicate();
+      // Connection errors surface as failed reads; read() retries until Redis answers again.
+      this.reader.on('error', () => undefined);
+    }
     this.loop = this.read();
   }
 

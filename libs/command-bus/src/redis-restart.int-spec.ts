@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 
 import type { TerminalCommand } from '@payorch/domain';
-import { OwnedRedis } from '@payorch/testing';
+import { OwnedRedis, waitFor } from '@payorch/testing';
 
 import { CommandConsumer } from './consumer';
 import { RedisTerminalCommandDispatcher } from './dispatcher';
@@ -13,17 +13,6 @@ const TERMINAL = '22222222-2222-4222-8222-222222222222';
 const AGENT = '33333333-3333-4333-8333-333333333333';
 const refresh: TerminalCommand = { kind: 'terminal.refresh_info', tenantId: TENANT, terminalId: TERMINAL };
 const PREFIX = 'bus-restart';
-
-/** Polls `fn` every 25 ms until it returns a truthy value; fails after `timeoutMs`. */
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** The fault of issue 15: Redis restarts empty (SIGKILL, no persistence) under a running bus. */
 describe('command bus across a Redis restart (owned redis-server)', () => {
@@ -86,7 +75,7 @@ describe('command bus across a Redis restart (owned redis-server)', () => {
     expect(await probe.exists(busKeys(PREFIX).requests('c1'))).toBe(0); // Redis really lost the bus
 
     // The first command after the restart, sent as soon as the owner key is back, is answered in time.
-    await until('ownership re-asserted', async () => (await probe.get(busKeys(PREFIX).agentOwner(AGENT))) === 'c1');
+    await waitFor(async () => (await probe.get(busKeys(PREFIX).agentOwner(AGENT))) === 'c1', { timeoutMs: 5_000, what: 'ownership re-asserted' });
     const reply = await dispatcher.dispatch(refresh);
     expect(reply).toEqual({ ok: true, result: 'c1' });
     expect(Date.now() - back).toBeLessThan(5000);
@@ -104,7 +93,7 @@ describe('command bus across a Redis restart (owned redis-server)', () => {
     const probe = new Redis(server.url);
     const before = recovered.length;
     await probe.flushall();
-    await until('group recreated', async () => recovered.length > before && (await probe.exists(busKeys(PREFIX).requests('c1'))) === 1);
+    await waitFor(async () => recovered.length > before && (await probe.exists(busKeys(PREFIX).requests('c1'))) === 1, { timeoutMs: 5_000, what: 'group recreated' });
     expect(recovered.slice(before)).toContain('NOGROUP');
     await ownership.refresh();
     expect(await dispatcher.dispatch(refresh)).toEqual({ ok: true, result: 'c1' });
@@ -118,7 +107,7 @@ describe('command bus across a Redis restart (owned redis-server)', () => {
     await consumer.stop();
     const pending = new RedisTerminalCommandDispatcher({ redis: dispatcherRedis, prefix: PREFIX, resolveAgent: async () => ({ agentId: AGENT }), blockMs: 200, timeoutsMs: { 'terminal.refresh_info': 1500 } });
     const reply = pending.dispatch(refresh);
-    await until('request queued', async () => (await probe.xlen(busKeys(PREFIX).requests('c1'))) === 1);
+    await waitFor(async () => (await probe.xlen(busKeys(PREFIX).requests('c1'))) === 1, { timeoutMs: 5_000, what: 'request queued' });
     probe.disconnect();
     await server.restart();
     await consumer.start();

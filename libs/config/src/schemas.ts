@@ -99,6 +99,13 @@ export const connectorConfigSchema = z.object({
   CONNECTOR_PORT: port(3001).describe('Port of the agent WebSocket endpoint (`/agent`), `/health` and `/metrics`.'),
   PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (terminal credentials).'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),
+  PENDING_HOLD_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(10_000)
+    .describe('How often an operation waiting in a terminal\'s queue refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.'),
   CONNECTOR_OWNERSHIP_TTL_MS: z.coerce
     .number()
     .int()
@@ -203,6 +210,12 @@ export const workerConfigSchema = z.object({
     .max(1000)
     .default(20)
     .describe('Inconclusive recovery attempts after which an UNKNOWN operation is left for a human (POST /v1/operations/{id}/resolve).'),
+  RECOVERY_PENDING_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(30_000)
+    .describe('An operation PENDING unchanged this long was never claimed by an executor (its gateway or connector died) and is failed as never sent; keep it above 2 × the connector\'s PENDING_HOLD_INTERVAL_MS.'),
   RECOVERY_STUCK_AFTER_MS: z.coerce
     .number()
     .int()

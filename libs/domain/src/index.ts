@@ -5,4 +5,6 @@ export { JOB_NAMES, QUEUES, type JobData, type JobName } from './jobs';
 export { hashToken, issueToken, TOKEN_KINDS, tokenPrefix, verifyToken, type IssuedToken, type TokenKind } from './secrets/tokens';
 export { ALL_SCOPES, type Scope } from './scopes';
 export { probe, withTimeout } from './async';
-export { type TerminalCommand, type TerminalCommandReply } from './terminal-commands';
+export { canonicalJson } from './canonical-json';
+export { KeyedSerialQueue, QueueFullError, type SerialQueueOptions } from './serial-queue';
+export { type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from './terminal-commands';

@@ -11,3 +11,14 @@ export type TerminalCommand =
 export type TerminalCommandReply =
   | { ok: true; result?: unknown }
   | { ok: false; code: 'TERMINAL_OFFLINE' | 'TERMINAL_BUSY' | 'NOT_FOUND' | 'TOO_LATE' | 'TIMEOUT' | 'INTERNAL'; message: string };
+
+/**
+ * Delivers a TerminalCommand to whoever holds the terminal and returns its reply; for `operation.execute`
+ * the reply comes when the operation has finished (or could not start). Production: the Redis command
+ * bus (@payorch/command-bus RedisTerminalCommandDispatcher); in-process ones in tests.
+ */
+export interface TerminalCommandDispatcher {
+  dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
+  /** false while the bus cannot take a command at all (Redis down): new work is refused with 503 instead of accepted and failed. */
+  isAvailable?(): boolean;
+}

@@ -4,6 +4,7 @@ export {
   type Capability, type CapabilityTable, type DriverErrorCode,
 } from './capabilities';
 export { createDriver } from './create-driver';
+export { openTerminalCredentials, sealTerminalCredentials, terminalCredentialsAad } from './credentials';
 export { JoinprotoDriver } from './joinproto.driver';
 export { formatYyMmDdHhMmSs, JpayDriver } from './jpay.driver';
 export { SsiEcrDriver } from './ssi-ecr.driver';

@@ -1,7 +1,8 @@
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
 
 import { createDriver, type DriverConfig, JoinprotoDriver, type OperationOutcome, type TerminalDriver } from './index';
-import { command, recordingHooks, sleep, tcpLink, waitFor } from './testing/harness';
+import { command, recordingHooks, tcpLink } from './testing/harness';
 
 describe(JoinprotoDriver.name, () => {
   let sim: JoinprotoTerminalSimulator;
@@ -76,12 +77,11 @@ describe(JoinprotoDriver.name, () => {
     const { hooks, refs } = recordingHooks();
     const cmd = command('purchase', { amount: 6100 });
     const running = driver.execute(cmd, hooks);
-    await waitFor(() => sim.journal.length === 1);
+    await waitFor(() => sim.journal.length === 1, { what: 'the purchase in the terminal journal' });
     sim.disconnect();
     const outcome = await running;
     expect(outcome).toMatchObject({ state: 'unknown', reason: expect.stringContaining('transport-closed') });
     const fresh = make();
-    await sleep(20);
     expect(await fresh.recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 6100, rrn: sim.journal[0]!.rrn });
   });
 
@@ -122,8 +122,10 @@ describe(JoinprotoDriver.name, () => {
   it('cancels a purchase waiting for a card (90): requested, the purchase ends canceled', async () => {
     const { driver } = await setup();
     const cmd = command('purchase', { amount: 2055 });
-    const running = driver.execute(cmd, recordingHooks().hooks);
-    await sleep(30);
+    const { hooks, progress } = recordingHooks();
+    const running = driver.execute(cmd, hooks);
+    // The driver reports `processing` once the DF01 is recorded and the frame goes out; 90 follows it on the same link.
+    await waitFor(() => progress.length > 0, { what: 'the purchase sent to the terminal' });
     expect(await driver.cancel(cmd.operationId)).toBe('requested');
     expect(await running).toMatchObject({ state: 'canceled' });
     expect(await driver.cancel(cmd.operationId)).toBe('not_running');

@@ -1,8 +1,9 @@
 import { parseTerminalTotals, settlementRawFromOutcome } from '@payorch/settlement';
+import { waitFor } from '@payorch/testing';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 
 import { createDriver, type DriverConfig, JpayDriver, type TerminalDriver } from './index';
-import { command, recordingHooks, sleep, tcpLink, waitFor } from './testing/harness';
+import { command, recordingHooks, tcpLink } from './testing/harness';
 
 describe(JpayDriver.name, () => {
   let sim: JpaySimulator;
@@ -113,8 +114,10 @@ describe(JpayDriver.name, () => {
   it('cancels a transaction waiting for the card: the next keepalive is answered cancelled', async () => {
     const { driver } = await setup();
     const cmd = command('purchase', { amount: 1554 });
-    const running = driver.execute(cmd, recordingHooks().hooks);
-    await sleep(30);
+    const { hooks, progress } = recordingHooks();
+    const running = driver.execute(cmd, hooks);
+    // Once the transaction is sent, the terminal keeps asking keepalive while it waits for the card (§8.9).
+    await waitFor(() => progress.some((p) => p.kind === 'status' && p.subStatus === 'processing'), { what: 'the transaction sent to the terminal' });
     expect(await driver.cancel(cmd.operationId)).toBe('requested');
     expect(await running).toMatchObject({ state: 'canceled', responseCode: 'cancelled' });
   });
@@ -124,7 +127,7 @@ describe(JpayDriver.name, () => {
     const { hooks, refs, progress } = recordingHooks();
     const cmd = command('purchase', { amount: 1554 });
     const running = driver.execute(cmd, hooks);
-    await waitFor(() => progress.length > 0);
+    await waitFor(() => progress.length > 0, { what: 'the transaction running on the terminal' });
     const closedAt = Date.now();
     await driver.close();
     expect(await running).toMatchObject({ state: 'unknown', protocolRefs: refs[0]! });

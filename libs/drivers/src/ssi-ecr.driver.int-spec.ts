@@ -1,7 +1,8 @@
+import { waitFor } from '@payorch/testing';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
 import { createDriver, type DriverConfig, SsiEcrDriver, type TerminalDriver } from './index';
-import { command, recordingHooks, tcpLink, waitFor } from './testing/harness';
+import { command, recordingHooks, tcpLink } from './testing/harness';
 
 describe(SsiEcrDriver.name, () => {
   let sim: SsiEcrSimulator;
@@ -77,14 +78,14 @@ describe(SsiEcrDriver.name, () => {
     const { hooks, refs } = recordingHooks();
     const cmd = command('purchase', { amount: 2500, currency: 'UAH' });
     const running = driver.execute(cmd, hooks);
-    await waitFor(() => refs.length === 1 && sim.status !== 'S00');
+    await waitFor(() => refs.length === 1 && sim.status !== 'S00', { what: 'the purchase running on the terminal' });
     linkUp = false;
     const closedAt = Date.now();
     await driver.close();
     expect(await running).toMatchObject({ state: 'unknown', reason: expect.stringContaining('aborted') });
     expect(Date.now() - closedAt).toBeLessThan(1_000);
     linkUp = true;
-    await waitFor(() => sim.status === 'S00');
+    await waitFor(() => sim.status === 'S00', { what: 'the terminal idle (S00)' });
     expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 2500 });
   });
 
@@ -116,17 +117,22 @@ describe(SsiEcrDriver.name, () => {
   it('cancels while waiting for the card (Interrupt in S02), and answers too_late once the bank is contacted', async () => {
     const { driver } = await setup();
     const cmd = command('purchase', { amount: 1555 });
-    const running = driver.execute(cmd, recordingHooks().hooks);
-    await waitFor(() => sim.status === 'S02');
-    await new Promise((r) => setTimeout(r, 10));
+    // The terminal holds each phase until the test has acted in it (its script would otherwise time out on its own).
+    sim.holdAt('S02');
+    const waiting = recordingHooks();
+    const running = driver.execute(cmd, waiting.hooks);
+    // Interrupt is allowed once the driver itself has polled S02 (spec 5.4.2), not just the terminal being there.
+    await waitFor(() => sim.status === 'S02' && waiting.progress.some((p) => p.kind === 'status' && p.subStatus === 'waiting_card'), { what: 'the driver seeing S02' });
     expect(await driver.cancel(cmd.operationId)).toBe('requested');
     expect(await running).toMatchObject({ state: 'canceled' });
 
     const slow = command('purchase', { amount: 1561 });
-    const slowRun = driver.execute(slow, recordingHooks().hooks);
-    await waitFor(() => sim.status === 'S04');
-    await new Promise((r) => setTimeout(r, 10));
+    sim.holdAt('S04');
+    const contacting = recordingHooks();
+    const slowRun = driver.execute(slow, contacting.hooks);
+    await waitFor(() => sim.status === 'S04' && contacting.progress.some((p) => p.kind === 'status' && p.subStatus === 'connecting_host'), { what: 'the driver seeing S04' });
     expect(await driver.cancel(slow.operationId)).toBe('too_late');
+    sim.holdAt(undefined);
     expect(await slowRun).toMatchObject({ state: 'approved' });
   });
 

@@ -3,3 +3,4 @@
  * probes run as @nestjs/terminus indicators and feed `payorch_ready{check}`.
  */
 export { type CheckReport, databasePing, legacyHealth, liveness, Readiness, type ReadinessOptions, type ReadinessProbe, type ReadinessReport, redisPing } from './readiness';
+export { ServiceHealth, ServiceHealthController, type ServiceHealthOptions, type StatusSink } from './service-health';

@@ -1,14 +1,30 @@
 import type { Database, TransactionClient } from '@payorch/db';
-import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
+import { KeyedSerialQueue, QueueFullError, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 
 import { type EventSink, OperationExecutor } from './executor';
 import { recoverOperation } from './recovery';
-import { failNeverSent, markStuckUnknown, type SupervisionResult } from './supervision';
+import { failNeverSent, holdPending, markStuckUnknown, type SupervisionResult } from './supervision';
 
 export interface CommandHandlerOptions {
   onEvents?: EventSink;
+  /**
+   * The per-terminal command queue (key: terminal id). The device connector passes the one its TerminalHub
+   * also refreshes terminal info in, so that a terminal has exactly one queue and a full one answers
+   * TERMINAL_BUSY before anything is claimed. Default: an unbounded queue of this handler's own.
+   */
+  queue?: KeyedSerialQueue;
+  /**
+   * While an `operation.execute` waits in the terminal's queue, its PENDING row is touched this often
+   * (`holdPending`), so the recovery sweep — which fails a PENDING row unchanged for RECOVERY_PENDING_AFTER_MS
+   * as never sent — can tell a queued operation from one whose gateway or connector died. Default 10 s;
+   * keep it well under the worker's RECOVERY_PENDING_AFTER_MS (default 30 s).
+   */
+  pendingHoldIntervalMs?: number;
 }
+
+/** Default of CommandHandlerOptions.pendingHoldIntervalMs (and of the connector's PENDING_HOLD_INTERVAL_MS). */
+export const PENDING_HOLD_INTERVAL_MS = 10_000;
 
 /** What `recoverTerminal` did with the terminal's non-final operations. */
 export interface TerminalRecoveryReport {
@@ -28,32 +44,45 @@ const TERMINAL_RECOVERY_BATCH = 50;
 /**
  * What the device connector calls for each bus command addressed to a terminal it holds:
  * `reply = await handler.handle(command, driverOfThatTerminal)`.
- *  - `operation.execute` runs the operation at most once and replies when it is over;
+ *  - `operation.execute` runs the operation at most once and replies when it is over. While another
+ *    operation of the terminal is UNKNOWN it is not run but failed as never sent (PENDING → FAILED, error
+ *    code `TERMINAL_RECOVERING`; types in RUNS_WHILE_RECOVERING excepted): the gateway refuses such work when
+ *    it is created, but two requests can pass that gate together, and a new command would destroy the
+ *    evidence the recovery reads. The check is part of the executor's claim (one compare-and-set);
  *  - `operation.recover` resolves an UNKNOWN operation;
  *  - `operation.cancel` interrupts the running one (409-worthy `TOO_LATE` when the terminal cannot any more).
- * Execute and recover are serialised per terminal (one command at a time); cancel bypasses the queue.
+ * Execute, recover and refresh_info are serialised per terminal (one command at a time, `options.queue`);
+ * cancel bypasses the queue. A full queue is TERMINAL_BUSY, and nothing was claimed.
  */
 export class OperationCommandHandler {
   readonly executor: OperationExecutor;
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queue: KeyedSerialQueue;
 
   constructor(
     private readonly db: Database,
     private readonly options: CommandHandlerOptions = {},
   ) {
     this.executor = new OperationExecutor(db, { onEvents: options.onEvents });
+    this.queue = options.queue ?? new KeyedSerialQueue();
   }
 
   async handle(command: TerminalCommand, driver: TerminalDriver): Promise<TerminalCommandReply> {
     try {
       switch (command.kind) {
-        case 'operation.execute':
-          return await this.serial(command.terminalId, async () => {
-            const report = await this.executor.execute(command, driver);
-            return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
-          });
+        case 'operation.execute': {
+          const hold = this.holdWhileQueued(command);
+          try {
+            return await this.queue.run(command.terminalId, async (): Promise<TerminalCommandReply> => {
+              hold.stop();
+              const report = await this.executor.execute(command, driver);
+              return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
+            });
+          } finally {
+            hold.stop();
+          }
+        }
         case 'operation.recover':
-          return await this.serial(command.terminalId, async () => {
+          return await this.queue.run(command.terminalId, async () => {
             const report = await recoverOperation(this.db, this.executor, driver, command);
             return { ok: true, result: { attempted: report.attempted, state: report.state.toLowerCase() } };
           });
@@ -67,9 +96,10 @@ export class OperationCommandHandler {
           };
         }
         case 'terminal.refresh_info':
-          return { ok: true, result: await driver.terminalInfo() };
+          return { ok: true, result: await this.queue.run(command.terminalId, () => driver.terminalInfo()) };
       }
     } catch (error) {
+      if (error instanceof QueueFullError) return { ok: false, code: 'TERMINAL_BUSY', message: `the terminal's command queue is full: ${error.message}` };
       return { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
     }
   }
@@ -86,7 +116,7 @@ export class OperationCommandHandler {
    *  - each UNKNOWN → `recoverOperation`, exactly what the bus command `operation.recover` runs.
    */
   recoverTerminal(ref: { tenantId: string; terminalId: string }, driver: TerminalDriver, notClaimedSince: Date): Promise<TerminalRecoveryReport> {
-    return this.serial(ref.terminalId, async () => {
+    return this.queue.run(ref.terminalId, async () => {
       const report: TerminalRecoveryReport = { neverSent: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 };
       const startedAt = new Date();
       const open = await this.db.withTenant(ref.tenantId, (tx) =>
@@ -121,20 +151,34 @@ export class OperationCommandHandler {
     });
   }
 
+  /**
+   * Keeps a queued operation's PENDING row fresh until its turn comes (or it stops being PENDING: canceled,
+   * failed by a sweep). A failed touch is only logged by omission: the worst case is that the sweep fails
+   * the operation as never sent, which the claim then respects (it finds no PENDING row and sends nothing).
+   */
+  private holdWhileQueued(ref: { tenantId: string; operationId: string }): { stop(): void } {
+    const intervalMs = this.options.pendingHoldIntervalMs ?? PENDING_HOLD_INTERVAL_MS;
+    let stopped = false;
+    const timer = setInterval(() => {
+      void this.db
+        .withTenant(ref.tenantId, (tx) => holdPending(tx, ref.operationId))
+        .then((held) => {
+          if (!held) stop();
+        })
+        .catch(() => undefined);
+    }, intervalMs);
+    timer.unref();
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+    };
+    return { stop };
+  }
+
   private async supervise(tenantId: string, fn: (tx: TransactionClient) => Promise<SupervisionResult>): Promise<SupervisionResult> {
     const result = await this.db.withTenant(tenantId, fn);
     if (result.event !== undefined) this.options.onEvents?.([result.event]);
     return result;
-  }
-
-  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(key) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.queues.set(key, tail);
-    void tail.then(() => {
-      if (this.queues.get(key) === tail) this.queues.delete(key);
-    });
-    return run;
   }
 }

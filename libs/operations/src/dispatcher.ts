@@ -1,15 +1,7 @@
-import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
+import type { TerminalCommandDispatcher } from '@payorch/domain';
 
-/**
- * Delivers a TerminalCommand to whoever holds the terminal and returns its reply. Production: the Redis
- * command bus (@payorch/command-bus RedisTerminalCommandDispatcher, structurally identical). For
- * `operation.execute` the reply comes when the operation has finished (or could not start).
- */
-export interface TerminalCommandDispatcher {
-  dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
-  /** false while the bus cannot take a command at all (Redis down): new work is refused with 503 instead of accepted and failed. */
-  isAvailable?(): boolean;
-}
+/** The interface lives with the commands it carries (@payorch/domain); re-exported for the apps' DI wiring below. */
+export type { TerminalCommandDispatcher } from '@payorch/domain';
 
 /** DI token for the dispatcher in Nest apps. */
 export const TERMINAL_COMMAND_DISPATCHER = Symbol('TERMINAL_COMMAND_DISPATCHER');

@@ -1,8 +1,9 @@
 import type { Database, PublishedEvent, TransactionClient } from '@payorch/db';
 import type { OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
-import { loadCommand, type OperationRow, outcomeColumns, recordStep } from './records';
-import { type OperationStateName, sourcesOf, stateOfOutcome } from './state-machine';
+import { loadCommand, outcomeWrite } from './records';
+import { type OperationStateName, type OperationTypeName, sourcesOf, stateOfOutcome } from './state-machine';
+import { transitionOperation } from './transition';
 
 /** Receives domain events after their transaction committed (e.g. publishes them to Redis pub/sub). */
 export type EventSink = (events: readonly PublishedEvent[]) => void;
@@ -24,15 +25,23 @@ interface Ref {
 }
 
 /**
- * Runs an operation on a terminal at most once:
- *  1. claim: `UPDATE … SET state = SENT WHERE id = ? AND state = PENDING` — only one executor wins, every
- *     other one returns `ran: false` without touching the terminal;
+ * Types that may run while another operation of the terminal is UNKNOWN: they only read the terminal (no
+ * transaction, so no evidence of the unknown one is overwritten), and recovery or the human resolving it
+ * may need them. Every other type is failed as never sent (`TERMINAL_RECOVERING`, issue #15).
+ */
+export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_INFO'];
+
+/**
+ * Runs an operation on a terminal at most once; every write goes through `transitionOperation`:
+ *  1. claim PENDING → SENT (compare-and-set): only one executor wins, every other one returns `ran: false`
+ *     without touching the terminal. The claim also refuses while another operation of the terminal is
+ *     UNKNOWN; such an operation is failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`);
  *  2. `beforeSend` stores the protocol references (DF01, SSI ticket, JPAY criteria) and commits before the
  *     driver writes a byte, so a crash after sending is recoverable; `protocolRefs IS NULL` therefore
  *     proves nothing was sent;
  *  3. progress moves SENT → IN_PROGRESS(subStatus) and is logged;
- *  4. the outcome is stored with a conditional update from SENT / IN_PROGRESS.
- * Every step writes an OperationEvent and a DomainEvent in the same transaction.
+ *  4. the outcome is stored with a compare-and-set from SENT / IN_PROGRESS.
+ * Each step is one transaction with its OperationEvent and DomainEvent.
  */
 export class OperationExecutor {
   constructor(
@@ -42,13 +51,24 @@ export class OperationExecutor {
 
   async execute(ref: Ref, driver: TerminalDriver): Promise<ExecutionReport> {
     const claimed = await this.tx(ref, async (tx, events) => {
-      const { count } = await tx.terminalOperation.updateMany({ where: { id: ref.operationId, state: 'PENDING' }, data: { state: 'SENT' } });
-      const row = (await tx.terminalOperation.findUnique({ where: { id: ref.operationId } })) as OperationRow | null;
-      if (count === 0 || row === null) return { row, command: undefined };
-      push(events, await recordStep(tx, row, { kind: 'transition', from: 'PENDING', to: 'SENT', event: 'operation.progress' }));
-      return { row, command: await loadCommand(tx, row) };
+      // Twice at most: a PENDING row the claim refused because of an UNKNOWN one that was resolved in between.
+      for (let attempt = 0; ; attempt++) {
+        const claim = await transitionOperation(tx, {
+          operationId: ref.operationId,
+          from: ['PENDING'],
+          to: 'SENT',
+          unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
+          step: { kind: 'transition', event: 'operation.progress' },
+        });
+        if (claim !== null) {
+          push(events, claim.event);
+          return { command: await loadCommand(tx, claim.row), state: claim.row.state };
+        }
+        const refused = await this.refuseWhileRecovering(tx, ref, events);
+        if (refused !== 'PENDING' || attempt > 0) return { command: undefined, state: refused };
+      }
     });
-    if (claimed.command === undefined || claimed.row === null) return { ran: false, state: claimed.row?.state ?? 'PENDING' };
+    if (claimed.command === undefined) return { ran: false, state: claimed.state };
 
     let refsStored = false;
     let progressChain: Promise<unknown> = Promise.resolve();
@@ -71,63 +91,82 @@ export class OperationExecutor {
     return { ran: true, state: await this.storeOutcome(ref, outcome, 'completed') };
   }
 
-  /** Stores the final (or unknown) outcome of a running operation. */
+  /** Stores the final (or unknown) outcome of a running operation (`completed`) or of a recovery (`recovered`). */
   async storeOutcome(ref: Ref, outcome: OperationOutcome, kind: 'completed' | 'recovered'): Promise<OperationStateName> {
     const to = stateOfOutcome(outcome.state);
+    const allowed: readonly OperationStateName[] = kind === 'recovered' ? ['UNKNOWN'] : ['SENT', 'IN_PROGRESS'];
+    const from = sourcesOf(to).filter((s) => allowed.includes(s));
+    const final = to !== 'UNKNOWN';
+    const event = kind === 'recovered' ? 'operation.recovered' : final ? 'operation.completed' : 'operation.unknown';
     return this.tx(ref, async (tx, events) => {
-      const current = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
-      const from = current.state;
-      const allowed = kind === 'recovered' ? ['UNKNOWN' as const] : (['SENT', 'IN_PROGRESS'] as const);
-      const sources = sourcesOf(to).filter((s) => (allowed as readonly string[]).includes(s));
-      const final = to !== 'UNKNOWN';
-      const { count } = await tx.terminalOperation.updateMany({
-        where: { id: ref.operationId, state: { in: sources } },
-        data: { state: to, ...outcomeColumns(outcome, current.protocolRefs), ...(final ? { completedAt: new Date() } : {}) },
+      const { set, mergeRefs } = outcomeWrite(outcome);
+      const written = await transitionOperation(tx, {
+        operationId: ref.operationId,
+        from,
+        to,
+        set: { ...set, ...(final ? { completedAt: new Date() } : {}) },
+        mergeRefs,
+        step: { kind: kind === 'recovered' ? 'recovered' : 'transition', data: { reason: outcome.reason ?? null }, event },
       });
-      if (count === 0) return from;
-      const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
-      const event = kind === 'recovered' ? 'operation.recovered' : final ? 'operation.completed' : 'operation.unknown';
-      push(events, await recordStep(tx, row, { kind: kind === 'recovered' ? 'recovered' : 'transition', from, to, data: { reason: outcome.reason ?? null }, event }));
-      return to;
+      if (written !== null) {
+        push(events, written.event);
+        return to;
+      }
+      // Someone else decided first (a supervisor, a human): report what is stored.
+      return (await tx.terminalOperation.findUnique({ where: { id: ref.operationId }, select: { state: true } }))?.state ?? to;
     });
+  }
+
+  /**
+   * The claim found no PENDING row free to run. If it is still PENDING, another operation of the terminal
+   * is UNKNOWN: fail this one as never sent (nothing was sent: it never left PENDING).
+   */
+  private async refuseWhileRecovering(tx: TransactionClient, ref: Ref, events: PublishedEvent[]): Promise<OperationStateName> {
+    const row = await tx.terminalOperation.findUnique({ where: { id: ref.operationId }, select: { state: true, terminalId: true } });
+    if (row === null || row.state !== 'PENDING') return row?.state ?? 'PENDING';
+    const blocking = await tx.terminalOperation.findFirst({
+      where: { terminalId: row.terminalId, state: 'UNKNOWN', id: { not: ref.operationId } },
+      select: { id: true },
+      orderBy: { createdAt: 'asc' },
+    });
+    if (blocking === null) return 'PENDING';
+    const reason = `not sent: the terminal is recovering operation ${blocking.id}, whose outcome is unknown`;
+    const failed = await transitionOperation(tx, {
+      operationId: ref.operationId,
+      from: ['PENDING'],
+      to: 'FAILED',
+      set: { stateReason: reason, error: { code: 'TERMINAL_RECOVERING', operationId: blocking.id }, completedAt: new Date() },
+      step: { kind: 'transition', data: { reason, code: 'TERMINAL_RECOVERING', recoveringOperationId: blocking.id }, event: 'operation.completed' },
+    });
+    push(events, failed?.event);
+    return failed?.row.state ?? 'PENDING';
   }
 
   private async storeRefs(ref: Ref, refs: ProtocolRefs): Promise<void> {
     await this.tx(ref, async (tx) => {
-      const { count } = await tx.terminalOperation.updateMany({
-        where: { id: ref.operationId, state: { in: ['SENT', 'IN_PROGRESS'] } },
-        data: { protocolRefs: refs as never },
+      const written = await transitionOperation(tx, {
+        operationId: ref.operationId,
+        from: ['SENT', 'IN_PROGRESS'],
+        to: null,
+        set: { protocolRefs: refs as never },
+        step: { kind: 'refs', data: { keys: Object.keys(refs) } },
       });
       // Refuse to send if the operation is no longer ours to send (it was failed or canceled meanwhile).
-      if (count === 0) throw new Error('operation is no longer in SENT state; not sending');
-      const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
-      await recordStep(tx, row, { kind: 'refs', from: null, to: null, data: { keys: Object.keys(refs) } });
+      if (written === null) throw new Error('operation is no longer in SENT state; not sending');
     });
   }
 
   private async storeProgress(ref: Ref, progress: OperationProgress): Promise<void> {
     await this.tx(ref, async (tx, events) => {
-      const current = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
-      if (current.state !== 'SENT' && current.state !== 'IN_PROGRESS') return;
-      let row = current;
-      if (progress.kind === 'status') {
-        await tx.terminalOperation.updateMany({
-          where: { id: ref.operationId, state: { in: ['SENT', 'IN_PROGRESS'] } },
-          data: { state: 'IN_PROGRESS', subStatus: progress.subStatus },
-        });
-        row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
-      }
-      const data = progressData(progress);
-      push(
-        events,
-        await recordStep(tx, row, {
-          kind: 'progress',
-          from: progress.kind === 'status' ? current.state : null,
-          to: progress.kind === 'status' ? 'IN_PROGRESS' : null,
-          data,
-          event: 'operation.progress',
-        }),
-      );
+      const status = progress.kind === 'status';
+      const written = await transitionOperation(tx, {
+        operationId: ref.operationId,
+        from: ['SENT', 'IN_PROGRESS'],
+        to: status ? 'IN_PROGRESS' : null,
+        set: status ? { subStatus: progress.subStatus } : undefined,
+        step: { kind: 'progress', data: progressData(progress), event: 'operation.progress' },
+      });
+      push(events, written?.event);
     });
   }
 

@@ -1,17 +1,20 @@
 export { insertOperation, type NewOperation } from './create';
 export { AmountError, fromDbAmount, toDbAmount } from './amounts';
-export { OperationCommandHandler, type CommandHandlerOptions, type TerminalRecoveryReport } from './command-handler';
+export { OperationCommandHandler, type CommandHandlerOptions, PENDING_HOLD_INTERVAL_MS, type TerminalRecoveryReport } from './command-handler';
 export { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from './dispatcher';
 export { eventsChannel, notifyCommitted, type Publisher, redisEventSink } from './event-channel';
-export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions } from './executor';
-export {
-  asRefs, eventData, loadCommand, type OperationRow, type OperationView, outcomeColumns, recordStep, toOperationView, type TransitionRecord,
-} from './records';
+export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions, RUNS_WHILE_RECOVERING } from './executor';
+export { asRefs, eventData, loadCommand, type OperationRow, type OperationView, outcomeWrite, toOperationView } from './records';
 export { recoverOperation, type RecoveryReport } from './recovery';
 export {
   canTransition, FINAL_STATES, fromApiState, fromDbType, isFinal, type OperationStateApi, type OperationStateName,
   type OperationTypeName, sourcesOf, stateOfOutcome, toApiState, toDbType, TRANSITIONS,
 } from './state-machine';
-export { failNeverSent, flagForHuman, type ManualResolution, markStuckUnknown, resolveManually, type SupervisionResult } from './supervision';
+export { failNeverSent, flagForHuman, holdPending, type ManualResolution, markStuckUnknown, resolveManually, type SupervisionResult } from './supervision';
 export { nextTerminalCommandId } from './protocol-ids';
+export {
+  assertTransition, type OperationStep, type OperationTransition, OperationTransitionError,
+  type OperationTransitionErrorCode, transitionOperation, type TransitionResult,
+} from './transition';
 export { webhookSecretAad, webhookSignature } from './webhook-signing';
+export type { JsonColumn, OperationColumns } from './columns';

@@ -1,12 +1,14 @@
 import { connect, type Socket } from 'node:net';
 
 import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
+import { KeyedSerialQueue } from '@payorch/domain';
 import { createDriver, type OperationType, type TerminalDriver } from '@payorch/drivers';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
 
 import {
-  AmountError, canTransition, insertOperation, OperationCommandHandler, OperationExecutor, recoverOperation, sourcesOf, toDbAmount, TRANSITIONS,
+  AmountError, canTransition, failNeverSent, insertOperation, OperationCommandHandler, OperationExecutor, recoverOperation, resolveManually, sourcesOf, toDbAmount,
+  TRANSITIONS,
 } from './index';
 
 const tcpLink = (port: number) => () =>
@@ -24,7 +26,7 @@ describe('operations state machine', () => {
     expect(canTransition('UNKNOWN', 'APPROVED')).toBe(true);
     expect(canTransition('UNKNOWN', 'SENT')).toBe(false);
     expect(sourcesOf('SENT')).toEqual(['PENDING']);
-    expect(sourcesOf('UNKNOWN')).toEqual(['SENT', 'IN_PROGRESS']);
+    expect(sourcesOf('UNKNOWN')).toEqual(['SENT', 'IN_PROGRESS', 'UNKNOWN']);
     for (const final of ['APPROVED', 'DECLINED', 'CANCELED', 'FAILED'] as const) expect(TRANSITIONS[final]).toEqual({});
   });
 
@@ -154,6 +156,39 @@ describe(OperationExecutor.name, () => {
     const report = await recoverOperation(db, new OperationExecutor(db), make(), { tenantId, operationId });
     expect(report).toEqual({ attempted: true, state: 'UNKNOWN' });
     expect(await load(operationId)).toMatchObject({ state: 'UNKNOWN', recoveryAttempts: 1, stateReason: expect.stringContaining('unreachable') });
+    expect((await load(operationId)).events.at(-1)).toMatchObject({ kind: 'recovery_attempt', fromState: 'UNKNOWN', toState: 'UNKNOWN' });
+    // A human closes it, so the terminal takes new work again.
+    const note = { state: 'FAILED' as const, note: 'journal: not performed', actor: { type: 'api_key', id: null } };
+    expect(await db.withTenant(tenantId, (tx) => resolveManually(tx, operationId, note))).toMatchObject({ changed: true, row: { state: 'FAILED' } });
+  });
+
+  it('fails a new operation as never sent while another one of the terminal is UNKNOWN (TERMINAL_RECOVERING), except the types recovery may need', async () => {
+    const make = await rig();
+    const handler = new OperationCommandHandler(db);
+    const unknown = await newOperation('purchase', 300);
+    await owner.terminalOperation.update({ where: { id: unknown }, data: { state: 'UNKNOWN', protocolRefs: { df01: '000321' } } });
+    const blocked = await newOperation('purchase', 301);
+    // Both passed the gateway's gate before the first one became UNKNOWN; the executor is the second gate.
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: blocked }, make())).toEqual({
+      ok: true, result: { ran: false, state: 'failed' },
+    });
+    const refused = await load(blocked);
+    expect(refused).toMatchObject({ state: 'FAILED', protocolRefs: null, error: { code: 'TERMINAL_RECOVERING', operationId: unknown } });
+    expect(refused.events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([['created', null, 'PENDING'], ['transition', 'PENDING', 'FAILED']]);
+    expect((await domainEvents(blocked)).map((e) => e.type)).toEqual(['operation.created', 'operation.completed']);
+    expect(sim.journal).toHaveLength(0);
+    // Reading the terminal destroys no evidence: it is claimed (Joinproto then refuses the type itself).
+    const info = await newOperation('terminal_info');
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: info }, make())).toEqual({
+      ok: true, result: { ran: true, state: 'failed' },
+    });
+    expect(await load(info)).toMatchObject({ stateReason: 'JOINPROTO does not support operation type "terminal_info"' });
+    // Once the unknown one is decided, new work runs.
+    await db.withTenant(tenantId, (tx) => resolveManually(tx, unknown, { state: 'DECLINED', note: 'journal', actor: { type: 'api_key', id: null } }));
+    const next = await newOperation('purchase', 302);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: next }, make())).toEqual({
+      ok: true, result: { ran: true, state: 'approved' },
+    });
   });
 
   it('refunds an approved purchase with its stored references (through the command handler)', async () => {
@@ -178,10 +213,37 @@ describe(OperationExecutor.name, () => {
     const operationId = await newOperation('purchase', 2055);
     const cmd = { tenantId, terminalId, operationId };
     const running = handler.handle({ kind: 'operation.execute', ...cmd }, driver);
-    for (let i = 0; i < 100 && (await load(operationId)).state !== 'IN_PROGRESS'; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(async () => (await load(operationId)).state === 'IN_PROGRESS', { what: 'the purchase IN_PROGRESS on the terminal' });
     expect(await handler.handle({ kind: 'operation.cancel', ...cmd }, driver)).toEqual({ ok: true, result: { cancel: 'requested' } });
     expect(await running).toEqual({ ok: true, result: { ran: true, state: 'canceled' } });
     expect(await handler.handle({ kind: 'operation.cancel', ...cmd }, driver)).toMatchObject({ ok: false, code: 'TOO_LATE' });
+  });
+
+  it('holds an operation waiting in the terminal queue against the never-sent sweep; an orphan nobody holds is failed (issue 15)', async () => {
+    const make = await rig();
+    const driver = make();
+    const queue = new KeyedSerialQueue();
+    const handler = new OperationCommandHandler(db, { queue, pendingHoldIntervalMs: 50 });
+    let release!: () => void;
+    const blocker = queue.run(terminalId, () => new Promise<void>((resolve) => (release = resolve)));
+    const orphan = await newOperation('purchase', 1300); // its gateway died before dispatching it
+    const queued = await newOperation('purchase', 1200);
+    const inserted = (await load(queued)).updatedAt;
+    const reply = handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: queued }, driver);
+    await waitFor(async () => (await load(queued)).updatedAt > inserted, { what: 'the queued PENDING row held by its connector' });
+    // The sweep's horizon falls after the orphan was written and at the queued row's last hold.
+    const horizon = (await load(queued)).updatedAt;
+    const swept = await db.withTenant(tenantId, async (tx) => ({
+      queued: await failNeverSent(tx, queued, horizon, 'never sent: test sweep'),
+      orphan: await failNeverSent(tx, orphan, horizon, 'never sent: test sweep'),
+    }));
+    expect(swept.queued.changed).toBe(false);
+    expect(swept.orphan.changed).toBe(true);
+    expect(await load(orphan)).toMatchObject({ state: 'FAILED', protocolRefs: null });
+    release();
+    await blocker;
+    expect(await reply).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
+    expect(sim.journal.map((e) => e.amount)).toEqual([1200]);
   });
 
   it('recovers a terminal that came back online, in its queue before new work: PENDING never sent → failed, IN_PROGRESS → unknown → recovered', async () => {

@@ -1,8 +1,9 @@
-import { Prisma, publishEvent, type PublishedEvent, type DomainEventType, type TransactionClient } from '@payorch/db';
+import type { TransactionClient } from '@payorch/db';
 import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
 
 import { fromDbAmount } from './amounts';
 import { fromDbType, type OperationStateApi, type OperationStateName, toApiState } from './state-machine';
+import type { JsonColumn, OperationColumns } from './columns';
 
 /** The columns of TerminalOperation this library reads. */
 export interface OperationRow {
@@ -133,50 +134,24 @@ export async function loadCommand(tx: TransactionClient, row: OperationRow): Pro
   return command;
 }
 
-export interface TransitionRecord {
-  kind: string;
-  from: OperationStateName | null;
-  to: OperationStateName | null;
-  data?: Record<string, unknown>;
-  /** The domain event to publish with it (none for internal bookkeeping). */
-  event?: DomainEventType;
-}
-
-/** Writes the OperationEvent and (optionally) the DomainEvent of one step, in the caller's transaction. */
-export async function recordStep(tx: TransactionClient, row: OperationRow, step: TransitionRecord): Promise<PublishedEvent | undefined> {
-  await tx.operationEvent.create({
-    data: {
-      tenantId: row.tenantId,
-      operationId: row.id,
-      kind: step.kind,
-      fromState: step.from,
-      toState: step.to,
-      data: (step.data ?? Prisma.DbNull) as never,
-    },
-  });
-  if (step.event === undefined) return undefined;
-  return publishEvent(tx, row.tenantId, {
-    type: step.event,
-    subjectType: 'operation',
-    subjectId: row.id,
-    data: eventData(row, step.data ?? {}),
-  });
-}
-
-/** Columns written for a terminal outcome (final or unknown). Never a full PAN: drivers mask, and we keep only the masked value. */
-export function outcomeColumns(outcome: OperationOutcome, previousRefs: unknown) {
-  const refs = { ...(asRefs(previousRefs) ?? {}), ...(outcome.protocolRefs ?? {}) };
+/**
+ * What a terminal outcome (final or unknown) writes. Never a full PAN: drivers mask, and we keep only the
+ * masked value. The outcome's protocol references are merged into the stored ones (`mergeRefs`).
+ */
+export function outcomeWrite(outcome: OperationOutcome): { set: OperationColumns; mergeRefs: Record<string, unknown> } {
   return {
-    stateReason: outcome.reason ?? null,
-    responseCode: outcome.responseCode ?? null,
-    responseMessage: outcome.responseMessage ?? null,
-    maskedPan: outcome.maskedPan ?? null,
-    rrn: outcome.rrn ?? null,
-    approvalCode: outcome.approvalCode ?? null,
-    protocolRefs: (Object.keys(refs).length === 0 && asRefs(previousRefs) === undefined ? Prisma.DbNull : refs) as never,
-    receipt: (outcome.receipt ?? Prisma.DbNull) as never,
-    result: { amount: outcome.amount ?? null, data: outcome.data ?? null } as never,
-    error: (outcome.state === 'failed' || outcome.state === 'unknown' ? { reason: outcome.reason ?? null } : Prisma.DbNull) as never,
-    subStatus: null,
+    set: {
+      stateReason: outcome.reason ?? null,
+      responseCode: outcome.responseCode ?? null,
+      responseMessage: outcome.responseMessage ?? null,
+      maskedPan: outcome.maskedPan ?? null,
+      rrn: outcome.rrn ?? null,
+      approvalCode: outcome.approvalCode ?? null,
+      receipt: (outcome.receipt ?? null) as JsonColumn,
+      result: { amount: outcome.amount ?? null, data: (outcome.data ?? null) as JsonColumn },
+      error: outcome.state === 'failed' || outcome.state === 'unknown' ? { reason: outcome.reason ?? null } : null,
+      subStatus: null,
+    },
+    mergeRefs: { ...(outcome.protocolRefs ?? {}) },
   };
 }

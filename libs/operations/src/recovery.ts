@@ -2,8 +2,9 @@ import type { Database } from '@payorch/db';
 import type { TerminalDriver } from '@payorch/drivers';
 
 import type { OperationExecutor } from './executor';
-import { asRefs, loadCommand, type OperationRow, recordStep } from './records';
+import { asRefs, loadCommand, type OperationRow } from './records';
 import type { OperationStateName } from './state-machine';
+import { transitionOperation } from './transition';
 
 export interface RecoveryReport {
   /** false: the operation was not UNKNOWN (already resolved, or never lost). */
@@ -37,14 +38,15 @@ export async function recoverOperation(
   if (outcome.state !== 'unknown') {
     return { attempted: true, state: await executor.storeOutcome(ref, outcome, 'recovered') };
   }
-  await db.withTenant(ref.tenantId, async (tx) => {
-    const { count } = await tx.terminalOperation.updateMany({
-      where: { id: ref.operationId, state: 'UNKNOWN' },
-      data: { recoveryAttempts: { increment: 1 }, stateReason: outcome.reason ?? null },
-    });
-    if (count === 0) return;
-    const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } })) as OperationRow;
-    await recordStep(tx, row, { kind: 'recovery_attempt', from: 'UNKNOWN', to: 'UNKNOWN', data: { reason: outcome.reason ?? null } });
-  });
+  await db.withTenant(ref.tenantId, (tx) =>
+    transitionOperation(tx, {
+      operationId: ref.operationId,
+      from: ['UNKNOWN'],
+      to: 'UNKNOWN',
+      set: { stateReason: outcome.reason ?? null },
+      countRecoveryAttempt: true,
+      step: { kind: 'recovery_attempt', data: { reason: outcome.reason ?? null } },
+    }),
+  );
   return { attempted: true, state: 'UNKNOWN' };
 }

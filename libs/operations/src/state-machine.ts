@@ -9,7 +9,9 @@ export const FINAL_STATES: readonly OperationStateName[] = ['APPROVED', 'DECLINE
 
 /**
  * Every allowed transition, and why it happens. Anything else is refused. `IN_PROGRESS → IN_PROGRESS`
- * is a sub-status change (waiting_card → waiting_pin …). `UNKNOWN → final` is a recovery.
+ * is a sub-status change (waiting_card → waiting_pin …), `UNKNOWN → UNKNOWN` an inconclusive recovery attempt (or
+ * the give-up flag). `UNKNOWN → final` is a recovery. Every write goes through `transitionOperation` (transition.ts),
+ * which refuses any pair not listed here.
  */
 export const TRANSITIONS: Readonly<Record<OperationStateName, Readonly<Partial<Record<OperationStateName, string>>>>> = {
   PENDING: {
@@ -34,6 +36,7 @@ export const TRANSITIONS: Readonly<Record<OperationStateName, Readonly<Partial<R
     UNKNOWN: 'the outcome was lost (timeout, link drop, crash)',
   },
   UNKNOWN: {
+    UNKNOWN: 'still unknown: an inconclusive recovery attempt, or recovery gave up (needs a human)',
     APPROVED: 'recovered',
     DECLINED: 'recovered',
     CANCELED: 'recovered',

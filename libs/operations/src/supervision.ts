@@ -1,84 +1,96 @@
 import type { PublishedEvent, TransactionClient } from '@payorch/db';
 
-import { type OperationRow, recordStep } from './records';
-import { canTransition, type OperationStateName } from './state-machine';
+import type { OperationRow } from './records';
+import type { OperationStateName } from './state-machine';
+import { type TransitionResult, transitionOperation } from './transition';
 
 /** States a human may mark an UNKNOWN operation as (what the terminal / the bank says happened). */
 export type ManualResolution = 'APPROVED' | 'DECLINED' | 'FAILED';
 
 export interface SupervisionResult {
+  /** The row as written, or as it stands when nothing changed. */
   row: OperationRow;
   /** The domain event written (publish it after commit), or undefined when nothing changed. */
   event: PublishedEvent | undefined;
   changed: boolean;
 }
 
+/** The write's result; when it did not apply, the row as it stands (a missing operation is an error). */
+async function result(tx: TransactionClient, operationId: string, written: TransitionResult | null): Promise<SupervisionResult> {
+  if (written !== null) return { row: written.row, event: written.event, changed: true };
+  const row = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
+  if (row === null) throw new Error(`operation ${operationId} not found`);
+  return { row, event: undefined, changed: false };
+}
+
 /**
  * SENT / IN_PROGRESS → UNKNOWN for an operation whose executor stopped reporting (connector crash, a lost
- * reply): a conditional update that only applies while the row is still SENT/IN_PROGRESS and unchanged
- * since `olderThan`, so a live executor that just reported progress or an outcome wins. Runs in the
- * caller's tenant transaction; the recovery job then asks the terminal for the true outcome.
+ * reply): applies only while the row is still SENT/IN_PROGRESS and unchanged since `olderThan`, so a live
+ * executor that just reported progress or an outcome wins. Runs in the caller's tenant transaction; the
+ * recovery job then asks the terminal for the true outcome.
  */
-export function markStuckUnknown(
+export async function markStuckUnknown(
   tx: TransactionClient,
   operationId: string,
   olderThan: Date,
   reason: string,
-  by: 'recovery_sweep' | 'agent_reconnect' = 'recovery_sweep',
+  by: 'recovery_sweep' | 'agent_reconnect' | 'runner' = 'recovery_sweep',
 ): Promise<SupervisionResult> {
-  const from = (['SENT', 'IN_PROGRESS'] as const).filter((s) => canTransition(s, 'UNKNOWN'));
-  return transitionIfUnchanged(tx, operationId, olderThan, from, 'UNKNOWN', { state: 'UNKNOWN', stateReason: reason, subStatus: null }, { reason, by }, 'operation.unknown');
+  return result(
+    tx,
+    operationId,
+    await transitionOperation(tx, {
+      operationId,
+      from: ['SENT', 'IN_PROGRESS'],
+      to: 'UNKNOWN',
+      set: { stateReason: reason, subStatus: null },
+      unchangedSince: olderThan,
+      step: { kind: 'transition', data: { reason, by }, event: 'operation.unknown' },
+    }),
+  );
 }
 
 /**
  * PENDING → FAILED for an operation no executor ever claimed (its gateway died, or its bus message was
  * lost with a connector). Safe because the executor writes PENDING → SENT, once and in its own committed
  * transaction, before the driver is handed the command: a row still PENDING proves that nothing was sent.
- * Conditional on PENDING and unchanged since `olderThan` (a PENDING row is written once, when created), so
- * a claim that wins the race runs normally and a late claim after this finds no PENDING row and sends nothing.
+ * Applies only while PENDING and unchanged since `olderThan`, so a claim that wins the race runs normally
+ * and a late claim after this finds no PENDING row and sends nothing.
  */
-export function failNeverSent(
+export async function failNeverSent(
   tx: TransactionClient,
   operationId: string,
   olderThan: Date,
   reason: string,
   by: 'recovery_sweep' | 'agent_reconnect' = 'recovery_sweep',
 ): Promise<SupervisionResult> {
-  if (!canTransition('PENDING', 'FAILED')) throw new Error('PENDING → FAILED is not a transition');
-  const data = { state: 'FAILED' as const, stateReason: reason, error: { code: 'NEVER_SENT', reason } as never, completedAt: new Date() };
-  return transitionIfUnchanged(tx, operationId, olderThan, ['PENDING'], 'FAILED', data, { reason, by }, 'operation.completed');
+  return result(
+    tx,
+    operationId,
+    await transitionOperation(tx, {
+      operationId,
+      from: ['PENDING'],
+      to: 'FAILED',
+      set: { stateReason: reason, error: { code: 'NEVER_SENT', reason }, completedAt: new Date() },
+      unchangedSince: olderThan,
+      step: { kind: 'transition', data: { reason, by }, event: 'operation.completed' },
+    }),
+  );
 }
 
 /**
- * The supervisors' one write: `from` → `to` as a conditional update that only applies while the row is
- * still in one of `from` and unchanged since `olderThan` (a live executor that just wrote wins), plus its
- * OperationEvent and domain event in the caller's transaction.
+ * A queued operation's lease: touches `updatedAt` of a row that is still PENDING (no state change, no event),
+ * so the sweep's "PENDING unchanged for RECOVERY_PENDING_AFTER_MS → never sent" spares an operation that waits
+ * in a live connector's queue. Returns false once the row is no longer PENDING.
  */
-async function transitionIfUnchanged(
-  tx: TransactionClient,
-  operationId: string,
-  olderThan: Date,
-  from: readonly OperationStateName[],
-  to: OperationStateName,
-  data: Record<string, unknown>,
-  eventData: Record<string, unknown>,
-  event: 'operation.unknown' | 'operation.completed',
-): Promise<SupervisionResult> {
-  const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
-  if (before === null) throw new Error(`operation ${operationId} not found`);
-  const { count } = await tx.terminalOperation.updateMany({
-    where: { id: operationId, state: { in: [...from] as never }, updatedAt: { lt: olderThan } },
-    data: data as never,
-  });
-  if (count === 0) return { row: before, event: undefined, changed: false };
-  const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
-  const published = await recordStep(tx, row, { kind: 'transition', from: before.state, to, data: eventData, event });
-  return { row, event: published, changed: true };
+export async function holdPending(tx: TransactionClient, operationId: string): Promise<boolean> {
+  const count = await tx.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() WHERE "id" = ${operationId}::uuid AND "state" = 'PENDING'`;
+  return count > 0;
 }
 
 /**
  * A human's verdict on an UNKNOWN operation (after checking the terminal's journal or the bank): UNKNOWN
- * → approved / declined / failed, only from UNKNOWN (a conditional update, so a concurrent automatic
+ * → approved / declined / failed, only from UNKNOWN (a compare-and-set, so a concurrent automatic
  * recovery and a human cannot both decide). The protocol columns are kept; the note is logged in the
  * OperationEvent and the domain event (`operation.recovered` with `resolvedBy: 'human'`).
  */
@@ -88,24 +100,22 @@ export async function resolveManually(
   verdict: { state: ManualResolution; note: string; actor: { type: string; id: string | null } },
 ): Promise<SupervisionResult> {
   const to: OperationStateName = verdict.state;
-  if (!canTransition('UNKNOWN', to)) throw new Error(`UNKNOWN → ${to} is not a transition`);
-  const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
-  if (before === null) throw new Error(`operation ${operationId} not found`);
   const reason = `resolved manually: ${verdict.note}`;
-  const { count } = await tx.terminalOperation.updateMany({
-    where: { id: operationId, state: 'UNKNOWN' },
-    data: { state: to, stateReason: reason, completedAt: new Date() },
-  });
-  if (count === 0) return { row: before, event: undefined, changed: false };
-  const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
-  const event = await recordStep(tx, row, {
-    kind: 'resolved_manually',
-    from: 'UNKNOWN',
-    to,
-    data: { reason, resolvedBy: 'human', actorType: verdict.actor.type, actorId: verdict.actor.id },
-    event: 'operation.recovered',
-  });
-  return { row, event, changed: true };
+  return result(
+    tx,
+    operationId,
+    await transitionOperation(tx, {
+      operationId,
+      from: ['UNKNOWN'],
+      to,
+      set: { stateReason: reason, completedAt: new Date() },
+      step: {
+        kind: 'resolved_manually',
+        data: { reason, resolvedBy: 'human', actorType: verdict.actor.type, actorId: verdict.actor.id },
+        event: 'operation.recovered',
+      },
+    }),
+  );
 }
 
 /**
@@ -114,20 +124,16 @@ export async function resolveManually(
  */
 export async function flagForHuman(tx: TransactionClient, operationId: string, attempts: number): Promise<SupervisionResult> {
   const reason = `recovery gave up after ${attempts} attempts; resolve manually (POST /v1/operations/${operationId}/resolve)`;
-  const before = (await tx.terminalOperation.findUnique({ where: { id: operationId } })) as OperationRow | null;
-  if (before === null) throw new Error(`operation ${operationId} not found`);
-  const { count } = await tx.terminalOperation.updateMany({
-    where: { id: operationId, state: 'UNKNOWN', OR: [{ stateReason: null }, { stateReason: { not: reason } }] },
-    data: { stateReason: reason },
-  });
-  if (count === 0) return { row: before, event: undefined, changed: false };
-  const row = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })) as OperationRow;
-  const event = await recordStep(tx, row, {
-    kind: 'recovery_exhausted',
-    from: 'UNKNOWN',
-    to: 'UNKNOWN',
-    data: { reason, attempts, needsHuman: true },
-    event: 'operation.unknown',
-  });
-  return { row, event, changed: true };
+  return result(
+    tx,
+    operationId,
+    await transitionOperation(tx, {
+      operationId,
+      from: ['UNKNOWN'],
+      to: 'UNKNOWN',
+      set: { stateReason: reason },
+      unlessStateReason: reason,
+      step: { kind: 'recovery_exhausted', data: { reason, attempts, needsHuman: true }, event: 'operation.unknown' },
+    }),
+  );
 }

@@ -1,4 +1,7 @@
-/** @payorch/settlement — pure, framework-free settlement logic: totals, per-protocol parsing, reconciliation, schedules, CSV. */
+/**
+ * @payorch/settlement — framework-free settlement logic: totals, per-protocol parsing, reconciliation, schedules, CSV
+ * (pure), and the one writer of `Settlement.status` (transition.ts, in the caller's tenant transaction).
+ */
 export {
   BUCKETS, bucketOf, emptyBuckets, netOf, totalsOfOperations,
   type CountAmount, type RecordedOperation, type SettlementProtocol, type Totals, type TotalsTransaction,
@@ -13,3 +16,8 @@ export {
   addDays, BUSINESS_DATE_PATTERN, BUSINESS_DAY_STARTS_AT, businessDateOf, cronPatternOf, LOCAL_TIME_PATTERN, localDateOf, localTimeOf,
 } from './schedule';
 export { csvField, csvRow } from './csv';
+export {
+  assertSettlementTransition, canTransitionSettlement, insertSettlement, type NewSettlement, SETTLEMENT_CREATED_AS, SETTLEMENT_EVENT,
+  SETTLEMENT_TRANSITIONS, type SettlementColumns, type SettlementTransition, SettlementTransitionError, type SettlementTransitionResult,
+  transitionSettlement,
+} from './transition';

@@ -5,6 +5,8 @@ import path from 'node:path';
 
 import { Client } from 'pg';
 
+import { waitFor } from './wait';
+
 /**
  * A fresh PostgreSQL database per test file (immich's getKyselyDB idea): all migrations are applied
  * once into a template database named after a hash of the migration files, under an advisory lock so
@@ -89,18 +91,21 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const template = await ensureTemplate();
   const name = `payorch_t_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await withAdmin(async (admin) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
-        return;
-      } catch (error) {
-        // 55006: the template is briefly in use by a concurrent clone; retry.
-        if ((error as { code?: string }).code !== '55006' || attempt > 50) throw error;
-        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-      }
-    }
-  });
+  await withAdmin((admin) =>
+    waitFor(
+      async () => {
+        try {
+          await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+          return true;
+        } catch (error) {
+          // 55006: the template is briefly in use by a concurrent clone; try again.
+          if ((error as { code?: string }).code !== '55006') throw error;
+          return false;
+        }
+      },
+      { timeoutMs: 15_000, intervalMs: 50 + Math.floor(Math.random() * 100), what: `a clone of ${template} (the template stays in use)` },
+    ),
+  );
   const adminUrl = withDatabase(testAdminUrl(), name);
   const app = new URL(adminUrl);
   app.username = 'payorch_app';

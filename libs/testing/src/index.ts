@@ -3,3 +3,4 @@ export { OwnedPostgres } from './owned-postgres';
 export { freePort, OwnedRedis } from './owned-redis';
 export { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from './redis';
 export { REPO_ROOT, tsEntryArgs } from './process';
+export { nextEvent, waitFor, type WaitForOptions, withTimeout } from './wait';

@@ -8,6 +8,7 @@ import { Client } from 'pg';
 
 import { freePort } from './owned-redis';
 import { REPO_ROOT } from './process';
+import { waitFor, withTimeout } from './wait';
 
 const DATABASE = 'payorch';
 
@@ -54,16 +55,6 @@ async function answers(url: string): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => undefined);
-  }
-}
-
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number, failed?: () => Error | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    const error = failed?.();
-    if (error) throw error;
-    if (Date.now() > deadline) throw new Error(`owned postgres: ${what} not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -175,7 +166,13 @@ export class OwnedPostgres {
     });
     this.child = child;
     const url = this.adminUrl.replace(`/${DATABASE}`, '/postgres');
-    await waitFor('accepting connections', () => answers(url), timeoutMs, () => (exited ? new Error(`owned postgres exited while starting:\n${this.log}`) : undefined));
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`owned postgres exited while starting:\n${this.log}`);
+        return answers(url);
+      },
+      { timeoutMs, intervalMs: 50, what: 'owned postgres accepting connections' },
+    );
   }
 
   private async prepare(): Promise<void> {
@@ -202,12 +199,9 @@ export class OwnedPostgres {
     if (!child) return;
     const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
     child.kill(signal);
-    await Promise.race([
-      exited,
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`owned postgres: no exit within ${timeoutMs} ms of ${signal}`)), timeoutMs).unref()),
-    ]);
+    await withTimeout(exited, { timeoutMs, what: `owned postgres to exit after ${signal}` });
     this.child = undefined;
     const url = this.adminUrl.replace(`/${DATABASE}`, '/postgres');
-    await waitFor('refusing connections', async () => !(await answers(url)), timeoutMs);
+    await waitFor(async () => !(await answers(url)), { timeoutMs, intervalMs: 50, what: 'owned postgres refusing connections' });
   }
 }

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type AddressInfo, createServer, Socket } from 'node:net';
 
+import { waitFor } from './wait';
+
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -23,14 +25,6 @@ function accepts(port: number): Promise<boolean> {
     socket.once('error', () => done(false));
     socket.connect(port, '127.0.0.1');
   });
-}
-
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`owned redis: ${what} not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /**
@@ -65,7 +59,7 @@ export class OwnedRedis {
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    await waitFor('accepting connections', () => accepts(this.port_), timeoutMs);
+    await waitFor(() => accepts(this.port_), { timeoutMs, intervalMs: 25, what: 'owned redis accepting connections' });
     return this;
   }
 
@@ -77,7 +71,7 @@ export class OwnedRedis {
     child.kill('SIGKILL');
     await exited;
     this.child = undefined;
-    await waitFor('refusing connections', async () => !(await accepts(this.port_)), timeoutMs);
+    await waitFor(async () => !(await accepts(this.port_)), { timeoutMs, intervalMs: 25, what: 'owned redis refusing connections' });
   }
 
   /** kill() then start() on the same port: an empty Redis, as after a restart without persistence. */

@@ -31,4 +31,16 @@ export {
   type ResolvePolicy,
 } from './resolve-job';
 export { walletPaymentEventData, type WalletPaymentEventRow } from './events';
-export { rowDataOfChange } from './row-data';
+export {
+  assertWalletTransition,
+  canTransitionWalletPayment,
+  insertWalletPayment,
+  type NewWalletPayment,
+  STATE_OF_ORDER_STATE,
+  transitionWalletPayment,
+  WALLET_TRANSITIONS,
+  type WalletPaymentRow,
+  type WalletPaymentTransition,
+  WalletPaymentTransitionError,
+  type WalletPaymentTransitionResult,
+} from './transition';

@@ -19,16 +19,6 @@ import { AgentTunnelServer } from '../../../apps/device-connector/src/tunnel/age
 
 export const silent = createLogger({ name: 'test', level: 'silent' });
 
-export async function eventually<T>(fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 export interface RunningConnector {
   app: INestApplication;
   instanceId: string;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
-import { createTestDatabase, deleteRedisPrefix, freePort, REPO_ROOT, type TestDatabase, testRedisPrefix, testRedisUrl, tsEntryArgs } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, freePort, REPO_ROOT, type TestDatabase, testRedisPrefix, testRedisUrl, tsEntryArgs, waitFor } from '@payorch/testing';
 import { Redis } from 'ioredis';
 
 import { AdminService } from '../../../apps/api-gateway/src/admin/admin.service';
@@ -18,19 +18,6 @@ import { AdminService } from '../../../apps/api-gateway/src/admin/admin.service'
  * SIGKILL hits the service itself), and the agent CLI connected to the connector through a TCP proxy the
  * test controls (cut / stall / resume). Terminal simulators run in the test process.
  */
-
-/** Polls `fn` every `everyMs` until it returns a truthy value; throws after `timeoutMs` (bounded in time). */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Every child of this process is SIGKILLed when it exits, whatever the tests did (jest exit included).
@@ -116,12 +103,16 @@ export class ServiceProcess {
     }
     const readyUrl = this.spec.readyUrl;
     if (!readyUrl) return;
-    const deadline = Date.now() + timeoutMs;
-    while ((await httpStatus(readyUrl)) !== 200) {
-      if (exited) throw new Error(`${exited} while starting:\n${this.tail()}`);
-      if (Date.now() > deadline) throw new Error(`${this.spec.name} not ready within ${timeoutMs} ms:\n${this.tail()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // Readiness, not a fixed delay: /health/ready answers 200; an exit while starting fails at once.
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`${exited} while starting:\n${this.tail()}`);
+        return (await httpStatus(readyUrl)) === 200;
+      },
+      { timeoutMs, intervalMs: 100, what: `${this.spec.name} ready (${readyUrl})` },
+    ).catch((error: Error) => {
+      throw exited ? error : new Error(`${error.message}:\n${this.tail()}`);
+    });
   }
 
   /** Sends `signal` (default SIGKILL: no shutdown hook runs) and waits for the exit. */

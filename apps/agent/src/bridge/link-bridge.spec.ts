@@ -1,8 +1,9 @@
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 
 import { WebSocket, WebSocketServer } from 'ws';
 
 import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import { attachWebSocket, type Multiplexer, type TerminalEntry, toDuplex } from '@payorch/tunnel';
 
 import { LinkBridge } from './link-bridge';
@@ -15,6 +16,18 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** A connection to 127.0.0.1:port, or undefined while nothing listens there (refused connections are never accepted). */
+function tryConnect(port: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
 }
 
 describe(LinkBridge.name, () => {
@@ -54,8 +67,8 @@ describe(LinkBridge.name, () => {
 
   it('listens for a terminal that dials the till and bridges bytes both ways', async () => {
     const opening = connector.open({ kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' }, { terminalId: 'till-dialled' });
-    await new Promise((r) => setTimeout(r, 50));
-    const terminal = connect(listenPort, '127.0.0.1');
+    // The terminal dials in as soon as the agent listens.
+    const terminal = await waitFor(() => tryConnect(listenPort), { what: 'the agent listening for the terminal' });
     const link = toDuplex(await opening);
     link.on('error', () => undefined); // the terminal hanging up resets the stream
     terminal.write('ping');
@@ -65,7 +78,7 @@ describe(LinkBridge.name, () => {
     expect(await new Promise<string>((resolve) => terminal.once('data', (d: Buffer) => resolve(d.toString())))).toBe('pong');
     terminal.destroy();
     await new Promise((r) => link.once('close', r));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => statuses.includes('till-dialled:down'), { what: 'link-status down' });
     expect(statuses).toEqual(['till-dialled:up', 'till-dialled:down']);
     expect(sut.openLinks).toBe(0);
   });

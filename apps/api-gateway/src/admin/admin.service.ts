@@ -1,8 +1,7 @@
 import { Database, type DatabaseOptions, type PrismaClient, publishEvent } from '@payorch/db';
 import { ALL_SCOPES, ApiError, isUuid, issueToken, type Scope, SecretBox, TOKEN_KINDS } from '@payorch/domain';
+import { terminalCredentialsAad } from '@payorch/drivers';
 import { assistMerchantAad } from '@payorch/wallet-payments';
-
-import { terminalCredentialsAad } from '../terminals/terminal-credentials';
 
 /**
  * Operator actions. Runs as the owner role (DATABASE_URL), which is not subject to RLS, so every

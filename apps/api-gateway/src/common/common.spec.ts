@@ -42,6 +42,8 @@ describe(ErrorFilter.name, () => {
       },
       hasHeader: (name: string) => name in res.headers,
       setHeader: (name: string, value: string) => void (res.headers[name] = value),
+      removeHeader: (name: string) => void delete res.headers[name],
+      type: (type: string) => ((res.headers['Content-Type'] = type), response),
       status: (status: number) => ((res.status = status), response),
       json: (body: unknown) => void (res.body = body),
     };

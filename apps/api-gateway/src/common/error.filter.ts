@@ -83,7 +83,9 @@ export class ErrorFilter implements ExceptionFilter {
     // An error that says when to come back (TERMINAL_RECOVERING) carries it in details.retryAfterSeconds.
     const retryAfter = retryAfterOf(details);
     if (retryAfter !== undefined && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(retryAfter));
-    res.status(status).json(body);
+    // A route's own @Header (e.g. text/csv + attachment on export.csv) was set before the handler ran: an error is JSON, not a download.
+    res.removeHeader('Content-Disposition');
+    res.status(status).type('application/json').json(body);
   }
 
   private describe(exception: unknown, req: PayorchRequest) {

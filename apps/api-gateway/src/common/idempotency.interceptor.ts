@@ -7,10 +7,9 @@ import { from, type Observable, of, throwError } from 'rxjs';
 import { catchError, mergeMap } from 'rxjs/operators';
 
 import { type Database, isDatabaseUnavailable } from '@payorch/db';
-import { ApiError, type SecretBox } from '@payorch/domain';
+import { ApiError, canonicalJson, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
-import { canonicalJson } from './canonical-json';
 import { ONE_TIME_SECRETS_KEY, splitOneTimeSecrets } from './one-time-secret';
 import type { PayorchRequest } from './request-context';
 import { DATABASE, LOGGER, SECRET_BOX } from './tokens';

@@ -1,4 +1,5 @@
-import { canonicalJson } from './canonical-json';
+import { canonicalJson } from '@payorch/domain';
+
 import { splitOneTimeSecrets } from './one-time-secret';
 
 /** The recursive form canonicalJson replaced: stored request hashes were made with it. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { NextFunction, Response } from 'express';
 
@@ -11,9 +12,22 @@ export function requestIdOf(given: string | string[] | undefined): string {
   return typeof given === 'string' && ACCEPTED.test(given) ? given : randomUUID();
 }
 
-/** Takes a well-formed `X-Request-Id` from the caller or makes one; echoes it on the response. Runs first. */
+/**
+ * The request's id, decided once: the caller's well-formed `X-Request-Id` or a new one, kept as
+ * `req.requestId` (guards, filters, TenantContext) and `req.id` (pino-http), echoed in `X-Request-Id`.
+ * Also nestjs-pino's `genReqId`, so its request line and `req.log` carry the same id.
+ */
+export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
+  const request = req as PayorchRequest;
+  if (request.requestId) return request.requestId;
+  request.requestId = requestIdOf(req.headers['x-request-id']);
+  req.id = request.requestId;
+  res.setHeader('X-Request-Id', request.requestId);
+  return request.requestId;
+}
+
+/** Assigns the request id before anything else runs, so every answer (parser errors included) carries it. */
 export function requestIdMiddleware(req: PayorchRequest, res: Response, next: NextFunction): void {
-  req.requestId = requestIdOf(req.headers['x-request-id']);
-  res.setHeader('X-Request-Id', req.requestId);
+  assignRequestId(req, res);
   next();
 }

@@ -59,7 +59,7 @@ export class EgressService {
         if (!current) throw notFound('egress rule', id);
         const next = { host: dto.host === undefined ? current.host : dto.host, cidr: dto.cidr === undefined ? current.cidr : dto.cidr };
         if (!isValidTarget(next)) {
-          throw new ApiError('VALIDATION_FAILED', 'a rule needs exactly one of host or cidr', [{ path: 'host', message: 'give exactly one of host or cidr' }]);
+          throw new ApiError('VALIDATION_FAILED', 'host: give exactly one of host or cidr', { issues: [{ field: 'host', message: 'give exactly one of host or cidr' }] });
         }
         this.destinations.assertRule(next);
         const row = await tx.egressRule.update({ where: { id }, data: dto });

@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 import type { GatewayConfig } from '@payorch/config';
 import type { PublishedEvent } from '@payorch/db';
 import { isUuid } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { eventsChannel } from '@payorch/operations';
+import { InjectRedis } from '@payorch/redis';
 
 import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 
@@ -16,29 +17,29 @@ export interface HubListener {
 }
 
 /**
- * The gateway process's single Redis pub/sub connection for live events, multiplexing every SSE and
- * WebSocket client: it subscribes to `${prefix}:events:<tenantId>` while that tenant has at least one
+ * Live events of the gateway process on its one Redis pub/sub connection (the named `subscriber`
+ * connection, @payorch/redis), multiplexing every SSE and WebSocket client: it subscribes to `${prefix}:events:<tenantId>` while that tenant has at least one
  * listener and hands each message to that tenant's listeners only. A message whose body names another
  * tenant than its channel is dropped (never another tenant's events).
  */
 @Injectable()
 export class EventHub implements OnApplicationShutdown {
-  private readonly subscriber: Redis;
   private readonly listeners = new Map<string, Set<HubListener>>();
   private readonly prefix: string;
   private readonly tickMs: number;
   private ticker: NodeJS.Timeout | undefined;
 
+  private readonly onChannelMessage = (channel: string, message: string) => this.onMessage(channel, message);
+
   constructor(
     @Inject(GATEWAY_CONFIG) config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    // Runs no other command; it re-subscribes on reconnect (ioredis autoResubscribe). Closed by RedisModule.
+    @InjectRedis('subscriber') private readonly subscriber: Redis,
   ) {
     this.prefix = config.REDIS_KEY_PREFIX;
     this.tickMs = config.EVENTS_HEARTBEAT_MS;
-    // A subscriber connection cannot run other commands; it is this hub's alone. It re-subscribes on reconnect (ioredis autoResubscribe).
-    this.subscriber = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
-    this.subscriber.on('error', (err) => this.logger.warn({ err: err.message }, 'event hub redis error'));
-    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.subscriber.on('message', this.onChannelMessage);
   }
 
   /** Adds a listener; resolves once the tenant's channel is subscribed (so nothing published after is missed). */
@@ -50,7 +51,6 @@ export class EventHub implements OnApplicationShutdown {
     }
     set.add(listener);
     this.ticker ??= setInterval(() => this.tick(), this.tickMs).unref();
-    if (this.subscriber.status === 'wait') await this.subscriber.connect().catch(() => undefined);
     await this.subscriber.subscribe(eventsChannel(this.prefix, tenantId));
     return () => this.remove(tenantId, listener);
   }
@@ -65,8 +65,12 @@ export class EventHub implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.ticker);
     this.ticker = undefined;
+    const channels = [...this.listeners.keys()].map((tenantId) => eventsChannel(this.prefix, tenantId));
     this.listeners.clear();
-    this.subscriber.disconnect();
+    this.subscriber.off('message', this.onChannelMessage);
+    // The connection is shared (RedisModule closes it after this): leave only this hub's channels, without
+    // waiting (queued while Redis is away, and rejected when the connection is closed).
+    if (channels.length) this.subscriber.unsubscribe(...channels).catch(() => undefined);
   }
 
   private remove(tenantId: string, listener: HubListener): void {

@@ -21,7 +21,7 @@ export class EventsController {
   @ApiOperation({
     summary: 'Live events of the tenant (Server-Sent Events)',
     description:
-      'Each event is `id: <event id>`, `event: <type>`, `data: <JSON>`; a `: heartbeat` comment every 15 s. Reconnect with `Last-Event-ID` (or `?after=`) to replay what you missed from the database first, in order. A client that reads too slowly is disconnected (reconnect with Last-Event-ID). WebSocket variant: `GET /v1/events/ws` (upgrade, same query, `Authorization` header), one JSON event per message.',
+      'Each event is `id: <event id>`, `event: <type>`, `data: <JSON>`; a `: live` comment once the catch-up is sent and the stream is live; a `: heartbeat` comment every 15 s. Reconnect with `Last-Event-ID` (or `?after=`) to replay what you missed from the database first, in order. A client that reads too slowly is disconnected (reconnect with Last-Event-ID). WebSocket variant: `GET /v1/events/ws` (upgrade, same query, `Authorization` header), one JSON event per message.',
   })
   @ApiProduces('text/event-stream')
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Replay events after this event id, then go live.' })

@@ -170,6 +170,8 @@ export class EventsService {
     try {
       stream = await this.open(ctx.tenantId, { after, types: query.types }, sink);
       if (ended) stream.close();
+      // Catch-up replayed and the tenant's channel subscribed: every event committed from now on is sent.
+      else res.write(`: live\n\n`);
     } catch (error) {
       this.logger.error({ err: error, tenantId: ctx.tenantId }, 'event stream failed to open');
       sink.end('internal error; reconnect');

@@ -3,16 +3,15 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 
 import { Prisma, type Database, type PublishedEvent, type TransactionClient } from '@payorch/db';
-import { ApiError, notFound, type TenantContext, type TerminalCommandReply } from '@payorch/domain';
+import { ApiError, canonicalJson, notFound, type TenantContext, type TerminalCommandReply } from '@payorch/domain';
 import { assertSupported, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import {
-  AmountError, fromApiState, insertOperation, type OperationRow, recordStep, resolveManually, TERMINAL_COMMAND_DISPATCHER,
-  type TerminalCommandDispatcher, toDbType, toOperationView,
+  AmountError, fromApiState, insertOperation, type OperationRow, resolveManually, TERMINAL_COMMAND_DISPATCHER,
+  type TerminalCommandDispatcher, toDbType, toOperationView, transitionOperation,
 } from '@payorch/operations';
 
 import { audit } from '../common/audit';
-import { canonicalJson } from '../common/canonical-json';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
@@ -95,7 +94,11 @@ export class OperationsService implements OnApplicationShutdown {
     }
     if (created === undefined) return toOperationView(row);
     const run = this.track(this.execute(ctx.tenantId, row));
-    if (waitMs > 0) await Promise.race([run, new Promise((resolve) => setTimeout(resolve, waitMs))]);
+    if (waitMs > 0) {
+      // The wait ends with the run or at waitMs, whichever first; its timer must not outlive the request.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([run, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]).finally(() => clearTimeout(timer));
+    }
     return this.get(ctx, row.id);
   }
 
@@ -129,18 +132,18 @@ export class OperationsService implements OnApplicationShutdown {
    * else, or a terminal past the point of no return: 409.
    */
   async cancel(ctx: TenantContext, id: string): Promise<OperationResponse> {
+    const reason = 'canceled before it was sent';
     const canceled = await this.db.withTenant(ctx, async (tx) => {
-      const row = await this.load(tx, id);
-      if (row.state !== 'PENDING') return { row, event: undefined };
-      const { count } = await tx.terminalOperation.updateMany({
-        where: { id, state: 'PENDING' },
-        data: { state: 'CANCELED', stateReason: 'canceled before it was sent', completedAt: new Date() },
+      const written = await transitionOperation(tx, {
+        operationId: id,
+        from: ['PENDING'],
+        to: 'CANCELED',
+        set: { stateReason: reason, completedAt: new Date() },
+        step: { kind: 'transition', data: { reason }, event: 'operation.completed' },
       });
-      if (count === 0) return { row: await this.load(tx, id), event: undefined };
-      const updated = await this.load(tx, id);
-      const event = await recordStep(tx, updated, { kind: 'transition', from: 'PENDING', to: 'CANCELED', data: { reason: 'canceled before it was sent' }, event: 'operation.completed' });
+      if (written === null) return { row: await this.load(tx, id), event: undefined };
       await audit(tx, ctx, { action: 'operation.cancel', resourceType: 'operation', resourceId: id });
-      return { row: updated, event };
+      return { row: written.row, event: written.event };
     });
     if (canceled.event) {
       return toOperationView(canceled.row);
@@ -197,16 +200,15 @@ export class OperationsService implements OnApplicationShutdown {
     // Nothing was sent while the operation is still PENDING (the executor claims it first); a TIMEOUT may
     // still be followed by a late start, which the conditional update then refuses.
     const reason = `not sent: ${reply.code}: ${reply.message}`;
-    await this.db.withTenant(tenantId, async (tx) => {
-      const { count } = await tx.terminalOperation.updateMany({
-        where: { id: row.id, state: 'PENDING' },
-        data: { state: 'FAILED', stateReason: reason, error: { code: reply.ok ? null : reply.code } as never, completedAt: new Date() },
-      });
-      if (count === 0) return [];
-      const updated = await this.load(tx, row.id);
-      const event = await recordStep(tx, updated, { kind: 'transition', from: 'PENDING', to: 'FAILED', data: { reason }, event: 'operation.completed' });
-      return event ? [event] : [];
-    });
+    await this.db.withTenant(tenantId, (tx) =>
+      transitionOperation(tx, {
+        operationId: row.id,
+        from: ['PENDING'],
+        to: 'FAILED',
+        set: { stateReason: reason, error: { code: reply.ok ? null : reply.code }, completedAt: new Date() },
+        step: { kind: 'transition', data: { reason }, event: 'operation.completed' },
+      }),
+    );
   }
 
   private track<T>(promise: Promise<T>): Promise<T | void> {

@@ -1,5 +1,6 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { GatewayConfig } from '@payorch/config';
@@ -8,21 +9,20 @@ import { settlementKeys } from '@payorch/settlement';
 
 import { GATEWAY_CONFIG, REDIS } from '../common/tokens';
 
-/** The gateway's producer side of the `settlement` queue, plus the "schedules changed" notification. */
+/**
+ * The gateway's producer side of the `settlement` queue (registered in SettlementsModule on the `command`
+ * connection: no offline queue, so an enqueue fails fast while Redis is down), plus the "schedules
+ * changed" notification.
+ */
 @Injectable()
-export class SettlementQueue implements OnApplicationShutdown {
-  private readonly queue: Queue;
-
+export class SettlementQueue {
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(REDIS) private readonly redis: Redis,
+    @InjectQueue(QUEUES.settlement) private readonly queue: Queue,
   ) {
-    // Producer: fail fast when Redis is down instead of queueing commands in memory.
-    this.queue = new Queue(QUEUES.settlement, {
-      connection: { url: config.REDIS_URL, enableOfflineQueue: false, maxRetriesPerRequest: 2 },
-      prefix: `${config.REDIS_KEY_PREFIX}:bull`,
-    });
-    this.queue.on('error', () => undefined);
+    // Connection errors are logged once per connection (bootstrap); enqueue failures reach the caller.
+    queue.on('error', () => undefined);
   }
 
   async run(data: JobData['settlement.run'], jobId: string): Promise<void> {
@@ -32,9 +32,5 @@ export class SettlementQueue implements OnApplicationShutdown {
   /** Tells the workers to re-sync their job schedulers now (they also sync periodically). */
   async schedulesChanged(scheduleId: string): Promise<void> {
     await this.redis.publish(settlementKeys(this.config.REDIS_KEY_PREFIX).schedulesChanged, scheduleId).catch(() => undefined);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.queue.close();
   }
 }

@@ -1,4 +1,7 @@
+import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+
+import { QUEUES } from '@payorch/domain';
 
 import { SettlementQueue } from './settlement-queue';
 import { SettlementSchedulesController } from './settlement-schedules.controller';
@@ -8,6 +11,7 @@ import { SettlementsService } from './settlements.service';
 
 @Module({
   controllers: [SettlementSchedulesController, SettlementsController],
+  imports: [BullModule.registerQueue({ name: QUEUES.settlement })],
   providers: [SettlementQueue, SettlementSchedulesService, SettlementsService],
 })
 export class SettlementsModule {}

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import type { Database, Prisma } from '@payorch/db';
 import { notFound, type TenantContext } from '@payorch/domain';
-import { csvRow, localDateOf, manualJobId, type Totals } from '@payorch/settlement';
+import { csvRow, insertSettlement, localDateOf, manualJobId, type Totals } from '@payorch/settlement';
 
 import { audit } from '../common/audit';
 import { keyset, type Page, toPage } from '../common/pagination';
@@ -38,9 +38,9 @@ export class SettlementsService {
       const businessDate = dto.businessDate ?? localDateOf(new Date(), terminal.store.timeZone);
       const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
       if (existing) return existing;
-      const created = await tx.settlement.create({
-        data: { tenantId: ctx.tenantId, terminalId, storeId: terminal.storeId, businessDate: dateOf(businessDate), runKey, trigger: 'manual', status: 'PENDING' },
-      });
+      // The settlement owner's insert (PENDING, queued for the worker); null = the same key won a concurrent request.
+      const created = await insertSettlement(tx, { tenantId: ctx.tenantId, terminalId, storeId: terminal.storeId, businessDate: dateOf(businessDate), runKey, trigger: 'manual', status: 'PENDING' });
+      if (created === null) return tx.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
       await audit(tx, ctx, { action: 'settlement.run', resourceType: 'settlement', resourceId: created.id, details: { terminalId, businessDate } });
       return created;
     });

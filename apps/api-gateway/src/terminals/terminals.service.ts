@@ -4,6 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
+import { sealTerminalCredentials } from '@payorch/drivers';
 
 import { audit } from '../common/audit';
 import { keyset, type Page, toPage } from '../common/pagination';
@@ -17,7 +18,6 @@ import {
   toTerminalResponse,
   type UpdateTerminalDto,
 } from './dto/terminal.dto';
-import { sealTerminalCredentials } from './terminal-credentials';
 
 const unprocessable = (field: string, message: string) =>
   new ApiError('UNPROCESSABLE', `${field}: ${message}`, { issues: [{ field, message }] });

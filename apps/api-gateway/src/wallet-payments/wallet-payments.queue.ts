@@ -1,5 +1,6 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 
 import type { GatewayConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
@@ -9,23 +10,20 @@ import { ensureResolveJob } from '@payorch/wallet-payments';
 import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 
 /**
- * Producer of `wallet_payment.resolve` jobs. Its own Redis connection with `enableOfflineQueue:
- * false`: with Redis down an enqueue fails at once instead of hanging the payment's answer, and the
- * worker's sweep over `payorch_unresolved_wallet_payments` picks the payment up later.
+ * Producer of `wallet_payment.resolve` jobs (queue registered in WalletPaymentsModule on the `command`
+ * connection, which has no offline queue): with Redis down an enqueue fails at once instead of hanging
+ * the payment's answer, and the worker's sweep over `payorch_unresolved_wallet_payments` picks the
+ * payment up later.
  */
 @Injectable()
-export class WalletPaymentsQueue implements OnModuleDestroy {
-  private readonly queue: Queue;
-
+export class WalletPaymentsQueue {
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @InjectQueue(QUEUES.walletPayments) private readonly queue: Queue,
   ) {
-    this.queue = new Queue(QUEUES.walletPayments, {
-      connection: { url: config.REDIS_URL, enableOfflineQueue: false, maxRetriesPerRequest: 2 },
-      prefix: `${config.REDIS_KEY_PREFIX}:bull`,
-    });
-    this.queue.on('error', (err) => this.logger.warn({ err: err.message }, 'wallet-payments queue connection error'));
+    // Connection errors are logged once per connection (bootstrap); enqueue failures are logged below.
+    queue.on('error', () => undefined);
   }
 
   /** Never throws: a payment's answer must not fail because Redis is away. */
@@ -48,9 +46,5 @@ export class WalletPaymentsQueue implements OnModuleDestroy {
       );
       return false;
     }
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.queue.close();
   }
 }

@@ -11,8 +11,8 @@ import {
   type TokenPayRequest,
 } from '@payorch/assist-tokenpay';
 import type { GatewayConfig } from '@payorch/config';
-import { type Database, Prisma, publishEvent, type TransactionClient } from '@payorch/db';
-import { ApiError, notFound, type TenantContext } from '@payorch/domain';
+import { type Database, Prisma, type TransactionClient } from '@payorch/db';
+import { ApiError, canonicalJson, notFound, type TenantContext } from '@payorch/domain';
 import { guardedFetch } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import type { WalletPaymentState } from '@payorch/prisma';
@@ -20,15 +20,14 @@ import {
   bodyPathOf,
   changeOfOutcome,
   createAssistClient,
+  insertWalletPayment,
   isFinalState,
   type PaymentChange,
-  rowDataOfChange,
-  walletPaymentEventData,
+  transitionWalletPayment,
 } from '@payorch/wallet-payments';
 
 import { AssistMerchantsService, type OpenedAssistMerchant } from '../assist-merchants/assist-merchants.service';
 import { audit } from '../common/audit';
-import { canonicalJson } from '../common/canonical-json';
 import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
@@ -255,26 +254,17 @@ export class WalletPaymentsService {
   ): Promise<WalletPaymentRow | null> {
     try {
       return await this.db.withTenant(ctx, async (tx) => {
-        const row = await tx.walletPayment.create({
-          data: {
-            id: p.id,
-            tenantId: ctx.tenantId,
-            merchantId: p.dto.merchantId,
-            orderNumber: p.orderNumber,
-            amount: BigInt(p.dto.amount),
-            currency: p.dto.currency,
-            tokenType: p.dto.tokenType,
-            customer: p.dto.customer,
-            idempotencyKey: p.idempotencyKey,
-            requestHash: p.requestHash,
-            state: 'PENDING',
-          },
-        });
-        await publishEvent(tx, ctx.tenantId, {
-          type: 'wallet_payment.created',
-          subjectType: 'wallet_payment',
-          subjectId: row.id,
-          data: walletPaymentEventData(row, null),
+        const { row } = await insertWalletPayment(tx, {
+          id: p.id,
+          tenantId: ctx.tenantId,
+          merchantId: p.dto.merchantId,
+          orderNumber: p.orderNumber,
+          amount: BigInt(p.dto.amount),
+          currency: p.dto.currency,
+          tokenType: p.dto.tokenType,
+          customer: p.dto.customer as Prisma.InputJsonValue,
+          idempotencyKey: p.idempotencyKey,
+          requestHash: p.requestHash,
         });
         await audit(tx, ctx, {
           action: 'wallet_payment.create',
@@ -291,26 +281,16 @@ export class WalletPaymentsService {
   }
 
   /**
-   * Moves the payment to `change.state` if it is still in one of `from` (another writer — the
-   * resolution job — may have got there first), with `wallet_payment.updated` in the same transaction.
+   * Moves the payment to `change.state` through the owner (`transitionWalletPayment`: one compare-and-set
+   * and `wallet_payment.updated`) if it is still in one of `from`; otherwise another writer — the resolution
+   * job — got there first, and the row is returned as it stands.
    */
   private apply(ctx: TenantContext, id: string, from: WalletPaymentState[], change: PaymentChange): Promise<WalletPaymentRow> {
     return this.db.withTenant(ctx, async (tx: TransactionClient) => {
-      const before = await tx.walletPayment.findUnique({ where: { id } });
-      if (!before) throw notFound('wallet payment', id);
-      const { count } = await tx.walletPayment.updateMany({
-        where: { id, state: { in: from } },
-        data: rowDataOfChange(change),
-      });
-      const row = await tx.walletPayment.findUniqueOrThrow({ where: { id } });
-      if (count === 1 && row.state !== before.state) {
-        await publishEvent(tx, ctx.tenantId, {
-          type: 'wallet_payment.updated',
-          subjectType: 'wallet_payment',
-          subjectId: id,
-          data: walletPaymentEventData(row, before.state),
-        });
-      }
+      const written = await transitionWalletPayment(tx, { paymentId: id, from, change });
+      if (written) return written.row;
+      const row = await tx.walletPayment.findUnique({ where: { id } });
+      if (!row) throw notFound('wallet payment', id);
       return row;
     });
   }

@@ -4,9 +4,10 @@ import type { Redis } from 'ioredis';
 import type { ConnectorConfig } from '@payorch/config';
 import type { Logger } from '@payorch/logging';
 import { eventsChannel } from '@payorch/operations';
+import { InjectRedis } from '@payorch/redis';
 
 import { TerminalHub } from '../terminals/terminal-hub';
-import { CONNECTOR_CONFIG, INSTANCE_ID, LOGGER, REDIS } from '../tokens';
+import { CONNECTOR_CONFIG, LOGGER } from '../tokens';
 import { agentsToRecheck } from './access-check';
 
 /** Every agent held here is re-checked against PostgreSQL this often, whatever Redis delivered. */
@@ -25,34 +26,33 @@ export const ACCESS_RECHECK_INTERVAL_MS = 30_000;
  */
 @Injectable()
 export class AccessWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly subscriber: Redis;
   private readonly pattern: string;
   private timer: NodeJS.Timeout | undefined;
   private subscribed: Promise<void> = Promise.resolve();
+  private readonly onReady = () => (this.subscribed = this.subscribe());
+  private readonly onPatternMessage = (pattern: string, channel: string, message: string) => {
+    if (pattern === this.pattern) this.onMessage(channel, message);
+  };
 
   constructor(
-    @Inject(REDIS) redis: Redis,
     @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
-    @Inject(INSTANCE_ID) instanceId: string,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly hub: TerminalHub,
+    // The process's `subscriber` connection (a subscriber runs no other command; closed by RedisModule).
+    // It has autoResubscribe off: this watcher subscribes itself on every 'ready', so the re-check
+    // always follows a subscription that is active.
+    @InjectRedis('subscriber') private readonly subscriber: Redis,
   ) {
     this.pattern = eventsChannel(config.REDIS_KEY_PREFIX, '*');
-    // A connection of its own (a subscriber runs no other command). It subscribes itself on every
-    // 'ready' (autoResubscribe off), so the re-check always follows a subscription that is active.
-    this.subscriber = redis.duplicate({
-      autoResubscribe: false,
-      connectionName: `payorch-access-${instanceId}`.replace(/[^\w.-]/g, '_'),
-      lazyConnect: true,
-      maxRetriesPerRequest: null,
-    });
-    this.subscriber.on('error', (err) => this.logger.warn({ err: err.message }, 'access watcher redis error'));
-    this.subscriber.on('ready', () => (this.subscribed = this.subscribe()));
-    this.subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => this.onMessage(channel, message));
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.subscriber.connect().catch((error: Error) => this.logger.warn({ err: error.message }, 'access watcher not subscribed yet; it retries'));
+    this.subscriber.on('ready', this.onReady);
+    this.subscriber.on('pmessage', this.onPatternMessage);
+    // Already connected: subscribe now (later 'ready's are reconnects). Otherwise the first 'ready' does
+    // it; wait for it, unless Redis is not there yet (then the watcher subscribes when it is).
+    if (this.subscriber.status === 'ready') this.onReady();
+    else await this.firstReadyOrError();
     await this.subscribed;
     this.timer = setInterval(() => void this.hub.reconcileAll(), ACCESS_RECHECK_INTERVAL_MS);
     this.timer.unref();
@@ -60,7 +60,23 @@ export class AccessWatcher implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    this.subscriber.disconnect();
+    this.subscriber.off('ready', this.onReady);
+    this.subscriber.off('pmessage', this.onPatternMessage);
+    // Not awaited: queued while Redis is away, and rejected when RedisModule closes the connection.
+    this.subscriber.punsubscribe(this.pattern).catch(() => undefined);
+  }
+
+  private firstReadyOrError(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (error?: Error) => {
+        this.subscriber.off('ready', done);
+        this.subscriber.off('error', done);
+        if (error) this.logger.warn({ err: error.message }, 'access watcher not subscribed yet; it retries');
+        resolve();
+      };
+      this.subscriber.on('ready', done);
+      this.subscriber.on('error', done);
+    });
   }
 
   private async subscribe(): Promise<void> {

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { AgentOwnership, CommandConsumer, type CommandConsumerStatus, type TerminalCommandHandler } from '@payorch/command-bus';
 import type { ConnectorConfig } from '@payorch/config';
 import type { Logger } from '@payorch/logging';
+import { InjectRedis } from '@payorch/redis';
 
 import { CONNECTOR_CONFIG, INSTANCE_ID, LOGGER, REDIS } from '../tokens';
 
@@ -22,6 +23,8 @@ export class CommandBusService implements OnModuleInit, OnApplicationShutdown {
     @Inject(CONNECTOR_CONFIG) private readonly config: ConnectorConfig,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
     @Inject(LOGGER) private readonly logger: Logger,
+    // XREADGROUP BLOCK waits here: the process's one `blocking` connection (closed by RedisModule).
+    @InjectRedis('blocking') private readonly blocking: Redis,
   ) {
     this.ownership = new AgentOwnership({
       redis,
@@ -48,6 +51,7 @@ export class CommandBusService implements OnModuleInit, OnApplicationShutdown {
   async consume(handler: TerminalCommandHandler): Promise<void> {
     this.consumer = new CommandConsumer({
       redis: this.redis,
+      blocking: this.blocking,
       prefix: this.config.REDIS_KEY_PREFIX,
       instanceId: this.instanceId,
       handler,

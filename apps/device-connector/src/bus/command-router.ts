@@ -1,10 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 
-import { assertUnreachable, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
+import { assertUnreachable, QueueFullError, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 
-import { TerminalBusyError } from '../terminals/terminal-handle';
 import { TerminalHub } from '../terminals/terminal-hub';
 import { INSTANCE_ID, LOGGER, OPERATION_HANDLER } from '../tokens';
 import { CommandBusService } from './command-bus.service';
@@ -16,8 +15,9 @@ export interface OperationCommandHandlerLike {
 
 /**
  * Receiving side of the command bus: resolves the terminal among the agents held by this instance
- * (tenant-checked) and runs the command on its queued driver. `terminal.refresh_info` is handled
- * here; `operation.*` goes to the OperationCommandHandler, which owns the operation state machine.
+ * (tenant-checked) and runs the command in the terminal's queue. `terminal.refresh_info` is handled
+ * here; `operation.*` goes to the OperationCommandHandler, which owns the operation state machine and
+ * queues in the same per-terminal queue (TERMINAL_QUEUE).
  */
 @Injectable()
 export class CommandRouter implements OnApplicationBootstrap {
@@ -52,7 +52,7 @@ export class CommandRouter implements OnApplicationBootstrap {
           return assertUnreachable(command);
       }
     } catch (error) {
-      if (error instanceof TerminalBusyError) return { ok: false, code: 'TERMINAL_BUSY', message: error.message };
+      if (error instanceof QueueFullError) return { ok: false, code: 'TERMINAL_BUSY', message: `the terminal's command queue is full: ${error.message}` };
       this.logger.warn({ terminalId: command.terminalId, kind: command.kind, err: (error as Error).message }, 'terminal command failed');
       return { ok: false, code: 'INTERNAL', message: (error as Error).message };
     }

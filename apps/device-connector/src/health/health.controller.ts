@@ -1,10 +1,9 @@
-import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 
 import type { Database } from '@payorch/db';
-import { databasePing, legacyHealth, liveness, Readiness, type ReadinessProbe, redisPing } from '@payorch/health';
+import { databasePing, Readiness, type ReadinessProbe, redisPing, ServiceHealth, ServiceHealthController } from '@payorch/health';
 import { commandBusMetrics, type Registry } from '@payorch/logging';
 
 import { CommandBusService } from '../bus/command-bus.service';
@@ -27,50 +26,29 @@ function commandBusProbe(bus: CommandBusService): ReadinessProbe {
   };
 }
 
+/** `/health/live`, `/health/ready` (PostgreSQL, Redis, the command-bus consumer), `/health`, `/metrics`; every body names the instance. */
 @Controller()
-export class HealthController {
-  private readonly readiness: Readiness;
-
+export class HealthController extends ServiceHealthController {
   constructor(
     @Inject(DATABASE) db: Database,
     @Inject(REDIS) redis: Redis,
-    @Inject(REGISTRY) private readonly registry: Registry,
-    @Inject(INSTANCE_ID) private readonly instanceId: string,
-    private readonly tunnels: AgentTunnelServer,
+    @Inject(REGISTRY) registry: Registry,
+    @Inject(INSTANCE_ID) instanceId: string,
+    tunnels: AgentTunnelServer,
     bus: CommandBusService,
     health: HealthCheckService,
     indicators: HealthIndicatorService,
   ) {
-    this.readiness = new Readiness({ health, indicators, registry, probes: { database: databasePing(db), redis: redisPing(redis), commandBus: commandBusProbe(bus) } });
+    const readiness = new Readiness({ health, indicators, registry, probes: { database: databasePing(db), redis: redisPing(redis), commandBus: commandBusProbe(bus) } });
+    super(
+      new ServiceHealth({
+        service: 'device-connector',
+        readiness,
+        registry,
+        identity: { instance: instanceId },
+        legacyExtra: () => ({ agentsConnected: tunnels.connectedAgents.length }),
+      }),
+    );
     commandBusMetrics(registry, () => bus.backlog());
-  }
-
-  /** Liveness: the process answers; no dependency is checked. */
-  @Get('health/live')
-  live() {
-    return { ...liveness('device-connector'), instance: this.instanceId };
-  }
-
-  /** Readiness: PostgreSQL, Redis and the command-bus consumer; 503 lists each check's `ok` and `reason`. */
-  @Get('health/ready')
-  async ready(@Res({ passthrough: true }) res: Response) {
-    const report = await this.readiness.evaluate();
-    res.status(report.ok ? 200 : 503);
-    return { status: report.ok ? 'ok' : 'not_ready', service: 'device-connector', instance: this.instanceId, checks: report.checks };
-  }
-
-  /** Kept for older probes: the same checks as /health/ready, in the original body. */
-  @Get('health')
-  async health(@Res({ passthrough: true }) res: Response) {
-    const report = await this.readiness.evaluate();
-    res.status(report.ok ? 200 : 503);
-    const { status, checks } = legacyHealth(report);
-    return { status, service: 'device-connector', instance: this.instanceId, checks, agentsConnected: this.tunnels.connectedAgents.length };
-  }
-
-  @Get('metrics')
-  @Header('Content-Type', 'text/plain; version=0.0.4')
-  metrics(): Promise<string> {
-    return this.registry.metrics();
   }
 }

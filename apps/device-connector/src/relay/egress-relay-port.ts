@@ -1,22 +1,20 @@
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 
 import { type Database, publishEvent } from '@payorch/db';
 import { type EgressError, type EgressPolicy, formatAddress, type IpAddress, type Resolver, resolveDestination, systemResolver } from '@payorch/egress-guard';
-import { RelayError, type RelayPort, type RelayTarget } from '@payorch/joinproto';
+import {
+  connectRelaySocket, RelayConnection, type RelayConnectionLimits, RelayConnections, RelayError, type RelayPort, type RelayStop, type RelayTarget,
+} from '@payorch/joinproto';
 import type { Logger } from '@payorch/logging';
 
 import { checkEgress, type EgressDecision, precheckEgress } from './egress-policy';
 
-export interface RelayLimits {
+export interface RelayLimits extends RelayConnectionLimits {
   connectTimeoutMs: number;
   /** Bytes per session in each direction. */
   maxBytes: number;
   maxDurationMs: number;
   maxConnectionsPerTerminal: number;
-  /** How long a receive waits for the first byte. */
-  receiveTimeoutMs: number;
-  /** Received bytes held before the socket is paused. */
-  maxBufferedBytes: number;
 }
 
 export interface RelayOwner {
@@ -26,23 +24,7 @@ export interface RelayOwner {
 }
 
 /** How a RelaySession ended (docs/relay.md, "Audit"); `revoked`: the agent's credential or the terminal was withdrawn. */
-export type Outcome = 'closed' | 'peer_closed' | 'error' | 'limit_bytes' | 'limit_time' | 'tunnel_closed' | 'revoked';
-
-interface Connection {
-  readonly socket: Socket;
-  readonly sessionRow: Promise<string | null>;
-  readonly startedAt: number;
-  readonly chunks: Buffer[];
-  buffered: number;
-  bytesToHost: number;
-  bytesFromHost: number;
-  ended: boolean;
-  error?: RelayError;
-  outcome?: Outcome;
-  reason?: string;
-  wake?: () => void;
-  timer: NodeJS.Timeout;
-}
+export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
 
 /**
  * The Joinproto relay (91–94) of one terminal, opened from the cloud (this connector), never from the
@@ -53,9 +35,11 @@ interface Connection {
  * in RelaySession (denials too, with a `relay.denied` event). docs/relay.md.
  */
 export class EgressRelayPort implements RelayPort {
-  private readonly connections = new Map<string, Connection>();
-  private nextId = 1;
-  private closed = false;
+  private readonly connections = new RelayConnections();
+  /** The RelaySession row of each open connection (null when it could not be written). */
+  private readonly rows = new Map<string, string | null>();
+  /** Set by closeAll: how a session that finishes opening afterwards ends. */
+  private closedAs: Outcome | undefined;
 
   constructor(
     private readonly owner: RelayOwner,
@@ -71,7 +55,7 @@ export class EgressRelayPort implements RelayPort {
   }
 
   async open(target: RelayTarget): Promise<string> {
-    if (this.closed) throw new RelayError('UNAVAILABLE', 'relay closed');
+    if (this.closedAs) throw new RelayError('UNAVAILABLE', 'relay closed');
     if (this.connections.size >= this.limits.maxConnectionsPerTerminal) {
       await this.record(target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
       throw new RelayError('DENIED', 'too many relay connections');
@@ -100,67 +84,27 @@ export class EgressRelayPort implements RelayPort {
     if (!decision.allowed) return this.deny(target, address, decision.reason);
     let socket: Socket;
     try {
-      socket = await this.connect(address, target.port);
+      // The checked address itself: no second lookup.
+      socket = await connectRelaySocket(address, target.port, this.limits.connectTimeoutMs);
     } catch (error) {
       const relayError = error as RelayError;
       await this.record(target, address, 'connect_failed', relayError.code);
       throw relayError;
     }
-    if (this.closed) {
+    if (this.closedAs) {
       socket.destroy();
       throw new RelayError('UNAVAILABLE', 'relay closed');
     }
-    const id = String(this.nextId++);
-    let earlyError: NodeJS.ErrnoException | undefined;
-    const onEarlyError = (error: NodeJS.ErrnoException) => (earlyError = error);
-    socket.on('error', onEarlyError);
+    // Watched (bytes, limits, errors, the host's close) from now on, while the session is recorded.
+    const connection = new RelayConnection(socket, this.limits);
     // Recorded before the id is handed out, so the audit trail's order is the order of opens.
-    const sessionRow = await this.record(target, address, 'open', null);
-    socket.removeListener('error', onEarlyError);
-    const connection: Connection = {
-      socket,
-      sessionRow: Promise.resolve(sessionRow),
-      startedAt: Date.now(),
-      chunks: [],
-      buffered: 0,
-      bytesToHost: 0,
-      bytesFromHost: 0,
-      ended: false,
-      timer: setTimeout(() => this.cut(id, 'limit_time', `relay session longer than ${this.limits.maxDurationMs} ms`), this.limits.maxDurationMs),
-    };
-    connection.timer.unref();
-    socket.on('data', (chunk: Buffer) => {
-      connection.bytesFromHost += chunk.length;
-      if (connection.bytesFromHost > this.limits.maxBytes) {
-        this.cut(id, 'limit_bytes', `more than ${this.limits.maxBytes} bytes from the host`);
-        return;
-      }
-      connection.chunks.push(chunk);
-      connection.buffered += chunk.length;
-      if (connection.buffered >= this.limits.maxBufferedBytes) socket.pause();
-      connection.wake?.();
-    });
-    socket.on('end', () => {
-      connection.ended = true;
-      connection.outcome ??= 'peer_closed';
-      connection.wake?.();
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      connection.error = new RelayError('CLOSED', error.code ?? error.message);
-      connection.outcome ??= 'error';
-      connection.reason ??= error.code ?? error.message;
-      connection.wake?.();
-    });
-    socket.on('close', () => {
-      connection.ended = true;
-      connection.wake?.();
-    });
-    if (earlyError) {
-      connection.error = new RelayError('CLOSED', earlyError.code ?? earlyError.message);
-      connection.outcome = 'error';
-      connection.reason = earlyError.code ?? earlyError.message;
+    const row = await this.record(target, address, 'open', null);
+    const id = this.connections.add(connection);
+    this.rows.set(id, row);
+    if (this.closedAs) {
+      await this.finish(id, this.closedAs);
+      throw new RelayError('UNAVAILABLE', 'relay closed');
     }
-    this.connections.set(id, connection);
     return id;
   }
 
@@ -171,26 +115,11 @@ export class EgressRelayPort implements RelayPort {
   }
 
   async send(connectionId: string, data: Uint8Array): Promise<number> {
-    const connection = this.get(connectionId);
-    if (connection.error) throw connection.error;
-    if (connection.socket.destroyed || connection.socket.writableEnded) throw new RelayError('CLOSED');
-    if (connection.bytesToHost + data.length > this.limits.maxBytes) {
-      this.cut(connectionId, 'limit_bytes', `more than ${this.limits.maxBytes} bytes to the host`);
-      throw new RelayError('CLOSED', 'relay byte limit reached');
-    }
-    connection.bytesToHost += data.length;
-    await new Promise<void>((resolve, reject) => {
-      connection.socket.write(data, (error) => (error ? reject(new RelayError('CLOSED', error.message)) : resolve()));
-    });
-    return data.length;
+    return this.connections.get(connectionId).send(data);
   }
 
   async receive(connectionId: string, maxBytes: number): Promise<Uint8Array> {
-    const connection = this.get(connectionId);
-    if (connection.buffered === 0 && !connection.ended && !connection.error) await this.waitForData(connection);
-    if (connection.buffered > 0) return this.take(connection, maxBytes);
-    if (connection.error) throw connection.error;
-    return new Uint8Array(0);
+    return this.connections.get(connectionId).receive(maxBytes);
   }
 
   async close(connectionId: string): Promise<void> {
@@ -199,28 +128,15 @@ export class EgressRelayPort implements RelayPort {
 
   /** Ends every session (driver closed, tunnel closed, shutdown). */
   async closeAll(outcome: Outcome = 'closed'): Promise<void> {
-    this.closed = true;
-    await Promise.all([...this.connections.keys()].map((id) => this.finish(id, outcome)));
-  }
-
-  private cut(id: string, outcome: Outcome, reason: string): void {
-    const connection = this.connections.get(id);
-    if (!connection) return;
-    connection.outcome = outcome;
-    connection.reason = reason;
-    connection.error = new RelayError('CLOSED', reason);
-    connection.socket.destroy();
-    connection.wake?.();
+    this.closedAs ??= outcome;
+    await Promise.all(this.connections.ids().map((id) => this.finish(id, outcome)));
   }
 
   private async finish(id: string, outcome: Outcome): Promise<void> {
-    const connection = this.connections.get(id);
+    const connection = this.connections.remove(id);
     if (!connection) return;
-    this.connections.delete(id);
-    clearTimeout(connection.timer);
-    connection.socket.destroy();
-    connection.wake?.();
-    const rowId = await connection.sessionRow;
+    const rowId = this.rows.get(id);
+    this.rows.delete(id);
     if (!rowId) return;
     const finalOutcome = connection.outcome && connection.outcome !== 'peer_closed' ? connection.outcome : outcome;
     await this.db
@@ -271,61 +187,5 @@ export class EgressRelayPort implements RelayPort {
       this.logger.error({ err: (error as Error).message, terminalId: terminal.terminalId }, 'could not record the relay session');
       return null;
     }
-  }
-
-  private get(connectionId: string): Connection {
-    const connection = this.connections.get(connectionId);
-    if (!connection) throw new RelayError('UNKNOWN_CONNECTION');
-    return connection;
-  }
-
-  private connect(address: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = new Socket();
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new RelayError('TIMEOUT'));
-      }, this.limits.connectTimeoutMs);
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(new RelayError(error.code === 'ECONNREFUSED' ? 'REFUSED' : 'UNREACHABLE', error.code ?? error.message));
-      });
-      socket.connect(port, address, () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(socket);
-      });
-    });
-  }
-
-  private waitForData(connection: Connection): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        connection.wake = undefined;
-        reject(new RelayError('TIMEOUT', 'no data within the receive timeout'));
-      }, this.limits.receiveTimeoutMs);
-      connection.wake = () => {
-        clearTimeout(timer);
-        connection.wake = undefined;
-        resolve();
-      };
-    });
-  }
-
-  private take(connection: Connection, maxBytes: number): Uint8Array {
-    const out = new Uint8Array(Math.min(maxBytes, connection.buffered));
-    let filled = 0;
-    while (filled < out.length) {
-      const head = connection.chunks[0]!;
-      const take = Math.min(head.length, out.length - filled);
-      out.set(head.subarray(0, take), filled);
-      filled += take;
-      if (take === head.length) connection.chunks.shift();
-      else connection.chunks[0] = head.subarray(take);
-    }
-    connection.buffered -= filled;
-    if (connection.buffered < this.limits.maxBufferedBytes && connection.socket.isPaused()) connection.socket.resume();
-    return out;
   }
 }

@@ -1,35 +1,66 @@
+import { KeyedSerialQueue, QueueFullError } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 
-import { TerminalBusyError, TerminalHandle } from './terminal-handle';
+import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, type TerminalRow } from './terminal-link';
 
 const row = { id: 't1', tenantId: 'x', protocol: 'JOINPROTO' } as TerminalRow;
+const noLink = async () => Promise.reject(new Error('no link'));
+const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
+
+/** A driver whose execute of `hold` waits until released; everything it does is logged. */
+function fakeDriver(log: string[], hold: string) {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const driver = {
+    protocol: 'JOINPROTO',
+    execute: async (cmd: { operationId: string }) => {
+      log.push(`start ${cmd.operationId}`);
+      if (cmd.operationId === hold) {
+        started();
+        await held;
+      }
+      log.push(`end ${cmd.operationId}`);
+      return { state: 'approved' };
+    },
+    cancel: async (id: string) => (log.push(`cancel ${id}`), 'requested'),
+    close: async () => void log.push('close'),
+  } as unknown as TerminalDriver;
+  return { driver, release, running };
+}
 
 describe(TerminalHandle.name, () => {
-  it('runs one command at a time, in order, and lets cancel through while one runs', async () => {
+  it('runs one command at a time, in order, refuses past the limit and lets cancel through while one runs', async () => {
     const log: string[] = [];
-    let release!: () => void;
-    const driver = {
-      protocol: 'JOINPROTO',
-      execute: async (cmd: { operationId: string }) => {
-        log.push(`start ${cmd.operationId}`);
-        if (cmd.operationId === 'a') await new Promise<void>((r) => (release = r));
-        log.push(`end ${cmd.operationId}`);
-        return { state: 'approved' };
-      },
-      cancel: async (id: string) => (log.push(`cancel ${id}`), 'requested'),
-      close: async () => undefined,
-    } as unknown as TerminalDriver;
-    const sut = new TerminalHandle(row, 'agent', async () => Promise.reject(new Error('no link')), driver, 2).driver!;
-    const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
-    const a = sut.execute({ operationId: 'a', type: 'purchase' }, hooks);
-    const b = sut.execute({ operationId: 'b', type: 'purchase' }, hooks);
-    await expect(sut.execute({ operationId: 'c', type: 'purchase' }, hooks)).rejects.toBeInstanceOf(TerminalBusyError);
-    await new Promise((r) => setImmediate(r));
-    expect(await sut.cancel('a')).toBe('requested');
+    const { driver, release, running } = fakeDriver(log, 'a');
+    const sut = new TerminalHandle(row, 'agent', noLink, driver, new KeyedSerialQueue({ limit: 2 }));
+    const a = sut.run(() => driver.execute({ operationId: 'a', type: 'purchase' }, hooks));
+    const b = sut.run(() => driver.execute({ operationId: 'b', type: 'purchase' }, hooks));
+    await expect(sut.run(() => driver.execute({ operationId: 'c', type: 'purchase' }, hooks))).rejects.toBeInstanceOf(QueueFullError);
+    await running;
+    expect(await sut.driver!.cancel('a')).toBe('requested');
     release();
     await Promise.all([a, b]);
     expect(log).toEqual(['start a', 'cancel a', 'end a', 'start b', 'end b']);
+  });
+
+  it('shares the terminal\'s queue with a handle rebuilt for it, and refuses new work once closed', async () => {
+    const log: string[] = [];
+    const { driver, release, running } = fakeDriver(log, 'a');
+    const queue = new KeyedSerialQueue();
+    const old = new TerminalHandle(row, 'agent', noLink, driver, queue);
+    const a = old.run(() => driver.execute({ operationId: 'a', type: 'purchase' }, hooks));
+    await running;
+    await old.close();
+    await expect(old.run(async () => 'late')).rejects.toThrow('terminal handle closed');
+    const rebuilt = new TerminalHandle(row, 'agent', noLink, driver, queue);
+    const b = rebuilt.run(() => driver.execute({ operationId: 'b', type: 'purchase' }, hooks));
+    expect(queue.depth(row.id)).toBe(2);
+    release();
+    await Promise.all([a, b]);
+    expect(log).toEqual(['start a', 'close', 'end a', 'start b', 'end b']);
   });
 });
 

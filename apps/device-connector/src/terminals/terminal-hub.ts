@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 
 import type { Database } from '@payorch/db';
-import type { SecretBox } from '@payorch/domain';
-import type { DriverConfig, LinkFactory, TerminalDriver } from '@payorch/drivers';
+import { KeyedSerialQueue, type SecretBox } from '@payorch/domain';
+import { type DriverConfig, type LinkFactory, openTerminalCredentials, type TerminalDriver } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import { nextTerminalCommandId } from '@payorch/operations';
 import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo } from '@payorch/tunnel';
@@ -10,7 +10,7 @@ import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo
 import { planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
 import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
-import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX } from '../tokens';
+import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from './terminal-link';
@@ -23,9 +23,6 @@ export interface TerminalRecoverer {
   recoverTerminal?(ref: { tenantId: string; terminalId: string }, driver: TerminalDriver, notClaimedSince: Date): Promise<object>;
 }
 
-/** Binds a terminal's credential ciphertext to its tenant and row (same AAD as the gateway's terminal-credentials.ts). */
-const credentialsAad = (tenantId: string, terminalId: string) => `terminal:${tenantId}:${terminalId}:credentials`;
-
 const DRIVER_PROTOCOL = { JOINPROTO: 'JOINPROTO', JPAY: 'JPAY', SSI_ECR: 'SSI_ECR' } as const;
 
 interface Fleet {
@@ -37,11 +34,11 @@ interface Fleet {
 
 /**
  * The terminals of the agents connected to this instance. On a tunnel's handshake: take the agent's
- * ownership in Redis, record presence, push the `terminal-list`, build one driver and one command
- * queue per terminal, and refresh each terminal's info (which opens its link and so decides
- * ONLINE/OFFLINE). On the tunnel's close: drop the drivers (in-flight commands end `unknown` in the
- * driver), release ownership, and mark the agent's terminals OFFLINE, unless another instance has
- * already taken the agent over.
+ * ownership in Redis, record presence, push the `terminal-list`, build one driver per terminal (its
+ * commands run in the terminal's queue, TERMINAL_QUEUE), and refresh each terminal's info (which
+ * opens its link and so decides ONLINE/OFFLINE). On the tunnel's close: drop the drivers (in-flight
+ * commands end `unknown` in the driver), release ownership, and mark the agent's terminals OFFLINE,
+ * unless another instance has already taken the agent over.
  *
  * Live revocation (docs/tunnel.md §12.4): `reconcile(agentId)` re-reads the agent and its terminals
  * from PostgreSQL (the truth) and enforces them: a credential that is no longer the agent's active
@@ -57,8 +54,8 @@ const AGENT_ACCESS_SELECT = { credentialPrefix: true, status: true, tenant: { se
 @Injectable()
 export class TerminalHub implements AgentSessionListener, OnApplicationShutdown {
   private readonly fleets = new Map<string, Fleet>();
-  /** Per agent: the tail of its handshake / reconcile chain. */
-  private readonly chains = new Map<string, Promise<void>>();
+  /** Per agent: its handshake and reconciles, one after the other. */
+  private readonly chains = new KeyedSerialQueue();
   /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
   private readonly queued = new Map<string, Promise<void>>();
 
@@ -73,6 +70,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     @Inject(DRIVER_FACTORY) private readonly driverFactory: DriverFactory | null,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
     @Inject(OPERATION_HANDLER) private readonly operations: TerminalRecoverer | null,
+    /** The terminals' command queue, shared with the OperationCommandHandler (bootstrap). */
+    @Inject(TERMINAL_QUEUE) private readonly terminalQueue: KeyedSerialQueue,
   ) {
     tunnels.setListener(this);
     bus.onOwnershipLost((agentId) => {
@@ -96,7 +95,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   onSessionReady(session: AgentSession): Promise<void> {
-    return this.serial(session.agent.agentId, () => this.setUp(session));
+    return this.chains.run(session.agent.agentId, () => this.setUp(session));
   }
 
   private async setUp(session: AgentSession): Promise<void> {
@@ -167,7 +166,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   reconcile(agentId: string): Promise<void> {
     const waiting = this.queued.get(agentId);
     if (waiting) return waiting;
-    const run = this.serial(agentId, async () => {
+    const run = this.chains.run(agentId, async () => {
       this.queued.delete(agentId);
       const session = this.tunnels.session(agentId);
       if (session && session.mux.state !== 'closed') await this.enforce(session);
@@ -182,16 +181,6 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       if (tenantId !== undefined && this.tunnels.session(agentId)?.agent.tenantId !== tenantId) continue;
       await this.reconcile(agentId).catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
     }
-  }
-
-  private serial(agentId: string, fn: () => Promise<void>): Promise<void> {
-    const run = (this.chains.get(agentId) ?? Promise.resolve()).then(fn);
-    const tail = run.catch(() => undefined);
-    this.chains.set(agentId, tail);
-    void tail.then(() => {
-      if (this.chains.get(agentId) === tail) this.chains.delete(agentId);
-    });
-    return run;
   }
 
   /** The handshake's check: false (and the tunnel cut) when the credential no longer holds. */
@@ -297,7 +286,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       onReachable?.();
       const driver = handle.driver;
       if (!driver) return null;
-      const info = await driver.terminalInfo();
+      const info = await handle.run(() => driver.terminalInfo());
       await this.presence.terminalInfo(agent, handle.row.id, info);
       return info;
     } catch (error) {
@@ -336,15 +325,13 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
         throw error;
       }
     };
-    return new TerminalHandle(row, agent.agentId, link, this.createDriver(session, row, link));
+    return new TerminalHandle(row, agent.agentId, link, this.createDriver(session, row, link), this.terminalQueue);
   }
 
   private createDriver(session: AgentSession, row: TerminalRow, link: LinkFactory): TerminalDriver | null {
     if (!this.driverFactory) return null;
     try {
-      const credentials = row.credentialsEncrypted
-        ? (JSON.parse(this.secrets.decrypt(row.credentialsEncrypted, credentialsAad(row.tenantId, row.id))) as Record<string, string>)
-        : null;
+      const credentials = row.credentialsEncrypted ? openTerminalCredentials(this.secrets, row.tenantId, row.id, row.credentialsEncrypted) : null;
       const config: DriverConfig = {
         terminalRowId: row.id,
         protocol: DRIVER_PROTOCOL[row.protocol],

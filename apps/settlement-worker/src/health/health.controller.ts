@@ -1,14 +1,13 @@
 import { InjectQueue, WorkerHost } from '@nestjs/bullmq';
-import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { Queue } from 'bullmq';
-import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 
 import type { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
-import { databasePing, legacyHealth, liveness, Readiness, type ReadinessProbe, redisPing } from '@payorch/health';
+import { databasePing, Readiness, type ReadinessProbe, redisPing, ServiceHealth, ServiceHealthController } from '@payorch/health';
 import type { Registry } from '@payorch/logging';
 
 import { SchedulerReconciler } from '../schedules/scheduler-reconciler.service';
@@ -49,20 +48,19 @@ function schedulersProbe(reconciler: SchedulerReconciler): ReadinessProbe {
   };
 }
 
+/** `/health/live`, `/health/ready` (PostgreSQL, Redis, BullMQ workers running, job schedulers present), `/health`, `/metrics`. */
 @Controller()
-export class HealthController {
-  private readonly readiness: Readiness;
-
+export class HealthController extends ServiceHealthController {
   constructor(
     @Inject(DATABASE) db: Database,
     @InjectQueue(QUEUES.system) queue: Queue,
-    @Inject(REGISTRY) private readonly registry: Registry,
+    @Inject(REGISTRY) registry: Registry,
     discovery: DiscoveryService,
     reconciler: SchedulerReconciler,
     health: HealthCheckService,
     indicators: HealthIndicatorService,
   ) {
-    this.readiness = new Readiness({
+    const readiness = new Readiness({
       health,
       indicators,
       registry,
@@ -74,34 +72,6 @@ export class HealthController {
         schedulers: schedulersProbe(reconciler),
       },
     });
-  }
-
-  /** Liveness: the process answers; no dependency is checked. */
-  @Get('health/live')
-  live() {
-    return liveness('settlement-worker');
-  }
-
-  /** Readiness: PostgreSQL, Redis, BullMQ workers running, job schedulers present; 503 lists each check. */
-  @Get('health/ready')
-  async ready(@Res({ passthrough: true }) res: Response) {
-    const report = await this.readiness.evaluate();
-    res.status(report.ok ? 200 : 503);
-    return { status: report.ok ? 'ok' : 'not_ready', service: 'settlement-worker', checks: report.checks };
-  }
-
-  /** Kept for older probes: the same checks as /health/ready, in the original body. */
-  @Get('health')
-  async health(@Res({ passthrough: true }) res: Response) {
-    const report = await this.readiness.evaluate();
-    res.status(report.ok ? 200 : 503);
-    const { status, checks } = legacyHealth(report);
-    return { status, service: 'settlement-worker', checks };
-  }
-
-  @Get('metrics')
-  @Header('Content-Type', 'text/plain; version=0.0.4')
-  metrics(): Promise<string> {
-    return this.registry.metrics();
+    super(new ServiceHealth({ service: 'settlement-worker', readiness, registry }));
   }
 }

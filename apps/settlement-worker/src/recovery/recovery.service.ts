@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
@@ -10,7 +9,6 @@ import { failNeverSent, flagForHuman, markStuckUnknown, TERMINAL_COMMAND_DISPATC
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { retryDelayMs } from '../webhooks/backoff';
-import { RECOVERY_REDIS } from './recovery.tokens';
 
 const BATCH = 200;
 
@@ -23,7 +21,8 @@ export type RecoverResult =
 /**
  * Exactly-once supervision of terminal operations (docs/operations.md, "Recovery"), a backstop for the
  * connector's recovery on agent reconnect; it covers every non-final state:
- *  - PENDING unchanged for RECOVERY_STUCK_AFTER_MS → FAILED "never sent" (no executor claimed it);
+ *  - PENDING unchanged for RECOVERY_PENDING_AFTER_MS → FAILED "never sent" (no executor claimed it and no connector
+ *    holds it in a terminal queue: see holdPending);
  *  - SENT / IN_PROGRESS unchanged for RECOVERY_STUCK_AFTER_MS → UNKNOWN (its executor is gone);
  *  - UNKNOWN → `operation.recover` through the command bus to the connector holding the terminal
  *    (Joinproto 95 / SSI GetLastResult / JPAY report), backing off per inconclusive attempt
@@ -37,23 +36,24 @@ export class RecoveryService {
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher,
-    @Inject(RECOVERY_REDIS) private readonly redis: Redis,
   ) {}
 
   async sweep(queue: Queue): Promise<{ markedUnknown: number; neverSent: number; enqueued: number }> {
     const horizonMs = this.config.RECOVERY_STUCK_AFTER_MS;
-    const stuck = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
-      SELECT * FROM payorch_stuck_operations(make_interval(secs => ${horizonMs / 1000}::float8), ${BATCH}::int)`;
+    const pendingMs = this.config.RECOVERY_PENDING_AFTER_MS;
+    const stuck = await this.db.prisma.$queryRaw<{ id: string; tenantId: string; state: string }[]>`
+      SELECT * FROM payorch_stuck_operations(make_interval(secs => ${horizonMs / 1000}::float8), make_interval(secs => ${pendingMs / 1000}::float8), ${BATCH}::int)`;
     let markedUnknown = 0;
     let neverSent = 0;
     for (const op of stuck) {
-      const horizon = new Date(Date.now() - horizonMs);
       const result = await this.db.withTenant(op.tenantId, async (tx) => {
-        const row = await tx.terminalOperation.findUnique({ where: { id: op.id }, select: { state: true } });
-        if (row?.state === 'PENDING') {
-          // No executor claimed it (PENDING → SENT is committed before the driver gets the command): nothing was sent.
-          return failNeverSent(tx, op.id, horizon, `never sent: no executor claimed it within ${Math.round(horizonMs / 1000)} s`);
+        if (op.state === 'PENDING') {
+          // No executor claimed it (PENDING → SENT is committed before the driver gets the command) and no connector
+          // holds it in a terminal queue (holdPending keeps those fresh): nothing was sent.
+          const horizon = new Date(Date.now() - pendingMs);
+          return failNeverSent(tx, op.id, horizon, `never sent: no executor claimed or queued it within ${Math.round(pendingMs / 1000)} s`);
         }
+        const horizon = new Date(Date.now() - horizonMs);
         return markStuckUnknown(tx, op.id, horizon, `no outcome ${Math.round(horizonMs / 1000)} s after it was sent; recovering`);
       });
       if (!result.changed) continue;

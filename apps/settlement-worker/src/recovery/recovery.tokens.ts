@@ -1,3 +1,2 @@
-export const RECOVERY_REDIS = Symbol('RECOVERY_REDIS');
 /** Job scheduler id of the repeatable `operation.recovery_sweep`. */
 export const RECOVERY_SWEEP_SCHEDULER_ID = 'operations-recovery-sweep';

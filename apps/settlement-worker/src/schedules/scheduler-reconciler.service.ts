@@ -1,10 +1,12 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
+import { InjectRedis } from '@payorch/redis';
 
 import { ScheduleSyncService } from '../settlement/schedule-sync.service';
 import { LOGGER, WORKER_CONFIG } from '../tokens';
@@ -44,6 +46,8 @@ export class SchedulerReconciler implements OnApplicationBootstrap, OnApplicatio
     @InjectQueue(QUEUES.operationsRecovery) recovery: Queue,
     @InjectQueue(QUEUES.webhooks) webhooks: Queue,
     @InjectQueue(QUEUES.walletPayments) wallet: Queue,
+    // The connection every queue of the worker is on (BullModule.forRootAsync).
+    @InjectRedis('bull') private readonly bull: Redis,
   ) {
     this.queues = { [QUEUES.settlement]: settlement, [QUEUES.operationsRecovery]: recovery, [QUEUES.webhooks]: webhooks, [QUEUES.walletPayments]: wallet };
     this.own = ownSchedulers(config);
@@ -54,7 +58,7 @@ export class SchedulerReconciler implements OnApplicationBootstrap, OnApplicatio
     this.timer = setInterval(() => void this.reconcile(), this.config.SCHEDULE_RECONCILE_INTERVAL_MS);
     this.timer.unref();
     // After Redis comes back (possibly empty), reconcile at once instead of at the next tick.
-    const client = await this.queues[QUEUES.settlement].getBackend().client;
+    const client = this.bull;
     let dropped = false;
     const onClose = () => (dropped = true);
     const onReady = () => {

@@ -1,11 +1,6 @@
-import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
+import type { TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/domain';
 
 import { RunnerUnavailable, type SettlementOperationRef, type SettlementRunner } from './settlement-runner';
-
-/** Structural twin of @payorch/command-bus TerminalCommandDispatcher (kept local so this file needs only the domain types). */
-export interface CommandDispatcher {
-  dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
-}
 
 /**
  * Production runner: the settlement is an operation like any other, executed by the connector
@@ -13,7 +8,7 @@ export interface CommandDispatcher {
  */
 export class DispatcherSettlementRunner implements SettlementRunner {
   constructor(
-    private readonly dispatcher: CommandDispatcher,
+    private readonly dispatcher: TerminalCommandDispatcher,
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {}
 

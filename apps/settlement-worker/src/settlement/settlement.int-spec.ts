@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents, Worker } from 'bullmq';
@@ -11,17 +10,17 @@ import { type JobData, QUEUES } from '@payorch/domain';
 import { duplexTransport, TillSession } from '@payorch/joinproto';
 import { createLogger } from '@payorch/logging';
 import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
-import { DriverSettlementRunner } from './driver-runner';
+import { DriverSettlementRunner } from './testing/driver-runner.testing';
 import { ScheduleSyncService } from './schedule-sync.service';
 import type { SettlementOperationRef, SettlementRunner } from './settlement-runner';
 import { SettlementProcessor } from './settlement.processor';
 import { SettlementService } from './settlement.service';
-import { FakeSettlementRunner } from './testing/fake-runner';
+import { FakeSettlementRunner } from './testing/fake-runner.testing';
 
 /** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
 class RoutingRunner implements SettlementRunner {
@@ -32,24 +31,6 @@ class RoutingRunner implements SettlementRunner {
   }
   recover(ref: SettlementOperationRef) {
     return this.fakeTerminals.has(ref.terminalId) ? this.fake.recover() : this.direct.recover(ref);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -100,18 +81,21 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     events = new QueueEvents(QUEUES.settlement, opts);
     await events.waitUntilReady();
     redis = new Redis(config.REDIS_URL);
-  });
+  }, 60_000);
 
   afterAll(async () => {
-    await queue.close();
-    await events.close();
-    await app.close();
+    // Whatever beforeAll got to: a boot that failed half-way must not leave a worker, a socket or a pool behind.
+    await queue?.close();
+    await events?.close();
+    await app?.close();
     await Promise.all(sims.map((s) => s.close()));
-    await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-    await redis.quit();
-    await db.close();
-    await owner.$disconnect();
-    await testDb.drop();
+    if (redis) {
+      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
+      await redis.quit();
+    }
+    await db?.close();
+    await owner?.$disconnect();
+    await testDb?.drop();
   });
 
   async function simTerminal(options: ConstructorParameters<typeof JoinprotoTerminalSimulator>[0] = {}, port?: number) {
@@ -159,6 +143,15 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     expect(ops.map((o) => o.settlementId)).toEqual([s.id, s.id]);
     const close = await owner.terminalOperation.findUniqueOrThrow({ where: { id: s.operationId! } });
     expect(close).toMatchObject({ type: 'SETTLEMENT', state: 'APPROVED' });
+    // The test runner drives the connector's executor: every state change of the close-day went through the
+    // operation owner, with its OperationEvent and DomainEvent.
+    const log = await owner.operationEvent.findMany({ where: { operationId: close.id }, orderBy: { createdAt: 'asc' } });
+    expect(log.filter((e) => e.fromState !== e.toState).map((e) => [e.fromState, e.toState])).toEqual([
+      [null, 'PENDING'], ['PENDING', 'SENT'], ['SENT', 'IN_PROGRESS'], ['IN_PROGRESS', 'APPROVED'],
+    ]);
+    expect((await owner.domainEvent.findMany({ where: { subjectId: close.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type)).toEqual([
+      'operation.created', 'operation.progress', 'operation.progress', 'operation.completed',
+    ]);
     expect(await owner.domainEvent.findMany({ where: { subjectId: s.id }, select: { type: true } })).toEqual([{ type: 'settlement.completed' }]);
     // The same run key again: the settlement is not run twice.
     const again = await queue.add('settlement.run', job.data, { jobId: `again-${terminal.id}` });
@@ -187,10 +180,13 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const port = await freePort();
     const { sim, terminal } = await simTerminal({}, port);
     const job = await run(terminal.id);
-    const deferred = await until('an offline deferral', async () => {
-      const s = await settlementOf(terminal.id);
-      return s && (s.error as { code?: string; retries?: number } | null)?.retries ? s : null;
-    });
+    const deferred = await waitFor(
+      async () => {
+        const s = await settlementOf(terminal.id);
+        return s && (s.error as { code?: string; retries?: number } | null)?.retries ? s : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'an offline deferral' },
+    );
     expect(deferred).toMatchObject({ status: 'RUNNING', error: { code: 'TERMINAL_OFFLINE' } });
     await sim.listen(port);
     expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
@@ -202,10 +198,13 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const { sim, terminal } = await simTerminal();
     const payment = await pay(sim, terminal.id, 4200, 'IN_PROGRESS');
     const job = await run(terminal.id);
-    await until('a busy deferral', async () => {
-      const s = await settlementOf(terminal.id);
-      return (s?.error as { code?: string } | null)?.code === 'TERMINAL_BUSY';
-    });
+    await waitFor(
+      async () => {
+        const s = await settlementOf(terminal.id);
+        return (s?.error as { code?: string } | null)?.code === 'TERMINAL_BUSY';
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'a busy deferral' },
+    );
     expect(await owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
     await owner.terminalOperation.update({ where: { id: payment.id }, data: { state: 'APPROVED' } });
     expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
@@ -249,10 +248,14 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const first = new Worker(name, (job, token) => service.run(job, token), workerOpts);
     const data: JobData['settlement.run'] = { tenantId, terminalId: terminal.id, businessDate: '2026-03-02', runKey: scheduleRunKey(terminal.id, '2026-03-02'), trigger: 'schedule' };
     const job = await killQueue.add('settlement.run', data, { jobId: settlementJobId(terminal.id, '2026-03-02') });
-    const sent = await until('the close-day to be sent', async () => {
-      const op = await owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
-      return op?.state === 'SENT' && closeDays === 1 ? op : null;
-    });
+    const sent = await waitFor(
+      async () => {
+        const op = await owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
+        // Sent, answered, the answer lost with the runner: SENT, or IN_PROGRESS once the terminal's progress was stored.
+      return op && ['SENT', 'IN_PROGRESS'].includes(op.state) && closeDays === 1 ? op : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'the close-day to be sent' },
+    );
     await first.close(true); // killed: no completion, the lock is left to expire
     hang = false;
     const second = new Worker(name, (j, token) => service.run(j, token), workerOpts);
@@ -314,7 +317,11 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     await owner.settlementSchedule.update({ where: { id: moscow.id }, data: { localTime: '21:05' } });
     await owner.settlementSchedule.delete({ where: { id: ny.id } });
     await redis.publish(settlementKeys(config.REDIS_KEY_PREFIX).schedulesChanged, moscow.id);
-    await until('the re-sync', async () => (await queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await queue.getJobScheduler(schedulerIdOf(ny.id))));
+    await waitFor(async () => (await queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await queue.getJobScheduler(schedulerIdOf(ny.id))), {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      what: 'the re-sync',
+    });
   });
 
   it('500 terminals of two tenants settle with bounded concurrency per worker and per tenant', async () => {
@@ -334,7 +341,12 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       opts: { jobId: settlementJobId(id, '2026-03-05') },
     }));
     await queue.addBulk(jobs);
-    await until('500 completed settlements', async () => (await owner.settlement.count({ where: { businessDate: new Date('2026-03-05'), status: 'COMPLETED' } })) === 500, 120_000);
+    let completed = 0;
+    await waitFor(async () => (completed = await owner.settlement.count({ where: { businessDate: new Date('2026-03-05'), status: 'COMPLETED' } })) === 500, {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+      what: () => `500 completed settlements (${completed} completed)`,
+    });
     const fake = runner.fake;
     expect(fake.executed.length).toBe(500);
     expect(fake.maxRunning).toBeLessThanOrEqual(12);

@@ -1,64 +1,62 @@
 import { BullModule } from '@nestjs/bullmq';
-import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
-import type { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
-import type { Logger, Registry } from '@payorch/logging';
+import type { Registry } from '@payorch/logging';
+import { TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+import { redisToken } from '@payorch/redis';
 
-import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { WORKER_CONFIG } from '../tokens';
+import { DispatcherSettlementRunner } from './dispatcher-runner';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SETTLEMENT_METRICS, settlementMetrics } from './settlement-metrics';
 import { SETTLEMENT_RUNNER, type SettlementRunner } from './settlement-runner';
 import { SettlementProcessor } from './settlement.processor';
 import { SettlementService } from './settlement.service';
-import { SETTLEMENT_REDIS, TENANT_SLOTS } from './settlement.tokens';
+import { TENANT_SLOTS } from './settlement.tokens';
 import { TenantSlots } from './tenant-slots';
 
 export interface SettlementDeps {
-  config: WorkerConfig;
-  db: Database;
-  logger: Logger;
   registry: Registry;
-  /** How close-days reach terminals (production: DispatcherSettlementRunner over the command bus). */
-  runner: SettlementRunner;
+  /** How close-days reach terminals; default: DispatcherSettlementRunner over the worker's command bus. */
+  runner?: SettlementRunner;
 }
 
-class RedisCloser implements OnApplicationShutdown {
-  constructor(
-    @Inject(SETTLEMENT_REDIS) private readonly redis: Redis,
-    @Inject(SETTLEMENT_RUNNER) private readonly runner: SettlementRunner,
-  ) {}
+@Injectable()
+class RunnerCloser implements OnApplicationShutdown {
+  constructor(@Inject(SETTLEMENT_RUNNER) private readonly runner: SettlementRunner) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.runner.close?.().catch(() => undefined);
-    this.redis.disconnect();
   }
 }
 
+/** Settlements (queue `settlement`): close-days, schedule firings and the schedule sync. Exports its queue. */
 @Module({})
 export class SettlementModule {
   static register(deps: SettlementDeps): DynamicModule {
-    const redis = new Redis(deps.config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: false });
-    redis.on('error', (err) => deps.logger.warn({ err: err.message }, 'settlement redis error'));
+    const runner: Provider = deps.runner
+      ? { provide: SETTLEMENT_RUNNER, useValue: deps.runner }
+      : { provide: SETTLEMENT_RUNNER, inject: [TERMINAL_COMMAND_DISPATCHER], useFactory: (dispatcher: TerminalCommandDispatcher) => new DispatcherSettlementRunner(dispatcher) };
     return {
       module: SettlementModule,
+      exports: [BullModule, ScheduleSyncService, SettlementService],
       imports: [BullModule.registerQueue({ name: QUEUES.settlement })],
       providers: [
-        { provide: DATABASE, useValue: deps.db },
-        { provide: LOGGER, useValue: deps.logger },
         { provide: SETTLEMENT_METRICS, useValue: settlementMetrics(deps.registry) },
-        { provide: SETTLEMENT_REDIS, useValue: redis },
-        { provide: SETTLEMENT_RUNNER, useValue: deps.runner },
-        { provide: TENANT_SLOTS, useValue: new TenantSlots(redis, deps.config.REDIS_KEY_PREFIX, deps.config.SETTLEMENT_TENANT_CONCURRENCY) },
-        { provide: WORKER_CONFIG, useValue: deps.config },
-        RedisCloser,
+        runner,
+        {
+          provide: TENANT_SLOTS,
+          inject: [redisToken('command'), WORKER_CONFIG],
+          useFactory: (redis: Redis, config: WorkerConfig) => new TenantSlots(redis, config.REDIS_KEY_PREFIX, config.SETTLEMENT_TENANT_CONCURRENCY),
+        },
+        RunnerCloser,
         ScheduleSyncService,
         SettlementProcessor,
         SettlementService,
       ],
-      exports: [ScheduleSyncService, SettlementService],
     };
   }
 }

@@ -6,12 +6,12 @@ import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '@payorch/config';
 import { type JobData, type JobName, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
+import { InjectRedis } from '@payorch/redis';
 import { settlementKeys } from '@payorch/settlement';
 
 import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, WORKER_CONFIG } from '../tokens';
 import { ScheduleSyncService } from './schedule-sync.service';
-import { SETTLEMENT_REDIS } from './settlement.tokens';
 import { SettlementService } from './settlement.service';
 
 export type SettlementJobName = Extract<JobName, `settlement.${string}`>;
@@ -32,17 +32,22 @@ export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnA
     'settlement.fire': (job) => this.schedules.fire(job.data, new Date(job.opts.prevMillis ?? job.timestamp)),
     'settlement.sync': () => this.schedules.sync(),
   };
-  private subscriber: Redis | undefined;
+  private readonly channel: string;
+  private readonly onMessage = (channel: string) => {
+    if (channel === this.channel) void this.requestSync();
+  };
 
   constructor(
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(SETTLEMENT_REDIS) private readonly redis: Redis,
+    // The process's shared pub/sub connection (the webhook event listener uses it too); closed by RedisModule.
+    @InjectRedis('subscriber') private readonly subscriber: Redis,
     @InjectQueue(QUEUES.settlement) private readonly queue: Queue,
     private readonly settlements: SettlementService,
     private readonly schedules: ScheduleSyncService,
   ) {
     super();
+    this.channel = settlementKeys(config.REDIS_KEY_PREFIX).schedulesChanged;
   }
 
   async onModuleInit(): Promise<void> {
@@ -52,14 +57,15 @@ export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnA
       { every: this.config.SETTLEMENT_SYNC_INTERVAL_MS },
       { name: 'settlement.sync', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
     );
-    this.subscriber = this.redis.duplicate();
-    this.subscriber.on('message', () => void this.requestSync());
-    await this.subscriber.subscribe(settlementKeys(this.config.REDIS_KEY_PREFIX).schedulesChanged);
+    this.subscriber.on('message', this.onMessage);
+    await this.subscriber.subscribe(this.channel);
     await this.requestSync();
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    this.subscriber?.disconnect();
+  onApplicationShutdown(): void {
+    this.subscriber.off('message', this.onMessage);
+    // Not awaited: queued while Redis is away, and rejected when RedisModule closes the connection.
+    this.subscriber.unsubscribe(this.channel).catch(() => undefined);
   }
 
   /** One pending sync at a time: a burst of notifications collapses into a single job. */

@@ -4,11 +4,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
-import { type Database, Prisma, publishEvent, type TransactionClient } from '@payorch/db';
+import type { Database, TransactionClient } from '@payorch/db';
 import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
+import { insertOperation } from '@payorch/operations';
 import {
-  parseTerminalTotals, type RecordedOperation, reconcile, type SettlementProtocol, settlementRawFromOutcome, type Totals, TotalsUnavailable,
+  insertSettlement, parseTerminalTotals, type RecordedOperation, reconcile, type SettlementProtocol, settlementRawFromOutcome, type Totals, TotalsUnavailable,
+  transitionSettlement,
 } from '@payorch/settlement';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
@@ -106,30 +108,33 @@ export class SettlementService {
     }
   }
 
-  /** The Settlement of this runKey, created on the first attempt; attempts counted. */
+  /** The Settlement of this runKey, created RUNNING on the first attempt (or PENDING → RUNNING); attempts counted. */
   private start(data: RunData) {
     return this.db.withTenant(data.tenantId, async (tx) => {
+      const runKey = { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } };
+      const existing = await tx.settlement.findUnique({ where: runKey });
+      if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
+      if (existing) {
+        // A later attempt, or a manual close-day's row the gateway created PENDING: it starts now.
+        const started = await transitionSettlement(tx, { settlementId: existing.id, from: ['PENDING', 'RUNNING'], to: 'RUNNING', countAttempt: true, markStarted: true });
+        return started?.row ?? tx.settlement.findUniqueOrThrow({ where: runKey });
+      }
       const terminal = await tx.terminal.findUnique({ where: { id: data.terminalId }, select: { storeId: true } });
       if (!terminal) throw new Error(`terminal ${data.terminalId} not found`);
-      const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } } });
-      if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
-      return tx.settlement.upsert({
-        where: { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } },
-        create: {
-          tenantId: data.tenantId,
-          terminalId: data.terminalId,
-          storeId: terminal.storeId,
-          businessDate: new Date(`${data.businessDate}T00:00:00Z`),
-          runKey: data.runKey,
-          trigger: data.trigger,
-          status: 'RUNNING',
-          attempts: 1,
-          startedAt: new Date(),
-          progress: { step: 'start' },
-        },
-        // A manual close-day's row was created PENDING by the gateway: it starts now, on its first attempt.
-        update: { status: 'RUNNING', attempts: { increment: 1 }, ...(existing?.startedAt ? {} : { startedAt: new Date() }) },
+      const created = await insertSettlement(tx, {
+        tenantId: data.tenantId,
+        terminalId: data.terminalId,
+        storeId: terminal.storeId,
+        businessDate: new Date(`${data.businessDate}T00:00:00Z`),
+        runKey: data.runKey,
+        trigger: data.trigger,
+        status: 'RUNNING',
+        attempts: 1,
+        startedAt: new Date(),
+        progress: { step: 'start' },
       });
+      // null: a concurrent first attempt created it a moment ago (the unique run key); use that one.
+      return created ?? tx.settlement.findUniqueOrThrow({ where: runKey });
     });
   }
 
@@ -190,22 +195,20 @@ export class SettlementService {
       const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId } });
       const attempt = s.attempts;
       const key = `settlement:${settlementId}:${attempt}:${Date.now()}`;
-      const operation = await tx.terminalOperation.create({
-        data: {
-          tenantId: data.tenantId,
-          terminalId: data.terminalId,
-          storeId: s.storeId,
-          type: 'SETTLEMENT',
-          state: 'PENDING',
-          idempotencyKey: key,
-          requestHash: createHash('sha256').update(key).digest('hex'),
-        },
+      // The operation owner's one insert: PENDING with its OperationEvent and operation.created.
+      const { row: operation } = await insertOperation(tx, {
+        tenantId: data.tenantId,
+        terminalId: data.terminalId,
+        storeId: s.storeId,
+        type: 'settlement',
+        idempotencyKey: key,
+        requestHash: createHash('sha256').update(key).digest('hex'),
       });
       await tx.settlement.update({
         where: { id: settlementId },
         data: { operationId: operation.id, progress: { step: 'close_sent', operationId: operation.id, closeSentAt: new Date().toISOString() } },
       });
-      return operation;
+      return operation as unknown as OperationRow;
     });
   }
 
@@ -240,24 +243,6 @@ export class SettlementService {
       const ops: RecordedOperation[] = rows.map((r) => ({ id: r.id, type: r.type, amount: Number(r.amount ?? 0n), rrn: r.rrn, approvalCode: r.approvalCode, originalType: r.original?.type ?? null }));
       const result = reconcile(protocol, terminal, ops);
       const hasDiscrepancies = result.discrepancies.length > 0;
-      const claimed = await tx.settlement.updateMany({
-        where: { id: settlementId, status: 'RUNNING' },
-        data: {
-          status: 'COMPLETED',
-          completedAt: new Date(),
-          ourTotals: result.ours as never,
-          terminalTotals: (result.terminal ?? undefined) as never,
-          discrepancies: result.discrepancies as never,
-          hasDiscrepancies,
-          // The deferrals on the way (TERMINAL_BUSY, TERMINAL_OFFLINE…) are over: a completed close-day has no error.
-          error: Prisma.DbNull,
-          progress: { step: 'done', operationId: operation.id },
-        },
-      });
-      if (claimed.count !== 1) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
-      if (result.settledOperationIds.length > 0) {
-        await tx.terminalOperation.updateMany({ where: { id: { in: result.settledOperationIds }, settlementId: null }, data: { settlementId } });
-      }
       const summary = {
         settlementId,
         terminalId: data.terminalId,
@@ -268,14 +253,26 @@ export class SettlementService {
         terminalNet: result.terminal?.net ?? null,
         discrepancies: result.discrepancies.length,
       };
-      await publishEvent(tx, data.tenantId, { type: 'settlement.completed', subjectType: 'settlement', subjectId: settlementId, data: summary });
-      if (hasDiscrepancies) {
-        await publishEvent(tx, data.tenantId, {
-          type: 'settlement.discrepancy',
-          subjectType: 'settlement',
-          subjectId: settlementId,
-          data: { ...summary, kinds: [...new Set(result.discrepancies.map((d) => d.kind))] },
-        });
+      const completed = await transitionSettlement(tx, {
+        settlementId,
+        from: ['RUNNING'],
+        to: 'COMPLETED',
+        set: {
+          completedAt: new Date(),
+          ourTotals: result.ours as never,
+          terminalTotals: (result.terminal ?? undefined) as never,
+          discrepancies: result.discrepancies as never,
+          hasDiscrepancies,
+          // The deferrals on the way (TERMINAL_BUSY, TERMINAL_OFFLINE…) are over: a completed close-day has no error.
+          error: null,
+          progress: { step: 'done', operationId: operation.id },
+        },
+        eventData: summary,
+        alsoPublish: hasDiscrepancies ? [{ type: 'settlement.discrepancy', data: { ...summary, kinds: [...new Set(result.discrepancies.map((d) => d.kind))] } }] : [],
+      });
+      if (completed === null) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
+      if (result.settledOperationIds.length > 0) {
+        await tx.terminalOperation.updateMany({ where: { id: { in: result.settledOperationIds }, settlementId: null }, data: { settlementId } });
       }
       this.logger.info({ settlementId, terminalId: data.terminalId, discrepancies: result.discrepancies.length }, 'settlement completed');
       return { settlementId, status: 'COMPLETED', hasDiscrepancies };
@@ -287,19 +284,14 @@ export class SettlementService {
   }
 
   private async failIn(tx: TransactionClient, settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
-    const claimed = await tx.settlement.updateMany({
-      where: { id: settlementId, status: { in: ['PENDING', 'RUNNING'] } },
-      data: { status: 'FAILED', completedAt: new Date(), error: { code, message } },
+    const failed = await transitionSettlement(tx, {
+      settlementId,
+      from: ['PENDING', 'RUNNING'],
+      to: 'FAILED',
+      set: { completedAt: new Date(), error: { code, message } },
+      eventData: { settlementId, terminalId: data.terminalId, businessDate: data.businessDate, code, message },
     });
-    if (claimed.count === 1) {
-      await publishEvent(tx, data.tenantId, {
-        type: 'settlement.failed',
-        subjectType: 'settlement',
-        subjectId: settlementId,
-        data: { settlementId, terminalId: data.terminalId, businessDate: data.businessDate, code, message },
-      });
-      this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
-    }
+    if (failed !== null) this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
     return { settlementId, status: 'FAILED' };
   }
 }

@@ -37,16 +37,16 @@ describe('settlement-worker queue wiring (real Redis)', () => {
     queue = new Queue(QUEUES.system, opts);
     events = new QueueEvents(QUEUES.system, opts);
     await events.waitUntilReady();
-  });
+  }, 60_000);
 
   afterAll(async () => {
-    await queue.close();
-    await events.close();
-    await app.close();
+    await queue?.close();
+    await events?.close();
+    await app?.close();
     const redis = new Redis(config.REDIS_URL);
     await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
     await redis.quit();
-    await testDb.drop();
+    await testDb?.drop();
   });
 
   it('processes a system.ping job enqueued by a producer and returns its result', async () => {

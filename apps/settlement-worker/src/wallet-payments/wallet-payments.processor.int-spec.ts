@@ -9,7 +9,7 @@ import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/conf
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { QUEUES, SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import {
   type AssistSandbox,
   SANDBOX_MERCHANT,
@@ -23,7 +23,6 @@ import { bullConnection } from '../redis-connection';
 import { WalletResolutionService } from './wallet-resolution.service';
 
 const APPLE_PAY_TOKEN = JSON.stringify({ version: 'EC_v1', data: 'ZGF0YQ==', signature: 'c2ln', header: { transactionId: 't' } });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('wallet payment resolution in the worker (real Postgres + Redis + Assist sandbox)', () => {
   let testDb: TestDatabase;
@@ -59,13 +58,13 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   }
 
   async function waitForState(id: string, state: string, timeoutMs = 10_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
-      if (row.state === state) return row;
-      if (Date.now() > deadline) throw new Error(`payment ${id} stayed ${row.state}`);
-      await sleep(100);
-    }
+    return waitFor(
+      async () => {
+        const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
+        return row.state === state && row;
+      },
+      { timeoutMs, intervalMs: 50, what: `payment ${id} ${state}` },
+    );
   }
 
   beforeAll(async () => {
@@ -109,7 +108,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
         }),
       },
     });
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await queue?.close();
@@ -158,11 +157,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     const id = await strandedPayment('UNKNOWN', 5_000n);
     await app.get(WalletResolutionService).sweep(queue);
     // WALLET_RESOLVE_ATTEMPTS=2: both attempts see "not found" too early, the job ends failed.
-    const deadline = Date.now() + 10_000;
-    while ((await (await queue.getJob(resolveJobId(id)))?.getState()) !== 'failed') {
-      if (Date.now() > deadline) throw new Error('job did not fail');
-      await sleep(100);
-    }
+    await waitFor(async () => (await (await queue.getJob(resolveJobId(id)))?.getState()) === 'failed', { intervalMs: 50, what: 'the resolve job to fail' });
     const row = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
     expect(row).toMatchObject({ state: 'UNKNOWN', resolutionAttempts: 2 });
 

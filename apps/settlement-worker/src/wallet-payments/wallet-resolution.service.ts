@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import { toOrderAmount } from '@payorch/assist-tokenpay';
 import type { WorkerConfig } from '@payorch/config';
-import { type Database, publishEvent } from '@payorch/db';
+import type { Database } from '@payorch/db';
 import type { JobData, SecretBox } from '@payorch/domain';
 import { EgressPolicy, guardedFetch } from '@payorch/egress-guard';
 import type { Logger } from '@payorch/logging';
@@ -15,8 +15,7 @@ import {
   openMerchantSecrets,
   type PaymentChange,
   type ResolveQueue,
-  rowDataOfChange,
-  walletPaymentEventData,
+  transitionWalletPayment,
 } from '@payorch/wallet-payments';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
@@ -113,25 +112,14 @@ export class WalletResolutionService {
     }
 
     const row = await this.db.withTenant(tenantId, async (tx) => {
-      const { count } = await tx.walletPayment.updateMany({
-        where: { id: paymentId, state: payment.state },
-        data: {
-          ...(change ? rowDataOfChange(change) : {}),
-          ...(error ? { error: error as never } : {}),
-          resolutionAttempts: { increment: 1 },
-        },
+      const written = await transitionWalletPayment(tx, {
+        paymentId,
+        from: [payment.state],
+        change,
+        ...(error ? { error } : {}),
+        countResolutionAttempt: true,
       });
-      if (count === 0) return null;
-      const updated = await tx.walletPayment.findUniqueOrThrow({ where: { id: paymentId } });
-      if (updated.state !== payment.state) {
-        await publishEvent(tx, tenantId, {
-          type: 'wallet_payment.updated',
-          subjectType: 'wallet_payment',
-          subjectId: paymentId,
-          data: walletPaymentEventData(updated, payment.state),
-        });
-      }
-      return updated;
+      return written?.row ?? null;
     });
     if (!row) throw new StillPendingError(`wallet payment ${paymentId} changed while it was being resolved; re-reading`);
     this.logger.info(

@@ -1,11 +1,12 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import { isUuid, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
+import { InjectRedis } from '@payorch/redis';
 
 import { LOGGER, WORKER_CONFIG } from '../tokens';
 
@@ -16,25 +17,30 @@ import { LOGGER, WORKER_CONFIG } from '../tokens';
  */
 @Injectable()
 export class WebhookEventListener implements OnModuleInit, OnApplicationShutdown {
-  private readonly subscriber: Redis;
+  private readonly pattern: string;
+  private readonly onPatternMessage = (pattern: string, channel: string, message: string) => {
+    if (pattern === this.pattern) void this.onMessage(channel, message);
+  };
 
   constructor(
-    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(WORKER_CONFIG) config: WorkerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @InjectQueue(QUEUES.webhooks) private readonly queue: Queue,
+    // The process's shared pub/sub connection (re-subscribes on reconnect); closed by RedisModule.
+    @InjectRedis('subscriber') private readonly subscriber: Redis,
   ) {
-    this.subscriber = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
-    this.subscriber.on('error', (err) => this.logger.warn({ err: err.message }, 'webhook event listener redis error'));
-    this.subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => void this.onMessage(channel, message));
+    this.pattern = `${config.REDIS_KEY_PREFIX}:events:*`;
   }
 
   async onModuleInit(): Promise<void> {
-    await this.subscriber.connect();
-    await this.subscriber.psubscribe(`${this.config.REDIS_KEY_PREFIX}:events:*`);
+    this.subscriber.on('pmessage', this.onPatternMessage);
+    await this.subscriber.psubscribe(this.pattern);
   }
 
   onApplicationShutdown(): void {
-    this.subscriber.disconnect();
+    this.subscriber.off('pmessage', this.onPatternMessage);
+    // Not awaited: queued while Redis is away, and rejected when RedisModule closes the connection.
+    this.subscriber.punsubscribe(this.pattern).catch(() => undefined);
   }
 
   private async onMessage(channel: string, message: string): Promise<void> {

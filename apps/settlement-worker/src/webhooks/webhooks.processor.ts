@@ -6,12 +6,13 @@ import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '@payorch/config';
 import { type JobData, type JobName, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
+import { InjectRedis } from '@payorch/redis';
 
 import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { WebhookDeliveryService } from './webhook-delivery.service';
-import { WEBHOOK_REDIS, WEBHOOK_SWEEP_SCHEDULER_ID } from './webhooks.tokens';
+import { WEBHOOK_SWEEP_SCHEDULER_ID } from './webhooks.tokens';
 
 export type WebhookJobName = Extract<JobName, `webhook.${string}`>;
 
@@ -39,7 +40,8 @@ export class WebhooksProcessor extends WorkerHost implements OnModuleInit {
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS) private readonly metrics: WorkerMetrics,
-    @Inject(WEBHOOK_REDIS) private readonly redis: Redis,
+    // The sweep's position key (GET/SET) on the process's `command` connection.
+    @InjectRedis('command') private readonly redis: Redis,
     @InjectQueue(QUEUES.webhooks) private readonly queue: Queue,
     private readonly service: WebhookDeliveryService,
   ) {

@@ -1,4 +1,3 @@
 export const WEBHOOK_SECRET_BOX = Symbol('WEBHOOK_SECRET_BOX');
-export const WEBHOOK_REDIS = Symbol('WEBHOOK_REDIS');
 /** Job scheduler id of the repeatable `webhook.sweep`. */
 export const WEBHOOK_SWEEP_SCHEDULER_ID = 'webhook-sweep';

@@ -33,13 +33,3 @@ let counter = 0;
 export function command(type: OperationType, fields: Partial<OperationCommand> = {}): OperationCommand {
   return { operationId: `op-${++counter}`, type, currency: 'RUB', ...fields };
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await sleep(5);
-  }
-}

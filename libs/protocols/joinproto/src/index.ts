@@ -16,8 +16,8 @@ export type * from './messages';
 export { duplexTransport, type ByteTransport } from './session/transport';
 export { createSequentialIdAllocator, type IdAllocator, type SequentialIdOptions } from './session/ids';
 export {
-  parseRelayTarget, RELAY_ERROR_TEXT, RelayError, TcpRelayPort, unavailableRelay,
-  type RelayErrorCode, type RelayPort, type RelayTarget, type TcpRelayPortOptions,
+  connectRelaySocket, parseRelayTarget, RELAY_ERROR_TEXT, RelayConnection, RelayConnections, RelayError, TcpRelayPort, unavailableRelay,
+  type RelayConnectionLimits, type RelayErrorCode, type RelayPort, type RelayStop, type RelayTarget, type TcpRelayPortOptions,
 } from './session/relay';
 export { toOperationResult, type CommandOutcome, type OperationResult, type RecoveryOutcome, type UnknownReason } from './session/outcome';
 export {

@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /**
@@ -56,17 +56,16 @@ export function duplexTransport(stream: Duplex, options: DuplexTransportOptions 
   };
 }
 
-export interface TcpConnectOptions {
+export interface SocketConnectOptions {
   host: string;
   port: number;
   connectTimeoutMs: number;
-  /** Builds the protocol's own error for a refused or timed-out connection. */
-  connectError: (message: string, cause?: Error) => Error;
-  transport?: DuplexTransportOptions;
+  /** Builds the protocol's own error for a refused or timed-out connection (`cause` absent: timed out). */
+  connectError: (message: string, cause?: NodeJS.ErrnoException) => Error;
 }
 
-/** Opens a TCP connection (no Nagle delay) and resolves with its ByteTransport once connected. */
-export function connectTcp(options: TcpConnectOptions): Promise<ByteTransport> {
+/** Opens a TCP connection (no Nagle delay) and resolves with the socket once connected. */
+export function connectSocket(options: SocketConnectOptions): Promise<Socket> {
   const { host, port } = options;
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
@@ -77,12 +76,22 @@ export function connectTcp(options: TcpConnectOptions): Promise<ByteTransport> {
     }, options.connectTimeoutMs);
     socket.once('error', (cause) => {
       clearTimeout(timer);
+      socket.destroy();
       reject(options.connectError(`connect to ${host}:${port} failed: ${cause.message}`, cause));
     });
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
-      resolve(duplexTransport(socket, options.transport));
+      resolve(socket);
     });
   });
+}
+
+export interface TcpConnectOptions extends SocketConnectOptions {
+  transport?: DuplexTransportOptions;
+}
+
+/** Opens a TCP connection (no Nagle delay) and resolves with its ByteTransport once connected. */
+export async function connectTcp(options: TcpConnectOptions): Promise<ByteTransport> {
+  return duplexTransport(await connectSocket(options), options.transport);
 }

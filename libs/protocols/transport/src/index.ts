@@ -1,1 +1,3 @@
-export { connectTcp, duplexTransport, type ByteTransport, type DuplexTransportOptions, type TcpConnectOptions } from './byte-transport';
+export {
+  connectSocket, connectTcp, duplexTransport, type ByteTransport, type DuplexTransportOptions, type SocketConnectOptions, type TcpConnectOptions,
+} from './byte-transport';

@@ -49,6 +49,8 @@ export interface JournalEntry {
 interface InFlight {
   readonly id: string;
   readonly abort: AbortController;
+  /** The link the command came in on: only that link dropping aborts it. */
+  readonly socket: Socket | undefined;
 }
 
 type Answer = Omit<BankResultFields, 'id'>;
@@ -75,6 +77,8 @@ export class JoinprotoTerminalSimulator {
   private decoder = new FrameDecoder({ maxFrameBytes: 128 * 1024 });
   private readonly answers = new Map<string, Uint8Array>();
   private readonly pending = new Map<string, (message: TillResponse | ErrorResponse) => void>();
+  /** Rejects every request still waiting for the till (close() must not leave their timers behind). */
+  private readonly abandon = new Map<string, () => void>();
   private inFlight: InFlight | undefined;
   private nextRequestId = 900_000;
   private sequence = 0;
@@ -122,6 +126,11 @@ export class JoinprotoTerminalSimulator {
     this.attach(socket);
   }
 
+  /** DF01 of the till command being executed (waiting for the card, the host…), if any. */
+  get commandInFlight(): string | undefined {
+    return this.inFlight?.id;
+  }
+
   /** Resolves once the till has answered the greeting echo (spec 1: the terminal then waits for commands). */
   ready(): Promise<void> {
     return this.greeted;
@@ -135,6 +144,7 @@ export class JoinprotoTerminalSimulator {
 
   async close(): Promise<void> {
     this.inFlight?.abort.abort();
+    for (const abandon of [...this.abandon.values()]) abandon();
     this.disconnect();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -152,7 +162,8 @@ export class JoinprotoTerminalSimulator {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => {
       if (this.socket === socket) this.socket = undefined;
-      this.inFlight?.abort.abort();
+      // A late 'close' of an earlier link must not abort a command that came in on a newer one.
+      if (this.inFlight?.socket === socket) this.inFlight.abort.abort();
     });
     void this.request({ type: 'EchoRequest', id: this.allocateId() }).then(
       () => this.markGreeted(),
@@ -217,7 +228,7 @@ export class JoinprotoTerminalSimulator {
   }
 
   private async run(request: Exclude<TillRequest, { type: 'InterruptRequest' | 'RepeatRequest' }>): Promise<void> {
-    const flight: InFlight = { id: request.id, abort: new AbortController() };
+    const flight: InFlight = { id: request.id, abort: new AbortController(), socket: this.socket };
     this.inFlight = flight;
     let answer: TerminalResponse;
     try {
@@ -389,19 +400,28 @@ export class JoinprotoTerminalSimulator {
   private request(message: TerminalRequest): Promise<TillResponse | ErrorResponse> {
     this.sentRequests[message.type] = (this.sentRequests[message.type] ?? 0) + 1;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(message.id);
-        reject(new Error(`no answer to ${message.type} ${message.id}`));
-      }, this.options.requestTimeoutMs);
-      this.pending.set(message.id, (answer) => {
+      const settle = () => {
         clearTimeout(timer);
         this.pending.delete(message.id);
+        this.abandon.delete(message.id);
+      };
+      const timer = setTimeout(() => {
+        settle();
+        reject(new Error(`no answer to ${message.type} ${message.id}`));
+      }, this.options.requestTimeoutMs);
+      this.abandon.set(message.id, () => {
+        settle();
+        reject(new Error(`simulator closed before an answer to ${message.type} ${message.id}`));
+      });
+      this.pending.set(message.id, (answer) => {
+        settle();
         if ('responseCode' in answer && answer.responseCode === 'XX' && answer.message !== undefined) this.tillErrors.push(answer.message);
         resolve(answer);
       });
       this.send(message);
     });
   }
+
 
   private send(message: TerminalRequest | TerminalResponse | ErrorResponse): void {
     this.socket?.write(encodeMessageFrame(message));

@@ -1,7 +1,8 @@
 import { connect, createServer } from 'node:net';
 
-import { cardListPolicy, duplexTransport, TcpRelayPort, TillSession, type TillSessionOptions } from '@payorch/joinproto';
+import { cardListPolicy, duplexTransport, TcpRelayPort, TillSession, type TillSessionEvent, type TillSessionOptions } from '@payorch/joinproto';
 
+import { waitFor } from '../wait';
 import { ProcessingHostSimulator } from './processing-host';
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from './terminal';
 
@@ -143,9 +144,9 @@ describe('TillSession against the terminal simulator', () => {
   });
 
   it('interrupts a command waiting for a card: the interrupt is acknowledged, the command ends CANCELED', async () => {
-    const { till } = await rig();
+    const { till, sim } = await rig();
     const purchase = till.execute({ type: 'PurchaseRequest', amount: 2055 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => sim.commandInFlight !== undefined, { what: 'the purchase waiting for a card' });
     const interrupt = await till.interrupt();
     expect(interrupt).toMatchObject({ outcome: 'completed', command: 'Interrupt', result: { category: 'approved' } });
     expect(await purchase).toMatchObject({ outcome: 'completed', result: { category: 'canceled', message: 'CANCELED' } });
@@ -167,11 +168,12 @@ describe('TillSession against the terminal simulator', () => {
   });
 
   it('keeps an answer that arrives after the timeout and returns it on recovery', async () => {
-    const { till } = await rig({}, { timeoutsMs: { Purchase: 60 } });
+    const events: TillSessionEvent[] = [];
+    const { till } = await rig({}, { timeoutsMs: { Purchase: 60 }, onEvent: (e) => events.push(e) });
     const lost = await till.execute({ type: 'PurchaseRequest', amount: 3055 });
     expect(lost.outcome).toBe('unknown');
     await till.interrupt();
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await waitFor(() => events.some((e) => e.type === 'late-response' && e.id === lost.id), { what: 'the late answer to the purchase' });
     expect(await till.recover(lost.id)).toMatchObject({ outcome: 'completed', command: 'Purchase', result: { category: 'canceled' } });
   });
 
@@ -183,7 +185,7 @@ describe('TillSession against the terminal simulator', () => {
   it('turns a transport loss during a command into outcome unknown, then refuses to send', async () => {
     const { till, sim } = await rig();
     const purchase = till.execute({ type: 'PurchaseRequest', amount: 6155 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => sim.commandInFlight !== undefined, { what: 'the purchase running on the terminal' });
     sim.disconnect();
     expect(await purchase).toMatchObject({ outcome: 'unknown', reason: 'transport-closed' });
     await expect(till.execute({ type: 'BalanceRequest' })).rejects.toMatchObject({ code: 'SESSION_CLOSED' });

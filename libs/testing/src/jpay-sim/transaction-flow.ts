@@ -1,14 +1,24 @@
 /**
  * The simulator's `transaction` command (§8.9, §8.10): message flow and outcome per scenario.
  */
-import type { JpayCommand, Receipt, ResponseMap, XmlElement } from '@payorch/jpay';
+import type { Dialect, JpayCommand, Receipt, ResponseMap, XmlElement } from '@payorch/jpay';
 
-import { SIM_MID, SIM_TID, type LogEntry, type LogType } from './ledger';
+import { SIM_MID, SIM_TID, type LogEntry, type LogType, type SimLedger } from './ledger';
 import { scenarioOf, SIM_CARD } from './scenarios';
 import { NoResponse, type Conversation } from './conversation';
-import type { JpaySimulator } from './simulator';
 
 type TransactionCommand = Extract<JpayCommand, { command: 'transaction' }>;
+
+/**
+ * What a transaction needs of the terminal it runs on. The simulator passes itself; naming only
+ * these members keeps this module independent of simulator.ts, which imports it.
+ */
+export interface TransactionTerminal {
+  readonly dialect: Dialect;
+  readonly ledger: SimLedger;
+  /** Pause between keepalives of long scenarios. */
+  readonly keepaliveIntervalMs: number;
+}
 type TransactionResponse = ResponseMap['transaction'];
 
 export interface FlowResult {
@@ -87,7 +97,7 @@ function logTypeOf(command: TransactionCommand, original?: LogEntry): LogType {
 async function runVoid(
   command: TransactionCommand,
   conversation: Conversation,
-  sim: JpaySimulator,
+  sim: TransactionTerminal,
 ): Promise<FlowResult> {
   const original = sim.ledger.findForVoid(command.number ?? 'last');
   if (!original) return respond('transactionnotfound');
@@ -110,7 +120,7 @@ async function runVoid(
 async function runSbp(
   command: TransactionCommand,
   conversation: Conversation,
-  sim: JpaySimulator,
+  sim: TransactionTerminal,
 ): Promise<FlowResult> {
   const declined = scenarioOf(command.amount) === 'declined';
   if (command.type === 'purchase') {
@@ -186,7 +196,7 @@ async function mifareSession(
 export async function runTransaction(
   command: TransactionCommand,
   conversation: Conversation,
-  sim: JpaySimulator,
+  sim: TransactionTerminal,
 ): Promise<FlowResult> {
   if (command.type === 'void') return runVoid(command, conversation, sim);
   if (command.forceSbp === true) return runSbp(command, conversation, sim);

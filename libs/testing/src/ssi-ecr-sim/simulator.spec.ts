@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 
 import { FrameDecoder, SsiEcrClient, decodeMessage, decodeResponse, tcpTransportFactory, type SsiResponse } from '@payorch/ssi-ecr';
 
+import { waitFor } from '../wait';
 import { SsiEcrSimulator } from './simulator';
 
 /** Independent frame builder (spec 1.3), not the library encoder. */
@@ -120,12 +121,34 @@ describe(SsiEcrSimulator.name, () => {
     expect(await client.getMerchantList()).toEqual({ merchantCount: 2, merchantList: ['000000060007176', 'EXIM CASH      '] });
   });
 
+  it('holds a running operation at a status until released (test control), and Interrupt still acts on it', async () => {
+    const port = await start();
+    const client = clientFor(port);
+    sim.holdAt('S02');
+    await client.callOk({ method: 'Purchase', params: { transAmount: 100, transCurrency: '980' } });
+    for (let polls = 0; polls < 100 && (await client.getStatus()) !== 'S02'; polls++);
+    for (let polls = 0; polls < 100; polls++) expect(await client.getStatus()).toBe('S02');
+    sim.holdAt(undefined);
+    let polls = 0;
+    while ((await client.getStatus()) !== 'S00') polls++;
+    expect(polls).toBeGreaterThan(0);
+    expect((await client.getLastResult()).transactionResult).toBe('APPROVED_ONLINE');
+
+    sim.holdAt('S02');
+    await client.callOk({ method: 'Purchase', params: { transAmount: 100, transCurrency: '980' } });
+    for (let n = 0; n < 100 && (await client.getStatus()) !== 'S02'; n++);
+    await client.callOk({ method: 'Interrupt' });
+    expect(await client.getStatus()).toBe('S00');
+    expect((await client.getLastResult()).transactionResult).toBe('CANCELLED');
+    sim.holdAt(undefined);
+  });
+
   it('timed mode advances without polling', async () => {
     const port = await start({ advance: { mode: 'timed', stepMs: 2 } });
     const client = clientFor(port);
     await client.callOk({ method: 'Echo', params: {} });
-    await new Promise((r) => setTimeout(r, 60));
-    expect(sim.status).toBe('S00');
+    // Nobody polls: the simulator's own timer walks the script back to S00.
+    await waitFor(() => sim.status === 'S00', { timeoutMs: 2_000, what: 'the timed script to finish' });
     expect((await client.getLastResult()).originalTrnName).toBe('Echo');
   });
 });

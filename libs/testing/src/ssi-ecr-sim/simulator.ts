@@ -90,6 +90,7 @@ export function emptySimulatorState(): SimulatorPersistentState {
  * outcomes are deterministic (scenarios.ts / README.md).
  */
 export class SsiEcrSimulator {
+  private heldAt: TerminalStatus | undefined;
   /** Methods received, in order (diagnostics and assertions). */
   readonly received: string[] = [];
   readonly persistent: SimulatorPersistentState;
@@ -137,6 +138,15 @@ export class SsiEcrSimulator {
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Test control: a running operation that reaches `status` stays there (polls report it, timed steps
+   * wait) until `holdAt(undefined)`; the script then goes on. Interrupt and reboot still act on it.
+   * Lets a test act "while the terminal waits for the card" without racing the script.
+   */
+  holdAt(status: TerminalStatus | undefined): void {
+    this.heldAt = status;
   }
 
   /** Current status as GetStatus would report it, without advancing. */
@@ -333,6 +343,7 @@ export class SsiEcrSimulator {
   private step(): void {
     const op = this.active;
     if (!op || op.awaitingStep2) return;
+    if (this.heldAt !== undefined && this.status === this.heldAt) return;
     op.index++;
     if (op.index >= op.scenario.script.length) {
       if (op.kind === 'financial') this.finishFinancial(op);

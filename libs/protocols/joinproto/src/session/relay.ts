@@ -1,9 +1,12 @@
-import { isIP, Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+
+import { connectSocket } from '@payorch/byte-transport';
 
 /**
  * Relay through the till (spec 4.2–4.5): a terminal without internet asks the till to open a connection to
- * its processing centre (91), send (92), receive (93) and close (94). The device connector implements
- * RelayPort over its tunnel; `TcpRelayPort` is the in-process implementation.
+ * its processing centre (91), send (92), receive (93) and close (94). `RelayConnection` / `RelayConnections`
+ * are the socket side of every RelayPort: `TcpRelayPort` (in-process, an allowlist) here, and the device
+ * connector's egress-checked, audited port.
  */
 export interface RelayTarget {
   /** DF21 as sent: `tcp` or `http`; both are relayed as a byte stream (see docs, decisions). */
@@ -86,6 +89,199 @@ export const unavailableRelay: RelayPort = {
   close: () => Promise.resolve(),
 };
 
+/** What bounds one relayed connection. */
+export interface RelayConnectionLimits {
+  /** How long a 93 (receive) waits for the first byte. */
+  readonly receiveTimeoutMs: number;
+  /** Received bytes held before the socket is paused; it resumes once the terminal has read below it. */
+  readonly maxBufferedBytes: number;
+  /** Bytes in each direction; one more cuts the connection (`limit_bytes`). Default: no bound. */
+  readonly maxBytes?: number;
+  /** Lifetime; past it the connection is cut (`limit_time`). Default: no bound. */
+  readonly maxDurationMs?: number;
+}
+
+/** How a relayed connection stopped before its owner closed it. */
+export type RelayStop = 'peer_closed' | 'error' | 'limit_bytes' | 'limit_time';
+
+/**
+ * One relayed TCP connection (91–94 of one DF23 id): the socket, the bytes received and not yet read by
+ * the terminal (the socket pauses above `maxBufferedBytes`: backpressure towards the host), the bytes
+ * counted each way, and why it stopped. Socket events are watched from construction on, so an error or
+ * the host's close before the id is handed out is not lost.
+ */
+export class RelayConnection {
+  bytesToHost = 0;
+  bytesFromHost = 0;
+  /** The first way it stopped by itself (a cut overrides it); undefined while it runs. */
+  outcome?: RelayStop;
+  /** Detail of the outcome, for an audit trail. */
+  reason?: string;
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private ended = false;
+  private error?: RelayError;
+  private wake?: () => void;
+  private readonly timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly limits: RelayConnectionLimits,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      this.bytesFromHost += chunk.length;
+      if (this.bytesFromHost > (limits.maxBytes ?? Infinity)) {
+        this.cut('limit_bytes', `more than ${limits.maxBytes} bytes from the host`);
+        return;
+      }
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered >= limits.maxBufferedBytes) socket.pause();
+      this.wake?.();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.outcome ??= 'peer_closed';
+      this.wake?.();
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.error = toRelayError(error);
+      this.outcome ??= 'error';
+      this.reason ??= error.code ?? error.message;
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake?.();
+    });
+    if (limits.maxDurationMs !== undefined) {
+      this.timer = setTimeout(() => this.cut('limit_time', `relay session longer than ${limits.maxDurationMs} ms`), limits.maxDurationMs);
+      this.timer.unref();
+    }
+  }
+
+  /** 92: sends all bytes; resolves to the count sent. */
+  async send(data: Uint8Array): Promise<number> {
+    if (this.error) throw this.error;
+    if (this.socket.destroyed || this.socket.writableEnded) throw new RelayError('CLOSED');
+    if (this.bytesToHost + data.length > (this.limits.maxBytes ?? Infinity)) {
+      this.cut('limit_bytes', `more than ${this.limits.maxBytes} bytes to the host`);
+      throw new RelayError('CLOSED', 'relay byte limit reached');
+    }
+    this.bytesToHost += data.length;
+    await new Promise<void>((resolve, reject) => {
+      this.socket.write(data, (error) => (error ? reject(toRelayError(error)) : resolve()));
+    });
+    return data.length;
+  }
+
+  /** 93: 1..maxBytes bytes as soon as any are there, 0 bytes once the host closed and all was read. */
+  async receive(maxBytes: number): Promise<Uint8Array> {
+    if (this.buffered === 0 && !this.ended && !this.error) await this.waitForData();
+    if (this.buffered > 0) return this.take(maxBytes);
+    if (this.error) throw this.error;
+    return new Uint8Array(0);
+  }
+
+  /** Ends it now as `outcome` (a limit): the socket is destroyed, a waiting or later read fails CLOSED. */
+  cut(outcome: RelayStop, reason: string): void {
+    this.outcome = outcome;
+    this.reason = reason;
+    this.error = new RelayError('CLOSED', reason);
+    this.socket.destroy();
+    this.wake?.();
+  }
+
+  /** 94, or its owner's end: destroys the socket and wakes a waiting read. */
+  destroy(): void {
+    clearTimeout(this.timer);
+    this.socket.destroy();
+    this.wake?.();
+  }
+
+  private waitForData(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        reject(new RelayError('TIMEOUT', 'no data within the receive timeout'));
+      }, this.limits.receiveTimeoutMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private take(maxBytes: number): Uint8Array {
+    const out = new Uint8Array(Math.min(maxBytes, this.buffered));
+    let filled = 0;
+    while (filled < out.length) {
+      const head = this.chunks[0]!;
+      const take = Math.min(head.length, out.length - filled);
+      out.set(head.subarray(0, take), filled);
+      filled += take;
+      if (take === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(take);
+    }
+    this.buffered -= filled;
+    if (this.buffered < this.limits.maxBufferedBytes && this.socket.isPaused()) this.socket.resume();
+    return out;
+  }
+}
+
+/** The open connections of one RelayPort, by the id (DF23) the terminal got. */
+export class RelayConnections {
+  private readonly open = new Map<string, RelayConnection>();
+  private nextId = 1;
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  ids(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /** Registers the connection; returns its id (1..20 digits). */
+  add(connection: RelayConnection): string {
+    const id = String(this.nextId++);
+    this.open.set(id, connection);
+    return id;
+  }
+
+  /** @throws RelayError UNKNOWN_CONNECTION */
+  get(connectionId: string): RelayConnection {
+    const connection = this.open.get(connectionId);
+    if (connection === undefined) throw new RelayError('UNKNOWN_CONNECTION');
+    return connection;
+  }
+
+  /** Unregisters and destroys the connection; undefined for an unknown or already removed id. */
+  remove(connectionId: string): RelayConnection | undefined {
+    const connection = this.open.get(connectionId);
+    if (connection === undefined) return undefined;
+    this.open.delete(connectionId);
+    connection.destroy();
+    return connection;
+  }
+}
+
+/** Connects for a 91; a failure is what the terminal is told: REFUSED, TIMEOUT or UNREACHABLE. */
+export function connectRelaySocket(host: string, port: number, connectTimeoutMs: number): Promise<Socket> {
+  return connectSocket({
+    host,
+    port,
+    connectTimeoutMs,
+    connectError: (message, cause) => {
+      if (cause === undefined) return new RelayError('TIMEOUT', message);
+      const detail = cause.code ?? cause.message;
+      if (cause.code === 'ECONNREFUSED') return new RelayError('REFUSED', detail);
+      return new RelayError(cause.code === 'ETIMEDOUT' ? 'TIMEOUT' : 'UNREACHABLE', detail);
+    },
+  });
+}
+
 export interface TcpRelayPortOptions {
   /** `host:port` pairs the terminal may reach (exact match, host case-insensitive). Anything else is DENIED. */
   readonly allow: readonly string[];
@@ -94,31 +290,28 @@ export interface TcpRelayPortOptions {
   readonly receiveTimeoutMs?: number;
   /** Received bytes held per connection before the socket is paused. */
   readonly maxBufferedBytes?: number;
-}
-
-interface Connection {
-  readonly socket: Socket;
-  readonly chunks: Buffer[];
-  buffered: number;
-  ended: boolean;
-  error?: RelayError;
-  wake?: () => void;
+  /** Bytes per connection in each direction. Default: no bound. */
+  readonly maxBytes?: number;
+  /** Lifetime of a connection. Default: no bound. */
+  readonly maxDurationMs?: number;
 }
 
 /** In-process RelayPort over node:net with a host:port allowlist. */
 export class TcpRelayPort implements RelayPort {
   private readonly allow: ReadonlySet<string>;
   private readonly connectTimeoutMs: number;
-  private readonly receiveTimeoutMs: number;
-  private readonly maxBufferedBytes: number;
-  private readonly connections = new Map<string, Connection>();
-  private nextId = 1;
+  private readonly limits: RelayConnectionLimits;
+  private readonly connections = new RelayConnections();
 
   constructor(options: TcpRelayPortOptions) {
     this.allow = new Set(options.allow.map((entry) => entry.toLowerCase()));
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    this.receiveTimeoutMs = options.receiveTimeoutMs ?? 30_000;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
+    this.limits = {
+      receiveTimeoutMs: options.receiveTimeoutMs ?? 30_000,
+      maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+      maxBytes: options.maxBytes,
+      maxDurationMs: options.maxDurationMs,
+    };
   }
 
   /** Open connections; for tests and shutdown. */
@@ -129,121 +322,29 @@ export class TcpRelayPort implements RelayPort {
   async open(target: RelayTarget): Promise<string> {
     const key = `${isIP(target.host) === 6 ? `[${target.host}]` : target.host}:${target.port}`;
     if (!this.allow.has(key)) throw new RelayError('DENIED', `relay to ${key} is not allowed`);
-    const socket = await this.connect(target);
-    const id = String(this.nextId++);
-    const connection: Connection = { socket, chunks: [], buffered: 0, ended: false };
-    socket.on('data', (chunk: Buffer) => {
-      connection.chunks.push(chunk);
-      connection.buffered += chunk.length;
-      if (connection.buffered >= this.maxBufferedBytes) socket.pause();
-      connection.wake?.();
-    });
-    socket.on('end', () => {
-      connection.ended = true;
-      connection.wake?.();
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      connection.error = toRelayError(error);
-      connection.wake?.();
-    });
-    socket.on('close', () => {
-      connection.ended = true;
-      connection.wake?.();
-    });
-    this.connections.set(id, connection);
-    return id;
+    const socket = await connectRelaySocket(target.host, target.port, this.connectTimeoutMs);
+    return this.connections.add(new RelayConnection(socket, this.limits));
   }
 
   async send(connectionId: string, data: Uint8Array): Promise<number> {
-    const connection = this.get(connectionId);
-    if (connection.error) throw connection.error;
-    if (connection.socket.destroyed || connection.socket.writableEnded) throw new RelayError('CLOSED');
-    await new Promise<void>((resolve, reject) => {
-      connection.socket.write(data, (error) => (error ? reject(toRelayError(error)) : resolve()));
-    });
-    return data.length;
+    return this.connections.get(connectionId).send(data);
   }
 
   async receive(connectionId: string, maxBytes: number): Promise<Uint8Array> {
-    const connection = this.get(connectionId);
-    if (connection.buffered === 0 && !connection.ended && !connection.error) {
-      await this.waitForData(connection);
-    }
-    if (connection.buffered > 0) return this.take(connection, maxBytes);
-    if (connection.error) throw connection.error;
-    return new Uint8Array(0);
+    return this.connections.get(connectionId).receive(maxBytes);
   }
 
   async close(connectionId: string): Promise<void> {
-    const connection = this.connections.get(connectionId);
-    if (connection === undefined) return;
-    this.connections.delete(connectionId);
-    connection.socket.destroy();
-    connection.wake?.();
+    this.connections.remove(connectionId);
   }
 
   /** Closes every connection (session end). */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.connections.keys()].map((id) => this.close(id)));
-  }
-
-  private get(connectionId: string): Connection {
-    const connection = this.connections.get(connectionId);
-    if (connection === undefined) throw new RelayError('UNKNOWN_CONNECTION');
-    return connection;
-  }
-
-  private connect(target: RelayTarget): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = new Socket();
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new RelayError('TIMEOUT'));
-      }, this.connectTimeoutMs);
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(toRelayError(error));
-      });
-      socket.connect(target.port, target.host, () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(socket);
-      });
-    });
-  }
-
-  private waitForData(connection: Connection): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        connection.wake = undefined;
-        reject(new RelayError('TIMEOUT', 'no data within the receive timeout'));
-      }, this.receiveTimeoutMs);
-      connection.wake = () => {
-        clearTimeout(timer);
-        connection.wake = undefined;
-        resolve();
-      };
-    });
-  }
-
-  private take(connection: Connection, maxBytes: number): Uint8Array {
-    const out = new Uint8Array(Math.min(maxBytes, connection.buffered));
-    let filled = 0;
-    while (filled < out.length) {
-      const head = connection.chunks[0];
-      const take = Math.min(head.length, out.length - filled);
-      out.set(head.subarray(0, take), filled);
-      filled += take;
-      if (take === head.length) connection.chunks.shift();
-      else connection.chunks[0] = head.subarray(take);
-    }
-    connection.buffered -= filled;
-    if (connection.buffered < this.maxBufferedBytes && connection.socket.isPaused()) connection.socket.resume();
-    return out;
+    for (const id of this.connections.ids()) this.connections.remove(id);
   }
 }
 
+/** An error on an established connection, as the terminal is told it. */
 function toRelayError(error: NodeJS.ErrnoException): RelayError {
   switch (error.code) {
     case 'ECONNREFUSED':

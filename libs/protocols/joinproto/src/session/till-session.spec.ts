@@ -49,12 +49,19 @@ describe(TillSession.name, () => {
     expect(events).toContainEqual({ type: 'bad-frame', code: 'BAD_LRC', command: undefined, id: undefined });
   });
 
-  it('answers a partial frame left idle with XX other err', async () => {
-    const { transport, written, terminalSends } = fakeTransport();
-    new TillSession({ transport, idleFlushMs: 10 });
-    terminalSends(fromHex(vector('4.1').frame_hex).subarray(0, 8));
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[0].frame_hex]);
+  it('answers a partial frame left idle with XX other err', () => {
+    jest.useFakeTimers();
+    try {
+      const { transport, written, terminalSends } = fakeTransport();
+      new TillSession({ transport, idleFlushMs: 10 });
+      terminalSends(fromHex(vector('4.1').frame_hex).subarray(0, 8));
+      jest.advanceTimersByTime(9);
+      expect(written).toEqual([]);
+      jest.advanceTimersByTime(1);
+      expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[0].frame_hex]);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('sends the spec bytes for a purchase and completes on the matching DF01 only', async () => {

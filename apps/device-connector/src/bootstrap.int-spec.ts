@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+
+import type { INestApplication } from '@nestjs/common';
+import { Redis } from 'ioredis';
+
+import { type ConnectorConfig, connectorConfigSchema, loadConfig } from '@payorch/config';
+import { createLogger } from '@payorch/logging';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+
+import { createConnectorApp } from './bootstrap';
+
+/** CLIENT LIST names that `keep` accepts, sorted. */
+async function clientNames(probe: Redis, keep: (name: string) => boolean): Promise<string[]> {
+  const list = (await probe.client('LIST')) as string;
+  return list
+    .split('\n')
+    .map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
+    .filter(keep)
+    .sort();
+}
+
+describe('device-connector Redis connections (docs/architecture.md, "Redis connections")', () => {
+  const probe = new Redis(testRedisUrl());
+  const instance = `conns-${randomBytes(4).toString('hex')}`;
+  let testDb: TestDatabase;
+  let config: ConnectorConfig;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    config = loadConfig('device-connector', connectorConfigSchema, {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: testRedisPrefix('conn-conns'),
+      CONNECTOR_INSTANCE_ID: instance,
+      LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await deleteRedisPrefix(probe, config.REDIS_KEY_PREFIX);
+    await probe.quit();
+    await testDb?.drop();
+  });
+
+  it('holds command, blocking and the access watcher\'s subscriber (named as the agent runbook says), and closes them all', async () => {
+    app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null, operationHandler: null });
+    const ours = (name: string) => name.startsWith(`${config.REDIS_KEY_PREFIX}:`) || name === `payorch-access-${instance}`;
+    const expected = [`${config.REDIS_KEY_PREFIX}:device-connector:${instance}:blocking`, `${config.REDIS_KEY_PREFIX}:device-connector:${instance}:command`, `payorch-access-${instance}`];
+    expect(await clientNames(probe, ours)).toEqual(expected.sort());
+
+    await app.close();
+    app = undefined;
+    await waitFor(async () => (await clientNames(probe, ours)).length === 0, { what: 'every connection closed' });
+  });
+});

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+import type { INestApplication } from '@nestjs/common';
+import { Redis } from 'ioredis';
+
+import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import { QUEUES } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+
+import { createWorkerApp } from './bootstrap';
+
+/** CLIENT LIST names starting with `prefix`, sorted. */
+async function clientNames(probe: Redis, prefix: string): Promise<string[]> {
+  const list = (await probe.client('LIST')) as string;
+  return list
+    .split('\n')
+    .map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
+    .filter((name) => name.startsWith(prefix))
+    .sort();
+}
+
+describe('settlement-worker Redis connections (docs/architecture.md, "Redis connections")', () => {
+  const probe = new Redis(testRedisUrl());
+  let testDb: TestDatabase;
+  let config: WorkerConfig;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    config = loadConfig('settlement-worker', workerConfigSchema, {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: testRedisPrefix('worker-conns'),
+      LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await deleteRedisPrefix(probe, config.REDIS_KEY_PREFIX);
+    await probe.quit();
+    await testDb?.drop();
+  });
+
+  it('holds its four named connections plus one BullMQ blocking connection per worker, and closes them all', async () => {
+    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
+    await app.init();
+    const own = (name: string) => `${config.REDIS_KEY_PREFIX}:settlement-worker:${hostname()}-${process.pid}:${name}`;
+    const bullBlocking = Object.values(QUEUES).map((queue) => `${config.REDIS_KEY_PREFIX}:bull:${Buffer.from(queue).toString('base64')}`);
+    const expected = [...['blocking', 'bull', 'command', 'subscriber'].map(own), ...bullBlocking].sort();
+    expect(bullBlocking).toHaveLength(5);
+    await waitFor(async () => JSON.stringify(await clientNames(probe, `${config.REDIS_KEY_PREFIX}:`)) === JSON.stringify(expected), {
+      what: 'the worker connections',
+    });
+
+    await app.close();
+    app = undefined;
+    await waitFor(async () => (await clientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).length === 0, { what: 'every connection closed' });
+  });
+});

@@ -1,0 +1,172 @@
+import { Prisma, publishEvent, type DomainEventType, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { PayorchError } from '@payorch/domain';
+
+import type { OperationColumns } from './columns';
+import { eventData, type OperationRow } from './records';
+import { canTransition, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
+
+/**
+ * THE writer of `TerminalOperation.state` (with `create.ts`, which inserts the PENDING row). Every state
+ * change — the executor's claim, progress and outcome, recovery, the supervisors, the gateway's cancel and
+ * fail-before-send, the settlement worker's test runners — goes through {@link transitionOperation}:
+ *   1. the pair `from → to` is checked against TRANSITIONS before the database is touched;
+ *   2. ONE statement compares and sets the row (`… WHERE id = $1 AND state IN (from) [AND "updatedAt" < $since]`),
+ *      locks it, and appends its OperationEvent (with the state it really came from) in a data-modifying CTE;
+ *   3. its DomainEvent is written with `publishEvent`, in the caller's transaction.
+ * The RETURNING row is the row: no read before or after. `tests: transition.spec.ts` (no SQL), the
+ * property test `transition.property.int-spec.ts`, and `architecture.spec.ts`, which fails on any other writer.
+ */
+
+export type OperationTransitionErrorCode = 'ILLEGAL_TRANSITION' | 'INVALID_WRITE';
+
+/** A programmer error: the write was refused before anything was sent to the database. */
+export class OperationTransitionError extends PayorchError<OperationTransitionErrorCode> {}
+
+const COLUMN_TYPES: Readonly<Record<keyof OperationColumns, 'text' | 'timestamptz' | 'jsonb'>> = {
+  approvalCode: 'text',
+  completedAt: 'timestamptz',
+  error: 'jsonb',
+  maskedPan: 'text',
+  protocolRefs: 'jsonb',
+  receipt: 'jsonb',
+  responseCode: 'text',
+  responseMessage: 'text',
+  result: 'jsonb',
+  rrn: 'text',
+  stateReason: 'text',
+  subStatus: 'text',
+};
+
+/** What the OperationEvent (and the DomainEvent, if `event` is set) of this write records. */
+export interface OperationStep {
+  kind: string;
+  data?: Record<string, unknown>;
+  /** The domain event published with it (none for internal bookkeeping such as protocol refs). */
+  event?: DomainEventType;
+}
+
+export interface OperationTransition {
+  operationId: string;
+  /** The states the row must be in for the write to apply (compare-and-set). */
+  from: readonly OperationStateName[];
+  /**
+   * The new state, which TRANSITIONS must allow from every state of `from`. `null`: the state stays as
+   * it is (protocol refs, a display text) and the OperationEvent records no transition.
+   */
+  to: OperationStateName | null;
+  set?: OperationColumns;
+  /** Merged into the stored `protocolRefs` (`stored || refs`) instead of replacing them; empty = left as stored (NULL stays NULL). */
+  mergeRefs?: Record<string, unknown>;
+  /** `recoveryAttempts + 1`. */
+  countRecoveryAttempt?: boolean;
+  /** Applies only while `updatedAt < unchangedSince`: a supervisor yields to a writer that is still alive. */
+  unchangedSince?: Date;
+  /** Applies only while `stateReason` differs from this (a flag written once). */
+  unlessStateReason?: string;
+  /**
+   * Applies only while no other operation of the terminal is UNKNOWN (unless this one's type is listed):
+   * a new command would destroy the evidence the recovery reads (Joinproto 95, SSI GetLastResult).
+   */
+  unlessTerminalRecovering?: { exceptTypes: readonly OperationTypeName[] };
+  step: OperationStep;
+}
+
+export interface TransitionResult {
+  /** The row as written (RETURNING). */
+  row: OperationRow;
+  /** The state the row was in just before this write. */
+  from: OperationStateName;
+  /** The DomainEvent written (publish it after commit), if `step.event` was set. */
+  event: PublishedEvent | undefined;
+}
+
+/** Refuses an illegal or malformed write before anything reaches the database. */
+export function assertTransition(t: Pick<OperationTransition, 'from' | 'to' | 'set' | 'mergeRefs'>): void {
+  if (t.from.length === 0) throw new OperationTransitionError('INVALID_WRITE', 'a transition needs at least one source state');
+  if (t.to !== null) {
+    const illegal = t.from.filter((from) => !canTransition(from, t.to!));
+    if (illegal.length > 0) {
+      throw new OperationTransitionError('ILLEGAL_TRANSITION', `${illegal.join(', ')} → ${t.to} is not a transition`, { from: illegal, to: t.to });
+    }
+  }
+  const unknown = Object.keys(t.set ?? {}).filter((column) => !(column in COLUMN_TYPES));
+  if (unknown.length > 0) throw new OperationTransitionError('INVALID_WRITE', `not a writable column: ${unknown.join(', ')}`);
+  if (t.set?.protocolRefs !== undefined && t.mergeRefs !== undefined && Object.keys(t.mergeRefs).length > 0) {
+    throw new OperationTransitionError('INVALID_WRITE', 'protocolRefs is either set or merged, not both');
+  }
+}
+
+/**
+ * Moves an operation `from → to` (or rewrites it in place when `to` is null) with its OperationEvent and
+ * DomainEvent, in the caller's tenant transaction. Returns null — and writes nothing — when the row is not
+ * in one of `from` (or a guard refused it): someone else got there first.
+ */
+export async function transitionOperation(tx: TransactionClient, t: OperationTransition): Promise<TransitionResult | null> {
+  assertTransition(t);
+  const guards: Prisma.Sql[] = [];
+  if (t.unchangedSince !== undefined) guards.push(Prisma.sql`AND o."updatedAt" < ${t.unchangedSince}::timestamptz`);
+  if (t.unlessStateReason !== undefined) guards.push(Prisma.sql`AND o."stateReason" IS DISTINCT FROM ${t.unlessStateReason}`);
+  if (t.unlessTerminalRecovering !== undefined) {
+    const except = t.unlessTerminalRecovering.exceptTypes;
+    guards.push(Prisma.sql`AND (${except.length > 0 ? Prisma.sql`o."type"::text = ANY(${[...except]}::text[])` : Prisma.sql`false`}
+      OR NOT EXISTS (SELECT 1 FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN' AND u."id" <> o."id"))`);
+  }
+  const sets: Prisma.Sql[] = [];
+  if (t.to !== null) sets.push(Prisma.sql`"state" = ${t.to}::"OperationState"`);
+  for (const [column, value] of Object.entries(t.set ?? {}) as [keyof OperationColumns, unknown][]) {
+    if (value === undefined) continue;
+    sets.push(Prisma.sql`${Prisma.raw(`"${column}"`)} = ${sqlValue(value, COLUMN_TYPES[column])}`);
+  }
+  if (t.mergeRefs !== undefined && Object.keys(t.mergeRefs).length > 0) {
+    sets.push(Prisma.sql`"protocolRefs" = CASE WHEN jsonb_typeof(o."protocolRefs") = 'object' THEN o."protocolRefs" ELSE '{}'::jsonb END || ${JSON.stringify(t.mergeRefs)}::jsonb`);
+  }
+  if (t.countRecoveryAttempt) sets.push(Prisma.sql`"recoveryAttempts" = o."recoveryAttempts" + 1`);
+  sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
+  const to = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`${t.to}::"OperationState"`;
+  const fromLogged = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`"previousState"`;
+  const rows = await tx.$queryRaw<(OperationRow & { previousState: OperationStateName })[]>`
+    WITH previous AS (
+      SELECT o."id", o."state" FROM "TerminalOperation" o
+      WHERE o."id" = ${t.operationId}::uuid AND o."state" = ANY(${[...t.from]}::"OperationState"[]) ${guards.length > 0 ? Prisma.join(guards, ' ') : Prisma.empty}
+      FOR UPDATE OF o
+    ), written AS (
+      UPDATE "TerminalOperation" o SET ${Prisma.join(sets, ', ')}
+      FROM previous WHERE o."id" = previous."id"
+      RETURNING o.*, previous."state" AS "previousState"
+    ), logged AS (
+      INSERT INTO "OperationEvent" ("id", "tenantId", "operationId", "kind", "fromState", "toState", "data", "createdAt")
+      SELECT gen_random_uuid(), "tenantId", "id", ${t.step.kind}, ${fromLogged}, ${to}, ${jsonOrNull(t.step.data)}::jsonb, clock_timestamp() FROM written
+    )
+    SELECT * FROM written`;
+  const written = rows[0];
+  if (written === undefined) return null;
+  const { previousState, ...row } = written;
+  return { row, from: previousState, event: await publishStep(tx, row, t.to === null ? undefined : previousState, t.step) };
+}
+
+/** The DomainEvent of a step: the operation's log-safe summary, plus `previousState` when the state moved. */
+export async function publishStep(
+  tx: TransactionClient,
+  row: OperationRow,
+  previousState: OperationStateName | null | undefined,
+  step: OperationStep,
+): Promise<PublishedEvent | undefined> {
+  if (step.event === undefined) return undefined;
+  const extra = previousState === undefined ? {} : { previousState: previousState === null ? null : toApiState(previousState) };
+  return publishEvent(tx, row.tenantId, { type: step.event, subjectType: 'operation', subjectId: row.id, data: eventData(row, { ...(step.data ?? {}), ...extra }) });
+}
+
+export function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function sqlValue(value: unknown, type: 'text' | 'timestamptz' | 'jsonb'): Prisma.Sql {
+  switch (type) {
+    case 'jsonb':
+      return Prisma.sql`${jsonOrNull(value)}::jsonb`;
+    case 'timestamptz':
+      return Prisma.sql`${value as Date | null}::timestamptz`;
+    case 'text':
+      return Prisma.sql`${value as string | null}::text`;
+  }
+}

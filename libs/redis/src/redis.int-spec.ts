@@ -1,0 +1,117 @@
+import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { Redis } from 'ioredis';
+
+import { testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+
+import { RedisConnections } from './connections';
+import { InjectRedis, RedisModule, redisToken } from './redis.module';
+
+/** CLIENT LIST names (and last command) of the connections whose name starts with `prefix`. */
+async function clients(probe: Redis, prefix: string): Promise<Array<{ name: string; cmd: string }>> {
+  const list = (await probe.client('LIST')) as string;
+  return list
+    .trim()
+    .split('\n')
+    .map((line) => ({ name: /\bname=(\S*)/.exec(line)?.[1] ?? '', cmd: /\bcmd=(\S*)/.exec(line)?.[1] ?? '' }))
+    .filter((c) => c.name.startsWith(prefix));
+}
+
+describe(RedisConnections.name, () => {
+  const probe = new Redis(testRedisUrl());
+  const prefix = testRedisPrefix('redis');
+
+  afterAll(() => probe.quit());
+
+  it('opens only the declared connections, once each, named <clientName>:<name> in CLIENT LIST', async () => {
+    const sut = new RedisConnections({ url: testRedisUrl(), clientName: `${prefix}:a`, connections: { command: {}, subscriber: {} } });
+    expect(sut.names).toEqual(['command', 'subscriber']);
+    const command = sut.get('command');
+    expect(sut.get('command')).toBe(command);
+    // `command` fails fast (no offline queue): a command before the first connect is refused, not queued.
+    await expect(command.ping()).rejects.toThrow("Stream isn't writeable and enableOfflineQueue options is false");
+    await waitFor(() => command.status === 'ready', { what: 'command connected' });
+    await command.ping();
+    await sut.get('subscriber').subscribe(`${prefix}:channel`);
+    expect((await clients(probe, `${prefix}:a:`)).map((c) => c.name).sort()).toEqual([`${prefix}:a:command`, `${prefix}:a:subscriber`]);
+    expect(() => sut.get('blocking')).toThrow('Redis connection "blocking" is not declared by this process (declared: command, subscriber)');
+    await sut.close();
+    await waitFor(async () => (await clients(probe, `${prefix}:a:`)).length === 0, { what: 'connections closed' });
+    expect(() => sut.get('subscriber')).not.toThrow(); // the ended one: a late user gets errors, not a new socket
+  });
+
+  it('applies the defaults per name, overridden per process', async () => {
+    const sut = new RedisConnections({
+      url: testRedisUrl(),
+      clientName: `${prefix}:b`,
+      connections: { command: {}, blocking: {}, subscriber: { autoResubscribe: false, connectionName: 'payorch-access-c1' } },
+    });
+    expect(sut.get('command').options).toMatchObject({ enableOfflineQueue: false, maxRetriesPerRequest: 2, connectionName: `${prefix}:b:command` });
+    expect(sut.get('blocking').options).toMatchObject({ maxRetriesPerRequest: null });
+    // A name operators already know replaces the generated one.
+    expect(sut.get('subscriber').options).toMatchObject({ maxRetriesPerRequest: null, autoResubscribe: false, connectionName: 'payorch-access-c1' });
+    await sut.close();
+  });
+
+  it('settles once every connection is up, or at once when Redis is not there (the process starts degraded)', async () => {
+    const up = new RedisConnections({ url: testRedisUrl(), clientName: `${prefix}:c`, connections: { command: {}, subscriber: {} } });
+    up.get('command');
+    up.get('subscriber');
+    await up.settled();
+    expect([up.get('command').status, up.get('subscriber').status]).toEqual(['ready', 'ready']);
+    await up.close();
+
+    const down = new RedisConnections({ url: 'redis://127.0.0.1:1', clientName: `${prefix}:d`, connections: { command: {} } });
+    down.get('command');
+    const started = Date.now();
+    await down.settled(5_000);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(down.get('command').status).not.toBe('ready');
+    await down.close();
+  });
+
+  it('refuses a name that is not one of the four', () => {
+    expect(() => new RedisConnections({ url: testRedisUrl(), clientName: prefix, connections: { cache: {} } as never })).toThrow('unknown Redis connection "cache"');
+  });
+});
+
+describe(RedisModule.name, () => {
+  const probe = new Redis(testRedisUrl());
+  const prefix = testRedisPrefix('redis-module');
+
+  afterAll(() => probe.quit());
+
+  it('provides each connection by name and closes them after the modules that use them shut down', async () => {
+    const seenAtShutdown: string[] = [];
+
+    @Injectable()
+    class User implements OnApplicationShutdown {
+      constructor(
+        @InjectRedis('command') readonly command: Redis,
+        @Inject(redisToken('blocking')) readonly blocking: Redis,
+      ) {}
+
+      async onApplicationShutdown(): Promise<void> {
+        // Still usable here: RedisModule closes the connections after this hook.
+        seenAtShutdown.push(await this.command.ping());
+      }
+    }
+
+    @Module({ providers: [User] })
+    class FeatureModule {}
+
+    const connections = new RedisConnections({ url: testRedisUrl(), clientName: prefix, connections: { command: {}, blocking: {} } });
+    const moduleRef = await Test.createTestingModule({ imports: [RedisModule.forRoot(connections), FeatureModule] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const user = app.get(User);
+    expect(user.command).toBe(connections.get('command'));
+    expect(user.blocking).toBe(connections.get('blocking'));
+    await waitFor(async () => (await clients(probe, `${prefix}:`)).length === 2, { what: 'both connections up' });
+
+    await app.close();
+    expect(seenAtShutdown).toEqual(['PONG']);
+    await waitFor(() => user.command.status === 'end' && user.blocking.status === 'end', { what: 'connections ended' });
+    await waitFor(async () => (await clients(probe, `${prefix}:`)).length === 0, { what: 'connections closed by RedisModule' });
+  });
+});

@@ -1,0 +1,304 @@
+import {
+  ControllerSuite,
+  expectError,
+  expectIdsChecked,
+  expectInvalid,
+  expectNotFound,
+  expectStatus,
+  expectWritesForbidden,
+  UNKNOWN_ID,
+} from '../support/controller-suite';
+
+/** SettlementsController (close-day runs and reports) and SettlementSchedulesController. No worker runs here: runs stay PENDING. */
+describe('SettlementsController and SettlementSchedulesController', () => {
+  const suite = new ControllerSuite();
+  const connection = { kind: 'tcp', host: '127.0.0.1', port: 9 };
+  let storeId: string;
+  let terminalId: string;
+  let settlement: Record<string, any>;
+  let schedule: Record<string, any>;
+  let storeOfB: string;
+  let terminalOfB: string;
+  let settlementOfB: string;
+  let scheduleOfB: string;
+
+  beforeAll(async () => {
+    await suite.start();
+    storeId = (await suite.create('/v1/stores', { name: 'S', timeZone: 'Europe/Moscow' })).id;
+    terminalId = (
+      await suite.create('/v1/terminals', {
+        name: 'POS',
+        storeId,
+        protocol: 'JOINPROTO',
+        connection,
+      })
+    ).id;
+    const run = await suite.call('post', `/v1/terminals/${terminalId}/settlements`, {
+      body: { businessDate: '2026-03-01' },
+    });
+    expectStatus(run, 202);
+    settlement = run.body;
+    schedule = await suite.create('/v1/settlement-schedules', { storeId, localTime: '23:30' });
+    storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
+    terminalOfB = (
+      await suite.create(
+        '/v1/terminals',
+        { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection },
+        suite.b,
+      )
+    ).id;
+    settlementOfB = (
+      await suite.call('post', `/v1/terminals/${terminalOfB}/settlements`, {
+        as: suite.b,
+        body: {},
+      })
+    ).body.id;
+    scheduleOfB = (
+      await suite.create(
+        '/v1/settlement-schedules',
+        { terminalId: terminalOfB, localTime: '01:00' },
+        suite.b,
+      )
+    ).id;
+  });
+  afterAll(() => suite.stop());
+
+  describe('settlements', () => {
+    it('answers each route with its status code', async () => {
+      expect(settlement).toMatchObject({
+        terminalId,
+        storeId,
+        status: 'PENDING',
+        trigger: 'manual',
+        businessDate: '2026-03-01',
+      });
+      // No body: the store's business date of today.
+      expectStatus(await suite.call('post', `/v1/terminals/${terminalId}/settlements`), 202);
+      const list = await suite.call('get', '/v1/settlements', {
+        query: {
+          terminalId,
+          from: '2026-03-01',
+          to: '2026-03-01',
+          status: 'PENDING',
+          hasDiscrepancies: 'false',
+        },
+      });
+      expectStatus(list, 200);
+      expect(list.body.data.map((s: { id: string }) => s.id)).toEqual([settlement.id]);
+      const summary = await suite.call('get', '/v1/settlements/summary', {
+        query: { date: '2026-03-01', storeId },
+      });
+      expectStatus(summary, 200);
+      expect(summary.body).toMatchObject({ date: '2026-03-01', chain: { total: 1, pending: 1 } });
+      const csv = await suite.call('get', '/v1/settlements/export.csv', {
+        query: { from: '2026-03-01', to: '2026-03-01' },
+      });
+      expectStatus(csv, 200);
+      expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+      expect(csv.text).toContain(settlement.id);
+      expectStatus(await suite.call('get', `/v1/settlements/${settlement.id}`), 200);
+    });
+
+    it('validates bodies, queries and ids with 400 naming the fields', async () => {
+      expectInvalid(
+        await suite.call('post', `/v1/terminals/${terminalId}/settlements`, {
+          body: { businessDate: '01.03.2026' },
+        }),
+        'businessDate',
+      );
+      expectInvalid(
+        await suite.call('post', `/v1/terminals/${terminalId}/settlements`, {
+          body: { businessDate: '2026-03-01', force: true },
+        }),
+        '(body)',
+      );
+      expectInvalid(
+        await suite.call('get', '/v1/settlements', { query: { status: 'DONE' } }),
+        'status',
+      );
+      expectInvalid(
+        await suite.call('get', '/v1/settlements', {
+          query: { hasDiscrepancies: 'maybe', from: 'March' },
+        }),
+        'hasDiscrepancies',
+        'from',
+      );
+      expectInvalid(await suite.call('get', '/v1/settlements/summary'), 'date');
+      expectInvalid(
+        await suite.call('get', '/v1/settlements/summary', { query: { date: '2026-02-30x' } }),
+        'date',
+      );
+      // The CSV route's error is the JSON envelope, not a text/csv attachment.
+      const tooMany = await suite.call('get', '/v1/settlements/export.csv', {
+        query: { limit: 50_001 },
+      });
+      expectInvalid(tooMany, 'limit');
+      expect(tooMany.headers['content-disposition']).toBeUndefined();
+      // An unknown query parameter of the strict export query is refused, not ignored.
+      expectError(
+        await suite.call('get', '/v1/settlements/export.csv', { query: { format: 'xlsx' } }),
+        400,
+        'VALIDATION_FAILED',
+      );
+    });
+
+    it('answers 404 for an unknown settlement or terminal and for those of another tenant', async () => {
+      await expectIdsChecked(suite, [{ method: 'get', path: (id) => `/v1/settlements/${id}` }], {
+        otherTenants: settlementOfB,
+      });
+      await expectIdsChecked(
+        suite,
+        [{ method: 'post', path: (id) => `/v1/terminals/${id}/settlements`, body: {} }],
+        { otherTenants: terminalOfB },
+      );
+      expect(
+        (await suite.call('get', '/v1/settlements')).body.data.map((s: { id: string }) => s.id),
+      ).not.toContain(settlementOfB);
+      expect(
+        await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
+          tx.settlement.findUnique({ where: { id: settlementOfB } }),
+        ),
+      ).toBeNull();
+    });
+
+    it('refuses a read-only key on the mutating route (403)', async () => {
+      const before = await suite.session.owner.settlement.count({ where: { terminalId } });
+      await expectWritesForbidden(
+        suite,
+        [{ method: 'post', path: `/v1/terminals/${terminalId}/settlements` }],
+        'settlements:write',
+      );
+      expect(await suite.session.owner.settlement.count({ where: { terminalId } })).toBe(before);
+      expectStatus(
+        await suite.call('get', '/v1/settlements/summary', {
+          as: suite.readOnly,
+          query: { date: '2026-03-01' },
+        }),
+        200,
+      );
+    });
+  });
+
+  describe('settlement schedules', () => {
+    it('answers each route with its status code', async () => {
+      expect(schedule).toMatchObject({
+        storeId,
+        terminalId: null,
+        localTime: '23:30',
+        enabled: true,
+      });
+      const created = await suite.call('post', '/v1/settlement-schedules', {
+        body: { terminalId, localTime: '22:00', enabled: false },
+      });
+      expectStatus(created, 201);
+      const list = await suite.call('get', '/v1/settlement-schedules', { query: { terminalId } });
+      expectStatus(list, 200);
+      expect(list.body.data.map((s: { id: string }) => s.id)).toEqual([created.body.id]);
+      expectStatus(await suite.call('get', `/v1/settlement-schedules/${created.body.id}`), 200);
+      const patched = await suite.call('patch', `/v1/settlement-schedules/${created.body.id}`, {
+        body: { localTime: '21:15', enabled: true },
+      });
+      expectStatus(patched, 200);
+      expect(patched.body).toMatchObject({ localTime: '21:15', enabled: true });
+      expectStatus(await suite.call('delete', `/v1/settlement-schedules/${created.body.id}`), 204);
+    });
+
+    it('validates bodies, queries and ids with 400 naming the fields', async () => {
+      expectInvalid(
+        await suite.call('post', '/v1/settlement-schedules', { body: {} }),
+        'localTime',
+      );
+      expectInvalid(
+        await suite.call('post', '/v1/settlement-schedules', { body: { localTime: '23:00' } }),
+        'storeId',
+      );
+      expectInvalid(
+        await suite.call('post', '/v1/settlement-schedules', {
+          body: { storeId, terminalId, localTime: '23:00' },
+        }),
+        'terminalId',
+      );
+      expectInvalid(
+        await suite.call('post', '/v1/settlement-schedules', {
+          body: { storeId, localTime: '24:00' },
+        }),
+        'localTime',
+      );
+      expectInvalid(
+        await suite.call('post', '/v1/settlement-schedules', {
+          body: { storeId: 'shop', localTime: '23:00' },
+        }),
+        'storeId',
+      );
+      expectInvalid(
+        await suite.call('patch', `/v1/settlement-schedules/${schedule.id}`, { body: {} }),
+        '(body)',
+      );
+      expectInvalid(
+        await suite.call('patch', `/v1/settlement-schedules/${schedule.id}`, { body: { storeId } }),
+        '(body)',
+      );
+      expectInvalid(
+        await suite.call('get', '/v1/settlement-schedules', { query: { storeId: '1' } }),
+        'storeId',
+      );
+    });
+
+    it('answers 404 for an unknown schedule, store or terminal and for those of another tenant', async () => {
+      await expectIdsChecked(
+        suite,
+        [
+          { method: 'get', path: (id) => `/v1/settlement-schedules/${id}` },
+          {
+            method: 'patch',
+            path: (id) => `/v1/settlement-schedules/${id}`,
+            body: { enabled: false },
+          },
+          { method: 'delete', path: (id) => `/v1/settlement-schedules/${id}` },
+        ],
+        { otherTenants: scheduleOfB },
+      );
+      for (const body of [
+        { storeId: UNKNOWN_ID },
+        { storeId: storeOfB },
+        { terminalId: terminalOfB },
+      ]) {
+        expectNotFound(
+          await suite.call('post', '/v1/settlement-schedules', {
+            body: { ...body, localTime: '23:00' },
+          }),
+        );
+      }
+      expect(
+        await suite.session.owner.settlementSchedule.findUniqueOrThrow({
+          where: { id: scheduleOfB },
+        }),
+      ).toMatchObject({ localTime: '01:00', enabled: true });
+    });
+
+    it('refuses a read-only key on every mutating route (403)', async () => {
+      await expectWritesForbidden(
+        suite,
+        [
+          {
+            method: 'post',
+            path: '/v1/settlement-schedules',
+            body: { storeId, localTime: '20:00' },
+          },
+          {
+            method: 'patch',
+            path: `/v1/settlement-schedules/${schedule.id}`,
+            body: { enabled: false },
+          },
+          { method: 'delete', path: `/v1/settlement-schedules/${schedule.id}` },
+        ],
+        'settlements:write',
+      );
+      expect(
+        await suite.session.owner.settlementSchedule.findUniqueOrThrow({
+          where: { id: schedule.id },
+        }),
+      ).toMatchObject({ localTime: '23:30', enabled: true });
+    });
+  });
+});
