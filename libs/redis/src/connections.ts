@@ -121,7 +121,14 @@ export class RedisConnections {
     const connections = [...this.opened.values()];
     await Promise.allSettled(
       connections.map(async (connection) => {
-        if (connection.status !== 'ready') return connection.disconnect();
+        if (connection.status !== 'ready') {
+          // Not up (Redis down, reconnecting): disconnect and wait until ioredis has really let go of its socket and
+          // timers, so a closed app leaves nothing running (bounded: a connection never 'end's twice).
+          const ended = connection.status === 'end' ? Promise.resolve() : new Promise<void>((resolve) => connection.once('end', () => resolve()));
+          connection.disconnect();
+          await Promise.race([ended, new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
+          return;
+        }
         await connection.quit().catch(() => connection.disconnect());
       }),
     );
