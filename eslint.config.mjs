@@ -49,10 +49,7 @@ const depConstraints = [
   { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib'] },
 ];
 
-const boundaries = (allow) => [
-  'error',
-  { allow, enforceBuildableLibDependency: false, allowCircularSelfDependency: false, depConstraints },
-];
+const boundaries = (allow) => ['error', { allow, enforceBuildableLibDependency: false, allowCircularSelfDependency: false, depConstraints }];
 
 // Test code: spec files and test-support folders (`libs/testing`, `libs/protocols/*/src/testing`).
 const TEST_CODE = ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/*.security-spec.ts', '**/*.fault-spec.ts', '**/testing/**'];
@@ -66,9 +63,7 @@ const TESTING_ENTRY_POINTS = '^@payorch/([^/]+/)?testing(/.+)?$';
  *   (`@payorch/prisma`, generated/) belongs to no Nx project, so the boundary rule does not see it.
  */
 function restrictedImports({ testing = false, database = false }) {
-  const paths = database
-    ? [{ name: '@payorch/prisma', message: 'Protocol libraries and the agent never touch the database (docs/architecture.md).' }]
-    : [];
+  const paths = database ? [{ name: '@payorch/prisma', message: 'Protocol libraries and the agent never touch the database (docs/architecture.md).' }] : [];
   const patterns = testing
     ? [
         {

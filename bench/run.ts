@@ -13,7 +13,11 @@ const BENCH = path.join(ROOT, 'bench');
 
 const benches = readdirSync(BENCH)
   .filter((dir) => statSync(path.join(BENCH, dir)).isDirectory())
-  .flatMap((dir) => readdirSync(path.join(BENCH, dir)).filter((f) => f.endsWith('.bench.ts')).map((f) => `${dir}/${f.replace(/\.bench\.ts$/, '')}`))
+  .flatMap((dir) =>
+    readdirSync(path.join(BENCH, dir))
+      .filter((f) => f.endsWith('.bench.ts'))
+      .map((f) => `${dir}/${f.replace(/\.bench\.ts$/, '')}`),
+  )
   .sort();
 
 const wanted = process.argv.slice(2);

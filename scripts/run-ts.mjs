@@ -13,13 +13,9 @@ if (!entry) {
   console.error('usage: node scripts/run-ts.mjs <entry.ts> [args...]');
   process.exit(2);
 }
-const child = spawn(
-  process.execPath,
-  ['-r', require.resolve('@swc-node/register'), path.resolve(entry), ...args],
-  {
-    stdio: 'inherit',
-    env: { ...process.env, TS_NODE_PROJECT: path.join(root, 'tsconfig.json'), SWC_NODE_PROJECT: path.join(root, 'tsconfig.json') },
-  },
-);
+const child = spawn(process.execPath, ['-r', require.resolve('@swc-node/register'), path.resolve(entry), ...args], {
+  stdio: 'inherit',
+  env: { ...process.env, TS_NODE_PROJECT: path.join(root, 'tsconfig.json'), SWC_NODE_PROJECT: path.join(root, 'tsconfig.json') },
+});
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

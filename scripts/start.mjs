@@ -215,8 +215,7 @@ async function main() {
   run(process.execPath, ['scripts/prisma-offline-migrate.mjs', 'deploy'], { DATABASE_URL: adminUrl });
   if (!existsSync(path.join(ROOT, 'generated/prisma/client.ts'))) run('npm', ['run', '-s', 'db:generate']);
   const appUrl = process.env.DATABASE_APP_URL ?? (await prepareAppRole(adminUrl));
-  const masterKey =
-    process.env.PAYORCH_MASTER_KEY ?? persistent('master-key', () => `dev1:${randomBytes(32).toString('base64')}`);
+  const masterKey = process.env.PAYORCH_MASTER_KEY ?? persistent('master-key', () => `dev1:${randomBytes(32).toString('base64')}`);
   if (!process.env.PAYORCH_MASTER_KEY) log('PAYORCH_MASTER_KEY not set: using a development key kept in .data/master-key');
 
   const ports = {

@@ -48,13 +48,23 @@ async function main(): Promise<void> {
     const ports = { JOINPROTO: (await joinproto.listen(0)).port, SSI_ECR: (await ssi.start()).port };
     const terminals: Record<keyof typeof ports, string> = { JOINPROTO: '', SSI_ECR: '' };
     for (const protocol of ['JOINPROTO', 'SSI_ECR'] as const) {
-      const res = await call('POST', '/v1/terminals', { name: protocol, storeId, agentId: agent.agent.id, protocol, connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] } });
+      const res = await call('POST', '/v1/terminals', {
+        name: protocol,
+        storeId,
+        agentId: agent.agent.id,
+        protocol,
+        connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
+      });
       if (res.status !== 201) throw new Error(`terminal: ${res.status} ${JSON.stringify(res.body)}`);
       terminals[protocol] = res.body.id as string;
     }
     await stack.enrollAgent(agent.enrollmentToken);
     const online = () =>
-      waitFor(async () => (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'), { timeoutMs: BOUND_MS, intervalMs: 100, what: 'terminals ONLINE', ignoreErrors: true });
+      waitFor(
+        async () =>
+          (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'),
+        { timeoutMs: BOUND_MS, intervalMs: 100, what: 'terminals ONLINE', ignoreErrors: true },
+      );
     await online();
 
     let lastAttempt = '';
@@ -66,19 +76,34 @@ async function main(): Promise<void> {
     };
     /** ms from `since` until a new payment is approved (retried every 200 ms, bounded). */
     const firstApproved = async (since: number): Promise<number> => {
-      await waitFor(async () => (await payOnce().catch(() => 'error')) === 'approved', { timeoutMs: BOUND_MS, intervalMs: 200, what: 'a new payment approved', ignoreErrors: true }).catch((error: Error) => {
+      await waitFor(async () => (await payOnce().catch(() => 'error')) === 'approved', {
+        timeoutMs: BOUND_MS,
+        intervalMs: 200,
+        what: 'a new payment approved',
+        ignoreErrors: true,
+      }).catch((error: Error) => {
         throw new Error(`${error.message}; last attempt: ${lastAttempt}`);
       });
       return Date.now() - since;
     };
     const allFinal = async (since: number): Promise<number> => {
-      await waitFor(async () => (await stack.nonFinal()).length === 0, { timeoutMs: BOUND_MS, intervalMs: 100, what: 'every operation final', ignoreErrors: true });
+      await waitFor(async () => (await stack.nonFinal()).length === 0, {
+        timeoutMs: BOUND_MS,
+        intervalMs: 100,
+        what: 'every operation final',
+        ignoreErrors: true,
+      });
       return Date.now() - since;
     };
     const inCardWait = async () => {
       const res = await call('POST', `/v1/terminals/${terminals.SSI_ECR}/operations`, { type: 'purchase', amount: 2_500, currency: 'RUB' });
       if (res.status !== 201) throw new Error(`payment: ${res.status} ${JSON.stringify(res.body)}`);
-      await waitFor(() => ['S02', 'S03'].includes(ssi.status), { timeoutMs: 10_000, intervalMs: 20, what: 'SSI terminal waiting for the card', ignoreErrors: true }).catch(async (error: Error) => {
+      await waitFor(() => ['S02', 'S03'].includes(ssi.status), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: 'SSI terminal waiting for the card',
+        ignoreErrors: true,
+      }).catch(async (error: Error) => {
         const op = (await call('GET', `/v1/operations/${String(res.body.id)}`)).body;
         throw new Error(`${error.message}; the payment is ${String(op.state)} (${String(op.stateReason)})`);
       });
@@ -131,7 +156,12 @@ async function main(): Promise<void> {
       for (let run = 0; run < RUNS; run++) {
         try {
           await online();
-          await waitFor(async () => (await stack.nonFinal()).length === 0, { timeoutMs: BOUND_MS, intervalMs: 100, what: 'nothing left from the previous run', ignoreErrors: true });
+          await waitFor(async () => (await stack.nonFinal()).length === 0, {
+            timeoutMs: BOUND_MS,
+            intervalMs: 100,
+            what: 'nothing left from the previous run',
+            ignoreErrors: true,
+          });
           await inCardWait();
           await inject();
           const end = Date.now();
@@ -148,15 +178,21 @@ async function main(): Promise<void> {
     const b = [...baseline].sort((x, y) => x - y);
     const b50 = percentile(b, 50);
     const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '—');
-    console.log(`\nfaults benchmark: ${RUNS} runs per fault, real processes on loopback (own Redis${pg ? ' and PostgreSQL' : ''}), bound ${BOUND_MS / 1000} s per measurement\n`);
-    console.log(`| fault | runs ok | fault end → all operations final p50 / max | fault end → first new payment approved p50 / max | ratio to baseline (p50) |`);
+    console.log(
+      `\nfaults benchmark: ${RUNS} runs per fault, real processes on loopback (own Redis${pg ? ' and PostgreSQL' : ''}), bound ${BOUND_MS / 1000} s per measurement\n`,
+    );
+    console.log(
+      `| fault | runs ok | fault end → all operations final p50 / max | fault end → first new payment approved p50 / max | ratio to baseline (p50) |`,
+    );
     console.log(`|---|---|---|---|---|`);
     console.log(`| none (baseline: one approved payment) | ${b.length}/${b.length} | — | ${fmt(b50)} / ${fmt(b[b.length - 1] ?? NaN)} | 1× |`);
     for (const row of rows) {
       const f = [...row.final].sort((x, y) => x - y);
       const a = [...row.approved].sort((x, y) => x - y);
       const ratio = a.length ? `${(percentile(a, 50) / b50).toFixed(0)}×` : '—';
-      console.log(`| ${row.kind} | ${f.length}/${RUNS} | ${fmt(percentile(f, 50))} / ${fmt(f[f.length - 1] ?? NaN)} | ${fmt(percentile(a, 50))} / ${fmt(a[a.length - 1] ?? NaN)} | ${ratio} |`);
+      console.log(
+        `| ${row.kind} | ${f.length}/${RUNS} | ${fmt(percentile(f, 50))} / ${fmt(f[f.length - 1] ?? NaN)} | ${fmt(percentile(a, 50))} / ${fmt(a[a.length - 1] ?? NaN)} | ${ratio} |`,
+      );
     }
     const failed = rows.filter((r) => r.errors.length);
     if (failed.length) {

@@ -13,9 +13,23 @@ function realisticStream(targetBytes: number): { stream: Buffer; frames: number 
   const receipt = new Uint8Array(Buffer.from('ЧЕК ПОКУПКИ\nСУММА 15.00\nОДОБРЕНО\n'.repeat(6), 'utf8'));
   const relay = new Uint8Array(4096).map((_, i) => (i * 31) % 256);
   const templates: Message[] = [
-    { type: 'PurchaseResponse', id: '464448', maskedPan: '544966******2078', amount: 1500, authCode: '614597', receipt, receiptNo: '000005',
-      shiftNo: '000001', merchantId: '111122223333444', terminalId: 'AB040000', responseCode: '000', time: '183734',
-      message: 'Successful transaction', rrn: '000000614597', date: '180122' },
+    {
+      type: 'PurchaseResponse',
+      id: '464448',
+      maskedPan: '544966******2078',
+      amount: 1500,
+      authCode: '614597',
+      receipt,
+      receiptNo: '000005',
+      shiftNo: '000001',
+      merchantId: '111122223333444',
+      terminalId: 'AB040000',
+      responseCode: '000',
+      time: '183734',
+      message: 'Successful transaction',
+      rrn: '000000614597',
+      date: '180122',
+    },
     { type: 'PurchaseResponse', id: '464449', maskedPan: '521324******4018', amount: 1, responseCode: '904', message: 'Message Not within Standard' },
     { type: 'EchoRequest', id: '931154' },
     { type: 'SendDataRequest', id: '100753', connectionId: '2546035541', data: relay },

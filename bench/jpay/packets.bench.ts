@@ -41,9 +41,7 @@ function stream(payload: string): Buffer {
   const body = Buffer.from(payload, 'utf8');
   const header = Buffer.alloc(4);
   header.writeUInt32BE(body.length, 0);
-  return Buffer.concat(
-    Array.from({ length: PACKETS_PER_STREAM }, () => Buffer.concat([header, body])),
-  );
+  return Buffer.concat(Array.from({ length: PACKETS_PER_STREAM }, () => Buffer.concat([header, body])));
 }
 
 /** Feeds the stream in 1400-byte chunks (a TCP segment) and returns the packets decoded. */
@@ -53,20 +51,14 @@ function chunks(bytes: Buffer): Buffer[] {
   return out;
 }
 
-function measure(
-  name: string,
-  segments: Buffer[],
-  runOnce: (segments: Buffer[]) => number,
-): number {
+function measure(name: string, segments: Buffer[], runOnce: (segments: Buffer[]) => number): number {
   let packets = 0;
   const deadline = process.hrtime.bigint() + BigInt(SECONDS_PER_CASE * 1e9);
   const start = process.hrtime.bigint();
   while (process.hrtime.bigint() < deadline) packets += runOnce(segments);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const rate = packets / seconds;
-  console.log(
-    `${name.padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} packets/s`,
-  );
+  console.log(`${name.padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} packets/s`);
   return rate;
 }
 
@@ -106,23 +98,15 @@ function baselineRun(segments: Buffer[]): number {
 function framerOnlyRun(segments: Buffer[]): number {
   const decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
   let n = 0;
-  for (const segment of segments)
-    for (const event of decoder.push(segment)) if (event.kind === 'frame') n++;
+  for (const segment of segments) for (const event of decoder.push(segment)) if (event.kind === 'frame') n++;
   return n;
 }
 
-if (
-  jpayRun(jpaySegments) !== PACKETS_PER_STREAM ||
-  baselineRun(jsonSegments) !== PACKETS_PER_STREAM
-) {
+if (jpayRun(jpaySegments) !== PACKETS_PER_STREAM || baselineRun(jsonSegments) !== PACKETS_PER_STREAM) {
   throw new Error('bench setup decodes the wrong number of packets');
 }
-console.log(
-  `JPAY transaction response, ${Buffer.byteLength(RECEIPT_XML)} bytes XML / ${Buffer.byteLength(RECEIPT_JSON)} bytes JSON, 1400-byte segments`,
-);
+console.log(`JPAY transaction response, ${Buffer.byteLength(RECEIPT_XML)} bytes XML / ${Buffer.byteLength(RECEIPT_JSON)} bytes JSON, 1400-byte segments`);
 const baseline = measure('baseline: length split + JSON.parse', jsonSegments, baselineRun);
 const framer = measure('FrameDecoder alone', jpaySegments, framerOnlyRun);
 const full = measure('FrameDecoder + safe XML parse + typed decode', jpaySegments, jpayRun);
-console.log(
-  `ratio framer+parser / baseline: ${(full / baseline).toFixed(3)}  (framer alone / baseline: ${(framer / baseline).toFixed(2)})`,
-);
+console.log(`ratio framer+parser / baseline: ${(full / baseline).toFixed(3)}  (framer alone / baseline: ${(framer / baseline).toFixed(2)})`);

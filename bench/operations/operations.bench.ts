@@ -24,15 +24,17 @@ const hooks = { beforeSend: async () => undefined, onProgress: () => undefined }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
-const tcpLink = (port: number): LinkFactory => () =>
-  new Promise<Duplex>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => {
-      socket.removeListener('error', reject);
-      socket.setNoDelay(true);
-      resolve(socket);
+const tcpLink =
+  (port: number): LinkFactory =>
+  () =>
+    new Promise<Duplex>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.removeListener('error', reject);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      socket.once('error', reject);
     });
-    socket.once('error', reject);
-  });
 
 interface Result {
   ops: number;
@@ -62,7 +64,9 @@ function report(name: string, r: Result): { rate: number; p50: number; p99: numb
   const rate = r.ops / r.seconds;
   const p50 = percentile(r.latencies, 50);
   const p99 = percentile(r.latencies, 99);
-  console.log(`${name.padEnd(44)} ${rate.toFixed(1).padStart(8)} ops/s   p50 ${p50.toFixed(2).padStart(7)} ms   p99 ${p99.toFixed(2).padStart(7)} ms   (${r.ops} ops)`);
+  console.log(
+    `${name.padEnd(44)} ${rate.toFixed(1).padStart(8)} ops/s   p50 ${p50.toFixed(2).padStart(7)} ms   p99 ${p99.toFixed(2).padStart(7)} ms   (${r.ops} ops)`,
+  );
   return { rate, p50, p99 };
 }
 
@@ -76,7 +80,16 @@ async function main(): Promise<void> {
 
   // Baseline: the driver → simulator round trip alone, one driver per terminal.
   const drivers = sims.map(({ port }) =>
-    createDriver({ terminalRowId: randomUUID(), protocol: 'JOINPROTO', dialect: null, terminalId: null, merchantId: null, department: null, credentials: null, link: tcpLink(port) }),
+    createDriver({
+      terminalRowId: randomUUID(),
+      protocol: 'JOINPROTO',
+      dialect: null,
+      terminalId: null,
+      merchantId: null,
+      department: null,
+      credentials: null,
+      link: tcpLink(port),
+    }),
   );
   const baseline = await measure(TERMINALS, async (lane) => {
     const outcome = await drivers[lane]!.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, hooks);
@@ -102,7 +115,8 @@ async function main(): Promise<void> {
     const storeId = (await post('/v1/stores', { name: 'Bench', timeZone: 'UTC' })).id as string;
     const terminals: string[] = [];
     for (const { port } of sims) {
-      const id = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })).id as string;
+      const id = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } }))
+        .id as string;
       dispatcher.route(id, { port });
       terminals.push(id);
     }

@@ -65,11 +65,21 @@ async function main(): Promise<void> {
       const storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'Europe/Moscow' } })).id;
       const count = Math.floor(terminals / tenants) + (t < terminals % tenants ? 1 : 0);
       const rows = await owner.terminal.createManyAndReturn({
-        data: Array.from({ length: count }, (_, i) => ({ tenantId, storeId, name: `T${i}`, protocol: 'JOINPROTO' as const, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })),
+        data: Array.from({ length: count }, (_, i) => ({
+          tenantId,
+          storeId,
+          name: `T${i}`,
+          protocol: 'JOINPROTO' as const,
+          connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
+        })),
         select: { id: true },
       });
       for (const { id } of rows) {
-        jobs.push({ name: 'settlement.run', data: { tenantId, terminalId: id, businessDate: '2026-03-01', runKey: scheduleRunKey(id, '2026-03-01'), trigger: 'schedule' }, opts: { jobId: settlementJobId(id, '2026-03-01') } });
+        jobs.push({
+          name: 'settlement.run',
+          data: { tenantId, terminalId: id, businessDate: '2026-03-01', runKey: scheduleRunKey(id, '2026-03-01'), trigger: 'schedule' },
+          opts: { jobId: settlementJobId(id, '2026-03-01') },
+        });
       }
     }
     const runner = new FakeSettlementRunner(db, latencyMs);

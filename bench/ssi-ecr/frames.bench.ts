@@ -15,8 +15,26 @@ const messages: JsonObject[] = [
   { method: 'GetStatus', error: false, errorCode: '', errorDescription: '', status: 'S02', params: {} },
   { method: 'Purchase', params: { transAmount: '24500', transCurrency: '980', merchantId: '000000060007176' } },
   {
-    method: 'GetLastResult', error: false, errorCode: '', errorDescription: '',
-    params: { originalTrnName: 'Purchase', transAmount: '24500', authCode: '123456', date: '08/11/2023', time: '11:34:14', invoiceNum: '999999', bankName: 'Bank Acquirer', merchantId: 'MERCHANT1', pan: '4725XXXXXXXX1627', responseCode: '0000', rrn: '9999999999999', transactionResult: 'APPROVED_ONLINE', terminalId: 'T0000001', posEntryMode: 'CONTACTLESS' },
+    method: 'GetLastResult',
+    error: false,
+    errorCode: '',
+    errorDescription: '',
+    params: {
+      originalTrnName: 'Purchase',
+      transAmount: '24500',
+      authCode: '123456',
+      date: '08/11/2023',
+      time: '11:34:14',
+      invoiceNum: '999999',
+      bankName: 'Bank Acquirer',
+      merchantId: 'MERCHANT1',
+      pan: '4725XXXXXXXX1627',
+      responseCode: '0000',
+      rrn: '9999999999999',
+      transactionResult: 'APPROVED_ONLINE',
+      terminalId: 'T0000001',
+      posEntryMode: 'CONTACTLESS',
+    },
   },
 ];
 const BATCH = 256;
@@ -62,7 +80,11 @@ for (let round = 1; round <= ROUNDS; round++) {
   const framer = measure(framerAndJson);
   const base = measure(baseline);
   results.push({ framer, base });
-  console.log(`round ${round}: framer+JSON ${Math.round(framer).toLocaleString('en')} frames/s, JSON.parse baseline ${Math.round(base).toLocaleString('en')} frames/s, ratio ${(framer / base).toFixed(3)}`);
+  console.log(
+    `round ${round}: framer+JSON ${Math.round(framer).toLocaleString('en')} frames/s, JSON.parse baseline ${Math.round(base).toLocaleString('en')} frames/s, ratio ${(framer / base).toFixed(3)}`,
+  );
 }
 const best = (key: 'framer' | 'base'): number => Math.max(...results.map((r) => r[key]));
-console.log(`best: framer+JSON ${Math.round(best('framer')).toLocaleString('en')} frames/s; baseline ${Math.round(best('base')).toLocaleString('en')} frames/s; ratio framer/baseline = ${(best('framer') / best('base')).toFixed(3)}`);
+console.log(
+  `best: framer+JSON ${Math.round(best('framer')).toLocaleString('en')} frames/s; baseline ${Math.round(best('base')).toLocaleString('en')} frames/s; ratio framer/baseline = ${(best('framer') / best('base')).toFixed(3)}`,
+);

@@ -50,7 +50,12 @@ async function phase(tunnel: boolean): Promise<{ heap: number; rss: number; ms: 
   wss.on('connection', (ws) => {
     if (!tunnel) return;
     const mux = attachWebSocket(ws, { role: 'connector', software: 'bench-connector/1' });
-    mux.onReady(() => mux.sendControl({ type: 'terminal-list', terminals: [{ terminalId: 't1', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '10.0.0.5', port: 2000 } }] }));
+    mux.onReady(() =>
+      mux.sendControl({
+        type: 'terminal-list',
+        terminals: [{ terminalId: 't1', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '10.0.0.5', port: 2000 } }],
+      }),
+    );
     muxes.push(mux);
   });
   const before = memory();
@@ -78,7 +83,9 @@ async function main(): Promise<void> {
   const tunnel = await phase(true);
   console.log(`idle agent connections: ${AGENTS} (connector-side memory, MB per 1,000 connections)`);
   console.log(`bare WebSocket (baseline)   heap+external ${perK(bare.heap).padStart(6)}   rss ${perK(bare.rss).padStart(6)}   connected in ${bare.ms} ms`);
-  console.log(`tunnel (WS + Multiplexer)   heap+external ${perK(tunnel.heap).padStart(6)}   rss ${perK(tunnel.rss).padStart(6)}   handshaken in ${tunnel.ms} ms`);
+  console.log(
+    `tunnel (WS + Multiplexer)   heap+external ${perK(tunnel.heap).padStart(6)}   rss ${perK(tunnel.rss).padStart(6)}   handshaken in ${tunnel.ms} ms`,
+  );
   console.log(`ratio tunnel/bare           heap+external ${(tunnel.heap / Math.max(1, bare.heap)).toFixed(2)}x`);
   process.exit(0);
 }

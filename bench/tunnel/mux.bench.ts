@@ -46,10 +46,7 @@ async function connectedPair(): Promise<{ agent: Multiplexer; connector: Multipl
   });
   agentSide.attach(agent);
   connectorSide.attach(connector);
-  const ready = Promise.all([
-    new Promise((r) => agent.onReady(r)),
-    new Promise((r) => connector.onReady(r)),
-  ]);
+  const ready = Promise.all([new Promise((r) => agent.onReady(r)), new Promise((r) => connector.onReady(r))]);
   connector.start();
   agent.start();
   await ready;
@@ -62,9 +59,7 @@ async function throughTunnel(streams: number): Promise<Result> {
   let received = 0;
   agent.setOpenHandler((request) => request.accept().onData((chunk) => (received += chunk.length)));
   const opened: TunnelStream[] = await Promise.all(
-    Array.from({ length: streams }, () =>
-      connector.open({ kind: 'tcp-connect', host: 'bench.local', port: 1 }),
-    ),
+    Array.from({ length: streams }, () => connector.open({ kind: 'tcp-connect', host: 'bench.local', port: 1 })),
   );
   const source = new Uint8Array(CHUNK).fill(7);
   const start = performance.now();

@@ -21,18 +21,29 @@ const ROUNDS = Number(process.env.ROUNDS ?? 300);
 const MB = Number(process.env.MB ?? 64);
 const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
-const tcpLink = (port: number): LinkFactory => () =>
-  new Promise<Duplex>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => {
-      socket.removeListener('error', reject);
-      socket.setNoDelay(true);
-      resolve(socket);
+const tcpLink =
+  (port: number): LinkFactory =>
+  () =>
+    new Promise<Duplex>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.removeListener('error', reject);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      socket.once('error', reject);
     });
-    socket.once('error', reject);
-  });
 
 async function roundTrips(link: LinkFactory): Promise<number[]> {
-  const driver = createDriver({ terminalRowId: randomUUID(), protocol: 'JOINPROTO', dialect: null, terminalId: null, merchantId: null, department: null, credentials: null, link });
+  const driver = createDriver({
+    terminalRowId: randomUUID(),
+    protocol: 'JOINPROTO',
+    dialect: null,
+    terminalId: null,
+    merchantId: null,
+    department: null,
+    credentials: null,
+    link,
+  });
   const times: number[] = [];
   await driver.execute({ operationId: randomUUID(), type: 'purchase', amount: 100, currency: 'RUB' }, hooks); // warm-up, opens the link
   for (let i = 0; i < ROUNDS; i++) {
@@ -73,11 +84,14 @@ async function main(): Promise<void> {
   const direct = await roundTrips(tcpLink(port));
   sim.disconnect();
   const tunnelled = await roundTrips(() => tunnel.link('bench-t1'));
-  const row = (name: string, t: number[]) => `${name.padEnd(26)} p50 ${percentile(t, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(t, 99).toFixed(2).padStart(7)} ms`;
+  const row = (name: string, t: number[]) =>
+    `${name.padEnd(26)} p50 ${percentile(t, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(t, 99).toFixed(2).padStart(7)} ms`;
   console.log(`command round trip (Joinproto purchase, ${ROUNDS} rounds)`);
   console.log(row('direct TCP (baseline)', direct));
   console.log(row('through the tunnel', tunnelled));
-  console.log(`ratio tunnel/direct        p50 ${(percentile(tunnelled, 50) / percentile(direct, 50)).toFixed(2)}x   p99 ${(percentile(tunnelled, 99) / percentile(direct, 99)).toFixed(2)}x`);
+  console.log(
+    `ratio tunnel/direct        p50 ${(percentile(tunnelled, 50) / percentile(direct, 50)).toFixed(2)}x   p99 ${(percentile(tunnelled, 99) / percentile(direct, 99)).toFixed(2)}x`,
+  );
 
   const bytes = MB * 1024 * 1024;
   const directMs = await pump(await tcpLink(sink.port)(), bytes, sink.received);

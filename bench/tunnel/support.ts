@@ -11,7 +11,9 @@ import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 export const silent = createLogger({ name: 'bench', level: 'silent' });
 
 /** A connector-side Multiplexer and an agent (LinkBridge) over a real loopback WebSocket. */
-export async function tunnelPair(terminals: TerminalEntry[]): Promise<{ connector: Multiplexer; link: (terminalId: string) => Promise<Duplex>; close: () => Promise<void> }> {
+export async function tunnelPair(
+  terminals: TerminalEntry[],
+): Promise<{ connector: Multiplexer; link: (terminalId: string) => Promise<Duplex>; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 1024 * 1024 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const connectorReady = new Promise<Multiplexer>((resolve) => {

@@ -31,18 +31,13 @@ function circularCommand(): { bin: string; args: string[] } {
 function runCircular(dir: string): Promise<{ code: number; output: string }> {
   const { bin, args } = circularCommand();
   return new Promise((resolve) => {
-    execFile(
-      bin,
-      [...args, dir],
-      { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '0' } },
-      (error, stdout, stderr) => {
-        // Nx forces colours on in its tasks; compare plain text.
-        resolve({
-          code: error ? Number(error.code) : 0,
-          output: stripVTControlCharacters(stdout + stderr),
-        });
-      },
-    );
+    execFile(bin, [...args, dir], { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+      // Nx forces colours on in its tasks; compare plain text.
+      resolve({
+        code: error ? Number(error.code) : 0,
+        output: stripVTControlCharacters(stdout + stderr),
+      });
+    });
   });
 }
 
@@ -64,10 +59,8 @@ describe('npm run circular', () => {
 
   it('fails on a cycle made only of type imports', async () => {
     writeSources(dir, {
-      'simulator.ts':
-        "import type { Flow } from './flow';\n\nexport interface Simulator {\n  flow?: Flow;\n}\n",
-      'flow.ts':
-        "import type { Simulator } from './simulator';\n\nexport interface Flow {\n  simulator?: Simulator;\n}\n",
+      'simulator.ts': "import type { Flow } from './flow';\n\nexport interface Simulator {\n  flow?: Flow;\n}\n",
+      'flow.ts': "import type { Simulator } from './simulator';\n\nexport interface Flow {\n  simulator?: Simulator;\n}\n",
     });
     const { code, output } = await runCircular(dir);
     expect(output).toMatch(/flow\.ts > simulator\.ts|simulator\.ts > flow\.ts/);
@@ -77,8 +70,7 @@ describe('npm run circular', () => {
   it('passes when the shared shape lives in its own module', async () => {
     writeSources(dir, {
       'terminal.ts': 'export interface Terminal {\n  dialect: string;\n}\n',
-      'flow.ts':
-        "import type { Terminal } from './terminal';\n\nexport const run = (terminal: Terminal): string => terminal.dialect;\n",
+      'flow.ts': "import type { Terminal } from './terminal';\n\nexport const run = (terminal: Terminal): string => terminal.dialect;\n",
       'simulator.ts':
         "import { run } from './flow';\nimport type { Terminal } from './terminal';\n\nexport const start = (terminal: Terminal): string => run(terminal);\n",
     });

@@ -28,8 +28,7 @@ interface Fixture {
 }
 
 /** One import and a use of it, so that only the import itself can be reported. */
-const importing = (name: string, from: string) =>
-  `import { ${name} } from '${from}';\n\nexport const fixture = ${name};\n`;
+const importing = (name: string, from: string) => `import { ${name} } from '${from}';\n\nexport const fixture = ${name};\n`;
 
 const FORBIDDEN: Array<Fixture & { ruleId: string; message: string }> = [
   {
@@ -37,25 +36,21 @@ const FORBIDDEN: Array<Fixture & { ruleId: string; message: string }> = [
     filePath: 'libs/protocols/jpay/src/boundary-fixture.ts',
     text: importing('Database', '@payorch/db'),
     ruleId: BOUNDARY_RULE,
-    message:
-      'A project tagged with "scope:protocol" can only depend on libs tagged with "protocol:transport"',
+    message: 'A project tagged with "scope:protocol" can only depend on libs tagged with "protocol:transport"',
   },
   {
     name: 'a protocol library importing the generated database client (in no Nx project)',
     filePath: 'libs/protocols/ssi-ecr/src/boundary-fixture.ts',
     text: importing('Prisma', '@payorch/prisma'),
     ruleId: 'no-restricted-imports',
-    message:
-      "'@payorch/prisma' import is restricted from being used. " +
-      'Protocol libraries and the agent never touch the database (docs/architecture.md).',
+    message: "'@payorch/prisma' import is restricted from being used. " + 'Protocol libraries and the agent never touch the database (docs/architecture.md).',
   },
   {
     name: 'a protocol library importing another protocol library',
     filePath: 'libs/assist-tokenpay/src/boundary-fixture.ts',
     text: importing('FrameDecoder', '@payorch/joinproto'),
     ruleId: BOUNDARY_RULE,
-    message:
-      'A project tagged with "scope:protocol" can only depend on libs tagged with "protocol:transport"',
+    message: 'A project tagged with "scope:protocol" can only depend on libs tagged with "protocol:transport"',
   },
   {
     name: 'the byte transport importing any library of ours',
@@ -69,16 +64,14 @@ const FORBIDDEN: Array<Fixture & { ruleId: string; message: string }> = [
     filePath: 'apps/api-gateway/src/boundary-fixture.ts',
     text: importing('ConnectorModule', '../../device-connector/src/connector.module'),
     ruleId: BOUNDARY_RULE,
-    message:
-      'Projects cannot be imported by a relative or absolute path, and must begin with a npm scope',
+    message: 'Projects cannot be imported by a relative or absolute path, and must begin with a npm scope',
   },
   {
     name: 'the dev tool importing the agent app',
     filePath: 'apps/dev-sim/src/boundary-fixture.ts',
     text: importing('LinkBridge', '../../agent/src/bridge/link-bridge'),
     ruleId: BOUNDARY_RULE,
-    message:
-      'Projects cannot be imported by a relative or absolute path, and must begin with a npm scope',
+    message: 'Projects cannot be imported by a relative or absolute path, and must begin with a npm scope',
   },
   {
     name: 'the agent (production source) importing a simulator from @payorch/testing',
@@ -92,8 +85,7 @@ const FORBIDDEN: Array<Fixture & { ruleId: string; message: string }> = [
     filePath: 'apps/agent/src/boundary-fixture.ts',
     text: importing('PayorchError', '@payorch/domain'),
     ruleId: BOUNDARY_RULE,
-    message:
-      'A project tagged with "runtime:agent" can only depend on libs tagged with "runtime:agent"',
+    message: 'A project tagged with "runtime:agent" can only depend on libs tagged with "runtime:agent"',
   },
   {
     name: 'a library (production source) importing @payorch/testing',
@@ -174,10 +166,7 @@ describe('module boundaries (eslint.config.mjs)', () => {
     const fixtures = [...FORBIDDEN, ...ALLOWED];
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [
-        path.join(__dirname, 'support/lint-texts.mjs'),
-        JSON.stringify(fixtures.map(({ filePath, text }) => ({ filePath, text }))),
-      ],
+      [path.join(__dirname, 'support/lint-texts.mjs'), JSON.stringify(fixtures.map(({ filePath, text }) => ({ filePath, text })))],
       {
         cwd: ROOT,
         env: { ...process.env, NX_DAEMON: 'false', NX_WORKSPACE_DATA_DIRECTORY: workspaceData },

@@ -58,16 +58,29 @@ describe('agent enrollment end to end (gateway → agent CLI → connector)', ()
     let stderr = '';
     agentProcess = spawn(
       process.execPath,
-      tsEntryArgs('apps/agent/src/cli.ts', '--connector', connectorUrl, '--token', created.body.enrollmentToken, '--state-dir', stateDir, '--log-level', 'warn'),
+      tsEntryArgs(
+        'apps/agent/src/cli.ts',
+        '--connector',
+        connectorUrl,
+        '--token',
+        created.body.enrollmentToken,
+        '--state-dir',
+        stateDir,
+        '--log-level',
+        'warn',
+      ),
       { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     agentProcess.stderr!.on('data', (d) => (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => agentProcess!.once('exit', (code) => resolve(code)));
 
-    const online = await waitFor(async () => {
-      const res = await session.http().get(`/v1/agents/${agentId}`).set(auth);
-      return res.body.status === 'ACTIVE' && res.body.lastSeenAt ? res.body : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 100 }).catch((error: Error) => {
+    const online = await waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/agents/${agentId}`).set(auth);
+        return res.body.status === 'ACTIVE' && res.body.lastSeenAt ? res.body : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    ).catch((error: Error) => {
       throw new Error(`${error.message}; agent stderr:\n${stderr}`);
     });
     expect(online.version).toBe('0.1.0');

@@ -106,7 +106,8 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
   const clients: SseClient[] = [];
 
   beforeAll(async () => {
-    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl, (events) => redisEventSink(publisher, session.config.REDIS_KEY_PREFIX)(events)));
+    session.dispatcherFactory = (appUrl) =>
+      (dispatcher = new InProcessDispatcher(appUrl, (events) => redisEventSink(publisher, session.config.REDIS_KEY_PREFIX)(events)));
     await session.start({ EVENTS_HEARTBEAT_MS: '200', EVENTS_CLIENT_BUFFER_BYTES: '65536' });
     port = (session.app.getHttpServer().address() as AddressInfo).port;
     publisher = new Redis(session.config.REDIS_URL);
@@ -118,7 +119,11 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     authB = { Authorization: `Bearer ${b.apiKey}` };
     const storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;
     terminalId = (
-      await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
+      await session
+        .http()
+        .post('/v1/terminals')
+        .set(auth)
+        .set('Idempotency-Key', idem())
         .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
     ).body.id;
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
@@ -146,21 +151,29 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
 
   it('requires events:read', async () => {
     const noScope = await session.tenant(undefined, ['operations:read']);
-    const res = await session.http().get('/v1/events/stream').set({ Authorization: `Bearer ${noScope.apiKey}` });
+    const res = await session
+      .http()
+      .get('/v1/events/stream')
+      .set({ Authorization: `Bearer ${noScope.apiKey}` });
     expect(res.status).toBe(403);
     expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', details: { missing: ['events:read'] } });
     expect((await session.http().get('/v1/events/stream')).status).toBe(401);
     expect((await session.http().get('/v1/events/stream?types=nope').set(auth)).status).toBe(400);
   });
 
-  it('streams an operation\'s progress and result live, in order, with heartbeats; tenant B sees none of it', async () => {
+  it("streams an operation's progress and result live, in order, with heartbeats; tenant B sees none of it", async () => {
     const a = sse('/v1/events/stream?types=operation.*', auth);
     const b = sse('/v1/events/stream', authB);
     await a.waitFor((c) => c.comments.includes('connected'), 'A connected');
     await b.waitFor((c) => c.comments.includes('connected'), 'B connected');
     await a.live();
     await b.live();
-    const paid = await session.http().post(`/v1/terminals/${terminalId}/operations?wait=5000`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 1500, currency: 'RUB' });
+    const paid = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/operations?wait=5000`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 1500, currency: 'RUB' });
     expect(paid.body.state).toBe('approved');
     await a.waitFor((c) => c.events.some((e) => e.event === 'operation.completed'), 'operation.completed');
     const mine = a.data().filter((d) => (d.data as { operationId?: string }).operationId === paid.body.id);
@@ -178,9 +191,12 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     expect(b.events).toHaveLength(0);
     // and a message forged on B's channel naming A's tenant is dropped, not delivered to either: B's own
     // event published after it on the same channel arrives, and is all B got
-    await publisher.publish(`${session.config.REDIS_KEY_PREFIX}:events:${tenantB}`, JSON.stringify({ id: paid.body.id, tenantId, type: 'operation.completed', data: {} }));
+    await publisher.publish(
+      `${session.config.REDIS_KEY_PREFIX}:events:${tenantB}`,
+      JSON.stringify({ id: paid.body.id, tenantId, type: 'operation.completed', data: {} }),
+    );
     const ownB = await emit(tenantB, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 'B' } });
-    await b.waitFor((c) => c.events.length >= 1, 'B\'s own event');
+    await b.waitFor((c) => c.events.length >= 1, "B's own event");
     expect(b.events.map((e) => e.id)).toEqual([ownB.id]);
     expect(a.events.filter((e) => e.event === 'operation.completed')).toHaveLength(1);
     a.close();
@@ -258,8 +274,10 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     // B's event is committed (and published) before A's: had it leaked, it would arrive first.
     await emit(tenantB, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'B' } });
     const mine = await emit(tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'A' } });
-    await waitFor(() => messages.some((m) => m.id === mine.id), { timeoutMs: 3000, what: 'A\'s event over the WebSocket' });
-    expect(messages).toEqual([{ id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } }]);
+    await waitFor(() => messages.some((m) => m.id === mine.id), { timeoutMs: 3000, what: "A's event over the WebSocket" });
+    expect(messages).toEqual([
+      { id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } },
+    ]);
     ws.close();
   });
 

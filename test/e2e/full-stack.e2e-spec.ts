@@ -39,7 +39,14 @@ describe('terminal operations through the whole stack', () => {
 
   const startAgent = (credential: string) => {
     const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({ connector: connectorUrl, credential, logger: silent, baseDelayMs: 50, maxDelayMs: 400, onSocket: (ws) => bridge.attach(ws) });
+    const client = new TunnelClient({
+      connector: connectorUrl,
+      credential,
+      logger: silent,
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      onSocket: (ws) => bridge.attach(ws),
+    });
     void client.start();
     return () => {
       client.stop();
@@ -101,7 +108,11 @@ describe('terminal operations through the whole stack', () => {
     }
     agentStop = startAgent(credential);
     for (const id of Object.values(terminals)) {
-      await waitFor(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'ONLINE', { timeoutMs: 20_000, intervalMs: 50, what: `terminal ${id} online` });
+      await waitFor(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'ONLINE', {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        what: `terminal ${id} online`,
+      });
     }
   }, 60_000);
 
@@ -160,10 +171,13 @@ describe('terminal operations through the whole stack', () => {
   ] as const;
 
   const until = (id: string, done: (state: string) => boolean) =>
-    waitFor(async () => {
-      const res = await session.http().get(`/v1/operations/${id}`).set(auth);
-      return done(res.body.state) ? res.body : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 50, what: `operation ${id} settled` });
+    waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/operations/${id}`).set(auth);
+        return done(res.body.state) ? res.body : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: `operation ${id} settled` },
+    );
 
   describe.each(scenarios)('$protocol scenarios', ({ protocol, timeout, waitsForCard, preauth }) => {
     it(`ends a purchase the card never came for as ${timeout.state}, never failed`, async () => {
@@ -172,7 +186,9 @@ describe('terminal operations through the whole stack', () => {
       expect(final.state).toBe(timeout.state);
       if (final.state !== 'unknown') return;
       // Until it is recovered the terminal takes no new work; then recovery (what the worker's job sends over the bus) frees it.
-      expect((await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: 100, currency: 'RUB' })).body.error).toMatchObject({ code: 'TERMINAL_RECOVERING' });
+      expect((await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: 100, currency: 'RUB' })).body.error).toMatchObject({
+        code: 'TERMINAL_RECOVERING',
+      });
       expect(await recoverOverBus(terminals[protocol], op.body.id)).toEqual({ ok: true, result: expect.anything() });
       expect((await session.http().get(`/v1/operations/${op.body.id}`).set(auth)).body).toMatchObject({ state: 'approved', amount: timeout.amount });
     });
@@ -180,10 +196,13 @@ describe('terminal operations through the whole stack', () => {
     it('cancels a purchase while the terminal waits for the card', async () => {
       const op = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: waitsForCard, currency: 'RUB' }).then((r) => r.body);
       await until(op.id, (s) => s === 'in_progress' || s === 'sent');
-      const cancel = await waitFor(async () => {
-        const res = await session.http().post(`/v1/operations/${op.id}/cancel`).set(auth).set('Idempotency-Key', idem());
-        return res.status === 202 ? res : undefined;
-      }, { timeoutMs: 10_000, intervalMs: 50, what: 'cancel accepted' });
+      const cancel = await waitFor(
+        async () => {
+          const res = await session.http().post(`/v1/operations/${op.id}/cancel`).set(auth).set('Idempotency-Key', idem());
+          return res.status === 202 ? res : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 50, what: 'cancel accepted' },
+      );
       expect(cancel.status).toBe(202);
       expect((await until(op.id, (s) => s === 'canceled')).state).toBe('canceled');
     });
@@ -219,15 +238,18 @@ describe('terminal operations through the whole stack', () => {
     expect(joinproto.journal.length - before).toBe(1);
   });
 
-  it('marks an operation unknown when the tunnel is cut mid-transaction, then recovers the terminal\'s true outcome', async () => {
+  it("marks an operation unknown when the tunnel is cut mid-transaction, then recovers the terminal's true outcome", async () => {
     // JPAY kopecks 60: the terminal approves and logs the payment, then stays silent.
     const started = await post(`/v1/terminals/${terminals.JPAY}/operations`, { type: 'purchase', amount: 5_060, currency: 'RUB' }).then((r) => r.body);
     await waitFor(async () => jpay.ledger.log.some((e) => e.amount === 5_060), { timeoutMs: 10_000, intervalMs: 50, what: 'terminal logged the payment' });
     agentStop();
-    const unknown = await waitFor(async () => {
-      const res = await session.http().get(`/v1/operations/${started.id}`).set(auth);
-      return res.body.state === 'unknown' ? res.body : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 50, what: 'operation unknown' });
+    const unknown = await waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/operations/${started.id}`).set(auth);
+        return res.body.state === 'unknown' ? res.body : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'operation unknown' },
+    );
     expect(unknown.state).toBe('unknown');
     // The tunnel cut, not the driver's 5 s silence timeout, decided it.
     expect(unknown.stateReason).not.toMatch(/timeout/i);
@@ -252,10 +274,13 @@ describe('terminal operations through the whole stack', () => {
       subscriber.on('message', (_channel, message) => seen.push(JSON.parse(message)));
       const op = await pay('JOINPROTO', { type: 'purchase', amount: 3_300 });
       expect(op.body).toMatchObject({ state: 'approved', stateReason: null });
-      const mine = await waitFor(() => {
-        const events = seen.filter((e) => e.subjectId === op.body.id);
-        return events.some((e) => e.type === 'operation.completed') ? events : undefined;
-      }, { timeoutMs: 5_000, intervalMs: 50, what: 'operation.completed on the live channel' });
+      const mine = await waitFor(
+        () => {
+          const events = seen.filter((e) => e.subjectId === op.body.id);
+          return events.some((e) => e.type === 'operation.completed') ? events : undefined;
+        },
+        { timeoutMs: 5_000, intervalMs: 50, what: 'operation.completed on the live channel' },
+      );
       expect(mine.map((e) => e.type)).toContain('operation.created');
       expect(new Set(mine.map((e) => e.id)).size).toBe(mine.length);
     } finally {
@@ -281,10 +306,13 @@ describe('terminal operations through the whole stack', () => {
     try {
       const res = await post(`/v1/terminals/${terminals.SSI_ECR}/settlements`, {});
       expect(res.status).toBe(202);
-      const done = await waitFor(async () => {
-        const s = await session.http().get(`/v1/settlements/${res.body.id}`).set(auth);
-        return ['COMPLETED', 'FAILED'].includes(s.body.status) ? s.body : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 50, what: 'settlement finished' });
+      const done = await waitFor(
+        async () => {
+          const s = await session.http().get(`/v1/settlements/${res.body.id}`).set(auth);
+          return ['COMPLETED', 'FAILED'].includes(s.body.status) ? s.body : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 50, what: 'settlement finished' },
+      );
       expect(done.status).toBe('COMPLETED');
       // The SSI terminal's Z report and our approved operations since the last settlement agree.
       expect(done.hasDiscrepancies).toBe(false);

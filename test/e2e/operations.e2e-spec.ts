@@ -27,8 +27,14 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
     authB = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
     storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;
     const create = async (protocol: string, extra: object = {}) =>
-      (await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
-        .send({ name: protocol, storeId, protocol, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, ...extra })).body.id as string;
+      (
+        await session
+          .http()
+          .post('/v1/terminals')
+          .set(auth)
+          .set('Idempotency-Key', idem())
+          .send({ name: protocol, storeId, protocol, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, ...extra })
+      ).body.id as string;
     terminals.JOINPROTO = await create('JOINPROTO');
     terminals.JPAY = await create('JPAY', { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } });
     terminals.SSI_ECR = await create('SSI_ECR');
@@ -152,7 +158,7 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
     expect(await until(slow.body.id, (s) => s === 'approved')).toMatchObject({ state: 'approved' });
   });
 
-  it('a lost answer makes the operation unknown (never failed); recovery resolves it to the terminal\'s true outcome', async () => {
+  it("a lost answer makes the operation unknown (never failed); recovery resolves it to the terminal's true outcome", async () => {
     const lost = await start(terminals.JOINPROTO, { type: 'purchase', amount: 4242, currency: 'RUB' });
     expect(lost.body).toMatchObject({ state: 'unknown', completedAt: null });
     const reply = await dispatcher.dispatch({ kind: 'operation.recover', tenantId, terminalId: terminals.JOINPROTO, operationId: lost.body.id });
@@ -183,14 +189,17 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
     expect(page1.body.data.every((o: { terminalId: string; state: string }) => o.terminalId === terminals.SSI_ECR && o.state === 'approved')).toBe(true);
     const page2 = await session.http().get(`/v1/operations?terminalId=${terminals.SSI_ECR}&state=approved&limit=2&cursor=${page1.body.nextCursor}`).set(auth);
     expect(page2.body.data[0].id).not.toBe(page1.body.data[1].id);
-    const future = await session.http().get(`/v1/operations?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`).set(auth);
+    const future = await session
+      .http()
+      .get(`/v1/operations?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)
+      .set(auth);
     expect(future.body.data).toEqual([]);
     const refunds = await session.http().get(`/v1/operations?type=refund&storeId=${storeId}`).set(auth);
     expect(refunds.body.data.length).toBeGreaterThanOrEqual(3);
     expect(refunds.body.data.every((o: { type: string }) => o.type === 'refund')).toBe(true);
   });
 
-  it('tenant B can neither read nor drive tenant A\'s terminals and operations (404)', async () => {
+  it("tenant B can neither read nor drive tenant A's terminals and operations (404)", async () => {
     const mine = (await session.http().get('/v1/operations?limit=1').set(auth)).body.data[0].id as string;
     expect((await get(mine, authB)).status).toBe(404);
     expect((await session.http().get(`/v1/operations/${mine}/receipt`).set(authB)).status).toBe(404);

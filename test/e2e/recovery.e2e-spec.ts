@@ -31,8 +31,14 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     authB = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
     storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;
     const terminal = async () =>
-      (await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
-        .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })).body.id as string;
+      (
+        await session
+          .http()
+          .post('/v1/terminals')
+          .set(auth)
+          .set('Idempotency-Key', idem())
+          .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+      ).body.id as string;
     liveTerminal = await terminal();
     deadTerminal = await terminal();
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, dropResponse: (r) => 'amount' in r && r.amount === 4242 });
@@ -82,13 +88,19 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     const { row } = await session.appDb.withTenant(tenantId, (tx) =>
       insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 700, currency: 'RUB', idempotencyKey: idem(), requestHash: 'x' }),
     );
-    await session.owner.$executeRaw`UPDATE "TerminalOperation" SET "state" = ${state}::"OperationState", "protocolRefs" = ${refs === null ? null : JSON.stringify(refs)}::jsonb,
+    await session.owner
+      .$executeRaw`UPDATE "TerminalOperation" SET "state" = ${state}::"OperationState", "protocolRefs" = ${refs === null ? null : JSON.stringify(refs)}::jsonb,
       "updatedAt" = now() - make_interval(secs => ${agoMs / 1000}::float8) WHERE "id" = ${row.id}::uuid`;
     return row.id;
   }
 
-  it('recovers an operation whose answer was lost to the terminal\'s true outcome, without executing it twice', async () => {
-    const lost = await session.http().post(`/v1/terminals/${liveTerminal}/operations?wait=5000`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 4242, currency: 'RUB' });
+  it("recovers an operation whose answer was lost to the terminal's true outcome, without executing it twice", async () => {
+    const lost = await session
+      .http()
+      .post(`/v1/terminals/${liveTerminal}/operations?wait=5000`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 4242, currency: 'RUB' });
     expect(lost.body).toMatchObject({ state: 'unknown' });
     const done = await until(lost.body.id, (b) => b.state !== 'unknown', 'recovery');
     expect(done).toMatchObject({ state: 'approved', amount: 4242, rrn: expect.any(String) });
@@ -137,7 +149,12 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
 
   it('a terminal with an unrecovered operation takes no new work (409 TERMINAL_RECOVERING, Retry-After) until it is resolved', async () => {
     const id = await abandoned(deadTerminal, 'UNKNOWN', { df01: '000777' }, 0);
-    const refused = await session.http().post(`/v1/terminals/${deadTerminal}/operations`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 100, currency: 'RUB' });
+    const refused = await session
+      .http()
+      .post(`/v1/terminals/${deadTerminal}/operations`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 100, currency: 'RUB' });
     expect(refused.status).toBe(409);
     expect(refused.headers['retry-after']).toBe('10');
     expect(refused.body.error).toMatchObject({ code: 'TERMINAL_RECOVERING', details: { terminalId: deadTerminal, operationId: id, retryAfterSeconds: 10 } });
@@ -147,9 +164,19 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     expect(await session.owner.terminalOperation.count({ where: { terminalId: deadTerminal, amount: 100n } })).toBe(0);
     // Reads keep working; a human resolution ends it and lifts the gate.
     expect((await get(id)).status).toBe(200);
-    const resolved = await session.http().post(`/v1/operations/${id}/resolve`).set(auth).set('Idempotency-Key', idem()).send({ state: 'failed', note: 'terminal journal: not performed' });
+    const resolved = await session
+      .http()
+      .post(`/v1/operations/${id}/resolve`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ state: 'failed', note: 'terminal journal: not performed' });
     expect(resolved.status).toBe(200);
-    const accepted = await session.http().post(`/v1/terminals/${deadTerminal}/operations`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 100, currency: 'RUB' });
+    const accepted = await session
+      .http()
+      .post(`/v1/terminals/${deadTerminal}/operations`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 100, currency: 'RUB' });
     expect(accepted.status).toBe(201);
   });
 
@@ -166,14 +193,20 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     const exhausted = await session.owner.operationEvent.findMany({ where: { operationId: id, kind: 'recovery_exhausted' } });
     expect(exhausted).toHaveLength(1);
 
-    const resolve = (body: object, headers = auth, op = id) => session.http().post(`/v1/operations/${op}/resolve`).set(headers).set('Idempotency-Key', idem()).send(body);
+    const resolve = (body: object, headers = auth, op = id) =>
+      session.http().post(`/v1/operations/${op}/resolve`).set(headers).set('Idempotency-Key', idem()).send(body);
     expect((await resolve({ state: 'approved', note: 'x' })).status).toBe(400);
     expect((await resolve({ state: 'canceled', note: 'checked the journal' })).status).toBe(400);
     const other = await resolve({ state: 'approved', note: 'checked the journal' }, authB);
     expect(other.status).toBe(404);
     const ok = await resolve({ state: 'approved', note: 'bank statement shows the charge' });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ id, state: 'approved', stateReason: 'resolved manually: bank statement shows the charge', completedAt: expect.any(String) });
+    expect(ok.body).toMatchObject({
+      id,
+      state: 'approved',
+      stateReason: 'resolved manually: bank statement shows the charge',
+      completedAt: expect.any(String),
+    });
     const again = await resolve({ state: 'declined', note: 'changed my mind' });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('CONFLICT');
@@ -184,4 +217,3 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
     expect(last).toMatchObject({ type: 'operation.recovered', data: expect.objectContaining({ state: 'approved', resolvedBy: 'human' }) });
   });
 });
-

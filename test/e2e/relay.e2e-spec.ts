@@ -58,10 +58,13 @@ describe('relay egress through the tunnel', () => {
     // DF01 came from the terminal's persisted counter.
     expect((await h.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).protocolSequence).toBeGreaterThan(0);
 
-    const session = await waitFor(async () => {
-      const rows = await h.owner.relaySession.findMany({ where: { terminalId } });
-      return rows.length === 1 && rows[0]!.endedAt ? rows[0] : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 50 });
+    const session = await waitFor(
+      async () => {
+        const rows = await h.owner.relaySession.findMany({ where: { terminalId } });
+        return rows.length === 1 && rows[0]!.endedAt ? rows[0] : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
     expect(session).toMatchObject({ host: '127.0.0.1', port: hostPort, resolvedAddress: '127.0.0.1', tenantId: agent.tenantId });
     expect(['closed', 'peer_closed']).toContain(session.outcome);
     expect(Number(session.bytesToHost)).toBeGreaterThan(0);
@@ -113,13 +116,24 @@ describe('egress rules API (/v1/egress-rules)', () => {
   it('creates, lists, updates and deletes rules with validated host / CIDR / port', async () => {
     const { apiKey } = await session.tenant();
     const auth = { Authorization: `Bearer ${apiKey}` };
-    const byCidr = await session.http().post('/v1/egress-rules').set(auth).set('Idempotency-Key', idem()).send({ cidr: '203.0.114.77/24', port: 443, description: 'acquirer' });
+    const byCidr = await session
+      .http()
+      .post('/v1/egress-rules')
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ cidr: '203.0.114.77/24', port: 443, description: 'acquirer' });
     expect(byCidr.status).toBe(201);
     expect(byCidr.body).toMatchObject({ cidr: '203.0.114.0/24', host: null, port: 443 });
     const byHost = await session.http().post('/v1/egress-rules').set(auth).set('Idempotency-Key', idem()).send({ host: 'Processing.Example.com', port: 7000 });
     expect(byHost.body.host).toBe('processing.example.com');
 
-    for (const bad of [{ host: 'a.example', cidr: '10.0.0.0/8', port: 1 }, { cidr: '10.0.0.0/33', port: 1 }, { host: 'bad host', port: 1 }, { host: 'a.example', port: 70000 }, { port: 1 }]) {
+    for (const bad of [
+      { host: 'a.example', cidr: '10.0.0.0/8', port: 1 },
+      { cidr: '10.0.0.0/33', port: 1 },
+      { host: 'bad host', port: 1 },
+      { host: 'a.example', port: 70000 },
+      { port: 1 },
+    ]) {
       const res = await session.http().post('/v1/egress-rules').set(auth).set('Idempotency-Key', idem()).send(bad);
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
@@ -134,13 +148,30 @@ describe('egress rules API (/v1/egress-rules)', () => {
     expect((await session.http().get(`/v1/egress-rules/${byCidr.body.id}`).set(auth)).status).toBe(404);
   });
 
-  it('needs the egress scopes and hides other tenants\' rules', async () => {
+  it("needs the egress scopes and hides other tenants' rules", async () => {
     const owner = await session.tenant();
-    const rule = await session.http().post('/v1/egress-rules').set({ Authorization: `Bearer ${owner.apiKey}` }).set('Idempotency-Key', idem()).send({ host: 'a.example', port: 1 });
+    const rule = await session
+      .http()
+      .post('/v1/egress-rules')
+      .set({ Authorization: `Bearer ${owner.apiKey}` })
+      .set('Idempotency-Key', idem())
+      .send({ host: 'a.example', port: 1 });
     const reader = await session.tenant(undefined, ['egress:read']);
-    const denied = await session.http().post('/v1/egress-rules').set({ Authorization: `Bearer ${reader.apiKey}` }).set('Idempotency-Key', idem()).send({ host: 'a.example', port: 1 });
+    const denied = await session
+      .http()
+      .post('/v1/egress-rules')
+      .set({ Authorization: `Bearer ${reader.apiKey}` })
+      .set('Idempotency-Key', idem())
+      .send({ host: 'a.example', port: 1 });
     expect(denied.status).toBe(403);
-    expect((await session.http().get(`/v1/egress-rules/${rule.body.id}`).set({ Authorization: `Bearer ${reader.apiKey}` })).status).toBe(404);
+    expect(
+      (
+        await session
+          .http()
+          .get(`/v1/egress-rules/${rule.body.id}`)
+          .set({ Authorization: `Bearer ${reader.apiKey}` })
+      ).status,
+    ).toBe(404);
     const viaRls = await session.appDb.withTenant(reader.tenantId, (tx) => tx.egressRule.findUnique({ where: { id: rule.body.id } }));
     expect(viaRls).toBeNull();
   });

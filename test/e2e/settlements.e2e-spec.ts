@@ -47,7 +47,8 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     queue = new Queue(QUEUES.settlement, { connection: { url: config.REDIS_URL }, prefix: `${config.REDIS_KEY_PREFIX}:bull` });
     sim = new JoinprotoTerminalSimulator();
     const { port } = await sim.listen(0);
-    storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'Store, "Main"', timeZone: 'Europe/Moscow' })).body.id;
+    storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'Store, "Main"', timeZone: 'Europe/Moscow' })).body
+      .id;
     const terminal = await session
       .http()
       .post('/v1/terminals')
@@ -68,8 +69,16 @@ describe('settlements API with a running settlement worker and a Joinproto simul
   it('schedules: create per store, validate naming the field, update, delete; the worker picks changes up without a restart', async () => {
     const bad = await session.http().post('/v1/settlement-schedules').set(auth).set('Idempotency-Key', idem()).send({ storeId, localTime: '24:00' });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: { issues: [{ field: 'localTime', message: 'must be "HH:MM" local time, 00:00–23:59' }] } });
-    const both = await session.http().post('/v1/settlement-schedules').set(auth).set('Idempotency-Key', idem()).send({ storeId, terminalId, localTime: '23:00' });
+    expect(bad.body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      details: { issues: [{ field: 'localTime', message: 'must be "HH:MM" local time, 00:00–23:59' }] },
+    });
+    const both = await session
+      .http()
+      .post('/v1/settlement-schedules')
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ storeId, terminalId, localTime: '23:00' });
     expect(both.body.error.details.issues).toEqual([{ field: 'terminalId', message: 'give exactly one of storeId or terminalId' }]);
 
     const created = await session.http().post('/v1/settlement-schedules').set(auth).set('Idempotency-Key', idem()).send({ storeId, localTime: '23:30' });
@@ -81,7 +90,11 @@ describe('settlements API with a running settlement worker and a Joinproto simul
 
     const updated = await session.http().patch(`/v1/settlement-schedules/${id}`).set(auth).set('Idempotency-Key', idem()).send({ localTime: '22:45' });
     expect(updated.body.localTime).toBe('22:45');
-    await waitFor(async () => (await queue.getJobScheduler(schedulerIdOf(id)))?.pattern === '45 22 * * *', { timeoutMs: 15_000, intervalMs: 50, what: 'the new pattern' });
+    await waitFor(async () => (await queue.getJobScheduler(schedulerIdOf(id)))?.pattern === '45 22 * * *', {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: 'the new pattern',
+    });
 
     expect((await session.http().get(`/v1/settlement-schedules/${id}`).set(otherAuth)).status).toBe(404);
     expect((await session.http().get('/v1/settlement-schedules').query({ storeId }).set(auth)).body.data.map((s: { id: string }) => s.id)).toEqual([id]);
@@ -91,21 +104,38 @@ describe('settlements API with a running settlement worker and a Joinproto simul
 
   it('manual run: idempotent by Idempotency-Key, completes through the worker, and shows in list, summary and CSV', async () => {
     const key = idem();
-    const first = await session.http().post(`/v1/terminals/${terminalId}/settlements`).set(auth).set('Idempotency-Key', key).send({ businessDate: '2026-03-01' });
+    const first = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/settlements`)
+      .set(auth)
+      .set('Idempotency-Key', key)
+      .send({ businessDate: '2026-03-01' });
     expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ terminalId, storeId, status: 'PENDING', trigger: 'manual', runKey: `manual:${key}`, businessDate: '2026-03-01' });
-    const again = await session.http().post(`/v1/terminals/${terminalId}/settlements`).set(auth).set('Idempotency-Key', key).send({ businessDate: '2026-03-01' });
+    const again = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/settlements`)
+      .set(auth)
+      .set('Idempotency-Key', key)
+      .send({ businessDate: '2026-03-01' });
     expect(again.body.id).toBe(first.body.id);
 
-    const done = await waitFor(async () => {
-      const res = await session.http().get(`/v1/settlements/${first.body.id}`).set(auth);
-      return res.body.status === 'COMPLETED' ? res.body : null;
-    }, { timeoutMs: 15_000, intervalMs: 50, what: 'completion' });
+    const done = await waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/settlements/${first.body.id}`).set(auth);
+        return res.body.status === 'COMPLETED' ? res.body : null;
+      },
+      { timeoutMs: 15_000, intervalMs: 50, what: 'completion' },
+    );
     expect(done).toMatchObject({ hasDiscrepancies: false, discrepancies: [], terminalTotals: { net: 0 }, ourTotals: { net: 0 } });
     expect(await session.owner.terminalOperation.count({ where: { terminalId, type: 'SETTLEMENT' } })).toBe(1);
     expect((await session.http().get(`/v1/settlements/${first.body.id}`).set(otherAuth)).status).toBe(404);
 
-    const list = await session.http().get('/v1/settlements').query({ storeId, from: '2026-03-01', to: '2026-03-01', status: 'COMPLETED', hasDiscrepancies: 'false', limit: 1 }).set(auth);
+    const list = await session
+      .http()
+      .get('/v1/settlements')
+      .query({ storeId, from: '2026-03-01', to: '2026-03-01', status: 'COMPLETED', hasDiscrepancies: 'false', limit: 1 })
+      .set(auth);
     expect(list.body).toMatchObject({ data: [{ id: first.body.id }], nextCursor: null });
     expect((await session.http().get('/v1/settlements').query({ hasDiscrepancies: 'true' }).set(auth)).body.data).toEqual([]);
     expect((await session.http().get('/v1/settlements').query({ from: '2026-13-01' }).set(auth)).body.error.details.issues[0].field).toBe('from');
@@ -120,7 +150,9 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     const csv = await session.http().get('/v1/settlements/export.csv').query({ storeId }).set(auth);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = csv.text.split('\r\n');
-    expect(lines[0]).toBe('settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code');
+    expect(lines[0]).toBe(
+      'settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code',
+    );
     expect(lines[1]).toMatch(new RegExp(`^${first.body.id},2026-03-01,${storeId},${terminalId},COMPLETED,manual,1,`));
     expect(lines[1]).toMatch(/,0,0,0,0,false,0,,$/);
   });

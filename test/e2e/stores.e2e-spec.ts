@@ -11,8 +11,7 @@ describe('stores API', () => {
   });
   afterAll(() => session.stop());
 
-  const create = (body: object, key = idem()) =>
-    session.http().post('/v1/stores').set(auth).set('Idempotency-Key', key).send(body);
+  const create = (body: object, key = idem()) => session.http().post('/v1/stores').set(auth).set('Idempotency-Key', key).send(body);
 
   it('creates, reads, updates and deletes a store, auditing each change', async () => {
     const created = await create({ name: 'Tverskaya 1', timeZone: 'Europe/Moscow', address: 'Moscow' });
@@ -48,13 +47,7 @@ describe('stores API', () => {
   });
 
   it('answers malformed JSON with 400 in the standard error body', async () => {
-    const res = await session
-      .http()
-      .post('/v1/stores')
-      .set(auth)
-      .set('Idempotency-Key', idem())
-      .set('Content-Type', 'application/json')
-      .send('{"name": ');
+    const res = await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).set('Content-Type', 'application/json').send('{"name": ');
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED' });
   });
@@ -62,10 +55,20 @@ describe('stores API', () => {
   it('requires an API key, and rejects a revoked one with 401', async () => {
     expect((await session.http().get('/v1/stores')).status).toBe(401);
     const { apiKey, apiKeyId } = await session.tenant();
-    const ok = await session.http().post('/v1/stores').set('Authorization', `Bearer ${apiKey}`).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' });
+    const ok = await session
+      .http()
+      .post('/v1/stores')
+      .set('Authorization', `Bearer ${apiKey}`)
+      .set('Idempotency-Key', idem())
+      .send({ name: 'S', timeZone: 'UTC' });
     expect(ok.status).toBe(201);
     await session.admin.revokeApiKey(apiKeyId);
-    const res = await session.http().post('/v1/stores').set('Authorization', `Bearer ${apiKey}`).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' });
+    const res = await session
+      .http()
+      .post('/v1/stores')
+      .set('Authorization', `Bearer ${apiKey}`)
+      .set('Idempotency-Key', idem())
+      .send({ name: 'S', timeZone: 'UTC' });
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('UNAUTHENTICATED');
     const forged = `${apiKey.slice(0, -2)}xx`;
@@ -74,7 +77,12 @@ describe('stores API', () => {
 
   it('enforces scopes with 403', async () => {
     const { apiKey } = await session.tenant(undefined, ['stores:read']);
-    const res = await session.http().post('/v1/stores').set('Authorization', `Bearer ${apiKey}`).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' });
+    const res = await session
+      .http()
+      .post('/v1/stores')
+      .set('Authorization', `Bearer ${apiKey}`)
+      .set('Idempotency-Key', idem())
+      .send({ name: 'S', timeZone: 'UTC' });
     expect(res.status).toBe(403);
     expect(res.body.error.details).toEqual({ missing: ['stores:write'] });
   });
@@ -108,7 +116,12 @@ describe('stores API', () => {
     const { apiKey } = await session.tenant();
     const h = { Authorization: `Bearer ${apiKey}` };
     for (let i = 0; i < 5; i++) {
-      await session.http().post('/v1/stores').set(h).set('Idempotency-Key', idem()).send({ name: `P${i}`, timeZone: 'UTC' });
+      await session
+        .http()
+        .post('/v1/stores')
+        .set(h)
+        .set('Idempotency-Key', idem())
+        .send({ name: `P${i}`, timeZone: 'UTC' });
     }
     const names: string[] = [];
     let cursor: string | null = null;

@@ -44,7 +44,11 @@ describe('tunnel failover after kill -9 of the owning connector process', () => 
       },
     });
     child.stderr!.on('data', (d) => (stderr += String(d)));
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, { timeoutMs: 30_000, intervalMs: 50, what: `child connector up (${stderr})` });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: `child connector up (${stderr})`,
+    });
 
     const proxy = await failoverProxy(() => [port, survivor.port]);
     const proxyUrl = `http://127.0.0.1:${proxy.port}`;
@@ -52,20 +56,34 @@ describe('tunnel failover after kill -9 of the owning connector process', () => 
     const terminal = await echoTerminal();
     const terminalId = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: terminal.port });
     h.runAgent(proxyUrl, agent.credential);
-    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'doomed', { timeoutMs: 15_000, intervalMs: 50, what: 'owned by the child' });
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'doomed', {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: 'owned by the child',
+    });
     await waitFor(async () => (await h.terminalStatus(terminalId)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
     const dispatcher = h.dispatcher();
-    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })).toMatchObject({ ok: true, result: { instance: 'doomed' } });
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })).toMatchObject({
+      ok: true,
+      result: { instance: 'doomed' },
+    });
 
     child.kill('SIGKILL');
     await waitFor(() => survivor.tunnels.session(agent.agentId)?.mux.state === 'open', { timeoutMs: 20_000, intervalMs: 50, what: 'agent on the survivor' });
-    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'survivor', { timeoutMs: 10_000, intervalMs: 50, what: 'ownership taken over' });
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'survivor', {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'ownership taken over',
+    });
     // The row may still say ONLINE from the killed instance; the survivor serves commands once it has
     // re-registered the agent's terminals, which is what this waits for.
-    const reply = await waitFor(async () => {
-      const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId });
-      return r.ok ? r : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 50, what: 'a command served after failover' });
+    const reply = await waitFor(
+      async () => {
+        const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId });
+        return r.ok ? r : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 50, what: 'a command served after failover' },
+    );
     expect(reply).toMatchObject({ ok: true, result: { instance: 'survivor' } });
     expect((await h.terminalStatus(terminalId)).status).toBe('ONLINE');
     const instances = (await h.events(agent.tenantId, 'agent.online')).map((e) => (e.data as { instance: string }).instance);

@@ -56,7 +56,11 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     running.stop();
     await waitFor(async () => (await h.terminalStatus(online)).status === 'OFFLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'offline after tunnel close' });
     expect((await h.events(agent.tenantId, 'agent.offline')).length).toBe(1);
-    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === null, { timeoutMs: 5_000, intervalMs: 50, what: 'ownership released' });
+    await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === null, {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'ownership released',
+    });
   });
 
   it('routes commands to the instance holding the agent, and answers TERMINAL_OFFLINE / NOT_FOUND otherwise', async () => {
@@ -66,7 +70,10 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     const t2 = await h.terminal(agent2, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port });
     h.runAgent(a.url, agent1.credential);
     h.runAgent(b.url, agent2.credential);
-    await waitFor(async () => (await h.terminalStatus(t1)).status === 'ONLINE' && (await h.terminalStatus(t2)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
+    await waitFor(async () => (await h.terminalStatus(t1)).status === 'ONLINE' && (await h.terminalStatus(t2)).status === 'ONLINE', {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+    });
 
     const dispatcher = h.dispatcher();
     const r1 = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent1.tenantId, terminalId: t1 });
@@ -76,27 +83,43 @@ describe('tunnel: agents, presence, command bus and failover', () => {
 
     // Tenant isolation: tenant 2 naming tenant 1's terminal finds nothing (RLS), and the owner instance
     // would not serve it either.
-    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent2.tenantId, terminalId: t1 })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent2.tenantId, terminalId: t1 })).toMatchObject({
+      ok: false,
+      code: 'NOT_FOUND',
+    });
     expect(a.hub.find(agent2.tenantId, t1)).toBeUndefined();
     expect(a.hub.find(agent1.tenantId, t1)).toBeDefined();
 
     const idle = await h.enrolledAgent(a.url);
     const t3 = await h.terminal(idle, { kind: 'tcp', host: '127.0.0.1', port: 9 });
-    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: idle.tenantId, terminalId: t3 })).toMatchObject({ ok: false, code: 'TERMINAL_OFFLINE' });
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: idle.tenantId, terminalId: t3 })).toMatchObject({
+      ok: false,
+      code: 'TERMINAL_OFFLINE',
+    });
     // Operations are not wired in this connector: an explicit error, not a silent success.
-    expect(await dispatcher.dispatch({ kind: 'operation.execute', tenantId: agent1.tenantId, terminalId: t1, operationId: '00000000-0000-4000-8000-000000000001' })).toMatchObject({ ok: false, code: 'INTERNAL' });
+    expect(
+      await dispatcher.dispatch({ kind: 'operation.execute', tenantId: agent1.tenantId, terminalId: t1, operationId: '00000000-0000-4000-8000-000000000001' }),
+    ).toMatchObject({ ok: false, code: 'INTERNAL' });
   });
 
-  it("never lets an agent open links to terminals that are not in its own list", async () => {
+  it('never lets an agent open links to terminals that are not in its own list', async () => {
     const agent1 = await h.enrolledAgent(a.url);
     const other = await h.enrolledAgent(a.url);
     const foreign = await newTerminal();
     const foreignId = await h.terminal(other, { kind: 'tcp', host: '127.0.0.1', port: foreign.port });
     const running = h.runAgent(a.url, agent1.credential);
-    await waitFor(() => a.tunnels.session(agent1.agentId)?.mux.state === 'open' && running.bridge.terminalList.length === 0 && a.hub.terminalsOf(agent1.agentId).length === 0 ? true : undefined, { timeoutMs: 15_000, intervalMs: 50 });
+    await waitFor(
+      () =>
+        a.tunnels.session(agent1.agentId)?.mux.state === 'open' && running.bridge.terminalList.length === 0 && a.hub.terminalsOf(agent1.agentId).length === 0
+          ? true
+          : undefined,
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
     const mux = a.tunnels.session(agent1.agentId)!.mux;
     // Even a connector asking for another tenant's terminal link is refused by the agent.
-    await expect(mux.open({ kind: 'tcp-connect', host: '127.0.0.1', port: foreign.port }, { terminalId: foreignId })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
+    await expect(mux.open({ kind: 'tcp-connect', host: '127.0.0.1', port: foreign.port }, { terminalId: foreignId })).rejects.toMatchObject({
+      code: 'NOT_ALLOWED',
+    });
     await expect(mux.open({ kind: 'relay-tcp', host: '127.0.0.1', port: foreign.port })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
     expect(foreign.connections()).toBe(0);
     expect(a.hub.find(agent1.tenantId, foreignId)).toBeUndefined();
@@ -128,17 +151,23 @@ describe('tunnel: agents, presence, command bus and failover', () => {
 
     // Drop the socket under the tunnel (NAT timeout, Wi-Fi hiccup).
     (first.mux as unknown as { transport: { terminate(): void } }).transport.terminate();
-    await waitFor(() => {
-      const next = a.tunnels.session(agent.agentId);
-      return next && next !== first && next.mux.state === 'open';
-    }, { timeoutMs: 15_000, intervalMs: 50 });
+    await waitFor(
+      () => {
+        const next = a.tunnels.session(agent.agentId);
+        return next && next !== first && next.mux.state === 'open';
+      },
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
     // The status row may still say ONLINE from the first tunnel: what proves the terminal is back is a
     // command served through the new one (its terminals are re-registered once the list is pushed again).
     const dispatcher = h.dispatcher();
-    const reply = await waitFor(async () => {
-      const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t });
-      return r.ok ? r : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 50, what: 'a command served through the new tunnel' });
+    const reply = await waitFor(
+      async () => {
+        const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t });
+        return r.ok ? r : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 50, what: 'a command served through the new tunnel' },
+    );
     expect(reply).toMatchObject({ ok: true, result: { instance: 'conn-a' } });
     expect((await h.terminalStatus(t)).status).toBe('ONLINE');
   });
@@ -153,13 +182,19 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     h.runAgent(proxyUrl, agent.credential);
     await waitFor(async () => (await h.terminalStatus(t)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50 });
     const dispatcher = h.dispatcher();
-    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({ ok: true, result: { instance: 'conn-c' } });
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({
+      ok: true,
+      result: { instance: 'conn-c' },
+    });
 
     await h.stopConnector(c);
     await waitFor(() => b.tunnels.session(agent.agentId)?.mux.state === 'open', { timeoutMs: 15_000, intervalMs: 50, what: 'agent on conn-b' });
     await waitFor(async () => (await h.terminalStatus(t)).status === 'ONLINE', { timeoutMs: 10_000, intervalMs: 50, what: 'terminal back online' });
     await waitFor(async () => (await h.redis.get(`${h.prefix}:owner:agent:${agent.agentId}`)) === 'conn-b', { timeoutMs: 15_000, intervalMs: 50 });
-    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({ ok: true, result: { instance: 'conn-b' } });
+    expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({
+      ok: true,
+      result: { instance: 'conn-b' },
+    });
     const offline = await h.events(agent.tenantId, 'agent.offline');
     const online = await h.events(agent.tenantId, 'agent.online');
     expect(online.map((e) => (e.data as { instance: string }).instance)).toEqual(['conn-c', 'conn-b']);
@@ -172,7 +207,11 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     for (let i = 0; i < 50; i += 1) ids.push(await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port }));
     const running = h.runAgent(b.url, agent.credential);
     await waitFor(() => running.bridge.terminalList.length === 50, { timeoutMs: 10_000, intervalMs: 50, what: 'list of 50' });
-    await waitFor(async () => (await h.owner.terminal.count({ where: { agentId: agent.agentId, status: 'ONLINE' } })) === 50, { timeoutMs: 20_000, intervalMs: 50, what: '50 online' });
+    await waitFor(async () => (await h.owner.terminal.count({ where: { agentId: agent.agentId, status: 'ONLINE' } })) === 50, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      what: '50 online',
+    });
     const dispatcher = h.dispatcher();
     const replies = await Promise.all(ids.map((terminalId) => dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId })));
     expect(replies.every((r) => r.ok)).toBe(true);

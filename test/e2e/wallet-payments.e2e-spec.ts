@@ -4,12 +4,7 @@ import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
-import {
-  type AssistSandbox,
-  SANDBOX_MERCHANT,
-  startAssistSandbox,
-  TEST_MERCHANT_PRIVATE_KEY_PEM,
-} from '@payorch/testing/assist-sandbox';
+import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 
 import { GatewaySession, idem } from './support/gateway-session';
 
@@ -271,7 +266,11 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       expect(JSON.stringify(b64.body)).not.toContain(base64);
       const item = await pay(payment(1000, 'APPLE_PAY', { chequeItems: [{ product: 'Tea', price: 1000, quantity: '0', amount: 1000 }] }));
       expect(item.status).toBe(400);
-      expect(item.body.error.details.issues[0]).toMatchObject({ field: 'chequeItems.0.quantity', assistField: 'ChequeItems[0].quantity', code: 'INVALID_VALUE' });
+      expect(item.body.error.details.issues[0]).toMatchObject({
+        field: 'chequeItems.0.quantity',
+        assistField: 'ChequeItems[0].quantity',
+        code: 'INVALID_VALUE',
+      });
       expect(await session.owner.walletPayment.count()).toBe(before);
     });
 

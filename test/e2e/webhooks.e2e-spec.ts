@@ -53,7 +53,8 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
   let sim: JoinprotoTerminalSimulator;
 
   beforeAll(async () => {
-    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl, (events) => redisEventSink(publisher, session.config.REDIS_KEY_PREFIX)(events)));
+    session.dispatcherFactory = (appUrl) =>
+      (dispatcher = new InProcessDispatcher(appUrl, (events) => redisEventSink(publisher, session.config.REDIS_KEY_PREFIX)(events)));
     await session.start({ WEBHOOK_ALLOW_HTTP: 'true' });
     publisher = new Redis(session.config.REDIS_URL);
     const a = await session.tenant();
@@ -104,7 +105,11 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
 
     const storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;
     terminalId = (
-      await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
+      await session
+        .http()
+        .post('/v1/terminals')
+        .set(auth)
+        .set('Idempotency-Key', idem())
         .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
     ).body.id;
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
@@ -177,10 +182,18 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
   it('delivers a signed operation event; a 500 is retried with backoff, then delivered; the receiver verifies the signature', async () => {
     const hook = await create({ url: `${baseUrl}/retry`, eventTypes: ['operation.completed'] });
     failFirst.set('/retry', 1);
-    const paid = await session.http().post(`/v1/terminals/${terminalId}/operations?wait=5000`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 1500, currency: 'RUB' });
+    const paid = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/operations?wait=5000`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 1500, currency: 'RUB' });
     expect(paid.body.state).toBe('approved');
 
-    const [first, second] = await waitFor(async () => (receivedAt('/retry').length >= 2 ? receivedAt('/retry') : undefined), { intervalMs: 25, what: 'a retried delivery' });
+    const [first, second] = await waitFor(async () => (receivedAt('/retry').length >= 2 ? receivedAt('/retry') : undefined), {
+      intervalMs: 25,
+      what: 'a retried delivery',
+    });
     for (const r of [first!, second!]) {
       expect(verifyPayorchSignature(hook.body.secret, r.headers['payorch-signature'] as string, r.body)).toBe(true);
       expect(verifyPayorchSignature('whsec_wrong', r.headers['payorch-signature'] as string, r.body)).toBe(false);
@@ -192,12 +205,22 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     expect(second!.headers['payorch-event-id']).toBe(body.id);
     expect(second!.headers['content-type']).toBe('application/json');
 
-    const log = await waitFor(async () => {
-      const res = await deliveries(hook.body.id);
-      return res.body.data[0]?.status === 'delivered' ? res.body : undefined;
-    }, { intervalMs: 25, what: 'the delivery log to say delivered' });
+    const log = await waitFor(
+      async () => {
+        const res = await deliveries(hook.body.id);
+        return res.body.data[0]?.status === 'delivered' ? res.body : undefined;
+      },
+      { intervalMs: 25, what: 'the delivery log to say delivered' },
+    );
     expect(log.data).toHaveLength(1);
-    expect(log.data[0]).toMatchObject({ eventId: body.id, eventType: 'operation.completed', attempts: 2, lastStatusCode: 204, status: 'delivered', nextAttemptAt: null });
+    expect(log.data[0]).toMatchObject({
+      eventId: body.id,
+      eventType: 'operation.completed',
+      attempts: 2,
+      lastStatusCode: 204,
+      status: 'delivered',
+      nextAttemptAt: null,
+    });
   });
 
   it('marks a delivery FAILED after the last attempt, and redelivers it on request', async () => {
@@ -207,11 +230,14 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
       publishEvent(tx, tenantId, { type: 'terminal.online', subjectType: 'terminal', subjectId: terminalId, data: { terminalId } }),
     );
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
-    const failed = await waitFor(async () => {
-      const res = await deliveries(hook.body.id);
-      const d = res.body.data.find((x: { eventId: string }) => x.eventId === event.id);
-      return d?.status === 'failed' ? d : undefined;
-    }, { intervalMs: 25, what: 'the delivery to fail' });
+    const failed = await waitFor(
+      async () => {
+        const res = await deliveries(hook.body.id);
+        const d = res.body.data.find((x: { eventId: string }) => x.eventId === event.id);
+        return d?.status === 'failed' ? d : undefined;
+      },
+      { intervalMs: 25, what: 'the delivery to fail' },
+    );
     expect(failed).toMatchObject({ attempts: 3, lastStatusCode: 500, lastError: 'HTTP 500', nextAttemptAt: null });
     expect(receivedAt('/down').filter((r) => r.headers['payorch-event-id'] === event.id)).toHaveLength(3);
 
@@ -219,10 +245,13 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const again = await session.http().post(`/v1/webhooks/${hook.body.id}/deliveries/${failed.id}/redeliver`).set(auth).set('Idempotency-Key', idem()).send();
     expect(again.status).toBe(202);
     expect(again.body).toMatchObject({ id: failed.id, status: 'pending', attempts: 0 });
-    const delivered = await waitFor(async () => {
-      const d = (await deliveries(hook.body.id)).body.data.find((x: { id: string }) => x.id === failed.id);
-      return d?.status === 'delivered' ? d : undefined;
-    }, { intervalMs: 25, what: 'the redelivery' });
+    const delivered = await waitFor(
+      async () => {
+        const d = (await deliveries(hook.body.id)).body.data.find((x: { id: string }) => x.id === failed.id);
+        return d?.status === 'delivered' ? d : undefined;
+      },
+      { intervalMs: 25, what: 'the redelivery' },
+    );
     expect(delivered).toMatchObject({ attempts: 1, lastStatusCode: 204 });
     const twice = await session.http().post(`/v1/webhooks/${hook.body.id}/deliveries/${failed.id}/redeliver`).set(auth).set('Idempotency-Key', idem()).send();
     expect(twice.status).toBe(202);
@@ -261,7 +290,14 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const inserted = new Promise<void>((resolve) => (insertedLate = resolve));
     const late = session.appDb.withTenant(tenantId, async (tx) => {
       const row = await tx.domainEvent.create({
-        data: { tenantId, type: 'settlement.failed', subjectType: 'settlement', subjectId: null, data: { late: true }, createdAt: new Date(Date.now() - 10 * 60_000) },
+        data: {
+          tenantId,
+          type: 'settlement.failed',
+          subjectType: 'settlement',
+          subjectId: null,
+          data: { late: true },
+          createdAt: new Date(Date.now() - 10 * 60_000),
+        },
       });
       insertedLate();
       await gate;
@@ -284,7 +320,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     await queue.close();
   });
 
-  it('should not read, change or see deliveries of a webhook endpoint of another tenant; B gets none of A\'s events', async () => {
+  it("should not read, change or see deliveries of a webhook endpoint of another tenant; B gets none of A's events", async () => {
     const hookA = await create({ url: `${baseUrl}/a-only`, eventTypes: ['*'] });
     const hookB = await create({ url: `${baseUrl}/b-only`, eventTypes: ['*'] }, authB);
     expect(hookB.status).toBe(201);
@@ -306,7 +342,10 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
       publishEvent(tx, tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { marker: 'A' } }),
     );
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
-    await waitFor(async () => (receivedAt('/a-only').some((r) => r.headers['payorch-event-id'] === event.id) ? true : undefined), { intervalMs: 25, what: 'A\'s delivery' });
+    await waitFor(async () => (receivedAt('/a-only').some((r) => r.headers['payorch-event-id'] === event.id) ? true : undefined), {
+      intervalMs: 25,
+      what: "A's delivery",
+    });
     // A's delivery means the event's fan-out is done: it made no delivery for B's endpoint, so none can be sent.
     expect(await session.owner.webhookDelivery.count({ where: { eventId: event.id, endpointId: hookA.body.id } })).toBe(1);
     expect(await session.owner.webhookDelivery.count({ where: { endpointId: hookB.body.id } })).toBe(0);

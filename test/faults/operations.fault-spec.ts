@@ -49,7 +49,14 @@ describe('faults: no operation left behind', () => {
 
   const startAgent = () => {
     const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({ connector: connectorUrl, credential, logger: silent, baseDelayMs: 50, maxDelayMs: 400, onSocket: (ws) => bridge.attach(ws) });
+    const client = new TunnelClient({
+      connector: connectorUrl,
+      credential,
+      logger: silent,
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      onSocket: (ws) => bridge.attach(ws),
+    });
     void client.start();
     agentStop = () => {
       client.stop();
@@ -59,7 +66,12 @@ describe('faults: no operation left behind', () => {
   const post = (path: string, body: object) => session.http().post(path).set(auth).set('Idempotency-Key', idem()).send(body);
   const operation = async (id: string) => (await session.http().get(`/v1/operations/${id}`).set(auth)).body as { state: string; stateReason: string | null };
   const status = async (protocol: Protocol) => (await session.http().get(`/v1/terminals/${terminals[protocol]}`).set(auth)).body.status as string;
-  const allOnline = () => waitFor(async () => (await Promise.all((Object.keys(terminals) as Protocol[]).map(status))).every((s) => s === 'ONLINE'), { timeoutMs: 20_000, intervalMs: 50, what: 'terminals online' });
+  const allOnline = () =>
+    waitFor(async () => (await Promise.all((Object.keys(terminals) as Protocol[]).map(status))).every((s) => s === 'ONLINE'), {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      what: 'terminals online',
+    });
 
   beforeAll(async () => {
     await session.start();
@@ -116,12 +128,29 @@ describe('faults: no operation left behind', () => {
 
   /** Starts a payment on each protocol whose outcome the cut will lose, once the terminal has it. */
   async function paymentsInFlight(round: number): Promise<Record<Protocol, string>> {
-    const start = async (protocol: Protocol, amount: number) => (await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' })).body.id as string;
+    const start = async (protocol: Protocol, amount: number) =>
+      (await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' })).body.id as string;
     const amounts = amountsOf(round);
-    const ids = { JOINPROTO: await start('JOINPROTO', amounts.JOINPROTO), JPAY: await start('JPAY', amounts.JPAY), SSI_ECR: await start('SSI_ECR', amounts.SSI_ECR) };
-    await waitFor(() => joinproto.journal.some((e) => e.amount === amounts.JOINPROTO), { timeoutMs: 10_000, intervalMs: 50, what: 'Joinproto terminal approved' });
-    await waitFor(() => jpay.ledger.log.some((e) => e.amount === amounts.JPAY), { timeoutMs: 10_000, intervalMs: 50, what: 'JPAY terminal logged the payment' });
-    await waitFor(async () => (await operation(ids.SSI_ECR)).state === 'in_progress' && ssi.status !== 'S00', { timeoutMs: 10_000, intervalMs: 50, what: 'SSI terminal working on it' });
+    const ids = {
+      JOINPROTO: await start('JOINPROTO', amounts.JOINPROTO),
+      JPAY: await start('JPAY', amounts.JPAY),
+      SSI_ECR: await start('SSI_ECR', amounts.SSI_ECR),
+    };
+    await waitFor(() => joinproto.journal.some((e) => e.amount === amounts.JOINPROTO), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'Joinproto terminal approved',
+    });
+    await waitFor(() => jpay.ledger.log.some((e) => e.amount === amounts.JPAY), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'JPAY terminal logged the payment',
+    });
+    await waitFor(async () => (await operation(ids.SSI_ECR)).state === 'in_progress' && ssi.status !== 'S00', {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'SSI terminal working on it',
+    });
     return ids;
   }
 
@@ -130,7 +159,11 @@ describe('faults: no operation left behind', () => {
     agentStop(); // the fault
     const cutAt = Date.now();
     for (const id of Object.values(ids)) {
-      await waitFor(async () => (await operation(id)).state === 'unknown', { timeoutMs: 10_000, intervalMs: 50, what: `operation ${id} unknown after the cut` });
+      await waitFor(async () => (await operation(id)).state === 'unknown', {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+        what: `operation ${id} unknown after the cut`,
+      });
     }
     // Not the SSI runner's 120 s reconnect window nor JPAY's 180 s silence: closing the driver decided it.
     expect(Date.now() - cutAt).toBeLessThan(10_000);
@@ -143,10 +176,15 @@ describe('faults: no operation left behind', () => {
     startAgent();
     const reconnectedAt = Date.now();
     const settled = await Promise.all(
-      Object.values(ids).map((id) => waitFor(async () => {
-        const op = await operation(id);
-        return FINAL.includes(op.state) ? { ...op, at: Date.now() } : undefined;
-      }, { timeoutMs: FINAL_WITHIN_MS, intervalMs: 50, what: `operation ${id} final after the reconnect` })),
+      Object.values(ids).map((id) =>
+        waitFor(
+          async () => {
+            const op = await operation(id);
+            return FINAL.includes(op.state) ? { ...op, at: Date.now() } : undefined;
+          },
+          { timeoutMs: FINAL_WITHIN_MS, intervalMs: 50, what: `operation ${id} final after the reconnect` },
+        ),
+      ),
     );
     expect(settled.map((op) => op.state)).toEqual(['approved', 'approved', 'approved']);
     expect(Math.max(...settled.map((op) => op.at)) - reconnectedAt).toBeLessThanOrEqual(FINAL_WITHIN_MS);
@@ -162,25 +200,44 @@ describe('faults: no operation left behind', () => {
     // message died with it stays PENDING (its gateway died too). Emulated here: cut the tunnel, then put
     // the rows back the way the killed process left them.
     agentStop();
-    for (const id of Object.values(ids)) await waitFor(async () => (await operation(id)).state === 'unknown', { timeoutMs: 10_000, intervalMs: 50, what: `operation ${id} settled by the cut` });
-    await session.owner.terminalOperation.updateMany({ where: { id: { in: Object.values(ids) } }, data: { state: 'IN_PROGRESS', subStatus: 'processing', stateReason: null } });
+    for (const id of Object.values(ids))
+      await waitFor(async () => (await operation(id)).state === 'unknown', { timeoutMs: 10_000, intervalMs: 50, what: `operation ${id} settled by the cut` });
+    await session.owner.terminalOperation.updateMany({
+      where: { id: { in: Object.values(ids) } },
+      data: { state: 'IN_PROGRESS', subStatus: 'processing', stateReason: null },
+    });
     const orphan = await session.owner.terminalOperation.create({
-      data: { tenantId, terminalId: terminals.JOINPROTO, storeId, type: 'PURCHASE', state: 'PENDING', amount: 777n, currency: 'RUB', idempotencyKey: idem(), requestHash: 'h' },
+      data: {
+        tenantId,
+        terminalId: terminals.JOINPROTO,
+        storeId,
+        type: 'PURCHASE',
+        state: 'PENDING',
+        amount: 777n,
+        currency: 'RUB',
+        idempotencyKey: idem(),
+        requestHash: 'h',
+      },
     });
     await waitFor(() => ssi.status === 'S00', { timeoutMs: 10_000, intervalMs: 50, what: 'SSI terminal finished by itself' });
 
     startAgent();
     const reconnectedAt = Date.now();
     for (const id of Object.values(ids)) {
-      const op = await waitFor(async () => {
-        const current = await operation(id);
-        return FINAL.includes(current.state) ? current : undefined;
-      }, { timeoutMs: FINAL_WITHIN_MS, intervalMs: 50, what: `operation ${id} final after the reconnect` });
+      const op = await waitFor(
+        async () => {
+          const current = await operation(id);
+          return FINAL.includes(current.state) ? current : undefined;
+        },
+        { timeoutMs: FINAL_WITHIN_MS, intervalMs: 50, what: `operation ${id} final after the reconnect` },
+      );
       expect(op.state).toBe('approved');
     }
     expect(await operation(orphan.id)).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('never sent') });
     expect(Date.now() - reconnectedAt).toBeLessThanOrEqual(FINAL_WITHIN_MS);
-    const marked = await session.owner.operationEvent.findMany({ where: { operationId: { in: Object.values(ids) }, kind: 'transition', toState: 'UNKNOWN', fromState: 'IN_PROGRESS' } });
+    const marked = await session.owner.operationEvent.findMany({
+      where: { operationId: { in: Object.values(ids) }, kind: 'transition', toState: 'UNKNOWN', fromState: 'IN_PROGRESS' },
+    });
     expect(marked.filter((e) => (e.data as { by?: string } | null)?.by === 'agent_reconnect')).toHaveLength(3);
     expect(joinproto.journal.filter((e) => e.amount === 777)).toHaveLength(0);
   }, 90_000);

@@ -56,7 +56,12 @@ describe('PostgreSQL outage (owned PostgreSQL, stopped and killed under a runnin
 
   /** Polls a DB-backed route until it answers 200; returns the ms from `since` (PostgreSQL accepting connections again). */
   async function recovered(since: number): Promise<number> {
-    await waitFor(async () => (await get('/v1/stores')).status === 200, { timeoutMs: 30_000, intervalMs: 50, what: 'GET /v1/stores answers 200 again', ignoreErrors: true });
+    await waitFor(async () => (await get('/v1/stores')).status === 200, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: 'GET /v1/stores answers 200 again',
+      ignoreErrors: true,
+    });
     return Date.now() - since;
   }
 

@@ -64,26 +64,38 @@ describe('faults: process kills and link faults on a stack of real processes', (
     return res.body.id;
   };
   /** The operation's state straight from PostgreSQL (works while the gateway is down). */
-  const stateOf = async (id: string) => ((await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id }, select: { state: true } })).state as string).toLowerCase();
+  const stateOf = async (id: string) =>
+    ((await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id }, select: { state: true } })).state as string).toLowerCase();
   const allOnline = () =>
-    waitFor(async () => (await Promise.all(Object.values(terminals).map(async (id) => (await api('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'), { timeoutMs: 30_000, intervalMs: 100, what: 'every terminal ONLINE', ignoreErrors: true });
+    waitFor(
+      async () =>
+        (await Promise.all(Object.values(terminals).map(async (id) => (await api('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'),
+      { timeoutMs: 30_000, intervalMs: 100, what: 'every terminal ONLINE', ignoreErrors: true },
+    );
 
   /** Journals: executions of `amount` on each simulator, with the terminal's verdict. */
   const executions = {
-    JOINPROTO: (amount: number) => joinproto.journal.filter((e) => e.amount === amount).map((e) => (e.approved ? 'approved' : e.responseCode === 'XX' ? 'not executed' : 'declined')),
+    JOINPROTO: (amount: number) =>
+      joinproto.journal.filter((e) => e.amount === amount).map((e) => (e.approved ? 'approved' : e.responseCode === 'XX' ? 'not executed' : 'declined')),
     JPAY: (amount: number) => jpay.ledger.log.filter((e) => e.amount === amount).map((e) => e.status),
     SSI_ECR: (amount: number) => ssi.persistent.batch.filter((e) => e.amount === amount).map(() => 'approved'),
   };
   const ssiPurchases = () => ssi.received.filter((m) => m === 'Purchase').length;
   /** The operation went through UNKNOWN (the fault was felt and recovery, not luck, decided it). */
-  const wentUnknown = async (id: string) => (await stack.owner.operationEvent.count({ where: { operationId: id, kind: 'transition', toState: 'UNKNOWN' } })) > 0;
+  const wentUnknown = async (id: string) =>
+    (await stack.owner.operationEvent.count({ where: { operationId: id, kind: 'transition', toState: 'UNKNOWN' } })) > 0;
 
   /**
    * After the fault ended: every operation of the database final within 30 s, each of `ops` in the state
    * its terminal's journal shows, executed exactly once there. Returns ms from the fault's end to all final.
    */
   async function expectHealed(faultEndedAt: number, ops: { id: string; protocol: Protocol; amount: number }[]): Promise<number> {
-    await waitFor(async () => (await stack.nonFinal()).length === 0, { timeoutMs: FINAL_WITHIN_MS + 5_000, intervalMs: 100, what: 'every operation final', ignoreErrors: true }).catch(async (error: Error) => {
+    await waitFor(async () => (await stack.nonFinal()).length === 0, {
+      timeoutMs: FINAL_WITHIN_MS + 5_000,
+      intervalMs: 100,
+      what: 'every operation final',
+      ignoreErrors: true,
+    }).catch(async (error: Error) => {
       throw new Error(`${error.message}; non-final: ${JSON.stringify(await stack.nonFinal())}\n${stack.logs()}`);
     });
     const healedMs = Date.now() - faultEndedAt;
@@ -101,11 +113,14 @@ describe('faults: process kills and link faults on a stack of real processes', (
 
   /** /health/ready of `app` answered something other than 200 after `since`, and 200 again later. */
   async function expectWentNotReadyAndBack(app: AppName, since: number): Promise<void> {
-    const back = await waitFor(() => {
-      const samples = watch.samples[app].filter((s) => s.at >= since);
-      const down = samples.findIndex((s) => s.status !== 200);
-      return down >= 0 && samples.slice(down).some((s) => s.status === 200);
-    }, { timeoutMs: 10_000, intervalMs: 100, what: `${app} ready again`, ignoreErrors: true });
+    const back = await waitFor(
+      () => {
+        const samples = watch.samples[app].filter((s) => s.at >= since);
+        const down = samples.findIndex((s) => s.status !== 200);
+        return down >= 0 && samples.slice(down).some((s) => s.status === 200);
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: `${app} ready again`, ignoreErrors: true },
+    );
     expect(back).toBe(true);
   }
 
@@ -149,16 +164,34 @@ describe('faults: process kills and link faults on a stack of real processes', (
     const amounts: Record<Protocol, number> = { JOINPROTO: 10_343, JPAY: 10_060, SSI_ECR: 10_500 };
     const purchasesBefore = ssiPurchases();
     const ids = { JOINPROTO: await pay('JOINPROTO', amounts.JOINPROTO), JPAY: await pay('JPAY', amounts.JPAY), SSI_ECR: await pay('SSI_ECR', amounts.SSI_ECR) };
-    await waitFor(() => executions.JOINPROTO(amounts.JOINPROTO).length === 1, { timeoutMs: 10_000, intervalMs: 100, what: 'Joinproto approved (answer kept back)', ignoreErrors: true });
-    await waitFor(() => executions.JPAY(amounts.JPAY).length === 1, { timeoutMs: 10_000, intervalMs: 100, what: 'JPAY approved and logged (then silent)', ignoreErrors: true });
-    await waitFor(() => ['S02', 'S03'].includes(ssi.status), { timeoutMs: 10_000, intervalMs: 20, what: 'SSI terminal waiting for the card', ignoreErrors: true });
+    await waitFor(() => executions.JOINPROTO(amounts.JOINPROTO).length === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'Joinproto approved (answer kept back)',
+      ignoreErrors: true,
+    });
+    await waitFor(() => executions.JPAY(amounts.JPAY).length === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'JPAY approved and logged (then silent)',
+      ignoreErrors: true,
+    });
+    await waitFor(() => ['S02', 'S03'].includes(ssi.status), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'SSI terminal waiting for the card',
+      ignoreErrors: true,
+    });
     const faultAt = Date.now();
     await stack.connector.kill('SIGKILL');
     for (const id of Object.values(ids)) expect(FINAL).not.toContain(await stateOf(id));
     await stack.connector.start();
     const faultEndedAt = Date.now();
     await expectWentNotReadyAndBack('connector', faultAt);
-    await expectHealed(faultEndedAt, (Object.keys(ids) as Protocol[]).map((protocol) => ({ id: ids[protocol], protocol, amount: amounts[protocol] })));
+    await expectHealed(
+      faultEndedAt,
+      (Object.keys(ids) as Protocol[]).map((protocol) => ({ id: ids[protocol], protocol, amount: amounts[protocol] })),
+    );
     expect(ssiPurchases() - purchasesBefore).toBe(1);
     for (const id of Object.values(ids)) {
       expect(await stateOf(id)).toBe('approved');
@@ -169,10 +202,20 @@ describe('faults: process kills and link faults on a stack of real processes', (
   it('agent kill -9 while the SSI terminal waits for the card: approved once after the agent restarts', async () => {
     const purchasesBefore = ssiPurchases();
     const id = await pay('SSI_ECR', 20_500);
-    await waitFor(() => ['S02', 'S03'].includes(ssi.status), { timeoutMs: 10_000, intervalMs: 20, what: 'SSI terminal waiting for the card', ignoreErrors: true });
+    await waitFor(() => ['S02', 'S03'].includes(ssi.status), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'SSI terminal waiting for the card',
+      ignoreErrors: true,
+    });
     const faultAt = Date.now();
     await stack.agent?.kill('SIGKILL');
-    await waitFor(async () => (await stateOf(id)) === 'unknown', { timeoutMs: 10_000, intervalMs: 100, what: 'operation unknown once the tunnel is gone', ignoreErrors: true });
+    await waitFor(async () => (await stateOf(id)) === 'unknown', {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'operation unknown once the tunnel is gone',
+      ignoreErrors: true,
+    });
     await stack.agent?.start();
     const faultEndedAt = Date.now();
     await expectHealed(faultEndedAt, [{ id, protocol: 'SSI_ECR', amount: 20_500 }]);
@@ -185,7 +228,12 @@ describe('faults: process kills and link faults on a stack of real processes', (
   it('gateway kill -9 after it accepted a JPAY payment: the connector finishes it; the same Idempotency-Key answers the same operation', async () => {
     const key = newKey();
     const id = await pay('JPAY', 20_054, key);
-    await waitFor(async () => (await stateOf(id)) === 'in_progress', { timeoutMs: 10_000, intervalMs: 20, what: 'payment running on the terminal', ignoreErrors: true });
+    await waitFor(async () => (await stateOf(id)) === 'in_progress', {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'payment running on the terminal',
+      ignoreErrors: true,
+    });
     const faultAt = Date.now();
     await stack.gateway.kill('SIGKILL');
     await stack.gateway.start();
@@ -200,7 +248,12 @@ describe('faults: process kills and link faults on a stack of real processes', (
 
   it('worker kill -9 during a Joinproto payment: approved once, the worker ready again', async () => {
     const id = await pay('JOINPROTO', 20_000);
-    await waitFor(async () => ['sent', 'in_progress'].includes(await stateOf(id)), { timeoutMs: 10_000, intervalMs: 20, what: 'payment sent to the terminal', ignoreErrors: true });
+    await waitFor(async () => ['sent', 'in_progress'].includes(await stateOf(id)), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'payment sent to the terminal',
+      ignoreErrors: true,
+    });
     const faultAt = Date.now();
     await stack.worker.kill('SIGKILL');
     await stack.worker.start();
@@ -212,7 +265,12 @@ describe('faults: process kills and link faults on a stack of real processes', (
 
   it('agent↔connector link cut after the JPAY terminal approved: unknown, then recovered as approved once the agent redials', async () => {
     const id = await pay('JPAY', 30_060);
-    await waitFor(() => executions.JPAY(30_060).length === 1, { timeoutMs: 10_000, intervalMs: 100, what: 'JPAY approved and logged (then silent)', ignoreErrors: true });
+    await waitFor(() => executions.JPAY(30_060).length === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'JPAY approved and logged (then silent)',
+      ignoreErrors: true,
+    });
     const dialsBefore = stack.proxy.accepted;
     stack.proxy.cut();
     const faultEndedAt = Date.now();
@@ -226,11 +284,21 @@ describe('faults: process kills and link faults on a stack of real processes', (
     const purchasesBefore = ssiPurchases();
     const id = await pay('SSI_ECR', 30_500);
     // 20 s: after the previous case's redial the terminal's queue first runs its reconnect recovery and info refresh.
-    await waitFor(() => ['S02', 'S03'].includes(ssi.status), { timeoutMs: 20_000, intervalMs: 20, what: 'SSI terminal waiting for the card', ignoreErrors: true });
+    await waitFor(() => ['S02', 'S03'].includes(ssi.status), {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+      what: 'SSI terminal waiting for the card',
+      ignoreErrors: true,
+    });
     const faultAt = Date.now();
     stack.proxy.stall();
     try {
-      await waitFor(() => ssi.status === 'S00' && executions.SSI_ECR(30_500).length === 1, { timeoutMs: 10_000, intervalMs: 20, what: 'SSI terminal finished while the link is stalled', ignoreErrors: true });
+      await waitFor(() => ssi.status === 'S00' && executions.SSI_ECR(30_500).length === 1, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: 'SSI terminal finished while the link is stalled',
+        ignoreErrors: true,
+      });
       // Nothing crossed the stalled link: the platform has not seen the outcome yet.
       expect(FINAL).not.toContain(await stateOf(id));
     } finally {

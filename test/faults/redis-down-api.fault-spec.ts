@@ -47,7 +47,12 @@ describe('the API with Redis down', () => {
 
   it('refuses new terminal operations with 503 + Retry-After instead of accepting and failing them', async () => {
     const key = idem();
-    const res = await session.http().post(`/v1/terminals/${terminalId}/operations`).set(auth).set('Idempotency-Key', key).send({ type: 'purchase', amount: 100, currency: 'RUB' });
+    const res = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/operations`)
+      .set(auth)
+      .set('Idempotency-Key', key)
+      .send({ type: 'purchase', amount: 100, currency: 'RUB' });
     expect503(res);
     expect(await session.owner.terminalOperation.count({ where: { terminalId } })).toBe(0);
   });
@@ -62,7 +67,12 @@ describe('the API with Redis down', () => {
     expect(await session.owner.settlement.count({ where: { terminalId } })).toBe(1);
     // And new operations are accepted again (the bus reconnected by itself).
     const op = await eventuallyOk(() =>
-      session.http().post(`/v1/terminals/${terminalId}/operations`).set(auth).set('Idempotency-Key', idem()).send({ type: 'purchase', amount: 100, currency: 'RUB' }),
+      session
+        .http()
+        .post(`/v1/terminals/${terminalId}/operations`)
+        .set(auth)
+        .set('Idempotency-Key', idem())
+        .send({ type: 'purchase', amount: 100, currency: 'RUB' }),
     );
     expect(op.status).toBe(201);
     await redis.kill();

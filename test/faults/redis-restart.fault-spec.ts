@@ -52,12 +52,21 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
     const tenantId = (await owner.tenant.create({ data: { name: 'Fault' } })).id;
     const storeId = (await owner.store.create({ data: { tenantId, name: 'Berlin', timeZone: 'Europe/Berlin' } })).id;
     scheduleId = (await owner.settlementSchedule.create({ data: { tenantId, storeId, localTime: '23:30' } })).id;
-    const common = { DATABASE_APP_URL: testDb.appUrl, REDIS_URL: server.url, REDIS_KEY_PREFIX: PREFIX, LOG_LEVEL: 'silent', PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}` };
+    const common = {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_URL: server.url,
+      REDIS_KEY_PREFIX: PREFIX,
+      LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    };
     // The periodic reconcile is set far out: what brings the schedulers back here is the reconnect.
     worker = await createWorkerApp(loadConfig('settlement-worker', workerConfigSchema, { ...common, SCHEDULE_RECONCILE_INTERVAL_MS: '600000' }), silent);
     await worker.listen(0, '127.0.0.1');
     workerUrl = `http://127.0.0.1:${(worker.getHttpServer().address() as AddressInfo).port}`;
-    connector = await createConnectorApp(loadConfig('device-connector', connectorConfigSchema, { ...common, CONNECTOR_INSTANCE_ID: 'c1' }), silent, { driverFactory: null, operationHandler: null });
+    connector = await createConnectorApp(loadConfig('device-connector', connectorConfigSchema, { ...common, CONNECTOR_INSTANCE_ID: 'c1' }), silent, {
+      driverFactory: null,
+      operationHandler: null,
+    });
     await connector.listen(0, '127.0.0.1');
     connectorUrl = `http://127.0.0.1:${(connector.getHttpServer().address() as AddressInfo).port}`;
     probe = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
@@ -82,7 +91,10 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
   /** A command the connector itself answers: its router replies "not connected to this instance". */
   const roundTrip = async () => {
     await probe.set(busKeys(PREFIX).agentOwner(AGENT), 'c1', 'PX', 30_000);
-    const reply = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: '11111111-1111-4111-8111-111111111111', terminalId: '22222222-2222-4222-8222-222222222222' }, { timeoutMs: 2000 });
+    const reply = await dispatcher.dispatch(
+      { kind: 'terminal.refresh_info', tenantId: '11111111-1111-4111-8111-111111111111', terminalId: '22222222-2222-4222-8222-222222222222' },
+      { timeoutMs: 2000 },
+    );
     return reply.ok === false && reply.code === 'TERMINAL_OFFLINE' && /this connector instance/.test(reply.message ?? '') ? reply : undefined;
   };
 
@@ -97,16 +109,22 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
 
   it('reports not ready with a reason while Redis is down, and recovers by itself when it is back', async () => {
     await server.kill();
-    const down = await waitFor(async () => {
-      const r = await ready(connectorUrl);
-      return r.status === 503 ? r : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 50, what: 'connector 503', ignoreErrors: true });
+    const down = await waitFor(
+      async () => {
+        const r = await ready(connectorUrl);
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'connector 503', ignoreErrors: true },
+    );
     expect(down.body.status).toBe('not_ready');
     expect(down.body.checks.redis).toMatchObject({ ok: false, reason: expect.stringMatching(/redis connection|timed out|ECONNREFUSED|closed/i) });
-    const workerDown = await waitFor(async () => {
-      const r = await ready(workerUrl);
-      return r.status === 503 ? r : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 50, what: 'worker 503', ignoreErrors: true });
+    const workerDown = await waitFor(
+      async () => {
+        const r = await ready(workerUrl);
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'worker 503', ignoreErrors: true },
+    );
     expect(workerDown.body.checks.redis).toMatchObject({ ok: false, reason: expect.any(String) });
     expect(workerDown.body.checks.database).toEqual({ ok: true });
     expect(await (await fetch(`${connectorUrl}/health/live`)).status).toBe(200);
@@ -125,10 +143,21 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
 
     // The worker: its schedulers are back (reconnect-triggered reconcile), without a worker restart.
     const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: `${PREFIX}:bull` });
-    await waitFor(() => queue.getJobScheduler(schedulerIdOf(scheduleId)), { timeoutMs: 10_000, intervalMs: 50, what: 'settlement schedule reconciled from PostgreSQL', ignoreErrors: true });
+    await waitFor(() => queue.getJobScheduler(schedulerIdOf(scheduleId)), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'settlement schedule reconciled from PostgreSQL',
+      ignoreErrors: true,
+    });
     measured.schedulersReconciled = Date.now() - back;
     const queues = new Map<string, Queue>();
-    for (const s of ownSchedulers(loadConfig('settlement-worker', workerConfigSchema, { DATABASE_APP_URL: testDb.appUrl, REDIS_URL: server.url, PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}` }))) {
+    for (const s of ownSchedulers(
+      loadConfig('settlement-worker', workerConfigSchema, {
+        DATABASE_APP_URL: testDb.appUrl,
+        REDIS_URL: server.url,
+        PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      }),
+    )) {
       if (!queues.has(s.queue)) queues.set(s.queue, new Queue(s.queue, { connection: { url: server.url }, prefix: `${PREFIX}:bull` }));
       await waitFor(() => queues.get(s.queue)!.getJobScheduler(s.id), { timeoutMs: 10_000, intervalMs: 50, what: `scheduler ${s.id}`, ignoreErrors: true });
     }

@@ -108,7 +108,11 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
   }
 
   async function enroll(connector: Connector, token: string): Promise<string> {
-    const res = await fetch(`${connector.url}/agent/enroll`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) });
+    const res = await fetch(`${connector.url}/agent/enroll`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
     return ((await res.json()) as { credential: string }).credential;
   }
 
@@ -117,7 +121,13 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const sim = new JoinprotoTerminalSimulator({ mode, processingHost: `127.0.0.1:${host.port}`, cardTimeoutMs: 30 });
     sims.push(sim);
     const { port } = await sim.listen(0);
-    const res = await s.post('/v1/terminals', { name: `T${sims.length}`, storeId: s.storeId, agentId: s.agentId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port } });
+    const res = await s.post('/v1/terminals', {
+      name: `T${sims.length}`,
+      storeId: s.storeId,
+      agentId: s.agentId,
+      protocol: 'JOINPROTO',
+      connection: { kind: 'tcp', host: '127.0.0.1', port },
+    });
     expect(res.status).toBe(201);
     return res.body.id as string;
   }
@@ -156,7 +166,11 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     (await session.http().get(`/v1/terminals/${terminalId}`).set(s.auth)).body.status as string;
 
   const online = (s: Awaited<ReturnType<typeof shop>>, connector: Connector, terminalId: string) =>
-    waitFor(async () => (await status(s, terminalId)) === 'ONLINE' && connector.hub.find(s.tenantId, terminalId), { timeoutMs: 15_000, intervalMs: 50, what: `terminal ${terminalId} online` });
+    waitFor(async () => (await status(s, terminalId)) === 'ONLINE' && connector.hub.find(s.tenantId, terminalId), {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: `terminal ${terminalId} online`,
+    });
 
   const revokedCloses = (agent: ReturnType<typeof runAgent>) => agent.closes.filter((c) => c.code === AGENT_CLOSE_CODES.AGENT_REVOKED);
 
@@ -164,7 +178,11 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
   async function purchaseWithOpenRelay(s: Awaited<ReturnType<typeof shop>>, terminalId: string): Promise<string> {
     const started = await s.post(`/v1/terminals/${terminalId}/operations`, { type: 'purchase', amount: 1_500, currency: 'RUB' });
     expect(started.status).toBeLessThan(300);
-    await waitFor(() => session.owner.relaySession.findFirst({ where: { terminalId, outcome: 'open', endedAt: null } }), { timeoutMs: 10_000, intervalMs: 50, what: 'relay session open' });
+    await waitFor(() => session.owner.relaySession.findFirst({ where: { terminalId, outcome: 'open', endedAt: null } }), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'relay session open',
+    });
     return started.body.id as string;
   }
 
@@ -186,27 +204,40 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     expect(close.at - started).toBeLessThan(1_000);
 
     // The relay session open at that moment is cut and recorded as such.
-    const relay = await waitFor(async () => {
-      const row = await session.owner.relaySession.findFirstOrThrow({ where: { terminalId } });
-      return row.endedAt ? row : undefined;
-    }, { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' });
+    const relay = await waitFor(
+      async () => {
+        const row = await session.owner.relaySession.findFirstOrThrow({ where: { terminalId } });
+        return row.endedAt ? row : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' },
+    );
     expect(relay.outcome).toBe('revoked');
     // The payment in flight follows the normal path for a cut tunnel: unknown (then recovery), never failed.
-    const operation = await waitFor(async () => {
-      const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
-      return res.body.state === 'unknown' ? res.body : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' });
+    const operation = await waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
+        return res.body.state === 'unknown' ? res.body : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' },
+    );
     expect(operation.stateReason ?? '').not.toMatch(/timeout/i);
     // The connector that cut it wrote the audit row.
-    const audit = await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' });
+    const audit = await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'audit row',
+    });
     expect(audit).toMatchObject({ actorType: 'system', actorId: 'revoke-a', details: { reason: 'revoked', relaySessions: 1, terminals: [terminalId] } });
 
     // The terminal cannot be driven any more: no handle, and the command bus finds no owner.
     expect(a.hub.find(s.tenantId, terminalId)).toBeUndefined();
-    const reply = await waitFor(async () => {
-      const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: s.tenantId, terminalId });
-      return r.ok ? undefined : r;
-    }, { timeoutMs: 5_000, intervalMs: 50, what: 'commands refused' });
+    const reply = await waitFor(
+      async () => {
+        const r = await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: s.tenantId, terminalId });
+        return r.ok ? undefined : r;
+      },
+      { timeoutMs: 5_000, intervalMs: 50, what: 'commands refused' },
+    );
     expect(reply).toMatchObject({ ok: false, code: 'TERMINAL_OFFLINE' });
     // The agent retries with the old credential and is refused at the upgrade (401): it stops for good.
     const fatal = await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' });
@@ -215,7 +246,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     expect(revokedCloses(agent)).toHaveLength(1);
   });
 
-  it('disabling a terminal closes that terminal\'s driver and relay session only; the tunnel and the other terminals stay up', async () => {
+  it("disabling a terminal closes that terminal's driver and relay session only; the tunnel and the other terminals stay up", async () => {
     const s = await shop(a);
     const disabled = await terminal(s, 'offline');
     const kept = await terminal(s, 'online');
@@ -231,19 +262,35 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     await waitFor(() => !a.hub.find(s.tenantId, disabled), { timeoutMs: 2_000, intervalMs: 50, what: 'driver closed' });
     expect(Date.now() - started).toBeLessThan(1_000);
 
-    const relay = await waitFor(async () => {
-      const row = await session.owner.relaySession.findFirstOrThrow({ where: { terminalId: disabled } });
-      return row.endedAt ? row : undefined;
-    }, { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' });
+    const relay = await waitFor(
+      async () => {
+        const row = await session.owner.relaySession.findFirstOrThrow({ where: { terminalId: disabled } });
+        return row.endedAt ? row : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' },
+    );
     expect(relay.outcome).toBe('revoked');
-    const operation = await waitFor(async () => {
-      const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
-      return res.body.state === 'unknown' ? res.body : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' });
+    const operation = await waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
+        return res.body.state === 'unknown' ? res.body : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' },
+    );
     expect(operation.state).toBe('unknown');
-    expect(await waitFor(() => auditRows(s.tenantId, 'terminal.driver_closed', disabled).then((r) => (r.length > 0 ? r : undefined)), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toEqual([expect.objectContaining({ actorType: 'system', actorId: 'revoke-a' })]);
+    expect(
+      await waitFor(() => auditRows(s.tenantId, 'terminal.driver_closed', disabled).then((r) => (r.length > 0 ? r : undefined)), {
+        timeoutMs: 5_000,
+        intervalMs: 50,
+        what: 'audit row',
+      }),
+    ).toEqual([expect.objectContaining({ actorType: 'system', actorId: 'revoke-a' })]);
     // The agent was told: it no longer serves links to the disabled terminal.
-    await waitFor(() => agent.bridge.terminalList.every((t) => t.terminalId !== disabled), { timeoutMs: 2_000, intervalMs: 50, what: 'terminal list without it' });
+    await waitFor(() => agent.bridge.terminalList.every((t) => t.terminalId !== disabled), {
+      timeoutMs: 2_000,
+      intervalMs: 50,
+      what: 'terminal list without it',
+    });
     expect((await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: s.tenantId, terminalId: disabled })).ok).toBe(false);
 
     // Same tunnel, other terminal still driven.
@@ -280,10 +327,13 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
     await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' });
-    const rows = await waitFor(async () => {
-      const found = await auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId);
-      return found.length > 0 ? found : undefined;
-    }, { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' });
+    const rows = await waitFor(
+      async () => {
+        const found = await auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId);
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' },
+    );
     expect(rows.map((r) => r.actorId)).toEqual(['revoke-b']);
     expect(a.tunnels.session(s.agentId)).toBeUndefined();
   });
@@ -297,7 +347,9 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     expect((await session.http().delete(`/v1/agents/${s.agentId}`).set(s.auth).set('Idempotency-Key', idem())).status).toBe(204);
     const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
-    expect(await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toMatchObject({
+    expect(
+      await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' }),
+    ).toMatchObject({
       details: { reason: 'deleted' },
     });
     expect((await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' })).message).toContain('HTTP 401');
@@ -319,7 +371,13 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       const close = await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED' });
       expect(close.at - started).toBeLessThan(1_000);
       expect((await waitFor(() => agent.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'reconnect refused' })).message).toContain('HTTP 401');
-      expect(await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toMatchObject({
+      expect(
+        await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), {
+          timeoutMs: 5_000,
+          intervalMs: 50,
+          what: 'audit row',
+        }),
+      ).toMatchObject({
         details: { reason: 'tenant_disabled' },
       });
       // Its API key is refused like an unknown one; another tenant is untouched.
@@ -349,7 +407,9 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const close = await waitFor(() => revokedCloses(previous)[0], { timeoutMs: 2_000, intervalMs: 50, what: 'old tunnel closed with AGENT_REVOKED' });
     expect(close.at - started).toBeLessThan(1_000);
     expect((await waitFor(() => previous.fatal(), { timeoutMs: 5_000, intervalMs: 50, what: 'old credential refused' })).message).toContain('HTTP 401');
-    expect(await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' })).toMatchObject({ details: { reason: 'credential_replaced' } });
+    expect(
+      await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((r) => r[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' }),
+    ).toMatchObject({ details: { reason: 'credential_replaced' } });
 
     const current = runAgent(a, rotated);
     await waitFor(() => a.tunnels.session(s.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'agent back on the new credential' });
@@ -372,7 +432,11 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
 
     await waitFor(() => revokedCloses(agent)[0], { timeoutMs: 5_000, intervalMs: 50, what: 'tunnel closed with AGENT_REVOKED after the resubscription' });
     // The audit row is written right after the close: wait for it rather than racing it.
-    const audit = await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((rows) => rows[0]), { timeoutMs: 5_000, intervalMs: 50, what: 'audit row' });
+    const audit = await waitFor(() => auditRows(s.tenantId, 'agent.tunnel_revoked', s.agentId).then((rows) => rows[0]), {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'audit row',
+    });
     expect(audit).toMatchObject({ actorId: 'revoke-a', details: { reason: 'revoked' } });
   });
 });

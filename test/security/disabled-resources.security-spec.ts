@@ -26,7 +26,11 @@ describe('disabled terminals and revoked agents take no new work', () => {
   });
 
   const createTerminal = async (extra: object = {}) => {
-    const res = await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
+    const res = await session
+      .http()
+      .post('/v1/terminals')
+      .set(auth)
+      .set('Idempotency-Key', idem())
       .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, ...extra });
     expect(res.status).toBe(201);
     return res.body.id as string;

@@ -113,7 +113,9 @@ describe('relay egress: the platform policy above tenant rules', () => {
       calls.push(host);
       return [{ address: '127.0.0.2' }];
     });
-    await expect(relay.open({ protocol: 'tcp', host: 'exfil.attacker.test', port: 4444, address: 'exfil.attacker.test:4444' })).rejects.toMatchObject({ code: 'DENIED' });
+    await expect(relay.open({ protocol: 'tcp', host: 'exfil.attacker.test', port: 4444, address: 'exfil.attacker.test:4444' })).rejects.toMatchObject({
+      code: 'DENIED',
+    });
     expect(calls).toEqual([]);
   });
 });
@@ -196,13 +198,23 @@ describe('webhooks: no SSRF, no port scanner', () => {
     ['https://metadata.internal.test/', 'denied_host'],
     ['https://nowhere.invalid/', 'unresolved'],
   ])('refuses %s at creation (%s)', async (url, reason) => {
-    const res = await strict.http().post('/v1/webhooks').set(strictAuth).set('Idempotency-Key', idem()).send({ url, eventTypes: ['*'] });
+    const res = await strict
+      .http()
+      .post('/v1/webhooks')
+      .set(strictAuth)
+      .set('Idempotency-Key', idem())
+      .send({ url, eventTypes: ['*'] });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: 'EGRESS_DENIED', details: { field: 'url', reason } });
   });
 
   it('accepts a public https receiver', async () => {
-    const res = await strict.http().post('/v1/webhooks').set(strictAuth).set('Idempotency-Key', idem()).send({ url: 'https://hooks.example.com/payorch', eventTypes: ['*'] });
+    const res = await strict
+      .http()
+      .post('/v1/webhooks')
+      .set(strictAuth)
+      .set('Idempotency-Key', idem())
+      .send({ url: 'https://hooks.example.com/payorch', eventTypes: ['*'] });
     expect(res.status).toBe(201);
   });
 
@@ -223,13 +235,20 @@ describe('webhooks: no SSRF, no port scanner', () => {
 
   /** Creates an endpoint at `url` and a delivery of one event to it; returns the delivery job data. */
   async function deliveryTo(url: string) {
-    const hook = await loose.http().post('/v1/webhooks').set(looseAuth).set('Idempotency-Key', idem()).send({ url, eventTypes: ['*'] });
+    const hook = await loose
+      .http()
+      .post('/v1/webhooks')
+      .set(looseAuth)
+      .set('Idempotency-Key', idem())
+      .send({ url, eventTypes: ['*'] });
     expect(hook.status).toBe(201);
     const event = await loose.appDb.withTenant(looseTenant, (tx) =>
       publishEvent(tx, looseTenant, { type: 'terminal.updated', subjectType: 'terminal', subjectId: hook.body.id, data: { probe: true } }),
     );
     const jobs: { deliveryId: string }[] = [];
-    await deliveryService({}).fanout({ tenantId: looseTenant, eventId: (event as { id: string }).id }, { add: async (_n: string, data: { deliveryId: string }) => jobs.push(data) } as never);
+    await deliveryService({}).fanout({ tenantId: looseTenant, eventId: (event as { id: string }).id }, {
+      add: async (_n: string, data: { deliveryId: string }) => jobs.push(data),
+    } as never);
     const mine = [];
     for (const job of jobs) {
       const d = await loose.owner.webhookDelivery.findUniqueOrThrow({ where: { id: job.deliveryId } });

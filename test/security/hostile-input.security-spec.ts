@@ -32,7 +32,11 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
     authB = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
     storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;
     terminalId = (
-      await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
+      await session
+        .http()
+        .post('/v1/terminals')
+        .set(auth)
+        .set('Idempotency-Key', idem())
         .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
     ).body.id;
     joinproto = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
@@ -163,7 +167,11 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
       const res = await createStore({ name: 'Evil\u0000Store', timeZone: 'UTC' });
       const error = expectEnvelope(res, 400, 'VALIDATION_FAILED');
       expect(error.details.issues).toEqual([{ field: 'name', message: expect.stringContaining('NUL') }]);
-      const nested = await session.http().post('/v1/terminals').set(auth).set('Idempotency-Key', idem())
+      const nested = await session
+        .http()
+        .post('/v1/terminals')
+        .set(auth)
+        .set('Idempotency-Key', idem())
         .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1\u0000evil', port: 1 } });
       expect(expectEnvelope(nested, 400, 'VALIDATION_FAILED').details.issues![0]!.field).toBe('connection.host');
       expect(await storeCount()).toBe(before);
@@ -187,8 +195,7 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
   });
 
   describe('amounts per operation type, before any terminal is touched', () => {
-    const start = (body: object) =>
-      session.http().post(`/v1/terminals/${terminalId}/operations?wait=2000`).set(auth).set('Idempotency-Key', idem()).send(body);
+    const start = (body: object) => session.http().post(`/v1/terminals/${terminalId}/operations?wait=2000`).set(auth).set('Idempotency-Key', idem()).send(body);
 
     it('a zero-amount purchase → 400 on amount; the dispatcher and the terminal never see it', async () => {
       const commands = dispatcher.commands.length;
@@ -229,11 +236,19 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
     it(`${AUTH_FAILURE_LIMIT} wrong keys → 401 each, then 429 with Retry-After without checking any key, even a valid one`, async () => {
       const from = { 'X-Forwarded-For': '203.0.113.7' };
       for (let i = 0; i < AUTH_FAILURE_LIMIT; i++) {
-        const res = await session.http().get('/v1/stores').set(from).set('Authorization', `Bearer pok_wrong${i}_${'x'.repeat(32)}`);
+        const res = await session
+          .http()
+          .get('/v1/stores')
+          .set(from)
+          .set('Authorization', `Bearer pok_wrong${i}_${'x'.repeat(32)}`);
         expectEnvelope(res, 401, 'UNAUTHENTICATED');
       }
       const lookup = jest.spyOn(Database.prototype, 'findApiKeyByPrefix');
-      const limited = await session.http().get('/v1/stores').set(from).set('Authorization', `Bearer pok_wrong_${'y'.repeat(32)}`);
+      const limited = await session
+        .http()
+        .get('/v1/stores')
+        .set(from)
+        .set('Authorization', `Bearer pok_wrong_${'y'.repeat(32)}`);
       const error = expectEnvelope(limited, 429, 'RATE_LIMITED');
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
       expect(error.details).toMatchObject({ retryAfterSeconds: Number(limited.headers['retry-after']) });
@@ -251,9 +266,21 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
       const t = await session.tenant();
       const prefix = t.apiKey.split('_').slice(0, 2).join('_');
       const from = { 'X-Forwarded-For': '203.0.113.10' };
-      expectEnvelope(await session.http().get('/v1/stores').set(from).set('Authorization', `Bearer ${prefix}_${'w'.repeat(43)}`), 401, 'UNAUTHENTICATED');
+      expectEnvelope(
+        await session
+          .http()
+          .get('/v1/stores')
+          .set(from)
+          .set('Authorization', `Bearer ${prefix}_${'w'.repeat(43)}`),
+        401,
+        'UNAUTHENTICATED',
+      );
       await session.admin.revokeApiKey(t.apiKeyId);
-      expectEnvelope(await session.http().get('/v1/stores').set({ 'X-Forwarded-For': '203.0.113.11' }).set('Authorization', `Bearer ${t.apiKey}`), 401, 'UNAUTHENTICATED');
+      expectEnvelope(
+        await session.http().get('/v1/stores').set({ 'X-Forwarded-For': '203.0.113.11' }).set('Authorization', `Bearer ${t.apiKey}`),
+        401,
+        'UNAUTHENTICATED',
+      );
       const rows = await session.owner.auditLog.findMany({ where: { tenantId: t.tenantId, action: 'api_key.auth_failed' }, orderBy: { createdAt: 'asc' } });
       expect(rows.map((r) => [r.actorType, r.actorId, r.resourceId, (r.details as { reason: string }).reason])).toEqual([
         ['anonymous', '203.0.113.10', t.apiKeyId, 'invalid_key'],
@@ -290,7 +317,15 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
       try {
         const from = { 'X-Forwarded-For': '203.0.113.9' };
         for (let i = 0; i <= AUTH_FAILURE_LIMIT; i++) {
-          expectEnvelope(await session.http().get('/v1/stores').set(from).set('Authorization', `Bearer pok_down${i}_${'x'.repeat(32)}`), 401, 'UNAUTHENTICATED');
+          expectEnvelope(
+            await session
+              .http()
+              .get('/v1/stores')
+              .set(from)
+              .set('Authorization', `Bearer pok_down${i}_${'x'.repeat(32)}`),
+            401,
+            'UNAUTHENTICATED',
+          );
         }
         expect((await session.http().get('/v1/stores').set(from).set(auth)).status).toBe(200);
       } finally {
@@ -304,17 +339,32 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
       const unknown = await createStore({ name: 'A', timeZone: 'UTC', isAdmin: true });
       expect(expectEnvelope(unknown, 400, 'VALIDATION_FAILED').message).toContain('isAdmin');
       const types = await createStore({ name: 42, timeZone: ['UTC'] });
-      expect(expectEnvelope(types, 400, 'VALIDATION_FAILED').details.issues!.map((i) => i.field).sort()).toEqual(['name', 'timeZone']);
+      expect(
+        expectEnvelope(types, 400, 'VALIDATION_FAILED')
+          .details.issues!.map((i) => i.field)
+          .sort(),
+      ).toEqual(['name', 'timeZone']);
     });
 
     it('huge and non-finite numbers → 400, never 500', async () => {
       const start = (raw: string) =>
-        session.http().post(`/v1/terminals/${terminalId}/operations`).set(auth).set('Idempotency-Key', idem()).set('Content-Type', 'application/json').send(raw);
-      expect(expectEnvelope(await start('{"type":"purchase","amount":1e400,"currency":"RUB"}'), 400, 'VALIDATION_FAILED').details.issues![0]!.field).toBe('amount');
-      expect(expectEnvelope(await start('{"type":"purchase","amount":123456789012345678901234567890,"currency":"RUB"}'), 400, 'VALIDATION_FAILED').details.issues![0]!.field).toBe('amount');
+        session
+          .http()
+          .post(`/v1/terminals/${terminalId}/operations`)
+          .set(auth)
+          .set('Idempotency-Key', idem())
+          .set('Content-Type', 'application/json')
+          .send(raw);
+      expect(expectEnvelope(await start('{"type":"purchase","amount":1e400,"currency":"RUB"}'), 400, 'VALIDATION_FAILED').details.issues![0]!.field).toBe(
+        'amount',
+      );
+      expect(
+        expectEnvelope(await start('{"type":"purchase","amount":123456789012345678901234567890,"currency":"RUB"}'), 400, 'VALIDATION_FAILED').details
+          .issues![0]!.field,
+      ).toBe('amount');
     });
 
-    it('another tenant\'s id → 404, a malformed id → 400', async () => {
+    it("another tenant's id → 404, a malformed id → 400", async () => {
       expectEnvelope(await session.http().get(`/v1/stores/${storeId}`).set(authB), 404, 'NOT_FOUND');
       expectEnvelope(await session.http().get(`/v1/terminals/${terminalId}`).set(authB), 404, 'NOT_FOUND');
       expectEnvelope(await session.http().get('/v1/stores/not-a-uuid').set(auth), 400, 'VALIDATION_FAILED');

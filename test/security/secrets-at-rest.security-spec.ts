@@ -29,12 +29,18 @@ async function dumpRedis(redis: Redis, prefix: string): Promise<{ keys: string[]
   for (const key of keys) {
     const type = await redis.type(key);
     const value =
-      type === 'string' ? await redis.get(key)
-        : type === 'hash' ? await redis.hgetall(key)
-          : type === 'list' ? await redis.lrange(key, 0, -1)
-            : type === 'set' ? await redis.smembers(key)
-              : type === 'zset' ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
-                : type === 'stream' ? await redis.xrange(key, '-', '+')
+      type === 'string'
+        ? await redis.get(key)
+        : type === 'hash'
+          ? await redis.hgetall(key)
+          : type === 'list'
+            ? await redis.lrange(key, 0, -1)
+            : type === 'set'
+              ? await redis.smembers(key)
+              : type === 'zset'
+                ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
+                : type === 'stream'
+                  ? await redis.xrange(key, '-', '+')
                   : `<${type}>`;
     parts.push(`${key} ${type} ${JSON.stringify(value)}`);
   }
@@ -127,22 +133,38 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
 
     const password = `tp-${randomBytes(12).toString('hex')}`;
     const adminPassword = `ta-${randomBytes(12).toString('hex')}`;
-    terminalBody = { name: 'T', storeId: store.body.id, protocol: 'JPAY', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, credentials: { password, adminPassword } };
+    terminalBody = {
+      name: 'T',
+      storeId: store.body.id,
+      protocol: 'JPAY',
+      connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
+      credentials: { password, adminPassword },
+    };
     const terminal = (answers.terminal = await postTwice('/v1/terminals', terminalBody));
     expect(terminal.first.status).toBe(201);
     secrets.set('terminal password', password);
     secrets.set('terminal admin password', adminPassword);
     ids.push(terminal.first.body.id);
     const newPassword = `tn-${randomBytes(12).toString('hex')}`;
-    const changed = await session.http().patch(`/v1/terminals/${terminal.first.body.id}`).set(auth).set('Idempotency-Key', idem()).send({ credentials: { password: newPassword } });
+    const changed = await session
+      .http()
+      .patch(`/v1/terminals/${terminal.first.body.id}`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ credentials: { password: newPassword } });
     expect(changed.status).toBe(200);
     secrets.set('terminal password (changed)', newPassword);
 
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const merchant = {
-      name: 'Assist', merchantId: '123456', serverUrl: 'https://127.0.0.1:9', login: `login_${randomBytes(4).toString('hex')}`,
-      password: `Ap${randomBytes(8).toString('hex')}`, salt: `salt-${randomBytes(12).toString('hex')}`, privateKeyPem: pem,
+      name: 'Assist',
+      merchantId: '123456',
+      serverUrl: 'https://127.0.0.1:9',
+      login: `login_${randomBytes(4).toString('hex')}`,
+      password: `Ap${randomBytes(8).toString('hex')}`,
+      salt: `salt-${randomBytes(12).toString('hex')}`,
+      privateKeyPem: pem,
     };
     const assist = await postTwice('/v1/assist-merchants', merchant);
     expect(assist.first.status).toBe(201);
@@ -188,7 +210,9 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
     for (const row of rows) {
       expect(row.requestHash).toMatch(/^hmac1\.k1\.[0-9a-f]{64}$/);
       // Not the plain SHA-256 of the request an attacker with the database could recompute.
-      const plain = createHash('sha256').update(`POST /v1/terminals\n${canonicalJson(terminalBody)}`).digest('hex');
+      const plain = createHash('sha256')
+        .update(`POST /v1/terminals\n${canonicalJson(terminalBody)}`)
+        .digest('hex');
       expect(row.requestHash).not.toContain(plain);
     }
   });

@@ -6,12 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 
-import {
-  decodeMessage,
-  DEFAULT_MAX_FRAME_BYTES,
-  FrameDecoder,
-  type Message,
-} from '@payorch/joinproto';
+import { decodeMessage, DEFAULT_MAX_FRAME_BYTES, FrameDecoder, type Message } from '@payorch/joinproto';
 import { nextEvent, REPO_ROOT, tsEntryArgs, waitFor, withTimeout } from '@payorch/testing';
 import { attachWebSocket, type Multiplexer, toDuplex } from '@payorch/tunnel';
 import { WebSocketServer } from 'ws';
@@ -92,14 +87,10 @@ describe('payorch-dev-sim', () => {
       }),
     );
     let stderr = '';
-    devSim = spawn(
-      process.execPath,
-      tsEntryArgs('apps/dev-sim/src/cli.ts', 'run', '--state-dir', stateDir, '--log-level', 'warn'),
-      {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
+    devSim = spawn(process.execPath, tsEntryArgs('apps/dev-sim/src/cli.ts', 'run', '--state-dir', stateDir, '--log-level', 'warn'), {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     devSim.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
 
     const printed = await waitFor(() => /^simulators: (\{.*\})$/m.exec(stderr)?.[1], {
@@ -114,13 +105,10 @@ describe('payorch-dev-sim', () => {
       what: 'the agent connecting to the connector',
     });
     expect(request.headers.authorization).toBe(`Bearer ${CREDENTIAL}`);
-    const agentPid = await waitFor(
-      () => JSON.parse(readFileSync(path.join(stateDir, 'state.json'), 'utf8')).pid as number,
-      {
-        what: 'the agent state file',
-        ignoreErrors: true,
-      },
-    );
+    const agentPid = await waitFor(() => JSON.parse(readFileSync(path.join(stateDir, 'state.json'), 'utf8')).pid as number, {
+      what: 'the agent state file',
+      ignoreErrors: true,
+    });
     expect(agentPid).not.toBe(devSim.pid);
 
     // The connector hands the agent a terminal on the Joinproto simulator and opens its link (same

@@ -51,30 +51,16 @@ async function run(agentArgs: string[], opts: { basePort: number }): Promise<num
 }
 
 new Command('payorch-dev-sim')
-  .description(
-    'simulated shop for development and demos: terminal simulators on 127.0.0.1 and a payorch-agent',
-  )
+  .description('simulated shop for development and demos: terminal simulators on 127.0.0.1 and a payorch-agent')
   .usage('[--base-port <port>] [payorch-agent arguments…]')
-  .option(
-    '--base-port <port>',
-    'simulator ports: base (Joinproto), base+1 (JPAY), base+2 (SSI ECR); default ephemeral',
-    basePort,
-    0,
-  )
-  .argument(
-    '[agent-args...]',
-    'passed to payorch-agent: run | --connector <url> --token <token> | --state-dir <dir> | --log-level <level> …',
-  )
+  .option('--base-port <port>', 'simulator ports: base (Joinproto), base+1 (JPAY), base+2 (SSI ECR); default ephemeral', basePort, 0)
+  .argument('[agent-args...]', 'passed to payorch-agent: run | --connector <url> --token <token> | --state-dir <dir> | --log-level <level> …')
   .passThroughOptions()
   .allowUnknownOption()
   .showHelpAfterError()
-  .action(async (agentArgs: string[], opts: { basePort: number }) =>
-    process.exit(await run(agentArgs, opts)),
-  )
+  .action(async (agentArgs: string[], opts: { basePort: number }) => process.exit(await run(agentArgs, opts)))
   .parseAsync(process.argv)
   .catch((error: unknown) => {
-    process.stderr.write(
-      `payorch-dev-sim: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    process.stderr.write(`payorch-dev-sim: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   });

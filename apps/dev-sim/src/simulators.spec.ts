@@ -1,11 +1,6 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
-import {
-  decodeMessage,
-  DEFAULT_MAX_FRAME_BYTES,
-  FrameDecoder,
-  type Message,
-} from '@payorch/joinproto';
+import { decodeMessage, DEFAULT_MAX_FRAME_BYTES, FrameDecoder, type Message } from '@payorch/joinproto';
 import { nextEvent } from '@payorch/testing';
 
 import { startSimulators, type RunningSimulators } from './simulators';

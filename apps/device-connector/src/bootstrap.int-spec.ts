@@ -45,10 +45,14 @@ describe('device-connector Redis connections (docs/architecture.md, "Redis conne
     await testDb?.drop();
   });
 
-  it('holds command, blocking and the access watcher\'s subscriber (named as the agent runbook says), and closes them all', async () => {
+  it("holds command, blocking and the access watcher's subscriber (named as the agent runbook says), and closes them all", async () => {
     app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null, operationHandler: null });
     const ours = (name: string) => name.startsWith(`${config.REDIS_KEY_PREFIX}:`) || name === `payorch-access-${instance}`;
-    const expected = [`${config.REDIS_KEY_PREFIX}:device-connector:${instance}:blocking`, `${config.REDIS_KEY_PREFIX}:device-connector:${instance}:command`, `payorch-access-${instance}`];
+    const expected = [
+      `${config.REDIS_KEY_PREFIX}:device-connector:${instance}:blocking`,
+      `${config.REDIS_KEY_PREFIX}:device-connector:${instance}:command`,
+      `payorch-access-${instance}`,
+    ];
     expect(await clientNames(probe, ours)).toEqual(expected.sort());
 
     await app.close();

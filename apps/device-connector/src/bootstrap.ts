@@ -42,7 +42,10 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
       driverFactory: options.driverFactory === undefined ? defaultDriverFactory() : options.driverFactory,
       instanceId,
       logger: log,
-      operationHandler: options.operationHandler === undefined ? new OperationCommandHandler(db, { queue: terminalQueue, pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS }) : options.operationHandler,
+      operationHandler:
+        options.operationHandler === undefined
+          ? new OperationCommandHandler(db, { queue: terminalQueue, pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS })
+          : options.operationHandler,
       redis,
       registry: createMetricsRegistry('device-connector'),
       secrets: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),

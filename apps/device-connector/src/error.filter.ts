@@ -18,7 +18,11 @@ export class ConnectorErrorFilter implements ExceptionFilter {
     } else if (isDatabaseUnavailable(exception)) {
       res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
       res.status(503).json({
-        error: { code: 'SERVICE_UNAVAILABLE', message: 'the service is temporarily unavailable (database); retry later', details: { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS } },
+        error: {
+          code: 'SERVICE_UNAVAILABLE',
+          message: 'the service is temporarily unavailable (database); retry later',
+          details: { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+        },
       });
     } else if (exception instanceof HttpException) {
       res.status(exception.getStatus()).json({ error: { code: 'VALIDATION_FAILED', message: exception.message, details: null } });

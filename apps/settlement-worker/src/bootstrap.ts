@@ -13,7 +13,11 @@ import type { SettlementRunner } from './settlement/settlement-runner';
 import { WorkerModule } from './worker.module';
 
 /** The worker process: BullMQ processors plus a small HTTP server for /health and /metrics. */
-export async function createWorkerApp(config: WorkerConfig, logger?: Logger, options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher } = {}): Promise<INestApplication> {
+export async function createWorkerApp(
+  config: WorkerConfig,
+  logger?: Logger,
+  options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher } = {},
+): Promise<INestApplication> {
   const log = logger ?? createLogger({ name: 'settlement-worker', level: config.LOG_LEVEL });
   const redis = workerRedis(config, log);
   // Settlement, wallet and recovery events go to their tenant's live channel once committed.

@@ -6,10 +6,32 @@ import { AssistValidationError } from './errors';
 
 /** ISO 4217 minor-unit exponents of the currencies we expect at Assist. */
 export const CURRENCY_EXPONENTS: Readonly<Record<string, number>> = {
-  AMD: 2, AZN: 2, BYN: 2, CHF: 2, CNY: 2, EUR: 2, GBP: 2, GEL: 2, KGS: 2, KZT: 2, MDL: 2,
-  RUB: 2, TJS: 2, TRY: 2, UAH: 2, USD: 2, UZS: 2,
-  ISK: 0, JPY: 0, KRW: 0, VND: 0,
-  BHD: 3, JOD: 3, KWD: 3, OMR: 3, TND: 3,
+  AMD: 2,
+  AZN: 2,
+  BYN: 2,
+  CHF: 2,
+  CNY: 2,
+  EUR: 2,
+  GBP: 2,
+  GEL: 2,
+  KGS: 2,
+  KZT: 2,
+  MDL: 2,
+  RUB: 2,
+  TJS: 2,
+  TRY: 2,
+  UAH: 2,
+  USD: 2,
+  UZS: 2,
+  ISK: 0,
+  JPY: 0,
+  KRW: 0,
+  VND: 0,
+  BHD: 3,
+  JOD: 3,
+  KWD: 3,
+  OMR: 3,
+  TND: 3,
 };
 
 /** Spec: OrderAmount has at most 15 digits in total. */

@@ -13,14 +13,22 @@ const ASSIST_VECTOR: CheckValueFields = {
 };
 
 describe(computeCheckValue.name, () => {
-  it('matches the vector from Assist\'s code (assist-notes.md)', () => {
+  it("matches the vector from Assist's code (assist-notes.md)", () => {
     expect(computeCheckValue('secret', ASSIST_VECTOR)).toBe('D80E01190F204527CA15F453E05418BC');
   });
 
   // Computed with Python's hashlib (md5((md5(salt)+md5(x)).upper()).upper()), not with this library.
   it.each([
-    ['Sandbox-Salt-1', { merchantId: '1234567', orderNumber: 'ORD-0001', orderAmount: '101.45', orderCurrency: 'RUB', orderState: 'Delayed' }, '927FF8405A045B135779F731DF6E7B24'],
-    ['соль', { merchantId: '777', orderNumber: 'заказ-17', orderAmount: '100', orderCurrency: 'JPY', orderState: 'Declined' }, '7D4F585D4769755FA7735761BEE713B2'],
+    [
+      'Sandbox-Salt-1',
+      { merchantId: '1234567', orderNumber: 'ORD-0001', orderAmount: '101.45', orderCurrency: 'RUB', orderState: 'Delayed' },
+      '927FF8405A045B135779F731DF6E7B24',
+    ],
+    [
+      'соль',
+      { merchantId: '777', orderNumber: 'заказ-17', orderAmount: '100', orderCurrency: 'JPY', orderState: 'Declined' },
+      '7D4F585D4769755FA7735761BEE713B2',
+    ],
   ] as const)('matches the hand-computed vector for salt %s', (salt, fields, expected) => {
     expect(computeCheckValue(salt, fields)).toBe(expected);
   });

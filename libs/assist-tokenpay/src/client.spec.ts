@@ -1,12 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { inspect } from 'node:util';
 // Relative path because jest.preset.js maps `@payorch/testing/*` to `(\.*)` (dots only); see docs.
-import {
-  SANDBOX_MERCHANT,
-  TEST_MERCHANT_PRIVATE_KEY_PEM,
-  startAssistSandbox,
-  type AssistSandbox,
-} from '@payorch/testing/assist-sandbox';
+import { SANDBOX_MERCHANT, TEST_MERCHANT_PRIVATE_KEY_PEM, startAssistSandbox, type AssistSandbox } from '@payorch/testing/assist-sandbox';
 import { AssistTokenPayClient, type AssistClientOptions, type TokenPayOutcome } from './client';
 import { AssistValidationError } from './errors';
 import { createRsaMd5Signer } from './signature';
@@ -111,7 +106,7 @@ describe(`${AssistTokenPayClient.name} against the sandbox: outcomes`, () => {
     expect(outcome.testMode).toBe(true);
   });
 
-  it('sends a non-minimal amount and accepts the server\'s own amount string', async () => {
+  it("sends a non-minimal amount and accepts the server's own amount string", async () => {
     const outcome = expectStatus(await pay('10,5'), 'approved');
     expect(outcome.order.amount).toBe('10.50');
   });

@@ -15,18 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sameAmount } from './amount';
 import { AMBIGUOUS_FIRST_CODES, DUPLICATE_FIRST_CODE, NOT_FOUND_FIRST_CODE } from './codes';
 import type { OrderState } from './enums';
-import {
-  AssistIntegrityError,
-  AssistProtocolError,
-  AssistServerError,
-  AssistTransportError,
-} from './errors';
-import {
-  buildTokenPayFields,
-  checkCredentials,
-  type MerchantCredentials,
-  type TokenPayRequest,
-} from './request';
+import { AssistIntegrityError, AssistProtocolError, AssistServerError, AssistTransportError } from './errors';
+import { buildTokenPayFields, checkCredentials, type MerchantCredentials, type TokenPayRequest } from './request';
 import { parseOrderStateResponse, parseTokenPayResponse, type AssistAnswer, type AssistOrder } from './response';
 import { signatureBaseString, type Signer } from './signature';
 import { postForm, type FetchLike } from './transport';
@@ -138,8 +128,7 @@ type WireFailure = AssistTransportError | AssistProtocolError | AssistIntegrityE
 
 export class AssistTokenPayClient {
   // ES private: credentials never show up in util.inspect or JSON.stringify of the client.
-  readonly #o: Required<Omit<AssistClientOptions, 'signer' | 'onIntegrityFailure'>> &
-    Pick<AssistClientOptions, 'signer' | 'onIntegrityFailure'>;
+  readonly #o: Required<Omit<AssistClientOptions, 'signer' | 'onIntegrityFailure'>> & Pick<AssistClientOptions, 'signer' | 'onIntegrityFailure'>;
 
   constructor(options: AssistClientOptions) {
     const issues = new IssueCollector();
@@ -171,9 +160,7 @@ export class AssistTokenPayClient {
    */
   async pay(request: TokenPayRequest): Promise<TokenPayOutcome> {
     const o = this.#o;
-    const form = new URLSearchParams(
-      buildTokenPayFields(o, request, { extendedTokenTypes: o.extendedTokenTypes }) as Array<[string, string]>,
-    );
+    const form = new URLSearchParams(buildTokenPayFields(o, request, { extendedTokenTypes: o.extendedTokenTypes }) as Array<[string, string]>);
     if (o.signer) {
       form.set(
         'Signature',
@@ -233,10 +220,7 @@ export class AssistTokenPayClient {
       return unknown(orderNumber, error);
     }
     if (answer.kind === 'order') {
-      return (
-        this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH) ??
-        orderOutcome(answer.order, 'orderstate', false)
-      );
+      return this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH) ?? orderOutcome(answer.order, 'orderstate', false);
     }
     if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber };
     return { status: 'unknown', orderNumber, error: answer.error };
@@ -284,12 +268,7 @@ export class AssistTokenPayClient {
   }
 
   /** An answer about another order, amount or currency is as untrustworthy as a bad checkvalue. */
-  #checkSameOrder(
-    order: AssistOrder,
-    orderNumber: string,
-    expected: ExpectedOrder,
-    endpoint: IntegrityContext['endpoint'],
-  ): UnknownOutcome | undefined {
+  #checkSameOrder(order: AssistOrder, orderNumber: string, expected: ExpectedOrder, endpoint: IntegrityContext['endpoint']): UnknownOutcome | undefined {
     const same =
       order.orderNumber === orderNumber &&
       (expected.orderAmount === undefined || sameAmount(order.amount, expected.orderAmount)) &&
@@ -326,8 +305,7 @@ function orderOutcome(order: AssistOrder, source: OrderOutcome['source'], duplic
 
 /** Wire failures become `unknown`; anything else is a bug and propagates. */
 function unknown(orderNumber: string, error: unknown): UnknownOutcome {
-  const wireFailure =
-    error instanceof AssistTransportError || error instanceof AssistProtocolError || error instanceof AssistIntegrityError;
+  const wireFailure = error instanceof AssistTransportError || error instanceof AssistProtocolError || error instanceof AssistIntegrityError;
   if (!wireFailure) throw error;
   return { status: 'unknown', orderNumber, error: error as WireFailure };
 }

@@ -23,14 +23,7 @@ export type { ChequeItem } from './cheque';
 export { CURRENCY_EXPONENTS, currencyExponent, orderAmountToMinorUnits, sameAmount, toOrderAmount } from './amount';
 export { createRsaMd5Signer, signatureBaseString, type SignatureFields, type Signer } from './signature';
 export { computeCheckValue, verifyCheckValue, type CheckValueFields } from './checkvalue';
-export {
-  parseOrderStateResponse,
-  parseTokenPayResponse,
-  type AssistAnswer,
-  type AssistOperation,
-  type AssistOrder,
-  type VerifyContext,
-} from './response';
+export { parseOrderStateResponse, parseTokenPayResponse, type AssistAnswer, type AssistOperation, type AssistOrder, type VerifyContext } from './response';
 export {
   AMBIGUOUS_FIRST_CODES,
   FIRST_CODES,

@@ -38,9 +38,7 @@ export function toSafeJSON(value: unknown): unknown {
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
-      out[key] = SECRET_KEYS.test(key)
-        ? `[REDACTED${typeof v === 'string' ? ` ${v.length} chars` : ''}]`
-        : toSafeJSON(v);
+      out[key] = SECRET_KEYS.test(key) ? `[REDACTED${typeof v === 'string' ? ` ${v.length} chars` : ''}]` : toSafeJSON(v);
     }
     return out;
   }

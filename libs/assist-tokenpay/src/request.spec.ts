@@ -39,7 +39,9 @@ describe(buildTokenPayFields.name, () => {
   });
 
   it('sends the Recurring* group and ChequeItems JSON when valid', () => {
-    const fields = new Map(buildTokenPayFields(MERCHANT, validRequest({ ...recurring, chequeItems: [item], fpMode: 4, taxationSystem: 0, generateReceipt: 1 })));
+    const fields = new Map(
+      buildTokenPayFields(MERCHANT, validRequest({ ...recurring, chequeItems: [item], fpMode: 4, taxationSystem: 0, generateReceipt: 1 })),
+    );
     expect(fields.get('RecurringIndicator')).toBe('1');
     expect(fields.get('RecurringPeriod')).toBe('30');
     expect(fields.get('RecurringMaxAmount')).toBe('500,00');
@@ -165,9 +167,7 @@ describe(buildTokenPayFields.name, () => {
   });
 
   it('lists every broken rule and never echoes a value in the message', () => {
-    const error = captureValidation(() =>
-      buildTokenPayFields({ ...MERCHANT, password: 'bad_pass!' }, validRequest({ orderAmount: 'SECRET-ish', delay: 7 })),
-    );
+    const error = captureValidation(() => buildTokenPayFields({ ...MERCHANT, password: 'bad_pass!' }, validRequest({ orderAmount: 'SECRET-ish', delay: 7 })));
     expect(error.issues.map((i) => i.field)).toEqual(['Password', 'OrderAmount', 'Delay']);
     expect(error.message).not.toContain('bad_pass!');
     expect(error.message).not.toContain('SECRET-ish');

@@ -93,11 +93,7 @@ export function checkCredentials(issues: IssueCollector, c: MerchantCredentials)
  * Validates the whole request and returns the wire fields (without `Signature`).
  * @throws AssistValidationError listing every broken rule.
  */
-export function buildTokenPayFields(
-  credentials: MerchantCredentials,
-  request: TokenPayRequest,
-  options: BuildOptions = {},
-): TokenPayFields {
+export function buildTokenPayFields(credentials: MerchantCredentials, request: TokenPayRequest, options: BuildOptions = {}): TokenPayFields {
   const issues = new IssueCollector();
   const out: Array<readonly [string, string]> = [];
   const put = (name: string, value: string | number | undefined) => {
@@ -111,7 +107,10 @@ export function buildTokenPayFields(
   put('Password', credentials.password);
   put('OrderNumber', issues.text('OrderNumber', r.orderNumber, { required: true, max: 128 }));
   put('OrderAmount', issues.amount('OrderAmount', r.orderAmount, true));
-  put('OrderCurrency', issues.text('OrderCurrency', r.orderCurrency, { required: true, max: 3, charset: /^[A-Z]{3}$/, charsetText: 'three upper-case letters (ISO 4217)' }));
+  put(
+    'OrderCurrency',
+    issues.text('OrderCurrency', r.orderCurrency, { required: true, max: 3, charset: /^[A-Z]{3}$/, charsetText: 'three upper-case letters (ISO 4217)' }),
+  );
   put('OrderComment', issues.text('OrderComment', r.orderComment, { max: 256 }));
   put('Delay', issues.oneOf('Delay', r.delay, [0, 1]));
   if (issues.present('Language', r.language, false)) {
@@ -167,9 +166,7 @@ function checkTokenType(issues: IssueCollector, value: unknown, options: BuildOp
 /** "Обязателен при RecurringIndicator = 1": the four Recurring* fields go together with the indicator. */
 function checkRecurring(issues: IssueCollector, r: TokenPayRequest): Array<readonly [string, string | number | undefined]> {
   const indicator = issues.oneOf('RecurringIndicator', r.recurringIndicator, [0, 1]);
-  const given = [r.recurringMinAmount, r.recurringMaxAmount, r.recurringPeriod, r.recurringMaxDate].some(
-    (v) => v !== undefined && v !== '',
-  );
+  const given = [r.recurringMinAmount, r.recurringMaxAmount, r.recurringPeriod, r.recurringMaxDate].some((v) => v !== undefined && v !== '');
   if (indicator !== 1) {
     if (given) issues.add('RecurringIndicator', 'REQUIRED_TOGETHER', 'must be 1 when Recurring* fields are sent');
     return [['RecurringIndicator', indicator]];

@@ -11,7 +11,14 @@ describe(parseTokenPayResponse.name, () => {
     expect(answer.kind).toBe('order');
     if (answer.kind !== 'order') return;
     expect(answer.packetDate).toBe('26.01.2015 18:16:19');
-    expect(answer.order).toMatchObject({ orderNumber: 'ORD-0001', billNumber: '5899110210668265', state: 'Approved', amount: '101.00', currency: 'RUB', testMode: false });
+    expect(answer.order).toMatchObject({
+      orderNumber: 'ORD-0001',
+      billNumber: '5899110210668265',
+      state: 'Approved',
+      amount: '101.00',
+      currency: 'RUB',
+      testMode: false,
+    });
     expect(answer.order.operations[0]).toMatchObject({
       type: 'Approve',
       state: 'Success',
@@ -58,7 +65,10 @@ describe(parseTokenPayResponse.name, () => {
 
   it('reads 3/115 with continueurl as a continue answer (non-tokenized Google Pay)', () => {
     const answer = parse({
-      order: orderObject({ orderstate: 'In Process', operations: [operationObject({ operationstate: 'New', responsecode: 'AS300', meannumber: '411111****1111' })] }),
+      order: orderObject({
+        orderstate: 'In Process',
+        operations: [operationObject({ operationstate: 'New', responsecode: 'AS300', meannumber: '411111****1111' })],
+      }),
       packetdate: '26.01.2015 18:16:19',
       firstcode: '3',
       secondcode: '115',

@@ -11,16 +11,7 @@
  */
 import { verifyCheckValue } from './checkvalue';
 import { CONTINUE_CODES, describeCodes, firstCodeName, SECOND_CODES } from './codes';
-import {
-  isOrderState,
-  meanTypeOf,
-  operationStateOf,
-  operationTypeOf,
-  type MeanType,
-  type OperationState,
-  type OperationType,
-  type OrderState,
-} from './enums';
+import { isOrderState, meanTypeOf, operationStateOf, operationTypeOf, type MeanType, type OperationState, type OperationType, type OrderState } from './enums';
 import { AssistIntegrityError, AssistProtocolError, AssistServerError } from './errors';
 import { maskPan } from './redact';
 
@@ -98,8 +89,7 @@ export function parseTokenPayResponse(body: string, ctx: VerifyContext): AssistA
   const codes = readCodes(root);
   const orderFields = objectField(root, 'order');
   if (codes && codes.firstCode !== 0) {
-    const isContinue =
-      codes.firstCode === CONTINUE_CODES.firstCode && codes.secondCode === CONTINUE_CODES.secondCode;
+    const isContinue = codes.firstCode === CONTINUE_CODES.firstCode && codes.secondCode === CONTINUE_CODES.secondCode;
     const continueUrl = str(root, 'continueurl');
     if (isContinue && orderFields && continueUrl) {
       return { kind: 'continue', order: readOrder(orderFields, ctx), continueUrl, packetDate: optStr(root, 'packetdate') };

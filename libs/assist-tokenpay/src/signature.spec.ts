@@ -1,9 +1,6 @@
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 // Relative path because jest.preset.js maps `@payorch/testing/*` to `(\.*)` (dots only); see docs.
-import {
-  TEST_MERCHANT_PRIVATE_KEY_PEM,
-  TEST_MERCHANT_PUBLIC_KEY_PEM,
-} from '@payorch/testing/assist-sandbox/test-merchant-key';
+import { TEST_MERCHANT_PRIVATE_KEY_PEM, TEST_MERCHANT_PUBLIC_KEY_PEM } from '@payorch/testing/assist-sandbox/test-merchant-key';
 import { createRsaMd5Signer, signatureBaseString } from './signature';
 
 /**

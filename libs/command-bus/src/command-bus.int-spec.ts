@@ -17,7 +17,13 @@ describe('command bus (real Redis)', () => {
   const prefix = testRedisPrefix('bus');
   const closers: Array<() => Promise<unknown>> = [];
   const dispatcher = (timeoutMs = 2000) => {
-    const d = new RedisTerminalCommandDispatcher({ redis, prefix, resolveAgent: async () => ({ agentId: AGENT }), blockMs: 100, timeoutsMs: { 'terminal.refresh_info': timeoutMs } });
+    const d = new RedisTerminalCommandDispatcher({
+      redis,
+      prefix,
+      resolveAgent: async () => ({ agentId: AGENT }),
+      blockMs: 100,
+      timeoutsMs: { 'terminal.refresh_info': timeoutMs },
+    });
     closers.push(() => d.close());
     return d;
   };

@@ -155,7 +155,16 @@ export class CommandConsumer {
         }
         this.maybeExpire();
         batch = (await this.blocking!.xreadgroup(
-          'GROUP', CONSUMER_GROUP, this.options.instanceId, 'COUNT', 64, 'BLOCK', blockMs, 'STREAMS', this.key, '>',
+          'GROUP',
+          CONSUMER_GROUP,
+          this.options.instanceId,
+          'COUNT',
+          64,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          this.key,
+          '>',
         )) as Array<[string, Array<[string, string[]]>]> | null;
         if (this.abandoned) break;
         this.lastReadAt = Date.now();

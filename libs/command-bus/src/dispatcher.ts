@@ -90,7 +90,7 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
       // A fail-fast connection (no offline queue) rejects at once while Redis is away: nothing was sent.
       return { ok: false, code: 'INTERNAL', message: `command bus unavailable: ${(error as Error).message}` };
     }
-    if (!owner) return offline('the terminal\'s agent is not connected');
+    if (!owner) return offline("the terminal's agent is not connected");
     this.ensureReader();
     const timeoutMs = options.timeoutMs ?? this.options.timeoutsMs?.[command.kind] ?? DEFAULT_COMMAND_TIMEOUTS_MS[command.kind];
     const requestId = randomUUID();
@@ -103,8 +103,19 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
     });
     try {
       await this.options.redis.xadd(
-        this.keys.requests(owner), 'MAXLEN', '~', 10_000, '*',
-        'id', requestId, 'command', JSON.stringify(command), 'replyTo', this.replyKey, 'deadline', String(Date.now() + timeoutMs),
+        this.keys.requests(owner),
+        'MAXLEN',
+        '~',
+        10_000,
+        '*',
+        'id',
+        requestId,
+        'command',
+        JSON.stringify(command),
+        'replyTo',
+        this.replyKey,
+        'deadline',
+        String(Date.now() + timeoutMs),
       );
     } catch (error) {
       this.settle(requestId, { ok: false, code: 'INTERNAL', message: `command bus unavailable: ${(error as Error).message}` });
@@ -156,9 +167,9 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
     let lastId = '0-0';
     while (!this.closed) {
       try {
-        const batch = (await this.reader!.xread('BLOCK', this.options.blockMs ?? 1000, 'STREAMS', this.replyKey, lastId)) as
-          | Array<[string, Array<[string, string[]]>]>
-          | null;
+        const batch = (await this.reader!.xread('BLOCK', this.options.blockMs ?? 1000, 'STREAMS', this.replyKey, lastId)) as Array<
+          [string, Array<[string, string[]]>]
+        > | null;
         for (const [, entries] of batch ?? []) {
           for (const [entryId, flat] of entries) {
             lastId = entryId;

@@ -45,7 +45,11 @@ describe('command bus on the named connections of its processes (owned redis-ser
     await server.start();
     probe = new Redis(server.url, { connectionName: 'probe' });
     // As the connector and the gateway declare theirs (bootstrap.ts).
-    connector = new RedisConnections({ url: server.url, clientName: 'connector', connections: { command: { enableOfflineQueue: true, maxRetriesPerRequest: 3 }, blocking: {} } });
+    connector = new RedisConnections({
+      url: server.url,
+      clientName: 'connector',
+      connections: { command: { enableOfflineQueue: true, maxRetriesPerRequest: 3 }, blocking: {} },
+    });
     gateway = new RedisConnections({ url: server.url, clientName: 'gateway', connections: { command: {}, blocking: {} } });
     await waitFor(() => gateway.get('command').status === 'ready', { what: 'gateway command connection' });
     consumer = new CommandConsumer({
@@ -89,7 +93,10 @@ describe('command bus on the named connections of its processes (owned redis-ser
   it('recovers from a Redis restart on the shared blocking connection: group recreated, commands answered', async () => {
     await server.restart();
     const back = Date.now();
-    await waitFor(async () => (await probe.get(busKeys(PREFIX).agentOwner(AGENT)).catch(() => null)) === 'c1', { timeoutMs: 5_000, what: 'ownership re-asserted' });
+    await waitFor(async () => (await probe.get(busKeys(PREFIX).agentOwner(AGENT)).catch(() => null)) === 'c1', {
+      timeoutMs: 5_000,
+      what: 'ownership re-asserted',
+    });
     await waitFor(async () => (await dispatcher.dispatch(refresh)).ok, { timeoutMs: 5_000, what: 'a command answered after the restart' });
     expect(Date.now() - back).toBeLessThan(5000);
     expect(recovered.length).toBeGreaterThanOrEqual(1);
@@ -111,6 +118,9 @@ describe('command bus on the named connections of its processes (owned redis-ser
     expect(connector.get('blocking').status).not.toBe('end');
     expect(gateway.get('blocking').status).not.toBe('end');
     await server.start();
-    await waitFor(() => gateway.get('command').status === 'ready' && connector.get('blocking').status === 'ready', { timeoutMs: 5_000, what: 'shared connections back' });
+    await waitFor(() => gateway.get('command').status === 'ready' && connector.get('blocking').status === 'ready', {
+      timeoutMs: 5_000,
+      what: 'shared connections back',
+    });
   });
 });

@@ -54,7 +54,13 @@ describe('command bus across a Redis restart (owned redis-server)', () => {
     });
     await ownership.claim(AGENT);
     ownership.start();
-    dispatcher = new RedisTerminalCommandDispatcher({ redis: dispatcherRedis, prefix: PREFIX, resolveAgent: async () => ({ agentId: AGENT }), blockMs: 200, timeoutsMs: { 'terminal.refresh_info': 5000 } });
+    dispatcher = new RedisTerminalCommandDispatcher({
+      redis: dispatcherRedis,
+      prefix: PREFIX,
+      resolveAgent: async () => ({ agentId: AGENT }),
+      blockMs: 200,
+      timeoutsMs: { 'terminal.refresh_info': 5000 },
+    });
   });
 
   afterAll(async () => {
@@ -93,7 +99,10 @@ describe('command bus across a Redis restart (owned redis-server)', () => {
     const probe = new Redis(server.url);
     const before = recovered.length;
     await probe.flushall();
-    await waitFor(async () => recovered.length > before && (await probe.exists(busKeys(PREFIX).requests('c1'))) === 1, { timeoutMs: 5_000, what: 'group recreated' });
+    await waitFor(async () => recovered.length > before && (await probe.exists(busKeys(PREFIX).requests('c1'))) === 1, {
+      timeoutMs: 5_000,
+      what: 'group recreated',
+    });
     expect(recovered.slice(before)).toContain('NOGROUP');
     await ownership.refresh();
     expect(await dispatcher.dispatch(refresh)).toEqual({ ok: true, result: 'c1' });
@@ -105,7 +114,13 @@ describe('command bus across a Redis restart (owned redis-server)', () => {
     const probe = new Redis(server.url);
     // A dispatch that is already waiting for its reply when Redis dies: the request entry is lost.
     await consumer.stop();
-    const pending = new RedisTerminalCommandDispatcher({ redis: dispatcherRedis, prefix: PREFIX, resolveAgent: async () => ({ agentId: AGENT }), blockMs: 200, timeoutsMs: { 'terminal.refresh_info': 1500 } });
+    const pending = new RedisTerminalCommandDispatcher({
+      redis: dispatcherRedis,
+      prefix: PREFIX,
+      resolveAgent: async () => ({ agentId: AGENT }),
+      blockMs: 200,
+      timeoutsMs: { 'terminal.refresh_info': 1500 },
+    });
     const reply = pending.dispatch(refresh);
     await waitFor(async () => (await probe.xlen(busKeys(PREFIX).requests('c1'))) === 1, { timeoutMs: 5_000, what: 'request queued' });
     probe.disconnect();

@@ -6,10 +6,7 @@ import { z } from 'zod';
 
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
-export const postgresUrl = () =>
-  z
-    .string()
-    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL');
+export const postgresUrl = () => z.string().refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL');
 
 export const redisUrl = () =>
   z
@@ -17,8 +14,7 @@ export const redisUrl = () =>
     .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379');
 
-export const logLevel = () =>
-  z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 
 /** `true/false/1/0/yes/no`, because z.coerce.boolean() turns "false" into true. */
 export const bool = (fallback: boolean) =>
@@ -29,13 +25,17 @@ export const bool = (fallback: boolean) =>
 
 /** `<keyId>:<base64 of 32 bytes>`; see libs/domain/src/secrets. */
 const KEY_PATTERN = /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=$/;
-export const masterKey = () =>
-  z.string().regex(KEY_PATTERN, 'must be "<keyId>:<base64 of 32 random bytes>" (openssl rand -base64 32)');
+export const masterKey = () => z.string().regex(KEY_PATTERN, 'must be "<keyId>:<base64 of 32 random bytes>" (openssl rand -base64 32)');
 export const previousMasterKeys = () =>
   z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(KEY_PATTERN, 'each entry must be "<keyId>:<base64 of 32 bytes>"')));
 
 /** Comma/space separated CIDRs or addresses, each checked by the egress guard's parser. */
@@ -43,5 +43,10 @@ export const cidrList = () =>
   z
     .string()
     .default('')
-    .transform((v) => v.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(/[\s,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().refine((entry) => parseCidr(entry) !== null, 'each entry must be a CIDR (10.20.0.0/16) or an IP address')));

@@ -15,11 +15,7 @@ export class ConfigError extends Error {
  * Parses an environment once (in main.ts, before Nest starts) and returns the typed config.
  * Empty strings count as unset, so `FOO=` falls back to the default like a missing variable.
  */
-export function loadConfig<S extends z.ZodType>(
-  app: string,
-  schema: S,
-  env: Record<string, string | undefined> = process.env,
-): z.infer<S> {
+export function loadConfig<S extends z.ZodType>(app: string, schema: S, env: Record<string, string | undefined> = process.env): z.infer<S> {
   const cleaned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && value !== '') cleaned[key] = value;

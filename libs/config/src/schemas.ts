@@ -8,9 +8,7 @@ import { bool, cidrList, logLevel, masterKey, port, postgresUrl, previousMasterK
  */
 
 const common = {
-  DATABASE_APP_URL: postgresUrl().describe(
-    'PostgreSQL URL of the application role `payorch_app` (subject to row-level security).',
-  ),
+  DATABASE_APP_URL: postgresUrl().describe('PostgreSQL URL of the application role `payorch_app` (subject to row-level security).'),
   EGRESS_ALLOW_CIDRS: cidrList().describe(
     'Operator egress policy: special-purpose ranges (private, loopback, link-local…) that tenant-directed connections (relay, webhooks, Assist) may reach, e.g. an on-premises processing host `10.20.0.0/16`. Empty: only public addresses (docs/security.md).',
   ),
@@ -33,16 +31,14 @@ const walletResolveJob = {
     .int()
     .min(10)
     .default(10_000)
-    .describe('Base delay of the resolution job\'s exponential backoff (attempt n waits base × 2^(n-1)).'),
+    .describe("Base delay of the resolution job's exponential backoff (attempt n waits base × 2^(n-1))."),
 };
 
 export const gatewayConfigSchema = z.object({
   ...common,
   GATEWAY_HOST: z.string().default('127.0.0.1').describe('Interface the REST API listens on.'),
   GATEWAY_PORT: port(3000).describe('Port of the REST API (`/v1`, `/docs`, `/health`, `/metrics`).'),
-  PAYORCH_MASTER_KEY: masterKey().describe(
-    'Active key-encryption key for secrets at rest: `<keyId>:<base64 32 bytes>`.',
-  ),
+  PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key for secrets at rest: `<keyId>:<base64 32 bytes>`.'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe(
     'Comma-separated retired keys (`<keyId>:<base64>`) still accepted for decryption during rotation.',
   ),
@@ -59,7 +55,9 @@ export const gatewayConfigSchema = z.object({
     .min(1)
     .max(10_000)
     .default(20)
-    .describe('Failed API-key authentications one source address (see TRUST_PROXY) may make per AUTH_FAILURE_WINDOW_SECONDS; past it every request from it is 429 without its key being checked.'),
+    .describe(
+      'Failed API-key authentications one source address (see TRUST_PROXY) may make per AUTH_FAILURE_WINDOW_SECONDS; past it every request from it is 429 without its key being checked.',
+    ),
   AUTH_FAILURE_WINDOW_SECONDS: z.coerce
     .number()
     .int()
@@ -77,14 +75,26 @@ export const gatewayConfigSchema = z.object({
   ...walletResolveJob,
   TRUST_PROXY: bool(false).describe('Trust X-Forwarded-* headers (behind a load balancer).'),
   WEBHOOK_ALLOW_HTTP: bool(false).describe('Accept plain `http://` webhook URLs (development only; the egress policy still applies).'),
-  EVENTS_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000).describe('Live event stream (SSE / WebSocket): interval of the keep-alive comment / ping.'),
+  EVENTS_HEARTBEAT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(300_000)
+    .default(15_000)
+    .describe('Live event stream (SSE / WebSocket): interval of the keep-alive comment / ping.'),
   EVENTS_CLIENT_BUFFER_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
     .default(1024 * 1024)
     .describe('Live event stream: bytes queued for one slow client before it is disconnected (it reconnects with Last-Event-ID).'),
-  EVENTS_CATCHUP_LIMIT: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Live event stream: most events replayed from the database on (re)connect with Last-Event-ID / ?after=.'),
+  EVENTS_CATCHUP_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(1000)
+    .describe('Live event stream: most events replayed from the database on (re)connect with Last-Event-ID / ?after=.'),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
@@ -105,7 +115,9 @@ export const connectorConfigSchema = z.object({
     .min(100)
     .max(60_000)
     .default(10_000)
-    .describe('How often an operation waiting in a terminal\'s queue refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.'),
+    .describe(
+      "How often an operation waiting in a terminal's queue refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.",
+    ),
   CONNECTOR_OWNERSHIP_TTL_MS: z.coerce
     .number()
     .int()
@@ -113,7 +125,13 @@ export const connectorConfigSchema = z.object({
     .max(300_000)
     .default(15_000)
     .describe('TTL of the Redis key naming the instance that holds an agent; refreshed every third of it.'),
-  RELAY_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Joinproto relay: TCP connect timeout to the processing host.'),
+  RELAY_CONNECT_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(10_000)
+    .describe('Joinproto relay: TCP connect timeout to the processing host.'),
   RELAY_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -156,7 +174,7 @@ export const workerConfigSchema = z.object({
     .min(0)
     .default(600_000)
     .describe(
-      'A payment Assist does not know (order state 10) is concluded never paid (REJECTED, ORDER_NOT_FOUND) only this long after it was sent; keep it well above the gateway\'s ASSIST_TIMEOUT_MS.',
+      "A payment Assist does not know (order state 10) is concluded never paid (REJECTED, ORDER_NOT_FOUND) only this long after it was sent; keep it well above the gateway's ASSIST_TIMEOUT_MS.",
     ),
   ...walletResolveJob,
   WALLET_SWEEP_INTERVAL_MS: z.coerce
@@ -171,15 +189,31 @@ export const workerConfigSchema = z.object({
     .min(0)
     .default(120_000)
     .describe('The sweep picks up UNKNOWN/PROCESSING payments unchanged for this long (keep it above ASSIST_TIMEOUT_MS).'),
-  SETTLEMENT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32).describe('Settlement jobs run in parallel by one worker (each mostly waits for its terminal).'),
+  SETTLEMENT_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(32)
+    .describe('Settlement jobs run in parallel by one worker (each mostly waits for its terminal).'),
   SETTLEMENT_GIVE_UP_MS: z.coerce
     .number()
     .int()
     .min(1000)
     .default(4 * 60 * 60 * 1000)
     .describe('A settlement whose terminal stays offline or busy this long after its first attempt is FAILED (`settlement.failed`).'),
-  SETTLEMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('First retry delay of a settlement whose terminal is offline or busy; doubles per retry.'),
-  SETTLEMENT_RETRY_MAX_MS: z.coerce.number().int().min(10).default(10 * 60 * 1000).describe('Longest delay between two retries of a settlement.'),
+  SETTLEMENT_RETRY_BASE_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(30_000)
+    .describe('First retry delay of a settlement whose terminal is offline or busy; doubles per retry.'),
+  SETTLEMENT_RETRY_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(10 * 60 * 1000)
+    .describe('Longest delay between two retries of a settlement.'),
   SETTLEMENT_SYNC_INTERVAL_MS: z.coerce
     .number()
     .int()
@@ -191,7 +225,9 @@ export const workerConfigSchema = z.object({
     .int()
     .min(100)
     .default(60_000)
-    .describe('How often the worker checks that its BullMQ job schedulers (sweeps, settlement schedules from PostgreSQL) exist in Redis and re-creates missing ones; also runs at start-up and after every Redis reconnect.'),
+    .describe(
+      'How often the worker checks that its BullMQ job schedulers (sweeps, settlement schedules from PostgreSQL) exist in Redis and re-creates missing ones; also runs at start-up and after every Redis reconnect.',
+    ),
   SETTLEMENT_TENANT_CONCURRENCY: z.coerce
     .number()
     .int()
@@ -200,9 +236,24 @@ export const workerConfigSchema = z.object({
     .default(8)
     .describe('Settlements of one tenant running at once across all workers (fairness between tenants).'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8).describe('Jobs processed in parallel per worker.'),
-  RECOVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('Delay before the first recovery attempt of an UNKNOWN operation; doubles per inconclusive attempt.'),
-  RECOVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(10).default(30 * 60_000).describe('Longest delay between two recovery attempts of an UNKNOWN operation.'),
-  RECOVERY_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000).describe('How often the recovery sweep runs (stuck SENT/IN_PROGRESS → UNKNOWN; UNKNOWN → `operation.recover`).'),
+  RECOVERY_BACKOFF_BASE_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(30_000)
+    .describe('Delay before the first recovery attempt of an UNKNOWN operation; doubles per inconclusive attempt.'),
+  RECOVERY_BACKOFF_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(30 * 60_000)
+    .describe('Longest delay between two recovery attempts of an UNKNOWN operation.'),
+  RECOVERY_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(30_000)
+    .describe('How often the recovery sweep runs (stuck SENT/IN_PROGRESS → UNKNOWN; UNKNOWN → `operation.recover`).'),
   RECOVERY_MAX_ATTEMPTS: z.coerce
     .number()
     .int()
@@ -215,7 +266,9 @@ export const workerConfigSchema = z.object({
     .int()
     .min(1000)
     .default(30_000)
-    .describe('An operation PENDING unchanged this long was never claimed by an executor (its gateway or connector died) and is failed as never sent; keep it above 2 × the connector\'s PENDING_HOLD_INTERVAL_MS.'),
+    .describe(
+      "An operation PENDING unchanged this long was never claimed by an executor (its gateway or connector died) and is failed as never sent; keep it above 2 × the connector's PENDING_HOLD_INTERVAL_MS.",
+    ),
   RECOVERY_STUCK_AFTER_MS: z.coerce
     .number()
     .int()
@@ -223,9 +276,25 @@ export const workerConfigSchema = z.object({
     .default(10 * 60_000)
     .describe('An operation SENT/IN_PROGRESS unchanged this long is moved to UNKNOWN and recovered; keep it above every command timeout (execute: 300 s).'),
   WEBHOOK_ALLOW_HTTP: bool(false).describe('Deliver to plain `http://` webhook URLs (development only; the egress policy still applies).'),
-  WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15).describe('Delivery attempts of one webhook before it is FAILED (docs/webhooks.md has the schedule).'),
-  WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).default(30_000).describe('Delay after the first failed webhook attempt; doubles per attempt up to WEBHOOK_BACKOFF_MAX_MS.'),
-  WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).default(12 * 60 * 60_000).describe('Longest delay between two webhook attempts.'),
+  WEBHOOK_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(15)
+    .describe('Delivery attempts of one webhook before it is FAILED (docs/webhooks.md has the schedule).'),
+  WEBHOOK_BACKOFF_BASE_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(30_000)
+    .describe('Delay after the first failed webhook attempt; doubles per attempt up to WEBHOOK_BACKOFF_MAX_MS.'),
+  WEBHOOK_BACKOFF_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(12 * 60 * 60_000)
+    .describe('Longest delay between two webhook attempts.'),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(16).describe('Webhook jobs (fan-out and deliveries) run in parallel by one worker.'),
   WEBHOOK_SWEEP_INTERVAL_MS: z.coerce
     .number()
@@ -239,7 +308,13 @@ export const workerConfigSchema = z.object({
     .min(1000)
     .default(24 * 60 * 60_000)
     .describe('How far back (by createdAt) the first webhook sweep looks, before it has a position; later sweeps go by commit order (DomainEvent.seq).'),
-  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Deadline of one webhook POST (connect to last body byte of the answer).'),
+  WEBHOOK_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(10_000)
+    .describe('Deadline of one webhook POST (connect to last body byte of the answer).'),
   WORKER_HEALTH_HOST: z.string().default('127.0.0.1').describe('Interface of the worker health endpoint.'),
   WORKER_HEALTH_PORT: port(3002).describe('Port of the worker `/health` and `/metrics`.'),
 });

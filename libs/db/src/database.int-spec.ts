@@ -44,9 +44,9 @@ describe(`${Database.name} (row-level security)`, () => {
   });
 
   it('should not insert a row for another tenant (WITH CHECK)', async () => {
-    await expect(
-      sut.withTenant(tenantB, (tx) => tx.store.create({ data: { tenantId: tenantA, name: 'x', timeZone: 'UTC' } })),
-    ).rejects.toThrow(/row-level security/);
+    await expect(sut.withTenant(tenantB, (tx) => tx.store.create({ data: { tenantId: tenantA, name: 'x', timeZone: 'UTC' } }))).rejects.toThrow(
+      /row-level security/,
+    );
   });
 
   it('sees nothing outside withTenant, and the setting does not leak to the pooled connection', async () => {
@@ -101,7 +101,9 @@ describe(`${Database.name} (row-level security)`, () => {
       return event;
     });
     await inserted;
-    const second = await sut.withTenant(tenantA, (tx) => publishEvent(tx, tenantA, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 2 } }));
+    const second = await sut.withTenant(tenantA, (tx) =>
+      publishEvent(tx, tenantA, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 2 } }),
+    );
     const secondSeq = (await owner.domainEvent.findUniqueOrThrow({ where: { id: second.id } })).seq;
     expect(secondSeq).not.toBeNull();
     commitFirst();

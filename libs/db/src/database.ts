@@ -65,11 +65,7 @@ export class Database {
    * Runs `fn` in an interactive transaction whose first statement scopes it to `tenantId`
    * (transaction-local, so it never leaks to the pooled connection).
    */
-  async withTenant<T>(
-    tenant: string | { tenantId: string },
-    fn: (tx: TransactionClient) => Promise<T>,
-    options: WithTenantOptions = {},
-  ): Promise<T> {
+  async withTenant<T>(tenant: string | { tenantId: string }, fn: (tx: TransactionClient) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
     const tenantId = typeof tenant === 'string' ? tenant : tenant.tenantId;
     if (!isUuid(tenantId)) throw new PayorchError('TENANT_INVALID', 'tenant id must be a UUID');
     let events: PublishedEvent[] = [];

@@ -11,11 +11,26 @@ const serverError = (code: string, message: string) => Object.assign(new Error(m
 
 describe(isDatabaseUnavailable.name, () => {
   it.each([
-    ['model query while down (P1001, DatabaseNotReachable)', known('P1001', "Can't reach database server at 127.0.0.1:5432", { kind: 'DatabaseNotReachable', host: '127.0.0.1', port: 5432 })],
-    ['raw query while down (P2010 wrapping DatabaseNotReachable)', known('P2010', 'Raw query failed. Code: `N/A`', { kind: 'DatabaseNotReachable', host: '127.0.0.1', port: 5432 })],
-    ['query running at shutdown (P2010 wrapping 57P01)', known('P2010', 'Raw query failed. Code: `57P01`', { kind: 'postgres', code: '57P01', originalCode: '57P01', severity: 'FATAL' })],
-    ['server starting up (57P03)', known('P2010', 'Raw query failed. Code: `57P03`', { kind: 'postgres', code: '57P03', originalCode: '57P03', severity: 'FATAL' })],
-    ['connection exception class 08', known('P2010', 'Raw query failed. Code: `08006`', { kind: 'postgres', code: '08006', originalCode: '08006', severity: 'FATAL' })],
+    [
+      'model query while down (P1001, DatabaseNotReachable)',
+      known('P1001', "Can't reach database server at 127.0.0.1:5432", { kind: 'DatabaseNotReachable', host: '127.0.0.1', port: 5432 }),
+    ],
+    [
+      'raw query while down (P2010 wrapping DatabaseNotReachable)',
+      known('P2010', 'Raw query failed. Code: `N/A`', { kind: 'DatabaseNotReachable', host: '127.0.0.1', port: 5432 }),
+    ],
+    [
+      'query running at shutdown (P2010 wrapping 57P01)',
+      known('P2010', 'Raw query failed. Code: `57P01`', { kind: 'postgres', code: '57P01', originalCode: '57P01', severity: 'FATAL' }),
+    ],
+    [
+      'server starting up (57P03)',
+      known('P2010', 'Raw query failed. Code: `57P03`', { kind: 'postgres', code: '57P03', originalCode: '57P03', severity: 'FATAL' }),
+    ],
+    [
+      'connection exception class 08',
+      known('P2010', 'Raw query failed. Code: `08006`', { kind: 'postgres', code: '08006', originalCode: '08006', severity: 'FATAL' }),
+    ],
     ['connection closed (P1017)', known('P1017', 'Server has closed the connection.', { kind: 'ConnectionClosed' })],
     ['socket timeout (P1008)', known('P1008', 'Operations timed out', { kind: 'SocketTimeout' })],
     ['pool timeout (P2024)', known('P2024', 'Timed out fetching a new connection from the connection pool.')],
@@ -23,7 +38,10 @@ describe(isDatabaseUnavailable.name, () => {
     ['P1002', known('P1002', 'The database server was reached but timed out.')],
     ['initialization error (errorCode P1001)', Object.assign(new Prisma.PrismaClientInitializationError("Can't reach database server", '7.10.1', 'P1001'))],
     ['SIGKILLed server mid-transaction', new Error('Connection terminated unexpectedly')],
-    ['connect timeout', Object.assign(new Error('Connection terminated due to connection timeout'), { cause: new Error('Connection terminated unexpectedly') })],
+    [
+      'connect timeout',
+      Object.assign(new Error('Connection terminated due to connection timeout'), { cause: new Error('Connection terminated unexpectedly') }),
+    ],
     ['pool wait timeout', new Error('timeout exceeded when trying to connect')],
     ['broken client reused', new Error('Client has encountered a connection error and is not queryable')],
     ['ECONNREFUSED', socketError('ECONNREFUSED')],
@@ -37,8 +55,14 @@ describe(isDatabaseUnavailable.name, () => {
 
   it.each([
     ['a unique violation (P2002)', known('P2002', 'Unique constraint failed', { kind: 'UniqueConstraintViolation' })],
-    ['a raw query error of the application (P2010, 42P01)', known('P2010', 'Raw query failed. Code: `42P01`', { kind: 'postgres', code: '42P01', originalCode: '42P01', severity: 'ERROR' })],
-    ['an expired interactive transaction (P2028)', known('P2028', 'Transaction API error: Transaction already closed: the timeout for this transaction was 10000 ms.')],
+    [
+      'a raw query error of the application (P2010, 42P01)',
+      known('P2010', 'Raw query failed. Code: `42P01`', { kind: 'postgres', code: '42P01', originalCode: '42P01', severity: 'ERROR' }),
+    ],
+    [
+      'an expired interactive transaction (P2028)',
+      known('P2028', 'Transaction API error: Transaction already closed: the timeout for this transaction was 10000 ms.'),
+    ],
     ['not found (P2025)', known('P2025', 'Record to update not found.')],
     ['RLS rejection', serverError('42501', 'new row violates row-level security policy')],
     ['a domain error whose message mentions a connection', Object.assign(new Error('Connection terminated unexpectedly'), { code: 'TERMINAL_BUSY' })],

@@ -35,8 +35,7 @@ export type ApiErrorCode =
 
 export class ApiError extends PayorchError<ApiErrorCode> {}
 
-export const notFound = (resource: string, id: string) =>
-  new ApiError('NOT_FOUND', `${resource} ${id} was not found`, { resource, id });
+export const notFound = (resource: string, id: string) => new ApiError('NOT_FOUND', `${resource} ${id} was not found`, { resource, id });
 
 export function assertUnreachable(value: never): never {
   throw new Error(`unreachable: ${JSON.stringify(value)}`);

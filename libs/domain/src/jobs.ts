@@ -50,7 +50,12 @@ export type JobName = keyof JobData;
 export const JOB_NAMES: readonly JobName[] = [
   'operation.recover',
   'operation.recovery_sweep',
-  'settlement.fire', 'settlement.run', 'settlement.sync', 'system.ping', 'wallet_payment.resolve', 'wallet_payment.sweep',
+  'settlement.fire',
+  'settlement.run',
+  'settlement.sync',
+  'system.ping',
+  'wallet_payment.resolve',
+  'wallet_payment.sweep',
   'webhook.deliver',
   'webhook.fanout',
   'webhook.sweep',

@@ -5,7 +5,9 @@ import { assertSupported, CAPABILITIES, DriverError, OPERATION_TYPES, supportedT
 
 describe('capability matrix', () => {
   it('refuses an unsupported type naming the protocol (and dialect)', () => {
-    expect(() => assertSupported('JOINPROTO', null, 'sbp_payment')).toThrow(new DriverError('UNSUPPORTED_OPERATION', 'JOINPROTO does not support operation type "sbp_payment"'));
+    expect(() => assertSupported('JOINPROTO', null, 'sbp_payment')).toThrow(
+      new DriverError('UNSUPPORTED_OPERATION', 'JOINPROTO does not support operation type "sbp_payment"'),
+    );
     expect(() => assertSupported('JPAY', 'jpay', 'partial_void')).toThrow('JPAY (dialect jpay) does not support operation type "partial_void"');
     expect(assertSupported('JPAY', null, 'partial_void').command).toBe('transaction type=void');
     expect(assertSupported('SSI_ECR', 'linux', 'preauth').command).toBe('Preauthorization');
@@ -13,7 +15,12 @@ describe('capability matrix', () => {
 
   it('is documented in docs/operations.md, row by row', () => {
     const doc = readFileSync(path.resolve(__dirname, '../../../docs/operations.md'), 'utf8');
-    const columns: [keyof typeof CAPABILITIES, string][] = [['JOINPROTO', '*'], ['JPAY', 'aqsi'], ['JPAY', 'jpay'], ['SSI_ECR', '*']];
+    const columns: [keyof typeof CAPABILITIES, string][] = [
+      ['JOINPROTO', '*'],
+      ['JPAY', 'aqsi'],
+      ['JPAY', 'jpay'],
+      ['SSI_ECR', '*'],
+    ];
     for (const type of OPERATION_TYPES) {
       const row = doc.split('\n').find((line) => line.startsWith(`| \`${type}\` |`));
       expect(row).toBeDefined();

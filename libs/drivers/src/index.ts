@@ -1,7 +1,14 @@
 export * from './types';
 export {
-  assertSupported, CAPABILITIES, capabilityOf, DEFAULT_DIALECT, DriverError, supportedTypes,
-  type Capability, type CapabilityTable, type DriverErrorCode,
+  assertSupported,
+  CAPABILITIES,
+  capabilityOf,
+  DEFAULT_DIALECT,
+  DriverError,
+  supportedTypes,
+  type Capability,
+  type CapabilityTable,
+  type DriverErrorCode,
 } from './capabilities';
 export { createDriver } from './create-driver';
 export { openTerminalCredentials, sealTerminalCredentials, terminalCredentialsAad } from './credentials';

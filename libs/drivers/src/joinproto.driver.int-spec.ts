@@ -13,8 +13,15 @@ describe(JoinprotoDriver.name, () => {
     const { port } = await sim.listen(0);
     const make = () => {
       const driver = createDriver({
-        terminalRowId: 't1', protocol: 'JOINPROTO', dialect: null, terminalId: 'AB040000', merchantId: null, department: null,
-        credentials: null, link: tcpLink(port), options,
+        terminalRowId: 't1',
+        protocol: 'JOINPROTO',
+        dialect: null,
+        terminalId: 'AB040000',
+        merchantId: null,
+        department: null,
+        credentials: null,
+        link: tcpLink(port),
+        options,
       });
       drivers.push(driver);
       return driver;
@@ -56,7 +63,12 @@ describe(JoinprotoDriver.name, () => {
   it('gives a cancel (XX + CANCELED) a cancel reason, not "Protocol level error"; a real XX failure keeps it', async () => {
     const { driver } = await setup();
     const canceled = await driver.execute(command('purchase', { amount: 1577 }), recordingHooks().hooks);
-    expect(canceled).toMatchObject({ state: 'canceled', responseCode: 'XX', responseMessage: 'CANCELED', reason: expect.stringMatching(/^Canceled on the terminal/) });
+    expect(canceled).toMatchObject({
+      state: 'canceled',
+      responseCode: 'XX',
+      responseMessage: 'CANCELED',
+      reason: expect.stringMatching(/^Canceled on the terminal/),
+    });
     const failed = await driver.execute(command('purchase', { amount: 1588 }), recordingHooks().hooks);
     expect(failed).toMatchObject({ state: 'failed', responseCode: 'XX', reason: 'Protocol level error' });
   });
@@ -97,13 +109,22 @@ describe(JoinprotoDriver.name, () => {
     const { driver } = await setup();
     const purchase = command('purchase', { amount: 3000 });
     const paid = await driver.execute(purchase, recordingHooks().hooks);
-    const original = { operationId: purchase.operationId, type: 'purchase' as const, amount: 3000, rrn: paid.rrn, approvalCode: paid.approvalCode, protocolRefs: paid.protocolRefs };
+    const original = {
+      operationId: purchase.operationId,
+      type: 'purchase' as const,
+      amount: 3000,
+      rrn: paid.rrn,
+      approvalCode: paid.approvalCode,
+      protocolRefs: paid.protocolRefs,
+    };
     const refund = await driver.execute(command('refund', { amount: 1000, original }), recordingHooks().hooks);
     const voided = await driver.execute(command('void', { original }), recordingHooks().hooks);
     expect([refund.reason, voided.reason]).toEqual([undefined, undefined]);
     expect([refund.state, voided.state]).toEqual(['approved', 'approved']);
     expect(sim.journal.map((e) => [e.command, e.amount])).toEqual([
-      ['PurchaseRequest', 3000], ['RefundRequest', 1000], ['RefundRequest', 3000],
+      ['PurchaseRequest', 3000],
+      ['RefundRequest', 1000],
+      ['RefundRequest', 3000],
     ]);
   });
 
@@ -113,7 +134,10 @@ describe(JoinprotoDriver.name, () => {
     const held = await driver.execute(hold, recordingHooks().hooks);
     expect(held.state).toBe('approved');
     const original = { operationId: hold.operationId, type: 'preauth' as const, amount: 5000, rrn: held.rrn, protocolRefs: held.protocolRefs };
-    expect(await driver.execute(command('preauth_capture', { amount: 4000, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved', amount: 4000 });
+    expect(await driver.execute(command('preauth_capture', { amount: 4000, original }), recordingHooks().hooks)).toMatchObject({
+      state: 'approved',
+      amount: 4000,
+    });
     const hold2 = await driver.execute(command('preauth', { amount: 900 }), recordingHooks().hooks);
     const cancel = await driver.execute(command('preauth_cancel', { original: { operationId: 'x', type: 'preauth', rrn: hold2.rrn } }), recordingHooks().hooks);
     expect(cancel.state).toBe('approved');
@@ -144,8 +168,15 @@ describe(JoinprotoDriver.name, () => {
     let openLink!: () => void;
     const linkOpens = new Promise<void>((resolve) => (openLink = resolve));
     const driver = createDriver({
-      terminalRowId: 't1', protocol: 'JOINPROTO', dialect: null, terminalId: 'AB040000', merchantId: null, department: null,
-      credentials: null, link: async () => (await linkOpens, tcpLink(port)()), options: {},
+      terminalRowId: 't1',
+      protocol: 'JOINPROTO',
+      dialect: null,
+      terminalId: 'AB040000',
+      merchantId: null,
+      department: null,
+      credentials: null,
+      link: async () => (await linkOpens, tcpLink(port)()),
+      options: {},
     });
     drivers.push(driver);
     const { hooks, refs } = recordingHooks();

@@ -13,18 +13,20 @@ import {
 
 import { assertSupported, DriverError } from './capabilities';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, refString, requireAmount, requireOriginal } from './shared';
-import type {
-  CancelResult,
-  DriverConfig,
-  ExecuteHooks,
-  OperationCommand,
-  OperationOutcome,
-  ProtocolRefs,
-  TerminalDriver,
-} from './types';
+import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, ProtocolRefs, TerminalDriver } from './types';
 
 const BANK_TIMEOUT_KEYS: readonly TillCommandName[] = [
-  'Purchase', 'Preauth', 'Completion', 'Cancel', 'Refund', 'CashAdvance', 'CashDeposit', 'Balance', 'PinChange', 'LoadKeys', 'CloseDay',
+  'Purchase',
+  'Preauth',
+  'Completion',
+  'Cancel',
+  'Refund',
+  'CashAdvance',
+  'CashDeposit',
+  'Balance',
+  'PinChange',
+  'LoadKeys',
+  'CloseDay',
 ];
 
 /**
@@ -135,7 +137,12 @@ export class JoinprotoDriver implements TerminalDriver {
         const stream = await this.links.open();
         const timeout = this.config.options?.commandTimeoutMs;
         const timeoutsMs = timeout === undefined ? undefined : Object.fromEntries(BANK_TIMEOUT_KEYS.map((k) => [k, timeout]));
-        this.session = new TillSession({ transport: duplexTransport(stream), ids: this.allocator(), timeoutsMs, ...(this.config.relay && { relay: this.config.relay }) });
+        this.session = new TillSession({
+          transport: duplexTransport(stream),
+          ids: this.allocator(),
+          timeoutsMs,
+          ...(this.config.relay && { relay: this.config.relay }),
+        });
         return this.session;
       } finally {
         this.opening = undefined;

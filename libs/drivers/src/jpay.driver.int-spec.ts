@@ -14,9 +14,18 @@ describe(JpayDriver.name, () => {
     const port = await sim.listen(0);
     const make = (more: Partial<DriverConfig> = {}) => {
       const driver = createDriver({
-        terminalRowId: 't1', protocol: 'JPAY', dialect: 'aqsi', terminalId: null, merchantId: null, department: null,
-        credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD }, link: tcpLink(port), timeZone: 'UTC',
-        options: { commandTimeoutMs: 2_000 }, ...overrides, ...more,
+        terminalRowId: 't1',
+        protocol: 'JPAY',
+        dialect: 'aqsi',
+        terminalId: null,
+        merchantId: null,
+        department: null,
+        credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD },
+        link: tcpLink(port),
+        timeZone: 'UTC',
+        options: { commandTimeoutMs: 2_000 },
+        ...overrides,
+        ...more,
       });
       drivers.push(driver);
       return driver;
@@ -106,7 +115,9 @@ describe(JpayDriver.name, () => {
     expect(await driver.execute(command('refund', { amount: 1000, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
     expect(await driver.execute(command('void', { original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
     expect(sim.ledger.log.map((e) => [e.type, e.amount])).toEqual([
-      ['purchase', 3000], ['refund', 1000], ['purchasereversal', 3000],
+      ['purchase', 3000],
+      ['refund', 1000],
+      ['purchasereversal', 3000],
     ]);
     expect(sim.ledger.log[0]!.reversed).toBe(true);
   });

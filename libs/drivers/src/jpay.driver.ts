@@ -13,16 +13,7 @@ import {
 
 import { assertSupported, DriverError } from './capabilities';
 import { adminPassword, compact, DriverLinks, errorMessage, failedBeforeSend, LinkError, refString, requireAmount, requireOriginal } from './shared';
-import type {
-  CancelResult,
-  DriverConfig,
-  ExecuteHooks,
-  OperationCommand,
-  OperationOutcome,
-  OperationProgress,
-  ProtocolRefs,
-  TerminalDriver,
-} from './types';
+import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
 
 /** How far the terminal's clock may be behind ours when we bound the log search by time. */
 const CLOCK_SKEW_MS = 10 * 60_000;
@@ -313,8 +304,14 @@ export class JpayDriver implements TerminalDriver {
       receipt: {
         text: lines.join('\n'),
         fields: compact({
-          seq: receipt.seq, type: receipt.type, tid: receipt.tid, mid: receipt.mid, datetime: receipt.datetime,
-          applicationName: receipt.applicationName, aid: receipt.aid, bankName: receipt.bankName,
+          seq: receipt.seq,
+          type: receipt.type,
+          tid: receipt.tid,
+          mid: receipt.mid,
+          datetime: receipt.datetime,
+          applicationName: receipt.applicationName,
+          aid: receipt.aid,
+          bankName: receipt.bankName,
         }),
       },
     });
@@ -369,7 +366,14 @@ function parseRequest(refs: ProtocolRefs): TransactionRequest | undefined {
 /** yyMMddHHmmss of `date` in `timeZone`. */
 export function formatYyMmDdHhMmSs(date: Date, timeZone: string): string {
   const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone, year: '2-digit', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    timeZone,
+    year: '2-digit',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
   }).formatToParts(date);
   const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '00';
   return `${get('year')}${get('month')}${get('day')}${get('hour')}${get('minute')}${get('second')}`;

@@ -5,8 +5,22 @@ import type { DriverConfig, OperationCommand, OperationOutcome } from './types';
 
 /** ISO 4217 alphabetic → numeric (SSI sends numeric codes; JPAY only when it differs from the terminal's default). */
 export const CURRENCY_NUMERIC: Readonly<Record<string, string>> = {
-  AMD: '051', AZN: '944', BYN: '933', CNY: '156', EUR: '978', GBP: '826', GEL: '981', KGS: '417', KZT: '398',
-  MDL: '498', RUB: '643', TJS: '972', TRY: '949', UAH: '980', USD: '840', UZS: '860',
+  AMD: '051',
+  AZN: '944',
+  BYN: '933',
+  CNY: '156',
+  EUR: '978',
+  GBP: '826',
+  GEL: '981',
+  KGS: '417',
+  KZT: '398',
+  MDL: '498',
+  RUB: '643',
+  TJS: '972',
+  TRY: '949',
+  UAH: '980',
+  USD: '840',
+  UZS: '860',
 };
 
 export function numericCurrency(currency: string | undefined): string {

@@ -16,8 +16,15 @@ describe(SsiEcrDriver.name, () => {
     const link = () => (linkUp ? tcpLink(port)() : Promise.reject(new Error('tunnel down')));
     const make = () => {
       const driver = createDriver({
-        terminalRowId: 't1', protocol: 'SSI_ECR', dialect: null, terminalId: null, merchantId: null, department: null,
-        credentials: null, link, options: { pollIntervalMs: 1, commandTimeoutMs: 5_000, reconnectWindowMs: 300, ...options },
+        terminalRowId: 't1',
+        protocol: 'SSI_ECR',
+        dialect: null,
+        terminalId: null,
+        merchantId: null,
+        department: null,
+        credentials: null,
+        link,
+        options: { pollIntervalMs: 1, commandTimeoutMs: 5_000, reconnectWindowMs: 300, ...options },
       });
       drivers.push(driver);
       return driver;
@@ -93,7 +100,14 @@ describe(SsiEcrDriver.name, () => {
     const { driver } = await setup();
     const purchase = command('purchase', { amount: 3000 });
     const paid = await driver.execute(purchase, recordingHooks().hooks);
-    const original = { operationId: purchase.operationId, type: 'purchase' as const, amount: 3000, rrn: paid.rrn, approvalCode: paid.approvalCode, protocolRefs: paid.protocolRefs };
+    const original = {
+      operationId: purchase.operationId,
+      type: 'purchase' as const,
+      amount: 3000,
+      rrn: paid.rrn,
+      approvalCode: paid.approvalCode,
+      protocolRefs: paid.protocolRefs,
+    };
     expect(await driver.execute(command('refund', { amount: 1000, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
     expect(await driver.execute(command('void', { original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
     expect(await driver.execute(command('void', { original: { ...original, protocolRefs: { invoiceNum: '999999' } } }), recordingHooks().hooks)).toMatchObject({
@@ -106,11 +120,21 @@ describe(SsiEcrDriver.name, () => {
     const hold = command('preauth', { amount: 5000 });
     const held = await driver.execute(hold, recordingHooks().hooks);
     expect(held.state).toBe('approved');
-    const original = { operationId: hold.operationId, type: 'preauth' as const, amount: 5000, rrn: held.rrn, approvalCode: held.approvalCode, protocolRefs: held.protocolRefs };
+    const original = {
+      operationId: hold.operationId,
+      type: 'preauth' as const,
+      amount: 5000,
+      rrn: held.rrn,
+      approvalCode: held.approvalCode,
+      protocolRefs: held.protocolRefs,
+    };
     expect(await driver.execute(command('preauth_capture', { amount: 4500, original }), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
     const hold2 = command('preauth', { amount: 900 });
     const held2 = await driver.execute(hold2, recordingHooks().hooks);
-    const cancel = await driver.execute(command('preauth_cancel', { original: { operationId: hold2.operationId, type: 'preauth', protocolRefs: held2.protocolRefs } }), recordingHooks().hooks);
+    const cancel = await driver.execute(
+      command('preauth_cancel', { original: { operationId: hold2.operationId, type: 'preauth', protocolRefs: held2.protocolRefs } }),
+      recordingHooks().hooks,
+    );
     expect(cancel.state).toBe('approved');
   });
 
@@ -122,7 +146,9 @@ describe(SsiEcrDriver.name, () => {
     const waiting = recordingHooks();
     const running = driver.execute(cmd, waiting.hooks);
     // Interrupt is allowed once the driver itself has polled S02 (spec 5.4.2), not just the terminal being there.
-    await waitFor(() => sim.status === 'S02' && waiting.progress.some((p) => p.kind === 'status' && p.subStatus === 'waiting_card'), { what: 'the driver seeing S02' });
+    await waitFor(() => sim.status === 'S02' && waiting.progress.some((p) => p.kind === 'status' && p.subStatus === 'waiting_card'), {
+      what: 'the driver seeing S02',
+    });
     expect(await driver.cancel(cmd.operationId)).toBe('requested');
     expect(await running).toMatchObject({ state: 'canceled' });
 
@@ -130,7 +156,9 @@ describe(SsiEcrDriver.name, () => {
     sim.holdAt('S04');
     const contacting = recordingHooks();
     const slowRun = driver.execute(slow, contacting.hooks);
-    await waitFor(() => sim.status === 'S04' && contacting.progress.some((p) => p.kind === 'status' && p.subStatus === 'connecting_host'), { what: 'the driver seeing S04' });
+    await waitFor(() => sim.status === 'S04' && contacting.progress.some((p) => p.kind === 'status' && p.subStatus === 'connecting_host'), {
+      what: 'the driver seeing S04',
+    });
     expect(await driver.cancel(slow.operationId)).toBe('too_late');
     sim.holdAt(undefined);
     expect(await slowRun).toMatchObject({ state: 'approved' });

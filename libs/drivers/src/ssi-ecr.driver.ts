@@ -15,16 +15,7 @@ import {
 
 import { assertSupported, DriverError } from './capabilities';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, numericCurrency, refString, requireAmount, requireOriginal } from './shared';
-import type {
-  CancelResult,
-  DriverConfig,
-  ExecuteHooks,
-  OperationCommand,
-  OperationOutcome,
-  OperationProgress,
-  ProtocolRefs,
-  TerminalDriver,
-} from './types';
+import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
 
 const PHASE_TO_SUB_STATUS: Record<string, string> = {
   processing: 'processing',
@@ -218,9 +209,11 @@ export class SsiEcrDriver implements TerminalDriver {
 function originalField(command: OperationCommand, field: 'rrn' | 'invoiceNum' | 'approvalCode'): string {
   const original = requireOriginal(command);
   const value =
-    field === 'rrn' ? (original.rrn ?? refString(original.protocolRefs, 'rrn'))
-    : field === 'approvalCode' ? (original.approvalCode ?? refString(original.protocolRefs, 'authCode'))
-    : refString(original.protocolRefs, 'invoiceNum');
+    field === 'rrn'
+      ? (original.rrn ?? refString(original.protocolRefs, 'rrn'))
+      : field === 'approvalCode'
+        ? (original.approvalCode ?? refString(original.protocolRefs, 'authCode'))
+        : refString(original.protocolRefs, 'invoiceNum');
   if (value === undefined) throw new DriverError('INVALID_COMMAND', `${command.type} needs the ${field} of the original operation`, { field: 'original' });
   return value;
 }

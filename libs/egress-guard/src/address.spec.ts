@@ -39,7 +39,13 @@ describe('parseAddressLiteral', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 0xffffffff }), (n) => {
         const quad = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-        const spellings = [String(n), `0x${n.toString(16)}`, `0${n.toString(8)}`, [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => `0x${b.toString(16)}`).join('.'), `[::ffff:${quad}]`];
+        const spellings = [
+          String(n),
+          `0x${n.toString(16)}`,
+          `0${n.toString(8)}`,
+          [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => `0x${b.toString(16)}`).join('.'),
+          `[::ffff:${quad}]`,
+        ];
         for (const s of spellings) {
           const parsed = parseAddressLiteral(s);
           expect(parsed && formatAddress(parsed)).toBe(quad);

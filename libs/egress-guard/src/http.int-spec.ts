@@ -39,7 +39,12 @@ describe('guardedHttpRequest', () => {
   it.each([`http://127.0.0.1:PORT/`, `http://2130706433:PORT/`, `http://0x7f.1:PORT/`, `http://localhost.:PORT/`, `http://[::ffff:7f00:1]:PORT/`])(
     'never connects to a loopback destination under the strict policy (%s)',
     async (template) => {
-      const error = await guardedHttpRequest({ url: template.replace('PORT', String(port)), timeoutMs: 5000, policy: EgressPolicy.strict(), allowHttp: true }).catch((e) => e);
+      const error = await guardedHttpRequest({
+        url: template.replace('PORT', String(port)),
+        timeoutMs: 5000,
+        policy: EgressPolicy.strict(),
+        allowHttp: true,
+      }).catch((e) => e);
       expect(error).toMatchObject({ code: 'DENIED', publicReason: 'destination not allowed' });
       expect(connections).toEqual([]);
     },
@@ -67,8 +72,12 @@ describe('guardedHttpRequest', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const silentPort = (silent.address() as AddressInfo).port;
     try {
-      const refused = await guardedHttpRequest({ url: `http://127.0.0.1:${closedPort}/`, timeoutMs: 2000, policy: loopbackAllowed, allowHttp: true }).catch((e) => e);
-      const stalled = await guardedHttpRequest({ url: `http://127.0.0.1:${silentPort}/`, timeoutMs: 300, policy: loopbackAllowed, allowHttp: true }).catch((e) => e);
+      const refused = await guardedHttpRequest({ url: `http://127.0.0.1:${closedPort}/`, timeoutMs: 2000, policy: loopbackAllowed, allowHttp: true }).catch(
+        (e) => e,
+      );
+      const stalled = await guardedHttpRequest({ url: `http://127.0.0.1:${silentPort}/`, timeoutMs: 300, policy: loopbackAllowed, allowHttp: true }).catch(
+        (e) => e,
+      );
       expect(refused).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
       expect(stalled).toMatchObject({ code: 'CONNECT_FAILED', publicReason: 'no HTTP response' });
       expect(refused.message).toContain('ECONNREFUSED');

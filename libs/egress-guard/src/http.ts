@@ -57,14 +57,22 @@ export async function guardedHttpRequest(req: GuardedHttpRequest): Promise<Guard
     method: req.method ?? 'POST',
     path: `${url.pathname}${url.search}`,
     port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80,
-    signal: req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(Math.max(1, deadline - Date.now()))]) : AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+    signal: req.signal
+      ? AbortSignal.any([req.signal, AbortSignal.timeout(Math.max(1, deadline - Date.now()))])
+      : AbortSignal.timeout(Math.max(1, deadline - Date.now())),
   };
   if (isName && url.protocol === 'https:') options.servername = url.hostname.replace(/\.$/, '');
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const limit = req.maxResponseBytes ?? 64 * 1024;
   return new Promise<GuardedHttpResponse>((resolve, reject) => {
     const fail = (error: Error) =>
-      reject(new EgressError('CONNECT_FAILED', `${url.host} (${formatAddress(address!)}): ${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message}`, 'no HTTP response'));
+      reject(
+        new EgressError(
+          'CONNECT_FAILED',
+          `${url.host} (${formatAddress(address!)}): ${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message}`,
+          'no HTTP response',
+        ),
+      );
     const outgoing = send(options, (res) => {
       const chunks: Buffer[] = [];
       let kept = 0;

@@ -110,6 +110,9 @@ describe('resolveDestination', () => {
 
   it('reports an unresolvable name without the resolver error text in the public reason', async () => {
     const r = resolver({});
-    await expect(resolveDestination('nowhere.example', strict, { resolver: r.fn })).rejects.toMatchObject({ code: 'UNRESOLVED', publicReason: 'host does not resolve' });
+    await expect(resolveDestination('nowhere.example', strict, { resolver: r.fn })).rejects.toMatchObject({
+      code: 'UNRESOLVED',
+      publicReason: 'host does not resolve',
+    });
   });
 });

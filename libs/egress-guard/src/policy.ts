@@ -70,13 +70,21 @@ export class EgressPolicy {
     if (!cidr) return { reason: 'too_wide', message: `${value} is not a CIDR` };
     const kind = cidr.network.kind() as 'ipv4' | 'ipv6';
     if (cidr.bits < MIN_PREFIX[kind]) {
-      return { reason: 'too_wide', message: `${cidr.text} is wider than the platform allows (at most /${MIN_PREFIX[kind]} for ${kind === 'ipv4' ? 'IPv4' : 'IPv6'})` };
+      return {
+        reason: 'too_wide',
+        message: `${cidr.text} is wider than the platform allows (at most /${MIN_PREFIX[kind]} for ${kind === 'ipv4' ? 'IPv4' : 'IPv6'})`,
+      };
     }
     if (this.allowsNetwork(cidr.network, cidr.bits)) return null;
     for (const r of SPECIAL_RANGES) {
       if (r.network.kind() !== kind) continue;
       const overlaps = inRange(cidr.network, r.network, r.bits) || inRange(r.network, cidr.network, cidr.bits);
-      if (overlaps) return { reason: 'denied_range', category: r.category, message: `${cidr.text} overlaps ${r.cidr} (${r.category}), which the platform's egress policy denies` };
+      if (overlaps)
+        return {
+          reason: 'denied_range',
+          category: r.category,
+          message: `${cidr.text} overlaps ${r.cidr} (${r.category}), which the platform's egress policy denies`,
+        };
     }
     const category = classifyAddress(cidr.network);
     if (category) return { reason: 'denied_range', category, message: `${cidr.text} is ${category} address space, which the platform's egress policy denies` };
@@ -95,7 +103,11 @@ export class EgressPolicy {
       const decision = this.checkAddress(literal);
       return decision.allowed
         ? null
-        : { reason: 'denied_host', category: decision.category, message: `${host} is a ${decision.category} address, which the platform's egress policy denies` };
+        : {
+            reason: 'denied_host',
+            category: decision.category,
+            message: `${host} is a ${decision.category} address, which the platform's egress policy denies`,
+          };
     }
     const name = normaliseHostName(host);
     if (isLocalhostName(name)) {

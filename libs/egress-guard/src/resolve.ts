@@ -46,10 +46,15 @@ export async function resolveDestination(host: string, policy: EgressPolicy, opt
   for (const address of addresses) {
     const decision = policy.checkAddress(address);
     if (!decision.allowed) {
-      throw new EgressError('DENIED', `${host} → ${decision.address} is ${decision.category} address space, denied by the platform egress policy`, 'destination not allowed', {
-        address: decision.address,
-        category: decision.category,
-      });
+      throw new EgressError(
+        'DENIED',
+        `${host} → ${decision.address} is ${decision.category} address space, denied by the platform egress policy`,
+        'destination not allowed',
+        {
+          address: decision.address,
+          category: decision.category,
+        },
+      );
     }
   }
   return addresses;

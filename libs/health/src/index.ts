@@ -2,5 +2,15 @@
  * @payorch/health: readiness and liveness shared by every app (docs/runbooks/faults.md). Readiness
  * probes run as @nestjs/terminus indicators and feed `payorch_ready{check}`.
  */
-export { type CheckReport, databasePing, legacyHealth, liveness, Readiness, type ReadinessOptions, type ReadinessProbe, type ReadinessReport, redisPing } from './readiness';
+export {
+  type CheckReport,
+  databasePing,
+  legacyHealth,
+  liveness,
+  Readiness,
+  type ReadinessOptions,
+  type ReadinessProbe,
+  type ReadinessReport,
+  redisPing,
+} from './readiness';
 export { ServiceHealth, ServiceHealthController, type ServiceHealthOptions, type StatusSink } from './service-health';

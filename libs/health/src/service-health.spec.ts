@@ -46,7 +46,11 @@ describe(ServiceHealth.name, () => {
     const body = await sut(down, { instance: 'c1' }, () => ({ agentsConnected: 2 })).legacy(res);
     expect(res.code).toBe(503);
     expect(body).toEqual({
-      status: 'degraded', service: 'device-connector', instance: 'c1', checks: { database: 'ok', redis: 'error: redis connection reconnecting' }, agentsConnected: 2,
+      status: 'degraded',
+      service: 'device-connector',
+      instance: 'c1',
+      checks: { database: 'ok', redis: 'error: redis connection reconnecting' },
+      agentsConnected: 2,
     });
     expect(Object.keys(body)).toEqual(['status', 'service', 'instance', 'checks', 'agentsConnected']);
     expect(await sut(ready).legacy(res)).toEqual({ status: 'ok', service: 'device-connector', checks: { database: 'ok', redis: 'ok' } });
@@ -77,7 +81,7 @@ describe(ServiceHealthController.name, () => {
   });
   afterAll(() => app.close());
 
-  it('serves the inherited routes with the status codes and bodies of ServiceHealth, under the subclass\'s class metadata', async () => {
+  it("serves the inherited routes with the status codes and bodies of ServiceHealth, under the subclass's class metadata", async () => {
     const http = request(app.getHttpServer());
     expect((await http.get('/health/live')).body).toMatchObject({ status: 'ok', service: 'device-connector', instance: 'c1' });
     const ready = await http.get('/health/ready');
@@ -85,7 +89,11 @@ describe(ServiceHealthController.name, () => {
     const legacy = await http.get('/health');
     expect([legacy.status, legacy.body]).toEqual([503, expect.objectContaining({ status: 'degraded', agentsConnected: 0 })]);
     const metrics = await http.get('/metrics');
-    expect([metrics.status, metrics.headers['content-type'], metrics.text]).toEqual([200, 'text/plain; version=0.0.4; charset=utf-8', expect.stringContaining('payorch_spec_total 1')]);
+    expect([metrics.status, metrics.headers['content-type'], metrics.text]).toEqual([
+      200,
+      'text/plain; version=0.0.4; charset=utf-8',
+      expect.stringContaining('payorch_spec_total 1'),
+    ]);
     expect(Reflect.getMetadata(MARK, SpecHealthController)).toBe(true);
   });
 });

@@ -55,7 +55,18 @@ describe(httpLogging.name, () => {
     const res = await fetch(`${url}/v1/stores?token=pok_secret`, { headers: { 'x-request-id': 'req-0000001', authorization: 'Bearer pok_abc_secret' } });
     expect(res.headers.get('x-request-id')).toBe('req-0000001');
     const line = await waitForLine(() => requestLine('req-0000001'));
-    expect(line).toEqual({ level: 'info', time: expect.any(String), service: 'test', name: 'test', msg: 'request', requestId: 'req-0000001', method: 'GET', route: '/v1/stores', status: 200, ms: expect.any(Number) });
+    expect(line).toEqual({
+      level: 'info',
+      time: expect.any(String),
+      service: 'test',
+      name: 'test',
+      msg: 'request',
+      requestId: 'req-0000001',
+      method: 'GET',
+      route: '/v1/stores',
+      status: 200,
+      ms: expect.any(Number),
+    });
     expect(JSON.stringify(lines)).not.toContain('pok_');
   });
 
@@ -66,7 +77,7 @@ describe(httpLogging.name, () => {
     expect(inside).not.toHaveProperty('req');
   });
 
-  it('logs a 5xx answer as the same info line (its cause is the error filter\'s to log)', async () => {
+  it("logs a 5xx answer as the same info line (its cause is the error filter's to log)", async () => {
     await fetch(`${url}/boom`, { headers: { 'x-request-id': 'req-0000003' } });
     expect(await waitForLine(() => requestLine('req-0000003'))).toMatchObject({ level: 'info', msg: 'request', status: 503 });
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);

@@ -27,9 +27,7 @@ describe('pan helpers', () => {
   });
 
   it('scrubs Luhn-valid card numbers in free text but keeps other numbers', () => {
-    expect(scrubPans('card 4111111111111111 declined, rrn 123456789012')).toBe(
-      'card 411111******1111 declined, rrn 123456789012',
-    );
+    expect(scrubPans('card 4111111111111111 declined, rrn 123456789012')).toBe('card 411111******1111 declined, rrn 123456789012');
     expect(scrubPans('spaced 4111 1111 1111 1111.')).toBe('spaced 411111******1111.');
     expect(scrubPans('order 1234567890123')).toBe('order 1234567890123');
   });

@@ -59,7 +59,10 @@ export function readinessMetrics(registry: Registry) {
 export function commandBusMetrics(registry: Registry, backlog: () => Promise<{ pending: number; lag: number } | null>) {
   let last: Promise<{ pending: number; lag: number } | null> | undefined;
   // One XINFO per scrape for both gauges.
-  const read = () => (last ??= backlog().catch(() => null).finally(() => setImmediate(() => (last = undefined))));
+  const read = () =>
+    (last ??= backlog()
+      .catch(() => null)
+      .finally(() => setImmediate(() => (last = undefined))));
   return {
     pending: new Gauge({
       name: 'payorch_command_bus_pending',
@@ -72,7 +75,7 @@ export function commandBusMetrics(registry: Registry, backlog: () => Promise<{ p
     }),
     lag: new Gauge({
       name: 'payorch_command_bus_lag',
-      help: 'Commands waiting in this connector instance\'s request stream, not read yet (XINFO GROUPS lag).',
+      help: "Commands waiting in this connector instance's request stream, not read yet (XINFO GROUPS lag).",
       registers: [registry],
       async collect() {
         const b = await read();

@@ -27,15 +27,27 @@ describe('state ownership (architecture)', () => {
     const file = 'apps/x/src/x.service.ts';
 
     it.each([
-      ["tx.terminalOperation.updateMany({ where: { id, state: 'PENDING' }, data: { state: 'CANCELED', completedAt: new Date() } })", 'prisma terminalOperation.updateMany: sets state'],
+      [
+        "tx.terminalOperation.updateMany({ where: { id, state: 'PENDING' }, data: { state: 'CANCELED', completedAt: new Date() } })",
+        'prisma terminalOperation.updateMany: sets state',
+      ],
       ['tx.terminalOperation.update({ where: { id }, data: { state } })', 'prisma terminalOperation.update: sets state'],
-      ['tx.walletPayment.updateMany({ where: { id, state: { in: from } }, data: rowDataOfChange(change) })', 'prisma walletPayment.updateMany: data is not an object literal'],
-      ['tx.walletPayment.updateMany({ where: { id }, data: { ...rowDataOfChange(change), resolutionAttempts: { increment: 1 } } })', 'prisma walletPayment.updateMany: spreads into data (may carry the state)'],
+      [
+        'tx.walletPayment.updateMany({ where: { id, state: { in: from } }, data: rowDataOfChange(change) })',
+        'prisma walletPayment.updateMany: data is not an object literal',
+      ],
+      [
+        'tx.walletPayment.updateMany({ where: { id }, data: { ...rowDataOfChange(change), resolutionAttempts: { increment: 1 } } })',
+        'prisma walletPayment.updateMany: spreads into data (may carry the state)',
+      ],
       ["tx.settlement.updateMany({ where: { id, status: 'RUNNING' }, data: { status: 'COMPLETED' } })", 'prisma settlement.updateMany: sets status'],
       ["tx.settlement.create({ data: { tenantId, runKey, status: 'PENDING' } })", 'prisma settlement.create (creates a row, and so its status)'],
       ["tx.terminalOperation.create({ data: { tenantId, type: 'SETTLEMENT' } })", 'prisma terminalOperation.create (creates a row, and so its state)'],
       ['tx.settlement.upsert({ where, create: {}, update: {} })', 'prisma settlement.upsert (creates a row, and so its status)'],
-      ['tx.$executeRaw`UPDATE "TerminalOperation" SET "state" = ${s}::"OperationState" WHERE "id" = ${id}::uuid`', 'raw SQL UPDATE "TerminalOperation" SET state'],
+      [
+        'tx.$executeRaw`UPDATE "TerminalOperation" SET "state" = ${s}::"OperationState" WHERE "id" = ${id}::uuid`',
+        'raw SQL UPDATE "TerminalOperation" SET state',
+      ],
       ['db.$executeRawUnsafe(`update "WalletPayment" w set state = \'APPROVED\' where id = $1`, id)', 'raw SQL UPDATE "WalletPayment" SET state'],
       ['tx.$queryRaw`INSERT INTO "Settlement" ("id") VALUES (${id})`', 'raw SQL INSERT INTO "Settlement"'],
     ])('reports %s', (code, what) => {
@@ -43,7 +55,7 @@ describe('state ownership (architecture)', () => {
     });
 
     it.each([
-      ["tx.terminalOperation.updateMany({ where: { id: { in: ids }, settlementId: null }, data: { settlementId } })"],
+      ['tx.terminalOperation.updateMany({ where: { id: { in: ids }, settlementId: null }, data: { settlementId } })'],
       ["tx.settlement.update({ where: { id }, data: { operationId: op.id, progress: { step: 'close_sent', at: new Date().toISOString() } } })"],
       ["tx.terminalOperation.findMany({ where: { state: 'UNKNOWN' } })"],
       ['tx.$queryRaw`UPDATE "Terminal" SET "protocolSequence" = 1 WHERE "id" = ${id}`'],

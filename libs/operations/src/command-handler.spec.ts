@@ -7,11 +7,14 @@ import { OperationCommandHandler } from './command-handler';
 const ref = { tenantId: 'tenant', terminalId: 'terminal', operationId: 'op' };
 
 /** A Database that fails the test on any use: proves a command was answered before anything was claimed. */
-const untouchable = new Proxy({}, {
-  get: (_target, key) => {
-    throw new Error(`the database was used (${String(key)})`);
+const untouchable = new Proxy(
+  {},
+  {
+    get: (_target, key) => {
+      throw new Error(`the database was used (${String(key)})`);
+    },
   },
-}) as Database;
+) as Database;
 
 function driver(log: string[]): TerminalDriver {
   return {
@@ -35,7 +38,9 @@ describe(OperationCommandHandler.name, () => {
     const info = sut.handle({ kind: 'terminal.refresh_info', tenantId: ref.tenantId, terminalId: ref.terminalId }, driver(log));
     expect(queue.depth(ref.terminalId)).toBe(2);
     expect(await sut.handle({ kind: 'operation.execute', ...ref }, driver(log))).toEqual({
-      ok: false, code: 'TERMINAL_BUSY', message: "the terminal's command queue is full: 2 tasks already queued",
+      ok: false,
+      code: 'TERMINAL_BUSY',
+      message: "the terminal's command queue is full: 2 tasks already queued",
     });
     await expect(sut.recoverTerminal(ref, driver(log), new Date())).rejects.toThrow('2 tasks already queued');
     expect(await sut.handle({ kind: 'operation.cancel', ...ref }, driver(log))).toEqual({ ok: true, result: { cancel: 'requested' } });

@@ -33,8 +33,6 @@ export async function notifyCommitted(
   await Promise.all(
     events
       .filter((event): event is PublishedEvent => event !== undefined && event !== null)
-      .map((event) =>
-        redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch((error: unknown) => onError?.(error as Error)),
-      ),
+      .map((event) => redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch((error: unknown) => onError?.(error as Error))),
   );
 }

@@ -7,14 +7,30 @@ export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorO
 export { asRefs, eventData, loadCommand, type OperationRow, type OperationView, outcomeWrite, toOperationView } from './records';
 export { recoverOperation, type RecoveryReport } from './recovery';
 export {
-  canTransition, FINAL_STATES, fromApiState, fromDbType, isFinal, type OperationStateApi, type OperationStateName,
-  type OperationTypeName, sourcesOf, stateOfOutcome, toApiState, toDbType, TRANSITIONS,
+  canTransition,
+  FINAL_STATES,
+  fromApiState,
+  fromDbType,
+  isFinal,
+  type OperationStateApi,
+  type OperationStateName,
+  type OperationTypeName,
+  sourcesOf,
+  stateOfOutcome,
+  toApiState,
+  toDbType,
+  TRANSITIONS,
 } from './state-machine';
 export { failNeverSent, flagForHuman, holdPending, type ManualResolution, markStuckUnknown, resolveManually, type SupervisionResult } from './supervision';
 export { nextTerminalCommandId } from './protocol-ids';
 export {
-  assertTransition, type OperationStep, type OperationTransition, OperationTransitionError,
-  type OperationTransitionErrorCode, transitionOperation, type TransitionResult,
+  assertTransition,
+  type OperationStep,
+  type OperationTransition,
+  OperationTransitionError,
+  type OperationTransitionErrorCode,
+  transitionOperation,
+  type TransitionResult,
 } from './transition';
 export { webhookSecretAad, webhookSignature } from './webhook-signing';
 export type { JsonColumn, OperationColumns } from './columns';

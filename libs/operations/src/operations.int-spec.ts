@@ -7,7 +7,16 @@ import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
 
 import {
-  AmountError, canTransition, failNeverSent, insertOperation, OperationCommandHandler, OperationExecutor, recoverOperation, resolveManually, sourcesOf, toDbAmount,
+  AmountError,
+  canTransition,
+  failNeverSent,
+  insertOperation,
+  OperationCommandHandler,
+  OperationExecutor,
+  recoverOperation,
+  resolveManually,
+  sourcesOf,
+  toDbAmount,
   TRANSITIONS,
 } from './index';
 
@@ -71,8 +80,15 @@ describe(OperationExecutor.name, () => {
     const { port } = await sim.listen(0);
     const make = () => {
       const driver = createDriver({
-        terminalRowId: terminalId, protocol: 'JOINPROTO', dialect: null, terminalId: null, merchantId: null, department: null,
-        credentials: null, link: tcpLink(port), options: commandTimeoutMs === undefined ? {} : { commandTimeoutMs },
+        terminalRowId: terminalId,
+        protocol: 'JOINPROTO',
+        dialect: null,
+        terminalId: null,
+        merchantId: null,
+        department: null,
+        credentials: null,
+        link: tcpLink(port),
+        options: commandTimeoutMs === undefined ? {} : { commandTimeoutMs },
       });
       drivers.push(driver);
       return driver;
@@ -89,7 +105,15 @@ describe(OperationExecutor.name, () => {
   async function newOperation(type: OperationType, amount?: number, originalOperationId?: string) {
     const { row } = await db.withTenant(tenantId, (tx) =>
       insertOperation(tx, {
-        tenantId, terminalId, storeId, type, amount, currency: 'RUB', originalOperationId, idempotencyKey: `k-${++keyCounter}`, requestHash: 'h',
+        tenantId,
+        terminalId,
+        storeId,
+        type,
+        amount,
+        currency: 'RUB',
+        originalOperationId,
+        idempotencyKey: `k-${++keyCounter}`,
+        requestHash: 'h',
       }),
     );
     return row.id;
@@ -117,7 +141,10 @@ describe(OperationExecutor.name, () => {
       ['transition', 'IN_PROGRESS', 'APPROVED'],
     ]);
     expect((await domainEvents(operationId)).map((e) => e.type)).toEqual([
-      'operation.created', 'operation.progress', 'operation.progress', 'operation.completed',
+      'operation.created',
+      'operation.progress',
+      'operation.progress',
+      'operation.completed',
     ]);
     expect(published.map((e) => e.type)).toEqual(['operation.progress', 'operation.progress', 'operation.completed']);
     expect(JSON.stringify(await domainEvents(operationId))).not.toContain('5449661234562078');
@@ -170,24 +197,30 @@ describe(OperationExecutor.name, () => {
     const blocked = await newOperation('purchase', 301);
     // Both passed the gateway's gate before the first one became UNKNOWN; the executor is the second gate.
     expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: blocked }, make())).toEqual({
-      ok: true, result: { ran: false, state: 'failed' },
+      ok: true,
+      result: { ran: false, state: 'failed' },
     });
     const refused = await load(blocked);
     expect(refused).toMatchObject({ state: 'FAILED', protocolRefs: null, error: { code: 'TERMINAL_RECOVERING', operationId: unknown } });
-    expect(refused.events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([['created', null, 'PENDING'], ['transition', 'PENDING', 'FAILED']]);
+    expect(refused.events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([
+      ['created', null, 'PENDING'],
+      ['transition', 'PENDING', 'FAILED'],
+    ]);
     expect((await domainEvents(blocked)).map((e) => e.type)).toEqual(['operation.created', 'operation.completed']);
     expect(sim.journal).toHaveLength(0);
     // Reading the terminal destroys no evidence: it is claimed (Joinproto then refuses the type itself).
     const info = await newOperation('terminal_info');
     expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: info }, make())).toEqual({
-      ok: true, result: { ran: true, state: 'failed' },
+      ok: true,
+      result: { ran: true, state: 'failed' },
     });
     expect(await load(info)).toMatchObject({ stateReason: 'JOINPROTO does not support operation type "terminal_info"' });
     // Once the unknown one is decided, new work runs.
     await db.withTenant(tenantId, (tx) => resolveManually(tx, unknown, { state: 'DECLINED', note: 'journal', actor: { type: 'api_key', id: null } }));
     const next = await newOperation('purchase', 302);
     expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: next }, make())).toEqual({
-      ok: true, result: { ran: true, state: 'approved' },
+      ok: true,
+      result: { ran: true, state: 'approved' },
     });
   });
 
@@ -197,13 +230,18 @@ describe(OperationExecutor.name, () => {
     const handler = new OperationCommandHandler(db);
     const purchaseId = await newOperation('purchase', 3000);
     expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: purchaseId }, driver)).toEqual({
-      ok: true, result: { ran: true, state: 'approved' },
+      ok: true,
+      result: { ran: true, state: 'approved' },
     });
     const refundId = await newOperation('refund', 1000, purchaseId);
     expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: refundId }, driver)).toMatchObject({
-      ok: true, result: { state: 'approved' },
+      ok: true,
+      result: { state: 'approved' },
     });
-    expect(sim.journal.map((e) => [e.command, e.amount])).toEqual([['PurchaseRequest', 3000], ['RefundRequest', 1000]]);
+    expect(sim.journal.map((e) => [e.command, e.amount])).toEqual([
+      ['PurchaseRequest', 3000],
+      ['RefundRequest', 1000],
+    ]);
   });
 
   it('cancels a running purchase waiting for a card; a second cancel is TOO_LATE', async () => {
@@ -250,9 +288,20 @@ describe(OperationExecutor.name, () => {
     const make = await rig({ dropResponse: (r) => r.type === 'PurchaseRequest' && r.amount === 4343 }, 150);
     const other = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS 2', protocol: 'JOINPROTO', connection: {} } })).id;
     const insert = async (amount: number) =>
-      (await db.withTenant(tenantId, (tx) =>
-        insertOperation(tx, { tenantId, terminalId: other, storeId, type: 'purchase', amount, currency: 'RUB', idempotencyKey: `k-${++keyCounter}`, requestHash: 'h' }),
-      )).row.id;
+      (
+        await db.withTenant(tenantId, (tx) =>
+          insertOperation(tx, {
+            tenantId,
+            terminalId: other,
+            storeId,
+            type: 'purchase',
+            amount,
+            currency: 'RUB',
+            idempotencyKey: `k-${++keyCounter}`,
+            requestHash: 'h',
+          }),
+        )
+      ).row.id;
     const handler = new OperationCommandHandler(db);
     // The connector crashed while the terminal was processing: the approval was never stored, the row stayed IN_PROGRESS.
     const lost = await insert(4343);
@@ -286,7 +335,11 @@ describe(OperationExecutor.name, () => {
     const make = await rig();
     const operationId = await newOperation('sbp_payment', 100);
     expect(await new OperationExecutor(db).execute({ tenantId, operationId }, make())).toEqual({ ran: true, state: 'FAILED' });
-    expect(await load(operationId)).toMatchObject({ state: 'FAILED', protocolRefs: null, stateReason: 'JOINPROTO does not support operation type "sbp_payment"' });
+    expect(await load(operationId)).toMatchObject({
+      state: 'FAILED',
+      protocolRefs: null,
+      stateReason: 'JOINPROTO does not support operation type "sbp_payment"',
+    });
     expect(sim.journal).toHaveLength(0);
   });
 });

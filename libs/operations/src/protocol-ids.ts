@@ -9,8 +9,10 @@ const ID_SPACE = 999_999;
  * to it could still arrive (the session also skips ids it still holds in doubt).
  */
 export async function nextTerminalCommandId(db: Database, tenantId: string, terminalId: string): Promise<string> {
-  const rows = await db.withTenant(tenantId, (tx) =>
-    tx.$queryRaw<{ seq: number }[]>`
+  const rows = await db.withTenant(
+    tenantId,
+    (tx) =>
+      tx.$queryRaw<{ seq: number }[]>`
       UPDATE "Terminal" SET "protocolSequence" = ("protocolSequence" % ${ID_SPACE}) + 1
       WHERE "id" = ${terminalId}::uuid
       RETURNING "protocolSequence" AS seq`,

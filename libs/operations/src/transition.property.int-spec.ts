@@ -95,7 +95,8 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
         } catch (error) {
           return { state: 'failed', reason: `not sent: ${(error as Error).message}` };
         }
-        for (let i = 0; i < progress; i++) hooks.onProgress(i % 2 === 0 ? { kind: 'status', subStatus: 'waiting_card' } : { kind: 'display', text: 'INSERT CARD' });
+        for (let i = 0; i < progress; i++)
+          hooks.onProgress(i % 2 === 0 ? { kind: 'status', subStatus: 'waiting_card' } : { kind: 'display', text: 'INSERT CARD' });
         return outcomeOf(outcome);
       },
       cancel: async () => 'not_running',
@@ -106,7 +107,9 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
   }
 
   const outcomeOf = (state: FinalState): OperationOutcome =>
-    state === 'approved' ? { state, rrn: '123456789012', approvalCode: 'A1', maskedPan: '220000******0001', protocolRefs: { rrn: '123456789012' } } : { state, reason: state };
+    state === 'approved'
+      ? { state, rrn: '123456789012', approvalCode: 'A1', maskedPan: '220000******0001', protocolRefs: { rrn: '123456789012' } }
+      : { state, reason: state };
 
   async function run(operationId: string, command: Command, horizon: Date): Promise<void> {
     const ref = { tenantId, operationId };
@@ -114,19 +117,40 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
     switch (command.kind) {
       case 'claim': // the executor's claim
         await inTx((tx) =>
-          transitionOperation(tx, { operationId, from: ['PENDING'], to: 'SENT', unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING }, step: { kind: 'transition', event: 'operation.progress' } }),
+          transitionOperation(tx, {
+            operationId,
+            from: ['PENDING'],
+            to: 'SENT',
+            unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
+            step: { kind: 'transition', event: 'operation.progress' },
+          }),
         );
         return;
       case 'refs': // the executor's beforeSend
-        await inTx((tx) => transitionOperation(tx, { operationId, from: ['SENT', 'IN_PROGRESS'], to: null, set: { protocolRefs: { df01: '000001' } }, step: { kind: 'refs' } }));
+        await inTx((tx) =>
+          transitionOperation(tx, { operationId, from: ['SENT', 'IN_PROGRESS'], to: null, set: { protocolRefs: { df01: '000001' } }, step: { kind: 'refs' } }),
+        );
         return;
       case 'progress':
         await inTx((tx) =>
-          transitionOperation(tx, { operationId, from: ['SENT', 'IN_PROGRESS'], to: 'IN_PROGRESS', set: { subStatus: command.subStatus }, step: { kind: 'progress', event: 'operation.progress' } }),
+          transitionOperation(tx, {
+            operationId,
+            from: ['SENT', 'IN_PROGRESS'],
+            to: 'IN_PROGRESS',
+            set: { subStatus: command.subStatus },
+            step: { kind: 'progress', event: 'operation.progress' },
+          }),
         );
         return;
       case 'display':
-        await inTx((tx) => transitionOperation(tx, { operationId, from: ['SENT', 'IN_PROGRESS'], to: null, step: { kind: 'progress', data: { text: 'PIN' }, event: 'operation.progress' } }));
+        await inTx((tx) =>
+          transitionOperation(tx, {
+            operationId,
+            from: ['SENT', 'IN_PROGRESS'],
+            to: null,
+            step: { kind: 'progress', data: { text: 'PIN' }, event: 'operation.progress' },
+          }),
+        );
         return;
       case 'outcome':
         await executor.storeOutcome(ref, outcomeOf(command.state), 'completed');
@@ -151,12 +175,24 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
         return;
       case 'cancelBeforeSend': // the gateway's cancel of a PENDING operation
         await inTx((tx) =>
-          transitionOperation(tx, { operationId, from: ['PENDING'], to: 'CANCELED', set: { stateReason: 'canceled', completedAt: new Date() }, step: { kind: 'transition', event: 'operation.completed' } }),
+          transitionOperation(tx, {
+            operationId,
+            from: ['PENDING'],
+            to: 'CANCELED',
+            set: { stateReason: 'canceled', completedAt: new Date() },
+            step: { kind: 'transition', event: 'operation.completed' },
+          }),
         );
         return;
       case 'failBeforeSend': // the gateway's "could not dispatch"
         await inTx((tx) =>
-          transitionOperation(tx, { operationId, from: ['PENDING'], to: 'FAILED', set: { error: { code: 'TIMEOUT' }, completedAt: new Date() }, step: { kind: 'transition', event: 'operation.completed' } }),
+          transitionOperation(tx, {
+            operationId,
+            from: ['PENDING'],
+            to: 'FAILED',
+            set: { error: { code: 'TIMEOUT' }, completedAt: new Date() },
+            step: { kind: 'transition', event: 'operation.completed' },
+          }),
         );
         return;
       case 'execute':
@@ -164,10 +200,17 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
         return;
       case 'illegal': {
         // Refused before the database is touched: this transaction client throws if it is used at all.
-        const untouchable = new Proxy({}, { get: () => { throw new Error('the database was touched'); } }) as TransactionClient;
-        await expect(transitionOperation(untouchable, { operationId, from: [command.from], to: command.to, step: { kind: 'transition' } })).rejects.toBeInstanceOf(
-          OperationTransitionError,
-        );
+        const untouchable = new Proxy(
+          {},
+          {
+            get: () => {
+              throw new Error('the database was touched');
+            },
+          },
+        ) as TransactionClient;
+        await expect(
+          transitionOperation(untouchable, { operationId, from: [command.from], to: command.to, step: { kind: 'transition' } }),
+        ).rejects.toBeInstanceOf(OperationTransitionError);
         return;
       }
     }
@@ -209,7 +252,16 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
       const ops: string[] = [];
       for (let i = 0; i < 2; i++) {
         const { row } = await db.withTenant(tenantId, (tx) =>
-          insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 100 + i, currency: 'RUB', idempotencyKey: `${terminalId}-${i}`, requestHash: 'h' }),
+          insertOperation(tx, {
+            tenantId,
+            terminalId,
+            storeId,
+            type: 'purchase',
+            amount: 100 + i,
+            currency: 'RUB',
+            idempotencyKey: `${terminalId}-${i}`,
+            requestHash: 'h',
+          }),
         );
         ops.push(row.id);
       }

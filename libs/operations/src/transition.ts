@@ -118,7 +118,9 @@ export async function transitionOperation(tx: TransactionClient, t: OperationTra
     sets.push(Prisma.sql`${Prisma.raw(`"${column}"`)} = ${sqlValue(value, COLUMN_TYPES[column])}`);
   }
   if (t.mergeRefs !== undefined && Object.keys(t.mergeRefs).length > 0) {
-    sets.push(Prisma.sql`"protocolRefs" = CASE WHEN jsonb_typeof(o."protocolRefs") = 'object' THEN o."protocolRefs" ELSE '{}'::jsonb END || ${JSON.stringify(t.mergeRefs)}::jsonb`);
+    sets.push(
+      Prisma.sql`"protocolRefs" = CASE WHEN jsonb_typeof(o."protocolRefs") = 'object' THEN o."protocolRefs" ELSE '{}'::jsonb END || ${JSON.stringify(t.mergeRefs)}::jsonb`,
+    );
   }
   if (t.countRecoveryAttempt) sets.push(Prisma.sql`"recoveryAttempts" = o."recoveryAttempts" + 1`);
   sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
@@ -153,7 +155,12 @@ export async function publishStep(
 ): Promise<PublishedEvent | undefined> {
   if (step.event === undefined) return undefined;
   const extra = previousState === undefined ? {} : { previousState: previousState === null ? null : toApiState(previousState) };
-  return publishEvent(tx, row.tenantId, { type: step.event, subjectType: 'operation', subjectId: row.id, data: eventData(row, { ...(step.data ?? {}), ...extra }) });
+  return publishEvent(tx, row.tenantId, {
+    type: step.event,
+    subjectType: 'operation',
+    subjectId: row.id,
+    data: eventData(row, { ...(step.data ?? {}), ...extra }),
+  });
 }
 
 export function jsonOrNull(value: unknown): string | null {

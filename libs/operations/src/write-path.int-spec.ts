@@ -64,7 +64,13 @@ describe('operation write path (statement budget)', () => {
   it('creates and runs one approved purchase with one compare-and-set per step and no reads of the row', async () => {
     const { port } = await sim.listen(0);
     const driver = createDriver({
-      terminalRowId: terminalId, protocol: 'JOINPROTO', dialect: null, terminalId: null, merchantId: null, department: null, credentials: null,
+      terminalRowId: terminalId,
+      protocol: 'JOINPROTO',
+      dialect: null,
+      terminalId: null,
+      merchantId: null,
+      department: null,
+      credentials: null,
       link: () =>
         new Promise<Socket>((resolve, reject) => {
           const socket = connect(port, '127.0.0.1');

@@ -71,7 +71,9 @@ describe(RedisConnections.name, () => {
   });
 
   it('refuses a name that is not one of the four', () => {
-    expect(() => new RedisConnections({ url: testRedisUrl(), clientName: prefix, connections: { cache: {} } as never })).toThrow('unknown Redis connection "cache"');
+    expect(() => new RedisConnections({ url: testRedisUrl(), clientName: prefix, connections: { cache: {} } as never })).toThrow(
+      'unknown Redis connection "cache"',
+    );
   });
 });
 

@@ -39,7 +39,7 @@ export function parseJoinprotoCloseDay(closeDay: { responseCode?: string; receip
   const buckets = emptyBuckets('JOINPROTO');
   buckets.debit = { count: Number(debit[1]), amount: Number(debit[2]) };
   buckets.credit = { count: Number(credit[1]), amount: Number(credit[2]) };
-  const total = /^\s*TOTAL\s+(-?\d+)\s*$/mi.exec(text);
+  const total = /^\s*TOTAL\s+(-?\d+)\s*$/im.exec(text);
   return {
     protocol: 'JOINPROTO',
     buckets,
@@ -62,7 +62,13 @@ function jpayTransaction(t: JpayReportTransaction): TotalsTransaction | null {
   if (t.status !== undefined && t.status !== 'approved') return null;
   const bucket = t.type === undefined ? undefined : JPAY_TYPES[t.type];
   if (bucket === undefined || t.amount === undefined) return null;
-  return { bucket, amount: t.amount, ...(t.rrn ? { rrn: t.rrn } : {}), ...(t.authNumber ? { authCode: t.authNumber } : {}), ...(t.seq ? { reference: t.seq } : {}) };
+  return {
+    bucket,
+    amount: t.amount,
+    ...(t.rrn ? { rrn: t.rrn } : {}),
+    ...(t.authNumber ? { authCode: t.authNumber } : {}),
+    ...(t.seq ? { reference: t.seq } : {}),
+  };
 }
 
 /**
@@ -84,9 +90,10 @@ export function parseJpaySettlement(data: { xreport?: XReport; sreport?: Settlem
   }
   const sreport = data.sreport;
   const net = sreport?.amount ?? grand?.totalSum ?? netOf('JPAY', buckets);
-  const transactions = data.xreport && data.xreport.transactions.length > 0
-    ? data.xreport.transactions.map(jpayTransaction).filter((t): t is TotalsTransaction => t !== null)
-    : undefined;
+  const transactions =
+    data.xreport && data.xreport.transactions.length > 0
+      ? data.xreport.transactions.map(jpayTransaction).filter((t): t is TotalsTransaction => t !== null)
+      : undefined;
   const result = sreport?.settlementResult;
   const hostMismatch =
     (result !== undefined && result !== 'passed') ||
@@ -133,7 +140,13 @@ export function parseSsiReport(report: TerminalReport): Totals {
       const bucket = tx.originalTrnName === undefined ? undefined : SSI_METHODS[tx.originalTrnName];
       if (bucket === undefined || tx.transAmount === undefined) return null;
       if (tx.responseCode !== undefined && tx.responseCode !== '00' && tx.responseCode !== '') return null;
-      return { bucket, amount: tx.transAmount, ...(tx.rrn ? { rrn: tx.rrn } : {}), ...(tx.authCode ? { authCode: tx.authCode } : {}), ...(tx.invoiceNum ? { reference: tx.invoiceNum } : {}) };
+      return {
+        bucket,
+        amount: tx.transAmount,
+        ...(tx.rrn ? { rrn: tx.rrn } : {}),
+        ...(tx.authCode ? { authCode: tx.authCode } : {}),
+        ...(tx.invoiceNum ? { reference: tx.invoiceNum } : {}),
+      };
     })
     .filter((tx): tx is TotalsTransaction => tx !== null);
   return {
@@ -175,7 +188,13 @@ export function settlementRawFromOutcome(protocol: SettlementProtocol, outcome: 
   const data = outcome.data ?? {};
   switch (protocol) {
     case 'JOINPROTO':
-      return { protocol, closeDay: { ...(outcome.responseCode ? { responseCode: outcome.responseCode } : {}), ...(outcome.receiptText ? { receiptText: outcome.receiptText } : {}) } };
+      return {
+        protocol,
+        closeDay: {
+          ...(outcome.responseCode ? { responseCode: outcome.responseCode } : {}),
+          ...(outcome.receiptText ? { receiptText: outcome.receiptText } : {}),
+        },
+      };
     case 'JPAY': {
       const sreport = (data.sreport ?? data.report ?? undefined) as SettlementReport | undefined;
       const xreport = (data.xreport ?? undefined) as XReport | undefined;

@@ -100,14 +100,20 @@ describe('JPAY settlement (report + sreport) from the simulator ledger', () => {
 
   it('names the operation missing on each side and a per-transaction amount mismatch', () => {
     const { p1, p2, totals } = build();
-    const ours = [op('PURCHASE', 5000, { rrn: p1.rrn, id: 'ours-p1' }), op('PURCHASE', 3100, { rrn: p2.rrn, id: 'ours-p2' }), op('PURCHASE', 700, { rrn: '999', id: 'ours-extra' })];
+    const ours = [
+      op('PURCHASE', 5000, { rrn: p1.rrn, id: 'ours-p1' }),
+      op('PURCHASE', 3100, { rrn: p2.rrn, id: 'ours-p2' }),
+      op('PURCHASE', 700, { rrn: '999', id: 'ours-extra' }),
+    ];
     const kinds = reconcile('JPAY', totals, ours).discrepancies;
-    expect(kinds).toEqual(expect.arrayContaining([
-      { kind: 'amount_mismatch', bucket: 'purchase', ours: 3100, terminal: 3000, operationId: 'ours-p2', rrn: p2.rrn },
-      { kind: 'missing_on_terminal', bucket: 'purchase', amount: 700, operationId: 'ours-extra', rrn: '999' },
-      expect.objectContaining({ kind: 'missing_on_our_side', bucket: 'refund', amount: 1200 }),
-      { kind: 'count_mismatch', bucket: 'purchase', ours: 3, terminal: 2, direction: 'missing_on_terminal' },
-    ]));
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        { kind: 'amount_mismatch', bucket: 'purchase', ours: 3100, terminal: 3000, operationId: 'ours-p2', rrn: p2.rrn },
+        { kind: 'missing_on_terminal', bucket: 'purchase', amount: 700, operationId: 'ours-extra', rrn: '999' },
+        expect.objectContaining({ kind: 'missing_on_our_side', bucket: 'refund', amount: 1200 }),
+        { kind: 'count_mismatch', bucket: 'purchase', ours: 3, terminal: 2, direction: 'missing_on_terminal' },
+      ]),
+    );
   });
 
   it('treats a settlement-result other than passed, or orig-amount ≠ amount, as a host mismatch', () => {
@@ -128,7 +134,11 @@ describe('SSI ZReport totals against the simulator', () => {
   it('reads total* keys and the detail list, and matches a purchase, a refund and a void', async () => {
     sim = new SsiEcrSimulator({ state: emptySimulatorState() });
     const { port } = await sim.start();
-    client = new SsiEcrClient({ connect: tcpTransportFactory({ host: '127.0.0.1', port, connectTimeoutMs: 500 }), minRequestGapMs: 0, responseTimeoutMs: 1000 });
+    client = new SsiEcrClient({
+      connect: tcpTransportFactory({ host: '127.0.0.1', port, connectTimeoutMs: 500 }),
+      minRequestGapMs: 0,
+      responseTimeoutMs: 1000,
+    });
     const runner = new SsiEcrRunner(client, { uidSupport: 'auto', pollBackoff: () => 1, busyBackoff: () => 1, operationTimeoutMs: 5000 });
     const paid = await runner.run({ method: 'Purchase', params: { transAmount: 2000, transCurrency: '980' } });
     const paid2 = await runner.run({ method: 'Purchase', params: { transAmount: 800, transCurrency: '980' } });
@@ -138,7 +148,10 @@ describe('SSI ZReport totals against the simulator', () => {
     const z = await runner.runReport({ method: 'ZReport', params: { isDetailReport: true } });
     if (z.kind !== 'completed') throw new Error(`ZReport ${z.kind}`);
     const totals = parseSsiReport(z.report);
-    expect(totals).toMatchObject({ buckets: { sale: { count: 2, amount: 2800 }, refund: { count: 1, amount: 300 }, void: { count: 1, amount: 800 } }, net: 1700 });
+    expect(totals).toMatchObject({
+      buckets: { sale: { count: 2, amount: 2800 }, refund: { count: 1, amount: 300 }, void: { count: 1, amount: 800 } },
+      net: 1700,
+    });
     const rrn = (o: typeof paid) => (o.kind === 'approved' ? o.result.rrn : undefined);
     const ours = [
       op('PURCHASE', 2000, { rrn: rrn(paid) }),

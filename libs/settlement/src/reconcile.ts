@@ -5,7 +5,13 @@ import { bucketOf, type RecordedOperation, type SettlementProtocol, type Totals,
  * (`missing_on_*`, per-transaction `amount_mismatch`) only when the terminal listed its transactions.
  */
 export type Discrepancy =
-  | { kind: 'count_mismatch'; bucket: string; ours: number; terminal: number; /** Which side has more. */ direction: 'missing_on_our_side' | 'missing_on_terminal' }
+  | {
+      kind: 'count_mismatch';
+      bucket: string;
+      ours: number;
+      terminal: number;
+      /** Which side has more. */ direction: 'missing_on_our_side' | 'missing_on_terminal';
+    }
   | { kind: 'amount_mismatch'; bucket: string; ours: number; terminal: number; operationId?: string; rrn?: string }
   | { kind: 'missing_on_our_side'; bucket: string; amount: number; rrn?: string; reference?: string }
   | { kind: 'missing_on_terminal'; bucket: string; amount: number; operationId: string; rrn?: string }
@@ -24,11 +30,7 @@ export interface Reconciliation {
  * Compares the terminal's totals with the approved operations we recorded since the last
  * settlement. Pure: no I/O, deterministic order of discrepancies (buckets in protocol order).
  */
-export function reconcile(
-  protocol: SettlementProtocol,
-  terminal: Totals | { unavailable: string },
-  operations: readonly RecordedOperation[],
-): Reconciliation {
+export function reconcile(protocol: SettlementProtocol, terminal: Totals | { unavailable: string }, operations: readonly RecordedOperation[]): Reconciliation {
   const ours = totalsOfOperations(protocol, operations);
   const settledOperationIds = operations.map((o) => o.id);
   if ('unavailable' in terminal) {
@@ -40,7 +42,13 @@ export function reconcile(
     const o = ours.buckets[bucket] ?? { count: 0, amount: 0 };
     const t = terminal.buckets[bucket] ?? { count: 0, amount: 0 };
     if (o.count !== t.count) {
-      discrepancies.push({ kind: 'count_mismatch', bucket, ours: o.count, terminal: t.count, direction: t.count > o.count ? 'missing_on_our_side' : 'missing_on_terminal' });
+      discrepancies.push({
+        kind: 'count_mismatch',
+        bucket,
+        ours: o.count,
+        terminal: t.count,
+        direction: t.count > o.count ? 'missing_on_our_side' : 'missing_on_terminal',
+      });
     }
     if (o.amount !== t.amount) discrepancies.push({ kind: 'amount_mismatch', bucket, ours: o.amount, terminal: t.amount });
   }
@@ -82,7 +90,13 @@ function matchTransactions(operations: readonly RecordedOperation[], protocol: S
     out.push({ kind: 'missing_on_terminal', bucket, amount: op.amount, operationId: op.id, ...(op.rrn ? { rrn: op.rrn } : {}) });
   }
   for (const t of remaining) {
-    out.push({ kind: 'missing_on_our_side', bucket: t.bucket, amount: t.amount, ...(t.rrn ? { rrn: t.rrn } : {}), ...(t.reference ? { reference: t.reference } : {}) });
+    out.push({
+      kind: 'missing_on_our_side',
+      bucket: t.bucket,
+      amount: t.amount,
+      ...(t.rrn ? { rrn: t.rrn } : {}),
+      ...(t.reference ? { reference: t.reference } : {}),
+    });
   }
   return out;
 }

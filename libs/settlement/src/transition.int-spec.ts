@@ -33,13 +33,19 @@ describe('settlement owner (real PostgreSQL, RLS)', () => {
     expect(created).toMatchObject({ status: 'PENDING', attempts: 0, startedAt: null, businessDate: new Date('2026-03-01T00:00:00Z') });
     expect(await db.withTenant(tenantId, (tx) => insertSettlement(tx, { ...base('manual:a'), status: 'PENDING' }))).toBeNull();
     const id = created!.id;
-    const started = await db.withTenant(tenantId, (tx) => transitionSettlement(tx, { settlementId: id, from: ['PENDING', 'RUNNING'], to: 'RUNNING', countAttempt: true, markStarted: true }));
+    const started = await db.withTenant(tenantId, (tx) =>
+      transitionSettlement(tx, { settlementId: id, from: ['PENDING', 'RUNNING'], to: 'RUNNING', countAttempt: true, markStarted: true }),
+    );
     expect(started).toMatchObject({ from: 'PENDING', events: [], row: { status: 'RUNNING', attempts: 1, startedAt: expect.any(Date) } });
     const complete = () =>
       db.withTenant(tenantId, (tx) =>
         transitionSettlement(tx, {
-          settlementId: id, from: ['RUNNING'], to: 'COMPLETED', set: { completedAt: new Date(), hasDiscrepancies: true, discrepancies: [{ kind: 'count_mismatch' }], error: null },
-          eventData: { settlementId: id }, alsoPublish: [{ type: 'settlement.discrepancy', data: { settlementId: id } }],
+          settlementId: id,
+          from: ['RUNNING'],
+          to: 'COMPLETED',
+          set: { completedAt: new Date(), hasDiscrepancies: true, discrepancies: [{ kind: 'count_mismatch' }], error: null },
+          eventData: { settlementId: id },
+          alsoPublish: [{ type: 'settlement.discrepancy', data: { settlementId: id } }],
         }),
       );
     const [a, b] = await Promise.all([complete(), complete()]);
@@ -48,13 +54,17 @@ describe('settlement owner (real PostgreSQL, RLS)', () => {
     const events = await owner.domainEvent.findMany({ where: { subjectId: id }, orderBy: { createdAt: 'asc' }, select: { type: true } });
     expect(events.map((e) => e.type)).toEqual(['settlement.completed', 'settlement.discrepancy']);
     // Final: nothing moves it any more.
-    expect(await db.withTenant(tenantId, (tx) => transitionSettlement(tx, { settlementId: id, from: ['PENDING', 'RUNNING'], to: 'FAILED', eventData: {} }))).toBeNull();
+    expect(
+      await db.withTenant(tenantId, (tx) => transitionSettlement(tx, { settlementId: id, from: ['PENDING', 'RUNNING'], to: 'FAILED', eventData: {} })),
+    ).toBeNull();
   });
 
   it("cannot move another tenant's settlement (RLS)", async () => {
     const created = await db.withTenant(tenantId, (tx) => insertSettlement(tx, { ...base('manual:b'), status: 'RUNNING', attempts: 1 }));
     const other = (await owner.tenant.create({ data: { name: 'U' } })).id;
-    expect(await db.withTenant(other, (tx) => transitionSettlement(tx, { settlementId: created!.id, from: ['RUNNING'], to: 'FAILED', eventData: {} }))).toBeNull();
+    expect(
+      await db.withTenant(other, (tx) => transitionSettlement(tx, { settlementId: created!.id, from: ['RUNNING'], to: 'FAILED', eventData: {} })),
+    ).toBeNull();
     expect((await owner.settlement.findUniqueOrThrow({ where: { id: created!.id } })).status).toBe('RUNNING');
   });
 });

@@ -36,7 +36,9 @@ describe(transitionSettlement.name, () => {
   it('needs the data of the event a final state publishes, and writes with one statement', async () => {
     const { tx, statements } = recordingTx();
     await expect(transitionSettlement(tx, { settlementId: 'x', from: ['RUNNING'], to: 'FAILED' })).rejects.toMatchObject({ code: 'INVALID_WRITE' });
-    await expect(transitionSettlement(tx, { settlementId: 'x', from: ['RUNNING'], to: 'COMPLETED', set: { status: 'FAILED' } as never, eventData: {} })).rejects.toMatchObject({
+    await expect(
+      transitionSettlement(tx, { settlementId: 'x', from: ['RUNNING'], to: 'COMPLETED', set: { status: 'FAILED' } as never, eventData: {} }),
+    ).rejects.toMatchObject({
       code: 'INVALID_WRITE',
     });
     expect(statements).toEqual([]);

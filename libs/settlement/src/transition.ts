@@ -143,7 +143,12 @@ export async function transitionSettlement(tx: TransactionClient, t: SettlementT
   for (const [column, value] of Object.entries(t.set ?? {}) as [keyof SettlementColumns, unknown][]) {
     if (value === undefined) continue;
     const type = COLUMN_TYPES[column];
-    const sqlValue = type === 'jsonb' ? Prisma.sql`${json(value)}::jsonb` : type === 'boolean' ? Prisma.sql`${value as boolean}::boolean` : Prisma.sql`${value as Date | null}::timestamptz`;
+    const sqlValue =
+      type === 'jsonb'
+        ? Prisma.sql`${json(value)}::jsonb`
+        : type === 'boolean'
+          ? Prisma.sql`${value as boolean}::boolean`
+          : Prisma.sql`${value as Date | null}::timestamptz`;
     sets.push(Prisma.sql`${Prisma.raw(`"${column}"`)} = ${sqlValue}`);
   }
   if (t.countAttempt) sets.push(Prisma.sql`"attempts" = s."attempts" + 1`);

@@ -19,8 +19,7 @@ const MIGRATIONS = path.join(ROOT, 'prisma/migrations');
 const LOCK_ID = 727073_01;
 export const TEST_APP_PASSWORD = 'payorch_app_test';
 
-export const testAdminUrl = (): string =>
-  process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+export const testAdminUrl = (): string => process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
 function migrationsHash(): string {
   const hash = createHash('sha256');
@@ -54,10 +53,7 @@ async function ensureTemplate(): Promise<string> {
     try {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
       if (rowCount) return;
-      const stale = await admin.query(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'payorch\\_tpl\\_%' AND datname <> $1",
-        [template],
-      );
+      const stale = await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'payorch\\_tpl\\_%' AND datname <> $1", [template]);
       for (const row of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`);
       await admin.query(`CREATE DATABASE "${template}_build"`);
       const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts/prisma-offline-migrate.mjs'), 'deploy'], {

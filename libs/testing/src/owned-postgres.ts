@@ -141,9 +141,13 @@ export class OwnedPostgres {
       chownSync(pwfile, this.user.uid, this.user.gid);
     }
     const { initdb } = binaries();
-    await run(initdb, [`--pgdata=${pgdata}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--no-sync', '--locale=C', '--encoding=UTF8'], {
-      user: this.user,
-    });
+    await run(
+      initdb,
+      [`--pgdata=${pgdata}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--no-sync', '--locale=C', '--encoding=UTF8'],
+      {
+        user: this.user,
+      },
+    );
     rmSync(pwfile);
   }
 

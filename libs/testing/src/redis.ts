@@ -10,10 +10,7 @@ export function testRedisPrefix(label = 'test'): string {
 }
 
 /** Deletes every key under a prefix (SCAN, not KEYS). */
-export async function deleteRedisPrefix(
-  redis: Redis,
-  prefix: string,
-): Promise<void> {
+export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);

@@ -5,15 +5,11 @@ import { nextEvent, waitFor, withTimeout } from './wait';
 describe(waitFor.name, () => {
   it('resolves with the first truthy value of the condition', async () => {
     let checks = 0;
-    await expect(
-      waitFor(() => (++checks >= 3 ? { checks } : undefined), { intervalMs: 1 }),
-    ).resolves.toEqual({ checks: 3 });
+    await expect(waitFor(() => (++checks >= 3 ? { checks } : undefined), { intervalMs: 1 })).resolves.toEqual({ checks: 3 });
   });
 
   it('fails after the deadline naming what it waited for and the last value seen', async () => {
-    await expect(
-      waitFor(() => 0, { timeoutMs: 30, intervalMs: 5, what: 'the answer' }),
-    ).rejects.toThrow(
+    await expect(waitFor(() => 0, { timeoutMs: 30, intervalMs: 5, what: 'the answer' })).rejects.toThrow(
       /^timed out after 30 ms waiting for the answer \(\d+ checks, last value 0\)$/,
     );
     let n = 0;
@@ -32,9 +28,9 @@ describe(waitFor.name, () => {
       throw new Error('boom');
     };
     await expect(waitFor(boom, { timeoutMs: 10_000 })).rejects.toThrow('boom');
-    await expect(
-      waitFor(boom, { timeoutMs: 20, intervalMs: 5, ignoreErrors: true, what: 'a server' }),
-    ).rejects.toThrow(/waiting for a server .*last error boom/);
+    await expect(waitFor(boom, { timeoutMs: 20, intervalMs: 5, ignoreErrors: true, what: 'a server' })).rejects.toThrow(
+      /waiting for a server .*last error boom/,
+    );
     let tries = 0;
     await expect(
       waitFor(
@@ -61,9 +57,7 @@ describe(waitFor.name, () => {
 describe(withTimeout.name, () => {
   it('passes the result through, or fails naming what it waited for', async () => {
     await expect(withTimeout(Promise.resolve(7))).resolves.toBe(7);
-    await expect(
-      withTimeout(new Promise(() => undefined), { timeoutMs: 10, what: 'nothing' }),
-    ).rejects.toThrow('timed out after 10 ms waiting for nothing');
+    await expect(withTimeout(new Promise(() => undefined), { timeoutMs: 10, what: 'nothing' })).rejects.toThrow('timed out after 10 ms waiting for nothing');
   });
 });
 
@@ -73,9 +67,7 @@ describe(nextEvent.name, () => {
     const next = nextEvent<[number, string]>(emitter, 'data');
     emitter.emit('data', 1, 'a');
     await expect(next).resolves.toEqual([1, 'a']);
-    await expect(nextEvent(emitter, 'never', { timeoutMs: 10 })).rejects.toThrow(
-      "waiting for 'never' event",
-    );
+    await expect(nextEvent(emitter, 'never', { timeoutMs: 10 })).rejects.toThrow("waiting for 'never' event");
     expect(emitter.listenerCount('never')).toBe(0);
   });
 });

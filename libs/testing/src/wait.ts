@@ -38,10 +38,7 @@ function describeValue(value: unknown): string {
  * by the condition fails the wait at once, unless `ignoreErrors`. On timeout, the error names `what`
  * and the last value (or error) seen.
  */
-export async function waitFor<T>(
-  condition: () => T | Falsy | Promise<T | Falsy>,
-  options: WaitForOptions = {},
-): Promise<Exclude<T, Falsy>> {
+export async function waitFor<T>(condition: () => T | Falsy | Promise<T | Falsy>, options: WaitForOptions = {}): Promise<Exclude<T, Falsy>> {
   const { timeoutMs = 10_000, what = 'condition', intervalMs = 20, ignoreErrors = false } = options;
   const deadline = Date.now() + timeoutMs;
   for (let checks = 1; ; checks++) {
@@ -56,21 +53,14 @@ export async function waitFor<T>(
     }
     if (Date.now() >= deadline) {
       const awaited = typeof what === 'function' ? what() : what;
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${awaited} (${checks} checks, ${last})`,
-      );
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${awaited} (${checks} checks, ${last})`);
     }
-    await new Promise((resolve) =>
-      realSetTimeout(resolve, Math.min(intervalMs, Math.max(1, deadline - Date.now()))),
-    );
+    await new Promise((resolve) => realSetTimeout(resolve, Math.min(intervalMs, Math.max(1, deadline - Date.now()))));
   }
 }
 
 /** Resolves with `promise`, or fails after `timeoutMs` naming `what`. The timer never outlives the wait. */
-export async function withTimeout<T>(
-  promise: Promise<T>,
-  options: Pick<WaitForOptions, 'timeoutMs' | 'what'> = {},
-): Promise<T> {
+export async function withTimeout<T>(promise: Promise<T>, options: Pick<WaitForOptions, 'timeoutMs' | 'what'> = {}): Promise<T> {
   const { timeoutMs = 10_000, what = 'promise' } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {

@@ -41,13 +41,7 @@ describe('tunnel codec properties', () => {
     });
   });
 
-  it.prop(
-    [
-      fc.array(smallFrameArb, { minLength: 1, maxLength: 8 }),
-      fc.array(fc.nat(), { maxLength: 20 }),
-    ],
-    RUNS,
-  )(
+  it.prop([fc.array(smallFrameArb, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 20 })], RUNS)(
     '2. any chunking of a byte stream decodes to the same frames as the whole stream',
     (frames, cuts) => {
       const stream = concatBytes(frames.map((frame) => encodeFrame(frame)));
@@ -60,10 +54,7 @@ describe('tunnel codec properties', () => {
     },
   );
 
-  it.prop(
-    [fc.uint8Array({ maxLength: 200 }).filter((junk) => junk[0] !== 0xa1), smallFrameArb],
-    RUNS,
-  )(
+  it.prop([fc.uint8Array({ maxLength: 200 }).filter((junk) => junk[0] !== 0xa1), smallFrameArb], RUNS)(
     '3a. message mode: a garbage message is reported and the next message decodes (resync at the message boundary)',
     (junk, frame) => {
       const junkEvent = decodeFrame(junk, OPTIONS);
@@ -76,23 +67,13 @@ describe('tunnel codec properties', () => {
     },
   );
 
-  it.prop(
-    [
-      fc.uint8Array({ minLength: 1, maxLength: 200 }).filter((junk) => junk[0] >> 4 !== 0xa),
-      smallFrameArb,
-    ],
-    RUNS,
-  )(
+  it.prop([fc.uint8Array({ minLength: 1, maxLength: 200 }).filter((junk) => junk[0] >> 4 !== 0xa), smallFrameArb], RUNS)(
     '3b. byte stream: garbage ++ valid yields garbage and never a frame (fails closed, no frame injection)',
     (junk, frame) => {
       const decoder = new FrameDecoder(OPTIONS);
       const events = [...decoder.push(junk), ...decoder.push(encodeFrame(frame))];
       expect(events.length).toBeGreaterThanOrEqual(1);
-      expect(
-        events.every(
-          (event) => event.kind === 'garbage' && event.error.reaction === 'close-tunnel',
-        ),
-      ).toBe(true);
+      expect(events.every((event) => event.kind === 'garbage' && event.error.reaction === 'close-tunnel')).toBe(true);
       expect(decoder.failed).toBeDefined();
     },
   );
@@ -110,17 +91,14 @@ describe('tunnel codec properties', () => {
       fc.array(fc.nat(), { maxLength: 20 }),
     ],
     RUNS,
-  )(
-    '4. arbitrary bytes never throw and bufferedBytes <= maxFrameBytes after every push',
-    (parts, cuts) => {
-      const decoder = new FrameDecoder(OPTIONS);
-      for (const chunk of split(concatBytes(parts), cuts)) {
-        expect(() => decoder.push(chunk)).not.toThrow();
-        expect(decoder.bufferedBytes).toBeLessThanOrEqual(MAX);
-      }
-      for (const part of parts) expect(() => decodeFrame(part, OPTIONS)).not.toThrow();
-    },
-  );
+  )('4. arbitrary bytes never throw and bufferedBytes <= maxFrameBytes after every push', (parts, cuts) => {
+    const decoder = new FrameDecoder(OPTIONS);
+    for (const chunk of split(concatBytes(parts), cuts)) {
+      expect(() => decoder.push(chunk)).not.toThrow();
+      expect(decoder.bufferedBytes).toBeLessThanOrEqual(MAX);
+    }
+    for (const part of parts) expect(() => decodeFrame(part, OPTIONS)).not.toThrow();
+  });
 
   it.prop([fc.uint8Array({ minLength: FRAME_HEADER_BYTES, maxLength: 300 }), smallFrameArb], RUNS)(
     '5a. after any garbage and reset(), the same decoder decodes a valid frame',
@@ -132,13 +110,10 @@ describe('tunnel codec properties', () => {
     },
   );
 
-  it.prop([headerValidFrameArb, smallFrameArb], RUNS)(
-    '5b. a frame with a valid header but any payload never desynchronises the decoder',
-    (suspect, frame) => {
-      const decoder = new FrameDecoder(OPTIONS);
-      const events = decoder.push(concatBytes([suspect, encodeFrame(frame)]));
-      expect(events).toHaveLength(2);
-      expect(events[1]).toEqual({ kind: 'frame', frame });
-    },
-  );
+  it.prop([headerValidFrameArb, smallFrameArb], RUNS)('5b. a frame with a valid header but any payload never desynchronises the decoder', (suspect, frame) => {
+    const decoder = new FrameDecoder(OPTIONS);
+    const events = decoder.push(concatBytes([suspect, encodeFrame(frame)]));
+    expect(events).toHaveLength(2);
+    expect(events[1]).toEqual({ kind: 'frame', frame });
+  });
 });

@@ -1,12 +1,5 @@
 import { ByteReader, ByteWriter, decodeUtf8, payloadError, utf8Bytes } from './bytes';
-import {
-  CLOSE_CODE_BY_NUMBER,
-  CLOSE_CODES,
-  HELLO_REJECT_BY_NUMBER,
-  HELLO_REJECT_CODES,
-  STREAM_ERROR_BY_NUMBER,
-  STREAM_ERROR_CODES,
-} from './codes';
+import { CLOSE_CODE_BY_NUMBER, CLOSE_CODES, HELLO_REJECT_BY_NUMBER, HELLO_REJECT_CODES, STREAM_ERROR_BY_NUMBER, STREAM_ERROR_CODES } from './codes';
 import {
   FRAME_FORMAT_VERSION,
   FRAME_HEADER_BYTES,
@@ -23,12 +16,7 @@ import {
 } from './constants';
 import { ControlMessageSchema } from './control';
 import { TunnelProtocolError } from './errors';
-import {
-  FRAME_TYPES,
-  frameTypeName,
-  isConnectionFrameType,
-  type FrameTypeName,
-} from './frame-types';
+import { FRAME_TYPES, frameTypeName, isConnectionFrameType, type FrameTypeName } from './frame-types';
 import type { Frame, HelloAckFrame, HelloFrame, OpenFrame } from './frames';
 import { describeIssues, OpenRequestSchema } from './link';
 
@@ -38,9 +26,7 @@ import { describeIssues, OpenRequestSchema } from './link';
  * when asked to encode a frame that breaks a rule (a programmer error).
  */
 
-export type DecodeEvent =
-  | { kind: 'frame'; frame: Frame }
-  | { kind: 'garbage'; bytes: Uint8Array; error: TunnelProtocolError };
+export type DecodeEvent = { kind: 'frame'; frame: Frame } | { kind: 'garbage'; bytes: Uint8Array; error: TunnelProtocolError };
 
 export interface FrameHeader {
   type: FrameTypeName;
@@ -57,10 +43,7 @@ export interface CodecOptions {
  * Checks the 12-byte header at the start of `bytes`. Every error here leaves the frame boundary
  * unknown, so it carries reaction `close-tunnel` (fatal on a byte stream).
  */
-export function parseFrameHeader(
-  bytes: Uint8Array,
-  maxFrameBytes: number,
-): FrameHeader | TunnelProtocolError {
+export function parseFrameHeader(bytes: Uint8Array, maxFrameBytes: number): FrameHeader | TunnelProtocolError {
   const view = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
   const lead = view.getUint8(0);
   // [T3-1] byte 0 high nibble is the magic 0xA.
@@ -82,12 +65,7 @@ export function parseFrameHeader(
   const payloadLength = view.getUint32(8);
   // [T3-5] header + payload never exceed maxFrameBytes.
   if (payloadLength > maxFrameBytes - FRAME_HEADER_BYTES) {
-    return fatal(
-      'FRAME_TOO_LARGE',
-      `${type} payload of ${payloadLength} bytes exceeds the limit`,
-      type,
-      streamId,
-    );
+    return fatal('FRAME_TOO_LARGE', `${type} payload of ${payloadLength} bytes exceeds the limit`, type, streamId);
   }
   return { type, streamId, payloadLength };
 }
@@ -98,14 +76,7 @@ export function parseFrameHeader(
  */
 export function decodeFrame(message: Uint8Array, options: CodecOptions): DecodeEvent {
   if (message.length < FRAME_HEADER_BYTES) {
-    return garbage(
-      message,
-      new TunnelProtocolError(
-        'LENGTH_MISMATCH',
-        `message of ${message.length} bytes`,
-        'drop-frame',
-      ),
-    );
+    return garbage(message, new TunnelProtocolError('LENGTH_MISMATCH', `message of ${message.length} bytes`, 'drop-frame'));
   }
   const header = parseFrameHeader(message, options.maxFrameBytes);
   if (header instanceof TunnelProtocolError) {
@@ -125,23 +96,14 @@ export function decodeFrame(message: Uint8Array, options: CodecOptions): DecodeE
 }
 
 /** Decodes a payload whose header was already checked. `frameBytes` is reported on garbage. */
-export function decodeFrameBody(
-  header: FrameHeader,
-  payload: Uint8Array,
-  frameBytes: Uint8Array,
-): DecodeEvent {
+export function decodeFrameBody(header: FrameHeader, payload: Uint8Array, frameBytes: Uint8Array): DecodeEvent {
   const { type, streamId } = header;
   // [T3-6] connection frames use stream 0, stream frames a stream id >= 1.
   if (isConnectionFrameType(type) !== (streamId === 0)) {
-    const error = new TunnelProtocolError(
-      'BAD_STREAM_ID',
-      `${type} on stream ${streamId}`,
-      'drop-frame',
-      {
-        frameType: type,
-        streamId,
-      },
-    );
+    const error = new TunnelProtocolError('BAD_STREAM_ID', `${type} on stream ${streamId}`, 'drop-frame', {
+      frameType: type,
+      streamId,
+    });
     return garbage(frameBytes, error);
   }
   try {
@@ -177,11 +139,7 @@ function decodePayload(header: FrameHeader, reader: ByteReader): Frame {
       const request = parseJson(reader.rest(), (value) => {
         const result = OpenRequestSchema.safeParse(value);
         if (!result.success) {
-          throw new TunnelProtocolError(
-            'INVALID_LINK',
-            describeIssues(result.error),
-            'fail-stream',
-          );
+          throw new TunnelProtocolError('INVALID_LINK', describeIssues(result.error), 'fail-stream');
         }
         return result.data;
       });
@@ -222,11 +180,7 @@ function decodePayload(header: FrameHeader, reader: ByteReader): Frame {
       const message = parseJson(reader.rest(), (value) => {
         const result = ControlMessageSchema.safeParse(value);
         if (!result.success) {
-          throw new TunnelProtocolError(
-            'INVALID_CONTROL',
-            describeIssues(result.error),
-            'drop-frame',
-          );
+          throw new TunnelProtocolError('INVALID_CONTROL', describeIssues(result.error), 'drop-frame');
         }
         return result.data;
       });
@@ -278,8 +232,7 @@ function readCapabilities(reader: ByteReader): string[] {
 
 function readReason(reader: ByteReader): string {
   // [T4-REASON-1] reasons are UTF-8 of at most 512 bytes.
-  if (reader.remaining > MAX_REASON_BYTES)
-    throw payloadError(`reason longer than ${MAX_REASON_BYTES} bytes`);
+  if (reader.remaining > MAX_REASON_BYTES) throw payloadError(`reason longer than ${MAX_REASON_BYTES} bytes`);
   return decodeUtf8(reader.rest());
 }
 
@@ -296,8 +249,7 @@ function parseJson<T>(bytes: Uint8Array, validate: (value: unknown) => T): T {
 
 function lookupCode<K extends string>(table: Map<number, K>, value: number, what: string): K {
   const code = table.get(value);
-  if (code === undefined)
-    throw new TunnelProtocolError('UNKNOWN_CODE', `${what} code ${value}`, 'drop-frame');
+  if (code === undefined) throw new TunnelProtocolError('UNKNOWN_CODE', `${what} code ${value}`, 'drop-frame');
   return code;
 }
 
@@ -309,8 +261,7 @@ function checkVersions(versions: readonly number[], min: number): void {
     throw payloadError(`${versions.length} versions (allowed ${min}..${MAX_HELLO_VERSIONS})`);
   }
   versions.forEach((version, i) => {
-    if (!Number.isInteger(version) || version < 1 || version > 0xffff)
-      throw payloadError(`version ${version}`);
+    if (!Number.isInteger(version) || version < 1 || version > 0xffff) throw payloadError(`version ${version}`);
     if (i > 0 && version <= versions[i - 1]) throw payloadError('versions not strictly ascending');
   });
 }
@@ -318,9 +269,7 @@ function checkVersions(versions: readonly number[], min: number): void {
 /** [T4-HELLO-2] maxFrameBytes within [4 KiB, 16 MiB]. */
 function checkMaxFrameBytes(value: number): void {
   if (!Number.isInteger(value) || value < MIN_MAX_FRAME_BYTES || value > MAX_MAX_FRAME_BYTES) {
-    throw payloadError(
-      `maxFrameBytes ${value} outside ${MIN_MAX_FRAME_BYTES}..${MAX_MAX_FRAME_BYTES}`,
-    );
+    throw payloadError(`maxFrameBytes ${value} outside ${MIN_MAX_FRAME_BYTES}..${MAX_MAX_FRAME_BYTES}`);
   }
 }
 
@@ -333,10 +282,8 @@ function checkSoftware(software: string): void {
 
 /** [T4-HELLO-4] at most 16 distinct capabilities of 1..32 characters [a-z0-9._-]. */
 function checkCapabilities(capabilities: readonly string[]): void {
-  if (capabilities.length > MAX_CAPABILITIES)
-    throw payloadError(`${capabilities.length} capabilities`);
-  if (new Set(capabilities).size !== capabilities.length)
-    throw payloadError('duplicate capability');
+  if (capabilities.length > MAX_CAPABILITIES) throw payloadError(`${capabilities.length} capabilities`);
+  if (new Set(capabilities).size !== capabilities.length) throw payloadError('duplicate capability');
   for (const capability of capabilities) {
     if (capability.length > MAX_CAPABILITY_BYTES || !/^[a-z0-9][a-z0-9._-]*$/.test(capability)) {
       throw payloadError('capability must be 1..32 characters of [a-z0-9._-]');
@@ -373,8 +320,7 @@ function checkOpen(frame: OpenFrame): OpenFrame {
 
 /** [T4-CREDIT-1] windows and credit increments are 1..2^31-1. */
 function checkWindow(value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > MAX_WINDOW)
-    throw payloadError(`window ${value}`);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_WINDOW) throw payloadError(`window ${value}`);
   return value;
 }
 
@@ -388,25 +334,12 @@ function checkWindow(value: number): number {
 export function encodeFrame(frame: Frame, maxFrameBytes = MAX_MAX_FRAME_BYTES): Uint8Array {
   const payload = encodePayload(frame);
   const streamId = 'streamId' in frame ? frame.streamId : 0;
-  if (
-    isConnectionFrameType(frame.type) !== (streamId === 0) ||
-    !Number.isInteger(streamId) ||
-    streamId < 0 ||
-    streamId > 0xffff_ffff
-  ) {
-    throw new TunnelProtocolError(
-      'BAD_STREAM_ID',
-      `${frame.type} on stream ${streamId}`,
-      'drop-frame',
-    );
+  if (isConnectionFrameType(frame.type) !== (streamId === 0) || !Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff_ffff) {
+    throw new TunnelProtocolError('BAD_STREAM_ID', `${frame.type} on stream ${streamId}`, 'drop-frame');
   }
   const total = FRAME_HEADER_BYTES + payload.length;
   if (total > maxFrameBytes) {
-    throw new TunnelProtocolError(
-      'FRAME_TOO_LARGE',
-      `${frame.type} of ${total} bytes exceeds ${maxFrameBytes}`,
-      'drop-frame',
-    );
+    throw new TunnelProtocolError('FRAME_TOO_LARGE', `${frame.type} of ${total} bytes exceeds ${maxFrameBytes}`, 'drop-frame');
   }
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
@@ -431,17 +364,10 @@ function encodePayload(frame: Frame): Uint8Array {
     case 'HELLO_ACK': {
       checkHelloAck(frame);
       if (frame.accepted) {
-        const writer = new ByteWriter()
-          .u8(1)
-          .u16(frame.version)
-          .u32(frame.maxFrameBytes)
-          .str8(frame.software);
+        const writer = new ByteWriter().u8(1).u16(frame.version).u32(frame.maxFrameBytes).str8(frame.software);
         return writeCapabilities(writer, frame.capabilities).finish();
       }
-      const writer = new ByteWriter()
-        .u8(0)
-        .u16(HELLO_REJECT_CODES[frame.code])
-        .u8(frame.versions.length);
+      const writer = new ByteWriter().u8(0).u16(HELLO_REJECT_CODES[frame.code]).u8(frame.versions.length);
       frame.versions.forEach((version) => writer.u16(version));
       return writer.str16(frame.message).finish();
     }
@@ -473,17 +399,12 @@ function encodePayload(frame: Frame): Uint8Array {
       return writeReason(CLOSE_CODES[frame.code], frame.message);
     case 'PING':
     case 'PONG':
-      if (!Number.isSafeInteger(frame.timestamp) || frame.timestamp < 0)
-        throw payloadError('timestamp');
+      if (!Number.isSafeInteger(frame.timestamp) || frame.timestamp < 0) throw payloadError('timestamp');
       return new ByteWriter().u64(frame.timestamp).finish();
     case 'CONTROL': {
       const message = ControlMessageSchema.safeParse(frame.message);
       if (!message.success) {
-        throw new TunnelProtocolError(
-          'INVALID_CONTROL',
-          describeIssues(message.error),
-          'drop-frame',
-        );
+        throw new TunnelProtocolError('INVALID_CONTROL', describeIssues(message.error), 'drop-frame');
       }
       return utf8Bytes(JSON.stringify(message.data));
     }
@@ -498,8 +419,7 @@ function writeCapabilities(writer: ByteWriter, capabilities: readonly string[]):
 
 function writeReason(code: number, message: string): Uint8Array {
   const text = utf8Bytes(message);
-  if (text.length > MAX_REASON_BYTES)
-    throw payloadError(`reason longer than ${MAX_REASON_BYTES} bytes`);
+  if (text.length > MAX_REASON_BYTES) throw payloadError(`reason longer than ${MAX_REASON_BYTES} bytes`);
   return new ByteWriter().u16(code).bytes(text).finish();
 }
 

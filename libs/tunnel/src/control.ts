@@ -57,12 +57,7 @@ const GoAwayMessage = z.strictObject({
   reconnectDelayMs: z.int().min(0).max(3_600_000).optional(),
 });
 
-export const ControlMessageSchema = z.discriminatedUnion('type', [
-  TerminalListMessage,
-  AgentStatusMessage,
-  LinkStatusMessage,
-  GoAwayMessage,
-]);
+export const ControlMessageSchema = z.discriminatedUnion('type', [TerminalListMessage, AgentStatusMessage, LinkStatusMessage, GoAwayMessage]);
 
 export type ControlMessage = z.infer<typeof ControlMessageSchema>;
 export type ControlMessageType = ControlMessage['type'];

@@ -16,9 +16,7 @@ describe(toDuplex.name, () => {
       agent: { initialWindow: 16 * 1024 },
       connector: { initialWindow: 16 * 1024 },
     });
-    accepted = new Promise((resolve) =>
-      pair.agent.setOpenHandler((request) => resolve(request.accept())),
-    );
+    accepted = new Promise((resolve) => pair.agent.setOpenHandler((request) => resolve(request.accept())));
     await startPair(pair);
   });
 
@@ -43,10 +41,7 @@ describe(toDuplex.name, () => {
     });
     remote.end();
     await Promise.all([
-      pipeline(
-        Readable.from([payload.subarray(0, 100_000), payload.subarray(100_000)]),
-        toDuplex(stream),
-      ),
+      pipeline(Readable.from([payload.subarray(0, 100_000), payload.subarray(100_000)]), toDuplex(stream)),
       pipeline(toDuplex(remote), slowSink),
     ]);
     expect(Buffer.concat(chunks).equals(payload)).toBe(true);

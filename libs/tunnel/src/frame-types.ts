@@ -16,22 +16,14 @@ export const FRAME_TYPES = {
 
 export type FrameTypeName = keyof typeof FRAME_TYPES;
 
-const NAME_BY_BYTE = new Map<number, FrameTypeName>(
-  (Object.entries(FRAME_TYPES) as [FrameTypeName, number][]).map(([name, byte]) => [byte, name]),
-);
+const NAME_BY_BYTE = new Map<number, FrameTypeName>((Object.entries(FRAME_TYPES) as [FrameTypeName, number][]).map(([name, byte]) => [byte, name]));
 
 export function frameTypeName(byte: number): FrameTypeName | undefined {
   return NAME_BY_BYTE.get(byte);
 }
 
 /** Frames that belong to the connection and must carry stream id 0. */
-const CONNECTION_FRAMES: ReadonlySet<FrameTypeName> = new Set([
-  'HELLO',
-  'HELLO_ACK',
-  'PING',
-  'PONG',
-  'CONTROL',
-]);
+const CONNECTION_FRAMES: ReadonlySet<FrameTypeName> = new Set(['HELLO', 'HELLO_ACK', 'PING', 'PONG', 'CONTROL']);
 
 export function isConnectionFrameType(type: FrameTypeName): boolean {
   return CONNECTION_FRAMES.has(type);

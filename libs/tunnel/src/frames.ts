@@ -110,6 +110,5 @@ export interface ControlFrame {
 }
 
 export type ConnectionFrame = HelloFrame | HelloAckFrame | PingFrame | PongFrame | ControlFrame;
-export type StreamFrame =
-  OpenFrame | OpenOkFrame | OpenFailFrame | DataFrame | CreditFrame | CloseFrame | ResetFrame;
+export type StreamFrame = OpenFrame | OpenOkFrame | OpenFailFrame | DataFrame | CreditFrame | CloseFrame | ResetFrame;
 export type Frame = ConnectionFrame | StreamFrame;

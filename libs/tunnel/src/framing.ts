@@ -1,10 +1,4 @@
-import {
-  decodeFrameBody,
-  parseFrameHeader,
-  type CodecOptions,
-  type DecodeEvent,
-  type FrameHeader,
-} from './codec';
+import { decodeFrameBody, parseFrameHeader, type CodecOptions, type DecodeEvent, type FrameHeader } from './codec';
 import { FRAME_HEADER_BYTES, MAX_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from './constants';
 import { TunnelProtocolError } from './errors';
 
@@ -32,14 +26,8 @@ export class FrameDecoder {
 
   constructor(options: CodecOptions) {
     const { maxFrameBytes } = options;
-    if (
-      !Number.isInteger(maxFrameBytes) ||
-      maxFrameBytes < MIN_MAX_FRAME_BYTES ||
-      maxFrameBytes > MAX_MAX_FRAME_BYTES
-    ) {
-      throw new RangeError(
-        `maxFrameBytes must be an integer in ${MIN_MAX_FRAME_BYTES}..${MAX_MAX_FRAME_BYTES}`,
-      );
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_MAX_FRAME_BYTES || maxFrameBytes > MAX_MAX_FRAME_BYTES) {
+      throw new RangeError(`maxFrameBytes must be an integer in ${MIN_MAX_FRAME_BYTES}..${MAX_MAX_FRAME_BYTES}`);
     }
     this.maxFrameBytes = maxFrameBytes;
   }

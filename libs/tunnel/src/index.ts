@@ -5,13 +5,7 @@
 
 // Multiplexer and streams
 export { Multiplexer } from './multiplexer';
-export type {
-  IncomingOpen,
-  MultiplexerOptions,
-  MultiplexerState,
-  TunnelSession,
-  TunnelStats,
-} from './multiplexer';
+export type { IncomingOpen, MultiplexerOptions, MultiplexerState, TunnelSession, TunnelStats } from './multiplexer';
 export { TunnelStream } from './stream';
 export type { StreamState } from './stream';
 export { toDuplex } from './duplex';
@@ -29,24 +23,11 @@ export type { Unsubscribe } from './listeners';
 export { LinkDescriptorSchema, parseLinkDescriptor } from './link';
 export type { LinkDescriptor, LinkKind } from './link';
 export { ControlMessageSchema, mayReceiveControl, parseControlMessage } from './control';
-export type {
-  ControlMessage,
-  ControlMessageType,
-  LinkStatus,
-  TerminalEntry,
-  TerminalProtocol,
-  TunnelRole,
-} from './control';
+export type { ControlMessage, ControlMessageType, LinkStatus, TerminalEntry, TerminalProtocol, TunnelRole } from './control';
 
 // Errors and codes
 export { TunnelProtocolError, TunnelStreamError } from './errors';
-export type {
-  FrameErrorCode,
-  ProtocolErrorCode,
-  ProtocolErrorReaction,
-  SessionErrorCode,
-  StreamErrorCode,
-} from './errors';
+export type { FrameErrorCode, ProtocolErrorCode, ProtocolErrorReaction, SessionErrorCode, StreamErrorCode } from './errors';
 export { AGENT_CLOSE_CODES } from './codes';
 export type { AgentCloseCode, CloseCode, HelloRejectCode, WireStreamErrorCode } from './codes';
 
@@ -55,8 +36,4 @@ export { decodeFrame, encodeFrame } from './codec';
 export type { CodecOptions, DecodeEvent } from './codec';
 export { FrameDecoder } from './framing';
 export type * from './frames';
-export {
-  DEFAULT_MAX_FRAME_BYTES,
-  FRAME_HEADER_BYTES,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from './constants';
+export { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from './constants';

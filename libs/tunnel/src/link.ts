@@ -52,12 +52,7 @@ const RelayTcpLink = z.strictObject({
   connectTimeoutMs: timeoutMs.optional(),
 });
 
-export const LinkDescriptorSchema = z.discriminatedUnion('kind', [
-  TcpConnectLink,
-  TcpListenLink,
-  SerialLink,
-  RelayTcpLink,
-]);
+export const LinkDescriptorSchema = z.discriminatedUnion('kind', [TcpConnectLink, TcpListenLink, SerialLink, RelayTcpLink]);
 
 export type LinkDescriptor = z.infer<typeof LinkDescriptorSchema>;
 export type LinkKind = LinkDescriptor['kind'];

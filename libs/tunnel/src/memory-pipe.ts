@@ -89,11 +89,8 @@ export class MemoryTransport implements FrameTransport {
 }
 
 /** Two connected in-memory transports. */
-export function createMemoryPipe(
-  options: MemoryPipeOptions = {},
-): [MemoryTransport, MemoryTransport] {
-  const schedule =
-    options.schedule ?? ((deliver: () => void) => void Promise.resolve().then(deliver));
+export function createMemoryPipe(options: MemoryPipeOptions = {}): [MemoryTransport, MemoryTransport] {
+  const schedule = options.schedule ?? ((deliver: () => void) => void Promise.resolve().then(deliver));
   const a = new MemoryTransport(schedule);
   const b = new MemoryTransport(schedule);
   a.connect(b);

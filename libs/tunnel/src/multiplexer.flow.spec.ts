@@ -7,10 +7,7 @@ import { collect, writeAll } from './testing/collect';
 import { createMuxPair, settle, startPair, type MuxPair } from './testing/mux-pair';
 
 const WINDOW = 16 * 1024;
-const link = (terminalId: string): [LinkDescriptor, { terminalId: string }] => [
-  { kind: 'tcp-connect', host: 'pos.local', port: 2000 },
-  { terminalId },
-];
+const link = (terminalId: string): [LinkDescriptor, { terminalId: string }] => [{ kind: 'tcp-connect', host: 'pos.local', port: 2000 }, { terminalId }];
 
 describe(`${Multiplexer.name} flow control`, () => {
   let pair: MuxPair;
@@ -51,8 +48,7 @@ describe(`${Multiplexer.name} flow control`, () => {
     agentStreams.get('slow')?.pause();
     const slowPayload = randomBytes(200 * 1024);
     const writeResults = [];
-    for (let offset = 0; offset < slowPayload.length; offset += 8192)
-      writeResults.push(slow.write(slowPayload.subarray(offset, offset + 8192)));
+    for (let offset = 0; offset < slowPayload.length; offset += 8192) writeResults.push(slow.write(slowPayload.subarray(offset, offset + 8192)));
 
     const fast = await pair.connector.open(...link('echo-fast'));
     const fastPayload = randomBytes(300 * 1024);

@@ -11,18 +11,9 @@ import { RecordingTransport } from './testing/recording-transport';
  * independent builder, so the tests also pin what the Multiplexer accepts on the wire.
  */
 
-const HELLO = frameBytes(TYPE.HELLO, 0, [
-  ...u8(1),
-  ...u16(1),
-  ...u32(65_536),
-  ...str8('raw-agent/1'),
-  ...u8(0),
-]);
-const open = (
-  id: number,
-  window: number,
-  json = '{"link":{"kind":"tcp-connect","host":"h","port":1}}',
-) => frameBytes(TYPE.OPEN, id, [...u32(window), ...utf8(json)]);
+const HELLO = frameBytes(TYPE.HELLO, 0, [...u8(1), ...u16(1), ...u32(65_536), ...str8('raw-agent/1'), ...u8(0)]);
+const open = (id: number, window: number, json = '{"link":{"kind":"tcp-connect","host":"h","port":1}}') =>
+  frameBytes(TYPE.OPEN, id, [...u32(window), ...utf8(json)]);
 const data = (id: number, length: number) =>
   frameBytes(
     TYPE.DATA,
@@ -106,16 +97,7 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
 
     it('rejects a HELLO without a common version with the versions it supports', () => {
       const { transport, sut } = connector({}, false);
-      sut.receive(
-        frameBytes(TYPE.HELLO, 0, [
-          ...u8(2),
-          ...u16(7),
-          ...u16(8),
-          ...u32(65_536),
-          ...str8('future-agent/9'),
-          ...u8(0),
-        ]),
-      );
+      sut.receive(frameBytes(TYPE.HELLO, 0, [...u8(2), ...u16(7), ...u16(8), ...u32(65_536), ...str8('future-agent/9'), ...u8(0)]));
       expect(transport.take()).toEqual([
         expect.objectContaining({
           type: 'HELLO_ACK',
@@ -149,9 +131,7 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
       accepted[0].pause();
       sut.receive(data(1, 8000));
       sut.receive(data(1, 193));
-      expect(transport.take()).toEqual([
-        expect.objectContaining({ type: 'RESET', streamId: 1, code: 'FLOW_CONTROL_ERROR' }),
-      ]);
+      expect(transport.take()).toEqual([expect.objectContaining({ type: 'RESET', streamId: 1, code: 'FLOW_CONTROL_ERROR' })]);
       expect(errors.map((error) => error.code)).toEqual(['FLOW_CONTROL_VIOLATION']);
       expect(accepted[0].state).toBe('closed');
     });
@@ -161,9 +141,7 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
       sut.receive(open(1, 0x7fff_0000));
       transport.take();
       sut.receive(frameBytes(TYPE.CREDIT, 1, u32(0x0001_0000)));
-      expect(transport.take()).toEqual([
-        expect.objectContaining({ type: 'RESET', streamId: 1, code: 'FLOW_CONTROL_ERROR' }),
-      ]);
+      expect(transport.take()).toEqual([expect.objectContaining({ type: 'RESET', streamId: 1, code: 'FLOW_CONTROL_ERROR' })]);
       expect(errors[0].code).toBe('FLOW_CONTROL_VIOLATION');
     });
 
@@ -179,9 +157,7 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
       expect(transport.take()).toEqual([{ type: 'CREDIT', streamId: 1, increment: 2100 }]);
       sut.receive(frameBytes(TYPE.CLOSE, 1, u16(1)));
       accepted[0].end();
-      expect(transport.take()).toEqual([
-        { type: 'CLOSE', streamId: 1, code: 'NORMAL', message: '' },
-      ]);
+      expect(transport.take()).toEqual([{ type: 'CLOSE', streamId: 1, code: 'NORMAL', message: '' }]);
       expect((await received).data).toHaveLength(2100);
     });
 
@@ -191,18 +167,13 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
       sut.receive(open(5, 4096));
       sut.receive(open(3, 4096));
       expect(transport.take()).toEqual([{ type: 'OPEN_OK', streamId: 5, window: 8192 }]);
-      expect(errors.map((error) => error.code)).toEqual([
-        'BAD_STREAM_ID_ALLOCATION',
-        'BAD_STREAM_ID_ALLOCATION',
-      ]);
+      expect(errors.map((error) => error.code)).toEqual(['BAD_STREAM_ID_ALLOCATION', 'BAD_STREAM_ID_ALLOCATION']);
     });
 
     it('answers an OPEN with an invalid link with OPEN_FAIL PROTOCOL_ERROR', () => {
       const { sut, transport, errors } = connector();
       sut.receive(open(1, 4096, '{"link":{"kind":"tcp-connect","host":"h","port":0}}'));
-      expect(transport.take()).toEqual([
-        expect.objectContaining({ type: 'OPEN_FAIL', streamId: 1, code: 'PROTOCOL_ERROR' }),
-      ]);
+      expect(transport.take()).toEqual([expect.objectContaining({ type: 'OPEN_FAIL', streamId: 1, code: 'PROTOCOL_ERROR' })]);
       expect(errors[0]).toMatchObject({ code: 'INVALID_LINK', reaction: 'fail-stream' });
     });
 
@@ -227,9 +198,7 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
       transport.take();
       sut.receive(data(1, 1));
       expect(errors.map((error) => error.code)).toEqual(['DATA_AFTER_CLOSE']);
-      expect(transport.take()).toEqual([
-        expect.objectContaining({ type: 'RESET', code: 'PROTOCOL_ERROR' }),
-      ]);
+      expect(transport.take()).toEqual([expect.objectContaining({ type: 'RESET', code: 'PROTOCOL_ERROR' })]);
     });
 
     it('drops control messages sent in the wrong direction and text messages', () => {

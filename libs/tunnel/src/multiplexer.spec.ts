@@ -83,8 +83,7 @@ describe(Multiplexer.name, () => {
       pair = createMuxPair({
         agent: { software: 'payorch-agent/0.9.0' },
         connector: {
-          validateHello: (hello) =>
-            hello.software.endsWith('/0.9.0') ? { message: 'agent 0.9 is retired' } : undefined,
+          validateHello: (hello) => (hello.software.endsWith('/0.9.0') ? { message: 'agent 0.9 is retired' } : undefined),
         },
       });
       const agentClosed = closeInfo(pair.agent);
@@ -98,14 +97,10 @@ describe(Multiplexer.name, () => {
 
     it('refuses streams before the handshake and after close', () => {
       pair = createMuxPair();
-      expect(() => pair.connector.openStream(TERMINAL)).toThrow(
-        expect.objectContaining({ code: 'NOT_READY' }),
-      );
+      expect(() => pair.connector.openStream(TERMINAL)).toThrow(expect.objectContaining({ code: 'NOT_READY' }));
       pair.connector.start();
       pair.connector.close();
-      expect(() => pair.connector.openStream(TERMINAL)).toThrow(
-        expect.objectContaining({ code: 'TUNNEL_CLOSED' }),
-      );
+      expect(() => pair.connector.openStream(TERMINAL)).toThrow(expect.objectContaining({ code: 'TUNNEL_CLOSED' }));
       expect(pair.connector.sendControl({ type: 'goaway', reason: 'x' })).toBe(false);
     });
   });
@@ -122,9 +117,7 @@ describe(Multiplexer.name, () => {
         void accepted.then((request) => {
           expect(request).toMatchObject({ link: TERMINAL, terminalId: 'T-1', streamId: 2 });
           const agentStream = request.accept();
-          agentStream.onData((chunk) =>
-            agentStream.write(Uint8Array.from(chunk, (byte) => byte * 2)),
-          );
+          agentStream.onData((chunk) => agentStream.write(Uint8Array.from(chunk, (byte) => byte * 2)));
           agentStream.onEnd(() => agentStream.end('LINK_ENDED'));
         });
       });
@@ -149,9 +142,7 @@ describe(Multiplexer.name, () => {
       });
       echoOnAgent(pair);
       await startPair(pair);
-      const payloads = Array.from({ length: 40 }, (_, i) =>
-        randomBytes(1 + ((i * 7919) % 100_000)),
-      );
+      const payloads = Array.from({ length: 40 }, (_, i) => randomBytes(1 + ((i * 7919) % 100_000)));
       const results = await Promise.all(
         payloads.map(async (payload, i) => {
           const stream = await pair.connector.open({
@@ -194,9 +185,7 @@ describe(Multiplexer.name, () => {
 
     it('reports open failure with the peer reason code', async () => {
       pair = createMuxPair();
-      pair.agent.setOpenHandler((request) =>
-        request.reject('REFUSED', 'ECONNREFUSED 10.0.0.5:2000'),
-      );
+      pair.agent.setOpenHandler((request) => request.reject('REFUSED', 'ECONNREFUSED 10.0.0.5:2000'));
       await startPair(pair);
       const failure = pair.connector.open(TERMINAL);
       await expect(failure).rejects.toBeInstanceOf(TunnelStreamError);
@@ -221,17 +210,13 @@ describe(Multiplexer.name, () => {
     it('rejects invalid link descriptors before sending anything', async () => {
       pair = createMuxPair();
       await startPair(pair);
-      expect(() => pair.connector.openStream({ kind: 'tcp-connect', host: 'h', port: 0 })).toThrow(
-        expect.objectContaining({ code: 'INVALID_LINK' }),
-      );
+      expect(() => pair.connector.openStream({ kind: 'tcp-connect', host: 'h', port: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_LINK' }));
       expect(pair.connector.stats.streams).toBe(0);
     });
 
     it('propagates RESET with its code, and a reset stream ignores late frames without counting errors', async () => {
       pair = createMuxPair();
-      const agentStream = new Promise<TunnelStream>((resolve) =>
-        pair.agent.setOpenHandler((request) => resolve(request.accept())),
-      );
+      const agentStream = new Promise<TunnelStream>((resolve) => pair.agent.setOpenHandler((request) => resolve(request.accept())));
       await startPair(pair);
       const stream = await pair.connector.open(TERMINAL);
       const remote = await agentStream;
@@ -270,9 +255,7 @@ describe(Multiplexer.name, () => {
         remote: true,
       });
       pair.connector.openStream(TERMINAL);
-      expect(() => pair.connector.openStream(TERMINAL)).toThrow(
-        expect.objectContaining({ code: 'LIMIT_EXCEEDED' }),
-      );
+      expect(() => pair.connector.openStream(TERMINAL)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
     });
   });
 
@@ -301,9 +284,7 @@ describe(Multiplexer.name, () => {
     it('refuses to encode an invalid control message', async () => {
       pair = createMuxPair();
       await startPair(pair);
-      expect(() =>
-        pair.agent.sendControl({ type: 'link-status', terminalId: '', state: 'up' }),
-      ).toThrow(expect.objectContaining({ code: 'INVALID_CONTROL' }));
+      expect(() => pair.agent.sendControl({ type: 'link-status', terminalId: '', state: 'up' })).toThrow(expect.objectContaining({ code: 'INVALID_CONTROL' }));
     });
   });
 
@@ -314,10 +295,7 @@ describe(Multiplexer.name, () => {
         if (request.terminalId !== 'slow') request.accept();
       });
       await startPair(pair);
-      const open = await Promise.all([
-        pair.connector.open(TERMINAL),
-        pair.connector.open(TERMINAL),
-      ]);
+      const open = await Promise.all([pair.connector.open(TERMINAL), pair.connector.open(TERMINAL)]);
       const closes = open.map((stream) => collect(stream));
       const pending = pair.connector.open(TERMINAL, { terminalId: 'slow' });
       const connectorClosed = closeInfo(pair.connector);

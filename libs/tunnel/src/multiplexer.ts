@@ -18,12 +18,7 @@ import { parseLinkDescriptor, type LinkDescriptor } from './link';
 import { Listeners, type Unsubscribe } from './listeners';
 import { TunnelStream, type StreamHost } from './stream';
 import { systemTimers, type TimerApi } from './timers';
-import {
-  WS_CLOSE_CODES,
-  type FrameTransport,
-  type TunnelCloseCode,
-  type TunnelCloseInfo,
-} from './transport';
+import { WS_CLOSE_CODES, type FrameTransport, type TunnelCloseCode, type TunnelCloseInfo } from './transport';
 
 export interface MultiplexerOptions {
   /** The agent sends HELLO and opens odd stream ids; the connector answers and opens even ids. */
@@ -192,8 +187,7 @@ export class Multiplexer {
     if (heartbeat) {
       this.heartbeat = new Heartbeat(heartbeat, this.timers, {
         sendPing: (timestamp) => this.send({ type: 'PING', timestamp }),
-        onDead: (silentMs) =>
-          this.shutdown('HEARTBEAT_TIMEOUT', `no frame from the peer for ${silentMs} ms`),
+        onDead: (silentMs) => this.shutdown('HEARTBEAT_TIMEOUT', `no frame from the peer for ${silentMs} ms`),
       });
     }
 
@@ -264,8 +258,7 @@ export class Multiplexer {
     this.currentState = 'handshaking';
     if (this.handshakeTimeoutMs > 0) {
       this.handshakeTimer = this.timers.setTimeout(
-        () =>
-          this.shutdown('HANDSHAKE_TIMEOUT', `no handshake within ${this.handshakeTimeoutMs} ms`),
+        () => this.shutdown('HANDSHAKE_TIMEOUT', `no handshake within ${this.handshakeTimeoutMs} ms`),
         this.handshakeTimeoutMs,
       );
     }
@@ -295,29 +288,18 @@ export class Multiplexer {
     if (this.streams.size >= this.maxStreams) {
       throw new TunnelStreamError('LIMIT_EXCEEDED', `${this.maxStreams} streams open`, false);
     }
-    if (this.nextLocalId > MAX_STREAM_ID)
-      throw new TunnelStreamError('LIMIT_EXCEEDED', 'stream ids exhausted', false);
+    if (this.nextLocalId > MAX_STREAM_ID) throw new TunnelStreamError('LIMIT_EXCEEDED', 'stream ids exhausted', false);
     const window = this.reserveWindow();
-    if (window === undefined)
-      throw new TunnelStreamError('LIMIT_EXCEEDED', 'receive buffer budget exhausted', false);
+    if (window === undefined) throw new TunnelStreamError('LIMIT_EXCEEDED', 'receive buffer budget exhausted', false);
     const id = this.nextLocalId;
     this.nextLocalId += 2;
-    const stream = this.createStream(
-      id,
-      checkedLink,
-      options.terminalId,
-      'local',
-      'opening',
-      window,
-      0,
-    );
+    const stream = this.createStream(id, checkedLink, options.terminalId, 'local', 'opening', window, 0);
     const frame: OpenFrame = { type: 'OPEN', streamId: id, window, link: checkedLink };
     if (options.terminalId !== undefined) frame.terminalId = options.terminalId;
     this.send(frame);
     if (this.openTimeoutMs > 0) {
       const timer = this.timers.setTimeout(() => {
-        if (stream.state === 'opening')
-          stream.destroy('TIMEOUT', `no OPEN_OK within ${this.openTimeoutMs} ms`);
+        if (stream.state === 'opening') stream.destroy('TIMEOUT', `no OPEN_OK within ${this.openTimeoutMs} ms`);
       }, this.openTimeoutMs);
       const clear = () => this.timers.clearTimeout(timer);
       stream.onOpen(clear);
@@ -331,9 +313,7 @@ export class Multiplexer {
     return new Promise((resolve, reject) => {
       const stream = this.openStream(link, options);
       stream.onOpen(() => resolve(stream));
-      stream.onClose((error) =>
-        reject(error ?? new TunnelStreamError('CANCELLED', 'closed before open', false, stream.id)),
-      );
+      stream.onClose((error) => reject(error ?? new TunnelStreamError('CANCELLED', 'closed before open', false, stream.id)));
     });
   }
 
@@ -355,9 +335,7 @@ export class Multiplexer {
     this.counters.bytesIn += message.length;
     this.heartbeat?.markAlive();
     if (!isBinary) {
-      this.protocolError(
-        new TunnelProtocolError('TEXT_MESSAGE', 'text message on a binary tunnel', 'drop-frame'),
-      );
+      this.protocolError(new TunnelProtocolError('TEXT_MESSAGE', 'text message on a binary tunnel', 'drop-frame'));
       return;
     }
     const event = decodeFrame(message, { maxFrameBytes: this.maxFrameBytes });
@@ -375,11 +353,7 @@ export class Multiplexer {
   /** The transport closed under us: every stream closes with `TUNNEL_CLOSED`. */
   handleTransportClosed(details: { code?: number; reason?: string } = {}): void {
     const reason = details.reason ? ` ${details.reason}` : '';
-    this.shutdown(
-      'TRANSPORT_CLOSED',
-      `transport closed (${details.code ?? 'no code'})${reason}`,
-      'none',
-    );
+    this.shutdown('TRANSPORT_CLOSED', `transport closed (${details.code ?? 'no code'})${reason}`, 'none');
   }
 
   /** Closes the tunnel and the transport; every stream closes with `TUNNEL_CLOSED`. */
@@ -397,14 +371,9 @@ export class Multiplexer {
 
   /** [T8-1] the connector picks the highest version both sides support. */
   private answerHello(hello: HelloFrame): void {
-    const version = [...hello.versions]
-      .reverse()
-      .find((candidate) => this.supportedVersions.includes(candidate));
+    const version = [...hello.versions].reverse().find((candidate) => this.supportedVersions.includes(candidate));
     if (version === undefined) {
-      this.rejectHello(
-        'NO_COMMON_VERSION',
-        `no common protocol version: peer ${hello.versions.join(',')}, here ${this.supportedVersions.join(',')}`,
-      );
+      this.rejectHello('NO_COMMON_VERSION', `no common protocol version: peer ${hello.versions.join(',')}, here ${this.supportedVersions.join(',')}`);
       return;
     }
     const refusal = this.validateHello?.(hello);
@@ -412,9 +381,7 @@ export class Multiplexer {
       this.rejectHello('POLICY', refusal.message);
       return;
     }
-    const capabilities = hello.capabilities.filter((capability) =>
-      this.capabilities.includes(capability),
-    );
+    const capabilities = hello.capabilities.filter((capability) => this.capabilities.includes(capability));
     this.send({
       type: 'HELLO_ACK',
       accepted: true,
@@ -446,10 +413,7 @@ export class Multiplexer {
   /** [T8-2] the agent accepts only a version and capabilities it offered. */
   private completeHandshake(ack: HelloAckFrame): void {
     if (!ack.accepted) {
-      this.shutdown(
-        'VERSION_REJECTED',
-        `${ack.code}: ${ack.message} (peer supports ${ack.versions.join(',') || 'none'})`,
-      );
+      this.shutdown('VERSION_REJECTED', `${ack.code}: ${ack.message} (peer supports ${ack.versions.join(',') || 'none'})`);
       return;
     }
     if (!this.supportedVersions.includes(ack.version)) {
@@ -484,13 +448,7 @@ export class Multiplexer {
     switch (frame.type) {
       case 'HELLO':
       case 'HELLO_ACK':
-        this.protocolError(
-          new TunnelProtocolError(
-            'UNEXPECTED_FRAME',
-            `${frame.type} after the handshake`,
-            'drop-frame',
-          ),
-        );
+        this.protocolError(new TunnelProtocolError('UNEXPECTED_FRAME', `${frame.type} after the handshake`, 'drop-frame'));
         return;
       case 'PING':
         this.send({ type: 'PONG', timestamp: frame.timestamp });
@@ -500,13 +458,7 @@ export class Multiplexer {
         return;
       case 'CONTROL':
         if (!mayReceiveControl(this.role, frame.message.type)) {
-          this.protocolError(
-            new TunnelProtocolError(
-              'CONTROL_DIRECTION',
-              `${frame.message.type} sent to the ${this.role}`,
-              'drop-frame',
-            ),
-          );
+          this.protocolError(new TunnelProtocolError('CONTROL_DIRECTION', `${frame.message.type} sent to the ${this.role}`, 'drop-frame'));
           return;
         }
         this.controlListeners.emit(frame.message);
@@ -525,12 +477,10 @@ export class Multiplexer {
       // [T5-3] frames racing a RESET or a local close are ignored; never-opened ids are errors.
       if (!this.isRetired(frame.streamId)) {
         this.protocolError(
-          new TunnelProtocolError(
-            'UNKNOWN_STREAM',
-            `${frame.type} for stream ${frame.streamId}`,
-            'drop-frame',
-            { streamId: frame.streamId, frameType: frame.type },
-          ),
+          new TunnelProtocolError('UNKNOWN_STREAM', `${frame.type} for stream ${frame.streamId}`, 'drop-frame', {
+            streamId: frame.streamId,
+            frameType: frame.type,
+          }),
         );
       }
       return;
@@ -558,10 +508,7 @@ export class Multiplexer {
     }
     if (violation) {
       const message = `${frame.type} on stream ${frame.streamId} in state ${stream.state}: ${violation}`;
-      stream.destroy(
-        violation === 'FLOW_CONTROL_VIOLATION' ? 'FLOW_CONTROL_ERROR' : 'PROTOCOL_ERROR',
-        message,
-      );
+      stream.destroy(violation === 'FLOW_CONTROL_VIOLATION' ? 'FLOW_CONTROL_ERROR' : 'PROTOCOL_ERROR', message);
       this.protocolError(
         new TunnelProtocolError(violation, message, 'fail-stream', {
           streamId: frame.streamId,
@@ -584,23 +531,13 @@ export class Multiplexer {
       return;
     }
     this.lastPeerId = id;
-    const refuse = (code: WireStreamErrorCode, message: string) =>
-      this.send({ type: 'OPEN_FAIL', streamId: id, code, message });
+    const refuse = (code: WireStreamErrorCode, message: string) => this.send({ type: 'OPEN_FAIL', streamId: id, code, message });
     const handler = this.openHandler;
     if (!handler) return refuse('UNSUPPORTED_LINK', 'no open handler on this side');
-    if (this.streams.size >= this.maxStreams)
-      return refuse('LIMIT_EXCEEDED', `${this.maxStreams} streams open`);
+    if (this.streams.size >= this.maxStreams) return refuse('LIMIT_EXCEEDED', `${this.maxStreams} streams open`);
     const window = this.reserveWindow();
     if (window === undefined) return refuse('LIMIT_EXCEEDED', 'receive buffer budget exhausted');
-    const stream = this.createStream(
-      id,
-      frame.link,
-      frame.terminalId,
-      'remote',
-      'pending',
-      window,
-      frame.window,
-    );
+    const stream = this.createStream(id, frame.link, frame.terminalId, 'remote', 'pending', window, frame.window);
     let answered = false;
     const answer = () => {
       if (answered) throw new Error(`OPEN of stream ${id} already answered`);
@@ -644,10 +581,7 @@ export class Multiplexer {
     this.counters.protocolErrors += 1;
     this.protocolErrorListeners.emit(error);
     if (this.currentState === 'open' && !this.budget.spend(this.timers.now())) {
-      this.shutdown(
-        'PROTOCOL_ERROR',
-        `bad-message budget exhausted, last ${error.code}: ${error.message}`,
-      );
+      this.shutdown('PROTOCOL_ERROR', `bad-message budget exhausted, last ${error.code}: ${error.message}`);
     }
   }
 
@@ -716,11 +650,7 @@ export class Multiplexer {
     this.flushing = true;
     try {
       const maxPayload = Math.min(this.maxFrameBytes, this.peerMaxFrameBytes) - FRAME_HEADER_BYTES;
-      while (
-        this.currentState === 'open' &&
-        this.ready.size > 0 &&
-        this.transportUnflushed < this.transportHighWaterMark
-      ) {
+      while (this.currentState === 'open' && this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark) {
         const stream = this.ready.values().next().value as TunnelStream;
         this.ready.delete(stream);
         const frame = stream.nextFrame(maxPayload);
@@ -740,8 +670,7 @@ export class Multiplexer {
     this.transportUnflushed += bytes.length;
     this.transport.send(bytes, () => {
       this.transportUnflushed -= bytes.length;
-      if (this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark)
-        this.flush();
+      if (this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark) this.flush();
     });
   }
 
@@ -750,9 +679,7 @@ export class Multiplexer {
   private shutdown(
     code: TunnelCloseCode,
     message: string,
-    transportAction: 'close' | 'terminate' | 'none' = code === 'HEARTBEAT_TIMEOUT'
-      ? 'terminate'
-      : 'close',
+    transportAction: 'close' | 'terminate' | 'none' = code === 'HEARTBEAT_TIMEOUT' ? 'terminate' : 'close',
   ): void {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
@@ -762,19 +689,11 @@ export class Multiplexer {
     this.heartbeat?.stop();
     this.ready.clear();
     for (const stream of [...this.streams.values()]) {
-      stream.teardown(
-        new TunnelStreamError(
-          'TUNNEL_CLOSED',
-          `tunnel closed: ${code}: ${message}`,
-          false,
-          stream.id,
-        ),
-      );
+      stream.teardown(new TunnelStreamError('TUNNEL_CLOSED', `tunnel closed: ${code}: ${message}`, false, stream.id));
     }
     this.streams.clear();
     if (transportAction === 'terminate' && this.transport.terminate) this.transport.terminate();
-    else if (transportAction !== 'none')
-      this.transport.close(WS_CLOSE_CODES[code], truncateWsReason(`${code}: ${message}`));
+    else if (transportAction !== 'none') this.transport.close(WS_CLOSE_CODES[code], truncateWsReason(`${code}: ${message}`));
     this.closeListeners.emit(info);
   }
 
@@ -785,8 +704,7 @@ export class Multiplexer {
 }
 
 function checkRange(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new RangeError(`${name} must be an integer in ${min}..${max}`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer in ${min}..${max}`);
 }
 
 /** RFC 6455 §5.5: a close reason fits in 123 bytes of UTF-8. */

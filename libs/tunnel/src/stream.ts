@@ -165,14 +165,10 @@ export class TunnelStream {
    * @throws Error when called after `end()` (a programmer error, as in Node streams).
    */
   write(chunk: Uint8Array): boolean {
-    if (this.endCode !== undefined && this.currentState !== 'closed')
-      throw new Error(`write after end on stream ${this.id}`);
+    if (this.endCode !== undefined && this.currentState !== 'closed') throw new Error(`write after end on stream ${this.id}`);
     if (this.currentState === 'closed') return false;
     if (chunk.length > 0) {
-      if (
-        this.queuedBytes + chunk.length > this.queueLimit ||
-        this.host.sendQueuedBytes() + chunk.length > this.host.maxSendBufferBytes
-      ) {
+      if (this.queuedBytes + chunk.length > this.queueLimit || this.host.sendQueuedBytes() + chunk.length > this.host.maxSendBufferBytes) {
         this.destroy('LIMIT_EXCEEDED', 'send buffer limit exceeded');
         return false;
       }
@@ -206,9 +202,7 @@ export class TunnelStream {
     } else {
       this.host.sendStreamFrame({ type: 'RESET', streamId: this.id, code: wireCode, message });
     }
-    this.finish(
-      code === undefined ? undefined : new TunnelStreamError(code, message || code, false, this.id),
-    );
+    this.finish(code === undefined ? undefined : new TunnelStreamError(code, message || code, false, this.id));
   }
 
   pause(): void {
@@ -406,12 +400,7 @@ export class TunnelStream {
   }
 
   private maybeFinish(): void {
-    if (
-      this.currentState === 'open' &&
-      this.closeSent &&
-      this.remoteEnded &&
-      this.receiveBuffered === 0
-    ) {
+    if (this.currentState === 'open' && this.closeSent && this.remoteEnded && this.receiveBuffered === 0) {
       this.finish(undefined);
     }
   }

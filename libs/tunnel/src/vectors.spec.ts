@@ -3,18 +3,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from './constants';
 import type { ProtocolErrorCode, ProtocolErrorReaction } from './errors';
 import type { Frame } from './frames';
 import { FrameDecoder } from './framing';
-import {
-  frameBytes,
-  fromHex,
-  str16,
-  str8,
-  TYPE,
-  u16,
-  u32,
-  u64,
-  u8,
-  utf8,
-} from './testing/frame-builder';
+import { frameBytes, fromHex, str16, str8, TYPE, u16, u32, u64, u8, utf8 } from './testing/frame-builder';
 
 /** Codec vectors (STYLE C8): expected bytes from the independent builder, never from the encoder. */
 
@@ -55,13 +44,7 @@ const OK_VECTORS: OkVector[] = [
       software: 'connector/2',
       capabilities: [],
     },
-    bytes: frameBytes(TYPE.HELLO_ACK, 0, [
-      ...u8(1),
-      ...u16(1),
-      ...u32(4096),
-      ...str8('connector/2'),
-      ...u8(0),
-    ]),
+    bytes: frameBytes(TYPE.HELLO_ACK, 0, [...u8(1), ...u16(1), ...u32(4096), ...str8('connector/2'), ...u8(0)]),
   },
   {
     name: 'HELLO_ACK rejected (no common version)',
@@ -72,14 +55,7 @@ const OK_VECTORS: OkVector[] = [
       versions: [3, 4],
       message: 'upgrade the agent',
     },
-    bytes: frameBytes(TYPE.HELLO_ACK, 0, [
-      ...u8(0),
-      ...u16(1),
-      ...u8(2),
-      ...u16(3),
-      ...u16(4),
-      ...str16('upgrade the agent'),
-    ]),
+    bytes: frameBytes(TYPE.HELLO_ACK, 0, [...u8(0), ...u16(1), ...u8(2), ...u16(3), ...u16(4), ...str16('upgrade the agent')]),
   },
   {
     name: 'OPEN tcp-connect with terminal id',
@@ -90,10 +66,7 @@ const OK_VECTORS: OkVector[] = [
       link: { kind: 'tcp-connect', host: '10.0.0.5', port: 2000 },
       terminalId: 'T-1',
     },
-    bytes: frameBytes(TYPE.OPEN, 2, [
-      ...u32(262_144),
-      ...utf8('{"link":{"kind":"tcp-connect","host":"10.0.0.5","port":2000},"terminalId":"T-1"}'),
-    ]),
+    bytes: frameBytes(TYPE.OPEN, 2, [...u32(262_144), ...utf8('{"link":{"kind":"tcp-connect","host":"10.0.0.5","port":2000},"terminalId":"T-1"}')]),
   },
   {
     name: 'OPEN serial',
@@ -103,18 +76,12 @@ const OK_VECTORS: OkVector[] = [
       window: 1,
       link: { kind: 'serial', path: '/dev/ttyS0', baudRate: 115_200, parity: 'none' },
     },
-    bytes: frameBytes(TYPE.OPEN, 4, [
-      ...u32(1),
-      ...utf8('{"link":{"kind":"serial","path":"/dev/ttyS0","baudRate":115200,"parity":"none"}}'),
-    ]),
+    bytes: frameBytes(TYPE.OPEN, 4, [...u32(1), ...utf8('{"link":{"kind":"serial","path":"/dev/ttyS0","baudRate":115200,"parity":"none"}}')]),
   },
   {
     name: 'OPEN tcp-listen',
     frame: { type: 'OPEN', streamId: 6, window: 1024, link: { kind: 'tcp-listen', port: 9100 } },
-    bytes: frameBytes(TYPE.OPEN, 6, [
-      ...u32(1024),
-      ...utf8('{"link":{"kind":"tcp-listen","port":9100}}'),
-    ]),
+    bytes: frameBytes(TYPE.OPEN, 6, [...u32(1024), ...utf8('{"link":{"kind":"tcp-listen","port":9100}}')]),
   },
   {
     name: 'OPEN relay-tcp',
@@ -124,10 +91,7 @@ const OK_VECTORS: OkVector[] = [
       window: 65_536,
       link: { kind: 'relay-tcp', host: 'host.example', port: 443 },
     },
-    bytes: frameBytes(TYPE.OPEN, 3, [
-      ...u32(65_536),
-      ...utf8('{"link":{"kind":"relay-tcp","host":"host.example","port":443}}'),
-    ]),
+    bytes: frameBytes(TYPE.OPEN, 3, [...u32(65_536), ...utf8('{"link":{"kind":"relay-tcp","host":"host.example","port":443}}')]),
   },
   {
     name: 'OPEN_OK',
@@ -192,9 +156,7 @@ const OK_VECTORS: OkVector[] = [
     bytes: frameBytes(
       TYPE.CONTROL,
       0,
-      utf8(
-        '{"type":"terminal-list","terminals":[{"terminalId":"T-1","protocol":"jpay","link":{"kind":"tcp-connect","host":"pos1.local","port":8888}}]}',
-      ),
+      utf8('{"type":"terminal-list","terminals":[{"terminalId":"T-1","protocol":"jpay","link":{"kind":"tcp-connect","host":"pos1.local","port":8888}}]}'),
     ),
   },
   {
@@ -203,11 +165,7 @@ const OK_VECTORS: OkVector[] = [
       type: 'CONTROL',
       message: { type: 'link-status', terminalId: 'T-9', state: 'down', detail: 'ECONNRESET' },
     },
-    bytes: frameBytes(
-      TYPE.CONTROL,
-      0,
-      utf8('{"type":"link-status","terminalId":"T-9","state":"down","detail":"ECONNRESET"}'),
-    ),
+    bytes: frameBytes(TYPE.CONTROL, 0, utf8('{"type":"link-status","terminalId":"T-9","state":"down","detail":"ECONNRESET"}')),
   },
 ];
 
@@ -297,14 +255,7 @@ const BAD_VECTORS: BadVector[] = [
   },
   {
     name: '[T4-HELLO-1] versions not ascending',
-    bytes: frameBytes(TYPE.HELLO, 0, [
-      ...u8(2),
-      ...u16(2),
-      ...u16(1),
-      ...u32(65_536),
-      ...str8('a'),
-      ...u8(0),
-    ]),
+    bytes: frameBytes(TYPE.HELLO, 0, [...u8(2), ...u16(2), ...u16(1), ...u32(65_536), ...str8('a'), ...u8(0)]),
     code: 'BAD_PAYLOAD',
     reaction: 'drop-frame',
   },
@@ -322,40 +273,19 @@ const BAD_VECTORS: BadVector[] = [
   },
   {
     name: '[T4-HELLO-3] non-ASCII software',
-    bytes: frameBytes(TYPE.HELLO, 0, [
-      ...u8(1),
-      ...u16(1),
-      ...u32(65_536),
-      ...str8('агент'),
-      ...u8(0),
-    ]),
+    bytes: frameBytes(TYPE.HELLO, 0, [...u8(1), ...u16(1), ...u32(65_536), ...str8('агент'), ...u8(0)]),
     code: 'BAD_PAYLOAD',
     reaction: 'drop-frame',
   },
   {
     name: '[T4-HELLO-4] duplicate capability',
-    bytes: frameBytes(TYPE.HELLO, 0, [
-      ...u8(1),
-      ...u16(1),
-      ...u32(65_536),
-      ...str8('a'),
-      ...u8(2),
-      ...str8('x'),
-      ...str8('x'),
-    ]),
+    bytes: frameBytes(TYPE.HELLO, 0, [...u8(1), ...u16(1), ...u32(65_536), ...str8('a'), ...u8(2), ...str8('x'), ...str8('x')]),
     code: 'BAD_PAYLOAD',
     reaction: 'drop-frame',
   },
   {
     name: '[T4-HELLO] trailing byte',
-    bytes: frameBytes(TYPE.HELLO, 0, [
-      ...u8(1),
-      ...u16(1),
-      ...u32(65_536),
-      ...str8('a'),
-      ...u8(0),
-      0,
-    ]),
+    bytes: frameBytes(TYPE.HELLO, 0, [...u8(1), ...u16(1), ...u32(65_536), ...str8('a'), ...u8(0), 0]),
     code: 'BAD_PAYLOAD',
     reaction: 'drop-frame',
   },
@@ -373,10 +303,7 @@ const BAD_VECTORS: BadVector[] = [
   },
   {
     name: '[T4-OPEN-1] zero window',
-    bytes: frameBytes(TYPE.OPEN, 2, [
-      ...u32(0),
-      ...utf8('{"link":{"kind":"tcp-listen","port":1}}'),
-    ]),
+    bytes: frameBytes(TYPE.OPEN, 2, [...u32(0), ...utf8('{"link":{"kind":"tcp-listen","port":1}}')]),
     code: 'BAD_PAYLOAD',
     reaction: 'fail-stream',
   },
@@ -394,11 +321,7 @@ const BAD_VECTORS: BadVector[] = [
   },
   {
     name: '[T4-OPEN-2] port out of range',
-    bytes: frameBytes(
-      TYPE.OPEN,
-      2,
-      openPayload('{"link":{"kind":"tcp-connect","host":"a","port":70000}}'),
-    ),
+    bytes: frameBytes(TYPE.OPEN, 2, openPayload('{"link":{"kind":"tcp-connect","host":"a","port":70000}}')),
     code: 'INVALID_LINK',
     reaction: 'fail-stream',
   },
@@ -416,11 +339,7 @@ const BAD_VECTORS: BadVector[] = [
   },
   {
     name: '[T4-OPEN-2] __proto__ key',
-    bytes: frameBytes(
-      TYPE.OPEN,
-      2,
-      openPayload('{"link":{"kind":"tcp-listen","port":1},"__proto__":{"a":1}}'),
-    ),
+    bytes: frameBytes(TYPE.OPEN, 2, openPayload('{"link":{"kind":"tcp-listen","port":1},"__proto__":{"a":1}}')),
     code: 'INVALID_LINK',
     reaction: 'fail-stream',
   },
@@ -486,11 +405,7 @@ const BAD_VECTORS: BadVector[] = [
   },
   {
     name: '[T4-CONTROL-1] negative uptime',
-    bytes: frameBytes(
-      TYPE.CONTROL,
-      0,
-      utf8('{"type":"agent-status","software":"a","uptimeMs":-1,"links":[]}'),
-    ),
+    bytes: frameBytes(TYPE.CONTROL, 0, utf8('{"type":"agent-status","software":"a","uptimeMs":-1,"links":[]}')),
     code: 'INVALID_CONTROL',
     reaction: 'drop-frame',
   },
@@ -500,8 +415,7 @@ const OPTIONS = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
 
 function frames(events: DecodeEvent[]): Frame[] {
   return events.map((event) => {
-    if (event.kind !== 'frame')
-      throw new Error(`unexpected garbage: ${event.error.code} ${event.error.message}`);
+    if (event.kind !== 'frame') throw new Error(`unexpected garbage: ${event.error.code} ${event.error.message}`);
     return event.frame;
   });
 }
@@ -513,9 +427,7 @@ describe('tunnel codec vectors', () => {
     });
 
     it('encodes to the expected bytes', () => {
-      expect(Buffer.from(encodeFrame(frame)).toString('hex')).toBe(
-        Buffer.from(bytes).toString('hex'),
-      );
+      expect(Buffer.from(encodeFrame(frame)).toString('hex')).toBe(Buffer.from(bytes).toString('hex'));
     });
 
     it('mirrors: decode(encode(frame)) equals frame', () => {
@@ -570,11 +482,7 @@ describe('tunnel codec vectors', () => {
         },
         'INVALID_LINK',
       ],
-      [
-        'reason too long',
-        { type: 'RESET', streamId: 1, code: 'INTERNAL', message: 'x'.repeat(513) },
-        'BAD_PAYLOAD',
-      ],
+      ['reason too long', { type: 'RESET', streamId: 1, code: 'INTERNAL', message: 'x'.repeat(513) }, 'BAD_PAYLOAD'],
       ['negative timestamp', { type: 'PING', timestamp: -1 }, 'BAD_PAYLOAD'],
     ])('%s', (_name, frame, code) => {
       expect(() => encodeFrame(frame)).toThrow(expect.objectContaining({ code }));
@@ -582,9 +490,7 @@ describe('tunnel codec vectors', () => {
 
     it('refuses a frame above the receiver limit', () => {
       const frame: Frame = { type: 'DATA', streamId: 1, data: new Uint8Array(4096 - 11) };
-      expect(() => encodeFrame(frame, 4096)).toThrow(
-        expect.objectContaining({ code: 'FRAME_TOO_LARGE' }),
-      );
+      expect(() => encodeFrame(frame, 4096)).toThrow(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }));
       expect(encodeFrame({ ...frame, data: new Uint8Array(4096 - 12) }, 4096)).toHaveLength(4096);
     });
   });
@@ -622,16 +528,8 @@ describe(FrameDecoder.name, () => {
 
   it('skips a frame with a bad payload and keeps decoding (boundary known)', () => {
     const sut = new FrameDecoder(OPTIONS);
-    const events = sut.push(
-      Uint8Array.from([
-        ...frameBytes(TYPE.CREDIT, 1, u32(0)),
-        ...frameBytes(TYPE.PING, 3, u64(1)),
-        ...ping,
-      ]),
-    );
-    expect(
-      events.map((event) => (event.kind === 'frame' ? event.frame.type : event.error.code)),
-    ).toEqual(['BAD_PAYLOAD', 'BAD_STREAM_ID', 'PING']);
+    const events = sut.push(Uint8Array.from([...frameBytes(TYPE.CREDIT, 1, u32(0)), ...frameBytes(TYPE.PING, 3, u64(1)), ...ping]));
+    expect(events.map((event) => (event.kind === 'frame' ? event.frame.type : event.error.code))).toEqual(['BAD_PAYLOAD', 'BAD_STREAM_ID', 'PING']);
     expect(sut.failed).toBeUndefined();
   });
 

@@ -32,9 +32,7 @@ describe(attachWebSocket.name, () => {
           socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
           return;
         }
-        wss.handleUpgrade(request, socket, head, (ws) =>
-          resolve(attachWebSocket(ws, { role: 'connector', software: 'connector/1' })),
-        );
+        wss.handleUpgrade(request, socket, head, (ws) => resolve(attachWebSocket(ws, { role: 'connector', software: 'connector/1' })));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -69,19 +67,13 @@ describe(attachWebSocket.name, () => {
     await new Promise((resolve) => sut.onReady(resolve));
     expect(sut.session?.peerSoftware).toBe('payorch-agent/1.0.0');
 
-    const stalled = await sut.open(
-      { kind: 'tcp-connect', host: 'pos.local', port: 1 },
-      { terminalId: 'stalled' },
-    );
+    const stalled = await sut.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 }, { terminalId: 'stalled' });
     stalled.write(new Uint8Array(1024 * 1024));
 
     const payloads = Array.from({ length: 20 }, () => randomBytes(100_000));
     const results = await Promise.all(
       payloads.map(async (payload, i) => {
-        const stream = await sut.open(
-          { kind: 'tcp-connect', host: 'pos.local', port: 1 },
-          { terminalId: `echo-${i}` },
-        );
+        const stream = await sut.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 }, { terminalId: `echo-${i}` });
         const received = collect(stream);
         await writeAll(stream, payload);
         return received;
@@ -97,10 +89,7 @@ describe(attachWebSocket.name, () => {
     const { agent } = connectAgent();
     const sut = await connector;
     await new Promise((resolve) => sut.onReady(resolve));
-    await sut.open(
-      { kind: 'serial', path: '/dev/ttyS0', baudRate: 9600 },
-      { terminalId: 'serial' },
-    );
+    await sut.open({ kind: 'serial', path: '/dev/ttyS0', baudRate: 9600 }, { terminalId: 'serial' });
     const agentClosed = new Promise<TunnelCloseInfo>((resolve) => agent.onClose(resolve));
     const streamClosed = collect(agentStreams.get('serial') as TunnelStream);
     sut.close('connector shutting down');

@@ -28,9 +28,7 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
   };
   const mux = new Multiplexer(transport, options);
   socket.on('message', (data: RawData, isBinary: boolean) => mux.receive(toBytes(data), isBinary));
-  socket.on('close', (code: number, reason: Buffer) =>
-    mux.handleTransportClosed({ code, reason: reason.toString('utf8') }),
-  );
+  socket.on('close', (code: number, reason: Buffer) => mux.handleTransportClosed({ code, reason: reason.toString('utf8') }));
   // ws emits 'close' after 'error'; the Multiplexer learns about the failure from the close.
   socket.on('error', () => undefined);
   if (socket.readyState === WS_OPEN) mux.start();

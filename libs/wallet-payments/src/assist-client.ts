@@ -1,10 +1,4 @@
-import {
-  AssistTokenPayClient,
-  createRsaMd5Signer,
-  type AssistIntegrityError,
-  type FetchLike,
-  type IntegrityContext,
-} from '@payorch/assist-tokenpay';
+import { AssistTokenPayClient, createRsaMd5Signer, type AssistIntegrityError, type FetchLike, type IntegrityContext } from '@payorch/assist-tokenpay';
 
 import type { AssistMerchantSecrets } from './merchant-secrets';
 
@@ -27,11 +21,7 @@ export interface AssistClientSettings {
 }
 
 /** One client per call: the credentials live only as long as the request that needs them. */
-export function createAssistClient(
-  merchant: AssistMerchantRow,
-  secrets: AssistMerchantSecrets,
-  settings: AssistClientSettings = {},
-): AssistTokenPayClient {
+export function createAssistClient(merchant: AssistMerchantRow, secrets: AssistMerchantSecrets, settings: AssistClientSettings = {}): AssistTokenPayClient {
   return new AssistTokenPayClient({
     baseUrl: merchant.serverUrl,
     merchantId: merchant.merchantId,

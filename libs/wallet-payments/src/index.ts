@@ -1,12 +1,7 @@
 /** Wallet payments through Assist TokenPay: logic shared by the gateway (pays) and the worker (resolves). */
 export { createAssistClient, type AssistClientSettings, type AssistMerchantRow } from './assist-client';
 export { bodyPathOf } from './fields';
-export {
-  assistMerchantAad,
-  openMerchantSecrets,
-  sealMerchantSecrets,
-  type AssistMerchantSecrets,
-} from './merchant-secrets';
+export { assistMerchantAad, openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from './merchant-secrets';
 export {
   changeOfOutcome,
   errorBody,
@@ -20,16 +15,7 @@ export {
   type PaymentChange,
   type PaymentErrorBody,
 } from './outcome';
-export {
-  RESOLVE_JOB,
-  resolveJob,
-  resolveJobId,
-  ensureResolveJob,
-  type ResolveQueue,
-  SWEEP_JOB,
-  SWEEP_SCHEDULER_ID,
-  type ResolvePolicy,
-} from './resolve-job';
+export { RESOLVE_JOB, resolveJob, resolveJobId, ensureResolveJob, type ResolveQueue, SWEEP_JOB, SWEEP_SCHEDULER_ID, type ResolvePolicy } from './resolve-job';
 export { walletPaymentEventData, type WalletPaymentEventRow } from './events';
 export {
   assertWalletTransition,

@@ -11,15 +11,9 @@ export interface AssistMerchantSecrets {
 }
 
 /** Binds the ciphertext to its tenant and row: copied to another row or tenant, it does not decrypt. */
-export const assistMerchantAad = (tenantId: string, merchantRowId: string) =>
-  `assist-merchant:${tenantId}:${merchantRowId}:secrets`;
+export const assistMerchantAad = (tenantId: string, merchantRowId: string) => `assist-merchant:${tenantId}:${merchantRowId}:secrets`;
 
-export function sealMerchantSecrets(
-  box: SecretBox,
-  tenantId: string,
-  merchantRowId: string,
-  secrets: AssistMerchantSecrets,
-): string {
+export function sealMerchantSecrets(box: SecretBox, tenantId: string, merchantRowId: string, secrets: AssistMerchantSecrets): string {
   const plain: AssistMerchantSecrets = {
     login: secrets.login,
     password: secrets.password,
@@ -30,12 +24,7 @@ export function sealMerchantSecrets(
 }
 
 /** @throws SecretError when the envelope is not this row's (wrong tenant/row, tampered, unknown key). */
-export function openMerchantSecrets(
-  box: SecretBox,
-  tenantId: string,
-  merchantRowId: string,
-  envelope: string,
-): AssistMerchantSecrets {
+export function openMerchantSecrets(box: SecretBox, tenantId: string, merchantRowId: string, envelope: string): AssistMerchantSecrets {
   const value = JSON.parse(box.decrypt(envelope, assistMerchantAad(tenantId, merchantRowId))) as AssistMerchantSecrets;
   return { login: value.login, password: value.password, salt: value.salt, privateKeyPem: value.privateKeyPem ?? null };
 }

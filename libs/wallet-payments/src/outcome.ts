@@ -17,13 +17,7 @@ import { assertUnreachable } from '@payorch/domain';
 import type { WalletPaymentState } from '@payorch/prisma';
 
 /** States after which nothing changes any more. */
-export const FINAL_STATES: ReadonlySet<WalletPaymentState> = new Set([
-  'APPROVED',
-  'AUTHORIZED',
-  'DECLINED',
-  'CANCELED',
-  'REJECTED',
-]);
+export const FINAL_STATES: ReadonlySet<WalletPaymentState> = new Set(['APPROVED', 'AUTHORIZED', 'DECLINED', 'CANCELED', 'REJECTED']);
 
 /** States the resolution job works on: the money may or may not have moved yet. */
 export const UNRESOLVED_STATES: readonly WalletPaymentState[] = ['PENDING', 'PROCESSING', 'REQUIRES_ACTION', 'UNKNOWN'];

@@ -35,7 +35,9 @@ export function resolveJob(
 
 /** The subset of a BullMQ Queue this needs (so producers can pass their own Queue instance). */
 export interface ResolveQueue {
-  getJob(id: string): Promise<
+  getJob(
+    id: string,
+  ): Promise<
     | { getState(): Promise<string>; retry(state?: 'failed' | 'completed', opts?: { resetAttemptsMade?: boolean }): Promise<void>; remove(): Promise<void> }
     | undefined
   >;
@@ -46,11 +48,7 @@ export interface ResolveQueue {
  * Makes sure a resolution job for the payment is waiting, delayed or running: adds it, retries it
  * when it failed earlier (its attempts ran out), or replaces a completed one. Never two at once.
  */
-export async function ensureResolveJob(
-  queue: ResolveQueue,
-  data: JobData[typeof RESOLVE_JOB],
-  policy: ResolvePolicy,
-): Promise<'added' | 'retried' | 'exists'> {
+export async function ensureResolveJob(queue: ResolveQueue, data: JobData[typeof RESOLVE_JOB], policy: ResolvePolicy): Promise<'added' | 'retried' | 'exists'> {
   const job = resolveJob(data, policy);
   const existing = await queue.getJob(job.opts.jobId!);
   if (existing) {

@@ -17,7 +17,9 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
     owner = createPrismaClient(testDb.adminUrl, { max: 1 });
     db = Database.connect(testDb.appUrl, 4);
     tenantId = (await owner.tenant.create({ data: { name: 'T' } })).id;
-    merchantId = (await owner.assistMerchant.create({ data: { tenantId, merchantId: '679471', name: 'M', secretsEncrypted: 'x', serverUrl: 'https://assist.invalid' } })).id;
+    merchantId = (
+      await owner.assistMerchant.create({ data: { tenantId, merchantId: '679471', name: 'M', secretsEncrypted: 'x', serverUrl: 'https://assist.invalid' } })
+    ).id;
   });
 
   afterAll(async () => {
@@ -29,8 +31,16 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
   const insert = () =>
     db.withTenant(tenantId, (tx) =>
       insertWalletPayment(tx, {
-        id: randomUUID(), tenantId, merchantId, orderNumber: randomUUID(), amount: 10_000n, currency: 'RUB', tokenType: 'APPLE_PAY',
-        customer: { lastname: 'I' }, idempotencyKey: randomUUID(), requestHash: 'h',
+        id: randomUUID(),
+        tenantId,
+        merchantId,
+        orderNumber: randomUUID(),
+        amount: 10_000n,
+        currency: 'RUB',
+        tokenType: 'APPLE_PAY',
+        customer: { lastname: 'I' },
+        idempotencyKey: randomUUID(),
+        requestHash: 'h',
       }),
     );
   const events = (id: string) => owner.domainEvent.findMany({ where: { subjectId: id }, orderBy: { createdAt: 'asc' }, select: { type: true, data: true } });
@@ -46,7 +56,12 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
     const results = await Promise.all([
       db.withTenant(tenantId, (tx) => transitionWalletPayment(tx, { paymentId: row.id, from: ['PROCESSING'], change: approved })),
       db.withTenant(tenantId, (tx) =>
-        transitionWalletPayment(tx, { paymentId: row.id, from: ['PROCESSING'], change: { state: 'UNKNOWN', error: null, completedAt: null }, countResolutionAttempt: true }),
+        transitionWalletPayment(tx, {
+          paymentId: row.id,
+          from: ['PROCESSING'],
+          change: { state: 'UNKNOWN', error: null, completedAt: null },
+          countResolutionAttempt: true,
+        }),
       ),
     ]);
     expect(results.filter((r) => r !== null)).toHaveLength(1);
@@ -61,10 +76,16 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
 
   it('counts an inconclusive attempt without a state change and without an event', async () => {
     const { row } = await insert();
-    await db.withTenant(tenantId, (tx) => transitionWalletPayment(tx, { paymentId: row.id, from: ['PENDING'], change: { state: 'PROCESSING', error: null, completedAt: null } }));
-    await db.withTenant(tenantId, (tx) => transitionWalletPayment(tx, { paymentId: row.id, from: ['PROCESSING'], change: { state: 'UNKNOWN', error: null, completedAt: null } }));
+    await db.withTenant(tenantId, (tx) =>
+      transitionWalletPayment(tx, { paymentId: row.id, from: ['PENDING'], change: { state: 'PROCESSING', error: null, completedAt: null } }),
+    );
+    await db.withTenant(tenantId, (tx) =>
+      transitionWalletPayment(tx, { paymentId: row.id, from: ['PROCESSING'], change: { state: 'UNKNOWN', error: null, completedAt: null } }),
+    );
     const error = { source: 'integrity' as const, code: 'CHECKVALUE_MISMATCH', message: 'bad checkvalue', firstCode: null, secondCode: null, field: null };
-    const kept = await db.withTenant(tenantId, (tx) => transitionWalletPayment(tx, { paymentId: row.id, from: ['UNKNOWN'], change: null, error, countResolutionAttempt: true }));
+    const kept = await db.withTenant(tenantId, (tx) =>
+      transitionWalletPayment(tx, { paymentId: row.id, from: ['UNKNOWN'], change: null, error, countResolutionAttempt: true }),
+    );
     expect(kept).toMatchObject({ from: 'UNKNOWN', event: undefined, row: { state: 'UNKNOWN', resolutionAttempts: 1, error } });
     expect(await events(row.id)).toHaveLength(3);
   });
@@ -73,7 +94,9 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
     const { row } = await insert();
     const other = (await owner.tenant.create({ data: { name: 'U' } })).id;
     expect(
-      await db.withTenant(other, (tx) => transitionWalletPayment(tx, { paymentId: row.id, from: ['PENDING'], change: { state: 'PROCESSING', error: null, completedAt: null } })),
+      await db.withTenant(other, (tx) =>
+        transitionWalletPayment(tx, { paymentId: row.id, from: ['PENDING'], change: { state: 'PROCESSING', error: null, completedAt: null } }),
+      ),
     ).toBeNull();
     expect((await owner.walletPayment.findUniqueOrThrow({ where: { id: row.id } })).state).toBe('PENDING');
   });

@@ -29,7 +29,8 @@ describe('WALLET_TRANSITIONS', () => {
   it('lets every unresolved payment reach every state an Assist order state maps to, or stay while it cannot tell', () => {
     for (const from of UNRESOLVED_STATES) {
       expect(canTransitionWalletPayment(from, from)).toBe(true);
-      for (const to of new Set(Object.values(STATE_OF_ORDER_STATE).filter((s) => s !== 'PROCESSING'))) expect([from, to, canTransitionWalletPayment(from, to)]).toEqual([from, to, true]);
+      for (const to of new Set(Object.values(STATE_OF_ORDER_STATE).filter((s) => s !== 'PROCESSING')))
+        expect([from, to, canTransitionWalletPayment(from, to)]).toEqual([from, to, true]);
       expect(canTransitionWalletPayment(from, 'REJECTED')).toBe(true); // ORDER_NOT_FOUND
     }
   });

@@ -166,7 +166,11 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
   const sets: Prisma.Sql[] = [];
   const c = t.change;
   if (c !== null) {
-    sets.push(Prisma.sql`"state" = ${c.state}::"WalletPaymentState"`, Prisma.sql`"completedAt" = ${c.completedAt}::timestamptz`, Prisma.sql`"error" = ${json(c.error)}::jsonb`);
+    sets.push(
+      Prisma.sql`"state" = ${c.state}::"WalletPaymentState"`,
+      Prisma.sql`"completedAt" = ${c.completedAt}::timestamptz`,
+      Prisma.sql`"error" = ${json(c.error)}::jsonb`,
+    );
     if (c.assistOrder !== undefined) sets.push(Prisma.sql`"assistOrder" = ${json(c.assistOrder)}::jsonb`);
     if (c.maskedPan !== undefined) sets.push(Prisma.sql`"maskedPan" = ${c.maskedPan}::text`);
     if (c.continueUrl !== undefined) sets.push(Prisma.sql`"continueUrl" = ${c.continueUrl}::text`);

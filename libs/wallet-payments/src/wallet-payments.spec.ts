@@ -59,7 +59,13 @@ describe(changeOfOutcome.name, () => {
   });
 
   it('stores a refusal with both Assist codes and the field they name', () => {
-    const error = new AssistServerError(3, 108, 'MISSING_PARAMETER', { secondCode: 108, message: 'Amount', specText: '', field: 'OrderAmount' }, 'A required parameter is missing (Amount) [3/108]');
+    const error = new AssistServerError(
+      3,
+      108,
+      'MISSING_PARAMETER',
+      { secondCode: 108, message: 'Amount', specText: '', field: 'OrderAmount' },
+      'A required parameter is missing (Amount) [3/108]',
+    );
     const change = changeOfOutcome({ status: 'rejected', orderNumber: 'o', error });
     expect(change).toMatchObject({
       state: 'REJECTED',

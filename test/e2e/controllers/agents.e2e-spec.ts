@@ -1,12 +1,4 @@
-import {
-  ControllerSuite,
-  expectError,
-  expectIdsChecked,
-  expectInvalid,
-  expectStatus,
-  expectWritesForbidden,
-  UNKNOWN_ID,
-} from '../support/controller-suite';
+import { ControllerSuite, expectError, expectIdsChecked, expectInvalid, expectStatus, expectWritesForbidden, UNKNOWN_ID } from '../support/controller-suite';
 
 describe('AgentsController (v1/agents)', () => {
   const suite = new ControllerSuite();
@@ -20,8 +12,7 @@ describe('AgentsController (v1/agents)', () => {
     storeId = (await suite.create('/v1/stores', { name: 'S', timeZone: 'UTC' })).id;
     agent = (await suite.create('/v1/agents', { name: 'till 1', storeId })).agent;
     storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    agentOfB = (await suite.create('/v1/agents', { name: 'till of B', storeId: storeOfB }, suite.b))
-      .agent;
+    agentOfB = (await suite.create('/v1/agents', { name: 'till of B', storeId: storeOfB }, suite.b)).agent;
   });
   afterAll(() => suite.stop());
 
@@ -36,9 +27,7 @@ describe('AgentsController (v1/agents)', () => {
     const id = created.body.agent.id as string;
     const list = await suite.call('get', '/v1/agents', { query: { storeId } });
     expectStatus(list, 200);
-    expect(list.body.data.map((a: { id: string }) => a.id)).toEqual(
-      expect.arrayContaining([id, agent.id]),
-    );
+    expect(list.body.data.map((a: { id: string }) => a.id)).toEqual(expect.arrayContaining([id, agent.id]));
     expectStatus(await suite.call('get', `/v1/agents/${id}`), 200);
     expectStatus(await suite.call('patch', `/v1/agents/${id}`, { body: { name: 'till 2b' } }), 200);
     const rotated = await suite.call('post', `/v1/agents/${id}/enrollment-token`);
@@ -54,20 +43,10 @@ describe('AgentsController (v1/agents)', () => {
 
   it('validates bodies, queries and ids with 400 naming the fields', async () => {
     expectInvalid(await suite.call('post', '/v1/agents', { body: {} }), 'name', 'storeId');
-    expectInvalid(
-      await suite.call('post', '/v1/agents', { body: { name: ' ', storeId: 'nope' } }),
-      'name',
-      'storeId',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/agents', { body: { name: 'x', storeId, status: 'ACTIVE' } }),
-      '(body)',
-    );
+    expectInvalid(await suite.call('post', '/v1/agents', { body: { name: ' ', storeId: 'nope' } }), 'name', 'storeId');
+    expectInvalid(await suite.call('post', '/v1/agents', { body: { name: 'x', storeId, status: 'ACTIVE' } }), '(body)');
     expectInvalid(await suite.call('patch', `/v1/agents/${agent.id}`, { body: {} }), '(body)');
-    expectInvalid(
-      await suite.call('patch', `/v1/agents/${agent.id}`, { body: { storeId: 12 } }),
-      'storeId',
-    );
+    expectInvalid(await suite.call('patch', `/v1/agents/${agent.id}`, { body: { storeId: 12 } }), 'storeId');
     expectInvalid(await suite.call('get', '/v1/agents', { query: { storeId: 'nope' } }), 'storeId');
     expectInvalid(await suite.call('get', '/v1/agents', { query: { limit: 201 } }), 'limit');
   });
@@ -76,14 +55,8 @@ describe('AgentsController (v1/agents)', () => {
     for (const other of [UNKNOWN_ID, storeOfB]) {
       const res = await suite.call('post', '/v1/agents', { body: { name: 'x', storeId: other } });
       expectError(res, 422, 'UNPROCESSABLE');
-      expect(res.body.error.details.issues).toEqual([
-        { field: 'storeId', message: expect.any(String) },
-      ]);
-      expectError(
-        await suite.call('patch', `/v1/agents/${agent.id}`, { body: { storeId: other } }),
-        422,
-        'UNPROCESSABLE',
-      );
+      expect(res.body.error.details.issues).toEqual([{ field: 'storeId', message: expect.any(String) }]);
+      expectError(await suite.call('patch', `/v1/agents/${agent.id}`, { body: { storeId: other } }), 422, 'UNPROCESSABLE');
     }
   });
 
@@ -99,14 +72,11 @@ describe('AgentsController (v1/agents)', () => {
       ],
       { otherTenants: agentOfB.id },
     );
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.agent.findUnique({ where: { id: agentOfB.id } }),
-      ),
-    ).toBeNull();
-    expect(
-      await suite.session.owner.agent.findUniqueOrThrow({ where: { id: agentOfB.id } }),
-    ).toMatchObject({ name: 'till of B', status: 'PENDING_ENROLLMENT' });
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.agent.findUnique({ where: { id: agentOfB.id } }))).toBeNull();
+    expect(await suite.session.owner.agent.findUniqueOrThrow({ where: { id: agentOfB.id } })).toMatchObject({
+      name: 'till of B',
+      status: 'PENDING_ENROLLMENT',
+    });
   });
 
   it('refuses a read-only key on every mutating route (403)', async () => {
@@ -122,8 +92,6 @@ describe('AgentsController (v1/agents)', () => {
       'agents:write',
     );
     expectStatus(await suite.call('get', `/v1/agents/${agent.id}`, { as: suite.readOnly }), 200);
-    expect(
-      await suite.session.owner.agent.findUniqueOrThrow({ where: { id: agent.id } }),
-    ).toMatchObject({ name: 'till 1', status: 'PENDING_ENROLLMENT' });
+    expect(await suite.session.owner.agent.findUniqueOrThrow({ where: { id: agent.id } })).toMatchObject({ name: 'till 1', status: 'PENDING_ENROLLMENT' });
   });
 });

@@ -1,13 +1,6 @@
 import { SANDBOX_MERCHANT, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 
-import {
-  ControllerSuite,
-  expectError,
-  expectIdsChecked,
-  expectInvalid,
-  expectStatus,
-  expectWritesForbidden,
-} from '../support/controller-suite';
+import { ControllerSuite, expectError, expectIdsChecked, expectInvalid, expectStatus, expectWritesForbidden } from '../support/controller-suite';
 
 describe('AssistMerchantsController (v1/assist-merchants)', () => {
   const suite = new ControllerSuite();
@@ -43,8 +36,7 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
       hasSalt: true,
       hasPrivateKey: false,
     });
-    for (const secret of [SANDBOX_MERCHANT.password, SANDBOX_MERCHANT.salt, 'PRIVATE KEY'])
-      expect(JSON.stringify(created.body)).not.toContain(secret);
+    for (const secret of [SANDBOX_MERCHANT.password, SANDBOX_MERCHANT.salt, 'PRIVATE KEY']) expect(JSON.stringify(created.body)).not.toContain(secret);
     const id = created.body.id as string;
     expectStatus(await suite.call('get', '/v1/assist-merchants'), 200);
     expectStatus(await suite.call('get', `/v1/assist-merchants/${id}`), 200);
@@ -57,29 +49,15 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
   });
 
   it('validates bodies, queries and ids with 400 naming the fields, never echoing a secret', async () => {
-    expectInvalid(
-      await suite.call('post', '/v1/assist-merchants', { body: {} }),
-      'name',
-      'serverUrl',
-      'merchantId',
-      'login',
-      'password',
-      'salt',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/assist-merchants', { body: merchant({ merchantId: 'M-1' }) }),
-      'merchantId',
-    );
+    expectInvalid(await suite.call('post', '/v1/assist-merchants', { body: {} }), 'name', 'serverUrl', 'merchantId', 'login', 'password', 'salt');
+    expectInvalid(await suite.call('post', '/v1/assist-merchants', { body: merchant({ merchantId: 'M-1' }) }), 'merchantId');
     expectInvalid(
       await suite.call('post', '/v1/assist-merchants', {
         body: merchant({ serverUrl: 'http://payments.example.com' }),
       }),
       'serverUrl',
     );
-    expectInvalid(
-      await suite.call('post', '/v1/assist-merchants', { body: merchant({ login: 'short' }) }),
-      'login',
-    );
+    expectInvalid(await suite.call('post', '/v1/assist-merchants', { body: merchant({ login: 'short' }) }), 'login');
     const badKey = await suite.call('post', '/v1/assist-merchants', {
       body: merchant({
         privateKeyPem: '-----BEGIN PRIVATE KEY-----\nnot-a-key-at-all\n-----END PRIVATE KEY-----',
@@ -93,18 +71,9 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
       }),
       '(body)',
     );
-    expectInvalid(
-      await suite.call('patch', `/v1/assist-merchants/${settings.id}`, { body: {} }),
-      '(body)',
-    );
-    expectInvalid(
-      await suite.call('patch', `/v1/assist-merchants/${settings.id}`, { body: { password: 'x' } }),
-      'password',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/assist-merchants', { query: { limit: 1000 } }),
-      'limit',
-    );
+    expectInvalid(await suite.call('patch', `/v1/assist-merchants/${settings.id}`, { body: {} }), '(body)');
+    expectInvalid(await suite.call('patch', `/v1/assist-merchants/${settings.id}`, { body: { password: 'x' } }), 'password');
+    expectInvalid(await suite.call('get', '/v1/assist-merchants', { query: { limit: 1000 } }), 'limit');
   });
 
   it('refuses a server the egress policy denies with 400 EGRESS_DENIED naming serverUrl', async () => {
@@ -130,11 +99,7 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
         state: 'APPROVED',
       },
     });
-    expectError(
-      await suite.call('delete', `/v1/assist-merchants/${used.id}`),
-      409,
-      'RESOURCE_IN_USE',
-    );
+    expectError(await suite.call('delete', `/v1/assist-merchants/${used.id}`), 409, 'RESOURCE_IN_USE');
   });
 
   it('answers 404 for unknown settings and for settings of another tenant', async () => {
@@ -151,14 +116,8 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
       ],
       { otherTenants: settingsOfB.id },
     );
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.assistMerchant.findUnique({ where: { id: settingsOfB.id } }),
-      ),
-    ).toBeNull();
-    expect(
-      await suite.session.owner.assistMerchant.findUniqueOrThrow({ where: { id: settingsOfB.id } }),
-    ).toMatchObject({ name: 'B' });
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.assistMerchant.findUnique({ where: { id: settingsOfB.id } }))).toBeNull();
+    expect(await suite.session.owner.assistMerchant.findUniqueOrThrow({ where: { id: settingsOfB.id } })).toMatchObject({ name: 'B' });
   });
 
   it('refuses a read-only key on every mutating route (403)', async () => {
@@ -171,12 +130,7 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
       ],
       'wallet:write',
     );
-    expectStatus(
-      await suite.call('get', `/v1/assist-merchants/${settings.id}`, { as: suite.readOnly }),
-      200,
-    );
-    expect(
-      await suite.session.owner.assistMerchant.findUniqueOrThrow({ where: { id: settings.id } }),
-    ).toMatchObject({ name: 'Shop at Assist' });
+    expectStatus(await suite.call('get', `/v1/assist-merchants/${settings.id}`, { as: suite.readOnly }), 200);
+    expect(await suite.session.owner.assistMerchant.findUniqueOrThrow({ where: { id: settings.id } })).toMatchObject({ name: 'Shop at Assist' });
   });
 });

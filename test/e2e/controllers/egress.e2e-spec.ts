@@ -1,11 +1,4 @@
-import {
-  ControllerSuite,
-  expectError,
-  expectIdsChecked,
-  expectInvalid,
-  expectStatus,
-  expectWritesForbidden,
-} from '../support/controller-suite';
+import { ControllerSuite, expectError, expectIdsChecked, expectInvalid, expectStatus, expectWritesForbidden } from '../support/controller-suite';
 
 describe('EgressController (v1/egress-rules)', () => {
   const suite = new ControllerSuite();
@@ -54,14 +47,8 @@ describe('EgressController (v1/egress-rules)', () => {
       }),
       'host',
     );
-    expectInvalid(
-      await suite.call('post', '/v1/egress-rules', { body: { host: 'not a host!', port: 443 } }),
-      'host',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/egress-rules', { body: { cidr: '300.1.2.3/8', port: 443 } }),
-      'cidr',
-    );
+    expectInvalid(await suite.call('post', '/v1/egress-rules', { body: { host: 'not a host!', port: 443 } }), 'host');
+    expectInvalid(await suite.call('post', '/v1/egress-rules', { body: { cidr: '300.1.2.3/8', port: 443 } }), 'cidr');
     expectInvalid(
       await suite.call('post', '/v1/egress-rules', {
         body: { host: 'a.example.com', port: 70_000 },
@@ -76,10 +63,7 @@ describe('EgressController (v1/egress-rules)', () => {
     );
     expectInvalid(await suite.call('patch', `/v1/egress-rules/${rule.id}`, { body: {} }), '(body)');
     // A change that leaves neither host nor cidr is checked against the stored rule: still a 400 naming host.
-    expectInvalid(
-      await suite.call('patch', `/v1/egress-rules/${rule.id}`, { body: { host: null } }),
-      'host',
-    );
+    expectInvalid(await suite.call('patch', `/v1/egress-rules/${rule.id}`, { body: { host: null } }), 'host');
     expectInvalid(await suite.call('get', '/v1/egress-rules', { query: { limit: -1 } }), 'limit');
   });
 
@@ -105,14 +89,8 @@ describe('EgressController (v1/egress-rules)', () => {
       ],
       { otherTenants: ruleOfB.id },
     );
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.egressRule.findUnique({ where: { id: ruleOfB.id } }),
-      ),
-    ).toBeNull();
-    expect(
-      await suite.session.owner.egressRule.findUniqueOrThrow({ where: { id: ruleOfB.id } }),
-    ).toMatchObject({ port: 8443 });
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.egressRule.findUnique({ where: { id: ruleOfB.id } }))).toBeNull();
+    expect(await suite.session.owner.egressRule.findUniqueOrThrow({ where: { id: ruleOfB.id } })).toMatchObject({ port: 8443 });
   });
 
   it('refuses a read-only key on every mutating route (403)', async () => {
@@ -125,12 +103,7 @@ describe('EgressController (v1/egress-rules)', () => {
       ],
       'egress:write',
     );
-    expectStatus(
-      await suite.call('get', `/v1/egress-rules/${rule.id}`, { as: suite.readOnly }),
-      200,
-    );
-    expect(
-      await suite.session.owner.egressRule.findUniqueOrThrow({ where: { id: rule.id } }),
-    ).toMatchObject({ port: 443 });
+    expectStatus(await suite.call('get', `/v1/egress-rules/${rule.id}`, { as: suite.readOnly }), 200);
+    expect(await suite.session.owner.egressRule.findUniqueOrThrow({ where: { id: rule.id } })).toMatchObject({ port: 443 });
   });
 });

@@ -4,13 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { publishEvent } from '@payorch/db';
 import { waitFor } from '@payorch/testing';
 
-import {
-  type Caller,
-  ControllerSuite,
-  expectError,
-  expectForbidden,
-  expectInvalid,
-} from '../support/controller-suite';
+import { type Caller, ControllerSuite, expectError, expectForbidden, expectInvalid } from '../support/controller-suite';
 
 interface OpenStream {
   status: number;
@@ -24,11 +18,7 @@ describe('EventsController (v1/events/stream)', () => {
   const streams: OpenStream[] = [];
 
   /** Opens the SSE stream and resolves once its headers are in; the body keeps accumulating in text(). */
-  function open(
-    caller: Caller,
-    path: string,
-    headers: Record<string, string> = {},
-  ): Promise<OpenStream> {
+  function open(caller: Caller, path: string, headers: Record<string, string> = {}): Promise<OpenStream> {
     const { port } = suite.session.app.getHttpServer().address() as AddressInfo;
     return new Promise((resolve, reject) => {
       const req = httpRequest(
@@ -61,8 +51,7 @@ describe('EventsController (v1/events/stream)', () => {
       req.end();
     });
   }
-  const live = (stream: OpenStream) =>
-    waitFor(() => stream.text().includes('\n: live\n'), { what: 'the stream to be live' });
+  const live = (stream: OpenStream) => waitFor(() => stream.text().includes('\n: live\n'), { what: 'the stream to be live' });
 
   beforeAll(() => suite.start({ EVENTS_HEARTBEAT_MS: '60000' }));
   afterAll(async () => {
@@ -94,24 +83,15 @@ describe('EventsController (v1/events/stream)', () => {
   });
 
   it('validates the query and Last-Event-ID with 400 naming the field', async () => {
-    expectInvalid(
-      await suite.call('get', '/v1/events/stream', { query: { types: 'nope' } }),
-      'types',
-    );
+    expectInvalid(await suite.call('get', '/v1/events/stream', { query: { types: 'nope' } }), 'types');
     expectInvalid(
       await suite.call('get', '/v1/events/stream', {
         query: { types: 'operation.*,agent.exploded' },
       }),
       'types',
     );
-    expectInvalid(
-      await suite.call('get', '/v1/events/stream', { query: { after: 'yesterday' } }),
-      'after',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/events/stream', { headers: { 'Last-Event-ID': 'not-an-id' } }),
-      'Last-Event-ID',
-    );
+    expectInvalid(await suite.call('get', '/v1/events/stream', { query: { after: 'yesterday' } }), 'after');
+    expectInvalid(await suite.call('get', '/v1/events/stream', { headers: { 'Last-Event-ID': 'not-an-id' } }), 'Last-Event-ID');
   });
 
   it('replays nothing for an event id of another tenant (it does not exist for this one)', async () => {
@@ -132,10 +112,7 @@ describe('EventsController (v1/events/stream)', () => {
 
   it('needs events:read (403 naming it) and an API key (401), in the envelope', async () => {
     const { apiKey, tenantId } = await suite.session.tenant(undefined, ['operations:read']);
-    expectForbidden(
-      await suite.call('get', '/v1/events/stream', { as: { apiKey, tenantId } }),
-      'events:read',
-    );
+    expectForbidden(await suite.call('get', '/v1/events/stream', { as: { apiKey, tenantId } }), 'events:read');
     expectError(await suite.session.http().get('/v1/events/stream'), 401, 'UNAUTHENTICATED');
     // The read-only key has events:read.
     const stream = await open(suite.readOnly, '/v1/events/stream');

@@ -34,9 +34,7 @@ describe('HealthController (health/live, health/ready, health, metrics)', () => 
 
   it('is public: no key needed, and a bad key is not even looked at', async () => {
     for (const path of ['/health/live', '/health/ready', '/health', '/metrics']) {
-      expect(
-        (await suite.session.http().get(path).set('Authorization', 'Bearer pok_nope')).status,
-      ).toBe(200);
+      expect((await suite.session.http().get(path).set('Authorization', 'Bearer pok_nope')).status).toBe(200);
     }
   });
 

@@ -26,22 +26,14 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
   let operationOfB: string;
 
   const connection = { kind: 'tcp', host: '127.0.0.1', port: 9 };
-  const pay = (
-    body: Record<string, unknown>,
-    options: { terminal?: string; wait?: number | string; as?: Caller } = {},
-  ) =>
+  const pay = (body: Record<string, unknown>, options: { terminal?: string; wait?: number | string; as?: Caller } = {}) =>
     suite.call('post', `/v1/terminals/${options.terminal ?? terminalId}/operations`, {
       as: options.as,
       body,
       query: { wait: options.wait ?? 5000 },
     });
   /** An operation row as the gateway writes it before sending, then moved to `state` (as the executor or a crash left it). */
-  async function operation(
-    caller: Caller,
-    terminal: string,
-    store: string,
-    state: 'PENDING' | 'UNKNOWN',
-  ): Promise<string> {
+  async function operation(caller: Caller, terminal: string, store: string, state: 'PENDING' | 'UNKNOWN'): Promise<string> {
     const { row } = await suite.session.appDb.withTenant(caller.tenantId, (tx) =>
       insertOperation(tx, {
         tenantId: caller.tenantId,
@@ -78,13 +70,7 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
     dispatcher.route(terminalId, { port: (await sim.listen(0)).port });
     approved = (await pay({ type: 'purchase', amount: 1500, currency: 'RUB' })).body;
     const storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    terminalOfB = (
-      await suite.create(
-        '/v1/terminals',
-        { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection },
-        suite.b,
-      )
-    ).id;
+    terminalOfB = (await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection }, suite.b)).id;
     operationOfB = await operation(suite.b, terminalOfB, storeOfB, 'UNKNOWN');
   });
   afterAll(async () => {
@@ -160,34 +146,17 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
     expectInvalid(await pay({ type: 'purchase', amount: 0 }), 'amount');
     expectInvalid(await pay({ type: 'purchase', amount: 12.5 }), 'amount');
     expectInvalid(await pay({ type: 'purchase', amount: 1_000_000_000_000 }), 'amount');
-    expectInvalid(
-      await pay({ type: 'void', amount: 100, originalOperationId: approved.id }),
-      'amount',
-    );
+    expectInvalid(await pay({ type: 'void', amount: 100, originalOperationId: approved.id }), 'amount');
     expectInvalid(await pay({ type: 'purchase', amount: 100, currency: 'rub' }), 'currency');
     expectInvalid(await pay({ type: 'teleport', amount: 100 }), 'type');
-    expectInvalid(
-      await pay({ type: 'refund', amount: 100, originalOperationId: 'x' }),
-      'originalOperationId',
-    );
+    expectInvalid(await pay({ type: 'refund', amount: 100, originalOperationId: 'x' }), 'originalOperationId');
     expectInvalid(await pay({ type: 'purchase', amount: 100, terminalId }), '(body)');
     expectInvalid(await pay({ type: 'purchase', amount: 100 }, { wait: -1 }), 'wait');
     expectInvalid(await pay({ type: 'purchase', amount: 100 }, { wait: 'soon' }), 'wait');
     expectInvalid(await suite.call('get', '/v1/operations', { query: { state: 'done' } }), 'state');
-    expectInvalid(
-      await suite.call('get', '/v1/operations', { query: { from: 'yesterday' } }),
-      'from',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/operations', { query: { terminalId: 'x', storeId: 'y' } }),
-      'terminalId',
-      'storeId',
-    );
-    expectInvalid(
-      await suite.call('post', `/v1/operations/${approved.id}/resolve`, { body: {} }),
-      'state',
-      'note',
-    );
+    expectInvalid(await suite.call('get', '/v1/operations', { query: { from: 'yesterday' } }), 'from');
+    expectInvalid(await suite.call('get', '/v1/operations', { query: { terminalId: 'x', storeId: 'y' } }), 'terminalId', 'storeId');
+    expectInvalid(await suite.call('post', `/v1/operations/${approved.id}/resolve`, { body: {} }), 'state', 'note');
     expectInvalid(
       await suite.call('post', `/v1/operations/${approved.id}/resolve`, {
         body: { state: 'canceled', note: 'x' },
@@ -228,19 +197,13 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
     );
     // A refund of another tenant's operation, on A's own terminal: the original is not found, as an unknown one.
     for (const original of [operationOfB, UNKNOWN_ID])
-      expectNotFound(
-        await pay({ type: 'refund', amount: 100, currency: 'RUB', originalOperationId: original }),
-      );
+      expectNotFound(await pay({ type: 'refund', amount: 100, currency: 'RUB', originalOperationId: original }));
     expect(
       await suite.session.owner.terminalOperation.findUniqueOrThrow({
         where: { id: operationOfB },
       }),
     ).toMatchObject({ state: 'UNKNOWN' });
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.terminalOperation.findUnique({ where: { id: operationOfB } }),
-      ),
-    ).toBeNull();
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: operationOfB } }))).toBeNull();
     expectNotFound(await suite.call('get', `/v1/operations/${UNKNOWN_ID}`, { as: suite.b }));
   });
 
@@ -264,9 +227,6 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
       'operations:write',
     );
     expect(dispatcher.commands.length).toBe(sent);
-    expectStatus(
-      await suite.call('get', `/v1/operations/${approved.id}/receipt`, { as: suite.readOnly }),
-      200,
-    );
+    expectStatus(await suite.call('get', `/v1/operations/${approved.id}/receipt`, { as: suite.readOnly }), 200);
   });
 });

@@ -40,26 +40,14 @@ describe('SettlementsController and SettlementSchedulesController', () => {
     settlement = run.body;
     schedule = await suite.create('/v1/settlement-schedules', { storeId, localTime: '23:30' });
     storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    terminalOfB = (
-      await suite.create(
-        '/v1/terminals',
-        { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection },
-        suite.b,
-      )
-    ).id;
+    terminalOfB = (await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection }, suite.b)).id;
     settlementOfB = (
       await suite.call('post', `/v1/terminals/${terminalOfB}/settlements`, {
         as: suite.b,
         body: {},
       })
     ).body.id;
-    scheduleOfB = (
-      await suite.create(
-        '/v1/settlement-schedules',
-        { terminalId: terminalOfB, localTime: '01:00' },
-        suite.b,
-      )
-    ).id;
+    scheduleOfB = (await suite.create('/v1/settlement-schedules', { terminalId: terminalOfB, localTime: '01:00' }, suite.b)).id;
   });
   afterAll(() => suite.stop());
 
@@ -112,10 +100,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
         }),
         '(body)',
       );
-      expectInvalid(
-        await suite.call('get', '/v1/settlements', { query: { status: 'DONE' } }),
-        'status',
-      );
+      expectInvalid(await suite.call('get', '/v1/settlements', { query: { status: 'DONE' } }), 'status');
       expectInvalid(
         await suite.call('get', '/v1/settlements', {
           query: { hasDiscrepancies: 'maybe', from: 'March' },
@@ -124,10 +109,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
         'from',
       );
       expectInvalid(await suite.call('get', '/v1/settlements/summary'), 'date');
-      expectInvalid(
-        await suite.call('get', '/v1/settlements/summary', { query: { date: '2026-02-30x' } }),
-        'date',
-      );
+      expectInvalid(await suite.call('get', '/v1/settlements/summary', { query: { date: '2026-02-30x' } }), 'date');
       // The CSV route's error is the JSON envelope, not a text/csv attachment.
       const tooMany = await suite.call('get', '/v1/settlements/export.csv', {
         query: { limit: 50_001 },
@@ -135,39 +117,21 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       expectInvalid(tooMany, 'limit');
       expect(tooMany.headers['content-disposition']).toBeUndefined();
       // An unknown query parameter of the strict export query is refused, not ignored.
-      expectError(
-        await suite.call('get', '/v1/settlements/export.csv', { query: { format: 'xlsx' } }),
-        400,
-        'VALIDATION_FAILED',
-      );
+      expectError(await suite.call('get', '/v1/settlements/export.csv', { query: { format: 'xlsx' } }), 400, 'VALIDATION_FAILED');
     });
 
     it('answers 404 for an unknown settlement or terminal and for those of another tenant', async () => {
       await expectIdsChecked(suite, [{ method: 'get', path: (id) => `/v1/settlements/${id}` }], {
         otherTenants: settlementOfB,
       });
-      await expectIdsChecked(
-        suite,
-        [{ method: 'post', path: (id) => `/v1/terminals/${id}/settlements`, body: {} }],
-        { otherTenants: terminalOfB },
-      );
-      expect(
-        (await suite.call('get', '/v1/settlements')).body.data.map((s: { id: string }) => s.id),
-      ).not.toContain(settlementOfB);
-      expect(
-        await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-          tx.settlement.findUnique({ where: { id: settlementOfB } }),
-        ),
-      ).toBeNull();
+      await expectIdsChecked(suite, [{ method: 'post', path: (id) => `/v1/terminals/${id}/settlements`, body: {} }], { otherTenants: terminalOfB });
+      expect((await suite.call('get', '/v1/settlements')).body.data.map((s: { id: string }) => s.id)).not.toContain(settlementOfB);
+      expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.settlement.findUnique({ where: { id: settlementOfB } }))).toBeNull();
     });
 
     it('refuses a read-only key on the mutating route (403)', async () => {
       const before = await suite.session.owner.settlement.count({ where: { terminalId } });
-      await expectWritesForbidden(
-        suite,
-        [{ method: 'post', path: `/v1/terminals/${terminalId}/settlements` }],
-        'settlements:write',
-      );
+      await expectWritesForbidden(suite, [{ method: 'post', path: `/v1/terminals/${terminalId}/settlements` }], 'settlements:write');
       expect(await suite.session.owner.settlement.count({ where: { terminalId } })).toBe(before);
       expectStatus(
         await suite.call('get', '/v1/settlements/summary', {
@@ -204,14 +168,8 @@ describe('SettlementsController and SettlementSchedulesController', () => {
     });
 
     it('validates bodies, queries and ids with 400 naming the fields', async () => {
-      expectInvalid(
-        await suite.call('post', '/v1/settlement-schedules', { body: {} }),
-        'localTime',
-      );
-      expectInvalid(
-        await suite.call('post', '/v1/settlement-schedules', { body: { localTime: '23:00' } }),
-        'storeId',
-      );
+      expectInvalid(await suite.call('post', '/v1/settlement-schedules', { body: {} }), 'localTime');
+      expectInvalid(await suite.call('post', '/v1/settlement-schedules', { body: { localTime: '23:00' } }), 'storeId');
       expectInvalid(
         await suite.call('post', '/v1/settlement-schedules', {
           body: { storeId, terminalId, localTime: '23:00' },
@@ -230,18 +188,9 @@ describe('SettlementsController and SettlementSchedulesController', () => {
         }),
         'storeId',
       );
-      expectInvalid(
-        await suite.call('patch', `/v1/settlement-schedules/${schedule.id}`, { body: {} }),
-        '(body)',
-      );
-      expectInvalid(
-        await suite.call('patch', `/v1/settlement-schedules/${schedule.id}`, { body: { storeId } }),
-        '(body)',
-      );
-      expectInvalid(
-        await suite.call('get', '/v1/settlement-schedules', { query: { storeId: '1' } }),
-        'storeId',
-      );
+      expectInvalid(await suite.call('patch', `/v1/settlement-schedules/${schedule.id}`, { body: {} }), '(body)');
+      expectInvalid(await suite.call('patch', `/v1/settlement-schedules/${schedule.id}`, { body: { storeId } }), '(body)');
+      expectInvalid(await suite.call('get', '/v1/settlement-schedules', { query: { storeId: '1' } }), 'storeId');
     });
 
     it('answers 404 for an unknown schedule, store or terminal and for those of another tenant', async () => {
@@ -258,11 +207,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
         ],
         { otherTenants: scheduleOfB },
       );
-      for (const body of [
-        { storeId: UNKNOWN_ID },
-        { storeId: storeOfB },
-        { terminalId: terminalOfB },
-      ]) {
+      for (const body of [{ storeId: UNKNOWN_ID }, { storeId: storeOfB }, { terminalId: terminalOfB }]) {
         expectNotFound(
           await suite.call('post', '/v1/settlement-schedules', {
             body: { ...body, localTime: '23:00' },

@@ -1,11 +1,4 @@
-import {
-  ControllerSuite,
-  expectError,
-  expectIdsChecked,
-  expectInvalid,
-  expectStatus,
-  expectWritesForbidden,
-} from '../support/controller-suite';
+import { ControllerSuite, expectError, expectIdsChecked, expectInvalid, expectStatus, expectWritesForbidden } from '../support/controller-suite';
 
 describe('StoresController (v1/stores)', () => {
   const suite = new ControllerSuite();
@@ -44,10 +37,7 @@ describe('StoresController (v1/stores)', () => {
 
   it('validates bodies, queries and ids with 400 naming the fields', async () => {
     expectInvalid(await suite.call('post', '/v1/stores', { body: {} }), 'name', 'timeZone');
-    expectInvalid(
-      await suite.call('post', '/v1/stores', { body: { name: 'x', timeZone: 'Mars/Olympus' } }),
-      'timeZone',
-    );
+    expectInvalid(await suite.call('post', '/v1/stores', { body: { name: 'x', timeZone: 'Mars/Olympus' } }), 'timeZone');
     expectInvalid(
       await suite.call('post', '/v1/stores', {
         body: { name: 'x', timeZone: 'UTC', tenantId: suite.b.tenantId },
@@ -56,10 +46,7 @@ describe('StoresController (v1/stores)', () => {
     );
     expectInvalid(await suite.call('post', '/v1/stores', { body: [] }), '(body)');
     expectInvalid(await suite.call('patch', `/v1/stores/${store.id}`, { body: {} }), '(body)');
-    expectInvalid(
-      await suite.call('patch', `/v1/stores/${store.id}`, { body: { name: '' } }),
-      'name',
-    );
+    expectInvalid(await suite.call('patch', `/v1/stores/${store.id}`, { body: { name: '' } }), 'name');
     expectInvalid(await suite.call('get', '/v1/stores', { query: { limit: 0 } }), 'limit');
     expectInvalid(await suite.call('get', '/v1/stores', { query: { limit: 'many' } }), 'limit');
     expectInvalid(await suite.call('get', '/v1/stores', { query: { cursor: 'nope' } }), 'cursor');
@@ -83,18 +70,10 @@ describe('StoresController (v1/stores)', () => {
       ],
       { otherTenants: storeOfB.id },
     );
-    expect(
-      (await suite.call('get', '/v1/stores')).body.data.map((s: { id: string }) => s.id),
-    ).not.toContain(storeOfB.id);
+    expect((await suite.call('get', '/v1/stores')).body.data.map((s: { id: string }) => s.id)).not.toContain(storeOfB.id);
     // RLS, not a WHERE clause: under A's tenant, B's store does not exist.
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.store.findUnique({ where: { id: storeOfB.id } }),
-      ),
-    ).toBeNull();
-    expect(
-      (await suite.session.owner.store.findUniqueOrThrow({ where: { id: storeOfB.id } })).name,
-    ).toBe('B');
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.store.findUnique({ where: { id: storeOfB.id } }))).toBeNull();
+    expect((await suite.session.owner.store.findUniqueOrThrow({ where: { id: storeOfB.id } })).name).toBe('B');
   });
 
   it('refuses a read-only key on every mutating route (403), and lets it read', async () => {
@@ -108,18 +87,12 @@ describe('StoresController (v1/stores)', () => {
       'stores:write',
     );
     expectStatus(await suite.call('get', `/v1/stores/${store.id}`, { as: suite.readOnly }), 200);
-    expect(
-      (await suite.session.owner.store.findUniqueOrThrow({ where: { id: store.id } })).name,
-    ).toBe('Main street');
+    expect((await suite.session.owner.store.findUniqueOrThrow({ where: { id: store.id } })).name).toBe('Main street');
   });
 
   it('answers every error in the one envelope: no key, a bad key, a missing Idempotency-Key', async () => {
     expectError(await suite.session.http().get('/v1/stores'), 401, 'UNAUTHENTICATED');
-    expectError(
-      await suite.session.http().get('/v1/stores').set('Authorization', 'Bearer pok_nope'),
-      401,
-      'UNAUTHENTICATED',
-    );
+    expectError(await suite.session.http().get('/v1/stores').set('Authorization', 'Bearer pok_nope'), 401, 'UNAUTHENTICATED');
     expectError(
       await suite.call('post', '/v1/stores', {
         body: { name: 'x', timeZone: 'UTC' },
@@ -128,14 +101,6 @@ describe('StoresController (v1/stores)', () => {
       400,
       'IDEMPOTENCY_KEY_REQUIRED',
     );
-    expectError(
-      await suite.session
-        .http()
-        .put('/v1/stores')
-        .set('Authorization', `Bearer ${suite.a.apiKey}`)
-        .send({}),
-      404,
-      'NOT_FOUND',
-    );
+    expectError(await suite.session.http().put('/v1/stores').set('Authorization', `Bearer ${suite.a.apiKey}`).send({}), 404, 'NOT_FOUND');
   });
 });

@@ -1,12 +1,4 @@
-import {
-  ControllerSuite,
-  expectError,
-  expectIdsChecked,
-  expectInvalid,
-  expectStatus,
-  expectWritesForbidden,
-  UNKNOWN_ID,
-} from '../support/controller-suite';
+import { ControllerSuite, expectError, expectIdsChecked, expectInvalid, expectStatus, expectWritesForbidden, UNKNOWN_ID } from '../support/controller-suite';
 
 describe('TerminalsController (v1/terminals)', () => {
   const suite = new ControllerSuite();
@@ -30,13 +22,8 @@ describe('TerminalsController (v1/terminals)', () => {
       connection,
     });
     storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    agentOfB = (await suite.create('/v1/agents', { name: 'till of B', storeId: storeOfB }, suite.b))
-      .agent.id;
-    terminalOfB = await suite.create(
-      '/v1/terminals',
-      { name: 'POS of B', storeId: storeOfB, protocol: 'JPAY', connection },
-      suite.b,
-    );
+    agentOfB = (await suite.create('/v1/agents', { name: 'till of B', storeId: storeOfB }, suite.b)).agent.id;
+    terminalOfB = await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'JPAY', connection }, suite.b);
   });
   afterAll(() => suite.stop());
 
@@ -76,13 +63,7 @@ describe('TerminalsController (v1/terminals)', () => {
   });
 
   it('validates bodies, queries and ids with 400 naming the fields', async () => {
-    expectInvalid(
-      await suite.call('post', '/v1/terminals', { body: {} }),
-      'name',
-      'storeId',
-      'protocol',
-      'connection',
-    );
+    expectInvalid(await suite.call('post', '/v1/terminals', { body: {} }), 'name', 'storeId', 'protocol', 'connection');
     expectInvalid(
       await suite.call('post', '/v1/terminals', {
         body: { name: 'x', storeId, protocol: 'VISA', connection },
@@ -118,18 +99,9 @@ describe('TerminalsController (v1/terminals)', () => {
       }),
       'credentials',
     );
-    expectInvalid(
-      await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: {} }),
-      '(body)',
-    );
-    expectInvalid(
-      await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { status: 'ONLINE' } }),
-      '(body)',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/terminals', { query: { status: 'BROKEN' } }),
-      'status',
-    );
+    expectInvalid(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: {} }), '(body)');
+    expectInvalid(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { status: 'ONLINE' } }), '(body)');
+    expectInvalid(await suite.call('get', '/v1/terminals', { query: { status: 'BROKEN' } }), 'status');
     expectInvalid(await suite.call('get', '/v1/terminals', { query: { agentId: 'x' } }), 'agentId');
   });
 
@@ -147,11 +119,7 @@ describe('TerminalsController (v1/terminals)', () => {
       expectError(res, 422, 'UNPROCESSABLE');
       expect(res.body.error.details.issues).toEqual([{ field, message: expect.any(String) }]);
     }
-    expectError(
-      await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { agentId: agentOfB } }),
-      422,
-      'UNPROCESSABLE',
-    );
+    expectError(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { agentId: agentOfB } }), 422, 'UNPROCESSABLE');
   });
 
   it('answers 404 for an unknown terminal and for a terminal of another tenant', async () => {
@@ -164,14 +132,8 @@ describe('TerminalsController (v1/terminals)', () => {
       ],
       { otherTenants: terminalOfB.id },
     );
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.terminal.findUnique({ where: { id: terminalOfB.id } }),
-      ),
-    ).toBeNull();
-    expect(
-      await suite.session.owner.terminal.findUniqueOrThrow({ where: { id: terminalOfB.id } }),
-    ).toMatchObject({ name: 'POS of B' });
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.terminal.findUnique({ where: { id: terminalOfB.id } }))).toBeNull();
+    expect(await suite.session.owner.terminal.findUniqueOrThrow({ where: { id: terminalOfB.id } })).toMatchObject({ name: 'POS of B' });
   });
 
   it('refuses a read-only key on every mutating route (403)', async () => {
@@ -188,12 +150,7 @@ describe('TerminalsController (v1/terminals)', () => {
       ],
       'terminals:write',
     );
-    expectStatus(
-      await suite.call('get', `/v1/terminals/${terminal.id}`, { as: suite.readOnly }),
-      200,
-    );
-    expect(
-      await suite.session.owner.terminal.findUniqueOrThrow({ where: { id: terminal.id } }),
-    ).toMatchObject({ name: 'POS 1' });
+    expectStatus(await suite.call('get', `/v1/terminals/${terminal.id}`, { as: suite.readOnly }), 200);
+    expect(await suite.session.owner.terminal.findUniqueOrThrow({ where: { id: terminal.id } })).toMatchObject({ name: 'POS 1' });
   });
 });

@@ -1,9 +1,4 @@
-import {
-  type AssistSandbox,
-  SANDBOX_MERCHANT,
-  startAssistSandbox,
-  TEST_MERCHANT_PRIVATE_KEY_PEM,
-} from '@payorch/testing/assist-sandbox';
+import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 
 import {
   ControllerSuite,
@@ -50,9 +45,7 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
     };
     merchantId = (await suite.create('/v1/assist-merchants', settings)).id;
     merchantOfB = (await suite.create('/v1/assist-merchants', settings, suite.b)).id;
-    paymentOfB = (
-      await suite.create('/v1/wallet-payments', { ...payment(), merchantId: merchantOfB }, suite.b)
-    ).id;
+    paymentOfB = (await suite.create('/v1/wallet-payments', { ...payment(), merchantId: merchantOfB }, suite.b)).id;
   });
   afterAll(async () => {
     await suite.stop();
@@ -83,35 +76,12 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
   it('validates bodies, queries and ids with 400 naming the fields; nothing is charged or stored', async () => {
     const charges = sandbox.stats.charges;
     const stored = await suite.session.owner.walletPayment.count();
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: {} }),
-      'amount',
-      'currency',
-      'customer',
-      'merchantId',
-      'token',
-      'tokenType',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: payment({ amount: 10.5 }) }),
-      'amount',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: payment({ amount: -1 }) }),
-      'amount',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: payment({ currency: 'rub' }) }),
-      'currency',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: payment({ tokenType: 'PAYPAL' }) }),
-      'tokenType',
-    );
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: payment({ merchantId: 'shop' }) }),
-      'merchantId',
-    );
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: {} }), 'amount', 'currency', 'customer', 'merchantId', 'token', 'tokenType');
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: payment({ amount: 10.5 }) }), 'amount');
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: payment({ amount: -1 }) }), 'amount');
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: payment({ currency: 'rub' }) }), 'currency');
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: payment({ tokenType: 'PAYPAL' }) }), 'tokenType');
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: payment({ merchantId: 'shop' }) }), 'merchantId');
     expectInvalid(
       await suite.call('post', '/v1/wallet-payments', {
         body: payment({ customer: { lastname: 'L', firstname: 'F' } }),
@@ -119,18 +89,9 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
       'customer.email',
     );
     // Assist's parameter rules (checked after the shape): still a 400 naming the body field.
-    expectInvalid(
-      await suite.call('post', '/v1/wallet-payments', { body: payment({ clientIp: 'not-an-ip' }) }),
-      'clientIp',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/wallet-payments', { query: { state: 'PAID' } }),
-      'state',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/wallet-payments', { query: { merchantId: '1' } }),
-      'merchantId',
-    );
+    expectInvalid(await suite.call('post', '/v1/wallet-payments', { body: payment({ clientIp: 'not-an-ip' }) }), 'clientIp');
+    expectInvalid(await suite.call('get', '/v1/wallet-payments', { query: { state: 'PAID' } }), 'state');
+    expectInvalid(await suite.call('get', '/v1/wallet-payments', { query: { merchantId: '1' } }), 'merchantId');
     expect(sandbox.stats.charges).toBe(charges);
     expect(await suite.session.owner.walletPayment.count()).toBe(stored);
   });
@@ -140,34 +101,19 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
       otherTenants: paymentOfB,
     });
     const charges = sandbox.stats.charges;
-    for (const other of [UNKNOWN_ID, merchantOfB])
-      expectNotFound(
-        await suite.call('post', '/v1/wallet-payments', { body: payment({ merchantId: other }) }),
-      );
+    for (const other of [UNKNOWN_ID, merchantOfB]) expectNotFound(await suite.call('post', '/v1/wallet-payments', { body: payment({ merchantId: other }) }));
     expect(sandbox.stats.charges).toBe(charges);
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.walletPayment.findUnique({ where: { id: paymentOfB } }),
-      ),
-    ).toBeNull();
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.walletPayment.findUnique({ where: { id: paymentOfB } }))).toBeNull();
   });
 
   it('refuses a read-only key on the mutating route (403) and lets it read', async () => {
     const charges = sandbox.stats.charges;
-    await expectWritesForbidden(
-      suite,
-      [{ method: 'post', path: '/v1/wallet-payments', body: payment() }],
-      'wallet:write',
-    );
+    await expectWritesForbidden(suite, [{ method: 'post', path: '/v1/wallet-payments', body: payment() }], 'wallet:write');
     expect(sandbox.stats.charges).toBe(charges);
     expectStatus(await suite.call('get', '/v1/wallet-payments', { as: suite.readOnly }), 200);
   });
 
   it('requires an Idempotency-Key on a payment', async () => {
-    expectError(
-      await suite.call('post', '/v1/wallet-payments', { body: payment(), idempotencyKey: false }),
-      400,
-      'IDEMPOTENCY_KEY_REQUIRED',
-    );
+    expectError(await suite.call('post', '/v1/wallet-payments', { body: payment(), idempotencyKey: false }), 400, 'IDEMPOTENCY_KEY_REQUIRED');
   });
 });

@@ -47,11 +47,7 @@ describe('WebhooksController (v1/webhooks)', () => {
       url: 'https://hooks.example.com/payorch',
       eventTypes: ['operation.completed'],
     });
-    hookOfB = await suite.create(
-      '/v1/webhooks',
-      { url: 'https://b.example.com/hook', eventTypes: ['*'] },
-      suite.b,
-    );
+    hookOfB = await suite.create('/v1/webhooks', { url: 'https://b.example.com/hook', eventTypes: ['*'] }, suite.b);
     failedDelivery = await failed(suite.a.tenantId, hook.id);
     deliveryOfB = await failed(suite.b.tenantId, hookOfB.id);
   });
@@ -92,27 +88,17 @@ describe('WebhooksController (v1/webhooks)', () => {
     });
     expectStatus(deliveries, 200);
     expect(deliveries.body.data.map((d: { id: string }) => d.id)).toEqual([failedDelivery]);
-    const redelivered = await suite.call(
-      'post',
-      `/v1/webhooks/${hook.id}/deliveries/${failedDelivery}/redeliver`,
-    );
+    const redelivered = await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/${failedDelivery}/redeliver`);
     expectStatus(redelivered, 202);
     expect(redelivered.body).toMatchObject({ id: failedDelivery, status: 'pending', attempts: 0 });
     // Still scheduled (no worker runs here): a second redelivery is a conflict, in the envelope.
-    expectError(
-      await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/${failedDelivery}/redeliver`),
-      409,
-      'CONFLICT',
-    );
+    expectError(await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/${failedDelivery}/redeliver`), 409, 'CONFLICT');
     expectStatus(await suite.call('delete', `/v1/webhooks/${id}`), 204);
   });
 
   it('validates bodies, queries and ids with 400 naming the fields', async () => {
     expectInvalid(await suite.call('post', '/v1/webhooks', { body: {} }), 'url', 'eventTypes');
-    expectInvalid(
-      await suite.call('post', '/v1/webhooks', { body: { url: 'not a url', eventTypes: ['*'] } }),
-      'url',
-    );
+    expectInvalid(await suite.call('post', '/v1/webhooks', { body: { url: 'not a url', eventTypes: ['*'] } }), 'url');
     expectInvalid(
       await suite.call('post', '/v1/webhooks', {
         body: { url: 'https://u:p@example.com/', eventTypes: ['*'] },
@@ -132,32 +118,14 @@ describe('WebhooksController (v1/webhooks)', () => {
       'eventTypes.0',
     );
     expectInvalid(await suite.call('patch', `/v1/webhooks/${hook.id}`, { body: {} }), '(body)');
-    expectInvalid(
-      await suite.call('patch', `/v1/webhooks/${hook.id}`, { body: { enabled: 'yes' } }),
-      'enabled',
-    );
-    expectInvalid(
-      await suite.call('get', `/v1/webhooks/${hook.id}/deliveries`, { query: { status: 'lost' } }),
-      'status',
-    );
-    expectInvalid(
-      await suite.call('get', '/v1/webhooks', { query: { cursor: 'x'.repeat(201) } }),
-      'cursor',
-    );
-    expectError(
-      await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/not-a-uuid/redeliver`),
-      400,
-      'VALIDATION_FAILED',
-    );
+    expectInvalid(await suite.call('patch', `/v1/webhooks/${hook.id}`, { body: { enabled: 'yes' } }), 'enabled');
+    expectInvalid(await suite.call('get', `/v1/webhooks/${hook.id}/deliveries`, { query: { status: 'lost' } }), 'status');
+    expectInvalid(await suite.call('get', '/v1/webhooks', { query: { cursor: 'x'.repeat(201) } }), 'cursor');
+    expectError(await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/not-a-uuid/redeliver`), 400, 'VALIDATION_FAILED');
   });
 
   it('refuses a destination the egress policy denies with 400 EGRESS_DENIED naming url (http, private, metadata)', async () => {
-    for (const url of [
-      'http://hooks.example.com/plain',
-      'https://10.1.2.3/hook',
-      'https://169.254.169.254/latest',
-      'https://metadata.internal.test/',
-    ]) {
+    for (const url of ['http://hooks.example.com/plain', 'https://10.1.2.3/hook', 'https://169.254.169.254/latest', 'https://metadata.internal.test/']) {
       const res = await suite.call('post', '/v1/webhooks', { body: { url, eventTypes: ['*'] } });
       expectError(res, 400, 'EGRESS_DENIED');
       expect(res.body.error.details).toMatchObject({ field: 'url' });
@@ -181,18 +149,9 @@ describe('WebhooksController (v1/webhooks)', () => {
       { otherTenants: hookOfB.id },
     );
     // A's endpoint with an unknown delivery, or with B's delivery: 404 too.
-    for (const deliveryId of [UNKNOWN_ID, deliveryOfB])
-      expectNotFound(
-        await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/${deliveryId}/redeliver`),
-      );
-    expect(
-      await suite.session.appDb.withTenant(suite.a.tenantId, (tx) =>
-        tx.webhookEndpoint.findUnique({ where: { id: hookOfB.id } }),
-      ),
-    ).toBeNull();
-    expect(
-      await suite.session.owner.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryOfB } }),
-    ).toMatchObject({ status: 'FAILED', attempts: 3 });
+    for (const deliveryId of [UNKNOWN_ID, deliveryOfB]) expectNotFound(await suite.call('post', `/v1/webhooks/${hook.id}/deliveries/${deliveryId}/redeliver`));
+    expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.webhookEndpoint.findUnique({ where: { id: hookOfB.id } }))).toBeNull();
+    expect(await suite.session.owner.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryOfB } })).toMatchObject({ status: 'FAILED', attempts: 3 });
   });
 
   it('refuses a read-only key on every mutating route (403)', async () => {
@@ -211,12 +170,7 @@ describe('WebhooksController (v1/webhooks)', () => {
       ],
       'webhooks:write',
     );
-    expectStatus(
-      await suite.call('get', `/v1/webhooks/${hook.id}/deliveries`, { as: suite.readOnly }),
-      200,
-    );
-    expect(
-      await suite.session.owner.webhookEndpoint.findUniqueOrThrow({ where: { id: hook.id } }),
-    ).toMatchObject({ enabled: true });
+    expectStatus(await suite.call('get', `/v1/webhooks/${hook.id}/deliveries`, { as: suite.readOnly }), 200);
+    expect(await suite.session.owner.webhookEndpoint.findUniqueOrThrow({ where: { id: hook.id } })).toMatchObject({ enabled: true });
   });
 });

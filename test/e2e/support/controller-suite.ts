@@ -62,8 +62,7 @@ export class ControllerSuite {
     const { as = this.a, body, query, headers = {}, idempotencyKey } = options;
     const http = this.session.http();
     let req = http[method](path).set('Authorization', `Bearer ${as.apiKey}`).set(headers);
-    if (method !== 'get' && idempotencyKey !== false)
-      req = req.set('Idempotency-Key', idempotencyKey ?? idem());
+    if (method !== 'get' && idempotencyKey !== false) req = req.set('Idempotency-Key', idempotencyKey ?? idem());
     if (query) req = req.query(query);
     return body === undefined ? req : req.send(body as object);
   }
@@ -96,11 +95,7 @@ export function expectError(res: request.Response, status: number, code: string)
 export function expectInvalid(res: request.Response, ...fields: string[]): void {
   expectError(res, 400, 'VALIDATION_FAILED');
   const issues = res.body.error.details?.issues as { field: string; message: string }[] | undefined;
-  expect(issues).toEqual(
-    expect.arrayContaining(
-      fields.map((field) => expect.objectContaining({ field, message: expect.any(String) })),
-    ),
-  );
+  expect(issues).toEqual(expect.arrayContaining(fields.map((field) => expect.objectContaining({ field, message: expect.any(String) }))));
 }
 
 export function expectNotFound(res: request.Response): void {
@@ -126,34 +121,19 @@ export interface IdRoute {
  * For each route: an unknown id and tenant B's id answer 404 NOT_FOUND (never 403: the id's existence
  * does not leak), and a malformed id 400 before anything is looked up.
  */
-export async function expectIdsChecked(
-  suite: ControllerSuite,
-  routes: IdRoute[],
-  ids: { otherTenants: string },
-): Promise<void> {
+export async function expectIdsChecked(suite: ControllerSuite, routes: IdRoute[], ids: { otherTenants: string }): Promise<void> {
   for (const route of routes) {
     for (const id of [UNKNOWN_ID, randomUUID(), ids.otherTenants]) {
       const res = await suite.call(route.method, route.path(id), { body: route.body });
       expectNotFound(res);
     }
-    expectError(
-      await suite.call(route.method, route.path('not-a-uuid'), { body: route.body }),
-      400,
-      'VALIDATION_FAILED',
-    );
+    expectError(await suite.call(route.method, route.path('not-a-uuid'), { body: route.body }), 400, 'VALIDATION_FAILED');
   }
 }
 
 /** The read-only key of tenant A on each mutating route: 403 naming `scope`, whatever the body. */
-export async function expectWritesForbidden(
-  suite: ControllerSuite,
-  routes: { method: Method; path: string; body?: unknown }[],
-  scope: Scope,
-): Promise<void> {
+export async function expectWritesForbidden(suite: ControllerSuite, routes: { method: Method; path: string; body?: unknown }[], scope: Scope): Promise<void> {
   for (const route of routes) {
-    expectForbidden(
-      await suite.call(route.method, route.path, { as: suite.readOnly, body: route.body ?? {} }),
-      scope,
-    );
+    expectForbidden(await suite.call(route.method, route.path, { as: suite.readOnly, body: route.body ?? {} }), scope);
   }
 }

@@ -85,7 +85,14 @@ export class TunnelHarness {
     const app = await createConnectorApp(config, silent, { driverFactory: null, ...options });
     await app.listen(port, '127.0.0.1');
     const bound = (app.getHttpServer().address() as AddressInfo).port;
-    const running: RunningConnector = { app, instanceId, port: bound, url: `http://127.0.0.1:${bound}`, hub: app.get(TerminalHub), tunnels: app.get(AgentTunnelServer) };
+    const running: RunningConnector = {
+      app,
+      instanceId,
+      port: bound,
+      url: `http://127.0.0.1:${bound}`,
+      hub: app.get(TerminalHub),
+      tunnels: app.get(AgentTunnelServer),
+    };
     this.connectors.add(running);
     return running;
   }
@@ -96,7 +103,12 @@ export class TunnelHarness {
   }
 
   dispatcher(): RedisTerminalCommandDispatcher {
-    const dispatcher = new RedisTerminalCommandDispatcher({ redis: this.redis, prefix: this.prefix, resolveAgent: databaseAgentResolver(this.appDb), blockMs: 200 });
+    const dispatcher = new RedisTerminalCommandDispatcher({
+      redis: this.redis,
+      prefix: this.prefix,
+      resolveAgent: databaseAgentResolver(this.appDb),
+      blockMs: 200,
+    });
     this.dispatchers.add(dispatcher);
     return dispatcher;
   }
@@ -107,16 +119,34 @@ export class TunnelHarness {
     const store = await this.owner.store.create({ data: { tenantId: tenant, name: 'Shop', timeZone: 'UTC' } });
     const enrollment = issueToken(TOKEN_KINDS.enrollment);
     const agent = await this.owner.agent.create({
-      data: { tenantId: tenant, storeId: store.id, name: 'till', enrollmentTokenHash: enrollment.hash, enrollmentTokenPrefix: enrollment.prefix, enrollmentExpiresAt: new Date(Date.now() + 60_000) },
+      data: {
+        tenantId: tenant,
+        storeId: store.id,
+        name: 'till',
+        enrollmentTokenHash: enrollment.hash,
+        enrollmentTokenPrefix: enrollment.prefix,
+        enrollmentExpiresAt: new Date(Date.now() + 60_000),
+      },
     });
-    const res = await fetch(`${connectorUrl}/agent/enroll`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: enrollment.token, version: '0.1.0' }) });
+    const res = await fetch(`${connectorUrl}/agent/enroll`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: enrollment.token, version: '0.1.0' }),
+    });
     const body = (await res.json()) as { credential: string };
     return { agentId: agent.id, tenantId: tenant, storeId: store.id, credential: body.credential };
   }
 
   async terminal(agent: EnrolledAgent, connection: Record<string, unknown>, protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR' = 'JOINPROTO'): Promise<string> {
     const row = await this.owner.terminal.create({
-      data: { tenantId: agent.tenantId, storeId: agent.storeId, agentId: agent.agentId, name: `T${randomBytes(2).toString('hex')}`, protocol, connection: connection as never },
+      data: {
+        tenantId: agent.tenantId,
+        storeId: agent.storeId,
+        agentId: agent.agentId,
+        name: `T${randomBytes(2).toString('hex')}`,
+        protocol,
+        connection: connection as never,
+      },
     });
     return row.id;
   }
@@ -124,7 +154,14 @@ export class TunnelHarness {
   /** An in-process agent (the CLI's TunnelClient + LinkBridge). */
   runAgent(connectorUrl: string, credential: string) {
     const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({ connector: connectorUrl, credential, logger: silent, baseDelayMs: 50, maxDelayMs: 400, onSocket: (ws) => bridge.attach(ws) });
+    const client = new TunnelClient({
+      connector: connectorUrl,
+      credential,
+      logger: silent,
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      onSocket: (ws) => bridge.attach(ws),
+    });
     void client.start();
     const agent = {
       bridge,

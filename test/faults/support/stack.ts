@@ -6,7 +6,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
-import { createTestDatabase, deleteRedisPrefix, freePort, REPO_ROOT, type TestDatabase, testRedisPrefix, testRedisUrl, tsEntryArgs, waitFor } from '@payorch/testing';
+import {
+  createTestDatabase,
+  deleteRedisPrefix,
+  freePort,
+  REPO_ROOT,
+  type TestDatabase,
+  testRedisPrefix,
+  testRedisUrl,
+  tsEntryArgs,
+  waitFor,
+} from '@payorch/testing';
 import { Redis } from 'ioredis';
 
 import { AdminService } from '../../../apps/api-gateway/src/admin/admin.service';
@@ -250,7 +260,10 @@ export class HealthWatch {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly urls: Record<AppName, string>, private readonly everyMs = 200) {}
+  constructor(
+    private readonly urls: Record<AppName, string>,
+    private readonly everyMs = 200,
+  ) {}
 
   start(): this {
     const tick = async () => {
@@ -370,7 +383,16 @@ export class ProcessStack {
       env: { PAYORCH_AGENT_STATE_DIR: this.agentStateDir },
     });
     this.agent = agent;
-    await agent.start(undefined, ['--state-dir', this.agentStateDir, '--log-level', 'warn', '--connector', `http://127.0.0.1:${this.proxy.port}`, '--token', token]);
+    await agent.start(undefined, [
+      '--state-dir',
+      this.agentStateDir,
+      '--log-level',
+      'warn',
+      '--connector',
+      `http://127.0.0.1:${this.proxy.port}`,
+      '--token',
+      token,
+    ]);
     return agent;
   }
 

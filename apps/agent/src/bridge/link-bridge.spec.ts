@@ -84,7 +84,9 @@ describe(LinkBridge.name, () => {
   });
 
   it('refuses links that are not in the terminal list, and relays', async () => {
-    await expect(connector.open({ kind: 'tcp-connect', host: '127.0.0.1', port: 22 }, { terminalId: 'till-dialled' })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
+    await expect(connector.open({ kind: 'tcp-connect', host: '127.0.0.1', port: 22 }, { terminalId: 'till-dialled' })).rejects.toMatchObject({
+      code: 'NOT_ALLOWED',
+    });
     await expect(connector.open({ kind: 'tcp-connect', host: '127.0.0.1', port: 22 })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
     await expect(connector.open({ kind: 'relay-tcp', host: '127.0.0.1', port: 22 })).rejects.toMatchObject({ code: 'NOT_ALLOWED' });
   });

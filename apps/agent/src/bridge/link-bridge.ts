@@ -75,7 +75,13 @@ export class LinkBridge {
     this.mux = mux;
     mux.setOpenHandler((request) => this.onOpen(request));
     mux.onReady(() => {
-      mux.sendControl({ type: 'agent-status', software: AGENT_SOFTWARE, hostname: hostname().slice(0, 253), uptimeMs: Date.now() - this.startedAt, links: [...this.links.values()].slice(0, 1024) });
+      mux.sendControl({
+        type: 'agent-status',
+        software: AGENT_SOFTWARE,
+        hostname: hostname().slice(0, 253),
+        uptimeMs: Date.now() - this.startedAt,
+        links: [...this.links.values()].slice(0, 1024),
+      });
     });
     mux.onControl((message) => {
       if (message.type === 'terminal-list') {
@@ -192,27 +198,30 @@ export class LinkBridge {
           );
         }));
     const closing = this.closingSerial.get(link.path) ?? Promise.resolve();
-    closing.then(() => open(link)).then(
-      (port) => {
-        // destroy() alone leaves the fd and its lock behind (serialport 13): close explicitly, and
-        // let the next open of the same path wait for it.
-        let release!: () => void;
-        const closed = new Promise<void>((resolve) => (release = resolve));
-        this.closingSerial.set(link.path, closed);
-        void closed.then(() => {
-          if (this.closingSerial.get(link.path) === closed) this.closingSerial.delete(link.path);
-        });
-        this.bridge(request, port, (done) => {
-          const finish = () => {
-            release();
-            done();
-          };
-          if (port instanceof SerialPort && port.isOpen) port.close(finish);
-          else finish();
-        });
-      },
-      (error: NodeJS.ErrnoException) => this.fail(request, /ENOENT|No such file/i.test(error.message) ? 'UNREACHABLE' : 'REFUSED', error.message.slice(0, 200)),
-    );
+    closing
+      .then(() => open(link))
+      .then(
+        (port) => {
+          // destroy() alone leaves the fd and its lock behind (serialport 13): close explicitly, and
+          // let the next open of the same path wait for it.
+          let release!: () => void;
+          const closed = new Promise<void>((resolve) => (release = resolve));
+          this.closingSerial.set(link.path, closed);
+          void closed.then(() => {
+            if (this.closingSerial.get(link.path) === closed) this.closingSerial.delete(link.path);
+          });
+          this.bridge(request, port, (done) => {
+            const finish = () => {
+              release();
+              done();
+            };
+            if (port instanceof SerialPort && port.isOpen) port.close(finish);
+            else finish();
+          });
+        },
+        (error: NodeJS.ErrnoException) =>
+          this.fail(request, /ENOENT|No such file/i.test(error.message) ? 'UNREACHABLE' : 'REFUSED', error.message.slice(0, 200)),
+      );
   }
 
   private bridge(request: IncomingOpen, endpoint: Duplex, closeEndpoint: (done: () => void) => void = (done) => done()): void {
@@ -231,7 +240,8 @@ export class LinkBridge {
       this.active.delete(endpoint);
       closeEndpoint(() => endpoint.destroy());
       tunnel.destroy();
-      const linkError = error && !(error instanceof TunnelStreamError) && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? error : undefined;
+      const linkError =
+        error && !(error instanceof TunnelStreamError) && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? error : undefined;
       this.report(terminalId, linkError ? 'error' : 'down', linkError?.message.slice(0, 200));
     });
   }

@@ -24,7 +24,13 @@ export class AdminService {
 
   async listTenants() {
     const rows = await this.prisma.tenant.findMany({ orderBy: { createdAt: 'asc' } });
-    return rows.map((t) => ({ id: t.id, name: t.name, status: t.status, createdAt: t.createdAt.toISOString(), disabledAt: t.disabledAt?.toISOString() ?? null }));
+    return rows.map((t) => ({
+      id: t.id,
+      name: t.name,
+      status: t.status,
+      createdAt: t.createdAt.toISOString(),
+      disabledAt: t.disabledAt?.toISOString() ?? null,
+    }));
   }
 
   /**
@@ -39,9 +45,21 @@ export class AdminService {
     const row = await db.withTenant(tenant.id, async (tx) => {
       const updated = await tx.tenant.update({ where: { id: tenant.id }, data: { status, disabledAt: status === 'DISABLED' ? new Date() : null } });
       await tx.auditLog.create({
-        data: { tenantId: tenant.id, actorType: 'admin', actorId: this.operator, action: status === 'DISABLED' ? 'tenant.disable' : 'tenant.enable', resourceType: 'tenant', resourceId: tenant.id },
+        data: {
+          tenantId: tenant.id,
+          actorType: 'admin',
+          actorId: this.operator,
+          action: status === 'DISABLED' ? 'tenant.disable' : 'tenant.enable',
+          resourceType: 'tenant',
+          resourceId: tenant.id,
+        },
       });
-      await publishEvent(tx, tenant.id, { type: status === 'DISABLED' ? 'tenant.disabled' : 'tenant.enabled', subjectType: 'tenant', subjectId: tenant.id, data: { tenantId: tenant.id, status } });
+      await publishEvent(tx, tenant.id, {
+        type: status === 'DISABLED' ? 'tenant.disabled' : 'tenant.enabled',
+        subjectType: 'tenant',
+        subjectId: tenant.id,
+        data: { tenantId: tenant.id, status },
+      });
       return updated;
     });
     return { id: row.id, name: row.name, status: row.status, disabledAt: row.disabledAt?.toISOString() ?? null };

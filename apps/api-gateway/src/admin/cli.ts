@@ -34,7 +34,8 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
   const published: Promise<unknown>[] = [];
   const onCommitted = redis
     ? (events: readonly PublishedEvent[]) => {
-        for (const event of events) published.push(redis.publish(eventsChannel(process.env.REDIS_KEY_PREFIX ?? 'payorch', event.tenantId), JSON.stringify(event)).catch(() => undefined));
+        for (const event of events)
+          published.push(redis.publish(eventsChannel(process.env.REDIS_KEY_PREFIX ?? 'payorch', event.tenantId), JSON.stringify(event)).catch(() => undefined));
       }
     : undefined;
   try {
@@ -68,7 +69,7 @@ tenant
   .action((o: { id: string }) => run((a) => a.setTenantStatus(o.id, 'DISABLED')));
 tenant
   .command('enable')
-  .description('accept the tenant\'s API keys and agents again')
+  .description("accept the tenant's API keys and agents again")
   .requiredOption('--id <tenantId>', 'tenant id')
   .action((o: { id: string }) => run((a) => a.setTenantStatus(o.id, 'ACTIVE')));
 
@@ -80,12 +81,16 @@ apikey
   .option('--scopes <list>', 'comma-separated scopes (default: all)')
   .option('--expires-in-days <n>', 'expiry', positiveInt)
   .action((o: { tenant: string; name: string; scopes?: string; expiresInDays?: number }) =>
-    run((a) =>
-      a.createApiKey({ tenantId: o.tenant, name: o.name, scopes: o.scopes?.split(',').map((s) => s.trim()), expiresInDays: o.expiresInDays }),
-    ),
+    run((a) => a.createApiKey({ tenantId: o.tenant, name: o.name, scopes: o.scopes?.split(',').map((s) => s.trim()), expiresInDays: o.expiresInDays })),
   );
-apikey.command('list').requiredOption('--tenant <id>', 'tenant id').action((o: { tenant: string }) => run((a) => a.listApiKeys(o.tenant)));
-apikey.command('revoke').requiredOption('--id <keyId>', 'API key id').action((o: { id: string }) => run((a) => a.revokeApiKey(o.id)));
+apikey
+  .command('list')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .action((o: { tenant: string }) => run((a) => a.listApiKeys(o.tenant)));
+apikey
+  .command('revoke')
+  .requiredOption('--id <keyId>', 'API key id')
+  .action((o: { id: string }) => run((a) => a.revokeApiKey(o.id)));
 
 program
   .command('secrets')
@@ -96,7 +101,10 @@ program
     run((a) => {
       const active = process.env.PAYORCH_MASTER_KEY;
       if (!active) throw new PayorchError('CONFIG', 'PAYORCH_MASTER_KEY is not set');
-      const previous = (process.env.PAYORCH_PREVIOUS_MASTER_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const previous = (process.env.PAYORCH_PREVIOUS_MASTER_KEYS ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       return a.rewrapSecrets(SecretBox.fromConfig(active, previous));
     }),
   );

@@ -30,7 +30,8 @@ export class AgentsController {
   @RequireScopes('agents:write')
   @ApiOperation({
     summary: 'Create an agent; the response carries its one-time enrollment token',
-    description: 'A replay of the same Idempotency-Key returns the agent with `enrollmentToken: null` and `secretWithheld: true`; issue a new token if it was lost.',
+    description:
+      'A replay of the same Idempotency-Key returns the agent with `enrollmentToken: null` and `secretWithheld: true`; issue a new token if it was lost.',
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ReturnsOneTimeSecrets('enrollmentToken')
@@ -59,11 +60,7 @@ export class AgentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateAgentSchema) })
   @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
-  update(
-    @Tenant() ctx: TenantContext,
-    @Param('id', new ZodPipe(uuidParam)) id: string,
-    @Body(new ZodPipe(updateAgentSchema)) dto: UpdateAgentDto,
-  ) {
+  update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateAgentSchema)) dto: UpdateAgentDto) {
     return this.service.update(ctx, id, dto);
   }
 

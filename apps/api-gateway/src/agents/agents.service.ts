@@ -7,14 +7,7 @@ import { audit } from '../common/audit';
 import { keyset, type Page, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
-import {
-  type AgentResponse,
-  type CreateAgentDto,
-  type EnrollmentResponse,
-  type ListAgentsQuery,
-  toAgentResponse,
-  type UpdateAgentDto,
-} from './dto/agent.dto';
+import { type AgentResponse, type CreateAgentDto, type EnrollmentResponse, type ListAgentsQuery, toAgentResponse, type UpdateAgentDto } from './dto/agent.dto';
 
 export const ENROLLMENT_TTL_MS = 24 * 60 * 60 * 1000;
 

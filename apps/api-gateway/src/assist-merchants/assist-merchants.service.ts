@@ -11,12 +11,7 @@ import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE, SECRET_BOX } from '../common/tokens';
-import {
-  type AssistMerchantResponse,
-  type CreateAssistMerchantDto,
-  SECRET_FIELDS,
-  type UpdateAssistMerchantDto,
-} from './dto/assist-merchant.dto';
+import { type AssistMerchantResponse, type CreateAssistMerchantDto, SECRET_FIELDS, type UpdateAssistMerchantDto } from './dto/assist-merchant.dto';
 
 interface MerchantRow {
   createdAt: Date;

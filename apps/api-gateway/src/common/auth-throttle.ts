@@ -13,11 +13,7 @@ import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY, REDIS } from './tok
 export type AuthFailureReason = 'invalid_key' | 'revoked_key' | 'expired_key';
 
 /** Why a presented key does not authenticate (null: it does). Same 401 to the caller whatever the reason. */
-export function keyFailure(
-  token: string,
-  key: { hash: string; revokedAt: Date | null; expiresAt: Date | null } | null,
-  now: Date,
-): AuthFailureReason | null {
+export function keyFailure(token: string, key: { hash: string; revokedAt: Date | null; expiresAt: Date | null } | null, now: Date): AuthFailureReason | null {
   if (!key || !verifyToken(token, key.hash)) return 'invalid_key';
   if (key.revokedAt) return 'revoked_key';
   if (key.expiresAt && key.expiresAt <= now) return 'expired_key';
@@ -68,7 +64,10 @@ export class AuthThrottle {
   /** Seconds until `address` may try again (0: not blocked). One Redis round trip, whatever the request holds. */
   async retryAfter(address: string, requestId: string): Promise<number> {
     try {
-      const [[, count], [, ttl]] = (await this.redis.multi().get(this.key(address)).pttl(this.key(address)).exec()) as [[Error | null, string | null], [Error | null, number]];
+      const [[, count], [, ttl]] = (await this.redis.multi().get(this.key(address)).pttl(this.key(address)).exec()) as [
+        [Error | null, string | null],
+        [Error | null, number],
+      ];
       if (Number(count ?? 0) < this.config.AUTH_FAILURE_LIMIT) return 0;
       this.metrics.throttled.inc();
       this.logger.warn({ requestId, sourceAddress: address }, 'request refused: too many failed authentications from this address');
@@ -89,7 +88,16 @@ export class AuthThrottle {
       await this.db
         .withTenant(key.tenantId, (tx) =>
           tx.auditLog.create({
-            data: { tenantId: key.tenantId, actorType: 'anonymous', actorId: address, requestId, action: 'api_key.auth_failed', resourceType: 'api_key', resourceId: key.id, details: { reason, sourceAddress: address } },
+            data: {
+              tenantId: key.tenantId,
+              actorType: 'anonymous',
+              actorId: address,
+              requestId,
+              action: 'api_key.auth_failed',
+              resourceType: 'api_key',
+              resourceId: key.id,
+              details: { reason, sourceAddress: address },
+            },
           }),
         )
         .catch((error: Error) => this.logger.warn({ err: error.message, requestId }, 'could not audit the failed authentication'));

@@ -122,7 +122,10 @@ describe(inspectValue.name, () => {
   });
 
   it('names the first string or key holding NUL or a lone surrogate', () => {
-    expect(inspectValue({ ok: 'x', items: [{ description: 'a\u0000b' }] })).toEqual({ field: 'items.0.description', message: 'must not contain NUL (\\u0000)' });
+    expect(inspectValue({ ok: 'x', items: [{ description: 'a\u0000b' }] })).toEqual({
+      field: 'items.0.description',
+      message: 'must not contain NUL (\\u0000)',
+    });
     expect(inspectValue({ 'k\u0000': 1 })).toEqual({ field: 'k\\u0000', message: 'key must not contain NUL (\\u0000)' });
     expect(inspectValue({ name: 'x\ud800' })?.field).toBe('name');
     expect(inspectValue({ name: '\udc00x' })?.message).toContain('surrogate');

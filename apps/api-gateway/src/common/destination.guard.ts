@@ -50,7 +50,10 @@ export class DestinationGuard {
     } catch (error) {
       if (!(error instanceof EgressError)) throw error;
       const reason = error.code === 'DENIED' ? 'denied_host' : 'unresolved';
-      const message = error.code === 'DENIED' ? `${field}: ${url.hostname} is ${error.details.category} address space, which the platform's egress policy denies` : `${field}: ${url.hostname} does not resolve`;
+      const message =
+        error.code === 'DENIED'
+          ? `${field}: ${url.hostname} is ${error.details.category} address space, which the platform's egress policy denies`
+          : `${field}: ${url.hostname} does not resolve`;
       throw new ApiError('EGRESS_DENIED', message, { field, reason, category: error.details.category ?? null });
     }
   }

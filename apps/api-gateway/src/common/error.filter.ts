@@ -96,8 +96,7 @@ export class ErrorFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED');
       // body-parser errors arrive here as 400 with a SyntaxError cause.
-      const message =
-        status === 404 ? `no route ${req.method} ${req.path}` : status === 400 ? `malformed request: ${exception.message}` : exception.message;
+      const message = status === 404 ? `no route ${req.method} ${req.path}` : status === 400 ? `malformed request: ${exception.message}` : exception.message;
       return { status, code, message, details: null };
     }
     if (isDatabaseUnavailable(exception)) {

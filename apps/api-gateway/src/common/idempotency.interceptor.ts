@@ -64,9 +64,10 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
     }
     if (!KEY_FORMAT.test(key)) {
       return throwError(
-        () => new ApiError('VALIDATION_FAILED', 'Idempotency-Key: 8–128 characters of A-Z a-z 0-9 . _ : -', {
-          issues: [{ field: 'Idempotency-Key', message: '8–128 characters of A-Z a-z 0-9 . _ : -' }],
-        }),
+        () =>
+          new ApiError('VALIDATION_FAILED', 'Idempotency-Key: 8–128 characters of A-Z a-z 0-9 . _ : -', {
+            issues: [{ field: 'Idempotency-Key', message: '8–128 characters of A-Z a-z 0-9 . _ : -' }],
+          }),
       );
     }
     const tenantId = req.tenant.tenantId;
@@ -87,15 +88,16 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
           // Only the handler's failure releases the key (below, a failed write of the answer does not).
           catchError((error: unknown) =>
             from(
-              this.settle('release', req.requestId, () =>
-                this.db.withTenant(tenantId, (tx) => tx.idempotencyRecord.deleteMany({ where: { tenantId, key } })),
-              ),
+              this.settle('release', req.requestId, () => this.db.withTenant(tenantId, (tx) => tx.idempotencyRecord.deleteMany({ where: { tenantId, key } }))),
             ).pipe(mergeMap(() => throwError(() => error))),
           ),
           mergeMap(async (body) => {
             const { sent, stored: kept, undeclared } = splitOneTimeSecrets(body, declared);
             if (undeclared.length > 0) {
-              this.logger.error({ requestId: req.requestId, path, fields: undeclared }, 'secret-like response fields withheld from the replay cache; declare them with @ReturnsOneTimeSecrets');
+              this.logger.error(
+                { requestId: req.requestId, path, fields: undeclared },
+                'secret-like response fields withheld from the replay cache; declare them with @ReturnsOneTimeSecrets',
+              );
             }
             const status = res.statusCode;
             await this.settle('store answer', req.requestId, () =>
@@ -132,16 +134,19 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
     this.logger.warn({ requestId, what }, 'idempotency key write deferred: database unavailable');
     const giveUpAt = Date.now() + SETTLE_RETRY_MS;
     const retry = (attempt: number) => {
-      const timer = setTimeout(() => {
-        this.settling.delete(timer);
-        write().then(
-          () => this.logger.info({ requestId, what, attempts: attempt + 1 }, 'deferred idempotency key write done'),
-          (error: unknown) => {
-            if (isDatabaseUnavailable(error) && Date.now() < giveUpAt) return retry(attempt + 1);
-            this.logger.error({ err: error, requestId, what }, 'deferred idempotency key write abandoned');
-          },
-        );
-      }, SETTLE_BACKOFF_MS[Math.min(attempt, SETTLE_BACKOFF_MS.length - 1)]);
+      const timer = setTimeout(
+        () => {
+          this.settling.delete(timer);
+          write().then(
+            () => this.logger.info({ requestId, what, attempts: attempt + 1 }, 'deferred idempotency key write done'),
+            (error: unknown) => {
+              if (isDatabaseUnavailable(error) && Date.now() < giveUpAt) return retry(attempt + 1);
+              this.logger.error({ err: error, requestId, what }, 'deferred idempotency key write abandoned');
+            },
+          );
+        },
+        SETTLE_BACKOFF_MS[Math.min(attempt, SETTLE_BACKOFF_MS.length - 1)],
+      );
       timer.unref();
       this.settling.add(timer);
     };
@@ -160,10 +165,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
       if (inserted.count === 1) return null;
       const existing = await tx.idempotencyRecord.findUniqueOrThrow({ where: { tenantId_key: { tenantId, key } } });
       if (!this.sameRequest(request, existing.requestHash)) {
-        throw new ApiError(
-          'IDEMPOTENCY_KEY_REUSED',
-          `Idempotency-Key "${key}" was already used for a different request (${existing.method} ${existing.path})`,
-        );
+        throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" was already used for a different request (${existing.method} ${existing.path})`);
       }
       if (existing.responseStatus === null) {
         throw new ApiError('IDEMPOTENCY_KEY_IN_PROGRESS', `a request with Idempotency-Key "${key}" is still being processed`);

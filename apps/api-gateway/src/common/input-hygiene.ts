@@ -25,8 +25,7 @@ export function badString(value: string): string | null {
 }
 
 /** A path segment as it can be shown back: control characters and surrogates as `\uXXXX`. */
-const printable = (segment: string | number) =>
-  String(segment).replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const printable = (segment: string | number) => String(segment).replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /**
  * The first problem of a parsed JSON value (or query object): nesting deeper than `maxDepth`, or a string

@@ -19,7 +19,7 @@ describe(canonicalJson.name, () => {
     ['scalars', [1, -2.5, 'a"b\\c\n', true, false, null]],
     ['empty containers', { a: [], b: {}, c: [[]], d: [{}] }],
     ['sorted keys at every level', { z: 1, a: { y: [3, { k: 'v', b: null }], b: 'x' }, m: [{ b: 1, a: 2 }] }],
-    ['unicode keys', { 'ключ': 'значение', '\u0000': 1 }],
+    ['unicode keys', { ключ: 'значение', '\u0000': 1 }],
     ['undefined as null', { a: undefined, b: [undefined] }],
     ['top-level scalar', 'text'],
     ['top-level undefined', undefined],

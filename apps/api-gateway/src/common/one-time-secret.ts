@@ -41,7 +41,9 @@ export function withOneTimeSecrets<T extends z.ZodRawShape, S extends Record<str
     ...fields,
     [SECRET_WITHHELD]: z
       .boolean()
-      .describe('false: this answer carries the secret (store it now). true: a replay of the same Idempotency-Key; the secret fields are null because a secret is shown once and never stored in clear. Rotate it if it was lost.'),
+      .describe(
+        'false: this answer carries the secret (store it now). true: a replay of the same Idempotency-Key; the secret fields are null because a secret is shown once and never stored in clear. Rotate it if it was lost.',
+      ),
   });
 }
 

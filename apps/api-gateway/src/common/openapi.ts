@@ -29,7 +29,10 @@ export const ERROR_SCHEMA = {
       properties: {
         code: { type: 'string', example: 'VALIDATION_FAILED' },
         message: { type: 'string' },
-        details: { nullable: true, description: 'Validation errors: `{issues: [{field, message}]}` (`field` is the dotted path, `(body)` for the whole body).' },
+        details: {
+          nullable: true,
+          description: 'Validation errors: `{issues: [{field, message}]}` (`field` is the dotted path, `(body)` for the whole body).',
+        },
         requestId: { type: 'string', description: 'Also in the `X-Request-Id` response header.' },
       },
     },
@@ -37,12 +40,21 @@ export const ERROR_SCHEMA = {
 };
 
 const ERROR_RESPONSES: { status: string; description: string; when: (op: { security?: unknown[]; requestBody?: unknown }, path: string) => boolean }[] = [
-  { status: '400', description: 'VALIDATION_FAILED: malformed JSON, a field breaking its schema, a body nested deeper than 32 levels, NUL or a lone surrogate in any string, key, query parameter or path segment.', when: () => true },
+  {
+    status: '400',
+    description:
+      'VALIDATION_FAILED: malformed JSON, a field breaking its schema, a body nested deeper than 32 levels, NUL or a lone surrogate in any string, key, query parameter or path segment.',
+    when: () => true,
+  },
   { status: '401', description: 'UNAUTHENTICATED: missing, invalid, revoked or expired API key.', when: (op) => !!op.security?.length },
-  { status: '404', description: 'NOT_FOUND (also for another tenant\'s ids).', when: (_op, path) => path.includes('{') },
+  { status: '404', description: "NOT_FOUND (also for another tenant's ids).", when: (_op, path) => path.includes('{') },
   { status: '413', description: 'Body over 256 KB.', when: (op) => !!op.requestBody },
   { status: '415', description: 'A body that is not `application/json`.', when: (op) => !!op.requestBody },
-  { status: '429', description: 'RATE_LIMITED: per-key request budget, or too many failed authentications from the address (`Retry-After`).', when: (op) => !!op.security?.length },
+  {
+    status: '429',
+    description: 'RATE_LIMITED: per-key request budget, or too many failed authentications from the address (`Retry-After`).',
+    when: (op) => !!op.security?.length,
+  },
 ];
 
 /** Declares the error envelope once (`components.schemas.Error`) and the errors every operation can answer. */

@@ -36,16 +36,13 @@ export function decodeCursor(cursor: string | undefined): CursorKey | null {
   }
 }
 
-const encodeCursor = (row: CursorKey) =>
-  Buffer.from(JSON.stringify({ c: row.createdAt.toISOString(), i: row.id })).toString('base64url');
+const encodeCursor = (row: CursorKey) => Buffer.from(JSON.stringify({ c: row.createdAt.toISOString(), i: row.id })).toString('base64url');
 
 /** Prisma `where` fragment and `orderBy` for the page after `cursor`. */
 export function keyset(query: PaginationQuery) {
   const after = decodeCursor(query.cursor);
   return {
-    where: after
-      ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
-      : {},
+    where: after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {},
     orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }],
     take: query.limit + 1,
   };

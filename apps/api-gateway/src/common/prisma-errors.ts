@@ -6,7 +6,10 @@ export function mapPrismaError(error: unknown, what: { resource: string; id?: st
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     switch (error.code) {
       case 'P2002':
-        throw new ApiError('CONFLICT', `${what.resource} with the same ${String((error.meta?.target as string[] | undefined)?.join(', ') ?? 'unique field')} already exists`);
+        throw new ApiError(
+          'CONFLICT',
+          `${what.resource} with the same ${String((error.meta?.target as string[] | undefined)?.join(', ') ?? 'unique field')} already exists`,
+        );
       case 'P2003':
         throw new ApiError('RESOURCE_IN_USE', `${what.resource}${what.id ? ` ${what.id}` : ''} is still referenced by other resources; remove those first`);
       case 'P2025':

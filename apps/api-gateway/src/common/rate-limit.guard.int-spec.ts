@@ -30,7 +30,11 @@ class ProbeController {
 }
 
 /** A gateway slice: the request id, a stand-in for ApiKeyGuard (`x-key` → req.apiKey), the throttler and the filter. */
-async function slice(redis: Redis, config: Pick<GatewayConfig, 'RATE_LIMIT_PER_MINUTE' | 'REDIS_KEY_PREFIX'>, warnings: unknown[] = []): Promise<INestApplication> {
+async function slice(
+  redis: Redis,
+  config: Pick<GatewayConfig, 'RATE_LIMIT_PER_MINUTE' | 'REDIS_KEY_PREFIX'>,
+  warnings: unknown[] = [],
+): Promise<INestApplication> {
   @Module({
     controllers: [ProbeController],
     imports: [ThrottlerModule.forRootAsync({ useFactory: () => rateLimitOptions(config as GatewayConfig, redis) })],
@@ -123,7 +127,9 @@ describe(RateLimitGuard.name, () => {
     try {
       const res = await request(isolated.getHttpServer()).get('/a').set('x-key', 'key-3').set('x-request-id', 'rate-limit-0002');
       expect(res.status).toBe(200);
-      expect(warnings).toEqual([[expect.objectContaining({ requestId: 'rate-limit-0002', err: expect.any(String) }), 'rate limiter unavailable (Redis); failing open']]);
+      expect(warnings).toEqual([
+        [expect.objectContaining({ requestId: 'rate-limit-0002', err: expect.any(String) }), 'rate limiter unavailable (Redis); failing open'],
+      ]);
     } finally {
       await isolated.close();
       down.disconnect();

@@ -44,7 +44,12 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     // One hash tag, so the counter and its block key live in one cluster slot.
     const base = `${this.prefix}:${throttlerName}:{${key}}`;
-    const [hits, left, blocked, blockLeft] = (await this.redis.eval(INCREMENT, 2, base, `${base}:blocked`, ttl, limit, blockDuration)) as [number, number, number, number];
+    const [hits, left, blocked, blockLeft] = (await this.redis.eval(INCREMENT, 2, base, `${base}:blocked`, ttl, limit, blockDuration)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     return { totalHits: hits, timeToExpire: seconds(left), isBlocked: blocked === 1, timeToBlockExpire: seconds(blockLeft) };
   }
 }

@@ -22,11 +22,7 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.in
     if (result.success) return result.data;
     const issues = issuesOf(result.error);
     const where = metadata.type === 'body' ? 'body' : metadata.type;
-    throw new ApiError(
-      'VALIDATION_FAILED',
-      `invalid ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
-      { issues },
-    );
+    throw new ApiError('VALIDATION_FAILED', `invalid ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
   }
 }
 

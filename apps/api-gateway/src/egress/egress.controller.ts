@@ -53,11 +53,7 @@ export class EgressController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateEgressRuleSchema) })
   @ApiResponse({ status: 200, schema: openApi(egressRuleResponseSchema) })
-  update(
-    @Tenant() ctx: TenantContext,
-    @Param('id', new ZodPipe(uuidParam)) id: string,
-    @Body(new ZodPipe(updateEgressRuleSchema)) dto: UpdateEgressRuleDto,
-  ) {
+  update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateEgressRuleSchema)) dto: UpdateEgressRuleDto) {
     return this.service.update(ctx, id, dto);
   }
 

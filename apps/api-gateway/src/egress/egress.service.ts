@@ -8,13 +8,7 @@ import { DestinationGuard } from '../common/destination.guard';
 import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
-import {
-  type CreateEgressRuleDto,
-  type EgressRuleResponse,
-  isValidTarget,
-  toEgressRuleResponse,
-  type UpdateEgressRuleDto,
-} from './dto/egress-rule.dto';
+import { type CreateEgressRuleDto, type EgressRuleResponse, isValidTarget, toEgressRuleResponse, type UpdateEgressRuleDto } from './dto/egress-rule.dto';
 
 /** The tenant's relay egress allowlist (docs/relay.md). The device connector reads it on every relay open. */
 @Injectable()
@@ -29,8 +23,15 @@ export class EgressService {
     this.destinations.assertRule(dto);
     return this.db
       .withTenant(ctx, async (tx) => {
-        const row = await tx.egressRule.create({ data: { tenantId: ctx.tenantId, host: dto.host ?? null, cidr: dto.cidr ?? null, port: dto.port, description: dto.description ?? null } });
-        await audit(tx, ctx, { action: 'egress_rule.create', resourceType: 'egress_rule', resourceId: row.id, details: { host: row.host, cidr: row.cidr, port: row.port } });
+        const row = await tx.egressRule.create({
+          data: { tenantId: ctx.tenantId, host: dto.host ?? null, cidr: dto.cidr ?? null, port: dto.port, description: dto.description ?? null },
+        });
+        await audit(tx, ctx, {
+          action: 'egress_rule.create',
+          resourceType: 'egress_rule',
+          resourceId: row.id,
+          details: { host: row.host, cidr: row.cidr, port: row.port },
+        });
         return toEgressRuleResponse(row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'egress rule' }));
@@ -59,11 +60,18 @@ export class EgressService {
         if (!current) throw notFound('egress rule', id);
         const next = { host: dto.host === undefined ? current.host : dto.host, cidr: dto.cidr === undefined ? current.cidr : dto.cidr };
         if (!isValidTarget(next)) {
-          throw new ApiError('VALIDATION_FAILED', 'host: give exactly one of host or cidr', { issues: [{ field: 'host', message: 'give exactly one of host or cidr' }] });
+          throw new ApiError('VALIDATION_FAILED', 'host: give exactly one of host or cidr', {
+            issues: [{ field: 'host', message: 'give exactly one of host or cidr' }],
+          });
         }
         this.destinations.assertRule(next);
         const row = await tx.egressRule.update({ where: { id }, data: dto });
-        await audit(tx, ctx, { action: 'egress_rule.update', resourceType: 'egress_rule', resourceId: id, details: { host: row.host, cidr: row.cidr, port: row.port } });
+        await audit(tx, ctx, {
+          action: 'egress_rule.update',
+          resourceType: 'egress_rule',
+          resourceId: id,
+          details: { host: row.host, cidr: row.cidr, port: row.port },
+        });
         return toEgressRuleResponse(row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'egress rule', id }));

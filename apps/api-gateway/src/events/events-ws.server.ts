@@ -67,7 +67,13 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
       const address = this.throttle.addressOf(req);
       const retryAfter = await this.throttle.retryAfter(address, requestId);
       if (retryAfter > 0) {
-        return refuse(429, 'RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfter}s`, { retryAfterSeconds: retryAfter }, { 'Retry-After': String(retryAfter) });
+        return refuse(
+          429,
+          'RATE_LIMITED',
+          `too many failed authentications from this address; retry in ${retryAfter}s`,
+          { retryAfterSeconds: retryAfter },
+          { 'Retry-After': String(retryAfter) },
+        );
       }
       const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       const token = match?.[1];
@@ -90,7 +96,13 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
       if (isDatabaseUnavailable(error)) {
         this.logger.warn({ requestId }, 'event websocket refused: database unavailable');
         const retryAfterSeconds = DATABASE_RETRY_AFTER_SECONDS;
-        return refuse(503, 'SERVICE_UNAVAILABLE', 'the service is temporarily unavailable (database); retry later', { retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) });
+        return refuse(
+          503,
+          'SERVICE_UNAVAILABLE',
+          'the service is temporarily unavailable (database); retry later',
+          { retryAfterSeconds },
+          { 'Retry-After': String(retryAfterSeconds) },
+        );
       }
       this.logger.error({ err: error, requestId }, 'event websocket upgrade failed');
       refuse(500, 'INTERNAL', 'internal error');

@@ -124,7 +124,9 @@ export class EventsService {
   async sse(ctx: TenantContext, query: StreamQuery, lastEventId: string | undefined, req: Request, res: Response): Promise<void> {
     const after = lastEventId?.trim() || query.after;
     if (after !== undefined && !isUuid(after)) {
-      throw new ApiError('VALIDATION_FAILED', 'Last-Event-ID: must be an event id (UUID)', { issues: [{ field: 'Last-Event-ID', message: 'must be an event id (UUID)' }] });
+      throw new ApiError('VALIDATION_FAILED', 'Last-Event-ID: must be an event id (UUID)', {
+        issues: [{ field: 'Last-Event-ID', message: 'must be an event id (UUID)' }],
+      });
     }
     const limit = this.config.EVENTS_CLIENT_BUFFER_BYTES;
     let ended = false;
@@ -202,11 +204,18 @@ export class EventsService {
    * latest seq read just BEFORE the page (seqs become visible in order, so the page saw everything up to
    * it), which moves the cursor past events the type filter left out.
    */
-  private async read(tenantId: string, after: bigint, types: readonly string[], limit: number): Promise<{ events: PublishedEvent[]; next: bigint; truncated: boolean }> {
+  private async read(
+    tenantId: string,
+    after: bigint,
+    types: readonly string[],
+    limit: number,
+  ): Promise<{ events: PublishedEvent[]; next: bigint; truncated: boolean }> {
     const exact = types.filter((t) => !t.endsWith('.*') && t !== '*');
     const families = types.filter((t) => t.endsWith('.*')).map((t) => t.slice(0, -1));
     const typeFilter =
-      types.length === 0 || types.includes('*') ? {} : { OR: [...(exact.length ? [{ type: { in: exact } }] : []), ...families.map((f) => ({ type: { startsWith: f } }))] };
+      types.length === 0 || types.includes('*')
+        ? {}
+        : { OR: [...(exact.length ? [{ type: { in: exact } }] : []), ...families.map((f) => ({ type: { startsWith: f } }))] };
     const { high, rows } = await this.db.withTenant(tenantId, async (tx) => {
       const latest = await latestSeq(tx, tenantId);
       const page = await tx.domainEvent.findMany({ where: { AND: [{ tenantId, seq: { gt: after } }, typeFilter] }, orderBy: { seq: 'asc' }, take: limit + 1 });

@@ -32,12 +32,16 @@ export class OperationsController {
   @ApiOperation({
     summary: 'Start an operation on a terminal',
     description:
-      'Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal\'s protocol lacks → 422 naming the protocol. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.',
+      "Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.",
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createOperationSchema) })
   @ApiResponse({ status: 201, schema: openApi(operationResponseSchema) })
-  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), or `IDEMPOTENCY_KEY_REUSED`.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), or `IDEMPOTENCY_KEY_REUSED`.',
+  })
   create(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) terminalId: string,
@@ -78,7 +82,8 @@ export class OperationsController {
   @RequireScopes('operations:write')
   @ApiOperation({
     summary: 'Mark an UNKNOWN operation as approved / declined / failed (human resolution)',
-    description: 'Only from `unknown` (409 otherwise), e.g. after automatic recovery gave up. Audited with the note; publishes `operation.recovered` with `resolvedBy: "human"`.',
+    description:
+      'Only from `unknown` (409 otherwise), e.g. after automatic recovery gave up. Audited with the note; publishes `operation.recovered` with `resolvedBy: "human"`.',
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(resolveOperationSchema) })

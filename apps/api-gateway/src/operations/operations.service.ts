@@ -7,8 +7,16 @@ import { ApiError, canonicalJson, notFound, type TenantContext, type TerminalCom
 import { assertSupported, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import {
-  AmountError, fromApiState, insertOperation, type OperationRow, resolveManually, TERMINAL_COMMAND_DISPATCHER,
-  type TerminalCommandDispatcher, toDbType, toOperationView, transitionOperation,
+  AmountError,
+  fromApiState,
+  insertOperation,
+  type OperationRow,
+  resolveManually,
+  TERMINAL_COMMAND_DISPATCHER,
+  type TerminalCommandDispatcher,
+  toDbType,
+  toOperationView,
+  transitionOperation,
 } from '@payorch/operations';
 
 import { audit } from '../common/audit';
@@ -49,9 +57,13 @@ export class OperationsService implements OnApplicationShutdown {
   async create(ctx: TenantContext, terminalId: string, dto: CreateOperationDto, idempotencyKey: string, waitMs: number): Promise<OperationResponse> {
     if (this.dispatcher.isAvailable?.() === false) {
       // Accepting it now would only fail it as never sent: refuse, the client retries with the same key.
-      throw new ApiError('SERVICE_UNAVAILABLE', 'the terminal command bus is unavailable; retry with the same Idempotency-Key', { retryAfterSeconds: BUS_RETRY_AFTER_SECONDS });
+      throw new ApiError('SERVICE_UNAVAILABLE', 'the terminal command bus is unavailable; retry with the same Idempotency-Key', {
+        retryAfterSeconds: BUS_RETRY_AFTER_SECONDS,
+      });
     }
-    const requestHash = createHash('sha256').update(canonicalJson({ terminalId, ...dto })).digest('hex');
+    const requestHash = createHash('sha256')
+      .update(canonicalJson({ terminalId, ...dto }))
+      .digest('hex');
     let created: { row: OperationRow; event: PublishedEvent } | undefined;
     let row: OperationRow;
     try {
@@ -61,8 +73,10 @@ export class OperationsService implements OnApplicationShutdown {
         const terminal = await requireOperableTerminal(tx, terminalId);
         const capability = this.capability(terminal.protocol, terminal.dialect, dto.type);
         if (capability.needsAmount && dto.amount === undefined) throw invalid('amount', `is required for ${dto.type}`);
-        if (dto.type === 'purchase_with_cashback' && dto.cashbackAmount === undefined) throw invalid('cashbackAmount', 'is required for purchase_with_cashback');
-        if (capability.needsAmount && terminal.protocol === 'SSI_ECR' && dto.currency === undefined) throw invalid('currency', `is required for ${dto.type} on SSI_ECR terminals`);
+        if (dto.type === 'purchase_with_cashback' && dto.cashbackAmount === undefined)
+          throw invalid('cashbackAmount', 'is required for purchase_with_cashback');
+        if (capability.needsAmount && terminal.protocol === 'SSI_ECR' && dto.currency === undefined)
+          throw invalid('currency', `is required for ${dto.type} on SSI_ECR terminals`);
         let original: Awaited<ReturnType<OperationsService['checkOriginal']>> | undefined;
         if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto);
         else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
@@ -117,7 +131,9 @@ export class OperationsService implements OnApplicationShutdown {
             query.storeId ? { storeId: query.storeId } : {},
             query.type ? { type: toDbType(query.type) } : {},
             query.state ? { state: fromApiState(query.state) } : {},
-            query.from || query.to ? { createdAt: { ...(query.from ? { gte: new Date(query.from) } : {}), ...(query.to ? { lt: new Date(query.to) } : {}) } } : {},
+            query.from || query.to
+              ? { createdAt: { ...(query.from ? { gte: new Date(query.from) } : {}), ...(query.to ? { lt: new Date(query.to) } : {}) } }
+              : {},
           ],
         },
         ...page,
@@ -166,11 +182,15 @@ export class OperationsService implements OnApplicationShutdown {
     const result = await this.db.withTenant(ctx, async (tx) => {
       const row = await this.load(tx, id);
       if (row.state !== 'UNKNOWN') {
-        throw new ApiError('CONFLICT', `operation ${id} is ${row.state.toLowerCase()}; only an unknown operation can be resolved by hand`, { state: row.state.toLowerCase() });
+        throw new ApiError('CONFLICT', `operation ${id} is ${row.state.toLowerCase()}; only an unknown operation can be resolved by hand`, {
+          state: row.state.toLowerCase(),
+        });
       }
       const outcome = await resolveManually(tx, id, { state: fromApiState(dto.state) as 'APPROVED' | 'DECLINED' | 'FAILED', note: dto.note, actor: ctx.actor });
       if (!outcome.changed) {
-        throw new ApiError('CONFLICT', `operation ${id} was resolved meanwhile (now ${outcome.row.state.toLowerCase()})`, { state: outcome.row.state.toLowerCase() });
+        throw new ApiError('CONFLICT', `operation ${id} was resolved meanwhile (now ${outcome.row.state.toLowerCase()})`, {
+          state: outcome.row.state.toLowerCase(),
+        });
       }
       await audit(tx, ctx, { action: 'operation.resolve', resourceType: 'operation', resourceId: id, details: { state: dto.state, note: dto.note } });
       return outcome;

@@ -8,7 +8,13 @@ import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
-  type CreateScheduleDto, createScheduleSchema, type ListSchedulesQuery, listSchedulesQuery, scheduleResponseSchema, type UpdateScheduleDto, updateScheduleSchema,
+  type CreateScheduleDto,
+  createScheduleSchema,
+  type ListSchedulesQuery,
+  listSchedulesQuery,
+  scheduleResponseSchema,
+  type UpdateScheduleDto,
+  updateScheduleSchema,
 } from './dto/settlement-schedule.dto';
 import { SettlementSchedulesService } from './settlement-schedules.service';
 

@@ -8,7 +8,11 @@ import { keyset, type Page, toPage } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
 import {
-  type CreateScheduleDto, type ListSchedulesQuery, type ScheduleResponse, toScheduleResponse, type UpdateScheduleDto,
+  type CreateScheduleDto,
+  type ListSchedulesQuery,
+  type ScheduleResponse,
+  toScheduleResponse,
+  type UpdateScheduleDto,
 } from './dto/settlement-schedule.dto';
 import { SettlementQueue } from './settlement-queue';
 
@@ -25,9 +29,15 @@ export class SettlementSchedulesService {
     const result = await this.db
       .withTenant(ctx, async (tx) => {
         if (dto.storeId && !(await tx.store.findUnique({ where: { id: dto.storeId }, select: { id: true } }))) throw notFound('store', dto.storeId);
-        if (dto.terminalId && !(await tx.terminal.findUnique({ where: { id: dto.terminalId }, select: { id: true } }))) throw notFound('terminal', dto.terminalId);
+        if (dto.terminalId && !(await tx.terminal.findUnique({ where: { id: dto.terminalId }, select: { id: true } })))
+          throw notFound('terminal', dto.terminalId);
         const row = await tx.settlementSchedule.create({ data: { ...dto, tenantId: ctx.tenantId } });
-        await audit(tx, ctx, { action: 'settlement_schedule.create', resourceType: 'settlement_schedule', resourceId: row.id, details: { localTime: dto.localTime } });
+        await audit(tx, ctx, {
+          action: 'settlement_schedule.create',
+          resourceType: 'settlement_schedule',
+          resourceId: row.id,
+          details: { localTime: dto.localTime },
+        });
         return this.respond(tx, row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'settlement schedule' }));
@@ -59,7 +69,12 @@ export class SettlementSchedulesService {
     const result = await this.db
       .withTenant(ctx, async (tx) => {
         const row = await tx.settlementSchedule.update({ where: { id }, data: dto });
-        await audit(tx, ctx, { action: 'settlement_schedule.update', resourceType: 'settlement_schedule', resourceId: id, details: { fields: Object.keys(dto) } });
+        await audit(tx, ctx, {
+          action: 'settlement_schedule.update',
+          resourceType: 'settlement_schedule',
+          resourceId: id,
+          details: { fields: Object.keys(dto) },
+        });
         return this.respond(tx, row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'settlement schedule', id }));
@@ -83,8 +98,14 @@ export class SettlementSchedulesService {
 
   /** The store zone each schedule's local time is read in. */
   private async zones(tx: TransactionClient, rows: ScheduleRow[]): Promise<Map<string, string>> {
-    const terminals = await tx.terminal.findMany({ where: { id: { in: rows.flatMap((r) => (r.terminalId ? [r.terminalId] : [])) } }, select: { id: true, store: { select: { timeZone: true } } } });
-    const stores = await tx.store.findMany({ where: { id: { in: rows.flatMap((r) => (r.storeId ? [r.storeId] : [])) } }, select: { id: true, timeZone: true } });
+    const terminals = await tx.terminal.findMany({
+      where: { id: { in: rows.flatMap((r) => (r.terminalId ? [r.terminalId] : [])) } },
+      select: { id: true, store: { select: { timeZone: true } } },
+    });
+    const stores = await tx.store.findMany({
+      where: { id: { in: rows.flatMap((r) => (r.storeId ? [r.storeId] : [])) } },
+      select: { id: true, timeZone: true },
+    });
     const byTerminal = new Map(terminals.map((t) => [t.id, t.store.timeZone]));
     const byStore = new Map(stores.map((s) => [s.id, s.timeZone]));
     const out = new Map<string, string>();

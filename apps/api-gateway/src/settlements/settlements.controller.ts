@@ -8,8 +8,16 @@ import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
-  type ExportSettlementsQuery, exportSettlementsQuery, type ListSettlementsQuery, listSettlementsQuery, type RunSettlementDto, runSettlementSchema,
-  settlementResponseSchema, summaryQuery, type SummaryQuery, summaryResponseSchema,
+  type ExportSettlementsQuery,
+  exportSettlementsQuery,
+  type ListSettlementsQuery,
+  listSettlementsQuery,
+  type RunSettlementDto,
+  runSettlementSchema,
+  settlementResponseSchema,
+  summaryQuery,
+  type SummaryQuery,
+  summaryResponseSchema,
 } from './dto/settlement.dto';
 import { SettlementsService } from './settlements.service';
 
@@ -22,11 +30,15 @@ export class SettlementsController {
   @Post('terminals/:id/settlements')
   @HttpCode(202)
   @RequireScopes('settlements:write')
-  @ApiOperation({ summary: 'Close the terminal\'s day now (idempotent by Idempotency-Key)' })
+  @ApiOperation({ summary: "Close the terminal's day now (idempotent by Idempotency-Key)" })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(runSettlementSchema), required: false })
   @ApiResponse({ status: 202, schema: openApi(settlementResponseSchema) })
-  @ApiResponse({ status: 409, description: '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked) or `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`); no settlement is created.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked) or `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`); no settlement is created.',
+  })
   run(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) id: string,

@@ -9,15 +9,35 @@ import { keyset, type Page, toPage } from '../common/pagination';
 import { DATABASE } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
 import {
-  type ExportSettlementsQuery, type ListSettlementsQuery, type RunSettlementDto, type SettlementResponse, type SummaryCounts, type SummaryQuery,
+  type ExportSettlementsQuery,
+  type ListSettlementsQuery,
+  type RunSettlementDto,
+  type SettlementResponse,
+  type SummaryCounts,
+  type SummaryQuery,
   toSettlementResponse,
 } from './dto/settlement.dto';
 import { SettlementQueue } from './settlement-queue';
 
 /** CSV columns, in order (docs/settlements.md). */
 export const CSV_COLUMNS = [
-  'settlement_id', 'business_date', 'store_id', 'terminal_id', 'status', 'trigger', 'attempts', 'started_at', 'completed_at',
-  'our_count', 'our_net', 'terminal_count', 'terminal_net', 'has_discrepancies', 'discrepancy_count', 'discrepancies', 'error_code',
+  'settlement_id',
+  'business_date',
+  'store_id',
+  'terminal_id',
+  'status',
+  'trigger',
+  'attempts',
+  'started_at',
+  'completed_at',
+  'our_count',
+  'our_net',
+  'terminal_count',
+  'terminal_net',
+  'has_discrepancies',
+  'discrepancy_count',
+  'discrepancies',
+  'error_code',
 ] as const;
 
 const dateOf = (d: string) => new Date(`${d}T00:00:00Z`);
@@ -39,7 +59,15 @@ export class SettlementsService {
       const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
       if (existing) return existing;
       // The settlement owner's insert (PENDING, queued for the worker); null = the same key won a concurrent request.
-      const created = await insertSettlement(tx, { tenantId: ctx.tenantId, terminalId, storeId: terminal.storeId, businessDate: dateOf(businessDate), runKey, trigger: 'manual', status: 'PENDING' });
+      const created = await insertSettlement(tx, {
+        tenantId: ctx.tenantId,
+        terminalId,
+        storeId: terminal.storeId,
+        businessDate: dateOf(businessDate),
+        runKey,
+        trigger: 'manual',
+        status: 'PENDING',
+      });
       if (created === null) return tx.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
       await audit(tx, ctx, { action: 'settlement.run', resourceType: 'settlement', resourceId: created.id, details: { terminalId, businessDate } });
       return created;
@@ -99,20 +127,37 @@ export class SettlementsService {
 
   /** CSV of the filtered settlements, oldest business date first. */
   exportCsv(ctx: TenantContext, query: ExportSettlementsQuery): Promise<string> {
-    return this.db.withTenant(ctx, async (tx) => {
-      const rows = await tx.settlement.findMany({ where: this.filters(query), orderBy: [{ businessDate: 'asc' }, { createdAt: 'asc' }], take: query.limit });
-      let out = csvRow(CSV_COLUMNS);
-      for (const r of rows) {
-        const discrepancies = (r.discrepancies as unknown[] | null) ?? [];
-        out += csvRow([
-          r.id, r.businessDate.toISOString().slice(0, 10), r.storeId, r.terminalId, r.status, r.trigger, r.attempts,
-          r.startedAt?.toISOString(), r.completedAt?.toISOString(),
-          countOf(r.ourTotals), (r.ourTotals as Totals | null)?.net, countOf(r.terminalTotals), (r.terminalTotals as Totals | null)?.net,
-          r.hasDiscrepancies, discrepancies.length, discrepancies.length ? discrepancies : '', (r.error as { code?: string } | null)?.code,
-        ]);
-      }
-      return out;
-    }, { timeout: 30_000 });
+    return this.db.withTenant(
+      ctx,
+      async (tx) => {
+        const rows = await tx.settlement.findMany({ where: this.filters(query), orderBy: [{ businessDate: 'asc' }, { createdAt: 'asc' }], take: query.limit });
+        let out = csvRow(CSV_COLUMNS);
+        for (const r of rows) {
+          const discrepancies = (r.discrepancies as unknown[] | null) ?? [];
+          out += csvRow([
+            r.id,
+            r.businessDate.toISOString().slice(0, 10),
+            r.storeId,
+            r.terminalId,
+            r.status,
+            r.trigger,
+            r.attempts,
+            r.startedAt?.toISOString(),
+            r.completedAt?.toISOString(),
+            countOf(r.ourTotals),
+            (r.ourTotals as Totals | null)?.net,
+            countOf(r.terminalTotals),
+            (r.terminalTotals as Totals | null)?.net,
+            r.hasDiscrepancies,
+            discrepancies.length,
+            discrepancies.length ? discrepancies : '',
+            (r.error as { code?: string } | null)?.code,
+          ]);
+        }
+        return out;
+      },
+      { timeout: 30_000 },
+    );
   }
 
   private filters(q: Omit<ListSettlementsQuery, 'cursor' | 'limit'>): Prisma.SettlementWhereInput {

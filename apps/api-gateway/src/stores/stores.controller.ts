@@ -8,13 +8,7 @@ import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
 import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
-import {
-  type CreateStoreDto,
-  createStoreSchema,
-  storeResponseSchema,
-  type UpdateStoreDto,
-  updateStoreSchema,
-} from './dto/store.dto';
+import { type CreateStoreDto, createStoreSchema, storeResponseSchema, type UpdateStoreDto, updateStoreSchema } from './dto/store.dto';
 import { StoresService } from './stores.service';
 
 @ApiTags('stores')
@@ -53,11 +47,7 @@ export class StoresController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateStoreSchema) })
   @ApiResponse({ status: 200, schema: openApi(storeResponseSchema) })
-  update(
-    @Tenant() ctx: TenantContext,
-    @Param('id', new ZodPipe(uuidParam)) id: string,
-    @Body(new ZodPipe(updateStoreSchema)) dto: UpdateStoreDto,
-  ) {
+  update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateStoreSchema)) dto: UpdateStoreDto) {
     return this.service.update(ctx, id, dto);
   }
 

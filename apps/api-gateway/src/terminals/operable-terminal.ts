@@ -25,15 +25,23 @@ export async function requireOperableTerminal(tx: TransactionClient, terminalId:
   });
   if (!terminal) throw notFound('terminal', terminalId);
   if (terminal.status === 'DISABLED') {
-    throw new ApiError('TERMINAL_DISABLED', `terminal ${terminalId} is disabled; enable it (PATCH /v1/terminals/${terminalId} {"disabled": false}) to start new work on it`, {
-      terminalId,
-    });
+    throw new ApiError(
+      'TERMINAL_DISABLED',
+      `terminal ${terminalId} is disabled; enable it (PATCH /v1/terminals/${terminalId} {"disabled": false}) to start new work on it`,
+      {
+        terminalId,
+      },
+    );
   }
   if (terminal.agent?.status === 'REVOKED') {
-    throw new ApiError('AGENT_REVOKED', `terminal ${terminalId} is bridged by agent ${terminal.agent.id}, which is revoked; move the terminal to an active agent to start new work on it`, {
-      terminalId,
-      agentId: terminal.agent.id,
-    });
+    throw new ApiError(
+      'AGENT_REVOKED',
+      `terminal ${terminalId} is bridged by agent ${terminal.agent.id}, which is revoked; move the terminal to an active agent to start new work on it`,
+      {
+        terminalId,
+        agentId: terminal.agent.id,
+      },
+    );
   }
   const unrecovered = await tx.terminalOperation.findFirst({
     where: { terminalId, state: 'UNKNOWN' },

@@ -53,11 +53,7 @@ export class TerminalsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateTerminalSchema) })
   @ApiResponse({ status: 200, schema: openApi(terminalResponseSchema) })
-  update(
-    @Tenant() ctx: TenantContext,
-    @Param('id', new ZodPipe(uuidParam)) id: string,
-    @Body(new ZodPipe(updateTerminalSchema)) dto: UpdateTerminalDto,
-  ) {
+  update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateTerminalSchema)) dto: UpdateTerminalDto) {
     return this.service.update(ctx, id, dto);
   }
 

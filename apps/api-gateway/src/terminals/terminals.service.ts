@@ -19,8 +19,7 @@ import {
   type UpdateTerminalDto,
 } from './dto/terminal.dto';
 
-const unprocessable = (field: string, message: string) =>
-  new ApiError('UNPROCESSABLE', `${field}: ${message}`, { issues: [{ field, message }] });
+const unprocessable = (field: string, message: string) => new ApiError('UNPROCESSABLE', `${field}: ${message}`, { issues: [{ field, message }] });
 
 @Injectable()
 export class TerminalsService {
@@ -50,7 +49,12 @@ export class TerminalsService {
           resourceId: id,
           details: { storeId: dto.storeId, protocol: dto.protocol, credentials: credentials ? Object.keys(credentials) : [] },
         });
-        await publishEvent(tx, ctx.tenantId, { type: 'terminal.created', subjectType: 'terminal', subjectId: id, data: { terminalId: id, agentId: row.agentId } });
+        await publishEvent(tx, ctx.tenantId, {
+          type: 'terminal.created',
+          subjectType: 'terminal',
+          subjectId: id,
+          data: { terminalId: id, agentId: row.agentId },
+        });
         return toTerminalResponse(row);
       })
       .catch((e) => mapPrismaError(e, { resource: 'terminal' }));
@@ -109,7 +113,12 @@ export class TerminalsService {
         const current = await this.requireTerminal(tx, id);
         await tx.terminal.delete({ where: { id } });
         await audit(tx, ctx, { action: 'terminal.delete', resourceType: 'terminal', resourceId: id });
-        await publishEvent(tx, ctx.tenantId, { type: 'terminal.deleted', subjectType: 'terminal', subjectId: id, data: { terminalId: id, agentId: current.agentId } });
+        await publishEvent(tx, ctx.tenantId, {
+          type: 'terminal.deleted',
+          subjectType: 'terminal',
+          subjectId: id,
+          data: { terminalId: id, agentId: current.agentId },
+        });
       })
       .catch((e) => mapPrismaError(e, { resource: 'terminal', id }));
   }

@@ -40,10 +40,7 @@ export class WalletPaymentsQueue {
       );
       return true;
     } catch (error) {
-      this.logger.warn(
-        { paymentId, tenantId, err: (error as Error).message },
-        'could not enqueue wallet payment resolution; the sweep will pick it up',
-      );
+      this.logger.warn({ paymentId, tenantId, err: (error as Error).message }, 'could not enqueue wallet payment resolution; the sweep will pick it up');
       return false;
     }
   }

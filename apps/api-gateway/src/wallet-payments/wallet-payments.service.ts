@@ -3,13 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 
-import {
-  AssistValidationError,
-  buildTokenPayFields,
-  toOrderAmount,
-  type TokenPayOutcome,
-  type TokenPayRequest,
-} from '@payorch/assist-tokenpay';
+import { AssistValidationError, buildTokenPayFields, toOrderAmount, type TokenPayOutcome, type TokenPayRequest } from '@payorch/assist-tokenpay';
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { ApiError, canonicalJson, notFound, type TenantContext } from '@payorch/domain';
@@ -137,10 +131,7 @@ export class WalletPaymentsService {
     }
 
     const row = await this.apply(ctx, id, ['PROCESSING'], changeOfOutcome(outcome));
-    this.logger.info(
-      { paymentId: id, tenantId: ctx.tenantId, state: row.state, outcome: outcome.status, requestId: ctx.requestId },
-      'wallet payment sent',
-    );
+    this.logger.info({ paymentId: id, tenantId: ctx.tenantId, state: row.state, outcome: outcome.status, requestId: ctx.requestId }, 'wallet payment sent');
     if (!isFinalState(row.state)) await this.queue.enqueueResolve(ctx.tenantId, id);
     return toWalletPaymentResponse(row);
   }
@@ -236,10 +227,7 @@ export class WalletPaymentsService {
         taxationSystem: dto.taxationSystem,
       } as TokenPayRequest;
       // Types above are the body's; the spec's value rules are checked here, all at once.
-      buildTokenPayFields(
-        { merchantId: merchant.merchantId, login: merchant.secrets.login, password: merchant.secrets.password },
-        request,
-      );
+      buildTokenPayFields({ merchantId: merchant.merchantId, login: merchant.secrets.login, password: merchant.secrets.password }, request);
       return request;
     } catch (error) {
       if (error instanceof AssistValidationError) throw validationFailed(error);

@@ -77,7 +77,10 @@ export class WebhooksController {
   @Post(':id/rotate-secret')
   @HttpCode(200)
   @RequireScopes('webhooks:write')
-  @ApiOperation({ summary: 'Replace the signing secret (returned once)', description: 'A replay of the same Idempotency-Key answers `secret: null`, `secretWithheld: true`; rotate again if the secret was lost.' })
+  @ApiOperation({
+    summary: 'Replace the signing secret (returned once)',
+    description: 'A replay of the same Idempotency-Key answers `secret: null`, `secretWithheld: true`; rotate again if the secret was lost.',
+  })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ReturnsOneTimeSecrets('secret')
   @ApiResponse({ status: 200, schema: openApi(webhookWithSecretSchema) })
@@ -89,7 +92,11 @@ export class WebhooksController {
   @RequireScopes('webhooks:read')
   @ApiOperation({ summary: 'Delivery log of an endpoint (newest first, cursor pagination; filter by status)' })
   @ApiResponse({ status: 200, schema: pageSchema(deliveryResponseSchema) })
-  deliveries(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Query(new ZodPipe(listDeliveriesQuery)) query: ListDeliveriesQuery) {
+  deliveries(
+    @Tenant() ctx: TenantContext,
+    @Param('id', new ZodPipe(uuidParam)) id: string,
+    @Query(new ZodPipe(listDeliveriesQuery)) query: ListDeliveriesQuery,
+  ) {
     return this.service.deliveries(ctx, id, query);
   }
 

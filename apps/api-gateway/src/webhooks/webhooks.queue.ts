@@ -17,6 +17,10 @@ export class WebhooksQueue {
 
   /** A fresh job id per redelivery: the delivery's earlier job may still be kept as completed/failed. */
   async enqueueRedelivery(data: JobData['webhook.deliver'], attempt: number): Promise<void> {
-    await this.queue.add('webhook.deliver', data, { jobId: `${data.deliveryId}-r${attempt}-${Date.now()}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
+    await this.queue.add('webhook.deliver', data, {
+      jobId: `${data.deliveryId}-r${attempt}-${Date.now()}`,
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 1000 },
+    });
   }
 }

@@ -97,7 +97,10 @@ export class WebhooksService {
     const secret = newSecret();
     return this.db.withTenant(ctx, async (tx) => {
       await this.load(tx, id);
-      const row = await tx.webhookEndpoint.update({ where: { id }, data: { secretEncrypted: this.secrets.encrypt(secret, webhookSecretAad(ctx.tenantId, id)) } });
+      const row = await tx.webhookEndpoint.update({
+        where: { id },
+        data: { secretEncrypted: this.secrets.encrypt(secret, webhookSecretAad(ctx.tenantId, id)) },
+      });
       await audit(tx, ctx, { action: 'webhook.rotate_secret', resourceType: 'webhook_endpoint', resourceId: id });
       return { ...toWebhookResponse(row), secret };
     });
@@ -130,7 +133,9 @@ export class WebhooksService {
         data: { status: 'PENDING', attempts: 0, nextAttemptAt: new Date(), lastError: null },
       });
       if (count === 0) {
-        throw new ApiError('CONFLICT', `delivery ${deliveryId} is ${current.status.toLowerCase()} and already scheduled`, { status: current.status.toLowerCase() });
+        throw new ApiError('CONFLICT', `delivery ${deliveryId} is ${current.status.toLowerCase()} and already scheduled`, {
+          status: current.status.toLowerCase(),
+        });
       }
       await audit(tx, ctx, { action: 'webhook.redeliver', resourceType: 'webhook_delivery', resourceId: deliveryId, details: { endpointId } });
       return tx.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryId }, include: { event: { select: { type: true } } } });

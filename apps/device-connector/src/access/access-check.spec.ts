@@ -45,15 +45,25 @@ describe(agentsToRecheck.name, () => {
   const message = (event: object) => JSON.stringify({ id: 'e1', tenantId: TENANT, createdAt: '', ...event });
 
   it('names the agent of an agent event and both agents of a terminal event', () => {
-    expect(agentsToRecheck(channel, message({ type: 'agent.revoked', subjectType: 'agent', subjectId: AGENT, data: {} }))).toEqual({ tenantId: TENANT, agentIds: [AGENT] });
+    expect(agentsToRecheck(channel, message({ type: 'agent.revoked', subjectType: 'agent', subjectId: AGENT, data: {} }))).toEqual({
+      tenantId: TENANT,
+      agentIds: [AGENT],
+    });
     expect(
-      agentsToRecheck(channel, message({ type: 'terminal.updated', subjectType: 'terminal', subjectId: 't', data: { agentId: AGENT, previousAgentId: PREVIOUS_AGENT } })),
+      agentsToRecheck(
+        channel,
+        message({ type: 'terminal.updated', subjectType: 'terminal', subjectId: 't', data: { agentId: AGENT, previousAgentId: PREVIOUS_AGENT } }),
+      ),
     ).toEqual({ tenantId: TENANT, agentIds: [AGENT, PREVIOUS_AGENT] });
     expect(agentsToRecheck(channel, message({ type: 'terminal.deleted', data: { agentId: AGENT, previousAgentId: AGENT } }))?.agentIds).toEqual([AGENT]);
   });
 
   it('asks for every agent of the tenant on a tenant event', () => {
-    expect(agentsToRecheck(channel, message({ type: 'tenant.disabled', subjectType: 'tenant', subjectId: TENANT, data: {} }))).toEqual({ tenantId: TENANT, agentIds: [], wholeTenant: true });
+    expect(agentsToRecheck(channel, message({ type: 'tenant.disabled', subjectType: 'tenant', subjectId: TENANT, data: {} }))).toEqual({
+      tenantId: TENANT,
+      agentIds: [],
+      wholeTenant: true,
+    });
     expect(agentsToRecheck(channel, message({ type: 'tenant.enabled', subjectType: 'tenant', subjectId: TENANT, data: {} }))?.wholeTenant).toBe(true);
   });
 
@@ -87,6 +97,10 @@ describe(planTerminals.name, () => {
   });
 
   it('rebuilds a terminal whose credentials or protocol settings changed', () => {
-    expect(planTerminals(held, [row('a', { credentialsEncrypted: 'sealed' }), row('b', { dialect: 'x' }), row('c', { terminalId: '42' })]).close).toEqual(['a', 'b', 'c']);
+    expect(planTerminals(held, [row('a', { credentialsEncrypted: 'sealed' }), row('b', { dialect: 'x' }), row('c', { terminalId: '42' })]).close).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
   });
 });

@@ -39,7 +39,12 @@ export class HealthController extends ServiceHealthController {
     health: HealthCheckService,
     indicators: HealthIndicatorService,
   ) {
-    const readiness = new Readiness({ health, indicators, registry, probes: { database: databasePing(db), redis: redisPing(redis), commandBus: commandBusProbe(bus) } });
+    const readiness = new Readiness({
+      health,
+      indicators,
+      registry,
+      probes: { database: databasePing(db), redis: redisPing(redis), commandBus: commandBusProbe(bus) },
+    });
     super(
       new ServiceHealth({
         service: 'device-connector',

@@ -31,7 +31,12 @@ describe(checkEgress.name, () => {
   });
 
   it('the platform policy wins over any tenant rule, in every spelling', () => {
-    const wide = [rule({ cidr: '0.0.0.0/0', port: 5432 }), rule({ cidr: '::/0', port: 5432 }), rule({ host: '127.0.0.1', port: 5432 }), rule({ cidr: '169.254.169.254/32', port: 80 })];
+    const wide = [
+      rule({ cidr: '0.0.0.0/0', port: 5432 }),
+      rule({ cidr: '::/0', port: 5432 }),
+      rule({ host: '127.0.0.1', port: 5432 }),
+      rule({ cidr: '169.254.169.254/32', port: 80 }),
+    ];
     for (const [host, port, address] of [
       ['127.0.0.1', 5432, '127.0.0.1'],
       ['2130706433', 5432, '127.0.0.1'],
@@ -48,7 +53,9 @@ describe(checkEgress.name, () => {
   it('allows an operator-allowed internal address only when a rule names it (IP host or CIDR)', () => {
     expect(checkEgress(onPrem, [rule({ cidr: '10.0.0.0/8', port: 7000 })], 'proc.lan', 7000, '10.9.9.9').allowed).toBe(true);
     expect(checkEgress(onPrem, [rule({ host: '10.9.9.9', port: 7000 })], '10.9.9.9', 7000, '10.9.9.9').allowed).toBe(true);
-    expect(checkEgress(onPrem, [rule({ host: 'proc.lan', port: 7000 }), rule({ cidr: '10.0.0.0/24', port: 7000 })], 'proc.lan', 7000, '10.9.9.9').allowed).toBe(false);
+    expect(checkEgress(onPrem, [rule({ host: 'proc.lan', port: 7000 }), rule({ cidr: '10.0.0.0/24', port: 7000 })], 'proc.lan', 7000, '10.9.9.9').allowed).toBe(
+      false,
+    );
     expect(checkEgress(onPrem, [rule({ cidr: '10.0.0.0/8', port: 7001 })], 'proc.lan', 7000, '10.9.9.9').allowed).toBe(false);
     // Without the operator's allowance the same rule reaches nothing.
     expect(checkEgress(strict, [rule({ cidr: '10.0.0.0/8', port: 7000 })], 'proc.lan', 7000, '10.9.9.9').allowed).toBe(false);

@@ -60,13 +60,17 @@ export function checkEgress(policy: EgressPolicy, rules: readonly EgressRuleLike
   const address = parseAddressLiteral(resolved);
   if (!address) return { allowed: false, reason: `unusable resolved address ${resolved}` };
   const platform = policy.checkAddress(address);
-  if (!platform.allowed) return { allowed: false, reason: `${requestedHost} → ${platform.address} is ${platform.category} address space, denied by the platform egress policy` };
+  if (!platform.allowed)
+    return { allowed: false, reason: `${requestedHost} → ${platform.address} is ${platform.category} address space, denied by the platform egress policy` };
   const candidates = rules.filter((rule) => rule.port === port);
   if (candidates.length === 0) return { allowed: false, reason: `no egress rule for port ${port}` };
   const match = candidates.find((rule) => (rule.host !== null && hostMatches(rule.host, requestedHost)) || (rule.cidr !== null && inCidr(address, rule.cidr)));
   if (!match) return { allowed: false, reason: `${requestedHost}:${port} matches no egress rule` };
   if (platform.by === 'operator' && !candidates.some((rule) => namesAddress(rule, address))) {
-    return { allowed: false, reason: `${requestedHost} resolved to ${platform.category} address ${platform.address}, which a rule must name explicitly (IP host or CIDR)` };
+    return {
+      allowed: false,
+      reason: `${requestedHost} resolved to ${platform.category} address ${platform.address}, which a rule must name explicitly (IP host or CIDR)`,
+    };
   }
   return { allowed: true, rule: match };
 }

@@ -3,7 +3,14 @@ import type { Socket } from 'node:net';
 import { type Database, publishEvent } from '@payorch/db';
 import { type EgressError, type EgressPolicy, formatAddress, type IpAddress, type Resolver, resolveDestination, systemResolver } from '@payorch/egress-guard';
 import {
-  connectRelaySocket, RelayConnection, type RelayConnectionLimits, RelayConnections, RelayError, type RelayPort, type RelayStop, type RelayTarget,
+  connectRelaySocket,
+  RelayConnection,
+  type RelayConnectionLimits,
+  RelayConnections,
+  RelayError,
+  type RelayPort,
+  type RelayStop,
+  type RelayTarget,
 } from '@payorch/joinproto';
 import type { Logger } from '@payorch/logging';
 

@@ -46,7 +46,7 @@ describe(TerminalHandle.name, () => {
     expect(log).toEqual(['start a', 'cancel a', 'end a', 'start b', 'end b']);
   });
 
-  it('shares the terminal\'s queue with a handle rebuilt for it, and refuses new work once closed', async () => {
+  it("shares the terminal's queue with a handle rebuilt for it, and refuses new work once closed", async () => {
     const log: string[] = [];
     const { driver, release, running } = fakeDriver(log, 'a');
     const queue = new KeyedSerialQueue();
@@ -69,7 +69,12 @@ describe(linkForConnection.name, () => {
     expect(linkForConnection({ kind: 'tcp', host: '10.0.0.5', port: 2000 })).toEqual({ kind: 'tcp-connect', host: '10.0.0.5', port: 2000 });
     expect(linkForConnection({ kind: 'tcp-listen', port: 2001 })).toEqual({ kind: 'tcp-listen', port: 2001 });
     expect(linkForConnection({ kind: 'serial', path: '/dev/ttyUSB0', baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 })).toEqual({
-      kind: 'serial', path: '/dev/ttyUSB0', baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1,
+      kind: 'serial',
+      path: '/dev/ttyUSB0',
+      baudRate: 9600,
+      dataBits: 8,
+      parity: 'none',
+      stopBits: 1,
     });
     expect(() => linkForConnection({ kind: 'tcp', host: 'bad host', port: 1 })).toThrow();
   });

@@ -263,7 +263,15 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     try {
       await this.db.withTenant(tenantId, (tx) =>
         tx.auditLog.create({
-          data: { tenantId, actorType: 'system', actorId: this.instanceId, action, resourceType, resourceId, details: { ...details, instance: this.instanceId } as never },
+          data: {
+            tenantId,
+            actorType: 'system',
+            actorId: this.instanceId,
+            action,
+            resourceType,
+            resourceId,
+            details: { ...details, instance: this.instanceId } as never,
+          },
         }),
       );
     } catch (error) {
@@ -306,7 +314,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     const ref = { tenantId: handle.tenantId, terminalId: handle.row.id };
     void this.operations.recoverTerminal(ref, driver, notClaimedSince).then(
       (report) => {
-        if (Object.values(report).some((n) => typeof n === 'number' && n > 0)) this.logger.info({ terminalId: ref.terminalId, ...report }, 'terminal operations recovered on reconnect');
+        if (Object.values(report).some((n) => typeof n === 'number' && n > 0))
+          this.logger.info({ terminalId: ref.terminalId, ...report }, 'terminal operations recovered on reconnect');
       },
       (error: Error) => this.logger.warn({ terminalId: ref.terminalId, err: error.message }, 'recovery on reconnect failed; the recovery sweep will retry'),
     );

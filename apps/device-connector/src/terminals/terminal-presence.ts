@@ -26,9 +26,14 @@ export class TerminalPresence {
 
   agentOnline(agent: AgentRef, version: string | null): Promise<void> {
     return this.safe('agent online', agent, (tx) =>
-      tx.agent
-        .update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date(), ...(version && { version }) } })
-        .then(() => publishEvent(tx, agent.tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: agent.agentId, data: { agentId: agent.agentId, version, instance: this.instanceId } })),
+      tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date(), ...(version && { version }) } }).then(() =>
+        publishEvent(tx, agent.tenantId, {
+          type: 'agent.online',
+          subjectType: 'agent',
+          subjectId: agent.agentId,
+          data: { agentId: agent.agentId, version, instance: this.instanceId },
+        }),
+      ),
     );
   }
 
@@ -36,12 +41,22 @@ export class TerminalPresence {
   agentOffline(agent: AgentRef, reason: string): Promise<void> {
     return this.safe('agent offline', agent, async (tx) => {
       await tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date() } });
-      await publishEvent(tx, agent.tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: agent.agentId, data: { agentId: agent.agentId, reason } });
+      await publishEvent(tx, agent.tenantId, {
+        type: 'agent.offline',
+        subjectType: 'agent',
+        subjectId: agent.agentId,
+        data: { agentId: agent.agentId, reason },
+      });
       const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
       if (online.length === 0) return;
       await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
       for (const { id } of online) {
-        await publishEvent(tx, agent.tenantId, { type: 'terminal.offline', subjectType: 'terminal', subjectId: id, data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' } });
+        await publishEvent(tx, agent.tenantId, {
+          type: 'terminal.offline',
+          subjectType: 'terminal',
+          subjectId: id,
+          data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' },
+        });
       }
     });
   }

@@ -18,7 +18,10 @@ export const REGISTRY = Symbol('REGISTRY');
 /** Every @Processor of the app has a BullMQ Worker that is running (not closing, not closed). */
 function workersProbe(discovery: DiscoveryService): ReadinessProbe {
   return async () => {
-    const hosts = discovery.getProviders().map((w) => w.instance).filter((i): i is WorkerHost => i instanceof WorkerHost);
+    const hosts = discovery
+      .getProviders()
+      .map((w) => w.instance)
+      .filter((i): i is WorkerHost => i instanceof WorkerHost);
     const stopped: string[] = [];
     for (const host of hosts) {
       let running = false;

@@ -113,5 +113,4 @@ export class RecoveryService {
     }
     return true;
   }
-
 }

@@ -38,7 +38,17 @@ export function ownSchedulers(config: WorkerConfig): OwnScheduler[] {
       repeat: { every: config.RECOVERY_INTERVAL_MS },
       template: { name: 'operation.recovery_sweep', data: {}, opts: kept },
     },
-    { queue: QUEUES.webhooks, id: WEBHOOK_SWEEP_SCHEDULER_ID, repeat: { every: config.WEBHOOK_SWEEP_INTERVAL_MS }, template: { name: 'webhook.sweep', data: {}, opts: kept } },
-    { queue: QUEUES.walletPayments, id: SWEEP_SCHEDULER_ID, repeat: { every: config.WALLET_SWEEP_INTERVAL_MS }, template: { name: SWEEP_JOB, data: {}, opts: kept } },
+    {
+      queue: QUEUES.webhooks,
+      id: WEBHOOK_SWEEP_SCHEDULER_ID,
+      repeat: { every: config.WEBHOOK_SWEEP_INTERVAL_MS },
+      template: { name: 'webhook.sweep', data: {}, opts: kept },
+    },
+    {
+      queue: QUEUES.walletPayments,
+      id: SWEEP_SCHEDULER_ID,
+      repeat: { every: config.WALLET_SWEEP_INTERVAL_MS },
+      template: { name: SWEEP_JOB, data: {}, opts: kept },
+    },
   ];
 }

@@ -68,7 +68,11 @@ export class ScheduleSyncService {
     for (const d of desired.values()) {
       const current = existing.find((e) => (e.id ?? e.key) === d.schedulerId);
       if (current && current.pattern === d.pattern && current.tz === d.tz) continue;
-      await this.queue.upsertJobScheduler(d.schedulerId, { pattern: d.pattern, tz: d.tz }, { name: 'settlement.fire', data: d.data, opts: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } } });
+      await this.queue.upsertJobScheduler(
+        d.schedulerId,
+        { pattern: d.pattern, tz: d.tz },
+        { name: 'settlement.fire', data: d.data, opts: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } } },
+      );
       upserted += 1;
     }
     for (const e of existing) {
@@ -113,9 +117,15 @@ export class ScheduleSyncService {
       if (schedule.terminalId) {
         terminals = await tx.terminal.findMany({ where: { id: schedule.terminalId, status: { not: 'DISABLED' } }, select: { id: true, storeId: true } });
       } else {
-        const own = await tx.settlementSchedule.findMany({ where: { enabled: true, terminalId: { not: null }, terminal: { storeId: schedule.storeId! } }, select: { terminalId: true } });
+        const own = await tx.settlementSchedule.findMany({
+          where: { enabled: true, terminalId: { not: null }, terminal: { storeId: schedule.storeId! } },
+          select: { terminalId: true },
+        });
         const skip = own.map((o) => o.terminalId!);
-        terminals = await tx.terminal.findMany({ where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: skip } }, select: { id: true, storeId: true } });
+        terminals = await tx.terminal.findMany({
+          where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: skip } },
+          select: { id: true, storeId: true },
+        });
       }
       const storeId = terminals[0]?.storeId ?? schedule.storeId;
       const store = storeId ? await tx.store.findUnique({ where: { id: storeId }, select: { timeZone: true } }) : null;
@@ -124,7 +134,13 @@ export class ScheduleSyncService {
     if (!plan) return { enqueued: 0 };
     const jobs = plan.terminals.map((t) => ({
       name: 'settlement.run' as const,
-      data: { tenantId: data.tenantId, terminalId: t.id, businessDate: plan.businessDate, runKey: scheduleRunKey(t.id, plan.businessDate), trigger: 'schedule' as const } satisfies JobData['settlement.run'],
+      data: {
+        tenantId: data.tenantId,
+        terminalId: t.id,
+        businessDate: plan.businessDate,
+        runKey: scheduleRunKey(t.id, plan.businessDate),
+        trigger: 'schedule' as const,
+      } satisfies JobData['settlement.run'],
       opts: { jobId: settlementJobId(t.id, plan.businessDate) },
     }));
     for (let i = 0; i < jobs.length; i += FAN_OUT_CHUNK) await this.queue.addBulk(jobs.slice(i, i + FAN_OUT_CHUNK));

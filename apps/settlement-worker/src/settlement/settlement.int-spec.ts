@@ -25,7 +25,10 @@ import { FakeSettlementRunner } from './testing/fake-runner.testing';
 /** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
 class RoutingRunner implements SettlementRunner {
   readonly fakeTerminals = new Set<string>();
-  constructor(readonly direct: DriverSettlementRunner, readonly fake: FakeSettlementRunner) {}
+  constructor(
+    readonly direct: DriverSettlementRunner,
+    readonly fake: FakeSettlementRunner,
+  ) {}
   execute(ref: SettlementOperationRef) {
     return this.fakeTerminals.has(ref.terminalId) ? this.fake.execute(ref) : this.direct.execute(ref);
   }
@@ -103,7 +106,13 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     sims.push(sim);
     const address = port === undefined ? await sim.listen(0) : { port };
     const terminal = await owner.terminal.create({
-      data: { tenantId, storeId: moscowStore, name: `T${sims.length}`, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: address.port } },
+      data: {
+        tenantId,
+        storeId: moscowStore,
+        name: `T${sims.length}`,
+        protocol: 'JOINPROTO',
+        connection: { kind: 'tcp', host: '127.0.0.1', port: address.port },
+      },
     });
     return { sim, terminal };
   }
@@ -117,7 +126,19 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     till.close();
     const rrn = outcome.outcome === 'completed' ? outcome.result.rrn : undefined;
     return owner.terminalOperation.create({
-      data: { tenantId, terminalId, storeId: moscowStore, type: 'PURCHASE', state, amount: BigInt(amount), currency: 'RUB', rrn, idempotencyKey: randomBytes(8).toString('hex'), requestHash: 'h', completedAt: new Date() },
+      data: {
+        tenantId,
+        terminalId,
+        storeId: moscowStore,
+        type: 'PURCHASE',
+        state,
+        amount: BigInt(amount),
+        currency: 'RUB',
+        rrn,
+        idempotencyKey: randomBytes(8).toString('hex'),
+        requestHash: 'h',
+        completedAt: new Date(),
+      },
     });
   }
 
@@ -147,10 +168,16 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     // operation owner, with its OperationEvent and DomainEvent.
     const log = await owner.operationEvent.findMany({ where: { operationId: close.id }, orderBy: { createdAt: 'asc' } });
     expect(log.filter((e) => e.fromState !== e.toState).map((e) => [e.fromState, e.toState])).toEqual([
-      [null, 'PENDING'], ['PENDING', 'SENT'], ['SENT', 'IN_PROGRESS'], ['IN_PROGRESS', 'APPROVED'],
+      [null, 'PENDING'],
+      ['PENDING', 'SENT'],
+      ['SENT', 'IN_PROGRESS'],
+      ['IN_PROGRESS', 'APPROVED'],
     ]);
     expect((await owner.domainEvent.findMany({ where: { subjectId: close.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type)).toEqual([
-      'operation.created', 'operation.progress', 'operation.progress', 'operation.completed',
+      'operation.created',
+      'operation.progress',
+      'operation.progress',
+      'operation.completed',
     ]);
     expect(await owner.domainEvent.findMany({ where: { subjectId: s.id }, select: { type: true } })).toEqual([{ type: 'settlement.completed' }]);
     // The same run key again: the settlement is not run twice.
@@ -162,7 +189,16 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const { sim, terminal } = await simTerminal();
     await pay(sim, terminal.id, 1000);
     const ours = await owner.terminalOperation.create({
-      data: { tenantId, terminalId: terminal.id, storeId: moscowStore, type: 'REFUND', state: 'APPROVED', amount: 300n, idempotencyKey: randomBytes(8).toString('hex'), requestHash: 'h' },
+      data: {
+        tenantId,
+        terminalId: terminal.id,
+        storeId: moscowStore,
+        type: 'REFUND',
+        state: 'APPROVED',
+        amount: 300n,
+        idempotencyKey: randomBytes(8).toString('hex'),
+        requestHash: 'h',
+      },
     });
     const result = await (await run(terminal.id)).waitUntilFinished(events, 20_000);
     expect(result).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: true });
@@ -218,7 +254,15 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     await pay(sim, terminal.id, 900);
     const runKey = `manual:${randomBytes(4).toString('hex')}`;
     await owner.settlement.create({
-      data: { tenantId, terminalId: terminal.id, storeId: moscowStore, businessDate: new Date('2026-03-09T00:00:00Z'), runKey, trigger: 'manual', status: 'PENDING' },
+      data: {
+        tenantId,
+        terminalId: terminal.id,
+        storeId: moscowStore,
+        businessDate: new Date('2026-03-09T00:00:00Z'),
+        runKey,
+        trigger: 'manual',
+        status: 'PENDING',
+      },
     });
     const data: JobData['settlement.run'] = { tenantId, terminalId: terminal.id, businessDate: '2026-03-09', runKey, trigger: 'manual' };
     const job = await queue.add('settlement.run', data, { jobId: `manual-${runKey.slice(7)}` });
@@ -246,13 +290,19 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const workerOpts = { ...opts, lockDuration: 1000, stalledInterval: 300 };
     hang = true;
     const first = new Worker(name, (job, token) => service.run(job, token), workerOpts);
-    const data: JobData['settlement.run'] = { tenantId, terminalId: terminal.id, businessDate: '2026-03-02', runKey: scheduleRunKey(terminal.id, '2026-03-02'), trigger: 'schedule' };
+    const data: JobData['settlement.run'] = {
+      tenantId,
+      terminalId: terminal.id,
+      businessDate: '2026-03-02',
+      runKey: scheduleRunKey(terminal.id, '2026-03-02'),
+      trigger: 'schedule',
+    };
     const job = await killQueue.add('settlement.run', data, { jobId: settlementJobId(terminal.id, '2026-03-02') });
     const sent = await waitFor(
       async () => {
         const op = await owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
         // Sent, answered, the answer lost with the runner: SENT, or IN_PROGRESS once the terminal's progress was stored.
-      return op && ['SENT', 'IN_PROGRESS'].includes(op.state) && closeDays === 1 ? op : null;
+        return op && ['SENT', 'IN_PROGRESS'].includes(op.state) && closeDays === 1 ? op : null;
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'the close-day to be sent' },
     );
@@ -275,7 +325,11 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const port = await freePort();
     const { terminal } = await simTerminal({}, port);
     const data: JobData['settlement.run'] = {
-      tenantId, terminalId: terminal.id, businessDate: '2026-03-03', runKey: 'manual:give-up-1', trigger: 'manual',
+      tenantId,
+      terminalId: terminal.id,
+      businessDate: '2026-03-03',
+      runKey: 'manual:give-up-1',
+      trigger: 'manual',
       firstAttemptAt: new Date(Date.now() - 61_000).toISOString(),
     };
     const job = await queue.add('settlement.run', data, { jobId: 'settlement-give-up-1' });
@@ -286,8 +340,12 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
   });
 
   it('schedules fire at the right local time in two zones, and API changes re-sync without a restart', async () => {
-    const t1 = await owner.terminal.create({ data: { tenantId, storeId: moscowStore, name: 'M', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } } });
-    const t2 = await owner.terminal.create({ data: { tenantId, storeId: newYorkStore, name: 'NY', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } } });
+    const t1 = await owner.terminal.create({
+      data: { tenantId, storeId: moscowStore, name: 'M', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
+    });
+    const t2 = await owner.terminal.create({
+      data: { tenantId, storeId: newYorkStore, name: 'NY', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
+    });
     const moscow = await owner.settlementSchedule.create({ data: { tenantId, storeId: moscowStore, localTime: '23:30' } });
     const ny = await owner.settlementSchedule.create({ data: { tenantId, terminalId: t2.id, localTime: '02:15' } });
     const sync = app.get(ScheduleSyncService);
@@ -298,7 +356,10 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const m = (await queue.getJobScheduler(schedulerIdOf(moscow.id)))!;
     const n = (await queue.getJobScheduler(schedulerIdOf(ny.id)))!;
     expect([m.pattern, m.tz, n.pattern, n.tz]).toEqual(['30 23 * * *', 'Europe/Moscow', '15 2 * * *', 'America/New_York']);
-    for (const [s, tz, local] of [[m, 'Europe/Moscow', '23:30'], [n, 'America/New_York', '02:15']] as const) {
+    for (const [s, tz, local] of [
+      [m, 'Europe/Moscow', '23:30'],
+      [n, 'America/New_York', '02:15'],
+    ] as const) {
       expect(localTimeOf(new Date(s.next!), tz)).toBe(local);
       expect(s.next! - Date.now()).toBeGreaterThan(0);
       expect(s.next! - Date.now()).toBeLessThanOrEqual(24 * 3600 * 1000);
@@ -317,18 +378,27 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     await owner.settlementSchedule.update({ where: { id: moscow.id }, data: { localTime: '21:05' } });
     await owner.settlementSchedule.delete({ where: { id: ny.id } });
     await redis.publish(settlementKeys(config.REDIS_KEY_PREFIX).schedulesChanged, moscow.id);
-    await waitFor(async () => (await queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await queue.getJobScheduler(schedulerIdOf(ny.id))), {
-      timeoutMs: 20_000,
-      intervalMs: 50,
-      what: 'the re-sync',
-    });
+    await waitFor(
+      async () => (await queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await queue.getJobScheduler(schedulerIdOf(ny.id))),
+      {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        what: 'the re-sync',
+      },
+    );
   });
 
   it('500 terminals of two tenants settle with bounded concurrency per worker and per tenant', async () => {
     const other = (await owner.tenant.create({ data: { name: 'Other chain' } })).id;
     const otherStore = (await owner.store.create({ data: { tenantId: other, name: 'S', timeZone: 'Asia/Tokyo' } })).id;
     const make = async (tenant: string, store: string, count: number) => {
-      const rows = Array.from({ length: count }, (_, i) => ({ tenantId: tenant, storeId: store, name: `F${i}`, protocol: 'JOINPROTO' as const, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } }));
+      const rows = Array.from({ length: count }, (_, i) => ({
+        tenantId: tenant,
+        storeId: store,
+        name: `F${i}`,
+        protocol: 'JOINPROTO' as const,
+        connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
+      }));
       const created = await owner.terminal.createManyAndReturn({ data: rows, select: { id: true } });
       created.forEach((t) => runner.fakeTerminals.add(t.id));
       return created.map((t) => t.id);
@@ -337,7 +407,13 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const small = await make(other, otherStore, 100);
     const jobs = [...big.map((id) => ({ tenant: tenantId, id })), ...small.map((id) => ({ tenant: other, id }))].map(({ tenant, id }) => ({
       name: 'settlement.run',
-      data: { tenantId: tenant, terminalId: id, businessDate: '2026-03-05', runKey: scheduleRunKey(id, '2026-03-05'), trigger: 'schedule' } as JobData['settlement.run'],
+      data: {
+        tenantId: tenant,
+        terminalId: id,
+        businessDate: '2026-03-05',
+        runKey: scheduleRunKey(id, '2026-03-05'),
+        trigger: 'schedule',
+      } as JobData['settlement.run'],
       opts: { jobId: settlementJobId(id, '2026-03-05') },
     }));
     await queue.addBulk(jobs);

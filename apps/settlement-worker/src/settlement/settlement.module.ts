@@ -39,7 +39,11 @@ export class SettlementModule {
   static register(deps: SettlementDeps): DynamicModule {
     const runner: Provider = deps.runner
       ? { provide: SETTLEMENT_RUNNER, useValue: deps.runner }
-      : { provide: SETTLEMENT_RUNNER, inject: [TERMINAL_COMMAND_DISPATCHER], useFactory: (dispatcher: TerminalCommandDispatcher) => new DispatcherSettlementRunner(dispatcher) };
+      : {
+          provide: SETTLEMENT_RUNNER,
+          inject: [TERMINAL_COMMAND_DISPATCHER],
+          useFactory: (dispatcher: TerminalCommandDispatcher) => new DispatcherSettlementRunner(dispatcher),
+        };
     return {
       module: SettlementModule,
       exports: [BullModule, ScheduleSyncService, SettlementService],

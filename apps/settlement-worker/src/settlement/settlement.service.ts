@@ -9,7 +9,14 @@ import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
 import {
-  insertSettlement, parseTerminalTotals, type RecordedOperation, reconcile, type SettlementProtocol, settlementRawFromOutcome, type Totals, TotalsUnavailable,
+  insertSettlement,
+  parseTerminalTotals,
+  type RecordedOperation,
+  reconcile,
+  type SettlementProtocol,
+  settlementRawFromOutcome,
+  type Totals,
+  TotalsUnavailable,
   transitionSettlement,
 } from '@payorch/settlement';
 
@@ -24,7 +31,10 @@ type OperationRow = Awaited<ReturnType<TransactionClient['terminalOperation']['f
 
 /** Why the close-day cannot go now; the job is delayed and retried (until the give-up window). */
 class RetryLater extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -116,7 +126,13 @@ export class SettlementService {
       if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
       if (existing) {
         // A later attempt, or a manual close-day's row the gateway created PENDING: it starts now.
-        const started = await transitionSettlement(tx, { settlementId: existing.id, from: ['PENDING', 'RUNNING'], to: 'RUNNING', countAttempt: true, markStarted: true });
+        const started = await transitionSettlement(tx, {
+          settlementId: existing.id,
+          from: ['PENDING', 'RUNNING'],
+          to: 'RUNNING',
+          countAttempt: true,
+          markStarted: true,
+        });
         return started?.row ?? tx.settlement.findUniqueOrThrow({ where: runKey });
       }
       const terminal = await tx.terminal.findUnique({ where: { id: data.terminalId }, select: { storeId: true } });
@@ -182,7 +198,12 @@ export class SettlementService {
   private async assertTerminalIdle(data: RunData, ownOperationId?: string): Promise<void> {
     const other = await this.db.withTenant(data.tenantId, (tx) =>
       tx.terminalOperation.findFirst({
-        where: { terminalId: data.terminalId, state: { in: [...IN_FLIGHT] }, ...(ownOperationId ? { id: { not: ownOperationId } } : {}), type: { not: 'SETTLEMENT' } },
+        where: {
+          terminalId: data.terminalId,
+          state: { in: [...IN_FLIGHT] },
+          ...(ownOperationId ? { id: { not: ownOperationId } } : {}),
+          type: { not: 'SETTLEMENT' },
+        },
         select: { id: true, state: true },
       }),
     );
@@ -230,17 +251,36 @@ export class SettlementService {
       } catch (error) {
         if (!(error instanceof TotalsUnavailable)) throw error;
         if (operation.state === 'DECLINED') {
-          return this.failIn(tx, settlementId, data, 'CLOSE_DAY_DECLINED', `the terminal declined the close-day: ${operation.stateReason ?? operation.responseCode ?? ''}`.trim());
+          return this.failIn(
+            tx,
+            settlementId,
+            data,
+            'CLOSE_DAY_DECLINED',
+            `the terminal declined the close-day: ${operation.stateReason ?? operation.responseCode ?? ''}`.trim(),
+          );
         }
         terminal = { unavailable: error.message };
       }
       // Ours: approved, not yet settled, finished before the close-day was created.
       const rows = await tx.terminalOperation.findMany({
-        where: { terminalId: data.terminalId, state: 'APPROVED', settlementId: null, type: { notIn: [...SETTLED_TYPES_EXCLUDED] }, createdAt: { lt: operation.createdAt } },
+        where: {
+          terminalId: data.terminalId,
+          state: 'APPROVED',
+          settlementId: null,
+          type: { notIn: [...SETTLED_TYPES_EXCLUDED] },
+          createdAt: { lt: operation.createdAt },
+        },
         select: { id: true, type: true, amount: true, rrn: true, approvalCode: true, original: { select: { type: true } } },
         orderBy: { createdAt: 'asc' },
       });
-      const ops: RecordedOperation[] = rows.map((r) => ({ id: r.id, type: r.type, amount: Number(r.amount ?? 0n), rrn: r.rrn, approvalCode: r.approvalCode, originalType: r.original?.type ?? null }));
+      const ops: RecordedOperation[] = rows.map((r) => ({
+        id: r.id,
+        type: r.type,
+        amount: Number(r.amount ?? 0n),
+        rrn: r.rrn,
+        approvalCode: r.approvalCode,
+        originalType: r.original?.type ?? null,
+      }));
       const result = reconcile(protocol, terminal, ops);
       const hasDiscrepancies = result.discrepancies.length > 0;
       const summary = {
@@ -268,7 +308,9 @@ export class SettlementService {
           progress: { step: 'done', operationId: operation.id },
         },
         eventData: summary,
-        alsoPublish: hasDiscrepancies ? [{ type: 'settlement.discrepancy', data: { ...summary, kinds: [...new Set(result.discrepancies.map((d) => d.kind))] } }] : [],
+        alsoPublish: hasDiscrepancies
+          ? [{ type: 'settlement.discrepancy', data: { ...summary, kinds: [...new Set(result.discrepancies.map((d) => d.kind))] } }]
+          : [],
       });
       if (completed === null) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
       if (result.settledOperationIds.length > 0) {

@@ -34,7 +34,16 @@ export class TenantSlots {
 
   async acquire(tenantId: string, jobId: string): Promise<boolean> {
     const now = Date.now();
-    const got = await this.redis.eval(ACQUIRE, 1, this.keys.tenantSlots(tenantId), String(now), String(now + this.leaseMs), jobId, String(this.limit), String(this.leaseMs * 2));
+    const got = await this.redis.eval(
+      ACQUIRE,
+      1,
+      this.keys.tenantSlots(tenantId),
+      String(now),
+      String(now + this.leaseMs),
+      jobId,
+      String(this.limit),
+      String(this.leaseMs * 2),
+    );
     return got === 1;
   }
 

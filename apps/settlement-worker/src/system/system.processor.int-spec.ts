@@ -73,7 +73,10 @@ describe('settlement-worker queue wiring (real Redis)', () => {
     expect(res.body.checks).toEqual({ database: 'ok', redis: 'ok', workers: 'ok', schedulers: 'ok' });
     const ready = await request(app.getHttpServer()).get('/health/ready');
     expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: 'ok', checks: { database: { ok: true }, redis: { ok: true }, workers: { ok: true, workers: 5 }, schedulers: { ok: true } } });
+    expect(ready.body).toMatchObject({
+      status: 'ok',
+      checks: { database: { ok: true }, redis: { ok: true }, workers: { ok: true, workers: 5 }, schedulers: { ok: true } },
+    });
     expect((await request(app.getHttpServer()).get('/health/live')).status).toBe(200);
     const metrics = await request(app.getHttpServer()).get('/metrics');
     expect(metrics.text).toContain('payorch_jobs_total{queue="system",name="system.ping",outcome="completed",service="settlement-worker"} 1');

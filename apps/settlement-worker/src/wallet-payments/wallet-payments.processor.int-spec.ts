@@ -10,12 +10,7 @@ import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { QUEUES, SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
-import {
-  type AssistSandbox,
-  SANDBOX_MERCHANT,
-  startAssistSandbox,
-  TEST_MERCHANT_PRIVATE_KEY_PEM,
-} from '@payorch/testing/assist-sandbox';
+import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
 
 import { createWorkerApp } from '../bootstrap';

@@ -55,9 +55,7 @@ export class WalletResolutionService {
 
   async resolve(data: JobData['wallet_payment.resolve']): Promise<ResolveResult> {
     const { paymentId, tenantId } = data;
-    const payment = await this.db.withTenant(tenantId, (tx) =>
-      tx.walletPayment.findUnique({ where: { id: paymentId }, include: { merchant: true } }),
-    );
+    const payment = await this.db.withTenant(tenantId, (tx) => tx.walletPayment.findUnique({ where: { id: paymentId }, include: { merchant: true } }));
     if (!payment) throw new PermanentResolveError(`wallet payment ${paymentId} does not exist for tenant ${tenantId}`);
     if (isFinalState(payment.state)) return { paymentId, state: payment.state, outcome: 'already_final' };
 

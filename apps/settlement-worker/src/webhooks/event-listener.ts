@@ -53,7 +53,11 @@ export class WebhookEventListener implements OnModuleInit, OnApplicationShutdown
     }
     if (!isUuid(tenantId) || event.tenantId !== tenantId || typeof event.id !== 'string' || !isUuid(event.id)) return;
     try {
-      await this.queue.add('webhook.fanout', { tenantId, eventId: event.id }, { jobId: event.id, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 } });
+      await this.queue.add(
+        'webhook.fanout',
+        { tenantId, eventId: event.id },
+        { jobId: event.id, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 } },
+      );
     } catch (error) {
       this.logger.warn({ eventId: event.id, err: (error as Error).message }, 'could not enqueue webhook fan-out; the sweep will');
     }

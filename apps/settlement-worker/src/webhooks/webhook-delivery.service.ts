@@ -93,7 +93,11 @@ export class WebhookDeliveryService {
       return tx.webhookDelivery.findMany({ where: { eventId: event.id, status: 'PENDING', attempts: 0 }, select: { id: true } });
     });
     for (const d of pending) {
-      await queue.add('webhook.deliver', { tenantId: data.tenantId, deliveryId: d.id }, { jobId: d.id, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+      await queue.add(
+        'webhook.deliver',
+        { tenantId: data.tenantId, deliveryId: d.id },
+        { jobId: d.id, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+      );
     }
     return { deliveries: pending.length };
   }
@@ -165,7 +169,10 @@ export class WebhookDeliveryService {
    * fan-out job that failed is retried. The first sweep (no position) looks back
    * WEBHOOK_SWEEP_LOOKBACK_MS by createdAt.
    */
-  async sweep(queue: Queue, redis: { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> }): Promise<{ enqueued: number }> {
+  async sweep(
+    queue: Queue,
+    redis: { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> },
+  ): Promise<{ enqueued: number }> {
     const key = `${this.config.REDIS_KEY_PREFIX}:webhooks:sweep-position`;
     // Every event with a seq up to `high` is visible to the scan below.
     const high = await this.db.sequenceEvents();
@@ -180,7 +187,11 @@ export class WebhookDeliveryService {
       if (existing && (await existing.isFailed())) await existing.retry();
       else if (!existing || (await existing.isCompleted())) {
         if (existing) await existing.remove();
-        await queue.add('webhook.fanout', { tenantId: row.tenantId, eventId: row.id }, { jobId: row.id, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 } });
+        await queue.add(
+          'webhook.fanout',
+          { tenantId: row.tenantId, eventId: row.id },
+          { jobId: row.id, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000 } },
+        );
       }
     }
     // Scanned: everything up to the last row of a full batch, else everything up to `high`.
@@ -200,7 +211,14 @@ export class WebhookDeliveryService {
 
   private async record(
     data: JobData['webhook.deliver'],
-    values: { status: 'DELIVERED' | 'RETRYING' | 'FAILED'; attempts: number; lastStatusCode?: number | null; lastError: string | null; nextAttemptAt: Date | null; deliveredAt?: Date },
+    values: {
+      status: 'DELIVERED' | 'RETRYING' | 'FAILED';
+      attempts: number;
+      lastStatusCode?: number | null;
+      lastError: string | null;
+      nextAttemptAt: Date | null;
+      deliveredAt?: Date;
+    },
   ): Promise<void> {
     await this.db.withTenant(data.tenantId, (tx) =>
       tx.webhookDelivery.update({ where: { id: data.deliveryId }, data: { ...values, lastStatusCode: values.lastStatusCode ?? null } }),

@@ -79,8 +79,7 @@ export function orderObject(f: OrderFixture = {}, merchantId: string = MERCHANT.
     orderstate: o.orderstate,
     fraud_state: '',
     fraud_reason: '',
-    checkvalue:
-      f.checkvalue ?? handCheckValue(salt, merchantId + o.ordernumber + o.orderamount + o.ordercurrency + o.orderstate),
+    checkvalue: f.checkvalue ?? handCheckValue(salt, merchantId + o.ordernumber + o.orderamount + o.ordercurrency + o.orderstate),
     operations: f.operations ?? [operationObject()],
   };
 }

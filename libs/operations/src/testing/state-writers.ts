@@ -85,7 +85,10 @@ export function stateWritesIn(file: string, text: string): StateWriter[] {
             : undefined;
       if (reason !== undefined) found.push({ file, line: lineOf(match.index!), what: `prisma ${model.accessor}.${method}: ${reason}` });
     }
-    const update = new RegExp(`UPDATE\\s+(?:"public"\\.)?"?${model.table}"?(?:\\s+(?:AS\\s+)?[a-z_]\\w*)?\\s+SET\\s+([\\s\\S]*?)(?=\\bWHERE\\b|\\bFROM\\b|\\bRETURNING\\b|\`|$)`, 'gi');
+    const update = new RegExp(
+      `UPDATE\\s+(?:"public"\\.)?"?${model.table}"?(?:\\s+(?:AS\\s+)?[a-z_]\\w*)?\\s+SET\\s+([\\s\\S]*?)(?=\\bWHERE\\b|\\bFROM\\b|\\bRETURNING\\b|\`|$)`,
+      'gi',
+    );
     for (const match of text.matchAll(update)) {
       if (new RegExp(`(^|[\\s,.])"?${model.column}"?\\s*=`, 'i').test(match[1]!)) {
         found.push({ file, line: lineOf(match.index!), what: `raw SQL UPDATE "${model.table}" SET ${model.column}` });

@@ -2,7 +2,6 @@ import { JOINPROTO_VECTORS as vectors } from '@payorch/joinproto/testing';
 
 import { runCli } from './run';
 
-
 async function cli(args: string[], stdin = '') {
   let out = '';
   let err = '';

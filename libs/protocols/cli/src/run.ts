@@ -45,10 +45,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('Decode and build frames of the terminal protocols payorch speaks (for reading captures)')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  program.addHelpText(
-    'after',
-    `\nProtocols:\n${[...ADAPTERS.values()].map((a) => `  ${a.name.padEnd(10)} ${a.description}`).join('\n')}\n`,
-  );
+  program.addHelpText('after', `\nProtocols:\n${[...ADAPTERS.values()].map((a) => `  ${a.name.padEnd(10)} ${a.description}`).join('\n')}\n`);
 
   program
     .command('decode')

@@ -27,10 +27,21 @@ const CONNECTION: FieldSpec = ['DF23', 'connectionId', true];
 
 /** Fields of a terminal's answer to a bank command: the union of every example of spec 5. */
 const BANK_RESULT: readonly FieldSpec[] = [
-  ID, ['DF04', 'maskedPan', false], ['DF05', 'amount', false], ['DF07', 'authCode', false],
-  ['DF0A', 'receipt', false], ['DF0B', 'cashback', false], ['DF10', 'receiptNo', false], ['DF12', 'shiftNo', false],
-  ['DF13', 'merchantId', false], ['DF15', 'terminalId', false], CODE, ['DF19', 'time', false], TEXT,
-  ['DF2B', 'rrn', false], ['DF2C', 'date', false],
+  ID,
+  ['DF04', 'maskedPan', false],
+  ['DF05', 'amount', false],
+  ['DF07', 'authCode', false],
+  ['DF0A', 'receipt', false],
+  ['DF0B', 'cashback', false],
+  ['DF10', 'receiptNo', false],
+  ['DF12', 'shiftNo', false],
+  ['DF13', 'merchantId', false],
+  ['DF15', 'terminalId', false],
+  CODE,
+  ['DF19', 'time', false],
+  TEXT,
+  ['DF2B', 'rrn', false],
+  ['DF2C', 'date', false],
 ];
 const BARE: readonly FieldSpec[] = [ID];
 const SERVICE_RESULT: readonly FieldSpec[] = [ID, CODE, TEXT];

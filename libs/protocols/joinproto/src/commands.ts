@@ -40,9 +40,7 @@ export type TillCommandName = {
 }[CommandName];
 export type TerminalCommandName = Exclude<CommandName, TillCommandName>;
 
-const BY_CODE: ReadonlyMap<string, CommandName> = new Map(
-  (Object.keys(COMMANDS) as CommandName[]).map((name) => [COMMANDS[name].code, name]),
-);
+const BY_CODE: ReadonlyMap<string, CommandName> = new Map((Object.keys(COMMANDS) as CommandName[]).map((name) => [COMMANDS[name].code, name]));
 
 export function commandByCode(code: string): CommandName | undefined {
   return BY_CODE.get(code);

@@ -5,7 +5,10 @@ import { type DecodeEvent, FrameDecoder } from './framing';
 import { arbitraryMessage } from './testing/arbitraries';
 
 const MAX = 2048;
-const frames = fc.array(arbitraryMessage.map(({ message }) => encodeMessageFrame(message)), { minLength: 1, maxLength: 6 });
+const frames = fc.array(
+  arbitraryMessage.map(({ message }) => encodeMessageFrame(message)),
+  { minLength: 1, maxLength: 6 },
+);
 const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 const onlyFrames = (events: DecodeEvent[]) => events.filter((e) => e.kind === 'frame');
 

@@ -1,8 +1,16 @@
 import { FrameDecoder, type DecodeEvent } from './framing';
 import { data, frame, fromHex } from './testing/frame-builder';
 
-const echo = data([['DF00', '99'], ['DF01', '931154']]);
-const relayChunk = data([['DF00', '92'], ['DF01', '100753'], ['DF23', '1'], ['DF24', Uint8Array.of(0x03, 0x02, 0x03, 0x00)]]);
+const echo = data([
+  ['DF00', '99'],
+  ['DF01', '931154'],
+]);
+const relayChunk = data([
+  ['DF00', '92'],
+  ['DF01', '100753'],
+  ['DF23', '1'],
+  ['DF24', Uint8Array.of(0x03, 0x02, 0x03, 0x00)],
+]);
 
 function feed(bytes: Uint8Array, maxFrameBytes = 1024): { events: DecodeEvent[]; sut: FrameDecoder } {
   const sut = new FrameDecoder({ maxFrameBytes });
@@ -57,7 +65,12 @@ describe(FrameDecoder.name, () => {
   });
 
   it('[JP-2-SIZE] rejects a frame larger than maxFrameBytes as soon as a TLV header says so, without buffering it', () => {
-    const big = frame(data([['DF00', '92'], ['DF24', new Uint8Array(100)]]));
+    const big = frame(
+      data([
+        ['DF00', '92'],
+        ['DF24', new Uint8Array(100)],
+      ]),
+    );
     const sut = new FrameDecoder({ maxFrameBytes: 64 });
     const events = sut.push(big.subarray(0, 16));
     expect(kinds(events)).toEqual(['FRAME_TOO_LARGE']);

@@ -19,8 +19,7 @@ export const FRAME_OVERHEAD_BYTES = 3;
 export const DEFAULT_MAX_FRAME_BYTES = 128 * 1024;
 
 export type DecodeEvent =
-  | { readonly kind: 'frame'; readonly frame: Uint8Array }
-  | { readonly kind: 'garbage'; readonly bytes: Uint8Array; readonly error: JoinprotoError };
+  { readonly kind: 'frame'; readonly frame: Uint8Array } | { readonly kind: 'garbage'; readonly bytes: Uint8Array; readonly error: JoinprotoError };
 
 export interface FrameDecoderOptions {
   /** Largest accepted frame, STX..LRC inclusive. Also the bound of the decoder's buffer. */

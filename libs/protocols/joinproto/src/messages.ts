@@ -116,34 +116,66 @@ export interface BankResultFields extends Identified, WithResult {
   /** DF2C YYMMDD. */
   readonly date?: string;
 }
-export interface PurchaseResponse extends BankResultFields { readonly type: 'PurchaseResponse' }
-export interface PreauthResponse extends BankResultFields { readonly type: 'PreauthResponse' }
-export interface CompletionResponse extends BankResultFields { readonly type: 'CompletionResponse' }
-export interface CancelResponse extends BankResultFields { readonly type: 'CancelResponse' }
-export interface RefundResponse extends BankResultFields { readonly type: 'RefundResponse' }
-export interface CashAdvanceResponse extends BankResultFields { readonly type: 'CashAdvanceResponse' }
-export interface CashDepositResponse extends BankResultFields { readonly type: 'CashDepositResponse' }
+export interface PurchaseResponse extends BankResultFields {
+  readonly type: 'PurchaseResponse';
+}
+export interface PreauthResponse extends BankResultFields {
+  readonly type: 'PreauthResponse';
+}
+export interface CompletionResponse extends BankResultFields {
+  readonly type: 'CompletionResponse';
+}
+export interface CancelResponse extends BankResultFields {
+  readonly type: 'CancelResponse';
+}
+export interface RefundResponse extends BankResultFields {
+  readonly type: 'RefundResponse';
+}
+export interface CashAdvanceResponse extends BankResultFields {
+  readonly type: 'CashAdvanceResponse';
+}
+export interface CashDepositResponse extends BankResultFields {
+  readonly type: 'CashDepositResponse';
+}
 /** Close day: DF0A holds the day-close receipt; 915 means terminal and host totals differ (spec 5.6). */
-export interface CloseDayResponse extends BankResultFields { readonly type: 'CloseDayResponse' }
-export interface BalanceResponse extends BankResultFields { readonly type: 'BalanceResponse' }
-export interface PinChangeResponse extends BankResultFields { readonly type: 'PinChangeResponse' }
-export interface LoadKeysResponse extends BankResultFields { readonly type: 'LoadKeysResponse' }
+export interface CloseDayResponse extends BankResultFields {
+  readonly type: 'CloseDayResponse';
+}
+export interface BalanceResponse extends BankResultFields {
+  readonly type: 'BalanceResponse';
+}
+export interface PinChangeResponse extends BankResultFields {
+  readonly type: 'PinChangeResponse';
+}
+export interface LoadKeysResponse extends BankResultFields {
+  readonly type: 'LoadKeysResponse';
+}
 
 // ---- terminal → till: answers to service commands (spec 4) ----
-export interface LoadConfigResponse extends Identified, WithResult { readonly type: 'LoadConfigResponse' }
-export interface UpdateAppResponse extends Identified, WithResult { readonly type: 'UpdateAppResponse' }
+export interface LoadConfigResponse extends Identified, WithResult {
+  readonly type: 'LoadConfigResponse';
+}
+export interface UpdateAppResponse extends Identified, WithResult {
+  readonly type: 'UpdateAppResponse';
+}
 /** Logs (DF24 chunks concatenated) or `XX FAILED` (spec 4.8). */
 export interface UploadLogsResponse extends Identified, WithOptionalResult {
   readonly type: 'UploadLogsResponse';
   readonly data?: Uint8Array;
 }
 /** Bare echo of the id when interrupted; `XX Nothing to interrupt` otherwise (spec 4.10). */
-export interface InterruptResponse extends Identified, WithOptionalResult { readonly type: 'InterruptResponse' }
+export interface InterruptResponse extends Identified, WithOptionalResult {
+  readonly type: 'InterruptResponse';
+}
 /** 95 when no answer with that id exists: DF01 is absent (spec 4.9.1). A found answer is repeated as is. */
-export interface RepeatResponse extends WithResult { readonly type: 'RepeatResponse' }
+export interface RepeatResponse extends WithResult {
+  readonly type: 'RepeatResponse';
+}
 
 // ---- terminal → till: terminal-initiated requests ----
-export interface EchoRequest extends Identified { readonly type: 'EchoRequest' }
+export interface EchoRequest extends Identified {
+  readonly type: 'EchoRequest';
+}
 /** Card check against the till's black/white lists (spec 5.2). */
 export interface CardCheckRequest extends Identified {
   readonly type: 'CardCheckRequest';
@@ -175,9 +207,13 @@ export interface CloseConnectionRequest extends Identified {
 
 // ---- till → terminal: answers to terminal-initiated requests ----
 /** Identical to the request (spec 4.1). */
-export interface EchoResponse extends Identified { readonly type: 'EchoResponse' }
+export interface EchoResponse extends Identified {
+  readonly type: 'EchoResponse';
+}
 /** `000` with DF1A `black` / `white` (spec 5.2.2–5.2.3), or `XX CANCELED`. */
-export interface CardCheckResponse extends Identified, WithResult { readonly type: 'CardCheckResponse' }
+export interface CardCheckResponse extends Identified, WithResult {
+  readonly type: 'CardCheckResponse';
+}
 export interface OpenConnectionResponse extends Identified, WithOptionalResult {
   readonly type: 'OpenConnectionResponse';
   readonly connectionId?: string;
@@ -192,7 +228,9 @@ export interface ReceiveDataResponse extends Identified, WithOptionalResult {
   readonly data?: Uint8Array;
 }
 /** The till answers 94 with the bare id whatever happened (spec 4.5). */
-export interface CloseConnectionResponse extends Identified { readonly type: 'CloseConnectionResponse' }
+export interface CloseConnectionResponse extends Identified {
+  readonly type: 'CloseConnectionResponse';
+}
 
 // ---- either way ----
 /**
@@ -207,23 +245,39 @@ export interface ErrorResponse extends WithResult {
 }
 
 export type BankRequest =
-  | PurchaseRequest | PreauthRequest | CompletionRequest | CancelRequest | RefundRequest | CashAdvanceRequest
-  | CashDepositRequest | CloseDayRequest | BalanceRequest | PinChangeRequest | LoadKeysRequest;
+  | PurchaseRequest
+  | PreauthRequest
+  | CompletionRequest
+  | CancelRequest
+  | RefundRequest
+  | CashAdvanceRequest
+  | CashDepositRequest
+  | CloseDayRequest
+  | BalanceRequest
+  | PinChangeRequest
+  | LoadKeysRequest;
 export type ServiceRequest = LoadConfigRequest | UpdateAppRequest | UploadLogsRequest | InterruptRequest | RepeatRequest;
 /** Commands a till sends. */
 export type TillRequest = BankRequest | ServiceRequest;
 
 export type BankResponse =
-  | PurchaseResponse | PreauthResponse | CompletionResponse | CancelResponse | RefundResponse | CashAdvanceResponse
-  | CashDepositResponse | CloseDayResponse | BalanceResponse | PinChangeResponse | LoadKeysResponse;
+  | PurchaseResponse
+  | PreauthResponse
+  | CompletionResponse
+  | CancelResponse
+  | RefundResponse
+  | CashAdvanceResponse
+  | CashDepositResponse
+  | CloseDayResponse
+  | BalanceResponse
+  | PinChangeResponse
+  | LoadKeysResponse;
 export type ServiceResponse = LoadConfigResponse | UpdateAppResponse | UploadLogsResponse | InterruptResponse | RepeatResponse;
 /** Answers a terminal gives to till commands. */
 export type TerminalResponse = BankResponse | ServiceResponse;
 
-export type TerminalRequest =
-  | EchoRequest | CardCheckRequest | OpenConnectionRequest | SendDataRequest | ReceiveDataRequest | CloseConnectionRequest;
-export type TillResponse =
-  | EchoResponse | CardCheckResponse | OpenConnectionResponse | SendDataResponse | ReceiveDataResponse | CloseConnectionResponse;
+export type TerminalRequest = EchoRequest | CardCheckRequest | OpenConnectionRequest | SendDataRequest | ReceiveDataRequest | CloseConnectionRequest;
+export type TillResponse = EchoResponse | CardCheckResponse | OpenConnectionResponse | SendDataResponse | ReceiveDataResponse | CloseConnectionResponse;
 
 /** Everything the till sends to the terminal. */
 export type TillMessage = TillRequest | TillResponse | ErrorResponse;

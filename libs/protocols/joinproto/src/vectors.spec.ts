@@ -61,9 +61,20 @@ describe('Joinproto spec vectors', () => {
     };
     expect(at('5.1 ', 'till->terminal')).toEqual({ type: 'PurchaseRequest', id: '464448', amount: 1, cashback: 1, department: '01' });
     expect(at('5.1.4')).toMatchObject({
-      type: 'PurchaseResponse', id: '464448', maskedPan: '544966******2078', amount: 1, authCode: '614597',
-      receiptNo: '000005', shiftNo: '000001', merchantId: '111122223333444', terminalId: 'AB040000',
-      responseCode: '000', time: '183734', message: 'Successful transaction', rrn: '000000614597', date: '180122',
+      type: 'PurchaseResponse',
+      id: '464448',
+      maskedPan: '544966******2078',
+      amount: 1,
+      authCode: '614597',
+      receiptNo: '000005',
+      shiftNo: '000001',
+      merchantId: '111122223333444',
+      terminalId: 'AB040000',
+      responseCode: '000',
+      time: '183734',
+      message: 'Successful transaction',
+      rrn: '000000614597',
+      date: '180122',
     });
     expect(at('3 ')).toEqual({ type: 'ErrorResponse', responseCode: 'XX', message: 'other err' });
     expect(at('4.8.2')).toEqual({ type: 'UploadLogsResponse', id: '380358', data: new Uint8Array(Buffer.from('helloworld')) });

@@ -12,13 +12,9 @@ export const MAX_AMOUNT_MINOR = 999_999_999_999;
 
 export function encodeAmount(minor: number, field = 'amount'): string {
   if (!Number.isSafeInteger(minor) || minor < 0 || minor > MAX_AMOUNT_MINOR) {
-    throw new JpayError(
-      'INVALID_ARGUMENT',
-      `${field} must be an integer 0..${MAX_AMOUNT_MINOR} minor units`,
-      {
-        field,
-      },
-    );
+    throw new JpayError('INVALID_ARGUMENT', `${field} must be an integer 0..${MAX_AMOUNT_MINOR} minor units`, {
+      field,
+    });
   }
   return String(minor).padStart(12, '0');
 }
@@ -26,11 +22,7 @@ export function encodeAmount(minor: number, field = 'amount'): string {
 export function decodeAmount(text: string, field = 'amount'): number {
   const trimmed = text.trim();
   if (!/^\d{1,15}$/.test(trimmed)) {
-    throw new JpayError(
-      'FIELD_INVALID',
-      `${field} is not an amount in minor units [JPAY-8.9-AMOUNT]`,
-      { field },
-    );
+    throw new JpayError('FIELD_INVALID', `${field} is not an amount in minor units [JPAY-8.9-AMOUNT]`, { field });
   }
   return Number(trimmed);
 }

@@ -18,16 +18,7 @@ import type { JpayEventListener } from './events';
 import { runExchange } from './exchange';
 import { DEFAULT_MAX_FRAME_BYTES } from './framing';
 import { mergeHandlers, type JpayMessageHandlers } from './handlers';
-import type {
-  CommandName,
-  Dialect,
-  JpayCommand,
-  LoginResponse,
-  ReportType,
-  ResponseMap,
-  TokenCommandName,
-  TransactionRequest,
-} from './messages';
+import type { CommandName, Dialect, JpayCommand, LoginResponse, ReportType, ResponseMap, TokenCommandName, TransactionRequest } from './messages';
 import { transactionOutcome, unknownOutcome, type TransactionResult } from './outcome';
 import type { JpayConnect, JpayTransport } from './transport';
 
@@ -76,26 +67,16 @@ export class JpayClient {
   // ---- admin session (§6, §9) ------------------------------------------------------------------
 
   /** §8.1 login; with `secure` the ECDHE handshake of §9 runs too. Keeps the token (and key). */
-  async login(
-    password: string,
-    options: { secure?: boolean } & CommandOptions = {},
-  ): Promise<LoginResponse> {
+  async login(password: string, options: { secure?: boolean } & CommandOptions = {}): Promise<LoginResponse> {
     const ecdhe = options.secure ? new JpayEcdhe() : undefined;
     const command: Extract<JpayCommand, { command: 'login' }> = {
       command: 'login',
       password,
       clientHandshake: ecdhe && encodeClientHandshake(ecdhe.publicPoint),
     };
-    const { response, derivedKey } = await this.#run(
-      command,
-      { ...options, plaintext: true },
-      ecdhe,
-    );
+    const { response, derivedKey } = await this.#run(command, { ...options, plaintext: true }, ecdhe);
     if (options.secure && response.status === 'ok' && !derivedKey) {
-      throw new JpayError(
-        'HANDSHAKE_INVALID',
-        'secure login answered without server-handshake [JPAY-9-SH]',
-      );
+      throw new JpayError('HANDSHAKE_INVALID', 'secure login answered without server-handshake [JPAY-9-SH]');
     }
     if (response.status === 'ok') {
       this.#token = response.token;
@@ -115,11 +96,7 @@ export class JpayClient {
   }
 
   /** Runs `work` inside an admin session and always logs out afterwards. */
-  async withAdminSession<T>(
-    password: string,
-    work: (client: this) => Promise<T>,
-    options: { secure?: boolean } = {},
-  ): Promise<T> {
+  async withAdminSession<T>(password: string, work: (client: this) => Promise<T>, options: { secure?: boolean } = {}): Promise<T> {
     const login = await this.login(password, options);
     if (login.status !== 'ok') {
       throw new JpayError('NOT_LOGGED_IN', `login answered ${login.status}`);
@@ -131,20 +108,11 @@ export class JpayClient {
     }
   }
 
-  async changePassword(
-    password: string,
-    newPassword: string,
-    options: CommandOptions = {},
-  ): Promise<ResponseMap['changepassword']> {
-    return this.#execute(
-      { command: 'changepassword', token: this.#requireToken(), password, newPassword },
-      options,
-    );
+  async changePassword(password: string, newPassword: string, options: CommandOptions = {}): Promise<ResponseMap['changepassword']> {
+    return this.#execute({ command: 'changepassword', token: this.#requireToken(), password, newPassword }, options);
   }
 
-  async updateConfiguration(
-    options: CommandOptions = {},
-  ): Promise<ResponseMap['updateconfiguration']> {
+  async updateConfiguration(options: CommandOptions = {}): Promise<ResponseMap['updateconfiguration']> {
     return this.#tokenCommand('updateconfiguration', options);
   }
 
@@ -170,47 +138,27 @@ export class JpayClient {
   }
 
   /** §8.15 sethostkey. The key material travels only over a secure session ("Следует использовать шифрацию"). */
-  async setHostKey(
-    name: string,
-    material: string,
-    options: CommandOptions = {},
-  ): Promise<ResponseMap['sethostkey']> {
+  async setHostKey(name: string, material: string, options: CommandOptions = {}): Promise<ResponseMap['sethostkey']> {
     if (!this.#key || options.plaintext) {
-      throw new JpayError(
-        'NOT_ENCRYPTED_SESSION',
-        'sethostkey requires a secure session [JPAY-8.15]',
-      );
+      throw new JpayError('NOT_ENCRYPTED_SESSION', 'sethostkey requires a secure session [JPAY-8.15]');
     }
-    return this.#execute(
-      { command: 'sethostkey', token: this.#requireToken(), name, material },
-      options,
-    );
+    return this.#execute({ command: 'sethostkey', token: this.#requireToken(), name, material }, options);
   }
 
   // ---- password-protected and open commands (§7, §8.11–8.14) ---------------------------------
 
-  async report(
-    password: string,
-    reportType: ReportType,
-    options: CommandOptions = {},
-  ): Promise<ResponseMap['report']> {
+  async report(password: string, reportType: ReportType, options: CommandOptions = {}): Promise<ResponseMap['report']> {
     return this.#execute({ command: 'report', password, reportType }, options);
   }
 
   /** §8.12; `force` (aQsi, CFT acquirer after error 13) is rejected for the JPAY dialect. */
-  async settlement(
-    password: string,
-    settlementOptions: { force?: boolean } & CommandOptions = {},
-  ): Promise<ResponseMap['settlement']> {
+  async settlement(password: string, settlementOptions: { force?: boolean } & CommandOptions = {}): Promise<ResponseMap['settlement']> {
     if (settlementOptions.force && this.dialect !== 'aqsi') {
       throw new JpayError('INVALID_ARGUMENT', 'settlement force exists only in the aqsi dialect', {
         field: 'force',
       });
     }
-    return this.#execute(
-      { command: 'settlement', password, force: settlementOptions.force },
-      settlementOptions,
-    );
+    return this.#execute({ command: 'settlement', password, force: settlementOptions.force }, settlementOptions);
   }
 
   async clear(password: string, options: CommandOptions = {}): Promise<ResponseMap['clear']> {
@@ -228,10 +176,7 @@ export class JpayClient {
    * command may have reached the application every failure is `unknown` (recover with
    * `recoverTransaction`), never `error`.
    */
-  async transaction(
-    request: TransactionRequest,
-    options: CommandOptions = {},
-  ): Promise<TransactionResult> {
+  async transaction(request: TransactionRequest, options: CommandOptions = {}): Promise<TransactionResult> {
     const command: Extract<JpayCommand, { command: 'transaction' }> = {
       command: 'transaction',
       ...request,
@@ -241,19 +186,14 @@ export class JpayClient {
       const { response } = await this.#run(command, options);
       return transactionOutcome(response);
     } catch (error) {
-      if (error instanceof JpayError && error.code === 'CONNECT_FAILED')
-        return { outcome: 'error', error };
-      if (error instanceof JpayError && error.reaction !== 'reject-request')
-        return unknownOutcome(error);
+      if (error instanceof JpayError && error.code === 'CONNECT_FAILED') return { outcome: 'error', error };
+      if (error instanceof JpayError && error.reaction !== 'reject-request') return unknownOutcome(error);
       throw error;
     }
   }
 
   /** Low-level: any command, response decoded. Tokens are the caller's business here. */
-  execute<C extends CommandName>(
-    command: Extract<JpayCommand, { command: C }>,
-    options: CommandOptions = {},
-  ): Promise<ResponseMap[C]> {
+  execute<C extends CommandName>(command: Extract<JpayCommand, { command: C }>, options: CommandOptions = {}): Promise<ResponseMap[C]> {
     return this.#execute(command, options);
   }
 
@@ -264,21 +204,12 @@ export class JpayClient {
     return this.#token;
   }
 
-  async #tokenCommand<C extends TokenCommandName>(
-    command: C,
-    options: CommandOptions,
-  ): Promise<ResponseMap[C]> {
-    const request = { command, token: this.#requireToken() } as Extract<
-      JpayCommand,
-      { command: C }
-    >;
+  async #tokenCommand<C extends TokenCommandName>(command: C, options: CommandOptions): Promise<ResponseMap[C]> {
+    const request = { command, token: this.#requireToken() } as Extract<JpayCommand, { command: C }>;
     return this.#execute(request, options);
   }
 
-  async #execute<C extends CommandName>(
-    command: Extract<JpayCommand, { command: C }>,
-    options: CommandOptions,
-  ): Promise<ResponseMap[C]> {
+  async #execute<C extends CommandName>(command: Extract<JpayCommand, { command: C }>, options: CommandOptions): Promise<ResponseMap[C]> {
     const { response } = await this.#run(command, options);
     // A rejected token means admin mode ended on the terminal side.
     if (response.status === 'notauthorized' && 'token' in command) this.#token = undefined;
@@ -299,12 +230,7 @@ export class JpayClient {
         transport = await this.options.connect();
       } catch (cause) {
         if (cause instanceof JpayError && cause.code === 'CONNECT_FAILED') throw cause;
-        throw new JpayError(
-          'CONNECT_FAILED',
-          'could not connect to the banking application',
-          {},
-          { cause },
-        );
+        throw new JpayError('CONNECT_FAILED', 'could not connect to the banking application', {}, { cause });
       }
       const result = await runExchange(transport, {
         command: command.command,

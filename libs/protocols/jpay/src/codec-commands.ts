@@ -36,17 +36,11 @@ function checkPassword(value: string, field = 'password'): string {
 
 /** [JPAY-6-TOKEN] the token returned by login; examples show 32 hex and 18 digits, so only non-empty. */
 function checkToken(value: string): string {
-  if (!/^[0-9A-Za-z]{1,64}$/.test(value))
-    invalid('token', 'must be the alphanumeric login token [JPAY-6-TOKEN]');
+  if (!/^[0-9A-Za-z]{1,64}$/.test(value)) invalid('token', 'must be the alphanumeric login token [JPAY-6-TOKEN]');
   return value;
 }
 
-function checkPattern(
-  value: string | undefined,
-  field: string,
-  pattern: RegExp,
-  rule: string,
-): string | undefined {
+function checkPattern(value: string | undefined, field: string, pattern: RegExp, rule: string): string | undefined {
   if (value !== undefined && !pattern.test(value)) invalid(field, rule);
   return value;
 }
@@ -55,36 +49,22 @@ function checkPattern(
 function checkTransaction(request: TransactionRequest): void {
   const { type } = request;
   if (!TRANSACTION_TYPES.has(type)) invalid('type', 'must be one of Appendix B [JPAY-8.9-TX]');
-  if (type !== 'void' && request.amount === undefined)
-    invalid('amount', `required for ${type} [JPAY-8.9-TX]`);
-  if (type === 'void' && request.number === undefined)
-    invalid('number', 'required for void [JPAY-8.9-TX]');
-  if (type !== 'void' && request.number !== undefined)
-    invalid('number', 'only for void [JPAY-8.9-TX]');
+  if (type !== 'void' && request.amount === undefined) invalid('amount', `required for ${type} [JPAY-8.9-TX]`);
+  if (type === 'void' && request.number === undefined) invalid('number', 'required for void [JPAY-8.9-TX]');
+  if (type !== 'void' && request.number !== undefined) invalid('number', 'only for void [JPAY-8.9-TX]');
   if ((type === 'purchase-with-cashback') !== (request.amountOther !== undefined)) {
     invalid('amountOther', 'required for, and only for, purchase-with-cashback [JPAY-8.9-TX]');
   }
   if (request.forced !== undefined && type !== 'refund' && type !== 'void') {
     invalid('forced', 'only for refund and void [JPAY-8.9-TX]');
   }
-  if (request.rrn !== undefined && type !== 'refund')
-    invalid('rrn', 'only for refund [JPAY-8.9-TX]');
+  if (request.rrn !== undefined && type !== 'refund') invalid('rrn', 'only for refund [JPAY-8.9-TX]');
   if (request.forceSbp !== undefined && type !== 'purchase' && type !== 'refund') {
     invalid('forceSbp', 'only for purchase and refund [JPAY-8.10-SBP]');
   }
-  checkPattern(
-    request.number,
-    'number',
-    /^(last|\d{1,6})$/,
-    "must be 'last' or up to 6 digits [JPAY-8.9-TX]",
-  );
+  checkPattern(request.number, 'number', /^(last|\d{1,6})$/, "must be 'last' or up to 6 digits [JPAY-8.9-TX]");
   checkPattern(request.currency, 'currency', /^\d{3}$/, 'must be ISO 4217 numeric [JPAY-8.9-TX]');
-  checkPattern(
-    request.rrn,
-    'rrn',
-    /^[0-9A-Za-z]{1,12}$/,
-    'must be up to 12 characters [JPAY-8.9-TX]',
-  );
+  checkPattern(request.rrn, 'rrn', /^[0-9A-Za-z]{1,12}$/, 'must be up to 12 characters [JPAY-8.9-TX]');
   const manual = request.manualEntry;
   if (manual) {
     checkPattern(manual.pan, 'pan', /^\d{12,19}$/, 'must be 12–19 digits [JPAY-8.9-TX]');
@@ -102,12 +82,7 @@ function encodeTransaction(request: TransactionRequest): XmlElement {
       el('type', request.type),
       opt('currency', request.currency),
       opt('amount', request.amount === undefined ? undefined : encodeAmount(request.amount)),
-      opt(
-        'amount-other',
-        request.amountOther === undefined
-          ? undefined
-          : encodeAmount(request.amountOther, 'amountOther'),
-      ),
+      opt('amount-other', request.amountOther === undefined ? undefined : encodeAmount(request.amountOther, 'amountOther')),
       opt('rrn', request.rrn),
       opt('number', request.number),
       opt('pan', manual?.pan),
@@ -144,17 +119,10 @@ export function encodeCommand(command: JpayCommand): XmlElement {
     case 'transaction':
       return encodeTransaction(command);
     case 'report':
-      if (command.reportType !== 'brief' && command.reportType !== 'full')
-        invalid('reportType', 'brief or full');
-      return el('report', [
-        el('password', checkPassword(command.password)),
-        el('report-type', command.reportType),
-      ]);
+      if (command.reportType !== 'brief' && command.reportType !== 'full') invalid('reportType', 'brief or full');
+      return el('report', [el('password', checkPassword(command.password)), el('report-type', command.reportType)]);
     case 'settlement':
-      return el('settlement', [
-        el('password', checkPassword(command.password)),
-        opt('force', command.force ? 'on' : undefined),
-      ]);
+      return el('settlement', [el('password', checkPassword(command.password)), opt('force', command.force ? 'on' : undefined)]);
     case 'clear':
       return el('clear', [el('password', checkPassword(command.password))]);
     case 'resetpassword':
@@ -162,11 +130,7 @@ export function encodeCommand(command: JpayCommand): XmlElement {
     case 'sethostkey':
       checkPattern(command.name, 'name', /^\S{1,64}$/, 'must be a key name');
       checkPattern(command.material, 'material', /^[A-Za-z0-9+/=]+$/, 'must be base64');
-      return el('sethostkey', [
-        el('token', checkToken(command.token)),
-        el('name', command.name),
-        el('material', command.material),
-      ]);
+      return el('sethostkey', [el('token', checkToken(command.token)), el('name', command.name), el('material', command.material)]);
   }
 }
 

@@ -17,15 +17,7 @@ import type { EmvTag, MessageReply, SmartcardDescriptor, TerminalMessage } from 
 import { normalizeStatus } from './status';
 import { child, childrenNamed, el, opt, textOf, type XmlElement } from './xml';
 
-export const MESSAGE_ROOTS = [
-  'keepalive',
-  'keep-alive',
-  'display',
-  'displayqrcode',
-  'dex',
-  'smartcard',
-  'card',
-] as const;
+export const MESSAGE_ROOTS = ['keepalive', 'keep-alive', 'display', 'displayqrcode', 'dex', 'smartcard', 'card'] as const;
 const ROOTS = new Set<string>(MESSAGE_ROOTS);
 
 export function isKnownMessageRoot(name: string): boolean {
@@ -55,16 +47,11 @@ export function parseSmartcardDescriptor(hex: string): SmartcardDescriptor {
   const bytes = /^(?:[0-9a-fA-F]{2})+$/.test(hex) ? Buffer.from(hex, 'hex') : undefined;
   const uidLength = bytes?.[0] ?? 0;
   if (!bytes || bytes.length !== 1 + uidLength + 3) {
-    throw new JpayError(
-      'FIELD_INVALID',
-      'smartcard descriptor is not len‖UID‖ATQA‖SAK [AQSI-SMARTCARD]',
-      {
-        field: 'descriptor',
-      },
-    );
+    throw new JpayError('FIELD_INVALID', 'smartcard descriptor is not len‖UID‖ATQA‖SAK [AQSI-SMARTCARD]', {
+      field: 'descriptor',
+    });
   }
-  const hexOf = (from: number, to: number): string =>
-    bytes.subarray(from, to).toString('hex').toUpperCase();
+  const hexOf = (from: number, to: number): string => bytes.subarray(from, to).toString('hex').toUpperCase();
   return {
     hex: hex.toUpperCase(),
     uid: hexOf(1, 1 + uidLength),
@@ -75,8 +62,7 @@ export function parseSmartcardDescriptor(hex: string): SmartcardDescriptor {
 
 function decodeBlockId(root: XmlElement): number | undefined {
   return mapOptional(textOf(root, 'block-id'), (v) => {
-    if (!/^\d{1,5}$/.test(v))
-      throw new JpayError('FIELD_INVALID', 'block-id is not a number', { field: 'block-id' });
+    if (!/^\d{1,5}$/.test(v)) throw new JpayError('FIELD_INVALID', 'block-id is not a number', { field: 'block-id' });
     return Number(v);
   });
 }
@@ -101,10 +87,7 @@ export function decodeMessage(root: XmlElement): TerminalMessage | undefined {
         status: textOf(root, 'status'),
         holdTime: textOf(root, 'hold-time'),
         valueQualifier: textOf(root, 'value-qualifier'),
-        value:
-          value !== undefined && /^\d{1,15}$/.test(value)
-            ? decodeAmount(value, 'value')
-            : undefined,
+        value: value !== undefined && /^\d{1,15}$/.test(value) ? decodeAmount(value, 'value') : undefined,
         currency: textOf(root, 'currency'),
       });
     }
@@ -154,12 +137,7 @@ export function decodeMessage(root: XmlElement): TerminalMessage | undefined {
 export function encodeMessage(message: TerminalMessage): XmlElement {
   switch (message.type) {
     case 'keepalive':
-      return el(message.root, [
-        opt(
-          'reset-connected-indicator',
-          message.resetConnected === undefined ? undefined : message.resetConnected ? '1' : '0',
-        ),
-      ]);
+      return el(message.root, [opt('reset-connected-indicator', message.resetConnected === undefined ? undefined : message.resetConnected ? '1' : '0')]);
     case 'display':
       return el('display', [
         el('code', message.code),
@@ -168,10 +146,7 @@ export function encodeMessage(message: TerminalMessage): XmlElement {
         opt('status', message.status),
         opt('hold-time', message.holdTime),
         opt('value-qualifier', message.valueQualifier),
-        opt(
-          'value',
-          message.value === undefined ? undefined : String(message.value).padStart(12, '0'),
-        ),
+        opt('value', message.value === undefined ? undefined : String(message.value).padStart(12, '0')),
         opt('currency', message.currency),
       ]);
     case 'displayqrcode':
@@ -179,10 +154,7 @@ export function encodeMessage(message: TerminalMessage): XmlElement {
     case 'dex':
       return el('dex', [encodeTags('kernel-tags', message.kernelTags)]);
     case 'smartcard':
-      return el('smartcard', [
-        el('command', message.command),
-        opt('descriptor', message.descriptor?.hex),
-      ]);
+      return el('smartcard', [el('command', message.command), opt('descriptor', message.descriptor?.hex)]);
     case 'card':
       return el('card', [
         el('code', message.code),
@@ -203,10 +175,7 @@ export function encodeReply(reply: MessageReply): XmlElement {
     case 'status':
       return el(reply.root, [el('status', reply.status)]);
     case 'dex':
-      return el('dex', [
-        el('status', reply.status),
-        encodeTags('terminal-tags', reply.terminalTags),
-      ]);
+      return el('dex', [el('status', reply.status), encodeTags('terminal-tags', reply.terminalTags)]);
     case 'smartcard':
       return el('smartcard', [el('command', reply.command), opt('indicator', reply.indicator)]);
     case 'card':
@@ -214,16 +183,9 @@ export function encodeReply(reply: MessageReply): XmlElement {
         case 'read':
           return el('card', [el('code', 'read'), el('block-id', String(reply.blockId))]);
         case 'write':
-          return el('card', [
-            el('code', 'write'),
-            el('block-id', String(reply.blockId)),
-            el('payload', reply.payload),
-          ]);
+          return el('card', [el('code', 'write'), el('block-id', String(reply.blockId)), el('payload', reply.payload)]);
         case 'close':
-          return el('card', [
-            el('code', 'close'),
-            reply.receipt ? el('receipt', reply.receipt) : undefined,
-          ]);
+          return el('card', [el('code', 'close'), reply.receipt ? el('receipt', reply.receipt) : undefined]);
       }
   }
 }
@@ -259,15 +221,9 @@ export function decodeReply(root: XmlElement): MessageReply {
         return compact({ type: 'card' as const, code, receipt: receipt?.children });
       }
       if ((code === 'read' || code === 'write') && blockId !== undefined) {
-        return code === 'read'
-          ? { type: 'card', code, blockId }
-          : { type: 'card', code, blockId, payload: requiredText(root, 'payload') };
+        return code === 'read' ? { type: 'card', code, blockId } : { type: 'card', code, blockId, payload: requiredText(root, 'payload') };
       }
-      throw new JpayError(
-        'FIELD_INVALID',
-        'card reply must be read/write with block-id, or close',
-        { field: 'code' },
-      );
+      throw new JpayError('FIELD_INVALID', 'card reply must be read/write with block-id, or close', { field: 'code' });
     }
     default:
       return {

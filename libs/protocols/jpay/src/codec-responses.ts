@@ -5,21 +5,9 @@
  */
 import { compact, decodeErrorStack, encodeErrorStack, requiredText } from './codec-util';
 import { JpayError } from './errors';
-import type {
-  CommandName,
-  JpayResponse,
-  KeyChangeReceipt,
-  MasterKeyResult,
-  ResponseMap,
-  TerminalParameters,
-} from './messages';
+import type { CommandName, JpayResponse, KeyChangeReceipt, MasterKeyResult, ResponseMap, TerminalParameters } from './messages';
 import { decodeReceipt, encodeReceipt, type EncodeReceiptOptions } from './receipt';
-import {
-  decodeSettlementReport,
-  decodeXReport,
-  encodeSettlementReport,
-  encodeXReport,
-} from './report';
+import { decodeSettlementReport, decodeXReport, encodeSettlementReport, encodeXReport } from './report';
 import { normalizeStatus } from './status';
 import { child, childrenNamed, el, opt, textOf, type XmlElement } from './xml';
 
@@ -37,10 +25,7 @@ function decodeMasterKey(key: XmlElement): MasterKeyResult {
 }
 
 /** Decodes the response to `command`. The root name must match ([JPAY-4-ROOT]). */
-export function decodeResponse<C extends CommandName>(
-  command: C,
-  root: XmlElement,
-): ResponseMap[C] {
+export function decodeResponse<C extends CommandName>(command: C, root: XmlElement): ResponseMap[C] {
   if (root.name !== command) {
     throw new JpayError('UNEXPECTED_PACKET', `expected <${command}> response [JPAY-4-ROOT]`, {
       field: root.name,
@@ -55,10 +40,7 @@ export function decodeResponse<C extends CommandName>(
   return response as ResponseMap[C];
 }
 
-function decodeBody(
-  base: { command: CommandName; status: string; errors: string[] },
-  root: XmlElement,
-): JpayResponse {
+function decodeBody(base: { command: CommandName; status: string; errors: string[] }, root: XmlElement): JpayResponse {
   switch (base.command) {
     case 'login':
       return compact({
@@ -91,8 +73,7 @@ function decodeBody(
     }
     case 'getparameters': {
       const block = child(root, 'parameters');
-      const parameters: TerminalParameters | undefined =
-        block && Object.fromEntries(block.children.map((p) => [p.name, p.text.trim()]));
+      const parameters: TerminalParameters | undefined = block && Object.fromEntries(block.children.map((p) => [p.name, p.text.trim()]));
       return compact({ ...base, command: 'getparameters', parameters });
     }
     case 'transaction': {
@@ -135,18 +116,12 @@ function decodeBody(
   }
 }
 
-function encodeKeyChangeReceipt(
-  name: string,
-  receipt: KeyChangeReceipt | undefined,
-): XmlElement | undefined {
+function encodeKeyChangeReceipt(name: string, receipt: KeyChangeReceipt | undefined): XmlElement | undefined {
   return receipt && el(name, [opt('rrn', receipt.rrn)]);
 }
 
 /** Builds a response element (simulator side). */
-export function encodeResponse(
-  response: JpayResponse,
-  options: EncodeReceiptOptions = {},
-): XmlElement {
+export function encodeResponse(response: JpayResponse, options: EncodeReceiptOptions = {}): XmlElement {
   const body: (XmlElement | undefined)[] = [el('status', response.status)];
   let attrs: Record<string, string | undefined> = {};
   switch (response.command) {
@@ -170,14 +145,7 @@ export function encodeResponse(
             receipt.keys.length > 0
               ? el(
                   'keys',
-                  receipt.keys.map((k) =>
-                    el('key', [
-                      el('type', k.type),
-                      opt('algorithm', k.algorithm),
-                      opt('result', k.result),
-                      opt('kcv', k.kcv),
-                    ]),
-                  ),
+                  receipt.keys.map((k) => el('key', [el('type', k.type), opt('algorithm', k.algorithm), opt('result', k.result), opt('kcv', k.kcv)])),
                 )
               : undefined,
           ]),

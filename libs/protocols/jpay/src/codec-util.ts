@@ -53,9 +53,7 @@ export function decodeErrorStack(root: XmlElement): string[] {
 export function encodeErrorStack(errors: readonly string[]): XmlElement {
   return el(
     'error-stack',
-    errors.map((message) =>
-      el('error', Buffer.from(message, 'utf8').toString('hex').toUpperCase()),
-    ),
+    errors.map((message) => el('error', Buffer.from(message, 'utf8').toString('hex').toUpperCase())),
   );
 }
 

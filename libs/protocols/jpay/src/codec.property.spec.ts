@@ -4,15 +4,7 @@ import { fc, test } from '@fast-check/jest';
 import { decodeCommand, encodeCommand } from './codec-commands';
 import { decodeMessage, decodeReply, encodeMessage, encodeReply } from './codec-messages';
 import { decodeResponse, encodeResponse } from './codec-responses';
-import type {
-  CountSum,
-  JpayCommand,
-  MessageReply,
-  Receipt,
-  TerminalMessage,
-  TransactionRequest,
-  XReport,
-} from './messages';
+import type { CountSum, JpayCommand, MessageReply, Receipt, TerminalMessage, TransactionRequest, XReport } from './messages';
 import { parseXml, writeXml, el } from './xml';
 
 const chars = fc.constantFrom(...'abcXYZ019 АБВжё<>&"\'-_./'.split(''));
@@ -20,8 +12,7 @@ const text = fc
   .string({ unit: chars, minLength: 1, maxLength: 20 })
   .map((s) => s.trim())
   .filter((s) => s.length > 0);
-const digits = (n: number) =>
-  fc.string({ unit: fc.constantFrom(...'0123456789'.split('')), minLength: n, maxLength: n });
+const digits = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789'.split('')), minLength: n, maxLength: n });
 const amount = fc.integer({ min: 0, max: 999_999_999_999 });
 const password = digits(8);
 const token = fc.string({
@@ -78,15 +69,7 @@ const transaction: fc.Arbitrary<TransactionRequest> = fc.oneof(
 const command: fc.Arbitrary<JpayCommand> = fc.oneof(
   fc.record({ command: fc.constant('login' as const), password }),
   fc.record({
-    command: fc.constantFrom(
-      'logout',
-      'updateconfiguration',
-      'loadworkkeys',
-      'loadmasterkeys',
-      'testconnection',
-      'getparameters',
-      'runreset' as const,
-    ),
+    command: fc.constantFrom('logout', 'updateconfiguration', 'loadworkkeys', 'loadmasterkeys', 'testconnection', 'getparameters', 'runreset' as const),
     token,
   }),
   fc.record({
@@ -119,8 +102,7 @@ const command: fc.Arbitrary<JpayCommand> = fc.oneof(
   }),
 );
 
-const drop = <T extends object>(o: T): T =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+const drop = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 const receipt: fc.Arbitrary<Receipt> = fc
   .record(
@@ -150,10 +132,7 @@ const receipt: fc.Arbitrary<Receipt> = fc
   )
   .map((r) => drop({ ...r, applicationName: r.alabel ?? r.appname }) as Receipt);
 
-const countSum: fc.Arbitrary<CountSum> = fc.record(
-  { count: fc.nat(99999), sum: amount },
-  { requiredKeys: [] },
-);
+const countSum: fc.Arbitrary<CountSum> = fc.record({ count: fc.nat(99999), sum: amount }, { requiredKeys: [] });
 const totals = fc.record({
   purchase: countSum,
   refund: countSum,
@@ -205,21 +184,14 @@ describe('codec round trips', () => {
     expect(decodeCommand(parseXml(writeXml(encodeCommand(cmd))))).toEqual(drop(cmd));
   });
 
-  test.prop([status, errors, fc.option(receipt, { nil: undefined })], { numRuns: 150 })(
-    'transaction responses',
-    (s, e, r) => {
-      const response = drop({ command: 'transaction' as const, status: s, errors: e, receipt: r });
-      expect(decodeResponse('transaction', parseXml(writeXml(encodeResponse(response))))).toEqual(
-        response,
-      );
-    },
-  );
+  test.prop([status, errors, fc.option(receipt, { nil: undefined })], { numRuns: 150 })('transaction responses', (s, e, r) => {
+    const response = drop({ command: 'transaction' as const, status: s, errors: e, receipt: r });
+    expect(decodeResponse('transaction', parseXml(writeXml(encodeResponse(response))))).toEqual(response);
+  });
 
   test.prop([xreport], { numRuns: 100 })('report responses with D/C signed totals', (x) => {
     const response = { command: 'report' as const, status: 'ok', errors: [], xreport: x };
-    expect(decodeResponse('report', parseXml(writeXml(encodeResponse(response))))).toEqual(
-      response,
-    );
+    expect(decodeResponse('report', parseXml(writeXml(encodeResponse(response))))).toEqual(response);
   });
 
   test.prop([fc.integer({ min: -999_999_999_999, max: 999_999_999_999 }), fc.nat(999)], {
@@ -232,9 +204,7 @@ describe('codec round trips', () => {
       bankName: 'БАНК',
       sreport: { amount: amt, origAmount: amt, tnum, settlementResult: 'passed' },
     };
-    expect(decodeResponse('settlement', parseXml(writeXml(encodeResponse(response))))).toEqual(
-      response,
-    );
+    expect(decodeResponse('settlement', parseXml(writeXml(encodeResponse(response))))).toEqual(response);
   });
 
   const message: fc.Arbitrary<TerminalMessage> = fc.oneof(

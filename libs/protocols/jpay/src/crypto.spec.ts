@@ -20,9 +20,7 @@ describe('§9 encryption, jpay-notes.md known-answer vector', () => {
   it('encodes the 69-byte client-handshake 03 0017 41 ‖ point', () => {
     const handshake = encodeClientHandshake(client().publicPoint);
     expect(handshake).toBe(CRYPTO_VECTOR.clientHandshake);
-    expect(Buffer.from(handshake, 'base64').subarray(0, 5)).toEqual(
-      Buffer.from([0x03, 0x00, 0x17, 0x41, 0x04]),
-    );
+    expect(Buffer.from(handshake, 'base64').subarray(0, 5)).toEqual(Buffer.from([0x03, 0x00, 0x17, 0x41, 0x04]));
   });
 
   it('encodes the 66-byte server-handshake 41 ‖ point', () => {
@@ -39,30 +37,21 @@ describe('§9 encryption, jpay-notes.md known-answer vector', () => {
   });
 
   it('encrypts to base64(tag ‖ 16-byte iv ‖ ciphertext) exactly as the vector', () => {
-    const block = vectorKey().encrypt(
-      Buffer.from(CRYPTO_VECTOR.plaintext, 'utf8'),
-      hex(CRYPTO_VECTOR.iv),
-    );
+    const block = vectorKey().encrypt(Buffer.from(CRYPTO_VECTOR.plaintext, 'utf8'), hex(CRYPTO_VECTOR.iv));
     expect(block).toBe(CRYPTO_VECTOR.encrypted);
     expect(Buffer.from(block, 'base64').subarray(16, 32)).toEqual(hex(CRYPTO_VECTOR.iv));
     expect(JPAY_CRYPTO_ASSUMPTIONS.ivBytes).toBe(16);
   });
 
   it('decrypts the vector', () => {
-    expect(Buffer.from(vectorKey().decrypt(CRYPTO_VECTOR.encrypted)).toString('utf8')).toBe(
-      CRYPTO_VECTOR.plaintext,
-    );
+    expect(Buffer.from(vectorKey().decrypt(CRYPTO_VECTOR.encrypted)).toString('utf8')).toBe(CRYPTO_VECTOR.plaintext);
   });
 
   it('rejects a tampered block with DECRYPT_FAILED', () => {
     const bytes = Buffer.from(CRYPTO_VECTOR.encrypted, 'base64');
     bytes[bytes.length - 1] ^= 0x01;
-    expect(() => vectorKey().decrypt(bytes.toString('base64'))).toThrow(
-      expect.objectContaining({ code: 'DECRYPT_FAILED' }),
-    );
-    expect(() => vectorKey().decrypt('AAAA')).toThrow(
-      expect.objectContaining({ code: 'DECRYPT_FAILED' }),
-    );
+    expect(() => vectorKey().decrypt(bytes.toString('base64'))).toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
+    expect(() => vectorKey().decrypt('AAAA')).toThrow(expect.objectContaining({ code: 'DECRYPT_FAILED' }));
   });
 
   it('accepts the bare and the 69-byte server point forms, and rejects points off the curve', () => {
@@ -71,17 +60,11 @@ describe('§9 encryption, jpay-notes.md known-answer vector', () => {
     expect(decodeServerHandshake(encodeClientHandshake(point))).toEqual(point);
     const offCurve = Buffer.from(point);
     offCurve[40] ^= 0x01;
-    expect(() =>
-      client().deriveKey(
-        decodeServerHandshake(Buffer.concat([Buffer.of(0x41), offCurve]).toString('base64')),
-      ),
-    ).toThrow(expect.objectContaining({ code: 'HANDSHAKE_INVALID' }));
-    expect(() => decodeServerHandshake('QQ==')).toThrow(
+    expect(() => client().deriveKey(decodeServerHandshake(Buffer.concat([Buffer.of(0x41), offCurve]).toString('base64')))).toThrow(
       expect.objectContaining({ code: 'HANDSHAKE_INVALID' }),
     );
-    expect(() => decodeClientHandshake(CRYPTO_VECTOR.serverHandshake)).toThrow(
-      expect.objectContaining({ code: 'HANDSHAKE_INVALID' }),
-    );
+    expect(() => decodeServerHandshake('QQ==')).toThrow(expect.objectContaining({ code: 'HANDSHAKE_INVALID' }));
+    expect(() => decodeClientHandshake(CRYPTO_VECTOR.serverHandshake)).toThrow(expect.objectContaining({ code: 'HANDSHAKE_INVALID' }));
   });
 
   it('seals an element keeping the root name and attributes, and opens it back', () => {
@@ -100,9 +83,7 @@ describe('§9 encryption, jpay-notes.md known-answer vector', () => {
       ['status', 'ok'],
       ['token', '392480923040932923'],
     ]);
-    expect(() => openElement(sealed, undefined)).toThrow(
-      expect.objectContaining({ code: 'ENCRYPTION_MISMATCH' }),
-    );
+    expect(() => openElement(sealed, undefined)).toThrow(expect.objectContaining({ code: 'ENCRYPTION_MISMATCH' }));
   });
 
   it('never prints the key', () => {

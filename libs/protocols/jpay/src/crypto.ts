@@ -38,16 +38,9 @@ export class JpaySessionKey {
   }
 
   /** [JPAY-9-BLOCK] Returns base64(tag ‖ iv ‖ ciphertext). `iv` is random unless given (tests). */
-  encrypt(
-    plaintext: Uint8Array,
-    iv: Uint8Array = randomBytes(JPAY_CRYPTO_ASSUMPTIONS.ivBytes),
-  ): string {
+  encrypt(plaintext: Uint8Array, iv: Uint8Array = randomBytes(JPAY_CRYPTO_ASSUMPTIONS.ivBytes)): string {
     if (iv.length !== JPAY_CRYPTO_ASSUMPTIONS.ivBytes) {
-      throw new JpayError(
-        'INVALID_ARGUMENT',
-        `iv must be ${JPAY_CRYPTO_ASSUMPTIONS.ivBytes} bytes`,
-        { field: 'iv' },
-      );
+      throw new JpayError('INVALID_ARGUMENT', `iv must be ${JPAY_CRYPTO_ASSUMPTIONS.ivBytes} bytes`, { field: 'iv' });
     }
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -62,23 +55,13 @@ export class JpaySessionKey {
       throw new JpayError('DECRYPT_FAILED', 'encrypted block shorter than tag + iv [JPAY-9-BLOCK]');
     }
     try {
-      const decipher = createDecipheriv(
-        'aes-256-gcm',
-        this.#key,
-        bytes.subarray(TAG_BYTES, headerBytes),
-        {
-          authTagLength: TAG_BYTES,
-        },
-      );
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, bytes.subarray(TAG_BYTES, headerBytes), {
+        authTagLength: TAG_BYTES,
+      });
       decipher.setAuthTag(bytes.subarray(0, TAG_BYTES));
       return Buffer.concat([decipher.update(bytes.subarray(headerBytes)), decipher.final()]);
     } catch (cause) {
-      throw new JpayError(
-        'DECRYPT_FAILED',
-        'encrypted block failed authentication [JPAY-9-BLOCK]',
-        {},
-        { cause },
-      );
+      throw new JpayError('DECRYPT_FAILED', 'encrypted block failed authentication [JPAY-9-BLOCK]', {}, { cause });
     }
   }
 
@@ -113,12 +96,7 @@ export class JpayEcdhe {
       return new JpaySessionKey(this.#ecdh.computeSecret(Buffer.from(peerPoint)));
     } catch (cause) {
       if (cause instanceof JpayError) throw cause;
-      throw new JpayError(
-        'HANDSHAKE_INVALID',
-        'peer point is not on secp256r1 [JPAY-9-SH]',
-        {},
-        { cause },
-      );
+      throw new JpayError('HANDSHAKE_INVALID', 'peer point is not on secp256r1 [JPAY-9-SH]', {}, { cause });
     }
   }
 }
@@ -140,39 +118,27 @@ function fromBase64(value: string, what: string): Buffer {
 
 /** [JPAY-9-CH] */
 export function encodeClientHandshake(point: Uint8Array): string {
-  return Buffer.concat([EC_PARAMS_PREFIX, checkPoint(Buffer.from(point), 'client point')]).toString(
-    'base64',
-  );
+  return Buffer.concat([EC_PARAMS_PREFIX, checkPoint(Buffer.from(point), 'client point')]).toString('base64');
 }
 
 /** [JPAY-9-CH] Simulator side: the 69-byte form only (what the document specifies for the client). */
 export function decodeClientHandshake(handshake: string): Buffer {
   const bytes = fromBase64(handshake, 'client-handshake');
-  if (
-    bytes.length !== EC_PARAMS_PREFIX.length + POINT_BYTES ||
-    !bytes.subarray(0, 4).equals(EC_PARAMS_PREFIX)
-  ) {
-    throw new JpayError(
-      'HANDSHAKE_INVALID',
-      'client-handshake is not 03 0017 41 ‖ point [JPAY-9-CH]',
-    );
+  if (bytes.length !== EC_PARAMS_PREFIX.length + POINT_BYTES || !bytes.subarray(0, 4).equals(EC_PARAMS_PREFIX)) {
+    throw new JpayError('HANDSHAKE_INVALID', 'client-handshake is not 03 0017 41 ‖ point [JPAY-9-CH]');
   }
   return checkPoint(bytes.subarray(4), 'client-handshake point');
 }
 
 /** [JPAY-9-SH] */
 export function encodeServerHandshake(point: Uint8Array): string {
-  return Buffer.concat([
-    Buffer.from([0x41]),
-    checkPoint(Buffer.from(point), 'server point'),
-  ]).toString('base64');
+  return Buffer.concat([Buffer.from([0x41]), checkPoint(Buffer.from(point), 'server point')]).toString('base64');
 }
 
 /** [JPAY-9-SH] Liberal: 41 ‖ point, the bare point, or the 69-byte ECParameters form. */
 export function decodeServerHandshake(handshake: string): Buffer {
   const bytes = fromBase64(handshake, 'server-handshake');
-  if (bytes.length === POINT_BYTES + 1 && bytes[0] === 0x41)
-    return checkPoint(bytes.subarray(1), 'server-handshake');
+  if (bytes.length === POINT_BYTES + 1 && bytes[0] === 0x41) return checkPoint(bytes.subarray(1), 'server-handshake');
   if (bytes.length === POINT_BYTES) return checkPoint(bytes, 'server-handshake');
   if (bytes.length === POINT_BYTES + 4 && bytes.subarray(0, 4).equals(EC_PARAMS_PREFIX)) {
     return checkPoint(bytes.subarray(4), 'server-handshake');

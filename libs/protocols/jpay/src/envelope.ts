@@ -25,13 +25,9 @@ export function openElement(root: XmlElement, key: JpaySessionKey | undefined): 
   const encrypted = child(root, 'encrypted');
   if (!encrypted) return root;
   if (!key) {
-    throw new JpayError(
-      'ENCRYPTION_MISMATCH',
-      'encrypted packet without a secure session [JPAY-9-ENV]',
-      {
-        field: root.name,
-      },
-    );
+    throw new JpayError('ENCRYPTION_MISMATCH', 'encrypted packet without a secure session [JPAY-9-ENV]', {
+      field: root.name,
+    });
   }
   const inner = parseXmlBytes(key.decrypt(encrypted.text));
   if (inner.name !== 'encrypted-data') {

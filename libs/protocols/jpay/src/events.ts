@@ -48,13 +48,9 @@ export function redactEmvTags(tags: readonly EmvTag[]): EmvTag[] {
 }
 
 export function redactMessage(message: TerminalMessage): TerminalMessage {
-  return message.type === 'dex'
-    ? { ...message, kernelTags: redactEmvTags(message.kernelTags) }
-    : message;
+  return message.type === 'dex' ? { ...message, kernelTags: redactEmvTags(message.kernelTags) } : message;
 }
 
 export function redactReply(reply: MessageReply): MessageReply {
-  return reply.type === 'dex'
-    ? { ...reply, terminalTags: redactEmvTags(reply.terminalTags) }
-    : reply;
+  return reply.type === 'dex' ? { ...reply, terminalTags: redactEmvTags(reply.terminalTags) } : reply;
 }

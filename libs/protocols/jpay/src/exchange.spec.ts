@@ -7,8 +7,7 @@ import { scriptedPeer } from './testing/memory-transport';
 import { el, parseXml, writeXml } from './xml';
 
 const purchase = el('transaction', [el('type', 'purchase'), el('amount', '000000012300')]);
-const approved =
-  '<transaction><status>ok</status><receipt><seq>000001</seq><tstatus>approved</tstatus></receipt></transaction>';
+const approved = '<transaction><status>ok</status><receipt><seq>000001</seq><tstatus>approved</tstatus></receipt></transaction>';
 
 function start(overrides: Partial<ExchangeOptions> = {}) {
   const peer = scriptedPeer();
@@ -27,27 +26,17 @@ function start(overrides: Partial<ExchangeOptions> = {}) {
 describe(runExchange.name, () => {
   it('sends the command, answers keepalive/display/displayqrcode with ok, then returns the response', async () => {
     const { peer, events, result } = start();
-    expect(await peer.nextWrite()).toBe(
-      '<transaction><type>purchase</type><amount>000000012300</amount></transaction>',
-    );
+    expect(await peer.nextWrite()).toBe('<transaction><type>purchase</type><amount>000000012300</amount></transaction>');
     peer.push(frameOf('<keepalive/>'));
     expect(await peer.nextWrite()).toBe('<keepalive><status>ok</status></keepalive>');
     peer.push(frameOf('<display><code>D1</code><msg>Подключение</msg></display>'));
     expect(await peer.nextWrite()).toBe('<display><status>ok</status></display>');
-    peer.push(
-      frameOf('<displayqrcode><status>show</status><url>https://qr/1</url></displayqrcode>'),
-    );
+    peer.push(frameOf('<displayqrcode><status>show</status><url>https://qr/1</url></displayqrcode>'));
     expect(await peer.nextWrite()).toBe('<displayqrcode><status>ok</status></displayqrcode>');
     peer.push(frameOf(approved));
     const { root } = await result;
     expect(root.name).toBe('transaction');
-    expect(events.map((e) => e.type)).toEqual([
-      'command-sent',
-      'message',
-      'message',
-      'message',
-      'response',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(['command-sent', 'message', 'message', 'message', 'response']);
     expect(events[2]).toMatchObject({
       message: { type: 'display', code: 'D1', msg: 'Подключение' },
     });
@@ -71,9 +60,7 @@ describe(runExchange.name, () => {
     const { peer, result } = start();
     await peer.nextWrite();
     peer.push(frameOf('<displayqrcode><status>blink</status></displayqrcode>'));
-    expect(await peer.nextWrite()).toBe(
-      '<displayqrcode><status>notimplemented</status></displayqrcode>',
-    );
+    expect(await peer.nextWrite()).toBe('<displayqrcode><status>notimplemented</status></displayqrcode>');
     peer.push(frameOf(approved));
     await expect(result).resolves.toBeDefined();
   });
@@ -97,27 +84,14 @@ describe(runExchange.name, () => {
       handlers: {
         dex: () => [{ name: '9F06', value: '000000001000' }],
         smartcard: () => ({ type: 'smartcard', command: 'end', indicator: 'ok' }),
-        card: (m) =>
-          m.code === 'open'
-            ? { type: 'card', code: 'read', blockId: 4 }
-            : { type: 'card', code: 'close' },
+        card: (m) => (m.code === 'open' ? { type: 'card', code: 'read', blockId: 4 } : { type: 'card', code: 'close' }),
       },
     });
     await peer.nextWrite();
-    peer.push(
-      frameOf('<dex><kernel-tags><tag name="5A" value="4000000010000001"/></kernel-tags></dex>'),
-    );
-    expect(await peer.nextWrite()).toBe(
-      '<dex><status>ok</status><terminal-tags><tag name="9F06" value="000000001000"/></terminal-tags></dex>',
-    );
-    peer.push(
-      frameOf(
-        '<smartcard><command>newcard</command><descriptor>0705804E4B097000440028</descriptor></smartcard>',
-      ),
-    );
-    expect(await peer.nextWrite()).toBe(
-      '<smartcard><command>end</command><indicator>ok</indicator></smartcard>',
-    );
+    peer.push(frameOf('<dex><kernel-tags><tag name="5A" value="4000000010000001"/></kernel-tags></dex>'));
+    expect(await peer.nextWrite()).toBe('<dex><status>ok</status><terminal-tags><tag name="9F06" value="000000001000"/></terminal-tags></dex>');
+    peer.push(frameOf('<smartcard><command>newcard</command><descriptor>0705804E4B097000440028</descriptor></smartcard>'));
+    expect(await peer.nextWrite()).toBe('<smartcard><command>end</command><indicator>ok</indicator></smartcard>');
     peer.push(frameOf('<smartcard><command>future</command></smartcard>'));
     expect(await peer.nextWrite()).toBe('<smartcard><command>next</command></smartcard>');
     peer.push(frameOf('<card><code>open</code><block-id>0</block-id></card>'));
@@ -213,10 +187,7 @@ describe(runExchange.name, () => {
     await peer.nextWrite();
     const key = server.deriveKey(client.publicPoint);
     const handshake = Buffer.concat([Buffer.of(0x41), server.publicPoint]).toString('base64');
-    const response = sealElement(
-      el('login', [el('status', 'ok'), el('token', 'ABCD')], { 'server-handshake': handshake }),
-      key,
-    );
+    const response = sealElement(el('login', [el('status', 'ok'), el('token', 'ABCD')], { 'server-handshake': handshake }), key);
     peer.push(frameOf(writeXml(response)));
     const { root, derivedKey } = await result;
     expect(root.children.map((c) => c.text)).toEqual(['ok', 'ABCD']);

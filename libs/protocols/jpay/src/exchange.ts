@@ -47,10 +47,7 @@ export interface ExchangeResult {
   readonly derivedKey?: JpaySessionKey;
 }
 
-export function runExchange(
-  transport: JpayTransport,
-  options: ExchangeOptions,
-): Promise<ExchangeResult> {
+export function runExchange(transport: JpayTransport, options: ExchangeOptions): Promise<ExchangeResult> {
   const handlers = mergeHandlers(options.handlers);
   const { command, onEvent, signal } = options;
   const decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes });
@@ -71,21 +68,10 @@ export function runExchange(
     };
     const armTimer = (): void => {
       clearTimeout(timer);
-      timer = setTimeout(
-        () =>
-          finish(
-            new JpayError(
-              'TIMEOUT',
-              `no packet from the application for ${options.idleTimeoutMs} ms`,
-            ),
-          ),
-        options.idleTimeoutMs,
-      );
+      timer = setTimeout(() => finish(new JpayError('TIMEOUT', `no packet from the application for ${options.idleTimeoutMs} ms`)), options.idleTimeoutMs);
     };
     const send = (root: XmlElement, key: JpaySessionKey | undefined): void => {
-      transport.write(
-        encodeFrame(writeXmlBytes(key ? sealElement(root, key) : root), options.maxFrameBytes),
-      );
+      transport.write(encodeFrame(writeXmlBytes(key ? sealElement(root, key) : root), options.maxFrameBytes));
     };
 
     const answer = async (message: TerminalMessage): Promise<MessageReply> => {
@@ -104,9 +90,7 @@ export function runExchange(
           return { type: 'dex', status: 'ok', terminalTags: await handlers.dex(message) };
         case 'smartcard':
           // "В ответ на неизвестные команды терминала, клиент должен отвечать командой next".
-          return message.command === 'newcard'
-            ? handlers.smartcard(message)
-            : fallbackReply(message);
+          return message.command === 'newcard' ? handlers.smartcard(message) : fallbackReply(message);
         case 'card':
           return handlers.card(message);
       }
@@ -168,9 +152,7 @@ export function runExchange(
     };
 
     transport.onClose((cause) => {
-      finish(
-        new JpayError('TRANSPORT_CLOSED', 'connection closed before the response', {}, { cause }),
-      );
+      finish(new JpayError('TRANSPORT_CLOSED', 'connection closed before the response', {}, { cause }));
     });
     transport.onData((chunk) => {
       if (settled) return;
@@ -184,16 +166,7 @@ export function runExchange(
         queue = queue
           .then(() => (settled ? undefined : handleFrame(frame)))
           .catch((error: unknown) =>
-            finish(
-              error instanceof JpayError
-                ? error
-                : new JpayError(
-                    'UNEXPECTED_PACKET',
-                    'packet could not be processed',
-                    {},
-                    { cause: error },
-                  ),
-            ),
+            finish(error instanceof JpayError ? error : new JpayError('UNEXPECTED_PACKET', 'packet could not be processed', {}, { cause: error })),
           );
       }
     });
@@ -203,11 +176,7 @@ export function runExchange(
       send(options.request, options.key);
       onEvent?.({ type: 'command-sent', command, encrypted: options.key !== undefined });
     } catch (error) {
-      finish(
-        error instanceof JpayError
-          ? error
-          : new JpayError('TRANSPORT_CLOSED', 'write failed', {}, { cause: error }),
-      );
+      finish(error instanceof JpayError ? error : new JpayError('TRANSPORT_CLOSED', 'write failed', {}, { cause: error }));
     }
   });
 }

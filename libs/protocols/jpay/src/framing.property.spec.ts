@@ -4,12 +4,9 @@ import { frameOf, streamOf } from './testing/builders';
 import { FrameDecoder, type DecodeEvent } from './framing';
 
 const MAX = 512;
-const xmlPayload = fc
-  .string({ unit: 'grapheme', minLength: 0, maxLength: 60 })
-  .map((text) => `<m>${text.replace(/[<&]/g, '')}</m>`);
+const xmlPayload = fc.string({ unit: 'grapheme', minLength: 0, maxLength: 60 }).map((text) => `<m>${text.replace(/[<&]/g, '')}</m>`);
 
-const framesOf = (events: DecodeEvent[]): string[] =>
-  events.flatMap((e) => (e.kind === 'frame' ? [Buffer.from(e.frame).toString('utf8')] : []));
+const framesOf = (events: DecodeEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [Buffer.from(e.frame).toString('utf8')] : []));
 
 function feedInChunks(decoder: FrameDecoder, bytes: Uint8Array, cuts: number[]): DecodeEvent[] {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
@@ -23,17 +20,12 @@ function feedInChunks(decoder: FrameDecoder, bytes: Uint8Array, cuts: number[]):
 }
 
 describe('FrameDecoder properties', () => {
-  test.prop(
-    [fc.array(xmlPayload, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 })],
-    { numRuns: 200 },
-  )(
+  test.prop([fc.array(xmlPayload, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 })], { numRuns: 200 })(
     '(1, 2) any split of a valid stream decodes to the same packets as the whole stream',
     (payloads, cuts) => {
       const stream = streamOf(...payloads.map(frameOf));
       const whole = framesOf(new FrameDecoder({ maxFrameBytes: MAX }).push(stream));
-      const chunked = framesOf(
-        feedInChunks(new FrameDecoder({ maxFrameBytes: MAX }), stream, cuts),
-      );
+      const chunked = framesOf(feedInChunks(new FrameDecoder({ maxFrameBytes: MAX }), stream, cuts));
       expect(whole).toEqual(payloads);
       expect(chunked).toEqual(payloads);
     },
@@ -44,9 +36,7 @@ describe('FrameDecoder properties', () => {
   test.prop([fc.uint8Array({ min: 1, minLength: 1, maxLength: 64 }), xmlPayload], { numRuns: 200 })(
     '(3) garbage ++ valid yields the valid packet after at least one garbage event',
     (garbage, payload) => {
-      const events = new FrameDecoder({ maxFrameBytes: MAX }).push(
-        streamOf(garbage, frameOf(payload)),
-      );
+      const events = new FrameDecoder({ maxFrameBytes: MAX }).push(streamOf(garbage, frameOf(payload)));
       expect(events[0].kind).toBe('garbage');
       expect(framesOf(events)).toEqual([payload]);
     },

@@ -4,9 +4,7 @@ import { encodeFrame, FrameDecoder, type DecodeEvent } from './framing';
 
 const MAX = 4096;
 const frames = (events: DecodeEvent[]): string[] =>
-  events
-    .filter((e) => e.kind === 'frame')
-    .map((e) => Buffer.from((e as { frame: Uint8Array }).frame).toString('utf8'));
+  events.filter((e) => e.kind === 'frame').map((e) => Buffer.from((e as { frame: Uint8Array }).frame).toString('utf8'));
 
 function feedByteByByte(decoder: FrameDecoder, bytes: Uint8Array): DecodeEvent[] {
   const events: DecodeEvent[] = [];
@@ -76,9 +74,7 @@ describe(FrameDecoder.name, () => {
   });
 
   it('requires a sane maxFrameBytes', () => {
-    expect(() => new FrameDecoder({ maxFrameBytes: 4 })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
-    );
+    expect(() => new FrameDecoder({ maxFrameBytes: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
 
@@ -89,11 +85,7 @@ describe(encodeFrame.name, () => {
   });
 
   it('rejects empty and oversized payloads', () => {
-    expect(() => encodeFrame(new Uint8Array(0))).toThrow(
-      expect.objectContaining({ code: 'FRAME_EMPTY' }),
-    );
-    expect(() => encodeFrame(new Uint8Array(100).fill(0x3c), 50)).toThrow(
-      expect.objectContaining({ code: 'FRAME_TOO_LARGE' }),
-    );
+    expect(() => encodeFrame(new Uint8Array(0))).toThrow(expect.objectContaining({ code: 'FRAME_EMPTY' }));
+    expect(() => encodeFrame(new Uint8Array(100).fill(0x3c), 50)).toThrow(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }));
   });
 });

@@ -22,8 +22,7 @@ export const LENGTH_PREFIX_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024;
 
 export type DecodeEvent =
-  | { readonly kind: 'frame'; readonly frame: Uint8Array }
-  | { readonly kind: 'garbage'; readonly bytes: Uint8Array; readonly error: JpayError };
+  { readonly kind: 'frame'; readonly frame: Uint8Array } | { readonly kind: 'garbage'; readonly bytes: Uint8Array; readonly error: JpayError };
 
 export interface FrameDecoderOptions {
   /** Largest accepted packet, length prefix included. Required: there is no unbounded mode. */
@@ -35,35 +34,21 @@ const BOM_FIRST = 0xef;
 
 /** [JPAY-4-XML] bytes an XML document may start with. */
 function isXmlStartByte(byte: number): boolean {
-  return (
-    byte === LT ||
-    byte === 0x20 ||
-    byte === 0x09 ||
-    byte === 0x0a ||
-    byte === 0x0d ||
-    byte === BOM_FIRST
-  );
+  return byte === LT || byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d || byte === BOM_FIRST;
 }
 
 /** Validates options shared by the decoder and the encoder. */
 function checkMaxFrameBytes(maxFrameBytes: number): number {
   if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes <= LENGTH_PREFIX_BYTES) {
-    throw new JpayError(
-      'INVALID_ARGUMENT',
-      `maxFrameBytes must be an integer > ${LENGTH_PREFIX_BYTES}`,
-      {
-        field: 'maxFrameBytes',
-      },
-    );
+    throw new JpayError('INVALID_ARGUMENT', `maxFrameBytes must be an integer > ${LENGTH_PREFIX_BYTES}`, {
+      field: 'maxFrameBytes',
+    });
   }
   return maxFrameBytes;
 }
 
 /** Builds one packet: 4-byte big-endian length + payload. [JPAY-4-LEN] */
-export function encodeFrame(
-  payload: Uint8Array,
-  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
-): Uint8Array {
+export function encodeFrame(payload: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
   checkMaxFrameBytes(maxFrameBytes);
   if (payload.length === 0) {
     throw new JpayError('FRAME_EMPTY', 'a packet must carry XML [JPAY-4-EMPTY]', { length: 0 });
@@ -144,13 +129,9 @@ export class FrameDecoder {
       return new JpayError('FRAME_EMPTY', 'zero-length packet [JPAY-4-EMPTY]', { length });
     }
     if (length + LENGTH_PREFIX_BYTES > this.maxFrameBytes) {
-      return new JpayError(
-        'FRAME_TOO_LARGE',
-        `packet length ${length} exceeds the bound [PAYORCH-MAX]`,
-        {
-          length,
-        },
-      );
+      return new JpayError('FRAME_TOO_LARGE', `packet length ${length} exceeds the bound [PAYORCH-MAX]`, {
+        length,
+      });
     }
     if (!isXmlStartByte(this.byteAt(LENGTH_PREFIX_BYTES))) {
       return new JpayError('FRAME_NOT_XML', 'packet payload does not start as XML [JPAY-4-XML]', {
@@ -161,9 +142,7 @@ export class FrameDecoder {
   }
 
   private readLength(): number {
-    return (
-      this.byteAt(0) * 0x1000000 + ((this.byteAt(1) << 16) | (this.byteAt(2) << 8) | this.byteAt(3))
-    );
+    return this.byteAt(0) * 0x1000000 + ((this.byteAt(1) << 16) | (this.byteAt(2) << 8) | this.byteAt(3));
   }
 
   private byteAt(index: number): number {

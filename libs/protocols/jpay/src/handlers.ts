@@ -28,13 +28,10 @@ export const DEFAULT_HANDLERS: Required<JpayMessageHandlers> = {
 };
 
 /** Layers handler sets left to right; an `undefined` entry never hides the one beneath it. */
-export function mergeHandlers(
-  ...layers: readonly (JpayMessageHandlers | undefined)[]
-): Required<JpayMessageHandlers> {
+export function mergeHandlers(...layers: readonly (JpayMessageHandlers | undefined)[]): Required<JpayMessageHandlers> {
   const merged: Record<string, unknown> = { ...DEFAULT_HANDLERS };
   for (const layer of layers) {
-    for (const [name, handler] of Object.entries(layer ?? {}))
-      if (handler !== undefined) merged[name] = handler;
+    for (const [name, handler] of Object.entries(layer ?? {})) if (handler !== undefined) merged[name] = handler;
   }
   return merged as Required<JpayMessageHandlers>;
 }

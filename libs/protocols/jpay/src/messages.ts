@@ -37,14 +37,7 @@ export const COMMAND_NAMES = [
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** Commands that only carry the admin token (§8.2, 8.4–8.8, §10). */
-export type TokenCommandName =
-  | 'logout'
-  | 'updateconfiguration'
-  | 'loadworkkeys'
-  | 'loadmasterkeys'
-  | 'testconnection'
-  | 'getparameters'
-  | 'runreset';
+export type TokenCommandName = 'logout' | 'updateconfiguration' | 'loadworkkeys' | 'loadmasterkeys' | 'testconnection' | 'getparameters' | 'runreset';
 
 /** Appendix B; `void` covers partial void (with `amount`) and `number=last`. */
 export type TransactionType = 'purchase' | 'refund' | 'void' | 'purchase-with-cashback';

@@ -89,11 +89,7 @@ describe(findTransactionCandidates.name, () => {
   };
 
   it('narrows by afterSeq and notBeforeTime', () => {
-    expect(
-      findTransactionCandidates(report, { request: { type: 'purchase', amount: 1000 } }).map(
-        (t) => t.seq,
-      ),
-    ).toEqual(['000001', '000002']);
+    expect(findTransactionCandidates(report, { request: { type: 'purchase', amount: 1000 } }).map((t) => t.seq)).toEqual(['000001', '000002']);
     expect(
       resolveFromReport(report, {
         request: { type: 'purchase', amount: 1000 },
@@ -112,9 +108,10 @@ describe(findTransactionCandidates.name, () => {
   });
 
   it('maps void to the reversal log types and cashback to amount or amount + cashback', () => {
-    expect(
-      resolveFromReport(report, { request: { type: 'void', number: 'last', amount: 400 } }),
-    ).toMatchObject({ resolution: 'approved', transaction: { seq: '000003' } });
+    expect(resolveFromReport(report, { request: { type: 'void', number: 'last', amount: 400 } })).toMatchObject({
+      resolution: 'approved',
+      transaction: { seq: '000003' },
+    });
     expect(
       resolveFromReport(report, {
         request: { type: 'purchase-with-cashback', amount: 1000, amountOther: 500 },

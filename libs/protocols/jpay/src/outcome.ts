@@ -60,11 +60,6 @@ export function transactionOutcome(response: TransactionResponse): TransactionRe
 
 /** Maps a failure after the command was sent to `unknown` with its reason. */
 export function unknownOutcome(error: JpayError): TransactionResult {
-  const reason: UnknownReason =
-    error.code === 'TIMEOUT'
-      ? 'timeout'
-      : error.code === 'TRANSPORT_CLOSED'
-        ? 'transport-closed'
-        : 'protocol-error';
+  const reason: UnknownReason = error.code === 'TIMEOUT' ? 'timeout' : error.code === 'TRANSPORT_CLOSED' ? 'transport-closed' : 'protocol-error';
   return { outcome: 'unknown', reason, error };
 }

@@ -14,17 +14,7 @@ import type { Receipt } from './messages';
 import { maskPan } from './pan';
 import { el, opt, type XmlElement } from './xml';
 
-type TextKey = Exclude<
-  keyof Receipt,
-  | 'header'
-  | 'footer'
-  | 'amountAuthorized'
-  | 'amountOther'
-  | 'cft'
-  | 'extras'
-  | 'applicationName'
-  | 'plainTextPanMasked'
->;
+type TextKey = Exclude<keyof Receipt, 'header' | 'footer' | 'amountAuthorized' | 'amountOther' | 'cft' | 'extras' | 'applicationName' | 'plainTextPanMasked'>;
 
 /** XML tag ↔ receipt property, in the order of the documents' example. */
 const TEXT_FIELDS: ReadonlyArray<readonly [string, TextKey]> = [
@@ -70,18 +60,14 @@ export function decodePreferredName(apnameHex: string, ictId: string): string | 
   if (!/^[0-9a-fA-F]{1,2}$/.test(ictId) || table < 1 || table > 10) return undefined;
   if (!/^(?:[0-9a-fA-F]{2})+$/.test(apnameHex)) return undefined;
   try {
-    return new TextDecoder(`iso-8859-${table}`, { fatal: true }).decode(
-      Buffer.from(apnameHex, 'hex'),
-    );
+    return new TextDecoder(`iso-8859-${table}`, { fatal: true }).decode(Buffer.from(apnameHex, 'hex'));
   } catch {
     return undefined;
   }
 }
 
 /** [JPAY-8.9-APPNAME] apname (decoded with ict-id) → alabel → appname. */
-export function resolveApplicationName(
-  receipt: Pick<Receipt, 'apname' | 'ictId' | 'alabel' | 'appname'>,
-): string | undefined {
+export function resolveApplicationName(receipt: Pick<Receipt, 'apname' | 'ictId' | 'alabel' | 'appname'>): string | undefined {
   if (receipt.apname && receipt.ictId) {
     const preferred = decodePreferredName(receipt.apname, receipt.ictId);
     if (preferred) return preferred;
@@ -109,9 +95,7 @@ export function decodeReceipt(block: XmlElement): Receipt {
     }
     switch (item.name) {
       case 'amount-authorized':
-        amountAuthorized = mapOptional(item.text.trim(), (v) =>
-          decodeAmount(v, 'amount-authorized'),
-        );
+        amountAuthorized = mapOptional(item.text.trim(), (v) => decodeAmount(v, 'amount-authorized'));
         break;
       case 'amount-other':
         amountOther = mapOptional(item.text.trim(), (v) => decodeAmount(v, 'amount-other'));
@@ -149,13 +133,9 @@ export function encodeReceipt(receipt: Receipt, options: EncodeReceiptOptions = 
   for (const [tag, key] of TEXT_FIELDS) {
     fields.push(opt(tag, receipt[key]));
     if (tag === 'tstatus') {
-      fields.push(
-        opt('amount-authorized', optionalAmount(receipt.amountAuthorized)),
-        opt('amount-other', optionalAmount(receipt.amountOther)),
-      );
+      fields.push(opt('amount-authorized', optionalAmount(receipt.amountAuthorized)), opt('amount-other', optionalAmount(receipt.amountOther)));
     }
-    if (tag === 'pan')
-      fields.push(opt('plain-text-pan', options.plainTextPan ?? receipt.plainTextPanMasked));
+    if (tag === 'pan') fields.push(opt('plain-text-pan', options.plainTextPan ?? receipt.plainTextPanMasked));
   }
   if (receipt.cft) {
     fields.push(

@@ -41,14 +41,7 @@ export type RecoveryResult =
 const LOG_TYPES: Record<TransactionRequest['type'], readonly string[]> = {
   purchase: ['purchase'],
   refund: ['refund'],
-  void: [
-    'purchasereversal',
-    'refundreversal',
-    'reversal',
-    'void',
-    'purchase-reversal',
-    'refund-reversal',
-  ],
+  void: ['purchasereversal', 'refundreversal', 'reversal', 'void', 'purchase-reversal', 'refund-reversal'],
   'purchase-with-cashback': ['purchase-with-cashback', 'purchasewithcashback', 'purchase'],
 };
 
@@ -59,10 +52,7 @@ function amountMatches(request: TransactionRequest, entry: ReportTransaction): b
 }
 
 /** [PAYORCH-RECOVER] candidates of the log that may be the transaction described by `criteria`. */
-export function findTransactionCandidates(
-  report: XReport,
-  criteria: RecoveryCriteria,
-): ReportTransaction[] {
+export function findTransactionCandidates(report: XReport, criteria: RecoveryCriteria): ReportTransaction[] {
   const types = LOG_TYPES[criteria.request.type];
   const afterSeq = criteria.afterSeq === undefined ? undefined : Number(criteria.afterSeq);
   return report.transactions.filter(
@@ -86,11 +76,7 @@ export function resolveFromReport(report: XReport, criteria: RecoveryCriteria): 
 }
 
 /** Reads the full report with the admin password and resolves the unknown transaction. */
-export async function recoverTransaction(
-  client: JpayClient,
-  password: string,
-  criteria: RecoveryCriteria,
-): Promise<RecoveryResult> {
+export async function recoverTransaction(client: JpayClient, password: string, criteria: RecoveryCriteria): Promise<RecoveryResult> {
   try {
     const response = await client.report(password, 'full');
     if (response.status !== 'ok' || !response.xreport) {
@@ -99,8 +85,7 @@ export async function recoverTransaction(
     return resolveFromReport(response.xreport, criteria);
   } catch (error) {
     // Only a programming error (an invalid request) propagates; anything on the wire leaves it unknown.
-    if (error instanceof JpayError && error.code !== 'INVALID_ARGUMENT')
-      return { resolution: 'unavailable', error };
+    if (error instanceof JpayError && error.code !== 'INVALID_ARGUMENT') return { resolution: 'unavailable', error };
     throw error;
   }
 }

@@ -6,26 +6,12 @@
  *    `refund-ctotal-ount`, `line1`); a real terminal sends the documented names, which are the ones we
  *    read and write. Title lines are read from any child, whatever its name.
  */
-import {
-  decodeAmount,
-  decodeCount,
-  decodeSignedAmount,
-  encodeAmount,
-  encodeSignedAmount,
-} from './amounts';
+import { decodeAmount, decodeCount, decodeSignedAmount, encodeAmount, encodeSignedAmount } from './amounts';
 import { compact, decodeLines, encodeLines, mapOptional } from './codec-util';
-import type {
-  CardTypeTotals,
-  CountSum,
-  GrandTotals,
-  ReportTransaction,
-  SettlementReport,
-  XReport,
-} from './messages';
+import type { CardTypeTotals, CountSum, GrandTotals, ReportTransaction, SettlementReport, XReport } from './messages';
 import { child, childrenNamed, el, opt, textOf, type XmlElement } from './xml';
 
-type CounterKey =
-  'purchase' | 'refund' | 'purchaseWithCashback' | 'purchaseReversal' | 'refundReversal';
+type CounterKey = 'purchase' | 'refund' | 'purchaseWithCashback' | 'purchaseReversal' | 'refundReversal';
 const COUNTERS: ReadonlyArray<readonly [string, CounterKey]> = [
   ['purchase', 'purchase'],
   ['refund', 'refund'],
@@ -63,12 +49,8 @@ function decodeTotals(block: XmlElement, naming: TotalsNaming): GrandTotals {
   }
   return compact({
     ...counters,
-    totalSum: mapOptional(textOf(block, naming.totalSum), (v) =>
-      decodeSignedAmount(v, naming.totalSum),
-    ),
-    totalCount: mapOptional(textOf(block, naming.totalCount), (v) =>
-      decodeCount(v, naming.totalCount),
-    ),
+    totalSum: mapOptional(textOf(block, naming.totalSum), (v) => decodeSignedAmount(v, naming.totalSum)),
+    totalCount: mapOptional(textOf(block, naming.totalCount), (v) => decodeCount(v, naming.totalCount)),
   });
 }
 
@@ -78,25 +60,17 @@ function encodeTotals(totals: GrandTotals, naming: TotalsNaming): XmlElement[] {
     const counter = totals[key];
     out.push(
       opt(naming.counter(prefix, 'count'), counter.count?.toString()),
-      opt(
-        naming.counter(prefix, 'sum'),
-        counter.sum === undefined ? undefined : encodeAmount(counter.sum),
-      ),
+      opt(naming.counter(prefix, 'sum'), counter.sum === undefined ? undefined : encodeAmount(counter.sum)),
     );
   }
   out.push(
-    opt(
-      naming.totalSum,
-      totals.totalSum === undefined ? undefined : encodeSignedAmount(totals.totalSum),
-    ),
+    opt(naming.totalSum, totals.totalSum === undefined ? undefined : encodeSignedAmount(totals.totalSum)),
     opt(naming.totalCount, totals.totalCount?.toString()),
   );
   return out.filter((e): e is XmlElement => e !== undefined);
 }
 
-const TRANSACTION_TEXT: ReadonlyArray<
-  readonly [string, Exclude<keyof ReportTransaction, 'amount' | 'amountOther'>]
-> = [
+const TRANSACTION_TEXT: ReadonlyArray<readonly [string, Exclude<keyof ReportTransaction, 'amount' | 'amountOther'>]> = [
   ['status', 'status'],
   ['state', 'state'],
   ['type', 'type'],
@@ -165,35 +139,17 @@ export function decodeXReport(block: XmlElement): XReport {
 export function encodeXReport(report: XReport): XmlElement {
   const { header } = report;
   return el('xreport', [
-    el('header', [
-      opt('mid', header.mid),
-      opt('tid', header.tid),
-      encodeLines('title', header.title),
-      opt('cur', header.currency),
-      opt('time', header.time),
-    ]),
-    report.transactions.length > 0
-      ? el('transactions', report.transactions.map(encodeReportTransaction))
-      : undefined,
+    el('header', [opt('mid', header.mid), opt('tid', header.tid), encodeLines('title', header.title), opt('cur', header.currency), opt('time', header.time)]),
+    report.transactions.length > 0 ? el('transactions', report.transactions.map(encodeReportTransaction)) : undefined,
     el(
       'totals',
-      report.totals.map((ct: CardTypeTotals) =>
-        el('card-type', [
-          opt('rid', ct.rid),
-          opt('name', ct.name),
-          ...encodeTotals(ct, CARD_TOTALS),
-        ]),
-      ),
+      report.totals.map((ct: CardTypeTotals) => el('card-type', [opt('rid', ct.rid), opt('name', ct.name), ...encodeTotals(ct, CARD_TOTALS)])),
     ),
-    report.grandTotals
-      ? el('grand-totals', encodeTotals(report.grandTotals, GRAND_TOTALS))
-      : undefined,
+    report.grandTotals ? el('grand-totals', encodeTotals(report.grandTotals, GRAND_TOTALS)) : undefined,
   ]);
 }
 
-const SREPORT_TEXT: ReadonlyArray<
-  readonly [string, Exclude<keyof SettlementReport, 'origAmount' | 'amount' | 'tnum'>]
-> = [
+const SREPORT_TEXT: ReadonlyArray<readonly [string, Exclude<keyof SettlementReport, 'origAmount' | 'amount' | 'tnum'>]> = [
   ['resp-code', 'respCode'],
   ['approval-number', 'approvalNumber'],
   ['rrn', 'rrn'],
@@ -213,9 +169,7 @@ const SREPORT_TEXT: ReadonlyArray<
 export function decodeSettlementReport(block: XmlElement): SettlementReport {
   const out: Record<string, unknown> = {};
   for (const [tag, key] of SREPORT_TEXT) out[key] = textOf(block, tag);
-  out.origAmount = mapOptional(textOf(block, 'orig-amount'), (v) =>
-    decodeSignedAmount(v, 'orig-amount'),
-  );
+  out.origAmount = mapOptional(textOf(block, 'orig-amount'), (v) => decodeSignedAmount(v, 'orig-amount'));
   out.amount = mapOptional(textOf(block, 'amount'), (v) => decodeSignedAmount(v, 'amount'));
   out.tnum = mapOptional(textOf(block, 'tnum'), (v) => decodeCount(v, 'tnum'));
   return compact(out) as SettlementReport;
@@ -227,10 +181,7 @@ export function encodeSettlementReport(report: SettlementReport): XmlElement {
     fields.push(opt(tag, report[key]));
     if (tag === 'rrn') {
       fields.push(
-        opt(
-          'orig-amount',
-          report.origAmount === undefined ? undefined : encodeSignedAmount(report.origAmount),
-        ),
+        opt('orig-amount', report.origAmount === undefined ? undefined : encodeSignedAmount(report.origAmount)),
         opt('amount', report.amount === undefined ? undefined : encodeSignedAmount(report.amount)),
       );
     }

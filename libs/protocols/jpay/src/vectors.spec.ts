@@ -11,12 +11,7 @@ import { openElement } from './envelope';
 import type { CommandName, JpayResponse } from './messages';
 import { transactionOutcome } from './outcome';
 import { canonicalXml } from './testing/builders';
-import {
-  CRYPTO_VECTOR,
-  MALFORMED_SPEC_SNIPPETS,
-  SPEC_EXAMPLES,
-  type SpecExample,
-} from './testing/spec-examples';
+import { CRYPTO_VECTOR, MALFORMED_SPEC_SNIPPETS, SPEC_EXAMPLES, type SpecExample } from './testing/spec-examples';
 import { parseXml, parseXmlBytes, writeXml, type XmlElement } from './xml';
 
 const byId = (id: string): SpecExample => {
@@ -38,56 +33,37 @@ function response(id: string): JpayResponse {
 }
 
 describe('spec examples', () => {
-  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'command').map((e) => [e.id, e] as const))(
-    'command %s',
-    (_id, example) => {
-      it('decodes, and encodes back to the same elements', () => {
-        const command = decodeCommand(parseXml(example.xml));
-        const expected =
-          example.id === 'tx-sbp-payment'
-            ? '<transaction force-sbp="true"><type>purchase</type><amount>000000012300</amount></transaction>'
-            : example.xml;
-        expect(canonicalXml(writeXml(encodeCommand(command)))).toEqual(canonicalXml(expected));
-      });
-    },
-  );
+  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'command').map((e) => [e.id, e] as const))('command %s', (_id, example) => {
+    it('decodes, and encodes back to the same elements', () => {
+      const command = decodeCommand(parseXml(example.xml));
+      const expected =
+        example.id === 'tx-sbp-payment' ? '<transaction force-sbp="true"><type>purchase</type><amount>000000012300</amount></transaction>' : example.xml;
+      expect(canonicalXml(writeXml(encodeCommand(command)))).toEqual(canonicalXml(expected));
+    });
+  });
 
-  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'response').map((e) => [e.id, e] as const))(
-    'response %s',
-    (_id, example) => {
-      it('decodes, and re-encoding decodes to the same response', () => {
-        const decoded = decodeResponse(example.command as CommandName, openedRoot(example));
-        expect(decoded.command).toBe(example.command);
-        expect(
-          decodeResponse(
-            example.command as CommandName,
-            parseXml(writeXml(encodeResponse(decoded))),
-          ),
-        ).toEqual(decoded);
-      });
-    },
-  );
+  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'response').map((e) => [e.id, e] as const))('response %s', (_id, example) => {
+    it('decodes, and re-encoding decodes to the same response', () => {
+      const decoded = decodeResponse(example.command as CommandName, openedRoot(example));
+      expect(decoded.command).toBe(example.command);
+      expect(decodeResponse(example.command as CommandName, parseXml(writeXml(encodeResponse(decoded))))).toEqual(decoded);
+    });
+  });
 
-  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'message').map((e) => [e.id, e] as const))(
-    'message %s',
-    (_id, example) => {
-      it('decodes, and encodes back to the same elements', () => {
-        const message = decodeMessage(parseXml(example.xml));
-        expect(message).toBeDefined();
-        expect(canonicalXml(writeXml(encodeMessage(message!)))).toEqual(canonicalXml(example.xml));
-      });
-    },
-  );
+  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'message').map((e) => [e.id, e] as const))('message %s', (_id, example) => {
+    it('decodes, and encodes back to the same elements', () => {
+      const message = decodeMessage(parseXml(example.xml));
+      expect(message).toBeDefined();
+      expect(canonicalXml(writeXml(encodeMessage(message!)))).toEqual(canonicalXml(example.xml));
+    });
+  });
 
-  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'reply').map((e) => [e.id, e] as const))(
-    'reply %s',
-    (_id, example) => {
-      it('decodes, and encodes back to the same elements', () => {
-        const reply = decodeReply(parseXml(example.xml));
-        expect(canonicalXml(writeXml(encodeReply(reply)))).toEqual(canonicalXml(example.xml));
-      });
-    },
-  );
+  describe.each(SPEC_EXAMPLES.filter((e) => e.kind === 'reply').map((e) => [e.id, e] as const))('reply %s', (_id, example) => {
+    it('decodes, and encodes back to the same elements', () => {
+      const reply = decodeReply(parseXml(example.xml));
+      expect(canonicalXml(writeXml(encodeReply(reply)))).toEqual(canonicalXml(example.xml));
+    });
+  });
 
   it('decodes the hex error-stack to UTF-8 text (§8)', () => {
     expect(response('loadmasterkeys-error-stack')).toEqual({
@@ -280,9 +256,7 @@ describe('XML safety', () => {
 
   it('rejects several roots and invalid UTF-8', () => {
     expect(() => parseXml('<a/><b/>')).toThrow(expect.objectContaining({ code: 'XML_MALFORMED' }));
-    expect(() => parseXmlBytes(Uint8Array.of(0x3c, 0x61, 0xff, 0x2f, 0x3e))).toThrow(
-      expect.objectContaining({ code: 'XML_NOT_UTF8' }),
-    );
+    expect(() => parseXmlBytes(Uint8Array.of(0x3c, 0x61, 0xff, 0x2f, 0x3e))).toThrow(expect.objectContaining({ code: 'XML_NOT_UTF8' }));
   });
 
   it('decodes only the predefined and numeric entities', () => {
@@ -290,8 +264,6 @@ describe('XML safety', () => {
   });
 
   it('refuses prototype-polluting tag names', () => {
-    expect(() => parseXml('<a><__proto__>x</__proto__></a>')).toThrow(
-      expect.objectContaining({ code: 'XML_MALFORMED' }),
-    );
+    expect(() => parseXml('<a><__proto__>x</__proto__></a>')).toThrow(expect.objectContaining({ code: 'XML_MALFORMED' }));
   });
 });

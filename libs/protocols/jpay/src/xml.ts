@@ -49,16 +49,11 @@ const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '
 
 function decodeEntities(value: string): string {
   if (!value.includes('&')) return value;
-  return value.replace(
-    ENTITY_PATTERN,
-    (whole, hex: string | undefined, dec: string | undefined, named: string | undefined) => {
-      if (named) return PREDEFINED[named];
-      const code = hex ? parseInt(hex, 16) : Number(dec);
-      return code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff)
-        ? String.fromCodePoint(code)
-        : whole;
-    },
-  );
+  return value.replace(ENTITY_PATTERN, (whole, hex: string | undefined, dec: string | undefined, named: string | undefined) => {
+    if (named) return PREDEFINED[named];
+    const code = hex ? parseInt(hex, 16) : Number(dec);
+    return code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : whole;
+  });
 }
 
 type OrderedNode = Record<string, unknown>;
@@ -95,35 +90,21 @@ export function parseXmlBytes(payload: Uint8Array): XmlElement {
 /** Parses an XML document with exactly one root element. */
 export function parseXml(text: string): XmlElement {
   if (DTD_PATTERN.test(text)) {
-    throw new JpayError(
-      'XML_DTD_FORBIDDEN',
-      'DTD and entity declarations are not accepted [PAYORCH-XML-DTD]',
-    );
+    throw new JpayError('XML_DTD_FORBIDDEN', 'DTD and entity declarations are not accepted [PAYORCH-XML-DTD]');
   }
   const verdict = XMLValidator.validate(text);
   if (verdict !== true) {
-    throw new JpayError(
-      'XML_MALFORMED',
-      `XML is not well-formed: ${verdict.err.code} at ${verdict.err.line}:${verdict.err.col} [PAYORCH-XML-WF]`,
-    );
+    throw new JpayError('XML_MALFORMED', `XML is not well-formed: ${verdict.err.code} at ${verdict.err.line}:${verdict.err.col} [PAYORCH-XML-WF]`);
   }
   let nodes: OrderedNode[];
   try {
     nodes = parser.parse(text) as OrderedNode[];
   } catch (cause) {
-    throw new JpayError(
-      'XML_MALFORMED',
-      'XML rejected by the parser limits [PAYORCH-XML-DEPTH]',
-      {},
-      { cause },
-    );
+    throw new JpayError('XML_MALFORMED', 'XML rejected by the parser limits [PAYORCH-XML-DEPTH]', {}, { cause });
   }
   const roots = nodes.map(toElement).filter((e): e is XmlElement => e !== undefined);
   if (roots.length !== 1) {
-    throw new JpayError(
-      'XML_MALFORMED',
-      `expected one root element, found ${roots.length} [PAYORCH-XML-WF]`,
-    );
+    throw new JpayError('XML_MALFORMED', `expected one root element, found ${roots.length} [PAYORCH-XML-WF]`);
   }
   return roots[0];
 }
@@ -162,14 +143,9 @@ export function writeXmlBytes(element: XmlElement): Uint8Array {
 // ---- builders and accessors used by the codec ------------------------------------------------
 
 /** Builds an element: `el('a', [el('b', 'text')])`, `el('c', 'text', { attr: 'v' })`. */
-export function el(
-  name: string,
-  content: string | readonly (XmlElement | undefined)[] = '',
-  attrs: Record<string, string | undefined> = {},
-): XmlElement {
+export function el(name: string, content: string | readonly (XmlElement | undefined)[] = '', attrs: Record<string, string | undefined> = {}): XmlElement {
   const cleanAttrs: Record<string, string> = {};
-  for (const [key, value] of Object.entries(attrs))
-    if (value !== undefined) cleanAttrs[key] = value;
+  for (const [key, value] of Object.entries(attrs)) if (value !== undefined) cleanAttrs[key] = value;
   return typeof content === 'string'
     ? { name, attrs: cleanAttrs, children: [], text: content }
     : {

@@ -67,9 +67,11 @@ export class SsiEcrChannel {
     for (const event of this.decoder.push(chunk)) {
       if (event.kind === 'garbage') {
         if (event.error.code !== 'UNEXPECTED_BYTES') {
-          this.failPending(new SsiEcrError('UNEXPECTED_RESPONSE', `bad frame from terminal: ${event.error.message}`, {
-            context: { frameError: event.error.code },
-          }));
+          this.failPending(
+            new SsiEcrError('UNEXPECTED_RESPONSE', `bad frame from terminal: ${event.error.message}`, {
+              context: { frameError: event.error.code },
+            }),
+          );
         }
         continue;
       }

@@ -191,9 +191,7 @@ export class SsiEcrClient {
       transport = await this.options.connect();
     } catch (error) {
       // Nothing was sent: callers may treat the request as not made.
-      throw isSsiEcrError(error, 'CONNECT_FAILED')
-        ? error
-        : new SsiEcrError('CONNECT_FAILED', `cannot connect to the terminal: ${(error as Error).message}`);
+      throw isSsiEcrError(error, 'CONNECT_FAILED') ? error : new SsiEcrError('CONNECT_FAILED', `cannot connect to the terminal: ${(error as Error).message}`);
     }
     this.channel = new SsiEcrChannel(transport, this.options.maxFrameBytes);
     return this.channel;

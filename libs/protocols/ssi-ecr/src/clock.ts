@@ -40,10 +40,7 @@ export function exponentialBackoff(initialMs: number, maxMs: number, factor = 1.
 /** Races `promise` against a timer; rejects with TIMEOUT. */
 export function withTimeout<T>(clock: Clock, promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const cancel = clock.setTimer(
-      () => reject(new SsiEcrError('TIMEOUT', `${what} timed out after ${ms} ms`, { context: { timeoutMs: ms } })),
-      ms,
-    );
+    const cancel = clock.setTimer(() => reject(new SsiEcrError('TIMEOUT', `${what} timed out after ${ms} ms`, { context: { timeoutMs: ms } })), ms);
     promise.then(
       (value) => {
         cancel();

@@ -21,10 +21,9 @@ const valueArb: Record<FieldKind, fc.Arbitrary<unknown>> = {
 const requestArb: fc.Arbitrary<SsiRequest> = fc.constantFrom(...(Object.keys(METHODS) as SsiMethod[])).chain((method) => {
   const spec = METHODS[method];
   const fields = Object.entries(spec.params) as [string, { kind: FieldKind; required: boolean }][];
-  const params = fc.record(
-    Object.fromEntries(fields.map(([name, f]) => [name, valueArb[f.kind]])),
-    { requiredKeys: fields.filter(([, f]) => f.required).map(([n]) => n) },
-  );
+  const params = fc.record(Object.fromEntries(fields.map(([name, f]) => [name, valueArb[f.kind]])), {
+    requiredKeys: fields.filter(([, f]) => f.required).map(([n]) => n),
+  });
   const step = spec.group === 'financial' ? fc.option(fc.constantFrom(0, 1, 2), { nil: undefined }) : fc.constant(undefined);
   return fc.tuple(params, step).map(([p, s]) => {
     const fixed = { ...p } as Record<string, unknown>;

@@ -40,7 +40,13 @@ describe(decodeRequest.name, () => {
     ['amount of 13 digits', { method: 'Cash', params: { transAmount: '1234567890123', transCurrency: '980' } }, 'INVALID_FIELD', 'E09', 'transAmount'],
     ['negative amount', { method: 'Cash', params: { transAmount: -5, transCurrency: '980' } }, 'INVALID_FIELD', 'E09', 'transAmount'],
     ['currency of letters', { method: 'Balance', params: { transCurrency: 'UAH' } }, 'INVALID_FIELD', 'E09', 'transCurrency'],
-    ['discount above amount', { method: 'Purchase', params: { transAmount: '100', transCurrency: '980', discountedAmount: '200' } }, 'INVALID_FIELD', 'E09', 'discountedAmount'],
+    [
+      'discount above amount',
+      { method: 'Purchase', params: { transAmount: '100', transCurrency: '980', discountedAmount: '200' } },
+      'INVALID_FIELD',
+      'E09',
+      'discountedAmount',
+    ],
     ['PrintXml with a wrong lrc', { method: 'PrintXml', params: { lrc: '26', receipt: PRINT_XML_EXAMPLE_RECEIPT } }, 'INVALID_FIELD', 'E09', 'lrc'],
     ['step 3', { method: 'Purchase', step: '3', params: { transAmount: '1', transCurrency: '980' } }, 'INVALID_FIELD', 'E09', 'step'],
   ])('%s → %s (%s)', (_name, message, code, reply, field) => {

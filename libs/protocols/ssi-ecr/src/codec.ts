@@ -1,15 +1,6 @@
 import { isTerminalStatus, type TerminalStatus } from './codes';
 import { SsiEcrError } from './errors';
-import {
-  amountFromWire,
-  amountToWire,
-  checkBoolean,
-  checkReceiptXml,
-  checkString,
-  checkUrl,
-  invalid,
-  stepFromWire,
-} from './fields';
+import { amountFromWire, amountToWire, checkBoolean, checkReceiptXml, checkString, checkUrl, invalid, stepFromWire } from './fields';
 import { encodeFrame, type RawFrame } from './framing';
 import { isJsonObject, parseJsonData, serialiseJsonData, type JsonObject, type JsonValue } from './json';
 import { xorLrc } from './lrc';
@@ -155,8 +146,7 @@ export interface SsiResponse {
   readonly params?: JsonObject;
 }
 
-const optionalText = (v: JsonValue | undefined): string | undefined =>
-  typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+const optionalText = (v: JsonValue | undefined): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
 
 /** Wire JSON → response envelope. Throws UNEXPECTED_RESPONSE when the mandatory keys are unusable. */
 export function decodeResponse(message: JsonObject): SsiResponse {

@@ -98,9 +98,7 @@ export type TransactionResultValue = (typeof TRANSACTION_RESULTS)[number];
  */
 export function normaliseTransactionResult(raw: string): TransactionResultValue | undefined {
   const normalised = raw.trim().toUpperCase().replace(/-/g, '_');
-  return (TRANSACTION_RESULTS as readonly string[]).includes(normalised)
-    ? (normalised as TransactionResultValue)
-    : undefined;
+  return (TRANSACTION_RESULTS as readonly string[]).includes(normalised) ? (normalised as TransactionResultValue) : undefined;
 }
 
 /** Spec 4.3.2 `posEntryMode` values. */

@@ -8,17 +8,17 @@ const MAX = 512;
 
 /** DATA up to 200 bytes (JSON-ish text or raw bytes: the framer does not look inside). */
 const dataArb = fc.oneof(
-  fc.json().map((j) => new TextEncoder().encode(j)).filter((d) => d.length <= 200),
+  fc
+    .json()
+    .map((j) => new TextEncoder().encode(j))
+    .filter((d) => d.length <= 200),
   fc.uint8Array({ maxLength: 200 }),
 );
 const framesArb = fc.array(dataArb, { minLength: 1, maxLength: 5 });
 /** Garbage that cannot itself contain a complete frame header (02 66 01). */
-const garbageArb = fc
-  .uint8Array({ minLength: 1, maxLength: 64 })
-  .filter((g) => !Buffer.from(g).includes(Buffer.from([0x02, 0x66, 0x01])));
+const garbageArb = fc.uint8Array({ minLength: 1, maxLength: 64 }).filter((g) => !Buffer.from(g).includes(Buffer.from([0x02, 0x66, 0x01])));
 
-const frameData = (events: DecodeEvent[]): string[] =>
-  events.flatMap((e) => (e.kind === 'frame' ? [Buffer.from(e.frame.data).toString('hex')] : []));
+const frameData = (events: DecodeEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [Buffer.from(e.frame.data).toString('hex')] : []));
 
 function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);

@@ -5,10 +5,8 @@ import { buildFrame, fromHex, hex } from './testing/frame-builder';
 import { GOLDEN_FRAMES, MALFORMED_FRAMES } from './testing/vectors';
 
 const feedWhole = (bytes: Uint8Array, sut = new FrameDecoder()): DecodeEvent[] => sut.push(bytes);
-const feedByteByByte = (bytes: Uint8Array, sut = new FrameDecoder()): DecodeEvent[] =>
-  Array.from(bytes).flatMap((b) => sut.push(Uint8Array.of(b)));
-const frames = (events: DecodeEvent[]): string[] =>
-  events.flatMap((e) => (e.kind === 'frame' ? [Buffer.from(e.frame.data).toString('utf8')] : []));
+const feedByteByByte = (bytes: Uint8Array, sut = new FrameDecoder()): DecodeEvent[] => Array.from(bytes).flatMap((b) => sut.push(Uint8Array.of(b)));
+const frames = (events: DecodeEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [Buffer.from(e.frame.data).toString('utf8')] : []));
 const garbageCodes = (events: DecodeEvent[]): string[] => events.flatMap((e) => (e.kind === 'garbage' ? [e.error.code] : []));
 
 describe(FrameDecoder.name, () => {

@@ -21,8 +21,7 @@ export interface RawFrame {
 }
 
 export type DecodeEvent =
-  | { readonly kind: 'frame'; readonly frame: RawFrame }
-  | { readonly kind: 'garbage'; readonly bytes: Uint8Array; readonly error: SsiEcrError };
+  { readonly kind: 'frame'; readonly frame: RawFrame } | { readonly kind: 'garbage'; readonly bytes: Uint8Array; readonly error: SsiEcrError };
 
 export interface FrameDecoderOptions {
   /** Upper bound on one frame, header and LRC included; frames above it are reported as garbage. */

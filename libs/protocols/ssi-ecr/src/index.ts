@@ -2,16 +2,7 @@
 export { SsiEcrChannel } from './channel';
 export { SsiEcrClient, terminalError, type SsiEcrClientOptions } from './client';
 export { exponentialBackoff, systemClock, type Backoff, type Clock } from './clock';
-export {
-  decodeMessage,
-  decodeRequest,
-  decodeResponse,
-  encodeMessage,
-  encodeRequest,
-  encodeResponse,
-  receiptLrc,
-  type SsiResponse,
-} from './codec';
+export { decodeMessage, decodeRequest, decodeResponse, encodeMessage, encodeRequest, encodeResponse, receiptLrc, type SsiResponse } from './codec';
 export {
   ERROR_CODES,
   INTERRUPTIBLE_STATUSES,
@@ -31,15 +22,7 @@ export {
 } from './codes';
 export { SsiEcrError, isSsiEcrError, type SsiEcrErrorCode, type SsiEcrErrorDetails, type WireReaction } from './errors';
 export { MAX_AMOUNT, type OperationStep } from './fields';
-export {
-  FrameDecoder,
-  MAX_DATA_BYTES,
-  MAX_FRAME_BYTES,
-  encodeFrame,
-  type DecodeEvent,
-  type FrameDecoderOptions,
-  type RawFrame,
-} from './framing';
+export { FrameDecoder, MAX_DATA_BYTES, MAX_FRAME_BYTES, encodeFrame, type DecodeEvent, type FrameDecoderOptions, type RawFrame } from './framing';
 export { parseJsonData, serialiseJsonData, type JsonObject, type JsonValue } from './json';
 export { xorLrc } from './lrc';
 export { matchResult, resultFingerprint, type MatchContext, type MatchVerdict, type MismatchReason } from './matching';
@@ -101,10 +84,4 @@ export {
   type TerminalReport,
   type TransactionResult,
 } from './results';
-export {
-  duplexTransport,
-  tcpTransportFactory,
-  type ByteTransport,
-  type TcpTransportOptions,
-  type TransportFactory,
-} from './transport';
+export { duplexTransport, tcpTransportFactory, type ByteTransport, type TcpTransportOptions, type TransportFactory } from './transport';

@@ -7,9 +7,7 @@ import type { TransactionResult } from './results';
  * GetLastResult buffer, so "ours" = different from the buffer read before sending, and consistent with
  * what we asked for (method, amount, transactionUid).
  */
-export type MatchVerdict =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: MismatchReason };
+export type MatchVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: MismatchReason };
 
 export type MismatchReason = 'EMPTY' | 'SAME_AS_BEFORE' | 'UID_MISMATCH' | 'METHOD_MISMATCH' | 'AMOUNT_MISMATCH';
 

@@ -196,4 +196,3 @@ export function isFinancialMethod(method: string): method is FinancialMethod {
 export function isReportMethod(method: string): method is ReportMethod {
   return isSsiMethod(method) && METHODS[method].group === 'report';
 }
-

@@ -185,12 +185,7 @@ type SendResult =
  * Sends an async request. E06 is retried with backoff until `busyTimeoutMs` (spec 4.3.3: "repeat later");
  * `prepare` runs before each attempt (re-reading the baseline). A lost ack is `unacknowledged`, not rejected.
  */
-async function sendWithBusyRetry(
-  client: SsiEcrClient,
-  options: Resolved,
-  prepare: () => Promise<SsiRequest>,
-  signal?: AbortSignal,
-): Promise<SendResult> {
+async function sendWithBusyRetry(client: SsiEcrClient, options: Resolved, prepare: () => Promise<SsiRequest>, signal?: AbortSignal): Promise<SendResult> {
   const busyUntil = client.clock.now() + options.busyTimeoutMs;
   for (let attempt = 0; ; attempt++) {
     let request: SsiRequest;
@@ -222,16 +217,13 @@ async function sendWithBusyRetry(
   }
 }
 
-const asSsiError = (error: unknown): SsiEcrError =>
-  error instanceof SsiEcrError ? error : new SsiEcrError('UNEXPECTED_RESPONSE', (error as Error).message);
+const asSsiError = (error: unknown): SsiEcrError => (error instanceof SsiEcrError ? error : new SsiEcrError('UNEXPECTED_RESPONSE', (error as Error).message));
 
 const abortReason = (signal: AbortSignal): string => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted'));
 
 const abortedError = (signal: AbortSignal): SsiEcrError => new SsiEcrError('ABORTED', `aborted before sending: ${abortReason(signal)}`);
 
-type IdleResult =
-  | { readonly kind: 'idle'; readonly status: TerminalStatus }
-  | { readonly kind: 'TIMEOUT' | 'CONNECTION_LOST'; readonly detail: string };
+type IdleResult = { readonly kind: 'idle'; readonly status: TerminalStatus } | { readonly kind: 'TIMEOUT' | 'CONNECTION_LOST'; readonly detail: string };
 
 /** Polls GetStatus until S00/S06, surviving connection loss for `recoveryTimeoutMs`. */
 class StatusTracker {
@@ -339,9 +331,13 @@ export class FinancialOperation {
   async interrupt(): Promise<void> {
     const status = this.tracker.lastStatus;
     if (this.finished || !this.tracker.isInterruptible) {
-      throw new SsiEcrError('INTERRUPT_NOT_ALLOWED', `interrupt is allowed only in S02/S03/S08, terminal is in ${this.finished ? 'a finished operation' : (status ?? 'an unknown status')}`, {
-        context: { status: status ?? 'unknown', finished: this.finished },
-      });
+      throw new SsiEcrError(
+        'INTERRUPT_NOT_ALLOWED',
+        `interrupt is allowed only in S02/S03/S08, terminal is in ${this.finished ? 'a finished operation' : (status ?? 'an unknown status')}`,
+        {
+          context: { status: status ?? 'unknown', finished: this.finished },
+        },
+      );
     }
     const response = await this.runner.client.call({ method: 'Interrupt' });
     if (response.error) {
@@ -359,16 +355,21 @@ export class FinancialOperation {
   private async execute(): Promise<OperationOutcome> {
     const client = this.runner.client;
     let wire: SsiRequest<FinancialMethod> = this.request;
-    const sent = await sendWithBusyRetry(client, this.options, async () => {
-      // Additional operations need S00; E06 here means someone else's operation is running.
-      const uidSupported = await this.runner.supportsTransactionUid();
-      const transactionUid = uidSupported ? (this.ticket.transactionUid ?? this.requestedUid() ?? this.options.uidFactory()) : undefined;
-      const baseline = await this.readBaseline();
-      this.ticket = { request: this.request, startedAt: client.clock.now(), baseline, ...(transactionUid ? { transactionUid } : {}) };
-      wire = transactionUid ? withUid(this.request, transactionUid) : this.request;
-      await this.callbacks.onSending?.(this.ticket);
-      return wire;
-    }, this.callbacks.signal);
+    const sent = await sendWithBusyRetry(
+      client,
+      this.options,
+      async () => {
+        // Additional operations need S00; E06 here means someone else's operation is running.
+        const uidSupported = await this.runner.supportsTransactionUid();
+        const transactionUid = uidSupported ? (this.ticket.transactionUid ?? this.requestedUid() ?? this.options.uidFactory()) : undefined;
+        const baseline = await this.readBaseline();
+        this.ticket = { request: this.request, startedAt: client.clock.now(), baseline, ...(transactionUid ? { transactionUid } : {}) };
+        wire = transactionUid ? withUid(this.request, transactionUid) : this.request;
+        await this.callbacks.onSending?.(this.ticket);
+        return wire;
+      },
+      this.callbacks.signal,
+    );
     if (sent.kind === 'rejected') return { kind: 'rejected', error: sent.error, ticket: this.ticket };
     return this.track();
   }

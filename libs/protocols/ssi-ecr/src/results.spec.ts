@@ -36,7 +36,9 @@ describe(parseTransactionResult.name, () => {
   });
 
   it('empty values become undefined (spec 5.5.1 "empty/zero values when no data")', () => {
-    const empty = parseTransactionResult(decodeResponse({ method: 'GetLastResult', error: false, errorCode: '', errorDescription: '', params: { originalTrnName: '', rrn: '', transAmount: '' } }));
+    const empty = parseTransactionResult(
+      decodeResponse({ method: 'GetLastResult', error: false, errorCode: '', errorDescription: '', params: { originalTrnName: '', rrn: '', transAmount: '' } }),
+    );
     expect(empty).toEqual({ error: false, errorCode: '', errorDescription: '' });
   });
 });
@@ -55,8 +57,18 @@ describe(parseReport.name, () => {
   it('reads the 5.5.4 example totals and masks transaction PANs', () => {
     const report = parseReport(response('5.5.4 GetLastReport'));
     expect(report.totals).toEqual({
-      saleCount: 2, saleAmount: 123, finAuthCount: 0, finAuthAmount: 0, refundCount: 0, refundAmount: 0,
-      cashCount: 1, cashAmount: 23, paymentCount: 1, paymentAmount: 11, voidCount: 0, voidAmount: 0,
+      saleCount: 2,
+      saleAmount: 123,
+      finAuthCount: 0,
+      finAuthAmount: 0,
+      refundCount: 0,
+      refundAmount: 0,
+      cashCount: 1,
+      cashAmount: 23,
+      paymentCount: 1,
+      paymentAmount: 11,
+      voidCount: 0,
+      voidAmount: 0,
     });
     expect(report.isBatchEmpty).toBe(true);
     expect(report.batchNumber).toBe('999');
@@ -78,7 +90,12 @@ describe('other 5.5 parsers', () => {
     const info = parseTerminalInfo(response('5.5.9 GetTerminalInfo android'));
     expect(info.os).toBe('android');
     if (info.os === 'android') {
-      expect([info.terminalModel, info.terminalSerialNumber, info.sdkVersion, info.currentApp?.name]).toEqual(['Verifone X990', 'V1E0207420', '25', 'MonoBank']);
+      expect([info.terminalModel, info.terminalSerialNumber, info.sdkVersion, info.currentApp?.name]).toEqual([
+        'Verifone X990',
+        'V1E0207420',
+        '25',
+        'MonoBank',
+      ]);
       expect(info.paymentApps.map((a) => a.name)).toEqual(['MonoBank', 'Raif', 'PivdennyBank']);
       expect(info.securityDriver?.versionName).toBe('X990-V1.0.12(202111221449)');
     }
@@ -92,7 +109,15 @@ describe('other 5.5 parsers', () => {
 
 describe(matchResult.name, () => {
   const request = { method: 'Purchase', params: { transAmount: 24500, transCurrency: '980' } } as const;
-  const ours: TransactionResult = { error: false, errorCode: '', errorDescription: '', originalTrnName: 'Purchase', transAmount: 24500, invoiceNum: '000002', time: '10:00:02' };
+  const ours: TransactionResult = {
+    error: false,
+    errorCode: '',
+    errorDescription: '',
+    originalTrnName: 'Purchase',
+    transAmount: 24500,
+    invoiceNum: '000002',
+    time: '10:00:02',
+  };
   const older: TransactionResult = { ...ours, invoiceNum: '000001', time: '10:00:01' };
 
   it('accepts a new result of the same method and amount', () => {

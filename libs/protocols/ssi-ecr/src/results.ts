@@ -65,8 +65,7 @@ function amount(field: string, v: JsonValue | undefined): number | undefined {
   }
 }
 
-const bool = (v: JsonValue | undefined): boolean | undefined =>
-  v === true || v === 'true' ? true : v === false || v === 'false' ? false : undefined;
+const bool = (v: JsonValue | undefined): boolean | undefined => (v === true || v === 'true' ? true : v === false || v === 'false' ? false : undefined);
 
 function assign<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
   if (value !== undefined) target[key] = value;
@@ -74,8 +73,21 @@ function assign<T extends object, K extends keyof T>(target: T, key: K, value: T
 
 const AMOUNT_KEYS = ['transAmount', 'discount', 'cashAmount', 'endAmount', 'balance'] as const;
 const TEXT_KEYS = [
-  'originalTrnName', 'transCurrency', 'authCode', 'rrn', 'invoiceNum', 'responseCode', 'date', 'time',
-  'bankName', 'merchantId', 'terminalId', 'binName', 'parValue', 'errorDetails', 'transactionUid',
+  'originalTrnName',
+  'transCurrency',
+  'authCode',
+  'rrn',
+  'invoiceNum',
+  'responseCode',
+  'date',
+  'time',
+  'bankName',
+  'merchantId',
+  'terminalId',
+  'binName',
+  'parValue',
+  'errorDetails',
+  'transactionUid',
 ] as const;
 
 /** Spec 5.5.1: GetLastResult response → TransactionResult. */
@@ -295,8 +307,7 @@ function appInfo(v: JsonValue | undefined): AppInfo | undefined {
   return out;
 }
 
-const appList = (v: JsonValue | undefined): AppInfo[] =>
-  Array.isArray(v) ? v.map(appInfo).filter((a): a is AppInfo => a !== undefined) : [];
+const appList = (v: JsonValue | undefined): AppInfo[] => (Array.isArray(v) ? v.map(appInfo).filter((a): a is AppInfo => a !== undefined) : []);
 
 export function parseTerminalInfo(response: SsiResponse): TerminalInfo {
   const p: JsonObject = response.params ?? {};

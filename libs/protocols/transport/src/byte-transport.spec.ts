@@ -71,8 +71,8 @@ describe(connectTcp.name, () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const deadPort = (closed.address() as { port: number }).port;
     await new Promise((r) => closed.close(r));
-    await expect(
-      connectTcp({ host: '127.0.0.1', port: deadPort, connectTimeoutMs: 2000, connectError: (m) => new Error(`X: ${m}`) }),
-    ).rejects.toThrow(/^X: connect to 127\.0\.0\.1:\d+ failed/);
+    await expect(connectTcp({ host: '127.0.0.1', port: deadPort, connectTimeoutMs: 2000, connectError: (m) => new Error(`X: ${m}`) })).rejects.toThrow(
+      /^X: connect to 127\.0\.0\.1:\d+ failed/,
+    );
   });
 });

@@ -1,3 +1,9 @@
 export {
-  connectSocket, connectTcp, duplexTransport, type ByteTransport, type DuplexTransportOptions, type SocketConnectOptions, type TcpConnectOptions,
+  connectSocket,
+  connectTcp,
+  duplexTransport,
+  type ByteTransport,
+  type DuplexTransportOptions,
+  type SocketConnectOptions,
+  type TcpConnectOptions,
 } from './byte-transport';

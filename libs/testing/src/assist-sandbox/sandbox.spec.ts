@@ -70,7 +70,13 @@ describe('assist sandbox /pay/tokenpay.cfm', () => {
       orderdate: '26.01.2015 17:25:39',
       checkvalue: md5((md5(SANDBOX_MERCHANT.salt) + md5(x)).toUpperCase()).toUpperCase(),
     });
-    expect(body['order'].operations[0]).toMatchObject({ operationtype: '100', operationstate: 'Success', responsecode: 'AS000', meantype_id: '60', meantypename: 'ApplePay' });
+    expect(body['order'].operations[0]).toMatchObject({
+      operationtype: '100',
+      operationstate: 'Success',
+      responsecode: 'AS000',
+      meantype_id: '60',
+      meantypename: 'ApplePay',
+    });
     expect(sandbox.orders.get('X-1')).toMatchObject({ state: 'Approved', charges: 1 });
   });
 
@@ -115,7 +121,12 @@ describe('assist sandbox /pay/tokenpay.cfm', () => {
     ['Format not JSON', { Format: '4' }, 5, 103],
     ['RecurringIndicator value', { RecurringIndicator: '2' }, 5, 320],
     ['Recurring fields missing', { RecurringIndicator: '1', RecurringMinAmount: '1.00' }, 3, 320],
-    ['RecurringMaxDate format', { RecurringIndicator: '1', RecurringMinAmount: '1', RecurringMaxAmount: '9', RecurringPeriod: '30', RecurringMaxDate: '2030-01-01' }, 4, 320],
+    [
+      'RecurringMaxDate format',
+      { RecurringIndicator: '1', RecurringMinAmount: '1', RecurringMaxAmount: '9', RecurringPeriod: '30', RecurringMaxDate: '2030-01-01' },
+      4,
+      320,
+    ],
     ['ChequeItems not JSON', { ChequeItems: '{' }, 4, 179],
     ['ChequeItems position lacks price', { ChequeItems: '[{"name":"a","quantity":1,"amount":"12.00"}]' }, 3, 179],
     ['Tax value', { Tax: 'vat99' }, 5, 179],

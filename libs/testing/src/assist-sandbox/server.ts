@@ -136,8 +136,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
     stats.tokenpayRequests += 1;
     const mode = takeMode('tokenpay');
     if (mode.mode === 'http500') return sendStatus(res, 500, 'Internal Server Error');
-    const refusal =
-      checkTokenPayForm(form) ?? authenticate(form) ?? checkSignature(form, signatureMode, publicKey, merchant.merchantId);
+    const refusal = checkTokenPayForm(form) ?? authenticate(form) ?? checkSignature(form, signatureMode, publicKey, merchant.merchantId);
     if (refusal) return answer(res, mode, codes(refusal.firstcode, refusal.secondcode));
     const currency = form.get('ordercurrency') || 'RUB';
     const result = book.pay({
@@ -199,8 +198,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
   const server = createServer((req, res) => {
     const target = new URL(req.url ?? '/', 'http://sandbox');
     if (req.method === 'GET' && target.pathname === '/pay/pay.cfm') return continuePage(target.searchParams, res);
-    const handler =
-      target.pathname === '/pay/tokenpay.cfm' ? tokenpay : target.pathname === '/orderstate/orderstate.cfm' ? orderstate : undefined;
+    const handler = target.pathname === '/pay/tokenpay.cfm' ? tokenpay : target.pathname === '/orderstate/orderstate.cfm' ? orderstate : undefined;
     if (!handler) return sendStatus(res, 404, 'Not Found');
     if (req.method !== 'POST') return sendStatus(res, 405, 'Method Not Allowed');
     readForm(req)
@@ -222,8 +220,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
       return { ...stats, charges: book.charges };
     },
     setMode(mode, modeOptions = {}) {
-      const endpoints: SandboxEndpoint[] =
-        modeOptions.endpoint === 'all' ? ['tokenpay', 'orderstate'] : [modeOptions.endpoint ?? 'tokenpay'];
+      const endpoints: SandboxEndpoint[] = modeOptions.endpoint === 'all' ? ['tokenpay', 'orderstate'] : [modeOptions.endpoint ?? 'tokenpay'];
       for (const endpoint of endpoints) {
         modes[endpoint] = { mode, delayMs: modeOptions.delayMs ?? 1500, remaining: modeOptions.times ?? Infinity };
       }

@@ -1,8 +1,18 @@
 import { createServer, type AddressInfo, type Server, Socket } from 'node:net';
 
 import {
-  type BankResultFields, decodeMessage, encodeMessageFrame, type ErrorResponse, FrameDecoder, isJoinprotoError, maskPan,
-  type TerminalRequest, type TerminalResponse, type TillMessage, type TillRequest, type TillResponse,
+  type BankResultFields,
+  decodeMessage,
+  encodeMessageFrame,
+  type ErrorResponse,
+  FrameDecoder,
+  isJoinprotoError,
+  maskPan,
+  type TerminalRequest,
+  type TerminalResponse,
+  type TillMessage,
+  type TillRequest,
+  type TillResponse,
 } from '@payorch/joinproto';
 
 import { encodeHostMessage, type HostAnswer, readHostMessage } from './processing-host';
@@ -242,10 +252,7 @@ export class JoinprotoTerminalSimulator {
     this.socket?.write(frame);
   }
 
-  private async execute(
-    request: Exclude<TillRequest, { type: 'InterruptRequest' | 'RepeatRequest' }>,
-    signal: AbortSignal,
-  ): Promise<TerminalResponse> {
+  private async execute(request: Exclude<TillRequest, { type: 'InterruptRequest' | 'RepeatRequest' }>, signal: AbortSignal): Promise<TerminalResponse> {
     const { id } = request;
     switch (request.type) {
       case 'LoadConfigRequest':
@@ -264,7 +271,8 @@ export class JoinprotoTerminalSimulator {
           if (check === undefined || check.type !== 'CardCheckResponse' || check.responseCode !== '000') {
             return this.bank(request, { responseCode: 'XX', message: 'CANCELED' });
           }
-          if (check.message === 'black') return this.bank(request, { responseCode: '120', message: 'Not permit', maskedPan: this.maskedPan(), amount: request.amount });
+          if (check.message === 'black')
+            return this.bank(request, { responseCode: '120', message: 'Not permit', maskedPan: this.maskedPan(), amount: request.amount });
         }
         return this.bank(request, await this.authorize(request.id, 'purchase', request.amount, signal));
       }
@@ -316,9 +324,10 @@ export class JoinprotoTerminalSimulator {
     } else if (scenario.kind === 'bad-host-answer') {
       return failed;
     } else {
-      host = scenario.kind === 'decline'
-        ? { code: scenario.code, text: scenario.text }
-        : { code: '000', text: 'Successful transaction', authCode: String(100000 + this.sequence + 1), rrn: String(this.sequence + 1).padStart(12, '0') };
+      host =
+        scenario.kind === 'decline'
+          ? { code: scenario.code, text: scenario.text }
+          : { code: '000', text: 'Successful transaction', authCode: String(100000 + this.sequence + 1), rrn: String(this.sequence + 1).padStart(12, '0') };
     }
     const base = { maskedPan: this.maskedPan(), amount };
     if (host.code !== '000') return { ...base, responseCode: host.code, message: host.text };
@@ -364,7 +373,14 @@ export class JoinprotoTerminalSimulator {
     const type = request.type.replace('Request', 'Response') as TerminalResponse['type'];
     const amount = 'amount' in request ? request.amount : undefined;
     if (amount !== undefined && type !== 'CloseDayResponse') {
-      this.journal.push({ command: request.type, id: request.id, amount, rrn: answer.rrn, approved: answer.responseCode === '000', responseCode: answer.responseCode });
+      this.journal.push({
+        command: request.type,
+        id: request.id,
+        amount,
+        rrn: answer.rrn,
+        approved: answer.responseCode === '000',
+        responseCode: answer.responseCode,
+      });
     }
     if (request.type === 'CancelRequest' && answer.responseCode === '000') {
       const index = this.journal.findIndex((e) => e.command === 'PreauthRequest' && e.rrn === request.rrn);
@@ -375,7 +391,12 @@ export class JoinprotoTerminalSimulator {
 
   /** Offline mode: open, send, receive in DF25-sized chunks until the host's answer is complete, close (spec 4.2–4.5). */
   private async relayExchange(body: unknown): Promise<HostAnswer | undefined> {
-    const open = await this.request({ type: 'OpenConnectionRequest', id: this.allocateId(), protocol: 'tcp', address: this.options.processingHost ?? '' }).catch(() => undefined);
+    const open = await this.request({
+      type: 'OpenConnectionRequest',
+      id: this.allocateId(),
+      protocol: 'tcp',
+      address: this.options.processingHost ?? '',
+    }).catch(() => undefined);
     if (open?.type !== 'OpenConnectionResponse' || open.connectionId === undefined) return undefined;
     const connectionId = open.connectionId;
     try {
@@ -422,7 +443,6 @@ export class JoinprotoTerminalSimulator {
     });
   }
 
-
   private send(message: TerminalRequest | TerminalResponse | ErrorResponse): void {
     this.socket?.write(encodeMessageFrame(message));
   }
@@ -441,10 +461,13 @@ export class JoinprotoTerminalSimulator {
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, Math.min(ms, 2 ** 31 - 1));
+    const timer = setTimeout(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      },
+      Math.min(ms, 2 ** 31 - 1),
+    );
     const onAbort = () => {
       clearTimeout(timer);
       resolve(false);

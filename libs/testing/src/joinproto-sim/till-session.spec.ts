@@ -67,7 +67,11 @@ describe('TillSession against the terminal simulator', () => {
       expect(outcome).toMatchObject({ outcome: 'completed', command: 'Purchase', response: { type: 'PurchaseResponse' } });
       if (outcome.outcome !== 'completed') throw new Error('unreachable');
       expect(outcome.result).toMatchObject({
-        category: 'approved', responseCode: '000', maskedPan: '544966******2078', amount: 1500, merchantId: '111122223333444',
+        category: 'approved',
+        responseCode: '000',
+        maskedPan: '544966******2078',
+        amount: 1500,
+        merchantId: '111122223333444',
       });
       expect(outcome.result.rrn).toMatch(/^\d{12}$/);
       expect(outcome.result.authCode).toMatch(/^\d{6}$/);
@@ -91,7 +95,7 @@ describe('TillSession against the terminal simulator', () => {
     it('runs every other bank command: preauth, completion, cancel, refund, cash, balance, PIN, keys, close day', async () => {
       const { till } = await modeRig();
       const hold = await till.execute({ type: 'PreauthRequest', amount: 5000 });
-      const rrn = hold.outcome === 'completed' ? hold.response.type === 'PreauthResponse' ? hold.response.rrn ?? '' : '' : '';
+      const rrn = hold.outcome === 'completed' ? (hold.response.type === 'PreauthResponse' ? (hold.response.rrn ?? '') : '') : '';
       expect(rrn).toMatch(/^\d{12}$/);
       const results = [
         await till.execute({ type: 'CompletionRequest', amount: 4000, rrn }),
@@ -103,13 +107,18 @@ describe('TillSession against the terminal simulator', () => {
         await till.execute({ type: 'LoadKeysRequest', department: '01' }),
       ];
       expect(results.map((r) => r.outcome === 'completed' && [r.command, r.result.category])).toEqual([
-        ['Completion', 'approved'], ['Refund', 'approved'], ['CashAdvance', 'approved'], ['CashDeposit', 'approved'],
-        ['Balance', 'approved'], ['PinChange', 'approved'], ['LoadKeys', 'approved'],
+        ['Completion', 'approved'],
+        ['Refund', 'approved'],
+        ['CashAdvance', 'approved'],
+        ['CashDeposit', 'approved'],
+        ['Balance', 'approved'],
+        ['PinChange', 'approved'],
+        ['LoadKeys', 'approved'],
       ]);
       expect(results[4]).toMatchObject({ result: { amount: 100_000 } });
 
       const secondHold = await till.execute({ type: 'PreauthRequest', amount: 900 });
-      const secondRrn = secondHold.outcome === 'completed' && secondHold.response.type === 'PreauthResponse' ? secondHold.response.rrn ?? '' : '';
+      const secondRrn = secondHold.outcome === 'completed' && secondHold.response.type === 'PreauthResponse' ? (secondHold.response.rrn ?? '') : '';
       expect(await till.execute({ type: 'CancelRequest', rrn: secondRrn })).toMatchObject({ result: { category: 'approved' } });
       expect(await till.execute({ type: 'CancelRequest', rrn: '999999999999' })).toMatchObject({ result: { category: 'declined', responseCode: '914' } });
 

@@ -8,21 +8,12 @@ import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from './simulator';
 
 const program = new Command()
   .name('jpay-sim')
-  .description(
-    'JPAY / aQsi cardcore banking-application simulator (test tool; outcomes by amount kopecks, see README.md)',
-  )
-  .addOption(
-    new Option('--dialect <dialect>', 'protocol dialect').choices(['aqsi', 'jpay']).default('aqsi'),
-  )
+  .description('JPAY / aQsi cardcore banking-application simulator (test tool; outcomes by amount kopecks, see README.md)')
+  .addOption(new Option('--dialect <dialect>', 'protocol dialect').choices(['aqsi', 'jpay']).default('aqsi'))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'TCP port (0 = ephemeral)', (v) => Number.parseInt(v, 10), 4433)
   .option('--admin-password <digits>', '8-digit admin password', DEFAULT_ADMIN_PASSWORD)
-  .option(
-    '--keepalive-ms <ms>',
-    'pause between keepalives of long scenarios',
-    (v) => Number.parseInt(v, 10),
-    500,
-  );
+  .option('--keepalive-ms <ms>', 'pause between keepalives of long scenarios', (v) => Number.parseInt(v, 10), 500);
 
 program.parse();
 const options = program.opts<{

@@ -2,14 +2,7 @@
  * @payorch/jpay client against the simulator over real TCP on 127.0.0.1: every command and message of
  * both documents, encrypted and not.
  */
-import {
-  JpayClient,
-  recoverTransaction,
-  tcpConnector,
-  type Dialect,
-  type JpayEvent,
-  type TransactionResult,
-} from '@payorch/jpay';
+import { JpayClient, recoverTransaction, tcpConnector, type Dialect, type JpayEvent, type TransactionResult } from '@payorch/jpay';
 
 import { JpaySimulator } from './simulator';
 import { SIM_CARD } from './scenarios';
@@ -65,9 +58,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       });
       expect((await h.client.changePassword(PASSWORD, '87654321')).status).toBe('ok');
       const adminResponses = h.events.filter((e) => e.type === 'response' && e.command !== 'login');
-      expect(adminResponses.map((e) => e.type === 'response' && e.encrypted)).toEqual(
-        Array(adminResponses.length).fill(secure),
-      );
+      expect(adminResponses.map((e) => e.type === 'response' && e.encrypted)).toEqual(Array(adminResponses.length).fill(secure));
       expect((await h.client.logout()).status).toBe('ok');
       expect(h.client.isLoggedIn).toBe(false);
       expect((await h.client.login(PASSWORD)).status).toBe('notauthorized');
@@ -86,15 +77,9 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
         outcome: 'approved',
         receipt: { amountAuthorized: 12300, seq: '000001', applicationName: 'VISA ДЕБЕТ' },
       });
-      const displays = h.events.flatMap((e) =>
-        e.type === 'message' && e.message.type === 'display' ? [e.message.code] : [],
-      );
+      const displays = h.events.flatMap((e) => (e.type === 'message' && e.message.type === 'display' ? [e.message.code] : []));
       expect(displays).toEqual(['D1', 'D4', '03']);
-      expect(
-        h.events
-          .filter((e) => e.type === 'message')
-          .every((e) => e.type === 'message' && e.encrypted === secure),
-      ).toBe(true);
+      expect(h.events.filter((e) => e.type === 'message').every((e) => e.type === 'message' && e.encrypted === secure)).toBe(true);
       const voided = await h.client.transaction({ type: 'void', number: '000001' });
       expect(voided).toMatchObject({
         outcome: 'approved',
@@ -106,9 +91,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
   });
 
   it('runs refund, cashback, partial void of the last transaction, forced refund and manual entry', async () => {
-    expect(
-      outcomeOf(await h.client.transaction({ type: 'refund', amount: 5000, rrn: '120157645346' })),
-    ).toBe('approved');
+    expect(outcomeOf(await h.client.transaction({ type: 'refund', amount: 5000, rrn: '120157645346' }))).toBe('approved');
     expect(
       await h.client.transaction({
         type: 'purchase-with-cashback',
@@ -119,9 +102,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       outcome: 'approved',
       receipt: { amountAuthorized: 10000, amountOther: 2000 },
     });
-    expect(
-      await h.client.transaction({ type: 'void', number: 'last', amount: 4000 }),
-    ).toMatchObject({
+    expect(await h.client.transaction({ type: 'void', number: 'last', amount: 4000 })).toMatchObject({
       outcome: 'approved',
       receipt: { type: 'purchasereversal', amountAuthorized: 4000 },
     });
@@ -141,9 +122,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       password: PASSWORD,
       cardholder: 'JOHN SMITH',
     };
-    expect(
-      outcomeOf(await h.client.transaction({ type: 'purchase', amount: 700, manualEntry: manual })),
-    ).toBe('approved');
+    expect(outcomeOf(await h.client.transaction({ type: 'purchase', amount: 700, manualEntry: manual }))).toBe('approved');
     expect(
       await h.client.transaction({
         type: 'purchase',
@@ -184,8 +163,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
   });
 
   it('handles settlement force per dialect, and clear', async () => {
-    if (dialect === 'aqsi')
-      expect((await h.client.settlement(PASSWORD, { force: true })).status).toBe('ok');
+    if (dialect === 'aqsi') expect((await h.client.settlement(PASSWORD, { force: true })).status).toBe('ok');
     else
       await expect(h.client.settlement(PASSWORD, { force: true })).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
@@ -210,9 +188,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
         seq: '000001',
       },
     });
-    const qr = h.events.flatMap((e) =>
-      e.type === 'message' && e.message.type === 'displayqrcode' ? [e.message.status] : [],
-    );
+    const qr = h.events.flatMap((e) => (e.type === 'message' && e.message.type === 'displayqrcode' ? [e.message.status] : []));
     expect(qr).toEqual(['show', 'hide']);
     const refund = await h.client.transaction({
       type: 'refund',
@@ -224,9 +200,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       outcome: 'approved',
       receipt: { iface: 'sbp', type: 'refund', seq: '000002' },
     });
-    expect(
-      (await h.client.transaction({ type: 'purchase', amount: 151, forceSbp: true })).outcome,
-    ).toBe('declined');
+    expect((await h.client.transaction({ type: 'purchase', amount: 151, forceSbp: true })).outcome).toBe('declined');
     expect(await h.client.transaction({ type: 'purchase', amount: 164 })).toMatchObject({
       outcome: 'approved',
       receipt: { aid: SIM_CARD.aid },
@@ -256,10 +230,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
   it('cancels a running transaction by answering keepalive cancelled', async () => {
     const abort = new AbortController();
     const listener = h.events.length;
-    const running = h.client.transaction(
-      { type: 'purchase', amount: 154 },
-      { signal: abort.signal },
-    );
+    const running = h.client.transaction({ type: 'purchase', amount: 154 }, { signal: abort.signal });
     setTimeout(() => abort.abort(), 20);
     expect(await running).toMatchObject({ outcome: 'canceled', status: 'cancelled' });
     expect(h.events.slice(listener).some((e) => e.type === 'cancel-sent')).toBe(true);
@@ -270,10 +241,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       { type: 'purchase', amount: 155 },
       {
         handlers: {
-          dex: (m) =>
-            m.kernelTags.some((t) => t.name === '9F02')
-              ? [{ name: '9F06', value: 'A0000000031010' }]
-              : [],
+          dex: (m) => (m.kernelTags.some((t) => t.name === '9F02') ? [{ name: '9F06', value: 'A0000000031010' }] : []),
         },
       },
     );
@@ -284,9 +252,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       },
     });
     expect(JSON.stringify(h.events)).not.toContain(SIM_CARD.pan);
-    expect(outcomeOf(await h.client.transaction({ type: 'purchase', amount: 156 }))).toBe(
-      'approved',
-    );
+    expect(outcomeOf(await h.client.transaction({ type: 'purchase', amount: 156 }))).toBe('approved');
     expect(h.events).toContainEqual({
       type: 'unknown-message',
       command: 'transaction',
@@ -296,9 +262,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
 
   it('handles card detection messages of the dialect', async () => {
     if (dialect === 'aqsi') {
-      expect(outcomeOf(await h.client.transaction({ type: 'purchase', amount: 157 }))).toBe(
-        'approved',
-      );
+      expect(outcomeOf(await h.client.transaction({ type: 'purchase', amount: 157 }))).toBe('approved');
       const ended = await h.client.transaction(
         { type: 'purchase', amount: 157 },
         { handlers: { smartcard: () => ({ type: 'smartcard', command: 'end', indicator: 'ok' }) } },
@@ -312,8 +276,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
           handlers: {
             card: (m) => {
               steps.push(`${m.code}:${m.status ?? ''}`);
-              if (m.code === 'open')
-                return { type: 'card', code: 'write', blockId: 1, payload: 'AQID' };
+              if (m.code === 'open') return { type: 'card', code: 'write', blockId: 1, payload: 'AQID' };
               if (m.code === 'write') return { type: 'card', code: 'read', blockId: 1 };
               return {
                 type: 'card',
@@ -364,9 +327,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       outcome: 'unknown',
       reason: 'transport-closed',
     });
-    expect(
-      await recoverTransaction(h.client, PASSWORD, { request: { type: 'purchase', amount: 1159 } }),
-    ).toEqual({ resolution: 'not-found' });
+    expect(await recoverTransaction(h.client, PASSWORD, { request: { type: 'purchase', amount: 1159 } })).toEqual({ resolution: 'not-found' });
   });
 
   it('reports unknown on a malformed packet and recovers it; identical transactions stay ambiguous', async () => {
@@ -374,9 +335,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       outcome: 'unknown',
       reason: 'protocol-error',
     });
-    expect(
-      await recoverTransaction(h.client, PASSWORD, { request: { type: 'purchase', amount: 1161 } }),
-    ).toMatchObject({ resolution: 'approved' });
+    expect(await recoverTransaction(h.client, PASSWORD, { request: { type: 'purchase', amount: 1161 } })).toMatchObject({ resolution: 'approved' });
     await h.client.transaction({ type: 'purchase', amount: 1100 });
     await h.client.transaction({ type: 'purchase', amount: 1100 });
     const recovered = await recoverTransaction(h.client, PASSWORD, {
@@ -391,9 +350,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
   it('runs runreset with the dialect keepalive spelling, and aborts it on cancel', async () => {
     await h.client.login(PASSWORD);
     expect((await h.client.runReset()).status).toBe('ok');
-    const keepalives = h.events.flatMap((e) =>
-      e.type === 'message' && e.message.type === 'keepalive' ? [e.message] : [],
-    );
+    const keepalives = h.events.flatMap((e) => (e.type === 'message' && e.message.type === 'keepalive' ? [e.message] : []));
     expect(keepalives).toEqual([
       {
         type: 'keepalive',

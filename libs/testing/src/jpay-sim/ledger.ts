@@ -3,19 +3,11 @@
  * Card and SBP transactions have separate receipt counters (§8.10 "Номер транзакции в поле seq
  * назначается независимо"). Only approved entries count in totals.
  */
-import type {
-  CardTypeTotals,
-  GrandTotals,
-  ReportTransaction,
-  SettlementReport,
-  TerminalParameters,
-  XReport,
-} from '@payorch/jpay';
+import type { CardTypeTotals, GrandTotals, ReportTransaction, SettlementReport, TerminalParameters, XReport } from '@payorch/jpay';
 
 import { SIM_CARD } from './scenarios';
 
-export type LogType =
-  'purchase' | 'refund' | 'purchase-with-cashback' | 'purchasereversal' | 'refundreversal';
+export type LogType = 'purchase' | 'refund' | 'purchase-with-cashback' | 'purchasereversal' | 'refundreversal';
 
 export interface LogEntry {
   readonly seq: string;
@@ -88,9 +80,7 @@ export class SimLedger {
 
   /** The last approved, not reversed card purchase/refund/cashback, or the one with this receipt number. */
   findForVoid(number: string): LogEntry | undefined {
-    const candidates = this.entries.filter(
-      (e) => e.iface === 'card' && !e.type.endsWith('reversal'),
-    );
+    const candidates = this.entries.filter((e) => e.iface === 'card' && !e.type.endsWith('reversal'));
     if (number === 'last') return candidates.at(-1);
     return candidates.find((e) => Number(e.seq) === Number(number));
   }
@@ -179,12 +169,7 @@ function totals(entries: readonly LogEntry[]): GrandTotals {
     purchaseWithCashback,
     purchaseReversal,
     refundReversal,
-    totalSum:
-      purchase.sum +
-      purchaseWithCashback.sum +
-      refundReversal.sum -
-      refund.sum -
-      purchaseReversal.sum,
+    totalSum: purchase.sum + purchaseWithCashback.sum + refundReversal.sum - refund.sum - purchaseReversal.sum,
     totalCount: approved.length,
   };
 }

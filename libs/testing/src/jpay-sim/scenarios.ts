@@ -39,9 +39,7 @@ export type ScenarioName = keyof typeof SCENARIOS;
 
 export function scenarioOf(amount: number | undefined): ScenarioName {
   const kopecks = (amount ?? 0) % 100;
-  const found = (Object.keys(SCENARIOS) as ScenarioName[]).find(
-    (name) => SCENARIOS[name] === kopecks && name !== 'approved',
-  );
+  const found = (Object.keys(SCENARIOS) as ScenarioName[]).find((name) => SCENARIOS[name] === kopecks && name !== 'approved');
   return found ?? 'approved';
 }
 

@@ -53,8 +53,7 @@ class Connection implements Conversation {
   readonly dialect: Dialect;
   encrypted = false;
   private readonly decoder = new FrameDecoder({ maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
-  private pendingReply:
-    { resolve: (root: XmlElement) => void; reject: (error: Error) => void } | undefined;
+  private pendingReply: { resolve: (root: XmlElement) => void; reject: (error: Error) => void } | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -110,10 +109,7 @@ class Connection implements Conversation {
       let root: XmlElement;
       try {
         const sealed = parseXmlBytes(event.frame);
-        root =
-          isSealed(sealed) && this.sim.sessionKey
-            ? openElement(sealed, this.sim.sessionKey)
-            : sealed;
+        root = isSealed(sealed) && this.sim.sessionKey ? openElement(sealed, this.sim.sessionKey) : sealed;
         if (this.pendingReply) {
           const pending = this.pendingReply;
           this.pendingReply = undefined;
@@ -144,12 +140,7 @@ class Connection implements Conversation {
       }
     } catch (error) {
       if (error instanceof NoResponse) return;
-      response = statusOnly(
-        root.name,
-        error instanceof JpayError && error.code === 'UNKNOWN_COMMAND'
-          ? 'notimplemented'
-          : 'invalidarguments',
-      );
+      response = statusOnly(root.name, error instanceof JpayError && error.code === 'UNKNOWN_COMMAND' ? 'notimplemented' : 'invalidarguments');
     }
     if (this.closed) return;
     let element = encodeResponse(response, {
@@ -222,10 +213,7 @@ export class JpaySimulator {
   }
 
   async handle(command: JpayCommand, conversation: Conversation): Promise<HandleResult> {
-    const ok = <C extends JpayCommand['command']>(
-      name: C,
-      body: Partial<ResponseMap[C]> = {},
-    ): HandleResult => ({
+    const ok = <C extends JpayCommand['command']>(name: C, body: Partial<ResponseMap[C]> = {}): HandleResult => ({
       response: { command: name, status: 'ok', errors: [], ...body } as unknown as JpayResponse,
       extra: {},
     });
@@ -270,9 +258,7 @@ export class JpaySimulator {
     }
   }
 
-  private passwordCommand(
-    command: Extract<JpayCommand, { command: 'report' | 'settlement' | 'clear' }>,
-  ): HandleResult {
+  private passwordCommand(command: Extract<JpayCommand, { command: 'report' | 'settlement' | 'clear' }>): HandleResult {
     switch (command.command) {
       case 'report':
         return {
@@ -322,8 +308,7 @@ export class JpaySimulator {
         this.sessionKey = undefined;
         return ok('logout');
       case 'changepassword':
-        if (command.password !== this.adminPassword)
-          return { response: statusOnly('changepassword', 'notauthorized'), extra: {} };
+        if (command.password !== this.adminPassword) return { response: statusOnly('changepassword', 'notauthorized'), extra: {} };
         this.adminPassword = command.newPassword;
         return ok('changepassword');
       case 'updateconfiguration':
@@ -340,10 +325,7 @@ export class JpaySimulator {
           receipt: {
             pkcv: '123456',
             mkcv: '789ABC',
-            keys:
-              this.dialect === 'aqsi'
-                ? [{ type: '10', algorithm: '01', result: 'success', kcv: 'B5A146' }]
-                : [],
+            keys: this.dialect === 'aqsi' ? [{ type: '10', algorithm: '01', result: 'success', kcv: 'B5A146' }] : [],
           },
         });
       case 'getparameters':
@@ -362,10 +344,7 @@ export class JpaySimulator {
   }
 
   /** §10: keepalives with reset-connected-indicator 0, 0, 1; a non-ok reply aborts. */
-  private async runReset(
-    conversation: Conversation,
-    ok: <C extends JpayCommand['command']>(name: C) => HandleResult,
-  ): Promise<HandleResult> {
+  private async runReset(conversation: Conversation, ok: <C extends JpayCommand['command']>(name: C) => HandleResult): Promise<HandleResult> {
     const root = this.dialect === 'jpay' ? 'keep-alive' : 'keepalive';
     for (const connected of [false, false, true]) {
       const reply = await conversation.ask({ type: 'keepalive', root, resetConnected: connected });

@@ -94,11 +94,7 @@ function logTypeOf(command: TransactionCommand, original?: LogEntry): LogType {
   }
 }
 
-async function runVoid(
-  command: TransactionCommand,
-  conversation: Conversation,
-  sim: TransactionTerminal,
-): Promise<FlowResult> {
+async function runVoid(command: TransactionCommand, conversation: Conversation, sim: TransactionTerminal): Promise<FlowResult> {
   const original = sim.ledger.findForVoid(command.number ?? 'last');
   if (!original) return respond('transactionnotfound');
   if (original.status !== 'approved') return respond('notapproved');
@@ -117,11 +113,7 @@ async function runVoid(
   return respond('ok', receiptOf(entry));
 }
 
-async function runSbp(
-  command: TransactionCommand,
-  conversation: Conversation,
-  sim: TransactionTerminal,
-): Promise<FlowResult> {
+async function runSbp(command: TransactionCommand, conversation: Conversation, sim: TransactionTerminal): Promise<FlowResult> {
   const declined = scenarioOf(command.amount) === 'declined';
   if (command.type === 'purchase') {
     await conversation.ask({
@@ -159,9 +151,7 @@ async function smartcardDetected(conversation: Conversation): Promise<'bank-card
 }
 
 /** JPAY MIFARE: open, then serve read/write until the client closes; returns its receipt data. */
-async function mifareSession(
-  conversation: Conversation,
-): Promise<readonly XmlElement[] | undefined> {
+async function mifareSession(conversation: Conversation): Promise<readonly XmlElement[] | undefined> {
   const blocks = new Map<number, string>([[0, 'AAECAwQFBgcICQoLDA0ODw==']]);
   let reply = await conversation.ask({
     type: 'card',
@@ -193,11 +183,7 @@ async function mifareSession(
   return undefined;
 }
 
-export async function runTransaction(
-  command: TransactionCommand,
-  conversation: Conversation,
-  sim: TransactionTerminal,
-): Promise<FlowResult> {
+export async function runTransaction(command: TransactionCommand, conversation: Conversation, sim: TransactionTerminal): Promise<FlowResult> {
   if (command.type === 'void') return runVoid(command, conversation, sim);
   if (command.forceSbp === true) return runSbp(command, conversation, sim);
   const amount = command.amount ?? 0;
@@ -254,14 +240,10 @@ export async function runTransaction(
       return unknownMessageFlow(conversation, approve);
     case 'contactlessCard':
       if (sim.dialect === 'aqsi') {
-        return (await smartcardDetected(conversation)) === 'ended'
-          ? respond('cancelled')
-          : approve();
+        return (await smartcardDetected(conversation)) === 'ended' ? respond('cancelled') : approve();
       } else {
         const userData = await mifareSession(conversation);
-        return userData
-          ? respond('ok', { header: [], footer: [], extras: [...userData] })
-          : respond('failed');
+        return userData ? respond('ok', { header: [], footer: [], extras: [...userData] }) : respond('failed');
       }
     case 'dropAfterApproval':
       await cardMessages(conversation, true);
@@ -304,10 +286,7 @@ export async function runTransaction(
   }
 }
 
-async function unknownMessageFlow(
-  conversation: Conversation,
-  approve: () => Promise<FlowResult>,
-): Promise<FlowResult> {
+async function unknownMessageFlow(conversation: Conversation, approve: () => Promise<FlowResult>): Promise<FlowResult> {
   const reply = await askUnknown(conversation);
   return reply === 'notimplemented' ? approve() : respond('failed');
 }

@@ -26,7 +26,11 @@ let client: SsiEcrClient;
 async function setup(simOptions: SsiEcrSimulatorOptions = {}, runnerOptions: RunnerOptions = {}, port = 0): Promise<SsiEcrRunner> {
   sim = new SsiEcrSimulator({ ...simOptions, port });
   const address = await sim.start();
-  client = new SsiEcrClient({ connect: tcpTransportFactory({ host: '127.0.0.1', port: address.port, connectTimeoutMs: 500 }), minRequestGapMs: 0, responseTimeoutMs: 1000 });
+  client = new SsiEcrClient({
+    connect: tcpTransportFactory({ host: '127.0.0.1', port: address.port, connectTimeoutMs: 500 }),
+    minRequestGapMs: 0,
+    responseTimeoutMs: 1000,
+  });
   return new SsiEcrRunner(client, { ...FAST, ...runnerOptions });
 }
 
@@ -36,7 +40,10 @@ afterEach(async () => {
 });
 
 const purchase = (transAmount: number): SsiRequest<'Purchase'> => ({ method: 'Purchase', params: { transAmount, transCurrency: '980' } });
-const kindOf = (outcome: OperationOutcome) => (outcome.kind === 'approved' || outcome.kind === 'declined' || outcome.kind === 'cancelled' ? [outcome.kind, outcome.result.transactionResult, outcome.result.errorCode] : [outcome.kind]);
+const kindOf = (outcome: OperationOutcome) =>
+  outcome.kind === 'approved' || outcome.kind === 'declined' || outcome.kind === 'cancelled'
+    ? [outcome.kind, outcome.result.transactionResult, outcome.result.errorCode]
+    : [outcome.kind];
 
 describe('SsiEcrRunner against the simulator', () => {
   it('Purchase: ack → status events S01…S07 → S00 → approved result that is ours', async () => {
@@ -46,7 +53,11 @@ describe('SsiEcrRunner against the simulator', () => {
     expect(events.map((e) => e.status)).toEqual(['S01', 'S02', 'S03', 'S04', 'S05', 'S07', 'S00']);
     expect(events.map((e) => e.phase)).toContain('waiting_for_card');
     expect(kindOf(outcome)).toEqual(['approved', 'APPROVED_ONLINE', '']);
-    expect(outcome.kind === 'approved' && [outcome.result.transAmount, outcome.result.originalTrnName, outcome.result.panMasked]).toEqual([24500, 'Purchase', '440272******0184']);
+    expect(outcome.kind === 'approved' && [outcome.result.transAmount, outcome.result.originalTrnName, outcome.result.panMasked]).toEqual([
+      24500,
+      'Purchase',
+      '440272******0184',
+    ]);
   });
 
   const ok = <M extends FinancialMethod>(request: SsiRequest<M>) => request;
@@ -78,7 +89,10 @@ describe('SsiEcrRunner against the simulator', () => {
   it('PartialVoid of an earlier purchase is approved for the partial amount', async () => {
     const runner = await setup();
     const paid = await runner.run(purchase(1200));
-    const outcome = await runner.run({ method: 'PartialVoid', params: { invoiceNum: paid.kind === 'approved' ? paid.result.invoiceNum! : '', transAmount: 200 } });
+    const outcome = await runner.run({
+      method: 'PartialVoid',
+      params: { invoiceNum: paid.kind === 'approved' ? paid.result.invoiceNum! : '', transAmount: 200 },
+    });
     expect(outcome.kind === 'approved' && outcome.result.transAmount).toBe(200);
   });
 
@@ -113,7 +127,10 @@ describe('SsiEcrRunner against the simulator', () => {
   it('the "APPROVED-ONLINE" spelling is normalised', async () => {
     const runner = await setup({ resultSpelling: 'hyphen' });
     const outcome = await runner.run(purchase(100));
-    expect(outcome.kind === 'approved' && [outcome.result.transactionResult, outcome.result.transactionResultRaw]).toEqual(['APPROVED_ONLINE', 'APPROVED-ONLINE']);
+    expect(outcome.kind === 'approved' && [outcome.result.transactionResult, outcome.result.transactionResultRaw]).toEqual([
+      'APPROVED_ONLINE',
+      'APPROVED-ONLINE',
+    ]);
   });
 
   describe('Interrupt', () => {

@@ -49,7 +49,12 @@ describe(SsiEcrSimulator.name, () => {
       ['bad JSON (notes frame 02 66 01 00 01 21)', Buffer.from('02660100012121', 'hex'), 'E03', {}],
       ['missing required key', frame('{"method":"Purchase","params":{"transCurrency":"980"}}'), 'E04', {}],
       ['unknown method', frame('{"method":"Teleport"}'), 'E05', {}],
-      ['amount with a decimal point', frame('{"method":"Purchase","params":{"transAmount":"245.00","transCurrency":"980"}}'), 'E09', { errorParams: 'transAmount' }],
+      [
+        'amount with a decimal point',
+        frame('{"method":"Purchase","params":{"transAmount":"245.00","transCurrency":"980"}}'),
+        'E09',
+        { errorParams: 'transAmount' },
+      ],
     ])('%s → %s', async (_name, bytes, code, extra) => {
       const port = await start();
       const response = await exchange(port, bytes);

@@ -151,7 +151,7 @@ export class SsiEcrSimulator {
 
   /** Current status as GetStatus would report it, without advancing. */
   get status(): TerminalStatus {
-    if (this.active) return this.active.awaitingStep2 ? 'S08' : this.active.scenario.script[this.active.index] ?? 'S01';
+    if (this.active) return this.active.awaitingStep2 ? 'S08' : (this.active.scenario.script[this.active.index] ?? 'S01');
     return this.needsZReport ? 'S06' : 'S00';
   }
 
@@ -299,7 +299,16 @@ export class SsiEcrSimulator {
     const scenario = method === 'Purchase' || amount !== undefined ? scenarioFor(amount) : scenarioFor(undefined);
     if (scenario.ackError) return errorResponse(method, scenario.ackError);
     const uid = this.options.supportsTransactionUid && typeof params.transactionUid === 'string' ? params.transactionUid : undefined;
-    this.begin({ request, scenario: scenario.twoStep && method !== 'Purchase' ? scenarioFor(undefined) : scenario, kind: 'financial', ...(uid ? { transactionUid: uid } : {}), index: 0, reported: false, ...(amount !== undefined ? { amount } : {}), awaitingStep2: false });
+    this.begin({
+      request,
+      scenario: scenario.twoStep && method !== 'Purchase' ? scenarioFor(undefined) : scenario,
+      kind: 'financial',
+      ...(uid ? { transactionUid: uid } : {}),
+      index: 0,
+      reported: false,
+      ...(amount !== undefined ? { amount } : {}),
+      awaitingStep2: false,
+    });
     return ok(method, { params: {} });
   }
 
@@ -457,7 +466,17 @@ export class SsiEcrSimulator {
       batchNumber: String(this.persistent.batchNumber),
       responseCode: '00',
       transactions: params.isDetailReport
-        ? batch.map((e) => ({ originalTrnName: e.method, transAmount: e.amount, invoiceNum: e.invoiceNum, rrn: e.rrn, authCode: e.authCode, date: e.date, time: e.time, panMasked: e.panMasked, responseCode: '00' }))
+        ? batch.map((e) => ({
+            originalTrnName: e.method,
+            transAmount: e.amount,
+            invoiceNum: e.invoiceNum,
+            rrn: e.rrn,
+            authCode: e.authCode,
+            date: e.date,
+            time: e.time,
+            panMasked: e.panMasked,
+            responseCode: '00',
+          }))
         : [],
     };
     this.persistent.lastReport = report;
@@ -514,7 +533,20 @@ function errorFromDecode(method: string, error: unknown): SsiResponse {
 }
 
 function totalsOf(batch: readonly BatchEntry[]): ReportTotals {
-  const totals = { saleCount: 0, saleAmount: 0, finAuthCount: 0, finAuthAmount: 0, refundCount: 0, refundAmount: 0, cashCount: 0, cashAmount: 0, paymentCount: 0, paymentAmount: 0, voidCount: 0, voidAmount: 0 };
+  const totals = {
+    saleCount: 0,
+    saleAmount: 0,
+    finAuthCount: 0,
+    finAuthAmount: 0,
+    refundCount: 0,
+    refundAmount: 0,
+    cashCount: 0,
+    cashAmount: 0,
+    paymentCount: 0,
+    paymentAmount: 0,
+    voidCount: 0,
+    voidAmount: 0,
+  };
   for (const e of batch) {
     const bucket = bucketOf(e.method);
     if (!bucket) continue;
@@ -549,7 +581,14 @@ function bucketOf(method: FinancialMethod): 'sale' | 'finAuth' | 'refund' | 'cas
 }
 
 function receiptText(result: TransactionResult): string {
-  return [result.bankName, result.originalTrnName, `${result.transAmount ?? 0} ${result.transCurrency ?? ''}`, result.panMasked, result.transactionResultRaw, `#${result.invoiceNum}`].join('\n');
+  return [
+    result.bankName,
+    result.originalTrnName,
+    `${result.transAmount ?? 0} ${result.transCurrency ?? ''}`,
+    result.panMasked,
+    result.transactionResultRaw,
+    `#${result.invoiceNum}`,
+  ].join('\n');
 }
 
 function paramsOf(request: SsiRequest): Record<string, unknown> {

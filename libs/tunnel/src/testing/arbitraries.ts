@@ -11,9 +11,7 @@ const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 export const streamIdArb = fc.integer({ min: 1, max: 0xffff_ffff });
 export const windowArb = fc.integer({ min: 1, max: 0x7fff_ffff });
-export const reasonArb = fc
-  .string({ unit: 'grapheme', maxLength: 80 })
-  .filter((text) => utf8Length(text) <= 512);
+export const reasonArb = fc.string({ unit: 'grapheme', maxLength: 80 }).filter((text) => utf8Length(text) <= 512);
 const hostArb = fc.stringMatching(/^[A-Za-z0-9._:-]{1,60}$/);
 const portArb = fc.integer({ min: 1, max: 65_535 });
 const timeoutArb = fc.integer({ min: 1, max: 120_000 });
@@ -23,9 +21,7 @@ const capabilitiesArb = fc.uniqueArray(fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0
   maxLength: 16,
 });
 const versionsArb = (minLength: number) =>
-  fc
-    .uniqueArray(fc.integer({ min: 1, max: 0xffff }), { minLength, maxLength: 16 })
-    .map((versions) => versions.sort((a, b) => a - b));
+  fc.uniqueArray(fc.integer({ min: 1, max: 0xffff }), { minLength, maxLength: 16 }).map((versions) => versions.sort((a, b) => a - b));
 const maxFrameBytesArb = fc.integer({ min: 4096, max: 16 * 1024 * 1024 });
 const timestampArb = fc.maxSafeNat();
 
@@ -39,26 +35,15 @@ export const linkArb: fc.Arbitrary<LinkDescriptor> = fc.oneof(
     },
     { requiredKeys: ['kind', 'host', 'port'] },
   ),
-  fc.record(
-    { kind: fc.constant('tcp-listen' as const), port: portArb, host: hostArb },
-    { requiredKeys: ['kind', 'port'] },
-  ),
+  fc.record({ kind: fc.constant('tcp-listen' as const), port: portArb, host: hostArb }, { requiredKeys: ['kind', 'port'] }),
   fc.record(
     {
       kind: fc.constant('serial' as const),
-      path: fc
-        .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
-        .filter((path) => !/[\u0000-\u001f\u007f]/.test(path) && path.length <= 256),
+      path: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((path) => !/[\u0000-\u001f\u007f]/.test(path) && path.length <= 256),
       baudRate: fc.integer({ min: 50, max: 4_000_000 }),
       dataBits: fc.constantFrom(5 as const, 6 as const, 7 as const, 8 as const),
       stopBits: fc.constantFrom(1 as const, 1.5 as const, 2 as const),
-      parity: fc.constantFrom(
-        'none' as const,
-        'even' as const,
-        'odd' as const,
-        'mark' as const,
-        'space' as const,
-      ),
+      parity: fc.constantFrom('none' as const, 'even' as const, 'odd' as const, 'mark' as const, 'space' as const),
       rtscts: fc.boolean(),
     },
     { requiredKeys: ['kind', 'path', 'baudRate'] },
@@ -98,13 +83,9 @@ export const controlArb: fc.Arbitrary<ControlMessage> = fc.oneof(
       software: fc.string({ minLength: 1, maxLength: 64 }),
       hostname: fc.string({ maxLength: 253 }),
       uptimeMs: fc.maxSafeNat(),
-      links: fc.array(
-        fc.record(
-          { terminalId: terminalIdArb, state: linkStateArb, detail: reasonArb },
-          { requiredKeys: ['terminalId', 'state'] },
-        ),
-        { maxLength: 5 },
-      ),
+      links: fc.array(fc.record({ terminalId: terminalIdArb, state: linkStateArb, detail: reasonArb }, { requiredKeys: ['terminalId', 'state'] }), {
+        maxLength: 5,
+      }),
     },
     { requiredKeys: ['type', 'software', 'uptimeMs', 'links'] },
   ),
@@ -209,9 +190,5 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
  * stream id and payload: the boundary is known even when the payload is nonsense.
  */
 export const headerValidFrameArb: fc.Arbitrary<Uint8Array> = fc
-  .tuple(
-    fc.integer({ min: 0x01, max: 0x0c }),
-    fc.integer({ min: 0, max: 0xffff_ffff }),
-    fc.uint8Array({ maxLength: 300 }),
-  )
+  .tuple(fc.integer({ min: 0x01, max: 0x0c }), fc.integer({ min: 0, max: 0xffff_ffff }), fc.uint8Array({ maxLength: 300 }))
   .map(([type, streamId, payload]) => frameBytes(type, streamId, Array.from(payload)));

@@ -15,17 +15,11 @@ export function collect(stream: TunnelStream): Promise<Collected> {
   stream.onEnd(() => {
     ended = true;
   });
-  return new Promise((resolve) =>
-    stream.onClose((error) => resolve({ data: Buffer.concat(chunks), ended, error })),
-  );
+  return new Promise((resolve) => stream.onClose((error) => resolve({ data: Buffer.concat(chunks), ended, error })));
 }
 
 /** Writes `data` in chunks of `chunkSize`, honouring `write() === false` / drain, then ends. */
-export async function writeAll(
-  stream: TunnelStream,
-  data: Uint8Array,
-  chunkSize = 16 * 1024,
-): Promise<void> {
+export async function writeAll(stream: TunnelStream, data: Uint8Array, chunkSize = 16 * 1024): Promise<void> {
   for (let offset = 0; offset < data.length; offset += chunkSize) {
     if (!stream.write(data.subarray(offset, offset + chunkSize))) {
       await new Promise<void>((resolve) => {

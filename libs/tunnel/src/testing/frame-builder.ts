@@ -23,12 +23,7 @@ export type Bytes = number[];
 
 export const u8 = (n: number): Bytes => [n & 0xff];
 export const u16 = (n: number): Bytes => [(n >>> 8) & 0xff, n & 0xff];
-export const u32 = (n: number): Bytes => [
-  (n >>> 24) & 0xff,
-  (n >>> 16) & 0xff,
-  (n >>> 8) & 0xff,
-  n & 0xff,
-];
+export const u32 = (n: number): Bytes => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 export const u64 = (n: number): Bytes => [...u32(Math.floor(n / 2 ** 32)), ...u32(n % 2 ** 32)];
 export const utf8 = (text: string): Bytes => [...Buffer.from(text, 'utf8')];
 export const str8 = (text: string): Bytes => [...u8(utf8(text).length), ...utf8(text)];
@@ -43,12 +38,7 @@ export interface HeaderOverrides {
 }
 
 /** Header (12 bytes) followed by the payload. */
-export function frameBytes(
-  type: number,
-  streamId: number,
-  payload: Bytes,
-  overrides: HeaderOverrides = {},
-): Uint8Array {
+export function frameBytes(type: number, streamId: number, payload: Bytes, overrides: HeaderOverrides = {}): Uint8Array {
   return Uint8Array.from([
     overrides.lead ?? 0xa1,
     type,

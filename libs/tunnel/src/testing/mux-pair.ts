@@ -11,9 +11,7 @@ export interface MuxPair {
 type SideOptions = Partial<Omit<MultiplexerOptions, 'role'>>;
 
 /** An agent and a connector Multiplexer over an in-memory pipe, heartbeats off unless asked. */
-export function createMuxPair(
-  options: { agent?: SideOptions; connector?: SideOptions; pipe?: MemoryPipeOptions } = {},
-): MuxPair {
+export function createMuxPair(options: { agent?: SideOptions; connector?: SideOptions; pipe?: MemoryPipeOptions } = {}): MuxPair {
   const [agentTransport, connectorTransport] = createMemoryPipe(options.pipe);
   const agent = new Multiplexer(agentTransport, {
     role: 'agent',

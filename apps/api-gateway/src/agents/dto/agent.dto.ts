@@ -9,9 +9,7 @@ export const createAgentSchema = z.strictObject({
 });
 export type CreateAgentDto = z.infer<typeof createAgentSchema>;
 
-export const updateAgentSchema = createAgentSchema
-  .partial()
-  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export const updateAgentSchema = createAgentSchema.partial().refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
 export type UpdateAgentDto = z.infer<typeof updateAgentSchema>;
 
 export const listAgentsQuery = paginationQuery.extend({ storeId: z.uuid().optional() });

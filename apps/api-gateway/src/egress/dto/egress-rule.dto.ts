@@ -50,7 +50,14 @@ export const egressRuleResponseSchema = z.object({
 });
 export type EgressRuleResponse = z.infer<typeof egressRuleResponseSchema>;
 
-export function toEgressRuleResponse(row: { cidr: string | null; createdAt: Date; description: string | null; host: string | null; id: string; port: number }): EgressRuleResponse {
+export function toEgressRuleResponse(row: {
+  cidr: string | null;
+  createdAt: Date;
+  description: string | null;
+  host: string | null;
+  id: string;
+  port: number;
+}): EgressRuleResponse {
   return { cidr: row.cidr, createdAt: row.createdAt.toISOString(), description: row.description, host: row.host, id: row.id, port: row.port };
 }
 

@@ -8,13 +8,21 @@ const ALLOWED = new Set<string>([...DOMAIN_EVENT_TYPES, ...EVENT_FAMILIES]);
 export const typesField = z
   .string()
   .max(2000)
-  .transform((v) => v.split(',').map((t) => t.trim()).filter((t) => t.length > 0))
+  .transform((v) =>
+    v
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t.length > 0),
+  )
   .refine((list) => list.every((t) => ALLOWED.has(t)), {
     message: `comma-separated event types (${DOMAIN_EVENT_TYPES.join(', ')}) or families (${EVENT_FAMILIES.join(', ')})`,
   });
 
 export const streamQuery = z.object({
-  after: z.uuid({ message: 'must be an event id (UUID)' }).optional().describe('Replay events after this event id first (same as the Last-Event-ID header, which wins).'),
+  after: z
+    .uuid({ message: 'must be an event id (UUID)' })
+    .optional()
+    .describe('Replay events after this event id first (same as the Last-Event-ID header, which wins).'),
   types: typesField.optional().describe('Only these event types (comma-separated; `operation.*` style families allowed).'),
 });
 export type StreamQuery = z.infer<typeof streamQuery>;

@@ -32,14 +32,21 @@ export const createOperationSchema = z
       .optional()
       .describe(`Minor units (e.g. 1500 = 15.00), 1..${MAX_AMOUNT}. Required by ${[...AMOUNT_TYPES].join(', ')}; refused for every other type.`),
     cashbackAmount: minorUnits.optional().describe('purchase_with_cashback only (required there): cash paid out, minor units.'),
-    currency: z.string().regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' }).optional(),
-    originalOperationId: z.uuid().optional().describe('refund / void / partial_void / preauth_capture / preauth_cancel / sbp_refund: the operation it refers to.'),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' })
+      .optional(),
+    originalOperationId: z
+      .uuid()
+      .optional()
+      .describe('refund / void / partial_void / preauth_capture / preauth_cancel / sbp_refund: the operation it refers to.'),
   })
   .superRefine((dto, ctx) => {
     if (AMOUNT_TYPES.has(dto.type) && dto.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is required for ${dto.type}` });
     if (!AMOUNT_TYPES.has(dto.type) && dto.amount !== undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is not taken by ${dto.type}` });
     const cashback = dto.type === 'purchase_with_cashback';
-    if (cashback && dto.cashbackAmount === undefined) ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: 'is required for purchase_with_cashback' });
+    if (cashback && dto.cashbackAmount === undefined)
+      ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: 'is required for purchase_with_cashback' });
     if (!cashback && dto.cashbackAmount !== undefined) ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: `is not taken by ${dto.type}` });
   });
 export type CreateOperationDto = z.infer<typeof createOperationSchema>;

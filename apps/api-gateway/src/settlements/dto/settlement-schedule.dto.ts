@@ -11,7 +11,7 @@ export const createScheduleSchema = z
     enabled: z.boolean().default(true),
     localTime: localTime.describe('Close the day at this local time of the store (its IANA time zone).'),
     storeId: z.uuid({ message: 'must be a UUID' }).optional().describe('Every terminal of the store (those with their own schedule excepted).'),
-    terminalId: z.uuid({ message: 'must be a UUID' }).optional().describe('One terminal; overrides its store\'s schedule.'),
+    terminalId: z.uuid({ message: 'must be a UUID' }).optional().describe("One terminal; overrides its store's schedule."),
   })
   .superRefine((v, ctx) => {
     if ((v.storeId === undefined) === (v.terminalId === undefined)) {

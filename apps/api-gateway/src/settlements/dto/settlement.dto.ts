@@ -7,14 +7,15 @@ import { paginationQuery } from '../../common/pagination';
 const businessDate = z.string().regex(BUSINESS_DATE_PATTERN, 'must be a date YYYY-MM-DD');
 const STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'] as const;
 
-export const runSettlementSchema = z
-  .strictObject({ businessDate: businessDate.optional().describe("Default: today in the store's time zone.") })
-  .default({});
+export const runSettlementSchema = z.strictObject({ businessDate: businessDate.optional().describe("Default: today in the store's time zone.") }).default({});
 export type RunSettlementDto = z.infer<typeof runSettlementSchema>;
 
 const filters = {
   from: businessDate.optional().describe('Business date from (inclusive).'),
-  hasDiscrepancies: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  hasDiscrepancies: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   status: z.enum(STATUSES).optional(),
   storeId: z.uuid({ message: 'must be a UUID' }).optional(),
   terminalId: z.uuid({ message: 'must be a UUID' }).optional(),

@@ -11,10 +11,7 @@ function isIanaZone(tz: string): boolean {
   }
 }
 
-export const timeZoneField = z
-  .string()
-  .max(64)
-  .refine(isIanaZone, { message: 'must be an IANA time zone such as "Europe/Moscow"' });
+export const timeZoneField = z.string().max(64).refine(isIanaZone, { message: 'must be an IANA time zone such as "Europe/Moscow"' });
 
 export const createStoreSchema = z.strictObject({
   address: z.string().trim().min(1).max(500).optional(),
@@ -24,9 +21,7 @@ export const createStoreSchema = z.strictObject({
 });
 export type CreateStoreDto = z.infer<typeof createStoreSchema>;
 
-export const updateStoreSchema = createStoreSchema
-  .partial()
-  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export const updateStoreSchema = createStoreSchema.partial().refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
 export type UpdateStoreDto = z.infer<typeof updateStoreSchema>;
 
 export const storeResponseSchema = z.object({

@@ -17,7 +17,10 @@ export const connectionSchema = z.discriminatedUnion('kind', [
     .strictObject({
       kind: z.literal('serial'),
       path: z.string().min(1).max(200),
-      baudRate: z.number().int().refine((b) => [9600, 19200, 38400, 57600, 115200].includes(b), 'must be 9600, 19200, 38400, 57600 or 115200'),
+      baudRate: z
+        .number()
+        .int()
+        .refine((b) => [9600, 19200, 38400, 57600, 115200].includes(b), 'must be 9600, 19200, 38400, 57600 or 115200'),
       dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
       parity: z.enum(['none', 'even', 'odd']).default('none'),
       stopBits: z.union([z.literal(1), z.literal(2)]).default(1),

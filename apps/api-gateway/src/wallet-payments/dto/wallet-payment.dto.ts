@@ -12,17 +12,7 @@ import { paginationQuery } from '../../common/pagination';
 const text = z.string();
 
 export const TOKEN_TYPES = ['APPLE_PAY', 'GOOGLE_PAY', 'SAMSUNG_PAY'] as const;
-export const PAYMENT_STATES = [
-  'PENDING',
-  'PROCESSING',
-  'REQUIRES_ACTION',
-  'APPROVED',
-  'AUTHORIZED',
-  'DECLINED',
-  'CANCELED',
-  'REJECTED',
-  'UNKNOWN',
-] as const;
+export const PAYMENT_STATES = ['PENDING', 'PROCESSING', 'REQUIRES_ACTION', 'APPROVED', 'AUTHORIZED', 'DECLINED', 'CANCELED', 'REJECTED', 'UNKNOWN'] as const;
 
 const minorUnits = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 

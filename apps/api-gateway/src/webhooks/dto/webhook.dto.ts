@@ -34,7 +34,9 @@ export const createWebhookSchema = z.strictObject({
   description: z.string().trim().min(1).max(500).optional(),
   enabled: z.boolean().default(true),
   eventTypes: eventTypesField,
-  url: urlField.describe('https URL receiving the POSTs. Refused (400 EGRESS_DENIED) when its host is or resolves to an address the platform egress policy denies (private, loopback, link-local, metadata…); plain http only where the operator allows it.'),
+  url: urlField.describe(
+    'https URL receiving the POSTs. Refused (400 EGRESS_DENIED) when its host is or resolves to an address the platform egress policy denies (private, loopback, link-local, metadata…); plain http only where the operator allows it.',
+  ),
 });
 export type CreateWebhookDto = z.infer<typeof createWebhookSchema>;
 

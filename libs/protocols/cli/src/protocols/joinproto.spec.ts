@@ -25,7 +25,16 @@ describe('joinproto CLI adapter', () => {
   it('encodes a typed message, a raw tag list and its own decode output to the spec bytes', () => {
     const logs = vectors.find((v) => v.section.startsWith('4.8.2'));
     expect(hex(adapter.encode({ type: 'EchoRequest', id: '931154' }))).toBe(vectors[2].frame_hex);
-    expect(hex(adapter.encode({ tags: [{ tag: 'DF16', value: 'XX' }, { tag: 'DF1A', value: 'other err' }] }))).toBe(vectors[0].frame_hex);
+    expect(
+      hex(
+        adapter.encode({
+          tags: [
+            { tag: 'DF16', value: 'XX' },
+            { tag: 'DF1A', value: 'other err' },
+          ],
+        }),
+      ),
+    ).toBe(vectors[0].frame_hex);
     const decoded = adapter.decode(fromHex(logs?.frame_hex ?? '')) as Array<{ tags: unknown[] }>;
     expect(hex(adapter.encode({ tags: decoded[0].tags }))).toBe(logs?.frame_hex);
   });

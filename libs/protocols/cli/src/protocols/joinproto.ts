@@ -1,6 +1,17 @@
 import {
-  DEFAULT_MAX_FRAME_BYTES, decodeMessage, decodeTlvs, describeResponseCode, type Direction, encodeFrame, encodeMessageFrame,
-  encodeTlvs, FrameDecoder, isJoinprotoError, JoinprotoError, type Message, TAGS,
+  DEFAULT_MAX_FRAME_BYTES,
+  decodeMessage,
+  decodeTlvs,
+  describeResponseCode,
+  type Direction,
+  encodeFrame,
+  encodeMessageFrame,
+  encodeTlvs,
+  FrameDecoder,
+  isJoinprotoError,
+  JoinprotoError,
+  type Message,
+  TAGS,
 } from '@payorch/joinproto';
 
 import type { ProtocolCliAdapter } from '../adapter';
@@ -35,10 +46,14 @@ export const adapter: ProtocolCliAdapter = {
   encode(json) {
     if (!isRecord(json)) throw new JoinprotoError('INVALID_MESSAGE', 'expected a JSON object');
     if (Array.isArray(json.tags)) {
-      return encodeFrame(encodeTlvs(json.tags.map((tlv) => {
-        if (!isRecord(tlv) || typeof tlv.tag !== 'string') throw new JoinprotoError('INVALID_MESSAGE', 'tags[] entries need "tag"');
-        return { tag: tlv.tag.toUpperCase(), value: valueBytes(tlv.value) };
-      })));
+      return encodeFrame(
+        encodeTlvs(
+          json.tags.map((tlv) => {
+            if (!isRecord(tlv) || typeof tlv.tag !== 'string') throw new JoinprotoError('INVALID_MESSAGE', 'tags[] entries need "tag"');
+            return { tag: tlv.tag.toUpperCase(), value: valueBytes(tlv.value) };
+          }),
+        ),
+      );
     }
     const message = isRecord(json.message) ? json.message : json;
     if (typeof message.type !== 'string') throw new JoinprotoError('INVALID_MESSAGE', 'expected "type", "message" or "tags"');

@@ -17,9 +17,7 @@ describe('jpay CLI adapter', () => {
       frameOf('<keepalive><status>ok</status></keepalive>'),
       frameOf('<display><code>03</code><msg>ОДОБРЕНО</msg><status>02</status></display>'),
       frameOf('<display><status>ok</status></display>'),
-      frameOf(
-        '<transaction><status>ok</status><receipt><tstatus>approved</tstatus></receipt></transaction>',
-      ),
+      frameOf('<transaction><status>ok</status><receipt><tstatus>approved</tstatus></receipt></transaction>'),
     );
     expect(adapter.decode(capture)).toEqual([
       { kind: 'command', packet: { command: 'transaction', type: 'purchase', amount: 12300 } },
@@ -52,12 +50,7 @@ describe('jpay CLI adapter', () => {
 
   it('reports garbage, malformed XML, encrypted and truncated packets without throwing', () => {
     const entries = adapter.decode(
-      streamOf(
-        Uint8Array.of(0xff, 0xfe),
-        frameOf('<a><b></a>'),
-        frameOf('<login><encrypted>AAAA</encrypted></login>'),
-        frameOf('<keepalive/>').subarray(0, 6),
-      ),
+      streamOf(Uint8Array.of(0xff, 0xfe), frameOf('<a><b></a>'), frameOf('<login><encrypted>AAAA</encrypted></login>'), frameOf('<keepalive/>').subarray(0, 6)),
     );
     expect(entries).toEqual([
       expect.objectContaining({
@@ -78,21 +71,15 @@ describe('jpay CLI adapter', () => {
       kind: 'command',
       packet: { command: 'report', password: '12345678', reportType: 'full' },
     };
-    expect(Buffer.from(adapter.encode(json))).toEqual(
-      Buffer.from(
-        frameOf('<report><password>12345678</password><report-type>full</report-type></report>'),
-      ),
-    );
+    expect(Buffer.from(adapter.encode(json))).toEqual(Buffer.from(frameOf('<report><password>12345678</password><report-type>full</report-type></report>')));
     const reply = { kind: 'reply', packet: { type: 'smartcard', command: 'next' } };
     expect(adapter.decode(adapter.encode(reply))).toEqual([reply]);
   });
 
   it('throws a typed error on invalid JSON', () => {
-    expect(() => adapter.encode({ kind: 'nope' })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    expect(() => adapter.encode({ kind: 'nope' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => adapter.encode({ kind: 'command', packet: { command: 'transaction', type: 'purchase' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'amount' } }),
     );
-    expect(() =>
-      adapter.encode({ kind: 'command', packet: { command: 'transaction', type: 'purchase' } }),
-    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'amount' } }));
   });
 });

@@ -36,8 +36,7 @@ const REDACTED = '[redacted]';
 
 function redactCommand(command: JpayCommand): JpayCommand {
   const out: Record<string, unknown> = { ...command };
-  for (const secret of ['password', 'newPassword', 'token', 'material'])
-    if (secret in out) out[secret] = REDACTED;
+  for (const secret of ['password', 'newPassword', 'token', 'material']) if (secret in out) out[secret] = REDACTED;
   if (command.command === 'transaction' && command.manualEntry) {
     out.manualEntry = {
       ...command.manualEntry,
@@ -58,10 +57,7 @@ function isReply(root: XmlElement): boolean {
     case 'smartcard':
       return ['next', 'end', 'retry'].includes(text('command') ?? '');
     case 'card':
-      return (
-        text('code') === 'close' ||
-        (!children.includes('status') && ['read', 'write'].includes(text('code') ?? ''))
-      );
+      return text('code') === 'close' || (!children.includes('status') && ['read', 'write'].includes(text('code') ?? ''));
     case 'dex':
       return children.includes('status');
     default:
@@ -77,13 +73,9 @@ function describe(root: XmlElement): Record<string, unknown> {
       : { kind: 'command', packet: redactCommand(decodeCommand(root)) };
   }
   if (isKnownMessageRoot(root.name)) {
-    return isReply(root)
-      ? { kind: 'reply', packet: decodeReply(root) }
-      : { kind: 'message', packet: decodeMessage(root) };
+    return isReply(root) ? { kind: 'reply', packet: decodeReply(root) } : { kind: 'message', packet: decodeMessage(root) };
   }
-  return names(root).includes('status')
-    ? { kind: 'reply', packet: decodeReply(root) }
-    : { kind: 'unknown-message', root: root.name };
+  return names(root).includes('status') ? { kind: 'reply', packet: decodeReply(root) } : { kind: 'unknown-message', root: root.name };
 }
 
 function errorEntry(error: unknown): Record<string, unknown> {
@@ -141,17 +133,8 @@ export const adapter: ProtocolCliAdapter = {
   encode(json: unknown): Uint8Array {
     const input = json as { kind?: unknown; packet?: unknown };
     const kinds: PacketKind[] = ['command', 'response', 'message', 'reply'];
-    if (
-      typeof input !== 'object' ||
-      input === null ||
-      !kinds.includes(input.kind as PacketKind) ||
-      typeof input.packet !== 'object'
-    ) {
-      throw new JpayError(
-        'INVALID_ARGUMENT',
-        'expected { kind: command|response|message|reply, packet: {...} }',
-        { field: 'kind' },
-      );
+    if (typeof input !== 'object' || input === null || !kinds.includes(input.kind as PacketKind) || typeof input.packet !== 'object') {
+      throw new JpayError('INVALID_ARGUMENT', 'expected { kind: command|response|message|reply, packet: {...} }', { field: 'kind' });
     }
     return encodeFrame(writeXmlBytes(toElement(input.kind as PacketKind, input.packet)));
   },

@@ -1,13 +1,4 @@
-import {
-  FrameDecoder,
-  MAX_DATA_BYTES,
-  SsiEcrError,
-  encodeFrame,
-  encodeMessage,
-  isSsiEcrError,
-  parseJsonData,
-  type JsonObject,
-} from '@payorch/ssi-ecr';
+import { FrameDecoder, MAX_DATA_BYTES, SsiEcrError, encodeFrame, encodeMessage, isSsiEcrError, parseJsonData, type JsonObject } from '@payorch/ssi-ecr';
 
 import type { ProtocolCliAdapter } from '../adapter';
 
@@ -44,7 +35,8 @@ export const adapter: ProtocolCliAdapter = {
   encode(json: unknown): Uint8Array {
     if (!isObject(json)) throw invalidInput('expected a JSON object');
     if (typeof json.dataHex === 'string') {
-      if (!/^([0-9a-fA-F]{2})*$/.test(json.dataHex) || json.dataHex.length / 2 > MAX_DATA_BYTES) throw invalidInput('dataHex must be even-length hex of at most 65535 bytes');
+      if (!/^([0-9a-fA-F]{2})*$/.test(json.dataHex) || json.dataHex.length / 2 > MAX_DATA_BYTES)
+        throw invalidInput('dataHex must be even-length hex of at most 65535 bytes');
       return encodeFrame(Buffer.from(json.dataHex, 'hex'));
     }
     const message = isObject(json.message) ? json.message : json;

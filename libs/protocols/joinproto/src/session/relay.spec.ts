@@ -145,7 +145,7 @@ describe(RelayConnection.name, () => {
     await once(peer, 'close');
   });
 
-  it('keeps what happened before it was read: the host\'s answer and close (peer_closed), then 0 bytes', async () => {
+  it("keeps what happened before it was read: the host's answer and close (peer_closed), then 0 bytes", async () => {
     const { sut, peer } = await open();
     peer.end('ok');
     await once(peer, 'close');

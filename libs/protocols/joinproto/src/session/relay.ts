@@ -32,15 +32,7 @@ export interface RelayPort {
 }
 
 export type RelayErrorCode =
-  | 'DENIED'
-  | 'BAD_ADDRESS'
-  | 'UNSUPPORTED_PROTOCOL'
-  | 'UNREACHABLE'
-  | 'REFUSED'
-  | 'TIMEOUT'
-  | 'CLOSED'
-  | 'UNKNOWN_CONNECTION'
-  | 'UNAVAILABLE';
+  'DENIED' | 'BAD_ADDRESS' | 'UNSUPPORTED_PROTOCOL' | 'UNREACHABLE' | 'REFUSED' | 'TIMEOUT' | 'CLOSED' | 'UNKNOWN_CONNECTION' | 'UNAVAILABLE';
 
 /** DF1A text the terminal gets with `XX` for each failure (≤ 40 chars; spec 4.2.2, 4.3.2 wording where given). */
 export const RELAY_ERROR_TEXT: Readonly<Record<RelayErrorCode, string>> = {

@@ -36,7 +36,14 @@ describe(TillSession.name, () => {
   it('[JP-3] answers an unknown command with XX UNKNOWN COMMAND echoing DF00/DF01 (spec vector 3)', async () => {
     const { transport, written, terminalSends } = fakeTransport();
     new TillSession({ transport });
-    terminalSends(frame(data([['DF00', '73'], ['DF01', '019903']])));
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '73'],
+          ['DF01', '019903'],
+        ]),
+      ),
+    );
     expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[1].frame_hex]);
   });
 
@@ -44,7 +51,15 @@ describe(TillSession.name, () => {
     const { transport, written, terminalSends } = fakeTransport();
     const events: TillSessionEvent[] = [];
     new TillSession({ transport, onEvent: (e) => events.push(e) });
-    terminalSends(frame(data([['DF00', '99'], ['DF01', '931154']]), 0x00));
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '99'],
+          ['DF01', '931154'],
+        ]),
+        0x00,
+      ),
+    );
     expect(written.map(hex)).toEqual([JOINPROTO_VECTORS[0].frame_hex]);
     expect(events).toContainEqual({ type: 'bad-frame', code: 'BAD_LRC', command: undefined, id: undefined });
   });
@@ -71,10 +86,19 @@ describe(TillSession.name, () => {
     const outcome = till.execute({ type: 'PurchaseRequest', amount: 1, cashback: 1, department: '01' });
     await flush();
     expect(written.map(hex)).toEqual([vector('5.1 ').frame_hex]);
-    terminalSends(frame(data([['DF00', '01'], ['DF01', '111111'], ['DF16', '000']])));
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '01'],
+          ['DF01', '111111'],
+          ['DF16', '000'],
+        ]),
+      ),
+    );
     terminalSends(fromHex(vector('5.1.3').frame_hex));
     expect(await outcome).toMatchObject({
-      outcome: 'completed', id: '464448',
+      outcome: 'completed',
+      id: '464448',
       result: { category: 'declined', responseCode: '904', responseMeaning: 'Message not within Standard', maskedPan: '521324******4018' },
     });
   });
@@ -84,7 +108,16 @@ describe(TillSession.name, () => {
     const till = new TillSession({ transport, ids: { next: () => '464448' } });
     const outcome = till.execute({ type: 'PurchaseRequest', amount: 1 });
     await flush();
-    terminalSends(frame(data([['DF00', '01'], ['DF01', '464448'], ['DF05', '12'], ['DF16', '000']])));
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '01'],
+          ['DF01', '464448'],
+          ['DF05', '12'],
+          ['DF16', '000'],
+        ]),
+      ),
+    );
     expect(await outcome).toMatchObject({ outcome: 'unknown', reason: 'invalid-response' });
     expect(written).toHaveLength(1);
     expect(till.idsInDoubt).toEqual(['464448']);
@@ -104,7 +137,16 @@ describe(TillSession.name, () => {
     const till = new TillSession({ transport, ids: { next: () => '019903' } });
     const outcome = till.execute({ type: 'LoadKeysRequest' });
     await flush();
-    terminalSends(frame(data([['DF00', '14'], ['DF01', '019903'], ['DF16', 'XX'], ['DF1A', 'UNKNOWN COMMAND']])));
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '14'],
+          ['DF01', '019903'],
+          ['DF16', 'XX'],
+          ['DF1A', 'UNKNOWN COMMAND'],
+        ]),
+      ),
+    );
     expect(await outcome).toMatchObject({ outcome: 'completed', result: { category: 'error', message: 'UNKNOWN COMMAND' } });
   });
 

@@ -3,8 +3,18 @@ import { COMMANDS, commandByCode, type TillCommandName } from '../commands';
 import { JoinprotoError } from '../errors';
 import { type DecodeEvent, DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../framing';
 import type {
-  CardCheckRequest, ErrorResponse, InterruptResponse, Message, MessageOf, MessageType, TerminalMessage,
-  TerminalRequest, TerminalResponse, TillMessage, TillRequest, TillResponse,
+  CardCheckRequest,
+  ErrorResponse,
+  InterruptResponse,
+  Message,
+  MessageOf,
+  MessageType,
+  TerminalMessage,
+  TerminalRequest,
+  TerminalResponse,
+  TillMessage,
+  TillRequest,
+  TillResponse,
 } from '../messages';
 import { CANCELED_TEXT } from '../response-codes';
 import { PROTOCOL_ERROR_CODE } from '../tags';
@@ -18,9 +28,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A till command without its DF01: the session allocates the id. Interrupt and Repeat have their own methods. */
 export type TillCommandInput = DistributiveOmit<Exclude<TillRequest, MessageOf<'InterruptRequest'> | MessageOf<'RepeatRequest'>>, 'id'>;
 /** The answer type of a command input, e.g. PurchaseResponse for PurchaseRequest. */
-export type ResponseOf<I extends { type: MessageType }> = I['type'] extends `${infer C}Request`
-  ? Extract<TerminalResponse, { type: `${C}Response` }>
-  : never;
+export type ResponseOf<I extends { type: MessageType }> = I['type'] extends `${infer C}Request` ? Extract<TerminalResponse, { type: `${C}Response` }> : never;
 
 /** Verdict of the till's card lists for a 02 card check (spec 5.2). */
 export type CardListVerdict = 'white' | 'black';
@@ -158,9 +166,7 @@ export class TillSession {
   async interrupt(): Promise<CommandOutcome<InterruptResponse>> {
     const id = await this.allocateId();
     const request: TillRequest = { type: 'InterruptRequest', id };
-    return this.dispatch('Interrupt', id, request, (m) => m.type === 'InterruptResponse' && m.id === id) as Promise<
-      CommandOutcome<InterruptResponse>
-    >;
+    return this.dispatch('Interrupt', id, request, (m) => m.type === 'InterruptResponse' && m.id === id) as Promise<CommandOutcome<InterruptResponse>>;
   }
 
   /**
@@ -175,8 +181,11 @@ export class TillSession {
     }
     const run = this.queue.then(async () => {
       const request: TillRequest = { type: 'RepeatRequest', id };
-      const outcome = await this.dispatch('Repeat', id, request, (m) =>
-        m.type === 'RepeatResponse' || ('id' in m && m.id === id && m.type !== 'InterruptResponse'),
+      const outcome = await this.dispatch(
+        'Repeat',
+        id,
+        request,
+        (m) => m.type === 'RepeatResponse' || ('id' in m && m.id === id && m.type !== 'InterruptResponse'),
       );
       if (outcome.outcome !== 'unknown') this.settleDoubt(id);
       return outcome;
@@ -418,6 +427,7 @@ function commandOfInput(input: TillCommandInput): TillCommandName {
 }
 
 function commandOfAnswer(message: TerminalResponse | ErrorResponse): TillCommandName | undefined {
-  const name = message.type === 'ErrorResponse' ? (message.command === undefined ? undefined : commandByCode(message.command)) : message.type.slice(0, -'Response'.length);
+  const name =
+    message.type === 'ErrorResponse' ? (message.command === undefined ? undefined : commandByCode(message.command)) : message.type.slice(0, -'Response'.length);
   return name === undefined ? undefined : (name as TillCommandName);
 }

@@ -14,9 +14,21 @@ const bytes = fc.uint8Array({ maxLength: 300 });
 const department = digits(2);
 
 const bankResult = {
-  id, responseCode: code, message: text, maskedPan, amount, cashback: amount, authCode: fc.stringMatching(/^[A-Za-z0-9]{6}$/),
-  receipt: bytes, receiptNo: digits(6), shiftNo: digits(6), merchantId: digits(15), terminalId: fc.stringMatching(/^[A-Z0-9]{8}$/),
-  time: digits(6), rrn: digits(12), date: digits(6),
+  id,
+  responseCode: code,
+  message: text,
+  maskedPan,
+  amount,
+  cashback: amount,
+  authCode: fc.stringMatching(/^[A-Za-z0-9]{6}$/),
+  receipt: bytes,
+  receiptNo: digits(6),
+  shiftNo: digits(6),
+  merchantId: digits(15),
+  terminalId: fc.stringMatching(/^[A-Z0-9]{8}$/),
+  time: digits(6),
+  rrn: digits(12),
+  date: digits(6),
 };
 
 function typed<T extends Message['type']>(type: T, fields: Record<string, fc.Arbitrary<unknown>>, required: string[]) {
@@ -56,11 +68,20 @@ export const arbitraryTerminalMessage: fc.Arbitrary<Message> = fc.oneof(
   typed('RepeatResponse', { responseCode: code, message: text }, ['responseCode']),
   typed('EchoRequest', { id }, ['id']),
   typed('CardCheckRequest', { id, maskedPan, date: digits(6) }, ['id', 'maskedPan']),
-  typed('OpenConnectionRequest', { id, protocol: fc.constantFrom('tcp', 'http'), address: fc.stringMatching(/^[a-z0-9.]{1,30}:[0-9]{1,5}$/) }, ['id', 'protocol', 'address']),
+  typed('OpenConnectionRequest', { id, protocol: fc.constantFrom('tcp', 'http'), address: fc.stringMatching(/^[a-z0-9.]{1,30}:[0-9]{1,5}$/) }, [
+    'id',
+    'protocol',
+    'address',
+  ]),
   typed('SendDataRequest', { id, connectionId: digits(10), data: bytes }, ['id', 'connectionId', 'data']),
   typed('ReceiveDataRequest', { id, connectionId: digits(10), maxBytes: fc.integer({ min: 1, max: 65535 }) }, ['id', 'connectionId', 'maxBytes']),
   typed('CloseConnectionRequest', { id, connectionId: digits(10) }, ['id', 'connectionId']),
-  typed('ErrorResponse', { command: fc.constantFrom('73', '50', '00'), id, responseCode: fc.constant('XX'), message: fc.constant('UNKNOWN COMMAND') }, ['command', 'id', 'responseCode', 'message']),
+  typed('ErrorResponse', { command: fc.constantFrom('73', '50', '00'), id, responseCode: fc.constant('XX'), message: fc.constant('UNKNOWN COMMAND') }, [
+    'command',
+    'id',
+    'responseCode',
+    'message',
+  ]),
 );
 
 /** A valid message with the direction it travels in. */

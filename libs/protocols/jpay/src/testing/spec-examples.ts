@@ -243,10 +243,7 @@ export const SPEC_EXAMPLES: readonly SpecExample[] = [
     section: '§8.9',
     kind: 'response',
     command: 'transaction',
-    corrections: [
-      'JPAY: `<acquirer-tag>abc</acquired-tag>` → `</acquirer-tag>`',
-      '`<record>A1234DF3…</record>` value completed',
-    ],
+    corrections: ['JPAY: `<acquirer-tag>abc</acquired-tag>` → `</acquirer-tag>`', '`<record>A1234DF3…</record>` value completed'],
     xml: `<transaction>
   <status>ok</status>
   <receipt>
@@ -295,9 +292,7 @@ export const SPEC_EXAMPLES: readonly SpecExample[] = [
     id: 'dex',
     section: '§8.9',
     kind: 'message',
-    corrections: [
-      'JPAY: typographic quotes and a stray `<code>` inside `<tag>` replaced by the aQsi form',
-    ],
+    corrections: ['JPAY: typographic quotes and a stray `<code>` inside `<tag>` replaced by the aQsi form'],
     xml: `<dex>\n  <kernel-tags>\n    <tag name="5A" value="01234567890ABCDEF" />\n</kernel-tags>  \n</dex>`,
   },
   {
@@ -384,9 +379,7 @@ export const SPEC_EXAMPLES: readonly SpecExample[] = [
     id: 'tx-sbp-payment',
     section: '§8.10',
     kind: 'command',
-    corrections: [
-      '`<transaction type="payment" force-sbp="true" …>` completed with the documented child elements',
-    ],
+    corrections: ['`<transaction type="payment" force-sbp="true" …>` completed with the documented child elements'],
     xml: `<transaction type="payment" force-sbp="true"><amount>000000012300</amount></transaction>`,
   },
   {
@@ -424,9 +417,7 @@ export const SPEC_EXAMPLES: readonly SpecExample[] = [
     section: '§8.10 CFT',
     kind: 'response',
     command: 'transaction',
-    corrections: [
-      'the CFT example is a bare <receipt>; wrapped in <transaction><status>ok</status>',
-    ],
+    corrections: ['the CFT example is a bare <receipt>; wrapped in <transaction><status>ok</status>'],
     xml: `<transaction><status>ok</status>
 <receipt>
   <header />
@@ -687,17 +678,14 @@ export const SPEC_EXAMPLES: readonly SpecExample[] = [
 ];
 
 /** The decrypted body of `login-secure-ok` (jpay-notes.md test vector). */
-export const SECURE_LOGIN_PLAINTEXT =
-  '<encrypted-data><status>ok</status><token>392480923040932923</token></encrypted-data>';
+export const SECURE_LOGIN_PLAINTEXT = '<encrypted-data><status>ok</status><token>392480923040932923</token></encrypted-data>';
 
 /** jpay-notes.md test vector. */
 export const CRYPTO_VECTOR = {
   clientPrivateKey: '11'.repeat(32),
   serverPrivateKey: '22'.repeat(32),
-  clientHandshake:
-    'AwAXQQQCF+YX8LZEOSgnj5aZnmmiOk8sFSvfbWzfZuW4AoLU7RlKfevLl3EtLdo8qFqodlpW9F/HWFmWUvKJfGUwbleU',
-  serverHandshake:
-    'QQTWWpOXfKo9GwgYUv9Xp55GXxZgV3MEuurVBd06SFic81AYXolTct9iIeo6E3VX5HP922dV8FvVB8PFM/zpyRKF',
+  clientHandshake: 'AwAXQQQCF+YX8LZEOSgnj5aZnmmiOk8sFSvfbWzfZuW4AoLU7RlKfevLl3EtLdo8qFqodlpW9F/HWFmWUvKJfGUwbleU',
+  serverHandshake: 'QQTWWpOXfKo9GwgYUv9Xp55GXxZgV3MEuurVBd06SFic81AYXolTct9iIeo6E3VX5HP922dV8FvVB8PFM/zpyRKF',
   sharedSecret: 'ccfc261f58193c98ca4ad4a53bbac6f0ee29bc4d48438090446908622ca79af6',
   iv: '000102030405060708090a0b0c0d0e0f',
   plaintext: SECURE_LOGIN_PLAINTEXT,

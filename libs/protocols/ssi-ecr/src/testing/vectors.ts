@@ -30,8 +30,7 @@ export interface RequestExample {
   readonly corrections?: readonly string[];
 }
 
-const PRINT_XML_RECEIPT =
-  '<receipt><text align="center" size="normal" weight="normal" darkness="normal">printtest</text><image>B64 Image</image></receipt>';
+const PRINT_XML_RECEIPT = '<receipt><text align="center" size="normal" weight="normal" darkness="normal">printtest</text><image>B64 Image</image></receipt>';
 
 export const REQUEST_EXAMPLES: readonly RequestExample[] = [
   {
@@ -64,7 +63,11 @@ export const REQUEST_EXAMPLES: readonly RequestExample[] = [
       params: { transAmount: 24500, endAmount: 27000, transCurrency: '980', rrn: '987612344098', authCode: '86429E', merchantId: '000000060007176' },
     },
   },
-  { section: '5.2.7 VoidPreauth', json: '{"method":"VoidPreauth","params":{"invoiceNum":"000456"}}', typed: { method: 'VoidPreauth', params: { invoiceNum: '000456' } } },
+  {
+    section: '5.2.7 VoidPreauth',
+    json: '{"method":"VoidPreauth","params":{"invoiceNum":"000456"}}',
+    typed: { method: 'VoidPreauth', params: { invoiceNum: '000456' } },
+  },
   {
     section: '5.2.8 Cash',
     json: '{"method":"Cash","params":{"transAmount":"24500","transCurrency":"980","merchantId":"000000060007176"}}',
@@ -80,7 +83,11 @@ export const REQUEST_EXAMPLES: readonly RequestExample[] = [
     json: '{"method":"Balance","params":{"transCurrency":"980","merchantId":"000000060007176"}}',
     typed: { method: 'Balance', params: { transCurrency: '980', merchantId: '000000060007176' } },
   },
-  { section: '5.2.11 Echo', json: '{"method":"Echo","params":{"merchantId":"000000060007176"}}', typed: { method: 'Echo', params: { merchantId: '000000060007176' } } },
+  {
+    section: '5.2.11 Echo',
+    json: '{"method":"Echo","params":{"merchantId":"000000060007176"}}',
+    typed: { method: 'Echo', params: { merchantId: '000000060007176' } },
+  },
   {
     section: '5.2.12 PartialVoid',
     json: '{"method":"PartialVoid","params":{"invoiceNum":"000456","transAmount":"24500"}}',
@@ -125,7 +132,8 @@ export const PRINT_XML_EXAMPLE_RECEIPT = PRINT_XML_RECEIPT;
 
 /** Responses of section 5, as sent by a terminal. */
 export const RESPONSE_EXAMPLES = {
-  '5.1 error': '{"method":"Purchase","error":true,"errorCode":"E01","errorDescription":"Версія протоколу не підтримується терміналом","params":{"details":"actual: ee, expected: 66"}}',
+  '5.1 error':
+    '{"method":"Purchase","error":true,"errorCode":"E01","errorDescription":"Версія протоколу не підтримується терміналом","params":{"details":"actual: ee, expected: 66"}}',
   '5.2.1.2 ack': '{"method":"Purchase","error":false,"errorCode":"","errorDescription":"","params":{}}',
   '5.2.11 Echo': '{"method":"Echo","error":false,"errorCode":"","errorDescription":"","params":{}}',
   '5.4.1 GetStatus': '{"method":"GetStatus","error":false,"errorCode":"","errorDescription":"","status":"S00","params":{}}',
@@ -200,7 +208,8 @@ export const RESPONSE_EXAMPLES = {
       batchNumber: '999',
     },
   }),
-  '5.5.5 GetMerchantList': '{"method":"GetMerchantList","error":false,"errorCode":"","errorDescription":"","params":{"merchantCount":2,"merchantList":["mer1","mer2"]}}',
+  '5.5.5 GetMerchantList':
+    '{"method":"GetMerchantList","error":false,"errorCode":"","errorDescription":"","params":{"merchantCount":2,"merchantList":["mer1","mer2"]}}',
   '5.5.6 GetLastReportReceipt': '{"method":"GetLastReportReceipt","error":false,"errorCode":"","errorDescription":"","params":{"receipt":"Receipt text"}}',
   '5.5.7 PrintXml': '{"method":"PrintXml","error":false,"errorCode":"","errorDescription":"","params":{}}',
   '5.5.8 PrintPdfUrl': '{"method":"PrintPdfUrl","error":false,"errorCode":"","errorDescription":"","params":{}}',
