@@ -17,7 +17,7 @@ import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
 import { AgentsModule } from './agents/agents.module';
 import { AssistMerchantsModule } from './assist-merchants/assist-merchants.module';
-import { CommandBusModule } from './command-bus/command-bus.module';
+import { CommandBusModule } from '@payorch/command-bus';
 import { ApiKeyGuard } from './common/auth.guard';
 import { AuthThrottle } from './common/auth-throttle';
 import { DestinationGuard } from './common/destination.guard';
@@ -90,7 +90,7 @@ export class AppModule {
           inject: [redisToken('command')],
           useFactory: (connection: Redis) => ({ connection, prefix: `${deps.config.REDIS_KEY_PREFIX}:bull` }),
         }),
-        CommandBusModule.register({ dispatcher: deps.dispatcher }),
+        CommandBusModule.register({ config: GATEWAY_CONFIG, database: DATABASE, dispatcher: deps.dispatcher }),
         EgressModule,
         EventsModule,
         // One `request` line per request through pino-http, with the request id of `X-Request-Id` (bootstrap.ts).

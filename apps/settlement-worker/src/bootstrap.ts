@@ -31,7 +31,7 @@ export async function createWorkerApp(
       logger: log,
       redis,
       registry: createMetricsRegistry('settlement-worker'),
-      // Settlements and operation recovery both go over the one command bus (CommandBusModule); tests inject in-process ones.
+      // Settlements and operation recovery both go over the one command bus (CommandBusModule, libs/command-bus); tests inject in-process ones.
       settlementRunner: options.settlementRunner,
       dispatcher: options.dispatcher,
     }),

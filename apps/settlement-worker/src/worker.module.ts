@@ -11,7 +11,7 @@ import type { TerminalCommandDispatcher } from '@payorch/operations';
 import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
 import { BullErrorLog } from './bull-errors';
-import { CommandBusModule } from './command-bus/command-bus.module';
+import { CommandBusModule } from '@payorch/command-bus';
 import { HealthController, REGISTRY } from './health/health.controller';
 import { RecoveryModule } from './recovery/recovery.module';
 import { SchedulerReconciler } from './schedules/scheduler-reconciler.service';
@@ -79,7 +79,7 @@ export class WorkerModule {
             defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: false },
           }),
         }),
-        CommandBusModule.register({ dispatcher: deps.dispatcher }),
+        CommandBusModule.register({ config: WORKER_CONFIG, database: DATABASE, dispatcher: deps.dispatcher }),
         DiscoveryModule,
         RecoveryModule,
         SettlementModule.register({ registry: deps.registry, runner: deps.settlementRunner }),

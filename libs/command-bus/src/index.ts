@@ -15,3 +15,4 @@ export {
 export { busKeys } from './keys';
 export { parseCommand } from './messages';
 export { isRedisUnavailable } from './unavailable';
+export { CommandBusModule, type CommandBusModuleOptions } from './command-bus.module';
