@@ -21,8 +21,14 @@ describe('payorch-agent CLI', () => {
     const help = cli('--help');
     expect(help).toContain('--connector <url>');
     expect(help).toContain('status');
+    expect(help).toContain('--reconnect-base-ms <ms>');
+    expect(help).toContain('--reconnect-max-ms <ms>');
     // Simulators are a dev tool (apps/dev-sim), not part of the shipped agent.
     expect(help).not.toMatch(/simulat/i);
+  });
+
+  it('refuses a reconnect delay that is not whole milliseconds, with a clear error', () => {
+    expect(() => cli('--reconnect-max-ms', 'soon', 'status')).toThrow(/--reconnect-max-ms.*expected whole milliseconds/s);
   });
 
   it('reports a not-enrolled status as JSON', () => {

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 
 import { createLogger } from '@payorch/logging';
 
@@ -19,10 +19,35 @@ const program = new Command('payorch-agent')
   .version(AGENT_VERSION, '-v, --version')
   .option('--state-dir <dir>', 'where the credential and state are kept', defaultStateDir())
   .option('--log-level <level>', 'fatal|error|warn|info|debug', 'info')
+  .option(
+    '--reconnect-base-ms <ms>',
+    'first reconnect delay after the tunnel drops; doubles per failure, with full jitter',
+    positiveInt,
+    envInt('PAYORCH_AGENT_RECONNECT_BASE_MS', 500),
+  )
+  .option('--reconnect-max-ms <ms>', 'longest reconnect delay', positiveInt, envInt('PAYORCH_AGENT_RECONNECT_MAX_MS', 30_000))
   .showHelpAfterError();
 
 interface RunOptions {
   logLevel: string;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3_600_000) throw new InvalidArgumentError(`expected whole milliseconds between 1 and 3600000, got "${value}"`);
+  return n;
+}
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  try {
+    return positiveInt(raw);
+  } catch (error) {
+    throw new Error(`${name}: ${(error as Error).message}`);
+  }
 }
 
 async function runAgent(store: StateStore, opts: RunOptions): Promise<void> {
@@ -30,7 +55,10 @@ async function runAgent(store: StateStore, opts: RunOptions): Promise<void> {
   if (!stored) throw new Error(`not enrolled: no credential in ${store.credentialFile}; run with --connector <url> --token <enrollment token>`);
   const logger = createLogger({ name: 'agent', level: opts.logLevel, base: { agentId: stored.agentId } });
   const bridge = new LinkBridge({ logger });
+  if (opts.reconnectBaseMs > opts.reconnectMaxMs) throw new Error('--reconnect-base-ms must not exceed --reconnect-max-ms');
   const client = new TunnelClient({
+    baseDelayMs: opts.reconnectBaseMs,
+    maxDelayMs: opts.reconnectMaxMs,
     connector: stored.connector,
     credential: stored.credential,
     logger,
