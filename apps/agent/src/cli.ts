@@ -46,7 +46,7 @@ function envInt(name: string, fallback: number): number {
   try {
     return positiveInt(raw);
   } catch (error) {
-    throw new Error(`${name}: ${(error as Error).message}`);
+    throw new Error(`${name}: ${(error as Error).message}`, { cause: error });
   }
 }
 
