@@ -6,19 +6,9 @@ import { Redis } from 'ioredis';
 
 import { type GatewayConfig, gatewayConfigSchema, loadConfig } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { createGatewayApp } from './bootstrap';
-
-/** CLIENT LIST names starting with `prefix`, sorted. */
-async function clientNames(probe: Redis, prefix: string): Promise<string[]> {
-  const list = (await probe.client('LIST')) as string;
-  return list
-    .split('\n')
-    .map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
-    .filter((name) => name.startsWith(prefix))
-    .sort();
-}
 
 describe('api-gateway Redis connections (docs/architecture.md, "Redis connections")', () => {
   const probe = new Redis(testRedisUrl());
@@ -49,10 +39,10 @@ describe('api-gateway Redis connections (docs/architecture.md, "Redis connection
     await app.init();
     const own = (name: string) => `${config.REDIS_KEY_PREFIX}:api-gateway:${hostname()}-${process.pid}:${name}`;
     // The BullMQ producers, the rate limiter, the event hub and the command bus open nothing of their own.
-    expect(await clientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).toEqual(['blocking', 'command', 'subscriber'].map(own));
+    expect(await redisClientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).toEqual(['blocking', 'command', 'subscriber'].map(own));
 
     await app.close();
     app = undefined;
-    await waitFor(async () => (await clientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).length === 0, { what: 'every connection closed' });
+    await waitFor(async () => (await redisClientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).length === 0, { what: 'every connection closed' });
   });
 });

@@ -5,19 +5,9 @@ import { Redis } from 'ioredis';
 
 import { type ConnectorConfig, connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { createConnectorApp } from './bootstrap';
-
-/** CLIENT LIST names that `keep` accepts, sorted. */
-async function clientNames(probe: Redis, keep: (name: string) => boolean): Promise<string[]> {
-  const list = (await probe.client('LIST')) as string;
-  return list
-    .split('\n')
-    .map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
-    .filter(keep)
-    .sort();
-}
 
 describe('device-connector Redis connections (docs/architecture.md, "Redis connections")', () => {
   const probe = new Redis(testRedisUrl());
@@ -53,10 +43,10 @@ describe('device-connector Redis connections (docs/architecture.md, "Redis conne
       `${config.REDIS_KEY_PREFIX}:device-connector:${instance}:command`,
       `payorch-access-${instance}`,
     ];
-    expect(await clientNames(probe, ours)).toEqual(expected.sort());
+    expect(await redisClientNames(probe, ours)).toEqual(expected.sort());
 
     await app.close();
     app = undefined;
-    await waitFor(async () => (await clientNames(probe, ours)).length === 0, { what: 'every connection closed' });
+    await waitFor(async () => (await redisClientNames(probe, ours)).length === 0, { what: 'every connection closed' });
   });
 });

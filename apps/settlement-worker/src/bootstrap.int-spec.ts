@@ -7,19 +7,9 @@ import { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { createWorkerApp } from './bootstrap';
-
-/** CLIENT LIST names starting with `prefix`, sorted. */
-async function clientNames(probe: Redis, prefix: string): Promise<string[]> {
-  const list = (await probe.client('LIST')) as string;
-  return list
-    .split('\n')
-    .map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
-    .filter((name) => name.startsWith(prefix))
-    .sort();
-}
 
 describe('settlement-worker Redis connections (docs/architecture.md, "Redis connections")', () => {
   const probe = new Redis(testRedisUrl());
@@ -52,12 +42,12 @@ describe('settlement-worker Redis connections (docs/architecture.md, "Redis conn
     const bullBlocking = Object.values(QUEUES).map((queue) => `${config.REDIS_KEY_PREFIX}:bull:${Buffer.from(queue).toString('base64')}`);
     const expected = [...['blocking', 'bull', 'command', 'subscriber'].map(own), ...bullBlocking].sort();
     expect(bullBlocking).toHaveLength(5);
-    await waitFor(async () => JSON.stringify(await clientNames(probe, `${config.REDIS_KEY_PREFIX}:`)) === JSON.stringify(expected), {
+    await waitFor(async () => JSON.stringify(await redisClientNames(probe, `${config.REDIS_KEY_PREFIX}:`)) === JSON.stringify(expected), {
       what: 'the worker connections',
     });
 
     await app.close();
     app = undefined;
-    await waitFor(async () => (await clientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).length === 0, { what: 'every connection closed' });
+    await waitFor(async () => (await redisClientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).length === 0, { what: 'every connection closed' });
   });
 });

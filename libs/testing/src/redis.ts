@@ -18,3 +18,14 @@ export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<v
     cursor = next;
   } while (cursor !== '0');
 }
+
+/** The names of the server's client connections (CLIENT LIST) that start with `prefix` or pass `keep`, sorted. */
+export async function redisClientNames(probe: Redis, keep: string | ((name: string) => boolean)): Promise<string[]> {
+  const accept = typeof keep === 'string' ? (name: string) => name.startsWith(keep) : keep;
+  const list = (await probe.client('LIST')) as string;
+  return list
+    .split('\n')
+    .map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
+    .filter(accept)
+    .sort();
+}
