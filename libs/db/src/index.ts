@@ -3,3 +3,4 @@ export { Database, type DatabaseOptions, type AgentCredentialLookup, type AgentE
 export { isDatabaseUnavailable } from './unavailable';
 export { appUrlFromAdminUrl } from './urls';
 export { publishEvent, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';
+export { compareAndSetLifecycle, type LifecycleTable } from './compare-and-set';

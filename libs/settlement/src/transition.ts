@@ -1,4 +1,4 @@
-import { Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 import type { Settlement, SettlementStatus } from '@payorch/prisma';
 
@@ -151,21 +151,11 @@ export async function transitionSettlement(tx: TransactionClient, t: SettlementT
           : Prisma.sql`${value as Date | null}::timestamptz`;
     sets.push(Prisma.sql`${Prisma.raw(`"${column}"`)} = ${sqlValue}`);
   }
-  if (t.countAttempt) sets.push(Prisma.sql`"attempts" = s."attempts" + 1`);
-  if (t.markStarted) sets.push(Prisma.sql`"startedAt" = COALESCE(s."startedAt", clock_timestamp())`);
-  sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
-  const rows = await tx.$queryRaw<(Settlement & { previousStatus: SettlementStatus })[]>`
-    WITH previous AS (
-      SELECT s."id", s."status" FROM "Settlement" s
-      WHERE s."id" = ${t.settlementId}::uuid AND s."status" = ANY(${[...t.from]}::"SettlementStatus"[])
-      FOR UPDATE OF s
-    )
-    UPDATE "Settlement" s SET ${Prisma.join(sets, ', ')}
-    FROM previous WHERE s."id" = previous."id"
-    RETURNING s.*, previous."status" AS "previousStatus"`;
-  const written = rows[0];
+  if (t.countAttempt) sets.push(Prisma.sql`"attempts" = "attempts" + 1`);
+  if (t.markStarted) sets.push(Prisma.sql`"startedAt" = COALESCE("startedAt", clock_timestamp())`);
+  const written = await compareAndSetLifecycle<Settlement, SettlementStatus>(tx, 'Settlement', t.settlementId, t.from, sets);
   if (written === undefined) return null;
-  const { previousStatus, ...row } = written;
+  const { row, previous: previousStatus } = written;
   const events: PublishedEvent[] = [];
   const own = SETTLEMENT_EVENT[t.to];
   const publish = (type: 'settlement.completed' | 'settlement.failed' | 'settlement.discrepancy', data: Record<string, unknown>) =>

@@ -1,5 +1,5 @@
 import type { OrderState } from '@payorch/assist-tokenpay';
-import { Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 import type { WalletPayment, WalletPaymentState, WalletTokenType } from '@payorch/prisma';
 
@@ -178,20 +178,10 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
   } else if (t.error !== undefined) {
     sets.push(Prisma.sql`"error" = ${json(t.error)}::jsonb`);
   }
-  if (t.countResolutionAttempt) sets.push(Prisma.sql`"resolutionAttempts" = w."resolutionAttempts" + 1`);
-  sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
-  const rows = await tx.$queryRaw<(WalletPaymentRow & { previousState: WalletPaymentState })[]>`
-    WITH previous AS (
-      SELECT w."id", w."state" FROM "WalletPayment" w
-      WHERE w."id" = ${t.paymentId}::uuid AND w."state" = ANY(${[...t.from]}::"WalletPaymentState"[])
-      FOR UPDATE OF w
-    )
-    UPDATE "WalletPayment" w SET ${Prisma.join(sets, ', ')}
-    FROM previous WHERE w."id" = previous."id"
-    RETURNING w.*, previous."state" AS "previousState"`;
-  const written = rows[0];
+  if (t.countResolutionAttempt) sets.push(Prisma.sql`"resolutionAttempts" = "resolutionAttempts" + 1`);
+  const written = await compareAndSetLifecycle<WalletPaymentRow, WalletPaymentState>(tx, 'WalletPayment', t.paymentId, t.from, sets);
   if (written === undefined) return null;
-  const { previousState, ...row } = written;
+  const { row, previous: previousState } = written;
   const event =
     row.state === previousState
       ? undefined

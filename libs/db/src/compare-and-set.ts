@@ -1,0 +1,41 @@
+import { Prisma, type TransactionClient } from './client';
+
+/** The tables whose lifecycle column is written by a compare-and-set (each through its one owner). */
+const LIFECYCLE = {
+  Settlement: { column: 'status', type: 'SettlementStatus' },
+  WalletPayment: { column: 'state', type: 'WalletPaymentState' },
+} as const;
+
+export type LifecycleTable = keyof typeof LIFECYCLE;
+
+/**
+ * The owners' one write (libs/settlement, libs/wallet-payments): `UPDATE <table> SET <sets> WHERE id = ? AND
+ * <state> = ANY(from)` as one statement, with the previous state read under `FOR UPDATE` in the same statement.
+ * Returns the written row and the state it had, or undefined when the row was not in one of `from` (someone
+ * else moved it first). `sets` refer to the row's columns unqualified (e.g. `"attempts" = "attempts" + 1`);
+ * `"updatedAt"` is set here.
+ */
+export async function compareAndSetLifecycle<Row, S extends string>(
+  tx: TransactionClient,
+  table: LifecycleTable,
+  id: string,
+  from: readonly S[],
+  sets: readonly Prisma.Sql[],
+): Promise<{ row: Row; previous: S } | undefined> {
+  const { column, type } = LIFECYCLE[table];
+  const t = Prisma.raw(`"${table}"`);
+  const c = Prisma.raw(`"${column}"`);
+  const rows = await tx.$queryRaw<(Row & { __previous: S })[]>`
+    WITH previous AS (
+      SELECT t."id", t.${c} FROM ${t} t
+      WHERE t."id" = ${id}::uuid AND t.${c} = ANY(${[...from]}::${Prisma.raw(`"${type}"[]`)})
+      FOR UPDATE OF t
+    )
+    UPDATE ${t} t SET ${Prisma.join([...sets, Prisma.sql`"updatedAt" = clock_timestamp()`], ', ')}
+    FROM previous WHERE t."id" = previous."id"
+    RETURNING t.*, previous.${c} AS "__previous"`;
+  const written = rows[0];
+  if (written === undefined) return undefined;
+  const { __previous, ...row } = written;
+  return { row: row as Row, previous: __previous };
+}
