@@ -111,6 +111,17 @@ describe('faults: process kills and link faults on a stack of real processes', (
     return healedMs;
   }
 
+  /** kill -9 `app` (run `whileDown` while it is dead), start it again, and check its readiness went down and came back. Returns when the fault ended. */
+  async function killAndRestart(app: AppName, whileDown?: () => Promise<void>): Promise<number> {
+    const faultAt = Date.now();
+    await stack[app].kill('SIGKILL');
+    await whileDown?.();
+    await stack[app].start();
+    const faultEndedAt = Date.now();
+    await expectWentNotReadyAndBack(app, faultAt);
+    return faultEndedAt;
+  }
+
   /** /health/ready of `app` answered something other than 200 after `since`, and 200 again later. */
   async function expectWentNotReadyAndBack(app: AppName, since: number): Promise<void> {
     const back = await waitFor(
@@ -182,12 +193,9 @@ describe('faults: process kills and link faults on a stack of real processes', (
       what: 'SSI terminal waiting for the card',
       ignoreErrors: true,
     });
-    const faultAt = Date.now();
-    await stack.connector.kill('SIGKILL');
-    for (const id of Object.values(ids)) expect(FINAL).not.toContain(await stateOf(id));
-    await stack.connector.start();
-    const faultEndedAt = Date.now();
-    await expectWentNotReadyAndBack('connector', faultAt);
+    const faultEndedAt = await killAndRestart('connector', async () => {
+      for (const id of Object.values(ids)) expect(FINAL).not.toContain(await stateOf(id));
+    });
     await expectHealed(
       faultEndedAt,
       (Object.keys(ids) as Protocol[]).map((protocol) => ({ id: ids[protocol], protocol, amount: amounts[protocol] })),
@@ -234,11 +242,7 @@ describe('faults: process kills and link faults on a stack of real processes', (
       what: 'payment running on the terminal',
       ignoreErrors: true,
     });
-    const faultAt = Date.now();
-    await stack.gateway.kill('SIGKILL');
-    await stack.gateway.start();
-    const faultEndedAt = Date.now();
-    await expectWentNotReadyAndBack('gateway', faultAt);
+    const faultEndedAt = await killAndRestart('gateway');
     await expectHealed(faultEndedAt, [{ id, protocol: 'JPAY', amount: 20_054 }]);
     expect(await stateOf(id)).toBe('approved');
     const again = await post(`/v1/terminals/${terminals.JPAY}/operations`, { type: 'purchase', amount: 20_054, currency: 'RUB' }, key);
@@ -254,11 +258,7 @@ describe('faults: process kills and link faults on a stack of real processes', (
       what: 'payment sent to the terminal',
       ignoreErrors: true,
     });
-    const faultAt = Date.now();
-    await stack.worker.kill('SIGKILL');
-    await stack.worker.start();
-    const faultEndedAt = Date.now();
-    await expectWentNotReadyAndBack('worker', faultAt);
+    const faultEndedAt = await killAndRestart('worker');
     await expectHealed(faultEndedAt, [{ id, protocol: 'JOINPROTO', amount: 20_000 }]);
     expect(await stateOf(id)).toBe('approved');
   });
