@@ -6,6 +6,12 @@ module.exports = {
   rootDir: __dirname,
   // test/security: one test per attack of docs/security.md (the e2e harness, run with the e2e suite).
   // test/faults: injected faults (docs/runbooks/faults.md), each with the processes it owns.
-  testMatch: ['<rootDir>/e2e/**/*.e2e-spec.ts', '<rootDir>/security/**/*.security-spec.ts', '<rootDir>/faults/**/*.fault-spec.ts'],
+  // test/deploy: deploy/ kept true — production bundles started with plain node, compose and Kubernetes manifests.
+  testMatch: [
+    '<rootDir>/e2e/**/*.e2e-spec.ts',
+    '<rootDir>/security/**/*.security-spec.ts',
+    '<rootDir>/faults/**/*.fault-spec.ts',
+    '<rootDir>/deploy/**/*.deploy-spec.ts',
+  ],
   testTimeout: 30000,
 };

@@ -8,14 +8,18 @@
  * measured in the same run: an approved Joinproto payment with no fault. Prints p50 / max and the ratio
  * of the p50s to the baseline p50.
  * Run: node scripts/run-ts.mjs bench/faults/faults.bench.ts   (about 2–3 min; RUNS=3, SKIP_POSTGRES=1, FAULTS=cut,stall to change)
+ * BENCH_QUICK=1 (CI): one run of the connector kill and the link cut, no owned PostgreSQL (~40 s).
  */
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 import { OwnedPostgres, OwnedRedis, waitFor } from '@payorch/testing';
 
 import { ProcessStack } from '../../test/faults/support/stack';
+import { QUICK, reportRow } from '../support/report';
 
-const RUNS = Math.max(1, Math.min(10, Number(process.env.RUNS ?? 3)));
+const RUNS = Math.max(1, Math.min(10, Number(process.env.RUNS ?? (QUICK ? 1 : 3))));
+const SKIP_POSTGRES = Boolean(process.env.SKIP_POSTGRES) || QUICK;
+const FAULTS = process.env.FAULTS ?? (QUICK ? 'connector kill,cut' : undefined);
 /** Bound of one measurement (fault end → all final / first approved). */
 const BOUND_MS = 60_000;
 
@@ -25,7 +29,7 @@ type FaultKind = 'connector kill -9' | 'agent kill -9' | 'link cut' | 'link stal
 
 async function main(): Promise<void> {
   const redis = await new OwnedRedis().start();
-  const pg = process.env.SKIP_POSTGRES ? undefined : await new OwnedPostgres().start();
+  const pg = SKIP_POSTGRES ? undefined : await new OwnedPostgres().start();
   const stack = new ProcessStack({ redisUrl: redis.url, ...(pg ? { database: { adminUrl: pg.adminUrl, appUrl: pg.appUrl } } : {}) });
   const joinproto = new JoinprotoTerminalSimulator();
   const ssi = new SsiEcrSimulator({ port: 0, advance: { mode: 'timed', stepMs: 300 } });
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
     };
 
     const rows: { kind: string; final: number[]; approved: number[]; errors: string[] }[] = [];
-    const only = process.env.FAULTS?.split(',').map((f) => f.trim().toLowerCase());
+    const only = FAULTS?.split(',').map((f) => f.trim().toLowerCase());
     for (const [kind, inject] of Object.entries(faults).filter(([k]) => !only || only.some((f) => k.toLowerCase().includes(f)))) {
       const row = { kind, final: [] as number[], approved: [] as number[], errors: [] as string[] };
       rows.push(row);
@@ -193,6 +197,17 @@ async function main(): Promise<void> {
       console.log(
         `| ${row.kind} | ${f.length}/${RUNS} | ${fmt(percentile(f, 50))} / ${fmt(f[f.length - 1] ?? NaN)} | ${fmt(percentile(a, 50))} / ${fmt(a[a.length - 1] ?? NaN)} | ${ratio} |`,
       );
+    }
+    for (const row of rows) {
+      const a = [...row.approved].sort((x, y) => x - y);
+      if (a.length === 0) continue;
+      reportRow({
+        bench: `faults: ${row.kind} → first payment approved (${a.length}/${RUNS} healed)`,
+        measured: percentile(a, 50),
+        baseline: b50,
+        unit: 'ms p50',
+        ratio: percentile(a, 50) / b50,
+      });
     }
     const failed = rows.filter((r) => r.errors.length);
     if (failed.length) {

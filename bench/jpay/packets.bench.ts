@@ -1,9 +1,22 @@
 /**
  * JPAY packets/s through FrameDecoder + safe XML parse + typed decode, against a baseline measured in
- * the same run: a bare length-prefix split + JSON.parse of an equivalent JSON payload.
- *   npx tsx bench/jpay/packets.bench.ts        (~10 s)
+ * the same run: a bare length-prefix split + JSON.parse of an equivalent JSON payload. The cases run in
+ * alternating rounds and each keeps its best round, so a busy machine skews both alike.
+ *   node scripts/run-ts.mjs bench/jpay/packets.bench.ts   (~12 s; BENCH_QUICK=1: ~3 s)
+ * Goal (issue 19): full path ≥ 0.3× the baseline.
  */
 import { decodeResponse, FrameDecoder, parseXmlBytes } from '@payorch/jpay';
+
+import { QUICK, reportRow } from '../support/report';
+
+/**
+ * What the profile (node --cpu-prof) taught: before issue 19, 60 % of the time was fast-xml-parser
+ * (a validation pass, then a parse into its own ordered tree that we converted again) and 14 % the
+ * receipt's compaction passes; now one strict reader builds the elements directly and the receipt's
+ * fields are named stores, so the time is spread over reading the XML, the UTF-8 decode and the frame copy.
+ */
+const LESSON =
+  'profile: was 60% fast-xml-parser (validate + ordered tree + conversion) and 14% receipt compaction; now one strict pass builds the elements, receipt fields are named stores';
 
 const RECEIPT_XML = `<transaction><status>ok</status><receipt><header><line>Merchant Name</line><line>Merchant Address</line></header><tid>1000000001</tid><mid>012345678912345</mid><seq>000009</seq><type>purchase</type><state>active</state><tstatus>approved</tstatus><amount-authorized>000000012300</amount-authorized><currency>643</currency><aid>A0000000031010</aid><appname>VISA Classic</appname><pan>************1234</pan><aed>200331</aed><rrn>120157645346</rrn><resp-code>000</resp-code><auth-number>AFK045</auth-number><datetime>180328120133</datetime><tsi>EF00</tsi><tvr>2040300000</tvr><bank-name>БАНК</bank-name><footer><line>ОДОБРЕНО</line></footer></receipt><error-stack/></transaction>`;
 const RECEIPT_JSON = JSON.stringify({
@@ -35,7 +48,8 @@ const RECEIPT_JSON = JSON.stringify({
   },
 });
 const PACKETS_PER_STREAM = 64;
-const SECONDS_PER_CASE = 4;
+const ROUNDS = 3;
+const ROUND_MS = QUICK ? 600 : 1300;
 
 function stream(payload: string): Buffer {
   const body = Buffer.from(payload, 'utf8');
@@ -51,16 +65,16 @@ function chunks(bytes: Buffer): Buffer[] {
   return out;
 }
 
-function measure(name: string, segments: Buffer[], runOnce: (segments: Buffer[]) => number): number {
+/** Packets/s of one round of `runOnce` over the stream, for ROUND_MS. */
+function round(segments: Buffer[], runOnce: (segments: Buffer[]) => number): number {
   let packets = 0;
-  const deadline = process.hrtime.bigint() + BigInt(SECONDS_PER_CASE * 1e9);
+  const deadline = process.hrtime.bigint() + BigInt(ROUND_MS * 1e6);
   const start = process.hrtime.bigint();
   while (process.hrtime.bigint() < deadline) packets += runOnce(segments);
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const rate = packets / seconds;
-  console.log(`${name.padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} packets/s`);
-  return rate;
+  return packets / (Number(process.hrtime.bigint() - start) / 1e9);
 }
+
+const print = (name: string, rate: number) => console.log(`${name.padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} packets/s`);
 
 const jpaySegments = chunks(stream(RECEIPT_XML));
 const jsonSegments = chunks(stream(RECEIPT_JSON));
@@ -106,7 +120,25 @@ if (jpayRun(jpaySegments) !== PACKETS_PER_STREAM || baselineRun(jsonSegments) !=
   throw new Error('bench setup decodes the wrong number of packets');
 }
 console.log(`JPAY transaction response, ${Buffer.byteLength(RECEIPT_XML)} bytes XML / ${Buffer.byteLength(RECEIPT_JSON)} bytes JSON, 1400-byte segments`);
-const baseline = measure('baseline: length split + JSON.parse', jsonSegments, baselineRun);
-const framer = measure('FrameDecoder alone', jpaySegments, framerOnlyRun);
-const full = measure('FrameDecoder + safe XML parse + typed decode', jpaySegments, jpayRun);
-console.log(`ratio framer+parser / baseline: ${(full / baseline).toFixed(3)}  (framer alone / baseline: ${(framer / baseline).toFixed(2)})`);
+const best = { baseline: 0, framer: 0, full: 0 };
+for (let i = 0; i < ROUNDS; i++) {
+  best.baseline = Math.max(best.baseline, round(jsonSegments, baselineRun));
+  best.framer = Math.max(best.framer, round(jpaySegments, framerOnlyRun));
+  best.full = Math.max(best.full, round(jpaySegments, jpayRun));
+}
+print('baseline: length split + JSON.parse', best.baseline);
+print('FrameDecoder alone', best.framer);
+print('FrameDecoder + safe XML parse + typed decode', best.full);
+console.log(
+  `ratio framer+parser / baseline: ${(best.full / best.baseline).toFixed(3)}  (framer alone / baseline: ${(best.framer / best.baseline).toFixed(2)})`,
+);
+console.log(LESSON);
+reportRow({
+  bench: 'jpay: framer + XML + typed decode',
+  measured: best.full,
+  baseline: best.baseline,
+  unit: 'packets/s',
+  ratio: best.full / best.baseline,
+  goal: { on: 'ratio', op: '>=', value: 0.3 },
+  note: LESSON,
+});

@@ -4,7 +4,8 @@
  * OperationExecutor → Joinproto driver → simulator over TCP), with N terminals driven concurrently,
  * vs the baseline measured in the same run: the same driver → simulator round trip alone, N concurrent.
  * Prints operations/s, p50 / p99 latency and the ratios (how much the API + database add).
- * Run: node scripts/run-ts.mjs bench/operations/operations.bench.ts   (about 20 s; TERMINALS, SECONDS to change)
+ * Prints SQL statements and transactions per operation (bench/support/sql-counter.ts).
+ * Run: node scripts/run-ts.mjs bench/operations/operations.bench.ts   (about 20 s; BENCH_QUICK=1: ~8 s; TERMINALS, SECONDS to change)
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -17,9 +18,14 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { GatewaySession, idem } from '../../test/e2e/support/gateway-session';
 import { InProcessDispatcher } from '../../test/e2e/support/in-process-dispatcher';
+import { QUICK, reportRow } from '../support/report';
+import { installSqlCounter, perEvent, sqlSnapshot } from '../support/sql-counter';
+
+// Before the gateway creates its pools: counts the statements and transactions per operation.
+installSqlCounter();
 
 const TERMINALS = Number(process.env.TERMINALS ?? 4);
-const SECONDS = Number(process.env.SECONDS ?? 8);
+const SECONDS = Number(process.env.SECONDS ?? (QUICK ? 2 : 8));
 const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -120,10 +126,13 @@ async function main(): Promise<void> {
       dispatcher.route(id, { port });
       terminals.push(id);
     }
+    const sqlBefore = sqlSnapshot();
     const full = await measure(TERMINALS, async (lane) => {
       const op = await post(`/v1/terminals/${terminals[lane]}/operations?wait=10000`, { type: 'purchase', amount: 1500, currency: 'RUB' });
       if (op.state !== 'approved') throw new Error(`full stack: unexpected state ${String(op.state)}`);
     });
+    // The warm-up calls (one per lane) are counted too: they are operations like the others.
+    const sql = perEvent(sqlBefore, sqlSnapshot(), full.ops + TERMINALS);
 
     console.log(`\noperations benchmark: ${TERMINALS} terminals, ${SECONDS} s per measurement (Joinproto simulator over loopback TCP)\n`);
     const b = report('driver → simulator round trip (baseline)', baseline);
@@ -132,6 +141,25 @@ async function main(): Promise<void> {
       `\nratio full/baseline: throughput ${(f.rate / b.rate).toFixed(3)}×, p50 latency ${(f.p50 / b.p50).toFixed(2)}×, p99 latency ${(f.p99 / b.p99).toFixed(2)}×` +
         `  (API + database add ${(f.p50 - b.p50).toFixed(2)} ms at p50)`,
     );
+    console.log(`SQL per operation: ${sql.statements} statements in ${sql.transactions} transactions`);
+    reportRow({
+      bench: `operations: POST ?wait → approved, ${TERMINALS} terminals (throughput)`,
+      measured: f.rate,
+      baseline: b.rate,
+      unit: 'ops/s',
+      ratio: f.rate / b.rate,
+      goal: { on: 'ratio', op: '>=', value: 0.5 },
+      perEvent: sql,
+    });
+    reportRow({
+      bench: `operations: added latency at p50, ${TERMINALS} terminals`,
+      measured: f.p50 - b.p50,
+      baseline: b.p50,
+      unit: 'ms',
+      ratio: f.p50 / b.p50,
+      goal: { on: 'measured', op: '<=', value: 3 },
+      perEvent: sql,
+    });
   } finally {
     await dispatcher?.close();
     await session.stop();

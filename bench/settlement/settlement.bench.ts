@@ -24,7 +24,13 @@ import { createLogger } from '@payorch/logging';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
-const [terminals = 300, tenants = 3, latencyMs = 5] = process.argv.slice(2).map(Number);
+import { QUICK, reportRow } from '../support/report';
+import { installSqlCounter, perEvent, sqlSnapshot } from '../support/sql-counter';
+
+// Before the worker creates its pools: counts statements and transactions per settlement.
+installSqlCounter();
+
+const [terminals = QUICK ? 60 : 300, tenants = 3, latencyMs = 5] = process.argv.slice(2).map(Number);
 const CONCURRENCY = 32;
 
 async function main(): Promise<void> {
@@ -86,10 +92,13 @@ async function main(): Promise<void> {
     const app = await createWorkerApp(config, createLogger({ name: 'bench', level: 'silent' }), { settlementRunner: runner });
     await app.init();
     const queue = new Queue(QUEUES.settlement, opts);
+    const sqlBefore = sqlSnapshot();
     const start = performance.now();
     await queue.addBulk(jobs);
     while ((await owner.settlement.count({ where: { status: 'COMPLETED' } })) < terminals) await new Promise((r) => setTimeout(r, 50));
     const ms = performance.now() - start;
+    // Includes the bench's own completion polls (one count per 50 ms), a small share at this scale.
+    const sql = perEvent(sqlBefore, sqlSnapshot(), terminals);
     await queue.close();
     await app.close();
 
@@ -103,8 +112,19 @@ async function main(): Promise<void> {
         `settlements:             ${settlementsPerMin.toFixed(0).padStart(9)} settlements/min (${ms.toFixed(0)} ms)`,
         `ratio settlements/no-op: ${(settlementsPerMin / noopPerMin).toFixed(3)}`,
         `max close-days at once: ${runner.maxRunning} (limit ${CONCURRENCY}); per tenant max ${Math.max(...runner.maxByTenant.values())} (limit ${config.SETTLEMENT_TENANT_CONCURRENCY})`,
+        `SQL per settlement: ${sql.statements} statements in ${sql.transactions} transactions (bench polls included)`,
       ].join('\n') + '\n',
     );
+    reportRow({
+      bench: `settlements vs BullMQ no-op jobs (${terminals} terminals, concurrency ${CONCURRENCY})`,
+      measured: settlementsPerMin,
+      baseline: noopPerMin,
+      unit: '/min',
+      ratio: settlementsPerMin / noopPerMin,
+      goal: { on: 'ratio', op: '>=', value: 0.1 },
+      perEvent: sql,
+      note: `max close-days at once ${runner.maxRunning} of ${CONCURRENCY}`,
+    });
   } finally {
     await deleteRedisPrefix(redis, prefix);
     await redis.quit();

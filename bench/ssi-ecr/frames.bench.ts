@@ -6,7 +6,9 @@
  */
 import { FrameDecoder, encodeMessage, parseJsonData, type JsonObject } from '@payorch/ssi-ecr';
 
-const ROUND_MS = 2500;
+import { QUICK, reportRow } from '../support/report';
+
+const ROUND_MS = QUICK ? 400 : 2500;
 const ROUNDS = 2;
 const CHUNK = 1460; // one TCP segment
 
@@ -88,3 +90,10 @@ const best = (key: 'framer' | 'base'): number => Math.max(...results.map((r) => 
 console.log(
   `best: framer+JSON ${Math.round(best('framer')).toLocaleString('en')} frames/s; baseline ${Math.round(best('base')).toLocaleString('en')} frames/s; ratio framer/baseline = ${(best('framer') / best('base')).toFixed(3)}`,
 );
+reportRow({
+  bench: 'ssi-ecr: FrameDecoder + JSON parse',
+  measured: best('framer'),
+  baseline: best('base'),
+  unit: 'frames/s',
+  ratio: best('framer') / best('base'),
+});

@@ -14,7 +14,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 
 import { attachWebSocket, type Multiplexer } from '@payorch/tunnel';
 
-const AGENTS = Number(process.env.AGENTS ?? 1500);
+import { QUICK, reportRow } from '../support/report';
+
+const AGENTS = Number(process.env.AGENTS ?? (QUICK ? 300 : 1500));
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -87,6 +89,15 @@ async function main(): Promise<void> {
     `tunnel (WS + Multiplexer)   heap+external ${perK(tunnel.heap).padStart(6)}   rss ${perK(tunnel.rss).padStart(6)}   handshaken in ${tunnel.ms} ms`,
   );
   console.log(`ratio tunnel/bare           heap+external ${(tunnel.heap / Math.max(1, bare.heap)).toFixed(2)}x`);
+  const mb = (bytes: number) => bytes / 1024 / 1024 / (AGENTS / 1000);
+  reportRow({
+    bench: `tunnel: RSS per 1,000 idle agents (${AGENTS})`,
+    measured: mb(tunnel.rss),
+    baseline: mb(bare.rss),
+    unit: 'MB/1k',
+    ratio: tunnel.rss / Math.max(1, bare.rss),
+    goal: { on: 'ratio', op: '<=', value: 1.3 },
+  });
   process.exit(0);
 }
 

@@ -15,10 +15,12 @@ import type { Duplex } from 'node:stream';
 import { createDriver, type LinkFactory } from '@payorch/drivers';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
+import { QUICK, reportRow } from '../support/report';
+
 import { percentile, sinkServer, tunnelPair } from './support';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 300);
-const MB = Number(process.env.MB ?? 64);
+const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 60 : 300));
+const MB = Number(process.env.MB ?? (QUICK ? 16 : 64));
 const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
 const tcpLink =
@@ -101,6 +103,21 @@ async function main(): Promise<void> {
   console.log(`direct loopback TCP (baseline) ${mbps(directMs).toFixed(0).padStart(6)} MB/s`);
   console.log(`through the tunnel             ${mbps(tunnelMs).toFixed(0).padStart(6)} MB/s`);
   console.log(`ratio tunnel/direct            ${(mbps(tunnelMs) / mbps(directMs)).toFixed(2)}x`);
+  reportRow({
+    bench: 'tunnel: command round trip p50',
+    measured: percentile(tunnelled, 50),
+    baseline: percentile(direct, 50),
+    unit: 'ms p50',
+    ratio: percentile(tunnelled, 50) / percentile(direct, 50),
+  });
+  reportRow({
+    bench: 'tunnel: relay bulk vs direct loopback TCP',
+    measured: mbps(tunnelMs),
+    baseline: mbps(directMs),
+    unit: 'MB/s',
+    ratio: mbps(tunnelMs) / mbps(directMs),
+    goal: { on: 'ratio', op: '>=', value: 0.6 },
+  });
 
   await tunnel.close();
   await sink.close();

@@ -61,7 +61,7 @@ describe('agent enrollment end to end (gateway → agent CLI → connector)', ()
       tsEntryArgs(
         'apps/agent/src/cli.ts',
         '--connector',
-        connectorUrl,
+        `${connectorUrl.replace(/^http/, 'ws')}/agent`,
         '--token',
         created.body.enrollmentToken,
         '--state-dir',

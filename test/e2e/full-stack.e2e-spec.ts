@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 
-import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
+import { busKeys, CONSUMER_GROUP, databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { connectorConfigSchema, loadConfig, workerConfigSchema } from '@payorch/config';
 import { createDriver } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
@@ -140,6 +140,19 @@ describe('terminal operations through the whole stack', () => {
     }
   }
 
+  /** Commands read by a connector and not answered yet, over every connector request stream. */
+  async function busPending(): Promise<number> {
+    const redis = new Redis(session.config.REDIS_URL);
+    try {
+      const streams = await redis.keys(busKeys(session.config.REDIS_KEY_PREFIX).requests('*'));
+      let pending = 0;
+      for (const stream of streams) pending += Number(((await redis.xpending(stream, CONSUMER_GROUP)) as [number])[0]);
+      return pending;
+    } finally {
+      await redis.quit();
+    }
+  }
+
   const pay = (protocol: keyof typeof terminals, body: object, key?: string) =>
     post(`/v1/terminals/${terminals[protocol]}/operations?wait=20000`, { currency: 'RUB', ...body }, key);
 
@@ -196,6 +209,8 @@ describe('terminal operations through the whole stack', () => {
     it('cancels a purchase while the terminal waits for the card', async () => {
       const op = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount: waitsForCard, currency: 'RUB' }).then((r) => r.body);
       await until(op.id, (s) => s === 'in_progress' || s === 'sent');
+      // The connector answered `operation.execute` when it queued it: nothing waits on the bus for the card (issue 15).
+      expect(await busPending()).toBe(0);
       const cancel = await waitFor(
         async () => {
           const res = await session.http().post(`/v1/operations/${op.id}/cancel`).set(auth).set('Idempotency-Key', idem());

@@ -1,3 +1,5 @@
+import { Prisma } from '@payorch/db';
+import { REASON_CODES } from '@payorch/drivers';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
@@ -19,7 +21,7 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
   let ssi: SsiEcrSimulator;
 
   beforeAll(async () => {
-    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl));
+    session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
     await session.start();
     const a = await session.tenant();
     auth = { Authorization: `Bearer ${a.apiKey}` };
@@ -93,6 +95,9 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
 
       const declined = await start(terminalId, { type: 'purchase', amount: declineAmount, currency: 'RUB' });
       expect(declined.body).toMatchObject({ state: 'declined', hasReceipt: expect.any(Boolean) });
+      // The protocol-neutral reason from the protocol's result-code table (docs/protocols/result-codes.md).
+      expect([paid.body.reasonCode, Object.keys(REASON_CODES).includes(declined.body.reasonCode)]).toEqual(['approved', true]);
+      expect(declined.body.reasonCode).not.toBe('approved');
     });
   });
 
@@ -124,6 +129,35 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
     const conflict = await start(terminals.JOINPROTO, { ...body, amount: 1800 }, key);
     expect(conflict.status).toBe(409);
     expect(conflict.body.error).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', details: { operationId: first.body.id } });
+  });
+
+  it('a key whose gateway died before storing the answer: 409 in progress with Retry-After until the claim lease ends, then the repeat takes it over — once (issue 15)', async () => {
+    const key = idem();
+    const body = { type: 'purchase', amount: 1710, currency: 'RUB' };
+    const first = await start(terminals.JOINPROTO, body, key);
+    expect(first.status).toBe(201);
+    // The gateway died after the operation committed and before the answer was stored: a claim without an answer.
+    await session.owner.idempotencyRecord.update({
+      where: { tenantId_key: { tenantId, key } },
+      data: { responseStatus: null, responseBody: Prisma.DbNull, createdAt: new Date() },
+    });
+    const early = await start(terminals.JOINPROTO, body, key);
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    expect(Number(early.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Past the lease (IDEMPOTENCY_CLAIM_LEASE_MS, 6 min by default), concurrent repeats: one takes the claim over.
+    await session.owner.idempotencyRecord.update({ where: { tenantId_key: { tenantId, key } }, data: { createdAt: new Date(Date.now() - 7 * 60_000) } });
+    const repeats = await Promise.all([start(terminals.JOINPROTO, body, key), start(terminals.JOINPROTO, body, key)]);
+    // Exactly one ran the handler; the other was refused as in progress or, arriving after it, replayed its answer.
+    const ran = repeats.filter((r) => r.status === 201 && r.headers['idempotent-replayed'] === undefined);
+    expect(ran).toHaveLength(1);
+    expect(repeats.every((r) => r === ran[0] || r.status === 409 || r.headers['idempotent-replayed'] === 'true')).toBe(true);
+    expect(ran[0]!.body).toMatchObject({ id: first.body.id, state: 'approved' });
+    // The answer is stored again: the next repeat replays it; the terminal ran the purchase once.
+    const replay = await start(terminals.JOINPROTO, body, key);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body.id).toBe(first.body.id);
+    expect(joinproto.journal.filter((e) => e.amount === 1710)).toHaveLength(1);
   });
 
   it('cancels a purchase waiting for the card, and answers 409 once it cannot be interrupted', async () => {

@@ -23,7 +23,7 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
   let deadTerminal: string;
 
   beforeAll(async () => {
-    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl));
+    session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
     await session.start();
     const a = await session.tenant();
     tenantId = a.tenantId;

@@ -127,7 +127,17 @@ describe('settlements API with a running settlement worker and a Joinproto simul
       },
       { timeoutMs: 15_000, intervalMs: 50, what: 'completion' },
     );
-    expect(done).toMatchObject({ hasDiscrepancies: false, discrepancies: [], terminalTotals: { net: 0 }, ourTotals: { net: 0 } });
+    expect(done).toMatchObject({
+      hasDiscrepancies: false,
+      discrepancies: [],
+      terminalTotals: { net: 0 },
+      ourTotals: { net: 0 },
+      outcome: 'empty_day',
+      error: null,
+      batches: [{ closedBy: 'settlement', outcome: 'empty_day', operations: 0, discrepancies: 0 }],
+    });
+    expect(Date.parse(done.startedAt)).toBeLessThanOrEqual(Date.parse(done.finishedAt));
+    expect(done.finishedAt).toBe(done.completedAt);
     expect(await session.owner.terminalOperation.count({ where: { terminalId, type: 'SETTLEMENT' } })).toBe(1);
     expect((await session.http().get(`/v1/settlements/${first.body.id}`).set(otherAuth)).status).toBe(404);
 
@@ -155,5 +165,64 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     );
     expect(lines[1]).toMatch(new RegExp(`^${first.body.id},2026-03-01,${storeId},${terminalId},COMPLETED,manual,1,`));
     expect(lines[1]).toMatch(/,0,0,0,0,false,0,,$/);
+  });
+
+  it('a terminal answering 915 closes the day: COMPLETED closed_with_mismatch, and the discrepancy report downloads as JSON and CSV', async () => {
+    // Our side has an approved purchase the terminal never saw (a planted real difference).
+    const planted = await session.owner.terminalOperation.create({
+      data: {
+        tenantId: (await session.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).tenantId,
+        terminalId,
+        storeId,
+        type: 'PURCHASE',
+        state: 'APPROVED',
+        amount: 700n,
+        currency: 'RUB',
+        rrn: '999999999999',
+        idempotencyKey: idem(),
+        requestHash: 'h',
+        completedAt: new Date(),
+      },
+    });
+    sim.closeDayMismatch = true;
+    const run = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/settlements`)
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ businessDate: '2026-03-02' });
+    expect(run.status).toBe(202);
+    const done = await waitFor(
+      async () => {
+        const res = await session.http().get(`/v1/settlements/${run.body.id}`).set(auth);
+        return res.body.status === 'COMPLETED' || res.body.status === 'FAILED' ? res.body : null;
+      },
+      { timeoutMs: 15_000, intervalMs: 50, what: 'the 915 settlement' },
+    );
+    sim.closeDayMismatch = false;
+    const batch = done.operationId;
+    expect(done).toMatchObject({ status: 'COMPLETED', outcome: 'closed_with_mismatch', error: null, hasDiscrepancies: true });
+    const expected = [
+      { batch, kind: 'count_mismatch', bucket: 'debit', ours: 1, terminal: 0, direction: 'missing_on_terminal' },
+      { batch, kind: 'amount_mismatch', bucket: 'debit', ours: 700, terminal: 0 },
+      { batch, kind: 'host_mismatch', detail: 'the terminal reported that its totals differ from the processing host' },
+    ];
+    const report = await session.http().get(`/v1/settlements/${run.body.id}/discrepancies`).set(auth);
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ settlementId: run.body.id, status: 'COMPLETED', outcome: 'closed_with_mismatch', discrepancies: expected });
+    expect(report.body.startedAt).not.toBeNull();
+    expect(report.body.finishedAt).not.toBeNull();
+    const csv = await session.http().get(`/v1/settlements/${run.body.id}/discrepancies.csv`).set(auth);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const prefix = `${run.body.id},${terminalId},2026-03-02,${batch}`;
+    expect(csv.text.split('\r\n')).toEqual([
+      'settlement_id,terminal_id,business_date,batch,kind,bucket,direction,ours,terminal,amount,operation_id,rrn,reference,detail',
+      `${prefix},count_mismatch,debit,missing_on_terminal,1,0,,,,,`,
+      `${prefix},amount_mismatch,debit,,700,0,,,,,`,
+      `${prefix},host_mismatch,,,,,,,,,the terminal reported that its totals differ from the processing host`,
+      '',
+    ]);
+    expect((await session.owner.terminalOperation.findUniqueOrThrow({ where: { id: planted.id } })).settlementId).toBe(run.body.id);
+    expect((await session.http().get(`/v1/settlements/${run.body.id}/discrepancies.csv`).set(otherAuth)).status).toBe(404);
   });
 });

@@ -14,7 +14,7 @@ describe('disabled terminals and revoked agents take no new work', () => {
 
   beforeAll(async () => {
     // Unrouted terminals answer TERMINAL_OFFLINE: enough to see whether a command was sent at all.
-    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl));
+    session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
     await session.start();
     auth = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
     storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'S', timeZone: 'UTC' })).body.id;

@@ -2,6 +2,7 @@ import { type AddressInfo, createServer, type Server } from 'node:net';
 
 import { SecretBox } from '@payorch/domain';
 import { publishEvent } from '@payorch/db';
+import type { Resolver } from '@payorch/egress-guard';
 import { workerConfigSchema, loadConfig } from '@payorch/config';
 
 import { EgressRelayPort, type RelayOwner } from '../../apps/device-connector/src/relay/egress-relay-port';
@@ -17,6 +18,11 @@ import { type RunningConnector, silent, TunnelHarness } from '../e2e/support/tun
  */
 
 /** A loopback listener that counts the connections it accepted (a stand-in for our own PostgreSQL/Redis). */
+/** Tests never resolve real names: a name nobody mapped is not found. */
+const noNames: Resolver = async (host) => {
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+};
+
 async function listener(host = '127.0.0.1'): Promise<{ port: number; accepted: () => number; server: Server }> {
   let accepted = 0;
   const server = createServer((socket) => {
@@ -219,7 +225,7 @@ describe('webhooks: no SSRF, no port scanner', () => {
   });
 
   /** A delivery service as the worker builds it, under the given operator policy. */
-  function deliveryService(env: Record<string, string>) {
+  function deliveryService(env: Record<string, string>, resolver: Resolver = noNames) {
     const config = loadConfig('settlement-worker', workerConfigSchema, {
       DATABASE_APP_URL: loose.testDb.appUrl,
       REDIS_URL: loose.config.REDIS_URL,
@@ -230,7 +236,7 @@ describe('webhooks: no SSRF, no port scanner', () => {
       WEBHOOK_TIMEOUT_MS: '500',
       ...env,
     });
-    return new WebhookDeliveryService(loose.appDb, config, SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, []), silent);
+    return new WebhookDeliveryService(loose.appDb, config, SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, []), silent, resolver);
   }
 
   /** Creates an endpoint at `url` and a delivery of one event to it; returns the delivery job data. */
@@ -269,6 +275,38 @@ describe('webhooks: no SSRF, no port scanner', () => {
       expect(row.lastError).toBe('destination not allowed');
     } finally {
       await close(target.server);
+    }
+  });
+
+  it("resolves the endpoint's name at each delivery through the worker's resolver and checks every address it got (DNS rebinding is refused, never dialled)", async () => {
+    const hits: string[] = [];
+    const { createServer: createHttpServer } = await import('node:http');
+    const server = createHttpServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const job = await deliveryTo(`http://127.0.0.1:${port}/hook`);
+      // The endpoint names a host; what that name resolves to changes between deliveries.
+      const { endpointId } = await loose.owner.webhookDelivery.findUniqueOrThrow({ where: { id: job.deliveryId } });
+      await loose.owner.webhookEndpoint.update({ where: { id: endpointId }, data: { url: `http://hooks.rebind.test:${port}/hook` } });
+      const answers: Record<string, { address: string }[]> = {};
+      const resolver: Resolver = async (host) => answers[host] ?? noNames(host);
+      const worker = deliveryService({ EGRESS_ALLOW_CIDRS: '127.0.0.0/8', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ATTEMPTS: '5' }, resolver);
+
+      answers['hooks.rebind.test'] = [{ address: '169.254.169.254' }];
+      expect(await worker.attempt(job)).toMatchObject({ error: 'destination not allowed' });
+      answers['hooks.rebind.test'] = [{ address: '127.0.0.1' }, { address: '10.0.0.7' }];
+      expect(await worker.attempt(job)).toMatchObject({ error: 'destination not allowed' });
+      expect(hits).toEqual([]);
+
+      answers['hooks.rebind.test'] = [{ address: '127.0.0.1' }];
+      expect(await worker.attempt(job)).toMatchObject({ kind: 'delivered' });
+      expect(hits).toEqual(['/hook']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 

@@ -23,7 +23,7 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
   let terminalId: string;
 
   beforeAll(async () => {
-    session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl));
+    session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
     // TRUST_PROXY lets each throttling test come from its own address (X-Forwarded-For); the rest come from 127.0.0.1.
     await session.start({ AUTH_FAILURE_LIMIT: String(AUTH_FAILURE_LIMIT), TRUST_PROXY: 'true' });
     const a = await session.tenant();

@@ -1,63 +1,90 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { backoffDelay } from './bridge/tunnel-client';
-import { connectorHttpUrl, connectorWsUrl, StateStore } from './config';
+import { StateStore } from './config';
+import { startFakeConnector } from './testing/fake-connector';
 import { AGENT_VERSION } from './version';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const cli = (...args: string[]) =>
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts/run-ts.mjs'), 'apps/agent/src/cli.ts', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, PAYORCH_AGENT_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'agent-')) },
+
+/** The `payorch-agent` command as installed by npm (package.json bin), from source. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'apps/agent/bin/payorch-agent.js'), ...args],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, PAYORCH_AGENT_FROM_SOURCE: '1', PAYORCH_AGENT_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'agent-')), ...env },
+      },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
   });
+}
 
 describe('payorch-agent CLI', () => {
-  it('prints its version and help', () => {
-    expect(cli('--version').trim()).toBe(AGENT_VERSION);
-    const help = cli('--help');
-    expect(help).toContain('--connector <url>');
-    expect(help).toContain('status');
-    expect(help).toContain('--reconnect-base-ms <ms>');
-    expect(help).toContain('--reconnect-max-ms <ms>');
+  it('prints its version and help', async () => {
+    expect((await cli(['--version'])).stdout.trim()).toBe(AGENT_VERSION);
+    const help = (await cli(['--help'])).stdout;
+    for (const expected of [
+      '--connector <url>',
+      '--config <file>',
+      'wss://<host>[:<port>]/agent',
+      'enroll',
+      'run',
+      'doctor',
+      'status',
+      '--reconnect-base-ms <ms>',
+    ]) {
+      expect(help).toContain(expected);
+    }
     // Simulators are a dev tool (apps/dev-sim), not part of the shipped agent.
     expect(help).not.toMatch(/simulat/i);
   });
 
-  it('refuses a reconnect delay that is not whole milliseconds, with a clear error', () => {
-    expect(() => cli('--reconnect-max-ms', 'soon', 'status')).toThrow(/--reconnect-max-ms.*expected whole milliseconds/s);
+  it('refuses bad settings with every problem listed, and an https:// connector with the accepted form', async () => {
+    const res = await cli(['--reconnect-max-ms', 'soon', '--connector', 'https://c.example', 'status'], { PAYORCH_AGENT_LOG_LEVEL: 'loud' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(
+      [
+        'payorch-agent: invalid configuration:',
+        '  - PAYORCH_AGENT_LOG_LEVEL: expected one of fatal|error|warn|info|debug|trace|silent, got "loud"',
+        '  - --connector (#1): connector URL "https://c.example" uses https://, which is not accepted: the connector URL is its WebSocket endpoint; use wss://c.example/agent',
+        '  - --reconnect-max-ms: expected whole milliseconds between 1 and 3600000, got "soon"',
+        '',
+      ].join('\n'),
+    );
   });
 
-  it('reports a not-enrolled status as JSON', () => {
-    expect(JSON.parse(cli('status'))).toEqual({ version: AGENT_VERSION, enrolled: false, agentId: null, connector: null, tunnel: null });
-  });
-});
+  it('enrolls at the first reachable connector and reports the status as JSON', async () => {
+    const connector = await startFakeConnector({ credential: 'pac_cli', enrollmentToken: 'pen_cli' });
+    const stateDir = mkdtempSync(path.join(tmpdir(), 'agent-'));
+    try {
+      const dead = 'ws://127.0.0.1:1/agent';
+      const enrolled = await cli(['enroll', '--connector', dead, '--connector', connector.url, '--token', 'pen_cli'], { PAYORCH_AGENT_STATE_DIR: stateDir });
+      expect(enrolled.stderr).toContain(`cannot reach ${dead}`);
+      expect(enrolled.stderr).toContain(`enrolled as agent agent-1; credential saved to ${path.join(stateDir, 'credential.json')}`);
+      expect(enrolled.code).toBe(0);
+      expect(new StateStore(stateDir).readCredential()).toMatchObject({ connector: connector.url, credential: 'pac_cli', agentId: 'agent-1' });
 
-describe(backoffDelay.name, () => {
-  it('grows exponentially up to the cap, with full jitter', () => {
-    expect(backoffDelay(0, 500, 30_000, () => 0.999)).toBe(499);
-    expect(backoffDelay(3, 500, 30_000, () => 0.999)).toBe(3996);
-    expect(backoffDelay(20, 500, 30_000, () => 0.999)).toBe(29_970);
-    expect(backoffDelay(5, 500, 30_000, () => 0)).toBe(0);
-  });
-});
+      const status = await cli(['status'], { PAYORCH_AGENT_STATE_DIR: stateDir, PAYORCH_AGENT_CONNECTORS: `wss://backup.example/agent ${connector.url}` });
+      expect(JSON.parse(status.stdout)).toEqual({
+        version: AGENT_VERSION,
+        enrolled: true,
+        agentId: 'agent-1',
+        connector: connector.url,
+        connectors: ['wss://backup.example/agent', connector.url],
+        tunnel: null,
+      });
 
-describe('connector URLs and state files', () => {
-  it('derives HTTP and WebSocket URLs', () => {
-    expect(connectorHttpUrl('wss://c.example/')).toBe('https://c.example');
-    expect(connectorWsUrl('https://c.example')).toBe('wss://c.example/agent');
-    expect(connectorWsUrl('http://127.0.0.1:3001')).toBe('ws://127.0.0.1:3001/agent');
-    expect(() => connectorHttpUrl('ftp://x')).toThrow(/--connector/);
-  });
-
-  it('keeps the credential in a 0600 file', () => {
-    const store = new StateStore(mkdtempSync(path.join(tmpdir(), 'agent-')));
-    store.writeCredential({ connector: 'http://c', agentId: 'a', tenantId: 't', credential: 'pac_x', enrolledAt: 'now' });
-    const mode = statSync(store.credentialFile).mode & 0o777;
-    expect(mode).toBe(0o600);
-    expect(store.readCredential()?.credential).toBe('pac_x');
+      const reused = await cli(['enroll', '--connector', connector.url, '--token', 'pen_used'], { PAYORCH_AGENT_STATE_DIR: stateDir });
+      expect(reused.code).toBe(1);
+      expect(reused.stderr).toBe(`payorch-agent: enrollment refused by ${connector.url}: invalid, used or expired enrollment token\n`);
+    } finally {
+      await connector.close();
+    }
   });
 });

@@ -31,10 +31,11 @@ import { requestLogging } from './common/request-log';
 import { DATABASE, EGRESS_RESOLVER, GATEWAY_CONFIG, LOGGER, REDIS, SECRET_BOX } from './common/tokens';
 import { HealthController, METRICS_REGISTRY } from './health/health.controller';
 import { OperationsModule } from './operations/operations.module';
+import { RelaySessionsModule } from './relay-sessions/relay-sessions.module';
 import { SettlementsModule } from './settlements/settlements.module';
 import { StoresModule } from './stores/stores.module';
 import { TerminalsModule } from './terminals/terminals.module';
-import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
+import { WalletPaymentsModule, WalletSummariesModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface GatewayDeps {
@@ -96,6 +97,9 @@ export class AppModule {
         // One `request` line per request through pino-http, with the request id of `X-Request-Id` (bootstrap.ts).
         LoggerModule.forRoot<PayorchRequest, Response>(requestLogging(deps.logger)),
         OperationsModule,
+        RelaySessionsModule,
+        // Before SettlementsModule: its `settlements/:id` would otherwise take `settlements/wallet-summaries`.
+        WalletSummariesModule,
         SettlementsModule,
         StoresModule,
         TerminalsModule,

@@ -67,7 +67,7 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   app.useBodyParser('json', { limit: MAX_JSON_BODY, type: JSON_MEDIA_TYPES });
   app.use(inputHygiene);
   answerClientErrors(app.getHttpServer() as Server, logger);
-  app.enableShutdownHooks();
+  // Signals are main.ts' (exitGracefullyOnSignals: readiness 503, drain, bounded exit); tests call app.close().
 
   const document = SwaggerModule.createDocument(
     app,

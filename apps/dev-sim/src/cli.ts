@@ -4,7 +4,7 @@
  * payorch-agent (apps/agent, as its own process, exactly as shipped) with the remaining arguments.
  * Stops the simulators when the agent exits; SIGINT/SIGTERM stop both.
  *   node scripts/run-ts.mjs apps/dev-sim/src/cli.ts --base-port 7000 run
- *   node scripts/run-ts.mjs apps/dev-sim/src/cli.ts --connector http://127.0.0.1:3001 --token pen_…
+ *   node scripts/run-ts.mjs apps/dev-sim/src/cli.ts --connector ws://127.0.0.1:3001/agent --token pen_…
  */
 import { spawn } from 'node:child_process';
 

@@ -44,7 +44,12 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
       logger: log,
       operationHandler:
         options.operationHandler === undefined
-          ? new OperationCommandHandler(db, { queue: terminalQueue, pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS })
+          ? new OperationCommandHandler(db, {
+              onBackgroundError: (err, command) =>
+                log.error({ err: err.message, operationId: 'operationId' in command ? command.operationId : undefined }, 'queued operation failed'),
+              pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS,
+              queue: terminalQueue,
+            })
           : options.operationHandler,
       redis,
       registry: createMetricsRegistry('device-connector'),
@@ -54,7 +59,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
     { logger: false },
   );
   app.useBodyParser('json', { limit: '16kb' });
-  app.enableShutdownHooks();
+  // Signals are main.ts' (exitGracefullyOnSignals: readiness 503, drain, bounded exit); tests call app.close().
   await app.init();
   app.get(AgentTunnelServer).attach(app.getHttpServer());
   return app;

@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 
 import type { WorkerConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
+import type { Resolver } from '@payorch/egress-guard';
 import { createLogger, createMetricsRegistry, type Logger } from '@payorch/logging';
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { RedisConnections } from '@payorch/redis';
@@ -16,7 +17,7 @@ import { WorkerModule } from './worker.module';
 export async function createWorkerApp(
   config: WorkerConfig,
   logger?: Logger,
-  options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher } = {},
+  options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher; resolver?: Resolver } = {},
 ): Promise<INestApplication> {
   const log = logger ?? createLogger({ name: 'settlement-worker', level: config.LOG_LEVEL });
   const redis = workerRedis(config, log);
@@ -34,11 +35,12 @@ export async function createWorkerApp(
       // Settlements and operation recovery both go over the one command bus (CommandBusModule, libs/command-bus); tests inject in-process ones.
       settlementRunner: options.settlementRunner,
       dispatcher: options.dispatcher,
+      resolver: options.resolver,
     }),
     { logger: false },
   );
-  // SIGTERM/SIGINT → Nest closes the module → @nestjs/bullmq closes workers (active jobs finish first).
-  app.enableShutdownHooks();
+  // SIGTERM/SIGINT (main.ts: exitGracefullyOnSignals) → Nest closes the module → @nestjs/bullmq closes
+  // workers (active jobs finish first), all within SHUTDOWN_GRACE_MS.
   return app;
 }
 

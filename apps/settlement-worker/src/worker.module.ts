@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
+import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import type { TerminalCommandDispatcher } from '@payorch/operations';
 import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
@@ -18,7 +19,7 @@ import { SchedulerReconciler } from './schedules/scheduler-reconciler.service';
 import type { SettlementRunner } from './settlement/settlement-runner';
 import { SettlementModule } from './settlement/settlement.module';
 import { SystemModule } from './system/system.module';
-import { DATABASE, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
+import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
 import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 import { workerMetrics } from './worker-metrics';
@@ -34,6 +35,8 @@ export interface WorkerDeps {
   settlementRunner?: SettlementRunner;
   /** Command bus for `operation.execute` / `operation.recover`; default: the Redis command bus (tests: in-process). */
   dispatcher?: TerminalCommandDispatcher;
+  /** Host name resolution of webhook deliveries; default: the system resolver (getaddrinfo). */
+  resolver?: Resolver;
 }
 
 /** Closes the database last: Nest shuts the root (global, registered first) module down after every other one. */
@@ -56,6 +59,7 @@ export class WorkerModule {
   static register(deps: WorkerDeps): DynamicModule {
     const shared = [
       { provide: DATABASE, useValue: deps.db },
+      { provide: EGRESS_RESOLVER, useValue: deps.resolver ?? systemResolver },
       { provide: LOGGER, useValue: deps.logger },
       { provide: METRICS, useValue: workerMetrics(deps.registry) },
       { provide: REGISTRY, useValue: deps.registry },

@@ -16,8 +16,25 @@ import { sameAmount } from './amount';
 import { AMBIGUOUS_FIRST_CODES, DUPLICATE_FIRST_CODE, NOT_FOUND_FIRST_CODE } from './codes';
 import type { OrderState } from './enums';
 import { AssistIntegrityError, AssistProtocolError, AssistServerError, AssistTransportError } from './errors';
+import {
+  CANCEL_PATH,
+  CHARGE_PATH,
+  matchOperation,
+  OPERATION_TYPE_OF_KIND,
+  operationResultOf,
+  type AfterPaymentKind,
+  type AfterPaymentRequest,
+  type OperationResult,
+} from './operations';
 import { buildTokenPayFields, checkCredentials, type MerchantCredentials, type TokenPayRequest } from './request';
-import { parseOrderStateResponse, parseTokenPayResponse, type AssistAnswer, type AssistOrder } from './response';
+import {
+  parseOrderStateResponse,
+  parseTokenPayResponse,
+  type AnswerSignatureVerifier,
+  type AssistAnswer,
+  type AssistOperation,
+  type AssistOrder,
+} from './response';
 import { signatureBaseString, type Signer } from './signature';
 import { postForm, type FetchLike } from './transport';
 import { IssueCollector } from './validate';
@@ -32,6 +49,11 @@ export interface AssistClientOptions extends MerchantCredentials {
   readonly salt: string;
   /** Signs `Merchant_ID;OrderNumber;OrderAmount;OrderCurrency`; see createRsaMd5Signer. Omit if the merchant does not sign. */
   readonly signer?: Signer;
+  /**
+   * Checks the answers' `signature` (spec: "для типа PGP – значение X, подписанное закрытым ключом АПК Ассист").
+   * When set, every order in every answer must carry a valid one, on top of its checkvalue.
+   */
+  readonly answerVerifier?: AnswerSignatureVerifier;
   /** Deadline for the payment request (default 60 000 ms). */
   readonly timeoutMs?: number;
   /** Deadline for one order-state request (default 15 000 ms). */
@@ -50,7 +72,7 @@ export interface AssistClientOptions extends MerchantCredentials {
 }
 
 export interface IntegrityContext {
-  readonly endpoint: typeof TOKENPAY_PATH | typeof ORDERSTATE_PATH;
+  readonly endpoint: typeof TOKENPAY_PATH | typeof ORDERSTATE_PATH | typeof CHARGE_PATH | typeof CANCEL_PATH;
   readonly orderNumber: string;
 }
 
@@ -126,9 +148,37 @@ export interface ExpectedOrder {
 
 type WireFailure = AssistTransportError | AssistProtocolError | AssistIntegrityError;
 
+/** A capture or cancel whose operation Assist reports (verified answer, operation matched). */
+export interface OperationOutcome {
+  readonly status: OperationResult;
+  readonly orderNumber: string;
+  readonly order: AssistOrder;
+  readonly operation: AssistOperation;
+  readonly source: 'charge' | 'cancel' | 'orderstate';
+}
+
+/** Assist refused the capture / cancel (a definitive firstcode): no money moved. */
+export interface OperationRejectedOutcome {
+  readonly status: 'rejected';
+  readonly orderNumber: string;
+  readonly error: AssistServerError;
+}
+
+/** orderstate has no operation matching ours: it never reached Assist (after a grace period). */
+export interface OperationNotFoundOutcome {
+  readonly status: 'not_found';
+  readonly orderNumber: string;
+  /** The verified order, when Assist knows the order (it has no operation like ours). */
+  readonly order: AssistOrder | undefined;
+}
+
+export type AfterPaymentOutcome = OperationOutcome | OperationRejectedOutcome | UnknownOutcome;
+export type OperationResolution = OperationOutcome | OperationNotFoundOutcome | UnknownOutcome;
+
 export class AssistTokenPayClient {
   // ES private: credentials never show up in util.inspect or JSON.stringify of the client.
-  readonly #o: Required<Omit<AssistClientOptions, 'signer' | 'onIntegrityFailure'>> & Pick<AssistClientOptions, 'signer' | 'onIntegrityFailure'>;
+  readonly #o: Required<Omit<AssistClientOptions, 'signer' | 'onIntegrityFailure' | 'answerVerifier'>> &
+    Pick<AssistClientOptions, 'signer' | 'onIntegrityFailure' | 'answerVerifier'>;
 
   constructor(options: AssistClientOptions) {
     const issues = new IssueCollector();
@@ -143,6 +193,7 @@ export class AssistTokenPayClient {
       salt: options.salt,
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
       signer: options.signer,
+      answerVerifier: options.answerVerifier,
       timeoutMs: options.timeoutMs ?? 60_000,
       orderStateTimeoutMs: options.orderStateTimeoutMs ?? 15_000,
       orderStateAttempts: options.orderStateAttempts ?? 3,
@@ -180,7 +231,7 @@ export class AssistTokenPayClient {
     let answer: AssistAnswer;
     try {
       const body = await postForm(o.baseUrl + TOKENPAY_PATH, form, this.#post(o.timeoutMs));
-      answer = parseTokenPayResponse(body, o);
+      answer = parseTokenPayResponse(body, this.#verifyContext());
     } catch (error) {
       if (error instanceof AssistIntegrityError) this.#alert(error, TOKENPAY_PATH, orderNumber);
       return unknown(orderNumber, error);
@@ -245,7 +296,7 @@ export class AssistTokenPayClient {
     for (let attempt = 1; ; attempt++) {
       try {
         const body = await postForm(o.baseUrl + ORDERSTATE_PATH, form, this.#post(o.orderStateTimeoutMs));
-        return parseOrderStateResponse(body, o);
+        return parseOrderStateResponse(body, this.#verifyContext());
       } catch (error) {
         const retryable = error instanceof AssistTransportError && attempt < o.orderStateAttempts;
         if (!retryable) {
@@ -255,6 +306,101 @@ export class AssistTokenPayClient {
         await sleep(o.retryDelayMs * attempt);
       }
     }
+  }
+
+  /**
+   * Captures (part of) a two-stage payment: `/charge/charge.cfm`. Sent once, never retried; a lost or
+   * untrusted answer is `unknown` — resolve it with {@link resolveOperation}, never by sending again.
+   */
+  charge(request: AfterPaymentRequest): Promise<AfterPaymentOutcome> {
+    return this.#afterPayment('charge', request);
+  }
+
+  /** Releases an authorisation or cancels / refunds (part of) a charged order: `/cancel/wscancel.cfm`. Same rules as {@link charge}. */
+  cancel(request: AfterPaymentRequest): Promise<AfterPaymentOutcome> {
+    return this.#afterPayment('cancel', request);
+  }
+
+  /**
+   * Finds out what became of a capture or cancel whose answer was lost: reads the order (read-only) and
+   * matches our operation among the order's operations by type, amount, currency and time.
+   */
+  async resolveOperation(kind: AfterPaymentKind, request: AfterPaymentRequest): Promise<OperationResolution> {
+    const { orderNumber } = request;
+    let answer: Exclude<AssistAnswer, { kind: 'continue' }>;
+    try {
+      answer = await this.getOrderState(orderNumber);
+    } catch (error) {
+      return unknown(orderNumber, error);
+    }
+    if (answer.kind === 'error') {
+      if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber, order: undefined };
+      return { status: 'unknown', orderNumber, error: answer.error };
+    }
+    const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency };
+    const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH);
+    if (mismatch) return mismatch;
+    const operation = this.#match(kind, answer.order, request);
+    if (!operation) return { status: 'not_found', orderNumber, order: answer.order };
+    return { status: operationResultOf(operation), orderNumber, order: answer.order, operation, source: 'orderstate' };
+  }
+
+  async #afterPayment(kind: AfterPaymentKind, request: AfterPaymentRequest): Promise<AfterPaymentOutcome> {
+    const o = this.#o;
+    const issues = new IssueCollector();
+    issues.text('Billnumber', request.billNumber, { required: true, max: 64 });
+    issues.amount('Amount', request.amount, true);
+    issues.text('Currency', request.currency, { required: true, max: 3, charset: /^[A-Z]{3}$/, charsetText: 'three upper-case letters (ISO 4217)' });
+    issues.throwIfAny();
+    const path = kind === 'charge' ? CHARGE_PATH : CANCEL_PATH;
+    const form = new URLSearchParams({
+      Merchant_ID: o.merchantId,
+      Login: o.login,
+      Password: o.password,
+      Billnumber: request.billNumber,
+      Amount: request.amount,
+      Currency: request.currency,
+      Format: '5',
+    });
+    const { orderNumber } = request;
+    let answer: Exclude<AssistAnswer, { kind: 'continue' }>;
+    try {
+      const body = await postForm(o.baseUrl + path, form, this.#post(o.timeoutMs));
+      answer = parseOrderStateResponse(body, this.#verifyContext());
+    } catch (error) {
+      if (error instanceof AssistIntegrityError) this.#alert(error, path, orderNumber);
+      return unknown(orderNumber, error);
+    }
+    if (answer.kind === 'error') {
+      if (AMBIGUOUS_FIRST_CODES.has(answer.error.firstCode)) return { status: 'unknown', orderNumber, error: answer.error };
+      return { status: 'rejected', orderNumber, error: answer.error };
+    }
+    const mismatch = this.#checkSameOrder(answer.order, orderNumber, { orderAmount: request.orderAmount, orderCurrency: request.currency }, path);
+    if (mismatch) return mismatch;
+    const operation = this.#match(kind, answer.order, request);
+    if (!operation) {
+      // A verified order that does not show our operation tells nothing about it: resolve later.
+      return {
+        status: 'unknown',
+        orderNumber,
+        error: new AssistProtocolError('MALFORMED_RESPONSE', `the answer lists no ${OPERATION_TYPE_OF_KIND[kind]} operation of this amount`),
+      };
+    }
+    return { status: operationResultOf(operation), orderNumber, order: answer.order, operation, source: kind };
+  }
+
+  #match(kind: AfterPaymentKind, order: AssistOrder, request: AfterPaymentRequest): AssistOperation | undefined {
+    return matchOperation(order, {
+      type: OPERATION_TYPE_OF_KIND[kind],
+      amount: request.amount,
+      currency: request.currency,
+      notBefore: request.sentAt ?? new Date(),
+      knownBillNumbers: request.knownBillNumbers,
+    });
+  }
+
+  #verifyContext() {
+    return { merchantId: this.#o.merchantId, salt: this.#o.salt, verifySignature: this.#o.answerVerifier };
   }
 
   async #onServerError(orderNumber: string, error: AssistServerError, expected: ExpectedOrder): Promise<TokenPayOutcome> {

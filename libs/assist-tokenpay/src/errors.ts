@@ -110,7 +110,7 @@ export class AssistProtocolError extends AssistError {
   }
 }
 
-export type IntegrityErrorCode = 'CHECKVALUE_MISSING' | 'CHECKVALUE_MISMATCH' | 'ORDER_MISMATCH';
+export type IntegrityErrorCode = 'CHECKVALUE_MISSING' | 'CHECKVALUE_MISMATCH' | 'ORDER_MISMATCH' | 'SIGNATURE_MISSING' | 'SIGNATURE_MISMATCH';
 
 /**
  * The answer failed its authenticity checks (checkvalue, or it describes a different order than

@@ -2,6 +2,11 @@
 export {
   AssistTokenPayClient,
   ORDERSTATE_PATH,
+  type AfterPaymentOutcome,
+  type OperationNotFoundOutcome,
+  type OperationOutcome,
+  type OperationRejectedOutcome,
+  type OperationResolution,
   ORDER_STATUS_BY_STATE,
   TOKENPAY_PATH,
   isPending,
@@ -21,9 +26,30 @@ export {
 export { buildTokenPayFields, type BuildOptions, type MerchantCredentials, type TokenPayFields, type TokenPayRequest } from './request';
 export type { ChequeItem } from './cheque';
 export { CURRENCY_EXPONENTS, currencyExponent, orderAmountToMinorUnits, sameAmount, toOrderAmount } from './amount';
-export { createRsaMd5Signer, signatureBaseString, type SignatureFields, type Signer } from './signature';
+export {
+  CANCEL_PATH,
+  CHARGE_PATH,
+  CLOCK_SKEW_MS,
+  matchOperation,
+  OPERATION_TYPE_OF_KIND,
+  operationResultOf,
+  parseOperationDate,
+  type AfterPaymentKind,
+  type AfterPaymentRequest,
+  type OperationCriteria,
+  type OperationResult,
+} from './operations';
+export { createRsaMd5Signer, createRsaMd5Verifier, signatureBaseString, type SignatureFields, type Signer } from './signature';
 export { computeCheckValue, verifyCheckValue, type CheckValueFields } from './checkvalue';
-export { parseOrderStateResponse, parseTokenPayResponse, type AssistAnswer, type AssistOperation, type AssistOrder, type VerifyContext } from './response';
+export {
+  parseOrderStateResponse,
+  parseTokenPayResponse,
+  type AssistAnswer,
+  type AssistOperation,
+  type AnswerSignatureVerifier,
+  type AssistOrder,
+  type VerifyContext,
+} from './response';
 export {
   AMBIGUOUS_FIRST_CODES,
   FIRST_CODES,

@@ -76,9 +76,17 @@ export type AssistAnswer =
   | { readonly kind: 'continue'; readonly order: AssistOrder; readonly continueUrl: string; readonly packetDate: string | undefined }
   | { readonly kind: 'error'; readonly error: AssistServerError };
 
+/**
+ * Checks an order's `signature`: the spec's X (merchant_id + ordernumber + orderamount + ordercurrency +
+ * orderstate) signed by Assist, base64. Returns false for a bad one; must not throw.
+ */
+export type AnswerSignatureVerifier = (x: string, signatureBase64: string) => boolean;
+
 export interface VerifyContext {
   readonly merchantId: string;
   readonly salt: string;
+  /** When set, an order without a valid `signature` is not trusted (AssistIntegrityError). */
+  readonly verifySignature?: AnswerSignatureVerifier | undefined;
 }
 
 type Fields = ReadonlyMap<string, unknown>;
@@ -125,6 +133,14 @@ function readOrder(o: Fields, ctx: VerifyContext): AssistOrder {
   if (!verifyCheckValue(ctx.salt, fields, checkValue)) {
     throw new AssistIntegrityError('CHECKVALUE_MISMATCH', 'checkvalue does not match the order fields; the answer is not trusted');
   }
+  if (ctx.verifySignature) {
+    const signature = str(o, 'signature');
+    if (!signature) throw new AssistIntegrityError('SIGNATURE_MISSING', 'answer carries no signature; it cannot be trusted');
+    const x = ctx.merchantId + orderNumber + amount + currency + rawState;
+    if (!signatureValid(ctx.verifySignature, x, signature)) {
+      throw new AssistIntegrityError('SIGNATURE_MISMATCH', 'signature does not match the order fields; the answer is not trusted');
+    }
+  }
   if (!isOrderState(rawState)) throw new AssistProtocolError('UNRECOGNIZED_VALUE', 'orderstate is not in the spec table');
   const operations = o.get('operations');
   if (operations !== undefined && !Array.isArray(operations)) throw malformed('operations is not an array');
@@ -140,6 +156,15 @@ function readOrder(o: Fields, ctx: VerifyContext): AssistOrder {
     customer: { firstname: str(o, 'firstname'), lastname: str(o, 'lastname'), middlename: str(o, 'middlename'), email: str(o, 'email') },
     operations: (operations ?? []).map((op: unknown) => readOperation(asFields(op, 'operation'))),
   };
+}
+
+/** A verifier that throws counts as a failed check. */
+function signatureValid(verify: AnswerSignatureVerifier, x: string, signature: string): boolean {
+  try {
+    return verify(x, signature);
+  } catch {
+    return false;
+  }
 }
 
 function readOperation(o: Fields): AssistOperation {

@@ -31,6 +31,9 @@ export const DEFAULT_COMMAND_TIMEOUTS_MS: Record<TerminalCommand['kind'], number
   'terminal.refresh_info': 30_000,
 };
 
+/** Default of RedisDispatcherOptions.queuedReplyTimeoutMs. */
+export const DEFAULT_QUEUED_REPLY_TIMEOUT_MS = 15_000;
+
 export interface RedisDispatcherOptions {
   /** Ownership lookups, XADD of requests, DEL of the reply stream. */
   redis: Redis;
@@ -43,6 +46,11 @@ export interface RedisDispatcherOptions {
   prefix: string;
   resolveAgent: AgentResolver;
   timeoutsMs?: Partial<Record<TerminalCommand['kind'], number>>;
+  /**
+   * Reply deadline of an `operation.execute` with `replyWhen: 'queued'`: the connector answers as soon as
+   * the operation is in the terminal's queue, so this bounds delivery, not the terminal. Default 15 s.
+   */
+  queuedReplyTimeoutMs?: number;
   /** XREAD block time of the reply reader; bounds close(). Default 1 s. */
   blockMs?: number;
 }
@@ -92,7 +100,11 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
     }
     if (!owner) return offline("the terminal's agent is not connected");
     this.ensureReader();
-    const timeoutMs = options.timeoutMs ?? this.options.timeoutsMs?.[command.kind] ?? DEFAULT_COMMAND_TIMEOUTS_MS[command.kind];
+    const timeoutMs =
+      options.timeoutMs ??
+      (command.kind === 'operation.execute' && command.replyWhen === 'queued'
+        ? (this.options.queuedReplyTimeoutMs ?? DEFAULT_QUEUED_REPLY_TIMEOUT_MS)
+        : (this.options.timeoutsMs?.[command.kind] ?? DEFAULT_COMMAND_TIMEOUTS_MS[command.kind]));
     const requestId = randomUUID();
     const reply = new Promise<TerminalCommandReply>((resolve) => {
       const timer = setTimeout(() => {

@@ -8,11 +8,12 @@ export {
   type AgentResolver,
   databaseAgentResolver,
   DEFAULT_COMMAND_TIMEOUTS_MS,
+  DEFAULT_QUEUED_REPLY_TIMEOUT_MS,
   RedisTerminalCommandDispatcher,
   type RedisDispatcherOptions,
   type TerminalCommandDispatcher,
 } from './dispatcher';
-export { busKeys } from './keys';
+export { busKeys, CONSUMER_GROUP } from './keys';
 export { parseCommand } from './messages';
 export { isRedisUnavailable } from './unavailable';
 export { CommandBusModule, type CommandBusModuleOptions } from './command-bus.module';

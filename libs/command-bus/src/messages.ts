@@ -16,6 +16,9 @@ export function parseCommand(raw: string | undefined): TerminalCommand | null {
   if (typeof value.terminalId !== 'string' || !isUuid(value.terminalId)) return null;
   if (value.kind === 'terminal.refresh_info') return { kind: value.kind, tenantId: value.tenantId, terminalId: value.terminalId };
   if (typeof value.operationId !== 'string' || !isUuid(value.operationId)) return null;
+  if (value.kind === 'operation.execute' && value.replyWhen === 'queued') {
+    return { kind: value.kind, tenantId: value.tenantId, terminalId: value.terminalId, operationId: value.operationId, replyWhen: 'queued' };
+  }
   return {
     kind: value.kind as Exclude<TerminalCommand['kind'], 'terminal.refresh_info'>,
     tenantId: value.tenantId,

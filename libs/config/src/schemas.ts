@@ -15,6 +15,24 @@ const common = {
   LOG_LEVEL: logLevel().describe('pino log level.'),
   REDIS_KEY_PREFIX: z.string().default('payorch').describe('Prefix of every Redis key and BullMQ queue.'),
   REDIS_URL: redisUrl().describe('Redis URL (BullMQ, rate limits, command bus).'),
+  SHUTDOWN_DRAIN_DELAY_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(120_000)
+    .default(0)
+    .describe(
+      'After SIGTERM, how long `/health/ready` answers 503 while the app still serves, so load balancers stop routing to it before it stops accepting (Kubernetes: about 5000).',
+    ),
+  SHUTDOWN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(600_000)
+    .default(25_000)
+    .describe(
+      "Bound of the graceful shutdown after SIGTERM (drain delay included); past it the process exits 1 and what still runs is left to recovery. Keep it below the orchestrator's kill timeout (terminationGracePeriodSeconds, stop_grace_period).",
+    ),
 };
 
 /** Wallet payments (Assist TokenPay): the resolution job's retry policy, shared by producer (gateway) and sweep (worker). */
@@ -82,6 +100,15 @@ export const gatewayConfigSchema = z.object({
     .max(300_000)
     .default(15_000)
     .describe('Live event stream (SSE / WebSocket): interval of the keep-alive comment / ping.'),
+  IDEMPOTENCY_CLAIM_LEASE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(86_400_000)
+    .default(360_000)
+    .describe(
+      'An Idempotency-Key claimed by a request that never answered (its gateway died) is taken over by a repeat after this long; keep it above the longest request (`?wait=` ≤ 120 s).',
+    ),
   EVENTS_CLIENT_BUFFER_BYTES: z.coerce
     .number()
     .int()
@@ -319,6 +346,27 @@ export const workerConfigSchema = z.object({
   WORKER_HEALTH_PORT: port(3002).describe('Port of the worker `/health` and `/metrics`.'),
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+
+/**
+ * The operator CLI (`npm run admin`, apps/api-gateway/src/admin/cli.ts; in a deployment `node
+ * dist/apps/api-gateway/admin.js`): the owner connection, plus what `secrets rewrap` and live event
+ * publishing need. Not a service: not in the README table (deploy/README.md lists it).
+ */
+export const adminConfigSchema = z.object({
+  DATABASE_URL: z
+    .string({ error: 'required: the owner connection (postgresql://…); with `npm start`, use the value it prints' })
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL')
+    .describe('PostgreSQL URL of the owner role (migrations, tenants, API keys; bypasses row-level security).'),
+  PAYORCH_MASTER_KEY: masterKey().optional().describe('Active key-encryption key; needed by `secrets rewrap` only.'),
+  PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption (`secrets rewrap`).'),
+  REDIS_KEY_PREFIX: common.REDIS_KEY_PREFIX,
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
+    .optional()
+    .describe('With it, committed events (tenant.disabled…) reach the connectors at once; without, on their next periodic re-check.'),
+});
+export type AdminConfig = z.infer<typeof adminConfigSchema>;
 
 export const schemasByApp = {
   'api-gateway': gatewayConfigSchema,

@@ -4,6 +4,7 @@ import { Prisma, type TransactionClient } from './client';
 const LIFECYCLE = {
   Settlement: { column: 'status', type: 'SettlementStatus' },
   WalletPayment: { column: 'state', type: 'WalletPaymentState' },
+  WalletPaymentOperation: { column: 'state', type: 'WalletOperationState' },
 } as const;
 
 export type LifecycleTable = keyof typeof LIFECYCLE;

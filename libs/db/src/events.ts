@@ -27,7 +27,14 @@ export type DomainEventType =
   | 'settlement.failed'
   | 'settlement.discrepancy'
   | 'wallet_payment.created'
-  | 'wallet_payment.updated';
+  | 'wallet_payment.updated'
+  | 'wallet_payment.captured'
+  | 'wallet_payment.partially_captured'
+  | 'wallet_payment.canceled'
+  | 'wallet_payment.partially_canceled'
+  | 'wallet_payment.refunded'
+  | 'wallet_payment.partially_refunded'
+  | 'wallet_payment.operation_failed';
 
 export interface PublishEventInput {
   type: DomainEventType;

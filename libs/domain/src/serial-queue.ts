@@ -32,6 +32,11 @@ export class KeyedSerialQueue {
     return this.lanes.get(key)?.depth ?? 0;
   }
 
+  /** true when one more task for `key` would be refused with QueueFullError. */
+  isFull(key: string): boolean {
+    return this.depth(key) >= this.limit;
+  }
+
   /**
    * Runs `fn` after the tasks queued before it under `key`, and settles as `fn` does. Rejects at once,
    * without running `fn`, with QueueFullError when `key` already holds `limit` tasks.

@@ -3,7 +3,21 @@
  * Payloads carry ids only; the connector loads everything else from PostgreSQL under the tenant.
  */
 export type TerminalCommand =
-  | { kind: 'operation.execute'; tenantId: string; terminalId: string; operationId: string }
+  | {
+      kind: 'operation.execute';
+      tenantId: string;
+      terminalId: string;
+      operationId: string;
+      /**
+       * When the connector replies. `done` (default): once the operation has run (or could not start), so
+       * the caller holds the command for as long as the terminal takes (minutes for a card). `queued`: as soon
+       * as the operation sits in the terminal's queue on the connector, which from then on owns it (it keeps
+       * the PENDING row held, runs it exactly once, and publishes its outcome as events); the caller follows
+       * the outcome through the operation's events or its row, and nothing stays on the bus or in the
+       * caller's memory for the operation's duration. The gateway uses `queued`.
+       */
+      replyWhen?: 'done' | 'queued';
+    }
   | { kind: 'operation.cancel'; tenantId: string; terminalId: string; operationId: string }
   | { kind: 'operation.recover'; tenantId: string; terminalId: string; operationId: string }
   | { kind: 'terminal.refresh_info'; tenantId: string; terminalId: string };
@@ -14,7 +28,8 @@ export type TerminalCommandReply =
 
 /**
  * Delivers a TerminalCommand to whoever holds the terminal and returns its reply; for `operation.execute`
- * the reply comes when the operation has finished (or could not start). Production: the Redis command
+ * the reply comes when the operation has finished (or could not start), or with `replyWhen: 'queued'` once
+ * the connector has queued it. Production: the Redis command
  * bus (@payorch/command-bus RedisTerminalCommandDispatcher); in-process ones in tests.
  */
 export interface TerminalCommandDispatcher {

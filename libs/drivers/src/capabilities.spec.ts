@@ -8,8 +8,10 @@ describe('capability matrix', () => {
     expect(() => assertSupported('JOINPROTO', null, 'sbp_payment')).toThrow(
       new DriverError('UNSUPPORTED_OPERATION', 'JOINPROTO does not support operation type "sbp_payment"'),
     );
-    expect(() => assertSupported('JPAY', 'jpay', 'partial_void')).toThrow('JPAY (dialect jpay) does not support operation type "partial_void"');
+    expect(() => assertSupported('JPAY', 'jpay', 'preauth')).toThrow('JPAY (dialect jpay) does not support operation type "preauth"');
     expect(assertSupported('JPAY', null, 'partial_void').command).toBe('transaction type=void');
+    // Both documents, §8.9: `void` with `amount` is a partial void (JPAY 1.0.14 and aQsi cardcore alike).
+    expect(assertSupported('JPAY', 'jpay', 'partial_void')).toMatchObject({ command: 'transaction type=void', needsAmount: true, needsOriginal: true });
     expect(assertSupported('SSI_ECR', 'linux', 'preauth').command).toBe('Preauthorization');
   });
 

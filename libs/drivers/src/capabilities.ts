@@ -84,6 +84,14 @@ const JPAY_COMMON: CapabilityTable = {
     cancelable: true,
   },
   void: { command: 'transaction type=void', fields: ['number (original receipt seq)'], needsOriginal: true, cancelable: true },
+  partial_void: {
+    command: 'transaction type=void',
+    fields: ['number (original receipt seq)', 'amount (≤ what is left of the original)'],
+    needsAmount: true,
+    needsOriginal: true,
+    cancelable: true,
+    notes: 'Both documents, §8.9: a void with `amount` cancels that part of the original; the acquirer must allow partial voids.',
+  },
   sbp_payment: { command: 'transaction force-sbp=true type=purchase', fields: ['amount'], needsAmount: true, cancelable: true },
   sbp_refund: {
     command: 'transaction force-sbp=true type=refund',
@@ -151,17 +159,7 @@ const SSI_ECR: CapabilityTable = {
 export const CAPABILITIES: Readonly<Record<DriverProtocol, Readonly<Record<string, CapabilityTable>>>> = {
   JOINPROTO: { '*': JOINPROTO },
   JPAY: {
-    aqsi: {
-      ...JPAY_COMMON,
-      partial_void: {
-        command: 'transaction type=void',
-        fields: ['number (original receipt seq)', 'amount'],
-        needsAmount: true,
-        needsOriginal: true,
-        cancelable: true,
-        notes: 'aQsi dialect only.',
-      },
-    },
+    aqsi: JPAY_COMMON,
     jpay: JPAY_COMMON,
   },
   SSI_ECR: { '*': SSI_ECR },

@@ -16,3 +16,13 @@ export { JoinprotoDriver } from './joinproto.driver';
 export { formatYyMmDdHhMmSs, JpayDriver } from './jpay.driver';
 export { SsiEcrDriver } from './ssi-ecr.driver';
 export { CURRENCY_NUMERIC, numericCurrency } from './shared';
+export {
+  JPAY_RESULT_CODES,
+  JOINPROTO_RESULT_CODES,
+  REASON_CODES,
+  type ReasonCode,
+  type ResultCodeEntry,
+  type ResultCodeTable,
+  renderResultCodesDoc,
+  SSI_RESULT_CODES,
+} from './result-codes';

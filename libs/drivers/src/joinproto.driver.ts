@@ -12,6 +12,7 @@ import {
 } from '@payorch/joinproto';
 
 import { assertSupported, DriverError } from './capabilities';
+import { joinprotoResult } from './result-codes';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, ProtocolRefs, TerminalDriver } from './types';
 
@@ -241,20 +242,27 @@ export class JoinprotoDriver implements TerminalDriver {
     }
     if (outcome.outcome === 'not-found') return { state: 'failed', reason: 'not performed', protocolRefs: refs };
     const result: OperationResult = outcome.result;
+    // 10 LoadConfig / 11 UpdateApp use `001` for "not ok" (spec 4.6, 4.7): their own rule, not the DF16 table.
+    const row =
+      result.responseCode === undefined || outcome.command === 'LoadConfig' || outcome.command === 'UpdateApp'
+        ? undefined
+        : joinprotoResult(result.responseCode, result.category === 'canceled');
     const protocolRefs = compact({ ...refs, rrn: result.rrn, receiptNo: result.receiptNo, date: result.date, time: result.time, shiftNo: result.shiftNo });
-    const state = (() => {
-      switch (result.category) {
-        case 'approved':
-          return 'approved' as const;
-        case 'declined':
-          return 'declined' as const;
-        case 'canceled':
-          return 'canceled' as const;
-        case 'error':
-          // 923 "Request in process" is not final: the outcome is still open.
-          return result.responseCode === '923' ? ('unknown' as const) : ('failed' as const);
-      }
-    })();
+    const state =
+      row?.state ??
+      (() => {
+        switch (result.category) {
+          case 'approved':
+            return 'approved' as const;
+          case 'declined':
+            return 'declined' as const;
+          case 'canceled':
+            return 'canceled' as const;
+          case 'error':
+            // 923 "Request in process" is not final: the outcome is still open.
+            return result.responseCode === '923' ? ('unknown' as const) : ('failed' as const);
+        }
+      })();
     const data = compact({
       balance: outcome.command === 'Balance' && state === 'approved' ? result.amount : undefined,
       logs: result.data === undefined ? undefined : Buffer.from(result.data).toString('utf8'),
@@ -263,7 +271,8 @@ export class JoinprotoDriver implements TerminalDriver {
     });
     return compact({
       state,
-      reason: state === 'approved' ? undefined : (result.responseMeaning ?? result.message),
+      reason: state === 'approved' ? undefined : (row?.message ?? result.responseMeaning ?? result.message),
+      reasonCode: row?.reasonCode,
       responseCode: result.responseCode,
       responseMessage: result.message,
       maskedPan: result.maskedPan,

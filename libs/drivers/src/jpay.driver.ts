@@ -12,6 +12,7 @@ import {
 } from '@payorch/jpay';
 
 import { assertSupported, DriverError } from './capabilities';
+import { jpayReceiptResult, jpayStatusResult } from './result-codes';
 import { adminPassword, compact, DriverLinks, errorMessage, failedBeforeSend, LinkError, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
 
@@ -59,6 +60,27 @@ export class JpayDriver implements TerminalDriver {
     return (this.config.dialect ?? 'aqsi') === 'jpay' ? 'jpay' : 'aqsi';
   }
 
+  private get encrypted(): boolean {
+    return this.config.encryption?.enabled === true;
+  }
+
+  /**
+   * Runs `work` on the client: in clear, or (encryption enabled) inside a secure admin session of its
+   * own (§9: login with client-handshake → fresh ECDHE key pair and AES-256-GCM key, the commands
+   * encrypted, then logout, which forgets the key). A failed login throws before `work` sends anything.
+   */
+  private async session<T>(work: (client: JpayClient) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
+    if (!this.encrypted) return work(this.client);
+    const password = adminPassword(this.config);
+    const login = await this.client.login(password, { secure: true, signal: options.signal });
+    if (login.status !== 'ok') throw new JpayError('NOT_LOGGED_IN', `secure login answered ${login.status}`);
+    try {
+      return await work(this.client);
+    } finally {
+      await this.client.logout().catch(() => undefined);
+    }
+  }
+
   async execute(command: OperationCommand, hooks: ExecuteHooks): Promise<OperationOutcome> {
     try {
       assertSupported('JPAY', this.dialect, command.type);
@@ -96,7 +118,7 @@ export class JpayDriver implements TerminalDriver {
     if (this.running !== undefined) return { state: 'unknown', reason: 'a command is still running on this terminal', protocolRefs: refs };
     let report;
     try {
-      report = await this.client.report(password, 'full');
+      report = await this.session((client) => client.report(password, 'full'));
     } catch (error) {
       return { state: 'unknown', reason: `report unavailable: ${errorMessage(error)}`, protocolRefs: refs };
     }
@@ -129,9 +151,7 @@ export class JpayDriver implements TerminalDriver {
   }
 
   async terminalInfo(): Promise<Record<string, unknown>> {
-    const password = adminPassword(this.config);
-    const response = await this.client.withAdminSession(password, (client) => client.getParameters());
-    return { protocol: 'JPAY', dialect: this.dialect, ...(response.parameters ?? {}) };
+    return { protocol: 'JPAY', dialect: this.dialect, ...(await this.terminalInfoUnlocked(adminPassword(this.config))) };
   }
 
   /**
@@ -160,9 +180,10 @@ export class JpayDriver implements TerminalDriver {
       }
       let result: TransactionResult;
       try {
-        result = await this.client.transaction(request, { signal: abort.signal });
+        result = await this.session((client) => client.transaction(request, { signal: abort.signal }), { signal: abort.signal });
       } catch (error) {
-        // transaction() throws only for invalid input or BUSY, both before anything is sent.
+        // transaction() throws only for invalid input or BUSY, and the secure login fails before the
+        // transaction is sent: nothing reached the bank.
         return failedBeforeSend(error);
       }
       return this.fromResult(result, refs);
@@ -183,15 +204,17 @@ export class JpayDriver implements TerminalDriver {
           case 'settlement': {
             // The full report taken right before closing gives per-type counts and sums for
             // reconciliation (the sreport carries only the net total). Not having it does not stop the close.
-            const before = await this.client.report(password, 'full', { signal: abort.signal }).catch(() => null);
+            const { before, response } = await this.session(async (client) => ({
+              before: await client.report(password, 'full', { signal: abort.signal }).catch(() => null),
+              response: await client.settlement(password, { signal: abort.signal }),
+            }));
             const xreport = before?.status === 'ok' ? (before.xreport ?? null) : null;
-            const response = await this.client.settlement(password, { signal: abort.signal });
             return response.status === 'ok'
               ? { state: 'approved', data: { report: response.sreport ?? null, xreport } }
               : { state: 'failed', reason: `settlement answered ${response.status}`, responseCode: response.status };
           }
           case 'report_x': {
-            const response = await this.client.report(password, 'brief', { signal: abort.signal });
+            const response = await this.session((client) => client.report(password, 'brief', { signal: abort.signal }));
             return response.status === 'ok'
               ? { state: 'approved', data: { report: response.xreport ?? null } }
               : { state: 'failed', reason: `report answered ${response.status}`, responseCode: response.status };
@@ -200,7 +223,7 @@ export class JpayDriver implements TerminalDriver {
             return { state: 'approved', data: await this.terminalInfoUnlocked(password) };
         }
       } catch (error) {
-        if (error instanceof JpayError && error.code === 'CONNECT_FAILED') return failedBeforeSend(error);
+        if (error instanceof JpayError && (error.code === 'CONNECT_FAILED' || error.code === 'NOT_LOGGED_IN')) return failedBeforeSend(error);
         // Settlement moves money totals: a lost answer is unknown, never failed.
         return { state: 'unknown', reason: errorMessage(error), protocolRefs: { command: command.type } };
       }
@@ -212,7 +235,7 @@ export class JpayDriver implements TerminalDriver {
   }
 
   private async terminalInfoUnlocked(password: string): Promise<Record<string, unknown>> {
-    const response = await this.client.withAdminSession(password, (client) => client.getParameters());
+    const response = await this.client.withAdminSession(password, (client) => client.getParameters(), { secure: this.encrypted });
     return { ...(response.parameters ?? {}) };
   }
 
@@ -221,7 +244,7 @@ export class JpayDriver implements TerminalDriver {
     const password = this.config.credentials?.adminPassword;
     if (!password) return;
     try {
-      const report = await this.client.report(password, 'full');
+      const report = await this.session((client) => client.report(password, 'full'));
       const seqs = (report.xreport?.transactions ?? []).map((t) => Number(t.seq)).filter((n) => Number.isFinite(n));
       this.lastSeq = String(seqs.length > 0 ? Math.max(...seqs) : 0).padStart(6, '0');
     } catch {
@@ -269,10 +292,12 @@ export class JpayDriver implements TerminalDriver {
       case 'declined':
         return this.fromReceipt(result.outcome, result.receipt, refs);
       case 'canceled':
-        return { state: 'canceled', reason: `terminal answered ${result.status}`, responseCode: result.status, protocolRefs: refs };
-      case 'error':
+      case 'error': {
         if ('error' in result && result.error !== undefined) return failedBeforeSend(result.error);
-        return { state: 'failed', reason: `terminal answered ${result.status}`, responseCode: result.status, protocolRefs: refs };
+        // Appendix A: the state, reason code and message come from the JPAY result-code table.
+        const row = jpayStatusResult(result.status ?? 'failed');
+        return { state: row.state, reason: row.message, reasonCode: row.reasonCode, responseCode: result.status, protocolRefs: refs };
+      }
       case 'unknown':
         return { state: 'unknown', reason: `${result.reason}${result.error ? `: ${result.error.message}` : ''}`, protocolRefs: refs };
     }
@@ -291,9 +316,11 @@ export class JpayDriver implements TerminalDriver {
       receipt.authNumber ? `AUTH ${receipt.authNumber}` : undefined,
       ...receipt.footer,
     ].filter((l): l is string => l !== undefined);
+    const row = jpayReceiptResult(state === 'approved', receipt.declineReason);
     return compact({
       state,
-      reason: state === 'declined' ? (receipt.declineReason ?? receipt.respCodeDescription ?? 'declined') : undefined,
+      reason: state === 'declined' ? row.message : undefined,
+      reasonCode: row.reasonCode,
       responseCode: receipt.respCode,
       responseMessage: receipt.respCodeDescription,
       maskedPan: receipt.plainTextPanMasked ?? receipt.pan,

@@ -14,6 +14,7 @@ import {
 } from '@payorch/ssi-ecr';
 
 import { assertSupported, DriverError } from './capabilities';
+import { ssiResult } from './result-codes';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, numericCurrency, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
 
@@ -233,6 +234,7 @@ function fromOutcome(outcome: SsiOutcome): OperationOutcome {
       return compact({
         state: 'failed' as const,
         reason: `terminal refused the request: ${outcome.error.message}`,
+        reasonCode: ssiResult(undefined, outcome.error.details.terminalErrorCode)?.reasonCode ?? 'invalid_request',
         responseCode: outcome.error.details.terminalErrorCode,
       });
     case 'unknown':
@@ -244,7 +246,10 @@ function fromOutcome(outcome: SsiOutcome): OperationOutcome {
   }
 }
 
-function fromResult(state: 'approved' | 'declined' | 'canceled', result: TransactionResult, ticket: OperationTicket): OperationOutcome {
+function fromResult(kind: 'approved' | 'declined' | 'canceled', result: TransactionResult, ticket: OperationTicket): OperationOutcome {
+  // The SSI result-code table decides the state of a non-approved result (transactionResult, else errorCode).
+  const row = kind === 'approved' ? undefined : ssiResult(result.transactionResult, result.errorCode || undefined);
+  const state = row?.state ?? kind;
   const fields = compact({
     method: result.originalTrnName,
     transactionResult: result.transactionResult ?? result.transactionResultRaw,
@@ -267,7 +272,8 @@ function fromResult(state: 'approved' | 'declined' | 'canceled', result: Transac
   ].filter((l): l is string => l !== undefined && l !== '');
   return compact({
     state,
-    reason: state === 'approved' ? undefined : result.errorDescription || result.transactionResult || state,
+    reason: state === 'approved' ? undefined : row?.message || result.errorDescription || result.transactionResult || state,
+    reasonCode: kind === 'approved' ? 'approved' : row?.reasonCode,
     responseCode: result.responseCode ?? (result.errorCode || undefined),
     responseMessage: result.errorDescription || undefined,
     maskedPan: result.panMasked,

@@ -73,6 +73,8 @@ export interface OperationOutcome {
   /** `failed` only when the terminal provably did not act (nothing sent, or a definitive protocol rejection). */
   state: FinalState;
   reason?: string;
+  /** Protocol-neutral reason from the protocol's result-code table (libs/drivers/src/result-codes, docs/protocols/result-codes.md). */
+  reasonCode?: string;
   responseCode?: string;
   responseMessage?: string;
   /** First 6 / last 4 at most. */
@@ -133,6 +135,12 @@ export interface DriverConfig {
    * till. The device connector passes its egress-checked RelayPort; absent = every 91 is refused.
    */
   relay?: RelayPort;
+  /**
+   * JPAY only: run every command inside a secure admin session (§9: login with ECDHE on secp256r1, then
+   * AES-256-GCM). The key is agreed per session, held in memory only and forgotten at logout. Needs
+   * `credentials.adminPassword` (the login's password).
+   */
+  encryption?: { enabled: boolean };
   /** IANA zone of the terminal's clock (the store's zone); JPAY recovery compares log times with it. */
   timeZone?: string | null;
   /** Timeouts and pacing; defaults are the protocol libraries' production values. */

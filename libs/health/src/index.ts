@@ -13,4 +13,5 @@ export {
   type ReadinessReport,
   redisPing,
 } from './readiness';
+export { beginDrain, drainAndClose, type DrainOptions, exitGracefullyOnSignals, isDraining } from './shutdown';
 export { ServiceHealth, ServiceHealthController, type ServiceHealthOptions, type StatusSink } from './service-health';

@@ -5,6 +5,8 @@ import type { Redis } from 'ioredis';
 import { withTimeout } from '@payorch/domain';
 import { readinessMetrics, type Registry } from '@payorch/logging';
 
+import { isDraining } from './shutdown';
+
 /** One readiness check: resolves (optionally with details) when ready, throws with the reason when not. */
 export type ReadinessProbe = () => Promise<Record<string, unknown> | void>;
 
@@ -64,7 +66,12 @@ export class Readiness {
       checks[name] = { ok: status === 'up', ...details };
       this.gauge.set({ check: name }, status === 'up' ? 1 : 0);
     }
-    // 'shutting_down' (SIGTERM received) is not ready either.
+    // Shutting down (SIGTERM received: beginDrain, or terminus' own shutdown hook) is not ready, whatever the probes say.
+    if (isDraining(this.options.health) || result.status === 'shutting_down') {
+      checks.shutdown = { ok: false, reason: 'shutting down: draining before exit' };
+      this.gauge.set({ check: 'shutdown' }, 0);
+      return { ok: false, checks };
+    }
     return { ok: result.status === 'ok', checks };
   }
 }

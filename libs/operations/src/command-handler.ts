@@ -21,6 +21,12 @@ export interface CommandHandlerOptions {
    * keep it well under the worker's RECOVERY_PENDING_AFTER_MS (default 30 s).
    */
   pendingHoldIntervalMs?: number;
+  /**
+   * An `operation.execute` answered at `replyWhen: 'queued'` runs on after the reply; an error it throws
+   * (PostgreSQL gone mid-run) lands here. The operation itself stays safe: its row is PENDING (the sweep
+   * fails it as never sent) or SENT/IN_PROGRESS (marked unknown and recovered).
+   */
+  onBackgroundError?: (error: Error, command: TerminalCommand) => void;
 }
 
 /** Default of CommandHandlerOptions.pendingHoldIntervalMs (and of the connector's PENDING_HOLD_INTERVAL_MS). */
@@ -44,7 +50,8 @@ const TERMINAL_RECOVERY_BATCH = 50;
 /**
  * What the device connector calls for each bus command addressed to a terminal it holds:
  * `reply = await handler.handle(command, driverOfThatTerminal)`.
- *  - `operation.execute` runs the operation at most once and replies when it is over. While another
+ *  - `operation.execute` runs the operation at most once and replies when it is over, or — with
+ *    `replyWhen: 'queued'` — as soon as it is in the terminal's queue (then it runs on here; drain() waits for it). While another
  *    operation of the terminal is UNKNOWN it is not run but failed as never sent (PENDING → FAILED, error
  *    code `TERMINAL_RECOVERING`; types in RUNS_WHILE_RECOVERING excepted): the gateway refuses such work when
  *    it is created, but two requests can pass that gate together, and a new command would destroy the
@@ -57,6 +64,8 @@ const TERMINAL_RECOVERY_BATCH = 50;
 export class OperationCommandHandler {
   readonly executor: OperationExecutor;
   private readonly queue: KeyedSerialQueue;
+  /** Operations answered `queued` that have not finished yet (drain() waits for them). */
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     private readonly db: Database,
@@ -70,16 +79,19 @@ export class OperationCommandHandler {
     try {
       switch (command.kind) {
         case 'operation.execute': {
+          if (this.queue.isFull(command.terminalId)) throw new QueueFullError(`${this.queue.depth(command.terminalId)} tasks already queued`);
           const hold = this.holdWhileQueued(command);
-          try {
-            return await this.queue.run(command.terminalId, async (): Promise<TerminalCommandReply> => {
+          const run = this.queue
+            .run(command.terminalId, async (): Promise<TerminalCommandReply> => {
               hold.stop();
               const report = await this.executor.execute(command, driver);
               return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
-            });
-          } finally {
-            hold.stop();
-          }
+            })
+            .finally(() => hold.stop());
+          if (command.replyWhen !== 'queued') return await run;
+          // Queued: from here this handler owns the operation; the caller follows its events or its row.
+          this.track(run, command);
+          return { ok: true, result: { queued: true } };
         }
         case 'operation.recover':
           return await this.queue.run(command.terminalId, async () => {
@@ -102,6 +114,31 @@ export class OperationCommandHandler {
       if (error instanceof QueueFullError) return { ok: false, code: 'TERMINAL_BUSY', message: `the terminal's command queue is full: ${error.message}` };
       return { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
     }
+  }
+
+  /** Operations accepted with `replyWhen: 'queued'` that are still queued or running here. */
+  get backgroundCount(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Waits until every operation accepted with `replyWhen: 'queued'` has finished, or `timeoutMs` passed
+   * (graceful shutdown: what does not finish in time is left to recovery — PENDING rows are failed as
+   * never sent by the sweep, SENT/IN_PROGRESS ones become unknown and are asked for). Resolves true when
+   * nothing is left.
+   */
+  async drain(timeoutMs = Infinity): Promise<boolean> {
+    const all = Promise.allSettled([...this.running]).then(() => true);
+    if (!Number.isFinite(timeoutMs)) return all;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    return Promise.race([all, expired]).finally(() => clearTimeout(timer));
+  }
+
+  private track(run: Promise<unknown>, command: TerminalCommand): void {
+    const tracked = run.catch((error: unknown) => this.options.onBackgroundError?.(error instanceof Error ? error : new Error(String(error)), command));
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
   }
 
   /**

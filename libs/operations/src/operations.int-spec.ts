@@ -284,6 +284,37 @@ describe(OperationExecutor.name, () => {
     expect(sim.journal.map((e) => e.amount)).toEqual([1200]);
   });
 
+  it("answers `replyWhen: 'queued'` as soon as the operation is queued, runs it once after the reply, and drain() waits for it (issue 15)", async () => {
+    const make = await rig();
+    const driver = make();
+    const queue = new KeyedSerialQueue({ limit: 2 });
+    const handler = new OperationCommandHandler(db, { queue });
+    let release!: () => void;
+    const blocker = queue.run(terminalId, () => new Promise<void>((resolve) => (release = resolve)));
+    const operationId = await newOperation('purchase', 1700);
+    // The terminal is busy: the reply still comes at once, and nothing has run.
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId, replyWhen: 'queued' }, driver)).toEqual({
+      ok: true,
+      result: { queued: true },
+    });
+    expect(handler.backgroundCount).toBe(1);
+    expect((await load(operationId)).state).toBe('PENDING');
+    // A full queue is refused at once, before anything is claimed or held.
+    const refused = await newOperation('purchase', 1800);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId, operationId: refused, replyWhen: 'queued' }, driver)).toMatchObject({
+      ok: false,
+      code: 'TERMINAL_BUSY',
+    });
+    expect(await handler.drain(0)).toBe(false);
+    release();
+    await blocker;
+    expect(await handler.drain()).toBe(true);
+    expect(handler.backgroundCount).toBe(0);
+    expect((await load(operationId)).state).toBe('APPROVED');
+    expect((await load(refused)).state).toBe('PENDING');
+    expect(sim.journal.map((e) => e.amount)).toEqual([1700]);
+  });
+
   it('recovers a terminal that came back online, in its queue before new work: PENDING never sent → failed, IN_PROGRESS → unknown → recovered', async () => {
     const make = await rig({ dropResponse: (r) => r.type === 'PurchaseRequest' && r.amount === 4343 }, 150);
     const other = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS 2', protocol: 'JOINPROTO', connection: {} } })).id;

@@ -51,6 +51,8 @@ export interface OperationView {
   approvalCode: string | null;
   responseCode: string | null;
   responseMessage: string | null;
+  /** Protocol-neutral reason of the terminal's answer (docs/protocols/result-codes.md), e.g. `card_declined`; null when none applies. */
+  reasonCode: string | null;
   hasReceipt: boolean;
   data: Record<string, unknown> | null;
   recoveryAttempts: number;
@@ -60,7 +62,7 @@ export interface OperationView {
 }
 
 export function toOperationView(row: OperationRow): OperationView {
-  const result = (row.result ?? null) as { data?: Record<string, unknown> } | null;
+  const result = (row.result ?? null) as { data?: Record<string, unknown>; reasonCode?: string | null } | null;
   return {
     id: row.id,
     terminalId: row.terminalId,
@@ -78,6 +80,7 @@ export function toOperationView(row: OperationRow): OperationView {
     approvalCode: row.approvalCode,
     responseCode: row.responseCode,
     responseMessage: row.responseMessage,
+    reasonCode: result?.reasonCode ?? null,
     hasReceipt: row.receipt !== null && row.receipt !== undefined,
     data: result?.data ?? null,
     recoveryAttempts: row.recoveryAttempts,
@@ -103,6 +106,7 @@ export function eventData(row: OperationRow, extra: Record<string, unknown> = {}
     rrn: view.rrn,
     approvalCode: view.approvalCode,
     responseCode: view.responseCode,
+    reasonCode: view.reasonCode,
     reason: view.stateReason,
     ...extra,
   };
@@ -148,8 +152,8 @@ export function outcomeWrite(outcome: OperationOutcome): { set: OperationColumns
       rrn: outcome.rrn ?? null,
       approvalCode: outcome.approvalCode ?? null,
       receipt: (outcome.receipt ?? null) as JsonColumn,
-      result: { amount: outcome.amount ?? null, data: (outcome.data ?? null) as JsonColumn },
-      error: outcome.state === 'failed' || outcome.state === 'unknown' ? { reason: outcome.reason ?? null } : null,
+      result: { amount: outcome.amount ?? null, data: (outcome.data ?? null) as JsonColumn, reasonCode: outcome.reasonCode ?? null },
+      error: outcome.state === 'failed' || outcome.state === 'unknown' ? { reason: outcome.reason ?? null, code: outcome.reasonCode ?? null } : null,
       subStatus: null,
     },
     mergeRefs: { ...(outcome.protocolRefs ?? {}) },

@@ -97,10 +97,21 @@ export async function holdPending(tx: TransactionClient, operationId: string): P
 export async function resolveManually(
   tx: TransactionClient,
   operationId: string,
-  verdict: { state: ManualResolution; note: string; actor: { type: string; id: string | null } },
+  verdict: {
+    state: ManualResolution;
+    note: string;
+    actor: { type: string; id: string | null };
+    /** What the terminal journal / the bank shows; stored in the operation's columns when given. */
+    rrn?: string;
+    approvalCode?: string;
+  },
 ): Promise<SupervisionResult> {
   const to: OperationStateName = verdict.state;
   const reason = `resolved manually: ${verdict.note}`;
+  const evidence = {
+    ...(verdict.rrn !== undefined && { rrn: verdict.rrn }),
+    ...(verdict.approvalCode !== undefined && { approvalCode: verdict.approvalCode }),
+  };
   return result(
     tx,
     operationId,
@@ -108,10 +119,10 @@ export async function resolveManually(
       operationId,
       from: ['UNKNOWN'],
       to,
-      set: { stateReason: reason, completedAt: new Date() },
+      set: { stateReason: reason, completedAt: new Date(), ...evidence },
       step: {
         kind: 'resolved_manually',
-        data: { reason, resolvedBy: 'human', actorType: verdict.actor.type, actorId: verdict.actor.id },
+        data: { reason, note: verdict.note, ...evidence, resolvedBy: 'human', actorType: verdict.actor.type, actorId: verdict.actor.id },
         event: 'operation.recovered',
       },
     }),

@@ -7,23 +7,39 @@ export {
   bucketOf,
   emptyBuckets,
   netOf,
+  placementOf,
   totalsOfOperations,
+  type BucketSpec,
   type CountAmount,
+  type Placement,
   type RecordedOperation,
   type SettlementProtocol,
   type Totals,
   type TotalsTransaction,
 } from './totals';
 export {
+  JOINPROTO_TOTALS_MISMATCH,
+  type JoinprotoCloseDay,
   parseJoinprotoCloseDay,
   parseJpaySettlement,
   parseSsiReport,
   parseTerminalTotals,
   settlementRawFromOutcome,
+  SSI_TOTALS_MISMATCH,
   TotalsUnavailable,
   type SettlementOutcomeFields,
   type SettlementRawData,
 } from './parse';
+export { CLOSE_DAY_TYPES, type CloseDayOperation, type CloseDayOutcome, type CloseDayOutcomeKind, closeDayOutcome } from './close-day';
+export {
+  type BatchDiscrepancy,
+  type BatchReport,
+  DISCREPANCY_CSV_COLUMNS,
+  discrepancyReportCsv,
+  type DiscrepancyReport,
+  type DiscrepancyRow,
+  discrepancyRows,
+} from './report';
 export { manualJobId, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from './keys';
 export { reconcile, type Discrepancy, type Reconciliation } from './reconcile';
 export {

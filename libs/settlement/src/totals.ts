@@ -1,7 +1,7 @@
 /**
- * Protocol-neutral totals of one close-day. Each protocol reports counts and sums in its own buckets
- * (Joinproto: debit/credit on the DF0A receipt; JPAY: purchase/refund/… grand totals; SSI: sale/refund/…
- * `total*` keys). We keep the terminal's own buckets and compute ours into the same ones, so a
+ * Protocol-neutral totals of one close-day (docs/reconciliation.md). Each protocol reports counts and sums in its
+ * own buckets (Joinproto: debit/credit/void lines of the DF0A receipt; JPAY: purchase/refund/… grand totals; SSI:
+ * sale/refund/… `total*` keys). We keep the terminal's own buckets and compute ours into the same ones, so a
  * comparison never depends on a lossy mapping of the terminal's side. Amounts are integer minor units.
  */
 
@@ -26,34 +26,67 @@ export interface TotalsTransaction {
 export interface Totals {
   protocol: SettlementProtocol;
   buckets: Record<string, CountAmount>;
-  /** false when the terminal gave only a balance (JPAY sreport without a report): buckets are then not compared. */
+  /** false when the terminal gave only a balance (JPAY sreport without a report, Joinproto DF05 only): buckets are then not compared. */
   bucketsReported?: boolean;
-  /** Signed balance of the buckets (debits +, credits −), or the terminal's own signed total. */
+  /** Signed balance of the compared buckets (debits +, credits −), or the terminal's own signed total. */
   net: number;
   /** Listed only when the protocol returns the batch's transactions. */
   transactions?: TotalsTransaction[];
-  /** The terminal reported that its totals and the host's differ (Joinproto 915, JPAY settlement-result ≠ passed / orig-amount ≠ amount). */
+  /** The terminal reported that its totals and the host's differ (Joinproto 915, SSI 95, JPAY orig-amount ≠ amount / settlement-result ≠ passed). */
   hostMismatch?: boolean;
-  /** Terminal batch/shift number, when reported. */
+  /** JPAY `amount`: the host's balance, kept beside the terminal's own (`net` = `orig-amount`). */
+  hostNet?: number;
+  /** Terminal batch/shift number, when reported (SSI batchNumber, Joinproto DF12). */
   batchNumber?: string;
   /** JPAY `tnum`: transactions in the settled batch as the terminal counts them (all statuses). */
   reportedTransactionCount?: number;
+  /** Which totals form of the protocol's spec the figures were read from (docs/reconciliation.md, "Totals forms"). */
+  form?: string;
 }
 
-/** Buckets of each protocol with their sign in the net balance. */
-export const BUCKETS: Record<SettlementProtocol, Record<string, 1 | -1>> = {
-  JOINPROTO: { debit: 1, credit: -1 },
-  JPAY: { purchase: 1, purchase_with_cashback: 1, refund: -1, purchase_reversal: -1, refund_reversal: 1 },
-  SSI_ECR: { sale: 1, fin_auth: 1, cash: 1, refund: -1, payment: -1, void: -1 },
+export interface BucketSpec {
+  /** Sign in the net balance. */
+  sign: 1 | -1;
+  /** false = the terminal never reports this bucket (JPAY SBP: settled by the SBP agent): ours is listed, never compared. */
+  reported: boolean;
+  /** A terminal form that does not report this bucket counts it inside this one (Joinproto: voids are refunds on the wire). */
+  foldsInto?: string;
+}
+
+/** Buckets of each protocol, in report order. */
+export const BUCKETS: Record<SettlementProtocol, Record<string, BucketSpec>> = {
+  JOINPROTO: {
+    debit: { sign: 1, reported: true },
+    credit: { sign: -1, reported: true },
+    void: { sign: -1, reported: true, foldsInto: 'credit' },
+  },
+  JPAY: {
+    purchase: { sign: 1, reported: true },
+    purchase_with_cashback: { sign: 1, reported: true },
+    refund: { sign: -1, reported: true },
+    purchase_reversal: { sign: -1, reported: true },
+    refund_reversal: { sign: 1, reported: true },
+    sbp_payment: { sign: 1, reported: false },
+    sbp_refund: { sign: -1, reported: false },
+  },
+  SSI_ECR: {
+    sale: { sign: 1, reported: true },
+    fin_auth: { sign: 1, reported: true },
+    cash: { sign: 1, reported: true },
+    refund: { sign: -1, reported: true },
+    payment: { sign: -1, reported: true },
+    void: { sign: -1, reported: true },
+  },
 };
 
 export function emptyBuckets(protocol: SettlementProtocol): Record<string, CountAmount> {
   return Object.fromEntries(Object.keys(BUCKETS[protocol]).map((b) => [b, { count: 0, amount: 0 }]));
 }
 
+/** Signed balance over the buckets the terminal reports (a bucket it never reports is not part of its balance). */
 export function netOf(protocol: SettlementProtocol, buckets: Record<string, CountAmount>): number {
   let net = 0;
-  for (const [bucket, sign] of Object.entries(BUCKETS[protocol])) net += sign * (buckets[bucket]?.amount ?? 0);
+  for (const [bucket, spec] of Object.entries(BUCKETS[protocol])) if (spec.reported) net += spec.sign * (buckets[bucket]?.amount ?? 0);
   return net;
 }
 
@@ -61,40 +94,99 @@ export function netOf(protocol: SettlementProtocol, buckets: Record<string, Coun
 export interface RecordedOperation {
   id: string;
   type: string;
-  /** Minor units. */
+  /** Minor units: what the operation moved (a void: the voided amount; a partial void: the part voided). */
   amount: number;
+  /** PURCHASE_WITH_CASHBACK: the cash part inside `amount`, minor units. */
+  cashbackAmount?: number | null;
   rrn?: string | null;
   approvalCode?: string | null;
   /** Type of the original operation for VOID / PARTIAL_VOID (JPAY reverses purchases and refunds into different buckets). */
   originalType?: string | null;
 }
 
+/** Where an approved operation of ours lands in the protocol's report, and with which amount. */
+export interface Placement {
+  bucket: string;
+  amount: number;
+}
+
+const isRefund = (type: string | null | undefined) => type === 'REFUND' || type === 'SBP_REFUND';
+
 /**
- * Where an approved operation of ours lands in the protocol's report; `null` = not part of the
- * totals (preauth holds, balance, service commands).
+ * Where an approved operation of ours lands in the protocol's report; `null` = not part of the totals (preauth
+ * holds and their cancels, balance, service commands). docs/reconciliation.md "Buckets" is this table.
  */
-export function bucketOf(protocol: SettlementProtocol, op: Pick<RecordedOperation, 'type' | 'originalType'>): string | null {
+export function placementOf(
+  protocol: SettlementProtocol,
+  op: Pick<RecordedOperation, 'type' | 'originalType' | 'amount' | 'cashbackAmount'>,
+): Placement | null {
+  const at = (bucket: string, amount = op.amount): Placement => ({ bucket, amount });
   switch (protocol) {
     case 'JOINPROTO':
-      // Simulator and spec 5.6 receipt: DEBIT = purchase, completion, cash advance; CREDIT = refund, cash deposit.
-      if (['PURCHASE', 'PURCHASE_WITH_CASHBACK', 'PREAUTH_CAPTURE', 'CASH_WITHDRAWAL'].includes(op.type)) return 'debit';
-      if (['REFUND', 'CASH_DEPOSIT'].includes(op.type)) return 'credit';
-      return null;
+      // DF0A receipt forms: DEBIT = purchase (the card is debited purchase + cash), completion, cash advance;
+      // CREDIT = refund, cash deposit; a void is a refund on the wire (DF06 + DF08), listed as VOID/ОТМЕНА where the form has it.
+      switch (op.type) {
+        case 'PURCHASE':
+        case 'PURCHASE_WITH_CASHBACK':
+        case 'PREAUTH_CAPTURE':
+        case 'CASH_WITHDRAWAL':
+          return at('debit');
+        case 'REFUND':
+        case 'CASH_DEPOSIT':
+          return at('credit');
+        case 'VOID':
+        case 'PARTIAL_VOID':
+          return at('void');
+        default:
+          return null;
+      }
     case 'JPAY':
-      if (op.type === 'PURCHASE' || op.type === 'SBP_PAYMENT') return 'purchase';
-      if (op.type === 'PURCHASE_WITH_CASHBACK') return 'purchase_with_cashback';
-      if (op.type === 'REFUND' || op.type === 'SBP_REFUND') return 'refund';
-      if (op.type === 'VOID') return op.originalType === 'REFUND' || op.originalType === 'SBP_REFUND' ? 'refund_reversal' : 'purchase_reversal';
-      return null;
+      switch (op.type) {
+        case 'PURCHASE':
+          return at('purchase');
+        case 'PURCHASE_WITH_CASHBACK':
+          return at('purchase_with_cashback');
+        case 'REFUND':
+          return at('refund');
+        case 'SBP_PAYMENT':
+          return at('sbp_payment');
+        case 'SBP_REFUND':
+          return at('sbp_refund');
+        case 'VOID':
+        case 'PARTIAL_VOID':
+          // §8.9: a void with an amount is a partial void; both are reversals of the original's kind.
+          return at(isRefund(op.originalType) ? 'refund_reversal' : 'purchase_reversal');
+        default:
+          return null;
+      }
     case 'SSI_ECR':
-      if (op.type === 'PURCHASE' || op.type === 'PURCHASE_WITH_CASHBACK') return 'sale';
-      if (op.type === 'PREAUTH_CAPTURE') return 'fin_auth';
-      if (op.type === 'CASH_WITHDRAWAL') return 'cash';
-      if (op.type === 'CASH_DEPOSIT') return 'payment';
-      if (op.type === 'REFUND') return 'refund';
-      if (op.type === 'VOID' || op.type === 'PARTIAL_VOID' || op.type === 'PREAUTH_CANCEL') return 'void';
-      return null;
+      switch (op.type) {
+        case 'PURCHASE':
+          return at('sale');
+        case 'PURCHASE_WITH_CASHBACK':
+          // Spec 5.2.4 / 5.5.4: the cash handed out is not a card sale; the sale total holds the card part only.
+          return at('sale', op.amount - (op.cashbackAmount ?? 0));
+        case 'PREAUTH_CAPTURE':
+          return at('fin_auth');
+        case 'CASH_WITHDRAWAL':
+          return at('cash');
+        case 'CASH_DEPOSIT':
+          return at('payment');
+        case 'REFUND':
+          return at('refund');
+        case 'VOID':
+        case 'PARTIAL_VOID':
+          return at('void');
+        default:
+          // PREAUTH and PREAUTH_CANCEL (VoidPreauth): a hold and its release never reach the totals.
+          return null;
+      }
   }
+}
+
+/** The bucket of an approved operation of ours, or null (see {@link placementOf}). */
+export function bucketOf(protocol: SettlementProtocol, op: Pick<RecordedOperation, 'type' | 'originalType'>): string | null {
+  return placementOf(protocol, { ...op, amount: 0 })?.bucket ?? null;
 }
 
 /** Our side in the terminal's buckets. */
@@ -102,11 +194,16 @@ export function totalsOfOperations(protocol: SettlementProtocol, ops: readonly R
   const buckets = emptyBuckets(protocol);
   const transactions: TotalsTransaction[] = [];
   for (const op of ops) {
-    const bucket = bucketOf(protocol, op);
-    if (bucket === null) continue;
-    buckets[bucket]!.count += 1;
-    buckets[bucket]!.amount += op.amount;
-    transactions.push({ bucket, amount: op.amount, ...(op.rrn ? { rrn: op.rrn } : {}), ...(op.approvalCode ? { authCode: op.approvalCode } : {}) });
+    const placed = placementOf(protocol, op);
+    if (placed === null) continue;
+    buckets[placed.bucket]!.count += 1;
+    buckets[placed.bucket]!.amount += placed.amount;
+    transactions.push({
+      bucket: placed.bucket,
+      amount: placed.amount,
+      ...(op.rrn ? { rrn: op.rrn } : {}),
+      ...(op.approvalCode ? { authCode: op.approvalCode } : {}),
+    });
   }
   return { protocol, buckets, net: netOf(protocol, buckets), transactions };
 }

@@ -18,8 +18,9 @@ export const SETTLEMENT_TRANSITIONS: Readonly<Record<SettlementStatus, Readonly<
   },
   RUNNING: {
     RUNNING: 'another attempt (a deferral retried, or a job retried after a crash): attempts + 1',
-    COMPLETED: 'the terminal closed its day and both sides were reconciled (settlement.completed, settlement.discrepancy)',
-    FAILED: 'the terminal declined the close-day, or the give-up window is over (settlement.failed)',
+    COMPLETED:
+      'the terminal closed its day — with totals, with a totals mismatch (Joinproto 915, SSI 95), empty, or without readable totals — and every batch was reconciled (settlement.completed, settlement.discrepancy); `outcome` says which',
+    FAILED: 'the terminal did not close its day (declined without the mismatch code), or the give-up window is over (settlement.failed)',
   },
   COMPLETED: {},
   FAILED: {},
@@ -77,21 +78,26 @@ export async function insertSettlement(tx: TransactionClient, input: NewSettleme
 
 /** Columns a change may set besides `status`. */
 export interface SettlementColumns {
+  batches?: Prisma.InputJsonValue | null;
   completedAt?: Date | null;
   discrepancies?: Prisma.InputJsonValue | null;
   error?: Prisma.InputJsonValue | null;
   hasDiscrepancies?: boolean;
   ourTotals?: Prisma.InputJsonValue | null;
+  /** CloseDayOutcomeKind of the settlement's own close-day. */
+  outcome?: string | null;
   progress?: Prisma.InputJsonValue | null;
   terminalTotals?: Prisma.InputJsonValue | null;
 }
 
-const COLUMN_TYPES: Readonly<Record<keyof SettlementColumns, 'timestamptz' | 'jsonb' | 'boolean'>> = {
+const COLUMN_TYPES: Readonly<Record<keyof SettlementColumns, 'timestamptz' | 'jsonb' | 'boolean' | 'text'>> = {
+  batches: 'jsonb',
   completedAt: 'timestamptz',
   discrepancies: 'jsonb',
   error: 'jsonb',
   hasDiscrepancies: 'boolean',
   ourTotals: 'jsonb',
+  outcome: 'text',
   progress: 'jsonb',
   terminalTotals: 'jsonb',
 };
@@ -148,7 +154,9 @@ export async function transitionSettlement(tx: TransactionClient, t: SettlementT
         ? Prisma.sql`${json(value)}::jsonb`
         : type === 'boolean'
           ? Prisma.sql`${value as boolean}::boolean`
-          : Prisma.sql`${value as Date | null}::timestamptz`;
+          : type === 'text'
+            ? Prisma.sql`${value as string | null}::text`
+            : Prisma.sql`${value as Date | null}::timestamptz`;
     sets.push(Prisma.sql`${Prisma.raw(`"${column}"`)} = ${sqlValue}`);
   }
   if (t.countAttempt) sets.push(Prisma.sql`"attempts" = "attempts" + 1`);

@@ -11,6 +11,34 @@ export interface WalletPaymentEventRow {
   readonly maskedPan: string | null;
   readonly testMode: boolean | null;
   readonly error: unknown;
+  readonly authorizedAmount?: bigint;
+  readonly capturedAmount?: bigint;
+  readonly releasedAmount?: bigint;
+  readonly refundedAmount?: bigint;
+}
+
+export interface WalletOperationEventRow {
+  readonly id: string;
+  readonly kind: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly state: string;
+  readonly assistBillNumber: string | null;
+  readonly error: unknown;
+}
+
+/** An operation inside `wallet_payment.*` event data: ids, kind, amount (string, minor units), result code. */
+export function walletOperationEventData(op: WalletOperationEventRow): Record<string, unknown> {
+  const error = op.error as { code?: unknown } | null;
+  return {
+    id: op.id,
+    kind: op.kind,
+    amount: op.amount.toString(),
+    currency: op.currency,
+    state: op.state,
+    assistBillNumber: op.assistBillNumber,
+    errorCode: typeof error?.code === 'string' ? error.code : null,
+  };
 }
 
 /**
@@ -31,5 +59,9 @@ export function walletPaymentEventData(row: WalletPaymentEventRow, previousState
     maskedPan: row.maskedPan,
     testMode: row.testMode,
     errorCode: typeof error?.code === 'string' ? error.code : null,
+    authorizedAmount: row.authorizedAmount?.toString() ?? null,
+    capturedAmount: row.capturedAmount?.toString() ?? null,
+    releasedAmount: row.releasedAmount?.toString() ?? null,
+    refundedAmount: row.refundedAmount?.toString() ?? null,
   };
 }

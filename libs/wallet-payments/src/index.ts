@@ -3,6 +3,7 @@ export { createAssistClient, type AssistClientSettings, type AssistMerchantRow }
 export { bodyPathOf } from './fields';
 export { assistMerchantAad, openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from './merchant-secrets';
 export {
+  amountsOfOrder,
   changeOfOutcome,
   errorBody,
   FINAL_STATES,
@@ -14,10 +15,25 @@ export {
   type AssistOrderSummary,
   type PaymentChange,
   type PaymentErrorBody,
+  type OperationOutcomeColumns,
+  type PaymentTerms,
+  settlementOfOperation,
+  type WalletAmounts,
 } from './outcome';
 export { RESOLVE_JOB, resolveJob, resolveJobId, ensureResolveJob, type ResolveQueue, SWEEP_JOB, SWEEP_SCHEDULER_ID, type ResolvePolicy } from './resolve-job';
-export { walletPaymentEventData, type WalletPaymentEventRow } from './events';
+export { walletOperationEventData, walletPaymentEventData, type WalletOperationEventRow, type WalletPaymentEventRow } from './events';
 export {
+  addOperation,
+  afterOperation,
+  amountsOfRow,
+  insertWalletOperation,
+  type NewWalletOperation,
+  type OperationSettlement,
+  type OperationSettlementResult,
+  settleWalletOperation,
+  WALLET_OPERATION_TRANSITIONS,
+  type WalletEventType,
+  type WalletOperationRow,
   assertWalletTransition,
   canTransitionWalletPayment,
   insertWalletPayment,

@@ -5,8 +5,12 @@
  * or credentials.
  */
 import {
+  type AfterPaymentOutcome,
+  type OperationResolution,
   AssistServerError,
   maskPan,
+  ORDER_STATUS_BY_STATE,
+  orderAmountToMinorUnits,
   type AssistError,
   type AssistOrder,
   type OrderOutcome,
@@ -17,7 +21,16 @@ import { assertUnreachable } from '@payorch/domain';
 import type { WalletPaymentState } from '@payorch/prisma';
 
 /** States after which nothing changes any more. */
-export const FINAL_STATES: ReadonlySet<WalletPaymentState> = new Set(['APPROVED', 'AUTHORIZED', 'DECLINED', 'CANCELED', 'REJECTED']);
+export const FINAL_STATES: ReadonlySet<WalletPaymentState> = new Set([
+  'APPROVED',
+  'AUTHORIZED',
+  'PARTIALLY_CAPTURED',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
+  'DECLINED',
+  'CANCELED',
+  'REJECTED',
+]);
 
 /** States the resolution job works on: the money may or may not have moved yet. */
 export const UNRESOLVED_STATES: readonly WalletPaymentState[] = ['PENDING', 'PROCESSING', 'REQUIRES_ACTION', 'UNKNOWN'];
@@ -81,16 +94,63 @@ export interface PaymentChange {
   /** `undefined`: the answer did not say; keep what is stored. */
   readonly testMode?: boolean;
   readonly completedAt: Date | null;
+  /** The payment's money columns after this change; `undefined`: unchanged. */
+  readonly amounts?: WalletAmounts;
+}
+
+/** Minor units held, captured, released and refunded (issue 17). */
+export interface WalletAmounts {
+  readonly authorized: bigint;
+  readonly captured: bigint;
+  readonly released: bigint;
+  readonly refunded: bigint;
+}
+
+export interface PaymentTerms {
+  /** Minor units of the order. */
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly twoStage: boolean;
+}
+
+/**
+ * The money columns a verified order implies when the payment flow resolves it: the authorisation holds the
+ * amount; one-stage payments captured it; charges (200) and cancels (300) found on the order are counted, a
+ * cancel first releasing the uncaptured authorisation, then refunding. `undefined` for unpaid orders.
+ */
+export function amountsOfOrder(order: AssistOrder, terms: PaymentTerms): WalletAmounts | undefined {
+  const state = stateOfOrderStatus(ORDER_STATUS_BY_STATE[order.state]);
+  if (state === 'PROCESSING' || state === 'DECLINED') return undefined;
+  const sum = (type: string) =>
+    order.operations.filter((op) => op.type === type && op.state === 'Success').reduce((total, op) => total + safeMinor(op.amount, terms.currency), 0n);
+  const authorized = terms.amount;
+  const captured = terms.twoStage ? sum('Charge') : authorized;
+  let cancels = sum('PaymentCancel');
+  if (state === 'CANCELED' && cancels === 0n) cancels = authorized;
+  const released = terms.twoStage ? min(cancels, authorized - captured) : 0n;
+  return { authorized, captured, released, refunded: min(cancels - released, captured) };
+}
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
+function safeMinor(amount: string, currency: string): bigint {
+  try {
+    return orderAmountToMinorUnits(amount, currency);
+  } catch {
+    return 0n;
+  }
 }
 
 /** Coarse state per Assist orderstate; `assistOrder.orderState` keeps the exact one. */
 export function stateOfOrderStatus(status: OrderStatus): WalletPaymentState {
   switch (status) {
     case 'approved':
-    case 'partially_approved':
-    case 'partially_charged':
-    case 'partially_canceled': // part of the money stays charged
+    case 'partially_approved': // "не используется" (spec)
       return 'APPROVED';
+    case 'partially_charged':
+      return 'PARTIALLY_CAPTURED';
+    case 'partially_canceled': // part of the money stays charged
+      return 'PARTIALLY_REFUNDED';
     case 'authorized':
       return 'AUTHORIZED';
     case 'declined':
@@ -105,8 +165,11 @@ export function stateOfOrderStatus(status: OrderStatus): WalletPaymentState {
   }
 }
 
-/** The row change for an outcome of `pay()` or a non-`not_found` outcome of `resolveOrder()`. */
-export function changeOfOutcome(outcome: TokenPayOutcome, now = new Date()): PaymentChange {
+/**
+ * The row change for an outcome of `pay()` or a non-`not_found` outcome of `resolveOrder()`; with the payment's
+ * terms, a verified order also sets the money columns.
+ */
+export function changeOfOutcome(outcome: TokenPayOutcome, now = new Date(), terms?: PaymentTerms): PaymentChange {
   switch (outcome.status) {
     case 'rejected':
       return { state: 'REJECTED', error: errorBody(outcome.error), completedAt: now, continueUrl: null };
@@ -123,7 +186,9 @@ export function changeOfOutcome(outcome: TokenPayOutcome, now = new Date()): Pay
     default: {
       const order: OrderOutcome = outcome;
       const state = stateOfOrderStatus(order.status);
+      const amounts = terms ? amountsOfOrder(order.order, terms) : undefined;
       return {
+        ...(amounts ? { amounts } : {}),
         state,
         error: null,
         completedAt: isFinalState(state) ? now : null,
@@ -187,4 +252,39 @@ export function errorBody(error: AssistError): PaymentErrorBody {
   }
   const source = error.name === 'AssistTransportError' ? 'transport' : error.name === 'AssistIntegrityError' ? 'integrity' : 'protocol';
   return { source, code: error.code, message: error.message, firstCode: null, secondCode: null, field: null };
+}
+
+/** The columns an after-payment operation's outcome sets (`settleWalletOperation`), minus `from`. */
+export interface OperationOutcomeColumns {
+  readonly to: 'SUCCEEDED' | 'FAILED' | 'UNKNOWN';
+  readonly assistBillNumber?: string;
+  readonly assistOperation?: AssistOperationSummary & { orderState: string };
+  readonly error?: PaymentErrorBody | null;
+}
+
+/**
+ * A capture / cancel outcome (`charge()` / `cancel()`) or its resolution (`resolveOperation()`, except
+ * `not_found`, which only the caller can judge) → what is stored on the operation. Assist still processing it
+ * is UNKNOWN: the job follows it up.
+ */
+export function settlementOfOperation(outcome: AfterPaymentOutcome | Exclude<OperationResolution, { status: 'not_found' }>): OperationOutcomeColumns {
+  switch (outcome.status) {
+    case 'succeeded':
+    case 'failed':
+    case 'in_process': {
+      const summary = summarizeOrder(outcome.order, 'orderstate', false).operations.find((op) => op.billNumber === outcome.operation.billNumber);
+      const columns = {
+        assistBillNumber: outcome.operation.billNumber,
+        ...(summary ? { assistOperation: { ...summary, orderState: outcome.order.state } } : {}),
+      };
+      if (outcome.status === 'in_process') return { to: 'UNKNOWN', ...columns };
+      return { to: outcome.status === 'succeeded' ? 'SUCCEEDED' : 'FAILED', ...columns, error: null };
+    }
+    case 'rejected':
+      return { to: 'FAILED', error: errorBody(outcome.error) };
+    case 'unknown':
+      return { to: 'UNKNOWN', error: errorBody(outcome.error) };
+    default:
+      return assertUnreachable(outcome);
+  }
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
-import { insertWalletPayment, transitionWalletPayment } from './transition';
+import { insertWalletOperation, insertWalletPayment, settleWalletOperation, transitionWalletPayment } from './transition';
 
 describe('wallet payment owner (real PostgreSQL, RLS)', () => {
   let testDb: TestDatabase;
@@ -99,5 +99,61 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
       ),
     ).toBeNull();
     expect((await owner.walletPayment.findUniqueOrThrow({ where: { id: row.id } })).state).toBe('PENDING');
+  });
+  it('settles a racing capture once: the gateway and the resolution job both see Success, the amount is added once', async () => {
+    const { row } = await insert();
+    await db.withTenant(tenantId, async (tx) => {
+      await transitionWalletPayment(tx, { paymentId: row.id, from: ['PENDING'], change: { state: 'PROCESSING', error: null, completedAt: null } });
+      await transitionWalletPayment(tx, {
+        paymentId: row.id,
+        from: ['PROCESSING'],
+        change: { state: 'AUTHORIZED', error: null, completedAt: new Date(), amounts: { authorized: 10_000n, captured: 0n, released: 0n, refunded: 0n } },
+      });
+    });
+    const op = await db.withTenant(tenantId, (tx) =>
+      insertWalletOperation(tx, {
+        id: randomUUID(),
+        tenantId,
+        paymentId: row.id,
+        kind: 'CAPTURE',
+        amount: 4_000n,
+        currency: 'RUB',
+        idempotencyKey: randomUUID(),
+      }),
+    );
+    // One open operation per payment: a second one is refused by the partial unique index.
+    await expect(
+      db.withTenant(tenantId, (tx) =>
+        insertWalletOperation(tx, {
+          id: randomUUID(),
+          tenantId,
+          paymentId: row.id,
+          kind: 'CANCEL_AUTHORIZATION',
+          amount: 1n,
+          currency: 'RUB',
+          idempotencyKey: randomUUID(),
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'P2002' });
+
+    const settle = () =>
+      db.withTenant(tenantId, (tx) =>
+        settleWalletOperation(tx, { operationId: op.id, from: ['PENDING', 'UNKNOWN'], to: 'SUCCEEDED', assistBillNumber: 'B.2' }),
+      );
+    const results = await Promise.all([settle(), settle()]);
+    expect(results.filter((r) => r !== null)).toHaveLength(1);
+    const payment = await owner.walletPayment.findUniqueOrThrow({ where: { id: row.id } });
+    expect(payment).toMatchObject({ state: 'PARTIALLY_CAPTURED', authorizedAmount: 10_000n, capturedAmount: 4_000n });
+    const types = (await events(row.id)).map((e) => e.type);
+    expect(types.filter((t) => t === 'wallet_payment.partially_captured')).toHaveLength(1);
+    expect((await events(row.id)).at(-1)?.data).toMatchObject({
+      capturedAmount: '4000',
+      operation: { id: op.id, kind: 'CAPTURE', amount: '4000', state: 'SUCCEEDED' },
+    });
+    // Settled is final: no way back, nothing written.
+    expect(await db.withTenant(tenantId, (tx) => settleWalletOperation(tx, { operationId: op.id, from: ['PENDING', 'UNKNOWN'], to: 'FAILED' }))).toBeNull();
+    // The operation table is tenant data under RLS.
+    const stranger = (await owner.tenant.create({ data: { name: 'S' } })).id;
+    expect(await db.withTenant(stranger, (tx) => tx.walletPaymentOperation.findMany({ where: { id: op.id } }))).toEqual([]);
   });
 });

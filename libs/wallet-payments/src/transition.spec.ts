@@ -3,7 +3,16 @@ import type { TransactionClient } from '@payorch/db';
 import type { WalletPaymentState } from '@payorch/prisma';
 
 import { FINAL_STATES, stateOfOrderStatus, UNRESOLVED_STATES } from './outcome';
-import { canTransitionWalletPayment, STATE_OF_ORDER_STATE, transitionWalletPayment, WALLET_TRANSITIONS } from './transition';
+import {
+  addOperation,
+  afterOperation,
+  canTransitionWalletPayment,
+  settleWalletOperation,
+  STATE_OF_ORDER_STATE,
+  transitionWalletPayment,
+  WALLET_OPERATION_TRANSITIONS,
+  WALLET_TRANSITIONS,
+} from './transition';
 
 const STATES = Object.keys(WALLET_TRANSITIONS) as WalletPaymentState[];
 
@@ -19,11 +28,21 @@ describe('WALLET_TRANSITIONS', () => {
   });
 
   it('names Delayed, PartialDelayed, Canceled and PartialCanceled, and the after-payment operations that reach them', () => {
-    expect(STATE_OF_ORDER_STATE).toMatchObject({ Delayed: 'AUTHORIZED', PartialDelayed: 'APPROVED', Canceled: 'CANCELED', PartialCanceled: 'APPROVED' });
-    expect(canTransitionWalletPayment('AUTHORIZED', 'APPROVED')).toBe(true); // charge.cfm
+    expect(STATE_OF_ORDER_STATE).toMatchObject({
+      Delayed: 'AUTHORIZED',
+      PartialDelayed: 'PARTIALLY_CAPTURED',
+      Canceled: 'CANCELED',
+      PartialCanceled: 'PARTIALLY_REFUNDED',
+    });
+    expect(canTransitionWalletPayment('AUTHORIZED', 'APPROVED')).toBe(true); // charge.cfm, all of it
+    expect(canTransitionWalletPayment('AUTHORIZED', 'PARTIALLY_CAPTURED')).toBe(true); // charge.cfm, part of it
+    expect(canTransitionWalletPayment('PARTIALLY_CAPTURED', 'APPROVED')).toBe(true); // the rest captured or released
     expect(canTransitionWalletPayment('AUTHORIZED', 'CANCELED')).toBe(true); // wscancel.cfm before the charge
-    expect(canTransitionWalletPayment('APPROVED', 'CANCELED')).toBe(true); // full cancel
-    expect(canTransitionWalletPayment('APPROVED', 'APPROVED')).toBe(true); // PartialCanceled
+    expect(canTransitionWalletPayment('APPROVED', 'PARTIALLY_REFUNDED')).toBe(true); // PartialCanceled
+    expect(canTransitionWalletPayment('PARTIALLY_REFUNDED', 'PARTIALLY_REFUNDED')).toBe(true); // another partial refund
+    expect(canTransitionWalletPayment('PARTIALLY_REFUNDED', 'REFUNDED')).toBe(true); // Canceled
+    expect(canTransitionWalletPayment('APPROVED', 'CANCELED')).toBe(false); // a refund is REFUNDED, a release CANCELED
+    expect(canTransitionWalletPayment('REFUNDED', 'PARTIALLY_REFUNDED')).toBe(false);
   });
 
   it('lets every unresolved payment reach every state an Assist order state maps to, or stay while it cannot tell', () => {
@@ -42,8 +61,8 @@ describe('WALLET_TRANSITIONS', () => {
     }
   });
 
-  it('ends at DECLINED, CANCELED and REJECTED, and never goes back to PENDING', () => {
-    for (const final of ['DECLINED', 'CANCELED', 'REJECTED'] as const) expect(WALLET_TRANSITIONS[final]).toEqual({});
+  it('ends at DECLINED, CANCELED, REFUNDED and REJECTED, and never goes back to PENDING', () => {
+    for (const final of ['DECLINED', 'CANCELED', 'REFUNDED', 'REJECTED'] as const) expect(WALLET_TRANSITIONS[final]).toEqual({});
     for (const from of STATES) if (from !== 'PENDING') expect(canTransitionWalletPayment(from, 'PENDING')).toBe(false);
     for (const final of FINAL_STATES) expect(canTransitionWalletPayment(final, 'UNKNOWN')).toBe(false);
   });
@@ -66,6 +85,58 @@ describe(transitionWalletPayment.name, () => {
     expect(await transitionWalletPayment(tx, { paymentId: 'x', from: ['UNKNOWN'], change: null, countResolutionAttempt: true })).toBeNull();
     expect(statements).toHaveLength(1);
     await expect(transitionWalletPayment(tx, { paymentId: 'x', from: ['DECLINED'], change: null })).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+    expect(statements).toHaveLength(1);
+  });
+});
+
+describe('after-payment operations', () => {
+  const authorized = { authorized: 10000n, captured: 0n, released: 0n, refunded: 0n };
+
+  it.each([
+    ['CAPTURE', authorized, 10000n, 'APPROVED', 'wallet_payment.captured'],
+    ['CAPTURE', authorized, 4000n, 'PARTIALLY_CAPTURED', 'wallet_payment.partially_captured'],
+    ['CAPTURE', { ...authorized, captured: 4000n }, 6000n, 'APPROVED', 'wallet_payment.captured'],
+    ['CANCEL_AUTHORIZATION', authorized, 10000n, 'CANCELED', 'wallet_payment.canceled'],
+    ['CANCEL_AUTHORIZATION', authorized, 1000n, 'AUTHORIZED', 'wallet_payment.partially_canceled'],
+    ['CANCEL_AUTHORIZATION', { ...authorized, captured: 4000n }, 6000n, 'APPROVED', 'wallet_payment.partially_canceled'],
+    ['CANCEL_AUTHORIZATION', { ...authorized, captured: 4000n }, 1000n, 'PARTIALLY_CAPTURED', 'wallet_payment.partially_canceled'],
+    ['REFUND', { ...authorized, captured: 10000n }, 3000n, 'PARTIALLY_REFUNDED', 'wallet_payment.partially_refunded'],
+    ['REFUND', { ...authorized, captured: 10000n, refunded: 3000n }, 7000n, 'REFUNDED', 'wallet_payment.refunded'],
+    ['REFUND', { ...authorized, captured: 4000n, released: 6000n }, 4000n, 'REFUNDED', 'wallet_payment.refunded'],
+  ] as const)('%s from %o of %s → %s (%s)', (kind, before, amount, state, eventType) => {
+    const after = addOperation(before, kind, amount);
+    expect(afterOperation(kind, after)).toEqual({ state, eventType });
+  });
+
+  it('every payment move an operation makes is in WALLET_TRANSITIONS', () => {
+    const starts = [
+      ['AUTHORIZED', authorized],
+      ['PARTIALLY_CAPTURED', { ...authorized, captured: 4000n }],
+      ['APPROVED', { ...authorized, captured: 10000n }],
+      ['PARTIALLY_REFUNDED', { ...authorized, captured: 10000n, refunded: 1000n }],
+    ] as const;
+    for (const [from, amounts] of starts) {
+      const kinds = from === 'AUTHORIZED' || from === 'PARTIALLY_CAPTURED' ? (['CAPTURE', 'CANCEL_AUTHORIZATION'] as const) : (['REFUND'] as const);
+      for (const kind of kinds) {
+        const open = kind === 'REFUND' ? amounts.captured - amounts.refunded : amounts.authorized - amounts.captured - amounts.released;
+        for (const amount of [1n, open]) {
+          const { state } = afterOperation(kind, addOperation(amounts, kind, amount));
+          expect([from, kind, amount, state, canTransitionWalletPayment(from, state)]).toEqual([from, kind, amount, state, true]);
+        }
+      }
+    }
+  });
+
+  it('settles an operation at most once: PENDING/UNKNOWN → SUCCEEDED/FAILED, never back, refused before the database', async () => {
+    expect(Object.keys(WALLET_OPERATION_TRANSITIONS.SUCCEEDED)).toEqual([]);
+    expect(Object.keys(WALLET_OPERATION_TRANSITIONS.FAILED)).toEqual([]);
+    expect(WALLET_OPERATION_TRANSITIONS.PENDING.PENDING).toBeUndefined(); // never "sent again"
+    const { tx, statements } = recordingTx();
+    await expect(settleWalletOperation(tx, { operationId: 'x', from: ['SUCCEEDED'], to: 'FAILED' })).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+    await expect(settleWalletOperation(tx, { operationId: 'x', from: ['PENDING'], to: 'PENDING' })).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+    expect(statements).toEqual([]);
+    // A compare-and-set that finds the operation already settled writes nothing more.
+    expect(await settleWalletOperation(tx, { operationId: 'x', from: ['UNKNOWN'], to: 'SUCCEEDED' })).toBeNull();
     expect(statements).toHaveLength(1);
   });
 });

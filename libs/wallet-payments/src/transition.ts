@@ -1,10 +1,10 @@
 import type { OrderState } from '@payorch/assist-tokenpay';
 import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
-import type { WalletPayment, WalletPaymentState, WalletTokenType } from '@payorch/prisma';
+import type { WalletOperationKind, WalletOperationState, WalletPayment, WalletPaymentOperation, WalletPaymentState, WalletTokenType } from '@payorch/prisma';
 
-import { walletPaymentEventData } from './events';
-import type { PaymentChange, PaymentErrorBody } from './outcome';
+import { walletOperationEventData, walletPaymentEventData } from './events';
+import type { PaymentChange, PaymentErrorBody, WalletAmounts } from './outcome';
 
 /**
  * THE writer of `WalletPayment.state`: {@link insertWalletPayment} creates the PENDING row and
@@ -15,18 +15,19 @@ import type { PaymentChange, PaymentErrorBody } from './outcome';
 
 /**
  * Every allowed change of a wallet payment, and why. A state mapped to itself is a write that keeps the state
- * (a resolution attempt that could not tell, Assist still "In Process", a partial cancel keeping it paid).
- * APPROVED and AUTHORIZED are final for the payment flow (`FINAL_STATES`: the resolution job stops), but
- * Assist's after-payment operations still move them — `/charge/charge.cfm` (confirm a two-stage payment) and
- * `/cancel/wscancel.cfm` (cancel, full or partial); payorch has no API for them yet, the rows are here so that
- * the issue adding capture / cancel / refund only has to call the owner.
+ * (a resolution attempt that could not tell, Assist still "In Process", a partial operation keeping the state).
+ * After the payment flow, Assist's after-payment operations move the payment (issue 17), each through
+ * {@link settleWalletOperation}: `/charge/charge.cfm` (capture: Charge, 200) and `/cancel/wscancel.cfm`
+ * (PaymentCancel, 300: release of the authorisation, or cancel / refund of charged money).
  */
 export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Partial<Record<WalletPaymentState, string>>>>> = {
   PENDING: {
     PENDING: 'a resolution attempt could not tell (the row stays, the attempt is counted)',
     PROCESSING: 'the gateway is about to send tokenpay.cfm',
-    APPROVED: 'resolution: Assist has the order (a gateway that crashed after sending) — Approved, PartialApproved, PartialDelayed, PartialCanceled',
+    APPROVED: 'resolution: Assist has the order (a gateway that crashed after sending) — Approved, PartialApproved',
     AUTHORIZED: 'resolution: Delayed',
+    PARTIALLY_CAPTURED: 'resolution: PartialDelayed (captured in part at Assist directly)',
+    PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
     DECLINED: 'resolution: Declined, Timeout',
     CANCELED: 'resolution: Canceled',
     REJECTED: 'resolution: Assist has no such order (ORDER_NOT_FOUND): it never reached Assist',
@@ -35,16 +36,20 @@ export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Pa
     PROCESSING: 'Assist says In Process (or a resolution attempt could not tell)',
     REQUIRES_ACTION: 'tokenpay.cfm: the payer must open continueUrl (non-tokenized Google Pay card)',
     UNKNOWN: 'tokenpay.cfm: the answer was lost or untrusted; it may have been charged',
-    APPROVED: 'Approved, PartialApproved, PartialDelayed, PartialCanceled',
+    APPROVED: 'Approved, PartialApproved',
     AUTHORIZED: 'Delayed (two-stage payment authorized)',
+    PARTIALLY_CAPTURED: 'PartialDelayed',
+    PARTIALLY_REFUNDED: 'PartialCanceled',
     DECLINED: 'Declined, Timeout',
     CANCELED: 'Canceled',
     REJECTED: 'Assist refused the request (firstcode/secondcode), our validation refused it, or ORDER_NOT_FOUND after the grace period',
   },
   REQUIRES_ACTION: {
     REQUIRES_ACTION: 'the payer has not finished 3-D Secure / CVC yet (Assist: In Process)',
-    APPROVED: 'resolution: Approved, PartialApproved, PartialDelayed, PartialCanceled',
+    APPROVED: 'resolution: Approved, PartialApproved',
     AUTHORIZED: 'resolution: Delayed',
+    PARTIALLY_CAPTURED: 'resolution: PartialDelayed',
+    PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
     DECLINED: 'resolution: Declined, Timeout (the payer never finished)',
     CANCELED: 'resolution: Canceled',
     REJECTED: 'resolution: ORDER_NOT_FOUND after the grace period',
@@ -52,20 +57,33 @@ export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Pa
   UNKNOWN: {
     UNKNOWN: 'a resolution attempt could not tell (its error is recorded, the attempt counted)',
     PROCESSING: 'resolution: Assist says In Process',
-    APPROVED: 'resolution: Approved, PartialApproved, PartialDelayed, PartialCanceled',
+    APPROVED: 'resolution: Approved, PartialApproved',
     AUTHORIZED: 'resolution: Delayed',
+    PARTIALLY_CAPTURED: 'resolution: PartialDelayed',
+    PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
     DECLINED: 'resolution: Declined, Timeout',
     CANCELED: 'resolution: Canceled',
     REJECTED: 'resolution: ORDER_NOT_FOUND after the grace period (the request never reached Assist)',
   },
   AUTHORIZED: {
-    APPROVED: 'charge.cfm confirmed the two-stage payment: Delayed → Approved, or PartialDelayed (part of it)',
-    CANCELED: 'wscancel.cfm before the charge: Delayed → Canceled',
+    AUTHORIZED: 'wscancel.cfm released part of the authorisation, nothing captured yet (Delayed stays)',
+    APPROVED: 'charge.cfm captured the whole authorised remainder: Delayed → Approved',
+    PARTIALLY_CAPTURED: 'charge.cfm captured part of it: Delayed → PartialDelayed',
+    CANCELED: 'wscancel.cfm released the whole authorisation: Delayed → Canceled',
+  },
+  PARTIALLY_CAPTURED: {
+    PARTIALLY_CAPTURED: 'another partial capture, or part of the remainder released (PartialDelayed stays)',
+    APPROVED: 'the rest captured, or the rest of the authorisation released: the captured amount is final',
   },
   APPROVED: {
-    APPROVED: 'wscancel.cfm for part of the amount: PartialCanceled (the rest stays charged; assistOrder keeps the detail)',
-    CANCELED: 'wscancel.cfm for the whole amount: Canceled',
+    PARTIALLY_REFUNDED: 'wscancel.cfm for part of the captured amount: PartialCanceled',
+    REFUNDED: 'wscancel.cfm for the whole captured amount: Canceled',
   },
+  PARTIALLY_REFUNDED: {
+    PARTIALLY_REFUNDED: 'another partial refund, something stays charged (PartialCanceled)',
+    REFUNDED: 'the rest refunded: Canceled',
+  },
+  REFUNDED: {},
   DECLINED: {},
   CANCELED: {},
   REJECTED: {},
@@ -80,9 +98,9 @@ export const STATE_OF_ORDER_STATE: Readonly<Record<OrderState, WalletPaymentStat
   Delayed: 'AUTHORIZED',
   Approved: 'APPROVED',
   PartialApproved: 'APPROVED',
-  PartialDelayed: 'APPROVED',
+  PartialDelayed: 'PARTIALLY_CAPTURED',
   Canceled: 'CANCELED',
-  PartialCanceled: 'APPROVED',
+  PartialCanceled: 'PARTIALLY_REFUNDED',
   Declined: 'DECLINED',
   Timeout: 'DECLINED',
 };
@@ -108,6 +126,8 @@ export interface NewWalletPayment {
   customer: Prisma.InputJsonValue;
   idempotencyKey: string;
   requestHash: string;
+  /** Delay=1: authorised only, captured later (`POST …/capture`). */
+  twoStage?: boolean;
 }
 
 /**
@@ -115,7 +135,7 @@ export interface NewWalletPayment {
  * number rejects with Prisma's P2002 (one INSERT … RETURNING).
  */
 export async function insertWalletPayment(tx: TransactionClient, input: NewWalletPayment): Promise<{ row: WalletPaymentRow; event: PublishedEvent }> {
-  const row = await tx.walletPayment.create({ data: { ...input, state: 'PENDING' } });
+  const row = await tx.walletPayment.create({ data: { ...input, twoStage: input.twoStage ?? false, state: 'PENDING' } });
   const event = await publishEvent(tx, input.tenantId, {
     type: 'wallet_payment.created',
     subjectType: 'wallet_payment',
@@ -137,7 +157,16 @@ export interface WalletPaymentTransition {
   /** With `change: null`: replaces the stored `error` (why a resolution attempt could not tell). */
   error?: PaymentErrorBody;
   countResolutionAttempt?: boolean;
+  /**
+   * The event to write (also when the state stays, e.g. a second partial capture); default
+   * `wallet_payment.updated`, written only when the state changed.
+   */
+  eventType?: WalletEventType;
+  /** Extra event data (the operation that moved the payment). */
+  eventExtra?: Record<string, unknown>;
 }
+
+export type WalletEventType = Extract<PublishedEvent['type'], `wallet_payment.${string}`>;
 
 export interface WalletPaymentTransitionResult {
   row: WalletPaymentRow;
@@ -175,6 +204,7 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
     if (c.maskedPan !== undefined) sets.push(Prisma.sql`"maskedPan" = ${c.maskedPan}::text`);
     if (c.continueUrl !== undefined) sets.push(Prisma.sql`"continueUrl" = ${c.continueUrl}::text`);
     if (c.testMode !== undefined) sets.push(Prisma.sql`"testMode" = ${c.testMode}::boolean`);
+    if (c.amounts !== undefined) sets.push(...amountSets(c.amounts));
   } else if (t.error !== undefined) {
     sets.push(Prisma.sql`"error" = ${json(t.error)}::jsonb`);
   }
@@ -182,16 +212,174 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
   const written = await compareAndSetLifecycle<WalletPaymentRow, WalletPaymentState>(tx, 'WalletPayment', t.paymentId, t.from, sets);
   if (written === undefined) return null;
   const { row, previous: previousState } = written;
+  const type = t.eventType ?? (row.state === previousState ? undefined : 'wallet_payment.updated');
   const event =
-    row.state === previousState
+    type === undefined
       ? undefined
       : await publishEvent(tx, row.tenantId, {
-          type: 'wallet_payment.updated',
+          type,
           subjectType: 'wallet_payment',
           subjectId: row.id,
-          data: walletPaymentEventData(row, previousState),
+          data: { ...walletPaymentEventData(row, previousState), ...t.eventExtra },
         });
   return { row, from: previousState, event };
 }
 
+function amountSets(a: WalletAmounts): Prisma.Sql[] {
+  return [
+    Prisma.sql`"authorizedAmount" = ${a.authorized}::bigint`,
+    Prisma.sql`"capturedAmount" = ${a.captured}::bigint`,
+    Prisma.sql`"releasedAmount" = ${a.released}::bigint`,
+    Prisma.sql`"refundedAmount" = ${a.refunded}::bigint`,
+  ];
+}
+
+// ───────────────────────── after-payment operations (issue 17) ─────────────────────────
+
+/**
+ * THE writer of `WalletPaymentOperation.state` as well: {@link insertWalletOperation} stores a capture / cancel /
+ * refund PENDING before a byte goes to Assist; {@link settleWalletOperation} records what became of it and, when
+ * it succeeded, moves the payment's amounts and state through {@link transitionWalletPayment} in the same
+ * transaction. PENDING means "being sent (or sent)": it is never sent again, only resolved.
+ */
+export const WALLET_OPERATION_TRANSITIONS: Readonly<Record<WalletOperationState, Readonly<Partial<Record<WalletOperationState, string>>>>> = {
+  PENDING: {
+    SUCCEEDED: 'Assist answered with our operation, Success',
+    FAILED: 'Assist refused it (definitive firstcode) or our operation is listed as Failure',
+    UNKNOWN: 'the answer was lost or untrusted, or the gateway died mid-call (the sweep): orderstate resolves it',
+  },
+  UNKNOWN: {
+    UNKNOWN: 'a resolution attempt could not tell (its error is recorded, the attempt counted)',
+    SUCCEEDED: 'resolution: orderstate lists our operation, Success',
+    FAILED: 'resolution: orderstate lists it as Failure, or lists no such operation after the grace period (never reached Assist)',
+  },
+  SUCCEEDED: {},
+  FAILED: {},
+};
+
+export type WalletOperationRow = WalletPaymentOperation;
+
+/** Which payment state and event a successful operation leads to, from the amounts after it. */
+export function afterOperation(kind: WalletOperationKind, amounts: WalletAmounts): { state: WalletPaymentState; eventType: WalletEventType } {
+  const open = amounts.authorized - amounts.captured - amounts.released;
+  switch (kind) {
+    case 'CAPTURE':
+      return open > 0n
+        ? { state: 'PARTIALLY_CAPTURED', eventType: 'wallet_payment.partially_captured' }
+        : { state: 'APPROVED', eventType: 'wallet_payment.captured' };
+    case 'CANCEL_AUTHORIZATION':
+      if (open > 0n) return { state: amounts.captured > 0n ? 'PARTIALLY_CAPTURED' : 'AUTHORIZED', eventType: 'wallet_payment.partially_canceled' };
+      return amounts.captured > 0n
+        ? { state: 'APPROVED', eventType: 'wallet_payment.partially_canceled' }
+        : { state: 'CANCELED', eventType: 'wallet_payment.canceled' };
+    case 'REFUND':
+      return amounts.refunded >= amounts.captured
+        ? { state: 'REFUNDED', eventType: 'wallet_payment.refunded' }
+        : { state: 'PARTIALLY_REFUNDED', eventType: 'wallet_payment.partially_refunded' };
+  }
+}
+
+/** The payment's amounts once `kind` of `amount` succeeded. */
+export function addOperation(a: WalletAmounts, kind: WalletOperationKind, amount: bigint): WalletAmounts {
+  switch (kind) {
+    case 'CAPTURE':
+      return { ...a, captured: a.captured + amount };
+    case 'CANCEL_AUTHORIZATION':
+      return { ...a, released: a.released + amount };
+    case 'REFUND':
+      return { ...a, refunded: a.refunded + amount };
+  }
+}
+
+export const amountsOfRow = (row: Pick<WalletPayment, 'authorizedAmount' | 'capturedAmount' | 'releasedAmount' | 'refundedAmount'>): WalletAmounts => ({
+  authorized: row.authorizedAmount,
+  captured: row.capturedAmount,
+  released: row.releasedAmount,
+  refunded: row.refundedAmount,
+});
+
+export interface NewWalletOperation {
+  id: string;
+  tenantId: string;
+  paymentId: string;
+  kind: WalletOperationKind;
+  amount: bigint;
+  currency: string;
+  idempotencyKey: string;
+}
+
+/**
+ * Stores the operation PENDING with `sentAt` = now (it is about to be sent). Rejects with P2002 when the key is
+ * taken or another operation of the payment is still open (partial unique index: one PENDING/UNKNOWN per payment).
+ */
+export async function insertWalletOperation(tx: TransactionClient, input: NewWalletOperation): Promise<WalletOperationRow> {
+  return tx.walletPaymentOperation.create({ data: { ...input, state: 'PENDING', sentAt: new Date() } });
+}
+
+export interface OperationSettlement {
+  operationId: string;
+  /** The states the operation must be in (compare-and-set). */
+  from: readonly WalletOperationState[];
+  to: WalletOperationState;
+  assistBillNumber?: string | null;
+  /** The matched Assist operation (masked; see summarizeOrder). */
+  assistOperation?: object | null;
+  error?: PaymentErrorBody | null;
+  countResolutionAttempt?: boolean;
+}
+
+export interface OperationSettlementResult {
+  operation: WalletOperationRow;
+  payment: WalletPaymentRow | undefined;
+  event: PublishedEvent | undefined;
+}
+
+/**
+ * Records an operation's outcome (one compare-and-set); on SUCCEEDED adds its amount to the payment and moves the
+ * payment (`wallet_payment.captured` / `.partially_captured` / `.canceled` / `.partially_canceled` / `.refunded` /
+ * `.partially_refunded`), on FAILED writes `wallet_payment.operation_failed`. Null when the operation was no
+ * longer in one of `from` (the other writer got there first).
+ */
+export async function settleWalletOperation(tx: TransactionClient, s: OperationSettlement): Promise<OperationSettlementResult | null> {
+  const illegal = s.from.filter((from) => WALLET_OPERATION_TRANSITIONS[from][s.to] === undefined);
+  if (s.from.length === 0 || illegal.length > 0) {
+    throw new WalletPaymentTransitionError('ILLEGAL_TRANSITION', `wallet operation ${illegal.join(', ')} → ${s.to} is not a transition`, {
+      from: illegal,
+      to: s.to,
+    });
+  }
+  const sets: Prisma.Sql[] = [Prisma.sql`"state" = ${s.to}::"WalletOperationState"`];
+  if (s.to === 'SUCCEEDED' || s.to === 'FAILED') sets.push(Prisma.sql`"completedAt" = clock_timestamp()`);
+  if (s.assistBillNumber !== undefined) sets.push(Prisma.sql`"assistBillNumber" = ${s.assistBillNumber}::text`);
+  if (s.assistOperation !== undefined) sets.push(Prisma.sql`"assistOperation" = ${json(s.assistOperation)}::jsonb`);
+  if (s.error !== undefined) sets.push(Prisma.sql`"error" = ${json(s.error)}::jsonb`);
+  if (s.countResolutionAttempt) sets.push(Prisma.sql`"resolutionAttempts" = "resolutionAttempts" + 1`);
+  const written = await compareAndSetLifecycle<WalletOperationRow, WalletOperationState>(tx, 'WalletPaymentOperation', s.operationId, s.from, sets);
+  if (written === undefined) return null;
+  const operation = written.row;
+  if (s.to === 'FAILED') {
+    const event = await publishEvent(tx, operation.tenantId, {
+      type: 'wallet_payment.operation_failed',
+      subjectType: 'wallet_payment',
+      subjectId: operation.paymentId,
+      data: { id: operation.paymentId, operation: walletOperationEventData(operation) },
+    });
+    return { operation, payment: undefined, event };
+  }
+  if (s.to !== 'SUCCEEDED') return { operation, payment: undefined, event: undefined };
+  // The payment row is locked by the compare-and-set below; its amounts are read under the same lock first.
+  const [current] = await tx.$queryRaw<WalletPaymentRow[]>`SELECT * FROM "WalletPayment" WHERE "id" = ${operation.paymentId}::uuid FOR UPDATE`;
+  if (!current) throw new WalletPaymentTransitionError('INVALID_WRITE', `wallet payment ${operation.paymentId} of operation ${operation.id} is gone`);
+  const amounts = addOperation(amountsOfRow(current), operation.kind, operation.amount);
+  const next = afterOperation(operation.kind, amounts);
+  const moved = await transitionWalletPayment(tx, {
+    paymentId: current.id,
+    from: [current.state],
+    change: { state: next.state, error: null, completedAt: current.completedAt ?? new Date(), amounts },
+    eventType: next.eventType,
+    eventExtra: { operation: walletOperationEventData(operation) },
+  });
+  if (!moved) throw new WalletPaymentTransitionError('INVALID_WRITE', `wallet payment ${current.id} changed under its row lock`);
+  return { operation, payment: moved.row, event: moved.event };
+}
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));

@@ -45,7 +45,9 @@ describe(changeOfOutcome.name, () => {
     expect(stateOfOrderStatus('declined')).toBe('DECLINED');
     expect(stateOfOrderStatus('timed_out')).toBe('DECLINED');
     expect(stateOfOrderStatus('canceled')).toBe('CANCELED');
-    expect(stateOfOrderStatus('partially_canceled')).toBe('APPROVED');
+    expect(stateOfOrderStatus('partially_canceled')).toBe('PARTIALLY_REFUNDED');
+    expect(stateOfOrderStatus('partially_charged')).toBe('PARTIALLY_CAPTURED');
+    expect(stateOfOrderStatus('partially_approved')).toBe('APPROVED');
     expect(stateOfOrderStatus('in_process')).toBe('PROCESSING');
   });
 

@@ -55,7 +55,7 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
   }
 
   beforeAll(async () => {
-    suite.session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl));
+    suite.session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
     await suite.start();
     storeId = (await suite.create('/v1/stores', { name: 'S', timeZone: 'UTC' })).id;
     terminalId = (

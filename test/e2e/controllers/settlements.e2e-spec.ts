@@ -85,6 +85,26 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       expect(csv.headers['content-type']).toMatch(/^text\/csv/);
       expect(csv.text).toContain(settlement.id);
       expectStatus(await suite.call('get', `/v1/settlements/${settlement.id}`), 200);
+      const report = await suite.call('get', `/v1/settlements/${settlement.id}/discrepancies`);
+      expectStatus(report, 200);
+      expect(report.body).toEqual({
+        settlementId: settlement.id,
+        terminalId,
+        storeId,
+        businessDate: '2026-03-01',
+        status: 'PENDING',
+        outcome: null,
+        startedAt: null,
+        finishedAt: null,
+        batches: [],
+        discrepancies: [],
+      });
+      const reportCsv = await suite.call('get', `/v1/settlements/${settlement.id}/discrepancies.csv`);
+      expectStatus(reportCsv, 200);
+      expect(reportCsv.headers['content-type']).toMatch(/^text\/csv/);
+      expect(reportCsv.text).toBe(
+        'settlement_id,terminal_id,business_date,batch,kind,bucket,direction,ours,terminal,amount,operation_id,rrn,reference,detail\r\n',
+      );
     });
 
     it('validates bodies, queries and ids with 400 naming the fields', async () => {
@@ -121,9 +141,15 @@ describe('SettlementsController and SettlementSchedulesController', () => {
     });
 
     it('answers 404 for an unknown settlement or terminal and for those of another tenant', async () => {
-      await expectIdsChecked(suite, [{ method: 'get', path: (id) => `/v1/settlements/${id}` }], {
-        otherTenants: settlementOfB,
-      });
+      await expectIdsChecked(
+        suite,
+        [
+          { method: 'get', path: (id) => `/v1/settlements/${id}` },
+          { method: 'get', path: (id) => `/v1/settlements/${id}/discrepancies` },
+          { method: 'get', path: (id) => `/v1/settlements/${id}/discrepancies.csv` },
+        ],
+        { otherTenants: settlementOfB },
+      );
       await expectIdsChecked(suite, [{ method: 'post', path: (id) => `/v1/terminals/${id}/settlements`, body: {} }], { otherTenants: terminalOfB });
       expect((await suite.call('get', '/v1/settlements')).body.data.map((s: { id: string }) => s.id)).not.toContain(settlementOfB);
       expect(await suite.session.appDb.withTenant(suite.a.tenantId, (tx) => tx.settlement.findUnique({ where: { id: settlementOfB } }))).toBeNull();

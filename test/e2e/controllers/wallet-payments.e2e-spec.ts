@@ -97,9 +97,17 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
   });
 
   it("answers 404 for an unknown payment, a payment of another tenant, and merchant settings that are not the tenant's", async () => {
-    await expectIdsChecked(suite, [{ method: 'get', path: (id) => `/v1/wallet-payments/${id}` }], {
-      otherTenants: paymentOfB,
-    });
+    await expectIdsChecked(
+      suite,
+      [
+        { method: 'get', path: (id) => `/v1/wallet-payments/${id}` },
+        { method: 'post', path: (id) => `/v1/wallet-payments/${id}/capture`, body: {} },
+        { method: 'post', path: (id) => `/v1/wallet-payments/${id}/cancel`, body: { amount: 100 } },
+      ],
+      { otherTenants: paymentOfB },
+    );
+    expect(await suite.session.owner.walletPaymentOperation.count({ where: { paymentId: paymentOfB } })).toBe(0);
+    expect(sandbox.stats.chargeRequests + sandbox.stats.cancelRequests).toBe(0);
     const charges = sandbox.stats.charges;
     for (const other of [UNKNOWN_ID, merchantOfB]) expectNotFound(await suite.call('post', '/v1/wallet-payments', { body: payment({ merchantId: other }) }));
     expect(sandbox.stats.charges).toBe(charges);
@@ -108,12 +116,44 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
 
   it('refuses a read-only key on the mutating route (403) and lets it read', async () => {
     const charges = sandbox.stats.charges;
-    await expectWritesForbidden(suite, [{ method: 'post', path: '/v1/wallet-payments', body: payment() }], 'wallet:write');
+    await expectWritesForbidden(
+      suite,
+      [
+        { method: 'post', path: '/v1/wallet-payments', body: payment() },
+        { method: 'post', path: `/v1/wallet-payments/${paymentOfB}/capture` },
+        { method: 'post', path: `/v1/wallet-payments/${paymentOfB}/cancel` },
+      ],
+      'wallet:write',
+    );
     expect(sandbox.stats.charges).toBe(charges);
     expectStatus(await suite.call('get', '/v1/wallet-payments', { as: suite.readOnly }), 200);
   });
 
-  it('requires an Idempotency-Key on a payment', async () => {
+  it('requires an Idempotency-Key on a payment, a capture and a cancel', async () => {
     expectError(await suite.call('post', '/v1/wallet-payments', { body: payment(), idempotencyKey: false }), 400, 'IDEMPOTENCY_KEY_REQUIRED');
+    const held = await suite.create('/v1/wallet-payments', payment({ twoStage: true }));
+    for (const action of ['capture', 'cancel']) {
+      expectError(await suite.call('post', `/v1/wallet-payments/${held.id}/${action}`, { body: {}, idempotencyKey: false }), 400, 'IDEMPOTENCY_KEY_REQUIRED');
+    }
+  });
+
+  it('validates capture / cancel bodies (400 naming the field) and answers the lifecycle conflicts with their codes', async () => {
+    const held = await suite.create('/v1/wallet-payments', payment({ twoStage: true }));
+    for (const amount of [0, -5, 1.5, '100']) expectInvalid(await suite.call('post', `/v1/wallet-payments/${held.id}/capture`, { body: { amount } }), 'amount');
+    expectInvalid(await suite.call('post', `/v1/wallet-payments/${held.id}/cancel`, { body: { amount: 1, reason: 'x' } }));
+    expectError(await suite.call('post', `/v1/wallet-payments/${held.id}/capture`, { body: { amount: 10_001 } }), 422, 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED');
+    const captured = await suite.call('post', `/v1/wallet-payments/${held.id}/capture`, { body: { amount: 4_000 } });
+    expectStatus(captured, 200);
+    expect(captured.body).toMatchObject({
+      state: 'PARTIALLY_CAPTURED',
+      twoStage: true,
+      amounts: { authorized: 10_000, captured: 4_000, released: 0, refunded: 0 },
+    });
+
+    const paid = await suite.create('/v1/wallet-payments', payment());
+    expectError(await suite.call('post', `/v1/wallet-payments/${paid.id}/capture`, { body: {} }), 409, 'WALLET_PAYMENT_ONE_STAGE');
+    expectError(await suite.call('post', `/v1/wallet-payments/${paid.id}/cancel`, { body: { amount: 10_001 } }), 422, 'WALLET_AMOUNT_EXCEEDS_CAPTURED');
+    expectStatus(await suite.call('post', `/v1/wallet-payments/${paid.id}/cancel`, { body: {} }), 200);
+    expectError(await suite.call('post', `/v1/wallet-payments/${paid.id}/cancel`, { body: {} }), 409, 'WALLET_PAYMENT_ALREADY_CANCELED');
   });
 });

@@ -7,9 +7,9 @@ import request from 'supertest';
 import { AdminService } from '../../../apps/api-gateway/src/admin/admin.service';
 import { createGatewayApp } from '../../../apps/api-gateway/src/bootstrap';
 import { gatewayConfigSchema, type GatewayConfig, loadConfig } from '@payorch/config';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
 import { createLogger } from '@payorch/logging';
-import type { TerminalCommandDispatcher } from '@payorch/operations';
+import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
 export const newMasterKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
@@ -27,8 +27,12 @@ export class GatewaySession {
   /** A Database as the application role, for RLS checks made directly through Prisma. */
   appDb!: Database;
   private redis!: Redis;
-  /** Set before start() to give the gateway a command dispatcher (built from the test DB's app URL). */
-  dispatcherFactory?: (appUrl: string) => TerminalCommandDispatcher;
+  /**
+   * Set before start() to give the gateway a command dispatcher, built from the test DB's app URL and a
+   * sink that publishes committed events to the gateway's live channels (what a connector's onCommitted
+   * does: `?wait=` follows an operation through them).
+   */
+  dispatcherFactory?: (appUrl: string, publish: (events: readonly PublishedEvent[]) => void) => TerminalCommandDispatcher;
 
   async start(overrides: Record<string, string> = {}): Promise<this> {
     this.testDb = await createTestDatabase();
@@ -43,16 +47,16 @@ export class GatewaySession {
       EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
       ...overrides,
     });
+    this.redis = new Redis(this.config.REDIS_URL);
     this.app = await createGatewayApp(this.config, {
       logger: createLogger({ name: 'test', level: 'silent' }),
-      dispatcher: this.dispatcherFactory?.(this.testDb.appUrl),
+      dispatcher: this.dispatcherFactory?.(this.testDb.appUrl, redisEventSink(this.redis, this.config.REDIS_KEY_PREFIX)),
       resolver: testResolver,
     });
     await this.app.listen(0, '127.0.0.1');
     this.owner = createPrismaClient(this.testDb.adminUrl, { max: 2 });
     this.admin = new AdminService(this.owner, 'e2e');
     this.appDb = Database.connect(this.testDb.appUrl, 2);
-    this.redis = new Redis(this.config.REDIS_URL);
     return this;
   }
 

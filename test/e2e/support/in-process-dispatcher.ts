@@ -66,6 +66,7 @@ export class InProcessDispatcher implements TerminalCommandDispatcher {
       merchantId: terminal.merchantId,
       department: terminal.department,
       credentials: route.credentials ?? null,
+      encryption: { enabled: terminal.encryptionEnabled },
       timeZone: route.timeZone ?? 'UTC',
       options: route.options,
       link: () =>

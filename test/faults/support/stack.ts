@@ -389,7 +389,7 @@ export class ProcessStack {
       '--log-level',
       'warn',
       '--connector',
-      `http://127.0.0.1:${this.proxy.port}`,
+      `ws://127.0.0.1:${this.proxy.port}/agent`,
       '--token',
       token,
     ]);

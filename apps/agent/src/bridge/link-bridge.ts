@@ -3,7 +3,6 @@ import { createServer, type Server, Socket } from 'node:net';
 import { type Duplex, pipeline } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 
-import { SerialPort } from 'serialport';
 import type { WebSocket } from 'ws';
 
 import type { Logger } from '@payorch/logging';
@@ -20,6 +19,7 @@ import {
 } from '@payorch/tunnel';
 
 import { AGENT_VERSION } from '../version';
+import { isSerialPort, openSerialPort } from './serial';
 
 export const AGENT_SOFTWARE = `payorch-agent/${AGENT_VERSION}`;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -180,23 +180,7 @@ export class LinkBridge {
   }
 
   private openSerial(request: IncomingOpen, link: Extract<LinkDescriptor, { kind: 'serial' }>): void {
-    const open =
-      this.options.openSerial ??
-      ((l: Extract<LinkDescriptor, { kind: 'serial' }>) =>
-        new Promise<Duplex>((resolve, reject) => {
-          const port: SerialPort = new SerialPort(
-            {
-              path: l.path,
-              baudRate: l.baudRate,
-              dataBits: l.dataBits ?? 8,
-              stopBits: l.stopBits ?? 1,
-              parity: l.parity ?? 'none',
-              rtscts: l.rtscts ?? false,
-              autoOpen: true,
-            },
-            (error) => (error ? reject(error) : resolve(port)),
-          );
-        }));
+    const open = this.options.openSerial ?? openSerialPort;
     const closing = this.closingSerial.get(link.path) ?? Promise.resolve();
     closing
       .then(() => open(link))
@@ -215,7 +199,7 @@ export class LinkBridge {
               release();
               done();
             };
-            if (port instanceof SerialPort && port.isOpen) port.close(finish);
+            if (isSerialPort(port) && port.isOpen) port.close(finish);
             else finish();
           });
         },

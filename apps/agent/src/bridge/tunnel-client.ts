@@ -2,11 +2,14 @@ import { WebSocket } from 'ws';
 
 import type { Logger } from '@payorch/logging';
 
-import { connectorWsUrl } from '../config';
+import { storedConnectorUrl } from '../config';
 import { AGENT_VERSION } from '../version';
 
 export interface TunnelClientOptions {
-  connector: string;
+  /** Connector URLs (`wss://host/agent`), tried in turn: a failed dial moves on to the next one. */
+  connectors?: string[];
+  /** A single connector URL (programmatic callers; same as `connectors: [connector]`). */
+  connector?: string;
   credential: string;
   logger: Logger;
   /** First reconnect delay; doubles per failure up to maxDelayMs, with full jitter. */
@@ -14,7 +17,7 @@ export interface TunnelClientOptions {
   maxDelayMs?: number;
   /** Terminate the socket when no ping arrives from the connector for this long. */
   pingTimeoutMs?: number;
-  onStateChange?: (state: { connected: boolean; error: string | null }) => void;
+  onStateChange?: (state: { connected: boolean; error: string | null; connector: string }) => void;
   /** Called with every new WebSocket before it opens (the LinkBridge attaches its Multiplexer here). */
   onSocket?: (ws: WebSocket) => void;
   random?: () => number;
@@ -27,13 +30,18 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
 }
 
 /**
- * Keeps one WebSocket open to the connector: reconnects with exponential backoff and jitter,
+ * Keeps one WebSocket open to a connector: reconnects with exponential backoff and jitter,
  * terminates a silent socket (no ping within pingTimeoutMs), and stops for good when the
  * connector answers 401 (credential revoked: retrying cannot help and would hammer it).
+ * With several connector URLs, a dial that fails (refused, timed out, HTTP error other than 401)
+ * moves on to the next URL after the backoff delay; a connection that was open and then closed is
+ * re-dialled on the same URL first. The backoff counts failed dials in a row, whatever the URL.
  */
 export class TunnelClient {
   private ws: WebSocket | null = null;
   private attempt = 0;
+  private index = 0;
+  private readonly urls: string[];
   private stopped = false;
   private pingTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -41,6 +49,9 @@ export class TunnelClient {
   private rejectFatal!: (error: Error) => void;
 
   constructor(private readonly options: TunnelClientOptions) {
+    const given = options.connectors?.length ? options.connectors : options.connector ? [options.connector] : [];
+    if (!given.length) throw new Error('TunnelClient needs at least one connector URL');
+    this.urls = given.map(storedConnectorUrl);
     this.fatal = new Promise((resolve) => (this.rejectFatal = resolve));
   }
 
@@ -48,6 +59,11 @@ export class TunnelClient {
   start(): Promise<Error> {
     this.connect();
     return this.fatal;
+  }
+
+  /** The connector URL in use (or dialled next). */
+  get connector(): string {
+    return this.urls[this.index]!;
   }
 
   get connected(): boolean {
@@ -63,7 +79,9 @@ export class TunnelClient {
 
   private connect(): void {
     const { logger } = this.options;
-    const ws = new WebSocket(connectorWsUrl(this.options.connector), {
+    const connector = this.connector;
+    let opened = false;
+    const ws = new WebSocket(connector, {
       headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Payorch-Agent-Version': AGENT_VERSION },
       handshakeTimeout: 15_000,
       // One tunnel frame per message; the Multiplexer's maxFrameBytes (64 KiB) is well inside this.
@@ -72,10 +90,11 @@ export class TunnelClient {
     this.ws = ws;
     this.options.onSocket?.(ws);
     ws.on('open', () => {
+      opened = true;
       this.attempt = 0;
       this.heartbeat();
-      logger.info({ connector: this.options.connector }, 'connected to connector');
-      this.options.onStateChange?.({ connected: true, error: null });
+      logger.info({ connector }, 'connected to connector');
+      this.options.onStateChange?.({ connected: true, error: null, connector });
     });
     ws.on('ping', () => this.heartbeat());
     ws.on('unexpected-response', (_req, res) => {
@@ -84,18 +103,20 @@ export class TunnelClient {
       if (status === 401 || status === 403) {
         const error = new Error(`connector refused the credential (HTTP ${status}); re-enroll this agent with a new token`);
         logger.error(error.message);
-        this.options.onStateChange?.({ connected: false, error: error.message });
+        this.options.onStateChange?.({ connected: false, error: error.message, connector });
         this.stopped = true;
         this.rejectFatal(error);
       }
     });
-    ws.on('error', (err) => logger.warn({ err: err.message }, 'tunnel error'));
+    ws.on('error', (err) => logger.warn({ connector, err: err.message }, 'tunnel error'));
     ws.on('close', (code, reason) => {
       if (this.pingTimer) clearTimeout(this.pingTimer);
-      this.options.onStateChange?.({ connected: false, error: `closed (${code}${reason.length ? `: ${reason}` : ''})` });
+      this.options.onStateChange?.({ connected: false, error: `closed (${code}${reason.length ? `: ${reason}` : ''})`, connector });
       if (this.stopped) return;
+      // A dial that never opened moves on to the next URL; a connection that worked is re-dialled first.
+      if (!opened) this.index = (this.index + 1) % this.urls.length;
       const delay = backoffDelay(this.attempt++, this.options.baseDelayMs ?? 500, this.options.maxDelayMs ?? 30_000, this.options.random);
-      logger.info({ code, delayMs: delay }, 'tunnel closed; reconnecting');
+      logger.info({ code, delayMs: delay, next: this.connector }, 'tunnel closed; reconnecting');
       this.retryTimer = setTimeout(() => this.connect(), delay);
     });
   }

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 
 import { Redis } from 'ioredis';
 
+import { adminConfigSchema, type AdminConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PublishedEvent } from '@payorch/db';
 import { PayorchError, SecretBox } from '@payorch/domain';
 import { eventsChannel } from '@payorch/operations';
@@ -18,24 +19,22 @@ import { AdminService } from './admin.service';
  *   npm run admin -- tenant disable --id <tenantId>   (and `tenant enable`)
  * Prints JSON. A new API key is printed once and never stored.
  */
-function databaseUrl(): string {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    throw new PayorchError('CONFIG', 'DATABASE_URL (owner connection) is not set; with `npm start`, use the value it prints');
-  }
-  return url;
+/** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
+function config(): AdminConfig {
+  return loadConfig('payorch-admin', adminConfigSchema);
 }
 
 async function run(action: (admin: AdminService) => Promise<unknown>): Promise<void> {
-  const prisma = createPrismaClient(databaseUrl(), { max: 1 });
+  const { DATABASE_URL, REDIS_KEY_PREFIX, REDIS_URL } = config();
+  const prisma = createPrismaClient(DATABASE_URL, { max: 1 });
   // With REDIS_URL, committed events (tenant.disabled…) reach the connectors at once; without it they
   // act on their next periodic re-check against PostgreSQL.
-  const redis = process.env.REDIS_URL ? new Redis(process.env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
+  const redis = REDIS_URL ? new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
   const published: Promise<unknown>[] = [];
   const onCommitted = redis
     ? (events: readonly PublishedEvent[]) => {
         for (const event of events)
-          published.push(redis.publish(eventsChannel(process.env.REDIS_KEY_PREFIX ?? 'payorch', event.tenantId), JSON.stringify(event)).catch(() => undefined));
+          published.push(redis.publish(eventsChannel(REDIS_KEY_PREFIX, event.tenantId), JSON.stringify(event)).catch(() => undefined));
       }
     : undefined;
   try {
@@ -99,13 +98,9 @@ program
   .description('re-seal every secret under the active PAYORCH_MASTER_KEY (after a key rotation)')
   .action(() =>
     run((a) => {
-      const active = process.env.PAYORCH_MASTER_KEY;
-      if (!active) throw new PayorchError('CONFIG', 'PAYORCH_MASTER_KEY is not set');
-      const previous = (process.env.PAYORCH_PREVIOUS_MASTER_KEYS ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-      return a.rewrapSecrets(SecretBox.fromConfig(active, previous));
+      const { PAYORCH_MASTER_KEY, PAYORCH_PREVIOUS_MASTER_KEYS } = config();
+      if (!PAYORCH_MASTER_KEY) throw new PayorchError('CONFIG', 'PAYORCH_MASTER_KEY is not set');
+      return a.rewrapSecrets(SecretBox.fromConfig(PAYORCH_MASTER_KEY, PAYORCH_PREVIOUS_MASTER_KEYS));
     }),
   );
 

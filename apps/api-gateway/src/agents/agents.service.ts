@@ -4,7 +4,7 @@ import { type Database, publishEvent, type TransactionClient } from '@payorch/db
 import { ApiError, issueToken, notFound, type TenantContext, TOKEN_KINDS } from '@payorch/domain';
 
 import { audit } from '../common/audit';
-import { keyset, type Page, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
 import { type AgentResponse, type CreateAgentDto, type EnrollmentResponse, type ListAgentsQuery, toAgentResponse, type UpdateAgentDto } from './dto/agent.dto';
@@ -40,9 +40,8 @@ export class AgentsService {
 
   list(ctx: TenantContext, query: ListAgentsQuery): Promise<Page<AgentResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.agent.findMany({ where: { ...where, ...(query.storeId ? { storeId: query.storeId } : {}) }, ...page });
-      return toPage(rows, query, toAgentResponse);
+      const load = (ids: string[]) => tx.agent.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'Agent', { storeId: query.storeId }, query, load, toAgentResponse);
     });
   }
 

@@ -8,7 +8,7 @@ import { openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } 
 
 import { audit } from '../common/audit';
 import { DestinationGuard } from '../common/destination.guard';
-import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE, SECRET_BOX } from '../common/tokens';
 import { type AssistMerchantResponse, type CreateAssistMerchantDto, SECRET_FIELDS, type UpdateAssistMerchantDto } from './dto/assist-merchant.dto';
@@ -74,9 +74,8 @@ export class AssistMerchantsService {
 
   list(ctx: TenantContext, query: PaginationQuery): Promise<Page<AssistMerchantResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.assistMerchant.findMany({ where, ...page });
-      return toPage(rows, query, (row) => this.toResponse(row));
+      const load = (ids: string[]) => tx.assistMerchant.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'AssistMerchant', {}, query, load, (row) => this.toResponse(row));
     });
   }
 

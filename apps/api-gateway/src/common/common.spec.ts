@@ -6,7 +6,7 @@ import { CAPABILITIES, OPERATION_TYPES } from '@payorch/drivers';
 import { sourceAddress } from './auth-throttle';
 import { ErrorFilter, statusOf } from './error.filter';
 import { badString, inspectValue, MAX_JSON_DEPTH } from './input-hygiene';
-import { decodeCursor, keyset, toPage } from './pagination';
+import { decodeCursor, toPage } from './pagination';
 import { rawErrorResponse } from './raw-error';
 import { ZodPipe } from './zod';
 import { AMOUNT_TYPES, createOperationSchema } from '../operations/dto/operation.dto';
@@ -92,26 +92,22 @@ describe(ZodPipe.name, () => {
 });
 
 describe('keyset pagination', () => {
-  const rows = [3, 2, 1].map((n) => ({ id: `id-${n}`, createdAt: new Date(Date.UTC(2026, 0, n)) }));
+  const rows = [3, 2, 1].map((n) => ({ id: `00000000-0000-4000-8000-00000000000${n}`, createdAt: new Date(Date.UTC(2026, 0, n)) }));
 
   it('returns a cursor only when there are more rows', () => {
     const page = toPage(rows, { limit: 2 }, (r) => r.id);
-    expect(page.data).toEqual(['id-3', 'id-2']);
-    expect(decodeCursor(page.nextCursor!)).toEqual({ id: 'id-2', createdAt: rows[1]!.createdAt });
+    expect(page.data).toEqual([rows[0]!.id, rows[1]!.id]);
+    expect(decodeCursor(page.nextCursor!)).toEqual({ id: rows[1]!.id, createdAt: rows[1]!.createdAt });
     expect(toPage(rows.slice(0, 2), { limit: 2 }, (r) => r.id).nextCursor).toBeNull();
-  });
-
-  it('builds a where clause strictly after the cursor', () => {
-    const cursor = toPage(rows, { limit: 1 }, (r) => r.id).nextCursor!;
-    expect(keyset({ limit: 1, cursor })).toEqual({
-      where: { OR: [{ createdAt: { lt: rows[0]!.createdAt } }, { createdAt: rows[0]!.createdAt, id: { lt: 'id-3' } }] },
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      take: 2,
-    });
   });
 
   it('rejects a forged cursor with a field error', () => {
     expect(() => decodeCursor('bm90LWpzb24')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+  });
+
+  it('rejects a cursor whose id is not a row id (it goes into SQL as a uuid)', () => {
+    const forged = Buffer.from(JSON.stringify({ c: '2026-01-01T00:00:00.000Z', i: "x' OR 1=1" })).toString('base64url');
+    expect(() => decodeCursor(forged)).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
   });
 });
 

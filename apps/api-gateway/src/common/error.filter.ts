@@ -31,8 +31,15 @@ export function statusOf(code: ApiErrorCode): number {
     case 'TERMINAL_DISABLED':
     case 'TERMINAL_RECOVERING':
     case 'AGENT_REVOKED':
+    case 'WALLET_OPERATION_IN_PROGRESS':
+    case 'WALLET_PAYMENT_ALREADY_CANCELED':
+    case 'WALLET_PAYMENT_NOT_CAPTURABLE':
+    case 'WALLET_PAYMENT_NOT_CANCELABLE':
+    case 'WALLET_PAYMENT_ONE_STAGE':
       return 409;
     case 'UNPROCESSABLE':
+    case 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED':
+    case 'WALLET_AMOUNT_EXCEEDS_CAPTURED':
       return 422;
     case 'RATE_LIMITED':
       return 429;

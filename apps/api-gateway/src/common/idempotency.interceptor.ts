@@ -6,13 +6,14 @@ import type { Response } from 'express';
 import { from, type Observable, of, throwError } from 'rxjs';
 import { catchError, mergeMap } from 'rxjs/operators';
 
+import type { GatewayConfig } from '@payorch/config';
 import { type Database, isDatabaseUnavailable } from '@payorch/db';
 import { ApiError, canonicalJson, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import { ONE_TIME_SECRETS_KEY, splitOneTimeSecrets } from './one-time-secret';
 import type { PayorchRequest } from './request-context';
-import { DATABASE, LOGGER, SECRET_BOX } from './tokens';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, SECRET_BOX } from './tokens';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const KEY_FORMAT = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -20,13 +21,16 @@ const RETENTION_MS = 24 * 60 * 60 * 1000;
 /** A key write that failed because PostgreSQL is down is retried in the background for this long. */
 const SETTLE_RETRY_MS = 5 * 60 * 1000;
 const SETTLE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
+/** Retry-After of IDEMPOTENCY_KEY_IN_PROGRESS: the first request usually answers within seconds. */
+const IN_PROGRESS_RETRY_AFTER_MAX_SECONDS = 5;
 
 /**
  * `Idempotency-Key` on every mutating call. The first request with a key claims it (a row inserted
  * before the handler runs); a repeat with the same method, path and body gets the stored answer
  * (`Idempotent-Replayed: true`); a repeat with anything different is 409; a repeat while the first
- * is still running is 409 IDEMPOTENCY_KEY_IN_PROGRESS. A request that fails releases its key, so the
- * client can correct and retry it. Keys are kept 24 hours per tenant.
+ * is still running is 409 IDEMPOTENCY_KEY_IN_PROGRESS (with Retry-After). A request that fails releases its
+ * key, so the client can correct and retry it. Keys are kept 24 hours per tenant. A claim left without an
+ * answer for IDEMPOTENCY_CLAIM_LEASE_MS (its gateway died mid-request) is taken over by the next repeat.
  *
  * PostgreSQL outages (issue 15): a claim that cannot be inserted means nothing ran (503, retry with the
  * same key). A handler that failed releases its key; only a failed handler does, never a failed write
@@ -46,13 +50,17 @@ const REQUEST_DIGEST_PURPOSE = 'idempotency request';
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShutdown {
   private readonly settling = new Set<NodeJS.Timeout>();
+  private readonly leaseMs: number;
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     private readonly reflector: Reflector,
-  ) {}
+    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
+  ) {
+    this.leaseMs = config.IDEMPOTENCY_CLAIM_LEASE_MS;
+  }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context.switchToHttp().getRequest<PayorchRequest>();
@@ -168,7 +176,22 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
         throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" was already used for a different request (${existing.method} ${existing.path})`);
       }
       if (existing.responseStatus === null) {
-        throw new ApiError('IDEMPOTENCY_KEY_IN_PROGRESS', `a request with Idempotency-Key "${key}" is still being processed`);
+        // Abandoned (its gateway died mid-request)? Take it over: a compare-and-set on the claim time, so of
+        // several repeats exactly one runs the handler. Money-moving handlers carry the same key in their own
+        // rows (operations, wallet payments), so a handler whose effect did commit answers with that effect.
+        const now = new Date();
+        const taken = await tx.idempotencyRecord.updateMany({
+          where: { tenantId, key, responseStatus: null, createdAt: { lt: new Date(now.getTime() - this.leaseMs) } },
+          data: { createdAt: now, expiresAt: new Date(now.getTime() + RETENTION_MS) },
+        });
+        if (taken.count === 1) {
+          this.logger.warn({ key, claimedAt: existing.createdAt.toISOString() }, 'idempotency key abandoned mid-request: taken over by its repeat');
+          return null;
+        }
+        const retryAfterSeconds = Math.max(1, Math.ceil((existing.createdAt.getTime() + this.leaseMs - now.getTime()) / 1000));
+        throw new ApiError('IDEMPOTENCY_KEY_IN_PROGRESS', `a request with Idempotency-Key "${key}" is still being processed`, {
+          retryAfterSeconds: Math.min(retryAfterSeconds, IN_PROGRESS_RETRY_AFTER_MAX_SECONDS),
+        });
       }
       return { status: existing.responseStatus, body: existing.responseBody };
     });

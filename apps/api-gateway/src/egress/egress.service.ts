@@ -5,7 +5,7 @@ import { ApiError, notFound, type TenantContext } from '@payorch/domain';
 
 import { audit } from '../common/audit';
 import { DestinationGuard } from '../common/destination.guard';
-import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
 import { type CreateEgressRuleDto, type EgressRuleResponse, isValidTarget, toEgressRuleResponse, type UpdateEgressRuleDto } from './dto/egress-rule.dto';
@@ -39,9 +39,8 @@ export class EgressService {
 
   list(ctx: TenantContext, query: PaginationQuery): Promise<Page<EgressRuleResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.egressRule.findMany({ where, ...page });
-      return toPage(rows, query, toEgressRuleResponse);
+      const load = (ids: string[]) => tx.egressRule.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'EgressRule', {}, query, load, toEgressRuleResponse);
     });
   }
 

@@ -23,7 +23,14 @@ export const DOMAIN_EVENT_TYPES = [
   'terminal.offline',
   'terminal.online',
   'terminal.updated',
+  'wallet_payment.canceled',
+  'wallet_payment.captured',
   'wallet_payment.created',
+  'wallet_payment.operation_failed',
+  'wallet_payment.partially_canceled',
+  'wallet_payment.partially_captured',
+  'wallet_payment.partially_refunded',
+  'wallet_payment.refunded',
   'wallet_payment.updated',
 ] as const satisfies readonly DomainEventType[];
 

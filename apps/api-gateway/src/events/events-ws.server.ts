@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer } from 'ws';
 
@@ -30,7 +30,7 @@ export const EVENTS_WS_PATH = '/v1/events/ws';
  * terminated. A client whose send buffer exceeds EVENTS_CLIENT_BUFFER_BYTES is terminated (1013).
  */
 @Injectable()
-export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EventsWsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private server: Server | undefined;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -53,9 +53,24 @@ export class EventsWsServer implements OnApplicationBootstrap, OnApplicationShut
     this.server?.on('upgrade', this.onUpgrade);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Graceful shutdown, before Nest closes the HTTP server (which would wait for upgraded sockets): no new
+   * upgrade, and every client is told to reconnect (1001, to another gateway) and cut if it has not
+   * closed within 1 s.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     this.server?.off('upgrade', this.onUpgrade);
-    for (const client of this.wss.clients) client.terminate();
+    await Promise.all(
+      [...this.wss.clients].map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === WebSocket.CLOSED) return resolve();
+            ws.once('close', () => resolve());
+            ws.close(1001, 'server shutting down; reconnect');
+            setTimeout(() => ws.terminate(), 1000).unref();
+          }),
+      ),
+    );
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 

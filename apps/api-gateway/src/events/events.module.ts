@@ -7,6 +7,7 @@ import { EventsWsServer } from './events-ws.server';
 
 @Module({
   controllers: [EventsController],
+  exports: [EventHub],
   providers: [EventHub, EventsService, EventsWsServer],
 })
 export class EventsModule {}

@@ -83,7 +83,7 @@ export class OperationsController {
   @ApiOperation({
     summary: 'Mark an UNKNOWN operation as approved / declined / failed (human resolution)',
     description:
-      'Only from `unknown` (409 otherwise), e.g. after automatic recovery gave up. Audited with the note; publishes `operation.recovered` with `resolvedBy: "human"`.',
+      'Only from `unknown` (409 otherwise), e.g. after automatic recovery gave up. Records the RRN and authorisation code found in the terminal journal or at the bank (`rrn`, `approvalCode`) and the note (`stateReason`). Audited with all three; publishes `operation.recovered` with `resolvedBy: "human"`, `note`, `rrn`, `approvalCode`.',
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(resolveOperationSchema) })

@@ -20,9 +20,10 @@ import {
 } from '@payorch/operations';
 
 import { audit } from '../common/audit';
-import { keyset, type Page, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
+import { OperationOutcomeWaiter } from './outcome-waiter';
 import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
 
 /** Types whose original must be an approved operation of one of these types. */
@@ -46,6 +47,7 @@ export class OperationsService implements OnApplicationShutdown {
     @Inject(DATABASE) private readonly db: Database,
     @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly outcomes: OperationOutcomeWaiter,
   ) {}
 
   /**
@@ -107,11 +109,18 @@ export class OperationsService implements OnApplicationShutdown {
       throw error;
     }
     if (created === undefined) return toOperationView(row);
-    const run = this.track(this.execute(ctx.tenantId, row));
-    if (waitMs > 0) {
-      // The wait ends with the run or at waitMs, whichever first; its timer must not outlive the request.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([run, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]).finally(() => clearTimeout(timer));
+    if (waitMs <= 0) {
+      void this.track(this.execute(ctx.tenantId, row));
+      return this.get(ctx, row.id);
+    }
+    // Listen before dispatching, so that an outcome published right after the connector queued it is seen.
+    const wait = await this.outcomes.prepare(ctx.tenantId, row.id);
+    try {
+      const accepted = this.track(this.execute(ctx.tenantId, row));
+      // Not accepted: execute() has failed it (PENDING → FAILED) already; accepted: the connector runs it.
+      await Promise.race([accepted.then((ok) => (ok ? wait.settled(waitMs) : undefined)), wait.settled(waitMs)]);
+    } finally {
+      wait.close();
     }
     return this.get(ctx, row.id);
   }
@@ -122,23 +131,15 @@ export class OperationsService implements OnApplicationShutdown {
 
   list(ctx: TenantContext, query: ListOperationsQuery): Promise<Page<OperationResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.terminalOperation.findMany({
-        where: {
-          AND: [
-            where,
-            query.terminalId ? { terminalId: query.terminalId } : {},
-            query.storeId ? { storeId: query.storeId } : {},
-            query.type ? { type: toDbType(query.type) } : {},
-            query.state ? { state: fromApiState(query.state) } : {},
-            query.from || query.to
-              ? { createdAt: { ...(query.from ? { gte: new Date(query.from) } : {}), ...(query.to ? { lt: new Date(query.to) } : {}) } }
-              : {},
-          ],
-        },
-        ...page,
-      });
-      return toPage(rows as OperationRow[], query, toOperationView);
+      const filters = {
+        terminalId: query.terminalId,
+        storeId: query.storeId,
+        type: query.type && toDbType(query.type),
+        state: query.state && fromApiState(query.state),
+        createdAt: query.from || query.to ? { gte: query.from && new Date(query.from), lt: query.to && new Date(query.to) } : undefined,
+      };
+      const load = async (ids: string[]) => (await tx.terminalOperation.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER })) as OperationRow[];
+      return keysetPage(tx, 'TerminalOperation', filters, query, load, toOperationView);
     });
   }
 
@@ -186,13 +187,29 @@ export class OperationsService implements OnApplicationShutdown {
           state: row.state.toLowerCase(),
         });
       }
-      const outcome = await resolveManually(tx, id, { state: fromApiState(dto.state) as 'APPROVED' | 'DECLINED' | 'FAILED', note: dto.note, actor: ctx.actor });
+      const outcome = await resolveManually(tx, id, {
+        state: fromApiState(dto.state) as 'APPROVED' | 'DECLINED' | 'FAILED',
+        note: dto.note,
+        actor: ctx.actor,
+        rrn: dto.rrn,
+        approvalCode: dto.approvalCode,
+      });
       if (!outcome.changed) {
         throw new ApiError('CONFLICT', `operation ${id} was resolved meanwhile (now ${outcome.row.state.toLowerCase()})`, {
           state: outcome.row.state.toLowerCase(),
         });
       }
-      await audit(tx, ctx, { action: 'operation.resolve', resourceType: 'operation', resourceId: id, details: { state: dto.state, note: dto.note } });
+      await audit(tx, ctx, {
+        action: 'operation.resolve',
+        resourceType: 'operation',
+        resourceId: id,
+        details: {
+          state: dto.state,
+          note: dto.note,
+          ...(dto.rrn !== undefined && { rrn: dto.rrn }),
+          ...(dto.approvalCode !== undefined && { approvalCode: dto.approvalCode }),
+        },
+      });
       return outcome;
     });
     return toOperationView(result.row);
@@ -209,14 +226,18 @@ export class OperationsService implements OnApplicationShutdown {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private async execute(tenantId: string, row: OperationRow): Promise<void> {
+  /**
+   * Hands the operation to the connector that holds its terminal (`replyWhen: 'queued'`: the reply comes as
+   * soon as it is queued there, the outcome follows as events). Resolves true when it was accepted.
+   */
+  private async execute(tenantId: string, row: OperationRow): Promise<boolean> {
     let reply: TerminalCommandReply;
     try {
-      reply = await this.dispatcher.dispatch({ kind: 'operation.execute', tenantId, terminalId: row.terminalId, operationId: row.id });
+      reply = await this.dispatcher.dispatch({ kind: 'operation.execute', tenantId, terminalId: row.terminalId, operationId: row.id, replyWhen: 'queued' });
     } catch (error) {
       reply = { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
     }
-    if (reply.ok) return;
+    if (reply.ok) return true;
     // Nothing was sent while the operation is still PENDING (the executor claims it first); a TIMEOUT may
     // still be followed by a late start, which the conditional update then refuses.
     const reason = `not sent: ${reply.code}: ${reply.message}`;
@@ -229,10 +250,14 @@ export class OperationsService implements OnApplicationShutdown {
         step: { kind: 'transition', data: { reason }, event: 'operation.completed' },
       }),
     );
+    return false;
   }
 
-  private track<T>(promise: Promise<T>): Promise<T | void> {
-    const tracked = promise.catch((err: unknown) => this.logger.error({ err }, 'operation dispatch failed'));
+  private track(promise: Promise<boolean>): Promise<boolean> {
+    const tracked = promise.catch((err: unknown) => {
+      this.logger.error({ err }, 'operation dispatch failed');
+      return false;
+    });
     this.inFlight.add(tracked);
     void tracked.finally(() => this.inFlight.delete(tracked));
     return tracked;

@@ -4,7 +4,7 @@ import type { Database, TransactionClient } from '@payorch/db';
 import { notFound, type TenantContext } from '@payorch/domain';
 
 import { audit } from '../common/audit';
-import { keyset, type Page, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
 import {
@@ -47,13 +47,14 @@ export class SettlementSchedulesService {
 
   list(ctx: TenantContext, query: ListSchedulesQuery): Promise<Page<ScheduleResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.settlementSchedule.findMany({
-        where: { ...where, ...(query.storeId && { storeId: query.storeId }), ...(query.terminalId && { terminalId: query.terminalId }) },
-        ...page,
-      });
-      const zones = await this.zones(tx, rows);
-      return toPage(rows, query, (row) => toScheduleResponse(row, zones.get(row.id) ?? null));
+      let zones = new Map<string, string>();
+      const load = async (ids: string[]) => {
+        const rows = await tx.settlementSchedule.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+        zones = await this.zones(tx, rows);
+        return rows;
+      };
+      const filters = { storeId: query.storeId, terminalId: query.terminalId };
+      return keysetPage(tx, 'SettlementSchedule', filters, query, load, (row) => toScheduleResponse(row, zones.get(row.id) ?? null));
     });
   }
 

@@ -8,6 +8,7 @@ import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
+  discrepancyReportSchema,
   type ExportSettlementsQuery,
   exportSettlementsQuery,
   type ListSettlementsQuery,
@@ -71,6 +72,24 @@ export class SettlementsController {
   @ApiProduces('text/csv')
   exportCsv(@Tenant() ctx: TenantContext, @Query(new ZodPipe(exportSettlementsQuery)) query: ExportSettlementsQuery) {
     return this.service.exportCsv(ctx, query);
+  }
+
+  @Get('settlements/:id/discrepancies')
+  @RequireScopes('settlements:read')
+  @ApiOperation({ summary: 'Discrepancy report of one settlement (batches and discrepancies) as JSON' })
+  @ApiResponse({ status: 200, schema: openApi(discrepancyReportSchema) })
+  discrepancies(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.discrepancyReport(ctx, id);
+  }
+
+  @Get('settlements/:id/discrepancies.csv')
+  @RequireScopes('settlements:read')
+  @Header('Content-Type', 'text/csv; charset=utf-8')
+  @Header('Content-Disposition', 'attachment; filename="discrepancies.csv"')
+  @ApiOperation({ summary: 'Discrepancy report of one settlement as CSV (one row per discrepancy)' })
+  @ApiProduces('text/csv')
+  discrepanciesCsv(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
+    return this.service.discrepancyCsv(ctx, id);
   }
 
   @Get('settlements/:id')

@@ -2,13 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import type { Database, Prisma } from '@payorch/db';
 import { notFound, type TenantContext } from '@payorch/domain';
-import { csvRow, insertSettlement, localDateOf, manualJobId, type Totals } from '@payorch/settlement';
+import { type BatchDiscrepancy, csvRow, discrepancyReportCsv, insertSettlement, localDateOf, manualJobId, type Totals } from '@payorch/settlement';
 
 import { audit } from '../common/audit';
-import { keyset, type Page, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
 import {
+  type DiscrepancyReportResponse,
   type ExportSettlementsQuery,
   type ListSettlementsQuery,
   type RunSettlementDto,
@@ -83,9 +84,15 @@ export class SettlementsService {
 
   list(ctx: TenantContext, query: ListSettlementsQuery): Promise<Page<SettlementResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.settlement.findMany({ where: { ...where, ...this.filters(query) }, ...page });
-      return toPage(rows, query, toSettlementResponse);
+      const filters = {
+        storeId: query.storeId,
+        terminalId: query.terminalId,
+        status: query.status,
+        hasDiscrepancies: query.hasDiscrepancies,
+        businessDate: query.from || query.to ? { gte: query.from, lte: query.to } : undefined,
+      };
+      const load = (ids: string[]) => tx.settlement.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'Settlement', filters, query, load, toSettlementResponse);
     });
   }
 
@@ -95,6 +102,33 @@ export class SettlementsService {
       if (!row) throw notFound('settlement', id);
       return toSettlementResponse(row);
     });
+  }
+
+  /** The discrepancy report of one settlement: its batches and every discrepancy with the batch it was found in. */
+  discrepancyReport(ctx: TenantContext, id: string): Promise<DiscrepancyReportResponse> {
+    return this.db.withTenant(ctx, async (tx) => {
+      const row = await tx.settlement.findUnique({ where: { id } });
+      if (!row) throw notFound('settlement', id);
+      const view = toSettlementResponse(row);
+      return {
+        settlementId: view.id,
+        terminalId: view.terminalId,
+        storeId: view.storeId,
+        businessDate: view.businessDate,
+        status: view.status,
+        outcome: view.outcome,
+        startedAt: view.startedAt,
+        finishedAt: view.finishedAt,
+        batches: view.batches,
+        discrepancies: view.discrepancies,
+      };
+    });
+  }
+
+  /** The same report as RFC 4180 CSV, one row per discrepancy (header only when there is none). */
+  async discrepancyCsv(ctx: TenantContext, id: string): Promise<string> {
+    const report = await this.discrepancyReport(ctx, id);
+    return discrepancyReportCsv({ ...report, discrepancies: report.discrepancies as unknown as BatchDiscrepancy[] });
   }
 
   /** Per-day progress and totals, for the chain and per store. */

@@ -4,7 +4,7 @@ import type { Database } from '@payorch/db';
 import { notFound, type TenantContext } from '@payorch/domain';
 
 import { audit } from '../common/audit';
-import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE } from '../common/tokens';
 import { type CreateStoreDto, type StoreResponse, toStoreResponse, type UpdateStoreDto } from './dto/store.dto';
@@ -25,9 +25,8 @@ export class StoresService {
 
   list(ctx: TenantContext, query: PaginationQuery): Promise<Page<StoreResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.store.findMany({ where, ...page });
-      return toPage(rows, query, toStoreResponse);
+      const load = (ids: string[]) => tx.store.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'Store', {}, query, load, toStoreResponse);
     });
   }
 

@@ -4,15 +4,17 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
-import { sealTerminalCredentials } from '@payorch/drivers';
+import { openTerminalCredentials, sealTerminalCredentials } from '@payorch/drivers';
 
 import { audit } from '../common/audit';
-import { keyset, type Page, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE, SECRET_BOX } from '../common/tokens';
 import {
   type CreateTerminalDto,
   defaultDialect,
+  ENCRYPTION_NEEDS_PASSWORD,
+  ENCRYPTION_ONLY_JPAY,
   type ListTerminalsQuery,
   type TerminalResponse,
   toTerminalResponse,
@@ -29,7 +31,7 @@ export class TerminalsService {
   ) {}
 
   create(ctx: TenantContext, dto: CreateTerminalDto): Promise<TerminalResponse> {
-    const { credentials, ...fields } = dto;
+    const { credentials, encryption, ...fields } = dto;
     const id = randomUUID();
     return this.db
       .withTenant(ctx, async (tx) => {
@@ -40,6 +42,7 @@ export class TerminalsService {
             id,
             tenantId: ctx.tenantId,
             dialect: dto.dialect ?? defaultDialect(dto.protocol),
+            encryptionEnabled: encryption?.enabled ?? false,
             credentialsEncrypted: credentials ? sealTerminalCredentials(this.secrets, ctx.tenantId, id, credentials) : null,
           },
         });
@@ -47,7 +50,12 @@ export class TerminalsService {
           action: 'terminal.create',
           resourceType: 'terminal',
           resourceId: id,
-          details: { storeId: dto.storeId, protocol: dto.protocol, credentials: credentials ? Object.keys(credentials) : [] },
+          details: {
+            storeId: dto.storeId,
+            protocol: dto.protocol,
+            credentials: credentials ? Object.keys(credentials) : [],
+            encryption: encryption?.enabled ?? false,
+          },
         });
         await publishEvent(tx, ctx.tenantId, {
           type: 'terminal.created',
@@ -63,10 +71,8 @@ export class TerminalsService {
   list(ctx: TenantContext, query: ListTerminalsQuery): Promise<Page<TerminalResponse>> {
     const { agentId, protocol, status, storeId } = query;
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const filters = { ...(agentId && { agentId }), ...(protocol && { protocol }), ...(status && { status }), ...(storeId && { storeId }) };
-      const rows = await tx.terminal.findMany({ where: { ...where, ...filters }, ...page });
-      return toPage(rows, query, toTerminalResponse);
+      const load = (ids: string[]) => tx.terminal.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'Terminal', { agentId, protocol, status, storeId }, query, load, toTerminalResponse);
     });
   }
 
@@ -75,7 +81,7 @@ export class TerminalsService {
   }
 
   update(ctx: TenantContext, id: string, dto: UpdateTerminalDto): Promise<TerminalResponse> {
-    const { credentials, disabled, ...fields } = dto;
+    const { credentials, disabled, encryption, ...fields } = dto;
     return this.db
       .withTenant(ctx, async (tx) => {
         const current = await this.requireTerminal(tx, id);
@@ -84,11 +90,16 @@ export class TerminalsService {
           const allowed = current.protocol === 'JPAY' ? ['aqsi', 'jpay'] : current.protocol === 'SSI_ECR' ? ['android', 'linux'] : [];
           if (!allowed.includes(dto.dialect)) throw unprocessable('dialect', `not a dialect of ${current.protocol}`);
         }
+        if (encryption !== undefined) this.checkEncryption(ctx, current, encryption.enabled, credentials);
+        else if (credentials !== undefined && current.encryptionEnabled && !credentials?.adminPassword) {
+          throw unprocessable('credentials', `encryption is on: ${ENCRYPTION_NEEDS_PASSWORD}`);
+        }
         const row = await tx.terminal.update({
           where: { id },
           data: {
             ...fields,
             ...(disabled !== undefined && { status: disabled ? 'DISABLED' : 'UNKNOWN' }),
+            ...(encryption !== undefined && { encryptionEnabled: encryption.enabled }),
             ...(credentials !== undefined && {
               credentialsEncrypted: credentials ? sealTerminalCredentials(this.secrets, ctx.tenantId, id, credentials) : null,
             }),
@@ -127,6 +138,24 @@ export class TerminalsService {
     const row = await tx.terminal.findUnique({ where: { id } });
     if (!row) throw notFound('terminal', id);
     return row;
+  }
+
+  /** Encryption exists in JPAY only, and its secure login needs the admin password (given now, or stored). */
+  private checkEncryption(
+    ctx: TenantContext,
+    current: { id: string; protocol: string; credentialsEncrypted: string | null },
+    enabled: boolean,
+    credentials: UpdateTerminalDto['credentials'],
+  ): void {
+    if (current.protocol !== 'JPAY') throw unprocessable('encryption', ENCRYPTION_ONLY_JPAY);
+    if (!enabled) return;
+    const password =
+      credentials !== undefined
+        ? credentials?.adminPassword
+        : current.credentialsEncrypted
+          ? openTerminalCredentials(this.secrets, ctx.tenantId, current.id, current.credentialsEncrypted).adminPassword
+          : undefined;
+    if (!password) throw unprocessable('encryption', ENCRYPTION_NEEDS_PASSWORD);
   }
 
   /** The store must exist, and the bridging agent must sit in the same store. */

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
@@ -12,6 +12,8 @@ import {
   createWalletPaymentSchema,
   type ListWalletPaymentsQuery,
   listWalletPaymentsQuery,
+  type WalletOperationDto,
+  walletOperationSchema,
   walletPaymentResponseSchema,
 } from './dto/wallet-payment.dto';
 import { WalletPaymentsService } from './wallet-payments.service';
@@ -46,6 +48,46 @@ export class WalletPaymentsController {
   @ApiResponse({ status: 200, schema: pageSchema(walletPaymentResponseSchema) })
   list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listWalletPaymentsQuery)) query: ListWalletPaymentsQuery) {
     return this.service.list(ctx, query);
+  }
+
+  @Post(':id/capture')
+  @HttpCode(200)
+  @RequireScopes('wallet:write')
+  @ApiOperation({
+    summary: 'Capture (part of) a two-stage payment (Assist charge.cfm)',
+    description:
+      'amount ≤ the authorised remainder (default: all of it). 409 WALLET_PAYMENT_ONE_STAGE, WALLET_PAYMENT_NOT_CAPTURABLE, WALLET_PAYMENT_ALREADY_CANCELED, WALLET_OPERATION_IN_PROGRESS; 422 WALLET_AMOUNT_EXCEEDS_AUTHORIZED. A lost answer leaves the operation UNKNOWN until orderstate resolves it; it is never sent twice.',
+  })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(walletOperationSchema) })
+  @ApiResponse({ status: 200, schema: openApi(walletPaymentResponseSchema) })
+  capture(
+    @Tenant() ctx: TenantContext,
+    @Headers('idempotency-key') idempotencyKey: string,
+    @Param('id', new ZodPipe(uuidParam)) id: string,
+    @Body(new ZodPipe(walletOperationSchema)) dto: WalletOperationDto,
+  ) {
+    return this.service.operate(ctx, idempotencyKey, id, 'capture', dto);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @RequireScopes('wallet:write')
+  @ApiOperation({
+    summary: 'Release the authorisation, or cancel / refund a paid payment, fully or partly (Assist wscancel.cfm)',
+    description:
+      'While an authorised remainder exists the cancel releases it (amount ≤ remainder), otherwise it refunds (amount ≤ captured − refunded). 409 WALLET_PAYMENT_ALREADY_CANCELED, WALLET_PAYMENT_NOT_CANCELABLE, WALLET_OPERATION_IN_PROGRESS; 422 WALLET_AMOUNT_EXCEEDS_AUTHORIZED, WALLET_AMOUNT_EXCEEDS_CAPTURED.',
+  })
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ schema: openApi(walletOperationSchema) })
+  @ApiResponse({ status: 200, schema: openApi(walletPaymentResponseSchema) })
+  cancel(
+    @Tenant() ctx: TenantContext,
+    @Headers('idempotency-key') idempotencyKey: string,
+    @Param('id', new ZodPipe(uuidParam)) id: string,
+    @Body(new ZodPipe(walletOperationSchema)) dto: WalletOperationDto,
+  ) {
+    return this.service.operate(ctx, idempotencyKey, id, 'cancel', dto);
   }
 
   @Get(':id')

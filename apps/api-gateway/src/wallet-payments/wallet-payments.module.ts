@@ -7,6 +7,7 @@ import { AssistMerchantsModule } from '../assist-merchants/assist-merchants.modu
 import { WalletPaymentsController } from './wallet-payments.controller';
 import { WalletPaymentsQueue } from './wallet-payments.queue';
 import { WalletPaymentsService } from './wallet-payments.service';
+import { WalletSummariesController, WalletSummariesService } from './wallet-summaries.controller';
 
 @Module({
   controllers: [WalletPaymentsController],
@@ -14,3 +15,13 @@ import { WalletPaymentsService } from './wallet-payments.service';
   providers: [WalletPaymentsQueue, WalletPaymentsService],
 })
 export class WalletPaymentsModule {}
+
+/**
+ * `GET /v1/settlements/wallet-summaries`. Its own module because it must be registered before SettlementsModule:
+ * Express matches routes in registration order, and `GET /v1/settlements/:id` would take `wallet-summaries`.
+ */
+@Module({
+  controllers: [WalletSummariesController],
+  providers: [WalletSummariesService],
+})
+export class WalletSummariesModule {}

@@ -3,32 +3,44 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 
-import { AssistValidationError, buildTokenPayFields, toOrderAmount, type TokenPayOutcome, type TokenPayRequest } from '@payorch/assist-tokenpay';
+import {
+  type AfterPaymentOutcome,
+  AssistValidationError,
+  buildTokenPayFields,
+  toOrderAmount,
+  type TokenPayOutcome,
+  type TokenPayRequest,
+} from '@payorch/assist-tokenpay';
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { ApiError, canonicalJson, notFound, type TenantContext } from '@payorch/domain';
 import { guardedFetch } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
-import type { WalletPaymentState } from '@payorch/prisma';
+import type { WalletOperationKind, WalletPaymentState } from '@payorch/prisma';
 import {
+  type AssistOrderSummary,
   bodyPathOf,
   changeOfOutcome,
   createAssistClient,
+  insertWalletOperation,
   insertWalletPayment,
   isFinalState,
   type PaymentChange,
+  settlementOfOperation,
+  settleWalletOperation,
   transitionWalletPayment,
 } from '@payorch/wallet-payments';
 
 import { AssistMerchantsService, type OpenedAssistMerchant } from '../assist-merchants/assist-merchants.service';
 import { audit } from '../common/audit';
 import { DestinationGuard } from '../common/destination.guard';
-import { keyset, type Page, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 import { METRICS_REGISTRY } from '../health/health.controller';
 import {
   type CreateWalletPaymentDto,
   type ListWalletPaymentsQuery,
+  type WalletOperationDto,
   toWalletPaymentResponse,
   type WalletPaymentResponse,
   type WalletPaymentRow,
@@ -53,6 +65,58 @@ function decimal(minor: number, currency: string, specField: string): string {
     }
     throw error;
   }
+}
+
+interface LockedPayment {
+  id: string;
+  state: WalletPaymentState;
+  twoStage: boolean;
+  amount: bigint;
+  currency: string;
+  orderNumber: string;
+  merchantId: string;
+  assistOrder: unknown;
+  authorizedAmount: bigint;
+  capturedAmount: bigint;
+  releasedAmount: bigint;
+  refundedAmount: bigint;
+}
+
+/**
+ * What a capture or cancel of `payment` means and for how much, or the 409 / 422 that refuses it:
+ * capture takes (part of) the authorised remainder of a two-stage payment; cancel releases the authorised
+ * remainder while there is one, otherwise refunds (part of) what was captured.
+ */
+export function planOperation(
+  p: Pick<LockedPayment, 'state' | 'twoStage' | 'authorizedAmount' | 'capturedAmount' | 'releasedAmount' | 'refundedAmount'>,
+  action: 'capture' | 'cancel',
+  requested: number | undefined,
+): { kind: WalletOperationKind; amount: bigint } {
+  const remainder = p.authorizedAmount - p.capturedAmount - p.releasedAmount;
+  const refundable = p.capturedAmount - p.refundedAmount;
+  if (p.state === 'CANCELED' || p.state === 'REFUNDED') {
+    throw new ApiError('WALLET_PAYMENT_ALREADY_CANCELED', `the payment is ${p.state}; nothing is left to ${action}`, { state: p.state });
+  }
+  const take = (limit: bigint, code: 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED' | 'WALLET_AMOUNT_EXCEEDS_CAPTURED', what: string) => {
+    const amount = requested === undefined ? limit : BigInt(requested);
+    if (amount > limit) throw new ApiError(code, `amount ${amount} exceeds ${what} (${limit})`, { amount: Number(amount), available: Number(limit) });
+    return amount;
+  };
+  if (action === 'capture') {
+    if (!p.twoStage)
+      throw new ApiError('WALLET_PAYMENT_ONE_STAGE', 'a one-stage payment is captured when it is paid; only two-stage payments (twoStage: true) are captured');
+    if ((p.state !== 'AUTHORIZED' && p.state !== 'PARTIALLY_CAPTURED') || remainder <= 0n) {
+      throw new ApiError('WALLET_PAYMENT_NOT_CAPTURABLE', `the payment is ${p.state} with no authorised remainder to capture`, { state: p.state });
+    }
+    return { kind: 'CAPTURE', amount: take(remainder, 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED', 'the authorised remainder') };
+  }
+  if ((p.state === 'AUTHORIZED' || p.state === 'PARTIALLY_CAPTURED') && remainder > 0n) {
+    return { kind: 'CANCEL_AUTHORIZATION', amount: take(remainder, 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED', 'the authorised remainder') };
+  }
+  if ((p.state === 'APPROVED' || p.state === 'PARTIALLY_REFUNDED') && refundable > 0n) {
+    return { kind: 'REFUND', amount: take(refundable, 'WALLET_AMOUNT_EXCEEDS_CAPTURED', 'the captured amount not yet refunded') };
+  }
+  throw new ApiError('WALLET_PAYMENT_NOT_CANCELABLE', `the payment is ${p.state}; only authorised or paid payments are cancelled`, { state: p.state });
 }
 
 /**
@@ -100,18 +164,7 @@ export class WalletPaymentsService {
     }
     await this.apply(ctx, id, ['PENDING'], { state: 'PROCESSING', error: null, completedAt: null });
 
-    const client = createAssistClient(merchant, merchant.secrets, {
-      timeoutMs: this.config.ASSIST_TIMEOUT_MS,
-      // The merchant's server URL is tenant data: every request obeys the platform egress policy.
-      fetch: guardedFetch({ policy: this.destinations.policy, allowHttp: true, timeoutMs: this.config.ASSIST_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
-      onIntegrityFailure: (error, context) => {
-        this.integrityFailures.inc({ endpoint: context.endpoint });
-        this.logger.error(
-          { alert: 'assist_integrity_failure', code: error.code, endpoint: context.endpoint, paymentId: id, tenantId: ctx.tenantId },
-          'Assist answer failed its integrity check and was not trusted',
-        );
-      },
-    });
+    const client = this.client(ctx, merchant, id);
     let outcome: TokenPayOutcome;
     try {
       outcome = await client.pay(request);
@@ -130,15 +183,139 @@ export class WalletPaymentsService {
       throw error;
     }
 
-    const row = await this.apply(ctx, id, ['PROCESSING'], changeOfOutcome(outcome));
+    const row = await this.apply(
+      ctx,
+      id,
+      ['PROCESSING'],
+      changeOfOutcome(outcome, new Date(), { amount: BigInt(dto.amount), currency: dto.currency, twoStage: dto.twoStage === true }),
+    );
     this.logger.info({ paymentId: id, tenantId: ctx.tenantId, state: row.state, outcome: outcome.status, requestId: ctx.requestId }, 'wallet payment sent');
     if (!isFinalState(row.state)) await this.queue.enqueueResolve(ctx.tenantId, id);
     return toWalletPaymentResponse(row);
   }
 
+  /**
+   * `POST /v1/wallet-payments/{id}/capture` (`capture`) and `…/cancel` (`cancel`): checks the amounts under the
+   * payment's row lock, stores the operation PENDING (one open operation per payment), sends it to Assist once,
+   * and records what came back. A lost or untrusted answer leaves the operation UNKNOWN for the resolution job,
+   * which reads orderstate and never sends it again.
+   */
+  async operate(
+    ctx: TenantContext,
+    idempotencyKey: string,
+    paymentId: string,
+    action: 'capture' | 'cancel',
+    dto: WalletOperationDto,
+  ): Promise<WalletPaymentResponse> {
+    const planned = await this.db.withTenant(ctx, async (tx) => {
+      const earlier = await tx.walletPaymentOperation.findUnique({ where: { tenantId_idempotencyKey: { tenantId: ctx.tenantId, idempotencyKey } } });
+      if (earlier) {
+        if (earlier.paymentId !== paymentId) {
+          throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${idempotencyKey}" was already used for another wallet payment operation`, {
+            operationId: earlier.id,
+          });
+        }
+        return null;
+      }
+      const [payment] = await tx.$queryRaw<LockedPayment[]>`
+        SELECT "id", "state", "twoStage", "amount", "currency", "orderNumber", "merchantId", "assistOrder",
+               "authorizedAmount", "capturedAmount", "releasedAmount", "refundedAmount"
+        FROM "WalletPayment" WHERE "id" = ${paymentId}::uuid FOR UPDATE`;
+      if (!payment) throw notFound('wallet payment', paymentId);
+      const open = await tx.walletPaymentOperation.findFirst({ where: { paymentId, state: { in: ['PENDING', 'UNKNOWN'] } } });
+      if (open) {
+        throw new ApiError(
+          'WALLET_OPERATION_IN_PROGRESS',
+          `operation ${open.id} (${open.kind}) of this payment is still ${open.state}; retry when it is resolved`,
+          {
+            operationId: open.id,
+          },
+        );
+      }
+      const { kind, amount } = planOperation(payment, action, dto.amount);
+      const billNumber = (payment.assistOrder as AssistOrderSummary | null)?.billNumber;
+      if (!billNumber) throw new ApiError('WALLET_PAYMENT_NOT_CAPTURABLE', 'Assist gave this payment no billnumber; it cannot be operated on');
+      const known = await tx.walletPaymentOperation.findMany({ where: { paymentId, assistBillNumber: { not: null } }, select: { assistBillNumber: true } });
+      const operation = await insertWalletOperation(tx, {
+        id: randomUUID(),
+        tenantId: ctx.tenantId,
+        paymentId,
+        kind,
+        amount,
+        currency: payment.currency,
+        idempotencyKey,
+      });
+      await audit(tx, ctx, {
+        action: `wallet_payment.${action}`,
+        resourceType: 'wallet_payment',
+        resourceId: paymentId,
+        details: { operationId: operation.id, kind, amount: amount.toString() },
+      });
+      const merchant = await this.merchants.open(tx, ctx, payment.merchantId);
+      return { payment, operation, billNumber, merchant, knownBillNumbers: known.map((k) => k.assistBillNumber!) };
+    });
+    if (!planned) return this.get(ctx, paymentId);
+
+    const { payment, operation, billNumber, merchant } = planned;
+    const client = this.client(ctx, merchant, paymentId);
+    const request = {
+      billNumber,
+      orderNumber: payment.orderNumber,
+      orderAmount: toOrderAmount(payment.amount, payment.currency),
+      amount: toOrderAmount(operation.amount, payment.currency),
+      currency: payment.currency,
+      sentAt: operation.sentAt ?? operation.createdAt,
+      knownBillNumbers: [...planned.knownBillNumbers, `${billNumber}.1`],
+    };
+    let outcome: AfterPaymentOutcome;
+    try {
+      outcome = operation.kind === 'CAPTURE' ? await client.charge(request) : await client.cancel(request);
+    } catch (error) {
+      if (error instanceof AssistValidationError) {
+        // Refused before sending: nothing reached Assist.
+        await this.db.withTenant(ctx, (tx) =>
+          settleWalletOperation(tx, {
+            operationId: operation.id,
+            from: ['PENDING'],
+            to: 'FAILED',
+            error: { source: 'payorch', code: 'VALIDATION_FAILED', message: error.message, firstCode: null, secondCode: null, field: null },
+          }),
+        );
+        throw validationFailed(error);
+      }
+      // Not a wire problem (those are outcomes): the resolution job finds out whether it was sent.
+      await this.queue.enqueueResolve(ctx.tenantId, paymentId);
+      throw error;
+    }
+    await this.db.withTenant(ctx, (tx) =>
+      settleWalletOperation(tx, { operationId: operation.id, from: ['PENDING', 'UNKNOWN'], ...settlementOfOperation(outcome) }),
+    );
+    this.logger.info(
+      { paymentId, operationId: operation.id, kind: operation.kind, outcome: outcome.status, tenantId: ctx.tenantId, requestId: ctx.requestId },
+      'wallet payment operation sent',
+    );
+    if (outcome.status === 'unknown' || outcome.status === 'in_process') await this.queue.enqueueResolve(ctx.tenantId, paymentId);
+    return this.get(ctx, paymentId);
+  }
+
+  private client(ctx: TenantContext, merchant: OpenedAssistMerchant, paymentId: string) {
+    return createAssistClient(merchant, merchant.secrets, {
+      timeoutMs: this.config.ASSIST_TIMEOUT_MS,
+      // The merchant's server URL is tenant data: every request obeys the platform egress policy.
+      fetch: guardedFetch({ policy: this.destinations.policy, allowHttp: true, timeoutMs: this.config.ASSIST_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
+      onIntegrityFailure: (error, context) => {
+        this.integrityFailures.inc({ endpoint: context.endpoint });
+        this.logger.error(
+          { alert: 'assist_integrity_failure', code: error.code, endpoint: context.endpoint, paymentId, tenantId: ctx.tenantId },
+          'Assist answer failed its integrity check and was not trusted',
+        );
+      },
+    });
+  }
+
   get(ctx: TenantContext, id: string): Promise<WalletPaymentResponse> {
     return this.db.withTenant(ctx, async (tx) => {
-      const row = await tx.walletPayment.findUnique({ where: { id } });
+      const row = await tx.walletPayment.findUnique({ where: { id }, include: { operations: { orderBy: { createdAt: 'asc' } } } });
       if (!row) throw notFound('wallet payment', id);
       return toWalletPaymentResponse(row);
     });
@@ -146,15 +323,15 @@ export class WalletPaymentsService {
 
   list(ctx: TenantContext, query: ListWalletPaymentsQuery): Promise<Page<WalletPaymentResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const filters = {
-        ...(query.state ? { state: query.state } : {}),
-        ...(query.merchantId ? { merchantId: query.merchantId } : {}),
-        ...(query.tokenType ? { tokenType: query.tokenType } : {}),
-        ...(query.orderNumber ? { orderNumber: query.orderNumber } : {}),
-      };
-      const rows = await tx.walletPayment.findMany({ where: { AND: [where, filters] }, ...page });
-      return toPage(rows, query, toWalletPaymentResponse);
+      const filters = { state: query.state, merchantId: query.merchantId, tokenType: query.tokenType, orderNumber: query.orderNumber };
+      return keysetPage(
+        tx,
+        'WalletPayment',
+        filters,
+        query,
+        (ids) => tx.walletPayment.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER, include: { operations: { orderBy: { createdAt: 'asc' } } } }),
+        toWalletPaymentResponse,
+      );
     });
   }
 
@@ -253,6 +430,7 @@ export class WalletPaymentsService {
           customer: p.dto.customer as Prisma.InputJsonValue,
           idempotencyKey: p.idempotencyKey,
           requestHash: p.requestHash,
+          twoStage: p.dto.twoStage === true,
         });
         await audit(tx, ctx, {
           action: 'wallet_payment.create',

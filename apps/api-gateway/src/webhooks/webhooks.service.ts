@@ -8,7 +8,7 @@ import { webhookSecretAad } from '@payorch/operations';
 
 import { audit } from '../common/audit';
 import { DestinationGuard } from '../common/destination.guard';
-import { keyset, type Page, type PaginationQuery, toPage } from '../common/pagination';
+import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
 import { DATABASE, SECRET_BOX } from '../common/tokens';
 import {
@@ -60,9 +60,8 @@ export class WebhooksService {
 
   list(ctx: TenantContext, query: PaginationQuery): Promise<Page<WebhookResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
-      const { where, ...page } = keyset(query);
-      const rows = await tx.webhookEndpoint.findMany({ where, ...page });
-      return toPage(rows, query, toWebhookResponse);
+      const load = (ids: string[]) => tx.webhookEndpoint.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'WebhookEndpoint', {}, query, load, toWebhookResponse);
     });
   }
 
@@ -109,13 +108,9 @@ export class WebhooksService {
   deliveries(ctx: TenantContext, endpointId: string, query: ListDeliveriesQuery): Promise<Page<DeliveryResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
       await this.load(tx, endpointId);
-      const { where, ...page } = keyset(query);
-      const rows = await tx.webhookDelivery.findMany({
-        where: { AND: [where, { endpointId }, query.status ? { status: query.status.toUpperCase() as 'PENDING' } : {}] },
-        include: { event: { select: { type: true } } },
-        ...page,
-      });
-      return toPage(rows, query, toDeliveryResponse);
+      const load = (ids: string[]) =>
+        tx.webhookDelivery.findMany({ where: { id: { in: ids } }, include: { event: { select: { type: true } } }, orderBy: KEYSET_ORDER });
+      return keysetPage(tx, 'WebhookDelivery', { endpointId, status: query.status?.toUpperCase() }, query, load, toDeliveryResponse);
     });
   }
 

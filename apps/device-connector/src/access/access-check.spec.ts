@@ -13,6 +13,7 @@ const row = (id: string, patch: Partial<TerminalRow> = {}): TerminalRow => ({
   credentialsEncrypted: null,
   department: null,
   dialect: null,
+  encryptionEnabled: false,
   id,
   merchantId: null,
   name: `T-${id}`,

@@ -64,7 +64,7 @@ export function agentsToRecheck(channel: string, message: string): { tenantId: s
 }
 
 /** The columns a terminal's driver and link are built from; a change to any of them rebuilds its handle. */
-const DRIVER_FIELDS = ['connection', 'credentialsEncrypted', 'department', 'dialect', 'merchantId', 'protocol', 'terminalId'] as const;
+const DRIVER_FIELDS = ['connection', 'credentialsEncrypted', 'department', 'dialect', 'encryptionEnabled', 'merchantId', 'protocol', 'terminalId'] as const;
 
 export function sameDriverConfig(a: TerminalRow, b: TerminalRow): boolean {
   return DRIVER_FIELDS.every((field) => JSON.stringify(a[field]) === JSON.stringify(b[field]));

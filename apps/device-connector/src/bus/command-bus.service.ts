@@ -71,6 +71,11 @@ export class CommandBusService implements OnModuleInit, OnApplicationShutdown {
     return this.consumer ? this.consumer.backlog() : null;
   }
 
+  /** Stops reading new commands (those already read are answered); idempotent. */
+  async stopConsuming(): Promise<void> {
+    await this.consumer?.stop();
+  }
+
   async onApplicationShutdown(): Promise<void> {
     this.ownership.stop();
     await this.consumer?.stop();

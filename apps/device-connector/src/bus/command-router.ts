@@ -1,16 +1,27 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 
 import { assertUnreachable, QueueFullError, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
+import type { ConnectorConfig } from '@payorch/config';
 import type { TerminalDriver } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 
 import { TerminalHub } from '../terminals/terminal-hub';
-import { INSTANCE_ID, LOGGER, OPERATION_HANDLER } from '../tokens';
+import { CONNECTOR_CONFIG, INSTANCE_ID, LOGGER, OPERATION_HANDLER } from '../tokens';
 import { CommandBusService } from './command-bus.service';
 
 /** The issue-7 OperationCommandHandler's shape (libs/operations): runs execute / cancel / recover on a driver. */
 export interface OperationCommandHandlerLike {
   handle(command: TerminalCommand, driver: TerminalDriver): Promise<TerminalCommandReply>;
+  /** Waits (at most timeoutMs) for the operations accepted with `replyWhen: 'queued'` that still run here. */
+  drain?(timeoutMs: number): Promise<boolean>;
+}
+
+/** Part of SHUTDOWN_GRACE_MS kept for closing the tunnels and the connections after the operations' drain. */
+const AFTER_DRAIN_RESERVE_MS = 3_000;
+
+/** How long a shutting-down connector lets accepted operations finish before it closes the tunnels. */
+export function operationsDrainMs(config: Pick<ConnectorConfig, 'SHUTDOWN_GRACE_MS' | 'SHUTDOWN_DRAIN_DELAY_MS'>): number {
+  return Math.max(0, config.SHUTDOWN_GRACE_MS - config.SHUTDOWN_DRAIN_DELAY_MS - AFTER_DRAIN_RESERVE_MS);
 }
 
 /**
@@ -20,17 +31,31 @@ export interface OperationCommandHandlerLike {
  * queues in the same per-terminal queue (TERMINAL_QUEUE).
  */
 @Injectable()
-export class CommandRouter implements OnApplicationBootstrap {
+export class CommandRouter implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly bus: CommandBusService,
     private readonly hub: TerminalHub,
     @Inject(OPERATION_HANDLER) private readonly operations: OperationCommandHandlerLike | null,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
+    @Inject(CONNECTOR_CONFIG) private readonly config: ConnectorConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.bus.consume((command) => this.handle(command));
+  }
+
+  /**
+   * Graceful drain, before the tunnels close (AgentTunnelServer.beforeApplicationShutdown): take no new
+   * command, then let the operations this instance accepted finish on their terminals. What is still running
+   * after operationsDrainMs (SHUTDOWN_GRACE_MS less the drain delay and a reserve) is left to recovery (the agent reconnects elsewhere; that instance marks the
+   * operation unknown and asks the terminal).
+   */
+  async onModuleDestroy(): Promise<void> {
+    await this.bus.stopConsuming();
+    const drainMs = operationsDrainMs(this.config);
+    const drained = await this.operations?.drain?.(drainMs);
+    if (drained === false) this.logger.warn({ drainMs }, 'operations still running at shutdown: left to recovery');
   }
 
   async handle(command: TerminalCommand): Promise<TerminalCommandReply> {

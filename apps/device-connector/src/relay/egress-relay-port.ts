@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 import { type Database, publishEvent } from '@payorch/db';
 import { type EgressError, type EgressPolicy, formatAddress, type IpAddress, type Resolver, resolveDestination, systemResolver } from '@payorch/egress-guard';
@@ -30,6 +31,30 @@ export interface RelayOwner {
   terminalId: string;
 }
 
+/**
+ * The one clock of a RelaySession row: `startedAt` is the connector's wall clock when the terminal's 91
+ * arrived, `endedAt` is `startedAt` plus the monotonic time elapsed since. Both ends come from the same
+ * clock, so `endedAt ≥ startedAt` always (a database `now()` for the start and the connector's clock for
+ * the end disagreed: different clocks, and the column's millisecond rounding put the end before the start).
+ */
+export class RelaySessionClock {
+  readonly startedAt: Date;
+  private readonly started: number;
+
+  constructor(
+    now: () => number = Date.now,
+    private readonly monotonic: () => number = () => performance.now(),
+  ) {
+    this.startedAt = new Date(now());
+    this.started = this.monotonic();
+  }
+
+  /** Whole milliseconds (the column's precision), never before `startedAt`. */
+  endedAt(): Date {
+    return new Date(this.startedAt.getTime() + Math.max(0, Math.ceil(this.monotonic() - this.started)));
+  }
+}
+
 /** How a RelaySession ended (docs/relay.md, "Audit"); `revoked`: the agent's credential or the terminal was withdrawn. */
 export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
 
@@ -44,7 +69,7 @@ export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
 export class EgressRelayPort implements RelayPort {
   private readonly connections = new RelayConnections();
   /** The RelaySession row of each open connection (null when it could not be written). */
-  private readonly rows = new Map<string, string | null>();
+  private readonly rows = new Map<string, { id: string | null; clock: RelaySessionClock }>();
   /** Set by closeAll: how a session that finishes opening afterwards ends. */
   private closedAs: Outcome | undefined;
 
@@ -55,6 +80,7 @@ export class EgressRelayPort implements RelayPort {
     private readonly logger: Logger,
     private readonly policy: EgressPolicy,
     private readonly resolve: Resolver = systemResolver,
+    private readonly clock: () => RelaySessionClock = () => new RelaySessionClock(),
   ) {}
 
   get openConnections(): number {
@@ -63,22 +89,23 @@ export class EgressRelayPort implements RelayPort {
 
   async open(target: RelayTarget): Promise<string> {
     if (this.closedAs) throw new RelayError('UNAVAILABLE', 'relay closed');
+    const clock = this.clock();
     if (this.connections.size >= this.limits.maxConnectionsPerTerminal) {
-      await this.record(target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
+      await this.record(clock, target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
       throw new RelayError('DENIED', 'too many relay connections');
     }
     const rules = await this.db.withTenant(this.owner.tenantId, (tx) => tx.egressRule.findMany({ select: { cidr: true, host: true, port: true } }));
     // No rule could allow this name: refused before the platform resolves anything.
     const precheck = precheckEgress(rules, target.host, target.port);
-    if (!precheck.allowed) return this.deny(target, null, precheck.reason);
+    if (!precheck.allowed) return this.deny(clock, target, null, precheck.reason);
     let addresses: IpAddress[];
     try {
       // Resolved exactly once; every address checked against the platform policy.
       addresses = await resolveDestination(target.host, this.policy, { resolver: this.resolve, timeoutMs: this.limits.connectTimeoutMs });
     } catch (error) {
       const egress = error as EgressError;
-      if (egress.code === 'DENIED') return this.deny(target, egress.details.address ?? null, egress.message);
-      await this.record(target, null, 'unresolved', egress.message);
+      if (egress.code === 'DENIED') return this.deny(clock, target, egress.details.address ?? null, egress.message);
+      await this.record(clock, target, null, 'unresolved', egress.message);
       throw new RelayError('UNREACHABLE', egress.publicReason ?? egress.message);
     }
     let decision: EgressDecision = { allowed: false, reason: `${target.host}:${target.port} matches no egress rule` };
@@ -88,14 +115,14 @@ export class EgressRelayPort implements RelayPort {
       address = formatAddress(candidate);
       if (decision.allowed) break;
     }
-    if (!decision.allowed) return this.deny(target, address, decision.reason);
+    if (!decision.allowed) return this.deny(clock, target, address, decision.reason);
     let socket: Socket;
     try {
       // The checked address itself: no second lookup.
       socket = await connectRelaySocket(address, target.port, this.limits.connectTimeoutMs);
     } catch (error) {
       const relayError = error as RelayError;
-      await this.record(target, address, 'connect_failed', relayError.code);
+      await this.record(clock, target, address, 'connect_failed', relayError.code);
       throw relayError;
     }
     if (this.closedAs) {
@@ -105,9 +132,9 @@ export class EgressRelayPort implements RelayPort {
     // Watched (bytes, limits, errors, the host's close) from now on, while the session is recorded.
     const connection = new RelayConnection(socket, this.limits);
     // Recorded before the id is handed out, so the audit trail's order is the order of opens.
-    const row = await this.record(target, address, 'open', null);
+    const row = await this.record(clock, target, address, 'open', null);
     const id = this.connections.add(connection);
-    this.rows.set(id, row);
+    this.rows.set(id, { id: row, clock });
     if (this.closedAs) {
       await this.finish(id, this.closedAs);
       throw new RelayError('UNAVAILABLE', 'relay closed');
@@ -115,8 +142,8 @@ export class EgressRelayPort implements RelayPort {
     return id;
   }
 
-  private async deny(target: RelayTarget, address: string | null, reason: string): Promise<never> {
-    await this.record(target, address, 'denied', reason);
+  private async deny(clock: RelaySessionClock, target: RelayTarget, address: string | null, reason: string): Promise<never> {
+    await this.record(clock, target, address, 'denied', reason);
     this.logger.warn({ terminalId: this.owner.terminalId, host: target.host, port: target.port, address, reason }, 'relay denied');
     throw new RelayError('DENIED', reason);
   }
@@ -142,9 +169,10 @@ export class EgressRelayPort implements RelayPort {
   private async finish(id: string, outcome: Outcome): Promise<void> {
     const connection = this.connections.remove(id);
     if (!connection) return;
-    const rowId = this.rows.get(id);
+    const row = this.rows.get(id);
     this.rows.delete(id);
-    if (!rowId) return;
+    const rowId = row?.id;
+    if (!row || !rowId) return;
     const finalOutcome = connection.outcome && connection.outcome !== 'peer_closed' ? connection.outcome : outcome;
     await this.db
       .withTenant(this.owner.tenantId, (tx) =>
@@ -153,7 +181,7 @@ export class EgressRelayPort implements RelayPort {
           data: {
             bytesFromHost: BigInt(connection.bytesFromHost),
             bytesToHost: BigInt(connection.bytesToHost),
-            endedAt: new Date(),
+            endedAt: row.clock.endedAt(),
             outcome: finalOutcome,
             reason: connection.reason ?? null,
           },
@@ -163,7 +191,7 @@ export class EgressRelayPort implements RelayPort {
   }
 
   /** Writes a RelaySession row (and `relay.denied` for a denial); returns its id, null when the write failed. */
-  private async record(target: RelayTarget, address: string | null, outcome: string, reason: string | null): Promise<string | null> {
+  private async record(clock: RelaySessionClock, target: RelayTarget, address: string | null, outcome: string, reason: string | null): Promise<string | null> {
     const terminal = this.owner;
     try {
       return await this.db.withTenant(terminal.tenantId, async (tx) => {
@@ -177,7 +205,8 @@ export class EgressRelayPort implements RelayPort {
             resolvedAddress: address,
             outcome,
             reason: reason?.slice(0, 500) ?? null,
-            ...(ended && { endedAt: new Date() }),
+            startedAt: clock.startedAt,
+            ...(ended && { endedAt: clock.endedAt() }),
           },
         });
         if (outcome === 'denied') {

@@ -350,6 +350,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
         department: row.department,
         credentials,
         link,
+        ...(row.protocol === 'JPAY' && { encryption: { enabled: row.encryptionEnabled } }),
         ...(row.protocol === 'JOINPROTO' && {
           relay: this.relays.forTerminal({ tenantId: row.tenantId, agentId: session.agent.agentId, terminalId: row.id }),
           // DF01 ids from the terminal's persisted counter: unique across restarts and instance moves.

@@ -8,6 +8,8 @@ export interface TerminalRow {
   credentialsEncrypted: string | null;
   department: string | null;
   dialect: string | null;
+  /** JPAY: run commands in §9 secure sessions. */
+  encryptionEnabled: boolean;
   id: string;
   merchantId: string | null;
   name: string;
@@ -23,6 +25,7 @@ export const TERMINAL_ROW_SELECT = {
   credentialsEncrypted: true,
   department: true,
   dialect: true,
+  encryptionEnabled: true,
   id: true,
   merchantId: true,
   name: true,

@@ -9,6 +9,7 @@ import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, type TestDatabase, testRedisPrefix } from '@payorch/testing';
+import { attachWebSocket, type TerminalEntry } from '@payorch/tunnel';
 
 import { createConnectorApp } from '../bootstrap';
 import { AgentTunnelServer } from './agent-tunnel.server';
@@ -35,7 +36,7 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
         enrollmentExpiresAt: new Date(Date.now() + 60_000),
       },
     });
-    return { agentId: agent.id, tenantId: tenant.id, token: enrollment.token };
+    return { agentId: agent.id, tenantId: tenant.id, storeId: store.id, token: enrollment.token };
   }
 
   const connect = (credential: string) =>
@@ -105,6 +106,30 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
     expect((await connect(forged)).status).toBe(401);
     await owner.agent.update({ where: { id: agentId }, data: { status: 'REVOKED', credentialHash: null, credentialPrefix: null } });
     expect((await connect(credential)).status).toBe(401);
+  });
+
+  it('answers a doctor probe with the handshake and the terminal list, without replacing the live tunnel', async () => {
+    const { agentId, tenantId, storeId, token } = await newAgent();
+    const terminal = await owner.terminal.create({
+      data: { tenantId, storeId, agentId, name: 'Till A', protocol: 'JPAY', connection: { kind: 'tcp', host: '127.0.0.1', port: 7001 } },
+    });
+    const credential = (await request(base).post('/agent/enroll').send({ token })).body.credential as string;
+    const { ws: live } = await connect(credential);
+    expect(app.get(AgentTunnelServer).connectedAgents).toContain(agentId);
+
+    const probe = new WebSocket(`${base.replace('http', 'ws')}/agent`, {
+      headers: { Authorization: `Bearer ${credential}`, 'X-Payorch-Agent-Version': '0.1.0', 'X-Payorch-Agent-Probe': 'doctor' },
+    });
+    const mux = attachWebSocket(probe, { role: 'agent', software: 'payorch-agent/0.1.0', heartbeat: false });
+    const listed = await new Promise<TerminalEntry[]>((resolve) => mux.onControl((m) => m.type === 'terminal-list' && resolve(m.terminals)));
+    expect(listed).toEqual([{ terminalId: terminal.id, protocol: 'jpay', label: 'Till A', link: { kind: 'tcp-connect', host: '127.0.0.1', port: 7001 } }]);
+    const closed = new Promise<number>((resolve) => probe.once('close', (code) => resolve(code)));
+    mux.close('doctor done');
+    expect(await closed).toBe(1000);
+    // The live tunnel was neither replaced (4000) nor touched; no presence was written for the probe.
+    expect(live!.readyState).toBe(WebSocket.OPEN);
+    expect(app.get(AgentTunnelServer).session(agentId)).toBeDefined();
+    live!.close();
   });
 
   it('rejects expired and malformed enrollment requests', async () => {

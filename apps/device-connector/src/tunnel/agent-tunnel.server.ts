@@ -1,23 +1,35 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { type WebSocket, WebSocketServer } from 'ws';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
-import { AGENT_CLOSE_CODES, attachWebSocket, type ControlMessage, type Multiplexer, type TunnelCloseInfo } from '@payorch/tunnel';
+import { AGENT_CLOSE_CODES, attachWebSocket, type ControlMessage, type Multiplexer, type TerminalEntry, type TunnelCloseInfo } from '@payorch/tunnel';
 
 import { type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
+import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../terminals/terminal-link';
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
 
 export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
 const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
+/** `payorch-agent doctor` sets this header on its upgrade (apps/agent/src/doctor.ts PROBE_HEADER). */
+const PROBE_HEADER = 'x-payorch-agent-probe';
+const PROBE_TIMEOUT_MS = 15_000;
 
 export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
+
+/**
+ * How every tunnel is closed at a graceful shutdown: 1001 (going away, RFC 6455) tells the agent the
+ * connector is leaving, not refusing it — it reconnects at once (first backoff step: full jitter over
+ * PAYORCH_AGENT_RECONNECT_BASE_MS) and the load balancer sends it to another instance, which takes its
+ * ownership key over. Never 4401: that stops an agent for good.
+ */
+export const SHUTDOWN_CLOSE = { code: 1001, reason: 'connector shutting down; reconnect' } as const;
 
 /** One authenticated agent tunnel. */
 export interface AgentSession {
@@ -55,7 +67,7 @@ interface Connection {
  * tunnel's own heartbeat.
  */
 @Injectable()
-export class AgentTunnelServer implements BeforeApplicationShutdown {
+export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShutdown {
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, Connection>();
   private readonly sweep: NodeJS.Timeout;
@@ -120,6 +132,7 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
     const header = req.headers['x-payorch-agent-version'];
     const version = typeof header === 'string' && VERSION_PATTERN.test(header) ? header : null;
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
+    if (req.headers[PROBE_HEADER] !== undefined) return this.wss.handleUpgrade(req, socket, head, (ws) => this.onProbe(ws, agent!));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, agent!, version));
   }
 
@@ -163,6 +176,36 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
   }
 
   /**
+   * A probe (`payorch-agent doctor`): authenticated like any upgrade, then the tunnel handshake and
+   * the agent's `terminal-list` (read only), and nothing else: the probe is not registered, so it
+   * neither replaces the agent's live tunnel nor takes ownership, records presence or builds drivers.
+   * The agent closes it (1000) once it has the list; a probe left open is cut after 15 s.
+   */
+  private onProbe(ws: WebSocket, credential: AuthenticatedCredential): void {
+    const agent: AuthenticatedAgent = { agentId: credential.agentId, tenantId: credential.tenantId };
+    const mux = attachWebSocket(ws, { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: this.maxFrameBytes, heartbeat: false });
+    const limit = setTimeout(() => ws.terminate(), PROBE_TIMEOUT_MS);
+    limit.unref();
+    ws.on('close', () => clearTimeout(limit));
+    ws.on('error', () => undefined);
+    this.logger.info({ agentId: agent.agentId, tenantId: agent.tenantId }, 'agent probe (doctor)');
+    mux.onReady(() => {
+      this.db
+        .withTenant(agent.tenantId, (tx) =>
+          tx.terminal.findMany({ where: { agentId: agent.agentId, status: { not: 'DISABLED' } }, select: TERMINAL_ROW_SELECT, orderBy: { createdAt: 'asc' } }),
+        )
+        .then((rows) => {
+          const terminals = (rows as TerminalRow[]).map(terminalEntry).filter((entry): entry is TerminalEntry => entry !== null);
+          mux.sendControl({ type: 'terminal-list', terminals });
+        })
+        .catch((error: Error) => {
+          this.logger.warn({ agentId: agent.agentId, err: error.message }, 'agent probe: could not read the terminals');
+          mux.close('probe failed');
+        });
+    });
+  }
+
+  /**
    * Cuts a tunnel whose credential no longer holds (live revocation, docs/tunnel.md §12.4): the
    * WebSocket is closed with AGENT_REVOKED (4401) and the tunnel torn down at once, so every stream
    * ends `TUNNEL_CLOSED` (in-flight commands end `unknown`) and no frame from the agent is read any
@@ -201,8 +244,17 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
   }
 
   /**
+   * First step of the drain (while the command router lets accepted operations finish): no new tunnel is
+   * accepted here any more (503), so a reconnecting agent goes to another instance.
+   */
+  onModuleDestroy(): void {
+    this.shuttingDown = true;
+  }
+
+  /**
    * Runs before Nest closes the HTTP server, which would otherwise wait for the upgraded sockets.
-   * Close code 1001 tells agents to reconnect (to another instance); stragglers are cut after 1 s.
+   * SHUTDOWN_CLOSE (1001) tells agents to reconnect (to another instance); stragglers are cut after 1 s.
+   * The close handlers (TerminalHub) mark presence and release the ownership keys before this resolves.
    */
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.sweep);
@@ -212,7 +264,7 @@ export class AgentTunnelServer implements BeforeApplicationShutdown {
         new Promise<void>((resolve) => {
           if (ws.readyState === ws.CLOSED) return resolve();
           ws.once('close', () => resolve());
-          ws.close(1001, 'connector shutting down');
+          ws.close(SHUTDOWN_CLOSE.code, SHUTDOWN_CLOSE.reason);
           setTimeout(() => ws.terminate(), 1000).unref();
         }),
     );

@@ -204,8 +204,8 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     expect(result).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: true });
     const s = (await settlementOf(terminal.id))!;
     expect(s.discrepancies).toEqual([
-      { kind: 'count_mismatch', bucket: 'credit', ours: 1, terminal: 0, direction: 'missing_on_terminal' },
-      { kind: 'amount_mismatch', bucket: 'credit', ours: 300, terminal: 0 },
+      { batch: s.operationId, kind: 'count_mismatch', bucket: 'credit', ours: 1, terminal: 0, direction: 'missing_on_terminal' },
+      { batch: s.operationId, kind: 'amount_mismatch', bucket: 'credit', ours: 300, terminal: 0 },
     ]);
     expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: ours.id } })).settlementId).toBe(s.id);
     const types = (await owner.domainEvent.findMany({ where: { subjectId: s.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type);

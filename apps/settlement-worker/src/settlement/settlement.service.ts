@@ -9,14 +9,17 @@ import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
 import {
+  type BatchDiscrepancy,
+  type BatchReport,
+  CLOSE_DAY_TYPES,
+  type CloseDayOperation,
+  type CloseDayOutcome,
+  closeDayOutcome,
   insertSettlement,
-  parseTerminalTotals,
   type RecordedOperation,
   reconcile,
   type SettlementProtocol,
-  settlementRawFromOutcome,
-  type Totals,
-  TotalsUnavailable,
+  totalsOfOperations,
   transitionSettlement,
 } from '@payorch/settlement';
 
@@ -233,35 +236,23 @@ export class SettlementService {
     });
   }
 
-  /** Reconciles and completes in one transaction (guarded by status, so a replay changes nothing). */
+  /**
+   * Reconciles and completes in one transaction (guarded by status, so a replay changes nothing). The settlement
+   * covers every batch since the previous settlement of the terminal: one per close-day done outside a settlement
+   * (a `settlement` / `report_z` operation through the operations API) that nobody reconciled yet, then its own.
+   * Each batch compares the close-day's totals with our approved operations created between its two boundaries.
+   */
   private async complete(settlementId: string, data: RunData, operation: OperationRow): Promise<RunResult> {
     return this.db.withTenant(data.tenantId, async (tx) => {
       const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, include: { terminal: { select: { protocol: true } } } });
       if (s.status === 'COMPLETED' || s.status === 'FAILED') return { settlementId, status: s.status, hasDiscrepancies: s.hasDiscrepancies, skipped: true };
       const protocol = s.terminal.protocol as SettlementProtocol;
-      let terminal: Totals | { unavailable: string };
-      try {
-        terminal = parseTerminalTotals(
-          settlementRawFromOutcome(protocol, {
-            responseCode: operation.responseCode,
-            receiptText: (operation.receipt as { text?: string } | null)?.text ?? null,
-            data: outcomeData(operation.result),
-          }),
-        );
-      } catch (error) {
-        if (!(error instanceof TotalsUnavailable)) throw error;
-        if (operation.state === 'DECLINED') {
-          return this.failIn(
-            tx,
-            settlementId,
-            data,
-            'CLOSE_DAY_DECLINED',
-            `the terminal declined the close-day: ${operation.stateReason ?? operation.responseCode ?? ''}`.trim(),
-          );
-        }
-        terminal = { unavailable: error.message };
-      }
-      // Ours: approved, not yet settled, finished before the close-day was created.
+
+      const outside = await this.closedOutside(tx, protocol, data, operation);
+      const own = closeDayOutcome(protocol, closeDayFields(operation), { closedOutsideSince: outside.length > 0 });
+      if (!own.closed) return this.failIn(tx, settlementId, data, 'CLOSE_DAY_DECLINED', own.reason);
+
+      // Ours: approved, not yet settled, created before the close-day; split at the boundaries in time order.
       const rows = await tx.terminalOperation.findMany({
         where: {
           terminalId: data.terminalId,
@@ -270,28 +261,95 @@ export class SettlementService {
           type: { notIn: [...SETTLED_TYPES_EXCLUDED] },
           createdAt: { lt: operation.createdAt },
         },
-        select: { id: true, type: true, amount: true, rrn: true, approvalCode: true, original: { select: { type: true } } },
+        select: {
+          id: true,
+          type: true,
+          amount: true,
+          cashbackAmount: true,
+          createdAt: true,
+          protocolRefs: true,
+          result: true,
+          rrn: true,
+          approvalCode: true,
+          original: { select: { type: true, amount: true } },
+        },
         orderBy: { createdAt: 'asc' },
       });
-      const ops: RecordedOperation[] = rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        amount: Number(r.amount ?? 0n),
-        rrn: r.rrn,
-        approvalCode: r.approvalCode,
-        originalType: r.original?.type ?? null,
-      }));
-      const result = reconcile(protocol, terminal, ops);
-      const hasDiscrepancies = result.discrepancies.length > 0;
+      const boundaries = [
+        ...outside.map((o) => ({ ...o, closedBy: 'operations_api' as const })),
+        { op: operation, outcome: own, closedBy: 'settlement' as const },
+      ];
+      const perBatch = boundaries.map(() => [] as typeof rows);
+      for (const row of rows) perBatch[boundaries.findIndex((b) => row.createdAt < b.op.createdAt)]!.push(row);
+
+      const batches: BatchReport[] = [];
+      const discrepancies: BatchDiscrepancy[] = [];
+      const settled: string[] = [];
+      // Observed from the terminal: operations recorded in an earlier shift (Joinproto DF12) than the one this
+      // close-day ended were in a batch the terminal closed on its own; its totals were never seen, so it is listed, not compared.
+      const closedShift = own.kind === 'closed_without_totals' ? undefined : own.totals.batchNumber;
+      if (closedShift !== undefined) {
+        const ownRows = perBatch[perBatch.length - 1]!;
+        const earlier = new Map<string, typeof rows>();
+        for (const row of ownRows) {
+          const shift = (row.protocolRefs as { shiftNo?: unknown } | null)?.shiftNo;
+          if (typeof shift === 'string' && shift !== closedShift) earlier.set(shift, [...(earlier.get(shift) ?? []), row]);
+        }
+        for (const [shift, list] of earlier) {
+          const ops = list.map(recordedOperation);
+          perBatch[perBatch.length - 1] = perBatch[perBatch.length - 1]!.filter((r) => !list.includes(r));
+          settled.push(...ops.map((o) => o.id));
+          batches.push({
+            closeDayOperationId: null,
+            closedBy: 'terminal',
+            closedAt: null,
+            outcome: 'closed_on_terminal',
+            batchNumber: shift,
+            operations: ops.length,
+            ours: totalsOfOperations(protocol, ops),
+            terminal: null,
+            discrepancies: 0,
+          });
+        }
+      }
+      let ownResult: ReturnType<typeof reconcile> | undefined;
+      boundaries.forEach((b, i) => {
+        const terminal = b.outcome.kind === 'closed_without_totals' ? { unavailable: b.outcome.unavailable } : b.outcome.totals;
+        const result = reconcile(protocol, terminal, perBatch[i]!.map(recordedOperation));
+        if (b.outcome.kind === 'closed_without_totals' && b.outcome.hostMismatch) {
+          result.discrepancies.push({
+            kind: 'host_mismatch',
+            detail: 'the terminal closed its day reporting that its totals differ from the host (totals unreadable)',
+          });
+        }
+        discrepancies.push(...result.discrepancies.map((d) => ({ ...d, batch: b.op.id })));
+        settled.push(...result.settledOperationIds, b.op.id);
+        batches.push({
+          closeDayOperationId: b.op.id,
+          closedBy: b.closedBy,
+          closedAt: (b.op.completedAt ?? b.op.updatedAt).toISOString(),
+          outcome: b.outcome.kind,
+          batchNumber: result.terminal?.batchNumber ?? null,
+          operations: result.settledOperationIds.length,
+          ours: result.ours,
+          terminal: result.terminal,
+          discrepancies: result.discrepancies.length,
+        });
+        if (b.closedBy === 'settlement') ownResult = result;
+      });
+      const result = ownResult!;
+      const hasDiscrepancies = discrepancies.length > 0;
       const summary = {
         settlementId,
         terminalId: data.terminalId,
         storeId: s.storeId,
         businessDate: data.businessDate,
-        operations: result.settledOperationIds.length,
+        outcome: own.kind,
+        batches: batches.length,
+        operations: batches.reduce((n, b) => n + b.operations, 0),
         ourNet: result.ours.net,
         terminalNet: result.terminal?.net ?? null,
-        discrepancies: result.discrepancies.length,
+        discrepancies: discrepancies.length,
       };
       const completed = await transitionSettlement(tx, {
         settlementId,
@@ -301,24 +359,61 @@ export class SettlementService {
           completedAt: new Date(),
           ourTotals: result.ours as never,
           terminalTotals: (result.terminal ?? undefined) as never,
-          discrepancies: result.discrepancies as never,
+          discrepancies: discrepancies as never,
+          batches: batches as never,
+          outcome: own.kind,
           hasDiscrepancies,
           // The deferrals on the way (TERMINAL_BUSY, TERMINAL_OFFLINE…) are over: a completed close-day has no error.
           error: null,
           progress: { step: 'done', operationId: operation.id },
         },
         eventData: summary,
-        alsoPublish: hasDiscrepancies
-          ? [{ type: 'settlement.discrepancy', data: { ...summary, kinds: [...new Set(result.discrepancies.map((d) => d.kind))] } }]
-          : [],
+        alsoPublish: hasDiscrepancies ? [{ type: 'settlement.discrepancy', data: { ...summary, kinds: [...new Set(discrepancies.map((d) => d.kind))] } }] : [],
       });
       if (completed === null) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
-      if (result.settledOperationIds.length > 0) {
-        await tx.terminalOperation.updateMany({ where: { id: { in: result.settledOperationIds }, settlementId: null }, data: { settlementId } });
-      }
-      this.logger.info({ settlementId, terminalId: data.terminalId, discrepancies: result.discrepancies.length }, 'settlement completed');
+      // Our operations and the close-days themselves (a close-day with a settlementId is a reconciled boundary).
+      await tx.terminalOperation.updateMany({ where: { id: { in: settled }, settlementId: null }, data: { settlementId } });
+      this.logger.info(
+        { settlementId, terminalId: data.terminalId, outcome: own.kind, batches: batches.length, discrepancies: discrepancies.length },
+        'settlement completed',
+      );
       return { settlementId, status: 'COMPLETED', hasDiscrepancies };
     });
+  }
+
+  /**
+   * Close-days of the terminal done outside a settlement since the previous settlement (operations API `settlement`
+   * / `report_z`, APPROVED or DECLINED) that closed the day and were not reconciled yet, oldest first.
+   */
+  private async closedOutside(tx: TransactionClient, protocol: SettlementProtocol, data: RunData, own: OperationRow) {
+    const previous = await tx.settlement.findFirst({
+      where: { terminalId: data.terminalId, status: 'COMPLETED', operationId: { not: null } },
+      orderBy: { completedAt: 'desc' },
+      select: { operationId: true },
+    });
+    const since = previous?.operationId
+      ? (await tx.terminalOperation.findUnique({ where: { id: previous.operationId }, select: { createdAt: true } }))?.createdAt
+      : undefined;
+    const candidates = await tx.terminalOperation.findMany({
+      where: {
+        terminalId: data.terminalId,
+        type: { in: [...CLOSE_DAY_TYPES] },
+        state: { in: ['APPROVED', 'DECLINED'] },
+        settlementId: null,
+        id: { not: own.id },
+        createdAt: { lt: own.createdAt, ...(since ? { gt: since } : {}) },
+      },
+      orderBy: { createdAt: 'asc' },
+    });
+    if (candidates.length === 0) return [];
+    // A close-day another settlement sent is its boundary, not one from outside.
+    const owned = new Set(
+      (await tx.settlement.findMany({ where: { operationId: { in: candidates.map((c) => c.id) } }, select: { operationId: true } })).map((x) => x.operationId),
+    );
+    return candidates
+      .filter((c) => !owned.has(c.id))
+      .map((op) => ({ op: op as OperationRow, outcome: closeDayOutcome(protocol, closeDayFields(op as OperationRow)) }))
+      .filter((b): b is { op: OperationRow; outcome: Extract<CloseDayOutcome, { closed: true }> } => b.outcome.closed);
   }
 
   private fail(settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
@@ -340,6 +435,49 @@ export class SettlementService {
 
 function isFinal(operation: OperationRow): boolean {
   return operation.state === 'APPROVED' || operation.state === 'DECLINED';
+}
+
+/** The stored outcome of a close-day operation, as the close-day classifier reads it. */
+function closeDayFields(op: OperationRow): CloseDayOperation {
+  const receipt = op.receipt as { text?: string; fields?: Record<string, unknown> } | null;
+  const stored = op.result as { amount?: unknown } | null;
+  return {
+    state: op.state,
+    stateReason: op.stateReason,
+    responseCode: op.responseCode,
+    responseMessage: op.responseMessage,
+    receiptText: receipt?.text ?? null,
+    receiptFields: receipt?.fields ?? null,
+    amount: typeof stored?.amount === 'number' ? stored.amount : null,
+    data: outcomeData(op.result),
+  };
+}
+
+/**
+ * One approved operation of ours. A void is stored without an amount (the API takes none): it moved what the
+ * terminal answered (`result.amount`), or else the original's amount.
+ */
+function recordedOperation(r: {
+  id: string;
+  type: string;
+  amount: bigint | null;
+  cashbackAmount: bigint | null;
+  result: unknown;
+  rrn: string | null;
+  approvalCode: string | null;
+  original: { type: string; amount: bigint | null } | null;
+}): RecordedOperation {
+  const answered = (r.result as { amount?: unknown } | null)?.amount;
+  const amount = r.amount !== null ? Number(r.amount) : typeof answered === 'number' ? answered : Number(r.original?.amount ?? 0n);
+  return {
+    id: r.id,
+    type: r.type,
+    amount,
+    cashbackAmount: r.cashbackAmount === null ? null : Number(r.cashbackAmount),
+    rrn: r.rrn,
+    approvalCode: r.approvalCode,
+    originalType: r.original?.type ?? null,
+  };
 }
 
 /** OperationOutcome.data as the executor stores it: `result = { amount, data }` (libs/operations records.ts). */

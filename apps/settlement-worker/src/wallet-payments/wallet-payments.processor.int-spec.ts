@@ -181,6 +181,100 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect(await waitForState(neverSent, 'REJECTED')).toMatchObject({ error: expect.objectContaining({ code: 'ORDER_NOT_FOUND' }) });
   });
 
+  /**
+   * A two-stage payment of 100.00 authorised at the sandbox, with a capture of `amount` stored PENDING as a gateway
+   * leaves it when it dies mid-call (`sendIt`: the capture did reach Assist), unchanged for an hour.
+   */
+  async function strandedCapture(amount: bigint, sendIt: boolean, sentAt = new Date()) {
+    const id = randomUUID();
+    const client = new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
+    const paid = await client.pay({
+      orderNumber: id,
+      orderAmount: '100.00',
+      orderCurrency: 'RUB',
+      delay: 1,
+      tokenType: 1,
+      paymentToken: APPLE_PAY_TOKEN,
+      lastname: 'L',
+      firstname: 'F',
+      email: 'a@b.cd',
+    });
+    if (paid.status !== 'authorized') throw new Error(paid.status);
+    const billNumber = paid.order.billNumber;
+    await owner.walletPayment.create({
+      data: {
+        id,
+        tenantId,
+        merchantId: merchantRowId,
+        orderNumber: id,
+        amount: 10_000n,
+        currency: 'RUB',
+        tokenType: 'APPLE_PAY',
+        idempotencyKey: `k-${id}`,
+        requestHash: 'h',
+        state: 'AUTHORIZED',
+        twoStage: true,
+        authorizedAmount: 10_000n,
+        assistOrder: { orderNumber: id, billNumber, orderState: 'Delayed' },
+      },
+    });
+    const operationId = randomUUID();
+    await owner.walletPaymentOperation.create({
+      data: {
+        id: operationId,
+        tenantId,
+        paymentId: id,
+        kind: 'CAPTURE',
+        amount,
+        currency: 'RUB',
+        idempotencyKey: `op-${operationId}`,
+        state: 'PENDING',
+        sentAt,
+      },
+    });
+    if (sendIt) {
+      const sent = await client.charge({ billNumber, orderNumber: id, orderAmount: '100.00', amount: (Number(amount) / 100).toFixed(2), currency: 'RUB' });
+      expect(sent.status).toBe('succeeded');
+    }
+    await owner.$executeRaw`UPDATE "WalletPaymentOperation" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${operationId}::uuid`;
+    return { id, operationId };
+  }
+
+  it('the sweep finds a final payment with a capture left PENDING and settles it from orderstate, without a second Charge', async () => {
+    const { id, operationId } = await strandedCapture(3_000n, true);
+    const charges = sandbox.stats.chargeRequests;
+    expect(await app.get(WalletResolutionService).sweep(queue)).toMatchObject({ added: 1 });
+    const row = await waitForState(id, 'PARTIALLY_CAPTURED');
+    expect(row).toMatchObject({ capturedAmount: 3_000n, authorizedAmount: 10_000n });
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({
+      state: 'SUCCEEDED',
+      assistBillNumber: expect.stringMatching(/\.2$/),
+      resolutionAttempts: 1,
+    });
+    expect(sandbox.stats.chargeRequests).toBe(charges);
+    expect(sandbox.orders.get(id)?.operations.map((op) => op.operationtype)).toEqual(['100', '200']);
+    const events = await owner.domainEvent.findMany({ where: { subjectId: id } });
+    expect(events.map((e) => e.type)).toEqual(['wallet_payment.partially_captured']);
+  });
+
+  it('a capture that never reached Assist stays UNKNOWN within the grace period, then FAILED (OPERATION_NOT_FOUND), the payment unchanged', async () => {
+    const recent = await strandedCapture(2_000n, false);
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: recent.id, tenantId })).rejects.toThrow(/operation still open/);
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: recent.operationId } })).toMatchObject({ state: 'UNKNOWN' });
+
+    const old = await strandedCapture(2_000n, false, new Date(Date.now() - 10 * 60_000));
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: old.id, tenantId })).resolves.toMatchObject({
+      state: 'AUTHORIZED',
+      outcome: 'resolved',
+    });
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: old.operationId } })).toMatchObject({
+      state: 'FAILED',
+      error: expect.objectContaining({ code: 'OPERATION_NOT_FOUND' }),
+    });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: old.id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
+    expect((await owner.domainEvent.findMany({ where: { subjectId: old.id } })).map((e) => e.type)).toEqual(['wallet_payment.operation_failed']);
+  });
+
   it('reads payments only under their own tenant', async () => {
     const id = await strandedPayment('UNKNOWN', 8_000n);
     const stranger = (await owner.tenant.create({ data: { name: 'Other' } })).id;

@@ -7,6 +7,7 @@ import type { JobData, SecretBox } from '@payorch/domain';
 import { EgressPolicy, guardedFetch } from '@payorch/egress-guard';
 import type { Logger } from '@payorch/logging';
 import {
+  type AssistOrderSummary,
   changeOfOutcome,
   createAssistClient,
   ensureResolveJob,
@@ -15,6 +16,8 @@ import {
   openMerchantSecrets,
   type PaymentChange,
   type ResolveQueue,
+  settlementOfOperation,
+  settleWalletOperation,
   transitionWalletPayment,
 } from '@payorch/wallet-payments';
 
@@ -55,22 +58,15 @@ export class WalletResolutionService {
 
   async resolve(data: JobData['wallet_payment.resolve']): Promise<ResolveResult> {
     const { paymentId, tenantId } = data;
-    const payment = await this.db.withTenant(tenantId, (tx) => tx.walletPayment.findUnique({ where: { id: paymentId }, include: { merchant: true } }));
+    const payment = await this.db.withTenant(tenantId, (tx) =>
+      tx.walletPayment.findUnique({ where: { id: paymentId }, include: { merchant: true, operations: true } }),
+    );
     if (!payment) throw new PermanentResolveError(`wallet payment ${paymentId} does not exist for tenant ${tenantId}`);
-    if (isFinalState(payment.state)) return { paymentId, state: payment.state, outcome: 'already_final' };
+    const openOperations = payment.operations.filter((op) => op.state === 'UNKNOWN' || op.state === 'PENDING');
+    if (isFinalState(payment.state) && openOperations.length === 0) return { paymentId, state: payment.state, outcome: 'already_final' };
 
-    const merchant = payment.merchant;
-    const client = createAssistClient(merchant, openMerchantSecrets(this.secrets, tenantId, merchant.id, merchant.secretsEncrypted), {
-      orderStateTimeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS,
-      fetch: guardedFetch({ policy: this.policy, allowHttp: true, timeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
-      onIntegrityFailure: (error, context) => {
-        this.metrics.integrityFailures.inc({ endpoint: context.endpoint });
-        this.logger.error(
-          { alert: 'assist_integrity_failure', code: error.code, endpoint: context.endpoint, paymentId, tenantId },
-          'Assist answer failed its integrity check and was not trusted',
-        );
-      },
-    });
+    const client = this.client(payment.merchant, tenantId, paymentId);
+    if (openOperations.length > 0) return this.resolveOperations(client, payment, openOperations);
     const resolution = await client.resolveOrder(payment.orderNumber, {
       orderAmount: toOrderAmount(payment.amount, payment.currency),
       orderCurrency: payment.currency,
@@ -103,7 +99,7 @@ export class WalletResolutionService {
         if (payment.state === 'UNKNOWN') error = errorBody(resolution.error);
         break;
       default: {
-        change = changeOfOutcome(resolution);
+        change = changeOfOutcome(resolution, new Date(), payment);
         // The payer has not finished 3-D Secure / CVC yet: still waiting on them, not on Assist.
         if (change.state === 'PROCESSING' && payment.state === 'REQUIRES_ACTION') change = { ...change, state: 'REQUIRES_ACTION' };
       }
@@ -127,6 +123,96 @@ export class WalletResolutionService {
     if (!isFinalState(row.state)) {
       throw new StillPendingError(`wallet payment ${paymentId} is still ${row.state} (order state: ${resolution.status})`);
     }
+    return { paymentId, state: row.state, outcome: 'resolved' };
+  }
+
+  private client(merchant: { id: string; serverUrl: string; merchantId: string; secretsEncrypted: string }, tenantId: string, paymentId: string) {
+    return createAssistClient(merchant, openMerchantSecrets(this.secrets, tenantId, merchant.id, merchant.secretsEncrypted), {
+      orderStateTimeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS,
+      fetch: guardedFetch({ policy: this.policy, allowHttp: true, timeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
+      onIntegrityFailure: (error, context) => {
+        this.metrics.integrityFailures.inc({ endpoint: context.endpoint });
+        this.logger.error(
+          { alert: 'assist_integrity_failure', code: error.code, endpoint: context.endpoint, paymentId, tenantId },
+          'Assist answer failed its integrity check and was not trusted',
+        );
+      },
+    });
+  }
+
+  /**
+   * Resolves the payment's open capture / cancel (its answer was lost, or the gateway died mid-call) through
+   * orderstate: our operation is matched among the order's operations by type, amount, currency and time, never
+   * sent again. Not listed: within WALLET_NOT_FOUND_GRACE_MS of sending it may still arrive; after that it never
+   * reached Assist (FAILED, OPERATION_NOT_FOUND — the client may send a new one).
+   */
+  private async resolveOperations(
+    client: ReturnType<WalletResolutionService['client']>,
+    payment: {
+      id: string;
+      tenantId: string;
+      orderNumber: string;
+      amount: bigint;
+      currency: string;
+      assistOrder: unknown;
+      operations: Array<{ assistBillNumber: string | null }>;
+    },
+    open: Array<{
+      id: string;
+      kind: 'CAPTURE' | 'CANCEL_AUTHORIZATION' | 'REFUND';
+      amount: bigint;
+      state: 'PENDING' | 'UNKNOWN' | 'SUCCEEDED' | 'FAILED';
+      sentAt: Date | null;
+      createdAt: Date;
+    }>,
+  ): Promise<ResolveResult> {
+    const { id: paymentId, tenantId } = payment;
+    const billNumber = (payment.assistOrder as AssistOrderSummary | null)?.billNumber ?? '';
+    let stillOpen = false;
+    for (const op of open) {
+      const sentAt = op.sentAt ?? op.createdAt;
+      const known = payment.operations.map((o) => o.assistBillNumber).filter((b): b is string => b !== null);
+      const resolution = await client.resolveOperation(op.kind === 'CAPTURE' ? 'charge' : 'cancel', {
+        billNumber,
+        orderNumber: payment.orderNumber,
+        orderAmount: toOrderAmount(payment.amount, payment.currency),
+        amount: toOrderAmount(op.amount, payment.currency),
+        currency: payment.currency,
+        sentAt,
+        knownBillNumbers: [...known, `${billNumber}.1`],
+      });
+      let columns;
+      if (resolution.status === 'not_found') {
+        const silentFor = Date.now() - sentAt.getTime();
+        columns =
+          silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS
+            ? {
+                to: 'FAILED' as const,
+                error: {
+                  source: 'payorch' as const,
+                  code: 'OPERATION_NOT_FOUND',
+                  message: 'Assist lists no such operation on the order: the request never reached it, no money moved',
+                  firstCode: null,
+                  secondCode: null,
+                  field: null,
+                },
+              }
+            : { to: 'UNKNOWN' as const };
+      } else {
+        columns = settlementOfOperation(resolution);
+      }
+      if (columns.to === 'UNKNOWN') stillOpen = true;
+      const written = await this.db.withTenant(tenantId, (tx) =>
+        settleWalletOperation(tx, { operationId: op.id, from: [op.state as 'PENDING' | 'UNKNOWN'], ...columns, countResolutionAttempt: true }),
+      );
+      this.logger.info(
+        { paymentId, tenantId, operationId: op.id, kind: op.kind, resolution: resolution.status, state: written?.operation.state },
+        'wallet operation resolution attempt',
+      );
+      if (!written) stillOpen = true;
+    }
+    const row = await this.db.withTenant(tenantId, (tx) => tx.walletPayment.findUniqueOrThrow({ where: { id: paymentId } }));
+    if (stillOpen) throw new StillPendingError(`wallet payment ${paymentId} has an operation still open`);
     return { paymentId, state: row.state, outcome: 'resolved' };
   }
 

@@ -4,11 +4,11 @@ import type { Queue } from 'bullmq';
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { JobData, SecretBox } from '@payorch/domain';
-import { EgressError, EgressPolicy, guardedHttpRequest } from '@payorch/egress-guard';
+import { EgressError, EgressPolicy, guardedHttpRequest, type Resolver } from '@payorch/egress-guard';
 import type { Logger } from '@payorch/logging';
 import { webhookSecretAad, webhookSignature } from '@payorch/operations';
 
-import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { DATABASE, EGRESS_RESOLVER, LOGGER, WORKER_CONFIG } from '../tokens';
 import { retryDelayMs } from './backoff';
 import { WEBHOOK_SECRET_BOX } from './webhooks.tokens';
 
@@ -68,6 +68,7 @@ export class WebhookDeliveryService {
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(WEBHOOK_SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(EGRESS_RESOLVER) private readonly resolver: Resolver,
   ) {
     this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);
   }
@@ -127,6 +128,7 @@ export class WebhookDeliveryService {
         method: 'POST',
         timeoutMs: this.config.WEBHOOK_TIMEOUT_MS,
         policy: this.policy,
+        resolver: this.resolver,
         allowHttp: this.config.WEBHOOK_ALLOW_HTTP,
         maxResponseBytes: 1024,
         headers: {

@@ -27,6 +27,7 @@ interface OwnedModel {
 export const OWNED_MODELS: readonly OwnedModel[] = [
   { accessor: 'terminalOperation', table: 'TerminalOperation', column: 'state' },
   { accessor: 'walletPayment', table: 'WalletPayment', column: 'state' },
+  { accessor: 'walletPaymentOperation', table: 'WalletPaymentOperation', column: 'state' },
   { accessor: 'settlement', table: 'Settlement', column: 'status' },
 ];
 
@@ -34,6 +35,7 @@ export const OWNED_MODELS: readonly OwnedModel[] = [
 export const STATE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   TerminalOperation: ['libs/operations/src/transition.ts', 'libs/operations/src/create.ts'],
   WalletPayment: ['libs/wallet-payments/src/transition.ts'],
+  WalletPaymentOperation: ['libs/wallet-payments/src/transition.ts'],
   Settlement: ['libs/settlement/src/transition.ts'],
 };
 

@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/jest';
 
 import { encodeMessageFrame } from './codec';
-import { type DecodeEvent, FrameDecoder } from './framing';
+import { type DecodeEvent, encodeFrame, FrameDecoder, lrc } from './framing';
 import { arbitraryMessage } from './testing/arbitraries';
 
 const MAX = 2048;
@@ -69,6 +69,38 @@ describe('FrameDecoder properties (STYLE C8)', () => {
       sut.flush();
       const valid = encodeMessageFrame(message);
       expect(sut.push(valid)).toEqual([{ kind: 'frame', frame: valid.subarray(1, valid.length - 2) }]);
+    },
+  );
+});
+
+describe('lrc', () => {
+  test.prop([fc.uint8Array({ maxLength: 600 }), fc.nat({ max: 7 }), fc.nat(), fc.nat()], { numRuns: 300 })(
+    'equals the byte-by-byte XOR for any range of any (mis)aligned view',
+    (bytes, shift, a, b) => {
+      const backing = new Uint8Array(bytes.length + shift);
+      backing.set(bytes, shift);
+      const view = backing.subarray(shift);
+      const start = bytes.length === 0 ? 0 : a % bytes.length;
+      const end = start + (bytes.length === 0 ? 0 : b % (bytes.length - start + 1));
+      let expected = 0;
+      for (let i = start; i < end; i++) expected ^= view[i];
+      expect(lrc(view, start, end)).toBe(expected);
+    },
+  );
+
+  test.prop([fc.array(fc.uint8Array({ minLength: 1, maxLength: 1200 }), { minLength: 1, maxLength: 120 })], { numRuns: 30 })(
+    'frames carved from the shared slab keep their own bytes: a later frame never overwrites an earlier one',
+    (datas) => {
+      const decoder = new FrameDecoder({ maxFrameBytes: 4096 });
+      const decoded: { frame: Uint8Array; copy: number[] }[] = [];
+      for (const data of datas) {
+        const tlv = new Uint8Array([0xdf, 0x24, data.length >> 8, data.length & 0xff, ...data]);
+        for (const event of decoder.push(encodeFrame(tlv))) {
+          if (event.kind === 'frame') decoded.push({ frame: event.frame, copy: Array.from(event.frame) });
+        }
+      }
+      expect(decoded).toHaveLength(datas.length);
+      for (const { frame, copy } of decoded) expect(Array.from(frame)).toEqual(copy);
     },
   );
 });

@@ -4,7 +4,15 @@ export { DEFAULT_MAX_FRAME_BYTES, encodeFrame, ETX, FrameDecoder, lrc, STX, type
 export { decodeTlvs, encodeTlvs, MAX_TLV_VALUE_BYTES, type Tlv } from './tlv';
 export { checkTagValue, PROTOCOL_ERROR_CODE, TAGS, type TagFormat, type TagSpec } from './tags';
 export { commandByCode, COMMANDS, type CommandCode, type CommandName, type Direction, type TerminalCommandName, type TillCommandName } from './commands';
-export { CANCELED_TEXT, describeResponseCode, RESPONSE_CODE_MEANINGS, type ResponseCategory, type ResponseCodeInfo } from './response-codes';
+export {
+  CANCELED_MEANING,
+  CANCELED_TEXT,
+  describeResponseCode,
+  isCanceledText,
+  RESPONSE_CODE_MEANINGS,
+  type ResponseCategory,
+  type ResponseCodeInfo,
+} from './response-codes';
 export { commandOfType, decodeMessage, encodeMessage, encodeMessageFrame, MAX_AMOUNT, type EncodeOptions } from './codec';
 export { maskPan } from './pan';
 export type * from './messages';

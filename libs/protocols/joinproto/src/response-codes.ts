@@ -88,8 +88,16 @@ export function describeResponseCode(code: string, message?: string, command?: C
 /** Meaning of `XX` + DF1A `CANCELED`. */
 export const CANCELED_MEANING = 'Canceled on the terminal (cardholder cancel, interrupt or card timeout)';
 
+/**
+ * DF1A of a cancel. The spec writes `CANCELED`; terminals pad the text (DF1A is `an`, up to 40 chars) or
+ * spell it `Canceled` / `CANCELLED`, and such a cancel must not read as a protocol error.
+ */
+export function isCanceledText(message: string | undefined): boolean {
+  return message !== undefined && message.trim().toUpperCase().replace('CANCELLED', CANCELED_TEXT) === CANCELED_TEXT;
+}
+
 function categorize(code: string, message: string | undefined, command: CommandName | undefined): ResponseCategory {
-  if (code === PROTOCOL_ERROR_CODE) return message === CANCELED_TEXT ? 'canceled' : 'error';
+  if (code === PROTOCOL_ERROR_CODE) return isCanceledText(message) ? 'canceled' : 'error';
   if (command === 'LoadConfig' || command === 'UpdateApp') return code === '000' ? 'approved' : 'error';
   if (code === '000' || code === '001') return 'approved';
   if (code === '923') return 'error';

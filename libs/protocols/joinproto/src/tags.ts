@@ -95,3 +95,36 @@ export function checkTagValue(tag: string, value: Uint8Array): void {
 function latin1(value: Uint8Array): string {
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
 }
+
+/** Spec of a `DFxx` tag by its low byte (every tag of the table starts with 0xDF), for the byte-level check. */
+const DF_TAGS: readonly (TagSpec | undefined)[] = Array.from({ length: 256 }, (_, low) => TAGS[`DF${low.toString(16).toUpperCase().padStart(2, '0')}`]);
+
+/** Per format, 1 for each byte the format allows (the FORMAT_PATTERNS as lookup tables). */
+const ALLOWED: Readonly<Record<Exclude<TagFormat, 'b'>, Uint8Array>> = {
+  n: byteTable(FORMAT_PATTERNS.n),
+  ns: byteTable(FORMAT_PATTERNS.ns),
+  a: byteTable(FORMAT_PATTERNS.a),
+  an: byteTable(FORMAT_PATTERNS.an),
+  ans: byteTable(FORMAT_PATTERNS.ans),
+};
+
+function byteTable(pattern: RegExp): Uint8Array {
+  return Uint8Array.from({ length: 256 }, (_, byte) => (pattern.test(String.fromCharCode(byte)) ? 1 : 0));
+}
+
+/**
+ * [JP-2-TAG] `checkTagValue` on the bytes `data[start..end)` of a tag given by its two bytes, without
+ * a copy or a string (the decoder's hot path). Same rules, same errors.
+ */
+export function checkTagBytes(high: number, low: number, data: Uint8Array, start: number, end: number): void {
+  const spec = high === 0xdf ? DF_TAGS[low] : undefined;
+  if (spec === undefined) return;
+  const length = end - start;
+  if (length < spec.minLength || length > spec.maxLength) checkTagValue(spec.tag, data.subarray(start, end)); // throws the error
+  if (spec.format === 'b') return;
+  if (low === 0x16 && length === 2 && data[start] === 0x58 && data[start + 1] === 0x58) return; // PROTOCOL_ERROR_CODE 'XX'
+  const table = ALLOWED[spec.format];
+  for (let i = start; i < end; i++) {
+    if (table[data[i]] === 0) throw new JoinprotoError('BAD_TAG_FORMAT', `${spec.tag} is not of format ${spec.format}`, { tag: spec.tag });
+  }
+}

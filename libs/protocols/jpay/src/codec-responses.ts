@@ -77,12 +77,11 @@ function decodeBody(base: { command: CommandName; status: string; errors: string
       return compact({ ...base, command: 'getparameters', parameters });
     }
     case 'transaction': {
+      // The hot path (one per payment): no compaction pass, `base` holds no undefined.
       const receipt = child(root, 'receipt');
-      return compact({
-        ...base,
-        command: 'transaction',
-        receipt: receipt && decodeReceipt(receipt),
-      });
+      return receipt
+        ? { command: 'transaction', status: base.status, errors: base.errors, receipt: decodeReceipt(receipt) }
+        : { command: 'transaction', status: base.status, errors: base.errors };
     }
     case 'report': {
       const xreport = child(root, 'xreport');

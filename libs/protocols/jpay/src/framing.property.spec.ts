@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/jest';
 
 import { frameOf, streamOf } from './testing/builders';
-import { FrameDecoder, type DecodeEvent } from './framing';
+import { encodeFrame, FrameDecoder, type DecodeEvent } from './framing';
 
 const MAX = 512;
 const xmlPayload = fc.string({ unit: 'grapheme', minLength: 0, maxLength: 60 }).map((text) => `<m>${text.replace(/[<&]/g, '')}</m>`);
@@ -62,6 +62,24 @@ describe('FrameDecoder properties', () => {
       // that can never start a header complete or discard it, so the next packet starts clean.
       sut.push(new Uint8Array(MAX).fill(0xff));
       expect(framesOf(sut.push(frameOf(payload)))).toEqual([payload]);
+    },
+  );
+});
+
+describe('frames from the shared slab', () => {
+  test.prop([fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 60 })], { numRuns: 30 })(
+    'keep their own bytes: a later packet never overwrites an earlier one',
+    (payloads) => {
+      const decoder = new FrameDecoder({ maxFrameBytes: 4096 });
+      const frames: { frame: Uint8Array; copy: number[] }[] = [];
+      for (const body of payloads) {
+        const payload = new Uint8Array([0x3c, ...body]); // starts as XML
+        for (const event of decoder.push(encodeFrame(payload, 4096))) {
+          if (event.kind === 'frame') frames.push({ frame: event.frame, copy: Array.from(event.frame) });
+        }
+      }
+      expect(frames).toHaveLength(payloads.length);
+      for (const { frame, copy } of frames) expect(Array.from(frame)).toEqual(copy);
     },
   );
 });

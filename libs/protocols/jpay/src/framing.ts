@@ -171,7 +171,7 @@ export class FrameDecoder {
   }
 
   private take(count: number): Uint8Array {
-    const out = new Uint8Array(count);
+    const out = allocFrame(count);
     let written = 0;
     while (written < count) {
       const head = this.chunks[0];
@@ -182,4 +182,26 @@ export class FrameDecoder {
     }
     return out;
   }
+}
+
+/**
+ * Frames up to 8 KiB are carved out of a shared 64 KiB slab (as Node's Buffer pool does): one view per
+ * packet instead of one backing store each, which the profile showed costing as much as parsing a
+ * small response (bench/jpay). A frame's `buffer` may be that slab: read it through
+ * `byteOffset`/`byteLength`, as with a Node Buffer. Frames never share bytes.
+ */
+const POOL_BYTES = 64 * 1024;
+const POOLED_UP_TO = 8 * 1024;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolOffset = 0;
+
+function allocFrame(length: number): Uint8Array {
+  if (length > POOLED_UP_TO) return new Uint8Array(length);
+  if (poolOffset + length > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const out = new Uint8Array(pool, poolOffset, length);
+  poolOffset = (poolOffset + length + 7) & ~7;
+  return out;
 }

@@ -1,17 +1,19 @@
 /**
  * XML layer: a small element tree between the bytes and the typed codec.
  *
- * Parsing uses fast-xml-parser configured defensively:
- *  - [PAYORCH-XML-DTD]   any `<!DOCTYPE`/`<!ENTITY` is rejected before parsing, and the parser's
- *                        entity processing is off, so no entity expansion can happen;
- *  - [PAYORCH-XML-WF]    the document is validated as well-formed first (the parser alone is lenient),
- *                        and must have exactly one root element;
- *  - [PAYORCH-XML-DEPTH] nesting is bounded (`maxNestedTags`); size is bounded by the frame decoder;
- *  - only the five predefined XML entities and numeric character references are decoded, by us.
+ * Parsing is one pass of our own strict reader over the decoded text, building `XmlElement`s directly
+ * (no intermediate tree, no separate validation pass: bench/jpay, profile in bench/README.md):
+ *  - [PAYORCH-XML-DTD]   any `<!DOCTYPE`/`<!ENTITY` is rejected, so no entity can be declared or expanded;
+ *  - [PAYORCH-XML-WF]    the document must be well-formed: matched tags, quoted unique attributes, valid
+ *                        names, `&` only as a reference, exactly one root element and nothing but white
+ *                        space, comments and processing instructions around it;
+ *  - [PAYORCH-XML-DEPTH] nesting is bounded (MAX_XML_DEPTH); size is bounded by the frame decoder;
+ *  - only the five predefined XML entities and numeric character references are decoded; any other
+ *    `&name;` stays verbatim (it could only have come from a DTD, which is refused); CDATA is literal;
+ *    line ends read as LF (XML 1.0 §2.11).
+ * testing/reference-xml.ts keeps the former fast-xml-parser reader; property tests hold this one to it.
  * Text is decoded as UTF-8 although §4 says ASCII: the documents' own examples carry Cyrillic.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
-
 import { JpayError } from './errors';
 
 export interface XmlElement {
@@ -25,30 +27,15 @@ export interface XmlElement {
 /** Deepest nesting seen in the specs is 5 (report → xreport → totals → card-type → field). */
 export const MAX_XML_DEPTH = 32;
 
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  allowBooleanAttributes: false,
-  maxNestedTags: MAX_XML_DEPTH,
-});
-
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const utf8Encoder = new TextEncoder();
-const DTD_PATTERN = /<!(DOCTYPE|ENTITY)/i;
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const ENTITY_PATTERN = /&(?:#x([0-9a-fA-F]{1,6})|#([0-9]{1,7})|(amp|lt|gt|quot|apos));/g;
+/** What may follow `&`: a (predefined or undeclared) entity name or a character reference, then `;`. */
+const REFERENCE_PATTERN = /^&(?:#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z_:][A-Za-z0-9_.:-]*);/;
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 function decodeEntities(value: string): string {
-  if (!value.includes('&')) return value;
   return value.replace(ENTITY_PATTERN, (whole, hex: string | undefined, dec: string | undefined, named: string | undefined) => {
     if (named) return PREDEFINED[named];
     const code = hex ? parseInt(hex, 16) : Number(dec);
@@ -56,24 +43,205 @@ function decodeEntities(value: string): string {
   });
 }
 
-type OrderedNode = Record<string, unknown>;
+function malformed(message: string, at: number): JpayError {
+  return new JpayError('XML_MALFORMED', `XML is not well-formed: ${message} at offset ${at} [PAYORCH-XML-WF]`);
+}
 
-function toElement(node: OrderedNode): XmlElement | undefined {
-  const name = Object.keys(node).find((key) => key !== ':@');
-  if (name === undefined || name === '#text') return undefined;
-  const rawAttrs = (node[':@'] ?? {}) as Record<string, string>;
-  const attrs: Record<string, string> = {};
-  for (const [key, value] of Object.entries(rawAttrs)) attrs[key] = decodeEntities(String(value));
-  const children: XmlElement[] = [];
-  let text = '';
-  for (const child of node[name] as OrderedNode[]) {
-    if ('#text' in child) text += decodeEntities(String(child['#text']));
-    else {
-      const element = toElement(child);
-      if (element) children.push(element);
+const GT = 0x3e;
+const SLASH = 0x2f;
+const EQ = 0x3d;
+const QUOT = 0x22;
+const APOS = 0x27;
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}
+
+function isNameStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0xc0;
+}
+
+function isNameChar(c: number): boolean {
+  return isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0xb7;
+}
+
+interface Open {
+  readonly name: string;
+  readonly attrs: Readonly<Record<string, string>>;
+  children: XmlElement[];
+  text: string;
+}
+
+/** Shared by every element without attributes / children (most of them): fewer allocations per packet. */
+const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_CHILDREN: readonly XmlElement[] = Object.freeze([]);
+
+/**
+ * Strict single-pass reader. Positions are UTF-16 offsets into `src`; every branch advances or throws,
+ * so arbitrary input terminates in O(length).
+ */
+class Reader {
+  private pos = 0;
+  private readonly stack: Open[] = [];
+  private root: XmlElement | undefined;
+
+  constructor(private readonly src: string) {}
+
+  parse(): XmlElement {
+    const src = this.src;
+    const length = src.length;
+    if (src.charCodeAt(0) === 0xfeff) this.pos = 1;
+    while (this.pos < length) {
+      const lt = src.indexOf('<', this.pos);
+      const textEnd = lt < 0 ? length : lt;
+      if (textEnd > this.pos) this.text(this.pos, textEnd);
+      if (lt < 0) break;
+      this.pos = lt;
+      this.markup();
+    }
+    if (this.stack.length > 0) throw malformed(`<${this.stack[this.stack.length - 1].name}> is not closed`, length);
+    if (this.root === undefined) throw malformed('no root element', length);
+    return this.root;
+  }
+
+  private text(start: number, end: number): void {
+    const src = this.src;
+    const top = this.stack[this.stack.length - 1];
+    if (top === undefined) {
+      for (let i = start; i < end; i++) if (!isSpace(src.charCodeAt(i))) throw malformed('text outside the root element', i);
+      return;
+    }
+    // XML 1.0 §2.11: a line end (CR LF, or CR alone) reads as LF.
+    const sliced = src.slice(start, end);
+    const raw = sliced.includes('\r') ? sliced.replace(/\r\n?/g, '\n') : sliced;
+    let amp = raw.indexOf('&');
+    if (amp < 0) {
+      top.text += raw;
+      return;
+    }
+    for (; amp >= 0; amp = raw.indexOf('&', amp + 1)) {
+      if (!REFERENCE_PATTERN.test(raw.slice(amp, amp + 16))) throw malformed("'&' is not a reference", start + amp);
+    }
+    top.text += decodeEntities(raw);
+  }
+
+  private markup(): void {
+    const src = this.src;
+    const next = src.charCodeAt(this.pos + 1);
+    if (next === SLASH) return this.closeTag();
+    if (next === 0x21 /* ! */) {
+      if (src.startsWith('<!--', this.pos)) return this.skipPast('-->', 4, 'comment');
+      if (src.startsWith('<![CDATA[', this.pos)) return this.cdata();
+      throw new JpayError('XML_DTD_FORBIDDEN', 'DTD and entity declarations are not accepted [PAYORCH-XML-DTD]');
+    }
+    if (next === 0x3f /* ? */) return this.skipPast('?>', 2, 'processing instruction');
+    this.openTag();
+  }
+
+  private skipPast(terminator: string, from: number, what: string): void {
+    const end = this.src.indexOf(terminator, this.pos + from);
+    if (end < 0) throw malformed(`unterminated ${what}`, this.pos);
+    this.pos = end + terminator.length;
+  }
+
+  private cdata(): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top === undefined) throw malformed('CDATA outside the root element', this.pos);
+    const start = this.pos + 9;
+    const end = this.src.indexOf(']]>', start);
+    if (end < 0) throw malformed('unterminated CDATA section', this.pos);
+    top.text += this.src.slice(start, end);
+    this.pos = end + 3;
+  }
+
+  private name(): string {
+    const src = this.src;
+    const start = this.pos;
+    if (!isNameStart(src.charCodeAt(start))) throw malformed('invalid name', start);
+    let i = start + 1;
+    while (i < src.length && isNameChar(src.charCodeAt(i))) i++;
+    this.pos = i;
+    const name = src.slice(start, i);
+    if (name === '__proto__') throw malformed('reserved name', start);
+    return name;
+  }
+
+  private skipSpaces(): boolean {
+    const start = this.pos;
+    while (this.pos < this.src.length && isSpace(this.src.charCodeAt(this.pos))) this.pos++;
+    return this.pos > start;
+  }
+
+  private openTag(): void {
+    const src = this.src;
+    const at = this.pos;
+    if (this.root !== undefined && this.stack.length === 0) throw malformed('a second root element', at);
+    if (this.stack.length >= MAX_XML_DEPTH) throw malformed(`nesting deeper than ${MAX_XML_DEPTH} [PAYORCH-XML-DEPTH]`, at);
+    this.pos++;
+    const name = this.name();
+    let attrs = NO_ATTRS as Record<string, string>;
+    for (;;) {
+      const spaced = this.skipSpaces();
+      const c = src.charCodeAt(this.pos);
+      if (c === GT) {
+        this.pos++;
+        this.stack.push({ name, attrs, children: NO_CHILDREN as XmlElement[], text: '' });
+        return;
+      }
+      if (c === SLASH && src.charCodeAt(this.pos + 1) === GT) {
+        this.pos += 2;
+        this.attach({ name, attrs, children: NO_CHILDREN, text: '' });
+        return;
+      }
+      if (!spaced) throw malformed(`unexpected character in <${name}>`, this.pos);
+      const attrAt = this.pos;
+      const key = this.name();
+      this.skipSpaces();
+      if (src.charCodeAt(this.pos) !== EQ) throw malformed(`attribute ${key} has no value`, attrAt);
+      this.pos++;
+      this.skipSpaces();
+      const quote = src.charCodeAt(this.pos);
+      if (quote !== QUOT && quote !== APOS) throw malformed(`attribute ${key} is not quoted`, this.pos);
+      const end = src.indexOf(quote === QUOT ? '"' : "'", this.pos + 1);
+      if (end < 0) throw malformed(`attribute ${key} is not closed`, this.pos);
+      const quoted = src.slice(this.pos + 1, end);
+      const raw = quoted.includes('\r') ? quoted.replace(/\r\n?/g, '\n') : quoted;
+      if (raw.includes('<')) throw malformed(`'<' in attribute ${key}`, this.pos);
+      if (attrs === NO_ATTRS) attrs = {};
+      else if (Object.prototype.hasOwnProperty.call(attrs, key)) throw malformed(`attribute ${key} is repeated`, attrAt);
+      for (let amp = raw.indexOf('&'); amp >= 0; amp = raw.indexOf('&', amp + 1)) {
+        if (!REFERENCE_PATTERN.test(raw.slice(amp, amp + 16))) throw malformed("'&' is not a reference", this.pos + 1 + amp);
+      }
+      attrs[key] = raw.includes('&') ? decodeEntities(raw) : raw;
+      this.pos = end + 1;
+      if (this.pos > src.length) throw malformed(`<${name}> is not closed`, at);
     }
   }
-  return { name, attrs, children, text };
+
+  private closeTag(): void {
+    const src = this.src;
+    const at = this.pos;
+    const open = this.stack.pop();
+    // Compared in place (no slice): the name must be the open element's, and end there.
+    const end = at + 2 + (open?.name.length ?? 0);
+    if (open === undefined || !src.startsWith(open.name, at + 2) || isNameChar(src.charCodeAt(end))) {
+      this.pos = at + 2;
+      const name = this.name();
+      throw malformed(`</${name}> does not close ${open ? `<${open.name}>` : 'anything'}`, at);
+    }
+    this.pos = end;
+    this.skipSpaces();
+    if (src.charCodeAt(this.pos) !== GT) throw malformed(`</${open.name}> is not closed`, at);
+    this.pos++;
+    this.attach(open);
+  }
+
+  private attach(element: XmlElement): void {
+    const parent = this.stack[this.stack.length - 1];
+    if (parent === undefined) this.root = element;
+    else if (parent.children === NO_CHILDREN) parent.children = [element];
+    else parent.children.push(element);
+  }
 }
 
 /** Decodes a packet payload (UTF-8 bytes) into its root element. Throws `JpayError` on bad input. */
@@ -89,24 +257,7 @@ export function parseXmlBytes(payload: Uint8Array): XmlElement {
 
 /** Parses an XML document with exactly one root element. */
 export function parseXml(text: string): XmlElement {
-  if (DTD_PATTERN.test(text)) {
-    throw new JpayError('XML_DTD_FORBIDDEN', 'DTD and entity declarations are not accepted [PAYORCH-XML-DTD]');
-  }
-  const verdict = XMLValidator.validate(text);
-  if (verdict !== true) {
-    throw new JpayError('XML_MALFORMED', `XML is not well-formed: ${verdict.err.code} at ${verdict.err.line}:${verdict.err.col} [PAYORCH-XML-WF]`);
-  }
-  let nodes: OrderedNode[];
-  try {
-    nodes = parser.parse(text) as OrderedNode[];
-  } catch (cause) {
-    throw new JpayError('XML_MALFORMED', 'XML rejected by the parser limits [PAYORCH-XML-DEPTH]', {}, { cause });
-  }
-  const roots = nodes.map(toElement).filter((e): e is XmlElement => e !== undefined);
-  if (roots.length !== 1) {
-    throw new JpayError('XML_MALFORMED', `expected one root element, found ${roots.length} [PAYORCH-XML-WF]`);
-  }
-  return roots[0];
+  return new Reader(text).parse();
 }
 
 function escapeText(value: string): string {

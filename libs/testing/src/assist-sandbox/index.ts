@@ -8,5 +8,5 @@ export {
   type SandboxMode,
   type SandboxStats,
 } from './server';
-export { SCENARIOS, type SandboxOrder, type SandboxOrderState } from './orders';
+export { SCENARIOS, type SandboxOperation, type SandboxOperationType, type SandboxOrder, type SandboxOrderState } from './orders';
 export { TEST_MERCHANT_PRIVATE_KEY_PEM, TEST_MERCHANT_PUBLIC_KEY_PEM } from './test-merchant-key';

@@ -6,13 +6,18 @@
  */
 import { createHash } from 'node:crypto';
 
-export type SandboxOrderState = 'In Process' | 'Delayed' | 'Approved' | 'Declined';
+export type SandboxOrderState = 'In Process' | 'Delayed' | 'Approved' | 'Declined' | 'PartialDelayed' | 'Canceled' | 'PartialCanceled';
 type OperationState = 'New' | 'In Process' | 'Success' | 'Failure';
+
+/** 100 Approve (the payment), 200 Charge (confirm), 300 PaymentCancel (release or refund). */
+export type SandboxOperationType = '100' | '200' | '300';
 
 export interface SandboxOperation {
   billnumber: string;
-  operationtype: '100';
+  operationtype: SandboxOperationType;
   operationstate: OperationState;
+  /** The operation's amount, the server's string (`40.00`). */
+  amount: string;
   responsecode: string;
   meantypeId: number;
   meantypename: string;
@@ -36,6 +41,11 @@ export interface SandboxOrder {
   readonly operations: SandboxOperation[];
   /** Money-moving approvals of this order (must never exceed 1). */
   charges: number;
+  /** Minor units: authorised by the payment, captured (one-stage: all of it), released, refunded. */
+  authorized: bigint;
+  captured: bigint;
+  released: bigint;
+  refunded: bigint;
   /** Scenario 02: the order settles when its state is next read. */
   settleOnNextRead: boolean;
 }
@@ -107,6 +117,7 @@ export class OrderBook {
           billnumber: `${billnumber}.1`,
           operationtype: '100',
           operationstate: 'In Process',
+          amount: orderamount,
           responsecode: 'AS200',
           meantypeId: nonTokenized ? 1 : meantypeId,
           meantypename: nonTokenized ? 'VISA' : meantypename,
@@ -116,6 +127,10 @@ export class OrderBook {
         },
       ],
       charges: 0,
+      authorized: 0n,
+      captured: 0n,
+      released: 0n,
+      refunded: 0n,
       settleOnNextRead: false,
     };
     this.orders.set(order.ordernumber, order);
@@ -165,6 +180,8 @@ export class OrderBook {
     order.state = order.delay ? 'Delayed' : 'Approved';
     order.charges += 1;
     this.charges += 1;
+    order.authorized = toMinor(order.orderamount, order.ordercurrency);
+    if (!order.delay) order.captured = order.authorized;
     Object.assign(firstOperation(order), { operationstate: 'Success', responsecode: 'AS000', approvalcode: String(100000 + this.#seq) });
   }
 
@@ -172,6 +189,98 @@ export class OrderBook {
     order.state = 'Declined';
     Object.assign(firstOperation(order), { operationstate: 'Failure', responsecode: 'AS100' });
   }
+
+  /** The order whose billnumber this is (the order's, or one of its operations'). */
+  byBillnumber(billnumber: string): SandboxOrder | undefined {
+    const base = billnumber.split('.')[0];
+    return [...this.orders.values()].find((o) => o.billnumber === base);
+  }
+
+  /**
+   * `/charge/charge.cfm`: confirms `amount` of a Delayed / PartialDelayed order (15 / 307 otherwise; more than
+   * the authorised remainder: 5 / 108). Approved when all of the authorisation is captured or released.
+   */
+  charge(order: SandboxOrder, amountText: string | undefined): AfterPaymentResult {
+    const amount = amountText === undefined ? remainder(order) : parseAmount(amountText, order.ordercurrency);
+    if (amount === undefined) return { kind: 'refused', firstcode: 4, secondcode: 108 };
+    if (amount <= 0n || (order.state !== 'Delayed' && order.state !== 'PartialDelayed')) return { kind: 'refused', firstcode: 15, secondcode: 307 };
+    if (amount > remainder(order)) return { kind: 'refused', firstcode: 5, secondcode: 108 };
+    order.captured += amount;
+    order.state = remainder(order) === 0n ? 'Approved' : 'PartialDelayed';
+    this.#addOperation(order, '200', amount);
+    return { kind: 'order', order };
+  }
+
+  /**
+   * `/cancel/wscancel.cfm`: releases `amount` of the authorised remainder while there is one (second code 300,
+   * authorisation cancel), otherwise refunds `amount` of the captured money (301, refund); 15 / 308 when there is
+   * nothing to cancel, 5 / 108 for more than there is. Canceled when nothing stays charged or held.
+   */
+  cancel(order: SandboxOrder, amountText: string | undefined): AfterPaymentResult {
+    const open = remainder(order);
+    const held = ['Delayed', 'PartialDelayed'].includes(order.state) && open > 0n;
+    const amount = amountText === undefined ? (held ? open : order.captured - order.refunded) : parseAmount(amountText, order.ordercurrency);
+    if (amount === undefined || amount <= 0n)
+      return amount === undefined ? { kind: 'refused', firstcode: 4, secondcode: 108 } : { kind: 'refused', firstcode: 15, secondcode: 308 };
+    if (held) {
+      if (amount > open) return { kind: 'refused', firstcode: 5, secondcode: 108 };
+      order.released += amount;
+      if (remainder(order) === 0n) order.state = order.captured === 0n ? 'Canceled' : 'Approved';
+    } else if (['Approved', 'PartialCanceled'].includes(order.state) && order.captured > order.refunded) {
+      if (amount > order.captured - order.refunded) return { kind: 'refused', firstcode: 5, secondcode: 108 };
+      order.refunded += amount;
+      order.state = order.refunded === order.captured ? 'Canceled' : 'PartialCanceled';
+    } else {
+      return { kind: 'refused', firstcode: 15, secondcode: 308 };
+    }
+    this.#addOperation(order, '300', amount);
+    return { kind: 'order', order };
+  }
+
+  #addOperation(order: SandboxOrder, type: SandboxOperationType, amount: bigint): void {
+    const first = firstOperation(order);
+    order.operations.push({
+      billnumber: `${order.billnumber}.${order.operations.length + 1}`,
+      operationtype: type,
+      operationstate: 'Success',
+      amount: formatMinor(amount, order.ordercurrency),
+      responsecode: 'AS000',
+      meantypeId: first.meantypeId,
+      meantypename: first.meantypename,
+      meannumber: first.meannumber,
+      approvalcode: String(200000 + order.operations.length),
+      operationdate: gmt(this.now()),
+    });
+  }
+}
+
+export type AfterPaymentResult = { kind: 'order'; order: SandboxOrder } | { kind: 'refused'; firstcode: number; secondcode: number };
+
+const remainder = (order: SandboxOrder) => order.authorized - order.captured - order.released;
+
+function exponentOf(currency: string): number {
+  return EXPONENTS[currency] ?? 2;
+}
+
+/** The server's amount string → minor units (independent of the client's conversion). */
+function toMinor(amount: string, currency: string): bigint {
+  return parseAmount(amount, currency) ?? 0n;
+}
+
+function parseAmount(amount: string, currency: string): bigint | undefined {
+  const m = /^(\d+)(?:[.,](\d+))?$/.exec(amount);
+  if (!m) return undefined;
+  const exponent = exponentOf(currency);
+  const fraction = (m[2] ?? '').replace(/0+$/, '');
+  if (fraction.length > exponent) return undefined;
+  const minor = BigInt((m[1] ?? '0') + fraction.padEnd(exponent, '0'));
+  return minor > 0n ? minor : undefined;
+}
+
+function formatMinor(minor: bigint, currency: string): string {
+  const exponent = exponentOf(currency);
+  const digits = minor.toString().padStart(exponent + 1, '0');
+  return exponent === 0 ? digits : `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
 }
 
 function firstOperation(order: SandboxOrder): SandboxOperation {
@@ -225,7 +334,7 @@ export function orderJson(order: SandboxOrder, checkvalue: string): Record<strin
       billnumber: op.billnumber,
       operationtype: op.operationtype,
       operationstate: op.operationstate,
-      amount: order.orderamount,
+      amount: op.amount,
       currency: order.ordercurrency,
       clientip: '127.0.0.1',
       ipaddress: '127.0.0.1',

@@ -254,3 +254,105 @@ describe('assist sandbox fault modes and HTTP', () => {
     expect(res.status).toBe(413);
   });
 });
+
+describe('assist sandbox /charge/charge.cfm and /cancel/wscancel.cfm', () => {
+  const service = (path: '/charge/charge.cfm' | '/cancel/wscancel.cfm', billnumber: string, amount?: string, overrides: Record<string, string> = {}) =>
+    post(path, {
+      Merchant_ID: SANDBOX_MERCHANT.merchantId,
+      Login: SANDBOX_MERCHANT.login,
+      Password: SANDBOX_MERCHANT.password,
+      Billnumber: billnumber,
+      ...(amount === undefined ? {} : { Amount: amount }),
+      Currency: 'RUB',
+      Format: '5',
+      ...overrides,
+    });
+  const checkvalue = (o: Record<string, string>) =>
+    md5(
+      (
+        md5(SANDBOX_MERCHANT.salt) + md5(`${SANDBOX_MERCHANT.merchantId}${o['ordernumber']}${o['orderamount']}${o['ordercurrency']}${o['orderstate']}`)
+      ).toUpperCase(),
+    ).toUpperCase();
+
+  async function authorized(delay = '1') {
+    const { body } = await tokenpay(form({ OrderNumber: `C-${++seq}`, OrderAmount: '100.00', Delay: delay }));
+    return body['order'] as Record<string, string>;
+  }
+
+  it('confirms part of a Delayed order (PartialDelayed), then the rest (Approved), each a Charge (200) with a verified answer', async () => {
+    const order = await authorized();
+    const part = await service('/charge/charge.cfm', order['billnumber']!, '40.00');
+    expect(part.body['order']).toMatchObject({ orderstate: 'PartialDelayed', checkvalue: checkvalue({ ...part.body['order'] }) });
+    expect(part.body['order'].operations.map((op: Record<string, string>) => [op['operationtype'], op['amount'], op['operationstate']])).toEqual([
+      ['100', '100.00', 'Success'],
+      ['200', '40.00', 'Success'],
+    ]);
+    expect((await service('/charge/charge.cfm', order['billnumber']!, '60.01')).body).toEqual({ firstcode: '5', secondcode: '108' });
+    expect((await service('/charge/charge.cfm', order['billnumber']!, '60.00')).body['order'].orderstate).toBe('Approved');
+    expect((await service('/charge/charge.cfm', order['billnumber']!, '1.00')).body).toEqual({ firstcode: '15', secondcode: '307' });
+  });
+
+  it('cancels: releases the authorised remainder first, then refunds, Canceled when nothing is left', async () => {
+    const order = await authorized();
+    await service('/charge/charge.cfm', order['billnumber']!, '30.00');
+    expect((await service('/cancel/wscancel.cfm', order['billnumber']!)).body['order'].orderstate).toBe('Approved'); // 70.00 released
+    expect((await service('/cancel/wscancel.cfm', order['billnumber']!, '10.00')).body['order'].orderstate).toBe('PartialCanceled');
+    expect((await service('/cancel/wscancel.cfm', order['billnumber']!, '20.00')).body['order'].orderstate).toBe('Canceled');
+    expect((await service('/cancel/wscancel.cfm', order['billnumber']!, '1.00')).body).toEqual({ firstcode: '15', secondcode: '308' });
+    // orderstate lists every operation of the order.
+    const state = await orderstate(order['ordernumber']!);
+    expect(state.body['orderstate'].operations.map((op: Record<string, string>) => `${op['operationtype']}:${op['amount']}`)).toEqual([
+      '100:100.00',
+      '200:30.00',
+      '300:70.00',
+      '300:10.00',
+      '300:20.00',
+    ]);
+    expect(sandbox.stats).toMatchObject({ chargeRequests: 1, cancelRequests: 4 });
+  });
+
+  it('refuses unknown billnumbers, bad credentials and missing fields with the spec codes', async () => {
+    expect((await service('/charge/charge.cfm', '123')).body).toEqual({ firstcode: '10', secondcode: '201' });
+    expect((await service('/charge/charge.cfm', '')).body).toEqual({ firstcode: '3', secondcode: '143' });
+    const order = await authorized();
+    expect((await service('/charge/charge.cfm', order['billnumber']!, '1.00', { Password: 'wrongPass1' })).body).toEqual({ firstcode: '7', secondcode: '141' });
+    expect((await service('/charge/charge.cfm', order['billnumber']!, '1.00', { Currency: 'USD' })).body).toEqual({ firstcode: '5', secondcode: '105' });
+  });
+
+  it('lost-answer carries the request out and drops the connection; the journal shows it once', async () => {
+    const order = await authorized();
+    sandbox.setMode('lost-answer', { endpoint: 'charge', times: 1 });
+    await expect(service('/charge/charge.cfm', order['billnumber']!, '25.00')).rejects.toThrow();
+    expect(sandbox.orders.get(order['ordernumber']!)?.operations.map((op) => op.operationtype)).toEqual(['100', '200']);
+    // Back to normal after `times`.
+    expect((await service('/charge/charge.cfm', order['billnumber']!, '25.00')).body['order'].orderstate).toBe('PartialDelayed');
+  });
+
+  it.each(['http500', 'hang', 'slow', 'bad-checkvalue'] as const)('applies %s to the cancel service like to the payment', async (mode) => {
+    const order = await authorized('0');
+    sandbox.setMode(mode, { endpoint: 'cancel', times: 1, delayMs: 20 });
+    const call = fetch(`${sandbox.url}/cancel/wscancel.cfm`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        Merchant_ID: SANDBOX_MERCHANT.merchantId,
+        Login: SANDBOX_MERCHANT.login,
+        Password: SANDBOX_MERCHANT.password,
+        Billnumber: order['billnumber']!,
+        Amount: '5.00',
+        Format: '5',
+      }),
+      signal: AbortSignal.timeout(500),
+    });
+    if (mode === 'hang') {
+      await expect(call).rejects.toThrow();
+    } else {
+      const res = await call;
+      if (mode === 'http500') expect(res.status).toBe(500);
+      else {
+        const body = (await res.json()) as Record<string, any>;
+        const valid = body['order'].checkvalue === checkvalue(body['order']);
+        expect(valid).toBe(mode === 'slow');
+      }
+    }
+  });
+});

@@ -1,7 +1,8 @@
 /**
- * Assist sandbox: `/pay/tokenpay.cfm` and `/orderstate/orderstate.cfm` over node:http, answering
- * in JSON (Format=5) as the TokenPay document and assist-notes.md describe, plus fault modes
- * (slow, hang, HTTP 500, bad checkvalue) for the client's money-safety tests. Test tool only.
+ * Assist sandbox: `/pay/tokenpay.cfm`, `/orderstate/orderstate.cfm` (with the order's operation list),
+ * `/charge/charge.cfm` and `/cancel/wscancel.cfm` over node:http, answering in JSON (Format=5) as the TokenPay
+ * document and assist-notes.md describe, plus fault modes (slow, hang, HTTP 500, bad checkvalue, and a lost
+ * answer after the request was carried out) for the client's money-safety tests. Test tool only.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -17,11 +18,13 @@ export const SANDBOX_MERCHANT = {
   salt: 'sandbox-salt',
 } as const;
 
-export type SandboxMode = 'normal' | 'slow' | 'hang' | 'http500' | 'bad-checkvalue';
-export type SandboxEndpoint = 'tokenpay' | 'orderstate';
+/** `lost-answer`: the request is carried out (the money moves), then the connection is dropped unanswered. */
+export type SandboxMode = 'normal' | 'slow' | 'hang' | 'http500' | 'bad-checkvalue' | 'lost-answer';
+export type SandboxEndpoint = 'tokenpay' | 'orderstate' | 'charge' | 'cancel';
+const ENDPOINTS: readonly SandboxEndpoint[] = ['tokenpay', 'orderstate', 'charge', 'cancel'];
 
 export interface ModeOptions {
-  /** Which service the mode applies to (default `tokenpay`); `all` for both. */
+  /** Which service the mode applies to (default `tokenpay`); `all` for every one. */
   readonly endpoint?: SandboxEndpoint | 'all';
   /** `slow`: delay before answering (default 1500 ms). */
   readonly delayMs?: number;
@@ -51,6 +54,8 @@ export interface AssistSandboxOptions {
 export interface SandboxStats {
   readonly tokenpayRequests: number;
   readonly orderstateRequests: number;
+  readonly chargeRequests: number;
+  readonly cancelRequests: number;
   /** Payments that moved money, over all orders. A lost-answer test expects exactly 1. */
   readonly charges: number;
 }
@@ -83,11 +88,8 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
   const publicKey = createPublicKey(options.publicKeyPem ?? TEST_MERCHANT_PUBLIC_KEY_PEM);
   const now = options.now ?? (() => new Date());
   const book = new OrderBook(now);
-  const stats = { tokenpayRequests: 0, orderstateRequests: 0 };
-  const modes: Record<SandboxEndpoint, ModeState> = {
-    tokenpay: { mode: 'normal', delayMs: 0, remaining: Infinity },
-    orderstate: { mode: 'normal', delayMs: 0, remaining: Infinity },
-  };
+  const stats = { tokenpayRequests: 0, orderstateRequests: 0, chargeRequests: 0, cancelRequests: 0 };
+  const modes = Object.fromEntries(ENDPOINTS.map((e) => [e, { mode: 'normal', delayMs: 0, remaining: Infinity }])) as Record<SandboxEndpoint, ModeState>;
   const hanging = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -102,6 +104,11 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
   const answer = (res: ServerResponse, mode: ModeState, body: unknown) => {
     if (mode.mode === 'hang') {
       hanging.add(res);
+      return;
+    }
+    if (mode.mode === 'lost-answer') {
+      // Carried out, answer lost: the connection drops before a byte of the answer.
+      res.socket?.destroy();
       return;
     }
     const send = () => {
@@ -184,8 +191,37 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
     if (refusal) return answer(res, mode, codes(refusal.firstcode, refusal.secondcode));
     const order = book.read(ordernumber);
     if (!order) return answer(res, mode, codes(10, 201));
-    const { operations: _operations, ...rest } = orderJson(order, checkvalueOf(order, mode));
-    return answer(res, mode, { orderstate: { ...rest, packetdate: gmt(now()) } });
+    // The order with every operation on it (payment, confirmations, cancels): how a lost answer is resolved.
+    return answer(res, mode, { orderstate: { ...orderJson(order, checkvalueOf(order, mode)), packetdate: gmt(now()) } });
+  };
+
+  /** `/charge/charge.cfm` and `/cancel/wscancel.cfm`: Merchant_ID, Login, Password, Billnumber, Amount (+ Currency). */
+  const afterPayment = (kind: 'charge' | 'cancel') => (form: Form, res: ServerResponse) => {
+    stats[kind === 'charge' ? 'chargeRequests' : 'cancelRequests'] += 1;
+    const mode = takeMode(kind);
+    if (mode.mode === 'http500') return sendStatus(res, 500, 'Internal Server Error');
+    if (!form.get('merchant_id')) return answer(res, mode, codes(3, 100));
+    if (!form.get('login')) return answer(res, mode, codes(3, 101));
+    if (!form.get('password')) return answer(res, mode, codes(3, 102));
+    const billnumber = form.get('billnumber');
+    if (!billnumber) return answer(res, mode, codes(3, 143));
+    const refusal = authenticate(form);
+    if (refusal) return answer(res, mode, codes(refusal.firstcode, refusal.secondcode));
+    const order = book.byBillnumber(billnumber);
+    if (!order) return answer(res, mode, codes(10, 201));
+    const currency = form.get('currency');
+    if (currency && currency !== order.ordercurrency) return answer(res, mode, codes(5, 105));
+    // No Amount: the whole of what can be confirmed / cancelled.
+    const amount = form.get('amount') || undefined;
+    const result = kind === 'charge' ? book.charge(order, amount) : book.cancel(order, amount);
+    if (result.kind === 'refused') return answer(res, mode, codes(result.firstcode, result.secondcode));
+    return answer(res, mode, { order: orderJson(result.order, checkvalueOf(result.order, mode)), packetdate: gmt(now()) });
+  };
+  const handlers: Record<string, (form: Form, res: ServerResponse) => void> = {
+    '/pay/tokenpay.cfm': (form, res) => tokenpay(form, res),
+    '/orderstate/orderstate.cfm': (form, res) => orderstate(form, res),
+    '/charge/charge.cfm': afterPayment('charge'),
+    '/cancel/wscancel.cfm': afterPayment('cancel'),
   };
 
   /** The CVC2 / 3-D Secure page behind continueurl: `?CFSID=…&outcome=approve|decline`. */
@@ -198,7 +234,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
   const server = createServer((req, res) => {
     const target = new URL(req.url ?? '/', 'http://sandbox');
     if (req.method === 'GET' && target.pathname === '/pay/pay.cfm') return continuePage(target.searchParams, res);
-    const handler = target.pathname === '/pay/tokenpay.cfm' ? tokenpay : target.pathname === '/orderstate/orderstate.cfm' ? orderstate : undefined;
+    const handler = handlers[target.pathname];
     if (!handler) return sendStatus(res, 404, 'Not Found');
     if (req.method !== 'POST') return sendStatus(res, 405, 'Method Not Allowed');
     readForm(req)
@@ -220,7 +256,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
       return { ...stats, charges: book.charges };
     },
     setMode(mode, modeOptions = {}) {
-      const endpoints: SandboxEndpoint[] = modeOptions.endpoint === 'all' ? ['tokenpay', 'orderstate'] : [modeOptions.endpoint ?? 'tokenpay'];
+      const endpoints: readonly SandboxEndpoint[] = modeOptions.endpoint === 'all' ? ENDPOINTS : [modeOptions.endpoint ?? 'tokenpay'];
       for (const endpoint of endpoints) {
         modes[endpoint] = { mode, delayMs: modeOptions.delayMs ?? 1500, remaining: modeOptions.times ?? Infinity };
       }

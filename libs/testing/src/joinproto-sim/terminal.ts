@@ -37,8 +37,13 @@ export interface TerminalSimulatorOptions {
   readonly receiveChunkBytes?: number;
   /** Card balance for 12 (minor units). */
   readonly balance?: number;
-  /** Close day answers 915 (totals differ) instead of 000. */
+  /** Close day answers 915 (totals differ) instead of 000; the day is closed all the same (spec 5.6.2). */
   readonly closeDayMismatch?: boolean;
+  /**
+   * Layout of the close-day receipt (DF0A; the spec imposes none, 1.4.1): `lines` DEBIT/CREDIT/TOTAL in minor units,
+   * `ru` ОПЛАТА/ВОЗВРАТ/ИТОГО in roubles, `spec` the spec's own example text `данные` (no totals). Default `lines`.
+   */
+  readonly closeDayReceipt?: CloseDayReceiptForm;
   /** Result of 10 / 11 (spec 4.6, 4.7). */
   readonly serviceResult?: ServiceResult;
   /** Fault hook: compute and keep the answer (95 can repeat it) but do not send it. */
@@ -46,6 +51,8 @@ export interface TerminalSimulatorOptions {
   /** How long the terminal waits for the till's answers to its own requests. Default 5 s. */
   readonly requestTimeoutMs?: number;
 }
+
+export type CloseDayReceiptForm = 'lines' | 'ru' | 'spec';
 
 export interface JournalEntry {
   readonly command: string;
@@ -92,6 +99,10 @@ export class JoinprotoTerminalSimulator {
   private inFlight: InFlight | undefined;
   private nextRequestId = 900_000;
   private sequence = 0;
+  /** DF12 of the current shift (batch); a close-day, on the till's command or on the terminal, ends it. */
+  private shift = 1;
+  /** Test control: the next close-days answer 915 (totals differ from the host's), and still close the day. */
+  closeDayMismatch: boolean;
   private greeted: Promise<void> = new Promise(() => undefined);
   private markGreeted: () => void = () => undefined;
 
@@ -106,10 +117,12 @@ export class JoinprotoTerminalSimulator {
       receiveChunkBytes: options.receiveChunkBytes ?? 256,
       balance: options.balance ?? 100_000,
       closeDayMismatch: options.closeDayMismatch ?? false,
+      closeDayReceipt: options.closeDayReceipt ?? 'lines',
       serviceResult: options.serviceResult ?? 'ok',
       dropResponse: options.dropResponse,
       requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
     };
+    this.closeDayMismatch = this.options.closeDayMismatch;
     if (this.options.mode === 'offline' && this.options.processingHost === undefined) {
       throw new Error('offline mode needs processingHost');
     }
@@ -340,7 +353,7 @@ export class JoinprotoTerminalSimulator {
       rrn: host.rrn,
       receipt: new Uint8Array(Buffer.from(`ЧЕК ${op} ${amount ?? ''}`.trim(), 'utf8')),
       receiptNo: String(this.sequence).padStart(6, '0'),
-      shiftNo: '000001',
+      shiftNo: this.shiftNo,
       merchantId: MERCHANT_ID,
       terminalId: TERMINAL_ID,
       time: hhmmss(),
@@ -348,25 +361,44 @@ export class JoinprotoTerminalSimulator {
     };
   }
 
-  /** [5.6] Totals of the journal on the day-close receipt; 915 when configured to disagree with the host. */
+  private get shiftNo(): string {
+    return String(this.shift).padStart(6, '0');
+  }
+
+  /** Test control: the cashier closes the day on the terminal itself (no till involved): the shift ends, the journal empties. */
+  closeShiftOnTerminal(): void {
+    this.journal.length = 0;
+    this.shift += 1;
+  }
+
+  /** [5.6] Totals of the journal on the day-close receipt (DF0A) in the configured form, DF12 = the shift closed. */
   private async closeDay(id: string, signal: AbortSignal): Promise<Answer> {
     const approved = this.journal.filter((e) => e.approved);
     const sum = (types: string[]) => approved.filter((e) => types.includes(e.command)).reduce((acc, e) => acc + e.amount, 0);
     const count = (types: string[]) => approved.filter((e) => types.includes(e.command)).length;
     const debit = ['PurchaseRequest', 'CompletionRequest', 'CashAdvanceRequest'];
     const credit = ['RefundRequest', 'CashDepositRequest'];
-    const receiptText = [
-      'CLOSE DAY',
-      `DEBIT ${count(debit)} ${sum(debit)}`,
-      `CREDIT ${count(credit)} ${sum(credit)}`,
-      `TOTAL ${sum(debit) - sum(credit)}`,
-    ].join('\n');
+    const roubles = (minor: number) => `${minor < 0 ? '-' : ''}${Math.floor(Math.abs(minor) / 100)}.${String(Math.abs(minor) % 100).padStart(2, '0')}`;
+    const receiptText = {
+      lines: ['CLOSE DAY', `DEBIT ${count(debit)} ${sum(debit)}`, `CREDIT ${count(credit)} ${sum(credit)}`, `TOTAL ${sum(debit) - sum(credit)}`],
+      ru: [
+        'СВЕРКА ИТОГОВ',
+        `СМЕНА ${this.shiftNo}`,
+        `ОПЛАТА      ${count(debit)}   ${roubles(sum(debit))}`,
+        `ВОЗВРАТ     ${count(credit)}   ${roubles(sum(credit))}`,
+        `ИТОГО       ${roubles(sum(debit) - sum(credit))}`,
+        this.closeDayMismatch ? 'ИТОГИ НЕ СОВПАЛИ' : 'ИТОГИ СОВПАЛИ',
+      ],
+      spec: ['данные'],
+    }[this.options.closeDayReceipt].join('\n');
     const host = await this.authorize(id, 'close-day', undefined, signal);
     if (host.responseCode !== '000') return { responseCode: host.responseCode, message: host.message };
     const receipt = new Uint8Array(Buffer.from(receiptText, 'utf8'));
-    if (this.options.closeDayMismatch) return { responseCode: '915', message: 'Amount not match original', receipt };
-    this.journal.length = 0;
-    return { responseCode: '000', message: 'Successful transaction', receipt };
+    const shiftNo = this.shiftNo;
+    // 5.6.2 / 5.6.3: either way the terminal closed its shift.
+    this.closeShiftOnTerminal();
+    if (this.closeDayMismatch) return { responseCode: '915', message: 'Amount not match original', receipt, shiftNo };
+    return { responseCode: '000', message: 'Successful transaction', receipt, shiftNo };
   }
 
   private bank<R extends Exclude<TillRequest, { type: 'InterruptRequest' | 'RepeatRequest' }>>(request: R, answer: Answer): TerminalResponse {

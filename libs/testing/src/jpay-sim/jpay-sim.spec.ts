@@ -90,6 +90,31 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
     });
   });
 
+  it('executes partial voids (§8.9, both dialects) up to what is left of the original, then refuses more', async () => {
+    const purchase = await h.client.transaction({ type: 'purchase', amount: 10000 });
+    const seq = purchase.outcome === 'approved' ? purchase.receipt.seq : undefined;
+    expect(seq).toBe('000001');
+    expect(await h.client.transaction({ type: 'void', number: seq, amount: 3000 })).toMatchObject({
+      outcome: 'approved',
+      receipt: { type: 'purchasereversal', amountAuthorized: 3000 },
+    });
+    // 7000 are left: 7001 is refused and nothing is logged.
+    expect(await h.client.transaction({ type: 'void', number: seq, amount: 7001 })).toMatchObject({ outcome: 'error', status: 'invalidarguments' });
+    expect(await h.client.transaction({ type: 'void', number: seq, amount: 2000 })).toMatchObject({
+      outcome: 'approved',
+      receipt: { amountAuthorized: 2000 },
+    });
+    // A void without amount cancels the rest (5000), after which the original is fully reversed.
+    expect(await h.client.transaction({ type: 'void', number: seq })).toMatchObject({ outcome: 'approved', receipt: { amountAuthorized: 5000 } });
+    expect(await h.client.transaction({ type: 'void', number: seq, amount: 1 })).toMatchObject({ outcome: 'error', status: 'alreadyreversed' });
+    expect(h.sim.ledger.log.map((e) => [e.type, e.amount])).toEqual([
+      ['purchase', 10000],
+      ['purchasereversal', 3000],
+      ['purchasereversal', 2000],
+      ['purchasereversal', 5000],
+    ]);
+  });
+
   it('runs refund, cashback, partial void of the last transaction, forced refund and manual entry', async () => {
     expect(outcomeOf(await h.client.transaction({ type: 'refund', amount: 5000, rrn: '120157645346' }))).toBe('approved');
     expect(

@@ -1,7 +1,8 @@
 /**
  * The simulator's transaction log: receipt numbers, void lookups, report totals and settlement.
  * Card and SBP transactions have separate receipt counters (§8.10 "Номер транзакции в поле seq
- * назначается независимо"). Only approved entries count in totals.
+ * назначается независимо"). Only approved card entries count in the report and settlement totals (SBP is the SBP
+ * agent's, listed in a full report but outside the totals; a partial void is a reversal of the part voided, §8.9).
  */
 import type { CardTypeTotals, GrandTotals, ReportTransaction, SettlementReport, TerminalParameters, XReport } from '@payorch/jpay';
 
@@ -20,7 +21,10 @@ export interface LogEntry {
   readonly authNumber: string;
   readonly time: string;
   readonly iface: 'card' | 'sbp';
+  /** Fully voided (a partial void leaves it voidable for the rest). */
   reversed: boolean;
+  /** Sum of the approved voids (full or partial) of this entry, minor units. */
+  voidedAmount: number;
 }
 
 export const SIM_TID = '1000000001';
@@ -33,6 +37,11 @@ export class SimLedger {
   private cardSeq = 0;
   private sbpSeq = 0;
   private rrnCounter = 100000000000;
+  /**
+   * Test control: the host's balance differs from the terminal's by this much (minor units) at the next settlements:
+   * the sreport's `amount` (host) ≠ `orig-amount` (terminal, §8.12). The log is settled and emptied all the same.
+   */
+  hostDelta = 0;
 
   constructor(private readonly now: () => Date) {}
 
@@ -64,7 +73,7 @@ export class SimLedger {
     );
   }
 
-  record(entry: Omit<LogEntry, 'seq' | 'rrn' | 'authNumber' | 'time' | 'reversed'>): LogEntry {
+  record(entry: Omit<LogEntry, 'seq' | 'rrn' | 'authNumber' | 'time' | 'reversed' | 'voidedAmount'>): LogEntry {
     const seq = entry.iface === 'sbp' ? ++this.sbpSeq : ++this.cardSeq;
     const logged: LogEntry = {
       ...entry,
@@ -73,6 +82,7 @@ export class SimLedger {
       authNumber: `A${pad(seq, 5)}`,
       time: this.timestamp(),
       reversed: false,
+      voidedAmount: 0,
     };
     this.entries.push(logged);
     return logged;
@@ -89,6 +99,10 @@ export class SimLedger {
     this.entries = [];
   }
 
+  /**
+   * The report. SBP transactions are settled by the SBP agent (own tid/mid and receipt counter, §8.10): a `full`
+   * report lists them (the driver's recovery finds them there), but the totals and the settlement are the card batch's.
+   */
   xreport(type: 'brief' | 'full'): XReport {
     const card = this.entries.filter((e) => e.iface === 'card');
     const cardTotals: CardTypeTotals = { rid: SIM_CARD.rid, name: SIM_CARD.name, ...totals(card) };
@@ -102,28 +116,29 @@ export class SimLedger {
       },
       transactions: type === 'full' ? this.entries.map(toReportTransaction) : [],
       totals: card.length > 0 ? [cardTotals] : [],
-      grandTotals: totals(this.entries),
+      grandTotals: totals(card),
     };
   }
 
   /** Settlement (`clearLog` after success, §8.12) or clear (§8.13). */
   settle(includeRange: boolean): SettlementReport {
-    const grand = totals(this.entries);
+    const card = this.entries.filter((e) => e.iface === 'card');
+    const grand = totals(card);
     const report: SettlementReport = {
       respCode: '000',
       approvalNumber: 'SIM001',
       rrn: String(++this.rrnCounter),
       origAmount: grand.totalSum,
-      amount: grand.totalSum,
+      amount: (grand.totalSum ?? 0) + this.hostDelta,
       datetime: this.timestamp(),
       tid: SIM_TID,
       mid: SIM_MID,
       ...(includeRange
         ? {
             currency: '643',
-            from: this.entries[0]?.time ?? this.timestamp(),
-            to: this.entries.at(-1)?.time ?? this.timestamp(),
-            tnum: this.entries.length,
+            from: card[0]?.time ?? this.timestamp(),
+            to: card.at(-1)?.time ?? this.timestamp(),
+            tnum: card.length,
             settlementResult: 'passed',
           }
         : {}),

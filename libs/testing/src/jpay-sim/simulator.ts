@@ -127,6 +127,7 @@ class Connection implements Conversation {
   }
 
   private async handleCommand(root: XmlElement): Promise<void> {
+    this.sim.received.push({ command: root.name, encrypted: this.encrypted });
     let response: JpayResponse;
     let extra: { plainTextPan?: string; serverHandshake?: string } = {};
     try {
@@ -172,6 +173,8 @@ export class JpaySimulator {
   readonly ledger: SimLedger;
   readonly keepaliveIntervalMs: number;
   sessionKey: JpaySessionKey | undefined;
+  /** Every command received, in order, and whether it came encrypted (§9) — for tests. */
+  readonly received: { readonly command: string; readonly encrypted: boolean }[] = [];
   private adminPassword: string;
   private token: string | undefined;
   private hostKeys = new Map<string, string>();

@@ -99,10 +99,13 @@ async function runVoid(command: TransactionCommand, conversation: Conversation, 
   if (!original) return respond('transactionnotfound');
   if (original.status !== 'approved') return respond('notapproved');
   if (original.reversed) return respond('alreadyreversed');
-  const amount = command.amount ?? original.amount;
-  if (amount > original.amount) return respond('invalidarguments');
+  // §8.9: no amount = void of the whole (remaining) amount; an amount = partial void of that much.
+  const left = original.amount - original.voidedAmount;
+  const amount = command.amount ?? left;
+  if (amount <= 0 || amount > left) return respond('invalidarguments');
   await cardMessages(conversation, true);
-  original.reversed = amount === original.amount;
+  original.voidedAmount += amount;
+  original.reversed = original.voidedAmount === original.amount;
   const entry = sim.ledger.record({
     type: logTypeOf(command, original),
     status: 'approved',

@@ -46,6 +46,8 @@ export interface BatchEntry {
   readonly date: string;
   readonly time: string;
   readonly panMasked: string;
+  /** CashBack: the cash handed out, inside `amount` (not a card sale, spec 5.2.4). */
+  readonly cashAmount?: number;
   voided: boolean;
 }
 
@@ -99,6 +101,8 @@ export class SsiEcrSimulator {
   private active: ActiveOperation | undefined;
   private busyCount = 0;
   private needsZReport = false;
+  /** Test control: the next Z reports answer response code 95 (totals differ from the host's) with the real totals; the batch closes all the same. */
+  zReportMismatch = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly options: Required<Omit<SsiEcrSimulatorOptions, 'state'>>;
 
@@ -448,6 +452,7 @@ export class SsiEcrSimulator {
       date: result.date ?? '',
       time: result.time ?? '',
       panMasked: result.panMasked ?? '',
+      ...(method === 'CashBack' && typeof params.cashAmount === 'number' ? { cashAmount: params.cashAmount } : {}),
       voided: false,
     });
   }
@@ -457,14 +462,16 @@ export class SsiEcrSimulator {
     this.active = undefined;
     const params = paramsOf(op.request) as { isDetailReport?: boolean };
     const batch = this.persistent.batch;
+    // Spec 5.5.4: with response code 95 the totals are the real ones (every other error zeroes them).
+    const mismatch = this.zReportMismatch && op.request.method === 'ZReport';
     const report: TerminalReport = {
-      error: false,
+      error: mismatch,
       errorCode: '',
-      errorDescription: '',
+      errorDescription: mismatch ? 'Reconciliation totals differ from the host' : '',
       totals: totalsOf(batch),
       isBatchEmpty: batch.length === 0,
       batchNumber: String(this.persistent.batchNumber),
-      responseCode: '00',
+      responseCode: mismatch ? '95' : '00',
       transactions: params.isDetailReport
         ? batch.map((e) => ({
             originalTrnName: e.method,
@@ -551,7 +558,8 @@ function totalsOf(batch: readonly BatchEntry[]): ReportTotals {
     const bucket = bucketOf(e.method);
     if (!bucket) continue;
     totals[`${bucket}Count`]++;
-    totals[`${bucket}Amount`] += e.amount;
+    // A CashBack's sale is its card part: the cash handed out is not a sale.
+    totals[`${bucket}Amount`] += e.amount - (e.cashAmount ?? 0);
   }
   return totals;
 }
@@ -570,9 +578,10 @@ function bucketOf(method: FinancialMethod): 'sale' | 'finAuth' | 'refund' | 'cas
     case 'Deposit':
       return 'payment';
     case 'Void':
-    case 'VoidPreauth':
     case 'PartialVoid':
       return 'void';
+    // A released hold never reached the totals, so its release (VoidPreauth) is not a void of anything in them.
+    case 'VoidPreauth':
     case 'Preauthorization':
     case 'Balance':
     case 'Echo':

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { CAPABILITIES, OPERATION_TYPES, type OperationType } from '@payorch/drivers';
+import { CAPABILITIES, OPERATION_TYPES, type OperationType, REASON_CODES, type ReasonCode } from '@payorch/drivers';
 import type { OperationView } from '@payorch/operations';
 
 import { paginationQuery } from '../../common/pagination';
@@ -83,6 +83,10 @@ export const operationResponseSchema = z.object({
   approvalCode: z.string().nullable(),
   responseCode: z.string().nullable(),
   responseMessage: z.string().nullable(),
+  reasonCode: z
+    .enum(Object.keys(REASON_CODES) as [ReasonCode, ...ReasonCode[]])
+    .nullable()
+    .describe("Protocol-neutral reason of the terminal's answer (docs/protocols/result-codes.md); null when the terminal gave none."),
   hasReceipt: z.boolean(),
   data: z.record(z.string(), z.unknown()).nullable(),
   recoveryAttempts: z.number().int(),
@@ -100,8 +104,30 @@ export const receiptResponseSchema = z.object({
 export type ReceiptResponse = z.infer<typeof receiptResponseSchema>;
 
 /** A human's verdict on an UNKNOWN operation (after checking the terminal journal or the bank). */
-export const resolveOperationSchema = z.strictObject({
-  note: z.string().trim().min(3).max(1000).describe('Why: what was checked (terminal journal, bank statement …). Audited.'),
-  state: z.enum(['approved', 'declined', 'failed']).describe('The true outcome.'),
-});
+export const resolveOperationSchema = z
+  .strictObject({
+    approvalCode: z
+      .string()
+      .trim()
+      .regex(/^[0-9A-Za-z]{1,12}$/, 'must be 1–12 letters or digits')
+      .optional()
+      .describe('Authorisation code from the terminal journal or the bank (approved only).'),
+    note: z.string().trim().min(3).max(1000).describe('Why: what was checked (terminal journal, bank statement …). Audited.'),
+    rrn: z
+      .string()
+      .trim()
+      .regex(/^[0-9A-Za-z]{1,24}$/, 'must be 1–24 letters or digits')
+      .optional()
+      .describe('Retrieval reference number from the terminal journal or the bank (approved or declined: the host saw it).'),
+    state: z.enum(['approved', 'declined', 'failed']).describe('The true outcome.'),
+  })
+  .superRefine((dto, ctx) => {
+    // An authorisation code exists only for an approval; a failed operation never reached the host, so it has no RRN.
+    if (dto.approvalCode !== undefined && dto.state !== 'approved') {
+      ctx.addIssue({ code: 'custom', path: ['approvalCode'], message: `is given only for state approved (got ${dto.state})` });
+    }
+    if (dto.rrn !== undefined && dto.state === 'failed') {
+      ctx.addIssue({ code: 'custom', path: ['rrn'], message: 'is not given for state failed (the host never saw the operation)' });
+    }
+  });
 export type ResolveOperationDto = z.infer<typeof resolveOperationSchema>;

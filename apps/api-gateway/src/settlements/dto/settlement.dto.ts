@@ -30,19 +30,39 @@ export type ExportSettlementsQuery = z.infer<typeof exportSettlementsQuery>;
 export const summaryQuery = z.strictObject({ date: businessDate, storeId: z.uuid({ message: 'must be a UUID' }).optional() });
 export type SummaryQuery = z.infer<typeof summaryQuery>;
 
+const OUTCOMES = ['closed', 'closed_with_mismatch', 'already_closed', 'empty_day', 'closed_without_totals', 'not_closed'] as const;
+
+const batchSchema = z.object({
+  batchNumber: z.string().nullable(),
+  closeDayOperationId: z.uuid().nullable().describe('The close-day operation that ended the batch; null for a batch closed on the terminal itself.'),
+  closedAt: z.string().nullable(),
+  closedBy: z.enum(['settlement', 'operations_api', 'terminal']),
+  discrepancies: z.number(),
+  operations: z.number(),
+  ours: z.unknown(),
+  outcome: z.string(),
+  terminal: z.unknown().nullable(),
+});
+
 export const settlementResponseSchema = z.object({
   attempts: z.number(),
+  batches: z.array(batchSchema).describe('Every batch this settlement reconciled (docs/reconciliation.md): closes outside a settlement first, its own last.'),
   businessDate: z.string(),
-  completedAt: z.string().nullable(),
+  completedAt: z.string().nullable().describe('Same as finishedAt (kept for compatibility).'),
   createdAt: z.string(),
-  discrepancies: z.array(z.record(z.string(), z.unknown())),
+  discrepancies: z.array(z.record(z.string(), z.unknown())).describe('Each names its `batch` (the close-day operation id).'),
   error: z.unknown().nullable(),
+  finishedAt: z.string().nullable().describe('When the settlement became COMPLETED or FAILED; null while PENDING / RUNNING.'),
   hasDiscrepancies: z.boolean(),
   id: z.uuid(),
   operationId: z.uuid().nullable(),
   ourTotals: z.unknown().nullable(),
+  outcome: z
+    .enum(OUTCOMES)
+    .nullable()
+    .describe("What the terminal's close-day answer meant (docs/reconciliation.md, close-day answer → outcome); null until it answered."),
   runKey: z.string(),
-  startedAt: z.string().nullable(),
+  startedAt: z.string().nullable().describe("The first attempt's start; null only while PENDING (or FAILED before any attempt)."),
   status: z.enum(STATUSES),
   storeId: z.uuid(),
   terminalId: z.uuid(),
@@ -53,6 +73,7 @@ export type SettlementResponse = z.infer<typeof settlementResponseSchema>;
 
 export interface SettlementRow {
   attempts: number;
+  batches: unknown;
   businessDate: Date;
   completedAt: Date | null;
   createdAt: Date;
@@ -62,6 +83,7 @@ export interface SettlementRow {
   id: string;
   operationId: string | null;
   ourTotals: unknown;
+  outcome: string | null;
   runKey: string;
   startedAt: Date | null;
   status: (typeof STATUSES)[number];
@@ -74,15 +96,18 @@ export interface SettlementRow {
 export function toSettlementResponse(row: SettlementRow): SettlementResponse {
   return {
     attempts: row.attempts,
+    batches: (row.batches as SettlementResponse['batches'] | null) ?? [],
     businessDate: row.businessDate.toISOString().slice(0, 10),
     completedAt: row.completedAt?.toISOString() ?? null,
     createdAt: row.createdAt.toISOString(),
     discrepancies: (row.discrepancies as Record<string, unknown>[] | null) ?? [],
     error: row.error ?? null,
+    finishedAt: row.status === 'COMPLETED' || row.status === 'FAILED' ? (row.completedAt?.toISOString() ?? null) : null,
     hasDiscrepancies: row.hasDiscrepancies,
     id: row.id,
     operationId: row.operationId,
     ourTotals: row.ourTotals ?? null,
+    outcome: (row.outcome as SettlementResponse['outcome']) ?? null,
     runKey: row.runKey,
     startedAt: row.startedAt?.toISOString() ?? null,
     status: row.status,
@@ -104,3 +129,18 @@ const counts = z.object({
 });
 export const summaryResponseSchema = z.object({ chain: counts, date: z.string(), stores: z.array(counts.extend({ storeId: z.uuid() })) });
 export type SummaryCounts = z.infer<typeof counts>;
+
+/** `GET /v1/settlements/{id}/discrepancies`: the discrepancy report (also as CSV with `.csv`). */
+export const discrepancyReportSchema = z.object({
+  batches: z.array(batchSchema),
+  businessDate: z.string(),
+  discrepancies: z.array(z.record(z.string(), z.unknown())),
+  finishedAt: z.string().nullable(),
+  outcome: z.enum(OUTCOMES).nullable(),
+  settlementId: z.uuid(),
+  startedAt: z.string().nullable(),
+  status: z.enum(STATUSES),
+  storeId: z.uuid(),
+  terminalId: z.uuid(),
+});
+export type DiscrepancyReportResponse = z.infer<typeof discrepancyReportSchema>;

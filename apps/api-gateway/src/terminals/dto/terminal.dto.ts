@@ -50,6 +50,23 @@ const vendorIds = {
   terminalId: z.string().trim().min(1).max(32).optional().describe('TID as configured at the acquirer.'),
 };
 
+/** JPAY §9: the protocol's own encryption (ECDHE on secp256r1 + AES-256-GCM); the key is agreed per session. */
+export const encryptionSchema = z
+  .strictObject({ enabled: z.boolean() })
+  .describe('JPAY only: run every command in a secure session (ECDHE + AES-256-GCM, a fresh key per session, never stored). Needs credentials.adminPassword.');
+
+export const ENCRYPTION_ONLY_JPAY = 'only JPAY terminals have protocol encryption (JPAY §9); Joinproto and SSI define none';
+export const ENCRYPTION_NEEDS_PASSWORD = 'needs credentials.adminPassword: the secure session is opened with the admin login (JPAY §6, §9)';
+
+function checkEncryption(
+  v: { protocol?: (typeof PROTOCOLS)[number]; encryption?: { enabled: boolean }; credentials?: { adminPassword?: string } },
+  ctx: z.RefinementCtx,
+) {
+  if (v.encryption === undefined || !v.protocol) return;
+  if (v.protocol !== 'JPAY') ctx.addIssue({ code: 'custom', path: ['encryption'], message: ENCRYPTION_ONLY_JPAY });
+  else if (v.encryption.enabled && !v.credentials?.adminPassword) ctx.addIssue({ code: 'custom', path: ['encryption'], message: ENCRYPTION_NEEDS_PASSWORD });
+}
+
 function checkDialect(v: { protocol?: (typeof PROTOCOLS)[number]; dialect?: string | null }, ctx: z.RefinementCtx) {
   if (!v.protocol || v.dialect === undefined || v.dialect === null) return;
   const allowed = DIALECTS[v.protocol];
@@ -68,12 +85,14 @@ export const createTerminalSchema = z
     connection: connectionSchema,
     credentials: credentialsSchema.optional(),
     dialect: z.string().optional(),
+    encryption: encryptionSchema.optional(),
     name: z.string().trim().min(1).max(200),
     protocol: z.enum(PROTOCOLS),
     storeId: z.uuid({ message: 'must be a UUID' }),
     ...vendorIds,
   })
-  .superRefine(checkDialect);
+  .superRefine(checkDialect)
+  .superRefine(checkEncryption);
 export type CreateTerminalDto = z.infer<typeof createTerminalSchema>;
 
 export const updateTerminalSchema = z
@@ -83,6 +102,7 @@ export const updateTerminalSchema = z
     credentials: credentialsSchema.nullable().optional(),
     dialect: z.string().nullable().optional(),
     disabled: z.boolean().optional(),
+    encryption: encryptionSchema.optional(),
     name: z.string().trim().min(1).max(200).optional(),
     ...vendorIds,
   })
@@ -103,6 +123,8 @@ export const terminalResponseSchema = z.object({
   createdAt: z.string(),
   department: z.string().nullable(),
   dialect: z.string().nullable(),
+  /** JPAY: whether commands run in secure sessions; null for protocols without encryption. */
+  encryption: encryptionSchema.nullable(),
   hasCredentials: z.boolean(),
   id: z.uuid(),
   info: z.record(z.string(), z.unknown()).nullable(),
@@ -128,6 +150,7 @@ export function toTerminalResponse(row: {
   credentialsEncrypted: string | null;
   department: string | null;
   dialect: string | null;
+  encryptionEnabled: boolean;
   id: string;
   info: unknown;
   lastSeenAt: Date | null;
@@ -145,6 +168,7 @@ export function toTerminalResponse(row: {
     createdAt: row.createdAt.toISOString(),
     department: row.department,
     dialect: row.dialect,
+    encryption: row.protocol === 'JPAY' ? { enabled: row.encryptionEnabled } : null,
     hasCredentials: row.credentialsEncrypted !== null,
     id: row.id,
     info: (row.info as TerminalResponse['info']) ?? null,

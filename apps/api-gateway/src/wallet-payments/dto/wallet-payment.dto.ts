@@ -12,7 +12,22 @@ import { paginationQuery } from '../../common/pagination';
 const text = z.string();
 
 export const TOKEN_TYPES = ['APPLE_PAY', 'GOOGLE_PAY', 'SAMSUNG_PAY'] as const;
-export const PAYMENT_STATES = ['PENDING', 'PROCESSING', 'REQUIRES_ACTION', 'APPROVED', 'AUTHORIZED', 'DECLINED', 'CANCELED', 'REJECTED', 'UNKNOWN'] as const;
+export const PAYMENT_STATES = [
+  'PENDING',
+  'PROCESSING',
+  'REQUIRES_ACTION',
+  'APPROVED',
+  'AUTHORIZED',
+  'PARTIALLY_CAPTURED',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
+  'DECLINED',
+  'CANCELED',
+  'REJECTED',
+  'UNKNOWN',
+] as const;
+export const OPERATION_KINDS = ['CAPTURE', 'CANCEL_AUTHORIZATION', 'REFUND'] as const;
+export const OPERATION_STATES = ['PENDING', 'SUCCEEDED', 'FAILED', 'UNKNOWN'] as const;
 
 const minorUnits = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
@@ -79,6 +94,15 @@ export const createWalletPaymentSchema = z.strictObject({
 });
 export type CreateWalletPaymentDto = z.infer<typeof createWalletPaymentSchema>;
 
+/** `POST /v1/wallet-payments/{id}/capture` and `…/cancel`: no amount = everything capturable / cancellable. */
+export const walletOperationSchema = z.preprocess(
+  (body) => body ?? {},
+  z.strictObject({
+    amount: minorUnits.optional().describe('Integer minor units; default: the whole authorised remainder (capture) or everything cancellable (cancel).'),
+  }),
+);
+export type WalletOperationDto = z.infer<typeof walletOperationSchema>;
+
 export const listWalletPaymentsQuery = paginationQuery.extend({
   merchantId: z.uuid().optional(),
   orderNumber: z.string().max(128).optional(),
@@ -98,8 +122,30 @@ const errorSchema = z
   })
   .nullable();
 
+const operationResponseSchema = z.object({
+  amount: z.number().int(),
+  assist: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('The matched Assist operation: billnumber, type (Charge / PaymentCancel), state, response code.'),
+  assistBillNumber: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  createdAt: z.string(),
+  currency: z.string(),
+  error: errorSchema,
+  id: z.uuid(),
+  kind: z.enum(OPERATION_KINDS),
+  resolutionAttempts: z.number().int(),
+  sentAt: z.string().nullable(),
+  state: z.enum(OPERATION_STATES),
+});
+export type WalletOperationResponse = Omit<z.infer<typeof operationResponseSchema>, 'error'> & { error: PaymentErrorBody | null };
+
 export const walletPaymentResponseSchema = z.object({
   amount: z.number().int(),
+  amounts: z
+    .object({ authorized: z.number().int(), captured: z.number().int(), refunded: z.number().int(), released: z.number().int() })
+    .describe('Minor units: held by the authorisation, captured (charged), released (authorisation cancelled), refunded.'),
   assist: z
     .object({
       billNumber: z.string(),
@@ -124,17 +170,58 @@ export const walletPaymentResponseSchema = z.object({
   resolutionAttempts: z.number().int(),
   state: z.enum(PAYMENT_STATES),
   testMode: z.boolean().nullable(),
+  operations: z.array(operationResponseSchema).describe('Captures, cancels and refunds, oldest first.'),
   tokenType: z.enum(TOKEN_TYPES),
+  twoStage: z.boolean(),
   updatedAt: z.string(),
 });
-export type WalletPaymentResponse = Omit<z.infer<typeof walletPaymentResponseSchema>, 'assist' | 'error'> & {
+export type WalletPaymentResponse = Omit<z.infer<typeof walletPaymentResponseSchema>, 'assist' | 'error' | 'operations'> & {
   assist: AssistOrderSummary | null;
   error: PaymentErrorBody | null;
+  operations: WalletOperationResponse[];
 };
+
+export interface WalletOperationRow {
+  amount: bigint;
+  assistBillNumber: string | null;
+  assistOperation: unknown;
+  completedAt: Date | null;
+  createdAt: Date;
+  currency: string;
+  error: unknown;
+  id: string;
+  kind: (typeof OPERATION_KINDS)[number];
+  resolutionAttempts: number;
+  sentAt: Date | null;
+  state: (typeof OPERATION_STATES)[number];
+}
+
+export function toWalletOperationResponse(row: WalletOperationRow): WalletOperationResponse {
+  return {
+    amount: Number(row.amount),
+    assist: (row.assistOperation as Record<string, unknown> | null) ?? null,
+    assistBillNumber: row.assistBillNumber,
+    completedAt: row.completedAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+    currency: row.currency,
+    error: (row.error as PaymentErrorBody | null) ?? null,
+    id: row.id,
+    kind: row.kind,
+    resolutionAttempts: row.resolutionAttempts,
+    sentAt: row.sentAt?.toISOString() ?? null,
+    state: row.state,
+  };
+}
 
 export interface WalletPaymentRow {
   amount: bigint;
   assistOrder: unknown;
+  authorizedAmount: bigint;
+  capturedAmount: bigint;
+  operations?: WalletOperationRow[];
+  refundedAmount: bigint;
+  releasedAmount: bigint;
+  twoStage: boolean;
   completedAt: Date | null;
   continueUrl: string | null;
   createdAt: Date;
@@ -155,6 +242,12 @@ export interface WalletPaymentRow {
 export function toWalletPaymentResponse(row: WalletPaymentRow): WalletPaymentResponse {
   return {
     amount: Number(row.amount),
+    amounts: {
+      authorized: Number(row.authorizedAmount),
+      captured: Number(row.capturedAmount),
+      refunded: Number(row.refundedAmount),
+      released: Number(row.releasedAmount),
+    },
     assist: (row.assistOrder as AssistOrderSummary | null) ?? null,
     completedAt: row.completedAt?.toISOString() ?? null,
     continueUrl: row.continueUrl,
@@ -167,9 +260,11 @@ export function toWalletPaymentResponse(row: WalletPaymentRow): WalletPaymentRes
     merchantId: row.merchantId,
     orderNumber: row.orderNumber,
     resolutionAttempts: row.resolutionAttempts,
+    operations: (row.operations ?? []).map(toWalletOperationResponse),
     state: row.state,
     testMode: row.testMode,
     tokenType: row.tokenType,
+    twoStage: row.twoStage,
     updatedAt: row.updatedAt.toISOString(),
   };
 }

@@ -16,6 +16,8 @@ export interface DriverRunnerOptions {
    * "dies" between sending the close-day and recording its answer). The row stays SENT / IN_PROGRESS.
    */
   hangAfterSend?: (ref: SettlementOperationRef) => boolean;
+  /** Terminal credentials handed to the driver (JPAY admin password); production decrypts the terminal's own. */
+  credentials?: Record<string, string> | null;
 }
 
 /**
@@ -81,7 +83,19 @@ export class DriverSettlementRunner implements SettlementRunner {
         throw new RunnerUnavailable('TERMINAL_OFFLINE', `the direct runner reaches tcp terminals only (got ${connection.kind})`);
       }
       // Offline is found out here, before the executor claims the operation: it stays PENDING for the retry.
-      const link = await this.connect(connection.host, connection.port);
+      const first = await this.connect(connection.host, connection.port);
+      // The first link is the one just opened; a driver that opens another session (JPAY: admin report, then the
+      // transaction) gets a new connection each time.
+      let opened = false;
+      const host = connection.host;
+      const port = connection.port;
+      const link = async () => {
+        if (!opened) {
+          opened = true;
+          return first;
+        }
+        return this.connect(host, port);
+      };
       driver = createDriver({
         terminalRowId: terminal.id,
         protocol: terminal.protocol,
@@ -89,8 +103,8 @@ export class DriverSettlementRunner implements SettlementRunner {
         terminalId: terminal.terminalId,
         merchantId: terminal.merchantId,
         department: terminal.department,
-        credentials: null,
-        link: async () => link,
+        credentials: this.options.credentials ?? null,
+        link,
         options: this.options.driverOptions,
       });
       await fn(driver);

@@ -1,0 +1,76 @@
+import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
+
+import { closedPort, type FakeConnector, startFakeConnector } from '../testing/fake-connector';
+import { backoffDelay, TunnelClient } from './tunnel-client';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+describe(TunnelClient.name, () => {
+  let live: FakeConnector;
+  let dead: string;
+
+  beforeAll(async () => {
+    live = await startFakeConnector({ credential: 'pac_ok' });
+    dead = `ws://127.0.0.1:${await closedPort()}/agent`;
+  });
+
+  afterAll(() => live.close());
+
+  it('tries the connector URLs in turn, and re-dials the one that worked first after a drop', async () => {
+    const states: string[] = [];
+    const delays: number[] = [];
+    const sut = new TunnelClient({
+      connectors: [dead, live.url],
+      credential: 'pac_ok',
+      logger,
+      baseDelayMs: 1,
+      maxDelayMs: 8,
+      random: () => {
+        delays.push(1);
+        return 0;
+      },
+      onStateChange: ({ connected, connector }) => states.push(`${connected ? 'up' : 'down'} ${connector}`),
+    });
+    void sut.start();
+    try {
+      await waitFor(() => sut.connected, { what: 'a connection to the live connector' });
+      expect(sut.connector).toBe(live.url);
+      expect(states).toEqual([`down ${dead}`, `up ${live.url}`]);
+      expect(live.connections).toHaveLength(1);
+
+      // The connector drops the tunnel: the same (working) URL is dialled again, not the dead one.
+      states.length = 0;
+      const before = live.connections.length;
+      await live.dropAll();
+      await waitFor(() => live.connections.length === before + 1 && sut.connected, { what: 'the reconnect' });
+      expect(states).toEqual([`down ${live.url}`, `up ${live.url}`]);
+      // One backoff delay drawn per failed or dropped connection.
+      expect(delays).toHaveLength(2);
+    } finally {
+      sut.stop();
+    }
+  });
+
+  it('moves on to the next URL when a connector answers an HTTP error, and stops for good on 401', async () => {
+    const sut = new TunnelClient({
+      connectors: [live.url.replace('/agent', '/nope/agent'), live.url],
+      credential: 'pac_revoked',
+      logger,
+      baseDelayMs: 1,
+      random: () => 0,
+    });
+    const fatal = await sut.start();
+    expect(fatal.message).toBe('connector refused the credential (HTTP 401); re-enroll this agent with a new token');
+    expect(sut.connector).toBe(live.url);
+  });
+});
+
+describe(backoffDelay.name, () => {
+  it('grows exponentially up to the cap, with full jitter', () => {
+    expect(backoffDelay(0, 500, 30_000, () => 0.999)).toBe(499);
+    expect(backoffDelay(3, 500, 30_000, () => 0.999)).toBe(3996);
+    expect(backoffDelay(20, 500, 30_000, () => 0.999)).toBe(29_970);
+    expect(backoffDelay(5, 500, 30_000, () => 0)).toBe(0);
+  });
+});

@@ -1,0 +1,105 @@
+import { Inject, Injectable } from '@nestjs/common';
+
+import type { Database, PublishedEvent } from '@payorch/db';
+import type { Logger } from '@payorch/logging';
+
+import { DATABASE, LOGGER } from '../common/tokens';
+import { EventHub } from '../events/event-hub';
+
+/** Events after which an operation's run is over: it is final, or unknown and left to recovery. */
+const RUN_OVER = new Set<PublishedEvent['type']>(['operation.completed', 'operation.unknown', 'operation.recovered']);
+/** States in which the run may still be going on. */
+const RUNNING = new Set(['PENDING', 'SENT', 'IN_PROGRESS']);
+/** Re-read period of the row while Redis cannot deliver events (the subscription failed). */
+const POLL_WITHOUT_EVENTS_MS = 250;
+/** Longest a request waits for its live-event subscription before it falls back to re-reading the row. */
+const SUBSCRIBE_TIMEOUT_MS = 1000;
+
+/** A wait prepared before the operation is dispatched, so that no event published after dispatch is missed. */
+export interface OutcomeWait {
+  /** Resolves when the run is over (event, or the row says so) or after `waitMs`, whichever first. The first call's waitMs counts. */
+  settled(waitMs: number): Promise<void>;
+  /** Stops listening (call in a finally). */
+  close(): void;
+}
+
+/**
+ * `POST /v1/terminals/{id}/operations?wait=` follows the operation's outcome through its live events
+ * (the gateway's EventHub, one pub/sub connection per process), not through the command bus: the connector
+ * answers `operation.execute` as soon as the operation is queued (`replyWhen: 'queued'`), so no command
+ * waits on the bus and no gateway holds a promise for as long as the card takes. The row stays the truth:
+ * the hub's heartbeat re-reads it (a lost pub/sub message costs one heartbeat, never a wrong answer), and
+ * when the subscription cannot be made (Redis away) the row is re-read every 250 ms instead.
+ */
+@Injectable()
+export class OperationOutcomeWaiter {
+  constructor(
+    private readonly hub: EventHub,
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async prepare(tenantId: string, operationId: string): Promise<OutcomeWait> {
+    let over = false;
+    let wake: (() => void) | undefined;
+    const finish = () => {
+      over = true;
+      wake?.();
+    };
+    const recheck = () => {
+      void this.isRunning(tenantId, operationId).then((running) => {
+        if (!running) finish();
+      });
+    };
+    let unsubscribe: (() => void) | undefined;
+    const subscribing = this.hub.add(tenantId, {
+      deliver: (event) => {
+        if (event === undefined) recheck();
+        else if (event.subjectId === operationId && RUN_OVER.has(event.type)) finish();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // SUBSCRIBE waits in the connection's queue while Redis is away: do not let the request wait with it.
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('subscribe timed out')), SUBSCRIBE_TIMEOUT_MS)));
+      unsubscribe = await Promise.race([subscribing, timeout]);
+    } catch (error) {
+      void subscribing.then((off) => off()).catch(() => undefined);
+      this.logger.warn({ operationId, err: (error as Error).message }, 'live events unavailable: following the operation by re-reading it');
+    } finally {
+      clearTimeout(timer);
+    }
+    let settled: Promise<void> | undefined;
+    return {
+      settled: (waitMs) => {
+        settled ??=
+          over || waitMs <= 0
+            ? Promise.resolve()
+            : new Promise<void>((resolve) => {
+                const poll = unsubscribe === undefined ? setInterval(recheck, POLL_WITHOUT_EVENTS_MS) : undefined;
+                const deadline = setTimeout(done, waitMs);
+                function done() {
+                  clearTimeout(deadline);
+                  clearInterval(poll);
+                  resolve();
+                }
+                wake = done;
+              });
+        return settled;
+      },
+      close: () => {
+        unsubscribe?.();
+        wake?.();
+      },
+    };
+  }
+
+  private async isRunning(tenantId: string, operationId: string): Promise<boolean> {
+    try {
+      const row = await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: operationId }, select: { state: true } }));
+      return row !== null && RUNNING.has(row.state);
+    } catch {
+      return true; // PostgreSQL away: keep waiting (the final read of the request answers truthfully)
+    }
+  }
+}

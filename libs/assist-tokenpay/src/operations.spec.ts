@@ -1,0 +1,203 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+
+import { SANDBOX_MERCHANT, TEST_MERCHANT_PRIVATE_KEY_PEM, startAssistSandbox, type AssistSandbox } from '@payorch/testing/assist-sandbox';
+
+import { toOrderAmount } from './amount';
+import { AssistTokenPayClient, type AssistClientOptions } from './client';
+import { AssistValidationError } from './errors';
+import { CANCEL_PATH, CHARGE_PATH, matchOperation, operationResultOf, parseOperationDate } from './operations';
+import { parseOrderStateResponse } from './response';
+import { createRsaMd5Signer, createRsaMd5Verifier } from './signature';
+import { MERCHANT, SALT, orderObject, operationObject, validRequest } from './testing/fixtures';
+
+let sandbox: AssistSandbox;
+let seq = 0;
+const signer = createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM);
+
+function clientFor(overrides: Partial<AssistClientOptions> = {}) {
+  return new AssistTokenPayClient({
+    ...SANDBOX_MERCHANT,
+    baseUrl: sandbox.url,
+    signer,
+    timeoutMs: 1_000,
+    orderStateTimeoutMs: 1_000,
+    retryDelayMs: 0,
+    ...overrides,
+  });
+}
+
+/** A two-stage (or one-stage) order of 100.00 RUB at the sandbox; returns what a capture / cancel needs. */
+async function order(delay: 0 | 1 = 1) {
+  const orderNumber = `OP-${Date.now()}-${++seq}`;
+  const paid = await clientFor().pay(validRequest({ orderNumber, orderAmount: '100.00', delay }));
+  if (paid.status !== (delay ? 'authorized' : 'approved')) throw new Error(`not paid: ${paid.status}`);
+  const billNumber = 'order' in paid ? paid.order.billNumber : '';
+  return (amount: string, extra: Record<string, unknown> = {}) => ({
+    billNumber,
+    orderNumber,
+    orderAmount: '100.00',
+    amount,
+    currency: 'RUB',
+    sentAt: new Date(),
+    knownBillNumbers: [`${billNumber}.1`],
+    ...extra,
+  });
+}
+
+beforeEach(async () => {
+  sandbox = await startAssistSandbox();
+});
+afterEach(async () => {
+  await sandbox.close();
+});
+
+describe(`${AssistTokenPayClient.name}: charge and cancel against the sandbox`, () => {
+  it('captures part of a two-stage payment, then the rest, each matched to its own Charge operation', async () => {
+    const req = await order();
+    const first = await clientFor().charge(req('40.00'));
+    expect(first).toMatchObject({
+      status: 'succeeded',
+      source: 'charge',
+      order: { state: 'PartialDelayed' },
+      operation: { type: 'Charge', amount: '40.00', state: 'Success' },
+    });
+    const billOfFirst = first.status === 'succeeded' ? first.operation.billNumber : '';
+    const rest = await clientFor().charge(req('60.00', { knownBillNumbers: [`${req('0').billNumber}.1`, billOfFirst] }));
+    expect(rest).toMatchObject({ status: 'succeeded', order: { state: 'Approved' }, operation: { type: 'Charge', amount: '60.00' } });
+    expect(sandbox.stats.chargeRequests).toBe(2);
+  });
+
+  it('sends the service fields (Billnumber, Amount in major units, Currency, Format=5) to charge.cfm / wscancel.cfm', async () => {
+    const seen: Array<{ url: string; body: string }> = [];
+    const req = await order();
+    const fetchSpy: AssistClientOptions['fetch'] = (url, init) => {
+      seen.push({ url, body: String(init.body) });
+      return fetch(url, init);
+    };
+    await clientFor({ fetch: fetchSpy }).charge(req(toOrderAmount(2550, 'RUB')));
+    await clientFor({ fetch: fetchSpy }).cancel(req(toOrderAmount(1000, 'RUB')));
+    expect(seen.map((s) => new URL(s.url).pathname)).toEqual([CHARGE_PATH, CANCEL_PATH]);
+    expect(Object.fromEntries(new URLSearchParams(seen[0]!.body))).toEqual({
+      Merchant_ID: SANDBOX_MERCHANT.merchantId,
+      Login: SANDBOX_MERCHANT.login,
+      Password: SANDBOX_MERCHANT.password,
+      Billnumber: req('0').billNumber,
+      Amount: '25.50',
+      Currency: 'RUB',
+      Format: '5',
+    });
+  });
+
+  it('releases an authorisation and refunds a paid order, partly and fully (PaymentCancel)', async () => {
+    const held = await order(1);
+    expect(await clientFor().cancel(held('100.00'))).toMatchObject({ status: 'succeeded', order: { state: 'Canceled' }, operation: { type: 'PaymentCancel' } });
+    const paid = await order(0);
+    expect(await clientFor().cancel(paid('30.00'))).toMatchObject({ status: 'succeeded', order: { state: 'PartialCanceled' } });
+  });
+
+  it('reports a definitive refusal as rejected with its codes (capture of a one-stage order, over-capture)', async () => {
+    const paid = await order(0);
+    expect(await clientFor().charge(paid('10.00'))).toMatchObject({ status: 'rejected', error: { firstCode: 15, secondCode: 307 } });
+    const held = await order(1);
+    expect(await clientFor().charge(held('100.01'))).toMatchObject({ status: 'rejected', error: { firstCode: 5, secondCode: 108, field: 'OrderAmount' } });
+  });
+
+  it.each([
+    ['lost-answer', 'NETWORK'],
+    ['hang', 'TIMEOUT'],
+    ['http500', 'HTTP_STATUS'],
+    ['bad-checkvalue', 'CHECKVALUE_MISMATCH'],
+  ] as const)('%s → unknown (%s), sent once, and resolveOperation finds the one operation', async (mode, code) => {
+    const req = await order();
+    sandbox.setMode(mode, { endpoint: 'charge', times: 1 });
+    const outcome = await clientFor().charge(req('25.00'));
+    expect(outcome).toMatchObject({ status: 'unknown', error: { code } });
+    expect(sandbox.stats.chargeRequests).toBe(1);
+    const resolved = await clientFor().resolveOperation('charge', req('25.00'));
+    if (mode === 'http500') {
+      // The 500 came before anything was carried out: orderstate lists no Charge.
+      expect(resolved).toMatchObject({ status: 'not_found', order: { state: 'Delayed' } });
+    } else {
+      expect(resolved).toMatchObject({ status: 'succeeded', source: 'orderstate', operation: { type: 'Charge', amount: '25.00' } });
+    }
+    expect(sandbox.stats.chargeRequests).toBe(1);
+  });
+
+  it('never trusts an orderstate answer with a bad checkvalue while resolving', async () => {
+    const req = await order();
+    await clientFor().charge(req('25.00'));
+    sandbox.setMode('bad-checkvalue', { endpoint: 'orderstate', times: 1 });
+    const failures: string[] = [];
+    const resolved = await clientFor({ onIntegrityFailure: (e, c) => failures.push(`${c.endpoint}:${e.code}`) }).resolveOperation('charge', req('25.00'));
+    expect(resolved).toMatchObject({ status: 'unknown', error: { code: 'CHECKVALUE_MISMATCH' } });
+    expect(failures).toEqual(['/orderstate/orderstate.cfm:CHECKVALUE_MISMATCH']);
+  });
+
+  it('refuses a malformed request before sending (amount, billnumber)', async () => {
+    const req = await order();
+    await expect(clientFor().charge(req('12.3.4'))).rejects.toBeInstanceOf(AssistValidationError);
+    await expect(clientFor().cancel(req('1.00', { billNumber: '' }))).rejects.toBeInstanceOf(AssistValidationError);
+    expect(sandbox.stats.chargeRequests + sandbox.stats.cancelRequests).toBe(0);
+  });
+});
+
+describe(matchOperation.name, () => {
+  const base = Date.UTC(2026, 11, 3, 12, 0, 0);
+  const at = (offsetSeconds: number) => {
+    const d = new Date(base + offsetSeconds * 1000);
+    const p = (n: number) => String(n).padStart(2, '0');
+    return `${p(d.getUTCDate())}.${p(d.getUTCMonth() + 1)}.${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+  };
+  const orderWith = (ops: Array<Record<string, string>>) =>
+    parseOrderStateResponse(JSON.stringify({ orderstate: orderObject({ orderamount: '100.00', operations: ops.map((o) => operationObject(o)) }) }), {
+      merchantId: MERCHANT.merchantId,
+      salt: SALT,
+    });
+  const ops: Array<Record<string, string>> = [
+    { billnumber: 'B.1', operationtype: '100', amount: '100.00', operationdate: at(-3600) },
+    { billnumber: 'B.2', operationtype: '300', amount: '10.00', operationdate: at(-1800) },
+    { billnumber: 'B.3', operationtype: '200', amount: '10.00', operationdate: at(5) },
+    { billnumber: 'B.4', operationtype: '300', amount: '10.00', operationdate: at(10), operationstate: 'Failure', responsecode: 'AS100' },
+    { billnumber: 'B.5', operationtype: '300', amount: '10.00', operationdate: at(20) },
+  ];
+
+  it('picks the operation of the right type, amount and time among several on the order, skipping known ones', () => {
+    const answer = orderWith(ops);
+    if (answer.kind !== 'order') throw new Error('no order');
+    const c = { amount: '10', currency: 'RUB', notBefore: new Date(base) };
+    expect(matchOperation(answer.order, { ...c, type: 'Charge' })?.billNumber).toBe('B.3');
+    // B.2 is older than the request (beyond the clock skew): another, earlier cancel.
+    expect(matchOperation(answer.order, { ...c, type: 'PaymentCancel' })?.billNumber).toBe('B.4');
+    expect(matchOperation(answer.order, { ...c, type: 'PaymentCancel', knownBillNumbers: ['B.4'] })?.billNumber).toBe('B.5');
+    expect(matchOperation(answer.order, { ...c, type: 'PaymentCancel', amount: '10.01' })).toBeUndefined();
+    expect(matchOperation(answer.order, { ...c, type: 'Charge', currency: 'USD' })).toBeUndefined();
+    expect(operationResultOf(answer.order.operations[3]!)).toBe('failed');
+    expect(operationResultOf(answer.order.operations[4]!)).toBe('succeeded');
+  });
+
+  it('reads operationdate as GMT and refuses anything else', () => {
+    expect(parseOperationDate('03.12.2026 12:00:05')?.toISOString()).toBe('2026-12-03T12:00:05.000Z');
+    expect(parseOperationDate('2026-12-03 12:00')).toBeUndefined();
+  });
+});
+
+describe('answer signature (response table: X signed by Assist)', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const verifier = createRsaMd5Verifier(publicKey);
+  const x = MERCHANT.merchantId + 'ORD-0001' + '101.00' + 'RUB' + 'Approved';
+  const ctx = { merchantId: MERCHANT.merchantId, salt: SALT, verifySignature: verifier };
+  const body = (signature?: string) => JSON.stringify({ orderstate: { ...orderObject(), ...(signature === undefined ? {} : { signature }) } });
+
+  it('trusts an order whose signature verifies', () => {
+    const good = sign('md5', Buffer.from(x, 'utf8'), privateKey).toString('base64');
+    expect(parseOrderStateResponse(body(good), ctx).kind).toBe('order');
+  });
+
+  it('refuses a missing or wrong signature even when the checkvalue is right', () => {
+    expect(() => parseOrderStateResponse(body(), ctx)).toThrow(expect.objectContaining({ code: 'SIGNATURE_MISSING' }));
+    const other = sign('md5', Buffer.from(x + 'X', 'utf8'), privateKey).toString('base64');
+    expect(() => parseOrderStateResponse(body(other), ctx)).toThrow(expect.objectContaining({ code: 'SIGNATURE_MISMATCH' }));
+    // Without a verifier configured the signature is not required (MD5 signature type: empty).
+    expect(parseOrderStateResponse(body(), { merchantId: MERCHANT.merchantId, salt: SALT }).kind).toBe('order');
+  });
+});

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Terminal" ADD COLUMN     "encryptionEnabled" BOOLEAN NOT NULL DEFAULT false;

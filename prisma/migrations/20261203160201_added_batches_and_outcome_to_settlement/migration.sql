@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Settlement" ADD COLUMN     "batches" JSONB,
+ADD COLUMN     "outcome" TEXT;

@@ -1,0 +1,397 @@
+import type { INestApplication } from '@nestjs/common';
+
+import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
+import { loadConfig, workerConfigSchema } from '@payorch/config';
+import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
+import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
+
+import { GatewaySession, idem } from './support/gateway-session';
+
+const TOKEN = {
+  version: 'EC_v1',
+  data: 'QXBwbGVQYXlFbmNyeXB0ZWREYXRhRm9yVGVzdHM=',
+  signature: 'ZHVtbXktc2lnbmF0dXJl',
+  header: { ephemeralPublicKey: 'ZHVtbXk=', publicKeyHash: 'ZHVtbXk=', transactionId: 'abc123' },
+};
+const customer = { lastname: 'Иванов', firstname: 'Иван', email: 'ivan@example.com' };
+
+type Body = Record<string, any>;
+
+/**
+ * Issue 17: capture, cancel and refund of wallet payments, full and partial, through the gateway, the worker's
+ * resolution job and the Assist sandbox — exactly once on the wire.
+ */
+describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + Redis + sandbox)', () => {
+  const session = new GatewaySession();
+  let sandbox: AssistSandbox;
+  let worker: INestApplication;
+  let auth: { Authorization: string };
+  let merchantId: string;
+
+  const pay = async (amount: number, twoStage: boolean): Promise<Body> => {
+    const res = await session
+      .http()
+      .post('/v1/wallet-payments')
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ merchantId, amount, currency: 'RUB', tokenType: 'APPLE_PAY', token: TOKEN, customer, twoStage });
+    expect(res.status).toBe(201);
+    expect(res.body.state).toBe(twoStage ? 'AUTHORIZED' : 'APPROVED');
+    return res.body as Body;
+  };
+
+  const operate = (id: string, action: 'capture' | 'cancel', body: Record<string, unknown> = {}, key = idem(), headers = auth) =>
+    session.http().post(`/v1/wallet-payments/${id}/${action}`).set(headers).set('Idempotency-Key', key).send(body);
+
+  const get = async (id: string): Promise<Body> => {
+    const res = await session.http().get(`/v1/wallet-payments/${id}`).set(auth);
+    expect(res.status).toBe(200);
+    return res.body as Body;
+  };
+
+  const paymentWhen = (id: string, until: (body: Body) => boolean) =>
+    waitFor(
+      async () => {
+        const body = await get(id);
+        return until(body) && body;
+      },
+      { timeoutMs: 15_000, intervalMs: 100, what: `payment ${id} in the expected state` },
+    );
+
+  const eventsOf = async (id: string) =>
+    (await session.owner.domainEvent.findMany({ where: { subjectId: id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type);
+
+  /** The sandbox's journal: the operations on the order, by Assist type code. */
+  const journal = (orderNumber: string) => (sandbox.orders.get(orderNumber)?.operations ?? []).map((op) => `${op.operationtype}:${op.amount}`);
+
+  beforeAll(async () => {
+    sandbox = await startAssistSandbox();
+    await session.start({ ASSIST_TIMEOUT_MS: '1000', WALLET_RESOLVE_DELAY_MS: '100', WALLET_RESOLVE_BACKOFF_MS: '200', WALLET_RESOLVE_ATTEMPTS: '20' });
+    const workerConfig = loadConfig('settlement-worker', workerConfigSchema, {
+      DATABASE_APP_URL: session.testDb.appUrl,
+      REDIS_URL: session.config.REDIS_URL,
+      REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
+      PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
+      LOG_LEVEL: 'silent',
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
+      WORKER_CONCURRENCY: '2',
+      ASSIST_ORDERSTATE_TIMEOUT_MS: '1000',
+      WALLET_SWEEP_INTERVAL_MS: '600000',
+      WALLET_SWEEP_OLDER_THAN_MS: '600000',
+    });
+    worker = await createWorkerApp(workerConfig, createLogger({ name: 'test', level: 'silent' }));
+    await worker.init();
+    const tenant = await session.tenant();
+    auth = { Authorization: `Bearer ${tenant.apiKey}` };
+    const created = await session.http().post('/v1/assist-merchants').set(auth).set('Idempotency-Key', idem()).send({
+      name: 'Shop at Assist',
+      serverUrl: sandbox.url,
+      merchantId: SANDBOX_MERCHANT.merchantId,
+      login: SANDBOX_MERCHANT.login,
+      password: SANDBOX_MERCHANT.password,
+      salt: SANDBOX_MERCHANT.salt,
+      privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+    });
+    if (created.status !== 201) throw new Error(`merchant settings not created: ${JSON.stringify(created.body)}`);
+    merchantId = created.body.id;
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    await session.stop();
+    await sandbox?.close();
+  });
+
+  describe('transitions', () => {
+    it('full capture: AUTHORIZED → APPROVED, with the Charge operation and wallet_payment.captured', async () => {
+      const p = await pay(10000, true);
+      expect(p.amounts).toEqual({ authorized: 10000, captured: 0, refunded: 0, released: 0 });
+      const res = await operate(p.id, 'capture');
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ state: 'APPROVED', amounts: { authorized: 10000, captured: 10000, refunded: 0, released: 0 } });
+      expect(res.body.operations).toEqual([
+        expect.objectContaining({
+          kind: 'CAPTURE',
+          amount: 10000,
+          state: 'SUCCEEDED',
+          assistBillNumber: `${p.assist.billNumber}.2`,
+          assist: expect.objectContaining({ type: 'Charge', state: 'Success', responseCode: 'AS000', amount: '100.00' }),
+          error: null,
+        }),
+      ]);
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:100.00']);
+      expect(await eventsOf(p.id)).toEqual(['wallet_payment.created', 'wallet_payment.updated', 'wallet_payment.updated', 'wallet_payment.captured']);
+    });
+
+    it('partial capture, then cancel of the remainder, then refund of what was captured', async () => {
+      const p = await pay(10000, true);
+      const captured = await operate(p.id, 'capture', { amount: 4000 });
+      expect(captured.body).toMatchObject({ state: 'PARTIALLY_CAPTURED', amounts: { authorized: 10000, captured: 4000, released: 0, refunded: 0 } });
+      expect(sandbox.orders.get(p.orderNumber)?.state).toBe('PartialDelayed');
+
+      const released = await operate(p.id, 'cancel');
+      expect(released.status).toBe(200);
+      expect(released.body).toMatchObject({ state: 'APPROVED', amounts: { captured: 4000, released: 6000, refunded: 0 } });
+      expect(released.body.operations.map((o: Body) => [o.kind, o.amount, o.state])).toEqual([
+        ['CAPTURE', 4000, 'SUCCEEDED'],
+        ['CANCEL_AUTHORIZATION', 6000, 'SUCCEEDED'],
+      ]);
+
+      const refunded = await operate(p.id, 'cancel');
+      expect(refunded.body).toMatchObject({ state: 'REFUNDED', amounts: { captured: 4000, released: 6000, refunded: 4000 } });
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:40.00', '300:60.00', '300:40.00']);
+      expect(sandbox.orders.get(p.orderNumber)?.state).toBe('Canceled');
+      expect((await eventsOf(p.id)).slice(3)).toEqual(['wallet_payment.partially_captured', 'wallet_payment.partially_canceled', 'wallet_payment.refunded']);
+    });
+
+    it('two partial captures up to the authorised amount', async () => {
+      const p = await pay(10000, true);
+      expect((await operate(p.id, 'capture', { amount: 3000 })).body.state).toBe('PARTIALLY_CAPTURED');
+      const over = await operate(p.id, 'capture', { amount: 7001 });
+      expect(over.status).toBe(422);
+      expect(over.body.error).toMatchObject({ code: 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED', details: { amount: 7001, available: 7000 } });
+      const rest = await operate(p.id, 'capture', { amount: 7000 });
+      expect(rest.body).toMatchObject({ state: 'APPROVED', amounts: { captured: 10000 } });
+    });
+
+    it('release of the whole authorisation: AUTHORIZED → CANCELED; a cancelled payment is neither captured nor cancelled again', async () => {
+      const p = await pay(10000, true);
+      const res = await operate(p.id, 'cancel');
+      expect(res.body).toMatchObject({ state: 'CANCELED', amounts: { authorized: 10000, captured: 0, released: 10000, refunded: 0 } });
+      expect((await eventsOf(p.id)).at(-1)).toBe('wallet_payment.canceled');
+      for (const action of ['capture', 'cancel'] as const) {
+        const again = await operate(p.id, action);
+        expect(again.status).toBe(409);
+        expect(again.body.error.code).toBe('WALLET_PAYMENT_ALREADY_CANCELED');
+      }
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '300:100.00']);
+    });
+
+    it('refund after a one-stage payment, repeated partial refunds up to the captured amount', async () => {
+      const p = await pay(10000, false);
+      const capture = await operate(p.id, 'capture');
+      expect(capture.status).toBe(409);
+      expect(capture.body.error.code).toBe('WALLET_PAYMENT_ONE_STAGE');
+
+      expect((await operate(p.id, 'cancel', { amount: 3000 })).body).toMatchObject({ state: 'PARTIALLY_REFUNDED', amounts: { refunded: 3000 } });
+      expect((await operate(p.id, 'cancel', { amount: 3000 })).body).toMatchObject({ state: 'PARTIALLY_REFUNDED', amounts: { refunded: 6000 } });
+      const over = await operate(p.id, 'cancel', { amount: 4001 });
+      expect(over.status).toBe(422);
+      expect(over.body.error).toMatchObject({ code: 'WALLET_AMOUNT_EXCEEDS_CAPTURED', details: { available: 4000 } });
+      expect((await operate(p.id, 'cancel', { amount: 4000 })).body).toMatchObject({ state: 'REFUNDED', amounts: { captured: 10000, refunded: 10000 } });
+      expect((await eventsOf(p.id)).slice(3)).toEqual(['wallet_payment.partially_refunded', 'wallet_payment.partially_refunded', 'wallet_payment.refunded']);
+      expect(sandbox.orders.get(p.orderNumber)?.state).toBe('Canceled');
+    });
+
+    it('refuses bad input with a clear 4xx in the one error envelope', async () => {
+      const p = await pay(10000, true);
+      const zero = await operate(p.id, 'capture', { amount: 0 });
+      expect(zero.status).toBe(400);
+      expect(zero.body.error.code).toBe('VALIDATION_FAILED');
+      const extra = await operate(p.id, 'capture', { amount: 10, note: 'x' });
+      expect(extra.status).toBe(400);
+      const noKey = await session.http().post(`/v1/wallet-payments/${p.id}/capture`).set(auth).send({});
+      expect(noKey.status).toBe(400);
+      expect(noKey.body.error.code).toBe('IDEMPOTENCY_KEY_REQUIRED');
+      const missing = await operate('00000000-0000-4000-8000-000000000000', 'capture');
+      expect(missing.status).toBe(404);
+      const declined = await session
+        .http()
+        .post('/v1/wallet-payments')
+        .set(auth)
+        .set('Idempotency-Key', idem())
+        .send({ merchantId, amount: 10001, currency: 'RUB', tokenType: 'APPLE_PAY', token: TOKEN, customer });
+      const refused = await operate(declined.body.id, 'cancel');
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('WALLET_PAYMENT_NOT_CANCELABLE');
+    });
+
+    it('replays the same Idempotency-Key and body, refuses the key for another body', async () => {
+      const p = await pay(10000, true);
+      const key = idem();
+      const first = await operate(p.id, 'capture', { amount: 1000 }, key);
+      const again = await operate(p.id, 'capture', { amount: 1000 }, key);
+      expect(again.status).toBe(200);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body.operations).toEqual(first.body.operations);
+      const other = await operate(p.id, 'capture', { amount: 2000 }, key);
+      expect(other.status).toBe(409);
+      expect(other.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:10.00']);
+    });
+  });
+
+  describe('exactly once on the wire', () => {
+    it('a capture whose answer is lost is UNKNOWN, then resolved through orderstate without a second Charge', async () => {
+      const p = await pay(10000, true);
+      const before = sandbox.stats.chargeRequests;
+      sandbox.setMode('lost-answer', { endpoint: 'charge', times: 1 });
+      const res = await operate(p.id, 'capture', { amount: 2500 });
+      expect(res.status).toBe(200);
+      expect(res.body.state).toBe('AUTHORIZED');
+      expect(res.body.operations).toEqual([
+        expect.objectContaining({ kind: 'CAPTURE', state: 'UNKNOWN', error: expect.objectContaining({ source: 'transport' }) }),
+      ]);
+
+      const resolved = await paymentWhen(p.id, (b) => b.operations[0].state !== 'UNKNOWN');
+      expect(resolved).toMatchObject({ state: 'PARTIALLY_CAPTURED', amounts: { captured: 2500 } });
+      expect(resolved.operations[0]).toMatchObject({ state: 'SUCCEEDED', assistBillNumber: `${p.assist.billNumber}.2`, resolutionAttempts: 1 });
+      expect(sandbox.stats.chargeRequests - before).toBe(1);
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:25.00']);
+    });
+
+    it('a refund whose answer is lost is resolved without a second PaymentCancel, matched among several operations', async () => {
+      const p = await pay(10000, false);
+      await operate(p.id, 'cancel', { amount: 1000 });
+      const before = sandbox.stats.cancelRequests;
+      sandbox.setMode('lost-answer', { endpoint: 'cancel', times: 1 });
+      const res = await operate(p.id, 'cancel', { amount: 1000 });
+      expect(res.body.operations[1]).toMatchObject({ kind: 'REFUND', state: 'UNKNOWN' });
+
+      const resolved = await paymentWhen(p.id, (b) => b.operations[1].state !== 'UNKNOWN');
+      // Two cancels of the same amount on the order: the first is already ours, the second is the lost one.
+      expect(resolved.operations.map((o: Body) => [o.state, o.assistBillNumber])).toEqual([
+        ['SUCCEEDED', `${p.assist.billNumber}.2`],
+        ['SUCCEEDED', `${p.assist.billNumber}.3`],
+      ]);
+      expect(resolved).toMatchObject({ state: 'PARTIALLY_REFUNDED', amounts: { refunded: 2000 } });
+      expect(sandbox.stats.cancelRequests - before).toBe(1);
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '300:10.00', '300:10.00']);
+    });
+
+    it('an answer failing its checkvalue is never trusted: UNKNOWN, then resolved from a verified orderstate', async () => {
+      const p = await pay(10000, true);
+      sandbox.setMode('bad-checkvalue', { endpoint: 'charge', times: 1 });
+      const res = await operate(p.id, 'capture');
+      expect(res.body.operations[0]).toMatchObject({ state: 'UNKNOWN', error: expect.objectContaining({ source: 'integrity', code: 'CHECKVALUE_MISMATCH' }) });
+      expect(res.body.state).toBe('AUTHORIZED');
+      const resolved = await paymentWhen(p.id, (b) => b.state === 'APPROVED');
+      expect(resolved.operations[0].state).toBe('SUCCEEDED');
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:100.00']);
+    });
+
+    it('refuses a second operation while one is open (409 WALLET_OPERATION_IN_PROGRESS)', async () => {
+      const p = await pay(10000, true);
+      sandbox.setMode('hang', { endpoint: 'charge', times: 1 });
+      // supertest sends on then(): start the request now, await its answer later.
+      const first = operate(p.id, 'capture', { amount: 1000 }).then((r) => r);
+      await paymentWhen(p.id, (b) => b.operations.length === 1);
+      const second = await operate(p.id, 'cancel');
+      expect(second.status).toBe(409);
+      expect(second.body.error.code).toBe('WALLET_OPERATION_IN_PROGRESS');
+      expect((await first).body.operations[0].state).toBe('UNKNOWN');
+      // The hung request was carried out before hanging: orderstate finds it.
+      await paymentWhen(p.id, (b) => b.state === 'PARTIALLY_CAPTURED');
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:10.00']);
+    });
+
+    it('10 concurrent identical captures make one operation; 10 concurrent different ones too', async () => {
+      const p = await pay(10000, true);
+      const before = sandbox.stats.chargeRequests;
+      const key = idem();
+      const same = await Promise.all(Array.from({ length: 10 }, () => operate(p.id, 'capture', { amount: 5000 }, key)));
+      expect(same.every((r) => r.status === 200 || (r.status === 409 && r.body.error.code === 'IDEMPOTENCY_KEY_IN_PROGRESS'))).toBe(true);
+      expect(same.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
+
+      const different = await Promise.all(Array.from({ length: 10 }, () => operate(p.id, 'capture', { amount: 5000 })));
+      const ok = different.filter((r) => r.status === 200);
+      if (ok.length !== 1) throw new Error(JSON.stringify(different.map((r) => [r.status, r.body.error?.code, r.body.error?.message])));
+      expect(ok).toHaveLength(1);
+      expect(
+        different
+          .filter((r) => r.status !== 200)
+          .every((r) => ['WALLET_OPERATION_IN_PROGRESS', 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED', 'WALLET_PAYMENT_NOT_CAPTURABLE'].includes(r.body.error.code)),
+      ).toBe(true);
+      const final = await get(p.id);
+      expect(final).toMatchObject({ state: 'APPROVED', amounts: { captured: 10000 } });
+      expect(final.operations).toHaveLength(2);
+      expect(sandbox.stats.chargeRequests - before).toBe(2);
+    });
+  });
+
+  describe('daily wallet summary', () => {
+    it('sums payments, captures, cancels, refunds and net per merchant and business day, as JSON and CSV', async () => {
+      const other = await session.tenant();
+      const otherAuth = { Authorization: `Bearer ${other.apiKey}` };
+      const otherMerchant = await session.http().post('/v1/assist-merchants').set(otherAuth).set('Idempotency-Key', idem()).send({
+        name: 'Other shop',
+        serverUrl: sandbox.url,
+        merchantId: SANDBOX_MERCHANT.merchantId,
+        login: SANDBOX_MERCHANT.login,
+        password: SANDBOX_MERCHANT.password,
+        salt: SANDBOX_MERCHANT.salt,
+        privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+      });
+      const theirs = await session
+        .http()
+        .post('/v1/wallet-payments')
+        .set(otherAuth)
+        .set('Idempotency-Key', idem())
+        .send({ merchantId: otherMerchant.body.id, amount: 70000, currency: 'RUB', tokenType: 'APPLE_PAY', token: TOKEN, customer });
+      expect(theirs.body.state).toBe('APPROVED');
+
+      const today = new Date().toISOString().slice(0, 10);
+      const { body: all } = await session.http().get('/v1/wallet-payments').query({ limit: 200 }).set(auth);
+      const expected = { payments: 0, paymentsAmount: 0, captured: 0, cancels: 0, released: 0, refunds: 0, refunded: 0 };
+      for (const p of all.data as Body[]) {
+        if (p.amounts.authorized === 0) continue;
+        expected.payments += 1;
+        expected.paymentsAmount += p.amount;
+        expected.captured += p.amounts.captured;
+        expected.released += p.amounts.released;
+        expected.refunded += p.amounts.refunded;
+        expected.cancels += p.operations.filter((o: Body) => o.kind === 'CANCEL_AUTHORIZATION' && o.state === 'SUCCEEDED').length;
+        expected.refunds += p.operations.filter((o: Body) => o.kind === 'REFUND' && o.state === 'SUCCEEDED').length;
+      }
+      const res = await session.http().get('/v1/settlements/wallet-summaries').query({ from: today, to: today }).set(auth);
+      expect(res.status).toBe(200);
+      expect(res.body.data).toEqual([
+        {
+          merchantId,
+          businessDate: today,
+          currency: 'RUB',
+          payments: { count: expected.payments, amount: expected.paymentsAmount },
+          captures: { count: expect.any(Number), amount: expected.captured },
+          cancels: { count: expected.cancels, amount: expected.released },
+          refunds: { count: expected.refunds, amount: expected.refunded },
+          net: expected.captured - expected.refunded,
+        },
+      ]);
+
+      const csv = await session.http().get('/v1/settlements/wallet-summaries').query({ from: today, to: today, format: 'csv' }).set(auth);
+      expect(csv.status).toBe(200);
+      expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+      const lines = csv.text.trim().split('\n');
+      expect(lines[0]).toBe('merchantId,businessDate,currency,payments,paymentsAmount,captures,capturesAmount,cancels,cancelsAmount,refunds,refundsAmount,net');
+      expect(lines[1]).toContain(`${merchantId},${today},RUB,${expected.payments},${expected.paymentsAmount},`);
+      expect(lines[1]?.endsWith(`,${expected.captured - expected.refunded}`)).toBe(true);
+
+      const bad = await session.http().get('/v1/settlements/wallet-summaries').query({ from: 'yesterday', to: today }).set(auth);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+    });
+  });
+
+  describe('tenant isolation', () => {
+    it("another tenant cannot capture, cancel or summarise this tenant's payments (404 / empty, enforced by RLS)", async () => {
+      const p = await pay(10000, true);
+      await operate(p.id, 'capture', { amount: 1000 });
+      const other = await session.tenant();
+      const otherAuth = { Authorization: `Bearer ${other.apiKey}` };
+      for (const action of ['capture', 'cancel'] as const) {
+        const res = await operate(p.id, action, {}, idem(), otherAuth);
+        expect(res.status).toBe(404);
+        expect(res.body.error.code).toBe('NOT_FOUND');
+      }
+      const today = new Date().toISOString().slice(0, 10);
+      const summary = await session.http().get('/v1/settlements/wallet-summaries').query({ from: today, to: today }).set(otherAuth);
+      expect(summary.body).toEqual({ data: [] });
+      const seen = await session.appDb.withTenant(other.tenantId, (tx) => tx.walletPaymentOperation.findMany({ where: { paymentId: p.id } }));
+      expect(seen).toEqual([]);
+      const mine = await get(p.id);
+      expect(mine).toMatchObject({ state: 'PARTIALLY_CAPTURED', amounts: { captured: 1000 } });
+      expect(mine.operations).toHaveLength(1);
+    });
+  });
+});
