@@ -49,7 +49,7 @@ describe('terminals API and secrets at rest', () => {
     const k2 = newMasterKey('k2');
     const rotated = SecretBox.fromConfig(k2, [k1]);
     expect(openTerminalCredentials(rotated, tenantId, row.id, row.credentialsEncrypted!)).toEqual({ adminPassword: password });
-    const merchantSecrets = { login: 'l', password: 'assist-pass-5521', salt: 'salt-8812', privateKeyPem: null };
+    const merchantSecrets = { login: 'l', password: 'assist-pass-5521', salt: 'salt-8812', privateKeyPem: null, assistPublicKeyPem: null };
     const merchant = await session.owner.assistMerchant.create({
       data: { id: '00000000-0000-4000-8000-000000000001', tenantId, name: 'm', merchantId: '679471', serverUrl: 'https://example.test', secretsEncrypted: 'x' },
     });

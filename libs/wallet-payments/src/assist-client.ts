@@ -1,4 +1,11 @@
-import { AssistTokenPayClient, createRsaMd5Signer, type AssistIntegrityError, type FetchLike, type IntegrityContext } from '@payorch/assist-tokenpay';
+import {
+  AssistTokenPayClient,
+  createRsaMd5Signer,
+  createRsaMd5Verifier,
+  type AssistIntegrityError,
+  type FetchLike,
+  type IntegrityContext,
+} from '@payorch/assist-tokenpay';
 
 import type { AssistMerchantSecrets } from './merchant-secrets';
 
@@ -29,6 +36,8 @@ export function createAssistClient(merchant: AssistMerchantRow, secrets: AssistM
     password: secrets.password,
     salt: secrets.salt,
     signer: secrets.privateKeyPem ? createRsaMd5Signer(secrets.privateKeyPem) : undefined,
+    // With Assist's public key configured, an answer without a valid signature is never trusted (SIGNATURE_MISSING / _MISMATCH).
+    answerVerifier: secrets.assistPublicKeyPem ? createRsaMd5Verifier(secrets.assistPublicKeyPem) : undefined,
     ...withoutUndefined(settings),
   });
 }

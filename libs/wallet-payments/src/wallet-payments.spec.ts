@@ -21,7 +21,7 @@ describe(bodyPathOf.name, () => {
 
 describe('merchant secrets', () => {
   const box = new SecretBox({ id: 'k1', key: randomBytes(32) });
-  const secrets = { login: 'sandbox_login', password: 'sandboxPass1', salt: 'salt', privateKeyPem: null };
+  const secrets = { login: 'sandbox_login', password: 'sandboxPass1', salt: 'salt', privateKeyPem: null, assistPublicKeyPem: null };
 
   it('round-trips and never contains a secret in clear', () => {
     const [tenant, row] = [randomUUID(), randomUUID()];

@@ -53,6 +53,7 @@ export class AssistMerchantsService {
       password: dto.password,
       salt: dto.salt,
       privateKeyPem: dto.privateKeyPem ?? null,
+      assistPublicKeyPem: dto.assistPublicKeyPem ?? null,
     };
     return this.db
       .withTenant(ctx, async (tx) => {
@@ -97,6 +98,7 @@ export class AssistMerchantsService {
             password: dto.password ?? opened.password,
             salt: dto.salt ?? opened.salt,
             privateKeyPem: dto.privateKeyPem === undefined ? opened.privateKeyPem : dto.privateKeyPem,
+            assistPublicKeyPem: dto.assistPublicKeyPem === undefined ? opened.assistPublicKeyPem : dto.assistPublicKeyPem,
           });
         }
         const row = await tx.assistMerchant.update({
@@ -145,6 +147,7 @@ export class AssistMerchantsService {
     const opened = openMerchantSecrets(this.secrets, row.tenantId, row.id, row.secretsEncrypted);
     return {
       createdAt: row.createdAt.toISOString(),
+      hasAssistPublicKey: opened.assistPublicKeyPem !== null,
       hasPassword: opened.password.length > 0,
       hasPrivateKey: opened.privateKeyPem !== null,
       hasSalt: opened.salt.length > 0,

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 
 import type { INestApplication } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -11,7 +11,7 @@ import { QUEUES, SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
-import { resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
+import { createAssistClient, resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
 
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
@@ -100,6 +100,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
           password: SANDBOX_MERCHANT.password,
           salt: SANDBOX_MERCHANT.salt,
           privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+          assistPublicKeyPem: null,
         }),
       },
     });
@@ -114,6 +115,29 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     await owner?.$disconnect();
     await sandbox?.close();
     await testDb?.drop();
+  });
+
+  it("with Assist's public key configured on the merchant, an unsigned answer is never trusted (SIGNATURE_MISSING)", async () => {
+    const orderNumber = randomUUID();
+    const merchant = { serverUrl: sandbox.url, merchantId: SANDBOX_MERCHANT.merchantId };
+    const secrets = { ...SANDBOX_MERCHANT, privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM, assistPublicKeyPem: null };
+    const paid = await createAssistClient(merchant, secrets).pay({
+      orderNumber,
+      orderAmount: '1.00',
+      orderCurrency: 'RUB',
+      tokenType: 1,
+      paymentToken: APPLE_PAY_TOKEN,
+      lastname: 'L',
+      firstname: 'F',
+      email: 'a@b.cd',
+    });
+    expect(paid.status).toBe('approved');
+    // The sandbox does not sign its answers: checked by checkvalue only, the order reads; with the key, it is refused.
+    expect(await createAssistClient(merchant, secrets).getOrderState(orderNumber)).toMatchObject({ kind: 'order' });
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    await expect(createAssistClient(merchant, { ...secrets, assistPublicKeyPem: publicKey }).getOrderState(orderNumber)).rejects.toMatchObject({
+      code: 'SIGNATURE_MISSING',
+    });
   });
 
   it('the sweep finds a payment whose job was lost and resolves it from the order state, without paying again', async () => {

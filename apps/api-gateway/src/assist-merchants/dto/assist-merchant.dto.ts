@@ -1,4 +1,4 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 
 import { z } from 'zod';
 
@@ -25,7 +25,25 @@ function isRsaPrivateKeyPem(value: string): boolean {
   }
 }
 
+/** An RSA public key in PEM (SPKI or PKCS#1). */
+function isRsaPublicKeyPem(value: string): boolean {
+  if (!value.includes('-----BEGIN') || value.includes('PRIVATE KEY')) return false;
+  try {
+    return createPublicKey({ key: value, format: 'pem' }).asymmetricKeyType === 'rsa';
+  } catch {
+    return false;
+  }
+}
+
 const fields = {
+  assistPublicKeyPem: z
+    .string()
+    .max(16_384)
+    .refine(isRsaPublicKeyPem, { message: 'must be an RSA public key in PEM (SPKI or PKCS#1)' })
+    .nullable()
+    .describe(
+      "Assist's RSA public key (PEM) from Assist support: when set, every answer must carry a valid signature; null: answers are checked by checkvalue only.",
+    ),
   login: z
     .string()
     .regex(/^[A-Za-z0-9_]{8,20}$/, { message: 'must be 8–20 Latin letters, digits or _ (Assist Login rule)' })
@@ -58,6 +76,7 @@ const fields = {
 export const createAssistMerchantSchema = z.strictObject({
   ...fields,
   privateKeyPem: fields.privateKeyPem.optional(),
+  assistPublicKeyPem: fields.assistPublicKeyPem.optional(),
 });
 export type CreateAssistMerchantDto = z.infer<typeof createAssistMerchantSchema>;
 
@@ -67,10 +86,12 @@ export const updateAssistMerchantSchema = z
   .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
 export type UpdateAssistMerchantDto = z.infer<typeof updateAssistMerchantSchema>;
 
-export const SECRET_FIELDS = ['login', 'password', 'privateKeyPem', 'salt'] as const;
+/** Fields sealed in the merchant's encrypted envelope (the public key too: it decides what answers are trusted). */
+export const SECRET_FIELDS = ['assistPublicKeyPem', 'login', 'password', 'privateKeyPem', 'salt'] as const;
 
 export const assistMerchantResponseSchema = z.object({
   createdAt: z.string(),
+  hasAssistPublicKey: z.boolean().describe("Answers' signatures are verified with Assist's public key."),
   hasPassword: z.boolean(),
   hasPrivateKey: z.boolean(),
   hasSalt: z.boolean(),
