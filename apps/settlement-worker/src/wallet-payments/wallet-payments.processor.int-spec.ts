@@ -134,7 +134,11 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect(paid.status).toBe('approved');
     // The sandbox does not sign its answers: checked by checkvalue only, the order reads; with the key, it is refused.
     expect(await createAssistClient(merchant, secrets).getOrderState(orderNumber)).toMatchObject({ kind: 'order' });
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 1024,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
     await expect(createAssistClient(merchant, { ...secrets, assistPublicKeyPem: publicKey }).getOrderState(orderNumber)).rejects.toMatchObject({
       code: 'SIGNATURE_MISSING',
     });
