@@ -16,7 +16,7 @@ const ROUNDS = 3;
 const LESSONS = {
   framer: 'profile: a new backing store per frame (~30%) and the byte-wise LRC dominated; frames now come from a shared slab, the LRC XORs 32-bit words',
   decode:
-    'profile: TLV objects, a Map of value lists, hex tag strings and a latin1 string + regex per tag; now one walk into reused scratch arrays, checks on the bytes, binary values are views',
+    'profile: TLV objects, a Map of value lists, hex tag strings and a latin1 string + regex per tag; now one walk into reused scratch arrays, checks on the bytes, one latin1 decode per short DATA, binary values are views',
 };
 
 function realisticStream(targetBytes: number): { stream: Buffer; frames: number } {

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   // Full stack: gateway + PostgreSQL + in-process dispatcher + executor + driver + simulator.
   const session = new GatewaySession();
   let dispatcher!: InProcessDispatcher;
-  session.dispatcherFactory = (appUrl) => (dispatcher = new InProcessDispatcher(appUrl));
+  session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
   await session.start({ RATE_LIMIT_PER_MINUTE: '100000000' });
   try {
     const { apiKey } = await session.tenant();

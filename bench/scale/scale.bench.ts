@@ -44,8 +44,9 @@ const RARE_EVENT_EVERY = 1_000;
 const LESSON =
   'lesson (EXPLAIN): `createdAt < c OR (createdAt = c AND id < i)` is a filter, so a deep page of a rare state read every newer row; ' +
   '(createdAt, id) < (c, i) is an index condition on (tenantId, state|businessDate, createdAt, id). Event catch-up: Prisma `_max` is a ' +
-  "sub-select with OFFSET (a scan of all the tenant's events per read), `type LIKE` cannot use an index, and even `type IN` let the planner " +
-  'scan (tenantId, seq) past every rare event: now the last (tenantId, seq) entry and one bounded (tenantId, type, seq) range per type, merged.';
+  "sub-select with OFFSET (a scan of all the tenant's events per read), `type LIKE` cannot use an index, and `type IN` (or a join over the " +
+  'types) let the planner scan (tenantId, seq) past every rare event: now the last (tenantId, seq) entry and a UNION ALL of one ' +
+  '`type = constant` range of (tenantId, type, seq) per type, each stopping after a page.';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 

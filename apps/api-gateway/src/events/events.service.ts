@@ -2,7 +2,7 @@ import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/comm
 import type { Request, Response } from 'express';
 
 import type { GatewayConfig } from '@payorch/config';
-import type { Database, PublishedEvent, TransactionClient } from '@payorch/db';
+import { type Database, Prisma, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, isUuid, type TenantContext } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
@@ -273,24 +273,19 @@ interface EventRow {
 }
 
 /**
- * The first `take` events after `after` of the given types, in seq order: for each type, an index range
- * scan of (tenantId, type, seq) that stops after `take` rows, then a merge. Bounded whatever the table
- * size and however rare the types; a single `type IN (…)` query let the planner pick the (tenantId, seq)
- * scan with a filter, which reads every event after `after` when the types are rare (170 ms at 100k
- * events in bench/scale).
+ * The first `take` events after `after` of the given types, in seq order: one `type = <constant>` branch
+ * per type (each an index range of (tenantId, type, seq) that stops after `take` rows), merged by seq.
+ * Bounded whatever the table size and however rare the types. Prisma's `type IN (…)` let the planner scan
+ * (tenantId, seq) past every event when the types are rare, and a join over the types hides their
+ * selectivity from it (both 20–270 ms at 1M events in bench/scale).
  */
 function typedPage(tx: TransactionClient, tenantId: string, after: bigint, types: string[], take: number): Promise<EventRow[]> {
-  return tx.$queryRaw<EventRow[]>`
-    SELECT e.* FROM unnest(${types}::text[]) AS t("type")
-    CROSS JOIN LATERAL (
-      SELECT d."id", d."tenantId", d."type", d."subjectType", d."subjectId", d."data", d."createdAt", d."seq"
-      FROM "DomainEvent" d
-      WHERE d."tenantId" = ${tenantId}::uuid AND d."type" = t."type" AND d."seq" > ${after}
-      ORDER BY d."seq"
-      LIMIT ${take}
-    ) e
-    ORDER BY e."seq"
-    LIMIT ${take}`;
+  if (types.length === 0) return Promise.resolve([]);
+  const branches = types.map(
+    (type) => Prisma.sql`(SELECT "id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt", "seq" FROM "DomainEvent"
+      WHERE "tenantId" = ${tenantId}::uuid AND "type" = ${type} AND "seq" > ${after} ORDER BY "seq" LIMIT ${take})`,
+  );
+  return tx.$queryRaw<EventRow[]>`SELECT * FROM (${Prisma.join(branches, ' UNION ALL ')}) e ORDER BY e."seq" LIMIT ${take}`;
 }
 
 /**

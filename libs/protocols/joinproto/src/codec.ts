@@ -1,4 +1,4 @@
-import { COMMANDS, commandByCode, type CommandName, type Direction, senderOf } from './commands';
+import { COMMANDS, type CommandName, type Direction, senderOf } from './commands';
 import { JoinprotoError, type JoinprotoErrorCode, type JoinprotoErrorDetails } from './errors';
 import { encodeFrame } from './framing';
 import type { Message, MessageType } from './messages';
@@ -187,6 +187,8 @@ function growScratch(): void {
 }
 
 const DF = 0xdf;
+/** DATA up to this size is decoded to text in one call (a receipt-bearing answer is ~600 bytes; a relay chunk is not). */
+const WHOLE_TEXT_UP_TO = 1024;
 
 type Writable = Record<string, unknown>;
 
@@ -266,7 +268,10 @@ function buildMessage(data: Uint8Array, count: number, direction: Direction): Me
     }
   }
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const context: JoinprotoErrorDetails = { command: printable(data, bytes, dfFirst[0x00]), id: printable(data, bytes, dfFirst[0x01]) };
+  // A short DATA is read as one latin1 string (one native call) and sliced: byte offsets are string offsets.
+  const whole = data.length <= WHOLE_TEXT_UP_TO ? bytes.toString('latin1') : undefined;
+  const text = (i: number): string => (whole === undefined ? bytes.toString('latin1', starts[i], ends[i]) : whole.slice(starts[i], ends[i]));
+  const context: JoinprotoErrorDetails = { command: printable(data, text, dfFirst[0x00]), id: printable(data, text, dfFirst[0x01]) };
   const fail = (code: JoinprotoErrorCode, message: string, details: JoinprotoErrorDetails = {}): never => failWith(context, code, message, details);
 
   for (let i = 0; i < count; i++) {
@@ -286,7 +291,7 @@ function buildMessage(data: Uint8Array, count: number, direction: Direction): Me
     if (seen > 1 && !REPEATABLE_TAGS.has(tagName(code))) fail('DUPLICATE_TAG', `${tagName(code)} appears ${seen} times`, { tag: tagName(code) });
   }
 
-  const type = resolveTypeAt(dfFirst[0x00] < 0 ? undefined : (context.command ?? text(bytes, dfFirst[0x00])), dfFirst[0x16] >= 0, direction, fail);
+  const type = resolveTypeAt(dfFirst[0x00] < 0 ? undefined : (context.command ?? text(dfFirst[0x00])), dfFirst[0x16] >= 0, direction, fail);
   const message: Writable = { type };
   for (const { tag, low, required, kind, set } of compiledFields(type)) {
     const at = dfFirst[low];
@@ -299,13 +304,13 @@ function buildMessage(data: Uint8Array, count: number, direction: Direction): Me
         set(message, dfCount[low] === 1 ? new Uint8Array(data.buffer, data.byteOffset + starts[at], ends[at] - starts[at]) : joinChunks(data, count, tags[at]));
         break;
       case 'number':
-        set(message, Number(text(bytes, at)));
+        set(message, Number(text(at)));
         break;
       case 'pan':
-        set(message, maskPan(text(bytes, at)));
+        set(message, maskPan(text(at)));
         break;
       default:
-        set(message, low === 0x01 && context.id !== undefined ? context.id : text(bytes, at));
+        set(message, low === 0x01 && context.id !== undefined ? context.id : text(at));
     }
   }
   for (const group of SCHEMAS[type].oneOf ?? []) {
@@ -325,11 +330,6 @@ function failWith(context: JoinprotoErrorDetails, code: JoinprotoErrorCode, mess
   throw new JoinprotoError(code, message, { ...context, ...details });
 }
 
-/** Latin-1 text of TLV `i` (validated ASCII by then). */
-function text(bytes: Buffer, i: number): string {
-  return bytes.toString('latin1', scratch.starts[i], scratch.ends[i]);
-}
-
 /** The values of every TLV with this tag, in order, joined in a new array (repeated DF24 chunks). */
 function joinChunks(data: Uint8Array, count: number, code: number): Uint8Array {
   const { tags, starts, ends } = scratch;
@@ -346,12 +346,10 @@ function joinChunks(data: Uint8Array, count: number, code: number): Uint8Array {
 }
 
 /** ASCII text of TLV `i`, or undefined when absent (-1) or not printable (so it can be echoed safely). */
-function printable(data: Uint8Array, bytes: Buffer, i: number): string | undefined {
+function printable(data: Uint8Array, text: (i: number) => string, i: number): string | undefined {
   if (i < 0) return undefined;
-  const start = scratch.starts[i];
-  const end = scratch.ends[i];
-  for (let j = start; j < end; j++) if (data[j] < 0x20 || data[j] > 0x7e) return undefined;
-  return bytes.toString('latin1', start, end);
+  for (let j = scratch.starts[i]; j < scratch.ends[i]; j++) if (data[j] < 0x20 || data[j] > 0x7e) return undefined;
+  return text(i);
 }
 
 /** Typed message → DATA, tags in ascending order (the order of every spec example). Validates every value. */
@@ -390,6 +388,14 @@ export function encodeMessageFrame(message: Message, options?: EncodeOptions): U
   return encodeFrame(encodeMessage(message, options));
 }
 
+/** Per DF00 code: the command and its two message types (interned once: cheap Map keys downstream). */
+const TYPES_BY_CODE = new Map<string, { command: CommandName; Request: MessageType; Response: MessageType }>(
+  (Object.keys(COMMANDS) as CommandName[]).map((command) => [
+    COMMANDS[command].code,
+    { command, Request: `${command}Request` as MessageType, Response: `${command}Response` as MessageType },
+  ]),
+);
+
 function resolveTypeAt(
   commandCode: string | undefined,
   hasResponseCode: boolean,
@@ -402,14 +408,13 @@ function resolveTypeAt(
     return fail('MISSING_TAG', 'DF00 (command type) is missing', { tag: 'DF00' });
   }
   const code = /^[\x20-\x7e]*$/.test(commandCode) ? commandCode : '';
-  const command = commandByCode(code);
-  if (command === undefined) {
+  const known = TYPES_BY_CODE.get(code);
+  if (known === undefined) {
     // [JP-3] an unknown command: the `XX UNKNOWN COMMAND` answer echoes DF00/DF01; a request gets that answer.
     if (hasResponseCode) return 'ErrorResponse';
     return fail('UNKNOWN_COMMAND', `unknown command ${code}`, { reply: 'UNKNOWN COMMAND' });
   }
-  const role = COMMANDS[command].initiator === senderOf(direction) ? 'Request' : 'Response';
-  return `${command}${role}` as MessageType;
+  return COMMANDS[known.command].initiator === senderOf(direction) ? known.Request : known.Response;
 }
 
 function toWire(tag: string, field: string, value: unknown, chunkBytes: number): Uint8Array[] {
