@@ -3,10 +3,19 @@
 // - PostgreSQL: DATABASE_URL (owner role) if set, else an embedded PostgreSQL under .data/pg;
 // - Redis: REDIS_URL if set, else a redis-server from PATH on a free port (no persistence);
 // - migrates, prepares the application role, then runs api-gateway, device-connector,
-//   settlement-worker and the Assist sandbox, and prints their URLs. Ctrl-C stops everything.
+//   settlement-worker and the Assist sandbox;
+// - quickstart: a demo tenant, a fresh admin API key (the previous one is revoked), a store, an agent
+//   and a simulated Joinproto terminal online through the dev simulator (apps/dev-sim); then prints
+//   the curl that takes a payment (PAYORCH_QUICKSTART=0 skips it).
+// Ctrl-C (SIGINT/SIGTERM to this process, to `npm start`, or to the whole process group) stops every
+// process it started: the services first, then redis-server (its own process group, so a terminal's
+// Ctrl-C does not stop it under the draining services), then the embedded PostgreSQL. If its parent
+// (`npm`) goes away, it stops too. Test: test/e2e/quickstart.e2e-spec.ts.
+// State (embedded PostgreSQL, dev keys, the demo's ids, the simulated agent's credential) lives in
+// .data/, or PAYORCH_DATA_DIR.
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
@@ -14,8 +23,10 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DATA = path.join(ROOT, '.data');
+const DATA = process.env.PAYORCH_DATA_DIR ? path.resolve(process.env.PAYORCH_DATA_DIR) : path.join(ROOT, '.data');
 const children = [];
+/** Every process started, for the last-resort kill when this process exits without a shutdown. */
+const owned = [];
 const cleanups = [];
 let stopping = false;
 
@@ -104,9 +115,13 @@ async function startRedis() {
     throw new Error('redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL');
   }
   const port = await freePort();
+  // detached: its own process group, so a terminal's Ctrl-C (SIGINT to the foreground group) does not stop
+  // it before the services have drained; shutdown() stops it after them.
   const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
+    detached: true,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  owned.push(child);
   cleanups.push(
     () =>
       new Promise((resolve) => {
@@ -148,9 +163,10 @@ async function prepareAppRole(adminUrl) {
   return url.toString();
 }
 
-const PREFIX_COLORS = { 'api-gateway': 36, 'device-connector': 35, 'settlement-worker': 33, 'assist-sandbox': 32 };
+const PREFIX_COLORS = { 'api-gateway': 36, 'device-connector': 35, 'settlement-worker': 33, 'assist-sandbox': 32, 'dev-sim': 34 };
 
-function service(name, entry, env, args = []) {
+/** A TypeScript entry point as a child process, its output prefixed with `name`; `onLine` sees each line. */
+function service(name, entry, env, args = [], onLine = () => undefined) {
   const child = spawn(process.execPath, ['-r', require.resolve('@swc-node/register'), path.join(ROOT, entry), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -162,13 +178,17 @@ function service(name, entry, env, args = []) {
     stream.on('data', (d) => {
       const lines = (rest + d).split('\n');
       rest = lines.pop();
-      for (const line of lines) process.stdout.write(tag + line + '\n');
+      for (const line of lines) {
+        process.stdout.write(tag + line + '\n');
+        onLine(line);
+      }
     });
   }
   child.on('exit', (code, signal) => {
     if (!stopping) fail(`${name} exited (${signal ?? code}); stopping everything`);
   });
   children.push(child);
+  owned.push(child);
   return child;
 }
 
@@ -207,6 +227,21 @@ async function shutdown(code = 0) {
 
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
+// npm runs the script through `sh -c`: a SIGTERM to npm kills that shell and would leave this process
+// orphaned with everything it started. Stop when the parent is gone.
+const parentPid = process.ppid;
+setInterval(() => {
+  try {
+    process.kill(parentPid, 0);
+  } catch {
+    log(`parent process ${parentPid} is gone`);
+    void shutdown(0);
+  }
+}, 1000).unref();
+// Last resort (an exception, process.exit elsewhere): nothing started here outlives this process.
+process.on('exit', () => {
+  for (const child of owned) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
 async function main() {
   const adminUrl = await startPostgres();
@@ -249,7 +284,27 @@ async function main() {
     worker: `http://127.0.0.1:${ports.worker}`,
   };
   await Promise.all(Object.entries(urls).map(([name, url]) => waitFor(() => healthy(`${url}/health`), name, 60_000)));
+  const demo = process.env.PAYORCH_QUICKSTART === '0' ? null : await quickstart(adminUrl, urls.gateway, ports.connector);
   const bar = '─'.repeat(72);
+  const quickstartLines = demo
+    ? [
+        `Quickstart: tenant "${demo.tenantName}" (${demo.tenantId}), store "Demo shop", a simulated Joinproto terminal online.`,
+        'Take a payment (paste into another terminal):',
+        QUICKSTART_BEGIN,
+        `export PAYORCH_URL=${urls.gateway}`,
+        `export PAYORCH_API_KEY=${demo.apiKey}`,
+        `export TERMINAL_ID=${demo.terminalId}`,
+        ...QUICKSTART_CURL,
+        QUICKSTART_END,
+        `The key is an admin key (revoked at the next npm start); manage keys with /v1/api-keys (docs/security.md).`,
+        `Operator CLI (tenants): DATABASE_URL='${adminUrl}' npm run admin -- tenant list`,
+      ]
+    : [
+        'Create a tenant and its first (admin) API key (in another terminal):',
+        `  export DATABASE_URL='${adminUrl}'`,
+        '  npm run admin -- tenant create --name "Chain A"',
+        '  npm run admin -- apikey create --tenant <tenant id> --name first-admin',
+      ];
   process.stdout.write(
     [
       '',
@@ -260,12 +315,7 @@ async function main() {
       `  settlement worker  ${urls.worker}/health`,
       existsSync(sandbox) ? `  Assist sandbox     http://127.0.0.1:${ports.sandbox}` : null,
       '',
-      'Create a tenant and an API key (in another terminal):',
-      `  export DATABASE_URL='${adminUrl}'`,
-      '  npm run admin -- tenant create --name "Chain A"',
-      '  npm run admin -- apikey create --tenant <tenant id> --name pos',
-      `  curl -H "Authorization: Bearer <api key>" -H "Idempotency-Key: $(uuidgen)" -H 'Content-Type: application/json' \\`,
-      `       -d '{"name":"Shop 1","timeZone":"Europe/Moscow"}' ${urls.gateway}/v1/stores`,
+      ...quickstartLines,
       'Ctrl-C stops everything.',
       bar,
       '',
@@ -273,6 +323,110 @@ async function main() {
       .filter((l) => l !== null)
       .join('\n'),
   );
+}
+
+/** Markers around the paste-ready commands (the README shows the same lines; test/e2e/quickstart.e2e-spec.ts runs them). */
+const QUICKSTART_BEGIN = '# ---8<--- quickstart';
+const QUICKSTART_END = '# --->8---';
+const QUICKSTART_CURL = [
+  'curl -sS -X POST "$PAYORCH_URL/v1/terminals/$TERMINAL_ID/operations?wait=30000" \\',
+  '  -H "Authorization: Bearer $PAYORCH_API_KEY" -H "Idempotency-Key: $(node -p "crypto.randomUUID()")" \\',
+  '  -H "Content-Type: application/json" -d \'{"type":"purchase","amount":1500,"currency":"RUB"}\'',
+];
+
+/** The operator CLI (TypeScript through scripts/run-ts.mjs), its JSON answer parsed. */
+function adminCli(adminUrl, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['scripts/run-ts.mjs', 'apps/api-gateway/src/admin/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: adminUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    owned.push(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`admin ${args.slice(0, 2).join(' ')}: ${err.trim()}`))));
+  });
+}
+
+/** One gateway call with the demo key; throws with the error envelope on a non-2xx answer. */
+async function api(gateway, apiKey, method, route, body) {
+  const headers = { authorization: `Bearer ${apiKey}` };
+  if (method !== 'GET') headers['idempotency-key'] = randomUUID();
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${gateway}${route}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const json = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw Object.assign(new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`), { status: res.status });
+  return json;
+}
+
+/**
+ * The demo: a tenant (created once; its ids kept in <data>/quickstart.json), a fresh admin API key at
+ * each start (the previous one revoked: no key is kept on disk), a store, an agent run by the dev
+ * simulator (apps/dev-sim: terminal simulators + the real payorch-agent; its credential in
+ * <data>/agent) and a Joinproto terminal on the simulator, online before this returns.
+ */
+async function quickstart(adminUrl, gateway, connectorPort) {
+  const file = path.join(DATA, 'quickstart.json');
+  const tenantName = 'Demo chain (npm start)';
+  let state = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  let key;
+  try {
+    state.tenantId ??= (await adminCli(adminUrl, ['tenant', 'create', '--name', tenantName])).id;
+    key = await adminCli(adminUrl, ['apikey', 'create', '--tenant', state.tenantId, '--name', 'quickstart (npm start)']);
+  } catch (error) {
+    if (!state.tenantId) throw error;
+    log(`quickstart: the saved demo tenant is not in this database (${error.message}); creating a new one`);
+    state = { tenantId: (await adminCli(adminUrl, ['tenant', 'create', '--name', tenantName])).id };
+    key = await adminCli(adminUrl, ['apikey', 'create', '--tenant', state.tenantId, '--name', 'quickstart (npm start)']);
+  }
+  const call = (method, route, body) => api(gateway, key.apiKey, method, route, body);
+  if (state.keyId) await call('POST', `/v1/api-keys/${state.keyId}/revoke`).catch(() => undefined);
+  state.keyId = key.id;
+  if (state.storeId) await call('GET', `/v1/stores/${state.storeId}`).catch(() => delete state.storeId);
+  state.storeId ??= (await call('POST', '/v1/stores', { name: 'Demo shop', timeZone: 'Europe/Moscow' })).id;
+
+  const agentDir = path.join(DATA, 'agent');
+  const enrolled = existsSync(path.join(agentDir, 'credential.json')) && state.agentId;
+  let token = null;
+  if (!enrolled) {
+    rmSync(agentDir, { recursive: true, force: true });
+    const created = await call('POST', '/v1/agents', { name: 'Demo till (dev simulator)', storeId: state.storeId });
+    state.agentId = created.agent.id;
+    token = created.enrollmentToken;
+  }
+  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  const connector = `ws://127.0.0.1:${connectorPort}/agent`;
+  const simPorts = new Promise((resolve) => {
+    const args = ['--state-dir', agentDir, '--connector', connector, ...(token ? ['--token', token] : ['run'])];
+    service('dev-sim', 'apps/dev-sim/src/cli.ts', {}, args, (line) => {
+      const match = /^simulators: (\{.*\})$/.exec(line);
+      if (match) resolve(JSON.parse(match[1]));
+    });
+  });
+  const ports = await withTimeout(simPorts, 30_000, 'the dev simulator did not print its ports');
+  const terminal = {
+    name: 'Demo terminal (simulated Joinproto)',
+    agentId: state.agentId,
+    connection: { kind: 'tcp', host: '127.0.0.1', port: ports.joinproto },
+  };
+  if (state.terminalId) await call('PATCH', `/v1/terminals/${state.terminalId}`, terminal).catch(() => delete state.terminalId);
+  state.terminalId ??= (await call('POST', '/v1/terminals', { ...terminal, storeId: state.storeId, protocol: 'joinproto' })).id;
+  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  await waitFor(async () => (await call('GET', `/v1/terminals/${state.terminalId}`)).status === 'online', 'the simulated terminal', 60_000);
+  return { tenantId: state.tenantId, tenantName, apiKey: key.apiKey, terminalId: state.terminalId };
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 main().catch((error) => fail(error.message));

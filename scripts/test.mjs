@@ -19,6 +19,10 @@ const steps = [
   ['lint', bin('eslint'), ['.', '--max-warnings', '0']],
   ['formatting (prettier)', bin('prettier'), ['--check', '.', '--log-level', 'warn']],
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
+  // The ops console is a browser build (DOM types, bundler resolution): its own tsconfig, kept out of the root one.
+  ['typecheck (console)', bin('tsc'), ['-p', 'apps/console/tsconfig.json', '--noEmit']],
+  // docs/openapi.json at zero warnings (redocly.yaml); test/e2e/openapi-contract.e2e-spec.ts checks it is what the gateway serves.
+  ['openapi lint', bin('redocly'), ['lint', '--format', 'summary']],
   // madge exits 1 on any cycle; .madgerc counts `import type` too (test/architecture/circular-imports.spec.ts).
   ['circular imports', 'npm', ['run', '-s', 'circular']],
   ['unit + integration tests', bin('nx'), ['run-many', '-t', 'test', '--parallel=2', '--outputStyle=static', '--skip-nx-cache']],

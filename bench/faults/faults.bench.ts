@@ -56,7 +56,7 @@ async function main(): Promise<void> {
         name: protocol,
         storeId,
         agentId: agent.agent.id,
-        protocol,
+        protocol: protocol.toLowerCase(), // API casing
         connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
       });
       if (res.status !== 201) throw new Error(`terminal: ${res.status} ${JSON.stringify(res.body)}`);
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const online = () =>
       waitFor(
         async () =>
-          (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'),
+          (await Promise.all(Object.values(terminals).map(async (id) => (await call('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'online'),
         { timeoutMs: BOUND_MS, intervalMs: 100, what: 'terminals ONLINE', ignoreErrors: true },
       );
     await online();

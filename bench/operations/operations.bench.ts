@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     const storeId = (await post('/v1/stores', { name: 'Bench', timeZone: 'UTC' })).id as string;
     const terminals: string[] = [];
     for (const { port } of sims) {
-      const id = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } }))
+      const id = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } }))
         .id as string;
       dispatcher.route(id, { port });
       terminals.push(id);

@@ -21,6 +21,7 @@ import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createPrismaClient, Database } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   const owner = createPrismaClient(testDb.adminUrl, { max: 2 });
   const db = Database.connect(testDb.appUrl, 4);
   const redis = new Redis(config.REDIS_URL);
-  const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${prefix}:bull` };
+  const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(prefix) };
   try {
     // Baseline: the same number of no-op jobs through a bare BullMQ worker with the same concurrency.
     const noopQueue = new Queue('bench-noop', opts);

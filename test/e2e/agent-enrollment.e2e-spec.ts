@@ -51,7 +51,7 @@ describe('agent enrollment end to end (gateway → agent CLI → connector)', ()
     const store = await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'Shop', timeZone: 'Europe/Moscow' });
     const created = await session.http().post('/v1/agents').set(auth).set('Idempotency-Key', idem()).send({ name: 'Till 1', storeId: store.body.id });
     expect(created.status).toBe(201);
-    expect(created.body.agent.status).toBe('PENDING_ENROLLMENT');
+    expect(created.body.agent.status).toBe('pending_enrollment');
     const agentId = created.body.agent.id as string;
 
     const stateDir = mkdtempSync(path.join(tmpdir(), 'agent-e2e-'));
@@ -77,7 +77,7 @@ describe('agent enrollment end to end (gateway → agent CLI → connector)', ()
     const online = await waitFor(
       async () => {
         const res = await session.http().get(`/v1/agents/${agentId}`).set(auth);
-        return res.body.status === 'ACTIVE' && res.body.lastSeenAt ? res.body : undefined;
+        return res.body.status === 'active' && res.body.lastSeenAt ? res.body : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 100 },
     ).catch((error: Error) => {
@@ -96,7 +96,7 @@ describe('agent enrollment end to end (gateway → agent CLI → connector)', ()
 
     // Revoke, then restart the connector: the agent's reconnect is refused and it stops for good.
     const revoked = await session.http().post(`/v1/agents/${agentId}/revoke`).set(auth).set('Idempotency-Key', idem());
-    expect(revoked.body.status).toBe('REVOKED');
+    expect(revoked.body.status).toBe('revoked');
     await connector.close();
     await startConnector();
     expect(await exited).toBe(1);

@@ -124,7 +124,7 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
         .post('/v1/terminals')
         .set(auth)
         .set('Idempotency-Key', idem())
-        .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+        .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
     ).body.id;
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
     dispatcher.route(terminalId, { port: (await sim.listen(0)).port });

@@ -99,7 +99,7 @@ describe('terminal operations through the whole stack', () => {
         name: protocol,
         storeId: store.body.id,
         agentId: agent.body.agent.id,
-        protocol,
+        protocol: protocol.toLowerCase(), // the API casing (docs/api-changes.md); the labels here are the protocols' names
         connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
         ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
       });
@@ -108,7 +108,7 @@ describe('terminal operations through the whole stack', () => {
     }
     agentStop = startAgent(credential);
     for (const id of Object.values(terminals)) {
-      await waitFor(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'ONLINE', {
+      await waitFor(async () => (await session.http().get(`/v1/terminals/${id}`).set(auth)).body.status === 'online', {
         timeoutMs: 20_000,
         intervalMs: 50,
         what: `terminal ${id} online`,
@@ -270,9 +270,9 @@ describe('terminal operations through the whole stack', () => {
     expect(unknown.stateReason).not.toMatch(/timeout/i);
 
     const status = async () => (await session.http().get(`/v1/terminals/${terminals.JPAY}`).set(auth)).body.status;
-    await waitFor(async () => (await status()) === 'OFFLINE', { timeoutMs: 20_000, intervalMs: 50, what: 'terminal offline after the cut' });
+    await waitFor(async () => (await status()) === 'offline', { timeoutMs: 20_000, intervalMs: 50, what: 'terminal offline after the cut' });
     agentStop = startAgent(credential);
-    await waitFor(async () => (await status()) === 'ONLINE', { timeoutMs: 20_000, intervalMs: 50, what: 'terminal back online' });
+    await waitFor(async () => (await status()) === 'online', { timeoutMs: 20_000, intervalMs: 50, what: 'terminal back online' });
     // What the worker's recovery job does: `operation.recover` over the command bus.
     const reply = await recoverOverBus(terminals.JPAY, started.id);
     expect(reply).toEqual({ ok: true, result: expect.anything() });
@@ -324,11 +324,11 @@ describe('terminal operations through the whole stack', () => {
       const done = await waitFor(
         async () => {
           const s = await session.http().get(`/v1/settlements/${res.body.id}`).set(auth);
-          return ['COMPLETED', 'FAILED'].includes(s.body.status) ? s.body : undefined;
+          return ['completed', 'failed'].includes(s.body.status) ? s.body : undefined;
         },
         { timeoutMs: 30_000, intervalMs: 50, what: 'settlement finished' },
       );
-      expect(done.status).toBe('COMPLETED');
+      expect(done.status).toBe('completed');
       // The SSI terminal's Z report and our approved operations since the last settlement agree.
       expect(done.hasDiscrepancies).toBe(false);
       expect(done.terminalTotals.net).toBe(done.ourTotals.net);

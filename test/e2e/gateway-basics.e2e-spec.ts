@@ -24,7 +24,10 @@ describe('gateway basics', () => {
     expect(Object.keys(res.body.paths)).toEqual(
       expect.arrayContaining(['/v1/stores', '/v1/stores/{id}', '/v1/agents', '/v1/agents/{id}/enrollment-token', '/v1/terminals']),
     );
-    expect(res.body.paths['/v1/stores'].post.requestBody.content['application/json'].schema.required).toEqual(['name', 'timeZone']);
+    // Bodies are named component schemas (the contract's rule): follow the $ref.
+    const ref: string = res.body.paths['/v1/stores'].post.requestBody.content['application/json'].schema.$ref;
+    expect(ref).toMatch(/^#\/components\/schemas\//);
+    expect(res.body.components.schemas[ref.split('/').pop()!].required).toEqual(['name', 'timeZone']);
   });
 
   it('exposes Prometheus metrics including request counts', async () => {

@@ -35,10 +35,10 @@ describe('JPAY (public API, in-process dispatcher, simulator over TCP)', () => {
     storeId = (await post('/v1/stores', { name: 'S', timeZone: 'UTC' })).body.id;
     const connection = { kind: 'tcp', host: '127.0.0.1', port: 1 };
     const credentials = { adminPassword: DEFAULT_ADMIN_PASSWORD };
-    const created = await post('/v1/terminals', { name: 'secure', storeId, protocol: 'JPAY', connection, credentials, encryption: { enabled: true } });
+    const created = await post('/v1/terminals', { name: 'secure', storeId, protocol: 'jpay', connection, credentials, encryption: { enabled: true } });
     if (created.status !== 201) throw new Error(`terminal not created: ${JSON.stringify(created.body)}`);
     securedTerminal = created.body.id;
-    jpayTerminal = (await post('/v1/terminals', { name: 'jpay', storeId, protocol: 'JPAY', dialect: 'jpay', connection, credentials })).body.id;
+    jpayTerminal = (await post('/v1/terminals', { name: 'jpay', storeId, protocol: 'jpay', dialect: 'jpay', connection, credentials })).body.id;
 
     secured = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 2 });
     dispatcher.route(securedTerminal, { port: await secured.listen(0), credentials });

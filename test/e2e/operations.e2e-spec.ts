@@ -1,4 +1,5 @@
 import { Prisma } from '@payorch/db';
+import type { TerminalCommandReply } from '@payorch/domain';
 import { REASON_CODES } from '@payorch/drivers';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -37,10 +38,10 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
           .set('Idempotency-Key', idem())
           .send({ name: protocol, storeId, protocol, connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, ...extra })
       ).body.id as string;
-    terminals.JOINPROTO = await create('JOINPROTO');
-    terminals.JPAY = await create('JPAY', { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } });
-    terminals.SSI_ECR = await create('SSI_ECR');
-    terminals.OFFLINE = await create('JOINPROTO');
+    terminals.JOINPROTO = await create('joinproto');
+    terminals.JPAY = await create('jpay', { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } });
+    terminals.SSI_ECR = await create('ssi_ecr');
+    terminals.OFFLINE = await create('joinproto');
 
     joinproto = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, dropResponse: (r) => 'amount' in r && r.amount === 4242 });
     dispatcher.route(terminals.JOINPROTO, { port: (await joinproto.listen(0)).port, options: { commandTimeoutMs: 300 } });
@@ -132,32 +133,61 @@ describe('operations API (in-process dispatcher, real simulators over TCP)', () 
   });
 
   it('a key whose gateway died before storing the answer: 409 in progress with Retry-After until the claim lease ends, then the repeat takes it over — once (issue 15)', async () => {
+    // A route whose answer the interceptor stores (the operations route keeps its key in the operation itself).
     const key = idem();
-    const body = { type: 'purchase', amount: 1710, currency: 'RUB' };
-    const first = await start(terminals.JOINPROTO, body, key);
-    expect(first.status).toBe(201);
-    // The gateway died after the operation committed and before the answer was stored: a claim without an answer.
+    const body = { name: 'Renamed by a dying gateway' };
+    const patch = () => session.http().patch(`/v1/stores/${storeId}`).set(auth).set('Idempotency-Key', key).send(body);
+    expect((await patch()).status).toBe(200);
+    // The gateway died after the change committed and before the answer was stored: a claim without an answer.
     await session.owner.idempotencyRecord.update({
       where: { tenantId_key: { tenantId, key } },
       data: { responseStatus: null, responseBody: Prisma.DbNull, createdAt: new Date() },
     });
-    const early = await start(terminals.JOINPROTO, body, key);
+    const early = await patch();
     expect(early.status).toBe(409);
     expect(early.body.error.code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
     expect(Number(early.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     // Past the lease (IDEMPOTENCY_CLAIM_LEASE_MS, 6 min by default), concurrent repeats: one takes the claim over.
     await session.owner.idempotencyRecord.update({ where: { tenantId_key: { tenantId, key } }, data: { createdAt: new Date(Date.now() - 7 * 60_000) } });
-    const repeats = await Promise.all([start(terminals.JOINPROTO, body, key), start(terminals.JOINPROTO, body, key)]);
+    const repeats = await Promise.all([patch(), patch()]);
     // Exactly one ran the handler; the other was refused as in progress or, arriving after it, replayed its answer.
-    const ran = repeats.filter((r) => r.status === 201 && r.headers['idempotent-replayed'] === undefined);
+    const ran = repeats.filter((r) => r.status === 200 && r.headers['idempotent-replayed'] === undefined);
     expect(ran).toHaveLength(1);
     expect(repeats.every((r) => r === ran[0] || r.status === 409 || r.headers['idempotent-replayed'] === 'true')).toBe(true);
-    expect(ran[0]!.body).toMatchObject({ id: first.body.id, state: 'approved' });
-    // The answer is stored again: the next repeat replays it; the terminal ran the purchase once.
-    const replay = await start(terminals.JOINPROTO, body, key);
-    expect(replay.headers['idempotent-replayed']).toBe('true');
-    expect(replay.body.id).toBe(first.body.id);
-    expect(joinproto.journal.filter((e) => e.amount === 1710)).toHaveLength(1);
+    expect(ran[0]!.body).toMatchObject({ id: storeId, name: body.name });
+    // The answer is stored again: the next repeat replays it.
+    const replay = await patch();
+    expect([replay.status, replay.headers['idempotent-replayed']]).toEqual([200, 'true']);
+  });
+
+  it("keeps the operation's Idempotency-Key in the operation: no replay record, and a repeat with ?wait= waits for the same run (issue 19)", async () => {
+    const key = idem();
+    const body = { type: 'purchase', amount: 1720, currency: 'RUB' };
+    const [first, repeat] = await Promise.all([start(terminals.JOINPROTO, body, key), start(terminals.JOINPROTO, body, key)]);
+    expect([first.status, repeat.status]).toEqual([201, 201]);
+    expect(repeat.body).toMatchObject({ id: first.body.id, state: 'approved' });
+    expect(await session.owner.idempotencyRecord.count({ where: { tenantId, key } })).toBe(0);
+    expect(joinproto.journal.filter((e) => e.amount === 1720)).toHaveLength(1);
+  });
+
+  it('a repeat of an operation its gateway never dispatched (PENDING, held by no connector) dispatches it again: approved once (issue 15)', async () => {
+    const key = idem();
+    const body = { type: 'purchase', amount: 1730, currency: 'RUB' };
+    // The first gateway "dies" mid-dispatch: the command never leaves it.
+    const dispatch = dispatcher.dispatch.bind(dispatcher);
+    let release!: (reply: TerminalCommandReply) => void;
+    dispatcher.dispatch = () => new Promise<TerminalCommandReply>((resolve) => (release = resolve));
+    const first = await start(terminals.JOINPROTO, body, key, 0);
+    dispatcher.dispatch = dispatch;
+    expect(first.body.state).toBe('pending');
+    // No connector holds it (a queued one is touched every PENDING_HOLD_INTERVAL_MS): it is an orphan.
+    await session.owner.terminalOperation.update({ where: { id: first.body.id }, data: { updatedAt: new Date(Date.now() - 20_000) } });
+    const repeat = await start(terminals.JOINPROTO, body, key);
+    expect(repeat.body).toMatchObject({ id: first.body.id, state: 'approved' });
+    expect(joinproto.journal.filter((e) => e.amount === 1730)).toHaveLength(1);
+    // The dead gateway's dispatch never matters: the operation is no longer PENDING.
+    release({ ok: false, code: 'TIMEOUT', message: 'the first gateway died' });
+    expect((await until(first.body.id, (state) => state !== 'pending')).state).toBe('approved');
   });
 
   it('cancels a purchase waiting for the card, and answers 409 once it cannot be interrupted', async () => {

@@ -37,7 +37,7 @@ describe('operation recovery (worker: stuck → unknown → operation.recover; g
           .post('/v1/terminals')
           .set(auth)
           .set('Idempotency-Key', idem())
-          .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+          .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
       ).body.id as string;
     liveTerminal = await terminal();
     deadTerminal = await terminal();

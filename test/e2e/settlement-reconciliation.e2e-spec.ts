@@ -72,7 +72,7 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
       .send({
         name: protocol,
         storeId,
-        protocol,
+        protocol: protocol.toLowerCase(), // API casing; the labels here are the protocols' names
         connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
         ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
       });
@@ -124,7 +124,7 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
     const done = await waitFor(
       async () => {
         const res = await session.http().get(`/v1/settlements/${run.body.id}`).set(auth);
-        return res.body.status === 'COMPLETED' || res.body.status === 'FAILED' ? res.body : null;
+        return res.body.status === 'completed' || res.body.status === 'failed' ? res.body : null;
       },
       { timeoutMs: 30_000, intervalMs: 50, what: `the settlement of ${businessDate}` },
     );
@@ -158,7 +158,7 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
 
     const { done, csv } = await settle(id, '2026-05-01');
     const batch = done.operationId;
-    expect(done).toMatchObject({ status: 'COMPLETED', outcome: 'closed_with_mismatch', error: null });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'closed_with_mismatch', error: null });
     expect(done.discrepancies).toEqual([
       { batch, kind: 'count_mismatch', bucket: 'debit', ours: 5, terminal: 4, direction: 'missing_on_terminal' },
       { batch, kind: 'amount_mismatch', bucket: 'debit', ours: 11400, terminal: 10700 },
@@ -198,7 +198,7 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
     jpay.ledger.hostDelta = 0;
     const batch = done.operationId;
     const host = "the terminal's balance 9800 differs from the host's 9900";
-    expect(done).toMatchObject({ status: 'COMPLETED', outcome: 'closed_with_mismatch', error: null, terminalTotals: { net: 9800, hostNet: 9900 } });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'closed_with_mismatch', error: null, terminalTotals: { net: 9800, hostNet: 9900 } });
     expect(done.discrepancies).toEqual([
       { batch, kind: 'count_mismatch', bucket: 'purchase', ours: 4, terminal: 3, direction: 'missing_on_terminal' },
       { batch, kind: 'amount_mismatch', bucket: 'purchase', ours: 11100, terminal: 10200 },
@@ -242,7 +242,7 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
     ssi.zReportMismatch = false;
     const batch = done.operationId;
     expect(done).toMatchObject({
-      status: 'COMPLETED',
+      status: 'completed',
       outcome: 'closed_with_mismatch',
       error: null,
       terminalTotals: { form: 'zreport-95', buckets: { sale: { count: 4, amount: 12200 }, void: { count: 2, amount: 1500 } } },
@@ -267,7 +267,7 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
 
     // The day is closed: the next settlement of this terminal is an empty day, no discrepancy.
     const next = await settle(id, '2026-05-04');
-    expect(next.done).toMatchObject({ status: 'COMPLETED', outcome: 'empty_day', hasDiscrepancies: false, discrepancies: [] });
+    expect(next.done).toMatchObject({ status: 'completed', outcome: 'empty_day', hasDiscrepancies: false, discrepancies: [] });
     expect(next.csv).toEqual([header, '']);
   }, 90_000);
 });

@@ -9,6 +9,7 @@ import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { schedulerIdOf } from '@payorch/settlement';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -44,7 +45,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
       settlementRunner: new DriverSettlementRunner(workerDb, { driverOptions: { commandTimeoutMs: 3000 } }),
     });
     await worker.init();
-    queue = new Queue(QUEUES.settlement, { connection: { url: config.REDIS_URL }, prefix: `${config.REDIS_KEY_PREFIX}:bull` });
+    queue = new Queue(QUEUES.settlement, { connection: { url: config.REDIS_URL }, prefix: bullPrefix(config.REDIS_KEY_PREFIX) });
     sim = new JoinprotoTerminalSimulator();
     const { port } = await sim.listen(0);
     storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'Store, "Main"', timeZone: 'Europe/Moscow' })).body
@@ -54,7 +55,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
       .post('/v1/terminals')
       .set(auth)
       .set('Idempotency-Key', idem())
-      .send({ name: 'T1', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port } });
+      .send({ name: 'T1', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port } });
     terminalId = terminal.body.id;
   });
 
@@ -111,7 +112,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
       .set('Idempotency-Key', key)
       .send({ businessDate: '2026-03-01' });
     expect(first.status).toBe(202);
-    expect(first.body).toMatchObject({ terminalId, storeId, status: 'PENDING', trigger: 'manual', runKey: `manual:${key}`, businessDate: '2026-03-01' });
+    expect(first.body).toMatchObject({ terminalId, storeId, status: 'pending', trigger: 'manual', runKey: `manual:${key}`, businessDate: '2026-03-01' });
     const again = await session
       .http()
       .post(`/v1/terminals/${terminalId}/settlements`)
@@ -123,7 +124,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     const done = await waitFor(
       async () => {
         const res = await session.http().get(`/v1/settlements/${first.body.id}`).set(auth);
-        return res.body.status === 'COMPLETED' ? res.body : null;
+        return res.body.status === 'completed' ? res.body : null;
       },
       { timeoutMs: 15_000, intervalMs: 50, what: 'completion' },
     );
@@ -144,7 +145,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     const list = await session
       .http()
       .get('/v1/settlements')
-      .query({ storeId, from: '2026-03-01', to: '2026-03-01', status: 'COMPLETED', hasDiscrepancies: 'false', limit: 1 })
+      .query({ storeId, from: '2026-03-01', to: '2026-03-01', status: 'completed', hasDiscrepancies: 'false', limit: 1 })
       .set(auth);
     expect(list.body).toMatchObject({ data: [{ id: first.body.id }], nextCursor: null });
     expect((await session.http().get('/v1/settlements').query({ hasDiscrepancies: 'true' }).set(auth)).body.data).toEqual([]);
@@ -163,7 +164,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     expect(lines[0]).toBe(
       'settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code',
     );
-    expect(lines[1]).toMatch(new RegExp(`^${first.body.id},2026-03-01,${storeId},${terminalId},COMPLETED,manual,1,`));
+    expect(lines[1]).toMatch(new RegExp(`^${first.body.id},2026-03-01,${storeId},${terminalId},completed,manual,1,`));
     expect(lines[1]).toMatch(/,0,0,0,0,false,0,,$/);
   });
 
@@ -195,13 +196,13 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     const done = await waitFor(
       async () => {
         const res = await session.http().get(`/v1/settlements/${run.body.id}`).set(auth);
-        return res.body.status === 'COMPLETED' || res.body.status === 'FAILED' ? res.body : null;
+        return res.body.status === 'completed' || res.body.status === 'failed' ? res.body : null;
       },
       { timeoutMs: 15_000, intervalMs: 50, what: 'the 915 settlement' },
     );
     sim.closeDayMismatch = false;
     const batch = done.operationId;
-    expect(done).toMatchObject({ status: 'COMPLETED', outcome: 'closed_with_mismatch', error: null, hasDiscrepancies: true });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'closed_with_mismatch', error: null, hasDiscrepancies: true });
     const expected = [
       { batch, kind: 'count_mismatch', bucket: 'debit', ours: 1, terminal: 0, direction: 'missing_on_terminal' },
       { batch, kind: 'amount_mismatch', bucket: 'debit', ours: 700, terminal: 0 },
@@ -209,7 +210,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     ];
     const report = await session.http().get(`/v1/settlements/${run.body.id}/discrepancies`).set(auth);
     expect(report.status).toBe(200);
-    expect(report.body).toMatchObject({ settlementId: run.body.id, status: 'COMPLETED', outcome: 'closed_with_mismatch', discrepancies: expected });
+    expect(report.body).toMatchObject({ settlementId: run.body.id, status: 'completed', outcome: 'closed_with_mismatch', discrepancies: expected });
     expect(report.body.startedAt).not.toBeNull();
     expect(report.body.finishedAt).not.toBeNull();
     const csv = await session.http().get(`/v1/settlements/${run.body.id}/discrepancies.csv`).set(auth);

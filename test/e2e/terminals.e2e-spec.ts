@@ -27,13 +27,13 @@ describe('terminals API and secrets at rest', () => {
     const res = await createTerminal({
       name: 'JPAY 1',
       storeId,
-      protocol: 'JPAY',
+      protocol: 'jpay',
       connection: { kind: 'tcp', host: '192.168.1.20', port: 4433 },
       terminalId: '00112233',
       credentials: { adminPassword: password },
     });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ dialect: 'aqsi', hasCredentials: true, status: 'UNKNOWN' });
+    expect(res.body).toMatchObject({ dialect: 'aqsi', hasCredentials: true, status: 'unknown' });
     expect(JSON.stringify(res.body)).not.toContain(password);
 
     const row = await session.owner.terminal.findUniqueOrThrow({ where: { id: res.body.id } });
@@ -70,23 +70,23 @@ describe('terminals API and secrets at rest', () => {
   });
 
   it('validates protocol dialects and connection shapes, naming the field', async () => {
-    const badDialect = await createTerminal({ name: 't', storeId, protocol: 'JPAY', dialect: 'x', connection: { kind: 'tcp', host: 'h', port: 1 } });
+    const badDialect = await createTerminal({ name: 't', storeId, protocol: 'jpay', dialect: 'x', connection: { kind: 'tcp', host: 'h', port: 1 } });
     expect(badDialect.status).toBe(400);
-    expect(badDialect.body.error.details.issues).toEqual([{ field: 'dialect', message: 'must be one of aqsi, jpay for JPAY' }]);
-    const badPort = await createTerminal({ name: 't', storeId, protocol: 'SSI_ECR', connection: { kind: 'tcp', host: 'h', port: 70000 } });
+    expect(badDialect.body.error.details.issues).toEqual([{ field: 'dialect', message: 'must be one of aqsi, jpay for jpay' }]);
+    const badPort = await createTerminal({ name: 't', storeId, protocol: 'ssi_ecr', connection: { kind: 'tcp', host: 'h', port: 70000 } });
     expect(badPort.status).toBe(400);
     expect(badPort.body.error.details.issues[0].field).toBe('connection.port');
-    const serial = await createTerminal({ name: 't', storeId, protocol: 'JOINPROTO', connection: { kind: 'serial', path: '/dev/ttyUSB0', baudRate: 115200 } });
+    const serial = await createTerminal({ name: 't', storeId, protocol: 'joinproto', connection: { kind: 'serial', path: '/dev/ttyUSB0', baudRate: 115200 } });
     expect(serial.status).toBe(201);
     expect(serial.body.connection).toEqual({ kind: 'serial', path: '/dev/ttyUSB0', baudRate: 115200, dataBits: 8, parity: 'none', stopBits: 1 });
   });
 
   it('filters terminals by protocol and disables one', async () => {
-    const t = await createTerminal({ name: 'ssi', storeId, protocol: 'SSI_ECR', connection: { kind: 'tcp', host: 'h', port: 3000 } });
-    const list = await session.http().get('/v1/terminals').query({ protocol: 'SSI_ECR' }).set(auth);
-    expect(list.body.data.every((x: { protocol: string }) => x.protocol === 'SSI_ECR')).toBe(true);
+    const t = await createTerminal({ name: 'ssi', storeId, protocol: 'ssi_ecr', connection: { kind: 'tcp', host: 'h', port: 3000 } });
+    const list = await session.http().get('/v1/terminals').query({ protocol: 'ssi_ecr' }).set(auth);
+    expect(list.body.data.every((x: { protocol: string }) => x.protocol === 'ssi_ecr')).toBe(true);
     expect(list.body.data.map((x: { id: string }) => x.id)).toContain(t.body.id);
     const disabled = await session.http().patch(`/v1/terminals/${t.body.id}`).set(auth).set('Idempotency-Key', idem()).send({ disabled: true });
-    expect(disabled.body.status).toBe('DISABLED');
+    expect(disabled.body.status).toBe('disabled');
   });
 });

@@ -35,9 +35,9 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       .post('/v1/wallet-payments')
       .set(auth)
       .set('Idempotency-Key', idem())
-      .send({ merchantId, amount, currency: 'RUB', tokenType: 'APPLE_PAY', token: TOKEN, customer, twoStage });
+      .send({ merchantId, amount, currency: 'RUB', tokenType: 'apple_pay', token: TOKEN, customer, twoStage });
     expect(res.status).toBe(201);
-    expect(res.body.state).toBe(twoStage ? 'AUTHORIZED' : 'APPROVED');
+    expect(res.body.state).toBe(twoStage ? 'authorized' : 'approved');
     return res.body as Body;
   };
 
@@ -109,12 +109,12 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       expect(p.amounts).toEqual({ authorized: 10000, captured: 0, refunded: 0, released: 0 });
       const res = await operate(p.id, 'capture');
       expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ state: 'APPROVED', amounts: { authorized: 10000, captured: 10000, refunded: 0, released: 0 } });
+      expect(res.body).toMatchObject({ state: 'approved', amounts: { authorized: 10000, captured: 10000, refunded: 0, released: 0 } });
       expect(res.body.operations).toEqual([
         expect.objectContaining({
-          kind: 'CAPTURE',
+          kind: 'capture',
           amount: 10000,
-          state: 'SUCCEEDED',
+          state: 'succeeded',
           assistBillNumber: `${p.assist.billNumber}.2`,
           assist: expect.objectContaining({ type: 'Charge', state: 'Success', responseCode: 'AS000', amount: '100.00' }),
           error: null,
@@ -127,19 +127,19 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
     it('partial capture, then cancel of the remainder, then refund of what was captured', async () => {
       const p = await pay(10000, true);
       const captured = await operate(p.id, 'capture', { amount: 4000 });
-      expect(captured.body).toMatchObject({ state: 'PARTIALLY_CAPTURED', amounts: { authorized: 10000, captured: 4000, released: 0, refunded: 0 } });
+      expect(captured.body).toMatchObject({ state: 'partially_captured', amounts: { authorized: 10000, captured: 4000, released: 0, refunded: 0 } });
       expect(sandbox.orders.get(p.orderNumber)?.state).toBe('PartialDelayed');
 
       const released = await operate(p.id, 'cancel');
       expect(released.status).toBe(200);
-      expect(released.body).toMatchObject({ state: 'APPROVED', amounts: { captured: 4000, released: 6000, refunded: 0 } });
+      expect(released.body).toMatchObject({ state: 'approved', amounts: { captured: 4000, released: 6000, refunded: 0 } });
       expect(released.body.operations.map((o: Body) => [o.kind, o.amount, o.state])).toEqual([
-        ['CAPTURE', 4000, 'SUCCEEDED'],
-        ['CANCEL_AUTHORIZATION', 6000, 'SUCCEEDED'],
+        ['capture', 4000, 'succeeded'],
+        ['cancel_authorization', 6000, 'succeeded'],
       ]);
 
       const refunded = await operate(p.id, 'cancel');
-      expect(refunded.body).toMatchObject({ state: 'REFUNDED', amounts: { captured: 4000, released: 6000, refunded: 4000 } });
+      expect(refunded.body).toMatchObject({ state: 'refunded', amounts: { captured: 4000, released: 6000, refunded: 4000 } });
       expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:40.00', '300:60.00', '300:40.00']);
       expect(sandbox.orders.get(p.orderNumber)?.state).toBe('Canceled');
       expect((await eventsOf(p.id)).slice(3)).toEqual(['wallet_payment.partially_captured', 'wallet_payment.partially_canceled', 'wallet_payment.refunded']);
@@ -147,18 +147,18 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
 
     it('two partial captures up to the authorised amount', async () => {
       const p = await pay(10000, true);
-      expect((await operate(p.id, 'capture', { amount: 3000 })).body.state).toBe('PARTIALLY_CAPTURED');
+      expect((await operate(p.id, 'capture', { amount: 3000 })).body.state).toBe('partially_captured');
       const over = await operate(p.id, 'capture', { amount: 7001 });
       expect(over.status).toBe(422);
       expect(over.body.error).toMatchObject({ code: 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED', details: { amount: 7001, available: 7000 } });
       const rest = await operate(p.id, 'capture', { amount: 7000 });
-      expect(rest.body).toMatchObject({ state: 'APPROVED', amounts: { captured: 10000 } });
+      expect(rest.body).toMatchObject({ state: 'approved', amounts: { captured: 10000 } });
     });
 
     it('release of the whole authorisation: AUTHORIZED → CANCELED; a cancelled payment is neither captured nor cancelled again', async () => {
       const p = await pay(10000, true);
       const res = await operate(p.id, 'cancel');
-      expect(res.body).toMatchObject({ state: 'CANCELED', amounts: { authorized: 10000, captured: 0, released: 10000, refunded: 0 } });
+      expect(res.body).toMatchObject({ state: 'canceled', amounts: { authorized: 10000, captured: 0, released: 10000, refunded: 0 } });
       expect((await eventsOf(p.id)).at(-1)).toBe('wallet_payment.canceled');
       for (const action of ['capture', 'cancel'] as const) {
         const again = await operate(p.id, action);
@@ -174,12 +174,12 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       expect(capture.status).toBe(409);
       expect(capture.body.error.code).toBe('WALLET_PAYMENT_ONE_STAGE');
 
-      expect((await operate(p.id, 'cancel', { amount: 3000 })).body).toMatchObject({ state: 'PARTIALLY_REFUNDED', amounts: { refunded: 3000 } });
-      expect((await operate(p.id, 'cancel', { amount: 3000 })).body).toMatchObject({ state: 'PARTIALLY_REFUNDED', amounts: { refunded: 6000 } });
+      expect((await operate(p.id, 'cancel', { amount: 3000 })).body).toMatchObject({ state: 'partially_refunded', amounts: { refunded: 3000 } });
+      expect((await operate(p.id, 'cancel', { amount: 3000 })).body).toMatchObject({ state: 'partially_refunded', amounts: { refunded: 6000 } });
       const over = await operate(p.id, 'cancel', { amount: 4001 });
       expect(over.status).toBe(422);
       expect(over.body.error).toMatchObject({ code: 'WALLET_AMOUNT_EXCEEDS_CAPTURED', details: { available: 4000 } });
-      expect((await operate(p.id, 'cancel', { amount: 4000 })).body).toMatchObject({ state: 'REFUNDED', amounts: { captured: 10000, refunded: 10000 } });
+      expect((await operate(p.id, 'cancel', { amount: 4000 })).body).toMatchObject({ state: 'refunded', amounts: { captured: 10000, refunded: 10000 } });
       expect((await eventsOf(p.id)).slice(3)).toEqual(['wallet_payment.partially_refunded', 'wallet_payment.partially_refunded', 'wallet_payment.refunded']);
       expect(sandbox.orders.get(p.orderNumber)?.state).toBe('Canceled');
     });
@@ -201,7 +201,7 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
         .post('/v1/wallet-payments')
         .set(auth)
         .set('Idempotency-Key', idem())
-        .send({ merchantId, amount: 10001, currency: 'RUB', tokenType: 'APPLE_PAY', token: TOKEN, customer });
+        .send({ merchantId, amount: 10001, currency: 'RUB', tokenType: 'apple_pay', token: TOKEN, customer });
       const refused = await operate(declined.body.id, 'cancel');
       expect(refused.status).toBe(409);
       expect(refused.body.error.code).toBe('WALLET_PAYMENT_NOT_CANCELABLE');
@@ -229,14 +229,14 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       sandbox.setMode('lost-answer', { endpoint: 'charge', times: 1 });
       const res = await operate(p.id, 'capture', { amount: 2500 });
       expect(res.status).toBe(200);
-      expect(res.body.state).toBe('AUTHORIZED');
+      expect(res.body.state).toBe('authorized');
       expect(res.body.operations).toEqual([
-        expect.objectContaining({ kind: 'CAPTURE', state: 'UNKNOWN', error: expect.objectContaining({ source: 'transport' }) }),
+        expect.objectContaining({ kind: 'capture', state: 'unknown', error: expect.objectContaining({ source: 'transport' }) }),
       ]);
 
-      const resolved = await paymentWhen(p.id, (b) => b.operations[0].state !== 'UNKNOWN');
-      expect(resolved).toMatchObject({ state: 'PARTIALLY_CAPTURED', amounts: { captured: 2500 } });
-      expect(resolved.operations[0]).toMatchObject({ state: 'SUCCEEDED', assistBillNumber: `${p.assist.billNumber}.2`, resolutionAttempts: 1 });
+      const resolved = await paymentWhen(p.id, (b) => b.operations[0].state !== 'unknown');
+      expect(resolved).toMatchObject({ state: 'partially_captured', amounts: { captured: 2500 } });
+      expect(resolved.operations[0]).toMatchObject({ state: 'succeeded', assistBillNumber: `${p.assist.billNumber}.2`, resolutionAttempts: 1 });
       expect(sandbox.stats.chargeRequests - before).toBe(1);
       expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:25.00']);
     });
@@ -247,15 +247,15 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       const before = sandbox.stats.cancelRequests;
       sandbox.setMode('lost-answer', { endpoint: 'cancel', times: 1 });
       const res = await operate(p.id, 'cancel', { amount: 1000 });
-      expect(res.body.operations[1]).toMatchObject({ kind: 'REFUND', state: 'UNKNOWN' });
+      expect(res.body.operations[1]).toMatchObject({ kind: 'refund', state: 'unknown' });
 
-      const resolved = await paymentWhen(p.id, (b) => b.operations[1].state !== 'UNKNOWN');
+      const resolved = await paymentWhen(p.id, (b) => b.operations[1].state !== 'unknown');
       // Two cancels of the same amount on the order: the first is already ours, the second is the lost one.
       expect(resolved.operations.map((o: Body) => [o.state, o.assistBillNumber])).toEqual([
-        ['SUCCEEDED', `${p.assist.billNumber}.2`],
-        ['SUCCEEDED', `${p.assist.billNumber}.3`],
+        ['succeeded', `${p.assist.billNumber}.2`],
+        ['succeeded', `${p.assist.billNumber}.3`],
       ]);
-      expect(resolved).toMatchObject({ state: 'PARTIALLY_REFUNDED', amounts: { refunded: 2000 } });
+      expect(resolved).toMatchObject({ state: 'partially_refunded', amounts: { refunded: 2000 } });
       expect(sandbox.stats.cancelRequests - before).toBe(1);
       expect(journal(p.orderNumber)).toEqual(['100:100.00', '300:10.00', '300:10.00']);
     });
@@ -264,10 +264,10 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       const p = await pay(10000, true);
       sandbox.setMode('bad-checkvalue', { endpoint: 'charge', times: 1 });
       const res = await operate(p.id, 'capture');
-      expect(res.body.operations[0]).toMatchObject({ state: 'UNKNOWN', error: expect.objectContaining({ source: 'integrity', code: 'CHECKVALUE_MISMATCH' }) });
-      expect(res.body.state).toBe('AUTHORIZED');
-      const resolved = await paymentWhen(p.id, (b) => b.state === 'APPROVED');
-      expect(resolved.operations[0].state).toBe('SUCCEEDED');
+      expect(res.body.operations[0]).toMatchObject({ state: 'unknown', error: expect.objectContaining({ source: 'integrity', code: 'CHECKVALUE_MISMATCH' }) });
+      expect(res.body.state).toBe('authorized');
+      const resolved = await paymentWhen(p.id, (b) => b.state === 'approved');
+      expect(resolved.operations[0].state).toBe('succeeded');
       expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:100.00']);
     });
 
@@ -280,9 +280,9 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       const second = await operate(p.id, 'cancel');
       expect(second.status).toBe(409);
       expect(second.body.error.code).toBe('WALLET_OPERATION_IN_PROGRESS');
-      expect((await first).body.operations[0].state).toBe('UNKNOWN');
+      expect((await first).body.operations[0].state).toBe('unknown');
       // The hung request was carried out before hanging: orderstate finds it.
-      await paymentWhen(p.id, (b) => b.state === 'PARTIALLY_CAPTURED');
+      await paymentWhen(p.id, (b) => b.state === 'partially_captured');
       expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:10.00']);
     });
 
@@ -304,7 +304,7 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
           .every((r) => ['WALLET_OPERATION_IN_PROGRESS', 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED', 'WALLET_PAYMENT_NOT_CAPTURABLE'].includes(r.body.error.code)),
       ).toBe(true);
       const final = await get(p.id);
-      expect(final).toMatchObject({ state: 'APPROVED', amounts: { captured: 10000 } });
+      expect(final).toMatchObject({ state: 'approved', amounts: { captured: 10000 } });
       expect(final.operations).toHaveLength(2);
       expect(sandbox.stats.chargeRequests - before).toBe(2);
     });
@@ -328,8 +328,8 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
         .post('/v1/wallet-payments')
         .set(otherAuth)
         .set('Idempotency-Key', idem())
-        .send({ merchantId: otherMerchant.body.id, amount: 70000, currency: 'RUB', tokenType: 'APPLE_PAY', token: TOKEN, customer });
-      expect(theirs.body.state).toBe('APPROVED');
+        .send({ merchantId: otherMerchant.body.id, amount: 70000, currency: 'RUB', tokenType: 'apple_pay', token: TOKEN, customer });
+      expect(theirs.body.state).toBe('approved');
 
       const today = new Date().toISOString().slice(0, 10);
       const { body: all } = await session.http().get('/v1/wallet-payments').query({ limit: 200 }).set(auth);
@@ -341,8 +341,8 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
         expected.captured += p.amounts.captured;
         expected.released += p.amounts.released;
         expected.refunded += p.amounts.refunded;
-        expected.cancels += p.operations.filter((o: Body) => o.kind === 'CANCEL_AUTHORIZATION' && o.state === 'SUCCEEDED').length;
-        expected.refunds += p.operations.filter((o: Body) => o.kind === 'REFUND' && o.state === 'SUCCEEDED').length;
+        expected.cancels += p.operations.filter((o: Body) => o.kind === 'cancel_authorization' && o.state === 'succeeded').length;
+        expected.refunds += p.operations.filter((o: Body) => o.kind === 'refund' && o.state === 'succeeded').length;
       }
       const res = await session.http().get('/v1/settlements/wallet-summaries').query({ from: today, to: today }).set(auth);
       expect(res.status).toBe(200);
@@ -390,7 +390,7 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       const seen = await session.appDb.withTenant(other.tenantId, (tx) => tx.walletPaymentOperation.findMany({ where: { paymentId: p.id } }));
       expect(seen).toEqual([]);
       const mine = await get(p.id);
-      expect(mine).toMatchObject({ state: 'PARTIALLY_CAPTURED', amounts: { captured: 1000 } });
+      expect(mine).toMatchObject({ state: 'partially_captured', amounts: { captured: 1000 } });
       expect(mine.operations).toHaveLength(1);
     });
   });

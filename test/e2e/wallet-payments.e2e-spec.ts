@@ -22,7 +22,7 @@ const GOOGLE_PAY_TOKEN = JSON.stringify({
   signedMessage: '{"encryptedMessage":"R29vZ2xlRW5jcnlwdGVk","ephemeralPublicKey":"ZHVtbXk=","tag":"ZHVtbXk="}',
 });
 const SAMSUNG_PAY_TOKEN = { type: 'S', version: '100', data: 'U2Ftc3VuZ1BheUpXRVRva2Vu' };
-const TOKENS = { APPLE_PAY: APPLE_PAY_TOKEN, GOOGLE_PAY: GOOGLE_PAY_TOKEN, SAMSUNG_PAY: SAMSUNG_PAY_TOKEN } as const;
+const TOKENS = { apple_pay: APPLE_PAY_TOKEN, google_pay: GOOGLE_PAY_TOKEN, samsung_pay: SAMSUNG_PAY_TOKEN } as const;
 /** Strings that must never be stored: the encrypted token payloads. */
 const TOKEN_SECRETS = ['QXBwbGVQYXlFbmNyeXB0ZWREYXRhRm9yVGVzdHM=', 'R29vZ2xlRW5jcnlwdGVk', 'U2Ftc3VuZ1BheUpXRVRva2Vu'];
 
@@ -49,7 +49,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
   const pay = (body: Record<string, unknown>, key = idem(), headers = auth) =>
     session.http().post('/v1/wallet-payments').set(headers).set('Idempotency-Key', key).send(body);
 
-  const payment = (amount: number, tokenType: keyof typeof TOKENS = 'APPLE_PAY', extra: Record<string, unknown> = {}) => ({
+  const payment = (amount: number, tokenType: keyof typeof TOKENS = 'apple_pay', extra: Record<string, unknown> = {}) => ({
     merchantId,
     amount,
     currency: 'RUB',
@@ -118,6 +118,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
         serverUrl: sandbox.url,
         merchantId: SANDBOX_MERCHANT.merchantId,
         login: SANDBOX_MERCHANT.login,
+        hasAssistPublicKey: false,
         hasPassword: true,
         hasSalt: true,
         hasPrivateKey: true,
@@ -170,12 +171,12 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
   });
 
   describe('paying', () => {
-    it.each(['APPLE_PAY', 'GOOGLE_PAY', 'SAMSUNG_PAY'] as const)('approves a one-stage %s payment and stores no token', async (tokenType) => {
+    it.each(['apple_pay', 'google_pay', 'samsung_pay'] as const)('approves a one-stage %s payment and stores no token', async (tokenType) => {
       const charges = sandbox.stats.charges;
       const res = await pay(payment(10_000, tokenType));
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({
-        state: 'APPROVED',
+        state: 'approved',
         amount: 10_000,
         currency: 'RUB',
         tokenType,
@@ -196,9 +197,9 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       for (const secret of TOKEN_SECRETS) expect(stored).not.toContain(secret);
       const events = await session.owner.domainEvent.findMany({ where: { subjectId: res.body.id }, orderBy: { createdAt: 'asc' } });
       expect(events.map((e) => [e.type, (e.data as { state: string }).state])).toEqual([
-        ['wallet_payment.created', 'PENDING'],
-        ['wallet_payment.updated', 'PROCESSING'],
-        ['wallet_payment.updated', 'APPROVED'],
+        ['wallet_payment.created', 'pending'],
+        ['wallet_payment.updated', 'processing'],
+        ['wallet_payment.updated', 'approved'],
       ]);
       expect(events.every((e) => e.subjectType === 'wallet_payment' && e.tenantId === tenantId)).toBe(true);
     });
@@ -207,41 +208,41 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       const charges = sandbox.stats.charges;
       const res = await pay(payment(10_001));
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ state: 'DECLINED', assist: { orderState: 'Declined' } });
+      expect(res.body).toMatchObject({ state: 'declined', assist: { orderState: 'Declined' } });
       expect(sandbox.stats.charges).toBe(charges);
     });
 
     it('authorizes a two-stage payment (Delay=1)', async () => {
-      const res = await pay(payment(25_000, 'SAMSUNG_PAY', { twoStage: true, orderNumber: 'ORDER-2STAGE-1' }));
+      const res = await pay(payment(25_000, 'samsung_pay', { twoStage: true, orderNumber: 'ORDER-2STAGE-1' }));
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ state: 'AUTHORIZED', orderNumber: 'ORDER-2STAGE-1', assist: { orderState: 'Delayed' } });
+      expect(res.body).toMatchObject({ state: 'authorized', orderNumber: 'ORDER-2STAGE-1', assist: { orderState: 'Delayed' } });
     });
 
     it('sends a non-tokenized Google Pay card to continueUrl (REQUIRES_ACTION), then resolves it after 3-D Secure', async () => {
-      const res = await pay(payment(10_003, 'GOOGLE_PAY'));
+      const res = await pay(payment(10_003, 'google_pay'));
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ state: 'REQUIRES_ACTION', maskedPan: '411111****1111', completedAt: null });
+      expect(res.body).toMatchObject({ state: 'requires_action', maskedPan: '411111****1111', completedAt: null });
       expect(res.body.continueUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/pay\/pay\.cfm\?CFSID=/);
 
       // The payer completes 3-D Secure; the resolution job then reads the approved order.
       const page = await fetch(res.body.continueUrl);
       expect(page.status).toBe(200);
-      const resolved = await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
+      const resolved = await paymentWhen(res.body.id, (p) => p.state === 'approved');
       expect(resolved).toMatchObject({ continueUrl: null, maskedPan: '411111****1111', assist: { source: 'orderstate' } });
     });
 
     it('keeps an in-process order (.02) PROCESSING and lets the job settle it', async () => {
-      const res = await pay(payment(10_002, 'APPLE_PAY'));
+      const res = await pay(payment(10_002, 'apple_pay'));
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ state: 'PROCESSING', completedAt: null, assist: { orderState: 'In Process' } });
-      await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
+      expect(res.body).toMatchObject({ state: 'processing', completedAt: null, assist: { orderState: 'In Process' } });
+      await paymentWhen(res.body.id, (p) => p.state === 'approved');
     });
 
     it("stores Assist's refusal (17/211) as REJECTED with the spec's codes", async () => {
       const res = await pay(payment(10_004));
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({
-        state: 'REJECTED',
+        state: 'rejected',
         assist: null,
         error: { source: 'assist', code: 'LIMIT_EXCEEDED', firstCode: 17, secondCode: 211 },
       });
@@ -250,7 +251,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
 
     it('answers a spec-rule violation with 400 naming the body field, and stores nothing', async () => {
       const before = await session.owner.walletPayment.count();
-      const res = await pay(payment(1000, 'APPLE_PAY', { customer: { ...customer, email: 'not-an-email' }, clientIp: '10.0.0' }));
+      const res = await pay(payment(1000, 'apple_pay', { customer: { ...customer, email: 'not-an-email' }, clientIp: '10.0.0' }));
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
       expect(res.body.error.details.issues).toEqual(
@@ -260,11 +261,11 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
         ]),
       );
       const base64 = Buffer.from(JSON.stringify(APPLE_PAY_TOKEN)).toString('base64');
-      const b64 = await pay(payment(1000, 'APPLE_PAY', { token: base64 }));
+      const b64 = await pay(payment(1000, 'apple_pay', { token: base64 }));
       expect(b64.status).toBe(400);
       expect(b64.body.error.details.issues[0]).toMatchObject({ field: 'token', code: 'TOKEN_IS_BASE64' });
       expect(JSON.stringify(b64.body)).not.toContain(base64);
-      const item = await pay(payment(1000, 'APPLE_PAY', { chequeItems: [{ product: 'Tea', price: 1000, quantity: '0', amount: 1000 }] }));
+      const item = await pay(payment(1000, 'apple_pay', { chequeItems: [{ product: 'Tea', price: 1000, quantity: '0', amount: 1000 }] }));
       expect(item.status).toBe(400);
       expect(item.body.error.details.issues[0]).toMatchObject({
         field: 'chequeItems.0.quantity',
@@ -286,7 +287,7 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       // Even after the gateway-wide idempotency record is gone, the payment row answers the retry.
       await session.owner.idempotencyRecord.deleteMany({ where: { key } });
       const later = await pay(body, key);
-      expect(later.body).toMatchObject({ id: first.body.id, state: 'APPROVED' });
+      expect(later.body).toMatchObject({ id: first.body.id, state: 'approved' });
       expect(sandbox.stats.charges).toBe(charges + 1);
       expect(await session.owner.walletPayment.count({ where: { idempotencyKey: key } })).toBe(1);
 
@@ -296,9 +297,9 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
     });
 
     it('refuses an order number already used with the merchant (Assist order numbers are never reused)', async () => {
-      const first = await pay(payment(1000, 'APPLE_PAY', { orderNumber: 'ORDER-DUP-1' }));
+      const first = await pay(payment(1000, 'apple_pay', { orderNumber: 'ORDER-DUP-1' }));
       expect(first.status).toBe(201);
-      const second = await pay(payment(1000, 'APPLE_PAY', { orderNumber: 'ORDER-DUP-1' }));
+      const second = await pay(payment(1000, 'apple_pay', { orderNumber: 'ORDER-DUP-1' }));
       expect(second.status).toBe(409);
       expect(second.body.error.code).toBe('CONFLICT');
     });
@@ -309,24 +310,24 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       sandbox.setMode('hang', { times: 1 });
       const charges = sandbox.stats.charges;
       const tokenpayRequests = sandbox.stats.tokenpayRequests;
-      const res = await pay(payment(40_000, 'GOOGLE_PAY'));
+      const res = await pay(payment(40_000, 'google_pay'));
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ state: 'UNKNOWN', error: { source: 'transport', code: 'TIMEOUT' }, completedAt: null });
+      expect(res.body).toMatchObject({ state: 'unknown', error: { source: 'transport', code: 'TIMEOUT' }, completedAt: null });
       expect(sandbox.stats.charges).toBe(charges + 1); // Assist did charge; only the answer was lost
 
-      const resolved = await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
+      const resolved = await paymentWhen(res.body.id, (p) => p.state === 'approved');
       expect(resolved).toMatchObject({ error: null, assist: { orderState: 'Approved', source: 'orderstate' } });
       expect(resolved.resolutionAttempts).toBeGreaterThanOrEqual(1);
       expect(sandbox.stats.charges).toBe(charges + 1);
       expect(sandbox.stats.tokenpayRequests).toBe(tokenpayRequests + 1); // never re-sent
       const last = await session.owner.domainEvent.findFirstOrThrow({ where: { subjectId: res.body.id }, orderBy: { createdAt: 'desc' } });
-      expect(last.data).toMatchObject({ state: 'APPROVED', previousState: 'UNKNOWN' });
+      expect(last.data).toMatchObject({ state: 'approved', previousState: 'unknown' });
     });
 
     it('an ambiguous Assist error (2/1, charged) is UNKNOWN, then resolved as APPROVED', async () => {
       const res = await pay(payment(10_005));
-      expect(res.body).toMatchObject({ state: 'UNKNOWN', error: { source: 'assist', code: 'INTERNAL_ERROR', firstCode: 2, secondCode: 1 } });
-      await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
+      expect(res.body).toMatchObject({ state: 'unknown', error: { source: 'assist', code: 'INTERNAL_ERROR', firstCode: 2, secondCode: 1 } });
+      await paymentWhen(res.body.id, (p) => p.state === 'approved');
     });
 
     it('a bad checkvalue is never trusted: the payment stays UNKNOWN until a verified answer arrives', async () => {
@@ -335,12 +336,12 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
       try {
         const res = await pay(payment(50_000));
         expect(res.status).toBe(201);
-        expect(res.body).toMatchObject({ state: 'UNKNOWN', error: { source: 'integrity', code: 'CHECKVALUE_MISMATCH' } });
+        expect(res.body).toMatchObject({ state: 'unknown', error: { source: 'integrity', code: 'CHECKVALUE_MISMATCH' } });
         const stuck = await paymentWhen(res.body.id, (p) => p.resolutionAttempts >= 2);
-        expect(stuck).toMatchObject({ state: 'UNKNOWN', error: { code: 'CHECKVALUE_MISMATCH' }, assist: null });
+        expect(stuck).toMatchObject({ state: 'unknown', error: { code: 'CHECKVALUE_MISMATCH' }, assist: null });
 
         sandbox.setMode('normal', { endpoint: 'orderstate' });
-        await paymentWhen(res.body.id, (p) => p.state === 'APPROVED');
+        await paymentWhen(res.body.id, (p) => p.state === 'approved');
       } finally {
         sandbox.setMode('normal', { endpoint: 'all' });
       }
@@ -349,18 +350,18 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
 
   describe('reading and isolation', () => {
     it('lists with filters and cursor pagination', async () => {
-      const first = await session.http().get('/v1/wallet-payments').query({ state: 'APPROVED', limit: 2 }).set(auth);
+      const first = await session.http().get('/v1/wallet-payments').query({ state: 'approved', limit: 2 }).set(auth);
       expect(first.status).toBe(200);
       expect(first.body.data).toHaveLength(2);
-      expect(first.body.data.every((p: { state: string }) => p.state === 'APPROVED')).toBe(true);
+      expect(first.body.data.every((p: { state: string }) => p.state === 'approved')).toBe(true);
       expect(first.body.nextCursor).toEqual(expect.any(String));
-      const second = await session.http().get('/v1/wallet-payments').query({ state: 'APPROVED', limit: 2, cursor: first.body.nextCursor }).set(auth);
+      const second = await session.http().get('/v1/wallet-payments').query({ state: 'approved', limit: 2, cursor: first.body.nextCursor }).set(auth);
       expect(second.body.data.map((p: { id: string }) => p.id)).not.toContain(first.body.data[0].id);
       const byOrder = await session.http().get('/v1/wallet-payments').query({ orderNumber: 'ORDER-2STAGE-1' }).set(auth);
-      expect(byOrder.body.data.map((p: { state: string }) => p.state)).toEqual(['AUTHORIZED']);
-      const google = await session.http().get('/v1/wallet-payments').query({ tokenType: 'GOOGLE_PAY', limit: 200 }).set(auth);
+      expect(byOrder.body.data.map((p: { state: string }) => p.state)).toEqual(['authorized']);
+      const google = await session.http().get('/v1/wallet-payments').query({ tokenType: 'google_pay', limit: 200 }).set(auth);
       expect(google.body.data.length).toBeGreaterThanOrEqual(3);
-      expect(google.body.data.every((p: { tokenType: string }) => p.tokenType === 'GOOGLE_PAY')).toBe(true);
+      expect(google.body.data.every((p: { tokenType: string }) => p.tokenType === 'google_pay')).toBe(true);
     });
 
     it("a tenant cannot pay with another tenant's merchant settings nor read its payments (404, enforced by RLS)", async () => {

@@ -11,6 +11,7 @@ import { publishEvent } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { notifyCommitted, redisEventSink } from '@payorch/operations';
+import { bullPrefix } from '@payorch/redis';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
@@ -110,7 +111,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
         .post('/v1/terminals')
         .set(auth)
         .set('Idempotency-Key', idem())
-        .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+        .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
     ).body.id;
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
     dispatcher.route(terminalId, { port: (await sim.listen(0)).port });
@@ -267,7 +268,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     expect(receivedAt('/swept')).toHaveLength(0);
     expect(await session.owner.webhookDelivery.count({ where: { endpointId: hook.body.id } })).toBe(0);
     const { Queue } = await import('bullmq');
-    const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: `${session.config.REDIS_KEY_PREFIX}:bull` });
+    const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: bullPrefix(session.config.REDIS_KEY_PREFIX) });
     await queue.add('webhook.sweep', {});
     await waitFor(async () => (receivedAt('/swept').length === 1 ? true : undefined), { intervalMs: 25, what: 'the swept delivery' });
     expect(JSON.parse(receivedAt('/swept')[0]!.body)).toMatchObject({ id: event.id, type: 'settlement.completed' });
@@ -305,7 +306,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     });
     await inserted;
     const { Queue } = await import('bullmq');
-    const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: `${session.config.REDIS_KEY_PREFIX}:bull` });
+    const queue = new Queue('webhooks', { connection: { url: session.config.REDIS_URL }, prefix: bullPrefix(session.config.REDIS_KEY_PREFIX) });
     const sweep = async () => {
       const job = await queue.add('webhook.sweep', {});
       await waitFor(async () => ((await job.isCompleted()) ? true : undefined), { intervalMs: 25, what: 'the sweep' });

@@ -67,7 +67,7 @@ describe('faults: no operation left behind', () => {
   const operation = async (id: string) => (await session.http().get(`/v1/operations/${id}`).set(auth)).body as { state: string; stateReason: string | null };
   const status = async (protocol: Protocol) => (await session.http().get(`/v1/terminals/${terminals[protocol]}`).set(auth)).body.status as string;
   const allOnline = () =>
-    waitFor(async () => (await Promise.all((Object.keys(terminals) as Protocol[]).map(status))).every((s) => s === 'ONLINE'), {
+    waitFor(async () => (await Promise.all((Object.keys(terminals) as Protocol[]).map(status))).every((s) => s === 'online'), {
       timeoutMs: 20_000,
       intervalMs: 50,
       what: 'terminals online',
@@ -108,7 +108,7 @@ describe('faults: no operation left behind', () => {
         name: protocol,
         storeId,
         agentId: agent.body.agent.id,
-        protocol,
+        protocol: protocol.toLowerCase(), // API casing; the labels here are the protocols' names
         connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
         ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
       });

@@ -69,7 +69,7 @@ describe('faults: process kills and link faults on a stack of real processes', (
   const allOnline = () =>
     waitFor(
       async () =>
-        (await Promise.all(Object.values(terminals).map(async (id) => (await api('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'ONLINE'),
+        (await Promise.all(Object.values(terminals).map(async (id) => (await api('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'online'),
       { timeoutMs: 30_000, intervalMs: 100, what: 'every terminal ONLINE', ignoreErrors: true },
     );
 
@@ -148,7 +148,7 @@ describe('faults: process kills and link faults on a stack of real processes', (
           name: protocol,
           storeId: store.body.id,
           agentId: (agent.body.agent as { id: string }).id,
-          protocol,
+          protocol: protocol.toLowerCase(), // API casing; the labels here are the protocols' names
           connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
           ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
         });

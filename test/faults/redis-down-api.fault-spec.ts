@@ -21,7 +21,7 @@ describe('the API with Redis down', () => {
     auth = { Authorization: `Bearer ${(await session.tenant()).apiKey}` };
     const post = (path: string, body: object) => session.http().post(path).set(auth).set('Idempotency-Key', idem()).send(body);
     storeId = (await post('/v1/stores', { name: 'S', timeZone: 'UTC' })).body.id;
-    terminalId = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 9 } })).body.id;
+    terminalId = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 9 } })).body.id;
     await redis.kill();
   }, 60_000);
 

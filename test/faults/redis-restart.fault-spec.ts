@@ -10,6 +10,7 @@ import { connectorConfigSchema, loadConfig, workerConfigSchema } from '@payorch/
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { schedulerIdOf } from '@payorch/settlement';
 import { createTestDatabase, OwnedRedis, type TestDatabase, waitFor } from '@payorch/testing';
 
@@ -102,7 +103,7 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
     expect((await ready(connectorUrl)).status).toBe(200);
     await waitFor(async () => (await ready(workerUrl)).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'worker ready', ignoreErrors: true });
     expect(await roundTrip()).toBeDefined();
-    const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: `${PREFIX}:bull` });
+    const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: bullPrefix(PREFIX) });
     expect(await queue.getJobScheduler(schedulerIdOf(scheduleId))).toMatchObject({ pattern: '30 23 * * *', tz: 'Europe/Berlin' });
     await queue.close();
   });
@@ -142,7 +143,7 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
     measured.connectorReady = Date.now() - back;
 
     // The worker: its schedulers are back (reconnect-triggered reconcile), without a worker restart.
-    const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: `${PREFIX}:bull` });
+    const queue = new Queue(QUEUES.settlement, { connection: { url: server.url }, prefix: bullPrefix(PREFIX) });
     await waitFor(() => queue.getJobScheduler(schedulerIdOf(scheduleId)), {
       timeoutMs: 10_000,
       intervalMs: 50,
@@ -158,7 +159,7 @@ describe('Redis restart (owned redis-server, SIGKILL, empty on restart)', () => 
         PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
       }),
     )) {
-      if (!queues.has(s.queue)) queues.set(s.queue, new Queue(s.queue, { connection: { url: server.url }, prefix: `${PREFIX}:bull` }));
+      if (!queues.has(s.queue)) queues.set(s.queue, new Queue(s.queue, { connection: { url: server.url }, prefix: bullPrefix(PREFIX) }));
       await waitFor(() => queues.get(s.queue)!.getJobScheduler(s.id), { timeoutMs: 10_000, intervalMs: 50, what: `scheduler ${s.id}`, ignoreErrors: true });
     }
     await waitFor(async () => (await ready(workerUrl)).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'worker ready', ignoreErrors: true });

@@ -125,7 +125,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       name: `T${sims.length}`,
       storeId: s.storeId,
       agentId: s.agentId,
-      protocol: 'JOINPROTO',
+      protocol: 'joinproto',
       connection: { kind: 'tcp', host: '127.0.0.1', port },
     });
     expect(res.status).toBe(201);
@@ -166,7 +166,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     (await session.http().get(`/v1/terminals/${terminalId}`).set(s.auth)).body.status as string;
 
   const online = (s: Awaited<ReturnType<typeof shop>>, connector: Connector, terminalId: string) =>
-    waitFor(async () => (await status(s, terminalId)) === 'ONLINE' && connector.hub.find(s.tenantId, terminalId), {
+    waitFor(async () => (await status(s, terminalId)) === 'online' && connector.hub.find(s.tenantId, terminalId), {
       timeoutMs: 15_000,
       intervalMs: 50,
       what: `terminal ${terminalId} online`,
@@ -258,7 +258,7 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
 
     const started = Date.now();
     const patched = await session.http().patch(`/v1/terminals/${disabled}`).set(s.auth).set('Idempotency-Key', idem()).send({ disabled: true });
-    expect(patched.body.status).toBe('DISABLED');
+    expect(patched.body.status).toBe('disabled');
     await waitFor(() => !a.hub.find(s.tenantId, disabled), { timeoutMs: 2_000, intervalMs: 50, what: 'driver closed' });
     expect(Date.now() - started).toBeLessThan(1_000);
 

@@ -31,7 +31,7 @@ describe('disabled terminals and revoked agents take no new work', () => {
       .post('/v1/terminals')
       .set(auth)
       .set('Idempotency-Key', idem())
-      .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, ...extra });
+      .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 }, ...extra });
     expect(res.status).toBe(201);
     return res.body.id as string;
   };
@@ -72,7 +72,7 @@ describe('disabled terminals and revoked agents take no new work', () => {
     expect(commandsFor(terminalId)).toBe(1);
 
     const disabled = await session.http().patch(`/v1/terminals/${terminalId}`).set(auth).set('Idempotency-Key', idem()).send({ disabled: true });
-    expect(disabled.body.status).toBe('DISABLED');
+    expect(disabled.body.status).toBe('disabled');
 
     await expectNoNewWork(terminalId, 'TERMINAL_DISABLED');
     const refused = await startOperation(terminalId);
@@ -85,8 +85,8 @@ describe('disabled terminals and revoked agents take no new work', () => {
     expect(history.body.data.map((o: { id: string }) => o.id)).toEqual([earlier.body.id]);
     expect((await session.http().get(`/v1/settlements?terminalId=${terminalId}`).set(auth)).status).toBe(200);
     const terminal = await session.http().get(`/v1/terminals/${terminalId}`).set(auth);
-    expect(terminal.body).toMatchObject({ id: terminalId, status: 'DISABLED' });
-    expect((await session.http().get(`/v1/terminals?status=DISABLED`).set(auth)).body.data.map((t: { id: string }) => t.id)).toContain(terminalId);
+    expect(terminal.body).toMatchObject({ id: terminalId, status: 'disabled' });
+    expect((await session.http().get(`/v1/terminals?status=disabled`).set(auth)).body.data.map((t: { id: string }) => t.id)).toContain(terminalId);
 
     await session.http().patch(`/v1/terminals/${terminalId}`).set(auth).set('Idempotency-Key', idem()).send({ disabled: false });
     expect((await startOperation(terminalId)).status).toBe(201);
@@ -101,7 +101,7 @@ describe('disabled terminals and revoked agents take no new work', () => {
     expect(earlier.status).toBe(201);
 
     const revoked = await session.http().post(`/v1/agents/${agentId}/revoke`).set(auth).set('Idempotency-Key', idem());
-    expect(revoked.body.status).toBe('REVOKED');
+    expect(revoked.body.status).toBe('revoked');
 
     await expectNoNewWork(terminalId, 'AGENT_REVOKED');
     const refused = await startOperation(terminalId);

@@ -37,7 +37,7 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
         .post('/v1/terminals')
         .set(auth)
         .set('Idempotency-Key', idem())
-        .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+        .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
     ).body.id;
     joinproto = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
     dispatcher.route(terminalId, { port: (await joinproto.listen(0)).port, options: { commandTimeoutMs: 300 } });
@@ -172,7 +172,7 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
         .post('/v1/terminals')
         .set(auth)
         .set('Idempotency-Key', idem())
-        .send({ name: 'T', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1\u0000evil', port: 1 } });
+        .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1\u0000evil', port: 1 } });
       expect(expectEnvelope(nested, 400, 'VALIDATION_FAILED').details.issues![0]!.field).toBe('connection.host');
       expect(await storeCount()).toBe(before);
     });

@@ -136,7 +136,7 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
     terminalBody = {
       name: 'T',
       storeId: store.body.id,
-      protocol: 'JPAY',
+      protocol: 'jpay',
       connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
       credentials: { password, adminPassword },
     };
@@ -225,7 +225,10 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
   });
 
   it('every mutating route that documents a secret-like string in its answer declares it as a one-time secret', async () => {
-    const doc = (await session.http().get('/docs/openapi.json')).body as { paths: Record<string, Record<string, Record<string, unknown>>> };
+    const doc = (await session.http().get('/docs/openapi.json')).body as {
+      paths: Record<string, Record<string, Record<string, unknown>>>;
+      components: { schemas: Record<string, unknown> };
+    };
     const declared: string[] = [];
     const undeclared: string[] = [];
     for (const [path, methods] of Object.entries(doc.paths)) {
@@ -236,6 +239,9 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
         while (stack.length > 0) {
           const node = stack.pop();
           if (node === null || typeof node !== 'object') continue;
+          // Bodies are named component schemas: follow the `$ref` (the Error envelope holds no secrets).
+          const ref = (node as { $ref?: unknown }).$ref;
+          if (typeof ref === 'string' && ref !== '#/components/schemas/Error') stack.push(doc.components.schemas[ref.split('/').pop()!]);
           const properties = (node as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
           for (const [name, schema] of Object.entries(properties)) {
             if (!SECRET_LIKE_KEY.test(name) || !JSON.stringify(schema.type ?? '').includes('string')) continue;
@@ -249,6 +255,7 @@ describe('secrets at rest (pg_dump + Redis keyspace)', () => {
     expect(declared.sort()).toEqual([
       'POST /v1/agents enrollmentToken',
       'POST /v1/agents/{id}/enrollment-token enrollmentToken',
+      'POST /v1/api-keys apiKey',
       'POST /v1/webhooks secret',
       'POST /v1/webhooks/{id}/rotate-secret secret',
     ]);

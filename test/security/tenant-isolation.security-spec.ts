@@ -26,7 +26,7 @@ describe('tenant isolation', () => {
       name: 'A terminal',
       storeId: ids.store,
       agentId: ids.agent,
-      protocol: 'JOINPROTO',
+      protocol: 'joinproto',
       connection: { kind: 'tcp', host: '10.0.0.5', port: 2000 },
     });
     if (terminal.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(terminal.body)}`);
@@ -78,14 +78,14 @@ describe('tenant isolation', () => {
       .post('/v1/terminals')
       .set(b)
       .set('Idempotency-Key', idem())
-      .send({ name: 't', storeId: ids.store, protocol: 'SSI_ECR', connection: { kind: 'tcp', host: 'h', port: 3000 } });
+      .send({ name: 't', storeId: ids.store, protocol: 'ssi_ecr', connection: { kind: 'tcp', host: 'h', port: 3000 } });
     expect(intoA.status).toBe(422);
     const viaAgent = await session
       .http()
       .post('/v1/terminals')
       .set(b)
       .set('Idempotency-Key', idem())
-      .send({ name: 't', storeId: bStore, agentId: ids.agent, protocol: 'SSI_ECR', connection: { kind: 'tcp', host: 'h', port: 3000 } });
+      .send({ name: 't', storeId: bStore, agentId: ids.agent, protocol: 'ssi_ecr', connection: { kind: 'tcp', host: 'h', port: 3000 } });
     expect(viaAgent.status).toBe(422);
     expect(viaAgent.body.error.details.issues[0].field).toBe('agentId');
   });

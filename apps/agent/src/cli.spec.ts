@@ -26,6 +26,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 describe('payorch-agent CLI', () => {
+  // Each test starts the CLI as a process through the TypeScript loader: seconds on a busy machine.
+  jest.setTimeout(30_000);
   it('prints its version and help', async () => {
     expect((await cli(['--version'])).stdout.trim()).toBe(AGENT_VERSION);
     const help = (await cli(['--help'])).stdout;

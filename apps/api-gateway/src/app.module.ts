@@ -13,11 +13,15 @@ import type { SecretBox } from '@payorch/domain';
 import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import type { TerminalCommandDispatcher } from '@payorch/operations';
-import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
+import { bullPrefix, type RedisClient, type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
 import { AgentsModule } from './agents/agents.module';
+import { ApiKeysModule } from './api-keys/api-keys.module';
 import { AssistMerchantsModule } from './assist-merchants/assist-merchants.module';
+import { CampaignsModule } from './campaigns/campaigns.module';
+import { AuditModule } from './audit/audit.module';
 import { CommandBusModule } from '@payorch/command-bus';
+import { ConsoleModule } from './console/console.module';
 import { ApiKeyGuard } from './common/auth.guard';
 import { AuthThrottle } from './common/auth-throttle';
 import { DestinationGuard } from './common/destination.guard';
@@ -33,6 +37,7 @@ import { HealthController, METRICS_REGISTRY } from './health/health.controller';
 import { OperationsModule } from './operations/operations.module';
 import { RelaySessionsModule } from './relay-sessions/relay-sessions.module';
 import { SettlementsModule } from './settlements/settlements.module';
+import { StatsModule } from './stats/stats.module';
 import { StoresModule } from './stores/stores.module';
 import { TerminalsModule } from './terminals/terminals.module';
 import { WalletPaymentsModule, WalletSummariesModule } from './wallet-payments/wallet-payments.module';
@@ -85,13 +90,19 @@ export class AppModule {
         // First: Nest shuts global modules down in reverse order of registration, so the connections close last.
         RedisModule.forRoot(deps.redis),
         AgentsModule,
+        ApiKeysModule,
         AssistMerchantsModule,
+        AuditModule,
         // Producers only: the queues share the fail-fast `command` connection (no offline queue).
         BullModule.forRootAsync({
           inject: [redisToken('command')],
-          useFactory: (connection: Redis) => ({ connection, prefix: `${deps.config.REDIS_KEY_PREFIX}:bull` }),
+          // `<prefix>:{bull}`: one Redis Cluster hash slot for BullMQ's multi-key scripts.
+          useFactory: (connection: RedisClient) => ({ connection, prefix: bullPrefix(deps.config.REDIS_KEY_PREFIX) }),
         }),
+        CampaignsModule,
         CommandBusModule.register({ config: GATEWAY_CONFIG, database: DATABASE, dispatcher: deps.dispatcher }),
+        // The ops console's static build at /console (apps/console).
+        ConsoleModule,
         EgressModule,
         EventsModule,
         // One `request` line per request through pino-http, with the request id of `X-Request-Id` (bootstrap.ts).
@@ -101,6 +112,7 @@ export class AppModule {
         // Before SettlementsModule: its `settlements/:id` would otherwise take `settlements/wallet-summaries`.
         WalletSummariesModule,
         SettlementsModule,
+        StatsModule,
         StoresModule,
         TerminalsModule,
         TerminusModule.forRoot({ logger: false }),

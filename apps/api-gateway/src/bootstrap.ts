@@ -17,7 +17,7 @@ import { RedisConnections } from '@payorch/redis';
 
 import { AppModule } from './app.module';
 import { inputHygiene, JSON_MEDIA_TYPES, MAX_JSON_BODY, requireJsonBody } from './common/input-hygiene';
-import { withErrorResponses } from './common/openapi';
+import { finalizeDocument, operationIdOf } from './common/openapi';
 import { answerClientErrors } from './common/raw-error';
 import type { PayorchRequest } from './common/request-context';
 import { requestIdMiddleware } from './common/request-id.middleware';
@@ -69,19 +69,26 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   answerClientErrors(app.getHttpServer() as Server, logger);
   // Signals are main.ts' (exitGracefullyOnSignals: readiness 503, drain, bounded exit); tests call app.close().
 
+  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}
+
+/** The OpenAPI document served at /docs/openapi.json and committed as docs/openapi.json (`npm run docs:openapi`). */
+export function buildOpenApiDocument(app: INestApplication) {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('payorch API')
       .setDescription(
-        'Payment orchestration for terminal fleets and wallet payments. Authenticate with `Authorization: Bearer <API key>`; send an `Idempotency-Key` on every mutating call. Errors: `{error:{code,message,details,requestId}}`.',
+        'Payment orchestration for terminal fleets and wallet payments. Authenticate with `Authorization: Bearer <API key>`; send an `Idempotency-Key` on every mutating call. Errors: `{error:{code,message,details,requestId}}` with the codes each operation lists. Every enum value is lower snake_case.',
       )
       .setVersion('1')
-      .addBearerAuth()
+      .setLicense('UNLICENSED', 'https://github.com/payorch/payorch')
+      .addServer('/', 'The gateway serving this document (locally http://localhost:3000, `npm start`)')
       .build(),
+    { operationIdFactory: operationIdOf },
   );
-  SwaggerModule.setup('docs', app, withErrorResponses(document), { jsonDocumentUrl: 'docs/openapi.json' });
-  return app;
+  return finalizeDocument(document);
 }
 
 /**

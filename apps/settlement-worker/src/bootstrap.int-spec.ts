@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { createWorkerApp } from './bootstrap';
@@ -39,9 +40,9 @@ describe('settlement-worker Redis connections (docs/architecture.md, "Redis conn
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.init();
     const own = (name: string) => `${config.REDIS_KEY_PREFIX}:settlement-worker:${hostname()}-${process.pid}:${name}`;
-    const bullBlocking = Object.values(QUEUES).map((queue) => `${config.REDIS_KEY_PREFIX}:bull:${Buffer.from(queue).toString('base64')}`);
+    const bullBlocking = Object.values(QUEUES).map((queue) => `${bullPrefix(config.REDIS_KEY_PREFIX)}:${Buffer.from(queue).toString('base64')}`);
     const expected = [...['blocking', 'bull', 'command', 'subscriber'].map(own), ...bullBlocking].sort();
-    expect(bullBlocking).toHaveLength(5);
+    expect(bullBlocking).toHaveLength(6);
     await waitFor(async () => JSON.stringify(await redisClientNames(probe, `${config.REDIS_KEY_PREFIX}:`)) === JSON.stringify(expected), {
       what: 'the worker connections',
     });

@@ -10,6 +10,7 @@ import { createLogger, createMetricsRegistry, type Logger } from '@payorch/loggi
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { RedisConnections } from '@payorch/redis';
 
+import type { CampaignTiming } from './campaigns/campaign-runner';
 import type { SettlementRunner } from './settlement/settlement-runner';
 import { WorkerModule } from './worker.module';
 
@@ -17,7 +18,7 @@ import { WorkerModule } from './worker.module';
 export async function createWorkerApp(
   config: WorkerConfig,
   logger?: Logger,
-  options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher; resolver?: Resolver } = {},
+  options: { settlementRunner?: SettlementRunner; dispatcher?: TerminalCommandDispatcher; resolver?: Resolver; campaignTiming?: Partial<CampaignTiming> } = {},
 ): Promise<INestApplication> {
   const log = logger ?? createLogger({ name: 'settlement-worker', level: config.LOG_LEVEL });
   const redis = workerRedis(config, log);
@@ -36,6 +37,7 @@ export async function createWorkerApp(
       settlementRunner: options.settlementRunner,
       dispatcher: options.dispatcher,
       resolver: options.resolver,
+      campaignTiming: options.campaignTiming,
     }),
     { logger: false },
   );

@@ -2,16 +2,17 @@ import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import type { TerminalCommandDispatcher } from '@payorch/operations';
-import { type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
+import { bullPrefix, type RedisClient, type RedisConnections, RedisModule, redisToken } from '@payorch/redis';
 
 import { BullErrorLog } from './bull-errors';
+import type { CampaignTiming } from './campaigns/campaign-runner';
+import { CampaignsModule } from './campaigns/campaigns.module';
 import { CommandBusModule } from '@payorch/command-bus';
 import { HealthController, REGISTRY } from './health/health.controller';
 import { RecoveryModule } from './recovery/recovery.module';
@@ -22,6 +23,7 @@ import { SystemModule } from './system/system.module';
 import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
 import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
+import { WorkerDrain } from './worker-drain';
 import { workerMetrics } from './worker-metrics';
 
 export interface WorkerDeps {
@@ -37,6 +39,8 @@ export interface WorkerDeps {
   dispatcher?: TerminalCommandDispatcher;
   /** Host name resolution of webhook deliveries; default: the system resolver (getaddrinfo). */
   resolver?: Resolver;
+  /** Campaign clock and re-check intervals; default: the real clock (tests: a fake one). */
+  campaignTiming?: Partial<CampaignTiming>;
 }
 
 /** Closes the database last: Nest shuts the root (global, registered first) module down after every other one. */
@@ -77,12 +81,14 @@ export class WorkerModule {
         // Queues and workers share the `bull` connection; BullMQ adds one blocking duplicate per Worker.
         BullModule.forRootAsync({
           inject: [redisToken('bull')],
-          useFactory: (connection: Redis) => ({
+          useFactory: (connection: RedisClient) => ({
             connection,
-            prefix: `${deps.config.REDIS_KEY_PREFIX}:bull`,
+            // `<prefix>:{bull}`: one Redis Cluster hash slot for BullMQ's multi-key scripts.
+            prefix: bullPrefix(deps.config.REDIS_KEY_PREFIX),
             defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: false },
           }),
         }),
+        CampaignsModule.register({ timing: deps.campaignTiming }),
         CommandBusModule.register({ config: WORKER_CONFIG, database: DATABASE, dispatcher: deps.dispatcher }),
         DiscoveryModule,
         RecoveryModule,
@@ -92,7 +98,7 @@ export class WorkerModule {
         WalletPaymentsModule.register({ config: deps.config, registry: deps.registry }),
         WebhooksModule,
       ],
-      providers: [...shared, BullErrorLog, DatabaseCloser, SchedulerReconciler],
+      providers: [...shared, BullErrorLog, DatabaseCloser, SchedulerReconciler, WorkerDrain],
     };
   }
 }

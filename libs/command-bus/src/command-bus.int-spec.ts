@@ -86,6 +86,40 @@ describe('command bus (real Redis)', () => {
     await own.release(AGENT);
   });
 
+  it('never executes an entry twice when the group position goes back (a Cluster failover to a lagging replica)', async () => {
+    const executed = new Map<string, number>();
+    const redelivered: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const own = new AgentOwnership({ redis, prefix, instanceId: 'rolled', ttlMs: 5000 });
+    await own.claim(AGENT);
+    const c = new CommandConsumer({
+      redis,
+      prefix,
+      instanceId: 'rolled',
+      blockMs: 100,
+      handler: async (command) => {
+        const id = (command as { operationId: string }).operationId;
+        executed.set(id, (executed.get(id) ?? 0) + 1);
+        await held;
+        return { ok: true };
+      },
+      onRedelivered: (requestId) => redelivered.push(requestId),
+    });
+    closers.push(() => c.stop());
+    await c.start();
+    const cancel: TerminalCommand = { kind: 'operation.cancel', tenantId: TENANT, terminalId: TERMINAL, operationId: '44444444-4444-4444-8444-444444444444' };
+    const reply = dispatcher().dispatch(cancel);
+    await waitFor(() => executed.size === 1, { what: 'the command running' });
+    // What a promoted replica that missed the XREADGROUP looks like: the group has not delivered the entry yet.
+    await redis.xgroup('SETID', `${prefix}:bus:req:rolled`, 'connector', '0');
+    await waitFor(() => redelivered.length === 1, { what: 'the entry delivered again' });
+    release();
+    expect(await reply).toEqual({ ok: true });
+    expect([...executed.values()]).toEqual([1]);
+    await own.release(AGENT);
+  });
+
   it('lets an ownership key expire when its instance stops refreshing (crash)', async () => {
     const own = new AgentOwnership({ redis, prefix, instanceId: 'crashy', ttlMs: 1000 });
     await own.claim(AGENT);

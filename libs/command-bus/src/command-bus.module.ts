@@ -1,9 +1,8 @@
 import { type DynamicModule, Inject, Injectable, type InjectionToken, Module, type OnApplicationShutdown, type Provider } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 
 import type { Database } from '@payorch/db';
 import { TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
-import { redisToken } from '@payorch/redis';
+import { type RedisClient, redisToken } from '@payorch/redis';
 
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from './dispatcher';
 
@@ -39,7 +38,7 @@ export class CommandBusModule {
       : {
           provide: TERMINAL_COMMAND_DISPATCHER,
           inject: [redisToken('command'), redisToken('blocking'), options.config, options.database],
-          useFactory: (redis: Redis, blocking: Redis, config: { REDIS_KEY_PREFIX: string }, db: Database) =>
+          useFactory: (redis: RedisClient, blocking: RedisClient, config: { REDIS_KEY_PREFIX: string }, db: Database) =>
             new RedisTerminalCommandDispatcher({ redis, blocking, prefix: config.REDIS_KEY_PREFIX, resolveAgent: databaseAgentResolver(db) }),
         };
     return { module: CommandBusModule, exports: [TERMINAL_COMMAND_DISPATCHER], providers: [dispatcher, DispatcherCloser] };

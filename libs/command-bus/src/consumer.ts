@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
-
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
+import { duplicateClient, type RedisClient } from '@payorch/redis';
 
 import { waitAtMost } from './bounded';
 import { busKeys, CONSUMER_GROUP } from './keys';
@@ -10,13 +9,13 @@ export type TerminalCommandHandler = (command: TerminalCommand) => Promise<Termi
 
 export interface CommandConsumerOptions {
   /** Used for replies, acks and XGROUP. */
-  redis: Redis;
+  redis: RedisClient;
   /**
    * The connection XREADGROUP BLOCK waits on: the process's named `blocking` connection
    * (@payorch/redis), owned by the caller and used by this consumer only. Without it the consumer
    * opens its own `redis.duplicate()` in start() and closes it in stop().
    */
-  blocking?: Redis;
+  blocking?: RedisClient;
   prefix: string;
   instanceId: string;
   handler: TerminalCommandHandler;
@@ -25,6 +24,8 @@ export interface CommandConsumerOptions {
   /** The request stream of a dead instance disappears after this long. Default 1 h. */
   streamTtlMs?: number;
   onError?: (error: Error, context: string) => void;
+  /** Called with the request id of an entry delivered a second time (and dropped unexecuted). */
+  onRedelivered?: (requestId: string) => void;
   /** Called after the stream and group were (re)created because Redis lost them (NOGROUP). */
   onRecovered?: (reason: string) => void;
 }
@@ -47,8 +48,10 @@ const isNoGroup = (error: unknown): boolean => /NOGROUP|no longer exists/.test(S
  * answers each on its dispatcher's reply stream.
  *
  * At most once, by construction: entries are read only with `>` (never re-read from the pending list,
- * never claimed by another consumer), and an entry whose deadline has passed (its dispatcher already
- * answered TIMEOUT) is dropped unexecuted. If this instance dies while a command runs, the entry stays
+ * never claimed by another consumer), an entry whose deadline has passed (its dispatcher already
+ * answered TIMEOUT) is dropped unexecuted, and an entry delivered again before its deadline (replication
+ * is asynchronous: a Redis Cluster failover can promote a replica whose group position is behind the
+ * reads already served) is recognised by its request id and dropped. If this instance dies while a command runs, the entry stays
  * pending in a stream nobody reads; the operation's DB state machine (PENDING → SENT once) and recovery
  * decide its outcome. Commands run concurrently; per-terminal serialisation is the handler's job.
  *
@@ -61,13 +64,16 @@ const isNoGroup = (error: unknown): boolean => /NOGROUP|no longer exists/.test(S
  */
 export class CommandConsumer {
   private readonly key: string;
-  private blocking: Redis | undefined;
+  private blocking: RedisClient | undefined;
   private detachBlocking: (() => void) | undefined;
   private stopped = true;
   private abandoned = false;
   private loop: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private lastExpire = 0;
+  private lastForget = 0;
+  /** Request ids this instance started, until their deadline: a redelivered entry is dropped, not run again. */
+  private readonly started = new Map<string, number>();
   private lastReadAt = 0;
   private problem: string | null = null;
   /** Why the group must be (re)created before the next read: a (re)connect, NOGROUP, a failed read. */
@@ -81,7 +87,7 @@ export class CommandConsumer {
     if (!this.stopped) return;
     this.stopped = false;
     this.abandoned = false;
-    const blocking = this.options.blocking ?? this.options.redis.duplicate();
+    const blocking = this.options.blocking ?? duplicateClient(this.options.redis);
     this.blocking = blocking;
     // Every 'ready' after the connection was first up is a reconnect: Redis may have lost the group.
     let connected = blocking.status === 'ready';
@@ -198,6 +204,10 @@ export class CommandConsumer {
 
   private maybeExpire(): void {
     const now = Date.now();
+    if (now - this.lastForget >= 10_000) {
+      this.lastForget = now;
+      this.forgetStarted(now);
+    }
     if (now - this.lastExpire < 60_000) return;
     this.lastExpire = now;
     void this.options.redis.pexpire(this.key, this.options.streamTtlMs ?? 3_600_000).catch(() => undefined);
@@ -214,6 +224,14 @@ export class CommandConsumer {
       await this.options.redis.multi().xack(this.key, CONSUMER_GROUP, entryId).xdel(this.key, entryId).exec();
       return;
     }
+    if (this.started.has(requestId)) {
+      // Delivered again: the stream's group position went back (a Redis Cluster failover promoted a replica
+      // that had not yet received the read that delivered it). It ran, or runs, already: never twice.
+      this.options.onRedelivered?.(requestId);
+      await this.options.redis.multi().xack(this.key, CONSUMER_GROUP, entryId).xdel(this.key, entryId).exec();
+      return;
+    }
+    this.started.set(requestId, deadline);
     let reply: TerminalCommandReply;
     try {
       const command = parseCommand(fields.get('command'));
@@ -221,12 +239,17 @@ export class CommandConsumer {
     } catch (error) {
       reply = { ok: false, code: 'INTERNAL', message: (error as Error).message };
     }
-    await this.options.redis
-      .multi()
-      .xadd(replyTo, 'MAXLEN', '~', 1000, '*', 'id', requestId, 'reply', JSON.stringify(reply))
-      .pexpire(replyTo, 600_000)
-      .xack(this.key, CONSUMER_GROUP, entryId)
-      .xdel(this.key, entryId)
-      .exec();
+    // One MULTI per stream: the reply stream (its dispatcher's) and the request stream (this instance's) are
+    // different keys, in different slots on a Redis Cluster. Sent together, in this order on one connection.
+    // Should the ack be lost, the entry stays pending, and pending entries are never read again.
+    await Promise.all([
+      this.options.redis.multi().xadd(replyTo, 'MAXLEN', '~', 1000, '*', 'id', requestId, 'reply', JSON.stringify(reply)).pexpire(replyTo, 600_000).exec(),
+      this.options.redis.multi().xack(this.key, CONSUMER_GROUP, entryId).xdel(this.key, entryId).exec(),
+    ]);
+  }
+
+  /** Forgets the started requests whose deadline has passed: the deadline check drops those anyway. */
+  private forgetStarted(now: number): void {
+    for (const [requestId, deadline] of this.started) if (deadline <= now) this.started.delete(requestId);
   }
 }

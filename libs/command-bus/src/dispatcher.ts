@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Redis } from 'ioredis';
-
 import type { Database } from '@payorch/db';
-import { isUuid, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from '@payorch/domain';
+import { type DispatchOptions, isUuid, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from '@payorch/domain';
+import { duplicateClient, type RedisClient } from '@payorch/redis';
 
 import { waitAtMost } from './bounded';
 import { busKeys } from './keys';
@@ -36,13 +35,13 @@ export const DEFAULT_QUEUED_REPLY_TIMEOUT_MS = 15_000;
 
 export interface RedisDispatcherOptions {
   /** Ownership lookups, XADD of requests, DEL of the reply stream. */
-  redis: Redis;
+  redis: RedisClient;
   /**
    * The connection the reply reader blocks on (XREAD BLOCK); the process's named `blocking`
    * connection (@payorch/redis), owned by the caller and used by this reader only. Without it the
    * dispatcher opens its own `redis.duplicate()` on the first dispatch and closes it in close().
    */
-  blocking?: Redis;
+  blocking?: RedisClient;
   prefix: string;
   resolveAgent: AgentResolver;
   timeoutsMs?: Partial<Record<TerminalCommand['kind'], number>>;
@@ -73,7 +72,7 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
   private readonly keys: ReturnType<typeof busKeys>;
   private readonly replyKey: string;
   private readonly pending = new Map<string, Pending>();
-  private reader: Redis | undefined;
+  private reader: RedisClient | undefined;
   private loop: Promise<void> | undefined;
   private closed = false;
 
@@ -86,9 +85,9 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
     return !this.closed && this.options.redis.status === 'ready';
   }
 
-  async dispatch(command: TerminalCommand, options: { timeoutMs?: number } = {}): Promise<TerminalCommandReply> {
+  async dispatch(command: TerminalCommand, options: DispatchOptions = {}): Promise<TerminalCommandReply> {
     if (this.closed) return { ok: false, code: 'INTERNAL', message: 'dispatcher closed' };
-    const target = await this.options.resolveAgent(command.tenantId, command.terminalId);
+    const target = options.agentId !== undefined ? { agentId: options.agentId } : await this.options.resolveAgent(command.tenantId, command.terminalId);
     if (!target) return { ok: false, code: 'NOT_FOUND', message: `terminal ${command.terminalId} not found` };
     if (!target.agentId) return offline('the terminal has no agent');
     let owner: string | null;
@@ -162,7 +161,7 @@ export class RedisTerminalCommandDispatcher implements TerminalCommandDispatcher
     if (this.options.blocking) {
       this.reader = this.options.blocking;
     } else {
-      this.reader = this.options.redis.duplicate();
+      this.reader = duplicateClient(this.options.redis);
       // Connection errors surface as failed reads; read() retries until Redis answers again.
       this.reader.on('error', () => undefined);
     }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@payorch/redis';
 
 import { busKeys } from './keys';
 
@@ -14,7 +14,7 @@ return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 export interface AgentOwnershipOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   instanceId: string;
   /** Key TTL; the heartbeat refreshes every third of it. */
@@ -86,9 +86,16 @@ export class AgentOwnership {
   async refresh(): Promise<void> {
     const agents = [...this.held];
     if (agents.length === 0) return;
-    const pipeline = this.options.redis.pipeline();
-    for (const agentId of agents) pipeline.eval(REFRESH, 1, this.keys.agentOwner(agentId), this.options.instanceId, this.options.ttlMs);
-    const results = (await pipeline.exec()) ?? [];
+    // One EVAL per key, all sent at once (not a MULTI/pipeline): on a Redis Cluster the owner keys hash to
+    // every slot, and a pipeline must stay on one slot.
+    const results = await Promise.all(
+      agents.map((agentId) =>
+        this.options.redis.eval(REFRESH, 1, this.keys.agentOwner(agentId), this.options.instanceId, this.options.ttlMs).then(
+          (value) => [null, value] as const,
+          (error: Error) => [error, null] as const,
+        ),
+      ),
+    );
     const reasserted: string[] = [];
     results.forEach(([error, value], index) => {
       const agentId = agents[index]!;

@@ -8,10 +8,16 @@ export const port = (fallback: number) => z.coerce.number().int().min(0).max(655
 
 export const postgresUrl = () => z.string().refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL');
 
+/** `redis-cluster://[user:password@]host:port[,host:port…]` (`rediss-cluster://` with TLS); kept equal to @payorch/redis REDIS_CLUSTER_URL. */
+const REDIS_CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^@/]*)@)?([^@/,\s]+:\d{1,5}(?:,[^@/,\s]+:\d{1,5})*)\/?$/;
+
+/** One Redis (`redis://`, `rediss://`) or a Redis Cluster by some of its nodes (`redis-cluster://h1:p1,h2:p2`). */
+export const isRedisUrl = (v: string): boolean => /^rediss?:\/\//.test(v) || REDIS_CLUSTER_URL.test(v);
+
 export const redisUrl = () =>
   z
     .string()
-    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
+    .refine(isRedisUrl, 'must be a redis:// or rediss:// URL, or redis-cluster://host:port[,host:port…] for a Redis Cluster')
     .default('redis://127.0.0.1:6379');
 
 export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');

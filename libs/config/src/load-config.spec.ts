@@ -60,4 +60,20 @@ describe(loadConfig.name, () => {
     });
     expect(config.PAYORCH_PREVIOUS_MASTER_KEYS).toEqual([old]);
   });
+
+  it('accepts a Redis Cluster as REDIS_URL and refuses a key prefix with hash-tag braces', () => {
+    const env = { DATABASE_APP_URL: 'postgres://a@b/c', PAYORCH_MASTER_KEY: key };
+    const cluster = 'redis-cluster://:secret@10.0.0.1:6379,10.0.0.2:6379';
+    expect(loadConfig('api-gateway', gatewayConfigSchema, { ...env, REDIS_URL: cluster }).REDIS_URL).toBe(cluster);
+    expect(loadConfig('api-gateway', gatewayConfigSchema, { ...env, REDIS_URL: 'rediss-cluster://r1.internal:6380' }).REDIS_URL).toBe(
+      'rediss-cluster://r1.internal:6380',
+    );
+    let error: unknown;
+    try {
+      loadConfig('api-gateway', gatewayConfigSchema, { ...env, REDIS_URL: 'redis-cluster://10.0.0.1', REDIS_KEY_PREFIX: '{payorch}' });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ConfigError).issues.map((i) => i.split(':')[0]).sort()).toEqual(['REDIS_KEY_PREFIX', 'REDIS_URL']);
+  });
 });

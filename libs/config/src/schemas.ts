@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { bool, cidrList, logLevel, masterKey, port, postgresUrl, previousMasterKeys, redisUrl } from './fields';
+import { bool, cidrList, isRedisUrl, logLevel, masterKey, port, postgresUrl, previousMasterKeys, redisUrl } from './fields';
 
 /**
  * One schema per app. Each entry's `.describe()` text feeds the README configuration table
@@ -13,8 +13,14 @@ const common = {
     'Operator egress policy: special-purpose ranges (private, loopback, link-local…) that tenant-directed connections (relay, webhooks, Assist) may reach, e.g. an on-premises processing host `10.20.0.0/16`. Empty: only public addresses (docs/security.md).',
   ),
   LOG_LEVEL: logLevel().describe('pino log level.'),
-  REDIS_KEY_PREFIX: z.string().default('payorch').describe('Prefix of every Redis key and BullMQ queue.'),
-  REDIS_URL: redisUrl().describe('Redis URL (BullMQ, rate limits, command bus).'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[^{}\s]+$/, 'must not contain braces or spaces (Redis Cluster hash tags are set by payorch, docs/architecture.md)')
+    .default('payorch')
+    .describe('Prefix of every Redis key and BullMQ queue (BullMQ keys: `<prefix>:{bull}:<queue>:…`).'),
+  REDIS_URL: redisUrl().describe(
+    'Redis URL (BullMQ, rate limits, command bus): `redis://` / `rediss://` for one server, or `redis-cluster://[user:password@]host:port[,host:port…]` (`rediss-cluster://` with TLS) for a Redis Cluster, naming some of its nodes (the rest are discovered).',
+  ),
   SHUTDOWN_DRAIN_DELAY_MS: z.coerce
     .number()
     .int()
@@ -362,7 +368,7 @@ export const adminConfigSchema = z.object({
   REDIS_KEY_PREFIX: common.REDIS_KEY_PREFIX,
   REDIS_URL: z
     .string()
-    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
+    .refine(isRedisUrl, 'must be a redis:// or rediss:// URL, or redis-cluster://host:port[,host:port…] for a Redis Cluster')
     .optional()
     .describe('With it, committed events (tenant.disabled…) reach the connectors at once; without, on their next periodic re-check.'),
 });

@@ -2,6 +2,9 @@ import { Prisma, type TransactionClient } from './client';
 
 /** The tables whose lifecycle column is written by a compare-and-set (each through its one owner). */
 const LIFECYCLE = {
+  Campaign: { column: 'state', type: 'CampaignState' },
+  CampaignTarget: { column: 'state', type: 'CampaignTargetState' },
+  CampaignWave: { column: 'state', type: 'CampaignWaveState' },
   Settlement: { column: 'status', type: 'SettlementStatus' },
   WalletPayment: { column: 'state', type: 'WalletPaymentState' },
   WalletPaymentOperation: { column: 'state', type: 'WalletOperationState' },
@@ -10,7 +13,7 @@ const LIFECYCLE = {
 export type LifecycleTable = keyof typeof LIFECYCLE;
 
 /**
- * The owners' one write (libs/settlement, libs/wallet-payments): `UPDATE <table> SET <sets> WHERE id = ? AND
+ * The owners' one write (libs/settlement, libs/wallet-payments, libs/campaigns): `UPDATE <table> SET <sets> WHERE id = ? AND
  * <state> = ANY(from)` as one statement, with the previous state read under `FOR UPDATE` in the same statement.
  * Returns the written row and the state it had, or undefined when the row was not in one of `from` (someone
  * else moved it first). `sets` refer to the row's columns unqualified (e.g. `"attempts" = "attempts" + 1`);

@@ -74,6 +74,8 @@ describe(`${Database.name} (row-level security)`, () => {
         await publishEvent(tx, tenantA, { type: 'terminal.online', subjectType: 'terminal', subjectId: null, data: {} });
         expect(seen).toEqual([]);
       });
+      // Handed over after commit, off the committing caller's path (numbered first).
+      await hooked.eventsSettled();
       expect(seen).toEqual([`${tenantA}:terminal.online`]);
       await expect(
         hooked.withTenant(tenantA, async (tx) => {
@@ -81,10 +83,30 @@ describe(`${Database.name} (row-level security)`, () => {
           throw new Error('rolled back');
         }),
       ).rejects.toThrow('rolled back');
+      await hooked.eventsSettled();
       expect(seen).toEqual([`${tenantA}:terminal.online`]);
       expect(await owner.domainEvent.count({ where: { type: 'terminal.offline' } })).toBe(0);
     } finally {
       await hooked.close();
+    }
+  });
+
+  it("numbers events off the committing caller's path, many commits per payorch_sequence_events call under load (issue 19)", async () => {
+    const db = Database.connect(testDb.appUrl, 4);
+    const calls = jest.spyOn(db, 'sequenceEvents');
+    try {
+      const events = await Promise.all(
+        Array.from({ length: 20 }, (_, n) =>
+          db.withTenant(tenantA, (tx) => publishEvent(tx, tenantA, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n } })),
+        ),
+      );
+      await db.eventsSettled();
+      expect(calls.mock.calls.length).toBeGreaterThanOrEqual(1);
+      expect(calls.mock.calls.length).toBeLessThan(20);
+      const rows = await owner.domainEvent.findMany({ where: { id: { in: events.map((e) => e.id) } }, select: { seq: true } });
+      expect(rows.filter((r) => r.seq === null)).toEqual([]);
+    } finally {
+      await db.close();
     }
   });
 
@@ -104,10 +126,12 @@ describe(`${Database.name} (row-level security)`, () => {
     const second = await sut.withTenant(tenantA, (tx) =>
       publishEvent(tx, tenantA, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { n: 2 } }),
     );
+    await sut.eventsSettled(); // numbering runs after commit, off the caller's path
     const secondSeq = (await owner.domainEvent.findUniqueOrThrow({ where: { id: second.id } })).seq;
     expect(secondSeq).not.toBeNull();
     commitFirst();
     const firstEvent = await first;
+    await sut.eventsSettled();
     const firstRow = await owner.domainEvent.findUniqueOrThrow({ where: { id: firstEvent.id } });
     expect(Date.parse(firstEvent.createdAt)).toBeLessThanOrEqual(Date.parse(second.createdAt));
     expect(firstRow.seq).not.toBeNull();

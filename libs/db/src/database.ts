@@ -52,6 +52,10 @@ export interface DatabaseOptions {
 const SEQUENCE_BATCH = 1000;
 
 export class Database {
+  /** Events of committed transactions waiting for the background sequencer (afterCommit). */
+  private readonly unsequenced: PublishedEvent[][] = [];
+  private sequencer: Promise<void> | undefined;
+
   constructor(
     readonly prisma: PrismaClient,
     private readonly options: DatabaseOptions = {},
@@ -77,21 +81,50 @@ export class Database {
       },
       { timeout: options.timeout ?? 10_000, maxWait: 5_000, isolationLevel: options.isolationLevel },
     );
-    if (events.length > 0) {
-      try {
-        await this.sequenceEvents();
-      } catch {
-        // The rows are committed; the next commit with events, or the webhook sweep, numbers them.
-      }
-    }
-    if (events.length > 0 && this.options.onCommitted) {
-      try {
-        this.options.onCommitted(events);
-      } catch {
-        // Best effort: the DomainEvent rows are the record; streams catch up and webhooks sweep from them.
-      }
-    }
+    if (events.length > 0) this.afterCommit(events);
     return result;
+  }
+
+  /**
+   * Resolves once the events of every transaction committed so far are numbered and handed to
+   * `onCommitted` (or the attempt failed: the rows are committed either way). Tests and shutdown wait here.
+   */
+  async eventsSettled(): Promise<void> {
+    while (this.sequencer !== undefined) await this.sequencer;
+  }
+
+  /**
+   * Off the caller's path: numbers the committed events (sequenceEvents) and then hands them to
+   * `onCommitted`, in that order, so a live stream woken by the publish finds them numbered. One run at
+   * a time; commits that arrive meanwhile are numbered together by the next run (one
+   * payorch_sequence_events call for many transactions under load), and their publishes keep commit order.
+   */
+  private afterCommit(events: PublishedEvent[]): void {
+    this.unsequenced.push(events);
+    this.sequencer ??= this.runSequencer();
+  }
+
+  private async runSequencer(): Promise<void> {
+    try {
+      while (this.unsequenced.length > 0) {
+        const batches = this.unsequenced.splice(0);
+        try {
+          await this.sequenceEvents();
+        } catch {
+          // The rows are committed; the next commit with events, or the webhook sweep, numbers them.
+        }
+        for (const batch of batches) {
+          try {
+            this.options.onCommitted?.(batch);
+          } catch {
+            // Best effort: the DomainEvent rows are the record; streams catch up and webhooks sweep from them.
+          }
+        }
+      }
+    } finally {
+      // In the same synchronous step as the loop's last check: a commit after it starts a new run.
+      this.sequencer = undefined;
+    }
   }
 
   /**
@@ -100,6 +133,7 @@ export class Database {
    * to it is visible to any query started after this resolves. Runs after each commit that wrote events
    * (before `onCommitted`, so a live stream woken by the publish finds the event) and in the webhook
    * sweep; readers of the event log only look at numbered events. Its own transaction, never inside one.
+   * After a commit it runs in the background (afterCommit): the committing caller does not wait for it.
    */
   async sequenceEvents(): Promise<bigint> {
     for (;;) {
@@ -128,6 +162,7 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    await this.eventsSettled();
     await this.prisma.$disconnect();
     await this.options.onClose?.();
   }

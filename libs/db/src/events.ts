@@ -34,11 +34,19 @@ export type DomainEventType =
   | 'wallet_payment.partially_canceled'
   | 'wallet_payment.refunded'
   | 'wallet_payment.partially_refunded'
-  | 'wallet_payment.operation_failed';
+  | 'wallet_payment.operation_failed'
+  | 'campaign.created'
+  | 'campaign.paused'
+  | 'campaign.resumed'
+  | 'campaign.canceled'
+  | 'campaign.completed'
+  | 'campaign.wave_started'
+  | 'campaign.wave_completed'
+  | 'campaign.wave_halted';
 
 export interface PublishEventInput {
   type: DomainEventType;
-  subjectType: 'operation' | 'terminal' | 'agent' | 'relay' | 'settlement' | 'tenant' | 'wallet_payment';
+  subjectType: 'operation' | 'terminal' | 'agent' | 'relay' | 'settlement' | 'tenant' | 'wallet_payment' | 'campaign';
   subjectId: string | null;
   /** Ids, states, amounts, masked PANs only: never secrets, full PANs or tokens. */
   data: Record<string, unknown>;

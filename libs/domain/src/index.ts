@@ -3,8 +3,22 @@ export { SecretBox, SecretError, parseMasterKey, type MasterKey, type SecretErro
 export { isUuid, UUID_PATTERN, type TenantContext } from './tenant-context';
 export { JOB_NAMES, QUEUES, type JobData, type JobName } from './jobs';
 export { hashToken, issueToken, TOKEN_KINDS, tokenPrefix, verifyToken, type IssuedToken, type TokenKind } from './secrets/tokens';
-export { ALL_SCOPES, type Scope } from './scopes';
+export {
+  ALL_SCOPES,
+  effectiveScopes,
+  holdsScope,
+  isKeyScope,
+  isRoleScope,
+  KEY_SCOPES,
+  type KeyScope,
+  ROLE_GRANTS,
+  ROLE_SCOPES,
+  type RoleScope,
+  type Scope,
+  type ScopeCheckOptions,
+  ungrantableScopes,
+} from './scopes';
 export { probe, withTimeout } from './async';
 export { canonicalJson } from './canonical-json';
 export { KeyedSerialQueue, QueueFullError, type SerialQueueOptions } from './serial-queue';
-export { type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from './terminal-commands';
+export { type DispatchOptions, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from './terminal-commands';

@@ -3,6 +3,8 @@
  * Payloads carry ids only: BullMQ stores job data in clear text in Redis.
  */
 export const QUEUES = {
+  /** Fleet campaigns (job names and payloads in @payorch/campaigns). */
+  campaigns: 'campaigns',
   operationsRecovery: 'operations-recovery',
   settlement: 'settlement',
   system: 'system',

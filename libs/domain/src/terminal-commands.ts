@@ -26,6 +26,17 @@ export type TerminalCommandReply =
   | { ok: true; result?: unknown }
   | { ok: false; code: 'TERMINAL_OFFLINE' | 'TERMINAL_BUSY' | 'NOT_FOUND' | 'TOO_LATE' | 'TIMEOUT' | 'INTERNAL'; message: string };
 
+export interface DispatchOptions {
+  /** Reply deadline instead of the dispatcher's default for the command kind. */
+  timeoutMs?: number;
+  /**
+   * The terminal's agent as the caller just read it under the command's tenant (row-level security), e.g. in
+   * the transaction that created the operation: the dispatcher then skips its own lookup (one transaction
+   * fewer per payment). null = the terminal has no agent. The connector checks tenant and terminal again.
+   */
+  agentId?: string | null;
+}
+
 /**
  * Delivers a TerminalCommand to whoever holds the terminal and returns its reply; for `operation.execute`
  * the reply comes when the operation has finished (or could not start), or with `replyWhen: 'queued'` once
@@ -33,7 +44,7 @@ export type TerminalCommandReply =
  * bus (@payorch/command-bus RedisTerminalCommandDispatcher); in-process ones in tests.
  */
 export interface TerminalCommandDispatcher {
-  dispatch(command: TerminalCommand): Promise<TerminalCommandReply>;
+  dispatch(command: TerminalCommand, options?: DispatchOptions): Promise<TerminalCommandReply>;
   /** false while the bus cannot take a command at all (Redis down): new work is refused with 503 instead of accepted and failed. */
   isAvailable?(): boolean;
 }

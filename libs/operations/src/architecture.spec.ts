@@ -11,7 +11,7 @@ const describeWrite = (w: { file: string; line: number; what: string }) => `${w.
  * written only by their owners (STATE_OWNERS), which check the transition table and write the events.
  */
 describe('state ownership (architecture)', () => {
-  it('no source file outside the owners writes an operation, wallet payment or settlement state', () => {
+  it('no source file outside the owners writes an operation, wallet payment, settlement or campaign state', () => {
     expect(findStateWriters(ROOT).map(describeWrite)).toEqual([]);
   });
 
@@ -50,6 +50,10 @@ describe('state ownership (architecture)', () => {
       ],
       ['db.$executeRawUnsafe(`update "WalletPayment" w set state = \'APPROVED\' where id = $1`, id)', 'raw SQL UPDATE "WalletPayment" SET state'],
       ['tx.$queryRaw`INSERT INTO "Settlement" ("id") VALUES (${id})`', 'raw SQL INSERT INTO "Settlement"'],
+      ["tx.campaignTarget.updateMany({ where: { campaignId }, data: { state: 'SKIPPED' } })", 'prisma campaignTarget.updateMany: sets state'],
+      ['tx.$executeRaw`UPDATE "Campaign" SET "state" = \'PAUSED\' WHERE "id" = ${id}::uuid`', 'raw SQL UPDATE "Campaign" SET state'],
+      ['tx.$executeRaw`INSERT INTO "CampaignTarget" ("id") VALUES (${id})`', 'raw SQL INSERT INTO "CampaignTarget"'],
+      ["tx.campaignWave.create({ data: { tenantId, index: 0, state: 'PENDING' } })", 'prisma campaignWave.create (creates a row, and so its state)'],
     ])('reports %s', (code, what) => {
       expect(stateWritesIn(file, code)).toEqual([{ file, line: 1, what }]);
     });

@@ -1,4 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+
+import { createRedisClient, parseRedisTarget, type RedisClient } from './target';
 
 /**
  * The Redis connections a payorch process may hold, one of each at most (docs/architecture.md,
@@ -12,6 +14,8 @@ import { Redis, type RedisOptions } from 'ioredis';
  *    Only one blocking command can wait on a socket, so only one reader may use it.
  *  - `subscriber`: pub/sub. A subscribed connection runs no other command; several subscribers in a
  *    process share it (each listens to its own channels and leaves only those on shutdown).
+ * With a `redis-cluster://` URL each name is an ioredis `Cluster` instead (one socket per master for that
+ * name; the blocking reader blocks only the socket of the master that holds its stream), see target.ts.
  */
 export type RedisConnectionName = 'command' | 'bull' | 'blocking' | 'subscriber';
 
@@ -26,6 +30,7 @@ export const REDIS_CONNECTION_DEFAULTS: Readonly<Record<RedisConnectionName, Red
 };
 
 export interface RedisConnectionsOptions {
+  /** REDIS_URL: `redis://…` for one server, `redis-cluster://host:port,…` for a Redis Cluster. */
   url: string;
   /**
    * Prefix of every connection's CLIENT SETNAME: `<clientName>:<name>` (e.g.
@@ -51,10 +56,13 @@ const clientNameOf = (value: string) => value.replace(/[^\w.:{}-]/g, '_');
  * name and closes them after everything else on shutdown.
  */
 export class RedisConnections {
-  private readonly opened = new Map<RedisConnectionName, Redis>();
+  private readonly opened = new Map<RedisConnectionName, RedisClient>();
   private closed = false;
+  /** Whether REDIS_URL names a Redis Cluster (every connection is then an ioredis `Cluster`). */
+  readonly cluster: boolean;
 
   constructor(private readonly options: RedisConnectionsOptions) {
+    this.cluster = parseRedisTarget(options.url).kind === 'cluster';
     for (const name of Object.keys(options.connections)) {
       if (!REDIS_CONNECTION_NAMES.includes(name as RedisConnectionName)) throw new Error(`unknown Redis connection "${name}"`);
     }
@@ -71,7 +79,7 @@ export class RedisConnections {
   }
 
   /** The connection `name`, opened on first use. A name the process did not declare is a wiring error. */
-  get(name: RedisConnectionName): Redis {
+  get(name: RedisConnectionName): RedisClient {
     const existing = this.opened.get(name);
     // After close() a late user gets the ended connection (its commands reject); nothing is reopened.
     if (existing) return existing;
@@ -80,7 +88,7 @@ export class RedisConnections {
     if (overrides === undefined) {
       throw new Error(`Redis connection "${name}" is not declared by this process (declared: ${this.names.join(', ') || 'none'})`);
     }
-    const connection = new Redis(this.options.url, { ...REDIS_CONNECTION_DEFAULTS[name], ...overrides, connectionName: this.clientName(name) });
+    const connection = createRedisClient(this.options.url, { ...REDIS_CONNECTION_DEFAULTS[name], ...overrides, connectionName: this.clientName(name) });
     connection.on('error', (error: Error) => this.options.onError?.(name, error));
     this.opened.set(name, connection);
     return connection;
@@ -121,15 +129,13 @@ export class RedisConnections {
     const connections = [...this.opened.values()];
     await Promise.allSettled(
       connections.map(async (connection) => {
-        if (connection.status !== 'ready') {
-          // Not up (Redis down, reconnecting): disconnect and wait until ioredis has really let go of its socket and
-          // timers, so a closed app leaves nothing running (bounded: a connection never 'end's twice).
-          const ended = connection.status === 'end' ? Promise.resolve() : new Promise<void>((resolve) => connection.once('end', () => resolve()));
-          connection.disconnect();
-          await Promise.race([ended, new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
-          return;
-        }
-        await connection.quit().catch(() => connection.disconnect());
+        // Wait until ioredis has really let go of its sockets and timers, so a closed app leaves nothing running
+        // (a Cluster's QUIT resolves before its node sockets are closed; bounded: a connection never 'end's twice).
+        const ended = connection.status === 'end' ? Promise.resolve() : new Promise<void>((resolve) => connection.once('end', () => resolve()));
+        // Not up (Redis down, reconnecting): disconnect. Up: QUIT, which reads pending replies first.
+        if (connection.status !== 'ready') connection.disconnect();
+        else await connection.quit().catch(() => connection.disconnect());
+        await Promise.race([ended, new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
       }),
     );
   }

@@ -1,6 +1,7 @@
 export { createTestDatabase, TEST_APP_PASSWORD, testAdminUrl, type TestDatabase } from './database';
 export { OwnedPostgres } from './owned-postgres';
 export { freePort, OwnedRedis } from './owned-redis';
+export { type ClusterNodeInfo, OwnedRedisCluster, type OwnedRedisClusterOptions, parseClusterNodes } from './owned-redis-cluster';
 export { deleteRedisPrefix, redisClientNames, testRedisPrefix, testRedisUrl } from './redis';
 export { REPO_ROOT, tsEntryArgs } from './process';
 export { nextEvent, waitFor, type WaitForOptions, withTimeout } from './wait';

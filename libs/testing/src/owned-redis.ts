@@ -36,6 +36,17 @@ export class OwnedRedis {
   private child: ChildProcess | undefined;
   private port_ = 0;
 
+  /**
+   * `extraArgs` are appended to the command line (a cluster node: `--cluster-enabled yes …`, see
+   * OwnedRedisCluster); `port` fixes the port (0: a free one on the first start()).
+   */
+  constructor(
+    private readonly extraArgs: readonly string[] = [],
+    port = 0,
+  ) {
+    this.port_ = port;
+  }
+
   get port(): number {
     return this.port_;
   }
@@ -52,7 +63,7 @@ export class OwnedRedis {
   async start(timeoutMs = 10_000): Promise<this> {
     if (this.child) return this;
     if (!this.port_) this.port_ = await freePort();
-    const child = spawn('redis-server', ['--port', String(this.port_), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    const child = spawn('redis-server', ['--port', String(this.port_), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs], {
       stdio: 'ignore',
     });
     this.child = child;

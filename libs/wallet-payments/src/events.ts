@@ -27,15 +27,21 @@ export interface WalletOperationEventRow {
   readonly error: unknown;
 }
 
+/**
+ * Event data goes out through the live stream and webhooks: enum values in the API's one casing, lower
+ * snake_case (docs/api-changes.md), like every other response; the database keeps its own enums.
+ */
+const wire = <T extends string | null>(value: T): T => (value === null ? value : (value.toLowerCase().replace(/-/g, '_') as T));
+
 /** An operation inside `wallet_payment.*` event data: ids, kind, amount (string, minor units), result code. */
 export function walletOperationEventData(op: WalletOperationEventRow): Record<string, unknown> {
   const error = op.error as { code?: unknown } | null;
   return {
     id: op.id,
-    kind: op.kind,
+    kind: wire(op.kind),
     amount: op.amount.toString(),
     currency: op.currency,
-    state: op.state,
+    state: wire(op.state),
     assistBillNumber: op.assistBillNumber,
     errorCode: typeof error?.code === 'string' ? error.code : null,
   };
@@ -49,13 +55,13 @@ export function walletPaymentEventData(row: WalletPaymentEventRow, previousState
   const error = row.error as { code?: unknown } | null;
   return {
     id: row.id,
-    state: row.state,
-    previousState,
+    state: wire(row.state),
+    previousState: wire(previousState),
     amount: row.amount.toString(),
     currency: row.currency,
     merchantId: row.merchantId,
     orderNumber: row.orderNumber,
-    tokenType: row.tokenType,
+    tokenType: wire(row.tokenType),
     maskedPan: row.maskedPan,
     testMode: row.testMode,
     errorCode: typeof error?.code === 'string' ? error.code : null,

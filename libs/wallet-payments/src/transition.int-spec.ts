@@ -68,9 +68,9 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
     const stored = await owner.walletPayment.findUniqueOrThrow({ where: { id: row.id } });
     const published = await events(row.id);
     expect(published.map((e) => [e.type, (e.data as { previousState: string }).previousState, (e.data as { state: string }).state])).toEqual([
-      ['wallet_payment.created', null, 'PENDING'],
-      ['wallet_payment.updated', 'PENDING', 'PROCESSING'],
-      ['wallet_payment.updated', 'PROCESSING', stored.state],
+      ['wallet_payment.created', null, 'pending'],
+      ['wallet_payment.updated', 'pending', 'processing'],
+      ['wallet_payment.updated', 'processing', stored.state.toLowerCase()],
     ]);
   });
 
@@ -148,7 +148,7 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
     expect(types.filter((t) => t === 'wallet_payment.partially_captured')).toHaveLength(1);
     expect((await events(row.id)).at(-1)?.data).toMatchObject({
       capturedAmount: '4000',
-      operation: { id: op.id, kind: 'CAPTURE', amount: '4000', state: 'SUCCEEDED' },
+      operation: { id: op.id, kind: 'capture', amount: '4000', state: 'succeeded' },
     });
     // Settled is final: no way back, nothing written.
     expect(await db.withTenant(tenantId, (tx) => settleWalletOperation(tx, { operationId: op.id, from: ['PENDING', 'UNKNOWN'], to: 'FAILED' }))).toBeNull();

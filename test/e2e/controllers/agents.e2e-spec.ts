@@ -20,7 +20,7 @@ describe('AgentsController (v1/agents)', () => {
     const created = await suite.call('post', '/v1/agents', { body: { name: 'till 2', storeId } });
     expectStatus(created, 201);
     expect(created.body).toMatchObject({
-      agent: { name: 'till 2', storeId, status: 'PENDING_ENROLLMENT' },
+      agent: { name: 'till 2', storeId, status: 'pending_enrollment' },
       enrollmentToken: expect.any(String),
       enrollmentExpiresAt: expect.any(String),
     });
@@ -35,7 +35,7 @@ describe('AgentsController (v1/agents)', () => {
     expect(rotated.body.enrollmentToken).not.toBe(created.body.enrollmentToken);
     const revoked = await suite.call('post', `/v1/agents/${id}/revoke`);
     expectStatus(revoked, 200);
-    expect(revoked.body.status).toBe('REVOKED');
+    expect(revoked.body.status).toBe('revoked');
     // A revoked agent gets no new enrollment token: 409 in the envelope.
     expectError(await suite.call('post', `/v1/agents/${id}/enrollment-token`), 409, 'CONFLICT');
     expectStatus(await suite.call('delete', `/v1/agents/${id}`), 204);
@@ -44,7 +44,7 @@ describe('AgentsController (v1/agents)', () => {
   it('validates bodies, queries and ids with 400 naming the fields', async () => {
     expectInvalid(await suite.call('post', '/v1/agents', { body: {} }), 'name', 'storeId');
     expectInvalid(await suite.call('post', '/v1/agents', { body: { name: ' ', storeId: 'nope' } }), 'name', 'storeId');
-    expectInvalid(await suite.call('post', '/v1/agents', { body: { name: 'x', storeId, status: 'ACTIVE' } }), '(body)');
+    expectInvalid(await suite.call('post', '/v1/agents', { body: { name: 'x', storeId, status: 'active' } }), '(body)');
     expectInvalid(await suite.call('patch', `/v1/agents/${agent.id}`, { body: {} }), '(body)');
     expectInvalid(await suite.call('patch', `/v1/agents/${agent.id}`, { body: { storeId: 12 } }), 'storeId');
     expectInvalid(await suite.call('get', '/v1/agents', { query: { storeId: 'nope' } }), 'storeId');

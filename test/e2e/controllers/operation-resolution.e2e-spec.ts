@@ -30,7 +30,7 @@ describe('OperationsController: manual resolution records RRN, authorisation cod
   beforeAll(async () => {
     await suite.start();
     storeId = (await suite.create('/v1/stores', { name: 'S', timeZone: 'UTC' })).id;
-    terminalId = (await suite.create('/v1/terminals', { name: 'POS', storeId, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 9 } }))
+    terminalId = (await suite.create('/v1/terminals', { name: 'POS', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 9 } }))
       .id;
   });
   afterAll(() => suite.stop());

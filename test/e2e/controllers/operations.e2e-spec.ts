@@ -62,7 +62,7 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
       await suite.create('/v1/terminals', {
         name: 'POS',
         storeId,
-        protocol: 'JOINPROTO',
+        protocol: 'joinproto',
         connection,
       })
     ).id;
@@ -70,7 +70,7 @@ describe('OperationsController (v1/terminals/:id/operations, v1/operations)', ()
     dispatcher.route(terminalId, { port: (await sim.listen(0)).port });
     approved = (await pay({ type: 'purchase', amount: 1500, currency: 'RUB' })).body;
     const storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    terminalOfB = (await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection }, suite.b)).id;
+    terminalOfB = (await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'joinproto', connection }, suite.b)).id;
     operationOfB = await operation(suite.b, terminalOfB, storeOfB, 'UNKNOWN');
   });
   afterAll(async () => {

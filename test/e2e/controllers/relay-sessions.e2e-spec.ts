@@ -34,10 +34,10 @@ describe('RelaySessionsController (GET v1/relay-sessions)', () => {
     await suite.start();
     storeA = (await suite.create('/v1/stores', { name: 'A1', timeZone: 'UTC' })).id;
     storeA2 = (await suite.create('/v1/stores', { name: 'A2', timeZone: 'UTC' })).id;
-    terminalA = (await suite.create('/v1/terminals', { name: 'POS 1', storeId: storeA, protocol: 'JOINPROTO', connection })).id;
-    terminalA2 = (await suite.create('/v1/terminals', { name: 'POS 2', storeId: storeA2, protocol: 'JOINPROTO', connection })).id;
+    terminalA = (await suite.create('/v1/terminals', { name: 'POS 1', storeId: storeA, protocol: 'joinproto', connection })).id;
+    terminalA2 = (await suite.create('/v1/terminals', { name: 'POS 2', storeId: storeA2, protocol: 'joinproto', connection })).id;
     const storeB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    terminalB = (await suite.create('/v1/terminals', { name: 'POS B', storeId: storeB, protocol: 'JOINPROTO', connection }, suite.b)).id;
+    terminalB = (await suite.create('/v1/terminals', { name: 'POS B', storeId: storeB, protocol: 'joinproto', connection }, suite.b)).id;
     await session(suite.a.tenantId, terminalA, 's1', 0, 1, 'closed');
     await session(suite.a.tenantId, terminalA, 's2', 10, 10, 'denied');
     await session(suite.a.tenantId, terminalA2, 's3', 20, 25, 'peer_closed');

@@ -29,7 +29,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       await suite.create('/v1/terminals', {
         name: 'POS',
         storeId,
-        protocol: 'JOINPROTO',
+        protocol: 'joinproto',
         connection,
       })
     ).id;
@@ -40,7 +40,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
     settlement = run.body;
     schedule = await suite.create('/v1/settlement-schedules', { storeId, localTime: '23:30' });
     storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
-    terminalOfB = (await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'JOINPROTO', connection }, suite.b)).id;
+    terminalOfB = (await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'joinproto', connection }, suite.b)).id;
     settlementOfB = (
       await suite.call('post', `/v1/terminals/${terminalOfB}/settlements`, {
         as: suite.b,
@@ -56,7 +56,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       expect(settlement).toMatchObject({
         terminalId,
         storeId,
-        status: 'PENDING',
+        status: 'pending',
         trigger: 'manual',
         businessDate: '2026-03-01',
       });
@@ -67,7 +67,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
           terminalId,
           from: '2026-03-01',
           to: '2026-03-01',
-          status: 'PENDING',
+          status: 'pending',
           hasDiscrepancies: 'false',
         },
       });
@@ -92,7 +92,7 @@ describe('SettlementsController and SettlementSchedulesController', () => {
         terminalId,
         storeId,
         businessDate: '2026-03-01',
-        status: 'PENDING',
+        status: 'pending',
         outcome: null,
         startedAt: null,
         finishedAt: null,

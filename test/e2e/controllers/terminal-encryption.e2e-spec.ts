@@ -15,13 +15,13 @@ describe('TerminalsController: JPAY encryption (`encryption: { enabled }`)', () 
   const create = (body: Record<string, unknown>) => suite.call('post', '/v1/terminals', { body: { name: 'POS', storeId, connection, ...body } });
 
   it('stores and returns the flag on JPAY terminals (off by default; null on protocols without encryption)', async () => {
-    const on = await create({ protocol: 'JPAY', credentials, encryption: { enabled: true } });
+    const on = await create({ protocol: 'jpay', credentials, encryption: { enabled: true } });
     expectStatus(on, 201);
-    expect(on.body).toMatchObject({ protocol: 'JPAY', encryption: { enabled: true }, hasCredentials: true });
+    expect(on.body).toMatchObject({ protocol: 'jpay', encryption: { enabled: true }, hasCredentials: true });
     expect(JSON.stringify(on.body)).not.toContain(credentials.adminPassword);
-    const off = await create({ protocol: 'JPAY' });
+    const off = await create({ protocol: 'jpay' });
     expect(off.body.encryption).toEqual({ enabled: false });
-    expect((await create({ protocol: 'JOINPROTO' })).body.encryption).toBeNull();
+    expect((await create({ protocol: 'joinproto' })).body.encryption).toBeNull();
 
     const patched = await suite.call('patch', `/v1/terminals/${on.body.id}`, { body: { encryption: { enabled: false } } });
     expectStatus(patched, 200);
@@ -35,13 +35,13 @@ describe('TerminalsController: JPAY encryption (`encryption: { enabled }`)', () 
   });
 
   it('refuses encryption on Joinproto and SSI terminals with 400 naming the field (create) or 422 (update)', async () => {
-    for (const protocol of ['JOINPROTO', 'SSI_ECR']) {
+    for (const protocol of ['joinproto', 'ssi_ecr']) {
       const res = await create({ protocol, encryption: { enabled: true } });
       expectInvalid(res, 'encryption');
       expect(res.body.error.details.issues[0].message).toContain('only JPAY terminals have protocol encryption');
       expectInvalid(await create({ protocol, encryption: { enabled: false } }), 'encryption');
     }
-    const joinproto = (await create({ protocol: 'JOINPROTO' })).body.id;
+    const joinproto = (await create({ protocol: 'joinproto' })).body.id;
     const patched = await suite.call('patch', `/v1/terminals/${joinproto}`, { body: { encryption: { enabled: true } } });
     expectError(patched, 422, 'UNPROCESSABLE');
     expect(patched.body.error.details).toEqual({ issues: [{ field: 'encryption', message: expect.stringContaining('only JPAY terminals') }] });
@@ -49,11 +49,11 @@ describe('TerminalsController: JPAY encryption (`encryption: { enabled }`)', () 
   });
 
   it('refuses encryption without the admin password the secure login needs, and malformed values', async () => {
-    expectInvalid(await create({ protocol: 'JPAY', encryption: { enabled: true } }), 'encryption');
-    expectInvalid(await create({ protocol: 'JPAY', credentials: { password: 'x' }, encryption: { enabled: true } }), 'encryption');
-    expectInvalid(await create({ protocol: 'JPAY', encryption: { enabled: 'yes' } }), 'encryption.enabled');
-    expectInvalid(await create({ protocol: 'JPAY', encryption: { enabled: true, key: 'abc' } }), 'encryption');
-    const bare = (await create({ protocol: 'JPAY' })).body.id;
+    expectInvalid(await create({ protocol: 'jpay', encryption: { enabled: true } }), 'encryption');
+    expectInvalid(await create({ protocol: 'jpay', credentials: { password: 'x' }, encryption: { enabled: true } }), 'encryption');
+    expectInvalid(await create({ protocol: 'jpay', encryption: { enabled: 'yes' } }), 'encryption.enabled');
+    expectInvalid(await create({ protocol: 'jpay', encryption: { enabled: true, key: 'abc' } }), 'encryption');
+    const bare = (await create({ protocol: 'jpay' })).body.id;
     const res = await suite.call('patch', `/v1/terminals/${bare}`, { body: { encryption: { enabled: true } } });
     expectError(res, 422, 'UNPROCESSABLE');
     expect(res.body.error.message).toContain('needs credentials.adminPassword');

@@ -18,12 +18,12 @@ describe('TerminalsController (v1/terminals)', () => {
       name: 'POS 1',
       storeId,
       agentId,
-      protocol: 'JOINPROTO',
+      protocol: 'joinproto',
       connection,
     });
     storeOfB = (await suite.create('/v1/stores', { name: 'B', timeZone: 'UTC' }, suite.b)).id;
     agentOfB = (await suite.create('/v1/agents', { name: 'till of B', storeId: storeOfB }, suite.b)).agent.id;
-    terminalOfB = await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'JPAY', connection }, suite.b);
+    terminalOfB = await suite.create('/v1/terminals', { name: 'POS of B', storeId: storeOfB, protocol: 'jpay', connection }, suite.b);
   });
   afterAll(() => suite.stop());
 
@@ -32,24 +32,24 @@ describe('TerminalsController (v1/terminals)', () => {
       body: {
         name: 'POS 2',
         storeId,
-        protocol: 'SSI_ECR',
+        protocol: 'ssi_ecr',
         dialect: 'linux',
-        connection: { kind: 'tcp-listen', port: 7000 },
+        connection: { kind: 'tcp_listen', port: 7000 },
         credentials: { password: 's3cret' },
       },
     });
     expectStatus(created, 201);
     expect(created.body).toMatchObject({
       name: 'POS 2',
-      protocol: 'SSI_ECR',
+      protocol: 'ssi_ecr',
       dialect: 'linux',
       hasCredentials: true,
-      status: 'UNKNOWN',
+      status: 'unknown',
     });
     expect(JSON.stringify(created.body)).not.toContain('s3cret');
     const id = created.body.id as string;
     const list = await suite.call('get', '/v1/terminals', {
-      query: { storeId, protocol: 'SSI_ECR' },
+      query: { storeId, protocol: 'ssi_ecr' },
     });
     expectStatus(list, 200);
     expect(list.body.data.map((t: { id: string }) => t.id)).toEqual([id]);
@@ -58,7 +58,7 @@ describe('TerminalsController (v1/terminals)', () => {
       body: { name: 'POS 2b', disabled: true },
     });
     expectStatus(patched, 200);
-    expect(patched.body).toMatchObject({ name: 'POS 2b', status: 'DISABLED' });
+    expect(patched.body).toMatchObject({ name: 'POS 2b', status: 'disabled' });
     expectStatus(await suite.call('delete', `/v1/terminals/${id}`), 204);
   });
 
@@ -72,7 +72,7 @@ describe('TerminalsController (v1/terminals)', () => {
     );
     expectInvalid(
       await suite.call('post', '/v1/terminals', {
-        body: { name: 'x', storeId, protocol: 'JPAY', dialect: 'android', connection },
+        body: { name: 'x', storeId, protocol: 'jpay', dialect: 'android', connection },
       }),
       'dialect',
     );
@@ -81,7 +81,7 @@ describe('TerminalsController (v1/terminals)', () => {
         body: {
           name: 'x',
           storeId,
-          protocol: 'JOINPROTO',
+          protocol: 'joinproto',
           connection: { kind: 'tcp', host: '127.0.0.1', port: 0 },
         },
       }),
@@ -89,18 +89,18 @@ describe('TerminalsController (v1/terminals)', () => {
     );
     expectInvalid(
       await suite.call('post', '/v1/terminals', {
-        body: { name: 'x', storeId, protocol: 'JOINPROTO', connection: { kind: 'carrier-pigeon' } },
+        body: { name: 'x', storeId, protocol: 'joinproto', connection: { kind: 'carrier-pigeon' } },
       }),
       'connection.kind',
     );
     expectInvalid(
       await suite.call('post', '/v1/terminals', {
-        body: { name: 'x', storeId, protocol: 'JOINPROTO', connection, credentials: {} },
+        body: { name: 'x', storeId, protocol: 'joinproto', connection, credentials: {} },
       }),
       'credentials',
     );
     expectInvalid(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: {} }), '(body)');
-    expectInvalid(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { status: 'ONLINE' } }), '(body)');
+    expectInvalid(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { status: 'online' } }), '(body)');
     expectInvalid(await suite.call('get', '/v1/terminals', { query: { status: 'BROKEN' } }), 'status');
     expectInvalid(await suite.call('get', '/v1/terminals', { query: { agentId: 'x' } }), 'agentId');
   });
@@ -114,7 +114,7 @@ describe('TerminalsController (v1/terminals)', () => {
     ];
     for (const [body, field] of cases) {
       const res = await suite.call('post', '/v1/terminals', {
-        body: { name: 'x', storeId, protocol: 'JOINPROTO', connection, ...body },
+        body: { name: 'x', storeId, protocol: 'joinproto', connection, ...body },
       });
       expectError(res, 422, 'UNPROCESSABLE');
       expect(res.body.error.details.issues).toEqual([{ field, message: expect.any(String) }]);
@@ -143,7 +143,7 @@ describe('TerminalsController (v1/terminals)', () => {
         {
           method: 'post',
           path: '/v1/terminals',
-          body: { name: 'x', storeId, protocol: 'JOINPROTO', connection },
+          body: { name: 'x', storeId, protocol: 'joinproto', connection },
         },
         { method: 'patch', path: `/v1/terminals/${terminal.id}`, body: { name: 'x' } },
         { method: 'delete', path: `/v1/terminals/${terminal.id}` },

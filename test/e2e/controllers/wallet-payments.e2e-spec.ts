@@ -28,7 +28,7 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
     merchantId,
     amount: 10_000,
     currency: 'RUB',
-    tokenType: 'APPLE_PAY',
+    tokenType: 'apple_pay',
     token: APPLE_PAY_TOKEN,
     customer: { lastname: 'Ivanov', firstname: 'Ivan', email: 'ivan@example.com' },
     ...extra,
@@ -56,15 +56,15 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
     const paid = await suite.call('post', '/v1/wallet-payments', { body: payment() });
     expectStatus(paid, 201);
     expect(paid.body).toMatchObject({
-      state: 'APPROVED',
+      state: 'approved',
       amount: 10_000,
       currency: 'RUB',
-      tokenType: 'APPLE_PAY',
+      tokenType: 'apple_pay',
       merchantId,
     });
     expect(JSON.stringify(paid.body)).not.toContain(APPLE_PAY_TOKEN.data);
     const list = await suite.call('get', '/v1/wallet-payments', {
-      query: { state: 'APPROVED', tokenType: 'APPLE_PAY', merchantId },
+      query: { state: 'approved', tokenType: 'apple_pay', merchantId },
     });
     expectStatus(list, 200);
     expect(list.body.data.map((p: { id: string }) => p.id)).toEqual([paid.body.id]);
@@ -145,7 +145,7 @@ describe('WalletPaymentsController (v1/wallet-payments)', () => {
     const captured = await suite.call('post', `/v1/wallet-payments/${held.id}/capture`, { body: { amount: 4_000 } });
     expectStatus(captured, 200);
     expect(captured.body).toMatchObject({
-      state: 'PARTIALLY_CAPTURED',
+      state: 'partially_captured',
       twoStage: true,
       amounts: { authorized: 10_000, captured: 4_000, released: 0, refunded: 0 },
     });

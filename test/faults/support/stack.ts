@@ -56,10 +56,19 @@ export async function httpStatus(url: string, timeoutMs = 1_500): Promise<number
 
 export interface ServiceSpec {
   name: string;
-  /** TypeScript entry, relative to the repository root. */
+  /** TypeScript entry, relative to the repository root (run with the TypeScript loader; ignored with `command`). */
   entry: string;
+  /**
+   * A command to run instead of the TypeScript entry, from the repository root, e.g. a Compose service's
+   * `['node', 'dist/apps/api-gateway/main.js']` (`node` = this Node binary); `args` are appended.
+   */
+  command?: string[];
   args?: string[];
   env: Record<string, string>;
+  /** Only `env` (and PATH), not this process's environment, as a container would get it. */
+  cleanEnv?: boolean;
+  /** Working directory (default: the repository root). */
+  cwd?: string;
   /** Readiness URL polled after start (none: started = spawned, e.g. the agent). */
   readyUrl?: string;
 }
@@ -68,6 +77,7 @@ export interface ServiceSpec {
 export class ServiceProcess {
   private child: ChildProcess | undefined;
   private readonly output: string[] = [];
+  private readonly lineListeners: Array<(line: string) => void> = [];
   /** Number of times it was started. */
   starts = 0;
 
@@ -86,12 +96,21 @@ export class ServiceProcess {
     return this.output.slice(-lines).join('\n');
   }
 
+  /** Calls `listener` with every line it prints from now on (stdout + stderr, all of them, not only the tail). */
+  onLine(listener: (line: string) => void): this {
+    this.lineListeners.push(listener);
+    return this;
+  }
+
   /** Spawns it and, with a readyUrl, polls it until 200 within `timeoutMs`; fails early if it exits. */
   async start(timeoutMs = 60_000, args: string[] = this.spec.args ?? []): Promise<void> {
     if (this.child) throw new Error(`${this.spec.name} is already running`);
-    const child = spawn(process.execPath, tsEntryArgs(this.spec.entry, ...args), {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...this.spec.env },
+    const [bin, ...commandArgs] = this.spec.command ?? [];
+    const [file, argv] =
+      bin === undefined ? [process.execPath, tsEntryArgs(this.spec.entry, ...args)] : [bin === 'node' ? process.execPath : bin, [...commandArgs, ...args]];
+    const child = spawn(file, argv, {
+      cwd: this.spec.cwd ?? REPO_ROOT,
+      env: this.spec.cleanEnv ? { PATH: process.env.PATH ?? '', ...this.spec.env } : { ...process.env, ...this.spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(child);
@@ -107,6 +126,7 @@ export class ServiceProcess {
       stream?.on('data', (d: Buffer) => {
         const lines = (rest + d.toString()).split('\n');
         rest = lines.pop() ?? '';
+        for (const listener of this.lineListeners) lines.forEach((line) => listener(line));
         this.output.push(...lines.map((l) => `[${this.spec.name}#${this.starts}] ${l}`));
         if (this.output.length > 400) this.output.splice(0, this.output.length - 400);
       });

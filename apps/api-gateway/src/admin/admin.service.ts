@@ -1,5 +1,5 @@
 import { Database, type DatabaseOptions, type PrismaClient, publishEvent } from '@payorch/db';
-import { ALL_SCOPES, ApiError, isUuid, issueToken, type Scope, SecretBox, TOKEN_KINDS } from '@payorch/domain';
+import { ApiError, isKeyScope, isUuid, issueToken, KEY_SCOPES, SecretBox, TOKEN_KINDS } from '@payorch/domain';
 import { terminalCredentialsAad } from '@payorch/drivers';
 import { assistMerchantAad } from '@payorch/wallet-payments';
 
@@ -67,15 +67,16 @@ export class AdminService {
 
   async createApiKey(input: { tenantId: string; name: string; scopes?: string[]; expiresInDays?: number }) {
     const tenant = await this.requireTenant(input.tenantId);
-    const scopes = input.scopes?.length ? input.scopes : [...ALL_SCOPES];
-    const unknown = scopes.filter((s) => !(ALL_SCOPES as readonly string[]).includes(s));
+    // The first key of a tenant is an admin key; it creates the others through POST /v1/api-keys.
+    const scopes = input.scopes?.length ? [...new Set(input.scopes)] : ['admin'];
+    const unknown = scopes.filter((s) => !isKeyScope(s));
     if (unknown.length) {
-      throw new ApiError('VALIDATION_FAILED', `scopes: unknown scope(s) ${unknown.join(', ')}; known: ${ALL_SCOPES.join(', ')}`);
+      throw new ApiError('VALIDATION_FAILED', `scopes: unknown scope(s) ${unknown.join(', ')}; known: ${KEY_SCOPES.join(', ')}`);
     }
     const issued = issueToken(TOKEN_KINDS.apiKey);
     const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
     const key = await this.prisma.apiKey.create({
-      data: { tenantId: tenant.id, name: input.name, prefix: issued.prefix, hash: issued.hash, scopes: scopes as Scope[], expiresAt },
+      data: { tenantId: tenant.id, name: input.name, prefix: issued.prefix, hash: issued.hash, scopes, expiresAt },
     });
     await this.audit(tenant.id, 'api_key.create', 'api_key', key.id, { scopes });
     return { id: key.id, tenantId: tenant.id, name: key.name, scopes, expiresAt: expiresAt?.toISOString() ?? null, apiKey: issued.token };

@@ -2,19 +2,19 @@ import os from 'node:os';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { Redis } from 'ioredis';
-
 import { adminConfigSchema, type AdminConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PublishedEvent } from '@payorch/db';
 import { PayorchError, SecretBox } from '@payorch/domain';
 import { eventsChannel } from '@payorch/operations';
+import { createRedisClient } from '@payorch/redis';
 
 import { AdminService } from './admin.service';
 
 /**
  * payorch admin CLI (operators only; uses the owner connection DATABASE_URL):
  *   npm run admin -- tenant create --name "Chain A"
- *   npm run admin -- apikey create --tenant <id> --name pos [--scopes stores:read,stores:write]
+ *   npm run admin -- apikey create --tenant <id> --name first-admin [--scopes admin]
+ *     (the tenant's first key; it manages the others through /v1/api-keys — docs/security.md)
  *   npm run admin -- apikey revoke --id <keyId>
  *   npm run admin -- tenant disable --id <tenantId>   (and `tenant enable`)
  * Prints JSON. A new API key is printed once and never stored.
@@ -29,7 +29,7 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
   const prisma = createPrismaClient(DATABASE_URL, { max: 1 });
   // With REDIS_URL, committed events (tenant.disabled…) reach the connectors at once; without it they
   // act on their next periodic re-check against PostgreSQL.
-  const redis = REDIS_URL ? new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
+  const redis = REDIS_URL ? createRedisClient(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
   const published: Promise<unknown>[] = [];
   const onCommitted = redis
     ? (events: readonly PublishedEvent[]) => {
@@ -77,7 +77,7 @@ apikey
   .command('create')
   .requiredOption('--tenant <id>', 'tenant id')
   .requiredOption('--name <name>', 'what the key is for')
-  .option('--scopes <list>', 'comma-separated scopes (default: all)')
+  .option('--scopes <list>', 'comma-separated scopes: roles read|operate|admin and/or fine scopes (default: admin)')
   .option('--expires-in-days <n>', 'expiry', positiveInt)
   .action((o: { tenant: string; name: string; scopes?: string; expiresInDays?: number }) =>
     run((a) => a.createApiKey({ tenantId: o.tenant, name: o.name, scopes: o.scopes?.split(',').map((s) => s.trim()), expiresInDays: o.expiresInDays })),

@@ -1,11 +1,11 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
 import { ReturnsOneTimeSecrets } from '../common/one-time-secret';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import { AgentsService } from './agents.service';
@@ -37,6 +37,7 @@ export class AgentsController {
   @ReturnsOneTimeSecrets('enrollmentToken')
   @ApiBody({ schema: openApi(createAgentSchema) })
   @ApiResponse({ status: 201, schema: openApi(enrollmentResponseSchema) })
+  @ApiErrors('CONFLICT')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createAgentSchema)) dto: CreateAgentDto) {
     return this.service.create(ctx, dto);
   }
@@ -44,13 +45,15 @@ export class AgentsController {
   @Get()
   @RequireScopes('agents:read')
   @ApiResponse({ status: 200, schema: pageSchema(agentResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listAgentsQuery)) query: ListAgentsQuery) {
+  @ApiOperation({ summary: 'List agents (newest first, cursor pagination; filter by store)' })
+  list(@Tenant() ctx: TenantContext, @ValidQuery(listAgentsQuery) query: ListAgentsQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get(':id')
   @RequireScopes('agents:read')
   @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
+  @ApiOperation({ summary: 'Get an agent' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -60,6 +63,8 @@ export class AgentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateAgentSchema) })
   @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
+  @ApiErrors('CONFLICT')
+  @ApiOperation({ summary: 'Rename an agent or move it to another store' })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateAgentSchema)) dto: UpdateAgentDto) {
     return this.service.update(ctx, id, dto);
   }
@@ -73,6 +78,7 @@ export class AgentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ReturnsOneTimeSecrets('enrollmentToken')
   @ApiResponse({ status: 201, schema: openApi(enrollmentResponseSchema) })
+  @ApiErrors('CONFLICT')
   rotateEnrollment(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.rotateEnrollment(ctx, id);
   }
@@ -91,6 +97,8 @@ export class AgentsController {
   @HttpCode(204)
   @RequireScopes('agents:write')
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('UNPROCESSABLE', 'RESOURCE_IN_USE')
+  @ApiOperation({ summary: 'Delete an agent that has no terminals' })
   remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.remove(ctx, id);
   }

@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
-import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { RequireScopes, SettingsRoutes } from '../common/auth.guard';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
@@ -19,6 +19,7 @@ import {
 
 @ApiTags('assist-merchants')
 @ApiBearerAuth()
+@SettingsRoutes()
 @Controller('v1/assist-merchants')
 export class AssistMerchantsController {
   constructor(private readonly service: AssistMerchantsService) {}
@@ -29,6 +30,7 @@ export class AssistMerchantsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createAssistMerchantSchema) })
   @ApiResponse({ status: 201, schema: openApi(assistMerchantResponseSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createAssistMerchantSchema)) dto: CreateAssistMerchantDto) {
     return this.service.create(ctx, dto);
   }
@@ -37,13 +39,14 @@ export class AssistMerchantsController {
   @RequireScopes('wallet:read')
   @ApiOperation({ summary: 'List Assist merchant settings (newest first, cursor pagination)' })
   @ApiResponse({ status: 200, schema: pageSchema(assistMerchantResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(paginationQuery)) query: PaginationQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(paginationQuery) query: PaginationQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get(':id')
   @RequireScopes('wallet:read')
   @ApiResponse({ status: 200, schema: openApi(assistMerchantResponseSchema) })
+  @ApiOperation({ summary: 'Get Assist merchant settings (secrets are never returned)' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -54,6 +57,7 @@ export class AssistMerchantsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateAssistMerchantSchema) })
   @ApiResponse({ status: 200, schema: openApi(assistMerchantResponseSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
   update(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) id: string,
@@ -67,6 +71,7 @@ export class AssistMerchantsController {
   @RequireScopes('wallet:write')
   @ApiOperation({ summary: 'Delete settings (409 RESOURCE_IN_USE while payments reference them)' })
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('RESOURCE_IN_USE')
   remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.remove(ctx, id);
   }

@@ -1,21 +1,31 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { applyDecorators, type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 
 import type { Database } from '@payorch/db';
-import { ApiError, type Scope, tokenPrefix } from '@payorch/domain';
+import { ApiError, holdsScope, type KeyScope, tokenPrefix } from '@payorch/domain';
 
 import { AuthThrottle, keyFailure } from './auth-throttle';
+import { ApiPublic, ApiScopes } from './openapi';
 import type { PayorchRequest } from './request-context';
 import { DATABASE } from './tokens';
 
-const SCOPES_KEY = 'payorch:scopes';
+export const SCOPES_KEY = 'payorch:scopes';
+export const SETTINGS_KEY = 'payorch:settings';
 const PUBLIC_KEY = 'payorch:public';
 
-/** Route needs an API key with every listed scope. */
-export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
+/**
+ * Route needs an API key with every listed scope: a fine scope (`stores:write`) is also covered by a
+ * role scope that includes it (`read`, `operate`, `admin`; libs/domain/src/scopes.ts, docs/security.md).
+ */
+export const RequireScopes = (...scopes: KeyScope[]) => applyDecorators(SetMetadata(SCOPES_KEY, scopes), ApiScopes(scopes)); // ApiScopes: the operation's `x-scopes`
+/**
+ * On a controller whose writes change settings (assist merchants, settlement schedules): of the roles,
+ * only `admin` covers its `…:write` scope, although `operate` covers the same fine scope elsewhere.
+ */
+export const SettingsRoutes = () => SetMetadata(SETTINGS_KEY, true);
 /** Route needs no API key (health, metrics, docs). */
-export const Public = () => SetMetadata(PUBLIC_KEY, true);
+export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true), ApiPublic()); // ApiPublic: no security in the document
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -58,8 +68,9 @@ export class ApiKeyGuard implements CanActivate {
       await this.throttle.failed(address, req.requestId, failure ?? 'invalid_key', key ? { id: key.id, tenantId: key.tenantId } : undefined);
       throw new ApiError('UNAUTHENTICATED', 'invalid, revoked or expired API key');
     }
-    const needed = this.reflector.getAllAndOverride<Scope[]>(SCOPES_KEY, targets) ?? [];
-    const missing = needed.filter((s) => !key.scopes.includes(s));
+    const needed = this.reflector.getAllAndOverride<KeyScope[]>(SCOPES_KEY, targets) ?? [];
+    const settings = this.reflector.getAllAndOverride<boolean>(SETTINGS_KEY, targets) ?? false;
+    const missing = needed.filter((s) => !holdsScope(key.scopes, s, { settings }));
     if (missing.length) {
       throw new ApiError('FORBIDDEN', `API key lacks scope(s): ${missing.join(', ')}`, { missing });
     }

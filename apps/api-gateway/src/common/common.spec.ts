@@ -188,8 +188,8 @@ describe('operation amounts', () => {
   it.each([
     [{ type: 'purchase', amount: 0 }, 'amount'],
     [{ type: 'purchase' }, 'amount'],
-    [{ type: 'refund', amount: 1_000_000_000_000 }, 'amount'],
-    [{ type: 'void', amount: 5 }, 'amount'],
+    [{ type: 'refund', amount: 1_000_000_000_000, originalOperationId: '11111111-1111-4111-8111-111111111111' }, 'amount'],
+    [{ type: 'void', amount: 5, originalOperationId: '11111111-1111-4111-8111-111111111111' }, 'amount'],
     [{ type: 'purchase_with_cashback', amount: 5 }, 'cashbackAmount'],
     [{ type: 'purchase', amount: 5, cashbackAmount: 1 }, 'cashbackAmount'],
   ])('%j → an issue on %s', (body, field) => {

@@ -11,6 +11,7 @@ import { type Database, isDatabaseUnavailable } from '@payorch/db';
 import { ApiError, canonicalJson, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
+import { IDEMPOTENCY_KEPT_BY_RESOURCE_KEY } from './idempotency-kept-by-resource';
 import { ONE_TIME_SECRETS_KEY, splitOneTimeSecrets } from './one-time-secret';
 import type { PayorchRequest } from './request-context';
 import { DATABASE, GATEWAY_CONFIG, LOGGER, SECRET_BOX } from './tokens';
@@ -78,6 +79,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
           }),
       );
     }
+    if (this.reflector.get<boolean | undefined>(IDEMPOTENCY_KEPT_BY_RESOURCE_KEY, context.getHandler())) return next.handle();
     const tenantId = req.tenant.tenantId;
     const path = req.originalUrl.split('?')[0]!;
     // Keyed (HMAC under the master key): a body holding a short write-only secret (a terminal or

@@ -54,7 +54,7 @@ describe(splitOneTimeSecrets.name, () => {
   });
 
   it('keeps answers without secrets as they are', () => {
-    const body = { id: 't1', hasCredentials: true, hasSalt: true, tokenType: 'APPLE_PAY', runKey: 'manual:k', data: { items: [{ a: 1 }] } };
+    const body = { id: 't1', hasCredentials: true, hasSalt: true, tokenType: 'apple_pay', runKey: 'manual:k', data: { items: [{ a: 1 }] } };
     expect(splitOneTimeSecrets(body, [])).toEqual({ sent: body, stored: body, undeclared: [] });
     expect(splitOneTimeSecrets(undefined, [])).toEqual({ sent: undefined, stored: null, undeclared: [] });
   });

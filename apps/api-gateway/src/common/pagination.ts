@@ -55,7 +55,11 @@ export const KEYSET_ORDER = [{ createdAt: 'desc' as const }, { id: 'desc' as con
 /** Tables listed with keyset pagination (their SQL names; never from input). */
 export type KeysetTable =
   | 'Agent'
+  | 'ApiKey'
   | 'AssistMerchant'
+  | 'Campaign'
+  | 'CampaignTarget'
+  | 'AuditLog'
   | 'EgressRule'
   | 'RelaySession'
   | 'Settlement'

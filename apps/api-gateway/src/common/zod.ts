@@ -26,10 +26,6 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.in
   }
 }
 
-/** OpenAPI 3.0 schema of a zod schema, for @ApiBody / @ApiResponse. */
-export function openApi(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return rest;
-}
+export { openApi } from './openapi-schema';
 
 export const uuidParam = z.uuid({ message: 'must be a UUID' });

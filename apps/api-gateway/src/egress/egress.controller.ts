@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
@@ -29,6 +29,7 @@ export class EgressController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createEgressRuleSchema) })
   @ApiResponse({ status: 201, schema: openApi(egressRuleResponseSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createEgressRuleSchema)) dto: CreateEgressRuleDto) {
     return this.service.create(ctx, dto);
   }
@@ -37,13 +38,14 @@ export class EgressController {
   @RequireScopes('egress:read')
   @ApiOperation({ summary: 'List egress rules (newest first, cursor pagination)' })
   @ApiResponse({ status: 200, schema: pageSchema(egressRuleResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(paginationQuery)) query: PaginationQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(paginationQuery) query: PaginationQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get(':id')
   @RequireScopes('egress:read')
   @ApiResponse({ status: 200, schema: openApi(egressRuleResponseSchema) })
+  @ApiOperation({ summary: 'Get an egress rule' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -53,6 +55,8 @@ export class EgressController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateEgressRuleSchema) })
   @ApiResponse({ status: 200, schema: openApi(egressRuleResponseSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
+  @ApiOperation({ summary: 'Change an egress rule' })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateEgressRuleSchema)) dto: UpdateEgressRuleDto) {
     return this.service.update(ctx, id, dto);
   }
@@ -61,6 +65,8 @@ export class EgressController {
   @HttpCode(204)
   @RequireScopes('egress:write')
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('RESOURCE_IN_USE')
+  @ApiOperation({ summary: 'Delete an egress rule' })
   remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.remove(ctx, id);
   }

@@ -7,7 +7,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, isDatabaseUnavailable } from '@payorch/db';
-import { type ApiErrorCode, tokenPrefix } from '@payorch/domain';
+import { type ApiErrorCode, holdsScope, tokenPrefix } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import { AuthThrottle, keyFailure } from '../common/auth-throttle';
@@ -100,7 +100,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
         await this.throttle.failed(address, requestId, failure ?? 'invalid_key', key ? { id: key.id, tenantId: key.tenantId } : undefined);
         return refuse(401, 'UNAUTHENTICATED', 'invalid, revoked or expired API key');
       }
-      if (!key.scopes.includes('events:read')) return refuse(403, 'FORBIDDEN', 'API key lacks scope(s): events:read', { missing: ['events:read'] });
+      if (!holdsScope(key.scopes, 'events:read')) return refuse(403, 'FORBIDDEN', 'API key lacks scope(s): events:read', { missing: ['events:read'] });
       const query = streamQuery.safeParse(Object.fromEntries(url.searchParams));
       if (!query.success) {
         const issues = issuesOf(query.error);

@@ -1,12 +1,13 @@
-import { Controller, Get, Headers, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Headers, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
+import { ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
-import { openApi, ZodPipe } from '../common/zod';
+import { openApi } from '../common/zod';
 import { streamEventSchema, streamQuery, type StreamQuery } from './dto/events.dto';
 import { EventsService } from './events.service';
 
@@ -28,7 +29,7 @@ export class EventsController {
   @ApiResponse({ status: 200, description: 'text/event-stream; each `data:` line is one event', schema: openApi(streamEventSchema) })
   stream(
     @Tenant() ctx: TenantContext,
-    @Query(new ZodPipe(streamQuery)) query: StreamQuery,
+    @ValidQuery(streamQuery) query: StreamQuery,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Req() req: Request,
     @Res() res: Response,

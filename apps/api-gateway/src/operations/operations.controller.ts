@@ -1,10 +1,11 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { IdempotencyKeptByResource } from '../common/idempotency-kept-by-resource';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
@@ -29,6 +30,7 @@ export class OperationsController {
 
   @Post('terminals/:id/operations')
   @RequireScopes('operations:write')
+  @IdempotencyKeptByResource()
   @ApiOperation({
     summary: 'Start an operation on a terminal',
     description:
@@ -42,11 +44,12 @@ export class OperationsController {
     description:
       '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), or `IDEMPOTENCY_KEY_REUSED`.',
   })
+  @ApiErrors('TERMINAL_DISABLED', 'AGENT_REVOKED', 'TERMINAL_RECOVERING', 'UNPROCESSABLE')
   create(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) terminalId: string,
     @Body(new ZodPipe(createOperationSchema)) dto: CreateOperationDto,
-    @Query(new ZodPipe(createQuery)) query: CreateQuery,
+    @ValidQuery(createQuery) query: CreateQuery,
     @Headers('idempotency-key') idempotencyKey: string,
   ) {
     return this.service.create(ctx, terminalId, dto, idempotencyKey, query.wait);
@@ -56,13 +59,14 @@ export class OperationsController {
   @RequireScopes('operations:read')
   @ApiOperation({ summary: 'List operations (newest first, cursor pagination; filter by terminal, store, type, state, time range)' })
   @ApiResponse({ status: 200, schema: pageSchema(operationResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listOperationsQuery)) query: ListOperationsQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(listOperationsQuery) query: ListOperationsQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get('operations/:id')
   @RequireScopes('operations:read')
   @ApiResponse({ status: 200, schema: openApi(operationResponseSchema) })
+  @ApiOperation({ summary: 'Get an operation' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -73,6 +77,7 @@ export class OperationsController {
   @ApiOperation({ summary: 'Cancel an operation (409 when the terminal can no longer interrupt it)' })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiResponse({ status: 202, schema: openApi(operationResponseSchema) })
+  @ApiErrors('CONFLICT')
   cancel(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.cancel(ctx, id);
   }
@@ -88,6 +93,7 @@ export class OperationsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(resolveOperationSchema) })
   @ApiResponse({ status: 200, schema: openApi(operationResponseSchema) })
+  @ApiErrors('CONFLICT')
   resolve(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(resolveOperationSchema)) dto: ResolveOperationDto) {
     return this.service.resolve(ctx, id, dto);
   }
@@ -95,6 +101,7 @@ export class OperationsController {
   @Get('operations/:id/receipt')
   @RequireScopes('operations:read')
   @ApiResponse({ status: 200, schema: openApi(receiptResponseSchema) })
+  @ApiOperation({ summary: 'Get the receipt of an approved operation' })
   receipt(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.receipt(ctx, id);
   }

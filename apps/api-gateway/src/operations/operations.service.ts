@@ -23,8 +23,9 @@ import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
-import { OperationOutcomeWaiter } from './outcome-waiter';
+import { OperationOutcomeWaiter, RUNNING_STATES } from './outcome-waiter';
 import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
+import { SSI_CURRENCY_TYPES } from './dto/operation.dto';
 
 /** Types whose original must be an approved operation of one of these types. */
 const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string[]>> = {
@@ -35,6 +36,12 @@ const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string
   preauth_cancel: ['PREAUTH'],
   sbp_refund: ['SBP_PAYMENT'],
 };
+
+/**
+ * A PENDING operation unchanged for this long is held by no connector (a queued one is touched every
+ * PENDING_HOLD_INTERVAL_MS, 10 s by default): a repeat of its request dispatches it again.
+ */
+const UNHELD_PENDING_MS = 15_000;
 
 /** Retry-After while the command bus (Redis) is down; it reconnects within seconds of Redis answering. */
 const BUS_RETRY_AFTER_SECONDS = 5;
@@ -67,18 +74,21 @@ export class OperationsService implements OnApplicationShutdown {
       .update(canonicalJson({ terminalId, ...dto }))
       .digest('hex');
     let created: { row: OperationRow; event: PublishedEvent } | undefined;
+    // The terminal's agent as read in the creating transaction: the dispatch needs no lookup of its own.
+    let agentId: string | null | undefined;
     let row: OperationRow;
     try {
       row = await this.db.withTenant(ctx, async (tx) => {
         const existing = await this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash);
         if (existing) return existing;
         const terminal = await requireOperableTerminal(tx, terminalId);
+        agentId = terminal.agentId;
         const capability = this.capability(terminal.protocol, terminal.dialect, dto.type);
         if (capability.needsAmount && dto.amount === undefined) throw invalid('amount', `is required for ${dto.type}`);
         if (dto.type === 'purchase_with_cashback' && dto.cashbackAmount === undefined)
           throw invalid('cashbackAmount', 'is required for purchase_with_cashback');
-        if (capability.needsAmount && terminal.protocol === 'SSI_ECR' && dto.currency === undefined)
-          throw invalid('currency', `is required for ${dto.type} on SSI_ECR terminals`);
+        if (terminal.protocol === 'SSI_ECR' && SSI_CURRENCY_TYPES.has(dto.type) && dto.currency === undefined)
+          throw invalid('currency', `is required for ${dto.type} on ssi_ecr terminals (sent as ISO 4217 numeric)`);
         let original: Awaited<ReturnType<OperationsService['checkOriginal']>> | undefined;
         if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto);
         else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
@@ -101,22 +111,39 @@ export class OperationsService implements OnApplicationShutdown {
       });
     } catch (error) {
       if (error instanceof AmountError) throw invalid('amount', error.message);
-      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-        // A concurrent request with the same key won the insert: answer as a repeat.
-        const again = await this.db.withTenant(ctx, (tx) => this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash));
-        if (again) return toOperationView(again);
-      }
-      throw error;
+      const lostRace = error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
+      const again = lostRace ? await this.db.withTenant(ctx, (tx) => this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash)) : null;
+      if (again === null) throw error;
+      // A concurrent request with the same key won the insert: answer as a repeat.
+      row = again;
+      created = undefined;
     }
-    if (created === undefined) return toOperationView(row);
+    // A repeat of an operation still PENDING that no connector holds (its gateway died between insert and
+    // dispatch): dispatch it again. Safe: the executor's claim (PENDING → SENT, compare-and-set) runs it once,
+    // and a command that finds it claimed does nothing.
+    const unheld = created === undefined && row.state === 'PENDING' && Date.now() - row.updatedAt.getTime() > UNHELD_PENDING_MS;
+    if (created === undefined && !unheld) {
+      // A repeat (the key is kept by the operation, @IdempotencyKeptByResource): the operation as it is now;
+      // with ?wait= it waits for the run like the first request did.
+      if (waitMs > 0 && RUNNING_STATES.has(row.state)) {
+        const wait = await this.outcomes.prepare(ctx.tenantId, row.id);
+        try {
+          await wait.settled(waitMs);
+        } finally {
+          wait.close();
+        }
+        return this.get(ctx, row.id);
+      }
+      return toOperationView(row);
+    }
     if (waitMs <= 0) {
-      void this.track(this.execute(ctx.tenantId, row));
+      void this.track(this.execute(ctx.tenantId, row, agentId));
       return this.get(ctx, row.id);
     }
     // Listen before dispatching, so that an outcome published right after the connector queued it is seen.
     const wait = await this.outcomes.prepare(ctx.tenantId, row.id);
     try {
-      const accepted = this.track(this.execute(ctx.tenantId, row));
+      const accepted = this.track(this.execute(ctx.tenantId, row, agentId));
       // Not accepted: execute() has failed it (PENDING → FAILED) already; accepted: the connector runs it.
       await Promise.race([accepted.then((ok) => (ok ? wait.settled(waitMs) : undefined)), wait.settled(waitMs)]);
     } finally {
@@ -230,10 +257,13 @@ export class OperationsService implements OnApplicationShutdown {
    * Hands the operation to the connector that holds its terminal (`replyWhen: 'queued'`: the reply comes as
    * soon as it is queued there, the outcome follows as events). Resolves true when it was accepted.
    */
-  private async execute(tenantId: string, row: OperationRow): Promise<boolean> {
+  private async execute(tenantId: string, row: OperationRow, agentId: string | null | undefined): Promise<boolean> {
     let reply: TerminalCommandReply;
     try {
-      reply = await this.dispatcher.dispatch({ kind: 'operation.execute', tenantId, terminalId: row.terminalId, operationId: row.id, replyWhen: 'queued' });
+      reply = await this.dispatcher.dispatch(
+        { kind: 'operation.execute', tenantId, terminalId: row.terminalId, operationId: row.id, replyWhen: 'queued' },
+        agentId === undefined ? {} : { agentId },
+      );
     } catch (error) {
       reply = { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
     }

@@ -8,8 +8,8 @@ import { EventHub } from '../events/event-hub';
 
 /** Events after which an operation's run is over: it is final, or unknown and left to recovery. */
 const RUN_OVER = new Set<PublishedEvent['type']>(['operation.completed', 'operation.unknown', 'operation.recovered']);
-/** States in which the run may still be going on. */
-const RUNNING = new Set(['PENDING', 'SENT', 'IN_PROGRESS']);
+/** States in which an operation's run may still be going on. */
+export const RUNNING_STATES: ReadonlySet<string> = new Set(['PENDING', 'SENT', 'IN_PROGRESS']);
 /** Re-read period of the row while Redis cannot deliver events (the subscription failed). */
 const POLL_WITHOUT_EVENTS_MS = 250;
 /** Longest a request waits for its live-event subscription before it falls back to re-reading the row. */
@@ -97,7 +97,7 @@ export class OperationOutcomeWaiter {
   private async isRunning(tenantId: string, operationId: string): Promise<boolean> {
     try {
       const row = await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: operationId }, select: { state: true } }));
-      return row !== null && RUNNING.has(row.state);
+      return row !== null && RUNNING_STATES.has(row.state);
     } catch {
       return true; // PostgreSQL away: keep waiting (the final read of the request answers truthfully)
     }

@@ -1,12 +1,11 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
-import { pageSchema } from '../common/openapi';
+import { pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
-import { ZodPipe } from '../common/zod';
 import { type ListRelaySessionsQuery, listRelaySessionsQuery, relaySessionResponseSchema } from './dto/relay-session.dto';
 import { RelaySessionsService } from './relay-sessions.service';
 
@@ -23,7 +22,7 @@ export class RelaySessionsController {
     description: 'Filters: terminalId, storeId, state (open/ended), outcome, from/to on startedAt. docs/relay.md, "Audit".',
   })
   @ApiResponse({ status: 200, schema: pageSchema(relaySessionResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listRelaySessionsQuery)) query: ListRelaySessionsQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(listRelaySessionsQuery) query: ListRelaySessionsQuery) {
     return this.service.list(ctx, query);
   }
 }

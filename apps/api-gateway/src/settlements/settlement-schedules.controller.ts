@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
-import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { RequireScopes, SettingsRoutes } from '../common/auth.guard';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
@@ -20,6 +20,7 @@ import { SettlementSchedulesService } from './settlement-schedules.service';
 
 @ApiTags('settlements')
 @ApiBearerAuth()
+@SettingsRoutes()
 @Controller('v1/settlement-schedules')
 export class SettlementSchedulesController {
   constructor(private readonly service: SettlementSchedulesService) {}
@@ -30,6 +31,7 @@ export class SettlementSchedulesController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createScheduleSchema) })
   @ApiResponse({ status: 201, schema: openApi(scheduleResponseSchema) })
+  @ApiErrors('CONFLICT')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createScheduleSchema)) dto: CreateScheduleDto) {
     return this.service.create(ctx, dto);
   }
@@ -37,13 +39,15 @@ export class SettlementSchedulesController {
   @Get()
   @RequireScopes('settlements:read')
   @ApiResponse({ status: 200, schema: pageSchema(scheduleResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listSchedulesQuery)) query: ListSchedulesQuery) {
+  @ApiOperation({ summary: 'List settlement schedules (newest first, cursor pagination)' })
+  list(@Tenant() ctx: TenantContext, @ValidQuery(listSchedulesQuery) query: ListSchedulesQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get(':id')
   @RequireScopes('settlements:read')
   @ApiResponse({ status: 200, schema: openApi(scheduleResponseSchema) })
+  @ApiOperation({ summary: 'Get a settlement schedule' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -53,6 +57,8 @@ export class SettlementSchedulesController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateScheduleSchema) })
   @ApiResponse({ status: 200, schema: openApi(scheduleResponseSchema) })
+  @ApiErrors('CONFLICT')
+  @ApiOperation({ summary: 'Change a settlement schedule' })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateScheduleSchema)) dto: UpdateScheduleDto) {
     return this.service.update(ctx, id, dto);
   }
@@ -61,6 +67,8 @@ export class SettlementSchedulesController {
   @HttpCode(204)
   @RequireScopes('settlements:write')
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('RESOURCE_IN_USE')
+  @ApiOperation({ summary: 'Delete a settlement schedule' })
   remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.remove(ctx, id);
   }

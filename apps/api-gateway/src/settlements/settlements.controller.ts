@@ -1,10 +1,10 @@
-import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
@@ -40,6 +40,7 @@ export class SettlementsController {
     description:
       '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked) or `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`); no settlement is created.',
   })
+  @ApiErrors('TERMINAL_DISABLED', 'AGENT_REVOKED', 'TERMINAL_RECOVERING')
   run(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) id: string,
@@ -53,7 +54,7 @@ export class SettlementsController {
   @RequireScopes('settlements:read')
   @ApiOperation({ summary: 'List settlements (newest first, cursor pagination)' })
   @ApiResponse({ status: 200, schema: pageSchema(settlementResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listSettlementsQuery)) query: ListSettlementsQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(listSettlementsQuery) query: ListSettlementsQuery) {
     return this.service.list(ctx, query);
   }
 
@@ -61,7 +62,7 @@ export class SettlementsController {
   @RequireScopes('settlements:read')
   @ApiOperation({ summary: 'Progress and totals of one business date, for the chain and per store' })
   @ApiResponse({ status: 200, schema: openApi(summaryResponseSchema) })
-  summary(@Tenant() ctx: TenantContext, @Query(new ZodPipe(summaryQuery)) query: SummaryQuery) {
+  summary(@Tenant() ctx: TenantContext, @ValidQuery(summaryQuery) query: SummaryQuery) {
     return this.service.summary(ctx, query);
   }
 
@@ -70,7 +71,8 @@ export class SettlementsController {
   @Header('Content-Type', 'text/csv; charset=utf-8')
   @Header('Content-Disposition', 'attachment; filename="settlements.csv"')
   @ApiProduces('text/csv')
-  exportCsv(@Tenant() ctx: TenantContext, @Query(new ZodPipe(exportSettlementsQuery)) query: ExportSettlementsQuery) {
+  @ApiOperation({ summary: 'Export settlements as CSV (same filters as the list)' })
+  exportCsv(@Tenant() ctx: TenantContext, @ValidQuery(exportSettlementsQuery) query: ExportSettlementsQuery) {
     return this.service.exportCsv(ctx, query);
   }
 
@@ -95,6 +97,7 @@ export class SettlementsController {
   @Get('settlements/:id')
   @RequireScopes('settlements:read')
   @ApiResponse({ status: 200, schema: openApi(settlementResponseSchema) })
+  @ApiOperation({ summary: 'Get a settlement' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }

@@ -16,6 +16,7 @@ import {
   type SettlementResponse,
   type SummaryCounts,
   type SummaryQuery,
+  settlementStatus,
   toSettlementResponse,
 } from './dto/settlement.dto';
 import { SettlementQueue } from './settlement-queue';
@@ -173,7 +174,7 @@ export class SettlementsService {
             r.businessDate.toISOString().slice(0, 10),
             r.storeId,
             r.terminalId,
-            r.status,
+            settlementStatus.toApi(r.status),
             r.trigger,
             r.attempts,
             r.startedAt?.toISOString(),

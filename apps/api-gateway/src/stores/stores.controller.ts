@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
@@ -23,6 +23,7 @@ export class StoresController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createStoreSchema) })
   @ApiResponse({ status: 201, schema: openApi(storeResponseSchema) })
+  @ApiErrors('CONFLICT')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createStoreSchema)) dto: CreateStoreDto) {
     return this.service.create(ctx, dto);
   }
@@ -31,13 +32,14 @@ export class StoresController {
   @RequireScopes('stores:read')
   @ApiOperation({ summary: 'List stores (newest first, cursor pagination)' })
   @ApiResponse({ status: 200, schema: pageSchema(storeResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(paginationQuery)) query: PaginationQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(paginationQuery) query: PaginationQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get(':id')
   @RequireScopes('stores:read')
   @ApiResponse({ status: 200, schema: openApi(storeResponseSchema) })
+  @ApiOperation({ summary: 'Get a store' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -47,6 +49,8 @@ export class StoresController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateStoreSchema) })
   @ApiResponse({ status: 200, schema: openApi(storeResponseSchema) })
+  @ApiErrors('CONFLICT')
+  @ApiOperation({ summary: 'Change a store' })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateStoreSchema)) dto: UpdateStoreDto) {
     return this.service.update(ctx, id, dto);
   }
@@ -55,6 +59,8 @@ export class StoresController {
   @HttpCode(204)
   @RequireScopes('stores:write')
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('RESOURCE_IN_USE')
+  @ApiOperation({ summary: 'Delete a store that nothing references' })
   remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.remove(ctx, id);
   }

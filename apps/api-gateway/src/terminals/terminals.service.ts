@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
 
+import { labelMap, selectorSql } from '@payorch/campaigns';
 import { type Database, publishEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
 import { openTerminalCredentials, sealTerminalCredentials } from '@payorch/drivers';
@@ -17,6 +18,7 @@ import {
   ENCRYPTION_ONLY_JPAY,
   type ListTerminalsQuery,
   type TerminalResponse,
+  terminalStatus,
   toTerminalResponse,
   type UpdateTerminalDto,
 } from './dto/terminal.dto';
@@ -70,9 +72,11 @@ export class TerminalsService {
 
   list(ctx: TenantContext, query: ListTerminalsQuery): Promise<Page<TerminalResponse>> {
     const { agentId, protocol, status, storeId } = query;
+    // `?label=k:v`: the campaign selector's label rule (terminal or store label, JSONB containment on the GIN indexes).
+    const labels = query.label.length ? { in: selectorSql({ labels: labelMap(query.label) }) } : undefined;
     return this.db.withTenant(ctx, async (tx) => {
       const load = (ids: string[]) => tx.terminal.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER });
-      return keysetPage(tx, 'Terminal', { agentId, protocol, status, storeId }, query, load, toTerminalResponse);
+      return keysetPage(tx, 'Terminal', { agentId, protocol, status, storeId, 'id:labels': labels }, query, load, toTerminalResponse);
     });
   }
 
@@ -111,7 +115,7 @@ export class TerminalsService {
           type: 'terminal.updated',
           subjectType: 'terminal',
           subjectId: id,
-          data: { terminalId: id, agentId: row.agentId, previousAgentId: current.agentId, status: row.status, fields: Object.keys(dto) },
+          data: { terminalId: id, agentId: row.agentId, previousAgentId: current.agentId, status: terminalStatus.toApi(row.status), fields: Object.keys(dto) },
         });
         return toTerminalResponse(row);
       })

@@ -1,10 +1,10 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
 import {
@@ -34,6 +34,7 @@ export class WalletPaymentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createWalletPaymentSchema) })
   @ApiResponse({ status: 201, schema: openApi(walletPaymentResponseSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
   create(
     @Tenant() ctx: TenantContext,
     @Headers('idempotency-key') idempotencyKey: string,
@@ -46,7 +47,7 @@ export class WalletPaymentsController {
   @RequireScopes('wallet:read')
   @ApiOperation({ summary: 'List wallet payments (newest first, cursor pagination; filters state, merchantId, tokenType, orderNumber)' })
   @ApiResponse({ status: 200, schema: pageSchema(walletPaymentResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(listWalletPaymentsQuery)) query: ListWalletPaymentsQuery) {
+  list(@Tenant() ctx: TenantContext, @ValidQuery(listWalletPaymentsQuery) query: ListWalletPaymentsQuery) {
     return this.service.list(ctx, query);
   }
 
@@ -61,6 +62,13 @@ export class WalletPaymentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(walletOperationSchema) })
   @ApiResponse({ status: 200, schema: openApi(walletPaymentResponseSchema) })
+  @ApiErrors(
+    'WALLET_PAYMENT_ONE_STAGE',
+    'WALLET_PAYMENT_NOT_CAPTURABLE',
+    'WALLET_PAYMENT_ALREADY_CANCELED',
+    'WALLET_OPERATION_IN_PROGRESS',
+    'WALLET_AMOUNT_EXCEEDS_AUTHORIZED',
+  )
   capture(
     @Tenant() ctx: TenantContext,
     @Headers('idempotency-key') idempotencyKey: string,
@@ -81,6 +89,13 @@ export class WalletPaymentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(walletOperationSchema) })
   @ApiResponse({ status: 200, schema: openApi(walletPaymentResponseSchema) })
+  @ApiErrors(
+    'WALLET_PAYMENT_ALREADY_CANCELED',
+    'WALLET_PAYMENT_NOT_CANCELABLE',
+    'WALLET_OPERATION_IN_PROGRESS',
+    'WALLET_AMOUNT_EXCEEDS_AUTHORIZED',
+    'WALLET_AMOUNT_EXCEEDS_CAPTURED',
+  )
   cancel(
     @Tenant() ctx: TenantContext,
     @Headers('idempotency-key') idempotencyKey: string,
@@ -93,6 +108,7 @@ export class WalletPaymentsController {
   @Get(':id')
   @RequireScopes('wallet:read')
   @ApiResponse({ status: 200, schema: openApi(walletPaymentResponseSchema) })
+  @ApiOperation({ summary: 'Get a wallet payment with its operations' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }

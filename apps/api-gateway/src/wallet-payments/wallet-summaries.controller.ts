@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Injectable, Query, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Injectable, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -7,9 +7,9 @@ import type { Database } from '@payorch/db';
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
+import { ValidQuery } from '../common/openapi';
 import { DATABASE } from '../common/tokens';
 import { Tenant } from '../common/tenant.decorator';
-import { ZodPipe } from '../common/zod';
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD' });
 
@@ -157,7 +157,7 @@ export class WalletSummariesController {
   @RequireScopes('settlements:read')
   @ApiOperation({ summary: 'Daily wallet summary per merchant account and business day (payments, captures, cancels, refunds, net); ?format=csv' })
   @ApiProduces('application/json', 'text/csv')
-  async list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(walletSummariesQuery)) query: WalletSummariesQuery, @Res({ passthrough: true }) res: Response) {
+  async list(@Tenant() ctx: TenantContext, @ValidQuery(walletSummariesQuery) query: WalletSummariesQuery, @Res({ passthrough: true }) res: Response) {
     const rows = await this.service.summaries(ctx, query);
     if (query.format !== 'csv') return { data: rows };
     res.setHeader('Content-Type', 'text/csv; charset=utf-8');

@@ -1,11 +1,11 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import type { TenantContext } from '@payorch/domain';
 
 import { RequireScopes } from '../common/auth.guard';
 import { ReturnsOneTimeSecrets } from '../common/one-time-secret';
-import { IDEMPOTENCY_HEADER, pageSchema } from '../common/openapi';
+import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
@@ -39,6 +39,7 @@ export class WebhooksController {
   @ReturnsOneTimeSecrets('secret')
   @ApiBody({ schema: openApi(createWebhookSchema) })
   @ApiResponse({ status: 201, schema: openApi(webhookWithSecretSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createWebhookSchema)) dto: CreateWebhookDto) {
     return this.service.create(ctx, dto);
   }
@@ -46,13 +47,15 @@ export class WebhooksController {
   @Get()
   @RequireScopes('webhooks:read')
   @ApiResponse({ status: 200, schema: pageSchema(webhookResponseSchema) })
-  list(@Tenant() ctx: TenantContext, @Query(new ZodPipe(paginationQuery)) query: PaginationQuery) {
+  @ApiOperation({ summary: 'List webhook endpoints (newest first, cursor pagination)' })
+  list(@Tenant() ctx: TenantContext, @ValidQuery(paginationQuery) query: PaginationQuery) {
     return this.service.list(ctx, query);
   }
 
   @Get(':id')
   @RequireScopes('webhooks:read')
   @ApiResponse({ status: 200, schema: openApi(webhookResponseSchema) })
+  @ApiOperation({ summary: 'Get a webhook endpoint' })
   get(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.get(ctx, id);
   }
@@ -62,6 +65,8 @@ export class WebhooksController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateWebhookSchema) })
   @ApiResponse({ status: 200, schema: openApi(webhookResponseSchema) })
+  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
+  @ApiOperation({ summary: 'Change a webhook endpoint' })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateWebhookSchema)) dto: UpdateWebhookDto) {
     return this.service.update(ctx, id, dto);
   }
@@ -70,6 +75,8 @@ export class WebhooksController {
   @HttpCode(204)
   @RequireScopes('webhooks:write')
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('RESOURCE_IN_USE')
+  @ApiOperation({ summary: 'Delete a webhook endpoint' })
   remove(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string) {
     return this.service.remove(ctx, id);
   }
@@ -92,11 +99,7 @@ export class WebhooksController {
   @RequireScopes('webhooks:read')
   @ApiOperation({ summary: 'Delivery log of an endpoint (newest first, cursor pagination; filter by status)' })
   @ApiResponse({ status: 200, schema: pageSchema(deliveryResponseSchema) })
-  deliveries(
-    @Tenant() ctx: TenantContext,
-    @Param('id', new ZodPipe(uuidParam)) id: string,
-    @Query(new ZodPipe(listDeliveriesQuery)) query: ListDeliveriesQuery,
-  ) {
+  deliveries(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @ValidQuery(listDeliveriesQuery) query: ListDeliveriesQuery) {
     return this.service.deliveries(ctx, id, query);
   }
 
@@ -106,6 +109,7 @@ export class WebhooksController {
   @ApiOperation({ summary: 'Send a delivered or failed delivery again (fresh retry schedule); 409 while it is still scheduled' })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiResponse({ status: 202, schema: openApi(deliveryResponseSchema) })
+  @ApiErrors('CONFLICT')
   redeliver(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Param('deliveryId', new ZodPipe(uuidParam)) deliveryId: string) {
     return this.service.redeliver(ctx, id, deliveryId);
   }

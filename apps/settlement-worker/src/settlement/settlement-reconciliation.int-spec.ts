@@ -10,6 +10,7 @@ import { type JobData, QUEUES } from '@payorch/domain';
 import type { OperationType } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
+import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -64,7 +65,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
     owner = createPrismaClient(testDb.adminUrl, { max: 2 });
     tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
     storeId = (await owner.store.create({ data: { tenantId, name: 'Main', timeZone: 'Europe/Moscow' } })).id;
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` };
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
     queue = new Queue(QUEUES.settlement, opts);
     events = new QueueEvents(QUEUES.settlement, opts);
     await events.waitUntilReady();

@@ -9,6 +9,7 @@ import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import { duplexTransport, TillSession } from '@payorch/joinproto';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -79,7 +80,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
     moscowStore = (await owner.store.create({ data: { tenantId, name: 'Moscow', timeZone: 'Europe/Moscow' } })).id;
     newYorkStore = (await owner.store.create({ data: { tenantId, name: 'New York', timeZone: 'America/New_York' } })).id;
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` };
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
     queue = new Queue(QUEUES.settlement, opts);
     events = new QueueEvents(QUEUES.settlement, opts);
     await events.waitUntilReady();
@@ -283,7 +284,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     await pay(sim, terminal.id, 700);
     const service = app.get(SettlementService);
     const name = `kill-${randomBytes(3).toString('hex')}`;
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` };
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
     const killQueue = new Queue(name, opts);
     const killEvents = new QueueEvents(name, opts);
     await killEvents.waitUntilReady();

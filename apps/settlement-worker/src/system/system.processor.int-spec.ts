@@ -8,6 +8,7 @@ import request from 'supertest';
 import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
 import { createWorkerApp } from '../bootstrap';
@@ -33,7 +34,7 @@ describe('settlement-worker queue wiring (real Redis)', () => {
     });
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.listen(0, '127.0.0.1');
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` };
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
     queue = new Queue(QUEUES.system, opts);
     events = new QueueEvents(QUEUES.system, opts);
     await events.waitUntilReady();
@@ -75,7 +76,7 @@ describe('settlement-worker queue wiring (real Redis)', () => {
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({
       status: 'ok',
-      checks: { database: { ok: true }, redis: { ok: true }, workers: { ok: true, workers: 5 }, schedulers: { ok: true } },
+      checks: { database: { ok: true }, redis: { ok: true }, workers: { ok: true, workers: 6 }, schedulers: { ok: true } },
     });
     expect((await request(app.getHttpServer()).get('/health/live')).status).toBe(200);
     const metrics = await request(app.getHttpServer()).get('/metrics');

@@ -9,6 +9,7 @@ import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/conf
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { QUEUES, SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { createAssistClient, resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
@@ -83,7 +84,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     });
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.init();
-    queue = new Queue(QUEUES.walletPayments, { connection: bullConnection(config.REDIS_URL), prefix: `${config.REDIS_KEY_PREFIX}:bull` });
+    queue = new Queue(QUEUES.walletPayments, { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) });
 
     tenantId = (await owner.tenant.create({ data: { name: 'Wallet tenant' } })).id;
     merchantRowId = randomUUID();
@@ -118,6 +119,16 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   });
 
   it("with Assist's public key configured on the merchant, an unsigned answer is never trusted (SIGNATURE_MISSING)", async () => {
+    // A sandbox of its own: the other tests count the shared sandbox's charges.
+    const own = await startAssistSandbox();
+    try {
+      await expectUnsignedAnswersRefused(own);
+    } finally {
+      await own.close();
+    }
+  });
+
+  async function expectUnsignedAnswersRefused(sandbox: AssistSandbox) {
     const orderNumber = randomUUID();
     const merchant = { serverUrl: sandbox.url, merchantId: SANDBOX_MERCHANT.merchantId };
     const secrets = { ...SANDBOX_MERCHANT, privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM, assistPublicKeyPem: null };
@@ -142,7 +153,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     await expect(createAssistClient(merchant, { ...secrets, assistPublicKeyPem: publicKey }).getOrderState(orderNumber)).rejects.toMatchObject({
       code: 'SIGNATURE_MISSING',
     });
-  });
+  }
 
   it('the sweep finds a payment whose job was lost and resolves it from the order state, without paying again', async () => {
     const id = await strandedPayment('UNKNOWN', 12_300n);
@@ -169,7 +180,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect(sandbox.stats.charges).toBe(1);
     expect(sandbox.stats.tokenpayRequests).toBe(tokenpayRequests);
     const events = await owner.domainEvent.findMany({ where: { subjectId: id } });
-    expect(events.map((e) => e.data)).toEqual([expect.objectContaining({ state: 'APPROVED', previousState: 'UNKNOWN', amount: '12300' })]);
+    expect(events.map((e) => e.data)).toEqual([expect.objectContaining({ state: 'approved', previousState: 'unknown', amount: '12300' })]);
 
     // A second run is a no-op: the job id is the payment's and the payment is final.
     expect(await app.get(WalletResolutionService).sweep(queue)).toMatchObject({ found: 0 });

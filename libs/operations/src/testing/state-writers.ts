@@ -2,10 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * TEST TOOL for `architecture.spec.ts`: finds writes of the three owned states outside their owners, by
+ * TEST TOOL for `architecture.spec.ts`: finds writes of the owned states outside their owners, by
  * reading the source (no type information, so it errs on the side of reporting):
  *  - Prisma `create` / `createMany` / `createManyAndReturn` / `upsert` of terminalOperation, walletPayment or
- *    settlement: creating a row sets its first state (a column default counts);
+ *    settlement (and the campaign tables): creating a row sets its first state (a column default counts);
  *  - Prisma `update` / `updateMany` / `updateManyAndReturn` whose data sets the state column (`state`; `status`
  *    for settlement), spreads something in (a helper may carry the state), or is not an object literal;
  *  - raw SQL `UPDATE "TerminalOperation" … SET … "state" =` (same for the other two tables) and `INSERT INTO` them.
@@ -29,6 +29,9 @@ export const OWNED_MODELS: readonly OwnedModel[] = [
   { accessor: 'walletPayment', table: 'WalletPayment', column: 'state' },
   { accessor: 'walletPaymentOperation', table: 'WalletPaymentOperation', column: 'state' },
   { accessor: 'settlement', table: 'Settlement', column: 'status' },
+  { accessor: 'campaign', table: 'Campaign', column: 'state' },
+  { accessor: 'campaignWave', table: 'CampaignWave', column: 'state' },
+  { accessor: 'campaignTarget', table: 'CampaignTarget', column: 'state' },
 ];
 
 /** The only files allowed to write those states. */
@@ -37,6 +40,9 @@ export const STATE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   WalletPayment: ['libs/wallet-payments/src/transition.ts'],
   WalletPaymentOperation: ['libs/wallet-payments/src/transition.ts'],
   Settlement: ['libs/settlement/src/transition.ts'],
+  Campaign: ['libs/campaigns/src/transition.ts'],
+  CampaignWave: ['libs/campaigns/src/transition.ts'],
+  CampaignTarget: ['libs/campaigns/src/transition.ts'],
 };
 
 const TEST_FILE = /\.(spec|int-spec|e2e-spec|fault-spec|security-spec|property\.spec|property\.int-spec)\.ts$/;

@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { paginationQuery } from '../../common/pagination';
+import { wireEnum } from '../../common/wire-enum';
+import { nameSchemas } from '../../common/openapi-schema';
 
 export const createAgentSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
@@ -15,12 +17,15 @@ export type UpdateAgentDto = z.infer<typeof updateAgentSchema>;
 export const listAgentsQuery = paginationQuery.extend({ storeId: z.uuid().optional() });
 export type ListAgentsQuery = z.infer<typeof listAgentsQuery>;
 
+/** API casing: `pending_enrollment`, `active`, `revoked`. */
+export const agentStatus = wireEnum('AgentStatus', ['PENDING_ENROLLMENT', 'ACTIVE', 'REVOKED']);
+
 export const agentResponseSchema = z.object({
   createdAt: z.string(),
   id: z.uuid(),
   lastSeenAt: z.string().nullable(),
   name: z.string(),
-  status: z.enum(['PENDING_ENROLLMENT', 'ACTIVE', 'REVOKED']),
+  status: agentStatus.schema,
   storeId: z.uuid(),
   updatedAt: z.string(),
   version: z.string().nullable(),
@@ -42,7 +47,7 @@ export function toAgentResponse(row: {
   id: string;
   lastSeenAt: Date | null;
   name: string;
-  status: AgentResponse['status'];
+  status: (typeof agentStatus.db)[number];
   storeId: string;
   updatedAt: Date;
   version: string | null;
@@ -52,9 +57,16 @@ export function toAgentResponse(row: {
     id: row.id,
     lastSeenAt: row.lastSeenAt?.toISOString() ?? null,
     name: row.name,
-    status: row.status,
+    status: agentStatus.toApi(row.status),
     storeId: row.storeId,
     updatedAt: row.updatedAt.toISOString(),
     version: row.version,
   };
 }
+
+nameSchemas({
+  CreateAgentRequest: createAgentSchema,
+  UpdateAgentRequest: updateAgentSchema,
+  Agent: agentResponseSchema,
+  AgentEnrollment: enrollmentResponseSchema,
+});

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 
 import { z } from 'zod';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -103,3 +104,9 @@ export const assistMerchantResponseSchema = z.object({
   updatedAt: z.string(),
 });
 export type AssistMerchantResponse = z.infer<typeof assistMerchantResponseSchema>;
+
+nameSchemas({
+  CreateAssistMerchantRequest: createAssistMerchantSchema,
+  UpdateAssistMerchantRequest: updateAssistMerchantSchema,
+  AssistMerchant: assistMerchantResponseSchema,
+});

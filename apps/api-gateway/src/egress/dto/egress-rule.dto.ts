@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const DNS_NAME = /^(\*\.)?(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
@@ -65,3 +66,5 @@ export function toEgressRuleResponse(row: {
 export function isValidTarget(row: { host: string | null; cidr: string | null }): boolean {
   return oneTarget(row);
 }
+
+nameSchemas({ CreateEgressRuleRequest: createEgressRuleSchema, UpdateEgressRuleRequest: updateEgressRuleSchema, EgressRule: egressRuleResponseSchema });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { DOMAIN_EVENT_TYPES, EVENT_FAMILIES } from '../event-types';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const ALLOWED = new Set<string>([...DOMAIN_EVENT_TYPES, ...EVENT_FAMILIES]);
 
@@ -38,3 +39,5 @@ export const streamEventSchema = z.object({
   type: z.enum(DOMAIN_EVENT_TYPES),
 });
 export type StreamEvent = z.infer<typeof streamEventSchema>;
+
+nameSchemas({ Event: streamEventSchema });

@@ -4,6 +4,7 @@ import { CAPABILITIES, OPERATION_TYPES, type OperationType, REASON_CODES, type R
 import type { OperationView } from '@payorch/operations';
 
 import { paginationQuery } from '../../common/pagination';
+import { nameSchemas } from '../../common/openapi-schema';
 
 /** Largest amount every terminal protocol carries: 12 digits of minor units (Joinproto DF05, JPAY, SSI-ECR n(12)). */
 export const MAX_AMOUNT = 999_999_999_999;
@@ -23,6 +24,29 @@ export const AMOUNT_TYPES: ReadonlySet<OperationType> = new Set(
   OPERATION_TYPES.filter((type) => Object.values(CAPABILITIES).some((dialects) => Object.values(dialects).some((table) => table[type]?.needsAmount))),
 );
 
+/** Types that refer to an earlier operation and so need `originalOperationId` (`needsOriginal` in the capability matrix). */
+export const ORIGINAL_TYPES: ReadonlySet<OperationType> = new Set(
+  OPERATION_TYPES.filter((type) => Object.values(CAPABILITIES).some((dialects) => Object.values(dialects).some((table) => table[type]?.needsOriginal))),
+);
+
+/**
+ * Types whose SSI ECR request carries `transCurrency` (SSI ECR JSON protocol §5.2): on an ssi_ecr terminal they
+ * need `currency`. `void`, `partial_void` and `preauth_cancel` name only the original's invoice (§5.2.12
+ * PartialVoid: `invoiceNum`, `transAmount`), so they take none; Joinproto and JPAY terminals use their own currency.
+ */
+export const SSI_CURRENCY_TYPES: ReadonlySet<OperationType> = new Set<OperationType>([
+  'balance_inquiry',
+  'cash_deposit',
+  'cash_withdrawal',
+  'preauth',
+  'preauth_capture',
+  'purchase',
+  'purchase_with_cashback',
+  'refund',
+]);
+
+const list = (types: ReadonlySet<OperationType>) => [...types].join(', ');
+
 export const OPERATION_STATES = ['pending', 'sent', 'in_progress', 'approved', 'declined', 'canceled', 'failed', 'unknown'] as const;
 
 export const createOperationSchema = z
@@ -35,11 +59,12 @@ export const createOperationSchema = z
     currency: z
       .string()
       .regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' })
-      .optional(),
+      .optional()
+      .describe(`ISO 4217 alphabetic code (RUB). Required on ssi_ecr terminals by ${list(SSI_CURRENCY_TYPES)}; void / preauth_cancel record the original's.`),
     originalOperationId: z
       .uuid()
       .optional()
-      .describe('refund / void / partial_void / preauth_capture / preauth_cancel / sbp_refund: the operation it refers to.'),
+      .describe(`The operation it refers to (approved, same terminal): required by ${list(ORIGINAL_TYPES)}; refused for every other type.`),
   })
   .superRefine((dto, ctx) => {
     if (AMOUNT_TYPES.has(dto.type) && dto.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is required for ${dto.type}` });
@@ -48,7 +73,14 @@ export const createOperationSchema = z
     if (cashback && dto.cashbackAmount === undefined)
       ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: 'is required for purchase_with_cashback' });
     if (!cashback && dto.cashbackAmount !== undefined) ctx.addIssue({ code: 'custom', path: ['cashbackAmount'], message: `is not taken by ${dto.type}` });
-  });
+    if (ORIGINAL_TYPES.has(dto.type) && dto.originalOperationId === undefined)
+      ctx.addIssue({ code: 'custom', path: ['originalOperationId'], message: `is required for ${dto.type} (the operation it refers to)` });
+    if (!ORIGINAL_TYPES.has(dto.type) && dto.originalOperationId !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['originalOperationId'], message: `is not taken by ${dto.type}` });
+  })
+  .describe(
+    `Required fields by type: amount — ${list(AMOUNT_TYPES)}; cashbackAmount — purchase_with_cashback; originalOperationId — ${list(ORIGINAL_TYPES)}; currency on ssi_ecr terminals — ${list(SSI_CURRENCY_TYPES)}. Any of these given to a type that does not take it is refused (400, naming the field).`,
+  );
 export type CreateOperationDto = z.infer<typeof createOperationSchema>;
 
 export const listOperationsQuery = paginationQuery.extend({
@@ -131,3 +163,10 @@ export const resolveOperationSchema = z
     }
   });
 export type ResolveOperationDto = z.infer<typeof resolveOperationSchema>;
+
+nameSchemas({
+  CreateOperationRequest: createOperationSchema,
+  Operation: operationResponseSchema,
+  Receipt: receiptResponseSchema,
+  ResolveOperationRequest: resolveOperationSchema,
+});

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { paginationQuery } from '../../common/pagination';
+import { nameSchemas } from '../../common/openapi-schema';
 
 /** How a relay session ended (docs/relay.md, "Audit"); `open` while it runs. */
 export const RELAY_OUTCOMES = [
@@ -78,3 +79,5 @@ export function toRelaySessionResponse(row: {
     durationMs: row.endedAt === null ? null : row.endedAt.getTime() - row.startedAt.getTime(),
   };
 }
+
+nameSchemas({ RelaySession: relaySessionResponseSchema });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LOCAL_TIME_PATTERN } from '@payorch/settlement';
 
 import { paginationQuery } from '../../common/pagination';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const localTime = z.string().regex(LOCAL_TIME_PATTERN, 'must be "HH:MM" local time, 00:00–23:59');
 
@@ -58,3 +59,9 @@ export function toScheduleResponse(
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+nameSchemas({
+  CreateSettlementScheduleRequest: createScheduleSchema,
+  UpdateSettlementScheduleRequest: updateScheduleSchema,
+  SettlementSchedule: scheduleResponseSchema,
+});

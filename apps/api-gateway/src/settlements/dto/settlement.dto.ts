@@ -3,9 +3,13 @@ import { z } from 'zod';
 import { BUSINESS_DATE_PATTERN } from '@payorch/settlement';
 
 import { paginationQuery } from '../../common/pagination';
+import { wireEnum } from '../../common/wire-enum';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const businessDate = z.string().regex(BUSINESS_DATE_PATTERN, 'must be a date YYYY-MM-DD');
 const STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'] as const;
+/** API casing: `pending`, `running`, `completed`, `failed`. */
+export const settlementStatus = wireEnum('SettlementStatus', STATUSES);
 
 export const runSettlementSchema = z.strictObject({ businessDate: businessDate.optional().describe("Default: today in the store's time zone.") }).default({});
 export type RunSettlementDto = z.infer<typeof runSettlementSchema>;
@@ -16,7 +20,7 @@ const filters = {
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
     .optional(),
-  status: z.enum(STATUSES).optional(),
+  status: settlementStatus.input.optional(),
   storeId: z.uuid({ message: 'must be a UUID' }).optional(),
   terminalId: z.uuid({ message: 'must be a UUID' }).optional(),
   to: businessDate.optional().describe('Business date to (inclusive).'),
@@ -52,7 +56,7 @@ export const settlementResponseSchema = z.object({
   createdAt: z.string(),
   discrepancies: z.array(z.record(z.string(), z.unknown())).describe('Each names its `batch` (the close-day operation id).'),
   error: z.unknown().nullable(),
-  finishedAt: z.string().nullable().describe('When the settlement became COMPLETED or FAILED; null while PENDING / RUNNING.'),
+  finishedAt: z.string().nullable().describe('When the settlement became `completed` or `failed`; null while `pending` / `running`.'),
   hasDiscrepancies: z.boolean(),
   id: z.uuid(),
   operationId: z.uuid().nullable(),
@@ -62,8 +66,8 @@ export const settlementResponseSchema = z.object({
     .nullable()
     .describe("What the terminal's close-day answer meant (docs/reconciliation.md, close-day answer → outcome); null until it answered."),
   runKey: z.string(),
-  startedAt: z.string().nullable().describe("The first attempt's start; null only while PENDING (or FAILED before any attempt)."),
-  status: z.enum(STATUSES),
+  startedAt: z.string().nullable().describe("The first attempt's start; null only while `pending` (or `failed` before any attempt)."),
+  status: settlementStatus.schema,
   storeId: z.uuid(),
   terminalId: z.uuid(),
   terminalTotals: z.unknown().nullable(),
@@ -110,7 +114,7 @@ export function toSettlementResponse(row: SettlementRow): SettlementResponse {
     outcome: (row.outcome as SettlementResponse['outcome']) ?? null,
     runKey: row.runKey,
     startedAt: row.startedAt?.toISOString() ?? null,
-    status: row.status,
+    status: settlementStatus.toApi(row.status),
     storeId: row.storeId,
     terminalId: row.terminalId,
     terminalTotals: row.terminalTotals ?? null,
@@ -122,7 +126,7 @@ const counts = z.object({
   completed: z.number(),
   failed: z.number(),
   ourNet: z.number().describe('Sum of our signed net over completed settlements, minor units.'),
-  pending: z.number().describe('PENDING + RUNNING.'),
+  pending: z.number().describe('`pending` + `running`.'),
   terminalNet: z.number(),
   total: z.number(),
   withDiscrepancies: z.number(),
@@ -139,8 +143,15 @@ export const discrepancyReportSchema = z.object({
   outcome: z.enum(OUTCOMES).nullable(),
   settlementId: z.uuid(),
   startedAt: z.string().nullable(),
-  status: z.enum(STATUSES),
+  status: settlementStatus.schema,
   storeId: z.uuid(),
   terminalId: z.uuid(),
 });
 export type DiscrepancyReportResponse = z.infer<typeof discrepancyReportSchema>;
+
+nameSchemas({
+  RunSettlementRequest: runSettlementSchema,
+  Settlement: settlementResponseSchema,
+  SettlementSummary: summaryResponseSchema,
+  DiscrepancyReport: discrepancyReportSchema,
+});

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+import { labelsSchema } from '../../campaigns/dto/campaign.dto';
+import { nameSchemas } from '../../common/openapi-schema';
+
 /** Any IANA zone name the runtime's tz database knows, including links such as Europe/Kyiv → Europe/Kiev. */
 function isIanaZone(tz: string): boolean {
   if (!/^(UTC|[A-Za-z_]+(\/[A-Za-z0-9_+-]+){1,2})$/.test(tz)) return false;
@@ -15,6 +18,7 @@ export const timeZoneField = z.string().max(64).refine(isIanaZone, { message: 'm
 
 export const createStoreSchema = z.strictObject({
   address: z.string().trim().min(1).max(500).optional(),
+  labels: labelsSchema.optional().describe('Key/value labels; its terminals match selectors through them. Replaced whole on update.'),
   name: z.string().trim().min(1).max(200),
   reference: z.string().trim().min(1).max(100).optional().describe("The merchant's own id for the store; unique per tenant."),
   timeZone: timeZoneField,
@@ -28,6 +32,7 @@ export const storeResponseSchema = z.object({
   address: z.string().nullable(),
   createdAt: z.string(),
   id: z.uuid(),
+  labels: z.record(z.string(), z.string()),
   name: z.string(),
   reference: z.string().nullable(),
   timeZone: z.string(),
@@ -39,6 +44,7 @@ export function toStoreResponse(row: {
   address: string | null;
   createdAt: Date;
   id: string;
+  labels: unknown;
   name: string;
   reference: string | null;
   timeZone: string;
@@ -48,9 +54,12 @@ export function toStoreResponse(row: {
     address: row.address,
     createdAt: row.createdAt.toISOString(),
     id: row.id,
+    labels: (row.labels as Record<string, string> | null) ?? {},
     name: row.name,
     reference: row.reference,
     timeZone: row.timeZone,
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+nameSchemas({ CreateStoreRequest: createStoreSchema, UpdateStoreRequest: updateStoreSchema, Store: storeResponseSchema });

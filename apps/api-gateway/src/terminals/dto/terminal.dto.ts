@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
+import { labelsSchema } from '../../campaigns/dto/campaign.dto';
 import { paginationQuery } from '../../common/pagination';
+import { wireEnum } from '../../common/wire-enum';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const host = z
   .string()
@@ -12,7 +15,7 @@ const tcpPort = z.number().int().min(1).max(65535);
 /** How the agent reaches the terminal. */
 export const connectionSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('tcp'), host, port: tcpPort }).describe('The terminal listens; the agent dials it.'),
-  z.strictObject({ kind: z.literal('tcp-listen'), port: tcpPort }).describe('The terminal dials the till; the agent listens.'),
+  z.strictObject({ kind: z.literal('tcp_listen'), port: tcpPort }).describe('The terminal dials the till; the agent listens.'),
   z
     .strictObject({
       kind: z.literal('serial'),
@@ -28,7 +31,19 @@ export const connectionSchema = z.discriminatedUnion('kind', [
     .describe('A serial (COM/USB) port on the till PC.'),
 ]);
 
+/** The agent's config and the tunnel name the listening kind `tcp-listen`; the API says `tcp_listen` (one enum casing). */
+const connectionKind = wireEnum('TerminalConnectionKind', ['tcp', 'tcp-listen', 'serial']);
+type ApiConnection = z.infer<typeof connectionSchema>;
+/** What is stored (and what the agent gets): the API form with the stored kind. */
+export type StoredConnection = Omit<ApiConnection, 'kind'> & { kind: 'tcp' | 'tcp-listen' | 'serial' };
+export const connectionToStored = (c: ApiConnection): StoredConnection => ({ ...c, kind: connectionKind.toDb(c.kind) }) as StoredConnection;
+export const connectionToApi = (c: StoredConnection): ApiConnection => ({ ...c, kind: connectionKind.toApi(c.kind) }) as ApiConnection;
+const connectionInput = connectionSchema.transform(connectionToStored);
+
 export const PROTOCOLS = ['JOINPROTO', 'JPAY', 'SSI_ECR'] as const;
+/** API casing (docs/api-changes.md): `joinproto`, `jpay`, `ssi_ecr`; `online`, `offline`, `unknown`, `disabled`. */
+export const terminalProtocol = wireEnum('TerminalProtocol', PROTOCOLS);
+export const terminalStatus = wireEnum('TerminalStatus', ['UNKNOWN', 'ONLINE', 'OFFLINE', 'DISABLED']);
 const DIALECTS: Record<(typeof PROTOCOLS)[number], readonly string[]> = {
   JOINPROTO: [],
   JPAY: ['aqsi', 'jpay'],
@@ -74,7 +89,9 @@ function checkDialect(v: { protocol?: (typeof PROTOCOLS)[number]; dialect?: stri
     ctx.addIssue({
       code: 'custom',
       path: ['dialect'],
-      message: allowed.length ? `must be one of ${allowed.join(', ')} for ${v.protocol}` : `${v.protocol} has no dialects`,
+      message: allowed.length
+        ? `must be one of ${allowed.join(', ')} for ${terminalProtocol.toApi(v.protocol)}`
+        : `${terminalProtocol.toApi(v.protocol)} has no dialects`,
     });
   }
 }
@@ -82,12 +99,13 @@ function checkDialect(v: { protocol?: (typeof PROTOCOLS)[number]; dialect?: stri
 export const createTerminalSchema = z
   .strictObject({
     agentId: z.uuid({ message: 'must be a UUID' }).optional(),
-    connection: connectionSchema,
+    connection: connectionInput,
     credentials: credentialsSchema.optional(),
     dialect: z.string().optional(),
     encryption: encryptionSchema.optional(),
+    labels: labelsSchema.optional(),
     name: z.string().trim().min(1).max(200),
-    protocol: z.enum(PROTOCOLS),
+    protocol: terminalProtocol.input,
     storeId: z.uuid({ message: 'must be a UUID' }),
     ...vendorIds,
   })
@@ -98,11 +116,12 @@ export type CreateTerminalDto = z.infer<typeof createTerminalSchema>;
 export const updateTerminalSchema = z
   .strictObject({
     agentId: z.uuid({ message: 'must be a UUID' }).nullable().optional(),
-    connection: connectionSchema.optional(),
+    connection: connectionInput.optional(),
     credentials: credentialsSchema.nullable().optional(),
     dialect: z.string().nullable().optional(),
     disabled: z.boolean().optional(),
     encryption: encryptionSchema.optional(),
+    labels: labelsSchema.optional().describe('Replaces the whole label map ({} removes every label).'),
     name: z.string().trim().min(1).max(200).optional(),
     ...vendorIds,
   })
@@ -111,8 +130,14 @@ export type UpdateTerminalDto = z.infer<typeof updateTerminalSchema>;
 
 export const listTerminalsQuery = paginationQuery.extend({
   agentId: z.uuid().optional(),
-  protocol: z.enum(PROTOCOLS).optional(),
-  status: z.enum(['UNKNOWN', 'ONLINE', 'OFFLINE', 'DISABLED']).optional(),
+  label: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_./-]{0,62}:.{1,128}$/, 'must be key:value, e.g. region:north')).max(10))
+    .describe('`key:value`; repeat for several (all must match, on the terminal or its store).'),
+  protocol: terminalProtocol.input.optional(),
+  status: terminalStatus.input.optional(),
   storeId: z.uuid().optional(),
 });
 export type ListTerminalsQuery = z.infer<typeof listTerminalsQuery>;
@@ -128,11 +153,12 @@ export const terminalResponseSchema = z.object({
   hasCredentials: z.boolean(),
   id: z.uuid(),
   info: z.record(z.string(), z.unknown()).nullable(),
+  labels: z.record(z.string(), z.string()),
   lastSeenAt: z.string().nullable(),
   merchantId: z.string().nullable(),
   name: z.string(),
-  protocol: z.enum(PROTOCOLS),
-  status: z.enum(['UNKNOWN', 'ONLINE', 'OFFLINE', 'DISABLED']),
+  protocol: terminalProtocol.schema,
+  status: terminalStatus.schema,
   storeId: z.uuid(),
   terminalId: z.string().nullable(),
   updatedAt: z.string(),
@@ -153,18 +179,19 @@ export function toTerminalResponse(row: {
   encryptionEnabled: boolean;
   id: string;
   info: unknown;
+  labels: unknown;
   lastSeenAt: Date | null;
   merchantId: string | null;
   name: string;
-  protocol: TerminalResponse['protocol'];
-  status: TerminalResponse['status'];
+  protocol: (typeof PROTOCOLS)[number];
+  status: (typeof terminalStatus.db)[number];
   storeId: string;
   terminalId: string | null;
   updatedAt: Date;
 }): TerminalResponse {
   return {
     agentId: row.agentId,
-    connection: row.connection as TerminalResponse['connection'],
+    connection: connectionToApi(row.connection as StoredConnection),
     createdAt: row.createdAt.toISOString(),
     department: row.department,
     dialect: row.dialect,
@@ -172,13 +199,21 @@ export function toTerminalResponse(row: {
     hasCredentials: row.credentialsEncrypted !== null,
     id: row.id,
     info: (row.info as TerminalResponse['info']) ?? null,
+    labels: (row.labels as Record<string, string> | null) ?? {},
     lastSeenAt: row.lastSeenAt?.toISOString() ?? null,
     merchantId: row.merchantId,
     name: row.name,
-    protocol: row.protocol,
-    status: row.status,
+    protocol: terminalProtocol.toApi(row.protocol),
+    status: terminalStatus.toApi(row.status),
     storeId: row.storeId,
     terminalId: row.terminalId,
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+nameSchemas({
+  TerminalConnection: connectionSchema,
+  CreateTerminalRequest: createTerminalSchema,
+  UpdateTerminalRequest: updateTerminalSchema,
+  Terminal: terminalResponseSchema,
+});

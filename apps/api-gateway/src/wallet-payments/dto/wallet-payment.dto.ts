@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { AssistOrderSummary, PaymentErrorBody } from '@payorch/wallet-payments';
 
 import { paginationQuery } from '../../common/pagination';
+import { wireEnum } from '../../common/wire-enum';
+import { nameSchemas } from '../../common/openapi-schema';
 
 /**
  * `POST /v1/wallet-payments`. zod checks shapes and types only; every rule of Assist's parameter
@@ -28,6 +30,12 @@ export const PAYMENT_STATES = [
 ] as const;
 export const OPERATION_KINDS = ['CAPTURE', 'CANCEL_AUTHORIZATION', 'REFUND'] as const;
 export const OPERATION_STATES = ['PENDING', 'SUCCEEDED', 'FAILED', 'UNKNOWN'] as const;
+/** API casing (docs/api-changes.md): `apple_pay`, `authorized`, `cancel_authorization`, `succeeded`, … */
+export const walletTokenType = wireEnum('WalletTokenType', TOKEN_TYPES);
+export const walletPaymentState = wireEnum('WalletPaymentState', PAYMENT_STATES);
+export const walletOperationKind = wireEnum('WalletOperationKind', OPERATION_KINDS);
+export const walletOperationState = wireEnum('WalletOperationState', OPERATION_STATES);
+const walletLanguage = wireEnum('WalletLanguage', ['RU', 'EN']);
 
 const minorUnits = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
@@ -66,7 +74,7 @@ export const createWalletPaymentSchema = z.strictObject({
   fpMode: z.number().int().optional(),
   generateReceipt: z.boolean().optional(),
   isConvert: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional(),
-  language: z.enum(['RU', 'EN']).optional(),
+  language: walletLanguage.input.optional(),
   merchantId: z.uuid({ message: 'must be the id of your Assist merchant settings' }),
   orderComment: text.optional(),
   orderNumber: text
@@ -89,8 +97,8 @@ export const createWalletPaymentSchema = z.strictObject({
   token: z
     .union([z.record(z.string(), z.unknown()), text.min(1)])
     .describe('The wallet token JSON (object, or its JSON text): Apple Pay `paymentData`, Google Pay `tokenizationData.token`, Samsung Pay token.'),
-  tokenType: z.enum(TOKEN_TYPES),
-  twoStage: z.boolean().optional().describe('Delay=1: authorize only (state AUTHORIZED); charge later at Assist.'),
+  tokenType: walletTokenType.input,
+  twoStage: z.boolean().optional().describe('Delay=1: authorize only (state `authorized`); charge later at Assist.'),
 });
 export type CreateWalletPaymentDto = z.infer<typeof createWalletPaymentSchema>;
 
@@ -106,8 +114,8 @@ export type WalletOperationDto = z.infer<typeof walletOperationSchema>;
 export const listWalletPaymentsQuery = paginationQuery.extend({
   merchantId: z.uuid().optional(),
   orderNumber: z.string().max(128).optional(),
-  state: z.enum(PAYMENT_STATES).optional(),
-  tokenType: z.enum(TOKEN_TYPES).optional(),
+  state: walletPaymentState.input.optional(),
+  tokenType: walletTokenType.input.optional(),
 });
 export type ListWalletPaymentsQuery = z.infer<typeof listWalletPaymentsQuery>;
 
@@ -134,10 +142,10 @@ const operationResponseSchema = z.object({
   currency: z.string(),
   error: errorSchema,
   id: z.uuid(),
-  kind: z.enum(OPERATION_KINDS),
+  kind: walletOperationKind.schema,
   resolutionAttempts: z.number().int(),
   sentAt: z.string().nullable(),
-  state: z.enum(OPERATION_STATES),
+  state: walletOperationState.schema,
 });
 export type WalletOperationResponse = Omit<z.infer<typeof operationResponseSchema>, 'error'> & { error: PaymentErrorBody | null };
 
@@ -168,10 +176,10 @@ export const walletPaymentResponseSchema = z.object({
   merchantId: z.uuid(),
   orderNumber: z.string(),
   resolutionAttempts: z.number().int(),
-  state: z.enum(PAYMENT_STATES),
+  state: walletPaymentState.schema,
   testMode: z.boolean().nullable(),
   operations: z.array(operationResponseSchema).describe('Captures, cancels and refunds, oldest first.'),
-  tokenType: z.enum(TOKEN_TYPES),
+  tokenType: walletTokenType.schema,
   twoStage: z.boolean(),
   updatedAt: z.string(),
 });
@@ -206,10 +214,10 @@ export function toWalletOperationResponse(row: WalletOperationRow): WalletOperat
     currency: row.currency,
     error: (row.error as PaymentErrorBody | null) ?? null,
     id: row.id,
-    kind: row.kind,
+    kind: walletOperationKind.toApi(row.kind),
     resolutionAttempts: row.resolutionAttempts,
     sentAt: row.sentAt?.toISOString() ?? null,
-    state: row.state,
+    state: walletOperationState.toApi(row.state),
   };
 }
 
@@ -261,10 +269,17 @@ export function toWalletPaymentResponse(row: WalletPaymentRow): WalletPaymentRes
     orderNumber: row.orderNumber,
     resolutionAttempts: row.resolutionAttempts,
     operations: (row.operations ?? []).map(toWalletOperationResponse),
-    state: row.state,
+    state: walletPaymentState.toApi(row.state),
     testMode: row.testMode,
-    tokenType: row.tokenType,
+    tokenType: walletTokenType.toApi(row.tokenType),
     twoStage: row.twoStage,
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+nameSchemas({
+  CreateWalletPaymentRequest: createWalletPaymentSchema,
+  WalletAmountRequest: walletOperationSchema,
+  WalletOperation: operationResponseSchema,
+  WalletPayment: walletPaymentResponseSchema,
+});

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { paginationQuery } from '../../common/pagination';
 import { DOMAIN_EVENT_TYPES } from '../../events/event-types';
+import { nameSchemas } from '../../common/openapi-schema';
 
 const urlField = z
   .string()
@@ -140,3 +141,11 @@ export function toDeliveryResponse(row: {
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+nameSchemas({
+  CreateWebhookRequest: createWebhookSchema,
+  UpdateWebhookRequest: updateWebhookSchema,
+  Webhook: webhookResponseSchema,
+  WebhookWithSecret: webhookWithSecretSchema,
+  WebhookDelivery: deliveryResponseSchema,
+});

@@ -1,0 +1,385 @@
+import type { FlowJob, FlowProducer, Job } from 'bullmq';
+import { DelayedError, WaitingChildrenError } from 'bullmq';
+
+import {
+  CAMPAIGN_QUEUE,
+  type CampaignJobData,
+  type CampaignPolicy,
+  campaignJobId,
+  isRetryable,
+  msUntilWindow,
+  nextAttempt,
+  stepJobId,
+  transitionCampaign,
+  transitionTarget,
+  transitionWave,
+  waveHalts,
+  waveJobId,
+} from '@payorch/campaigns';
+import { Prisma, type Database, type TransactionClient } from '@payorch/db';
+import type { TerminalCommandReply } from '@payorch/domain';
+import { fromDbType, insertOperation, type OperationRow, type TerminalCommandDispatcher, transitionOperation } from '@payorch/operations';
+import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
+
+/**
+ * When and how often the campaign jobs look again. `now` is the campaign clock (maintenance windows, retry
+ * times, deadlines); tests inject a fake one. A waiting job sleeps at most `maxSleepMs` (real time) and then
+ * checks again, so a moved clock (or a resumed campaign) is seen within that time.
+ */
+export interface CampaignTiming {
+  now(): Date;
+  /** Re-check interval while the campaign is paused or a concurrency limit is reached. */
+  pollMs: number;
+  /** Longest single sleep before a window opens or a retry is due. */
+  maxSleepMs: number;
+}
+
+export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 60_000 };
+
+const OPEN: CampaignTargetState[] = ['PENDING', 'RETRYING'];
+const FINAL_OPERATION = new Set(['APPROVED', 'DECLINED', 'FAILED', 'CANCELED']);
+
+type StepResult = { targetId: string; state: string };
+
+/** A step that must wait: the job goes back to the delayed set for `ms` (real time). */
+class Wait {
+  constructor(readonly ms: number) {}
+}
+
+/**
+ * The campaign jobs (queue `campaigns`), as a BullMQ flow: `campaign.run` (parent) ← one `campaign.wave` at a
+ * time ← that wave's `campaign.step`s. Each handler is resumable from the rows alone: a worker killed at any
+ * point re-runs the job, which finds the target's operation (never a second one), the wave's state and the
+ * next wave's job id where it left them.
+ */
+export class CampaignRunner {
+  constructor(
+    private readonly db: Database,
+    private readonly dispatcher: TerminalCommandDispatcher,
+    private readonly flows: FlowProducer,
+    private readonly timing: CampaignTiming,
+  ) {}
+
+  /** Parent: adds the first wave and waits for its children; when they (and the waves they added) are done, completes. */
+  async run(job: Job<CampaignJobData['campaign.run'] & { started?: boolean }>, token?: string): Promise<unknown> {
+    const { tenantId, campaignId } = job.data;
+    if (!job.data.started) {
+      await this.startWave({ id: job.id!, queue: job.queueQualifiedName }, tenantId, campaignId, 0);
+      await job.updateData({ ...job.data, started: true });
+      if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+    }
+    const done = await this.db.withTenant(tenantId, (tx) => transitionCampaign(tx, { campaignId, from: ['RUNNING'], to: 'COMPLETED', eventData: {} }));
+    const row = done?.row ?? (await this.db.withTenant(tenantId, (tx) => tx.campaign.findUnique({ where: { id: campaignId } })));
+    return { campaignId, state: row?.state ?? 'GONE' };
+  }
+
+  /** Judges a wave once its steps ended: halts (pausing the campaign) or passes and adds the next wave. */
+  async wave(job: Job<CampaignJobData['campaign.wave']>, token?: string): Promise<unknown> {
+    const { tenantId, campaignId, waveIndex } = job.data;
+    const verdict = await this.db.withTenant(tenantId, async (tx) => {
+      const campaign = await tx.campaign.findUnique({ where: { id: campaignId } });
+      const wave = await tx.campaignWave.findUnique({ where: { campaignId_index: { campaignId, index: waveIndex } } });
+      if (!campaign || !wave || campaign.state === 'CANCELED' || campaign.state === 'COMPLETED') return 'stop' as const;
+      if (wave.state === 'RUNNING') {
+        const tally = await waveTally(tx, campaignId, waveIndex);
+        if (waveHalts(wave.canary, { size: wave.size, ...tally }, policyOf(campaign).failureThresholdPercent)) {
+          await this.halt(tx, campaign, wave.id, wave.canary, tally);
+          return 'wait' as const;
+        }
+        await transitionWave(tx, { waveId: wave.id, from: ['RUNNING'], to: 'PASSED', eventData: tally });
+        return 'next' as const;
+      }
+      if (wave.state === 'HALTED') {
+        if (campaign.state !== 'RUNNING') return 'wait' as const;
+        // Resumed by the operator: the halted wave's failures are accepted.
+        await transitionWave(tx, {
+          waveId: wave.id,
+          from: ['HALTED'],
+          to: 'PASSED',
+          eventData: { ...(await waveTally(tx, campaignId, waveIndex)), resumed: true },
+        });
+        return 'next' as const;
+      }
+      return wave.state === 'PASSED' ? ('next' as const) : ('stop' as const);
+    });
+    if (verdict === 'wait') return this.delay(job, token, this.timing.pollMs);
+    if (verdict === 'next') {
+      await this.startWave({ id: campaignJobId(campaignId), queue: job.queueQualifiedName }, tenantId, campaignId, waveIndex + 1);
+    }
+    return { campaignId, waveIndex, verdict };
+  }
+
+  /** One terminal: waits for its window / retry time / a concurrency slot, then runs its operation through the terminal queue. */
+  async step(job: Job<CampaignJobData['campaign.step']>, token?: string): Promise<StepResult> {
+    try {
+      return await this.stepOnce(job.data);
+    } catch (error) {
+      if (error instanceof Wait) return this.delay(job, token, error.ms);
+      throw error;
+    }
+  }
+
+  private async stepOnce({ tenantId, targetId }: CampaignJobData['campaign.step']): Promise<StepResult> {
+    const loaded = await this.db.withTenant(tenantId, async (tx) => {
+      const target = await tx.campaignTarget.findUnique({ where: { id: targetId } });
+      if (!target) return undefined;
+      const campaign = await tx.campaign.findUniqueOrThrow({ where: { id: target.campaignId } });
+      const store = await tx.store.findUnique({ where: { id: target.storeId }, select: { timeZone: true } });
+      return { target, campaign, timeZone: store?.timeZone ?? 'UTC' };
+    });
+    if (!loaded) return { targetId, state: 'GONE' };
+    const { target, campaign, timeZone } = loaded;
+    const policy = policyOf(campaign);
+    if (target.state === 'RUNNING') return this.follow(campaign, target);
+    if (!OPEN.includes(target.state)) return { targetId, state: target.state };
+    if (campaign.state === 'CANCELED' || campaign.state === 'COMPLETED') {
+      return this.end(tenantId, target, OPEN, 'SKIPPED', { reason: `campaign ${campaign.state.toLowerCase()}` });
+    }
+    if (campaign.state === 'PAUSED') throw new Wait(this.timing.pollMs);
+    const now = this.timing.now();
+    if (campaign.deadline !== null && now.getTime() >= campaign.deadline.getTime()) {
+      const why = target.lastError ? `${target.lastError}: still unavailable at the deadline` : 'not started before the deadline';
+      return this.end(tenantId, target, OPEN, 'FAILED', {
+        reason: `${why} (${campaign.deadline.toISOString()})`,
+        lastError: target.lastError ?? 'DEADLINE_PASSED',
+      });
+    }
+    const untilWindow = msUntilWindow(now, timeZone, policy.maintenanceWindow);
+    if (untilWindow > 0) throw new Wait(Math.min(untilWindow, this.timing.maxSleepMs));
+    if (target.state === 'RETRYING' && target.nextAttemptAt !== null && target.nextAttemptAt.getTime() > now.getTime()) {
+      throw new Wait(Math.min(target.nextAttemptAt.getTime() - now.getTime(), this.timing.maxSleepMs));
+    }
+    const claimed = await this.claim(campaign, target, policy, now);
+    if (claimed === 'busy') throw new Wait(this.timing.pollMs);
+    if (claimed.state === 'RETRYING') throw this.untilRetry(claimed);
+    if (claimed.state !== 'RUNNING') return { targetId, state: claimed.state };
+    return this.follow(campaign, claimed);
+  }
+
+  /**
+   * In one transaction, serialised per tenant (advisory lock): checks the concurrency limits, the terminal
+   * (disabled → skipped; an unknown operation → retried later, the terminal recovers first), creates the
+   * operation (PENDING, idempotency key per attempt) and moves the target to RUNNING with it.
+   */
+  private claim(campaign: Campaign, target: CampaignTarget, policy: CampaignPolicy, now: Date): Promise<CampaignTarget | 'busy'> {
+    return this.db.withTenant(campaign.tenantId, async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:${campaign.tenantId}`}, 0))`;
+      const [counts] = await tx.$queryRaw<{ tenant: bigint; store: bigint }[]>`
+        SELECT count(*) AS tenant, count(*) FILTER (WHERE "storeId" = ${target.storeId}::uuid) AS store
+        FROM "CampaignTarget" WHERE "state" = 'RUNNING'`;
+      if (Number(counts!.tenant) >= policy.maxConcurrentPerTenant || Number(counts!.store) >= policy.maxConcurrentPerStore) return 'busy';
+      const terminal = await tx.terminal.findUnique({ where: { id: target.terminalId }, include: { agent: { select: { status: true } } } });
+      if (!terminal || terminal.status === 'DISABLED' || terminal.agent?.status === 'REVOKED') {
+        const why = !terminal ? 'TERMINAL_GONE' : terminal.status === 'DISABLED' ? 'TERMINAL_DISABLED' : 'AGENT_REVOKED';
+        return (await this.write(tx, target, OPEN, 'SKIPPED', { reason: why, lastError: why })) ?? target;
+      }
+      const unknown = await tx.terminalOperation.findFirst({ where: { terminalId: target.terminalId, state: 'UNKNOWN' }, select: { id: true } });
+      if (unknown) return this.retryOrFail(tx, campaign, target, OPEN, policy, now, 'TERMINAL_RECOVERING', `operation ${unknown.id} is being recovered`);
+      const attempt = target.attempts + 1;
+      const { row } = await insertOperation(tx, {
+        tenantId: campaign.tenantId,
+        terminalId: target.terminalId,
+        storeId: target.storeId,
+        type: fromDbType(campaign.operationType),
+        idempotencyKey: `campaign:${target.id}:${attempt}`,
+        requestHash: `campaign:${campaign.id}`,
+      });
+      return (
+        (await this.write(tx, target, OPEN, 'RUNNING', { operationId: row.id, nextAttemptAt: null }, true)) ??
+        (await tx.campaignTarget.findUniqueOrThrow({ where: { id: target.id } }))
+      );
+    });
+  }
+
+  /**
+   * The target's operation to its end: dispatched when still PENDING (the executor claims it exactly once, so a
+   * repeat after a crash sends nothing twice; `replyWhen` 'done': the reply comes when the terminal answered),
+   * then its final state decides the target. An operation still SENT / IN_PROGRESS / UNKNOWN is waited for
+   * (recovery resolves a lost outcome).
+   */
+  private async follow(campaign: Campaign, target: CampaignTarget): Promise<StepResult> {
+    const tenantId = campaign.tenantId;
+    let op = await this.operation(tenantId, target.operationId!);
+    if (op.state === 'PENDING') {
+      let reply: TerminalCommandReply;
+      try {
+        reply = await this.dispatcher.dispatch({ kind: 'operation.execute', tenantId, terminalId: target.terminalId, operationId: op.id });
+      } catch (error) {
+        reply = { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+      }
+      if (!reply.ok && reply.code !== 'TOO_LATE') {
+        // Not taken by the terminal's queue: nothing was sent while the row is PENDING (the claim comes first).
+        const reason = `not sent: ${reply.code}: ${reply.message}`;
+        await this.db.withTenant(tenantId, (tx) =>
+          transitionOperation(tx, {
+            operationId: op.id,
+            from: ['PENDING'],
+            to: 'FAILED',
+            set: { stateReason: reason, error: { code: reply.ok ? null : reply.code }, completedAt: new Date() },
+            step: { kind: 'transition', data: { reason }, event: 'operation.completed' },
+          }),
+        );
+      }
+      op = await this.operation(tenantId, op.id);
+    }
+    if (!FINAL_OPERATION.has(op.state)) throw new Wait(this.timing.pollMs);
+    const answer = answerOf(op);
+    if (op.state === 'APPROVED') return this.end(tenantId, target, ['RUNNING'], 'SUCCEEDED', { answer, reason: null, lastError: null });
+    const code = ((op as OperationRow & { error?: { code?: string } | null }).error?.code ?? null) as string | null;
+    if (isRetryable(code)) {
+      const policy = policyOf(campaign);
+      const now = this.timing.now();
+      const written = await this.db.withTenant(tenantId, (tx) =>
+        this.retryOrFail(tx, campaign, target, ['RUNNING'], policy, now, code!, op.stateReason ?? code!, answer),
+      );
+      if (written.state === 'RETRYING') throw this.untilRetry(written);
+      if (written.state === 'FAILED') await this.judgeWave(campaign, target.waveIndex);
+      return { targetId: target.id, state: written.state };
+    }
+    const reason = op.responseMessage ?? op.stateReason ?? `operation ${op.state.toLowerCase()}`;
+    const result = await this.end(tenantId, target, ['RUNNING'], 'FAILED', { answer, reason, lastError: code ?? op.responseCode ?? op.state });
+    await this.judgeWave(campaign, target.waveIndex);
+    return result;
+  }
+
+  /** The job's wait until a RETRYING target's next attempt (the step runs again then, and checks the clock). */
+  private untilRetry(target: CampaignTarget): Wait {
+    const due = target.nextAttemptAt?.getTime() ?? 0;
+    return new Wait(Math.min(Math.max(due - this.timing.now().getTime(), this.timing.pollMs), this.timing.maxSleepMs));
+  }
+
+  /** Another attempt later, or FAILED with the reason once the deadline (or maxAttempts) is reached. */
+  private async retryOrFail(
+    tx: TransactionClient,
+    campaign: Campaign,
+    target: CampaignTarget,
+    from: CampaignTargetState[],
+    policy: CampaignPolicy,
+    now: Date,
+    code: string,
+    detail: string,
+    answer?: Prisma.InputJsonValue | null,
+  ): Promise<CampaignTarget> {
+    const attempts = Math.max(target.attempts, 1);
+    const decision = nextAttempt(now, attempts, campaign.deadline, policy, code);
+    const written = decision.retry
+      ? await this.write(tx, target, from, 'RETRYING', { nextAttemptAt: decision.at, lastError: code, reason: detail, answer })
+      : await this.write(tx, target, from, 'FAILED', { lastError: code, reason: decision.reason, answer });
+    return written ?? (await tx.campaignTarget.findUniqueOrThrow({ where: { id: target.id } }));
+  }
+
+  /** A failure mid-wave: the canary (any failure) or a wave past the threshold halts now, not at the wave's end. */
+  private async judgeWave(campaign: Campaign, waveIndex: number | null): Promise<void> {
+    if (waveIndex === null) return;
+    await this.db.withTenant(campaign.tenantId, async (tx) => {
+      const wave = await tx.campaignWave.findUnique({ where: { campaignId_index: { campaignId: campaign.id, index: waveIndex } } });
+      if (!wave || wave.state !== 'RUNNING') return;
+      const tally = await waveTally(tx, campaign.id, waveIndex);
+      if (!waveHalts(wave.canary, { size: wave.size, ...tally }, policyOf(campaign).failureThresholdPercent)) return;
+      const current = await tx.campaign.findUniqueOrThrow({ where: { id: campaign.id } });
+      await this.halt(tx, current, wave.id, wave.canary, tally);
+    });
+  }
+
+  private async halt(tx: TransactionClient, campaign: Campaign, waveId: string, canary: boolean, tally: Awaited<ReturnType<typeof waveTally>>): Promise<void> {
+    const halted = await transitionWave(tx, { waveId, from: ['RUNNING'], to: 'HALTED', eventData: tally });
+    if (halted === null) return;
+    await transitionCampaign(tx, {
+      campaignId: campaign.id,
+      from: ['RUNNING'],
+      to: 'PAUSED',
+      pauseReason: canary ? 'canary_failed' : 'failure_rate',
+      eventData: { wave: halted.row.index, ...tally },
+    });
+  }
+
+  /** Moves wave `index` to RUNNING and adds its flow (the wave job with one step per open target) under `parent`. */
+  private async startWave(parent: { id: string; queue: string }, tenantId: string, campaignId: string, index: number): Promise<void> {
+    const targets = await this.db.withTenant(tenantId, async (tx) => {
+      const wave = await tx.campaignWave.findUnique({ where: { campaignId_index: { campaignId, index } } });
+      if (!wave) return undefined;
+      await transitionWave(tx, { waveId: wave.id, from: ['PENDING'], to: 'RUNNING', eventData: {} });
+      return tx.campaignTarget.findMany({ where: { campaignId, waveIndex: index }, select: { id: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+    });
+    if (targets === undefined) return;
+    const flow: FlowJob = {
+      name: 'campaign.wave',
+      queueName: CAMPAIGN_QUEUE,
+      data: { tenantId, campaignId, waveIndex: index } satisfies CampaignJobData['campaign.wave'],
+      opts: { jobId: waveJobId(campaignId, index), parent, removeOnComplete: { count: 1000 }, removeOnFail: false },
+      children: targets.map((t) => ({
+        name: 'campaign.step',
+        queueName: CAMPAIGN_QUEUE,
+        data: { tenantId, campaignId, targetId: t.id } satisfies CampaignJobData['campaign.step'],
+        opts: {
+          jobId: stepJobId(t.id),
+          attempts: 5,
+          backoff: { type: 'exponential', delay: 1_000 },
+          ignoreDependencyOnFailure: true,
+          removeOnComplete: { count: 10_000 },
+          removeOnFail: false,
+        },
+      })),
+    };
+    await this.flows.add(flow);
+  }
+
+  private async end(
+    tenantId: string,
+    target: CampaignTarget,
+    from: CampaignTargetState[],
+    to: CampaignTargetState,
+    set: Parameters<CampaignRunner['write']>[4],
+  ): Promise<StepResult> {
+    const written = await this.db.withTenant(tenantId, (tx) => this.write(tx, target, from, to, set));
+    return { targetId: target.id, state: written?.state ?? to };
+  }
+
+  private async write(
+    tx: TransactionClient,
+    target: CampaignTarget,
+    from: CampaignTargetState[],
+    to: CampaignTargetState,
+    set: { answer?: Prisma.InputJsonValue | null; lastError?: string | null; nextAttemptAt?: Date | null; operationId?: string | null; reason?: string | null },
+    countAttempt = false,
+  ): Promise<CampaignTarget | null> {
+    const written = await transitionTarget(tx, { targetId: target.id, from, to, set, countAttempt });
+    return written?.row ?? null;
+  }
+
+  private async operation(tenantId: string, id: string): Promise<OperationRow & { error: unknown }> {
+    return (await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUniqueOrThrow({ where: { id } }))) as unknown as OperationRow & {
+      error: unknown;
+    };
+  }
+
+  private async delay<T>(job: Job, token: string | undefined, ms: number): Promise<T> {
+    if (!token) throw new Error(`campaign job ${job.id} must wait but has no lock token`);
+    await job.moveToDelayed(Date.now() + Math.max(1, Math.ceil(ms)), token);
+    throw new DelayedError();
+  }
+}
+
+/** The policy as stored (validated by the gateway when the campaign was created). */
+export function policyOf(campaign: Campaign): CampaignPolicy {
+  return campaign.policy as unknown as CampaignPolicy;
+}
+
+async function waveTally(tx: TransactionClient, campaignId: string, waveIndex: number) {
+  const rows = await tx.campaignTarget.groupBy({ by: ['state'], where: { campaignId, waveIndex }, _count: { _all: true } });
+  const count = (state: CampaignTargetState) => rows.find((r) => r.state === state)?._count._all ?? 0;
+  return { succeeded: count('SUCCEEDED'), failed: count('FAILED'), skipped: count('SKIPPED'), open: count('PENDING') + count('RETRYING') + count('RUNNING') };
+}
+
+/** The terminal's own answer, as the target shows it (no PAN, no secrets: the operation row holds none). */
+function answerOf(op: OperationRow): Prisma.InputJsonValue {
+  const result = (op.result ?? null) as { data?: Record<string, unknown>; reasonCode?: string | null } | null;
+  return {
+    operationId: op.id,
+    state: op.state.toLowerCase(),
+    responseCode: op.responseCode,
+    responseMessage: op.responseMessage,
+    reasonCode: result?.reasonCode ?? null,
+    data: (result?.data ?? null) as Prisma.InputJsonValue,
+  } as Prisma.InputJsonValue;
+}

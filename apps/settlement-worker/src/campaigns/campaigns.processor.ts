@@ -1,0 +1,54 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, type OnModuleInit } from '@nestjs/common';
+import { DelayedError, type Job, UnrecoverableError, WaitingChildrenError } from 'bullmq';
+
+import { CAMPAIGN_JOB_NAMES, CAMPAIGN_QUEUE, type CampaignJobData, type CampaignJobName } from '@payorch/campaigns';
+import type { WorkerConfig } from '@payorch/config';
+import type { Logger } from '@payorch/logging';
+
+import { deferOnDatabaseOutage } from '../database-outage';
+import { LOGGER, WORKER_CONFIG } from '../tokens';
+import { CampaignRunner } from './campaign-runner';
+import { CAMPAIGN_RUNNER } from './campaigns.tokens';
+
+type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?: string) => Promise<unknown> };
+
+/**
+ * The `campaigns` queue (docs/campaigns.md): `campaign.run` (parent) ← `campaign.wave` ← `campaign.step`, a
+ * BullMQ flow. Waiting (a window, a retry time, a concurrency slot, a pause) is a move to the delayed set, never
+ * a sleep inside the job; a step holds its worker slot only while its terminal runs the operation.
+ */
+@Processor(CAMPAIGN_QUEUE)
+export class CampaignsProcessor extends WorkerHost implements OnModuleInit {
+  private readonly handlers: Handlers = {
+    'campaign.run': (job, token) => this.runner.run(job, token),
+    'campaign.wave': (job, token) => this.runner.wave(job, token),
+    'campaign.step': (job, token) => this.runner.step(job, token),
+  };
+
+  constructor(
+    @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(CAMPAIGN_RUNNER) private readonly runner: CampaignRunner,
+  ) {
+    super();
+    const missing = CAMPAIGN_JOB_NAMES.filter((name) => !(name in this.handlers));
+    if (missing.length > 0) throw new Error(`campaign jobs without a handler: ${missing.join(', ')}`);
+  }
+
+  onModuleInit(): void {
+    this.worker.concurrency = this.config.WORKER_CONCURRENCY;
+  }
+
+  async process(job: Job, token?: string): Promise<unknown> {
+    const handler = this.handlers[job.name as CampaignJobName] as ((job: Job, token?: string) => Promise<unknown>) | undefined;
+    if (!handler) throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${CAMPAIGN_QUEUE}`);
+    try {
+      return await handler(job, token).catch((error: unknown) => deferOnDatabaseOutage(job, token, error, this.logger));
+    } catch (error) {
+      if (error instanceof DelayedError || error instanceof WaitingChildrenError) throw error;
+      this.logger.warn({ jobId: job.id, job: job.name, err: (error as Error).message }, 'campaign job failed');
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import { QUEUES } from '@payorch/domain';
+
+/**
+ * The campaign queue's jobs, shared by the gateway (producer of `campaign.run`) and the worker (its
+ * processor, which adds the waves and steps as a BullMQ flow). Job ids derive from the business key, so a
+ * repeated add (an API replay, a worker resuming after a crash) finds the job already there.
+ */
+export const CAMPAIGN_QUEUE = QUEUES.campaigns;
+
+export interface CampaignJobData {
+  /** Parent of the waves: completes the campaign once its last wave ended (added by the gateway). */
+  'campaign.run': { tenantId: string; campaignId: string };
+  /** Parent of one wave's steps: judges the wave and adds the next one (child of `campaign.run`). */
+  'campaign.wave': { tenantId: string; campaignId: string; waveIndex: number };
+  /** One terminal's operation (child of its `campaign.wave`). */
+  'campaign.step': { tenantId: string; campaignId: string; targetId: string };
+}
+
+export type CampaignJobName = keyof CampaignJobData;
+export const CAMPAIGN_JOB_NAMES: readonly CampaignJobName[] = ['campaign.run', 'campaign.wave', 'campaign.step'];
+
+export const campaignJobId = (campaignId: string) => `campaign-${campaignId}`;
+export const waveJobId = (campaignId: string, waveIndex: number) => `campaign-${campaignId}-wave-${waveIndex}`;
+export const stepJobId = (targetId: string) => `campaign-step-${targetId}`;

@@ -1,0 +1,344 @@
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+
+import type { INestApplication } from '@nestjs/common';
+import type { Browser, Page } from 'playwright-core';
+
+import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { createLogger } from '@payorch/logging';
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+
+import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
+import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
+import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { GatewaySession, idem } from '../e2e/support/gateway-session';
+import { buildConsole, consolePage, launchBrowser, screenshot, signIn } from './support/console-browser';
+
+const silent = createLogger({ name: 'test', level: 'silent' });
+
+/**
+ * The ops console in a real browser (Debian's Chromium through playwright-core) against the whole stack:
+ * gateway (serving dist/console) → Redis command bus → device connector → WebSocket tunnel → agent →
+ * Joinproto terminal simulator. Live presence and live operations come from the gateway's event stream.
+ */
+describe('ops console', () => {
+  const session = new GatewaySession();
+  const sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
+  let connector: INestApplication;
+  let connectorUrl: string;
+  let browser: Browser;
+  let origin: string;
+  let adminKey: string;
+  let readKey: string;
+  let terminalId: string;
+  let storeId: string;
+  let credential: string;
+  let stopAgent: (() => void) | undefined;
+  let page: Page;
+  let problems: string[];
+
+  const post = (path: string, body: object) =>
+    session
+      .http()
+      .post(path)
+      .set({ Authorization: `Bearer ${adminKey}` })
+      .set('Idempotency-Key', idem())
+      .send(body);
+
+  const startAgent = () => {
+    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
+    const client = new TunnelClient({
+      connector: connectorUrl,
+      credential,
+      logger: silent,
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      onSocket: (ws) => bridge.attach(ws),
+    });
+    void client.start();
+    stopAgent = () => {
+      client.stop();
+      void bridge.close();
+    };
+  };
+
+  const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });
+  /** The cards of one operation type (the heading starts with the type; a card's buttons say "Refund" too). */
+  const cards = (type: string) => page.locator('article.op').filter({ has: page.locator('h3', { hasText: new RegExp(`^\\s*${type} `) }) });
+  const row = () => page.locator(`tr[data-terminal="${terminalId}"]`);
+
+  beforeAll(async () => {
+    buildConsole();
+    await session.start();
+    origin = `http://127.0.0.1:${(session.app.getHttpServer().address() as AddressInfo).port}`;
+    connector = await createConnectorApp(
+      loadConfig('device-connector', connectorConfigSchema, {
+        DATABASE_APP_URL: session.testDb.appUrl,
+        REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
+        PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
+        CONNECTOR_INSTANCE_ID: 'console-1',
+        LOG_LEVEL: 'silent',
+      }),
+      silent,
+    );
+    await connector.listen(0, '127.0.0.1');
+    connectorUrl = `http://127.0.0.1:${(connector.getHttpServer().address() as AddressInfo).port}`;
+
+    const tenant = await session.tenant('Console Chain', ['admin']);
+    adminKey = tenant.apiKey;
+    readKey = (await session.admin.createApiKey({ tenantId: tenant.tenantId, name: 'dashboard', scopes: ['read'] })).apiKey;
+    const store = await post('/v1/stores', { name: 'Store on Main St', timeZone: 'Europe/Moscow' });
+    storeId = store.body.id;
+    const agent = await post('/v1/agents', { name: 'Till 1', storeId });
+    const enrolled = await fetch(`${connectorUrl}/agent/enroll`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: agent.body.enrollmentToken }),
+    });
+    credential = ((await enrolled.json()) as { credential: string }).credential;
+    const terminal = await post('/v1/terminals', {
+      name: 'Checkout 1',
+      storeId,
+      agentId: agent.body.agent.id,
+      protocol: 'joinproto',
+      connection: { kind: 'tcp', host: '127.0.0.1', port: (await sim.listen(0)).port },
+    });
+    if (terminal.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(terminal.body)}`);
+    terminalId = terminal.body.id;
+    browser = await launchBrowser();
+    ({ page, problems } = await consolePage(browser, origin));
+  }, 90_000);
+
+  afterAll(async () => {
+    stopAgent?.();
+    await browser?.close();
+    await connector?.close();
+    await sim.close();
+    await session.stop();
+  });
+
+  afterEach(() => {
+    expect(problems.splice(0)).toEqual([]);
+  });
+
+  it('is served at /console with a self-only CSP, bundled whole, and refuses a wrong key', async () => {
+    const index = await session.http().get('/console/');
+    expect(index.status).toBe(200);
+    expect(index.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(index.headers['content-security-policy']).not.toMatch(/unsafe|https?:/);
+    expect(index.text).not.toMatch(/https?:\/\//);
+    await page.goto(`${origin}/console/`);
+    await page.getByLabel('API key').fill('pok_not_a_key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByTestId('signin-error').textContent()).resolves.toContain('401');
+    // The refused key's 401 is the one error the browser may report here.
+    expect(problems.splice(0)).toEqual([expect.stringContaining('status of 401')]);
+    await screenshot(page, 'sign-in');
+  });
+
+  it('signs in with the keyboard, and the Fleet shows the terminal going online live', async () => {
+    await page.goto(`${origin}/console/`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate<string | undefined>('document.activeElement?.id')).toBe('apiKey');
+    await page.keyboard.type(adminKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    // The first stop after sign-in is the skip link to the main landmark.
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate<string | undefined>('document.activeElement?.textContent')).resolves.toBe('Skip to content');
+    await expect(page.getByTestId('role').textContent()).resolves.toContain('admin');
+    await row().waitFor();
+    await page.getByTestId('stream-state').filter({ hasText: 'live' }).waitFor();
+    expect(await row().getByTestId('presence').textContent()).not.toBe('online');
+    startAgent();
+    await row()
+      .getByTestId('presence')
+      .filter({ hasText: /^online$/ })
+      .waitFor({ timeout: 20_000 });
+    await expect(page.getByTestId('count-online').textContent()).resolves.toBe('1');
+    // The key is in this tab's session storage, never in a URL or local storage.
+    expect(await page.evaluate<number>('localStorage.length')).toBe(0);
+    expect(page.url()).not.toContain(adminKey);
+    await screenshot(page, 'fleet');
+    // Tablet width: nothing scrolls sideways.
+    await page.setViewportSize({ width: 768, height: 1024 });
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(768);
+    await screenshot(page, 'fleet-tablet');
+    await page.setViewportSize({ width: 1366, height: 900 });
+  });
+
+  it('takes a purchase on the terminal and follows it live to approved', async () => {
+    await row().getByRole('link', { name: 'Take a payment' }).click();
+    await page.getByRole('heading', { name: 'Take a payment' }).waitFor();
+    await page.getByLabel('Amount').fill('15.00');
+    await page.getByTestId('pay-submit').click();
+    const card = page.locator('po-pay article.op');
+    await card
+      .getByTestId('op-state')
+      .filter({ hasText: /^approved$/ })
+      .waitFor({ timeout: 20_000 });
+    await expect(card.locator('h3').textContent()).resolves.toContain('15.00 RUB');
+    await screenshot(page, 'take-a-payment');
+  });
+
+  it('refunds the purchase from Live operations, followed live to approved', async () => {
+    await nav('Live operations').click();
+    const purchase = cards('purchase').filter({ has: page.getByTestId('op-state').filter({ hasText: 'approved' }) });
+    await purchase.first().getByRole('button', { name: 'Timeline' }).click();
+    // Its timeline: the events seen live since sign-in, from creation to the result.
+    for (const type of ['operation.created', 'operation.progress', 'operation.completed'])
+      await purchase.first().locator('ol.timeline li', { hasText: type }).first().waitFor();
+    await purchase.first().getByRole('button', { name: 'Refund' }).click();
+    const refund = cards('refund');
+    await refund
+      .getByTestId('op-state')
+      .filter({ hasText: /^approved$/ })
+      .waitFor({ timeout: 20_000 });
+    await expect(cards('purchase').count()).resolves.toBe(1);
+    await screenshot(page, 'live-operations');
+    const ops = await session
+      .http()
+      .get(`/v1/operations?terminalId=${terminalId}`)
+      .set({ Authorization: `Bearer ${adminKey}` });
+    expect(ops.body.data.map((o: { type: string; state: string }) => `${o.type}:${o.state}`)).toEqual(['refund:approved', 'purchase:approved']);
+  });
+
+  it('shows the terminal page with its recent operations and configuration', async () => {
+    await page.goto(`${origin}/console/#/terminals/${terminalId}`);
+    await page.getByRole('heading', { name: 'Configuration' }).waitFor();
+    const recent = page.getByRole('region', { name: 'Recent operations' });
+    await recent.locator('tbody tr').nth(1).waitFor();
+    await expect(recent.locator('tbody tr').count()).resolves.toBe(2);
+    await screenshot(page, 'terminal');
+  });
+
+  it('shows the terminal going offline live when its agent is cut', async () => {
+    await nav('Fleet').click();
+    await row()
+      .getByTestId('presence')
+      .filter({ hasText: /^online$/ })
+      .waitFor();
+    stopAgent!();
+    stopAgent = undefined;
+    await row()
+      .getByTestId('presence')
+      .filter({ hasText: /^offline$/ })
+      .waitFor({ timeout: 20_000 });
+    await expect(row().locator('td').nth(5).textContent()).resolves.toContain('tunnel closed');
+    await expect(page.getByTestId('count-offline').textContent()).resolves.toBe('1');
+    await screenshot(page, 'fleet-offline');
+  });
+
+  it('opens a settlement with a planted discrepancy and downloads its CSV', async () => {
+    const tenantId = (await session.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).tenantId;
+    const batch = '00000000-0000-4000-8000-000000000915';
+    const planted = await session.owner.settlement.create({
+      data: {
+        tenantId,
+        terminalId,
+        storeId,
+        businessDate: new Date('2026-03-02T00:00:00Z'),
+        status: 'COMPLETED',
+        trigger: 'manual',
+        runKey: 'console-planted',
+        attempts: 1,
+        startedAt: new Date(),
+        completedAt: new Date(),
+        outcome: 'closed_with_mismatch',
+        hasDiscrepancies: true,
+        discrepancies: [{ batch, kind: 'amount_mismatch', bucket: 'debit', ours: 700, terminal: 0 }],
+      },
+    });
+    await nav('Settlements').click();
+    await page.locator(`tr[data-settlement="${planted.id}"]`).getByRole('link', { name: 'Report' }).click();
+    await expect(page.getByTestId('discrepancy-count').textContent()).resolves.toBe('1');
+    await page.getByTestId('discrepancies').getByText('amount_mismatch').waitFor();
+    await screenshot(page, 'settlement');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('csv').click()]);
+    expect(download.suggestedFilename()).toBe(`settlement-${planted.id}-discrepancies.csv`);
+    const csv = await readFile((await download.path())!, 'utf8');
+    expect(csv.split('\r\n')).toEqual([
+      'settlement_id,terminal_id,business_date,batch,kind,bucket,direction,ours,terminal,amount,operation_id,rrn,reference,detail',
+      `${planted.id},${terminalId},2026-03-02,${batch},amount_mismatch,debit,,700,0,,,,,`,
+      '',
+    ]);
+  });
+
+  it('plots the last 24 h from the stats endpoint (aggregated in PostgreSQL)', async () => {
+    await nav('Plots').click();
+    await expect(page.getByTestId('plots-total').textContent()).resolves.toMatch(/^2 operations since/);
+    await expect(page.locator('#plot-timing canvas').count()).resolves.toBe(1);
+    await expect(page.locator('#plot-timing .u-legend').textContent()).resolves.toContain('joinproto p99');
+    await screenshot(page, 'plots');
+    const bad = await session
+      .http()
+      .get('/v1/stats/operations?hours=0')
+      .set({ Authorization: `Bearer ${adminKey}` });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('lists API keys (creating one shows it once) and the audit log', async () => {
+    await nav('API keys').click();
+    await page.getByRole('cell', { name: 'dashboard' }).waitFor();
+    await page.getByLabel('Name').fill('till 7');
+    await page.getByLabel('Role').selectOption('read');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect(page.getByTestId('new-key').textContent()).resolves.toMatch(/^pok_/);
+    await page.getByRole('cell', { name: 'till 7' }).waitFor();
+    await screenshot(page, 'api-keys');
+    await nav('Audit log').click();
+    await page.getByRole('cell', { name: 'api_key.create' }).first().waitFor();
+    await page.getByRole('cell', { name: 'store.create' }).waitFor();
+    await screenshot(page, 'audit-log');
+  });
+
+  it('shows webhooks, wallet payments and campaigns', async () => {
+    await post('/v1/webhooks', { url: 'https://hooks.example.com/payorch', eventTypes: ['operation.completed'] });
+    await nav('Webhooks').click();
+    await page.getByRole('cell', { name: 'https://hooks.example.com/payorch' }).waitFor();
+    await page.getByRole('button', { name: 'Delivery log' }).click();
+    await page.getByRole('heading', { name: 'Deliveries to https://hooks.example.com/payorch' }).waitFor();
+    await screenshot(page, 'webhooks');
+    await nav('Wallet payments').click();
+    await page.getByText('No wallet payment.').waitFor();
+    await nav('Campaigns').click();
+    await page.getByText('No campaign.').waitFor();
+  });
+
+  it("shows the API's 403 clearly to a key without the scope a page needs", async () => {
+    const narrow = await session.admin.createApiKey({
+      tenantId: (await session.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).tenantId,
+      name: 'fleet only',
+      scopes: ['terminals:read', 'stores:read', 'agents:read', 'events:read'],
+    });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, origin, narrow.apiKey);
+    await row().waitFor();
+    await nav('Live operations').click();
+    await expect(page.getByTestId('notice').textContent()).resolves.toContain('Not allowed (403) FORBIDDEN: API key lacks scope(s): operations:read');
+  });
+
+  it('a read key sees everything but cannot take a payment, refund or re-run', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, origin, readKey);
+    await expect(page.getByTestId('role').textContent()).resolves.toContain('read');
+    await row().waitFor();
+    await expect(row().getByRole('link', { name: 'Take a payment' }).count()).resolves.toBe(0);
+    await nav('Take a payment').click();
+    await page.getByTestId('pay-forbidden').waitFor();
+    expect(await page.getByTestId('pay-submit').isDisabled()).toBe(true);
+    await screenshot(page, 'take-a-payment-read-key');
+    await nav('Live operations').click();
+    await page.locator('article.op').nth(1).waitFor();
+    for (const button of await page.getByRole('button', { name: /^(Refund|Void)$/ }).all()) expect(await button.isDisabled()).toBe(true);
+    // The API agrees: the same request with this key is a 403 the console would show.
+    const res = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/operations`)
+      .set({ Authorization: `Bearer ${readKey}` })
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 100 });
+    expect(res.status).toBe(403);
+  });
+});
