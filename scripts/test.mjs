@@ -26,7 +26,10 @@ const steps = [
   // madge exits 1 on any cycle; .madgerc counts `import type` too (test/architecture/circular-imports.spec.ts).
   ['circular imports', 'npm', ['run', '-s', 'circular']],
   ['unit + integration tests', bin('nx'), ['run-many', '-t', 'test', '--parallel=2', '--outputStyle=static', '--skip-nx-cache']],
-  ['e2e tests', bin('jest'), ['-c', 'test/jest.config.js', '--maxWorkers=2']],
+  // The multi-instance deploy test runs ~26 processes (2 of each service + 20 agents): alone, after the others,
+  // so it neither starves the browser and fault tests running beside it nor is starved by them.
+  ['e2e tests', bin('jest'), ['-c', 'test/jest.config.js', '--maxWorkers=2', '--testPathIgnorePatterns', 'multi-instance']],
+  ['multi-instance deploy test', bin('jest'), ['-c', 'test/jest.config.js', '--runInBand', 'test/deploy/multi-instance']],
 ];
 
 const started = Date.now();
