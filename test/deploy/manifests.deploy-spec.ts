@@ -163,6 +163,18 @@ describe('deploy/docker/Dockerfile', () => {
     ).toEqual([cmd, cmd]);
   });
 
+  it('ships the ops console in the gateway image, built in the build stage (served at /console)', () => {
+    const build = stages.find((s) => s.name === 'build')!;
+    expect(
+      build.instructions
+        .filter((i) => i.op === 'RUN')
+        .map((i) => i.args)
+        .join('\n'),
+    ).toContain('vite build -c apps/console/vite.config.mjs');
+    const gateway = targets.find((t) => t.app === 'api-gateway')!.instructions;
+    expect(gateway.filter((i) => i.op === 'COPY').map((i) => i.args)).toContain('--from=build /src/dist/console ./dist/console');
+  });
+
   it('keeps the build context small and free of local secrets (.dockerignore)', () => {
     const ignored = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.env', '.data', '.git', 'generated']));

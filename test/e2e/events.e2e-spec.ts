@@ -145,6 +145,7 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
   };
   const emit = async (tenant: string, input: Parameters<typeof publishEvent>[2]): Promise<PublishedEvent> => {
     const event = await session.appDb.withTenant(tenant, (tx) => publishEvent(tx, tenant, input));
+    await session.appDb.eventsSettled(); // numbered first, as onCommitted would be
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
     return event;
   };
@@ -309,6 +310,7 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
       // T1 commits A now; A was inserted (createdAt) before B.
       commitA();
       const a = await t1;
+      await session.appDb.eventsSettled(); // numbered first, as onCommitted would be
       await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [a]);
       expect(Date.parse(a.createdAt)).toBeLessThan(Date.parse(b.createdAt));
 

@@ -139,6 +139,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const event = await session.appDb.withTenant(tenantId, (tx) =>
       publishEvent(tx, tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { probe: true } }),
     );
+    await session.appDb.eventsSettled(); // numbered first, as onCommitted would be
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
     await waitFor(() => receivedAt('/probe').some((r) => r.headers['payorch-event-id'] === event.id), { what: 'the probe event delivered' });
   }
@@ -230,6 +231,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const event = await session.appDb.withTenant(tenantId, (tx) =>
       publishEvent(tx, tenantId, { type: 'terminal.online', subjectType: 'terminal', subjectId: terminalId, data: { terminalId } }),
     );
+    await session.appDb.eventsSettled(); // numbered first, as onCommitted would be
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
     const failed = await waitFor(
       async () => {
@@ -342,6 +344,7 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     const event = await session.appDb.withTenant(tenantId, (tx) =>
       publishEvent(tx, tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { marker: 'A' } }),
     );
+    await session.appDb.eventsSettled(); // numbered first, as onCommitted would be
     await notifyCommitted(publisher, session.config.REDIS_KEY_PREFIX, [event]);
     await waitFor(async () => (receivedAt('/a-only').some((r) => r.headers['payorch-event-id'] === event.id) ? true : undefined), {
       intervalMs: 25,

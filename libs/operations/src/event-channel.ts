@@ -19,7 +19,8 @@ export function redisEventSink(redis: Publisher, prefix: string, onError?: (erro
 
 /**
  * Publishes domain events to their tenants' live channels once their transaction has COMMITTED
- * (never inside it: a rolled-back event must not be seen). Every producer that writes with
+ * (never inside it: a rolled-back event must not be seen) and they are numbered (`await db.eventsSettled()`:
+ * a live stream woken by the publish reads the numbered log). A Database's own `onCommitted` does both. Every producer that writes with
  * `publishEvent` calls this with the returned events after `withTenant` resolves. Best effort and
  * never throws: the DomainEvent table stays the record (the SSE stream catches up from it, and the
  * webhook sweep fans out whatever pub/sub missed). Resolves when every PUBLISH has been answered.

@@ -25,8 +25,9 @@ export class InProcessDispatcher implements TerminalCommandDispatcher {
   private readonly drivers = new Map<string, TerminalDriver>();
 
   constructor(appUrl: string, onEvents?: (events: readonly PublishedEvent[]) => void) {
-    this.db = Database.connect(appUrl, 3);
-    this.handler = new OperationCommandHandler(this.db, { onEvents });
+    // Like the connector: committed events are numbered, then handed to onEvents (Database onCommitted).
+    this.db = Database.connect(appUrl, 3, { onCommitted: onEvents });
+    this.handler = new OperationCommandHandler(this.db);
   }
 
   route(terminalId: string, route: Route): void {

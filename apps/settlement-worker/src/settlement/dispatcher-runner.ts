@@ -1,14 +1,23 @@
+import type { Database } from '@payorch/db';
 import type { TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/domain';
+import { executeAndFollow } from '@payorch/operations';
 
 import { RunnerUnavailable, type SettlementOperationRef, type SettlementRunner } from './settlement-runner';
 
+/** Longest a close-day may run on its terminal before the settlement is retried (the row stays the truth). */
+const CLOSE_DAY_DEADLINE_MS = 300_000;
+
 /**
  * Production runner: the settlement is an operation like any other, executed by the connector
- * instance that holds the terminal's agent (one command at a time per terminal).
+ * instance that holds the terminal's agent (one command at a time per terminal). The connector answers
+ * once the close-day is queued; its outcome is read from the operation's row (executeAndFollow), so a
+ * connector that dies mid close-day does not hold the settlement for the bus's 300 s deadline: the
+ * instance its agent reconnects to recovers the operation, and the settlement goes on at once.
  */
 export class DispatcherSettlementRunner implements SettlementRunner {
   constructor(
     private readonly dispatcher: TerminalCommandDispatcher,
+    private readonly db: Database,
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {}
 
@@ -17,7 +26,10 @@ export class DispatcherSettlementRunner implements SettlementRunner {
   }
 
   async execute(ref: SettlementOperationRef): Promise<void> {
-    check(await this.dispatcher.dispatch({ kind: 'operation.execute', ...ref }));
+    const result = await executeAndFollow(this.dispatcher, this.db, ref, { deadlineMs: CLOSE_DAY_DEADLINE_MS });
+    if (result.kind === 'not_queued') check(result.reply);
+    else if (result.kind === 'running')
+      throw new RunnerUnavailable('TIMEOUT', `the close-day is still ${result.state.toLowerCase()} after ${CLOSE_DAY_DEADLINE_MS} ms`);
   }
 
   async recover(ref: SettlementOperationRef): Promise<void> {

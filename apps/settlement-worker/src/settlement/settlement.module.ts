@@ -3,12 +3,13 @@ import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutd
 import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
+import type { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import type { Registry } from '@payorch/logging';
 import { TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 import { redisToken } from '@payorch/redis';
 
-import { WORKER_CONFIG } from '../tokens';
+import { DATABASE, WORKER_CONFIG } from '../tokens';
 import { DispatcherSettlementRunner } from './dispatcher-runner';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SETTLEMENT_METRICS, settlementMetrics } from './settlement-metrics';
@@ -41,8 +42,8 @@ export class SettlementModule {
       ? { provide: SETTLEMENT_RUNNER, useValue: deps.runner }
       : {
           provide: SETTLEMENT_RUNNER,
-          inject: [TERMINAL_COMMAND_DISPATCHER],
-          useFactory: (dispatcher: TerminalCommandDispatcher) => new DispatcherSettlementRunner(dispatcher),
+          inject: [TERMINAL_COMMAND_DISPATCHER, DATABASE],
+          useFactory: (dispatcher: TerminalCommandDispatcher, db: Database) => new DispatcherSettlementRunner(dispatcher, db),
         };
     return {
       module: SettlementModule,

@@ -1,0 +1,261 @@
+import { waitFor } from '@payorch/testing';
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
+import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
+
+import { type AppName, HealthWatch, ProcessStack } from './support/stack';
+
+/** Issue 15: from the end of a fault to every operation final. */
+const FINAL_WITHIN_MS = 30_000;
+const FINAL = ['approved', 'declined', 'canceled', 'failed'];
+type Protocol = 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
+
+/**
+ * Self-healing of **settlements** with real processes (issue 15, `test/faults/`): the same ProcessStack as
+ * process-kill.fault-spec.ts (gateway, connector, worker, agent as child processes; simulators here), its own
+ * instance. A manual settlement (POST /v1/terminals/{id}/settlements) runs in the worker, which sends the
+ * close-day (a SETTLEMENT operation) over the command bus to the connector and the agent.
+ *
+ * | fault               | point                                                        | asserted                                                               |
+ * |---------------------|--------------------------------------------------------------|------------------------------------------------------------------------|
+ * | worker kill -9      | Joinproto close-day running on the terminal (3 s bank delay)  | settlement completed, the day closed exactly once, worker not-ready → ready |
+ * | connector kill -9   | Joinproto close-day running on the terminal                   | settlement final, never closed twice, agent redials, terminal online   |
+ * | gateway kill -9     | a payment in flight on each protocol                          | each executed once, as its terminal says, final within 30 s            |
+ *
+ * Worker settings: SETTLEMENT_RETRY_BASE_MS / RECOVERY_INTERVAL_MS are short so a deferred settlement and the
+ * recovery sweep come back within the test's budget; BullMQ's stalled-job detection (lock 30 s) is the product's.
+ */
+describe('faults: process kills during a settlement on a stack of real processes', () => {
+  jest.setTimeout(90_000);
+  const stack = new ProcessStack({ workerEnv: { SETTLEMENT_RETRY_BASE_MS: '500', SETTLEMENT_RETRY_MAX_MS: '2000', RECOVERY_INTERVAL_MS: '1000' } });
+  let watch: HealthWatch;
+  let auth: string;
+  // Joinproto: 3 s "bank" delay on every command, the close-day included — the window for the kills.
+  const joinproto = new JoinprotoTerminalSimulator({ processingDelayMs: 3_000 });
+  // JPAY: kopecks 54 = keepalives (every 20 ms, 200 of them) then approved.
+  const jpay = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 20 });
+  // SSI: one status step every 400 ms (S01 … S07 → S00).
+  const ssi = new SsiEcrSimulator({ port: 0, advance: { mode: 'timed', stepMs: 400 } });
+  const terminals: Record<Protocol, string> = { JOINPROTO: '', JPAY: '', SSI_ECR: '' };
+  /** Days the Joinproto terminal closed (its shift ended: close-day executed). */
+  const dayCloses = jest.spyOn(joinproto, 'closeShiftOnTerminal');
+
+  const api = async (method: string, path: string, body?: object, key?: string) => {
+    const res = await fetch(`${stack.url('gateway')}${path}`, {
+      method,
+      headers: { Authorization: auth, 'Content-Type': 'application/json', ...(key ? { 'Idempotency-Key': key } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> & { id: string } };
+  };
+  let keys = 0;
+  const newKey = () => `sfault-${process.pid}-${Date.now()}-${keys++}`;
+  const post = (path: string, body: object, key = newKey()) => api('POST', path, body, key);
+  const pay = async (protocol: Protocol, amount: number) => {
+    const res = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' });
+    if (res.status !== 201) throw new Error(`payment refused: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.id;
+  };
+  const settle = async (protocol: Protocol) => {
+    const res = await post(`/v1/terminals/${terminals[protocol]}/settlements`, {});
+    if (res.status !== 202) throw new Error(`settlement refused: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.id;
+  };
+  const stateOf = async (id: string) =>
+    ((await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id }, select: { state: true } })).state as string).toLowerCase();
+  /** The settlement straight from PostgreSQL (works while the gateway is down). */
+  const settlementOf = (id: string) => stack.owner.settlement.findUniqueOrThrow({ where: { id }, select: { status: true, operationId: true, error: true } });
+  const online = (protocols: Protocol[]) =>
+    waitFor(
+      async () => (await Promise.all(protocols.map(async (p) => (await api('GET', `/v1/terminals/${terminals[p]}`)).body.status))).every((s) => s === 'online'),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: `${protocols.join(', ')} ONLINE`,
+        ignoreErrors: true,
+      },
+    );
+
+  const executions = {
+    JOINPROTO: (amount: number) =>
+      joinproto.journal.filter((e) => e.amount === amount).map((e) => (e.approved ? 'approved' : e.responseCode === 'XX' ? 'not executed' : 'declined')),
+    JPAY: (amount: number) => jpay.ledger.log.filter((e) => e.amount === amount).map((e) => e.status),
+    SSI_ECR: (amount: number) => ssi.persistent.batch.filter((e) => e.amount === amount).map(() => 'approved'),
+  };
+
+  /** Every operation final within 30 s of the fault's end; each of `ops` executed once, in its terminal's state. */
+  async function expectHealed(faultEndedAt: number, ops: { id: string; protocol: Protocol; amount: number }[]): Promise<number> {
+    await waitFor(async () => (await stack.nonFinal()).length === 0, {
+      timeoutMs: FINAL_WITHIN_MS + 5_000,
+      intervalMs: 100,
+      what: 'every operation final',
+      ignoreErrors: true,
+    }).catch(async (error: Error) => {
+      throw new Error(`${error.message}; non-final: ${JSON.stringify(await stack.nonFinal())}\n${stack.logs()}`);
+    });
+    const healedMs = Date.now() - faultEndedAt;
+    expect(healedMs).toBeLessThanOrEqual(FINAL_WITHIN_MS);
+    for (const op of ops) {
+      const journal = executions[op.protocol](op.amount);
+      expect({ protocol: op.protocol, executions: journal.length }).toEqual({ protocol: op.protocol, executions: 1 });
+      const state = await stateOf(op.id);
+      expect({ protocol: op.protocol, state }).toEqual({ protocol: op.protocol, state: journal[0] });
+      expect(FINAL).toContain(state);
+    }
+    return healedMs;
+  }
+
+  /** kill -9 `app`, start it again, check its readiness went down and came back. Returns when the fault ended. */
+  async function killAndRestart(app: AppName): Promise<number> {
+    const faultAt = Date.now();
+    await stack[app].kill('SIGKILL');
+    await stack[app].start();
+    const faultEndedAt = Date.now();
+    const back = await waitFor(
+      () => {
+        const samples = watch.samples[app].filter((s) => s.at >= faultAt);
+        const down = samples.findIndex((s) => s.status !== 200);
+        return down >= 0 && samples.slice(down).some((s) => s.status === 200);
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: `${app} not ready, then ready again`, ignoreErrors: true },
+    );
+    expect(back).toBe(true);
+    return faultEndedAt;
+  }
+
+  /** Starts a settlement of the Joinproto terminal and returns once its close-day runs on the terminal. */
+  async function settlementWithCloseDayRunning(): Promise<{ settlementId: string; closeDayId: string }> {
+    const settlementId = await settle('JOINPROTO');
+    let closeDayId = '';
+    await waitFor(
+      async () => {
+        const s = await settlementOf(settlementId);
+        closeDayId = s.operationId ?? '';
+        if (closeDayId === '') return false;
+        // On the wire: its DF01 is committed before the frame is written (a kill before that is "never sent").
+        const row = await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id: closeDayId }, select: { state: true, protocolRefs: true } });
+        return row.state === 'IN_PROGRESS' && row.protocolRefs !== null;
+      },
+      { timeoutMs: 15_000, intervalMs: 20, what: 'close-day on the wire to the terminal', ignoreErrors: true },
+    );
+    return { settlementId, closeDayId };
+  }
+
+  /** The settlement reaches a final status; returns it (lower case, as the API spells it). */
+  async function settlementFinal(settlementId: string, timeoutMs: number): Promise<string> {
+    let status = '';
+    await waitFor(
+      async () => {
+        status = (await settlementOf(settlementId)).status.toLowerCase();
+        return status === 'completed' || status === 'failed';
+      },
+      { timeoutMs, intervalMs: 200, what: 'settlement final', ignoreErrors: true },
+    ).catch(async (error: Error) => {
+      const settlement = await settlementOf(settlementId);
+      const closeDay = settlement.operationId
+        ? await stack.owner.terminalOperation.findUnique({ where: { id: settlement.operationId }, select: { state: true, stateReason: true } })
+        : null;
+      throw new Error(`${error.message}; settlement: ${JSON.stringify(settlement)}; close-day: ${JSON.stringify(closeDay)}\n${stack.logs()}`);
+    });
+    return status;
+  }
+
+  beforeAll(async () => {
+    try {
+      await stack.start();
+      auth = `Bearer ${(await stack.tenant()).apiKey}`;
+      const store = await post('/v1/stores', { name: 'Shop', timeZone: 'Europe/Moscow' });
+      const agent = await post('/v1/agents', { name: 'Till 1', storeId: store.body.id });
+      const ports: Record<Protocol, number> = { JOINPROTO: (await joinproto.listen(0)).port, JPAY: await jpay.listen(0), SSI_ECR: (await ssi.start()).port };
+      for (const protocol of Object.keys(terminals) as Protocol[]) {
+        const created = await post('/v1/terminals', {
+          name: protocol,
+          storeId: store.body.id,
+          agentId: (agent.body.agent as { id: string }).id,
+          protocol: protocol.toLowerCase(),
+          connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
+          ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
+        });
+        if (created.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(created.body)}`);
+        terminals[protocol] = created.body.id;
+      }
+      await stack.enrollAgent(agent.body.enrollmentToken as string);
+      await online(Object.keys(terminals) as Protocol[]);
+      watch = new HealthWatch({ gateway: stack.readyUrl('gateway'), connector: stack.readyUrl('connector'), worker: stack.readyUrl('worker') }).start();
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${stack.logs()}`, { cause: error });
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    watch?.stop();
+    await stack.stop();
+    await Promise.allSettled([joinproto.close(), jpay.close(), ssi.stop()]);
+  });
+
+  beforeEach(() => online(Object.keys(terminals) as Protocol[]));
+
+  it('worker kill -9 while the close-day runs on the terminal: the restarted worker completes the settlement, the day closed once', async () => {
+    const closesBefore = dayCloses.mock.calls.length;
+    const { settlementId, closeDayId } = await settlementWithCloseDayRunning();
+    expect(dayCloses.mock.calls.length).toBe(closesBefore); // the kill lands before the terminal closed its day
+    const faultEndedAt = await killAndRestart('worker');
+    // The connector finishes the close-day without the worker: the operation is final within 30 s.
+    await expectHealed(faultEndedAt, []);
+    expect(await stateOf(closeDayId)).toBe('approved');
+    // BullMQ hands the dead worker's job to the new one once its lock (30 s, the product's default) expired.
+    expect(await settlementFinal(settlementId, 70_000)).toBe('completed');
+    expect(dayCloses.mock.calls.length - closesBefore).toBe(1);
+    expect(await stateOf(closeDayId)).toBe('approved');
+    const settlement = await api('GET', `/v1/settlements/${settlementId}`);
+    expect(settlement.body).toMatchObject({ status: 'completed', operationId: closeDayId });
+    expect(await stack.nonFinal()).toEqual([]);
+  }, 90_000);
+
+  it('connector kill -9 while the close-day runs on the terminal: the settlement ends final, the day never closed twice, the agent is back', async () => {
+    const closesBefore = dayCloses.mock.calls.length;
+    const dialsBefore = stack.proxy.accepted;
+    const { settlementId, closeDayId } = await settlementWithCloseDayRunning();
+    const faultEndedAt = await killAndRestart('connector');
+    // The worker follows the close-day's row, not the dead connector's reply (executeAndFollow): the settlement
+    // is final seconds after the operation is recovered, not after the bus's 300 s deadline.
+    const status = await settlementFinal(settlementId, FINAL_WITHIN_MS + 5_000);
+    expect(Date.now() - faultEndedAt).toBeLessThanOrEqual(FINAL_WITHIN_MS);
+    const closes = dayCloses.mock.calls.length - closesBefore;
+    expect(closes).toBeLessThanOrEqual(1);
+    // Completed means the terminal closed its day (once); failed means it did not.
+    expect({ status, closes }).toEqual({ status, closes: status === 'completed' ? 1 : 0 });
+    // The close-day on the wire when the connector died is recovered, never left open: Joinproto recovery sends 90
+    // first, so a close-day the terminal was still running is interrupted (canceled) and the settlement runs a new
+    // one; one the terminal had finished is repeated by 95 (approved). Either way the settlement's close-day is approved.
+    expect(['canceled', 'approved']).toContain(await stateOf(closeDayId));
+    if (status === 'completed') expect(await stateOf((await settlementOf(settlementId)).operationId!)).toBe('approved');
+    expect(stack.proxy.accepted).toBeGreaterThan(dialsBefore); // the agent redialled the new connector
+    await online(['JOINPROTO']);
+    await expectHealed(faultEndedAt, []);
+    // Nothing closes the day again later (no retry re-sends a close-day the terminal already executed).
+    expect(dayCloses.mock.calls.length - closesBefore).toBe(closes);
+  });
+
+  it('gateway kill -9 with a payment in flight on each protocol: each executed once, as its terminal says, final within 30 s', async () => {
+    const amounts: Record<Protocol, number> = { JOINPROTO: 40_000, JPAY: 40_054, SSI_ECR: 40_500 };
+    const ids: Record<Protocol, string> = {
+      JOINPROTO: await pay('JOINPROTO', amounts.JOINPROTO),
+      JPAY: await pay('JPAY', amounts.JPAY),
+      SSI_ECR: await pay('SSI_ECR', amounts.SSI_ECR),
+    };
+    await waitFor(async () => (await Promise.all(Object.values(ids).map(stateOf))).every((s) => ['sent', 'in_progress'].includes(s)), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'every payment running on its terminal',
+      ignoreErrors: true,
+    });
+    const faultEndedAt = await killAndRestart('gateway');
+    await expectHealed(
+      faultEndedAt,
+      (Object.keys(ids) as Protocol[]).map((protocol) => ({ id: ids[protocol], protocol, amount: amounts[protocol] })),
+    );
+    for (const id of Object.values(ids)) expect(await stateOf(id)).toBe('approved');
+  });
+});
