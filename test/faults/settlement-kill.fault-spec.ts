@@ -3,12 +3,8 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { type AppName, HealthWatch, ProcessStack } from './support/stack';
-
-/** Issue 15: from the end of a fault to every operation final. */
-const FINAL_WITHIN_MS = 30_000;
-const FINAL = ['approved', 'declined', 'canceled', 'failed'];
-type Protocol = 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
+import { FINAL_WITHIN_MS, healingChecks, type Protocol } from './support/healing';
+import { HealthWatch, ProcessStack } from './support/stack';
 
 /**
  * Self-healing of **settlements** with real processes (issue 15, `test/faults/`): the same ProcessStack as
@@ -62,8 +58,6 @@ describe('faults: process kills during a settlement on a stack of real processes
     if (res.status !== 202) throw new Error(`settlement refused: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.id;
   };
-  const stateOf = async (id: string) =>
-    ((await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id }, select: { state: true } })).state as string).toLowerCase();
   /** The settlement straight from PostgreSQL (works while the gateway is down). */
   const settlementOf = (id: string) => stack.owner.settlement.findUniqueOrThrow({ where: { id }, select: { status: true, operationId: true, error: true } });
   const online = (protocols: Protocol[]) =>
@@ -77,52 +71,7 @@ describe('faults: process kills during a settlement on a stack of real processes
       },
     );
 
-  const executions = {
-    JOINPROTO: (amount: number) =>
-      joinproto.journal.filter((e) => e.amount === amount).map((e) => (e.approved ? 'approved' : e.responseCode === 'XX' ? 'not executed' : 'declined')),
-    JPAY: (amount: number) => jpay.ledger.log.filter((e) => e.amount === amount).map((e) => e.status),
-    SSI_ECR: (amount: number) => ssi.persistent.batch.filter((e) => e.amount === amount).map(() => 'approved'),
-  };
-
-  /** Every operation final within 30 s of the fault's end; each of `ops` executed once, in its terminal's state. */
-  async function expectHealed(faultEndedAt: number, ops: { id: string; protocol: Protocol; amount: number }[]): Promise<number> {
-    await waitFor(async () => (await stack.nonFinal()).length === 0, {
-      timeoutMs: FINAL_WITHIN_MS + 5_000,
-      intervalMs: 100,
-      what: 'every operation final',
-      ignoreErrors: true,
-    }).catch(async (error: Error) => {
-      throw new Error(`${error.message}; non-final: ${JSON.stringify(await stack.nonFinal())}\n${stack.logs()}`);
-    });
-    const healedMs = Date.now() - faultEndedAt;
-    expect(healedMs).toBeLessThanOrEqual(FINAL_WITHIN_MS);
-    for (const op of ops) {
-      const journal = executions[op.protocol](op.amount);
-      expect({ protocol: op.protocol, executions: journal.length }).toEqual({ protocol: op.protocol, executions: 1 });
-      const state = await stateOf(op.id);
-      expect({ protocol: op.protocol, state }).toEqual({ protocol: op.protocol, state: journal[0] });
-      expect(FINAL).toContain(state);
-    }
-    return healedMs;
-  }
-
-  /** kill -9 `app`, start it again, check its readiness went down and came back. Returns when the fault ended. */
-  async function killAndRestart(app: AppName): Promise<number> {
-    const faultAt = Date.now();
-    await stack[app].kill('SIGKILL');
-    await stack[app].start();
-    const faultEndedAt = Date.now();
-    const back = await waitFor(
-      () => {
-        const samples = watch.samples[app].filter((s) => s.at >= faultAt);
-        const down = samples.findIndex((s) => s.status !== 200);
-        return down >= 0 && samples.slice(down).some((s) => s.status === 200);
-      },
-      { timeoutMs: 10_000, intervalMs: 100, what: `${app} not ready, then ready again`, ignoreErrors: true },
-    );
-    expect(back).toBe(true);
-    return faultEndedAt;
-  }
+  const { expectHealed, killAndRestart, stateOf } = healingChecks(stack, { joinproto, jpay, ssi }, () => watch);
 
   /** Starts a settlement of the Joinproto terminal and returns once its close-day runs on the terminal. */
   async function settlementWithCloseDayRunning(): Promise<{ settlementId: string; closeDayId: string }> {

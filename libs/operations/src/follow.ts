@@ -3,8 +3,8 @@ import type { TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/d
 
 import type { OperationStateName } from './state-machine';
 
-/** States in which an operation's run may still be going on. */
-const RUNNING: ReadonlySet<OperationStateName> = new Set(['PENDING', 'SENT', 'IN_PROGRESS']);
+/** States in which an operation's run may still be going on (queued, claimed, on the terminal). */
+export const RUNNING_STATES: ReadonlySet<string> = new Set<OperationStateName>(['PENDING', 'SENT', 'IN_PROGRESS']);
 
 export interface FollowOptions {
   /** Longest wait for the run to end (a purchase may wait minutes for a card). Default 300 s. */
@@ -43,7 +43,7 @@ export async function executeAndFollow(
   for (;;) {
     const row = await db.withTenant(ref.tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: ref.operationId }, select: { state: true } }));
     const state = (row?.state ?? 'FAILED') as OperationStateName;
-    if (!RUNNING.has(state)) return { kind: 'over', state };
+    if (!RUNNING_STATES.has(state)) return { kind: 'over', state };
     if (Date.now() >= deadline) return { kind: 'running', state };
     await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
     interval = Math.min(interval * 2, options.maxIntervalMs ?? 1000);

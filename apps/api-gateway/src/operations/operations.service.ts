@@ -12,6 +12,7 @@ import {
   insertOperation,
   type OperationRow,
   resolveManually,
+  RUNNING_STATES,
   TERMINAL_COMMAND_DISPATCHER,
   type TerminalCommandDispatcher,
   toDbType,
@@ -23,7 +24,7 @@ import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
-import { OperationOutcomeWaiter, RUNNING_STATES } from './outcome-waiter';
+import { OperationOutcomeWaiter } from './outcome-waiter';
 import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
 import { SSI_CURRENCY_TYPES } from './dto/operation.dto';
 

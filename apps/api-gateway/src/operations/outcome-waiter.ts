@@ -2,14 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import type { Database, PublishedEvent } from '@payorch/db';
 import type { Logger } from '@payorch/logging';
+import { RUNNING_STATES } from '@payorch/operations';
 
 import { DATABASE, LOGGER } from '../common/tokens';
 import { EventHub } from '../events/event-hub';
 
 /** Events after which an operation's run is over: it is final, or unknown and left to recovery. */
 const RUN_OVER = new Set<PublishedEvent['type']>(['operation.completed', 'operation.unknown', 'operation.recovered']);
-/** States in which an operation's run may still be going on. */
-export const RUNNING_STATES: ReadonlySet<string> = new Set(['PENDING', 'SENT', 'IN_PROGRESS']);
 /** Re-read period of the row while Redis cannot deliver events (the subscription failed). */
 const POLL_WITHOUT_EVENTS_MS = 250;
 /** Longest a request waits for its live-event subscription before it falls back to re-reading the row. */

@@ -1,0 +1,89 @@
+import { waitFor } from '@payorch/testing';
+import type { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+import type { JpaySimulator } from '@payorch/testing/jpay-sim';
+import type { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
+
+import type { AppName, HealthWatch, ProcessStack } from './stack';
+
+/** Issue 15: from the end of a fault to every operation final. */
+export const FINAL_WITHIN_MS = 30_000;
+export const FINAL = ['approved', 'declined', 'canceled', 'failed'];
+export type Protocol = 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
+
+export interface Simulators {
+  joinproto: JoinprotoTerminalSimulator;
+  jpay: JpaySimulator;
+  ssi: SsiEcrSimulator;
+}
+
+/**
+ * The checks every real-process fault test makes (test/faults/*.fault-spec.ts): the terminals' journals,
+ * "healed" (every operation final within 30 s of the fault's end, each executed once, in its terminal's state)
+ * and a kill -9 + restart whose readiness went not-ready and back. `watch` is read when a check runs (the
+ * HealthWatch starts after the stack).
+ */
+export function healingChecks(stack: ProcessStack, sims: Simulators, watch: () => HealthWatch) {
+  /** Journals: executions of `amount` on each simulator, with the terminal's verdict. */
+  const executions: Record<Protocol, (amount: number) => string[]> = {
+    JOINPROTO: (amount) =>
+      sims.joinproto.journal.filter((e) => e.amount === amount).map((e) => (e.approved ? 'approved' : e.responseCode === 'XX' ? 'not executed' : 'declined')),
+    JPAY: (amount) => sims.jpay.ledger.log.filter((e) => e.amount === amount).map((e) => e.status),
+    SSI_ECR: (amount) => sims.ssi.persistent.batch.filter((e) => e.amount === amount).map(() => 'approved'),
+  };
+
+  /** The operation's state straight from PostgreSQL (works while the gateway is down). */
+  const stateOf = async (id: string) =>
+    ((await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id }, select: { state: true } })).state as string).toLowerCase();
+
+  /**
+   * After the fault ended: every operation of the database final within 30 s, each of `ops` in the state
+   * its terminal's journal shows, executed exactly once there. Returns ms from the fault's end to all final.
+   */
+  async function expectHealed(faultEndedAt: number, ops: { id: string; protocol: Protocol; amount: number }[]): Promise<number> {
+    await waitFor(async () => (await stack.nonFinal()).length === 0, {
+      timeoutMs: FINAL_WITHIN_MS + 5_000,
+      intervalMs: 100,
+      what: 'every operation final',
+      ignoreErrors: true,
+    }).catch(async (error: Error) => {
+      throw new Error(`${error.message}; non-final: ${JSON.stringify(await stack.nonFinal())}\n${stack.logs()}`);
+    });
+    const healedMs = Date.now() - faultEndedAt;
+    expect(healedMs).toBeLessThanOrEqual(FINAL_WITHIN_MS);
+    for (const op of ops) {
+      const journal = executions[op.protocol](op.amount);
+      expect({ protocol: op.protocol, executions: journal.length }).toEqual({ protocol: op.protocol, executions: 1 });
+      const truth = journal[0] === 'not executed' ? ['canceled', 'failed'] : [journal[0]];
+      const state = await stateOf(op.id);
+      expect({ protocol: op.protocol, state, ok: truth.includes(state) }).toEqual({ protocol: op.protocol, state, ok: true });
+      expect(FINAL).toContain(state);
+    }
+    return healedMs;
+  }
+
+  /** /health/ready of `app` answered something other than 200 after `since`, and 200 again later. */
+  async function expectWentNotReadyAndBack(app: AppName, since: number): Promise<void> {
+    const back = await waitFor(
+      () => {
+        const samples = watch().samples[app].filter((s) => s.at >= since);
+        const down = samples.findIndex((s) => s.status !== 200);
+        return down >= 0 && samples.slice(down).some((s) => s.status === 200);
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: `${app} ready again`, ignoreErrors: true },
+    );
+    expect(back).toBe(true);
+  }
+
+  /** kill -9 `app` (run `whileDown` while it is dead), start it again, and check its readiness went down and came back. Returns when the fault ended. */
+  async function killAndRestart(app: AppName, whileDown?: () => Promise<void>): Promise<number> {
+    const faultAt = Date.now();
+    await stack[app].kill('SIGKILL');
+    await whileDown?.();
+    await stack[app].start();
+    const faultEndedAt = Date.now();
+    await expectWentNotReadyAndBack(app, faultAt);
+    return faultEndedAt;
+  }
+
+  return { executions, expectHealed, expectWentNotReadyAndBack, killAndRestart, stateOf };
+}
