@@ -124,6 +124,9 @@ export function planOperation(
  * anything is sent; the outcome is stored as it comes; a lost or untrusted answer is UNKNOWN and
  * gets a resolution job, never a second charge. Tokens and full PANs are never stored or logged.
  */
+/** Reads of a payment with its operations see one snapshot (read-only, so no serialisation failures). */
+const ONE_SNAPSHOT = { isolationLevel: 'RepeatableRead' } as const;
+
 @Injectable()
 export class WalletPaymentsService {
   private readonly integrityFailures: Counter<'endpoint'>;
@@ -314,25 +317,35 @@ export class WalletPaymentsService {
   }
 
   get(ctx: TenantContext, id: string): Promise<WalletPaymentResponse> {
-    return this.db.withTenant(ctx, async (tx) => {
-      const row = await tx.walletPayment.findUnique({ where: { id }, include: { operations: { orderBy: { createdAt: 'asc' } } } });
-      if (!row) throw notFound('wallet payment', id);
-      return toWalletPaymentResponse(row);
-    });
+    // The payment and its operations are two statements: one snapshot, so a settled operation is never shown
+    // beside the amounts from before it (READ COMMITTED would read each statement's own snapshot).
+    return this.db.withTenant(
+      ctx,
+      async (tx) => {
+        const row = await tx.walletPayment.findUnique({ where: { id }, include: { operations: { orderBy: { createdAt: 'asc' } } } });
+        if (!row) throw notFound('wallet payment', id);
+        return toWalletPaymentResponse(row);
+      },
+      ONE_SNAPSHOT,
+    );
   }
 
   list(ctx: TenantContext, query: ListWalletPaymentsQuery): Promise<Page<WalletPaymentResponse>> {
-    return this.db.withTenant(ctx, async (tx) => {
-      const filters = { state: query.state, merchantId: query.merchantId, tokenType: query.tokenType, orderNumber: query.orderNumber };
-      return keysetPage(
-        tx,
-        'WalletPayment',
-        filters,
-        query,
-        (ids) => tx.walletPayment.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER, include: { operations: { orderBy: { createdAt: 'asc' } } } }),
-        toWalletPaymentResponse,
-      );
-    });
+    return this.db.withTenant(
+      ctx,
+      async (tx) => {
+        const filters = { state: query.state, merchantId: query.merchantId, tokenType: query.tokenType, orderNumber: query.orderNumber };
+        return keysetPage(
+          tx,
+          'WalletPayment',
+          filters,
+          query,
+          (ids) => tx.walletPayment.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER, include: { operations: { orderBy: { createdAt: 'asc' } } } }),
+          toWalletPaymentResponse,
+        );
+      },
+      ONE_SNAPSHOT,
+    );
   }
 
   /** The payment an earlier request with this key created (same body), or 409 for a different body. */
