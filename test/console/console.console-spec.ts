@@ -127,6 +127,11 @@ describe('ops console', () => {
     expect(index.headers['content-security-policy']).toContain("default-src 'self'");
     expect(index.headers['content-security-policy']).not.toMatch(/unsafe|https?:/);
     expect(index.text).not.toMatch(/https?:\/\//);
+    // Only the generated client's types reach the bundle, never its Node-only parts (node:crypto).
+    const bundle = await session.http().get(/src="(\/console\/assets\/[^"]+\.js)"/.exec(index.text)![1]!);
+    expect(bundle.status).toBe(200);
+    expect(bundle.text).toContain('/v1/operations/{id}/events');
+    expect(bundle.text).not.toMatch(/["'`]node:[a-z]|createHmac|timingSafeEqual/);
     await page.goto(`${origin}/console/`);
     await page.getByLabel('API key').fill('pok_not_a_key');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -185,9 +190,12 @@ describe('ops console', () => {
     await nav('Live operations').click();
     const purchase = cards('purchase').filter({ has: page.getByTestId('op-state').filter({ hasText: 'approved' }) });
     await purchase.first().getByRole('button', { name: 'Timeline' }).click();
-    // Its timeline: the events seen live since sign-in, from creation to the result.
-    for (const type of ['operation.created', 'operation.progress', 'operation.completed'])
-      await purchase.first().locator('ol.timeline li', { hasText: type }).first().waitFor();
+    // Its timeline: the steps the API recorded (GET /v1/operations/{id}/events), from creation to the result.
+    const timeline = purchase.first().locator('ol.timeline');
+    await timeline.locator('li[data-kind="created"]', { hasText: '∅ → pending' }).waitFor();
+    await timeline.locator('li[data-kind="progress"]').first().waitFor();
+    await timeline.locator('li', { hasText: '→ approved' }).waitFor();
+    expect(await timeline.textContent()).not.toMatch(/\d{13,19}/);
     await purchase.first().getByRole('button', { name: 'Refund' }).click();
     const refund = cards('refund');
     await refund
@@ -250,9 +258,15 @@ describe('ops console', () => {
       },
     });
     await nav('Settlements').click();
-    await page.locator(`tr[data-settlement="${planted.id}"]`).getByRole('link', { name: 'Report' }).click();
-    await expect(page.getByTestId('discrepancy-count').textContent()).resolves.toBe('1');
-    await page.getByTestId('discrepancies').getByText('amount_mismatch').waitFor();
+    await page.getByTestId('calendar-month').waitFor();
+    await page.goto(`${origin}/console/#/settlements?store=${storeId}&month=2026-03`);
+    const day = page.getByRole('grid', { name: 'Settlements of Store on Main St, March 2026' }).locator('button[data-day="2026-03-02"]');
+    await day.and(page.locator('[data-state="discrepancies"]')).waitFor();
+    await expect(day.getAttribute('aria-label')).resolves.toBe('Monday 2 March 2026: 1 discrepancy');
+    await day.click();
+    const opened = page.getByTestId('open-day');
+    await expect(opened.getByTestId('discrepancy-count').textContent()).resolves.toBe('1');
+    await opened.getByTestId('discrepancies').getByText('amount_mismatch').waitFor();
     await screenshot(page, 'settlement');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('csv').click()]);
     expect(download.suggestedFilename()).toBe(`settlement-${planted.id}-discrepancies.csv`);
@@ -262,6 +276,79 @@ describe('ops console', () => {
       `${planted.id},${terminalId},2026-03-02,${batch},amount_mismatch,debit,,700,0,,,,,`,
       '',
     ]);
+  });
+
+  it('shows a store month as a calendar, coloured and worded per day, walked with the keyboard; re-runs a failed day', async () => {
+    const tenantId = (await session.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).tenantId;
+    const plant = (date: string, status: 'COMPLETED' | 'FAILED' | 'RUNNING') =>
+      session.owner.settlement.create({
+        data: {
+          tenantId,
+          terminalId,
+          storeId,
+          businessDate: new Date(`${date}T00:00:00Z`),
+          status,
+          trigger: 'schedule',
+          runKey: `console-${date}`,
+          attempts: 1,
+        },
+      });
+    await plant('2026-02-02', 'COMPLETED');
+    await plant('2026-02-03', 'FAILED');
+    await plant('2026-02-04', 'RUNNING');
+    await page.goto(`${origin}/console/#/settlements?store=${storeId}&month=2026-02`);
+    const grid = page.getByRole('grid', { name: 'Settlements of Store on Main St, February 2026' });
+    const day = (date: string) => grid.locator(`button[data-day="${date}"]`);
+    await day('2026-02-03').and(page.locator('[data-state="failed"]')).waitFor();
+    const labels = await Promise.all(['2026-02-02', '2026-02-03', '2026-02-04', '2026-02-05'].map((d) => day(d).getAttribute('aria-label')));
+    expect(labels).toEqual([
+      'Monday 2 February 2026: settled',
+      'Tuesday 3 February 2026: failed',
+      'Wednesday 4 February 2026: in progress',
+      'Thursday 5 February 2026: no settlement',
+    ]);
+    // Colour is never the only cue: each day also says its state in words.
+    await expect(day('2026-02-03').textContent()).resolves.toContain('failed');
+    await screenshot(page, 'settlements-calendar');
+    // Tablet width: the month still fits, nothing scrolls sideways.
+    await page.setViewportSize({ width: 768, height: 1024 });
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(768);
+    await page.setViewportSize({ width: 1366, height: 900 });
+
+    // One day is in the tab order; the arrow keys move by day and week, Page Down / Up by month.
+    const focused = () => page.evaluate<string | undefined>('document.activeElement?.dataset?.day');
+    await page.getByRole('button', { name: 'This month' }).focus();
+    await page.keyboard.press('Tab');
+    await expect(focused()).resolves.toBe('2026-02-01');
+    await page.keyboard.press('ArrowRight');
+    await expect(focused()).resolves.toBe('2026-02-02');
+    await page.keyboard.press('ArrowDown');
+    await expect(focused()).resolves.toBe('2026-02-09');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('End');
+    await expect(focused()).resolves.toBe('2026-02-08');
+    await page.keyboard.press('PageDown');
+    await page.getByRole('grid', { name: 'Settlements of Store on Main St, March 2026' }).waitFor();
+    await expect(focused()).resolves.toBe('2026-03-01');
+    await page.keyboard.press('PageUp');
+    await day('2026-02-03').and(page.locator('[data-state="failed"]')).waitFor();
+    await expect(focused()).resolves.toBe('2026-02-01');
+    for (const key of ['ArrowRight', 'ArrowRight', 'Enter']) await page.keyboard.press(key);
+    const opened = page.getByTestId('open-day');
+    await opened.getByRole('heading', { name: /Tuesday 3 February 2026/ }).waitFor();
+    await expect(opened.getByTestId('settlement-status').textContent()).resolves.toBe('failed');
+    expect(page.url()).toContain('day=2026-02-03');
+
+    await opened.getByRole('button', { name: 'Re-run the day' }).click();
+    await expect(page.getByTestId('notice').textContent()).resolves.toContain('Re-run started');
+    // The re-run is the day's latest run: pending (no worker here), so the day is in progress again.
+    await day('2026-02-03').and(page.locator('[data-state="running"]')).waitFor();
+    await expect(opened.getByTestId('settlement-status').textContent()).resolves.toBe('pending');
+    const runs = await session.owner.settlement.findMany({
+      where: { terminalId, businessDate: new Date('2026-02-03T00:00:00Z') },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(runs.map((r) => `${r.trigger}:${r.status}`)).toEqual(['schedule:FAILED', 'manual:PENDING']);
   });
 
   it('plots the last 24 h from the stats endpoint (aggregated in PostgreSQL)', async () => {

@@ -1,220 +1,52 @@
 /**
- * A thin typed layer over the gateway's REST API (`fetch`, the same origin). The types mirror the live
- * API's JSON (lower snake_case enums); they are the console's own until the generated client
- * (`@payorch/client`) replaces them. The API key lives in sessionStorage only and is never logged.
+ * The console's calls to the gateway's REST API (the same origin), typed by the generated contract of
+ * `@payorch/client` (openapi-typescript over docs/openapi.json) and made by openapi-fetch. Only the
+ * generated *types* are imported (`@payorch/client/schema`, erased at build): the client's own entry point
+ * uses node:crypto (idempotency keys, webhook signatures), which has no place in the browser bundle. The
+ * API key lives in sessionStorage only and is never logged.
  */
+import createClient, { type Middleware } from 'openapi-fetch';
+
+import type { components, paths } from '@payorch/client/schema';
+
+export type Schemas = components['schemas'];
+export type Store = Schemas['Store'];
+export type Agent = Schemas['Agent'];
+export type Terminal = Schemas['Terminal'];
+export type PresenceStatus = Terminal['status'];
+export type Operation = Schemas['Operation'];
+export type OperationState = Operation['state'];
+export type OperationEvent = Schemas['OperationEvent'];
+export type RelaySession = Schemas['RelaySession'];
+export type Settlement = Schemas['Settlement'];
+export type SettlementStatus = Schemas['SettlementStatus'];
+export type WalletPayment = Schemas['WalletPayment'];
+export type Webhook = Schemas['Webhook'];
+export type Delivery = Schemas['WebhookDelivery'];
+export type ApiKey = Schemas['ApiKey'];
+export type AuditEntry = Schemas['AuditEntry'];
+export type Campaign = Schemas['Campaign'];
+export type OperationStats = Schemas['OperationStats'];
+export type NewOperation = Schemas['CreateOperationRequest'];
 
 export type Role = 'read' | 'operate' | 'admin';
 
-export interface Page<T> {
-  data: T[];
-  nextCursor: string | null;
+/**
+ * What `GET /console/session` answers: the console's own route (apps/api-gateway/src/console), not part of
+ * the public contract, so its type is written here.
+ */
+export interface Session {
+  keyId: string;
+  tenantId: string;
+  scopes: string[];
 }
 
+/** The envelope's fields; `code` is `http_<status>` when an answer carried no envelope (a proxy's 502). */
 export interface ApiErrorBody {
   code: string;
   message: string;
   details?: unknown;
   requestId?: string;
-}
-
-export interface Store {
-  id: string;
-  name: string;
-  address: string | null;
-  reference: string | null;
-  timeZone: string;
-  labels: Record<string, string>;
-}
-
-export type PresenceStatus = 'unknown' | 'online' | 'offline' | 'disabled';
-
-export interface Agent {
-  id: string;
-  name: string;
-  storeId: string | null;
-  status: string;
-  lastSeenAt: string | null;
-  [key: string]: unknown;
-}
-
-export interface Terminal {
-  id: string;
-  name: string;
-  storeId: string;
-  agentId: string | null;
-  protocol: string;
-  dialect: string | null;
-  status: PresenceStatus;
-  lastSeenAt: string | null;
-  terminalId: string | null;
-  merchantId: string | null;
-  department: string | null;
-  connection: Record<string, unknown>;
-  labels: Record<string, string>;
-  info: Record<string, unknown> | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type OperationState = 'pending' | 'sent' | 'in_progress' | 'approved' | 'declined' | 'canceled' | 'failed' | 'unknown';
-
-export interface Operation {
-  id: string;
-  terminalId: string;
-  storeId: string;
-  type: string;
-  state: OperationState;
-  subStatus: string | null;
-  stateReason: string | null;
-  amount: number | null;
-  currency: string | null;
-  originalOperationId: string | null;
-  maskedPan: string | null;
-  rrn: string | null;
-  approvalCode: string | null;
-  responseCode: string | null;
-  responseMessage: string | null;
-  createdAt: string;
-  updatedAt: string;
-  completedAt: string | null;
-}
-
-export interface RelaySession {
-  id: string;
-  terminalId: string;
-  operationId: string | null;
-  host: string;
-  port: number;
-  state: 'open' | 'ended';
-  outcome: string;
-  reason: string | null;
-  bytesToHost: number;
-  bytesFromHost: number;
-  startedAt: string;
-  endedAt: string | null;
-  durationMs: number | null;
-}
-
-export interface Settlement {
-  id: string;
-  terminalId: string;
-  storeId: string;
-  businessDate: string;
-  status: string;
-  hasDiscrepancies: boolean;
-  discrepancies: Record<string, unknown>[];
-  trigger: string;
-  attempts: number;
-  createdAt: string;
-  finishedAt: string | null;
-  [key: string]: unknown;
-}
-
-export interface WalletPayment {
-  id: string;
-  orderNumber: string;
-  amount: number;
-  currency: string;
-  amounts: { authorized: number; captured: number; refunded: number; released: number };
-  state: string;
-  tokenType: string;
-  twoStage: boolean;
-  maskedPan: string | null;
-  merchantId: string;
-  createdAt: string;
-  operations: { kind?: string; state?: string; amount?: number; [key: string]: unknown }[];
-}
-
-export interface Webhook {
-  id: string;
-  url: string;
-  description: string | null;
-  enabled: boolean;
-  eventTypes: string[];
-  createdAt: string;
-}
-
-export interface Delivery {
-  id: string;
-  eventId: string;
-  eventType: string;
-  status: 'pending' | 'delivered' | 'retrying' | 'failed';
-  attempts: number;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  createdAt: string;
-  deliveredAt: string | null;
-  nextAttemptAt: string | null;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  createdAt: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-
-export interface AuditEntry {
-  id: string;
-  action: string;
-  actorType: string;
-  actorId: string | null;
-  resourceType: string;
-  resourceId: string | null;
-  requestId: string | null;
-  details: Record<string, unknown> | null;
-  createdAt: string;
-}
-
-export interface CampaignCounts {
-  total: number;
-  pending: number;
-  running: number;
-  retrying: number;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-}
-
-export interface Campaign {
-  id: string;
-  name: string;
-  state: string;
-  pauseReason: string | null;
-  operation: { type: string; params: Record<string, unknown> };
-  counts: CampaignCounts;
-  waves: { index: number; size: number; canary: boolean; state: string; counts: CampaignCounts }[];
-  createdAt: string;
-  eta: string | null;
-}
-
-export interface OperationStats {
-  from: string;
-  to: string;
-  bucketMinutes: number;
-  buckets: {
-    start: string;
-    total: number;
-    approved: number;
-    declined: number;
-    failed: number;
-    unknown: number;
-    approvalRate: number | null;
-    perMinute: number;
-    terminalsWentOffline: number;
-  }[];
-  timings: { start: string; protocol: string; finished: number; p50Ms: number; p99Ms: number }[];
-}
-
-export interface Session {
-  keyId: string;
-  tenantId: string;
-  scopes: string[];
 }
 
 /** The API's error envelope, thrown by every call that did not answer 2xx. */
@@ -239,105 +71,113 @@ export const keyStore = {
   clear: () => sessionStorage.removeItem(KEY_STORAGE),
 };
 
-let idempotencyCounter = 0;
-const idempotencyKey = () => `console-${Date.now().toString(36)}-${(idempotencyCounter++).toString(36)}-${crypto.randomUUID()}`;
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-type Query = Record<string, string | number | undefined>;
+/** The contract requires `Idempotency-Key` on mutating calls; the middleware sends a fresh one, so calls leave it out. */
+type KeyOptional<P> = P extends { header: infer H } ? Omit<P, 'header'> & { header?: Omit<H, 'Idempotency-Key'> & { 'Idempotency-Key'?: string } } : P;
+type ClientOperation<O> = O extends { parameters: infer P } ? Omit<O, 'parameters'> & { parameters: KeyOptional<P> } : O;
+type ClientPaths = { [Path in keyof paths]: { [Method in keyof paths[Path]]: ClientOperation<paths[Path][Method]> } };
 
-function url(path: string, query?: Query): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') params.set(k, String(v));
-  const qs = params.toString();
-  return qs ? `${path}?${qs}` : path;
-}
+const auth: Middleware = {
+  onRequest({ request }) {
+    const key = keyStore.get();
+    if (key && !request.headers.has('Authorization')) request.headers.set('Authorization', `Bearer ${key}`);
+    // One key per user action: a click is never sent twice by the console, so a fresh key each call is right.
+    if (MUTATING.has(request.method) && !request.headers.has('Idempotency-Key')) request.headers.set('Idempotency-Key', `console-${crypto.randomUUID()}`);
+    return request;
+  },
+};
 
-async function call<T>(method: string, path: string, options: { query?: Query; body?: unknown; key?: string } = {}): Promise<T> {
-  const key = options.key ?? keyStore.get();
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (key) headers.Authorization = `Bearer ${key}`;
-  if (method !== 'GET') headers['Idempotency-Key'] = idempotencyKey();
-  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url(path, options.query), {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  const json = text ? (JSON.parse(text) as unknown) : undefined;
-  if (!res.ok) {
-    const error = (json as { error?: ApiErrorBody } | undefined)?.error ?? { code: `http_${res.status}`, message: res.statusText || 'request failed' };
-    throw new ApiError(res.status, error);
-  }
-  return json as T;
+/** The typed client: `client.GET('/v1/operations/{id}', { params: { path: { id } } })`, the key from this tab's session. */
+export const client = createClient<ClientPaths>({ baseUrl: '', headers: { Accept: 'application/json' } });
+client.use(auth);
+
+/** The data of a 2xx answer; an `ApiError` with the envelope otherwise. */
+async function ok<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (response.ok) return data as T;
+  const envelope = (error as { error?: ApiErrorBody } | undefined)?.error;
+  throw new ApiError(response.status, envelope ?? { code: `http_${response.status}`, message: response.statusText || 'request failed' });
 }
 
 /** Every page of a list, up to `max` rows. */
-async function all<T>(path: string, query: Query = {}, max = 1000): Promise<T[]> {
+async function all<T>(
+  page: (cursor: string | undefined) => Promise<{ data?: { data: T[]; nextCursor: string | null }; error?: unknown; response: Response }>,
+  max = 1000,
+) {
   const out: T[] = [];
   let cursor: string | undefined;
   do {
-    const page = await call<Page<T>>('GET', path, { query: { ...query, limit: 100, cursor } });
-    out.push(...page.data);
-    cursor = page.nextCursor ?? undefined;
+    const body = await ok(page(cursor));
+    out.push(...body.data);
+    cursor = body.nextCursor ?? undefined;
   } while (cursor && out.length < max);
   return out;
 }
 
-export interface NewOperation {
-  type: string;
-  amount?: number;
-  currency?: string;
-  originalOperationId?: string;
-}
+type Query<P extends keyof paths> = paths[P]['get'] extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+const id = (value: string) => ({ path: { id: value } });
 
 export const api = {
-  session: (key?: string) => call<Session>('GET', '/console/session', { key }),
-  stores: () => all<Store>('/v1/stores'),
-  agents: () => all<Agent>('/v1/agents'),
-  terminals: () => all<Terminal>('/v1/terminals'),
-  terminal: (id: string) => call<Terminal>('GET', `/v1/terminals/${encodeURIComponent(id)}`),
-  operations: (query: Query = {}) => call<Page<Operation>>('GET', '/v1/operations', { query: { limit: 50, ...query } }),
-  operation: (id: string) => call<Operation>('GET', `/v1/operations/${encodeURIComponent(id)}`),
-  startOperation: (terminalId: string, body: NewOperation) => call<Operation>('POST', `/v1/terminals/${encodeURIComponent(terminalId)}/operations`, { body }),
-  cancelOperation: (id: string) => call<Operation>('POST', `/v1/operations/${encodeURIComponent(id)}/cancel`),
-  resolveOperation: (id: string, state: 'approved' | 'declined' | 'failed', note: string) =>
-    call<Operation>('POST', `/v1/operations/${encodeURIComponent(id)}/resolve`, { body: { state, note } }),
-  relaySessions: (terminalId: string) => call<Page<RelaySession>>('GET', '/v1/relay-sessions', { query: { terminalId, limit: 20 } }),
-  settlements: (query: Query = {}) => call<Page<Settlement>>('GET', '/v1/settlements', { query: { limit: 100, ...query } }),
-  settlement: (id: string) => call<Settlement>('GET', `/v1/settlements/${encodeURIComponent(id)}`),
-  rerunSettlement: (terminalId: string, businessDate: string) =>
-    call<Settlement>('POST', `/v1/terminals/${encodeURIComponent(terminalId)}/settlements`, { body: { businessDate } }),
-  walletPayments: (query: Query = {}) => call<Page<WalletPayment>>('GET', '/v1/wallet-payments', { query: { limit: 50, ...query } }),
-  walletPayment: (id: string) => call<WalletPayment>('GET', `/v1/wallet-payments/${encodeURIComponent(id)}`),
-  captureWallet: (id: string, amount?: number) =>
-    call<WalletPayment>('POST', `/v1/wallet-payments/${encodeURIComponent(id)}/capture`, { body: amount ? { amount } : {} }),
-  /** Releases an authorisation, or refunds a paid payment (Assist wscancel). */
-  cancelWallet: (id: string, amount?: number) =>
-    call<WalletPayment>('POST', `/v1/wallet-payments/${encodeURIComponent(id)}/cancel`, { body: amount ? { amount } : {} }),
-  webhooks: () => all<Webhook>('/v1/webhooks'),
-  deliveries: (webhookId: string) => call<Page<Delivery>>('GET', `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries`, { query: { limit: 50 } }),
-  redeliver: (webhookId: string, deliveryId: string) =>
-    call<Delivery>('POST', `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries/${encodeURIComponent(deliveryId)}/redeliver`),
-  apiKeys: () => all<ApiKey>('/v1/api-keys'),
-  createApiKey: (body: { name: string; scopes: string[]; expiresInDays?: number }) =>
-    call<ApiKey & { apiKey: string | null }>('POST', '/v1/api-keys', { body }),
-  revokeApiKey: (id: string) => call<ApiKey>('POST', `/v1/api-keys/${encodeURIComponent(id)}/revoke`),
-  auditLog: (query: Query = {}) => call<Page<AuditEntry>>('GET', '/v1/audit-log', { query: { limit: 100, ...query } }),
-  campaigns: () => call<Page<Campaign>>('GET', '/v1/campaigns', { query: { limit: 50 } }),
-  campaign: (id: string) => call<Campaign>('GET', `/v1/campaigns/${encodeURIComponent(id)}`),
-  campaignAction: (id: string, action: 'pause' | 'resume' | 'cancel') => call<Campaign>('POST', `/v1/campaigns/${encodeURIComponent(id)}/${action}`),
-  operationStats: (hours = 24, bucketMinutes = 60) => call<OperationStats>('GET', '/v1/stats/operations', { query: { hours, bucketMinutes } }),
-  /** The discrepancy report as CSV text (downloaded through a Blob: the key never goes into a URL). */
-  discrepanciesCsv: async (id: string): Promise<string> => {
-    const res = await fetch(`/v1/settlements/${encodeURIComponent(id)}/discrepancies.csv`, {
-      headers: { Authorization: `Bearer ${keyStore.get() ?? ''}`, Accept: 'text/csv' },
-    });
-    if (!res.ok) {
-      const body = (await res.json().catch(() => undefined)) as { error?: ApiErrorBody } | undefined;
-      throw new ApiError(res.status, body?.error ?? { code: `http_${res.status}`, message: res.statusText });
-    }
-    return res.text();
+  session: async (key?: string): Promise<Session> => {
+    const res = await fetch('/console/session', { headers: { Accept: 'application/json', Authorization: `Bearer ${key ?? keyStore.get() ?? ''}` } });
+    const body = (await res.json().catch(() => undefined)) as { error?: ApiErrorBody } | Session | undefined;
+    if (!res.ok)
+      throw new ApiError(res.status, (body as { error?: ApiErrorBody } | undefined)?.error ?? { code: `http_${res.status}`, message: res.statusText });
+    return body as Session;
   },
+  stores: () => all((cursor) => client.GET('/v1/stores', { params: { query: { cursor, limit: 100 } } })),
+  agents: () => all((cursor) => client.GET('/v1/agents', { params: { query: { cursor, limit: 100 } } })),
+  terminals: () => all((cursor) => client.GET('/v1/terminals', { params: { query: { cursor, limit: 100 } } })),
+  terminal: (terminalId: string) => ok(client.GET('/v1/terminals/{id}', { params: id(terminalId) })),
+  operations: (query: Query<'/v1/operations'> = {}) => ok(client.GET('/v1/operations', { params: { query: { limit: 50, ...query } } })),
+  operation: (operationId: string) => ok(client.GET('/v1/operations/{id}', { params: id(operationId) })),
+  /** The operation's recorded steps, oldest first (all pages: an operation has tens). */
+  operationEvents: (operationId: string) =>
+    all((cursor) => client.GET('/v1/operations/{id}/events', { params: { path: { id: operationId }, query: { cursor, limit: 200 } } })),
+  startOperation: (terminalId: string, body: NewOperation) => ok(client.POST('/v1/terminals/{id}/operations', { params: id(terminalId), body })),
+  cancelOperation: (operationId: string) => ok(client.POST('/v1/operations/{id}/cancel', { params: id(operationId) })),
+  resolveOperation: (operationId: string, body: Schemas['ResolveOperationRequest']) =>
+    ok(client.POST('/v1/operations/{id}/resolve', { params: id(operationId), body })),
+  relaySessions: (terminalId: string) => ok(client.GET('/v1/relay-sessions', { params: { query: { terminalId, limit: 20 } } })),
+  settlements: (query: Query<'/v1/settlements'> = {}) => ok(client.GET('/v1/settlements', { params: { query: { limit: 100, ...query } } })),
+  /** Every settlement matching `query` (a store's month: at most terminals × 31). */
+  allSettlements: (query: Query<'/v1/settlements'>) =>
+    all((cursor) => client.GET('/v1/settlements', { params: { query: { ...query, cursor, limit: 200 } } }), 5000),
+  settlement: (settlementId: string) => ok(client.GET('/v1/settlements/{id}', { params: id(settlementId) })),
+  rerunSettlement: (terminalId: string, businessDate: string) =>
+    ok(client.POST('/v1/terminals/{id}/settlements', { params: id(terminalId), body: { businessDate } })),
+  walletPayments: (query: Query<'/v1/wallet-payments'> = {}) => ok(client.GET('/v1/wallet-payments', { params: { query: { limit: 50, ...query } } })),
+  walletPayment: (paymentId: string) => ok(client.GET('/v1/wallet-payments/{id}', { params: id(paymentId) })),
+  captureWallet: (paymentId: string, amount?: number) =>
+    ok(client.POST('/v1/wallet-payments/{id}/capture', { params: id(paymentId), body: amount ? { amount } : {} })),
+  /** Releases an authorisation, or refunds a paid payment (Assist wscancel). */
+  cancelWallet: (paymentId: string, amount?: number) =>
+    ok(client.POST('/v1/wallet-payments/{id}/cancel', { params: id(paymentId), body: amount ? { amount } : {} })),
+  webhooks: () => all((cursor) => client.GET('/v1/webhooks', { params: { query: { cursor, limit: 100 } } })),
+  deliveries: (webhookId: string) => ok(client.GET('/v1/webhooks/{id}/deliveries', { params: { path: { id: webhookId }, query: { limit: 50 } } })),
+  redeliver: (webhookId: string, deliveryId: string) =>
+    ok(client.POST('/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver', { params: { path: { id: webhookId, deliveryId } } })),
+  apiKeys: () => all((cursor) => client.GET('/v1/api-keys', { params: { query: { cursor, limit: 100 } } })),
+  createApiKey: (body: Schemas['CreateApiKeyRequest']) => ok(client.POST('/v1/api-keys', { body })),
+  revokeApiKey: (keyId: string) => ok(client.POST('/v1/api-keys/{id}/revoke', { params: id(keyId) })),
+  auditLog: (query: Query<'/v1/audit-log'> = {}) => ok(client.GET('/v1/audit-log', { params: { query: { limit: 100, ...query } } })),
+  campaigns: () => ok(client.GET('/v1/campaigns', { params: { query: { limit: 50 } } })),
+  campaign: (campaignId: string) => ok(client.GET('/v1/campaigns/{id}', { params: id(campaignId) })),
+  campaignAction: (campaignId: string, action: 'pause' | 'resume' | 'cancel') => {
+    switch (action) {
+      case 'pause':
+        return ok(client.POST('/v1/campaigns/{id}/pause', { params: id(campaignId) }));
+      case 'resume':
+        return ok(client.POST('/v1/campaigns/{id}/resume', { params: id(campaignId) }));
+      case 'cancel':
+        return ok(client.POST('/v1/campaigns/{id}/cancel', { params: id(campaignId) }));
+    }
+  },
+  operationStats: (hours = 24, bucketMinutes = 60) => ok(client.GET('/v1/stats/operations', { params: { query: { hours, bucketMinutes } } })),
+  /** The discrepancy report as CSV text (downloaded through a Blob: the key never goes into a URL). */
+  discrepanciesCsv: (settlementId: string) =>
+    ok(client.GET('/v1/settlements/{id}/discrepancies.csv', { params: id(settlementId), headers: { Accept: 'text/csv' }, parseAs: 'text' })) as Promise<string>,
 };
 
 export type WriteScope = 'operations:write' | 'settlements:write' | 'wallet:write' | 'terminals:write' | 'webhooks:write' | 'admin';

@@ -1,4 +1,5 @@
 import { html, nothing } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
 
 import { api, keyStore } from './api';
 import { ConsoleElement } from './base';
@@ -119,7 +120,8 @@ export class AppShell extends ConsoleElement {
       case 'pay':
         return html`<po-pay .preselect=${r.params.get('terminal') ?? ''}></po-pay>`;
       case 'settlements':
-        return html`<po-settlements></po-settlements>`;
+        // A new calendar for a new store / month / day in the URL (the page itself only replaces the URL).
+        return keyed(r.params.toString(), html`<po-settlements .params=${r.params}></po-settlements>`);
       case 'settlement':
         return html`<po-settlement .settlementId=${r.id!}></po-settlement>`;
       case 'wallet':

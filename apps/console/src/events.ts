@@ -1,14 +1,7 @@
-import { keyStore } from './api';
+import { keyStore, type Schemas } from './api';
 
 /** One event of the tenant's live stream (GET /v1/events/stream, Server-Sent Events). */
-export interface LiveEvent {
-  id: string;
-  type: string;
-  subjectType: string;
-  subjectId: string | null;
-  createdAt: string;
-  data: Record<string, unknown>;
-}
+export type LiveEvent = Schemas['Event'];
 
 export type StreamState = 'connecting' | 'live' | 'down';
 

@@ -1,13 +1,15 @@
 import { Module } from '@nestjs/common';
 
 import { EventsModule } from '../events/events.module';
+import { OperationEventsController } from './operation-events.controller';
+import { OperationEventsService } from './operation-events.service';
 import { OperationsController } from './operations.controller';
 import { OperationsService } from './operations.service';
 import { OperationOutcomeWaiter } from './outcome-waiter';
 
 @Module({
-  controllers: [OperationsController],
+  controllers: [OperationEventsController, OperationsController],
   imports: [EventsModule],
-  providers: [OperationOutcomeWaiter, OperationsService],
+  providers: [OperationEventsService, OperationOutcomeWaiter, OperationsService],
 })
 export class OperationsModule {}

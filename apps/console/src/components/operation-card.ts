@@ -1,6 +1,6 @@
 import { html, nothing } from 'lit';
 
-import { api, type Operation } from '../api';
+import { api, type Operation, type OperationEvent } from '../api';
 import { ConsoleElement } from '../base';
 import type { LiveEvent } from '../events';
 import { FINAL_STATES, may, money, notify, reportError, shell, timelines } from '../state';
@@ -19,16 +19,22 @@ function progressOf(events: readonly LiveEvent[]): string | null {
   return null;
 }
 
+/** `pending → approved`, or the step's kind alone when it changed no state. */
+const stepTitle = (s: OperationEvent) => (s.toState ? `${s.fromState ?? '∅'} → ${s.toState}` : s.kind.replace(/_/g, ' '));
+
 /**
- * One operation, followed live: state, progress, result, its timeline of events, and the actions an ops
- * person takes (cancel, refund, void, resolve an `unknown`). Actions the key cannot do are disabled with
- * the reason; the API's 403 is shown if one still happens.
+ * One operation, followed live: state, progress, result, its timeline (the steps recorded by the API,
+ * GET /v1/operations/{id}/events, with their masked data), and the actions an ops person takes (cancel,
+ * refund, void, resolve an `unknown`). Actions the key cannot do are disabled with the reason; the API's
+ * 403 is shown if one still happens.
  */
 export class OperationCard extends ConsoleElement {
   operation!: Operation;
   expanded = false;
   resolving = false;
   busy = false;
+  /** The recorded steps, loaded when the timeline is opened and again on each live event of the operation. */
+  steps: OperationEvent[] | null = null;
   private unsubscribe?: () => void;
 
   override connectedCallback(): void {
@@ -36,6 +42,21 @@ export class OperationCard extends ConsoleElement {
     this.unsubscribe = shell.stream.onEvent((e) => {
       if (e.type.startsWith('operation.') && e.data.operationId === this.operation?.id) void this.refresh();
     });
+  }
+
+  private async toggleTimeline(): Promise<void> {
+    this.set({ expanded: !this.expanded });
+    if (this.expanded) await this.loadSteps();
+  }
+
+  private async loadSteps(): Promise<void> {
+    const id = this.operation.id;
+    try {
+      const steps = await api.operationEvents(id);
+      if (this.operation.id === id) this.set({ steps });
+    } catch (err) {
+      reportError(err);
+    }
   }
 
   override disconnectedCallback(): void {
@@ -49,6 +70,7 @@ export class OperationCard extends ConsoleElement {
       const operation = await api.operation(id);
       // The element may have been given another operation meanwhile.
       if (this.operation.id === id) this.set({ operation });
+      if (this.expanded) await this.loadSteps();
     } catch (err) {
       reportError(err);
     }
@@ -71,9 +93,15 @@ export class OperationCard extends ConsoleElement {
   private resolve(e: SubmitEvent): void {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
-    const state = (form.elements.namedItem('state') as HTMLSelectElement).value as 'approved' | 'declined' | 'failed';
-    const note = (form.elements.namedItem('note') as HTMLTextAreaElement).value;
-    void this.act('Resolved', () => api.resolveOperation(this.operation.id, state, note)).then(() => this.set({ resolving: false }));
+    const field = (name: string) => (form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement).value.trim();
+    const verdict = {
+      state: field('state') as 'approved' | 'declined' | 'failed',
+      note: field('note'),
+      // What the journal or the bank shows; the API refuses an approval code unless approved, an RRN when failed.
+      ...(field('rrn') ? { rrn: field('rrn') } : {}),
+      ...(field('approvalCode') ? { approvalCode: field('approvalCode') } : {}),
+    };
+    void this.act('Resolved', () => api.resolveOperation(this.operation.id, verdict)).then(() => this.set({ resolving: false }));
   }
 
   override render() {
@@ -152,7 +180,9 @@ export class OperationCard extends ConsoleElement {
               ? html`<button type="button" ?disabled=${!canOperate} title=${why} @click=${() => this.set({ resolving: !this.resolving })}>Resolve…</button>`
               : nothing
           }
-          <button type="button" aria-expanded=${this.expanded} @click=${() => this.set({ expanded: !this.expanded })}>Timeline (${events.length})</button>
+          <button type="button" aria-expanded=${this.expanded} aria-controls="timeline-${op.id}" @click=${() => this.toggleTimeline()}>
+            Timeline${this.steps ? ` (${this.steps.length})` : ''}
+          </button>
         </div>
         ${
           this.resolving
@@ -166,21 +196,22 @@ export class OperationCard extends ConsoleElement {
                   </select></label
                 >
                 <label>What was checked <textarea name="note" required minlength="3" maxlength="1000"></textarea></label>
+                <label>RRN (optional) <input name="rrn" autocomplete="off" pattern="[0-9A-Za-z]{1,24}" maxlength="24" /></label>
+                <label>Approval code (optional) <input name="approvalCode" autocomplete="off" pattern="[0-9A-Za-z]{1,12}" maxlength="12" /></label>
                 <button type="submit" ?disabled=${this.busy}>Resolve</button>
               </form>`
             : nothing
         }
         ${
           this.expanded
-            ? html`<ol class="timeline" aria-label="Timeline of operation ${op.id.slice(0, 8)}">
-                ${events.length === 0 ? html`<li>No live event seen since sign-in.</li>` : nothing}
-                ${events.map(
-                  (e) =>
-                    html`<li>
-                      <time datetime=${e.createdAt}>${new Date(e.createdAt).toLocaleTimeString()}</time> <strong>${e.type}</strong>
-                      <code
-                        >${JSON.stringify({ state: e.data.state, subStatus: e.data.subStatus, progress: e.data.progress, text: e.data.text, frame: e.data.frame })}</code
-                      >
+            ? html`<ol class="timeline" id="timeline-${op.id}" aria-label="Timeline of operation ${op.id.slice(0, 8)}" aria-busy=${this.steps === null}>
+                ${this.steps === null ? html`<li>Loading…</li>` : nothing}
+                ${(this.steps ?? []).map(
+                  (s) =>
+                    html`<li data-kind=${s.kind}>
+                      <time datetime=${s.createdAt}>${new Date(s.createdAt).toLocaleTimeString()}</time> <strong>${stepTitle(s)}</strong>
+                      ${s.toState ? html`<small>${s.kind.replace(/_/g, ' ')}</small>` : nothing}
+                      ${s.data ? html`<code>${JSON.stringify(s.data)}</code>` : nothing}
                     </li>`,
                 )}
               </ol>`

@@ -1,23 +1,37 @@
 import { html, nothing } from 'lit';
 
-import { type ApiKey, type AuditEntry, type Campaign, type Delivery, api, type Webhook } from '../api';
+import { type ApiKey, type AuditEntry, type Campaign, type Delivery, api, type Schemas, type Webhook } from '../api';
 import { ConsoleElement } from '../base';
 import { may, notify, reportError, shell } from '../state';
 
-/** Webhook endpoints with their delivery log and redelivery. */
+/** While a shown delivery is still pending or retrying, the log is read again this often. */
+const DELIVERY_REFRESH_MS = 1000;
+
+/** Webhook endpoints with their delivery log and redelivery; the log follows deliveries still in flight. */
 export class WebhooksPage extends ConsoleElement {
   webhooks: Webhook[] = [];
   selected: Webhook | null = null;
   deliveries: Delivery[] = [];
+  private refresh?: ReturnType<typeof setTimeout>;
 
   override connectedCallback(): void {
     super.connectedCallback();
     api.webhooks().then((webhooks) => this.set({ webhooks }), reportError);
   }
 
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearTimeout(this.refresh);
+  }
+
   private async open(w: Webhook): Promise<void> {
+    clearTimeout(this.refresh);
     try {
-      this.set({ selected: w, deliveries: (await api.deliveries(w.id)).data });
+      const deliveries = (await api.deliveries(w.id)).data;
+      this.set({ selected: w, deliveries });
+      // Delivery has no live event of its own: re-read while the worker still has something to do.
+      if (this.isConnected && deliveries.some((d) => d.status === 'pending' || d.status === 'retrying'))
+        this.refresh = setTimeout(() => this.selected?.id === w.id && void this.open(w), DELIVERY_REFRESH_MS);
     } catch (err) {
       reportError(err);
     }
@@ -77,9 +91,9 @@ export class WebhooksPage extends ConsoleElement {
                 <tbody>
                   ${this.deliveries.map(
                     (d) =>
-                      html`<tr>
+                      html`<tr data-delivery=${d.id}>
                         <td>${d.eventType}</td>
-                        <td><span class="badge ${d.status === 'delivered' ? 'approved' : d.status}">${d.status}</span></td>
+                        <td><span class="badge ${d.status === 'delivered' ? 'approved' : d.status}" data-testid="delivery-status">${d.status}</span></td>
                         <td>${d.attempts}</td>
                         <td>${d.lastStatusCode ?? '—'} ${d.lastError ?? ''}</td>
                         <td>${new Date(d.createdAt).toLocaleString()}</td>
@@ -123,7 +137,7 @@ export class ApiKeysPage extends ConsoleElement {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
     const name = (form.elements.namedItem('name') as HTMLInputElement).value;
-    const role = (form.elements.namedItem('role') as HTMLSelectElement).value;
+    const role = (form.elements.namedItem('role') as HTMLSelectElement).value as Schemas['KeyScope'];
     try {
       const key = await api.createApiKey({ name, scopes: [role] });
       form.reset();
@@ -262,6 +276,8 @@ export class AuditPage extends ConsoleElement {
 export class CampaignsPage extends ConsoleElement {
   campaigns: Campaign[] = [];
   selected: Campaign | null = null;
+  /** Bumped by every load and selection: an answer read before a later one is dropped. */
+  private generation = 0;
   private unsubscribe?: () => void;
 
   override connectedCallback(): void {
@@ -278,10 +294,22 @@ export class CampaignsPage extends ConsoleElement {
   }
 
   private async load(): Promise<void> {
+    const generation = ++this.generation;
+    const selectedId = this.selected?.id;
     try {
       const page = await api.campaigns();
-      const selected = this.selected ? await api.campaign(this.selected.id) : null;
-      this.set({ campaigns: page.data, selected });
+      const selected = selectedId ? await api.campaign(selectedId) : null;
+      if (generation === this.generation) this.set({ campaigns: page.data, selected });
+    } catch (err) {
+      reportError(err);
+    }
+  }
+
+  private async select(id: string): Promise<void> {
+    const generation = ++this.generation;
+    try {
+      const selected = await api.campaign(id);
+      if (generation === this.generation) this.set({ selected });
     } catch (err) {
       reportError(err);
     }
@@ -317,14 +345,15 @@ export class CampaignsPage extends ConsoleElement {
         <tbody>
           ${this.campaigns.map(
             (c) =>
-              html`<tr>
+              html`<tr data-campaign=${c.id}>
                 <td>
-                  <button type="button" class="link" @click=${() => api.campaign(c.id).then((selected) => this.set({ selected }), reportError)}>
-                    ${c.name}
-                  </button>
+                  <button type="button" class="link" @click=${() => this.select(c.id)}>${c.name}</button>
                 </td>
                 <td>${c.operation.type}</td>
-                <td><span class="badge ${c.state}">${c.state}</span>${c.pauseReason ? html` <small>${c.pauseReason}</small>` : nothing}</td>
+                <td>
+                  <span class="badge ${c.state}" data-testid="campaign-state">${c.state}</span
+                  >${c.pauseReason ? html` <small>${c.pauseReason}</small>` : nothing}
+                </td>
                 <td><progress max="100" value=${pct(c)} aria-label="Progress of ${c.name}"></progress> ${c.counts.succeeded}/${c.counts.total}</td>
                 <td>
                   ${c.state === 'running' ? html`<button type="button" ?disabled=${!canWrite} title=${why} @click=${() => this.act(c, 'pause')}>Pause</button>` : nothing}

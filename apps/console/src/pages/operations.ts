@@ -1,16 +1,16 @@
 import { html, nothing } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
 
-import { api, type Operation } from '../api';
+import { api, type Operation, type OperationState } from '../api';
 import { ConsoleElement } from '../base';
 import { reportError, shell } from '../state';
 
-const STATES = ['pending', 'sent', 'in_progress', 'approved', 'declined', 'canceled', 'failed', 'unknown'];
+const STATES: readonly OperationState[] = ['pending', 'sent', 'in_progress', 'approved', 'declined', 'canceled', 'failed', 'unknown'];
 
 /** Live operations: the newest operations of the tenant, new ones added as the stream announces them. */
 export class OperationsPage extends ConsoleElement {
   operations: Operation[] = [];
-  state = '';
+  state: OperationState | '' = '';
   loading = true;
   private unsubscribe?: () => void;
 
@@ -56,7 +56,7 @@ export class OperationsPage extends ConsoleElement {
           >State
           <select
             @change=${(e: Event) => {
-              this.set({ state: (e.target as HTMLSelectElement).value, loading: true });
+              this.set({ state: (e.target as HTMLSelectElement).value as OperationState | '', loading: true });
               void this.load();
             }}
           >

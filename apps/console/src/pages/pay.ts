@@ -1,10 +1,10 @@
 import { html, nothing } from 'lit';
 
-import { api, type Operation, type Terminal } from '../api';
+import { api, type NewOperation, type Operation, type Terminal } from '../api';
 import { ConsoleElement } from '../base';
 import { may, parseAmount, reportError, role } from '../state';
 
-const TYPES = ['purchase', 'purchase_with_cashback', 'preauth', 'sbp_payment', 'cash_withdrawal'];
+const TYPES: readonly NewOperation['type'][] = ['purchase', 'purchase_with_cashback', 'preauth', 'sbp_payment', 'cash_withdrawal'];
 
 /** Take a payment on any terminal (support staff, demos), then follow it live. */
 export class PayPage extends ConsoleElement {
@@ -28,7 +28,12 @@ export class PayPage extends ConsoleElement {
     const cashback = field('type') === 'purchase_with_cashback' ? parseAmount(field('cashback')) : null;
     this.set({ busy: true, amountError: '', started: null });
     try {
-      const body = { type: field('type'), amount, currency: field('currency') || undefined, ...(cashback ? { cashbackAmount: cashback } : {}) };
+      const body: NewOperation = {
+        type: field('type') as NewOperation['type'],
+        amount,
+        currency: field('currency') || undefined,
+        ...(cashback ? { cashbackAmount: cashback } : {}),
+      };
       const op = await api.startOperation(field('terminal'), body);
       this.set({ started: op });
     } catch (err) {

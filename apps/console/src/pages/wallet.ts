@@ -1,6 +1,22 @@
 import { html, nothing } from 'lit';
 
-import { api, type WalletPayment } from '../api';
+import { api, type Schemas, type WalletPayment } from '../api';
+
+type WalletState = Schemas['WalletPaymentState'];
+const STATES: readonly WalletState[] = [
+  'pending',
+  'processing',
+  'requires_action',
+  'authorized',
+  'partially_captured',
+  'approved',
+  'partially_refunded',
+  'refunded',
+  'canceled',
+  'declined',
+  'rejected',
+  'unknown',
+];
 import { ConsoleElement } from '../base';
 import { may, money, notify, parseAmount, reportError, shell } from '../state';
 
@@ -8,9 +24,11 @@ import { may, money, notify, parseAmount, reportError, shell } from '../state';
 export class WalletPage extends ConsoleElement {
   payments: WalletPayment[] = [];
   selected: WalletPayment | null = null;
-  state = '';
+  state: WalletState | '' = '';
   loading = true;
   busy = false;
+  /** Bumped by every load, selection and action: an answer read before a later one is dropped. */
+  private generation = 0;
   private unsubscribe?: () => void;
 
   override connectedCallback(): void {
@@ -27,10 +45,13 @@ export class WalletPage extends ConsoleElement {
   }
 
   private async load(): Promise<void> {
+    const generation = ++this.generation;
+    const selectedId = this.selected?.id;
     try {
       const page = await api.walletPayments({ state: this.state || undefined });
-      const selected = this.selected ? await api.walletPayment(this.selected.id) : null;
-      this.set({ payments: page.data, selected, loading: false });
+      const selected = selectedId ? await api.walletPayment(selectedId) : null;
+      // A stream event during an action starts a load whose answer may predate the action's.
+      if (generation === this.generation) this.set({ payments: page.data, selected, loading: false });
     } catch (err) {
       this.set({ loading: false });
       reportError(err);
@@ -46,6 +67,7 @@ export class WalletPage extends ConsoleElement {
       const p = this.selected!;
       const next = kind === 'capture' ? await api.captureWallet(p.id, amount) : await api.cancelWallet(p.id, amount);
       notify('info', `${kind === 'capture' ? 'Captured' : 'Cancelled / refunded'}: payment ${next.orderNumber} is ${next.state}`);
+      this.generation++;
       this.set({ selected: next });
       void this.load();
     } catch (err) {
@@ -63,9 +85,9 @@ export class WalletPage extends ConsoleElement {
       <form class="filters" aria-label="Filter wallet payments" @submit=${(e: Event) => e.preventDefault()}>
         <label
           >State
-          <select @change=${(e: Event) => (this.set({ state: (e.target as HTMLSelectElement).value }), void this.load())}>
+          <select @change=${(e: Event) => (this.set({ state: (e.target as HTMLSelectElement).value as WalletState | '' }), void this.load())}>
             <option value="">any</option>
-            ${['pending', 'authorized', 'paid', 'partially_refunded', 'refunded', 'canceled', 'declined', 'failed', 'unknown'].map((s) => html`<option value=${s}>${s}</option>`)}
+            ${STATES.map((s) => html`<option value=${s}>${s}</option>`)}
           </select></label
         >
       </form>
@@ -88,7 +110,7 @@ export class WalletPage extends ConsoleElement {
                 ${this.payments.map(
                   (w) =>
                     html`<tr>
-                      <td><button type="button" class="link" @click=${() => this.set({ selected: w })}>${w.orderNumber}</button></td>
+                      <td><button type="button" class="link" @click=${() => (this.generation++, this.set({ selected: w }))}>${w.orderNumber}</button></td>
                       <td>${money(w.amount, w.currency)}</td>
                       <td><span class="badge ${w.state}">${w.state}</span></td>
                       <td>${w.tokenType}${w.twoStage ? ' · two-stage' : ''}</td>
@@ -103,7 +125,7 @@ export class WalletPage extends ConsoleElement {
       ${
         p
           ? html`<section aria-labelledby="wp-detail" class="store">
-              <h2 id="wp-detail">Order ${p.orderNumber} <span class="badge ${p.state}">${p.state}</span></h2>
+              <h2 id="wp-detail">Order ${p.orderNumber} <span class="badge ${p.state}" data-testid="wallet-state">${p.state}</span></h2>
               <dl class="kv">
                 <dt>Amount</dt>
                 <dd>${money(p.amount, p.currency)}</dd>
@@ -111,9 +133,32 @@ export class WalletPage extends ConsoleElement {
                 <dd>${money(p.amounts.authorized)} / ${money(p.amounts.captured)} / ${money(p.amounts.released)} / ${money(p.amounts.refunded)}</dd>
                 <dt>Card</dt>
                 <dd>${p.maskedPan ?? '—'}</dd>
-                <dt>Operations</dt>
-                <dd><code>${JSON.stringify(p.operations.map((o) => ({ kind: o.kind, state: o.state, amount: o.amount })))}</code></dd>
               </dl>
+              ${
+                p.operations.length
+                  ? html`<table class="grid" aria-label="Operations on order ${p.orderNumber}" data-testid="wallet-operations">
+                      <thead>
+                        <tr>
+                          <th scope="col">Operation</th>
+                          <th scope="col">Amount</th>
+                          <th scope="col">State</th>
+                          <th scope="col">When</th>
+                        </tr>
+                      </thead>
+                      <tbody>
+                        ${p.operations.map(
+                          (o) =>
+                            html`<tr>
+                              <td>${o.kind.replace(/_/g, ' ')}</td>
+                              <td>${money(o.amount, o.currency)}</td>
+                              <td><span class="badge ${o.state === 'succeeded' ? 'approved' : o.state}">${o.state}</span></td>
+                              <td>${new Date(o.createdAt).toLocaleString()}</td>
+                            </tr>`,
+                        )}
+                      </tbody>
+                    </table>`
+                  : nothing
+              }
               <form class="filters" @submit=${(e: SubmitEvent) => e.preventDefault()}>
                 <label>Amount (empty = all) <input name="amount" inputmode="decimal" autocomplete="off" /></label>
                 <button

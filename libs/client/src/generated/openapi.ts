@@ -353,6 +353,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/operations/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An operation's timeline: its recorded steps, oldest first (cursor pagination)
+         * @description Every step the operation went through (created, state transitions, terminal progress, recovery attempts, manual resolution) with its masked data. Another tenant’s operation → 404.
+         */
+        get: operations["operationEventsList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/terminals/{id}/operations": {
         parameters: {
             query?: never;
@@ -1306,6 +1326,34 @@ export interface components {
             /** @enum {string} */
             type: "agent.deleted" | "agent.enrolled" | "agent.offline" | "agent.online" | "agent.revoked" | "campaign.canceled" | "campaign.completed" | "campaign.created" | "campaign.paused" | "campaign.resumed" | "campaign.wave_completed" | "campaign.wave_halted" | "campaign.wave_started" | "operation.completed" | "operation.created" | "operation.progress" | "operation.recovered" | "operation.unknown" | "relay.denied" | "settlement.completed" | "settlement.discrepancy" | "settlement.failed" | "tenant.disabled" | "tenant.enabled" | "terminal.created" | "terminal.deleted" | "terminal.offline" | "terminal.online" | "terminal.updated" | "wallet_payment.canceled" | "wallet_payment.captured" | "wallet_payment.created" | "wallet_payment.operation_failed" | "wallet_payment.partially_canceled" | "wallet_payment.partially_captured" | "wallet_payment.partially_refunded" | "wallet_payment.refunded" | "wallet_payment.updated";
         };
+        OperationEvent: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            operationId: string;
+            /** @description What happened: `created`, `transition` (a state change), `progress` (terminal status, display text or SBP QR), `refs` (protocol references stored), `completed`, `recovered`, `recovery_attempt`, `recovery_exhausted`, `resolved_manually`. */
+            kind: string;
+            /**
+             * @description The state before the step; null when the step changed no state.
+             * @enum {string|null}
+             */
+            fromState: "pending" | "sent" | "in_progress" | "approved" | "declined" | "canceled" | "failed" | "unknown" | null;
+            /**
+             * @description The state after the step; null when the step changed no state.
+             * @enum {string|null}
+             */
+            toState: "pending" | "sent" | "in_progress" | "approved" | "declined" | "canceled" | "failed" | "unknown" | null;
+            /** @description What the step recorded (sub-status, display text, reason, …): log-safe, PANs masked (first 6 / last 4). */
+            data: {
+                [key: string]: unknown;
+            } | null;
+            createdAt: string;
+        };
+        OperationEventPage: {
+            data: components["schemas"]["OperationEvent"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
         /** @description Required fields by type: amount — purchase, purchase_with_cashback, refund, partial_void, preauth, preauth_capture, cash_withdrawal, cash_deposit, sbp_payment, sbp_refund; cashbackAmount — purchase_with_cashback; originalOperationId — refund, void, partial_void, preauth_capture, preauth_cancel, sbp_refund; currency on ssi_ecr terminals — balance_inquiry, cash_deposit, cash_withdrawal, preauth, preauth_capture, purchase, purchase_with_cashback, refund. Any of these given to a type that does not take it is refused (400, naming the field). */
         CreateOperationRequest: {
             /**
@@ -1370,7 +1418,7 @@ export interface components {
         ResolveOperationRequest: {
             /** @description Authorisation code from the terminal journal or the bank (approved only). */
             approvalCode?: string;
-            /** @description Why: what was checked (terminal journal, bank statement …). Audited. */
+            /** @description Why: what was checked (terminal journal, bank statement …). Audited. A card number in it is stored masked. */
             note: string;
             /** @description Retrieval reference number from the terminal journal or the bank (approved or declined: the host saw it). */
             rrn?: string;
@@ -5196,6 +5244,104 @@ export interface operations {
             };
             /** @description `FORBIDDEN` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `SERVICE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    operationEventsList: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationEventPage"];
+                };
+            };
+            /** @description `VALIDATION_FAILED` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `NOT_FOUND` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

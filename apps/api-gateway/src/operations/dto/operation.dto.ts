@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { CAPABILITIES, OPERATION_TYPES, type OperationType, REASON_CODES, type ReasonCode } from '@payorch/drivers';
+import { scrubPans } from '@payorch/logging';
 import type { OperationView } from '@payorch/operations';
 
 import { paginationQuery } from '../../common/pagination';
@@ -144,7 +145,14 @@ export const resolveOperationSchema = z
       .regex(/^[0-9A-Za-z]{1,12}$/, 'must be 1–12 letters or digits')
       .optional()
       .describe('Authorisation code from the terminal journal or the bank (approved only).'),
-    note: z.string().trim().min(3).max(1000).describe('Why: what was checked (terminal journal, bank statement …). Audited.'),
+    note: z
+      .string()
+      .trim()
+      .min(3)
+      .max(1000)
+      .describe('Why: what was checked (terminal journal, bank statement …). Audited. A card number in it is stored masked.')
+      // Free text a person typed: a card number copied from a journal is masked before it is stored anywhere.
+      .transform(scrubPans),
     rrn: z
       .string()
       .trim()
