@@ -93,6 +93,28 @@ describe('operation events API (the timeline of an operation)', () => {
     expect(bad.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: { issues: [{ field: 'cursor' }] } });
   });
 
+  it('keeps the order the steps were written in when they share a millisecond (ids are random, so not by id)', async () => {
+    const paid = await purchase(1700);
+    const { tenantId } = (await session.owner.terminalOperation.findUniqueOrThrow({ where: { id: paid.body.id } })) as { tenantId: string };
+    // Three steps written one after another in one millisecond, their ids in the reverse of that order.
+    const at = new Date(Date.now() + 60_000);
+    const ids = ['ffffffff-0000-4000-8000-000000000003', '88888888-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001'];
+    for (const [i, id] of ids.entries()) {
+      await session.owner.operationEvent.create({ data: { id, tenantId, operationId: paid.body.id, kind: 'progress', data: { n: i }, createdAt: at } });
+    }
+    const whole = (await events(paid.body.id, '?limit=200')).body.data as Step[];
+    expect(whole.slice(-3).map((s) => s.id)).toEqual(ids);
+    // Paged one by one across the tie, too.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { data: Step[]; nextCursor: string | null } } = await events(paid.body.id, `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      walked.push(...page.body.data.map((s) => s.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(walked).toEqual(whole.map((s) => s.id));
+  });
+
   it('shows an unknown operation and its manual resolution, with a card number in the note masked', async () => {
     const lost = await purchase(4242);
     expect(lost.body.state).toBe('unknown');

@@ -38,11 +38,15 @@ export function decodeCursor(cursor: string | undefined): CursorKey | null {
     if (typeof i !== 'string' || !UUID.test(i) || Number.isNaN(createdAt.getTime())) throw new Error('bad cursor');
     return { createdAt, id: i };
   } catch {
-    throw new ApiError('VALIDATION_FAILED', 'cursor: not a cursor returned by this API', {
-      issues: [{ field: 'cursor', message: 'not a cursor returned by this API' }],
-    });
+    throw invalidCursor();
   }
 }
+
+/** 400 for a cursor this API did not return (or whose row is gone from the list it paged). */
+export const invalidCursor = () =>
+  new ApiError('VALIDATION_FAILED', 'cursor: not a cursor returned by this API', {
+    issues: [{ field: 'cursor', message: 'not a cursor returned by this API' }],
+  });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

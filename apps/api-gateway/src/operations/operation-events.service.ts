@@ -5,7 +5,7 @@ import { notFound, type TenantContext } from '@payorch/domain';
 import { scrubPans } from '@payorch/logging';
 import { type OperationStateName, toApiState } from '@payorch/operations';
 
-import { decodeCursor, type Page, toPage } from '../common/pagination';
+import { decodeCursor, invalidCursor, type Page, toPage } from '../common/pagination';
 import { DATABASE } from '../common/tokens';
 import type { ListOperationEventsQuery, OperationEventResponse } from './dto/operation-event.dto';
 
@@ -28,9 +28,10 @@ export class OperationEventsService {
   constructor(@Inject(DATABASE) private readonly db: Database) {}
 
   /**
-   * Oldest first by (createdAt, id), so a timeline reads forward; the cursor is the list routes' opaque
-   * keyset cursor. An operation has tens of steps, all under the (tenantId, operationId, createdAt) index,
-   * so Prisma's OR form of the row comparison costs nothing here (pagination.ts explains why large lists use SQL).
+   * Oldest first in insertion order (`seq`: steps written in the same millisecond keep their order, which
+   * (createdAt, id) would not), so a timeline reads forward. The cursor is the list routes' opaque cursor of
+   * the last step returned; the page goes on after that step's seq. An operation has tens of steps, all under
+   * the (tenantId, operationId, seq) index.
    */
   list(ctx: TenantContext, operationId: string, query: ListOperationEventsQuery): Promise<Page<OperationEventResponse>> {
     return this.db.withTenant(ctx, async (tx) => {
@@ -38,12 +39,11 @@ export class OperationEventsService {
       const operation = await tx.terminalOperation.findUnique({ where: { id: operationId }, select: { id: true } });
       if (!operation) throw notFound('operation', operationId);
       const after = decodeCursor(query.cursor);
+      const anchor = after ? await tx.operationEvent.findFirst({ where: { id: after.id, operationId }, select: { seq: true } }) : null;
+      if (after && !anchor) throw invalidCursor();
       const rows = await tx.operationEvent.findMany({
-        where: {
-          operationId,
-          ...(after ? { OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] } : {}),
-        },
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        where: { operationId, ...(anchor ? { seq: { gt: anchor.seq } } : {}) },
+        orderBy: { seq: 'asc' },
         take: query.limit + 1,
       });
       return toPage(rows as OperationEventRow[], query, toOperationEventResponse);
