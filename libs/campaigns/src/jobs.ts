@@ -3,7 +3,9 @@ import { QUEUES } from '@payorch/domain';
 /**
  * The campaign queue's jobs, shared by the gateway (producer of `campaign.run`) and the worker (its
  * processor, which adds the waves and steps as a BullMQ flow). Job ids derive from the business key, so a
- * repeated add (an API replay, a worker resuming after a crash) finds the job already there.
+ * repeated add (an API replay, a worker resuming after a crash) finds the job already there while it is open;
+ * finished waves and steps are removed (their rows are the record), and one added again runs, finds its rows
+ * ended and changes nothing.
  */
 export const CAMPAIGN_QUEUE = QUEUES.campaigns;
 
@@ -12,8 +14,12 @@ export interface CampaignJobData {
   'campaign.run': { tenantId: string; campaignId: string };
   /** Parent of one wave's steps: judges the wave and adds the next one (child of `campaign.run`). */
   'campaign.wave': { tenantId: string; campaignId: string; waveIndex: number };
-  /** One terminal's operation (child of its `campaign.wave`). */
-  'campaign.step': { tenantId: string; campaignId: string; targetId: string };
+  /**
+   * One terminal's operation (child of its `campaign.wave`). `dispatchedOperationId`: written by the step just
+   * before it dispatches that operation, so that a re-run leaves a PENDING one to the connector holding it in
+   * the terminal's queue instead of dispatching it again (see CampaignRunner.follow).
+   */
+  'campaign.step': { tenantId: string; campaignId: string; targetId: string; dispatchedOperationId?: string };
 }
 
 export type CampaignJobName = keyof CampaignJobData;

@@ -1,10 +1,30 @@
 import type { Database } from '@payorch/db';
 import type { TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/domain';
 
+import type { OperationRow } from './records';
 import type { OperationStateName } from './state-machine';
 
 /** States in which an operation's run may still be going on (queued, claimed, on the terminal). */
 export const RUNNING_STATES: ReadonlySet<string> = new Set<OperationStateName>(['PENDING', 'SENT', 'IN_PROGRESS']);
+
+/**
+ * A PENDING operation unchanged for this long is held by no connector: one waiting in a terminal's queue is
+ * touched every PENDING_HOLD_INTERVAL_MS (10 s by default, `holdPending`), so half an interval more is past
+ * any live hold. Below the recovery sweep's RECOVERY_PENDING_AFTER_MS (30 s), which fails such a row as
+ * never sent.
+ */
+export const UNHELD_PENDING_MS = 15_000;
+
+/**
+ * Whether a PENDING operation is held by nobody (its dispatcher died before the connector queued it, or the
+ * connector holding it died), so that dispatching it again cannot meet a live copy in a terminal's queue. A
+ * held one must not be dispatched again: a second `operation.execute` could be refused TERMINAL_BUSY, and
+ * failing the row then would overrule the queued copy. `now` is the wall clock (Date.now()), as `updatedAt`
+ * is written by PostgreSQL's.
+ */
+export function isUnheldPending(row: { state: string; updatedAt: Date }, now: number = Date.now()): boolean {
+  return row.state === 'PENDING' && now - row.updatedAt.getTime() > UNHELD_PENDING_MS;
+}
 
 export interface FollowOptions {
   /** Longest wait for the run to end (a purchase may wait minutes for a card). Default 300 s. */
@@ -38,13 +58,27 @@ export async function executeAndFollow(
 ): Promise<FollowResult> {
   const reply = await dispatcher.dispatch({ kind: 'operation.execute', ...ref, replyWhen: 'queued' });
   if (!reply.ok) return { kind: 'not_queued', reply };
+  const { kind, state } = await followOperation(db, ref, options);
+  return { kind, state };
+}
+
+/**
+ * Reads an operation's row (re-reading after `intervalMs`, doubling up to `maxIntervalMs`) until its run is
+ * over or `deadlineMs` passed: the second half of executeAndFollow, for a caller that dispatched earlier or
+ * needs the whole row at the end (a campaign step). A missing row counts as FAILED (`row` null).
+ */
+export async function followOperation(
+  db: Database,
+  ref: { tenantId: string; operationId: string },
+  options: FollowOptions = {},
+): Promise<{ kind: 'over' | 'running'; state: OperationStateName; row: OperationRow | null }> {
   const deadline = Date.now() + (options.deadlineMs ?? 300_000);
   let interval = options.intervalMs ?? 50;
   for (;;) {
-    const row = await db.withTenant(ref.tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: ref.operationId }, select: { state: true } }));
-    const state = (row?.state ?? 'FAILED') as OperationStateName;
-    if (!RUNNING_STATES.has(state)) return { kind: 'over', state };
-    if (Date.now() >= deadline) return { kind: 'running', state };
+    const row = (await db.withTenant(ref.tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: ref.operationId } }))) as OperationRow | null;
+    const state = row?.state ?? 'FAILED';
+    if (!RUNNING_STATES.has(state)) return { kind: 'over', state, row };
+    if (Date.now() >= deadline) return { kind: 'running', state, row };
     await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
     interval = Math.min(interval * 2, options.maxIntervalMs ?? 1000);
   }

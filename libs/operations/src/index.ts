@@ -2,7 +2,7 @@ export { insertOperation, type NewOperation } from './create';
 export { AmountError, fromDbAmount, toDbAmount } from './amounts';
 export { OperationCommandHandler, type CommandHandlerOptions, PENDING_HOLD_INTERVAL_MS, type TerminalRecoveryReport } from './command-handler';
 export { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from './dispatcher';
-export { executeAndFollow, type FollowOptions, type FollowResult, RUNNING_STATES } from './follow';
+export { executeAndFollow, type FollowOptions, type FollowResult, followOperation, isUnheldPending, RUNNING_STATES, UNHELD_PENDING_MS } from './follow';
 export { eventsChannel, notifyCommitted, type Publisher, redisEventSink } from './event-channel';
 export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions, RUNS_WHILE_RECOVERING } from './executor';
 export { asRefs, eventData, loadCommand, type OperationRow, type OperationView, outcomeWrite, toOperationView } from './records';

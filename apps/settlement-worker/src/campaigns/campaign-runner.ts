@@ -17,8 +17,16 @@ import {
   waveJobId,
 } from '@payorch/campaigns';
 import { Prisma, type Database, type TransactionClient } from '@payorch/db';
-import type { TerminalCommandReply } from '@payorch/domain';
-import { fromDbType, insertOperation, type OperationRow, type TerminalCommandDispatcher, transitionOperation } from '@payorch/operations';
+import { KeyedSerialQueue, type TerminalCommandReply } from '@payorch/domain';
+import {
+  followOperation,
+  fromDbType,
+  insertOperation,
+  isUnheldPending,
+  type OperationRow,
+  type TerminalCommandDispatcher,
+  transitionOperation,
+} from '@payorch/operations';
 import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
 
 /**
@@ -32,14 +40,23 @@ export interface CampaignTiming {
   pollMs: number;
   /** Longest single sleep before a window opens or a retry is due. */
   maxSleepMs: number;
+  /**
+   * How long a step follows its operation's row in the job (re-reads from 50 ms, doubling to 1 s) before it
+   * goes back to the delayed set and follows it from there every `pollMs`: a short command ends within the
+   * job, a long one (an application update) holds no worker slot while it runs.
+   */
+  followMs: number;
 }
 
-export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 60_000 };
+export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 60_000, followMs: 5_000 };
 
 const OPEN: CampaignTargetState[] = ['PENDING', 'RETRYING'];
 const FINAL_OPERATION = new Set(['APPROVED', 'DECLINED', 'FAILED', 'CANCELED']);
 
 type StepResult = { targetId: string; state: string };
+
+/** What a claim that started the target hands to `follow`: its new operation and the terminal's agent (no re-read, no bus lookup). */
+type Started = { op: OperationRow; agentId: string | null };
 
 /** A step that must wait: the job goes back to the delayed set for `ms` (real time). */
 class Wait {
@@ -53,6 +70,13 @@ class Wait {
  * next wave's job id where it left them.
  */
 export class CampaignRunner {
+  /**
+   * Claims of one tenant wait for each other here before they take a pooled connection: the advisory lock
+   * serialises them anyway, and a claim blocked on it would hold one of the worker's few connections that
+   * every other step (loads, follows, ends) needs.
+   */
+  private readonly claims = new KeyedSerialQueue();
+
   constructor(
     private readonly db: Database,
     private readonly dispatcher: TerminalCommandDispatcher,
@@ -112,25 +136,29 @@ export class CampaignRunner {
   /** One terminal: waits for its window / retry time / a concurrency slot, then runs its operation through the terminal queue. */
   async step(job: Job<CampaignJobData['campaign.step']>, token?: string): Promise<StepResult> {
     try {
-      return await this.stepOnce(job.data);
+      return await this.stepOnce(job);
     } catch (error) {
       if (error instanceof Wait) return this.delay(job, token, error.ms);
       throw error;
     }
   }
 
-  private async stepOnce({ tenantId, targetId }: CampaignJobData['campaign.step']): Promise<StepResult> {
+  private async stepOnce(job: Job<CampaignJobData['campaign.step']>): Promise<StepResult> {
+    const { tenantId, targetId } = job.data;
     const loaded = await this.db.withTenant(tenantId, async (tx) => {
       const target = await tx.campaignTarget.findUnique({ where: { id: targetId } });
       if (!target) return undefined;
       const campaign = await tx.campaign.findUniqueOrThrow({ where: { id: target.campaignId } });
       const store = await tx.store.findUnique({ where: { id: target.storeId }, select: { timeZone: true } });
-      return { target, campaign, timeZone: store?.timeZone ?? 'UTC' };
+      // What the claim checks about the terminal, read here (same transaction) when a claim may follow, so
+      // that the claim's tenant-serialised transaction does not have to.
+      const terminal = OPEN.includes(target.state) && campaign.state === 'RUNNING' ? await terminalCheck(tx, target.terminalId) : undefined;
+      return { target, campaign, timeZone: store?.timeZone ?? 'UTC', terminal };
     });
     if (!loaded) return { targetId, state: 'GONE' };
-    const { target, campaign, timeZone } = loaded;
+    const { target, campaign, timeZone, terminal } = loaded;
     const policy = policyOf(campaign);
-    if (target.state === 'RUNNING') return this.follow(campaign, target);
+    if (target.state === 'RUNNING') return this.follow(job, campaign, target);
     if (!OPEN.includes(target.state)) return { targetId, state: target.state };
     if (campaign.state === 'CANCELED' || campaign.state === 'COMPLETED') {
       return this.end(tenantId, target, OPEN, 'SKIPPED', { reason: `campaign ${campaign.state.toLowerCase()}` });
@@ -149,65 +177,91 @@ export class CampaignRunner {
     if (target.state === 'RETRYING' && target.nextAttemptAt !== null && target.nextAttemptAt.getTime() > now.getTime()) {
       throw new Wait(Math.min(target.nextAttemptAt.getTime() - now.getTime(), this.timing.maxSleepMs));
     }
-    const claimed = await this.claim(campaign, target, policy, now);
+    // `terminal` was read: the target is open and the campaign running.
+    const claimed = await this.claim(campaign, target, policy, now, terminal!);
     if (claimed === 'busy') throw new Wait(this.timing.pollMs);
-    if (claimed.state === 'RETRYING') throw this.untilRetry(claimed);
-    if (claimed.state !== 'RUNNING') return { targetId, state: claimed.state };
-    return this.follow(campaign, claimed);
+    if (claimed.target.state === 'RETRYING') throw this.untilRetry(claimed.target);
+    if (claimed.target.state !== 'RUNNING') return { targetId, state: claimed.target.state };
+    return this.follow(job, campaign, claimed.target, claimed.started);
   }
 
   /**
-   * In one transaction, serialised per tenant (advisory lock): checks the concurrency limits, the terminal
-   * (disabled → skipped; an unknown operation → retried later, the terminal recovers first), creates the
-   * operation (PENDING, idempotency key per attempt) and moves the target to RUNNING with it.
+   * Starts the target unless its terminal (read by the step, `terminalCheck`) forbids it: gone, disabled or its
+   * agent revoked → skipped; an unknown operation → retried later (the terminal recovers first). Then, in one
+   * transaction serialised per tenant (advisory lock, held to the commit, and `claims` in this process): checks
+   * the concurrency limits, creates the operation (PENDING, idempotency key per attempt) and moves the target
+   * to RUNNING with it.
    */
-  private claim(campaign: Campaign, target: CampaignTarget, policy: CampaignPolicy, now: Date): Promise<CampaignTarget | 'busy'> {
-    return this.db.withTenant(campaign.tenantId, async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:${campaign.tenantId}`}, 0))`;
-      const [counts] = await tx.$queryRaw<{ tenant: bigint; store: bigint }[]>`
-        SELECT count(*) AS tenant, count(*) FILTER (WHERE "storeId" = ${target.storeId}::uuid) AS store
-        FROM "CampaignTarget" WHERE "state" = 'RUNNING'`;
-      if (Number(counts!.tenant) >= policy.maxConcurrentPerTenant || Number(counts!.store) >= policy.maxConcurrentPerStore) return 'busy';
-      const terminal = await tx.terminal.findUnique({ where: { id: target.terminalId }, include: { agent: { select: { status: true } } } });
-      if (!terminal || terminal.status === 'DISABLED' || terminal.agent?.status === 'REVOKED') {
-        const why = !terminal ? 'TERMINAL_GONE' : terminal.status === 'DISABLED' ? 'TERMINAL_DISABLED' : 'AGENT_REVOKED';
-        return (await this.write(tx, target, OPEN, 'SKIPPED', { reason: why, lastError: why })) ?? target;
-      }
-      const unknown = await tx.terminalOperation.findFirst({ where: { terminalId: target.terminalId, state: 'UNKNOWN' }, select: { id: true } });
-      if (unknown) return this.retryOrFail(tx, campaign, target, OPEN, policy, now, 'TERMINAL_RECOVERING', `operation ${unknown.id} is being recovered`);
-      const attempt = target.attempts + 1;
-      const { row } = await insertOperation(tx, {
-        tenantId: campaign.tenantId,
-        terminalId: target.terminalId,
-        storeId: target.storeId,
-        type: fromDbType(campaign.operationType),
-        idempotencyKey: `campaign:${target.id}:${attempt}`,
-        requestHash: `campaign:${campaign.id}`,
-      });
-      return (
-        (await this.write(tx, target, OPEN, 'RUNNING', { operationId: row.id, nextAttemptAt: null }, true)) ??
-        (await tx.campaignTarget.findUniqueOrThrow({ where: { id: target.id } }))
-      );
-    });
-  }
-
-  /**
-   * The target's operation to its end: dispatched when still PENDING (the executor claims it exactly once, so a
-   * repeat after a crash sends nothing twice; `replyWhen` 'done': the reply comes when the terminal answered),
-   * then its final state decides the target. An operation still SENT / IN_PROGRESS / UNKNOWN is waited for
-   * (recovery resolves a lost outcome).
-   */
-  private async follow(campaign: Campaign, target: CampaignTarget): Promise<StepResult> {
+  private async claim(
+    campaign: Campaign,
+    target: CampaignTarget,
+    policy: CampaignPolicy,
+    now: Date,
+    terminal: TerminalCheck,
+  ): Promise<{ target: CampaignTarget; started?: Started } | 'busy'> {
     const tenantId = campaign.tenantId;
-    let op = await this.operation(tenantId, target.operationId!);
+    if (terminal.refusal !== null) {
+      const why = terminal.refusal;
+      return { target: (await this.db.withTenant(tenantId, (tx) => this.write(tx, target, OPEN, 'SKIPPED', { reason: why, lastError: why }))) ?? target };
+    }
+    if (terminal.unknownOperationId !== null) {
+      const detail = `operation ${terminal.unknownOperationId} is being recovered`;
+      return { target: await this.db.withTenant(tenantId, (tx) => this.retryOrFail(tx, campaign, target, OPEN, policy, now, 'TERMINAL_RECOVERING', detail)) };
+    }
+    return this.claims.run(tenantId, () =>
+      this.db.withTenant(tenantId, async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:${tenantId}`}, 0))`;
+        const [counts] = await tx.$queryRaw<{ tenant: bigint; store: bigint }[]>`
+          SELECT count(*) AS tenant, count(*) FILTER (WHERE "storeId" = ${target.storeId}::uuid) AS store
+          FROM "CampaignTarget" WHERE "state" = 'RUNNING'`;
+        if (Number(counts!.tenant) >= policy.maxConcurrentPerTenant || Number(counts!.store) >= policy.maxConcurrentPerStore) return 'busy';
+        const { row } = await insertOperation(tx, {
+          tenantId,
+          terminalId: target.terminalId,
+          storeId: target.storeId,
+          type: fromDbType(campaign.operationType),
+          idempotencyKey: `campaign:${target.id}:${target.attempts + 1}`,
+          requestHash: `campaign:${campaign.id}`,
+        });
+        const running = await this.write(tx, target, OPEN, 'RUNNING', { operationId: row.id, nextAttemptAt: null }, true);
+        if (running === null) return { target: await tx.campaignTarget.findUniqueOrThrow({ where: { id: target.id } }) };
+        return { target: running, started: { op: row, agentId: terminal.agentId } };
+      }),
+    );
+  }
+
+  /**
+   * The target's operation to its end. Dispatched with `replyWhen: 'queued'` (issue 15: nothing holds
+   * `operation.execute` on the bus while the terminal works): the reply only says that the terminal's queue
+   * took it; the outcome is read from the operation's row, PostgreSQL being the truth, first within the job
+   * (`followMs`), then by running the step again every `pollMs`. A connector that dies mid-run therefore
+   * costs no bus deadline: recovery ends the operation and the row ends the step.
+   *
+   * A PENDING operation is dispatched again only when no connector can hold it: never dispatched by this job
+   * (`dispatchedOperationId`, written before the dispatch: the worker died between the claim and the
+   * dispatch), or PENDING and untouched for UNHELD_PENDING_MS (its connector died before running it). A held
+   * one waits in its terminal's queue, and a second dispatch could be refused TERMINAL_BUSY and fail it under
+   * the queued copy. Dispatching twice is safe anyway: the executor's claim runs an operation once.
+   * A dispatch the queue did not take means nothing was sent (the row is PENDING until the claim): the
+   * operation is failed with the refusal, and the target retried or failed by its code. An operation still
+   * SENT / IN_PROGRESS / UNKNOWN is waited for (recovery resolves a lost outcome).
+   */
+  private async follow(job: Job<CampaignJobData['campaign.step']>, campaign: Campaign, target: CampaignTarget, started?: Started): Promise<StepResult> {
+    const tenantId = campaign.tenantId;
+    let op = started?.op ?? (await this.operation(tenantId, target.operationId!));
     if (op.state === 'PENDING') {
+      if (job.data.dispatchedOperationId === op.id && !isUnheldPending(op)) throw new Wait(this.timing.pollMs);
+      await job.updateData({ ...job.data, dispatchedOperationId: op.id });
       let reply: TerminalCommandReply;
       try {
-        reply = await this.dispatcher.dispatch({ kind: 'operation.execute', tenantId, terminalId: target.terminalId, operationId: op.id });
+        reply = await this.dispatcher.dispatch(
+          { kind: 'operation.execute', tenantId, terminalId: target.terminalId, operationId: op.id, replyWhen: 'queued' },
+          started && { agentId: started.agentId },
+        );
       } catch (error) {
         reply = { ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
       }
-      if (!reply.ok && reply.code !== 'TOO_LATE') {
+      if (!reply.ok) {
         // Not taken by the terminal's queue: nothing was sent while the row is PENDING (the claim comes first).
         const reason = `not sent: ${reply.code}: ${reply.message}`;
         await this.db.withTenant(tenantId, (tx) =>
@@ -220,9 +274,13 @@ export class CampaignRunner {
           }),
         );
       }
-      op = await this.operation(tenantId, op.id);
     }
-    if (!FINAL_OPERATION.has(op.state)) throw new Wait(this.timing.pollMs);
+    if (!FINAL_OPERATION.has(op.state)) {
+      // First re-read after 25 ms (a short command ends within tens of ms), then less and less often.
+      const followed = await followOperation(this.db, { tenantId, operationId: op.id }, { deadlineMs: this.timing.followMs, intervalMs: 25 });
+      if (!FINAL_OPERATION.has(followed.state)) throw new Wait(this.timing.pollMs);
+      op = followed.row ?? (await this.operation(tenantId, op.id));
+    }
     const answer = answerOf(op);
     if (op.state === 'APPROVED') return this.end(tenantId, target, ['RUNNING'], 'SUCCEEDED', { answer, reason: null, lastError: null });
     const code = ((op as OperationRow & { error?: { code?: string } | null }).error?.code ?? null) as string | null;
@@ -306,7 +364,10 @@ export class CampaignRunner {
       name: 'campaign.wave',
       queueName: CAMPAIGN_QUEUE,
       data: { tenantId, campaignId, waveIndex: index } satisfies CampaignJobData['campaign.wave'],
-      opts: { jobId: waveJobId(campaignId, index), parent, removeOnComplete: { count: 1000 }, removeOnFail: false },
+      // Removed once done, with the `processed` hash of its steps' results (~0.2 KB per terminal otherwise kept: issue 20,
+      // Redis flat over a 10,000-terminal campaign). An add repeated after a crash re-creates a finished wave or
+      // step; it runs again, finds its rows ended and changes nothing.
+      opts: { jobId: waveJobId(campaignId, index), parent, removeOnComplete: true, removeOnFail: false },
       children: targets.map((t) => ({
         name: 'campaign.step',
         queueName: CAMPAIGN_QUEUE,
@@ -316,7 +377,8 @@ export class CampaignRunner {
           attempts: 5,
           backoff: { type: 'exponential', delay: 1_000 },
           ignoreDependencyOnFailure: true,
-          removeOnComplete: { count: 10_000 },
+          // The step's outcome is its target row; a kept job would cost Redis memory per terminal.
+          removeOnComplete: true,
           removeOnFail: false,
         },
       })),
@@ -347,10 +409,8 @@ export class CampaignRunner {
     return written?.row ?? null;
   }
 
-  private async operation(tenantId: string, id: string): Promise<OperationRow & { error: unknown }> {
-    return (await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUniqueOrThrow({ where: { id } }))) as unknown as OperationRow & {
-      error: unknown;
-    };
+  private async operation(tenantId: string, id: string): Promise<OperationRow> {
+    return (await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUniqueOrThrow({ where: { id } }))) as unknown as OperationRow;
   }
 
   private async delay<T>(job: Job, token: string | undefined, ms: number): Promise<T> {
@@ -382,4 +442,26 @@ function answerOf(op: OperationRow): Prisma.InputJsonValue {
     reasonCode: result?.reasonCode ?? null,
     data: (result?.data ?? null) as Prisma.InputJsonValue,
   } as Prisma.InputJsonValue;
+}
+
+/** What a claim needs to know about the terminal: why it cannot run the step (null: it can), its agent, an unknown operation. */
+interface TerminalCheck {
+  refusal: 'TERMINAL_GONE' | 'TERMINAL_DISABLED' | 'AGENT_REVOKED' | null;
+  agentId: string | null;
+  unknownOperationId: string | null;
+}
+
+async function terminalCheck(tx: TransactionClient, terminalId: string): Promise<TerminalCheck> {
+  const terminal = await tx.terminal.findUnique({ where: { id: terminalId }, select: { agentId: true, status: true, agent: { select: { status: true } } } });
+  const refusal = !terminal
+    ? 'TERMINAL_GONE'
+    : terminal.status === 'DISABLED'
+      ? 'TERMINAL_DISABLED'
+      : terminal.agent?.status === 'REVOKED'
+        ? 'AGENT_REVOKED'
+        : null;
+  if (refusal !== null) return { refusal, agentId: null, unknownOperationId: null };
+  // The executor's claim refuses too while the terminal recovers (unlessTerminalRecovering): a stale read here is safe.
+  const unknown = await tx.terminalOperation.findFirst({ where: { terminalId, state: 'UNKNOWN' }, select: { id: true } });
+  return { refusal: null, agentId: terminal!.agentId, unknownOperationId: unknown?.id ?? null };
 }

@@ -1,0 +1,159 @@
+import type { FlowProducer, Job } from 'bullmq';
+import { DelayedError } from 'bullmq';
+
+import { type CampaignJobData, DEFAULT_POLICY, insertCampaign } from '@payorch/campaigns';
+import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
+import { transitionOperation, UNHELD_PENDING_MS } from '@payorch/operations';
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+
+import { CampaignRunner } from './campaign-runner';
+
+type StepData = CampaignJobData['campaign.step'];
+
+/** The parts of a BullMQ job the step uses: its data (updateData) and the move to the delayed set. */
+function fakeJob(data: StepData): Job<StepData> & { delays: number } {
+  const job = {
+    id: `campaign-step-${data.targetId}`,
+    data,
+    delays: 0,
+    updateData: async (next: StepData) => {
+      job.data = next;
+    },
+    moveToDelayed: async () => {
+      job.delays += 1;
+    },
+  };
+  return job as unknown as Job<StepData> & { delays: number };
+}
+
+/**
+ * CampaignRunner.step against real PostgreSQL with a scripted dispatcher (issue 15): a step dispatches its
+ * operation with `replyWhen: 'queued'` and then follows the operation's row; a re-run leaves a PENDING
+ * operation held by a connector alone, dispatches an unheld one again, and fails one the queue did not take.
+ */
+describe(CampaignRunner.name, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let db: Database;
+  let tenantId: string;
+  const commands: TerminalCommand[] = [];
+  let reply: TerminalCommandReply = { ok: true, result: { queued: true } };
+  let sut: CampaignRunner;
+
+  /**
+   * A campaign of one terminal in a store of its own (maxConcurrentPerStore is 1), one wave, every policy default
+   * but the wave size; returns its step's job data.
+   */
+  async function campaignOfOne(name: string): Promise<StepData> {
+    const storeId = (await owner.store.create({ data: { tenantId, name, timeZone: 'UTC' } })).id;
+    const terminal = await owner.terminal.create({
+      data: { tenantId, storeId, name, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
+    });
+    return db.withTenant(tenantId, async (tx) => {
+      const created = await insertCampaign(tx, {
+        tenantId,
+        name,
+        idempotencyKey: name,
+        operationType: 'LOAD_KEYS',
+        params: {},
+        selector: { terminalIds: [terminal.id] },
+        policy: { ...DEFAULT_POLICY, waveSize: { percent: 100 } },
+        deadline: null,
+        waves: [{ index: 0, canary: false, size: 1 }],
+        targets: [{ terminalId: terminal.id, storeId, waveIndex: 0, state: 'PENDING' }],
+      });
+      const target = await tx.campaignTarget.findFirstOrThrow({ where: { campaignId: created!.campaign.id } });
+      await tx.campaignWave.updateMany({ where: { campaignId: created!.campaign.id }, data: { state: 'RUNNING' } });
+      return { tenantId, campaignId: created!.campaign.id, targetId: target.id };
+    });
+  }
+
+  const targetOf = (id: string) => owner.campaignTarget.findUniqueOrThrow({ where: { id } });
+  const operationOf = (id: string) => owner.terminalOperation.findUniqueOrThrow({ where: { id } });
+  const executes = () => commands.filter((c) => c.kind === 'operation.execute');
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    db = Database.connect(testDb.appUrl, 2);
+    tenantId = (await owner.tenant.create({ data: { name: 'Runner' } })).id;
+    const dispatcher = {
+      dispatch: async (command: TerminalCommand) => {
+        commands.push(command);
+        return reply;
+      },
+    };
+    // followMs 0: one read of the row per run, so each run's decision is visible.
+    sut = new CampaignRunner(db, dispatcher, {} as FlowProducer, { now: () => new Date(), pollMs: 10, maxSleepMs: 50, followMs: 0 });
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await owner?.$disconnect();
+    await testDb?.drop();
+  });
+
+  beforeEach(() => {
+    commands.length = 0;
+    reply = { ok: true, result: { queued: true } };
+  });
+
+  it('dispatches once queued, leaves a held PENDING operation alone on a re-run, and dispatches an unheld one again', async () => {
+    const job = fakeJob(await campaignOfOne('held'));
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    const { operationId } = await targetOf(job.data.targetId);
+    expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId: expect.any(String), operationId, replyWhen: 'queued' }]);
+    expect(job.data.dispatchedOperationId).toBe(operationId);
+
+    // Still PENDING and fresh: queued in its terminal's queue (the connector touches it); nothing is sent again.
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(executes()).toHaveLength(1);
+    expect(job.delays).toBe(2);
+
+    // Untouched for longer than a hold interval: no connector holds it any more; dispatched again.
+    await owner.terminalOperation.update({ where: { id: operationId! }, data: { updatedAt: new Date(Date.now() - UNHELD_PENDING_MS - 5_000) } });
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(executes().map((c) => (c as { operationId: string }).operationId)).toEqual([operationId, operationId]);
+
+    // The connector runs it; the row ends the step (nothing dispatched).
+    await db.withTenant(tenantId, async (tx) => {
+      await transitionOperation(tx, { operationId: operationId!, from: ['PENDING'], to: 'SENT', step: { kind: 'transition' } });
+      await transitionOperation(tx, {
+        operationId: operationId!,
+        from: ['SENT'],
+        to: 'APPROVED',
+        set: { responseCode: '000', completedAt: new Date() },
+        step: { kind: 'transition', event: 'operation.completed' },
+      });
+    });
+    await expect(sut.step(job, 'token')).resolves.toEqual({ targetId: job.data.targetId, state: 'SUCCEEDED' });
+    expect(executes()).toHaveLength(2);
+    expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'SUCCEEDED', attempts: 1, operationId });
+  });
+
+  it('dispatches a PENDING operation this job never dispatched at once (the worker died between claim and dispatch)', async () => {
+    const first = fakeJob(await campaignOfOne('claimed'));
+    await expect(sut.step(first, 'token')).rejects.toBeInstanceOf(DelayedError);
+    const { operationId } = await targetOf(first.data.targetId);
+    // A new job for the same step, without the record (as the flow re-adds it): the fresh PENDING row is not assumed held.
+    const again = fakeJob({ tenantId, campaignId: first.data.campaignId, targetId: first.data.targetId });
+    await expect(sut.step(again, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(executes().map((c) => (c as { operationId: string }).operationId)).toEqual([operationId, operationId]);
+    expect(again.data.dispatchedOperationId).toBe(operationId);
+  });
+
+  it("fails the PENDING operation as never sent when the terminal's queue did not take it, and retries the target", async () => {
+    reply = { ok: false, code: 'TERMINAL_BUSY', message: "the terminal's command queue is full" };
+    const job = fakeJob(await campaignOfOne('busy'));
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    const target = await targetOf(job.data.targetId);
+    expect(target).toMatchObject({ state: 'RETRYING', attempts: 1, lastError: 'TERMINAL_BUSY' });
+    expect(await operationOf(target.operationId!)).toMatchObject({
+      state: 'FAILED',
+      stateReason: "not sent: TERMINAL_BUSY: the terminal's command queue is full",
+      error: { code: 'TERMINAL_BUSY' },
+    });
+    expect(executes()).toHaveLength(1);
+  });
+});
