@@ -1,11 +1,16 @@
 /**
- * Operations benchmark: `POST /v1/terminals/{id}/operations?wait=…` → approved through the whole
- * gateway stack (auth, rate limit, idempotency, PostgreSQL under RLS, in-process dispatcher →
- * OperationExecutor → Joinproto driver → simulator over TCP), with N terminals driven concurrently,
- * vs the baseline measured in the same run: the same driver → simulator round trip alone, N concurrent.
- * Prints operations/s, p50 / p99 latency and the ratios (how much the API + database add).
- * Prints SQL statements and transactions per operation (bench/support/sql-counter.ts).
- * Run: node scripts/run-ts.mjs bench/operations/operations.bench.ts   (about 20 s; BENCH_QUICK=1: ~8 s; TERMINALS, SECONDS to change)
+ * Operations benchmark: `POST /v1/terminals/{id}/operations?wait=…` → approved through the whole gateway
+ * stack (auth, rate limit, idempotency, PostgreSQL under RLS), N terminals driven concurrently, vs the
+ * baseline measured in the same run: the same driver → simulator round trip alone, N concurrent. Two paths:
+ *  - in-process: the gateway's dispatcher runs the OperationExecutor → Joinproto driver → simulator over TCP
+ *    in the same process (test/e2e/support/in-process-dispatcher.ts);
+ *  - deployment: gateway → Redis command bus → device connector → WebSocket tunnel → agent → simulator, each
+ *    piece the production one, in this process (as test/e2e/full-stack.e2e-spec.ts wires them).
+ * Each at 4 and 64 terminals (TERMINALS=4,64; PATHS=in-process,deployment to choose; quick mode runs 64 terminals
+ * in-process only). Prints operations/s, p50 / p99 latency, CPU of this process per operation, the ratios, and SQL
+ * statements and transactions per operation (bench/support/sql-counter.ts, which counts Prisma's and the
+ * pipelined SqlTransaction's statements alike: both end in pg.Client#query).
+ * Run: node scripts/run-ts.mjs bench/operations/operations.bench.ts   (about 90 s; BENCH_QUICK=1: under 60 s; SECONDS to change)
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -13,9 +18,17 @@ import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 
+import type { INestApplication } from '@nestjs/common';
+
+import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createDriver, type LinkFactory } from '@payorch/drivers';
+import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
+import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
+import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
+import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { GatewaySession, idem } from '../../test/e2e/support/gateway-session';
 import { InProcessDispatcher } from '../../test/e2e/support/in-process-dispatcher';
 import { QUICK, reportRow } from '../support/report';
@@ -24,8 +37,14 @@ import { installSqlCounter, perEvent, sqlSnapshot } from '../support/sql-counter
 // Before the gateway creates its pools: counts the statements and transactions per operation.
 installSqlCounter();
 
-const TERMINALS = Number(process.env.TERMINALS ?? 4);
+const TERMINAL_COUNTS = (process.env.TERMINALS ?? '4,64').split(',').map(Number);
+const PATHS = (process.env.PATHS ?? 'in-process,deployment').split(',') as Path[];
+/** Quick mode (CI, < 60 s): the 64-terminal run takes the in-process path only, unless PATHS says otherwise. */
+const pathsFor = (terminals: number): Path[] => (QUICK && terminals > 4 && process.env.PATHS === undefined ? ['in-process'] : PATHS);
 const SECONDS = Number(process.env.SECONDS ?? (QUICK ? 2 : 8));
+const silent = createLogger({ name: 'bench', level: 'silent' });
+
+type Path = 'in-process' | 'deployment';
 const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -46,12 +65,15 @@ interface Result {
   ops: number;
   seconds: number;
   latencies: number[];
+  /** CPU time of this process per operation (ms): on a loaded machine a steadier figure than the rates. */
+  cpuMsPerOp: number;
 }
 
 /** Runs `once` in a loop on each of `lanes` concurrently for SECONDS, after one warm-up call per lane. */
 async function measure(lanes: number, once: (lane: number) => Promise<void>): Promise<Result> {
   await Promise.all(Array.from({ length: lanes }, (_, lane) => once(lane)));
   const latencies: number[] = [];
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const deadline = start + SECONDS * 1000;
   await Promise.all(
@@ -63,7 +85,13 @@ async function measure(lanes: number, once: (lane: number) => Promise<void>): Pr
       }
     }),
   );
-  return { ops: latencies.length, seconds: (performance.now() - start) / 1000, latencies: latencies.sort((a, b) => a - b) };
+  const used = process.cpuUsage(cpu);
+  return {
+    ops: latencies.length,
+    seconds: (performance.now() - start) / 1000,
+    latencies: latencies.sort((a, b) => a - b),
+    cpuMsPerOp: (used.user + used.system) / 1000 / Math.max(1, latencies.length),
+  };
 }
 
 function report(name: string, r: Result): { rate: number; p50: number; p99: number } {
@@ -71,101 +99,199 @@ function report(name: string, r: Result): { rate: number; p50: number; p99: numb
   const p50 = percentile(r.latencies, 50);
   const p99 = percentile(r.latencies, 99);
   console.log(
-    `${name.padEnd(44)} ${rate.toFixed(1).padStart(8)} ops/s   p50 ${p50.toFixed(2).padStart(7)} ms   p99 ${p99.toFixed(2).padStart(7)} ms   (${r.ops} ops)`,
+    `${name.padEnd(44)} ${rate.toFixed(1).padStart(8)} ops/s   p50 ${p50.toFixed(2).padStart(7)} ms   p99 ${p99.toFixed(2).padStart(7)} ms   ` +
+      `CPU ${r.cpuMsPerOp.toFixed(2)} ms/op   (${r.ops} ops)`,
   );
   return { rate, p50, p99 };
 }
 
-async function main(): Promise<void> {
-  const sims = await Promise.all(
-    Array.from({ length: TERMINALS }, async () => {
-      const sim = new JoinprotoTerminalSimulator();
-      return { sim, port: (await sim.listen(0)).port };
-    }),
-  );
+/** The figures of one path at one terminal count, against the baseline of the same count. */
+interface PathRun {
+  full: Result;
+  sql: { statements: number; transactions: number };
+}
 
-  // Baseline: the driver → simulator round trip alone, one driver per terminal.
-  const drivers = sims.map(({ port }) =>
-    createDriver({
-      terminalRowId: randomUUID(),
-      protocol: 'JOINPROTO',
-      dialect: null,
-      terminalId: null,
-      merchantId: null,
-      department: null,
-      credentials: null,
-      link: tcpLink(port),
-    }),
-  );
-  const baseline = await measure(TERMINALS, async (lane) => {
-    const outcome = await drivers[lane]!.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, hooks);
-    if (outcome.state !== 'approved') throw new Error(`baseline: unexpected outcome ${outcome.state}`);
+/**
+ * Drives POST ?wait on every terminal of a started gateway for SECONDS. `terminals` are the ids, in lane order.
+ */
+async function drive(session: GatewaySession, apiKey: string, terminals: string[]): Promise<PathRun> {
+  const base = `http://127.0.0.1:${(session.app.getHttpServer().address() as AddressInfo).port}`;
+  const sqlBefore = sqlSnapshot();
+  const full = await measure(terminals.length, async (lane) => {
+    const op = await post(base, apiKey, `/v1/terminals/${terminals[lane]}/operations?wait=10000`, { type: 'purchase', amount: 1500, currency: 'RUB' });
+    if (op.state !== 'approved') throw new Error(`full stack: unexpected state ${String(op.state)} ${JSON.stringify(op)}`);
   });
-  await Promise.all(drivers.map((d) => d.close()));
+  // The warm-up calls (one per lane) are counted too: they are operations like the others.
+  return { full, sql: perEvent(sqlBefore, sqlSnapshot(), full.ops + terminals.length) };
+}
 
-  // Full stack: gateway + PostgreSQL + in-process dispatcher + executor + driver + simulator.
+async function post(base: string, apiKey: string, path: string, body: object): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json', 'Idempotency-Key': idem() },
+    body: JSON.stringify(body),
+  });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Gateway + in-process dispatcher (executor, driver) → simulators. */
+async function inProcess(ports: number[]): Promise<PathRun> {
   const session = new GatewaySession();
   let dispatcher!: InProcessDispatcher;
   session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
   await session.start({ RATE_LIMIT_PER_MINUTE: '100000000' });
   try {
     const { apiKey } = await session.tenant();
-    const headers = { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' };
     const base = `http://127.0.0.1:${(session.app.getHttpServer().address() as AddressInfo).port}`;
-    const post = async (path: string, body: object) => {
-      const res = await fetch(`${base}${path}`, { method: 'POST', headers: { ...headers, 'Idempotency-Key': idem() }, body: JSON.stringify(body) });
-      const json = (await res.json()) as Record<string, unknown>;
-      if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
-    const storeId = (await post('/v1/stores', { name: 'Bench', timeZone: 'UTC' })).id as string;
+    const storeId = (await post(base, apiKey, '/v1/stores', { name: 'Bench', timeZone: 'UTC' })).id as string;
     const terminals: string[] = [];
-    for (const { port } of sims) {
-      const id = (await post('/v1/terminals', { name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } }))
-        .id as string;
+    for (const port of ports) {
+      const body = { name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } };
+      const id = (await post(base, apiKey, '/v1/terminals', body)).id as string;
       dispatcher.route(id, { port });
       terminals.push(id);
     }
-    const sqlBefore = sqlSnapshot();
-    const full = await measure(TERMINALS, async (lane) => {
-      const op = await post(`/v1/terminals/${terminals[lane]}/operations?wait=10000`, { type: 'purchase', amount: 1500, currency: 'RUB' });
-      if (op.state !== 'approved') throw new Error(`full stack: unexpected state ${String(op.state)}`);
-    });
-    // The warm-up calls (one per lane) are counted too: they are operations like the others.
-    const sql = perEvent(sqlBefore, sqlSnapshot(), full.ops + TERMINALS);
-
-    console.log(`\noperations benchmark: ${TERMINALS} terminals, ${SECONDS} s per measurement (Joinproto simulator over loopback TCP)\n`);
-    const b = report('driver → simulator round trip (baseline)', baseline);
-    const f = report('POST /operations → approved (full stack)', full);
-    console.log(
-      `\nratio full/baseline: throughput ${(f.rate / b.rate).toFixed(3)}×, p50 latency ${(f.p50 / b.p50).toFixed(2)}×, p99 latency ${(f.p99 / b.p99).toFixed(2)}×` +
-        `  (API + database add ${(f.p50 - b.p50).toFixed(2)} ms at p50)`,
-    );
-    console.log(`SQL per operation: ${sql.statements} statements in ${sql.transactions} transactions`);
-    reportRow({
-      bench: `operations: POST ?wait → approved, ${TERMINALS} terminals (throughput)`,
-      measured: f.rate,
-      baseline: b.rate,
-      unit: 'ops/s',
-      ratio: f.rate / b.rate,
-      goal: { on: 'ratio', op: '>=', value: 0.5 },
-      perEvent: sql,
-    });
-    reportRow({
-      bench: `operations: added latency at p50, ${TERMINALS} terminals`,
-      measured: f.p50 - b.p50,
-      baseline: b.p50,
-      unit: 'ms',
-      ratio: f.p50 / b.p50,
-      goal: { on: 'measured', op: '<=', value: 3 },
-      perEvent: sql,
-    });
+    return await drive(session, apiKey, terminals);
   } finally {
     await dispatcher?.close();
     await session.stop();
-    await Promise.all(sims.map(({ sim }) => sim.close()));
   }
 }
+
+/** Gateway → Redis command bus → device connector → WebSocket tunnel → agent (one, bridging every terminal) → simulators. */
+async function deployment(ports: number[]): Promise<PathRun> {
+  const session = new GatewaySession();
+  await session.start({ RATE_LIMIT_PER_MINUTE: '100000000' });
+  let connector: INestApplication | undefined;
+  let stopAgent: (() => void) | undefined;
+  try {
+    const config = loadConfig('device-connector', connectorConfigSchema, {
+      DATABASE_APP_URL: session.testDb.appUrl,
+      REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
+      PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
+      CONNECTOR_INSTANCE_ID: 'bench-1',
+      LOG_LEVEL: 'silent',
+    });
+    connector = await createConnectorApp(config, silent);
+    await connector.listen(0, '127.0.0.1');
+    const connectorUrl = `http://127.0.0.1:${(connector.getHttpServer().address() as AddressInfo).port}`;
+    const { apiKey } = await session.tenant();
+    const base = `http://127.0.0.1:${(session.app.getHttpServer().address() as AddressInfo).port}`;
+    const storeId = (await post(base, apiKey, '/v1/stores', { name: 'Bench', timeZone: 'UTC' })).id as string;
+    const agent = (await post(base, apiKey, '/v1/agents', { name: 'Till', storeId })) as { agent: { id: string }; enrollmentToken: string };
+    const enrolled = await fetch(`${connectorUrl}/agent/enroll`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: agent.enrollmentToken }),
+    });
+    const { credential } = (await enrolled.json()) as { credential: string };
+    const terminals: string[] = [];
+    for (const port of ports) {
+      const body = { name: 'T', storeId, agentId: agent.agent.id, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port } };
+      terminals.push((await post(base, apiKey, '/v1/terminals', body)).id as string);
+    }
+    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
+    const client = new TunnelClient({
+      connector: connectorUrl,
+      credential,
+      logger: silent,
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      onSocket: (ws) => bridge.attach(ws),
+    });
+    void client.start();
+    stopAgent = () => {
+      client.stop();
+      void bridge.close();
+    };
+    await waitFor(
+      async () => {
+        const online = await session.owner.terminal.count({ where: { id: { in: terminals }, status: 'ONLINE' } });
+        return online === terminals.length;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: `${terminals.length} terminals online through the agent` },
+    );
+    return await drive(session, apiKey, terminals);
+  } finally {
+    stopAgent?.();
+    await connector?.close();
+    await session.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`\noperations benchmark: ${SECONDS} s per measurement (Joinproto simulators over loopback TCP)`);
+  for (const terminals of TERMINAL_COUNTS) {
+    const sims = await Promise.all(
+      Array.from({ length: terminals }, async () => {
+        const sim = new JoinprotoTerminalSimulator();
+        return { sim, port: (await sim.listen(0)).port };
+      }),
+    );
+    try {
+      const ports = sims.map((s) => s.port);
+      // Baseline: the driver → simulator round trip alone, one driver per terminal.
+      const drivers = ports.map((port) =>
+        createDriver({
+          terminalRowId: randomUUID(),
+          protocol: 'JOINPROTO',
+          dialect: null,
+          terminalId: null,
+          merchantId: null,
+          department: null,
+          credentials: null,
+          link: tcpLink(port),
+        }),
+      );
+      const baseline = await measure(terminals, async (lane) => {
+        const outcome = await drivers[lane]!.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, hooks);
+        if (outcome.state !== 'approved') throw new Error(`baseline: unexpected outcome ${outcome.state}`);
+      });
+      await Promise.all(drivers.map((d) => d.close()));
+      console.log(`\n${terminals} terminals`);
+      const b = report('driver → simulator round trip (baseline)', baseline);
+      for (const path of pathsFor(terminals)) {
+        const run = path === 'in-process' ? await inProcess(ports) : await deployment(ports);
+        const f = report(`POST /operations → approved (${path})`, run.full);
+        console.log(
+          `  ratio full/baseline: throughput ${(f.rate / b.rate).toFixed(3)}×, p50 latency ${(f.p50 / b.p50).toFixed(2)}×, p99 latency ${(f.p99 / b.p99).toFixed(2)}×` +
+            `  (the platform adds ${(f.p50 - b.p50).toFixed(2)} ms at p50, ${(run.full.cpuMsPerOp - baseline.cpuMsPerOp).toFixed(2)} ms of CPU in this process);` +
+            ` SQL per operation: ${run.sql.statements} statements in ${run.sql.transactions} transactions`,
+        );
+        const goal = GOALS[path];
+        reportRow({
+          bench: `operations: POST ?wait → approved, ${path}, ${terminals} terminals (throughput)`,
+          measured: f.rate,
+          baseline: b.rate,
+          unit: 'ops/s',
+          ratio: f.rate / b.rate,
+          goal: { on: 'ratio', op: '>=', value: goal.ratio },
+          perEvent: run.sql,
+          note: `CPU in this process ${run.full.cpuMsPerOp.toFixed(2)} ms/op (baseline ${baseline.cpuMsPerOp.toFixed(2)})`,
+        });
+        reportRow({
+          bench: `operations: added latency at p50, ${path}, ${terminals} terminals`,
+          measured: f.p50 - b.p50,
+          baseline: b.p50,
+          unit: 'ms',
+          ratio: f.p50 / b.p50,
+          goal: { on: 'measured', op: '<=', value: goal.addedMs },
+          perEvent: run.sql,
+        });
+      }
+    } finally {
+      await Promise.all(sims.map(({ sim }) => sim.close()));
+    }
+  }
+}
+
+/** Issue 19's goals: the in-process path ≥ 0.5× and ≤ 3 ms added at p50; the deployment path ≥ 0.4× and ≤ 5 ms. */
+const GOALS: Record<Path, { ratio: number; addedMs: number }> = {
+  'in-process': { ratio: 0.5, addedMs: 3 },
+  deployment: { ratio: 0.4, addedMs: 5 },
+};
 
 main().then(
   () => process.exit(0),

@@ -1,7 +1,10 @@
+import type pg from 'pg';
+
 import { isUuid, PayorchError } from '@payorch/domain';
 
-import { type PrismaClient, type TransactionClient, createPrismaClient } from './client';
+import { createPool, Prisma, type PrismaClient, prismaOnPool, type TransactionClient } from './client';
 import { collectEvents, type PublishedEvent } from './events';
+import { SqlTransaction } from './sql-transaction';
 
 export interface ApiKeyLookup {
   id: string;
@@ -27,6 +30,15 @@ export interface AgentEnrollmentLookup {
   status: 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
 }
 
+export interface WithTenantSqlOptions {
+  /**
+   * `fn` issues all its statements before its first `await` (it decides nothing on an answer before the end),
+   * so `COMMIT` is written right behind them: the whole transaction in one round trip. A statement issued
+   * after that is refused (SqlTransaction), never run outside the transaction.
+   */
+  pipelineCommit?: boolean;
+}
+
 export interface WithTenantOptions {
   /** Interactive transaction timeout (ms). */
   timeout?: number;
@@ -48,6 +60,20 @@ export interface DatabaseOptions {
   onClose?: () => Promise<void>;
 }
 
+/**
+ * A SqlTransaction's limits, in place of the interactive transaction's 10 s timeout: a statement, and an idle
+ * wait for the process between two statements (holding the row locks), end at 10 s.
+ */
+const SQL_TRANSACTION_LIMIT = '10s';
+
+/**
+ * The tenant scope and the limits of a SqlTransaction, transaction-local, in one statement. The tenant id is a
+ * checked UUID (isUuid), never free text.
+ */
+const scopeSqlTransaction = (tenantId: string) =>
+  Prisma.sql`SELECT set_config('app.tenant_id', ${tenantId}, true), set_config('statement_timeout', ${SQL_TRANSACTION_LIMIT}, true),
+    set_config('idle_in_transaction_session_timeout', ${SQL_TRANSACTION_LIMIT}, true)`;
+
 /** Events numbered per payorch_sequence_events call (a backlog is numbered in several). */
 const SEQUENCE_BATCH = 1000;
 
@@ -55,14 +81,25 @@ export class Database {
   /** Events of committed transactions waiting for the background sequencer (afterCommit). */
   private readonly unsequenced: PublishedEvent[][] = [];
   private sequencer: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
 
+  /**
+   * @param sqlPool the `pg` pool under `prisma` (Database.connect), on which `withTenantSql` runs; without one,
+   * `withTenantSql` runs through Prisma.
+   */
   constructor(
     readonly prisma: PrismaClient,
     private readonly options: DatabaseOptions = {},
+    private readonly sqlPool?: pg.Pool,
   ) {}
 
+  /**
+   * One `pg` pool of `poolSize` connections (default 10, opened on demand) in pipeline mode, shared by Prisma
+   * and the hot path (`withTenantSql`, `querySql`, the API-key lookup, the event sequencer).
+   */
   static connect(appDatabaseUrl: string, poolSize?: number, options: DatabaseOptions = {}): Database {
-    return new Database(createPrismaClient(appDatabaseUrl, { max: poolSize }), options);
+    const pool = createPool(appDatabaseUrl, { max: poolSize });
+    return new Database(prismaOnPool(pool), options, pool);
   }
 
   /**
@@ -83,6 +120,60 @@ export class Database {
     );
     if (events.length > 0) this.afterCommit(events);
     return result;
+  }
+
+  /**
+   * `withTenant` for the hot path (the operation write path): the same tenant scope, RLS and event hand-over,
+   * on a `pg` connection of the shared pool whose statements are pipelined (SqlTransaction). `fn` gets the raw-SQL
+   * surface only (`$queryRaw`, `$executeRaw`, `defer`): repository functions written against `SqlClient`
+   * run in it unchanged. Read committed; instead of the interactive transaction's timeout, a statement and an
+   * idle wait between two statements end after 10 s. `fn` waits on nothing but its statements.
+   */
+  async withTenantSql<T>(
+    tenant: string | { tenantId: string },
+    fn: (tx: SqlTransaction | TransactionClient) => Promise<T>,
+    options: WithTenantSqlOptions = {},
+  ): Promise<T> {
+    const pipelineCommit = options.pipelineCommit ?? false;
+    const tenantId = typeof tenant === 'string' ? tenant : tenant.tenantId;
+    if (!isUuid(tenantId)) throw new PayorchError('TENANT_INVALID', 'tenant id must be a UUID');
+    if (this.sqlPool === undefined) return this.withTenant(tenantId, fn);
+    const client = await this.sqlPool.connect();
+    const tx = new SqlTransaction(client);
+    const events = collectEvents(tx);
+    let broken: unknown;
+    try {
+      // Pipelined with fn's first statement: one round trip for the three.
+      void tx.send('BEGIN').catch(() => undefined);
+      void tx.send(scopeSqlTransaction(tenantId)).catch(() => undefined);
+      let result: T;
+      try {
+        const running = fn(tx);
+        result = pipelineCommit ? (await Promise.all([running, tx.commit()]))[0] : await running;
+      } catch (error) {
+        await tx.rollback().catch((rollbackError: unknown) => (broken = rollbackError));
+        throw error;
+      }
+      try {
+        if (!pipelineCommit) await tx.commit();
+      } catch (error) {
+        // A failed COMMIT leaves the connection in an unknown state: do not pool it.
+        broken = error;
+        throw error;
+      }
+      if (events.length > 0) this.afterCommit(events);
+      return result;
+    } finally {
+      client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+    }
+  }
+
+  /**
+   * One read in its own tenant transaction with nothing to decide in between, so `BEGIN`, the tenant scope,
+   * the statement and `COMMIT` are written together: one round trip on the bare-driver path.
+   */
+  async querySql<T>(tenant: string | { tenantId: string }, query: Prisma.Sql): Promise<T[]> {
+    return this.withTenantSql(tenant, (tx) => tx.$queryRaw<T[]>(query), { pipelineCommit: true });
   }
 
   /**
@@ -137,12 +228,22 @@ export class Database {
    */
   async sequenceEvents(): Promise<bigint> {
     for (;;) {
-      const [row] = await this.prisma.$queryRaw<[{ assigned: number; high: bigint }]>`SELECT * FROM payorch_sequence_events(${SEQUENCE_BATCH}::int)`;
-      if (row.assigned < SEQUENCE_BATCH) return row.high;
+      const [row] =
+        this.sqlPool === undefined
+          ? await this.prisma.$queryRaw<[{ assigned: number; high: bigint }]>`SELECT * FROM payorch_sequence_events(${SEQUENCE_BATCH}::int)`
+          : (await this.sqlPool.query<{ assigned: number; high: string }>('SELECT * FROM payorch_sequence_events($1::int)', [SEQUENCE_BATCH])).rows.map(
+              (r) => ({ assigned: r.assigned, high: BigInt(r.high) }),
+            );
+      if (row!.assigned < SEQUENCE_BATCH) return row!.high;
     }
   }
 
+  /** Every authenticated request runs it: on the bare-driver pool when there is one (no tenant scope: SECURITY DEFINER). */
   async findApiKeyByPrefix(prefix: string): Promise<ApiKeyLookup | null> {
+    if (this.sqlPool !== undefined) {
+      const { rows } = await this.sqlPool.query<ApiKeyLookup>('SELECT * FROM payorch_find_api_key($1)', [prefix]);
+      return rows[0] ?? null;
+    }
     const rows = await this.prisma.$queryRaw<ApiKeyLookup[]>`SELECT * FROM payorch_find_api_key(${prefix})`;
     return rows[0] ?? null;
   }
@@ -161,9 +262,15 @@ export class Database {
     await this.prisma.$queryRaw`SELECT 1`;
   }
 
-  async close(): Promise<void> {
-    await this.eventsSettled();
-    await this.prisma.$disconnect();
-    await this.options.onClose?.();
+  /** Idempotent: a second call waits for the first (the bare pool may be ended once only). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.eventsSettled();
+      // Ends the pool too (disposeExternalPool) if Prisma ever connected; otherwise it is ended here.
+      await this.prisma.$disconnect();
+      if (this.sqlPool !== undefined && !this.sqlPool.ended) await this.sqlPool.end();
+      await this.options.onClose?.();
+    })();
+    return this.closing;
   }
 }

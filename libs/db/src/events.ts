@@ -1,4 +1,7 @@
-import type { TransactionClient } from './client';
+import { randomUUID } from 'node:crypto';
+
+import { Prisma } from './client';
+import { isSqlTransaction, type SqlClient } from './sql-transaction';
 
 /**
  * Every tenant-visible event type. Producers write them with `publishEvent` in the same transaction
@@ -58,11 +61,22 @@ export interface PublishedEvent extends PublishEventInput {
   createdAt: string;
 }
 
+let lastEventTime = 0;
+
+/**
+ * Strictly increasing per process, in ms (the column's precision): the sequencer numbers committed events by
+ * (createdAt, id), so two events of one transaction (a progress step and the outcome) keep their order.
+ */
+function eventTime(): Date {
+  lastEventTime = Math.max(Date.now(), lastEventTime + 1);
+  return new Date(lastEventTime);
+}
+
 /** Events written in each open `withTenant` transaction, handed to `onCommitted` once it commits. */
 const pending = new WeakMap<object, PublishedEvent[]>();
 
-/** Called by Database.withTenant: starts collecting the events of a transaction. */
-export function collectEvents(tx: TransactionClient): PublishedEvent[] {
+/** Called by Database.withTenant / withTenantSql: starts collecting the events of a transaction. */
+export function collectEvents(tx: object): PublishedEvent[] {
   const events: PublishedEvent[] = [];
   pending.set(tx, events);
   return events;
@@ -71,13 +85,15 @@ export function collectEvents(tx: TransactionClient): PublishedEvent[] {
 /**
  * Inserts the event inside the caller's tenant transaction and returns it. When the transaction
  * commits, the Database's `onCommitted` hook receives it (live streams, webhook fan-out); a rolled
- * back transaction publishes nothing.
+ * back transaction publishes nothing. Its id and time are made here (as Prisma's `@default` did), so
+ * nothing waits for the INSERT's answer: in a SqlTransaction it is pipelined with the COMMIT.
  */
-export async function publishEvent(tx: TransactionClient, tenantId: string, input: PublishEventInput): Promise<PublishedEvent> {
-  const row = await tx.domainEvent.create({
-    data: { tenantId, type: input.type, subjectType: input.subjectType, subjectId: input.subjectId, data: input.data as never },
-  });
-  const event: PublishedEvent = { ...input, id: row.id, tenantId, createdAt: row.createdAt.toISOString() };
+export async function publishEvent(tx: SqlClient, tenantId: string, input: PublishEventInput): Promise<PublishedEvent> {
+  const event: PublishedEvent = { ...input, id: randomUUID(), tenantId, createdAt: eventTime().toISOString() };
+  const insert = Prisma.sql`INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
+    VALUES (${event.id}::uuid, ${tenantId}::uuid, ${input.type}, ${input.subjectType}, ${input.subjectId}, ${JSON.stringify(input.data)}::jsonb, ${event.createdAt}::timestamptz)`;
+  if (isSqlTransaction(tx)) tx.defer(insert);
+  else await tx.$executeRaw(insert);
   pending.get(tx)?.push(event);
   return event;
 }

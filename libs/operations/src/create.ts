@@ -1,4 +1,4 @@
-import { Prisma, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { Prisma, type PublishedEvent, type SqlClient } from '@payorch/db';
 import type { OperationType } from '@payorch/drivers';
 
 import { toDbAmount } from './amounts';
@@ -24,7 +24,7 @@ export interface NewOperation {
  * statement) and `operation.created` DomainEvent, in the caller's tenant transaction. A taken
  * `(tenantId, idempotencyKey)` rejects with Prisma's P2002, as `terminalOperation.create` would.
  */
-export async function insertOperation(tx: TransactionClient, input: NewOperation): Promise<{ row: OperationRow; event: PublishedEvent }> {
+export async function insertOperation(tx: SqlClient, input: NewOperation): Promise<{ row: OperationRow; event: PublishedEvent }> {
   const amount = toDbAmount(input.amount);
   const cashbackAmount = toDbAmount(input.cashbackAmount, 'cashbackAmount');
   let rows: OperationRow[];
@@ -50,8 +50,14 @@ export async function insertOperation(tx: TransactionClient, input: NewOperation
   return { row, event: event! };
 }
 
-/** A raw statement's unique violation (P2010 / 23505) as the P2002 a Prisma `create` raises, so callers handle one code. */
+/**
+ * A raw statement's unique violation (Prisma's P2010 / 23505, or the bare driver's 23505 in a SqlTransaction)
+ * as the P2002 a Prisma `create` raises, so callers handle one code.
+ */
 function asUniqueViolation(error: unknown): unknown {
+  if (error instanceof Error && (error as { code?: unknown }).code === '23505') {
+    return new Prisma.PrismaClientKnownRequestError(error.message, { code: 'P2002', clientVersion: Prisma.prismaVersion.client, meta: { cause: error } });
+  }
   if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2010') return error;
   const cause = (error.meta as { driverAdapterError?: { cause?: { kind?: string; originalCode?: string } } } | undefined)?.driverAdapterError?.cause;
   if (cause?.kind !== 'UniqueConstraintViolation' && cause?.originalCode !== '23505') return error;

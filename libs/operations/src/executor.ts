@@ -1,4 +1,4 @@
-import type { Database, PublishedEvent, TransactionClient } from '@payorch/db';
+import { type Database, Prisma, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
 import type { OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
 import { loadCommand, outcomeWrite } from './records';
@@ -25,6 +25,14 @@ interface Ref {
 }
 
 /**
+ * How long a progress step (e.g. Joinproto's "processing" right after the frame is written) waits before it
+ * is written on its own: an outcome that arrives meanwhile takes it along in its own transaction (one
+ * transaction instead of two, in order). Short enough that a display or QR step is on the live stream
+ * within a blink.
+ */
+export const PROGRESS_COALESCE_MS = 20;
+
+/**
  * Types that may run while another operation of the terminal is UNKNOWN: they only read the terminal (no
  * transaction, so no evidence of the unknown one is overwritten), and recovery or the human resolving it
  * may need them. Every other type is failed as never sent (`TERMINAL_RECOVERING`, issue #15).
@@ -39,9 +47,14 @@ export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_IN
  *  2. `beforeSend` stores the protocol references (DF01, SSI ticket, JPAY criteria) and commits before the
  *     driver writes a byte, so a crash after sending is recoverable; `protocolRefs IS NULL` therefore
  *     proves nothing was sent;
- *  3. progress moves SENT → IN_PROGRESS(subStatus) and is logged;
+ *  3. progress moves SENT → IN_PROGRESS(subStatus) and is logged, off the critical path: written in the
+ *     background (coalesced for PROGRESS_COALESCE_MS), and what is not written yet when the outcome comes
+ *     goes into the outcome's transaction, before it. A progress write that fails is dropped, never the outcome;
  *  4. the outcome is stored with a compare-and-set from SENT / IN_PROGRESS.
- * Each step is one transaction with its OperationEvent and DomainEvent.
+ * Each write is one transaction with its OperationEvent and DomainEvent, on the bare-driver path
+ * (`Database.withTenantSql`, pipelined): claim, refs and outcome are the three transactions a run waits for.
+ * Claim and refs stay two: the refs exist only once the driver has its session (Joinproto's DF01 comes from
+ * the session's allocator), and a claim made later would let a losing executor open the terminal's link.
  */
 export class OperationExecutor {
   constructor(
@@ -71,34 +84,48 @@ export class OperationExecutor {
     if (claimed.command === undefined) return { ran: false, state: claimed.state };
 
     let refsStored = false;
-    let progressChain: Promise<unknown> = Promise.resolve();
+    const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events)));
     const outcome = await driver
       .execute(claimed.command, {
         beforeSend: async (refs) => {
           await this.storeRefs(ref, refs);
           refsStored = true;
         },
-        onProgress: (progress) => {
-          progressChain = progressChain.then(() => this.storeProgress(ref, progress)).catch(() => undefined);
-        },
+        onProgress: (step) => progress.push(step),
       })
       .catch((error: unknown): OperationOutcome => ({
         // A driver must not reject; if one does, the refs tell whether anything may have been sent.
         state: refsStored ? 'unknown' : 'failed',
         reason: `driver error: ${error instanceof Error ? error.message : String(error)}`,
       }));
-    await progressChain;
+    const unwritten = await progress.close();
+    if (unwritten.length > 0) {
+      try {
+        return { ran: true, state: await this.storeOutcome(ref, outcome, 'completed', unwritten) };
+      } catch {
+        // The progress steps broke the transaction (they are informational): the outcome alone, as below.
+      }
+    }
     return { ran: true, state: await this.storeOutcome(ref, outcome, 'completed') };
   }
 
-  /** Stores the final (or unknown) outcome of a running operation (`completed`) or of a recovery (`recovered`). */
-  async storeOutcome(ref: Ref, outcome: OperationOutcome, kind: 'completed' | 'recovered'): Promise<OperationStateName> {
+  /**
+   * Stores the final (or unknown) outcome of a running operation (`completed`) or of a recovery (`recovered`),
+   * after the progress steps not written yet (`progress`, in the same transaction).
+   */
+  async storeOutcome(
+    ref: Ref,
+    outcome: OperationOutcome,
+    kind: 'completed' | 'recovered',
+    progress: readonly OperationProgress[] = [],
+  ): Promise<OperationStateName> {
     const to = stateOfOutcome(outcome.state);
     const allowed: readonly OperationStateName[] = kind === 'recovered' ? ['UNKNOWN'] : ['SENT', 'IN_PROGRESS'];
     const from = sourcesOf(to).filter((s) => allowed.includes(s));
     const final = to !== 'UNKNOWN';
     const event = kind === 'recovered' ? 'operation.recovered' : final ? 'operation.completed' : 'operation.unknown';
     return this.tx(ref, async (tx, events) => {
+      await this.writeProgress(tx, ref, progress, events);
       const { set, mergeRefs } = outcomeWrite(outcome);
       const written = await transitionOperation(tx, {
         operationId: ref.operationId,
@@ -113,7 +140,8 @@ export class OperationExecutor {
         return to;
       }
       // Someone else decided first (a supervisor, a human): report what is stored.
-      return (await tx.terminalOperation.findUnique({ where: { id: ref.operationId }, select: { state: true } }))?.state ?? to;
+      const [stored] = await tx.$queryRaw<{ state: OperationStateName }[]>`SELECT "state" FROM "TerminalOperation" WHERE "id" = ${ref.operationId}::uuid`;
+      return stored?.state ?? to;
     });
   }
 
@@ -121,15 +149,12 @@ export class OperationExecutor {
    * The claim found no PENDING row free to run. If it is still PENDING, another operation of the terminal
    * is UNKNOWN: fail this one as never sent (nothing was sent: it never left PENDING).
    */
-  private async refuseWhileRecovering(tx: TransactionClient, ref: Ref, events: PublishedEvent[]): Promise<OperationStateName> {
-    const row = await tx.terminalOperation.findUnique({ where: { id: ref.operationId }, select: { state: true, terminalId: true } });
-    if (row === null || row.state !== 'PENDING') return row?.state ?? 'PENDING';
-    const blocking = await tx.terminalOperation.findFirst({
-      where: { terminalId: row.terminalId, state: 'UNKNOWN', id: { not: ref.operationId } },
-      select: { id: true },
-      orderBy: { createdAt: 'asc' },
-    });
-    if (blocking === null) return 'PENDING';
+  private async refuseWhileRecovering(tx: SqlClient, ref: Ref, events: PublishedEvent[]): Promise<OperationStateName> {
+    const [row] = await tx.$queryRaw<{ state: OperationStateName; blockingId: string | null }[]>`
+      SELECT o."state", ${blockingOperation} AS "blockingId" FROM "TerminalOperation" o WHERE o."id" = ${ref.operationId}::uuid`;
+    if (row === undefined || row.state !== 'PENDING') return row?.state ?? 'PENDING';
+    if (row.blockingId === null) return 'PENDING';
+    const blocking = { id: row.blockingId };
     const reason = `not sent: the terminal is recovering operation ${blocking.id}, whose outcome is unknown`;
     const failed = await transitionOperation(tx, {
       operationId: ref.operationId,
@@ -143,21 +168,26 @@ export class OperationExecutor {
   }
 
   private async storeRefs(ref: Ref, refs: ProtocolRefs): Promise<void> {
-    await this.tx(ref, async (tx) => {
-      const written = await transitionOperation(tx, {
-        operationId: ref.operationId,
-        from: ['SENT', 'IN_PROGRESS'],
-        to: null,
-        set: { protocolRefs: refs as never },
-        step: { kind: 'refs', data: { keys: Object.keys(refs) } },
-      });
-      // Refuse to send if the operation is no longer ours to send (it was failed or canceled meanwhile).
-      if (written === null) throw new Error('operation is no longer in SENT state; not sending');
-    });
+    // One statement and nothing to publish: COMMIT travels with it (one round trip before the first byte).
+    const written = await this.tx(
+      ref,
+      (tx) =>
+        transitionOperation(tx, {
+          operationId: ref.operationId,
+          from: ['SENT', 'IN_PROGRESS'],
+          to: null,
+          set: { protocolRefs: refs as never },
+          step: { kind: 'refs', data: { keys: Object.keys(refs) } },
+        }),
+      { pipelineCommit: true },
+    );
+    // Refuse to send if the operation is no longer ours to send (it was failed or canceled meanwhile).
+    if (written === null) throw new Error('operation is no longer in SENT state; not sending');
   }
 
-  private async storeProgress(ref: Ref, progress: OperationProgress): Promise<void> {
-    await this.tx(ref, async (tx, events) => {
+  /** Progress steps, in order, in the caller's transaction (each its compare-and-set, OperationEvent and DomainEvent). */
+  private async writeProgress(tx: SqlClient, ref: Ref, steps: readonly OperationProgress[], events: PublishedEvent[]): Promise<void> {
+    for (const progress of steps) {
       const status = progress.kind === 'status';
       const written = await transitionOperation(tx, {
         operationId: ref.operationId,
@@ -167,16 +197,63 @@ export class OperationExecutor {
         step: { kind: 'progress', data: progressData(progress), event: 'operation.progress' },
       });
       push(events, written?.event);
-    });
+    }
   }
 
-  private async tx<T>(ref: Ref, fn: (tx: TransactionClient, events: PublishedEvent[]) => Promise<T>): Promise<T> {
+  private async tx<T>(ref: Ref, fn: (tx: SqlClient, events: PublishedEvent[]) => Promise<T>, options?: WithTenantSqlOptions): Promise<T> {
     const events: PublishedEvent[] = [];
-    const result = await this.db.withTenant(ref.tenantId, (tx) => fn(tx, events));
+    const result = await this.db.withTenantSql(ref.tenantId, (tx) => fn(tx, events), options);
     if (events.length > 0) this.options.onEvents?.(events);
     return result;
   }
 }
+
+/**
+ * The progress steps of one run: written in the background, in order, one transaction per batch, at most one
+ * batch at a time; a step waits PROGRESS_COALESCE_MS first so that those close together share a transaction.
+ * A batch that fails is dropped (progress is informational; the OperationEvent log then lacks it).
+ */
+class ProgressWriter {
+  private readonly queued: OperationProgress[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly write: (steps: readonly OperationProgress[]) => Promise<void>) {}
+
+  push(step: OperationProgress): void {
+    if (this.closed) return;
+    this.queued.push(step);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.closed && this.queued.length > 0 && this.timer === undefined && this.writing === undefined) {
+      this.timer = setTimeout(() => this.flush(), PROGRESS_COALESCE_MS);
+    }
+  }
+
+  /** Stops writing: waits for the batch being written, and returns the steps nobody wrote (for the outcome's transaction). */
+  async close(): Promise<OperationProgress[]> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.writing;
+    return this.queued.splice(0);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    this.writing = (async () => {
+      while (!this.closed && this.queued.length > 0) await this.write(this.queued.splice(0)).catch(() => undefined);
+      this.writing = undefined;
+    })();
+  }
+}
+
+/** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any. */
+const blockingOperation = Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN'
+  AND u."id" <> o."id" ORDER BY u."createdAt" ASC LIMIT 1)`;
 
 function push(events: PublishedEvent[], event: PublishedEvent | undefined): void {
   if (event !== undefined) events.push(event);

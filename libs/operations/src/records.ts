@@ -1,4 +1,4 @@
-import type { TransactionClient } from '@payorch/db';
+import type { SqlClient } from '@payorch/db';
 import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
 
 import { fromDbAmount } from './amounts';
@@ -116,7 +116,15 @@ export const asRefs = (value: unknown): ProtocolRefs | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ProtocolRefs) : undefined;
 
 /** The driver command for an operation, with its original's stored references for refund / void / capture. */
-export async function loadCommand(tx: TransactionClient, row: OperationRow): Promise<OperationCommand> {
+export async function loadCommand(tx: SqlClient, row: OperationRow): Promise<OperationCommand> {
+  if (row.originalOperationId === null) return commandOf(row);
+  const [original] = await tx.$queryRaw<OperationRow[]>`SELECT * FROM "TerminalOperation" WHERE "id" = ${row.originalOperationId}::uuid`;
+  if (original === undefined) throw new Error(`original operation ${row.originalOperationId} not found`);
+  return commandOf(row, original);
+}
+
+/** The driver command for an operation (and its original, for the types that refer to one). */
+function commandOf(row: OperationRow, original?: OperationRow): OperationCommand {
   const command: OperationCommand = {
     operationId: row.id,
     type: fromDbType(row.type),
@@ -124,8 +132,7 @@ export async function loadCommand(tx: TransactionClient, row: OperationRow): Pro
     ...(row.cashbackAmount !== null ? { cashbackAmount: fromDbAmount(row.cashbackAmount)! } : {}),
     ...(row.currency !== null ? { currency: row.currency } : {}),
   };
-  if (row.originalOperationId !== null) {
-    const original = (await tx.terminalOperation.findUniqueOrThrow({ where: { id: row.originalOperationId } })) as OperationRow;
+  if (original !== undefined) {
     command.original = {
       operationId: original.id,
       type: fromDbType(original.type),

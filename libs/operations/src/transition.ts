@@ -1,4 +1,4 @@
-import { Prisma, publishEvent, type DomainEventType, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { Prisma, publishEvent, type DomainEventType, type PublishedEvent, type SqlClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
@@ -98,10 +98,10 @@ export function assertTransition(t: Pick<OperationTransition, 'from' | 'to' | 's
 
 /**
  * Moves an operation `from → to` (or rewrites it in place when `to` is null) with its OperationEvent and
- * DomainEvent, in the caller's tenant transaction. Returns null — and writes nothing — when the row is not
+ * DomainEvent, in the caller's tenant transaction (Prisma's or a SqlTransaction). Returns null — and writes nothing — when the row is not
  * in one of `from` (or a guard refused it): someone else got there first.
  */
-export async function transitionOperation(tx: TransactionClient, t: OperationTransition): Promise<TransitionResult | null> {
+export async function transitionOperation(tx: SqlClient, t: OperationTransition): Promise<TransitionResult | null> {
   assertTransition(t);
   const guards: Prisma.Sql[] = [];
   if (t.unchangedSince !== undefined) guards.push(Prisma.sql`AND o."updatedAt" < ${t.unchangedSince}::timestamptz`);
@@ -148,7 +148,7 @@ export async function transitionOperation(tx: TransactionClient, t: OperationTra
 
 /** The DomainEvent of a step: the operation's log-safe summary, plus `previousState` when the state moved. */
 export async function publishStep(
-  tx: TransactionClient,
+  tx: SqlClient,
   row: OperationRow,
   previousState: OperationStateName | null | undefined,
   step: OperationStep,

@@ -3,8 +3,8 @@ import { connect, type Socket } from 'node:net';
 import { Client } from 'pg';
 
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { createDriver } from '@payorch/drivers';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createDriver, type ExecuteHooks, type OperationOutcome, type TerminalDriver } from '@payorch/drivers';
+import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { insertOperation, OperationExecutor } from './index';
@@ -12,27 +12,31 @@ import { insertOperation, OperationExecutor } from './index';
 interface Statement {
   sql: string;
   values: unknown[];
+  /** Which connection sent it: pipelined transactions of several connections interleave in `recorded`. */
+  connection: number;
 }
 
 /** Every statement any pg client of this process sends while `recording` is set (Prisma's adapter included). */
 const recorded: Statement[] = [];
 let recording = false;
+const connections = new Map<Client, number>();
 const originalQuery = Client.prototype.query;
 (Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (this: Client, ...args: unknown[]) {
   if (recording) {
     const first = args[0] as string | { text?: string; values?: unknown[] };
     const sql = typeof first === 'string' ? first : (first.text ?? '');
     const values = (typeof first === 'string' ? args[1] : first.values) ?? [];
-    recorded.push({ sql: sql.replace(/\s+/g, ' ').trim(), values: values as unknown[] });
+    if (!connections.has(this)) connections.set(this, connections.size);
+    recorded.push({ sql: sql.replace(/\s+/g, ' ').trim(), values: values as unknown[], connection: connections.get(this)! });
   }
   return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
 };
-
 /**
- * The cost of one approved Joinproto purchase on the operation's write path (issue #14's budget): created as
- * the gateway does and executed as the connector does, against the simulator, counting what reaches PostgreSQL.
- * Before the owner it took 5 transactions and 39 statements (a read before and after every conditional update,
- * the OperationEvent as a separate INSERT); now 5 transactions and 28 statements.
+ * The cost of one approved purchase on the operation's write path (issues #14 and #19): created as the gateway
+ * does and executed as the connector does, counting what reaches PostgreSQL. Issue #14 took it from 39 to 28
+ * statements (one compare-and-set per step); issue #19 to three transactions on the executor's critical path
+ * (claim · refs · outcome, the progress step taken along by the outcome or written in the background) on the
+ * bare-driver path, pipelined: before it, 5 transactions and 28 statements with BEGIN/COMMIT.
  */
 describe('operation write path (statement budget)', () => {
   let testDb: TestDatabase;
@@ -42,6 +46,7 @@ describe('operation write path (statement budget)', () => {
   let tenantId: string;
   let storeId: string;
   let terminalId: string;
+  let keys = 0;
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
@@ -60,6 +65,31 @@ describe('operation write path (statement budget)', () => {
     await owner.$disconnect();
     await testDb.drop();
   });
+
+  const create = () =>
+    db.withTenantSql(tenantId, (tx) =>
+      insertOperation(tx, {
+        tenantId,
+        terminalId,
+        storeId,
+        type: 'purchase',
+        amount: 1500,
+        currency: 'RUB',
+        idempotencyKey: `budget-${++keys}`,
+        requestHash: 'h',
+      }),
+    );
+
+  /** Runs the operation with `driver`, recording every statement of the executor. */
+  async function record(operationId: string, driver: TerminalDriver) {
+    recorded.length = 0;
+    recording = true;
+    try {
+      return await new OperationExecutor(db).execute({ tenantId, operationId }, driver);
+    } finally {
+      recording = false;
+    }
+  }
 
   it('creates and runs one approved purchase with one compare-and-set per step and no reads of the row', async () => {
     const { port } = await sim.listen(0);
@@ -80,31 +110,116 @@ describe('operation write path (statement budget)', () => {
     });
     recorded.length = 0;
     recording = true;
+    const { row } = await create();
+    recording = false;
+    const created = splitTransactions(recorded);
     try {
-      const { row } = await db.withTenant(tenantId, (tx) =>
-        insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 1500, currency: 'RUB', idempotencyKey: 'budget-1', requestHash: 'h' }),
-      );
-      expect(await new OperationExecutor(db).execute({ tenantId, operationId: row.id }, driver)).toEqual({ ran: true, state: 'APPROVED' });
+      expect(await record(row.id, driver)).toEqual({ ran: true, state: 'APPROVED' });
     } finally {
-      recording = false;
       await driver.close();
     }
-    const transactions = splitTransactions(recorded);
-    // create · claim · refs (committed before the first byte) · progress ("processing") · outcome.
-    expect(transactions.map((tx) => tx.kind)).toEqual(['created', 'transition', 'refs', 'progress', 'transition']);
-    for (const tx of transactions) {
-      // set_config, the one statement on the row (which appends the OperationEvent), the DomainEvent when there is one.
-      expect(tx.statements.filter((s) => s.sql.includes('"TerminalOperation"'))).toHaveLength(1);
-      expect(tx.statements.length).toBeLessThanOrEqual(3);
+    const run = splitTransactions(recorded);
+    // create: set_config, the insert (which appends the OperationEvent), the DomainEvent.
+    expect(created.map((tx) => [tx.kinds, tx.statements.length])).toEqual([[['created'], 3]]);
+    // claim · refs (committed before the first byte) · outcome; "processing" is taken along by the outcome,
+    // or (a slow card) written in a transaction of its own off the critical path.
+    const critical = run.filter((tx) => !(tx.kinds.length === 1 && tx.kinds[0] === 'progress'));
+    expect(critical.map((tx) => tx.kinds.filter((k) => k !== 'progress'))).toEqual([['transition'], ['refs'], ['transition']]);
+    expect(run.flatMap((tx) => tx.kinds)).toEqual(['transition', 'refs', 'progress', 'transition']);
+    for (const tx of run) {
+      // set_config, then per step the one statement on the row (which appends the OperationEvent) and its DomainEvent.
+      expect(tx.statements.filter((s) => s.sql.includes('"TerminalOperation"'))).toHaveLength(tx.kinds.length);
+      expect(tx.statements.length).toBeLessThanOrEqual(1 + 2 * tx.kinds.length);
     }
-    expect(recorded.filter((s) => /^SELECT .*FROM "public"\."TerminalOperation"/.test(s.sql))).toEqual([]);
-    expect(recorded.length).toBeLessThanOrEqual(28);
+    expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql))).toEqual([]);
+    // With the create: 13 statements (14 when the progress step has its own transaction) in 4 (5) transactions,
+    // 19 (24) with BEGIN and COMMIT, against 28 before. (The background numbering of the events is not counted.)
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBeLessThanOrEqual(11);
+    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(19);
+  });
+
+  it('runs a purchase whose outcome follows its progress at once in three transactions: claim, refs, progress + outcome', async () => {
+    const { row } = await create();
+    const report = await record(
+      row.id,
+      fakeDriver(async (hooks) => {
+        await hooks.beforeSend({ df01: '000001' });
+        hooks.onProgress({ kind: 'status', subStatus: 'processing' });
+        hooks.onProgress({ kind: 'display', text: 'Insert card' });
+        return { state: 'approved', rrn: '123456789012' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    const run = splitTransactions(recorded);
+    expect(run.map((tx) => tx.kinds)).toEqual([['transition'], ['refs'], ['progress', 'progress', 'transition']]);
+    // 3 + 2 + (set_config + 3 steps × (compare-and-set + DomainEvent)).
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(12);
+    // Every step is logged and published, in order.
+    const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { createdAt: 'asc' } });
+    expect(steps.map((s) => [s.kind, s.toState])).toEqual([
+      ['created', 'PENDING'],
+      ['transition', 'SENT'],
+      ['refs', null],
+      ['progress', 'IN_PROGRESS'],
+      ['progress', null],
+      ['transition', 'APPROVED'],
+    ]);
+    await db.eventsSettled();
+    const events = await owner.domainEvent.findMany({ where: { subjectId: row.id }, orderBy: { seq: 'asc' } });
+    expect(events.map((e) => e.type)).toEqual(['operation.created', 'operation.progress', 'operation.progress', 'operation.progress', 'operation.completed']);
+  });
+
+  it('writes progress in the background while the terminal works, before the outcome', async () => {
+    const { row } = await create();
+    const report = await record(
+      row.id,
+      fakeDriver(async (hooks) => {
+        await hooks.beforeSend({ df01: '000002' });
+        hooks.onProgress({ kind: 'status', subStatus: 'waiting_card' });
+        // The card takes a while: the step is on the row (and the live stream) before the outcome.
+        await waitFor(async () => (await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } })).subStatus === 'waiting_card', {
+          what: 'progress written before the outcome',
+        });
+        return { state: 'declined', responseCode: '05' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'DECLINED' });
+    expect(splitTransactions(recorded).map((tx) => tx.kinds)).toEqual([['transition'], ['refs'], ['progress'], ['transition']]);
+  });
+
+  it('stores the outcome even when its progress steps cannot be written', async () => {
+    const { row } = await create();
+    const report = await record(
+      row.id,
+      fakeDriver(async (hooks) => {
+        await hooks.beforeSend({ df01: '000003' });
+        // PostgreSQL's jsonb refuses \u0000: this step's write fails, and the outcome's transaction with it.
+        hooks.onProgress({ kind: 'display', text: 'bad\u0000text' });
+        return { state: 'approved', rrn: '000000000003' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    const stored = await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id }, include: { events: { orderBy: { createdAt: 'asc' } } } });
+    expect(stored).toMatchObject({ state: 'APPROVED', rrn: '000000000003' });
+    expect(stored.events.map((e) => e.kind)).toEqual(['created', 'transition', 'refs', 'transition']);
   });
 });
 
+/** A driver whose `execute` is `run` (the executor's hooks, then an outcome). */
+function fakeDriver(run: (hooks: ExecuteHooks) => Promise<OperationOutcome>): TerminalDriver {
+  return {
+    protocol: 'JOINPROTO',
+    execute: (_command, hooks) => run(hooks),
+    cancel: async () => 'not_running',
+    recover: async () => ({ state: 'unknown' }),
+    terminalInfo: async () => ({}),
+    close: async () => undefined,
+  };
+}
+
 interface RecordedTransaction {
-  /** The OperationEvent kind its one owner statement wrote. */
-  kind: string;
+  /** The OperationEvent kinds its owner statements wrote, in order. */
+  kinds: string[];
   /** Statements between BEGIN and COMMIT. */
   statements: Statement[];
 }
@@ -113,15 +228,18 @@ const STEP_KINDS = ['transition', 'refs', 'progress', 'recovered'];
 
 function splitTransactions(statements: readonly Statement[]): RecordedTransaction[] {
   const out: RecordedTransaction[] = [];
-  let open: Statement[] | undefined;
+  const open = new Map<number, Statement[]>();
   for (const statement of statements) {
-    if (statement.sql === 'BEGIN') open = [];
+    if (statement.sql === 'BEGIN') open.set(statement.connection, []);
     else if (statement.sql === 'COMMIT' || statement.sql === 'ROLLBACK') {
-      const write = open!.find((s) => s.sql.includes('INSERT INTO "OperationEvent"'));
-      const kind = write?.sql.includes("'created'") ? 'created' : (write?.values.find((v) => STEP_KINDS.includes(v as string)) as string | undefined);
-      out.push({ kind: kind ?? '(none)', statements: open! });
-      open = undefined;
-    } else open?.push(statement);
+      const transaction = open.get(statement.connection)!;
+      open.delete(statement.connection);
+      const writes = transaction.filter((s) => s.sql.includes('INSERT INTO "OperationEvent"'));
+      const kinds = writes.map((w) =>
+        w.sql.includes("'created'") ? 'created' : ((w.values.find((v) => STEP_KINDS.includes(v as string)) as string | undefined) ?? '(none)'),
+      );
+      out.push({ kinds, statements: transaction });
+    } else open.get(statement.connection)?.push(statement);
   }
   return out;
 }

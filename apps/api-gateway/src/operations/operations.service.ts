@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 
-import { Prisma, type Database, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { Prisma, type Database, type PublishedEvent, type SqlClient, type TransactionClient } from '@payorch/db';
 import { ApiError, canonicalJson, notFound, type TenantContext, type TerminalCommandReply } from '@payorch/domain';
 import { assertSupported, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
@@ -10,6 +10,7 @@ import {
   AmountError,
   fromApiState,
   insertOperation,
+  isUnheldPending,
   type OperationRow,
   resolveManually,
   RUNNING_STATES,
@@ -37,12 +38,6 @@ const ORIGINAL_TYPES: Partial<Record<CreateOperationDto['type'], readonly string
   preauth_cancel: ['PREAUTH'],
   sbp_refund: ['SBP_PAYMENT'],
 };
-
-/**
- * A PENDING operation unchanged for this long is held by no connector (a queued one is touched every
- * PENDING_HOLD_INTERVAL_MS, 10 s by default): a repeat of its request dispatches it again.
- */
-const UNHELD_PENDING_MS = 15_000;
 
 /** Retry-After while the command bus (Redis) is down; it reconnects within seconds of Redis answering. */
 const BUS_RETRY_AFTER_SECONDS = 5;
@@ -79,10 +74,14 @@ export class OperationsService implements OnApplicationShutdown {
     let agentId: string | null | undefined;
     let row: OperationRow;
     try {
-      row = await this.db.withTenant(ctx, async (tx) => {
+      // The hot path (Database.withTenantSql): the key's lookup and the terminal's gate are independent reads,
+      // written together with BEGIN; the insert follows; its DomainEvent and audit row travel with the COMMIT.
+      row = await this.db.withTenantSql(ctx, async (tx) => {
+        const gate = requireOperableTerminal(tx, terminalId);
+        gate.catch(() => undefined); // a repeat answers with its operation, whatever the terminal is now
         const existing = await this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash);
         if (existing) return existing;
-        const terminal = await requireOperableTerminal(tx, terminalId);
+        const terminal = await gate;
         agentId = terminal.agentId;
         const capability = this.capability(terminal.protocol, terminal.dialect, dto.type);
         if (capability.needsAmount && dto.amount === undefined) throw invalid('amount', `is required for ${dto.type}`);
@@ -113,7 +112,7 @@ export class OperationsService implements OnApplicationShutdown {
     } catch (error) {
       if (error instanceof AmountError) throw invalid('amount', error.message);
       const lostRace = error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
-      const again = lostRace ? await this.db.withTenant(ctx, (tx) => this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash)) : null;
+      const again = lostRace ? await this.db.withTenantSql(ctx, (tx) => this.byKey(tx, ctx.tenantId, idempotencyKey, requestHash)) : null;
       if (again === null) throw error;
       // A concurrent request with the same key won the insert: answer as a repeat.
       row = again;
@@ -122,7 +121,7 @@ export class OperationsService implements OnApplicationShutdown {
     // A repeat of an operation still PENDING that no connector holds (its gateway died between insert and
     // dispatch): dispatch it again. Safe: the executor's claim (PENDING → SENT, compare-and-set) runs it once,
     // and a command that finds it claimed does nothing.
-    const unheld = created === undefined && row.state === 'PENDING' && Date.now() - row.updatedAt.getTime() > UNHELD_PENDING_MS;
+    const unheld = created === undefined && isUnheldPending(row);
     if (created === undefined && !unheld) {
       // A repeat (the key is kept by the operation, @IdempotencyKeptByResource): the operation as it is now;
       // with ?wait= it waits for the run like the first request did.
@@ -133,13 +132,13 @@ export class OperationsService implements OnApplicationShutdown {
         } finally {
           wait.close();
         }
-        return this.get(ctx, row.id);
+        return this.current(ctx, row.id);
       }
       return toOperationView(row);
     }
     if (waitMs <= 0) {
       void this.track(this.execute(ctx.tenantId, row, agentId));
-      return this.get(ctx, row.id);
+      return this.current(ctx, row.id);
     }
     // Listen before dispatching, so that an outcome published right after the connector queued it is seen.
     const wait = await this.outcomes.prepare(ctx.tenantId, row.id);
@@ -150,7 +149,14 @@ export class OperationsService implements OnApplicationShutdown {
     } finally {
       wait.close();
     }
-    return this.get(ctx, row.id);
+    return this.current(ctx, row.id);
+  }
+
+  /** The operation as it is now, for create's answer: one pipelined round trip (Database.querySql). */
+  private async current(ctx: TenantContext, id: string): Promise<OperationResponse> {
+    const [row] = await this.db.querySql<OperationRow>(ctx, Prisma.sql`SELECT * FROM "TerminalOperation" WHERE "id" = ${id}::uuid`);
+    if (row === undefined) throw notFound('operation', id);
+    return toOperationView(row);
   }
 
   async get(ctx: TenantContext, id: string): Promise<OperationResponse> {
@@ -294,10 +300,11 @@ export class OperationsService implements OnApplicationShutdown {
     return tracked;
   }
 
-  private async byKey(tx: TransactionClient, tenantId: string, key: string, requestHash: string): Promise<OperationRow | null> {
-    const existing = (await tx.terminalOperation.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } })) as OperationRow | null;
-    if (existing === null) return null;
-    if ((existing as OperationRow & { requestHash: string }).requestHash !== requestHash) {
+  private async byKey(tx: SqlClient, tenantId: string, key: string, requestHash: string): Promise<OperationRow | null> {
+    const [existing] = await tx.$queryRaw<(OperationRow & { requestHash: string })[]>`
+      SELECT * FROM "TerminalOperation" WHERE "tenantId" = ${tenantId}::uuid AND "idempotencyKey" = ${key}`;
+    if (existing === undefined) return null;
+    if (existing.requestHash !== requestHash) {
       throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" already created operation ${existing.id} with a different request`, {
         operationId: existing.id,
       });
@@ -320,9 +327,9 @@ export class OperationsService implements OnApplicationShutdown {
     }
   }
 
-  private async checkOriginal(tx: TransactionClient, terminalId: string, dto: CreateOperationDto) {
+  private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto) {
     if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
-    const original = await tx.terminalOperation.findUnique({ where: { id: dto.originalOperationId } });
+    const [original] = await tx.$queryRaw<OperationRow[]>`SELECT * FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid`;
     if (!original) throw notFound('operation', dto.originalOperationId);
     const allowed = ORIGINAL_TYPES[dto.type] ?? [];
     if (!allowed.includes(original.type)) {

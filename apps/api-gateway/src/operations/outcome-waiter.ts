@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database, PublishedEvent } from '@payorch/db';
+import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
 import type { Logger } from '@payorch/logging';
 import { RUNNING_STATES } from '@payorch/operations';
 
@@ -95,8 +95,8 @@ export class OperationOutcomeWaiter {
 
   private async isRunning(tenantId: string, operationId: string): Promise<boolean> {
     try {
-      const row = await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUnique({ where: { id: operationId }, select: { state: true } }));
-      return row !== null && RUNNING_STATES.has(row.state);
+      const [row] = await this.db.querySql<{ state: string }>(tenantId, Prisma.sql`SELECT "state" FROM "TerminalOperation" WHERE "id" = ${operationId}::uuid`);
+      return row !== undefined && RUNNING_STATES.has(row.state);
     } catch {
       return true; // PostgreSQL away: keep waiting (the final read of the request answers truthfully)
     }

@@ -1,4 +1,4 @@
-import type { TransactionClient } from '@payorch/db';
+import type { SqlClient } from '@payorch/db';
 import { ApiError, notFound } from '@payorch/domain';
 
 /** Retry-After of TERMINAL_RECOVERING: recovery starts when the terminal is reachable and takes seconds. */
@@ -18,12 +18,36 @@ const RECOVERING_RETRY_AFTER_SECONDS = 10;
  * Reads (GET operations, history, lists, receipts) and stopping work already running (cancel, resolve)
  * do not pass through here and keep working.
  */
-export async function requireOperableTerminal(tx: TransactionClient, terminalId: string) {
-  const terminal = await tx.terminal.findUnique({
-    where: { id: terminalId },
-    include: { agent: { select: { id: true, status: true } }, store: { select: { timeZone: true } } },
-  });
-  if (!terminal) throw notFound('terminal', terminalId);
+type AgentStatus = 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
+
+export interface OperableTerminal {
+  id: string;
+  storeId: string;
+  agentId: string | null;
+  protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
+  dialect: string | null;
+  status: string;
+  agent: { id: string; status: AgentStatus } | null;
+  store: { timeZone: string };
+}
+
+/** The gate's read: terminal, agent, store and the oldest UNKNOWN operation, in one statement (the operation hot path). */
+export async function requireOperableTerminal(tx: SqlClient, terminalId: string): Promise<OperableTerminal> {
+  const [row] = await tx.$queryRaw<
+    (Omit<OperableTerminal, 'agent' | 'store'> & { agentStatus: AgentStatus | null; timeZone: string; unrecoveredId: string | null })[]
+  >`
+    SELECT t."id", t."storeId", t."agentId", t."protocol"::text AS "protocol", t."dialect", t."status"::text AS "status",
+      a."status"::text AS "agentStatus", s."timeZone",
+      (SELECT o."id" FROM "TerminalOperation" o WHERE o."terminalId" = t."id" AND o."state" = 'UNKNOWN' ORDER BY o."createdAt" ASC LIMIT 1) AS "unrecoveredId"
+    FROM "Terminal" t JOIN "Store" s ON s."id" = t."storeId" LEFT JOIN "Agent" a ON a."id" = t."agentId"
+    WHERE t."id" = ${terminalId}::uuid`;
+  if (!row) throw notFound('terminal', terminalId);
+  const { agentStatus, timeZone, unrecoveredId, ...fields } = row;
+  const terminal: OperableTerminal = {
+    ...fields,
+    agent: fields.agentId !== null && agentStatus !== null ? { id: fields.agentId, status: agentStatus } : null,
+    store: { timeZone },
+  };
   if (terminal.status === 'DISABLED') {
     throw new ApiError(
       'TERMINAL_DISABLED',
@@ -43,11 +67,7 @@ export async function requireOperableTerminal(tx: TransactionClient, terminalId:
       },
     );
   }
-  const unrecovered = await tx.terminalOperation.findFirst({
-    where: { terminalId, state: 'UNKNOWN' },
-    select: { id: true },
-    orderBy: { createdAt: 'asc' },
-  });
+  const unrecovered = unrecoveredId === null ? null : { id: unrecoveredId };
   if (unrecovered) {
     throw new ApiError(
       'TERMINAL_RECOVERING',

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+
+import { createPrismaClient, Database, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
+
+describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let sut: Database;
+  const committed: PublishedEvent[] = [];
+  let tenantA: string;
+  let tenantB: string;
+  let storeA: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    // One connection: every transaction below reuses the one before's.
+    sut = Database.connect(testDb.appUrl, 1, { onCommitted: (events) => committed.push(...events) });
+    tenantA = (await owner.tenant.create({ data: { name: 'Chain A' } })).id;
+    tenantB = (await owner.tenant.create({ data: { name: 'Chain B' } })).id;
+    storeA = (await owner.store.create({ data: { tenantId: tenantA, name: 'A1', timeZone: 'UTC' } })).id;
+    await owner.store.create({ data: { tenantId: tenantB, name: 'B1', timeZone: 'UTC' } });
+  });
+
+  afterAll(async () => {
+    await sut.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  const storeNames = (tenantId: string) =>
+    sut.querySql<{ name: string }>(tenantId, Prisma.sql`SELECT "name" FROM "Store" ORDER BY "name"`).then((rows) => rows.map((r) => r.name));
+
+  it('shows a tenant only its own rows, in a transaction or in a pipelined read', async () => {
+    expect(await sut.withTenantSql(tenantB, (tx) => tx.$queryRaw<{ name: string }[]>`SELECT "name" FROM "Store"`)).toEqual([{ name: 'B1' }]);
+    expect(await storeNames(tenantA)).toEqual(['A1']);
+    expect(await sut.withTenantSql(tenantB, (tx) => tx.$executeRaw`UPDATE "Store" SET "name" = 'hacked' WHERE "id" = ${storeA}::uuid`)).toBe(0);
+    expect(await storeNames(tenantA)).toEqual(['A1']);
+  });
+
+  it('should not insert a row for another tenant (WITH CHECK)', async () => {
+    await expect(
+      sut.withTenantSql(
+        tenantB,
+        (tx) =>
+          tx.$executeRaw`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${randomUUID()}::uuid, ${tenantA}::uuid, 'x', 'UTC', now(), now())`,
+      ),
+    ).rejects.toThrow(/row-level security/);
+    // The connection is clean for the next caller.
+    expect(await storeNames(tenantB)).toEqual(['B1']);
+  });
+
+  it('commits its writes and hands their events over; int8 reads as bigint, as through Prisma', async () => {
+    const id = randomUUID();
+    const seen = committed.length;
+    const count = await sut.withTenantSql(tenantA, async (tx) => {
+      await tx.$executeRaw`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${id}::uuid, ${tenantA}::uuid, 'A2', 'UTC', now(), now())`;
+      await publishEvent(tx, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n: 1 } });
+      return (await tx.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "Store"`)[0]!.n;
+    });
+    expect(count).toBe(2n);
+    await sut.eventsSettled();
+    expect(committed.slice(seen).map((e) => [e.tenantId, e.type])).toEqual([[tenantA, 'terminal.updated']]);
+    expect(await owner.domainEvent.count({ where: { tenantId: tenantA, type: 'terminal.updated', seq: { not: null } } })).toBe(1);
+  });
+
+  it('commits nothing and publishes nothing when a deferred write fails', async () => {
+    const id = randomUUID();
+    const seen = committed.length;
+    await expect(
+      sut.withTenantSql(tenantA, async (tx) => {
+        await tx.$executeRaw`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${id}::uuid, ${tenantA}::uuid, 'A3', 'UTC', now(), now())`;
+        await publishEvent(tx, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: {} });
+        // Nobody waits for this one's answer: its failure surfaces at COMMIT.
+        (tx as SqlTransaction).defer(Prisma.sql`INSERT INTO "Store" ("id") VALUES (${id}::uuid)`);
+        return 'done';
+      }),
+    ).rejects.toThrow();
+    await sut.eventsSettled();
+    expect(committed.length).toBe(seen);
+    expect(await owner.store.findUnique({ where: { id } })).toBeNull();
+    expect(await storeNames(tenantA)).toEqual(['A1', 'A2']);
+  });
+
+  it('rolls back when the caller fails after its writes', async () => {
+    await expect(
+      sut.withTenantSql(tenantA, async (tx) => {
+        await tx.$executeRaw`UPDATE "Store" SET "name" = 'renamed' WHERE "id" = ${storeA}::uuid`;
+        throw new Error('caller failed');
+      }),
+    ).rejects.toThrow('caller failed');
+    expect(await storeNames(tenantA)).toEqual(['A1', 'A2']);
+  });
+
+  it('with pipelineCommit, refuses a statement issued after COMMIT was written instead of running it outside the transaction', async () => {
+    const id = randomUUID();
+    await expect(
+      sut.withTenantSql(
+        tenantA,
+        async (tx) => {
+          await tx.$queryRaw`SELECT 1`;
+          // Too late: COMMIT went right behind the first statement.
+          await tx.$executeRaw`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${id}::uuid, ${tenantA}::uuid, 'late', 'UTC', now(), now())`;
+        },
+        { pipelineCommit: true },
+      ),
+    ).rejects.toThrow('statement issued after the end of its transaction');
+    expect(await owner.store.findUnique({ where: { id } })).toBeNull();
+    expect(await storeNames(tenantA)).toEqual(['A1', 'A2']);
+  });
+
+  it('refuses a tenant id that is not a UUID before touching the database', async () => {
+    await expect(sut.withTenantSql("x' OR true --", async () => 1)).rejects.toMatchObject({ code: 'TENANT_INVALID' });
+  });
+});
