@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { bullConnection } from '../../apps/settlement-worker/src/redis-connection';
+import { SETTLEMENT_METRICS, type SettlementMetrics } from '../../apps/settlement-worker/src/settlement/settlement-metrics';
 import { FakeSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/fake-runner.testing';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createPrismaClient, Database } from '@payorch/db';
@@ -48,7 +49,8 @@ async function main(): Promise<void> {
     SETTLEMENT_SYNC_INTERVAL_MS: '600000',
   });
   const owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-  const db = Database.connect(testDb.appUrl, 4);
+  // The fake terminals' executor stands for the device connector, whose pool has the default 10 connections.
+  const db = Database.connect(testDb.appUrl);
   const redis = new Redis(config.REDIS_URL);
   const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(prefix) };
   try {
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
     const ms = performance.now() - start;
     // Includes the bench's own completion polls (one count per 50 ms), a small share at this scale.
     const sql = perEvent(sqlBefore, sqlSnapshot(), terminals);
+    const deferrals = (await app.get<SettlementMetrics>(SETTLEMENT_METRICS).deferred.get()).values.reduce((n, v) => n + v.value, 0);
     await queue.close();
     await app.close();
 
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
         `settlements:             ${settlementsPerMin.toFixed(0).padStart(9)} settlements/min (${ms.toFixed(0)} ms)`,
         `ratio settlements/no-op: ${(settlementsPerMin / noopPerMin).toFixed(3)}`,
         `max close-days at once: ${runner.maxRunning} (limit ${CONCURRENCY}); per tenant max ${Math.max(...runner.maxByTenant.values())} (limit ${config.SETTLEMENT_TENANT_CONCURRENCY})`,
-        `SQL per settlement: ${sql.statements} statements in ${sql.transactions} transactions (bench polls included)`,
+        `SQL per settlement: ${sql.statements} statements in ${sql.transactions} transactions (bench polls included); deferrals (tenant limit): ${deferrals}, each one Redis script and no SQL`,
       ].join('\n') + '\n',
     );
     reportRow({

@@ -151,6 +151,15 @@ export const connectorConfigSchema = z.object({
     .describe(
       "How often an operation waiting in a terminal's queue refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.",
     ),
+  CONNECTOR_DATABASE_POOL_SIZE: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(200)
+    .default(10)
+    .describe(
+      "PostgreSQL connections per pool of one connector (two pools: Prisma's and the bare driver's, so up to twice this many). An agent's tunnel set-up is one transaction and presence writes are batched per tenant, so a reconnect storm of thousands of agents fits in the default; size PostgreSQL's `max_connections` for 2 × this × instances (docs/scaling.md).",
+    ),
   CONNECTOR_OWNERSHIP_TTL_MS: z.coerce
     .number()
     .int()
@@ -269,6 +278,15 @@ export const workerConfigSchema = z.object({
     .default(8)
     .describe('Settlements of one tenant running at once across all workers (fairness between tenants).'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8).describe('Jobs processed in parallel per worker.'),
+  WORKER_DATABASE_POOL_SIZE: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(200)
+    .default(16)
+    .describe(
+      "PostgreSQL connections per pool of one worker, shared by all its queues (two pools: Prisma's and the bare driver's, so up to twice this many). A settlement holds one only inside its two short transactions, not while its terminal closes the day, so 16 keeps SETTLEMENT_CONCURRENCY 32 from queueing on the pool (a fixed 4 did); raise it with the concurrencies, within PostgreSQL's `max_connections` (or PgBouncer's) for 2 × this × workers (docs/scaling.md).",
+    ),
   RECOVERY_BACKOFF_BASE_MS: z.coerce
     .number()
     .int()

@@ -21,6 +21,7 @@ import { ScheduleSyncService } from './schedule-sync.service';
 import type { SettlementOperationRef, SettlementRunner } from './settlement-runner';
 import { SettlementProcessor } from './settlement.processor';
 import { SettlementService } from './settlement.service';
+import { TenantSlots } from './tenant-slots';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
 
 /** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
@@ -271,6 +272,28 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const s = await owner.settlement.findFirstOrThrow({ where: { runKey } });
     expect(s.startedAt).toBeInstanceOf(Date);
     expect(s.startedAt!.getTime()).toBeLessThanOrEqual(s.completedAt!.getTime());
+  });
+
+  it('a tenant at its limit: the job is deferred before anything is written, and runs once a slot frees', async () => {
+    const { sim, terminal } = await simTerminal();
+    await pay(sim, terminal.id, 700);
+    const slots = new TenantSlots(redis, config.REDIS_KEY_PREFIX, config.SETTLEMENT_TENANT_CONCURRENCY);
+    const holders = Array.from({ length: config.SETTLEMENT_TENANT_CONCURRENCY }, (_, i) => `holder-${i}`);
+    for (const holder of holders) expect(await slots.acquire(tenantId, holder)).toBe(true);
+    const job = await run(terminal.id, '2026-03-11');
+    await waitFor(async () => (await job.getState()) === 'delayed' && (await queue.getJob(job.id!))!.attemptsStarted > 0, {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+      what: 'a tenant-limit deferral',
+    });
+    // The fairness check comes first: no settlement, no close-day operation, no attempt counted, and the
+    // give-up window has not started.
+    expect((await queue.getJob(job.id!))!.data.firstAttemptAt).toBeUndefined();
+    expect(await owner.settlement.count({ where: { terminalId: terminal.id } })).toBe(0);
+    expect(await owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
+    for (const holder of holders) await slots.release(tenantId, holder);
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+    expect(await settlementOf(terminal.id)).toMatchObject({ status: 'COMPLETED', attempts: 1, error: null });
   });
 
   it('a worker killed after sending the close-day: the next worker recovers it (95) and never closes twice', async () => {

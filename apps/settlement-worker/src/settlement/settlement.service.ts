@@ -31,6 +31,7 @@ import type { TenantSlots } from './tenant-slots';
 
 type RunData = JobData['settlement.run'];
 type OperationRow = Awaited<ReturnType<TransactionClient['terminalOperation']['findUniqueOrThrow']>>;
+type Settlement = Awaited<ReturnType<TransactionClient['settlement']['findUniqueOrThrow']>>;
 
 /** Why the close-day cannot go now; the job is delayed and retried (until the give-up window). */
 class RetryLater extends Error {
@@ -53,14 +54,30 @@ export interface RunResult {
   skipped?: boolean;
 }
 
+/** What the first transaction of an attempt found or did (see {@link SettlementService.prepare}). */
+interface Prepared {
+  settlement: Settlement;
+  protocol: SettlementProtocol;
+  /** The close-day operation to run (PENDING), to recover (SENT / IN_PROGRESS / UNKNOWN) or already final. */
+  operation?: OperationRow;
+  /** Another operation of the terminal that keeps it from closing its day now. */
+  busy?: { id: string; state: string };
+}
+
 /**
- * One terminal's close-day, step by step. Every step first reads what the database already knows,
- * so a job retried after a crash resumes where it stopped and never sends a second close-day:
- *   start     → Settlement row (unique per runKey) RUNNING
- *   close     → a SETTLEMENT operation is created PENDING and linked *before* it is sent; on a retry the
- *               operation's state decides: PENDING = never sent (send), SENT/IN_PROGRESS/UNKNOWN = recover,
- *               APPROVED/DECLINED = use its answer, FAILED = the terminal did not act (new attempt)
- *   reconcile → totals compared, settlement COMPLETED, operations marked, events published (one transaction)
+ * One terminal's close-day in two transactions of the worker's own (plus the runner's), each step first
+ * reading what the database already knows, so a job retried after a crash resumes where it stopped and
+ * never sends a second close-day:
+ *   slot      → the tenant's fairness slot (Redis) is taken *before* any SQL: a deferral writes nothing
+ *   prepare   → one transaction: Settlement row (unique per runKey) RUNNING, attempts counted; unless its
+ *               operation needs recovery or is final, the terminal-idle check and a SETTLEMENT operation
+ *               created PENDING and linked *before* it is sent
+ *   close     → the runner executes the PENDING operation, or recovers one a previous attempt sent
+ *               (SENT/IN_PROGRESS/UNKNOWN: never sent again); FAILED = the terminal did not act (new attempt)
+ *   complete  → one transaction: the operation's final state read, totals compared, settlement COMPLETED,
+ *               operations marked, events published
+ * The job's data records only the first attempt (give-up window) and `done`; the Settlement's `progress`
+ * records the steps in between.
  */
 @Injectable()
 export class SettlementService {
@@ -75,75 +92,97 @@ export class SettlementService {
 
   async run(job: Job<RunData>, token?: string): Promise<RunResult> {
     let data = job.data;
-    if (!data.firstAttemptAt) {
-      data = { ...data, firstAttemptAt: new Date().toISOString(), step: 'start' };
-      await job.updateData(data);
-    }
-    const settlement = await this.start(data);
-    if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') {
-      return { settlementId: settlement.id, status: settlement.status, hasDiscrepancies: settlement.hasDiscrepancies, skipped: true };
-    }
-    const jobId = job.id ?? settlement.id;
+    const jobId = job.id ?? data.runKey;
     if (!(await this.slots.acquire(data.tenantId, jobId))) {
-      // Fairness: the tenant is at its limit; let other tenants' jobs run and come back shortly.
+      // Fairness: the tenant is at its limit; let other tenants' jobs run and come back shortly. Checked before
+      // anything is written, so a deferral costs one script call, no transaction, and does not start the
+      // give-up window (waiting for the tenant's turn is not the terminal's fault).
       this.metrics.deferred.inc({ reason: 'tenant_limit' });
       await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 500), token);
       throw new DelayedError();
     }
+    const firstAttempt = !data.firstAttemptAt;
     try {
-      await job.updateData((data = { ...data, step: 'close' }));
-      const operation = await this.closeDay(settlement.id, data);
-      await job.updateData((data = { ...data, step: 'reconcile' }));
-      const result = await this.complete(settlement.id, data, operation);
-      await job.updateData({ ...data, step: 'done' });
-      this.metrics.settlements.inc({ outcome: result.status === 'FAILED' ? 'failed' : result.hasDiscrepancies ? 'discrepancy' : 'completed' });
-      return result;
-    } catch (error) {
-      if (!(error instanceof RetryLater)) throw error;
-      const waited = Date.now() - Date.parse(data.firstAttemptAt!);
-      if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) {
-        const failed = await this.fail(settlement.id, data, error.code, error.message);
-        this.metrics.settlements.inc({ outcome: 'failed' });
-        return failed;
+      if (firstAttempt) {
+        data = { ...data, firstAttemptAt: new Date().toISOString(), step: 'start' };
+        await job.updateData(data);
       }
-      const retries = (data.retries ?? 0) + 1;
-      const delay = Math.min(this.config.SETTLEMENT_RETRY_BASE_MS * 2 ** (retries - 1), this.config.SETTLEMENT_RETRY_MAX_MS);
-      await job.updateData({ ...data, retries });
-      await this.db.withTenant(data.tenantId, (tx) =>
-        tx.settlement.update({ where: { id: settlement.id }, data: { error: { code: error.code, message: error.message, retries } } }),
-      );
-      this.metrics.deferred.inc({ reason: error.code });
-      this.logger.info({ settlementId: settlement.id, terminalId: data.terminalId, code: error.code, retries, delay }, 'settlement deferred');
-      await job.moveToDelayed(Date.now() + delay, token);
-      throw new DelayedError();
+      const prepared = await this.prepare(data, firstAttempt);
+      const { settlement } = prepared;
+      if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') {
+        return { settlementId: settlement.id, status: settlement.status, hasDiscrepancies: settlement.hasDiscrepancies, skipped: true };
+      }
+      try {
+        const operationId = await this.closeDay(prepared, data);
+        const result = await this.complete(prepared, data, operationId);
+        await job.updateData({ ...data, step: 'done' });
+        this.metrics.settlements.inc({ outcome: result.status === 'FAILED' ? 'failed' : result.hasDiscrepancies ? 'discrepancy' : 'completed' });
+        return result;
+      } catch (error) {
+        if (!(error instanceof RetryLater)) throw error;
+        return await this.retryLater(job, token, data, settlement.id, error);
+      }
     } finally {
       await this.slots.release(data.tenantId, jobId);
     }
   }
 
-  /** The Settlement of this runKey, created RUNNING on the first attempt (or PENDING → RUNNING); attempts counted. */
-  private start(data: RunData) {
+  /** The close-day cannot go now: FAILED once the give-up window is over, else the job is delayed with backoff. */
+  private async retryLater(job: Job<RunData>, token: string | undefined, data: RunData, settlementId: string, error: RetryLater): Promise<RunResult> {
+    const waited = Date.now() - Date.parse(data.firstAttemptAt!);
+    if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) {
+      const failed = await this.fail(settlementId, data, error.code, error.message);
+      this.metrics.settlements.inc({ outcome: 'failed' });
+      return failed;
+    }
+    const retries = (data.retries ?? 0) + 1;
+    const delay = Math.min(this.config.SETTLEMENT_RETRY_BASE_MS * 2 ** (retries - 1), this.config.SETTLEMENT_RETRY_MAX_MS);
+    await job.updateData({ ...data, retries });
+    await this.db.withTenant(data.tenantId, (tx) =>
+      tx.settlement.update({ where: { id: settlementId }, data: { error: { code: error.code, message: error.message, retries } } }),
+    );
+    this.metrics.deferred.inc({ reason: error.code });
+    this.logger.info({ settlementId, terminalId: data.terminalId, code: error.code, retries, delay }, 'settlement deferred');
+    await job.moveToDelayed(Date.now() + delay, token);
+    throw new DelayedError();
+  }
+
+  /**
+   * The attempt's first transaction: the settlement started (created RUNNING on a scheduled run's first attempt,
+   * or PENDING / RUNNING → RUNNING), and — unless its close-day operation needs recovery or is final — the
+   * terminal-idle check and the operation created and linked. A busy terminal is returned, not thrown, so the
+   * started settlement commits (its attempt counts; the deferral records its error on it).
+   */
+  private prepare(data: RunData, firstAttempt: boolean): Promise<Prepared> {
     return this.db.withTenant(data.tenantId, async (tx) => {
-      const runKey = { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } };
-      const existing = await tx.settlement.findUnique({ where: runKey });
-      if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
-      if (existing) {
-        // A later attempt, or a manual close-day's row the gateway created PENDING: it starts now.
-        const started = await transitionSettlement(tx, {
-          settlementId: existing.id,
-          from: ['PENDING', 'RUNNING'],
-          to: 'RUNNING',
-          countAttempt: true,
-          markStarted: true,
-        });
-        return started?.row ?? tx.settlement.findUniqueOrThrow({ where: runKey });
-      }
-      const terminal = await tx.terminal.findUnique({ where: { id: data.terminalId }, select: { storeId: true } });
+      const terminal = await tx.terminal.findUnique({ where: { id: data.terminalId }, select: { storeId: true, protocol: true } });
       if (!terminal) throw new Error(`terminal ${data.terminalId} not found`);
-      const created = await insertSettlement(tx, {
+      const protocol = terminal.protocol as SettlementProtocol;
+      const settlement = await this.start(tx, data, terminal.storeId, firstAttempt);
+      if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') return { settlement, protocol };
+      let operation = settlement.operationId ? await tx.terminalOperation.findUnique({ where: { id: settlement.operationId } }) : null;
+      if (operation && (isFinal(operation) || needsRecovery(operation))) return { settlement, protocol, operation };
+      const busy = await this.otherOperationInFlight(tx, data, operation?.id);
+      if (busy) return { settlement, protocol, operation: operation ?? undefined, busy };
+      if (!operation || operation.state === 'FAILED' || operation.state === 'CANCELED') {
+        operation = await this.createOperation(tx, settlement, data);
+      }
+      return { settlement, protocol, operation };
+    });
+  }
+
+  /**
+   * The Settlement of this runKey, created RUNNING on the first attempt (or PENDING → RUNNING); attempts counted.
+   * A scheduled run's first attempt tries the insert first (one statement: the row rarely exists yet); any
+   * other attempt, and a manual close-day (whose row the gateway created PENDING), reads first.
+   */
+  private async start(tx: TransactionClient, data: RunData, storeId: string, firstAttempt: boolean): Promise<Settlement> {
+    const runKey = { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } };
+    const insert = () =>
+      insertSettlement(tx, {
         tenantId: data.tenantId,
         terminalId: data.terminalId,
-        storeId: terminal.storeId,
+        storeId,
         businessDate: new Date(`${data.businessDate}T00:00:00Z`),
         runKey: data.runKey,
         trigger: data.trigger,
@@ -152,33 +191,44 @@ export class SettlementService {
         startedAt: new Date(),
         progress: { step: 'start' },
       });
-      // null: a concurrent first attempt created it a moment ago (the unique run key); use that one.
-      return created ?? tx.settlement.findUniqueOrThrow({ where: runKey });
-    });
+    if (firstAttempt && data.trigger === 'schedule') {
+      const created = await insert();
+      if (created) return created;
+    }
+    const existing = await tx.settlement.findUnique({ where: runKey });
+    if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
+    if (existing) {
+      // A later attempt, or a manual close-day's row the gateway created PENDING: it starts now.
+      const started = await transitionSettlement(tx, {
+        settlementId: existing.id,
+        from: ['PENDING', 'RUNNING'],
+        to: 'RUNNING',
+        countAttempt: true,
+        markStarted: true,
+      });
+      return started?.row ?? tx.settlement.findUniqueOrThrow({ where: runKey });
+    }
+    // null: a concurrent first attempt created it a moment ago (the unique run key); use that one.
+    return (await insert()) ?? tx.settlement.findUniqueOrThrow({ where: runKey });
   }
 
-  /** Returns the close-day operation once its outcome is final (APPROVED or DECLINED). */
-  private async closeDay(settlementId: string, data: RunData): Promise<OperationRow> {
-    const ref = (operationId: string) => ({ tenantId: data.tenantId, terminalId: data.terminalId, operationId });
-    let operation = await this.currentOperation(settlementId, data);
-    if (operation && ['SENT', 'IN_PROGRESS', 'UNKNOWN'].includes(operation.state)) {
+  /**
+   * Gets the prepared close-day operation to a final outcome on the terminal, or throws RetryLater when the
+   * terminal is busy or unavailable. Returns the operation's id; `complete` reads its final state.
+   */
+  private async closeDay(prepared: Prepared, data: RunData): Promise<string> {
+    const { operation, busy } = prepared;
+    if (busy) throw new RetryLater('TERMINAL_BUSY', `operation ${busy.id} is ${busy.state} on this terminal`);
+    // prepare() always returns an operation for a settlement that is still running and not busy.
+    const op = operation!;
+    const ref = { tenantId: data.tenantId, terminalId: data.terminalId, operationId: op.id };
+    if (needsRecovery(op)) {
       // Sent before (maybe by a worker that died): never send again, ask the terminal what happened.
-      await this.runner.recover(ref(operation.id)).catch((error: unknown) => this.unavailable(error));
-      operation = await this.reload(data, operation.id);
-      if (!isFinal(operation)) throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}; recovery continues`);
+      await this.runner.recover(ref).catch((error: unknown) => this.unavailable(error));
+    } else if (!isFinal(op)) {
+      await this.runner.execute(ref).catch((error: unknown) => this.unavailable(error));
     }
-    if (operation && isFinal(operation)) return operation;
-    await this.assertTerminalIdle(data, operation?.id);
-    if (!operation || operation.state === 'FAILED' || operation.state === 'CANCELED') {
-      operation = await this.createOperation(settlementId, data);
-    }
-    await this.runner.execute(ref(operation.id)).catch((error: unknown) => this.unavailable(error));
-    operation = await this.reload(data, operation.id);
-    if (isFinal(operation)) return operation;
-    if (operation.state === 'FAILED' || operation.state === 'CANCELED') {
-      throw new RetryLater('CLOSE_DAY_FAILED', `close-day was not performed: ${operation.stateReason ?? operation.state}`);
-    }
-    throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}`);
+    return op.id;
   }
 
   private unavailable(error: unknown): never {
@@ -186,54 +236,37 @@ export class SettlementService {
     throw error;
   }
 
-  private currentOperation(settlementId: string, data: RunData) {
-    return this.db.withTenant(data.tenantId, async (tx) => {
-      const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, select: { operationId: true } });
-      return s.operationId ? tx.terminalOperation.findUnique({ where: { id: s.operationId } }) : null;
-    });
-  }
-
-  private reload(data: RunData, operationId: string) {
-    return this.db.withTenant(data.tenantId, (tx) => tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } }));
-  }
-
   /** A payment in progress (or one whose outcome is still unknown) on this terminal delays the close-day. */
-  private async assertTerminalIdle(data: RunData, ownOperationId?: string): Promise<void> {
-    const other = await this.db.withTenant(data.tenantId, (tx) =>
-      tx.terminalOperation.findFirst({
-        where: {
-          terminalId: data.terminalId,
-          state: { in: [...IN_FLIGHT] },
-          ...(ownOperationId ? { id: { not: ownOperationId } } : {}),
-          type: { not: 'SETTLEMENT' },
-        },
-        select: { id: true, state: true },
-      }),
-    );
-    if (other) throw new RetryLater('TERMINAL_BUSY', `operation ${other.id} is ${other.state} on this terminal`);
+  private otherOperationInFlight(tx: TransactionClient, data: RunData, ownOperationId?: string) {
+    return tx.terminalOperation.findFirst({
+      where: {
+        terminalId: data.terminalId,
+        state: { in: [...IN_FLIGHT] },
+        ...(ownOperationId ? { id: { not: ownOperationId } } : {}),
+        type: { not: 'SETTLEMENT' },
+      },
+      select: { id: true, state: true },
+    });
   }
 
   /** Persists "close-day about to be sent": the operation exists and is linked before any byte goes out. */
-  private createOperation(settlementId: string, data: RunData) {
-    return this.db.withTenant(data.tenantId, async (tx) => {
-      const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId } });
-      const attempt = s.attempts;
-      const key = `settlement:${settlementId}:${attempt}:${Date.now()}`;
-      // The operation owner's one insert: PENDING with its OperationEvent and operation.created.
-      const { row: operation } = await insertOperation(tx, {
-        tenantId: data.tenantId,
-        terminalId: data.terminalId,
-        storeId: s.storeId,
-        type: 'settlement',
-        idempotencyKey: key,
-        requestHash: createHash('sha256').update(key).digest('hex'),
-      });
-      await tx.settlement.update({
-        where: { id: settlementId },
-        data: { operationId: operation.id, progress: { step: 'close_sent', operationId: operation.id, closeSentAt: new Date().toISOString() } },
-      });
-      return operation as unknown as OperationRow;
+  private async createOperation(tx: TransactionClient, settlement: Settlement, data: RunData): Promise<OperationRow> {
+    const key = `settlement:${settlement.id}:${settlement.attempts}:${Date.now()}`;
+    // The operation owner's one insert: PENDING with its OperationEvent and operation.created.
+    const { row: operation } = await insertOperation(tx, {
+      tenantId: data.tenantId,
+      terminalId: data.terminalId,
+      storeId: settlement.storeId,
+      type: 'settlement',
+      idempotencyKey: key,
+      requestHash: createHash('sha256').update(key).digest('hex'),
     });
+    await tx.settlement.update({
+      where: { id: settlement.id },
+      data: { operationId: operation.id, progress: { step: 'close_sent', operationId: operation.id, closeSentAt: new Date().toISOString() } },
+      select: { id: true },
+    });
+    return operation as unknown as OperationRow;
   }
 
   /**
@@ -241,40 +274,28 @@ export class SettlementService {
    * covers every batch since the previous settlement of the terminal: one per close-day done outside a settlement
    * (a `settlement` / `report_z` operation through the operations API) that nobody reconciled yet, then its own.
    * Each batch compares the close-day's totals with our approved operations created between its two boundaries.
+   * An operation that is not final yet (the runner returned without an outcome) is retried later, writing nothing.
    */
-  private async complete(settlementId: string, data: RunData, operation: OperationRow): Promise<RunResult> {
+  private async complete(prepared: Prepared, data: RunData, operationId: string): Promise<RunResult> {
+    const settlementId = prepared.settlement.id;
+    const { protocol } = prepared;
+    const recovered = prepared.operation !== undefined && needsRecovery(prepared.operation);
     return this.db.withTenant(data.tenantId, async (tx) => {
-      const s = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, include: { terminal: { select: { protocol: true } } } });
-      if (s.status === 'COMPLETED' || s.status === 'FAILED') return { settlementId, status: s.status, hasDiscrepancies: s.hasDiscrepancies, skipped: true };
-      const protocol = s.terminal.protocol as SettlementProtocol;
+      const operation = await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } });
+      if (!isFinal(operation)) {
+        if (recovered) throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}; recovery continues`);
+        if (operation.state === 'FAILED' || operation.state === 'CANCELED') {
+          throw new RetryLater('CLOSE_DAY_FAILED', `close-day was not performed: ${operation.stateReason ?? operation.state}`);
+        }
+        throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}`);
+      }
 
       const outside = await this.closedOutside(tx, protocol, data, operation);
       const own = closeDayOutcome(protocol, closeDayFields(operation), { closedOutsideSince: outside.length > 0 });
       if (!own.closed) return this.failIn(tx, settlementId, data, 'CLOSE_DAY_DECLINED', own.reason);
 
       // Ours: approved, not yet settled, created before the close-day; split at the boundaries in time order.
-      const rows = await tx.terminalOperation.findMany({
-        where: {
-          terminalId: data.terminalId,
-          state: 'APPROVED',
-          settlementId: null,
-          type: { notIn: [...SETTLED_TYPES_EXCLUDED] },
-          createdAt: { lt: operation.createdAt },
-        },
-        select: {
-          id: true,
-          type: true,
-          amount: true,
-          cashbackAmount: true,
-          createdAt: true,
-          protocolRefs: true,
-          result: true,
-          rrn: true,
-          approvalCode: true,
-          original: { select: { type: true, amount: true } },
-        },
-        orderBy: { createdAt: 'asc' },
-      });
+      const rows = await this.approvedBefore(tx, data, operation.createdAt);
       const boundaries = [
         ...outside.map((o) => ({ ...o, closedBy: 'operations_api' as const })),
         { op: operation, outcome: own, closedBy: 'settlement' as const },
@@ -342,7 +363,7 @@ export class SettlementService {
       const summary = {
         settlementId,
         terminalId: data.terminalId,
-        storeId: s.storeId,
+        storeId: prepared.settlement.storeId,
         businessDate: data.businessDate,
         outcome: own.kind,
         batches: batches.length,
@@ -382,18 +403,56 @@ export class SettlementService {
   }
 
   /**
+   * Our operations a close-day created at `before` settles: approved, not yet settled, oldest first. The originals
+   * of voids and refunds (their type, and the amount of a void stored without one) are read only when there are any.
+   */
+  private async approvedBefore(tx: TransactionClient, data: RunData, before: Date) {
+    const rows = await tx.terminalOperation.findMany({
+      where: {
+        terminalId: data.terminalId,
+        state: 'APPROVED',
+        settlementId: null,
+        type: { notIn: [...SETTLED_TYPES_EXCLUDED] },
+        createdAt: { lt: before },
+      },
+      select: {
+        id: true,
+        type: true,
+        amount: true,
+        cashbackAmount: true,
+        createdAt: true,
+        originalOperationId: true,
+        protocolRefs: true,
+        result: true,
+        rrn: true,
+        approvalCode: true,
+      },
+      orderBy: { createdAt: 'asc' },
+    });
+    const originalIds = [...new Set(rows.flatMap((r) => (r.originalOperationId === null ? [] : [r.originalOperationId])))];
+    const originals =
+      originalIds.length === 0
+        ? new Map<string, { type: string; amount: bigint | null }>()
+        : new Map(
+            (await tx.terminalOperation.findMany({ where: { id: { in: originalIds } }, select: { id: true, type: true, amount: true } })).map((o) => [
+              o.id,
+              { type: o.type, amount: o.amount },
+            ]),
+          );
+    return rows.map((r) => ({ ...r, original: r.originalOperationId === null ? null : (originals.get(r.originalOperationId) ?? null) }));
+  }
+
+  /**
    * Close-days of the terminal done outside a settlement since the previous settlement (operations API `settlement`
    * / `report_z`, APPROVED or DECLINED) that closed the day and were not reconciled yet, oldest first.
    */
   private async closedOutside(tx: TransactionClient, protocol: SettlementProtocol, data: RunData, own: OperationRow) {
-    const previous = await tx.settlement.findFirst({
-      where: { terminalId: data.terminalId, status: 'COMPLETED', operationId: { not: null } },
-      orderBy: { completedAt: 'desc' },
-      select: { operationId: true },
-    });
-    const since = previous?.operationId
-      ? (await tx.terminalOperation.findUnique({ where: { id: previous.operationId }, select: { createdAt: true } }))?.createdAt
-      : undefined;
+    // The previous settlement's own close-day bounds this one (one statement: settlement joined to its operation).
+    const [previous] = await tx.$queryRaw<{ createdAt: Date }[]>`
+      SELECT o."createdAt" FROM "Settlement" s JOIN "TerminalOperation" o ON o."id" = s."operationId"
+      WHERE s."terminalId" = ${data.terminalId}::uuid AND s."status" = 'COMPLETED'
+      ORDER BY s."completedAt" DESC LIMIT 1`;
+    const since = previous?.createdAt;
     const candidates = await tx.terminalOperation.findMany({
       where: {
         terminalId: data.terminalId,
@@ -435,6 +494,11 @@ export class SettlementService {
 
 function isFinal(operation: OperationRow): boolean {
   return operation.state === 'APPROVED' || operation.state === 'DECLINED';
+}
+
+/** Sent before, outcome not stored: the terminal is asked (recovery), the close-day is never sent again. */
+function needsRecovery(operation: OperationRow): boolean {
+  return operation.state === 'SENT' || operation.state === 'IN_PROGRESS' || operation.state === 'UNKNOWN';
 }
 
 /** The stored outcome of a close-day operation, as the close-day classifier reads it. */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { Redis } from 'ioredis';
 
 import { settlementKeys } from '@payorch/settlement';
@@ -20,6 +22,8 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
 end
 return 0`;
 
+const ACQUIRE_SHA = createHash('sha1').update(ACQUIRE).digest('hex');
+
 export class TenantSlots {
   private readonly keys: ReturnType<typeof settlementKeys>;
 
@@ -32,18 +36,17 @@ export class TenantSlots {
     this.keys = settlementKeys(prefix);
   }
 
+  /**
+   * Takes a slot for `jobId` (or renews its lease). By SHA (EVALSHA): the script's text goes over the wire
+   * only when Redis does not know it yet (first call, or after a restart / SCRIPT FLUSH).
+   */
   async acquire(tenantId: string, jobId: string): Promise<boolean> {
     const now = Date.now();
-    const got = await this.redis.eval(
-      ACQUIRE,
-      1,
-      this.keys.tenantSlots(tenantId),
-      String(now),
-      String(now + this.leaseMs),
-      jobId,
-      String(this.limit),
-      String(this.leaseMs * 2),
-    );
+    const args = [this.keys.tenantSlots(tenantId), String(now), String(now + this.leaseMs), jobId, String(this.limit), String(this.leaseMs * 2)];
+    const got = await this.redis.evalsha(ACQUIRE_SHA, 1, ...args).catch((error: unknown) => {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.redis.eval(ACQUIRE, 1, ...args);
+    });
     return got === 1;
   }
 
