@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: everything CI checks, in order, failing fast:
 //   Prisma client + migration drift, lint, formatting, typecheck, circular imports,
-//   every project's unit and integration tests (Nx, 2 in parallel), then the e2e suite.
+//   every project's unit and integration tests (Nx, 2 in parallel), the e2e suite, then every benchmark in quick mode.
 // Needs PostgreSQL (TEST_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test)
 // and Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379).
 import { spawnSync } from 'node:child_process';
@@ -30,6 +30,9 @@ const steps = [
   // so it neither starves the browser and fault tests running beside it nor is starved by them.
   ['e2e tests', bin('jest'), ['-c', 'test/jest.config.js', '--maxWorkers=2', '--testPathIgnorePatterns', 'multi-instance']],
   ['multi-instance deploy test', bin('jest'), ['-c', 'test/jest.config.js', '--runInBand', 'test/deploy/multi-instance']],
+  // Every benchmark in quick mode: CI checks that they run (a crash or a timeout fails); ratios and goals are
+  // printed, never asserted (bench/README.md).
+  ['benchmarks (quick)', 'npm', ['run', '-s', 'bench', '--', '--quick']],
 ];
 
 const started = Date.now();
