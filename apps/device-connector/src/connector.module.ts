@@ -18,6 +18,7 @@ import { type DriverFactory, TerminalHub } from './terminals/terminal-hub';
 import { TerminalPresence } from './terminals/terminal-presence';
 import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, REDIS, REGISTRY, SECRET_BOX, TERMINAL_QUEUE } from './tokens';
 import { AgentTunnelServer } from './tunnel/agent-tunnel.server';
+import { DatabaseSlots } from './tunnel/database-slots';
 
 export interface ConnectorDeps {
   config: ConnectorConfig;
@@ -69,6 +70,7 @@ export class ConnectorModule {
         CommandBusService,
         CommandRouter,
         ConnectionCloser,
+        DatabaseSlots,
         EnrollmentService,
         RelayPortFactory,
         TerminalHub,

@@ -1,11 +1,11 @@
 import { fc, it } from '@fast-check/jest';
 
-import { decodeFrame, encodeFrame, type DecodeEvent } from './codec';
+import { decodeFrame, encodeDataFrame, encodeFrame, type DecodeEvent } from './codec';
 import { FRAME_HEADER_BYTES } from './constants';
 import type { Frame } from './frames';
 import { FrameDecoder } from './framing';
 import { frameArb, headerValidFrameArb } from './testing/arbitraries';
-import { concatBytes } from './testing/frame-builder';
+import { concatBytes, frameBytes, TYPE } from './testing/frame-builder';
 
 /**
  * The decoder properties of STYLE C8, adapted to the tunnel (docs/tunnel.md §3.3): over a
@@ -16,6 +16,7 @@ import { concatBytes } from './testing/frame-builder';
 const MAX = 8192;
 const OPTIONS = { maxFrameBytes: MAX };
 const RUNS = { numRuns: 200 };
+const MAX_MAX = 16 * 1024 * 1024;
 const smallFrameArb = frameArb.filter((frame) => encodeFrame(frame).length <= MAX);
 
 function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
@@ -107,6 +108,23 @@ describe('tunnel codec properties', () => {
       decoder.push(junk);
       decoder.reset();
       expect(decoder.push(encodeFrame(frame))).toEqual([{ kind: 'frame', frame }]);
+    },
+  );
+
+  it.prop(
+    [fc.integer({ min: 1, max: 0xffff_ffff }), fc.uint8Array({ minLength: 1, maxLength: 3000 }), fc.array(fc.nat(), { maxLength: 8 }), fc.boolean()],
+    RUNS,
+  )(
+    '6. encodeDataFrame of any split of a payload (into a fresh or a recycled buffer) is the DATA frame of the whole payload',
+    (streamId, payload, cuts, recycled) => {
+      const expected = frameBytes(TYPE.DATA, streamId, [...payload]);
+      // A recycled buffer holds the previous frame's bytes: every one of them must be overwritten.
+      const into = recycled ? new Uint8Array(expected.length).fill(0xee) : undefined;
+      const parts = split(payload, cuts).filter((part) => part.length > 0);
+      const frame = encodeDataFrame(streamId, parts, payload.length, MAX_MAX, into);
+      expect(Buffer.from(frame).equals(Buffer.from(expected))).toBe(true);
+      if (into) expect(frame).toBe(into);
+      expect(decodeFrame(frame, { maxFrameBytes: MAX_MAX })).toEqual({ kind: 'frame', frame: { type: 'DATA', streamId, data: payload } });
     },
   );
 

@@ -71,6 +71,12 @@ export const AGENT_CLOSE_CODES = {
   REPLACED: 4000,
   /** The credential no longer authenticates the agent: revoked, replaced by a re-enrollment, or the agent was deleted. */
   AGENT_REVOKED: 4401,
+  /**
+   * The connector could not set the tunnel up (its database or Redis failed or is overloaded), or could not
+   * record the agent's presence after retrying: the agent reconnects after its backoff, counted as a failed
+   * dial (not at once, as after a tunnel that worked), so a storm of refusals thins out instead of repeating.
+   */
+  SETUP_FAILED: 4503,
 } as const;
 
 export type AgentCloseCode = keyof typeof AGENT_CLOSE_CODES;

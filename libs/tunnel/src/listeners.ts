@@ -11,13 +11,14 @@ export function defer(fn: () => void): void {
  * `stream.onClose(cb)` after the close still learns why.
  */
 export class Listeners<A extends unknown[]> {
-  private readonly callbacks = new Set<(...args: A) => void>();
+  /** Created on the first `add`: most of a tunnel's listener sets stay empty, and a connector holds thousands of tunnels. */
+  private callbacks: Set<(...args: A) => void> | undefined;
   private fired: A | undefined;
 
   constructor(private readonly sticky = false) {}
 
   get hasListeners(): boolean {
-    return this.callbacks.size > 0;
+    return (this.callbacks?.size ?? 0) > 0;
   }
 
   add(callback: (...args: A) => void): Unsubscribe {
@@ -26,17 +27,19 @@ export class Listeners<A extends unknown[]> {
       defer(() => callback(...fired));
       return () => undefined;
     }
-    this.callbacks.add(callback);
+    const callbacks = (this.callbacks ??= new Set());
+    callbacks.add(callback);
     return () => {
-      this.callbacks.delete(callback);
+      callbacks.delete(callback);
     };
   }
 
   emit(...args: A): void {
     if (this.fired) return;
     if (this.sticky) this.fired = args;
+    if (!this.callbacks) return;
     const callbacks = [...this.callbacks];
-    if (this.sticky) this.callbacks.clear();
+    if (this.sticky) this.callbacks = undefined;
     for (const callback of callbacks) callback(...args);
   }
 }

@@ -1,5 +1,5 @@
 import { BadMessageBudget, type BadMessageBudgetOptions } from './budget';
-import { decodeFrame, encodeFrame, truncateReason } from './codec';
+import { decodeFrame, encodeDataFrame, encodeFrame, truncateReason } from './codec';
 import type { HelloRejectCode, WireStreamErrorCode } from './codes';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -16,7 +16,8 @@ import type { Frame, HelloAckFrame, HelloFrame, OpenFrame, StreamFrame } from '.
 import { Heartbeat, type HeartbeatOptions } from './heartbeat';
 import { parseLinkDescriptor, type LinkDescriptor } from './link';
 import { Listeners, type Unsubscribe } from './listeners';
-import { TunnelStream, type StreamHost } from './stream';
+import { dataFramePool } from './frame-pool';
+import { type OutgoingData, TunnelStream, type StreamHost } from './stream';
 import { systemTimers, type TimerApi } from './timers';
 import { WS_CLOSE_CODES, type FrameTransport, type TunnelCloseCode, type TunnelCloseInfo } from './transport';
 
@@ -654,7 +655,8 @@ export class Multiplexer {
         const stream = this.ready.values().next().value as TunnelStream;
         this.ready.delete(stream);
         const frame = stream.nextFrame(maxPayload);
-        if (frame) this.send(frame);
+        if (frame?.type === 'DATA_PARTS') this.sendData(frame, maxPayload);
+        else if (frame) this.send(frame);
         if (stream.hasOutput) this.ready.add(stream);
       }
     } finally {
@@ -664,12 +666,34 @@ export class Multiplexer {
 
   private send(frame: Frame): void {
     if (this.currentState === 'closed' || this.currentState === 'idle') return;
-    const bytes = encodeFrame(frame, this.peerMaxFrameBytes);
+    this.sendBytes(encodeFrame(frame, this.peerMaxFrameBytes));
+  }
+
+  /**
+   * DATA: the stream's queued chunks copied once into the frame. A full-size frame over a transport that
+   * releases it on flush goes into a recycled buffer and back to the pool afterwards (a bulk transfer's
+   * frames are all full-size; see FramePool).
+   */
+  private sendData(data: OutgoingData, maxPayload: number): void {
+    const recycle = this.transport.releasesOnFlush === true && data.length === maxPayload;
+    const bytes = encodeDataFrame(
+      data.streamId,
+      data.parts,
+      data.length,
+      this.peerMaxFrameBytes,
+      recycle ? dataFramePool.take(FRAME_HEADER_BYTES + maxPayload) : undefined,
+    );
+    this.sendBytes(bytes, recycle);
+  }
+
+  private sendBytes(bytes: Uint8Array, recycle = false): void {
+    if (this.currentState === 'closed' || this.currentState === 'idle') return;
     this.counters.framesOut += 1;
     this.counters.bytesOut += bytes.length;
     this.transportUnflushed += bytes.length;
     this.transport.send(bytes, () => {
       this.transportUnflushed -= bytes.length;
+      if (recycle) dataFramePool.give(bytes);
       if (this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark) this.flush();
     });
   }

@@ -14,6 +14,14 @@ import { defer, Listeners, type Unsubscribe } from './listeners';
  */
 export type StreamState = 'opening' | 'pending' | 'open' | 'closed';
 
+/** @internal A DATA frame's payload as the queued chunks it is made of (views), `length` bytes in all. */
+export interface OutgoingData {
+  type: 'DATA_PARTS';
+  streamId: number;
+  parts: Uint8Array[];
+  length: number;
+}
+
 /** @internal What a TunnelStream needs from its Multiplexer. */
 export interface StreamHost {
   readonly maxSendBufferBytes: number;
@@ -297,8 +305,11 @@ export class TunnelStream {
     return this.endCode !== undefined && !this.closeSent;
   }
 
-  /** @internal The next frame to send: DATA of at most `maxPayload` bytes and the credit, or CLOSE. */
-  nextFrame(maxPayload: number): StreamFrame | undefined {
+  /**
+   * @internal The next frame to send: DATA of at most `maxPayload` bytes and the credit (as the queued
+   * chunks it takes, for `encodeDataFrame` to copy once into the frame), or CLOSE.
+   */
+  nextFrame(maxPayload: number): StreamFrame | OutgoingData | undefined {
     if (!this.hasOutput) return undefined;
     if (this.queuedBytes === 0) {
       this.closeSent = true;
@@ -319,7 +330,7 @@ export class TunnelStream {
         if (this.currentState !== 'closed') this.drainListeners.emit();
       });
     }
-    return { type: 'DATA', streamId: this.id, data };
+    return data;
   }
 
   // ---- internals ----
@@ -332,31 +343,26 @@ export class TunnelStream {
     if (this.hasOutput) this.host.markReady(this);
   }
 
-  private takeQueued(max: number): Uint8Array {
-    const head = this.sendQueue[0];
-    let out: Uint8Array;
-    if (head.length > max) {
-      out = head.subarray(0, max);
-      this.sendQueue[0] = head.subarray(max);
-    } else if (head.length === max || this.sendQueue.length === 1) {
-      out = head;
-      this.sendQueue.shift();
-    } else {
-      const size = Math.min(max, this.queuedBytes);
-      out = new Uint8Array(size);
-      let filled = 0;
-      while (filled < size) {
-        const chunk = this.sendQueue[0];
-        const part = Math.min(chunk.length, size - filled);
-        out.set(chunk.subarray(0, part), filled);
-        filled += part;
-        if (part === chunk.length) this.sendQueue.shift();
-        else this.sendQueue[0] = chunk.subarray(part);
+  /** Up to `max` queued bytes as views of the written chunks (no copy: the frame encoder copies them once). */
+  private takeQueued(max: number): OutgoingData {
+    const parts: Uint8Array[] = [];
+    let length = 0;
+    while (length < max && this.sendQueue.length > 0) {
+      const head = this.sendQueue[0];
+      const room = max - length;
+      if (head.length > room) {
+        parts.push(head.subarray(0, room));
+        this.sendQueue[0] = head.subarray(room);
+        length += room;
+      } else {
+        parts.push(head);
+        this.sendQueue.shift();
+        length += head.length;
       }
     }
-    this.queuedBytes -= out.length;
-    this.host.adjustSendQueued(-out.length);
-    return out;
+    this.queuedBytes -= length;
+    this.host.adjustSendQueued(-length);
+    return { type: 'DATA_PARTS', streamId: this.id, parts, length };
   }
 
   private deliver(chunk: Uint8Array): void {

@@ -8,6 +8,12 @@ export interface FrameTransport {
    * failed); the Multiplexer counts unflushed bytes to stop feeding DATA into a slow connection.
    */
   send(frame: Uint8Array, onFlushed: (error?: Error) => void): void;
+  /**
+   * `true` when the transport no longer reads a frame's bytes once `onFlushed` ran (they were copied to
+   * the socket): the Multiplexer then reuses full-size DATA buffers (FramePool). An in-memory pipe hands
+   * the frame itself to the peer, so it leaves this unset.
+   */
+  readonly releasesOnFlush?: boolean;
   /** Closes the connection with a close handshake after the frames already sent. */
   close(code: number, reason: string): void;
   /** Drops the connection at once (the peer is presumed dead). `close` is used when absent. */

@@ -16,6 +16,8 @@ const WS_OPEN = 1;
  */
 export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions): Multiplexer {
   const transport: FrameTransport = {
+    // ws calls back once the socket wrote the frame (a client copies it into a masked buffer even before).
+    releasesOnFlush: true,
     send(frame, onFlushed) {
       if (socket.readyState !== WS_OPEN) {
         onFlushed(new Error('WebSocket is not open'));

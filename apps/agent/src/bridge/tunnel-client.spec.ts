@@ -1,5 +1,10 @@
+import type { AddressInfo } from 'node:net';
+
+import { WebSocketServer } from 'ws';
+
 import { createLogger } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
+import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
 
 import { closedPort, type FakeConnector, startFakeConnector } from '../testing/fake-connector';
 import { backoffDelay, TunnelClient } from './tunnel-client';
@@ -63,6 +68,57 @@ describe(TunnelClient.name, () => {
     const fatal = await sut.start();
     expect(fatal.message).toBe('connector refused the credential (HTTP 401); re-enroll this agent with a new token');
     expect(sut.connector).toBe(live.url);
+  });
+});
+
+describe(`${TunnelClient.name}: refused set-ups`, () => {
+  /** A connector that accepts the upgrade, then closes every tunnel with `code` (as the device connector after a failed set-up). */
+  async function closingConnector(code: number) {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      connections += 1;
+      ws.close(code, code === AGENT_CLOSE_CODES.SETUP_FAILED ? 'SETUP_FAILED: could not record presence' : 'going away');
+    });
+    return {
+      url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/agent`,
+      connections: () => connections,
+      close: () => new Promise<void>((resolve) => wss.close(() => resolve())),
+    };
+  }
+
+  /** The reconnect delays the client logged (random 0.999: the delay is the backoff ceiling minus 1). */
+  async function delaysAfter(code: number, closes: number): Promise<number[]> {
+    const connector = await closingConnector(code);
+    const delays: number[] = [];
+    const logger = createLogger({
+      name: 'test',
+      level: 'info',
+      destination: {
+        write: (line: string) => {
+          const entry = JSON.parse(line) as { msg: string; delayMs?: number };
+          if (entry.msg === 'tunnel closed; reconnecting') delays.push(entry.delayMs!);
+        },
+      },
+    });
+    const sut = new TunnelClient({ connector: connector.url, credential: 'pac_ok', logger, baseDelayMs: 8, maxDelayMs: 1_000, random: () => 0.999 });
+    void sut.start();
+    try {
+      await waitFor(() => delays.length >= closes, { what: `${closes} reconnects` });
+    } finally {
+      sut.stop();
+      await connector.close();
+    }
+    return delays.slice(0, closes);
+  }
+
+  it('backs off further after each tunnel the connector refuses with SETUP_FAILED, as after failed dials', async () => {
+    expect(await delaysAfter(AGENT_CLOSE_CODES.SETUP_FAILED, 4)).toEqual([7, 15, 31, 63]);
+  });
+
+  it('restarts the backoff after a tunnel that worked and was closed for another reason', async () => {
+    expect(await delaysAfter(1001, 3)).toEqual([7, 7, 7]);
   });
 });
 

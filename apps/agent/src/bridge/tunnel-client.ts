@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws';
 
 import type { Logger } from '@payorch/logging';
+import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
 
 import { storedConnectorUrl } from '../config';
 import { AGENT_VERSION } from '../version';
@@ -36,6 +37,9 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
  * With several connector URLs, a dial that fails (refused, timed out, HTTP error other than 401)
  * moves on to the next URL after the backoff delay; a connection that was open and then closed is
  * re-dialled on the same URL first. The backoff counts failed dials in a row, whatever the URL.
+ * A tunnel the connector refuses after the upgrade (close 4503 SETUP_FAILED: its database is failing
+ * or overloaded) counts as a failed dial too: the backoff keeps growing and the next URL is tried,
+ * so a storm of refused agents thins out instead of coming back at once.
  */
 export class TunnelClient {
   private ws: WebSocket | null = null;
@@ -81,6 +85,7 @@ export class TunnelClient {
     const { logger } = this.options;
     const connector = this.connector;
     let opened = false;
+    const failedBefore = this.attempt;
     const ws = new WebSocket(connector, {
       headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Payorch-Agent-Version': AGENT_VERSION },
       handshakeTimeout: 15_000,
@@ -113,8 +118,10 @@ export class TunnelClient {
       if (this.pingTimer) clearTimeout(this.pingTimer);
       this.options.onStateChange?.({ connected: false, error: `closed (${code}${reason.length ? `: ${reason}` : ''})`, connector });
       if (this.stopped) return;
-      // A dial that never opened moves on to the next URL; a connection that worked is re-dialled first.
-      if (!opened) this.index = (this.index + 1) % this.urls.length;
+      const refused = code === AGENT_CLOSE_CODES.SETUP_FAILED;
+      if (refused) this.attempt = failedBefore;
+      // A dial that never opened (or was refused) moves on to the next URL; a connection that worked is re-dialled first.
+      if (!opened || refused) this.index = (this.index + 1) % this.urls.length;
       const delay = backoffDelay(this.attempt++, this.options.baseDelayMs ?? 500, this.options.maxDelayMs ?? 30_000, this.options.random);
       logger.info({ code, delayMs: delay, next: this.connector }, 'tunnel closed; reconnecting');
       this.retryTimer = setTimeout(() => this.connect(), delay);

@@ -12,9 +12,11 @@ import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
 import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
+import { DatabaseSlots } from '../tunnel/database-slots';
+import { setUpSession } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from './terminal-link';
-import { TerminalPresence } from './terminal-presence';
+import { PresenceWriteError, TerminalPresence } from './terminal-presence';
 
 export type DriverFactory = (config: DriverConfig) => TerminalDriver;
 
@@ -56,6 +58,10 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private readonly fleets = new Map<string, Fleet>();
   /** Per agent: its handshake and reconciles, one after the other. */
   private readonly chains = new KeyedSerialQueue();
+  /** Per terminal handle: the presence write of its last link open (set-up probes await it). */
+  private readonly presenceWrites = new WeakMap<TerminalHandle, Promise<void>>();
+  /** Per tunnel: the terminals whose link it opened and recorded ONLINE (the agent's `up` reports of them are not written again). */
+  private readonly recordedOnline = new WeakMap<AgentSession, Set<string>>();
   /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
   private readonly queued = new Map<string, Promise<void>>();
 
@@ -64,6 +70,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     private readonly presence: TerminalPresence,
     private readonly bus: CommandBusService,
     private readonly relays: RelayPortFactory,
+    private readonly slots: DatabaseSlots,
     @Inject(DATABASE) private readonly db: Database,
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -98,21 +105,30 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     return this.chains.run(session.agent.agentId, () => this.setUp(session));
   }
 
+  /**
+   * The handshake's set-up: the ownership claim, then one tenant transaction (setUpSession: the
+   * credential check, the agent's `online` row, its terminals and which of them have non-final
+   * operations). Only those are recovered when their link opens: an operation created after this read
+   * was dispatched to this instance, which already owned the agent. A revoked agent is released and cut.
+   */
   private async setUp(session: AgentSession): Promise<void> {
     const { agent } = session;
     // Before the claim: a PENDING operation created earlier cannot have been dispatched to this session.
     const onlineSince = new Date();
-    // The credential was checked at the upgrade; a revocation committed since then is caught here.
-    if (!(await this.admit(session))) return;
     await this.bus.ownership.claim(agent.agentId);
-    await this.presence.agentOnline(agent, session.version);
-    const rows = (await this.db.withTenant(agent.tenantId, (tx) =>
-      tx.terminal.findMany({ where: { agentId: agent.agentId, status: { not: 'DISABLED' } }, select: TERMINAL_ROW_SELECT, orderBy: { createdAt: 'asc' } }),
-    )) as TerminalRow[];
+    const read = await this.slots.run(() =>
+      this.db.withTenantSql(agent.tenantId, (tx) =>
+        setUpSession(tx, { ...agent, credentialPrefix: session.credentialPrefix, version: session.version, instanceId: this.instanceId }),
+      ),
+    );
+    if (read.revoked !== null) {
+      await this.bus.ownership.release(agent.agentId).catch(() => false);
+      return this.revoke(session, read.revoked);
+    }
     if (session.mux.state !== 'open') return;
     const handles = new Map<string, TerminalHandle>();
     const entries: TerminalEntry[] = [];
-    for (const row of rows) {
+    for (const row of read.rows) {
       const entry = terminalEntry(row);
       if (!entry) {
         this.logger.warn({ terminalId: row.id }, 'terminal connection cannot be carried by the tunnel; skipped');
@@ -126,18 +142,32 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     if (previous) for (const handle of previous.handles.values()) void handle.close();
     session.mux.sendControl({ type: 'terminal-list', terminals: entries });
     this.logger.info({ agentId: agent.agentId, terminals: entries.length }, 'terminal list sent');
-    for (const handle of handles.values()) void this.refreshInfo(handle, () => this.recover(handle, onlineSince)).catch(() => undefined);
+    for (const handle of handles.values()) {
+      const onReachable = read.unfinished.has(handle.row.id) ? () => this.recover(handle, onlineSince) : undefined;
+      void this.refreshInfo(handle, onReachable).catch((error: Error) => this.onPresenceError(session, error));
+    }
   }
 
   onSessionControl(session: AgentSession, message: ControlMessage): void {
     const fleet = this.fleets.get(session.agent.agentId);
     if (!fleet || fleet.session !== session) return;
+    const recorded = this.recordedOnline.get(session);
     const report = (terminalId: string, state: 'up' | 'down' | 'error', detail?: string) => {
       if (!fleet.handles.has(terminalId) || state === 'down') return;
-      void this.presence.terminal(session.agent, terminalId, state === 'up', detail);
+      // The agent reports `up` for the link the connector itself just opened and recorded: nothing new to write.
+      if (state === 'up' && recorded?.has(terminalId)) return;
+      if (state === 'error') recorded?.delete(terminalId);
+      // Retried by TerminalPresence; a failure for good is logged and counted there (the tunnel is not cut for a report).
+      void this.presence.terminal(session.agent, terminalId, state === 'up', detail).catch(() => undefined);
     };
     if (message.type === 'link-status') report(message.terminalId, message.state, message.detail);
     else if (message.type === 'agent-status') for (const link of message.links) report(link.terminalId, link.state, link.detail);
+  }
+
+  onSessionAlive(session: AgentSession): void {
+    this.presence
+      .agentSeen(session.agent)
+      .catch((error: Error) => this.logger.warn({ agentId: session.agent.agentId, err: error.message }, 'could not record agent presence'));
   }
 
   async onSessionClosed(session: AgentSession, info: TunnelCloseInfo): Promise<void> {
@@ -150,12 +180,17 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     } else if (fleet) {
       return; // replaced by a newer tunnel on this instance
     }
-    const newer = this.tunnels.session(agent.agentId);
-    if (newer && newer !== session) return; // the agent already reconnected here: its session owns presence
-    // Offline first, then release: once the key is gone another instance may mark the terminals online.
-    // If another instance already owns the agent, its presence stands and nothing is written here.
-    if (await this.bus.ownership.owns(agent.agentId).catch(() => false)) await this.presence.agentOffline(agent, info.code);
-    await this.bus.ownership.release(agent.agentId).catch(() => false);
+    // In the agent's chain, like the set-up of its next tunnel: a reconnect to this instance that claimed the key
+    // while this ran would otherwise lose it to the release below (same instance id), and the agent would stay
+    // "not connected" for the dispatchers until its next reconnect (bench/faults, link cut under load).
+    await this.chains.run(agent.agentId, async () => {
+      const newer = this.tunnels.session(agent.agentId);
+      if (newer && newer !== session) return; // the agent already reconnected here: its session owns presence
+      // Offline first, then release: once the key is gone another instance may mark the terminals online.
+      // If another instance already owns the agent, its presence stands and nothing is written here.
+      if (await this.bus.ownership.owns(agent.agentId).catch(() => false)) await this.presence.agentOffline(agent, info.code);
+      await this.bus.ownership.release(agent.agentId).catch(() => false);
+    });
   }
 
   /**
@@ -183,15 +218,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     }
   }
 
-  /** The handshake's check: false (and the tunnel cut) when the credential no longer holds. */
-  private async admit(session: AgentSession): Promise<boolean> {
-    const row = await this.db.withTenant(session.agent.tenantId, (tx) =>
-      tx.agent.findUnique({ where: { id: session.agent.agentId }, select: AGENT_ACCESS_SELECT }),
-    );
-    const reason = revocationReason(row, session.credentialPrefix);
-    if (reason === null) return true;
-    await this.revoke(session, reason);
-    return false;
+  /** A presence or info write that failed for good refuses the tunnel (SETUP_FAILED): the agent comes back after its backoff and the writes are made again. */
+  private onPresenceError(session: AgentSession, error: Error): void {
+    if (error instanceof PresenceWriteError) this.tunnels.refuse(session, 'presence', error);
   }
 
   private async enforce(session: AgentSession): Promise<void> {
@@ -256,7 +285,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       this.logger.info({ agentId: session.agent.agentId, terminals: entries.length }, 'terminal list updated');
     }
     const addedAt = new Date();
-    for (const handle of added) void this.refreshInfo(handle, () => this.recover(handle, addedAt)).catch(() => undefined);
+    for (const handle of added)
+      void this.refreshInfo(handle, () => this.recover(handle, addedAt)).catch((error: Error) => this.onPresenceError(session, error));
   }
 
   private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details: Record<string, unknown>): Promise<void> {
@@ -291,9 +321,17 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
         const duplex = await handle.link();
         duplex.destroy();
       });
-      onReachable?.();
-      const driver = handle.driver;
-      if (!driver) return null;
+    } catch (error) {
+      // The OFFLINE mark of the failed open must be written too (PresenceWriteError otherwise).
+      await this.presenceWrites.get(handle);
+      this.logger.info({ terminalId: handle.row.id, err: (error as Error).message }, 'terminal link probe failed');
+      throw error;
+    }
+    await this.presenceWrites.get(handle);
+    onReachable?.();
+    const driver = handle.driver;
+    if (!driver) return null;
+    try {
       const info = await handle.run(() => driver.terminalInfo());
       await this.presence.terminalInfo(agent, handle.row.id, info);
       return info;
@@ -324,17 +362,28 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private createHandle(session: AgentSession, row: TerminalRow): TerminalHandle {
     const descriptor = linkForConnection(row.connection);
     const agent = session.agent;
+    let online = this.recordedOnline.get(session);
+    if (!online) this.recordedOnline.set(session, (online = new Set()));
+    // Set-up probes (refreshInfo) await these writes and refuse the tunnel when one failed for good; a
+    // link opened later (a command) does not wait: its failure is logged and counted by TerminalPresence.
+    const recorded = (written: Promise<void>) => {
+      this.presenceWrites.set(handle, written);
+      written.catch(() => undefined);
+    };
     const link: LinkFactory = async () => {
       try {
         const stream = await session.mux.open(descriptor, { terminalId: row.id });
-        void this.presence.terminal(agent, row.id, true);
+        online.add(row.id);
+        recorded(this.presence.terminal(agent, row.id, true));
         return toDuplex(stream);
       } catch (error) {
-        if (session.mux.state === 'open') void this.presence.terminal(agent, row.id, false, (error as Error).message);
+        online.delete(row.id);
+        if (session.mux.state === 'open') recorded(this.presence.terminal(agent, row.id, false, (error as Error).message));
         throw error;
       }
     };
-    return new TerminalHandle(row, agent.agentId, link, this.createDriver(session, row, link), this.terminalQueue);
+    const handle = new TerminalHandle(row, agent.agentId, link, this.createDriver(session, row, link), this.terminalQueue);
+    return handle;
   }
 
   private createDriver(session: AgentSession, row: TerminalRow, link: LinkFactory): TerminalDriver | null {

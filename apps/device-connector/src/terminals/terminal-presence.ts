@@ -1,99 +1,233 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { Counter } from 'prom-client';
 
-import { type Database, publishEvent } from '@payorch/db';
-import type { Logger } from '@payorch/logging';
+import { type Database, publishEvent, type SqlClient } from '@payorch/db';
+import type { Logger, Registry } from '@payorch/logging';
 
-import { DATABASE, INSTANCE_ID, LOGGER } from '../tokens';
+import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
+import { DatabaseSlots } from '../tunnel/database-slots';
 
 export interface AgentRef {
   agentId: string;
   tenantId: string;
 }
 
+/** Attempts of one presence batch before its writes are given up (the caller then refuses the tunnel). */
+export const PRESENCE_WRITE_ATTEMPTS = 3;
+/** Pause before each retry of a failed batch (attempt 2, attempt 3). */
+const RETRY_DELAYS_MS = [100, 400] as const;
+
+/** A terminal presence or info write that still failed after PRESENCE_WRITE_ATTEMPTS attempts. */
+export class PresenceWriteError extends Error {
+  constructor(
+    readonly agentId: string,
+    cause: Error,
+  ) {
+    super(`could not record presence after ${PRESENCE_WRITE_ATTEMPTS} attempts: ${cause.message}`, { cause });
+  }
+}
+
+interface Waiter {
+  agentId: string;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** What is to be written for one terminal (its latest status and/or info: later marks replace earlier ones), or for an agent seen alive (terminalId null). */
+interface TerminalMark {
+  terminalId: string | null;
+  agentId: string;
+  status?: 'ONLINE' | 'OFFLINE';
+  detail?: string;
+  info?: Record<string, unknown>;
+  waiters: Waiter[];
+}
+
+interface TenantQueue {
+  marks: Map<string, TerminalMark>;
+  /** A batch of this tenant is being written: new marks wait for the next one. */
+  writing: boolean;
+}
+
 /**
- * Agent and terminal presence: Terminal.status ONLINE/OFFLINE + lastSeenAt, Agent.lastSeenAt/version,
- * and the `terminal.*` / `agent.*` events, written in one tenant transaction (transactional outbox).
- * Events are published on transitions only; DISABLED terminals are never touched.
- * Presence is best effort: a failed write is logged, never thrown into the tunnel.
+ * Agent and terminal presence: Terminal.status ONLINE/OFFLINE + lastSeenAt and Terminal.info,
+ * Agent.lastSeenAt/version, and the `terminal.*` / `agent.*` events, written in tenant transactions
+ * (transactional outbox). Events are published on transitions only; DISABLED terminals are never touched.
+ *
+ * Terminal status and info writes are coalesced per tenant (issue 19, reconnect storms): while one
+ * batch of a tenant is being written, the marks of every other terminal of that tenant gather, and
+ * the next batch writes them all in one transaction (one UPDATE for the statuses, one for the infos,
+ * an INSERT per event). Nothing is lost silently: a failed batch is retried (PRESENCE_WRITE_ATTEMPTS in
+ * all, counted in `payorch_connector_presence_write_retries_total`); when it still fails, every
+ * caller's promise rejects with PresenceWriteError (counted in `payorch_connector_presence_write_failures_total`)
+ * and, for the writes of a tunnel's set-up (its terminals' first link probe and info), the TerminalHub
+ * refuses the tunnel (SETUP_FAILED), so the agent comes back after its backoff and they are made again;
+ * a later write (a link opened for a command, an agent's link report) is logged and counted, and the
+ * tunnel, with its commands in flight, stays up. The agent's `online` row is written in the hub's set-up transaction
+ * (session-setup.ts), the `offline` one when the tunnel closed (best effort: the next set-up rewrites it).
  */
 @Injectable()
 export class TerminalPresence {
+  private readonly queues = new Map<string, TenantQueue>();
+  private readonly retries: Counter;
+  private readonly failures: Counter;
+
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
-  ) {}
+    @Inject(REGISTRY) registry: Registry,
+    private readonly slots: DatabaseSlots,
+  ) {
+    this.retries = new Counter({
+      name: 'payorch_connector_presence_write_retries_total',
+      help: 'Presence/info batches written again after a failed attempt.',
+      registers: [registry],
+    });
+    this.failures = new Counter({
+      name: 'payorch_connector_presence_write_failures_total',
+      help: 'Terminal presence/info writes given up after every attempt (their tunnels are refused with SETUP_FAILED).',
+      registers: [registry],
+    });
+  }
 
-  agentOnline(agent: AgentRef, version: string | null): Promise<void> {
-    return this.safe('agent online', agent, (tx) =>
-      tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date(), ...(version && { version }) } }).then(() =>
-        publishEvent(tx, agent.tenantId, {
-          type: 'agent.online',
+  /** The tunnel closed: the agent and all its terminals are offline. Best effort (logged): the next set-up writes presence again. */
+  async agentOffline(agent: AgentRef, reason: string): Promise<void> {
+    try {
+      await this.db.withTenant(agent.tenantId, async (tx) => {
+        await tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date() } });
+        await publishEvent(tx, agent.tenantId, {
+          type: 'agent.offline',
           subjectType: 'agent',
           subjectId: agent.agentId,
-          data: { agentId: agent.agentId, version, instance: this.instanceId },
-        }),
-      ),
-    );
-  }
-
-  /** The tunnel closed: the agent and all its terminals are offline. */
-  agentOffline(agent: AgentRef, reason: string): Promise<void> {
-    return this.safe('agent offline', agent, async (tx) => {
-      await tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date() } });
-      await publishEvent(tx, agent.tenantId, {
-        type: 'agent.offline',
-        subjectType: 'agent',
-        subjectId: agent.agentId,
-        data: { agentId: agent.agentId, reason },
-      });
-      const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
-      if (online.length === 0) return;
-      await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
-      for (const { id } of online) {
-        await publishEvent(tx, agent.tenantId, {
-          type: 'terminal.offline',
-          subjectType: 'terminal',
-          subjectId: id,
-          data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' },
+          data: { agentId: agent.agentId, reason },
         });
-      }
-    });
-  }
-
-  /** A link to the terminal opened (ONLINE) or failed (OFFLINE). Only the agent's own terminals are touched. */
-  terminal(agent: AgentRef, terminalId: string, online: boolean, detail?: string): Promise<void> {
-    return this.safe('terminal presence', agent, async (tx) => {
-      const status = online ? 'ONLINE' : 'OFFLINE';
-      const now = new Date();
-      const changed = await tx.terminal.updateMany({
-        where: { id: terminalId, agentId: agent.agentId, status: { notIn: [status, 'DISABLED'] } },
-        data: { status, ...(online && { lastSeenAt: now }) },
+        const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
+        if (online.length === 0) return;
+        await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
+        for (const { id } of online) {
+          await publishEvent(tx, agent.tenantId, {
+            type: 'terminal.offline',
+            subjectType: 'terminal',
+            subjectId: id,
+            data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' },
+          });
+        }
       });
-      if (changed.count === 1) {
-        await publishEvent(tx, agent.tenantId, {
-          type: online ? 'terminal.online' : 'terminal.offline',
-          subjectType: 'terminal',
-          subjectId: terminalId,
-          data: { terminalId, agentId: agent.agentId, ...(detail && { detail: detail.slice(0, 200) }) },
-        });
-      } else if (online) {
-        await tx.terminal.updateMany({ where: { id: terminalId, agentId: agent.agentId, status: 'ONLINE' }, data: { lastSeenAt: now } });
-      }
-    });
-  }
-
-  terminalInfo(agent: AgentRef, terminalId: string, info: Record<string, unknown>): Promise<void> {
-    return this.safe('terminal info', agent, (tx) =>
-      tx.terminal.updateMany({ where: { id: terminalId, agentId: agent.agentId }, data: { info: info as never } }),
-    );
-  }
-
-  private async safe(what: string, agent: AgentRef, fn: Parameters<Database['withTenant']>[1]): Promise<void> {
-    try {
-      await this.db.withTenant(agent.tenantId, fn);
     } catch (error) {
-      this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, `could not record ${what}`);
+      this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, 'could not record agent offline');
+    }
+  }
+
+  /**
+   * A link to the terminal opened (ONLINE) or failed (OFFLINE). Only the agent's own terminals are
+   * touched. Resolves once written; rejects with PresenceWriteError when every attempt failed.
+   */
+  terminal(agent: AgentRef, terminalId: string, online: boolean, detail?: string): Promise<void> {
+    return this.mark(agent, terminalId, (mark) => {
+      mark.status = online ? 'ONLINE' : 'OFFLINE';
+      mark.detail = detail?.slice(0, 200);
+    });
+  }
+
+  /** Stores the terminal's info (Terminal.info); same batching and failure contract as `terminal`. */
+  terminalInfo(agent: AgentRef, terminalId: string, info: Record<string, unknown>): Promise<void> {
+    return this.mark(agent, terminalId, (mark) => (mark.info = info));
+  }
+
+  /** The agent answered a ping: Agent.lastSeenAt, batched with the tenant's other agents (one UPDATE every few seconds, not one transaction per pong). */
+  agentSeen(agent: AgentRef): Promise<void> {
+    return this.mark(agent, null, () => undefined);
+  }
+
+  private mark(agent: AgentRef, terminalId: string | null, apply: (mark: TerminalMark) => void): Promise<void> {
+    let queue = this.queues.get(agent.tenantId);
+    if (!queue) this.queues.set(agent.tenantId, (queue = { marks: new Map(), writing: false }));
+    // Keyed by agent too: each write is guarded by the terminal still belonging to that agent.
+    const key = `${agent.agentId}:${terminalId ?? 'agent'}`;
+    let mark = queue.marks.get(key);
+    if (!mark) queue.marks.set(key, (mark = { terminalId, agentId: agent.agentId, waiters: [] }));
+    apply(mark);
+    const written = new Promise<void>((resolve, reject) => mark.waiters.push({ agentId: agent.agentId, resolve, reject }));
+    if (!queue.writing) {
+      queue.writing = true;
+      // The rest of this tick's marks (other agents of the tenant) join the batch.
+      setImmediate(() => void this.drain(agent.tenantId, queue));
+    }
+    return written;
+  }
+
+  /** Writes the tenant's batches one after the other until nothing is left. */
+  private async drain(tenantId: string, queue: TenantQueue): Promise<void> {
+    while (queue.marks.size > 0) {
+      const batch = queue.marks;
+      queue.marks = new Map();
+      await this.write(tenantId, batch);
+    }
+    queue.writing = false;
+    if (this.queues.get(tenantId) === queue) this.queues.delete(tenantId);
+  }
+
+  private async write(tenantId: string, batch: Map<string, TerminalMark>): Promise<void> {
+    const marks = [...batch.values()];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.slots.run(() => this.db.withTenantSql(tenantId, (tx) => this.writeBatch(tx, tenantId, marks)));
+        for (const mark of marks) for (const waiter of mark.waiters) waiter.resolve();
+        return;
+      } catch (error) {
+        if (attempt < PRESENCE_WRITE_ATTEMPTS) {
+          this.retries.inc();
+          this.logger.warn({ tenantId, terminals: marks.length, attempt, err: (error as Error).message }, 'presence write failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt - 1]));
+          continue;
+        }
+        this.failures.inc(marks.length);
+        this.logger.error({ tenantId, terminals: marks.length, err: (error as Error).message }, 'presence write failed for good');
+        for (const mark of marks) for (const waiter of mark.waiters) waiter.reject(new PresenceWriteError(waiter.agentId, error as Error));
+        return;
+      }
+    }
+  }
+
+  private async writeBatch(tx: SqlClient, tenantId: string, marks: TerminalMark[]): Promise<void> {
+    const seen = marks.filter((m) => m.terminalId === null);
+    if (seen.length > 0) await tx.$executeRaw`UPDATE "Agent" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen.map((m) => m.agentId)}::uuid[])`;
+    const statuses = marks.filter((m) => m.status !== undefined);
+    if (statuses.length > 0) {
+      // Old and new status per row (events on transitions only); lastSeenAt on every ONLINE mark.
+      const changed = await tx.$queryRaw<Array<{ id: string; old: string; status: 'ONLINE' | 'OFFLINE' }>>`
+        WITH x AS (SELECT * FROM unnest(${statuses.map((m) => m.terminalId)}::uuid[], ${statuses.map((m) => m.agentId)}::uuid[], ${statuses.map((m) => m.status!)}::text[]) AS x(id, agent, status)),
+        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR UPDATE OF t)
+        UPDATE "Terminal" t
+        SET "status" = x.status::"TerminalStatus",
+            "lastSeenAt" = CASE WHEN x.status = 'ONLINE' THEN now() ELSE t."lastSeenAt" END,
+            "updatedAt" = CASE WHEN old.status <> x.status THEN now() ELSE t."updatedAt" END
+        FROM x JOIN old ON old."id" = x.id
+        WHERE t."id" = x.id
+        RETURNING t."id", old.status AS old, x.status AS status`;
+      const byId = new Map(statuses.map((m) => [m.terminalId, m]));
+      // Sent together (pipelined on the bare driver); any failure fails the batch at COMMIT.
+      await Promise.all(
+        changed
+          .filter((row) => row.old !== row.status)
+          .map((row) => {
+            const mark = byId.get(row.id)!;
+            return publishEvent(tx, tenantId, {
+              type: row.status === 'ONLINE' ? 'terminal.online' : 'terminal.offline',
+              subjectType: 'terminal',
+              subjectId: row.id,
+              data: { terminalId: row.id, agentId: mark.agentId, ...(mark.detail && { detail: mark.detail }) },
+            });
+          }),
+      );
+    }
+    const infos = marks.filter((m) => m.info !== undefined);
+    if (infos.length > 0) {
+      await tx.$executeRaw`
+        UPDATE "Terminal" t SET "info" = x.info::jsonb, "updatedAt" = now()
+        FROM unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
+        WHERE t."id" = x.id AND t."agentId" = x.agent`;
     }
   }
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { type WebSocket, WebSocketServer } from 'ws';
 
 import type { ConnectorConfig } from '@payorch/config';
@@ -13,6 +13,7 @@ import { AGENT_CLOSE_CODES, attachWebSocket, type ControlMessage, type Multiplex
 import { type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
 import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../terminals/terminal-link';
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
+import { DatabaseSlots } from './database-slots';
 
 export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
@@ -20,6 +21,8 @@ const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
 /** `payorch-agent doctor` sets this header on its upgrade (apps/agent/src/doctor.ts PROBE_HEADER). */
 const PROBE_HEADER = 'x-payorch-agent-probe';
 const PROBE_TIMEOUT_MS = 15_000;
+/** Longest wait of an upgrade for its authentication slot: below the agent's 15 s opening-handshake timeout (apps/agent TunnelClient). */
+const UPGRADE_WAIT_LIMIT_MS = 10_000;
 
 export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
 
@@ -45,6 +48,8 @@ export interface AgentSession {
 export interface AgentSessionListener {
   onSessionReady(session: AgentSession): Promise<void>;
   onSessionControl(session: AgentSession, message: ControlMessage): void;
+  /** The agent answered a ping (liveness: Agent.lastSeenAt). */
+  onSessionAlive(session: AgentSession): void;
   onSessionClosed(session: AgentSession, info: TunnelCloseInfo): Promise<void>;
 }
 
@@ -72,6 +77,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   private readonly connections = new Map<string, Connection>();
   private readonly sweep: NodeJS.Timeout;
   private readonly connected: Gauge;
+  private readonly refused: Counter<'stage'>;
   private shuttingDown = false;
   private listener: AgentSessionListener | undefined;
   /** Close handlers still writing presence; shutdown waits for them before the database closes. */
@@ -85,6 +91,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     @Inject(INSTANCE_ID) private readonly instanceId: string,
     @Inject(REGISTRY) registry: Registry,
     private readonly enrollment: EnrollmentService,
+    private readonly slots: DatabaseSlots,
   ) {
     this.maxFrameBytes = config.TUNNEL_MAX_FRAME_BYTES;
     // maxPayload never below the tunnel's frame bound (one frame per WebSocket message), never ws's 100 MiB default.
@@ -92,6 +99,12 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     this.sweep = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.sweep.unref();
     this.connected = new Gauge({ name: 'payorch_connector_agents_connected', help: 'Agents connected to this instance.', registers: [registry] });
+    this.refused = new Counter({
+      name: 'payorch_connector_tunnels_refused_total',
+      help: 'Agents refused: upgrades answered 503 after waiting too long for a database slot (stage "upgrade"), tunnels closed with SETUP_FAILED (4503) because the set-up failed (stage "setup") or presence could not be recorded (stage "presence").',
+      labelNames: ['stage'],
+      registers: [registry],
+    });
   }
 
   attach(server: Server): void {
@@ -118,11 +131,24 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     if (path !== AGENT_PATH) return reject(socket, 404, 'Not Found');
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    let agent: AuthenticatedCredential | null = null;
+    const arrived = Date.now();
+    let agent: AuthenticatedCredential | null | 'gone' | 'late' = null;
     try {
-      agent = match ? await this.enrollment.authenticate(match[1]!) : null;
+      // In turn with the other set-ups (DatabaseSlots). An upgrade whose agent gave up meanwhile is dropped
+      // unanswered; one that waited so long its agent is about to give up is answered 503 at once (a failed
+      // dial: the agent backs off) rather than set up for a client that will not see the answer.
+      agent = match
+        ? await this.slots.run(async () =>
+            socket.destroyed ? 'gone' : Date.now() - arrived > UPGRADE_WAIT_LIMIT_MS ? 'late' : this.enrollment.authenticate(match[1]!),
+          )
+        : null;
     } catch (error) {
       this.logger.error({ err: error }, 'agent authentication failed');
+      return reject(socket, 503, 'Service Unavailable');
+    }
+    if (agent === 'gone') return;
+    if (agent === 'late') {
+      this.refused.inc({ stage: 'upgrade' });
       return reject(socket, 503, 'Service Unavailable');
     }
     if (!agent) {
@@ -148,10 +174,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     this.logger.info({ agentId: agent.agentId, tenantId: agent.tenantId, version, instance: this.instanceId }, 'agent connected');
     mux.onReady((hello) => {
       this.logger.info({ agentId: agent.agentId, tunnelVersion: hello.version, peer: hello.peerSoftware }, 'tunnel open');
-      void this.listener?.onSessionReady(session).catch((error: Error) => {
-        this.logger.error({ agentId: agent.agentId, err: error.message }, 'could not set the agent session up; closing the tunnel');
-        mux.close('session setup failed');
-      });
+      void this.listener?.onSessionReady(session).catch((error: Error) => this.refuse(session, 'setup', error));
     });
     mux.onControl((message) => this.listener?.onSessionControl(session, message));
     mux.onProtocolError((error) => this.logger.warn({ agentId: agent.agentId, code: error.code }, 'tunnel protocol error'));
@@ -165,7 +188,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     });
     ws.on('pong', () => {
       connection.alive = true;
-      void this.touch(agent, null);
+      this.listener?.onSessionAlive(session);
     });
     ws.on('close', (code) => {
       if (this.connections.get(agent.agentId) === connection) this.connections.delete(agent.agentId);
@@ -222,6 +245,25 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     return true;
   }
 
+  /**
+   * Closes a tunnel the connector could not serve (its set-up failed, or presence could not be recorded
+   * after retrying) with SETUP_FAILED (4503): the agent reconnects after its backoff, as after a failed
+   * dial, and the set-up (with its presence writes) is made again then. Counted per stage.
+   */
+  refuse(session: AgentSession, stage: 'setup' | 'presence', error: Error): boolean {
+    const connection = this.connections.get(session.agent.agentId);
+    if (connection?.session !== session || session.mux.state === 'closed') return false;
+    this.refused.inc({ stage });
+    this.logger.error(
+      { agentId: session.agent.agentId, stage, err: error.message },
+      'agent tunnel refused (SETUP_FAILED); the agent retries after its backoff',
+    );
+    connection.ws.close(AGENT_CLOSE_CODES.SETUP_FAILED, truncateReason(`SETUP_FAILED: ${stage}: ${error.message}`));
+    session.mux.close(`set-up failed (${stage})`);
+    setTimeout(() => connection.ws.terminate(), 1000).unref();
+    return true;
+  }
+
   private pingAll(): void {
     for (const connection of this.connections.values()) {
       if (!connection.alive) {
@@ -230,16 +272,6 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       }
       connection.alive = false;
       connection.ws.ping();
-    }
-  }
-
-  private async touch(agent: AuthenticatedAgent, version: string | null): Promise<void> {
-    try {
-      await this.db.withTenant(agent.tenantId, (tx) =>
-        tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date(), ...(version && { version }) } }),
-      );
-    } catch (error) {
-      this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, 'could not record agent presence');
     }
   }
 
@@ -272,6 +304,11 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     await Promise.allSettled([...this.closing]);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/** RFC 6455 §5.5: a close reason fits in 123 bytes of UTF-8 (110 bytes, a cut character and the ellipsis do). */
+function truncateReason(reason: string): string {
+  return Buffer.byteLength(reason) <= 123 ? reason : `${Buffer.from(reason).subarray(0, 110).toString('utf8')}…`;
 }
 
 function reject(socket: Duplex, status: number, text: string): void {

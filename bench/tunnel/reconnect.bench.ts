@@ -1,0 +1,526 @@
+/**
+ * Reconnect storm (issue 19): N agents, each with one Joinproto terminal, connect at once to a fresh
+ * device connector (cold storm), then the connector is killed with SIGKILL and a new one starts on the
+ * same port (restart storm). Measured: the time from the connector listening until every agent's
+ * tunnel is up (its `terminal-list` received) AND PostgreSQL holds what the set-ups must write (each
+ * terminal ONLINE with its info, each agent seen); failed set-ups seen by the agents (tunnels closed by
+ * the connector during a storm, upgrades answered with an HTTP error, opening handshakes timed out);
+ * lost writes (for the agents whose tunnel is up once the storm is over or bounded, their agent,
+ * terminal or info rows missing from PostgreSQL after 5 s to settle); agents not back at the bound
+ * (still backing off); the connector's CPU per accepted agent and its SQL per accepted
+ * agent (bench/support/sql-counter.ts, installed in the connector process before its pools).
+ * Baseline, same run: the same N agent clients (TunnelClient + LinkBridge, the agent product's
+ * jittered backoff) against a bare `ws` server, cold and after a SIGKILL + restart.
+ *
+ * Processes (all on loopback): this one (orchestration, a fresh database with the agents created in
+ * bulk, the checks), the connector (createConnectorApp, or the bare ws server) in a child so it can
+ * be SIGKILLed and its CPU, RSS and SQL are its own, and the agents in another child (with the TCP
+ * endpoint the terminals' links dial). A replacement connector is booted before the kill and listens
+ * DOWN_MS after every agent saw its tunnel drop, so both runs see the same outage, whatever the boot time.
+ * Run: node scripts/run-ts.mjs bench/tunnel/reconnect.bench.ts   (AGENTS=5000; BENCH_QUICK=1: 300 agents, ~40 s)
+ * Profile the connector: CPU_PROF=1 (writes CPU.*.cpuprofile of the connector processes in the cwd).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import { WebSocketServer } from 'ws';
+
+import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { issueToken, TOKEN_KINDS } from '@payorch/domain';
+import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+
+import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
+import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
+import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { QUICK, reportRow } from '../support/report';
+import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
+import { silent } from './support';
+
+const AGENTS = Number(process.env.AGENTS ?? (QUICK ? 300 : 5000));
+const AGENTS_PER_TENANT = 50;
+/** The outage both runs see between every tunnel down and the new server listening. */
+const DOWN_MS = 1_000;
+/** Bound of one storm (listening → everything up and written); past it the missing rows are lost writes. */
+const STORM_BOUND_MS = QUICK ? 25_000 : 120_000;
+const POLL_MS = 100;
+
+type ServerKind = 'app' | 'bare';
+
+interface ServerStats {
+  cpuMs: number;
+  rss: number;
+  sql: SqlCounts;
+}
+
+interface AgentStatus {
+  open: number;
+  listed: number;
+  /** While counting: tunnels closed by the server during a storm, by close code (e.g. 4503 SETUP_FAILED). */
+  closed: Record<string, number>;
+  /** While counting: upgrades answered with an HTTP error, by status; dials whose opening handshake timed out. */
+  rejected: Record<string, number>;
+  timedOut: number;
+  /** CPU of the agents' process so far (ms): a storm loads both sides. */
+  cpuMs: number;
+}
+
+const failures = (status: AgentStatus) =>
+  Object.values(status.closed).reduce((a, b) => a + b, 0) + Object.values(status.rejected).reduce((a, b) => a + b, 0) + status.timedOut;
+
+/** The connector (or the bare ws server) process: boots, listens when told, reports its CPU/RSS/SQL since. */
+async function serverChild(kind: ServerKind, port: number, env: Record<string, string>): Promise<void> {
+  if (kind === 'app') installSqlCounter();
+  let listen: () => Promise<void>;
+  if (kind === 'app') {
+    const app = await createConnectorApp(loadConfig('device-connector', connectorConfigSchema, env), silent);
+    listen = async () => void (await app.listen(port, '127.0.0.1'));
+  } else {
+    // The baseline: WebSocket upgrades and nothing else (no authentication, no tunnel, no database).
+    const server = createHttpServer();
+    const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => undefined)));
+    listen = () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  }
+  let cpu = process.cpuUsage();
+  let sql = sqlSnapshot();
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'listen') {
+      void listen().then(() => {
+        cpu = process.cpuUsage();
+        sql = sqlSnapshot();
+        process.send!({ type: 'listening' });
+      });
+    } else if (message.type === 'stats') {
+      const used = process.cpuUsage(cpu);
+      const now = sqlSnapshot();
+      const stats: ServerStats = {
+        cpuMs: (used.user + used.system) / 1000,
+        rss: process.memoryUsage().rss,
+        sql: { statements: now.statements - sql.statements, transactions: now.transactions - sql.transactions },
+      };
+      process.send!({ type: 'stats', stats });
+    } else if (message.type === 'exit') {
+      // A clean exit, so --cpu-prof writes the profile (a SIGKILL would not).
+      process.exit(0);
+    }
+  });
+  process.send!({ type: 'booted' });
+}
+
+/** The agents' process: N TunnelClient + LinkBridge, and the TCP endpoint every terminal's link dials. */
+async function agentsChild(): Promise<void> {
+  const sink = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  let running: Array<{ stop: () => void }> = [];
+  const status: AgentStatus = { open: 0, listed: 0, closed: {}, rejected: {}, timedOut: 0, cpuMs: 0 };
+  /** Indexes (in the credentials sent) of the agents whose tunnel is up with its terminal list. */
+  const listedIds = new Set<number>();
+  let counting = false;
+  process.on('message', (message: { type: string; url?: string; credentials?: string[]; counting?: boolean }) => {
+    switch (message.type) {
+      case 'start':
+        running = message.credentials!.map((credential, index) => {
+          const state = { open: false, listed: false };
+          const bridge = new LinkBridge({
+            logger: silent,
+            onTerminals: () => {
+              if (state.listed) return;
+              state.listed = true;
+              status.listed += 1;
+              listedIds.add(index);
+            },
+          });
+          let stopping = false;
+          const client = new TunnelClient({
+            connector: message.url!,
+            credential,
+            logger: silent,
+            onSocket: (ws) => {
+              bridge.attach(ws);
+              ws.on('unexpected-response', (_req, res) => {
+                if (counting && !stopping) status.rejected[res.statusCode ?? 0] = (status.rejected[res.statusCode ?? 0] ?? 0) + 1;
+                res.resume();
+              });
+              ws.on('error', (error) => {
+                if (counting && !stopping && error.message.includes('handshake has timed out')) status.timedOut += 1;
+              });
+              ws.once('open', () => {
+                state.open = true;
+                status.open += 1;
+              });
+              ws.once('close', (code) => {
+                if (!state.open) return;
+                if (counting && !stopping) status.closed[code] = (status.closed[code] ?? 0) + 1;
+                state.open = false;
+                status.open -= 1;
+                if (state.listed) status.listed -= 1;
+                state.listed = false;
+                listedIds.delete(index);
+              });
+            },
+          });
+          void client.start();
+          return {
+            stop: () => {
+              stopping = true;
+              client.stop();
+              bridge.close();
+            },
+          };
+        });
+        break;
+      case 'stop':
+        for (const agent of running) agent.stop();
+        running = [];
+        break;
+      case 'counting':
+        counting = message.counting!;
+        break;
+      case 'status': {
+        const cpu = process.cpuUsage();
+        process.send!({ type: 'status', status: { ...status, cpuMs: (cpu.user + cpu.system) / 1000 } });
+        break;
+      }
+      case 'listed-ids':
+        process.send!({ type: 'listed-ids', ids: [...listedIds] });
+        break;
+    }
+  });
+  process.send!({ type: 'sink', port: (sink.address() as AddressInfo).port });
+}
+
+/** A child process answering typed messages. */
+class Child {
+  readonly process: ChildProcess;
+  private readonly waiting = new Map<string, Array<(message: Record<string, unknown>) => void>>();
+  private exited = false;
+
+  constructor(args: string[], execArgv: string[] = process.execArgv) {
+    this.process = fork(__filename, args, { execArgv, stdio: 'inherit' });
+    this.process.on('message', (message: Record<string, unknown>) => {
+      const waiters = this.waiting.get(message.type as string);
+      this.waiting.delete(message.type as string);
+      for (const resolve of waiters ?? []) resolve(message);
+    });
+    this.process.once('exit', () => (this.exited = true));
+  }
+
+  next<T = Record<string, unknown>>(type: string, timeoutMs = 60_000): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no '${type}' from the child within ${timeoutMs} ms`)), timeoutMs);
+      const list = this.waiting.get(type) ?? [];
+      list.push((message) => {
+        clearTimeout(timer);
+        resolve(message as T);
+      });
+      this.waiting.set(type, list);
+    });
+  }
+
+  async ask<T>(type: string, answer: string, extra: object = {}): Promise<T> {
+    const reply = this.next<T>(answer);
+    this.process.send({ type, ...extra });
+    return reply;
+  }
+
+  send(message: object): void {
+    this.process.send(message);
+  }
+
+  /** Asks the child to exit by itself (bounded: 30 s). */
+  async exit(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.send({ type: 'exit' });
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.kill(signal);
+    await exited;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function bootServer(kind: ServerKind, port: number, env: Record<string, string>): Promise<Child> {
+  const execArgv = kind === 'app' && process.env.CPU_PROF ? [...process.execArgv, '--cpu-prof'] : process.execArgv;
+  const child = new Child(['server', kind, String(port), JSON.stringify(env)], execArgv);
+  await child.next('booted');
+  return child;
+}
+
+/** Polls until `done` or the bound; returns the ms from `since`, or null past the bound. */
+async function until(since: number, done: () => Promise<boolean>): Promise<number | null> {
+  while (performance.now() - since < STORM_BOUND_MS) {
+    if (await done()) return performance.now() - since;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  return null;
+}
+
+interface Written {
+  agents: number;
+  terminals: number;
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'server') return serverChild(process.argv[3] as ServerKind, Number(process.argv[4]), JSON.parse(process.argv[5]!));
+  if (process.argv[2] === 'agents') return agentsChild();
+
+  const db = await createTestDatabase();
+  const admin = new Client({ connectionString: db.adminUrl });
+  await admin.connect();
+  const redisPrefix = testRedisPrefix('storm');
+  const agentsProcess = new Child(['agents']);
+  const children = new Set<Child>([agentsProcess]);
+  try {
+    const { port: sinkPort } = await agentsProcess.next<{ port: number }>('sink');
+
+    // N agents with one Joinproto terminal each (its link dials the agents' sink), AGENTS_PER_TENANT per tenant.
+    const created = performance.now();
+    const tenants = Array.from({ length: Math.ceil(AGENTS / AGENTS_PER_TENANT) }, () => randomUUID());
+    const stores = tenants.map(() => randomUUID());
+    const agents = Array.from({ length: AGENTS }, (_, i) => ({ id: randomUUID(), tenant: i % tenants.length, token: issueToken(TOKEN_KINDS.agentCredential) }));
+    await admin.query(`INSERT INTO "Tenant" (id, name, "updatedAt") SELECT id, 'storm', now() FROM unnest($1::uuid[]) AS id`, [tenants]);
+    await admin.query(
+      `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") SELECT s, t, 'Shop', 'UTC', now() FROM unnest($1::uuid[], $2::uuid[]) AS x(s, t)`,
+      [stores, tenants],
+    );
+    await admin.query(
+      `INSERT INTO "Agent" (id, "tenantId", "storeId", name, status, "credentialHash", "credentialPrefix", "updatedAt")
+       SELECT a, t, s, 'till', 'ACTIVE', h, p, now() FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS x(a, t, s, h, p)`,
+      [
+        agents.map((a) => a.id),
+        agents.map((a) => tenants[a.tenant]),
+        agents.map((a) => stores[a.tenant]),
+        agents.map((a) => a.token.hash),
+        agents.map((a) => a.token.prefix),
+      ],
+    );
+    await admin.query(
+      `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, status, "updatedAt")
+       SELECT gen_random_uuid(), t, s, a, 'T', 'JOINPROTO', jsonb_build_object('kind', 'tcp', 'host', '127.0.0.1', 'port', $4::int), 'OFFLINE', now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS x(a, t, s)`,
+      [agents.map((a) => a.id), agents.map((a) => tenants[a.tenant]), agents.map((a) => stores[a.tenant]), sinkPort],
+    );
+    console.log(`${AGENTS} agents in ${tenants.length} tenants, 1 terminal each, created in ${Math.round(performance.now() - created)} ms`);
+    const credentials = agents.map((a) => a.token.token);
+
+    const written = async (): Promise<Written> => {
+      const { rows } = await admin.query<Written>(
+        `SELECT (SELECT count(*) FROM "Agent" WHERE "lastSeenAt" IS NOT NULL)::int AS agents,
+                (SELECT count(*) FROM "Terminal" WHERE status = 'ONLINE' AND info IS NOT NULL)::int AS terminals`,
+      );
+      return rows[0]!;
+    };
+    /** What a kill -9 leaves behind is wiped, so the restart storm must write it all again. */
+    const forgetPresence = async () => {
+      await admin.query(`UPDATE "Terminal" SET status = 'OFFLINE', info = NULL, "lastSeenAt" = NULL`);
+      await admin.query(`UPDATE "Agent" SET "lastSeenAt" = NULL`);
+    };
+    const agentStatus = () => agentsProcess.ask<{ status: AgentStatus }>('status', 'status').then((m) => m.status);
+
+    const masterKey = `k1:${randomBytes(32).toString('base64')}`;
+    const env = (instance: string): Record<string, string> => ({
+      DATABASE_APP_URL: db.appUrl,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: redisPrefix,
+      PAYORCH_MASTER_KEY: masterKey,
+      CONNECTOR_INSTANCE_ID: instance,
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8',
+      LOG_LEVEL: 'silent',
+    });
+
+    interface Storm {
+      ms: number | null;
+      failedSetups: number;
+      /** The failures by kind: `closed <code>`, `HTTP <status>`, `handshake timeout`. */
+      breakdown: string;
+      /** CPU of the agents' process during the storm, per agent. */
+      agentsCpuMs: number;
+      /** Presence or info rows missing for agents whose tunnel is up, once the storm is over (5 s to settle). */
+      lost: number;
+      /** Agents still without a tunnel at the bound (still backing off): not back, not lost. */
+      notBack: number;
+      stats: ServerStats;
+    }
+
+    /** Rows missing for these agents (by index): agent not seen, terminal not ONLINE or without info. */
+    const missing = async (indexes: number[]): Promise<number> => {
+      const ids = indexes.map((i) => agents[i]!.id);
+      const { rows } = await admin.query<{ missing: number }>(
+        `SELECT ((SELECT count(*) FROM "Agent" WHERE id = ANY($1::uuid[]) AND "lastSeenAt" IS NULL)
+               + (SELECT count(*) FROM "Terminal" WHERE "agentId" = ANY($1::uuid[]) AND NOT (status = 'ONLINE' AND info IS NOT NULL)))::int AS missing`,
+        [ids],
+      );
+      return rows[0]!.missing;
+    };
+
+    /** One kind of server: a cold storm, then SIGKILL + restart storm. */
+    const run = async (kind: ServerKind): Promise<{ cold: Storm; restart: Storm }> => {
+      const port = await freePort();
+      const url = `ws://127.0.0.1:${port}/agent`;
+      const complete = async (): Promise<boolean> => {
+        const status = await agentStatus();
+        if (kind === 'bare') return status.open === AGENTS;
+        if (status.listed < AGENTS) return false;
+        const rows = await written();
+        return rows.agents === AGENTS && rows.terminals === AGENTS;
+      };
+      /** `begin` resolves when the clock starts: the agents dial a listening server (cold), or it starts listening (restart). */
+      const storm = async (server: Child, begin: () => Promise<void>): Promise<Storm> => {
+        const before = await agentStatus();
+        agentsProcess.send({ type: 'counting', counting: true });
+        await begin();
+        const since = performance.now();
+        const ms = await until(since, complete);
+        agentsProcess.send({ type: 'counting', counting: false });
+        const after = await agentStatus();
+        const { stats } = await server.ask<{ stats: ServerStats }>('stats', 'stats');
+        const { ids } = await agentsProcess.ask<{ ids: number[] }>('listed-ids', 'listed-ids');
+        let lost = 0;
+        if (kind === 'app') {
+          const settle = performance.now();
+          while ((lost = await missing(ids)) > 0 && performance.now() - settle < 5_000) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
+        const kinds = [
+          ...Object.entries(after.closed).map(([code, n]) => [`closed ${code}`, n - (before.closed[code] ?? 0)] as const),
+          ...Object.entries(after.rejected).map(([code, n]) => [`HTTP ${code}`, n - (before.rejected[code] ?? 0)] as const),
+          ['handshake timeout', after.timedOut - before.timedOut] as const,
+        ].filter(([, n]) => n > 0);
+        const breakdown = kinds.map(([kind, n]) => `${kind}: ${n}`).join(', ');
+        return {
+          ms,
+          failedSetups: failures(after) - failures(before),
+          breakdown,
+          agentsCpuMs: (after.cpuMs - before.cpuMs) / AGENTS,
+          lost,
+          notBack: AGENTS - (kind === 'bare' ? after.open : ids.length),
+          stats,
+        };
+      };
+
+      const first = await bootServer(kind, port, env(`${kind}-1`));
+      children.add(first);
+      const cold = await storm(first, async () => {
+        await first.ask('listen', 'listening');
+        agentsProcess.send({ type: 'start', url, credentials });
+      });
+
+      const second = await bootServer(kind, port, env(`${kind}-2`));
+      children.add(second);
+      await first.kill('SIGKILL');
+      const down = await until(performance.now(), async () => (await agentStatus()).open === 0);
+      if (down === null) throw new Error('agents did not see the killed server go away');
+      if (kind === 'app') await forgetPresence();
+      await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
+      const restart = await storm(second, async () => void (await second.ask('listen', 'listening')));
+      agentsProcess.send({ type: 'stop' });
+      await until(performance.now(), async () => (await agentStatus()).open === 0);
+      if (process.env.CPU_PROF) await second.exit();
+      await second.kill('SIGKILL');
+      return { cold, restart };
+    };
+
+    const bare = await run('bare');
+    const app = await run('app');
+
+    const ms = (storm: Storm) => (storm.ms === null ? `> ${STORM_BOUND_MS}` : storm.ms.toFixed(0));
+    const perAgent = (storm: Storm) => storm.stats.cpuMs / AGENTS;
+    const mbPerK = (bytes: number) => bytes / 1024 / 1024 / (AGENTS / 1000);
+    console.log(`reconnect storm, ${AGENTS} agents (ms from the server listening until every tunnel is up and written)`);
+    for (const [name, storm] of [
+      ['bare ws, cold', bare.cold],
+      ['bare ws, after kill -9', bare.restart],
+      ['connector, cold', app.cold],
+      ['connector, after kill -9', app.restart],
+    ] as const) {
+      const sql = perEvent({ statements: 0, transactions: 0 }, storm.stats.sql, AGENTS);
+      console.log(
+        `${name.padEnd(26)} ${ms(storm).padStart(8)} ms   failed set-ups ${String(storm.failedSetups).padStart(5)}   lost writes ${String(storm.lost).padStart(5)}   not back ${String(storm.notBack).padStart(5)}   ` +
+          `cpu ${perAgent(storm).toFixed(2).padStart(6)} ms/agent (agents' process ${storm.agentsCpuMs.toFixed(2)})   rss ${mbPerK(storm.stats.rss).toFixed(1).padStart(6)} MB/1k` +
+          (name.startsWith('connector') ? `   sql/agent ${sql.statements} statements, ${sql.transactions} transactions` : '') +
+          (storm.breakdown ? `\n${''.padEnd(28)}failed set-ups: ${storm.breakdown}` : ''),
+      );
+    }
+
+    const stormMs = (storm: Storm) => storm.ms ?? STORM_BOUND_MS;
+    for (const [name, measured, baseline] of [
+      ['after kill -9', app.restart, bare.restart],
+      ['cold', app.cold, bare.cold],
+    ] as const) {
+      reportRow({
+        bench: `tunnel: reconnect storm ${name}, ${AGENTS} agents (all up + presence written)`,
+        measured: stormMs(measured),
+        baseline: stormMs(baseline),
+        unit: 'ms',
+        ratio: stormMs(measured) / Math.max(1, stormMs(baseline)),
+        goal: name === 'after kill -9' ? { on: 'ratio', op: '<=', value: 3 } : undefined,
+        perEvent: perEvent({ statements: 0, transactions: 0 }, measured.stats.sql, AGENTS),
+      });
+    }
+    const storms = [app.cold, app.restart];
+    reportRow({
+      bench: `tunnel: failed set-ups in the storms, ${AGENTS} agents`,
+      measured: storms.reduce((n, s) => n + s.failedSetups, 0),
+      baseline: bare.cold.failedSetups + bare.restart.failedSetups,
+      unit: 'set-ups',
+      ratio: 0,
+      goal: { on: 'measured', op: '<=', value: 0 },
+    });
+    reportRow({
+      bench: `tunnel: lost presence/info writes in the storms, ${AGENTS} agents`,
+      measured: storms.reduce((n, s) => n + s.lost, 0),
+      baseline: 0,
+      unit: 'writes',
+      ratio: 0,
+      goal: { on: 'measured', op: '<=', value: 0 },
+    });
+    reportRow({
+      bench: `tunnel: connector CPU per accepted agent (restart storm, ${AGENTS})`,
+      measured: perAgent(app.restart),
+      baseline: perAgent(bare.restart),
+      unit: 'ms/agent',
+      ratio: perAgent(app.restart) / Math.max(0.001, perAgent(bare.restart)),
+      goal: { on: 'measured', op: '<=', value: 1 },
+    });
+    reportRow({
+      bench: `tunnel: connector RSS per 1,000 agents after the restart storm (${AGENTS})`,
+      measured: mbPerK(app.restart.stats.rss),
+      baseline: mbPerK(bare.restart.stats.rss),
+      unit: 'MB/1k',
+      ratio: app.restart.stats.rss / Math.max(1, bare.restart.stats.rss),
+    });
+  } finally {
+    agentsProcess.send({ type: 'stop' });
+    await Promise.all([...children].map((child) => child.kill('SIGKILL')));
+    const redis = new Redis(testRedisUrl());
+    await deleteRedisPrefix(redis, redisPrefix);
+    await redis.quit();
+    await admin.end();
+    await db.drop();
+  }
+  process.exit(0);
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
