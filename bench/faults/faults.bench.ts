@@ -7,8 +7,14 @@
  * new operation approved** (a Joinproto payment retried every 200 ms until one is approved). Baseline,
  * measured in the same run: an approved Joinproto payment with no fault. Prints p50 / max and the ratio
  * of the p50s to the baseline p50.
- * Run: node scripts/run-ts.mjs bench/faults/faults.bench.ts   (about 2–3 min; RUNS=3, SKIP_POSTGRES=1, FAULTS=cut,stall to change)
- * BENCH_QUICK=1 (CI): one run of the connector kill and the link cut, no owned PostgreSQL (~40 s).
+ * Settlement faults (a second table): a manual settlement of the Joinproto terminal whose close-day the terminal
+ * holds at the bank (libs/testing phase-hold.ts) when the worker or the connector is killed; the terminal goes on
+ * once the process is dead (and, for the connector, the link to the terminal dropped). From the restart we measure
+ * the time to the **settlement final**, to all operations final and to the first new payment approved; baseline: a
+ * settlement with no fault.
+ * Run: node scripts/run-ts.mjs bench/faults/faults.bench.ts   (about 4–5 min; RUNS=3, SKIP_POSTGRES=1, FAULTS=cut,stall,settlement to change)
+ * BENCH_QUICK=1 (CI): one run of the connector kill and the link cut, no owned PostgreSQL, no settlement rows (~40 s:
+ * a settlement whose close-day a connector kill canceled waits SETTLEMENT_RETRY_BASE_MS, 30 s, for its new one).
  */
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
@@ -22,10 +28,13 @@ const SKIP_POSTGRES = Boolean(process.env.SKIP_POSTGRES) || QUICK;
 const FAULTS = process.env.FAULTS ?? (QUICK ? 'connector kill,cut' : undefined);
 /** Bound of one measurement (fault end → all final / first approved). */
 const BOUND_MS = 60_000;
+/** Bound of fault end → settlement final: a killed worker's job comes back after BullMQ's stalled-job lock (30 s). */
+const SETTLEMENT_BOUND_MS = 90_000;
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 type FaultKind = 'connector kill -9' | 'agent kill -9' | 'link cut' | 'link stall' | 'Redis restart (empty)' | 'PostgreSQL stop/start';
+type SettlementFaultKind = 'settlement: worker kill -9' | 'settlement: connector kill -9';
 
 async function main(): Promise<void> {
   const redis = await new OwnedRedis().start();
@@ -152,9 +161,14 @@ async function main(): Promise<void> {
         : {}),
     };
 
-    const rows: { kind: string; final: number[]; approved: number[]; errors: string[] }[] = [];
     const only = FAULTS?.split(',').map((f) => f.trim().toLowerCase());
-    for (const [kind, inject] of Object.entries(faults).filter(([k]) => !only || only.some((f) => k.toLowerCase().includes(f)))) {
+    // Settlement rows only when no filter is given or a filter names them (`settlement…`): quick mode leaves them out.
+    const selected = <T>(table: Partial<Record<string, T>>) =>
+      Object.entries(table).filter(
+        ([k]) => !only || only.some((f) => k.toLowerCase().includes(f) && (!k.startsWith('settlement') || f.startsWith('settlement'))),
+      );
+    const rows: { kind: string; final: number[]; approved: number[]; errors: string[] }[] = [];
+    for (const [kind, inject] of selected(faults) as [string, () => Promise<void>][]) {
       const row = { kind, final: [] as number[], approved: [] as number[], errors: [] as string[] };
       rows.push(row);
       for (let run = 0; run < RUNS; run++) {
@@ -174,6 +188,79 @@ async function main(): Promise<void> {
           row.approved.push(approved);
         } catch (error) {
           row.errors.push((error as Error).message);
+        }
+      }
+      process.stderr.write(`${kind}: done${row.errors.length ? ` (${row.errors.length} failed: ${row.errors[0]})` : ''}\n`);
+    }
+
+    // Settlement faults: the close-day held at the bank when the fault hits (a condition, not a delay).
+    const settle = async (): Promise<string> => {
+      const res = await call('POST', `/v1/terminals/${terminals.JOINPROTO}/settlements`, {});
+      if (res.status !== 202) throw new Error(`settlement: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    };
+    const settlementFinal = async (id: string, since: number): Promise<number> => {
+      let status = '';
+      await waitFor(
+        async () => {
+          status = (await stack.owner.settlement.findUniqueOrThrow({ where: { id }, select: { status: true } })).status;
+          return status === 'COMPLETED' || status === 'FAILED';
+        },
+        { timeoutMs: SETTLEMENT_BOUND_MS, intervalMs: 100, what: 'the settlement final', ignoreErrors: true },
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; it is ${status}`);
+      });
+      return Date.now() - since;
+    };
+    const settlementBaseline: number[] = [];
+    const settlementFaults: Record<SettlementFaultKind, () => Promise<void>> = {
+      'settlement: worker kill -9': async () => {
+        await stack.worker.kill('SIGKILL');
+        joinproto.hold.release();
+        await stack.worker.start();
+      },
+      'settlement: connector kill -9': async () => {
+        await stack.connector.kill('SIGKILL');
+        // The link to the terminal drops with the tunnel; the close-day it held at the bank is canceled.
+        await waitFor(() => !joinproto.hold.reached('card'), { timeoutMs: 10_000, intervalMs: 20, what: "the terminal's link dropped", ignoreErrors: true });
+        joinproto.hold.release();
+        await stack.connector.start();
+      },
+    };
+    const settlementRows: { kind: string; settled: number[]; final: number[]; approved: number[]; errors: string[] }[] = [];
+    const chosenSettlementFaults = selected(settlementFaults) as [string, () => Promise<void>][];
+    if (chosenSettlementFaults.length > 0) {
+      for (let i = 0; i < Math.max(RUNS, 3); i++) {
+        await online();
+        const t = Date.now();
+        settlementBaseline.push(await settlementFinal(await settle(), t));
+      }
+    }
+    for (const [kind, inject] of chosenSettlementFaults) {
+      const row = { kind, settled: [] as number[], final: [] as number[], approved: [] as number[], errors: [] as string[] };
+      settlementRows.push(row);
+      for (let run = 0; run < RUNS; run++) {
+        try {
+          await online();
+          await waitFor(async () => (await stack.nonFinal()).length === 0, {
+            timeoutMs: BOUND_MS,
+            intervalMs: 100,
+            what: 'nothing left from the previous run',
+            ignoreErrors: true,
+          });
+          joinproto.hold.at('card');
+          const id = await settle();
+          await waitFor(() => joinproto.hold.reached('card'), { timeoutMs: 15_000, intervalMs: 20, what: 'the close-day at the bank', ignoreErrors: true });
+          await inject();
+          const end = Date.now();
+          const [settled, final, approved] = await Promise.all([settlementFinal(id, end), allFinal(end), firstApproved(end)]);
+          row.settled.push(settled);
+          row.final.push(final);
+          row.approved.push(approved);
+        } catch (error) {
+          row.errors.push((error as Error).message);
+        } finally {
+          joinproto.hold.release();
         }
       }
       process.stderr.write(`${kind}: done${row.errors.length ? ` (${row.errors.length} failed: ${row.errors[0]})` : ''}\n`);
@@ -209,7 +296,35 @@ async function main(): Promise<void> {
         ratio: percentile(a, 50) / b50,
       });
     }
-    const failed = rows.filter((r) => r.errors.length);
+    const sb = [...settlementBaseline].sort((x, y) => x - y);
+    const sb50 = percentile(sb, 50);
+    if (settlementRows.length > 0) {
+      console.log(`\nsettlement faults: the Joinproto close-day held at the bank when the process is killed; bound ${SETTLEMENT_BOUND_MS / 1000} s\n`);
+      console.log(
+        `| fault | runs ok | fault end → settlement final p50 / max | fault end → all operations final p50 / max | fault end → first new payment approved p50 / max | ratio to baseline (settlement final p50) |`,
+      );
+      console.log(`|---|---|---|---|---|---|`);
+      console.log(`| none (baseline: one settlement) | ${sb.length}/${sb.length} | ${fmt(sb50)} / ${fmt(sb[sb.length - 1] ?? NaN)} | — | — | 1× |`);
+      for (const row of settlementRows) {
+        const [st, f, a] = [row.settled, row.final, row.approved].map((xs) => [...xs].sort((x, y) => x - y));
+        const ratio = st.length ? `${(percentile(st, 50) / sb50).toFixed(0)}×` : '—';
+        console.log(
+          `| ${row.kind} | ${st.length}/${RUNS} | ${fmt(percentile(st, 50))} / ${fmt(st[st.length - 1] ?? NaN)} | ${fmt(percentile(f, 50))} / ${fmt(f[f.length - 1] ?? NaN)} | ${fmt(percentile(a, 50))} / ${fmt(a[a.length - 1] ?? NaN)} | ${ratio} |`,
+        );
+      }
+    }
+    for (const row of settlementRows) {
+      const st = [...row.settled].sort((x, y) => x - y);
+      if (st.length === 0) continue;
+      reportRow({
+        bench: `faults: ${row.kind} → settlement final (${st.length}/${RUNS} healed)`,
+        measured: percentile(st, 50),
+        baseline: sb50,
+        unit: 'ms p50',
+        ratio: percentile(st, 50) / sb50,
+      });
+    }
+    const failed = [...rows, ...settlementRows].filter((r) => r.errors.length);
     if (failed.length) {
       console.log('\nruns that did not heal within the bound:');
       for (const r of failed) for (const e of r.errors) console.log(`  ${r.kind}: ${e}`);

@@ -1,9 +1,9 @@
-import { waitFor } from '@payorch/testing';
+import { HOLD_PHASES, type HoldPhase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { FINAL_WITHIN_MS, healingChecks, type Protocol } from './support/healing';
+import { faultSeed, FINAL_WITHIN_MS, healingChecks, type Protocol, seededRandom } from './support/healing';
 import { HealthWatch, ProcessStack } from './support/stack';
 
 /**
@@ -14,14 +14,24 @@ import { HealthWatch, ProcessStack } from './support/stack';
  *
  * | fault               | point                                                        | asserted                                                               |
  * |---------------------|--------------------------------------------------------------|------------------------------------------------------------------------|
- * | worker kill -9      | Joinproto close-day running on the terminal (3 s bank delay)  | settlement completed, the day closed exactly once, worker not-ready → ready |
- * | connector kill -9   | Joinproto close-day running on the terminal                   | settlement final, never closed twice, agent redials, terminal online   |
+ * | worker kill -9      | seeded random point of the Joinproto close-day (below)       | settlement completed, the day closed exactly once, worker not-ready → ready |
+ * | connector kill -9   | seeded random point of the Joinproto close-day               | settlement final, never closed twice, agent redials, terminal online   |
  * | gateway kill -9     | a payment in flight on each protocol                          | each executed once, as its terminal says, final within 30 s            |
+ *
+ * The points (the simulator holds the close-day there until the fault hit; libs/testing phase-hold.ts): `received`
+ * (on the terminal's link, not read yet), `card` (at the bank), `answer` (the day closed, the answer not sent).
+ * Replay a failure with FAULT_SEED=<seed in the test name>.
  *
  * Worker settings: SETTLEMENT_RETRY_BASE_MS / RECOVERY_INTERVAL_MS are short so a deferred settlement and the
  * recovery sweep come back within the test's budget; BullMQ's stalled-job detection (lock 30 s) is the product's.
  */
-describe('faults: process kills during a settlement on a stack of real processes', () => {
+const SEED = faultSeed();
+const random = seededRandom(SEED);
+const pickPoint = (): HoldPhase => HOLD_PHASES[Math.floor(random() * HOLD_PHASES.length)] as HoldPhase;
+const WORKER_POINT = pickPoint();
+const CONNECTOR_POINT = pickPoint();
+
+describe(`faults: process kills during a settlement on a stack of real processes (FAULT_SEED=${SEED})`, () => {
   jest.setTimeout(90_000);
   const stack = new ProcessStack({ workerEnv: { SETTLEMENT_RETRY_BASE_MS: '500', SETTLEMENT_RETRY_MAX_MS: '2000', RECOVERY_INTERVAL_MS: '1000' } });
   let watch: HealthWatch;
@@ -73,21 +83,18 @@ describe('faults: process kills during a settlement on a stack of real processes
 
   const { expectHealed, killAndRestart, stateOf } = healingChecks(stack, { joinproto, jpay, ssi }, () => watch);
 
-  /** Starts a settlement of the Joinproto terminal and returns once its close-day runs on the terminal. */
-  async function settlementWithCloseDayRunning(): Promise<{ settlementId: string; closeDayId: string }> {
+  /** Starts a settlement of the Joinproto terminal and returns once the terminal holds its close-day at `point`. */
+  async function settlementWithCloseDayAt(point: HoldPhase): Promise<{ settlementId: string; closeDayId: string }> {
+    joinproto.hold.at(point);
     const settlementId = await settle('JOINPROTO');
-    let closeDayId = '';
-    await waitFor(
-      async () => {
-        const s = await settlementOf(settlementId);
-        closeDayId = s.operationId ?? '';
-        if (closeDayId === '') return false;
-        // On the wire: its DF01 is committed before the frame is written (a kill before that is "never sent").
-        const row = await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id: closeDayId }, select: { state: true, protocolRefs: true } });
-        return row.state === 'IN_PROGRESS' && row.protocolRefs !== null;
-      },
-      { timeoutMs: 15_000, intervalMs: 20, what: 'close-day on the wire to the terminal', ignoreErrors: true },
-    );
+    await waitFor(() => joinproto.hold.reached(point), {
+      timeoutMs: 15_000,
+      intervalMs: 20,
+      what: `close-day held on the terminal at ${point}`,
+      ignoreErrors: true,
+    });
+    const closeDayId = (await settlementOf(settlementId)).operationId ?? '';
+    expect(closeDayId).not.toBe('');
     return { settlementId, closeDayId };
   }
 
@@ -144,12 +151,15 @@ describe('faults: process kills during a settlement on a stack of real processes
   });
 
   beforeEach(() => online(Object.keys(terminals) as Protocol[]));
+  afterEach(() => joinproto.hold.release());
 
-  it('worker kill -9 while the close-day runs on the terminal: the restarted worker completes the settlement, the day closed once', async () => {
+  it(`worker kill -9 with the close-day at ${WORKER_POINT} (FAULT_SEED=${SEED}): the restarted worker completes the settlement, the day closed once`, async () => {
     const closesBefore = dayCloses.mock.calls.length;
-    const { settlementId, closeDayId } = await settlementWithCloseDayRunning();
-    expect(dayCloses.mock.calls.length).toBe(closesBefore); // the kill lands before the terminal closed its day
-    const faultEndedAt = await killAndRestart('worker');
+    const { settlementId, closeDayId } = await settlementWithCloseDayAt(WORKER_POINT);
+    // The kill lands before the terminal closed its day, unless it holds the answer of a closed day.
+    expect(dayCloses.mock.calls.length - closesBefore).toBe(WORKER_POINT === 'answer' ? 1 : 0);
+    // The terminal goes on while the worker is down (its link is the connector's, untouched).
+    const faultEndedAt = await killAndRestart('worker', async () => joinproto.hold.release());
     // The connector finishes the close-day without the worker: the operation is final within 30 s.
     await expectHealed(faultEndedAt, []);
     expect(await stateOf(closeDayId)).toBe('approved');
@@ -162,11 +172,20 @@ describe('faults: process kills during a settlement on a stack of real processes
     expect(await stack.nonFinal()).toEqual([]);
   }, 90_000);
 
-  it('connector kill -9 while the close-day runs on the terminal: the settlement ends final, the day never closed twice, the agent is back', async () => {
+  it(`connector kill -9 with the close-day at ${CONNECTOR_POINT} (FAULT_SEED=${SEED}): the settlement ends final, the day never closed twice, the agent is back`, async () => {
     const closesBefore = dayCloses.mock.calls.length;
     const dialsBefore = stack.proxy.accepted;
-    const { settlementId, closeDayId } = await settlementWithCloseDayRunning();
-    const faultEndedAt = await killAndRestart('connector');
+    const { settlementId, closeDayId } = await settlementWithCloseDayAt(CONNECTOR_POINT);
+    const faultEndedAt = await killAndRestart('connector', async () => {
+      // The link to the terminal drops with the tunnel: the held close-day is lost unread, canceled, or its answer lost.
+      await waitFor(() => !joinproto.hold.reached(CONNECTOR_POINT), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: "the terminal's link dropped",
+        ignoreErrors: true,
+      });
+      joinproto.hold.release();
+    });
     // The worker follows the close-day's row, not the dead connector's reply (executeAndFollow): the settlement
     // is final seconds after the operation is recovered, not after the bus's 300 s deadline.
     const status = await settlementFinal(settlementId, FINAL_WITHIN_MS + 5_000);
@@ -175,10 +194,14 @@ describe('faults: process kills during a settlement on a stack of real processes
     expect(closes).toBeLessThanOrEqual(1);
     // Completed means the terminal closed its day (once); failed means it did not.
     expect({ status, closes }).toEqual({ status, closes: status === 'completed' ? 1 : 0 });
-    // The close-day on the wire when the connector died is recovered, never left open: Joinproto recovery sends 90
-    // first, so a close-day the terminal was still running is interrupted (canceled) and the settlement runs a new
-    // one; one the terminal had finished is repeated by 95 (approved). Either way the settlement's close-day is approved.
-    expect(['canceled', 'approved']).toContain(await stateOf(closeDayId));
+    // The close-day on the wire when the connector died is recovered, never left open: one the terminal never read, or
+    // was still running (the dropped link cancels it), did not close the day (canceled or failed: the settlement runs a
+    // new one); one the terminal had finished is repeated by 95 (approved). Either way the settlement's close-day is approved.
+    const closeDayState = await stateOf(closeDayId);
+    expect({ closeDayState, closedByIt: CONNECTOR_POINT === 'answer' }).toEqual({
+      closeDayState: CONNECTOR_POINT === 'answer' ? 'approved' : expect.stringMatching(/^(canceled|failed)$/),
+      closedByIt: closeDayState === 'approved',
+    });
     if (status === 'completed') expect(await stateOf((await settlementOf(settlementId)).operationId!)).toBe('approved');
     expect(stack.proxy.accepted).toBeGreaterThan(dialsBefore); // the agent redialled the new connector
     await online(['JOINPROTO']);

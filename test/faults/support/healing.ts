@@ -10,6 +10,35 @@ export const FINAL_WITHIN_MS = 30_000;
 export const FINAL = ['approved', 'declined', 'canceled', 'failed'];
 export type Protocol = 'JOINPROTO' | 'JPAY' | 'SSI_ECR';
 
+/** An operation a fault test checks: `executions` on its terminal, 1 unless the fault kept it from the terminal (0). */
+export interface CheckedOperation {
+  id: string;
+  protocol: Protocol;
+  amount: number;
+  executions?: 0 | 1;
+}
+
+/**
+ * The seed of a fault test's random points: FAULT_SEED from the environment (to replay a failure), else a new
+ * one. Tests print it in their names.
+ */
+export function faultSeed(): number {
+  const given = Number(process.env.FAULT_SEED);
+  return Number.isInteger(given) && given > 0 ? given : 1 + Math.floor(Math.random() * 2_147_483_646);
+}
+
+/** A deterministic generator of floats in [0, 1) from `seed` (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
 export interface Simulators {
   joinproto: JoinprotoTerminalSimulator;
   jpay: JpaySimulator;
@@ -35,27 +64,43 @@ export function healingChecks(stack: ProcessStack, sims: Simulators, watch: () =
   const stateOf = async (id: string) =>
     ((await stack.owner.terminalOperation.findUniqueOrThrow({ where: { id }, select: { state: true } })).state as string).toLowerCase();
 
+  /** Operations with their terminal, state and steps (kind, transition, data), for failure messages. */
+  const history = (ids: string[]) =>
+    Promise.all(
+      ids.map(async (id) => ({
+        ...(await stack.owner.terminalOperation.findUnique({ where: { id }, select: { id: true, terminalId: true, state: true, stateReason: true } })),
+        events: (
+          await stack.owner.operationEvent.findMany({
+            where: { operationId: id },
+            orderBy: { createdAt: 'asc' },
+            select: { kind: true, toState: true, data: true },
+          })
+        ).map((e) => [e.kind, e.toState, e.data]),
+      })),
+    );
+
   /**
    * After the fault ended: every operation of the database final within 30 s, each of `ops` in the state
-   * its terminal's journal shows, executed exactly once there. Returns ms from the fault's end to all final.
+   * its terminal's journal shows, executed there exactly once (or not at all, `executions: 0`: then failed or
+   * canceled). Returns ms from the fault's end to all final.
    */
-  async function expectHealed(faultEndedAt: number, ops: { id: string; protocol: Protocol; amount: number }[]): Promise<number> {
+  async function expectHealed(faultEndedAt: number, ops: CheckedOperation[]): Promise<number> {
     await waitFor(async () => (await stack.nonFinal()).length === 0, {
       timeoutMs: FINAL_WITHIN_MS + 5_000,
       intervalMs: 100,
       what: 'every operation final',
       ignoreErrors: true,
     }).catch(async (error: Error) => {
-      throw new Error(`${error.message}; non-final: ${JSON.stringify(await stack.nonFinal())}\n${stack.logs()}`);
+      throw new Error(`${error.message}; non-final: ${JSON.stringify(await history((await stack.nonFinal()).map((o) => o.id)))}\n${stack.logs()}`);
     });
     const healedMs = Date.now() - faultEndedAt;
     expect(healedMs).toBeLessThanOrEqual(FINAL_WITHIN_MS);
     for (const op of ops) {
       const journal = executions[op.protocol](op.amount);
-      expect({ protocol: op.protocol, executions: journal.length }).toEqual({ protocol: op.protocol, executions: 1 });
-      const truth = journal[0] === 'not executed' ? ['canceled', 'failed'] : [journal[0]];
+      expect({ protocol: op.protocol, executions: journal.length }).toEqual({ protocol: op.protocol, executions: op.executions ?? 1 });
+      const truth = journal.length === 0 || journal[0] === 'not executed' ? ['canceled', 'failed'] : [journal[0]];
       const state = await stateOf(op.id);
-      expect({ protocol: op.protocol, state, ok: truth.includes(state) }).toEqual({ protocol: op.protocol, state, ok: true });
+      expect({ protocol: op.protocol, state, truth, ok: truth.includes(state) }).toEqual({ protocol: op.protocol, state, truth, ok: true });
       expect(FINAL).toContain(state);
     }
     return healedMs;
@@ -74,6 +119,17 @@ export function healingChecks(stack: ProcessStack, sims: Simulators, watch: () =
     expect(back).toBe(true);
   }
 
+  /** /health/ready of `app` answered 200 at every sample from `since` until now (a fault it must not depend on). */
+  async function expectStayedReady(app: AppName, since: number): Promise<void> {
+    const now = Date.now();
+    await waitFor(() => watch().since(app, now).length > 0, { timeoutMs: 10_000, intervalMs: 50, what: `${app} sampled`, ignoreErrors: true });
+    expect(
+      watch()
+        .since(app, since)
+        .filter((s) => s !== 200),
+    ).toEqual([]);
+  }
+
   /** kill -9 `app` (run `whileDown` while it is dead), start it again, and check its readiness went down and came back. Returns when the fault ended. */
   async function killAndRestart(app: AppName, whileDown?: () => Promise<void>): Promise<number> {
     const faultAt = Date.now();
@@ -85,5 +141,5 @@ export function healingChecks(stack: ProcessStack, sims: Simulators, watch: () =
     return faultEndedAt;
   }
 
-  return { executions, expectHealed, expectWentNotReadyAndBack, killAndRestart, stateOf };
+  return { executions, expectHealed, expectStayedReady, expectWentNotReadyAndBack, killAndRestart, stateOf };
 }

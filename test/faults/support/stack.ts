@@ -177,6 +177,8 @@ export class ServiceProcess {
 interface Pair {
   client: Socket;
   upstream: Socket;
+  /** Client → target bytes are held from a chunk holdFirst() matched on (never forwarded). */
+  holding: boolean;
 }
 
 /**
@@ -188,8 +190,11 @@ export class TcpProxy {
   private server: Server | undefined;
   private readonly pairs = new Set<Pair>();
   private stalled = false;
+  private holdMatch: ((chunk: Buffer) => boolean) | undefined;
   /** Connections accepted since start (e.g. how often the agent dialled). */
   accepted = 0;
+  /** Connections whose client → target bytes are held (holdFirst). */
+  held = 0;
 
   constructor(private readonly target: () => number) {}
 
@@ -232,6 +237,16 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * The first chunk a client sends that `match` accepts, and everything after it on that connection, is held
+   * and never reaches the target (e.g. a gateway's XADD of a command: the test then kills the gateway, so the
+   * command is never sent); `held` counts such connections. Other connections and directions flow on.
+   * `undefined` disarms a match that has not happened.
+   */
+  holdFirst(match: ((chunk: Buffer) => boolean) | undefined): void {
+    this.holdMatch = match;
+  }
+
   async close(): Promise<void> {
     this.cut();
     const server = this.server;
@@ -243,7 +258,7 @@ export class TcpProxy {
     this.accepted += 1;
     client.pause();
     const upstream = new Socket();
-    const pair: Pair = { client, upstream };
+    const pair: Pair = { client, upstream, holding: false };
     this.pairs.add(pair);
     const drop = () => {
       this.pairs.delete(pair);
@@ -252,7 +267,14 @@ export class TcpProxy {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    client.on('data', (chunk: Buffer) => {
+      if (!pair.holding && this.holdMatch?.(chunk)) {
+        this.holdMatch = undefined;
+        pair.holding = true;
+        this.held += 1;
+      }
+      if (!pair.holding) upstream.write(chunk);
+    });
     upstream.on('data', (chunk: Buffer) => client.write(chunk));
     upstream.connect(this.target(), '127.0.0.1', () => {
       if (this.stalled) upstream.pause();
@@ -272,6 +294,10 @@ export interface StackOptions {
   database?: { adminUrl: string; appUrl: string };
   /** Extra env of the settlement worker (e.g. a shorter RECOVERY_INTERVAL_MS). */
   workerEnv?: Record<string, string>;
+  /** Extra env of the device connector (e.g. a shorter PENDING_HOLD_INTERVAL_MS). */
+  connectorEnv?: Record<string, string>;
+  /** Route the gateway's Redis connections through `redisProxy` (to hold its command XADD: holdFirst()). */
+  proxyGatewayRedis?: boolean;
 }
 
 /** Samples every app's /health/ready every `everyMs` in the background. */
@@ -320,6 +346,8 @@ export class ProcessStack {
   readonly masterKey = `k1:${randomBytes(32).toString('base64')}`;
   readonly ports: Record<AppName, number> = { gateway: 0, connector: 0, worker: 0 };
   proxy!: TcpProxy;
+  /** Between the gateway and Redis (StackOptions.proxyGatewayRedis). */
+  redisProxy: TcpProxy | undefined;
   gateway!: ServiceProcess;
   connector!: ServiceProcess;
   worker!: ServiceProcess;
@@ -361,16 +389,31 @@ export class ProcessStack {
       LOG_LEVEL: 'warn',
       EGRESS_ALLOW_CIDRS: '127.0.0.0/8',
     };
+    let gatewayRedisUrl = this.redisUrl;
+    if (this.options.proxyGatewayRedis) {
+      const target = new URL(this.redisUrl);
+      this.redisProxy = new TcpProxy(() => Number(target.port || 6379));
+      const via = new URL(this.redisUrl);
+      via.hostname = '127.0.0.1';
+      via.port = String(await this.redisProxy.listen());
+      gatewayRedisUrl = via.toString();
+    }
     this.gateway = new ServiceProcess({
       name: 'gateway',
       entry: 'apps/api-gateway/src/main.ts',
-      env: { ...common, GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(this.ports.gateway) },
+      env: { ...common, REDIS_URL: gatewayRedisUrl, GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(this.ports.gateway) },
       readyUrl: this.readyUrl('gateway'),
     });
     this.connector = new ServiceProcess({
       name: 'connector',
       entry: 'apps/device-connector/src/main.ts',
-      env: { ...common, CONNECTOR_HOST: '127.0.0.1', CONNECTOR_PORT: String(this.ports.connector), CONNECTOR_INSTANCE_ID: `pfault-${process.pid}` },
+      env: {
+        ...common,
+        CONNECTOR_HOST: '127.0.0.1',
+        CONNECTOR_PORT: String(this.ports.connector),
+        CONNECTOR_INSTANCE_ID: `pfault-${process.pid}`,
+        ...this.options.connectorEnv,
+      },
       readyUrl: this.readyUrl('connector'),
     });
     this.worker = new ServiceProcess({
@@ -436,6 +479,7 @@ export class ProcessStack {
   async stop(): Promise<void> {
     await Promise.allSettled(Object.values(this.services).map((s) => s?.kill()));
     await this.proxy?.close();
+    await this.redisProxy?.close();
     await this.owner?.$disconnect().catch(() => undefined);
     if (this.redisUrl) {
       this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });

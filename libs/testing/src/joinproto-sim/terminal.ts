@@ -15,6 +15,7 @@ import {
   type TillResponse,
 } from '@payorch/joinproto';
 
+import { PhaseHold } from '../phase-hold';
 import { encodeHostMessage, type HostAnswer, readHostMessage } from './processing-host';
 import { scenarioFor } from './scenarios';
 
@@ -68,9 +69,23 @@ interface InFlight {
   readonly abort: AbortController;
   /** The link the command came in on: only that link dropping aborts it. */
   readonly socket: Socket | undefined;
+  /** Aborted when that link drops (also after the command finished: ends a hold of its answer). */
+  readonly linkGone: AbortSignal;
 }
 
 type Answer = Omit<BankResultFields, 'id'>;
+
+/** Commands that execute something on the terminal (what `hold` holds): the financial ones and the close-day. */
+const EXECUTING: ReadonlySet<TillRequest['type']> = new Set([
+  'PurchaseRequest',
+  'PreauthRequest',
+  'CompletionRequest',
+  'CancelRequest',
+  'RefundRequest',
+  'CashAdvanceRequest',
+  'CashDepositRequest',
+  'CloseDayRequest',
+]);
 
 const MERCHANT_ID = '111122223333444';
 const TERMINAL_ID = 'AB040000';
@@ -103,6 +118,18 @@ export class JoinprotoTerminalSimulator {
   private shift = 1;
   /** Test control: the next close-days answer 915 (totals differ from the host's), and still close the day. */
   closeDayMismatch: boolean;
+  /**
+   * Test control: hold executing commands (financial, close-day) at a phase (phase-hold.ts): `received` = the
+   * frame is read but not acted on (the rest of that link waits behind it; a link that drops loses it),
+   * `card` = before the bank, for every command that goes to it (a link that drops cancels the command),
+   * `answer` = decided and journaled, the answer
+   * not yet written (a link that drops loses it; 95 repeats it).
+   */
+  readonly hold = new PhaseHold();
+  /** Messages read on a link while an executing command is held unread at `received`. */
+  private unread: { socket: Socket | undefined; messages: TillMessage[]; gone: AbortSignal } | undefined;
+  /** Aborted when the current link drops. */
+  private linkGone: AbortSignal = AbortSignal.abort();
   private greeted: Promise<void> = new Promise(() => undefined);
   private markGreeted: () => void = () => undefined;
 
@@ -180,11 +207,14 @@ export class JoinprotoTerminalSimulator {
   private attach(socket: Socket): void {
     this.socket?.destroy();
     this.socket = socket;
+    const gone = new AbortController();
+    this.linkGone = gone.signal;
     this.decoder = new FrameDecoder({ maxFrameBytes: 128 * 1024 });
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => {
       if (this.socket === socket) this.socket = undefined;
+      gone.abort();
       // A late 'close' of an earlier link must not abort a command that came in on a newer one.
       if (this.inFlight?.socket === socket) this.inFlight.abort.abort();
     });
@@ -213,8 +243,27 @@ export class JoinprotoTerminalSimulator {
         );
         continue;
       }
-      this.onMessage(message);
+      this.receive(message);
     }
+  }
+
+  /** A decoded message, unless an executing command sits unread before it on this link (hold at `received`). */
+  private receive(message: TillMessage): void {
+    if (this.unread) {
+      this.unread.messages.push(message);
+      return;
+    }
+    if (this.hold.holding === 'received' && EXECUTING.has(message.type as TillRequest['type'])) {
+      const unread = { socket: this.socket, messages: [message], gone: this.linkGone };
+      this.unread = unread;
+      void this.hold.pass('received', unread.gone).then((go) => {
+        if (this.unread === unread) this.unread = undefined;
+        // A link that dropped while the bytes sat unread took them with it.
+        if (go && unread.socket !== undefined && unread.socket === this.socket && !unread.socket.destroyed) unread.messages.forEach((m) => this.receive(m));
+      });
+      return;
+    }
+    this.onMessage(message);
   }
 
   private onMessage(message: TillMessage): void {
@@ -251,7 +300,7 @@ export class JoinprotoTerminalSimulator {
   }
 
   private async run(request: Exclude<TillRequest, { type: 'InterruptRequest' | 'RepeatRequest' }>): Promise<void> {
-    const flight: InFlight = { id: request.id, abort: new AbortController(), socket: this.socket };
+    const flight: InFlight = { id: request.id, abort: new AbortController(), socket: this.socket, linkGone: this.linkGone };
     this.inFlight = flight;
     let answer: TerminalResponse;
     try {
@@ -262,6 +311,9 @@ export class JoinprotoTerminalSimulator {
     const frame = encodeMessageFrame(answer, { dataChunkBytes: 64 });
     this.answers.set(request.id, frame);
     if (this.options.dropResponse?.(request)) return;
+    // Held before the answer leaves (test hold); it only goes out on the link the command came in on: gone, the
+    // answer is lost (95 repeats it).
+    if (EXECUTING.has(request.type) && !(await this.hold.pass('answer', flight.linkGone))) return;
     this.socket?.write(frame);
   }
 
@@ -320,6 +372,8 @@ export class JoinprotoTerminalSimulator {
   private async authorize(id: string, op: string, amount: number | undefined, signal: AbortSignal): Promise<Answer> {
     const canceled: Answer = { responseCode: 'XX', message: 'CANCELED' };
     const failed: Answer = { responseCode: 'XX', message: 'FAILED' };
+    // Waiting for the card (test hold); the link dropping meanwhile aborts the command.
+    if (!(await this.hold.pass('card', signal))) return canceled;
     const scenario = scenarioFor(amount);
     if (scenario.kind === 'card-timeout') {
       await sleep(this.options.cardTimeoutMs, signal);

@@ -5,6 +5,8 @@ import type { Dialect, MessageReply, TerminalMessage, XmlElement } from '@payorc
 export interface Conversation {
   readonly dialect: Dialect;
   readonly encrypted: boolean;
+  /** Aborted when the connection closes. */
+  readonly linkGone: AbortSignal;
   /** Sends a message and resolves with the client's reply (rejects if the connection closes). */
   ask(message: TerminalMessage): Promise<MessageReply>;
   /** Sends any element as a message (e.g. one the client does not know) and returns the raw reply. */

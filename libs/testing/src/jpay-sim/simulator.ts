@@ -33,6 +33,7 @@ import {
   type XmlElement,
 } from '@payorch/jpay';
 
+import { PhaseHold } from '../phase-hold';
 import { NoResponse, type Conversation } from './conversation';
 import { SimLedger } from './ledger';
 import { runTransaction } from './transaction-flow';
@@ -56,6 +57,9 @@ class Connection implements Conversation {
   private pendingReply: { resolve: (root: XmlElement) => void; reject: (error: Error) => void } | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Aborted when the connection closes (ends a hold of a command that came on it). */
+  private readonly gone = new AbortController();
+  readonly linkGone = this.gone.signal;
 
   constructor(
     private readonly socket: Socket,
@@ -65,6 +69,7 @@ class Connection implements Conversation {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => {
       this.closed = true;
+      this.gone.abort();
       this.pendingReply?.reject(new NoResponse('connection closed'));
       this.pendingReply = undefined;
     });
@@ -78,6 +83,7 @@ class Connection implements Conversation {
   askRaw(message: XmlElement): Promise<XmlElement> {
     return new Promise<XmlElement>((resolve, reject) => {
       if (this.closed) return reject(new NoResponse('connection closed'));
+      this.sim.asked.push(message.name);
       this.pendingReply = { resolve, reject };
       this.send(message);
     });
@@ -127,6 +133,9 @@ class Connection implements Conversation {
   }
 
   private async handleCommand(root: XmlElement): Promise<void> {
+    const transaction = root.name === 'transaction';
+    // Held unread (test hold `received`): a connection that closes meanwhile loses it.
+    if (transaction && !(await this.sim.hold.pass('received', this.gone.signal))) return;
     this.sim.received.push({ command: root.name, encrypted: this.encrypted });
     let response: JpayResponse;
     let extra: { plainTextPan?: string; serverHandshake?: string } = {};
@@ -143,6 +152,8 @@ class Connection implements Conversation {
       if (error instanceof NoResponse) return;
       response = statusOnly(root.name, error instanceof JpayError && error.code === 'UNKNOWN_COMMAND' ? 'notimplemented' : 'invalidarguments');
     }
+    // Decided and logged, the response not yet sent (test hold `answer`): a connection that closes meanwhile loses it.
+    if (transaction) await this.sim.hold.pass('answer', this.gone.signal);
     if (this.closed) return;
     let element = encodeResponse(response, {
       plainTextPan: this.encrypted ? extra.plainTextPan : undefined,
@@ -173,6 +184,13 @@ export class JpaySimulator {
   readonly ledger: SimLedger;
   readonly keepaliveIntervalMs: number;
   sessionKey: JpaySessionKey | undefined;
+  /**
+   * Test control: hold `transaction` commands at a phase (phase-hold.ts): `received` = not read yet, `card` =
+   * card purchases before the card-path messages, `answer` = decided and logged, the response not yet sent.
+   */
+  readonly hold = new PhaseHold();
+  /** Root names of the messages sent to the client during commands (display, keepalive, …), in order — for tests. */
+  readonly asked: string[] = [];
   /** Every command received, in order, and whether it came encrypted (§9) — for tests. */
   readonly received: { readonly command: string; readonly encrypted: boolean }[] = [];
   private adminPassword: string;

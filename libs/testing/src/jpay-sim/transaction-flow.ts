@@ -3,6 +3,7 @@
  */
 import type { Dialect, JpayCommand, Receipt, ResponseMap, XmlElement } from '@payorch/jpay';
 
+import type { PhaseHold } from '../phase-hold';
 import { SIM_MID, SIM_TID, type LogEntry, type LogType, type SimLedger } from './ledger';
 import { scenarioOf, SIM_CARD } from './scenarios';
 import { NoResponse, type Conversation } from './conversation';
@@ -18,6 +19,8 @@ export interface TransactionTerminal {
   readonly ledger: SimLedger;
   /** Pause between keepalives of long scenarios. */
   readonly keepaliveIntervalMs: number;
+  /** Test hold: a card purchase waits at `card` before its first message. */
+  readonly hold?: PhaseHold;
 }
 type TransactionResponse = ResponseMap['transaction'];
 
@@ -202,6 +205,8 @@ export async function runTransaction(command: TransactionCommand, conversation: 
     return respond('ok', receiptOf(sim.ledger.record({ ...base, status: 'approved' }), extras));
   };
 
+  // Waiting for the card (test hold); a connection that closes meanwhile ends it, and nothing is logged.
+  if (sim.hold && !(await sim.hold.pass('card', conversation.linkGone))) throw new NoResponse('connection closed while waiting for the card');
   switch (scenarioOf(amount)) {
     case 'declined': {
       await cardMessages(conversation, false);

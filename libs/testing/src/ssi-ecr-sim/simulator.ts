@@ -10,6 +10,7 @@ import {
   encodeReportParams,
   encodeResponse,
   encodeTransactionResultParams,
+  isFinancialMethod,
   maskPan,
   parseJsonData,
   type FinancialMethod,
@@ -23,6 +24,7 @@ import {
   type TransactionResult,
 } from '@payorch/ssi-ecr';
 
+import { PhaseHold } from '../phase-hold';
 import { DEFAULT_AMOUNT_LIMIT, REPORT_SCRIPT, scenarioFor, type Scenario } from './scenarios';
 
 /** What survives a reboot (spec 5.5.1: GetLastResult "is kept after the terminal restarts"). */
@@ -104,6 +106,15 @@ export class SsiEcrSimulator {
   /** Test control: the next Z reports answer response code 95 (totals differ from the host's) with the real totals; the batch closes all the same. */
   zReportMismatch = false;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Test control: hold financial requests at a phase (phase-hold.ts): `received` = the request is not read yet
+   * (what follows on that connection waits; a connection that drops loses it), `card` = the operation stays in
+   * S02, `answer` = the operation is decided and in the batch, but the terminal still reports S07 (printing)
+   * and GetLastResult answers E06 until release.
+   */
+  readonly hold = new PhaseHold();
+  /** The finished operation whose result is held (hold `answer`). */
+  private resultHeld = false;
   private readonly options: Required<Omit<SsiEcrSimulatorOptions, 'state'>>;
 
   constructor(options: SsiEcrSimulatorOptions = {}) {
@@ -155,6 +166,7 @@ export class SsiEcrSimulator {
 
   /** Current status as GetStatus would report it, without advancing. */
   get status(): TerminalStatus {
+    if (this.answerHeld) return 'S07';
     if (this.active) return this.active.awaitingStep2 ? 'S08' : (this.active.scenario.script[this.active.index] ?? 'S01');
     return this.needsZReport ? 'S06' : 'S00';
   }
@@ -191,9 +203,32 @@ export class SsiEcrSimulator {
     this.needsZReport = needed;
   }
 
+  private get answerHeld(): boolean {
+    return this.resultHeld && this.hold.parked('answer');
+  }
+
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     const decoder = new FrameDecoder();
+    // Frames read while a financial request is held unread (hold `received`), in order.
+    const unread: Uint8Array[] = [];
+    const gone = new AbortController();
+    const handle = (data: Uint8Array): void => {
+      if (unread.length > 0) {
+        unread.push(data);
+        return;
+      }
+      if (this.hold.holding === 'received' && isFinancialFrame(data)) {
+        unread.push(data);
+        void this.hold.pass('received', gone.signal).then((go) => {
+          const frames = unread.splice(0);
+          // A connection that dropped while the bytes sat unread took them with it.
+          if (go && !socket.destroyed) frames.forEach(handle);
+        });
+        return;
+      }
+      this.send(socket, this.handleFrame(data));
+    };
     socket.on('data', (chunk: Buffer) => {
       for (const event of decoder.push(chunk)) {
         if (event.kind === 'garbage') {
@@ -201,10 +236,13 @@ export class SsiEcrSimulator {
           if (reply && reply !== 'drop') this.send(socket, errorResponse('Unknown', reply, { details: event.error.message }));
           continue;
         }
-        this.send(socket, this.handleFrame(event.frame.data));
+        handle(event.frame.data);
       }
     });
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      gone.abort();
+    });
     socket.on('error', () => this.sockets.delete(socket));
   }
 
@@ -252,7 +290,7 @@ export class SsiEcrSimulator {
         return ok(method, { params: { merchantList: this.options.merchants.map((merchantId) => ({ merchantId, terminalId: 'SSI00001' })) } });
       case 'GetLastResult':
         // Later revision: readable in S08 to see FIRST_STEP_COMPLETED.
-        if (this.active && !this.active.awaitingStep2) return errorResponse(method, 'E06');
+        if ((this.active && !this.active.awaitingStep2) || this.answerHeld) return errorResponse(method, 'E06');
         return this.lastResultResponse(method, this.persistent.lastResult);
       default:
         break;
@@ -260,6 +298,7 @@ export class SsiEcrSimulator {
     if (this.active && !(this.active.awaitingStep2 && 'step' in request && request.step === 2 && request.method === this.active.request.method)) {
       return errorResponse(method, 'E06');
     }
+    if (this.answerHeld) return errorResponse(method, 'E06');
     if (this.busyCount > 0) {
       this.busyCount--;
       return errorResponse(method, 'E06');
@@ -332,6 +371,7 @@ export class SsiEcrSimulator {
 
   private begin(op: ActiveOperation): void {
     this.active = op;
+    this.resultHeld = false;
     if (this.options.advance.mode === 'timed') {
       const stepMs = this.options.advance.stepMs;
       this.timer = setInterval(() => this.step(), stepMs);
@@ -357,10 +397,13 @@ export class SsiEcrSimulator {
     const op = this.active;
     if (!op || op.awaitingStep2) return;
     if (this.heldAt !== undefined && this.status === this.heldAt) return;
+    if (op.kind === 'financial' && this.status === 'S02' && this.hold.park('card')) return;
     op.index++;
     if (op.index >= op.scenario.script.length) {
-      if (op.kind === 'financial') this.finishFinancial(op);
-      else this.finishReport(op);
+      if (op.kind === 'financial') {
+        this.finishFinancial(op);
+        this.resultHeld = this.hold.park('answer');
+      } else this.finishReport(op);
       return;
     }
     const status = op.scenario.script[op.index];
@@ -598,6 +641,16 @@ function receiptText(result: TransactionResult): string {
     result.transactionResultRaw,
     `#${result.invoiceNum}`,
   ].join('\n');
+}
+
+/** A frame whose method is financial (Purchase, Refund, …); anything unreadable is not. */
+function isFinancialFrame(data: Uint8Array): boolean {
+  try {
+    const method = parseJsonData(data).method;
+    return typeof method === 'string' && isFinancialMethod(method);
+  } catch {
+    return false;
+  }
 }
 
 function paramsOf(request: SsiRequest): Record<string, unknown> {
