@@ -23,7 +23,8 @@ import { HealthWatch, ProcessStack } from './support/stack';
  * Replay a failure with FAULT_SEED=<seed in the test name>.
  *
  * Worker settings: SETTLEMENT_RETRY_BASE_MS / RECOVERY_INTERVAL_MS are short so a deferred settlement and the
- * recovery sweep come back within the test's budget; BullMQ's stalled-job detection (lock 30 s) is the product's.
+ * recovery sweep come back within the test's budget; BullMQ's stalled-job detection (SHORT_LOCK: lock 10 s, checked
+ * every 5 s) is the product's.
  */
 const SEED = faultSeed();
 const random = seededRandom(SEED);
@@ -163,8 +164,9 @@ describe(`faults: process kills during a settlement on a stack of real processes
     // The connector finishes the close-day without the worker: the operation is final within 30 s.
     await expectHealed(faultEndedAt, []);
     expect(await stateOf(closeDayId)).toBe('approved');
-    // BullMQ hands the dead worker's job to the new one once its lock (30 s, the product's default) expired.
-    expect(await settlementFinal(settlementId, 70_000)).toBe('completed');
+    // BullMQ hands the dead worker's job to the new one once its lock (10 s, SHORT_LOCK) expired and a stalled check saw it.
+    expect(await settlementFinal(settlementId, FINAL_WITHIN_MS + 5_000)).toBe('completed');
+    expect(Date.now() - faultEndedAt).toBeLessThanOrEqual(FINAL_WITHIN_MS);
     expect(dayCloses.mock.calls.length - closesBefore).toBe(1);
     expect(await stateOf(closeDayId)).toBe('approved');
     const settlement = await api('GET', `/v1/settlements/${settlementId}`);

@@ -42,6 +42,7 @@ export {
 } from './report';
 export { manualJobId, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from './keys';
 export { reconcile, type Discrepancy, type Reconciliation } from './reconcile';
+export { CLOSE_DAY_REDO_MS, type SettlementDeferral, settlementRetryDelayMs } from './retry';
 export {
   addDays,
   BUSINESS_DATE_PATTERN,

@@ -8,25 +8,19 @@ import type { Logger } from '@payorch/logging';
 
 import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, WORKER_CONFIG } from '../tokens';
+import { SHORT_LOCK } from '../worker-lock';
 import { CampaignRunner } from './campaign-runner';
 import { CAMPAIGN_RUNNER } from './campaigns.tokens';
 
 type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?: string) => Promise<unknown> };
 
 /**
- * A step holds its job for at most `followMs` (5 s) plus a few statements, so a 10 s lock (renewed every 5 s)
- * is ample; a worker killed mid-campaign then hands its active steps back within ~15 s (lock expiry + the
- * stalled check) instead of BullMQ's default 30–60 s. A step run twice is harmless: it resumes from the rows.
- */
-export const CAMPAIGN_WORKER_LOCK = { lockDuration: 10_000, stalledInterval: 5_000 } as const;
-
-/**
  * The `campaigns` queue (docs/campaigns.md): `campaign.run` (parent) ← `campaign.wave` ← `campaign.step`, a
  * BullMQ flow. Waiting (a window, a retry time, a concurrency slot, a pause) is a move to the delayed set, never
  * a sleep inside the job; a step holds its worker slot at most CampaignTiming.followMs while its terminal runs
- * the operation, then follows the operation's row from the delayed set.
+ * the operation, then follows the operation's row from the delayed set — well within SHORT_LOCK's 10 s lock.
  */
-@Processor(CAMPAIGN_QUEUE, CAMPAIGN_WORKER_LOCK)
+@Processor(CAMPAIGN_QUEUE, SHORT_LOCK)
 export class CampaignsProcessor extends WorkerHost implements OnModuleInit {
   private readonly handlers: Handlers = {
     'campaign.run': (job, token) => this.runner.run(job, token),

@@ -7,8 +7,10 @@ import { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
+import type { OperationOutcome, TerminalDriver } from '@payorch/drivers';
 import { duplexTransport, TillSession } from '@payorch/joinproto';
 import { createLogger } from '@payorch/logging';
+import { OperationExecutor, recoverOperation } from '@payorch/operations';
 import { bullPrefix } from '@payorch/redis';
 import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
@@ -16,11 +18,14 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
+import { LOGGER } from '../tokens';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
 import { ScheduleSyncService } from './schedule-sync.service';
 import type { SettlementOperationRef, SettlementRunner } from './settlement-runner';
+import { SETTLEMENT_METRICS } from './settlement-metrics';
 import { SettlementProcessor } from './settlement.processor';
 import { SettlementService } from './settlement.service';
+import { TENANT_SLOTS } from './settlement.tokens';
 import { TenantSlots } from './tenant-slots';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
 
@@ -361,6 +366,103 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const s = (await settlementOf(terminal.id))!;
     expect(s).toMatchObject({ status: 'FAILED', error: { code: 'TERMINAL_OFFLINE' } });
     expect(await owner.domainEvent.count({ where: { subjectId: s.id, type: 'settlement.failed' } })).toBe(1);
+  });
+
+  describe('the delay before a new close-day (product backoff: base 30 s)', () => {
+    /**
+     * The close-day's terminal as a script: each execute answers the next outcome through the real operation owner
+     * (OperationExecutor), recovery answers `recovered` (default: nothing conclusive). A fresh SettlementService with the product's default
+     * backoff (the app under test runs with a 100 ms base) on a queue of its own; each deferral records its delay.
+     */
+    async function scripted(outcomes: Array<{ sent: boolean; outcome: OperationOutcome }>, recovered: OperationOutcome = { state: 'unknown' }) {
+      const executor = new OperationExecutor(db);
+      const driver = (script: { sent: boolean; outcome: OperationOutcome }): TerminalDriver => ({
+        protocol: 'JOINPROTO',
+        execute: async (_command, hooks) => {
+          if (script.sent) await hooks.beforeSend({});
+          return script.outcome;
+        },
+        recover: async () => recovered,
+        cancel: async () => 'not_running',
+        terminalInfo: async () => ({}),
+        close: async () => undefined,
+      });
+      const runner: SettlementRunner = {
+        execute: async (ref) => void (await executor.execute(ref, driver(outcomes.shift()!))),
+        recover: async (ref) => void (await recoverOperation(db, executor, driver({ sent: true, outcome: recovered }), ref)),
+      };
+      const productConfig = { ...config, SETTLEMENT_RETRY_BASE_MS: 30_000, SETTLEMENT_RETRY_MAX_MS: 600_000 };
+      const service = new SettlementService(db, productConfig, app.get(LOGGER), runner, app.get(TENANT_SLOTS), app.get(SETTLEMENT_METRICS));
+      const name = `redo-${randomBytes(3).toString('hex')}`;
+      const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+      const redoQueue = new Queue(name, opts);
+      const worker = new Worker(name, (job, token) => service.run(job, token), opts);
+      const { terminal } = await simTerminal();
+      const job = await redoQueue.add('settlement.run', {
+        tenantId,
+        terminalId: terminal.id,
+        businessDate: '2026-03-05',
+        runKey: scheduleRunKey(terminal.id, '2026-03-05'),
+        trigger: 'schedule',
+      } satisfies JobData['settlement.run']);
+      /** The next deferral: the settlement's recorded error once it counts `retries` deferrals and the job waits. */
+      const deferral = async (retries: number) => {
+        const error = await waitFor(
+          async () => {
+            const e = (await settlementOf(terminal.id))?.error as { code: string; retries: number; retryInMs: number } | null;
+            return e?.retries === retries && (await redoQueue.getJobState(job.id!)) === 'delayed' ? e : null;
+          },
+          { timeoutMs: 20_000, intervalMs: 50, what: `deferral ${retries}` },
+        );
+        return { code: error.code, retryInMs: error.retryInMs };
+      };
+      const closeDays = () => owner.terminalOperation.findMany({ where: { terminalId: terminal.id, type: 'SETTLEMENT' }, orderBy: { createdAt: 'asc' } });
+      const attemptNow = async () => (await redoQueue.getJob(job.id!))!.promote();
+      const close = async () => {
+        await worker.close();
+        await redoQueue.obliterate({ force: true });
+        await redoQueue.close();
+      };
+      return { deferral, closeDays, attemptNow, close };
+    }
+
+    it('a close-day that provably did nothing (canceled with the link) gets a new one after 2 s, not 30 s; a second failure backs off', async () => {
+      const canceled = { sent: true, outcome: { state: 'canceled', reason: 'the link dropped: canceled on the terminal' } as OperationOutcome };
+      const run = await scripted([canceled, canceled]);
+      try {
+        expect(await run.deferral(1)).toEqual({ code: 'CLOSE_DAY_FAILED', retryInMs: 2_000 });
+        await run.attemptNow();
+        expect(await run.deferral(2)).toEqual({ code: 'CLOSE_DAY_FAILED', retryInMs: 60_000 });
+        // One close-day per attempt, each final: nothing was re-sent.
+        expect((await run.closeDays()).map((o) => o.state)).toEqual(['CANCELED', 'CANCELED']);
+      } finally {
+        await run.close();
+      }
+    });
+
+    it('a close-day whose outcome is unknown is never re-sent and keeps the normal backoff (recovery decides)', async () => {
+      const run = await scripted([{ sent: true, outcome: { state: 'unknown', reason: 'the link dropped after sending' } }]);
+      try {
+        expect(await run.deferral(1)).toEqual({ code: 'OUTCOME_UNKNOWN', retryInMs: 30_000 });
+        await run.attemptNow();
+        expect(await run.deferral(2)).toEqual({ code: 'OUTCOME_UNKNOWN', retryInMs: 60_000 });
+        expect((await run.closeDays()).map((o) => o.state)).toEqual(['UNKNOWN']);
+      } finally {
+        await run.close();
+      }
+    });
+
+    it('a close-day that recovery finds canceled on the terminal gets a new one after 2 s', async () => {
+      const run = await scripted([{ sent: true, outcome: { state: 'unknown' } }], { state: 'canceled', reason: 'canceled on the terminal' });
+      try {
+        expect(await run.deferral(1)).toEqual({ code: 'OUTCOME_UNKNOWN', retryInMs: 30_000 });
+        await run.attemptNow();
+        expect(await run.deferral(2)).toEqual({ code: 'CLOSE_DAY_FAILED', retryInMs: 2_000 });
+        expect((await run.closeDays()).map((o) => o.state)).toEqual(['CANCELED']);
+      } finally {
+        await run.close();
+      }
+    });
   });
 
   it('schedules fire at the right local time in two zones, and API changes re-sync without a restart', async () => {

@@ -11,6 +11,7 @@ import { settlementKeys } from '@payorch/settlement';
 
 import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, WORKER_CONFIG } from '../tokens';
+import { SHORT_LOCK } from '../worker-lock';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SettlementService } from './settlement.service';
 
@@ -23,9 +24,10 @@ const SYNC_NOW_JOB_ID = 'settlement-sync-now';
 /**
  * The `settlement` queue: scheduled and manual close-days (`settlement.run`), schedule firings
  * (`settlement.fire`) and the schedule sync (`settlement.sync`, repeatable + on the gateway's
- * notification so API changes apply without a restart).
+ * notification so API changes apply without a restart). SHORT_LOCK: a worker killed mid close-day hands the
+ * job over within ~15 s; the step-resumable job then recovers the sent close-day instead of sending another.
  */
-@Processor(QUEUES.settlement)
+@Processor(QUEUES.settlement, SHORT_LOCK)
 export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnApplicationShutdown {
   private readonly handlers: Handlers = {
     'settlement.run': (job, token) => this.settlements.run(job, token),

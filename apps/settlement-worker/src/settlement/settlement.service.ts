@@ -19,6 +19,7 @@ import {
   type RecordedOperation,
   reconcile,
   type SettlementProtocol,
+  settlementRetryDelayMs,
   totalsOfOperations,
   transitionSettlement,
 } from '@payorch/settlement';
@@ -136,11 +137,17 @@ export class SettlementService {
       return failed;
     }
     const retries = (data.retries ?? 0) + 1;
-    const delay = Math.min(this.config.SETTLEMENT_RETRY_BASE_MS * 2 ** (retries - 1), this.config.SETTLEMENT_RETRY_MAX_MS);
+    const delay = await this.db.withTenant(data.tenantId, async (tx) => {
+      const previous = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, select: { error: true } });
+      const previousCode = (previous.error as { code?: string } | null)?.code;
+      const retryInMs = settlementRetryDelayMs(
+        { code: error.code, retries, previousCode },
+        { baseMs: this.config.SETTLEMENT_RETRY_BASE_MS, maxMs: this.config.SETTLEMENT_RETRY_MAX_MS },
+      );
+      await tx.settlement.update({ where: { id: settlementId }, data: { error: { code: error.code, message: error.message, retries, retryInMs } } });
+      return retryInMs;
+    });
     await job.updateData({ ...data, retries });
-    await this.db.withTenant(data.tenantId, (tx) =>
-      tx.settlement.update({ where: { id: settlementId }, data: { error: { code: error.code, message: error.message, retries } } }),
-    );
     this.metrics.deferred.inc({ reason: error.code });
     this.logger.info({ settlementId, terminalId: data.terminalId, code: error.code, retries, delay }, 'settlement deferred');
     await job.moveToDelayed(Date.now() + delay, token);
@@ -283,10 +290,12 @@ export class SettlementService {
     return this.db.withTenant(data.tenantId, async (tx) => {
       const operation = await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } });
       if (!isFinal(operation)) {
-        if (recovered) throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}; recovery continues`);
+        // FAILED / CANCELED (sent now, or recovered from a previous attempt): the terminal did not close its day; the
+        // next attempt sends a new close-day, soon (settlementRetryDelayMs). Anything else is not decided yet: recovery's.
         if (operation.state === 'FAILED' || operation.state === 'CANCELED') {
           throw new RetryLater('CLOSE_DAY_FAILED', `close-day was not performed: ${operation.stateReason ?? operation.state}`);
         }
+        if (recovered) throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}; recovery continues`);
         throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}`);
       }
 

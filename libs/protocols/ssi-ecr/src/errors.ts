@@ -27,7 +27,9 @@ export type SsiEcrErrorCode =
   | 'CONNECTION_CLOSED'
   | 'UNEXPECTED_RESPONSE'
   | 'OPERATION_IN_PROGRESS'
-  | 'ABORTED';
+  | 'ABORTED'
+  /** Recovery proved the request never executed (matching.ts provesNotExecuted). */
+  | 'NOT_EXECUTED';
 
 /** What a terminal does on receiving bytes that fail this check. */
 export type WireReaction = TerminalErrorCode | 'drop';

@@ -1,3 +1,4 @@
+import type { TerminalStatus } from './codes';
 import type { FinancialMethod, SsiRequest } from './messages';
 import type { TransactionResult } from './results';
 
@@ -88,4 +89,38 @@ export function matchResult(context: MatchContext, result: TransactionResult): M
     return { ok: false, reason: 'AMOUNT_MISMATCH' };
   }
   return { ok: true };
+}
+
+/**
+ * What recovery saw on the terminal when the last result was not provably ours: the status before and after
+ * re-reading the GetLastResult buffer, and that buffer (`null` when empty, E20).
+ */
+export interface IdleEvidence {
+  /** GetLastResult before sending, as in the ticket: a result, `null` when empty, absent if unknown. */
+  readonly baseline?: TransactionResult | null;
+  readonly statusBefore: TerminalStatus;
+  readonly lastResult: TransactionResult | null;
+  readonly statusAfter: TerminalStatus;
+}
+
+export type NotExecutedVerdict =
+  { readonly proven: true } | { readonly proven: false; readonly reason: 'BASELINE_UNKNOWN' | 'TERMINAL_BUSY' | 'RESULT_CHANGED' };
+
+/**
+ * Proof that a financial request never executed (issue 15: a request lost unread with its link). Spec 5.1:
+ * every financial request the terminal accepts (error=false) overwrites the GetLastResult buffer, a refused one
+ * leaves it unchanged; spec 5.5.1: the buffer survives a reboot; spec 4.3.4: S00 = idle, no operation running.
+ * So a terminal idle on both sides of the read, whose buffer still holds the baseline read right before our
+ * request was sent, never accepted that request — provided no other request could have run and restored it
+ * (payorch sends nothing else to a terminal with an unknown operation, and a standalone operation would change
+ * the buffer). Anything else — busy, a changed buffer (ours, or someone's by hand), no baseline — proves nothing.
+ */
+export function provesNotExecuted(evidence: IdleEvidence): NotExecutedVerdict {
+  const { baseline, lastResult } = evidence;
+  if (baseline === undefined) return { proven: false, reason: 'BASELINE_UNKNOWN' };
+  if (evidence.statusBefore !== 'S00' || evidence.statusAfter !== 'S00') return { proven: false, reason: 'TERMINAL_BUSY' };
+  const isEmpty = (result: TransactionResult | null): boolean =>
+    result === null || (result.originalTrnName === undefined && result.transactionUid === undefined);
+  const unchanged = baseline === null ? isEmpty(lastResult) : lastResult !== null && resultFingerprint(baseline) === resultFingerprint(lastResult);
+  return unchanged ? { proven: true } : { proven: false, reason: 'RESULT_CHANGED' };
 }

@@ -6,7 +6,7 @@ import { exponentialBackoff, sleep, type Backoff } from './clock';
 import type { SsiResponse } from './codec';
 import { INTERRUPTIBLE_STATUSES, TERMINAL_STATUSES, type TerminalPhase, type TerminalStatus } from './codes';
 import { isSsiEcrError, SsiEcrError } from './errors';
-import { matchResult, type MismatchReason } from './matching';
+import { matchResult, type MismatchReason, type NotExecutedVerdict, provesNotExecuted } from './matching';
 import type { FinancialMethod, ReportMethod, SsiRequest } from './messages';
 import { parseTransactionResult, type TerminalReport, type TransactionResult } from './results';
 
@@ -44,7 +44,10 @@ export type OperationOutcome =
   | { readonly kind: 'approved'; readonly result: TransactionResult; readonly ticket: OperationTicket }
   | { readonly kind: 'declined'; readonly result: TransactionResult; readonly ticket: OperationTicket }
   | { readonly kind: 'cancelled'; readonly result: TransactionResult; readonly ticket: OperationTicket }
-  /** The terminal refused the request (or it could not be delivered): nothing was started. */
+  /**
+   * The terminal refused the request (or it could not be delivered): nothing was started. `NOT_EXECUTED`: a
+   * request whose fate was open is proven never executed (matching.ts provesNotExecuted).
+   */
   | { readonly kind: 'rejected'; readonly error: SsiEcrError; readonly ticket?: OperationTicket }
   /** Money may or may not have moved: recover later with the ticket. Never "failed". */
   | {
@@ -100,6 +103,11 @@ export interface RunnerOptions {
   readonly recoveryTimeoutMs?: number;
   /** After the operation timeout, extra time granted after an Interrupt sent in S02/S03/S08. */
   readonly interruptGraceMs?: number;
+  /**
+   * How long after sending a request the terminal may still read it from a link that is gone (bytes in a
+   * socket or serial buffer): the "never executed" proof is not taken before then.
+   */
+  readonly lostRequestSettleMs?: number;
 }
 
 type Resolved = Required<Omit<RunnerOptions, 'uidSupport'>>;
@@ -127,6 +135,7 @@ export class SsiEcrRunner {
       busyTimeoutMs: options.busyTimeoutMs ?? 30_000,
       recoveryTimeoutMs: options.recoveryTimeoutMs ?? 120_000,
       interruptGraceMs: options.interruptGraceMs ?? 30_000,
+      lostRequestSettleMs: options.lostRequestSettleMs ?? 5_000,
     };
     if (options.uidSupport === 'supported') this.uidSupported = true;
     if (options.uidSupport === 'unsupported') this.uidSupported = false;
@@ -299,6 +308,8 @@ export class FinancialOperation {
   private ticket: OperationTicket;
   private finished = false;
   private secondStepHandled = false;
+  /** The terminal acknowledged our request (error=false): spec 5.1 then guarantees a new buffer. */
+  private acknowledged = false;
 
   constructor(
     private readonly runner: SsiEcrRunner,
@@ -371,6 +382,7 @@ export class FinancialOperation {
       this.callbacks.signal,
     );
     if (sent.kind === 'rejected') return { kind: 'rejected', error: sent.error, ticket: this.ticket };
+    this.acknowledged = sent.kind === 'acknowledged';
     return this.track();
   }
 
@@ -379,12 +391,8 @@ export class FinancialOperation {
   }
 
   /** GetLastResult before sending. E20 / no data → null; busy → TERMINAL_BUSY (retried by the caller). */
-  private async readBaseline(): Promise<TransactionResult | null> {
-    const response = await this.runner.client.call({ method: 'GetLastResult' });
-    if (response.error && response.errorCode === 'E06') throw terminalError(response);
-    if (response.error && response.params === undefined) return null;
-    const result = parseTransactionResult(response);
-    return result.originalTrnName === undefined ? null : result;
+  private readBaseline(): Promise<TransactionResult | null> {
+    return readResultBuffer(this.runner.client);
   }
 
   private async track(): Promise<OperationOutcome> {
@@ -395,13 +403,47 @@ export class FinancialOperation {
       result = await this.fetchResult();
     } catch (error) {
       if (isTransportFailure(error) || isSsiEcrError(error, 'TERMINAL_BUSY')) return this.track();
-      return this.unknown('RESULT_NOT_OURS', `result unavailable: ${(error as Error).message}`);
+      return (await this.notExecuted(idle.status)) ?? this.unknown('RESULT_NOT_OURS', `result unavailable: ${(error as Error).message}`);
     }
     const verdict = matchResult(this.ticket, result);
     if (!verdict.ok) {
-      return { ...this.unknown('RESULT_NOT_OURS', `last result is not this operation (${verdict.reason})`), mismatch: verdict.reason, candidate: result };
+      return (
+        (await this.notExecuted(idle.status)) ?? {
+          ...this.unknown('RESULT_NOT_OURS', `last result is not this operation (${verdict.reason})`),
+          mismatch: verdict.reason,
+          candidate: result,
+        }
+      );
     }
     return this.classify(result);
+  }
+
+  /**
+   * The result is not ours: was our request ever executed? `rejected` NOT_EXECUTED when provesNotExecuted holds
+   * on a fresh read, else undefined (the outcome stays unknown). Not tried when the terminal acknowledged our
+   * request in this process: its buffer must then have changed, and a terminal that contradicts spec 5.1 proves
+   * nothing. In recovery the ack is unknown, which the proof does not need.
+   */
+  private async notExecuted(idleStatus: TerminalStatus): Promise<OperationOutcome | undefined> {
+    if (this.acknowledged || idleStatus !== 'S00' || this.ticket.baseline === undefined) return undefined;
+    const client = this.runner.client;
+    const signal = this.callbacks.signal;
+    // A request still in a dead link's buffers could be read after our check; give it the time to surface.
+    const settle = this.ticket.startedAt + this.options.lostRequestSettleMs - client.clock.now();
+    if (settle > 0) await sleep(client.clock, settle, signal);
+    if (signal?.aborted) return undefined;
+    let verdict: NotExecutedVerdict;
+    try {
+      const statusBefore = await client.getStatus();
+      const lastResult = await readResultBuffer(client);
+      const statusAfter = await client.getStatus();
+      verdict = provesNotExecuted({ baseline: this.ticket.baseline, statusBefore, lastResult, statusAfter });
+    } catch {
+      return undefined;
+    }
+    if (!verdict.proven) return undefined;
+    const error = new SsiEcrError('NOT_EXECUTED', 'the terminal is idle and its last result is the one from before this request');
+    return { kind: 'rejected', error, ticket: this.ticket };
   }
 
   /** GetResultByUid when we sent a uid (later revision), else GetLastResult (spec 5.5.1). */
@@ -474,6 +516,15 @@ export class FinancialOperation {
     const lastStatus = this.tracker.lastStatus;
     return { kind: 'unknown', reason, detail, ticket: this.ticket, ...(lastStatus ? { lastStatus } : {}) };
   }
+}
+
+/** The GetLastResult buffer (spec 5.5.1). E20 / no data → null; busy → TERMINAL_BUSY. */
+async function readResultBuffer(client: SsiEcrClient): Promise<TransactionResult | null> {
+  const response = await client.call({ method: 'GetLastResult' });
+  if (response.error && response.errorCode === 'E06') throw terminalError(response);
+  if (response.error && response.params === undefined) return null;
+  const result = parseTransactionResult(response);
+  return result.originalTrnName === undefined ? null : result;
 }
 
 function withUid(request: SsiRequest<FinancialMethod>, transactionUid: string): SsiRequest<FinancialMethod> {

@@ -232,12 +232,21 @@ describe('SsiEcrRunner against the simulator', () => {
       expect(kindOf(recovered)).toEqual(['approved', 'APPROVED_ONLINE', '']);
     });
 
-    it('recover() never attributes an older result: unchanged buffer → unknown RESULT_NOT_OURS', async () => {
+    it('recover() never attributes an older result: idle terminal, unchanged buffer → NOT_EXECUTED, not approved', async () => {
       const runner = await setup({}, { uidSupport: 'unsupported' });
       await runner.run(purchase(100));
       const baseline = await client.getLastResult();
       const outcome = await runner.recover({ request: purchase(100), baseline, startedAt: 0 });
-      expect(outcome.kind === 'unknown' && [outcome.reason, outcome.mismatch]).toEqual(['RESULT_NOT_OURS', 'SAME_AS_BEFORE']);
+      expect(outcome.kind === 'rejected' && outcome.error.code).toBe('NOT_EXECUTED');
+    });
+
+    it('recover() with a buffer changed by another operation → unknown RESULT_NOT_OURS', async () => {
+      const runner = await setup({}, { uidSupport: 'unsupported' });
+      await runner.run(purchase(100));
+      const baseline = await client.getLastResult();
+      await runner.run(purchase(200)); // say, done by hand on the terminal
+      const outcome = await runner.recover({ request: purchase(100), baseline, startedAt: 0 });
+      expect(outcome.kind === 'unknown' && [outcome.reason, outcome.mismatch]).toEqual(['RESULT_NOT_OURS', 'AMOUNT_MISMATCH']);
     });
   });
 
