@@ -5,7 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { Browser, Page } from 'playwright-core';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
-import { createLogger } from '@payorch/logging';
+import { createLogger, luhnValid } from '@payorch/logging';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
@@ -195,7 +195,13 @@ describe('ops console', () => {
     await timeline.locator('li[data-kind="created"]', { hasText: '∅ → pending' }).waitFor();
     await timeline.locator('li[data-kind="progress"]').first().waitFor();
     await timeline.locator('li', { hasText: '→ approved' }).waitFor();
-    expect(await timeline.textContent()).not.toMatch(/\d{13,19}/);
+    // The protocol frames, masked, folded under each arrow: the terminal's answer carries the card first 6 / last 4.
+    const answer = timeline.locator('li[data-kind="frame"][data-direction="in"]', { hasText: 'Purchase (01)' });
+    await answer.locator('summary').click();
+    await expect(answer.locator('pre.frame-masked').textContent()).resolves.toMatch(/DF04=\d{6}\*+\d{4}/);
+    // No card number anywhere (the merchant id DF13 is 15 digits, but no card: not Luhn-valid).
+    const digitRuns = (await timeline.textContent())?.match(/\d{13,19}/g) ?? [];
+    expect(digitRuns.filter((run) => luhnValid(run))).toEqual([]);
     await purchase.first().getByRole('button', { name: 'Refund' }).click();
     const refund = cards('refund');
     await refund

@@ -1,3 +1,4 @@
+import { luhnValid } from '@payorch/logging';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { GatewaySession, idem } from './support/gateway-session';
@@ -70,9 +71,23 @@ describe('operation events API (the timeline of an operation)', () => {
     const changes = steps.filter((s) => s.toState !== null);
     for (let i = 1; i < changes.length; i++) expect(changes[i]!.fromState).toBe(changes[i - 1]!.toState);
     expect(changes.at(-1)!.toState).toBe('approved');
-    // Terminal progress is recorded too (status / display text), and no step carries a full card number.
+    // Terminal progress is recorded too (status / display text), and so is each protocol frame, masked: the
+    // request we sent, then the terminal's answer with the card's first 6 / last 4 only (docs/operations.md).
     expect(steps.some((s) => s.kind === 'progress')).toBe(true);
-    expect(JSON.stringify(steps)).not.toMatch(/\d{13,19}/);
+    const frames = steps.filter((s) => s.kind === 'frame');
+    expect(frames.map((s) => [s.data?.direction, s.data?.summary, s.fromState, s.toState]).slice(-2)).toEqual([
+      ['out', 'Purchase (01)', null, null],
+      ['in', 'Purchase (01)', null, null],
+    ]);
+    expect(frames.at(-1)!.data).toEqual({
+      direction: 'in',
+      summary: 'Purchase (01)',
+      masked: expect.stringMatching(/DF04=\d{6}\*+\d{4} /),
+      at: expect.any(String),
+    });
+    // No step carries a card number: no Luhn-valid 13–19 digit run (the 15-digit merchant id DF13 is not one).
+    const runs = JSON.stringify(steps).match(/\d{13,19}/g) ?? [];
+    expect(runs.filter((run) => luhnValid(run))).toEqual([]);
   });
 
   it('pages with the opaque cursor: the pages together are the single list, in the same order', async () => {

@@ -49,6 +49,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
                 log.error({ err: err.message, operationId: 'operationId' in command ? command.operationId : undefined }, 'queued operation failed'),
               pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS,
               queue: terminalQueue,
+              recordFrames: config.OPERATION_FRAME_JOURNAL === 'on',
             })
           : options.operationHandler,
       redis,

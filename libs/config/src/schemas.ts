@@ -142,6 +142,12 @@ export const connectorConfigSchema = z.object({
   CONNECTOR_PORT: port(3001).describe('Port of the agent WebSocket endpoint (`/agent`), `/health` and `/metrics`.'),
   PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (terminal credentials).'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),
+  OPERATION_FRAME_JOURNAL: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe(
+      'Journal every protocol frame of an operation, masked (no full PAN, track data, PIN block, key or password), as a `frame` step of its timeline (docs/operations.md). `off`: drivers do not decode a copy of the bytes and timelines carry no frames.',
+    ),
   PENDING_HOLD_INTERVAL_MS: z.coerce
     .number()
     .int()

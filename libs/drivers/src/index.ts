@@ -11,6 +11,7 @@ export {
   type DriverErrorCode,
 } from './capabilities';
 export { createDriver } from './create-driver';
+export { MAX_MASKED_FRAME_CHARS } from './frames';
 export { openTerminalCredentials, sealTerminalCredentials, terminalCredentialsAad } from './credentials';
 export { JoinprotoDriver } from './joinproto.driver';
 export { formatYyMmDdHhMmSs, JpayDriver } from './jpay.driver';

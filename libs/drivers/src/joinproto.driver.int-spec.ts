@@ -49,6 +49,31 @@ describe(JoinprotoDriver.name, () => {
     expect(outcome.protocolRefs).toMatchObject({ df01: refs[0]!.df01, rrn: outcome.rrn, receiptNo: expect.any(String) });
   });
 
+  it('journals the frames of a purchase in wire order, masked, while the command runs', async () => {
+    const { driver } = await setup();
+    const { hooks, frames } = recordingHooks();
+    const outcome = await driver.execute(command('purchase', { amount: 1500 }), hooks);
+    expect(outcome.state).toBe('approved');
+    // In wire order: the terminal's link checks (Echo 99, answered) interleave; the answer ends the journal.
+    expect(frames.filter((f) => f.summary !== 'Echo (99)').map((f) => [f.direction, f.protocol, f.summary])).toEqual([
+      ['out', 'JOINPROTO', 'Purchase (01)'],
+      ['in', 'JOINPROTO', 'Purchase (01)'],
+    ]);
+    expect(frames.find((f) => f.direction === 'out' && f.summary === 'Purchase (01)')!.masked).toBe(
+      `DF00=01 DF01=${String(outcome.protocolRefs?.df01)} DF05=000000001500`,
+    );
+    expect(frames.at(-1)).toMatchObject({
+      direction: 'in',
+      summary: 'Purchase (01)',
+      masked: expect.stringMatching(/DF04=544966\*{6}2078 .*DF0A=<\d+ bytes>/),
+    });
+    expect(JSON.stringify(frames)).not.toContain('5449661234562078');
+    // Nothing is journaled between commands, or for a command without the hook.
+    const before = frames.length;
+    await driver.execute(command('purchase', { amount: 1600 }), { beforeSend: async () => undefined, onProgress: () => undefined });
+    expect(frames).toHaveLength(before);
+  });
+
   it.each([
     [1516, 'declined', '116'],
     [1551, 'declined', '100'],

@@ -12,6 +12,7 @@ import {
 } from '@payorch/joinproto';
 
 import { assertSupported, DriverError } from './capabilities';
+import { FrameTap } from './frames';
 import { joinprotoResult } from './result-codes';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, ProtocolRefs, TerminalDriver } from './types';
@@ -44,6 +45,7 @@ export class JoinprotoDriver implements TerminalDriver {
   private pendingBeforeSend: ((id: string) => Promise<void>) | undefined;
   private running: { operationId: string; df01?: string } | undefined;
   private readonly links: DriverLinks;
+  private readonly frames = new FrameTap('JOINPROTO');
 
   constructor(private readonly config: DriverConfig) {
     this.links = new DriverLinks(config);
@@ -66,6 +68,7 @@ export class JoinprotoDriver implements TerminalDriver {
     }
     const commandName = input.type.slice(0, -'Request'.length);
     this.running = { operationId: command.operationId };
+    const detachFrames = this.frames.attach(hooks);
     this.pendingBeforeSend = async (id) => {
       await hooks.beforeSend({ df01: id, command: commandName });
       if (this.running?.operationId === command.operationId) this.running.df01 = id;
@@ -78,6 +81,7 @@ export class JoinprotoDriver implements TerminalDriver {
       // TillSession.execute rejects only before the frame is written (closed session, invalid input, beforeSend failed).
       return failedBeforeSend(error);
     } finally {
+      detachFrames();
       this.pendingBeforeSend = undefined;
       this.running = undefined;
     }
@@ -139,7 +143,7 @@ export class JoinprotoDriver implements TerminalDriver {
         const timeout = this.config.options?.commandTimeoutMs;
         const timeoutsMs = timeout === undefined ? undefined : Object.fromEntries(BANK_TIMEOUT_KEYS.map((k) => [k, timeout]));
         this.session = new TillSession({
-          transport: duplexTransport(stream),
+          transport: this.frames.wrap(duplexTransport(stream)),
           ids: this.allocator(),
           timeoutsMs,
           ...(this.config.relay && { relay: this.config.relay }),

@@ -1,6 +1,6 @@
 import { parseTerminalTotals, settlementRawFromOutcome } from '@payorch/settlement';
 import { waitFor } from '@payorch/testing';
-import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
+import { DEFAULT_ADMIN_PASSWORD, JpaySimulator, SIM_CARD } from '@payorch/testing/jpay-sim';
 
 import { createDriver, type DriverConfig, JpayDriver, type TerminalDriver } from './index';
 import { command, recordingHooks, tcpLink } from './testing/harness';
@@ -52,6 +52,31 @@ describe(JpayDriver.name, () => {
     expect(JSON.parse(String(refs[0]!.request))).toEqual({ type: 'purchase', amount: 1500 });
     expect(refs[0]).toMatchObject({ notBeforeTime: expect.stringMatching(/^\d{12}$/), afterSeq: '000000' });
     expect(progress).toContainEqual({ kind: 'display', text: expect.any(String) });
+  });
+
+  it('journals each packet of a purchase masked: the card tags of dex masked, the admin password redacted', async () => {
+    const { driver } = await setup();
+    const { hooks, frames } = recordingHooks();
+    // .55: the terminal sends its kernel tags (5A = the full PAN) in a dex message before approving.
+    expect(await driver.execute(command('purchase', { amount: 1555 }), hooks)).toMatchObject({ state: 'approved' });
+    const journal = frames.map((f) => [f.direction, f.summary]);
+    // The full report that learns the last receipt number (password redacted), the transaction, the dex message and
+    // our reply, … the response with the receipt.
+    expect(journal.slice(0, 5)).toEqual([
+      ['out', 'report'],
+      ['in', 'report'],
+      ['out', 'transaction'],
+      ['in', 'dex'],
+      ['out', 'dex'],
+    ]);
+    expect(journal.at(-1)).toEqual(['in', 'transaction']);
+    expect(frames[0]!.masked).toBe('<report><password>[redacted]</password><report-type>full</report-type></report>');
+    expect(frames[3]!.masked).toContain('<tag name="5A" value="411111******1111"/>');
+    expect(frames.every((f) => f.protocol === 'JPAY')).toBe(true);
+    const text = JSON.stringify(frames);
+    expect(text).not.toContain(SIM_CARD.pan);
+    // As an element's value (the simulator's merchant id happens to contain the same digits).
+    expect(text).not.toContain(`>${DEFAULT_ADMIN_PASSWORD}<`);
   });
 
   it('closes the day with the full report taken just before, so reconciliation gets per-type totals', async () => {

@@ -3,7 +3,7 @@
  * ECDHE + AES-256-GCM per session), against the simulator over TCP.
  */
 import { waitFor } from '@payorch/testing';
-import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
+import { DEFAULT_ADMIN_PASSWORD, JpaySimulator, SIM_CARD } from '@payorch/testing/jpay-sim';
 
 import { createDriver, type DriverConfig, JpayDriver, type TerminalDriver } from './index';
 import { command, recordingHooks, tcpLink } from './testing/harness';
@@ -109,6 +109,23 @@ describe(`${JpayDriver.name} (partial void, encryption)`, () => {
     const settled = await driver.execute(command('settlement'), recordingHooks().hooks);
     expect(settled.state).toBe('approved');
     expect(sim.received.filter((c) => c.command === 'report' || c.command === 'settlement').every((c) => c.encrypted)).toBe(true);
+  });
+
+  it('journals an encrypted session as envelopes only: no plain-text-pan, password or handshake key', async () => {
+    const driver = await setup('aqsi', { encryption: { enabled: true } });
+    const { hooks, frames } = recordingHooks();
+    // .62: approved, and the encrypted receipt carries the full PAN as plain-text-pan (§9).
+    expect(await driver.execute(command('purchase', { amount: 1562 }), hooks)).toMatchObject({ state: 'approved' });
+    const login = frames.find((f) => f.direction === 'out' && f.summary === 'login')!;
+    expect(login.masked).toContain('<password>[redacted]</password>');
+    expect(frames.filter((f) => f.summary.endsWith('(encrypted)')).map((f) => [f.direction, f.summary])).toContainEqual(['in', 'transaction (encrypted)']);
+    for (const frame of frames.filter((f) => f.summary.endsWith('(encrypted)'))) {
+      expect(frame.masked).toMatch(/^<[a-z-]+( [a-z-]+="\[redacted\]")*><encrypted>\[\d+ bytes\]<\/encrypted><\/[a-z-]+>$/);
+    }
+    const text = JSON.stringify(frames);
+    expect(text).not.toContain(SIM_CARD.pan);
+    // As an element's value (the simulator's merchant id happens to contain the same digits).
+    expect(text).not.toContain(`>${DEFAULT_ADMIN_PASSWORD}<`);
   });
 
   it('sends in clear when encryption is off', async () => {

@@ -12,6 +12,7 @@ import {
 } from '@payorch/jpay';
 
 import { assertSupported, DriverError } from './capabilities';
+import { FrameTap } from './frames';
 import { jpayReceiptResult, jpayStatusResult } from './result-codes';
 import { adminPassword, compact, DriverLinks, errorMessage, failedBeforeSend, LinkError, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
@@ -39,6 +40,7 @@ export class JpayDriver implements TerminalDriver {
   /** Highest card receipt `seq` seen by this driver (disambiguates recovery). */
   private lastSeq: string | undefined;
   private readonly links: DriverLinks;
+  private readonly frames = new FrameTap('JPAY');
 
   constructor(private readonly config: DriverConfig) {
     this.links = new DriverLinks(config);
@@ -46,7 +48,7 @@ export class JpayDriver implements TerminalDriver {
       dialect: this.dialect,
       connect: async () => {
         try {
-          return transportFromDuplex(await this.links.open());
+          return this.frames.wrap(transportFromDuplex(await this.links.open()));
         } catch (error) {
           throw new JpayError('CONNECT_FAILED', errorMessage(error));
         }
@@ -166,6 +168,7 @@ export class JpayDriver implements TerminalDriver {
     if (this.running !== undefined) return { state: 'failed', reason: 'not sent: another command is running on this terminal' };
     const abort = new AbortController();
     this.running = { operationId: command.operationId, abort, hooks };
+    const detachFrames = this.frames.attach(hooks);
     try {
       if (this.lastSeq === undefined && request.forceSbp !== true) await this.learnLastSeq();
       const refs: ProtocolRefs = compact({
@@ -188,6 +191,7 @@ export class JpayDriver implements TerminalDriver {
       }
       return this.fromResult(result, refs);
     } finally {
+      detachFrames();
       this.running = undefined;
     }
   }
@@ -197,6 +201,7 @@ export class JpayDriver implements TerminalDriver {
     if (this.running !== undefined) return { state: 'failed', reason: 'not sent: another command is running on this terminal' };
     const abort = new AbortController();
     this.running = { operationId: command.operationId, abort, hooks };
+    const detachFrames = this.frames.attach(hooks);
     try {
       await hooks.beforeSend({ command: command.type });
       try {
@@ -230,6 +235,7 @@ export class JpayDriver implements TerminalDriver {
     } catch (error) {
       return failedBeforeSend(error);
     } finally {
+      detachFrames();
       this.running = undefined;
     }
   }

@@ -1,3 +1,4 @@
+import { luhnValid } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
@@ -59,6 +60,21 @@ describe(SsiEcrDriver.name, () => {
   ])('maps amount %i to %s', async (amount, state) => {
     const { driver } = await setup();
     expect(await driver.execute(command('purchase', { amount }), recordingHooks().hooks)).toMatchObject({ state });
+  });
+
+  it('journals the frames of a purchase masked: the request, the GetStatus polls, the result with the PAN masked', async () => {
+    const { driver } = await setup();
+    const { hooks, frames } = recordingHooks();
+    expect(await driver.execute(command('purchase', { amount: 24500, currency: 'UAH' }), hooks)).toMatchObject({ state: 'approved' });
+    const journal = frames.map((f) => [f.direction, f.summary]);
+    // The runner's baseline query first, then the request, its polls, and the result carrying the masked PAN.
+    const request = journal.findIndex(([direction, summary]) => direction === 'out' && summary === 'Purchase');
+    expect(request).toBeGreaterThanOrEqual(0);
+    expect(journal.slice(request)).toContainEqual(['out', 'GetStatus']);
+    expect(frames.findIndex((f) => f.direction === 'in' && f.masked.includes('440272******0184'))).toBeGreaterThan(request);
+    expect(frames.every((f) => f.protocol === 'SSI_ECR')).toBe(true);
+    const runs = JSON.stringify(frames).match(/\d{13,19}/g) ?? [];
+    expect(runs.filter((run) => luhnValid(run))).toEqual([]);
   });
 
   it('maps a request the terminal refuses at the ack (58 printer out of paper) to failed', async () => {

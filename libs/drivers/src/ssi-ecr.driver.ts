@@ -14,6 +14,7 @@ import {
 } from '@payorch/ssi-ecr';
 
 import { assertSupported, DriverError } from './capabilities';
+import { FrameTap } from './frames';
 import { ssiResult } from './result-codes';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, numericCurrency, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
@@ -40,12 +41,13 @@ export class SsiEcrDriver implements TerminalDriver {
   private running: { operationId: string; operation?: FinancialOperation; sent: boolean } | undefined;
   /** Closing the driver ends its links and aborts the runner's polling (`signal`). */
   private readonly links: DriverLinks;
+  private readonly frames = new FrameTap('SSI_ECR');
 
   constructor(private readonly config: DriverConfig) {
     const poll = config.options?.pollIntervalMs;
     this.links = new DriverLinks(config);
     this.client = new SsiEcrClient({
-      connect: async () => duplexTransport(await this.links.open()),
+      connect: async () => this.frames.wrap(duplexTransport(await this.links.open())),
       minRequestGapMs: poll,
       responseTimeoutMs: 5_000,
     });
@@ -68,6 +70,7 @@ export class SsiEcrDriver implements TerminalDriver {
     }
     if (this.running !== undefined) return { state: 'failed', reason: 'not sent: another command is running on this terminal' };
     this.running = { operationId: command.operationId, sent: false };
+    const detachFrames = this.frames.attach(hooks);
     try {
       if (request.method === 'XReport' || request.method === 'ZReport') return await this.report(request as SsiRequest<ReportMethod>, hooks);
       const running = this.running;
@@ -84,6 +87,7 @@ export class SsiEcrDriver implements TerminalDriver {
       if (!running.sent && outcome.kind === 'unknown') return failedBeforeSend(new Error(outcome.detail));
       return fromOutcome(outcome);
     } finally {
+      detachFrames();
       this.running = undefined;
     }
   }
@@ -129,10 +133,13 @@ export class SsiEcrDriver implements TerminalDriver {
 
   private async terminalInfoCommand(hooks: ExecuteHooks): Promise<OperationOutcome> {
     await hooks.beforeSend({ command: 'GetTerminalInfo' });
+    const detachFrames = this.frames.attach(hooks);
     try {
       return { state: 'approved', data: await this.terminalInfo() };
     } catch (error) {
       return { state: 'failed', reason: errorMessage(error) };
+    } finally {
+      detachFrames();
     }
   }
 
@@ -231,6 +238,8 @@ function fromOutcome(outcome: SsiOutcome): OperationOutcome {
       return fromResult(outcome.kind === 'cancelled' ? 'canceled' : outcome.kind, outcome.result, outcome.ticket);
     case 'rejected':
       if (outcome.error.code === 'ABORTED') return failedBeforeSend(outcome.error);
+      // A request lost unread (issue 15): proven never executed, so nothing was charged.
+      if (outcome.error.code === 'NOT_EXECUTED') return { state: 'failed', reason: `NOT_EXECUTED: ${outcome.error.message}` };
       return compact({
         state: 'failed' as const,
         reason: `terminal refused the request: ${outcome.error.message}`,

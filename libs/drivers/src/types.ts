@@ -96,6 +96,28 @@ export interface ExecuteHooks {
    */
   beforeSend(refs: ProtocolRefs): Promise<void>;
   onProgress(progress: OperationProgress): void;
+  /**
+   * Called with each protocol frame the command exchanges with the terminal, in wire order, already masked
+   * (see OperationFrame); absent = frames are not decoded at all. Must not throw or block.
+   */
+  onFrame?(frame: OperationFrame): void;
+}
+
+/**
+ * One protocol frame of a command, log-safe: rendered by the protocol library's `maskFrame` (Joinproto TLVs
+ * with DF04 masked and receipt / relay / unknown data reduced to a length; JPAY XML with PANs masked, EMV card
+ * tags, passwords, tokens, keys and handshakes redacted, encrypted packets as their envelope only; SSI JSON
+ * with PANs masked and track, PIN, CVV, expiry, cardholder and key fields redacted), then any Luhn-valid card
+ * number left scrubbed, then cut to MAX_MASKED_FRAME_CHARS. Never a full PAN, track data, PIN block, key or password.
+ */
+export interface OperationFrame {
+  /** `out`: we sent it to the terminal; `in`: the terminal sent it. */
+  direction: 'out' | 'in';
+  protocol: DriverProtocol;
+  /** What the frame is: Joinproto command name and code, JPAY root element, SSI method. */
+  summary: string;
+  /** The frame's content, masked. */
+  masked: string;
 }
 
 export type CancelResult = 'requested' | 'too_late' | 'not_running';

@@ -27,6 +27,8 @@ export interface CommandHandlerOptions {
    * fails it as never sent) or SENT/IN_PROGRESS (marked unknown and recovered).
    */
   onBackgroundError?: (error: Error, command: TerminalCommand) => void;
+  /** Journal each run's protocol frames, masked, as `frame` steps (ExecutorOptions.recordFrames; default true). */
+  recordFrames?: boolean;
 }
 
 /** Default of CommandHandlerOptions.pendingHoldIntervalMs (and of the connector's PENDING_HOLD_INTERVAL_MS). */
@@ -71,7 +73,7 @@ export class OperationCommandHandler {
     private readonly db: Database,
     private readonly options: CommandHandlerOptions = {},
   ) {
-    this.executor = new OperationExecutor(db, { onEvents: options.onEvents });
+    this.executor = new OperationExecutor(db, { onEvents: options.onEvents, recordFrames: options.recordFrames });
     this.queue = options.queue ?? new KeyedSerialQueue();
   }
 

@@ -22,6 +22,29 @@ function progressOf(events: readonly LiveEvent[]): string | null {
 /** `pending → approved`, or the step's kind alone when it changed no state. */
 const stepTitle = (s: OperationEvent) => (s.toState ? `${s.fromState ?? '∅'} → ${s.toState}` : s.kind.replace(/_/g, ' '));
 
+/** `→` we sent it to the terminal, `←` the terminal sent it (none: the note on frames not journaled). */
+const FRAME_ARROWS: Readonly<Record<string, string>> = { out: '→ terminal', in: '← terminal' };
+
+/**
+ * A `frame` step (docs/operations.md): direction and what it is on the line, the masked content folded in a
+ * monospace block. The content is already masked by the connector (and masked again by the API).
+ */
+function frameStep(s: OperationEvent) {
+  const d = s.data ?? {};
+  const arrow = FRAME_ARROWS[String(d.direction)] ?? '·';
+  return html`<li data-kind="frame" data-direction=${String(d.direction ?? 'none')}>
+    <time datetime=${s.createdAt}>${new Date(s.createdAt).toLocaleTimeString()}</time>
+    <strong class="frame-direction" aria-label=${d.direction === 'out' ? 'sent to the terminal' : d.direction === 'in' ? 'from the terminal' : 'note'}
+      >${arrow}</strong
+    >
+    <span class="frame-summary">${String(d.summary ?? 'frame')}</span>
+    <details>
+      <summary>masked frame</summary>
+      <pre class="frame-masked">${String(d.masked ?? '')}</pre>
+    </details>
+  </li>`;
+}
+
 /**
  * One operation, followed live: state, progress, result, its timeline (the steps recorded by the API,
  * GET /v1/operations/{id}/events, with their masked data), and the actions an ops person takes (cancel,
@@ -206,13 +229,14 @@ export class OperationCard extends ConsoleElement {
           this.expanded
             ? html`<ol class="timeline" id="timeline-${op.id}" aria-label="Timeline of operation ${op.id.slice(0, 8)}" aria-busy=${this.steps === null}>
                 ${this.steps === null ? html`<li>Loading…</li>` : nothing}
-                ${(this.steps ?? []).map(
-                  (s) =>
-                    html`<li data-kind=${s.kind}>
-                      <time datetime=${s.createdAt}>${new Date(s.createdAt).toLocaleTimeString()}</time> <strong>${stepTitle(s)}</strong>
-                      ${s.toState ? html`<small>${s.kind.replace(/_/g, ' ')}</small>` : nothing}
-                      ${s.data ? html`<code>${JSON.stringify(s.data)}</code>` : nothing}
-                    </li>`,
+                ${(this.steps ?? []).map((s) =>
+                  s.kind === 'frame'
+                    ? frameStep(s)
+                    : html`<li data-kind=${s.kind}>
+                        <time datetime=${s.createdAt}>${new Date(s.createdAt).toLocaleTimeString()}</time> <strong>${stepTitle(s)}</strong>
+                        ${s.toState ? html`<small>${s.kind.replace(/_/g, ' ')}</small>` : nothing}
+                        ${s.data ? html`<code>${JSON.stringify(s.data)}</code>` : nothing}
+                      </li>`,
                 )}
               </ol>`
             : nothing

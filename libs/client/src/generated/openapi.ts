@@ -1331,7 +1331,7 @@ export interface components {
             id: string;
             /** Format: uuid */
             operationId: string;
-            /** @description What happened: `created`, `transition` (a state change), `progress` (terminal status, display text or SBP QR), `refs` (protocol references stored), `completed`, `recovered`, `recovery_attempt`, `recovery_exhausted`, `resolved_manually`. */
+            /** @description What happened: `created`, `transition` (a state change), `progress` (terminal status, display text or SBP QR), `refs` (protocol references stored), `frame` (one protocol frame exchanged with the terminal, masked: `data` = `{ direction: out|in, summary, masked, at }`), `completed`, `recovered`, `recovery_attempt`, `recovery_exhausted`, `resolved_manually`. */
             kind: string;
             /**
              * @description The state before the step; null when the step changed no state.

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 
-import type { ExecuteHooks, OperationCommand, OperationProgress, OperationType, ProtocolRefs } from '../types';
+import type { ExecuteHooks, OperationCommand, OperationFrame, OperationProgress, OperationType, ProtocolRefs } from '../types';
 
 /** A LinkFactory over direct TCP that resolves once connected (tests only). */
 export function tcpLink(port: number, host = '127.0.0.1'): () => Promise<Socket> {
@@ -19,14 +19,16 @@ export function tcpLink(port: number, host = '127.0.0.1'): () => Promise<Socket>
 export function recordingHooks(onBeforeSend?: (refs: ProtocolRefs) => void | Promise<void>) {
   const refs: ProtocolRefs[] = [];
   const progress: OperationProgress[] = [];
+  const frames: OperationFrame[] = [];
   const hooks: ExecuteHooks = {
     beforeSend: async (r) => {
       refs.push(r);
       await onBeforeSend?.(r);
     },
     onProgress: (p) => progress.push(p),
+    onFrame: (f) => frames.push(f),
   };
-  return { hooks, refs, progress };
+  return { hooks, refs, progress, frames };
 }
 
 let counter = 0;

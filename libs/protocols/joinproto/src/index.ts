@@ -14,6 +14,7 @@ export {
   type ResponseCodeInfo,
 } from './response-codes';
 export { commandOfType, decodeMessage, encodeMessage, encodeMessageFrame, MAX_AMOUNT, type EncodeOptions } from './codec';
+export { maskFrame, type MaskedFrame } from './masked-frame';
 export { maskPan } from './pan';
 export type * from './messages';
 export { duplexTransport, type ByteTransport } from './session/transport';

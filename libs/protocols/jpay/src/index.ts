@@ -36,6 +36,7 @@ export {
   decodeServerHandshake,
 } from './crypto';
 export { encodeAmount, decodeAmount, encodeSignedAmount, decodeSignedAmount, MAX_AMOUNT_MINOR } from './amounts';
+export { maskFrame, type MaskedFrame } from './masked-frame';
 export { maskPan } from './pan';
 export { STATUS_CODES, classifyStatus, normalizeStatus, isKnownStatus, type JpayStatus, type KnownStatus, type StatusClass } from './status';
 export * from './messages';

@@ -25,7 +25,16 @@ export { MAX_AMOUNT, type OperationStep } from './fields';
 export { FrameDecoder, MAX_DATA_BYTES, MAX_FRAME_BYTES, encodeFrame, type DecodeEvent, type FrameDecoderOptions, type RawFrame } from './framing';
 export { parseJsonData, serialiseJsonData, type JsonObject, type JsonValue } from './json';
 export { xorLrc } from './lrc';
-export { matchResult, resultFingerprint, type MatchContext, type MatchVerdict, type MismatchReason } from './matching';
+export {
+  matchResult,
+  provesNotExecuted,
+  resultFingerprint,
+  type IdleEvidence,
+  type MatchContext,
+  type MatchVerdict,
+  type MismatchReason,
+  type NotExecutedVerdict,
+} from './matching';
 export {
   METHODS,
   isFinancialMethod,
@@ -67,6 +76,7 @@ export {
   type StatusEvent,
   type UnknownReason,
 } from './operation';
+export { maskFrame, type MaskedFrame } from './masked-frame';
 export { maskPan } from './pan';
 export {
   encodeReportParams,

@@ -14,7 +14,7 @@ export const operationEventResponseSchema = z.object({
   kind: z
     .string()
     .describe(
-      'What happened: `created`, `transition` (a state change), `progress` (terminal status, display text or SBP QR), `refs` (protocol references stored), `completed`, `recovered`, `recovery_attempt`, `recovery_exhausted`, `resolved_manually`.',
+      'What happened: `created`, `transition` (a state change), `progress` (terminal status, display text or SBP QR), `refs` (protocol references stored), `frame` (one protocol frame exchanged with the terminal, masked: `data` = `{ direction: out|in, summary, masked, at }`), `completed`, `recovered`, `recovery_attempt`, `recovery_exhausted`, `resolved_manually`.',
     ),
   fromState: z.enum(OPERATION_STATES).nullable().describe('The state before the step; null when the step changed no state.'),
   toState: z.enum(OPERATION_STATES).nullable().describe('The state after the step; null when the step changed no state.'),
