@@ -22,13 +22,30 @@ function sqlText(config: unknown): string {
   return '';
 }
 
+/** Letters a transaction-control verb starts with (BEGIN, COMMIT, ROLLBACK, RELEASE, SAVEPOINT), upper and lower case. */
+const CONTROL_INITIALS = new Set([...'BCRSbcrs'].map((c) => c.charCodeAt(0)));
+
+/**
+ * The first word of a statement, upper case, when it may be a transaction-control verb; '' for any other
+ * statement, without copying its text (this runs for every statement of the measured phase).
+ */
+function controlVerb(text: string): string {
+  let i = 0;
+  while (i < text.length && text.charCodeAt(i) <= 32) i++;
+  const first = text.charCodeAt(i);
+  if (!CONTROL_INITIALS.has(first)) return '';
+  // S: SAVEPOINT, not the SELECTs that most statements are.
+  if ((first | 0x20) === 0x73 && (text.charCodeAt(i + 1) | 0x20) !== 0x61) return '';
+  return text.slice(i, i + 12).toUpperCase();
+}
+
 /** Wraps `pg.Client.prototype.query` once per process. */
 export function installSqlCounter(): void {
   if (installed) return;
   installed = true;
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function counted(this: object, ...args: unknown[]) {
-    const verb = sqlText(args[0]).trimStart().slice(0, 12).toUpperCase();
+    const verb = controlVerb(sqlText(args[0]));
     if (verb.startsWith('BEGIN')) {
       counts.transactions += 1;
       inTransaction.add(this);

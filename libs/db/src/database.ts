@@ -76,11 +76,14 @@ const scopeSqlTransaction = (tenantId: string) =>
 
 /** Events numbered per payorch_sequence_events call (a backlog is numbered in several). */
 const SEQUENCE_BATCH = 1000;
+const SEQUENCE_EVENTS = `SELECT * FROM payorch_sequence_events(${SEQUENCE_BATCH}::int)`;
 
 export class Database {
   /** Events of committed transactions waiting for the background sequencer (afterCommit). */
   private readonly unsequenced: PublishedEvent[][] = [];
   private sequencer: Promise<void> | undefined;
+  /** A sequencer call is on its way with a COMMIT whose transaction has not handed its events over yet. */
+  private sequencerOnItsWay = false;
   private closing: Promise<void> | undefined;
 
   /**
@@ -139,9 +142,19 @@ export class Database {
     if (!isUuid(tenantId)) throw new PayorchError('TENANT_INVALID', 'tenant id must be a UUID');
     if (this.sqlPool === undefined) return this.withTenant(tenantId, fn);
     const client = await this.sqlPool.connect();
-    const tx = new SqlTransaction(client);
+    let carriesSequencer = false;
+    // With events and no sequencer run going or on its way, the sequencer's call travels with the COMMIT (one write,
+    // and its answer right behind the COMMIT's) instead of a write and a round trip of its own afterwards (afterCommit).
+    // One at a time: commits meanwhile are numbered together by the run it starts, as before.
+    const tx = new SqlTransaction(client, () => {
+      if (events.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay) return undefined;
+      carriesSequencer = this.sequencerOnItsWay = true;
+      return SEQUENCE_EVENTS;
+    });
     const events = collectEvents(tx);
     let broken: unknown;
+    /** The event sequencer's call sent with COMMIT (afterCommit), when it was: the connection is released after it. */
+    let sequencing: Promise<pg.QueryResult> | undefined;
     try {
       // Pipelined with fn's first statement: one round trip for the three.
       void tx.send('BEGIN').catch(() => undefined);
@@ -149,22 +162,30 @@ export class Database {
       let result: T;
       try {
         const running = fn(tx);
-        result = pipelineCommit ? (await Promise.all([running, tx.commit()]))[0] : await running;
+        if (pipelineCommit) {
+          const [value, committed] = await Promise.all([running, tx.commit()]);
+          result = value;
+          sequencing = committed.followed;
+        } else result = await running;
       } catch (error) {
         await tx.rollback().catch((rollbackError: unknown) => (broken = rollbackError));
         throw error;
       }
       try {
-        if (!pipelineCommit) await tx.commit();
+        if (!pipelineCommit) sequencing = (await tx.commit()).followed;
       } catch (error) {
         // A failed COMMIT leaves the connection in an unknown state: do not pool it.
         broken = error;
         throw error;
       }
-      if (events.length > 0) this.afterCommit(events);
+      if (events.length > 0) this.afterCommit(events, sequencing);
       return result;
     } finally {
-      client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+      // Its run has started (afterCommit), or its COMMIT failed: the next commit may carry one again.
+      if (carriesSequencer) this.sequencerOnItsWay = false;
+      const release = () => client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+      if (sequencing === undefined || broken !== undefined) release();
+      else void sequencing.then(release, release);
     }
   }
 
@@ -190,17 +211,25 @@ export class Database {
    * a time; commits that arrive meanwhile are numbered together by the next run (one
    * payorch_sequence_events call for many transactions under load), and their publishes keep commit order.
    */
-  private afterCommit(events: PublishedEvent[]): void {
+  private afterCommit(events: PublishedEvent[], sequencing?: Promise<pg.QueryResult>): void {
     this.unsequenced.push(events);
-    this.sequencer ??= this.runSequencer();
+    this.sequencer ??= this.runSequencer(sequencing);
   }
 
-  private async runSequencer(): Promise<void> {
+  /**
+   * `sequencing`: the payorch_sequence_events call sent with the COMMIT of the first batch, which ran after that
+   * commit and so numbered it (a run starts only with the first batch waiting: any earlier one is taken by the run
+   * it started). Ignored when a run was already going: that run numbers the batch in its next round.
+   */
+  private async runSequencer(sequencing?: Promise<pg.QueryResult>): Promise<void> {
     try {
       while (this.unsequenced.length > 0) {
         const batches = this.unsequenced.splice(0);
+        const sent = sequencing;
+        sequencing = undefined;
         try {
-          await this.sequenceEvents();
+          // A full batch of a backlog: number the rest as before.
+          if (sent === undefined || Number((await sent).rows[0]?.assigned) >= SEQUENCE_BATCH) await this.sequenceEvents();
         } catch {
           // The rows are committed; the next commit with events, or the webhook sweep, numbers them.
         }

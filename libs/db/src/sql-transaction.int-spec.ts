@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
@@ -66,6 +67,33 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
     expect(await owner.domainEvent.count({ where: { tenantId: tenantA, type: 'terminal.updated', seq: { not: null } } })).toBe(1);
   });
 
+  it('sends the event sequencer in the write of the COMMIT: no write of its own, and the events are numbered before they are handed over', async () => {
+    const writes: string[] = [];
+    const proto = net.Socket.prototype as unknown as { _writeGeneric: (writev: boolean, data: unknown, ...rest: unknown[]) => unknown };
+    const original = proto._writeGeneric;
+    const spy = jest.spyOn(proto, '_writeGeneric').mockImplementation(function (this: net.Socket, writev, data, ...rest) {
+      const chunks = writev ? (data as { chunk: Buffer | string }[]).map((c) => c.chunk) : [data as Buffer | string];
+      writes.push(chunks.map((c) => (typeof c === 'string' ? c : c.toString('latin1'))).join(''));
+      return original.call(this, writev, data, ...rest);
+    });
+    const seen = committed.length;
+    try {
+      await sut.withTenantSql(tenantA, (tx) =>
+        publishEvent(tx, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n: 2 } }),
+      );
+      await sut.eventsSettled();
+    } finally {
+      spy.mockRestore();
+    }
+    const ids = committed.slice(seen).map((e) => e.id);
+    const numbered = (await owner.domainEvent.findMany({ where: { id: { in: ids } } })).map((e) => e.seq);
+    expect(numbered).toHaveLength(1);
+    expect(numbered[0]).not.toBeNull();
+    const sequencer = writes.filter((w) => w.includes('payorch_sequence_events'));
+    expect(sequencer).toHaveLength(1);
+    expect(sequencer[0]).toContain('COMMIT');
+  });
+
   it('commits nothing and publishes nothing when a deferred write fails', async () => {
     const id = randomUUID();
     const seen = committed.length;
@@ -109,6 +137,21 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
     ).rejects.toThrow('statement issued after the end of its transaction');
     expect(await owner.store.findUnique({ where: { id } })).toBeNull();
     expect(await storeNames(tenantA)).toEqual(['A1', 'A2']);
+  });
+
+  it('after commitNow, refuses a deferred write at once instead of losing it, and commits what was issued before', async () => {
+    const id = randomUUID();
+    await expect(
+      sut.withTenantSql(tenantA, async (tx) => {
+        (tx as SqlTransaction).defer(
+          Prisma.sql`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${id}::uuid, ${tenantA}::uuid, 'A4', 'UTC', now(), now())`,
+        );
+        (tx as SqlTransaction).commitNow();
+        (tx as SqlTransaction).defer(Prisma.sql`SELECT 1`);
+      }),
+    ).rejects.toThrow('statement issued after the end of its transaction');
+    expect(await owner.store.findUnique({ where: { id } })).not.toBeNull();
+    await owner.store.delete({ where: { id } });
   });
 
   it('refuses a tenant id that is not a UUID before touching the database', async () => {

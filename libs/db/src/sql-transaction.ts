@@ -34,8 +34,18 @@ export class SqlTransaction implements SqlClient {
   private ended = false;
   /** The connection's socket is corked until the end of this tick (see `write`). */
   private corked = false;
+  /** COMMIT written by `commitNow`, and the statement that followed it. */
+  private committing: { commit: Promise<pg.QueryResult>; followed: Promise<pg.QueryResult> | undefined } | undefined;
 
-  constructor(private readonly client: pg.PoolClient) {}
+  /**
+   * @param followCommit asked when `COMMIT` is written: a statement to run right after the transaction, outside it
+   * (autocommit), in the same write (Database: the event sequencer, which then costs neither a write nor a round
+   * trip of its own). Its answer is handed back by `commit()`, unawaited.
+   */
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly followCommit: () => string | undefined = () => undefined,
+  ) {}
 
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
     return this.send(toSql(query, values)).then((result) => result.rows as T);
@@ -50,6 +60,8 @@ export class SqlTransaction implements SqlClient {
    * follows, and its failure fails the transaction at `COMMIT` (nothing is committed).
    */
   defer(query: Prisma.Sql): void {
+    // Refused at once, not as a rejection nobody reads: a write deferred after COMMIT would be lost silently.
+    if (this.ended) throw new Error('statement issued after the end of its transaction');
     void this.send(query).catch(() => undefined);
   }
 
@@ -65,17 +77,41 @@ export class SqlTransaction implements SqlClient {
   }
 
   /**
-   * Sends `COMMIT` right behind what is still in flight and waits for all of it. Throws the first failure
-   * of any statement of the transaction (PostgreSQL then rolled it back).
+   * Writes `COMMIT` now, in the write of the statements issued in this tick, for a caller that has issued its last
+   * statement and still waits for answers (an INSERT's RETURNING row): no round trip after its last statement. A
+   * statement issued later is refused, and from here on the transaction's fate is its statements' alone: a failure
+   * of the caller after this call no longer rolls it back. `commit()` then waits for this COMMIT.
    */
-  async commit(): Promise<void> {
+  commitNow(): void {
+    if (this.ended) return;
     this.ended = true;
     const commit = this.write('COMMIT');
+    this.committing = { commit, followed: this.follow() };
+    commit.catch(() => undefined); // read by commit(), or lost with the connection
+  }
+
+  /**
+   * Sends `COMMIT` right behind what is still in flight (unless `commitNow` did) and waits for all of it. Throws the
+   * first failure of any statement of the transaction (PostgreSQL then rolled it back). `followed`: the answer of
+   * the constructor's `followCommit` statement, if one was sent; the connection is not to be released before it settles.
+   */
+  async commit(): Promise<{ followed?: Promise<pg.QueryResult> }> {
+    this.ended = true;
+    const { commit, followed } = this.committing ?? { commit: this.write('COMMIT'), followed: this.follow() };
     await Promise.allSettled(this.sent);
     const result = await commit;
     if (this.failure !== undefined) throw this.failure.error;
     // COMMIT of a transaction that failed is a ROLLBACK (unreachable once every failure is recorded above).
     if (result.command !== 'COMMIT') throw new Error(`transaction was not committed (${result.command})`);
+    return { followed };
+  }
+
+  /** Sends `followCommit`'s statement, right behind a COMMIT written in this tick (the socket is still corked: one write). */
+  private follow(): Promise<pg.QueryResult> | undefined {
+    const then = this.followCommit();
+    const followed = then === undefined ? undefined : this.client.query(then);
+    followed?.catch(() => undefined); // the caller reads it, or the connection is dropped with it
+    return followed;
   }
 
   /**
@@ -96,11 +132,11 @@ export class SqlTransaction implements SqlClient {
     return typeof query === 'string' ? this.client.query(query) : this.client.query(query);
   }
 
-  /** Rolls back after the caller's failure; whatever was in flight is discarded. */
+  /** Rolls back after the caller's failure; whatever was in flight is discarded. After `commitNow` there is nothing left to roll back. */
   async rollback(): Promise<void> {
+    const rollback = this.committing?.commit ?? (this.ended ? undefined : this.write('ROLLBACK'));
     this.ended = true;
-    const rollback = this.write('ROLLBACK');
-    await Promise.allSettled(this.sent);
+    await Promise.allSettled([...this.sent, this.committing?.followed]);
     await rollback;
   }
 }

@@ -6,14 +6,42 @@ export const eventsChannel = (prefix: string, tenantId: string): string => `${pr
 /** Anything that can PUBLISH (an ioredis client). */
 export interface Publisher {
   publish(channel: string, message: string): Promise<unknown>;
+  /** ioredis: the commands queued on a pipeline leave in one socket write, answered in one round trip. */
+  pipeline?(): PublishPipeline;
+  /** ioredis `Cluster`: its pipelines must stay within one slot, so each event is published on its own. */
+  readonly isCluster?: boolean;
 }
 
-/** An EventSink that publishes committed domain events to their tenant's channel (best effort: the DomainEvent table is the record). */
+export interface PublishPipeline {
+  publish(channel: string, message: string): unknown;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/**
+ * An EventSink that publishes committed domain events to their tenant's channel (best effort: the DomainEvent table
+ * is the record). The events handed to it within one tick (the Database's sequencer hands over every transaction it
+ * numbered in one loop) are published together, in order, on one pipeline: one socket write and one Redis round trip
+ * instead of one per event, which the operations profile showed to cost as much CPU as a statement's parsing.
+ */
 export function redisEventSink(redis: Publisher, prefix: string, onError?: (error: Error) => void) {
-  return (events: readonly PublishedEvent[]): void => {
-    for (const event of events) {
-      redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch((error: unknown) => onError?.(error as Error));
+  const queued: PublishedEvent[] = [];
+  const failed = (error: unknown) => onError?.(error as Error);
+  const flush = () => {
+    const events = queued.splice(0);
+    if (events.length === 1 || redis.pipeline === undefined || redis.isCluster === true) {
+      for (const event of events) redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch(failed);
+      return;
     }
+    const pipeline = redis.pipeline();
+    for (const event of events) pipeline.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event));
+    pipeline.exec().then((results) => {
+      for (const [error] of results ?? []) if (error) failed(error);
+    }, failed);
+  };
+  return (events: readonly PublishedEvent[]): void => {
+    if (events.length === 0) return;
+    if (queued.length === 0) process.nextTick(flush);
+    queued.push(...events);
   };
 }
 

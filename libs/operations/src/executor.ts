@@ -1,7 +1,7 @@
 import { type Database, Prisma, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
-import type { OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
+import type { OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
-import { loadCommand, outcomeWrite } from './records';
+import { type FrameStep, insertFrameSteps, loadCommand, outcomeWrite } from './records';
 import { type OperationStateName, type OperationTypeName, sourcesOf, stateOfOutcome } from './state-machine';
 import { transitionOperation } from './transition';
 
@@ -11,6 +11,11 @@ export type EventSink = (events: readonly PublishedEvent[]) => void;
 export interface ExecutorOptions {
   /** Called after each commit with the domain events it wrote. */
   onEvents?: EventSink;
+  /**
+   * Journal each protocol frame of a run, masked, as a `frame` step of the operation's timeline (default true;
+   * `OPERATION_FRAME_JOURNAL=off` in the connector). Off: drivers do not even decode a copy of the bytes.
+   */
+  recordFrames?: boolean;
 }
 
 export interface ExecutionReport {
@@ -33,6 +38,15 @@ interface Ref {
 export const PROGRESS_COALESCE_MS = 20;
 
 /**
+ * Frames journaled per run at most: a long SSI purchase polls GetStatus every second or so, and the timeline is
+ * for people. Frames beyond it are counted, and one last frame step (no direction) says how many.
+ */
+export const MAX_FRAMES_PER_RUN = 400;
+
+/** What a run writes besides its transitions, in the order it happened: progress steps and protocol frames. */
+export type RunStep = { kind: 'progress'; progress: OperationProgress } | { kind: 'frame'; frame: FrameStep };
+
+/**
  * Types that may run while another operation of the terminal is UNKNOWN: they only read the terminal (no
  * transaction, so no evidence of the unknown one is overwritten), and recovery or the human resolving it
  * may need them. Every other type is failed as never sent (`TERMINAL_RECOVERING`, issue #15).
@@ -40,7 +54,7 @@ export const PROGRESS_COALESCE_MS = 20;
 export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_INFO'];
 
 /**
- * Runs an operation on a terminal at most once; every write goes through `transitionOperation`:
+ * Runs an operation on a terminal at most once; every write of its row goes through `transitionOperation`:
  *  1. claim PENDING → SENT (compare-and-set): only one executor wins, every other one returns `ran: false`
  *     without touching the terminal. The claim also refuses while another operation of the terminal is
  *     UNKNOWN; such an operation is failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`);
@@ -49,7 +63,9 @@ export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_IN
  *     proves nothing was sent;
  *  3. progress moves SENT → IN_PROGRESS(subStatus) and is logged, off the critical path: written in the
  *     background (coalesced for PROGRESS_COALESCE_MS), and what is not written yet when the outcome comes
- *     goes into the outcome's transaction, before it. A progress write that fails is dropped, never the outcome;
+ *     goes into the outcome's transaction, before it. A progress write that fails is dropped, never the outcome.
+ *     Protocol frames (masked by the driver) travel in the same queue, in wire order with the progress, as
+ *     `frame` steps: one INSERT per run of consecutive frames, no transaction of their own on the critical path;
  *  4. the outcome is stored with a compare-and-set from SENT / IN_PROGRESS.
  * Each write is one transaction with its OperationEvent and DomainEvent, on the bare-driver path
  * (`Database.withTenantSql`, pipelined): claim, refs and outcome are the three transactions a run waits for.
@@ -91,7 +107,8 @@ export class OperationExecutor {
           await this.storeRefs(ref, refs);
           refsStored = true;
         },
-        onProgress: (step) => progress.push(step),
+        onProgress: (step) => progress.push({ kind: 'progress', progress: step }),
+        ...(this.options.recordFrames === false ? {} : { onFrame: (frame: OperationFrame) => progress.pushFrame(frameStep(frame)) }),
       })
       .catch((error: unknown): OperationOutcome => ({
         // A driver must not reject; if one does, the refs tell whether anything may have been sent.
@@ -111,14 +128,9 @@ export class OperationExecutor {
 
   /**
    * Stores the final (or unknown) outcome of a running operation (`completed`) or of a recovery (`recovered`),
-   * after the progress steps not written yet (`progress`, in the same transaction).
+   * after the progress and frame steps not written yet (`progress`, in the same transaction).
    */
-  async storeOutcome(
-    ref: Ref,
-    outcome: OperationOutcome,
-    kind: 'completed' | 'recovered',
-    progress: readonly OperationProgress[] = [],
-  ): Promise<OperationStateName> {
+  async storeOutcome(ref: Ref, outcome: OperationOutcome, kind: 'completed' | 'recovered', progress: readonly RunStep[] = []): Promise<OperationStateName> {
     const to = stateOfOutcome(outcome.state);
     const allowed: readonly OperationStateName[] = kind === 'recovered' ? ['UNKNOWN'] : ['SENT', 'IN_PROGRESS'];
     const from = sourcesOf(to).filter((s) => allowed.includes(s));
@@ -185,9 +197,21 @@ export class OperationExecutor {
     if (written === null) throw new Error('operation is no longer in SENT state; not sending');
   }
 
-  /** Progress steps, in order, in the caller's transaction (each its compare-and-set, OperationEvent and DomainEvent). */
-  private async writeProgress(tx: SqlClient, ref: Ref, steps: readonly OperationProgress[], events: PublishedEvent[]): Promise<void> {
-    for (const progress of steps) {
+  /**
+   * Progress and frame steps, in order, in the caller's transaction: each progress step its compare-and-set,
+   * OperationEvent and DomainEvent; each run of consecutive frames one INSERT of OperationEvent rows (no
+   * DomainEvent: frames are read from the timeline, not pushed on the bus).
+   */
+  private async writeProgress(tx: SqlClient, ref: Ref, steps: readonly RunStep[], events: PublishedEvent[]): Promise<void> {
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      if (step.kind === 'frame') {
+        const frames = [step.frame];
+        while (steps[i + 1]?.kind === 'frame') frames.push((steps[++i] as Extract<RunStep, { kind: 'frame' }>).frame);
+        await insertFrameSteps(tx, ref.operationId, frames);
+        continue;
+      }
+      const progress = step.progress;
       const status = progress.kind === 'status';
       const written = await transitionOperation(tx, {
         operationId: ref.operationId,
@@ -209,22 +233,35 @@ export class OperationExecutor {
 }
 
 /**
- * The progress steps of one run: written in the background, in order, one transaction per batch, at most one
- * batch at a time; a step waits PROGRESS_COALESCE_MS first so that those close together share a transaction.
- * A batch that fails is dropped (progress is informational; the OperationEvent log then lacks it).
+ * The progress and frame steps of one run: written in the background, in order, one transaction per batch, at
+ * most one batch at a time; a step waits PROGRESS_COALESCE_MS first so that those close together share a
+ * transaction. A batch that fails is dropped (steps are informational; the OperationEvent log then lacks them).
+ * Frames beyond MAX_FRAMES_PER_RUN are counted instead, and reported by one frame step without direction at close.
  */
 class ProgressWriter {
-  private readonly queued: OperationProgress[] = [];
+  private readonly queued: RunStep[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private closed = false;
+  private frames = 0;
+  private droppedFrames = 0;
 
-  constructor(private readonly write: (steps: readonly OperationProgress[]) => Promise<void>) {}
+  constructor(private readonly write: (steps: readonly RunStep[]) => Promise<void>) {}
 
-  push(step: OperationProgress): void {
+  push(step: RunStep): void {
     if (this.closed) return;
     this.queued.push(step);
     this.schedule();
+  }
+
+  pushFrame(frame: FrameStep): void {
+    if (this.closed) return;
+    if (this.frames >= MAX_FRAMES_PER_RUN) {
+      this.droppedFrames++;
+      return;
+    }
+    this.frames++;
+    this.push({ kind: 'frame', frame });
   }
 
   private schedule(): void {
@@ -234,12 +271,17 @@ class ProgressWriter {
   }
 
   /** Stops writing: waits for the batch being written, and returns the steps nobody wrote (for the outcome's transaction). */
-  async close(): Promise<OperationProgress[]> {
+  async close(): Promise<RunStep[]> {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.writing;
-    return this.queued.splice(0);
+    const unwritten = this.queued.splice(0);
+    if (this.droppedFrames > 0) {
+      const note = `${this.droppedFrames} more frames were exchanged; the journal keeps the first ${MAX_FRAMES_PER_RUN} of a run`;
+      unwritten.push({ kind: 'frame', frame: { direction: null, summary: 'frames not recorded', masked: note, at: new Date().toISOString() } });
+    }
+    return unwritten;
   }
 
   private flush(): void {
@@ -257,6 +299,11 @@ const blockingOperation = Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u W
 
 function push(events: PublishedEvent[], event: PublishedEvent | undefined): void {
   if (event !== undefined) events.push(event);
+}
+
+/** The `data` of a frame step: the driver's masked frame and when the connector saw it. */
+function frameStep(frame: OperationFrame): FrameStep {
+  return { direction: frame.direction, summary: frame.summary, masked: frame.masked, at: new Date().toISOString() };
 }
 
 function progressData(progress: OperationProgress): Record<string, unknown> {

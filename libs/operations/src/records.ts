@@ -1,4 +1,4 @@
-import type { SqlClient } from '@payorch/db';
+import { isSqlTransaction, Prisma, type SqlClient } from '@payorch/db';
 import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
 
 import { fromDbAmount } from './amounts';
@@ -165,4 +165,35 @@ export function outcomeWrite(outcome: OperationOutcome): { set: OperationColumns
     },
     mergeRefs: { ...(outcome.protocolRefs ?? {}) },
   };
+}
+
+/**
+ * The `data` of a `frame` step: one protocol frame of a run, masked by the driver (OperationFrame). `direction`
+ * is null only for the step that counts the frames a run exchanged beyond the journal's bound.
+ */
+export interface FrameStep {
+  direction: 'out' | 'in' | null;
+  summary: string;
+  masked: string;
+  /** ISO 8601, when the connector saw the frame. */
+  at: string;
+}
+
+/**
+ * Appends `frames` as `frame` steps of the operation's timeline, in order, in one statement (the rows take
+ * their `seq` in the order of the array). A frame changes no state and publishes no DomainEvent, so it is not a
+ * transition: it does not touch the operation row, whose one writer stays transition.ts.
+ */
+export async function insertFrameSteps(tx: SqlClient, operationId: string, frames: readonly FrameStep[]): Promise<void> {
+  if (frames.length === 0) return;
+  const insert = Prisma.sql`
+    INSERT INTO "OperationEvent" ("id", "tenantId", "operationId", "kind", "fromState", "toState", "data", "createdAt")
+    SELECT gen_random_uuid(), o."tenantId", o."id", ${'frame'}, NULL, NULL, f."data", clock_timestamp()
+    FROM "TerminalOperation" o, jsonb_array_elements(${JSON.stringify(frames)}::jsonb) WITH ORDINALITY AS f("data", "n")
+    WHERE o."id" = ${operationId}::uuid
+    ORDER BY f."n"`;
+  // Nothing reads its answer: in a SqlTransaction it leaves with the statements that follow (the outcome's
+  // compare-and-set) instead of costing a write and a round trip of its own; its failure fails the COMMIT.
+  if (isSqlTransaction(tx)) tx.defer(insert);
+  else await tx.$executeRaw(insert);
 }

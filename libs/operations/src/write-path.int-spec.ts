@@ -121,21 +121,99 @@ describe('operation write path (statement budget)', () => {
     const run = splitTransactions(recorded);
     // create: set_config, the insert (which appends the OperationEvent), the DomainEvent.
     expect(created.map((tx) => [tx.kinds, tx.statements.length])).toEqual([[['created'], 3]]);
-    // claim · refs (committed before the first byte) · outcome; "processing" is taken along by the outcome,
-    // or (a slow card) written in a transaction of its own off the critical path.
-    const critical = run.filter((tx) => !(tx.kinds.length === 1 && tx.kinds[0] === 'progress'));
-    expect(critical.map((tx) => tx.kinds.filter((k) => k !== 'progress'))).toEqual([['transition'], ['refs'], ['transition']]);
-    expect(run.flatMap((tx) => tx.kinds)).toEqual(['transition', 'refs', 'progress', 'transition']);
+    // claim · refs (committed before the first byte) · outcome; "processing" and the masked protocol frames are
+    // taken along by the outcome, or (a slow card) written in transactions of their own off the critical path.
+    const background = (tx: RecordedTransaction) => tx.kinds.length > 0 && tx.kinds.every((k) => k === 'progress' || k === 'frame');
+    const critical = run.filter((tx) => !background(tx));
+    expect(critical.map((tx) => tx.kinds.filter((k) => k !== 'progress' && k !== 'frame'))).toEqual([['transition'], ['refs'], ['transition']]);
+    expect(run.flatMap((tx) => tx.kinds).filter((k) => k !== 'frame')).toEqual(['transition', 'refs', 'progress', 'transition']);
+    expect(run.filter(background).length).toBeLessThanOrEqual(2);
     for (const tx of run) {
-      // set_config, then per step the one statement on the row (which appends the OperationEvent) and its DomainEvent.
+      // set_config, then per step the one statement on the row (which appends the OperationEvent) and its DomainEvent;
+      // a run of consecutive frames is one INSERT … SELECT from the row (no DomainEvent).
       expect(tx.statements.filter((s) => s.sql.includes('"TerminalOperation"'))).toHaveLength(tx.kinds.length);
       expect(tx.statements.length).toBeLessThanOrEqual(1 + 2 * tx.kinds.length);
     }
     expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql))).toEqual([]);
-    // With the create: 13 statements (14 when the progress step has its own transaction) in 4 (5) transactions,
-    // 19 (24) with BEGIN and COMMIT, against 28 before. (The background numbering of the events is not counted.)
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBeLessThanOrEqual(11);
-    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(19);
+    // Without frames: with the create, 13 statements (14 when the progress step has its own transaction) in 4 (5)
+    // transactions, 19 (24) with BEGIN and COMMIT, against 28 before. The frame journal adds one INSERT per run of
+    // consecutive frames — here the request, and the answers after "processing": at most two — and at most one
+    // background transaction. (The background numbering of the events is not counted.)
+    const frameStatements = run.reduce((n, tx) => n + tx.kinds.filter((k) => k === 'frame').length, 0);
+    expect(frameStatements).toBeGreaterThanOrEqual(1);
+    expect(frameStatements).toBeLessThanOrEqual(2);
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(11);
+    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(19 + frameStatements + 2);
+    // The journal, in wire order: the simulator's link check (Echo 99 and our answer) as the session opens, then
+    // "processing" (persisted with DF01 before the request is written), the request, and the answer, PAN masked.
+    const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
+    const timeline = steps.filter((s) => s.kind === 'progress' || s.kind === 'frame').map((s) => s.data as Record<string, unknown>);
+    const processing = timeline.findIndex((d) => d.progress === 'status' && d.subStatus === 'processing');
+    expect(timeline.slice(0, processing).map((d) => [d.direction, d.summary])).toEqual([
+      ['in', 'Echo (99)'],
+      ['out', 'Echo (99)'],
+    ]);
+    expect(timeline.slice(processing + 1)).toEqual([
+      { direction: 'out', summary: 'Purchase (01)', masked: expect.stringContaining('DF05=000000001500'), at: expect.any(String) },
+      { direction: 'in', summary: 'Purchase (01)', masked: expect.stringMatching(/DF04=\d{6}\*+\d{4} .*DF0A=<\d+ bytes>/), at: expect.any(String) },
+    ]);
+    expect(steps.at(-1)!.kind).toBe('transition');
+  });
+
+  it('journals frames in order with progress, one INSERT per run of frames, in the outcome transaction', async () => {
+    const { row } = await create();
+    const frame = (direction: 'out' | 'in', summary: string) => ({ direction, protocol: 'JOINPROTO' as const, summary, masked: `${summary} masked` });
+    const report = await record(
+      row.id,
+      fakeDriver(async (hooks) => {
+        await hooks.beforeSend({ df01: '000004' });
+        hooks.onProgress({ kind: 'status', subStatus: 'processing' });
+        hooks.onFrame?.(frame('out', 'Purchase (01)'));
+        hooks.onFrame?.(frame('in', 'Relay (91)'));
+        hooks.onProgress({ kind: 'display', text: 'Insert card' });
+        hooks.onFrame?.(frame('in', 'Purchase (01)'));
+        return { state: 'approved', rrn: '000000000004' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    const run = splitTransactions(recorded);
+    expect(run.map((tx) => tx.kinds)).toEqual([['transition'], ['refs'], ['progress', 'frame', 'progress', 'frame', 'transition']]);
+    // 3 + 2 + (set_config + 3 × (compare-and-set + DomainEvent) + 2 frame INSERTs).
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(14);
+    const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
+    expect(
+      steps.map((s) => [
+        s.kind,
+        (s.data as { summary?: string; progress?: string } | null)?.summary ?? (s.data as { progress?: string } | null)?.progress ?? null,
+      ]),
+    ).toEqual([
+      ['created', null],
+      ['transition', null],
+      ['refs', null],
+      ['progress', 'status'],
+      ['frame', 'Purchase (01)'],
+      ['frame', 'Relay (91)'],
+      ['progress', 'display'],
+      ['frame', 'Purchase (01)'],
+      ['transition', null],
+    ]);
+    expect(steps[4]).toMatchObject({ fromState: null, toState: null, data: { direction: 'out', masked: 'Purchase (01) masked', at: expect.any(String) } });
+  });
+
+  it('journals no frame with recordFrames off, and does not ask the driver for them', async () => {
+    const { row } = await create();
+    let asked = true;
+    const report = await new OperationExecutor(db, { recordFrames: false }).execute(
+      { tenantId, operationId: row.id },
+      fakeDriver(async (hooks) => {
+        asked = hooks.onFrame !== undefined;
+        await hooks.beforeSend({ df01: '000005' });
+        return { state: 'approved', rrn: '000000000005' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    expect(asked).toBe(false);
+    expect(await owner.operationEvent.count({ where: { operationId: row.id, kind: 'frame' } })).toBe(0);
   });
 
   it('runs a purchase whose outcome follows its progress at once in three transactions: claim, refs, progress + outcome', async () => {
@@ -224,7 +302,7 @@ interface RecordedTransaction {
   statements: Statement[];
 }
 
-const STEP_KINDS = ['transition', 'refs', 'progress', 'recovered'];
+const STEP_KINDS = ['transition', 'refs', 'progress', 'recovered', 'frame'];
 
 function splitTransactions(statements: readonly Statement[]): RecordedTransaction[] {
   const out: RecordedTransaction[] = [];

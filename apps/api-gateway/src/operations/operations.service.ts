@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 
@@ -94,19 +94,26 @@ export class OperationsService implements OnApplicationShutdown {
         else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
         // A full reversal moves the original's whole amount: record it, so totals and reconciliation see it.
         const reversesWhole = dto.type === 'void' || dto.type === 'preauth_cancel';
-        created = await insertOperation(tx, {
-          tenantId: ctx.tenantId,
-          terminalId,
-          storeId: terminal.storeId,
-          type: dto.type,
-          amount: dto.amount ?? (reversesWhole && original?.amount != null ? Number(original.amount) : undefined),
-          cashbackAmount: dto.cashbackAmount,
-          currency: dto.currency ?? (reversesWhole ? (original?.currency ?? undefined) : undefined),
-          originalOperationId: dto.originalOperationId,
-          idempotencyKey,
-          requestHash,
-        });
-        await audit(tx, ctx, { action: 'operation.create', resourceType: 'operation', resourceId: created.row.id, details: { type: dto.type, terminalId } });
+        // The audit row first, so the INSERT is the last statement and COMMIT leaves with it (insertOperation `last`).
+        const id = randomUUID();
+        await audit(tx, ctx, { action: 'operation.create', resourceType: 'operation', resourceId: id, details: { type: dto.type, terminalId } });
+        created = await insertOperation(
+          tx,
+          {
+            id,
+            tenantId: ctx.tenantId,
+            terminalId,
+            storeId: terminal.storeId,
+            type: dto.type,
+            amount: dto.amount ?? (reversesWhole && original?.amount != null ? Number(original.amount) : undefined),
+            cashbackAmount: dto.cashbackAmount,
+            currency: dto.currency ?? (reversesWhole ? (original?.currency ?? undefined) : undefined),
+            originalOperationId: dto.originalOperationId,
+            idempotencyKey,
+            requestHash,
+          },
+          { last: true },
+        );
         return created.row;
       });
     } catch (error) {

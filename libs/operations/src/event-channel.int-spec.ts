@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+
+import { Redis } from 'ioredis';
+
+import type { PublishedEvent } from '@payorch/db';
+import { testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+
+import { eventsChannel, redisEventSink } from './event-channel';
+
+const event = (tenantId: string, n: number): PublishedEvent => ({
+  id: randomUUID(),
+  tenantId,
+  type: 'operation.progress',
+  subjectType: 'operation',
+  subjectId: `op-${n}`,
+  data: { n },
+  createdAt: new Date().toISOString(),
+});
+
+describe(redisEventSink.name, () => {
+  const prefix = testRedisPrefix('sink');
+  const publisher = new Redis(testRedisUrl());
+  const subscriber = new Redis(testRedisUrl());
+
+  afterAll(async () => {
+    await publisher.quit();
+    await subscriber.quit();
+  });
+
+  it('publishes the batches handed over in one tick in one socket write, in order, every event on its tenant channel', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const received: { channel: string; n: number }[] = [];
+    subscriber.on('message', (channel: string, message: string) => received.push({ channel, n: (JSON.parse(message) as PublishedEvent).data.n as number }));
+    await subscriber.subscribe(eventsChannel(prefix, a), eventsChannel(prefix, b));
+    await publisher.ping();
+    const socket = (publisher as unknown as { stream: Socket }).stream;
+    const write = jest.spyOn(socket, 'write');
+    const errors: Error[] = [];
+    const sink = redisEventSink(publisher, prefix, (error) => errors.push(error));
+    // As the Database's sequencer hands them over: one call per committed transaction, in one loop.
+    sink([event(a, 1)]);
+    sink([event(a, 2), event(b, 3)]);
+    sink([event(a, 4)]);
+    await waitFor(() => received.length === 4, { what: 'four events received' });
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(received).toEqual([
+      { channel: eventsChannel(prefix, a), n: 1 },
+      { channel: eventsChannel(prefix, a), n: 2 },
+      { channel: eventsChannel(prefix, b), n: 3 },
+      { channel: eventsChannel(prefix, a), n: 4 },
+    ]);
+    // A later tick is a later write (after the first, so the order across ticks holds too).
+    sink([event(b, 5)]);
+    await waitFor(() => received.length === 5, { what: 'the fifth event received' });
+    expect(write).toHaveBeenCalledTimes(2);
+    expect(received[4]).toEqual({ channel: eventsChannel(prefix, b), n: 5 });
+    expect(errors).toEqual([]);
+    write.mockRestore();
+  });
+});
