@@ -3,7 +3,7 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { FINAL, healingChecks, type Protocol } from './support/healing';
+import { FINAL, healingChecks, type Protocol, stackApi } from './support/healing';
 import { HealthWatch, ProcessStack } from './support/stack';
 
 /**
@@ -43,29 +43,7 @@ describe('faults: process kills and link faults on a stack of real processes', (
   const ssi = new SsiEcrSimulator({ port: 0, advance: { mode: 'timed', stepMs: 400 } });
   const terminals: Record<Protocol, string> = { JOINPROTO: '', JPAY: '', SSI_ECR: '' };
 
-  const api = async (method: string, path: string, body?: object, key?: string) => {
-    const res = await fetch(`${stack.url('gateway')}${path}`, {
-      method,
-      headers: { Authorization: auth, 'Content-Type': 'application/json', ...(key ? { 'Idempotency-Key': key } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> & { id: string } };
-  };
-  let keys = 0;
-  const newKey = () => `pfault-${process.pid}-${Date.now()}-${keys++}`;
-  const post = (path: string, body: object, key = newKey()) => api('POST', path, body, key);
-  const pay = async (protocol: Protocol, amount: number, key = newKey()) => {
-    const res = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' }, key);
-    if (res.status !== 201) throw new Error(`payment refused: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body.id;
-  };
-  const allOnline = () =>
-    waitFor(
-      async () =>
-        (await Promise.all(Object.values(terminals).map(async (id) => (await api('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'online'),
-      { timeoutMs: 30_000, intervalMs: 100, what: 'every terminal ONLINE', ignoreErrors: true },
-    );
+  const { newKey, post, pay, allOnline } = stackApi(stack, () => auth, terminals, 'pfault');
 
   const ssiPurchases = () => ssi.received.filter((m) => m === 'Purchase').length;
   /** The operation went through UNKNOWN (the fault was felt and recovery, not luck, decided it). */

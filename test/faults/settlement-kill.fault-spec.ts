@@ -3,7 +3,7 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { faultSeed, FINAL_WITHIN_MS, healingChecks, type Protocol, seededRandom } from './support/healing';
+import { faultSeed, FINAL_WITHIN_MS, healingChecks, type Protocol, stackApi, seededRandom } from './support/healing';
 import { HealthWatch, ProcessStack } from './support/stack';
 
 /**
@@ -47,23 +47,7 @@ describe(`faults: process kills during a settlement on a stack of real processes
   /** Days the Joinproto terminal closed (its shift ended: close-day executed). */
   const dayCloses = jest.spyOn(joinproto, 'closeShiftOnTerminal');
 
-  const api = async (method: string, path: string, body?: object, key?: string) => {
-    const res = await fetch(`${stack.url('gateway')}${path}`, {
-      method,
-      headers: { Authorization: auth, 'Content-Type': 'application/json', ...(key ? { 'Idempotency-Key': key } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> & { id: string } };
-  };
-  let keys = 0;
-  const newKey = () => `sfault-${process.pid}-${Date.now()}-${keys++}`;
-  const post = (path: string, body: object, key = newKey()) => api('POST', path, body, key);
-  const pay = async (protocol: Protocol, amount: number) => {
-    const res = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' });
-    if (res.status !== 201) throw new Error(`payment refused: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body.id;
-  };
+  const { api, post, pay } = stackApi(stack, () => auth, terminals, 'sfault');
   const settle = async (protocol: Protocol) => {
     const res = await post(`/v1/terminals/${terminals[protocol]}/settlements`, {});
     if (res.status !== 202) throw new Error(`settlement refused: ${res.status} ${JSON.stringify(res.body)}`);

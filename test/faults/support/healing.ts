@@ -143,3 +143,35 @@ export function healingChecks(stack: ProcessStack, sims: Simulators, watch: () =
 
   return { executions, expectHealed, expectStayedReady, expectWentNotReadyAndBack, killAndRestart, stateOf };
 }
+
+/**
+ * The public API of a fault stack's gateway, as the fault specs drive it: `auth()` is read on each call (the
+ * tenant's key is created in beforeAll), every POST carries a fresh Idempotency-Key unless one is given (a
+ * retry passes the same), and `terminals` is filled by the spec once it created them.
+ */
+export function stackApi(stack: ProcessStack, auth: () => string, terminals: Record<Protocol, string>, keyPrefix: string) {
+  const api = async (method: string, path: string, body?: object, key?: string) => {
+    const res = await fetch(`${stack.url('gateway')}${path}`, {
+      method,
+      headers: { Authorization: auth(), 'Content-Type': 'application/json', ...(key ? { 'Idempotency-Key': key } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> & { id: string } };
+  };
+  let keys = 0;
+  const newKey = () => `${keyPrefix}-${process.pid}-${Date.now()}-${keys++}`;
+  const post = (path: string, body: object, key = newKey()) => api('POST', path, body, key);
+  const pay = async (protocol: Protocol, amount: number, key = newKey()) => {
+    const res = await post(`/v1/terminals/${terminals[protocol]}/operations`, { type: 'purchase', amount, currency: 'RUB' }, key);
+    if (res.status !== 201) throw new Error(`payment refused: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.id;
+  };
+  const allOnline = () =>
+    waitFor(
+      async () =>
+        (await Promise.all(Object.values(terminals).map(async (id) => (await api('GET', `/v1/terminals/${id}`)).body.status))).every((s) => s === 'online'),
+      { timeoutMs: 30_000, intervalMs: 100, what: 'every terminal ONLINE', ignoreErrors: true },
+    );
+  return { api, newKey, post, pay, allOnline };
+}
