@@ -16,7 +16,6 @@ describe('payorch-agent bundle (scripts/build-agent-sea.mjs)', () => {
   const bundle = path.join(outDir, 'payorch-agent.cjs');
   let connector: FakeConnector;
   let terminal: Server;
-  let deadPort: number;
 
   const run = (args: string[], stateDir: string) =>
     new Promise<{ code: number; stdout: string }>((resolve) => {
@@ -33,7 +32,6 @@ describe('payorch-agent bundle (scripts/build-agent-sea.mjs)', () => {
     execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-agent-sea.mjs'), '--out-dir', outDir], { cwd: ROOT, stdio: 'pipe' });
     terminal = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => terminal.listen(0, '127.0.0.1', resolve));
-    deadPort = await closedPort();
     connector = await startFakeConnector({
       credential: 'pac_bundle',
       terminals: [
@@ -84,6 +82,8 @@ describe('payorch-agent bundle (scripts/build-agent-sea.mjs)', () => {
       'verdict: HEALTHY',
     ]);
 
+    // Taken just now: a port freed in beforeAll may have been given to another test's listener meanwhile.
+    const deadPort = await closedPort();
     const down = await run(['doctor', '--connector', `ws://127.0.0.1:${deadPort}/agent`], stateDir);
     expect(down.code).toBe(1);
     expect(down.stdout).toContain(
