@@ -27,9 +27,8 @@ import { createLogger } from '@payorch/logging';
 import { testAdminUrl, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
-import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { startInProcessAgent } from '../../test/e2e/support/tunnel-harness';
 import { GatewaySession, idem } from '../../test/e2e/support/gateway-session';
 import { InProcessDispatcher } from '../../test/e2e/support/in-process-dispatcher';
 import { QUICK, reportRow } from '../support/report';
@@ -212,20 +211,7 @@ async function deployment(ports: number[]): Promise<PathRun> {
       const body = { name: 'T', storeId, agentId: agent.agent.id, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port } };
       terminals.push((await post(base, apiKey, '/v1/terminals', body)).id as string);
     }
-    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({
-      connector: connectorUrl,
-      credential,
-      logger: silent,
-      baseDelayMs: 50,
-      maxDelayMs: 400,
-      onSocket: (ws) => bridge.attach(ws),
-    });
-    void client.start();
-    stopAgent = () => {
-      client.stop();
-      void bridge.close();
-    };
+    stopAgent = startInProcessAgent(connectorUrl, credential).stop;
     await waitFor(
       async () => {
         const online = await session.owner.terminal.count({ where: { id: { in: terminals }, status: 'ONLINE' } });

@@ -8,9 +8,8 @@ import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createLogger, luhnValid } from '@payorch/logging';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
-import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { startInProcessAgent } from '../e2e/support/tunnel-harness';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
 import { buildConsole, consolePage, launchBrowser, screenshot, signIn } from './support/console-browser';
 
@@ -46,20 +45,7 @@ describe('ops console', () => {
       .send(body);
 
   const startAgent = () => {
-    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({
-      connector: connectorUrl,
-      credential,
-      logger: silent,
-      baseDelayMs: 50,
-      maxDelayMs: 400,
-      onSocket: (ws) => bridge.attach(ws),
-    });
-    void client.start();
-    stopAgent = () => {
-      client.stop();
-      void bridge.close();
-    };
+    stopAgent = startInProcessAgent(connectorUrl, credential).stop;
   };
 
   const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });

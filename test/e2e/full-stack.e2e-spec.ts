@@ -12,9 +12,8 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
-import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { startInProcessAgent } from './support/tunnel-harness';
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { GatewaySession, idem } from './support/gateway-session';
 
@@ -38,20 +37,7 @@ describe('terminal operations through the whole stack', () => {
   const terminals: Record<'JOINPROTO' | 'JPAY' | 'SSI_ECR', string> = { JOINPROTO: '', JPAY: '', SSI_ECR: '' };
 
   const startAgent = (credential: string) => {
-    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({
-      connector: connectorUrl,
-      credential,
-      logger: silent,
-      baseDelayMs: 50,
-      maxDelayMs: 400,
-      onSocket: (ws) => bridge.attach(ws),
-    });
-    void client.start();
-    return () => {
-      client.stop();
-      void bridge.close();
-    };
+    return startInProcessAgent(connectorUrl, credential).stop;
   };
 
   const post = (path: string, body: object, key = idem()) => session.http().post(path).set(auth).set('Idempotency-Key', key).send(body);

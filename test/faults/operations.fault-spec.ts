@@ -10,9 +10,8 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
-import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { startInProcessAgent } from '../e2e/support/tunnel-harness';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
@@ -48,20 +47,7 @@ describe('faults: no operation left behind', () => {
   const terminals: Record<Protocol, string> = { JOINPROTO: '', JPAY: '', SSI_ECR: '' };
 
   const startAgent = () => {
-    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({
-      connector: connectorUrl,
-      credential,
-      logger: silent,
-      baseDelayMs: 50,
-      maxDelayMs: 400,
-      onSocket: (ws) => bridge.attach(ws),
-    });
-    void client.start();
-    agentStop = () => {
-      client.stop();
-      void bridge.close();
-    };
+    agentStop = startInProcessAgent(connectorUrl, credential).stop;
   };
   const post = (path: string, body: object) => session.http().post(path).set(auth).set('Idempotency-Key', idem()).send(body);
   const operation = async (id: string) => (await session.http().get(`/v1/operations/${id}`).set(auth)).body as { state: string; stateReason: string | null };

@@ -19,6 +19,31 @@ import { AgentTunnelServer } from '../../../apps/device-connector/src/tunnel/age
 
 export const silent = createLogger({ name: 'test', level: 'silent' });
 
+/**
+ * An in-process agent as the CLI runs it (TunnelClient + LinkBridge), with a quick reconnect backoff for tests
+ * and benches: dials `connectorUrl` with `credential` until `stop()`.
+ */
+export function startInProcessAgent(connectorUrl: string, credential: string) {
+  const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
+  const client = new TunnelClient({
+    connector: connectorUrl,
+    credential,
+    logger: silent,
+    baseDelayMs: 50,
+    maxDelayMs: 400,
+    onSocket: (ws) => bridge.attach(ws),
+  });
+  void client.start();
+  return {
+    bridge,
+    client,
+    stop: () => {
+      client.stop();
+      void bridge.close();
+    },
+  };
+}
+
 export interface RunningConnector {
   app: INestApplication;
   instanceId: string;
@@ -151,26 +176,9 @@ export class TunnelHarness {
     return row.id;
   }
 
-  /** An in-process agent (the CLI's TunnelClient + LinkBridge). */
+  /** An in-process agent (the CLI's TunnelClient + LinkBridge), stopped with the harness. */
   runAgent(connectorUrl: string, credential: string) {
-    const bridge = new LinkBridge({ logger: silent, acceptTimeoutMs: 10_000 });
-    const client = new TunnelClient({
-      connector: connectorUrl,
-      credential,
-      logger: silent,
-      baseDelayMs: 50,
-      maxDelayMs: 400,
-      onSocket: (ws) => bridge.attach(ws),
-    });
-    void client.start();
-    const agent = {
-      bridge,
-      client,
-      stop: () => {
-        client.stop();
-        bridge.close();
-      },
-    };
+    const agent = startInProcessAgent(connectorUrl, credential);
     this.agents.add(agent);
     return agent;
   }
