@@ -6,6 +6,8 @@ export const settlementKeys = (prefix: string) => ({
   schedulesChanged: `${prefix}:settlement:schedules-changed`,
   /** Sorted set of running settlement job ids of one tenant, scored by lease expiry (per-tenant concurrency). */
   tenantSlots: (tenantId: string) => `${prefix}:settlement:slots:${tenantId}`,
+  /** Sorted set of the tenant's settlement job ids deferred for its limit, oldest first: a freed slot wakes the first. */
+  tenantWaiting: (tenantId: string) => `${prefix}:settlement:waiting:${tenantId}`,
 });
 
 /** BullMQ job id of a scheduled run: one per terminal and business day (BullMQ allows exactly two `:`). */

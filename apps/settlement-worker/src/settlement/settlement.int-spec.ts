@@ -296,7 +296,12 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     expect((await queue.getJob(job.id!))!.data.firstAttemptAt).toBeUndefined();
     expect(await owner.settlement.count({ where: { terminalId: terminal.id } })).toBe(0);
     expect(await owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
-    for (const holder of holders) await slots.release(tenantId, holder);
+    // Deferred jobs wait per tenant, oldest first: the next slot freed hands this one back to be woken (the
+    // service promotes it) instead of leaving it to its fallback delay.
+    expect(await redis.zscore(settlementKeys(config.REDIS_KEY_PREFIX).tenantWaiting(tenantId), job.id!)).not.toBeNull();
+    const [first, ...rest] = holders;
+    expect(await slots.release(tenantId, first!)).toBe(job.id);
+    for (const holder of rest) expect(await slots.release(tenantId, holder)).toBeNull();
     expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
     expect(await settlementOf(terminal.id)).toMatchObject({ status: 'COMPLETED', attempts: 1, error: null });
   });

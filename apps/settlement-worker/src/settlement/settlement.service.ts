@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 
-import { Inject, Injectable } from '@nestjs/common';
-import { DelayedError, type Job } from 'bullmq';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { DelayedError, Job, Queue } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database, TransactionClient } from '@payorch/db';
-import type { JobData } from '@payorch/domain';
+import { type JobData, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
 import {
@@ -80,6 +81,9 @@ interface Prepared {
  * The job's data records only the first attempt (give-up window) and `done`; the Settlement's `progress`
  * records the steps in between.
  */
+/** A deferred job's own delay (plus jitter up to as much again): only a wake that never comes waits it out. */
+const TENANT_WAIT_FALLBACK_MS = 2_000;
+
 @Injectable()
 export class SettlementService {
   constructor(
@@ -89,6 +93,8 @@ export class SettlementService {
     @Inject(SETTLEMENT_RUNNER) private readonly runner: SettlementRunner,
     @Inject(TENANT_SLOTS) private readonly slots: TenantSlots,
     @Inject(SETTLEMENT_METRICS) private readonly metrics: SettlementMetrics,
+    /** To wake a job deferred for its tenant's limit when a slot frees (without it, deferred jobs wait their delay). */
+    @Optional() @InjectQueue(QUEUES.settlement) private readonly queue?: Queue,
   ) {}
 
   async run(job: Job<RunData>, token?: string): Promise<RunResult> {
@@ -98,8 +104,11 @@ export class SettlementService {
       // Fairness: the tenant is at its limit; let other tenants' jobs run and come back shortly. Checked before
       // anything is written, so a deferral costs one script call, no transaction, and does not start the
       // give-up window (waiting for the tenant's turn is not the terminal's fault).
+      // The job waits in the tenant's queue of deferred jobs: the next job of the tenant that frees its slot wakes
+      // it (promotes it out of the delayed set); its own delay only covers a wake that never comes (a worker that died).
       this.metrics.deferred.inc({ reason: 'tenant_limit' });
-      await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 500), token);
+      await job.moveToDelayed(Date.now() + TENANT_WAIT_FALLBACK_MS + Math.floor(Math.random() * TENANT_WAIT_FALLBACK_MS), token);
+      await this.slots.wait(data.tenantId, jobId);
       throw new DelayedError();
     }
     const firstAttempt = !data.firstAttemptAt;
@@ -124,11 +133,21 @@ export class SettlementService {
         return await this.retryLater(job, token, data, settlement.id, error);
       }
     } finally {
-      await this.slots.release(data.tenantId, jobId);
+      await this.wake(await this.slots.release(data.tenantId, jobId));
     }
   }
 
   /** The close-day cannot go now: FAILED once the give-up window is over, else the job is delayed with backoff. */
+
+  /**
+   * Promotes the deferred job whose turn came (`TenantSlots.release`). One that is no longer delayed (its fallback
+   * delay ran out, or it is gone) needs no wake: failing to promote it is not an error.
+   */
+  private async wake(jobId: string | null): Promise<void> {
+    if (jobId === null || this.queue === undefined) return;
+    const next = await Job.fromId(this.queue, jobId).catch(() => undefined);
+    await next?.promote().catch(() => undefined);
+  }
   private async retryLater(job: Job<RunData>, token: string | undefined, data: RunData, settlementId: string, error: RetryLater): Promise<RunResult> {
     const waited = Date.now() - Date.parse(data.firstAttemptAt!);
     if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) {

@@ -50,8 +50,24 @@ export class TenantSlots {
     return got === 1;
   }
 
-  async release(tenantId: string, jobId: string): Promise<void> {
+  /**
+   * Frees the slot of `jobId` and hands back the tenant's longest-waiting deferred job (see `wait`), if any, for
+   * the caller to wake: its turn has come now, not at the end of its deferral delay.
+   */
+  async release(tenantId: string, jobId: string): Promise<string | null> {
     await this.redis.zrem(this.keys.tenantSlots(tenantId), jobId);
+    const [next] = await this.redis.zpopmin(this.keys.tenantWaiting(tenantId), 1);
+    return next ?? null;
+  }
+
+  /** Records `jobId` as deferred for the tenant's limit (woken by the next `release`; its own delay is the fallback). */
+  async wait(tenantId: string, jobId: string): Promise<void> {
+    const key = this.keys.tenantWaiting(tenantId);
+    await this.redis
+      .multi()
+      .zadd(key, 'NX', Date.now(), jobId)
+      .pexpire(key, this.leaseMs * 2)
+      .exec();
   }
 
   async running(tenantId: string): Promise<number> {
