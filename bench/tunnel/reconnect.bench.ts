@@ -18,7 +18,10 @@
  * endpoint the terminals' links dial). A replacement connector is booted before the kill and listens
  * DOWN_MS after every agent saw its tunnel drop, so both runs see the same outage, whatever the boot time.
  * Run: node scripts/run-ts.mjs bench/tunnel/reconnect.bench.ts   (AGENTS=5000; BENCH_QUICK=1: 300 agents, ~40 s)
- * Profile the connector: CPU_PROF=1 (writes CPU.*.cpuprofile of the connector processes in the cwd).
+ * Profile the connector: CPU_PROF=1 (writes CPU.*.cpuprofile of the connector processes in the cwd); the agents'
+ * process: AGENTS_CPU_PROF=1. STORM_TRACE=1 prints the storm's progress (tunnels open, listed, rows written) at every
+ * poll and the agents' dial errors. Socket writes per agent, by kind (bench/support/socket-writes.ts), are printed
+ * under each storm: on this VM a write, not its bytes, is what costs.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -38,6 +41,7 @@ import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { QUICK, reportRow } from '../support/report';
+import { installSocketWriteCounter, type SocketWriteCounts, socketWriteSnapshot, writesPerEvent, writesText } from '../support/socket-writes';
 import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
 import { silent } from './support';
 
@@ -55,6 +59,8 @@ interface ServerStats {
   cpuMs: number;
   rss: number;
   sql: SqlCounts;
+  /** Socket writes since listening, per kind (ws: the agents' sockets, pg, redis). */
+  writes: SocketWriteCounts;
 }
 
 interface AgentStatus {
@@ -75,6 +81,9 @@ const failures = (status: AgentStatus) =>
 /** The connector (or the bare ws server) process: boots, listens when told, reports its CPU/RSS/SQL since. */
 async function serverChild(kind: ServerKind, port: number, env: Record<string, string>): Promise<void> {
   if (kind === 'app') installSqlCounter();
+  const pgPort = Number(new URL(env.DATABASE_APP_URL ?? 'postgres://x:5432').port || 5432);
+  const redisPort = Number(new URL(env.REDIS_URL ?? 'redis://x:6379').port || 6379);
+  installSocketWriteCounter((local, remote) => (local === port ? 'ws' : remote === pgPort ? 'pg' : remote === redisPort ? 'redis' : 'other'));
   let listen: () => Promise<void>;
   if (kind === 'app') {
     const app = await createConnectorApp(loadConfig('device-connector', connectorConfigSchema, env), silent);
@@ -88,11 +97,13 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
   }
   let cpu = process.cpuUsage();
   let sql = sqlSnapshot();
+  let writes = socketWriteSnapshot();
   process.on('message', (message: { type: string }) => {
     if (message.type === 'listen') {
       void listen().then(() => {
         cpu = process.cpuUsage();
         sql = sqlSnapshot();
+        writes = socketWriteSnapshot();
         process.send!({ type: 'listening' });
       });
     } else if (message.type === 'stats') {
@@ -102,6 +113,7 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
         cpuMs: (used.user + used.system) / 1000,
         rss: process.memoryUsage().rss,
         sql: { statements: now.statements - sql.statements, transactions: now.transactions - sql.transactions },
+        writes: Object.fromEntries(Object.entries(socketWriteSnapshot()).map(([k, n]) => [k, n - (writes[k] ?? 0)])),
       };
       process.send!({ type: 'stats', stats });
     } else if (message.type === 'exit') {
@@ -124,6 +136,7 @@ async function agentsChild(): Promise<void> {
   /** Indexes (in the credentials sent) of the agents whose tunnel is up with its terminal list. */
   const listedIds = new Set<number>();
   let counting = false;
+  const traceErrors = new Map<string, number>();
   process.on('message', (message: { type: string; url?: string; credentials?: string[]; counting?: boolean }) => {
     switch (message.type) {
       case 'start':
@@ -150,6 +163,7 @@ async function agentsChild(): Promise<void> {
                 res.resume();
               });
               ws.on('error', (error) => {
+                if (process.env.STORM_TRACE && counting && !stopping) traceErrors.set(error.message, (traceErrors.get(error.message) ?? 0) + 1);
                 if (counting && !stopping && error.message.includes('handshake has timed out')) status.timedOut += 1;
               });
               ws.once('open', () => {
@@ -185,10 +199,14 @@ async function agentsChild(): Promise<void> {
         counting = message.counting!;
         break;
       case 'status': {
+        if (traceErrors.size > 0) console.log('agents errors', JSON.stringify([...traceErrors]));
         const cpu = process.cpuUsage();
         process.send!({ type: 'status', status: { ...status, cpuMs: (cpu.user + cpu.system) / 1000 } });
         break;
       }
+      case 'exit':
+        process.exit(0);
+        break;
       case 'listed-ids':
         process.send!({ type: 'listed-ids', ids: [...listedIds] });
         break;
@@ -288,7 +306,8 @@ async function main(): Promise<void> {
   const admin = new Client({ connectionString: db.adminUrl });
   await admin.connect();
   const redisPrefix = testRedisPrefix('storm');
-  const agentsProcess = new Child(['agents']);
+  // AGENTS_CPU_PROF=1 profiles the agents' process too (CPU.*.cpuprofile in the cwd, written when it exits at the end).
+  const agentsProcess = new Child(['agents'], process.env.AGENTS_CPU_PROF ? [...process.execArgv, '--cpu-prof'] : process.execArgv);
   const children = new Set<Child>([agentsProcess]);
   try {
     const { port: sinkPort } = await agentsProcess.next<{ port: number }>('sink');
@@ -380,6 +399,10 @@ async function main(): Promise<void> {
       const complete = async (): Promise<boolean> => {
         const status = await agentStatus();
         if (kind === 'bare') return status.open === AGENTS;
+        if (process.env.STORM_TRACE) {
+          const rows = await written();
+          console.log(`trace ${Math.round(performance.now())} open ${status.open} listed ${status.listed} agents ${rows.agents} terminals ${rows.terminals}`);
+        }
         if (status.listed < AGENTS) return false;
         const rows = await written();
         return rows.agents === AGENTS && rows.terminals === AGENTS;
@@ -457,6 +480,7 @@ async function main(): Promise<void> {
         `${name.padEnd(26)} ${ms(storm).padStart(8)} ms   failed set-ups ${String(storm.failedSetups).padStart(5)}   lost writes ${String(storm.lost).padStart(5)}   not back ${String(storm.notBack).padStart(5)}   ` +
           `cpu ${perAgent(storm).toFixed(2).padStart(6)} ms/agent (agents' process ${storm.agentsCpuMs.toFixed(2)})   rss ${mbPerK(storm.stats.rss).toFixed(1).padStart(6)} MB/1k` +
           (name.startsWith('connector') ? `   sql/agent ${sql.statements} statements, ${sql.transactions} transactions` : '') +
+          `\n${''.padEnd(28)}socket writes per agent: ${writesText(writesPerEvent({}, storm.stats.writes, AGENTS))}` +
           (storm.breakdown ? `\n${''.padEnd(28)}failed set-ups: ${storm.breakdown}` : ''),
       );
     }
@@ -510,6 +534,7 @@ async function main(): Promise<void> {
     });
   } finally {
     agentsProcess.send({ type: 'stop' });
+    if (process.env.AGENTS_CPU_PROF) await agentsProcess.exit();
     await Promise.all([...children].map((child) => child.kill('SIGKILL')));
     const redis = new Redis(testRedisUrl());
     await deleteRedisPrefix(redis, redisPrefix);

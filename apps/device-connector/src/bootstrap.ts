@@ -69,7 +69,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
 /**
  * The connector's Redis connections (docs/architecture.md, "Redis connections"): `command` for ownership
  * keys, command-bus replies/acks/XGROUP and PUBLISH (offline queue kept, 3 retries, as before), `blocking`
- * for the command-bus consumer's XREADGROUP BLOCK, `subscriber` for the access watcher's PSUBSCRIBE (it
+ * for the command-bus consumer's XREADGROUP BLOCK (`command` is auto-pipelined: one write per tick), `subscriber` for the access watcher's PSUBSCRIBE (it
  * subscribes itself after every reconnect, then re-checks every agent: no automatic re-subscription).
  */
 function connectorRedis(config: ConnectorConfig, instanceId: string, logger: Logger): RedisConnections {
@@ -78,7 +78,9 @@ function connectorRedis(config: ConnectorConfig, instanceId: string, logger: Log
     clientName: `${config.REDIS_KEY_PREFIX}:device-connector:${instanceId}`,
     connections: {
       blocking: {},
-      command: { enableOfflineQueue: true, maxRetriesPerRequest: 3 },
+      // Auto-pipelining: the commands issued in one tick go out as one write (a storm's ownership claims, a
+      // tick's replies and acks). No BullMQ on this connection (BullMQ is not safe with it).
+      command: { enableOfflineQueue: true, maxRetriesPerRequest: 3, enableAutoPipelining: true },
       // Named as docs/runbooks/agent.md tells operators to find it in CLIENT LIST.
       subscriber: { autoResubscribe: false, connectionName: `payorch-access-${instanceId}` },
     },

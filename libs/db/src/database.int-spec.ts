@@ -26,6 +26,25 @@ describe(`${Database.name} (row-level security)`, () => {
     await testDb.drop();
   });
 
+  it('finds the agents of several credential prefixes in one lookup, active tenants only', async () => {
+    const disabled = (await owner.tenant.create({ data: { name: 'Disabled', status: 'DISABLED' } })).id;
+    const storeOff = (await owner.store.create({ data: { tenantId: disabled, name: 'D1', timeZone: 'UTC' } })).id;
+    const a1 = await owner.agent.create({
+      data: { tenantId: tenantA, storeId: storeA, name: 'a1', status: 'ACTIVE', credentialPrefix: 'pfxa1', credentialHash: 'h1' },
+    });
+    const a2 = await owner.agent.create({ data: { tenantId: tenantA, storeId: storeA, name: 'a2', status: 'REVOKED', credentialPrefix: 'pfxa2' } });
+    await owner.agent.create({
+      data: { tenantId: disabled, storeId: storeOff, name: 'd1', status: 'ACTIVE', credentialPrefix: 'pfxd1', credentialHash: 'h3' },
+    });
+
+    const found = await sut.findAgentsByCredentialPrefixes(['pfxa1', 'pfxa2', 'pfxd1', 'nope']);
+    expect([...found.keys()].sort()).toEqual(['pfxa1', 'pfxa2']);
+    expect(found.get('pfxa1')).toEqual({ id: a1.id, tenantId: tenantA, credentialHash: 'h1', status: 'ACTIVE' });
+    expect(found.get('pfxa2')).toMatchObject({ id: a2.id, status: 'REVOKED', credentialHash: null });
+    expect(await sut.findAgentsByCredentialPrefixes([])).toEqual(new Map());
+    await expect(sut.findAgentsByCredentialPrefixes(Array.from({ length: 1001 }, (_, i) => `p${i}`))).rejects.toThrow(RangeError);
+  });
+
   it('shows a tenant only its own rows', async () => {
     const a = await sut.withTenant(tenantA, (tx) => tx.store.findMany());
     const b = await sut.withTenant(tenantB, (tx) => tx.store.findMany());

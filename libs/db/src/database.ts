@@ -277,9 +277,19 @@ export class Database {
     return rows[0] ?? null;
   }
 
-  async findAgentByCredentialPrefix(prefix: string): Promise<AgentCredentialLookup | null> {
-    const rows = await this.prisma.$queryRaw<AgentCredentialLookup[]>`SELECT * FROM payorch_find_agent_by_credential(${prefix})`;
-    return rows[0] ?? null;
+  /**
+   * The agents of up to 1,000 credential prefixes in one statement (the connector batches the upgrades that arrive
+   * together: BatchedLookup), by prefix; a prefix without an agent of an active tenant is absent. No tenant scope
+   * (SECURITY DEFINER); on the bare-driver pool when there is one.
+   */
+  async findAgentsByCredentialPrefixes(prefixes: readonly string[]): Promise<Map<string, AgentCredentialLookup>> {
+    if (prefixes.length > 1000) throw new RangeError('at most 1,000 credential prefixes per lookup');
+    type Row = AgentCredentialLookup & { credentialPrefix: string };
+    const rows =
+      this.sqlPool !== undefined
+        ? (await this.sqlPool.query<Row>('SELECT * FROM payorch_find_agents_by_credentials($1::text[])', [prefixes])).rows
+        : await this.prisma.$queryRaw<Row[]>`SELECT * FROM payorch_find_agents_by_credentials(${[...prefixes]}::text[])`;
+    return new Map(rows.map(({ credentialPrefix, ...agent }) => [credentialPrefix, agent]));
   }
 
   async findAgentByEnrollmentPrefix(prefix: string): Promise<AgentEnrollmentLookup | null> {

@@ -20,5 +20,6 @@ export {
 } from './scopes';
 export { probe, withTimeout } from './async';
 export { canonicalJson } from './canonical-json';
+export { BatchedLookup, type BatchedLookupOptions } from './batched-lookup';
 export { KeyedSerialQueue, QueueFullError, type SerialQueueOptions } from './serial-queue';
 export { type DispatchOptions, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from './terminal-commands';

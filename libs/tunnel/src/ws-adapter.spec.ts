@@ -108,4 +108,41 @@ describe(attachWebSocket.name, () => {
     });
     expect(status).toBe(401);
   });
+
+  it('sends the frames of one tick as one socket write, in order', async () => {
+    const { agent } = connectAgent();
+    const sut = await connector;
+    await new Promise((resolve) => sut.onReady(resolve));
+    const [ws] = [...wss.clients];
+    const raw = (ws as unknown as { _socket: { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } })._socket;
+    let writes = 0;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = raw[method].bind(raw);
+      raw[method] = (...args: unknown[]) => {
+        writes += 1;
+        original(...args);
+      };
+    }
+    const received: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      agent.onControl((message) => {
+        if (message.type === 'terminal-list') received.push(message.terminals.map((t) => t.terminalId).join(','));
+        if (received.length === 3) resolve();
+      }),
+    );
+    for (const id of ['a', 'b', 'c'])
+      sut.sendControl({
+        type: 'terminal-list',
+        terminals: [{ terminalId: id, protocol: 'joinproto', link: { kind: 'tcp-connect', host: 'pos.local', port: 1 } }],
+      });
+    await all;
+    expect(received).toEqual(['a', 'b', 'c']);
+    expect(writes).toBe(1);
+
+    // The next tick's frames are written again (the socket was uncorked).
+    const more = new Promise<void>((resolve) => agent.onControl(() => resolve()));
+    sut.sendControl({ type: 'terminal-list', terminals: [] });
+    await more;
+    expect(writes).toBe(2);
+  });
 });

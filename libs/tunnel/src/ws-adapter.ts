@@ -1,3 +1,5 @@
+import type { Duplex } from 'node:stream';
+
 import type { RawData, WebSocket } from 'ws';
 
 import { Multiplexer, type MultiplexerOptions } from './multiplexer';
@@ -15,6 +17,7 @@ const WS_OPEN = 1;
  * `maxPayload` just above the tunnel's `maxFrameBytes`.
  */
 export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions): Multiplexer {
+  const batch = tickBatcher(socket);
   const transport: FrameTransport = {
     // ws calls back once the socket wrote the frame (a client copies it into a masked buffer even before).
     releasesOnFlush: true,
@@ -23,6 +26,7 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
         onFlushed(new Error('WebSocket is not open'));
         return;
       }
+      batch();
       socket.send(frame, { binary: true }, (error) => onFlushed(error ?? undefined));
     },
     close: (code, reason) => socket.close(code, reason),
@@ -36,6 +40,31 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
   if (socket.readyState === WS_OPEN) mux.start();
   else socket.once('open', () => mux.start());
   return mux;
+}
+
+/**
+ * The frames one tick sends go to the socket as one write. Each `ws` send is its own socket write (a `writev`
+ * of header and payload), and on a loopback socket the write's system call and the peer's wake-up, not the
+ * bytes, are what costs (bench/README.md, "socket writes"): a tunnel's set-up sends `terminal-list` and the
+ * link's OPEN in one tick, a relay burst many DATA frames. So the first frame of a tick corks the TCP socket
+ * under `ws` and a `process.nextTick` uncorks it: the frames leave before any I/O of the next turn, in order,
+ * with no timer. `ws` keeps the TCP socket in `_socket` (not typed): without one (a socket not open yet), frames
+ * are written as they come.
+ */
+function tickBatcher(socket: WebSocket): () => void {
+  let corked = false;
+  const uncork = (raw: Duplex) => {
+    corked = false;
+    raw.uncork();
+  };
+  return () => {
+    if (corked) return;
+    const raw = (socket as unknown as { _socket?: Duplex })._socket;
+    if (!raw || typeof raw.cork !== 'function' || raw.destroyed) return;
+    corked = true;
+    raw.cork();
+    process.nextTick(uncork, raw);
+  };
 }
 
 function toBytes(data: RawData): Uint8Array {

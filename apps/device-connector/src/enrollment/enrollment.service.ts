@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import { type Database, publishEvent } from '@payorch/db';
-import { ApiError, issueToken, TOKEN_KINDS, tokenPrefix, verifyToken } from '@payorch/domain';
+import { type AgentCredentialLookup, type Database, publishEvent } from '@payorch/db';
+import { ApiError, BatchedLookup, issueToken, TOKEN_KINDS, tokenPrefix, verifyToken } from '@payorch/domain';
 
 import { DATABASE } from '../tokens';
 
@@ -23,7 +23,12 @@ const REJECTED = 'invalid, used or expired enrollment token';
  */
 @Injectable()
 export class EnrollmentService {
-  constructor(@Inject(DATABASE) private readonly db: Database) {}
+  /** The credential lookups of the upgrades that arrive together, one statement per batch (a reconnect storm). */
+  private readonly credentials: BatchedLookup<string, AgentCredentialLookup>;
+
+  constructor(@Inject(DATABASE) private readonly db: Database) {
+    this.credentials = new BatchedLookup((prefixes) => db.findAgentsByCredentialPrefixes(prefixes));
+  }
 
   async enroll(token: string, version: string | null): Promise<AuthenticatedAgent & { credential: string }> {
     const prefix = tokenPrefix(token, 'pen');
@@ -77,7 +82,7 @@ export class EnrollmentService {
   /** The agent a credential belongs to, or null (unknown, wrong, revoked). */
   async authenticate(credential: string): Promise<AuthenticatedCredential | null> {
     const prefix = tokenPrefix(credential, 'pac');
-    const found = prefix ? await this.db.findAgentByCredentialPrefix(prefix) : null;
+    const found = prefix ? await this.credentials.get(prefix) : undefined;
     if (!prefix || !found || !found.credentialHash || found.status !== 'ACTIVE' || !verifyToken(credential, found.credentialHash)) {
       return null;
     }

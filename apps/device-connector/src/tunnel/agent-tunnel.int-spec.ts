@@ -5,14 +5,16 @@ import request from 'supertest';
 import { WebSocket } from 'ws';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
-import { createPrismaClient, type PrismaClient } from '@payorch/db';
+import { createPrismaClient, type Database, type PrismaClient } from '@payorch/db';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, type TestDatabase, testRedisPrefix } from '@payorch/testing';
 import { attachWebSocket, type TerminalEntry } from '@payorch/tunnel';
 
 import { createConnectorApp } from '../bootstrap';
+import { DATABASE } from '../tokens';
 import { AgentTunnelServer } from './agent-tunnel.server';
+import { DatabaseSlots } from './database-slots';
 
 const MASTER = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -130,6 +132,47 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
     expect(live!.readyState).toBe(WebSocket.OPEN);
     expect(app.get(AgentTunnelServer).session(agentId)).toBeDefined();
     live!.close();
+  });
+
+  it('authenticates upgrades that arrive together with one read, and answers them while every set-up slot is taken', async () => {
+    const credentials: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const { token } = await newAgent();
+      credentials.push((await request(base).post('/agent/enroll').send({ token })).body.credential as string);
+    }
+    // Every set-up slot busy (a reconnect storm's set-ups): upgrades used to wait here for their authentication
+    // until the agents' 15 s opening-handshake timeout (issue 19: 646 timed-out dials at 5,000 agents).
+    const slots = app.get(DatabaseSlots);
+    let openSlots!: () => void;
+    const held = new Promise<void>((resolve) => (openSlots = resolve));
+    const holders = Array.from({ length: 64 }, () => slots.run(() => held));
+    expect(slots.queued).toBeGreaterThan(0);
+    // The first read is held until the three upgrades have all arrived: the ones behind it are read together.
+    const db = app.get<Database>(DATABASE);
+    const original = db.findAgentsByCredentialPrefixes.bind(db);
+    let arrived = 0;
+    let allArrived!: () => void;
+    const all = new Promise<void>((resolve) => (allArrived = resolve));
+    const onUpgrade = () => (arrived += 1) === 3 && allArrived();
+    app.getHttpServer().on('upgrade', onUpgrade);
+    const reads: string[][] = [];
+    const spy = jest.spyOn(db, 'findAgentsByCredentialPrefixes').mockImplementation(async (prefixes) => {
+      reads.push([...prefixes]);
+      if (reads.length === 1) await all;
+      return original(prefixes);
+    });
+    try {
+      const results = await Promise.all(credentials.map((credential) => connect(credential)));
+      expect(results.map((r) => r.ws?.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
+      expect(reads.length).toBeLessThanOrEqual(2);
+      expect(reads.flat()).toHaveLength(3);
+      for (const r of results) r.ws!.close();
+    } finally {
+      spy.mockRestore();
+      app.getHttpServer().off('upgrade', onUpgrade);
+      openSlots();
+      await Promise.all(holders);
+    }
   });
 
   it('rejects expired and malformed enrollment requests', async () => {

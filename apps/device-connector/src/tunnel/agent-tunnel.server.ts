@@ -13,7 +13,6 @@ import { AGENT_CLOSE_CODES, attachWebSocket, type ControlMessage, type Multiplex
 import { type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
 import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../terminals/terminal-link';
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
-import { DatabaseSlots } from './database-slots';
 
 export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
@@ -21,7 +20,7 @@ const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
 /** `payorch-agent doctor` sets this header on its upgrade (apps/agent/src/doctor.ts PROBE_HEADER). */
 const PROBE_HEADER = 'x-payorch-agent-probe';
 const PROBE_TIMEOUT_MS = 15_000;
-/** Longest wait of an upgrade for its authentication slot: below the agent's 15 s opening-handshake timeout (apps/agent TunnelClient). */
+/** Longest wait of an upgrade for its authentication: below the agent's 15 s opening-handshake timeout (apps/agent TunnelClient). */
 const UPGRADE_WAIT_LIMIT_MS = 10_000;
 
 export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
@@ -91,7 +90,6 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     @Inject(INSTANCE_ID) private readonly instanceId: string,
     @Inject(REGISTRY) registry: Registry,
     private readonly enrollment: EnrollmentService,
-    private readonly slots: DatabaseSlots,
   ) {
     this.maxFrameBytes = config.TUNNEL_MAX_FRAME_BYTES;
     // maxPayload never below the tunnel's frame bound (one frame per WebSocket message), never ws's 100 MiB default.
@@ -101,7 +99,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     this.connected = new Gauge({ name: 'payorch_connector_agents_connected', help: 'Agents connected to this instance.', registers: [registry] });
     this.refused = new Counter({
       name: 'payorch_connector_tunnels_refused_total',
-      help: 'Agents refused: upgrades answered 503 after waiting too long for a database slot (stage "upgrade"), tunnels closed with SETUP_FAILED (4503) because the set-up failed (stage "setup") or presence could not be recorded (stage "presence").',
+      help: 'Agents refused: upgrades answered 503 after waiting too long for their authentication (stage "upgrade"), tunnels closed with SETUP_FAILED (4503) because the set-up failed (stage "setup") or presence could not be recorded (stage "presence").',
       labelNames: ['stage'],
       registers: [registry],
     });
@@ -132,22 +130,22 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const arrived = Date.now();
-    let agent: AuthenticatedCredential | null | 'gone' | 'late' = null;
+    let agent: AuthenticatedCredential | null;
     try {
-      // In turn with the other set-ups (DatabaseSlots). An upgrade whose agent gave up meanwhile is dropped
-      // unanswered; one that waited so long its agent is about to give up is answered 503 at once (a failed
-      // dial: the agent backs off) rather than set up for a client that will not see the answer.
-      agent = match
-        ? await this.slots.run(async () =>
-            socket.destroyed ? 'gone' : Date.now() - arrived > UPGRADE_WAIT_LIMIT_MS ? 'late' : this.enrollment.authenticate(match[1]!),
-          )
-        : null;
+      // Not in turn with the set-ups (DatabaseSlots): the upgrades that arrive together are authenticated by one
+      // batched read (EnrollmentService, BatchedLookup), so an agent gets its 101 without waiting for other
+      // agents' set-ups, which then run over the open tunnel (the agent waits for its terminal list, not for its
+      // 15 s opening-handshake timeout).
+      agent = match ? await this.enrollment.authenticate(match[1]!) : null;
     } catch (error) {
       this.logger.error({ err: error }, 'agent authentication failed');
       return reject(socket, 503, 'Service Unavailable');
     }
-    if (agent === 'gone') return;
-    if (agent === 'late') {
+    // Its agent gave up meanwhile: nothing to answer.
+    if (socket.destroyed) return;
+    // Waited so long its agent is about to give up: a failed dial (the agent backs off) rather than a set-up for a
+    // client that will not see the answer.
+    if (Date.now() - arrived > UPGRADE_WAIT_LIMIT_MS) {
       this.refused.inc({ stage: 'upgrade' });
       return reject(socket, 503, 'Service Unavailable');
     }

@@ -5,12 +5,13 @@ import type { ConnectorConfig } from '@payorch/config';
 import { CONNECTOR_CONFIG } from '../tokens';
 
 /**
- * Bounds the database work of tunnel set-ups (the upgrade's authentication, the set-up transaction, the
- * presence batches) to CONNECTOR_DATABASE_POOL_SIZE at a time, first come first served; the rest wait here
- * without a deadline. Without it a reconnect storm of thousands of agents queued everything inside the
- * pools, whose 5 s checkout timeout then failed most of the set-ups at once (issue 19: 445 failed set-ups
- * at 3,000 agents), and every failure came back as another dial. A waiting upgrade whose agent gave up
- * (its socket closed) is skipped by the caller, so no work is spent on it.
+ * Bounds the database work of tunnel set-ups (the set-up transaction, the presence batches) to
+ * CONNECTOR_DATABASE_POOL_SIZE at a time, first come first served; the rest wait here without a deadline.
+ * Without it a reconnect storm of thousands of agents queued everything inside the pools, whose 5 s checkout
+ * timeout then failed most of the set-ups at once (issue 19: 445 failed set-ups at 3,000 agents), and every
+ * failure came back as another dial. The upgrades' authentication does not wait here: it is one batched read
+ * at a time (EnrollmentService), one more pooled connection at most, so a 101 never waits for other agents'
+ * set-ups (which waited for the agents' 15 s opening-handshake timeout in a 5,000-agent storm).
  */
 @Injectable()
 export class DatabaseSlots {
