@@ -63,7 +63,11 @@ function runOne(bench: string): Promise<BenchRun> {
   const child = spawn(process.execPath, ['scripts/run-ts.mjs', `bench/${bench}.bench.ts`], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_QUICK: quick ? '1' : '0' },
+    // The product runs bundled JavaScript on plain node (deploy/docker): no stack-trace rewriting. @swc-node/register's
+    // default source-map mode installs source-map-support, which turns every formatted Error.stack (Node's stream
+    // destroy() reads it) into ~0.3 ms of source-map work: 10-15 % of the agents' CPU in a reconnect storm. Inline maps
+    // keep debuggers working without it. A bench run by hand can set SWC_NODE_SOURCE_MAP_MODE=inline the same way.
+    env: { ...process.env, BENCH_QUICK: quick ? '1' : '0', SWC_NODE_SOURCE_MAP_MODE: process.env.SWC_NODE_SOURCE_MAP_MODE ?? 'inline' },
     detached: true,
   });
   createInterface({ input: child.stdout }).on('line', (line) => {

@@ -39,7 +39,7 @@ import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl } 
 
 import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
-import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { createConnectorApp, listenConnector } from '../../apps/device-connector/src/bootstrap';
 import { QUICK, reportRow } from '../support/report';
 import { installSocketWriteCounter, type SocketWriteCounts, socketWriteSnapshot, writesPerEvent, writesText } from '../support/socket-writes';
 import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
@@ -86,14 +86,17 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
   installSocketWriteCounter((local, remote) => (local === port ? 'ws' : remote === pgPort ? 'pg' : remote === redisPort ? 'redis' : 'other'));
   let listen: () => Promise<void>;
   if (kind === 'app') {
-    const app = await createConnectorApp(loadConfig('device-connector', connectorConfigSchema, env), silent);
-    listen = async () => void (await app.listen(port, '127.0.0.1'));
+    const config = loadConfig('device-connector', connectorConfigSchema, env);
+    const app = await createConnectorApp(config, silent);
+    listen = () => listenConnector(app, config, port, '127.0.0.1');
   } else {
     // The baseline: WebSocket upgrades and nothing else (no authentication, no tunnel, no database).
     const server = createHttpServer();
     const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
     server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => undefined)));
-    listen = () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+    // The same accept queue as the connector's (CONNECTOR_LISTEN_BACKLOG's default).
+    const backlog = loadConfig('device-connector', connectorConfigSchema, env).CONNECTOR_LISTEN_BACKLOG;
+    listen = () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', backlog, () => resolve()));
   }
   let cpu = process.cpuUsage();
   let sql = sqlSnapshot();

@@ -87,3 +87,17 @@ function connectorRedis(config: ConnectorConfig, instanceId: string, logger: Log
     onError: (name, err) => logger.warn({ err: err.message, connection: name }, 'redis connection error'),
   });
 }
+
+/**
+ * Starts listening with the accept queue of CONNECTOR_LISTEN_BACKLOG (a reconnect storm's dials wait in it
+ * instead of being dropped). `INestApplication.listen` hands its arguments to `http.Server#listen(port, host,
+ * backlog)`; its types only name the first two.
+ */
+export async function listenConnector(
+  app: INestApplication,
+  config: Pick<ConnectorConfig, 'CONNECTOR_LISTEN_BACKLOG'>,
+  port: number,
+  host: string,
+): Promise<void> {
+  await (app.listen as unknown as (port: number, host: string, backlog: number) => Promise<unknown>).call(app, port, host, config.CONNECTOR_LISTEN_BACKLOG);
+}

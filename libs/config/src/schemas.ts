@@ -166,6 +166,15 @@ export const connectorConfigSchema = z.object({
     .describe(
       "PostgreSQL connections per pool of one connector (two pools: Prisma's and the bare driver's, so up to twice this many). An agent's tunnel set-up is one transaction and presence writes are batched per tenant, so a reconnect storm of thousands of agents fits in the default; size PostgreSQL's `max_connections` for 2 × this × instances (docs/scaling.md).",
     ),
+  CONNECTOR_LISTEN_BACKLOG: z.coerce
+    .number()
+    .int()
+    .min(511)
+    .max(65_535)
+    .default(4096)
+    .describe(
+      "Accept queue of the connector's listening socket (Node's default is 511). In a reconnect storm thousands of agents dial at once; connections beyond the queue are dropped by the kernel and their SYNs retried after 1, 3, 7 s, which ran agents into their 15 s opening-handshake timeout (issue 19). The kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4): raise both for more agents per instance (docs/scaling.md).",
+    ),
   CONNECTOR_OWNERSHIP_TTL_MS: z.coerce
     .number()
     .int()

@@ -23,43 +23,120 @@ export type SessionSetUp =
     };
 
 /**
- * Everything a new tunnel needs from PostgreSQL, in the caller's tenant transaction (raw SQL, so it runs
- * on the bare pipelined driver of `Database.withTenantSql`; issue 19: the set-up was 4 Prisma transactions
- * and most of the connector's CPU in a reconnect storm): the credential check (a revocation committed
- * since the upgrade is caught here), then, sent together, the agent's `online` row and event, its enabled
- * terminals, and which of them have non-final operations (one range of the tenant's non-final operations,
- * index (tenantId, state, createdAt, id), not each terminal's history). Nothing is written for a revoked agent.
+ * Everything new tunnels of one tenant need from PostgreSQL, in the caller's tenant transaction (raw SQL, so it
+ * runs on the bare pipelined driver of `Database.withTenantSql`; issue 19: the set-up was 4 Prisma transactions
+ * per agent and most of the connector's CPU in a reconnect storm), for every agent of `inputs` at once (a storm's
+ * set-ups of a tenant are batched: SessionSetups): the credential checks (a revocation committed since the
+ * upgrade is caught here), then, sent together, the agents' `online` rows and events, their enabled terminals,
+ * and which of those have non-final operations (one range of the tenant's non-final operations, index (tenantId,
+ * state, createdAt, id), not each terminal's history). Nothing is written for a revoked agent. One result per
+ * input, in order.
  */
-export async function setUpSession(tx: SqlClient, input: SessionSetUpInput): Promise<SessionSetUp> {
-  const [access] = await tx.$queryRaw<Array<{ credentialPrefix: string | null; status: AgentAccessRow['status']; tenantStatus: 'ACTIVE' | 'DISABLED' | null }>>`
-    SELECT a."credentialPrefix", a."status"::text AS "status", t."status"::text AS "tenantStatus"
+export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUpInput[]): Promise<SessionSetUp[]> {
+  const tenantId = inputs[0]!.tenantId;
+  if (inputs.some((input) => input.tenantId !== tenantId)) throw new Error('setUpSessions: one tenant per batch');
+  const access = await tx.$queryRaw<
+    Array<{ id: string; credentialPrefix: string | null; status: AgentAccessRow['status']; tenantStatus: 'ACTIVE' | 'DISABLED' | null }>
+  >`
+    SELECT a."id", a."credentialPrefix", a."status"::text AS "status", t."status"::text AS "tenantStatus"
     FROM "Agent" a LEFT JOIN "Tenant" t ON t."id" = a."tenantId"
-    WHERE a."id" = ${input.agentId}::uuid`;
-  const row: AgentAccessRow | null = access
-    ? { credentialPrefix: access.credentialPrefix, status: access.status, ...(access.tenantStatus && { tenant: { status: access.tenantStatus } }) }
-    : null;
-  const revoked = revocationReason(row, input.credentialPrefix);
-  if (revoked !== null) return { revoked };
+    WHERE a."id" = ANY(${inputs.map((input) => input.agentId)}::uuid[])`;
+  const byAgent = new Map(access.map((row) => [row.id, row]));
+  const revoked = inputs.map((input) => {
+    const found = byAgent.get(input.agentId);
+    const row: AgentAccessRow | null = found
+      ? { credentialPrefix: found.credentialPrefix, status: found.status, ...(found.tenantStatus && { tenant: { status: found.tenantStatus } }) }
+      : null;
+    return revocationReason(row, input.credentialPrefix);
+  });
+  const live = inputs.filter((_, i) => revoked[i] === null);
+  if (live.length === 0) return revoked.map((reason) => ({ revoked: reason! }));
+  const agentIds = live.map((input) => input.agentId);
   const [, , rows, unfinished] = await Promise.all([
     tx.$executeRaw`
-      UPDATE "Agent" SET "lastSeenAt" = now(), "version" = COALESCE(${input.version}::text, "version"), "updatedAt" = now()
-      WHERE "id" = ${input.agentId}::uuid`,
-    publishEvent(tx, input.tenantId, {
-      type: 'agent.online',
-      subjectType: 'agent',
-      subjectId: input.agentId,
-      data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
-    }),
+      UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "updatedAt" = now()
+      FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[]) AS x(id, version)
+      WHERE a."id" = x.id`,
+    Promise.all(
+      live.map((input) =>
+        publishEvent(tx, tenantId, {
+          type: 'agent.online',
+          subjectType: 'agent',
+          subjectId: input.agentId,
+          data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
+        }),
+      ),
+    ),
     tx.$queryRaw<TerminalRow[]>`
       SELECT t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id",
              t."merchantId", t."name", t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId"
       FROM "Terminal" t
-      WHERE t."agentId" = ${input.agentId}::uuid AND t."status" <> 'DISABLED'
-      ORDER BY t."createdAt" ASC`,
+      WHERE t."agentId" = ANY(${agentIds}::uuid[]) AND t."status" <> 'DISABLED'
+      ORDER BY t."createdAt" ASC, t."id" ASC`,
     tx.$queryRaw<Array<{ terminalId: string }>>`
       SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
-      WHERE o."tenantId" = ${input.tenantId}::uuid AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
-        AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ${input.agentId}::uuid)`,
+      WHERE o."tenantId" = ${tenantId}::uuid AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
+        AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[]))`,
   ]);
-  return { revoked: null, rows, unfinished: new Set(unfinished.map((r) => r.terminalId)) };
+  const open = new Set(unfinished.map((r) => r.terminalId));
+  return inputs.map((input, i) => {
+    if (revoked[i] !== null) return { revoked: revoked[i]! };
+    const own = rows.filter((row) => row.agentId === input.agentId);
+    return { revoked: null, rows: own, unfinished: new Set(own.filter((row) => open.has(row.id)).map((row) => row.id)) };
+  });
+}
+
+interface Waiting {
+  input: SessionSetUpInput;
+  resolve: (result: SessionSetUp) => void;
+  reject: (error: Error) => void;
+}
+
+/** Set-ups per transaction at most. */
+const MAX_BATCH = 200;
+
+/**
+ * The set-ups of one tenant's tunnels, batched (issue 19, reconnect storms): a tenant has one batch at a time,
+ * formed when it gets its database slot (`slot`: DatabaseSlots), so the set-ups of the tenant that arrived while
+ * the previous batch ran or while this one waited for its slot are made by one transaction (`transact`:
+ * setUpSessions): a storm over a 50-till chain is a few transactions, not 50. A failed batch rejects each of its
+ * set-ups (each tunnel is then refused with SETUP_FAILED and its agent comes back after its backoff).
+ */
+export class SessionSetups {
+  private readonly tenants = new Map<string, Waiting[]>();
+
+  constructor(
+    private readonly slot: <T>(fn: () => Promise<T>) => Promise<T>,
+    private readonly transact: (tenantId: string, inputs: SessionSetUpInput[]) => Promise<SessionSetUp[]>,
+  ) {}
+
+  setUp(input: SessionSetUpInput): Promise<SessionSetUp> {
+    return new Promise<SessionSetUp>((resolve, reject) => {
+      const queue = this.tenants.get(input.tenantId);
+      if (queue) return void queue.push({ input, resolve, reject });
+      const fresh = [{ input, resolve, reject }];
+      this.tenants.set(input.tenantId, fresh);
+      void this.drain(input.tenantId, fresh);
+    });
+  }
+
+  /** Runs the tenant's batches one after the other until none is waiting. */
+  private async drain(tenantId: string, queue: Waiting[]): Promise<void> {
+    while (queue.length > 0) {
+      let batch: Waiting[] = [];
+      try {
+        const results = await this.slot(() => {
+          batch = queue.splice(0, MAX_BATCH);
+          return this.transact(
+            tenantId,
+            batch.map((waiting) => waiting.input),
+          );
+        });
+        batch.forEach((waiting, i) => waiting.resolve(results[i]!));
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error as Error);
+      }
+    }
+    this.tenants.delete(tenantId);
+  }
 }

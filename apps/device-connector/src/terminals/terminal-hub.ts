@@ -13,7 +13,7 @@ import { RelayPortFactory } from '../relay/relay-port.factory';
 import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { DatabaseSlots } from '../tunnel/database-slots';
-import { setUpSession } from './session-setup';
+import { SessionSetups, setUpSessions } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from './terminal-link';
 import { PresenceWriteError, TerminalPresence } from './terminal-presence';
@@ -64,6 +64,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private readonly recordedOnline = new WeakMap<AgentSession, Set<string>>();
   /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
   private readonly queued = new Map<string, Promise<void>>();
+  /** The set-up transactions, one batch per tenant at a time (a storm's set-ups of a tenant share one). */
+  private readonly setUps: SessionSetups;
 
   constructor(
     private readonly tunnels: AgentTunnelServer,
@@ -80,6 +82,10 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     /** The terminals' command queue, shared with the OperationCommandHandler (bootstrap). */
     @Inject(TERMINAL_QUEUE) private readonly terminalQueue: KeyedSerialQueue,
   ) {
+    this.setUps = new SessionSetups(
+      (fn) => slots.run(fn),
+      (tenantId, inputs) => db.withTenantSql(tenantId, (tx) => setUpSessions(tx, inputs)),
+    );
     tunnels.setListener(this);
     bus.onOwnershipLost((agentId) => {
       const fleet = this.fleets.get(agentId);
@@ -106,9 +112,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   /**
-   * The handshake's set-up: the ownership claim, then one tenant transaction (setUpSession: the
-   * credential check, the agent's `online` row, its terminals and which of them have non-final
-   * operations). Only those are recovered when their link opens: an operation created after this read
+   * The handshake's set-up: the ownership claim, then the tenant transaction (setUpSessions, shared with
+   * the tenant's other set-ups waiting at the same time: the credential check, the agent's `online` row, its
+   * terminals and which of them have non-final operations). Only those are recovered when their link opens: an operation created after this read
    * was dispatched to this instance, which already owned the agent. A revoked agent is released and cut.
    */
   private async setUp(session: AgentSession): Promise<void> {
@@ -116,11 +122,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     // Before the claim: a PENDING operation created earlier cannot have been dispatched to this session.
     const onlineSince = new Date();
     await this.bus.ownership.claim(agent.agentId);
-    const read = await this.slots.run(() =>
-      this.db.withTenantSql(agent.tenantId, (tx) =>
-        setUpSession(tx, { ...agent, credentialPrefix: session.credentialPrefix, version: session.version, instanceId: this.instanceId }),
-      ),
-    );
+    const read = await this.setUps.setUp({ ...agent, credentialPrefix: session.credentialPrefix, version: session.version, instanceId: this.instanceId });
     if (read.revoked !== null) {
       await this.bus.ownership.release(agent.agentId).catch(() => false);
       return this.revoke(session, read.revoked);

@@ -1,0 +1,139 @@
+import { Client } from 'pg';
+
+import { Database } from '@payorch/db';
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+
+import { type SessionSetUp, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
+
+/**
+ * A reconnect storm's set-ups of one tenant share a transaction (issue 19): each agent gets its own result (its
+ * terminals, which of them have non-final operations, or why it was revoked), a revoked agent in the batch gets
+ * nothing written, and the tenant has one batch at a time, formed when it gets its slot.
+ */
+describe('device-connector: batched tunnel set-ups', () => {
+  let testDb: TestDatabase;
+  let admin: Client;
+  let db: Database;
+  let tenantId: string;
+  let storeId: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    admin = new Client({ connectionString: testDb.adminUrl });
+    await admin.connect();
+    db = Database.connect(testDb.appUrl, 4);
+    tenantId = (await admin.query<{ id: string }>(`INSERT INTO "Tenant" (id, name, "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING id`)).rows[0]!
+      .id;
+    storeId = (
+      await admin.query<{ id: string }>(
+        `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") VALUES (gen_random_uuid(), $1, 'S', 'UTC', now()) RETURNING id`,
+        [tenantId],
+      )
+    ).rows[0]!.id;
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await admin.end();
+    await testDb.drop();
+  });
+
+  async function agent(prefix: string, status: 'ACTIVE' | 'REVOKED', terminals: number): Promise<{ agentId: string; terminalIds: string[] }> {
+    const agentId = (
+      await admin.query<{ id: string }>(
+        `INSERT INTO "Agent" (id, "tenantId", "storeId", name, status, "credentialHash", "credentialPrefix", "updatedAt")
+         VALUES (gen_random_uuid(), $1, $2, 'till', $3, 'h', $4, now()) RETURNING id`,
+        [tenantId, storeId, status, prefix],
+      )
+    ).rows[0]!.id;
+    const terminalIds: string[] = [];
+    for (let i = 0; i < terminals; i += 1) {
+      const { rows } = await admin.query<{ id: string }>(
+        `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, "createdAt", "updatedAt")
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, 'JOINPROTO', $5, now() + make_interval(secs => $6), now()) RETURNING id`,
+        [tenantId, storeId, agentId, `T${i}`, { kind: 'tcp', host: '127.0.0.1', port: 7001 + i }, i],
+      );
+      terminalIds.push(rows[0]!.id);
+    }
+    return { agentId, terminalIds };
+  }
+
+  const input = (agentId: string, credentialPrefix: string): SessionSetUpInput => ({
+    agentId,
+    tenantId,
+    credentialPrefix,
+    version: '1.2.3',
+    instanceId: 'c-1',
+  });
+
+  it('sets up several agents of a tenant in one transaction, each with its own terminals; a revoked one gets nothing written', async () => {
+    const a = await agent('pfx-a', 'ACTIVE', 2);
+    const b = await agent('pfx-b', 'ACTIVE', 1);
+    const revoked = await agent('pfx-r', 'REVOKED', 1);
+    // An unfinished operation on b's terminal: b's set-up must recover it.
+    await admin.query(
+      `INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash", "updatedAt")
+       VALUES (gen_random_uuid(), $1, $3, $2, 'PURCHASE', 'UNKNOWN', 100, 'RUB', 'k-1', 'h', now())`,
+      [tenantId, b.terminalIds[0], storeId],
+    );
+    const events = async () => Number((await admin.query(`SELECT count(*) FROM "DomainEvent" WHERE type = 'agent.online'`)).rows[0].count);
+    const before = await events();
+
+    const results = await db.withTenantSql(tenantId, (tx) =>
+      setUpSessions(tx, [input(a.agentId, 'pfx-a'), input(revoked.agentId, 'pfx-r'), input(b.agentId, 'pfx-b'), input(b.agentId, 'stale-prefix')]),
+    );
+
+    expect(results[0]).toMatchObject({ revoked: null, unfinished: new Set() });
+    expect((results[0] as Extract<SessionSetUp, { revoked: null }>).rows.map((r) => r.id)).toEqual(a.terminalIds);
+    expect(results[1]!.revoked).not.toBeNull();
+    expect(results[2]).toMatchObject({ revoked: null, unfinished: new Set(b.terminalIds) });
+    expect((results[2] as Extract<SessionSetUp, { revoked: null }>).rows.map((r) => r.id)).toEqual(b.terminalIds);
+    // A credential that is no longer the agent's active one is refused, even in a batch where the agent is live.
+    expect(results[3]!.revoked).not.toBeNull();
+    const seen = await admin.query<{ id: string; version: string | null; lastSeenAt: Date | null }>(
+      `SELECT id, version, "lastSeenAt" FROM "Agent" WHERE id = ANY($1::uuid[])`,
+      [[a.agentId, b.agentId, revoked.agentId]],
+    );
+    const byId = new Map(seen.rows.map((row) => [row.id, row]));
+    expect(byId.get(a.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date) });
+    expect(byId.get(b.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date) });
+    expect(byId.get(revoked.agentId)).toMatchObject({ version: null, lastSeenAt: null });
+    expect((await events()) - before).toBe(2);
+  });
+
+  it('forms one batch per tenant when the slot is free: set-ups arriving meanwhile share the next transaction', async () => {
+    const agents = await Promise.all(['pfx-1', 'pfx-2', 'pfx-3', 'pfx-4'].map((prefix) => agent(prefix, 'ACTIVE', 1).then((a) => ({ ...a, prefix }))));
+    const batches: number[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    const sut = new SessionSetups(
+      async (fn) => {
+        // The first batch waits for its slot until the other three set-ups have arrived.
+        if (first) {
+          first = false;
+          await held;
+        }
+        return fn();
+      },
+      (tenant, inputs) => {
+        batches.push(inputs.length);
+        return db.withTenantSql(tenant, (tx) => setUpSessions(tx, inputs));
+      },
+    );
+    const results = agents.map((a) => sut.setUp(input(a.agentId, a.prefix)));
+    release();
+    const done = await Promise.all(results);
+    expect(batches).toEqual([4]);
+    expect(done.map((r) => r.revoked)).toEqual([null, null, null, null]);
+
+    // A failed batch rejects each of its set-ups; the next one runs again.
+    const failing = new SessionSetups(
+      (fn) => fn(),
+      () => Promise.reject(new Error('connection lost')),
+    );
+    await expect(Promise.all([failing.setUp(input(agents[0]!.agentId, 'pfx-1')), failing.setUp(input(agents[1]!.agentId, 'pfx-2'))])).rejects.toThrow(
+      'connection lost',
+    );
+  });
+});
