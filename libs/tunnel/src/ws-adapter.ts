@@ -7,6 +7,8 @@ import type { FrameTransport } from './transport';
 
 /** `WebSocket.OPEN`, without importing `ws` at run time. */
 const WS_OPEN = 1;
+/** Frames up to this size are held to the end of their tick and written together (tickBatcher). */
+const SMALL_FRAME_BYTES = 16 * 1024;
 
 /**
  * Binds a Multiplexer to a `ws` WebSocket: one binary message per frame, the socket's close becomes
@@ -26,7 +28,7 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
         onFlushed(new Error('WebSocket is not open'));
         return;
       }
-      batch();
+      batch(frame.byteLength);
       socket.send(frame, { binary: true }, (error) => onFlushed(error ?? undefined));
     },
     close: (code, reason) => socket.close(code, reason),
@@ -46,22 +48,29 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
  * The frames one tick sends go to the socket as one write. Each `ws` send is its own socket write (a `writev`
  * of header and payload), and on a loopback socket the write's system call and the peer's wake-up, not the
  * bytes, are what costs (bench/README.md, "socket writes"): a tunnel's set-up sends `terminal-list` and the
- * link's OPEN in one tick, a relay burst many DATA frames. So the first frame of a tick corks the TCP socket
+ * link's OPEN in one tick, a command its OPEN and first DATA. So the first small frame of a tick corks the TCP socket
  * under `ws` and a `process.nextTick` uncorks it: the frames leave before any I/O of the next turn, in order,
  * with no timer. `ws` keeps the TCP socket in `_socket` (not typed): without one (a socket not open yet), frames
  * are written as they come.
  */
-function tickBatcher(socket: WebSocket): () => void {
-  let corked = false;
+function tickBatcher(socket: WebSocket): (bytes: number) => void {
+  let corked: Duplex | null = null;
   const uncork = (raw: Duplex) => {
-    corked = false;
+    if (corked !== raw) return;
+    corked = null;
     raw.uncork();
   };
-  return () => {
+  return (bytes) => {
+    if (bytes > SMALL_FRAME_BYTES) {
+      // A bulk frame is a write of its own anyway; holding it (and the pooled buffers behind it, released when
+      // written) to the end of the tick starved the frame pool in relay bursts: flush what is held, do not cork.
+      if (corked) uncork(corked);
+      return;
+    }
     if (corked) return;
     const raw = (socket as unknown as { _socket?: Duplex })._socket;
     if (!raw || typeof raw.cork !== 'function' || raw.destroyed) return;
-    corked = true;
+    corked = raw;
     raw.cork();
     process.nextTick(uncork, raw);
   };
