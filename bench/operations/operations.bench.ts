@@ -304,8 +304,9 @@ async function main(): Promise<void> {
 
 /** What the profile (node --cpu-prof, 4 terminals, in-process) taught, printed next to the figures. */
 const LESSON =
-  'profile: the event loop is the bottleneck, and writev was its largest self time (26 %): every socket write costs ~0.15 ms of CPU ' +
-  'on loopback whatever its size. Count writes per operation, not bytes: one SUBSCRIBE per tenant channel (kept 10 s), the events of ' +
+  'profile: the event loop is the bottleneck, and writev was its largest self time (26 %, ~0.15 ms per write: mostly the time the ' +
+  'process was preempted by the peer its write woke on 2 saturated cores; a write alone is ~0.03 ms). Count writes (wake-ups) per ' +
+  'operation, not bytes: one SUBSCRIBE per tenant channel (kept 10 s), the events of ' +
   "a tick PUBLISHed on one pipeline, the event sequencer sent with the COMMIT, the create's COMMIT with its INSERT, the frame journal with the outcome (25 → ~20 writes)";
 
 /** Issue 19's goals: the in-process path ≥ 0.5× and ≤ 3 ms added at p50; the deployment path ≥ 0.4× and ≤ 5 ms. */
