@@ -10,7 +10,8 @@
  * (still backing off); the connector's CPU per accepted agent and its SQL per accepted
  * agent (bench/support/sql-counter.ts, installed in the connector process before its pools).
  * Baseline, same run: the same N agent clients (TunnelClient + LinkBridge, the agent product's
- * jittered backoff) against a bare `ws` server, cold and after a SIGKILL + restart.
+ * jittered backoff, its draws seeded per agent so both servers see the same reconnect schedule) against a bare
+ * `ws` server, cold and after a SIGKILL + restart.
  *
  * Processes (all on loopback): this one (orchestration, a fresh database with the agents created in
  * bulk, the checks), the connector (createConnectorApp, or the bare ws server) in a child so it can
@@ -127,6 +128,18 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
   process.send!({ type: 'booted' });
 }
 
+/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** The agents' process: N TunnelClient + LinkBridge, and the TCP endpoint every terminal's link dials. */
 async function agentsChild(): Promise<void> {
   const sink = createServer((socket) => {
@@ -159,6 +172,9 @@ async function agentsChild(): Promise<void> {
             connector: message.url!,
             credential,
             logger: silent,
+            // The agent product's jittered backoff, with a seeded draw per agent: the bare server and the connector
+            // see the same reconnect schedule (an unseeded run put the bare baseline's restart anywhere in 2-8 s).
+            random: seededRandom(index + 1),
             onSocket: (ws) => {
               bridge.attach(ws);
               ws.on('unexpected-response', (_req, res) => {
