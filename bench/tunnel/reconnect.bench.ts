@@ -18,7 +18,8 @@
  * be SIGKILLed and its CPU, RSS and SQL are its own, and the agents in another child (with the TCP
  * endpoint the terminals' links dial). A replacement connector is booted before the kill and listens
  * DOWN_MS after every agent saw its tunnel drop, so both runs see the same outage, whatever the boot time.
- * Run: node scripts/run-ts.mjs bench/tunnel/reconnect.bench.ts   (AGENTS=5000; BENCH_QUICK=1: 300 agents, ~40 s)
+ * Run: node scripts/run-ts.mjs bench/tunnel/reconnect.bench.ts   (AGENTS=5000, RESTARTS=3 kill -9 storms per kind, the median
+ * reported; BENCH_QUICK=1: 300 agents, one restart, ~40 s)
  * Profile the connector: CPU_PROF=1 (writes CPU.*.cpuprofile of the connector processes in the cwd); the agents'
  * process: AGENTS_CPU_PROF=1. STORM_TRACE=1 prints the storm's progress (tunnels open, listed, rows written) at every
  * poll and the agents' dial errors. Socket writes per agent, by kind (bench/support/socket-writes.ts), are printed
@@ -50,6 +51,8 @@ const AGENTS = Number(process.env.AGENTS ?? (QUICK ? 300 : 5000));
 const AGENTS_PER_TENANT = 50;
 /** The outage both runs see between every tunnel down and the new server listening. */
 const DOWN_MS = 1_000;
+/** Kill -9 + restart storms per kind; the median is reported. */
+const RESTARTS = Number(process.env.RESTARTS ?? (QUICK ? 1 : 3));
 /** Bound of one storm (listening → everything up and written); past it the missing rows are lost writes. */
 const STORM_BOUND_MS = QUICK ? 25_000 : 120_000;
 const POLL_MS = 100;
@@ -412,7 +415,7 @@ async function main(): Promise<void> {
     };
 
     /** One kind of server: a cold storm, then SIGKILL + restart storm. */
-    const run = async (kind: ServerKind): Promise<{ cold: Storm; restart: Storm }> => {
+    const run = async (kind: ServerKind): Promise<{ cold: Storm; restart: Storm; restarts: Storm[] }> => {
       const port = await freePort();
       const url = `ws://127.0.0.1:${port}/agent`;
       const complete = async (): Promise<boolean> => {
@@ -466,19 +469,27 @@ async function main(): Promise<void> {
         agentsProcess.send({ type: 'start', url, credentials });
       });
 
-      const second = await bootServer(kind, port, env(`${kind}-2`));
-      children.add(second);
-      await first.kill('SIGKILL');
-      const down = await until(performance.now(), async () => (await agentStatus()).open === 0);
-      if (down === null) throw new Error('agents did not see the killed server go away');
-      if (kind === 'app') await forgetPresence();
-      await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
-      const restart = await storm(second, async () => void (await second.ask('listen', 'listening')));
+      // RESTARTS kill -9 + restart storms in a row; the median one is reported (the baseline's restart time is the
+      // agents' backoff, which moves with the moment each agent's retries meet the new listener: 2-7 s in single runs).
+      let current = first;
+      const restarts: Storm[] = [];
+      for (let round = 0; round < RESTARTS; round++) {
+        const next = await bootServer(kind, port, env(`${kind}-${round + 2}`));
+        children.add(next);
+        await current.kill('SIGKILL');
+        const down = await until(performance.now(), async () => (await agentStatus()).open === 0);
+        if (down === null) throw new Error('agents did not see the killed server go away');
+        if (kind === 'app') await forgetPresence();
+        await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
+        restarts.push(await storm(next, async () => void (await next.ask('listen', 'listening'))));
+        current = next;
+      }
       agentsProcess.send({ type: 'stop' });
       await until(performance.now(), async () => (await agentStatus()).open === 0);
-      if (process.env.CPU_PROF) await second.exit();
-      await second.kill('SIGKILL');
-      return { cold, restart };
+      if (process.env.CPU_PROF) await current.exit();
+      await current.kill('SIGKILL');
+      const byTime = [...restarts].sort((a, b) => (a.ms ?? STORM_BOUND_MS) - (b.ms ?? STORM_BOUND_MS));
+      return { cold, restart: byTime[Math.floor(byTime.length / 2)]!, restarts };
     };
 
     const bare = await run('bare');
@@ -488,6 +499,8 @@ async function main(): Promise<void> {
     const perAgent = (storm: Storm) => storm.stats.cpuMs / AGENTS;
     const mbPerK = (bytes: number) => bytes / 1024 / 1024 / (AGENTS / 1000);
     console.log(`reconnect storm, ${AGENTS} agents (ms from the server listening until every tunnel is up and written)`);
+    const times = (run: { restarts: Storm[] }) => run.restarts.map((storm) => ms(storm)).join(' / ');
+    console.log(`after kill -9, ${RESTARTS} storm(s) each, the median reported: bare ws ${times(bare)} ms; connector ${times(app)} ms`);
     for (const [name, storm] of [
       ['bare ws, cold', bare.cold],
       ['bare ws, after kill -9', bare.restart],
@@ -519,7 +532,7 @@ async function main(): Promise<void> {
         perEvent: perEvent({ statements: 0, transactions: 0 }, measured.stats.sql, AGENTS),
       });
     }
-    const storms = [app.cold, app.restart];
+    const storms = [app.cold, ...app.restarts];
     reportRow({
       bench: `tunnel: failed set-ups in the storms, ${AGENTS} agents`,
       measured: storms.reduce((n, s) => n + s.failedSetups, 0),
