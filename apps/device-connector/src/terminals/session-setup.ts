@@ -97,8 +97,9 @@ const MAX_BATCH = 200;
 
 /**
  * The set-ups of one tenant's tunnels, batched (issue 19, reconnect storms): a tenant has one batch at a time,
- * formed when it gets its database slot (`slot`: DatabaseSlots), so the set-ups of the tenant that arrived while
- * the previous batch ran or while this one waited for its slot are made by one transaction (`transact`:
+ * formed when it gets its database slot (`slot`: DatabaseSlots) after the current turn of the event loop, so the
+ * set-ups of the tenant that arrived in the same I/O phase, while the previous batch ran or while this one waited
+ * for its slot are made by one transaction (`transact`:
  * setUpSessions): a storm over a 50-till chain is a few transactions, not 50. A failed batch rejects each of its
  * set-ups (each tunnel is then refused with SETUP_FAILED and its agent comes back after its backoff).
  */
@@ -123,6 +124,9 @@ export class SessionSetups {
   /** Runs the tenant's batches one after the other until none is waiting. */
   private async drain(tenantId: string, queue: Waiting[]): Promise<void> {
     while (queue.length > 0) {
+      // The rest of this turn of the event loop first: the handshakes read in the same I/O phase (a storm's) join the
+      // batch even when a slot is free at once (without it, an idle pool made every set-up a batch of one).
+      await new Promise((resolve) => setImmediate(resolve));
       let batch: Waiting[] = [];
       try {
         const results = await this.slot(() => {
