@@ -37,7 +37,7 @@ import { WebSocketServer } from 'ws';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
-import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, seededRandom, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
 import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
@@ -129,18 +129,6 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
     }
   });
   process.send!({ type: 'booted' });
-}
-
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The agents' process: N TunnelClient + LinkBridge, and the TCP endpoint every terminal's link dials. */

@@ -6,3 +6,4 @@ export { deleteRedisPrefix, redisClientNames, testRedisPrefix, testRedisUrl } fr
 export { HOLD_PHASES, type HoldPhase, PhaseHold } from './phase-hold';
 export { REPO_ROOT, tsEntryArgs } from './process';
 export { nextEvent, waitFor, type WaitForOptions, withTimeout } from './wait';
+export { seededRandom } from './seeded-random';

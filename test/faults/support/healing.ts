@@ -27,17 +27,7 @@ export function faultSeed(): number {
   return Number.isInteger(given) && given > 0 ? given : 1 + Math.floor(Math.random() * 2_147_483_646);
 }
 
-/** A deterministic generator of floats in [0, 1) from `seed` (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from '@payorch/testing';
 
 export interface Simulators {
   joinproto: JoinprotoTerminalSimulator;
