@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
@@ -7,7 +10,7 @@ import { type ConnectorConfig, connectorConfigSchema, loadConfig } from '@payorc
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
-import { createConnectorApp } from './bootstrap';
+import { createConnectorApp, listenConnector } from './bootstrap';
 
 describe('device-connector Redis connections (docs/architecture.md, "Redis connections")', () => {
   const probe = new Redis(testRedisUrl());
@@ -48,5 +51,20 @@ describe('device-connector Redis connections (docs/architecture.md, "Redis conne
     await app.close();
     app = undefined;
     await waitFor(async () => (await redisClientNames(probe, ours)).length === 0, { what: 'every connection closed' });
+  });
+
+  it("listens with an accept queue of CONNECTOR_LISTEN_BACKLOG, not Node's 511 (a storm's dials beyond it were dropped)", async () => {
+    app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null, operationHandler: null });
+    await listenConnector(app, config, 0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    // `ss -ltn` prints a listening socket's accept-queue limit as its Send-Q; the kernel caps it at somaxconn.
+    const line = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).trim();
+    const limit = Number(line.split(/\s+/)[2]);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(config.CONNECTOR_LISTEN_BACKLOG).toBe(4096);
+    expect(limit).toBe(Math.min(config.CONNECTOR_LISTEN_BACKLOG, somaxconn));
+    expect(limit).toBeGreaterThan(511);
+    await app.close();
+    app = undefined;
   });
 });
