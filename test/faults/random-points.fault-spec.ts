@@ -1,10 +1,10 @@
 import { HOLD_PHASES, type HoldPhase, type PhaseHold, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
-import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
+import { JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { faultSeed, healingChecks, type Protocol, stackApi, seededRandom } from './support/healing';
-import { type AppName, HealthWatch, ProcessStack } from './support/stack';
+import { faultSeed, healingChecks, type Protocol, stackApi, seededRandom, startFaultStack, stopFaultStack } from './support/healing';
+import { type AppName, type HealthWatch, ProcessStack } from './support/stack';
 
 /**
  * Issue 15's fault matrix at **random points** of an operation, with real processes (test/faults/support/stack.ts):
@@ -92,37 +92,10 @@ describe(`faults at seeded random points of an operation, every fault kind × ev
     );
 
   beforeAll(async () => {
-    try {
-      await stack.start();
-      auth = `Bearer ${(await stack.tenant()).apiKey}`;
-      const store = await post('/v1/stores', { name: 'Shop', timeZone: 'Europe/Moscow' });
-      const agent = await post('/v1/agents', { name: 'Till 1', storeId: store.body.id });
-      const ports: Record<Protocol, number> = { JOINPROTO: (await joinproto.listen(0)).port, JPAY: await jpay.listen(0), SSI_ECR: (await ssi.start()).port };
-      for (const protocol of PROTOCOLS) {
-        const created = await post('/v1/terminals', {
-          name: protocol,
-          storeId: store.body.id,
-          agentId: (agent.body.agent as { id: string }).id,
-          protocol: protocol.toLowerCase(), // API casing; the labels here are the protocols' names
-          connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
-          ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
-        });
-        if (created.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(created.body)}`);
-        terminals[protocol] = created.body.id;
-      }
-      await stack.enrollAgent(agent.body.enrollmentToken as string);
-      await allOnline();
-      watch = new HealthWatch({ gateway: stack.readyUrl('gateway'), connector: stack.readyUrl('connector'), worker: stack.readyUrl('worker') }).start();
-    } catch (error) {
-      throw new Error(`${(error as Error).message}\n${stack.logs()}`, { cause: error });
-    }
+    watch = await startFaultStack({ stack, sims: { joinproto, jpay, ssi }, terminals, setAuth: (value) => (auth = value), post, online: allOnline });
   }, 90_000);
 
-  afterAll(async () => {
-    watch?.stop();
-    await stack.stop();
-    await Promise.allSettled([joinproto.close(), jpay.close(), ssi.stop()]);
-  });
+  afterAll(() => stopFaultStack(stack, { joinproto, jpay, ssi }, watch));
 
   beforeEach(async () => {
     await allOnline();

@@ -1,9 +1,9 @@
 import { waitFor } from '@payorch/testing';
 import type { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
-import type { JpaySimulator } from '@payorch/testing/jpay-sim';
+import { DEFAULT_ADMIN_PASSWORD, type JpaySimulator } from '@payorch/testing/jpay-sim';
 import type { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import type { AppName, HealthWatch, ProcessStack } from './stack';
+import { type AppName, HealthWatch, type ProcessStack } from './stack';
 
 /** Issue 15: from the end of a fault to every operation final. */
 export const FINAL_WITHIN_MS = 30_000;
@@ -164,4 +164,56 @@ export function stackApi(stack: ProcessStack, auth: () => string, terminals: Rec
       { timeoutMs: 30_000, intervalMs: 100, what: 'every terminal ONLINE', ignoreErrors: true },
     );
   return { api, newKey, post, pay, allOnline };
+}
+
+/**
+ * The real-process fault specs' start: the stack, its tenant's key (handed to `setAuth`), one store, one agent and
+ * one terminal per protocol on its simulator (JPAY with its admin password; ids written into `terminals`), the
+ * agent enrolled (its CLI a child process), every terminal online (`online`), then a HealthWatch of the three
+ * apps, returned. A failure carries the stack's logs.
+ */
+export async function startFaultStack(options: {
+  stack: ProcessStack;
+  sims: Simulators;
+  terminals: Record<Protocol, string>;
+  setAuth: (auth: string) => void;
+  post: (path: string, body: object) => Promise<{ status: number; body: Record<string, unknown> & { id: string } }>;
+  online: () => Promise<unknown>;
+}): Promise<HealthWatch> {
+  const { stack, sims, terminals, post } = options;
+  try {
+    await stack.start();
+    options.setAuth(`Bearer ${(await stack.tenant()).apiKey}`);
+    const store = await post('/v1/stores', { name: 'Shop', timeZone: 'Europe/Moscow' });
+    const agent = await post('/v1/agents', { name: 'Till 1', storeId: store.body.id });
+    const ports: Record<Protocol, number> = {
+      JOINPROTO: (await sims.joinproto.listen(0)).port,
+      JPAY: await sims.jpay.listen(0),
+      SSI_ECR: (await sims.ssi.start()).port,
+    };
+    for (const protocol of Object.keys(terminals) as Protocol[]) {
+      const created = await post('/v1/terminals', {
+        name: protocol,
+        storeId: store.body.id,
+        agentId: (agent.body.agent as { id: string }).id,
+        protocol: protocol.toLowerCase(), // API casing; the labels here are the protocols' names
+        connection: { kind: 'tcp', host: '127.0.0.1', port: ports[protocol] },
+        ...(protocol === 'JPAY' ? { credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD } } : {}),
+      });
+      if (created.status !== 201) throw new Error(`terminal setup failed: ${JSON.stringify(created.body)}`);
+      terminals[protocol] = created.body.id;
+    }
+    await stack.enrollAgent(agent.body.enrollmentToken as string);
+    await options.online();
+    return new HealthWatch({ gateway: stack.readyUrl('gateway'), connector: stack.readyUrl('connector'), worker: stack.readyUrl('worker') }).start();
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${stack.logs()}`, { cause: error });
+  }
+}
+
+/** The real-process fault specs' end: the watch, the stack's processes, the simulators. */
+export async function stopFaultStack(stack: ProcessStack, sims: Simulators, watch: HealthWatch | undefined): Promise<void> {
+  watch?.stop();
+  await stack.stop();
+  await Promise.allSettled([sims.joinproto.close(), sims.jpay.close(), sims.ssi.stop()]);
 }
