@@ -77,6 +77,8 @@ interface AgentStatus {
   timedOut: number;
   /** CPU of the agents' process so far (ms): a storm loads both sides. */
   cpuMs: number;
+  /** STORM_TRACE: the agents' dial errors while counting, by message. */
+  errors?: Record<string, number>;
 }
 
 const failures = (status: AgentStatus) =>
@@ -209,9 +211,9 @@ async function agentsChild(): Promise<void> {
         counting = message.counting!;
         break;
       case 'status': {
-        if (traceErrors.size > 0) console.log('agents errors', JSON.stringify([...traceErrors]));
         const cpu = process.cpuUsage();
-        process.send!({ type: 'status', status: { ...status, cpuMs: (cpu.user + cpu.system) / 1000 } });
+        const errors = traceErrors.size > 0 ? { errors: Object.fromEntries(traceErrors) } : {};
+        process.send!({ type: 'status', status: { ...status, ...errors, cpuMs: (cpu.user + cpu.system) / 1000 } });
         break;
       }
       case 'exit':
@@ -409,13 +411,16 @@ async function main(): Promise<void> {
       const complete = async (): Promise<boolean> => {
         const status = await agentStatus();
         if (kind === 'bare') return status.open === AGENTS;
-        if (process.env.STORM_TRACE) {
-          const rows = await written();
-          console.log(`trace ${Math.round(performance.now())} open ${status.open} listed ${status.listed} agents ${rows.agents} terminals ${rows.terminals}`);
-        }
-        if (status.listed < AGENTS) return false;
+        const tracing = process.env.STORM_TRACE !== undefined;
+        if (status.listed < AGENTS && !tracing) return false;
         const rows = await written();
-        return rows.agents === AGENTS && rows.terminals === AGENTS;
+        if (tracing) {
+          const errors = JSON.stringify(status.errors ?? {});
+          console.log(
+            `trace ${Math.round(performance.now())} open ${status.open} listed ${status.listed} agents ${rows.agents} terminals ${rows.terminals} dial errors ${errors}`,
+          );
+        }
+        return status.listed === AGENTS && rows.agents === AGENTS && rows.terminals === AGENTS;
       };
       /** `begin` resolves when the clock starts: the agents dial a listening server (cold), or it starts listening (restart). */
       const storm = async (server: Child, begin: () => Promise<void>): Promise<Storm> => {

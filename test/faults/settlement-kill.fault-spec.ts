@@ -1,9 +1,9 @@
-import { HOLD_PHASES, type HoldPhase, waitFor } from '@payorch/testing';
+import { HOLD_PHASES, type HoldPhase, seededRandom, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { faultSeed, FINAL_WITHIN_MS, healingChecks, type Protocol, stackApi, seededRandom, startFaultStack, stopFaultStack } from './support/healing';
+import { faultSeed, FINAL_WITHIN_MS, healingChecks, type Protocol, stackApi, startFaultStack, stopFaultStack } from './support/healing';
 import { type HealthWatch, ProcessStack } from './support/stack';
 
 /**

@@ -68,9 +68,9 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
 
 /**
  * The connector's Redis connections (docs/architecture.md, "Redis connections"): `command` for ownership
- * keys, command-bus replies/acks/XGROUP and PUBLISH (offline queue kept, 3 retries, as before), `blocking`
- * for the command-bus consumer's XREADGROUP BLOCK (`command` is auto-pipelined: one write per tick), `subscriber` for the access watcher's PSUBSCRIBE (it
- * subscribes itself after every reconnect, then re-checks every agent: no automatic re-subscription).
+ * keys, command-bus replies/acks/XGROUP and PUBLISH (offline queue kept, 3 retries, as before; auto-pipelined),
+ * `blocking` for the command-bus consumer's XREADGROUP BLOCK, `subscriber` for the access watcher's PSUBSCRIBE
+ * (it subscribes itself after every reconnect, then re-checks every agent: no automatic re-subscription).
  */
 function connectorRedis(config: ConnectorConfig, instanceId: string, logger: Logger): RedisConnections {
   return new RedisConnections({

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, socketWriteTexts, type TestDatabase } from '@payorch/testing';
 
 import { createPrismaClient, Database, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
 
@@ -68,23 +67,13 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
   });
 
   it('sends the event sequencer in the write of the COMMIT: no write of its own, and the events are numbered before they are handed over', async () => {
-    const writes: string[] = [];
-    const proto = net.Socket.prototype as unknown as { _writeGeneric: (writev: boolean, data: unknown, ...rest: unknown[]) => unknown };
-    const original = proto._writeGeneric;
-    const spy = jest.spyOn(proto, '_writeGeneric').mockImplementation(function (this: net.Socket, writev, data, ...rest) {
-      const chunks = writev ? (data as { chunk: Buffer | string }[]).map((c) => c.chunk) : [data as Buffer | string];
-      writes.push(chunks.map((c) => (typeof c === 'string' ? c : c.toString('latin1'))).join(''));
-      return original.call(this, writev, data, ...rest);
-    });
     const seen = committed.length;
-    try {
+    const writes = await socketWriteTexts(async () => {
       await sut.withTenantSql(tenantA, (tx) =>
         publishEvent(tx, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n: 2 } }),
       );
       await sut.eventsSettled();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     const ids = committed.slice(seen).map((e) => e.id);
     const numbered = (await owner.domainEvent.findMany({ where: { id: { in: ids } } })).map((e) => e.seq);
     expect(numbered).toHaveLength(1);

@@ -1,29 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 
 import { createPrismaClient, Database, Prisma, type PrismaClient, type PublishedEvent, type SqlTransaction } from '@payorch/db';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, socketWriteTexts, type TestDatabase } from '@payorch/testing';
 
 import { insertOperation, type NewOperation } from './create';
 import { eventData } from './records';
-
-/** The text of every socket write of this process while `fn` runs (pg's wire messages carry the SQL in clear). */
-async function socketWrites(fn: () => Promise<unknown>): Promise<string[]> {
-  const writes: string[] = [];
-  const proto = net.Socket.prototype as unknown as { _writeGeneric: (writev: boolean, data: unknown, ...rest: unknown[]) => unknown };
-  const original = proto._writeGeneric;
-  const spy = jest.spyOn(proto, '_writeGeneric').mockImplementation(function (this: net.Socket, writev, data, ...rest) {
-    const chunks = writev ? (data as { chunk: Buffer | string }[]).map((c) => c.chunk) : [data as Buffer | string];
-    writes.push(chunks.map((c) => (typeof c === 'string' ? c : c.toString('latin1'))).join(''));
-    return original.call(this, writev, data, ...rest);
-  });
-  try {
-    await fn();
-  } finally {
-    spy.mockRestore();
-  }
-  return writes;
-}
 
 describe(`${insertOperation.name} as the transaction's last statement`, () => {
   let testDb: TestDatabase;
@@ -55,7 +36,7 @@ describe(`${insertOperation.name} as the transaction's last statement`, () => {
   it('writes the INSERT, its DomainEvent and COMMIT in one write, and publishes the event the row itself would give', async () => {
     const id = randomUUID();
     let created: Awaited<ReturnType<typeof insertOperation>> | undefined;
-    const writes = await socketWrites(async () => {
+    const writes = await socketWriteTexts(async () => {
       created = await db.withTenantSql(input.tenantId, (tx) => {
         auditRow(tx as SqlTransaction, id);
         return insertOperation(tx, { ...input, id, idempotencyKey: 'last-1' }, { last: true });

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 
 import { createPrismaClient, Database, Prisma, type PrismaClient } from '@payorch/db';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, socketWriteTexts, type TestDatabase } from '@payorch/testing';
 
 import { insertOperation } from './create';
 import { type FrameStep, insertFrameSteps } from './records';
@@ -36,24 +35,14 @@ describe(insertFrameSteps.name, () => {
   it('in a SqlTransaction, leaves in the write of the statement after it (nobody waits for its answer), and commits the frames in order', async () => {
     const frame = (n: number): FrameStep => ({ direction: 'out', summary: `frame ${n}`, masked: '02', at: new Date().toISOString() });
     const marker = randomUUID();
-    const writes: string[] = [];
-    const proto = net.Socket.prototype as unknown as { _writeGeneric: (writev: boolean, data: unknown, ...rest: unknown[]) => unknown };
-    const original = proto._writeGeneric;
-    const spy = jest.spyOn(proto, '_writeGeneric').mockImplementation(function (this: net.Socket, writev, data, ...rest) {
-      const chunks = writev ? (data as { chunk: Buffer | string }[]).map((c) => c.chunk) : [data as Buffer | string];
-      writes.push(chunks.map((c) => (typeof c === 'string' ? c : c.toString('latin1'))).join(''));
-      return original.call(this, writev, data, ...rest);
-    });
-    try {
-      await db.withTenantSql(tenantId, async (tx) => {
+    const writes = await socketWriteTexts(() =>
+      db.withTenantSql(tenantId, async (tx) => {
         await tx.$queryRaw`SELECT 1`;
         await insertFrameSteps(tx, operationId, [frame(1), frame(2)]);
         // What the executor sends next (the outcome's compare-and-set): one write with the frames.
         await tx.$queryRaw(Prisma.sql`SELECT ${marker}::text AS "marker"`);
-      });
-    } finally {
-      spy.mockRestore();
-    }
+      }),
+    );
     const framesWrite = writes.filter((w) => w.includes('jsonb_array_elements'));
     expect(framesWrite).toHaveLength(1);
     expect(framesWrite[0]).toContain(marker);

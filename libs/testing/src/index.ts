@@ -7,3 +7,4 @@ export { HOLD_PHASES, type HoldPhase, PhaseHold } from './phase-hold';
 export { REPO_ROOT, tsEntryArgs } from './process';
 export { nextEvent, waitFor, type WaitForOptions, withTimeout } from './wait';
 export { seededRandom } from './seeded-random';
+export { socketWriteTexts } from './socket-write-texts';

@@ -27,8 +27,6 @@ export function faultSeed(): number {
   return Number.isInteger(given) && given > 0 ? given : 1 + Math.floor(Math.random() * 2_147_483_646);
 }
 
-export { seededRandom } from '@payorch/testing';
-
 export interface Simulators {
   joinproto: JoinprotoTerminalSimulator;
   jpay: JpaySimulator;

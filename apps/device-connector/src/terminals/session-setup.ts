@@ -79,9 +79,11 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
         AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[]))`,
   ]);
   const open = new Set(unfinished.map((r) => r.terminalId));
+  const terminalsOf = new Map<string | null, TerminalRow[]>();
+  for (const row of rows) terminalsOf.set(row.agentId, [...(terminalsOf.get(row.agentId) ?? []), row]);
   return inputs.map((input, i) => {
     if (revoked[i] !== null) return { revoked: revoked[i]! };
-    const own = rows.filter((row) => row.agentId === input.agentId);
+    const own = terminalsOf.get(input.agentId) ?? [];
     return { revoked: null, rows: own, unfinished: new Set(own.filter((row) => open.has(row.id)).map((row) => row.id)) };
   });
 }
@@ -99,9 +101,9 @@ const MAX_BATCH = 200;
  * The set-ups of one tenant's tunnels, batched (issue 19, reconnect storms): a tenant has one batch at a time,
  * formed when it gets its database slot (`slot`: DatabaseSlots) after the current turn of the event loop, so the
  * set-ups of the tenant that arrived in the same I/O phase, while the previous batch ran or while this one waited
- * for its slot are made by one transaction (`transact`:
- * setUpSessions): a storm over a 50-till chain is a few transactions, not 50. A failed batch rejects each of its
- * set-ups (each tunnel is then refused with SETUP_FAILED and its agent comes back after its backoff).
+ * for its slot are made by one transaction (`transact`: setUpSessions): a storm over a 50-till chain is a few
+ * transactions, not 50. A failed batch rejects each of its set-ups (each tunnel is then refused with SETUP_FAILED
+ * and its agent comes back after its backoff).
  */
 export class SessionSetups {
   private readonly tenants = new Map<string, Waiting[]>();

@@ -114,8 +114,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   /**
    * The handshake's set-up: the ownership claim, then the tenant transaction (setUpSessions, shared with
    * the tenant's other set-ups waiting at the same time: the credential check, the agent's `online` row, its
-   * terminals and which of them have non-final operations). Only those are recovered when their link opens: an operation created after this read
-   * was dispatched to this instance, which already owned the agent. A revoked agent is released and cut.
+   * terminals and which of them have non-final operations). Only those are recovered when their link opens:
+   * an operation created after this read was dispatched to this instance, which already owned the agent. A
+   * revoked agent is released and cut.
    */
   private async setUp(session: AgentSession): Promise<void> {
     const { agent } = session;
