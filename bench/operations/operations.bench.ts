@@ -32,6 +32,7 @@ import { startInProcessAgent } from '../../test/e2e/support/tunnel-harness';
 import { GatewaySession, idem } from '../../test/e2e/support/gateway-session';
 import { InProcessDispatcher } from '../../test/e2e/support/in-process-dispatcher';
 import { QUICK, reportRow } from '../support/report';
+import { backendCpu, backendCpuPerEvent } from '../support/pg-backend-cpu';
 import { installSocketWriteCounter, socketWriteSnapshot, type SocketWriteCounts, writesPerEvent, writesText } from '../support/socket-writes';
 import { installSqlCounter, perEvent, sqlSnapshot } from '../support/sql-counter';
 
@@ -120,6 +121,8 @@ interface PathRun {
   sql: { statements: number; transactions: number };
   /** Socket writes of this process per operation, per kind of socket (bench/support/socket-writes.ts). */
   writes: SocketWriteCounts;
+  /** CPU of the database's PostgreSQL backends per operation (ms), when the server runs on this host. */
+  serverCpuMsPerOp: number | undefined;
 }
 
 /**
@@ -132,13 +135,20 @@ async function drive(session: GatewaySession, apiKey: string, terminals: string[
   remoteKinds.set(port, 'bench client');
   const sqlBefore = sqlSnapshot();
   const writesBefore = socketWriteSnapshot();
+  const serverBefore = await backendCpu(testAdminUrl(), session.testDb.name);
   const full = await measure(terminals.length, async (lane) => {
     const op = await post(base, apiKey, `/v1/terminals/${terminals[lane]}/operations?wait=10000`, { type: 'purchase', amount: 1500, currency: 'RUB' });
     if (op.state !== 'approved') throw new Error(`full stack: unexpected state ${String(op.state)} ${JSON.stringify(op)}`);
   });
   // The warm-up calls (one per lane) are counted too: they are operations like the others.
   const operations = full.ops + terminals.length;
-  return { full, sql: perEvent(sqlBefore, sqlSnapshot(), operations), writes: writesPerEvent(writesBefore, socketWriteSnapshot(), operations) };
+  const serverCpuMsPerOp = backendCpuPerEvent(serverBefore, await backendCpu(testAdminUrl(), session.testDb.name), operations);
+  return {
+    full,
+    sql: perEvent(sqlBefore, sqlSnapshot(), operations),
+    writes: writesPerEvent(writesBefore, socketWriteSnapshot(), operations),
+    serverCpuMsPerOp,
+  };
 }
 
 async function post(base: string, apiKey: string, path: string, body: object): Promise<Record<string, unknown>> {
@@ -274,6 +284,7 @@ async function main(): Promise<void> {
             ` SQL per operation: ${run.sql.statements} statements in ${run.sql.transactions} transactions`,
         );
         console.log(`  socket writes per operation: ${writesText(run.writes)}`);
+        if (run.serverCpuMsPerOp !== undefined) console.log(`  PostgreSQL backends' CPU per operation: ${run.serverCpuMsPerOp.toFixed(2)} ms`);
         console.log(`  ${LESSON}`);
         const goal = GOALS[path];
         reportRow({
@@ -284,7 +295,10 @@ async function main(): Promise<void> {
           ratio: f.rate / b.rate,
           goal: { on: 'ratio', op: '>=', value: goal.ratio },
           perEvent: run.sql,
-          note: `CPU in this process ${run.full.cpuMsPerOp.toFixed(2)} ms/op (baseline ${baseline.cpuMsPerOp.toFixed(2)}); socket writes per op: ${writesText(run.writes)}`,
+          note:
+            `CPU in this process ${run.full.cpuMsPerOp.toFixed(2)} ms/op (baseline ${baseline.cpuMsPerOp.toFixed(2)})` +
+            (run.serverCpuMsPerOp === undefined ? '' : `, PostgreSQL backends ${run.serverCpuMsPerOp.toFixed(2)} ms/op`) +
+            `; socket writes per op: ${writesText(run.writes)}`,
         });
         reportRow({
           bench: `operations: added latency at p50, ${path}, ${terminals} terminals`,
@@ -307,7 +321,9 @@ const LESSON =
   'profile: the event loop is the bottleneck, and writev was its largest self time (26 %, ~0.15 ms per write: mostly the time the ' +
   'process was preempted by the peer its write woke on 2 saturated cores; a write alone is ~0.03 ms). Count writes (wake-ups) per ' +
   'operation, not bytes: one SUBSCRIBE per tenant channel (kept 10 s), the events of ' +
-  "a tick PUBLISHed on one pipeline, the event sequencer sent with the COMMIT, the create's COMMIT with its INSERT, the frame journal with the outcome (25 → ~20 writes)";
+  "a tick PUBLISHed on one pipeline, the event sequencer sent with the COMMIT, the create's COMMIT with its INSERT, the frame journal with the outcome (25 → ~20 writes). " +
+  'pg_stat_statements: PostgreSQL spent as long planning the hot statements as running them (8.4 ms of backend CPU per operation); ' +
+  'prepared once per connection, they are only bound (~6 ms)';
 
 /** Issue 19's goals: the in-process path ≥ 0.5× and ≤ 3 ms added at p50; the deployment path ≥ 0.4× and ≤ 5 ms. */
 const GOALS: Record<Path, { ratio: number; addedMs: number }> = {

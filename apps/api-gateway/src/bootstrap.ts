@@ -39,6 +39,7 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const redis = gatewayRedis(config, logger);
   // Every committed domain event goes to its tenant's live channel (streams, webhook fan-out).
   const db = Database.connect(config.DATABASE_APP_URL, undefined, {
+    preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
     onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => logger.warn({ err: err.message }, 'event publish failed')),
   });
   const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);

@@ -31,6 +31,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
   const redis = connectorRedis(config, instanceId, log);
   // Operation progress, presence and relay events go to their tenant's live channel once committed.
   const db = Database.connect(config.DATABASE_APP_URL, config.CONNECTOR_DATABASE_POOL_SIZE, {
+    preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
     onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
   });
   // One queue per terminal, shared by the operation handler and the TerminalHub (terminal info).

@@ -25,6 +25,7 @@ export async function createWorkerApp(
   // Settlement, wallet and recovery events go to their tenant's live channel once committed. The pool is sized from
   // config: a fixed 4 connections queued 32 concurrent settlements behind each other's transactions.
   const db = Database.connect(config.DATABASE_APP_URL, config.WORKER_DATABASE_POOL_SIZE, {
+    preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
     onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
   });
   const app = await NestFactory.create(

@@ -9,6 +9,9 @@ import { bool, cidrList, isRedisUrl, logLevel, masterKey, port, postgresUrl, pre
 
 const common = {
   DATABASE_APP_URL: postgresUrl().describe('PostgreSQL URL of the application role `payorch_app` (subject to row-level security).'),
+  DATABASE_PREPARED_STATEMENTS: bool(true).describe(
+    "The hot path's statements are prepared on the server once per connection (PostgreSQL plans them once instead of on every run; docs/scaling.md). Set false behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`).",
+  ),
   EGRESS_ALLOW_CIDRS: cidrList().describe(
     'Operator egress policy: special-purpose ranges (private, loopback, link-local…) that tenant-directed connections (relay, webhooks, Assist) may reach, e.g. an on-premises processing host `10.20.0.0/16`. Empty: only public addresses (docs/security.md).',
   ),

@@ -4,6 +4,7 @@ import { isUuid, PayorchError } from '@payorch/domain';
 
 import { createPool, Prisma, type PrismaClient, prismaOnPool, type TransactionClient } from './client';
 import { collectEvents, type PublishedEvent } from './events';
+import { isStalePreparedStatement, statementName } from './prepared-statements';
 import { SqlTransaction } from './sql-transaction';
 
 export interface ApiKeyLookup {
@@ -58,6 +59,11 @@ export interface DatabaseOptions {
   onCommitted?: (events: readonly PublishedEvent[]) => void;
   /** Runs in close(), after the pool is closed (e.g. to quit the connection onCommitted publishes on). */
   onClose?: () => Promise<void>;
+  /**
+   * The hot path's statements (`withTenantSql`, the API-key lookup) are prepared on the server once per connection
+   * (default true; prepared-statements.ts). Off for a pooler that cannot keep them (PgBouncer before 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -146,11 +152,15 @@ export class Database {
     // With events and no sequencer run going or on its way, the sequencer's call travels with the COMMIT (one write,
     // and its answer right behind the COMMIT's) instead of a write and a round trip of its own afterwards (afterCommit).
     // One at a time: commits meanwhile are numbered together by the run it starts, as before.
-    const tx = new SqlTransaction(client, () => {
-      if (events.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay) return undefined;
-      carriesSequencer = this.sequencerOnItsWay = true;
-      return SEQUENCE_EVENTS;
-    });
+    const tx = new SqlTransaction(
+      client,
+      () => {
+        if (events.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay) return undefined;
+        carriesSequencer = this.sequencerOnItsWay = true;
+        return SEQUENCE_EVENTS;
+      },
+      this.options.preparedStatements ?? true,
+    );
     const events = collectEvents(tx);
     let broken: unknown;
     /** The event sequencer's call sent with COMMIT (afterCommit), when it was: the connection is released after it. */
@@ -183,6 +193,8 @@ export class Database {
     } finally {
       // Its run has started (afterCommit), or its COMMIT failed: the next commit may carry one again.
       if (carriesSequencer) this.sequencerOnItsWay = false;
+      // Its prepared statements no longer match the schema (a migration ran): a new connection prepares them afresh.
+      if (tx.stalePreparedStatement) broken ??= true;
       const release = () => client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
       if (sequencing === undefined || broken !== undefined) release();
       else void sequencing.then(release, release);
@@ -270,7 +282,7 @@ export class Database {
   /** Every authenticated request runs it: on the bare-driver pool when there is one (no tenant scope: SECURITY DEFINER). */
   async findApiKeyByPrefix(prefix: string): Promise<ApiKeyLookup | null> {
     if (this.sqlPool !== undefined) {
-      const { rows } = await this.sqlPool.query<ApiKeyLookup>('SELECT * FROM payorch_find_api_key($1)', [prefix]);
+      const { rows } = await this.poolQuery<ApiKeyLookup>('SELECT * FROM payorch_find_api_key($1)', [prefix]);
       return rows[0] ?? null;
     }
     const rows = await this.prisma.$queryRaw<ApiKeyLookup[]>`SELECT * FROM payorch_find_api_key(${prefix})`;
@@ -287,9 +299,25 @@ export class Database {
     type Row = AgentCredentialLookup & { credentialPrefix: string };
     const rows =
       this.sqlPool !== undefined
-        ? (await this.sqlPool.query<Row>('SELECT * FROM payorch_find_agents_by_credentials($1::text[])', [prefixes])).rows
+        ? (await this.poolQuery<Row>('SELECT * FROM payorch_find_agents_by_credentials($1::text[])', [prefixes])).rows
         : await this.prisma.$queryRaw<Row[]>`SELECT * FROM payorch_find_agents_by_credentials(${[...prefixes]}::text[])`;
     return new Map(rows.map(({ credentialPrefix, ...agent }) => [credentialPrefix, agent]));
+  }
+
+  /** One statement on the bare pool, prepared once per connection (as `withTenantSql`'s statements). */
+  private async poolQuery<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const client = await this.sqlPool!.connect();
+    let failure: unknown;
+    try {
+      const name = (this.options.preparedStatements ?? true) ? statementName(client, text) : undefined;
+      return await client.query<R>({ name, text, values });
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      // A failed lookup leaves the connection as it was (autocommit), except a prepared statement a migration made stale.
+      client.release(isStalePreparedStatement(failure) ? (failure as Error) : undefined);
+    }
   }
 
   async findAgentByEnrollmentPrefix(prefix: string): Promise<AgentEnrollmentLookup | null> {

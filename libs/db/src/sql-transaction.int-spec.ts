@@ -3,6 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { createTestDatabase, socketWriteTexts, type TestDatabase } from '@payorch/testing';
 
 import { createPrismaClient, Database, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
+import { MAX_PREPARED_STATEMENTS } from './prepared-statements';
+
+/** Store's columns by name, as the hot statements name TerminalOperation's (OPERATION_ROW_COLUMNS). */
+const operationColumnsOfStore = Prisma.raw('"id", "tenantId", "name", "timeZone"');
 
 describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => {
   let testDb: TestDatabase;
@@ -141,6 +145,71 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
     ).rejects.toThrow('statement issued after the end of its transaction');
     expect(await owner.store.findUnique({ where: { id } })).not.toBeNull();
     await owner.store.delete({ where: { id } });
+  });
+
+  describe('prepared statements (issue 19: planning cost PostgreSQL as much as running)', () => {
+    const storeByName = (name: string) => Prisma.sql`SELECT "name" FROM "Store" WHERE "name" = ${name}`;
+
+    it('parses a statement with parameters once per connection, and binds it afterwards', async () => {
+      const writes = await socketWriteTexts(async () => {
+        expect(await sut.querySql(tenantA, storeByName('A1'))).toEqual([{ name: 'A1' }]);
+        expect(await sut.querySql(tenantA, storeByName('A2'))).toEqual([{ name: 'A2' }]);
+        expect(await sut.querySql(tenantA, storeByName('B1'))).toEqual([]); // tenant B's row: RLS applies to the prepared statement alike
+      });
+      expect(writes.filter((w) => w.includes('FROM "Store" WHERE "name" = $1'))).toHaveLength(1);
+      const prepared = await sut.querySql<{ statement: string }>(tenantA, Prisma.sql`SELECT "statement" FROM pg_prepared_statements WHERE "statement" LIKE ${'%"Store" WHERE "name"%'}`);
+      expect(prepared).toHaveLength(1);
+    });
+
+    it('prepares at most MAX_PREPARED_STATEMENTS per connection; statements beyond run unnamed', async () => {
+      for (let i = 0; i < MAX_PREPARED_STATEMENTS + 20; i++) {
+        // A different text each time (as a list of N rows would be).
+        expect(await sut.querySql<{ n: number }>(tenantA, Prisma.sql`SELECT ${i}::int AS n ${Prisma.raw(`, ${i} AS "c${i}"`)}`)).toMatchObject([{ n: i }]);
+      }
+      const [{ count }] = await sut.querySql<{ count: bigint }>(tenantA, Prisma.sql`SELECT count(*) AS count FROM pg_prepared_statements WHERE ${1}::int = 1`);
+      expect(Number(count)).toBe(MAX_PREPARED_STATEMENTS);
+    });
+
+    it('a migration that adds a column does not break the statements of the operation rows (named columns)', async () => {
+      const db = Database.connect(testDb.appUrl, 1);
+      try {
+        const read = () => db.querySql(tenantA, Prisma.sql`SELECT ${operationColumnsOfStore} FROM "Store" WHERE "id" = ${storeA}::uuid`);
+        expect(await read()).toHaveLength(1);
+        await owner.$executeRawUnsafe('ALTER TABLE "Store" ADD COLUMN "addedByMigration" int');
+        expect(await read()).toHaveLength(1);
+      } finally {
+        await owner.$executeRawUnsafe('ALTER TABLE "Store" DROP COLUMN IF EXISTS "addedByMigration"');
+        await db.close();
+      }
+    });
+
+    it('a statement a migration made stale fails its one transaction, and the connection is replaced instead of failing every later one', async () => {
+      const db = Database.connect(testDb.appUrl, 1);
+      try {
+        const readAll = () => db.querySql(tenantA, Prisma.sql`SELECT * FROM "Store" WHERE "id" = ${storeA}::uuid`);
+        expect(await readAll()).toHaveLength(1);
+        await owner.$executeRawUnsafe('ALTER TABLE "Store" ADD COLUMN "addedByMigration" int');
+        await expect(readAll()).rejects.toThrow(/cached plan must not change result type/);
+        expect(await readAll()).toEqual([expect.objectContaining({ id: storeA, addedByMigration: null })]);
+        expect(await readAll()).toHaveLength(1);
+      } finally {
+        await owner.$executeRawUnsafe('ALTER TABLE "Store" DROP COLUMN IF EXISTS "addedByMigration"');
+        await db.close();
+      }
+    });
+
+    it('with preparedStatements off (a pooler that cannot keep them), prepares nothing', async () => {
+      const db = Database.connect(testDb.appUrl, 1, { preparedStatements: false });
+      try {
+        expect(await db.querySql(tenantA, storeByName('A1'))).toEqual([{ name: 'A1' }]);
+        expect(await db.querySql(tenantA, storeByName('A1'))).toEqual([{ name: 'A1' }]);
+        expect(await db.findApiKeyByPrefix('nope')).toBeNull();
+        const [{ count }] = await db.querySql<{ count: bigint }>(tenantA, Prisma.sql`SELECT count(*) AS count FROM pg_prepared_statements WHERE ${1}::int = 1`);
+        expect(Number(count)).toBe(0);
+      } finally {
+        await db.close();
+      }
+    });
   });
 
   it('refuses a tenant id that is not a UUID before touching the database', async () => {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 
 import { Prisma } from './client';
+import { isStalePreparedStatement, statementName } from './prepared-statements';
 
 /**
  * The raw-SQL surface that a Prisma interactive transaction and a {@link SqlTransaction} both offer. A
@@ -36,15 +37,22 @@ export class SqlTransaction implements SqlClient {
   private corked = false;
   /** COMMIT written by `commitNow`, and the statement that followed it. */
   private committing: { commit: Promise<pg.QueryResult>; followed: Promise<pg.QueryResult> | undefined } | undefined;
+  /**
+   * A prepared statement of this connection was refused because a migration changed its result columns: the
+   * connection is not to be pooled again (Database.withTenantSql), or every later use would fail the same way.
+   */
+  stalePreparedStatement = false;
 
   /**
    * @param followCommit asked when `COMMIT` is written: a statement to run right after the transaction, outside it
    * (autocommit), in the same write (Database: the event sequencer, which then costs neither a write nor a round
    * trip of its own). Its answer is handed back by `commit()`, unawaited.
+   * @param prepare statements with parameters are prepared on the server once per connection (prepared-statements.ts).
    */
   constructor(
     private readonly client: pg.PoolClient,
     private readonly followCommit: () => string | undefined = () => undefined,
+    private readonly prepare = false,
   ) {}
 
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
@@ -70,9 +78,14 @@ export class SqlTransaction implements SqlClient {
     if (this.ended) return Promise.reject(new Error('statement issued after the end of its transaction'));
     const text = typeof query === 'string' ? query : query.text;
     const values = typeof query === 'string' ? [] : query.values;
-    const result = this.write({ text, values, types: TYPES } as pg.QueryConfig);
+    // Statements without parameters (BEGIN, COMMIT) go as simple queries: nothing to plan twice.
+    const name = this.prepare && values.length > 0 ? statementName(this.client, text) : undefined;
+    const result = this.write({ name, text, values, types: TYPES } as pg.QueryConfig);
     this.sent.push(result);
-    result.catch((error: unknown) => (this.failure ??= { error }));
+    result.catch((error: unknown) => {
+      this.failure ??= { error };
+      if (isStalePreparedStatement(error)) this.stalePreparedStatement = true;
+    });
     return result;
   }
 

@@ -4,7 +4,7 @@ import { isSqlTransaction, Prisma, type PublishedEvent, type SqlClient } from '@
 import type { OperationType } from '@payorch/drivers';
 
 import { toDbAmount } from './amounts';
-import type { OperationRow } from './records';
+import { type OperationRow, operationRowColumns } from './records';
 import { toDbType } from './state-machine';
 import { publishStep } from './transition';
 
@@ -53,7 +53,7 @@ export async function insertOperation(
         VALUES (${id}::uuid, ${input.tenantId}::uuid, ${input.terminalId}::uuid, ${input.storeId}::uuid, ${toDbType(input.type)}::"OperationType",
           ${amount}::bigint, ${cashbackAmount}::bigint, ${input.currency ?? null}::text, ${input.originalOperationId ?? null}::uuid,
           ${input.idempotencyKey}, ${input.requestHash}, 'PENDING', clock_timestamp(), clock_timestamp())
-        RETURNING *
+        RETURNING ${operationRowColumns()}
       ), logged AS (
         INSERT INTO "OperationEvent" ("id", "tenantId", "operationId", "kind", "fromState", "toState", "data", "createdAt")
         SELECT gen_random_uuid(), "tenantId", "id", 'created', NULL, 'PENDING', NULL, clock_timestamp() FROM created

@@ -33,6 +33,48 @@ export interface OperationRow {
   updatedAt: Date;
 }
 
+/**
+ * OperationRow's columns by name, for the statements that read or return the row: a server-side prepared
+ * statement (libs/db prepared-statements.ts) fixes its result columns, so `SELECT *` would fail on every
+ * connection that prepared it once a migration adds a column; named columns are unaffected.
+ */
+export const OPERATION_ROW_COLUMNS = [
+  'amount',
+  'approvalCode',
+  'cashbackAmount',
+  'completedAt',
+  'createdAt',
+  'currency',
+  'id',
+  'maskedPan',
+  'originalOperationId',
+  'protocolRefs',
+  'receipt',
+  'recoveryAttempts',
+  'responseCode',
+  'responseMessage',
+  'result',
+  'rrn',
+  'state',
+  'stateReason',
+  'storeId',
+  'subStatus',
+  'tenantId',
+  'terminalId',
+  'type',
+  'updatedAt',
+] as const satisfies readonly (keyof OperationRow)[];
+
+// Every column of OperationRow is listed (a compile error otherwise).
+const everyColumnListed: Exclude<keyof OperationRow, (typeof OPERATION_ROW_COLUMNS)[number]> extends never ? true : never = true;
+void everyColumnListed;
+
+/** The select list of an OperationRow, optionally qualified by a table alias (`o."id", …`). */
+export function operationRowColumns(alias?: string): Prisma.Sql {
+  const prefix = alias === undefined ? '' : `${alias}.`;
+  return Prisma.raw(OPERATION_ROW_COLUMNS.map((column) => `${prefix}"${column}"`).join(', '));
+}
+
 /** The API / event representation of an operation (amounts as numbers of minor units). */
 export interface OperationView {
   id: string;
@@ -118,7 +160,7 @@ export const asRefs = (value: unknown): ProtocolRefs | undefined =>
 /** The driver command for an operation, with its original's stored references for refund / void / capture. */
 export async function loadCommand(tx: SqlClient, row: OperationRow): Promise<OperationCommand> {
   if (row.originalOperationId === null) return commandOf(row);
-  const [original] = await tx.$queryRaw<OperationRow[]>`SELECT * FROM "TerminalOperation" WHERE "id" = ${row.originalOperationId}::uuid`;
+  const [original] = await tx.$queryRaw<OperationRow[]>`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${row.originalOperationId}::uuid`;
   if (original === undefined) throw new Error(`original operation ${row.originalOperationId} not found`);
   return commandOf(row, original);
 }

@@ -2,7 +2,7 @@ import { Prisma, publishEvent, type DomainEventType, type PublishedEvent, type S
 import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
-import { eventData, type OperationRow } from './records';
+import { eventData, type OperationRow, operationRowColumns } from './records';
 import { canTransition, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
 
 /**
@@ -134,7 +134,7 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
     ), written AS (
       UPDATE "TerminalOperation" o SET ${Prisma.join(sets, ', ')}
       FROM previous WHERE o."id" = previous."id"
-      RETURNING o.*, previous."state" AS "previousState"
+      RETURNING ${operationRowColumns('o')}, previous."state" AS "previousState"
     ), logged AS (
       INSERT INTO "OperationEvent" ("id", "tenantId", "operationId", "kind", "fromState", "toState", "data", "createdAt")
       SELECT gen_random_uuid(), "tenantId", "id", ${t.step.kind}, ${fromLogged}, ${to}, ${jsonOrNull(t.step.data)}::jsonb, clock_timestamp() FROM written

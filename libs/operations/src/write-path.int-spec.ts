@@ -281,6 +281,23 @@ describe('operation write path (statement budget)', () => {
     expect(stored).toMatchObject({ state: 'APPROVED', rrn: '000000000003' });
     expect(stored.events.map((e) => e.kind)).toEqual(['created', 'transition', 'refs', 'transition']);
   });
+
+  it("keeps running when a migration adds a column to TerminalOperation under the connections' prepared statements", async () => {
+    const purchase = (df01: string) =>
+      fakeDriver(async (hooks) => {
+        await hooks.beforeSend({ df01 });
+        hooks.onProgress({ kind: 'status', subStatus: 'processing' });
+        return { state: 'approved', rrn: `000000${df01}` };
+      });
+    // Prepares the write path's statements on the connections (the pool has two).
+    for (const df01 of ['000010', '000011']) expect(await record((await create()).row.id, purchase(df01))).toEqual({ ran: true, state: 'APPROVED' });
+    await owner.$executeRawUnsafe('ALTER TABLE "TerminalOperation" ADD COLUMN "addedByMigration" int');
+    try {
+      for (const df01 of ['000012', '000013']) expect(await record((await create()).row.id, purchase(df01))).toEqual({ ran: true, state: 'APPROVED' });
+    } finally {
+      await owner.$executeRawUnsafe('ALTER TABLE "TerminalOperation" DROP COLUMN "addedByMigration"');
+    }
+  });
 });
 
 /** A driver whose `execute` is `run` (the executor's hooks, then an outcome). */

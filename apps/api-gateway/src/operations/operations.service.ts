@@ -12,6 +12,7 @@ import {
   insertOperation,
   isUnheldPending,
   type OperationRow,
+  operationRowColumns,
   resolveManually,
   RUNNING_STATES,
   TERMINAL_COMMAND_DISPATCHER,
@@ -161,7 +162,7 @@ export class OperationsService implements OnApplicationShutdown {
 
   /** The operation as it is now, for create's answer: one pipelined round trip (Database.querySql). */
   private async current(ctx: TenantContext, id: string): Promise<OperationResponse> {
-    const [row] = await this.db.querySql<OperationRow>(ctx, Prisma.sql`SELECT * FROM "TerminalOperation" WHERE "id" = ${id}::uuid`);
+    const [row] = await this.db.querySql<OperationRow>(ctx, Prisma.sql`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${id}::uuid`);
     if (row === undefined) throw notFound('operation', id);
     return toOperationView(row);
   }
@@ -309,7 +310,7 @@ export class OperationsService implements OnApplicationShutdown {
 
   private async byKey(tx: SqlClient, tenantId: string, key: string, requestHash: string): Promise<OperationRow | null> {
     const [existing] = await tx.$queryRaw<(OperationRow & { requestHash: string })[]>`
-      SELECT * FROM "TerminalOperation" WHERE "tenantId" = ${tenantId}::uuid AND "idempotencyKey" = ${key}`;
+      SELECT ${operationRowColumns()}, "requestHash" FROM "TerminalOperation" WHERE "tenantId" = ${tenantId}::uuid AND "idempotencyKey" = ${key}`;
     if (existing === undefined) return null;
     if (existing.requestHash !== requestHash) {
       throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" already created operation ${existing.id} with a different request`, {
@@ -336,7 +337,7 @@ export class OperationsService implements OnApplicationShutdown {
 
   private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto) {
     if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
-    const [original] = await tx.$queryRaw<OperationRow[]>`SELECT * FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid`;
+    const [original] = await tx.$queryRaw<OperationRow[]>`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid`;
     if (!original) throw notFound('operation', dto.originalOperationId);
     const allowed = ORIGINAL_TYPES[dto.type] ?? [];
     if (!allowed.includes(original.type)) {
