@@ -89,11 +89,23 @@ export function collectEvents(tx: object): PublishedEvent[] {
  * nothing waits for the INSERT's answer: in a SqlTransaction it is pipelined with the COMMIT.
  */
 export async function publishEvent(tx: SqlClient, tenantId: string, input: PublishEventInput): Promise<PublishedEvent> {
-  const event: PublishedEvent = { ...input, id: randomUUID(), tenantId, createdAt: eventTime().toISOString() };
+  return (await publishEvents(tx, tenantId, [input]))[0]!;
+}
+
+/**
+ * `publishEvent` for several events of one tenant: one INSERT for all of them (a reconnect storm's `agent.online` and
+ * `terminal.online` events were one statement each, issue 19), in the order given (their times increase in it).
+ */
+export async function publishEvents(tx: SqlClient, tenantId: string, inputs: readonly PublishEventInput[]): Promise<PublishedEvent[]> {
+  if (inputs.length === 0) return [];
+  const events = inputs.map((input): PublishedEvent => ({ ...input, id: randomUUID(), tenantId, createdAt: eventTime().toISOString() }));
   const insert = Prisma.sql`INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
-    VALUES (${event.id}::uuid, ${tenantId}::uuid, ${input.type}, ${input.subjectType}, ${input.subjectId}, ${JSON.stringify(input.data)}::jsonb, ${event.createdAt}::timestamptz)`;
+    SELECT x."id", ${tenantId}::uuid, x."type", x."subjectType", x."subjectId", x."data"::jsonb, x."createdAt"
+    FROM unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[], ${events.map((e) => e.subjectType)}::text[],
+      ${events.map((e) => e.subjectId)}::text[], ${events.map((e) => JSON.stringify(e.data))}::text[], ${events.map((e) => e.createdAt)}::timestamptz[])
+      AS x("id", "type", "subjectType", "subjectId", "data", "createdAt")`;
   if (isSqlTransaction(tx)) tx.defer(insert);
   else await tx.$executeRaw(insert);
-  pending.get(tx)?.push(event);
-  return event;
+  pending.get(tx)?.push(...events);
+  return events;
 }

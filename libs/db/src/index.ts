@@ -10,6 +10,6 @@ export {
 } from './database';
 export { isDatabaseUnavailable } from './unavailable';
 export { appUrlFromAdminUrl } from './urls';
-export { publishEvent, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';
+export { publishEvent, publishEvents, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';
 export { compareAndSetLifecycle, type LifecycleTable } from './compare-and-set';
 export { isSqlTransaction, type SqlClient, SqlTransaction } from './sql-transaction';

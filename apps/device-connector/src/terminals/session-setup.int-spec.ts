@@ -79,9 +79,14 @@ describe('device-connector: batched tunnel set-ups', () => {
     const events = async () => Number((await admin.query(`SELECT count(*) FROM "DomainEvent" WHERE type = 'agent.online'`)).rows[0].count);
     const before = await events();
 
+    const query = jest.spyOn(Client.prototype, 'query');
     const results = await db.withTenantSql(tenantId, (tx) =>
       setUpSessions(tx, [input(a.agentId, 'pfx-a'), input(revoked.agentId, 'pfx-r'), input(b.agentId, 'pfx-b'), input(b.agentId, 'stale-prefix')]),
     );
+    const texts = query.mock.calls.map(([q]) => (typeof q === 'string' ? q : ((q as { text?: string }).text ?? '')));
+    query.mockRestore();
+    // The live agents' agent.online events: one INSERT for the batch, not one per agent.
+    expect(texts.filter((text) => text.includes('INSERT INTO "DomainEvent"'))).toHaveLength(1);
 
     expect(results[0]).toMatchObject({ revoked: null, unfinished: new Set() });
     expect((results[0] as Extract<SessionSetUp, { revoked: null }>).rows.map((r) => r.id)).toEqual(a.terminalIds);

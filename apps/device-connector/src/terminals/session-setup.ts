@@ -1,4 +1,4 @@
-import { publishEvent, type SqlClient } from '@payorch/db';
+import { publishEvents, type SqlClient } from '@payorch/db';
 
 import { type AgentAccessRow, revocationReason, type RevocationReason } from '../access/access-check';
 import type { TerminalRow } from './terminal-link';
@@ -57,15 +57,15 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
       UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "updatedAt" = now()
       FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[]) AS x(id, version)
       WHERE a."id" = x.id`,
-    Promise.all(
-      live.map((input) =>
-        publishEvent(tx, tenantId, {
-          type: 'agent.online',
-          subjectType: 'agent',
-          subjectId: input.agentId,
-          data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
-        }),
-      ),
+    publishEvents(
+      tx,
+      tenantId,
+      live.map((input) => ({
+        type: 'agent.online' as const,
+        subjectType: 'agent' as const,
+        subjectId: input.agentId,
+        data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
+      })),
     ),
     tx.$queryRaw<TerminalRow[]>`
       SELECT t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id",

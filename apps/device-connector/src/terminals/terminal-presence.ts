@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 
-import { type Database, publishEvent, type SqlClient } from '@payorch/db';
+import { type Database, publishEvent, publishEvents, type SqlClient } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
@@ -105,14 +105,16 @@ export class TerminalPresence {
         const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
         if (online.length === 0) return;
         await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
-        for (const { id } of online) {
-          await publishEvent(tx, agent.tenantId, {
-            type: 'terminal.offline',
-            subjectType: 'terminal',
+        await publishEvents(
+          tx,
+          agent.tenantId,
+          online.map(({ id }) => ({
+            type: 'terminal.offline' as const,
+            subjectType: 'terminal' as const,
             subjectId: id,
             data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' },
-          });
-        }
+          })),
+        );
       });
     } catch (error) {
       this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, 'could not record agent offline');
@@ -207,18 +209,20 @@ export class TerminalPresence {
         WHERE t."id" = x.id
         RETURNING t."id", old.status AS old, x.status AS status`;
       const byId = new Map(statuses.map((m) => [m.terminalId, m]));
-      // Sent together (pipelined on the bare driver); any failure fails the batch at COMMIT.
-      await Promise.all(
+      // One INSERT (pipelined on the bare driver); its failure fails the batch at COMMIT.
+      await publishEvents(
+        tx,
+        tenantId,
         changed
           .filter((row) => row.old !== row.status)
           .map((row) => {
             const mark = byId.get(row.id)!;
-            return publishEvent(tx, tenantId, {
-              type: row.status === 'ONLINE' ? 'terminal.online' : 'terminal.offline',
-              subjectType: 'terminal',
+            return {
+              type: row.status === 'ONLINE' ? ('terminal.online' as const) : ('terminal.offline' as const),
+              subjectType: 'terminal' as const,
               subjectId: row.id,
               data: { terminalId: row.id, agentId: mark.agentId, ...(mark.detail && { detail: mark.detail }) },
-            });
+            };
           }),
       );
     }
