@@ -13,9 +13,9 @@ import {
 import { mayReceiveControl, type ControlMessage, type TunnelRole } from './control';
 import { TunnelProtocolError, TunnelStreamError, type SessionErrorCode } from './errors';
 import type { Frame, HelloAckFrame, HelloFrame, OpenFrame, StreamFrame } from './frames';
-import { Heartbeat, type HeartbeatOptions } from './heartbeat';
+import { Heartbeat, type HeartbeatHooks, type HeartbeatOptions } from './heartbeat';
 import { parseLinkDescriptor, type LinkDescriptor } from './link';
-import { Listeners, type Unsubscribe } from './listeners';
+import { defer, Listeners, type Unsubscribe } from './listeners';
 import { dataFramePool } from './frame-pool';
 import { type OutgoingData, TunnelStream, type StreamHost } from './stream';
 import { systemTimers, type TimerApi } from './timers';
@@ -69,7 +69,7 @@ export interface MultiplexerOptions {
 export interface TunnelSession {
   version: number;
   peerSoftware: string;
-  capabilities: string[];
+  capabilities: readonly string[];
   /** Largest frame the peer accepts; this side never sends more. */
   peerMaxFrameBytes: number;
 }
@@ -103,38 +103,105 @@ export interface TunnelStats {
 
 const MIN_GRANT = 4096;
 
+const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 15_000, maxMissed: 2 };
+const DEFAULT_BAD_MESSAGE_BUDGET: BadMessageBudgetOptions = { limit: 10, windowMs: 60_000 };
+
+/**
+ * The stream table and ready set of a tunnel without streams: shared and empty (an idle tunnel holds no Map or Set
+ * of its own; a connector holds thousands of idle tunnels). Never written: the first stream gets its own.
+ */
+const NO_STREAMS: ReadonlyMap<number, TunnelStream> = new Map();
+const NONE_READY: ReadonlySet<TunnelStream> = new Set();
+const NO_CAPABILITIES: readonly string[] = Object.freeze([]);
+
+/** Peer software names seen, to share one string per name across tunnels (thousands of agents report a handful). */
+const peerSoftwareNames = new Map<string, string>();
+function sharedPeerSoftware(name: string): string {
+  const known = peerSoftwareNames.get(name);
+  if (known !== undefined) return known;
+  if (peerSoftwareNames.size < 256) peerSoftwareNames.set(name, name);
+  return name;
+}
+
+/** MultiplexerOptions resolved (defaults applied) and checked. */
+interface Settings {
+  readonly software: string;
+  readonly supportedVersions: readonly number[];
+  readonly capabilities: readonly string[];
+  readonly maxFrameBytes: number;
+  readonly initialWindow: number;
+  readonly maxStreams: number;
+  readonly maxReceiveBufferBytes: number;
+  readonly maxSendBufferBytes: number;
+  readonly streamHighWaterMark: number;
+  readonly streamQueueLimit: number;
+  readonly transportHighWaterMark: number;
+  readonly handshakeTimeoutMs: number;
+  readonly openTimeoutMs: number;
+  readonly validateHello: MultiplexerOptions['validateHello'];
+  readonly timers: TimerApi;
+  readonly budgetOptions: BadMessageBudgetOptions;
+  readonly heartbeat: HeartbeatOptions | false;
+}
+
+/**
+ * Settings by options object: a connector passes the same options to every tunnel it accepts, and an idle tunnel
+ * then holds one reference instead of sixteen fields (issue 19, memory per idle agent). The options are read once:
+ * a caller must not change an options object it has used.
+ */
+const settingsByOptions = new WeakMap<MultiplexerOptions, Settings>();
+
+function settingsOf(options: MultiplexerOptions): Settings {
+  const cached = settingsByOptions.get(options);
+  if (cached !== undefined) return cached;
+  const settings: Settings = {
+    software: options.software,
+    supportedVersions: options.supportedVersions ?? SUPPORTED_PROTOCOL_VERSIONS,
+    capabilities: options.capabilities ?? NO_CAPABILITIES,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    initialWindow: options.initialWindow ?? 256 * 1024,
+    maxStreams: options.maxStreams ?? 256,
+    maxReceiveBufferBytes: options.maxReceiveBufferBytes ?? 32 * 1024 * 1024,
+    maxSendBufferBytes: options.maxSendBufferBytes ?? 16 * 1024 * 1024,
+    streamHighWaterMark: options.streamHighWaterMark ?? 64 * 1024,
+    streamQueueLimit: options.streamQueueLimit ?? 1024 * 1024,
+    transportHighWaterMark: options.transportHighWaterMark ?? 1024 * 1024,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    openTimeoutMs: options.openTimeoutMs ?? 30_000,
+    validateHello: options.validateHello,
+    timers: options.timers ?? systemTimers,
+    budgetOptions: options.badMessageBudget ?? DEFAULT_BAD_MESSAGE_BUDGET,
+    heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT,
+  };
+  checkRange('maxFrameBytes', settings.maxFrameBytes, MIN_MAX_FRAME_BYTES, MAX_MAX_FRAME_BYTES);
+  checkRange('initialWindow', settings.initialWindow, MIN_GRANT, MAX_WINDOW);
+  checkRange('streamHighWaterMark', settings.streamHighWaterMark, 1, settings.streamQueueLimit);
+  settingsByOptions.set(options, settings);
+  return settings;
+}
+
 /**
  * One tunnel: many streams over one message transport (docs/tunnel.md). Both ends use this class
  * with different roles. Feed it inbound messages with `receive()` and report the transport's close
  * with `handleTransportClosed()`; `attachWebSocket()` does both for a `ws` WebSocket.
  */
-export class Multiplexer {
+export class Multiplexer implements StreamHost, HeartbeatHooks {
   readonly role: TunnelRole;
 
   private currentState: MultiplexerState = 'idle';
   private negotiated: TunnelSession | undefined;
   private closeInfo: TunnelCloseInfo | undefined;
 
-  private readonly software: string;
-  private readonly supportedVersions: readonly number[];
-  private readonly capabilities: readonly string[];
-  private readonly maxFrameBytes: number;
-  private readonly initialWindow: number;
-  private readonly maxStreams: number;
-  private readonly maxReceiveBufferBytes: number;
-  private readonly streamHighWaterMark: number;
-  private readonly streamQueueLimit: number;
-  private readonly transportHighWaterMark: number;
-  private readonly handshakeTimeoutMs: number;
-  private readonly openTimeoutMs: number;
-  private readonly validateHello: MultiplexerOptions['validateHello'];
-  private readonly timers: TimerApi;
-  private readonly budget: BadMessageBudget;
+  /** The options resolved and checked: one object for every tunnel made with the same options object. */
+  private readonly settings: Settings;
+  /** Made on the first protocol error (most tunnels never have one). */
+  private budget: BadMessageBudget | undefined;
   private readonly heartbeat: Heartbeat | undefined;
 
-  private readonly streams = new Map<number, TunnelStream>();
-  /** Streams with sendable output, in round-robin order. */
-  private readonly ready = new Set<TunnelStream>();
+  /** NO_STREAMS while the tunnel has none (memory of idle tunnels): written only through addStream / forget. */
+  private streams = NO_STREAMS as Map<number, TunnelStream>;
+  /** Streams with sendable output, in round-robin order; NONE_READY when empty (markReady, flush, forget). */
+  private ready = NONE_READY as Set<TunnelStream>;
   private nextLocalId: number;
   private lastPeerId = 0;
   private peerMaxFrameBytes = MIN_MAX_FRAME_BYTES;
@@ -144,68 +211,72 @@ export class Multiplexer {
   private sendQueued = 0;
   private receiveCommitted = 0;
   private transportUnflushed = 0;
-  private readonly counters = {
-    framesIn: 0,
-    framesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    protocolErrors: 0,
-  };
+  private framesIn = 0;
+  private framesOut = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private protocolErrors = 0;
 
-  private readonly readyListeners = new Listeners<[TunnelSession]>(true);
-  private readonly closeListeners = new Listeners<[TunnelCloseInfo]>(true);
-  private readonly controlListeners = new Listeners<[ControlMessage]>();
-  private readonly protocolErrorListeners = new Listeners<[TunnelProtocolError]>();
+  // Listener sets are made on the first listener and the once-only ones dropped when they fired: an idle tunnel
+  // holds none (its ready and close are replayed from `negotiated` / `closeInfo` to a listener added later).
+  private readyListeners: Listeners<[TunnelSession]> | undefined;
+  private closeListeners: Listeners<[TunnelCloseInfo]> | undefined;
+  private controlListeners: Listeners<[ControlMessage]> | undefined;
+  private protocolErrorListeners: Listeners<[TunnelProtocolError]> | undefined;
   private openHandler: ((request: IncomingOpen) => void) | undefined;
-  private readonly streamHost: StreamHost;
 
   constructor(
     private readonly transport: FrameTransport,
     options: MultiplexerOptions,
   ) {
     this.role = options.role;
-    this.software = options.software;
-    this.supportedVersions = options.supportedVersions ?? SUPPORTED_PROTOCOL_VERSIONS;
-    this.capabilities = options.capabilities ?? [];
-    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.initialWindow = options.initialWindow ?? 256 * 1024;
-    this.maxStreams = options.maxStreams ?? 256;
-    this.maxReceiveBufferBytes = options.maxReceiveBufferBytes ?? 32 * 1024 * 1024;
-    this.streamHighWaterMark = options.streamHighWaterMark ?? 64 * 1024;
-    this.streamQueueLimit = options.streamQueueLimit ?? 1024 * 1024;
-    this.transportHighWaterMark = options.transportHighWaterMark ?? 1024 * 1024;
-    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
-    this.openTimeoutMs = options.openTimeoutMs ?? 30_000;
-    this.validateHello = options.validateHello;
-    this.timers = options.timers ?? systemTimers;
-    this.budget = new BadMessageBudget(options.badMessageBudget ?? { limit: 10, windowMs: 60_000 });
+    this.settings = settingsOf(options);
     this.nextLocalId = this.role === 'agent' ? 1 : 2;
-    checkRange('maxFrameBytes', this.maxFrameBytes, MIN_MAX_FRAME_BYTES, MAX_MAX_FRAME_BYTES);
-    checkRange('initialWindow', this.initialWindow, MIN_GRANT, MAX_WINDOW);
-    checkRange('streamHighWaterMark', this.streamHighWaterMark, 1, this.streamQueueLimit);
+    if (this.settings.heartbeat) this.heartbeat = new Heartbeat(this.settings.heartbeat, this.settings.timers, this);
+  }
 
-    const heartbeat = options.heartbeat ?? { intervalMs: 15_000, maxMissed: 2 };
-    if (heartbeat) {
-      this.heartbeat = new Heartbeat(heartbeat, this.timers, {
-        sendPing: (timestamp) => this.send({ type: 'PING', timestamp }),
-        onDead: (silentMs) => this.shutdown('HEARTBEAT_TIMEOUT', `no frame from the peer for ${silentMs} ms`),
-      });
-    }
+  // ---- the host of its streams and heartbeat (@internal: methods, not closures per tunnel, for idle memory) ----
 
-    const maxSendBufferBytes = options.maxSendBufferBytes ?? 16 * 1024 * 1024;
-    this.streamHost = {
-      maxSendBufferBytes,
-      sendQueuedBytes: () => this.sendQueued,
-      sendStreamFrame: (frame) => this.send(frame),
-      markReady: (stream) => {
-        this.ready.add(stream);
-        this.flush();
-      },
-      adjustSendQueued: (delta) => {
-        this.sendQueued += delta;
-      },
-      streamFinished: (stream) => this.forget(stream),
-    };
+  /** @internal StreamHost */
+  get maxSendBufferBytes(): number {
+    return this.settings.maxSendBufferBytes;
+  }
+
+  /** @internal StreamHost */
+  sendQueuedBytes(): number {
+    return this.sendQueued;
+  }
+
+  /** @internal StreamHost */
+  sendStreamFrame(frame: StreamFrame): void {
+    this.send(frame);
+  }
+
+  /** @internal StreamHost */
+  markReady(stream: TunnelStream): void {
+    if (this.ready === NONE_READY) this.ready = new Set();
+    this.ready.add(stream);
+    this.flush();
+  }
+
+  /** @internal StreamHost */
+  adjustSendQueued(delta: number): void {
+    this.sendQueued += delta;
+  }
+
+  /** @internal StreamHost */
+  streamFinished(stream: TunnelStream): void {
+    this.forget(stream);
+  }
+
+  /** @internal HeartbeatHooks */
+  heartbeatPing(timestamp: number): void {
+    this.send({ type: 'PING', timestamp });
+  }
+
+  /** @internal HeartbeatHooks */
+  heartbeatLost(silentMs: number): void {
+    this.shutdown('HEARTBEAT_TIMEOUT', `no frame from the peer for ${silentMs} ms`);
   }
 
   get state(): MultiplexerState {
@@ -224,28 +295,36 @@ export class Multiplexer {
       sendQueuedBytes: this.sendQueued,
       receiveCommittedBytes: this.receiveCommitted,
       transportUnflushedBytes: this.transportUnflushed,
-      ...this.counters,
+      framesIn: this.framesIn,
+      framesOut: this.framesOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      protocolErrors: this.protocolErrors,
       rttMs: this.heartbeat?.rttMs,
     };
   }
 
   /** The handshake completed; streams and control messages may flow. */
   onReady(callback: (session: TunnelSession) => void): Unsubscribe {
-    return this.readyListeners.add(callback);
+    const session = this.negotiated;
+    if (session !== undefined) return replay(callback, session);
+    return (this.readyListeners ??= new Listeners()).add(callback);
   }
 
   /** Fires once, after every stream was closed with `TUNNEL_CLOSED`. */
   onClose(callback: (info: TunnelCloseInfo) => void): Unsubscribe {
-    return this.closeListeners.add(callback);
+    const info = this.closeInfo;
+    if (info !== undefined) return replay(callback, info);
+    return (this.closeListeners ??= new Listeners()).add(callback);
   }
 
   onControl(callback: (message: ControlMessage) => void): Unsubscribe {
-    return this.controlListeners.add(callback);
+    return (this.controlListeners ??= new Listeners()).add(callback);
   }
 
   /** Every protocol error counted against the bad-message budget (for logs and metrics). */
   onProtocolError(callback: (error: TunnelProtocolError) => void): Unsubscribe {
-    return this.protocolErrorListeners.add(callback);
+    return (this.protocolErrorListeners ??= new Listeners()).add(callback);
   }
 
   /** Handles the peer's OPENs. Without a handler every OPEN is refused with `UNSUPPORTED_LINK`. */
@@ -257,19 +336,19 @@ export class Multiplexer {
   start(): void {
     if (this.currentState !== 'idle') throw new Error(`start() in state ${this.currentState}`);
     this.currentState = 'handshaking';
-    if (this.handshakeTimeoutMs > 0) {
-      this.handshakeTimer = this.timers.setTimeout(
-        () => this.shutdown('HANDSHAKE_TIMEOUT', `no handshake within ${this.handshakeTimeoutMs} ms`),
-        this.handshakeTimeoutMs,
+    if (this.settings.handshakeTimeoutMs > 0) {
+      this.handshakeTimer = this.settings.timers.setTimeout(
+        () => this.shutdown('HANDSHAKE_TIMEOUT', `no handshake within ${this.settings.handshakeTimeoutMs} ms`),
+        this.settings.handshakeTimeoutMs,
       );
     }
     if (this.role === 'agent') {
       this.send({
         type: 'HELLO',
-        versions: [...this.supportedVersions],
-        maxFrameBytes: this.maxFrameBytes,
-        software: this.software,
-        capabilities: [...this.capabilities],
+        versions: [...this.settings.supportedVersions],
+        maxFrameBytes: this.settings.maxFrameBytes,
+        software: this.settings.software,
+        capabilities: [...this.settings.capabilities],
       });
     }
   }
@@ -286,8 +365,8 @@ export class Multiplexer {
       throw new TunnelStreamError(code, `tunnel is ${this.currentState}`, false);
     }
     const checkedLink = parseLinkDescriptor(link);
-    if (this.streams.size >= this.maxStreams) {
-      throw new TunnelStreamError('LIMIT_EXCEEDED', `${this.maxStreams} streams open`, false);
+    if (this.streams.size >= this.settings.maxStreams) {
+      throw new TunnelStreamError('LIMIT_EXCEEDED', `${this.settings.maxStreams} streams open`, false);
     }
     if (this.nextLocalId > MAX_STREAM_ID) throw new TunnelStreamError('LIMIT_EXCEEDED', 'stream ids exhausted', false);
     const window = this.reserveWindow();
@@ -298,11 +377,11 @@ export class Multiplexer {
     const frame: OpenFrame = { type: 'OPEN', streamId: id, window, link: checkedLink };
     if (options.terminalId !== undefined) frame.terminalId = options.terminalId;
     this.send(frame);
-    if (this.openTimeoutMs > 0) {
-      const timer = this.timers.setTimeout(() => {
-        if (stream.state === 'opening') stream.destroy('TIMEOUT', `no OPEN_OK within ${this.openTimeoutMs} ms`);
-      }, this.openTimeoutMs);
-      const clear = () => this.timers.clearTimeout(timer);
+    if (this.settings.openTimeoutMs > 0) {
+      const timer = this.settings.timers.setTimeout(() => {
+        if (stream.state === 'opening') stream.destroy('TIMEOUT', `no OPEN_OK within ${this.settings.openTimeoutMs} ms`);
+      }, this.settings.openTimeoutMs);
+      const clear = () => this.settings.timers.clearTimeout(timer);
       stream.onOpen(clear);
       stream.onClose(clear);
     }
@@ -332,14 +411,14 @@ export class Multiplexer {
   receive(message: Uint8Array, isBinary = true): void {
     if (this.currentState === 'closed') return;
     if (this.currentState === 'idle') throw new Error('receive() before start()');
-    this.counters.framesIn += 1;
-    this.counters.bytesIn += message.length;
+    this.framesIn += 1;
+    this.bytesIn += message.length;
     this.heartbeat?.markAlive();
     if (!isBinary) {
       this.protocolError(new TunnelProtocolError('TEXT_MESSAGE', 'text message on a binary tunnel', 'drop-frame'));
       return;
     }
-    const event = decodeFrame(message, { maxFrameBytes: this.maxFrameBytes });
+    const event = decodeFrame(message, { maxFrameBytes: this.settings.maxFrameBytes });
     if (event.kind === 'garbage') {
       this.handleBadFrame(event.error);
       return;
@@ -372,29 +451,29 @@ export class Multiplexer {
 
   /** [T8-1] the connector picks the highest version both sides support. */
   private answerHello(hello: HelloFrame): void {
-    const version = [...hello.versions].reverse().find((candidate) => this.supportedVersions.includes(candidate));
+    const version = [...hello.versions].reverse().find((candidate) => this.settings.supportedVersions.includes(candidate));
     if (version === undefined) {
-      this.rejectHello('NO_COMMON_VERSION', `no common protocol version: peer ${hello.versions.join(',')}, here ${this.supportedVersions.join(',')}`);
+      this.rejectHello('NO_COMMON_VERSION', `no common protocol version: peer ${hello.versions.join(',')}, here ${this.settings.supportedVersions.join(',')}`);
       return;
     }
-    const refusal = this.validateHello?.(hello);
+    const refusal = this.settings.validateHello?.(hello);
     if (refusal) {
       this.rejectHello('POLICY', refusal.message);
       return;
     }
-    const capabilities = hello.capabilities.filter((capability) => this.capabilities.includes(capability));
+    const capabilities = hello.capabilities.filter((capability) => this.settings.capabilities.includes(capability));
     this.send({
       type: 'HELLO_ACK',
       accepted: true,
       version,
-      maxFrameBytes: this.maxFrameBytes,
-      software: this.software,
+      maxFrameBytes: this.settings.maxFrameBytes,
+      software: this.settings.software,
       capabilities,
     });
     this.becomeOpen({
       version,
-      peerSoftware: hello.software,
-      capabilities,
+      peerSoftware: sharedPeerSoftware(hello.software),
+      capabilities: capabilities.length === 0 ? NO_CAPABILITIES : capabilities,
       peerMaxFrameBytes: hello.maxFrameBytes,
     });
   }
@@ -405,7 +484,7 @@ export class Multiplexer {
       type: 'HELLO_ACK',
       accepted: false,
       code,
-      versions: [...this.supportedVersions],
+      versions: [...this.settings.supportedVersions],
       message: reason,
     });
     this.shutdown('VERSION_REJECTED', `${code}: ${reason}`);
@@ -417,30 +496,32 @@ export class Multiplexer {
       this.shutdown('VERSION_REJECTED', `${ack.code}: ${ack.message} (peer supports ${ack.versions.join(',') || 'none'})`);
       return;
     }
-    if (!this.supportedVersions.includes(ack.version)) {
+    if (!this.settings.supportedVersions.includes(ack.version)) {
       this.shutdown('HANDSHAKE_FAILED', `peer chose version ${ack.version}, not offered`);
       return;
     }
-    if (!ack.capabilities.every((capability) => this.capabilities.includes(capability))) {
+    if (!ack.capabilities.every((capability) => this.settings.capabilities.includes(capability))) {
       this.shutdown('HANDSHAKE_FAILED', 'peer chose a capability that was not offered');
       return;
     }
     this.becomeOpen({
       version: ack.version,
-      peerSoftware: ack.software,
-      capabilities: ack.capabilities,
+      peerSoftware: sharedPeerSoftware(ack.software),
+      capabilities: ack.capabilities.length === 0 ? NO_CAPABILITIES : ack.capabilities,
       peerMaxFrameBytes: ack.maxFrameBytes,
     });
   }
 
   private becomeOpen(session: TunnelSession): void {
-    if (this.handshakeTimer !== undefined) this.timers.clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer !== undefined) this.settings.timers.clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     this.negotiated = session;
     this.peerMaxFrameBytes = session.peerMaxFrameBytes;
     this.currentState = 'open';
     this.heartbeat?.start();
-    this.readyListeners.emit(session);
+    const listeners = this.readyListeners;
+    this.readyListeners = undefined;
+    listeners?.emit(session);
   }
 
   // ---- frames of an open tunnel ----
@@ -462,7 +543,7 @@ export class Multiplexer {
           this.protocolError(new TunnelProtocolError('CONTROL_DIRECTION', `${frame.message.type} sent to the ${this.role}`, 'drop-frame'));
           return;
         }
-        this.controlListeners.emit(frame.message);
+        this.controlListeners?.emit(frame.message);
         return;
       case 'OPEN':
         this.handleOpen(frame);
@@ -535,7 +616,7 @@ export class Multiplexer {
     const refuse = (code: WireStreamErrorCode, message: string) => this.send({ type: 'OPEN_FAIL', streamId: id, code, message });
     const handler = this.openHandler;
     if (!handler) return refuse('UNSUPPORTED_LINK', 'no open handler on this side');
-    if (this.streams.size >= this.maxStreams) return refuse('LIMIT_EXCEEDED', `${this.maxStreams} streams open`);
+    if (this.streams.size >= this.settings.maxStreams) return refuse('LIMIT_EXCEEDED', `${this.settings.maxStreams} streams open`);
     const window = this.reserveWindow();
     if (window === undefined) return refuse('LIMIT_EXCEEDED', 'receive buffer budget exhausted');
     const stream = this.createStream(id, frame.link, frame.terminalId, 'remote', 'pending', window, frame.window);
@@ -579,9 +660,9 @@ export class Multiplexer {
   }
 
   private protocolError(error: TunnelProtocolError): void {
-    this.counters.protocolErrors += 1;
-    this.protocolErrorListeners.emit(error);
-    if (this.currentState === 'open' && !this.budget.spend(this.timers.now())) {
+    this.protocolErrors += 1;
+    this.protocolErrorListeners?.emit(error);
+    if (this.currentState === 'open' && !(this.budget ??= new BadMessageBudget(this.settings.budgetOptions)).spend(this.settings.timers.now())) {
       this.shutdown('PROTOCOL_ERROR', `bad-message budget exhausted, last ${error.code}: ${error.message}`);
     }
   }
@@ -605,18 +686,19 @@ export class Multiplexer {
       state,
       grantedWindow,
       sendCredit,
-      highWaterMark: this.streamHighWaterMark,
-      queueLimit: this.streamQueueLimit,
-      host: this.streamHost,
+      highWaterMark: this.settings.streamHighWaterMark,
+      queueLimit: this.settings.streamQueueLimit,
+      host: this,
     });
+    if (this.streams === NO_STREAMS) this.streams = new Map();
     this.streams.set(id, stream);
     return stream;
   }
 
   /** [T6-4] the windows granted at once never exceed maxReceiveBufferBytes. */
   private reserveWindow(): number | undefined {
-    const window = Math.min(this.initialWindow, this.maxReceiveBufferBytes - this.receiveCommitted);
-    if (window < Math.min(MIN_GRANT, this.initialWindow)) return undefined;
+    const window = Math.min(this.settings.initialWindow, this.settings.maxReceiveBufferBytes - this.receiveCommitted);
+    if (window < Math.min(MIN_GRANT, this.settings.initialWindow)) return undefined;
     this.receiveCommitted += window;
     return window;
   }
@@ -626,6 +708,9 @@ export class Multiplexer {
     this.streams.delete(stream.id);
     this.ready.delete(stream);
     this.receiveCommitted -= stream.grantedWindow;
+    // The last stream gone: back to the shared empty table and set (an idle tunnel holds neither).
+    if (this.streams.size === 0) this.streams = NO_STREAMS as Map<number, TunnelStream>;
+    if (this.ready.size === 0) this.ready = NONE_READY as Set<TunnelStream>;
   }
 
   private isLocalId(id: number): boolean {
@@ -650,17 +735,18 @@ export class Multiplexer {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      const maxPayload = Math.min(this.maxFrameBytes, this.peerMaxFrameBytes) - FRAME_HEADER_BYTES;
-      while (this.currentState === 'open' && this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark) {
+      const maxPayload = Math.min(this.settings.maxFrameBytes, this.peerMaxFrameBytes) - FRAME_HEADER_BYTES;
+      while (this.currentState === 'open' && this.ready.size > 0 && this.transportUnflushed < this.settings.transportHighWaterMark) {
         const stream = this.ready.values().next().value as TunnelStream;
         this.ready.delete(stream);
         const frame = stream.nextFrame(maxPayload);
         if (frame?.type === 'DATA_PARTS') this.sendData(frame, maxPayload);
         else if (frame) this.send(frame);
-        if (stream.hasOutput) this.ready.add(stream);
+        if (stream.hasOutput) (this.ready === NONE_READY ? (this.ready = new Set()) : this.ready).add(stream);
       }
     } finally {
       this.flushing = false;
+      if (this.ready.size === 0) this.ready = NONE_READY as Set<TunnelStream>;
     }
   }
 
@@ -688,13 +774,13 @@ export class Multiplexer {
 
   private sendBytes(bytes: Uint8Array, recycle = false): void {
     if (this.currentState === 'closed' || this.currentState === 'idle') return;
-    this.counters.framesOut += 1;
-    this.counters.bytesOut += bytes.length;
+    this.framesOut += 1;
+    this.bytesOut += bytes.length;
     this.transportUnflushed += bytes.length;
     this.transport.send(bytes, () => {
       this.transportUnflushed -= bytes.length;
       if (recycle) dataFramePool.give(bytes);
-      if (this.ready.size > 0 && this.transportUnflushed < this.transportHighWaterMark) this.flush();
+      if (this.ready.size > 0 && this.transportUnflushed < this.settings.transportHighWaterMark) this.flush();
     });
   }
 
@@ -709,22 +795,35 @@ export class Multiplexer {
     this.currentState = 'closed';
     const info: TunnelCloseInfo = { code, message };
     this.closeInfo = info;
-    if (this.handshakeTimer !== undefined) this.timers.clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer !== undefined) this.settings.timers.clearTimeout(this.handshakeTimer);
     this.heartbeat?.stop();
-    this.ready.clear();
+    this.ready = NONE_READY as Set<TunnelStream>;
     for (const stream of [...this.streams.values()]) {
       stream.teardown(new TunnelStreamError('TUNNEL_CLOSED', `tunnel closed: ${code}: ${message}`, false, stream.id));
     }
-    this.streams.clear();
+    this.streams = NO_STREAMS as Map<number, TunnelStream>;
     if (transportAction === 'terminate' && this.transport.terminate) this.transport.terminate();
     else if (transportAction !== 'none') this.transport.close(WS_CLOSE_CODES[code], truncateWsReason(`${code}: ${message}`));
-    this.closeListeners.emit(info);
+    const listeners = this.closeListeners;
+    this.closeListeners = undefined;
+    // Once closed, nothing is delivered: the others are dropped too.
+    this.readyListeners = this.controlListeners = this.protocolErrorListeners = undefined;
+    listeners?.emit(info);
   }
 
   /** Why the tunnel closed, once `closed`. */
   get closeReason(): TunnelCloseInfo | undefined {
     return this.closeInfo;
   }
+}
+
+/** A once-only event that already happened, for a listener added after it: called asynchronously, like a settled promise. */
+function replay<A>(callback: (value: A) => void, value: A): Unsubscribe {
+  let subscribed = true;
+  defer(() => subscribed && callback(value));
+  return () => {
+    subscribed = false;
+  };
 }
 
 function checkRange(name: string, value: number, min: number, max: number): void {

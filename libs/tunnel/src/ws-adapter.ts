@@ -17,32 +17,39 @@ const SMALL_FRAME_BYTES = 16 * 1024;
  * Authentication is not done here: the connector authenticates the HTTP upgrade before any frame
  * is read (`noServer` + `handleUpgrade`, docs/tunnel.md §10), and creates the WebSocketServer with a
  * `maxPayload` just above the tunnel's `maxFrameBytes`.
+ *
+ * Memory of idle tunnels (a connector holds thousands, issue 19): the transport is one object with its methods on
+ * the prototype, and the socket's listeners are functions shared by every socket (they find the tunnel on the
+ * socket, `this` of an EventEmitter listener), not closures per connection.
  */
 export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions): Multiplexer {
-  const batch = tickBatcher(socket);
-  const transport: FrameTransport = {
-    // ws calls back once the socket wrote the frame (a client copies it into a masked buffer even before).
-    releasesOnFlush: true,
-    send(frame, onFlushed) {
-      if (socket.readyState !== WS_OPEN) {
-        onFlushed(new Error('WebSocket is not open'));
-        return;
-      }
-      batch(frame.byteLength);
-      socket.send(frame, { binary: true }, (error) => onFlushed(error ?? undefined));
-    },
-    close: (code, reason) => socket.close(code, reason),
-    terminate: () => socket.terminate(),
-  };
-  const mux = new Multiplexer(transport, options);
-  socket.on('message', (data: RawData, isBinary: boolean) => mux.receive(toBytes(data), isBinary));
-  socket.on('close', (code: number, reason: Buffer) => mux.handleTransportClosed({ code, reason: reason.toString('utf8') }));
+  const mux = new Multiplexer(new WebSocketTransport(socket), options);
+  (socket as TunnelSocket)[TUNNEL] = mux;
+  socket.on('message', onSocketMessage);
+  socket.on('close', onSocketClose);
   // ws emits 'close' after 'error'; the Multiplexer learns about the failure from the close.
-  socket.on('error', () => undefined);
+  socket.on('error', ignoreSocketError);
   if (socket.readyState === WS_OPEN) mux.start();
-  else socket.once('open', () => mux.start());
+  else socket.once('open', onSocketOpen);
   return mux;
 }
+
+const TUNNEL = Symbol('payorch.tunnel');
+type TunnelSocket = WebSocket & { [TUNNEL]: Multiplexer };
+
+function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as TunnelSocket)[TUNNEL].receive(toBytes(data), isBinary);
+}
+
+function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
+  (this as TunnelSocket)[TUNNEL].handleTransportClosed({ code, reason: reason.toString('utf8') });
+}
+
+function onSocketOpen(this: WebSocket): void {
+  (this as TunnelSocket)[TUNNEL].start();
+}
+
+function ignoreSocketError(): void {}
 
 /**
  * The frames one tick sends go to the socket as one write. Each `ws` send is its own socket write (a `writev`
@@ -53,27 +60,56 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
  * with no timer. `ws` keeps the TCP socket in `_socket` (not typed): without one (a socket not open yet), frames
  * are written as they come.
  */
-function tickBatcher(socket: WebSocket): (bytes: number) => void {
-  let corked: Duplex | null = null;
-  const uncork = (raw: Duplex) => {
-    if (corked !== raw) return;
-    corked = null;
-    raw.uncork();
-  };
-  return (bytes) => {
+class WebSocketTransport implements FrameTransport {
+  // ws calls back once the socket wrote the frame (a client copies it into a masked buffer even before).
+  readonly releasesOnFlush = true;
+  /** The TCP socket corked until the end of this tick (tick batching), if any. */
+  private corked: Duplex | null = null;
+
+  constructor(private readonly socket: WebSocket) {}
+
+  send(frame: Uint8Array, onFlushed: (error?: Error) => void): void {
+    if (this.socket.readyState !== WS_OPEN) {
+      onFlushed(new Error('WebSocket is not open'));
+      return;
+    }
+    this.batch(frame.byteLength);
+    this.socket.send(frame, { binary: true }, (error) => onFlushed(error ?? undefined));
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  private batch(bytes: number): void {
     if (bytes > SMALL_FRAME_BYTES) {
       // A bulk frame is a write of its own anyway; holding it (and the pooled buffers behind it, released when
       // written) to the end of the tick starved the frame pool in relay bursts: flush what is held, do not cork.
-      if (corked) uncork(corked);
+      if (this.corked) this.uncork(this.corked);
       return;
     }
-    if (corked) return;
-    const raw = (socket as unknown as { _socket?: Duplex })._socket;
+    if (this.corked) return;
+    const raw = (this.socket as unknown as { _socket?: Duplex })._socket;
     if (!raw || typeof raw.cork !== 'function' || raw.destroyed) return;
-    corked = raw;
+    this.corked = raw;
     raw.cork();
-    process.nextTick(uncork, raw);
-  };
+    process.nextTick(uncorkAtTickEnd, this, raw);
+  }
+
+  /** @internal the end of the tick (uncorkAtTickEnd), or a bulk frame. */
+  uncork(raw: Duplex): void {
+    if (this.corked !== raw) return;
+    this.corked = null;
+    raw.uncork();
+  }
+}
+
+function uncorkAtTickEnd(transport: WebSocketTransport, raw: Duplex): void {
+  transport.uncork(raw);
 }
 
 function toBytes(data: RawData): Uint8Array {

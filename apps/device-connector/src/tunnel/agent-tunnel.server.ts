@@ -8,7 +8,15 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
-import { AGENT_CLOSE_CODES, attachWebSocket, type ControlMessage, type Multiplexer, type TerminalEntry, type TunnelCloseInfo } from '@payorch/tunnel';
+import {
+  AGENT_CLOSE_CODES,
+  attachWebSocket,
+  type ControlMessage,
+  type Multiplexer,
+  type MultiplexerOptions,
+  type TerminalEntry,
+  type TunnelCloseInfo,
+} from '@payorch/tunnel';
 
 import { type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
 import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../terminals/terminal-link';
@@ -81,7 +89,9 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   private listener: AgentSessionListener | undefined;
   /** Close handlers still writing presence; shutdown waits for them before the database closes. */
   private readonly closing = new Set<Promise<void>>();
-  private readonly maxFrameBytes: number;
+  /** One options object for every tunnel (and one for probes): the tunnels share its resolved settings (idle memory). */
+  private readonly tunnelOptions: MultiplexerOptions;
+  private readonly probeOptions: MultiplexerOptions;
 
   constructor(
     @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
@@ -91,7 +101,8 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     @Inject(REGISTRY) registry: Registry,
     private readonly enrollment: EnrollmentService,
   ) {
-    this.maxFrameBytes = config.TUNNEL_MAX_FRAME_BYTES;
+    this.tunnelOptions = { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: config.TUNNEL_MAX_FRAME_BYTES };
+    this.probeOptions = { ...this.tunnelOptions, heartbeat: false };
     // maxPayload never below the tunnel's frame bound (one frame per WebSocket message), never ws's 100 MiB default.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(config.TUNNEL_MAX_PAYLOAD_BYTES, config.TUNNEL_MAX_FRAME_BYTES) });
     this.sweep = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
@@ -164,7 +175,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     const agent: AuthenticatedAgent = { agentId: credential.agentId, tenantId: credential.tenantId };
     const previous = this.connections.get(agent.agentId);
     if (previous) previous.ws.close(AGENT_CLOSE_CODES.REPLACED, 'replaced by a newer connection');
-    const mux = attachWebSocket(ws, { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: this.maxFrameBytes });
+    const mux = attachWebSocket(ws, this.tunnelOptions);
     const session: AgentSession = { agent, credentialPrefix: credential.credentialPrefix, mux, version, connectedAt: new Date() };
     const connection: Connection = { ws, agent, alive: true, session };
     this.connections.set(agent.agentId, connection);
@@ -204,7 +215,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
    */
   private onProbe(ws: WebSocket, credential: AuthenticatedCredential): void {
     const agent: AuthenticatedAgent = { agentId: credential.agentId, tenantId: credential.tenantId };
-    const mux = attachWebSocket(ws, { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: this.maxFrameBytes, heartbeat: false });
+    const mux = attachWebSocket(ws, this.probeOptions);
     const limit = setTimeout(() => ws.terminate(), PROBE_TIMEOUT_MS);
     limit.unref();
     ws.on('close', () => clearTimeout(limit));
