@@ -39,9 +39,5 @@ export function statementName(client: pg.ClientBase, text: string): string | und
 
 /** PostgreSQL refused a prepared statement whose result columns changed since it was prepared (a migration ran). */
 export function isStalePreparedStatement(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error as { code?: unknown }).code === '0A000' &&
-    /cached plan must not change result type/i.test(error.message)
-  );
+  return error instanceof Error && (error as { code?: unknown }).code === '0A000' && /cached plan must not change result type/i.test(error.message);
 }

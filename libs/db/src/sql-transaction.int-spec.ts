@@ -157,7 +157,10 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
         expect(await sut.querySql(tenantA, storeByName('B1'))).toEqual([]); // tenant B's row: RLS applies to the prepared statement alike
       });
       expect(writes.filter((w) => w.includes('FROM "Store" WHERE "name" = $1'))).toHaveLength(1);
-      const prepared = await sut.querySql<{ statement: string }>(tenantA, Prisma.sql`SELECT "statement" FROM pg_prepared_statements WHERE "statement" LIKE ${'%"Store" WHERE "name"%'}`);
+      const prepared = await sut.querySql<{ statement: string }>(
+        tenantA,
+        Prisma.sql`SELECT "statement" FROM pg_prepared_statements WHERE "statement" LIKE ${'%"Store" WHERE "name"%'}`,
+      );
       expect(prepared).toHaveLength(1);
     });
 

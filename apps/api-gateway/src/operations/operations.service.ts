@@ -337,7 +337,9 @@ export class OperationsService implements OnApplicationShutdown {
 
   private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto) {
     if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
-    const [original] = await tx.$queryRaw<OperationRow[]>`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid`;
+    const [original] = await tx.$queryRaw<
+      OperationRow[]
+    >`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid`;
     if (!original) throw notFound('operation', dto.originalOperationId);
     const allowed = ORIGINAL_TYPES[dto.type] ?? [];
     if (!allowed.includes(original.type)) {
