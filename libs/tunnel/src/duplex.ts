@@ -3,7 +3,7 @@ import { Duplex } from 'node:stream';
 import type { TunnelStream } from './stream';
 
 /**
- * Adapts a TunnelStream to a `node:stream` Duplex, for `pipeline(socket, duplex, socket)` on the
+ * Adapts a TunnelStream to a `node:stream` Duplex, for `pipe` / `pipeline(socket, duplex, socket)` on the
  * agent or for session code that expects Node streams. Backpressure crosses in both directions:
  * a full Duplex read buffer pauses the TunnelStream (so no CREDIT goes back), and a TunnelStream
  * write returning `false` holds the Duplex write callback until drain.

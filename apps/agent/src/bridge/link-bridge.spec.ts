@@ -66,6 +66,8 @@ describe(LinkBridge.name, () => {
   });
 
   it('listens for a terminal that dials the till and bridges bytes both ways', async () => {
+    // Issue 19: stream.pipeline's AbortController built a DOMException with its stack for every link closed.
+    const abort = jest.spyOn(AbortController.prototype, 'abort');
     const opening = connector.open({ kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' }, { terminalId: 'till-dialled' });
     // The terminal dials in as soon as the agent listens.
     const terminal = await waitFor(() => tryConnect(listenPort), { what: 'the agent listening for the terminal' });
@@ -81,6 +83,8 @@ describe(LinkBridge.name, () => {
     await waitFor(() => statuses.includes('till-dialled:down'), { what: 'link-status down' });
     expect(statuses).toEqual(['till-dialled:up', 'till-dialled:down']);
     expect(sut.openLinks).toBe(0);
+    expect(abort).not.toHaveBeenCalled();
+    abort.mockRestore();
   });
 
   it('refuses links that are not in the terminal list, and relays', async () => {
