@@ -41,6 +41,7 @@ export class Heartbeat {
   }
 
   start(): void {
+    this.stop();
     this.lastAliveAt = this.timers.now();
     this.wheel = HeartbeatWheel.of(this.timers, this.options.intervalMs);
     this.wheel.add(this);
@@ -111,10 +112,13 @@ export class HeartbeatWheel {
     // The slot served last in a turn from now: the one before the cursor.
     heartbeat.slot = (this.cursor + SLOTS - 1) % SLOTS;
     this.slots[heartbeat.slot]!.add(heartbeat);
-    if (this.size++ === 0) {
-      // Started afresh: the turn begins now, so this heartbeat's slot comes an interval from now.
+    const now = this.timers.now();
+    if (this.size++ === 0 || now - this.nextAt > this.intervalMs) {
+      // Started afresh (or its timer was lost: a fake clock uninstalled under it in a test): the turn begins now, so
+      // this heartbeat's slot comes an interval from now.
+      if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
       this.cursor = (heartbeat.slot + 1) % SLOTS;
-      this.nextAt = this.timers.now();
+      this.nextAt = now;
       this.schedule();
     }
   }

@@ -198,7 +198,7 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
   private budget: BadMessageBudget | undefined;
   private readonly heartbeat: Heartbeat | undefined;
 
-  /** NO_STREAMS while the tunnel has none (memory of idle tunnels): written only through addStream / forget. */
+  /** NO_STREAMS while the tunnel has none (memory of idle tunnels): replaced in createStream, restored in forget. */
   private streams = NO_STREAMS as Map<number, TunnelStream>;
   /** Streams with sendable output, in round-robin order; NONE_READY when empty (markReady, flush, forget). */
   private ready = NONE_READY as Set<TunnelStream>;
