@@ -5,6 +5,7 @@
  */
 export { REDIS_CONNECTION_DEFAULTS, REDIS_CONNECTION_NAMES, type RedisConnectionName, RedisConnections, type RedisConnectionsOptions } from './connections';
 export { InjectRedis, RedisModule, redisToken } from './redis.module';
+export { RedisScript, type ScriptRunner } from './script';
 export {
   bullPrefix,
   CLUSTER_DEFAULTS,

@@ -61,14 +61,15 @@ export class AuthThrottle {
     return sourceAddress(req, this.config.TRUST_PROXY);
   }
 
-  /** Seconds until `address` may try again (0: not blocked). One Redis round trip, whatever the request holds. */
+  /**
+   * Seconds until `address` may try again (0: not blocked). One GET per request; the window's end is read only for an
+   * address that is blocked (it was a MULTI / GET / PTTL / EXEC on every request).
+   */
   async retryAfter(address: string, requestId: string): Promise<number> {
     try {
-      const [[, count], [, ttl]] = (await this.redis.multi().get(this.key(address)).pttl(this.key(address)).exec()) as [
-        [Error | null, string | null],
-        [Error | null, number],
-      ];
+      const count = await this.redis.get(this.key(address));
       if (Number(count ?? 0) < this.config.AUTH_FAILURE_LIMIT) return 0;
+      const ttl = await this.redis.pttl(this.key(address));
       this.metrics.throttled.inc();
       this.logger.warn({ requestId, sourceAddress: address }, 'request refused: too many failed authentications from this address');
       return ttl > 0 ? Math.ceil(ttl / 1000) : this.config.AUTH_FAILURE_WINDOW_SECONDS;

@@ -1,15 +1,17 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 
+import { RedisScript } from '@payorch/redis';
+
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /**
- * One call per request: count the hit in a fixed window that opens at the key's first hit (PEXPIRE ttl),
+ * One call per request (EVALSHA): count the hit in a fixed window that opens at the key's first hit (PEXPIRE ttl),
  * unless a block is running. Over the limit: with a block duration, a block key starts (further hits are
  * not counted while it runs); without one, the key is limited until its window ends.
  * Returns [hits, window ms left, blocked 0|1, block ms left].
  */
-const INCREMENT = `
+const INCREMENT = new RedisScript(`
 local blockLeft = redis.call('PTTL', KEYS[2])
 if blockLeft > 0 then
   return { tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1]), 1, blockLeft }
@@ -25,7 +27,7 @@ if tonumber(ARGV[3]) > 0 then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
   return { hits, left, 1, tonumber(ARGV[3]) }
 end
-return { hits, left, 1, left }`;
+return { hits, left, 1, left }`);
 
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
@@ -44,7 +46,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     // One hash tag, so the counter and its block key live in one cluster slot.
     const base = `${this.prefix}:${throttlerName}:{${key}}`;
-    const [hits, left, blocked, blockLeft] = (await this.redis.eval(INCREMENT, 2, base, `${base}:blocked`, ttl, limit, blockDuration)) as [
+    // By SHA: the script's text (and its compilation) only when Redis does not know it yet.
+    const [hits, left, blocked, blockLeft] = (await INCREMENT.run(this.redis, [base, `${base}:blocked`], [ttl, limit, blockDuration])) as [
       number,
       number,
       number,

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-
 import type { Redis } from 'ioredis';
 
+import { RedisScript } from '@payorch/redis';
 import { settlementKeys } from '@payorch/settlement';
 
 /**
@@ -9,7 +8,7 @@ import { settlementKeys } from '@payorch/settlement';
  * scored by lease expiry. Acquire drops expired leases (a worker that died frees its slot after the
  * lease) and adds the job only if the tenant is under its limit; all in one Lua call.
  */
-const ACQUIRE = `
+const ACQUIRE = new RedisScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
@@ -20,9 +19,7 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return 1
 end
-return 0`;
-
-const ACQUIRE_SHA = createHash('sha1').update(ACQUIRE).digest('hex');
+return 0`);
 
 export class TenantSlots {
   private readonly keys: ReturnType<typeof settlementKeys>;
@@ -42,11 +39,11 @@ export class TenantSlots {
    */
   async acquire(tenantId: string, jobId: string): Promise<boolean> {
     const now = Date.now();
-    const args = [this.keys.tenantSlots(tenantId), String(now), String(now + this.leaseMs), jobId, String(this.limit), String(this.leaseMs * 2)];
-    const got = await this.redis.evalsha(ACQUIRE_SHA, 1, ...args).catch((error: unknown) => {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.redis.eval(ACQUIRE, 1, ...args);
-    });
+    const got = await ACQUIRE.run(
+      this.redis,
+      [this.keys.tenantSlots(tenantId)],
+      [String(now), String(now + this.leaseMs), jobId, String(this.limit), String(this.leaseMs * 2)],
+    );
     return got === 1;
   }
 
