@@ -361,9 +361,13 @@ async function main(): Promise<void> {
       );
       return rows[0]!;
     };
-    /** What a kill -9 leaves behind is wiped, so the restart storm must write it all again. */
+    /**
+     * The presence a kill -9 leaves behind is wiped, so the restart storm must write it all again. The terminals' info
+     * stays: read by the cold storm, it is fresh, and a set-up reads it again only once it is older than
+     * CONNECTOR_TERMINAL_INFO_MAX_AGE_MS (the cold storm reads every terminal's, as before).
+     */
     const forgetPresence = async () => {
-      await admin.query(`UPDATE "Terminal" SET status = 'OFFLINE', info = NULL, "lastSeenAt" = NULL`);
+      await admin.query(`UPDATE "Terminal" SET status = 'OFFLINE', "lastSeenAt" = NULL`);
       await admin.query(`UPDATE "Agent" SET "lastSeenAt" = NULL`);
     };
     const agentStatus = () => agentsProcess.ask<{ status: AgentStatus }>('status', 'status').then((m) => m.status);

@@ -172,6 +172,48 @@ describe('tunnel: agents, presence, command bus and failover', () => {
     expect((await h.terminalStatus(t)).status).toBe('ONLINE');
   });
 
+  it("reads a terminal's info at set-up only when the stored one is stale (a reconnect storm does not interrogate every terminal again)", async () => {
+    let reads = 0;
+    const driverFactory = () => ({
+      protocol: 'joinproto' as const,
+      execute: async () => ({ state: 'failed' as const, reason: 'not used' }),
+      cancel: async () => 'not_running' as const,
+      recover: async () => ({ state: 'unknown' as const }),
+      terminalInfo: async () => ({ model: 'T-100', reads: ++reads }),
+      close: async () => undefined,
+    });
+    const c = await h.connector('conn-info', {}, { driverFactory: driverFactory as never });
+    const agent = await h.enrolledAgent(c.url);
+    const t = await h.terminal(agent, { kind: 'tcp', host: '127.0.0.1', port: (await newTerminal()).port });
+    const dispatcher = h.dispatcher();
+    /** Connects the agent, waits for the terminal ONLINE, then a refresh through the terminal's queue (after any set-up read). */
+    const connectAndRefresh = async () => {
+      await h.owner.terminal.update({ where: { id: t }, data: { status: 'OFFLINE' } });
+      const running = h.runAgent(c.url, agent.credential);
+      await waitFor(async () => (await h.terminalStatus(t)).status === 'ONLINE', { timeoutMs: 15_000, intervalMs: 50, what: 'terminal online' });
+      expect(await dispatcher.dispatch({ kind: 'terminal.refresh_info', tenantId: agent.tenantId, terminalId: t })).toMatchObject({ ok: true });
+      running.stop();
+      await waitFor(() => c.tunnels.session(agent.agentId) === undefined, { timeoutMs: 10_000, intervalMs: 50, what: 'tunnel closed' });
+    };
+
+    // Never read: the set-up reads it (1), then the explicit refresh (2).
+    await connectAndRefresh();
+    expect(reads).toBe(2);
+    const stored = await h.owner.terminal.findUniqueOrThrow({ where: { id: t }, select: { info: true, infoReadAt: true } });
+    expect(stored.info).toEqual({ model: 'T-100', reads: 2 });
+    expect(stored.infoReadAt).toBeInstanceOf(Date);
+
+    // Fresh: the reconnect probes the link but does not read the info; only the explicit refresh does.
+    await connectAndRefresh();
+    expect(reads).toBe(3);
+
+    // Older than CONNECTOR_TERMINAL_INFO_MAX_AGE_MS (6 h by default): read again at set-up.
+    await h.owner.terminal.update({ where: { id: t }, data: { infoReadAt: new Date(Date.now() - 7 * 60 * 60 * 1000) } });
+    await connectAndRefresh();
+    expect(reads).toBe(5);
+    await h.stopConnector(c);
+  });
+
   it('fails over: instance stopped → the agent reconnects to the other one, terminals come back online, commands follow', async () => {
     const c = await h.connector('conn-c');
     const proxy = await failoverProxy(() => [c.port, b.port]);

@@ -169,6 +169,14 @@ export const connectorConfigSchema = z.object({
     .describe(
       "PostgreSQL connections per pool of one connector (two pools: Prisma's and the bare driver's, so up to twice this many). An agent's tunnel set-up is one transaction and presence writes are batched per tenant, so a reconnect storm of thousands of agents fits in the default; size PostgreSQL's `max_connections` for 2 × this × instances (docs/scaling.md).",
     ),
+  CONNECTOR_TERMINAL_INFO_MAX_AGE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(6 * 60 * 60 * 1000)
+    .describe(
+      "A tunnel's set-up reads a terminal's info (model, serial, firmware: Terminal.info) from the terminal only when the stored one is older than this (or was never read); its link is probed either way. `POST /v1/terminals/{id}/refresh-info` reads it at any time. 0: read at every set-up (a reconnect storm then also interrogates every terminal).",
+    ),
   CONNECTOR_LISTEN_BACKLOG: z.coerce
     .number()
     .int()

@@ -15,6 +15,7 @@ const row = (id: string, patch: Partial<TerminalRow> = {}): TerminalRow => ({
   dialect: null,
   encryptionEnabled: false,
   id,
+  infoReadAt: null,
   merchantId: null,
   name: `T-${id}`,
   protocol: 'JOINPROTO',

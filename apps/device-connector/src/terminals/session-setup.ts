@@ -69,7 +69,8 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
     ),
     tx.$queryRaw<TerminalRow[]>`
       SELECT t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id",
-             t."merchantId", t."name", t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId"
+             t."merchantId", t."name", t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId",
+             t."infoReadAt"
       FROM "Terminal" t
       WHERE t."agentId" = ANY(${agentIds}::uuid[]) AND t."status" <> 'DISABLED'
       ORDER BY t."createdAt" ASC, t."id" ASC`,

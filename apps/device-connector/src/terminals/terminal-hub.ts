@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 
+import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { KeyedSerialQueue, type SecretBox } from '@payorch/domain';
 import { type DriverConfig, type LinkFactory, openTerminalCredentials, type TerminalDriver } from '@payorch/drivers';
@@ -10,7 +11,7 @@ import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo
 import { planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
 import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
-import { DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
+import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { SessionSetups, setUpSessions } from './session-setup';
@@ -81,6 +82,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     @Inject(OPERATION_HANDLER) private readonly operations: TerminalRecoverer | null,
     /** The terminals' command queue, shared with the OperationCommandHandler (bootstrap). */
     @Inject(TERMINAL_QUEUE) private readonly terminalQueue: KeyedSerialQueue,
+    @Inject(CONNECTOR_CONFIG) private readonly config: Pick<ConnectorConfig, 'CONNECTOR_TERMINAL_INFO_MAX_AGE_MS'>,
   ) {
     this.setUps = new SessionSetups(
       (fn) => slots.run(fn),
@@ -147,7 +149,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     this.logger.info({ agentId: agent.agentId, terminals: entries.length }, 'terminal list sent');
     for (const handle of handles.values()) {
       const onReachable = read.unfinished.has(handle.row.id) ? () => this.recover(handle, onlineSince) : undefined;
-      void this.refreshInfo(handle, onReachable).catch((error: Error) => this.onPresenceError(session, error));
+      void this.refreshInfo(handle, onReachable, this.infoIsStale(handle.row)).catch((error: Error) => this.onPresenceError(session, error));
     }
   }
 
@@ -289,7 +291,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     }
     const addedAt = new Date();
     for (const handle of added)
-      void this.refreshInfo(handle, () => this.recover(handle, addedAt)).catch((error: Error) => this.onPresenceError(session, error));
+      void this.refreshInfo(handle, () => this.recover(handle, addedAt), this.infoIsStale(handle.row)).catch((error: Error) =>
+        this.onPresenceError(session, error),
+      );
   }
 
   private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details: Record<string, unknown>): Promise<void> {
@@ -313,11 +317,21 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   /**
-   * Opens and closes the terminal's link in its queue (the open decides ONLINE/OFFLINE; `onReachable`
-   * runs once it opened), then asks the driver for the terminal's info (getparameters / GetTerminalInfo /
-   * Joinproto identification) and stores it in Terminal.info.
+   * A set-up reads the terminal's info only when the stored one is older than CONNECTOR_TERMINAL_INFO_MAX_AGE_MS (or was
+   * never read): after a connector restart every agent reconnects at once, and interrogating each terminal again
+   * (a second link, the protocol's identification exchange, an UPDATE) cost the storm as much as the probe itself.
    */
-  async refreshInfo(handle: TerminalHandle, onReachable?: () => void): Promise<Record<string, unknown> | null> {
+  private infoIsStale(row: TerminalRow): boolean {
+    const maxAge = this.config.CONNECTOR_TERMINAL_INFO_MAX_AGE_MS;
+    return maxAge === 0 || row.infoReadAt === null || Date.now() - row.infoReadAt.getTime() >= maxAge;
+  }
+
+  /**
+   * Opens and closes the terminal's link in its queue (the open decides ONLINE/OFFLINE; `onReachable`
+   * runs once it opened), then — unless `readInfo` is false — asks the driver for the terminal's info
+   * (getparameters / GetTerminalInfo / Joinproto identification) and stores it in Terminal.info.
+   */
+  async refreshInfo(handle: TerminalHandle, onReachable?: () => void, readInfo = true): Promise<Record<string, unknown> | null> {
     const agent = { agentId: handle.agentId, tenantId: handle.tenantId };
     try {
       await handle.run(async () => {
@@ -333,7 +347,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     await this.presenceWrites.get(handle);
     onReachable?.();
     const driver = handle.driver;
-    if (!driver) return null;
+    if (!driver || !readInfo) return null;
     try {
       const info = await handle.run(() => driver.terminalInfo());
       await this.presence.terminalInfo(agent, handle.row.id, info);

@@ -17,6 +17,8 @@ export interface TerminalRow {
   status: 'UNKNOWN' | 'ONLINE' | 'OFFLINE' | 'DISABLED';
   tenantId: string;
   terminalId: string | null;
+  /** When Terminal.info was last read from the terminal (null: never). */
+  infoReadAt: Date | null;
 }
 
 export const TERMINAL_ROW_SELECT = {
@@ -33,6 +35,7 @@ export const TERMINAL_ROW_SELECT = {
   status: true,
   tenantId: true,
   terminalId: true,
+  infoReadAt: true,
 } as const;
 
 const PROTOCOLS: Record<TerminalRow['protocol'], TerminalProtocol> = { JOINPROTO: 'joinproto', JPAY: 'jpay', SSI_ECR: 'ssi-ecr' };

@@ -229,7 +229,7 @@ export class TerminalPresence {
     const infos = marks.filter((m) => m.info !== undefined);
     if (infos.length > 0) {
       await tx.$executeRaw`
-        UPDATE "Terminal" t SET "info" = x.info::jsonb, "updatedAt" = now()
+        UPDATE "Terminal" t SET "info" = x.info::jsonb, "infoReadAt" = now(), "updatedAt" = now()
         FROM unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
         WHERE t."id" = x.id AND t."agentId" = x.agent`;
     }

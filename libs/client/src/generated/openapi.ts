@@ -1767,6 +1767,7 @@ export interface components {
             info: {
                 [key: string]: unknown;
             } | null;
+            infoReadAt: string | null;
             labels: {
                 [key: string]: string;
             };

@@ -153,6 +153,8 @@ export const terminalResponseSchema = z.object({
   hasCredentials: z.boolean(),
   id: z.uuid(),
   info: z.record(z.string(), z.unknown()).nullable(),
+  /** When `info` was last read from the terminal (a tunnel set-up reads it again once it is older than the connector's max age). */
+  infoReadAt: z.string().nullable(),
   labels: z.record(z.string(), z.string()),
   lastSeenAt: z.string().nullable(),
   merchantId: z.string().nullable(),
@@ -179,6 +181,7 @@ export function toTerminalResponse(row: {
   encryptionEnabled: boolean;
   id: string;
   info: unknown;
+  infoReadAt: Date | null;
   labels: unknown;
   lastSeenAt: Date | null;
   merchantId: string | null;
@@ -199,6 +202,7 @@ export function toTerminalResponse(row: {
     hasCredentials: row.credentialsEncrypted !== null,
     id: row.id,
     info: (row.info as TerminalResponse['info']) ?? null,
+    infoReadAt: row.infoReadAt?.toISOString() ?? null,
     labels: (row.labels as Record<string, string> | null) ?? {},
     lastSeenAt: row.lastSeenAt?.toISOString() ?? null,
     merchantId: row.merchantId,

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Terminal" ADD COLUMN     "infoReadAt" TIMESTAMPTZ(3);
