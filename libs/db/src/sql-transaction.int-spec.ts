@@ -6,7 +6,7 @@ import { createPrismaClient, Database, Prisma, type PrismaClient, type Published
 import { MAX_PREPARED_STATEMENTS } from './prepared-statements';
 
 /** Store's columns by name, as the hot statements name TerminalOperation's (OPERATION_ROW_COLUMNS). */
-const operationColumnsOfStore = Prisma.raw('"id", "tenantId", "name", "timeZone"');
+const storeColumns = Prisma.raw('"id", "tenantId", "name", "timeZone"');
 
 describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => {
   let testDb: TestDatabase;
@@ -173,10 +173,10 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
       expect(Number(count)).toBe(MAX_PREPARED_STATEMENTS);
     });
 
-    it('a migration that adds a column does not break the statements of the operation rows (named columns)', async () => {
+    it("a statement that names its columns survives a migration that adds one (as the operation rows' do)", async () => {
       const db = Database.connect(testDb.appUrl, 1);
       try {
-        const read = () => db.querySql(tenantA, Prisma.sql`SELECT ${operationColumnsOfStore} FROM "Store" WHERE "id" = ${storeA}::uuid`);
+        const read = () => db.querySql(tenantA, Prisma.sql`SELECT ${storeColumns} FROM "Store" WHERE "id" = ${storeA}::uuid`);
         expect(await read()).toHaveLength(1);
         await owner.$executeRawUnsafe('ALTER TABLE "Store" ADD COLUMN "addedByMigration" int');
         expect(await read()).toHaveLength(1);

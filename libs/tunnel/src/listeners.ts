@@ -6,6 +6,18 @@ export function defer(fn: () => void): void {
 }
 
 /**
+ * Calls `callback` with `args` on the microtask queue, for a listener added after its once-only event happened (like
+ * a settled promise); the returned unsubscribe cancels the call if it has not run yet.
+ */
+export function replay<A extends unknown[]>(callback: (...args: A) => void, ...args: A): Unsubscribe {
+  let subscribed = true;
+  defer(() => subscribed && callback(...args));
+  return () => {
+    subscribed = false;
+  };
+}
+
+/**
  * A minimal listener set: no EventEmitter in libs (STYLE C7). A *sticky* set fires at most once and
  * replays its arguments, asynchronously, to listeners added afterwards (like a settled promise), so
  * `stream.onClose(cb)` after the close still learns why.
@@ -23,10 +35,7 @@ export class Listeners<A extends unknown[]> {
 
   add(callback: (...args: A) => void): Unsubscribe {
     const fired = this.fired;
-    if (fired) {
-      defer(() => callback(...fired));
-      return () => undefined;
-    }
+    if (fired) return replay(callback, ...fired);
     const callbacks = (this.callbacks ??= new Set());
     callbacks.add(callback);
     return () => {

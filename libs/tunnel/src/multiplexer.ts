@@ -15,7 +15,7 @@ import { TunnelProtocolError, TunnelStreamError, type SessionErrorCode } from '.
 import type { Frame, HelloAckFrame, HelloFrame, OpenFrame, StreamFrame } from './frames';
 import { Heartbeat, type HeartbeatHooks, type HeartbeatOptions } from './heartbeat';
 import { parseLinkDescriptor, type LinkDescriptor } from './link';
-import { defer, Listeners, type Unsubscribe } from './listeners';
+import { Listeners, replay, type Unsubscribe } from './listeners';
 import { dataFramePool } from './frame-pool';
 import { type OutgoingData, TunnelStream, type StreamHost } from './stream';
 import { systemTimers, type TimerApi } from './timers';
@@ -815,15 +815,6 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
   get closeReason(): TunnelCloseInfo | undefined {
     return this.closeInfo;
   }
-}
-
-/** A once-only event that already happened, for a listener added after it: called asynchronously, like a settled promise. */
-function replay<A>(callback: (value: A) => void, value: A): Unsubscribe {
-  let subscribed = true;
-  defer(() => subscribed && callback(value));
-  return () => {
-    subscribed = false;
-  };
 }
 
 function checkRange(name: string, value: number, min: number, max: number): void {

@@ -267,7 +267,7 @@ function errorCode(error: NodeJS.ErrnoException): WireStreamErrorCode {
  * without its AbortController, whose abort built a DOMException with a stack trace for every link that closed (6.5 %
  * of the agents' CPU in a reconnect storm, where each tunnel's probe opens and closes a link).
  */
-export function splice(endpoint: Duplex, tunnel: Duplex, done: (error: Error | undefined) => void): void {
+function splice(endpoint: Duplex, tunnel: Duplex, done: (error: Error | undefined) => void): void {
   let finished = false;
   const finish = (error?: Error) => {
     if (finished) return;
