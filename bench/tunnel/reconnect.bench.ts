@@ -45,6 +45,7 @@ import { createConnectorApp, listenConnector } from '../../apps/device-connector
 import { QUICK, reportRow } from '../support/report';
 import { installSocketWriteCounter, type SocketWriteCounts, socketWriteSnapshot, writesPerEvent, writesText } from '../support/socket-writes';
 import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
+import { threadCpu, type ThreadCpu, threadCpuText } from '../support/thread-cpu';
 import { silent } from './support';
 
 const AGENTS = Number(process.env.AGENTS ?? (QUICK ? 300 : 5000));
@@ -61,6 +62,10 @@ type ServerKind = 'app' | 'bare';
 
 interface ServerStats {
   cpuMs: number;
+  /** The kernel's part of cpuMs (socket writes and reads, accepts). */
+  systemMs: number;
+  /** cpuMs by thread (main thread, V8's GC helpers, libuv's pool). */
+  threads: ThreadCpu;
   rss: number;
   sql: SqlCounts;
   /** Socket writes since listening, per kind (ws: the agents' sockets, pg, redis). */
@@ -105,12 +110,14 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
     listen = () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', backlog, () => resolve()));
   }
   let cpu = process.cpuUsage();
+  let threads = threadCpu();
   let sql = sqlSnapshot();
   let writes = socketWriteSnapshot();
   process.on('message', (message: { type: string }) => {
     if (message.type === 'listen') {
       void listen().then(() => {
         cpu = process.cpuUsage();
+        threads = threadCpu();
         sql = sqlSnapshot();
         writes = socketWriteSnapshot();
         process.send!({ type: 'listening' });
@@ -120,6 +127,8 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
       const now = sqlSnapshot();
       const stats: ServerStats = {
         cpuMs: (used.user + used.system) / 1000,
+        systemMs: used.system / 1000,
+        threads: Object.fromEntries(Object.entries(threadCpu()).map(([name, ms]) => [name, ms - (threads[name] ?? 0)])),
         rss: process.memoryUsage().rss,
         sql: { statements: now.statements - sql.statements, transactions: now.transactions - sql.transactions },
         writes: Object.fromEntries(Object.entries(socketWriteSnapshot()).map(([k, n]) => [k, n - (writes[k] ?? 0)])),
@@ -290,7 +299,11 @@ async function freePort(): Promise<number> {
 }
 
 async function bootServer(kind: ServerKind, port: number, env: Record<string, string>): Promise<Child> {
-  const execArgv = kind === 'app' && process.env.CPU_PROF ? [...process.execArgv, '--cpu-prof'] : process.execArgv;
+  const execArgv = [
+    ...process.execArgv,
+    ...(kind === 'app' && process.env.CPU_PROF ? ['--cpu-prof'] : []),
+    ...(process.env.SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+  ];
   const child = new Child(['server', kind, String(port), JSON.stringify(env)], execArgv);
   await child.next('booted');
   return child;
@@ -507,8 +520,9 @@ async function main(): Promise<void> {
       const sql = perEvent({ statements: 0, transactions: 0 }, storm.stats.sql, AGENTS);
       console.log(
         `${name.padEnd(26)} ${ms(storm).padStart(8)} ms   failed set-ups ${String(storm.failedSetups).padStart(5)}   lost writes ${String(storm.lost).padStart(5)}   not back ${String(storm.notBack).padStart(5)}   ` +
-          `cpu ${perAgent(storm).toFixed(2).padStart(6)} ms/agent (agents' process ${storm.agentsCpuMs.toFixed(2)})   rss ${mbPerK(storm.stats.rss).toFixed(1).padStart(6)} MB/1k` +
+          `cpu ${perAgent(storm).toFixed(2).padStart(6)} ms/agent (${((100 * storm.stats.systemMs) / Math.max(1, storm.stats.cpuMs)).toFixed(0)} % system; agents' process ${storm.agentsCpuMs.toFixed(2)})   rss ${mbPerK(storm.stats.rss).toFixed(1).padStart(6)} MB/1k` +
           (name.startsWith('connector') ? `   sql/agent ${sql.statements} statements, ${sql.transactions} transactions` : '') +
+          `\n${''.padEnd(28)}cpu by thread per agent: ${threadCpuText({}, storm.stats.threads, AGENTS, 'ms')}` +
           `\n${''.padEnd(28)}socket writes per agent: ${writesText(writesPerEvent({}, storm.stats.writes, AGENTS))}` +
           (storm.breakdown ? `\n${''.padEnd(28)}failed set-ups: ${storm.breakdown}` : ''),
       );

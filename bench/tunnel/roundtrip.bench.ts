@@ -5,7 +5,7 @@
  *     direct TCP to the simulator (p50 / p99, ratio);
  *  2. relay-sized bulk throughput: bytes through a tunnel stream to a TCP sink behind the agent, vs a
  *     direct loopback TCP connection to the same sink (MB/s, ratio).
- * Run: node scripts/run-ts.mjs bench/tunnel/roundtrip.bench.ts   (about 15 s; ROUNDS / MB / WARMUP_MB to change)
+ * Run: node scripts/run-ts.mjs bench/tunnel/roundtrip.bench.ts   (about 20 s; ROUNDS / MB / WARMUP_MB / BULK_PAIRS to change)
  */
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
@@ -20,8 +20,9 @@ import { QUICK, reportRow } from '../support/report';
 import { percentile, sinkServer, tunnelPair } from './support';
 
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 60 : 300));
-const MB = Number(process.env.MB ?? (QUICK ? 16 : 64));
+const MB = Number(process.env.MB ?? (QUICK ? 16 : 32));
 const WARMUP_MB = Number(process.env.WARMUP_MB ?? (QUICK ? 32 : 64));
+const BULK_PAIRS = Number(process.env.BULK_PAIRS ?? (QUICK ? 3 : 7));
 const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
 const tcpLink =
@@ -63,7 +64,12 @@ async function roundTrips(link: LinkFactory): Promise<number[]> {
  * Time until the sink has received every byte written to `target`, and the CPU this process spent meanwhile
  * (every end runs in it: writer, tunnel sides, sink), which a loaded machine does not distort as it does time.
  */
-async function pump(target: Duplex, bytes: number, received: () => number): Promise<{ ms: number; cpuMs: number }> {
+interface Pumped {
+  ms: number;
+  cpuMs: number;
+}
+
+async function pump(target: Duplex, bytes: number, received: () => number): Promise<Pumped> {
   const chunk = Buffer.alloc(64 * 1024, 7);
   const base = received();
   const cpu = process.cpuUsage();
@@ -112,22 +118,32 @@ async function main(): Promise<void> {
   // 3.9 ms CPU/MiB after 16 MiB, 2.0 after 64, 1.7 after 128 (direct TCP: ~1.2 throughout).
   await pump(await tcpLink(sink.port)(), WARMUP_MB * 1024 * 1024, sink.received);
   await pump(await tunnel.link('bench-sink'), WARMUP_MB * 1024 * 1024, sink.received);
-  const directBulk = await pump(await tcpLink(sink.port)(), bytes, sink.received);
-  const tunnelBulk = await pump(await tunnel.link('bench-sink'), bytes, sink.received);
-  const directMs = directBulk.ms;
-  const tunnelMs = tunnelBulk.ms;
-  const mbps = (ms: number) => MB / (ms / 1000);
-  const cpuPerMb = (r: { cpuMs: number }) => `${(r.cpuMs / MB).toFixed(2)} ms CPU/MiB`;
-  console.log(`\nbulk throughput (${MB} MiB, 64 KiB writes, after ${WARMUP_MB} MiB of warm-up on each path)`);
-  console.log(`direct loopback TCP (baseline) ${mbps(directMs).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(directBulk)}`);
-  console.log(`through the tunnel             ${mbps(tunnelMs).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(tunnelBulk)}`);
+  // Interleaved pairs, the median of the pairs' ratios: single runs of either path moved by ±30 % from run
+  // to run on a quiet machine (direct 1,200–2,000 MB/s), and a pair measured back to back shares the
+  // machine's state of that moment.
+  const pairs: { direct: Pumped; tunnel: Pumped; ratio: number }[] = [];
+  for (let i = 0; i < BULK_PAIRS; i++) {
+    const direct = await pump(await tcpLink(sink.port)(), bytes, sink.received);
+    const tunnelled = await pump(await tunnel.link('bench-sink'), bytes, sink.received);
+    pairs.push({ direct, tunnel: tunnelled, ratio: direct.ms / tunnelled.ms });
+  }
+  pairs.sort((a, b) => a.ratio - b.ratio);
+  const median = pairs[Math.floor(pairs.length / 2)]!;
+  const mbps = (r: Pumped) => MB / (r.ms / 1000);
+  const cpuPerMb = (r: Pumped) => `${(r.cpuMs / MB).toFixed(2)} ms CPU/MiB`;
   console.log(
-    `ratio tunnel/direct            ${(mbps(tunnelMs) / mbps(directMs)).toFixed(2)}x   CPU direct/tunnel ${(directBulk.cpuMs / tunnelBulk.cpuMs).toFixed(2)}x`,
+    `\nbulk throughput (${BULK_PAIRS} interleaved pairs of ${MB} MiB, 64 KiB writes, after ${WARMUP_MB} MiB of warm-up on each path; the median pair)`,
+  );
+  console.log(`direct loopback TCP (baseline) ${mbps(median.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.direct)}`);
+  console.log(`through the tunnel             ${mbps(median.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.tunnel)}`);
+  console.log(
+    `ratio tunnel/direct            ${median.ratio.toFixed(2)}x   CPU direct/tunnel ${(median.direct.cpuMs / median.tunnel.cpuMs).toFixed(2)}x   (pairs: ${pairs.map((p) => p.ratio.toFixed(2)).join(', ')})`,
   );
   console.log(
     'profile: per 64 KiB frame, two copies and a fresh buffer cost most of the JS time (a payload re-copied to realign the 12-byte header, then copied\n' +
-      'again behind the header; allocation, page faults, GC); now one copy into a recycled buffer (FramePool). The rest is the extra hop itself: ws\n' +
-      "writev + the agent's reads + ws's reassembly copy, about 2x the syscalls and copies of direct TCP; window and frame size changed little.",
+      'again behind the header; allocation, page faults, GC); now one copy into a recycled buffer (FramePool). A profile of 4 GiB through the tunnel\n' +
+      "(2026-12-05): 57 % of the samples are the two write syscalls (ws's writev on the connector, the agent's write to the terminal), 23 % idle, JS\n" +
+      '< 5 %: every byte crosses loopback TCP twice instead of once, in one process here, so ~0.5x of the CPU is the floor of this set-up.',
   );
   reportRow({
     bench: 'tunnel: command round trip p50',
@@ -138,10 +154,10 @@ async function main(): Promise<void> {
   });
   reportRow({
     bench: 'tunnel: relay bulk vs direct loopback TCP',
-    measured: mbps(tunnelMs),
-    baseline: mbps(directMs),
+    measured: mbps(median.tunnel),
+    baseline: mbps(median.direct),
     unit: 'MB/s',
-    ratio: mbps(tunnelMs) / mbps(directMs),
+    ratio: median.ratio,
     goal: { on: 'ratio', op: '>=', value: 0.6 },
   });
 

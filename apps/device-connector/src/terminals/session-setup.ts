@@ -27,9 +27,8 @@ export type SessionSetUp =
  * runs on the bare pipelined driver of `Database.withTenantSql`; issue 19: the set-up was 4 Prisma transactions
  * per agent and most of the connector's CPU in a reconnect storm), for every agent of `inputs` at once (a storm's
  * set-ups of a tenant are batched: SessionSetups): the credential checks (a revocation committed since the
- * upgrade is caught here), then, sent together, the agents' `online` rows and events, their enabled terminals,
- * and which of those have non-final operations (one range of the tenant's non-final operations, index (tenantId,
- * state, createdAt, id), not each terminal's history). Nothing is written for a revoked agent. One result per
+ * upgrade is caught here), then, sent together, the agents' `online` rows and events, and their enabled terminals
+ * with which of those have non-final operations (one statement). Nothing is written for a revoked agent. One result per
  * input, in order.
  */
 export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUpInput[]): Promise<SessionSetUp[]> {
@@ -52,7 +51,7 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
   const live = inputs.filter((_, i) => revoked[i] === null);
   if (live.length === 0) return revoked.map((reason) => ({ revoked: reason! }));
   const agentIds = live.map((input) => input.agentId);
-  const [, , rows, unfinished] = await Promise.all([
+  const [, , rows] = await Promise.all([
     tx.$executeRaw`
       UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "updatedAt" = now()
       FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[]) AS x(id, version)
@@ -67,25 +66,31 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
         data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
       })),
     ),
-    tx.$queryRaw<TerminalRow[]>`
+    // The terminals and, in the same statement, which of them have non-final operations: one range of the tenant's
+    // non-final operations (index (tenantId, state, createdAt, id)), not each terminal's history.
+    tx.$queryRaw<Array<TerminalRow & { unfinished: boolean }>>`
+      WITH open AS (
+        SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
+        WHERE o."tenantId" = ${tenantId}::uuid AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
+          AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[])))
       SELECT t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id",
              t."merchantId", t."name", t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId",
-             t."infoReadAt"
+             t."infoReadAt", t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
       FROM "Terminal" t
       WHERE t."agentId" = ANY(${agentIds}::uuid[]) AND t."status" <> 'DISABLED'
       ORDER BY t."createdAt" ASC, t."id" ASC`,
-    tx.$queryRaw<Array<{ terminalId: string }>>`
-      SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
-      WHERE o."tenantId" = ${tenantId}::uuid AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
-        AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[]))`,
   ]);
-  const open = new Set(unfinished.map((r) => r.terminalId));
-  const terminalsOf = new Map<string | null, TerminalRow[]>();
-  for (const row of rows) terminalsOf.set(row.agentId, [...(terminalsOf.get(row.agentId) ?? []), row]);
+  const terminalsOf = new Map<string | null, { rows: TerminalRow[]; unfinished: Set<string> }>();
+  for (const { unfinished, ...row } of rows) {
+    let own = terminalsOf.get(row.agentId);
+    if (!own) terminalsOf.set(row.agentId, (own = { rows: [], unfinished: new Set() }));
+    own.rows.push(row);
+    if (unfinished) own.unfinished.add(row.id);
+  }
   return inputs.map((input, i) => {
     if (revoked[i] !== null) return { revoked: revoked[i]! };
-    const own = terminalsOf.get(input.agentId) ?? [];
-    return { revoked: null, rows: own, unfinished: new Set(own.filter((row) => open.has(row.id)).map((row) => row.id)) };
+    const own = terminalsOf.get(input.agentId);
+    return { revoked: null, rows: own?.rows ?? [], unfinished: own?.unfinished ?? new Set<string>() };
   });
 }
 
