@@ -1,6 +1,7 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 
 import { Redis } from 'ioredis';
+import { Client } from 'pg';
 
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
@@ -438,5 +439,81 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       what: 'audit row',
     });
     expect(audit).toMatchObject({ actorId: 'revoke-a', details: { reason: 'revoked' } });
+  });
+  it("re-checks a tenant's held agents with one read for all of them, and cuts only those revoked (issue 19: one transaction per agent every 30 s)", async () => {
+    const s = await shop(a);
+    const more = [];
+    for (const name of ['Till 2', 'Till 3']) {
+      const created = await s.post('/v1/agents', { name, storeId: s.storeId });
+      more.push({ agentId: created.body.agent.id as string, credential: await enroll(a, created.body.enrollmentToken as string) });
+    }
+    const all = [{ agentId: s.agentId, credential: s.credential }, ...more];
+    const running = all.map((x) => ({ ...x, agent: runAgent(a, x.credential) }));
+    for (const x of running)
+      await waitFor(() => a.tunnels.session(x.agentId)?.mux.state === 'open' && a.hub.terminalsOf(x.agentId), {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+        what: 'agents connected',
+      });
+
+    const agentReads = async (run: () => Promise<void>) => {
+      const query = jest.spyOn(Client.prototype, 'query');
+      try {
+        await run();
+        return query.mock.calls
+          .map(([q]) => (typeof q === 'string' ? q : ((q as { text?: string } | undefined)?.text ?? '')))
+          .filter((text) => /FROM "(public"\.")?Agent"/.test(text)).length;
+      } finally {
+        query.mockRestore();
+      }
+    };
+    expect(await agentReads(() => a.hub.reconcileAll(s.tenantId))).toBe(1);
+    expect(running.every((x) => a.tunnels.session(x.agentId)?.mux.state === 'open')).toBe(true);
+
+    // Two revoked in PostgreSQL without any message: the next re-check (still one read) cuts exactly those two.
+    await session.owner.agent.updateMany({
+      where: { id: { in: [more[0]!.agentId, more[1]!.agentId] } },
+      data: { status: 'REVOKED', credentialHash: null, credentialPrefix: null },
+    });
+    expect(await agentReads(() => a.hub.reconcileAll(s.tenantId))).toBe(1);
+    await waitFor(() => revokedCloses(running[1]!.agent)[0] && revokedCloses(running[2]!.agent)[0], {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'the two revoked agents cut',
+    });
+    expect(a.tunnels.session(s.agentId)?.mux.state).toBe('open');
+    expect(revokedCloses(running[0]!.agent)).toEqual([]);
+  });
+  it('never enforces a batched re-check read before a fresher one that was enforced meanwhile (a terminal added during the read stays)', async () => {
+    const s = await shop(a);
+    const first = await terminal(s);
+    const agent = runAgent(a, s.credential);
+    await online(s, a, first);
+
+    // The batch's read is held back after it ran (what it read is the state before the second terminal)…
+    const hub = a.hub as unknown as { readNow: (tenantId: string, agentIds: string[]) => Promise<unknown> };
+    const readNow = hub.readNow.bind(a.hub);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const spy = jest.spyOn(hub, 'readNow').mockImplementationOnce(async (tenantId, agentIds) => {
+      const read = await readNow(tenantId, agentIds);
+      await released;
+      return read;
+    });
+    try {
+      const recheck = a.hub.reconcileAll(s.tenantId);
+      await waitFor(() => spy.mock.calls.length === 1 || undefined, { timeoutMs: 2_000, intervalMs: 10, what: 'batched read started' });
+      // …while a terminal is added: its live event re-checks the agent alone, and the fleet takes it at once.
+      const second = await terminal(s);
+      await waitFor(() => a.hub.terminalsOf(s.agentId).includes(second) || undefined, { timeoutMs: 5_000, intervalMs: 20, what: 'second terminal taken' });
+      release();
+      await recheck;
+      expect(a.hub.terminalsOf(s.agentId).sort()).toEqual([first, second].sort());
+      expect(await auditRows(s.tenantId, 'terminal.driver_closed', second)).toEqual([]);
+      expect(agent.closes).toEqual([]);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
   });
 });

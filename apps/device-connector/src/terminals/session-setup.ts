@@ -1,7 +1,8 @@
 import { publishEvents, type SqlClient } from '@payorch/db';
 
-import { type AgentAccessRow, revocationReason, type RevocationReason } from '../access/access-check';
-import type { TerminalRow } from './terminal-link';
+import { revocationReason, type RevocationReason } from '../access/access-check';
+import { readAgentAccess } from '../access/access-read';
+import { TERMINAL_ROW_COLUMNS, type TerminalRow } from './terminal-link';
 
 export interface SessionSetUpInput {
   agentId: string;
@@ -34,20 +35,11 @@ export type SessionSetUp =
 export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUpInput[]): Promise<SessionSetUp[]> {
   const tenantId = inputs[0]!.tenantId;
   if (inputs.some((input) => input.tenantId !== tenantId)) throw new Error('setUpSessions: one tenant per batch');
-  const access = await tx.$queryRaw<
-    Array<{ id: string; credentialPrefix: string | null; status: AgentAccessRow['status']; tenantStatus: 'ACTIVE' | 'DISABLED' | null }>
-  >`
-    SELECT a."id", a."credentialPrefix", a."status"::text AS "status", t."status"::text AS "tenantStatus"
-    FROM "Agent" a LEFT JOIN "Tenant" t ON t."id" = a."tenantId"
-    WHERE a."id" = ANY(${inputs.map((input) => input.agentId)}::uuid[])`;
-  const byAgent = new Map(access.map((row) => [row.id, row]));
-  const revoked = inputs.map((input) => {
-    const found = byAgent.get(input.agentId);
-    const row: AgentAccessRow | null = found
-      ? { credentialPrefix: found.credentialPrefix, status: found.status, ...(found.tenantStatus && { tenant: { status: found.tenantStatus } }) }
-      : null;
-    return revocationReason(row, input.credentialPrefix);
-  });
+  const access = await readAgentAccess(
+    tx,
+    inputs.map((input) => input.agentId),
+  );
+  const revoked = inputs.map((input) => revocationReason(access.get(input.agentId) ?? null, input.credentialPrefix));
   const live = inputs.filter((_, i) => revoked[i] === null);
   if (live.length === 0) return revoked.map((reason) => ({ revoked: reason! }));
   const agentIds = live.map((input) => input.agentId);
@@ -73,9 +65,7 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
         SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
         WHERE o."tenantId" = ${tenantId}::uuid AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
           AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[])))
-      SELECT t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id",
-             t."merchantId", t."name", t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId",
-             t."infoReadAt", t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
+      SELECT ${TERMINAL_ROW_COLUMNS}, t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
       FROM "Terminal" t
       WHERE t."agentId" = ANY(${agentIds}::uuid[]) AND t."status" <> 'DISABLED'
       ORDER BY t."createdAt" ASC, t."id" ASC`,

@@ -8,7 +8,8 @@ import type { Logger } from '@payorch/logging';
 import { nextTerminalCommandId } from '@payorch/operations';
 import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo } from '@payorch/tunnel';
 
-import { planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
+import { type AgentAccessRow, planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
+import { readAgentsNow } from '../access/access-read';
 import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
 import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
@@ -16,7 +17,7 @@ import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from 
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { SessionSetups, setUpSessions } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
-import { linkForConnection, TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from './terminal-link';
+import { linkForConnection, type TerminalRow, terminalEntry } from './terminal-link';
 import { PresenceWriteError, TerminalPresence } from './terminal-presence';
 
 export type DriverFactory = (config: DriverConfig) => TerminalDriver;
@@ -51,8 +52,8 @@ interface Fleet {
  * after the other, and the handshake checks the credential again after the tunnel is registered, so
  * a revocation committed at any point after the upgrade's authentication is enforced.
  */
-/** What live revocation reads of an agent: its credential, its status and its tenant's status. */
-const AGENT_ACCESS_SELECT = { credentialPrefix: true, status: true, tenant: { select: { status: true } } } as const;
+/** Agents re-checked per transaction by `reconcileAll` (one tenant's agents held here, in batches of this many). */
+const RECHECK_BATCH = 500;
 
 @Injectable()
 export class TerminalHub implements AgentSessionListener, OnApplicationShutdown {
@@ -65,6 +66,12 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private readonly recordedOnline = new WeakMap<AgentSession, Set<string>>();
   /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
   private readonly queued = new Map<string, Promise<void>>();
+  /**
+   * Per tunnel: how many reads of PostgreSQL were enforced on it (its set-up, each re-check). A batched re-check reads
+   * outside the agents' chains; what it read is enforced only if nothing was enforced on the tunnel since it started
+   * (a set-up or a single re-check that ran meanwhile read at least as late).
+   */
+  private readonly enforced = new WeakMap<AgentSession, number>();
   /** The set-up transactions, one batch per tenant at a time (a storm's set-ups of a tenant share one). */
   private readonly setUps: SessionSetups;
 
@@ -126,6 +133,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     const onlineSince = new Date();
     await this.bus.ownership.claim(agent.agentId);
     const read = await this.setUps.setUp({ ...agent, credentialPrefix: session.credentialPrefix, version: session.version, instanceId: this.instanceId });
+    this.countEnforced(session);
     if (read.revoked !== null) {
       await this.bus.ownership.release(agent.agentId).catch(() => false);
       return this.revoke(session, read.revoked);
@@ -215,12 +223,57 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     return run;
   }
 
-  /** `reconcile` for every agent connected here (or only the tenant's), one at a time (PostgreSQL is the truth after Redis lost messages). */
+  /**
+   * `reconcile` for every agent connected here (or only the tenant's): PostgreSQL is the truth after Redis lost messages,
+   * and every ACCESS_RECHECK_INTERVAL_MS. Read per tenant, RECHECK_BATCH agents per transaction (one round trip), one
+   * batch at a time; each agent's part is then enforced in its chain, unless a set-up or another re-check of its tunnel
+   * was enforced after this read began (that one read at least as late).
+   */
   async reconcileAll(tenantId?: string): Promise<void> {
+    const byTenant = new Map<string, AgentSession[]>();
     for (const agentId of this.tunnels.connectedAgents) {
-      if (tenantId !== undefined && this.tunnels.session(agentId)?.agent.tenantId !== tenantId) continue;
-      await this.reconcile(agentId).catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
+      const session = this.tunnels.session(agentId);
+      if (!session || session.mux.state === 'closed') continue;
+      if (tenantId !== undefined && session.agent.tenantId !== tenantId) continue;
+      const sessions = byTenant.get(session.agent.tenantId);
+      if (sessions) sessions.push(session);
+      else byTenant.set(session.agent.tenantId, [session]);
     }
+    for (const [tenant, sessions] of byTenant) {
+      for (let i = 0; i < sessions.length; i += RECHECK_BATCH) {
+        const batch = sessions.slice(i, i + RECHECK_BATCH);
+        await this.recheck(tenant, batch).catch((error: Error) =>
+          this.logger.warn({ tenantId: tenant, agents: batch.length, err: error.message }, 'access re-check failed'),
+        );
+      }
+    }
+  }
+
+  private async recheck(tenantId: string, sessions: AgentSession[]): Promise<void> {
+    const before = sessions.map((session) => this.enforced.get(session) ?? 0);
+    const now = await this.readNow(
+      tenantId,
+      sessions.map((session) => session.agent.agentId),
+    );
+    for (const [i, session] of sessions.entries()) {
+      const { agentId } = session.agent;
+      await this.chains
+        .run(agentId, async () => {
+          // A newer tunnel of the agent had its own set-up; this one was closed, or enforced since this read began.
+          if (this.tunnels.session(agentId) !== session || session.mux.state === 'closed' || (this.enforced.get(session) ?? 0) !== before[i]) return;
+          const read = now.get(agentId)!;
+          await this.enforceRead(session, read.access, read.terminals);
+        })
+        .catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
+    }
+  }
+
+  private readNow(tenantId: string, agentIds: string[]) {
+    return this.slots.run(() => this.db.withTenantSql(tenantId, (tx) => readAgentsNow(tx, agentIds)));
+  }
+
+  private countEnforced(session: AgentSession): void {
+    this.enforced.set(session, (this.enforced.get(session) ?? 0) + 1);
   }
 
   /** A presence or info write that failed for good refuses the tunnel (SETUP_FAILED): the agent comes back after its backoff and the writes are made again. */
@@ -230,18 +283,17 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
 
   private async enforce(session: AgentSession): Promise<void> {
     const { agent } = session;
-    const now = await this.db.withTenant(agent.tenantId, async (tx) => ({
-      agent: await tx.agent.findUnique({ where: { id: agent.agentId }, select: AGENT_ACCESS_SELECT }),
-      terminals: (await tx.terminal.findMany({
-        where: { agentId: agent.agentId, status: { not: 'DISABLED' } },
-        select: TERMINAL_ROW_SELECT,
-        orderBy: { createdAt: 'asc' },
-      })) as TerminalRow[],
-    }));
-    const reason = revocationReason(now.agent, session.credentialPrefix);
+    const read = (await this.readNow(agent.tenantId, [agent.agentId])).get(agent.agentId)!;
+    await this.enforceRead(session, read.access, read.terminals);
+  }
+
+  /** Enforces what was read of the agent: a credential no longer valid cuts the tunnel, the fleet follows its enabled terminals. */
+  private async enforceRead(session: AgentSession, access: AgentAccessRow | null, terminals: TerminalRow[]): Promise<void> {
+    this.countEnforced(session);
+    const reason = revocationReason(access, session.credentialPrefix);
     if (reason !== null) return this.revoke(session, reason);
-    const fleet = this.fleets.get(agent.agentId);
-    if (fleet?.session === session && session.mux.state === 'open') await this.applyTerminals(fleet, now.terminals);
+    const fleet = this.fleets.get(session.agent.agentId);
+    if (fleet?.session === session && session.mux.state === 'open') await this.applyTerminals(fleet, terminals);
   }
 
   /** Cuts the agent's relay sessions and its tunnel (AGENT_REVOKED), then records it (AuditLog). */

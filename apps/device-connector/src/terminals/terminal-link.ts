@@ -1,3 +1,4 @@
+import { Prisma } from '@payorch/db';
 import type { LinkDescriptor, TerminalEntry, TerminalProtocol } from '@payorch/tunnel';
 import { parseLinkDescriptor } from '@payorch/tunnel';
 
@@ -37,6 +38,12 @@ export const TERMINAL_ROW_SELECT = {
   terminalId: true,
   infoReadAt: true,
 } as const;
+
+/** The same columns for raw SQL over `"Terminal" t` (the tunnel set-up and the access re-checks, on the bare driver). */
+export const TERMINAL_ROW_COLUMNS = Prisma.raw(
+  `t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id", t."merchantId", t."name", ` +
+    `t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId", t."infoReadAt"`,
+);
 
 const PROTOCOLS: Record<TerminalRow['protocol'], TerminalProtocol> = { JOINPROTO: 'joinproto', JPAY: 'jpay', SSI_ECR: 'ssi-ecr' };
 
