@@ -42,6 +42,7 @@ import { createTestDatabase, deleteRedisPrefix, seededRandom, testRedisPrefix, t
 import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp, listenConnector } from '../../apps/device-connector/src/bootstrap';
+import { TerminalHub } from '../../apps/device-connector/src/terminals/terminal-hub';
 import { QUICK, reportRow } from '../support/report';
 import { installSocketWriteCounter, type SocketWriteCounts, socketWriteSnapshot, writesPerEvent, writesText } from '../support/socket-writes';
 import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
@@ -72,6 +73,13 @@ interface ServerStats {
   writes: SocketWriteCounts;
 }
 
+/** One access re-check of every agent the connector holds (TerminalHub.reconcileAll), at rest after the storms. */
+interface RecheckStats {
+  ms: number;
+  cpuMs: number;
+  sql: SqlCounts;
+}
+
 interface AgentStatus {
   open: number;
   listed: number;
@@ -96,10 +104,13 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
   const redisPort = Number(new URL(env.REDIS_URL ?? 'redis://x:6379').port || 6379);
   installSocketWriteCounter((local, remote) => (local === port ? 'ws' : remote === pgPort ? 'pg' : remote === redisPort ? 'redis' : 'other'));
   let listen: () => Promise<void>;
+  let recheck: (() => Promise<void>) | undefined;
   if (kind === 'app') {
     const config = loadConfig('device-connector', connectorConfigSchema, env);
     const app = await createConnectorApp(config, silent);
     listen = () => listenConnector(app, config, port, '127.0.0.1');
+    // The access re-check of every agent held here (periodic, every ACCESS_RECHECK_INTERVAL_MS; after a resubscription).
+    recheck = () => app.get(TerminalHub).reconcileAll();
   } else {
     // The baseline: WebSocket upgrades and nothing else (no authentication, no tunnel, no database).
     const server = createHttpServer();
@@ -134,6 +145,18 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
         writes: Object.fromEntries(Object.entries(socketWriteSnapshot()).map(([k, n]) => [k, n - (writes[k] ?? 0)])),
       };
       process.send!({ type: 'stats', stats });
+    } else if (message.type === 'recheck' && recheck) {
+      const before = { cpu: process.cpuUsage(), sql: sqlSnapshot(), at: performance.now() };
+      void recheck().then(() => {
+        const used = process.cpuUsage(before.cpu);
+        const now = sqlSnapshot();
+        const stats: RecheckStats = {
+          ms: performance.now() - before.at,
+          cpuMs: (used.user + used.system) / 1000,
+          sql: { statements: now.statements - before.sql.statements, transactions: now.transactions - before.sql.transactions },
+        };
+        process.send!({ type: 'recheck', stats });
+      });
     } else if (message.type === 'exit') {
       // A clean exit, so --cpu-prof writes the profile (a SIGKILL would not).
       process.exit(0);
@@ -422,7 +445,7 @@ async function main(): Promise<void> {
     };
 
     /** One kind of server: a cold storm, then SIGKILL + restart storm. */
-    const run = async (kind: ServerKind): Promise<{ cold: Storm; restart: Storm; restarts: Storm[] }> => {
+    const run = async (kind: ServerKind): Promise<{ cold: Storm; restart: Storm; restarts: Storm[]; recheck?: RecheckStats }> => {
       const port = await freePort();
       const url = `ws://127.0.0.1:${port}/agent`;
       const complete = async (): Promise<boolean> => {
@@ -494,12 +517,14 @@ async function main(): Promise<void> {
         restarts.push(await storm(next, async () => void (await next.ask('listen', 'listening'))));
         current = next;
       }
+      // At rest, every agent back: one access re-check of all of them, as the connector runs one every 30 s.
+      const recheck = kind === 'app' ? (await current.ask<{ stats: RecheckStats }>('recheck', 'recheck')).stats : undefined;
       agentsProcess.send({ type: 'stop' });
       await until(performance.now(), async () => (await agentStatus()).open === 0);
       if (process.env.CPU_PROF) await current.exit();
       await current.kill('SIGKILL');
       const byTime = [...restarts].sort((a, b) => (a.ms ?? STORM_BOUND_MS) - (b.ms ?? STORM_BOUND_MS));
-      return { cold, restart: byTime[Math.floor(byTime.length / 2)]!, restarts };
+      return { cold, restart: byTime[Math.floor(byTime.length / 2)]!, restarts, recheck };
     };
 
     const bare = await run('bare');
@@ -560,6 +585,22 @@ async function main(): Promise<void> {
       ratio: 0,
       goal: { on: 'measured', op: '<=', value: 0 },
     });
+    if (app.recheck) {
+      const r = app.recheck;
+      const sql = perEvent({ statements: 0, transactions: 0 }, r.sql, AGENTS);
+      console.log(
+        `access re-check of all ${AGENTS} agents at rest (every 30 s): ${r.ms.toFixed(0)} ms, CPU ${((r.cpuMs / AGENTS) * 1000).toFixed(1)} µs per agent, ` +
+          `${r.sql.statements} statements in ${r.sql.transactions} transactions (one read per tenant's 500 agents; was one Prisma transaction per agent)`,
+      );
+      reportRow({
+        bench: `tunnel: connector CPU per agent of one access re-check at rest, vs its set-up (${AGENTS})`,
+        measured: r.cpuMs / AGENTS,
+        baseline: perAgent(app.restart),
+        unit: 'ms/agent',
+        ratio: r.cpuMs / AGENTS / Math.max(0.001, perAgent(app.restart)),
+        perEvent: sql,
+      });
+    }
     console.log(LESSON);
     reportRow({
       bench: `tunnel: connector CPU per accepted agent (restart storm, ${AGENTS})`,
