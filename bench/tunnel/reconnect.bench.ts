@@ -640,5 +640,9 @@ const LESSON =
   'profile (connector, restart storm): no dominant cost left; PostgreSQL round trips ~30 % (statements per agent grow when the\n' +
   'agents come back spread out: one tenant set-up batch holds 1-2 agents, 0.8 transactions per agent cold, 1.6 after kill -9), GC 12 %,\n' +
   "ws handshakes ~7 %, Redis (ownership claim, one PUBLISH per event) ~9 %. Cut: one INSERT per batch's events, statements prepared\n" +
-  "once per connection. Agents' process: stream.pipeline's AbortController built a DOMException with its stack per link closed\n" +
-  '(6.5 % of it): links are now bridged with pipe (1.0-1.35 -> 0.87-0.92 ms per agent), which shortens the storm on shared cores.';
+  'once per connection, terminals and their unfinished operations in one statement. By thread (2026-12-05): the event loop ~0.6-0.7 ms\n' +
+  "per agent, V8's workers ~0.25 (optimising compilation of a fresh process's hot code, then parallel GC: --single-threaded-gc moved\n" +
+  "0.08 of it away, not adopted); 13-16 % of it system time, so the profiles' large writev share is preemption, not the write.\n" +
+  "Agents' process: stream.pipeline's AbortController built a DOMException with its stack per link closed (6.5 % of it): links are\n" +
+  'now bridged with pipe (1.0-1.35 -> 0.87-0.92 ms per agent). At rest: the 30 s access re-check was one Prisma transaction per agent\n' +
+  '(2.77 ms of CPU each: at 5,000 agents ~46 % of a core on average); now one read per 500 agents of a tenant (~0.05 ms per agent).';
