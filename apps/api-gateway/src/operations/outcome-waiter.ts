@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 
 import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
+import { BatchedLookup } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { RUNNING_STATES } from '@payorch/operations';
 
@@ -32,6 +33,8 @@ export interface OutcomeWait {
  */
 @Injectable()
 export class OperationOutcomeWaiter {
+  private readonly states = new BatchedLookup<string, string>((keys) => this.readStates(keys));
+
   constructor(
     private readonly hub: EventHub,
     @Inject(DATABASE) private readonly db: Database,
@@ -95,10 +98,36 @@ export class OperationOutcomeWaiter {
 
   private async isRunning(tenantId: string, operationId: string): Promise<boolean> {
     try {
-      const [row] = await this.db.querySql<{ state: string }>(tenantId, Prisma.sql`SELECT "state" FROM "TerminalOperation" WHERE "id" = ${operationId}::uuid`);
-      return row !== undefined && RUNNING_STATES.has(row.state);
+      const state = await this.states.get(`${tenantId}/${operationId}`);
+      return state !== undefined && RUNNING_STATES.has(state);
     } catch {
       return true; // PostgreSQL away: keep waiting (the final read of the request answers truthfully)
     }
+  }
+
+  /**
+   * The states of the operations whose waits re-check in the same tick (the hub's heartbeat wakes every waiting request
+   * at once; without live events each one polls every 250 ms): one read per tenant, not one per request. A failed read
+   * fails the whole batch, and each request keeps waiting.
+   */
+  private async readStates(keys: string[]): Promise<Map<string, string>> {
+    const byTenant = new Map<string, string[]>();
+    for (const key of keys) {
+      const [tenantId, operationId] = key.split('/') as [string, string];
+      const ids = byTenant.get(tenantId);
+      if (ids) ids.push(operationId);
+      else byTenant.set(tenantId, [operationId]);
+    }
+    const states = new Map<string, string>();
+    await Promise.all(
+      [...byTenant].map(async ([tenantId, ids]) => {
+        const rows = await this.db.querySql<{ id: string; state: string }>(
+          tenantId,
+          Prisma.sql`SELECT "id", "state" FROM "TerminalOperation" WHERE "id" = ANY(${ids}::uuid[])`,
+        );
+        for (const row of rows) states.set(`${tenantId}/${row.id}`, row.state);
+      }),
+    );
+    return states;
   }
 }

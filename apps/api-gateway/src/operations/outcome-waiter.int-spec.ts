@@ -1,0 +1,88 @@
+import { Client } from 'pg';
+
+import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import type { Logger } from '@payorch/logging';
+import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
+
+import type { EventHub } from '../events/event-hub';
+import { OperationOutcomeWaiter } from './outcome-waiter';
+
+/**
+ * Without live events (the subscription cannot be made: Redis away) every waiting `?wait=` request re-reads its
+ * operation every 250 ms, and the hub's heartbeat makes every waiting request re-read at once: those re-reads are
+ * one statement per tenant and tick, not one per request (issue 19: a poll per request is a read storm on PostgreSQL
+ * exactly when Redis is already in trouble).
+ */
+describe(`${OperationOutcomeWaiter.name} (re-reads without live events)`, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let db: Database;
+  let tenantId: string;
+  let operationIds: string[];
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 1 });
+    db = Database.connect(testDb.appUrl, 4);
+    tenantId = (await owner.tenant.create({ data: { name: 'T' } })).id;
+    const storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'UTC' } })).id;
+    const terminalId = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS', protocol: 'JOINPROTO', connection: {} } })).id;
+    const rows = await owner.terminalOperation.createManyAndReturn({
+      data: Array.from({ length: 20 }, (_, i) => ({
+        tenantId,
+        storeId,
+        terminalId,
+        type: 'PURCHASE' as const,
+        state: 'SENT' as const,
+        amount: 100 + i,
+        currency: 'RUB',
+        idempotencyKey: `k-${i}`,
+        requestHash: 'h',
+      })),
+      select: { id: true },
+    });
+    operationIds = rows.map((row) => row.id);
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  it('reads the states of every operation waited on in one statement per poll, and lets each wait end when its operation is final', async () => {
+    const hub = { add: () => Promise.reject(new Error('redis away')) } as unknown as EventHub;
+    const logger = { warn: () => undefined } as unknown as Logger;
+    const waiter = new OperationOutcomeWaiter(hub, db, logger);
+    const waits = await Promise.all(operationIds.map((id) => waiter.prepare(tenantId, id)));
+
+    const query = jest.spyOn(Client.prototype, 'query');
+    // The ids asked by every re-read of operation states (the batched statement, or a former one per request).
+    const reads = (): unknown[] =>
+      query.mock.calls
+        .map(([q]) => q as unknown as { text?: string; values?: unknown[] } | string)
+        .filter(
+          (q): q is { text?: string; values?: unknown[] } => typeof q === 'object' && /SELECT "(id", ")?state" FROM "TerminalOperation"/.test(q.text ?? ''),
+        )
+        .map((q) => q.values?.[0]);
+    let settled = 0;
+    const done = waits.map((wait) => wait.settled(30_000).then(() => (settled += 1)));
+    let seen: unknown[] | undefined;
+    try {
+      await waitFor(() => reads().length >= 1 || undefined, { timeoutMs: 5_000, intervalMs: 20, what: 'the first poll' });
+      // The first poll: one statement for all twenty waits.
+      expect(reads()[0]).toEqual(expect.arrayContaining(operationIds));
+      await owner.terminalOperation.updateMany({ where: { id: { in: operationIds.slice(0, 10) } }, data: { state: 'APPROVED' } });
+      await waitFor(() => settled === 10 || undefined, { timeoutMs: 5_000, intervalMs: 20, what: 'the final half ended' });
+      await owner.terminalOperation.updateMany({ where: { id: { in: operationIds.slice(10) } }, data: { state: 'DECLINED' } });
+      await Promise.all(done);
+      seen = reads();
+    } finally {
+      query.mockRestore();
+      for (const wait of waits) wait.close();
+    }
+    // Each read carried every wait still open (twenty, then the ten left): one statement per poll, not one per request.
+    expect(seen?.length).toBeGreaterThan(1);
+    for (const ids of seen ?? []) expect((ids as string[]).length).toBeGreaterThanOrEqual(10);
+  });
+});
