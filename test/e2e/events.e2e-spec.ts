@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { Redis } from 'ioredis';
+import { Client } from 'pg';
 import { WebSocket } from 'ws';
 
 import { publishEvent, type PublishedEvent } from '@payorch/db';
@@ -280,6 +281,32 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
       { id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } },
     ]);
     ws.close();
+  });
+
+  it("serves a tenant's live streams with one read per event for all of them, each with its own types (issue 19)", async () => {
+    const all = Array.from({ length: 6 }, () => sse('/v1/events/stream', auth));
+    const typed = Array.from({ length: 2 }, () => sse('/v1/events/stream?types=relay.*', auth));
+    await Promise.all([...all, ...typed].map((c) => c.live()));
+
+    const query = jest.spyOn(Client.prototype, 'query');
+    const pageReads = () =>
+      query.mock.calls.filter(([q]) => /FROM "(public"\.")?DomainEvent"[\s\S]*"seq" >/.test(typeof q === 'string' ? q : ((q as { text?: string }).text ?? '')))
+        .length;
+    let reads: number;
+    try {
+      const agentEvent = await emit(tenantId, { type: 'agent.online', subjectType: 'agent', subjectId: null, data: { shared: 1 } });
+      const relayEvent = await emit(tenantId, { type: 'relay.denied', subjectType: 'relay', subjectId: null, data: { shared: 2 } });
+      for (const c of all) await c.waitFor((x) => x.events.some((e) => e.id === relayEvent.id), 'both events on an unfiltered stream');
+      for (const c of typed) await c.waitFor((x) => x.events.some((e) => e.id === relayEvent.id), 'the relay event on a typed stream');
+      reads = pageReads();
+      for (const c of all) expect(c.events.map((e) => e.id).slice(-2)).toEqual([agentEvent.id, relayEvent.id]);
+      for (const c of typed) expect(c.events.map((e) => e.id)).toEqual([relayEvent.id]);
+    } finally {
+      query.mockRestore();
+      for (const c of [...all, ...typed]) c.close();
+    }
+    // Two events (and the 200 ms heartbeats meanwhile) for eight streams: a read per ring, not one per stream and ring (≥ 16).
+    expect(reads).toBeLessThan(8);
   });
 
   describe('catch-up follows commit order, not insert order', () => {

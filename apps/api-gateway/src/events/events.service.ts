@@ -43,7 +43,7 @@ export function wireEvent(event: PublishedEvent) {
  * reader, whatever the length of the producers' transactions. The stream keeps a cursor (the last seq it
  * sent or scanned past): first the events after `after` (Last-Event-ID; or from now on without one), then
  * one more read each time Redis pub/sub announces an event of the tenant, and every EVENTS_HEARTBEAT_MS
- * in case a message was lost. Pub/sub is only the doorbell: every event is sent from a read after the
+ * in case a message was lost — one read for all the tenant's live streams on this gateway (TenantStreams). Pub/sub is only the doorbell: every event is sent from a read after the
  * cursor, one read at a time, so nothing is sent twice or skipped. The first read is capped at
  * EVENTS_CATCHUP_LIMIT: past it the stream ends and the client reconnects with the last id it got
  * (EventSource does so by itself), which pages through a long gap.
@@ -52,6 +52,8 @@ export function wireEvent(event: PublishedEvent) {
 export class EventsService implements BeforeApplicationShutdown {
   /** Open Server-Sent Event streams, ended at shutdown (an open stream would hold the HTTP server open). */
   private readonly sseStreams = new Set<StreamSink>();
+  /** Per tenant: its streams on this gateway and their shared reads. */
+  private readonly tenants = new Map<string, TenantStreams>();
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
@@ -62,66 +64,67 @@ export class EventsService implements BeforeApplicationShutdown {
 
   async open(tenantId: string, options: { after?: string; types?: readonly string[] }, sink: StreamSink): Promise<OpenStream> {
     const types = options.types ?? [];
-    const limit = this.config.EVENTS_CATCHUP_LIMIT;
-    let cursor = 0n;
-    let closed = false;
-    /** A read is running (or the first one has not finished): a ring only asks for one more. */
-    let reading: Promise<void> | undefined = Promise.resolve();
-    let again = false;
-    const subscription: { remove?: () => void } = {};
-    const stop = () => {
-      if (closed) return;
-      closed = true;
-      subscription.remove?.();
+    const wanted = types.length === 0 || types.includes('*') ? undefined : new Set(expandTypes(types));
+    const tenant = this.tenantStreams(tenantId);
+    const stream: LiveStream = {
+      cursor: 0n,
+      wanted,
+      sink,
+      closed: false,
+      stop: () => {
+        if (stream.closed) return;
+        stream.closed = true;
+        tenant.leave(stream);
+      },
     };
-    /** Sends everything after the cursor; on the first read, more than `limit` ends the stream. */
-    const drain = async (first: boolean): Promise<void> => {
-      do {
-        again = false;
-        for (;;) {
-          const page = await this.read(tenantId, cursor, types, limit);
-          for (const event of page.events) {
-            if (closed) return;
-            if (!sink.send(event)) return stop();
-          }
-          cursor = page.next;
-          if (!page.truncated || closed) break;
-          if (first) {
-            stop();
-            return sink.end('catch-up limit reached; reconnect with the last event id to continue');
-          }
-        }
-        first = false;
-      } while (again && !closed);
-    };
-    const ring = () => {
-      if (closed) return;
-      if (reading) {
-        again = true;
-        return;
-      }
-      reading = drain(false)
-        .catch((error: unknown) => {
-          this.logger.error({ err: error, tenantId }, 'event stream read failed');
-          stop();
-          sink.end('internal error; reconnect');
-        })
-        .finally(() => (reading = undefined));
-    };
-    // Subscribed BEFORE the first read: an event committed after that read rings the bell (and the hub rings every EVENTS_HEARTBEAT_MS).
-    const remove = await this.hub.add(tenantId, { deliver: ring });
-    subscription.remove = remove;
-    if (closed) remove();
+    tenant.members.add(stream);
     try {
-      cursor = await this.position(tenantId, options.after);
-      await drain(true);
+      // Subscribed BEFORE the first read: an event committed after that read rings the bell (and the hub rings every EVENTS_HEARTBEAT_MS).
+      await tenant.subscribed;
+      stream.cursor = await this.position(tenantId, options.after);
+      // The catch-up is the stream's own read (its types, from its cursor); more than EVENTS_CATCHUP_LIMIT ends the stream.
+      const page = await this.read(tenantId, stream.cursor, types, this.config.EVENTS_CATCHUP_LIMIT);
+      for (const { event } of page.rows) {
+        if (stream.closed) return { close: stream.stop };
+        if (!sink.send(event)) {
+          stream.stop();
+          return { close: stream.stop };
+        }
+      }
+      if (page.truncated) {
+        stream.stop();
+        sink.end('catch-up limit reached; reconnect with the last event id to continue');
+        return { close: stream.stop };
+      }
+      stream.cursor = page.next;
     } catch (error) {
-      stop();
+      stream.stop();
       throw error;
     }
-    reading = undefined;
-    if (again) ring();
-    return { close: stop };
+    // Live from here: the tenant's shared reads (rung once now for whatever committed during the catch-up).
+    if (!stream.closed) tenant.join(stream);
+    return { close: stream.stop };
+  }
+
+  /**
+   * The tenant's live streams on this gateway, made on the first stream's open: one hub listener, and one read per ring
+   * for all of them (issue 19: each stream read the table on every event of its tenant, so a console of N viewers cost N
+   * transactions per event).
+   */
+  private tenantStreams(tenantId: string): TenantStreams {
+    const existing = this.tenants.get(tenantId);
+    if (existing && !existing.disposed) return existing;
+    const tenant = new TenantStreams(
+      tenantId,
+      (after) => this.read(tenantId, after, [], this.config.EVENTS_CATCHUP_LIMIT),
+      (error) => this.logger.error({ err: error, tenantId }, 'event stream read failed'),
+      () => {
+        if (this.tenants.get(tenantId) === tenant) this.tenants.delete(tenantId);
+      },
+    );
+    this.tenants.set(tenantId, tenant);
+    tenant.subscribe(this.hub);
+    return tenant;
   }
 
   /** `GET /v1/events/stream` as Server-Sent Events on the raw Express response. */
@@ -217,12 +220,7 @@ export class EventsService implements BeforeApplicationShutdown {
    * latest seq read just BEFORE the page (seqs become visible in order, so the page saw everything up to
    * it), which moves the cursor past events the type filter left out.
    */
-  private async read(
-    tenantId: string,
-    after: bigint,
-    types: readonly string[],
-    limit: number,
-  ): Promise<{ events: PublishedEvent[]; next: bigint; truncated: boolean }> {
+  private async read(tenantId: string, after: bigint, types: readonly string[], limit: number): Promise<EventPage> {
     const wanted = types.length === 0 || types.includes('*') ? undefined : expandTypes(types);
     const { high, rows } = await this.db.withTenant(tenantId, async (tx) => {
       const latest = await latestSeq(tx, tenantId);
@@ -238,16 +236,139 @@ export class EventsService implements BeforeApplicationShutdown {
     return {
       truncated,
       next: truncated || last > high ? last : high,
-      events: page.map((r) => ({
-        id: r.id,
-        tenantId: r.tenantId,
-        type: r.type as PublishedEvent['type'],
-        subjectType: r.subjectType as PublishedEvent['subjectType'],
-        subjectId: r.subjectId,
-        data: r.data as Record<string, unknown>,
-        createdAt: r.createdAt.toISOString(),
+      rows: page.map((r) => ({
+        seq: r.seq!,
+        event: {
+          id: r.id,
+          tenantId: r.tenantId,
+          type: r.type as PublishedEvent['type'],
+          subjectType: r.subjectType as PublishedEvent['subjectType'],
+          subjectId: r.subjectId,
+          data: r.data as Record<string, unknown>,
+          createdAt: r.createdAt.toISOString(),
+        },
       })),
     };
+  }
+}
+
+/** One page of a tenant's events in seq order, and where the next read starts (EventsService.read). */
+interface EventPage {
+  rows: Array<{ seq: bigint; event: PublishedEvent }>;
+  next: bigint;
+  truncated: boolean;
+}
+
+/** One open stream: the last seq it sent or scanned past, its types (undefined: all), its transport. */
+interface LiveStream {
+  cursor: bigint;
+  wanted: ReadonlySet<string> | undefined;
+  sink: StreamSink;
+  closed: boolean;
+  stop(): void;
+}
+
+/**
+ * A tenant's streams on this gateway. Each stream catches up with its own read, then joins `live`; from then on every
+ * ring (a pub/sub message of the tenant, the hub's heartbeat) makes one read of all the tenant's events after the lowest
+ * cursor of the live streams, and each stream gets the ones past its own cursor that it wants, in seq order. One read
+ * at a time; rings during a read ask for one more. A failed read ends every stream it was for (their clients reconnect
+ * with the last id they got), as a stream's own failed read did.
+ */
+class TenantStreams {
+  /** Every open stream, catching up or live: the hub listener lives as long as one does. */
+  readonly members = new Set<LiveStream>();
+  private readonly live = new Set<LiveStream>();
+  /** Resolves once the tenant's channel is subscribed; rejects (and the entry is dropped) when the SUBSCRIBE failed. */
+  subscribed: Promise<void> = Promise.resolve();
+  disposed = false;
+  private removeListener: (() => void) | undefined;
+  private reading = false;
+  private again = false;
+
+  constructor(
+    private readonly tenantId: string,
+    private readonly readAll: (after: bigint) => Promise<EventPage>,
+    private readonly onReadError: (error: unknown) => void,
+    private readonly onDisposed: () => void,
+  ) {}
+
+  subscribe(hub: EventHub): void {
+    this.subscribed = hub.add(this.tenantId, { deliver: () => this.ring() }).then(
+      (remove) => {
+        if (this.disposed) remove();
+        else this.removeListener = remove;
+      },
+      (error: unknown) => {
+        this.dispose();
+        throw error;
+      },
+    );
+    this.subscribed.catch(() => undefined); // read by each stream's open
+  }
+
+  join(stream: LiveStream): void {
+    this.live.add(stream);
+    this.ring();
+  }
+
+  leave(stream: LiveStream): void {
+    this.members.delete(stream);
+    this.live.delete(stream);
+    if (this.members.size === 0) this.dispose();
+  }
+
+  private dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.removeListener?.();
+    this.onDisposed();
+  }
+
+  private ring(): void {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.round();
+        } while (this.again && this.live.size > 0);
+      } finally {
+        this.reading = false;
+      }
+    })();
+  }
+
+  private async round(): Promise<void> {
+    const streams = [...this.live];
+    if (streams.length === 0) return;
+    let from = streams.reduce((low, stream) => (stream.cursor < low ? stream.cursor : low), streams[0]!.cursor);
+    try {
+      for (;;) {
+        const page = await this.readAll(from);
+        for (const stream of streams) {
+          for (const { seq, event } of page.rows) {
+            if (stream.closed) break;
+            if (seq <= stream.cursor || (stream.wanted !== undefined && !stream.wanted.has(event.type))) continue;
+            if (!stream.sink.send(event)) stream.stop();
+          }
+          if (page.next > stream.cursor) stream.cursor = page.next;
+        }
+        from = page.next;
+        if (!page.truncated || streams.every((stream) => stream.closed)) return;
+      }
+    } catch (error) {
+      this.onReadError(error);
+      for (const stream of streams) {
+        if (stream.closed) continue;
+        stream.stop();
+        stream.sink.end('internal error; reconnect');
+      }
+    }
   }
 }
 
