@@ -55,6 +55,8 @@ const AGENTS_PER_TENANT = 50;
 const DOWN_MS = 1_000;
 /** Kill -9 + restart storms per kind; the median is reported. */
 const RESTARTS = Number(process.env.RESTARTS ?? (QUICK ? 1 : 3));
+/** How long the servers' CPU at rest is measured after the storms (every agent connected). */
+const IDLE_MS = Number(process.env.IDLE_MS ?? (QUICK ? 2_000 : 10_000));
 /** Bound of one storm (listening → everything up and written); past it the missing rows are lost writes. */
 const STORM_BOUND_MS = QUICK ? 25_000 : 120_000;
 const POLL_MS = 100;
@@ -445,7 +447,9 @@ async function main(): Promise<void> {
     };
 
     /** One kind of server: a cold storm, then SIGKILL + restart storm. */
-    const run = async (kind: ServerKind): Promise<{ cold: Storm; restart: Storm; restarts: Storm[]; recheck?: RecheckStats }> => {
+    const run = async (
+      kind: ServerKind,
+    ): Promise<{ cold: Storm; restart: Storm; restarts: Storm[]; recheck?: RecheckStats; idle: { cpuMs: number; redis: number } }> => {
       const port = await freePort();
       const url = `ws://127.0.0.1:${port}/agent`;
       const complete = async (): Promise<boolean> => {
@@ -517,14 +521,19 @@ async function main(): Promise<void> {
         restarts.push(await storm(next, async () => void (await next.ask('listen', 'listening'))));
         current = next;
       }
-      // At rest, every agent back: one access re-check of all of them, as the connector runs one every 30 s.
+      // At rest, every agent back: the server's CPU over IDLE_MS (tunnel heartbeats, the ownership refresh, presence), then
+      // one access re-check of all of them, as the connector runs one every 30 s.
+      const idleFrom = (await current.ask<{ stats: ServerStats }>('stats', 'stats')).stats;
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+      const idleTo = (await current.ask<{ stats: ServerStats }>('stats', 'stats')).stats;
+      const idle = { cpuMs: idleTo.cpuMs - idleFrom.cpuMs, redis: (idleTo.writes.redis ?? 0) - (idleFrom.writes.redis ?? 0) };
       const recheck = kind === 'app' ? (await current.ask<{ stats: RecheckStats }>('recheck', 'recheck')).stats : undefined;
       agentsProcess.send({ type: 'stop' });
       await until(performance.now(), async () => (await agentStatus()).open === 0);
       if (process.env.CPU_PROF) await current.exit();
       await current.kill('SIGKILL');
       const byTime = [...restarts].sort((a, b) => (a.ms ?? STORM_BOUND_MS) - (b.ms ?? STORM_BOUND_MS));
-      return { cold, restart: byTime[Math.floor(byTime.length / 2)]!, restarts, recheck };
+      return { cold, restart: byTime[Math.floor(byTime.length / 2)]!, restarts, recheck, idle };
     };
 
     const bare = await run('bare');
@@ -584,6 +593,18 @@ async function main(): Promise<void> {
       unit: 'writes',
       ratio: 0,
       goal: { on: 'measured', op: '<=', value: 0 },
+    });
+    const atRest = (r: { idle: { cpuMs: number } }) => (r.idle.cpuMs / (IDLE_MS / 1000) / AGENTS) * 1000;
+    console.log(
+      `at rest, every agent connected (${IDLE_MS / 1000} s): connector ${atRest(app).toFixed(2)} ms of CPU per second per 1,000 agents ` +
+        `(Redis writes ${(app.idle.redis / (IDLE_MS / 1000)).toFixed(0)}/s), bare ws ${atRest(bare).toFixed(2)}`,
+    );
+    reportRow({
+      bench: `tunnel: connector CPU at rest per 1,000 agents (${AGENTS})`,
+      measured: atRest(app),
+      baseline: atRest(bare),
+      unit: 'ms/s',
+      ratio: atRest(app) / Math.max(0.001, atRest(bare)),
     });
     if (app.recheck) {
       const r = app.recheck;

@@ -5,6 +5,7 @@ import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payo
 
 import { CommandConsumer } from './consumer';
 import { RedisTerminalCommandDispatcher } from './dispatcher';
+import { busKeys } from './keys';
 import { AgentOwnership } from './ownership';
 
 const TENANT = '11111111-1111-4111-8111-111111111111';
@@ -118,6 +119,33 @@ describe('command bus (real Redis)', () => {
     expect(await reply).toEqual({ ok: true });
     expect([...executed.values()]).toEqual([1]);
     await own.release(AGENT);
+  });
+
+  it("refreshes many agents' keys in one script call per 500 on one Redis: kept, re-asserted and lost ones each told apart", async () => {
+    const ids = Array.from({ length: 1_200 }, (_, i) => `44444444-4444-4444-8444-${String(i).padStart(12, '0')}`);
+    const lost: string[] = [];
+    const reasserted: string[][] = [];
+    const mine = new AgentOwnership({ redis, prefix, instanceId: 'many', ttlMs: 5000, onLost: (id) => lost.push(id), onReasserted: (r) => reasserted.push(r) });
+    for (const id of ids) await mine.claim(id);
+    const other = new AgentOwnership({ redis, prefix, instanceId: 'other', ttlMs: 5000 });
+    await other.claim(ids[7]!); // reconnected to another instance
+    await redis.del(busKeys(prefix).agentOwner(ids[900]!)); // vanished (Redis lost it)
+    await redis.pexpire(busKeys(prefix).agentOwner(ids[0]!), 50);
+
+    const calls = jest.spyOn(redis, 'evalsha');
+    try {
+      await mine.refresh();
+      expect(calls).toHaveBeenCalledTimes(3); // 1,200 keys: 500 + 500 + 200
+    } finally {
+      calls.mockRestore();
+    }
+    expect(lost).toEqual([ids[7]]);
+    expect(reasserted).toEqual([[ids[900]]]);
+    expect(await redis.pttl(busKeys(prefix).agentOwner(ids[0]!))).toBeGreaterThan(1000); // refreshed
+    expect(await mine.owner(ids[900]!)).toBe('many');
+    expect(await mine.owner(ids[7]!)).toBe('other');
+    for (const id of ids) await mine.release(id);
+    await other.release(ids[7]!);
   });
 
   it('lets an ownership key expire when its instance stops refreshing (crash)', async () => {
