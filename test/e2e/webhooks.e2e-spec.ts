@@ -10,7 +10,7 @@ import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { publishEvent } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { notifyCommitted, redisEventSink } from '@payorch/operations';
+import { notifyCommitted, redisEventSink, webhooksChangedChannel } from '@payorch/operations';
 import { bullPrefix } from '@payorch/redis';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -153,6 +153,25 @@ describe('webhooks (gateway CRUD, worker fan-out + signed delivery with retries)
     expect(badType.body.error.details.issues[0].field).toBe('eventTypes.0');
     expect((await create({ url: 'https://user:pw@example.com/', eventTypes: ['*'] })).status).toBe(400);
     expect((await create({ url: 'http://localhost:9/hook', eventTypes: ['*'] })).status).toBe(201);
+  });
+
+  it("announces every change of a tenant's endpoints to the workers' fan-out listeners before answering (issue 19)", async () => {
+    const listener = new Redis(session.config.REDIS_URL);
+    const heard: string[] = [];
+    try {
+      listener.on('message', (_channel: string, message: string) => heard.push(message));
+      await listener.subscribe(webhooksChangedChannel(session.config.REDIS_KEY_PREFIX));
+      const created = await create({ url: 'http://localhost:9/announced', eventTypes: ['terminal.online'] });
+      expect(created.status).toBe(201);
+      await waitFor(() => heard.length === 1 || undefined, { timeoutMs: 2_000, intervalMs: 10, what: 'the create announced' });
+      const path = `/v1/webhooks/${created.body.id}`;
+      expect((await session.http().patch(path).set(auth).set('Idempotency-Key', idem()).send({ enabled: false })).status).toBe(200);
+      expect((await session.http().delete(path).set(auth).set('Idempotency-Key', idem())).status).toBe(204);
+      await waitFor(() => heard.length === 3 || undefined, { timeoutMs: 2_000, intervalMs: 10, what: 'the update and the delete announced' });
+      expect(heard).toEqual([tenantId, tenantId, tenantId]);
+    } finally {
+      listener.disconnect();
+    }
   });
 
   it('shows the secret once and stores it only sealed (SecretBox, AAD bound to tenant + endpoint)', async () => {

@@ -3,6 +3,13 @@ import type { PublishedEvent } from '@payorch/db';
 /** Redis pub/sub channel of a tenant's live events. */
 export const eventsChannel = (prefix: string, tenantId: string): string => `${prefix}:events:${tenantId}`;
 
+/**
+ * Announces that a tenant's webhook endpoints changed (created, updated, deleted): the message is the tenant id. The
+ * workers' fan-out listeners drop what they know of the tenant's subscribed event types (best effort: they also
+ * re-read it every few seconds, and the webhook sweep delivers whatever a stale index skipped).
+ */
+export const webhooksChangedChannel = (prefix: string): string => `${prefix}:webhooks:changed`;
+
 /** Anything that can PUBLISH (an ioredis client). */
 export interface Publisher {
   publish(channel: string, message: string): Promise<unknown>;

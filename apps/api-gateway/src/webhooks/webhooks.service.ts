@@ -1,16 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
 
 import type { Database, TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
-import { webhookSecretAad } from '@payorch/operations';
+import { webhookSecretAad, webhooksChangedChannel } from '@payorch/operations';
 
 import { audit } from '../common/audit';
 import { DestinationGuard } from '../common/destination.guard';
 import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
-import { DATABASE, SECRET_BOX } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG, REDIS, SECRET_BOX } from '../common/tokens';
 import {
   type CreateWebhookDto,
   type DeliveryResponse,
@@ -32,7 +35,19 @@ export class WebhooksService {
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     private readonly queue: WebhooksQueue,
     private readonly destinations: DestinationGuard,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
   ) {}
+
+  /**
+   * After a committed change of the tenant's endpoints: the workers' fan-out listeners forget the tenant's subscribed
+   * types (webhooksChangedChannel). Awaited before the answer, so an event the client causes next is seen with the
+   * change; best effort (Redis away: the listeners re-read within seconds, the sweep covers the rest).
+   */
+  private async announce<T>(tenantId: string, result: T): Promise<T> {
+    await this.redis.publish(webhooksChangedChannel(this.config.REDIS_KEY_PREFIX), tenantId).catch(() => undefined);
+    return result;
+  }
 
   /** The secret is generated here, returned once, and stored only sealed (SecretBox, AAD = tenant + endpoint). */
   async create(ctx: TenantContext, dto: CreateWebhookDto): Promise<WebhookWithSecret> {
@@ -55,6 +70,7 @@ export class WebhooksService {
         await audit(tx, ctx, { action: 'webhook.create', resourceType: 'webhook_endpoint', resourceId: id, details: { eventTypes: dto.eventTypes } });
         return { ...toWebhookResponse(row), secret };
       })
+      .then((created) => this.announce(ctx.tenantId, created))
       .catch((e) => mapPrismaError(e, { resource: 'webhook endpoint' }));
   }
 
@@ -78,6 +94,7 @@ export class WebhooksService {
         await audit(tx, ctx, { action: 'webhook.update', resourceType: 'webhook_endpoint', resourceId: id, details: { fields: Object.keys(dto) } });
         return toWebhookResponse(row);
       })
+      .then((updated) => this.announce(ctx.tenantId, updated))
       .catch((e) => mapPrismaError(e, { resource: 'webhook endpoint', id }));
   }
 
@@ -88,6 +105,7 @@ export class WebhooksService {
         await tx.webhookEndpoint.delete({ where: { id } });
         await audit(tx, ctx, { action: 'webhook.delete', resourceType: 'webhook_endpoint', resourceId: id });
       })
+      .then(() => this.announce(ctx.tenantId, undefined))
       .catch((e) => mapPrismaError(e, { resource: 'webhook endpoint', id }));
   }
 
