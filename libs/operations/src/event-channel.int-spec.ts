@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import type { PublishedEvent } from '@payorch/db';
 import { testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
-import { eventsChannel, redisEventSink } from './event-channel';
+import { accessChannel, eventsChannel, notifyCommitted, redisEventSink } from './event-channel';
 
 const event = (tenantId: string, n: number): PublishedEvent => ({
   id: randomUUID(),
@@ -57,5 +57,29 @@ describe(redisEventSink.name, () => {
     expect(received[4]).toEqual({ channel: eventsChannel(prefix, b), n: 5 });
     expect(errors).toEqual([]);
     write.mockRestore();
+  });
+
+  it("publishes the events that can change an agent's access on the tenant's access channel too, and only those", async () => {
+    const tenant = randomUUID();
+    const on = new Redis(testRedisUrl());
+    const received: { channel: string; type: string }[] = [];
+    try {
+      on.on('message', (channel: string, message: string) => received.push({ channel, type: (JSON.parse(message) as PublishedEvent).type }));
+      await on.subscribe(eventsChannel(prefix, tenant), accessChannel(prefix, tenant));
+      const revoked: PublishedEvent = { ...event(tenant, 1), type: 'agent.revoked', subjectType: 'agent' };
+      redisEventSink(publisher, prefix)([event(tenant, 2), revoked]);
+      await waitFor(() => received.length === 3, { what: "the sink's three messages" });
+      await notifyCommitted(publisher, prefix, [{ ...event(tenant, 3), type: 'terminal.updated', subjectType: 'terminal' }]);
+      await waitFor(() => received.length === 5, { what: 'five messages' });
+      expect(received).toEqual([
+        { channel: eventsChannel(prefix, tenant), type: 'operation.progress' },
+        { channel: eventsChannel(prefix, tenant), type: 'agent.revoked' },
+        { channel: accessChannel(prefix, tenant), type: 'agent.revoked' },
+        { channel: eventsChannel(prefix, tenant), type: 'terminal.updated' },
+        { channel: accessChannel(prefix, tenant), type: 'terminal.updated' },
+      ]);
+    } finally {
+      await on.quit();
+    }
   });
 });

@@ -4,6 +4,32 @@ import type { PublishedEvent } from '@payorch/db';
 export const eventsChannel = (prefix: string, tenantId: string): string => `${prefix}:events:${tenantId}`;
 
 /**
+ * The events that can change what an agent's tunnel may do: its credential, its terminals, its tenant's status. They are
+ * published on the tenant's `accessChannel` too, which the device connectors follow (AccessWatcher) instead of every
+ * event of every tenant: a payment's events (the vast majority) no longer reach each connector (issue 19; in a Redis
+ * Cluster a PUBLISH reaches every node, and a pattern subscription every message that matches).
+ */
+export const ACCESS_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'agent.deleted',
+  'agent.enrolled',
+  'agent.revoked',
+  'tenant.disabled',
+  'tenant.enabled',
+  'terminal.created',
+  'terminal.deleted',
+  'terminal.updated',
+]);
+
+/** Redis pub/sub channel of a tenant's ACCESS_EVENT_TYPES events (in addition to `eventsChannel`). */
+export const accessChannel = (prefix: string, tenantId: string): string => `${prefix}:access:${tenantId}`;
+
+/** Every channel an event is published on, in order: its tenant's events channel, and the access channel for ACCESS_EVENT_TYPES. */
+export function channelsOf(prefix: string, event: { tenantId: string; type: string }): string[] {
+  const events = eventsChannel(prefix, event.tenantId);
+  return ACCESS_EVENT_TYPES.has(event.type) ? [events, accessChannel(prefix, event.tenantId)] : [events];
+}
+
+/**
  * Announces that a tenant's webhook endpoints changed (created, updated, deleted): the message is the tenant id. The
  * workers' fan-out listeners drop what they know of the tenant's subscribed event types (best effort: they also
  * re-read it every few seconds, and the webhook sweep delivers whatever a stale index skipped).
@@ -35,12 +61,18 @@ export function redisEventSink(redis: Publisher, prefix: string, onError?: (erro
   const failed = (error: unknown) => onError?.(error as Error);
   const flush = () => {
     const events = queued.splice(0);
-    if (events.length === 1 || redis.pipeline === undefined || redis.isCluster === true) {
-      for (const event of events) redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch(failed);
+    if ((events.length === 1 && !ACCESS_EVENT_TYPES.has(events[0]!.type)) || redis.pipeline === undefined || redis.isCluster === true) {
+      for (const event of events) {
+        const message = JSON.stringify(event);
+        for (const channel of channelsOf(prefix, event)) redis.publish(channel, message).catch(failed);
+      }
       return;
     }
     const pipeline = redis.pipeline();
-    for (const event of events) pipeline.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event));
+    for (const event of events) {
+      const message = JSON.stringify(event);
+      for (const channel of channelsOf(prefix, event)) pipeline.publish(channel, message);
+    }
     pipeline.exec().then((results) => {
       for (const [error] of results ?? []) if (error) failed(error);
     }, failed);
@@ -69,6 +101,9 @@ export async function notifyCommitted(
   await Promise.all(
     events
       .filter((event): event is PublishedEvent => event !== undefined && event !== null)
-      .map((event) => redis.publish(eventsChannel(prefix, event.tenantId), JSON.stringify(event)).catch((error: unknown) => onError?.(error as Error))),
+      .flatMap((event) => {
+        const message = JSON.stringify(event);
+        return channelsOf(prefix, event).map((channel) => redis.publish(channel, message).catch((error: unknown) => onError?.(error as Error)));
+      }),
   );
 }

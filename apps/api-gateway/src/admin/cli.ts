@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { adminConfigSchema, type AdminConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PublishedEvent } from '@payorch/db';
 import { PayorchError, SecretBox } from '@payorch/domain';
-import { eventsChannel } from '@payorch/operations';
+import { channelsOf } from '@payorch/operations';
 import { createRedisClient } from '@payorch/redis';
 
 import { AdminService } from './admin.service';
@@ -34,7 +34,7 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
   const onCommitted = redis
     ? (events: readonly PublishedEvent[]) => {
         for (const event of events)
-          published.push(redis.publish(eventsChannel(REDIS_KEY_PREFIX, event.tenantId), JSON.stringify(event)).catch(() => undefined));
+          for (const channel of channelsOf(REDIS_KEY_PREFIX, event)) published.push(redis.publish(channel, JSON.stringify(event)).catch(() => undefined));
       }
     : undefined;
   try {

@@ -1,4 +1,6 @@
-import { agentsToRecheck, planTerminals, revocationReason } from './access-check';
+import { ACCESS_EVENT_TYPES } from '@payorch/operations';
+
+import { AGENT_EVENTS, agentsToRecheck, planTerminals, revocationReason, TENANT_EVENTS, TERMINAL_EVENTS } from './access-check';
 import type { TerminalRow } from '../terminals/terminal-link';
 
 const TENANT = '11111111-1111-4111-8111-111111111111';
@@ -44,6 +46,11 @@ describe(revocationReason.name, () => {
 });
 
 describe(agentsToRecheck.name, () => {
+  it('acts only on events that are published on the access channel the connector follows', () => {
+    // A type it acted on but producers did not put on the access channel would never reach it.
+    expect([...AGENT_EVENTS, ...TENANT_EVENTS, ...TERMINAL_EVENTS].sort()).toEqual([...ACCESS_EVENT_TYPES].sort());
+  });
+
   const message = (event: object) => JSON.stringify({ id: 'e1', tenantId: TENANT, createdAt: '', ...event });
 
   it('names the agent of an agent event and both agents of a terminal event', () => {

@@ -35,14 +35,14 @@ export function revocationReason(row: AgentAccessRow | null, heldPrefix: string)
 }
 
 /** Live events naming an agent whose credential may have changed (subjectId = agent id). */
-const AGENT_EVENTS = new Set(['agent.deleted', 'agent.enrolled', 'agent.revoked']);
+export const AGENT_EVENTS: ReadonlySet<string> = new Set(['agent.deleted', 'agent.enrolled', 'agent.revoked']);
 /** Live events about the whole tenant: every agent of it held here is re-checked. */
-const TENANT_EVENTS = new Set(['tenant.disabled', 'tenant.enabled']);
+export const TENANT_EVENTS: ReadonlySet<string> = new Set(['tenant.disabled', 'tenant.enabled']);
 /** Live events naming a terminal whose agent must re-read it (`data.agentId`, `data.previousAgentId`). */
-const TERMINAL_EVENTS = new Set(['terminal.created', 'terminal.deleted', 'terminal.updated']);
+export const TERMINAL_EVENTS: ReadonlySet<string> = new Set(['terminal.created', 'terminal.deleted', 'terminal.updated']);
 
 /**
- * The agents a message on `${prefix}:events:<tenantId>` asks to re-check, or null. A message only
+ * The agents a message on `${prefix}:access:<tenantId>` (ACCESS_EVENT_TYPES) asks to re-check, or null. A message only
  * ever triggers a re-check against PostgreSQL; it never revokes anything by itself, so a lost,
  * repeated or forged message cannot do more than cost one query.
  */

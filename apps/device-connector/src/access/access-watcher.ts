@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Logger } from '@payorch/logging';
-import { eventsChannel } from '@payorch/operations';
+import { accessChannel } from '@payorch/operations';
 import { InjectRedis } from '@payorch/redis';
 
 import { TerminalHub } from '../terminals/terminal-hub';
@@ -17,8 +17,9 @@ export const ACCESS_RECHECK_INTERVAL_MS = 30_000;
  * Live revocation (docs/tunnel.md §12.4). Revoking, deleting or re-enrolling an agent and creating,
  * changing, disabling or deleting a terminal commit a domain event with the change; the Database's
  * `onCommitted` hook publishes it after the commit on `${prefix}:events:<tenantId>` (the tenants'
- * live channels, the one pub/sub layer there is). This instance listens on all of them
- * (PSUBSCRIBE) and asks the TerminalHub to re-check each agent named that it holds.
+ * live channels) and, being one of ACCESS_EVENT_TYPES, on `${prefix}:access:<tenantId>` too. This instance
+ * listens on the access channels only (PSUBSCRIBE: a payment's events never reach it) and asks the
+ * TerminalHub to re-check each agent named that it holds.
  *
  * Redis pub/sub is at most once (a restart or a dropped connection loses messages), so PostgreSQL
  * decides, not the message: after every (re)subscription every held agent is re-checked, and again
@@ -43,7 +44,7 @@ export class AccessWatcher implements OnApplicationBootstrap, OnApplicationShutd
     // always follows a subscription that is active.
     @InjectRedis('subscriber') private readonly subscriber: Redis,
   ) {
-    this.pattern = eventsChannel(config.REDIS_KEY_PREFIX, '*');
+    this.pattern = accessChannel(config.REDIS_KEY_PREFIX, '*');
   }
 
   async onApplicationBootstrap(): Promise<void> {
