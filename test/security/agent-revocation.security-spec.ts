@@ -495,14 +495,27 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     const readNow = hub.readNow.bind(a.hub);
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const spy = jest.spyOn(hub, 'readNow').mockImplementationOnce(async (tenantId, agentIds) => {
+    // Only the read the batched re-check makes (synchronously, as reconcileAll starts) is held: a live event's re-check
+    // arriving meanwhile reads as usual.
+    let holding = false;
+    let held = false;
+    let readDone!: () => void;
+    const readComplete = new Promise<void>((resolve) => (readDone = resolve));
+    const spy = jest.spyOn(hub, 'readNow').mockImplementation(async (tenantId, agentIds) => {
+      if (!holding) return readNow(tenantId, agentIds);
+      holding = false;
+      held = true;
       const read = await readNow(tenantId, agentIds);
+      readDone();
       await released;
       return read;
     });
     try {
+      holding = true;
       const recheck = a.hub.reconcileAll(s.tenantId);
-      await waitFor(() => spy.mock.calls.length === 1 || undefined, { timeoutMs: 2_000, intervalMs: 10, what: 'batched read started' });
+      holding = false;
+      expect(held).toBe(true);
+      await readComplete;
       // …while a terminal is added: its live event re-checks the agent alone, and the fleet takes it at once.
       const second = await terminal(s);
       await waitFor(() => a.hub.terminalsOf(s.agentId).includes(second) || undefined, { timeoutMs: 5_000, intervalMs: 20, what: 'second terminal taken' });
