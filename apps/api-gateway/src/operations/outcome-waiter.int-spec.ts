@@ -82,7 +82,7 @@ describe(`${OperationOutcomeWaiter.name} (re-reads without live events)`, () => 
       for (const wait of waits) wait.close();
     }
     // Many waits per statement (one per request was 1): the waits that poll in the same tick, or while a read runs, share one.
-    const ids = (seen ?? []).reduce((n, asked) => n + (asked as string[]).length, 0);
+    const ids = (seen ?? []).reduce<number>((n, asked) => n + (asked as string[]).length, 0);
     expect(seen?.length).toBeGreaterThan(1);
     expect(ids / seen!.length).toBeGreaterThanOrEqual(3);
   });
