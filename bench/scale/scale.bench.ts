@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const events = new EventsService(db, {} as GatewayConfig, createLogger({ name: 'bench', level: 'silent' }), {} as EventHub);
   /** EventsService's own catch-up read (private: the stream's first read after Last-Event-ID). */
   const readEvents = (fleet: Fleet, types: string[]) =>
-    (events as unknown as { read(t: string, a: bigint, ty: readonly string[], l: number): Promise<{ events: unknown[] }> }).read(
+    (events as unknown as { read(t: string, a: bigint, ty: readonly string[], l: number): Promise<{ rows: unknown[] }> }).read(
       fleet.tenantId,
       fleet.middleSeq,
       types,
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
       if (page.data.length !== PAGE || JSON.stringify(page.data) !== JSON.stringify(former.slice(0, PAGE).map((r) => r.id))) {
         throw new Error(`the last unknown page of the ${fleet.size} tenant is not the former predicate's page`);
       }
-      if ((await readEvents(fleet, ['settlement.completed'])).events.length === 0) throw new Error('event catch-up found nothing');
+      if ((await readEvents(fleet, ['settlement.completed'])).rows.length === 0) throw new Error('event catch-up found nothing');
     }
 
     const READS: [name: string, read: (fleet: Fleet) => Promise<unknown>, runs?: number][] = [
