@@ -33,12 +33,11 @@ export function threadCpu(): ThreadCpu {
   return byName;
 }
 
-/** `after - before` per thread name, as "main 812 ms, V8 workers 301 ms" sorted by time (names with ≥ 1 ms). */
-export function threadCpuText(before: ThreadCpu, after: ThreadCpu, per = 1, unit = 'ms'): string {
-  return Object.entries(after)
-    .map(([name, ms]) => [name, (ms - (before[name] ?? 0)) / per] as const)
-    .filter(([, ms]) => ms * per >= 1)
+/** CPU by thread divided by `per` (per agent, say), as "main 0.812 ms, V8 workers 0.301 ms", largest first (threads with ≥ 1 ms). */
+export function threadCpuText(threads: ThreadCpu, per: number): string {
+  return Object.entries(threads)
+    .filter(([, ms]) => ms >= 1)
     .sort((a, b) => b[1] - a[1])
-    .map(([name, ms]) => `${name.trim()} ${ms.toFixed(per === 1 ? 0 : 3)} ${unit}`)
+    .map(([name, ms]) => `${name} ${(ms / per).toFixed(3)} ms`)
     .join(', ');
 }

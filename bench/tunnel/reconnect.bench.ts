@@ -148,17 +148,7 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
       };
       process.send!({ type: 'stats', stats });
     } else if (message.type === 'recheck' && recheck) {
-      const before = { cpu: process.cpuUsage(), sql: sqlSnapshot(), at: performance.now() };
-      void recheck().then(() => {
-        const used = process.cpuUsage(before.cpu);
-        const now = sqlSnapshot();
-        const stats: RecheckStats = {
-          ms: performance.now() - before.at,
-          cpuMs: (used.user + used.system) / 1000,
-          sql: { statements: now.statements - before.sql.statements, transactions: now.transactions - before.sql.transactions },
-        };
-        process.send!({ type: 'recheck', stats });
-      });
+      void recheck().then(() => process.send!({ type: 'rechecked' }));
     } else if (message.type === 'exit') {
       // A clean exit, so --cpu-prof writes the profile (a SIGKILL would not).
       process.exit(0);
@@ -525,13 +515,23 @@ async function main(): Promise<void> {
       // dial again, so it is never at rest): its CPU over IDLE_MS (tunnel heartbeats, the ownership refresh, presence),
       // then one access re-check of all of them, as the connector runs one every 30 s.
       let idle: { cpuMs: number; redis: number } | undefined;
+      let recheck: RecheckStats | undefined;
       if (kind === 'app') {
-        const from = (await current.ask<{ stats: ServerStats }>('stats', 'stats')).stats;
+        const stats = async () => (await current.ask<{ stats: ServerStats }>('stats', 'stats')).stats;
+        const from = await stats();
         await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-        const to = (await current.ask<{ stats: ServerStats }>('stats', 'stats')).stats;
-        idle = { cpuMs: to.cpuMs - from.cpuMs, redis: (to.writes.redis ?? 0) - (from.writes.redis ?? 0) };
+        const rested = await stats();
+        idle = { cpuMs: rested.cpuMs - from.cpuMs, redis: (rested.writes.redis ?? 0) - (from.writes.redis ?? 0) };
+        const started = performance.now();
+        await current.ask('recheck', 'rechecked');
+        const ms = performance.now() - started;
+        const rechecked = await stats();
+        recheck = {
+          ms,
+          cpuMs: rechecked.cpuMs - rested.cpuMs,
+          sql: { statements: rechecked.sql.statements - rested.sql.statements, transactions: rechecked.sql.transactions - rested.sql.transactions },
+        };
       }
-      const recheck = kind === 'app' ? (await current.ask<{ stats: RecheckStats }>('recheck', 'recheck')).stats : undefined;
       agentsProcess.send({ type: 'stop' });
       await until(performance.now(), async () => (await agentStatus()).open === 0);
       if (process.env.CPU_PROF) await current.exit();
@@ -560,7 +560,7 @@ async function main(): Promise<void> {
         `${name.padEnd(26)} ${ms(storm).padStart(8)} ms   failed set-ups ${String(storm.failedSetups).padStart(5)}   lost writes ${String(storm.lost).padStart(5)}   not back ${String(storm.notBack).padStart(5)}   ` +
           `cpu ${perAgent(storm).toFixed(2).padStart(6)} ms/agent (${((100 * storm.stats.systemMs) / Math.max(1, storm.stats.cpuMs)).toFixed(0)} % system; agents' process ${storm.agentsCpuMs.toFixed(2)})   rss ${mbPerK(storm.stats.rss).toFixed(1).padStart(6)} MB/1k` +
           (name.startsWith('connector') ? `   sql/agent ${sql.statements} statements, ${sql.transactions} transactions` : '') +
-          `\n${''.padEnd(28)}cpu by thread per agent: ${threadCpuText({}, storm.stats.threads, AGENTS, 'ms')}` +
+          `\n${''.padEnd(28)}cpu by thread per agent: ${threadCpuText(storm.stats.threads, AGENTS)}` +
           `\n${''.padEnd(28)}socket writes per agent: ${writesText(writesPerEvent({}, storm.stats.writes, AGENTS))}` +
           (storm.breakdown ? `\n${''.padEnd(28)}failed set-ups: ${storm.breakdown}` : ''),
       );

@@ -3,15 +3,11 @@ import { type RedisClient, RedisScript } from '@payorch/redis';
 import { busKeys } from './keys';
 
 /**
- * Refreshes the TTL while the key still names this instance (1); re-asserts a key that vanished (2:
- * Redis restarted or was flushed while the tunnel stayed up); leaves another instance's key alone (0).
+ * For each key, in order: refreshes the TTL while it still names this instance (1); re-asserts a key that vanished
+ * (2: Redis restarted or was flushed while the tunnel stayed up); leaves another instance's key alone (0). A heartbeat
+ * of many agents in one call on one Redis; one key per call on a Cluster.
  */
-const REFRESH = new RedisScript(`local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if owner == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
-return 0`);
-/** REFRESH for every key of the call, one answer per key in order (a heartbeat of many agents in one call). */
-const REFRESH_MANY = new RedisScript(`local out = {}
+const REFRESH = new RedisScript(`local out = {}
 for i, key in ipairs(KEYS) do
   local owner = redis.call('GET', key)
   if owner == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) out[i] = 1
@@ -19,7 +15,7 @@ for i, key in ipairs(KEYS) do
   else out[i] = 0 end
 end
 return out`);
-/** Keys per REFRESH_MANY call: each call holds Redis for its whole run (~1 µs per key). */
+/** Keys per REFRESH call on one Redis: each call holds Redis for its whole run (~1 µs per key). */
 const REFRESH_BATCH = 500;
 /** Deletes only while the key still names this instance (a newer owner elsewhere is left alone). */
 const RELEASE = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`);
@@ -97,36 +93,21 @@ export class AgentOwnership {
   async refresh(): Promise<void> {
     const agents = [...this.held];
     if (agents.length === 0) return;
-    const args = [this.options.instanceId, this.options.ttlMs];
-    let results: Array<readonly [Error | null, unknown]>;
-    if ((this.options.redis as { isCluster?: boolean }).isCluster === true) {
-      // A Redis Cluster: the owner keys hash to every slot, and one script's keys must share one. One EVALSHA per key, all sent at once.
-      results = await Promise.all(
-        agents.map((agentId) =>
-          REFRESH.run(this.options.redis, [this.keys.agentOwner(agentId)], args).then(
-            (value) => [null, value] as const,
-            (error: Error) => [error, null] as const,
-          ),
+    // On a Redis Cluster the owner keys hash to every slot and one script's keys must share one: a key per call, all
+    // sent at once. On one Redis, REFRESH_BATCH keys per call (5,000 agents were ~1,000 calls a second, one per key).
+    const batchSize = this.options.redis.isCluster ? 1 : REFRESH_BATCH;
+    const batches: Array<Promise<Array<readonly [Error | null, unknown]>>> = [];
+    for (let i = 0; i < agents.length; i += batchSize) {
+      const batch = agents.slice(i, i + batchSize);
+      const keys = batch.map((agentId) => this.keys.agentOwner(agentId));
+      batches.push(
+        REFRESH.run(this.options.redis, keys, [this.options.instanceId, this.options.ttlMs]).then(
+          (values) => (values as unknown[]).map((value) => [null, value] as const),
+          (error: Error) => batch.map(() => [error, null] as const),
         ),
       );
-    } else {
-      // One Redis: REFRESH_BATCH keys per call (5,000 agents were ~1,000 calls a second per instance, one per key).
-      const batches: Array<Promise<Array<readonly [Error | null, unknown]>>> = [];
-      for (let i = 0; i < agents.length; i += REFRESH_BATCH) {
-        const batch = agents.slice(i, i + REFRESH_BATCH);
-        batches.push(
-          REFRESH_MANY.run(
-            this.options.redis,
-            batch.map((agentId) => this.keys.agentOwner(agentId)),
-            args,
-          ).then(
-            (values) => (values as unknown[]).map((value) => [null, value] as const),
-            (error: Error) => batch.map(() => [error, null] as const),
-          ),
-        );
-      }
-      results = (await Promise.all(batches)).flat();
     }
+    const results = (await Promise.all(batches)).flat();
     const reasserted: string[] = [];
     results.forEach(([error, value], index) => {
       const agentId = agents[index]!;

@@ -24,10 +24,18 @@ export const ACCESS_EVENT_TYPES: ReadonlySet<string> = new Set([
 export const accessChannel = (prefix: string, tenantId: string): string => `${prefix}:access:${tenantId}`;
 
 /** Every channel an event is published on, in order: its tenant's events channel, and the access channel for ACCESS_EVENT_TYPES. */
-export function channelsOf(prefix: string, event: { tenantId: string; type: string }): string[] {
+function channelsOf(prefix: string, event: { tenantId: string; type: string }): string[] {
   const events = eventsChannel(prefix, event.tenantId);
   return ACCESS_EVENT_TYPES.has(event.type) ? [events, accessChannel(prefix, event.tenantId)] : [events];
 }
+
+/** An event's PUBLISHes as [channel, message] pairs: its message once, on each of its channels. */
+const publishesOf =
+  (prefix: string) =>
+  (event: PublishedEvent): Array<[string, string]> => {
+    const message = JSON.stringify(event);
+    return channelsOf(prefix, event).map((channel) => [channel, message]);
+  };
 
 /**
  * Announces that a tenant's webhook endpoints changed (created, updated, deleted): the message is the tenant id. The
@@ -60,19 +68,13 @@ export function redisEventSink(redis: Publisher, prefix: string, onError?: (erro
   const queued: PublishedEvent[] = [];
   const failed = (error: unknown) => onError?.(error as Error);
   const flush = () => {
-    const events = queued.splice(0);
-    if ((events.length === 1 && !ACCESS_EVENT_TYPES.has(events[0]!.type)) || redis.pipeline === undefined || redis.isCluster === true) {
-      for (const event of events) {
-        const message = JSON.stringify(event);
-        for (const channel of channelsOf(prefix, event)) redis.publish(channel, message).catch(failed);
-      }
+    const publishes = queued.splice(0).flatMap(publishesOf(prefix));
+    if (publishes.length === 1 || redis.pipeline === undefined || redis.isCluster === true) {
+      for (const [channel, message] of publishes) redis.publish(channel, message).catch(failed);
       return;
     }
     const pipeline = redis.pipeline();
-    for (const event of events) {
-      const message = JSON.stringify(event);
-      for (const channel of channelsOf(prefix, event)) pipeline.publish(channel, message);
-    }
+    for (const [channel, message] of publishes) pipeline.publish(channel, message);
     pipeline.exec().then((results) => {
       for (const [error] of results ?? []) if (error) failed(error);
     }, failed);
@@ -101,9 +103,7 @@ export async function notifyCommitted(
   await Promise.all(
     events
       .filter((event): event is PublishedEvent => event !== undefined && event !== null)
-      .flatMap((event) => {
-        const message = JSON.stringify(event);
-        return channelsOf(prefix, event).map((channel) => redis.publish(channel, message).catch((error: unknown) => onError?.(error as Error)));
-      }),
+      .flatMap(publishesOf(prefix))
+      .map(([channel, message]) => redis.publish(channel, message).catch((error: unknown) => onError?.(error as Error))),
   );
 }

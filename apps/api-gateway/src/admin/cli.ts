@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { adminConfigSchema, type AdminConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PublishedEvent } from '@payorch/db';
 import { PayorchError, SecretBox } from '@payorch/domain';
-import { channelsOf } from '@payorch/operations';
+import { notifyCommitted } from '@payorch/operations';
 import { createRedisClient } from '@payorch/redis';
 
 import { AdminService } from './admin.service';
@@ -33,8 +33,7 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
   const published: Promise<unknown>[] = [];
   const onCommitted = redis
     ? (events: readonly PublishedEvent[]) => {
-        for (const event of events)
-          for (const channel of channelsOf(REDIS_KEY_PREFIX, event)) published.push(redis.publish(channel, JSON.stringify(event)).catch(() => undefined));
+        published.push(notifyCommitted(redis, REDIS_KEY_PREFIX, events));
       }
     : undefined;
   try {

@@ -43,8 +43,9 @@ export function wireEvent(event: PublishedEvent) {
  * reader, whatever the length of the producers' transactions. The stream keeps a cursor (the last seq it
  * sent or scanned past): first the events after `after` (Last-Event-ID; or from now on without one), then
  * one more read each time Redis pub/sub announces an event of the tenant, and every EVENTS_HEARTBEAT_MS
- * in case a message was lost — one read for all the tenant's live streams on this gateway (TenantStreams). Pub/sub is only the doorbell: every event is sent from a read after the
- * cursor, one read at a time, so nothing is sent twice or skipped. The first read is capped at
+ * in case a message was lost — one read for all the tenant's live streams on this gateway (TenantStreams).
+ * Pub/sub is only the doorbell: every event is sent from a read after the cursor, one read at a time, so
+ * nothing is sent twice or skipped. The first read is capped at
  * EVENTS_CATCHUP_LIMIT: past it the stream ends and the client reconnects with the last id it got
  * (EventSource does so by itself), which pages through a long gap.
  */

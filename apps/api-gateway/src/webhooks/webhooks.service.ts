@@ -4,7 +4,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 
 import type { GatewayConfig } from '@payorch/config';
-
 import type { Database, TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
 import { webhookSecretAad, webhooksChangedChannel } from '@payorch/operations';

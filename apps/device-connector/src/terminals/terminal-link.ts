@@ -39,10 +39,11 @@ export const TERMINAL_ROW_SELECT = {
   infoReadAt: true,
 } as const;
 
-/** The same columns for raw SQL over `"Terminal" t` (the tunnel set-up and the access re-checks, on the bare driver). */
+/** The same columns for raw SQL over `"Terminal" t` (the tunnel set-up and the access re-checks, on the bare driver): enums as text. */
 export const TERMINAL_ROW_COLUMNS = Prisma.raw(
-  `t."agentId", t."connection", t."credentialsEncrypted", t."department", t."dialect", t."encryptionEnabled", t."id", t."merchantId", t."name", ` +
-    `t."protocol"::text AS "protocol", t."status"::text AS "status", t."tenantId", t."terminalId", t."infoReadAt"`,
+  Object.keys(TERMINAL_ROW_SELECT)
+    .map((column) => (column === 'protocol' || column === 'status' ? `t."${column}"::text AS "${column}"` : `t."${column}"`))
+    .join(', '),
 );
 
 const PROTOCOLS: Record<TerminalRow['protocol'], TerminalProtocol> = { JOINPROTO: 'joinproto', JPAY: 'jpay', SSI_ECR: 'ssi-ecr' };
