@@ -310,8 +310,9 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
       tick.mockRestore();
       for (const c of [...all, ...typed]) c.close();
     }
-    // Eight streams: at most a read per ring (two events, the heartbeats), where each stream read for itself (8 per ring).
-    expect(reads).toBeLessThanOrEqual(rings);
+    // Eight streams: at most a read per ring (two events, the heartbeats), where each stream read for itself (8 per ring);
+    // plus at most two reads of the rounds the streams' joins rang, which may still have been running when counting began.
+    expect(reads).toBeLessThanOrEqual(rings + 2);
   });
 
   describe('catch-up follows commit order, not insert order', () => {
