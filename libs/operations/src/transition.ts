@@ -133,7 +133,7 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
       FOR UPDATE OF o
     ), written AS (
       UPDATE "TerminalOperation" o SET ${Prisma.join(sets, ', ')}
-      FROM previous WHERE o."id" = previous."id"
+      FROM previous WHERE o."id" = ${t.operationId}::uuid AND o."id" = previous."id"
       RETURNING ${operationRowColumns('o')}, previous."state" AS "previousState"
     ), logged AS (
       INSERT INTO "OperationEvent" ("id", "tenantId", "operationId", "kind", "fromState", "toState", "data", "createdAt")

@@ -1,0 +1,207 @@
+import { Client } from 'pg';
+
+import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
+
+import { GatewaySession, idem } from './support/gateway-session';
+import { InProcessDispatcher } from './support/in-process-dispatcher';
+
+/**
+ * Issue 19: the hot path's statements are prepared once per connection (libs/db prepared-statements.ts), and
+ * PostgreSQL keeps the generic plan it made the first time for as long as the connection lives, or until an
+ * ANALYZE of the table. A plan made while a tenant had few operations (a new installation, a new tenant: the
+ * planner then thinks `"tenantId" = <the tenant>`, which row-level security adds to every statement, selects
+ * one row) must not read all of the tenant's operations once it has thousands: measured on the operations bench,
+ * the compare-and-sets joined their row through the tenant's whole `(tenantId, id)` index (1,400–2,800 buffers
+ * each) and the gate and the claim looked for an UNKNOWN operation of the terminal by reading every operation of
+ * the tenant — the work of each payment grew with the tenant's history until autovacuum's next ANALYZE.
+ *
+ * This records every prepared statement of one `POST ?wait` → approved (gateway, executor, event sequencer,
+ * `?wait`), prepares each again with its generic plan made while the tables are nearly empty (as the app's
+ * connections did), then bulk-loads 3,000 operations and events of the same tenant and terminal (no ANALYZE) and
+ * runs each cached plan once more: no plan node may read more than a handful of rows.
+ */
+interface Recorded {
+  text: string;
+  values: unknown[];
+}
+
+const recorded = new Map<string, Recorded>();
+let recording = false;
+const originalQuery = Client.prototype.query;
+
+/** Rows a plan node read: what it returned plus what its filters threw away, over all its loops. */
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Join Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+function widestRead(node: PlanNode, path = ''): { rows: number; where: string } {
+  const loops = node['Actual Loops'] ?? 1;
+  const rows =
+    (node['Actual Rows'] ?? 0) * loops +
+    (node['Rows Removed by Filter'] ?? 0) * loops +
+    (node['Rows Removed by Join Filter'] ?? 0) * loops +
+    (node['Rows Removed by Index Recheck'] ?? 0) * loops;
+  const where = `${path}/${node['Node Type']}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}`;
+  let widest = { rows, where };
+  for (const child of node.Plans ?? []) {
+    const inner = widestRead(child, where);
+    if (inner.rows > widest.rows) widest = inner;
+  }
+  return widest;
+}
+
+/** A bind value as the text PostgreSQL parses (what pg sends for the types the hot path binds). */
+function literalText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return `{${value.map((e) => (e === null ? 'NULL' : `"${String(e).replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+describe('hot statements keep their plans bounded as a tenant grows (issue 19)', () => {
+  const session = new GatewaySession();
+  let dispatcher!: InProcessDispatcher;
+  let sim: JoinprotoTerminalSimulator;
+  let apiKey: string;
+  let tenantId: string;
+  let storeId: string;
+  let terminalId: string;
+
+  beforeAll(async () => {
+    (Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (this: Client, ...args: unknown[]) {
+      const first = args[0] as { name?: string; text?: string; values?: unknown[] } | string;
+      if (recording && typeof first === 'object' && first.name !== undefined && first.text !== undefined && !recorded.has(first.text)) {
+        recorded.set(first.text, { text: first.text, values: first.values ?? [] });
+      }
+      return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
+    await session.start();
+    ({ apiKey, tenantId } = await session.tenant());
+    sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 10 });
+    const port = (await sim.listen(0)).port;
+    storeId = (
+      await session
+        .http()
+        .post('/v1/stores')
+        .set('Authorization', `Bearer ${apiKey}`)
+        .set('Idempotency-Key', idem())
+        .send({ name: 'S', timeZone: 'UTC' })
+        .expect(201)
+    ).body.id;
+    terminalId = (
+      await session
+        .http()
+        .post('/v1/terminals')
+        .set('Authorization', `Bearer ${apiKey}`)
+        .set('Idempotency-Key', idem())
+        .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
+        .expect(201)
+    ).body.id;
+    dispatcher.route(terminalId, { port });
+  });
+
+  afterAll(async () => {
+    (Client.prototype as unknown as { query: unknown }).query = originalQuery;
+    await dispatcher?.close();
+    await sim?.close();
+    await session.stop();
+  });
+
+  it('reads a bounded number of rows in every hot statement after the tenant grew by 3,000 operations', async () => {
+    recording = true;
+    const created = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/operations?wait=5000`)
+      .set('Authorization', `Bearer ${apiKey}`)
+      .set('Idempotency-Key', idem())
+      .send({ type: 'purchase', amount: 1500, currency: 'RUB' })
+      .expect(201);
+    expect(created.body.state).toBe('approved');
+    await dispatcher.db.eventsSettled();
+    recording = false;
+    const statements = [...recorded.values()];
+    // The path's statements: API key, gate, create, claim, refs, progress, outcome, answer, sequencer.
+    expect(statements.length).toBeGreaterThanOrEqual(8);
+    expect(statements.some((s) => /UPDATE "TerminalOperation"/.test(s.text))).toBe(true);
+
+    const client = new Client({ connectionString: session.testDb.adminUrl });
+    await client.connect();
+    try {
+      await client.query('SET ROLE payorch_app');
+      // Autovacuum must not ANALYZE (and so replan) during the test: the plans below are the ones made when small.
+      for (const table of ['TerminalOperation', 'OperationEvent', 'DomainEvent', 'Terminal', 'Agent', 'Store']) {
+        await session.owner.$executeRawUnsafe(`ALTER TABLE "${table}" SET (autovacuum_enabled = false)`);
+      }
+      const explain = async (i: number, statement: Recorded): Promise<PlanNode> => {
+        // EXECUTE takes no bind parameters: the values as literals, serialised as pg sends them.
+        const params = statement.values
+          .map((value) => {
+            const text = literalText(value);
+            return text === null ? 'NULL' : client.escapeLiteral(text);
+          })
+          .join(', ');
+        await client.query('BEGIN');
+        try {
+          await client.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenantId]);
+          const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE hot_${i}${params.length > 0 ? `(${params})` : ''}`,
+          );
+          return result.rows[0]!['QUERY PLAN'][0].Plan;
+        } finally {
+          await client.query('ROLLBACK');
+        }
+      };
+      // Prepared and run while the tenant has one operation, as the app's connections did: PostgreSQL plans the
+      // first five runs with their values and then settles on a generic plan if it does not look costlier.
+      for (const [i, statement] of statements.entries()) {
+        await client.query(`PREPARE hot_${i} AS ${statement.text}`);
+        for (let run = 0; run < 6; run++) await explain(i, statement).catch(() => undefined); // a duplicate INSERT fails after planning
+      }
+      await session.owner.$executeRawUnsafe(
+        `INSERT INTO "TerminalOperation" ("id", "tenantId", "terminalId", "storeId", "type", "amount", "currency", "idempotencyKey", "requestHash",
+           "state", "protocolRefs", "createdAt", "updatedAt", "completedAt")
+         SELECT gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, 'PURCHASE', 1000, 'RUB', 'bulk-' || n, 'h', 'APPROVED', '{"df01":"000001"}',
+           now() - n * interval '1 second', now() - n * interval '1 second', now() - n * interval '1 second'
+         FROM generate_series(1, 3000) n`,
+        tenantId,
+        terminalId,
+        storeId,
+      );
+      await session.owner.$executeRawUnsafe(
+        `INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "seq", "createdAt")
+         SELECT gen_random_uuid(), $1::uuid, 'operation.completed', 'operation', gen_random_uuid()::text, '{}', nextval('payorch_domain_event_seq'),
+           now() - n * interval '1 second'
+         FROM generate_series(1, 3000) n`,
+        tenantId,
+      );
+      const wide: string[] = [];
+      const refused: string[] = [];
+      for (const [i, statement] of statements.entries()) {
+        let plan: PlanNode;
+        try {
+          plan = await explain(i, statement);
+        } catch (error) {
+          // Replaying an INSERT of a row that exists (the operation, its audit row) is a duplicate key: no plan to read.
+          refused.push(`${(error as { code?: string }).code}: ${statement.text.replace(/\s+/g, ' ').slice(0, 60)}`);
+          continue;
+        }
+        const widest = widestRead(plan);
+        if (widest.rows > 20) wide.push(`${widest.rows} rows at ${widest.where} in: ${statement.text.replace(/\s+/g, ' ').slice(0, 300)}`);
+      }
+      expect(wide).toEqual([]);
+      expect(refused.every((r) => r.startsWith('23505: ') && /INSERT INTO/.test(r))).toBe(true);
+    } finally {
+      await client.end();
+    }
+  });
+});
