@@ -40,6 +40,20 @@ describe(nextTerminalCommandId.name, () => {
     expect(await nextTerminalCommandId(db, tenantId, terminalId)).toBe('000001');
   });
 
+  it('allocates on the bare-driver path in one pipelined transaction, not a Prisma interactive one (issue 19)', async () => {
+    const prisma = jest.spyOn(db, 'withTenant');
+    const bare = jest.spyOn(db, 'withTenantSql');
+    try {
+      expect(await nextTerminalCommandId(db, tenantId, terminalId)).toMatch(/^\d{6}$/);
+      expect(prisma).not.toHaveBeenCalled();
+      expect(bare).toHaveBeenCalledTimes(1);
+      expect(bare.mock.calls[0]![2]).toEqual({ pipelineCommit: true });
+    } finally {
+      prisma.mockRestore();
+      bare.mockRestore();
+    }
+  });
+
   it("refuses another tenant's terminal", async () => {
     const other = (await owner.tenant.create({ data: { name: 'U' } })).id;
     await expect(nextTerminalCommandId(db, other, terminalId)).rejects.toThrow(/not found/);

@@ -9,13 +9,16 @@ const ID_SPACE = 999_999;
  * to it could still arrive (the session also skips ids it still holds in doubt).
  */
 export async function nextTerminalCommandId(db: Database, tenantId: string, terminalId: string): Promise<string> {
-  const rows = await db.withTenant(
+  // On the deployment path's critical path (before the refs are stored): one pipelined round trip on the bare
+  // driver (BEGIN, tenant scope, UPDATE and COMMIT in one write) instead of a Prisma interactive transaction's four.
+  const rows = await db.withTenantSql(
     tenantId,
     (tx) =>
       tx.$queryRaw<{ seq: number }[]>`
       UPDATE "Terminal" SET "protocolSequence" = ("protocolSequence" % ${ID_SPACE}) + 1
       WHERE "id" = ${terminalId}::uuid
       RETURNING "protocolSequence" AS seq`,
+    { pipelineCommit: true },
   );
   const seq = rows[0]?.seq;
   if (seq === undefined) throw new Error(`terminal ${terminalId} not found for tenant ${tenantId}`);
