@@ -89,24 +89,10 @@ describe('hot statements keep their plans bounded as a tenant grows (issue 19)',
     ({ apiKey, tenantId } = await session.tenant());
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 10 });
     const port = (await sim.listen(0)).port;
-    storeId = (
-      await session
-        .http()
-        .post('/v1/stores')
-        .set('Authorization', `Bearer ${apiKey}`)
-        .set('Idempotency-Key', idem())
-        .send({ name: 'S', timeZone: 'UTC' })
-        .expect(201)
-    ).body.id;
-    terminalId = (
-      await session
-        .http()
-        .post('/v1/terminals')
-        .set('Authorization', `Bearer ${apiKey}`)
-        .set('Idempotency-Key', idem())
-        .send({ name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } })
-        .expect(201)
-    ).body.id;
+    const create = async (path: string, body: object): Promise<string> =>
+      (await session.http().post(path).set('Authorization', `Bearer ${apiKey}`).set('Idempotency-Key', idem()).send(body).expect(201)).body.id;
+    storeId = await create('/v1/stores', { name: 'S', timeZone: 'UTC' });
+    terminalId = await create('/v1/terminals', { name: 'T', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } });
     dispatcher.route(terminalId, { port });
   });
 
