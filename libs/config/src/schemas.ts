@@ -158,7 +158,7 @@ export const connectorConfigSchema = z.object({
     .max(60_000)
     .default(10_000)
     .describe(
-      "How often an operation waiting in a terminal's queue refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.",
+      "How often an operation waiting in a terminal's queue, or for its driver to open the terminal's session before the claim, refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.",
     ),
   CONNECTOR_DATABASE_POOL_SIZE: z.coerce
     .number()

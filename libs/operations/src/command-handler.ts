@@ -85,7 +85,8 @@ export class OperationCommandHandler {
           const hold = this.holdWhileQueued(command);
           const run = this.queue
             .run(command.terminalId, async (): Promise<TerminalCommandReply> => {
-              hold.stop();
+              // The hold goes on until the claim (it stops itself once the row is not PENDING): the executor
+              // claims in beforeSend, after the driver has opened its session, which may take a while.
               const report = await this.executor.execute(command, driver);
               return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
             })
@@ -149,7 +150,7 @@ export class OperationCommandHandler {
    * before it and before any command that arrives later (a new payment cannot destroy the evidence that
    * Joinproto 95 / SSI GetLastResult rely on):
    *  - PENDING written before `notClaimedSince` → FAILED "never sent" (no executor claimed it; the claim
-   *    PENDING → SENT is committed before the driver gets the command, so nothing reached the terminal);
+   *    PENDING → SENT is committed before the driver writes a byte of the command, so nothing reached the terminal);
    *  - SENT / IN_PROGRESS → UNKNOWN: no executor runs them any more (the commands of this instance queued
    *    before this one have finished, and the terminal's agent is connected here, not elsewhere);
    *  - each UNKNOWN → `recoverOperation`, exactly what the bus command `operation.recover` runs.
@@ -191,8 +192,8 @@ export class OperationCommandHandler {
   }
 
   /**
-   * Keeps a queued operation's PENDING row fresh until its turn comes (or it stops being PENDING: canceled,
-   * failed by a sweep). A failed touch is only logged by omission: the worst case is that the sweep fails
+   * Keeps a queued operation's PENDING row fresh until it is claimed (or it stops being PENDING otherwise:
+   * canceled, failed by a sweep). A failed touch is only logged by omission: the worst case is that the sweep fails
    * the operation as never sent, which the claim then respects (it finds no PENDING row and sends nothing).
    */
   private holdWhileQueued(ref: { tenantId: string; operationId: string }): { stop(): void } {

@@ -1,7 +1,7 @@
-import { type Database, Prisma, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
+import { type Database, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
 import type { OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
-import { type FrameStep, insertFrameSteps, loadCommand, outcomeWrite } from './records';
+import { blockingOperation, type FrameStep, insertFrameSteps, loadRunStatement, outcomeWrite, type RunStartRow, runStartOf } from './records';
 import { type OperationStateName, type OperationTypeName, sourcesOf, stateOfOutcome } from './state-machine';
 import { transitionOperation } from './transition';
 
@@ -55,22 +55,27 @@ export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_IN
 
 /**
  * Runs an operation on a terminal at most once; every write of its row goes through `transitionOperation`:
- *  1. claim PENDING → SENT (compare-and-set): only one executor wins, every other one returns `ran: false`
- *     without touching the terminal. The claim also refuses while another operation of the terminal is
- *     UNKNOWN; such an operation is failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`);
- *  2. `beforeSend` stores the protocol references (DF01, SSI ticket, JPAY criteria) and commits before the
- *     driver writes a byte, so a crash after sending is recoverable; `protocolRefs IS NULL` therefore
- *     proves nothing was sent;
+ *  1. one read (a pipelined round trip, no lock, nothing written): the row, its command, and whether another
+ *     operation of the terminal is UNKNOWN. Not PENDING → `ran: false`, the terminal untouched. Blocked by an
+ *     UNKNOWN one → failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`), the terminal untouched;
+ *  2. the driver opens its session and assigns the protocol references (DF01, SSI ticket, JPAY criteria);
+ *     `beforeSend` CLAIMS the operation with them in one transaction, committed before the driver writes a
+ *     byte of the command: PENDING → SENT with `protocolRefs` (compare-and-set, with the UNKNOWN guard again).
+ *     Only one executor wins; a loser's `beforeSend` throws, its driver sends nothing, and it returns
+ *     `ran: false`. `protocolRefs IS NULL` therefore still proves nothing was sent. A driver that fails before
+ *     `beforeSend` (unreachable terminal, unsupported type) fails the operation from PENDING;
  *  3. progress moves SENT → IN_PROGRESS(subStatus) and is logged, off the critical path: written in the
  *     background (coalesced for PROGRESS_COALESCE_MS), and what is not written yet when the outcome comes
  *     goes into the outcome's transaction, before it. A progress write that fails is dropped, never the outcome.
  *     Protocol frames (masked by the driver) travel in the same queue, in wire order with the progress, as
- *     `frame` steps: one INSERT per run of consecutive frames, no transaction of their own on the critical path;
+ *     `frame` steps: one INSERT per run of consecutive frames, no transaction of their own on the critical path.
+ *     Steps that come before the claim (the session's link check) wait for it, and are dropped if it is lost;
  *  4. the outcome is stored with a compare-and-set from SENT / IN_PROGRESS.
  * Each write is one transaction with its OperationEvent and DomainEvent, on the bare-driver path
- * (`Database.withTenantSql`, pipelined): claim, refs and outcome are the three transactions a run waits for.
- * Claim and refs stay two: the refs exist only once the driver has its session (Joinproto's DF01 comes from
- * the session's allocator), and a claim made later would let a losing executor open the terminal's link.
+ * (`Database.withTenantSql`, pipelined): claim-with-refs and outcome are the two transactions a run waits for,
+ * after the read. (Until issue #19's last round the claim came before the session and the refs after it: two
+ * commits before the first byte.) The read before the session keeps a loser from opening the terminal's link in
+ * all but a race of two executors within one round trip; the claim after it keeps that race safe.
  */
 export class OperationExecutor {
   constructor(
@@ -79,51 +84,103 @@ export class OperationExecutor {
   ) {}
 
   async execute(ref: Ref, driver: TerminalDriver): Promise<ExecutionReport> {
-    const claimed = await this.tx(ref, async (tx, events) => {
-      // Twice at most: a PENDING row the claim refused because of an UNKNOWN one that was resolved in between.
-      for (let attempt = 0; ; attempt++) {
-        const claim = await transitionOperation(tx, {
-          operationId: ref.operationId,
-          from: ['PENDING'],
-          to: 'SENT',
-          unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
-          step: { kind: 'transition', event: 'operation.progress' },
-        });
-        if (claim !== null) {
-          push(events, claim.event);
-          return { command: await loadCommand(tx, claim.row), state: claim.row.state };
-        }
-        const refused = await this.refuseWhileRecovering(tx, ref, events);
-        if (refused !== 'PENDING' || attempt > 0) return { command: undefined, state: refused };
-      }
-    });
-    if (claimed.command === undefined) return { ran: false, state: claimed.state };
+    const [found] = await this.db.querySql<RunStartRow>(ref.tenantId, loadRunStatement(ref.operationId));
+    if (found === undefined) return { ran: false, state: 'PENDING' };
+    if (found.state !== 'PENDING') return { ran: false, state: found.state };
+    if (found.blockingId !== null && !RUNS_WHILE_RECOVERING.includes(found.type as OperationTypeName)) {
+      const refused = await this.tx(ref, (tx, events) => this.refuseWhileRecovering(tx, ref, events));
+      // Still PENDING: the UNKNOWN one was decided meanwhile, so this one may run after all.
+      if (refused !== 'PENDING') return { ran: false, state: refused };
+    }
+    const { command } = runStartOf(found);
 
-    let refsStored = false;
+    // 'open': not claimed yet; 'claimed': ours to send; otherwise the state that made the claim fail.
+    const run: { claim: 'open' | 'claimed' | { lost: OperationStateName } } = { claim: 'open' };
     const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events)));
     const outcome = await driver
-      .execute(claimed.command, {
+      .execute(command, {
         beforeSend: async (refs) => {
-          await this.storeRefs(ref, refs);
-          refsStored = true;
+          if (run.claim === 'claimed') return this.storeRefs(ref, refs);
+          if (run.claim !== 'open') throw new Error(`operation is ${run.claim.lost}; not sending`);
+          const claimed = await this.claim(ref, refs);
+          if (!claimed.ours) {
+            run.claim = { lost: claimed.state };
+            throw new Error(`operation is ${claimed.state}, no longer PENDING; not sending`);
+          }
+          run.claim = 'claimed';
+          progress.release();
         },
         onProgress: (step) => progress.push({ kind: 'progress', progress: step }),
         ...(this.options.recordFrames === false ? {} : { onFrame: (frame: OperationFrame) => progress.pushFrame(frameStep(frame)) }),
       })
       .catch((error: unknown): OperationOutcome => ({
-        // A driver must not reject; if one does, the refs tell whether anything may have been sent.
-        state: refsStored ? 'unknown' : 'failed',
+        // A driver must not reject; if one does, the claim tells whether anything may have been sent.
+        state: run.claim === 'claimed' ? 'unknown' : 'failed',
         reason: `driver error: ${error instanceof Error ? error.message : String(error)}`,
       }));
     const unwritten = await progress.close();
+    const { claim } = run;
+    if (claim !== 'open' && claim !== 'claimed') return { ran: false, state: claim.lost };
+    const kind = claim === 'claimed' ? 'completed' : 'unclaimed';
     if (unwritten.length > 0) {
       try {
-        return { ran: true, state: await this.storeOutcome(ref, outcome, 'completed', unwritten) };
+        return await this.storeRun(ref, outcome, kind, unwritten);
       } catch {
         // The progress steps broke the transaction (they are informational): the outcome alone, as below.
       }
     }
-    return { ran: true, state: await this.storeOutcome(ref, outcome, 'completed') };
+    return this.storeRun(ref, outcome, kind);
+  }
+
+  /**
+   * The outcome of a run: claimed (`completed`); or not claimed because the driver never called `beforeSend`
+   * (`unclaimed`): a failure before sending moves PENDING → FAILED, and an outcome a driver reports without
+   * having asked to send (it should not) is claimed and stored in one transaction, PENDING → SENT → outcome.
+   */
+  private async storeRun(ref: Ref, outcome: OperationOutcome, kind: 'completed' | 'unclaimed', progress: readonly RunStep[] = []): Promise<ExecutionReport> {
+    if (kind === 'completed') return { ran: true, state: await this.storeOutcome(ref, outcome, 'completed', progress) };
+    const failed = outcome.state === 'failed';
+    return this.tx(ref, async (tx, events) => {
+      const claimed = failed
+        ? null
+        : await transitionOperation(tx, {
+            operationId: ref.operationId,
+            from: ['PENDING'],
+            to: 'SENT',
+            step: { kind: 'transition', data: { reason: 'the driver reported an outcome without a claim' }, event: 'operation.progress' },
+          });
+      if (!failed && claimed === null) return { ran: false, state: await this.storedState(tx, ref) };
+      push(events, claimed?.event);
+      const state = await this.writeOutcome(tx, events, ref, outcome, failed ? ['PENDING'] : ['SENT'], 'completed', progress);
+      return state === null ? { ran: false, state: await this.storedState(tx, ref) } : { ran: true, state };
+    });
+  }
+
+  /**
+   * The claim: PENDING → SENT with the protocol references, unless another operation of the terminal is
+   * UNKNOWN (then this one is failed as never sent, in the same transaction). `ours`: this run may send; else
+   * `state` is the state someone else left the row in (SENT too, when another executor won).
+   */
+  private claim(ref: Ref, refs: ProtocolRefs): Promise<{ ours: boolean; state: OperationStateName }> {
+    return this.tx(ref, async (tx, events) => {
+      // Twice at most: a PENDING row the guard refused because of an UNKNOWN one that was resolved in between.
+      for (let attempt = 0; ; attempt++) {
+        const claimed = await transitionOperation(tx, {
+          operationId: ref.operationId,
+          from: ['PENDING'],
+          to: 'SENT',
+          set: { protocolRefs: refs as never },
+          unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
+          step: { kind: 'transition', event: 'operation.progress' },
+        });
+        if (claimed !== null) {
+          push(events, claimed.event);
+          return { ours: true, state: claimed.row.state };
+        }
+        const refused = await this.refuseWhileRecovering(tx, ref, events);
+        if (refused !== 'PENDING' || attempt > 0) return { ours: false, state: refused };
+      }
+    });
   }
 
   /**
@@ -131,34 +188,49 @@ export class OperationExecutor {
    * after the progress and frame steps not written yet (`progress`, in the same transaction).
    */
   async storeOutcome(ref: Ref, outcome: OperationOutcome, kind: 'completed' | 'recovered', progress: readonly RunStep[] = []): Promise<OperationStateName> {
-    const to = stateOfOutcome(outcome.state);
     const allowed: readonly OperationStateName[] = kind === 'recovered' ? ['UNKNOWN'] : ['SENT', 'IN_PROGRESS'];
-    const from = sourcesOf(to).filter((s) => allowed.includes(s));
-    const final = to !== 'UNKNOWN';
-    const event = kind === 'recovered' ? 'operation.recovered' : final ? 'operation.completed' : 'operation.unknown';
     return this.tx(ref, async (tx, events) => {
-      await this.writeProgress(tx, ref, progress, events);
-      const { set, mergeRefs } = outcomeWrite(outcome);
-      const written = await transitionOperation(tx, {
-        operationId: ref.operationId,
-        from,
-        to,
-        set: { ...set, ...(final ? { completedAt: new Date() } : {}) },
-        mergeRefs,
-        step: { kind: kind === 'recovered' ? 'recovered' : 'transition', data: { reason: outcome.reason ?? null }, event },
-      });
-      if (written !== null) {
-        push(events, written.event);
-        return to;
-      }
       // Someone else decided first (a supervisor, a human): report what is stored.
-      const [stored] = await tx.$queryRaw<{ state: OperationStateName }[]>`SELECT "state" FROM "TerminalOperation" WHERE "id" = ${ref.operationId}::uuid`;
-      return stored?.state ?? to;
+      return (await this.writeOutcome(tx, events, ref, outcome, allowed, kind, progress)) ?? (await this.storedState(tx, ref));
     });
   }
 
+  /** The progress steps, then the outcome's compare-and-set from `allowed`; null when the row was in none of them. */
+  private async writeOutcome(
+    tx: SqlClient,
+    events: PublishedEvent[],
+    ref: Ref,
+    outcome: OperationOutcome,
+    allowed: readonly OperationStateName[],
+    kind: 'completed' | 'recovered',
+    progress: readonly RunStep[],
+  ): Promise<OperationStateName | null> {
+    const to = stateOfOutcome(outcome.state);
+    const from = sourcesOf(to).filter((s) => allowed.includes(s));
+    const final = to !== 'UNKNOWN';
+    const event = kind === 'recovered' ? 'operation.recovered' : final ? 'operation.completed' : 'operation.unknown';
+    await this.writeProgress(tx, ref, progress, events);
+    const { set, mergeRefs } = outcomeWrite(outcome);
+    const written = await transitionOperation(tx, {
+      operationId: ref.operationId,
+      from,
+      to,
+      set: { ...set, ...(final ? { completedAt: new Date() } : {}) },
+      mergeRefs,
+      step: { kind: kind === 'recovered' ? 'recovered' : 'transition', data: { reason: outcome.reason ?? null }, event },
+    });
+    if (written === null) return null;
+    push(events, written.event);
+    return to;
+  }
+
+  private async storedState(tx: SqlClient, ref: Ref): Promise<OperationStateName> {
+    const [stored] = await tx.$queryRaw<{ state: OperationStateName }[]>`SELECT "state" FROM "TerminalOperation" WHERE "id" = ${ref.operationId}::uuid`;
+    return stored?.state ?? 'PENDING';
+  }
+
   /**
-   * The claim found no PENDING row free to run. If it is still PENDING, another operation of the terminal
+   * The read or the claim found the row blocked. If it is still PENDING, another operation of the terminal
    * is UNKNOWN: fail this one as never sent (nothing was sent: it never left PENDING).
    */
   private async refuseWhileRecovering(tx: SqlClient, ref: Ref, events: PublishedEvent[]): Promise<OperationStateName> {
@@ -179,6 +251,7 @@ export class OperationExecutor {
     return failed?.row.state ?? 'PENDING';
   }
 
+  /** Protocol references of a claimed run's later `beforeSend` (a driver that sends more than one command). */
   private async storeRefs(ref: Ref, refs: ProtocolRefs): Promise<void> {
     // One statement and nothing to publish: COMMIT travels with it (one round trip before the first byte).
     const written = await this.tx(
@@ -233,15 +306,17 @@ export class OperationExecutor {
 }
 
 /**
- * The progress and frame steps of one run: written in the background, in order, one transaction per batch, at
- * most one batch at a time; a step waits PROGRESS_COALESCE_MS first so that those close together share a
- * transaction. A batch that fails is dropped (steps are informational; the OperationEvent log then lacks them).
- * Frames beyond MAX_FRAMES_PER_RUN are counted instead, and reported by one frame step without direction at close.
+ * The progress and frame steps of one run: held until the run is claimed (`release`), then written in the
+ * background, in order, one transaction per batch, at most one batch at a time; a step waits
+ * PROGRESS_COALESCE_MS first so that those close together share a transaction. A batch that fails is dropped
+ * (steps are informational; the OperationEvent log then lacks them). Frames beyond MAX_FRAMES_PER_RUN are
+ * counted instead, and reported by one frame step without direction at close.
  */
 class ProgressWriter {
   private readonly queued: RunStep[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
+  private held = true;
   private closed = false;
   private frames = 0;
   private droppedFrames = 0;
@@ -264,8 +339,14 @@ class ProgressWriter {
     this.push({ kind: 'frame', frame });
   }
 
+  /** The run is claimed: what came before (the session's link check) and what comes next may be written. */
+  release(): void {
+    this.held = false;
+    this.schedule();
+  }
+
   private schedule(): void {
-    if (!this.closed && this.queued.length > 0 && this.timer === undefined && this.writing === undefined) {
+    if (!this.closed && !this.held && this.queued.length > 0 && this.timer === undefined && this.writing === undefined) {
       this.timer = setTimeout(() => this.flush(), PROGRESS_COALESCE_MS);
     }
   }
@@ -292,10 +373,6 @@ class ProgressWriter {
     })();
   }
 }
-
-/** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any. */
-const blockingOperation = Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN'
-  AND u."id" <> o."id" ORDER BY u."createdAt" ASC LIMIT 1)`;
 
 function push(events: PublishedEvent[], event: PublishedEvent | undefined): void {
   if (event !== undefined) events.push(event);

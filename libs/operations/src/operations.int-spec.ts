@@ -19,6 +19,7 @@ import {
   toDbAmount,
   TRANSITIONS,
 } from './index';
+import { fakeDriver } from './testing/fake-driver.testing';
 
 const tcpLink = (port: number) => () =>
   new Promise<Socket>((resolve, reject) => {
@@ -126,10 +127,36 @@ describe(OperationExecutor.name, () => {
     const make = await rig();
     const operationId = await newOperation('purchase', 1500);
     const sut = new OperationExecutor(db, { onEvents: (events) => published.push(...events) });
-    const [a, b] = await Promise.all([sut.execute({ tenantId, operationId }, make()), sut.execute({ tenantId, operationId }, make())]);
-    expect([a.ran, b.ran].sort()).toEqual([false, true]);
+    // The loser read the row PENDING too, opened its session (a link check frame), and asks to send only once the
+    // winner has claimed: its beforeSend refuses, so it sends nothing, and nothing of its run is journaled.
+    let loserSent = false;
+    const loser: TerminalDriver = {
+      ...make(),
+      execute: async (_command, hooks) => {
+        hooks.onFrame?.({ direction: 'in', protocol: 'JOINPROTO', summary: 'Echo (99)', masked: 'the loser link check' });
+        await waitFor(async () => (await load(operationId)).state !== 'PENDING', { what: 'the winner claimed' });
+        try {
+          await hooks.beforeSend({ df01: '777777', command: 'Purchase' });
+          loserSent = true;
+          return { state: 'approved' };
+        } catch (error) {
+          return { state: 'failed', reason: `not sent: ${(error as Error).message}` };
+        }
+      },
+    };
+    const [won, lost] = await Promise.all([sut.execute({ tenantId, operationId }, make()), sut.execute({ tenantId, operationId }, loser)]);
+    expect(won).toEqual({ ran: true, state: 'APPROVED' });
+    expect(lost).toEqual({ ran: false, state: expect.stringMatching(/^(SENT|IN_PROGRESS|APPROVED)$/) });
+    expect(loserSent).toBe(false);
     expect(sim.journal).toHaveLength(1);
+    // An executor that reads it claimed does not even open the terminal's session.
+    let opened = false;
+    const late: TerminalDriver = { ...make(), execute: async () => ((opened = true), { state: 'approved' }) };
+    expect(await sut.execute({ tenantId, operationId }, late)).toEqual({ ran: false, state: 'APPROVED' });
+    expect(opened).toBe(false);
     const op = await load(operationId);
+    expect(JSON.stringify(op.events.map((e) => e.data))).not.toContain('the loser link check');
+    expect(JSON.stringify(op.events.map((e) => e.data))).not.toContain('777777');
     expect(op).toMatchObject({ state: 'APPROVED', maskedPan: '544966******2078', rrn: sim.journal[0]!.rrn, subStatus: null });
     expect(op.protocolRefs).toMatchObject({ df01: sim.journal[0]!.id, rrn: sim.journal[0]!.rrn });
     expect(op.receipt).toMatchObject({ text: 'ЧЕК purchase 1500' });
@@ -137,7 +164,6 @@ describe(OperationExecutor.name, () => {
     expect(op.events.filter((e) => e.kind !== 'frame').map((e) => [e.kind, e.fromState, e.toState])).toEqual([
       ['created', null, 'PENDING'],
       ['transition', 'PENDING', 'SENT'],
-      ['refs', null, null],
       ['progress', 'SENT', 'IN_PROGRESS'],
       ['transition', 'IN_PROGRESS', 'APPROVED'],
     ]);
@@ -375,5 +401,90 @@ describe(OperationExecutor.name, () => {
       stateReason: 'JOINPROTO does not support operation type "sbp_payment"',
     });
     expect(sim.journal).toHaveLength(0);
+    expect((await load(operationId)).events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([
+      ['created', null, 'PENDING'],
+      ['transition', 'PENDING', 'FAILED'],
+    ]);
+  });
+
+  it('fails an operation as never sent when an UNKNOWN one appears between its read and its claim: the driver sends nothing', async () => {
+    await rig();
+    const unknown = await newOperation('purchase', 310);
+    const operationId = await newOperation('purchase', 311);
+    let sent = false;
+    const report = await new OperationExecutor(db).execute(
+      { tenantId, operationId },
+      fakeDriver(async (hooks) => {
+        // While the session opens, the other operation's answer is lost.
+        await owner.terminalOperation.update({ where: { id: unknown }, data: { state: 'UNKNOWN', protocolRefs: { df01: '000310' } } });
+        try {
+          await hooks.beforeSend({ df01: '000311' });
+          sent = true;
+          return { state: 'approved' };
+        } catch (error) {
+          return { state: 'failed', reason: `not sent: ${(error as Error).message}` };
+        }
+      }),
+    );
+    expect(report).toEqual({ ran: false, state: 'FAILED' });
+    expect(sent).toBe(false);
+    expect(await load(operationId)).toMatchObject({ state: 'FAILED', protocolRefs: null, error: { code: 'TERMINAL_RECOVERING', operationId: unknown } });
+    await db.withTenant(tenantId, (tx) => resolveManually(tx, unknown, { state: 'DECLINED', note: 'journal', actor: { type: 'api_key', id: null } }));
+  });
+
+  it('fails an operation from PENDING when its driver fails before asking to send, with the frames it exchanged', async () => {
+    await rig();
+    const operationId = await newOperation('purchase', 320);
+    const report = await new OperationExecutor(db).execute(
+      { tenantId, operationId },
+      fakeDriver(async (hooks) => {
+        hooks.onFrame?.({ direction: 'out', protocol: 'JOINPROTO', summary: 'Echo (99)', masked: 'link check' });
+        hooks.onProgress({ kind: 'display', text: 'not claimed: dropped' });
+        return { state: 'failed', reason: 'not sent: terminal unreachable' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'FAILED' });
+    const op = await load(operationId);
+    expect(op).toMatchObject({ state: 'FAILED', protocolRefs: null, stateReason: 'not sent: terminal unreachable', completedAt: expect.any(Date) });
+    expect(op.events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([
+      ['created', null, 'PENDING'],
+      ['frame', null, null],
+      ['transition', 'PENDING', 'FAILED'],
+    ]);
+    expect((await domainEvents(operationId)).map((e) => e.type)).toEqual(['operation.created', 'operation.completed']);
+  });
+
+  it('stores an outcome a driver reports without asking to send as claimed and decided, in one transaction', async () => {
+    await rig();
+    const operationId = await newOperation('purchase', 330);
+    const report = await new OperationExecutor(db).execute(
+      { tenantId, operationId },
+      fakeDriver(async () => ({ state: 'approved', rrn: '000000000330' })),
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    const op = await load(operationId);
+    expect(op).toMatchObject({ state: 'APPROVED', rrn: '000000000330' });
+    expect(op.events.map((e) => [e.kind, e.fromState, e.toState])).toEqual([
+      ['created', null, 'PENDING'],
+      ['transition', 'PENDING', 'SENT'],
+      ['transition', 'SENT', 'APPROVED'],
+    ]);
+  });
+
+  it('holds the PENDING row against the never-sent sweep while the driver opens its session, until the claim', async () => {
+    await rig();
+    const handler = new OperationCommandHandler(db, { pendingHoldIntervalMs: 30 });
+    const operationId = await newOperation('purchase', 340);
+    const inserted = (await load(operationId)).updatedAt;
+    const reply = handler.handle(
+      { kind: 'operation.execute', tenantId, terminalId, operationId },
+      fakeDriver(async (hooks) => {
+        // A slow session: the hold moves the row on while it opens.
+        await waitFor(async () => (await load(operationId)).updatedAt > inserted, { what: 'the PENDING row held while the session opens' });
+        await hooks.beforeSend({ df01: '000340' });
+        return { state: 'approved', rrn: '000000000340' };
+      }),
+    );
+    expect(await reply).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
   });
 });

@@ -165,8 +165,53 @@ export async function loadCommand(tx: SqlClient, row: OperationRow): Promise<Ope
   return commandOf(row, original);
 }
 
+/** What the executor reads before it opens the terminal's session: the row, its command, and the gate. */
+export interface RunStart {
+  row: OperationRow;
+  command: OperationCommand;
+  /** The oldest other operation of the terminal that is UNKNOWN (its id), if any: see `unlessTerminalRecovering`. */
+  blockingId: string | null;
+}
+
+/** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any (the partial index of UNKNOWN rows). */
+export const blockingOperation = Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN'
+  AND u."id" <> o."id" ORDER BY u."createdAt" ASC LIMIT 1)`;
+
+/**
+ * The operation, its driver command (with its original's references for refund / void / capture) and the
+ * terminal's blocking UNKNOWN operation, in ONE statement (no lock: the claim's compare-and-set decides), so
+ * that the caller can read it in one pipelined round trip (`Database.querySql`). The original is a subquery by
+ * its id, not a join: a plan made while the tenant had no statistics joined it by reading the tenant's whole
+ * idempotency-key index (`test/e2e/hot-plans.e2e-spec.ts`).
+ */
+export function loadRunStatement(operationId: string): Prisma.Sql {
+  return Prisma.sql`SELECT ${operationRowColumns('o')}, ${blockingOperation} AS "blockingId",
+    (SELECT jsonb_build_object('id', p."id", 'type', p."type", 'amount', p."amount"::text, 'rrn', p."rrn",
+       'approvalCode', p."approvalCode", 'protocolRefs', p."protocolRefs")
+     FROM "TerminalOperation" p WHERE p."id" = o."originalOperationId") AS "original"
+    FROM "TerminalOperation" o WHERE o."id" = ${operationId}::uuid`;
+}
+
+/** A row of `loadRunStatement`. */
+export interface RunStartRow extends OperationRow {
+  blockingId: string | null;
+  /** The original operation's columns the command needs (amount as text: a JSON number would lose digits). */
+  original: { id: string; type: string; amount: string | null; rrn: string | null; approvalCode: string | null; protocolRefs: unknown } | null;
+}
+
+/** The RunStart of a `loadRunStatement` row; throws when the operation refers to an original that is not there. */
+export function runStartOf(found: RunStartRow): RunStart {
+  const { blockingId, original, ...row } = found;
+  if (row.originalOperationId !== null && original === null) throw new Error(`original operation ${row.originalOperationId} not found`);
+  return {
+    row,
+    command: commandOf(row, original === null ? undefined : { ...original, amount: original.amount === null ? null : BigInt(original.amount) }),
+    blockingId,
+  };
+}
+
 /** The driver command for an operation (and its original, for the types that refer to one). */
-function commandOf(row: OperationRow, original?: OperationRow): OperationCommand {
+function commandOf(row: OperationRow, original?: Pick<OperationRow, 'id' | 'type' | 'amount' | 'rrn' | 'approvalCode' | 'protocolRefs'>): OperationCommand {
   const command: OperationCommand = {
     operationId: row.id,
     type: fromDbType(row.type),

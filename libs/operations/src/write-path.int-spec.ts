@@ -3,11 +3,12 @@ import { connect, type Socket } from 'node:net';
 import { Client } from 'pg';
 
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { createDriver, type ExecuteHooks, type OperationOutcome, type TerminalDriver } from '@payorch/drivers';
+import { createDriver, type TerminalDriver } from '@payorch/drivers';
 import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { insertOperation, OperationExecutor } from './index';
+import { fakeDriver } from './testing/fake-driver.testing';
 
 interface Statement {
   sql: string;
@@ -34,9 +35,9 @@ const originalQuery = Client.prototype.query;
 /**
  * The cost of one approved purchase on the operation's write path (issues #14 and #19): created as the gateway
  * does and executed as the connector does, counting what reaches PostgreSQL. Issue #14 took it from 39 to 28
- * statements (one compare-and-set per step); issue #19 to three transactions on the executor's critical path
- * (claim · refs · outcome, the progress step taken along by the outcome or written in the background) on the
- * bare-driver path, pipelined: before it, 5 transactions and 28 statements with BEGIN/COMMIT.
+ * statements (one compare-and-set per step); issue #19 to one read and two writing transactions on the executor's
+ * critical path (read · claim with the refs · outcome, the progress step taken along by the outcome or written in
+ * the background) on the bare-driver path, pipelined: before it, 5 transactions and 28 statements with BEGIN/COMMIT.
  */
 describe('operation write path (statement budget)', () => {
   let testDb: TestDatabase;
@@ -91,7 +92,7 @@ describe('operation write path (statement budget)', () => {
     }
   }
 
-  it('creates and runs one approved purchase with one compare-and-set per step and no reads of the row', async () => {
+  it('creates and runs one approved purchase with one read and one compare-and-set per step', async () => {
     const { port } = await sim.listen(0);
     const driver = createDriver({
       terminalRowId: terminalId,
@@ -121,29 +122,34 @@ describe('operation write path (statement budget)', () => {
     const run = splitTransactions(recorded);
     // create: set_config, the insert (which appends the OperationEvent), the DomainEvent.
     expect(created.map((tx) => [tx.kinds, tx.statements.length])).toEqual([[['created'], 3]]);
-    // claim · refs (committed before the first byte) · outcome; "processing" and the masked protocol frames are
-    // taken along by the outcome, or (a slow card) written in transactions of their own off the critical path.
+    // read (no write) · claim with the refs (committed before the first byte) · outcome; "processing" and the masked
+    // protocol frames are taken along by the outcome, or (a slow card) written in transactions of their own off the
+    // critical path.
     const background = (tx: RecordedTransaction) => tx.kinds.length > 0 && tx.kinds.every((k) => k === 'progress' || k === 'frame');
     const critical = run.filter((tx) => !background(tx));
-    expect(critical.map((tx) => tx.kinds.filter((k) => k !== 'progress' && k !== 'frame'))).toEqual([['transition'], ['refs'], ['transition']]);
-    expect(run.flatMap((tx) => tx.kinds).filter((k) => k !== 'frame')).toEqual(['transition', 'refs', 'progress', 'transition']);
+    expect(critical.map((tx) => tx.kinds.filter((k) => k !== 'progress' && k !== 'frame'))).toEqual([[], ['transition'], ['transition']]);
+    expectRead(critical[0]!);
+    expect(run.flatMap((tx) => tx.kinds).filter((k) => k !== 'frame')).toEqual(['transition', 'progress', 'transition']);
     expect(run.filter(background).length).toBeLessThanOrEqual(2);
-    for (const tx of run) {
+    expectClaimWithRefs(critical[1]!, { df01: expect.stringMatching(/^\d{6}$/), command: 'Purchase' });
+    for (const tx of run.slice(1)) {
       // set_config, then per step the one statement on the row (which appends the OperationEvent) and its DomainEvent;
       // a run of consecutive frames is one INSERT … SELECT from the row (no DomainEvent).
       expect(tx.statements.filter((s) => s.sql.includes('"TerminalOperation"'))).toHaveLength(tx.kinds.length);
       expect(tx.statements.length).toBeLessThanOrEqual(1 + 2 * tx.kinds.length);
     }
-    expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql))).toEqual([]);
+    // The one read of the row is the executor's, before it opens the session.
+    expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql))).toEqual([critical[0]!.statements[1]]);
     // Without frames: with the create, 13 statements (14 when the progress step has its own transaction) in 4 (5)
-    // transactions, 19 (24) with BEGIN and COMMIT, against 28 before. The frame journal adds one INSERT per run of
-    // consecutive frames — here the request, and the answers after "processing": at most two — and at most one
-    // background transaction. (The background numbering of the events is not counted.)
+    // transactions, 3 of them writes, 19 (24) with BEGIN and COMMIT, against 28 before. The frame journal adds one
+    // INSERT per run of consecutive frames — the link check as the session opens, the request and the answers after
+    // "processing": at most two — and at most one background transaction. (The background numbering of the events
+    // is not counted.)
     const frameStatements = run.reduce((n, tx) => n + tx.kinds.filter((k) => k === 'frame').length, 0);
     expect(frameStatements).toBeGreaterThanOrEqual(1);
     expect(frameStatements).toBeLessThanOrEqual(2);
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(11);
-    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(19 + frameStatements + 2);
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(10);
+    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(16 + frameStatements + 2);
     // The journal, in wire order: the simulator's link check (Echo 99 and our answer) as the session opens, then
     // "processing" (persisted with DF01 before the request is written), the request, and the answer, PAN masked.
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
@@ -177,8 +183,8 @@ describe('operation write path (statement budget)', () => {
     );
     expect(report).toEqual({ ran: true, state: 'APPROVED' });
     const run = splitTransactions(recorded);
-    expect(run.map((tx) => tx.kinds)).toEqual([['transition'], ['refs'], ['progress', 'frame', 'progress', 'frame', 'transition']]);
-    // 3 + 2 + (set_config + 3 × (compare-and-set + DomainEvent) + 2 frame INSERTs).
+    expect(run.map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress', 'frame', 'progress', 'frame', 'transition']]);
+    // 2 (read) + 3 (claim with refs) + (set_config + 3 × (compare-and-set + DomainEvent) + 2 frame INSERTs).
     expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(14);
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
     expect(
@@ -189,7 +195,6 @@ describe('operation write path (statement budget)', () => {
     ).toEqual([
       ['created', null],
       ['transition', null],
-      ['refs', null],
       ['progress', 'status'],
       ['frame', 'Purchase (01)'],
       ['frame', 'Relay (91)'],
@@ -197,7 +202,7 @@ describe('operation write path (statement budget)', () => {
       ['frame', 'Purchase (01)'],
       ['transition', null],
     ]);
-    expect(steps[4]).toMatchObject({ fromState: null, toState: null, data: { direction: 'out', masked: 'Purchase (01) masked', at: expect.any(String) } });
+    expect(steps[3]).toMatchObject({ fromState: null, toState: null, data: { direction: 'out', masked: 'Purchase (01) masked', at: expect.any(String) } });
   });
 
   it('journals no frame with recordFrames off, and does not ask the driver for them', async () => {
@@ -216,7 +221,7 @@ describe('operation write path (statement budget)', () => {
     expect(await owner.operationEvent.count({ where: { operationId: row.id, kind: 'frame' } })).toBe(0);
   });
 
-  it('runs a purchase whose outcome follows its progress at once in three transactions: claim, refs, progress + outcome', async () => {
+  it('runs a purchase whose outcome follows its progress at once in two writing transactions after one read: claim with refs, progress + outcome', async () => {
     const { row } = await create();
     const report = await record(
       row.id,
@@ -229,15 +234,16 @@ describe('operation write path (statement budget)', () => {
     );
     expect(report).toEqual({ ran: true, state: 'APPROVED' });
     const run = splitTransactions(recorded);
-    expect(run.map((tx) => tx.kinds)).toEqual([['transition'], ['refs'], ['progress', 'progress', 'transition']]);
-    // 3 + 2 + (set_config + 3 steps × (compare-and-set + DomainEvent)).
+    expect(run.map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress', 'progress', 'transition']]);
+    expectRead(run[0]!);
+    expectClaimWithRefs(run[1]!, { df01: '000001' });
+    // 2 (read) + 3 (claim with refs) + (set_config + 3 steps × (compare-and-set + DomainEvent)).
     expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(12);
     // Every step is logged and published, in order.
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { createdAt: 'asc' } });
     expect(steps.map((s) => [s.kind, s.toState])).toEqual([
       ['created', 'PENDING'],
       ['transition', 'SENT'],
-      ['refs', null],
       ['progress', 'IN_PROGRESS'],
       ['progress', null],
       ['transition', 'APPROVED'],
@@ -262,7 +268,7 @@ describe('operation write path (statement budget)', () => {
       }),
     );
     expect(report).toEqual({ ran: true, state: 'DECLINED' });
-    expect(splitTransactions(recorded).map((tx) => tx.kinds)).toEqual([['transition'], ['refs'], ['progress'], ['transition']]);
+    expect(splitTransactions(recorded).map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress'], ['transition']]);
   });
 
   it('stores the outcome even when its progress steps cannot be written', async () => {
@@ -279,7 +285,7 @@ describe('operation write path (statement budget)', () => {
     expect(report).toEqual({ ran: true, state: 'APPROVED' });
     const stored = await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id }, include: { events: { orderBy: { createdAt: 'asc' } } } });
     expect(stored).toMatchObject({ state: 'APPROVED', rrn: '000000000003' });
-    expect(stored.events.map((e) => e.kind)).toEqual(['created', 'transition', 'refs', 'transition']);
+    expect(stored.events.map((e) => e.kind)).toEqual(['created', 'transition', 'transition']);
   });
 
   it("keeps running when a migration adds a column to TerminalOperation under the connections' prepared statements", async () => {
@@ -300,16 +306,20 @@ describe('operation write path (statement budget)', () => {
   });
 });
 
-/** A driver whose `execute` is `run` (the executor's hooks, then an outcome). */
-function fakeDriver(run: (hooks: ExecuteHooks) => Promise<OperationOutcome>): TerminalDriver {
-  return {
-    protocol: 'JOINPROTO',
-    execute: (_command, hooks) => run(hooks),
-    cancel: async () => 'not_running',
-    recover: async () => ({ state: 'unknown' }),
-    terminalInfo: async () => ({}),
-    close: async () => undefined,
-  };
+/** The executor's read before the session: the tenant scope and one SELECT, nothing written. */
+function expectRead(tx: RecordedTransaction): void {
+  expect(tx.statements).toHaveLength(2);
+  expect(tx.statements[1]!.sql).toMatch(/^SELECT .* AS "original" FROM "TerminalOperation" o WHERE o\."id" = \$1::uuid$/);
+}
+
+/** The claim: ONE compare-and-set PENDING → SENT that stores the protocol references, and its DomainEvent. */
+function expectClaimWithRefs(tx: RecordedTransaction, refs: Record<string, unknown>): void {
+  const [cas] = tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'));
+  expect(tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'))).toHaveLength(1);
+  expect(cas!.sql).toContain('"protocolRefs" =');
+  expect(cas!.values).toContainEqual(['PENDING']);
+  expect(cas!.values.map((v) => (typeof v === 'string' && v.startsWith('{') ? JSON.parse(v) : v))).toContainEqual(refs);
+  expect(tx.statements).toHaveLength(3);
 }
 
 interface RecordedTransaction {
