@@ -321,14 +321,15 @@ async function main(): Promise<void> {
         console.log(`  socket writes per operation: ${writesText(run.writes)}`);
         if (run.serverCpuMsPerOp !== undefined) console.log(`  PostgreSQL backends' CPU per operation: ${run.serverCpuMsPerOp.toFixed(2)} ms`);
         console.log(`  ${LESSON}`);
-        const goal = GOALS[path];
+        // Issue 19 sets its goals for 4 terminals; the 64-terminal rows show how the platform's cost scales, no goal.
+        const goal = terminals === 4 ? GOALS[path] : undefined;
         reportRow({
           bench: `operations: POST ?wait → approved, ${path}, ${terminals} terminals (throughput)`,
           measured: f.rate,
           baseline: b.rate,
           unit: 'ops/s',
           ratio: f.rate / b.rate,
-          goal: { on: 'ratio', op: '>=', value: goal.ratio },
+          ...(goal === undefined ? {} : { goal: { on: 'ratio' as const, op: '>=' as const, value: goal.ratio } }),
           perEvent: run.sql,
           note:
             `CPU in this process ${run.full.cpuMsPerOp.toFixed(2)} ms/op (baseline ${baseline.cpuMsPerOp.toFixed(2)})` +
@@ -341,7 +342,7 @@ async function main(): Promise<void> {
           baseline: b.p50,
           unit: 'ms',
           ratio: f.p50 / b.p50,
-          goal: { on: 'measured', op: '<=', value: goal.addedMs },
+          ...(goal === undefined ? {} : { goal: { on: 'measured' as const, op: '<=' as const, value: goal.addedMs } }),
           perEvent: run.sql,
         });
       }
@@ -358,7 +359,9 @@ const LESSON =
   'operation, not bytes: one SUBSCRIBE per tenant channel (kept 10 s), the events of ' +
   "a tick PUBLISHed on one pipeline, the event sequencer sent with the COMMIT, the create's COMMIT with its INSERT, the frame journal with the outcome (25 → ~20 writes). " +
   'pg_stat_statements: PostgreSQL spent as long planning the hot statements as running them (8.4 ms of backend CPU per operation); ' +
-  'prepared once per connection, they are only bound (~6 ms)';
+  'prepared once per connection, they are only bound (~6 ms). 2026-12-05, by top-level execution time: numbering the events ' +
+  '(payorch_sequence_events, ~3 calls per operation, serialised on its advisory lock) 26 %, the DomainEvent inserts 11 %, the API key ' +
+  "lookup 8 %; Redis per operation: 4 PUBLISH (one per event), the auth-failure GET and the rate limiter's EVALSHA";
 
 /** Issue 19's goals: the in-process path ≥ 0.5× and ≤ 3 ms added at p50; the deployment path ≥ 0.4× and ≤ 5 ms. */
 const GOALS: Record<Path, { ratio: number; addedMs: number }> = {
