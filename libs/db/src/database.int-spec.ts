@@ -171,4 +171,16 @@ describe(`${Database.name} (row-level security)`, () => {
     expect(await sut.findApiKeyByPrefix('nope')).toBeNull();
     expect(await sut.prisma.apiKey.count()).toBe(0);
   });
+
+  it('keeps the plans of the lookups that run before a tenant is known: PL/pgSQL, not a SQL body parsed and planned per call (issue 19)', async () => {
+    const lookups = ['payorch_find_api_key', 'payorch_find_agents_by_credentials', 'payorch_find_agent_by_enrollment'];
+    const rows = await owner.$queryRaw<{ name: string; language: string; definer: boolean; config: string[] | null }[]>`
+      SELECT p.proname AS "name", l.lanname AS "language", p.prosecdef AS "definer", p.proconfig AS "config"
+      FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = ANY(${lookups}::text[]) ORDER BY p.proname`;
+    expect(rows).toEqual([...lookups].sort().map((name) => ({ name, language: 'plpgsql', definer: true, config: ['search_path=public'] })));
+    // Same rules: a disabled tenant's key authenticates nothing.
+    const disabled = (await owner.tenant.create({ data: { name: 'Off', status: 'DISABLED' } })).id;
+    await owner.apiKey.create({ data: { tenantId: disabled, name: 'k', prefix: 'pfxoff', hash: 'h', scopes: ['stores:read'] } });
+    expect(await sut.findApiKeyByPrefix('pfxoff')).toBeNull();
+  });
 });
