@@ -1,7 +1,7 @@
 import { type Database, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
 import type { OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
-import { blockingOperation, type FrameStep, insertFrameSteps, loadRunStatement, outcomeWrite, type RunStartRow, runStartOf } from './records';
+import { blockingOperation, type FrameStep, insertFrameSteps, loadRunStatement, outcomeWrite, type RunStartRow, commandOfRun } from './records';
 import { type OperationStateName, type OperationTypeName, sourcesOf, stateOfOutcome } from './state-machine';
 import { transitionOperation } from './transition';
 
@@ -92,7 +92,7 @@ export class OperationExecutor {
       // Still PENDING: the UNKNOWN one was decided meanwhile, so this one may run after all.
       if (refused !== 'PENDING') return { ran: false, state: refused };
     }
-    const { command } = runStartOf(found);
+    const command = commandOfRun(found);
 
     // 'open': not claimed yet; 'claimed': ours to send; otherwise the state that made the claim fail.
     const run: { claim: 'open' | 'claimed' | { lost: OperationStateName } } = { claim: 'open' };

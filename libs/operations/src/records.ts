@@ -157,30 +157,14 @@ export function eventData(row: OperationRow, extra: Record<string, unknown> = {}
 export const asRefs = (value: unknown): ProtocolRefs | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ProtocolRefs) : undefined;
 
-/** The driver command for an operation, with its original's stored references for refund / void / capture. */
-export async function loadCommand(tx: SqlClient, row: OperationRow): Promise<OperationCommand> {
-  if (row.originalOperationId === null) return commandOf(row);
-  const [original] = await tx.$queryRaw<OperationRow[]>`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${row.originalOperationId}::uuid`;
-  if (original === undefined) throw new Error(`original operation ${row.originalOperationId} not found`);
-  return commandOf(row, original);
-}
-
-/** What the executor reads before it opens the terminal's session: the row, its command, and the gate. */
-export interface RunStart {
-  row: OperationRow;
-  command: OperationCommand;
-  /** The oldest other operation of the terminal that is UNKNOWN (its id), if any: see `unlessTerminalRecovering`. */
-  blockingId: string | null;
-}
-
 /** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any (the partial index of UNKNOWN rows). */
 export const blockingOperation = Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN'
   AND u."id" <> o."id" ORDER BY u."createdAt" ASC LIMIT 1)`;
 
 /**
- * The operation, its driver command (with its original's references for refund / void / capture) and the
- * terminal's blocking UNKNOWN operation, in ONE statement (no lock: the claim's compare-and-set decides), so
- * that the caller can read it in one pipelined round trip (`Database.querySql`). The original is a subquery by
+ * The operation, what its driver command needs of its original (refund / void / capture) and the terminal's
+ * blocking UNKNOWN operation, in ONE statement (no lock: a compare-and-set decides afterwards), so that the
+ * executor and recovery read it in one pipelined round trip (`Database.querySql`). The original is a subquery by
  * its id, not a join: a plan made while the tenant had no statistics joined it by reading the tenant's whole
  * idempotency-key index (`test/e2e/hot-plans.e2e-spec.ts`).
  */
@@ -199,15 +183,11 @@ export interface RunStartRow extends OperationRow {
   original: { id: string; type: string; amount: string | null; rrn: string | null; approvalCode: string | null; protocolRefs: unknown } | null;
 }
 
-/** The RunStart of a `loadRunStatement` row; throws when the operation refers to an original that is not there. */
-export function runStartOf(found: RunStartRow): RunStart {
-  const { blockingId, original, ...row } = found;
+/** The driver command of a `loadRunStatement` row; throws when the operation refers to an original that is not there. */
+export function commandOfRun(found: RunStartRow): OperationCommand {
+  const { original, ...row } = found;
   if (row.originalOperationId !== null && original === null) throw new Error(`original operation ${row.originalOperationId} not found`);
-  return {
-    row,
-    command: commandOf(row, original === null ? undefined : { ...original, amount: original.amount === null ? null : BigInt(original.amount) }),
-    blockingId,
-  };
+  return commandOf(row, original === null ? undefined : { ...original, amount: original.amount === null ? null : BigInt(original.amount) });
 }
 
 /** The driver command for an operation (and its original, for the types that refer to one). */

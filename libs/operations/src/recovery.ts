@@ -2,7 +2,7 @@ import type { Database } from '@payorch/db';
 import type { TerminalDriver } from '@payorch/drivers';
 
 import type { OperationExecutor } from './executor';
-import { asRefs, loadCommand, type OperationRow } from './records';
+import { asRefs, commandOfRun, loadRunStatement, type RunStartRow } from './records';
 import type { OperationStateName } from './state-machine';
 import { transitionOperation } from './transition';
 
@@ -23,15 +23,12 @@ export async function recoverOperation(
   driver: TerminalDriver,
   ref: { tenantId: string; operationId: string },
 ): Promise<RecoveryReport> {
-  const loaded = await db.withTenant(ref.tenantId, async (tx) => {
-    const row = (await tx.terminalOperation.findUnique({ where: { id: ref.operationId } })) as OperationRow | null;
-    if (row === null || row.state !== 'UNKNOWN') return { row, command: undefined };
-    return { row, command: await loadCommand(tx, row) };
-  });
-  if (loaded.row === null) return { attempted: false, state: 'PENDING' };
-  if (loaded.command === undefined) return { attempted: false, state: loaded.row.state };
-  const refs = asRefs(loaded.row.protocolRefs) ?? {};
-  const outcome = await driver.recover(loaded.command, refs).catch((error: unknown) => ({
+  const [found] = await db.querySql<RunStartRow>(ref.tenantId, loadRunStatement(ref.operationId));
+  if (found === undefined) return { attempted: false, state: 'PENDING' };
+  if (found.state !== 'UNKNOWN') return { attempted: false, state: found.state };
+  const command = commandOfRun(found);
+  const refs = asRefs(found.protocolRefs) ?? {};
+  const outcome = await driver.recover(command, refs).catch((error: unknown) => ({
     state: 'unknown' as const,
     reason: `recovery error: ${error instanceof Error ? error.message : String(error)}`,
   }));

@@ -314,8 +314,9 @@ function expectRead(tx: RecordedTransaction): void {
 
 /** The claim: ONE compare-and-set PENDING → SENT that stores the protocol references, and its DomainEvent. */
 function expectClaimWithRefs(tx: RecordedTransaction, refs: Record<string, unknown>): void {
-  const [cas] = tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'));
-  expect(tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'))).toHaveLength(1);
+  const updates = tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'));
+  expect(updates).toHaveLength(1);
+  const cas = updates[0];
   expect(cas!.sql).toContain('"protocolRefs" =');
   expect(cas!.values).toContainEqual(['PENDING']);
   expect(cas!.values.map((v) => (typeof v === 'string' && v.startsWith('{') ? JSON.parse(v) : v))).toContainEqual(refs);
