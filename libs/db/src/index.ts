@@ -11,5 +11,5 @@ export {
 export { isDatabaseUnavailable } from './unavailable';
 export { appUrlFromAdminUrl } from './urls';
 export { publishEvent, publishEvents, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';
-export { compareAndSetLifecycle, type LifecycleTable } from './compare-and-set';
+export { compareAndSetLifecycle, lifecycleColumns, type LifecycleTable } from './compare-and-set';
 export { isSqlTransaction, type SqlClient, SqlTransaction } from './sql-transaction';

@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { createTestDatabase, socketWriteTexts, type TestDatabase } from '@payorch/testing';
 
@@ -68,6 +71,26 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
     await sut.eventsSettled();
     expect(committed.slice(seen).map((e) => [e.tenantId, e.type])).toEqual([[tenantA, 'terminal.updated']]);
     expect(await owner.domainEvent.count({ where: { tenantId: tenantA, type: 'terminal.updated', seq: { not: null } } })).toBe(1);
+  });
+
+  it('reads a date as midnight UTC of that day, as Prisma does, in any process time zone', async () => {
+    // pg's own parser makes local midnight: 05:00 UTC in New York, so a business date printed as ISO would be right only
+    // on a server running in UTC. A child process, because the time zone is the process's (Jest's process.env is a copy).
+    const script = `const { Database, Prisma } = require(${JSON.stringify(path.join(__dirname, 'index.ts'))});
+      const db = Database.connect(process.env.APP_URL, 1);
+      db.querySql(process.env.TENANT, Prisma.sql\`SELECT '2026-03-01'::date AS d\`)
+        .then(([row]) => process.stdout.write(row.d.toISOString()))
+        .finally(() => db.close());`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-r', '@swc-node/register', '-e', script], {
+      env: {
+        ...process.env,
+        TZ: 'America/New_York',
+        APP_URL: testDb.appUrl,
+        TENANT: tenantA,
+        SWC_NODE_PROJECT: path.resolve(__dirname, '../../../tsconfig.json'),
+      },
+    });
+    expect(stdout).toBe('2026-03-01T00:00:00.000Z');
   });
 
   it('sends the event sequencer in the write of the COMMIT: no write of its own, and the events are numbered before they are handed over', async () => {

@@ -13,9 +13,18 @@ export interface SqlClient {
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): PromiseLike<number>;
 }
 
-/** int8 as bigint, as Prisma's `$queryRaw` returns it (pg's default is a string); everything else as pg parses it. */
+const INT8_OID = 20;
+const DATE_OID = 1082;
+/** A `date` as Prisma returns it: midnight UTC of that day (pg's default parser makes local midnight, which depends on TZ). */
+const utcDate = (value: string): Date => new Date(`${value}T00:00:00.000Z`);
+
+/**
+ * Values as Prisma's `$queryRaw` returns them, so a repository function gives the same rows on either path: int8 as
+ * bigint (pg's default is a string), `date` as midnight UTC; everything else as pg parses it.
+ */
 const TYPES = {
-  getTypeParser: (oid: number, format?: string) => (oid === 20 ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format as 'text')),
+  getTypeParser: (oid: number, format?: string) =>
+    oid === INT8_OID ? (value: string) => BigInt(value) : oid === DATE_OID ? utcDate : pg.types.getTypeParser(oid, format as 'text'),
 };
 
 /**

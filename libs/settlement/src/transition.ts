@@ -1,4 +1,4 @@
-import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { compareAndSetLifecycle, lifecycleColumns, Prisma, publishEvent, type PublishedEvent, type SqlClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 import type { Settlement, SettlementStatus } from '@payorch/prisma';
 
@@ -61,7 +61,7 @@ export interface NewSettlement {
  * Creates the settlement of `runKey` in one of SETTLEMENT_CREATED_AS, or returns null (writing nothing) when
  * that run key exists already: `INSERT … ON CONFLICT ("tenantId", "runKey") DO NOTHING RETURNING *`.
  */
-export async function insertSettlement(tx: TransactionClient, input: NewSettlement): Promise<Settlement | null> {
+export async function insertSettlement(tx: SqlClient, input: NewSettlement): Promise<Settlement | null> {
   if (SETTLEMENT_CREATED_AS[input.status] === undefined) {
     throw new SettlementTransitionError('ILLEGAL_TRANSITION', `a settlement is not created ${input.status}`, { to: input.status });
   }
@@ -72,7 +72,7 @@ export async function insertSettlement(tx: TransactionClient, input: NewSettleme
       ${input.runKey}, ${input.trigger}, ${input.status}::"SettlementStatus", ${input.attempts ?? 0}::int, ${input.startedAt ?? null}::timestamptz,
       ${json(input.progress)}::jsonb, clock_timestamp(), clock_timestamp())
     ON CONFLICT ("tenantId", "runKey") DO NOTHING
-    RETURNING *`;
+    RETURNING ${lifecycleColumns('Settlement', '"Settlement"')}`;
   return rows[0] ?? null;
 }
 
@@ -143,7 +143,7 @@ export function assertSettlementTransition(t: Pick<SettlementTransition, 'from' 
  * the same statement) plus the target state's event, in the caller's transaction. Returns null, writing
  * nothing, when the row is no longer in one of `from`.
  */
-export async function transitionSettlement(tx: TransactionClient, t: SettlementTransition): Promise<SettlementTransitionResult | null> {
+export async function transitionSettlement(tx: SqlClient, t: SettlementTransition): Promise<SettlementTransitionResult | null> {
   assertSettlementTransition(t);
   const sets: Prisma.Sql[] = [Prisma.sql`"status" = ${t.to}::"SettlementStatus"`];
   for (const [column, value] of Object.entries(t.set ?? {}) as [keyof SettlementColumns, unknown][]) {

@@ -18,7 +18,7 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
-import { LOGGER } from '../tokens';
+import { DATABASE, LOGGER } from '../tokens';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
 import { ScheduleSyncService } from './schedule-sync.service';
 import type { SettlementOperationRef, SettlementRunner } from './settlement-runner';
@@ -190,6 +190,36 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     // The same run key again: the settlement is not run twice.
     const again = await queue.add('settlement.run', job.data, { jobId: `again-${terminal.id}` });
     expect(await again.waitUntilFinished(events, 10_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
+  });
+
+  it("runs an attempt's two transactions (prepare, complete) on the bare-driver path, none through Prisma", async () => {
+    // Prisma's client was half of the worker's CPU per settlement (bench/settlement); Database.withTenantSql prepares each
+    // statement once per connection and pipelines BEGIN, the tenant scope and COMMIT with the statements.
+    const appDb = app.get<Database>(DATABASE);
+    const counted = (method: 'withTenant' | 'withTenantSql') => {
+      const original = appDb[method].bind(appDb) as (...args: unknown[]) => unknown;
+      let calls = 0;
+      const spy = jest.spyOn(appDb, method).mockImplementation(((...args: unknown[]) => {
+        if (new Error().stack?.includes('settlement.service')) calls += 1;
+        return original(...args);
+      }) as never);
+      return { calls: () => calls, restore: () => spy.mockRestore() };
+    };
+    const viaPrisma = counted('withTenant');
+    const viaSql = counted('withTenantSql');
+    try {
+      const { sim, terminal } = await simTerminal();
+      const paid = await pay(sim, terminal.id, 700);
+      const job = await run(terminal.id);
+      expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect({ prisma: viaPrisma.calls(), sql: viaSql.calls() }).toEqual({ prisma: 0, sql: 2 });
+      const s = (await settlementOf(terminal.id))!;
+      expect(s).toMatchObject({ status: 'COMPLETED', attempts: 1, businessDate: new Date('2026-03-01T00:00:00Z'), progress: { step: 'done' } });
+      expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: paid.id } })).settlementId).toBe(s.id);
+    } finally {
+      viaPrisma.restore();
+      viaSql.restore();
+    }
   });
 
   it('detects a discrepancy when the simulator journal differs from ours, and publishes settlement.discrepancy', async () => {

@@ -5,10 +5,10 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DelayedError, Job, Queue } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
-import type { Database, TransactionClient } from '@payorch/db';
+import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { insertOperation } from '@payorch/operations';
+import { insertOperation, type OperationRow, operationRowColumns } from '@payorch/operations';
 import {
   type BatchDiscrepancy,
   type BatchReport,
@@ -32,8 +32,10 @@ import { TENANT_SLOTS } from './settlement.tokens';
 import type { TenantSlots } from './tenant-slots';
 
 type RunData = JobData['settlement.run'];
-type OperationRow = Awaited<ReturnType<TransactionClient['terminalOperation']['findUniqueOrThrow']>>;
 type Settlement = Awaited<ReturnType<TransactionClient['settlement']['findUniqueOrThrow']>>;
+
+/** A settlement row as the owner returns it (every column, named: lifecycleColumns). */
+const SETTLEMENT_COLUMNS = lifecycleColumns('Settlement', 's');
 
 /** Why the close-day cannot go now; the job is delayed and retried (until the give-up window). */
 class RetryLater extends Error {
@@ -180,13 +182,16 @@ export class SettlementService {
    * started settlement commits (its attempt counts; the deferral records its error on it).
    */
   private prepare(data: RunData, firstAttempt: boolean): Promise<Prepared> {
-    return this.db.withTenant(data.tenantId, async (tx) => {
-      const terminal = await tx.terminal.findUnique({ where: { id: data.terminalId }, select: { storeId: true, protocol: true } });
+    // The bare-driver path (Database.withTenantSql): statements prepared once per connection, BEGIN and the tenant scope
+    // sent with the first one, COMMIT with the last write; under the same RLS as a Prisma transaction.
+    return this.db.withTenantSql(data.tenantId, async (tx) => {
+      const [terminal] = await tx.$queryRaw<{ storeId: string; protocol: string }[]>`
+        SELECT t."storeId", t."protocol"::text AS "protocol" FROM "Terminal" t WHERE t."id" = ${data.terminalId}::uuid`;
       if (!terminal) throw new Error(`terminal ${data.terminalId} not found`);
       const protocol = terminal.protocol as SettlementProtocol;
       const settlement = await this.start(tx, data, terminal.storeId, firstAttempt);
       if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') return { settlement, protocol };
-      let operation = settlement.operationId ? await tx.terminalOperation.findUnique({ where: { id: settlement.operationId } }) : null;
+      let operation = settlement.operationId ? await readOperation(tx, settlement.operationId) : null;
       if (operation && (isFinal(operation) || needsRecovery(operation))) return { settlement, protocol, operation };
       const busy = await this.otherOperationInFlight(tx, data, operation?.id);
       if (busy) return { settlement, protocol, operation: operation ?? undefined, busy };
@@ -202,8 +207,12 @@ export class SettlementService {
    * A scheduled run's first attempt tries the insert first (one statement: the row rarely exists yet); any
    * other attempt, and a manual close-day (whose row the gateway created PENDING), reads first.
    */
-  private async start(tx: TransactionClient, data: RunData, storeId: string, firstAttempt: boolean): Promise<Settlement> {
-    const runKey = { tenantId_runKey: { tenantId: data.tenantId, runKey: data.runKey } };
+  private async start(tx: SqlClient, data: RunData, storeId: string, firstAttempt: boolean): Promise<Settlement> {
+    const byRunKey = async () => {
+      const [row] = await tx.$queryRaw<Settlement[]>`
+        SELECT ${SETTLEMENT_COLUMNS} FROM "Settlement" s WHERE s."tenantId" = ${data.tenantId}::uuid AND s."runKey" = ${data.runKey}`;
+      return row ?? null;
+    };
     const insert = () =>
       insertSettlement(tx, {
         tenantId: data.tenantId,
@@ -221,7 +230,7 @@ export class SettlementService {
       const created = await insert();
       if (created) return created;
     }
-    const existing = await tx.settlement.findUnique({ where: runKey });
+    const existing = await byRunKey();
     if (existing && (existing.status === 'COMPLETED' || existing.status === 'FAILED')) return existing;
     if (existing) {
       // A later attempt, or a manual close-day's row the gateway created PENDING: it starts now.
@@ -232,10 +241,10 @@ export class SettlementService {
         countAttempt: true,
         markStarted: true,
       });
-      return started?.row ?? tx.settlement.findUniqueOrThrow({ where: runKey });
+      return started?.row ?? mustExist(await byRunKey(), data.runKey);
     }
     // null: a concurrent first attempt created it a moment ago (the unique run key); use that one.
-    return (await insert()) ?? tx.settlement.findUniqueOrThrow({ where: runKey });
+    return (await insert()) ?? mustExist(await byRunKey(), data.runKey);
   }
 
   /**
@@ -263,20 +272,17 @@ export class SettlementService {
   }
 
   /** A payment in progress (or one whose outcome is still unknown) on this terminal delays the close-day. */
-  private otherOperationInFlight(tx: TransactionClient, data: RunData, ownOperationId?: string) {
-    return tx.terminalOperation.findFirst({
-      where: {
-        terminalId: data.terminalId,
-        state: { in: [...IN_FLIGHT] },
-        ...(ownOperationId ? { id: { not: ownOperationId } } : {}),
-        type: { not: 'SETTLEMENT' },
-      },
-      select: { id: true, state: true },
-    });
+  private async otherOperationInFlight(tx: SqlClient, data: RunData, ownOperationId?: string): Promise<{ id: string; state: string } | null> {
+    const [busy] = await tx.$queryRaw<{ id: string; state: string }[]>`
+      SELECT o."id", o."state"::text AS "state" FROM "TerminalOperation" o
+      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."state" = ANY(${[...IN_FLIGHT]}::"OperationState"[]) AND o."type" <> 'SETTLEMENT'
+        ${ownOperationId ? Prisma.sql`AND o."id" <> ${ownOperationId}::uuid` : Prisma.empty}
+      LIMIT 1`;
+    return busy ?? null;
   }
 
   /** Persists "close-day about to be sent": the operation exists and is linked before any byte goes out. */
-  private async createOperation(tx: TransactionClient, settlement: Settlement, data: RunData): Promise<OperationRow> {
+  private async createOperation(tx: SqlClient, settlement: Settlement, data: RunData): Promise<OperationRow> {
     const key = `settlement:${settlement.id}:${settlement.attempts}:${Date.now()}`;
     // The operation owner's one insert: PENDING with its OperationEvent and operation.created.
     const { row: operation } = await insertOperation(tx, {
@@ -287,12 +293,11 @@ export class SettlementService {
       idempotencyKey: key,
       requestHash: createHash('sha256').update(key).digest('hex'),
     });
-    await tx.settlement.update({
-      where: { id: settlement.id },
-      data: { operationId: operation.id, progress: { step: 'close_sent', operationId: operation.id, closeSentAt: new Date().toISOString() } },
-      select: { id: true },
-    });
-    return operation as unknown as OperationRow;
+    const progress = { step: 'close_sent', operationId: operation.id, closeSentAt: new Date().toISOString() };
+    await tx.$executeRaw`
+      UPDATE "Settlement" SET "operationId" = ${operation.id}::uuid, "progress" = ${JSON.stringify(progress)}::jsonb, "updatedAt" = clock_timestamp()
+      WHERE "id" = ${settlement.id}::uuid`;
+    return operation;
   }
 
   /**
@@ -306,8 +311,9 @@ export class SettlementService {
     const settlementId = prepared.settlement.id;
     const { protocol } = prepared;
     const recovered = prepared.operation !== undefined && needsRecovery(prepared.operation);
-    return this.db.withTenant(data.tenantId, async (tx) => {
-      const operation = await tx.terminalOperation.findUniqueOrThrow({ where: { id: operationId } });
+    return this.db.withTenantSql(data.tenantId, async (tx) => {
+      const operation = await readOperation(tx, operationId);
+      if (operation === null) throw new Error(`close-day operation ${operationId} not found`);
       if (!isFinal(operation)) {
         // FAILED / CANCELED (sent now, or recovered from a previous attempt): the terminal did not close its day; the
         // next attempt sends a new close-day, soon (settlementRetryDelayMs). Anything else is not decided yet: recovery's.
@@ -421,7 +427,9 @@ export class SettlementService {
       });
       if (completed === null) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
       // Our operations and the close-days themselves (a close-day with a settlementId is a reconciled boundary).
-      await tx.terminalOperation.updateMany({ where: { id: { in: settled }, settlementId: null }, data: { settlementId } });
+      await tx.$executeRaw`
+        UPDATE "TerminalOperation" SET "settlementId" = ${settlementId}::uuid, "updatedAt" = clock_timestamp()
+        WHERE "id" = ANY(${settled}::uuid[]) AND "settlementId" IS NULL`;
       this.logger.info(
         { settlementId, terminalId: data.terminalId, outcome: own.kind, batches: batches.length, discrepancies: discrepancies.length },
         'settlement completed',
@@ -434,38 +442,36 @@ export class SettlementService {
    * Our operations a close-day created at `before` settles: approved, not yet settled, oldest first. The originals
    * of voids and refunds (their type, and the amount of a void stored without one) are read only when there are any.
    */
-  private async approvedBefore(tx: TransactionClient, data: RunData, before: Date) {
-    const rows = await tx.terminalOperation.findMany({
-      where: {
-        terminalId: data.terminalId,
-        state: 'APPROVED',
-        settlementId: null,
-        type: { notIn: [...SETTLED_TYPES_EXCLUDED] },
-        createdAt: { lt: before },
-      },
-      select: {
-        id: true,
-        type: true,
-        amount: true,
-        cashbackAmount: true,
-        createdAt: true,
-        originalOperationId: true,
-        protocolRefs: true,
-        result: true,
-        rrn: true,
-        approvalCode: true,
-      },
-      orderBy: { createdAt: 'asc' },
-    });
+  private async approvedBefore(tx: SqlClient, data: RunData, before: Date) {
+    const rows = await tx.$queryRaw<
+      {
+        id: string;
+        type: string;
+        amount: bigint | null;
+        cashbackAmount: bigint | null;
+        createdAt: Date;
+        originalOperationId: string | null;
+        protocolRefs: unknown;
+        result: unknown;
+        rrn: string | null;
+        approvalCode: string | null;
+      }[]
+    >`
+      SELECT o."id", o."type"::text AS "type", o."amount", o."cashbackAmount", o."createdAt", o."originalOperationId", o."protocolRefs", o."result",
+        o."rrn", o."approvalCode"
+      FROM "TerminalOperation" o
+      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."state" = 'APPROVED' AND o."settlementId" IS NULL
+        AND o."type" <> ALL(${[...SETTLED_TYPES_EXCLUDED]}::"OperationType"[]) AND o."createdAt" < ${before}::timestamptz
+      ORDER BY o."createdAt" ASC`;
     const originalIds = [...new Set(rows.flatMap((r) => (r.originalOperationId === null ? [] : [r.originalOperationId])))];
     const originals =
       originalIds.length === 0
         ? new Map<string, { type: string; amount: bigint | null }>()
         : new Map(
-            (await tx.terminalOperation.findMany({ where: { id: { in: originalIds } }, select: { id: true, type: true, amount: true } })).map((o) => [
-              o.id,
-              { type: o.type, amount: o.amount },
-            ]),
+            (
+              await tx.$queryRaw<{ id: string; type: string; amount: bigint | null }[]>`
+                SELECT o."id", o."type"::text AS "type", o."amount" FROM "TerminalOperation" o WHERE o."id" = ANY(${originalIds}::uuid[])`
+            ).map((o) => [o.id, { type: o.type, amount: o.amount }]),
           );
     return rows.map((r) => ({ ...r, original: r.originalOperationId === null ? null : (originals.get(r.originalOperationId) ?? null) }));
   }
@@ -474,32 +480,30 @@ export class SettlementService {
    * Close-days of the terminal done outside a settlement since the previous settlement (operations API `settlement`
    * / `report_z`, APPROVED or DECLINED) that closed the day and were not reconciled yet, oldest first.
    */
-  private async closedOutside(tx: TransactionClient, protocol: SettlementProtocol, data: RunData, own: OperationRow) {
+  private async closedOutside(tx: SqlClient, protocol: SettlementProtocol, data: RunData, own: OperationRow) {
     // The previous settlement's own close-day bounds this one (one statement: settlement joined to its operation).
     const [previous] = await tx.$queryRaw<{ createdAt: Date }[]>`
       SELECT o."createdAt" FROM "Settlement" s JOIN "TerminalOperation" o ON o."id" = s."operationId"
       WHERE s."terminalId" = ${data.terminalId}::uuid AND s."status" = 'COMPLETED'
       ORDER BY s."completedAt" DESC LIMIT 1`;
     const since = previous?.createdAt;
-    const candidates = await tx.terminalOperation.findMany({
-      where: {
-        terminalId: data.terminalId,
-        type: { in: [...CLOSE_DAY_TYPES] },
-        state: { in: ['APPROVED', 'DECLINED'] },
-        settlementId: null,
-        id: { not: own.id },
-        createdAt: { lt: own.createdAt, ...(since ? { gt: since } : {}) },
-      },
-      orderBy: { createdAt: 'asc' },
-    });
+    const candidates = await tx.$queryRaw<OperationRow[]>`
+      SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o
+      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."type" = ANY(${[...CLOSE_DAY_TYPES]}::"OperationType"[])
+        AND o."state" IN ('APPROVED', 'DECLINED') AND o."settlementId" IS NULL AND o."id" <> ${own.id}::uuid
+        AND o."createdAt" < ${own.createdAt}::timestamptz ${since ? Prisma.sql`AND o."createdAt" > ${since}::timestamptz` : Prisma.empty}
+      ORDER BY o."createdAt" ASC`;
     if (candidates.length === 0) return [];
     // A close-day another settlement sent is its boundary, not one from outside.
     const owned = new Set(
-      (await tx.settlement.findMany({ where: { operationId: { in: candidates.map((c) => c.id) } }, select: { operationId: true } })).map((x) => x.operationId),
+      (
+        await tx.$queryRaw<{ operationId: string }[]>`
+          SELECT s."operationId" FROM "Settlement" s WHERE s."operationId" = ANY(${candidates.map((c) => c.id)}::uuid[])`
+      ).map((x) => x.operationId),
     );
     return candidates
       .filter((c) => !owned.has(c.id))
-      .map((op) => ({ op: op as OperationRow, outcome: closeDayOutcome(protocol, closeDayFields(op as OperationRow)) }))
+      .map((op) => ({ op, outcome: closeDayOutcome(protocol, closeDayFields(op)) }))
       .filter((b): b is { op: OperationRow; outcome: Extract<CloseDayOutcome, { closed: true }> } => b.outcome.closed);
   }
 
@@ -507,7 +511,7 @@ export class SettlementService {
     return this.db.withTenant(data.tenantId, (tx) => this.failIn(tx, settlementId, data, code, message));
   }
 
-  private async failIn(tx: TransactionClient, settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
+  private async failIn(tx: SqlClient, settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
     const failed = await transitionSettlement(tx, {
       settlementId,
       from: ['PENDING', 'RUNNING'],
@@ -518,6 +522,17 @@ export class SettlementService {
     if (failed !== null) this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
     return { settlementId, status: 'FAILED' };
   }
+}
+
+/** The operation row (the executor's columns), or null. */
+async function readOperation(tx: SqlClient, id: string): Promise<OperationRow | null> {
+  const [row] = await tx.$queryRaw<OperationRow[]>`SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o WHERE o."id" = ${id}::uuid`;
+  return row ?? null;
+}
+
+function mustExist(row: Settlement | null, runKey: string): Settlement {
+  if (row === null) throw new Error(`settlement ${runKey} not found`);
+  return row;
 }
 
 function isFinal(operation: OperationRow): boolean {
