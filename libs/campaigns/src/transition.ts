@@ -1,4 +1,4 @@
-import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
+import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type SqlClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 import type { Campaign, CampaignState, CampaignTarget, CampaignTargetState, CampaignWave, CampaignWaveState, OperationType } from '@payorch/prisma';
 
@@ -116,7 +116,7 @@ export interface NewCampaign {
  * caller's transaction, plus `campaign.created`. Targets go in one statement (unnest), so 10,000 terminals cost
  * one round trip. A taken `(tenantId, idempotencyKey)` returns null, writing nothing.
  */
-export async function insertCampaign(tx: TransactionClient, input: NewCampaign): Promise<{ campaign: Campaign; event: PublishedEvent } | null> {
+export async function insertCampaign(tx: SqlClient, input: NewCampaign): Promise<{ campaign: Campaign; event: PublishedEvent } | null> {
   for (const t of input.targets) {
     if (TARGET_CREATED_AS[t.state] === undefined) throw new CampaignTransitionError('ILLEGAL_TRANSITION', `a target is not created ${t.state}`);
     if ((t.state === 'PENDING') !== (t.waveIndex !== null))
@@ -182,10 +182,7 @@ const CAMPAIGN_EVENT = (from: CampaignState, to: CampaignState): CampaignEventTy
           : undefined;
 
 /** One compare-and-set of the campaign's state plus its event; null when it is no longer in one of `from`. */
-export async function transitionCampaign(
-  tx: TransactionClient,
-  t: CampaignTransition,
-): Promise<{ row: Campaign; from: CampaignState; event?: PublishedEvent } | null> {
+export async function transitionCampaign(tx: SqlClient, t: CampaignTransition): Promise<{ row: Campaign; from: CampaignState; event?: PublishedEvent } | null> {
   assertMove('campaign', CAMPAIGN_TRANSITIONS, t.from, t.to);
   const sets: Prisma.Sql[] = [Prisma.sql`"state" = ${t.to}::"CampaignState"`];
   sets.push(Prisma.sql`"pauseReason" = ${t.to === 'PAUSED' ? (t.pauseReason ?? 'operator') : null}::text`);
@@ -215,7 +212,7 @@ const WAVE_EVENT: Readonly<Record<CampaignWaveState, CampaignEventType | undefin
   HALTED: 'campaign.wave_halted',
 };
 
-export async function transitionWave(tx: TransactionClient, t: WaveTransition): Promise<{ row: CampaignWave; from: CampaignWaveState } | null> {
+export async function transitionWave(tx: SqlClient, t: WaveTransition): Promise<{ row: CampaignWave; from: CampaignWaveState } | null> {
   assertMove('campaign wave', WAVE_TRANSITIONS, t.from, t.to);
   const sets: Prisma.Sql[] = [Prisma.sql`"state" = ${t.to}::"CampaignWaveState"`];
   if (t.to === 'RUNNING') sets.push(Prisma.sql`"startedAt" = COALESCE("startedAt", clock_timestamp())`);
@@ -251,7 +248,7 @@ export interface TargetTransition {
 const FINAL_TARGET: ReadonlySet<CampaignTargetState> = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED']);
 
 /** One compare-and-set of a target's state (no event: progress is counted, and published per wave). */
-export async function transitionTarget(tx: TransactionClient, t: TargetTransition): Promise<{ row: CampaignTarget; from: CampaignTargetState } | null> {
+export async function transitionTarget(tx: SqlClient, t: TargetTransition): Promise<{ row: CampaignTarget; from: CampaignTargetState } | null> {
   assertMove('campaign target', TARGET_TRANSITIONS, t.from, t.to);
   const sets: Prisma.Sql[] = [Prisma.sql`"state" = ${t.to}::"CampaignTargetState"`];
   const set = t.set ?? {};
@@ -268,7 +265,7 @@ export async function transitionTarget(tx: TransactionClient, t: TargetTransitio
 }
 
 /** Ends every open (PENDING / RETRYING) target of a campaign as SKIPPED with `reason`; returns how many. */
-export async function skipOpenTargets(tx: TransactionClient, campaignId: string, reason: string): Promise<number> {
+export async function skipOpenTargets(tx: SqlClient, campaignId: string, reason: string): Promise<number> {
   const from: CampaignTargetState[] = ['PENDING', 'RETRYING'];
   assertMove('campaign target', TARGET_TRANSITIONS, from, 'SKIPPED');
   return tx.$executeRaw`
@@ -276,6 +273,6 @@ export async function skipOpenTargets(tx: TransactionClient, campaignId: string,
     WHERE "campaignId" = ${campaignId}::uuid AND "state" = ANY(${from}::"CampaignTargetState"[])`;
 }
 
-function publish(tx: TransactionClient, campaign: { id: string; tenantId: string }, type: CampaignEventType, data: Record<string, unknown>) {
+function publish(tx: SqlClient, campaign: { id: string; tenantId: string }, type: CampaignEventType, data: Record<string, unknown>) {
   return publishEvent(tx, campaign.tenantId, { type, subjectType: 'campaign', subjectId: campaign.id, data: { campaignId: campaign.id, ...data } });
 }

@@ -88,6 +88,7 @@ function pendingRow(id: string, input: NewOperation, amount: bigint | null, cash
     completedAt: null,
     createdAt: now,
     currency: input.currency ?? null,
+    error: null,
     id,
     maskedPan: null,
     originalOperationId: input.originalOperationId ?? null,

@@ -13,6 +13,8 @@ export interface OperationRow {
   completedAt: Date | null;
   createdAt: Date;
   currency: string | null;
+  /** `{ code }` of a run that ended without the terminal's answer (the driver's or the dispatch's error code), or null. */
+  error: unknown;
   id: string;
   maskedPan: string | null;
   originalOperationId: string | null;
@@ -45,6 +47,7 @@ export const OPERATION_ROW_COLUMNS = [
   'completedAt',
   'createdAt',
   'currency',
+  'error',
   'id',
   'maskedPan',
   'originalOperationId',

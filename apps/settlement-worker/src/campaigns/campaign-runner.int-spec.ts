@@ -72,6 +72,18 @@ describe(CampaignRunner.name, () => {
   const targetOf = (id: string) => owner.campaignTarget.findUniqueOrThrow({ where: { id } });
   const operationOf = (id: string) => owner.terminalOperation.findUniqueOrThrow({ where: { id } });
   const executes = () => commands.filter((c) => c.kind === 'operation.execute');
+  /** The connector's part, through the operation owner: PENDING → SENT → APPROVED. */
+  const approve = (operationId: string) =>
+    db.withTenant(tenantId, async (tx) => {
+      await transitionOperation(tx, { operationId, from: ['PENDING'], to: 'SENT', step: { kind: 'transition' } });
+      await transitionOperation(tx, {
+        operationId,
+        from: ['SENT'],
+        to: 'APPROVED',
+        set: { responseCode: '000', completedAt: new Date() },
+        step: { kind: 'transition', event: 'operation.completed' },
+      });
+    });
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
@@ -117,19 +129,42 @@ describe(CampaignRunner.name, () => {
     expect(executes().map((c) => (c as { operationId: string }).operationId)).toEqual([operationId, operationId]);
 
     // The connector runs it; the row ends the step (nothing dispatched).
-    await db.withTenant(tenantId, async (tx) => {
-      await transitionOperation(tx, { operationId: operationId!, from: ['PENDING'], to: 'SENT', step: { kind: 'transition' } });
-      await transitionOperation(tx, {
-        operationId: operationId!,
-        from: ['SENT'],
-        to: 'APPROVED',
-        set: { responseCode: '000', completedAt: new Date() },
-        step: { kind: 'transition', event: 'operation.completed' },
-      });
-    });
+    await approve(operationId!);
     await expect(sut.step(job, 'token')).resolves.toEqual({ targetId: job.data.targetId, state: 'SUCCEEDED' });
     expect(executes()).toHaveLength(2);
     expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'SUCCEEDED', attempts: 1, operationId });
+  });
+
+  it("runs a step's reads and writes on the bare-driver path, none through Prisma's interactive transactions", async () => {
+    // Prisma costs a round trip and a write per statement, and the claim holds the tenant's lock for as long as its
+    // transaction takes (the campaign bench's claims were serialised at ~74/s).
+    const fromRunner = () => /campaign-runner\.ts|follow\.ts/.test(new Error().stack ?? '');
+    const calls = { prisma: 0, sql: 0 };
+    const spies = (['withTenant', 'withTenantSql', 'querySql'] as const).map((method) => {
+      const original = db[method].bind(db) as (...args: unknown[]) => unknown;
+      return jest.spyOn(db, method).mockImplementation(((...args: unknown[]) => {
+        if (fromRunner()) calls[method === 'withTenant' ? 'prisma' : 'sql'] += 1;
+        return original(...args);
+      }) as never);
+    });
+    try {
+      const job = fakeJob(await campaignOfOne('bare'));
+      await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+      const { operationId } = await targetOf(job.data.targetId);
+      await approve(operationId!);
+      await expect(sut.step(job, 'token')).resolves.toEqual({ targetId: job.data.targetId, state: 'SUCCEEDED' });
+      // load + claim, one follow read; then load, the row read, the end.
+      expect(calls.prisma).toBe(0);
+      expect(calls.sql).toBeGreaterThanOrEqual(5);
+      expect(await targetOf(job.data.targetId)).toMatchObject({
+        state: 'SUCCEEDED',
+        attempts: 1,
+        operationId,
+        answer: { state: 'approved', responseCode: '000' },
+      });
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
   });
 
   it('dispatches a PENDING operation this job never dispatched at once (the worker died between claim and dispatch)', async () => {

@@ -16,7 +16,7 @@ import {
   waveHalts,
   waveJobId,
 } from '@payorch/campaigns';
-import { Prisma, type Database, type TransactionClient } from '@payorch/db';
+import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { KeyedSerialQueue, type TerminalCommandReply } from '@payorch/domain';
 import {
   followOperation,
@@ -24,6 +24,7 @@ import {
   insertOperation,
   isUnheldPending,
   type OperationRow,
+  operationRowColumns,
   type TerminalCommandDispatcher,
   transitionOperation,
 } from '@payorch/operations';
@@ -145,11 +146,15 @@ export class CampaignRunner {
 
   private async stepOnce(job: Job<CampaignJobData['campaign.step']>): Promise<StepResult> {
     const { tenantId, targetId } = job.data;
-    const loaded = await this.db.withTenant(tenantId, async (tx) => {
-      const target = await tx.campaignTarget.findUnique({ where: { id: targetId } });
+    // The step's reads and writes run on the bare-driver path (Database.withTenantSql: prepared statements, BEGIN and
+    // the tenant scope sent with the first statement); Prisma's interactive transactions cost a round trip and a write
+    // per statement, and the claim below holds the tenant's lock for as long as its transaction takes.
+    const loaded = await this.db.withTenantSql(tenantId, async (tx) => {
+      const target = await readTarget(tx, targetId);
       if (!target) return undefined;
-      const campaign = await tx.campaign.findUniqueOrThrow({ where: { id: target.campaignId } });
-      const store = await tx.store.findUnique({ where: { id: target.storeId }, select: { timeZone: true } });
+      const [campaign] = await tx.$queryRaw<Campaign[]>`SELECT ${CAMPAIGN_COLUMNS} FROM "Campaign" c WHERE c."id" = ${target.campaignId}::uuid`;
+      if (!campaign) throw new Error(`campaign ${target.campaignId} of target ${targetId} not found`);
+      const [store] = await tx.$queryRaw<{ timeZone: string }[]>`SELECT s."timeZone" FROM "Store" s WHERE s."id" = ${target.storeId}::uuid`;
       // What the claim checks about the terminal, read here (same transaction) when a claim may follow, so
       // that the claim's tenant-serialised transaction does not have to.
       const terminal = OPEN.includes(target.state) && campaign.state === 'RUNNING' ? await terminalCheck(tx, target.terminalId) : undefined;
@@ -202,14 +207,16 @@ export class CampaignRunner {
     const tenantId = campaign.tenantId;
     if (terminal.refusal !== null) {
       const why = terminal.refusal;
-      return { target: (await this.db.withTenant(tenantId, (tx) => this.write(tx, target, OPEN, 'SKIPPED', { reason: why, lastError: why }))) ?? target };
+      return { target: (await this.db.withTenantSql(tenantId, (tx) => this.write(tx, target, OPEN, 'SKIPPED', { reason: why, lastError: why }))) ?? target };
     }
     if (terminal.unknownOperationId !== null) {
       const detail = `operation ${terminal.unknownOperationId} is being recovered`;
-      return { target: await this.db.withTenant(tenantId, (tx) => this.retryOrFail(tx, campaign, target, OPEN, policy, now, 'TERMINAL_RECOVERING', detail)) };
+      return {
+        target: await this.db.withTenantSql(tenantId, (tx) => this.retryOrFail(tx, campaign, target, OPEN, policy, now, 'TERMINAL_RECOVERING', detail)),
+      };
     }
     return this.claims.run(tenantId, () =>
-      this.db.withTenant(tenantId, async (tx) => {
+      this.db.withTenantSql(tenantId, async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:${tenantId}`}, 0))`;
         const [counts] = await tx.$queryRaw<{ tenant: bigint; store: bigint }[]>`
           SELECT count(*) AS tenant, count(*) FILTER (WHERE "storeId" = ${target.storeId}::uuid) AS store
@@ -224,7 +231,7 @@ export class CampaignRunner {
           requestHash: `campaign:${campaign.id}`,
         });
         const running = await this.write(tx, target, OPEN, 'RUNNING', { operationId: row.id, nextAttemptAt: null }, true);
-        if (running === null) return { target: await tx.campaignTarget.findUniqueOrThrow({ where: { id: target.id } }) };
+        if (running === null) return { target: await mustReadTarget(tx, target.id) };
         return { target: running, started: { op: row, agentId: terminal.agentId } };
       }),
     );
@@ -283,11 +290,11 @@ export class CampaignRunner {
     }
     const answer = answerOf(op);
     if (op.state === 'APPROVED') return this.end(tenantId, target, ['RUNNING'], 'SUCCEEDED', { answer, reason: null, lastError: null });
-    const code = ((op as OperationRow & { error?: { code?: string } | null }).error?.code ?? null) as string | null;
+    const code = (op.error as { code?: string | null } | null)?.code ?? null;
     if (isRetryable(code)) {
       const policy = policyOf(campaign);
       const now = this.timing.now();
-      const written = await this.db.withTenant(tenantId, (tx) =>
+      const written = await this.db.withTenantSql(tenantId, (tx) =>
         this.retryOrFail(tx, campaign, target, ['RUNNING'], policy, now, code!, op.stateReason ?? code!, answer),
       );
       if (written.state === 'RETRYING') throw this.untilRetry(written);
@@ -308,7 +315,7 @@ export class CampaignRunner {
 
   /** Another attempt later, or FAILED with the reason once the deadline (or maxAttempts) is reached. */
   private async retryOrFail(
-    tx: TransactionClient,
+    tx: SqlClient,
     campaign: Campaign,
     target: CampaignTarget,
     from: CampaignTargetState[],
@@ -323,7 +330,7 @@ export class CampaignRunner {
     const written = decision.retry
       ? await this.write(tx, target, from, 'RETRYING', { nextAttemptAt: decision.at, lastError: code, reason: detail, answer })
       : await this.write(tx, target, from, 'FAILED', { lastError: code, reason: decision.reason, answer });
-    return written ?? (await tx.campaignTarget.findUniqueOrThrow({ where: { id: target.id } }));
+    return written ?? (await mustReadTarget(tx, target.id));
   }
 
   /** A failure mid-wave: the canary (any failure) or a wave past the threshold halts now, not at the wave's end. */
@@ -393,12 +400,12 @@ export class CampaignRunner {
     to: CampaignTargetState,
     set: Parameters<CampaignRunner['write']>[4],
   ): Promise<StepResult> {
-    const written = await this.db.withTenant(tenantId, (tx) => this.write(tx, target, from, to, set));
+    const written = await this.db.withTenantSql(tenantId, (tx) => this.write(tx, target, from, to, set));
     return { targetId: target.id, state: written?.state ?? to };
   }
 
   private async write(
-    tx: TransactionClient,
+    tx: SqlClient,
     target: CampaignTarget,
     from: CampaignTargetState[],
     to: CampaignTargetState,
@@ -410,7 +417,12 @@ export class CampaignRunner {
   }
 
   private async operation(tenantId: string, id: string): Promise<OperationRow> {
-    return (await this.db.withTenant(tenantId, (tx) => tx.terminalOperation.findUniqueOrThrow({ where: { id } }))) as unknown as OperationRow;
+    const [row] = await this.db.querySql<OperationRow>(
+      tenantId,
+      Prisma.sql`SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o WHERE o."id" = ${id}::uuid`,
+    );
+    if (row === undefined) throw new Error(`operation ${id} not found`);
+    return row;
   }
 
   private async delay<T>(job: Job, token: string | undefined, ms: number): Promise<T> {
@@ -451,17 +463,35 @@ interface TerminalCheck {
   unknownOperationId: string | null;
 }
 
-async function terminalCheck(tx: TransactionClient, terminalId: string): Promise<TerminalCheck> {
-  const terminal = await tx.terminal.findUnique({ where: { id: terminalId }, select: { agentId: true, status: true, agent: { select: { status: true } } } });
+async function terminalCheck(tx: SqlClient, terminalId: string): Promise<TerminalCheck> {
+  // One statement: the terminal, its agent's status and (the partial index of UNKNOWN rows) an unknown operation of it.
+  const [terminal] = await tx.$queryRaw<{ agentId: string | null; status: string; agentStatus: string | null; unknownOperationId: string | null }[]>`
+    SELECT t."agentId", t."status"::text AS "status", a."status"::text AS "agentStatus",
+      (SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = t."id" AND u."state" = 'UNKNOWN' LIMIT 1) AS "unknownOperationId"
+    FROM "Terminal" t LEFT JOIN "Agent" a ON a."id" = t."agentId"
+    WHERE t."id" = ${terminalId}::uuid`;
   const refusal = !terminal
     ? 'TERMINAL_GONE'
     : terminal.status === 'DISABLED'
       ? 'TERMINAL_DISABLED'
-      : terminal.agent?.status === 'REVOKED'
+      : terminal.agentStatus === 'REVOKED'
         ? 'AGENT_REVOKED'
         : null;
   if (refusal !== null) return { refusal, agentId: null, unknownOperationId: null };
   // The executor's claim refuses too while the terminal recovers (unlessTerminalRecovering): a stale read here is safe.
-  const unknown = await tx.terminalOperation.findFirst({ where: { terminalId, state: 'UNKNOWN' }, select: { id: true } });
-  return { refusal: null, agentId: terminal!.agentId, unknownOperationId: unknown?.id ?? null };
+  return { refusal: null, agentId: terminal!.agentId, unknownOperationId: terminal!.unknownOperationId };
+}
+
+const CAMPAIGN_COLUMNS = lifecycleColumns('Campaign', 'c');
+const TARGET_COLUMNS = lifecycleColumns('CampaignTarget', 't');
+
+async function readTarget(tx: SqlClient, id: string): Promise<CampaignTarget | null> {
+  const [row] = await tx.$queryRaw<CampaignTarget[]>`SELECT ${TARGET_COLUMNS} FROM "CampaignTarget" t WHERE t."id" = ${id}::uuid`;
+  return row ?? null;
+}
+
+async function mustReadTarget(tx: SqlClient, id: string): Promise<CampaignTarget> {
+  const row = await readTarget(tx, id);
+  if (row === null) throw new Error(`campaign target ${id} not found`);
+  return row;
 }
