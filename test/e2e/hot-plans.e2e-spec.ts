@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 
+import { explainPrepared, type PlanNode, recordPreparedStatements, widestRead } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { GatewaySession, idem } from './support/gateway-session';
@@ -20,53 +21,6 @@ import { InProcessDispatcher } from './support/in-process-dispatcher';
  * connections did), then bulk-loads 3,000 operations and events of the same tenant and terminal (no ANALYZE) and
  * runs each cached plan once more: no plan node may read more than a handful of rows.
  */
-interface Recorded {
-  text: string;
-  values: unknown[];
-}
-
-const recorded = new Map<string, Recorded>();
-let recording = false;
-const originalQuery = Client.prototype.query;
-
-/** Rows a plan node read: what it returned plus what its filters threw away, over all its loops. */
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Join Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  Plans?: PlanNode[];
-}
-
-function widestRead(node: PlanNode, path = ''): { rows: number; where: string } {
-  const loops = node['Actual Loops'] ?? 1;
-  const rows =
-    (node['Actual Rows'] ?? 0) * loops +
-    (node['Rows Removed by Filter'] ?? 0) * loops +
-    (node['Rows Removed by Join Filter'] ?? 0) * loops +
-    (node['Rows Removed by Index Recheck'] ?? 0) * loops;
-  const where = `${path}/${node['Node Type']}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}`;
-  let widest = { rows, where };
-  for (const child of node.Plans ?? []) {
-    const inner = widestRead(child, where);
-    if (inner.rows > widest.rows) widest = inner;
-  }
-  return widest;
-}
-
-/** A bind value as the text PostgreSQL parses (what pg sends for the types the hot path binds). */
-function literalText(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return `{${value.map((e) => (e === null ? 'NULL' : `"${String(e).replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
-}
-
 describe('hot statements keep their plans bounded as a tenant grows (issue 19)', () => {
   const session = new GatewaySession();
   let dispatcher!: InProcessDispatcher;
@@ -75,15 +29,10 @@ describe('hot statements keep their plans bounded as a tenant grows (issue 19)',
   let tenantId: string;
   let storeId: string;
   let terminalId: string;
+  let recorder: ReturnType<typeof recordPreparedStatements>;
 
   beforeAll(async () => {
-    (Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (this: Client, ...args: unknown[]) {
-      const first = args[0] as { name?: string; text?: string; values?: unknown[] } | string;
-      if (recording && typeof first === 'object' && first.name !== undefined && first.text !== undefined && !recorded.has(first.text)) {
-        recorded.set(first.text, { text: first.text, values: first.values ?? [] });
-      }
-      return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-    };
+    recorder = recordPreparedStatements();
     session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
     await session.start();
     ({ apiKey, tenantId } = await session.tenant());
@@ -97,14 +46,14 @@ describe('hot statements keep their plans bounded as a tenant grows (issue 19)',
   });
 
   afterAll(async () => {
-    (Client.prototype as unknown as { query: unknown }).query = originalQuery;
+    recorder?.restore();
     await dispatcher?.close();
     await sim?.close();
     await session.stop();
   });
 
   it('reads a bounded number of rows in every hot statement after the tenant grew by 3,000 operations', async () => {
-    recording = true;
+    recorder.recording.on = true;
     const created = await session
       .http()
       .post(`/v1/terminals/${terminalId}/operations?wait=5000`)
@@ -114,8 +63,8 @@ describe('hot statements keep their plans bounded as a tenant grows (issue 19)',
       .expect(201);
     expect(created.body.state).toBe('approved');
     await dispatcher.db.eventsSettled();
-    recording = false;
-    const statements = [...recorded.values()];
+    recorder.recording.on = false;
+    const statements = [...recorder.statements.values()];
     // The path's statements: API key, gate, create, claim, refs, progress, outcome, answer, sequencer.
     expect(statements.length).toBeGreaterThanOrEqual(8);
     expect(statements.some((s) => /UPDATE "TerminalOperation"/.test(s.text))).toBe(true);
@@ -128,25 +77,7 @@ describe('hot statements keep their plans bounded as a tenant grows (issue 19)',
       for (const table of ['TerminalOperation', 'OperationEvent', 'DomainEvent', 'Terminal', 'Agent', 'Store']) {
         await session.owner.$executeRawUnsafe(`ALTER TABLE "${table}" SET (autovacuum_enabled = false)`);
       }
-      const explain = async (i: number, statement: Recorded): Promise<PlanNode> => {
-        // EXECUTE takes no bind parameters: the values as literals, serialised as pg sends them.
-        const params = statement.values
-          .map((value) => {
-            const text = literalText(value);
-            return text === null ? 'NULL' : client.escapeLiteral(text);
-          })
-          .join(', ');
-        await client.query('BEGIN');
-        try {
-          await client.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenantId]);
-          const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE hot_${i}${params.length > 0 ? `(${params})` : ''}`,
-          );
-          return result.rows[0]!['QUERY PLAN'][0].Plan;
-        } finally {
-          await client.query('ROLLBACK');
-        }
-      };
+      const explain = (i: number, statement: (typeof statements)[number]): Promise<PlanNode> => explainPrepared(client, `hot_${i}`, statement, tenantId);
       // Prepared and run while the tenant has one operation, as the app's connections did: PostgreSQL plans the
       // first five runs with their values and then settles on a generic plan if it does not look costlier.
       for (const [i, statement] of statements.entries()) {

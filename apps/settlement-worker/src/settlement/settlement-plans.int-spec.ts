@@ -1,0 +1,178 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+import type { INestApplication } from '@nestjs/common';
+import { Queue, QueueEvents } from 'bullmq';
+import { Client } from 'pg';
+
+import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import { type JobData, QUEUES } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
+import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
+import {
+  createTestDatabase,
+  deleteRedisPrefix,
+  explainPrepared,
+  recordPreparedStatements,
+  type TestDatabase,
+  testRedisPrefix,
+  testRedisUrl,
+  widestRead,
+} from '@payorch/testing';
+import { Redis } from 'ioredis';
+
+import { createWorkerApp } from '../bootstrap';
+import { bullConnection } from '../redis-connection';
+import { FakeSettlementRunner } from './testing/fake-runner.testing';
+
+/**
+ * Not bounded yet, and left out here: the busy check (another operation of the terminal in flight?). Under row-level
+ * security PostgreSQL does not let the planner read the statistics of "state" for an enum comparison (not LEAKPROOF),
+ * estimates 1/ndistinct of the rows for it, and a partial index of the states in flight is costed as if it held them
+ * all: the check reads the terminal's history (issue 19's note).
+ */
+const KNOWN_OPEN = /AND o\."state" IN \('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN'\) AND o\."type" <> 'SETTLEMENT'/;
+
+/** Operations of the terminal's past, all settled, and of another terminal of the tenant, none settled. */
+const HISTORY = 20_000;
+
+/**
+ * Issue 19, "flat as tables grow": a settlement's statements must read the terminal's unsettled day, not its history
+ * nor its tenant's. Measured before: with 200,000 settled operations, the operations it settles (approved, not yet
+ * settled) were found by reading the tenant's every operation since its first (40 ms) and the close-days done outside a
+ * settlement the tenant's whole day (27 ms), for every settlement; now by partial indexes of what they ask for.
+ *
+ * One settlement runs after the tenant grew (ANALYZEd: the steady state); every statement the worker prepared is run
+ * again with its generic plan (what a long-lived connection keeps): no plan node may read more than a handful of rows.
+ */
+describe('settlement statements stay bounded as the terminal and its tenant grow (issue 19)', () => {
+  let testDb: TestDatabase;
+  let config: WorkerConfig;
+  let app: INestApplication;
+  let owner: PrismaClient;
+  let db: Database;
+  let redis: Redis;
+  let queue: Queue;
+  let events: QueueEvents;
+  const recorder = recordPreparedStatements();
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    config = loadConfig('settlement-worker', workerConfigSchema, {
+      DATABASE_APP_URL: testDb.appUrl,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: testRedisPrefix('settle-plans'),
+      LOG_LEVEL: 'silent',
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      SETTLEMENT_SYNC_INTERVAL_MS: '600000',
+    });
+    db = Database.connect(testDb.appUrl, 2);
+    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: new FakeSettlementRunner(db, 1) });
+    await app.init();
+    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+    queue = new Queue(QUEUES.settlement, opts);
+    events = new QueueEvents(QUEUES.settlement, opts);
+    await events.waitUntilReady();
+    redis = new Redis(config.REDIS_URL);
+  }, 60_000);
+
+  afterAll(async () => {
+    recorder.restore();
+    await queue?.close();
+    await events?.close();
+    await app?.close();
+    if (redis) {
+      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
+      await redis.quit();
+    }
+    await db?.close();
+    await owner?.$disconnect();
+    await testDb?.drop();
+  });
+
+  it('reads a bounded number of rows in every statement of a settlement of a terminal with 20,000 settled operations', async () => {
+    const tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
+    const storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'UTC' } })).id;
+    const terminal = (name: string) =>
+      owner.terminal.create({ data: { tenantId, storeId, name, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } } });
+    const [own, other] = [await terminal('A'), await terminal('B')];
+    const past = await owner.settlement.create({
+      data: { tenantId, terminalId: own.id, storeId, businessDate: new Date('2026-01-01'), runKey: randomUUID(), trigger: 'schedule', status: 'COMPLETED' },
+    });
+    // The terminal's settled past (purchases and its daily close-days) and the other terminal's open day.
+    await owner.$executeRawUnsafe(
+      `INSERT INTO "TerminalOperation" ("id", "tenantId", "terminalId", "storeId", "type", "amount", "currency", "idempotencyKey", "requestHash",
+         "state", "settlementId", "createdAt", "updatedAt", "completedAt")
+       SELECT gen_random_uuid(), $1::uuid, CASE WHEN n % 2 = 0 THEN $2::uuid ELSE $3::uuid END, $4::uuid,
+         (CASE WHEN n % 100 = 0 THEN 'SETTLEMENT' ELSE 'PURCHASE' END)::"OperationType", 1000, 'RUB', 'past-' || n, 'h', 'APPROVED',
+         CASE WHEN n % 2 = 0 THEN $5::uuid END, now() - n * interval '1 second', now() - n * interval '1 second', now() - n * interval '1 second'
+       FROM generate_series(1, $6::int * 2) n`,
+      tenantId,
+      own.id,
+      other.id,
+      storeId,
+      past.id,
+      HISTORY,
+    );
+    const unsettled = await owner.terminalOperation.create({
+      data: {
+        tenantId,
+        terminalId: own.id,
+        storeId,
+        type: 'PURCHASE',
+        state: 'APPROVED',
+        amount: 700n,
+        currency: 'RUB',
+        idempotencyKey: 'today',
+        requestHash: 'h',
+        completedAt: new Date(),
+      },
+    });
+    await owner.$executeRawUnsafe('ANALYZE "TerminalOperation", "Settlement"');
+
+    recorder.recording.on = true;
+    const data: JobData['settlement.run'] = {
+      tenantId,
+      terminalId: own.id,
+      businessDate: '2026-03-01',
+      runKey: scheduleRunKey(own.id, '2026-03-01'),
+      trigger: 'schedule',
+    };
+    const job = await queue.add('settlement.run', data, { jobId: settlementJobId(own.id, '2026-03-01') });
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
+    recorder.recording.on = false;
+    const settlement = await owner.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId, runKey: data.runKey } } });
+    expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: unsettled.id } })).settlementId).toBe(settlement.id);
+    expect(settlement.ourTotals).toMatchObject({ net: 700 });
+
+    const statements = [...recorder.statements.values()];
+    // prepare (terminal, settlement, busy check, the close-day operation), complete (its row, the previous boundary,
+    // close-days outside, the operations it settles, the completion), and the executor's.
+    expect(statements.filter((s) => /FROM "TerminalOperation"/.test(s.text)).length).toBeGreaterThanOrEqual(4);
+    const client = new Client({ connectionString: testDb.adminUrl });
+    await client.connect();
+    try {
+      await client.query('SET ROLE payorch_app');
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      const wide: string[] = [];
+      for (const [i, statement] of statements.entries()) {
+        await client.query(`PREPARE s_${i} AS ${statement.text}`);
+        let rows: { rows: number; where: string };
+        try {
+          rows = widestRead(await explainPrepared(client, `s_${i}`, statement, tenantId));
+        } catch (error) {
+          // Replaying an INSERT of a row that exists (the settlement, its operation) is a duplicate key: no plan to read.
+          if ((error as { code?: string }).code === '23505' && /INSERT INTO/.test(statement.text)) continue;
+          throw error;
+        }
+        if (rows.rows > 50 && !KNOWN_OPEN.test(statement.text))
+          wide.push(`${rows.rows} rows at ${rows.where} in: ${statement.text.replace(/\s+/g, ' ').slice(0, 300)}`);
+      }
+      expect(wide).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  }, 60_000);
+});
