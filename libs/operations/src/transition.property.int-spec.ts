@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 import { insertOperation } from './create';
 import { OperationExecutor, RUNS_WHILE_RECOVERING } from './executor';
 import { recoverOperation } from './recovery';
-import { canTransition, type OperationStateName, TRANSITIONS } from './state-machine';
+import { canTransition, FINAL_STATES, type OperationStateName, TRANSITIONS } from './state-machine';
 import { failNeverSent, flagForHuman, type ManualResolution, markStuckUnknown, resolveManually } from './supervision';
 import { OperationTransitionError, transitionOperation } from './transition';
 
@@ -217,7 +217,9 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
   }
 
   async function checkInvariants(operationId: string): Promise<void> {
-    const row = await owner.terminalOperation.findUniqueOrThrow({ where: { id: operationId }, select: { state: true } });
+    const row = await owner.terminalOperation.findUniqueOrThrow({ where: { id: operationId }, select: { state: true, completedAt: true } });
+    // 0. A completion time exactly when final (the partial index of open operations relies on it).
+    expect({ state: row.state, completed: row.completedAt !== null }).toEqual({ state: row.state, completed: FINAL_STATES.includes(row.state) });
     const events = await owner.operationEvent.findMany({ where: { operationId }, select: { kind: true, fromState: true, toState: true } });
     const published = await owner.domainEvent.findMany({ where: { subjectId: operationId }, select: { type: true, data: true } });
 

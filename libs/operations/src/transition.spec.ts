@@ -54,4 +54,15 @@ describe(transitionOperation.name, () => {
     await expect(write({ set: { protocolRefs: {} }, mergeRefs: { rrn: '1' } })).rejects.toMatchObject({ code: 'INVALID_WRITE' });
     expect(statements).toEqual([]);
   });
+
+  it('keeps completedAt NULL exactly while the operation is open: refused on a move to an open state, set on a move to a final one', async () => {
+    const { tx, statements } = recordingTx();
+    await expect(
+      transitionOperation(tx, { operationId: 'x', from: ['SENT'], to: 'UNKNOWN', set: { completedAt: new Date() }, step: { kind: 'transition' } }),
+    ).rejects.toMatchObject({ code: 'INVALID_WRITE' });
+    expect(statements).toEqual([]);
+    await transitionOperation(tx, { operationId: 'x', from: ['SENT'], to: 'APPROVED', step: { kind: 'transition' } });
+    await transitionOperation(tx, { operationId: 'x', from: ['SENT'], to: 'IN_PROGRESS', step: { kind: 'transition' } });
+    expect(statements.map((s) => /"completedAt" = COALESCE\(o\."completedAt", clock_timestamp\(\)\)/.test(s))).toEqual([true, false]);
+  });
 });

@@ -3,7 +3,7 @@ import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
 import { eventData, type OperationRow, operationRowColumns } from './records';
-import { canTransition, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
+import { canTransition, FINAL_STATES, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
 
 /**
  * THE writer of `TerminalOperation.state` (with `create.ts`, which inserts the PENDING row). Every state
@@ -94,6 +94,10 @@ export function assertTransition(t: Pick<OperationTransition, 'from' | 'to' | 's
   if (t.set?.protocolRefs !== undefined && t.mergeRefs !== undefined && Object.keys(t.mergeRefs).length > 0) {
     throw new OperationTransitionError('INVALID_WRITE', 'protocolRefs is either set or merged, not both');
   }
+  // "completedAt" IS NULL exactly while an operation is not final: the partial index of open operations relies on it.
+  if (t.to !== null && !FINAL_STATES.includes(t.to) && t.set?.completedAt != null) {
+    throw new OperationTransitionError('INVALID_WRITE', `completedAt is written by a move to a final state, not to ${t.to}`);
+  }
 }
 
 /**
@@ -123,6 +127,10 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
     );
   }
   if (t.countRecoveryAttempt) sets.push(Prisma.sql`"recoveryAttempts" = o."recoveryAttempts" + 1`);
+  // A final state always has its completion time (the caller's, or now): open operations are the ones without one.
+  if (t.to !== null && FINAL_STATES.includes(t.to) && t.set?.completedAt === undefined) {
+    sets.push(Prisma.sql`"completedAt" = COALESCE(o."completedAt", clock_timestamp())`);
+  }
   sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
   const to = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`${t.to}::"OperationState"`;
   const fromLogged = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`"previousState"`;

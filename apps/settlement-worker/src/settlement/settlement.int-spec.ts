@@ -144,7 +144,8 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
         rrn,
         idempotencyKey: randomBytes(8).toString('hex'),
         requestHash: 'h',
-        completedAt: new Date(),
+        // As the operation owner writes it: a completion time exactly when final.
+        completedAt: state === 'APPROVED' ? new Date() : null,
       },
     });
   }

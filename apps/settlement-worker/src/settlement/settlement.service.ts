@@ -284,11 +284,11 @@ export class SettlementService {
 
   /** A payment in progress (or one whose outcome is still unknown) on this terminal delays the close-day. */
   private async otherOperationInFlight(tx: SqlClient, data: RunData, ownOperationId?: string): Promise<{ id: string; state: string } | null> {
-    // Not bounded yet as the terminal's history grows (settlement-plans.int-spec.ts): under row-level security the planner
-    // may not read the statistics of "state" (enum comparison is not LEAKPROOF) and takes 1/ndistinct for it.
+    // The terminal's open operations (no completedAt: partial index, migration 20261206003225_open_operations_by_terminal),
+    // then their state; asked by state alone, it read the terminal's history (RLS hides the state's statistics).
     const [busy] = await tx.$queryRaw<{ id: string; state: string }[]>`
       SELECT o."id", o."state"::text AS "state" FROM "TerminalOperation" o
-      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."state" IN (${IN_FLIGHT_SQL}) AND o."type" <> 'SETTLEMENT'
+      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${IN_FLIGHT_SQL}) AND o."type" <> 'SETTLEMENT'
         ${ownOperationId ? Prisma.sql`AND o."id" <> ${ownOperationId}::uuid` : Prisma.empty}
       LIMIT 1`;
     return busy ?? null;
