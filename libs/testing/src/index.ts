@@ -8,4 +8,4 @@ export { REPO_ROOT, tsEntryArgs } from './process';
 export { nextEvent, waitFor, type WaitForOptions, withTimeout } from './wait';
 export { seededRandom } from './seeded-random';
 export { socketWriteTexts } from './socket-write-texts';
-export { explainPrepared, literalText, type PlanNode, recordPreparedStatements, type RecordedStatement, widestRead } from './plans';
+export { explainPrepared, literalText, type PlanNode, recordPreparedStatements, type RecordedStatement, widePlans, widestRead } from './plans';

@@ -96,3 +96,33 @@ export async function explainPrepared(client: pg.Client, name: string, statement
     await client.query('ROLLBACK');
   }
 }
+
+/**
+ * Prepares each statement on a new connection as the app's role (`payorch_app`, under RLS) with its generic plan (what
+ * a long-lived connection keeps), runs it once with EXPLAIN ANALYZE in the tenant's scope, and lists the statements
+ * whose widest plan node read more than `maxRows` rows. Replaying an INSERT of a row that exists (a duplicate key) is
+ * skipped: there is no plan to read.
+ */
+export async function widePlans(adminUrl: string, statements: readonly RecordedStatement[], tenantId: string, maxRows = 50): Promise<string[]> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query('SET ROLE payorch_app');
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    const wide: string[] = [];
+    for (const [i, statement] of statements.entries()) {
+      await client.query(`PREPARE plan_${i} AS ${statement.text}`);
+      let read: { rows: number; where: string };
+      try {
+        read = widestRead(await explainPrepared(client, `plan_${i}`, statement, tenantId));
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505' && /INSERT INTO/.test(statement.text)) continue;
+        throw error;
+      }
+      if (read.rows > maxRows) wide.push(`${read.rows} rows at ${read.where} in: ${statement.text.replace(/\s+/g, ' ').slice(0, 300)}`);
+    }
+    return wide;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 
 import { Database } from '@payorch/db';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, recordPreparedStatements, type TestDatabase, widePlans } from '@payorch/testing';
 
 import { type SessionSetUp, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
 
@@ -144,5 +144,36 @@ describe('device-connector: batched tunnel set-ups', () => {
     await expect(Promise.all([failing.setUp(input(agents[0]!.agentId, 'pfx-1')), failing.setUp(input(agents[1]!.agentId, 'pfx-2'))])).rejects.toThrow(
       'connection lost',
     );
+  });
+
+  it("reads the tenant's open operations, not its history (20,000 final operations): every statement's plan stays bounded", async () => {
+    // Issue 19, "flat as tables grow": the question "which of the agent's terminals have unfinished operations?" read
+    // every operation of the tenant per set-up batch (under RLS a condition on "state" is never an index condition).
+    const c = await agent('pfx-history', 'ACTIVE', 2);
+    await admin.query(
+      `INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash",
+         "createdAt", "updatedAt", "completedAt")
+       SELECT gen_random_uuid(), $1, $3, $2, 'PURCHASE', 'APPROVED', 100, 'RUB', 'past-' || n, 'h', now() - n * interval '1 second', now(), now()
+       FROM generate_series(1, 20000) n`,
+      [tenantId, c.terminalIds[0], storeId],
+    );
+    await admin.query(
+      `INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash", "updatedAt")
+       VALUES (gen_random_uuid(), $1, $3, $2, 'PURCHASE', 'SENT', 100, 'RUB', 'open-1', 'h', now())`,
+      [tenantId, c.terminalIds[1], storeId],
+    );
+    await admin.query('ANALYZE "TerminalOperation"');
+    const recorder = recordPreparedStatements();
+    let results: SessionSetUp[];
+    try {
+      recorder.recording.on = true;
+      results = await db.withTenantSql(tenantId, (tx) => setUpSessions(tx, [input(c.agentId, 'pfx-history')]));
+    } finally {
+      recorder.restore();
+    }
+    expect(results[0]).toMatchObject({ revoked: null, unfinished: new Set([c.terminalIds[1]]) });
+    const statements = [...recorder.statements.values()];
+    expect(statements.some((s) => /FROM "TerminalOperation"/.test(s.text))).toBe(true);
+    expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
   });
 });

@@ -58,12 +58,14 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
         data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
       })),
     ),
-    // The terminals and, in the same statement, which of them have non-final operations: one range of the tenant's
-    // non-final operations (index (tenantId, state, createdAt, id)), not each terminal's history.
+    // The terminals and, in the same statement, which of them have non-final operations: the open operations (no
+    // completedAt: the partial index TerminalOperation_open_by_terminal_idx), not the tenant's history. Asked by state
+    // alone it read the tenant's every operation: under row-level security a condition on an enum column is never an
+    // index condition (enum equality is not LEAKPROOF).
     tx.$queryRaw<Array<TerminalRow & { unfinished: boolean }>>`
       WITH open AS (
         SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
-        WHERE o."tenantId" = ${tenantId}::uuid AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
+        WHERE o."tenantId" = ${tenantId}::uuid AND o."completedAt" IS NULL AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
           AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[])))
       SELECT ${TERMINAL_ROW_COLUMNS}, t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
       FROM "Terminal" t

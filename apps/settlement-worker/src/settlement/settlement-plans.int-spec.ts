@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 
 import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents } from 'bullmq';
-import { Client } from 'pg';
 
 import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
@@ -10,16 +9,7 @@ import { type JobData, QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
-import {
-  createTestDatabase,
-  deleteRedisPrefix,
-  explainPrepared,
-  recordPreparedStatements,
-  type TestDatabase,
-  testRedisPrefix,
-  testRedisUrl,
-  widestRead,
-} from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, recordPreparedStatements, type TestDatabase, testRedisPrefix, testRedisUrl, widePlans } from '@payorch/testing';
 import { Redis } from 'ioredis';
 
 import { createWorkerApp } from '../bootstrap';
@@ -144,27 +134,6 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     // prepare (terminal, settlement, busy check, the close-day operation), complete (its row, the previous boundary,
     // close-days outside, the operations it settles, the completion), and the executor's.
     expect(statements.filter((s) => /FROM "TerminalOperation"/.test(s.text)).length).toBeGreaterThanOrEqual(4);
-    const client = new Client({ connectionString: testDb.adminUrl });
-    await client.connect();
-    try {
-      await client.query('SET ROLE payorch_app');
-      await client.query('SET plan_cache_mode = force_generic_plan');
-      const wide: string[] = [];
-      for (const [i, statement] of statements.entries()) {
-        await client.query(`PREPARE s_${i} AS ${statement.text}`);
-        let rows: { rows: number; where: string };
-        try {
-          rows = widestRead(await explainPrepared(client, `s_${i}`, statement, tenantId));
-        } catch (error) {
-          // Replaying an INSERT of a row that exists (the settlement, its operation) is a duplicate key: no plan to read.
-          if ((error as { code?: string }).code === '23505' && /INSERT INTO/.test(statement.text)) continue;
-          throw error;
-        }
-        if (rows.rows > 50) wide.push(`${rows.rows} rows at ${rows.where} in: ${statement.text.replace(/\s+/g, ' ').slice(0, 300)}`);
-      }
-      expect(wide).toEqual([]);
-    } finally {
-      await client.end();
-    }
+    expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
   }, 60_000);
 });
