@@ -21,6 +21,27 @@ export const TEST_APP_PASSWORD = 'payorch_app_test';
 
 export const testAdminUrl = (): string => process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
+/**
+ * Templates of other migration sets (another checkout, a CI clone, an older commit) younger than this are kept: two
+ * runs with different migrations on one server used to drop each other's template in the middle of the other's run.
+ */
+export const TEMPLATE_KEEP_MS = 60 * 60 * 1000;
+
+/**
+ * Which other templates a build may drop: those built more than TEMPLATE_KEEP_MS ago (the build time is the
+ * database's comment), without a build time (older layouts), and half-built ones (`…_build`: a build holds the lock
+ * it runs under, so one found by the lock's holder was left by a run that died).
+ */
+export function staleTemplates(others: readonly { datname: string; built: string | null }[], now: number): string[] {
+  return others
+    .filter(({ datname, built }) => {
+      if (datname.endsWith('_build')) return true;
+      const at = built === null ? Number.NaN : Number(built);
+      return !Number.isFinite(at) || now - at > TEMPLATE_KEEP_MS;
+    })
+    .map(({ datname }) => datname);
+}
+
 function migrationsHash(): string {
   const hash = createHash('sha256');
   for (const dir of readdirSync(MIGRATIONS).sort()) {
@@ -53,8 +74,11 @@ async function ensureTemplate(): Promise<string> {
     try {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
       if (rowCount) return;
-      const stale = await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'payorch\\_tpl\\_%' AND datname <> $1", [template]);
-      for (const row of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${row.datname}" WITH (FORCE)`);
+      const others = await admin.query<{ datname: string; built: string | null }>(
+        "SELECT datname, shobj_description(oid, 'pg_database') AS built FROM pg_database WHERE datname LIKE 'payorch\\_tpl\\_%' AND datname <> $1",
+        [template],
+      );
+      for (const name of staleTemplates(others.rows, Date.now())) await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await admin.query(`CREATE DATABASE "${template}_build"`);
       const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts/prisma-offline-migrate.mjs'), 'deploy'], {
         cwd: ROOT,
@@ -68,6 +92,7 @@ async function ensureTemplate(): Promise<string> {
       await admin.query(`ALTER ROLE payorch_app PASSWORD '${TEST_APP_PASSWORD}'`);
       // Renaming after a successful migration means a half-built template is never cloned.
       await admin.query(`ALTER DATABASE "${template}_build" RENAME TO "${template}"`);
+      await admin.query(`COMMENT ON DATABASE "${template}" IS '${Date.now()}'`);
     } finally {
       await admin.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]);
     }
@@ -85,7 +110,7 @@ export interface TestDatabase {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const template = await ensureTemplate();
+  let template = await ensureTemplate();
   const name = `payorch_t_${process.pid}_${randomBytes(4).toString('hex')}`;
   await withAdmin((admin) =>
     waitFor(
@@ -94,9 +119,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
           await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
           return true;
         } catch (error) {
+          const code = (error as { code?: string }).code;
           // 55006: the template is briefly in use by a concurrent clone; try again.
-          if ((error as { code?: string }).code !== '55006') throw error;
-          return false;
+          if (code === '55006') return false;
+          // 3D000: dropped under us (an old run's clean-up): build it again and clone that.
+          if (code === '3D000') {
+            template = await ensureTemplate();
+            await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+            return true;
+          }
+          throw error;
         }
       },
       { timeoutMs: 15_000, intervalMs: 50 + Math.floor(Math.random() * 100), what: `a clone of ${template} (the template stays in use)` },
