@@ -1,16 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 
-import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import type { WorkerConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { bullPrefix } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { createWorkerApp } from './bootstrap';
+import { testWorkerConfig } from './testing/worker-config.testing';
 
 describe('settlement-worker Redis connections (docs/architecture.md, "Redis connections")', () => {
   const probe = new Redis(testRedisUrl());
@@ -20,13 +20,7 @@ describe('settlement-worker Redis connections (docs/architecture.md, "Redis conn
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    config = loadConfig('settlement-worker', workerConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: testRedisPrefix('worker-conns'),
-      LOG_LEVEL: 'silent',
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-    });
+    config = testWorkerConfig(testDb.appUrl, 'worker-conns');
   }, 60_000);
 
   afterAll(async () => {

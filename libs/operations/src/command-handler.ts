@@ -5,6 +5,7 @@ import type { TerminalDriver } from '@payorch/drivers';
 import { type EventSink, OperationExecutor } from './executor';
 import { recoverOperation } from './recovery';
 import { failNeverSent, holdPending, markStuckUnknown, type SupervisionResult } from './supervision';
+import { OPEN_STATES } from './state-machine';
 
 export interface CommandHandlerOptions {
   onEvents?: EventSink;
@@ -161,7 +162,7 @@ export class OperationCommandHandler {
       const startedAt = new Date();
       const open = await this.db.withTenant(ref.tenantId, (tx) =>
         tx.terminalOperation.findMany({
-          where: { terminalId: ref.terminalId, state: { in: ['PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN'] } },
+          where: { terminalId: ref.terminalId, state: { in: [...OPEN_STATES] } },
           select: { id: true, state: true },
           orderBy: { createdAt: 'asc' },
           take: TERMINAL_RECOVERY_BATCH,

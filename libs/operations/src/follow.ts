@@ -1,7 +1,7 @@
-import { type Database, Prisma } from '@payorch/db';
+import type { Database } from '@payorch/db';
 import type { TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/domain';
 
-import { type OperationRow, operationRowColumns } from './records';
+import { operationById, type OperationRow } from './records';
 import type { OperationStateName } from './state-machine';
 
 /** States in which an operation's run may still be going on (queued, claimed, on the terminal). */
@@ -75,10 +75,7 @@ export async function followOperation(
   const deadline = Date.now() + (options.deadlineMs ?? 300_000);
   let interval = options.intervalMs ?? 50;
   for (;;) {
-    const [row = null] = await db.querySql<OperationRow>(
-      ref.tenantId,
-      Prisma.sql`SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o WHERE o."id" = ${ref.operationId}::uuid`,
-    );
+    const [row = null] = await db.querySql<OperationRow>(ref.tenantId, operationById(ref.operationId));
     const state = row?.state ?? 'FAILED';
     if (!RUNNING_STATES.has(state)) return { kind: 'over', state, row };
     if (Date.now() >= deadline) return { kind: 'running', state, row };

@@ -5,11 +5,23 @@ export { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDis
 export { executeAndFollow, type FollowOptions, type FollowResult, followOperation, isUnheldPending, RUNNING_STATES, UNHELD_PENDING_MS } from './follow';
 export { ACCESS_EVENT_TYPES, accessChannel, eventsChannel, notifyCommitted, type Publisher, redisEventSink, webhooksChangedChannel } from './event-channel';
 export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions, RUNS_WHILE_RECOVERING } from './executor';
-export { asRefs, eventData, OPERATION_ROW_COLUMNS, operationRowColumns, type OperationRow, type OperationView, outcomeWrite, toOperationView } from './records';
+export {
+  asRefs,
+  eventData,
+  OPEN_STATES_SQL,
+  OPERATION_ROW_COLUMNS,
+  operationById,
+  operationRowColumns,
+  type OperationRow,
+  type OperationView,
+  outcomeWrite,
+  toOperationView,
+} from './records';
 export { recoverOperation, type RecoveryReport } from './recovery';
 export {
   canTransition,
   FINAL_STATES,
+  OPEN_STATES,
   fromApiState,
   fromDbType,
   isFinal,

@@ -2,7 +2,7 @@ import { isSqlTransaction, Prisma, type SqlClient } from '@payorch/db';
 import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
 
 import { fromDbAmount } from './amounts';
-import { fromDbType, type OperationStateApi, type OperationStateName, toApiState } from './state-machine';
+import { fromDbType, OPEN_STATES, type OperationStateApi, type OperationStateName, toApiState } from './state-machine';
 import type { JsonColumn, OperationColumns } from './columns';
 
 /** The columns of TerminalOperation this library reads. */
@@ -77,6 +77,15 @@ export function operationRowColumns(alias?: string): Prisma.Sql {
   const prefix = alias === undefined ? '' : `${alias}.`;
   return Prisma.raw(OPERATION_ROW_COLUMNS.map((column) => `${prefix}"${column}"`).join(', '));
 }
+
+/** One operation's row by id (under the caller's tenant scope): `tx.$queryRaw` or `Database.querySql`. */
+export const operationById = (id: string): Prisma.Sql => Prisma.sql`SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o WHERE o."id" = ${id}::uuid`;
+
+/**
+ * OPEN_STATES as SQL literals (`'PENDING', 'SENT', …`), for `"state" IN (…)`: written into the statement, not bound,
+ * so that a prepared statement's generic plan can prove the predicates of partial indexes.
+ */
+export const OPEN_STATES_SQL = Prisma.raw(OPEN_STATES.map((state) => `'${state}'`).join(', '));
 
 /** The API / event representation of an operation (amounts as numbers of minor units). */
 export interface OperationView {

@@ -6,6 +6,8 @@ export type OperationStateName = 'PENDING' | 'SENT' | 'IN_PROGRESS' | 'APPROVED'
 export type OperationStateApi = Lowercase<OperationStateName>;
 
 export const FINAL_STATES: readonly OperationStateName[] = ['APPROVED', 'DECLINED', 'CANCELED', 'FAILED'];
+/** The states of an operation that is not over yet (its terminal may still be working on it, or its outcome is unknown). */
+export const OPEN_STATES: readonly OperationStateName[] = ['PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN'];
 
 /**
  * Every allowed transition, and why it happens. Anything else is refused. `IN_PROGRESS → IN_PROGRESS`

@@ -3,7 +3,7 @@ import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
 import { eventData, type OperationRow, operationRowColumns } from './records';
-import { canTransition, FINAL_STATES, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
+import { canTransition, isFinal, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
 
 /**
  * THE writer of `TerminalOperation.state` (with `create.ts`, which inserts the PENDING row). Every state
@@ -95,7 +95,7 @@ export function assertTransition(t: Pick<OperationTransition, 'from' | 'to' | 's
     throw new OperationTransitionError('INVALID_WRITE', 'protocolRefs is either set or merged, not both');
   }
   // "completedAt" IS NULL exactly while an operation is not final: the partial index of open operations relies on it.
-  if (t.to !== null && !FINAL_STATES.includes(t.to) && t.set?.completedAt != null) {
+  if (t.to !== null && !isFinal(t.to) && t.set?.completedAt != null) {
     throw new OperationTransitionError('INVALID_WRITE', `completedAt is written by a move to a final state, not to ${t.to}`);
   }
 }
@@ -128,7 +128,7 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   }
   if (t.countRecoveryAttempt) sets.push(Prisma.sql`"recoveryAttempts" = o."recoveryAttempts" + 1`);
   // A final state always has its completion time (the caller's, or now): open operations are the ones without one.
-  if (t.to !== null && FINAL_STATES.includes(t.to) && t.set?.completedAt === undefined) {
+  if (t.to !== null && isFinal(t.to) && t.set?.completedAt === undefined) {
     sets.push(Prisma.sql`"completedAt" = COALESCE(o."completedAt", clock_timestamp())`);
   }
   sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);

@@ -11,6 +11,7 @@ import {
   fromApiState,
   insertOperation,
   isUnheldPending,
+  operationById,
   type OperationRow,
   operationRowColumns,
   resolveManually,
@@ -162,7 +163,7 @@ export class OperationsService implements OnApplicationShutdown {
 
   /** The operation as it is now, for create's answer: one pipelined round trip (Database.querySql). */
   private async current(ctx: TenantContext, id: string): Promise<OperationResponse> {
-    const [row] = await this.db.querySql<OperationRow>(ctx, Prisma.sql`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${id}::uuid`);
+    const [row] = await this.db.querySql<OperationRow>(ctx, operationById(id));
     if (row === undefined) throw notFound('operation', id);
     return toOperationView(row);
   }

@@ -1,4 +1,5 @@
 import { publishEvents, type SqlClient } from '@payorch/db';
+import { OPEN_STATES_SQL } from '@payorch/operations';
 
 import { revocationReason, type RevocationReason } from '../access/access-check';
 import { readAgentAccess } from '../access/access-read';
@@ -65,7 +66,7 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
     tx.$queryRaw<Array<TerminalRow & { unfinished: boolean }>>`
       WITH open AS (
         SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
-        WHERE o."tenantId" = ${tenantId}::uuid AND o."completedAt" IS NULL AND o."state" IN ('PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN')
+        WHERE o."tenantId" = ${tenantId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL})
           AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[])))
       SELECT ${TERMINAL_ROW_COLUMNS}, t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
       FROM "Terminal" t

@@ -24,7 +24,7 @@ import {
   insertOperation,
   isUnheldPending,
   type OperationRow,
-  operationRowColumns,
+  operationById,
   type TerminalCommandDispatcher,
   transitionOperation,
 } from '@payorch/operations';
@@ -417,10 +417,7 @@ export class CampaignRunner {
   }
 
   private async operation(tenantId: string, id: string): Promise<OperationRow> {
-    const [row] = await this.db.querySql<OperationRow>(
-      tenantId,
-      Prisma.sql`SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o WHERE o."id" = ${id}::uuid`,
-    );
+    const [row] = await this.db.querySql<OperationRow>(tenantId, operationById(id));
     if (row === undefined) throw new Error(`operation ${id} not found`);
     return row;
   }

@@ -1,20 +1,21 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents } from 'bullmq';
 
-import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import type { WorkerConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, recordPreparedStatements, type TestDatabase, testRedisPrefix, testRedisUrl, widePlans } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, recordPreparedStatements, type TestDatabase, widePlans } from '@payorch/testing';
 import { Redis } from 'ioredis';
 
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
+import { testWorkerConfig } from '../testing/worker-config.testing';
 
 /** Operations of the terminal's past, all settled, and of another terminal of the tenant, none settled. */
 const HISTORY = 20_000;
@@ -42,14 +43,7 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    config = loadConfig('settlement-worker', workerConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: testRedisPrefix('settle-plans'),
-      LOG_LEVEL: 'silent',
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-      SETTLEMENT_SYNC_INTERVAL_MS: '600000',
-    });
+    config = testWorkerConfig(testDb.appUrl, 'settle-plans', { SETTLEMENT_SYNC_INTERVAL_MS: '600000' });
     db = Database.connect(testDb.appUrl, 2);
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: new FakeSettlementRunner(db, 1) });
     await app.init();

@@ -4,7 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 
-import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import type { WorkerConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import type { OperationType } from '@payorch/drivers';
@@ -12,7 +12,7 @@ import { createLogger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
 import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { emptySimulatorState, SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
@@ -20,6 +20,7 @@ import { emptySimulatorState, SsiEcrSimulator } from '@payorch/testing/ssi-ecr-s
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
+import { testWorkerConfig } from '../testing/worker-config.testing';
 
 /**
  * A mixed day per protocol (docs/reconciliation.md), every operation driven through the real driver and the
@@ -43,12 +44,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    config = loadConfig('settlement-worker', workerConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: testRedisPrefix('recon'),
-      LOG_LEVEL: 'silent',
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    config = testWorkerConfig(testDb.appUrl, 'recon', {
       SETTLEMENT_RETRY_BASE_MS: '100',
       SETTLEMENT_RETRY_MAX_MS: '300',
       SETTLEMENT_GIVE_UP_MS: '60000',

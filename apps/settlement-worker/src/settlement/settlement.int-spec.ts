@@ -4,7 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
-import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import type { WorkerConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import type { OperationOutcome, TerminalDriver } from '@payorch/drivers';
@@ -13,7 +13,7 @@ import { createLogger } from '@payorch/logging';
 import { OperationExecutor, recoverOperation } from '@payorch/operations';
 import { bullPrefix } from '@payorch/redis';
 import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { createWorkerApp } from '../bootstrap';
@@ -28,6 +28,7 @@ import { SettlementService } from './settlement.service';
 import { TENANT_SLOTS } from './settlement.tokens';
 import { TenantSlots } from './tenant-slots';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
+import { testWorkerConfig } from '../testing/worker-config.testing';
 
 /** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
 class RoutingRunner implements SettlementRunner {
@@ -62,12 +63,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    config = loadConfig('settlement-worker', workerConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: testRedisPrefix('settle'),
-      LOG_LEVEL: 'silent',
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    config = testWorkerConfig(testDb.appUrl, 'settle', {
       SETTLEMENT_CONCURRENCY: '12',
       SETTLEMENT_TENANT_CONCURRENCY: '8',
       SETTLEMENT_RETRY_BASE_MS: '100',

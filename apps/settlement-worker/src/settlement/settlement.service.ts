@@ -8,7 +8,7 @@ import type { WorkerConfig } from '@payorch/config';
 import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { insertOperation, type OperationRow, operationRowColumns } from '@payorch/operations';
+import { insertOperation, OPEN_STATES_SQL, operationById, type OperationRow, operationRowColumns } from '@payorch/operations';
 import {
   type BatchDiscrepancy,
   type BatchReport,
@@ -48,19 +48,14 @@ class RetryLater extends Error {
 }
 
 /** Operation states of another command that keep the terminal from closing its day. */
-const IN_FLIGHT = ['PENDING', 'SENT', 'IN_PROGRESS', 'UNKNOWN'] as const;
 const SETTLED_TYPES_EXCLUDED = ['SETTLEMENT', 'REPORT_X', 'REPORT_Z'] as const;
 
 /**
- * Constant lists written into the statements as literals, not bound: a prepared statement's generic plan can then use
- * the partial indexes whose predicates they imply (a terminal's unsettled close-days: migration
- * 20261206002510_settlement_lookups_by_terminal) instead of reading the terminal's history. Under row-level security a
- * condition on an enum column is never an index condition (enum equality is not LEAKPROOF), but a partial index's
- * predicate is proved all the same. settlement-plans.int-spec.ts holds the statements of a settlement to that.
+ * The close-day types as SQL literals, written into the statement, not bound: a prepared statement's generic plan can
+ * then prove the predicate of the partial index of a terminal's unsettled close-days (migration
+ * 20261206002510_settlement_lookups_by_terminal) instead of reading the terminal's history (settlement-plans.int-spec.ts).
  */
-const sqlList = (values: readonly string[]) => Prisma.raw(values.map((v) => `'${v.replace(/'/g, "''")}'`).join(', '));
-const IN_FLIGHT_SQL = sqlList(IN_FLIGHT);
-const CLOSE_DAY_TYPES_SQL = sqlList(CLOSE_DAY_TYPES);
+const CLOSE_DAY_TYPES_SQL = Prisma.raw(CLOSE_DAY_TYPES.map((type) => `'${type}'`).join(', '));
 
 export interface RunResult {
   settlementId: string;
@@ -288,7 +283,7 @@ export class SettlementService {
     // then their state; asked by state alone, it read the terminal's history (RLS hides the state's statistics).
     const [busy] = await tx.$queryRaw<{ id: string; state: string }[]>`
       SELECT o."id", o."state"::text AS "state" FROM "TerminalOperation" o
-      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${IN_FLIGHT_SQL}) AND o."type" <> 'SETTLEMENT'
+      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL}) AND o."type" <> 'SETTLEMENT'
         ${ownOperationId ? Prisma.sql`AND o."id" <> ${ownOperationId}::uuid` : Prisma.empty}
       LIMIT 1`;
     return busy ?? null;
@@ -539,7 +534,7 @@ export class SettlementService {
 
 /** The operation row (the executor's columns), or null. */
 async function readOperation(tx: SqlClient, id: string): Promise<OperationRow | null> {
-  const [row] = await tx.$queryRaw<OperationRow[]>`SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o WHERE o."id" = ${id}::uuid`;
+  const [row] = await tx.$queryRaw<OperationRow[]>(operationById(id));
   return row ?? null;
 }
 

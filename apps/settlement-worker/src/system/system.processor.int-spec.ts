@@ -1,19 +1,18 @@
-import { randomBytes } from 'node:crypto';
-
 import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 
-import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import type { WorkerConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { bullPrefix } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase } from '@payorch/testing';
 
 import { createWorkerApp } from '../bootstrap';
 import { bullConnection } from '../redis-connection';
 import { SystemProcessor } from './system.processor';
+import { testWorkerConfig } from '../testing/worker-config.testing';
 
 describe('settlement-worker queue wiring (real Redis)', () => {
   let testDb: TestDatabase;
@@ -24,14 +23,7 @@ describe('settlement-worker queue wiring (real Redis)', () => {
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    config = loadConfig('settlement-worker', workerConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: testRedisPrefix('worker'),
-      WORKER_CONCURRENCY: '3',
-      LOG_LEVEL: 'silent',
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-    });
+    config = testWorkerConfig(testDb.appUrl, 'worker', { WORKER_CONCURRENCY: '3' });
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.listen(0, '127.0.0.1');
     const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
