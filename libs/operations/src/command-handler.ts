@@ -1,11 +1,12 @@
-import type { Database, TransactionClient } from '@payorch/db';
+import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { KeyedSerialQueue, QueueFullError, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 
 import { type EventSink, OperationExecutor } from './executor';
 import { recoverOperation } from './recovery';
 import { failNeverSent, holdPending, markStuckUnknown, type SupervisionResult } from './supervision';
-import { OPEN_STATES } from './state-machine';
+import { OPEN_STATES_SQL } from './records';
+import type { OperationStateName } from './state-machine';
 
 export interface CommandHandlerOptions {
   onEvents?: EventSink;
@@ -160,13 +161,13 @@ export class OperationCommandHandler {
     return this.queue.run(ref.terminalId, async () => {
       const report: TerminalRecoveryReport = { neverSent: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 };
       const startedAt = new Date();
-      const open = await this.db.withTenant(ref.tenantId, (tx) =>
-        tx.terminalOperation.findMany({
-          where: { terminalId: ref.terminalId, state: { in: [...OPEN_STATES] } },
-          select: { id: true, state: true },
-          orderBy: { createdAt: 'asc' },
-          take: TERMINAL_RECOVERY_BATCH,
-        }),
+      // The terminal's open operations (no completedAt: the partial index TerminalOperation_open_by_terminal_idx), not
+      // its history: under row-level security a condition on "state" alone is never an index condition.
+      const open = await this.db.querySql<{ id: string; state: OperationStateName }>(
+        ref.tenantId,
+        Prisma.sql`SELECT o."id", o."state" FROM "TerminalOperation" o
+          WHERE o."terminalId" = ${ref.terminalId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL})
+          ORDER BY o."createdAt" ASC, o."id" ASC LIMIT ${TERMINAL_RECOVERY_BATCH}`,
       );
       for (const op of open) {
         if (op.state === 'PENDING') {

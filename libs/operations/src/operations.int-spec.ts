@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
 import { KeyedSerialQueue } from '@payorch/domain';
 import { createDriver, type OperationType, type TerminalDriver } from '@payorch/drivers';
-import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
+import { createTestDatabase, recordPreparedStatements, type TestDatabase, waitFor, widePlans } from '@payorch/testing';
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
 
 import {
@@ -389,6 +389,51 @@ describe(OperationExecutor.name, () => {
     const claimed = (await load(next)).events.find((e) => e.toState === 'SENT')!;
     expect(claimed.createdAt.getTime()).toBeGreaterThanOrEqual(recovered.events.at(-1)!.createdAt.getTime());
     expect(sim.journal.map((e) => e.amount)).toEqual([4343, 700]);
+  });
+
+  it("recovery reads the terminal's open operations, not its history (20,000 final operations): its read's plan stays bounded", async () => {
+    // Issue 19, "flat as tables grow": asked by state alone, the read went through the terminal's every operation
+    // (under row-level security a condition on an enum column is never an index condition).
+    const busy = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS history', protocol: 'JOINPROTO', connection: {} } })).id;
+    await owner.$executeRaw`
+      INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash",
+        "createdAt", "updatedAt", "completedAt")
+      SELECT gen_random_uuid(), ${tenantId}::uuid, ${storeId}::uuid, ${busy}::uuid, 'PURCHASE', 'APPROVED', 100, 'RUB', 'history-' || n, 'h',
+        now() - n * interval '1 second', now(), now()
+      FROM generate_series(1, 20000) n`;
+    const orphan = (
+      await db.withTenant(tenantId, (tx) =>
+        insertOperation(tx, {
+          tenantId,
+          terminalId: busy,
+          storeId,
+          type: 'purchase',
+          amount: 900,
+          currency: 'RUB',
+          idempotencyKey: 'orphan-h',
+          requestHash: 'h',
+        }),
+      )
+    ).row.id;
+    await owner.$executeRawUnsafe('ANALYZE "TerminalOperation"');
+    const recorder = recordPreparedStatements({ unnamed: true });
+    let report: Awaited<ReturnType<OperationCommandHandler['recoverTerminal']>>;
+    try {
+      recorder.recording.on = true;
+      report = await new OperationCommandHandler(db).recoverTerminal(
+        { tenantId, terminalId: busy },
+        fakeDriver(() => Promise.reject(new Error('nothing is sent'))),
+        new Date(),
+      );
+    } finally {
+      recorder.restore();
+    }
+    expect(report).toEqual({ neverSent: 1, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
+    expect(await load(orphan)).toMatchObject({ state: 'FAILED' });
+    // Every statement of the recovery (its read, and the never-sent failure's writes) over a generic plan.
+    const statements = [...recorder.statements.values()];
+    expect(statements.some((s) => /FROM "TerminalOperation"/.test(s.text))).toBe(true);
+    expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
   });
 
   it('marks an unsupported type failed without sending anything', async () => {

@@ -51,17 +51,26 @@ export function literalText(value: unknown): string | null {
 }
 
 /**
- * Records each distinct named statement (its first values) sent through `pg.Client#query` while `recording` is on.
- * `restore()` puts the original `query` back.
+ * Records each distinct named statement (its first values) sent through `pg.Client#query` while `recording` is on;
+ * with `{ unnamed: true }` also the unnamed statements that read or write a table (what Prisma's client sends), so a
+ * test can show a path's plans before it moved to prepared statements. `restore()` puts the original `query` back.
  */
-export function recordPreparedStatements(): { statements: Map<string, RecordedStatement>; recording: { on: boolean }; restore(): void } {
+export function recordPreparedStatements(options: { unnamed?: boolean } = {}): {
+  statements: Map<string, RecordedStatement>;
+  recording: { on: boolean };
+  restore(): void;
+} {
   const statements = new Map<string, RecordedStatement>();
   const recording = { on: false };
   const original = pg.Client.prototype.query;
   (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (this: pg.Client, ...args: unknown[]) {
     const first = args[0] as { name?: string; text?: string; values?: unknown[] } | string;
-    if (recording.on && typeof first === 'object' && first.name !== undefined && first.text !== undefined && !statements.has(first.text)) {
-      statements.set(first.text, { text: first.text, values: first.values ?? [] });
+    const text = typeof first === 'string' ? first : first.text;
+    const named = typeof first === 'object' && first.name !== undefined;
+    const tableStatement = text !== undefined && /\b(FROM|INTO|UPDATE)\s+"/i.test(text);
+    if (recording.on && text !== undefined && !statements.has(text) && (named || (options.unnamed === true && tableStatement))) {
+      const values = typeof first === 'string' ? ((Array.isArray(args[1]) ? args[1] : []) as unknown[]) : (first.values ?? []);
+      statements.set(text, { text, values });
     }
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   };
