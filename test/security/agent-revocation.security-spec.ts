@@ -5,7 +5,7 @@ import { Client } from 'pg';
 
 import { databaseAgentResolver, RedisTerminalCommandDispatcher } from '@payorch/command-bus';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
-import { redisEventSink } from '@payorch/operations';
+import { announceKeysChanged, redisEventSink } from '@payorch/operations';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
@@ -365,7 +365,12 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
     await waitFor(() => b.tunnels.session(other.agentId)?.mux.state === 'open', { timeoutMs: 10_000, intervalMs: 50, what: 'other tenant connected' });
     // The operator's CLI publishes committed events on Redis (REDIS_URL), as the gateway does.
     const publisher = new Redis(session.config.REDIS_URL);
-    const admin = new AdminService(session.owner, 'security-test', redisEventSink(publisher, session.config.REDIS_KEY_PREFIX));
+    const admin = new AdminService(
+      session.owner,
+      'security-test',
+      redisEventSink(publisher, session.config.REDIS_KEY_PREFIX),
+      announceKeysChanged(publisher, session.config.REDIS_KEY_PREFIX),
+    );
     try {
       const started = Date.now();
       expect(await admin.setTenantStatus(s.tenantId, 'DISABLED')).toMatchObject({ status: 'DISABLED' });

@@ -23,6 +23,7 @@ import { AuditModule } from './audit/audit.module';
 import { CommandBusModule } from '@payorch/command-bus';
 import { ConsoleModule } from './console/console.module';
 import { ApiKeyGuard } from './common/auth.guard';
+import { ApiKeyLookups } from './common/api-key-lookups';
 import { AuthThrottle } from './common/auth-throttle';
 import { DestinationGuard } from './common/destination.guard';
 import { ErrorFilter } from './common/error.filter';
@@ -70,6 +71,7 @@ class DatabaseCloser implements OnApplicationShutdown {
 export class AppModule {
   static register(deps: GatewayDeps): DynamicModule {
     const shared = [
+      ApiKeyLookups,
       AuthThrottle,
       { provide: DATABASE, useValue: deps.db },
       DestinationGuard,

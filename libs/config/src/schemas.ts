@@ -93,6 +93,15 @@ export const gatewayConfigSchema = z.object({
     .default(900)
     .describe('Window of AUTH_FAILURE_LIMIT, opened by the first failure; a blocked address waits until it ends (Retry-After).'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600).describe('Requests per API key per minute.'),
+  API_KEY_CACHE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(5_000)
+    .describe(
+      "How long a gateway keeps an API key's row after looking it up (0: looked up on every request). A revocation or a tenant's status change is announced to every gateway at once; this bounds a lost announcement.",
+    ),
   WALLET_RESOLVE_DELAY_MS: z.coerce
     .number()
     .int()

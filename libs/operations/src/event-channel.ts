@@ -44,6 +44,22 @@ const publishesOf =
  */
 export const webhooksChangedChannel = (prefix: string): string => `${prefix}:webhooks:changed`;
 
+/**
+ * Announces that a tenant's API keys or its status changed (a key revoked, the tenant disabled or enabled): the message
+ * is the tenant id. Every gateway forgets the tenant's API-key lookups it keeps (the gateway's ApiKeyLookups).
+ */
+export const apiKeysChangedChannel = (prefix: string): string => `${prefix}:api-keys:changed`;
+
+/**
+ * AdminService's `onKeysChanged` for a process with a Redis connection (the admin CLI, tests): announces on
+ * apiKeysChangedChannel. Best effort: a gateway that misses it forgets the tenant's keys after its API_KEY_CACHE_MS.
+ */
+export const announceKeysChanged =
+  (publisher: Publisher, prefix: string) =>
+  async (tenantId: string): Promise<void> => {
+    await publisher.publish(apiKeysChangedChannel(prefix), tenantId).catch(() => undefined);
+  };
+
 /** Anything that can PUBLISH (an ioredis client). */
 export interface Publisher {
   publish(channel: string, message: string): Promise<unknown>;

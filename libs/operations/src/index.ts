@@ -3,7 +3,17 @@ export { AmountError, fromDbAmount, toDbAmount } from './amounts';
 export { OperationCommandHandler, type CommandHandlerOptions, PENDING_HOLD_INTERVAL_MS, type TerminalRecoveryReport } from './command-handler';
 export { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from './dispatcher';
 export { executeAndFollow, type FollowOptions, type FollowResult, followOperation, isUnheldPending, RUNNING_STATES, UNHELD_PENDING_MS } from './follow';
-export { ACCESS_EVENT_TYPES, accessChannel, eventsChannel, notifyCommitted, type Publisher, redisEventSink, webhooksChangedChannel } from './event-channel';
+export {
+  ACCESS_EVENT_TYPES,
+  accessChannel,
+  announceKeysChanged,
+  apiKeysChangedChannel,
+  eventsChannel,
+  notifyCommitted,
+  type Publisher,
+  redisEventSink,
+  webhooksChangedChannel,
+} from './event-channel';
 export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions, RUNS_WHILE_RECOVERING } from './executor';
 export {
   asRefs,

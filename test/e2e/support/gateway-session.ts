@@ -9,7 +9,7 @@ import { createGatewayApp } from '../../../apps/api-gateway/src/bootstrap';
 import { gatewayConfigSchema, type GatewayConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
 import { createLogger } from '@payorch/logging';
-import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
+import { announceKeysChanged, redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
 export const newMasterKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
@@ -55,7 +55,8 @@ export class GatewaySession {
     });
     await this.app.listen(0, '127.0.0.1');
     this.owner = createPrismaClient(this.testDb.adminUrl, { max: 2 });
-    this.admin = new AdminService(this.owner, 'e2e');
+    // As the admin CLI with REDIS_URL: a revocation or a tenant's status change reaches the gateway's key lookups at once.
+    this.admin = new AdminService(this.owner, 'e2e', undefined, announceKeysChanged(this.redis, this.config.REDIS_KEY_PREFIX));
     this.appDb = Database.connect(this.testDb.appUrl, 2);
     return this;
   }

@@ -13,6 +13,12 @@ export class AdminService {
     private readonly operator: string,
     /** Where committed domain events go (the CLI publishes them on Redis when REDIS_URL is set). */
     private readonly onCommitted?: DatabaseOptions['onCommitted'],
+    /**
+     * Announces that a tenant's API keys or status changed, after the change committed (the CLI publishes on
+     * apiKeysChangedChannel when REDIS_URL is set: the gateways forget the tenant's keys at once; without it, after
+     * their API_KEY_CACHE_MS).
+     */
+    private readonly onKeysChanged?: (tenantId: string) => Promise<void>,
   ) {}
 
   async createTenant(name: string) {
@@ -62,6 +68,7 @@ export class AdminService {
       });
       return updated;
     });
+    await this.onKeysChanged?.(tenant.id);
     return { id: row.id, name: row.name, status: row.status, disabledAt: row.disabledAt?.toISOString() ?? null };
   }
 
@@ -103,6 +110,7 @@ export class AdminService {
     if (!key) throw new ApiError('NOT_FOUND', `API key ${id} was not found`);
     const revokedAt = key.revokedAt ?? new Date();
     await this.prisma.apiKey.update({ where: { id }, data: { revokedAt } });
+    await this.onKeysChanged?.(key.tenantId);
     await this.audit(key.tenantId, 'api_key.revoke', 'api_key', id);
     return { id, revokedAt: revokedAt.toISOString() };
   }

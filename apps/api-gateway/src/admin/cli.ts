@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { adminConfigSchema, type AdminConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PublishedEvent } from '@payorch/db';
 import { PayorchError, SecretBox } from '@payorch/domain';
-import { notifyCommitted } from '@payorch/operations';
+import { announceKeysChanged, notifyCommitted } from '@payorch/operations';
 import { createRedisClient } from '@payorch/redis';
 
 import { AdminService } from './admin.service';
@@ -36,8 +36,10 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
         published.push(notifyCommitted(redis, REDIS_KEY_PREFIX, events));
       }
     : undefined;
+  // Revocations and tenant status changes: every gateway forgets the tenant's API-key lookups at once (ApiKeyLookups).
+  const onKeysChanged = redis ? announceKeysChanged(redis, REDIS_KEY_PREFIX) : undefined;
   try {
-    const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`, onCommitted));
+    const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`, onCommitted, onKeysChanged));
     await Promise.all(published);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {

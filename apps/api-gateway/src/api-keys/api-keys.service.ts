@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Database } from '@payorch/db';
 import { ApiError, issueToken, notFound, type TenantContext, TOKEN_KINDS, ungrantableScopes } from '@payorch/domain';
 
+import { ApiKeyLookups } from '../common/api-key-lookups';
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { DATABASE } from '../common/tokens';
@@ -14,7 +15,10 @@ import { type ApiKeyResponse, type ApiKeyWithSecret, type CreateApiKeyDto, toApi
  */
 @Injectable()
 export class ApiKeysService {
-  constructor(@Inject(DATABASE) private readonly db: Database) {}
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    private readonly lookups: ApiKeyLookups,
+  ) {}
 
   /** A new key, shown once: only its prefix and hash are stored. A key never grants scopes it does not hold. */
   create(ctx: TenantContext, callerScopes: readonly string[], dto: CreateApiKeyDto): Promise<ApiKeyWithSecret> {
@@ -53,8 +57,8 @@ export class ApiKeysService {
    * again answers the same revocation. The tenant's last working `admin` key cannot be revoked, by
    * itself or another key (409 CONFLICT): that would leave key management to the operator's CLI.
    */
-  revoke(ctx: TenantContext, id: string): Promise<ApiKeyResponse> {
-    return this.db.withTenant(ctx, async (tx) => {
+  async revoke(ctx: TenantContext, id: string): Promise<ApiKeyResponse> {
+    const revoked = await this.db.withTenant(ctx, async (tx) => {
       // Serialises concurrent revocations of a tenant's keys, so two admins cannot revoke each other's last admin key.
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`api_keys:${ctx.tenantId}`}, 0))`;
       const row = await tx.apiKey.findUnique({ where: { id } });
@@ -71,9 +75,12 @@ export class ApiKeysService {
           });
         }
       }
-      const revoked = await tx.apiKey.update({ where: { id }, data: { revokedAt: now } });
+      const updated = await tx.apiKey.update({ where: { id }, data: { revokedAt: now } });
       await audit(tx, ctx, { action: 'api_key.revoke', resourceType: 'api_key', resourceId: id, details: { prefix: row.prefix } });
-      return toApiKeyResponse(revoked);
+      return toApiKeyResponse(updated);
     });
+    // Committed: every gateway forgets the tenant's kept lookups (a repeat announces again, harmlessly).
+    await this.lookups.changed(ctx.tenantId);
+    return revoked;
   }
 }

@@ -5,6 +5,7 @@ import type { Response } from 'express';
 import type { Database } from '@payorch/db';
 import { ApiError, holdsScope, type KeyScope, tokenPrefix } from '@payorch/domain';
 
+import { ApiKeyLookups } from './api-key-lookups';
 import { AuthThrottle, keyFailure } from './auth-throttle';
 import { ApiPublic, ApiScopes } from './openapi';
 import type { PayorchRequest } from './request-context';
@@ -30,7 +31,8 @@ export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true), ApiPu
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
- * `Authorization: Bearer pok_…`. Resolves the key through the security-definer lookup, checks
+ * `Authorization: Bearer pok_…`. Resolves the key through the security-definer lookup (ApiKeyLookups: kept for
+ * API_KEY_CACHE_MS, forgotten when the tenant's keys or status change), checks
  * hash, revocation, expiry and scopes, and attaches the TenantContext. A revoked, expired or
  * unknown key is 401 with the same message, so a caller learns nothing about which it was.
  * Failures are counted per source address (AuthThrottle); a blocked address gets 429 before its key is
@@ -44,6 +46,7 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     @Inject(DATABASE) private readonly db: Database,
     private readonly throttle: AuthThrottle,
+    private readonly keys: ApiKeyLookups,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -61,7 +64,7 @@ export class ApiKeyGuard implements CanActivate {
     if (!match) throw new ApiError('UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
     const token = match[1]!;
     const prefix = tokenPrefix(token, 'pok');
-    const key = prefix ? await this.db.findApiKeyByPrefix(prefix) : null;
+    const key = prefix ? await this.keys.find(prefix) : null;
     const now = new Date();
     const failure = keyFailure(token, key, now);
     if (failure || !key) {

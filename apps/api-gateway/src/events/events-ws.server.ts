@@ -6,15 +6,16 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer } from 'ws';
 
 import type { GatewayConfig } from '@payorch/config';
-import { type Database, isDatabaseUnavailable } from '@payorch/db';
+import { isDatabaseUnavailable } from '@payorch/db';
 import { type ApiErrorCode, holdsScope, tokenPrefix } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
+import { ApiKeyLookups } from '../common/api-key-lookups';
 import { AuthThrottle, keyFailure } from '../common/auth-throttle';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../common/error.filter';
 import { endSocket, rawErrorResponse } from '../common/raw-error';
 import { requestIdOf } from '../common/request-id.middleware';
-import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
+import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 import { issuesOf } from '../common/zod';
 import { streamQuery } from './dto/events.dto';
 import { EventsService, wireEvent } from './events.service';
@@ -43,7 +44,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
     private readonly adapterHost: HttpAdapterHost,
     private readonly events: EventsService,
     private readonly throttle: AuthThrottle,
-    @Inject(DATABASE) private readonly db: Database,
+    private readonly keys: ApiKeyLookups,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -94,7 +95,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
       const token = match?.[1];
       if (!token) return refuse(401, 'UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
       const prefix = tokenPrefix(token, 'pok');
-      const key = prefix ? await this.db.findApiKeyByPrefix(prefix) : null;
+      const key = prefix ? await this.keys.find(prefix) : null;
       const failure = keyFailure(token, key, new Date());
       if (failure || !key) {
         await this.throttle.failed(address, requestId, failure ?? 'invalid_key', key ? { id: key.id, tenantId: key.tenantId } : undefined);

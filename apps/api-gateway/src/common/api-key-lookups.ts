@@ -1,0 +1,131 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+
+import type { GatewayConfig } from '@payorch/config';
+import type { ApiKeyLookup, Database } from '@payorch/db';
+import type { Logger } from '@payorch/logging';
+import { apiKeysChangedChannel } from '@payorch/operations';
+import { InjectRedis } from '@payorch/redis';
+
+import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS } from './tokens';
+
+/** Cached lookups per process at most (the oldest is forgotten first). */
+export const API_KEY_CACHE_ENTRIES = 10_000;
+
+/**
+ * The API-key lookups of this gateway process (`Database.findApiKeyByPrefix`: the key's row by its prefix, with its
+ * hash, scopes, revocation and expiry, for a tenant that is active). Issue 19: it was one statement and one round trip
+ * per authenticated request, 8 % of PostgreSQL's time in the operations bench.
+ *
+ * A key that was found is kept for API_KEY_CACHE_MS (0: never kept); the hash, revocation and expiry are checked on
+ * every request (`keyFailure`), against the row as read. Only the key's row is kept, never the key itself (its hash,
+ * as in PostgreSQL). A prefix that names no key (or a key of a disabled tenant) is never kept: a new key works at once,
+ * and guessed prefixes cannot fill the cache.
+ *
+ * Freshness: whoever revokes a key or changes a tenant's status calls `changed(tenantId)`, which forgets the tenant's
+ * lookups in this process at once and announces it on `apiKeysChangedChannel` (as the admin CLI does), on which every
+ * gateway forgets them too. Lookups are kept only while this process is subscribed to that channel (after the SUBSCRIBE is confirmed, until
+ * the connection drops: then everything is forgotten), so a missed announcement can only come from a message Redis
+ * lost; API_KEY_CACHE_MS bounds even that. A lookup that was on its way while a change was announced is not kept.
+ */
+@Injectable()
+export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
+  private readonly entries = new Map<string, { key: ApiKeyLookup; until: number }>();
+  /** Bumped by every change and every lost subscription: a lookup read before one is not kept. */
+  private generation = 0;
+  private listening = false;
+  private readonly channel: string;
+  private readonly ttlMs: number;
+
+  private readonly onMessage = (channel: string, message: string) => {
+    if (channel === this.channel) this.forget(message);
+  };
+  private readonly onDown = () => {
+    if (this.listening) this.logger.warn('API-key change announcements unavailable: lookups are not kept until they are back');
+    this.listening = false;
+    this.forget();
+  };
+  private readonly onReady = () => void this.listen();
+
+  constructor(
+    @Inject(DATABASE) private readonly db: Database,
+    @Inject(GATEWAY_CONFIG) config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(REDIS) private readonly redis: Redis,
+    // The gateway's pub/sub connection (EventHub's too); closed by RedisModule.
+    @InjectRedis('subscriber') private readonly subscriber: Redis,
+  ) {
+    this.channel = apiKeysChangedChannel(config.REDIS_KEY_PREFIX);
+    this.ttlMs = config.API_KEY_CACHE_MS;
+  }
+
+  onModuleInit(): void {
+    if (this.ttlMs <= 0) return;
+    this.subscriber.on('message', this.onMessage);
+    this.subscriber.on('close', this.onDown);
+    this.subscriber.on('ready', this.onReady);
+    void this.listen();
+  }
+
+  onApplicationShutdown(): void {
+    this.subscriber.off('message', this.onMessage);
+    this.subscriber.off('close', this.onDown);
+    this.subscriber.off('ready', this.onReady);
+    this.listening = false;
+    this.forget();
+  }
+
+  /** Lookups are kept (true) only while the announcements reach this process. */
+  get keeping(): boolean {
+    return this.listening;
+  }
+
+  async find(prefix: string): Promise<ApiKeyLookup | null> {
+    const now = Date.now();
+    const kept = this.entries.get(prefix);
+    if (kept !== undefined) {
+      if (kept.until > now) return kept.key;
+      this.entries.delete(prefix);
+    }
+    const generation = this.generation;
+    const key = await this.db.findApiKeyByPrefix(prefix);
+    if (key !== null && this.listening && generation === this.generation) {
+      if (this.entries.size >= API_KEY_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(prefix, { key, until: now + this.ttlMs });
+    }
+    return key;
+  }
+
+  /**
+   * A tenant's keys or status changed (call it after the change committed): forgotten here at once, then announced to
+   * the other gateways. An announcement that cannot be sent is logged; API_KEY_CACHE_MS bounds what it leaves behind.
+   */
+  async changed(tenantId: string): Promise<void> {
+    this.forget(tenantId);
+    if (this.ttlMs <= 0) return;
+    await this.redis.publish(this.channel, tenantId).catch((error: unknown) => {
+      this.logger.warn({ tenantId, err: (error as Error).message }, 'API-key change not announced (Redis): other gateways forget it after API_KEY_CACHE_MS');
+    });
+  }
+
+  /** One tenant's lookups, or (no tenant) all of them. */
+  private forget(tenantId?: string): void {
+    this.generation += 1;
+    if (tenantId === undefined) {
+      this.entries.clear();
+      return;
+    }
+    for (const [prefix, entry] of this.entries) if (entry.key.tenantId === tenantId) this.entries.delete(prefix);
+  }
+
+  private async listen(): Promise<void> {
+    if (this.ttlMs <= 0) return;
+    try {
+      await this.subscriber.subscribe(this.channel);
+      this.listening = true;
+    } catch (error) {
+      this.listening = false;
+      this.logger.warn({ err: (error as Error).message }, 'API-key change announcements unavailable: lookups are not kept');
+    }
+  }
+}
