@@ -64,6 +64,8 @@ export interface DatabaseOptions {
    * (default true; prepared-statements.ts). Off for a pooler that cannot keep them (PgBouncer before 1.21).
    */
   preparedStatements?: boolean;
+  /** Bound of a committed transaction's wait for another one's COMMIT to number its events (default SEQUENCE_DEFER_MS). */
+  sequenceDeferMs?: number;
 }
 
 /**
@@ -84,12 +86,31 @@ const scopeSqlTransaction = (tenantId: string) =>
 const SEQUENCE_BATCH = 1000;
 const SEQUENCE_EVENTS = `SELECT * FROM payorch_sequence_events(${SEQUENCE_BATCH}::int)`;
 
+/**
+ * Longest a committed transaction's events wait for another open transaction of this process that wrote events too
+ * (its COMMIT then carries one sequencer call for both, afterCommit): the bound of that deferral, not its usual
+ * length (the other transaction's remaining round trip).
+ */
+export const SEQUENCE_DEFER_MS = 5;
+
+/** A committed transaction's events, and its place in this process's commit order (Database.commits). */
+interface CommittedBatch {
+  events: PublishedEvent[];
+  commit: number;
+}
+
 export class Database {
   /** Events of committed transactions waiting for the background sequencer (afterCommit). */
-  private readonly unsequenced: PublishedEvent[][] = [];
+  private readonly unsequenced: CommittedBatch[] = [];
   private sequencer: Promise<void> | undefined;
   /** A sequencer call is on its way with a COMMIT whose transaction has not handed its events over yet. */
   private sequencerOnItsWay = false;
+  /** The events of this process's open bare-driver transactions (withTenantSql), while they are open. */
+  private readonly writing = new Set<PublishedEvent[]>();
+  /** Commits of transactions with events, counted when their COMMIT was answered. */
+  private commits = 0;
+  /** Set while committed events wait for another open transaction's COMMIT (afterCommit): ends the wait. */
+  private deferral: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
   /**
@@ -149,19 +170,24 @@ export class Database {
     if (this.sqlPool === undefined) return this.withTenant(tenantId, fn);
     const client = await this.sqlPool.connect();
     let carriesSequencer = false;
+    /** With a carried sequencer call: the commits it numbers (those answered before it was sent). */
+    let covers = 0;
     // With events and no sequencer run going or on its way, the sequencer's call travels with the COMMIT (one write,
     // and its answer right behind the COMMIT's) instead of a write and a round trip of its own afterwards (afterCommit).
-    // One at a time: commits meanwhile are numbered together by the run it starts, as before.
+    // One at a time: commits meanwhile are numbered together by the run it starts, as before. While another open
+    // transaction has written events, it is left to that one's COMMIT, which then numbers both (afterCommit).
     const tx = new SqlTransaction(
       client,
       () => {
-        if (events.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay) return undefined;
+        if (events.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay || this.othersWriting(events)) return undefined;
         carriesSequencer = this.sequencerOnItsWay = true;
+        covers = this.commits;
         return SEQUENCE_EVENTS;
       },
       this.options.preparedStatements ?? true,
     );
     const events = collectEvents(tx);
+    this.writing.add(events);
     let broken: unknown;
     /** The event sequencer's call sent with COMMIT (afterCommit), when it was: the connection is released after it. */
     let sequencing: Promise<pg.QueryResult> | undefined;
@@ -188,11 +214,14 @@ export class Database {
         broken = error;
         throw error;
       }
-      if (events.length > 0) this.afterCommit(events, sequencing);
+      if (events.length > 0) this.afterCommit(events, sequencing === undefined ? undefined : { call: sequencing, covers });
       return result;
     } finally {
+      this.writing.delete(events);
       // Its run has started (afterCommit), or its COMMIT failed: the next commit may carry one again.
       if (carriesSequencer) this.sequencerOnItsWay = false;
+      // Events left waiting for this transaction's COMMIT, which did not carry a call (it failed, or others write).
+      this.startDeferred(false);
       // Its prepared statements no longer match the schema (a migration ran): a new connection prepares them afresh.
       if (tx.stalePreparedStatement) broken ??= true;
       const release = () => client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
@@ -214,7 +243,12 @@ export class Database {
    * `onCommitted` (or the attempt failed: the rows are committed either way). Tests and shutdown wait here.
    */
   async eventsSettled(): Promise<void> {
-    while (this.sequencer !== undefined) await this.sequencer;
+    for (;;) {
+      // Deferred events (afterCommit) are numbered now rather than after their wait.
+      this.startDeferred(true);
+      if (this.sequencer === undefined) return;
+      await this.sequencer;
+    }
   }
 
   /**
@@ -222,32 +256,69 @@ export class Database {
    * `onCommitted`, in that order, so a live stream woken by the publish finds them numbered. One run at
    * a time; commits that arrive meanwhile are numbered together by the next run (one
    * payorch_sequence_events call for many transactions under load), and their publishes keep commit order.
+   *
+   * A commit that did not carry a sequencer call, with no run going, while another open transaction of this process
+   * has written events: its events wait for that transaction's COMMIT, which carries one call for both (issue 19: under
+   * load each commit paid a sequencer transaction of its own, ~3 per payment, each an UPDATE of the events and a WAL
+   * flush under the sequencer's lock). The wait ends when no open transaction has written events any more (the last
+   * one's COMMIT carried the call, or it ended without one: then a run starts) and after SEQUENCE_DEFER_MS at most.
    */
-  private afterCommit(events: PublishedEvent[], sequencing?: Promise<pg.QueryResult>): void {
-    this.unsequenced.push(events);
-    this.sequencer ??= this.runSequencer(sequencing);
+  private afterCommit(events: PublishedEvent[], carried?: { call: Promise<pg.QueryResult>; covers: number }): void {
+    this.commits += 1;
+    // A carried call follows its own COMMIT on the connection: it numbers its own batch too.
+    this.unsequenced.push({ events, commit: carried === undefined ? this.commits : carried.covers });
+    if (this.sequencer !== undefined || carried !== undefined || !this.othersWriting(events)) {
+      this.endDeferral();
+      this.sequencer ??= this.runSequencer(carried);
+      return;
+    }
+    this.deferral ??= setTimeout(() => {
+      this.deferral = undefined;
+      this.startDeferred(true);
+    }, this.options.sequenceDeferMs ?? SEQUENCE_DEFER_MS);
+  }
+
+  /** Another open bare-driver transaction of this process (not the one whose `events` these are) has written events. */
+  private othersWriting(events: PublishedEvent[]): boolean {
+    for (const other of this.writing) if (other !== events && other.length > 0) return true;
+    return false;
+  }
+
+  /** Starts a run for deferred events: when no other transaction writes events any more, or at once (`now`). */
+  private startDeferred(now: boolean): void {
+    if (this.unsequenced.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay) return;
+    if (!now && this.othersWriting([])) return;
+    this.endDeferral();
+    this.sequencer = this.runSequencer();
+  }
+
+  private endDeferral(): void {
+    if (this.deferral === undefined) return;
+    clearTimeout(this.deferral);
+    this.deferral = undefined;
   }
 
   /**
-   * `sequencing`: the payorch_sequence_events call sent with the COMMIT of the first batch, which ran after that
-   * commit and so numbered it (a run starts only with the first batch waiting: any earlier one is taken by the run
-   * it started). Ignored when a run was already going: that run numbers the batch in its next round.
+   * `carried`: the payorch_sequence_events call sent with a COMMIT, which ran after that commit and after every commit
+   * answered before it was sent (`covers`, in Database.commits): it numbered those batches. A batch committed later
+   * (its COMMIT answered after the call left) gets a call of its own, as does every later round of the run.
    */
-  private async runSequencer(sequencing?: Promise<pg.QueryResult>): Promise<void> {
+  private async runSequencer(carried?: { call: Promise<pg.QueryResult>; covers: number }): Promise<void> {
     try {
       while (this.unsequenced.length > 0) {
         const batches = this.unsequenced.splice(0);
-        const sent = sequencing;
-        sequencing = undefined;
+        const sent = carried;
+        carried = undefined;
         try {
-          // A full batch of a backlog: number the rest as before.
-          if (sent === undefined || Number((await sent).rows[0]?.assigned) >= SEQUENCE_BATCH) await this.sequenceEvents();
+          const numbered = sent === undefined ? undefined : Number((await sent.call).rows[0]?.assigned);
+          // Nothing carried, a batch the carried call could not see, or a full batch of a backlog: a call of its own.
+          if (numbered === undefined || numbered >= SEQUENCE_BATCH || batches.some((b) => b.commit > sent!.covers)) await this.sequenceEvents();
         } catch {
           // The rows are committed; the next commit with events, or the webhook sweep, numbers them.
         }
         for (const batch of batches) {
           try {
-            this.options.onCommitted?.(batch);
+            this.options.onCommitted?.(batch.events);
           } catch {
             // Best effort: the DomainEvent rows are the record; streams catch up and webhooks sweep from them.
           }

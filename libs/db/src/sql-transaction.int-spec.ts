@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { createTestDatabase, socketWriteTexts, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from '@payorch/testing';
 
 import { createPrismaClient, Database, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
 import { MAX_PREPARED_STATEMENTS } from './prepared-statements';
@@ -240,5 +240,104 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
 
   it('refuses a tenant id that is not a UUID before touching the database', async () => {
     await expect(sut.withTenantSql("x' OR true --", async () => 1)).rejects.toMatchObject({ code: 'TENANT_INVALID' });
+  });
+
+  /**
+   * Issue 19: each commit with events paid a payorch_sequence_events transaction of its own (~3 per payment: an UPDATE
+   * of its events and a WAL flush under the sequencer's lock), even when commits overlapped. A commit made while another
+   * open transaction of the process has written events now leaves the numbering to that one's COMMIT, for at most
+   * `sequenceDeferMs`.
+   */
+  describe('commits that overlap share one sequencer call', () => {
+    const event = (tx: Parameters<Parameters<Database['withTenantSql']>[1]>[0], n: number) =>
+      publishEvent(tx, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n } });
+
+    /** A transaction that writes an event and stays open until released (or fails when told). */
+    function held(db: Database, n: number) {
+      let release!: (fail?: Error) => void;
+      const gate = new Promise<Error | undefined>((resolve) => (release = resolve));
+      let written = false;
+      const done = db.withTenantSql(tenantA, async (tx) => {
+        const published = await event(tx, n);
+        written = true;
+        const failure = await gate;
+        if (failure) throw failure;
+        return published;
+      });
+      return { done, release, written: () => written };
+    }
+
+    async function harness(sequenceDeferMs: number, run: (db: Database, batches: PublishedEvent[][]) => Promise<void>) {
+      const batches: PublishedEvent[][] = [];
+      const db = Database.connect(testDb.appUrl, 2, { onCommitted: (events) => batches.push([...events]), sequenceDeferMs });
+      try {
+        await run(db, batches);
+      } finally {
+        await db.close();
+      }
+    }
+    const seqs = async (events: PublishedEvent[]) =>
+      (await owner.domainEvent.findMany({ where: { id: { in: events.map((e) => e.id) } }, select: { id: true, seq: true } })).map((r) => [r.id, r.seq]);
+
+    it('the second COMMIT numbers both: one sequencer call, both batches handed over numbered, in commit order', async () => {
+      await harness(60_000, async (db, batches) => {
+        let second!: ReturnType<typeof held>;
+        let first!: PublishedEvent;
+        const writes = await socketWriteTexts(async () => {
+          second = held(db, 2);
+          await waitFor(() => second.written(), { what: 'the second transaction wrote its event' });
+          first = await db.withTenantSql(tenantA, (tx) => event(tx, 1));
+          // Committed; its events wait for the open transaction's COMMIT.
+          expect(batches).toEqual([]);
+          second.release();
+          await second.done;
+          await waitFor(() => batches.length === 2, { what: 'both batches handed over' });
+        });
+        expect(writes.filter((w) => w.includes('payorch_sequence_events'))).toHaveLength(1);
+        const secondEvent = await second.done;
+        expect(batches.map((b) => b.map((e) => e.id))).toEqual([[first.id], [secondEvent.id]]);
+        const numbered = new Map((await seqs([first, secondEvent])) as [string, bigint | null][]);
+        // Numbered by the one call (consecutive numbers; within a call, in the events' (createdAt, id) order).
+        const both = [numbered.get(first.id)!, numbered.get(secondEvent.id)!].map(Number).sort((a, b) => a - b);
+        expect(both[1]! - both[0]!).toBe(1);
+      });
+    });
+
+    it('waits at most sequenceDeferMs for a transaction that stays open', async () => {
+      await harness(50, async (db, batches) => {
+        const second = held(db, 3);
+        await waitFor(() => second.written(), { what: 'the second transaction wrote its event' });
+        const first = await db.withTenantSql(tenantA, (tx) => event(tx, 4));
+        await waitFor(() => batches.length === 1, { what: 'the first batch handed over while the other transaction is open' });
+        expect(batches[0]!.map((e) => e.id)).toEqual([first.id]);
+        expect((await seqs([first]))[0]![1]).not.toBeNull();
+        second.release();
+        await second.done;
+        await db.eventsSettled();
+        expect(batches).toHaveLength(2);
+      });
+    });
+
+    it('numbers the waiting events when the other transaction rolls back, and when eventsSettled is asked', async () => {
+      await harness(60_000, async (db, batches) => {
+        const failing = held(db, 5);
+        await waitFor(() => failing.written(), { what: 'the other transaction wrote its event' });
+        const first = await db.withTenantSql(tenantA, (tx) => event(tx, 6));
+        failing.release(new Error('rolled back'));
+        await expect(failing.done).rejects.toThrow('rolled back');
+        await waitFor(() => batches.length === 1, { what: 'the waiting batch handed over after the rollback' });
+        expect(batches[0]!.map((e) => e.id)).toEqual([first.id]);
+        expect((await seqs([first]))[0]![1]).not.toBeNull();
+
+        const open = held(db, 7);
+        await waitFor(() => open.written(), { what: 'another open transaction wrote its event' });
+        const next = await db.withTenantSql(tenantA, (tx) => event(tx, 8));
+        await db.eventsSettled();
+        expect(batches.at(-1)!.map((e) => e.id)).toEqual([next.id]);
+        expect((await seqs([next]))[0]![1]).not.toBeNull();
+        open.release();
+        await open.done;
+      });
+    });
   });
 });
