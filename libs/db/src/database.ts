@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { isUuid, PayorchError } from '@payorch/domain';
 
 import { createPool, Prisma, type PrismaClient, prismaOnPool, type TransactionClient } from './client';
-import { collectEvents, type PublishedEvent } from './events';
+import { collectEvents, type PublishedEvent, writesEvents } from './events';
 import { isStalePreparedStatement, statementName } from './prepared-statements';
 import { SqlTransaction } from './sql-transaction';
 
@@ -179,7 +179,7 @@ export class Database {
     const tx = new SqlTransaction(
       client,
       () => {
-        if (events.length === 0 || this.sequencer !== undefined || this.sequencerOnItsWay || this.othersWriting(events)) return undefined;
+        if (!writesEvents(events) || this.sequencer !== undefined || this.sequencerOnItsWay || this.othersWriting(events)) return undefined;
         carriesSequencer = this.sequencerOnItsWay = true;
         covers = this.commits;
         return SEQUENCE_EVENTS;
@@ -280,7 +280,7 @@ export class Database {
 
   /** Another open bare-driver transaction of this process (not the one whose `events` these are) has written events. */
   private othersWriting(events: PublishedEvent[]): boolean {
-    for (const other of this.writing) if (other !== events && other.length > 0) return true;
+    for (const other of this.writing) if (other !== events && writesEvents(other)) return true;
     return false;
   }
 

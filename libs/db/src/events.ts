@@ -98,7 +98,7 @@ export async function publishEvent(tx: SqlClient, tenantId: string, input: Publi
  */
 export async function publishEvents(tx: SqlClient, tenantId: string, inputs: readonly PublishEventInput[]): Promise<PublishedEvent[]> {
   if (inputs.length === 0) return [];
-  const events = inputs.map((input): PublishedEvent => ({ ...input, id: randomUUID(), tenantId, createdAt: eventTime().toISOString() }));
+  const events = inputs.map((input): PublishedEvent => ({ ...input, ...eventIdentity(), tenantId }));
   const insert = Prisma.sql`INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
     SELECT x."id", ${tenantId}::uuid, x."type", x."subjectType", x."subjectId", x."data"::jsonb, x."createdAt"
     FROM unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[], ${events.map((e) => e.subjectType)}::text[],
@@ -108,4 +108,36 @@ export async function publishEvents(tx: SqlClient, tenantId: string, inputs: rea
   else await tx.$executeRaw(insert);
   pending.get(tx)?.push(...events);
   return events;
+}
+
+/**
+ * A new event's id and time, for a writer that inserts its DomainEvent row in a statement of its own (the operation
+ * owner's transition, which writes the row, its step and its event in one statement): the same identity
+ * `publishEvents` gives, so events keep their order within a transaction and across them.
+ */
+export function eventIdentity(): { id: string; createdAt: string } {
+  return { id: randomUUID(), createdAt: eventTime().toISOString() };
+}
+
+/** Hands an event its writer inserted itself (eventIdentity) to the transaction's `onCommitted`, as publishEvents does. */
+export function recordEvent(tx: SqlClient, event: PublishedEvent): void {
+  pending.get(tx)?.push(event);
+}
+
+/** The event lists of transactions that sent a statement which may insert an event (expectEvents). */
+const expected = new WeakSet<PublishedEvent[]>();
+
+/**
+ * Says, when its statement is sent, that the transaction may write an event whose row comes back only with the
+ * answer (recordEvent): the Database then treats it as writing events from now on (its COMMIT carries the event
+ * sequencer's call, and other commits leave theirs to it), as it does for publishEvents at once.
+ */
+export function expectEvents(tx: SqlClient): void {
+  const events = pending.get(tx);
+  if (events !== undefined) expected.add(events);
+}
+
+/** The transaction whose events these are has written events, or may have (expectEvents). */
+export function writesEvents(events: PublishedEvent[]): boolean {
+  return events.length > 0 || expected.has(events);
 }

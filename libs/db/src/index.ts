@@ -10,6 +10,15 @@ export {
 } from './database';
 export { isDatabaseUnavailable } from './unavailable';
 export { appUrlFromAdminUrl } from './urls';
-export { publishEvent, publishEvents, type DomainEventType, type PublishedEvent, type PublishEventInput } from './events';
+export {
+  eventIdentity,
+  expectEvents,
+  publishEvent,
+  publishEvents,
+  recordEvent,
+  type DomainEventType,
+  type PublishedEvent,
+  type PublishEventInput,
+} from './events';
 export { compareAndSetLifecycle, lifecycleColumns, type LifecycleTable } from './compare-and-set';
 export { isSqlTransaction, type SqlClient, SqlTransaction } from './sql-transaction';

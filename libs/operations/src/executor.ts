@@ -96,7 +96,8 @@ export class OperationExecutor {
 
     // 'open': not claimed yet; 'claimed': ours to send; otherwise the state that made the claim fail.
     const run: { claim: 'open' | 'claimed' | { lost: OperationStateName } } = { claim: 'open' };
-    const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events)));
+    // A batch of steps: its statements and COMMIT in one write (writeProgress issues them all before waiting).
+    const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events), { pipelineCommit: true }));
     const outcome = await driver
       .execute(command, {
         beforeSend: async (refs) => {
@@ -161,26 +162,32 @@ export class OperationExecutor {
    * UNKNOWN (then this one is failed as never sent, in the same transaction). `ours`: this run may send; else
    * `state` is the state someone else left the row in (SENT too, when another executor won).
    */
-  private claim(ref: Ref, refs: ProtocolRefs): Promise<{ ours: boolean; state: OperationStateName }> {
-    return this.tx(ref, async (tx, events) => {
-      // Twice at most: a PENDING row the guard refused because of an UNKNOWN one that was resolved in between.
-      for (let attempt = 0; ; attempt++) {
-        const claimed = await transitionOperation(tx, {
-          operationId: ref.operationId,
-          from: ['PENDING'],
-          to: 'SENT',
-          set: { protocolRefs: refs as never },
-          unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
-          step: { kind: 'transition', event: 'operation.progress' },
-        });
-        if (claimed !== null) {
-          push(events, claimed.event);
-          return { ours: true, state: claimed.row.state };
-        }
-        const refused = await this.refuseWhileRecovering(tx, ref, events);
-        if (refused !== 'PENDING' || attempt > 0) return { ours: false, state: refused };
-      }
-    });
+  private async claim(ref: Ref, refs: ProtocolRefs): Promise<{ ours: boolean; state: OperationStateName }> {
+    // Twice at most: a PENDING row the guard refused because of an UNKNOWN one that was resolved in between.
+    for (let attempt = 0; ; attempt++) {
+      // One statement (the row, its step and its event) with COMMIT right behind it: one round trip before the first byte.
+      const claimed = await this.tx(
+        ref,
+        async (tx, events) => {
+          const written = await transitionOperation(tx, {
+            operationId: ref.operationId,
+            from: ['PENDING'],
+            to: 'SENT',
+            set: { protocolRefs: refs as never },
+            unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
+            step: { kind: 'transition', event: 'operation.progress' },
+          });
+          push(events, written?.event);
+          return written;
+        },
+        { pipelineCommit: true },
+      );
+      if (claimed !== null) return { ours: true, state: claimed.row.state };
+      // Not claimed (rare): why, in a transaction of its own; the row is left as it is unless it is still PENDING
+      // behind an UNKNOWN operation (then failed as never sent, a compare-and-set from PENDING).
+      const refused = await this.tx(ref, (tx, events) => this.refuseWhileRecovering(tx, ref, events));
+      if (refused !== 'PENDING' || attempt > 0) return { ours: false, state: refused };
+    }
   }
 
   /**
@@ -189,10 +196,10 @@ export class OperationExecutor {
    */
   async storeOutcome(ref: Ref, outcome: OperationOutcome, kind: 'completed' | 'recovered', progress: readonly RunStep[] = []): Promise<OperationStateName> {
     const allowed: readonly OperationStateName[] = kind === 'recovered' ? ['UNKNOWN'] : ['SENT', 'IN_PROGRESS'];
-    return this.tx(ref, async (tx, events) => {
-      // Someone else decided first (a supervisor, a human): report what is stored.
-      return (await this.writeOutcome(tx, events, ref, outcome, allowed, kind, progress)) ?? (await this.storedState(tx, ref));
-    });
+    // The steps and the outcome are issued together and COMMIT right behind them: one round trip.
+    const stored = await this.tx(ref, (tx, events) => this.writeOutcome(tx, events, ref, outcome, allowed, kind, progress), { pipelineCommit: true });
+    // Someone else decided first (a supervisor, a human): report what is stored.
+    return stored ?? this.tx(ref, (tx) => this.storedState(tx, ref), { pipelineCommit: true });
   }
 
   /** The progress steps, then the outcome's compare-and-set from `allowed`; null when the row was in none of them. */
@@ -209,9 +216,10 @@ export class OperationExecutor {
     const from = sourcesOf(to).filter((s) => allowed.includes(s));
     const final = to !== 'UNKNOWN';
     const event = kind === 'recovered' ? 'operation.recovered' : final ? 'operation.completed' : 'operation.unknown';
-    await this.writeProgress(tx, ref, progress, events);
+    // Issued one behind the other without waiting for answers (each step is one statement, nothing decided on them).
+    const steps = this.issueProgress(tx, ref, progress);
     const { set, mergeRefs } = outcomeWrite(outcome);
-    const written = await transitionOperation(tx, {
+    const writing = transitionOperation(tx, {
       operationId: ref.operationId,
       from,
       to,
@@ -219,6 +227,8 @@ export class OperationExecutor {
       mergeRefs,
       step: { kind: kind === 'recovered' ? 'recovered' : 'transition', data: { reason: outcome.reason ?? null }, event },
     });
+    const [stepEvents, written] = await settledInOrder(steps, writing);
+    for (const stepEvent of stepEvents) push(events, stepEvent);
     if (written === null) return null;
     push(events, written.event);
     return to;
@@ -276,25 +286,37 @@ export class OperationExecutor {
    * DomainEvent: frames are read from the timeline, not pushed on the bus).
    */
   private async writeProgress(tx: SqlClient, ref: Ref, steps: readonly RunStep[], events: PublishedEvent[]): Promise<void> {
+    const [stepEvents] = await settledInOrder(this.issueProgress(tx, ref, steps), Promise.resolve(null));
+    for (const stepEvent of stepEvents) push(events, stepEvent);
+  }
+
+  /**
+   * Sends the statements of the steps, in order, without waiting for their answers (one statement per step, or per
+   * run of frames, nothing decided on them); resolves each to the DomainEvent it wrote, if any.
+   */
+  private issueProgress(tx: SqlClient, ref: Ref, steps: readonly RunStep[]): Promise<PublishedEvent | undefined>[] {
+    const issued: Promise<PublishedEvent | undefined>[] = [];
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
       if (step.kind === 'frame') {
         const frames = [step.frame];
         while (steps[i + 1]?.kind === 'frame') frames.push((steps[++i] as Extract<RunStep, { kind: 'frame' }>).frame);
-        await insertFrameSteps(tx, ref.operationId, frames);
+        issued.push(insertFrameSteps(tx, ref.operationId, frames).then(() => undefined));
         continue;
       }
       const progress = step.progress;
       const status = progress.kind === 'status';
-      const written = await transitionOperation(tx, {
-        operationId: ref.operationId,
-        from: ['SENT', 'IN_PROGRESS'],
-        to: status ? 'IN_PROGRESS' : null,
-        set: status ? { subStatus: progress.subStatus } : undefined,
-        step: { kind: 'progress', data: progressData(progress), event: 'operation.progress' },
-      });
-      push(events, written?.event);
+      issued.push(
+        transitionOperation(tx, {
+          operationId: ref.operationId,
+          from: ['SENT', 'IN_PROGRESS'],
+          to: status ? 'IN_PROGRESS' : null,
+          set: status ? { subStatus: progress.subStatus } : undefined,
+          step: { kind: 'progress', data: progressData(progress), event: 'operation.progress' },
+        }).then((written) => written?.event),
+      );
     }
+    return issued;
   }
 
   private async tx<T>(ref: Ref, fn: (tx: SqlClient, events: PublishedEvent[]) => Promise<T>, options?: WithTenantSqlOptions): Promise<T> {
@@ -303,6 +325,18 @@ export class OperationExecutor {
     if (events.length > 0) this.options.onEvents?.(events);
     return result;
   }
+}
+
+/**
+ * Waits for statements issued together: the steps' events in their order and the last statement's result, or the first
+ * failure in issue order (once every statement has answered: none is left running unobserved).
+ */
+async function settledInOrder<T>(steps: Promise<PublishedEvent | undefined>[], last: Promise<T>): Promise<[(PublishedEvent | undefined)[], T]> {
+  const settled = await Promise.allSettled([...steps, last]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  const values = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+  return [values.slice(0, -1) as (PublishedEvent | undefined)[], values.at(-1) as T];
 }
 
 /**

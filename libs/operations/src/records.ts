@@ -166,6 +166,23 @@ export function eventData(row: OperationRow, extra: Record<string, unknown> = {}
   };
 }
 
+/**
+ * `eventData(row)` computed by PostgreSQL from the row `alias` (without `extra`), as a jsonb: the operation owner
+ * writes a transition's DomainEvent in the transition's own statement from its RETURNING row (issue 19: one
+ * statement, and no round trip between the compare-and-set and its event). `records.int-spec.ts` holds the two to the
+ * same result for every kind of row.
+ */
+export function eventDataSql(alias: string): Prisma.Sql {
+  const c = (column: keyof OperationRow) => `${alias}."${column}"`;
+  const reasonCode = `COALESCE(CASE WHEN jsonb_typeof(${c('result')}) = 'object' THEN ${c('result')} -> 'reasonCode' END, 'null'::jsonb)`;
+  return Prisma.raw(
+    `jsonb_build_object('operationId', ${c('id')}, 'terminalId', ${c('terminalId')}, 'storeId', ${c('storeId')}, ` +
+      `'type', lower(${c('type')}::text), 'state', lower(${c('state')}::text), 'subStatus', ${c('subStatus')}, 'amount', ${c('amount')}, ` +
+      `'currency', ${c('currency')}, 'maskedPan', ${c('maskedPan')}, 'rrn', ${c('rrn')}, 'approvalCode', ${c('approvalCode')}, ` +
+      `'responseCode', ${c('responseCode')}, 'reasonCode', ${reasonCode}, 'reason', ${c('stateReason')})`,
+  );
+}
+
 export const asRefs = (value: unknown): ProtocolRefs | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ProtocolRefs) : undefined;
 

@@ -1,8 +1,8 @@
-import { Prisma, publishEvent, type DomainEventType, type PublishedEvent, type SqlClient } from '@payorch/db';
+import { eventIdentity, expectEvents, Prisma, publishEvent, recordEvent, type DomainEventType, type PublishedEvent, type SqlClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
-import { eventData, type OperationRow, operationRowColumns } from './records';
+import { eventData, eventDataSql, type OperationRow, operationRowColumns } from './records';
 import { canTransition, isFinal, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
 
 /**
@@ -11,9 +11,11 @@ import { canTransition, isFinal, type OperationStateName, type OperationTypeName
  * fail-before-send, the settlement worker's test runners — goes through {@link transitionOperation}:
  *   1. the pair `from → to` is checked against TRANSITIONS before the database is touched;
  *   2. ONE statement compares and sets the row (`… WHERE id = $1 AND state IN (from) [AND "updatedAt" < $since]`),
- *      locks it, and appends its OperationEvent (with the state it really came from) in a data-modifying CTE;
- *   3. its DomainEvent is written with `publishEvent`, in the caller's transaction.
- * The RETURNING row is the row: no read before or after. `tests: transition.spec.ts` (no SQL), the
+ *      locks it, and appends its OperationEvent (with the state it really came from) and its DomainEvent (its data
+ *      made from the written row: `eventDataSql`) in data-modifying CTEs.
+ * The RETURNING row is the row: no read before or after, and nothing written after it (issue 19: the event was a
+ * second statement, sent once the row was back, so a transition cost two round trips; now a caller can write COMMIT
+ * right behind it, `WithTenantSqlOptions.pipelineCommit`). `tests: transition.spec.ts` (no SQL), the
  * property test `transition.property.int-spec.ts`, and `architecture.spec.ts`, which fails on any other writer.
  */
 
@@ -134,7 +136,23 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
   const to = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`${t.to}::"OperationState"`;
   const fromLogged = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`"previousState"`;
-  const rows = await tx.$queryRaw<(OperationRow & { previousState: OperationStateName })[]>`
+  // The DomainEvent: eventData(row, { ...step.data, previousState }) made by PostgreSQL from the written row.
+  const identity = t.step.event === undefined ? undefined : eventIdentity();
+  const extra =
+    t.to === null
+      ? Prisma.sql`${jsonOrNull(t.step.data ?? {})}::jsonb`
+      : Prisma.sql`${jsonOrNull(t.step.data ?? {})}::jsonb || jsonb_build_object('previousState', lower(w."previousState"::text))`;
+  const published =
+    identity === undefined
+      ? Prisma.empty
+      : Prisma.sql`, published AS (
+      INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
+      SELECT ${identity.id}::uuid, w."tenantId", ${t.step.event!}, 'operation', w."id"::text, ${eventDataSql('w')} || ${extra}, ${identity.createdAt}::timestamptz
+      FROM written w
+      RETURNING "data"
+    )`;
+  if (identity !== undefined) expectEvents(tx);
+  const rows = await tx.$queryRaw<(OperationRow & { previousState: OperationStateName; eventData?: Record<string, unknown> })[]>`
     WITH previous AS (
       SELECT o."id", o."state" FROM "TerminalOperation" o
       WHERE o."id" = ${t.operationId}::uuid AND o."state" = ANY(${[...t.from]}::"OperationState"[]) ${guards.length > 0 ? Prisma.join(guards, ' ') : Prisma.empty}
@@ -146,12 +164,15 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
     ), logged AS (
       INSERT INTO "OperationEvent" ("id", "tenantId", "operationId", "kind", "fromState", "toState", "data", "createdAt")
       SELECT gen_random_uuid(), "tenantId", "id", ${t.step.kind}, ${fromLogged}, ${to}, ${jsonOrNull(t.step.data)}::jsonb, clock_timestamp() FROM written
-    )
-    SELECT * FROM written`;
+    )${published}
+    SELECT written.*${identity === undefined ? Prisma.empty : Prisma.sql`, (SELECT "data" FROM published) AS "eventData"`} FROM written`;
   const written = rows[0];
   if (written === undefined) return null;
-  const { previousState, ...row } = written;
-  return { row, from: previousState, event: await publishStep(tx, row, t.to === null ? undefined : previousState, t.step) };
+  const { previousState, eventData: data, ...row } = written;
+  if (identity === undefined || data === undefined) return { row, from: previousState, event: undefined };
+  const event: PublishedEvent = { ...identity, tenantId: row.tenantId, type: t.step.event!, subjectType: 'operation', subjectId: row.id, data };
+  recordEvent(tx, event);
+  return { row, from: previousState, event };
 }
 
 /** The DomainEvent of a step: the operation's log-safe summary, plus `previousState` when the state moved. */

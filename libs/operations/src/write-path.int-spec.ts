@@ -4,7 +4,7 @@ import { Client } from 'pg';
 
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createDriver, type TerminalDriver } from '@payorch/drivers';
-import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
+import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { insertOperation, OperationExecutor } from './index';
@@ -130,25 +130,27 @@ describe('operation write path (statement budget)', () => {
     expect(critical.map((tx) => tx.kinds.filter((k) => k !== 'progress' && k !== 'frame'))).toEqual([[], ['transition'], ['transition']]);
     expectRead(critical[0]!);
     expect(run.flatMap((tx) => tx.kinds).filter((k) => k !== 'frame')).toEqual(['transition', 'progress', 'transition']);
-    expect(run.filter(background).length).toBeLessThanOrEqual(2);
+    // Background batches, at most one at a time, each waiting PROGRESS_COALESCE_MS for more steps: the held link check
+    // with "processing", the request frame, the answer frame; whatever is not written yet goes with the outcome.
+    expect(run.filter(background).length).toBeLessThanOrEqual(3);
     expectClaimWithRefs(critical[1]!, { df01: expect.stringMatching(/^\d{6}$/), command: 'Purchase' });
     for (const tx of run.slice(1)) {
-      // set_config, then per step the one statement on the row (which appends the OperationEvent) and its DomainEvent;
+      // set_config, then per step the one statement on the row, which appends its OperationEvent and its DomainEvent;
       // a run of consecutive frames is one INSERT … SELECT from the row (no DomainEvent).
       expect(tx.statements.filter((s) => s.sql.includes('"TerminalOperation"'))).toHaveLength(tx.kinds.length);
-      expect(tx.statements.length).toBeLessThanOrEqual(1 + 2 * tx.kinds.length);
+      expect(tx.statements).toHaveLength(1 + tx.kinds.length);
     }
     // The one read of the row is the executor's, before it opens the session.
     expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql))).toEqual([critical[0]!.statements[1]]);
-    // Without frames: with the create, 13 statements (14 when the progress step has its own transaction) in 4 (5)
-    // transactions, 3 of them writes, 19 (24) with BEGIN and COMMIT, against 28 before. The frame journal adds one
-    // INSERT per run of consecutive frames — the link check as the session opens, the request and the answers after
-    // "processing": at most two — and at most one background transaction. (The background numbering of the events
-    // is not counted.)
+    // Without frames: with the create, 10 statements (11 when the progress step has its own transaction) in 4 (5)
+    // transactions, 3 of them writes, 18 (21) with BEGIN and COMMIT, against 13 (14) and 19 (24) while each step's
+    // DomainEvent was a statement of its own, and 28 before issue 19. The frame journal adds one INSERT per run of
+    // consecutive frames — the link check as the session opens, the request and the answers after "processing": at
+    // most two — and at most one background transaction. (The background numbering of the events is not counted.)
     const frameStatements = run.reduce((n, tx) => n + tx.kinds.filter((k) => k === 'frame').length, 0);
     expect(frameStatements).toBeGreaterThanOrEqual(1);
     expect(frameStatements).toBeLessThanOrEqual(2);
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(10);
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(8);
     expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(16 + frameStatements + 2);
     // The journal, in wire order: the simulator's link check (Echo 99 and our answer) as the session opens, then
     // "processing" (persisted with DF01 before the request is written), the request, and the answer, PAN masked.
@@ -184,8 +186,8 @@ describe('operation write path (statement budget)', () => {
     expect(report).toEqual({ ran: true, state: 'APPROVED' });
     const run = splitTransactions(recorded);
     expect(run.map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress', 'frame', 'progress', 'frame', 'transition']]);
-    // 2 (read) + 3 (claim with refs) + (set_config + 3 × (compare-and-set + DomainEvent) + 2 frame INSERTs).
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(14);
+    // 2 (read) + 2 (claim with refs) + (set_config + 3 steps, each one statement with its events + 2 frame INSERTs).
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(10);
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
     expect(
       steps.map((s) => [
@@ -237,8 +239,8 @@ describe('operation write path (statement budget)', () => {
     expect(run.map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress', 'progress', 'transition']]);
     expectRead(run[0]!);
     expectClaimWithRefs(run[1]!, { df01: '000001' });
-    // 2 (read) + 3 (claim with refs) + (set_config + 3 steps × (compare-and-set + DomainEvent)).
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(12);
+    // 2 (read) + 2 (claim with refs) + (set_config + 3 steps, each one statement with its OperationEvent and DomainEvent).
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(8);
     // Every step is logged and published, in order.
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { createdAt: 'asc' } });
     expect(steps.map((s) => [s.kind, s.toState])).toEqual([
@@ -251,6 +253,40 @@ describe('operation write path (statement budget)', () => {
     await db.eventsSettled();
     const events = await owner.domainEvent.findMany({ where: { subjectId: row.id }, orderBy: { seq: 'asc' } });
     expect(events.map((e) => e.type)).toEqual(['operation.created', 'operation.progress', 'operation.progress', 'operation.progress', 'operation.completed']);
+  });
+
+  it('writes the claim, and the progress steps with the outcome, each with its COMMIT in one write: one round trip each', async () => {
+    // Issue 19: a step's DomainEvent was a second statement, sent once the compare-and-set had answered, so the claim
+    // (before the first byte reaches the terminal) and the outcome cost two round trips each.
+    const plain = Database.connect(testDb.appUrl, 1, { preparedStatements: false }); // statements travel as text
+    try {
+      const { row } = await create();
+      const writes = await socketWriteTexts(() =>
+        new OperationExecutor(plain).execute(
+          { tenantId, operationId: row.id },
+          fakeDriver(async (hooks) => {
+            await hooks.beforeSend({ df01: '000009' });
+            hooks.onProgress({ kind: 'status', subStatus: 'processing' });
+            return { state: 'approved', rrn: '000000000009' };
+          }),
+        ),
+      );
+      const claim = writes.filter((w) => w.includes('"protocolRefs" ='));
+      expect(claim).toHaveLength(1);
+      expect(claim[0]).toContain('INSERT INTO "DomainEvent"');
+      expect(claim[0]).toContain('COMMIT');
+      // The event sequencer's call travels with that COMMIT: the transaction announced its event when it sent the
+      // statement (expectEvents), although the event's row comes back only with the answer.
+      expect(claim[0]).toContain('payorch_sequence_events');
+      const outcome = writes.filter((w) => w.includes('"completedAt" ='));
+      expect(outcome).toHaveLength(1);
+      // The progress step's statement, the outcome's, and COMMIT.
+      expect(outcome[0]!.split('INSERT INTO "DomainEvent"')).toHaveLength(3);
+      expect(outcome[0]).toContain('COMMIT');
+      expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ state: 'APPROVED' });
+    } finally {
+      await plain.close();
+    }
   });
 
   it('writes progress in the background while the terminal works, before the outcome', async () => {
@@ -312,7 +348,7 @@ function expectRead(tx: RecordedTransaction): void {
   expect(tx.statements[1]!.sql).toMatch(/^SELECT .* AS "original" FROM "TerminalOperation" o WHERE o\."id" = \$1::uuid$/);
 }
 
-/** The claim: ONE compare-and-set PENDING → SENT that stores the protocol references, and its DomainEvent. */
+/** The claim: ONE statement, the compare-and-set PENDING → SENT that stores the protocol references with its events. */
 function expectClaimWithRefs(tx: RecordedTransaction, refs: Record<string, unknown>): void {
   const updates = tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'));
   expect(updates).toHaveLength(1);
@@ -320,7 +356,8 @@ function expectClaimWithRefs(tx: RecordedTransaction, refs: Record<string, unkno
   expect(cas!.sql).toContain('"protocolRefs" =');
   expect(cas!.values).toContainEqual(['PENDING']);
   expect(cas!.values.map((v) => (typeof v === 'string' && v.startsWith('{') ? JSON.parse(v) : v))).toContainEqual(refs);
-  expect(tx.statements).toHaveLength(3);
+  expect(cas!.sql).toContain('INSERT INTO "DomainEvent"');
+  expect(tx.statements).toHaveLength(2);
 }
 
 interface RecordedTransaction {
