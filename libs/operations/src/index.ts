@@ -21,6 +21,7 @@ export {
   OPEN_STATES_SQL,
   OPERATION_ROW_COLUMNS,
   operationById,
+  unknownOperationOf,
   operationRowColumns,
   type OperationRow,
   type OperationView,

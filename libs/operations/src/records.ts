@@ -186,9 +186,23 @@ export function eventDataSql(alias: string): Prisma.Sql {
 export const asRefs = (value: unknown): ProtocolRefs | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ProtocolRefs) : undefined;
 
-/** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any (the partial index of UNKNOWN rows). */
-export const blockingOperation = Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN'
-  AND u."id" <> o."id" ORDER BY u."createdAt" ASC LIMIT 1)`;
+/**
+ * The oldest UNKNOWN operation (its id) of the terminal `terminal` (an SQL expression: a column of the outer query),
+ * other than `except`, or NULL: the gate of new work (the gateway's create, the executor's read and claim, a campaign
+ * step). It looks among the terminal's open operations ("completedAt" IS NULL, the partial index
+ * TerminalOperation_open_by_terminal_idx) and only then at their state: under row-level security a condition on the
+ * `state` enum is neither an index condition nor a partial-index predicate the planner can prove (enum equality is not
+ * LEAKPROOF), so once the table was ANALYZEd with a history, `state = 'UNKNOWN'` alone was a sequential scan of the
+ * whole table (issue 19: 20,001 rows, 4–7 ms per claim at 20,000 operations; found by the operations bench on a
+ * database with history).
+ */
+export const unknownOperationOf = (terminal: Prisma.Sql, except?: Prisma.Sql): Prisma.Sql =>
+  Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = ${terminal} AND u."completedAt" IS NULL AND u."state" = 'UNKNOWN'${
+    except === undefined ? Prisma.empty : Prisma.sql` AND u."id" <> ${except}`
+  } ORDER BY u."createdAt" ASC LIMIT 1)`;
+
+/** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any. */
+export const blockingOperation = unknownOperationOf(Prisma.raw('o."terminalId"'), Prisma.raw('o."id"'));
 
 /**
  * The operation, what its driver command needs of its original (refund / void / capture) and the terminal's

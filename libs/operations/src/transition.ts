@@ -2,7 +2,7 @@ import { eventIdentity, expectEvents, Prisma, publishEvent, recordEvent, type Do
 import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
-import { eventData, eventDataSql, type OperationRow, operationRowColumns } from './records';
+import { blockingOperation, eventData, eventDataSql, type OperationRow, operationRowColumns } from './records';
 import { canTransition, isFinal, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
 
 /**
@@ -115,7 +115,7 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   if (t.unlessTerminalRecovering !== undefined) {
     const except = t.unlessTerminalRecovering.exceptTypes;
     guards.push(Prisma.sql`AND (${except.length > 0 ? Prisma.sql`o."type"::text = ANY(${[...except]}::text[])` : Prisma.sql`false`}
-      OR NOT EXISTS (SELECT 1 FROM "TerminalOperation" u WHERE u."terminalId" = o."terminalId" AND u."state" = 'UNKNOWN' AND u."id" <> o."id"))`);
+      OR ${blockingOperation} IS NULL)`);
   }
   const sets: Prisma.Sql[] = [];
   if (t.to !== null) sets.push(Prisma.sql`"state" = ${t.to}::"OperationState"`);

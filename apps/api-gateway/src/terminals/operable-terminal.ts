@@ -1,4 +1,5 @@
-import type { SqlClient } from '@payorch/db';
+import { Prisma, type SqlClient } from '@payorch/db';
+import { unknownOperationOf } from '@payorch/operations';
 import { ApiError, notFound } from '@payorch/domain';
 
 /** Retry-After of TERMINAL_RECOVERING: recovery starts when the terminal is reachable and takes seconds. */
@@ -38,7 +39,7 @@ export async function requireOperableTerminal(tx: SqlClient, terminalId: string)
   >`
     SELECT t."id", t."storeId", t."agentId", t."protocol"::text AS "protocol", t."dialect", t."status"::text AS "status",
       a."status"::text AS "agentStatus", s."timeZone",
-      (SELECT o."id" FROM "TerminalOperation" o WHERE o."terminalId" = t."id" AND o."state" = 'UNKNOWN' ORDER BY o."createdAt" ASC LIMIT 1) AS "unrecoveredId"
+      ${unknownOperationOf(Prisma.raw('t."id"'))} AS "unrecoveredId"
     FROM "Terminal" t JOIN "Store" s ON s."id" = t."storeId" LEFT JOIN "Agent" a ON a."id" = t."agentId"
     WHERE t."id" = ${terminalId}::uuid`;
   if (!row) throw notFound('terminal', terminalId);

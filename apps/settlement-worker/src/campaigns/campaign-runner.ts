@@ -27,6 +27,7 @@ import {
   operationById,
   type TerminalCommandDispatcher,
   transitionOperation,
+  unknownOperationOf,
 } from '@payorch/operations';
 import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
 
@@ -464,7 +465,7 @@ async function terminalCheck(tx: SqlClient, terminalId: string): Promise<Termina
   // One statement: the terminal, its agent's status and (the partial index of UNKNOWN rows) an unknown operation of it.
   const [terminal] = await tx.$queryRaw<{ agentId: string | null; status: string; agentStatus: string | null; unknownOperationId: string | null }[]>`
     SELECT t."agentId", t."status"::text AS "status", a."status"::text AS "agentStatus",
-      (SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = t."id" AND u."state" = 'UNKNOWN' LIMIT 1) AS "unknownOperationId"
+      ${unknownOperationOf(Prisma.raw('t."id"'))} AS "unknownOperationId"
     FROM "Terminal" t LEFT JOIN "Agent" a ON a."id" = t."agentId"
     WHERE t."id" = ${terminalId}::uuid`;
   const refusal = !terminal
