@@ -1,7 +1,7 @@
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
-import { nextTerminalCommandId } from './protocol-ids';
+import { nextTerminalCommandId, terminalCommandIds } from './protocol-ids';
 
 describe(nextTerminalCommandId.name, () => {
   let testDb: TestDatabase;
@@ -54,8 +54,38 @@ describe(nextTerminalCommandId.name, () => {
     }
   });
 
+  it('reserves ids a block at a time per driver: one transaction per block, ids in order, concurrent calls sharing a reservation (issue 19)', async () => {
+    await owner.terminal.update({ where: { id: terminalId }, data: { protocolSequence: 100 } });
+    const bare = jest.spyOn(db, 'withTenantSql');
+    try {
+      const next = terminalCommandIds(db, tenantId, terminalId, 50);
+      const first = await Promise.all(Array.from({ length: 30 }, () => next()));
+      const rest: string[] = [];
+      for (let i = 0; i < 90; i++) rest.push(await next());
+      expect([...first, ...rest]).toEqual(Array.from({ length: 120 }, (_, i) => String(101 + i).padStart(6, '0')));
+      // 120 ids: three blocks of 50 (one command per transaction before).
+      expect(bare).toHaveBeenCalledTimes(3);
+    } finally {
+      bare.mockRestore();
+    }
+  });
+
+  it('never hands out an id twice across drivers and connector instances of one terminal, nor across the wrap', async () => {
+    await owner.terminal.update({ where: { id: terminalId }, data: { protocolSequence: 999_900 } });
+    const here = terminalCommandIds(db, tenantId, terminalId, 40);
+    const there = terminalCommandIds(db, tenantId, terminalId, 40);
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push(await (i % 3 === 0 ? there() : here()));
+    expect(new Set(ids).size).toBe(100);
+    expect(ids.every((id) => /^\d{6}$/.test(id) && id !== '000000')).toBe(true);
+    // A block that would pass 999999 starts again at 000001.
+    expect(ids).toContain('000001');
+    expect(ids.some((id) => Number(id) > 999_900)).toBe(true);
+  });
+
   it("refuses another tenant's terminal", async () => {
     const other = (await owner.tenant.create({ data: { name: 'U' } })).id;
     await expect(nextTerminalCommandId(db, other, terminalId)).rejects.toThrow(/not found/);
+    await expect(terminalCommandIds(db, other, terminalId)()).rejects.toThrow(/not found/);
   });
 });

@@ -5,7 +5,7 @@ import type { Database } from '@payorch/db';
 import { KeyedSerialQueue, type SecretBox } from '@payorch/domain';
 import { type DriverConfig, type LinkFactory, openTerminalCredentials, type TerminalDriver } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
-import { nextTerminalCommandId } from '@payorch/operations';
+import { terminalCommandIds } from '@payorch/operations';
 import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo } from '@payorch/tunnel';
 
 import { type AgentAccessRow, planTerminals, revocationReason, type RevocationReason } from '../access/access-check';
@@ -471,8 +471,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
         ...(row.protocol === 'JPAY' && { encryption: { enabled: row.encryptionEnabled } }),
         ...(row.protocol === 'JOINPROTO' && {
           relay: this.relays.forTerminal({ tenantId: row.tenantId, agentId: session.agent.agentId, terminalId: row.id }),
-          // DF01 ids from the terminal's persisted counter: unique across restarts and instance moves.
-          options: { nextJoinprotoId: () => nextTerminalCommandId(this.db, row.tenantId, row.id) },
+          // DF01 ids from the terminal's persisted counter, reserved COMMAND_ID_BLOCK at a time per driver: unique
+          // across restarts and instance moves, and no transaction of their own before most commands.
+          options: { nextJoinprotoId: terminalCommandIds(this.db, row.tenantId, row.id) },
         }),
       };
       return this.driverFactory(config);
