@@ -46,7 +46,7 @@ export {
   TRANSITIONS,
 } from './state-machine';
 export { failNeverSent, flagForHuman, holdPending, type ManualResolution, markStuckUnknown, resolveManually, type SupervisionResult } from './supervision';
-export { COMMAND_ID_BLOCK, nextTerminalCommandId, reserveTerminalCommandIds, terminalCommandIds } from './protocol-ids';
+export { COMMAND_ID_BLOCK, reserveTerminalCommandIds, terminalCommandIds } from './protocol-ids';
 export {
   assertTransition,
   type OperationStep,

@@ -1,9 +1,12 @@
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
-import { nextTerminalCommandId, terminalCommandIds } from './protocol-ids';
+import { terminalCommandIds } from './protocol-ids';
 
-describe(nextTerminalCommandId.name, () => {
+/** One id reserved alone (a source of blocks of one), as a driver's first command does. */
+const nextTerminalCommandId = (db: Database, tenantId: string, terminalId: string) => terminalCommandIds(db, tenantId, terminalId, 1)();
+
+describe(terminalCommandIds.name, () => {
   let testDb: TestDatabase;
   let owner: PrismaClient;
   let db: Database;

@@ -34,11 +34,6 @@ export async function reserveTerminalCommandIds(db: Database, tenantId: string, 
 
 const format = (id: number) => String(id).padStart(6, '0');
 
-/** The next command id of a terminal, reserved alone (one round trip). */
-export async function nextTerminalCommandId(db: Database, tenantId: string, terminalId: string): Promise<string> {
-  return format((await reserveTerminalCommandIds(db, tenantId, terminalId, 1)).first);
-}
-
 /**
  * One terminal's command ids for one driver (the device connector's, per terminal session): reserved `block` at a
  * time, handed out in order; reservations are made one at a time, so concurrent calls share one. The ids of a block a

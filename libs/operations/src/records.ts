@@ -169,8 +169,8 @@ export function eventData(row: OperationRow, extra: Record<string, unknown> = {}
 /**
  * `eventData(row)` computed by PostgreSQL from the row `alias` (without `extra`), as a jsonb: the operation owner
  * writes a transition's DomainEvent in the transition's own statement from its RETURNING row (issue 19: one
- * statement, and no round trip between the compare-and-set and its event). `records.int-spec.ts` holds the two to the
- * same result for every kind of row.
+ * statement, and no round trip between the compare-and-set and its event). `event-data.property.int-spec.ts` holds the two
+ * to the same result for every kind of row.
  */
 export function eventDataSql(alias: string): Prisma.Sql {
   const c = (column: keyof OperationRow) => `${alias}."${column}"`;

@@ -7,15 +7,13 @@ import type { WorkerConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, recordPreparedStatements, type TestDatabase, widePlans } from '@payorch/testing';
 import { Redis } from 'ioredis';
 
 import { createWorkerApp } from '../bootstrap';
-import { bullConnection } from '../redis-connection';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
-import { testWorkerConfig } from '../testing/worker-config.testing';
+import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
 
 /** Operations of the terminal's past, all settled, and of another terminal of the tenant, none settled. */
 const HISTORY = 20_000;
@@ -48,7 +46,7 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: new FakeSettlementRunner(db, 1) });
     await app.init();
     owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+    const opts = testQueueOptions(config);
     queue = new Queue(QUEUES.settlement, opts);
     events = new QueueEvents(QUEUES.settlement, opts);
     await events.waitUntilReady();

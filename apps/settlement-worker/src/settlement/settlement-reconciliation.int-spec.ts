@@ -10,7 +10,6 @@ import { type JobData, QUEUES } from '@payorch/domain';
 import type { OperationType } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
-import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
@@ -18,9 +17,8 @@ import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim
 import { emptySimulatorState, SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
 import { createWorkerApp } from '../bootstrap';
-import { bullConnection } from '../redis-connection';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
-import { testWorkerConfig } from '../testing/worker-config.testing';
+import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
 
 /**
  * A mixed day per protocol (docs/reconciliation.md), every operation driven through the real driver and the
@@ -61,7 +59,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
     owner = createPrismaClient(testDb.adminUrl, { max: 2 });
     tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
     storeId = (await owner.store.create({ data: { tenantId, name: 'Main', timeZone: 'Europe/Moscow' } })).id;
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+    const opts = testQueueOptions(config);
     queue = new Queue(QUEUES.settlement, opts);
     events = new QueueEvents(QUEUES.settlement, opts);
     await events.waitUntilReady();

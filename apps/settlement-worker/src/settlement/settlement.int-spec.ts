@@ -11,13 +11,11 @@ import type { OperationOutcome, TerminalDriver } from '@payorch/drivers';
 import { duplexTransport, TillSession } from '@payorch/joinproto';
 import { createLogger } from '@payorch/logging';
 import { OperationExecutor, recoverOperation } from '@payorch/operations';
-import { bullPrefix } from '@payorch/redis';
 import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
 import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { createWorkerApp } from '../bootstrap';
-import { bullConnection } from '../redis-connection';
 import { DATABASE, LOGGER } from '../tokens';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
 import { ScheduleSyncService } from './schedule-sync.service';
@@ -28,7 +26,7 @@ import { SettlementService } from './settlement.service';
 import { TENANT_SLOTS } from './settlement.tokens';
 import { TenantSlots } from './tenant-slots';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
-import { testWorkerConfig } from '../testing/worker-config.testing';
+import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
 
 /** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
 class RoutingRunner implements SettlementRunner {
@@ -82,7 +80,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
     moscowStore = (await owner.store.create({ data: { tenantId, name: 'Moscow', timeZone: 'Europe/Moscow' } })).id;
     newYorkStore = (await owner.store.create({ data: { tenantId, name: 'New York', timeZone: 'America/New_York' } })).id;
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+    const opts = testQueueOptions(config);
     queue = new Queue(QUEUES.settlement, opts);
     events = new QueueEvents(QUEUES.settlement, opts);
     await events.waitUntilReady();
@@ -344,7 +342,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     await pay(sim, terminal.id, 700);
     const service = app.get(SettlementService);
     const name = `kill-${randomBytes(3).toString('hex')}`;
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+    const opts = testQueueOptions(config);
     const killQueue = new Queue(name, opts);
     const killEvents = new QueueEvents(name, opts);
     await killEvents.waitUntilReady();
@@ -426,7 +424,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       const productConfig = { ...config, SETTLEMENT_RETRY_BASE_MS: 30_000, SETTLEMENT_RETRY_MAX_MS: 600_000 };
       const service = new SettlementService(db, productConfig, app.get(LOGGER), runner, app.get(TENANT_SLOTS), app.get(SETTLEMENT_METRICS));
       const name = `redo-${randomBytes(3).toString('hex')}`;
-      const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+      const opts = testQueueOptions(config);
       const redoQueue = new Queue(name, opts);
       const worker = new Worker(name, (job, token) => service.run(job, token), opts);
       const { terminal } = await simTerminal();

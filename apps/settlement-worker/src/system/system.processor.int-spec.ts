@@ -6,13 +6,11 @@ import request from 'supertest';
 import type { WorkerConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase } from '@payorch/testing';
 
 import { createWorkerApp } from '../bootstrap';
-import { bullConnection } from '../redis-connection';
 import { SystemProcessor } from './system.processor';
-import { testWorkerConfig } from '../testing/worker-config.testing';
+import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
 
 describe('settlement-worker queue wiring (real Redis)', () => {
   let testDb: TestDatabase;
@@ -26,7 +24,7 @@ describe('settlement-worker queue wiring (real Redis)', () => {
     config = testWorkerConfig(testDb.appUrl, 'worker', { WORKER_CONCURRENCY: '3' });
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.listen(0, '127.0.0.1');
-    const opts = { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
+    const opts = testQueueOptions(config);
     queue = new Queue(QUEUES.system, opts);
     events = new QueueEvents(QUEUES.system, opts);
     await events.waitUntilReady();

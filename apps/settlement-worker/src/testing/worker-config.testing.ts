@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
 import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
+import { bullPrefix } from '@payorch/redis';
 import { testRedisPrefix, testRedisUrl } from '@payorch/testing';
+
+import { bullConnection } from '../redis-connection';
 
 /**
  * TEST TOOL: the settlement worker's configuration for a test against its own database (`appUrl`) and Redis key
@@ -16,4 +19,9 @@ export function testWorkerConfig(appUrl: string, prefix: string, overrides: Reco
     PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
     ...overrides,
   });
+}
+
+/** TEST TOOL: the options of a test's own BullMQ Queue / QueueEvents on the worker's Redis and key prefix. */
+export function testQueueOptions(config: Pick<WorkerConfig, 'REDIS_URL' | 'REDIS_KEY_PREFIX'>) {
+  return { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) };
 }

@@ -9,14 +9,13 @@ import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/conf
 import { createPrismaClient, type PrismaClient } from '@payorch/db';
 import { QUEUES, SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { createAssistClient, resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
 
 import { createWorkerApp } from '../bootstrap';
-import { bullConnection } from '../redis-connection';
 import { WalletResolutionService } from './wallet-resolution.service';
+import { testQueueOptions } from '../testing/worker-config.testing';
 
 const APPLE_PAY_TOKEN = JSON.stringify({ version: 'EC_v1', data: 'ZGF0YQ==', signature: 'c2ln', header: { transactionId: 't' } });
 
@@ -84,7 +83,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     });
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.init();
-    queue = new Queue(QUEUES.walletPayments, { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(config.REDIS_KEY_PREFIX) });
+    queue = new Queue(QUEUES.walletPayments, testQueueOptions(config));
 
     tenantId = (await owner.tenant.create({ data: { name: 'Wallet tenant' } })).id;
     merchantRowId = randomUUID();
