@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import type { PublishedEvent } from '@payorch/db';
 import { testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
-import { accessChannel, eventsChannel, notifyCommitted, redisEventSink } from './event-channel';
+import { accessChannel, announceKeysChanged, eventsChannel, notifyCommitted, redisEventSink } from './event-channel';
 
 const event = (tenantId: string, n: number): PublishedEvent => ({
   id: randomUUID(),
@@ -81,5 +81,17 @@ describe(redisEventSink.name, () => {
     } finally {
       await on.quit();
     }
+  });
+});
+
+describe(announceKeysChanged.name, () => {
+  it('reports an announcement Redis refused to its caller (the admin CLI warns), and never throws after the commit', async () => {
+    const tenantId = randomUUID();
+    // A client whose connection is closed for good: every PUBLISH is refused at once.
+    const closed = new Redis(testRedisUrl(), { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const failures: [string, string][] = [];
+    await expect(announceKeysChanged(closed, 'any', (error, tenant) => failures.push([tenant, error.message]))(tenantId)).resolves.toBeUndefined();
+    expect(failures).toEqual([[tenantId, expect.any(String)]]);
+    closed.disconnect();
   });
 });

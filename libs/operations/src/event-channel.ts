@@ -52,12 +52,13 @@ export const apiKeysChangedChannel = (prefix: string): string => `${prefix}:api-
 
 /**
  * AdminService's `onKeysChanged` for a process with a Redis connection (the admin CLI, tests): announces on
- * apiKeysChangedChannel. Best effort: a gateway that misses it forgets the tenant's keys after its API_KEY_CACHE_MS.
+ * apiKeysChangedChannel. Best effort: a gateway that misses it forgets the tenant's keys after its API_KEY_CACHE_MS;
+ * a failed announcement is reported to `onFailure` (the CLI warns its operator), never thrown after the commit.
  */
 export const announceKeysChanged =
-  (publisher: Publisher, prefix: string) =>
+  (publisher: Publisher, prefix: string, onFailure: (error: Error, tenantId: string) => void = () => undefined) =>
   async (tenantId: string): Promise<void> => {
-    await publisher.publish(apiKeysChangedChannel(prefix), tenantId).catch(() => undefined);
+    await publisher.publish(apiKeysChangedChannel(prefix), tenantId).catch((error: unknown) => onFailure(error as Error, tenantId));
   };
 
 /** Anything that can PUBLISH (an ioredis client). */

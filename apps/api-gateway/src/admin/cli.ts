@@ -37,7 +37,14 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
       }
     : undefined;
   // Revocations and tenant status changes: every gateway forgets the tenant's API-key lookups at once (ApiKeyLookups).
-  const onKeysChanged = redis ? announceKeysChanged(redis, REDIS_KEY_PREFIX) : undefined;
+  const onKeysChanged = redis
+    ? announceKeysChanged(redis, REDIS_KEY_PREFIX, (error, tenantId) =>
+        process.stderr.write(
+          `warning: the change to tenant ${tenantId}'s API keys is committed but could not be announced (${error.message}); ` +
+            `gateways keep accepting its old key lookups for up to API_KEY_CACHE_MS\n`,
+        ),
+      )
+    : undefined;
   try {
     const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`, onCommitted, onKeysChanged));
     await Promise.all(published);

@@ -26,8 +26,10 @@ function fakeDb(rows: Map<string, ApiKeyLookup>) {
   const db = {
     findApiKeyByPrefix: async (prefix: string) => {
       calls.push(prefix);
+      // The row as the statement saw it; its answer may be held back (holdNext).
+      const row = rows.get(prefix) ?? null;
       if (hold) await hold;
-      return rows.get(prefix) ?? null;
+      return row;
     },
   } as unknown as Database;
   return {
@@ -155,6 +157,44 @@ describe(ApiKeyLookups.name, () => {
     expect(fake.calls.length).toBe(after);
   });
 
+  it('does not keep a lookup read while the subscription was lost, even when it comes back after the subscription does', async () => {
+    // An announcement made while the pub/sub connection was down is missed: a lookup read meanwhile may hold a row
+    // revoked since. Before the fix it was kept once the subscription was confirmed again, for API_KEY_CACHE_MS.
+    const rows = new Map([['pok_a', keyOf('pok_a', tenantA)]]);
+    const fake = fakeDb(rows);
+    const { lookups, subscriber } = await gateway(fake.db);
+    subscriber.disconnect(true);
+    await waitFor(() => !lookups.keeping, { what: 'announcements lost' });
+    const release = fake.holdNext();
+    const reading = lookups.find('pok_a');
+    await waitFor(() => fake.calls.length === 1, { what: 'lookup sent' });
+    // Revoked while this gateway was not subscribed: its announcement never reached it.
+    rows.set('pok_a', { ...keyOf('pok_a', tenantA), revokedAt: new Date() });
+    await waitFor(() => lookups.keeping, { what: 'subscribed again' });
+    release();
+    expect(await reading).toMatchObject({ revokedAt: null });
+    expect(await lookups.find('pok_a')).toMatchObject({ revokedAt: expect.any(Date) });
+    expect(fake.calls).toHaveLength(2);
+  });
+
+  it('keeps nothing over a Redis Cluster, whose moved subscription it could not see', async () => {
+    const fake = fakeDb(new Map([['pok_a', keyOf('pok_a', tenantA)]]));
+    // ioredis's Cluster re-subscribes through another node without an event of its own (ClusterSubscriber).
+    const cluster = { isCluster: true, on: () => cluster, off: () => cluster, subscribe: async () => 1 } as unknown as Redis;
+    const publisher = new Redis(testRedisUrl());
+    try {
+      const config = { REDIS_KEY_PREFIX: prefix, API_KEY_CACHE_MS: 60_000 } as GatewayConfig;
+      const lookups = new ApiKeyLookups(fake.db, config, silent, publisher, cluster);
+      lookups.onModuleInit();
+      await lookups.find('pok_a');
+      await lookups.find('pok_a');
+      expect(lookups.keeping).toBe(false);
+      expect(fake.calls).toHaveLength(2);
+    } finally {
+      publisher.disconnect();
+    }
+  });
+
   it('keeps nothing with API_KEY_CACHE_MS=0, and a kept key only for API_KEY_CACHE_MS', async () => {
     const fake = fakeDb(new Map([['pok_a', keyOf('pok_a', tenantA)]]));
     const { lookups } = await gateway(fake.db, 0);
@@ -184,9 +224,12 @@ describe(ApiKeyLookups.name, () => {
     expect(fake.calls.length).toBe(before + 1);
   });
 
-  it('announces on the channel every gateway listens to', async () => {
+  it.each([
+    ['a gateway that keeps lookups', 60_000],
+    ['a gateway that keeps none (API_KEY_CACHE_MS=0): the others may', 0],
+  ])('announces on the channel every gateway listens to: %s', async (_what, cacheMs) => {
     const fake = fakeDb(new Map());
-    const { lookups } = await gateway(fake.db);
+    const { lookups } = await gateway(fake.db, cacheMs);
     const listener = new Redis(testRedisUrl());
     try {
       const heard: string[] = [];

@@ -26,12 +26,15 @@ export const API_KEY_CACHE_ENTRIES = 10_000;
  * lookups in this process at once and announces it on `apiKeysChangedChannel` (as the admin CLI does), on which every
  * gateway forgets them too. Lookups are kept only while this process is subscribed to that channel (after the SUBSCRIBE is confirmed, until
  * the connection drops: then everything is forgotten), so a missed announcement can only come from a message Redis
- * lost; API_KEY_CACHE_MS bounds even that. A lookup that was on its way while a change was announced is not kept.
+ * lost; API_KEY_CACHE_MS bounds even that. A lookup that was on its way while a change was announced, or while the
+ * subscription was lost and made again (an announcement may have been missed meanwhile), is not kept. Over a Redis
+ * Cluster nothing is kept: ioredis moves a cluster's subscription to another node without telling its user, so a
+ * lost subscription could not be seen. Every gateway announces its changes, whether it keeps lookups or not.
  */
 @Injectable()
 export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   private readonly entries = new Map<string, { key: ApiKeyLookup; until: number }>();
-  /** Bumped by every change and every lost subscription: a lookup read before one is not kept. */
+  /** Bumped by every change, every lost subscription and every confirmed one: a lookup read before one is not kept. */
   private generation = 0;
   private listening = false;
   private readonly channel: string;
@@ -61,6 +64,10 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     if (this.ttlMs <= 0) return;
+    if (this.subscriber.isCluster) {
+      this.logger.info('API-key lookups are not kept over a Redis Cluster (a moved subscription is not seen); API_KEY_CACHE_MS has no effect');
+      return;
+    }
     this.subscriber.on('message', this.onMessage);
     this.subscriber.on('close', this.onDown);
     this.subscriber.on('ready', this.onReady);
@@ -81,7 +88,8 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   }
 
   async find(prefix: string): Promise<ApiKeyLookup | null> {
-    const now = Date.now();
+    // A monotonic clock: a step of the wall clock must not lengthen what API_KEY_CACHE_MS bounds.
+    const now = performance.now();
     const kept = this.entries.get(prefix);
     if (kept !== undefined) {
       if (kept.until > now) return kept.key;
@@ -102,7 +110,7 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
    */
   async changed(tenantId: string): Promise<void> {
     this.forget(tenantId);
-    if (this.ttlMs <= 0) return;
+    // Announced even when this gateway keeps nothing (API_KEY_CACHE_MS=0, a cluster): the others may keep lookups.
     await this.redis.publish(this.channel, tenantId).catch((error: unknown) => {
       this.logger.warn({ tenantId, err: (error as Error).message }, 'API-key change not announced (Redis): other gateways forget it after API_KEY_CACHE_MS');
     });
@@ -122,6 +130,8 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
     if (this.ttlMs <= 0) return;
     try {
       await this.subscriber.subscribe(this.channel);
+      // An announcement made while the subscription was down was missed: a lookup read before now is not kept.
+      this.generation += 1;
       this.listening = true;
     } catch (error) {
       this.listening = false;
