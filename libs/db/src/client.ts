@@ -39,6 +39,11 @@ export function createPool(connectionString: string, options: CreatePrismaOption
   } as pg.PoolConfig);
   // An idle connection that dies (server restart) must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);
+  // Nor one that dies while checked out (pg-pool listens to a client's errors only while it is idle): the connection's
+  // error fails the statements in flight on it, which is how its user learns; pg-pool discards it when it is released
+  // (not queryable any more). Without this listener a backend ended between two statements of a transaction
+  // (PostgreSQL restarted, pg_terminate_backend) emitted an 'error' nobody listened to: the process crashed.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

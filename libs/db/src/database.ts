@@ -5,7 +5,7 @@ import { isUuid, PayorchError } from '@payorch/domain';
 import { createPool, Prisma, type PrismaClient, prismaOnPool, type TransactionClient } from './client';
 import { collectEvents, type PublishedEvent, writesEvents } from './events';
 import { isStalePreparedStatement, statementName } from './prepared-statements';
-import { SqlTransaction } from './sql-transaction';
+import { isStatementError, SqlTransaction } from './sql-transaction';
 
 export interface ApiKeyLookup {
   id: string;
@@ -93,6 +93,13 @@ const SEQUENCE_EVENTS = `SELECT * FROM payorch_sequence_events(${SEQUENCE_BATCH}
  */
 export const SEQUENCE_DEFER_MS = 5;
 
+/** A promise and the function that resolves it. */
+function ending(): { ended: Promise<void>; end: () => void } {
+  let end!: () => void;
+  const ended = new Promise<void>((resolve) => (end = resolve));
+  return { ended, end };
+}
+
 /** A committed transaction's events, and its place in this process's commit order (Database.commits). */
 interface CommittedBatch {
   events: PublishedEvent[];
@@ -105,6 +112,8 @@ export class Database {
   private sequencer: Promise<void> | undefined;
   /** A sequencer call is on its way with a COMMIT whose transaction has not handed its events over yet. */
   private sequencerOnItsWay = false;
+  /** Ends when the transaction whose COMMIT carries that call has ended (eventsSettled waits for it). */
+  private carrier: { ended: Promise<void>; end: () => void } | undefined;
   /** The events of this process's open bare-driver transactions (withTenantSql), while they are open. */
   private readonly writing = new Set<PublishedEvent[]>();
   /** Commits of transactions with events, counted when their COMMIT was answered. */
@@ -181,6 +190,7 @@ export class Database {
       () => {
         if (!writesEvents(events) || this.sequencer !== undefined || this.sequencerOnItsWay || this.othersWriting(events)) return undefined;
         carriesSequencer = this.sequencerOnItsWay = true;
+        this.carrier = ending();
         covers = this.commits;
         return SEQUENCE_EVENTS;
       },
@@ -204,7 +214,16 @@ export class Database {
           sequencing = committed.followed;
         } else result = await running;
       } catch (error) {
-        await tx.rollback().catch((rollbackError: unknown) => (broken = rollbackError));
+        try {
+          const ended = await tx.rollback();
+          // The sequencer's call sent behind a COMMIT (pipelineCommit, commitNow): the connection waits for it.
+          sequencing = ended.followed;
+          // fn failed after its COMMIT was written, and that COMMIT committed (every statement had succeeded): its writes
+          // stand, so its events are numbered and handed over like any committed transaction's.
+          if (ended.committed && events.length > 0) this.afterCommit(events, sequencing === undefined ? undefined : { call: sequencing, covers });
+        } catch (rollbackError) {
+          broken = rollbackError;
+        }
         throw error;
       }
       try {
@@ -220,13 +239,24 @@ export class Database {
       this.writing.delete(events);
       // Its run has started (afterCommit), or its COMMIT failed: the next commit may carry one again.
       if (carriesSequencer) this.sequencerOnItsWay = false;
-      // Events left waiting for this transaction's COMMIT, which did not carry a call (it failed, or others write).
-      this.startDeferred(false);
+      // Events left waiting for this transaction's COMMIT, which did not carry a call (it failed, or others write). When
+      // it carried the call but had no events to hand over, and their wait's bound passed while the call was on its way
+      // (the timer then left them to this COMMIT), they are numbered now: not after the other open transactions end.
+      this.startDeferred(carriesSequencer && this.deferral === undefined);
+      if (carriesSequencer) {
+        this.carrier?.end();
+        this.carrier = undefined;
+      }
       // Its prepared statements no longer match the schema (a migration ran): a new connection prepares them afresh.
-      if (tx.stalePreparedStatement) broken ??= true;
+      if (tx.stalePreparedStatement || tx.connectionLost) broken ??= true;
       const release = () => client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
       if (sequencing === undefined || broken !== undefined) release();
-      else void sequencing.then(release, release);
+      else
+        void sequencing.then(release, (error: unknown) => {
+          // The sequencer's call failed other than as a statement (its backend ended): the connection is not pooled again.
+          if (!isStatementError(error)) broken = error;
+          release();
+        });
     }
   }
 
@@ -246,8 +276,10 @@ export class Database {
     for (;;) {
       // Deferred events (afterCommit) are numbered now rather than after their wait.
       this.startDeferred(true);
-      if (this.sequencer === undefined) return;
-      await this.sequencer;
+      if (this.sequencer !== undefined) await this.sequencer;
+      // Committed events left to a COMMIT that carries the sequencer's call: numbered once that transaction has ended.
+      else if (this.unsequenced.length > 0 && this.carrier !== undefined) await this.carrier.ended;
+      else return;
     }
   }
 
@@ -310,9 +342,17 @@ export class Database {
         const sent = carried;
         carried = undefined;
         try {
-          const numbered = sent === undefined ? undefined : Number((await sent.call).rows[0]?.assigned);
-          // Nothing carried, a batch the carried call could not see, or a full batch of a backlog: a call of its own.
-          if (numbered === undefined || numbered >= SEQUENCE_BATCH || batches.some((b) => b.commit > sent!.covers)) await this.sequenceEvents();
+          // A carried call that failed (the connection dropped, a lock or statement timeout) numbered nothing.
+          const numbered =
+            sent === undefined
+              ? undefined
+              : await sent.call.then(
+                  (r) => Number(r.rows[0]?.assigned),
+                  () => undefined,
+                );
+          const covered = numbered !== undefined && numbered >= 0 && numbered < SEQUENCE_BATCH && batches.every((b) => b.commit <= sent!.covers);
+          // Nothing carried or it failed, a batch the carried call could not see, or a full batch of a backlog: a call of its own.
+          if (!covered) await this.sequenceEvents();
         } catch {
           // The rows are committed; the next commit with events, or the webhook sweep, numbers them.
         }
@@ -386,8 +426,9 @@ export class Database {
       failure = error;
       throw error;
     } finally {
-      // A failed lookup leaves the connection as it was (autocommit), except a prepared statement a migration made stale.
-      client.release(isStalePreparedStatement(failure) ? (failure as Error) : undefined);
+      // A failed lookup leaves the connection as it was (autocommit), except a prepared statement a migration made stale
+      // or a failure of the connection itself.
+      client.release(failure !== undefined && (isStalePreparedStatement(failure) || !isStatementError(failure)) ? (failure as Error) : undefined);
     }
   }
 

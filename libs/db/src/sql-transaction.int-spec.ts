@@ -5,7 +5,9 @@ import { promisify } from 'node:util';
 
 import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from '@payorch/testing';
 
-import { createPrismaClient, Database, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
+import pg from 'pg';
+
+import { createPrismaClient, Database, expectEvents, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
 import { MAX_PREPARED_STATEMENTS } from './prepared-statements';
 
 /** Store's columns by name, as the hot statements name TerminalOperation's (OPERATION_ROW_COLUMNS). */
@@ -248,6 +250,28 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
    * open transaction of the process has written events now leaves the numbering to that one's COMMIT, for at most
    * `sequenceDeferMs`.
    */
+  it('survives its connection ending between two statements of a transaction: the transaction fails, the process does not, the pool heals', async () => {
+    const db = Database.connect(testDb.appUrl, 1);
+    try {
+      await expect(
+        db.withTenantSql(tenantA, async (tx) => {
+          const [{ pid }] = await tx.$queryRaw<[{ pid: number }]>`SELECT pg_backend_pid() AS pid`;
+          // PostgreSQL restarted, or the backend was ended: its FATAL message reaches a connection with no statement in
+          // flight, which pg reports as an 'error' event; pg-pool listens to it only on idle connections.
+          await owner.$queryRaw`SELECT pg_terminate_backend(${pid}::int)`;
+          await waitFor(async () => (await owner.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ${pid}::int`)[0]!.n === 0n, {
+            what: 'the backend gone',
+          });
+          await new Promise((resolve) => setImmediate(resolve));
+          return tx.$queryRaw`SELECT 1`;
+        }),
+      ).rejects.toThrow();
+      expect(await db.querySql(tenantA, Prisma.sql`SELECT 1 AS one`)).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
   describe('commits that overlap share one sequencer call', () => {
     const event = (tx: Parameters<Parameters<Database['withTenantSql']>[1]>[0], n: number) =>
       publishEvent(tx, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { n } });
@@ -269,7 +293,7 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
 
     async function harness(sequenceDeferMs: number, run: (db: Database, batches: PublishedEvent[][]) => Promise<void>) {
       const batches: PublishedEvent[][] = [];
-      const db = Database.connect(testDb.appUrl, 2, { onCommitted: (events) => batches.push([...events]), sequenceDeferMs });
+      const db = Database.connect(testDb.appUrl, 3, { onCommitted: (events) => batches.push([...events]), sequenceDeferMs });
       try {
         await run(db, batches);
       } finally {
@@ -315,6 +339,125 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
         await second.done;
         await db.eventsSettled();
         expect(batches).toHaveLength(2);
+      });
+    });
+
+    /**
+     * A lock held by the test's own connection, and a way to see a transaction of the app wait for it (the review of
+     * the deferral: a COMMIT carrying the sequencer's call stays on its way while its last statement waits for a lock).
+     */
+    async function heldLock(sql: string) {
+      const holder = new pg.Client({ connectionString: testDb.adminUrl });
+      holder.on('error', () => undefined); // dropped with the test database if a test fails with it open
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query(sql);
+      return {
+        /** A backend of the app role waits for a lock, running a statement that matches `running`. */
+        waiting: async (running: string) => {
+          // Statistics views keep one snapshot per transaction, and the holder is in one.
+          await holder.query('SELECT pg_stat_clear_snapshot()');
+          const { rows } = await holder.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE usename <> current_user AND wait_event_type = 'Lock' AND query LIKE $1`,
+            [`%${running}%`],
+          );
+          return rows[0]?.pid;
+        },
+        terminate: (pid: number) => holder.query('SELECT pg_terminate_backend($1::int)', [pid]),
+        release: async () => {
+          await holder.query('COMMIT');
+          await holder.end();
+        },
+      };
+    }
+
+    /** A transaction that may write an event (expectEvents), whose one UPDATE waits for `Store` A's row lock: its COMMIT, written with it, carries the call. */
+    const carrier = (db: Database) =>
+      db.withTenantSql(
+        tenantA,
+        (tx) => {
+          expectEvents(tx);
+          return tx.$executeRaw`UPDATE "Store" SET "name" = "name" WHERE "id" = ${storeA}::uuid`;
+        },
+        { pipelineCommit: true },
+      );
+
+    it('numbers a waiting batch when the COMMIT that carried the call ends without events after the bound passed, while another transaction stays open', async () => {
+      await harness(1, async (db, batches) => {
+        const lock = await heldLock(`SELECT 1 FROM "Store" WHERE "id" = '${storeA}' FOR UPDATE`);
+        const x = carrier(db);
+        await waitFor(() => lock.waiting('UPDATE "Store"'), { what: "the carrier's UPDATE waits for the lock" });
+        const z = held(db, 9);
+        await waitFor(() => z.written(), { what: 'another open transaction wrote its event' });
+        const y = await db.withTenantSql(tenantA, (tx) => event(tx, 10));
+        // Its wait's bound (1 ms) passes while the carried call is on its way: a timer of the same delay, set after the
+        // deferral's, fires after it (timers of equal delay fire in the order they were set).
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        await lock.release();
+        await x;
+        // Before the review's fix, the batch waited for the open transaction's end.
+        await waitFor(() => batches.some((b) => b.some((e) => e.id === y.id)), {
+          what: 'the waiting batch handed over while the other transaction is open',
+          timeoutMs: 3_000,
+        });
+        expect((await seqs([y]))[0]![1]).not.toBeNull();
+        z.release();
+        await z.done;
+      });
+    });
+
+    it('eventsSettled waits for a batch left to a COMMIT that carries the call', async () => {
+      await harness(60_000, async (db, batches) => {
+        const lock = await heldLock(`SELECT 1 FROM "Store" WHERE "id" = '${storeA}' FOR UPDATE`);
+        const x = carrier(db);
+        await waitFor(() => lock.waiting('UPDATE "Store"'), { what: "the carrier's UPDATE waits for the lock" });
+        const y = await db.withTenantSql(tenantA, (tx) => event(tx, 11));
+        let settled = false;
+        const settling = db.eventsSettled().then(() => (settled = true));
+        await new Promise((resolve) => setImmediate(resolve));
+        // Before the review's fix it had returned here, with the batch neither numbered nor handed over (close() then
+        // ended the pool under the run).
+        expect(settled).toBe(false);
+        await lock.release();
+        await x;
+        await settling;
+        expect(batches.flat().map((e) => e.id)).toContain(y.id);
+        expect((await seqs([y]))[0]![1]).not.toBeNull();
+      });
+    });
+
+    it('numbers the batch with a call of its own when the call carried with its COMMIT failed', async () => {
+      await harness(60_000, async (db, batches) => {
+        const lock = await heldLock(`SELECT pg_advisory_xact_lock(hashtext('payorch_sequence_events'))`);
+        const y = await db.withTenantSql(tenantA, (tx) => event(tx, 12));
+        // The carried call waits for the sequencer's lock; its connection ends (PostgreSQL restarted, killed).
+        const pid = await waitFor(() => lock.waiting('payorch_sequence_events'), { what: 'the carried call waits for the sequencer lock' });
+        await lock.terminate(pid);
+        await lock.release();
+        await db.eventsSettled();
+        expect(batches.flat().map((e) => e.id)).toContain(y.id);
+        // Before the review's fix the batch was handed over unnumbered.
+        expect((await seqs([y]))[0]![1]).not.toBeNull();
+      });
+    });
+
+    it('hands over the events of a transaction that committed although its caller failed after COMMIT was written', async () => {
+      await harness(60_000, async (db, batches) => {
+        let published: PublishedEvent | undefined;
+        await expect(
+          db.withTenantSql(
+            tenantA,
+            async (tx) => {
+              published = await event(tx, 13);
+              throw new Error('failed after its statements');
+            },
+            { pipelineCommit: true },
+          ),
+        ).rejects.toThrow('failed after its statements');
+        await db.eventsSettled();
+        // Committed (its statement succeeded and COMMIT was on its way): before the review's fix, never handed over.
+        expect((await seqs([published!]))[0]![1]).not.toBeNull();
+        expect(batches.flat().map((e) => e.id)).toContain(published!.id);
       });
     });
 

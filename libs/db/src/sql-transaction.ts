@@ -51,6 +51,11 @@ export class SqlTransaction implements SqlClient {
    * connection is not to be pooled again (Database.withTenantSql), or every later use would fail the same way.
    */
   stalePreparedStatement = false;
+  /**
+   * A statement failed other than as a statement (PostgreSQL's FATAL, the connection lost): the connection is not to be
+   * pooled again. pg marks it unusable only once its socket has closed, which may come after it was released.
+   */
+  connectionLost = false;
 
   /**
    * @param followCommit asked when `COMMIT` is written: a statement to run right after the transaction, outside it
@@ -94,6 +99,7 @@ export class SqlTransaction implements SqlClient {
     result.catch((error: unknown) => {
       this.failure ??= { error };
       if (isStalePreparedStatement(error)) this.stalePreparedStatement = true;
+      if (!isStatementError(error)) this.connectionLost = true;
     });
     return result;
   }
@@ -119,7 +125,9 @@ export class SqlTransaction implements SqlClient {
    */
   async commit(): Promise<{ followed?: Promise<pg.QueryResult> }> {
     this.ended = true;
-    const { commit, followed } = this.committing ?? { commit: this.write('COMMIT'), followed: this.follow() };
+    // Kept: a caller that fails while this COMMIT is on its way (pipelineCommit) learns its fate from rollback().
+    this.committing ??= { commit: this.write('COMMIT'), followed: this.follow() };
+    const { commit, followed } = this.committing;
     await Promise.allSettled(this.sent);
     const result = await commit;
     if (this.failure !== undefined) throw this.failure.error;
@@ -154,13 +162,34 @@ export class SqlTransaction implements SqlClient {
     return typeof query === 'string' ? this.client.query(query) : this.client.query(query);
   }
 
-  /** Rolls back after the caller's failure; whatever was in flight is discarded. After `commitNow` there is nothing left to roll back. */
-  async rollback(): Promise<void> {
-    const rollback = this.committing?.commit ?? (this.ended ? undefined : this.write('ROLLBACK'));
+  /**
+   * Ends the transaction after the caller's failure: ROLLBACK, unless COMMIT was written already (`commitNow`, or
+   * `commit` while the caller still ran: pipelineCommit), whose answer then decides. `committed`: that COMMIT committed
+   * (every statement had succeeded; the caller failed on its own), so the transaction's writes and events stand.
+   * `followed`: the statement sent behind that COMMIT (Database: the event sequencer's call), still to be waited for
+   * before the connection is released. Waits for everything in flight on the connection but that statement.
+   */
+  async rollback(): Promise<{ committed: boolean; followed?: Promise<pg.QueryResult> }> {
+    const committing = this.committing;
+    const rollback = committing?.commit ?? (this.ended ? undefined : this.write('ROLLBACK'));
     this.ended = true;
-    await Promise.allSettled([...this.sent, this.committing?.followed]);
-    await rollback;
+    await Promise.allSettled(this.sent);
+    if (committing === undefined) {
+      await rollback;
+      return { committed: false };
+    }
+    // A COMMIT that failed (the connection, not a statement: that one answers ROLLBACK) throws, as a ROLLBACK would.
+    const { command } = await committing.commit;
+    return { committed: command === 'COMMIT' && this.failure === undefined, followed: committing.followed };
   }
+}
+
+/**
+ * An error PostgreSQL reported for a statement (severity ERROR): the connection itself is fine. Anything else (FATAL:
+ * the backend was ended or the server shuts down; an error of the connection, without a severity) leaves it in doubt.
+ */
+export function isStatementError(error: unknown): boolean {
+  return (error as { severity?: unknown } | null)?.severity === 'ERROR';
 }
 
 export function isSqlTransaction(client: unknown): client is SqlTransaction {
