@@ -86,6 +86,28 @@ describe(terminalCommandIds.name, () => {
     expect(ids.some((id) => Number(id) > 999_900)).toBe(true);
   });
 
+  it('never hands out an id twice when drivers of two connector instances reserve at the same time, across the wrap', async () => {
+    await owner.terminal.update({ where: { id: terminalId }, data: { protocolSequence: 999_000 } });
+    // A second instance: its own pool, so its reservations run in transactions concurrent with this one's.
+    const other = Database.connect(testDb.appUrl, 4);
+    try {
+      const drivers = Array.from({ length: 16 }, (_, i) => terminalCommandIds(i % 2 === 0 ? db : other, tenantId, terminalId, 50));
+      const taken = await Promise.all(
+        drivers.map(async (next) => {
+          const ids: string[] = [];
+          for (let i = 0; i < 120; i++) ids.push(await next());
+          return ids;
+        }),
+      );
+      const ids = taken.flat();
+      expect(new Set(ids).size).toBe(16 * 120);
+      expect(ids.every((id) => /^\d{6}$/.test(id) && id !== '000000')).toBe(true);
+      expect(ids).toContain('000001');
+    } finally {
+      await other.close();
+    }
+  });
+
   it("refuses another tenant's terminal", async () => {
     const other = (await owner.tenant.create({ data: { name: 'U' } })).id;
     await expect(nextTerminalCommandId(db, other, terminalId)).rejects.toThrow(/not found/);
