@@ -49,6 +49,18 @@ describe(JoinprotoDriver.name, () => {
     expect(outcome.protocolRefs).toMatchObject({ df01: refs[0]!.df01, rrn: outcome.rrn, receiptNo: expect.any(String) });
   });
 
+  it('claims with the DF01 the command goes out with, when the session refused the first id its source gave', async () => {
+    // An id source that first gives an id the session refuses (not six characters): before, the claim (beforeSend)
+    // stored that id for recovery (95) while the frame went out with the next one.
+    const ids = ['bad', '004242'];
+    const { driver } = await setup({}, { nextJoinprotoId: async () => ids.shift() ?? '004243' });
+    const { hooks, refs } = recordingHooks();
+    const outcome = await driver.execute(command('purchase', { amount: 1500 }), hooks);
+    expect(outcome.state).toBe('approved');
+    expect(refs).toEqual([{ df01: '004242', command: 'Purchase' }]);
+    expect(sim.journal).toEqual([expect.objectContaining({ id: '004242' })]);
+  });
+
   it('journals the frames of a purchase in wire order, masked, while the command runs', async () => {
     const { driver } = await setup();
     const { hooks, frames } = recordingHooks();

@@ -158,14 +158,14 @@ export class JoinprotoDriver implements TerminalDriver {
 
   private allocator(): IdAllocator {
     return {
-      next: async () => {
-        const id = await this.freshId();
+      next: () => this.freshId(),
+      // The id the session sends the command with (not merely the first one `next` gave: the session may refuse one).
+      accepted: async (id) => {
         const hook = this.pendingBeforeSend;
         if (hook !== undefined) {
           this.pendingBeforeSend = undefined;
           await hook(id);
         }
-        return id;
       },
     };
   }

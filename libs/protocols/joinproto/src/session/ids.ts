@@ -4,6 +4,12 @@
  */
 export interface IdAllocator {
   next(): string | Promise<string>;
+  /**
+   * Called with the id the session settled on (a valid id not in doubt: `next` may be asked again until one is),
+   * before the frame carrying it is written; a rejection aborts the command unsent. The place to record which id a
+   * command goes out with (the connector's claim stores it for recovery with command 95).
+   */
+  accepted?(id: string): void | Promise<void>;
 }
 
 export interface SequentialIdOptions {

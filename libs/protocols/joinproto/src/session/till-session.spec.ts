@@ -103,6 +103,33 @@ describe(TillSession.name, () => {
     });
   });
 
+  it('tells its id source which id the command goes out with, not an id it refused (invalid, or still in doubt)', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    const offered = ['464448', '464448', 'bad', '019903'];
+    const accepted: string[] = [];
+    const till = new TillSession({ transport, ids: { next: () => offered.shift()!, accepted: (id) => void accepted.push(id) } });
+    // The first command's answer does not decode: 464448 stays in doubt.
+    const first = till.execute({ type: 'PurchaseRequest', amount: 1 });
+    await flush();
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '01'],
+          ['DF01', '464448'],
+          ['DF05', '12'],
+          ['DF16', '000'],
+        ]),
+      ),
+    );
+    expect(await first).toMatchObject({ outcome: 'unknown' });
+    // The second is offered 464448 (in doubt) and 'bad' (not six characters) before 019903.
+    void till.execute({ type: 'BalanceRequest' });
+    await flush();
+    expect(accepted).toEqual(['464448', '019903']);
+    expect(written).toHaveLength(2);
+    expect(hex(written[1]!)).toContain(hex(new TextEncoder().encode('019903')));
+  });
+
   it('makes the outcome unknown when the answer with our DF01 does not decode', async () => {
     const { transport, written, terminalSends } = fakeTransport();
     const till = new TillSession({ transport, ids: { next: () => '464448' } });

@@ -240,7 +240,10 @@ export class TillSession {
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
       const id = await this.ids.next();
       const busy = this.inDoubt.has(id) || [...this.waiters].some((w) => w.id === id);
-      if (/^[\x20-\x7e]{6}$/.test(id) && !busy) return id;
+      if (/^[\x20-\x7e]{6}$/.test(id) && !busy) {
+        await this.ids.accepted?.(id);
+        return id;
+      }
     }
     throw new JoinprotoError('ID_CONFLICT', 'the id allocator keeps returning ids that are invalid or still in doubt');
   }
