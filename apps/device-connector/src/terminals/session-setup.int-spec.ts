@@ -58,12 +58,15 @@ describe('device-connector: batched tunnel set-ups', () => {
     return { agentId, terminalIds };
   }
 
+  /** The tunnel of each agent's set-up (AgentSession.id): one per agent here. */
+  const sessionOf = (agentId: string) => `00000000-0000-4000-8000-${agentId.slice(-12)}`;
   const input = (agentId: string, credentialPrefix: string): SessionSetUpInput => ({
     agentId,
     tenantId,
     credentialPrefix,
     version: '1.2.3',
     instanceId: 'c-1',
+    sessionId: sessionOf(agentId),
   });
 
   it('sets up several agents of a tenant in one transaction, each with its own terminals; a revoked one gets nothing written', async () => {
@@ -99,14 +102,15 @@ describe('device-connector: batched tunnel set-ups', () => {
     expect((results[2] as Extract<SessionSetUp, { revoked: null }>).rows.map((r) => r.id)).toEqual(b.terminalIds);
     // A credential that is no longer the agent's active one is refused, even in a batch where the agent is live.
     expect(results[3]!.revoked).not.toBeNull();
-    const seen = await admin.query<{ id: string; version: string | null; lastSeenAt: Date | null }>(
-      `SELECT id, version, "lastSeenAt" FROM "Agent" WHERE id = ANY($1::uuid[])`,
+    const seen = await admin.query<{ id: string; version: string | null; lastSeenAt: Date | null; presenceSession: string | null }>(
+      `SELECT id, version, "lastSeenAt", "presenceSession" FROM "Agent" WHERE id = ANY($1::uuid[])`,
       [[a.agentId, b.agentId, revoked.agentId]],
     );
     const byId = new Map(seen.rows.map((row) => [row.id, row]));
-    expect(byId.get(a.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date) });
-    expect(byId.get(b.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date) });
-    expect(byId.get(revoked.agentId)).toMatchObject({ version: null, lastSeenAt: null });
+    // Each live agent's presence is its set-up's tunnel's from now on (TerminalPresence writes only that one's statuses).
+    expect(byId.get(a.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date), presenceSession: sessionOf(a.agentId) });
+    expect(byId.get(b.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date), presenceSession: sessionOf(b.agentId) });
+    expect(byId.get(revoked.agentId)).toMatchObject({ version: null, lastSeenAt: null, presenceSession: null });
     expect((await events()) - before).toBe(2);
   });
 

@@ -12,6 +12,8 @@ export interface SessionSetUpInput {
   credentialPrefix: string;
   version: string | null;
   instanceId: string;
+  /** The tunnel's id (AgentSession.id): from this set-up on, the agent's presence writes are its own (Agent.presenceSession). */
+  sessionId: string;
 }
 
 export type SessionSetUp =
@@ -46,8 +48,8 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
   const agentIds = live.map((input) => input.agentId);
   const [, , rows] = await Promise.all([
     tx.$executeRaw`
-      UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "updatedAt" = now()
-      FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[]) AS x(id, version)
+      UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "presenceSession" = x.session, "updatedAt" = now()
+      FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[], ${live.map((input) => input.sessionId)}::uuid[]) AS x(id, version, session)
       WHERE a."id" = x.id`,
     publishEvents(
       tx,

@@ -18,7 +18,7 @@ import { DatabaseSlots } from '../tunnel/database-slots';
 import { SessionSetups, setUpSessions } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, type TerminalRow, terminalEntry } from './terminal-link';
-import { PresenceWriteError, TerminalPresence } from './terminal-presence';
+import { PresenceWriteError, type SessionRef, TerminalPresence } from './terminal-presence';
 
 export type DriverFactory = (config: DriverConfig) => TerminalDriver;
 
@@ -132,7 +132,13 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     // Before the claim: a PENDING operation created earlier cannot have been dispatched to this session.
     const onlineSince = new Date();
     await this.bus.ownership.claim(agent.agentId);
-    const read = await this.setUps.setUp({ ...agent, credentialPrefix: session.credentialPrefix, version: session.version, instanceId: this.instanceId });
+    const read = await this.setUps.setUp({
+      ...agent,
+      credentialPrefix: session.credentialPrefix,
+      version: session.version,
+      instanceId: this.instanceId,
+      sessionId: session.id,
+    });
     this.countEnforced(session);
     if (read.revoked !== null) {
       await this.bus.ownership.release(agent.agentId).catch(() => false);
@@ -171,7 +177,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       if (state === 'up' && recorded?.has(terminalId)) return;
       if (state === 'error') recorded?.delete(terminalId);
       // Retried by TerminalPresence; a failure for good is logged and counted there (the tunnel is not cut for a report).
-      void this.presence.terminal(session.agent, terminalId, state === 'up', detail).catch(() => undefined);
+      void this.presence.terminal(presenceOf(session), terminalId, state === 'up', detail).catch(() => undefined);
     };
     if (message.type === 'link-status') report(message.terminalId, message.state, message.detail);
     else if (message.type === 'agent-status') for (const link of message.links) report(link.terminalId, link.state, link.detail);
@@ -199,9 +205,10 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     await this.chains.run(agent.agentId, async () => {
       const newer = this.tunnels.session(agent.agentId);
       if (newer && newer !== session) return; // the agent already reconnected here: its session owns presence
-      // Offline first, then release: once the key is gone another instance may mark the terminals online.
-      // If another instance already owns the agent, its presence stands and nothing is written here.
-      if (await this.bus.ownership.owns(agent.agentId).catch(() => false)) await this.presence.agentOffline(agent, info.code);
+      // Offline first, then release: once the key is gone another instance may mark the terminals online. If another
+      // tunnel of the agent (here or on another instance) holds its presence by now, PostgreSQL says so
+      // (Agent.presenceSession) and nothing is written: not Redis's ownership key, which a lost Redis would empty.
+      await this.presence.agentOffline(presenceOf(session), info.code);
       await this.bus.ownership.release(agent.agentId).catch(() => false);
     });
   }
@@ -430,7 +437,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
 
   private createHandle(session: AgentSession, row: TerminalRow): TerminalHandle {
     const descriptor = linkForConnection(row.connection);
-    const agent = session.agent;
+    const agent = presenceOf(session);
     let online = this.recordedOnline.get(session);
     if (!online) this.recordedOnline.set(session, (online = new Set()));
     // Set-up probes (refreshInfo) await these writes and refuse the tunnel when one failed for good; a
@@ -487,4 +494,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     await Promise.all([...this.fleets.values()].flatMap((fleet) => [...fleet.handles.values()].map((handle) => handle.close())));
     this.fleets.clear();
   }
+}
+
+/** The agent as this tunnel speaks for it in presence writes (TerminalPresence: they stand while it holds the agent's presence). */
+function presenceOf(session: AgentSession): SessionRef {
+  return { ...session.agent, session: session.id };
 }

@@ -12,6 +12,15 @@ export interface AgentRef {
   tenantId: string;
 }
 
+/**
+ * An agent as one of its tunnels (AgentSession.id) speaks for it: status writes and the tunnel's offline apply only
+ * while Agent.presenceSession names that tunnel (its set-up set it), so a late write of an older tunnel never
+ * overwrites a newer one's, on this instance or another.
+ */
+export interface SessionRef extends AgentRef {
+  session: string;
+}
+
 /** Attempts of one presence batch before its writes are given up (the caller then refuses the tunnel). */
 export const PRESENCE_WRITE_ATTEMPTS = 3;
 /** Pause before each retry of a failed batch (attempt 2, attempt 3). */
@@ -37,6 +46,8 @@ interface Waiter {
 interface TerminalMark {
   terminalId: string | null;
   agentId: string;
+  /** The tunnel a status mark comes from (SessionRef): written only while it holds the agent's presence. */
+  session?: string;
   status?: 'ONLINE' | 'OFFLINE';
   detail?: string;
   info?: Record<string, unknown>;
@@ -91,11 +102,19 @@ export class TerminalPresence {
     });
   }
 
-  /** The tunnel closed: the agent and all its terminals are offline. Best effort (logged): the next set-up writes presence again. */
-  async agentOffline(agent: AgentRef, reason: string): Promise<void> {
+  /**
+   * The tunnel closed: the agent and all its terminals are offline — unless another tunnel of the agent holds its
+   * presence by now (it reconnected, here or on another instance: Agent.presenceSession names that one), whose state
+   * stands; then nothing is written. The Agent row is locked first, as status batches do. Best effort (logged): the
+   * next set-up writes presence again.
+   */
+  async agentOffline(agent: SessionRef, reason: string): Promise<void> {
     try {
       await this.db.withTenant(agent.tenantId, async (tx) => {
-        await tx.agent.update({ where: { id: agent.agentId }, data: { lastSeenAt: new Date() } });
+        const released = await tx.$executeRaw`
+          UPDATE "Agent" SET "lastSeenAt" = now(), "presenceSession" = NULL
+          WHERE "id" = ${agent.agentId}::uuid AND "presenceSession" = ${agent.session}::uuid`;
+        if (released === 0) return;
         await publishEvent(tx, agent.tenantId, {
           type: 'agent.offline',
           subjectType: 'agent',
@@ -125,7 +144,7 @@ export class TerminalPresence {
    * A link to the terminal opened (ONLINE) or failed (OFFLINE). Only the agent's own terminals are
    * touched. Resolves once written; rejects with PresenceWriteError when every attempt failed.
    */
-  terminal(agent: AgentRef, terminalId: string, online: boolean, detail?: string): Promise<void> {
+  terminal(agent: SessionRef, terminalId: string, online: boolean, detail?: string): Promise<void> {
     return this.mark(agent, terminalId, (mark) => {
       mark.status = online ? 'ONLINE' : 'OFFLINE';
       mark.detail = detail?.slice(0, 200);
@@ -142,13 +161,15 @@ export class TerminalPresence {
     return this.mark(agent, null, () => undefined);
   }
 
-  private mark(agent: AgentRef, terminalId: string | null, apply: (mark: TerminalMark) => void): Promise<void> {
+  private mark(agent: AgentRef | SessionRef, terminalId: string | null, apply: (mark: TerminalMark) => void): Promise<void> {
     let queue = this.queues.get(agent.tenantId);
     if (!queue) this.queues.set(agent.tenantId, (queue = { marks: new Map(), writing: false }));
-    // Keyed by agent too: each write is guarded by the terminal still belonging to that agent.
-    const key = `${agent.agentId}:${terminalId ?? 'agent'}`;
+    // Keyed by agent and tunnel too: each write is guarded by the terminal still belonging to that agent, and a status
+    // by that tunnel still holding the agent's presence (an older tunnel's mark does not replace a newer one's).
+    const session = 'session' in agent ? agent.session : undefined;
+    const key = `${agent.agentId}:${session ?? ''}:${terminalId ?? 'agent'}`;
     let mark = queue.marks.get(key);
-    if (!mark) queue.marks.set(key, (mark = { terminalId, agentId: agent.agentId, waiters: [] }));
+    if (!mark) queue.marks.set(key, (mark = { terminalId, agentId: agent.agentId, session, waiters: [] }));
     apply(mark);
     const written = new Promise<void>((resolve, reject) => mark.waiters.push({ agentId: agent.agentId, resolve, reject }));
     if (!queue.writing) {
@@ -197,9 +218,17 @@ export class TerminalPresence {
     if (seen.length > 0) await tx.$executeRaw`UPDATE "Agent" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen.map((m) => m.agentId)}::uuid[])`;
     const statuses = marks.filter((m) => m.status !== undefined);
     if (statuses.length > 0) {
-      // Old and new status per row (events on transitions only); lastSeenAt on every ONLINE mark.
-      const changed = await tx.$queryRaw<Array<{ id: string; old: string; status: 'ONLINE' | 'OFFLINE' }>>`
-        WITH x AS (SELECT * FROM unnest(${statuses.map((m) => m.terminalId)}::uuid[], ${statuses.map((m) => m.agentId)}::uuid[], ${statuses.map((m) => m.status!)}::text[]) AS x(id, agent, status)),
+      // The agents' rows first (the order agentOffline takes them in: no deadlock), shared: a tunnel's offline cannot
+      // change which tunnel holds an agent's presence until this batch has committed, and then it sees its writes.
+      const agents = [...new Set(statuses.map((m) => m.agentId))].sort();
+      const locked = tx.$queryRaw`SELECT 1 FROM "Agent" WHERE "id" = ANY(${agents}::uuid[]) ORDER BY "id" FOR SHARE`;
+      // Old and new status per row (events on transitions only); lastSeenAt on every ONLINE mark. Only the marks of the
+      // tunnel that holds the agent's presence (Agent.presenceSession) are applied.
+      const update = tx.$queryRaw<Array<{ id: string; old: string; status: 'ONLINE' | 'OFFLINE'; session: string }>>`
+        WITH x AS (
+          SELECT m.* FROM unnest(${statuses.map((m) => m.terminalId)}::uuid[], ${statuses.map((m) => m.agentId)}::uuid[], ${statuses.map((m) => m.status!)}::text[],
+            ${statuses.map((m) => m.session ?? null)}::uuid[]) AS m(id, agent, status, session)
+          JOIN "Agent" a ON a."id" = m.agent AND a."presenceSession" = m.session),
         old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR UPDATE OF t)
         UPDATE "Terminal" t
         SET "status" = x.status::"TerminalStatus",
@@ -207,8 +236,10 @@ export class TerminalPresence {
             "updatedAt" = CASE WHEN old.status <> x.status THEN now() ELSE t."updatedAt" END
         FROM x JOIN old ON old."id" = x.id
         WHERE t."id" = x.id
-        RETURNING t."id", old.status AS old, x.status AS status`;
-      const byId = new Map(statuses.map((m) => [m.terminalId, m]));
+        RETURNING t."id", old.status AS old, x.status AS status, x.session::text AS session`;
+      // Sent together (one round trip on the bare driver), in this order.
+      const [, changed] = await Promise.all([locked, update]);
+      const byKey = new Map(statuses.map((m) => [`${m.terminalId}:${m.session}`, m]));
       // One INSERT (pipelined on the bare driver); its failure fails the batch at COMMIT.
       await publishEvents(
         tx,
@@ -216,7 +247,7 @@ export class TerminalPresence {
         changed
           .filter((row) => row.old !== row.status)
           .map((row) => {
-            const mark = byId.get(row.id)!;
+            const mark = byKey.get(`${row.id}:${row.session}`)!;
             return {
               type: row.status === 'ONLINE' ? ('terminal.online' as const) : ('terminal.offline' as const),
               subjectType: 'terminal' as const,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
@@ -49,6 +50,8 @@ export interface AgentSession {
   readonly mux: Multiplexer;
   readonly version: string | null;
   readonly connectedAt: Date;
+  /** This tunnel's id: its presence writes stand only while Agent.presenceSession names it (TerminalPresence). */
+  readonly id: string;
 }
 
 /** What the terminal layer hears about tunnels (set once; keeps the DI graph acyclic). */
@@ -176,7 +179,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     const previous = this.connections.get(agent.agentId);
     if (previous) previous.ws.close(AGENT_CLOSE_CODES.REPLACED, 'replaced by a newer connection');
     const mux = attachWebSocket(ws, this.tunnelOptions);
-    const session: AgentSession = { agent, credentialPrefix: credential.credentialPrefix, mux, version, connectedAt: new Date() };
+    const session: AgentSession = { agent, credentialPrefix: credential.credentialPrefix, mux, version, connectedAt: new Date(), id: randomUUID() };
     const connection: Connection = { ws, agent, alive: true, session };
     this.connections.set(agent.agentId, connection);
     this.connected.set(this.connections.size);

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+
+import { Client } from 'pg';
+
+import type { ConnectorConfig } from '@payorch/config';
+import { Database } from '@payorch/db';
+import { createLogger, createMetricsRegistry } from '@payorch/logging';
+import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
+
+import { DatabaseSlots } from '../tunnel/database-slots';
+import { type SessionRef, TerminalPresence } from './terminal-presence';
+
+/**
+ * Presence writes in order (review of issue 19's storm machinery): a terminal's status and the agent's offline are
+ * written by whichever tunnel holds the agent's presence (Agent.presenceSession, set by its set-up), never by an older
+ * one. Before, a late ONLINE batch of a tunnel that had closed left the terminal ONLINE with no tunnel, and another
+ * instance's late offline turned a terminal OFFLINE while the agent was up elsewhere.
+ */
+describe('TerminalPresence: writes of an older tunnel never overwrite a newer state', () => {
+  let testDb: TestDatabase;
+  let admin: Client;
+  let db: Database;
+  let slots: DatabaseSlots;
+  let presence: TerminalPresence;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    admin = new Client({ connectionString: testDb.adminUrl });
+    await admin.connect();
+    db = Database.connect(testDb.appUrl, 4);
+    // One slot, so a test can hold the presence batches back (as a storm's busy slots do).
+    slots = new DatabaseSlots({ CONNECTOR_DATABASE_POOL_SIZE: 1 } as ConnectorConfig);
+    presence = new TerminalPresence(db, createLogger({ name: 'test', level: 'silent' }), 'c-1', createMetricsRegistry('test'), slots);
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await admin.end();
+    await testDb.drop();
+  });
+
+  /** An agent with one terminal, its presence held by tunnel `session` (as its set-up leaves it), the terminal in `status`. */
+  async function agentWithTerminal(session: string, status: 'UNKNOWN' | 'ONLINE') {
+    const tenantId = (await admin.query<{ id: string }>(`INSERT INTO "Tenant" (id, name, "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING id`))
+      .rows[0]!.id;
+    const storeId = (
+      await admin.query<{ id: string }>(
+        `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") VALUES (gen_random_uuid(), $1, 'S', 'UTC', now()) RETURNING id`,
+        [tenantId],
+      )
+    ).rows[0]!.id;
+    const agentId = (
+      await admin.query<{ id: string }>(
+        `INSERT INTO "Agent" (id, "tenantId", "storeId", name, status, "presenceSession", "updatedAt")
+         VALUES (gen_random_uuid(), $1, $2, 'till', 'ACTIVE', $3, now()) RETURNING id`,
+        [tenantId, storeId, session],
+      )
+    ).rows[0]!.id;
+    const terminalId = (
+      await admin.query<{ id: string }>(
+        `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, status, "updatedAt")
+         VALUES (gen_random_uuid(), $1, $2, $3, 'T', 'JOINPROTO', $4, $5, now()) RETURNING id`,
+        [tenantId, storeId, agentId, { kind: 'tcp', host: '127.0.0.1', port: 7001 }, status],
+      )
+    ).rows[0]!.id;
+    return { tenantId, agentId, terminalId };
+  }
+
+  const statusOf = async (terminalId: string) =>
+    (await admin.query<{ status: string }>(`SELECT status::text FROM "Terminal" WHERE id = $1`, [terminalId])).rows[0]!.status;
+  const eventsOf = async (tenantId: string) =>
+    (await admin.query<{ type: string }>(`SELECT type FROM "DomainEvent" WHERE "tenantId" = $1 ORDER BY "createdAt", id`, [tenantId])).rows.map((r) => r.type);
+
+  /** Holds the one database slot until released: presence batches wait behind it. */
+  function holdSlot() {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding = false;
+    void slots.run(async () => {
+      holding = true;
+      await held;
+    });
+    return { release, holding: () => holding };
+  }
+
+  it("does not write a closed tunnel's ONLINE that was still waiting when the tunnel's offline was written", async () => {
+    const session = randomUUID();
+    const { tenantId, agentId, terminalId } = await agentWithTerminal(session, 'UNKNOWN');
+    const tunnel: SessionRef = { agentId, tenantId, session };
+    const slot = holdSlot();
+    await waitFor(slot.holding, { what: 'the slot held' });
+    // The set-up's link probe opened the link: its ONLINE waits for a slot (a storm).
+    const online = presence.terminal(tunnel, terminalId, true);
+    // The tunnel drops; its offline is written first.
+    await presence.agentOffline(tunnel, 'closed');
+    slot.release();
+    await online;
+    expect(await statusOf(terminalId)).not.toBe('ONLINE');
+    expect(await eventsOf(tenantId)).toEqual(['agent.offline']);
+  });
+
+  it("does not write an older tunnel's offline or status once the agent's presence is a newer tunnel's (it reconnected elsewhere)", async () => {
+    const older = randomUUID();
+    const newer = randomUUID();
+    // The agent reconnected to another instance: its set-up holds the presence now and its probe wrote ONLINE.
+    const { tenantId, agentId, terminalId } = await agentWithTerminal(newer, 'ONLINE');
+    const stale: SessionRef = { agentId, tenantId, session: older };
+    // The older tunnel's instance writes late: a link failure of its own, then the tunnel's close.
+    await presence.terminal(stale, terminalId, false, 'link lost');
+    await presence.agentOffline(stale, 'closed');
+    expect(await statusOf(terminalId)).toBe('ONLINE');
+    expect(await eventsOf(tenantId)).toEqual([]);
+    // The newer tunnel's own writes stand.
+    const current: SessionRef = { agentId, tenantId, session: newer };
+    await presence.terminal(current, terminalId, false, 'link lost');
+    expect(await statusOf(terminalId)).toBe('OFFLINE');
+    await presence.agentOffline(current, 'closed');
+    expect(await eventsOf(tenantId)).toEqual(['terminal.offline', 'agent.offline']);
+    expect((await admin.query(`SELECT "presenceSession" FROM "Agent" WHERE id = $1`, [agentId])).rows[0].presenceSession).toBeNull();
+  });
+});
