@@ -1,4 +1,4 @@
-import { type Database, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
+import { type Database, isDatabaseUnavailable, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
 import type { OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
 import { blockingOperation, type FrameStep, insertFrameSteps, loadRunStatement, outcomeWrite, type RunStartRow, commandOfRun } from './records';
@@ -16,7 +16,12 @@ export interface ExecutorOptions {
    * `OPERATION_FRAME_JOURNAL=off` in the connector). Off: drivers do not even decode a copy of the bytes.
    */
   recordFrames?: boolean;
+  /** Pause before the n-th attempt to store a sent command's outcome while PostgreSQL is unavailable (default OUTCOME_RETRY_MS). */
+  outcomeRetryMs?: (attempt: number) => number;
 }
+
+/** 100 ms, doubling, at most 5 s: a sent command's outcome waits for PostgreSQL as long as it is away. */
+export const OUTCOME_RETRY_MS = (attempt: number): number => Math.min(5_000, 100 * 2 ** (attempt - 1));
 
 export interface ExecutionReport {
   /** false: another executor had already claimed the operation (or it was not PENDING); nothing was sent. */
@@ -130,7 +135,35 @@ export class OperationExecutor {
         // The progress steps broke the transaction (they are informational): the outcome alone, as below.
       }
     }
-    return this.storeRun(ref, outcome, kind);
+    // Nothing was sent: a failure leaves the row PENDING, which the recovery sweep fails as never sent.
+    if (kind === 'unclaimed') return this.storeRun(ref, outcome, kind);
+    return this.storeSentOutcome(ref, outcome);
+  }
+
+  /**
+   * The outcome of a command that was sent is stored before the run ends, whatever it takes: the caller holds the
+   * terminal's command queue until then, so no other command reaches the terminal while this one's outcome is not in
+   * PostgreSQL. Before, one failed write left the row SENT and the queue moved on: the next payment was sent, and the
+   * recovery of the first one (Joinproto 95 and SSI GetLastResult know only the terminal's last transaction) later
+   * found nothing and stored FAILED for a payment the terminal had approved. While PostgreSQL is unavailable the write
+   * is retried (outcomeRetryMs); an outcome PostgreSQL refuses (a value it cannot store) is stored as UNKNOWN instead,
+   * whose gate keeps new work off the terminal until recovery or a human decides it. The compare-and-set makes a
+   * repeated write harmless (an outcome whose COMMIT answer was lost is found stored).
+   */
+  private async storeSentOutcome(ref: Ref, sent: OperationOutcome): Promise<ExecutionReport> {
+    let outcome = sent;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.storeRun(ref, outcome, 'completed');
+      } catch (error) {
+        if (isDatabaseUnavailable(error)) {
+          await new Promise((resolve) => setTimeout(resolve, (this.options.outcomeRetryMs ?? OUTCOME_RETRY_MS)(attempt)));
+          continue;
+        }
+        if (outcome.state === 'unknown' && outcome !== sent) throw error;
+        outcome = { state: 'unknown', reason: `the outcome could not be stored (${(error as Error).message.slice(0, 200)}); recovery asks the terminal again` };
+      }
+    }
   }
 
   /**
