@@ -99,6 +99,19 @@ describe('TerminalPresence: writes of an older tunnel never overwrite a newer st
     expect(await eventsOf(tenantId)).toEqual(['agent.offline']);
   });
 
+  it("retries a tunnel's offline that failed, instead of leaving its terminals ONLINE for an agent that may never come back", async () => {
+    const session = randomUUID();
+    const { tenantId, agentId, terminalId } = await agentWithTerminal(session, 'ONLINE');
+    const once = jest.spyOn(db, 'withTenant').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
+    try {
+      await presence.agentOffline({ agentId, tenantId, session }, 'closed');
+    } finally {
+      once.mockRestore();
+    }
+    expect(await statusOf(terminalId)).toBe('OFFLINE');
+    expect(await eventsOf(tenantId)).toEqual(['agent.offline', 'terminal.offline']);
+  });
+
   it("does not write an older tunnel's offline or status once the agent's presence is a newer tunnel's (it reconnected elsewhere)", async () => {
     const older = randomUUID();
     const newer = randomUUID();

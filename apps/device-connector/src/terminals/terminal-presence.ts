@@ -92,12 +92,12 @@ export class TerminalPresence {
   ) {
     this.retries = new Counter({
       name: 'payorch_connector_presence_write_retries_total',
-      help: 'Presence/info batches written again after a failed attempt.',
+      help: 'Presence/info batches and tunnel offline writes written again after a failed attempt.',
       registers: [registry],
     });
     this.failures = new Counter({
       name: 'payorch_connector_presence_write_failures_total',
-      help: 'Terminal presence/info writes given up after every attempt (their tunnels are refused with SETUP_FAILED).',
+      help: 'Terminal presence/info writes (their tunnels are refused with SETUP_FAILED) and tunnel offline writes given up after every attempt.',
       registers: [registry],
     });
   }
@@ -105,39 +105,54 @@ export class TerminalPresence {
   /**
    * The tunnel closed: the agent and all its terminals are offline — unless another tunnel of the agent holds its
    * presence by now (it reconnected, here or on another instance: Agent.presenceSession names that one), whose state
-   * stands; then nothing is written. The Agent row is locked first, as status batches do. Best effort (logged): the
-   * next set-up writes presence again.
+   * stands; then nothing is written. The Agent row is locked first, as status batches do. Retried like a status batch
+   * (PRESENCE_WRITE_ATTEMPTS, counted); when every attempt failed it is logged and counted as a failure, and the
+   * agent's next set-up writes presence again.
    */
   async agentOffline(agent: SessionRef, reason: string): Promise<void> {
-    try {
-      await this.db.withTenant(agent.tenantId, async (tx) => {
-        const released = await tx.$executeRaw`
-          UPDATE "Agent" SET "lastSeenAt" = now(), "presenceSession" = NULL
-          WHERE "id" = ${agent.agentId}::uuid AND "presenceSession" = ${agent.session}::uuid`;
-        if (released === 0) return;
-        await publishEvent(tx, agent.tenantId, {
-          type: 'agent.offline',
-          subjectType: 'agent',
-          subjectId: agent.agentId,
-          data: { agentId: agent.agentId, reason },
-        });
-        const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
-        if (online.length === 0) return;
-        await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
-        await publishEvents(
-          tx,
-          agent.tenantId,
-          online.map(({ id }) => ({
-            type: 'terminal.offline' as const,
-            subjectType: 'terminal' as const,
-            subjectId: id,
-            data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' },
-          })),
-        );
-      });
-    } catch (error) {
-      this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, 'could not record agent offline');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.writeOffline(agent, reason);
+        return;
+      } catch (error) {
+        if (attempt < PRESENCE_WRITE_ATTEMPTS) {
+          this.retries.inc();
+          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt - 1]));
+          continue;
+        }
+        this.failures.inc();
+        this.logger.warn({ agentId: agent.agentId, err: (error as Error).message }, 'could not record agent offline');
+        return;
+      }
     }
+  }
+
+  private async writeOffline(agent: SessionRef, reason: string): Promise<void> {
+    await this.db.withTenant(agent.tenantId, async (tx) => {
+      const released = await tx.$executeRaw`
+        UPDATE "Agent" SET "lastSeenAt" = now(), "presenceSession" = NULL
+        WHERE "id" = ${agent.agentId}::uuid AND "presenceSession" = ${agent.session}::uuid`;
+      if (released === 0) return;
+      await publishEvent(tx, agent.tenantId, {
+        type: 'agent.offline',
+        subjectType: 'agent',
+        subjectId: agent.agentId,
+        data: { agentId: agent.agentId, reason },
+      });
+      const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
+      if (online.length === 0) return;
+      await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
+      await publishEvents(
+        tx,
+        agent.tenantId,
+        online.map(({ id }) => ({
+          type: 'terminal.offline' as const,
+          subjectType: 'terminal' as const,
+          subjectId: id,
+          data: { terminalId: id, agentId: agent.agentId, reason: 'tunnel closed' },
+        })),
+      );
+    });
   }
 
   /**
