@@ -66,10 +66,13 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private readonly recordedOnline = new WeakMap<AgentSession, Set<string>>();
   /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
   private readonly queued = new Map<string, Promise<void>>();
+  /** Reads of PostgreSQL enforced on tunnels (set-ups, re-checks), numbered in the order they were started. */
+  private reads = 0;
   /**
-   * Per tunnel: how many reads of PostgreSQL were enforced on it (its set-up, each re-check). A batched re-check reads
-   * outside the agents' chains; what it read is enforced only if nothing was enforced on the tunnel since it started
-   * (a set-up or a single re-check that ran meanwhile read at least as late).
+   * Per tunnel: the number of the latest-started read enforced on it. A batched re-check reads outside the agents'
+   * chains; what it read is enforced unless a read started after it was enforced on the tunnel meanwhile (that one
+   * read at least as late). Counting enforcements instead skipped a re-check that had read a revocation when a set-up
+   * whose read had started before it was enforced after it started: the revoked tunnel lived until the next re-check.
    */
   private readonly enforced = new WeakMap<AgentSession, number>();
   /** The set-up transactions, one batch per tenant at a time (a storm's set-ups of a tenant share one). */
@@ -132,6 +135,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     // Before the claim: a PENDING operation created earlier cannot have been dispatched to this session.
     const onlineSince = new Date();
     await this.bus.ownership.claim(agent.agentId);
+    const readNo = ++this.reads;
     const read = await this.setUps.setUp({
       ...agent,
       credentialPrefix: session.credentialPrefix,
@@ -139,7 +143,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       instanceId: this.instanceId,
       sessionId: session.id,
     });
-    this.countEnforced(session);
+    this.markEnforced(session, readNo);
     if (read.revoked !== null) {
       await this.bus.ownership.release(agent.agentId).catch(() => false);
       return this.revoke(session, read.revoked);
@@ -233,8 +237,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   /**
    * `reconcile` for every agent connected here (or only the tenant's): PostgreSQL is the truth after Redis lost messages,
    * and every ACCESS_RECHECK_INTERVAL_MS. Read per tenant, RECHECK_BATCH agents per transaction (one round trip), one
-   * batch at a time; each agent's part is then enforced in its chain, unless a set-up or another re-check of its tunnel
-   * was enforced after this read began (that one read at least as late).
+   * batch at a time; each agent's part is then enforced in its chain, unless a read of its tunnel that started after
+   * this one (a set-up, another re-check) was enforced meanwhile (that one read at least as late).
    */
   async reconcileAll(tenantId?: string): Promise<void> {
     const byTenant = new Map<string, AgentSession[]>();
@@ -257,19 +261,19 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   private async recheck(tenantId: string, sessions: AgentSession[]): Promise<void> {
-    const before = sessions.map((session) => this.enforced.get(session) ?? 0);
+    const readNo = ++this.reads;
     const now = await this.readNow(
       tenantId,
       sessions.map((session) => session.agent.agentId),
     );
-    for (const [i, session] of sessions.entries()) {
+    for (const session of sessions) {
       const { agentId } = session.agent;
       await this.chains
         .run(agentId, async () => {
-          // A newer tunnel of the agent had its own set-up; this one was closed, or enforced since this read began.
-          if (this.tunnels.session(agentId) !== session || session.mux.state === 'closed' || (this.enforced.get(session) ?? 0) !== before[i]) return;
+          // A newer tunnel of the agent had its own set-up; this one was closed, or a read started later was enforced on it.
+          if (this.tunnels.session(agentId) !== session || session.mux.state === 'closed' || (this.enforced.get(session) ?? 0) > readNo) return;
           const read = now.get(agentId)!;
-          await this.enforceRead(session, read.access, read.terminals);
+          await this.enforceRead(session, readNo, read.access, read.terminals);
         })
         .catch((error: Error) => this.logger.warn({ agentId, err: error.message }, 'access re-check failed'));
     }
@@ -279,8 +283,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     return this.slots.run(() => this.db.withTenantSql(tenantId, (tx) => readAgentsNow(tx, agentIds)));
   }
 
-  private countEnforced(session: AgentSession): void {
-    this.enforced.set(session, (this.enforced.get(session) ?? 0) + 1);
+  private markEnforced(session: AgentSession, readNo: number): void {
+    this.enforced.set(session, Math.max(readNo, this.enforced.get(session) ?? 0));
   }
 
   /** A presence or info write that failed for good refuses the tunnel (SETUP_FAILED): the agent comes back after its backoff and the writes are made again. */
@@ -290,13 +294,14 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
 
   private async enforce(session: AgentSession): Promise<void> {
     const { agent } = session;
+    const readNo = ++this.reads;
     const read = (await this.readNow(agent.tenantId, [agent.agentId])).get(agent.agentId)!;
-    await this.enforceRead(session, read.access, read.terminals);
+    await this.enforceRead(session, readNo, read.access, read.terminals);
   }
 
   /** Enforces what was read of the agent: a credential no longer valid cuts the tunnel, the fleet follows its enabled terminals. */
-  private async enforceRead(session: AgentSession, access: AgentAccessRow | null, terminals: TerminalRow[]): Promise<void> {
-    this.countEnforced(session);
+  private async enforceRead(session: AgentSession, readNo: number, access: AgentAccessRow | null, terminals: TerminalRow[]): Promise<void> {
+    this.markEnforced(session, readNo);
     const reason = revocationReason(access, session.credentialPrefix);
     if (reason !== null) return this.revoke(session, reason);
     const fleet = this.fleets.get(session.agent.agentId);
