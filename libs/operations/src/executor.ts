@@ -100,7 +100,7 @@ export class OperationExecutor {
     const command = commandOfRun(found);
 
     // 'open': not claimed yet; 'claimed': ours to send; otherwise the state that made the claim fail.
-    const run: { claim: 'open' | 'claimed' | { lost: OperationStateName } } = { claim: 'open' };
+    const run: { claim: 'open' | 'claimed' | { lost: OperationStateName }; inDoubt?: ProtocolRefs } = { claim: 'open' };
     // A batch of steps: its statements and COMMIT in one write (writeProgress issues them all before waiting).
     const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events), { pipelineCommit: true }));
     const outcome = await driver
@@ -108,7 +108,11 @@ export class OperationExecutor {
         beforeSend: async (refs) => {
           if (run.claim === 'claimed') return this.storeRefs(ref, refs);
           if (run.claim !== 'open') throw new Error(`operation is ${run.claim.lost}; not sending`);
-          const claimed = await this.claim(ref, refs);
+          const claimed = await this.claim(ref, refs).catch((error: unknown) => {
+            // The claim's answer was lost (its connection dropped): it may have committed. The driver sends nothing.
+            run.inDoubt = refs;
+            throw error;
+          });
           if (!claimed.ours) {
             run.claim = { lost: claimed.state };
             throw new Error(`operation is ${claimed.state}, no longer PENDING; not sending`);
@@ -136,8 +140,42 @@ export class OperationExecutor {
       }
     }
     // Nothing was sent: a failure leaves the row PENDING, which the recovery sweep fails as never sent.
-    if (kind === 'unclaimed') return this.storeRun(ref, outcome, kind);
+    if (kind === 'unclaimed') {
+      const report = await this.storeRun(ref, outcome, kind);
+      return run.inDoubt !== undefined && report.state === 'SENT' ? this.failUnsentClaim(ref, run.inDoubt, report) : report;
+    }
     return this.storeSentOutcome(ref, outcome);
+  }
+
+  /**
+   * A claim whose answer was lost but which committed (the row is SENT with this run's references) while the driver,
+   * refused by `beforeSend`, sent nothing: SENT → FAILED at once, guarded by those references (no other run's claim).
+   * Before, the row stayed SENT, counted as in flight (a settlement waited for it), until the recovery sweep made it
+   * UNKNOWN ten minutes later and recovery found it not performed.
+   */
+  private async failUnsentClaim(ref: Ref, refs: ProtocolRefs, stored: ExecutionReport): Promise<ExecutionReport> {
+    try {
+      const failed = await this.tx(
+        ref,
+        async (tx, events) => {
+          const written = await transitionOperation(tx, {
+            operationId: ref.operationId,
+            from: ['SENT'],
+            to: 'FAILED',
+            refsAre: refs as Record<string, unknown>,
+            set: { error: { reason: "not sent: the claim's answer was lost", code: null } as never },
+            step: { kind: 'transition', data: { reason: "not sent: the claim's answer was lost" }, event: 'operation.completed' },
+          });
+          push(events, written?.event);
+          return written;
+        },
+        { pipelineCommit: true },
+      );
+      return failed === null ? stored : { ran: false, state: 'FAILED' };
+    } catch {
+      // PostgreSQL is still away: the recovery sweep makes the row UNKNOWN, and recovery finds it not performed.
+      return stored;
+    }
   }
 
   /**

@@ -63,6 +63,8 @@ export interface OperationTransition {
   countRecoveryAttempt?: boolean;
   /** Applies only while `updatedAt < unchangedSince`: a supervisor yields to a writer that is still alive. */
   unchangedSince?: Date;
+  /** Applies only while the stored `protocolRefs` equal these: the row was claimed by the run that holds them. */
+  refsAre?: Record<string, unknown>;
   /** Applies only while `stateReason` differs from this (a flag written once). */
   unlessStateReason?: string;
   /**
@@ -111,6 +113,7 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   assertTransition(t);
   const guards: Prisma.Sql[] = [];
   if (t.unchangedSince !== undefined) guards.push(Prisma.sql`AND o."updatedAt" < ${t.unchangedSince}::timestamptz`);
+  if (t.refsAre !== undefined) guards.push(Prisma.sql`AND o."protocolRefs" = ${JSON.stringify(t.refsAre)}::jsonb`);
   if (t.unlessStateReason !== undefined) guards.push(Prisma.sql`AND o."stateReason" IS DISTINCT FROM ${t.unlessStateReason}`);
   if (t.unlessTerminalRecovering !== undefined) {
     const except = t.unlessTerminalRecovering.exceptTypes;

@@ -356,6 +356,45 @@ describe('operation write path (statement budget)', () => {
     }
   });
 
+  it('fails at once a run whose claim committed but whose answer was lost: the driver sent nothing', async () => {
+    // Before, the row stayed SENT (in flight for a settlement) until the recovery sweep made it UNKNOWN ten minutes later.
+    const { row } = await create();
+    let claiming = false;
+    const withTenantSql = db.withTenantSql.bind(db);
+    const spy = jest.spyOn(db, 'withTenantSql').mockImplementation((async (...args: Parameters<Database['withTenantSql']>) => {
+      if (!claiming) return withTenantSql(...args);
+      claiming = false;
+      await withTenantSql(...args);
+      throw new Error('Connection terminated unexpectedly');
+    }) as Database['withTenantSql']);
+    let sent = false;
+    try {
+      const report = await new OperationExecutor(db).execute(
+        { tenantId, operationId: row.id },
+        fakeDriver(async (hooks) => {
+          claiming = true;
+          try {
+            await hooks.beforeSend({ df01: '000006' });
+            sent = true;
+            return { state: 'approved', rrn: '000000000006' };
+          } catch {
+            // The driver contract: beforeSend refused, nothing is sent.
+            return { state: 'failed', reason: 'not sent' };
+          }
+        }),
+      );
+      expect(sent).toBe(false);
+      expect(report).toEqual({ ran: false, state: 'FAILED' });
+      expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+        state: 'FAILED',
+        protocolRefs: { df01: '000006' },
+        completedAt: expect.any(Date),
+      });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('stores a sent command as UNKNOWN when PostgreSQL refuses its outcome, so the gate keeps new work off the terminal', async () => {
     const { row } = await create();
     const report = await new OperationExecutor(db).execute(
