@@ -17,6 +17,9 @@ import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.tes
 
 /** Operations of the terminal's past, all settled, and of another terminal of the tenant, none settled. */
 const HISTORY = 20_000;
+/** The tenant's other terminals and their settled days: its settlements of the past. */
+const FLEET = 250;
+const DAYS = 20;
 
 /**
  * Issue 19, "flat as tables grow": a settlement's statements must read the terminal's unsettled day, not its history
@@ -91,6 +94,39 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
       past.id,
       HISTORY,
     );
+    await owner.$executeRawUnsafe(
+      `WITH fleet AS (
+         INSERT INTO "Terminal" ("id", "tenantId", "storeId", "name", "protocol", "connection", "updatedAt")
+         SELECT gen_random_uuid(), $1::uuid, $2::uuid, 'F' || n, 'JOINPROTO', '{"kind":"tcp","host":"127.0.0.1","port":1}', now()
+         FROM generate_series(1, $3::int) n RETURNING "id")
+       INSERT INTO "Settlement" ("id", "tenantId", "terminalId", "storeId", "businessDate", "runKey", "trigger", "status", "createdAt", "updatedAt")
+       SELECT gen_random_uuid(), $1::uuid, f."id", $2::uuid, date '2025-01-01' + d, 'past-' || f."id" || '-' || d, 'schedule', 'COMPLETED', now(), now()
+       FROM fleet f CROSS JOIN generate_series(1, $4::int) d`,
+      tenantId,
+      storeId,
+      FLEET,
+      DAYS,
+    );
+    // A settlement of the terminal given up while its close-day's outcome was unknown, which recovery found approved
+    // later: this settlement reconciles that batch too, after asking which settlement sent the close-day.
+    const givenUp = await owner.settlement.create({
+      data: { tenantId, terminalId: own.id, storeId, businessDate: new Date('2026-02-28'), runKey: randomUUID(), trigger: 'schedule', status: 'FAILED' },
+    });
+    const givenUpCloseDay = await owner.terminalOperation.create({
+      data: {
+        tenantId,
+        terminalId: own.id,
+        storeId,
+        type: 'SETTLEMENT',
+        state: 'APPROVED',
+        idempotencyKey: `settlement:${givenUp.id}:1:${Date.now()}`,
+        requestHash: 'h',
+        responseCode: '000',
+        receipt: { text: 'CLOSE DAY\nDEBIT 0 0\nCREDIT 0 0\nTOTAL 0' },
+        completedAt: new Date(),
+      },
+    });
+    await owner.settlement.update({ where: { id: givenUp.id }, data: { operationId: givenUpCloseDay.id } });
     const unsettled = await owner.terminalOperation.create({
       data: {
         tenantId,
@@ -121,11 +157,17 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     const settlement = await owner.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId, runKey: data.runKey } } });
     expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: unsettled.id } })).settlementId).toBe(settlement.id);
     expect(settlement.ourTotals).toMatchObject({ net: 700 });
+    expect(settlement.batches).toEqual([
+      expect.objectContaining({ closeDayOperationId: givenUpCloseDay.id, closedBy: 'settlement' }),
+      expect.objectContaining({ closeDayOperationId: settlement.operationId, closedBy: 'settlement' }),
+    ]);
 
     const statements = [...recorder.statements.values()];
-    // prepare (terminal, settlement, busy check, the close-day operation), complete (its row, the previous boundary,
-    // close-days outside, the operations it settles, the completion), and the executor's.
+    // prepare (the terminal's lock, terminal, settlement, busy check, the close-day operation), complete (the lock, its
+    // row, the previous boundary, close-days outside and who sent them, the operations it settles, the completion), and
+    // the executor's.
     expect(statements.filter((s) => /FROM "TerminalOperation"/.test(s.text)).length).toBeGreaterThanOrEqual(4);
+    expect(statements.filter((s) => /FROM "Settlement" s WHERE s."id" = ANY/.test(s.text))).toHaveLength(1);
     expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
   }, 60_000);
 });

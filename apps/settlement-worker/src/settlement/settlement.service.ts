@@ -6,7 +6,7 @@ import { DelayedError, Job, Queue } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
 import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
-import { type JobData, QUEUES } from '@payorch/domain';
+import { assertUnreachable, type JobData, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { insertOperation, OPEN_STATES_SQL, operationById, type OperationRow, operationRowColumns } from '@payorch/operations';
 import {
@@ -64,6 +64,16 @@ export interface RunResult {
   skipped?: boolean;
 }
 
+/** A close-day operation with its idempotency key, which names the settlement that sent it (closeDayKey). */
+type CloseDayRow = OperationRow & { idempotencyKey: string };
+
+/** A close-day that ends a batch this settlement reconciles, with what its answer says. */
+interface Boundary {
+  op: OperationRow;
+  outcome: Extract<CloseDayOutcome, { closed: true }>;
+  closedBy: BatchReport['closedBy'];
+}
+
 /** What the first transaction of an attempt found or did (see {@link SettlementService.prepare}). */
 interface Prepared {
   settlement: Settlement;
@@ -86,6 +96,8 @@ interface Prepared {
  *               (SENT/IN_PROGRESS/UNKNOWN: never sent again); FAILED = the terminal did not act (new attempt)
  *   complete  → one transaction: the operation's final state read, totals compared, settlement COMPLETED,
  *               operations marked, events published
+ * Both transactions of every settlement of a terminal take the terminal's lock first (lockTerminal), so they run
+ * one after the other; a settlement completes only after the settlements whose close-days came before its own.
  * The job's data records only the first attempt (give-up window) and `done`; the Settlement's `progress`
  * records the steps in between.
  */
@@ -145,8 +157,6 @@ export class SettlementService {
     }
   }
 
-  /** The close-day cannot go now: FAILED once the give-up window is over, else the job is delayed with backoff. */
-
   /**
    * Promotes the deferred job whose turn came (`TenantSlots.release`). One that is no longer delayed (its fallback
    * delay ran out, or it is gone) needs no wake: failing to promote it is not an error.
@@ -156,6 +166,11 @@ export class SettlementService {
     const next = await Job.fromId(this.queue, jobId).catch(() => undefined);
     await next?.promote().catch(() => undefined);
   }
+
+  /**
+   * The close-day cannot go now: FAILED once the give-up window is over, else the job is delayed with backoff. A run
+   * that finds its settlement finished by another run (a stale duplicate) reports the row's status and writes nothing.
+   */
   private async retryLater(job: Job<RunData>, token: string | undefined, data: RunData, settlementId: string, error: RetryLater): Promise<RunResult> {
     const waited = Date.now() - Date.parse(data.firstAttemptAt!);
     if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) {
@@ -164,16 +179,24 @@ export class SettlementService {
       return failed;
     }
     const retries = (data.retries ?? 0) + 1;
-    const delay = await this.db.withTenant(data.tenantId, async (tx) => {
+    // The delay chosen, or (a stale duplicate run) what another run finished.
+    const deferral = await this.db.withTenant(data.tenantId, async (tx) => {
       const previous = await tx.settlement.findUniqueOrThrow({ where: { id: settlementId }, select: { error: true } });
       const previousCode = (previous.error as { code?: string } | null)?.code;
       const retryInMs = settlementRetryDelayMs(
         { code: error.code, retries, previousCode },
         { baseMs: this.config.SETTLEMENT_RETRY_BASE_MS, maxMs: this.config.SETTLEMENT_RETRY_MAX_MS },
       );
-      await tx.settlement.update({ where: { id: settlementId }, data: { error: { code: error.code, message: error.message, retries, retryInMs } } });
-      return retryInMs;
+      // Only a RUNNING settlement waits for another attempt: a stale duplicate run (its job stalled and came back after
+      // another run completed or failed the settlement) must not stamp its deferral on the finished row.
+      const { count } = await tx.settlement.updateMany({
+        where: { id: settlementId, status: 'RUNNING' },
+        data: { error: { code: error.code, message: error.message, retries, retryInMs } },
+      });
+      return count === 1 ? retryInMs : finishedElsewhere(tx, settlementId);
     });
+    if (typeof deferral !== 'number') return deferral;
+    const delay = deferral;
     await job.updateData({ ...data, retries });
     this.metrics.deferred.inc({ reason: error.code });
     this.logger.info({ settlementId, terminalId: data.terminalId, code: error.code, retries, delay }, 'settlement deferred');
@@ -191,8 +214,13 @@ export class SettlementService {
     // The bare-driver path (Database.withTenantSql): statements prepared once per connection, BEGIN and the tenant scope
     // sent with the first one, COMMIT with the last write; under the same RLS as a Prisma transaction.
     return this.db.withTenantSql(data.tenantId, async (tx) => {
-      const [terminal] = await tx.$queryRaw<{ storeId: string; protocol: string }[]>`
-        SELECT t."storeId", t."protocol"::text AS "protocol" FROM "Terminal" t WHERE t."id" = ${data.terminalId}::uuid`;
+      // The terminal's lock first (pipelined with the first read, which the server runs after it): the busy check and
+      // the close-day created after it are one step for the terminal, so two settlements never both send one.
+      const [, [terminal]] = await Promise.all([
+        lockTerminal(tx, data.terminalId),
+        tx.$queryRaw<{ storeId: string; protocol: string }[]>`
+          SELECT t."storeId", t."protocol"::text AS "protocol" FROM "Terminal" t WHERE t."id" = ${data.terminalId}::uuid`,
+      ]);
       if (!terminal) throw new Error(`terminal ${data.terminalId} not found`);
       const protocol = terminal.protocol as SettlementProtocol;
       const settlement = await this.start(tx, data, terminal.storeId, firstAttempt);
@@ -277,13 +305,17 @@ export class SettlementService {
     throw error;
   }
 
-  /** A payment in progress (or one whose outcome is still unknown) on this terminal delays the close-day. */
+  /**
+   * A payment in progress (or one whose outcome is still unknown) on this terminal delays the close-day; so does another
+   * close-day (another settlement's, or one through the operations API): until its outcome is known nobody knows which
+   * batch it closed, and a close-day sent meanwhile might close that batch instead.
+   */
   private async otherOperationInFlight(tx: SqlClient, data: RunData, ownOperationId?: string): Promise<{ id: string; state: string } | null> {
     // The terminal's open operations (no completedAt: partial index, migration 20261206003225_open_operations_by_terminal),
     // then their state; asked by state alone, it read the terminal's history (RLS hides the state's statistics).
     const [busy] = await tx.$queryRaw<{ id: string; state: string }[]>`
       SELECT o."id", o."state"::text AS "state" FROM "TerminalOperation" o
-      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL}) AND o."type" <> 'SETTLEMENT'
+      WHERE o."terminalId" = ${data.terminalId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL})
         ${ownOperationId ? Prisma.sql`AND o."id" <> ${ownOperationId}::uuid` : Prisma.empty}
       LIMIT 1`;
     return busy ?? null;
@@ -291,7 +323,7 @@ export class SettlementService {
 
   /** Persists "close-day about to be sent": the operation exists and is linked before any byte goes out. */
   private async createOperation(tx: SqlClient, settlement: Settlement, data: RunData): Promise<OperationRow> {
-    const key = `settlement:${settlement.id}:${settlement.attempts}:${Date.now()}`;
+    const key = closeDayKey(settlement);
     // The operation owner's one insert: PENDING with its OperationEvent and operation.created.
     const { row: operation } = await insertOperation(tx, {
       tenantId: data.tenantId,
@@ -313,14 +345,17 @@ export class SettlementService {
    * covers every batch since the previous settlement of the terminal: one per close-day done outside a settlement
    * (a `settlement` / `report_z` operation through the operations API) that nobody reconciled yet, then its own.
    * Each batch compares the close-day's totals with our approved operations created between its two boundaries.
-   * An operation that is not final yet (the runner returned without an outcome) is retried later, writing nothing.
+   * An operation that is not final yet (the runner returned without an outcome) is retried later, writing nothing; so
+   * is a settlement with an earlier close-day of another settlement that is still running (closedOutside).
    */
   private async complete(prepared: Prepared, data: RunData, operationId: string): Promise<RunResult> {
     const settlementId = prepared.settlement.id;
     const { protocol } = prepared;
     const recovered = prepared.operation !== undefined && needsRecovery(prepared.operation);
     return this.db.withTenantSql(data.tenantId, async (tx) => {
-      const operation = await readOperation(tx, operationId);
+      // The terminal's lock first (pipelined with the read): no other settlement of the terminal completes between
+      // this one's reads of the boundaries, of their owners and of the operations it settles, and its marks.
+      const [, operation] = await Promise.all([lockTerminal(tx, data.terminalId), readOperation(tx, operationId)]);
       if (operation === null) throw new Error(`close-day operation ${operationId} not found`);
       if (!isFinal(operation)) {
         // FAILED / CANCELED (sent now, or recovered from a previous attempt): the terminal did not close its day; the
@@ -338,10 +373,7 @@ export class SettlementService {
 
       // Ours: approved, not yet settled, created before the close-day; split at the boundaries in time order.
       const rows = await this.approvedBefore(tx, data, operation.createdAt);
-      const boundaries = [
-        ...outside.map((o) => ({ ...o, closedBy: 'operations_api' as const })),
-        { op: operation, outcome: own, closedBy: 'settlement' as const },
-      ];
+      const boundaries: Boundary[] = [...outside, { op: operation, outcome: own, closedBy: 'settlement' }];
       const perBatch = boundaries.map(() => [] as typeof rows);
       for (const row of rows) perBatch[boundaries.findIndex((b) => row.createdAt < b.op.createdAt)]!.push(row);
 
@@ -398,7 +430,8 @@ export class SettlementService {
           terminal: result.terminal,
           discrepancies: result.discrepancies.length,
         });
-        if (b.closedBy === 'settlement') ownResult = result;
+        // The own batch is the last: a failed settlement's close-day before it is closedBy 'settlement' too.
+        if (i === boundaries.length - 1) ownResult = result;
       });
       const result = ownResult!;
       const hasDiscrepancies = discrepancies.length > 0;
@@ -433,7 +466,8 @@ export class SettlementService {
         eventData: summary,
         alsoPublish: hasDiscrepancies ? [{ type: 'settlement.discrepancy', data: { ...summary, kinds: [...new Set(discrepancies.map((d) => d.kind))] } }] : [],
       });
-      if (completed === null) return { settlementId, status: 'COMPLETED', hasDiscrepancies, skipped: true };
+      // Another run finished it meanwhile (a stale duplicate): its status, which may be FAILED, not this run's reckoning.
+      if (completed === null) return finishedElsewhere(tx, settlementId);
       // Our operations and the close-days themselves (a close-day with a settlementId is a reconciled boundary).
       await tx.$executeRaw`
         UPDATE "TerminalOperation" SET "settlementId" = ${settlementId}::uuid, "updatedAt" = clock_timestamp()
@@ -485,34 +519,43 @@ export class SettlementService {
   }
 
   /**
-   * Close-days of the terminal done outside a settlement since the previous settlement (operations API `settlement`
-   * / `report_z`, APPROVED or DECLINED) that closed the day and were not reconciled yet, oldest first.
+   * The close-days of the terminal before this settlement's own that bound batches of it, oldest first: those that
+   * closed the day since the previous settlement and were not reconciled yet (APPROVED or DECLINED, no settlementId),
+   * sent through the operations API (`settlement` / `report_z`) or by a settlement that FAILED (given up while its
+   * close-day's outcome was unknown, which recovery found later). One sent by a settlement still running is that
+   * settlement's to reconcile: this one waits for it (RetryLater EARLIER_SETTLEMENT_OPEN) instead of taking its
+   * operations into its own batch, and they both reconcile what their own close-day closed.
    */
-  private async closedOutside(tx: SqlClient, protocol: SettlementProtocol, data: RunData, own: OperationRow) {
+  private async closedOutside(tx: SqlClient, protocol: SettlementProtocol, data: RunData, own: OperationRow): Promise<Boundary[]> {
     // The previous settlement's own close-day bounds this one (one statement: settlement joined to its operation).
     const [previous] = await tx.$queryRaw<{ createdAt: Date }[]>`
       SELECT o."createdAt" FROM "Settlement" s JOIN "TerminalOperation" o ON o."id" = s."operationId"
       WHERE s."terminalId" = ${data.terminalId}::uuid AND s."status" = 'COMPLETED'
       ORDER BY s."completedAt" DESC LIMIT 1`;
     const since = previous?.createdAt;
-    const candidates = await tx.$queryRaw<OperationRow[]>`
-      SELECT ${operationRowColumns('o')} FROM "TerminalOperation" o
+    const candidates = await tx.$queryRaw<CloseDayRow[]>`
+      SELECT ${operationRowColumns('o')}, o."idempotencyKey" FROM "TerminalOperation" o
       WHERE o."terminalId" = ${data.terminalId}::uuid AND o."type" IN (${CLOSE_DAY_TYPES_SQL})
         AND o."state" IN ('APPROVED', 'DECLINED') AND o."settlementId" IS NULL AND o."id" <> ${own.id}::uuid
         AND o."createdAt" < ${own.createdAt}::timestamptz ${since ? Prisma.sql`AND o."createdAt" > ${since}::timestamptz` : Prisma.empty}
       ORDER BY o."createdAt" ASC`;
-    if (candidates.length === 0) return [];
-    // A close-day another settlement sent is its boundary, not one from outside.
-    const owned = new Set(
-      (
-        await tx.$queryRaw<{ operationId: string }[]>`
-          SELECT s."operationId" FROM "Settlement" s WHERE s."operationId" = ANY(${candidates.map((c) => c.id)}::uuid[])`
-      ).map((x) => x.operationId),
-    );
-    return candidates
-      .filter((c) => !owned.has(c.id))
+    const closed = candidates
       .map((op) => ({ op, outcome: closeDayOutcome(protocol, closeDayFields(op)) }))
-      .filter((b): b is { op: OperationRow; outcome: Extract<CloseDayOutcome, { closed: true }> } => b.outcome.closed);
+      .filter((b): b is { op: CloseDayRow; outcome: Extract<CloseDayOutcome, { closed: true }> } => b.outcome.closed);
+    if (closed.length === 0) return [];
+    // Which settlement sent each (its key names it: closeDayKey), by primary key: asked by operationId, which has no
+    // index, it read the tenant's every settlement. The sender must still own it (operationId), or it is not its close-day.
+    const senders = [...new Set(closed.flatMap((b) => settlementIdOfCloseDay(b.op) ?? []))];
+    const owners =
+      senders.length === 0
+        ? new Map<string, Settlement['status']>()
+        : new Map(
+            (
+              await tx.$queryRaw<{ operationId: string | null; status: Settlement['status'] }[]>`
+                SELECT s."operationId", s."status"::text AS "status" FROM "Settlement" s WHERE s."id" = ANY(${senders}::uuid[])`
+            ).flatMap((s) => (s.operationId === null ? [] : [[s.operationId, s.status] as const])),
+          );
+    return closed.flatMap((b) => boundaryOf(b, owners.get(b.op.id)) ?? []);
   }
 
   private fail(settlementId: string, data: RunData, code: string, message: string): Promise<RunResult> {
@@ -527,9 +570,59 @@ export class SettlementService {
       set: { completedAt: new Date(), error: { code, message } },
       eventData: { settlementId, terminalId: data.terminalId, businessDate: data.businessDate, code, message },
     });
-    if (failed !== null) this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
+    if (failed === null) return finishedElsewhere(tx, settlementId);
+    this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
     return { settlementId, status: 'FAILED' };
   }
+}
+
+/**
+ * What an earlier close-day that closed the day is to a settlement, by the status of the settlement that sent it
+ * (`sender`; undefined: none, it came through the operations API).
+ */
+function boundaryOf(b: Omit<Boundary, 'closedBy'>, sender: Settlement['status'] | undefined): Boundary | null {
+  if (sender === undefined) return { ...b, closedBy: 'operations_api' };
+  switch (sender) {
+    case 'PENDING':
+    case 'RUNNING':
+      // Its settlement reconciles the batch it closed; taking its operations here would leave that one short.
+      throw new RetryLater('EARLIER_SETTLEMENT_OPEN', `close-day ${b.op.id} before this one belongs to a settlement that is still running`);
+    case 'FAILED':
+      // Its settlement gave up on it (its outcome was found after the give-up window): the batch is reconciled here.
+      return { ...b, closedBy: 'settlement' };
+    case 'COMPLETED':
+      // Its settlement reconciled it and marked it in the same transaction, under the terminal's lock: not seen here.
+      return null;
+    default:
+      return assertUnreachable(sender);
+  }
+}
+
+/**
+ * Takes the terminal's settlement lock for the rest of the transaction: every transaction of every settlement of the
+ * terminal (prepare and complete) takes it first, so they run one at a time per terminal (READ COMMITTED alone lets each
+ * statement see commits made since the one before).
+ */
+function lockTerminal(tx: SqlClient, terminalId: string): PromiseLike<number> {
+  return tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`settlement:${terminalId}`}, 0))`;
+}
+
+/** The idempotency key of a settlement's close-day: it names the settlement (settlementIdOfCloseDay reads it back). */
+function closeDayKey(settlement: Settlement): string {
+  return `settlement:${settlement.id}:${settlement.attempts}:${Date.now()}`;
+}
+
+/** The settlement a close-day's key names (closeDayKey), if any; its `operationId` says whether it still owns it. */
+function settlementIdOfCloseDay(op: CloseDayRow): string | undefined {
+  return /^settlement:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):/.exec(op.idempotencyKey)?.[1];
+}
+
+/** What a run reports for a settlement another run finished: the row's own status, skipped. */
+async function finishedElsewhere(tx: SqlClient, settlementId: string): Promise<RunResult> {
+  const [row] = await tx.$queryRaw<{ status: Settlement['status']; hasDiscrepancies: boolean }[]>`
+    SELECT s."status"::text AS "status", s."hasDiscrepancies" FROM "Settlement" s WHERE s."id" = ${settlementId}::uuid`;
+  if (row?.status !== 'COMPLETED' && row?.status !== 'FAILED') throw new Error(`settlement ${settlementId} is ${row?.status ?? 'gone'}, not finished`);
+  return { settlementId, status: row.status, hasDiscrepancies: row.hasDiscrepancies, skipped: true };
 }
 
 /** The operation row (the executor's columns), or null. */

@@ -6,17 +6,22 @@ import { settlementKeys } from '@payorch/settlement';
 /**
  * Per-tenant concurrency across every worker: a sorted set per tenant holds the running job ids
  * scored by lease expiry. Acquire drops expired leases (a worker that died frees its slot after the
- * lease) and adds the job only if the tenant is under its limit; all in one Lua call.
+ * lease) and adds the job only if the tenant is under its limit; all in one Lua call. A job that gets
+ * its slot leaves the tenant's waiting set (KEYS[2]): it may get it without being woken (its fallback
+ * delay ran out while a slot was free), and a wake left behind would promote it later out of a delay
+ * of its own (a backoff), while the job it should have woken keeps waiting.
  */
 const ACQUIRE = new RedisScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[3])
   return 1
 end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('ZREM', KEYS[2], ARGV[3])
   return 1
 end
 return 0`);
@@ -41,7 +46,7 @@ export class TenantSlots {
     const now = Date.now();
     const got = await ACQUIRE.run(
       this.redis,
-      [this.keys.tenantSlots(tenantId)],
+      [this.keys.tenantSlots(tenantId), this.keys.tenantWaiting(tenantId)],
       [String(now), String(now + this.leaseMs), jobId, String(this.limit), String(this.leaseMs * 2)],
     );
     return got === 1;
