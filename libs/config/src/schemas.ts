@@ -297,6 +297,22 @@ export const workerConfigSchema = z.object({
     .min(100)
     .default(60_000)
     .describe('How often schedules in PostgreSQL are re-synced into BullMQ job schedulers (changes also sync at once on a gateway notification).'),
+  SETTLEMENT_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(5 * 60_000)
+    .describe(
+      'How often the worker sweeps for PENDING/RUNNING settlements whose `settlement.run` job is gone (Redis flushed, job failed or stalled) and queues it again.',
+    ),
+  SETTLEMENT_SWEEP_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(15 * 60_000)
+    .describe(
+      "The settlement sweep looks only at PENDING/RUNNING settlements unchanged this long. One whose job still exists is left to that job (same job id), so this only bounds the sweep's work: keep it above SETTLEMENT_RETRY_MAX_MS, so a settlement waiting out its backoff is not even looked at.",
+    ),
   SCHEDULE_RECONCILE_INTERVAL_MS: z.coerce
     .number()
     .int()
@@ -320,7 +336,7 @@ export const workerConfigSchema = z.object({
     .max(200)
     .default(16)
     .describe(
-      "PostgreSQL connections per pool of one worker, shared by all its queues (two pools: Prisma's and the bare driver's, so up to twice this many). A settlement holds one only inside its two short transactions, not while its terminal closes the day, so 16 keeps SETTLEMENT_CONCURRENCY 32 from queueing on the pool (a fixed 4 did); raise it with the concurrencies, within PostgreSQL's `max_connections` (or PgBouncer's) for 2 × this × workers (docs/scaling.md).",
+      "PostgreSQL connections of one worker: one pool, shared by all its queues and by Prisma and the bare driver alike (Database.connect), so at most this many. A settlement holds one only inside its two short transactions, not while its terminal closes the day, so 16 keeps SETTLEMENT_CONCURRENCY 32 from queueing on the pool (a fixed 4 did); raise it with the concurrencies, within PostgreSQL's `max_connections` (or PgBouncer's) for this × workers (docs/scaling.md).",
     ),
   RECOVERY_BACKOFF_BASE_MS: z.coerce
     .number()

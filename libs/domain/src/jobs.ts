@@ -31,6 +31,8 @@ export interface JobData {
   };
   /** Fired by a schedule's BullMQ job scheduler: enqueues `settlement.run` for every terminal it covers. */
   'settlement.fire': { tenantId: string; scheduleId: string };
+  /** Repeatable: re-adds `settlement.run` (same job id) for PENDING/RUNNING settlements whose job is gone (payorch_unfinished_settlements). */
+  'settlement.sweep': Record<string, never>;
   /** Repeatable and on demand: turns SettlementSchedule rows into BullMQ job schedulers. */
   'settlement.sync': Record<string, never>;
   /** Proves the queue wiring end to end: the worker records that it ran. */
@@ -54,6 +56,7 @@ export const JOB_NAMES: readonly JobName[] = [
   'operation.recovery_sweep',
   'settlement.fire',
   'settlement.run',
+  'settlement.sweep',
   'settlement.sync',
   'system.ping',
   'wallet_payment.resolve',

@@ -5,6 +5,7 @@ import { type JobName, QUEUES } from '@payorch/domain';
 import { SWEEP_JOB, SWEEP_SCHEDULER_ID } from '@payorch/wallet-payments';
 
 import { RECOVERY_SWEEP_SCHEDULER_ID } from '../recovery/recovery.tokens';
+import { settlementSweepScheduler } from '../settlement/settlement-sweep.service';
 import { SYNC_SCHEDULER_ID } from '../settlement/settlement.processor';
 import { WEBHOOK_SWEEP_SCHEDULER_ID } from '../webhooks/webhooks.tokens';
 
@@ -32,6 +33,7 @@ export function ownSchedulers(config: WorkerConfig): OwnScheduler[] {
       repeat: { every: config.SETTLEMENT_SYNC_INTERVAL_MS },
       template: { name: 'settlement.sync', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
     },
+    { queue: QUEUES.settlement, ...settlementSweepScheduler(config) },
     {
       queue: QUEUES.operationsRecovery,
       id: RECOVERY_SWEEP_SCHEDULER_ID,

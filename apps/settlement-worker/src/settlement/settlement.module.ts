@@ -14,6 +14,7 @@ import { DispatcherSettlementRunner } from './dispatcher-runner';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SETTLEMENT_METRICS, settlementMetrics } from './settlement-metrics';
 import { SETTLEMENT_RUNNER, type SettlementRunner } from './settlement-runner';
+import { SettlementSweepService } from './settlement-sweep.service';
 import { SettlementProcessor } from './settlement.processor';
 import { SettlementService } from './settlement.service';
 import { TENANT_SLOTS } from './settlement.tokens';
@@ -34,7 +35,7 @@ class RunnerCloser implements OnApplicationShutdown {
   }
 }
 
-/** Settlements (queue `settlement`): close-days, schedule firings and the schedule sync. Exports its queue. */
+/** Settlements (queue `settlement`): close-days, schedule firings, the schedule sync and the lost-job sweep. Exports its queue. */
 @Module({})
 export class SettlementModule {
   static register(deps: SettlementDeps): DynamicModule {
@@ -47,7 +48,7 @@ export class SettlementModule {
         };
     return {
       module: SettlementModule,
-      exports: [BullModule, ScheduleSyncService, SettlementService],
+      exports: [BullModule, ScheduleSyncService, SettlementService, SettlementSweepService],
       imports: [BullModule.registerQueue({ name: QUEUES.settlement })],
       providers: [
         { provide: SETTLEMENT_METRICS, useValue: settlementMetrics(deps.registry) },
@@ -61,6 +62,7 @@ export class SettlementModule {
         ScheduleSyncService,
         SettlementProcessor,
         SettlementService,
+        SettlementSweepService,
       ],
     };
   }

@@ -13,6 +13,7 @@ import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, WORKER_CONFIG } from '../tokens';
 import { SHORT_LOCK } from '../worker-lock';
 import { ScheduleSyncService } from './schedule-sync.service';
+import { SettlementSweepService, settlementSweepScheduler } from './settlement-sweep.service';
 import { SettlementService } from './settlement.service';
 
 export type SettlementJobName = Extract<JobName, `settlement.${string}`>;
@@ -23,8 +24,9 @@ const SYNC_NOW_JOB_ID = 'settlement-sync-now';
 
 /**
  * The `settlement` queue: scheduled and manual close-days (`settlement.run`), schedule firings
- * (`settlement.fire`) and the schedule sync (`settlement.sync`, repeatable + on the gateway's
- * notification so API changes apply without a restart). SHORT_LOCK: a worker killed mid close-day hands the
+ * (`settlement.fire`), the schedule sync (`settlement.sync`, repeatable + on the gateway's
+ * notification so API changes apply without a restart) and the repeatable sweep that re-queues the run of a
+ * settlement whose job was lost (`settlement.sweep`). SHORT_LOCK: a worker killed mid close-day hands the
  * job over within ~15 s; the step-resumable job then recovers the sent close-day instead of sending another.
  */
 @Processor(QUEUES.settlement, SHORT_LOCK)
@@ -32,6 +34,7 @@ export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnA
   private readonly handlers: Handlers = {
     'settlement.run': (job, token) => this.settlements.run(job, token),
     'settlement.fire': (job) => this.schedules.fire(job.data, new Date(job.opts.prevMillis ?? job.timestamp)),
+    'settlement.sweep': () => this.sweep.sweep(),
     'settlement.sync': () => this.schedules.sync(),
   };
   private readonly channel: string;
@@ -47,6 +50,7 @@ export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnA
     @InjectQueue(QUEUES.settlement) private readonly queue: Queue,
     private readonly settlements: SettlementService,
     private readonly schedules: ScheduleSyncService,
+    private readonly sweep: SettlementSweepService,
   ) {
     super();
     this.channel = settlementKeys(config.REDIS_KEY_PREFIX).schedulesChanged;
@@ -59,6 +63,9 @@ export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnA
       { every: this.config.SETTLEMENT_SYNC_INTERVAL_MS },
       { name: 'settlement.sync', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
     );
+    // Repeatable sweep; upsert keeps a single scheduler however many workers start.
+    const sweep = settlementSweepScheduler(this.config);
+    await this.queue.upsertJobScheduler(sweep.id, sweep.repeat, sweep.template);
     this.subscriber.on('message', this.onMessage);
     await this.subscriber.subscribe(this.channel);
     await this.requestSync();
