@@ -176,7 +176,7 @@ export const connectorConfigSchema = z.object({
     .max(200)
     .default(10)
     .describe(
-      "PostgreSQL connections per pool of one connector (two pools: Prisma's and the bare driver's, so up to twice this many). An agent's tunnel set-up is one transaction and presence writes are batched per tenant, so a reconnect storm of thousands of agents fits in the default; size PostgreSQL's `max_connections` for 2 × this × instances (docs/scaling.md).",
+      "PostgreSQL connections of one connector: one pool, shared by Prisma and the bare driver (Database.connect), so at most this many. An agent's tunnel set-up is one transaction and presence writes are batched per tenant, so a reconnect storm of thousands of agents fits in the default; size PostgreSQL's `max_connections` for this × instances (docs/scaling.md).",
     ),
   CONNECTOR_TERMINAL_INFO_MAX_AGE_MS: z.coerce
     .number()

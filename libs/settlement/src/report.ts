@@ -8,8 +8,10 @@ export interface BatchReport {
   /** The close-day operation that ended the batch (its boundary); null for a batch the terminal closed on its own. */
   closeDayOperationId: string | null;
   /**
-   * `settlement`: this settlement's own close-day; `operations_api`: a settlement / report_z operation sent through the
-   * API; `terminal`: closed on the terminal itself, observed from its shift number (no totals: listed, not compared).
+   * `settlement`: this settlement's own close-day (the last batch), or an earlier one of a settlement that FAILED (gave
+   * up while its outcome was unknown; recovery found it later): its batch is reconciled here; `operations_api`: a
+   * settlement / report_z operation sent through the API; `terminal`: closed on the terminal itself, observed from its
+   * shift number (no totals: listed, not compared).
    */
   closedBy: 'settlement' | 'operations_api' | 'terminal';
   closedAt: string | null;
