@@ -1,6 +1,6 @@
 import { parseAddressLiteral } from './address';
 import { EgressPolicy } from './policy';
-import { EgressError, resolveDestination } from './resolve';
+import { EgressError, NAME_REFUSED, resolveDestination } from './resolve';
 
 const addr = (s: string) => parseAddressLiteral(s)!;
 
@@ -98,7 +98,7 @@ describe('resolveDestination', () => {
     const r = resolver({ 'rebind.example': ['93.184.216.34', '169.254.169.254'] });
     const error = await resolveDestination('rebind.example', strict, { resolver: r.fn }).catch((e) => e);
     expect(error).toBeInstanceOf(EgressError);
-    expect(error).toMatchObject({ code: 'DENIED', publicReason: 'destination not allowed', details: { address: '169.254.169.254', category: 'link_local' } });
+    expect(error).toMatchObject({ code: 'DENIED', publicReason: NAME_REFUSED, details: { address: '169.254.169.254', category: 'link_local' } });
   });
 
   it('never asks DNS for literals or localhost names', async () => {
@@ -112,7 +112,20 @@ describe('resolveDestination', () => {
     const r = resolver({});
     await expect(resolveDestination('nowhere.example', strict, { resolver: r.fn })).rejects.toMatchObject({
       code: 'UNRESOLVED',
-      publicReason: 'host does not resolve',
+      publicReason: NAME_REFUSED,
     });
+  });
+
+  it("tells a tenant the same for a name that does not resolve and one that resolves to a denied address (no map of the platform's internal DNS)", async () => {
+    const r = resolver({ 'postgres.payorch.svc.cluster.local': ['10.3.4.5'] });
+    const [internal, missing] = await Promise.all(
+      ['postgres.payorch.svc.cluster.local', 'nothing.payorch.svc.cluster.local'].map((host) =>
+        resolveDestination(host, strict, { resolver: r.fn }).catch((e: EgressError) => e),
+      ),
+    );
+    expect((internal as EgressError).publicReason).toBe((missing as EgressError).publicReason);
+    expect((internal as EgressError).publicReason).not.toMatch(/10\.3\.4\.5|private/);
+    // A literal is the tenant's own spelling: refused as such.
+    await expect(resolveDestination('10.3.4.5', strict, { resolver: r.fn })).rejects.toMatchObject({ publicReason: 'destination not allowed' });
   });
 });

@@ -8,7 +8,11 @@ export type Resolver = (host: string) => Promise<readonly { address: string; fam
 
 export const systemResolver: Resolver = (host) => lookup(host, { all: true, verbatim: true });
 
-/** A destination the policy refuses, or a name that does not resolve. `publicReason` is safe to show a tenant. */
+/**
+ * A destination the policy refuses, or a name that does not resolve. `publicReason` is safe to show a tenant: for a name
+ * it is the same whether the name did not resolve or resolved to a denied address (NAME_REFUSED), so what a tenant sees
+ * never tells which internal names exist; `message` and `details` (the address, its category) are for the operator.
+ */
 export class EgressError extends Error {
   constructor(
     readonly code: 'DENIED' | 'UNRESOLVED' | 'CONNECT_FAILED',
@@ -28,6 +32,9 @@ export interface ResolveOptions {
 }
 
 const LOCALHOST = ['127.0.0.1', '::1'];
+
+/** What a tenant is told about a name the platform will not call, whether it did not resolve or resolved to a denied address. */
+export const NAME_REFUSED = 'host does not resolve to an address the platform may call';
 
 /**
  * Resolves a destination host exactly once and checks **every** address it resolves to against the
@@ -49,7 +56,7 @@ export async function resolveDestination(host: string, policy: EgressPolicy, opt
       throw new EgressError(
         'DENIED',
         `${host} → ${decision.address} is ${decision.category} address space, denied by the platform egress policy`,
-        'destination not allowed',
+        literal ? 'destination not allowed' : NAME_REFUSED,
         {
           address: decision.address,
           category: decision.category,
@@ -71,13 +78,13 @@ async function lookupAll(name: string, options: ResolveOptions): Promise<IpAddre
   try {
     answers = await Promise.race([resolver(name), timeout]);
   } catch (error) {
-    throw new EgressError('UNRESOLVED', `${name} did not resolve: ${(error as Error).message}`, 'host does not resolve');
+    throw new EgressError('UNRESOLVED', `${name} did not resolve: ${(error as Error).message}`, NAME_REFUSED);
   } finally {
     clearTimeout(timer);
   }
   const addresses = answers.map((a) => parseAddressLiteral(a.address));
   if (addresses.length === 0 || addresses.some((a) => a === null)) {
-    throw new EgressError('UNRESOLVED', `${name} resolved to no usable address`, 'host does not resolve');
+    throw new EgressError('UNRESOLVED', `${name} resolved to no usable address`, NAME_REFUSED);
   }
   // Deduplicated, in the resolver's order.
   const seen = new Set<string>();

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import type { GatewayConfig } from '@payorch/config';
 import { ApiError } from '@payorch/domain';
-import { EgressError, EgressPolicy, type Resolver, resolveDestination } from '@payorch/egress-guard';
+import { EgressError, EgressPolicy, NAME_REFUSED, parseAddressLiteral, type Resolver, resolveDestination } from '@payorch/egress-guard';
 
 import { EGRESS_RESOLVER, GATEWAY_CONFIG } from './tokens';
 
@@ -49,12 +49,21 @@ export class DestinationGuard {
       await resolveDestination(url.hostname, this.policy, { resolver: this.resolver, timeoutMs: 5000 });
     } catch (error) {
       if (!(error instanceof EgressError)) throw error;
-      const reason = error.code === 'DENIED' ? 'denied_host' : 'unresolved';
-      const message =
-        error.code === 'DENIED'
-          ? `${field}: ${url.hostname} is ${error.details.category} address space, which the platform's egress policy denies`
-          : `${field}: ${url.hostname} does not resolve`;
-      throw new ApiError('EGRESS_DENIED', message, { field, reason, category: error.details.category ?? null });
+      // A name reads the same whether it did not resolve or resolved to a denied address: the answer must not tell a
+      // tenant which internal names exist (`https://postgres.….svc.cluster.local/` was "private address space", a missing
+      // name "does not resolve"). An address literal is the tenant's own spelling: its category is shown.
+      if (parseAddressLiteral(url.hostname) === null) {
+        throw new ApiError('EGRESS_DENIED', `${field}: ${url.hostname} ${NAME_REFUSED.replace(/^host /, '')}`, {
+          field,
+          reason: 'denied_host',
+          category: null,
+        });
+      }
+      throw new ApiError('EGRESS_DENIED', `${field}: ${url.hostname} is ${error.details.category} address space, which the platform's egress policy denies`, {
+        field,
+        reason: 'denied_host',
+        category: error.details.category ?? null,
+      });
     }
   }
 }

@@ -9,6 +9,8 @@ import { EgressRelayPort, RelaySessionClock } from './egress-relay-port';
 /** A Database whose tenant transaction records the RelaySession writes in order. */
 function recordingDb(rules: { cidr: string | null; host: string | null; port: number }[]) {
   const writes: { op: 'create' | 'update'; data: Record<string, unknown> }[] = [];
+  /** The values of every raw statement (the `relay.denied` DomainEvent's INSERT among them). */
+  const statements: string[] = [];
   const tx = {
     egressRule: { findMany: async () => rules },
     relaySession: {
@@ -22,10 +24,13 @@ function recordingDb(rules: { cidr: string | null; host: string | null; port: nu
       },
     },
     outboxEvent: { create: async () => ({}) },
-    $executeRaw: async () => 0,
+    $executeRaw: async (query: { values?: unknown[] }) => {
+      statements.push(JSON.stringify(query.values ?? query));
+      return 0;
+    },
   };
   const db = { withTenant: async (_tenant: unknown, work: (t: typeof tx) => Promise<unknown>) => work(tx) } as unknown as Database;
-  return { db, writes };
+  return { db, writes, statements };
 }
 
 const limits = {
@@ -76,6 +81,31 @@ describe(EgressRelayPort.name, () => {
     const { startedAt, endedAt } = writes[0]!.data as { startedAt: Date; endedAt: Date };
     expect(startedAt).toBeInstanceOf(Date);
     expect(endedAt.getTime()).toBeGreaterThanOrEqual(startedAt.getTime());
+  });
+
+  it("never shows the tenant what the platform's DNS answered for a name it refuses, nor whether it answered", async () => {
+    // A rule for some public CIDR on the port lets any name through the precheck; the platform then resolves it.
+    const rules = [{ cidr: '8.8.8.0/24', host: null, port: 5432 }];
+    const internal = 'postgres.payorch.svc.cluster.local';
+    const resolver = async (host: string) => {
+      if (host === internal) return [{ address: '10.3.4.5', family: 4 }];
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    };
+    const seen: string[] = [];
+    for (const host of [internal, 'nothing-here.payorch.svc.cluster.local']) {
+      const { db, writes, statements } = recordingDb(rules);
+      const relay = new EgressRelayPort(owner, db, limits, silent, EgressPolicy.strict(), resolver);
+      const refused = await relay.open({ protocol: 'tcp', host, port: 5432, address: `${host}:5432` }).catch((error: Error & { code?: string }) => error);
+      expect(refused).toMatchObject({ code: 'DENIED' });
+      const shown = JSON.stringify([writes, statements, (refused as Error).message]);
+      // Before: resolvedAddress 10.3.4.5 and "… → 10.3.4.5 is private address space …"; "unresolved" with the resolver's text.
+      expect(shown).not.toContain('10.3.4.5');
+      expect(shown).not.toMatch(/ENOTFOUND|private|getaddrinfo/);
+      expect(writes).toEqual([{ op: 'create', data: expect.objectContaining({ outcome: 'denied', resolvedAddress: null }) }]);
+      seen.push(String(writes[0]!.data.reason).replace(host, '<host>'));
+    }
+    // The two read alike: an existing internal name cannot be told from a missing one.
+    expect(seen[0]).toBe(seen[1]);
   });
 
   it('writes the start row (open) before the end, and the end is never before the start', async () => {

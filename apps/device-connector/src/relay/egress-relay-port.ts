@@ -2,7 +2,16 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { type Database, publishEvent } from '@payorch/db';
-import { type EgressError, type EgressPolicy, formatAddress, type IpAddress, type Resolver, resolveDestination, systemResolver } from '@payorch/egress-guard';
+import {
+  type EgressError,
+  type EgressPolicy,
+  formatAddress,
+  type IpAddress,
+  parseAddressLiteral,
+  type Resolver,
+  resolveDestination,
+  systemResolver,
+} from '@payorch/egress-guard';
 import {
   connectRelaySocket,
   RelayConnection,
@@ -104,9 +113,7 @@ export class EgressRelayPort implements RelayPort {
       addresses = await resolveDestination(target.host, this.policy, { resolver: this.resolve, timeoutMs: this.limits.connectTimeoutMs });
     } catch (error) {
       const egress = error as EgressError;
-      if (egress.code === 'DENIED') return this.deny(clock, target, egress.details.address ?? null, egress.message);
-      await this.record(clock, target, null, 'unresolved', egress.message);
-      throw new RelayError('UNREACHABLE', egress.publicReason ?? egress.message);
+      return this.deny(clock, target, egress.details.address ?? null, egress.message, { resolved: true });
     }
     let decision: EgressDecision = { allowed: false, reason: `${target.host}:${target.port} matches no egress rule` };
     let address = formatAddress(addresses[0]!);
@@ -115,7 +122,7 @@ export class EgressRelayPort implements RelayPort {
       address = formatAddress(candidate);
       if (decision.allowed) break;
     }
-    if (!decision.allowed) return this.deny(clock, target, address, decision.reason);
+    if (!decision.allowed) return this.deny(clock, target, address, decision.reason, { resolved: true });
     let socket: Socket;
     try {
       // The checked address itself: no second lookup.
@@ -142,10 +149,26 @@ export class EgressRelayPort implements RelayPort {
     return id;
   }
 
-  private async deny(clock: RelaySessionClock, target: RelayTarget, address: string | null, reason: string): Promise<never> {
-    await this.record(clock, target, address, 'denied', reason);
+  /**
+   * Refuses the relay: recorded (RelaySession, `relay.denied`), logged with every detail for the operator, and refused
+   * on the wire. What the tenant sees (the row, the event, the API) never says what the platform's DNS answered for a
+   * name, nor whether it answered (`resolved`): a name that does not resolve, one that resolves to an address the
+   * platform policy denies and one whose address no rule allows read alike, with no address. Before, the row carried
+   * the internal address and the resolver's text: a rule for any CIDR on a port let a tenant map the cluster's internal
+   * DNS (`postgres.….svc.cluster.local` → 10.x). A literal address is the tenant's own spelling: its reason stays.
+   */
+  private async deny(
+    clock: RelaySessionClock,
+    target: RelayTarget,
+    address: string | null,
+    reason: string,
+    options: { resolved?: boolean } = {},
+  ): Promise<never> {
+    const byName = options.resolved === true && parseAddressLiteral(target.host) === null;
+    const shown = byName ? `${target.host}:${target.port} does not resolve to an address the egress rules and the platform policy allow` : reason;
+    await this.record(clock, target, byName ? null : address, 'denied', shown);
     this.logger.warn({ terminalId: this.owner.terminalId, host: target.host, port: target.port, address, reason }, 'relay denied');
-    throw new RelayError('DENIED', reason);
+    throw new RelayError('DENIED', shown);
   }
 
   async send(connectionId: string, data: Uint8Array): Promise<number> {
