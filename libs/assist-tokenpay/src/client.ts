@@ -323,7 +323,8 @@ export class AssistTokenPayClient {
 
   /**
    * Finds out what became of a capture or cancel whose answer was lost: reads the order (read-only) and
-   * matches our operation among the order's operations by type, amount, currency and time.
+   * matches our operation among the order's operations by type, amount, currency and time — or, once an
+   * answer named it (`operationBillNumber`), by that billnumber.
    */
   async resolveOperation(kind: AfterPaymentKind, request: AfterPaymentRequest): Promise<OperationResolution> {
     const { orderNumber } = request;
@@ -396,6 +397,7 @@ export class AssistTokenPayClient {
       currency: request.currency,
       notBefore: request.sentAt ?? new Date(),
       knownBillNumbers: request.knownBillNumbers,
+      operationBillNumber: request.operationBillNumber,
     });
   }
 

@@ -175,6 +175,18 @@ describe(matchOperation.name, () => {
     expect(operationResultOf(answer.order.operations[4]!)).toBe('succeeded');
   });
 
+  it('with the billnumber Assist named for our operation, matches exactly that one, known or not, of any date', () => {
+    const answer = orderWith(ops);
+    if (answer.kind !== 'order') throw new Error('no order');
+    const c = { amount: '10', currency: 'RUB', notBefore: new Date(base), type: 'PaymentCancel' as const };
+    expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.5', knownBillNumbers: ['B.5'] })?.billNumber).toBe('B.5');
+    // Older than the request would allow, but Assist named it: ours.
+    expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.2' })?.billNumber).toBe('B.2');
+    // Never another operation of the same type and amount in its place.
+    expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.9' })).toBeUndefined();
+    expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.3' })).toBeUndefined();
+  });
+
   it('reads operationdate as GMT and refuses anything else', () => {
     expect(parseOperationDate('03.12.2026 12:00:05')?.toISOString()).toBe('2026-12-03T12:00:05.000Z');
     expect(parseOperationDate('2026-12-03 12:00')).toBeUndefined();

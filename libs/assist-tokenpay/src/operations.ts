@@ -36,6 +36,11 @@ export interface AfterPaymentRequest {
   readonly sentAt?: Date;
   /** Billnumbers of operations already accounted for (never matched again). */
   readonly knownBillNumbers?: readonly string[];
+  /**
+   * Our operation's own billnumber, once an answer named it (e.g. "In Process"): resolving then looks for exactly
+   * that operation, which `knownBillNumbers` must not exclude.
+   */
+  readonly operationBillNumber?: string;
 }
 
 export interface OperationCriteria {
@@ -45,6 +50,8 @@ export interface OperationCriteria {
   /** Operations dated before this (minus {@link CLOCK_SKEW_MS}) are not ours. */
   readonly notBefore: Date;
   readonly knownBillNumbers?: readonly string[];
+  /** Assist already named our operation: only the one with this billnumber (and our type, amount, currency) is ours. */
+  readonly operationBillNumber?: string;
 }
 
 /** Tolerance between our clock and Assist's `operationdate` (whole seconds, GMT). */
@@ -62,22 +69,17 @@ export function parseOperationDate(text: string): Date | undefined {
 /**
  * The operation of `order` that is the one we asked for: same type, amount and currency, dated at or after
  * `notBefore` (minus the clock skew), not already known. The earliest such one wins (a later identical one
- * belongs to a later request). An operation without a readable date is never matched.
+ * belongs to a later request). An operation without a readable date is never matched. With
+ * `operationBillNumber`, only the operation Assist already named as ours is.
  */
 export function matchOperation(order: AssistOrder, c: OperationCriteria): AssistOperation | undefined {
+  const same = (op: AssistOperation) => op.type === c.type && sameAmount(op.amount, c.amount) && (op.currency === '' || op.currency === c.currency);
+  if (c.operationBillNumber !== undefined) return order.operations.find((op) => op.billNumber === c.operationBillNumber && same(op));
   const known = new Set(c.knownBillNumbers ?? []);
   const from = c.notBefore.getTime() - CLOCK_SKEW_MS;
   const candidates = order.operations
     .map((op) => ({ op, at: parseOperationDate(op.operationDate) }))
-    .filter(
-      ({ op, at }) =>
-        op.type === c.type &&
-        sameAmount(op.amount, c.amount) &&
-        (op.currency === '' || op.currency === c.currency) &&
-        !known.has(op.billNumber) &&
-        at !== undefined &&
-        at.getTime() >= from,
-    )
+    .filter(({ op, at }) => same(op) && !known.has(op.billNumber) && at !== undefined && at.getTime() >= from)
     .sort((a, b) => a.at!.getTime() - b.at!.getTime());
   return candidates[0]?.op;
 }

@@ -119,6 +119,7 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
         amount: 4_000n,
         currency: 'RUB',
         idempotencyKey: randomUUID(),
+        requestHash: 'h',
       }),
     );
     // One open operation per payment: a second one is refused by the partial unique index.
@@ -132,6 +133,7 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
           amount: 1n,
           currency: 'RUB',
           idempotencyKey: randomUUID(),
+          requestHash: 'h',
         }),
       ),
     ).rejects.toMatchObject({ code: 'P2002' });

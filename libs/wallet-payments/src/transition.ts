@@ -30,7 +30,8 @@ export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Pa
     PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
     DECLINED: 'resolution: Declined, Timeout',
     CANCELED: 'resolution: Canceled',
-    REJECTED: 'resolution: Assist has no such order (ORDER_NOT_FOUND): it never reached Assist',
+    REJECTED:
+      'resolution: Assist has no such order (ORDER_NOT_FOUND) after the grace period: it never reached Assist (the gateway, losing PROCESSING, sends nothing)',
   },
   PROCESSING: {
     PROCESSING: 'Assist says In Process (or a resolution attempt could not tell)',
@@ -306,6 +307,8 @@ export interface NewWalletOperation {
   amount: bigint;
   currency: string;
   idempotencyKey: string;
+  /** Of the request (action, payment, body): the same key with another request is refused, also after 24 h. */
+  requestHash: string;
 }
 
 /**

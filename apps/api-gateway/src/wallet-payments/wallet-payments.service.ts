@@ -165,7 +165,17 @@ export class WalletPaymentsService {
       if (replay) return replay;
       throw new ApiError('CONFLICT', `orderNumber "${orderNumber}" was already used with this merchant; Assist order numbers are never reused`);
     }
-    await this.apply(ctx, id, ['PENDING'], { state: 'PROCESSING', error: null, completedAt: null });
+    const started = await this.apply(ctx, id, ['PENDING'], { state: 'PROCESSING', error: null, completedAt: null });
+    if (!started.written) {
+      // The resolution job moved the PENDING payment first (e.g. REJECTED, ORDER_NOT_FOUND: nothing reached Assist).
+      // Sending now would charge a payment already reported as not paid: answer with what is stored instead.
+      this.logger.warn(
+        { paymentId: id, tenantId: ctx.tenantId, state: started.row.state, requestId: ctx.requestId },
+        'wallet payment not sent: it left PENDING first',
+      );
+      if (!isFinalState(started.row.state)) await this.queue.enqueueResolve(ctx.tenantId, id);
+      return toWalletPaymentResponse(started.row);
+    }
 
     const client = this.client(ctx, merchant, id);
     let outcome: TokenPayOutcome;
@@ -186,7 +196,7 @@ export class WalletPaymentsService {
       throw error;
     }
 
-    const row = await this.apply(
+    const { row } = await this.apply(
       ctx,
       id,
       ['PROCESSING'],
@@ -210,13 +220,20 @@ export class WalletPaymentsService {
     action: 'capture' | 'cancel',
     dto: WalletOperationDto,
   ): Promise<WalletPaymentResponse> {
+    // Stored on the operation like a payment's: the gateway's idempotency record lasts 24 h, the operation for ever.
+    const requestHash = createHash('sha256')
+      .update(canonicalJson({ action, paymentId, amount: dto.amount ?? null }))
+      .digest('hex');
     const planned = await this.db.withTenant(ctx, async (tx) => {
       const earlier = await tx.walletPaymentOperation.findUnique({ where: { tenantId_idempotencyKey: { tenantId: ctx.tenantId, idempotencyKey } } });
       if (earlier) {
-        if (earlier.paymentId !== paymentId) {
-          throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${idempotencyKey}" was already used for another wallet payment operation`, {
-            operationId: earlier.id,
-          });
+        // Operations stored before requestHash existed have none: their payment is all there is to compare.
+        if (earlier.paymentId !== paymentId || (earlier.requestHash !== null && earlier.requestHash !== requestHash)) {
+          throw new ApiError(
+            'IDEMPOTENCY_KEY_REUSED',
+            `Idempotency-Key "${idempotencyKey}" was already used for another wallet payment operation or with a different body`,
+            { operationId: earlier.id },
+          );
         }
         return null;
       }
@@ -247,6 +264,7 @@ export class WalletPaymentsService {
         amount,
         currency: payment.currency,
         idempotencyKey,
+        requestHash,
       });
       await audit(tx, ctx, {
         action: `wallet_payment.${action}`,
@@ -462,15 +480,15 @@ export class WalletPaymentsService {
   /**
    * Moves the payment to `change.state` through the owner (`transitionWalletPayment`: one compare-and-set
    * and `wallet_payment.updated`) if it is still in one of `from`; otherwise another writer — the resolution
-   * job — got there first, and the row is returned as it stands.
+   * job — got there first, and the row is returned as it stands with `written: false`.
    */
-  private apply(ctx: TenantContext, id: string, from: WalletPaymentState[], change: PaymentChange): Promise<WalletPaymentRow> {
+  private apply(ctx: TenantContext, id: string, from: WalletPaymentState[], change: PaymentChange): Promise<{ row: WalletPaymentRow; written: boolean }> {
     return this.db.withTenant(ctx, async (tx: TransactionClient) => {
       const written = await transitionWalletPayment(tx, { paymentId: id, from, change });
-      if (written) return written.row;
+      if (written) return { row: written.row, written: true };
       const row = await tx.walletPayment.findUnique({ where: { id } });
       if (!row) throw notFound('wallet payment', id);
-      return row;
+      return { row, written: false };
     });
   }
 }

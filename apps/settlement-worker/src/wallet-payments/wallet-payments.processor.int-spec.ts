@@ -210,13 +210,19 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
 
   it('the sweep covers every non-final state: an abandoned 3-D Secure step (REQUIRES_ACTION) and a payment never sent (PENDING)', async () => {
     const abandoned = await strandedPayment('REQUIRES_ACTION', 9_100n, new Date(Date.now() - 10 * 60_000));
-    const neverSent = await strandedPayment('PENDING', 9_200n);
+    const neverSent = await strandedPayment('PENDING', 9_200n, new Date(Date.now() - 10 * 60_000));
     await app.get(WalletResolutionService).sweep(queue);
     expect(await queue.getJob(resolveJobId(abandoned))).toBeDefined();
     expect(await queue.getJob(resolveJobId(neverSent))).toBeDefined();
     // Assist has no such orders: the payer never finished / the request never left; nothing was charged.
     expect(await waitForState(abandoned, 'REJECTED')).toMatchObject({ error: expect.objectContaining({ code: 'ORDER_NOT_FOUND' }) });
     expect(await waitForState(neverSent, 'REJECTED')).toMatchObject({ error: expect.objectContaining({ code: 'ORDER_NOT_FOUND' }) });
+  });
+
+  it('leaves a PENDING payment Assist does not know PENDING within the grace period: its gateway may still be sending it', async () => {
+    const id = await strandedPayment('PENDING', 9_300n);
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/still PENDING/);
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'PENDING', error: null, resolutionAttempts: 1 });
   });
 
   /**
@@ -311,6 +317,46 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     });
     expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: old.id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
     expect((await owner.domainEvent.findMany({ where: { subjectId: old.id } })).map((e) => e.type)).toEqual(['wallet_payment.operation_failed']);
+  });
+
+  it('follows a capture Assist reported "In Process" by its billnumber until it succeeds, even after the grace period', async () => {
+    // Sent long ago: had the operation been lost, the grace period would be over.
+    const { id, operationId } = await strandedCapture(3_000n, true, new Date(Date.now() - 10 * 60_000));
+    // The sandbox's Charge (.2) still being processed: "In Process", AS200.
+    const charge = sandbox.orders.get(id)!.operations[1]!;
+    Object.assign(charge, { operationstate: 'In Process', responsecode: 'AS200' });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({
+      state: 'UNKNOWN',
+      assistBillNumber: charge.billnumber,
+    });
+    expect(charge.billnumber).toMatch(/\.2$/);
+
+    // Assist finishes it: the money moved.
+    Object.assign(charge, { operationstate: 'Success', responsecode: 'AS000' });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).resolves.toMatchObject({ state: 'PARTIALLY_CAPTURED' });
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({
+      state: 'SUCCEEDED',
+      assistBillNumber: charge.billnumber,
+      error: null,
+    });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      state: 'PARTIALLY_CAPTURED',
+      capturedAmount: 3_000n,
+      authorizedAmount: 10_000n,
+    });
+  });
+
+  it('never concludes "never reached Assist" for an operation Assist named, even when orderstate no longer lists it', async () => {
+    const { id, operationId } = await strandedCapture(2_500n, true, new Date(Date.now() - 10 * 60_000));
+    const charge = sandbox.orders.get(id)!.operations[1]!;
+    Object.assign(charge, { operationstate: 'In Process', responsecode: 'AS200' });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+    // An orderstate answer that no longer lists it (whatever the reason): Assist did take it, so it is not FAILED.
+    sandbox.orders.get(id)!.operations.splice(1, 1);
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ state: 'UNKNOWN' });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
   });
 
   it('reads payments only under their own tenant', async () => {

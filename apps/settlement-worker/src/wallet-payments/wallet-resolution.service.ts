@@ -77,8 +77,10 @@ export class WalletResolutionService {
     switch (resolution.status) {
       case 'not_found': {
         // Right after a lost request Assist may not show the order yet: only a long silence proves it never existed.
+        // PENDING too: its gateway may merely be slow and about to send. It never sends once this write wins (its
+        // compare-and-set to PROCESSING fails), but rejecting at once would refuse a payment that was going through.
         const silentFor = Date.now() - payment.createdAt.getTime();
-        if (payment.state === 'PENDING' || silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS) {
+        if (silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS) {
           change = {
             state: 'REJECTED',
             completedAt: new Date(),
@@ -143,8 +145,9 @@ export class WalletResolutionService {
   /**
    * Resolves the payment's open capture / cancel (its answer was lost, or the gateway died mid-call) through
    * orderstate: our operation is matched among the order's operations by type, amount, currency and time, never
-   * sent again. Not listed: within WALLET_NOT_FOUND_GRACE_MS of sending it may still arrive; after that it never
-   * reached Assist (FAILED, OPERATION_NOT_FOUND — the client may send a new one).
+   * sent again; once an answer named it ("In Process"), by that billnumber. Not listed: within
+   * WALLET_NOT_FOUND_GRACE_MS of sending it may still arrive; after that it never reached Assist (FAILED,
+   * OPERATION_NOT_FOUND — the client may send a new one), unless Assist named it, which proves it arrived.
    */
   private async resolveOperations(
     client: ReturnType<WalletResolutionService['client']>,
@@ -155,12 +158,13 @@ export class WalletResolutionService {
       amount: bigint;
       currency: string;
       assistOrder: unknown;
-      operations: Array<{ assistBillNumber: string | null }>;
+      operations: Array<{ id: string; assistBillNumber: string | null }>;
     },
     open: Array<{
       id: string;
       kind: 'CAPTURE' | 'CANCEL_AUTHORIZATION' | 'REFUND';
       amount: bigint;
+      assistBillNumber: string | null;
       state: 'PENDING' | 'UNKNOWN' | 'SUCCEEDED' | 'FAILED';
       sentAt: Date | null;
       createdAt: Date;
@@ -171,7 +175,8 @@ export class WalletResolutionService {
     let stillOpen = false;
     for (const op of open) {
       const sentAt = op.sentAt ?? op.createdAt;
-      const known = payment.operations.map((o) => o.assistBillNumber).filter((b): b is string => b !== null);
+      // The other operations' billnumbers are theirs, never ours; this one's (stored with "In Process") is exactly ours.
+      const known = payment.operations.filter((o) => o.id !== op.id && o.assistBillNumber !== null).map((o) => o.assistBillNumber!);
       const resolution = await client.resolveOperation(op.kind === 'CAPTURE' ? 'charge' : 'cancel', {
         billNumber,
         orderNumber: payment.orderNumber,
@@ -180,12 +185,14 @@ export class WalletResolutionService {
         currency: payment.currency,
         sentAt,
         knownBillNumbers: [...known, `${billNumber}.1`],
+        operationBillNumber: op.assistBillNumber ?? undefined,
       });
       let columns;
       if (resolution.status === 'not_found') {
         const silentFor = Date.now() - sentAt.getTime();
+        // An operation Assist named did reach it: however long orderstate does not show it, the money may have moved.
         columns =
-          silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS
+          op.assistBillNumber === null && silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS
             ? {
                 to: 'FAILED' as const,
                 error: {
