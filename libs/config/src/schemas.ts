@@ -251,7 +251,7 @@ export const workerConfigSchema = z.object({
     .min(0)
     .default(600_000)
     .describe(
-      "A payment Assist does not know (order state 10) is concluded never paid (REJECTED, ORDER_NOT_FOUND) only this long after it was sent; keep it well above the gateway's ASSIST_TIMEOUT_MS.",
+      "A payment Assist does not know (order state 10) is concluded never paid (REJECTED, ORDER_NOT_FOUND) only this long after it was created (a PENDING one too: its gateway may be about to send it), and a capture/cancel only this long after it was sent, unless Assist already named it; keep it well above the gateway's ASSIST_TIMEOUT_MS.",
     ),
   ...walletResolveJob,
   WALLET_SWEEP_INTERVAL_MS: z.coerce
