@@ -112,6 +112,36 @@ describe(SsiEcrDriver.name, () => {
     expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 2500 });
   });
 
+  it('a close-day whose answer is lost recovers as unknown, never failed: the terminal closed its day all the same', async () => {
+    // The terminal runs the Z report by itself (timed steps) after the driver is gone with its link.
+    const { driver, make } = await setup({}, { advance: { mode: 'timed', stepMs: 25 } });
+    await driver.execute(command('purchase', { amount: 1200 }), recordingHooks().hooks);
+    const { hooks, refs } = recordingHooks();
+    const cmd = command('settlement');
+    sim.holdAt('S04');
+    const running = driver.execute(cmd, hooks);
+    await waitFor(() => refs.length === 1 && sim.status === 'S04', { what: 'the Z report running on the terminal' });
+    linkUp = false;
+    await driver.close();
+    expect(await running).toMatchObject({ state: 'unknown' });
+    sim.holdAt(undefined);
+    await waitFor(() => sim.status === 'S00', { what: 'the terminal idle (S00)' });
+    expect([sim.persistent.batchNumber, sim.persistent.batch]).toEqual([2, []]);
+    linkUp = true;
+    // Failed would let the settlement send a second close-day; the report buffer cannot prove whose Z report it holds.
+    expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: 'unknown', protocolRefs: refs[0] });
+  });
+
+  it('recovers a read whose answer was lost (terminal info, X report) as failed, asked again, not as an UNKNOWN that blocks the terminal', async () => {
+    const { make } = await setup();
+    for (const [type, method] of [
+      ['terminal_info', 'GetTerminalInfo'],
+      ['report_x', 'XReport'],
+    ] as const) {
+      expect(await make().recover(command(type), { command: method })).toMatchObject({ state: 'failed' });
+    }
+  });
+
   it('refunds (RRN) and voids (invoiceNum) a purchase using its stored references', async () => {
     const { driver } = await setup();
     const purchase = command('purchase', { amount: 3000 });

@@ -30,6 +30,9 @@ const PHASE_TO_SUB_STATUS: Record<string, string> = {
   z_report_required: 'z_report_required',
 };
 
+/** Commands that change nothing on the terminal: a lost answer is asked again, never left in doubt. */
+const READ_ONLY_TYPES: ReadonlySet<OperationCommand['type']> = new Set(['report_x', 'terminal_info', 'echo']);
+
 /**
  * SSI ECR JSON terminals. The runner's ticket (request, transactionUid, GetLastResult baseline) is what
  * `beforeSend` persists; `recover` hands it back to `runner.recover(ticket)`.
@@ -104,9 +107,30 @@ export class SsiEcrDriver implements TerminalDriver {
     }
   }
 
-  async recover(_command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome> {
+  /**
+   * A financial operation is decided from its ticket. A report or GetTerminalInfo claim (`command`) has no evidence
+   * to decide from: GetLastReport carries no request id, method or time, and a Z report of a batch that was just
+   * X-reported reads exactly like that X report (docs/protocols/ssi-ecr.md, "Reports after a lost answer"). So a
+   * command that changes the terminal (the close-day, a Z report) stays unknown for a human to resolve (`failed` would
+   * make the settlement send a second close-day); a read (X report, terminal info) changes nothing: its lost answer is
+   * `failed`, asked again at will, instead of an UNKNOWN that would keep new work off the terminal.
+   */
+  async recover(command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome> {
     const raw = refString(refs, 'ticket');
-    if (raw === undefined) return { state: 'failed', reason: 'no ticket was recorded: the command was never sent' };
+    if (raw === undefined) {
+      const claimed = refString(refs, 'command');
+      if (claimed !== undefined && READ_ONLY_TYPES.has(command.type)) {
+        return { state: 'failed', reason: `${claimed}: its answer was lost; it changes nothing on the terminal, ask again`, protocolRefs: refs };
+      }
+      if (claimed !== undefined) {
+        return {
+          state: 'unknown',
+          reason: `${claimed} may have run: nothing on the terminal ties a result to this request (resolve by hand)`,
+          protocolRefs: refs,
+        };
+      }
+      return { state: 'failed', reason: 'no ticket was recorded: the command was never sent' };
+    }
     let ticket: OperationTicket;
     try {
       ticket = JSON.parse(raw) as OperationTicket;
@@ -158,7 +182,7 @@ export class SsiEcrDriver implements TerminalDriver {
       case 'rejected':
         return { state: 'failed', reason: outcome.error.message };
       case 'unknown':
-        return { state: 'unknown', reason: `${outcome.reason}: ${outcome.detail}` };
+        return { state: 'unknown', reason: `${outcome.reason}: ${outcome.detail}`, protocolRefs: { command: request.method } };
     }
   }
 

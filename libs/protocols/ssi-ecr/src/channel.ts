@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from './clock';
 import { decodeMessage, decodeResponse, encodeMessage, type SsiResponse } from './codec';
 import { SsiEcrError } from './errors';
 import { FrameDecoder } from './framing';
@@ -18,14 +19,17 @@ export class SsiEcrChannel {
   private readonly decoder: FrameDecoder;
   private pending: Pending | undefined;
   private closedWith: SsiEcrError | undefined;
+  private endedAt: number | undefined;
 
   constructor(
     private readonly transport: ByteTransport,
     maxFrameBytes?: number,
+    private readonly clock: Clock = systemClock,
   ) {
     this.decoder = new FrameDecoder({ maxFrameBytes });
     transport.onData((chunk) => this.onData(chunk));
     transport.onClose((error) => {
+      this.endedAt ??= clock.now();
       this.closedWith = new SsiEcrError('CONNECTION_CLOSED', `connection closed${error ? `: ${error.message}` : ''}`);
       this.failPending(this.closedWith);
     });
@@ -33,6 +37,11 @@ export class SsiEcrChannel {
 
   get isOpen(): boolean {
     return this.closedWith === undefined;
+  }
+
+  /** When the connection ended (closed by us, by the peer, or failed); undefined while it is open. */
+  get closedAt(): number | undefined {
+    return this.endedAt;
   }
 
   /** Sends one message and resolves with the next response frame. The caller applies timeouts. */
@@ -60,6 +69,8 @@ export class SsiEcrChannel {
   }
 
   close(): void {
+    // From here on nothing more is written; the transport may report its close a little later.
+    this.endedAt ??= this.clock.now();
     this.transport.close();
   }
 

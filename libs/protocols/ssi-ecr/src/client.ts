@@ -31,6 +31,19 @@ export interface SsiEcrClientOptions {
   readonly maxFrameBytes?: number;
 }
 
+/** The connection a request was written on (`CallOptions.onWritten`). */
+export interface RequestLink {
+  /** Clock time at which the request's bytes were handed to the connection. */
+  readonly writtenAt: number;
+  /** Clock time at which that connection ended; undefined while it is open. */
+  readonly closedAt: number | undefined;
+}
+
+export interface CallOptions {
+  /** Called as the request is written; not when it could not be (no connection, or the connection ended first). */
+  readonly onWritten?: (link: RequestLink) => void;
+}
+
 /**
  * Request/response client for one terminal. Requests are serialised (the protocol allows one at a time);
  * transport and framing problems throw typed SsiEcrError, terminal answers with `error: true` are
@@ -51,13 +64,13 @@ export class SsiEcrClient {
   }
 
   /** Sends a typed request; resolves with the terminal's response whatever its `error` flag. */
-  call(request: SsiRequest): Promise<SsiResponse> {
-    return this.callRaw(encodeRequest(request));
+  call(request: SsiRequest, options: CallOptions = {}): Promise<SsiResponse> {
+    return this.callRaw(encodeRequest(request), options);
   }
 
   /** Sends an already-built JSON message (CLI, tests of malformed input). */
-  callRaw(message: JsonObject): Promise<SsiResponse> {
-    const run = this.queue.then(() => this.exchange(message));
+  callRaw(message: JsonObject, options: CallOptions = {}): Promise<SsiResponse> {
+    const run = this.queue.then(() => this.exchange(message, options));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -164,11 +177,21 @@ export class SsiEcrClient {
     return parseTransactionResult(response);
   }
 
-  private async exchange(message: JsonObject): Promise<SsiResponse> {
+  private async exchange(message: JsonObject, options: CallOptions): Promise<SsiResponse> {
     const wait = this.lastRequestAt + this.minRequestGapMs - this.clock.now();
     if (wait > 0) await sleep(this.clock, wait);
     const channel = await this.openChannel();
-    this.lastRequestAt = this.clock.now();
+    const writtenAt = this.clock.now();
+    this.lastRequestAt = writtenAt;
+    // `send` writes synchronously, right after this; a channel that ended meanwhile writes nothing.
+    if (channel.isOpen) {
+      options.onWritten?.({
+        writtenAt,
+        get closedAt() {
+          return channel.closedAt;
+        },
+      });
+    }
     try {
       return await withTimeout(this.clock, channel.send(message), this.responseTimeoutMs, `${String(message.method)} response`);
     } catch (error) {
@@ -193,7 +216,7 @@ export class SsiEcrClient {
       // Nothing was sent: callers may treat the request as not made.
       throw isSsiEcrError(error, 'CONNECT_FAILED') ? error : new SsiEcrError('CONNECT_FAILED', `cannot connect to the terminal: ${(error as Error).message}`);
     }
-    this.channel = new SsiEcrChannel(transport, this.options.maxFrameBytes);
+    this.channel = new SsiEcrChannel(transport, this.options.maxFrameBytes, this.clock);
     return this.channel;
   }
 }

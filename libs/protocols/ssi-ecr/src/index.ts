@@ -1,6 +1,6 @@
 // Public API of the SSI ECR JSON protocol library (spec rev. 1.1.10 + labelled later-revision extensions).
 export { SsiEcrChannel } from './channel';
-export { SsiEcrClient, terminalError, type SsiEcrClientOptions } from './client';
+export { SsiEcrClient, terminalError, type CallOptions, type RequestLink, type SsiEcrClientOptions } from './client';
 export { exponentialBackoff, systemClock, type Backoff, type Clock } from './clock';
 export { decodeMessage, decodeRequest, decodeResponse, encodeMessage, encodeRequest, encodeResponse, receiptLrc, type SsiResponse } from './codec';
 export {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { SsiEcrClient } from './client';
+import type { RequestLink, SsiEcrClient } from './client';
 import { terminalError } from './client';
 import { exponentialBackoff, sleep, type Backoff } from './clock';
 import type { SsiResponse } from './codec';
@@ -26,6 +26,10 @@ export interface OperationTicket {
   readonly request: SsiRequest<FinancialMethod>;
   readonly transactionUid?: string;
   readonly baseline?: TransactionResult | null;
+  /**
+   * When the request was written (clock time). The ticket handed to `onSending` is made before the request is
+   * written (it is persisted first), so there it is when the ticket was made: an earlier bound.
+   */
   readonly startedAt: number;
   readonly secondStepAmount?: number;
 }
@@ -104,7 +108,7 @@ export interface RunnerOptions {
   /** After the operation timeout, extra time granted after an Interrupt sent in S02/S03/S08. */
   readonly interruptGraceMs?: number;
   /**
-   * How long after sending a request the terminal may still read it from a link that is gone (bytes in a
+   * How long after the link that carried a request closed the terminal may still read it (bytes left in a
    * socket or serial buffer): the "never executed" proof is not taken before then.
    */
   readonly lostRequestSettleMs?: number;
@@ -194,7 +198,13 @@ type SendResult =
  * Sends an async request. E06 is retried with backoff until `busyTimeoutMs` (spec 4.3.3: "repeat later");
  * `prepare` runs before each attempt (re-reading the baseline). A lost ack is `unacknowledged`, not rejected.
  */
-async function sendWithBusyRetry(client: SsiEcrClient, options: Resolved, prepare: () => Promise<SsiRequest>, signal?: AbortSignal): Promise<SendResult> {
+async function sendWithBusyRetry(
+  client: SsiEcrClient,
+  options: Resolved,
+  prepare: () => Promise<SsiRequest>,
+  signal?: AbortSignal,
+  onWritten?: (link: RequestLink) => void,
+): Promise<SendResult> {
   const busyUntil = client.clock.now() + options.busyTimeoutMs;
   for (let attempt = 0; ; attempt++) {
     let request: SsiRequest;
@@ -210,7 +220,7 @@ async function sendWithBusyRetry(client: SsiEcrClient, options: Resolved, prepar
       return { kind: 'rejected', error: asSsiError(error) };
     }
     try {
-      response = await client.call(request);
+      response = await client.call(request, { onWritten });
     } catch (error) {
       if (isSsiEcrError(error, 'CONNECT_FAILED') || isSsiEcrError(error, 'INVALID_FIELD') || isSsiEcrError(error, 'MISSING_FIELD')) {
         return { kind: 'rejected', error };
@@ -310,6 +320,10 @@ export class FinancialOperation {
   private secondStepHandled = false;
   /** The terminal acknowledged our request (error=false): spec 5.1 then guarantees a new buffer. */
   private acknowledged = false;
+  /** The connection our request was written on (run in this process only). */
+  private requestLink: RequestLink | undefined;
+  /** Recovery from a ticket: when it started (clock time). */
+  private readonly recoveringSince: number | undefined;
 
   constructor(
     private readonly runner: SsiEcrRunner,
@@ -321,6 +335,7 @@ export class FinancialOperation {
     const client = runner.client;
     this.tracker = new StatusTracker(client, options, callbacks.onStatus, callbacks.timeoutMs, callbacks.signal);
     this.ticket = recoverFrom ?? { request, startedAt: client.clock.now() };
+    this.recoveringSince = recoverFrom ? client.clock.now() : undefined;
     const flow = recoverFrom ? this.track() : this.execute();
     this.outcome = flow
       .catch((error: unknown): OperationOutcome => this.unknown('CONNECTION_LOST', `runner error: ${(error as Error).message}`))
@@ -380,6 +395,10 @@ export class FinancialOperation {
         return wire;
       },
       this.callbacks.signal,
+      (link) => {
+        this.requestLink = link;
+        this.ticket = { ...this.ticket, startedAt: link.writtenAt };
+      },
     );
     if (sent.kind === 'rejected') return { kind: 'rejected', error: sent.error, ticket: this.ticket };
     this.acknowledged = sent.kind === 'acknowledged';
@@ -429,7 +448,7 @@ export class FinancialOperation {
     const client = this.runner.client;
     const signal = this.callbacks.signal;
     // A request still in a dead link's buffers could be read after our check; give it the time to surface.
-    const settle = this.ticket.startedAt + this.options.lostRequestSettleMs - client.clock.now();
+    const settle = this.requestLostSince() + this.options.lostRequestSettleMs - client.clock.now();
     if (settle > 0) await sleep(client.clock, settle, signal);
     if (signal?.aborted) return undefined;
     let verdict: NotExecutedVerdict;
@@ -446,15 +465,38 @@ export class FinancialOperation {
     return { kind: 'rejected', error, ticket: this.ticket };
   }
 
-  /** GetResultByUid when we sent a uid (later revision), else GetLastResult (spec 5.5.1). */
+  /**
+   * When the request's bytes stopped being able to reach the terminal by their link: when the link it was written
+   * on closed (measured from the write, a slow claim or connect would eat into the settle window). Still open, or
+   * never written: now. A recovery cannot know when the link of a request sent by another process (or by this one,
+   * long ago) closed — only that it was no later than the recovery's start.
+   */
+  private requestLostSince(): number {
+    if (this.recoveringSince !== undefined) return this.recoveringSince;
+    return this.requestLink?.closedAt ?? this.runner.client.clock.now();
+  }
+
+  /**
+   * GetResultByUid when we sent a uid (later revision), else GetLastResult (spec 5.5.1). A terminal that knows
+   * uids but not ours has no result of ours: that is thrown (TERMINAL_ERROR), never answered from GetLastResult,
+   * which may hold a later operation done by hand with the same method and amount. Only E05 (the terminal does
+   * not know GetResultByUid after all) falls back to GetLastResult, judged by the baseline as without uids.
+   */
   private async fetchResult(): Promise<TransactionResult> {
-    const client = this.runner.client;
-    if (this.ticket.transactionUid !== undefined) {
-      const response = await client.call({ method: 'GetResultByUid', params: { transactionUid: this.ticket.transactionUid } });
-      if (response.errorCode === 'E06') throw terminalError(response);
-      if (!response.error || response.params !== undefined) return parseTransactionResult(response);
-    }
-    return client.getLastResult();
+    return (await this.resultByUid('final')) ?? this.runner.client.getLastResult();
+  }
+
+  /**
+   * GetResultByUid for our uid: the result, or undefined when there is no uid or the terminal answers E05. Not found
+   * throws (TERMINAL_ERROR), unless `firstStep`: in S08 the notes put FIRST_STEP_COMPLETED in GetLastResult, and the
+   * terminal is then waiting for the second step of the operation running on it, which matchResult still checks.
+   */
+  private async resultByUid(wanted: 'final' | 'firstStep'): Promise<TransactionResult | undefined> {
+    if (this.ticket.transactionUid === undefined) return undefined;
+    const response = await this.runner.client.call({ method: 'GetResultByUid', params: { transactionUid: this.ticket.transactionUid } });
+    if (!response.error || response.params !== undefined) return parseTransactionResult(response);
+    if (response.errorCode === 'E05' || (wanted === 'firstStep' && response.errorCode !== 'E06')) return undefined;
+    throw terminalError(response);
   }
 
   /** Later revision: S08 after step 1 of a two-step Purchase → send step 2 (or cancel). */
@@ -475,7 +517,7 @@ export class FinancialOperation {
   }
 
   private async sendSecondStep(): Promise<void> {
-    const firstStep = await this.fetchResult();
+    const firstStep = (await this.resultByUid('firstStep')) ?? (await this.runner.client.getLastResult());
     const verdict = matchResult(this.ticket, firstStep);
     if (firstStep.transactionResult !== 'FIRST_STEP_COMPLETED' || !verdict.ok) return;
     const decision = (await this.callbacks.onFirstStep?.(firstStep)) ?? { kind: 'continue' };

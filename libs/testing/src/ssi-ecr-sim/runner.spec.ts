@@ -18,6 +18,8 @@ const FAST: RunnerOptions = {
   busyBackoff: () => 1,
   operationTimeoutMs: 5000,
   recoveryTimeoutMs: 1500,
+  // Real time here: the settle window itself is specified on a virtual clock (operation.spec.ts).
+  lostRequestSettleMs: 50,
 };
 
 let sim: SsiEcrSimulator;
@@ -277,6 +279,12 @@ describe('SsiEcrRunner against the simulator', () => {
       });
       expect(firstSteps).toEqual(['FIRST_STEP_COMPLETED']);
       expect(outcome.kind === 'approved' && outcome.result.transAmount).toBe(956);
+    });
+
+    it('two-step Purchase with transactionUid: step 1 read where the terminal shows it (GetLastResult), the final result by uid', async () => {
+      const runner = await setup({ supportsTransactionUid: true });
+      const outcome = await runner.run(purchase(1056), { onFirstStep: () => ({ kind: 'continue', transAmount: 956 }) });
+      expect(outcome.kind === 'approved' && [outcome.result.transAmount, outcome.result.transactionUid === outcome.ticket.transactionUid]).toEqual([956, true]);
     });
 
     it('two-step Purchase cancelled at S08 → cancelled', async () => {
