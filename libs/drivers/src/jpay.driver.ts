@@ -1,14 +1,18 @@
 import {
+  closeDayFromReport,
   type Dialect,
   JpayClient,
   JpayError,
   type JpayEvent,
+  type LogAnchor,
+  logAnchor,
   type Receipt,
   type ReportTransaction,
   resolveFromReport,
   type TransactionRequest,
   type TransactionResult,
   transportFromDuplex,
+  type XReport,
 } from '@payorch/jpay';
 
 import { assertSupported, DriverError } from './capabilities';
@@ -29,16 +33,50 @@ interface Running {
 }
 
 /**
+ * Nothing of the command was written: its secure session could not be set up, or its claim
+ * (`beforeSend`) failed. Carries the cause's message, so the outcome reads "not sent: <cause>".
+ */
+class NotSent extends Error {
+  constructor(readonly reason: unknown) {
+    super(errorMessage(reason));
+    this.name = 'NotSent';
+  }
+}
+
+/**
+ * Only these errors prove the command was not written, so only they map to `failed` ("not sent"): a
+ * session or claim that failed first, and the library's `reject-request` errors (invalid request, BUSY,
+ * connection not opened, login refused), which it raises only before writing ([PAYORCH-AFTER-SEND]).
+ * Anything else may have come after the terminal got the command.
+ */
+function provablyNotSent(error: unknown): boolean {
+  return error instanceof NotSent || (error instanceof JpayError && error.reaction === 'reject-request');
+}
+
+/** The last card entry of the log (RRN or time tell it from a namesake); SBP entries have their own counter (§8.10). */
+function lastCardEntry(transactions: readonly ReportTransaction[]): LogAnchor | undefined {
+  // A card entry names its card (`pan`, `aid`); an SBP entry has none.
+  const card = transactions.filter((t) => t.pan !== undefined || t.aid !== undefined);
+  const anchors = card.map((t) => logAnchor(t)).filter((a): a is LogAnchor => a !== undefined);
+  return anchors.reduce<LogAnchor | undefined>((last, a) => (last === undefined || Number(a.seq) > Number(last.seq) ? a : last), undefined);
+}
+
+/**
  * JPAY / aQsi banking application (we are the client; one command per connection). Transactions have no
  * request id, so `beforeSend` persists what recovery needs to find the transaction in the terminal's log:
- * the request, the time lower bound (terminal clock) and the last receipt number this driver had seen.
+ * the request, the time lower bound (terminal clock) and the last card log entry this driver knew (the
+ * anchor, [PAYORCH-RECOVER-ANCHOR]); a close-day persists an entry of the log it is about to empty.
  */
 export class JpayDriver implements TerminalDriver {
   readonly protocol = 'JPAY' as const;
   private readonly client: JpayClient;
   private running: Running | undefined;
-  /** Highest card receipt `seq` seen by this driver (disambiguates recovery). */
-  private lastSeq: string | undefined;
+  /**
+   * The last card entry of the terminal's log as this driver knows it (`seq` 000000: the log was empty).
+   * Undefined = learn it from a full report before the next card transaction: at start, and after an
+   * outcome that may have added or removed entries unseen (unknown, a close-day).
+   */
+  private anchor: LogAnchor | undefined;
   private readonly links: DriverLinks;
   private readonly frames = new FrameTap('JPAY');
 
@@ -69,13 +107,18 @@ export class JpayDriver implements TerminalDriver {
   /**
    * Runs `work` on the client: in clear, or (encryption enabled) inside a secure admin session of its
    * own (§9: login with client-handshake → fresh ECDHE key pair and AES-256-GCM key, the commands
-   * encrypted, then logout, which forgets the key). A failed login throws before `work` sends anything.
+   * encrypted, then logout, which forgets the key). A session that cannot be set up throws NotSent
+   * before `work` sends anything.
    */
   private async session<T>(work: (client: JpayClient) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     if (!this.encrypted) return work(this.client);
-    const password = adminPassword(this.config);
-    const login = await this.client.login(password, { secure: true, signal: options.signal });
-    if (login.status !== 'ok') throw new JpayError('NOT_LOGGED_IN', `secure login answered ${login.status}`);
+    let login;
+    try {
+      login = await this.client.login(adminPassword(this.config), { secure: true, signal: options.signal });
+    } catch (error) {
+      throw new NotSent(error);
+    }
+    if (login.status !== 'ok') throw new NotSent(new JpayError('NOT_LOGGED_IN', `secure login answered ${login.status}`));
     try {
       return await work(this.client);
     } finally {
@@ -107,10 +150,96 @@ export class JpayDriver implements TerminalDriver {
     return 'requested';
   }
 
-  /** Reads the full report with the admin password and finds the transaction (see @payorch/jpay recovery). */
+  /**
+   * Decides an unknown outcome from the terminal's log (full report, admin password): a transaction is
+   * looked up after its anchor (see @payorch/jpay recovery), a close-day by whether the log entry it
+   * recorded is still there. Any other claimed command has nothing to be asked again: it stays unknown.
+   */
   async recover(command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome> {
+    const claimed = refString(refs, 'command');
+    if (claimed === 'settlement') return this.recoverCloseDay(refs);
+    if (claimed !== undefined) {
+      return { state: 'unknown', reason: `${claimed} was sent and its answer lost; JPAY cannot be asked for it again`, protocolRefs: refs };
+    }
+    // The driver persists the request before writing a transaction: without it, nothing was sent.
     const request = parseRequest(refs);
     if (request === undefined) return { state: 'failed', reason: 'no request was recorded: the transaction was never sent' };
+    const report = await this.readLog(refs);
+    if (!('transactions' in report)) return report;
+    const resolution = resolveFromReport(report, {
+      request,
+      afterSeq: refString(refs, 'afterSeq'),
+      afterRrn: refString(refs, 'afterRrn'),
+      afterTime: refString(refs, 'afterTime'),
+      notBeforeTime: refString(refs, 'notBeforeTime'),
+    });
+    switch (resolution.resolution) {
+      case 'approved':
+      case 'declined':
+        return this.fromLogEntry(resolution.resolution, resolution.transaction, refs);
+      case 'not-found':
+        return {
+          state: 'failed',
+          reason: `the transaction is not in the terminal log after receipt ${refString(refs, 'afterSeq')}, which is still there: it was not performed`,
+          protocolRefs: refs,
+        };
+      case 'undetermined':
+        return {
+          state: 'unknown',
+          reason:
+            resolution.why === 'log-emptied'
+              ? 'not in the terminal log, but the log was emptied (settlement or clear) since the attempt: it may have run'
+              : 'not in the terminal log, and no earlier entry proves the log complete since the attempt: it may have run',
+          protocolRefs: refs,
+        };
+      case 'ambiguous':
+        return {
+          state: 'unknown',
+          reason: `${resolution.candidates.length} log entries match; an operator must decide`,
+          protocolRefs: { ...refs, candidates: resolution.candidates.map((c) => c.seq ?? '?').join(',') },
+        };
+      case 'unavailable':
+        return { state: 'unknown', reason: 'report unavailable', protocolRefs: refs };
+    }
+  }
+
+  /**
+   * [PAYORCH-RECOVER-CLOSE] A close-day whose answer was lost: the entry recorded before it still in the
+   * log = the day was not closed (`failed`, a new close-day may go); gone = the log was emptied, the day
+   * is closed (`approved`, its totals went with the lost answer). Nothing recorded = unknown.
+   */
+  private async recoverCloseDay(refs: ProtocolRefs): Promise<OperationOutcome> {
+    const before = logAnchor({ seq: refString(refs, 'logBeforeSeq'), rrn: refString(refs, 'logBeforeRrn'), time: refString(refs, 'logBeforeTime') });
+    if (before === undefined) {
+      return {
+        state: 'unknown',
+        reason: 'the close-day was sent and its answer lost, and no log entry was recorded before it: the log cannot tell whether the day was closed',
+        protocolRefs: refs,
+      };
+    }
+    const report = await this.readLog(refs);
+    if (!('transactions' in report)) return report;
+    switch (closeDayFromReport(report, before)) {
+      case 'not-closed':
+        return {
+          state: 'failed',
+          reason: `receipt ${before.seq}, logged before the close-day, is still in the terminal log: the day was not closed`,
+          protocolRefs: refs,
+        };
+      case 'undetermined':
+        return { state: 'unknown', reason: 'the terminal log cannot tell whether the day was closed', protocolRefs: refs };
+      case 'closed':
+        return {
+          state: 'approved',
+          reason: `receipt ${before.seq}, logged before the close-day, is gone from the terminal log: the day was closed (its totals were lost with the answer)`,
+          data: { report: null, xreport: null },
+          protocolRefs: { ...refs, recoveredFrom: 'report' },
+        };
+    }
+  }
+
+  /** The terminal's full report, or the `unknown` outcome saying why it could not be read. */
+  private async readLog(refs: ProtocolRefs): Promise<XReport | OperationOutcome> {
     let password: string;
     try {
       password = adminPassword(this.config);
@@ -127,29 +256,7 @@ export class JpayDriver implements TerminalDriver {
     if (report.status !== 'ok' || !report.xreport) {
       return { state: 'unknown', reason: `report answered ${report.status}`, protocolRefs: refs };
     }
-    const notBeforeTime = refString(refs, 'notBeforeTime');
-    let resolution = resolveFromReport(report.xreport, { request, notBeforeTime });
-    const afterSeq = refString(refs, 'afterSeq');
-    if (resolution.resolution === 'ambiguous' && afterSeq !== undefined) {
-      // The receipt counter may restart after a settlement, so it only narrows an ambiguous match.
-      const narrowed = resolveFromReport(report.xreport, { request, notBeforeTime, afterSeq });
-      if (narrowed.resolution === 'approved' || narrowed.resolution === 'declined') resolution = narrowed;
-    }
-    switch (resolution.resolution) {
-      case 'approved':
-      case 'declined':
-        return this.fromLogEntry(resolution.resolution, resolution.transaction, refs);
-      case 'not-found':
-        return { state: 'failed', reason: 'the transaction is not in the terminal log: it was not performed', protocolRefs: refs };
-      case 'ambiguous':
-        return {
-          state: 'unknown',
-          reason: `${resolution.candidates.length} log entries match; an operator must decide`,
-          protocolRefs: { ...refs, candidates: resolution.candidates.map((c) => c.seq ?? '?').join(',') },
-        };
-      case 'unavailable':
-        return { state: 'unknown', reason: 'report unavailable', protocolRefs: refs };
-    }
+    return report.xreport;
   }
 
   async terminalInfo(): Promise<Record<string, unknown>> {
@@ -170,26 +277,34 @@ export class JpayDriver implements TerminalDriver {
     this.running = { operationId: command.operationId, abort, hooks };
     const detachFrames = this.frames.attach(hooks);
     try {
-      if (this.lastSeq === undefined && request.forceSbp !== true) await this.learnLastSeq();
+      const card = request.forceSbp !== true;
+      if (this.anchor === undefined && card) await this.learnAnchor();
+      // SBP receipts are numbered apart (§8.10): a card anchor says nothing about them.
+      const anchor = card ? this.anchor : undefined;
       const refs: ProtocolRefs = compact({
         request: JSON.stringify(request),
         notBeforeTime: this.notBeforeTime(),
-        afterSeq: request.forceSbp === true ? undefined : this.lastSeq,
+        afterSeq: anchor?.seq,
+        afterRrn: anchor?.rrn,
+        afterTime: anchor?.time,
       });
       try {
         await hooks.beforeSend(refs);
       } catch (error) {
         return failedBeforeSend(error);
       }
-      let result: TransactionResult;
+      let outcome: OperationOutcome;
       try {
-        result = await this.session((client) => client.transaction(request, { signal: abort.signal }), { signal: abort.signal });
+        outcome = this.fromResult(await this.session((client) => client.transaction(request, { signal: abort.signal }), { signal: abort.signal }), refs);
       } catch (error) {
-        // transaction() throws only for invalid input or BUSY, and the secure login fails before the
-        // transaction is sent: nothing reached the bank.
-        return failedBeforeSend(error);
+        // "Not sent" only when provably nothing was written (secure login, an invalid request, BUSY);
+        // anything else may have reached the terminal.
+        if (provablyNotSent(error)) return failedBeforeSend(error);
+        outcome = { state: 'unknown', reason: errorMessage(error), protocolRefs: refs };
       }
-      return this.fromResult(result, refs);
+      // Our transaction may now be in the log after the anchor: learn the log's end again before the next.
+      if (outcome.state === 'unknown') this.anchor = undefined;
+      return outcome;
     } finally {
       detachFrames();
       this.running = undefined;
@@ -202,41 +317,70 @@ export class JpayDriver implements TerminalDriver {
     const abort = new AbortController();
     this.running = { operationId: command.operationId, abort, hooks };
     const detachFrames = this.frames.attach(hooks);
-    try {
-      await hooks.beforeSend({ command: command.type });
+    // The references persisted by beforeSend: set once the command is claimed, then it may be sent.
+    let claimed: ProtocolRefs | undefined;
+    const claim = async (refs: ProtocolRefs): Promise<void> => {
       try {
-        switch (command.type) {
-          case 'settlement': {
-            // The full report taken right before closing gives per-type counts and sums for
-            // reconciliation (the sreport carries only the net total). Not having it does not stop the close.
-            const { before, response } = await this.session(async (client) => ({
-              before: await client.report(password, 'full', { signal: abort.signal }).catch(() => null),
-              response: await client.settlement(password, { signal: abort.signal }),
-            }));
-            const xreport = before?.status === 'ok' ? (before.xreport ?? null) : null;
-            return response.status === 'ok'
-              ? { state: 'approved', data: { report: response.sreport ?? null, xreport } }
-              : { state: 'failed', reason: `settlement answered ${response.status}`, responseCode: response.status };
-          }
-          case 'report_x': {
-            const response = await this.session((client) => client.report(password, 'brief', { signal: abort.signal }));
-            return response.status === 'ok'
-              ? { state: 'approved', data: { report: response.xreport ?? null } }
-              : { state: 'failed', reason: `report answered ${response.status}`, responseCode: response.status };
-          }
-          default:
-            return { state: 'approved', data: await this.terminalInfoUnlocked(password) };
-        }
+        await hooks.beforeSend(refs);
       } catch (error) {
-        if (error instanceof JpayError && (error.code === 'CONNECT_FAILED' || error.code === 'NOT_LOGGED_IN')) return failedBeforeSend(error);
-        // Settlement moves money totals: a lost answer is unknown, never failed.
-        return { state: 'unknown', reason: errorMessage(error), protocolRefs: { command: command.type } };
+        throw new NotSent(error);
+      }
+      claimed = refs;
+    };
+    try {
+      switch (command.type) {
+        case 'settlement':
+          return await this.closeDay(password, claim, abort.signal);
+        case 'report_x': {
+          await claim({ command: command.type });
+          const response = await this.session((client) => client.report(password, 'brief', { signal: abort.signal }));
+          return response.status === 'ok'
+            ? { state: 'approved', data: { report: response.xreport ?? null } }
+            : { state: 'failed', reason: `report answered ${response.status}`, responseCode: response.status };
+        }
+        default:
+          await claim({ command: command.type });
+          return { state: 'approved', data: await this.terminalInfoUnlocked(password) };
       }
     } catch (error) {
-      return failedBeforeSend(error);
+      if (claimed === undefined || provablyNotSent(error)) return failedBeforeSend(error);
+      // A close-day moves the day's totals: a lost answer is unknown, never failed; recover() reads the log.
+      return { state: 'unknown', reason: errorMessage(error), protocolRefs: claimed };
     } finally {
       detachFrames();
       this.running = undefined;
+    }
+  }
+
+  /**
+   * Settlement (§8.12). The full report taken right before closing gives per-type counts and sums for
+   * reconciliation (the sreport carries only the net total), and a card entry whose presence afterwards
+   * tells recovery whether the day was closed ([PAYORCH-RECOVER-CLOSE]); it is claimed with the command.
+   * Not having the report does not stop the close (recovery then cannot tell, and says unknown).
+   */
+  private async closeDay(password: string, claim: (refs: ProtocolRefs) => Promise<void>, signal: AbortSignal): Promise<OperationOutcome> {
+    try {
+      const { xreport, response } = await this.session(async (client) => {
+        const before = await client.report(password, 'full', { signal }).catch(() => null);
+        const xreport = before?.status === 'ok' ? (before.xreport ?? null) : null;
+        const entry = xreport === null ? undefined : lastCardEntry(xreport.transactions);
+        await claim(
+          compact({
+            command: 'settlement',
+            logBeforeEntries: xreport?.transactions.length,
+            logBeforeSeq: entry?.seq,
+            logBeforeRrn: entry?.rrn,
+            logBeforeTime: entry?.time,
+          }),
+        );
+        return { xreport, response: await client.settlement(password, { signal }) };
+      });
+      return response.status === 'ok'
+        ? { state: 'approved', data: { report: response.sreport ?? null, xreport } }
+        : { state: 'failed', reason: `settlement answered ${response.status}`, responseCode: response.status };
+    } finally {
+      // A close (or an attempt) empties the log: the anchor is learned again.
+      this.anchor = undefined;
     }
   }
 
@@ -245,14 +389,18 @@ export class JpayDriver implements TerminalDriver {
     return { ...(response.parameters ?? {}) };
   }
 
-  /** One full report per driver instance (when the admin password is known), to learn the last receipt number. */
-  private async learnLastSeq(): Promise<void> {
+  /**
+   * Learns the anchor from a full report (when the admin password is known): at start and after an
+   * outcome that may have changed the log unseen. Without it, recovery relies on the time bound alone
+   * and never concludes "not performed".
+   */
+  private async learnAnchor(): Promise<void> {
     const password = this.config.credentials?.adminPassword;
     if (!password) return;
     try {
       const report = await this.session((client) => client.report(password, 'full'));
-      const seqs = (report.xreport?.transactions ?? []).map((t) => Number(t.seq)).filter((n) => Number.isFinite(n));
-      this.lastSeq = String(seqs.length > 0 ? Math.max(...seqs) : 0).padStart(6, '0');
+      if (report.status !== 'ok' || !report.xreport) return;
+      this.anchor = lastCardEntry(report.xreport.transactions) ?? { seq: '000000' };
     } catch {
       // Recovery then relies on the time bound alone.
     }
@@ -304,15 +452,21 @@ export class JpayDriver implements TerminalDriver {
         const row = jpayStatusResult(result.status ?? 'failed');
         return { state: row.state, reason: row.message, reasonCode: row.reasonCode, responseCode: result.status, protocolRefs: refs };
       }
-      case 'unknown':
-        return { state: 'unknown', reason: `${result.reason}${result.error ? `: ${result.error.message}` : ''}`, protocolRefs: refs };
+      case 'unknown': {
+        const detail = result.error
+          ? `: ${result.error.message}`
+          : result.status !== undefined
+            ? `: ${result.status} without a receipt does not prove the transaction was not performed`
+            : '';
+        return compact({ state: 'unknown' as const, reason: `${result.reason}${detail}`, responseCode: result.status, protocolRefs: refs });
+      }
     }
   }
 
   private fromReceipt(state: 'approved' | 'declined', receipt: Receipt, refs: ProtocolRefs): OperationOutcome {
-    if (receipt.seq !== undefined && receipt.iface !== 'sbp' && (this.lastSeq === undefined || Number(receipt.seq) > Number(this.lastSeq))) {
-      this.lastSeq = receipt.seq;
-    }
+    // The newest card receipt is the log's newest card entry (after a close its number may start again).
+    const anchor = receipt.iface === 'sbp' ? undefined : logAnchor({ seq: receipt.seq, rrn: receipt.rrn, time: receipt.datetime });
+    if (anchor !== undefined) this.anchor = anchor;
     const lines = [
       ...receipt.header,
       receipt.type ? `${receipt.type.toUpperCase()} ${receipt.tstatus ?? receipt.status ?? ''}`.trim() : undefined,

@@ -4,8 +4,8 @@ import { indexTable, type ReasonCode, type ResultCodeEntry, type ResultCodeTable
 
 /**
  * Appendix A statuses of both documents (aQsi cardcore, JPAY 1.0.14) with their texts, and the
- * receipt's `tstatus` / `decline-reason` (§8.10). A status other than `ok` comes without a receipt and
- * nothing in the terminal's log: the transaction was not performed (`failed`), except a cancel.
+ * receipt's `tstatus` / `decline-reason` (§8.10). The reason codes only: whether a status proves the
+ * transaction was not performed (`failed`) or leaves it `unknown` is @payorch/jpay's `provesNotPerformed`.
  */
 const STATUSES: Readonly<Record<(typeof STATUS_CODES)[number], { reasonCode: ReasonCode; message: string }>> = {
   ok: { reasonCode: 'approved', message: 'Operation completed (the receipt tells approved or declined)' },

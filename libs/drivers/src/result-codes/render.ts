@@ -38,8 +38,11 @@ the same reason code because the protocols report at different points:
 - **SSI \`FAILED\` → declined, Joinproto \`XX\` → failed.** SSI's \`FAILED\` is a \`transactionResult\`: the terminal ran the transaction,
   journaled it with an invoice number and returns it from GetLastResult. Joinproto's \`XX\` (without DF1A \`CANCELED\`) is a
   protocol-level refusal of the command: no transaction ran and 95 has nothing to repeat. Both say "no money moved", but only the SSI one is in the day's journal.
-- **SSI \`NO_CONNECTION\` / \`CONNECTION_ERROR\` → declined, JPAY \`communicationerror\` → failed.** Same reason (\`host_unreachable\`);
-  SSI journals the attempt (GetLastResult returns it), JPAY answers a non-\`ok\` status without a receipt and logs nothing (§8.10).
+- **SSI \`NO_CONNECTION\` / \`CONNECTION_ERROR\` → declined, JPAY \`communicationerror\` → unknown.** Same reason (\`host_unreachable\`);
+  SSI journals the attempt (GetLastResult returns it). JPAY answers a non-\`ok\` status, and a receipt *may* be missing then (§8.10):
+  a receipt present decides (its \`tstatus\`); without one, only statuses raised before the host is asked (format, password,
+  arguments, the original of a void, the card not read) prove nothing ran (\`failed\`), any other (\`communicationerror\`,
+  \`timeout\`, \`systemerror\`, \`failed\`…) may follow a host approval and leaves the outcome \`unknown\` for recovery (the log).
 - **Joinproto \`914\` → declined, JPAY \`transactionnotfound\` / SSI \`E20\` → failed.** Same reason (\`original_not_found\`); Joinproto's
   is the processing centre's answer to a transaction that ran, JPAY checks its own log before sending anything, and SSI's E20 is
   GetLastResult saying there is no such transaction.

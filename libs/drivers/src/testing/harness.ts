@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 
+import type { DriverConfig } from '../index';
 import type { ExecuteHooks, OperationCommand, OperationFrame, OperationProgress, OperationType, ProtocolRefs } from '../types';
 
 /** A LinkFactory over direct TCP that resolves once connected (tests only). */
@@ -34,4 +35,24 @@ export function recordingHooks(onBeforeSend?: (refs: ProtocolRefs) => void | Pro
 let counter = 0;
 export function command(type: OperationType, fields: Partial<OperationCommand> = {}): OperationCommand {
   return { operationId: `op-${++counter}`, type, currency: 'RUB', ...fields };
+}
+
+/**
+ * A JPAY (aQsi) driver's configuration for the simulator on `port` (its default admin password, UTC, 2 s commands);
+ * `overrides` replace any field.
+ */
+export function jpayDriverConfig(port: number, adminPassword: string, overrides: Partial<DriverConfig> = {}): DriverConfig {
+  return {
+    terminalRowId: 't1',
+    protocol: 'JPAY',
+    dialect: 'aqsi',
+    terminalId: null,
+    merchantId: null,
+    department: null,
+    credentials: { adminPassword },
+    link: tcpLink(port),
+    timeZone: 'UTC',
+    options: { commandTimeoutMs: 2_000 },
+    ...overrides,
+  };
 }

@@ -13,7 +13,7 @@
 import { encodeCommand } from './codec-commands';
 import { decodeResponse } from './codec-responses';
 import { encodeClientHandshake, JpayEcdhe, type JpaySessionKey } from './crypto';
-import { JpayError } from './errors';
+import { afterSendError, JpayError } from './errors';
 import type { JpayEventListener } from './events';
 import { runExchange } from './exchange';
 import { DEFAULT_MAX_FRAME_BYTES } from './framing';
@@ -172,9 +172,10 @@ export class JpayClient {
   // ---- transaction (§8.9, §8.10) ---------------------------------------------------------------
 
   /**
-   * Runs a transaction and maps the answer to an outcome. Invalid requests and `BUSY` throw; once the
-   * command may have reached the application every failure is `unknown` (recover with
-   * `recoverTransaction`), never `error`.
+   * Runs a transaction and maps the answer to an outcome. Invalid requests and `BUSY` throw (nothing
+   * was written: the `reject-request` reaction); once the command may have reached the application
+   * every failure is `unknown` (recover with `recoverTransaction`), never `error` and never a throw
+   * ([PAYORCH-AFTER-SEND]).
    */
   async transaction(request: TransactionRequest, options: CommandOptions = {}): Promise<TransactionResult> {
     const command: Extract<JpayCommand, { command: 'transaction' }> = {
@@ -243,10 +244,15 @@ export class JpayClient {
         idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       });
-      return {
-        response: decodeResponse(command.command, result.root),
-        derivedKey: result.derivedKey,
-      };
+      try {
+        return {
+          response: decodeResponse(command.command, result.root),
+          derivedKey: result.derivedKey,
+        };
+      } catch (error) {
+        // The command was answered: an answer we cannot read is an unknown outcome [PAYORCH-AFTER-SEND].
+        throw afterSendError(error);
+      }
     } finally {
       transport?.close();
       this.#busy = false;

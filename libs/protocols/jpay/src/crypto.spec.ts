@@ -86,6 +86,14 @@ describe('§9 encryption, jpay-notes.md known-answer vector', () => {
     expect(() => openElement(sealed, undefined)).toThrow(expect.objectContaining({ code: 'ENCRYPTION_MISMATCH' }));
   });
 
+  it('refuses a clear element where a sealed one is required: the answer to an encrypted command [JPAY-9-MIRROR]', () => {
+    const clear = parseXml('<transaction><status>ok</status></transaction>');
+    expect(openElement(clear, vectorKey())).toBe(clear);
+    expect(() => openElement(clear, vectorKey(), { requireSealed: true })).toThrow(
+      expect.objectContaining({ code: 'ENCRYPTION_MISMATCH', reaction: 'close-connection', details: { field: 'transaction' } }),
+    );
+  });
+
   it('never prints the key', () => {
     expect(JSON.stringify({ key: vectorKey() })).not.toContain('ccfc');
   });

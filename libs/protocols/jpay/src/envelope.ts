@@ -4,7 +4,11 @@
  * `<encrypted-data>…</encrypted-data>` block (UTF-8).
  *  - [JPAY-9-ENV]   the root keeps its name and attributes in clear (`client-handshake`,
  *                   `server-handshake`, `force-sbp`); only child elements are encrypted;
- *  - [JPAY-9-INNER] the decrypted block must be one well-formed `<encrypted-data>` element.
+ *  - [JPAY-9-INNER] the decrypted block must be one well-formed `<encrypted-data>` element;
+ *  - [JPAY-9-MIRROR] "для зашифрованной команды они так же передаются зашифрованными": the answer to an
+ *                   encrypted command must come encrypted. Only the children are authenticated (GCM, no
+ *                   AAD, JPAY_CRYPTO_ASSUMPTIONS) — the clear root name and attributes are not — so a
+ *                   clear answer proves nothing about what the application did with the command.
  */
 import type { JpaySessionKey } from './crypto';
 import { JpayError } from './errors';
@@ -20,10 +24,18 @@ export function sealElement(root: XmlElement, key: JpaySessionKey, iv?: Uint8Arr
   return el(root.name, [el('encrypted', key.encrypt(inner, iv))], root.attrs);
 }
 
-/** [JPAY-9-INNER] Returns the element with its decrypted children; a clear element is returned as is. */
-export function openElement(root: XmlElement, key: JpaySessionKey | undefined): XmlElement {
+/**
+ * [JPAY-9-INNER] Returns the element with its decrypted children; a clear element is returned as is,
+ * unless `requireSealed` ([JPAY-9-MIRROR]: the answer to an encrypted command), which refuses it.
+ */
+export function openElement(root: XmlElement, key: JpaySessionKey | undefined, options: { requireSealed?: boolean } = {}): XmlElement {
   const encrypted = child(root, 'encrypted');
-  if (!encrypted) return root;
+  if (!encrypted) {
+    if (options.requireSealed) {
+      throw new JpayError('ENCRYPTION_MISMATCH', 'clear answer to an encrypted command [JPAY-9-MIRROR]', { field: root.name });
+    }
+    return root;
+  }
   if (!key) {
     throw new JpayError('ENCRYPTION_MISMATCH', 'encrypted packet without a secure session [JPAY-9-ENV]', {
       field: root.name,

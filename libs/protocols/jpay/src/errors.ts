@@ -94,3 +94,16 @@ export class JpayError extends Error {
 export function isJpayError(value: unknown, code?: JpayErrorCode): value is JpayError {
   return value instanceof JpayError && (code === undefined || value.code === code);
 }
+
+/**
+ * [PAYORCH-AFTER-SEND] An error raised once the command may have reached the application. The
+ * `reject-request` reaction promises that nothing was sent, so such an error (an answer we cannot
+ * echo, a response we cannot decode, anything not a JpayError) becomes `UNEXPECTED_PACKET`: the
+ * connection is closed and the command's outcome is unknown, to be recovered — never "not sent".
+ */
+export function afterSendError(error: unknown): JpayError {
+  if (error instanceof JpayError && error.reaction !== 'reject-request') return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const details = error instanceof JpayError ? error.details : {};
+  return new JpayError('UNEXPECTED_PACKET', `after the command was sent: ${message}`, details, { cause: error });
+}

@@ -162,6 +162,34 @@ describe(runExchange.name, () => {
     await expect(result).rejects.toMatchObject({ code: 'ENCRYPTION_MISMATCH' });
   });
 
+  it.each(['aq:event', 'событие'])(
+    'ends as an unknown outcome, not "not sent", when a message named <%s> cannot be echoed in its notimplemented reply [PAYORCH-AFTER-SEND]',
+    async (name) => {
+      const { peer, result } = start();
+      await peer.nextWrite();
+      // Our reader accepts the name, our writer refuses it: the reply cannot be written mid-command.
+      peer.push(frameOf(`<${name}/>`));
+      await expect(result).rejects.toMatchObject({ code: 'UNEXPECTED_PACKET', reaction: 'close-connection', cause: { code: 'INVALID_ARGUMENT' } });
+      expect(peer.closedByClient()).toBe(true);
+    },
+  );
+
+  it('rejects a command it cannot encode before writing anything', async () => {
+    const { peer, result } = start({ request: el('bad name') });
+    await expect(result).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reaction: 'reject-request' });
+    expect(peer.written).toEqual([]);
+  });
+
+  it('takes a clear response to an encrypted command as no result [JPAY-9-MIRROR]', async () => {
+    const key = new JpaySessionKey(Buffer.alloc(32, 9));
+    const { peer, result } = start({ key });
+    await peer.nextWrite();
+    // The root name is not authenticated: anyone on the link could have written this.
+    peer.push(frameOf(approved));
+    await expect(result).rejects.toMatchObject({ code: 'ENCRYPTION_MISMATCH', reaction: 'close-connection' });
+    expect(peer.closedByClient()).toBe(true);
+  });
+
   it('encrypts the command and mirrors encryption on replies [JPAY-9-MIRROR]', async () => {
     const key = new JpaySessionKey(Buffer.alloc(32, 9));
     const { peer, result } = start({ key });

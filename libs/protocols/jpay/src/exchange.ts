@@ -8,13 +8,18 @@
  *  - [JPAY-8.9-CANCEL] after the caller aborts, the next keepalive is answered `cancelled`;
  *  - [JPAY-9-MIRROR] a reply is encrypted iff the message was ("для зашифрованной команды они так же
  *                    передаются зашифрованными");
+ *  - [JPAY-9-MIRROR] …and the response to an encrypted command must be encrypted: a clear one ends the
+ *                    exchange (ENCRYPTION_MISMATCH), its content is not a result;
  *  - [PAYORCH-FATAL] garbage on the stream, undecodable XML, a timeout or a closed connection end the
- *                    exchange with a typed error; we cannot know which packet was lost, so we never guess.
+ *                    exchange with a typed error; we cannot know which packet was lost, so we never guess;
+ *  - [PAYORCH-AFTER-SEND] once the command is written, no error says "not sent" (`reject-request`): a
+ *                    reply we cannot encode (a `notimplemented` echo of a root name our writer refuses)
+ *                    ends the exchange as UNEXPECTED_PACKET, an unknown outcome.
  */
 import { decodeServerHandshake, type JpayEcdhe, type JpaySessionKey } from './crypto';
 import { decodeMessage, encodeReply, notImplementedReply } from './codec-messages';
 import { isSealed, openElement, sealElement } from './envelope';
-import { JpayError } from './errors';
+import { afterSendError, JpayError } from './errors';
 import { redactMessage, redactReply, type JpayEventListener } from './events';
 import { encodeFrame, FrameDecoder } from './framing';
 import { mergeHandlers, type JpayMessageHandlers } from './handlers';
@@ -54,6 +59,8 @@ export function runExchange(transport: JpayTransport, options: ExchangeOptions):
 
   return new Promise<ExchangeResult>((resolve, reject) => {
     let settled = false;
+    /** The command's bytes went to the transport: from here on its outcome may be anything. */
+    let written = false;
     let queue = Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
 
@@ -63,7 +70,8 @@ export function runExchange(transport: JpayTransport, options: ExchangeOptions):
       clearTimeout(timer);
       if (error) {
         transport.close();
-        reject(error);
+        // [PAYORCH-AFTER-SEND]
+        reject(written ? afterSendError(error) : error);
       } else resolve(result!);
     };
     const armTimer = (): void => {
@@ -116,7 +124,7 @@ export function runExchange(transport: JpayTransport, options: ExchangeOptions):
           derivedKey = options.loginEcdhe.deriveKey(decodeServerHandshake(serverHandshake));
           key = derivedKey;
         }
-        const root = openElement(sealedRoot, key);
+        const root = openElement(sealedRoot, key, { requireSealed: options.key !== undefined });
         onEvent?.({
           type: 'response',
           command,
@@ -172,8 +180,18 @@ export function runExchange(transport: JpayTransport, options: ExchangeOptions):
     });
 
     armTimer();
+    let request: Uint8Array;
     try {
-      send(options.request, options.key);
+      request = encodeFrame(writeXmlBytes(options.key ? sealElement(options.request, options.key) : options.request), options.maxFrameBytes);
+    } catch (error) {
+      // Nothing was written: the request itself is at fault (a too large one included).
+      const rejected = error instanceof JpayError && error.reaction === 'reject-request';
+      finish(rejected ? error : new JpayError('INVALID_ARGUMENT', 'the command could not be encoded', {}, { cause: error }));
+      return;
+    }
+    written = true;
+    try {
+      transport.write(request);
       onEvent?.({ type: 'command-sent', command, encrypted: options.key !== undefined });
     } catch (error) {
       finish(error instanceof JpayError ? error : new JpayError('TRANSPORT_CLOSED', 'write failed', {}, { cause: error }));

@@ -3,7 +3,17 @@
  * default port 4433; packets = 4-byte big-endian length + XML). See docs/protocols/jpay.md.
  */
 export { JpayClient, DEFAULT_IDLE_TIMEOUT_MS, type CommandOptions, type JpayClientOptions } from './client';
-export { recoverTransaction, resolveFromReport, findTransactionCandidates, type RecoveryCriteria, type RecoveryResult } from './recovery';
+export {
+  recoverTransaction,
+  resolveFromReport,
+  findTransactionCandidates,
+  closeDayFromReport,
+  logAnchor,
+  logHoldsAnchor,
+  type LogAnchor,
+  type RecoveryCriteria,
+  type RecoveryResult,
+} from './recovery';
 export { transactionOutcome, type TransactionOutcome, type TransactionResult, type UnknownReason } from './outcome';
 export { tcpConnector, transportFromDuplex, DEFAULT_JPAY_PORT, type JpayConnect, type JpayTransport, type TcpConnectOptions } from './transport';
 export { runExchange, type ExchangeOptions, type ExchangeResult } from './exchange';
@@ -38,5 +48,14 @@ export {
 export { encodeAmount, decodeAmount, encodeSignedAmount, decodeSignedAmount, MAX_AMOUNT_MINOR } from './amounts';
 export { maskFrame, type MaskedFrame } from './masked-frame';
 export { maskPan } from './pan';
-export { STATUS_CODES, classifyStatus, normalizeStatus, isKnownStatus, type JpayStatus, type KnownStatus, type StatusClass } from './status';
+export {
+  STATUS_CODES,
+  classifyStatus,
+  normalizeStatus,
+  isKnownStatus,
+  provesNotPerformed,
+  type JpayStatus,
+  type KnownStatus,
+  type StatusClass,
+} from './status';
 export * from './messages';

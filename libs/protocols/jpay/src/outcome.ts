@@ -1,27 +1,33 @@
 /**
  * Transaction outcome. Appendix A statuses and the receipt's `tstatus` mapped to what happened to the
- * money:
- *  - `ok` + receipt approved              → approved   ([JPAY-8.9-APPROVED])
- *  - `ok` + receipt not approved          → declined
- *  - `ok` without a receipt               → unknown (`no-receipt`): the spec only calls a transaction
- *                                           approved with a receipt; recover via the report
- *  - `cancelled`, `pinentrybypassed`      → canceled
- *  - any other status                     → error (the application reports it did not complete)
+ * money ([JPAY-8.9-APPROVED]: "Транзакция успешно выполнена и одобрена, если в ответе имеется чек и тэг
+ * чека tstatus = approved. Чек в ответе может отсутствовать если значение тэга status отличается от ok"):
+ *  - a receipt approved, whatever the status  → approved (the receipt is the spec's proof; a non-`ok`
+ *                                               status beside it does not undo the approval)
+ *  - a receipt declined, or `ok` + a receipt  → declined
+ *    without an approval
+ *  - `ok` without a receipt                   → unknown (`no-receipt`): recover via the report
+ *  - `cancelled`, `pinentrybypassed`          → canceled
+ *  - a status that proves non-execution       → error ([PAYORCH-NOT-PERFORMED]: refused request, card
+ *                                               or PIN not read, all before the host is asked)
+ *  - any other status without a receipt       → unknown (`status-unproven`): `communicationerror`,
+ *                                               `timeout`, `systemerror`… can follow a host approval
  *  - connection closed / timeout / protocol violation after the command was sent → unknown, never error.
  */
 import type { JpayError } from './errors';
 import type { Receipt, TransactionResponse } from './messages';
 import { isApprovedReceipt } from './receipt';
-import { classifyStatus, type JpayStatus } from './status';
+import { classifyStatus, provesNotPerformed, type JpayStatus } from './status';
 
 export type TransactionOutcome = 'approved' | 'declined' | 'canceled' | 'error' | 'unknown';
 
-export type UnknownReason = 'transport-closed' | 'timeout' | 'protocol-error' | 'no-receipt';
+export type UnknownReason = 'transport-closed' | 'timeout' | 'protocol-error' | 'no-receipt' | 'status-unproven';
 
 export type TransactionResult =
   | {
       readonly outcome: 'approved' | 'declined';
-      readonly status: 'ok';
+      /** Usually `ok`; a receipt decides even beside another status. */
+      readonly status: JpayStatus;
       readonly receipt: Receipt;
       readonly response: TransactionResponse;
     }
@@ -37,25 +43,24 @@ export type TransactionResult =
       readonly reason: UnknownReason;
       readonly error?: JpayError;
       readonly response?: TransactionResponse;
+      /** The status answered, for `status-unproven`. */
+      readonly status?: JpayStatus;
     };
+
+function isDeclinedReceipt(receipt: Receipt): boolean {
+  return (receipt.tstatus ?? receipt.status) === 'declined';
+}
 
 /** Maps a decoded transaction response to its outcome. */
 export function transactionOutcome(response: TransactionResponse): TransactionResult {
   const { status, receipt } = response;
-  if (status === 'ok') {
-    if (!receipt) return { outcome: 'unknown', reason: 'no-receipt', response };
-    return {
-      outcome: isApprovedReceipt(receipt) ? 'approved' : 'declined',
-      status: 'ok',
-      receipt,
-      response,
-    };
-  }
-  return {
-    outcome: classifyStatus(status) === 'canceled' ? 'canceled' : 'error',
-    status,
-    response,
-  };
+  // [JPAY-8.9-APPROVED] A receipt's verdict decides whatever the status says.
+  if (receipt && isApprovedReceipt(receipt)) return { outcome: 'approved', status, receipt, response };
+  if (receipt && (status === 'ok' || isDeclinedReceipt(receipt))) return { outcome: 'declined', status, receipt, response };
+  if (status === 'ok') return { outcome: 'unknown', reason: 'no-receipt', response };
+  if (classifyStatus(status) === 'canceled') return { outcome: 'canceled', status, response };
+  if (provesNotPerformed(status)) return { outcome: 'error', status, response };
+  return { outcome: 'unknown', reason: 'status-unproven', status, response };
 }
 
 /** Maps a failure after the command was sent to `unknown` with its reason. */

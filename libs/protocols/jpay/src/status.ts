@@ -92,3 +92,40 @@ export function classifyStatus(status: JpayStatus): StatusClass {
       return 'error';
   }
 }
+
+/**
+ * [PAYORCH-NOT-PERFORMED] Non-`ok` statuses that prove the transaction did not reach authorisation: the
+ * request was refused before anything ran (format, password, arguments, the original of a void), or the
+ * card could not be read, its interface was refused or the PIN could not be entered — all before the
+ * terminal asks the host. The spec says only "Чек в ответе может отсутствовать если значение тэга status
+ * отличается от ok"; any other status (`failed`, `communicationerror`, `timeout`, `systemerror`,
+ * `fileioerror`, `verificationfailed`, `emverror`, `readererror`, `batchuploadfailed`, or one outside
+ * Appendix A) can come after the host approved (a lost host answer, a kernel or storage error after it),
+ * so without a receipt it leaves the outcome unknown. `cancelled` and `pinentrybypassed` are the
+ * terminal's own word that it stopped (classifyStatus → `canceled`).
+ */
+const NOT_PERFORMED = new Set<string>([
+  'notimplemented',
+  'formaterror',
+  'notauthorized',
+  'missingdata',
+  'invalidarguments',
+  'transactionnotfound',
+  'notreversible',
+  'alreadyreversed',
+  'notapproved',
+  'notdetected',
+  'notallowedinterface',
+  'tryagain',
+  'usechip',
+  'readerdisabled',
+  'preprocessingfailed',
+  'readernotavailable',
+  'tryanotherinterface',
+  'pinpadmalfunctionornotpresent',
+] satisfies KnownStatus[]);
+
+/** [PAYORCH-NOT-PERFORMED] True when `status` (normalised) proves the transaction was not performed. */
+export function provesNotPerformed(status: JpayStatus): boolean {
+  return NOT_PERFORMED.has(normalizeStatus(status));
+}

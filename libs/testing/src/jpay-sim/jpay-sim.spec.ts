@@ -232,7 +232,7 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
     });
   });
 
-  it('maps terminal statuses to outcomes: declined, canceled, error', async () => {
+  it('maps terminal statuses to outcomes: declined, error, unknown, canceled', async () => {
     expect(await h.client.transaction({ type: 'purchase', amount: 151 })).toMatchObject({
       outcome: 'declined',
       receipt: { declineReason: 'onlinedeclined' },
@@ -241,8 +241,10 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
       outcome: 'error',
       status: 'tryagain',
     });
+    // A communication error can follow a host approval whose answer was lost: without a receipt it proves nothing.
     expect(await h.client.transaction({ type: 'purchase', amount: 153 })).toMatchObject({
-      outcome: 'error',
+      outcome: 'unknown',
+      reason: 'status-unproven',
       status: 'communicationerror',
       response: { errors: ['Host name is not found.'] },
     });
@@ -347,12 +349,16 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
     });
   });
 
-  it('reports unknown on a drop before approval and recovers not-found', async () => {
+  it('reports unknown on a drop before approval and recovers not-found after the last receipt known, undetermined without it', async () => {
+    const known = await h.client.transaction({ type: 'purchase', amount: 100 });
     expect(await h.client.transaction({ type: 'purchase', amount: 1159 })).toMatchObject({
       outcome: 'unknown',
       reason: 'transport-closed',
     });
-    expect(await recoverTransaction(h.client, PASSWORD, { request: { type: 'purchase', amount: 1159 } })).toEqual({ resolution: 'not-found' });
+    const request = { type: 'purchase', amount: 1159 } as const;
+    const afterSeq = known.outcome === 'approved' ? known.receipt.seq : undefined;
+    expect(await recoverTransaction(h.client, PASSWORD, { request, afterSeq })).toEqual({ resolution: 'not-found' });
+    expect(await recoverTransaction(h.client, PASSWORD, { request })).toEqual({ resolution: 'undetermined', why: 'no-anchor' });
   });
 
   it('reports unknown on a malformed packet and recovers it; identical transactions stay ambiguous', async () => {

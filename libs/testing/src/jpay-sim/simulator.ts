@@ -101,8 +101,7 @@ class Connection implements Conversation {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  private send(root: XmlElement): void {
-    const key = this.encrypted ? this.sim.sessionKey : undefined;
+  private send(root: XmlElement, key = this.encrypted ? this.sim.sessionKey : undefined): void {
     this.sendRaw(encodeFrame(writeXmlBytes(key ? sealElement(root, key) : root)));
   }
 
@@ -137,6 +136,8 @@ class Connection implements Conversation {
     // Held unread (test hold `received`): a connection that closes meanwhile loses it.
     if (transaction && !(await this.sim.hold.pass('received', this.gone.signal))) return;
     this.sim.received.push({ command: root.name, encrypted: this.encrypted });
+    // §9 mirror: the response goes encrypted with the key the command came with (logout forgets it meanwhile).
+    const commandKey = this.encrypted ? this.sim.sessionKey : undefined;
     let response: JpayResponse;
     let extra: { plainTextPan?: string; serverHandshake?: string } = {};
     try {
@@ -166,7 +167,7 @@ class Connection implements Conversation {
         attrs: { ...element.attrs, 'server-handshake': extra.serverHandshake },
       };
     }
-    this.send(element);
+    this.send(element, extra.serverHandshake ? this.sim.sessionKey : commandKey);
   }
 }
 
