@@ -4,10 +4,14 @@ import { createHash } from 'node:crypto';
 export const settlementKeys = (prefix: string) => ({
   /** Pub/sub channel: the gateway publishes here after a schedule change; the worker re-syncs its job schedulers. */
   schedulesChanged: `${prefix}:settlement:schedules-changed`,
-  /** Sorted set of running settlement job ids of one tenant, scored by lease expiry (per-tenant concurrency). */
-  tenantSlots: (tenantId: string) => `${prefix}:settlement:slots:${tenantId}`,
+  /**
+   * Sorted set of running settlement job ids of one tenant, scored by lease expiry (per-tenant concurrency). Hash tag
+   * `{<tenantId>}`, shared with `tenantWaiting`: the slot script touches both, which a Redis Cluster allows only within
+   * one slot (CROSSSLOT otherwise).
+   */
+  tenantSlots: (tenantId: string) => `${prefix}:settlement:slots:{${tenantId}}`,
   /** Sorted set of the tenant's settlement job ids deferred for its limit, oldest first: a freed slot wakes the first. */
-  tenantWaiting: (tenantId: string) => `${prefix}:settlement:waiting:${tenantId}`,
+  tenantWaiting: (tenantId: string) => `${prefix}:settlement:waiting:{${tenantId}}`,
 });
 
 /** BullMQ job id of a scheduled run: one per terminal and business day (BullMQ allows exactly two `:`). */
