@@ -293,45 +293,40 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
   });
 
   describe('a stale run of a settlement another run finished', () => {
-    it('deferred after the settlement COMPLETED: no error is stamped on it, and the run reports it COMPLETED', async () => {
-      const t = await terminal();
-      await pay(t, 500);
-      const held = gate();
+    /**
+     * A stale run whose close-day is approved but whose runner call outlives the deadline (the job looks lost, `held`
+     * until released), and a duplicate run that completes the settlement meanwhile: the stale one then reports the
+     * settlement COMPLETED (skipped) and writes nothing on it.
+     */
+    async function expectStaleRunOutlivedByDuplicate(t: string, held: ReturnType<typeof gate>, businessDate: string, staleData: Parameters<typeof settle>[2]) {
       let calls = 0;
       runner.around = async (_ref, closeDay) => {
         if (++calls > 1) return closeDay();
-        // The stale run: its close-day is approved, but its runner call outlives the deadline (the job looks lost).
         await closeDay();
         await held.pass();
         throw new RunnerUnavailable('TIMEOUT', 'the close-day is still running after the deadline');
       };
-      const stale = await settle(t, '2026-05-08', {}, `${t}-stale`);
+      const stale = await settle(t, businessDate, staleData, `${t}-stale`);
       await waitFor(() => held.reached, { what: "the stale run's close-day answered" });
-      const duplicate = await settle(t, '2026-05-08', {}, `${t}-duplicate`);
+      const duplicate = await settle(t, businessDate, {}, `${t}-duplicate`);
       expect(await duplicate.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       held.open();
       expect(await stale.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
-      expect(await settlementOf(t, '2026-05-08')).toMatchObject({ status: 'COMPLETED', error: null });
+      expect(await settlementOf(t, businessDate)).toMatchObject({ status: 'COMPLETED', error: null });
+    }
+
+    it('deferred after the settlement COMPLETED: no error is stamped on it, and the run reports it COMPLETED', async () => {
+      const t = await terminal();
+      await pay(t, 500);
+      const held = gate();
+      await expectStaleRunOutlivedByDuplicate(t, held, '2026-05-08', {});
     }, 30_000);
 
     it('giving up after the settlement COMPLETED: the run reports it COMPLETED, not FAILED', async () => {
       const t = await terminal();
       await pay(t, 500);
       const held = gate();
-      let calls = 0;
-      runner.around = async (_ref, closeDay) => {
-        if (++calls > 1) return closeDay();
-        await closeDay();
-        await held.pass();
-        throw new RunnerUnavailable('TIMEOUT', 'the close-day is still running after the deadline');
-      };
-      const stale = await settle(t, '2026-05-09', { firstAttemptAt: TWO_HOURS_AGO() }, `${t}-stale`);
-      await waitFor(() => held.reached, { what: "the stale run's close-day answered" });
-      const duplicate = await settle(t, '2026-05-09', {}, `${t}-duplicate`);
-      expect(await duplicate.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
-      held.open();
-      expect(await stale.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
-      expect(await settlementOf(t, '2026-05-09')).toMatchObject({ status: 'COMPLETED', error: null });
+      await expectStaleRunOutlivedByDuplicate(t, held, '2026-05-09', { firstAttemptAt: TWO_HOURS_AGO() });
     }, 30_000);
 
     it('completing after the settlement FAILED: the run reports it FAILED, not COMPLETED', async () => {
