@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
-import { ConfigError, gatewayConfigSchema, loadConfig, workerConfigSchema } from './index';
+import { DEFAULT_MAX_FRAME_BYTES } from '@payorch/tunnel';
+
+import { ConfigError, connectorConfigSchema, gatewayConfigSchema, loadConfig, workerConfigSchema } from './index';
 
 const key = `k1:${randomBytes(32).toString('base64')}`;
 
@@ -19,6 +21,14 @@ describe(loadConfig.name, () => {
       TRUST_PROXY: false,
       PAYORCH_PREVIOUS_MASTER_KEYS: [],
     });
+  });
+
+  it("defaults the connector's tunnel frame bound to the tunnel library's (the agent announces that one)", () => {
+    const config = loadConfig('device-connector', connectorConfigSchema, {
+      DATABASE_APP_URL: 'postgresql://payorch_app@127.0.0.1/payorch',
+      PAYORCH_MASTER_KEY: key,
+    });
+    expect(config.TUNNEL_MAX_FRAME_BYTES).toBe(DEFAULT_MAX_FRAME_BYTES);
   });
 
   it('lists every bad variable in one error', () => {

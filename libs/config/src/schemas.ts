@@ -222,8 +222,10 @@ export const connectorConfigSchema = z.object({
     .int()
     .min(4096)
     .max(16 * 1024 * 1024)
-    .default(64 * 1024)
-    .describe('Largest tunnel frame accepted from an agent (must not exceed TUNNEL_MAX_PAYLOAD_BYTES).'),
+    .default(64 * 1024 - 512)
+    .describe(
+      "Largest tunnel frame accepted from an agent, and sent to it (the smaller of this and the agent's value; must not exceed TUNNEL_MAX_PAYLOAD_BYTES). The default, 64 KiB less 512 bytes, keeps a frame and its WebSocket header within one 64 KiB socket read (docs/tunnel.md).",
+    ),
   TUNNEL_MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()

@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_FRAME_BYTES } from './constants';
+
 /**
  * Recycled buffers for full-size DATA frames. A bulk transfer (a relay) sends full frames back to back, and
  * a fresh 64 KiB buffer per frame cost about as much as copying the payload into it (allocation, first-touch
@@ -38,5 +40,5 @@ export class FramePool {
   }
 }
 
-/** The process's pool: 1 MiB, sixteen 64 KiB frames (a transportHighWaterMark's worth). */
-export const dataFramePool = new FramePool(1024 * 1024);
+/** The process's pool: sixteen full default-size frames (~1 MiB, a transportHighWaterMark's worth). */
+export const dataFramePool = new FramePool(16 * DEFAULT_MAX_FRAME_BYTES);

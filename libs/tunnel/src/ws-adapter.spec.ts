@@ -85,6 +85,27 @@ describe(attachWebSocket.name, () => {
     agent.close();
   });
 
+  it('sends a bulk stream in full-size messages that each fit one 64 KiB socket read, header included', async () => {
+    const { agent, socket } = connectAgent();
+    const sizes: number[] = [];
+    socket.on('message', (data: Buffer) => sizes.push(data.length));
+    const sut = await connector;
+    await new Promise((resolve) => sut.onReady(resolve));
+    const stream = await sut.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 }, { terminalId: 'echo-bulk' });
+    const received = collect(stream);
+    const payload = randomBytes(1024 * 1024);
+    await writeAll(stream, payload, 64 * 1024);
+    expect((await received).data.equals(payload)).toBe(true);
+
+    const largest = Math.max(...sizes);
+    expect(largest).toBe(DEFAULT_MAX_FRAME_BYTES);
+    // RFC 6455 header of a server → client message: 2 bytes, +2 of extended length from 126 bytes, +8 from 64 KiB.
+    const webSocketHeader = largest < 126 ? 2 : largest < 65_536 ? 4 : 10;
+    // One read of a socket delivers at most 64 KiB (libuv's read buffer): a larger message is reassembled with a copy.
+    expect(largest + webSocketHeader).toBeLessThanOrEqual(64 * 1024);
+    agent.close();
+  });
+
   it('closes every agent stream with TUNNEL_CLOSED when the connector drops the socket', async () => {
     const { agent } = connectAgent();
     const sut = await connector;
