@@ -62,7 +62,7 @@ describe(`${Multiplexer.name} against a scripted peer`, () => {
           type: 'HELLO_ACK',
           accepted: true,
           version: 1,
-          maxFrameBytes: 65_536,
+          maxFrameBytes: 65_024,
           software: 'connector/1',
           capabilities: [],
         },

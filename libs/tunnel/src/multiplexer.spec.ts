@@ -42,13 +42,13 @@ describe(Multiplexer.name, () => {
         version: 1,
         peerSoftware: 'device-connector/3.0.0',
         capabilities: ['tcp-listen'],
-        peerMaxFrameBytes: 65_536,
+        peerMaxFrameBytes: 65_024,
       });
       expect(connectorSession).toEqual({
         version: 1,
         peerSoftware: 'payorch-agent/1.2.0',
         capabilities: ['tcp-listen'],
-        peerMaxFrameBytes: 65_536,
+        peerMaxFrameBytes: 65_024,
       });
       expect(pair.agent.state).toBe('open');
     });
