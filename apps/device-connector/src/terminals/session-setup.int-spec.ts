@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { Database } from '@payorch/db';
 import { createTestDatabase, recordPreparedStatements, type TestDatabase, widePlans } from '@payorch/testing';
 
-import { type SessionSetUp, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
+import { type ClaimAgents, type SessionSetUp, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
 
 /**
  * A reconnect storm's set-ups of one tenant share a transaction (issue 19): each agent gets its own result (its
@@ -69,6 +69,10 @@ describe('device-connector: batched tunnel set-ups', () => {
     sessionId: sessionOf(agentId),
   });
 
+  /** The hub's claim as when every tunnel is still open and Redis answers. */
+  const claimAll: ClaimAgents = async (inputs) => inputs.map(() => 'claimed' as const);
+  type Claimed = Extract<SessionSetUp, { claimed: true }>;
+
   it('sets up several agents of a tenant in one transaction, each with its own terminals; a revoked one gets nothing written', async () => {
     const a = await agent('pfx-a', 'ACTIVE', 2);
     const b = await agent('pfx-b', 'ACTIVE', 1);
@@ -84,7 +88,7 @@ describe('device-connector: batched tunnel set-ups', () => {
 
     const query = jest.spyOn(Client.prototype, 'query');
     const results = await db.withTenantSql(tenantId, (tx) =>
-      setUpSessions(tx, [input(a.agentId, 'pfx-a'), input(revoked.agentId, 'pfx-r'), input(b.agentId, 'pfx-b'), input(b.agentId, 'stale-prefix')]),
+      setUpSessions(tx, [input(a.agentId, 'pfx-a'), input(revoked.agentId, 'pfx-r'), input(b.agentId, 'pfx-b'), input(b.agentId, 'stale-prefix')], claimAll),
     );
     const texts = query.mock.calls.map(([q]) => (typeof q === 'string' ? q : ((q as { text?: string }).text ?? '')));
     query.mockRestore();
@@ -96,10 +100,10 @@ describe('device-connector: batched tunnel set-ups', () => {
     expect(own).toHaveLength(4);
 
     expect(results[0]).toMatchObject({ revoked: null, unfinished: new Set() });
-    expect((results[0] as Extract<SessionSetUp, { revoked: null }>).rows.map((r) => r.id)).toEqual(a.terminalIds);
+    expect((results[0] as Claimed).rows.map((r) => r.id)).toEqual(a.terminalIds);
     expect(results[1]!.revoked).not.toBeNull();
     expect(results[2]).toMatchObject({ revoked: null, unfinished: new Set(b.terminalIds) });
-    expect((results[2] as Extract<SessionSetUp, { revoked: null }>).rows.map((r) => r.id)).toEqual(b.terminalIds);
+    expect((results[2] as Claimed).rows.map((r) => r.id)).toEqual(b.terminalIds);
     // A credential that is no longer the agent's active one is refused, even in a batch where the agent is live.
     expect(results[3]!.revoked).not.toBeNull();
     const seen = await admin.query<{ id: string; version: string | null; lastSeenAt: Date | null; presenceSession: string | null }>(
@@ -112,6 +116,60 @@ describe('device-connector: batched tunnel set-ups', () => {
     expect(byId.get(b.agentId)).toMatchObject({ version: '1.2.3', lastSeenAt: expect.any(Date), presenceSession: sessionOf(b.agentId) });
     expect(byId.get(revoked.agentId)).toMatchObject({ version: null, lastSeenAt: null, presenceSession: null });
     expect((await events()) - before).toBe(2);
+  });
+
+  it('claims only the agents the access check let in, after the check and before their rows; an agent not claimed gets nothing written', async () => {
+    const claimed = await agent('pfx-c1', 'ACTIVE', 1);
+    const gone = await agent('pfx-c2', 'ACTIVE', 1);
+    const failed = await agent('pfx-c3', 'ACTIVE', 1);
+    const refused = await agent('pfx-c4', 'REVOKED', 1);
+    const query = jest.spyOn(Client.prototype, 'query');
+    const texts = () => query.mock.calls.map(([q]) => (typeof q === 'string' ? q : ((q as { text?: string }).text ?? '')));
+    const asked: string[] = [];
+    let sentBeforeClaim: string[] = [];
+    const claim: ClaimAgents = async (inputs) => {
+      sentBeforeClaim = texts();
+      asked.push(...inputs.map((i) => i.agentId));
+      return inputs.map((i) => (i.agentId === claimed.agentId ? 'claimed' : i.agentId === gone.agentId ? 'gone' : new Error('redis down')));
+    };
+    let results: SessionSetUp[];
+    try {
+      results = await db.withTenantSql(tenantId, (tx) =>
+        setUpSessions(
+          tx,
+          [input(refused.agentId, 'pfx-c4'), input(claimed.agentId, 'pfx-c1'), input(gone.agentId, 'pfx-c2'), input(failed.agentId, 'pfx-c3')],
+          claim,
+        ),
+      );
+    } finally {
+      query.mockRestore();
+    }
+    // The refused agent is never claimed: the check's decision comes first (its statement was sent), the writes and the
+    // terminals' read after the claim.
+    expect(asked).toEqual([claimed.agentId, gone.agentId, failed.agentId]);
+    expect(sentBeforeClaim.some((text) => text.includes('FROM "Agent" a LEFT JOIN "Tenant"'))).toBe(true);
+    expect(sentBeforeClaim.some((text) => /UPDATE "Agent"|FROM "Terminal" t|INSERT INTO "DomainEvent"/.test(text))).toBe(false);
+    expect(results![0]!.revoked).toBe('revoked');
+    expect((results![1] as Claimed).rows.map((r) => r.id)).toEqual(claimed.terminalIds);
+    expect(results![2]).toEqual({ revoked: null, claimed: false, error: null });
+    expect(results![3]).toMatchObject({ revoked: null, claimed: false, error: new Error('redis down') });
+    const rows = await admin.query<{ id: string; presenceSession: string | null }>(`SELECT id, "presenceSession" FROM "Agent" WHERE id = ANY($1::uuid[])`, [
+      [claimed.agentId, gone.agentId, failed.agentId, refused.agentId],
+    ]);
+    const presence = new Map(rows.rows.map((row) => [row.id, row.presenceSession]));
+    expect(presence).toEqual(
+      new Map([
+        [claimed.agentId, sessionOf(claimed.agentId)],
+        [gone.agentId, null],
+        [failed.agentId, null],
+        [refused.agentId, null],
+      ]),
+    );
+    const online = await admin.query<{ subjectId: string }>(
+      `SELECT "subjectId" FROM "DomainEvent" WHERE type = 'agent.online' AND "subjectId" = ANY($1::text[])`,
+      [[claimed.agentId, gone.agentId, failed.agentId, refused.agentId]],
+    );
+    expect(online.rows.map((row) => row.subjectId)).toEqual([claimed.agentId]);
   });
 
   it('forms one batch per tenant when the slot is free: set-ups arriving meanwhile share the next transaction', async () => {
@@ -131,7 +189,7 @@ describe('device-connector: batched tunnel set-ups', () => {
       },
       (tenant, inputs) => {
         batches.push(inputs.length);
-        return db.withTenantSql(tenant, (tx) => setUpSessions(tx, inputs));
+        return db.withTenantSql(tenant, (tx) => setUpSessions(tx, inputs, claimAll));
       },
     );
     const results = agents.map((a) => sut.setUp(input(a.agentId, a.prefix)));
@@ -171,7 +229,7 @@ describe('device-connector: batched tunnel set-ups', () => {
     let results: SessionSetUp[];
     try {
       recorder.recording.on = true;
-      results = await db.withTenantSql(tenantId, (tx) => setUpSessions(tx, [input(c.agentId, 'pfx-history')]));
+      results = await db.withTenantSql(tenantId, (tx) => setUpSessions(tx, [input(c.agentId, 'pfx-history')], claimAll));
     } finally {
       recorder.restore();
     }

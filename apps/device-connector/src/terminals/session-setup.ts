@@ -16,10 +16,23 @@ export interface SessionSetUpInput {
   sessionId: string;
 }
 
+/**
+ * What the batch's claim (`setUpSessions`' `claim`) did for one set-up the access check let in: took the agent's
+ * ownership ('claimed'), found its tunnel no longer wanting it ('gone': closed, or replaced by a newer tunnel of the
+ * agent here), or failed (the error: Redis).
+ */
+export type ClaimOutcome = 'claimed' | 'gone' | Error;
+
+/** Claims the agents of set-ups that passed the access check: one outcome per input, in order; never rejects. */
+export type ClaimAgents = (inputs: readonly SessionSetUpInput[]) => Promise<ClaimOutcome[]>;
+
 export type SessionSetUp =
   | { revoked: RevocationReason }
+  /** Let in by the check but not claimed (its tunnel is gone, error null; or the claim failed): nothing was written for it. */
+  | { revoked: null; claimed: false; error: Error | null }
   | {
       revoked: null;
+      claimed: true;
       /** The agent's enabled terminals, oldest first. */
       rows: TerminalRow[];
       /** Ids of those with a non-final operation (to recover once their link opens). */
@@ -31,11 +44,15 @@ export type SessionSetUp =
  * runs on the bare pipelined driver of `Database.withTenantSql`; issue 19: the set-up was 4 Prisma transactions
  * per agent and most of the connector's CPU in a reconnect storm), for every agent of `inputs` at once (a storm's
  * set-ups of a tenant are batched: SessionSetups): the credential checks (a revocation committed since the
- * upgrade is caught here), then, sent together, the agents' `online` rows and events, and their enabled terminals
- * with which of those have non-final operations (one statement). Nothing is written for a revoked agent. One result per
- * input, in order.
+ * upgrade is caught here); then `claim` for the agents the check let in, and only for them (the ownership keys in
+ * Redis: the command bus routes the agent's commands by them, and another instance holding the agent closes its
+ * tunnel when it finds its key taken, so a tunnel the check refuses must never have touched them); then, sent
+ * together, the claimed agents' `online` rows and events, and their enabled terminals with which of those have
+ * non-final operations (one statement). The claim comes before that read, so an operation the read does not see as
+ * unfinished was created after the claim and dispatched to this instance. Nothing is written for an agent that was
+ * refused or not claimed. One result per input, in order.
  */
-export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUpInput[]): Promise<SessionSetUp[]> {
+export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUpInput[], claim: ClaimAgents): Promise<SessionSetUp[]> {
   const tenantId = inputs[0]!.tenantId;
   if (inputs.some((input) => input.tenantId !== tenantId)) throw new Error('setUpSessions: one tenant per batch');
   const access = await readAgentAccess(
@@ -43,8 +60,20 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
     inputs.map((input) => input.agentId),
   );
   const revoked = inputs.map((input) => revocationReason(access.get(input.agentId) ?? null, input.credentialPrefix));
-  const live = inputs.filter((_, i) => revoked[i] === null);
-  if (live.length === 0) return revoked.map((reason) => ({ revoked: reason! }));
+  // The access decision is final for this batch: only now are the agents it let in claimed (in Redis, while this
+  // transaction waits between two statements: one round trip for the batch, the claims of a tick leave in one write).
+  const checkedAt = inputs.flatMap((_, i) => (revoked[i] === null ? [i] : []));
+  const claims: Array<ClaimOutcome | undefined> = [];
+  if (checkedAt.length > 0) (await claim(checkedAt.map((i) => inputs[i]!))).forEach((outcome, k) => (claims[checkedAt[k]!] = outcome));
+  const live = inputs.filter((_, i) => claims[i] === 'claimed');
+  const result = (i: number, terminals?: Map<string | null, { rows: TerminalRow[]; unfinished: Set<string> }>): SessionSetUp => {
+    if (revoked[i] !== null) return { revoked: revoked[i]! };
+    const outcome = claims[i]!;
+    if (outcome !== 'claimed') return { revoked: null, claimed: false, error: outcome === 'gone' ? null : outcome };
+    const own = terminals?.get(inputs[i]!.agentId);
+    return { revoked: null, claimed: true, rows: own?.rows ?? [], unfinished: own?.unfinished ?? new Set<string>() };
+  };
+  if (live.length === 0) return inputs.map((_, i) => result(i));
   const agentIds = live.map((input) => input.agentId);
   const [, , rows] = await Promise.all([
     tx.$executeRaw`
@@ -82,11 +111,7 @@ export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUp
     own.rows.push(row);
     if (unfinished) own.unfinished.add(row.id);
   }
-  return inputs.map((input, i) => {
-    if (revoked[i] !== null) return { revoked: revoked[i]! };
-    const own = terminalsOf.get(input.agentId);
-    return { revoked: null, rows: own?.rows ?? [], unfinished: own?.unfinished ?? new Set<string>() };
-  });
+  return inputs.map((_, i) => result(i, terminalsOf));
 }
 
 interface Waiting {

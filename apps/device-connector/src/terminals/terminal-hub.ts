@@ -15,7 +15,7 @@ import { RelayPortFactory } from '../relay/relay-port.factory';
 import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { DatabaseSlots } from '../tunnel/database-slots';
-import { SessionSetups, setUpSessions } from './session-setup';
+import { type ClaimOutcome, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, type TerminalRow, terminalEntry } from './terminal-link';
 import { PresenceWriteError, type SessionRef, TerminalPresence } from './terminal-presence';
@@ -37,8 +37,9 @@ interface Fleet {
 }
 
 /**
- * The terminals of the agents connected to this instance. On a tunnel's handshake: take the agent's
- * ownership in Redis, record presence, push the `terminal-list`, build one driver per terminal (its
+ * The terminals of the agents connected to this instance. On a tunnel's handshake, once the set-up's
+ * credential check let it in (nothing before): take the agent's ownership in Redis, record presence,
+ * push the `terminal-list`, build one driver per terminal (its
  * commands run in the terminal's queue, TERMINAL_QUEUE), and refresh each terminal's info (which
  * opens its link and so decides ONLINE/OFFLINE). On the tunnel's close: drop the drivers (in-flight
  * commands end `unknown` in the driver), release ownership, and mark the agent's terminals OFFLINE,
@@ -96,7 +97,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   ) {
     this.setUps = new SessionSetups(
       (fn) => slots.run(fn),
-      (tenantId, inputs) => db.withTenantSql(tenantId, (tx) => setUpSessions(tx, inputs)),
+      (tenantId, inputs) => db.withTenantSql(tenantId, (tx) => setUpSessions(tx, inputs, (checked) => this.claim(checked))),
     );
     tunnels.setListener(this);
     bus.onOwnershipLost((agentId) => {
@@ -124,17 +125,18 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   /**
-   * The handshake's set-up: the ownership claim, then the tenant transaction (setUpSessions, shared with
-   * the tenant's other set-ups waiting at the same time: the credential check, the agent's `online` row, its
-   * terminals and which of them have non-final operations). Only those are recovered when their link opens:
-   * an operation created after this read was dispatched to this instance, which already owned the agent. A
-   * revoked agent is released and cut.
+   * The handshake's set-up: the tenant transaction (setUpSessions, shared with the tenant's other set-ups waiting at the
+   * same time): the credential check, then — only for a tunnel the check let in, still open and still the agent's
+   * tunnel here — the ownership claim (`claim`), then the agent's `online` row, its terminals and which of them have
+   * non-final operations. Only those are recovered when their link opens: an operation created after this read was
+   * dispatched to this instance, which already owned the agent. A refused tunnel is cut having taken nothing: no
+   * ownership (so it has none to release: the key may name the instance holding the agent's legitimate tunnel), no
+   * presence, no drivers, no `terminal-list`.
    */
   private async setUp(session: AgentSession): Promise<void> {
     const { agent } = session;
     // Before the claim: a PENDING operation created earlier cannot have been dispatched to this session.
     const onlineSince = new Date();
-    await this.bus.ownership.claim(agent.agentId);
     const readNo = ++this.reads;
     const read = await this.setUps.setUp({
       ...agent,
@@ -144,9 +146,11 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       sessionId: session.id,
     });
     this.markEnforced(session, readNo);
-    if (read.revoked !== null) {
-      await this.bus.ownership.release(agent.agentId).catch(() => false);
-      return this.revoke(session, read.revoked);
+    if (read.revoked !== null) return this.revoke(session, read.revoked);
+    // Closed or replaced before its claim (nothing to do), or the claim failed (refused: SETUP_FAILED).
+    if (!read.claimed) {
+      if (read.error) throw read.error;
+      return;
     }
     if (session.mux.state !== 'open') return;
     const handles = new Map<string, TerminalHandle>();
@@ -169,6 +173,26 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       const onReachable = read.unfinished.has(handle.row.id) ? () => this.recover(handle, onlineSince) : undefined;
       void this.refreshInfo(handle, onReachable, this.infoIsStale(handle.row)).catch((error: Error) => this.onPresenceError(session, error));
     }
+  }
+
+  /**
+   * The set-up transaction's claim (setUpSessions), for the set-ups its access check let in: the agent's ownership
+   * key is taken for a tunnel that is still open and still the agent's tunnel here ('gone' otherwise: its agent left
+   * it, maybe for another instance that holds the key by now). A failed claim is that set-up's alone.
+   */
+  private claim(inputs: readonly SessionSetUpInput[]): Promise<ClaimOutcome[]> {
+    return Promise.all(
+      inputs.map(async (input): Promise<ClaimOutcome> => {
+        const session = this.tunnels.session(input.agentId);
+        if (session?.id !== input.sessionId || session.mux.state !== 'open') return 'gone';
+        try {
+          await this.bus.ownership.claim(input.agentId);
+          return 'claimed';
+        } catch (error) {
+          return error as Error;
+        }
+      }),
+    );
   }
 
   onSessionControl(session: AgentSession, message: ControlMessage): void {
@@ -212,6 +236,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       // Offline first, then release: once the key is gone another instance may mark the terminals online. If another
       // tunnel of the agent (here or on another instance) holds its presence by now, PostgreSQL says so
       // (Agent.presenceSession) and nothing is written: not Redis's ownership key, which a lost Redis would empty.
+      // The release is compare-and-DEL on this instance's id, so it never removes another instance's key, and this
+      // instance needs the key only for a tunnel of the agent registered here: none is left (checked above), so it goes,
+      // also when this tunnel was refused by its set-up and never claimed (a tunnel it replaced here may have).
       await this.presence.agentOffline(presenceOf(session), info.code);
       await this.bus.ownership.release(agent.agentId).catch(() => false);
     });

@@ -30,7 +30,7 @@ export {
 export { redactEmvTags, type JpayEvent, type JpayEventListener } from './events';
 export { JpayError, isJpayError, type JpayErrorCode, type JpayWireReaction } from './errors';
 export { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, LENGTH_PREFIX_BYTES, type DecodeEvent, type FrameDecoderOptions } from './framing';
-export { parseXml, parseXmlBytes, writeXml, writeXmlBytes, el, type XmlElement } from './xml';
+export { parseXml, parseXmlBytes, writeXml, writeXmlBytes, el, isXmlName, type XmlElement } from './xml';
 export { encodeCommand, decodeCommand, isCommandName } from './codec-commands';
 export { encodeResponse, decodeResponse } from './codec-responses';
 export { encodeMessage, decodeMessage, encodeReply, decodeReply, notImplementedReply, parseSmartcardDescriptor, isKnownMessageRoot } from './codec-messages';

@@ -11,6 +11,11 @@
  *  - only the five predefined XML entities and numeric character references are decoded; any other
  *    `&name;` stays verbatim (it could only have come from a DTD, which is refused); CDATA is literal;
  *    line ends read as LF (XML 1.0 §2.11).
+ *  - [PAYORCH-XML-NAME]  element and attribute names are XML 1.0 (fifth edition) Names, §2.3 [4]-[5] (letters
+ *                        of most scripts, digits, `_ : - .` and the combining marks the production lists; not
+ *                        `__proto__`): one check, `nameAt`, decides them for the reader and for the writer, so
+ *                        every tree the reader builds can be written back (a reply echoing a root name, a
+ *                        journal's re-encoded frame) and every name the writer refuses, the reader refuses.
  * testing/reference-xml.ts keeps the former fast-xml-parser reader; property tests hold this one to it.
  * Text is decoded as UTF-8 although §4 says ASCII: the documents' own examples carry Cyrillic.
  */
@@ -29,7 +34,6 @@ export const MAX_XML_DEPTH = 32;
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const utf8Encoder = new TextEncoder();
-const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const ENTITY_PATTERN = /&(?:#x([0-9a-fA-F]{1,6})|#([0-9]{1,7})|(amp|lt|gt|quot|apos));/g;
 /** What may follow `&`: a (predefined or undeclared) entity name or a character reference, then `;`. */
 const REFERENCE_PATTERN = /^&(?:#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z_:][A-Za-z0-9_.:-]*);/;
@@ -57,12 +61,74 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 }
 
-function isNameStart(c: number): boolean {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0xc0;
+/** ASCII name characters (XML 1.0 §2.3 [4], [4a]): bit 1 may start a name, bit 2 may continue one. */
+const ASCII_NAME = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const start = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f /* _ */ || c === 0x3a; /* : */
+  const rest = start || (c >= 0x30 && c <= 0x39) || c === 0x2d /* - */ || c === 0x2e; /* . */
+  ASCII_NAME[c] = (start ? 1 : 0) | (rest ? 2 : 0);
 }
 
-function isNameChar(c: number): boolean {
-  return isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0xb7;
+/** XML 1.0 (fifth edition) §2.3 [4] NameStartChar, for a code point beyond ASCII. */
+function isWideNameStart(c: number): boolean {
+  return (
+    (c >= 0xc0 && c <= 0xd6) ||
+    (c >= 0xd8 && c <= 0xf6) ||
+    (c >= 0xf8 && c <= 0x2ff) ||
+    (c >= 0x370 && c <= 0x37d) ||
+    (c >= 0x37f && c <= 0x1fff) ||
+    c === 0x200c ||
+    c === 0x200d ||
+    (c >= 0x2070 && c <= 0x218f) ||
+    (c >= 0x2c00 && c <= 0x2fef) ||
+    (c >= 0x3001 && c <= 0xd7ff) ||
+    (c >= 0xf900 && c <= 0xfdcf) ||
+    (c >= 0xfdf0 && c <= 0xfffd) ||
+    (c >= 0x10000 && c <= 0xeffff)
+  );
+}
+
+/** §2.3 [4a] NameChar beyond ASCII: a NameStartChar, `·`, the combining marks U+0300–U+036F, `‿` and `⁀`. */
+function isWideNameChar(c: number): boolean {
+  return isWideNameStart(c) || c === 0xb7 || (c >= 0x300 && c <= 0x36f) || c === 0x203f || c === 0x2040;
+}
+
+/**
+ * UTF-16 length of the name character at `i` of `s` (2 for one beyond the BMP), 0 when there is none there (the
+ * end, a character outside the production, a lone surrogate); `first`: it must be able to start a name.
+ */
+function nameCharLength(s: string, i: number, first: boolean): number {
+  const c = s.charCodeAt(i);
+  if (c < 0x80) return (ASCII_NAME[c]! & (first ? 1 : 2)) !== 0 ? 1 : 0;
+  if (c >= 0xd800 && c <= 0xdbff) {
+    const low = s.charCodeAt(i + 1);
+    if (!(low >= 0xdc00 && low <= 0xdfff)) return 0;
+    return isWideNameStart((c - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000) ? 2 : 0;
+  }
+  if (c >= 0xdc00 && c <= 0xdfff) return 0;
+  return (first ? isWideNameStart(c) : isWideNameChar(c)) ? 1 : 0; // NaN (past the end) is neither
+}
+
+/** A name that would be an object's prototype, not an own key, in `XmlElement.attrs`: refused by reader and writer. */
+const RESERVED_NAME = '__proto__';
+
+/**
+ * [PAYORCH-XML-NAME] The element or attribute name starting at `start` of `s` (the longest run of name characters
+ * there), or undefined when there is none or it is reserved. The reader takes its names with it; the writer accepts
+ * exactly the strings it reads whole (`isXmlName`).
+ */
+function nameAt(s: string, start: number): string | undefined {
+  let n = nameCharLength(s, start, true);
+  if (n === 0) return undefined;
+  let i = start + n;
+  while ((n = nameCharLength(s, i, false)) > 0) i += n;
+  const name = s.slice(start, i);
+  return name === RESERVED_NAME ? undefined : name;
+}
+
+/** Whether `name` is a name this layer reads and writes ([PAYORCH-XML-NAME]). */
+export function isXmlName(name: string): boolean {
+  return nameAt(name, 0) === name;
 }
 
 interface Open {
@@ -155,14 +221,10 @@ class Reader {
   }
 
   private name(): string {
-    const src = this.src;
     const start = this.pos;
-    if (!isNameStart(src.charCodeAt(start))) throw malformed('invalid name', start);
-    let i = start + 1;
-    while (i < src.length && isNameChar(src.charCodeAt(i))) i++;
-    this.pos = i;
-    const name = src.slice(start, i);
-    if (name === '__proto__') throw malformed('reserved name', start);
+    const name = nameAt(this.src, start);
+    if (name === undefined) throw malformed('invalid name', start);
+    this.pos = start + name.length;
     return name;
   }
 
@@ -224,7 +286,7 @@ class Reader {
     const open = this.stack.pop();
     // Compared in place (no slice): the name must be the open element's, and end there.
     const end = at + 2 + (open?.name.length ?? 0);
-    if (open === undefined || !src.startsWith(open.name, at + 2) || isNameChar(src.charCodeAt(end))) {
+    if (open === undefined || !src.startsWith(open.name, at + 2) || nameCharLength(src, end, false) > 0) {
       this.pos = at + 2;
       const name = this.name();
       throw malformed(`</${name}> does not close ${open ? `<${open.name}>` : 'anything'}`, at);
@@ -260,17 +322,22 @@ export function parseXml(text: string): XmlElement {
   return new Reader(text).parse();
 }
 
+/**
+ * Markup characters as references; a CR too, which a reader would otherwise read as LF (§2.11: it can only have come
+ * from `&#13;` or a CDATA section), so a tree the reader built is written back as it was read.
+ */
 function escapeText(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return /[&<>\r]/.test(value) ? value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;') : value;
 }
 
+/** As text, plus `"`, and tab and LF as references: a conforming reader normalises them to spaces in an attribute (§3.3.3). */
 function escapeAttr(value: string): string {
-  return escapeText(value).replace(/"/g, '&quot;');
+  return /[&<>"\r\n\t]/.test(value) ? escapeText(value).replace(/"/g, '&quot;').replace(/\n/g, '&#10;').replace(/\t/g, '&#9;') : value;
 }
 
 function checkName(name: string): void {
-  if (!NAME_PATTERN.test(name)) {
-    throw new JpayError('INVALID_ARGUMENT', 'invalid XML name', { field: name.slice(0, 40) });
+  if (!isXmlName(name)) {
+    throw new JpayError('INVALID_ARGUMENT', 'invalid XML name [PAYORCH-XML-NAME]', { field: name.slice(0, 40) });
   }
 }
 
