@@ -40,7 +40,7 @@ export {
   type DiscrepancyRow,
   discrepancyRows,
 } from './report';
-export { manualJobId, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from './keys';
+export { manualJobId, scheduledFireJobId, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from './keys';
 export { reconcile, type Discrepancy, type Reconciliation } from './reconcile';
 export { CLOSE_DAY_REDO_MS, type SettlementDeferral, settlementRetryDelayMs } from './retry';
 export {
@@ -49,9 +49,11 @@ export {
   BUSINESS_DAY_STARTS_AT,
   businessDateOf,
   cronPatternOf,
+  lastScheduledInstant,
   LOCAL_TIME_PATTERN,
   localDateOf,
   localTimeOf,
+  scheduledInstantOf,
 } from './schedule';
 export { csvField, csvRow } from './csv';
 export {

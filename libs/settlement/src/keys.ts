@@ -26,3 +26,9 @@ export const manualJobId = (terminalId: string, runKey: string) =>
 
 /** BullMQ job scheduler id of a schedule (no `:` allowed: BullMQ builds `repeat:<id>:<millis>`). */
 export const schedulerIdOf = (scheduleId: string) => `schedule-${scheduleId}`;
+
+/**
+ * BullMQ job id of the `settlement.fire` a schedule's job scheduler queues for the firing at `instant`
+ * (`repeat:<scheduler id>:<millis>`, BullMQ's JobScheduler.getSchedulerNextJobId).
+ */
+export const scheduledFireJobId = (scheduleId: string, instant: Date) => `repeat:${schedulerIdOf(scheduleId)}:${instant.getTime()}`;

@@ -9,7 +9,8 @@ import { businessDateOf, cronPatternOf, scheduleRunKey, schedulerIdOf, settlemen
 
 import { DATABASE, LOGGER } from '../tokens';
 
-interface ScheduleRow {
+/** A row of `payorch_settlement_schedules()` (every tenant's schedules, ids and times only). */
+export interface ScheduleRow {
   id: string;
   tenantId: string;
   storeId: string | null;
@@ -34,6 +35,29 @@ export interface SyncResult {
 
 const SCHEDULER_PREFIX = 'schedule-';
 const FAN_OUT_CHUNK = 500;
+
+/** A terminal as far as the schedules go. */
+export interface ScheduledTerminal {
+  id: string;
+  storeId: string;
+  status: string;
+}
+
+/**
+ * The terminals a firing of `schedule` settles, one `settlement.run` each: a terminal schedule its terminal, a store
+ * schedule the store's terminals except those with an enabled schedule of their own (`ownScheduled`); never a DISABLED
+ * one. `terminals` holds at least those of the schedule's store (or its terminal). The rule of the fire and of the
+ * catch-up (ScheduleCatchUpService) alike.
+ */
+export function terminalsCoveredBy<T extends ScheduledTerminal>(
+  schedule: { storeId: string | null; terminalId: string | null },
+  terminals: readonly T[],
+  ownScheduled: ReadonlySet<string>,
+): T[] {
+  return terminals.filter(
+    (t) => t.status !== 'DISABLED' && (schedule.terminalId ? t.id === schedule.terminalId : t.storeId === schedule.storeId && !ownScheduled.has(t.id)),
+  );
+}
 
 /**
  * Turns SettlementSchedule rows into BullMQ job schedulers: one per schedule, a daily cron at the
@@ -113,20 +137,23 @@ export class ScheduleSyncService {
     const plan = await this.db.withTenant(data.tenantId, async (tx) => {
       const schedule = await tx.settlementSchedule.findUnique({ where: { id: data.scheduleId } });
       if (!schedule || !schedule.enabled) return null;
-      let terminals: { id: string; storeId: string }[];
+      const select = { id: true, storeId: true, status: true } as const;
+      let ownScheduled = new Set<string>();
+      let candidates: ScheduledTerminal[];
       if (schedule.terminalId) {
-        terminals = await tx.terminal.findMany({ where: { id: schedule.terminalId, status: { not: 'DISABLED' } }, select: { id: true, storeId: true } });
+        candidates = await tx.terminal.findMany({ where: { id: schedule.terminalId, status: { not: 'DISABLED' } }, select });
       } else {
         const own = await tx.settlementSchedule.findMany({
           where: { enabled: true, terminalId: { not: null }, terminal: { storeId: schedule.storeId! } },
           select: { terminalId: true },
         });
-        const skip = own.map((o) => o.terminalId!);
-        terminals = await tx.terminal.findMany({
-          where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: skip } },
-          select: { id: true, storeId: true },
+        ownScheduled = new Set(own.map((o) => o.terminalId!));
+        candidates = await tx.terminal.findMany({
+          where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: [...ownScheduled] } },
+          select,
         });
       }
+      const terminals = terminalsCoveredBy(schedule, candidates, ownScheduled);
       const storeId = terminals[0]?.storeId ?? schedule.storeId;
       const store = storeId ? await tx.store.findUnique({ where: { id: storeId }, select: { timeZone: true } }) : null;
       return store ? { terminals, businessDate: businessDateOf(firedAt, store.timeZone) } : null;

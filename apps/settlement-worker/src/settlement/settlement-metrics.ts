@@ -18,6 +18,11 @@ export function settlementMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    catchUps: new Counter({
+      name: 'payorch_settlement_catch_ups_total',
+      help: 'Scheduled settlement runs the sweep queued because their schedule fired and no settlement nor job was left of it (lost before its first attempt).',
+      registers: [registry],
+    }),
   };
 }
 export type SettlementMetrics = ReturnType<typeof settlementMetrics>;

@@ -20,13 +20,17 @@ const HISTORY = 20_000;
 /** The tenant's other terminals and their settled days: its settlements of the past. */
 const FLEET = 250;
 const DAYS = 20;
+/** The terminal's own settlements of the past (eight years of daily close-days): the previous one is its newest. */
+const OWN_DAYS = 3_000;
 
 /**
  * Issue 19, "flat as tables grow": a settlement's statements must read the terminal's unsettled day, not its history
  * nor its tenant's. Measured before: with 200,000 settled operations, the operations it settles (approved, not yet
  * settled) were found by reading the tenant's every operation since its first (40 ms), the busy check read the
  * terminal's (here: the table's) every operation (100 ms) and the close-days done outside a settlement the tenant's
- * whole day (27 ms), for every settlement; now by partial indexes of what they ask for.
+ * whole day (27 ms), for every settlement; now by partial indexes of what they ask for. Likewise the previous settlement
+ * of the terminal (the boundary of this one's batches) was found by reading and sorting every settlement the terminal
+ * ever had (3,003 rows here); now by the partial index of its COMPLETED ones in completion order.
  *
  * One settlement runs after the tenant grew (ANALYZEd: the steady state); every statement the worker prepared is run
  * again with its generic plan (what a long-lived connection keeps): no plan node may read more than a handful of rows.
@@ -107,6 +111,28 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
       FLEET,
       DAYS,
     );
+    // The terminal's own past: a COMPLETED settlement a day, each with its close-day (settled by it), the newest just
+    // after the settled operations above. The previous settlement (the boundary of this one's batches) is the newest,
+    // which must be found without reading them all.
+    await owner.$executeRawUnsafe(
+      `INSERT INTO "Settlement" ("id", "tenantId", "terminalId", "storeId", "businessDate", "runKey", "trigger", "status", "operationId",
+         "startedAt", "completedAt", "createdAt", "updatedAt")
+       SELECT gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, date '2026-02-28' - d, 'own-past-' || d, 'schedule', 'COMPLETED', gen_random_uuid(),
+         t, t, t, t
+       FROM generate_series(1, $4::int) d, LATERAL (SELECT now() - interval '100 milliseconds' - (d - 1) * interval '1 day' AS t) at`,
+      tenantId,
+      own.id,
+      storeId,
+      OWN_DAYS,
+    );
+    await owner.$executeRawUnsafe(
+      `INSERT INTO "TerminalOperation" ("id", "tenantId", "terminalId", "storeId", "type", "idempotencyKey", "requestHash", "state", "settlementId",
+         "createdAt", "updatedAt", "completedAt")
+       SELECT s."operationId", s."tenantId", s."terminalId", s."storeId", 'SETTLEMENT', 'close-' || s."runKey", 'h', 'APPROVED', s."id",
+         s."completedAt", s."completedAt", s."completedAt"
+       FROM "Settlement" s WHERE s."terminalId" = $1::uuid AND s."runKey" LIKE 'own-past-%'`,
+      own.id,
+    );
     // A settlement of the terminal given up while its close-day's outcome was unknown, which recovery found approved
     // later: this settlement reconciles that batch too, after asking which settlement sent the close-day.
     const givenUp = await owner.settlement.create({
@@ -168,6 +194,10 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     // the executor's.
     expect(statements.filter((s) => /FROM "TerminalOperation"/.test(s.text)).length).toBeGreaterThanOrEqual(4);
     expect(statements.filter((s) => /FROM "Settlement" s WHERE s."id" = ANY/.test(s.text))).toHaveLength(1);
+    // The previous settlement was found (the newest of the terminal's 3,000), and its close-day bounded the search for
+    // close-days done since: the statement with that lower bound is the one replayed.
+    expect(statements.filter((s) => /ORDER BY s."completedAt" DESC LIMIT 1/.test(s.text))).toHaveLength(1);
+    expect(statements.filter((s) => /o."createdAt" > \$\d+::timestamptz/.test(s.text))).toHaveLength(1);
     expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
   }, 60_000);
 });

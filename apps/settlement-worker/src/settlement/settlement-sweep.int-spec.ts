@@ -20,6 +20,9 @@ import type { SettlementOperationRef, SettlementRunner } from './settlement-runn
 import { SETTLEMENT_SWEEP_SCHEDULER_ID, SettlementSweepService } from './settlement-sweep.service';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
 
+/** No schedules here: the sweep's catch-up of scheduled runs finds nothing (schedule-catch-up.int-spec.ts). */
+const NO_CATCH_UP = { due: 0, missing: 0, firing: 0, live: 0, added: 0, retried: 0 };
+
 /** Real drivers against the simulators; a terminal in `crashNext` makes its next execute throw (a bug, not an outage). */
 class CrashingRunner implements SettlementRunner {
   readonly crashNext = new Set<string>();
@@ -168,7 +171,7 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     expect(await app.get(SchedulerReconciler).reconcile()).toMatchObject({ recreated: [SETTLEMENT_SWEEP_SCHEDULER_ID] });
     expect(await queue.getJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID)).toMatchObject({ name: 'settlement.sweep', every: 3_600_000 });
     // Re-created, it sweeps at once (nothing is unfinished yet).
-    expect(await sweepRunsAfter(runs)).toEqual({ found: 0, added: 0, retried: 0, live: 0, finished: 0 });
+    expect(await sweepRunsAfter(runs)).toEqual({ found: 0, added: 0, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
   });
 
   it('a deferred settlement whose queue Redis lost is queued again under its job id and completes once the terminal is online', async () => {
@@ -186,7 +189,7 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     // What the worker does when Redis is back (on the reconnect, or at the next tick): its schedulers are re-created,
     // and the sweep's runs at once.
     await app.get(SchedulerReconciler).reconcile();
-    expect(await sweepRunsAfter(0)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0 });
+    expect(await sweepRunsAfter(0)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
 
     const s = await completed(terminal.id);
     expect(s).toMatchObject({ id: settlement.id, attempts: 2, error: null, startedAt: settlement.startedAt });
@@ -208,8 +211,8 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     const { job, settlement } = await deferredOffline(terminal.id, '2026-03-02');
     await age(settlement.id);
 
-    expect(await sweep()).toEqual({ found: 1, added: 0, retried: 0, live: 1, finished: 0 });
-    expect(await sweep()).toEqual({ found: 1, added: 0, retried: 0, live: 1, finished: 0 });
+    expect(await sweep()).toEqual({ found: 1, added: 0, retried: 0, live: 1, finished: 0, catchUp: NO_CATCH_UP });
+    expect(await sweep()).toEqual({ found: 1, added: 0, retried: 0, live: 1, finished: 0, catchUp: NO_CATCH_UP });
     const jobs = (await queue.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).filter((j) => j.data.terminalId === terminal.id);
     expect(jobs.map((j) => [j.id, j.timestamp, j.data.retries])).toEqual([[job.id, job.timestamp, 1]]);
     expect(await (await queue.getJob(job.id!))!.getState()).toBe('delayed');
@@ -233,7 +236,7 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: failed.operationId! } })).toMatchObject({ state: 'PENDING' });
     await age(failed.id);
 
-    expect(await sweep()).toEqual({ found: 1, added: 0, retried: 1, live: 0, finished: 0 });
+    expect(await sweep()).toEqual({ found: 1, added: 0, retried: 1, live: 0, finished: 0, catchUp: NO_CATCH_UP });
     expect(await completed(terminal.id)).toMatchObject({ attempts: 2, error: null });
     await expectOneCloseDay(terminal.id, failed.operationId);
     expect(await (await queue.getJob(job.id!))!.getState()).toBe('completed');
@@ -251,7 +254,7 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     await age(row.id);
 
     const sweepJob = await queue.add('settlement.sweep', {});
-    expect(await sweepJob.waitUntilFinished(events, 20_000)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0 });
+    expect(await sweepJob.waitUntilFinished(events, 20_000)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
     const s = await completed(terminal.id);
     expect(s.startedAt).toBeInstanceOf(Date);
     const job = await queue.getJob(manualJobId(terminal.id, runKey));

@@ -9,6 +9,7 @@ import type { Logger } from '@payorch/logging';
 import { manualJobId, settlementJobId } from '@payorch/settlement';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { type CatchUpResult, ScheduleCatchUpService } from './schedule-catch-up.service';
 
 /** Job scheduler id of the repeatable `settlement.sweep` (no `:`: BullMQ builds `repeat:<id>:<millis>`). */
 export const SETTLEMENT_SWEEP_SCHEDULER_ID = 'settlement-sweep';
@@ -38,6 +39,8 @@ export interface SweepResult {
   live: number;
   /** COMPLETED or FAILED by the time the sweep read them under their tenant. */
   finished: number;
+  /** Scheduled runs that were due and have no settlement yet (lost before their first attempt): ScheduleCatchUpService. */
+  catchUp: CatchUpResult;
 }
 
 type EnsureOutcome = 'added' | 'retried' | 'live';
@@ -50,7 +53,8 @@ type EnsureOutcome = 'added' | 'retried' | 'live';
  * under the job id the normal path uses, so it can never run twice at once: BullMQ ignores an add whose id exists.
  * A run again is harmless (SettlementService reads the database first): a COMPLETED/FAILED settlement is skipped, a
  * PENDING close-day operation is sent, one sent before is recovered, never sent twice. The sweep only enqueues; the
- * settlement's status stays the service's to write.
+ * settlement's status stays the service's to write. A scheduled run lost before its first attempt has no row to find:
+ * the same sweep then catches up the schedules' due firings (ScheduleCatchUpService).
  */
 @Injectable()
 export class SettlementSweepService {
@@ -59,10 +63,22 @@ export class SettlementSweepService {
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @InjectQueue(QUEUES.settlement) private readonly queue: Queue,
+    private readonly schedules: ScheduleCatchUpService,
   ) {}
 
   async sweep(): Promise<SweepResult> {
-    const result: SweepResult = { found: 0, added: 0, retried: 0, live: 0, finished: 0 };
+    const result = { ...(await this.unfinished()), catchUp: await this.schedules.catchUp() };
+    if (result.added || result.retried) {
+      this.logger.warn(result, 'settlements had lost their job and were queued again');
+    } else if (result.found) {
+      this.logger.info(result, 'settlement sweep');
+    }
+    return result;
+  }
+
+  /** The settlements PENDING or RUNNING unchanged for SETTLEMENT_SWEEP_AFTER_MS, each made sure to have its job. */
+  private async unfinished(): Promise<Omit<SweepResult, 'catchUp'>> {
+    const result = { found: 0, added: 0, retried: 0, live: 0, finished: 0 };
     const olderThan = `${this.config.SETTLEMENT_SWEEP_AFTER_MS} milliseconds`;
     // Keyset pages over the partial index of unfinished settlements (migration 20261206052302_added_unfinished_settlements_scan).
     let after = { updatedAt: '-infinity', id: NIL_UUID };
@@ -78,16 +94,11 @@ export class SettlementSweepService {
       if (rows.length < PAGE || last === undefined) break;
       after = { updatedAt: last.updatedAt.toISOString(), id: last.id };
     }
-    if (result.added || result.retried) {
-      this.logger.warn(result, 'settlements had lost their job and were queued again');
-    } else if (result.found) {
-      this.logger.info(result, 'settlement sweep');
-    }
     return result;
   }
 
   /** Reads the tenant's settlements under its scope (RLS) and makes sure each one still unfinished has its job. */
-  private async ensureJobs(tenantId: string, ids: string[], result: SweepResult): Promise<void> {
+  private async ensureJobs(tenantId: string, ids: string[], result: Omit<SweepResult, 'catchUp'>): Promise<void> {
     const settlements = await this.db.withTenant(tenantId, (tx) =>
       tx.settlement.findMany({
         where: { id: { in: ids }, status: { in: ['PENDING', 'RUNNING'] } },

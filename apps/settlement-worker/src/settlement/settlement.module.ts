@@ -11,6 +11,7 @@ import { redisToken } from '@payorch/redis';
 
 import { DATABASE, WORKER_CONFIG } from '../tokens';
 import { DispatcherSettlementRunner } from './dispatcher-runner';
+import { ScheduleCatchUpService } from './schedule-catch-up.service';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SETTLEMENT_METRICS, settlementMetrics } from './settlement-metrics';
 import { SETTLEMENT_RUNNER, type SettlementRunner } from './settlement-runner';
@@ -35,7 +36,10 @@ class RunnerCloser implements OnApplicationShutdown {
   }
 }
 
-/** Settlements (queue `settlement`): close-days, schedule firings, the schedule sync and the lost-job sweep. Exports its queue. */
+/**
+ * Settlements (queue `settlement`): close-days, schedule firings, the schedule sync and the lost-job sweep (with the
+ * catch-up of scheduled runs lost before their first attempt). Exports its queue.
+ */
 @Module({})
 export class SettlementModule {
   static register(deps: SettlementDeps): DynamicModule {
@@ -59,6 +63,7 @@ export class SettlementModule {
           useFactory: (redis: Redis, config: WorkerConfig) => new TenantSlots(redis, config.REDIS_KEY_PREFIX, config.SETTLEMENT_TENANT_CONCURRENCY),
         },
         RunnerCloser,
+        ScheduleCatchUpService,
         ScheduleSyncService,
         SettlementProcessor,
         SettlementService,

@@ -26,7 +26,7 @@ const SYNC_NOW_JOB_ID = 'settlement-sync-now';
  * The `settlement` queue: scheduled and manual close-days (`settlement.run`), schedule firings
  * (`settlement.fire`), the schedule sync (`settlement.sync`, repeatable + on the gateway's
  * notification so API changes apply without a restart) and the repeatable sweep that re-queues the run of a
- * settlement whose job was lost (`settlement.sweep`). SHORT_LOCK: a worker killed mid close-day hands the
+ * settlement whose job was lost and starts the scheduled runs lost before their first attempt (`settlement.sweep`). SHORT_LOCK: a worker killed mid close-day hands the
  * job over within ~15 s; the step-resumable job then recovers the sent close-day instead of sending another.
  */
 @Processor(QUEUES.settlement, SHORT_LOCK)

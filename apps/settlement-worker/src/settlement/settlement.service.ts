@@ -527,7 +527,10 @@ export class SettlementService {
    * operations into its own batch, and they both reconcile what their own close-day closed.
    */
   private async closedOutside(tx: SqlClient, protocol: SettlementProtocol, data: RunData, own: OperationRow): Promise<Boundary[]> {
-    // The previous settlement's own close-day bounds this one (one statement: settlement joined to its operation).
+    // The previous settlement's own close-day bounds this one (one statement: settlement joined to its operation). The
+    // newest COMPLETED settlement of the terminal, read backwards from the partial index of those (migration
+    // 20261206075616_previous_settlement_by_terminal; the status a literal, so a generic plan proves its predicate): by
+    // ("tenantId", "terminalId", "businessDate") it read and sorted every settlement the terminal ever had.
     const [previous] = await tx.$queryRaw<{ createdAt: Date }[]>`
       SELECT o."createdAt" FROM "Settlement" s JOIN "TerminalOperation" o ON o."id" = s."operationId"
       WHERE s."terminalId" = ${data.terminalId}::uuid AND s."status" = 'COMPLETED'
