@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { loadConfig, schemasByApp } from '@payorch/config';
+import { parseCidr } from '@payorch/egress-guard';
 import { ServiceHealthController } from '@payorch/health';
 import { REPO_ROOT } from '@payorch/testing';
 
@@ -30,8 +31,8 @@ import {
  * Issue 18: deploy/ kept true without a container runtime. Compose and every rendered Kubernetes overlay are
  * parsed with the `yaml` package and checked against the code: each app's required config variables (from
  * its zod schema), the health endpoints the apps serve, the agents' WebSocket path, pinned images, non-root
- * containers, resources, PodDisruptionBudgets, autoscalers, and the connector's NetworkPolicy mirroring
- * EGRESS_ALLOW_CIDRS. The Dockerfile gets lint-like checks.
+ * containers, resources, PodDisruptionBudgets, autoscalers, and every service's NetworkPolicy mirroring
+ * EGRESS_ALLOW_CIDRS and the operator grants of the channels it dials. The Dockerfile gets lint-like checks.
  */
 
 /** The port variable and the default port of each app (schema defaults of its *_PORT variable). */
@@ -193,9 +194,10 @@ describe.each(overlays())('deploy/k8s/overlays/%s', (overlay) => {
     const key = (o: K8sObject) => `${o.kind}/${o.metadata.name}`;
     const sorted = (list: K8sObject[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
     expect(mini.map(key).sort()).toEqual(
-      ['ConfigMap/payorch-config', 'Ingress/payorch', 'Job/payorch-migrate', 'NetworkPolicy/device-connector']
+      ['ConfigMap/payorch-config', 'Ingress/payorch', 'Job/payorch-migrate']
         .concat(
           APPS.map((a) => `Deployment/${a}`),
+          APPS.map((a) => `NetworkPolicy/${a}`),
           APPS.map((a) => `PodDisruptionBudget/${a}`),
           ['api-gateway', 'settlement-worker'].map((a) => `HorizontalPodAutoscaler/${a}`),
         )
@@ -291,25 +293,39 @@ describe.each(overlays())('deploy/k8s/overlays/%s', (overlay) => {
     }
   });
 
-  it('lets the connector reach DNS, PostgreSQL, Redis, public addresses and exactly the ranges of EGRESS_ALLOW_CIDRS', () => {
-    const policy = of('NetworkPolicy').find((p) => p.spec.podSelector.matchLabels['app.kubernetes.io/name'] === 'device-connector')!;
-    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    type Rule = { to: Array<{ ipBlock?: { cidr: string; except?: string[] } }>; ports?: Array<{ port: number }> };
-    const egress = policy.spec.egress as Rule[];
-    expect(
-      egress
-        .filter((r) => r.ports)
-        .flatMap((r) => r.ports!.map((p) => p.port))
-        .sort((a, b) => a - b),
-    ).toEqual([53, 53, 5432, 6379]);
-    const allowlisted = egress.filter((r) => !r.ports).flatMap((r) => r.to.filter((t) => t.ipBlock && !t.ipBlock.except).map((t) => t.ipBlock!.cidr));
-    const configured = (configMap.data?.EGRESS_ALLOW_CIDRS ?? '').split(/[\s,]+/).filter(Boolean);
-    expect(allowlisted.sort()).toEqual(configured.sort());
-    const publicRule = egress.find((r) => !r.ports && r.to.some((t) => t.ipBlock?.cidr === '0.0.0.0/0'))!;
-    expect(publicRule.to.find((t) => t.ipBlock?.cidr === '0.0.0.0/0')!.ipBlock!.except).toEqual(
-      expect.arrayContaining(['10.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16']),
-    );
-  });
+  it.each(APPS)(
+    '%s: its NetworkPolicy lets it reach DNS, PostgreSQL, Redis, public addresses and exactly EGRESS_ALLOW_CIDRS plus the ranges granted for its channels',
+    (app) => {
+      const policies = of('NetworkPolicy').filter((p) => p.spec.podSelector.matchLabels['app.kubernetes.io/name'] === app);
+      expect(policies).toHaveLength(1);
+      const [policy] = policies;
+      expect(policy!.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+      // Ingress only to the port the app listens on.
+      const [container] = containersOf(deployments.find((d) => d.metadata.name === app)!);
+      const listens = Number(container!.env?.find((e) => e.name === PORT_VARIABLE[app])?.value);
+      type Rule = { to: Array<{ ipBlock?: { cidr: string; except?: string[] } }>; ports?: Array<{ port: number }> };
+      expect((policy!.spec.ingress as Array<{ ports: Array<{ port: number }> }>).flatMap((r) => r.ports.map((p) => p.port))).toEqual([listens]);
+      const egress = policy!.spec.egress as Rule[];
+      expect(
+        egress
+          .filter((r) => r.ports)
+          .flatMap((r) => r.ports!.map((p) => p.port))
+          .sort((a, b) => a - b),
+      ).toEqual([53, 53, 5432, 6379]);
+      const allowlisted = egress.filter((r) => !r.ports).flatMap((r) => r.to.filter((t) => t.ipBlock && !t.ipBlock.except).map((t) => t.ipBlock!.cidr));
+      const split = (list: string | undefined) => (list ?? '').split(/[\s,]+/).filter(Boolean);
+      // EGRESS_ALLOW_CIDRS is open to every tenant and channel: every service has it. A grant is one tenant's, for
+      // one channel: the service dialling that channel lists it (annotation), no other.
+      const granted = split(policy!.metadata.annotations?.['payorch.io/egress-grant-cidrs']);
+      for (const cidr of granted) expect([cidr, parseCidr(cidr)?.text]).toEqual([cidr, cidr]);
+      expect(allowlisted.sort()).toEqual([...split(configMap.data?.EGRESS_ALLOW_CIDRS), ...granted].sort());
+      const publicRule = egress.find((r) => !r.ports && r.to.some((t) => t.ipBlock?.cidr === '0.0.0.0/0'))!;
+      expect(publicRule.to.find((t) => t.ipBlock?.cidr === '0.0.0.0/0')!.ipBlock!.except).toEqual(
+        expect.arrayContaining(['10.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16']),
+      );
+      expect(publicRule.to.find((t) => t.ipBlock?.cidr === '::/0')!.ipBlock!.except).toEqual(expect.arrayContaining(['::1/128', 'fc00::/7', 'fe80::/10']));
+    },
+  );
 
   it('runs the same migration command as Compose, with the owner URL and the app password from the Secret', () => {
     const [job] = of('Job');

@@ -10,8 +10,8 @@ import type { NextFunction, Response } from 'express';
 import type { GatewayConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
-import type { Resolver } from '@payorch/egress-guard';
-import { createLogger, createMetricsRegistry, httpMetrics, type Logger } from '@payorch/logging';
+import { configureSystemLookups, lookupLimits, type Resolver, systemLookups } from '@payorch/egress-guard';
+import { createLogger, createMetricsRegistry, egressLookupMetrics, httpMetrics, type Logger } from '@payorch/logging';
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { RedisConnections } from '@payorch/redis';
 
@@ -36,6 +36,9 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const logger = options.logger ?? createLogger({ name: 'api-gateway', level: config.LOG_LEVEL });
   const metrics = createMetricsRegistry('api-gateway');
   const http = httpMetrics(metrics);
+  // The process's host name lookups (URL checks, Assist): bounded, they share libuv's threadpool (docs/security.md).
+  configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED));
+  egressLookupMetrics(metrics, systemLookups);
   const redis = gatewayRedis(config, logger);
   // Every committed domain event goes to its tenant's live channel (streams, webhook fan-out).
   const db = Database.connect(config.DATABASE_APP_URL, undefined, {

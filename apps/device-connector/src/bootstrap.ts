@@ -7,7 +7,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { ConnectorConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { KeyedSerialQueue, SecretBox } from '@payorch/domain';
-import { createLogger, createMetricsRegistry, type Logger } from '@payorch/logging';
+import { configureSystemLookups, lookupLimits, systemLookups } from '@payorch/egress-guard';
+import { createLogger, createMetricsRegistry, egressLookupMetrics, type Logger } from '@payorch/logging';
 import { OperationCommandHandler, redisEventSink } from '@payorch/operations';
 import { RedisConnections } from '@payorch/redis';
 
@@ -36,6 +37,10 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
   });
   // One queue per terminal, shared by the operation handler and the TerminalHub (terminal info).
   const terminalQueue = new KeyedSerialQueue({ limit: TERMINAL_QUEUE_LIMIT });
+  const registry = createMetricsRegistry('device-connector');
+  // The process's host name lookups (relay destinations): bounded, they share libuv's threadpool (docs/security.md).
+  configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED));
+  egressLookupMetrics(registry, systemLookups);
   const app = await NestFactory.create<NestExpressApplication>(
     ConnectorModule.register({
       config,
@@ -54,7 +59,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
             })
           : options.operationHandler,
       redis,
-      registry: createMetricsRegistry('device-connector'),
+      registry,
       secrets: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
       terminalQueue,
     }),

@@ -5,8 +5,8 @@ import { NestFactory } from '@nestjs/core';
 
 import type { WorkerConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
-import type { Resolver } from '@payorch/egress-guard';
-import { createLogger, createMetricsRegistry, type Logger } from '@payorch/logging';
+import { configureSystemLookups, lookupLimits, type Resolver, systemLookups } from '@payorch/egress-guard';
+import { createLogger, createMetricsRegistry, egressLookupMetrics, type Logger } from '@payorch/logging';
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { RedisConnections } from '@payorch/redis';
 
@@ -28,13 +28,17 @@ export async function createWorkerApp(
     preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
     onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
   });
+  const registry = createMetricsRegistry('settlement-worker');
+  // The process's host name lookups (webhooks, Assist): bounded, they share libuv's threadpool (docs/security.md).
+  configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED));
+  egressLookupMetrics(registry, systemLookups);
   const app = await NestFactory.create(
     WorkerModule.register({
       config,
       db,
       logger: log,
       redis,
-      registry: createMetricsRegistry('settlement-worker'),
+      registry,
       // Settlements and operation recovery both go over the one command bus (CommandBusModule, libs/command-bus); tests inject in-process ones.
       settlementRunner: options.settlementRunner,
       dispatcher: options.dispatcher,

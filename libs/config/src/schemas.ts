@@ -13,8 +13,26 @@ const common = {
     "The hot path's statements are prepared on the server once per connection (PostgreSQL plans them once instead of on every run; docs/scaling.md). Set false behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`).",
   ),
   EGRESS_ALLOW_CIDRS: cidrList().describe(
-    'Operator egress policy: special-purpose ranges (private, loopback, link-local…) that tenant-directed connections (relay, webhooks, Assist) may reach, e.g. an on-premises processing host `10.20.0.0/16`. Empty: only public addresses (docs/security.md).',
+    'Operator egress policy: special-purpose ranges (private, loopback, link-local…) that tenant-directed connections (relay, webhooks, Assist) may reach, **open to every tenant and every channel**, e.g. `10.20.0.0/16`. Empty: only public addresses. To open a range to one tenant for one channel, grant it instead (`npm run admin -- egress grant`, docs/security.md).',
   ),
+  EGRESS_DNS_MAX_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(2)
+    .describe(
+      "Host name lookups (getaddrinfo, on libuv's threadpool of UV_THREADPOOL_SIZE threads shared with file and crypto work) the process runs at once for tenant-directed destinations; one tenant starts at most half of them. A lookup holds its slot until getaddrinfo returns, even after its caller gave up (docs/security.md). Keep it below UV_THREADPOOL_SIZE (default 4).",
+    ),
+  EGRESS_DNS_MAX_QUEUED: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(64)
+    .describe(
+      'Host name lookups waiting for a slot (EGRESS_DNS_MAX_IN_FLIGHT), a quarter of them at most for one tenant; one more is refused at once, and a waiting one is refused when its deadline passes (the destination reads as not resolving).',
+    ),
   LOG_LEVEL: logLevel().describe('pino log level.'),
   REDIS_KEY_PREFIX: z
     .string()
@@ -314,6 +332,14 @@ export const workerConfigSchema = z.object({
     .default(15 * 60_000)
     .describe(
       "The settlement sweep looks only at PENDING/RUNNING settlements unchanged this long. One whose job still exists is left to that job (same job id), so this only bounds the sweep's work: keep it above SETTLEMENT_RETRY_MAX_MS, so a settlement waiting out its backoff is not even looked at.",
+    ),
+  SETTLEMENT_CATCH_UP_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 60_000)
+    .describe(
+      "Grace after a schedule's fire time: then the settlement sweep starts the scheduled run of every terminal it covers that has no settlement for that business day and no job (lost before its first attempt: Redis flushed, the worker down over the fire), under the fire's own job id.",
     ),
   SCHEDULE_RECONCILE_INTERVAL_MS: z.coerce
     .number()

@@ -20,6 +20,8 @@ export interface GuardedHttpRequest {
   maxResponseBytes?: number;
   /** Aborts the request early (besides the deadline). */
   signal?: AbortSignal;
+  /** Whose request this is (the tenant id): the process's DNS lookups serve tenants in turn. */
+  owner?: string;
 }
 
 export interface GuardedHttpResponse {
@@ -48,7 +50,8 @@ export async function guardedHttpRequest(req: GuardedHttpRequest): Promise<Guard
   }
   if (url.username || url.password) throw new EgressError('DENIED', 'URL with credentials refused', 'destination not allowed');
   const deadline = Date.now() + req.timeoutMs;
-  const [address] = await resolveDestination(url.hostname, req.policy, { resolver: req.resolver, timeoutMs: req.timeoutMs });
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  const [address] = await resolveDestination(url.hostname, req.policy, { resolver: req.resolver, timeoutMs: req.timeoutMs, owner: req.owner, port });
   const isName = parseAddressLiteral(url.hostname) === null;
   const options: RequestOptions & { servername?: string } = {
     agent: false,
@@ -56,7 +59,7 @@ export async function guardedHttpRequest(req: GuardedHttpRequest): Promise<Guard
     hostname: formatAddress(address!),
     method: req.method ?? 'POST',
     path: `${url.pathname}${url.search}`,
-    port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80,
+    port,
     signal: req.signal
       ? AbortSignal.any([req.signal, AbortSignal.timeout(Math.max(1, deadline - Date.now()))])
       : AbortSignal.timeout(Math.max(1, deadline - Date.now())),
@@ -93,14 +96,22 @@ const FETCH_BACKSTOP_SLACK_MS = 5_000;
 
 /**
  * A `fetch`-shaped function over {@link guardedHttpRequest} for clients that take one (the Assist
- * client): same policy, no redirects, the answer buffered up to `maxResponseBytes`.
+ * client): same policy, no redirects, the answer buffered up to `maxResponseBytes`. `policy` may be a
+ * function, asked before every request (the tenant's grants are read then, not when the client is built).
  */
-export function guardedFetch(options: Pick<GuardedHttpRequest, 'policy' | 'allowHttp' | 'resolver' | 'maxResponseBytes'> & { timeoutMs: number }) {
+export function guardedFetch(
+  options: Pick<GuardedHttpRequest, 'allowHttp' | 'resolver' | 'maxResponseBytes' | 'owner'> & {
+    policy: EgressPolicy | (() => Promise<EgressPolicy>);
+    timeoutMs: number;
+  },
+) {
   return async (url: string, init: RequestInit): Promise<Response> => {
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, key) => (headers[key] = value));
+    const policy = typeof options.policy === 'function' ? await options.policy() : options.policy;
     const res = await guardedHttpRequest({
       ...options,
+      policy,
       // The caller's signal is the deadline it reports (a client maps its own abort to TIMEOUT); ours is
       // only a backstop, so it must never fire first.
       timeoutMs: init.signal ? options.timeoutMs + FETCH_BACKSTOP_SLACK_MS : options.timeoutMs,

@@ -1,5 +1,5 @@
 import { parseAddressLiteral } from './address';
-import { EgressPolicy } from './policy';
+import { EgressPolicy, normaliseGrant } from './policy';
 import { EgressError, NAME_REFUSED, resolveDestination } from './resolve';
 
 const addr = (s: string) => parseAddressLiteral(s)!;
@@ -19,6 +19,56 @@ describe('EgressPolicy', () => {
     expect(policy.checkAddress(addr('127.0.0.2'))).toMatchObject({ allowed: true, by: 'operator' });
     expect(policy.checkAddress(addr('127.0.0.1'))).toMatchObject({ allowed: false, category: 'loopback' });
     expect(policy.checkAddress(addr('10.21.0.1'))).toMatchObject({ allowed: false, category: 'private' });
+  });
+
+  describe('operator grants (one tenant, one channel)', () => {
+    const operator = EgressPolicy.fromList('192.168.7.0/24');
+    const granted = operator.withGrants([
+      { cidr: '10.20.0.0/16', port: null },
+      { cidr: '10.30.0.5', port: 443 },
+    ]);
+
+    it("adds the grants to the operator's list in a new policy, leaving the list itself as it was", () => {
+      expect(granted.checkAddress(addr('10.20.5.5'))).toMatchObject({ allowed: true, by: 'grant', category: 'private' });
+      expect(granted.checkAddress(addr('192.168.7.1'))).toMatchObject({ allowed: true, by: 'operator' });
+      expect(operator.checkAddress(addr('10.20.5.5'))).toMatchObject({ allowed: false, category: 'private' });
+      expect(granted.checkAddress(addr('10.21.0.1'))).toMatchObject({ allowed: false, category: 'private' });
+      expect(granted.checkAddress(addr('8.8.8.8'))).toMatchObject({ allowed: true, by: 'public' });
+    });
+
+    it('opens a port-limited grant on that port only (never when the port is not known)', () => {
+      expect(granted.checkAddress(addr('10.30.0.5'), 443)).toMatchObject({ allowed: true, by: 'grant' });
+      expect(granted.checkAddress(addr('10.30.0.5'), 5432)).toMatchObject({ allowed: false });
+      expect(granted.checkAddress(addr('10.30.0.5'))).toMatchObject({ allowed: false });
+      expect(granted.refuseCidr('10.30.0.5/32', 443)).toBeNull();
+      expect(granted.refuseCidr('10.30.0.5/32', 444)).toMatchObject({ reason: 'denied_range' });
+      expect(granted.refuseCidr('10.20.1.0/24', 8443)).toBeNull();
+      expect(granted.refuseHost('10.30.0.5', 443)).toBeNull();
+      expect(granted.refuseHost('10.30.0.5', 80)).toMatchObject({ reason: 'denied_host' });
+    });
+
+    it('opens nothing for a grant that does not parse', () => {
+      expect(
+        EgressPolicy.strict()
+          .withGrants([{ cidr: 'intranet', port: null }])
+          .checkAddress(addr('10.0.0.1')),
+      ).toMatchObject({ allowed: false });
+    });
+
+    it('resolves a name to a granted address only for the port of the grant', async () => {
+      const resolver = async () => [{ address: '10.30.0.5' }];
+      await expect(resolveDestination('proc.chain-a.test', granted, { resolver, port: 443 })).resolves.toHaveLength(1);
+      await expect(resolveDestination('proc.chain-a.test', granted, { resolver, port: 80 })).rejects.toMatchObject({ code: 'DENIED' });
+    });
+
+    it('normalises what the operator grants and refuses wide ranges and bad ports', () => {
+      expect(normaliseGrant({ cidr: '10.20.3.4/16' })).toEqual({ cidr: '10.20.0.0/16', port: null });
+      expect(normaliseGrant({ cidr: '10.30.0.5', port: 443 })).toEqual({ cidr: '10.30.0.5/32', port: 443 });
+      expect(normaliseGrant({ cidr: '0.0.0.0/0' })).toMatchObject({ refused: expect.stringContaining('wider') });
+      expect(normaliseGrant({ cidr: 'fd00::/8' })).toMatchObject({ refused: expect.stringContaining('wider') });
+      expect(normaliseGrant({ cidr: 'intranet' })).toMatchObject({ refused: expect.stringContaining('not a CIDR') });
+      expect(normaliseGrant({ cidr: '10.0.0.0/8', port: 0 })).toMatchObject({ refused: expect.stringContaining('port') });
+    });
   });
 
   it('refuses a malformed operator entry at start-up', () => {

@@ -1,9 +1,24 @@
 import { type AddressCategory, classifyAddress, formatAddress, inRange, type IpAddress, parseAddressLiteral, parseCidr, SPECIAL_RANGES } from './address';
 
+/**
+ * `operator`: inside EGRESS_ALLOW_CIDRS (open to every tenant and channel); `grant`: inside a range the operator
+ * granted to this tenant for this channel (EgressGrant).
+ */
 export type AddressDecision =
   | { allowed: true; address: string; by: 'public' }
-  | { allowed: true; address: string; by: 'operator'; category: AddressCategory }
+  | { allowed: true; address: string; by: 'operator' | 'grant'; category: AddressCategory }
   | { allowed: false; address: string; category: AddressCategory };
+
+/** The channels a tenant directs connections through; an operator grant opens a range for one of them. */
+export type EgressChannel = 'webhook' | 'assist' | 'relay';
+
+export const EGRESS_CHANNELS: readonly EgressChannel[] = ['webhook', 'assist', 'relay'];
+
+/** A range the operator granted one tenant for one channel (an EgressGrant row): a CIDR, and a port when limited to one. */
+export interface EgressGrantLike {
+  readonly cidr: string;
+  readonly port: number | null;
+}
 
 /** Why a tenant's egress destination (relay rule, webhook URL…) is refused at creation. */
 export type DestinationRefusal =
@@ -18,6 +33,10 @@ export interface OperatorAllowance {
   readonly network: IpAddress;
   readonly bits: number;
   readonly text: string;
+  /** `operator`: EGRESS_ALLOW_CIDRS; `grant`: one tenant's grant for one channel. */
+  readonly by: 'operator' | 'grant';
+  /** The only port it opens; null: every port. */
+  readonly port: number | null;
 }
 
 /**
@@ -25,8 +44,9 @@ export interface OperatorAllowance {
  * platform opens on a tenant's behalf (Joinproto relay, webhooks, Assist). Ordinary global unicast
  * addresses pass; every special-purpose address (loopback, RFC 1918, CGNAT, link-local and cloud
  * metadata, multicast, reserved, NAT64, ULA, …; `SPECIAL_RANGES`) is denied unless the operator
- * listed a range containing it (`EGRESS_ALLOW_CIDRS`, e.g. an on-premises processing host).
- * Tenants cannot change it.
+ * listed a range containing it: `EGRESS_ALLOW_CIDRS` opens a range to every tenant and channel, an
+ * operator grant (`withGrants`, EgressGrant rows) to one tenant for one channel (e.g. the on-premises
+ * processing host of one chain, for its relay only). Tenants cannot change either.
  */
 export class EgressPolicy {
   private constructor(readonly allowances: readonly OperatorAllowance[]) {}
@@ -42,30 +62,48 @@ export class EgressPolicy {
     const allowances = entries.map((entry) => {
       const cidr = parseCidr(entry);
       if (!cidr) throw new Error(`egress policy: "${entry}" is not a CIDR or IP address`);
-      return cidr;
+      return { ...cidr, by: 'operator' as const, port: null };
     });
     return new EgressPolicy(allowances);
   }
 
-  /** The decision for the address a socket is about to connect to. */
-  checkAddress(address: IpAddress): AddressDecision {
-    const text = formatAddress(address);
-    const category = classifyAddress(address);
-    if (category === null) return { allowed: true, address: text, by: 'public' };
-    if (this.allowances.some((a) => inRange(address, a.network, a.bits))) return { allowed: true, address: text, by: 'operator', category };
-    return { allowed: false, address: text, category };
-  }
-
-  /** Whether the whole network lies inside one operator allowance. */
-  private allowsNetwork(network: IpAddress, bits: number): boolean {
-    return this.allowances.some((a) => a.bits <= bits && inRange(network, a.network, a.bits));
+  /**
+   * This policy plus the ranges the operator granted one tenant for one channel: the caller passes only the grants of
+   * the tenant in context and of the channel about to connect (read under row-level security). A grant that does not
+   * parse opens nothing (grants are checked when the operator creates them).
+   */
+  withGrants(grants: readonly EgressGrantLike[]): EgressPolicy {
+    if (grants.length === 0) return this;
+    const granted = grants.flatMap((grant) => {
+      const cidr = parseCidr(grant.cidr);
+      return cidr ? [{ ...cidr, by: 'grant' as const, port: grant.port ?? null }] : [];
+    });
+    return new EgressPolicy([...this.allowances, ...granted]);
   }
 
   /**
-   * Validates a tenant's CIDR rule against the policy: not wider than /8 (IPv4) or /32 (IPv6), and
-   * overlapping no denied range unless the operator allows all of it. Null when acceptable.
+   * The decision for the address a socket is about to connect to, on `port` (an allowance limited to a port never
+   * matches when the port is not given). EGRESS_ALLOW_CIDRS is preferred in the answer when both allow.
    */
-  refuseCidr(value: string): DestinationRefusal | null {
+  checkAddress(address: IpAddress, port?: number): AddressDecision {
+    const text = formatAddress(address);
+    const category = classifyAddress(address);
+    if (category === null) return { allowed: true, address: text, by: 'public' };
+    const matching = this.allowances.filter((a) => opensPort(a, port) && inRange(address, a.network, a.bits));
+    if (matching.length) return { allowed: true, address: text, by: matching.some((a) => a.by === 'operator') ? 'operator' : 'grant', category };
+    return { allowed: false, address: text, category };
+  }
+
+  /** Whether the whole network lies inside one allowance that opens `port`. */
+  private allowsNetwork(network: IpAddress, bits: number, port?: number): boolean {
+    return this.allowances.some((a) => opensPort(a, port) && a.bits <= bits && inRange(network, a.network, a.bits));
+  }
+
+  /**
+   * Validates a tenant's CIDR rule (for `port`) against the policy: not wider than /8 (IPv4) or /32 (IPv6), and
+   * overlapping no denied range unless the operator allows all of it (on that port). Null when acceptable.
+   */
+  refuseCidr(value: string, port?: number): DestinationRefusal | null {
     const cidr = parseCidr(value);
     if (!cidr) return { reason: 'too_wide', message: `${value} is not a CIDR` };
     const kind = cidr.network.kind() as 'ipv4' | 'ipv6';
@@ -75,7 +113,7 @@ export class EgressPolicy {
         message: `${cidr.text} is wider than the platform allows (at most /${MIN_PREFIX[kind]} for ${kind === 'ipv4' ? 'IPv4' : 'IPv6'})`,
       };
     }
-    if (this.allowsNetwork(cidr.network, cidr.bits)) return null;
+    if (this.allowsNetwork(cidr.network, cidr.bits, port)) return null;
     for (const r of SPECIAL_RANGES) {
       if (r.network.kind() !== kind) continue;
       const overlaps = inRange(cidr.network, r.network, r.bits) || inRange(r.network, cidr.network, cidr.bits);
@@ -97,10 +135,10 @@ export class EgressPolicy {
    * (`*.example.com`, not `*.com`). DNS names are otherwise checked at connect time, on the
    * address they resolve to.
    */
-  refuseHost(host: string): DestinationRefusal | null {
+  refuseHost(host: string, port?: number): DestinationRefusal | null {
     const literal = parseAddressLiteral(host);
     if (literal) {
-      const decision = this.checkAddress(literal);
+      const decision = this.checkAddress(literal, port);
       return decision.allowed
         ? null
         : {
@@ -111,7 +149,7 @@ export class EgressPolicy {
     }
     const name = normaliseHostName(host);
     if (isLocalhostName(name)) {
-      return this.checkAddress(parseAddressLiteral('127.0.0.1')!).allowed
+      return this.checkAddress(parseAddressLiteral('127.0.0.1')!, port).allowed
         ? null
         : { reason: 'denied_host', category: 'loopback', message: `${host} names this machine, which the platform's egress policy denies` };
     }
@@ -120,6 +158,24 @@ export class EgressPolicy {
     }
     return null;
   }
+}
+
+/**
+ * Checks a range the operator is about to grant a tenant: a CIDR (or one address) no wider than a tenant rule may be
+ * (/8 for IPv4, /32 for IPv6), and a port 1..65535 or none. Returns the normalised grant, or why it is refused.
+ */
+export function normaliseGrant(input: { cidr: string; port?: number | null }): { cidr: string; port: number | null } | { refused: string } {
+  const cidr = parseCidr(input.cidr);
+  if (!cidr) return { refused: `${input.cidr} is not a CIDR or IP address` };
+  const kind = cidr.network.kind() as 'ipv4' | 'ipv6';
+  if (cidr.bits < MIN_PREFIX[kind]) return { refused: `${cidr.text} is wider than a grant may be (at most /${MIN_PREFIX[kind]})` };
+  const port = input.port ?? null;
+  if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65_535)) return { refused: `port ${port} is not 1..65535` };
+  return { cidr: cidr.text, port };
+}
+
+function opensPort(allowance: OperatorAllowance, port: number | undefined): boolean {
+  return allowance.port === null || allowance.port === port;
 }
 
 /** Lower case, no trailing dot(s). */

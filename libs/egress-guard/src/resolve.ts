@@ -1,12 +1,36 @@
 import { lookup } from 'node:dns/promises';
 
 import { type AddressCategory, formatAddress, type IpAddress, parseAddressLiteral } from './address';
+import {
+  DEFAULT_LOOKUP_LIMITS,
+  type LookupAnswers,
+  type LookupContext,
+  LookupLimiter,
+  type LookupLimits,
+  type LookupRefusal,
+  LookupRefusedError,
+} from './lookup-limiter';
 import { type EgressPolicy, isLocalhostName, normaliseHostName } from './policy';
 
-/** A resolver returning every address of a name (tests inject one; production uses getaddrinfo). */
-export type Resolver = (host: string) => Promise<readonly { address: string; family?: number }[]>;
+/**
+ * A resolver returning every address of a name (tests inject one; production uses getaddrinfo). `context` says whose
+ * lookup it is and until when its caller waits; a resolver may ignore it.
+ */
+export type Resolver = (host: string, context?: LookupContext) => Promise<LookupAnswers>;
 
-export const systemResolver: Resolver = (host) => lookup(host, { all: true, verbatim: true });
+/**
+ * The process's getaddrinfo calls (libuv threadpool), bounded: at most EGRESS_DNS_MAX_IN_FLIGHT at once, a slot held
+ * until getaddrinfo itself returns, waiting lookups served round-robin by tenant (LookupLimiter). One per process:
+ * every channel (webhooks, Assist, relay, URL checks) shares it, because they share the threadpool.
+ */
+export const systemLookups = new LookupLimiter((host) => lookup(host, { all: true, verbatim: true }), DEFAULT_LOOKUP_LIMITS);
+
+/** Applies the operator's limits (EGRESS_DNS_MAX_IN_FLIGHT, EGRESS_DNS_MAX_QUEUED) to the process's lookups; once, at start-up. */
+export function configureSystemLookups(limits: LookupLimits): void {
+  systemLookups.configure(limits);
+}
+
+export const systemResolver: Resolver = systemLookups.resolver;
 
 /**
  * A destination the policy refuses, or a name that does not resolve. `publicReason` is safe to show a tenant: for a name
@@ -18,7 +42,7 @@ export class EgressError extends Error {
     readonly code: 'DENIED' | 'UNRESOLVED' | 'CONNECT_FAILED',
     message: string,
     readonly publicReason: string,
-    readonly details: { address?: string; category?: AddressCategory } = {},
+    readonly details: { address?: string; category?: AddressCategory; lookup?: LookupRefusal } = {},
   ) {
     super(message);
     this.name = 'EgressError';
@@ -29,6 +53,10 @@ export interface ResolveOptions {
   resolver?: Resolver;
   /** Deadline of the DNS lookup. */
   timeoutMs?: number;
+  /** Whose destination this is (the tenant id): the lookup limiter serves tenants in turn. */
+  owner?: string;
+  /** The port about to be dialled: an operator grant limited to a port allows only that port. */
+  port?: number;
 }
 
 const LOCALHOST = ['127.0.0.1', '::1'];
@@ -51,7 +79,7 @@ export async function resolveDestination(host: string, policy: EgressPolicy, opt
   else if (isLocalhostName(name)) addresses = LOCALHOST.map((a) => parseAddressLiteral(a)!);
   else addresses = await lookupAll(name, options);
   for (const address of addresses) {
-    const decision = policy.checkAddress(address);
+    const decision = policy.checkAddress(address, options.port);
     if (!decision.allowed) {
       throw new EgressError(
         'DENIED',
@@ -69,16 +97,22 @@ export async function resolveDestination(host: string, policy: EgressPolicy, opt
 
 async function lookupAll(name: string, options: ResolveOptions): Promise<IpAddress[]> {
   const resolver = options.resolver ?? systemResolver;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`DNS lookup of ${name} timed out`)), options.timeoutMs ?? 10_000);
-    timer.unref();
-  });
-  let answers: readonly { address: string }[];
+  let answers: LookupAnswers;
   try {
-    answers = await Promise.race([resolver(name), timeout]);
+    const answering = resolver(name, { deadline, owner: options.owner });
+    // A resolver that ignores the deadline (an injected one) is still bounded here; a limited one refuses by itself
+    // first (its timer was set before this one, for no later), saying whether the lookup waited or ran.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LookupRefusedError('timeout_running', `DNS lookup of ${name} timed out`)), timeoutMs);
+      timer.unref();
+    });
+    answers = await Promise.race([answering, timeout]);
   } catch (error) {
-    throw new EgressError('UNRESOLVED', `${name} did not resolve: ${(error as Error).message}`, NAME_REFUSED);
+    const refusal = error instanceof LookupRefusedError ? { lookup: error.reason } : {};
+    throw new EgressError('UNRESOLVED', `${name} did not resolve: ${(error as Error).message}`, NAME_REFUSED, refusal);
   } finally {
     clearTimeout(timer);
   }

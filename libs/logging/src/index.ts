@@ -1,4 +1,4 @@
 export { httpLogging, type HttpLoggingOptions } from './http';
 export { createLogger, REDACT_PATHS, type CreateLoggerOptions, type Logger } from './logger';
 export { luhnValid, maskPan, scrubPans } from './pan';
-export { authMetrics, commandBusMetrics, createMetricsRegistry, httpMetrics, readinessMetrics, type Registry } from './metrics';
+export { authMetrics, commandBusMetrics, createMetricsRegistry, egressLookupMetrics, httpMetrics, readinessMetrics, type Registry } from './metrics';

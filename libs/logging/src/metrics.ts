@@ -85,4 +85,44 @@ export function commandBusMetrics(registry: Registry, backlog: () => Promise<{ p
   };
 }
 
+/**
+ * The process's host name lookups for tenant-directed destinations (egress-guard's `systemLookups`), read at scrape
+ * time: slots held (getaddrinfo calls running, whether or not anyone still waits), lookups waiting, and lookups
+ * refused (`queue_full`, `timeout_queued`, `timeout_running`) since the process started.
+ */
+export function egressLookupMetrics(registry: Registry, lookups: { stats(): { inFlight: number; queued: number; refused: Readonly<Record<string, number>> } }) {
+  const counted: Record<string, number> = {};
+  return {
+    inFlight: new Gauge({
+      name: 'payorch_egress_dns_lookups_in_flight',
+      help: 'Host name lookups (getaddrinfo on the libuv threadpool) of tenant-directed destinations running now, including those whose caller gave up.',
+      registers: [registry],
+      collect() {
+        this.set(lookups.stats().inFlight);
+      },
+    }),
+    queued: new Gauge({
+      name: 'payorch_egress_dns_lookups_queued',
+      help: 'Host name lookups of tenant-directed destinations waiting for a lookup slot (EGRESS_DNS_MAX_IN_FLIGHT).',
+      registers: [registry],
+      collect() {
+        this.set(lookups.stats().queued);
+      },
+    }),
+    refused: new Counter({
+      name: 'payorch_egress_dns_lookups_refused_total',
+      help: 'Host name lookups refused by the lookup limiter: queue_full (no place to wait), timeout_queued (deadline passed while waiting), timeout_running (deadline passed while the lookup ran).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      collect() {
+        for (const [reason, total] of Object.entries(lookups.stats().refused)) {
+          const delta = total - (counted[reason] ?? 0);
+          if (delta > 0) this.inc({ reason }, delta);
+          counted[reason] = total;
+        }
+      },
+    }),
+  };
+}
+
 export type { Registry };

@@ -1,7 +1,32 @@
 import { Database, type DatabaseOptions, type PrismaClient, publishEvent } from '@payorch/db';
 import { ApiError, isKeyScope, isUuid, issueToken, KEY_SCOPES, SecretBox, TOKEN_KINDS } from '@payorch/domain';
 import { terminalCredentialsAad } from '@payorch/drivers';
+import { EGRESS_CHANNELS, type EgressChannel, normaliseGrant } from '@payorch/egress-guard';
 import { assistMerchantAad } from '@payorch/wallet-payments';
+
+const GRANT_CHANNEL = { assist: 'ASSIST', relay: 'RELAY', webhook: 'WEBHOOK' } as const satisfies Record<EgressChannel, string>;
+
+function toGrant(row: {
+  id: string;
+  tenantId: string;
+  channel: string;
+  cidr: string;
+  port: number | null;
+  description: string | null;
+  createdAt: Date;
+  createdBy: string;
+}) {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    channel: row.channel.toLowerCase(),
+    cidr: row.cidr,
+    port: row.port,
+    description: row.description,
+    createdAt: row.createdAt.toISOString(),
+    createdBy: row.createdBy,
+  };
+}
 
 /**
  * Operator actions. Runs as the owner role (DATABASE_URL), which is not subject to RLS, so every
@@ -113,6 +138,51 @@ export class AdminService {
     await this.onKeysChanged?.(key.tenantId);
     await this.audit(key.tenantId, 'api_key.revoke', 'api_key', id);
     return { id, revokedAt: revokedAt.toISOString() };
+  }
+
+  /**
+   * Opens a special-purpose range (e.g. one chain's on-premises processing host `10.20.0.0/16`) to ONE tenant for ONE
+   * channel — its webhooks, its Assist server URLs or its terminals' relay — optionally on one port only. Unlike
+   * EGRESS_ALLOW_CIDRS, no other tenant and no other channel gains anything. Only the operator can: the application
+   * role may read grants (each guard reads the tenant's own, under RLS) but not write them. Also open the range in
+   * the NetworkPolicy of the service that dials it (deploy/README.md).
+   */
+  async createEgressGrant(input: { tenantId: string; channel: string; cidr: string; port?: number; description?: string }) {
+    const tenant = await this.requireTenant(input.tenantId);
+    const channel = input.channel.trim().toLowerCase() as EgressChannel;
+    if (!EGRESS_CHANNELS.includes(channel)) {
+      throw new ApiError('VALIDATION_FAILED', `channel: must be one of ${EGRESS_CHANNELS.join(', ')} (one channel per grant)`);
+    }
+    const grant = normaliseGrant({ cidr: input.cidr, port: input.port ?? null });
+    if ('refused' in grant) throw new ApiError('VALIDATION_FAILED', `cidr: ${grant.refused}`);
+    const row = await this.prisma.egressGrant.create({
+      data: {
+        tenantId: tenant.id,
+        channel: GRANT_CHANNEL[channel],
+        cidr: grant.cidr,
+        port: grant.port,
+        description: input.description?.trim() || null,
+        createdBy: this.operator,
+      },
+    });
+    await this.audit(tenant.id, 'egress_grant.create', 'egress_grant', row.id, { channel, cidr: row.cidr, port: row.port });
+    return toGrant(row);
+  }
+
+  async listEgressGrants(tenantId: string) {
+    await this.requireTenant(tenantId);
+    const rows = await this.prisma.egressGrant.findMany({ where: { tenantId }, orderBy: { createdAt: 'asc' } });
+    return rows.map(toGrant);
+  }
+
+  /** Withdraws a grant: from the next decision on (each guard reads the grants per connection), the range is closed again. */
+  async revokeEgressGrant(id: string) {
+    if (!isUuid(id)) throw new ApiError('VALIDATION_FAILED', 'id: must be a UUID');
+    const row = await this.prisma.egressGrant.findUnique({ where: { id } });
+    if (!row) throw new ApiError('NOT_FOUND', `egress grant ${id} was not found`);
+    await this.prisma.egressGrant.delete({ where: { id } });
+    await this.audit(row.tenantId, 'egress_grant.delete', 'egress_grant', id, { channel: row.channel.toLowerCase(), cidr: row.cidr, port: row.port });
+    return { ...toGrant(row), revoked: true };
   }
 
   /**

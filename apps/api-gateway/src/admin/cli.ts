@@ -17,6 +17,8 @@ import { AdminService } from './admin.service';
  *     (the tenant's first key; it manages the others through /v1/api-keys — docs/security.md)
  *   npm run admin -- apikey revoke --id <keyId>
  *   npm run admin -- tenant disable --id <tenantId>   (and `tenant enable`)
+ *   npm run admin -- egress grant --tenant <id> --channel webhook|assist|relay --cidr 10.20.0.0/16 [--port 443]
+ *     (opens a special-purpose range to ONE tenant for ONE channel; `egress grants --tenant <id>`, `egress revoke --id <grantId>`)
  * Prints JSON. A new API key is printed once and never stored.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
@@ -98,6 +100,29 @@ apikey
   .command('revoke')
   .requiredOption('--id <keyId>', 'API key id')
   .action((o: { id: string }) => run((a) => a.revokeApiKey(o.id)));
+
+const egress = program.command('egress').description("egress grants: special-purpose ranges opened to one tenant's channel (docs/security.md)");
+egress
+  .command('grant')
+  .description('open a range (CIDR or address) to ONE tenant for ONE channel; EGRESS_ALLOW_CIDRS opens it to every tenant and channel')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .requiredOption('--channel <channel>', 'webhook | assist | relay')
+  .requiredOption('--cidr <cidr>', 'e.g. 10.20.0.0/16 (at most /8 for IPv4, /32 for IPv6)')
+  .option('--port <n>', 'the only port it opens (default: every port)', positiveInt)
+  .option('--description <text>', 'what it is for (e.g. "on-premises processing host")')
+  .action((o: { tenant: string; channel: string; cidr: string; port?: number; description?: string }) =>
+    run((a) => a.createEgressGrant({ tenantId: o.tenant, channel: o.channel, cidr: o.cidr, port: o.port, description: o.description })),
+  );
+egress
+  .command('grants')
+  .description("a tenant's egress grants")
+  .requiredOption('--tenant <id>', 'tenant id')
+  .action((o: { tenant: string }) => run((a) => a.listEgressGrants(o.tenant)));
+egress
+  .command('revoke')
+  .description('withdraw a grant (applies to the next connection of its channel)')
+  .requiredOption('--id <grantId>', 'egress grant id')
+  .action((o: { id: string }) => run((a) => a.revokeEgressGrant(o.id)));
 
 program
   .command('secrets')

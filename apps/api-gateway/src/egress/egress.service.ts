@@ -18,9 +18,12 @@ export class EgressService {
     private readonly destinations: DestinationGuard,
   ) {}
 
-  /** A rule wider than the platform policy (a /0, a denied range or host) is refused with EGRESS_DENIED. */
-  create(ctx: TenantContext, dto: CreateEgressRuleDto): Promise<EgressRuleResponse> {
-    this.destinations.assertRule(dto);
+  /**
+   * A rule wider than the platform policy (a /0, a denied range or host) is refused with EGRESS_DENIED; the policy
+   * includes the ranges the operator granted this tenant for its relay (on the rule's port).
+   */
+  async create(ctx: TenantContext, dto: CreateEgressRuleDto): Promise<EgressRuleResponse> {
+    await this.destinations.assertRule(dto, { tenant: ctx });
     return this.db
       .withTenant(ctx, async (tx) => {
         const row = await tx.egressRule.create({
@@ -63,7 +66,7 @@ export class EgressService {
             issues: [{ field: 'host', message: 'give exactly one of host or cidr' }],
           });
         }
-        this.destinations.assertRule(next);
+        await this.destinations.assertRule({ ...next, port: dto.port ?? current.port }, { tenant: ctx, tx });
         const row = await tx.egressRule.update({ where: { id }, data: dto });
         await audit(tx, ctx, {
           action: 'egress_rule.update',

@@ -50,7 +50,7 @@ export class WebhooksService {
 
   /** The secret is generated here, returned once, and stored only sealed (SecretBox, AAD = tenant + endpoint). */
   async create(ctx: TenantContext, dto: CreateWebhookDto): Promise<WebhookWithSecret> {
-    await this.destinations.assertUrl('url', dto.url);
+    await this.destinations.assertUrl('url', dto.url, { tenant: ctx, channel: 'webhook' });
     const id = randomUUID();
     const secret = newSecret();
     return this.db
@@ -85,7 +85,7 @@ export class WebhooksService {
   }
 
   async update(ctx: TenantContext, id: string, dto: UpdateWebhookDto): Promise<WebhookResponse> {
-    if (dto.url !== undefined) await this.destinations.assertUrl('url', dto.url);
+    if (dto.url !== undefined) await this.destinations.assertUrl('url', dto.url, { tenant: ctx, channel: 'webhook' });
     return this.db
       .withTenant(ctx, async (tx) => {
         await this.load(tx, id);

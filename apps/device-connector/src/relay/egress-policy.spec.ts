@@ -8,6 +8,20 @@ const strict = EgressPolicy.strict();
 const onPrem = EgressPolicy.fromList('10.0.0.0/8');
 
 describe(checkEgress.name, () => {
+  it("lets a tenant's relay reach a range the operator granted it (on the grant's port), and only through a rule naming the address", () => {
+    const granted = strict.withGrants([{ cidr: '10.20.0.0/16', port: 443 }]);
+    const rules = [rule({ cidr: '10.20.1.0/24', port: 443 }), rule({ host: 'proc.chain-a.test', port: 443 }), rule({ cidr: '10.20.1.0/24', port: 8443 })];
+    expect(checkEgress(granted, rules, '10.20.1.7', 443, '10.20.1.7')).toMatchObject({ allowed: true });
+    // Not on another port, even with a rule for it; not under the operator-wide list alone.
+    expect(checkEgress(granted, rules, '10.20.1.7', 8443, '10.20.1.7')).toMatchObject({ allowed: false });
+    expect(checkEgress(strict, rules, '10.20.1.7', 443, '10.20.1.7')).toMatchObject({ allowed: false });
+    // A name allowed by a host rule is never rebound into the granted range.
+    expect(checkEgress(granted, [rule({ host: 'proc.chain-a.test', port: 443 })], 'proc.chain-a.test', 443, '10.20.9.9')).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining('must name explicitly'),
+    });
+  });
+
   it('allows a host rule for a public address, on its port only', () => {
     const rules = [rule({ host: 'proc.example.com', port: 443 })];
     expect(checkEgress(strict, rules, 'PROC.example.com', 443, '8.8.8.8')).toMatchObject({ allowed: true });

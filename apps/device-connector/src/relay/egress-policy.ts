@@ -50,23 +50,24 @@ export function precheckEgress(rules: readonly EgressRuleLike[], requestedHost: 
  * The egress decision for a relay to `requestedHost:port` whose name resolved (once) to `resolved`,
  * the address about to be dialled (docs/relay.md, docs/security.md):
  *  0. the platform policy decides first: a special-purpose address (loopback, private, link-local,
- *     metadata, …) the operator did not allow is denied whatever the tenant's rules say;
+ *     metadata, …) the operator did not allow — in EGRESS_ALLOW_CIDRS, or in a relay grant to this
+ *     tenant (`policy.withGrants`), on this port — is denied whatever the tenant's rules say;
  *  1. a rule with the same port must match: its `host` equals the requested host (or `*.suffix`),
  *     or its `cidr` contains the resolved address;
- *  2. an operator-allowed internal address also needs a rule of that port naming the address itself
+ *  2. an operator-allowed (or granted) internal address also needs a rule of that port naming the address itself
  *     (IP host or CIDR): a DNS name allowed by host can never be rebound to an internal address.
  */
 export function checkEgress(policy: EgressPolicy, rules: readonly EgressRuleLike[], requestedHost: string, port: number, resolved: string): EgressDecision {
   const address = parseAddressLiteral(resolved);
   if (!address) return { allowed: false, reason: `unusable resolved address ${resolved}` };
-  const platform = policy.checkAddress(address);
+  const platform = policy.checkAddress(address, port);
   if (!platform.allowed)
     return { allowed: false, reason: `${requestedHost} → ${platform.address} is ${platform.category} address space, denied by the platform egress policy` };
   const candidates = rules.filter((rule) => rule.port === port);
   if (candidates.length === 0) return { allowed: false, reason: `no egress rule for port ${port}` };
   const match = candidates.find((rule) => (rule.host !== null && hostMatches(rule.host, requestedHost)) || (rule.cidr !== null && inCidr(address, rule.cidr)));
   if (!match) return { allowed: false, reason: `${requestedHost}:${port} matches no egress rule` };
-  if (platform.by === 'operator' && !candidates.some((rule) => namesAddress(rule, address))) {
+  if (platform.by !== 'public' && !candidates.some((rule) => namesAddress(rule, address))) {
     return {
       allowed: false,
       reason: `${requestedHost} resolved to ${platform.category} address ${platform.address}, which a rule must name explicitly (IP host or CIDR)`,

@@ -13,6 +13,7 @@ function recordingDb(rules: { cidr: string | null; host: string | null; port: nu
   const statements: string[] = [];
   const tx = {
     egressRule: { findMany: async () => rules },
+    egressGrant: { findMany: async () => [] },
     relaySession: {
       create: async ({ data }: { data: Record<string, unknown> }) => {
         writes.push({ op: 'create', data });

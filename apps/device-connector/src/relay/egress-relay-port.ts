@@ -87,6 +87,7 @@ export class EgressRelayPort implements RelayPort {
     private readonly db: Database,
     private readonly limits: RelayLimits,
     private readonly logger: Logger,
+    /** EGRESS_ALLOW_CIDRS; each open adds the ranges the operator granted this tenant for the relay (EgressGrant). */
     private readonly policy: EgressPolicy,
     private readonly resolve: Resolver = systemResolver,
     private readonly clock: () => RelaySessionClock = () => new RelaySessionClock(),
@@ -103,14 +104,24 @@ export class EgressRelayPort implements RelayPort {
       await this.record(clock, target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
       throw new RelayError('DENIED', 'too many relay connections');
     }
-    const rules = await this.db.withTenant(this.owner.tenantId, (tx) => tx.egressRule.findMany({ select: { cidr: true, host: true, port: true } }));
+    // The tenant's rules and the ranges the operator granted it for the relay (both under RLS), read together.
+    const { rules, grants } = await this.db.withTenant(this.owner.tenantId, async (tx) => ({
+      rules: await tx.egressRule.findMany({ select: { cidr: true, host: true, port: true } }),
+      grants: await tx.egressGrant.findMany({ where: { channel: 'RELAY' }, select: { cidr: true, port: true } }),
+    }));
+    const policy = this.policy.withGrants(grants);
     // No rule could allow this name: refused before the platform resolves anything.
     const precheck = precheckEgress(rules, target.host, target.port);
     if (!precheck.allowed) return this.deny(clock, target, null, precheck.reason);
     let addresses: IpAddress[];
     try {
       // Resolved exactly once; every address checked against the platform policy.
-      addresses = await resolveDestination(target.host, this.policy, { resolver: this.resolve, timeoutMs: this.limits.connectTimeoutMs });
+      addresses = await resolveDestination(target.host, policy, {
+        resolver: this.resolve,
+        timeoutMs: this.limits.connectTimeoutMs,
+        owner: this.owner.tenantId,
+        port: target.port,
+      });
     } catch (error) {
       const egress = error as EgressError;
       return this.deny(clock, target, egress.details.address ?? null, egress.message, { resolved: true });
@@ -118,7 +129,7 @@ export class EgressRelayPort implements RelayPort {
     let decision: EgressDecision = { allowed: false, reason: `${target.host}:${target.port} matches no egress rule` };
     let address = formatAddress(addresses[0]!);
     for (const candidate of addresses) {
-      decision = checkEgress(this.policy, rules, target.host, target.port, formatAddress(candidate));
+      decision = checkEgress(policy, rules, target.host, target.port, formatAddress(candidate));
       address = formatAddress(candidate);
       if (decision.allowed) break;
     }

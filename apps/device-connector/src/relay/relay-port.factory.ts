@@ -14,7 +14,7 @@ export class RelayPortFactory implements OnApplicationShutdown {
   private readonly byAgent = new Map<string, Set<EgressRelayPort>>();
   private readonly terminalOf = new WeakMap<EgressRelayPort, string>();
   readonly limits: RelayLimits;
-  /** The operator's egress policy above every tenant rule (EGRESS_ALLOW_CIDRS). */
+  /** The operator's egress policy above every tenant rule (EGRESS_ALLOW_CIDRS); each relay open adds the tenant's relay grants. */
   readonly policy: EgressPolicy;
 
   constructor(

@@ -60,7 +60,10 @@ function parseSweepPosition(raw: string | null): SweepPosition | null {
  */
 @Injectable()
 export class WebhookDeliveryService {
-  /** The operator's egress policy (EGRESS_ALLOW_CIDRS), checked on every delivery's resolved address. */
+  /**
+   * The operator's egress policy (EGRESS_ALLOW_CIDRS, open to every tenant), checked on every delivery's resolved
+   * address together with the ranges the operator granted the delivery's tenant for webhooks (EgressGrant).
+   */
   private readonly policy: EgressPolicy;
 
   constructor(
@@ -105,9 +108,11 @@ export class WebhookDeliveryService {
 
   /** One attempt: POST the signed event; 2xx = delivered; anything else is recorded and retried or FAILED after the last attempt. */
   async attempt(data: JobData['webhook.deliver']): Promise<DeliveryStep> {
-    const loaded = await this.db.withTenant(data.tenantId, (tx) =>
-      tx.webhookDelivery.findUnique({ where: { id: data.deliveryId }, include: { endpoint: true, event: true } }),
-    );
+    const { loaded, grants } = await this.db.withTenant(data.tenantId, async (tx) => ({
+      loaded: await tx.webhookDelivery.findUnique({ where: { id: data.deliveryId }, include: { endpoint: true, event: true } }),
+      // The operator's webhook grants to this tenant (RLS: only its own), read with the delivery.
+      grants: await tx.egressGrant.findMany({ where: { channel: 'WEBHOOK' }, select: { cidr: true, port: true } }),
+    }));
     if (!loaded) return { kind: 'skipped', reason: 'delivery not found' };
     if (loaded.status === 'DELIVERED' || loaded.status === 'FAILED') return { kind: 'skipped', reason: `already ${loaded.status.toLowerCase()}` };
     const attempts = loaded.attempts + 1;
@@ -127,8 +132,9 @@ export class WebhookDeliveryService {
         url: loaded.endpoint.url,
         method: 'POST',
         timeoutMs: this.config.WEBHOOK_TIMEOUT_MS,
-        policy: this.policy,
+        policy: this.policy.withGrants(grants),
         resolver: this.resolver,
+        owner: data.tenantId,
         allowHttp: this.config.WEBHOOK_ALLOW_HTTP,
         maxResponseBytes: 1024,
         headers: {
