@@ -149,7 +149,13 @@ describe('wallet payments API (Assist TokenPay through the gateway, real Postgre
     });
 
     it('re-seals the secrets on change and keeps the ones not given', async () => {
-      const created = await session.http().post('/v1/assist-merchants').set(auth).set('Idempotency-Key', idem()).send(merchantBody());
+      // Another Assist account: one settings row per account.
+      const created = await session
+        .http()
+        .post('/v1/assist-merchants')
+        .set(auth)
+        .set('Idempotency-Key', idem())
+        .send({ ...merchantBody(), merchantId: '100300' });
       const patched = await session
         .http()
         .patch(`/v1/assist-merchants/${created.body.id}`)

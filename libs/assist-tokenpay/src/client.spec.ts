@@ -50,7 +50,7 @@ describe(`${AssistTokenPayClient.name} against the sandbox: outcomes`, () => {
     [3, SAMSUNG_PAY_TOKEN, 'SamsungPay'],
   ] as const)('.00 approves a one-stage payment with TokenType %s', async (tokenType, paymentToken, meanType) => {
     const outcome = expectStatus(await pay('10.00', { tokenType, paymentToken }), 'approved');
-    expect(outcome).toMatchObject({ source: 'tokenpay', duplicate: false, testMode: false });
+    expect(outcome).toMatchObject({ source: 'tokenpay', testMode: false });
     expect(outcome.order.operations[0]).toMatchObject({ type: 'Approve', state: 'Success', responseCode: 'AS000', meanType });
     expect(sandbox.stats.charges).toBe(1);
   });
@@ -136,7 +136,7 @@ describe(`${AssistTokenPayClient.name} against the sandbox: refusals`, () => {
 });
 
 describe(`${AssistTokenPayClient.name}: lost answers and safe retries`, () => {
-  it('hang + client timeout → unknown; resolved via order state; a re-sent request is a duplicate, not a second charge', async () => {
+  it('hang + client timeout → unknown; resolved via order state; a re-sent request is refused as a duplicate, not a second charge', async () => {
     sandbox.setMode('hang', { times: 1 });
     const client = clientFor({ timeoutMs: 300 });
     const request = validRequest({ orderNumber: nextOrder(), orderAmount: '25.00' });
@@ -148,10 +148,24 @@ describe(`${AssistTokenPayClient.name}: lost answers and safe retries`, () => {
     const resolved = await client.resolveOrder(request.orderNumber, request);
     expect(resolved).toMatchObject({ status: 'approved', source: 'orderstate' });
 
-    const again = expectStatus(await client.pay(request), 'approved');
-    expect(again).toMatchObject({ duplicate: true, source: 'orderstate' });
+    // The refusal is the answer to this request; the existing order is handed over, not made its outcome.
+    const again = expectStatus(await client.pay(request), 'duplicate');
+    expect(again.error).toMatchObject({ firstCode: 11, code: 'DUPLICATE_OBJECT' });
+    expect(again.existing).toMatchObject({ status: 'approved', source: 'orderstate', order: { orderNumber: request.orderNumber, amount: '25.00' } });
     expect(sandbox.stats.charges).toBe(1);
     expect(sandbox.orders.get(request.orderNumber)?.charges).toBe(1);
+  });
+
+  it('a duplicate OrderNumber used with another amount hands over the existing order as it is, without an integrity alert', async () => {
+    const alerts: string[] = [];
+    const client = clientFor({ onIntegrityFailure: (error) => alerts.push(error.code) });
+    const orderNumber = nextOrder();
+    expectStatus(await client.pay(validRequest({ orderNumber, orderAmount: '10.00' })), 'approved');
+
+    const other = expectStatus(await client.pay(validRequest({ orderNumber, orderAmount: '99.00' })), 'duplicate');
+    expect(other.existing).toMatchObject({ status: 'approved', order: { amount: '10.00' } });
+    expect(alerts).toEqual([]);
+    expect(sandbox.stats.charges).toBe(1);
   });
 
   it('HTTP 500 → unknown (never failed); the order is then not_found', async () => {

@@ -6,7 +6,8 @@
  * - A lost or unreadable answer (timeout, network error, HTTP error, malformed body) yields
  *   `status: 'unknown'`, never a failure: the payment may have gone through.
  * - The payment request is never re-sent automatically. OrderNumber is Assist's idempotency key;
- *   a "duplicate object" answer (firstcode 11) is resolved by reading the existing order's state.
+ *   a "duplicate object" answer (firstcode 11) refused THIS request: the existing order is read and handed
+ *   over (`status: 'duplicate'`), never adopted as this request's outcome — it may be another payment's.
  * - Only the read-only order-state request is retried.
  * - An answer failing checkvalue or describing another order is never trusted: `unknown` plus
  *   `onIntegrityFailure` (alert).
@@ -98,8 +99,6 @@ export interface OrderOutcome {
   /** Surfaced from the order: `true` means TEST MODE, ship nothing. */
   readonly testMode: boolean | undefined;
   readonly source: 'tokenpay' | 'orderstate';
-  /** The order already existed (firstcode 11) and its state was read instead. */
-  readonly duplicate: boolean;
 }
 
 /** Non-tokenized Google Pay card: send the payer to `continueUrl` (CVC2 / 3-D Secure), then resolve. */
@@ -118,6 +117,25 @@ export interface RejectedOutcome {
   readonly error: AssistServerError;
 }
 
+/**
+ * Assist refused the request because an order with this OrderNumber already exists (firstcode 11): this request
+ * created no order and charged nothing. The existing order is read and handed over, but it is NOT this request's
+ * outcome: it belongs to whoever created it — an earlier request of the caller's (then the caller can prove it,
+ * e.g. by the billnumber Assist gave that request), or somebody else using the same number at the same Assist
+ * merchant account. Adopting it unproven reports a payment approved that moved no money.
+ */
+export interface DuplicateOutcome {
+  readonly status: 'duplicate';
+  readonly orderNumber: string;
+  /** Assist's refusal (firstcode 11, `DUPLICATE_OBJECT`). */
+  readonly error: AssistServerError;
+  /**
+   * The existing order as orderstate shows it: checkvalue (and signature) and order number verified, amount and
+   * currency NOT compared (a different amount is evidence the order is not the caller's); or `not_found` / `unknown`.
+   */
+  readonly existing: OrderResolution;
+}
+
 /** The payment may or may not have happened. Resolve later with `resolveOrder`. */
 export interface UnknownOutcome {
   readonly status: 'unknown';
@@ -131,11 +149,11 @@ export interface NotFoundOutcome {
   readonly orderNumber: string;
 }
 
-export type TokenPayOutcome = OrderOutcome | RequiresActionOutcome | RejectedOutcome | UnknownOutcome;
+export type TokenPayOutcome = OrderOutcome | RequiresActionOutcome | RejectedOutcome | DuplicateOutcome | UnknownOutcome;
 export type OrderResolution = OrderOutcome | NotFoundOutcome | UnknownOutcome;
 export type PaymentStatus = TokenPayOutcome['status'] | OrderResolution['status'];
 
-/** Statuses after which the payment still needs resolving (poll `resolveOrder`). */
+/** Statuses after which the payment still needs resolving (poll `resolveOrder`). `duplicate` is the caller's to judge. */
 export function isPending(status: PaymentStatus): boolean {
   return status === 'in_process' || status === 'requires_action' || status === 'unknown';
 }
@@ -144,6 +162,11 @@ export function isPending(status: PaymentStatus): boolean {
 export interface ExpectedOrder {
   readonly orderAmount?: string;
   readonly orderCurrency?: string;
+  /**
+   * The order's billnumber as Assist named it to the caller's own request: an answer showing another order under the
+   * same number (one the caller did not make) is not trusted. Operation billnumbers (`….2`) name their order's.
+   */
+  readonly billNumber?: string;
 }
 
 type WireFailure = AssistTransportError | AssistProtocolError | AssistIntegrityError;
@@ -243,7 +266,7 @@ export class AssistTokenPayClient {
 
     switch (answer.kind) {
       case 'order':
-        return orderOutcome(answer.order, 'tokenpay', false);
+        return orderOutcome(answer.order, 'tokenpay');
       case 'continue':
         return {
           status: 'requires_action',
@@ -253,7 +276,7 @@ export class AssistTokenPayClient {
           testMode: answer.order.testMode,
         };
       case 'error':
-        return this.#onServerError(orderNumber, answer.error, expected);
+        return this.#onServerError(orderNumber, answer.error);
     }
   }
 
@@ -261,7 +284,9 @@ export class AssistTokenPayClient {
    * Reads an order's state (for the resolution job, after `unknown` / `in_process` /
    * `requires_action`). Never throws for wire problems; `not_found` means Assist has no such order.
    * Note: right after a lost request, `not_found` may precede the order's creation; wait at least
-   * the payment timeout before concluding the payment never happened.
+   * the payment timeout before concluding the payment never happened. The order is the one Assist holds under
+   * this number: that the caller's own request created it (and not somebody else's using the same number at the
+   * same merchant account) is for the caller to prove before treating it as its payment's outcome.
    */
   async resolveOrder(orderNumber: string, expected: ExpectedOrder = {}): Promise<OrderResolution> {
     let answer: Exclude<AssistAnswer, { kind: 'continue' }>;
@@ -271,7 +296,7 @@ export class AssistTokenPayClient {
       return unknown(orderNumber, error);
     }
     if (answer.kind === 'order') {
-      return this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH) ?? orderOutcome(answer.order, 'orderstate', false);
+      return this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH) ?? orderOutcome(answer.order, 'orderstate');
     }
     if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber };
     return { status: 'unknown', orderNumber, error: answer.error };
@@ -338,7 +363,7 @@ export class AssistTokenPayClient {
       if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber, order: undefined };
       return { status: 'unknown', orderNumber, error: answer.error };
     }
-    const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency };
+    const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency, billNumber: request.billNumber };
     const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH);
     if (mismatch) return mismatch;
     const operation = this.#match(kind, answer.order, request);
@@ -376,7 +401,8 @@ export class AssistTokenPayClient {
       if (AMBIGUOUS_FIRST_CODES.has(answer.error.firstCode)) return { status: 'unknown', orderNumber, error: answer.error };
       return { status: 'rejected', orderNumber, error: answer.error };
     }
-    const mismatch = this.#checkSameOrder(answer.order, orderNumber, { orderAmount: request.orderAmount, orderCurrency: request.currency }, path);
+    const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency, billNumber: request.billNumber };
+    const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, path);
     if (mismatch) return mismatch;
     const operation = this.#match(kind, answer.order, request);
     if (!operation) {
@@ -405,24 +431,27 @@ export class AssistTokenPayClient {
     return { merchantId: this.#o.merchantId, salt: this.#o.salt, verifySignature: this.#o.answerVerifier };
   }
 
-  async #onServerError(orderNumber: string, error: AssistServerError, expected: ExpectedOrder): Promise<TokenPayOutcome> {
+  async #onServerError(orderNumber: string, error: AssistServerError): Promise<TokenPayOutcome> {
     if (error.firstCode === DUPLICATE_FIRST_CODE) {
-      const existing = await this.resolveOrder(orderNumber, expected);
-      if (existing.status === 'not_found') return { status: 'unknown', orderNumber, error };
-      return existing.status === 'unknown' ? existing : { ...existing, duplicate: true };
+      // Read, never adopted: whose order it is, only the caller can prove. Without amount expectations: another
+      // amount is not an integrity failure here but evidence that the order is somebody else's.
+      return { status: 'duplicate', orderNumber, error, existing: await this.resolveOrder(orderNumber) };
     }
     if (AMBIGUOUS_FIRST_CODES.has(error.firstCode)) return { status: 'unknown', orderNumber, error };
     return { status: 'rejected', orderNumber, error };
   }
 
-  /** An answer about another order, amount or currency is as untrustworthy as a bad checkvalue. */
+  /** An answer about another order (number, billnumber), amount or currency is as untrustworthy as a bad checkvalue. */
   #checkSameOrder(order: AssistOrder, orderNumber: string, expected: ExpectedOrder, endpoint: IntegrityContext['endpoint']): UnknownOutcome | undefined {
+    const bill = expected.billNumber?.split('.')[0];
     const same =
       order.orderNumber === orderNumber &&
       (expected.orderAmount === undefined || sameAmount(order.amount, expected.orderAmount)) &&
-      (expected.orderCurrency === undefined || order.currency === expected.orderCurrency);
+      (expected.orderCurrency === undefined || order.currency === expected.orderCurrency) &&
+      // An answer without a billnumber cannot show another one.
+      (!bill || order.billNumber === '' || order.billNumber === bill);
     if (same) return undefined;
-    const error = new AssistIntegrityError('ORDER_MISMATCH', 'answer describes a different order number, amount or currency');
+    const error = new AssistIntegrityError('ORDER_MISMATCH', 'answer describes a different order (number or billnumber), amount or currency');
     this.#alert(error, endpoint, orderNumber);
     return { status: 'unknown', orderNumber, error };
   }
@@ -440,14 +469,13 @@ export class AssistTokenPayClient {
   }
 }
 
-function orderOutcome(order: AssistOrder, source: OrderOutcome['source'], duplicate: boolean): OrderOutcome {
+function orderOutcome(order: AssistOrder, source: OrderOutcome['source']): OrderOutcome {
   return {
     status: ORDER_STATUS_BY_STATE[order.state],
     orderNumber: order.orderNumber,
     order,
     testMode: order.testMode,
     source,
-    duplicate,
   };
 }
 

@@ -11,6 +11,7 @@ export {
   TOKENPAY_PATH,
   isPending,
   type AssistClientOptions,
+  type DuplicateOutcome,
   type ExpectedOrder,
   type IntegrityContext,
   type NotFoundOutcome,

@@ -133,6 +133,19 @@ describe(`${AssistTokenPayClient.name}: charge and cancel against the sandbox`, 
     expect(failures).toEqual(['/orderstate/orderstate.cfm:CHECKVALUE_MISMATCH']);
   });
 
+  it('never settles an operation from another order that orderstate shows under the same number (not the order Assist named)', async () => {
+    const req = await order();
+    await clientFor().charge(req('25.00'));
+    const failures: string[] = [];
+    const client = clientFor({ onIntegrityFailure: (e, c) => failures.push(`${c.endpoint}:${e.code}`) });
+    // The payment's order is another billnumber (e.g. an order made under the same number elsewhere): its Charge is not ours.
+    const resolved = await client.resolveOperation('charge', req('25.00', { billNumber: '5899110299999999' }));
+    expect(resolved).toMatchObject({ status: 'unknown', error: { code: 'ORDER_MISMATCH' } });
+    expect(failures).toEqual(['/orderstate/orderstate.cfm:ORDER_MISMATCH']);
+    // Named by one of its operations' billnumbers, the order is the same.
+    expect(await client.resolveOperation('charge', req('25.00', { billNumber: `${req('1').billNumber}.1` }))).toMatchObject({ status: 'succeeded' });
+  });
+
   it('refuses a malformed request before sending (amount, billnumber)', async () => {
     const req = await order();
     await expect(clientFor().charge(req('12.3.4'))).rejects.toBeInstanceOf(AssistValidationError);

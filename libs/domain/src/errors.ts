@@ -16,6 +16,7 @@ export class PayorchError<C extends string = string> extends Error {
 
 export type ApiErrorCode =
   | 'AGENT_REVOKED'
+  | 'ASSIST_MERCHANT_DUPLICATE'
   | 'CONFLICT'
   | 'EGRESS_DENIED'
   | 'FORBIDDEN'

@@ -13,6 +13,7 @@ import {
   orderAmountToMinorUnits,
   type AssistError,
   type AssistOrder,
+  type DuplicateOutcome,
   type OrderOutcome,
   type OrderStatus,
   type TokenPayOutcome,
@@ -80,7 +81,10 @@ export interface AssistOrderSummary {
   readonly testMode: boolean | null;
   /** Which service the verified answer came from. */
   readonly source: 'tokenpay' | 'orderstate';
-  /** The order already existed at Assist (firstcode 11) and its state was read instead. */
+  /**
+   * Always false since an existing order is no longer adopted on Assist's "duplicate object" answer (firstcode 11,
+   * ownership.ts); true only on payments stored before, whose order was adopted that way.
+   */
   readonly duplicate: boolean;
   readonly operations: readonly AssistOperationSummary[];
 }
@@ -96,6 +100,8 @@ export interface PaymentChange {
   readonly completedAt: Date | null;
   /** The payment's money columns after this change; `undefined`: unchanged. */
   readonly amounts?: WalletAmounts;
+  /** Assist refused the payment's request as a duplicate (firstcode 11): stored for good (ownership.ts). */
+  readonly refusedAsDuplicate?: true;
 }
 
 /** Minor units held, captured, released and refunded (issue 17). */
@@ -167,9 +173,11 @@ export function stateOfOrderStatus(status: OrderStatus): WalletPaymentState {
 
 /**
  * The row change for an outcome of `pay()` or a non-`not_found` outcome of `resolveOrder()`; with the payment's
- * terms, a verified order also sets the money columns.
+ * terms, a verified order also sets the money columns. An order found by number rather than answered to the
+ * payment's own request (`resolveOrder()`, a `duplicate` refusal) must first be proven the payment's: use
+ * `changeOfFoundOrder` / `changeOfRefusal` (ownership.ts), which call this only then.
  */
-export function changeOfOutcome(outcome: TokenPayOutcome, now = new Date(), terms?: PaymentTerms): PaymentChange {
+export function changeOfOutcome(outcome: Exclude<TokenPayOutcome, DuplicateOutcome>, now = new Date(), terms?: PaymentTerms): PaymentChange {
   switch (outcome.status) {
     case 'rejected':
       return { state: 'REJECTED', error: errorBody(outcome.error), completedAt: now, continueUrl: null };
@@ -193,7 +201,7 @@ export function changeOfOutcome(outcome: TokenPayOutcome, now = new Date(), term
         error: null,
         completedAt: isFinalState(state) ? now : null,
         ...(isFinalState(state) ? { continueUrl: null } : {}),
-        ...orderFields(order.order, order.source, order.duplicate),
+        ...orderFields(order.order, order.source, false),
       };
     }
   }

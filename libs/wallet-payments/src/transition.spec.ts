@@ -45,13 +45,19 @@ describe('WALLET_TRANSITIONS', () => {
     expect(canTransitionWalletPayment('REFUNDED', 'PARTIALLY_REFUNDED')).toBe(false);
   });
 
-  it('lets every unresolved payment reach every state an Assist order state maps to, or stay while it cannot tell', () => {
+  it('lets every payment that was sent reach every state an Assist order state maps to, or stay while it cannot tell', () => {
     for (const from of UNRESOLVED_STATES) {
       expect(canTransitionWalletPayment(from, from)).toBe(true);
+      expect(canTransitionWalletPayment(from, 'REJECTED')).toBe(true); // ORDER_NOT_FOUND, ORDER_NUMBER_TAKEN
+      if (from === 'PENDING') continue;
       for (const to of new Set(Object.values(STATE_OF_ORDER_STATE).filter((s) => s !== 'PROCESSING')))
         expect([from, to, canTransitionWalletPayment(from, to)]).toEqual([from, to, true]);
-      expect(canTransitionWalletPayment(from, 'REJECTED')).toBe(true); // ORDER_NOT_FOUND
+      expect(canTransitionWalletPayment(from, 'UNKNOWN')).toBe(true); // ORDER_NOT_PROVEN: left to a human
     }
+  });
+
+  it('never gives a payment that was never sent (PENDING) an order state: no order at Assist can be its outcome', () => {
+    expect(Object.keys(WALLET_TRANSITIONS.PENDING).sort()).toEqual(['PENDING', 'PROCESSING', 'REJECTED']);
   });
 
   it('lets the gateway store any tokenpay outcome after PROCESSING', () => {

@@ -21,32 +21,31 @@ import type { PaymentChange, PaymentErrorBody, WalletAmounts } from './outcome';
  * (PaymentCancel, 300: release of the authorisation, or cancel / refund of charged money).
  */
 export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Partial<Record<WalletPaymentState, string>>>>> = {
+  // PENDING is never sent (the gateway marks PROCESSING first), so no order at Assist can be its outcome: an order
+  // found under its number is somebody else's (ownership.ts), and it takes no order state.
   PENDING: {
     PENDING: 'a resolution attempt could not tell (the row stays, the attempt is counted)',
     PROCESSING: 'the gateway is about to send tokenpay.cfm',
-    APPROVED: 'resolution: Assist has the order (a gateway that crashed after sending) — Approved, PartialApproved',
-    AUTHORIZED: 'resolution: Delayed',
-    PARTIALLY_CAPTURED: 'resolution: PartialDelayed (captured in part at Assist directly)',
-    PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
-    DECLINED: 'resolution: Declined, Timeout',
-    CANCELED: 'resolution: Canceled',
     REJECTED:
-      'resolution: Assist has no such order (ORDER_NOT_FOUND) after the grace period: it never reached Assist (the gateway, losing PROCESSING, sends nothing)',
+      "resolution: Assist has no such order (ORDER_NOT_FOUND) after the grace period, or has another's under the number (ORDER_NUMBER_TAKEN): it never reached Assist (the gateway, losing PROCESSING, sends nothing)",
   },
   PROCESSING: {
     PROCESSING: 'Assist says In Process (or a resolution attempt could not tell)',
     REQUIRES_ACTION: 'tokenpay.cfm: the payer must open continueUrl (non-tokenized Google Pay card)',
-    UNKNOWN: 'tokenpay.cfm: the answer was lost or untrusted; it may have been charged',
+    UNKNOWN:
+      "tokenpay.cfm: the answer was lost or untrusted, it may have been charged; or refused as a duplicate of an order not provably another's (ORDER_NOT_PROVEN)",
     APPROVED: 'Approved, PartialApproved',
     AUTHORIZED: 'Delayed (two-stage payment authorized)',
     PARTIALLY_CAPTURED: 'PartialDelayed',
     PARTIALLY_REFUNDED: 'PartialCanceled',
     DECLINED: 'Declined, Timeout',
     CANCELED: 'Canceled',
-    REJECTED: 'Assist refused the request (firstcode/secondcode), our validation refused it, or ORDER_NOT_FOUND after the grace period',
+    REJECTED:
+      "Assist refused the request (firstcode/secondcode), our validation refused it, ORDER_NOT_FOUND after the grace period, or ORDER_NUMBER_TAKEN (refused as a duplicate of an order provably not this payment's)",
   },
   REQUIRES_ACTION: {
     REQUIRES_ACTION: 'the payer has not finished 3-D Secure / CVC yet (Assist: In Process)',
+    UNKNOWN: 'resolution: the order under the number is not the one Assist named for this payment (ORDER_NOT_PROVEN): left to a human',
     APPROVED: 'resolution: Approved, PartialApproved',
     AUTHORIZED: 'resolution: Delayed',
     PARTIALLY_CAPTURED: 'resolution: PartialDelayed',
@@ -56,7 +55,7 @@ export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Pa
     REJECTED: 'resolution: ORDER_NOT_FOUND after the grace period',
   },
   UNKNOWN: {
-    UNKNOWN: 'a resolution attempt could not tell (its error is recorded, the attempt counted)',
+    UNKNOWN: "a resolution attempt could not tell (its error is recorded, the attempt counted), or the order is not provably this payment's (ORDER_NOT_PROVEN)",
     PROCESSING: 'resolution: Assist says In Process',
     APPROVED: 'resolution: Approved, PartialApproved',
     AUTHORIZED: 'resolution: Delayed',
@@ -64,7 +63,8 @@ export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Pa
     PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
     DECLINED: 'resolution: Declined, Timeout',
     CANCELED: 'resolution: Canceled',
-    REJECTED: 'resolution: ORDER_NOT_FOUND after the grace period (the request never reached Assist)',
+    REJECTED:
+      "resolution: ORDER_NOT_FOUND after the grace period (the request never reached Assist), or ORDER_NUMBER_TAKEN (refused as a duplicate, and the order proves another's)",
   },
   AUTHORIZED: {
     AUTHORIZED: 'wscancel.cfm released part of the authorisation, nothing captured yet (Delayed stays)',
@@ -206,6 +206,7 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
     if (c.continueUrl !== undefined) sets.push(Prisma.sql`"continueUrl" = ${c.continueUrl}::text`);
     if (c.testMode !== undefined) sets.push(Prisma.sql`"testMode" = ${c.testMode}::boolean`);
     if (c.amounts !== undefined) sets.push(...amountSets(c.amounts));
+    if (c.refusedAsDuplicate) sets.push(Prisma.sql`"refusedAsDuplicate" = true`);
   } else if (t.error !== undefined) {
     sets.push(Prisma.sql`"error" = ${json(t.error)}::jsonb`);
   }

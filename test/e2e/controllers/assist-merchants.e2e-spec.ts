@@ -26,7 +26,7 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
 
   it('answers each route with its status code; secrets are write-only', async () => {
     const created = await suite.call('post', '/v1/assist-merchants', {
-      body: merchant({ name: 'Second', privateKeyPem: undefined }),
+      body: merchant({ name: 'Second', merchantId: '100201', privateKeyPem: undefined }),
     });
     expectStatus(created, 201);
     expect(created.body).toMatchObject({
@@ -85,7 +85,7 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
   });
 
   it('answers 409 RESOURCE_IN_USE deleting settings a payment refers to', async () => {
-    const used = await suite.create('/v1/assist-merchants', merchant({ name: 'Used' }));
+    const used = await suite.create('/v1/assist-merchants', merchant({ name: 'Used', merchantId: '100202' }));
     await suite.session.owner.walletPayment.create({
       data: {
         tenantId: suite.a.tenantId,
@@ -100,6 +100,25 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
       },
     });
     expectError(await suite.call('delete', `/v1/assist-merchants/${used.id}`), 409, 'RESOURCE_IN_USE');
+  });
+
+  it('answers 409 ASSIST_MERCHANT_DUPLICATE for a second row of one Assist account, however spelled, on create and PATCH', async () => {
+    // Assist's order numbers are unique per account, not per settings row: one account, one row per tenant.
+    for (const same of [
+      merchant({ name: 'Again' }),
+      merchant({ name: 'Again', serverUrl: 'HTTPS://Payments.Example.com:443/' }),
+      merchant({ name: 'Again', merchantId: `0${SANDBOX_MERCHANT.merchantId}` }),
+    ]) {
+      const res = await suite.call('post', '/v1/assist-merchants', { body: same });
+      expectError(res, 409, 'ASSIST_MERCHANT_DUPLICATE');
+      expect(res.body.error.details).toEqual({ existingId: settings.id });
+    }
+    const other = await suite.create('/v1/assist-merchants', merchant({ name: 'Other account', merchantId: '100203' }));
+    const moved = await suite.call('patch', `/v1/assist-merchants/${other.id}`, { body: { merchantId: SANDBOX_MERCHANT.merchantId } });
+    expectError(moved, 409, 'ASSIST_MERCHANT_DUPLICATE');
+    expect(moved.body.error.details).toEqual({ existingId: settings.id });
+    // Another tenant's settings for the same account are its own business (settingsOfB exists).
+    expect(settingsOfB).toMatchObject({ merchantId: SANDBOX_MERCHANT.merchantId, serverUrl: 'https://payments.example.com' });
   });
 
   it('answers 404 for unknown settings and for settings of another tenant', async () => {

@@ -153,11 +153,19 @@ describe('AuditController (v1/audit-log)', () => {
   const campaign = () => suite.create('/v1/campaigns', campaignBody());
   const hook = () => suite.create('/v1/webhooks', { url: 'https://hooks.example.com/x', eventTypes: ['*'] });
   const schedule = () => suite.create('/v1/settlement-schedules', { storeId, localTime: '23:30' });
-  const merchantSettings = () => ({ name: 'Sandbox', serverUrl: sandbox.url, ...SANDBOX_MERCHANT, privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM });
-  const merchant = () => suite.create('/v1/assist-merchants', merchantSettings());
+  // One settings row per Assist account: the routes' own rows get Merchant_IDs of their own; payments use the sandbox's.
+  let accounts = 0;
+  const merchantSettings = (merchantId = String(100_000 + ++accounts)) => ({
+    name: 'Sandbox',
+    serverUrl: sandbox.url,
+    ...SANDBOX_MERCHANT,
+    merchantId,
+    privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+  });
+  const merchant = (merchantId?: string) => suite.create('/v1/assist-merchants', merchantSettings(merchantId));
   let merchantId: string | undefined;
   const walletPayment = async (twoStage = false) => ({
-    merchantId: (merchantId ??= (await merchant()).id),
+    merchantId: (merchantId ??= (await merchant(SANDBOX_MERCHANT.merchantId)).id),
     amount: 10_000,
     currency: 'RUB',
     tokenType: 'apple_pay',

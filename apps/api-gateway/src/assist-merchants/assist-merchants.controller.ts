@@ -30,7 +30,7 @@ export class AssistMerchantsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createAssistMerchantSchema) })
   @ApiResponse({ status: 201, schema: openApi(assistMerchantResponseSchema) })
-  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
+  @ApiErrors('ASSIST_MERCHANT_DUPLICATE', 'EGRESS_DENIED')
   create(@Tenant() ctx: TenantContext, @Body(new ZodPipe(createAssistMerchantSchema)) dto: CreateAssistMerchantDto) {
     return this.service.create(ctx, dto);
   }
@@ -57,7 +57,7 @@ export class AssistMerchantsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateAssistMerchantSchema) })
   @ApiResponse({ status: 200, schema: openApi(assistMerchantResponseSchema) })
-  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
+  @ApiErrors('ASSIST_MERCHANT_DUPLICATE', 'EGRESS_DENIED')
   update(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) id: string,

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database, TransactionClient } from '@payorch/db';
-import { notFound, type SecretBox, type TenantContext } from '@payorch/domain';
+import { type Database, Prisma, type TransactionClient } from '@payorch/db';
+import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
 import { openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from '@payorch/wallet-payments';
 
 import { audit } from '../common/audit';
@@ -15,6 +15,7 @@ import { type AssistMerchantResponse, type CreateAssistMerchantDto, SECRET_FIELD
 
 interface MerchantRow {
   createdAt: Date;
+  duplicateOfId: string | null;
   id: string;
   merchantId: string;
   name: string;
@@ -32,9 +33,23 @@ export interface OpenedAssistMerchant {
   readonly secrets: AssistMerchantSecrets;
 }
 
+/** The 409 for a second row of one Assist account (Assist's OrderNumber namespace is the account, not the row). */
+function duplicateAccount(existingId: string | null): ApiError {
+  return new ApiError(
+    'ASSIST_MERCHANT_DUPLICATE',
+    `this tenant already has Assist merchant settings${existingId ? ` ${existingId}` : ''} for the same Assist account (server and Merchant_ID): ` +
+      'Assist order numbers are unique per account, so an account has one settings row; change that one instead',
+    { existingId },
+  );
+}
+
+const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002';
+
 /**
  * Per-tenant Assist merchant settings. Login, Password, SALT and the RSA key are sealed together
  * (SecretBox, AAD bound to tenant and row) and never returned: answers say `hasPassword` etc.
+ * One row per Assist account (server origin + Merchant_ID, `payorch_assist_account`): a second one is
+ * 409 ASSIST_MERCHANT_DUPLICATE, on create and on a PATCH that moves a row onto a taken account.
  */
 @Injectable()
 export class AssistMerchantsService {
@@ -46,7 +61,7 @@ export class AssistMerchantsService {
 
   async create(ctx: TenantContext, dto: CreateAssistMerchantDto): Promise<AssistMerchantResponse> {
     // Plain http is limited to loopback by the DTO; the policy decides whether loopback is reachable at all.
-    await this.destinations.assertUrl('serverUrl', dto.serverUrl, { allowHttp: true });
+    await this.destinations.assertUrl('serverUrl', dto.serverUrl, { tenant: ctx, channel: 'assist' }, { allowHttp: true });
     const id = randomUUID();
     const secrets: AssistMerchantSecrets = {
       login: dto.login,
@@ -57,6 +72,8 @@ export class AssistMerchantsService {
     };
     return this.db
       .withTenant(ctx, async (tx) => {
+        const holder = await this.holderOf(tx, dto.serverUrl, dto.merchantId, id);
+        if (holder !== null) throw duplicateAccount(holder);
         const row = await tx.assistMerchant.create({
           data: {
             id,
@@ -70,7 +87,7 @@ export class AssistMerchantsService {
         await audit(tx, ctx, { action: 'assist_merchant.create', resourceType: 'assist_merchant', resourceId: id });
         return this.toResponse(row);
       })
-      .catch((e) => mapPrismaError(e, { resource: 'assist merchant' }));
+      .catch((e) => this.mapError(ctx, e, dto, id));
   }
 
   list(ctx: TenantContext, query: PaginationQuery): Promise<Page<AssistMerchantResponse>> {
@@ -85,7 +102,7 @@ export class AssistMerchantsService {
   }
 
   async update(ctx: TenantContext, id: string, dto: UpdateAssistMerchantDto): Promise<AssistMerchantResponse> {
-    if (dto.serverUrl !== undefined) await this.destinations.assertUrl('serverUrl', dto.serverUrl, { allowHttp: true });
+    if (dto.serverUrl !== undefined) await this.destinations.assertUrl('serverUrl', dto.serverUrl, { tenant: ctx, channel: 'assist' }, { allowHttp: true });
     return this.db
       .withTenant(ctx, async (tx) => {
         const current = await this.require(tx, id);
@@ -101,9 +118,17 @@ export class AssistMerchantsService {
             assistPublicKeyPem: dto.assistPublicKeyPem === undefined ? opened.assistPublicKeyPem : dto.assistPublicKeyPem,
           });
         }
+        // A PATCH naming the server or Merchant_ID moves the row to that account: it must be free (a row the migration
+        // marked as a duplicate gets an account of its own this way, and takes payments again).
+        const moves = dto.serverUrl !== undefined || dto.merchantId !== undefined;
+        const account = { serverUrl: dto.serverUrl ?? current.serverUrl, merchantId: dto.merchantId ?? current.merchantId };
+        if (moves) {
+          const holder = await this.holderOf(tx, account.serverUrl, account.merchantId, id);
+          if (holder !== null) throw duplicateAccount(holder);
+        }
         const row = await tx.assistMerchant.update({
           where: { id },
-          data: { name: dto.name, merchantId: dto.merchantId, serverUrl: dto.serverUrl, secretsEncrypted },
+          data: { name: dto.name, merchantId: dto.merchantId, serverUrl: dto.serverUrl, secretsEncrypted, ...(moves ? { duplicateOfId: null } : {}) },
         });
         // Field names only: never values.
         await audit(tx, ctx, {
@@ -114,7 +139,7 @@ export class AssistMerchantsService {
         });
         return this.toResponse(row);
       })
-      .catch((e) => mapPrismaError(e, { resource: 'assist merchant', id }));
+      .catch((e) => this.mapError(ctx, e, dto.serverUrl !== undefined || dto.merchantId !== undefined ? dto : undefined, id));
   }
 
   remove(ctx: TenantContext, id: string): Promise<void> {
@@ -126,15 +151,43 @@ export class AssistMerchantsService {
       .catch((e) => mapPrismaError(e, { resource: 'assist merchant', id }));
   }
 
-  /** The merchant with its secrets opened, inside the caller's tenant transaction; 404 for another tenant's id. */
-  async open(tx: TransactionClient, ctx: TenantContext, id: string): Promise<OpenedAssistMerchant> {
+  /**
+   * The merchant with its secrets opened, inside the caller's tenant transaction; 404 for another tenant's id.
+   * `forNewPayment`: 409 ASSIST_MERCHANT_DUPLICATE for a row the migration kept only for its existing payments.
+   */
+  async open(tx: TransactionClient, ctx: TenantContext, id: string, options: { forNewPayment?: boolean } = {}): Promise<OpenedAssistMerchant> {
     const row = await this.require(tx, id);
+    if (options.forNewPayment && row.duplicateOfId !== null) throw duplicateAccount(row.duplicateOfId);
     return {
       id: row.id,
       merchantId: row.merchantId,
       serverUrl: row.serverUrl,
       secrets: openMerchantSecrets(this.secrets, ctx.tenantId, row.id, row.secretsEncrypted),
     };
+  }
+
+  /** The tenant's row (other than `except`) that holds the Assist account of this server URL and Merchant_ID, if any. */
+  private async holderOf(tx: TransactionClient, serverUrl: string, merchantId: string, except: string): Promise<string | null> {
+    const rows = await tx.$queryRaw<Array<{ id: string }>>`
+      SELECT "id" FROM "AssistMerchant"
+      WHERE "duplicateOfId" IS NULL AND "id" <> ${except}::uuid
+        AND payorch_assist_account("serverUrl", "merchantId") = payorch_assist_account(${serverUrl}, ${merchantId})
+      LIMIT 1`;
+    return rows[0]?.id ?? null;
+  }
+
+  /** A unique violation of the account index (a concurrent create or move won) is the same 409; the rest as usual. */
+  private async mapError(ctx: TenantContext, error: unknown, account: { serverUrl?: string; merchantId?: string } | undefined, id: string): Promise<never> {
+    if (account && isUniqueViolation(error)) {
+      const holder = await this.db.withTenant(ctx, async (tx) => {
+        const current = await tx.assistMerchant.findUnique({ where: { id } });
+        const serverUrl = account.serverUrl ?? current?.serverUrl;
+        const merchantId = account.merchantId ?? current?.merchantId;
+        return serverUrl && merchantId ? this.holderOf(tx, serverUrl, merchantId, id) : null;
+      });
+      throw duplicateAccount(holder);
+    }
+    return mapPrismaError(error, { resource: 'assist merchant', id });
   }
 
   private async require(tx: TransactionClient, id: string): Promise<MerchantRow> {

@@ -31,6 +31,7 @@ export function statusOf(code: ApiErrorCode): number {
     case 'TERMINAL_DISABLED':
     case 'TERMINAL_RECOVERING':
     case 'AGENT_REVOKED':
+    case 'ASSIST_MERCHANT_DUPLICATE':
     case 'WALLET_OPERATION_IN_PROGRESS':
     case 'WALLET_PAYMENT_ALREADY_CANCELED':
     case 'WALLET_PAYMENT_NOT_CAPTURABLE':

@@ -28,6 +28,7 @@ export { openApi };
 /** Every ApiErrorCode, at runtime (a Record so a new code fails the typecheck until it is listed). */
 const ERROR_CODES: Record<ApiErrorCode, true> = {
   AGENT_REVOKED: true,
+  ASSIST_MERCHANT_DUPLICATE: true,
   CONFLICT: true,
   EGRESS_DENIED: true,
   FORBIDDEN: true,
@@ -159,6 +160,8 @@ const CODE_NOTES: Partial<Record<ApiErrorCode, string>> = {
   AGENT_REVOKED: "the terminal's agent is revoked",
   TERMINAL_RECOVERING: 'an operation of the terminal is still unknown (`Retry-After`)',
   RESOURCE_IN_USE: 'other resources still reference it',
+  ASSIST_MERCHANT_DUPLICATE:
+    'the tenant already has settings for this Assist merchant account (same server origin and Merchant_ID; `details.existingId`), or these settings are a duplicate kept only for their old payments',
   EGRESS_DENIED: 'the destination is refused by the egress policy',
 };
 

@@ -34,7 +34,7 @@ export class WalletPaymentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createWalletPaymentSchema) })
   @ApiResponse({ status: 201, schema: openApi(walletPaymentResponseSchema) })
-  @ApiErrors('CONFLICT', 'EGRESS_DENIED')
+  @ApiErrors('CONFLICT', 'ASSIST_MERCHANT_DUPLICATE', 'EGRESS_DENIED')
   create(
     @Tenant() ctx: TenantContext,
     @Headers('idempotency-key') idempotencyKey: string,

@@ -12,6 +12,7 @@ import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPref
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { createAssistClient, sealMerchantSecrets, transitionWalletPayment, type WalletPaymentRow } from '@payorch/wallet-payments';
 
+import { AssistMerchantsService } from '../assist-merchants/assist-merchants.service';
 import { createGatewayApp } from '../bootstrap';
 import type { CreateWalletPaymentDto } from './dto/wallet-payment.dto';
 import { WalletPaymentsService } from './wallet-payments.service';
@@ -124,6 +125,160 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
 
   afterEach(() => {
     jest.restoreAllMocks();
+  });
+
+  /** Merchant settings stored as they are (no API checks): `serverUrl` reaches the sandbox, the account is the sandbox's. */
+  async function merchantRow(tenantId: string, serverUrl: string, extra: { duplicateOfId?: string } = {}): Promise<string> {
+    const id = randomUUID();
+    await owner.assistMerchant.create({
+      data: {
+        id,
+        tenantId,
+        name: 'sandbox again',
+        merchantId: SANDBOX_MERCHANT.merchantId,
+        serverUrl,
+        ...extra,
+        secretsEncrypted: sealMerchantSecrets(SecretBox.fromConfig(config.PAYORCH_MASTER_KEY), tenantId, id, {
+          login: SANDBOX_MERCHANT.login,
+          password: SANDBOX_MERCHANT.password,
+          salt: SANDBOX_MERCHANT.salt,
+          privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+          assistPublicKeyPem: null,
+        }),
+      },
+    });
+    return id;
+  }
+
+  const noMoney = { authorized: 0, captured: 0, released: 0, refunded: 0 };
+
+  describe('an order number reused at one Assist account through a second settings row', () => {
+    it("never takes over the first payment's order: Assist refuses the duplicate, the payment is REJECTED (ORDER_NUMBER_TAKEN), no money", async () => {
+      // Two rows of one tenant for one Assist account: the second reaches the same server under another name (an
+      // alias no origin normalisation can fold, so the one-row-per-account index cannot stop it).
+      const alias = await merchantRow(ctx.tenantId, sandbox.url.replace('127.0.0.1', 'localhost'));
+      const orderNumber = `shop-${randomUUID()}`;
+      const first = await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000, { orderNumber }));
+      expect(first).toMatchObject({ state: 'approved', amounts: { authorized: 7_000, captured: 7_000 } });
+      const { charges, tokenpayRequests } = sandbox.stats;
+
+      const second = await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000, { orderNumber, merchantId: alias }));
+      expect(second).toMatchObject({
+        state: 'rejected',
+        assist: null,
+        amounts: noMoney,
+        error: { source: 'payorch', code: 'ORDER_NUMBER_TAKEN', firstCode: 11 },
+      });
+      expect(second.error?.message).toContain(first.id);
+      expect(sandbox.stats).toMatchObject({ charges, tokenpayRequests: tokenpayRequests + 1 });
+      expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: second.id } })).toMatchObject({ refusedAsDuplicate: true });
+      // Nothing to refund: the first payment's money stays the first payment's.
+      await expect(sut.operate(ctx, `refund-${randomUUID()}`, second.id, 'cancel', {})).rejects.toMatchObject({ code: 'WALLET_PAYMENT_NOT_CANCELABLE' });
+    });
+
+    it('of another tenant on the same Assist account: a recent order is not adopted (UNKNOWN, ORDER_NOT_PROVEN), an older one is REJECTED', async () => {
+      // Its own sandbox, whose clock can date the first order in the past.
+      let shiftMs = 0;
+      const own = await startAssistSandbox({ now: () => new Date(Date.now() + shiftMs) });
+      try {
+        const other = { ...ctx, tenantId: (await owner.tenant.create({ data: { name: 'Same Assist account' } })).id };
+        const rowA = await merchantRow(ctx.tenantId, own.url);
+        const rowB = await merchantRow(other.tenantId, own.url);
+
+        const recent = `shop-${randomUUID()}`;
+        expect(await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000, { orderNumber: recent, merchantId: rowA }))).toMatchObject({ state: 'approved' });
+        // Created seconds before: only the clock tells it from a replay of this payment's own request, and not well enough.
+        const unproven = await sut.create(other, `pay-${randomUUID()}`, payment(7_000, { orderNumber: recent, merchantId: rowB }));
+        expect(unproven).toMatchObject({ state: 'unknown', assist: null, amounts: noMoney, error: { code: 'ORDER_NOT_PROVEN', firstCode: 11 } });
+
+        const older = `shop-${randomUUID()}`;
+        shiftMs = -10 * 60_000;
+        expect(await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000, { orderNumber: older, merchantId: rowA }))).toMatchObject({ state: 'approved' });
+        shiftMs = 0;
+        const rejected = await sut.create(other, `pay-${randomUUID()}`, payment(7_000, { orderNumber: older, merchantId: rowB }));
+        expect(rejected).toMatchObject({ state: 'rejected', assist: null, amounts: noMoney, error: { code: 'ORDER_NUMBER_TAKEN', firstCode: 11 } });
+        expect(own.stats.charges).toBe(2);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('settings the migration marked as a duplicate of another row take no new payment, and their order numbers stay taken', async () => {
+      const marked = await merchantRow(ctx.tenantId, sandbox.url, { duplicateOfId: merchantRowId });
+      const { tokenpayRequests } = sandbox.stats;
+      await expect(sut.create(ctx, `pay-${randomUUID()}`, payment(7_000, { merchantId: marked }))).rejects.toMatchObject({
+        code: 'ASSIST_MERCHANT_DUPLICATE',
+        details: { existingId: merchantRowId },
+      });
+      // A payment it made before the migration: its order number is the account's, not the row's.
+      const orderNumber = `old-${randomUUID()}`;
+      await owner.walletPayment.create({
+        data: {
+          tenantId: ctx.tenantId,
+          merchantId: marked,
+          orderNumber,
+          amount: 7_000n,
+          currency: 'RUB',
+          tokenType: 'APPLE_PAY',
+          idempotencyKey: `old-${orderNumber}`,
+          requestHash: 'h',
+          state: 'APPROVED',
+        },
+      });
+      await expect(sut.create(ctx, `pay-${randomUUID()}`, payment(7_000, { orderNumber }))).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(sandbox.stats.tokenpayRequests).toBe(tokenpayRequests);
+    });
+  });
+
+  describe('one settings row per Assist account and tenant', () => {
+    const body = (extra: Record<string, unknown> = {}) => ({
+      name: 'Sandbox',
+      serverUrl: sandbox.url,
+      merchantId: SANDBOX_MERCHANT.merchantId,
+      login: SANDBOX_MERCHANT.login,
+      password: SANDBOX_MERCHANT.password,
+      salt: SANDBOX_MERCHANT.salt,
+      ...extra,
+    });
+
+    it('refuses a second row for the account (however its address is spelled) and a PATCH onto it with 409 ASSIST_MERCHANT_DUPLICATE', async () => {
+      const merchants = app.get(AssistMerchantsService);
+      const tenant = { ...ctx, tenantId: (await owner.tenant.create({ data: { name: 'Settings' } })).id };
+      const first = await merchants.create(tenant, body());
+      for (const spelling of [
+        body(),
+        body({ serverUrl: `${sandbox.url.replace('http:', 'HTTP:')}/pay/` }),
+        body({ merchantId: `00${SANDBOX_MERCHANT.merchantId}` }),
+      ]) {
+        await expect(merchants.create(tenant, spelling)).rejects.toMatchObject({ code: 'ASSIST_MERCHANT_DUPLICATE', details: { existingId: first.id } });
+      }
+      const elsewhere = await merchants.create(tenant, body({ merchantId: '100200' }));
+      await expect(merchants.update(tenant, elsewhere.id, { merchantId: SANDBOX_MERCHANT.merchantId })).rejects.toMatchObject({
+        code: 'ASSIST_MERCHANT_DUPLICATE',
+        details: { existingId: first.id },
+      });
+      expect(await merchants.update(tenant, elsewhere.id, { name: 'Renamed' })).toMatchObject({ merchantId: '100200' });
+      // Two at once: the unique index decides, the loser is the same 409 (never a 500).
+      const racing = await Promise.allSettled([
+        merchants.create(tenant, body({ merchantId: '300400' })),
+        merchants.create(tenant, body({ merchantId: '300400' })),
+      ]);
+      expect(racing.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      expect(racing.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'ASSIST_MERCHANT_DUPLICATE' } });
+      expect(await owner.assistMerchant.count({ where: { tenantId: tenant.tenantId } })).toBe(3);
+      // Another tenant may hold the same account (its own contract with Assist is not ours to judge).
+      const someoneElse = { ...ctx, tenantId: (await owner.tenant.create({ data: { name: 'Other' } })).id };
+      await expect(merchants.create(someoneElse, body())).resolves.toMatchObject({ merchantId: SANDBOX_MERCHANT.merchantId });
+    });
+
+    it('a PATCH giving a marked duplicate an account of its own opens it to payments again', async () => {
+      const merchants = app.get(AssistMerchantsService);
+      const marked = await merchantRow(ctx.tenantId, sandbox.url, { duplicateOfId: merchantRowId });
+      await expect(merchants.update(ctx, marked, { name: 'still a duplicate' })).resolves.toMatchObject({ name: 'still a duplicate' });
+      await expect(merchants.update(ctx, marked, { serverUrl: `${sandbox.url}/` })).rejects.toMatchObject({ code: 'ASSIST_MERCHANT_DUPLICATE' });
+      await merchants.update(ctx, marked, { merchantId: '555666' });
+      expect(await owner.assistMerchant.findUniqueOrThrow({ where: { id: marked } })).toMatchObject({ duplicateOfId: null, merchantId: '555666' });
+    });
   });
 
   it('sends nothing when the resolution job moved the payment out of PENDING first, and answers with the stored row', async () => {

@@ -7,6 +7,7 @@ import {
   type AfterPaymentOutcome,
   AssistValidationError,
   buildTokenPayFields,
+  type DuplicateOutcome,
   toOrderAmount,
   type TokenPayOutcome,
   type TokenPayRequest,
@@ -21,6 +22,8 @@ import {
   type AssistOrderSummary,
   bodyPathOf,
   changeOfOutcome,
+  changeOfRefusal,
+  claimOfOrder,
   createAssistClient,
   insertWalletOperation,
   insertWalletPayment,
@@ -48,6 +51,9 @@ import {
 import { WalletPaymentsQueue } from './wallet-payments.queue';
 
 const TOKEN_TYPE_CODES = { APPLE_PAY: 1, GOOGLE_PAY: 2, SAMSUNG_PAY: 3 } as const;
+
+const orderNumberTaken = (orderNumber: string) =>
+  new ApiError('CONFLICT', `orderNumber "${orderNumber}" was already used with this Assist merchant account; Assist order numbers are never reused`);
 
 /** AssistValidationError → 400 naming the caller's body field (and the spec's parameter). */
 function validationFailed(error: AssistValidationError): ApiError {
@@ -155,7 +161,8 @@ export class WalletPaymentsService {
 
     const id = randomUUID();
     const orderNumber = dto.orderNumber ?? id;
-    const merchant = await this.db.withTenant(ctx, (tx) => this.merchants.open(tx, ctx, dto.merchantId));
+    // Settings the migration kept only for their old payments (a second row of one Assist account) take no new ones.
+    const merchant = await this.db.withTenant(ctx, (tx) => this.merchants.open(tx, ctx, dto.merchantId, { forNewPayment: true }));
     const request = this.validatedRequest(merchant, dto, orderNumber);
 
     const inserted = await this.insert(ctx, { id, orderNumber, idempotencyKey, requestHash, dto });
@@ -163,7 +170,7 @@ export class WalletPaymentsService {
       // Lost a race with the same key: answer like a retry.
       const replay = await this.findByKey(ctx, idempotencyKey, requestHash);
       if (replay) return replay;
-      throw new ApiError('CONFLICT', `orderNumber "${orderNumber}" was already used with this merchant; Assist order numbers are never reused`);
+      throw orderNumberTaken(orderNumber);
     }
     const started = await this.apply(ctx, id, ['PENDING'], { state: 'PROCESSING', error: null, completedAt: null });
     if (!started.written) {
@@ -196,12 +203,11 @@ export class WalletPaymentsService {
       throw error;
     }
 
-    const { row } = await this.apply(
-      ctx,
-      id,
-      ['PROCESSING'],
-      changeOfOutcome(outcome, new Date(), { amount: BigInt(dto.amount), currency: dto.currency, twoStage: dto.twoStage === true }),
-    );
+    const change =
+      outcome.status === 'duplicate'
+        ? await this.changeOfRefusal(ctx, id, merchant, outcome)
+        : changeOfOutcome(outcome, new Date(), { amount: BigInt(dto.amount), currency: dto.currency, twoStage: dto.twoStage === true });
+    const { row } = await this.apply(ctx, id, ['PROCESSING'], change);
     this.logger.info({ paymentId: id, tenantId: ctx.tenantId, state: row.state, outcome: outcome.status, requestId: ctx.requestId }, 'wallet payment sent');
     if (!isFinalState(row.state)) await this.queue.enqueueResolve(ctx.tenantId, id);
     return toWalletPaymentResponse(row);
@@ -319,11 +325,38 @@ export class WalletPaymentsService {
     return this.get(ctx, paymentId);
   }
 
+  /**
+   * Assist refused the request as a duplicate: the order it holds under the number is somebody else's unless proven
+   * (libs/wallet-payments ownership.ts) — never this payment's outcome. REJECTED (ORDER_NUMBER_TAKEN) when proven
+   * another's, else UNKNOWN (ORDER_NOT_PROVEN) for a human.
+   */
+  private async changeOfRefusal(ctx: TenantContext, id: string, merchant: OpenedAssistMerchant, outcome: DuplicateOutcome): Promise<PaymentChange> {
+    const { change, verdict } = await this.db.withTenant(ctx, async (tx) => {
+      const row = await tx.walletPayment.findUniqueOrThrow({ where: { id } });
+      const existing = outcome.existing;
+      const billNumber = existing.status === 'not_found' || existing.status === 'unknown' ? '' : existing.order.billNumber;
+      return changeOfRefusal(outcome, row, await claimOfOrder(tx, row, merchant.merchantId, billNumber));
+    });
+    const level = change.state === 'REJECTED' ? 'warn' : 'error';
+    this.logger[level](
+      { alert: 'assist_order_number_reused', paymentId: id, tenantId: ctx.tenantId, state: change.state, reason: verdict?.reason, requestId: ctx.requestId },
+      'Assist refused the wallet payment as a duplicate order number; the order under that number was not taken as its outcome',
+    );
+    return change;
+  }
+
   private client(ctx: TenantContext, merchant: OpenedAssistMerchant, paymentId: string) {
     return createAssistClient(merchant, merchant.secrets, {
       timeoutMs: this.config.ASSIST_TIMEOUT_MS,
       // The merchant's server URL is tenant data: every request obeys the platform egress policy.
-      fetch: guardedFetch({ policy: this.destinations.policy, allowHttp: true, timeoutMs: this.config.ASSIST_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
+      // EGRESS_ALLOW_CIDRS plus the operator's Assist grants to this tenant, read before each request.
+      fetch: guardedFetch({
+        policy: () => this.destinations.policyFor(ctx, 'assist'),
+        owner: ctx.tenantId,
+        allowHttp: true,
+        timeoutMs: this.config.ASSIST_TIMEOUT_MS,
+        maxResponseBytes: 8 * 1024 * 1024,
+      }),
       onIntegrityFailure: (error, context) => {
         this.integrityFailures.inc({ endpoint: context.endpoint });
         this.logger.error(
@@ -450,6 +483,16 @@ export class WalletPaymentsService {
   ): Promise<WalletPaymentRow | null> {
     try {
       return await this.db.withTenant(ctx, async (tx) => {
+        // The order number's namespace is the Assist account, not this settings row: another row of the account (one
+        // the migration kept for its old payments) may have used it. Those rows take no new payments, so no race.
+        const [taken] = await tx.$queryRaw<Array<{ id: string }>>`
+          SELECT p."id" FROM "WalletPayment" p
+          JOIN "AssistMerchant" m ON m."id" = p."merchantId"
+          JOIN "AssistMerchant" mine ON mine."id" = ${p.dto.merchantId}::uuid
+          WHERE p."orderNumber" = ${p.orderNumber} AND m."id" <> mine."id"
+            AND payorch_assist_account(m."serverUrl", m."merchantId") = payorch_assist_account(mine."serverUrl", mine."merchantId")
+          LIMIT 1`;
+        if (taken) throw orderNumberTaken(p.orderNumber);
         const { row } = await insertWalletPayment(tx, {
           id: p.id,
           tenantId: ctx.tenantId,

@@ -359,6 +359,102 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
   });
 
+  it("never takes over another payment's order under a reused order number (a second settings row for the same Assist account)", async () => {
+    // The first payment, paid and stored through the tenant's settings: it holds the order's billnumber.
+    const orderNumber = `shop-${randomUUID()}`;
+    const client = new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
+    const paid = await client.pay({
+      orderNumber,
+      orderAmount: '70.00',
+      orderCurrency: 'RUB',
+      tokenType: 1,
+      paymentToken: APPLE_PAY_TOKEN,
+      lastname: 'L',
+      firstname: 'F',
+      email: 'a@b.cd',
+    });
+    if (paid.status !== 'approved') throw new Error(paid.status);
+    const first = randomUUID();
+    await owner.walletPayment.create({
+      data: {
+        id: first,
+        tenantId,
+        merchantId: merchantRowId,
+        orderNumber,
+        amount: 7_000n,
+        currency: 'RUB',
+        tokenType: 'APPLE_PAY',
+        idempotencyKey: `k-${first}`,
+        requestHash: 'h',
+        state: 'APPROVED',
+        authorizedAmount: 7_000n,
+        capturedAmount: 7_000n,
+        assistOrder: { orderNumber, billNumber: paid.order.billNumber, orderState: 'Approved', duplicate: false },
+      },
+    });
+    // Another settings row for the same Assist account — of this tenant (another name of the same server), and of a
+    // second tenant — each with a payment of the same number that never got an answer: one whose request may have
+    // reached Assist, one never sent.
+    const stranded = async (owningTenant: string, serverUrl: string, state: 'UNKNOWN' | 'PENDING') => {
+      const row = randomUUID();
+      await owner.assistMerchant.create({
+        data: {
+          id: row,
+          tenantId: owningTenant,
+          name: 'sandbox again',
+          merchantId: SANDBOX_MERCHANT.merchantId,
+          serverUrl,
+          secretsEncrypted: sealMerchantSecrets(SecretBox.fromConfig(config.PAYORCH_MASTER_KEY), owningTenant, row, {
+            login: SANDBOX_MERCHANT.login,
+            password: SANDBOX_MERCHANT.password,
+            salt: SANDBOX_MERCHANT.salt,
+            privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
+            assistPublicKeyPem: null,
+          }),
+        },
+      });
+      const id = randomUUID();
+      await owner.walletPayment.create({
+        data: {
+          id,
+          tenantId: owningTenant,
+          merchantId: row,
+          orderNumber,
+          amount: 7_000n,
+          currency: 'RUB',
+          tokenType: 'APPLE_PAY',
+          idempotencyKey: `k-${id}`,
+          requestHash: 'h',
+          state,
+        },
+      });
+      return id;
+    };
+    const lost = await stranded(tenantId, sandbox.url.replace('127.0.0.1', 'localhost'), 'UNKNOWN');
+    const otherTenant = (await owner.tenant.create({ data: { name: 'Same Assist account' } })).id;
+    const neverSent = await stranded(otherTenant, sandbox.url, 'PENDING');
+    const { charges, tokenpayRequests } = sandbox.stats;
+
+    // Sent, maybe charged: not the first payment's order, not "never paid" either — left UNKNOWN for a human.
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: lost, tenantId })).rejects.toThrow(/still UNKNOWN/);
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: lost } })).toMatchObject({
+      state: 'UNKNOWN',
+      assistOrder: null,
+      authorizedAmount: 0n,
+      capturedAmount: 0n,
+      error: expect.objectContaining({ source: 'payorch', code: 'ORDER_NOT_PROVEN' }),
+    });
+    // Never sent: nothing can have been charged, and Assist would refuse its number anyway.
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: neverSent, tenantId: otherTenant })).resolves.toMatchObject({ state: 'REJECTED' });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: neverSent } })).toMatchObject({
+      assistOrder: null,
+      capturedAmount: 0n,
+      error: expect.objectContaining({ code: 'ORDER_NUMBER_TAKEN' }),
+    });
+    expect(sandbox.stats).toMatchObject({ charges, tokenpayRequests });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: first } })).toMatchObject({ state: 'APPROVED', capturedAmount: 7_000n });
+  });
+
   it('reads payments only under their own tenant', async () => {
     const id = await strandedPayment('UNKNOWN', 8_000n);
     const stranger = (await owner.tenant.create({ data: { name: 'Other' } })).id;

@@ -8,7 +8,8 @@ import { EgressPolicy, guardedFetch } from '@payorch/egress-guard';
 import type { Logger } from '@payorch/logging';
 import {
   type AssistOrderSummary,
-  changeOfOutcome,
+  changeOfFoundOrder,
+  claimOfOrder,
   createAssistClient,
   ensureResolveJob,
   errorBody,
@@ -39,7 +40,8 @@ export interface ResolveResult {
 /**
  * Resolves wallet payments whose outcome is open (UNKNOWN, PROCESSING, REQUIRES_ACTION) by reading
  * Assist's order state (`resolveOrder`): read-only, so a resolution never charges twice. Answers that
- * fail checkvalue are never trusted: the payment stays as it is and the job retries.
+ * fail checkvalue are never trusted: the payment stays as it is and the job retries. An order is taken as the
+ * payment's outcome only when provably its own (libs/wallet-payments ownership.ts), never by its number alone.
  */
 @Injectable()
 export class WalletResolutionService {
@@ -53,7 +55,10 @@ export class WalletResolutionService {
     this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);
   }
 
-  /** The operator's egress policy: the merchant's server URL is tenant data. */
+  /**
+   * The operator's egress policy (EGRESS_ALLOW_CIDRS, open to every tenant): the merchant's server URL is tenant data.
+   * Each request adds the ranges the operator granted the payment's tenant for Assist (EgressGrant).
+   */
   private readonly policy: EgressPolicy;
 
   async resolve(data: JobData['wallet_payment.resolve']): Promise<ResolveResult> {
@@ -101,7 +106,17 @@ export class WalletResolutionService {
         if (payment.state === 'UNKNOWN') error = errorBody(resolution.error);
         break;
       default: {
-        change = changeOfOutcome(resolution, new Date(), payment);
+        // The order Assist holds under the number is this payment's outcome only when provably its own (ownership.ts):
+        // another settings row or tenant of the same Assist account, or anyone else, may have used the number.
+        const claimedBy = await this.db.withTenant(tenantId, (tx) => claimOfOrder(tx, payment, payment.merchant.merchantId, resolution.order.billNumber));
+        const found = changeOfFoundOrder(resolution, payment, claimedBy);
+        change = found.change;
+        if (!found.verdict.ours) {
+          this.logger[change.state === 'REJECTED' ? 'warn' : 'error'](
+            { alert: 'assist_order_not_ours', paymentId, tenantId, from: payment.state, state: change.state, reason: found.verdict.reason },
+            "the order Assist holds under the wallet payment's number is not provably its own: not taken as its outcome",
+          );
+        }
         // The payer has not finished 3-D Secure / CVC yet: still waiting on them, not on Assist.
         if (change.state === 'PROCESSING' && payment.state === 'REQUIRES_ACTION') change = { ...change, state: 'REQUIRES_ACTION' };
       }
@@ -131,7 +146,13 @@ export class WalletResolutionService {
   private client(merchant: { id: string; serverUrl: string; merchantId: string; secretsEncrypted: string }, tenantId: string, paymentId: string) {
     return createAssistClient(merchant, openMerchantSecrets(this.secrets, tenantId, merchant.id, merchant.secretsEncrypted), {
       orderStateTimeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS,
-      fetch: guardedFetch({ policy: this.policy, allowHttp: true, timeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS, maxResponseBytes: 8 * 1024 * 1024 }),
+      fetch: guardedFetch({
+        policy: () => this.policyFor(tenantId),
+        owner: tenantId,
+        allowHttp: true,
+        timeoutMs: this.config.ASSIST_ORDERSTATE_TIMEOUT_MS,
+        maxResponseBytes: 8 * 1024 * 1024,
+      }),
       onIntegrityFailure: (error, context) => {
         this.metrics.integrityFailures.inc({ endpoint: context.endpoint });
         this.logger.error(
@@ -140,6 +161,12 @@ export class WalletResolutionService {
         );
       },
     });
+  }
+
+  /** EGRESS_ALLOW_CIDRS plus the operator's Assist grants to the tenant (read under RLS before each request). */
+  private async policyFor(tenantId: string): Promise<EgressPolicy> {
+    const grants = await this.db.withTenant(tenantId, (tx) => tx.egressGrant.findMany({ where: { channel: 'ASSIST' }, select: { cidr: true, port: true } }));
+    return this.policy.withGrants(grants);
   }
 
   /**

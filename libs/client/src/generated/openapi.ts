@@ -2045,6 +2045,7 @@ export interface components {
         /**
          * @description Every code the API answers (`error.code`). Each operation lists, per HTTP status, the codes it can return (`x-error-codes` on the response).
          *     - `AGENT_REVOKED` (409): the terminal's agent is revoked
+         *     - `ASSIST_MERCHANT_DUPLICATE` (409): the tenant already has settings for this Assist merchant account (same server origin and Merchant_ID; `details.existingId`), or these settings are a duplicate kept only for their old payments
          *     - `CONFLICT` (409)
          *     - `EGRESS_DENIED` (400): the destination is refused by the egress policy
          *     - `FORBIDDEN` (403): the API key lacks a scope of `x-scopes`
@@ -2070,7 +2071,7 @@ export interface components {
          *     - `WALLET_PAYMENT_ONE_STAGE` (409)
          * @enum {string}
          */
-        ErrorCode: "AGENT_REVOKED" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_ONE_STAGE";
+        ErrorCode: "AGENT_REVOKED" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_ONE_STAGE";
         Error: {
             error: {
                 code: components["schemas"]["ErrorCode"];
@@ -3409,7 +3410,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
+            /** @description `ASSIST_MERCHANT_DUPLICATE`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
@@ -3740,7 +3741,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
+            /** @description `ASSIST_MERCHANT_DUPLICATE`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
@@ -8805,7 +8806,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
+            /** @description `ASSIST_MERCHANT_DUPLICATE`, `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];

@@ -16,6 +16,16 @@ function isAllowedServerUrl(value: string): boolean {
   }
 }
 
+/**
+ * The URL as WHATWG URL spells it (scheme and host lower-cased, IDN hosts in punycode, IPv4 canonical, default port
+ * dropped), without trailing slashes: one Assist server has one spelling, so one account one row (the database's
+ * `payorch_assist_account` compares origins).
+ */
+function canonicalServerUrl(value: string): string {
+  const url = new URL(value);
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
 /** An unencrypted RSA private key in PEM (PKCS#8 or PKCS#1). The value is never echoed in errors. */
 function isRsaPrivateKeyPem(value: string): boolean {
   if (!value.includes('-----BEGIN')) return false;
@@ -70,7 +80,7 @@ const fields = {
     .trim()
     .max(500)
     .refine(isAllowedServerUrl, { message: 'must be an https:// URL (plain http only for 127.0.0.1/localhost)' })
-    .transform((v) => v.replace(/\/+$/, ''))
+    .transform(canonicalServerUrl)
     .describe('`https://<SERVER_NAME>` from Assist support (or the sandbox on loopback).'),
 };
 
