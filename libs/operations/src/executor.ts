@@ -1,8 +1,18 @@
 import { type Database, isDatabaseUnavailable, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
 import type { OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
-import { blockingOperation, type FrameStep, insertFrameSteps, loadRunStatement, outcomeWrite, type RunStartRow, commandOfRun } from './records';
-import { type OperationStateName, type OperationTypeName, sourcesOf, stateOfOutcome } from './state-machine';
+import {
+  blockingOperation,
+  commandOfRun,
+  describeInDoubt,
+  type FrameStep,
+  insertFrameSteps,
+  loadRunStatement,
+  type OperationInDoubt,
+  outcomeWrite,
+  type RunStartRow,
+} from './records';
+import { type OperationStateName, sourcesOf, stateOfOutcome, toApiState } from './state-machine';
 import { transitionOperation } from './transition';
 
 /** Receives domain events after their transaction committed (e.g. publishes them to Redis pub/sub). */
@@ -52,20 +62,17 @@ export const MAX_FRAMES_PER_RUN = 400;
 export type RunStep = { kind: 'progress'; progress: OperationProgress } | { kind: 'frame'; frame: FrameStep };
 
 /**
- * Types that may run while another operation of the terminal is UNKNOWN: they only read the terminal (no
- * transaction, so no evidence of the unknown one is overwritten), and recovery or the human resolving it
- * may need them. Every other type is failed as never sent (`TERMINAL_RECOVERING`, issue #15).
- */
-export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_INFO'];
-
-/**
  * Runs an operation on a terminal at most once; every write of its row goes through `transitionOperation`:
  *  1. one read (a pipelined round trip, no lock, nothing written): the row, its command, and whether another
- *     operation of the terminal is UNKNOWN. Not PENDING → `ran: false`, the terminal untouched. Blocked by an
- *     UNKNOWN one → failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`), the terminal untouched;
+ *     operation of the terminal is in doubt (`blockingOperation`: SENT / IN_PROGRESS / UNKNOWN). Not PENDING →
+ *     `ran: false`, the terminal untouched. Blocked → failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`),
+ *     the terminal untouched;
  *  2. the driver opens its session and assigns the protocol references (DF01, SSI ticket, JPAY criteria);
  *     `beforeSend` CLAIMS the operation with them in one transaction, committed before the driver writes a
- *     byte of the command: PENDING → SENT with `protocolRefs` (compare-and-set, with the UNKNOWN guard again).
+ *     byte of the command: PENDING → SENT with `protocolRefs` (compare-and-set, with the same guard again, the
+ *     terminal's claims serialised: `unlessTerminalInDoubt`). One process runs a terminal's commands one at a time
+ *     and stores each outcome before the next, so another operation of the terminal SENT at claim time means another
+ *     executor (alive or gone): this one is not sent.
  *     Only one executor wins; a loser's `beforeSend` throws, its driver sends nothing, and it returns
  *     `ran: false`. `protocolRefs IS NULL` therefore still proves nothing was sent. A driver that fails before
  *     `beforeSend` (unreachable terminal, unsupported type) fails the operation from PENDING;
@@ -92,9 +99,9 @@ export class OperationExecutor {
     const [found] = await this.db.querySql<RunStartRow>(ref.tenantId, loadRunStatement(ref.operationId));
     if (found === undefined) return { ran: false, state: 'PENDING' };
     if (found.state !== 'PENDING') return { ran: false, state: found.state };
-    if (found.blockingId !== null && !RUNS_WHILE_RECOVERING.includes(found.type as OperationTypeName)) {
+    if (found.blocking !== null) {
       const refused = await this.tx(ref, (tx, events) => this.refuseWhileRecovering(tx, ref, events));
-      // Still PENDING: the UNKNOWN one was decided meanwhile, so this one may run after all.
+      // Still PENDING: the one in doubt was decided meanwhile, so this one may run after all.
       if (refused !== 'PENDING') return { ran: false, state: refused };
     }
     const command = commandOfRun(found);
@@ -229,12 +236,12 @@ export class OperationExecutor {
   }
 
   /**
-   * The claim: PENDING → SENT with the protocol references, unless another operation of the terminal is
-   * UNKNOWN (then this one is failed as never sent, in the same transaction). `ours`: this run may send; else
-   * `state` is the state someone else left the row in (SENT too, when another executor won).
+   * The claim: PENDING → SENT with the protocol references, unless another operation of the terminal is in doubt
+   * (then this one is failed as never sent, in a transaction of its own). `ours`: this run may send; else `state` is
+   * the state someone else left the row in (SENT too, when another executor won).
    */
   private async claim(ref: Ref, refs: ProtocolRefs): Promise<{ ours: boolean; state: OperationStateName }> {
-    // Twice at most: a PENDING row the guard refused because of an UNKNOWN one that was resolved in between.
+    // Twice at most: a PENDING row the guard refused because of one in doubt that was decided in between.
     for (let attempt = 0; ; attempt++) {
       // One statement (the row, its step and its event) with COMMIT right behind it: one round trip before the first byte.
       const claimed = await this.tx(
@@ -245,7 +252,7 @@ export class OperationExecutor {
             from: ['PENDING'],
             to: 'SENT',
             set: { protocolRefs: refs as never },
-            unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
+            unlessTerminalInDoubt: true,
             step: { kind: 'transition', event: 'operation.progress' },
           });
           push(events, written?.event);
@@ -255,7 +262,7 @@ export class OperationExecutor {
       );
       if (claimed !== null) return { ours: true, state: claimed.row.state };
       // Not claimed (rare): why, in a transaction of its own; the row is left as it is unless it is still PENDING
-      // behind an UNKNOWN operation (then failed as never sent, a compare-and-set from PENDING).
+      // behind an operation in doubt (then failed as never sent, a compare-and-set from PENDING).
       const refused = await this.tx(ref, (tx, events) => this.refuseWhileRecovering(tx, ref, events));
       if (refused !== 'PENDING' || attempt > 0) return { ours: false, state: refused };
     }
@@ -311,22 +318,28 @@ export class OperationExecutor {
   }
 
   /**
-   * The read or the claim found the row blocked. If it is still PENDING, another operation of the terminal
-   * is UNKNOWN: fail this one as never sent (nothing was sent: it never left PENDING).
+   * The read or the claim found the row blocked. If it is still PENDING behind another operation of the terminal in
+   * doubt (`blockingOperation`), fail it as never sent (nothing was sent: it never left PENDING); the client sees
+   * `error.code` TERMINAL_RECOVERING with the blocking operation's id and state, and sends it again later with a new key.
    */
   private async refuseWhileRecovering(tx: SqlClient, ref: Ref, events: PublishedEvent[]): Promise<OperationStateName> {
-    const [row] = await tx.$queryRaw<{ state: OperationStateName; blockingId: string | null }[]>`
-      SELECT o."state", ${blockingOperation} AS "blockingId" FROM "TerminalOperation" o WHERE o."id" = ${ref.operationId}::uuid`;
+    const [row] = await tx.$queryRaw<{ state: OperationStateName; blocking: OperationInDoubt | null }[]>`
+      SELECT o."state", ${blockingOperation} AS "blocking" FROM "TerminalOperation" o WHERE o."id" = ${ref.operationId}::uuid`;
     if (row === undefined || row.state !== 'PENDING') return row?.state ?? 'PENDING';
-    if (row.blockingId === null) return 'PENDING';
-    const blocking = { id: row.blockingId };
-    const reason = `not sent: the terminal is recovering operation ${blocking.id}, whose outcome is unknown`;
+    const { blocking } = row;
+    if (blocking === null) return 'PENDING';
+    const reason = `not sent: ${describeInDoubt(blocking)}`;
+    const state = toApiState(blocking.state);
     const failed = await transitionOperation(tx, {
       operationId: ref.operationId,
       from: ['PENDING'],
       to: 'FAILED',
-      set: { stateReason: reason, error: { code: 'TERMINAL_RECOVERING', operationId: blocking.id }, completedAt: new Date() },
-      step: { kind: 'transition', data: { reason, code: 'TERMINAL_RECOVERING', recoveringOperationId: blocking.id }, event: 'operation.completed' },
+      set: { stateReason: reason, error: { code: 'TERMINAL_RECOVERING', operationId: blocking.id, state }, completedAt: new Date() },
+      step: {
+        kind: 'transition',
+        data: { reason, code: 'TERMINAL_RECOVERING', recoveringOperationId: blocking.id, recoveringOperationState: state },
+        event: 'operation.completed',
+      },
     });
     push(events, failed?.event);
     return failed?.row.state ?? 'PENDING';

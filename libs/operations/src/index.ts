@@ -14,18 +14,24 @@ export {
   redisEventSink,
   webhooksChangedChannel,
 } from './event-channel';
-export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions, RUNS_WHILE_RECOVERING } from './executor';
+export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions } from './executor';
 export {
   asRefs,
+  describeInDoubt,
   eventData,
+  IN_DOUBT_STATES,
+  type InDoubtState,
   OPEN_STATES_SQL,
   OPERATION_ROW_COLUMNS,
   operationById,
-  unknownOperationOf,
+  type OperationInDoubt,
+  operationInDoubtOf,
+  recoveringOperationOf,
   operationRowColumns,
   type OperationRow,
   type OperationView,
   outcomeWrite,
+  RUNS_WHILE_RECOVERING,
   toOperationView,
 } from './records';
 export { recoverOperation, type RecoveryReport } from './recovery';

@@ -2,7 +2,7 @@ import { isSqlTransaction, Prisma, type SqlClient } from '@payorch/db';
 import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
 
 import { fromDbAmount } from './amounts';
-import { fromDbType, OPEN_STATES, type OperationStateApi, type OperationStateName, toApiState } from './state-machine';
+import { fromDbType, OPEN_STATES, type OperationStateApi, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
 import type { JsonColumn, OperationColumns } from './columns';
 
 /** The columns of TerminalOperation this library reads. */
@@ -187,32 +187,105 @@ export const asRefs = (value: unknown): ProtocolRefs | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ProtocolRefs) : undefined;
 
 /**
- * The oldest UNKNOWN operation (its id) of the terminal `terminal` (an SQL expression: a column of the outer query),
- * other than `except`, or NULL: the gate of new work (the gateway's create, the executor's read and claim, a campaign
- * step). It looks among the terminal's open operations ("completedAt" IS NULL, the partial index
+ * The states of an operation IN DOUBT: sent to its terminal with its outcome not stored yet (SENT, IN_PROGRESS: another
+ * executor runs it, or its executor is gone — a connector crash, an instance that lost the terminal while the command
+ * was out — and recovery will decide it), or whose outcome was lost (UNKNOWN). While a terminal has one, no other
+ * command may reach it: Joinproto 95, SSI GetLastResult and the JPAY card log only know the terminal's LAST
+ * transaction, so a new one would destroy the evidence recovery reads, and recovery might then store FAILED for a
+ * payment the terminal approved. (PENDING is not in doubt: nothing was sent; a queue serialises it behind the others.)
+ */
+export const IN_DOUBT_STATES = ['SENT', 'IN_PROGRESS', 'UNKNOWN'] as const satisfies readonly OperationStateName[];
+export type InDoubtState = (typeof IN_DOUBT_STATES)[number];
+
+/** An operation in doubt, as the gate names it: what blocks new work on its terminal. */
+export interface OperationInDoubt {
+  id: string;
+  state: InDoubtState;
+}
+
+const IN_DOUBT_STATES_SQL = Prisma.raw(IN_DOUBT_STATES.map((state) => `'${state}'`).join(', '));
+
+/**
+ * Types that may run while another operation of the terminal is UNKNOWN (not while one is SENT / IN_PROGRESS: its
+ * executor may still be talking to the terminal): they only read the terminal (no transaction, so no evidence of the
+ * unknown one is overwritten), and recovery or the human resolving it may need them. Every other type is failed as
+ * never sent (`TERMINAL_RECOVERING`, issue #15).
+ */
+export const RUNS_WHILE_RECOVERING: readonly OperationTypeName[] = ['TERMINAL_INFO'];
+
+/**
+ * THE definition of "the terminal has an operation in doubt", used by the executor's read, its claim and the refusal
+ * (and, UNKNOWN only, by the gates of new work: `recoveringOperationOf`): the oldest operation of the terminal `terminal`
+ * (an SQL expression: a column of the outer query) in IN_DOUBT_STATES, other than `except`, as a jsonb
+ * `{"id", "state"}` (OperationInDoubt), or NULL. `unknownIgnoredIf` (an SQL condition on the outer row): an UNKNOWN
+ * operation does not count while it holds (RUNS_WHILE_RECOVERING).
+ *
+ * It looks among the terminal's open operations ("completedAt" IS NULL, the partial index
  * TerminalOperation_open_by_terminal_idx) and only then at their state: under row-level security a condition on the
  * `state` enum is neither an index condition nor a partial-index predicate the planner can prove (enum equality is not
  * LEAKPROOF), so once the table was ANALYZEd with a history, `state = 'UNKNOWN'` alone was a sequential scan of the
  * whole table (issue 19: 20,001 rows, 4–7 ms per claim at 20,000 operations; found by the operations bench on a
  * database with history).
  */
-export const unknownOperationOf = (terminal: Prisma.Sql, except?: Prisma.Sql): Prisma.Sql =>
-  Prisma.sql`(SELECT u."id" FROM "TerminalOperation" u WHERE u."terminalId" = ${terminal} AND u."completedAt" IS NULL AND u."state" = 'UNKNOWN'${
-    except === undefined ? Prisma.empty : Prisma.sql` AND u."id" <> ${except}`
-  } ORDER BY u."createdAt" ASC LIMIT 1)`;
-
-/** The oldest other operation of the row `o`'s terminal that is UNKNOWN (its id), if any. */
-export const blockingOperation = unknownOperationOf(Prisma.raw('o."terminalId"'), Prisma.raw('o."id"'));
+export const operationInDoubtOf = (
+  terminal: Prisma.Sql,
+  options: { except?: Prisma.Sql; unknownIgnoredIf?: Prisma.Sql; onlyUnknown?: boolean } = {},
+): Prisma.Sql =>
+  Prisma.sql`(SELECT jsonb_build_object('id', u."id", 'state', u."state") FROM "TerminalOperation" u
+    WHERE u."terminalId" = ${terminal} AND u."completedAt" IS NULL AND u."state" IN (${options.onlyUnknown ? Prisma.raw(`'UNKNOWN'`) : IN_DOUBT_STATES_SQL})${
+      options.except === undefined ? Prisma.empty : Prisma.sql` AND u."id" <> ${options.except}`
+    }${options.unknownIgnoredIf === undefined ? Prisma.empty : Prisma.sql` AND (u."state" <> 'UNKNOWN' OR NOT (${options.unknownIgnoredIf}))`}
+    ORDER BY u."createdAt" ASC LIMIT 1)`;
 
 /**
- * The operation, what its driver command needs of its original (refund / void / capture) and the terminal's
- * blocking UNKNOWN operation, in ONE statement (no lock: a compare-and-set decides afterwards), so that the
+ * The gate of NEW work (the gateway's create, a campaign step): the terminal's oldest UNKNOWN operation, as
+ * `operationInDoubtOf` names it, or NULL. Only UNKNOWN refuses new work here: an operation SENT / IN_PROGRESS is
+ * normally its executor's live command, and new work queues behind it in the terminal's queue (a payment in progress
+ * is never interrupted, a campaign step waits for it). What must never happen — a command sent while another of the
+ * terminal is in doubt, e.g. a row left SENT by an executor that is gone — is refused by the executor's claim
+ * (`blockingOperation`, all IN_DOUBT_STATES, atomically under `terminalClaimLock`), which fails the queued operation
+ * TERMINAL_RECOVERING, never sent.
+ */
+export const recoveringOperationOf = (terminal: Prisma.Sql): Prisma.Sql => operationInDoubtOf(terminal, { onlyUnknown: true });
+
+/** What an operation in doubt is doing to its terminal, for a refusal's message: `operation <id> of the terminal is …`. */
+export function describeInDoubt(blocking: OperationInDoubt): string {
+  return blocking.state === 'UNKNOWN'
+    ? `operation ${blocking.id} of the terminal is unknown (its outcome was lost) and is being recovered`
+    : `operation ${blocking.id} of the terminal is ${toApiState(blocking.state)}, its outcome not stored yet (its executor still runs it, or is gone and recovery will decide it)`;
+}
+
+/**
+ * What keeps the operation `o` (the outer row) from being sent: the oldest OTHER operation of its terminal in doubt
+ * (an UNKNOWN one not for the types of RUNS_WHILE_RECOVERING), or NULL. The executor's read, its claim's guard
+ * (`transitionOperation`'s `unlessTerminalInDoubt`) and its refusal all ask this one fragment.
+ */
+export const blockingOperation = operationInDoubtOf(Prisma.raw('o."terminalId"'), {
+  except: Prisma.raw('o."id"'),
+  unknownIgnoredIf: Prisma.raw(`o."type"::text IN (${RUNS_WHILE_RECOVERING.map((type) => `'${type}'`).join(', ')})`),
+});
+
+/**
+ * Serialises the claims of the operation's terminal until the end of the transaction (an advisory lock on its terminal
+ * id). A claim's guard (`blockingOperation IS NULL`) is evaluated against its statement's snapshot: two claims of one
+ * terminal running at once (two executors: another connector instance, a second path) would each see the other's
+ * operation still PENDING and both send (write skew). Taken by a statement of its own BEFORE the claim's, whose
+ * snapshot (READ COMMITTED) then sees every claim of the terminal committed while it waited. Read by the row's primary
+ * key; pipelined with the claim (no round trip of its own).
+ */
+export const terminalClaimLock = (operationId: string): Prisma.Sql =>
+  Prisma.sql`SELECT pg_advisory_xact_lock(hashtextextended('payorch:operation-claim:' || o."terminalId"::text, 0))
+    FROM "TerminalOperation" o WHERE o."id" = ${operationId}::uuid`;
+
+/**
+ * The operation, what its driver command needs of its original (refund / void / capture) and what blocks it on its
+ * terminal (`blockingOperation`: an operation in doubt), in ONE statement (no lock: a compare-and-set decides afterwards), so that the
  * executor and recovery read it in one pipelined round trip (`Database.querySql`). The original is a subquery by
  * its id, not a join: a plan made while the tenant had no statistics joined it by reading the tenant's whole
  * idempotency-key index (`test/e2e/hot-plans.e2e-spec.ts`).
  */
 export function loadRunStatement(operationId: string): Prisma.Sql {
-  return Prisma.sql`SELECT ${operationRowColumns('o')}, ${blockingOperation} AS "blockingId",
+  return Prisma.sql`SELECT ${operationRowColumns('o')}, ${blockingOperation} AS "blocking",
     (SELECT jsonb_build_object('id', p."id", 'type', p."type", 'amount', p."amount"::text, 'rrn', p."rrn",
        'approvalCode', p."approvalCode", 'protocolRefs', p."protocolRefs")
      FROM "TerminalOperation" p WHERE p."id" = o."originalOperationId") AS "original"
@@ -221,7 +294,8 @@ export function loadRunStatement(operationId: string): Prisma.Sql {
 
 /** A row of `loadRunStatement`. */
 export interface RunStartRow extends OperationRow {
-  blockingId: string | null;
+  /** The operation in doubt that keeps this one from being sent (`blockingOperation`), or null. */
+  blocking: OperationInDoubt | null;
   /** The original operation's columns the command needs (amount as text: a JSON number would lose digits). */
   original: { id: string; type: string; amount: string | null; rrn: string | null; approvalCode: string | null; protocolRefs: unknown } | null;
 }

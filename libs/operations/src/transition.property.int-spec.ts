@@ -5,7 +5,7 @@ import type { FinalState, OperationOutcome, TerminalDriver } from '@payorch/driv
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
 import { insertOperation } from './create';
-import { OperationExecutor, RUNS_WHILE_RECOVERING } from './executor';
+import { OperationExecutor } from './executor';
 import { recoverOperation } from './recovery';
 import { canTransition, FINAL_STATES, type OperationStateName, TRANSITIONS } from './state-machine';
 import { failNeverSent, flagForHuman, type ManualResolution, markStuckUnknown, resolveManually } from './supervision';
@@ -16,7 +16,8 @@ import { OperationTransitionError, transitionOperation } from './transition';
  * each other, with supervisors working from a stale horizon — every write goes through the owner, so in the
  * database: every OperationEvent transition is in TRANSITIONS, the state-changing events form one chain from
  * creation to the stored state, and each state change has exactly one OperationEvent and one DomainEvent.
- * Two operations share a terminal, so the executor's TERMINAL_RECOVERING refusal (issue #15) is exercised too.
+ * Two operations share a terminal, so the executor's TERMINAL_RECOVERING refusal (issue #15: another operation of the
+ * terminal in doubt) is exercised too.
  */
 
 const STATES = Object.keys(TRANSITIONS) as OperationStateName[];
@@ -121,7 +122,7 @@ describe('transitionOperation (property, real PostgreSQL)', () => {
             operationId,
             from: ['PENDING'],
             to: 'SENT',
-            unlessTerminalRecovering: { exceptTypes: RUNS_WHILE_RECOVERING },
+            unlessTerminalInDoubt: true,
             step: { kind: 'transition', event: 'operation.progress' },
           }),
         );

@@ -1,9 +1,19 @@
-import { eventIdentity, expectEvents, Prisma, publishEvent, recordEvent, type DomainEventType, type PublishedEvent, type SqlClient } from '@payorch/db';
+import {
+  eventIdentity,
+  expectEvents,
+  isSqlTransaction,
+  Prisma,
+  publishEvent,
+  recordEvent,
+  type DomainEventType,
+  type PublishedEvent,
+  type SqlClient,
+} from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
-import { blockingOperation, eventData, eventDataSql, type OperationRow, operationRowColumns } from './records';
-import { canTransition, isFinal, type OperationStateName, type OperationTypeName, toApiState } from './state-machine';
+import { blockingOperation, eventData, eventDataSql, type OperationRow, operationRowColumns, terminalClaimLock } from './records';
+import { canTransition, isFinal, type OperationStateName, toApiState } from './state-machine';
 
 /**
  * THE writer of `TerminalOperation.state` (with `create.ts`, which inserts the PENDING row). Every state
@@ -12,7 +22,8 @@ import { canTransition, isFinal, type OperationStateName, type OperationTypeName
  *   1. the pair `from → to` is checked against TRANSITIONS before the database is touched;
  *   2. ONE statement compares and sets the row (`… WHERE id = $1 AND state IN (from) [AND "updatedAt" < $since]`),
  *      locks it, and appends its OperationEvent (with the state it really came from) and its DomainEvent (its data
- *      made from the written row: `eventDataSql`) in data-modifying CTEs.
+ *      made from the written row: `eventDataSql`) in data-modifying CTEs. The claim (`unlessTerminalInDoubt`) is
+ *      preceded by its terminal's claim lock, in the same write.
  * The RETURNING row is the row: no read before or after, and nothing written after it (issue 19: the event was a
  * second statement, sent once the row was back, so a transition cost two round trips; now a caller can write COMMIT
  * right behind it, `WithTenantSqlOptions.pipelineCommit`). `tests: transition.spec.ts` (no SQL), the
@@ -68,10 +79,13 @@ export interface OperationTransition {
   /** Applies only while `stateReason` differs from this (a flag written once). */
   unlessStateReason?: string;
   /**
-   * Applies only while no other operation of the terminal is UNKNOWN (unless this one's type is listed):
-   * a new command would destroy the evidence the recovery reads (Joinproto 95, SSI GetLastResult).
+   * The claim's guard: applies only while no other operation of the terminal is in doubt (`blockingOperation`: SENT /
+   * IN_PROGRESS, or UNKNOWN unless this one's type is in RUNS_WHILE_RECOVERING): a new command would destroy the
+   * evidence the recovery of that one reads (Joinproto 95, SSI GetLastResult, the JPAY card log). The terminal's claims
+   * are serialised (`terminalClaimLock`, a statement before this one, in the same write), so two claims of one
+   * terminal at once cannot both pass it.
    */
-  unlessTerminalRecovering?: { exceptTypes: readonly OperationTypeName[] };
+  unlessTerminalInDoubt?: boolean;
   step: OperationStep;
 }
 
@@ -115,10 +129,13 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   if (t.unchangedSince !== undefined) guards.push(Prisma.sql`AND o."updatedAt" < ${t.unchangedSince}::timestamptz`);
   if (t.refsAre !== undefined) guards.push(Prisma.sql`AND o."protocolRefs" = ${JSON.stringify(t.refsAre)}::jsonb`);
   if (t.unlessStateReason !== undefined) guards.push(Prisma.sql`AND o."stateReason" IS DISTINCT FROM ${t.unlessStateReason}`);
-  if (t.unlessTerminalRecovering !== undefined) {
-    const except = t.unlessTerminalRecovering.exceptTypes;
-    guards.push(Prisma.sql`AND (${except.length > 0 ? Prisma.sql`o."type"::text = ANY(${[...except]}::text[])` : Prisma.sql`false`}
-      OR ${blockingOperation} IS NULL)`);
+  if (t.unlessTerminalInDoubt === true) {
+    guards.push(Prisma.sql`AND ${blockingOperation} IS NULL`);
+    // Before the compare-and-set, whose snapshot is taken once the lock is held. On the bare-driver path nobody waits
+    // for its answer (it leaves in the write of the statement below; its failure fails that statement and the COMMIT).
+    const lock = terminalClaimLock(t.operationId);
+    if (isSqlTransaction(tx)) tx.defer(lock);
+    else await tx.$executeRaw(lock);
   }
   const sets: Prisma.Sql[] = [];
   if (t.to !== null) sets.push(Prisma.sql`"state" = ${t.to}::"OperationState"`);

@@ -122,7 +122,8 @@ describe('operation write path (statement budget)', () => {
     const run = splitTransactions(recorded);
     // create: set_config, the insert (which appends the OperationEvent), the DomainEvent.
     expect(created.map((tx) => [tx.kinds, tx.statements.length])).toEqual([[['created'], 3]]);
-    // read (no write) · claim with the refs (committed before the first byte) · outcome; "processing" and the masked
+    // read (no write) · claim with the refs (its terminal's claim lock, then the compare-and-set; committed before the
+    // first byte) · outcome; "processing" and the masked
     // protocol frames are taken along by the outcome, or (a slow card) written in transactions of their own off the
     // critical path.
     const background = (tx: RecordedTransaction) => tx.kinds.length > 0 && tx.kinds.every((k) => k === 'progress' || k === 'frame');
@@ -134,25 +135,27 @@ describe('operation write path (statement budget)', () => {
     // with "processing", the request frame, the answer frame; whatever is not written yet goes with the outcome.
     expect(run.filter(background).length).toBeLessThanOrEqual(3);
     expectClaimWithRefs(critical[1]!, { df01: expect.stringMatching(/^\d{6}$/), command: 'Purchase' });
-    for (const tx of run.slice(1)) {
+    for (const tx of run.slice(2)) {
       // set_config, then per step the one statement on the row, which appends its OperationEvent and its DomainEvent;
       // a run of consecutive frames is one INSERT … SELECT from the row (no DomainEvent).
       expect(tx.statements.filter((s) => s.sql.includes('"TerminalOperation"'))).toHaveLength(tx.kinds.length);
       expect(tx.statements).toHaveLength(1 + tx.kinds.length);
     }
-    // The one read of the row is the executor's, before it opens the session.
-    expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql))).toEqual([critical[0]!.statements[1]]);
+    // The one read of the row is the executor's, before it opens the session (the claim's lock reads only its terminal id).
+    const reads = recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql) && !s.sql.includes('pg_advisory_xact_lock'));
+    expect(reads).toEqual([critical[0]!.statements[1]]);
     // Without frames: with the create, 10 statements (11 when the progress step has its own transaction) in 4 (5)
     // transactions, 3 of them writes, 18 (21) with BEGIN and COMMIT, against 13 (14) and 19 (24) while each step's
-    // DomainEvent was a statement of its own, and 28 before issue 19. The frame journal adds one INSERT per run of
+    // DomainEvent was a statement of its own, and 28 before issue 19; plus the claim's lock of its terminal (issue:
+    // operations in doubt block the claim), which travels in the claim's write. The frame journal adds one INSERT per run of
     // consecutive frames in a batch — the link check as the session opens, the request and the answers after
     // "processing": two runs, three when a background batch took the request before the answer came (a busy machine) —
     // and at most one background transaction per run. (The background numbering of the events is not counted.)
     const frameStatements = run.reduce((n, tx) => n + tx.kinds.filter((k) => k === 'frame').length, 0);
     expect(frameStatements).toBeGreaterThanOrEqual(1);
     expect(frameStatements).toBeLessThanOrEqual(3);
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(8);
-    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(16 + frameStatements + 2);
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0) - frameStatements).toBeLessThanOrEqual(9);
+    expect(run.reduce((n, tx) => n + tx.statements.length + 2, 0)).toBeLessThanOrEqual(17 + frameStatements + 2);
     // The journal, in wire order: the simulator's link check (Echo 99 and our answer) as the session opens, then
     // "processing" (persisted with DF01 before the request is written), the request, and the answer, PAN masked.
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
@@ -187,8 +190,9 @@ describe('operation write path (statement budget)', () => {
     expect(report).toEqual({ ran: true, state: 'APPROVED' });
     const run = splitTransactions(recorded);
     expect(run.map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress', 'frame', 'progress', 'frame', 'transition']]);
-    // 2 (read) + 2 (claim with refs) + (set_config + 3 steps, each one statement with its events + 2 frame INSERTs).
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(10);
+    // 2 (read) + 3 (claim with refs: set_config, the terminal's claim lock, the compare-and-set) + (set_config + 3 steps,
+    // each one statement with its events + 2 frame INSERTs).
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(11);
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { seq: 'asc' } });
     expect(
       steps.map((s) => [
@@ -240,8 +244,9 @@ describe('operation write path (statement budget)', () => {
     expect(run.map((tx) => tx.kinds)).toEqual([[], ['transition'], ['progress', 'progress', 'transition']]);
     expectRead(run[0]!);
     expectClaimWithRefs(run[1]!, { df01: '000001' });
-    // 2 (read) + 2 (claim with refs) + (set_config + 3 steps, each one statement with its OperationEvent and DomainEvent).
-    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(8);
+    // 2 (read) + 3 (claim with refs: set_config, the terminal's claim lock, the compare-and-set) + (set_config + 3 steps,
+    // each one statement with its OperationEvent and DomainEvent).
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(9);
     // Every step is logged and published, in order.
     const steps = await owner.operationEvent.findMany({ where: { operationId: row.id }, orderBy: { createdAt: 'asc' } });
     expect(steps.map((s) => [s.kind, s.toState])).toEqual([
@@ -274,6 +279,9 @@ describe('operation write path (statement budget)', () => {
       );
       const claim = writes.filter((w) => w.includes('"protocolRefs" ='));
       expect(claim).toHaveLength(1);
+      // The terminal's claim lock goes ahead of the compare-and-set in the same write: no round trip of its own.
+      expect(claim[0]).toContain('pg_advisory_xact_lock');
+      expect(claim[0]!.indexOf('pg_advisory_xact_lock')).toBeLessThan(claim[0]!.indexOf('UPDATE "TerminalOperation"'));
       expect(claim[0]).toContain('INSERT INTO "DomainEvent"');
       expect(claim[0]).toContain('COMMIT');
       // The event sequencer's call travels with that COMMIT: the transaction announced its event when it sent the
@@ -437,7 +445,11 @@ function expectRead(tx: RecordedTransaction): void {
   expect(tx.statements[1]!.sql).toMatch(/^SELECT .* AS "original" FROM "TerminalOperation" o WHERE o\."id" = \$1::uuid$/);
 }
 
-/** The claim: ONE statement, the compare-and-set PENDING → SENT that stores the protocol references with its events. */
+/**
+ * The claim: the terminal's claim lock (claims of one terminal one at a time, so that the guard "no other operation of
+ * the terminal in doubt" holds), then ONE statement, the compare-and-set PENDING → SENT that stores the protocol
+ * references with its events.
+ */
 function expectClaimWithRefs(tx: RecordedTransaction, refs: Record<string, unknown>): void {
   const updates = tx.statements.filter((s) => s.sql.includes('UPDATE "TerminalOperation"'));
   expect(updates).toHaveLength(1);
@@ -446,7 +458,9 @@ function expectClaimWithRefs(tx: RecordedTransaction, refs: Record<string, unkno
   expect(cas!.values).toContainEqual(['PENDING']);
   expect(cas!.values.map((v) => (typeof v === 'string' && v.startsWith('{') ? JSON.parse(v) : v))).toContainEqual(refs);
   expect(cas!.sql).toContain('INSERT INTO "DomainEvent"');
-  expect(tx.statements).toHaveLength(2);
+  expect(tx.statements).toHaveLength(3);
+  expect(tx.statements[1]!.sql).toMatch(/^SELECT pg_advisory_xact_lock\(.*"terminalId".*\) FROM "TerminalOperation" o WHERE o\."id" = \$1::uuid$/);
+  expect(tx.statements[2]).toBe(cas);
 }
 
 interface RecordedTransaction {

@@ -113,4 +113,22 @@ describe(`${OperationsService.name} (create on the hot path)`, () => {
     });
     expect(await owner.terminalOperation.count()).toBe(before);
   });
+
+  it("queues new work behind an operation of the terminal that is sent or in progress (the executor's claim is the safety), not behind an unknown one", async () => {
+    // A payment in progress is never interrupted and new work waits in the terminal's queue; a row left SENT by an
+    // executor that is gone is refused at the claim (libs/operations in-doubt.int-spec), never here.
+    const { storeId } = await owner.terminal.findUniqueOrThrow({ where: { id: terminalId } });
+    const other = (await owner.terminal.create({ data: { tenantId: ctx.tenantId, storeId, name: 'POS 2', protocol: 'JOINPROTO', connection: {} } })).id;
+    const body = { type: 'purchase' as const, amount: 100, currency: 'RUB' };
+    const first = await sut.create(ctx, other, body, 'behind-1', 0);
+    for (const state of ['SENT', 'IN_PROGRESS'] as const) {
+      await owner.terminalOperation.update({ where: { id: first.id }, data: { state, protocolRefs: { df01: '000001' } } });
+      expect(await sut.create(ctx, other, body, `behind-${state}`, 0)).toMatchObject({ terminalId: other, state: 'pending' });
+    }
+    await owner.terminalOperation.update({ where: { id: first.id }, data: { state: 'UNKNOWN' } });
+    await expect(sut.create(ctx, other, body, 'behind-UNKNOWN', 0)).rejects.toMatchObject({
+      code: 'TERMINAL_RECOVERING',
+      details: { terminalId: other, operationId: first.id, state: 'unknown', retryAfterSeconds: 10 },
+    });
+  });
 });

@@ -1,5 +1,5 @@
 import { Prisma, type SqlClient } from '@payorch/db';
-import { unknownOperationOf } from '@payorch/operations';
+import { type OperationInDoubt, recoveringOperationOf, toApiState } from '@payorch/operations';
 import { ApiError, notFound } from '@payorch/domain';
 
 /** Retry-After of TERMINAL_RECOVERING: recovery starts when the terminal is reachable and takes seconds. */
@@ -12,10 +12,13 @@ const RECOVERING_RETRY_AFTER_SECONDS = 10;
  *   - no such terminal (or another tenant's, or deleted) → 404 NOT_FOUND;
  *   - terminal DISABLED → 409 TERMINAL_DISABLED;
  *   - its bridging agent REVOKED → 409 AGENT_REVOKED;
- *   - an operation of the terminal still UNKNOWN → 409 TERMINAL_RECOVERING with Retry-After, until
- *     recovery or a manual resolution (POST /v1/operations/{id}/resolve) decides it: Joinproto 95 and
- *     SSI GetLastResult know only the terminal's *last* transaction, so a new one would destroy the
- *     evidence of the unknown one.
+ *   - an operation of the terminal still UNKNOWN (`recoveringOperationOf`) → 409 TERMINAL_RECOVERING with Retry-After
+ *     and `details.operationId`, until recovery or a manual resolution (POST /v1/operations/{id}/resolve) decides it:
+ *     Joinproto 95, SSI GetLastResult and the JPAY card log know only the terminal's *last* transaction, so a new one
+ *     would destroy the evidence of the unknown one. An operation SENT / IN_PROGRESS does not refuse new work here:
+ *     it is normally its executor's live command, and the new one queues behind it. The safety is the executor's claim,
+ *     which refuses atomically while any other operation of the terminal is in doubt (SENT / IN_PROGRESS / UNKNOWN,
+ *     e.g. a row left SENT by an executor that is gone) and fails the new one TERMINAL_RECOVERING, never sent.
  * Reads (GET operations, history, lists, receipts) and stopping work already running (cancel, resolve)
  * do not pass through here and keep working.
  */
@@ -35,15 +38,15 @@ export interface OperableTerminal {
 /** The gate's read: terminal, agent, store and the oldest UNKNOWN operation, in one statement (the operation hot path). */
 export async function requireOperableTerminal(tx: SqlClient, terminalId: string): Promise<OperableTerminal> {
   const [row] = await tx.$queryRaw<
-    (Omit<OperableTerminal, 'agent' | 'store'> & { agentStatus: AgentStatus | null; timeZone: string; unrecoveredId: string | null })[]
+    (Omit<OperableTerminal, 'agent' | 'store'> & { agentStatus: AgentStatus | null; timeZone: string; inDoubt: OperationInDoubt | null })[]
   >`
     SELECT t."id", t."storeId", t."agentId", t."protocol"::text AS "protocol", t."dialect", t."status"::text AS "status",
       a."status"::text AS "agentStatus", s."timeZone",
-      ${unknownOperationOf(Prisma.raw('t."id"'))} AS "unrecoveredId"
+      ${recoveringOperationOf(Prisma.raw('t."id"'))} AS "inDoubt"
     FROM "Terminal" t JOIN "Store" s ON s."id" = t."storeId" LEFT JOIN "Agent" a ON a."id" = t."agentId"
     WHERE t."id" = ${terminalId}::uuid`;
   if (!row) throw notFound('terminal', terminalId);
-  const { agentStatus, timeZone, unrecoveredId, ...fields } = row;
+  const { agentStatus, timeZone, inDoubt, ...fields } = row;
   const terminal: OperableTerminal = {
     ...fields,
     agent: fields.agentId !== null && agentStatus !== null ? { id: fields.agentId, status: agentStatus } : null,
@@ -68,12 +71,11 @@ export async function requireOperableTerminal(tx: SqlClient, terminalId: string)
       },
     );
   }
-  const unrecovered = unrecoveredId === null ? null : { id: unrecoveredId };
-  if (unrecovered) {
+  if (inDoubt !== null) {
     throw new ApiError(
       'TERMINAL_RECOVERING',
-      `terminal ${terminalId} is recovering operation ${unrecovered.id}, whose outcome is unknown; new work waits until recovery or a manual resolution (POST /v1/operations/${unrecovered.id}/resolve) ends it`,
-      { terminalId, operationId: unrecovered.id, retryAfterSeconds: RECOVERING_RETRY_AFTER_SECONDS },
+      `terminal ${terminalId} is recovering operation ${inDoubt.id}, whose outcome is unknown; new work waits until recovery or a manual resolution (POST /v1/operations/${inDoubt.id}/resolve) ends it`,
+      { terminalId, operationId: inDoubt.id, state: toApiState(inDoubt.state), retryAfterSeconds: RECOVERING_RETRY_AFTER_SECONDS },
     );
   }
   return terminal;

@@ -4,7 +4,7 @@ import { DelayedError } from 'bullmq';
 import { type CampaignJobData, DEFAULT_POLICY, insertCampaign } from '@payorch/campaigns';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
-import { transitionOperation, UNHELD_PENDING_MS } from '@payorch/operations';
+import { insertOperation, transitionOperation, UNHELD_PENDING_MS } from '@payorch/operations';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
 import { CampaignRunner } from './campaign-runner';
@@ -191,4 +191,42 @@ describe(CampaignRunner.name, () => {
     });
     expect(executes()).toHaveLength(1);
   });
+
+  /** A payment of the terminal (its outcome not stored) in `state`, as a dead or a live executor leaves it. */
+  async function paymentIn(terminalId: string, storeId: string, state: 'SENT' | 'IN_PROGRESS' | 'UNKNOWN', key: string): Promise<string> {
+    const { row } = await db.withTenant(tenantId, (tx) =>
+      insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 100, currency: 'RUB', idempotencyKey: key, requestHash: 'h' }),
+    );
+    await owner.terminalOperation.update({ where: { id: row.id }, data: { state, protocolRefs: { df01: '000001' } } });
+    return row.id;
+  }
+
+  it('does not start a target whose terminal has an UNKNOWN operation: retried later with TERMINAL_RECOVERING, nothing created or sent', async () => {
+    const job = fakeJob(await campaignOfOne('in-doubt-UNKNOWN'));
+    const { terminalId, storeId } = await targetOf(job.data.targetId);
+    const unknown = await paymentIn(terminalId, storeId, 'UNKNOWN', 'lost-UNKNOWN');
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(await targetOf(job.data.targetId)).toMatchObject({
+      state: 'RETRYING',
+      operationId: null,
+      lastError: 'TERMINAL_RECOVERING',
+      reason: expect.stringContaining(`operation ${unknown} of the terminal is unknown`),
+    });
+    expect(await owner.terminalOperation.count({ where: { terminalId } })).toBe(1);
+    expect(executes()).toEqual([]);
+  });
+
+  it.each(['SENT', 'IN_PROGRESS'] as const)(
+    "queues a target behind an operation of its terminal that is %s (a payment is never interrupted; the executor's claim refuses the step's command if that one is in doubt)",
+    async (state) => {
+      const job = fakeJob(await campaignOfOne(`behind-${state}`));
+      const { terminalId, storeId } = await targetOf(job.data.targetId);
+      await paymentIn(terminalId, storeId, state, `live-${state}`);
+      await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+      const { operationId, state: targetState } = await targetOf(job.data.targetId);
+      expect(targetState).toBe('RUNNING');
+      expect(await operationOf(operationId!)).toMatchObject({ terminalId, state: 'PENDING' });
+      expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId, operationId, replyWhen: 'queued' }]);
+    },
+  );
 });

@@ -19,15 +19,17 @@ import {
 import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { KeyedSerialQueue, type TerminalCommandReply } from '@payorch/domain';
 import {
+  describeInDoubt,
   followOperation,
   fromDbType,
   insertOperation,
   isUnheldPending,
   type OperationRow,
   operationById,
+  type OperationInDoubt,
+  recoveringOperationOf,
   type TerminalCommandDispatcher,
   transitionOperation,
-  unknownOperationOf,
 } from '@payorch/operations';
 import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
 
@@ -193,7 +195,9 @@ export class CampaignRunner {
 
   /**
    * Starts the target unless its terminal (read by the step, `terminalCheck`) forbids it: gone, disabled or its
-   * agent revoked → skipped; an unknown operation → retried later (the terminal recovers first). Then, in one
+   * agent revoked → skipped; an UNKNOWN operation (`recoveringOperationOf`) → retried later (TERMINAL_RECOVERING: the
+   * terminal recovers it first; a SENT / IN_PROGRESS one is normally live, and the step queues behind it — the
+   * executor's claim refuses it, never sent, if that one is in doubt). Then, in one
    * transaction serialised per tenant (advisory lock, held to the commit, and `claims` in this process): checks
    * the concurrency limits, creates the operation (PENDING, idempotency key per attempt) and moves the target
    * to RUNNING with it.
@@ -210,8 +214,8 @@ export class CampaignRunner {
       const why = terminal.refusal;
       return { target: (await this.db.withTenantSql(tenantId, (tx) => this.write(tx, target, OPEN, 'SKIPPED', { reason: why, lastError: why }))) ?? target };
     }
-    if (terminal.unknownOperationId !== null) {
-      const detail = `operation ${terminal.unknownOperationId} is being recovered`;
+    if (terminal.inDoubt !== null) {
+      const detail = describeInDoubt(terminal.inDoubt);
       return {
         target: await this.db.withTenantSql(tenantId, (tx) => this.retryOrFail(tx, campaign, target, OPEN, policy, now, 'TERMINAL_RECOVERING', detail)),
       };
@@ -454,18 +458,18 @@ function answerOf(op: OperationRow): Prisma.InputJsonValue {
   } as Prisma.InputJsonValue;
 }
 
-/** What a claim needs to know about the terminal: why it cannot run the step (null: it can), its agent, an unknown operation. */
+/** What a claim needs to know about the terminal: why it cannot run the step (null: it can), its agent, an operation in doubt. */
 interface TerminalCheck {
   refusal: 'TERMINAL_GONE' | 'TERMINAL_DISABLED' | 'AGENT_REVOKED' | null;
   agentId: string | null;
-  unknownOperationId: string | null;
+  inDoubt: OperationInDoubt | null;
 }
 
 async function terminalCheck(tx: SqlClient, terminalId: string): Promise<TerminalCheck> {
-  // One statement: the terminal, its agent's status and (the partial index of UNKNOWN rows) an unknown operation of it.
-  const [terminal] = await tx.$queryRaw<{ agentId: string | null; status: string; agentStatus: string | null; unknownOperationId: string | null }[]>`
+  // One statement: the terminal, its agent's status and (its open operations, a partial index) an UNKNOWN operation of it.
+  const [terminal] = await tx.$queryRaw<{ agentId: string | null; status: string; agentStatus: string | null; inDoubt: OperationInDoubt | null }[]>`
     SELECT t."agentId", t."status"::text AS "status", a."status"::text AS "agentStatus",
-      ${unknownOperationOf(Prisma.raw('t."id"'))} AS "unknownOperationId"
+      ${recoveringOperationOf(Prisma.raw('t."id"'))} AS "inDoubt"
     FROM "Terminal" t LEFT JOIN "Agent" a ON a."id" = t."agentId"
     WHERE t."id" = ${terminalId}::uuid`;
   const refusal = !terminal
@@ -475,9 +479,9 @@ async function terminalCheck(tx: SqlClient, terminalId: string): Promise<Termina
       : terminal.agentStatus === 'REVOKED'
         ? 'AGENT_REVOKED'
         : null;
-  if (refusal !== null) return { refusal, agentId: null, unknownOperationId: null };
-  // The executor's claim refuses too while the terminal recovers (unlessTerminalRecovering): a stale read here is safe.
-  return { refusal: null, agentId: terminal!.agentId, unknownOperationId: terminal!.unknownOperationId };
+  if (refusal !== null) return { refusal, agentId: null, inDoubt: null };
+  // The executor's claim refuses too while an operation of the terminal is in doubt (unlessTerminalInDoubt): a stale read here is safe.
+  return { refusal: null, agentId: terminal!.agentId, inDoubt: terminal!.inDoubt };
 }
 
 const CAMPAIGN_COLUMNS = lifecycleColumns('Campaign', 'c');
