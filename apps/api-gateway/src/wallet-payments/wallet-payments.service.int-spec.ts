@@ -6,18 +6,17 @@ import { Redis } from 'ioredis';
 import { toOrderAmount } from '@payorch/assist-tokenpay';
 import { type GatewayConfig, gatewayConfigSchema, loadConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { SecretBox, type TenantContext } from '@payorch/domain';
+import type { TenantContext } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
-import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
-import { createAssistClient, sealMerchantSecrets, transitionWalletPayment, type WalletPaymentRow } from '@payorch/wallet-payments';
+import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox } from '@payorch/testing/assist-sandbox';
+import { createSandboxMerchant, SANDBOX_APPLE_PAY_TOKEN } from '@payorch/testing/assist-sandbox/merchant';
+import { createAssistClient, transitionWalletPayment, type WalletPaymentRow } from '@payorch/wallet-payments';
 
 import { AssistMerchantsService } from '../assist-merchants/assist-merchants.service';
 import { createGatewayApp } from '../bootstrap';
 import type { CreateWalletPaymentDto } from './dto/wallet-payment.dto';
 import { WalletPaymentsService } from './wallet-payments.service';
-
-const APPLE_PAY_TOKEN = { version: 'EC_v1', data: 'ZGF0YQ==', signature: 'c2ln', header: { transactionId: 't' } };
 
 /**
  * The gateway's side of a wallet payment against the resolution job, the other writer of its state (real
@@ -41,7 +40,7 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
       amount,
       currency: 'RUB',
       tokenType: 'APPLE_PAY',
-      token: APPLE_PAY_TOKEN,
+      token: SANDBOX_APPLE_PAY_TOKEN,
       customer: { lastname: 'L', firstname: 'F', email: 'a@b.cd' },
       ...extra,
     }) as CreateWalletPaymentDto;
@@ -93,23 +92,7 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
 
     const tenantId = (await owner.tenant.create({ data: { name: 'Wallet tenant' } })).id;
     ctx = { tenantId, actor: { type: 'api_key', id: null }, requestId: 'req-wallet' };
-    merchantRowId = randomUUID();
-    await owner.assistMerchant.create({
-      data: {
-        id: merchantRowId,
-        tenantId,
-        name: 'sandbox',
-        merchantId: SANDBOX_MERCHANT.merchantId,
-        serverUrl: sandbox.url,
-        secretsEncrypted: sealMerchantSecrets(SecretBox.fromConfig(config.PAYORCH_MASTER_KEY), tenantId, merchantRowId, {
-          login: SANDBOX_MERCHANT.login,
-          password: SANDBOX_MERCHANT.password,
-          salt: SANDBOX_MERCHANT.salt,
-          privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
-          assistPublicKeyPem: null,
-        }),
-      },
-    });
+    merchantRowId = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId, serverUrl: sandbox.url, name: 'sandbox' });
   }, 60_000);
 
   afterAll(async () => {
@@ -128,27 +111,8 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
   });
 
   /** Merchant settings stored as they are (no API checks): `serverUrl` reaches the sandbox, the account is the sandbox's. */
-  async function merchantRow(tenantId: string, serverUrl: string, extra: { duplicateOfId?: string } = {}): Promise<string> {
-    const id = randomUUID();
-    await owner.assistMerchant.create({
-      data: {
-        id,
-        tenantId,
-        name: 'sandbox again',
-        merchantId: SANDBOX_MERCHANT.merchantId,
-        serverUrl,
-        ...extra,
-        secretsEncrypted: sealMerchantSecrets(SecretBox.fromConfig(config.PAYORCH_MASTER_KEY), tenantId, id, {
-          login: SANDBOX_MERCHANT.login,
-          password: SANDBOX_MERCHANT.password,
-          salt: SANDBOX_MERCHANT.salt,
-          privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
-          assistPublicKeyPem: null,
-        }),
-      },
-    });
-    return id;
-  }
+  const merchantRow = (tenantId: string, serverUrl: string, extra: { duplicateOfId?: string } = {}) =>
+    createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId, serverUrl, name: 'sandbox again', ...extra });
 
   const noMoney = { authorized: 0, captured: 0, released: 0, refunded: 0 };
 

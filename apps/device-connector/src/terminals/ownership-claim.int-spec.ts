@@ -1,19 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 
-import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
-import { WebSocket } from 'ws';
 
 import { AgentOwnership } from '@payorch/command-bus';
-import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
-import { createLogger } from '@payorch/logging';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
-import { attachWebSocket, type Multiplexer } from '@payorch/tunnel';
+import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
-import { createConnectorApp } from '../bootstrap';
+import { ConnectorHarness, dialAgent } from '../testing/connector-harness.testing';
 import { AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { TerminalHub } from './terminal-hub';
@@ -30,10 +23,7 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
   const A = 'claim-a';
   const B = 'claim-b';
   const prefix = testRedisPrefix('claim');
-  let testDb: TestDatabase;
-  let admin: Client;
-  let app: INestApplication;
-  let base: string;
+  const h = new ConnectorHarness();
   let redis: Redis;
   /** Instance B, which holds the agent's legitimate tunnel in these tests. */
   let other: AgentOwnership;
@@ -42,71 +32,35 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
   const holds: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    admin = new Client({ connectionString: testDb.adminUrl });
-    await admin.connect();
+    await h.start();
     redis = new Redis(testRedisUrl());
-    other = new AgentOwnership({ redis, prefix, instanceId: B, ttlMs: 60_000, onLost: (agentId) => lostByB.push(agentId) });
-    const config = loadConfig('device-connector', connectorConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_KEY_PREFIX: prefix,
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-      CONNECTOR_INSTANCE_ID: A,
-      EGRESS_ALLOW_CIDRS: '127.0.0.0/8',
-      LOG_LEVEL: 'silent',
+    h.onStop(async () => {
+      await deleteRedisPrefix(redis, prefix);
+      await redis.quit();
     });
-    app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null });
-    await app.listen(0, '127.0.0.1');
-    base = `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    other = new AgentOwnership({ redis, prefix, instanceId: B, ttlMs: 60_000, onLost: (agentId) => lostByB.push(agentId) });
+    await h.connector(A, prefix);
   });
 
   afterEach(async () => {
     for (const release of holds.splice(0)) await release();
   });
 
-  afterAll(async () => {
-    await app.close();
-    await deleteRedisPrefix(redis, prefix);
-    await redis.quit();
-    await admin.end();
-    await testDb.drop();
-  });
+  afterAll(() => h.stop());
 
   /** An active agent with one terminal; its presence is held by `presenceSession` (B's tunnel) and the terminal is ONLINE. */
   async function agentOnB(presenceSession: string) {
-    const tenantId = (await admin.query<{ id: string }>(`INSERT INTO "Tenant" (id, name, "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING id`))
-      .rows[0]!.id;
-    const storeId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") VALUES (gen_random_uuid(), $1, 'S', 'UTC', now()) RETURNING id`,
-        [tenantId],
-      )
-    ).rows[0]!.id;
+    const at = await h.tenantWithStore();
     const credential = issueToken(TOKEN_KINDS.agentCredential);
-    const agentId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Agent" (id, "tenantId", "storeId", name, status, "credentialHash", "credentialPrefix", "presenceSession", "updatedAt")
-         VALUES (gen_random_uuid(), $1, $2, 'till', 'ACTIVE', $3, $4, $5, now()) RETURNING id`,
-        [tenantId, storeId, credential.hash, credential.prefix, presenceSession],
-      )
-    ).rows[0]!.id;
-    const terminalId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, status, "updatedAt")
-         VALUES (gen_random_uuid(), $1, $2, $3, 'T', 'JOINPROTO', $4, 'ONLINE', now()) RETURNING id`,
-        [tenantId, storeId, agentId, { kind: 'tcp', host: '127.0.0.1', port: 7001 }],
-      )
-    ).rows[0]!.id;
+    const agentId = await h.agent(at, { credential, presenceSession });
+    const terminalId = await h.terminal(at, agentId, 'ONLINE');
     await other.claim(agentId);
-    return { tenantId, agentId, terminalId, credential };
+    return { tenantId: at.tenantId, agentId, terminalId, credential };
   }
 
   /** An agent's tunnel to instance A (accepts every link the connector opens). */
   function dial(token: string) {
-    const ws = new WebSocket(`${base}/agent`, { headers: { Authorization: `Bearer ${token}`, 'X-Payorch-Agent-Version': '0.1.0' } });
-    ws.on('error', () => undefined);
-    const mux: Multiplexer = attachWebSocket(ws, { role: 'agent', software: 'payorch-agent/0.1.0', heartbeat: false });
-    mux.setOpenHandler((request) => void request.accept());
+    const { ws, mux } = dialAgent(h.url, token);
     const tunnel = { ws, mux, closed: undefined as string | undefined, listed: false };
     ws.once('close', (code, reason) => (tunnel.closed = `${code} ${reason.toString()}`));
     mux.onControl((message) => message.type === 'terminal-list' && (tunnel.listed = true));
@@ -115,7 +69,7 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
 
   /** Takes every set-up slot of instance A: a set-up then waits for one (as in a reconnect storm). */
   async function holdSetUps() {
-    const slots = app.get(DatabaseSlots);
+    const slots = h.app.get(DatabaseSlots);
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const holders = Array.from({ length: 64 }, () => slots.run(() => held));
@@ -134,14 +88,14 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
   }
 
   /** Resolves once everything queued in the agent's chain on A (its set-up, its close handling) has run. */
-  const settled = (agentId: string) => app.get(TerminalHub).reconcile(agentId);
+  const settled = (agentId: string) => h.app.get(TerminalHub).reconcile(agentId);
   const presenceOf = async (agentId: string) =>
-    (await admin.query<{ presenceSession: string | null }>(`SELECT "presenceSession" FROM "Agent" WHERE id = $1`, [agentId])).rows[0]!.presenceSession;
+    (await h.admin.query<{ presenceSession: string | null }>(`SELECT "presenceSession" FROM "Agent" WHERE id = $1`, [agentId])).rows[0]!.presenceSession;
   const statusOf = async (terminalId: string) =>
-    (await admin.query<{ status: string }>(`SELECT status::text FROM "Terminal" WHERE id = $1`, [terminalId])).rows[0]!.status;
+    (await h.admin.query<{ status: string }>(`SELECT status::text FROM "Terminal" WHERE id = $1`, [terminalId])).rows[0]!.status;
   const presenceEvents = async (tenantId: string) =>
     (
-      await admin.query<{ type: string }>(
+      await h.admin.query<{ type: string }>(
         `SELECT type FROM "DomainEvent" WHERE "tenantId" = $1 AND type LIKE ANY('{agent.%,terminal.%}') ORDER BY "createdAt", id`,
         [tenantId],
       )
@@ -156,7 +110,7 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
     await hold.setUpWaiting();
     // Meanwhile the agent is re-enrolled (the tunnel on B is the re-enrolled agent's): this credential no longer holds.
     const replacement = issueToken(TOKEN_KINDS.agentCredential);
-    await admin.query(`UPDATE "Agent" SET "credentialHash" = $2, "credentialPrefix" = $3 WHERE id = $1`, [agentId, replacement.hash, replacement.prefix]);
+    await h.admin.query(`UPDATE "Agent" SET "credentialHash" = $2, "credentialPrefix" = $3 WHERE id = $1`, [agentId, replacement.hash, replacement.prefix]);
     // Before, the key already named A here: the dispatchers sent the agent's commands to A, and B's heartbeat took
     // its legitimate tunnel for a stale one and closed it.
     expect(await other.owner(agentId)).toBe(B);
@@ -165,7 +119,7 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
 
     await hold.release();
     expect(await waitFor(() => stale.closed, { what: 'the stale tunnel refused' })).toMatch(/^4401 .*credential_replaced/);
-    await waitFor(() => !app.get(AgentTunnelServer).connectedAgents.includes(agentId), { what: 'the stale tunnel gone on A' });
+    await waitFor(() => !h.app.get(AgentTunnelServer).connectedAgents.includes(agentId), { what: 'the stale tunnel gone on A' });
     await settled(agentId);
     // Refused, it released nothing: B's key stands (before, A's release deleted the key it had taken from B).
     expect(await other.owner(agentId)).toBe(B);
@@ -191,7 +145,7 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
     // The agent gives this tunnel up (the set-up took too long) and is now served by B.
     left.ws.close(1000);
     await waitFor(() => left.closed, { what: 'the tunnel closed by its agent' });
-    await waitFor(() => !app.get(AgentTunnelServer).connectedAgents.includes(agentId), { what: 'the tunnel gone on A' });
+    await waitFor(() => !h.app.get(AgentTunnelServer).connectedAgents.includes(agentId), { what: 'the tunnel gone on A' });
     expect(await other.owner(agentId)).toBe(B);
 
     await hold.release();

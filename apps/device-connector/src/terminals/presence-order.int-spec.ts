@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
-import { Client } from 'pg';
-
 import type { ConnectorConfig } from '@payorch/config';
-import { Database } from '@payorch/db';
 import { createLogger, createMetricsRegistry } from '@payorch/logging';
-import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
+import { waitFor } from '@payorch/testing';
 
+import { ConnectorHarness } from '../testing/connector-harness.testing';
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { type SessionRef, TerminalPresence } from './terminal-presence';
 
@@ -17,59 +15,33 @@ import { type SessionRef, TerminalPresence } from './terminal-presence';
  * instance's late offline turned a terminal OFFLINE while the agent was up elsewhere.
  */
 describe('TerminalPresence: writes of an older tunnel never overwrite a newer state', () => {
-  let testDb: TestDatabase;
-  let admin: Client;
-  let db: Database;
+  const h = new ConnectorHarness({ poolSize: 4 });
   let slots: DatabaseSlots;
   let presence: TerminalPresence;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    admin = new Client({ connectionString: testDb.adminUrl });
-    await admin.connect();
-    db = Database.connect(testDb.appUrl, 4);
+    await h.start();
     // One slot, so a test can hold the presence batches back (as a storm's busy slots do).
     slots = new DatabaseSlots({ CONNECTOR_DATABASE_POOL_SIZE: 1 } as ConnectorConfig);
-    presence = new TerminalPresence(db, createLogger({ name: 'test', level: 'silent' }), 'c-1', createMetricsRegistry('test'), slots);
+    presence = new TerminalPresence(h.db, createLogger({ name: 'test', level: 'silent' }), 'c-1', createMetricsRegistry('test'), slots);
   });
 
-  afterAll(async () => {
-    await db.close();
-    await admin.end();
-    await testDb.drop();
-  });
+  afterAll(() => h.stop());
 
   /** An agent with one terminal, its presence held by tunnel `session` (as its set-up leaves it), the terminal in `status`. */
   async function agentWithTerminal(session: string, status: 'UNKNOWN' | 'ONLINE') {
-    const tenantId = (await admin.query<{ id: string }>(`INSERT INTO "Tenant" (id, name, "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING id`))
-      .rows[0]!.id;
-    const storeId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") VALUES (gen_random_uuid(), $1, 'S', 'UTC', now()) RETURNING id`,
-        [tenantId],
-      )
-    ).rows[0]!.id;
-    const agentId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Agent" (id, "tenantId", "storeId", name, status, "presenceSession", "updatedAt")
-         VALUES (gen_random_uuid(), $1, $2, 'till', 'ACTIVE', $3, now()) RETURNING id`,
-        [tenantId, storeId, session],
-      )
-    ).rows[0]!.id;
-    const terminalId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, status, "updatedAt")
-         VALUES (gen_random_uuid(), $1, $2, $3, 'T', 'JOINPROTO', $4, $5, now()) RETURNING id`,
-        [tenantId, storeId, agentId, { kind: 'tcp', host: '127.0.0.1', port: 7001 }, status],
-      )
-    ).rows[0]!.id;
-    return { tenantId, agentId, terminalId };
+    const at = await h.tenantWithStore();
+    const agentId = await h.agent(at, { presenceSession: session });
+    const terminalId = await h.terminal(at, agentId, status);
+    return { tenantId: at.tenantId, agentId, terminalId };
   }
 
   const statusOf = async (terminalId: string) =>
-    (await admin.query<{ status: string }>(`SELECT status::text FROM "Terminal" WHERE id = $1`, [terminalId])).rows[0]!.status;
+    (await h.admin.query<{ status: string }>(`SELECT status::text FROM "Terminal" WHERE id = $1`, [terminalId])).rows[0]!.status;
   const eventsOf = async (tenantId: string) =>
-    (await admin.query<{ type: string }>(`SELECT type FROM "DomainEvent" WHERE "tenantId" = $1 ORDER BY "createdAt", id`, [tenantId])).rows.map((r) => r.type);
+    (await h.admin.query<{ type: string }>(`SELECT type FROM "DomainEvent" WHERE "tenantId" = $1 ORDER BY "createdAt", id`, [tenantId])).rows.map(
+      (r) => r.type,
+    );
 
   /** Holds the one database slot until released: presence batches wait behind it. */
   function holdSlot() {
@@ -102,7 +74,7 @@ describe('TerminalPresence: writes of an older tunnel never overwrite a newer st
   it("retries a tunnel's offline that failed, instead of leaving its terminals ONLINE for an agent that may never come back", async () => {
     const session = randomUUID();
     const { tenantId, agentId, terminalId } = await agentWithTerminal(session, 'ONLINE');
-    const once = jest.spyOn(db, 'withTenant').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
+    const once = jest.spyOn(h.db, 'withTenant').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
     try {
       await presence.agentOffline({ agentId, tenantId, session }, 'closed');
     } finally {
@@ -129,6 +101,6 @@ describe('TerminalPresence: writes of an older tunnel never overwrite a newer st
     expect(await statusOf(terminalId)).toBe('OFFLINE');
     await presence.agentOffline(current, 'closed');
     expect(await eventsOf(tenantId)).toEqual(['terminal.offline', 'agent.offline']);
-    expect((await admin.query(`SELECT "presenceSession" FROM "Agent" WHERE id = $1`, [agentId])).rows[0].presenceSession).toBeNull();
+    expect((await h.admin.query(`SELECT "presenceSession" FROM "Agent" WHERE id = $1`, [agentId])).rows[0].presenceSession).toBeNull();
   });
 });

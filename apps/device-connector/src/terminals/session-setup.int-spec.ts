@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 
-import { Database } from '@payorch/db';
-import { createTestDatabase, recordPreparedStatements, type TestDatabase, widePlans } from '@payorch/testing';
+import { recordPreparedStatements, widePlans } from '@payorch/testing';
 
+import { ConnectorHarness } from '../testing/connector-harness.testing';
 import { type ClaimAgents, type SessionSetUp, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
 
 /**
@@ -11,44 +11,22 @@ import { type ClaimAgents, type SessionSetUp, type SessionSetUpInput, SessionSet
  * nothing written, and the tenant has one batch at a time, formed when it gets its slot.
  */
 describe('device-connector: batched tunnel set-ups', () => {
-  let testDb: TestDatabase;
-  let admin: Client;
-  let db: Database;
+  const h = new ConnectorHarness({ poolSize: 4 });
   let tenantId: string;
   let storeId: string;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    admin = new Client({ connectionString: testDb.adminUrl });
-    await admin.connect();
-    db = Database.connect(testDb.appUrl, 4);
-    tenantId = (await admin.query<{ id: string }>(`INSERT INTO "Tenant" (id, name, "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING id`)).rows[0]!
-      .id;
-    storeId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") VALUES (gen_random_uuid(), $1, 'S', 'UTC', now()) RETURNING id`,
-        [tenantId],
-      )
-    ).rows[0]!.id;
+    await h.start();
+    ({ tenantId, storeId } = await h.tenantWithStore());
   });
 
-  afterAll(async () => {
-    await db.close();
-    await admin.end();
-    await testDb.drop();
-  });
+  afterAll(() => h.stop());
 
   async function agent(prefix: string, status: 'ACTIVE' | 'REVOKED', terminals: number): Promise<{ agentId: string; terminalIds: string[] }> {
-    const agentId = (
-      await admin.query<{ id: string }>(
-        `INSERT INTO "Agent" (id, "tenantId", "storeId", name, status, "credentialHash", "credentialPrefix", "updatedAt")
-         VALUES (gen_random_uuid(), $1, $2, 'till', $3, 'h', $4, now()) RETURNING id`,
-        [tenantId, storeId, status, prefix],
-      )
-    ).rows[0]!.id;
+    const agentId = await h.agent({ tenantId, storeId }, { status, credential: { hash: 'h', prefix } });
     const terminalIds: string[] = [];
     for (let i = 0; i < terminals; i += 1) {
-      const { rows } = await admin.query<{ id: string }>(
+      const { rows } = await h.admin.query<{ id: string }>(
         `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, "createdAt", "updatedAt")
          VALUES (gen_random_uuid(), $1, $2, $3, $4, 'JOINPROTO', $5, now() + make_interval(secs => $6), now()) RETURNING id`,
         [tenantId, storeId, agentId, `T${i}`, { kind: 'tcp', host: '127.0.0.1', port: 7001 + i }, i],
@@ -78,16 +56,16 @@ describe('device-connector: batched tunnel set-ups', () => {
     const b = await agent('pfx-b', 'ACTIVE', 1);
     const revoked = await agent('pfx-r', 'REVOKED', 1);
     // An unfinished operation on b's terminal: b's set-up must recover it.
-    await admin.query(
+    await h.admin.query(
       `INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash", "updatedAt")
        VALUES (gen_random_uuid(), $1, $3, $2, 'PURCHASE', 'UNKNOWN', 100, 'RUB', 'k-1', 'h', now())`,
       [tenantId, b.terminalIds[0], storeId],
     );
-    const events = async () => Number((await admin.query(`SELECT count(*) FROM "DomainEvent" WHERE type = 'agent.online'`)).rows[0].count);
+    const events = async () => Number((await h.admin.query(`SELECT count(*) FROM "DomainEvent" WHERE type = 'agent.online'`)).rows[0].count);
     const before = await events();
 
     const query = jest.spyOn(Client.prototype, 'query');
-    const results = await db.withTenantSql(tenantId, (tx) =>
+    const results = await h.db.withTenantSql(tenantId, (tx) =>
       setUpSessions(tx, [input(a.agentId, 'pfx-a'), input(revoked.agentId, 'pfx-r'), input(b.agentId, 'pfx-b'), input(b.agentId, 'stale-prefix')], claimAll),
     );
     const texts = query.mock.calls.map(([q]) => (typeof q === 'string' ? q : ((q as { text?: string }).text ?? '')));
@@ -106,7 +84,7 @@ describe('device-connector: batched tunnel set-ups', () => {
     expect((results[2] as Claimed).rows.map((r) => r.id)).toEqual(b.terminalIds);
     // A credential that is no longer the agent's active one is refused, even in a batch where the agent is live.
     expect(results[3]!.revoked).not.toBeNull();
-    const seen = await admin.query<{ id: string; version: string | null; lastSeenAt: Date | null; presenceSession: string | null }>(
+    const seen = await h.admin.query<{ id: string; version: string | null; lastSeenAt: Date | null; presenceSession: string | null }>(
       `SELECT id, version, "lastSeenAt", "presenceSession" FROM "Agent" WHERE id = ANY($1::uuid[])`,
       [[a.agentId, b.agentId, revoked.agentId]],
     );
@@ -134,7 +112,7 @@ describe('device-connector: batched tunnel set-ups', () => {
     };
     let results: SessionSetUp[];
     try {
-      results = await db.withTenantSql(tenantId, (tx) =>
+      results = await h.db.withTenantSql(tenantId, (tx) =>
         setUpSessions(
           tx,
           [input(refused.agentId, 'pfx-c4'), input(claimed.agentId, 'pfx-c1'), input(gone.agentId, 'pfx-c2'), input(failed.agentId, 'pfx-c3')],
@@ -153,7 +131,7 @@ describe('device-connector: batched tunnel set-ups', () => {
     expect((results![1] as Claimed).rows.map((r) => r.id)).toEqual(claimed.terminalIds);
     expect(results![2]).toEqual({ revoked: null, claimed: false, error: null });
     expect(results![3]).toMatchObject({ revoked: null, claimed: false, error: new Error('redis down') });
-    const rows = await admin.query<{ id: string; presenceSession: string | null }>(`SELECT id, "presenceSession" FROM "Agent" WHERE id = ANY($1::uuid[])`, [
+    const rows = await h.admin.query<{ id: string; presenceSession: string | null }>(`SELECT id, "presenceSession" FROM "Agent" WHERE id = ANY($1::uuid[])`, [
       [claimed.agentId, gone.agentId, failed.agentId, refused.agentId],
     ]);
     const presence = new Map(rows.rows.map((row) => [row.id, row.presenceSession]));
@@ -165,7 +143,7 @@ describe('device-connector: batched tunnel set-ups', () => {
         [refused.agentId, null],
       ]),
     );
-    const online = await admin.query<{ subjectId: string }>(
+    const online = await h.admin.query<{ subjectId: string }>(
       `SELECT "subjectId" FROM "DomainEvent" WHERE type = 'agent.online' AND "subjectId" = ANY($1::text[])`,
       [[claimed.agentId, gone.agentId, failed.agentId, refused.agentId]],
     );
@@ -189,7 +167,7 @@ describe('device-connector: batched tunnel set-ups', () => {
       },
       (tenant, inputs) => {
         batches.push(inputs.length);
-        return db.withTenantSql(tenant, (tx) => setUpSessions(tx, inputs, claimAll));
+        return h.db.withTenantSql(tenant, (tx) => setUpSessions(tx, inputs, claimAll));
       },
     );
     const results = agents.map((a) => sut.setUp(input(a.agentId, a.prefix)));
@@ -212,30 +190,30 @@ describe('device-connector: batched tunnel set-ups', () => {
     // Issue 19, "flat as tables grow": the question "which of the agent's terminals have unfinished operations?" read
     // every operation of the tenant per set-up batch (under RLS a condition on "state" is never an index condition).
     const c = await agent('pfx-history', 'ACTIVE', 2);
-    await admin.query(
+    await h.admin.query(
       `INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash",
          "createdAt", "updatedAt", "completedAt")
        SELECT gen_random_uuid(), $1, $3, $2, 'PURCHASE', 'APPROVED', 100, 'RUB', 'past-' || n, 'h', now() - n * interval '1 second', now(), now()
        FROM generate_series(1, 20000) n`,
       [tenantId, c.terminalIds[0], storeId],
     );
-    await admin.query(
+    await h.admin.query(
       `INSERT INTO "TerminalOperation" (id, "tenantId", "storeId", "terminalId", type, state, amount, currency, "idempotencyKey", "requestHash", "updatedAt")
        VALUES (gen_random_uuid(), $1, $3, $2, 'PURCHASE', 'SENT', 100, 'RUB', 'open-1', 'h', now())`,
       [tenantId, c.terminalIds[1], storeId],
     );
-    await admin.query('ANALYZE "TerminalOperation"');
+    await h.admin.query('ANALYZE "TerminalOperation"');
     const recorder = recordPreparedStatements();
     let results: SessionSetUp[];
     try {
       recorder.recording.on = true;
-      results = await db.withTenantSql(tenantId, (tx) => setUpSessions(tx, [input(c.agentId, 'pfx-history')], claimAll));
+      results = await h.db.withTenantSql(tenantId, (tx) => setUpSessions(tx, [input(c.agentId, 'pfx-history')], claimAll));
     } finally {
       recorder.restore();
     }
     expect(results[0]).toMatchObject({ revoked: null, unfinished: new Set([c.terminalIds[1]]) });
     const statements = [...recorder.statements.values()];
     expect(statements.some((s) => /FROM "TerminalOperation"/.test(s.text))).toBe(true);
-    expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
+    expect(await widePlans(h.testDb.adminUrl, statements, tenantId)).toEqual([]);
   });
 });

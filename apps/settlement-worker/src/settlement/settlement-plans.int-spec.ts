@@ -1,19 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
-import type { INestApplication } from '@nestjs/common';
-import { Queue, QueueEvents } from 'bullmq';
+import { recordPreparedStatements, widePlans } from '@payorch/testing';
 
-import type { WorkerConfig } from '@payorch/config';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { type JobData, QUEUES } from '@payorch/domain';
-import { createLogger } from '@payorch/logging';
-import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, recordPreparedStatements, type TestDatabase, widePlans } from '@payorch/testing';
-import { Redis } from 'ioredis';
-
-import { createWorkerApp } from '../bootstrap';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
-import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
+import { SettlementHarness } from './testing/settlement-harness.testing';
 
 /** Operations of the terminal's past, all settled, and of another terminal of the tenant, none settled. */
 const HISTORY = 20_000;
@@ -36,55 +26,30 @@ const OWN_DAYS = 3_000;
  * again with its generic plan (what a long-lived connection keeps): no plan node may read more than a handful of rows.
  */
 describe('settlement statements stay bounded as the terminal and its tenant grow (issue 19)', () => {
-  let testDb: TestDatabase;
-  let config: WorkerConfig;
-  let app: INestApplication;
-  let owner: PrismaClient;
-  let db: Database;
-  let redis: Redis;
-  let queue: Queue;
-  let events: QueueEvents;
+  const h = new SettlementHarness({
+    prefix: 'settle-plans',
+    env: { SETTLEMENT_SYNC_INTERVAL_MS: '600000' },
+    poolSize: 2,
+    runner: (db) => new FakeSettlementRunner(db, 1),
+  });
   const recorder = recordPreparedStatements();
 
-  beforeAll(async () => {
-    testDb = await createTestDatabase();
-    config = testWorkerConfig(testDb.appUrl, 'settle-plans', { SETTLEMENT_SYNC_INTERVAL_MS: '600000' });
-    db = Database.connect(testDb.appUrl, 2);
-    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: new FakeSettlementRunner(db, 1) });
-    await app.init();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    const opts = testQueueOptions(config);
-    queue = new Queue(QUEUES.settlement, opts);
-    events = new QueueEvents(QUEUES.settlement, opts);
-    await events.waitUntilReady();
-    redis = new Redis(config.REDIS_URL);
-  }, 60_000);
+  beforeAll(() => h.start(), 60_000);
 
   afterAll(async () => {
     recorder.restore();
-    await queue?.close();
-    await events?.close();
-    await app?.close();
-    if (redis) {
-      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-      await redis.quit();
-    }
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
+    await h.stop();
   });
 
   it('reads a bounded number of rows in every statement of a settlement of a terminal with 20,000 settled operations', async () => {
-    const tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
-    const storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'UTC' } })).id;
-    const terminal = (name: string) =>
-      owner.terminal.create({ data: { tenantId, storeId, name, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } } });
-    const [own, other] = [await terminal('A'), await terminal('B')];
-    const past = await owner.settlement.create({
+    const { tenantId } = h;
+    const storeId = await h.store('S', 'UTC');
+    const [own, other] = [await h.terminal(storeId, 'A'), await h.terminal(storeId, 'B')];
+    const past = await h.owner.settlement.create({
       data: { tenantId, terminalId: own.id, storeId, businessDate: new Date('2026-01-01'), runKey: randomUUID(), trigger: 'schedule', status: 'COMPLETED' },
     });
     // The terminal's settled past (purchases and its daily close-days) and the other terminal's open day.
-    await owner.$executeRawUnsafe(
+    await h.owner.$executeRawUnsafe(
       `INSERT INTO "TerminalOperation" ("id", "tenantId", "terminalId", "storeId", "type", "amount", "currency", "idempotencyKey", "requestHash",
          "state", "settlementId", "createdAt", "updatedAt", "completedAt")
        SELECT gen_random_uuid(), $1::uuid, CASE WHEN n % 2 = 0 THEN $2::uuid ELSE $3::uuid END, $4::uuid,
@@ -98,7 +63,7 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
       past.id,
       HISTORY,
     );
-    await owner.$executeRawUnsafe(
+    await h.owner.$executeRawUnsafe(
       `WITH fleet AS (
          INSERT INTO "Terminal" ("id", "tenantId", "storeId", "name", "protocol", "connection", "updatedAt")
          SELECT gen_random_uuid(), $1::uuid, $2::uuid, 'F' || n, 'JOINPROTO', '{"kind":"tcp","host":"127.0.0.1","port":1}', now()
@@ -114,7 +79,7 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     // The terminal's own past: a COMPLETED settlement a day, each with its close-day (settled by it), the newest just
     // after the settled operations above. The previous settlement (the boundary of this one's batches) is the newest,
     // which must be found without reading them all.
-    await owner.$executeRawUnsafe(
+    await h.owner.$executeRawUnsafe(
       `INSERT INTO "Settlement" ("id", "tenantId", "terminalId", "storeId", "businessDate", "runKey", "trigger", "status", "operationId",
          "startedAt", "completedAt", "createdAt", "updatedAt")
        SELECT gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, date '2026-02-28' - d, 'own-past-' || d, 'schedule', 'COMPLETED', gen_random_uuid(),
@@ -125,7 +90,7 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
       storeId,
       OWN_DAYS,
     );
-    await owner.$executeRawUnsafe(
+    await h.owner.$executeRawUnsafe(
       `INSERT INTO "TerminalOperation" ("id", "tenantId", "terminalId", "storeId", "type", "idempotencyKey", "requestHash", "state", "settlementId",
          "createdAt", "updatedAt", "completedAt")
        SELECT s."operationId", s."tenantId", s."terminalId", s."storeId", 'SETTLEMENT', 'close-' || s."runKey", 'h', 'APPROVED', s."id",
@@ -135,10 +100,10 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     );
     // A settlement of the terminal given up while its close-day's outcome was unknown, which recovery found approved
     // later: this settlement reconciles that batch too, after asking which settlement sent the close-day.
-    const givenUp = await owner.settlement.create({
+    const givenUp = await h.owner.settlement.create({
       data: { tenantId, terminalId: own.id, storeId, businessDate: new Date('2026-02-28'), runKey: randomUUID(), trigger: 'schedule', status: 'FAILED' },
     });
-    const givenUpCloseDay = await owner.terminalOperation.create({
+    const givenUpCloseDay = await h.owner.terminalOperation.create({
       data: {
         tenantId,
         terminalId: own.id,
@@ -152,8 +117,8 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
         completedAt: new Date(),
       },
     });
-    await owner.settlement.update({ where: { id: givenUp.id }, data: { operationId: givenUpCloseDay.id } });
-    const unsettled = await owner.terminalOperation.create({
+    await h.owner.settlement.update({ where: { id: givenUp.id }, data: { operationId: givenUpCloseDay.id } });
+    const unsettled = await h.owner.terminalOperation.create({
       data: {
         tenantId,
         terminalId: own.id,
@@ -167,21 +132,14 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
         completedAt: new Date(),
       },
     });
-    await owner.$executeRawUnsafe('ANALYZE "TerminalOperation", "Settlement"');
+    await h.owner.$executeRawUnsafe('ANALYZE "TerminalOperation", "Settlement"');
 
     recorder.recording.on = true;
-    const data: JobData['settlement.run'] = {
-      tenantId,
-      terminalId: own.id,
-      businessDate: '2026-03-01',
-      runKey: scheduleRunKey(own.id, '2026-03-01'),
-      trigger: 'schedule',
-    };
-    const job = await queue.add('settlement.run', data, { jobId: settlementJobId(own.id, '2026-03-01') });
-    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
+    const job = await h.run(own.id, '2026-03-01');
+    expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED' });
     recorder.recording.on = false;
-    const settlement = await owner.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId, runKey: data.runKey } } });
-    expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: unsettled.id } })).settlementId).toBe(settlement.id);
+    const settlement = await h.owner.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId, runKey: job.data.runKey } } });
+    expect((await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: unsettled.id } })).settlementId).toBe(settlement.id);
     expect(settlement.ourTotals).toMatchObject({ net: 700 });
     expect(settlement.batches).toEqual([
       expect.objectContaining({ closeDayOperationId: givenUpCloseDay.id, closedBy: 'settlement' }),
@@ -198,6 +156,6 @@ describe('settlement statements stay bounded as the terminal and its tenant grow
     // close-days done since: the statement with that lower bound is the one replayed.
     expect(statements.filter((s) => /ORDER BY s."completedAt" DESC LIMIT 1/.test(s.text))).toHaveLength(1);
     expect(statements.filter((s) => /o."createdAt" > \$\d+::timestamptz/.test(s.text))).toHaveLength(1);
-    expect(await widePlans(testDb.adminUrl, statements, tenantId)).toEqual([]);
+    expect(await widePlans(h.testDb.adminUrl, statements, tenantId)).toEqual([]);
   }, 60_000);
 });

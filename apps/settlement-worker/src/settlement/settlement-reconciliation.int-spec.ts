@@ -1,24 +1,13 @@
 import { randomBytes } from 'node:crypto';
 
-import type { INestApplication } from '@nestjs/common';
-import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
-
-import type { WorkerConfig } from '@payorch/config';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { type JobData, QUEUES } from '@payorch/domain';
 import type { OperationType } from '@payorch/drivers';
-import { createLogger } from '@payorch/logging';
 import { insertOperation } from '@payorch/operations';
-import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { emptySimulatorState, SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
 
-import { createWorkerApp } from '../bootstrap';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
-import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
+import { SettlementHarness } from './testing/settlement-harness.testing';
 
 /**
  * A mixed day per protocol (docs/reconciliation.md), every operation driven through the real driver and the
@@ -28,68 +17,39 @@ import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.tes
  * be exactly the planted difference plus the terminal's host mismatch: no false positive, nothing missed.
  */
 describe('settlement reconciliation of a mixed day per protocol (real drivers, simulators, BullMQ, PostgreSQL)', () => {
-  let testDb: TestDatabase;
-  let config: WorkerConfig;
-  let app: INestApplication;
-  let owner: PrismaClient;
-  let db: Database;
-  let queue: Queue;
-  let events: QueueEvents;
-  let runner: DriverSettlementRunner;
-  let tenantId: string;
-  let storeId: string;
-  const closers: (() => Promise<unknown>)[] = [];
-
-  beforeAll(async () => {
-    testDb = await createTestDatabase();
-    config = testWorkerConfig(testDb.appUrl, 'recon', {
+  const h = new SettlementHarness({
+    prefix: 'recon',
+    env: {
       SETTLEMENT_RETRY_BASE_MS: '100',
       SETTLEMENT_RETRY_MAX_MS: '300',
       SETTLEMENT_GIVE_UP_MS: '60000',
       SETTLEMENT_SYNC_INTERVAL_MS: '600000',
-    });
-    db = Database.connect(testDb.appUrl, 4);
-    runner = new DriverSettlementRunner(db, {
-      driverOptions: { commandTimeoutMs: 5000, pollIntervalMs: 2 },
-      connectTimeoutMs: 1000,
-      credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD },
-    });
-    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: runner });
-    await app.init();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
-    storeId = (await owner.store.create({ data: { tenantId, name: 'Main', timeZone: 'Europe/Moscow' } })).id;
-    const opts = testQueueOptions(config);
-    queue = new Queue(QUEUES.settlement, opts);
-    events = new QueueEvents(QUEUES.settlement, opts);
-    await events.waitUntilReady();
+    },
+    poolSize: 4,
+    runner: (db) =>
+      new DriverSettlementRunner(db, {
+        driverOptions: { commandTimeoutMs: 5000, pollIntervalMs: 2 },
+        connectTimeoutMs: 1000,
+        credentials: { adminPassword: DEFAULT_ADMIN_PASSWORD },
+      }),
+  });
+  let tenantId: string;
+  let storeId: string;
+
+  beforeAll(async () => {
+    ({ tenantId } = await h.start());
+    storeId = await h.store('Main', 'Europe/Moscow');
   }, 60_000);
 
-  afterAll(async () => {
-    await queue?.close();
-    await events?.close();
-    await app?.close();
-    await Promise.all(closers.map((close) => close()));
-    if (config) {
-      const redis = new Redis(config.REDIS_URL);
-      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-      await redis.quit();
-    }
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
-  });
+  afterAll(() => h.stop());
 
-  async function terminalAt(protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR', port: number, dialect?: string) {
-    return owner.terminal.create({
-      data: { tenantId, storeId, name: `${protocol}-${port}`, protocol, ...(dialect ? { dialect } : {}), connection: { kind: 'tcp', host: '127.0.0.1', port } },
-    });
-  }
+  const terminalAt = (protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR', port: number, dialect?: string) =>
+    h.terminal(storeId, `${protocol}-${port}`, { port, protocol, dialect });
 
   /** What the operations API does: insert the operation (the owner's insert), then the connector's executor runs it. */
   async function operate(terminalId: string, type: OperationType, input: { amount?: number; cashbackAmount?: number; original?: { id: string } } = {}) {
     const key = randomBytes(8).toString('hex');
-    const { row } = await db.withTenant(tenantId, (tx) =>
+    const { row } = await h.db.withTenant(tenantId, (tx) =>
       insertOperation(tx, {
         tenantId,
         terminalId,
@@ -103,41 +63,26 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
         requestHash: key,
       }),
     );
-    await runner.execute({ tenantId, terminalId, operationId: row.id });
-    const done = await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } });
+    await h.runner.execute({ tenantId, terminalId, operationId: row.id });
+    const done = await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } });
     expect([type, done.state, done.stateReason]).toEqual([type, 'APPROVED', null]);
     return done;
   }
 
   /** A real difference: an operation we recorded as approved that never reached the terminal. */
   function planted(terminalId: string, type: 'PURCHASE' | 'REFUND', amount: number) {
-    return owner.terminalOperation.create({
-      data: {
-        tenantId,
-        terminalId,
-        storeId,
-        type,
-        state: 'APPROVED',
-        amount: BigInt(amount),
-        currency: 'RUB',
-        rrn: '999999999999',
-        idempotencyKey: randomBytes(8).toString('hex'),
-        requestHash: 'h',
-        completedAt: new Date(),
-      },
-    });
+    return h.recordOperation(terminalId, storeId, amount, { type, rrn: '999999999999' });
   }
 
   async function settle(terminalId: string, businessDate: string) {
-    const data: JobData['settlement.run'] = { tenantId, terminalId, businessDate, runKey: scheduleRunKey(terminalId, businessDate), trigger: 'schedule' };
-    const job = await queue.add('settlement.run', data, { jobId: settlementJobId(terminalId, businessDate) });
-    await job.waitUntilFinished(events, 60_000);
-    return owner.settlement.findFirstOrThrow({ where: { terminalId, businessDate: new Date(`${businessDate}T00:00:00Z`) } });
+    const job = await h.run(terminalId, businessDate);
+    await job.waitUntilFinished(h.events, 60_000);
+    return h.owner.settlement.findFirstOrThrow({ where: { terminalId, businessDate: new Date(`${businessDate}T00:00:00Z`) } });
   }
 
   it('Joinproto: mid-day close through the operations path, 915 at the end, a planted purchase — exactly that is reported', async () => {
     const sim = new JoinprotoTerminalSimulator();
-    closers.push(() => sim.close());
+    h.onStop(() => sim.close());
     const terminal = await terminalAt('JOINPROTO', (await sim.listen(0)).port);
     // Batch 1, closed mid-day through the operations path.
     const p1 = await operate(terminal.id, 'purchase', { amount: 1000 });
@@ -169,7 +114,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
       expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', outcome: 'closed_with_mismatch', operations: 9, discrepancies: 3 }),
     ]);
     expect(s.ourTotals).toMatchObject({ buckets: { debit: { count: 5, amount: 11400 }, credit: { count: 0, amount: 0 }, void: { count: 1, amount: 1200 } } });
-    const covered = await owner.terminalOperation.findMany({
+    const covered = await h.owner.terminalOperation.findMany({
       where: { id: { in: [p1, r1, midDay, p2, cb, p3, v3, hold, capture, hold2, release, extra].map((o) => o.id) } },
     });
     expect(covered.every((o) => o.settlementId === s.id)).toBe(true);
@@ -182,7 +127,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
 
   it('Joinproto: a day closed on the terminal itself (DF12 shift moved on) is a batch boundary, listed and not compared', async () => {
     const sim = new JoinprotoTerminalSimulator({ closeDayReceipt: 'ru' });
-    closers.push(() => sim.close());
+    h.onStop(() => sim.close());
     const terminal = await terminalAt('JOINPROTO', (await sim.listen(0)).port);
     const before = await operate(terminal.id, 'purchase', { amount: 1000 });
     sim.closeShiftOnTerminal();
@@ -199,7 +144,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
 
   it('JPAY (aQsi): SBP in its own bucket, partial void as a reversal, orig-amount as the terminal figure, host mismatch, a planted purchase', async () => {
     const sim = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 2 });
-    closers.push(() => sim.close());
+    h.onStop(() => sim.close());
     const terminal = await terminalAt('JPAY', await sim.listen(0), 'aqsi');
     await operate(terminal.id, 'purchase', { amount: 1000 });
     const midDay = await operate(terminal.id, 'settlement');
@@ -240,7 +185,7 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
 
   it('SSI: report_z mid-day, Z report answered 95 with real totals, cashback cash part and preauth cancel not counted, a planted refund', async () => {
     const sim = new SsiEcrSimulator({ state: emptySimulatorState() });
-    closers.push(() => sim.stop());
+    h.onStop(() => sim.stop());
     const terminal = await terminalAt('SSI_ECR', (await sim.start()).port);
     await operate(terminal.id, 'purchase', { amount: 1000 });
     const midDay = await operate(terminal.id, 'report_z');

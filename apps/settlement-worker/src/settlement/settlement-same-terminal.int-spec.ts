@@ -1,22 +1,20 @@
 import { randomBytes } from 'node:crypto';
 
-import { Queue, QueueEvents, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Worker } from 'bullmq';
 import pg from 'pg';
 
-import type { WorkerConfig } from '@payorch/config';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import type { JobData } from '@payorch/domain';
 import { createLogger, createMetricsRegistry } from '@payorch/logging';
 import { scheduleRunKey } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, waitFor } from '@payorch/testing';
+import { waitFor } from '@payorch/testing';
 
-import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
+import { testQueueOptions } from '../testing/worker-config.testing';
 import { settlementMetrics } from './settlement-metrics';
 import { RunnerUnavailable } from './settlement-runner';
 import { SettlementService } from './settlement.service';
 import { TenantSlots } from './tenant-slots';
 import { LedgerSettlementRunner } from './testing/ledger-runner.testing';
+import { SettlementHarness } from './testing/settlement-harness.testing';
 
 /** A runner call held until the test opens it; `reached` once a call waits at it. */
 function gate() {
@@ -42,34 +40,20 @@ const TWO_HOURS_AGO = () => new Date(Date.now() - 2 * 3600_000).toISOString();
  * (LedgerSettlementRunner); the service, BullMQ, Redis and PostgreSQL are real.
  */
 describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreSQL; a scripted terminal)', () => {
-  let testDb: TestDatabase;
-  let config: WorkerConfig;
-  let owner: PrismaClient;
-  let db: Database;
-  let redis: Redis;
+  const h = new SettlementHarness({
+    prefix: 'same-terminal',
+    env: { SETTLEMENT_RETRY_BASE_MS: '100', SETTLEMENT_RETRY_MAX_MS: '300', SETTLEMENT_GIVE_UP_MS: '60000' },
+    poolSize: 8,
+    queueName: `same-terminal-${randomBytes(3).toString('hex')}`,
+  });
   let runner: LedgerSettlementRunner;
-  let queue: Queue;
-  let events: QueueEvents;
   let worker: Worker;
   let tenantId: string;
   let storeId: string;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    config = testWorkerConfig(testDb.appUrl, 'same-terminal', {
-      SETTLEMENT_RETRY_BASE_MS: '100',
-      SETTLEMENT_RETRY_MAX_MS: '300',
-      SETTLEMENT_GIVE_UP_MS: '60000',
-    });
-    db = Database.connect(testDb.appUrl, 8);
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    redis = new Redis(config.REDIS_URL);
+    const { db, config, redis, queue } = await h.start();
     runner = new LedgerSettlementRunner(db);
-    const opts = testQueueOptions(config);
-    const name = `same-terminal-${randomBytes(3).toString('hex')}`;
-    queue = new Queue(name, opts);
-    events = new QueueEvents(name, opts);
-    await events.waitUntilReady();
     const service = new SettlementService(
       db,
       config,
@@ -79,59 +63,27 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       settlementMetrics(createMetricsRegistry('test')),
       queue,
     );
-    worker = new Worker(name, (job, token) => service.run(job, token), { ...opts, concurrency: 8 });
-    tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
-    storeId = (await owner.store.create({ data: { tenantId, name: 'Main', timeZone: 'Europe/Moscow' } })).id;
+    worker = new Worker(queue.name, (job, token) => service.run(job, token), { ...testQueueOptions(config), concurrency: 8 });
+    tenantId = h.tenantId;
+    storeId = await h.store('Main', 'Europe/Moscow');
   }, 60_000);
 
   afterAll(async () => {
     await worker?.close();
-    await queue?.obliterate({ force: true }).catch(() => undefined);
-    await queue?.close();
-    await events?.close();
-    if (redis) {
-      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-      await redis.quit();
-    }
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
+    await h.queue?.obliterate({ force: true }).catch(() => undefined);
+    await h.stop();
   });
 
   beforeEach(() => {
     runner.around = (_ref, closeDay) => closeDay();
   });
 
-  const terminal = async () =>
-    (
-      await owner.terminal.create({
-        data: {
-          tenantId,
-          storeId,
-          name: `T-${randomBytes(3).toString('hex')}`,
-          protocol: 'JOINPROTO',
-          connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
-        },
-      })
-    ).id;
+  const terminal = async () => (await h.terminal(storeId, `T-${randomBytes(3).toString('hex')}`)).id;
 
   /** A purchase approved on the terminal (its batch) and recorded on our side. */
   async function pay(terminalId: string, amount: number) {
     runner.pay(terminalId, amount);
-    return owner.terminalOperation.create({
-      data: {
-        tenantId,
-        terminalId,
-        storeId,
-        type: 'PURCHASE',
-        state: 'APPROVED',
-        amount: BigInt(amount),
-        currency: 'RUB',
-        idempotencyKey: randomBytes(8).toString('hex'),
-        requestHash: 'h',
-        completedAt: new Date(),
-      },
-    });
+    return h.recordOperation(terminalId, storeId, amount);
   }
 
   function settle(terminalId: string, businessDate: string, extra: Partial<JobData['settlement.run']> = {}, jobId = `${terminalId}-${businessDate}`) {
@@ -143,22 +95,22 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       trigger: 'schedule',
       ...extra,
     };
-    return queue.add('settlement.run', data, { jobId });
+    return h.queue.add('settlement.run', data, { jobId });
   }
 
   const findSettlement = (terminalId: string, businessDate: string) =>
-    owner.settlement.findFirst({ where: { runKey: scheduleRunKey(terminalId, businessDate) } });
+    h.owner.settlement.findFirst({ where: { runKey: scheduleRunKey(terminalId, businessDate) } });
   const settlementOf = (terminalId: string, businessDate: string) =>
-    owner.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId, runKey: scheduleRunKey(terminalId, businessDate) } } });
+    h.owner.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId, runKey: scheduleRunKey(terminalId, businessDate) } } });
   const errorCode = (s: { error: unknown } | null) => (s?.error as { code?: string } | null)?.code;
-  const closeDays = (terminalId: string) => owner.terminalOperation.findMany({ where: { terminalId, type: 'SETTLEMENT' }, orderBy: { createdAt: 'asc' } });
+  const closeDays = (terminalId: string) => h.owner.terminalOperation.findMany({ where: { terminalId, type: 'SETTLEMENT' }, orderBy: { createdAt: 'asc' } });
 
   /**
    * Runs `meanwhile` while another transaction holds a row lock (`lock`: a `SELECT … FOR UPDATE`), so that the worker's
    * transactions that need the row wait for it; `waiters()` counts the transactions waiting on a lock. Commits at the end.
    */
   async function holdingLock(lock: string, values: unknown[], meanwhile: (waiters: () => Promise<number>) => Promise<void>) {
-    const blocker = new pg.Client({ connectionString: testDb.adminUrl });
+    const blocker = new pg.Client({ connectionString: h.testDb.adminUrl });
     await blocker.connect();
     try {
       await blocker.query('BEGIN');
@@ -199,8 +151,8 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
         { timeoutMs: 20_000, what: 'day D+1 to complete, or to wait for day D' },
       );
       held.open();
-      expect(await dayD.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
-      expect(await dayD1.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await dayD.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await dayD1.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       expect(await settlementOf(t, '2026-05-01')).toMatchObject({ ourTotals: { net: 1000 }, terminalTotals: { net: 1000 }, error: null });
       expect(await settlementOf(t, '2026-05-02')).toMatchObject({ ourTotals: { net: 2000 }, terminalTotals: { net: 2000 }, error: null });
     }, 30_000);
@@ -211,7 +163,7 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       // Day D: the terminal closes {1000}, the answer is lost; past the give-up window, D is FAILED (OUTCOME_UNKNOWN).
       runner.loseNextAnswer(t);
       const dayD = await settle(t, '2026-05-03', { firstAttemptAt: TWO_HOURS_AGO() });
-      expect(await dayD.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'FAILED' });
+      expect(await dayD.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'FAILED' });
       const [unknown] = await closeDays(t);
       expect(unknown).toMatchObject({ state: 'UNKNOWN' });
       expect(await settlementOf(t, '2026-05-03')).toMatchObject({ status: 'FAILED', error: { code: 'OUTCOME_UNKNOWN' } });
@@ -224,14 +176,14 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       // Operations recovery later finds day D's close-day approved: the terminal closed {1000} then.
       await runner.recover({ tenantId, terminalId: t, operationId: unknown!.id });
 
-      expect(await dayD1.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await dayD1.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       const s = await settlementOf(t, '2026-05-04');
       expect(s).toMatchObject({ ourTotals: { net: 2000 }, terminalTotals: { net: 2000 }, discrepancies: [] });
       expect(s.batches).toEqual([
         expect.objectContaining({ closeDayOperationId: unknown!.id, closedBy: 'settlement', outcome: 'closed', operations: 1, discrepancies: 0 }),
         expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', outcome: 'closed', operations: 1, discrepancies: 0 }),
       ]);
-      expect(await owner.terminalOperation.findMany({ where: { id: { in: [p1.id, unknown!.id] } }, select: { settlementId: true } })).toEqual([
+      expect(await h.owner.terminalOperation.findMany({ where: { id: { in: [p1.id, unknown!.id] } }, select: { settlementId: true } })).toEqual([
         { settlementId: s.id },
         { settlementId: s.id },
       ]);
@@ -263,8 +215,8 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
           { timeoutMs: 20_000, what: 'both completions under way' },
         );
       });
-      expect(await dayD.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
-      expect(await dayD1.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await dayD.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await dayD1.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       expect(await settlementOf(t, '2026-05-05')).toMatchObject({ ourTotals: { net: 1000 }, terminalTotals: { net: 1000 } });
       expect(await settlementOf(t, '2026-05-06')).toMatchObject({ ourTotals: { net: 2000 }, terminalTotals: { net: 2000 } });
     }, 30_000);
@@ -275,17 +227,17 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       // Manual close-days (rows the gateway created PENDING): nothing in their first transaction waits before the busy check.
       const runs = ['a', 'b'].map((k) => ({ tenantId, terminalId: t, businessDate: '2026-05-07', runKey: `manual:${t}:${k}`, trigger: 'manual' as const }));
       for (const run of runs) {
-        await owner.settlement.create({
+        await h.owner.settlement.create({
           data: { tenantId, terminalId: t, storeId, businessDate: new Date('2026-05-07T00:00:00Z'), runKey: run.runKey, trigger: 'manual', status: 'PENDING' },
         });
       }
       // The terminal's row locked: the insert of a close-day (its foreign key) waits, so both runs get as far as they can first.
-      let jobs: Awaited<ReturnType<typeof queue.add>>[] = [];
+      let jobs: Awaited<ReturnType<typeof h.queue.add>>[] = [];
       await holdingLock('SELECT 1 FROM "Terminal" WHERE "id" = $1 FOR UPDATE', [t], async (waiters) => {
-        jobs = await Promise.all(runs.map((run, i) => queue.add('settlement.run', run, { jobId: `${t}-manual-${i}` })));
+        jobs = await Promise.all(runs.map((run, i) => h.queue.add('settlement.run', run, { jobId: `${t}-manual-${i}` })));
         await waitFor(async () => (await waiters()) === 2, { timeoutMs: 20_000, what: 'both runs waiting on a lock' });
       });
-      for (const job of jobs) expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      for (const job of jobs) expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       const [first, second] = await closeDays(t);
       expect([first?.state, second?.state]).toEqual(['APPROVED', 'APPROVED']);
       expect(second!.createdAt.getTime()).toBeGreaterThanOrEqual(first!.completedAt!.getTime());
@@ -309,9 +261,9 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       const stale = await settle(t, businessDate, staleData, `${t}-stale`);
       await waitFor(() => held.reached, { what: "the stale run's close-day answered" });
       const duplicate = await settle(t, businessDate, {}, `${t}-duplicate`);
-      expect(await duplicate.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await duplicate.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       held.open();
-      expect(await stale.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
+      expect(await stale.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
       expect(await settlementOf(t, businessDate)).toMatchObject({ status: 'COMPLETED', error: null });
     }
 
@@ -343,9 +295,9 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       const stale = await settle(t, '2026-05-10', {}, `${t}-stale`);
       await waitFor(() => held.reached, { what: 'the stale run at its terminal' });
       const duplicate = await settle(t, '2026-05-10', { firstAttemptAt: TWO_HOURS_AGO() }, `${t}-duplicate`);
-      expect(await duplicate.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'FAILED' });
+      expect(await duplicate.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'FAILED' });
       held.open();
-      expect(await stale.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'FAILED', skipped: true });
+      expect(await stale.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'FAILED', skipped: true });
       expect(await settlementOf(t, '2026-05-10')).toMatchObject({ status: 'FAILED', error: { code: 'TERMINAL_BUSY' } });
     }, 30_000);
   });

@@ -1,24 +1,16 @@
 import { randomBytes } from 'node:crypto';
 
-import type { INestApplication } from '@nestjs/common';
-import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 
-import type { WorkerConfig } from '@payorch/config';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { type JobData, QUEUES } from '@payorch/domain';
-import { createLogger } from '@payorch/logging';
-import { manualJobId, scheduleRunKey, settlementJobId } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, explainPrepared, freePort, type TestDatabase, waitFor, widestRead } from '@payorch/testing';
+import { manualJobId, settlementJobId } from '@payorch/settlement';
+import { deleteRedisPrefix, explainPrepared, freePort, waitFor, widestRead } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { createWorkerApp } from '../bootstrap';
 import { SchedulerReconciler } from '../schedules/scheduler-reconciler.service';
-import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
 import type { SettlementOperationRef, SettlementRunner } from './settlement-runner';
 import { SETTLEMENT_SWEEP_SCHEDULER_ID, SettlementSweepService } from './settlement-sweep.service';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
+import { SettlementHarness } from './testing/settlement-harness.testing';
 
 /** No schedules here: the sweep's catch-up of scheduled runs finds nothing (schedule-catch-up.int-spec.ts). */
 const NO_CATCH_UP = { due: 0, missing: 0, firing: 0, live: 0, added: 0, retried: 0 };
@@ -42,84 +34,51 @@ class CrashingRunner implements SettlementRunner {
  * Retries are 60 s apart here, so a deferred job stays delayed while a test looks at it.
  */
 describe('settlement sweep: a settlement whose job is lost is queued again (real BullMQ, Redis, PostgreSQL, Joinproto simulator)', () => {
-  let testDb: TestDatabase;
-  let config: WorkerConfig;
-  let app: INestApplication;
-  let owner: PrismaClient;
-  let db: Database;
-  let queue: Queue;
-  let events: QueueEvents;
-  let redis: Redis;
-  let runner: CrashingRunner;
-  const sims: JoinprotoTerminalSimulator[] = [];
-  let tenantId: string;
-  let storeId: string;
-
-  beforeAll(async () => {
-    testDb = await createTestDatabase();
-    config = testWorkerConfig(testDb.appUrl, 'settle-sweep', {
+  const h = new SettlementHarness({
+    prefix: 'settle-sweep',
+    env: {
       SETTLEMENT_RETRY_BASE_MS: '60000',
       SETTLEMENT_RETRY_MAX_MS: '60000',
       SETTLEMENT_SYNC_INTERVAL_MS: '600000',
       SETTLEMENT_SWEEP_INTERVAL_MS: '3600000',
       SETTLEMENT_SWEEP_AFTER_MS: '60000',
-    });
-    db = Database.connect(testDb.appUrl, 4);
-    runner = new CrashingRunner(new DriverSettlementRunner(db, { driverOptions: { commandTimeoutMs: 3000 }, connectTimeoutMs: 500 }));
-    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: runner });
-    await app.init();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
-    storeId = (await owner.store.create({ data: { tenantId, name: 'Moscow', timeZone: 'Europe/Moscow' } })).id;
-    const opts = testQueueOptions(config);
-    queue = new Queue(QUEUES.settlement, opts);
-    events = new QueueEvents(QUEUES.settlement, opts);
-    await events.waitUntilReady();
-    redis = new Redis(config.REDIS_URL);
+    },
+    poolSize: 4,
+    runner: (db) => new CrashingRunner(new DriverSettlementRunner(db, { driverOptions: { commandTimeoutMs: 3000 }, connectTimeoutMs: 500 })),
+  });
+  const sims: JoinprotoTerminalSimulator[] = [];
+  h.onStop(() => Promise.all(sims.map((s) => s.close())));
+  let tenantId: string;
+  let storeId: string;
+
+  beforeAll(async () => {
+    ({ tenantId } = await h.start());
+    storeId = await h.store('Moscow', 'Europe/Moscow');
     // A scheduler with `every` runs its first job at once: let the start-up sweep finish (it finds nothing) before a
     // test ages a row, so only the sweeps a test runs itself can find it.
     await sweepRunsAfter(0);
   }, 60_000);
 
-  afterAll(async () => {
-    await queue?.close();
-    await events?.close();
-    await app?.close();
-    await Promise.all(sims.map((s) => s.close()));
-    if (redis) {
-      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-      await redis.quit();
-    }
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
-  });
+  afterAll(() => h.stop());
 
   /** A Joinproto terminal on `port`; the simulator listens only once `online()` is called. */
   async function terminalOnPort(port: number) {
     const sim = new JoinprotoTerminalSimulator({});
     sims.push(sim);
-    const terminal = await owner.terminal.create({
-      data: { tenantId, storeId, name: `T${sims.length}`, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port } },
-    });
+    const terminal = await h.terminal(storeId, `T${sims.length}`, { port });
     return { terminal, online: () => sim.listen(port) };
   }
 
-  function run(terminalId: string, businessDate: string) {
-    const data: JobData['settlement.run'] = { tenantId, terminalId, businessDate, runKey: scheduleRunKey(terminalId, businessDate), trigger: 'schedule' };
-    return queue.add('settlement.run', data, { jobId: settlementJobId(terminalId, businessDate) });
-  }
-
-  const settlementOf = (terminalId: string) => owner.settlement.findFirstOrThrow({ where: { terminalId } });
+  const settlementOf = (terminalId: string) => h.owner.settlement.findFirstOrThrow({ where: { terminalId } });
 
   /** The terminal is offline: the first attempt starts the settlement, defers it (TERMINAL_OFFLINE) and the job waits 60 s. */
   async function deferredOffline(terminalId: string, businessDate: string) {
-    const job = await run(terminalId, businessDate);
+    const job = await h.run(terminalId, businessDate);
     await waitFor(
       async () => {
-        const s = await owner.settlement.findFirst({ where: { terminalId } });
+        const s = await h.owner.settlement.findFirst({ where: { terminalId } });
         const retries = (s?.error as { code?: string; retries?: number } | null)?.retries;
-        return retries === 1 && (await (await queue.getJob(job.id!))?.getState()) === 'delayed' ? s : null;
+        return retries === 1 && (await (await h.queue.getJob(job.id!))?.getState()) === 'delayed' ? s : null;
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'an offline deferral with its job delayed' },
     );
@@ -129,12 +88,13 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
   }
 
   /** Unchanged for an hour: what the sweep looks for. */
-  const age = (settlementId: string) => owner.$executeRaw`UPDATE "Settlement" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${settlementId}::uuid`;
+  const age = (settlementId: string) => h.owner.$executeRaw`UPDATE "Settlement" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${settlementId}::uuid`;
 
-  const sweep = () => app.get(SettlementSweepService).sweep();
+  const sweep = () => h.app.get(SettlementSweepService).sweep();
 
   /** The sweep jobs the worker ran (kept: removeOnComplete 100), oldest first. */
-  const sweepRuns = async () => (await queue.getJobs(['completed'])).filter((j) => j.name === 'settlement.sweep').sort((a, b) => a.finishedOn! - b.finishedOn!);
+  const sweepRuns = async () =>
+    (await h.queue.getJobs(['completed'])).filter((j) => j.name === 'settlement.sweep').sort((a, b) => a.finishedOn! - b.finishedOn!);
 
   /** Waits until the worker has completed more than `count` sweep jobs; the result of the latest. */
   async function sweepRunsAfter(count: number) {
@@ -160,16 +120,16 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
 
   /** The close-day operations of the terminal: one, APPROVED (the PENDING one of the first attempt, reused). */
   async function expectOneCloseDay(terminalId: string, operationId: string | null) {
-    const close = await owner.terminalOperation.findMany({ where: { terminalId, type: 'SETTLEMENT' } });
+    const close = await h.owner.terminalOperation.findMany({ where: { terminalId, type: 'SETTLEMENT' } });
     expect(close.map((o) => [o.id, o.state])).toEqual([[operationId, 'APPROVED']]);
   }
 
   it('the sweep is a repeatable job of the worker, and Redis losing it is repaired by the scheduler reconcile', async () => {
-    expect(await queue.getJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID)).toMatchObject({ name: 'settlement.sweep', every: 3_600_000 });
+    expect(await h.queue.getJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID)).toMatchObject({ name: 'settlement.sweep', every: 3_600_000 });
     const runs = (await sweepRuns()).length;
-    await queue.removeJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID);
-    expect(await app.get(SchedulerReconciler).reconcile()).toMatchObject({ recreated: [SETTLEMENT_SWEEP_SCHEDULER_ID] });
-    expect(await queue.getJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID)).toMatchObject({ name: 'settlement.sweep', every: 3_600_000 });
+    await h.queue.removeJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID);
+    expect(await h.app.get(SchedulerReconciler).reconcile()).toMatchObject({ recreated: [SETTLEMENT_SWEEP_SCHEDULER_ID] });
+    expect(await h.queue.getJobScheduler(SETTLEMENT_SWEEP_SCHEDULER_ID)).toMatchObject({ name: 'settlement.sweep', every: 3_600_000 });
     // Re-created, it sweeps at once (nothing is unfinished yet).
     expect(await sweepRunsAfter(runs)).toEqual({ found: 0, added: 0, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
   });
@@ -183,25 +143,25 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
 
     // Redis loses everything this worker had (a flush, or a restart without persistence): the delayed job is gone,
     // and nothing else would run it again (the schedule fired already; the job was to retry in 60 s).
-    await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-    expect(await queue.getJob(job.id!)).toBeUndefined();
+    await deleteRedisPrefix(h.redis, h.config.REDIS_KEY_PREFIX);
+    expect(await h.queue.getJob(job.id!)).toBeUndefined();
     await online();
     // What the worker does when Redis is back (on the reconnect, or at the next tick): its schedulers are re-created,
     // and the sweep's runs at once.
-    await app.get(SchedulerReconciler).reconcile();
+    await h.app.get(SchedulerReconciler).reconcile();
     expect(await sweepRunsAfter(0)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
 
     const s = await completed(terminal.id);
     expect(s).toMatchObject({ id: settlement.id, attempts: 2, error: null, startedAt: settlement.startedAt });
     await expectOneCloseDay(terminal.id, settlement.operationId);
     // The same job id as the schedule's; its give-up window still runs from the settlement's first attempt.
-    expect((await queue.getJob(job.id!))?.data).toMatchObject({
+    expect((await h.queue.getJob(job.id!))?.data).toMatchObject({
       runKey: settlement.runKey,
       trigger: 'schedule',
       businessDate: '2026-03-01',
       firstAttemptAt: settlement.startedAt!.toISOString(),
     });
-    expect(await owner.domainEvent.count({ where: { subjectId: settlement.id, type: 'settlement.completed' } })).toBe(1);
+    expect(await h.owner.domainEvent.count({ where: { subjectId: settlement.id, type: 'settlement.completed' } })).toBe(1);
     expect(await sweep()).toMatchObject({ found: 0 });
   });
 
@@ -213,12 +173,12 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
 
     expect(await sweep()).toEqual({ found: 1, added: 0, retried: 0, live: 1, finished: 0, catchUp: NO_CATCH_UP });
     expect(await sweep()).toEqual({ found: 1, added: 0, retried: 0, live: 1, finished: 0, catchUp: NO_CATCH_UP });
-    const jobs = (await queue.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).filter((j) => j.data.terminalId === terminal.id);
+    const jobs = (await h.queue.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).filter((j) => j.data.terminalId === terminal.id);
     expect(jobs.map((j) => [j.id, j.timestamp, j.data.retries])).toEqual([[job.id, job.timestamp, 1]]);
-    expect(await (await queue.getJob(job.id!))!.getState()).toBe('delayed');
+    expect(await (await h.queue.getJob(job.id!))!.getState()).toBe('delayed');
 
     await online();
-    await (await queue.getJob(job.id!))!.promote();
+    await (await h.queue.getJob(job.id!))!.promote();
     expect(await completed(terminal.id)).toMatchObject({ attempts: 2 });
     await expectOneCloseDay(terminal.id, settlement.operationId);
   });
@@ -227,19 +187,19 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     const port = await freePort();
     const { terminal, online } = await terminalOnPort(port);
     await online();
-    runner.crashNext.add(terminal.id);
-    const job = await run(terminal.id, '2026-03-03');
-    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/runner crashed/);
+    h.runner.crashNext.add(terminal.id);
+    const job = await h.run(terminal.id, '2026-03-03');
+    await expect(job.waitUntilFinished(h.events, 20_000)).rejects.toThrow(/runner crashed/);
     const failed = await settlementOf(terminal.id);
     // Started, its close-day created PENDING and never sent: stuck RUNNING with nothing left to run it.
     expect(failed).toMatchObject({ status: 'RUNNING', attempts: 1 });
-    expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: failed.operationId! } })).toMatchObject({ state: 'PENDING' });
+    expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: failed.operationId! } })).toMatchObject({ state: 'PENDING' });
     await age(failed.id);
 
     expect(await sweep()).toEqual({ found: 1, added: 0, retried: 1, live: 0, finished: 0, catchUp: NO_CATCH_UP });
     expect(await completed(terminal.id)).toMatchObject({ attempts: 2, error: null });
     await expectOneCloseDay(terminal.id, failed.operationId);
-    expect(await (await queue.getJob(job.id!))!.getState()).toBe('completed');
+    expect(await (await h.queue.getJob(job.id!))!.getState()).toBe('completed');
   });
 
   it("a manual settlement whose enqueue was lost (row PENDING, no job) is queued under the manual job id, by the sweep's own job", async () => {
@@ -248,22 +208,22 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     await online();
     // As the gateway leaves it when Redis fails between its insert and its enqueue, and the client never retries.
     const runKey = `manual:${randomBytes(4).toString('hex')}`;
-    const row = await owner.settlement.create({
+    const row = await h.owner.settlement.create({
       data: { tenantId, terminalId: terminal.id, storeId, businessDate: new Date('2026-03-04T00:00:00Z'), runKey, trigger: 'manual', status: 'PENDING' },
     });
     await age(row.id);
 
-    const sweepJob = await queue.add('settlement.sweep', {});
-    expect(await sweepJob.waitUntilFinished(events, 20_000)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
+    const sweepJob = await h.queue.add('settlement.sweep', {});
+    expect(await sweepJob.waitUntilFinished(h.events, 20_000)).toEqual({ found: 1, added: 1, retried: 0, live: 0, finished: 0, catchUp: NO_CATCH_UP });
     const s = await completed(terminal.id);
     expect(s.startedAt).toBeInstanceOf(Date);
-    const job = await queue.getJob(manualJobId(terminal.id, runKey));
+    const job = await h.queue.getJob(manualJobId(terminal.id, runKey));
     expect(job?.data).toMatchObject({ tenantId, terminalId: terminal.id, businessDate: '2026-03-04', runKey, trigger: 'manual', step: 'done' });
   });
 
   it('reads a bounded number of rows among 20,000 finished settlements (generic plan of the cross-tenant scan)', async () => {
     const { terminal } = await terminalOnPort(await freePort());
-    await owner.$executeRawUnsafe(
+    await h.owner.$executeRawUnsafe(
       `INSERT INTO "Settlement" ("id", "tenantId", "terminalId", "storeId", "businessDate", "runKey", "trigger", "status", "createdAt", "updatedAt")
        SELECT gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, DATE '2020-01-01' + n, 'past-' || n, 'schedule',
          (CASE WHEN n % 2 = 0 THEN 'COMPLETED' ELSE 'FAILED' END)::"SettlementStatus", now() - n * interval '1 hour', now() - n * interval '1 hour'
@@ -273,7 +233,7 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
       storeId,
     );
     for (const n of [1, 2, 3]) {
-      await owner.settlement.create({
+      await h.owner.settlement.create({
         data: {
           tenantId,
           terminalId: terminal.id,
@@ -285,11 +245,11 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
         },
       });
     }
-    await owner.$executeRawUnsafe('ANALYZE "Settlement"');
+    await h.owner.$executeRawUnsafe('ANALYZE "Settlement"');
 
     // The function's own statement, prepared with its parameters as $1..$4 and planned generically (as a
     // long-lived connection keeps it), run by the function's owner: what the SECURITY DEFINER function runs.
-    const client = new pg.Client({ connectionString: testDb.adminUrl });
+    const client = new pg.Client({ connectionString: h.testDb.adminUrl });
     await client.connect();
     try {
       const [fn] = (await client.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname = 'payorch_unfinished_settlements'`)).rows;

@@ -1,21 +1,16 @@
 import { randomBytes } from 'node:crypto';
 
-import type { INestApplication } from '@nestjs/common';
 import { Queue, QueueEvents, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 
-import type { WorkerConfig } from '@payorch/config';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { type JobData, QUEUES } from '@payorch/domain';
+import type { Database } from '@payorch/db';
+import type { JobData } from '@payorch/domain';
 import type { OperationOutcome, TerminalDriver } from '@payorch/drivers';
 import { duplexTransport, TillSession } from '@payorch/joinproto';
-import { createLogger } from '@payorch/logging';
 import { OperationExecutor, recoverOperation } from '@payorch/operations';
 import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
-import { createTestDatabase, deleteRedisPrefix, freePort, type TestDatabase, waitFor } from '@payorch/testing';
+import { freePort, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { createWorkerApp } from '../bootstrap';
 import { DATABASE, LOGGER } from '../tokens';
 import { DriverSettlementRunner } from './testing/driver-runner.testing';
 import { ScheduleSyncService } from './schedule-sync.service';
@@ -26,7 +21,8 @@ import { SettlementService } from './settlement.service';
 import { TENANT_SLOTS } from './settlement.tokens';
 import { TenantSlots } from './tenant-slots';
 import { FakeSettlementRunner } from './testing/fake-runner.testing';
-import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
+import { SettlementHarness } from './testing/settlement-harness.testing';
+import { testQueueOptions } from '../testing/worker-config.testing';
 
 /** Fake fleet for the terminals registered in it, real drivers against simulators for the rest. */
 class RoutingRunner implements SettlementRunner {
@@ -44,153 +40,101 @@ class RoutingRunner implements SettlementRunner {
 }
 
 describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator)', () => {
-  let testDb: TestDatabase;
-  let config: WorkerConfig;
-  let app: INestApplication;
-  let owner: PrismaClient;
-  let db: Database;
-  let queue: Queue;
-  let events: QueueEvents;
-  let redis: Redis;
-  let runner: RoutingRunner;
   let hang = false;
-  const sims: JoinprotoTerminalSimulator[] = [];
-  let tenantId: string;
-  let moscowStore: string;
-  let newYorkStore: string;
-
-  beforeAll(async () => {
-    testDb = await createTestDatabase();
-    config = testWorkerConfig(testDb.appUrl, 'settle', {
+  const h = new SettlementHarness({
+    prefix: 'settle',
+    env: {
       SETTLEMENT_CONCURRENCY: '12',
       SETTLEMENT_TENANT_CONCURRENCY: '8',
       SETTLEMENT_RETRY_BASE_MS: '100',
       SETTLEMENT_RETRY_MAX_MS: '300',
       SETTLEMENT_GIVE_UP_MS: '60000',
       SETTLEMENT_SYNC_INTERVAL_MS: '600000',
-    });
-    db = Database.connect(testDb.appUrl, 4);
-    runner = new RoutingRunner(
-      new DriverSettlementRunner(db, { driverOptions: { commandTimeoutMs: 3000 }, connectTimeoutMs: 500, hangAfterSend: () => hang }),
-      new FakeSettlementRunner(db, 3),
-    );
-    app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }), { settlementRunner: runner });
-    await app.init();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    tenantId = (await owner.tenant.create({ data: { name: 'Chain' } })).id;
-    moscowStore = (await owner.store.create({ data: { tenantId, name: 'Moscow', timeZone: 'Europe/Moscow' } })).id;
-    newYorkStore = (await owner.store.create({ data: { tenantId, name: 'New York', timeZone: 'America/New_York' } })).id;
-    const opts = testQueueOptions(config);
-    queue = new Queue(QUEUES.settlement, opts);
-    events = new QueueEvents(QUEUES.settlement, opts);
-    await events.waitUntilReady();
-    redis = new Redis(config.REDIS_URL);
+    },
+    poolSize: 4,
+    runner: (db) =>
+      new RoutingRunner(
+        new DriverSettlementRunner(db, { driverOptions: { commandTimeoutMs: 3000 }, connectTimeoutMs: 500, hangAfterSend: () => hang }),
+        new FakeSettlementRunner(db, 3),
+      ),
+  });
+  const sims: JoinprotoTerminalSimulator[] = [];
+  h.onStop(() => Promise.all(sims.map((s) => s.close())));
+  let tenantId: string;
+  let moscowStore: string;
+  let newYorkStore: string;
+
+  beforeAll(async () => {
+    ({ tenantId } = await h.start());
+    moscowStore = await h.store('Moscow', 'Europe/Moscow');
+    newYorkStore = await h.store('New York', 'America/New_York');
   }, 60_000);
 
-  afterAll(async () => {
-    // Whatever beforeAll got to: a boot that failed half-way must not leave a worker, a socket or a pool behind.
-    await queue?.close();
-    await events?.close();
-    await app?.close();
-    await Promise.all(sims.map((s) => s.close()));
-    if (redis) {
-      await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
-      await redis.quit();
-    }
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
-  });
+  afterAll(() => h.stop());
 
   async function simTerminal(options: ConstructorParameters<typeof JoinprotoTerminalSimulator>[0] = {}, port?: number) {
     const sim = new JoinprotoTerminalSimulator(options);
     sims.push(sim);
     const address = port === undefined ? await sim.listen(0) : { port };
-    const terminal = await owner.terminal.create({
-      data: {
-        tenantId,
-        storeId: moscowStore,
-        name: `T${sims.length}`,
-        protocol: 'JOINPROTO',
-        connection: { kind: 'tcp', host: '127.0.0.1', port: address.port },
-      },
-    });
+    const terminal = await h.terminal(moscowStore, `T${sims.length}`, { port: address.port });
     return { sim, terminal };
   }
 
   /** A purchase made on the simulator and recorded on our side as approved. */
   async function pay(sim: JoinprotoTerminalSimulator, terminalId: string, amount: number, state: 'APPROVED' | 'IN_PROGRESS' = 'APPROVED') {
-    const port = (await owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).connection as { port: number };
+    const port = (await h.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } })).connection as { port: number };
     const till = new TillSession({ transport: duplexTransport((await import('node:net')).connect(port.port, '127.0.0.1')) });
     await sim.ready();
     const outcome = await till.execute({ type: 'PurchaseRequest', amount });
     till.close();
     const rrn = outcome.outcome === 'completed' ? outcome.result.rrn : undefined;
-    return owner.terminalOperation.create({
-      data: {
-        tenantId,
-        terminalId,
-        storeId: moscowStore,
-        type: 'PURCHASE',
-        state,
-        amount: BigInt(amount),
-        currency: 'RUB',
-        rrn,
-        idempotencyKey: randomBytes(8).toString('hex'),
-        requestHash: 'h',
-        // As the operation owner writes it: a completion time exactly when final.
-        completedAt: state === 'APPROVED' ? new Date() : null,
-      },
-    });
+    return h.recordOperation(terminalId, moscowStore, amount, { state, rrn });
   }
 
-  function run(terminalId: string, businessDate = '2026-03-01') {
-    const data: JobData['settlement.run'] = { tenantId, terminalId, businessDate, runKey: scheduleRunKey(terminalId, businessDate), trigger: 'schedule' };
-    return queue.add('settlement.run', data, { jobId: settlementJobId(terminalId, businessDate) });
-  }
+  const run = (terminalId: string, businessDate = '2026-03-01') => h.run(terminalId, businessDate);
 
-  const settlementOf = (terminalId: string) => owner.settlement.findFirst({ where: { terminalId }, orderBy: { createdAt: 'desc' } });
+  const settlementOf = (terminalId: string) => h.owner.settlement.findFirst({ where: { terminalId }, orderBy: { createdAt: 'desc' } });
 
   it('closes the day and reconciles with our recorded operations; operations are marked settled', async () => {
     const { sim, terminal } = await simTerminal();
     const op1 = await pay(sim, terminal.id, 1500);
     const op2 = await pay(sim, terminal.id, 2500);
     const job = await run(terminal.id);
-    const result = await job.waitUntilFinished(events, 20_000);
+    const result = await job.waitUntilFinished(h.events, 20_000);
     expect(result).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
     const s = (await settlementOf(terminal.id))!;
     expect(s).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false, discrepancies: [] });
     expect(s.terminalTotals).toMatchObject({ buckets: { debit: { count: 2, amount: 4000 } }, net: 4000 });
     expect(s.ourTotals).toMatchObject({ buckets: { debit: { count: 2, amount: 4000 } }, net: 4000 });
-    const ops = await owner.terminalOperation.findMany({ where: { id: { in: [op1.id, op2.id] } } });
+    const ops = await h.owner.terminalOperation.findMany({ where: { id: { in: [op1.id, op2.id] } } });
     expect(ops.map((o) => o.settlementId)).toEqual([s.id, s.id]);
-    const close = await owner.terminalOperation.findUniqueOrThrow({ where: { id: s.operationId! } });
+    const close = await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: s.operationId! } });
     expect(close).toMatchObject({ type: 'SETTLEMENT', state: 'APPROVED' });
     // The test runner drives the connector's executor: every state change of the close-day went through the
     // operation owner, with its OperationEvent and DomainEvent.
-    const log = await owner.operationEvent.findMany({ where: { operationId: close.id }, orderBy: { createdAt: 'asc' } });
+    const log = await h.owner.operationEvent.findMany({ where: { operationId: close.id }, orderBy: { createdAt: 'asc' } });
     expect(log.filter((e) => e.fromState !== e.toState).map((e) => [e.fromState, e.toState])).toEqual([
       [null, 'PENDING'],
       ['PENDING', 'SENT'],
       ['SENT', 'IN_PROGRESS'],
       ['IN_PROGRESS', 'APPROVED'],
     ]);
-    expect((await owner.domainEvent.findMany({ where: { subjectId: close.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type)).toEqual([
+    expect((await h.owner.domainEvent.findMany({ where: { subjectId: close.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type)).toEqual([
       'operation.created',
       'operation.progress',
       'operation.progress',
       'operation.completed',
     ]);
-    expect(await owner.domainEvent.findMany({ where: { subjectId: s.id }, select: { type: true } })).toEqual([{ type: 'settlement.completed' }]);
+    expect(await h.owner.domainEvent.findMany({ where: { subjectId: s.id }, select: { type: true } })).toEqual([{ type: 'settlement.completed' }]);
     // The same run key again: the settlement is not run twice.
-    const again = await queue.add('settlement.run', job.data, { jobId: `again-${terminal.id}` });
-    expect(await again.waitUntilFinished(events, 10_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
+    const again = await h.queue.add('settlement.run', job.data, { jobId: `again-${terminal.id}` });
+    expect(await again.waitUntilFinished(h.events, 10_000)).toMatchObject({ status: 'COMPLETED', skipped: true });
   });
 
   it("runs an attempt's two transactions (prepare, complete) on the bare-driver path, none through Prisma", async () => {
     // Prisma's client was half of the worker's CPU per settlement (bench/settlement); Database.withTenantSql prepares each
     // statement once per connection and pipelines BEGIN, the tenant scope and COMMIT with the statements.
-    const appDb = app.get<Database>(DATABASE);
+    const appDb = h.app.get<Database>(DATABASE);
     const counted = (method: 'withTenant' | 'withTenantSql') => {
       const original = appDb[method].bind(appDb) as (...args: unknown[]) => unknown;
       let calls = 0;
@@ -206,11 +150,11 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       const { sim, terminal } = await simTerminal();
       const paid = await pay(sim, terminal.id, 700);
       const job = await run(terminal.id);
-      expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       expect({ prisma: viaPrisma.calls(), sql: viaSql.calls() }).toEqual({ prisma: 0, sql: 2 });
       const s = (await settlementOf(terminal.id))!;
       expect(s).toMatchObject({ status: 'COMPLETED', attempts: 1, businessDate: new Date('2026-03-01T00:00:00Z'), progress: { step: 'done' } });
-      expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: paid.id } })).settlementId).toBe(s.id);
+      expect((await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: paid.id } })).settlementId).toBe(s.id);
     } finally {
       viaPrisma.restore();
       viaSql.restore();
@@ -220,7 +164,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
   it('detects a discrepancy when the simulator journal differs from ours, and publishes settlement.discrepancy', async () => {
     const { sim, terminal } = await simTerminal();
     await pay(sim, terminal.id, 1000);
-    const ours = await owner.terminalOperation.create({
+    const ours = await h.owner.terminalOperation.create({
       data: {
         tenantId,
         terminalId: terminal.id,
@@ -232,15 +176,15 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
         requestHash: 'h',
       },
     });
-    const result = await (await run(terminal.id)).waitUntilFinished(events, 20_000);
+    const result = await (await run(terminal.id)).waitUntilFinished(h.events, 20_000);
     expect(result).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: true });
     const s = (await settlementOf(terminal.id))!;
     expect(s.discrepancies).toEqual([
       { batch: s.operationId, kind: 'count_mismatch', bucket: 'credit', ours: 1, terminal: 0, direction: 'missing_on_terminal' },
       { batch: s.operationId, kind: 'amount_mismatch', bucket: 'credit', ours: 300, terminal: 0 },
     ]);
-    expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: ours.id } })).settlementId).toBe(s.id);
-    const types = (await owner.domainEvent.findMany({ where: { subjectId: s.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type);
+    expect((await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: ours.id } })).settlementId).toBe(s.id);
+    const types = (await h.owner.domainEvent.findMany({ where: { subjectId: s.id }, orderBy: { createdAt: 'asc' } })).map((e) => e.type);
     expect(types).toEqual(['settlement.completed', 'settlement.discrepancy']);
   });
 
@@ -257,8 +201,8 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     );
     expect(deferred).toMatchObject({ status: 'RUNNING', error: { code: 'TERMINAL_OFFLINE' } });
     await sim.listen(port);
-    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
-    const close = await owner.terminalOperation.findMany({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
+    expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED' });
+    const close = await h.owner.terminalOperation.findMany({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
     expect(close.map((o) => o.state)).toEqual(['APPROVED']);
   });
 
@@ -273,10 +217,10 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'a busy deferral' },
     );
-    expect(await owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
-    await owner.terminalOperation.update({ where: { id: payment.id }, data: { state: 'APPROVED' } });
-    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
-    expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: payment.id } })).settlementId).not.toBeNull();
+    expect(await h.owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
+    await h.owner.terminalOperation.update({ where: { id: payment.id }, data: { state: 'APPROVED' } });
+    expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+    expect((await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: payment.id } })).settlementId).not.toBeNull();
     // The deferral is history once the close-day succeeded.
     expect(await settlementOf(terminal.id)).toMatchObject({ status: 'COMPLETED', error: null, startedAt: expect.any(Date) });
   });
@@ -285,7 +229,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const { sim, terminal } = await simTerminal();
     await pay(sim, terminal.id, 900);
     const runKey = `manual:${randomBytes(4).toString('hex')}`;
-    await owner.settlement.create({
+    await h.owner.settlement.create({
       data: {
         tenantId,
         terminalId: terminal.id,
@@ -297,9 +241,9 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       },
     });
     const data: JobData['settlement.run'] = { tenantId, terminalId: terminal.id, businessDate: '2026-03-09', runKey, trigger: 'manual' };
-    const job = await queue.add('settlement.run', data, { jobId: `manual-${runKey.slice(7)}` });
-    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED' });
-    const s = await owner.settlement.findFirstOrThrow({ where: { runKey } });
+    const job = await h.queue.add('settlement.run', data, { jobId: `manual-${runKey.slice(7)}` });
+    expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED' });
+    const s = await h.owner.settlement.findFirstOrThrow({ where: { runKey } });
     expect(s.startedAt).toBeInstanceOf(Date);
     expect(s.startedAt!.getTime()).toBeLessThanOrEqual(s.completedAt!.getTime());
   });
@@ -307,27 +251,27 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
   it('a tenant at its limit: the job is deferred before anything is written, and runs once a slot frees', async () => {
     const { sim, terminal } = await simTerminal();
     await pay(sim, terminal.id, 700);
-    const slots = new TenantSlots(redis, config.REDIS_KEY_PREFIX, config.SETTLEMENT_TENANT_CONCURRENCY);
-    const holders = Array.from({ length: config.SETTLEMENT_TENANT_CONCURRENCY }, (_, i) => `holder-${i}`);
+    const slots = new TenantSlots(h.redis, h.config.REDIS_KEY_PREFIX, h.config.SETTLEMENT_TENANT_CONCURRENCY);
+    const holders = Array.from({ length: h.config.SETTLEMENT_TENANT_CONCURRENCY }, (_, i) => `holder-${i}`);
     for (const holder of holders) expect(await slots.acquire(tenantId, holder)).toBe(true);
     const job = await run(terminal.id, '2026-03-11');
-    await waitFor(async () => (await job.getState()) === 'delayed' && (await queue.getJob(job.id!))!.attemptsStarted > 0, {
+    await waitFor(async () => (await job.getState()) === 'delayed' && (await h.queue.getJob(job.id!))!.attemptsStarted > 0, {
       timeoutMs: 20_000,
       intervalMs: 20,
       what: 'a tenant-limit deferral',
     });
     // The fairness check comes first: no settlement, no close-day operation, no attempt counted, and the
     // give-up window has not started.
-    expect((await queue.getJob(job.id!))!.data.firstAttemptAt).toBeUndefined();
-    expect(await owner.settlement.count({ where: { terminalId: terminal.id } })).toBe(0);
-    expect(await owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
+    expect((await h.queue.getJob(job.id!))!.data.firstAttemptAt).toBeUndefined();
+    expect(await h.owner.settlement.count({ where: { terminalId: terminal.id } })).toBe(0);
+    expect(await h.owner.terminalOperation.count({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } })).toBe(0);
     // Deferred jobs wait per tenant, oldest first: the next slot freed hands this one back to be woken (the
     // service promotes it) instead of leaving it to its fallback delay.
-    expect(await redis.zscore(settlementKeys(config.REDIS_KEY_PREFIX).tenantWaiting(tenantId), job.id!)).not.toBeNull();
+    expect(await h.redis.zscore(settlementKeys(h.config.REDIS_KEY_PREFIX).tenantWaiting(tenantId), job.id!)).not.toBeNull();
     const [first, ...rest] = holders;
     expect(await slots.release(tenantId, first!)).toBe(job.id);
     for (const holder of rest) expect(await slots.release(tenantId, holder)).toBeNull();
-    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+    expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
     expect(await settlementOf(terminal.id)).toMatchObject({ status: 'COMPLETED', attempts: 1, error: null });
   });
 
@@ -340,9 +284,9 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       },
     });
     await pay(sim, terminal.id, 700);
-    const service = app.get(SettlementService);
+    const service = h.app.get(SettlementService);
     const name = `kill-${randomBytes(3).toString('hex')}`;
-    const opts = testQueueOptions(config);
+    const opts = testQueueOptions(h.config);
     const killQueue = new Queue(name, opts);
     const killEvents = new QueueEvents(name, opts);
     await killEvents.waitUntilReady();
@@ -359,7 +303,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const job = await killQueue.add('settlement.run', data, { jobId: settlementJobId(terminal.id, '2026-03-02') });
     const sent = await waitFor(
       async () => {
-        const op = await owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
+        const op = await h.owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
         // Sent, answered, the answer lost with the runner: SENT, or IN_PROGRESS once the terminal's progress was stored.
         return op && ['SENT', 'IN_PROGRESS'].includes(op.state) && closeDays === 1 ? op : null;
       },
@@ -371,7 +315,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     try {
       expect(await job.waitUntilFinished(killEvents, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
       expect(closeDays).toBe(1);
-      expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: sent.id } })).toMatchObject({ state: 'APPROVED' });
+      expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: sent.id } })).toMatchObject({ state: 'APPROVED' });
       expect((await killQueue.getJob(job.id!))?.data.step).toBe('done');
     } finally {
       await second.close();
@@ -391,11 +335,11 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       trigger: 'manual',
       firstAttemptAt: new Date(Date.now() - 61_000).toISOString(),
     };
-    const job = await queue.add('settlement.run', data, { jobId: 'settlement-give-up-1' });
-    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ status: 'FAILED' });
+    const job = await h.queue.add('settlement.run', data, { jobId: 'settlement-give-up-1' });
+    expect(await job.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'FAILED' });
     const s = (await settlementOf(terminal.id))!;
     expect(s).toMatchObject({ status: 'FAILED', error: { code: 'TERMINAL_OFFLINE' } });
-    expect(await owner.domainEvent.count({ where: { subjectId: s.id, type: 'settlement.failed' } })).toBe(1);
+    expect(await h.owner.domainEvent.count({ where: { subjectId: s.id, type: 'settlement.failed' } })).toBe(1);
   });
 
   describe('the delay before a new close-day (product backoff: base 30 s)', () => {
@@ -405,7 +349,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
      * backoff (the app under test runs with a 100 ms base) on a queue of its own; each deferral records its delay.
      */
     async function scripted(outcomes: Array<{ sent: boolean; outcome: OperationOutcome }>, recovered: OperationOutcome = { state: 'unknown' }) {
-      const executor = new OperationExecutor(db);
+      const executor = new OperationExecutor(h.db);
       const driver = (script: { sent: boolean; outcome: OperationOutcome }): TerminalDriver => ({
         protocol: 'JOINPROTO',
         execute: async (_command, hooks) => {
@@ -419,12 +363,12 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       });
       const runner: SettlementRunner = {
         execute: async (ref) => void (await executor.execute(ref, driver(outcomes.shift()!))),
-        recover: async (ref) => void (await recoverOperation(db, executor, driver({ sent: true, outcome: recovered }), ref)),
+        recover: async (ref) => void (await recoverOperation(h.db, executor, driver({ sent: true, outcome: recovered }), ref)),
       };
-      const productConfig = { ...config, SETTLEMENT_RETRY_BASE_MS: 30_000, SETTLEMENT_RETRY_MAX_MS: 600_000 };
-      const service = new SettlementService(db, productConfig, app.get(LOGGER), runner, app.get(TENANT_SLOTS), app.get(SETTLEMENT_METRICS));
+      const productConfig = { ...h.config, SETTLEMENT_RETRY_BASE_MS: 30_000, SETTLEMENT_RETRY_MAX_MS: 600_000 };
+      const service = new SettlementService(h.db, productConfig, h.app.get(LOGGER), runner, h.app.get(TENANT_SLOTS), h.app.get(SETTLEMENT_METRICS));
       const name = `redo-${randomBytes(3).toString('hex')}`;
-      const opts = testQueueOptions(config);
+      const opts = testQueueOptions(h.config);
       const redoQueue = new Queue(name, opts);
       const worker = new Worker(name, (job, token) => service.run(job, token), opts);
       const { terminal } = await simTerminal();
@@ -446,7 +390,7 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
         );
         return { code: error.code, retryInMs: error.retryInMs };
       };
-      const closeDays = () => owner.terminalOperation.findMany({ where: { terminalId: terminal.id, type: 'SETTLEMENT' }, orderBy: { createdAt: 'asc' } });
+      const closeDays = () => h.owner.terminalOperation.findMany({ where: { terminalId: terminal.id, type: 'SETTLEMENT' }, orderBy: { createdAt: 'asc' } });
       const attemptNow = async () => (await redoQueue.getJob(job.id!))!.promote();
       const close = async () => {
         await worker.close();
@@ -496,21 +440,17 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
   });
 
   it('schedules fire at the right local time in two zones, and API changes re-sync without a restart', async () => {
-    const t1 = await owner.terminal.create({
-      data: { tenantId, storeId: moscowStore, name: 'M', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
-    });
-    const t2 = await owner.terminal.create({
-      data: { tenantId, storeId: newYorkStore, name: 'NY', protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
-    });
-    const moscow = await owner.settlementSchedule.create({ data: { tenantId, storeId: moscowStore, localTime: '23:30' } });
-    const ny = await owner.settlementSchedule.create({ data: { tenantId, terminalId: t2.id, localTime: '02:15' } });
-    const sync = app.get(ScheduleSyncService);
-    const worker = app.get(SettlementProcessor).worker;
+    const t1 = await h.terminal(moscowStore, 'M');
+    const t2 = await h.terminal(newYorkStore, 'NY');
+    const moscow = await h.owner.settlementSchedule.create({ data: { tenantId, storeId: moscowStore, localTime: '23:30' } });
+    const ny = await h.owner.settlementSchedule.create({ data: { tenantId, terminalId: t2.id, localTime: '02:15' } });
+    const sync = h.app.get(ScheduleSyncService);
+    const worker = h.app.get(SettlementProcessor).worker;
     await worker.pause(true); // the fired runs are only inspected here, not executed
     expect(await sync.sync()).toMatchObject({ schedules: 2, upserted: 2 });
     expect(await sync.sync()).toMatchObject({ upserted: 0, removed: 0 });
-    const m = (await queue.getJobScheduler(schedulerIdOf(moscow.id)))!;
-    const n = (await queue.getJobScheduler(schedulerIdOf(ny.id)))!;
+    const m = (await h.queue.getJobScheduler(schedulerIdOf(moscow.id)))!;
+    const n = (await h.queue.getJobScheduler(schedulerIdOf(ny.id)))!;
     expect([m.pattern, m.tz, n.pattern, n.tz]).toEqual(['30 23 * * *', 'Europe/Moscow', '15 2 * * *', 'America/New_York']);
     for (const [s, tz, local] of [
       [m, 'Europe/Moscow', '23:30'],
@@ -524,18 +464,21 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     // (02:15 in New York closes the previous business day).
     expect(await sync.fire({ tenantId, scheduleId: moscow.id }, new Date('2026-03-01T20:30:00Z'))).toMatchObject({ businessDate: '2026-03-01' });
     expect(await sync.fire({ tenantId, scheduleId: ny.id }, new Date('2026-03-02T07:15:00Z'))).toMatchObject({ enqueued: 1, businessDate: '2026-03-01' });
-    expect(await queue.getJob(settlementJobId(t1.id, '2026-03-01'))).toBeDefined();
-    expect((await queue.getJob(settlementJobId(t2.id, '2026-03-01')))?.data).toMatchObject({ terminalId: t2.id, runKey: scheduleRunKey(t2.id, '2026-03-01') });
-    await queue.remove(settlementJobId(t1.id, '2026-03-01'));
-    await queue.remove(settlementJobId(t2.id, '2026-03-01'));
+    expect(await h.queue.getJob(settlementJobId(t1.id, '2026-03-01'))).toBeDefined();
+    expect((await h.queue.getJob(settlementJobId(t2.id, '2026-03-01')))?.data).toMatchObject({
+      terminalId: t2.id,
+      runKey: scheduleRunKey(t2.id, '2026-03-01'),
+    });
+    await h.queue.remove(settlementJobId(t1.id, '2026-03-01'));
+    await h.queue.remove(settlementJobId(t2.id, '2026-03-01'));
     worker.resume();
 
     // A change through the API: the gateway updates the row and publishes a notification.
-    await owner.settlementSchedule.update({ where: { id: moscow.id }, data: { localTime: '21:05' } });
-    await owner.settlementSchedule.delete({ where: { id: ny.id } });
-    await redis.publish(settlementKeys(config.REDIS_KEY_PREFIX).schedulesChanged, moscow.id);
+    await h.owner.settlementSchedule.update({ where: { id: moscow.id }, data: { localTime: '21:05' } });
+    await h.owner.settlementSchedule.delete({ where: { id: ny.id } });
+    await h.redis.publish(settlementKeys(h.config.REDIS_KEY_PREFIX).schedulesChanged, moscow.id);
     await waitFor(
-      async () => (await queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await queue.getJobScheduler(schedulerIdOf(ny.id))),
+      async () => (await h.queue.getJobScheduler(schedulerIdOf(moscow.id)))?.pattern === '5 21 * * *' && !(await h.queue.getJobScheduler(schedulerIdOf(ny.id))),
       {
         timeoutMs: 20_000,
         intervalMs: 50,
@@ -545,8 +488,8 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
   });
 
   it('500 terminals of two tenants settle with bounded concurrency per worker and per tenant', async () => {
-    const other = (await owner.tenant.create({ data: { name: 'Other chain' } })).id;
-    const otherStore = (await owner.store.create({ data: { tenantId: other, name: 'S', timeZone: 'Asia/Tokyo' } })).id;
+    const other = (await h.owner.tenant.create({ data: { name: 'Other chain' } })).id;
+    const otherStore = (await h.owner.store.create({ data: { tenantId: other, name: 'S', timeZone: 'Asia/Tokyo' } })).id;
     const make = async (tenant: string, store: string, count: number) => {
       const rows = Array.from({ length: count }, (_, i) => ({
         tenantId: tenant,
@@ -555,8 +498,8 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
         protocol: 'JOINPROTO' as const,
         connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
       }));
-      const created = await owner.terminal.createManyAndReturn({ data: rows, select: { id: true } });
-      created.forEach((t) => runner.fakeTerminals.add(t.id));
+      const created = await h.owner.terminal.createManyAndReturn({ data: rows, select: { id: true } });
+      created.forEach((t) => h.runner.fakeTerminals.add(t.id));
       return created.map((t) => t.id);
     };
     const big = await make(tenantId, moscowStore, 400);
@@ -572,14 +515,14 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       } as JobData['settlement.run'],
       opts: { jobId: settlementJobId(id, '2026-03-05') },
     }));
-    await queue.addBulk(jobs);
+    await h.queue.addBulk(jobs);
     let completed = 0;
-    await waitFor(async () => (completed = await owner.settlement.count({ where: { businessDate: new Date('2026-03-05'), status: 'COMPLETED' } })) === 500, {
+    await waitFor(async () => (completed = await h.owner.settlement.count({ where: { businessDate: new Date('2026-03-05'), status: 'COMPLETED' } })) === 500, {
       timeoutMs: 120_000,
       intervalMs: 100,
       what: () => `500 completed settlements (${completed} completed)`,
     });
-    const fake = runner.fake;
+    const fake = h.runner.fake;
     expect(fake.executed.length).toBe(500);
     expect(fake.maxRunning).toBeLessThanOrEqual(12);
     expect(fake.maxByTenant.get(tenantId)).toBeLessThanOrEqual(8);

@@ -1,23 +1,42 @@
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 
 import type { INestApplication } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
-import { AssistTokenPayClient, createRsaMd5Signer } from '@payorch/assist-tokenpay';
-import { loadConfig, type WorkerConfig, workerConfigSchema } from '@payorch/config';
-import { createPrismaClient, type PrismaClient } from '@payorch/db';
-import { QUEUES, SecretBox } from '@payorch/domain';
+import { AssistTokenPayClient, createRsaMd5Signer, type TokenPayRequest } from '@payorch/assist-tokenpay';
+import type { WorkerConfig } from '@payorch/config';
+import { createPrismaClient, type Prisma, type PrismaClient } from '@payorch/db';
+import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
-import { createAssistClient, resolveJobId, sealMerchantSecrets } from '@payorch/wallet-payments';
+import { createSandboxMerchant, SANDBOX_APPLE_PAY_TOKEN, SANDBOX_MERCHANT_SECRETS } from '@payorch/testing/assist-sandbox/merchant';
+import { createAssistClient, resolveJobId } from '@payorch/wallet-payments';
 
 import { createWorkerApp } from '../bootstrap';
 import { WalletResolutionService } from './wallet-resolution.service';
-import { testQueueOptions } from '../testing/worker-config.testing';
+import { testQueueOptions, testWorkerConfig } from '../testing/worker-config.testing';
 
-const APPLE_PAY_TOKEN = JSON.stringify({ version: 'EC_v1', data: 'ZGF0YQ==', signature: 'c2ln', header: { transactionId: 't' } });
+const APPLE_PAY_TOKEN = JSON.stringify(SANDBOX_APPLE_PAY_TOKEN);
+
+type PaymentRow = Prisma.WalletPaymentUncheckedCreateInput;
+/** What a test says of a payment row; the rest is the gateway's (paymentRow). */
+type PaymentFields = Omit<PaymentRow, 'tenantId' | 'merchantId' | 'orderNumber' | 'currency' | 'tokenType' | 'idempotencyKey' | 'requestHash'> &
+  Partial<Pick<PaymentRow, 'tenantId' | 'merchantId' | 'orderNumber'>>;
+
+/** A one-stage Apple Pay payment of `orderAmount` (RUB) as a shop sends it, `extra` on top. */
+const payRequest = (orderNumber: string, orderAmount: string, extra: Partial<TokenPayRequest> = {}): TokenPayRequest => ({
+  orderNumber,
+  orderAmount,
+  orderCurrency: 'RUB',
+  ...extra,
+  tokenType: 1,
+  paymentToken: APPLE_PAY_TOKEN,
+  lastname: 'L',
+  firstname: 'F',
+  email: 'a@b.cd',
+});
 
 describe('wallet payment resolution in the worker (real Postgres + Redis + Assist sandbox)', () => {
   let testDb: TestDatabase;
@@ -29,24 +48,35 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   let tenantId: string;
   let merchantRowId: string;
 
-  /** A payment row as the gateway leaves it, without any job (as if Redis lost it). */
-  async function strandedPayment(state: 'UNKNOWN' | 'PROCESSING' | 'REQUIRES_ACTION' | 'PENDING', amountMinor: bigint, createdAt = new Date()) {
-    const id = randomUUID();
+  /**
+   * A payment row as the gateway stores it (Apple Pay, RUB; its order number its id unless said), of the tenant's
+   * sandbox settings unless `fields` name others. Returns its id.
+   */
+  async function paymentRow(fields: PaymentFields) {
+    const id = fields.id ?? randomUUID();
     await owner.walletPayment.create({
       data: {
-        id,
         tenantId,
         merchantId: merchantRowId,
         orderNumber: id,
-        amount: amountMinor,
         currency: 'RUB',
         tokenType: 'APPLE_PAY',
         idempotencyKey: `k-${id}`,
         requestHash: 'h',
-        state,
-        createdAt,
+        ...fields,
+        id,
       },
     });
+    return id;
+  }
+
+  /** The sandbox's client of the account (signs with the test merchant key), as a shop's own backend would pay. */
+  const sandboxClient = () =>
+    new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
+
+  /** A payment row as the gateway leaves it, without any job (as if Redis lost it). */
+  async function strandedPayment(state: 'UNKNOWN' | 'PROCESSING' | 'REQUIRES_ACTION' | 'PENDING', amountMinor: bigint, createdAt = new Date()) {
+    const id = await paymentRow({ amount: amountMinor, state, createdAt });
     // Unchanged for a while: what the sweep looks for.
     await owner.$executeRaw`UPDATE "WalletPayment" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${id}::uuid`;
     return id;
@@ -66,12 +96,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     testDb = await createTestDatabase();
     owner = createPrismaClient(testDb.adminUrl, { max: 2 });
     sandbox = await startAssistSandbox();
-    config = loadConfig('settlement-worker', workerConfigSchema, {
-      DATABASE_APP_URL: testDb.appUrl,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: testRedisPrefix('wallet-worker'),
-      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-      LOG_LEVEL: 'silent',
+    config = testWorkerConfig(testDb.appUrl, 'wallet-worker', {
       // The Assist sandbox listens on loopback, which only the operator can allow.
       EGRESS_ALLOW_CIDRS: '127.0.0.0/8, ::1',
       ASSIST_ORDERSTATE_TIMEOUT_MS: '1000',
@@ -86,24 +111,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     queue = new Queue(QUEUES.walletPayments, testQueueOptions(config));
 
     tenantId = (await owner.tenant.create({ data: { name: 'Wallet tenant' } })).id;
-    merchantRowId = randomUUID();
-    const box = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY);
-    await owner.assistMerchant.create({
-      data: {
-        id: merchantRowId,
-        tenantId,
-        name: 'sandbox',
-        merchantId: SANDBOX_MERCHANT.merchantId,
-        serverUrl: sandbox.url,
-        secretsEncrypted: sealMerchantSecrets(box, tenantId, merchantRowId, {
-          login: SANDBOX_MERCHANT.login,
-          password: SANDBOX_MERCHANT.password,
-          salt: SANDBOX_MERCHANT.salt,
-          privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
-          assistPublicKeyPem: null,
-        }),
-      },
-    });
+    merchantRowId = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId, serverUrl: sandbox.url, name: 'sandbox' });
   }, 60_000);
 
   afterAll(async () => {
@@ -130,17 +138,8 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   async function expectUnsignedAnswersRefused(sandbox: AssistSandbox) {
     const orderNumber = randomUUID();
     const merchant = { serverUrl: sandbox.url, merchantId: SANDBOX_MERCHANT.merchantId };
-    const secrets = { ...SANDBOX_MERCHANT, privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM, assistPublicKeyPem: null };
-    const paid = await createAssistClient(merchant, secrets).pay({
-      orderNumber,
-      orderAmount: '1.00',
-      orderCurrency: 'RUB',
-      tokenType: 1,
-      paymentToken: APPLE_PAY_TOKEN,
-      lastname: 'L',
-      firstname: 'F',
-      email: 'a@b.cd',
-    });
+    const secrets = { ...SANDBOX_MERCHANT, ...SANDBOX_MERCHANT_SECRETS };
+    const paid = await createAssistClient(merchant, secrets).pay(payRequest(orderNumber, '1.00'));
     expect(paid.status).toBe('approved');
     // The sandbox does not sign its answers: checked by checkvalue only, the order reads; with the key, it is refused.
     expect(await createAssistClient(merchant, secrets).getOrderState(orderNumber)).toMatchObject({ kind: 'order' });
@@ -157,17 +156,7 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   it('the sweep finds a payment whose job was lost and resolves it from the order state, without paying again', async () => {
     const id = await strandedPayment('UNKNOWN', 12_300n);
     // Assist did take the payment (the gateway only lost the answer).
-    const client = new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
-    const paid = await client.pay({
-      orderNumber: id,
-      orderAmount: '123.00',
-      orderCurrency: 'RUB',
-      tokenType: 1,
-      paymentToken: APPLE_PAY_TOKEN,
-      lastname: 'L',
-      firstname: 'F',
-      email: 'a@b.cd',
-    });
+    const paid = await sandboxClient().pay(payRequest(id, '123.00'));
     expect(paid.status).toBe('approved');
     const tokenpayRequests = sandbox.stats.tokenpayRequests;
 
@@ -231,36 +220,17 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
    */
   async function strandedCapture(amount: bigint, sendIt: boolean, sentAt = new Date()) {
     const id = randomUUID();
-    const client = new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
-    const paid = await client.pay({
-      orderNumber: id,
-      orderAmount: '100.00',
-      orderCurrency: 'RUB',
-      delay: 1,
-      tokenType: 1,
-      paymentToken: APPLE_PAY_TOKEN,
-      lastname: 'L',
-      firstname: 'F',
-      email: 'a@b.cd',
-    });
+    const client = sandboxClient();
+    const paid = await client.pay(payRequest(id, '100.00', { delay: 1 }));
     if (paid.status !== 'authorized') throw new Error(paid.status);
     const billNumber = paid.order.billNumber;
-    await owner.walletPayment.create({
-      data: {
-        id,
-        tenantId,
-        merchantId: merchantRowId,
-        orderNumber: id,
-        amount: 10_000n,
-        currency: 'RUB',
-        tokenType: 'APPLE_PAY',
-        idempotencyKey: `k-${id}`,
-        requestHash: 'h',
-        state: 'AUTHORIZED',
-        twoStage: true,
-        authorizedAmount: 10_000n,
-        assistOrder: { orderNumber: id, billNumber, orderState: 'Delayed' },
-      },
+    await paymentRow({
+      id,
+      amount: 10_000n,
+      state: 'AUTHORIZED',
+      twoStage: true,
+      authorizedAmount: 10_000n,
+      assistOrder: { orderNumber: id, billNumber, orderState: 'Delayed' },
     });
     const operationId = randomUUID();
     await owner.walletPaymentOperation.create({
@@ -362,73 +332,22 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
   it("never takes over another payment's order under a reused order number (a second settings row for the same Assist account)", async () => {
     // The first payment, paid and stored through the tenant's settings: it holds the order's billnumber.
     const orderNumber = `shop-${randomUUID()}`;
-    const client = new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: sandbox.url, signer: createRsaMd5Signer(TEST_MERCHANT_PRIVATE_KEY_PEM) });
-    const paid = await client.pay({
-      orderNumber,
-      orderAmount: '70.00',
-      orderCurrency: 'RUB',
-      tokenType: 1,
-      paymentToken: APPLE_PAY_TOKEN,
-      lastname: 'L',
-      firstname: 'F',
-      email: 'a@b.cd',
-    });
+    const paid = await sandboxClient().pay(payRequest(orderNumber, '70.00'));
     if (paid.status !== 'approved') throw new Error(paid.status);
-    const first = randomUUID();
-    await owner.walletPayment.create({
-      data: {
-        id: first,
-        tenantId,
-        merchantId: merchantRowId,
-        orderNumber,
-        amount: 7_000n,
-        currency: 'RUB',
-        tokenType: 'APPLE_PAY',
-        idempotencyKey: `k-${first}`,
-        requestHash: 'h',
-        state: 'APPROVED',
-        authorizedAmount: 7_000n,
-        capturedAmount: 7_000n,
-        assistOrder: { orderNumber, billNumber: paid.order.billNumber, orderState: 'Approved', duplicate: false },
-      },
+    const first = await paymentRow({
+      orderNumber,
+      amount: 7_000n,
+      state: 'APPROVED',
+      authorizedAmount: 7_000n,
+      capturedAmount: 7_000n,
+      assistOrder: { orderNumber, billNumber: paid.order.billNumber, orderState: 'Approved', duplicate: false },
     });
     // Another settings row for the same Assist account — of this tenant (another name of the same server), and of a
     // second tenant — each with a payment of the same number that never got an answer: one whose request may have
     // reached Assist, one never sent.
     const stranded = async (owningTenant: string, serverUrl: string, state: 'UNKNOWN' | 'PENDING') => {
-      const row = randomUUID();
-      await owner.assistMerchant.create({
-        data: {
-          id: row,
-          tenantId: owningTenant,
-          name: 'sandbox again',
-          merchantId: SANDBOX_MERCHANT.merchantId,
-          serverUrl,
-          secretsEncrypted: sealMerchantSecrets(SecretBox.fromConfig(config.PAYORCH_MASTER_KEY), owningTenant, row, {
-            login: SANDBOX_MERCHANT.login,
-            password: SANDBOX_MERCHANT.password,
-            salt: SANDBOX_MERCHANT.salt,
-            privateKeyPem: TEST_MERCHANT_PRIVATE_KEY_PEM,
-            assistPublicKeyPem: null,
-          }),
-        },
-      });
-      const id = randomUUID();
-      await owner.walletPayment.create({
-        data: {
-          id,
-          tenantId: owningTenant,
-          merchantId: row,
-          orderNumber,
-          amount: 7_000n,
-          currency: 'RUB',
-          tokenType: 'APPLE_PAY',
-          idempotencyKey: `k-${id}`,
-          requestHash: 'h',
-          state,
-        },
-      });
-      return id;
+      const row = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId: owningTenant, serverUrl, name: 'sandbox again' });
+      return paymentRow({ tenantId: owningTenant, merchantId: row, orderNumber, amount: 7_000n, state });
     };
     const lost = await stranded(tenantId, sandbox.url.replace('127.0.0.1', 'localhost'), 'UNKNOWN');
     const otherTenant = (await owner.tenant.create({ data: { name: 'Same Assist account' } })).id;

@@ -45,7 +45,11 @@ export const STATE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   CampaignTarget: ['libs/campaigns/src/transition.ts'],
 };
 
-const TEST_FILE = /\.(spec|int-spec|e2e-spec|fault-spec|security-spec|property\.spec|property\.int-spec)\.ts$/;
+/**
+ * Tests, and the test harnesses they share (`*.testing.ts`, never imported by production code: the architecture spec's
+ * other check), plant rows in any state as a test does.
+ */
+const TEST_FILE = /\.(spec|int-spec|e2e-spec|fault-spec|security-spec|property\.spec|property\.int-spec|testing)\.ts$/;
 
 /** Every non-test `.ts` file under `dirs` (relative to `root`). */
 export function sourceFiles(root: string, dirs: readonly string[] = ['apps', 'libs']): string[] {

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+import type { INestApplication } from '@nestjs/common';
+import { Client } from 'pg';
+import { WebSocket } from 'ws';
+
+import { connectorConfigSchema, loadConfig } from '@payorch/config';
+import { Database } from '@payorch/db';
+import { createLogger } from '@payorch/logging';
+import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { attachWebSocket, type Multiplexer } from '@payorch/tunnel';
+
+import { createConnectorApp } from '../bootstrap';
+
+export interface ConnectorHarnessOptions {
+  /** Connections of `db`, a pool of the application role for the code under test; none unless given. */
+  poolSize?: number;
+}
+
+/** Where a fixture row belongs. */
+export interface TenantStore {
+  tenantId: string;
+  storeId: string;
+}
+
+/**
+ * TEST TOOL (int tests; production code never imports `testing/`): a test file's own database (cloned from the
+ * migrated template) with a client of the owner role (`admin`: fixture rows and checks, past row-level security),
+ * optionally a pool of the application role (`db`) and a device connector on it (`connector()`). `start()` in
+ * beforeAll, `stop()` in afterAll: it closes whatever was started, and what `onStop` added, after the connector.
+ */
+export class ConnectorHarness {
+  testDb!: TestDatabase;
+  admin!: Client;
+  db!: Database;
+  app!: INestApplication;
+  /** `http://127.0.0.1:<port>` of the connector. */
+  url!: string;
+  private readonly closers: Array<() => Promise<unknown>> = [];
+
+  constructor(private readonly options: ConnectorHarnessOptions = {}) {}
+
+  async start(): Promise<this> {
+    this.testDb = await createTestDatabase();
+    this.admin = new Client({ connectionString: this.testDb.adminUrl });
+    await this.admin.connect();
+    if (this.options.poolSize) this.db = Database.connect(this.testDb.appUrl, this.options.poolSize);
+    return this;
+  }
+
+  /**
+   * A connector on the test database (silent, a fresh master key, loopback allowed for the terminals' links, no
+   * drivers: the links are never dialled), listening on a free loopback port (`url`).
+   */
+  async connector(instanceId: string, redisKeyPrefix: string): Promise<INestApplication> {
+    const config = loadConfig('device-connector', connectorConfigSchema, {
+      DATABASE_APP_URL: this.testDb.appUrl,
+      REDIS_KEY_PREFIX: redisKeyPrefix,
+      PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+      CONNECTOR_INSTANCE_ID: instanceId,
+      EGRESS_ALLOW_CIDRS: '127.0.0.0/8',
+      LOG_LEVEL: 'silent',
+    });
+    this.app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null });
+    await this.app.listen(0, '127.0.0.1');
+    this.url = `http://127.0.0.1:${(this.app.getHttpServer().address() as AddressInfo).port}`;
+    return this.app;
+  }
+
+  /** Runs `close` at `stop()`, after the connector closed and before the database goes. */
+  onStop(close: () => Promise<unknown>): void {
+    this.closers.push(close);
+  }
+
+  async stop(): Promise<void> {
+    await this.app?.close();
+    for (const close of this.closers) await close();
+    await this.db?.close();
+    await this.admin?.end();
+    await this.testDb?.drop();
+  }
+
+  /** A tenant with one store (UTC). */
+  async tenantWithStore(): Promise<TenantStore> {
+    const tenantId = (
+      await this.admin.query<{ id: string }>(`INSERT INTO "Tenant" (id, name, "updatedAt") VALUES (gen_random_uuid(), 'T', now()) RETURNING id`)
+    ).rows[0]!.id;
+    const storeId = (
+      await this.admin.query<{ id: string }>(
+        `INSERT INTO "Store" (id, "tenantId", name, "timeZone", "updatedAt") VALUES (gen_random_uuid(), $1, 'S', 'UTC', now()) RETURNING id`,
+        [tenantId],
+      )
+    ).rows[0]!.id;
+    return { tenantId, storeId };
+  }
+
+  /**
+   * An agent ("till") of the store, ACTIVE unless said; enrolled (its credential's hash and lookup prefix) when
+   * `credential` is given, its presence held by the tunnel `presenceSession` when given (as its set-up leaves it).
+   */
+  async agent(
+    { tenantId, storeId }: TenantStore,
+    {
+      status = 'ACTIVE',
+      credential,
+      presenceSession,
+    }: { status?: 'ACTIVE' | 'REVOKED'; credential?: { hash: string; prefix: string }; presenceSession?: string } = {},
+  ): Promise<string> {
+    return this.insert('Agent', {
+      tenantId,
+      storeId,
+      name: 'till',
+      status,
+      ...(credential ? { credentialHash: credential.hash, credentialPrefix: credential.prefix } : {}),
+      ...(presenceSession === undefined ? {} : { presenceSession }),
+    });
+  }
+
+  /** A Joinproto terminal "T" of the agent at 127.0.0.1:7001 (never dialled), in `status` when given. */
+  async terminal({ tenantId, storeId }: TenantStore, agentId: string, status?: 'UNKNOWN' | 'ONLINE'): Promise<string> {
+    return this.insert('Terminal', {
+      tenantId,
+      storeId,
+      agentId,
+      name: 'T',
+      protocol: 'JOINPROTO',
+      connection: { kind: 'tcp', host: '127.0.0.1', port: 7001 },
+      ...(status ? { status } : {}),
+    });
+  }
+
+  private async insert(table: 'Agent' | 'Terminal', values: Record<string, unknown>): Promise<string> {
+    const columns = Object.keys(values);
+    const { rows } = await this.admin.query<{ id: string }>(
+      `INSERT INTO "${table}" (id, ${columns.map((c) => `"${c}"`).join(', ')}, "updatedAt")
+       VALUES (gen_random_uuid(), ${columns.map((_, i) => `$${i + 1}`).join(', ')}, now()) RETURNING id`,
+      Object.values(values),
+    );
+    return rows[0]!.id;
+  }
+}
+
+/**
+ * An agent's tunnel to the connector at `url` (`http://…`) with this credential, as the agent CLI opens it, without
+ * heartbeats; it accepts every link the connector opens (they are never dialled).
+ */
+export function dialAgent(url: string, token: string): { ws: WebSocket; mux: Multiplexer } {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/agent`, { headers: { Authorization: `Bearer ${token}`, 'X-Payorch-Agent-Version': '0.1.0' } });
+  ws.on('error', () => undefined);
+  const mux = attachWebSocket(ws, { role: 'agent', software: 'payorch-agent/0.1.0', heartbeat: false });
+  mux.setOpenHandler((request) => void request.accept());
+  return { ws, mux };
+}
