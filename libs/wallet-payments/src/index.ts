@@ -4,9 +4,15 @@ export { bodyPathOf } from './fields';
 export { assistMerchantAad, openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from './merchant-secrets';
 export {
   amountsOfOrder,
+  amountsOfPaid,
+  changeOfHumanVerdict,
   changeOfOutcome,
   errorBody,
   FINAL_STATES,
+  humanErrorBody,
+  type HumanPaymentVerdict,
+  type HumanVerdictFacts,
+  paidState,
   isFinalState,
   stateOfOrderStatus,
   summarizeOrder,
@@ -46,4 +52,11 @@ export {
   type WalletPaymentTransition,
   WalletPaymentTransitionError,
   type WalletPaymentTransitionResult,
+  type HumanOperationResolution,
+  type HumanPaymentResolution,
+  type HumanVerdictBy,
+  resolveWalletOperationByHand,
+  resolveWalletPaymentByHand,
+  WALLET_HUMAN_RESOLUTIONS,
+  WALLET_OPERATION_HUMAN_RESOLUTIONS,
 } from './transition';

@@ -17,6 +17,7 @@ import {
   type OrderOutcome,
   type OrderStatus,
   type TokenPayOutcome,
+  toOrderAmount,
 } from '@payorch/assist-tokenpay';
 import { assertUnreachable } from '@payorch/domain';
 import type { WalletPaymentState } from '@payorch/prisma';
@@ -79,8 +80,11 @@ export interface AssistOrderSummary {
   readonly currency: string;
   readonly orderDate: string;
   readonly testMode: boolean | null;
-  /** Which service the verified answer came from. */
-  readonly source: 'tokenpay' | 'orderstate';
+  /**
+   * Which service the verified answer came from; `manual`: no answer, a person read the order in Assist's back office
+   * and resolved the payment by hand (`orderState` is then what they saw, `operations` is empty).
+   */
+  readonly source: 'tokenpay' | 'orderstate' | 'manual';
   /**
    * Always false since an existing order is no longer adopted on Assist's "duplicate object" answer (firstcode 11,
    * ownership.ts); true only on payments stored before, whose order was adopted that way.
@@ -129,10 +133,19 @@ export function amountsOfOrder(order: AssistOrder, terms: PaymentTerms): WalletA
   if (state === 'PROCESSING' || state === 'DECLINED') return undefined;
   const sum = (type: string) =>
     order.operations.filter((op) => op.type === type && op.state === 'Success').reduce((total, op) => total + safeMinor(op.amount, terms.currency), 0n);
-  const authorized = terms.amount;
-  const captured = terms.twoStage ? sum('Charge') : authorized;
   let cancels = sum('PaymentCancel');
-  if (state === 'CANCELED' && cancels === 0n) cancels = authorized;
+  if (state === 'CANCELED' && cancels === 0n) cancels = terms.amount;
+  return amountsOfPaid(terms, sum('Charge'), cancels);
+}
+
+/**
+ * The money columns of a paid order: the authorisation holds the amount; a one-stage payment captured it, a two-stage
+ * one `charged` (its Charge operations); `cancels` (PaymentCancel) first release the uncaptured authorisation, then
+ * refund. With no operations: what a paid order is worth when it is paid (a human's verdict, {@link changeOfHumanVerdict}).
+ */
+export function amountsOfPaid(terms: PaymentTerms, charged = 0n, cancels = 0n): WalletAmounts {
+  const authorized = terms.amount;
+  const captured = terms.twoStage ? charged : authorized;
   const released = terms.twoStage ? min(cancels, authorized - captured) : 0n;
   return { authorized, captured, released, refunded: min(cancels - released, captured) };
 }
@@ -295,4 +308,77 @@ export function settlementOfOperation(outcome: AfterPaymentOutcome | Exclude<Ope
     default:
       return assertUnreachable(outcome);
   }
+}
+
+// ───────────────────────── a person's verdict (POST …/resolve) ─────────────────────────
+
+/**
+ * The states a person may give a payment the system cannot resolve (UNKNOWN); transition.ts says why
+ * (`WALLET_HUMAN_RESOLUTIONS`). A paid payment is APPROVED when one-stage, AUTHORIZED when two-stage ({@link paidState}).
+ */
+export type HumanPaymentVerdict = 'APPROVED' | 'AUTHORIZED' | 'DECLINED' | 'REJECTED';
+
+/** What Assist shows for a paid order of this payment kind: one-stage Approved, two-stage Delayed (authorised). */
+export const paidState = (twoStage: boolean): 'APPROVED' | 'AUTHORIZED' => (twoStage ? 'AUTHORIZED' : 'APPROVED');
+
+/** Assist's orderstate a person's verdict stands for (`assistOrder.orderState` of a `manual` summary). */
+const ORDER_STATE_OF_VERDICT: Readonly<Record<Exclude<HumanPaymentVerdict, 'REJECTED'>, string>> = {
+  APPROVED: 'Approved',
+  AUTHORIZED: 'Delayed',
+  DECLINED: 'Declined',
+};
+
+/** `error` of what a person concluded went nowhere (a declined or rejected payment, a failed operation): their note. */
+export function humanErrorBody(note: string): PaymentErrorBody {
+  return { source: 'payorch', code: 'RESOLVED_MANUALLY', message: `resolved by hand: ${note}`, firstCode: null, secondCode: null, field: null };
+}
+
+export interface HumanVerdictFacts {
+  readonly orderNumber: string;
+  /** Minor units. */
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly twoStage: boolean;
+  /** The stored order summary (kept unless the person names a billnumber it does not have). */
+  readonly assistOrder: unknown;
+}
+
+/**
+ * The row change of a person's verdict on an UNKNOWN payment, the way the outcome path would store that order state:
+ * a paid verdict sets the money columns as a verified paid order does ({@link amountsOfPaid}: one-stage authorised and
+ * captured in full, two-stage held in full); a declined or rejected one moves no money and records the note as the
+ * `error` (`RESOLVED_MANUALLY`). A billnumber the person read in Assist's back office becomes the payment's order
+ * (a `manual` summary) unless the stored summary already has it. The state must fit the payment
+ * ({@link paidState}); transition.ts (`resolveWalletPaymentByHand`) checks that before calling this.
+ */
+export function changeOfHumanVerdict(
+  p: HumanVerdictFacts,
+  verdict: { state: HumanPaymentVerdict; note: string; billNumber?: string },
+  now = new Date(),
+): PaymentChange {
+  const paid = verdict.state === 'APPROVED' || verdict.state === 'AUTHORIZED';
+  const stored = p.assistOrder as Partial<AssistOrderSummary> | null;
+  const summary =
+    verdict.billNumber === undefined || verdict.state === 'REJECTED' || (stored?.duplicate !== true && stored?.billNumber === verdict.billNumber)
+      ? undefined
+      : ({
+          orderNumber: p.orderNumber,
+          billNumber: verdict.billNumber,
+          orderState: ORDER_STATE_OF_VERDICT[verdict.state],
+          amount: toOrderAmount(p.amount, p.currency),
+          currency: p.currency,
+          orderDate: '',
+          testMode: null,
+          source: 'manual',
+          duplicate: false,
+          operations: [],
+        } satisfies AssistOrderSummary);
+  return {
+    state: verdict.state,
+    completedAt: now,
+    continueUrl: null,
+    error: paid ? null : humanErrorBody(verdict.note),
+    ...(paid ? { amounts: amountsOfPaid(p) } : {}),
+    ...(summary ? { assistOrder: summary } : {}),
+  };
 }

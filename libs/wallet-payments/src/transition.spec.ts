@@ -2,14 +2,20 @@ import { ORDER_STATES, ORDER_STATUS_BY_STATE } from '@payorch/assist-tokenpay';
 import type { TransactionClient } from '@payorch/db';
 import type { WalletPaymentState } from '@payorch/prisma';
 
-import { FINAL_STATES, stateOfOrderStatus, UNRESOLVED_STATES } from './outcome';
+import { Prisma } from '@payorch/db';
+
+import { amountsOfOrder, changeOfHumanVerdict, FINAL_STATES, paidState, stateOfOrderStatus, UNRESOLVED_STATES } from './outcome';
 import {
   addOperation,
   afterOperation,
   canTransitionWalletPayment,
+  resolveWalletOperationByHand,
+  resolveWalletPaymentByHand,
   settleWalletOperation,
   STATE_OF_ORDER_STATE,
   transitionWalletPayment,
+  WALLET_HUMAN_RESOLUTIONS,
+  WALLET_OPERATION_HUMAN_RESOLUTIONS,
   WALLET_OPERATION_TRANSITIONS,
   WALLET_TRANSITIONS,
 } from './transition';
@@ -18,8 +24,15 @@ const STATES = Object.keys(WALLET_TRANSITIONS) as WalletPaymentState[];
 
 function recordingTx() {
   const statements: number[] = [];
-  const tx = { $queryRaw: async () => (statements.push(1), []) } as unknown as TransactionClient;
-  return { tx, statements };
+  const sql: Prisma.Sql[] = [];
+  const tx = {
+    $queryRaw: async (strings: TemplateStringsArray, ...values: unknown[]) => (
+      statements.push(1),
+      sql.push(Prisma.sql(strings, ...(values as Prisma.Sql[]))),
+      []
+    ),
+  } as unknown as TransactionClient;
+  return { tx, statements, sql };
 }
 
 describe('WALLET_TRANSITIONS', () => {
@@ -143,6 +156,104 @@ describe('after-payment operations', () => {
     expect(statements).toEqual([]);
     // A compare-and-set that finds the operation already settled writes nothing more.
     expect(await settleWalletOperation(tx, { operationId: 'x', from: ['UNKNOWN'], to: 'SUCCEEDED' })).toBeNull();
+    expect(statements).toHaveLength(1);
+  });
+});
+
+describe("a person's verdict (POST …/resolve)", () => {
+  const oneStage = { id: 'p', orderNumber: 'order-1', amount: 10_000n, currency: 'RUB', twoStage: false, assistOrder: null };
+  const twoStage = { ...oneStage, twoStage: true };
+  const by = { note: 'back office: Approved', actor: { type: 'api_key', id: 'key-1' } };
+
+  it('resolves only UNKNOWN, only along WALLET_TRANSITIONS, and only to final states the job never leaves', () => {
+    expect(Object.keys(WALLET_HUMAN_RESOLUTIONS).sort()).toEqual(['APPROVED', 'AUTHORIZED', 'DECLINED', 'REJECTED']);
+    for (const to of Object.keys(WALLET_HUMAN_RESOLUTIONS) as WalletPaymentState[]) {
+      expect([to, canTransitionWalletPayment('UNKNOWN', to), FINAL_STATES.has(to)]).toEqual([to, true, true]);
+      // The resolution job only writes from the unresolved states: a verdict is never overwritten by it.
+      for (const back of UNRESOLVED_STATES) expect([to, back, canTransitionWalletPayment(to, back)]).toEqual([to, back, false]);
+    }
+    expect(Object.keys(WALLET_OPERATION_HUMAN_RESOLUTIONS).sort()).toEqual(['FAILED', 'SUCCEEDED']);
+    for (const to of ['SUCCEEDED', 'FAILED'] as const) {
+      expect(WALLET_OPERATION_TRANSITIONS.UNKNOWN[to]).toBeDefined();
+      expect(WALLET_OPERATION_TRANSITIONS[to]).toEqual({});
+    }
+  });
+
+  it('a paid verdict sets the money a paid order of that payment sets: one-stage APPROVED, two-stage AUTHORIZED', () => {
+    expect(paidState(false)).toBe('APPROVED');
+    expect(paidState(true)).toBe('AUTHORIZED');
+    const order = (state: 'Approved' | 'Delayed') =>
+      ({ orderNumber: 'order-1', billNumber: '5899110200000001', state, amount: '100.00', currency: 'RUB', orderDate: '', operations: [] }) as never;
+    const approved = changeOfHumanVerdict(oneStage, { state: 'APPROVED', note: 'n' });
+    expect(approved).toMatchObject({ state: 'APPROVED', error: null, continueUrl: null, completedAt: expect.any(Date) });
+    expect(approved.amounts).toEqual({ authorized: 10_000n, captured: 10_000n, released: 0n, refunded: 0n });
+    expect(approved.amounts).toEqual(amountsOfOrder(order('Approved'), oneStage));
+    const authorized = changeOfHumanVerdict(twoStage, { state: 'AUTHORIZED', note: 'n' });
+    expect(authorized.amounts).toEqual({ authorized: 10_000n, captured: 0n, released: 0n, refunded: 0n });
+    expect(authorized.amounts).toEqual(amountsOfOrder(order('Delayed'), twoStage));
+    // Nothing charged: no money, and the note as the reason.
+    for (const state of ['DECLINED', 'REJECTED'] as const) {
+      const change = changeOfHumanVerdict(oneStage, { state, note: 'no such order' });
+      expect(change.amounts).toBeUndefined();
+      expect(change.error).toMatchObject({ source: 'payorch', code: 'RESOLVED_MANUALLY', message: 'resolved by hand: no such order' });
+    }
+  });
+
+  it("makes a billnumber the person read the payment's order (a manual summary), unless the stored one already is it", () => {
+    const change = changeOfHumanVerdict(twoStage, { state: 'AUTHORIZED', note: 'n', billNumber: '5899110200000042' });
+    expect(change.assistOrder).toEqual({
+      orderNumber: 'order-1',
+      billNumber: '5899110200000042',
+      orderState: 'Delayed',
+      amount: '100.00',
+      currency: 'RUB',
+      orderDate: '',
+      testMode: null,
+      source: 'manual',
+      duplicate: false,
+      operations: [],
+    });
+    const stored = { ...twoStage, assistOrder: { billNumber: '5899110200000042', source: 'tokenpay', duplicate: false, orderState: 'In Process' } };
+    expect(changeOfHumanVerdict(stored, { state: 'AUTHORIZED', note: 'n', billNumber: '5899110200000042' }).assistOrder).toBeUndefined();
+    expect(changeOfHumanVerdict(oneStage, { state: 'APPROVED', note: 'n' }).assistOrder).toBeUndefined();
+  });
+
+  it('is one compare-and-set from UNKNOWN, and refuses a verdict that does not fit before the database', async () => {
+    const { tx, statements, sql } = recordingTx();
+    expect(await resolveWalletPaymentByHand(tx, { payment: oneStage, state: 'APPROVED', ...by })).toBeNull();
+    expect(statements).toHaveLength(1);
+    expect(sql[0]!.values).toContainEqual(['UNKNOWN']);
+    expect(sql[0]!.values).toContain('APPROVED');
+
+    for (const [payment, state, code] of [
+      [twoStage, 'APPROVED', 'INVALID_WRITE'],
+      [oneStage, 'AUTHORIZED', 'INVALID_WRITE'],
+      [oneStage, 'CANCELED', 'ILLEGAL_TRANSITION'],
+      [oneStage, 'PROCESSING', 'ILLEGAL_TRANSITION'],
+    ] as const) {
+      await expect(resolveWalletPaymentByHand(tx, { payment, state: state as 'APPROVED', ...by })).rejects.toMatchObject({ code });
+    }
+    expect(statements).toHaveLength(1);
+  });
+
+  it('settles an UNKNOWN operation with one compare-and-set from UNKNOWN, the note as the error of a failed one', async () => {
+    const { tx, statements, sql } = recordingTx();
+    expect(await resolveWalletOperationByHand(tx, { operationId: 'op', state: 'FAILED', ...by })).toBeNull();
+    expect(statements).toHaveLength(1);
+    expect(sql[0]!.values).toContainEqual(['UNKNOWN']);
+    expect(sql[0]!.values).toContain(
+      JSON.stringify({
+        source: 'payorch',
+        code: 'RESOLVED_MANUALLY',
+        message: 'resolved by hand: back office: Approved',
+        firstCode: null,
+        secondCode: null,
+        field: null,
+      }),
+    );
+    await expect(resolveWalletOperationByHand(tx, { operationId: 'op', state: 'UNKNOWN' as 'FAILED', ...by })).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+    });
     expect(statements).toHaveLength(1);
   });
 });

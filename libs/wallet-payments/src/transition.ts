@@ -4,7 +4,16 @@ import { PayorchError } from '@payorch/domain';
 import type { WalletOperationKind, WalletOperationState, WalletPayment, WalletPaymentOperation, WalletPaymentState, WalletTokenType } from '@payorch/prisma';
 
 import { walletOperationEventData, walletPaymentEventData } from './events';
-import type { PaymentChange, PaymentErrorBody, WalletAmounts } from './outcome';
+import {
+  changeOfHumanVerdict,
+  humanErrorBody,
+  type HumanPaymentVerdict,
+  type HumanVerdictFacts,
+  paidState,
+  type PaymentChange,
+  type PaymentErrorBody,
+  type WalletAmounts,
+} from './outcome';
 
 /**
  * THE writer of `WalletPayment.state`: {@link insertWalletPayment} creates the PENDING row and
@@ -54,17 +63,18 @@ export const WALLET_TRANSITIONS: Readonly<Record<WalletPaymentState, Readonly<Pa
     CANCELED: 'resolution: Canceled',
     REJECTED: 'resolution: ORDER_NOT_FOUND after the grace period',
   },
+  // The only state a person resolves by hand (WALLET_HUMAN_RESOLUTIONS: APPROVED, AUTHORIZED, DECLINED, REJECTED).
   UNKNOWN: {
     UNKNOWN: "a resolution attempt could not tell (its error is recorded, the attempt counted), or the order is not provably this payment's (ORDER_NOT_PROVEN)",
     PROCESSING: 'resolution: Assist says In Process',
-    APPROVED: 'resolution: Approved, PartialApproved',
-    AUTHORIZED: 'resolution: Delayed',
+    APPROVED: "resolution: Approved, PartialApproved; or a person's verdict on a one-stage payment (POST …/resolve)",
+    AUTHORIZED: "resolution: Delayed; or a person's verdict on a two-stage payment (POST …/resolve)",
     PARTIALLY_CAPTURED: 'resolution: PartialDelayed',
     PARTIALLY_REFUNDED: 'resolution: PartialCanceled',
-    DECLINED: 'resolution: Declined, Timeout',
+    DECLINED: "resolution: Declined, Timeout; or a person's verdict (POST …/resolve)",
     CANCELED: 'resolution: Canceled',
     REJECTED:
-      "resolution: ORDER_NOT_FOUND after the grace period (the request never reached Assist), or ORDER_NUMBER_TAKEN (refused as a duplicate, and the order proves another's)",
+      "resolution: ORDER_NOT_FOUND after the grace period (the request never reached Assist), or ORDER_NUMBER_TAKEN (refused as a duplicate, and the order proves another's); or a person's verdict (POST …/resolve)",
   },
   AUTHORIZED: {
     AUTHORIZED: 'wscancel.cfm released part of the authorisation, nothing captured yet (Delayed stays)',
@@ -227,6 +237,73 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
   return { row, from: previousState, event };
 }
 
+// ───────────────────────── a person's verdict ─────────────────────────
+
+/**
+ * What a person may conclude about a payment the system cannot resolve — UNKNOWN, e.g. `ORDER_NOT_PROVEN` (the order
+ * Assist shows under its number is not provably its own) or an answer that is never trusted — after reading the order in
+ * Assist's back office: `POST /v1/wallet-payments/{id}/resolve`, written by {@link resolveWalletPaymentByHand}. Only from
+ * UNKNOWN, and each is a WALLET_TRANSITIONS edge from UNKNOWN (transition.spec.ts). Every one is final: the resolution
+ * job's compare-and-set starts from the state it read, so it never writes over a person's verdict.
+ */
+export const WALLET_HUMAN_RESOLUTIONS: Readonly<Record<HumanPaymentVerdict, string>> = {
+  APPROVED: 'a one-stage payment the back office shows paid (Approved): authorised and captured in full',
+  AUTHORIZED: 'a two-stage payment the back office shows authorised (Delayed): held in full, nothing captured yet',
+  DECLINED: 'the back office shows the order declined or expired (Declined, Timeout): nothing charged',
+  REJECTED: 'the back office has no order of this payment (never reached Assist, or refused): nothing charged',
+};
+
+/** Who decided, and what they wrote: on the event (`resolvedBy: "human"`), as the operations' manual resolution does. */
+export interface HumanVerdictBy {
+  readonly note: string;
+  /** The billnumber they read in Assist's back office, if they gave one. */
+  readonly billNumber?: string;
+  readonly actor: { readonly type: string; readonly id: string | null };
+}
+
+const humanEventData = (v: HumanVerdictBy): Record<string, unknown> => ({
+  resolvedBy: 'human',
+  note: v.note,
+  billNumber: v.billNumber ?? null,
+  actorType: v.actor.type,
+  actorId: v.actor.id,
+});
+
+export interface HumanPaymentResolution extends HumanVerdictBy {
+  readonly payment: HumanVerdictFacts & { readonly id: string };
+  readonly state: HumanPaymentVerdict;
+  readonly now?: Date;
+}
+
+/**
+ * A person's verdict on an UNKNOWN payment: one compare-and-set from UNKNOWN (so the resolution job and a person never
+ * both decide) storing what {@link changeOfHumanVerdict} derives — the same columns the outcome path stores for that
+ * order state — with `wallet_payment.updated` carrying `resolvedBy: "human"`, the note, the billnumber and the actor.
+ * Null when the payment is no longer UNKNOWN (the job or another person got there first). A paid verdict must fit the
+ * payment: APPROVED for one-stage, AUTHORIZED for two-stage (else INVALID_WRITE: its amounts would be wrong).
+ */
+export async function resolveWalletPaymentByHand(tx: TransactionClient, r: HumanPaymentResolution): Promise<WalletPaymentTransitionResult | null> {
+  if (WALLET_HUMAN_RESOLUTIONS[r.state] === undefined) {
+    throw new WalletPaymentTransitionError('ILLEGAL_TRANSITION', `a person does not resolve a wallet payment to ${r.state}`, {
+      from: ['UNKNOWN'],
+      to: r.state,
+    });
+  }
+  if ((r.state === 'APPROVED' || r.state === 'AUTHORIZED') && r.state !== paidState(r.payment.twoStage)) {
+    throw new WalletPaymentTransitionError(
+      'INVALID_WRITE',
+      `a ${r.payment.twoStage ? 'two' : 'one'}-stage payment is paid as ${paidState(r.payment.twoStage)}, not ${r.state}`,
+    );
+  }
+  return transitionWalletPayment(tx, {
+    paymentId: r.payment.id,
+    from: ['UNKNOWN'],
+    change: changeOfHumanVerdict(r.payment, { state: r.state, note: r.note, billNumber: r.billNumber }, r.now),
+    eventType: 'wallet_payment.updated',
+    eventExtra: humanEventData(r),
+  });
+}
+
 function amountSets(a: WalletAmounts): Prisma.Sql[] {
   return [
     Prisma.sql`"authorizedAmount" = ${a.authorized}::bigint`,
@@ -250,10 +327,12 @@ export const WALLET_OPERATION_TRANSITIONS: Readonly<Record<WalletOperationState,
     FAILED: 'Assist refused it (definitive firstcode) or our operation is listed as Failure',
     UNKNOWN: 'the answer was lost or untrusted, or the gateway died mid-call (the sweep): orderstate resolves it',
   },
+  // The only state a person resolves by hand (WALLET_OPERATION_HUMAN_RESOLUTIONS).
   UNKNOWN: {
     UNKNOWN: 'a resolution attempt could not tell (its error is recorded, the attempt counted)',
-    SUCCEEDED: 'resolution: orderstate lists our operation, Success',
-    FAILED: 'resolution: orderstate lists it as Failure, or lists no such operation after the grace period (never reached Assist)',
+    SUCCEEDED: "resolution: orderstate lists our operation, Success; or a person's verdict (POST …/operations/{operationId}/resolve)",
+    FAILED:
+      "resolution: orderstate lists it as Failure, or lists no such operation after the grace period (never reached Assist); or a person's verdict (POST …/operations/{operationId}/resolve)",
   },
   SUCCEEDED: {},
   FAILED: {},
@@ -330,6 +409,8 @@ export interface OperationSettlement {
   assistOperation?: object | null;
   error?: PaymentErrorBody | null;
   countResolutionAttempt?: boolean;
+  /** Extra data of the event it writes (a person's verdict: `resolvedBy`, note, actor). */
+  eventExtra?: Record<string, unknown>;
 }
 
 export interface OperationSettlementResult {
@@ -366,7 +447,7 @@ export async function settleWalletOperation(tx: TransactionClient, s: OperationS
       type: 'wallet_payment.operation_failed',
       subjectType: 'wallet_payment',
       subjectId: operation.paymentId,
-      data: { id: operation.paymentId, operation: walletOperationEventData(operation) },
+      data: { id: operation.paymentId, operation: walletOperationEventData(operation), ...s.eventExtra },
     });
     return { operation, payment: undefined, event };
   }
@@ -381,9 +462,49 @@ export async function settleWalletOperation(tx: TransactionClient, s: OperationS
     from: [current.state],
     change: { state: next.state, error: null, completedAt: current.completedAt ?? new Date(), amounts },
     eventType: next.eventType,
-    eventExtra: { operation: walletOperationEventData(operation) },
+    eventExtra: { operation: walletOperationEventData(operation), ...s.eventExtra },
   });
   if (!moved) throw new WalletPaymentTransitionError('INVALID_WRITE', `wallet payment ${current.id} changed under its row lock`);
   return { operation, payment: moved.row, event: moved.event };
 }
+/**
+ * What a person may conclude about a capture / cancel / refund left UNKNOWN (e.g. every orderstate answer about it fails
+ * its checks, `ORDER_MISMATCH`), after finding it in Assist's back office: `POST /v1/wallet-payments/{id}/operations/
+ * {operationId}/resolve`, written by {@link resolveWalletOperationByHand}. Each is a WALLET_OPERATION_TRANSITIONS edge
+ * from UNKNOWN (transition.spec.ts), and final.
+ */
+export const WALLET_OPERATION_HUMAN_RESOLUTIONS: Readonly<Record<'SUCCEEDED' | 'FAILED', string>> = {
+  SUCCEEDED: 'the back office lists it as Success: its amount moves the payment exactly as when orderstate lists it',
+  FAILED: 'the back office lists it as Failure, or not at all: no money moved',
+};
+
+export interface HumanOperationResolution extends HumanVerdictBy {
+  readonly operationId: string;
+  readonly state: keyof typeof WALLET_OPERATION_HUMAN_RESOLUTIONS;
+}
+
+/**
+ * A person's verdict on an UNKNOWN operation through {@link settleWalletOperation} — the resolution job's own path, so
+ * a SUCCEEDED verdict adds the amount to the payment and moves it (and its event) exactly as an orderstate answer
+ * would; FAILED writes `wallet_payment.operation_failed` with the note as the operation's `error`
+ * (`RESOLVED_MANUALLY`). The events carry `resolvedBy: "human"`, the note, the billnumber and the actor. Null when the
+ * operation is no longer UNKNOWN (the job or another person got there first).
+ */
+export async function resolveWalletOperationByHand(tx: TransactionClient, r: HumanOperationResolution): Promise<OperationSettlementResult | null> {
+  if (WALLET_OPERATION_HUMAN_RESOLUTIONS[r.state] === undefined) {
+    throw new WalletPaymentTransitionError('ILLEGAL_TRANSITION', `a person does not resolve a wallet operation to ${r.state}`, {
+      from: ['UNKNOWN'],
+      to: r.state,
+    });
+  }
+  return settleWalletOperation(tx, {
+    operationId: r.operationId,
+    from: ['UNKNOWN'],
+    to: r.state,
+    ...(r.billNumber !== undefined ? { assistBillNumber: r.billNumber } : {}),
+    error: r.state === 'FAILED' ? humanErrorBody(r.note) : null,
+    eventExtra: humanEventData(r),
+  });
+}
+
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));

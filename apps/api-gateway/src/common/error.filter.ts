@@ -33,14 +33,17 @@ export function statusOf(code: ApiErrorCode): number {
     case 'AGENT_REVOKED':
     case 'ASSIST_MERCHANT_DUPLICATE':
     case 'WALLET_OPERATION_IN_PROGRESS':
+    case 'WALLET_OPERATION_NOT_UNKNOWN':
     case 'WALLET_PAYMENT_ALREADY_CANCELED':
     case 'WALLET_PAYMENT_NOT_CAPTURABLE':
     case 'WALLET_PAYMENT_NOT_CANCELABLE':
+    case 'WALLET_PAYMENT_NOT_UNKNOWN':
     case 'WALLET_PAYMENT_ONE_STAGE':
       return 409;
     case 'UNPROCESSABLE':
     case 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED':
     case 'WALLET_AMOUNT_EXCEEDS_CAPTURED':
+    case 'WALLET_RESOLUTION_STATE_MISMATCH':
       return 422;
     case 'RATE_LIMITED':
       return 429;

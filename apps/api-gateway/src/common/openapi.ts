@@ -48,10 +48,13 @@ const ERROR_CODES: Record<ApiErrorCode, true> = {
   WALLET_AMOUNT_EXCEEDS_AUTHORIZED: true,
   WALLET_AMOUNT_EXCEEDS_CAPTURED: true,
   WALLET_OPERATION_IN_PROGRESS: true,
+  WALLET_OPERATION_NOT_UNKNOWN: true,
   WALLET_PAYMENT_ALREADY_CANCELED: true,
   WALLET_PAYMENT_NOT_CANCELABLE: true,
   WALLET_PAYMENT_NOT_CAPTURABLE: true,
+  WALLET_PAYMENT_NOT_UNKNOWN: true,
   WALLET_PAYMENT_ONE_STAGE: true,
+  WALLET_RESOLUTION_STATE_MISMATCH: true,
 };
 export const API_ERROR_CODES = Object.keys(ERROR_CODES).sort() as ApiErrorCode[];
 
@@ -163,6 +166,9 @@ const CODE_NOTES: Partial<Record<ApiErrorCode, string>> = {
   ASSIST_MERCHANT_DUPLICATE:
     'the tenant already has settings for this Assist merchant account (same server origin and Merchant_ID; `details.existingId`), or these settings are a duplicate kept only for their old payments',
   EGRESS_DENIED: 'the destination is refused by the egress policy',
+  WALLET_PAYMENT_NOT_UNKNOWN: 'only an `unknown` wallet payment is resolved by hand (`details.state`: what it is now)',
+  WALLET_OPERATION_NOT_UNKNOWN: 'only an `unknown` wallet payment operation is resolved by hand (`details.state`: what it is now)',
+  WALLET_RESOLUTION_STATE_MISMATCH: 'a paid wallet payment resolves to `approved` when one-stage, `authorized` when two-stage (`details.twoStage`)',
 };
 
 interface Operation {

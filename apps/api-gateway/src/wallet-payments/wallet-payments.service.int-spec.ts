@@ -15,7 +15,7 @@ import { createAssistClient, transitionWalletPayment, type WalletPaymentRow } fr
 
 import { AssistMerchantsService } from '../assist-merchants/assist-merchants.service';
 import { createGatewayApp } from '../bootstrap';
-import type { CreateWalletPaymentDto } from './dto/wallet-payment.dto';
+import { type CreateWalletPaymentDto, resolveWalletPaymentSchema } from './dto/wallet-payment.dto';
 import { WalletPaymentsService } from './wallet-payments.service';
 
 /**
@@ -283,6 +283,295 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
     await expect(sut.operate(ctx, key, paid.id, 'capture', {})).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
     expect(sandbox.stats).toMatchObject({ chargeRequests, cancelRequests });
     expect(await owner.walletPaymentOperation.count({ where: { paymentId: paid.id } })).toBe(1);
+  });
+
+  describe('human resolution (POST …/resolve, …/operations/{operationId}/resolve)', () => {
+    /** A payment Assist charged but answered 2/1 (sandbox amounts ending in 05): UNKNOWN, and no worker runs here. */
+    async function unknownPayment(amount: number, extra: Partial<CreateWalletPaymentDto> = {}) {
+      const paid = await sut.create(ctx, `pay-${randomUUID()}`, payment(amount, extra));
+      expect(paid).toMatchObject({ state: 'unknown', amounts: noMoney, error: { code: 'INTERNAL_ERROR' } });
+      return { ...paid, billNumber: sandbox.orders.get(paid.orderNumber)!.billnumber };
+    }
+    /** The payment's events since it became UNKNOWN (the verdict's, whoever decided). */
+    const updates = async (id: string) => {
+      const all = await owner.domainEvent.findMany({ where: { subjectId: id }, orderBy: { createdAt: 'asc' }, select: { type: true, data: true } });
+      return all.slice(all.findIndex((e) => (e.data as { state: string }).state === 'unknown') + 1);
+    };
+    const audits = (id: string, action: string) => owner.auditLog.findMany({ where: { resourceId: id, action }, orderBy: { createdAt: 'asc' } });
+    /** What the resolution job writes once it read the order and found it this payment's (from the state it read). */
+    const jobAdopts = (row: { id: string }, from: 'UNKNOWN' = 'UNKNOWN') =>
+      db.withTenant(ctx, (tx) =>
+        transitionWalletPayment(tx, {
+          paymentId: row.id,
+          from: [from],
+          change: { state: 'APPROVED', error: null, completedAt: new Date(), amounts: { authorized: 10_005n, captured: 10_005n, released: 0n, refunded: 0n } },
+          countResolutionAttempt: true,
+        }),
+      );
+
+    it('resolves an unknown one-stage payment to approved with the amounts of a paid order, its billnumber, one event and an audit row', async () => {
+      const open = await unknownPayment(10_005);
+      const note = 'Assist back office: Approved, card 4111111111111111';
+      const key = `resolve-${randomUUID()}`;
+      // The body as the route's pipe hands it over (a card number in the note masked).
+      const resolved = await sut.resolve(ctx, key, open.id, resolveWalletPaymentSchema.parse({ state: 'approved', note, billNumber: open.billNumber }));
+      expect(resolved).toMatchObject({
+        state: 'approved',
+        error: null,
+        completedAt: expect.any(String),
+        amounts: { authorized: 10_005, captured: 10_005, released: 0, refunded: 0 },
+        assist: { billNumber: open.billNumber, orderState: 'Approved', source: 'manual', duplicate: false, amount: '100.05', currency: 'RUB' },
+      });
+      const [event, ...more] = await updates(open.id);
+      expect(more).toEqual([]);
+      expect(event).toMatchObject({
+        type: 'wallet_payment.updated',
+        data: {
+          state: 'approved',
+          previousState: 'unknown',
+          capturedAmount: '10005',
+          resolvedBy: 'human',
+          note: 'Assist back office: Approved, card 411111******1111',
+          billNumber: open.billNumber,
+          actorType: 'api_key',
+        },
+      });
+      const [entry] = await audits(open.id, 'wallet_payment.resolve');
+      expect(entry).toMatchObject({ actorType: 'api_key', requestId: 'req-wallet' });
+      expect(entry!.details).toMatchObject({ state: 'approved', billNumber: open.billNumber, previousErrorCode: 'INTERNAL_ERROR', idempotencyKey: key });
+      // The verdict is final: a refund goes to Assist under the billnumber the person gave.
+      expect(await sut.operate(ctx, `refund-${randomUUID()}`, open.id, 'cancel', { amount: 1_005 })).toMatchObject({
+        state: 'partially_refunded',
+        amounts: { captured: 10_005, refunded: 1_005 },
+      });
+    });
+
+    it('a two-stage payment resolves to authorized (held, nothing captured) and is then captured; a paid verdict that does not fit is 422', async () => {
+      const held = await unknownPayment(10_005, { twoStage: true });
+      const oneStage = await unknownPayment(20_005);
+      await expect(sut.resolve(ctx, `resolve-${randomUUID()}`, held.id, { state: 'approved', note: 'back office: Delayed' })).rejects.toMatchObject({
+        code: 'WALLET_RESOLUTION_STATE_MISMATCH',
+        details: { twoStage: true },
+      });
+      await expect(sut.resolve(ctx, `resolve-${randomUUID()}`, oneStage.id, { state: 'authorized', note: 'back office: Approved' })).rejects.toMatchObject({
+        code: 'WALLET_RESOLUTION_STATE_MISMATCH',
+        details: { twoStage: false },
+      });
+      expect(await updates(held.id)).toEqual([]);
+
+      const resolved = await sut.resolve(ctx, `resolve-${randomUUID()}`, held.id, {
+        state: 'authorized',
+        note: 'back office: Delayed',
+        billNumber: held.billNumber,
+      });
+      expect(resolved).toMatchObject({ state: 'authorized', amounts: { authorized: 10_005, captured: 0, released: 0, refunded: 0 } });
+      expect(await sut.operate(ctx, `capture-${randomUUID()}`, held.id, 'capture', {})).toMatchObject({
+        state: 'approved',
+        amounts: { authorized: 10_005, captured: 10_005 },
+      });
+    });
+
+    it('declined and rejected move no money and keep the note as the error', async () => {
+      for (const state of ['declined', 'rejected'] as const) {
+        const open = await unknownPayment(30_005);
+        expect(await sut.resolve(ctx, `resolve-${randomUUID()}`, open.id, { state, note: 'bank statement: nothing' })).toMatchObject({
+          state,
+          amounts: noMoney,
+          assist: null,
+          error: { source: 'payorch', code: 'RESOLVED_MANUALLY', message: 'resolved by hand: bank statement: nothing' },
+        });
+      }
+    });
+
+    it('is 409 WALLET_PAYMENT_NOT_UNKNOWN from any other state, changing nothing', async () => {
+      const approved = await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000));
+      const processing = await sut.create(ctx, `pay-${randomUUID()}`, payment(7_002));
+      expect(processing).toMatchObject({ state: 'processing' });
+      for (const paid of [approved, processing]) {
+        await expect(sut.resolve(ctx, `resolve-${randomUUID()}`, paid.id, { state: 'declined', note: 'checked' })).rejects.toMatchObject({
+          code: 'WALLET_PAYMENT_NOT_UNKNOWN',
+          details: { state: paid.state },
+        });
+        expect(await sut.get(ctx, paid.id)).toMatchObject({ state: paid.state, amounts: paid.amounts });
+        expect(await audits(paid.id, 'wallet_payment.resolve')).toEqual([]);
+      }
+      await expect(sut.resolve(ctx, `resolve-${randomUUID()}`, randomUUID(), { state: 'declined', note: 'checked' })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+    });
+
+    it('against the resolution job: one decides, and the job never writes over a verdict', async () => {
+      // The job first: the person is told (409), nothing is overwritten.
+      const first = await unknownPayment(10_005);
+      expect(await jobAdopts(first)).toMatchObject({ row: { state: 'APPROVED' } });
+      await expect(sut.resolve(ctx, `resolve-${randomUUID()}`, first.id, { state: 'declined', note: 'checked' })).rejects.toMatchObject({
+        code: 'WALLET_PAYMENT_NOT_UNKNOWN',
+        details: { state: 'approved' },
+      });
+
+      // The person first: the job's next write (from the UNKNOWN it read) finds the row gone from UNKNOWN and writes nothing.
+      const second = await unknownPayment(10_005);
+      await sut.resolve(ctx, `resolve-${randomUUID()}`, second.id, { state: 'declined', note: 'back office: Declined' });
+      expect(await jobAdopts(second)).toBeNull();
+      expect(
+        await db.withTenant(ctx, (tx) => transitionWalletPayment(tx, { paymentId: second.id, from: ['UNKNOWN'], change: null, countResolutionAttempt: true })),
+      ).toBeNull();
+      expect(await sut.get(ctx, second.id)).toMatchObject({ state: 'declined', amounts: noMoney, resolutionAttempts: 0 });
+
+      // At the same moment: exactly one of them writes, and the row and its one event are the winner's.
+      const third = await unknownPayment(10_005);
+      const [human, job] = await Promise.allSettled([
+        sut.resolve(ctx, `resolve-${randomUUID()}`, third.id, { state: 'declined', note: 'back office: Declined' }),
+        jobAdopts(third),
+      ]);
+      const jobWon = job.status === 'fulfilled' && job.value !== null;
+      expect([human.status === 'fulfilled', jobWon]).toEqual(jobWon ? [false, true] : [true, false]);
+      if (jobWon) expect(human).toMatchObject({ reason: { code: 'WALLET_PAYMENT_NOT_UNKNOWN' } });
+      const stored = await sut.get(ctx, third.id);
+      expect(stored.state).toBe(jobWon ? 'approved' : 'declined');
+      expect((await updates(third.id)).map((e) => (e.data as { state: string }).state)).toEqual([stored.state]);
+    });
+
+    it('replays the same request for its Idempotency-Key (also after the 24 h record); another verdict with it is IDEMPOTENCY_KEY_REUSED', async () => {
+      const open = await unknownPayment(10_005);
+      const key = `resolve-${randomUUID()}`;
+      const body = { state: 'approved' as const, note: 'back office: Approved' };
+      const first = await sut.resolve(ctx, key, open.id, body);
+      expect(await sut.resolve(ctx, key, open.id, body)).toEqual(first);
+      await expect(sut.resolve(ctx, key, open.id, { ...body, note: 'something else' })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+      await expect(sut.resolve(ctx, key, open.id, { state: 'declined', note: body.note })).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+      // Another key finds the verdict taken.
+      await expect(sut.resolve(ctx, `resolve-${randomUUID()}`, open.id, body)).rejects.toMatchObject({ code: 'WALLET_PAYMENT_NOT_UNKNOWN' });
+      expect(await updates(open.id)).toHaveLength(1);
+      expect(await audits(open.id, 'wallet_payment.resolve')).toHaveLength(1);
+    });
+
+    it("refuses a billnumber that is not this payment's order: another Assist named, or another payment holds (409 CONFLICT)", async () => {
+      const holder = await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000));
+      // Another settings row of the same Assist Merchant_ID (no request goes to it here).
+      const alias = await merchantRow(ctx.tenantId, sandbox.url.replace('127.0.0.1', '127.0.0.2'));
+      const sameNumber = await owner.walletPayment.create({
+        data: {
+          tenantId: ctx.tenantId,
+          merchantId: alias,
+          orderNumber: holder.orderNumber,
+          amount: 7_000n,
+          currency: 'RUB',
+          tokenType: 'APPLE_PAY',
+          idempotencyKey: `k-${randomUUID()}`,
+          requestHash: 'h',
+          state: 'UNKNOWN',
+        },
+      });
+      await expect(
+        sut.resolve(ctx, `resolve-${randomUUID()}`, sameNumber.id, { state: 'approved', note: 'back office', billNumber: holder.assist!.billNumber }),
+      ).rejects.toMatchObject({ code: 'CONFLICT', details: { paymentId: holder.id } });
+
+      const named = await unknownPayment(10_005);
+      await db.withTenant(ctx, (tx) =>
+        transitionWalletPayment(tx, {
+          paymentId: named.id,
+          from: ['UNKNOWN'],
+          change: { state: 'UNKNOWN', error: null, completedAt: null, assistOrder: { billNumber: named.billNumber, duplicate: false } as never },
+        }),
+      );
+      await expect(
+        sut.resolve(ctx, `resolve-${randomUUID()}`, named.id, { state: 'approved', note: 'back office', billNumber: '5899110299999999' }),
+      ).rejects.toMatchObject({ code: 'CONFLICT', details: { billNumber: named.billNumber } });
+      expect(
+        await sut.resolve(ctx, `resolve-${randomUUID()}`, named.id, { state: 'approved', note: 'back office', billNumber: named.billNumber }),
+      ).toMatchObject({
+        state: 'approved',
+        assist: { billNumber: named.billNumber, duplicate: false },
+      });
+    });
+
+    describe('an operation left unknown', () => {
+      /**
+       * A two-stage payment with a capture of `amount` whose outcome is open: its answer was lost (the sandbox charged
+       * it), or Assist answered HTTP 500 (it did not).
+       */
+      async function unknownCapture(amount?: number, mode: 'lost-answer' | 'http500' = 'lost-answer') {
+        const held = await sut.create(ctx, `pay-${randomUUID()}`, payment(10_000, { twoStage: true }));
+        sandbox.setMode(mode, { endpoint: 'charge', times: 1 });
+        const after = await sut.operate(ctx, `capture-${randomUUID()}`, held.id, 'capture', amount === undefined ? {} : { amount });
+        expect(after).toMatchObject({ state: 'authorized', operations: [{ state: 'unknown', kind: 'capture' }] });
+        return { payment: after, operationId: after.operations[0]!.id, billNumber: held.assist!.billNumber };
+      }
+
+      it('succeeded: moves the amounts and state exactly as the job would, with its event and audit row', async () => {
+        const { payment: held, operationId, billNumber } = await unknownCapture(4_000);
+        const key = `resolve-op-${randomUUID()}`;
+        const resolved = await sut.resolveOperation(ctx, key, held.id, operationId, {
+          state: 'succeeded',
+          note: 'back office: Charge Success',
+          billNumber: `${billNumber}.2`,
+        });
+        expect(resolved).toMatchObject({
+          state: 'partially_captured',
+          amounts: { authorized: 10_000, captured: 4_000, released: 0, refunded: 0 },
+          operations: [{ id: operationId, state: 'succeeded', assistBillNumber: `${billNumber}.2`, error: null, completedAt: expect.any(String) }],
+        });
+        const event = await owner.domainEvent.findFirst({ where: { subjectId: held.id, type: 'wallet_payment.partially_captured' } });
+        expect(event).toMatchObject({
+          type: 'wallet_payment.partially_captured',
+          data: {
+            state: 'partially_captured',
+            capturedAmount: '4000',
+            resolvedBy: 'human',
+            note: 'back office: Charge Success',
+            operation: { id: operationId, state: 'succeeded' },
+          },
+        });
+        expect((await audits(held.id, 'wallet_payment.resolve_operation'))[0]!.details).toMatchObject({
+          operationId,
+          kind: 'capture',
+          amount: '4000',
+          state: 'succeeded',
+        });
+        // The rest is still capturable; the settled operation no longer blocks the payment.
+        expect(await sut.operate(ctx, `capture-${randomUUID()}`, held.id, 'capture', {})).toMatchObject({ state: 'approved', amounts: { captured: 10_000 } });
+        // Repeats: the same request replays, another is refused, another key finds it settled.
+        const body = { state: 'succeeded' as const, note: 'back office: Charge Success', billNumber: `${billNumber}.2` };
+        expect(await sut.resolveOperation(ctx, key, held.id, operationId, body)).toMatchObject({ state: 'approved' });
+        await expect(sut.resolveOperation(ctx, key, held.id, operationId, { ...body, state: 'failed' })).rejects.toMatchObject({
+          code: 'IDEMPOTENCY_KEY_REUSED',
+        });
+        await expect(sut.resolveOperation(ctx, `resolve-op-${randomUUID()}`, held.id, operationId, body)).rejects.toMatchObject({
+          code: 'WALLET_OPERATION_NOT_UNKNOWN',
+          details: { state: 'succeeded' },
+        });
+        expect(await audits(held.id, 'wallet_payment.resolve_operation')).toHaveLength(1);
+      });
+
+      it('failed: no money moves, the note is the error; a billnumber of another row or order is 409; another payment is 404', async () => {
+        const { payment: held, operationId, billNumber } = await unknownCapture(undefined, 'http500');
+        for (const wrong of [`${billNumber}.1`, '5899110299999999.2']) {
+          await expect(
+            sut.resolveOperation(ctx, `resolve-op-${randomUUID()}`, held.id, operationId, { state: 'failed', note: 'checked', billNumber: wrong }),
+          ).rejects.toMatchObject({
+            code: 'CONFLICT',
+          });
+        }
+        const other = await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000));
+        await expect(
+          sut.resolveOperation(ctx, `resolve-op-${randomUUID()}`, other.id, operationId, { state: 'failed', note: 'checked' }),
+        ).rejects.toMatchObject({
+          code: 'NOT_FOUND',
+        });
+        const resolved = await sut.resolveOperation(ctx, `resolve-op-${randomUUID()}`, held.id, operationId, {
+          state: 'failed',
+          note: 'back office: no Charge',
+        });
+        expect(resolved).toMatchObject({
+          state: 'authorized',
+          amounts: { authorized: 10_000, captured: 0 },
+          operations: [{ state: 'failed', error: { code: 'RESOLVED_MANUALLY', message: 'resolved by hand: back office: no Charge' } }],
+        });
+        const failed = (await updates(held.id)).find((e) => e.type === 'wallet_payment.operation_failed');
+        expect(failed?.data).toMatchObject({ resolvedBy: 'human', operation: { id: operationId, state: 'failed', errorCode: 'RESOLVED_MANUALLY' } });
+      });
+    });
   });
 
   it('sends once and stores the answer when nothing interferes', async () => {

@@ -25,10 +25,14 @@ import {
   changeOfRefusal,
   claimOfOrder,
   createAssistClient,
+  type HumanPaymentVerdict,
   insertWalletOperation,
   insertWalletPayment,
   isFinalState,
+  paidState,
   type PaymentChange,
+  resolveWalletOperationByHand,
+  resolveWalletPaymentByHand,
   settlementOfOperation,
   settleWalletOperation,
   transitionWalletPayment,
@@ -43,14 +47,22 @@ import { METRICS_REGISTRY } from '../health/health.controller';
 import {
   type CreateWalletPaymentDto,
   type ListWalletPaymentsQuery,
+  type ResolveWalletOperationDto,
+  type ResolveWalletPaymentDto,
   type WalletOperationDto,
   toWalletPaymentResponse,
+  walletOperationKind,
+  walletPaymentState,
   type WalletPaymentResponse,
   type WalletPaymentRow,
 } from './dto/wallet-payment.dto';
 import { WalletPaymentsQueue } from './wallet-payments.queue';
 
 const TOKEN_TYPE_CODES = { APPLE_PAY: 1, GOOGLE_PAY: 2, SAMSUNG_PAY: 3 } as const;
+
+/** 409 for a resolution by hand of something no longer UNKNOWN (the job, or another person, decided first). */
+const notUnknown = (code: 'WALLET_PAYMENT_NOT_UNKNOWN' | 'WALLET_OPERATION_NOT_UNKNOWN', what: string, state: string) =>
+  new ApiError(code, `${what} is ${state.toLowerCase()}; only an unknown one is resolved by hand`, { state: state.toLowerCase() });
 
 const orderNumberTaken = (orderNumber: string) =>
   new ApiError('CONFLICT', `orderNumber "${orderNumber}" was already used with this Assist merchant account; Assist order numbers are never reused`);
@@ -326,6 +338,183 @@ export class WalletPaymentsService {
   }
 
   /**
+   * `POST /v1/wallet-payments/{id}/resolve`: a person's verdict on a payment the system cannot resolve (UNKNOWN, e.g.
+   * ORDER_NOT_PROVEN), after reading the order in Assist's back office. Only from UNKNOWN, under the payment's row lock
+   * and through the state's owner (`resolveWalletPaymentByHand`: a compare-and-set from UNKNOWN), so the resolution job
+   * and a person never both decide; audited (`wallet_payment.resolve`) in the same transaction. The audit row keeps the
+   * Idempotency-Key and a hash of the request: a repeat of the same request answers the payment as it is now, also
+   * after the gateway's 24 h record is gone; the same key with another verdict is IDEMPOTENCY_KEY_REUSED.
+   */
+  async resolve(ctx: TenantContext, idempotencyKey: string, paymentId: string, dto: ResolveWalletPaymentDto): Promise<WalletPaymentResponse> {
+    const requestHash = createHash('sha256')
+      .update(canonicalJson({ action: 'resolve', paymentId, state: dto.state, note: dto.note, billNumber: dto.billNumber ?? null }))
+      .digest('hex');
+    const state = walletPaymentState.toDb(dto.state) as HumanPaymentVerdict;
+    const decided = await this.db.withTenant(ctx, async (tx) => {
+      const [payment] = await tx.$queryRaw<Array<WalletPaymentRow & { assistMerchantId: string }>>`
+        SELECT p.*, m."merchantId" AS "assistMerchantId"
+        FROM "WalletPayment" p JOIN "AssistMerchant" m ON m."id" = p."merchantId"
+        WHERE p."id" = ${paymentId}::uuid FOR UPDATE OF p`;
+      if (!payment) throw notFound('wallet payment', paymentId);
+      if (payment.state !== 'UNKNOWN') {
+        if (await this.resolvedBefore(tx, 'wallet_payment.resolve', paymentId, idempotencyKey, requestHash)) return false;
+        throw notUnknown('WALLET_PAYMENT_NOT_UNKNOWN', `wallet payment ${paymentId}`, payment.state);
+      }
+      if ((state === 'APPROVED' || state === 'AUTHORIZED') && state !== paidState(payment.twoStage)) {
+        throw new ApiError(
+          'WALLET_RESOLUTION_STATE_MISMATCH',
+          `a ${payment.twoStage ? 'two' : 'one'}-stage payment that was paid is ${walletPaymentState.toApi(paidState(payment.twoStage))}, not ${dto.state}`,
+          { state: dto.state, twoStage: payment.twoStage },
+        );
+      }
+      if (dto.billNumber !== undefined) {
+        // The billnumber Assist named to this payment's own request is its order (ownership.ts): a person cannot name another.
+        const own = payment.assistOrder as Partial<AssistOrderSummary> | null;
+        if (own && own.duplicate !== true && own.billNumber && own.billNumber !== dto.billNumber) {
+          throw new ApiError('CONFLICT', `Assist named billnumber ${own.billNumber} in its answer to this payment's request, not ${dto.billNumber}`, {
+            billNumber: own.billNumber,
+          });
+        }
+        const holder = await claimOfOrder(tx, payment, payment.assistMerchantId, dto.billNumber);
+        if (holder !== null) {
+          throw new ApiError('CONFLICT', `the order with billnumber ${dto.billNumber} is wallet payment ${holder}'s`, { paymentId: holder });
+        }
+      }
+      const written = await resolveWalletPaymentByHand(tx, {
+        payment,
+        state,
+        note: dto.note,
+        ...(dto.billNumber !== undefined ? { billNumber: dto.billNumber } : {}),
+        actor: ctx.actor,
+      });
+      if (!written) throw notUnknown('WALLET_PAYMENT_NOT_UNKNOWN', `wallet payment ${paymentId}`, payment.state);
+      await audit(tx, ctx, {
+        action: 'wallet_payment.resolve',
+        resourceType: 'wallet_payment',
+        resourceId: paymentId,
+        details: {
+          state: dto.state,
+          note: dto.note,
+          ...(dto.billNumber !== undefined && { billNumber: dto.billNumber }),
+          previousErrorCode: (payment.error as { code?: string } | null)?.code ?? null,
+          idempotencyKey,
+          requestHash,
+        },
+      });
+      return true;
+    });
+    if (decided) {
+      this.logger.warn(
+        { paymentId, tenantId: ctx.tenantId, state: dto.state, actorType: ctx.actor.type, actorId: ctx.actor.id, requestId: ctx.requestId },
+        'wallet payment resolved by hand',
+      );
+    }
+    return this.get(ctx, paymentId);
+  }
+
+  /**
+   * `POST /v1/wallet-payments/{id}/operations/{operationId}/resolve`: a person's verdict on a capture / cancel / refund
+   * left UNKNOWN, through the resolution job's own path (`resolveWalletOperationByHand` → `settleWalletOperation`, a
+   * compare-and-set from UNKNOWN), so a succeeded one moves the payment's amounts and state exactly as an orderstate
+   * answer would. Audited (`wallet_payment.resolve_operation`); idempotent like {@link resolve}.
+   */
+  async resolveOperation(
+    ctx: TenantContext,
+    idempotencyKey: string,
+    paymentId: string,
+    operationId: string,
+    dto: ResolveWalletOperationDto,
+  ): Promise<WalletPaymentResponse> {
+    const requestHash = createHash('sha256')
+      .update(canonicalJson({ action: 'resolve_operation', paymentId, operationId, state: dto.state, note: dto.note, billNumber: dto.billNumber ?? null }))
+      .digest('hex');
+    const decided = await this.db.withTenant(ctx, async (tx) => {
+      // No lock taken here: settleWalletOperation locks the operation, then the payment, in the job's order.
+      const payment = await tx.walletPayment.findUnique({ where: { id: paymentId }, include: { operations: true } });
+      const operation = payment?.operations.find((op) => op.id === operationId);
+      if (!payment) throw notFound('wallet payment', paymentId);
+      if (!operation) throw notFound('wallet payment operation', operationId);
+      if (operation.state !== 'UNKNOWN') {
+        if (await this.resolvedBefore(tx, 'wallet_payment.resolve_operation', paymentId, idempotencyKey, requestHash)) return false;
+        throw notUnknown('WALLET_OPERATION_NOT_UNKNOWN', `wallet payment operation ${operationId}`, operation.state);
+      }
+      if (dto.billNumber !== undefined) this.checkOperationBillNumber(payment, operation, dto.billNumber);
+      const written = await resolveWalletOperationByHand(tx, {
+        operationId,
+        state: dto.state === 'succeeded' ? 'SUCCEEDED' : 'FAILED',
+        note: dto.note,
+        ...(dto.billNumber !== undefined ? { billNumber: dto.billNumber } : {}),
+        actor: ctx.actor,
+      });
+      if (!written) {
+        const now = await tx.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } });
+        throw notUnknown('WALLET_OPERATION_NOT_UNKNOWN', `wallet payment operation ${operationId}`, now.state);
+      }
+      await audit(tx, ctx, {
+        action: 'wallet_payment.resolve_operation',
+        resourceType: 'wallet_payment',
+        resourceId: paymentId,
+        details: {
+          operationId,
+          kind: walletOperationKind.toApi(operation.kind),
+          amount: operation.amount.toString(),
+          state: dto.state,
+          note: dto.note,
+          ...(dto.billNumber !== undefined && { billNumber: dto.billNumber }),
+          previousErrorCode: (operation.error as { code?: string } | null)?.code ?? null,
+          idempotencyKey,
+          requestHash,
+        },
+      });
+      return true;
+    });
+    if (decided) {
+      this.logger.warn(
+        { paymentId, operationId, tenantId: ctx.tenantId, state: dto.state, actorType: ctx.actor.type, actorId: ctx.actor.id, requestId: ctx.requestId },
+        'wallet payment operation resolved by hand',
+      );
+    }
+    return this.get(ctx, paymentId);
+  }
+
+  /**
+   * An operation's billnumber is the payment order's followed by `.<n>`; never the payment's own (`.1`, the payment
+   * itself) nor another operation's. Anything else is a billnumber copied from the wrong row of the back office.
+   */
+  private checkOperationBillNumber(
+    payment: { assistOrder: unknown; operations: Array<{ id: string; assistBillNumber: string | null }> },
+    operation: { id: string; assistBillNumber: string | null },
+    billNumber: string,
+  ): void {
+    const conflict = (message: string, details: Record<string, unknown>) => new ApiError('CONFLICT', message, details);
+    if (operation.assistBillNumber !== null && operation.assistBillNumber !== billNumber) {
+      throw conflict(`Assist named billnumber ${operation.assistBillNumber} for this operation, not ${billNumber}`, { billNumber: operation.assistBillNumber });
+    }
+    const order = (payment.assistOrder as Partial<AssistOrderSummary> | null)?.billNumber;
+    if (order && (!billNumber.startsWith(`${order}.`) || billNumber === `${order}.1`)) {
+      throw conflict(`billnumber ${billNumber} is not an operation of this payment's order ${order}`, { orderBillNumber: order });
+    }
+    const other = payment.operations.find((o) => o.id !== operation.id && o.assistBillNumber === billNumber);
+    if (other) throw conflict(`billnumber ${billNumber} is operation ${other.id}'s`, { operationId: other.id });
+  }
+
+  /**
+   * Whether this key already resolved the payment (or one of its operations): its audit row, the durable record of the
+   * verdict. Same request → true (answer the payment as it is); another request → IDEMPOTENCY_KEY_REUSED.
+   */
+  private async resolvedBefore(tx: TransactionClient, action: string, paymentId: string, idempotencyKey: string, requestHash: string): Promise<boolean> {
+    const earlier = await tx.auditLog.findFirst({
+      where: { resourceType: 'wallet_payment', resourceId: paymentId, action, details: { path: ['idempotencyKey'], equals: idempotencyKey } },
+      select: { details: true },
+    });
+    if (!earlier) return false;
+    if ((earlier.details as { requestHash?: unknown } | null)?.requestHash !== requestHash) {
+      throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${idempotencyKey}" already resolved this payment with a different body`, { paymentId });
+    }
+    return true;
+  }
+
+  /**
    * Assist refused the request as a duplicate: the order it holds under the number is somebody else's unless proven
    * (libs/wallet-payments ownership.ts) — never this payment's outcome. REJECTED (ORDER_NUMBER_TAKEN) when proven
    * another's, else UNKNOWN (ORDER_NOT_PROVEN) for a human.
@@ -385,7 +574,19 @@ export class WalletPaymentsService {
     return this.db.withTenant(
       ctx,
       async (tx) => {
-        const filters = { state: query.state, merchantId: query.merchantId, tokenType: query.tokenType, orderNumber: query.orderNumber };
+        const filters = {
+          state: query.state,
+          merchantId: query.merchantId,
+          tokenType: query.tokenType,
+          orderNumber: query.orderNumber,
+          // What needs a person: `state=unknown&errorCode=ORDER_NOT_PROVEN`, `operationState=unknown` (docs/wallet-payments.md).
+          'id:errorCode':
+            query.errorCode === undefined ? undefined : { in: Prisma.sql`SELECT "id" FROM "WalletPayment" WHERE "error"->>'code' = ${query.errorCode}` },
+          'id:operationState':
+            query.operationState === undefined
+              ? undefined
+              : { in: Prisma.sql`SELECT "paymentId" FROM "WalletPaymentOperation" WHERE "state" = ${query.operationState}::"WalletOperationState"` },
+        };
         return keysetPage(
           tx,
           'WalletPayment',

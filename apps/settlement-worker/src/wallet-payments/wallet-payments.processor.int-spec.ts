@@ -6,13 +6,13 @@ import { Redis } from 'ioredis';
 
 import { AssistTokenPayClient, createRsaMd5Signer, type TokenPayRequest } from '@payorch/assist-tokenpay';
 import type { WorkerConfig } from '@payorch/config';
-import { createPrismaClient, type Prisma, type PrismaClient } from '@payorch/db';
+import { createPrismaClient, type Prisma, type PrismaClient, type TransactionClient } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { createSandboxMerchant, SANDBOX_APPLE_PAY_TOKEN, SANDBOX_MERCHANT_SECRETS } from '@payorch/testing/assist-sandbox/merchant';
-import { createAssistClient, resolveJobId } from '@payorch/wallet-payments';
+import { createAssistClient, resolveJobId, resolveWalletPaymentByHand } from '@payorch/wallet-payments';
 
 import { createWorkerApp } from '../bootstrap';
 import { WalletResolutionService } from './wallet-resolution.service';
@@ -372,6 +372,72 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     });
     expect(sandbox.stats).toMatchObject({ charges, tokenpayRequests });
     expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: first } })).toMatchObject({ state: 'APPROVED', capturedAmount: 7_000n });
+  });
+
+  it("never writes over a person's verdict: a write in flight loses to it, and the next run and the sweep leave the payment", async () => {
+    // Left UNKNOWN with ORDER_NOT_PROVEN: the order under its number is another payment's of the same Assist account.
+    const orderNumber = `shop-${randomUUID()}`;
+    const paid = await sandboxClient().pay(payRequest(orderNumber, '70.00'));
+    if (paid.status !== 'approved') throw new Error(paid.status);
+    // A tenant of its own, with two settings rows for the sandbox's account (another name of the same server).
+    const tenant = (await owner.tenant.create({ data: { name: 'Resolved by hand' } })).id;
+    const row = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId: tenant, serverUrl: sandbox.url, name: 'sandbox' });
+    const alias = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, {
+      tenantId: tenant,
+      serverUrl: sandbox.url.replace('127.0.0.1', 'localhost'),
+      name: 'alias',
+    });
+    await paymentRow({
+      tenantId: tenant,
+      merchantId: row,
+      orderNumber,
+      amount: 7_000n,
+      state: 'APPROVED',
+      assistOrder: { orderNumber, billNumber: paid.order.billNumber, duplicate: false },
+    });
+    const id = await paymentRow({ tenantId: tenant, merchantId: alias, orderNumber, amount: 7_000n, state: 'UNKNOWN' });
+    const jobs = app.get(WalletResolutionService);
+    await expect(jobs.resolve({ paymentId: id, tenantId: tenant })).rejects.toThrow(/still UNKNOWN/);
+    const before = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
+    expect(before).toMatchObject({ state: 'UNKNOWN', resolutionAttempts: 1, error: expect.objectContaining({ code: 'ORDER_NOT_PROVEN' }) });
+
+    // The job reads the payment UNKNOWN while a person's verdict is being written; its compare-and-set waits for the
+    // person's transaction, then finds the payment no longer UNKNOWN and writes nothing.
+    let running: Promise<unknown> | undefined;
+    await owner.$transaction(
+      async (tx) => {
+        const verdict = await resolveWalletPaymentByHand(tx as unknown as TransactionClient, {
+          payment: before,
+          state: 'REJECTED',
+          note: 'Assist back office: the order is the other payment',
+          actor: { type: 'api_key', id: null },
+        });
+        expect(verdict?.row.state).toBe('REJECTED');
+        running = jobs.resolve({ paymentId: id, tenantId: tenant }).catch((error: unknown) => error);
+        await waitFor(
+          async () =>
+            (
+              await owner.$queryRaw<
+                Array<{ n: number }>
+              >`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+            )[0]!.n > 0,
+          { timeoutMs: 10_000, intervalMs: 20, what: "the job's write waiting for the verdict's row lock" },
+        );
+      },
+      { timeout: 20_000 },
+    );
+    expect(await running).toMatchObject({ name: 'StillPendingError', message: expect.stringContaining('changed while it was being resolved') });
+    const after = await owner.walletPayment.findUniqueOrThrow({ where: { id } });
+    expect(after).toMatchObject({ state: 'REJECTED', resolutionAttempts: 1, error: expect.objectContaining({ code: 'RESOLVED_MANUALLY' }) });
+
+    await expect(jobs.resolve({ paymentId: id, tenantId: tenant })).resolves.toEqual({ paymentId: id, state: 'REJECTED', outcome: 'already_final' });
+    await owner.$executeRaw`UPDATE "WalletPayment" SET "updatedAt" = now() - interval '1 hour' WHERE "id" = ${id}::uuid`;
+    await jobs.sweep(queue);
+    expect(await queue.getJob(resolveJobId(id))).toBeUndefined();
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      state: 'REJECTED',
+      error: expect.objectContaining({ code: 'RESOLVED_MANUALLY' }),
+    });
   });
 
   it('reads payments only under their own tenant', async () => {

@@ -772,7 +772,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List wallet payments (newest first, cursor pagination; filters state, merchantId, tokenType, orderNumber) */
+        /**
+         * List wallet payments (newest first, cursor pagination; filters state, merchantId, tokenType, orderNumber, errorCode, operationState)
+         * @description Payments left to a person: `state=unknown&errorCode=ORDER_NOT_PROVEN` (and any `state=unknown` with a high `resolutionAttempts`), `operationState=unknown` (a capture / cancel / refund whose outcome is open). Resolve them with `POST …/resolve`.
+         */
         get: operations["walletPaymentsList"];
         put?: never;
         /**
@@ -820,6 +823,46 @@ export interface paths {
          * @description While an authorised remainder exists the cancel releases it (amount ≤ remainder), otherwise it refunds (amount ≤ captured − refunded). 409 WALLET_PAYMENT_ALREADY_CANCELED, WALLET_PAYMENT_NOT_CANCELABLE, WALLET_OPERATION_IN_PROGRESS; 422 WALLET_AMOUNT_EXCEEDS_AUTHORIZED, WALLET_AMOUNT_EXCEEDS_CAPTURED.
          */
         post: operations["walletPaymentsCancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallet-payments/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve an UNKNOWN wallet payment by hand (approved / authorized / declined / rejected)
+         * @description For a payment the system cannot resolve (e.g. `error.code` ORDER_NOT_PROVEN: the order Assist shows under its number is not provably its own), after reading the order in Assist's back office. Only from `unknown` (409 WALLET_PAYMENT_NOT_UNKNOWN otherwise, also when the resolution job decided first; it never overwrites the verdict afterwards). A paid payment is `approved` when one-stage, `authorized` when two-stage (422 WALLET_RESOLUTION_STATE_MISMATCH), with the amounts a paid order sets. `billNumber` becomes the payment's order (409 CONFLICT when Assist named another to this payment, or another payment holds it). Audited (`wallet_payment.resolve`, with the note); publishes `wallet_payment.updated` with `resolvedBy: "human"`, `note`, `billNumber`. Find candidates with `GET /v1/wallet-payments?state=unknown&errorCode=ORDER_NOT_PROVEN`.
+         */
+        post: operations["walletPaymentsResolve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallet-payments/{id}/operations/{operationId}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve an UNKNOWN capture / cancel / refund by hand (succeeded / failed)
+         * @description For an operation whose outcome the job cannot read (e.g. every orderstate answer about it is untrusted, ORDER_MISMATCH), after finding it in Assist's back office. Only from `unknown` (409 WALLET_OPERATION_NOT_UNKNOWN otherwise). `succeeded` moves the payment's amounts and state exactly as the resolution job does (events `wallet_payment.captured`, `.partially_captured`, `.canceled`, `.partially_canceled`, `.refunded`, `.partially_refunded`); `failed` moves no money (`wallet_payment.operation_failed`). Events carry `resolvedBy: "human"`, `note`, `billNumber`; audited (`wallet_payment.resolve_operation`). Answers the payment. Find candidates with `GET /v1/wallet-payments?operationState=unknown`.
+         */
+        post: operations["walletPaymentsResolveOperation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1889,7 +1932,7 @@ export interface components {
                 refunded: number;
                 released: number;
             };
-            /** @description Assist's verified order: exact orderstate, bill number, operations with masked PANs and response codes. */
+            /** @description Assist's verified order: exact orderstate, bill number, operations with masked PANs and response codes. `source: manual`: no answer named it, a person resolved the payment by hand with this billnumber from Assist's back office. */
             assist: ({
                 billNumber: string;
                 duplicate: boolean;
@@ -1898,7 +1941,7 @@ export interface components {
                     [key: string]: unknown;
                 }[];
                 /** @enum {string} */
-                source: "tokenpay" | "orderstate";
+                source: "tokenpay" | "orderstate" | "manual";
             } & {
                 [key: string]: unknown;
             }) | null;
@@ -1973,6 +2016,28 @@ export interface components {
         WalletAmountRequest: {
             /** @description Integer minor units; default: the whole authorised remainder (capture) or everything cancellable (cancel). */
             amount?: number;
+        };
+        ResolveWalletPaymentRequest: {
+            /** @description The order's billnumber in Assist's back office (not with `rejected`: no order is the payment's). It becomes the payment's order: later captures and cancels use it; without one a paid payment cannot be captured or cancelled through payorch. */
+            billNumber?: string;
+            /** @description Why: what was checked in Assist's back office. Audited, and sent with the event. A card number in it is stored masked. */
+            note: string;
+            /**
+             * @description The true outcome: `approved` (one-stage payment paid), `authorized` (two-stage payment authorised), `declined` (declined or expired at Assist), `rejected` (never reached Assist or refused: no order).
+             * @enum {string}
+             */
+            state: "approved" | "authorized" | "declined" | "rejected";
+        };
+        ResolveWalletOperationRequest: {
+            /** @description The operation's billnumber in Assist's back office (`<order billnumber>.<n>`). */
+            billNumber?: string;
+            /** @description Why: what was checked in Assist's back office. Audited, and sent with the event. A card number in it is stored masked. */
+            note: string;
+            /**
+             * @description The true outcome: `succeeded` (its money moved; the payment moves with it), `failed` (no money moved).
+             * @enum {string}
+             */
+            state: "succeeded" | "failed";
         };
         CreateWebhookRequest: {
             description?: string;
@@ -2065,13 +2130,16 @@ export interface components {
          *     - `WALLET_AMOUNT_EXCEEDS_AUTHORIZED` (422)
          *     - `WALLET_AMOUNT_EXCEEDS_CAPTURED` (422)
          *     - `WALLET_OPERATION_IN_PROGRESS` (409)
+         *     - `WALLET_OPERATION_NOT_UNKNOWN` (409): only an `unknown` wallet payment operation is resolved by hand (`details.state`: what it is now)
          *     - `WALLET_PAYMENT_ALREADY_CANCELED` (409)
          *     - `WALLET_PAYMENT_NOT_CANCELABLE` (409)
          *     - `WALLET_PAYMENT_NOT_CAPTURABLE` (409)
+         *     - `WALLET_PAYMENT_NOT_UNKNOWN` (409): only an `unknown` wallet payment is resolved by hand (`details.state`: what it is now)
          *     - `WALLET_PAYMENT_ONE_STAGE` (409)
+         *     - `WALLET_RESOLUTION_STATE_MISMATCH` (422): a paid wallet payment resolves to `approved` when one-stage, `authorized` when two-stage (`details.twoStage`)
          * @enum {string}
          */
-        ErrorCode: "AGENT_REVOKED" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_ONE_STAGE";
+        ErrorCode: "AGENT_REVOKED" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_OPERATION_NOT_UNKNOWN" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_NOT_UNKNOWN" | "WALLET_PAYMENT_ONE_STAGE" | "WALLET_RESOLUTION_STATE_MISMATCH";
         Error: {
             error: {
                 code: components["schemas"]["ErrorCode"];
@@ -8669,7 +8737,10 @@ export interface operations {
             query?: {
                 cursor?: string;
                 limit?: number;
+                /** @description Payments whose `error.code` is this, e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: the payments left to a person). */
+                errorCode?: string;
                 merchantId?: string;
+                operationState?: components["schemas"]["WalletOperationState"];
                 orderNumber?: string;
                 state?: components["schemas"]["WalletPaymentState"];
                 tokenType?: components["schemas"]["WalletTokenType"];
@@ -9105,6 +9176,276 @@ export interface operations {
             };
             /** @description `WALLET_AMOUNT_EXCEEDS_AUTHORIZED`, `WALLET_AMOUNT_EXCEEDS_CAPTURED` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `SERVICE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    walletPaymentsResolve: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Client-chosen key (8–128 chars of A-Z a-z 0-9 . _ : -). Same key + same request → the stored answer (`Idempotent-Replayed: true`; one-time secrets in it are null, `secretWithheld: true`); same key + different request → 409 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveWalletPaymentRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalletPayment"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REQUIRED`, `VALIDATION_FAILED` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED`, `WALLET_PAYMENT_NOT_UNKNOWN` */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: the body is over 256 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `WALLET_RESOLUTION_STATE_MISMATCH` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `SERVICE_UNAVAILABLE` */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other error, in the same envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    walletPaymentsResolveOperation: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Client-chosen key (8–128 chars of A-Z a-z 0-9 . _ : -). Same key + same request → the stored answer (`Idempotent-Replayed: true`; one-time secrets in it are null, `secretWithheld: true`); same key + different request → 409 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+                operationId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveWalletOperationRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalletPayment"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REQUIRED`, `VALIDATION_FAILED` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `NOT_FOUND` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED`, `WALLET_OPERATION_NOT_UNKNOWN` */
+            409: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: the body is over 256 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: the body is not `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { scrubPans } from '@payorch/logging';
 import type { AssistOrderSummary, PaymentErrorBody } from '@payorch/wallet-payments';
 
 import { paginationQuery } from '../../common/pagination';
@@ -111,8 +112,64 @@ export const walletOperationSchema = z.preprocess(
 );
 export type WalletOperationDto = z.infer<typeof walletOperationSchema>;
 
+/** A person's verdict, after reading the order in Assist's back office (docs/wallet-payments.md, "Human resolution"). */
+const humanNote = z
+  .string()
+  .trim()
+  .min(3)
+  .max(1000)
+  .describe("Why: what was checked in Assist's back office. Audited, and sent with the event. A card number in it is stored masked.")
+  // Free text a person typed: a card number copied from the back office is masked before it is stored anywhere.
+  .transform(scrubPans);
+
+/** `POST /v1/wallet-payments/{id}/resolve`: only an `unknown` payment. */
+export const resolveWalletPaymentSchema = z
+  .strictObject({
+    billNumber: z
+      .string()
+      .trim()
+      .regex(/^[0-9]{1,32}$/, 'must be the digits of an Assist order billnumber')
+      .optional()
+      .describe(
+        "The order's billnumber in Assist's back office (not with `rejected`: no order is the payment's). It becomes the payment's order: later captures and cancels use it; without one a paid payment cannot be captured or cancelled through payorch.",
+      ),
+    note: humanNote,
+    state: z
+      .enum(['approved', 'authorized', 'declined', 'rejected'])
+      .describe(
+        'The true outcome: `approved` (one-stage payment paid), `authorized` (two-stage payment authorised), `declined` (declined or expired at Assist), `rejected` (never reached Assist or refused: no order).',
+      ),
+  })
+  .superRefine((dto, ctx) => {
+    if (dto.billNumber !== undefined && dto.state === 'rejected') {
+      ctx.addIssue({ code: 'custom', path: ['billNumber'], message: 'is not given for state rejected (Assist holds no order of this payment)' });
+    }
+  });
+export type ResolveWalletPaymentDto = z.infer<typeof resolveWalletPaymentSchema>;
+
+/** `POST /v1/wallet-payments/{id}/operations/{operationId}/resolve`: only an `unknown` capture / cancel / refund. */
+export const resolveWalletOperationSchema = z.strictObject({
+  billNumber: z
+    .string()
+    .trim()
+    .regex(/^[0-9]{1,32}\.[0-9]{1,6}$/, "must be an Assist operation billnumber: the order's, a dot and the operation's number")
+    .optional()
+    .describe("The operation's billnumber in Assist's back office (`<order billnumber>.<n>`)."),
+  note: humanNote,
+  state: z.enum(['succeeded', 'failed']).describe('The true outcome: `succeeded` (its money moved; the payment moves with it), `failed` (no money moved).'),
+});
+export type ResolveWalletOperationDto = z.infer<typeof resolveWalletOperationSchema>;
+
 export const listWalletPaymentsQuery = paginationQuery.extend({
+  errorCode: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be an error code such as ORDER_NOT_PROVEN')
+    .optional()
+    .describe('Payments whose `error.code` is this, e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: the payments left to a person).'),
   merchantId: z.uuid().optional(),
+  // Payments with an operation in this state, e.g. `unknown` (a capture / cancel / refund whose outcome is open); the
+  // list's description says so (a description here would wrap the named enum in an allOf).
+  operationState: walletOperationState.input.optional(),
   orderNumber: z.string().max(128).optional(),
   state: walletPaymentState.input.optional(),
   tokenType: walletTokenType.input.optional(),
@@ -160,11 +217,13 @@ export const walletPaymentResponseSchema = z.object({
       duplicate: z.boolean(),
       orderState: z.string(),
       operations: z.array(z.record(z.string(), z.unknown())),
-      source: z.enum(['tokenpay', 'orderstate']),
+      source: z.enum(['tokenpay', 'orderstate', 'manual']),
     })
     .loose()
     .nullable()
-    .describe("Assist's verified order: exact orderstate, bill number, operations with masked PANs and response codes."),
+    .describe(
+      "Assist's verified order: exact orderstate, bill number, operations with masked PANs and response codes. `source: manual`: no answer named it, a person resolved the payment by hand with this billnumber from Assist's back office.",
+    ),
   completedAt: z.string().nullable(),
   continueUrl: z.string().nullable(),
   createdAt: z.string(),
@@ -279,6 +338,8 @@ export function toWalletPaymentResponse(row: WalletPaymentRow): WalletPaymentRes
 
 nameSchemas({
   CreateWalletPaymentRequest: createWalletPaymentSchema,
+  ResolveWalletOperationRequest: resolveWalletOperationSchema,
+  ResolveWalletPaymentRequest: resolveWalletPaymentSchema,
   WalletAmountRequest: walletOperationSchema,
   WalletOperation: operationResponseSchema,
   WalletPayment: walletPaymentResponseSchema,
