@@ -50,4 +50,18 @@ describe(OperationCommandHandler.name, () => {
     expect(await info).toEqual({ ok: true, result: { model: 'T1' } });
     expect(log).toEqual(['cancel op', 'connector command', 'info']);
   });
+
+  it('runs no pass of recoverTerminal whose signal was aborted while it waited in the queue: nothing is read or asked', async () => {
+    const queue = new KeyedSerialQueue();
+    const sut = new OperationCommandHandler(untouchable, { queue });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const running = queue.run(ref.terminalId, () => held);
+    const closing = new AbortController();
+    const pass = sut.recoverTerminal(ref, driver([]), new Date(), { signal: closing.signal });
+    closing.abort();
+    release();
+    await running;
+    expect(await pass).toEqual({ neverSent: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
+  });
 });

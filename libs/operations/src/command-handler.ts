@@ -2,7 +2,7 @@ import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { KeyedSerialQueue, QueueFullError, type TerminalCommand, type TerminalCommandReply } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 
-import { type EventSink, OperationExecutor } from './executor';
+import { type EventSink, OperationExecutor, type RecoveringRefusal } from './executor';
 import { recoverOperation } from './recovery';
 import { failNeverSent, holdPending, markStuckUnknown, type SupervisionResult } from './supervision';
 import { OPEN_STATES_SQL } from './records';
@@ -33,6 +33,18 @@ export interface CommandHandlerOptions {
   recordFrames?: boolean;
 }
 
+/** Hears of every operation this handler's executor failed `TERMINAL_RECOVERING` (`onTerminalRecovering`). */
+export type RecoveringRefusalListener = (refusal: RecoveringRefusal) => void;
+
+/** Options of one `recoverTerminal` pass. */
+export interface TerminalRecoveryOptions {
+  /**
+   * Aborted: the pass is no longer wanted (the terminal's session here closed, the terminal moved): it stops before
+   * its next step, reading or asking nothing more (a pass queued behind other commands may start after that).
+   */
+  signal?: AbortSignal;
+}
+
 /** Default of CommandHandlerOptions.pendingHoldIntervalMs (and of the connector's PENDING_HOLD_INTERVAL_MS). */
 export const PENDING_HOLD_INTERVAL_MS = 10_000;
 
@@ -44,7 +56,7 @@ export interface TerminalRecoveryReport {
   markedUnknown: number;
   /** UNKNOWN → final, decided by the terminal. */
   recovered: number;
-  /** Still UNKNOWN after asking (inconclusive; the recovery job keeps trying). */
+  /** Still UNKNOWN after asking (inconclusive; the recovery job keeps trying, and the device connector asks again). */
   stillUnknown: number;
 }
 
@@ -70,13 +82,36 @@ export class OperationCommandHandler {
   private readonly queue: KeyedSerialQueue;
   /** Operations answered `queued` that have not finished yet (drain() waits for them). */
   private readonly running = new Set<Promise<unknown>>();
+  private readonly refusalListeners = new Set<RecoveringRefusalListener>();
 
   constructor(
     private readonly db: Database,
     private readonly options: CommandHandlerOptions = {},
   ) {
-    this.executor = new OperationExecutor(db, { onEvents: options.onEvents, recordFrames: options.recordFrames });
+    this.executor = new OperationExecutor(db, {
+      onEvents: options.onEvents,
+      recordFrames: options.recordFrames,
+      onRefused: (refusal) => {
+        for (const listener of this.refusalListeners) {
+          try {
+            listener(refusal);
+          } catch {
+            // One listener's failure is its own; the refusal stands.
+          }
+        }
+      },
+    });
     this.queue = options.queue ?? new KeyedSerialQueue();
+  }
+
+  /**
+   * `listener` hears of every operation the executor failed `TERMINAL_RECOVERING` (never sent) because another
+   * operation of its terminal is in doubt, once the refusal committed: the device connector's TerminalHub wakes its
+   * recovery of that terminal with it. Called synchronously; a listener must not throw. Returns the unsubscribe.
+   */
+  onTerminalRecovering(listener: RecoveringRefusalListener): () => void {
+    this.refusalListeners.add(listener);
+    return () => this.refusalListeners.delete(listener);
   }
 
   async handle(command: TerminalCommand, driver: TerminalDriver): Promise<TerminalCommandReply> {
@@ -147,20 +182,32 @@ export class OperationCommandHandler {
   }
 
   /**
-   * Recovery of every non-final operation of a terminal that has just come (back) online here, e.g. its
-   * agent reconnected after a connector crash. Runs in the terminal's queue, so after the commands queued
-   * before it and before any command that arrives later (a new payment cannot destroy the evidence that
-   * Joinproto 95 / SSI GetLastResult rely on):
-   *  - PENDING written before `notClaimedSince` → FAILED "never sent" (no executor claimed it; the claim
+   * Recovery of every non-final operation of a terminal that has (just) come online here, e.g. its agent reconnected
+   * after a connector crash; `notClaimedSince` is when it did (the tunnel's set-up began, or the terminal was added to
+   * it). Runs in the terminal's queue, so after the commands queued before it and before any command that arrives
+   * later (a new payment cannot destroy the evidence that Joinproto 95 / SSI GetLastResult rely on), and never while
+   * this process's own executor runs a command of the terminal nor alongside another pass of the terminal:
+   *  - PENDING unchanged since before `notClaimedSince` → FAILED "never sent" (no executor claimed it; the claim
    *    PENDING → SENT is committed before the driver writes a byte of the command, so nothing reached the terminal);
-   *  - SENT / IN_PROGRESS → UNKNOWN: no executor runs them any more (the commands of this instance queued
-   *    before this one have finished, and the terminal's agent is connected here, not elsewhere);
+   *  - SENT / IN_PROGRESS unchanged since before `notClaimedSince` → UNKNOWN: claimed before the terminal came online
+   *    here, by an executor that is gone (the commands of this instance queued before this one have finished, and the
+   *    terminal's agent is connected here, not elsewhere). One that changed since — an executor elsewhere still
+   *    reporting (a terminal moved here while another instance ran a command on it) — is left to the recovery sweep;
    *  - each UNKNOWN → `recoverOperation`, exactly what the bus command `operation.recover` runs.
+   * The same pass may run again (the device connector retries a pass that failed or left one undecided, and runs one
+   * when the executor refused an operation behind one in doubt): every write is a compare-and-set, so a repeat only
+   * does what is still to be done. `options.signal` aborted: the pass stops before its next step.
    */
-  recoverTerminal(ref: { tenantId: string; terminalId: string }, driver: TerminalDriver, notClaimedSince: Date): Promise<TerminalRecoveryReport> {
+  recoverTerminal(
+    ref: { tenantId: string; terminalId: string },
+    driver: TerminalDriver,
+    notClaimedSince: Date,
+    options: TerminalRecoveryOptions = {},
+  ): Promise<TerminalRecoveryReport> {
     return this.queue.run(ref.terminalId, async () => {
       const report: TerminalRecoveryReport = { neverSent: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 };
-      const startedAt = new Date();
+      const { signal } = options;
+      if (signal?.aborted) return report;
       // The terminal's open operations (no completedAt: the partial index TerminalOperation_open_by_terminal_idx), not
       // its history: under row-level security a condition on "state" alone is never an index condition.
       const open = await this.db.querySql<{ id: string; state: OperationStateName }>(
@@ -170,6 +217,7 @@ export class OperationCommandHandler {
           ORDER BY o."createdAt" ASC, o."id" ASC LIMIT ${TERMINAL_RECOVERY_BATCH}`,
       );
       for (const op of open) {
+        if (signal?.aborted) break;
         if (op.state === 'PENDING') {
           const result = await this.supervise(ref.tenantId, (tx) =>
             failNeverSent(tx, op.id, notClaimedSince, 'never sent: no executor claimed it before the terminal reconnected', 'agent_reconnect'),
@@ -179,7 +227,7 @@ export class OperationCommandHandler {
         }
         if (op.state === 'SENT' || op.state === 'IN_PROGRESS') {
           const result = await this.supervise(ref.tenantId, (tx) =>
-            markStuckUnknown(tx, op.id, startedAt, 'its executor is gone (the terminal reconnected); recovering', 'agent_reconnect'),
+            markStuckUnknown(tx, op.id, notClaimedSince, 'its executor is gone (the terminal reconnected); recovering', 'agent_reconnect'),
           );
           if (!result.changed) continue;
           report.markedUnknown++;

@@ -28,6 +28,22 @@ export interface ExecutorOptions {
   recordFrames?: boolean;
   /** Pause before the n-th attempt to store a sent command's outcome while PostgreSQL is unavailable (default OUTCOME_RETRY_MS). */
   outcomeRetryMs?: (attempt: number) => number;
+  /**
+   * Called after a refusal committed: the operation was failed as never sent (`TERMINAL_RECOVERING`) because another
+   * operation of its terminal is in doubt (`blocking`). The device connector wakes its recovery of the terminal with
+   * it (an orphan it is responsible for is decided now, not at the next retry or sweep). Must not throw.
+   */
+  onRefused?: (refusal: RecoveringRefusal) => void;
+}
+
+/** An operation the executor failed `TERMINAL_RECOVERING` (never sent): what was refused, and what blocked it. */
+export interface RecoveringRefusal {
+  tenantId: string;
+  terminalId: string;
+  /** The refused operation (now FAILED). */
+  operationId: string;
+  /** The other operation of the terminal in doubt that kept it from being sent (`blockingOperation`). */
+  blocking: OperationInDoubt;
 }
 
 /** 100 ms, doubling, at most 5 s: a sent command's outcome waits for PostgreSQL as long as it is away. */
@@ -100,7 +116,7 @@ export class OperationExecutor {
     if (found === undefined) return { ran: false, state: 'PENDING' };
     if (found.state !== 'PENDING') return { ran: false, state: found.state };
     if (found.blocking !== null) {
-      const refused = await this.tx(ref, (tx, events) => this.refuseWhileRecovering(tx, ref, events));
+      const refused = await this.refuse(ref);
       // Still PENDING: the one in doubt was decided meanwhile, so this one may run after all.
       if (refused !== 'PENDING') return { ran: false, state: refused };
     }
@@ -263,7 +279,7 @@ export class OperationExecutor {
       if (claimed !== null) return { ours: true, state: claimed.row.state };
       // Not claimed (rare): why, in a transaction of its own; the row is left as it is unless it is still PENDING
       // behind an operation in doubt (then failed as never sent, a compare-and-set from PENDING).
-      const refused = await this.tx(ref, (tx, events) => this.refuseWhileRecovering(tx, ref, events));
+      const refused = await this.refuse(ref);
       if (refused !== 'PENDING' || attempt > 0) return { ours: false, state: refused };
     }
   }
@@ -317,14 +333,37 @@ export class OperationExecutor {
     return stored?.state ?? 'PENDING';
   }
 
+  /** `refuseWhileRecovering` in a transaction of its own; once it committed a refusal, `onRefused` hears of it. */
+  private async refuse(ref: Ref): Promise<OperationStateName> {
+    const decided: { refusal?: RecoveringRefusal } = {};
+    const state = await this.tx(ref, (tx, events) => {
+      decided.refusal = undefined; // a transaction run again decides again
+      return this.refuseWhileRecovering(tx, ref, events, (refusal) => (decided.refusal = refusal));
+    });
+    if (decided.refusal !== undefined) {
+      try {
+        this.options.onRefused?.(decided.refusal);
+      } catch {
+        // A listener's failure is its own: the refusal stands, and the recovery sweep remains the backstop.
+      }
+    }
+    return state;
+  }
+
   /**
    * The read or the claim found the row blocked. If it is still PENDING behind another operation of the terminal in
    * doubt (`blockingOperation`), fail it as never sent (nothing was sent: it never left PENDING); the client sees
    * `error.code` TERMINAL_RECOVERING with the blocking operation's id and state, and sends it again later with a new key.
+   * `refused` is told what was refused and why (called inside the transaction; `refuse` reports it after the commit).
    */
-  private async refuseWhileRecovering(tx: SqlClient, ref: Ref, events: PublishedEvent[]): Promise<OperationStateName> {
-    const [row] = await tx.$queryRaw<{ state: OperationStateName; blocking: OperationInDoubt | null }[]>`
-      SELECT o."state", ${blockingOperation} AS "blocking" FROM "TerminalOperation" o WHERE o."id" = ${ref.operationId}::uuid`;
+  private async refuseWhileRecovering(
+    tx: SqlClient,
+    ref: Ref,
+    events: PublishedEvent[],
+    refused: (refusal: RecoveringRefusal) => void,
+  ): Promise<OperationStateName> {
+    const [row] = await tx.$queryRaw<{ state: OperationStateName; terminalId: string; blocking: OperationInDoubt | null }[]>`
+      SELECT o."state", o."terminalId", ${blockingOperation} AS "blocking" FROM "TerminalOperation" o WHERE o."id" = ${ref.operationId}::uuid`;
     if (row === undefined || row.state !== 'PENDING') return row?.state ?? 'PENDING';
     const { blocking } = row;
     if (blocking === null) return 'PENDING';
@@ -342,6 +381,7 @@ export class OperationExecutor {
       },
     });
     push(events, failed?.event);
+    if (failed !== null) refused({ tenantId: ref.tenantId, terminalId: row.terminalId, operationId: ref.operationId, blocking });
     return failed?.row.state ?? 'PENDING';
   }
 

@@ -144,7 +144,8 @@ describe('a terminal with an operation in doubt takes no new command', () => {
     const other = await newOperation(terminalId, 'purchase', 1301);
     const operationId = await newOperation(terminalId, 'purchase', 1302);
     let sent = false;
-    const report = await new OperationExecutor(db).execute(
+    const heard: unknown[] = [];
+    const report = await new OperationExecutor(db, { onRefused: (refusal) => heard.push(refusal) }).execute(
       { tenantId, operationId },
       fakeDriver(async (hooks) => {
         // While this one's session opens, another executor (another connector instance) claims the other operation.
@@ -165,6 +166,48 @@ describe('a terminal with an operation in doubt takes no new command', () => {
       protocolRefs: null,
       error: { code: 'TERMINAL_RECOVERING', operationId: other, state: 'sent' },
     });
+    // The refusal at the claim is told, with what blocked it (the device connector recovers the terminal with it).
+    expect(heard).toEqual([{ tenantId, terminalId, operationId, blocking: { id: other, state: 'SENT' } }]);
+  });
+
+  it("tells the handler's listeners of each refusal once it committed: the terminal, the refused operation and the one in doubt", async () => {
+    const terminalId = await newTerminal();
+    const handler = new OperationCommandHandler(db);
+    const heard: Array<{ refusal: unknown; stored: Promise<string> }> = [];
+    const unsubscribe = handler.onTerminalRecovering((refusal) => heard.push({ refusal, stored: load(refusal.operationId).then((row) => row.state) }));
+    const lost = await approvedButNotStored(terminalId, 1801, 'SENT');
+    const next = await newOperation(terminalId, 'purchase', 1802);
+    expect(await execute(handler, terminalId, next)).toEqual({ ok: true, result: { ran: false, state: 'failed' } });
+    expect(heard.map((h) => h.refusal)).toEqual([{ tenantId, terminalId, operationId: next, blocking: { id: lost, state: 'SENT' } }]);
+    // Told after the commit: the refusal is there for whoever reads it.
+    expect(await heard[0]!.stored).toBe('FAILED');
+    // A listener that unsubscribed is told nothing more.
+    unsubscribe();
+    expect(await execute(handler, terminalId, await newOperation(terminalId, 'purchase', 1803))).toMatchObject({ result: { ran: false } });
+    expect(heard).toHaveLength(1);
+  });
+
+  it('recovery on reconnect takes over the operations in doubt that nobody touched since the terminal came online, not one an executor elsewhere still reports on', async () => {
+    const terminalId = await newTerminal();
+    const handler = new OperationCommandHandler(db);
+    // Claimed and approved before the terminal came online here (30 s ago), its executor gone since.
+    const lost = await approvedButNotStored(terminalId, 1901, 'SENT');
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '1 minute' WHERE "id" = ${lost}::uuid`;
+    const onlineSince = new Date(Date.now() - 30_000);
+    // Claimed by another instance after that (the terminal was moved while its command ran there), still reporting.
+    const elsewhere = await newOperation(terminalId, 'purchase', 1902);
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "state" = 'IN_PROGRESS', "protocolRefs" = '{"df01":"424242"}', "updatedAt" = now()
+      WHERE "id" = ${elsewhere}::uuid`;
+    expect(await handler.recoverTerminal({ tenantId, terminalId }, driverOf(terminalId), onlineSince)).toEqual({
+      neverSent: 0,
+      markedUnknown: 1,
+      recovered: 1,
+      stillUnknown: 0,
+    });
+    expect(await load(lost)).toMatchObject({ state: 'APPROVED', rrn: sim.journal[0]!.rrn });
+    const untouched = await load(elsewhere);
+    expect(untouched).toMatchObject({ state: 'IN_PROGRESS' });
+    expect(untouched.events.map((e) => e.kind)).toEqual(['created']);
   });
 
   it('lets only one of two claims of the same terminal at once send: the claims of a terminal are serialised', async () => {
@@ -175,6 +218,11 @@ describe('a terminal with an operation in doubt takes no new command', () => {
     const first = await newOperation(terminalId, 'purchase', 1401);
     const second = await newOperation(terminalId, 'purchase', 1402);
     const sent: string[] = [];
+    // The winner's payment is still running (its operation SENT, in doubt) until the other claim was decided: refused,
+    // or — the bug — sent too. (Answering at once let the loser's claim, refused, find the winner already approved and
+    // run after it, rightly, now and then: the terminal was free again.)
+    let decided!: () => void;
+    const otherClaimDecided = new Promise<void>((resolve) => (decided = resolve));
     const run = (operationId: string) =>
       new OperationExecutor(db).execute(
         { tenantId, operationId },
@@ -182,9 +230,12 @@ describe('a terminal with an operation in doubt takes no new command', () => {
           try {
             await hooks.beforeSend({ df01: operationId === first ? '001401' : '001402' });
           } catch (error) {
+            decided();
             return { state: 'failed', reason: `not sent: ${(error as Error).message}` };
           }
           sent.push(operationId);
+          if (sent.length > 1) decided();
+          await otherClaimDecided;
           return { state: 'approved', rrn: '000000001400' };
         }),
       );

@@ -16,7 +16,8 @@ export const TERMINAL_QUEUE_LIMIT = 8;
  * must reach the driver while the command it cancels is running.
  */
 export class TerminalHandle {
-  private closed = false;
+  /** Aborted once the handle is closed (its session closed, the terminal withdrawn or rebuilt): what runs for it stops. */
+  private readonly closing = new AbortController();
 
   constructor(
     readonly row: TerminalRow,
@@ -36,13 +37,22 @@ export class TerminalHandle {
    * (TERMINAL_BUSY) when the terminal already holds TERMINAL_QUEUE_LIMIT commands.
    */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('terminal handle closed'));
+    if (this.isClosed) return Promise.reject(new Error('terminal handle closed'));
     return this.queue.run(this.row.id, fn);
   }
 
+  get isClosed(): boolean {
+    return this.closing.signal.aborted;
+  }
+
+  /** Aborted when the handle closes (e.g. its recovery on reconnect stops retrying). */
+  get closed(): AbortSignal {
+    return this.closing.signal;
+  }
+
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.isClosed) return;
+    this.closing.abort();
     await this.driver?.close().catch(() => undefined);
   }
 }

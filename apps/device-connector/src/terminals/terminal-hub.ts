@@ -1,10 +1,11 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Counter } from 'prom-client';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { KeyedSerialQueue, type SecretBox } from '@payorch/domain';
 import { type DriverConfig, type LinkFactory, openTerminalCredentials, type TerminalDriver } from '@payorch/drivers';
-import type { Logger } from '@payorch/logging';
+import type { Logger, Registry } from '@payorch/logging';
 import { terminalCommandIds } from '@payorch/operations';
 import { type ControlMessage, type TerminalEntry, toDuplex, type TunnelCloseInfo } from '@payorch/tunnel';
 
@@ -12,19 +13,35 @@ import { type AgentAccessRow, planTerminals, revocationReason, type RevocationRe
 import { readAgentsNow } from '../access/access-read';
 import { CommandBusService } from '../bus/command-bus.service';
 import { RelayPortFactory } from '../relay/relay-port.factory';
-import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
+import { CONNECTOR_CONFIG, DATABASE, DRIVER_FACTORY, INSTANCE_ID, LOGGER, OPERATION_HANDLER, REGISTRY, SECRET_BOX, TERMINAL_QUEUE } from '../tokens';
 import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { type ClaimOutcome, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
 import { linkForConnection, type TerminalRow, terminalEntry } from './terminal-link';
 import { PresenceWriteError, type SessionRef, TerminalPresence } from './terminal-presence';
+import { RECOVERY_RETRY, type RecoveryPassOutcome, type RecoveryPassReport, type RecoveryRetryPolicy, TerminalRecovery } from './terminal-recovery';
 
 export type DriverFactory = (config: DriverConfig) => TerminalDriver;
 
+/** An operation the executor refused (failed `TERMINAL_RECOVERING`, never sent) behind another one of its terminal in doubt. */
+export interface RecoveringRefusal {
+  tenantId: string;
+  terminalId: string;
+  operationId: string;
+  blocking: { id: string; state: string };
+}
+
 /** The part of the OperationCommandHandler (libs/operations) that recovers a terminal coming online here. */
 export interface TerminalRecoverer {
-  recoverTerminal?(ref: { tenantId: string; terminalId: string }, driver: TerminalDriver, notClaimedSince: Date): Promise<object>;
+  recoverTerminal?(
+    ref: { tenantId: string; terminalId: string },
+    driver: TerminalDriver,
+    notClaimedSince: Date,
+    options?: { signal?: AbortSignal },
+  ): Promise<RecoveryPassReport>;
+  /** Subscribes to the executor's refusals behind an operation in doubt (the hub then recovers that terminal now). */
+  onTerminalRecovering?(listener: (refusal: RecoveringRefusal) => void): unknown;
 }
 
 const DRIVER_PROTOCOL = { JOINPROTO: 'JOINPROTO', JPAY: 'JPAY', SSI_ECR: 'SSI_ECR' } as const;
@@ -78,6 +95,12 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private readonly enforced = new WeakMap<AgentSession, number>();
   /** The set-up transactions, one batch per tenant at a time (a storm's set-ups of a tenant share one). */
   private readonly setUps: SessionSetups;
+  /** Per terminal handle: the recovery of its operations (on reconnect, its retries, and on a refusal). */
+  private readonly recoveries = new WeakMap<TerminalHandle, TerminalRecovery>();
+  /** The retries of a recovery on reconnect that failed or left an operation undecided (tests shorten it). */
+  recoveryRetry: RecoveryRetryPolicy = RECOVERY_RETRY;
+  private readonly recoveryRetries: Counter<'trigger'>;
+  private readonly recoveryFailures: Counter<'reason'>;
 
   constructor(
     private readonly tunnels: AgentTunnelServer,
@@ -94,7 +117,21 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     /** The terminals' command queue, shared with the OperationCommandHandler (bootstrap). */
     @Inject(TERMINAL_QUEUE) private readonly terminalQueue: KeyedSerialQueue,
     @Inject(CONNECTOR_CONFIG) private readonly config: Pick<ConnectorConfig, 'CONNECTOR_TERMINAL_INFO_MAX_AGE_MS'>,
+    @Inject(REGISTRY) registry: Registry,
   ) {
+    this.recoveryRetries = new Counter({
+      name: 'payorch_connector_reconnect_recovery_retries_total',
+      help: 'Recovery passes of a terminal held here run again: after one that failed or left an operation undecided (trigger=backoff), or because an operation was refused behind one in doubt (trigger=refusal).',
+      labelNames: ['trigger'],
+      registers: [registry],
+    });
+    this.recoveryFailures = new Counter({
+      name: 'payorch_connector_reconnect_recovery_failures_total',
+      help: 'Recovery passes of a terminal held here that failed (reason=error: PostgreSQL, a full queue, a driver error) or left an operation unknown (reason=undecided).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    operations?.onTerminalRecovering?.((refusal) => this.onRefusal(refusal));
     this.setUps = new SessionSetups(
       (fn) => slots.run(fn),
       (tenantId, inputs) => db.withTenantSql(tenantId, (tx) => setUpSessions(tx, inputs, (checked) => this.claim(checked))),
@@ -162,7 +199,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
         continue;
       }
       entries.push(entry);
-      handles.set(row.id, this.createHandle(session, row));
+      handles.set(row.id, this.createHandle(session, row, onlineSince));
     }
     const previous = this.fleets.get(agent.agentId);
     this.fleets.set(agent.agentId, { session, handles, listed: JSON.stringify(entries) });
@@ -170,8 +207,12 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     session.mux.sendControl({ type: 'terminal-list', terminals: entries });
     this.logger.info({ agentId: agent.agentId, terminals: entries.length }, 'terminal list sent');
     for (const handle of handles.values()) {
-      const onReachable = read.unfinished.has(handle.row.id) ? () => this.recover(handle, onlineSince) : undefined;
-      void this.refreshInfo(handle, onReachable, this.infoIsStale(handle.row)).catch((error: Error) => this.onPresenceError(session, error));
+      const unfinished = read.unfinished.has(handle.row.id);
+      const onReachable = unfinished ? () => this.recover(handle) : undefined;
+      void this.refreshInfo(handle, onReachable, this.infoIsStale(handle.row)).catch((error: Error) => {
+        if (unfinished) this.recoveries.get(handle)?.retryLater();
+        this.onPresenceError(session, error);
+      });
     }
   }
 
@@ -369,8 +410,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       }
     }
     const added: TerminalHandle[] = [];
+    const addedAt = new Date();
     for (const row of plan.open) {
-      const handle = this.createHandle(session, row);
+      const handle = this.createHandle(session, row, addedAt);
       fleet.handles.set(row.id, handle);
       added.push(handle);
     }
@@ -380,11 +422,11 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       fleet.listed = listed;
       this.logger.info({ agentId: session.agent.agentId, terminals: entries.length }, 'terminal list updated');
     }
-    const addedAt = new Date();
     for (const handle of added)
-      void this.refreshInfo(handle, () => this.recover(handle, addedAt), this.infoIsStale(handle.row)).catch((error: Error) =>
-        this.onPresenceError(session, error),
-      );
+      void this.refreshInfo(handle, () => this.recover(handle), this.infoIsStale(handle.row)).catch((error: Error) => {
+        this.recoveries.get(handle)?.retryLater();
+        this.onPresenceError(session, error);
+      });
   }
 
   private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details: Record<string, unknown>): Promise<void> {
@@ -452,22 +494,55 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   /**
    * The terminal is reachable through a new tunnel (agent reconnect, connector restart, terminal moved
    * here): recover its non-final operations now rather than on the next sweep, in its command queue,
-   * ahead of any new payment (docs/operations.md, "Recovery when the agent reconnects").
+   * ahead of any new payment, and again while a pass fails (docs/operations.md, "Recovery when the agent reconnects").
    */
-  private recover(handle: TerminalHandle, notClaimedSince: Date): void {
-    const driver = handle.driver;
-    if (!driver || !this.operations?.recoverTerminal) return;
-    const ref = { tenantId: handle.tenantId, terminalId: handle.row.id };
-    void this.operations.recoverTerminal(ref, driver, notClaimedSince).then(
-      (report) => {
-        if (Object.values(report).some((n) => typeof n === 'number' && n > 0))
-          this.logger.info({ terminalId: ref.terminalId, ...report }, 'terminal operations recovered on reconnect');
-      },
-      (error: Error) => this.logger.warn({ terminalId: ref.terminalId, err: error.message }, 'recovery on reconnect failed; the recovery sweep will retry'),
-    );
+  private recover(handle: TerminalHandle): void {
+    this.recoveries.get(handle)?.run('reconnect');
   }
 
-  private createHandle(session: AgentSession, row: TerminalRow): TerminalHandle {
+  /**
+   * The executor refused an operation of a terminal held here because another one is in doubt: if that one is an
+   * orphan this instance now answers for (claimed before the terminal came online here, its executor gone), the
+   * terminal's recovery decides it now rather than at its next retry — or, when no retry is due, at the recovery
+   * sweep's RECOVERY_STUCK_AFTER_MS. The pass itself tells orphans from operations an executor elsewhere still reports on.
+   */
+  private onRefusal(refusal: RecoveringRefusal): void {
+    const handle = this.find(refusal.tenantId, refusal.terminalId);
+    const recovery = handle && this.recoveries.get(handle);
+    if (!recovery) return;
+    this.logger.info(
+      { terminalId: refusal.terminalId, operationId: refusal.operationId, blockingOperationId: refusal.blocking.id, blockingState: refusal.blocking.state },
+      'operation refused behind one in doubt: recovering the terminal now',
+    );
+    recovery.run('refusal');
+  }
+
+  /** Logs and counts the end of a recovery pass of a terminal held here. */
+  private onRecoveryPass(terminalId: string, outcome: RecoveryPassOutcome): void {
+    if (outcome.trigger !== 'reconnect') this.recoveryRetries.inc({ trigger: outcome.trigger === 'retry' ? 'backoff' : 'refusal' });
+    const retry = outcome.retryInMs === undefined ? 'the recovery sweep will retry' : `retrying in ${outcome.retryInMs} ms`;
+    if (outcome.error) {
+      this.recoveryFailures.inc({ reason: 'error' });
+      this.logger.warn(
+        { terminalId, trigger: outcome.trigger, retryInMs: outcome.retryInMs, err: outcome.error.message },
+        `terminal recovery failed; ${retry}`,
+      );
+      return;
+    }
+    const { report } = outcome;
+    if (report.stillUnknown > 0) {
+      this.recoveryFailures.inc({ reason: 'undecided' });
+      this.logger.warn(
+        { terminalId, trigger: outcome.trigger, retryInMs: outcome.retryInMs, ...report },
+        `terminal recovery left operations unknown; ${retry}`,
+      );
+    } else if (report.neverSent + report.markedUnknown + report.recovered > 0) {
+      this.logger.info({ terminalId, trigger: outcome.trigger, ...report }, 'terminal operations recovered');
+    }
+  }
+
+  /** A handle of the terminal `row` for the tunnel `session`, which holds it since `heldSince` (its recovery's `notClaimedSince`). */
+  private createHandle(session: AgentSession, row: TerminalRow, heldSince: Date): TerminalHandle {
     const descriptor = linkForConnection(row.connection);
     const agent = presenceOf(session);
     let online = this.recordedOnline.get(session);
@@ -491,7 +566,29 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       }
     };
     const handle = new TerminalHandle(row, agent.agentId, link, this.createDriver(session, row, link), this.terminalQueue);
+    const { driver } = handle;
+    const recoverTerminal = this.operations?.recoverTerminal?.bind(this.operations);
+    if (driver && recoverTerminal) {
+      const ref = { tenantId: row.tenantId, terminalId: row.id };
+      this.recoveries.set(
+        handle,
+        new TerminalRecovery({
+          pass: (signal) => recoverTerminal(ref, driver, heldSince, { signal }),
+          // Its session is open and still the agent's here, and the handle still holds the terminal in it.
+          held: () => session.mux.state === 'open' && this.fleets.get(agent.agentId)?.handles.get(row.id) === handle,
+          closed: handle.closed,
+          policy: () => this.recoveryRetry,
+          onPass: (outcome) => this.onRecoveryPass(row.id, outcome),
+        }),
+      );
+    }
     return handle;
+  }
+
+  /** The recovery of the terminal as held here now (tests). */
+  recoveryOf(tenantId: string, terminalId: string): TerminalRecovery | undefined {
+    const handle = this.find(tenantId, terminalId);
+    return handle && this.recoveries.get(handle);
   }
 
   private createDriver(session: AgentSession, row: TerminalRow, link: LinkFactory): TerminalDriver | null {

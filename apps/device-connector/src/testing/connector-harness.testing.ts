@@ -11,7 +11,7 @@ import { createLogger } from '@payorch/logging';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 import { attachWebSocket, type Multiplexer } from '@payorch/tunnel';
 
-import { createConnectorApp } from '../bootstrap';
+import { type ConnectorAppOptions, createConnectorApp } from '../bootstrap';
 
 export interface ConnectorHarnessOptions {
   /** Connections of `db`, a pool of the application role for the code under test; none unless given. */
@@ -51,9 +51,9 @@ export class ConnectorHarness {
 
   /**
    * A connector on the test database (silent, a fresh master key, loopback allowed for the terminals' links, no
-   * drivers: the links are never dialled), listening on a free loopback port (`url`).
+   * drivers unless `options` give a factory: the links are never dialled), listening on a free loopback port (`url`).
    */
-  async connector(instanceId: string, redisKeyPrefix: string): Promise<INestApplication> {
+  async connector(instanceId: string, redisKeyPrefix: string, options: ConnectorAppOptions = {}): Promise<INestApplication> {
     const config = loadConfig('device-connector', connectorConfigSchema, {
       DATABASE_APP_URL: this.testDb.appUrl,
       REDIS_KEY_PREFIX: redisKeyPrefix,
@@ -62,7 +62,7 @@ export class ConnectorHarness {
       EGRESS_ALLOW_CIDRS: '127.0.0.0/8',
       LOG_LEVEL: 'silent',
     });
-    this.app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null });
+    this.app = await createConnectorApp(config, createLogger({ name: 'test', level: 'silent' }), { driverFactory: null, ...options });
     await this.app.listen(0, '127.0.0.1');
     this.url = `http://127.0.0.1:${(this.app.getHttpServer().address() as AddressInfo).port}`;
     return this.app;
