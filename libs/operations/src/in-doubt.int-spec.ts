@@ -1,12 +1,10 @@
-import { connect, type Socket } from 'node:net';
-
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { createDriver, type OperationType, type TerminalDriver } from '@payorch/drivers';
+import type { OperationType, TerminalDriver } from '@payorch/drivers';
 import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { insertOperation, markStuckUnknown, OperationCommandHandler, OperationExecutor, resolveManually } from './index';
-import { fakeDriver } from './testing/fake-driver.testing';
+import { fakeDriver, joinprotoDriverTo } from './testing/fake-driver.testing';
 
 /**
  * A terminal with an operation in doubt — SENT or IN_PROGRESS (sent, its outcome not stored) or UNKNOWN — takes no
@@ -55,21 +53,7 @@ describe('a terminal with an operation in doubt takes no new command', () => {
   const newTerminal = async () => (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS', protocol: 'JOINPROTO', connection: {} } })).id;
 
   function driverOf(terminalId: string): TerminalDriver {
-    const driver = createDriver({
-      terminalRowId: terminalId,
-      protocol: 'JOINPROTO',
-      dialect: null,
-      terminalId: null,
-      merchantId: null,
-      department: null,
-      credentials: null,
-      link: () =>
-        new Promise<Socket>((resolve, reject) => {
-          const socket = connect(port, '127.0.0.1');
-          socket.once('connect', () => resolve(socket));
-          socket.once('error', reject);
-        }),
-    });
+    const driver = joinprotoDriverTo(terminalId, port);
     drivers.push(driver);
     return driver;
   }

@@ -1,8 +1,6 @@
-import { connect, type Socket } from 'node:net';
-
 import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
 import { KeyedSerialQueue } from '@payorch/domain';
-import { createDriver, type OperationType, type TerminalDriver } from '@payorch/drivers';
+import type { OperationType, TerminalDriver } from '@payorch/drivers';
 import { createTestDatabase, recordPreparedStatements, type TestDatabase, waitFor, widePlans } from '@payorch/testing';
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payorch/testing/joinproto-sim';
 
@@ -19,14 +17,7 @@ import {
   toDbAmount,
   TRANSITIONS,
 } from './index';
-import { fakeDriver } from './testing/fake-driver.testing';
-
-const tcpLink = (port: number) => () =>
-  new Promise<Socket>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
+import { fakeDriver, joinprotoDriverTo } from './testing/fake-driver.testing';
 
 describe('operations state machine', () => {
   it('allows only the transitions of the table', () => {
@@ -80,17 +71,7 @@ describe(OperationExecutor.name, () => {
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, ...simOptions });
     const { port } = await sim.listen(0);
     const make = () => {
-      const driver = createDriver({
-        terminalRowId: terminalId,
-        protocol: 'JOINPROTO',
-        dialect: null,
-        terminalId: null,
-        merchantId: null,
-        department: null,
-        credentials: null,
-        link: tcpLink(port),
-        options: commandTimeoutMs === undefined ? {} : { commandTimeoutMs },
-      });
+      const driver = joinprotoDriverTo(terminalId, port, commandTimeoutMs === undefined ? {} : { commandTimeoutMs });
       drivers.push(driver);
       return driver;
     };

@@ -1,14 +1,12 @@
-import { connect, type Socket } from 'node:net';
-
 import { Client } from 'pg';
 
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import { createDriver, type TerminalDriver } from '@payorch/drivers';
+import type { TerminalDriver } from '@payorch/drivers';
 import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { insertOperation, OperationExecutor } from './index';
-import { fakeDriver } from './testing/fake-driver.testing';
+import { fakeDriver, joinprotoDriverTo } from './testing/fake-driver.testing';
 
 interface Statement {
   sql: string;
@@ -94,21 +92,7 @@ describe('operation write path (statement budget)', () => {
 
   it('creates and runs one approved purchase with one read and one compare-and-set per step', async () => {
     const { port } = await sim.listen(0);
-    const driver = createDriver({
-      terminalRowId: terminalId,
-      protocol: 'JOINPROTO',
-      dialect: null,
-      terminalId: null,
-      merchantId: null,
-      department: null,
-      credentials: null,
-      link: () =>
-        new Promise<Socket>((resolve, reject) => {
-          const socket = connect(port, '127.0.0.1');
-          socket.once('connect', () => resolve(socket));
-          socket.once('error', reject);
-        }),
-    });
+    const driver = joinprotoDriverTo(terminalId, port);
     recorded.length = 0;
     recording = true;
     const { row } = await create();

@@ -1,4 +1,6 @@
-import type { ExecuteHooks, OperationOutcome, TerminalDriver } from '@payorch/drivers';
+import { connect, type Socket } from 'node:net';
+
+import { createDriver, type DriverOptions, type ExecuteHooks, type OperationOutcome, type TerminalDriver } from '@payorch/drivers';
 
 /** A driver whose `execute` is `run` (the executor's hooks, then an outcome); tests only. */
 export function fakeDriver(run: (hooks: ExecuteHooks) => Promise<OperationOutcome>): TerminalDriver {
@@ -10,4 +12,27 @@ export function fakeDriver(run: (hooks: ExecuteHooks) => Promise<OperationOutcom
     terminalInfo: async () => ({}),
     close: async () => undefined,
   };
+}
+
+/** A link to a terminal (a simulator) listening on 127.0.0.1:`port`; tests only. */
+export const tcpLink = (port: number) => (): Promise<Socket> =>
+  new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+
+/** The production Joinproto driver of the terminal row `terminalRowId`, linked to a simulator on 127.0.0.1:`port`; tests only. */
+export function joinprotoDriverTo(terminalRowId: string, port: number, options?: DriverOptions): TerminalDriver {
+  return createDriver({
+    terminalRowId,
+    protocol: 'JOINPROTO',
+    dialect: null,
+    terminalId: null,
+    merchantId: null,
+    department: null,
+    credentials: null,
+    link: tcpLink(port),
+    ...(options === undefined ? {} : { options }),
+  });
 }
