@@ -59,4 +59,5 @@ export {
   resolveWalletPaymentByHand,
   WALLET_HUMAN_RESOLUTIONS,
   WALLET_OPERATION_HUMAN_RESOLUTIONS,
+  type WalletResolution,
 } from './transition';

@@ -236,6 +236,48 @@ describe("a person's verdict (POST …/resolve)", () => {
     expect(statements).toHaveLength(1);
   });
 
+  /** The `resolution` the one statement writes (its jsonb parameter), parsed. */
+  const resolutionsIn = (sql: Prisma.Sql) => ({
+    sets: sql.sql.includes('"resolution" ='),
+    values: sql.values.filter((v): v is string => typeof v === 'string' && v.includes('"by":"human"')).map((v) => JSON.parse(v) as unknown),
+  });
+
+  it('stores who decided on the row in the same compare-and-set: resolution {by human, actor, masked note, billNumber, at}', async () => {
+    const now = new Date('2026-12-06T09:00:00.123Z');
+    const { tx, statements, sql } = recordingTx();
+    const verdict = { note: 'back office: Approved, card 4111 1111 1111 1111', billNumber: '5899110200000001', actor: { type: 'admin', id: 'ops@console' } };
+    expect(await resolveWalletPaymentByHand(tx, { payment: oneStage, state: 'APPROVED', ...verdict, now })).toBeNull();
+    expect(statements).toHaveLength(1);
+    const resolution = {
+      by: 'human',
+      actor: { type: 'admin', id: 'ops@console' },
+      note: 'back office: Approved, card 411111******1111',
+      billNumber: '5899110200000001',
+      at: '2026-12-06T09:00:00.123Z',
+    };
+    expect(resolutionsIn(sql[0]!)).toEqual({ sets: true, values: [resolution] });
+    expect(sql[0]!.values).toContain(now); // completedAt: the same instant as `at`
+    expect(sql[0]!.values.join(' ')).not.toContain('4111 1111 1111 1111');
+
+    // Declined without a billnumber: null, and the note (masked) as the error too.
+    await resolveWalletPaymentByHand(tx, { payment: oneStage, state: 'DECLINED', note: 'declined, 5555555555554444', actor: by.actor, now });
+    expect(resolutionsIn(sql[1]!).values).toEqual([{ ...resolution, actor: by.actor, note: 'declined, 555555******4444', billNumber: null }]);
+    expect(sql[1]!.values.join(' ')).not.toContain('5555555555554444');
+
+    // An operation's verdict, on the operation's row (and its completedAt the same instant).
+    await resolveWalletOperationByHand(tx, { operationId: 'op', state: 'SUCCEEDED', ...verdict, billNumber: '5899110200000001.2', now });
+    expect(statements).toHaveLength(3);
+    expect(resolutionsIn(sql[2]!)).toEqual({ sets: true, values: [{ ...resolution, billNumber: '5899110200000001.2' }] });
+    expect(sql[2]!.values).toContain(now);
+  });
+
+  it('the job and the gateway write no resolution: only a verdict does', async () => {
+    const { tx, sql } = recordingTx();
+    await transitionWalletPayment(tx, { paymentId: 'x', from: ['UNKNOWN'], change: { state: 'APPROVED', error: null, completedAt: new Date() } });
+    await settleWalletOperation(tx, { operationId: 'x', from: ['UNKNOWN'], to: 'SUCCEEDED' });
+    for (const statement of sql) expect(resolutionsIn(statement)).toEqual({ sets: false, values: [] });
+  });
+
   it('settles an UNKNOWN operation with one compare-and-set from UNKNOWN, the note as the error of a failed one', async () => {
     const { tx, statements, sql } = recordingTx();
     expect(await resolveWalletOperationByHand(tx, { operationId: 'op', state: 'FAILED', ...by })).toBeNull();

@@ -1,6 +1,7 @@
 import type { OrderState } from '@payorch/assist-tokenpay';
 import { compareAndSetLifecycle, Prisma, publishEvent, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { PayorchError } from '@payorch/domain';
+import { scrubPans } from '@payorch/logging';
 import type { WalletOperationKind, WalletOperationState, WalletPayment, WalletPaymentOperation, WalletPaymentState, WalletTokenType } from '@payorch/prisma';
 
 import { walletOperationEventData, walletPaymentEventData } from './events';
@@ -175,6 +176,8 @@ export interface WalletPaymentTransition {
   eventType?: WalletEventType;
   /** Extra event data (the operation that moved the payment). */
   eventExtra?: Record<string, unknown>;
+  /** A person's verdict, stored on the row by this same write ({@link resolveWalletPaymentByHand}); needs a `change`. */
+  resolution?: WalletResolution;
 }
 
 export type WalletEventType = Extract<PublishedEvent['type'], `wallet_payment.${string}`>;
@@ -187,8 +190,9 @@ export interface WalletPaymentTransitionResult {
 }
 
 /** Refuses an illegal pair before the database is touched. */
-export function assertWalletTransition(t: Pick<WalletPaymentTransition, 'from' | 'change'>): void {
+export function assertWalletTransition(t: Pick<WalletPaymentTransition, 'from' | 'change' | 'resolution'>): void {
   if (t.from.length === 0) throw new WalletPaymentTransitionError('INVALID_WRITE', 'a transition needs at least one source state');
+  if (t.resolution !== undefined && t.change === null) throw new WalletPaymentTransitionError('INVALID_WRITE', "a person's verdict changes the payment");
   const illegal = t.from.filter((from) => !canTransitionWalletPayment(from, t.change?.state ?? from));
   if (illegal.length > 0) {
     const to = t.change?.state ?? '(unchanged)';
@@ -217,6 +221,7 @@ export async function transitionWalletPayment(tx: TransactionClient, t: WalletPa
     if (c.testMode !== undefined) sets.push(Prisma.sql`"testMode" = ${c.testMode}::boolean`);
     if (c.amounts !== undefined) sets.push(...amountSets(c.amounts));
     if (c.refusedAsDuplicate) sets.push(Prisma.sql`"refusedAsDuplicate" = true`);
+    if (t.resolution !== undefined) sets.push(Prisma.sql`"resolution" = ${json(t.resolution)}::jsonb`);
   } else if (t.error !== undefined) {
     sets.push(Prisma.sql`"error" = ${json(t.error)}::jsonb`);
   }
@@ -253,13 +258,49 @@ export const WALLET_HUMAN_RESOLUTIONS: Readonly<Record<HumanPaymentVerdict, stri
   REJECTED: 'the back office has no order of this payment (never reached Assist, or refused): nothing charged',
 };
 
-/** Who decided, and what they wrote: on the event (`resolvedBy: "human"`), as the operations' manual resolution does. */
+/**
+ * Who decided, and what they wrote: on the row (`resolution`, {@link WalletResolution}) and on the event
+ * (`resolvedBy: "human"`), as the operations' manual resolution does.
+ */
 export interface HumanVerdictBy {
+  /** Free text; a card number in it is masked (6/4) before it is stored anywhere. */
   readonly note: string;
   /** The billnumber they read in Assist's back office, if they gave one. */
   readonly billNumber?: string;
   readonly actor: { readonly type: string; readonly id: string | null };
+  /** The verdict's instant: `resolution.at` and the row's `completedAt` (default: now). */
+  readonly now?: Date;
 }
+
+/**
+ * A person's verdict as its row keeps it (`WalletPayment.resolution`, `WalletPaymentOperation.resolution`, jsonb),
+ * written by the compare-and-set that applies it; null on every row nobody resolved by hand (Assist's answer, the
+ * resolution job). It stays when later operations move the payment.
+ */
+export interface WalletResolution {
+  readonly by: 'human';
+  /** The tenant context's actor: `api_key` (its id), `admin` (`user@host`), … */
+  readonly actor: { readonly type: string; readonly id: string | null };
+  /** Card numbers masked (6/4). */
+  readonly note: string;
+  /** The billnumber they gave, or null. */
+  readonly billNumber: string | null;
+  /** ISO 8601: when the verdict was written, the row's `completedAt`. */
+  readonly at: string;
+}
+
+/** The verdict with its note masked (the gateway's body schema masks it too: a second pass changes nothing) and its instant. */
+function verdictOf<V extends HumanVerdictBy>(v: V): V & { readonly now: Date } {
+  return { ...v, note: scrubPans(v.note), now: v.now ?? new Date() };
+}
+
+const resolutionOf = (v: HumanVerdictBy & { readonly now: Date }): WalletResolution => ({
+  by: 'human',
+  actor: { type: v.actor.type, id: v.actor.id },
+  note: v.note,
+  billNumber: v.billNumber ?? null,
+  at: v.now.toISOString(),
+});
 
 const humanEventData = (v: HumanVerdictBy): Record<string, unknown> => ({
   resolvedBy: 'human',
@@ -272,17 +313,18 @@ const humanEventData = (v: HumanVerdictBy): Record<string, unknown> => ({
 export interface HumanPaymentResolution extends HumanVerdictBy {
   readonly payment: HumanVerdictFacts & { readonly id: string };
   readonly state: HumanPaymentVerdict;
-  readonly now?: Date;
 }
 
 /**
  * A person's verdict on an UNKNOWN payment: one compare-and-set from UNKNOWN (so the resolution job and a person never
  * both decide) storing what {@link changeOfHumanVerdict} derives — the same columns the outcome path stores for that
- * order state — with `wallet_payment.updated` carrying `resolvedBy: "human"`, the note, the billnumber and the actor.
+ * order state — and, in the same statement, the verdict itself (`resolution`: {@link WalletResolution}), with
+ * `wallet_payment.updated` carrying `resolvedBy: "human"`, the note, the billnumber and the actor.
  * Null when the payment is no longer UNKNOWN (the job or another person got there first). A paid verdict must fit the
  * payment: APPROVED for one-stage, AUTHORIZED for two-stage (else INVALID_WRITE: its amounts would be wrong).
  */
-export async function resolveWalletPaymentByHand(tx: TransactionClient, r: HumanPaymentResolution): Promise<WalletPaymentTransitionResult | null> {
+export async function resolveWalletPaymentByHand(tx: TransactionClient, resolution: HumanPaymentResolution): Promise<WalletPaymentTransitionResult | null> {
+  const r = verdictOf(resolution);
   if (WALLET_HUMAN_RESOLUTIONS[r.state] === undefined) {
     throw new WalletPaymentTransitionError('ILLEGAL_TRANSITION', `a person does not resolve a wallet payment to ${r.state}`, {
       from: ['UNKNOWN'],
@@ -301,6 +343,7 @@ export async function resolveWalletPaymentByHand(tx: TransactionClient, r: Human
     change: changeOfHumanVerdict(r.payment, { state: r.state, note: r.note, billNumber: r.billNumber }, r.now),
     eventType: 'wallet_payment.updated',
     eventExtra: humanEventData(r),
+    resolution: resolutionOf(r),
   });
 }
 
@@ -411,6 +454,10 @@ export interface OperationSettlement {
   countResolutionAttempt?: boolean;
   /** Extra data of the event it writes (a person's verdict: `resolvedBy`, note, actor). */
   eventExtra?: Record<string, unknown>;
+  /** A person's verdict, stored on the operation's row by this same write ({@link resolveWalletOperationByHand}). */
+  resolution?: WalletResolution;
+  /** When it completed (SUCCEEDED / FAILED); default: the database's clock. A verdict's is its `resolution.at`. */
+  completedAt?: Date;
 }
 
 export interface OperationSettlementResult {
@@ -434,11 +481,14 @@ export async function settleWalletOperation(tx: TransactionClient, s: OperationS
     });
   }
   const sets: Prisma.Sql[] = [Prisma.sql`"state" = ${s.to}::"WalletOperationState"`];
-  if (s.to === 'SUCCEEDED' || s.to === 'FAILED') sets.push(Prisma.sql`"completedAt" = clock_timestamp()`);
+  if (s.to === 'SUCCEEDED' || s.to === 'FAILED') {
+    sets.push(s.completedAt === undefined ? Prisma.sql`"completedAt" = clock_timestamp()` : Prisma.sql`"completedAt" = ${s.completedAt}::timestamptz`);
+  }
   if (s.assistBillNumber !== undefined) sets.push(Prisma.sql`"assistBillNumber" = ${s.assistBillNumber}::text`);
   if (s.assistOperation !== undefined) sets.push(Prisma.sql`"assistOperation" = ${json(s.assistOperation)}::jsonb`);
   if (s.error !== undefined) sets.push(Prisma.sql`"error" = ${json(s.error)}::jsonb`);
   if (s.countResolutionAttempt) sets.push(Prisma.sql`"resolutionAttempts" = "resolutionAttempts" + 1`);
+  if (s.resolution !== undefined) sets.push(Prisma.sql`"resolution" = ${json(s.resolution)}::jsonb`);
   const written = await compareAndSetLifecycle<WalletOperationRow, WalletOperationState>(tx, 'WalletPaymentOperation', s.operationId, s.from, sets);
   if (written === undefined) return null;
   const operation = written.row;
@@ -467,6 +517,7 @@ export async function settleWalletOperation(tx: TransactionClient, s: OperationS
   if (!moved) throw new WalletPaymentTransitionError('INVALID_WRITE', `wallet payment ${current.id} changed under its row lock`);
   return { operation, payment: moved.row, event: moved.event };
 }
+
 /**
  * What a person may conclude about a capture / cancel / refund left UNKNOWN (e.g. every orderstate answer about it fails
  * its checks, `ORDER_MISMATCH`), after finding it in Assist's back office: `POST /v1/wallet-payments/{id}/operations/
@@ -487,10 +538,12 @@ export interface HumanOperationResolution extends HumanVerdictBy {
  * A person's verdict on an UNKNOWN operation through {@link settleWalletOperation} — the resolution job's own path, so
  * a SUCCEEDED verdict adds the amount to the payment and moves it (and its event) exactly as an orderstate answer
  * would; FAILED writes `wallet_payment.operation_failed` with the note as the operation's `error`
- * (`RESOLVED_MANUALLY`). The events carry `resolvedBy: "human"`, the note, the billnumber and the actor. Null when the
- * operation is no longer UNKNOWN (the job or another person got there first).
+ * (`RESOLVED_MANUALLY`). The operation's row keeps the verdict (`resolution`, written by the same compare-and-set; the
+ * payment's own `resolution` is left alone: nobody decided the payment). The events carry `resolvedBy: "human"`, the
+ * note, the billnumber and the actor. Null when the operation is no longer UNKNOWN (the job or another person got there first).
  */
-export async function resolveWalletOperationByHand(tx: TransactionClient, r: HumanOperationResolution): Promise<OperationSettlementResult | null> {
+export async function resolveWalletOperationByHand(tx: TransactionClient, resolution: HumanOperationResolution): Promise<OperationSettlementResult | null> {
+  const r = verdictOf(resolution);
   if (WALLET_OPERATION_HUMAN_RESOLUTIONS[r.state] === undefined) {
     throw new WalletPaymentTransitionError('ILLEGAL_TRANSITION', `a person does not resolve a wallet operation to ${r.state}`, {
       from: ['UNKNOWN'],
@@ -504,6 +557,8 @@ export async function resolveWalletOperationByHand(tx: TransactionClient, r: Hum
     ...(r.billNumber !== undefined ? { assistBillNumber: r.billNumber } : {}),
     error: r.state === 'FAILED' ? humanErrorBody(r.note) : null,
     eventExtra: humanEventData(r),
+    resolution: resolutionOf(r),
+    completedAt: r.now,
   });
 }
 

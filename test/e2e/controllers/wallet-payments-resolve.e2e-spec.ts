@@ -67,6 +67,7 @@ describe('WalletPaymentsController: human resolution (POST v1/wallet-payments/:i
     const none = await suite.call('get', '/v1/wallet-payments', { query: { state: 'unknown', errorCode: 'ORDER_NOT_PROVEN' } });
     expect(none.body.data.map((p: { id: string }) => p.id)).not.toContain(open.id);
 
+    expect(open.resolution).toBeNull();
     const key = idem();
     const body = { state: 'approved', note: 'Assist back office: Approved', billNumber: sandbox.orders.get(open.orderNumber)!.billnumber };
     const res = await resolve(open.id, body, { idempotencyKey: key });
@@ -78,6 +79,16 @@ describe('WalletPaymentsController: human resolution (POST v1/wallet-payments/:i
       amounts: { authorized: 10_005, captured: 10_005, released: 0, refunded: 0 },
       assist: { billNumber: body.billNumber, source: 'manual' },
     });
+    // Who decided, on the payment itself: GET tells a person's `approved` from one Assist answered.
+    const resolution = {
+      by: 'human',
+      actor: { type: 'api_key', id: expect.any(String) },
+      note: body.note,
+      billNumber: body.billNumber,
+      at: res.body.completedAt,
+    };
+    expect(res.body.resolution).toEqual(resolution);
+    expect((await suite.call('get', `/v1/wallet-payments/${open.id}`)).body.resolution).toEqual(resolution);
     const replay = await resolve(open.id, body, { idempotencyKey: key });
     expectStatus(replay, 200);
     expect(replay.headers['idempotent-replayed']).toBe('true');
@@ -88,12 +99,15 @@ describe('WalletPaymentsController: human resolution (POST v1/wallet-payments/:i
     expectError(again, 409, 'WALLET_PAYMENT_NOT_UNKNOWN');
     expect(again.body.error.details).toEqual({ state: 'approved' });
     const approved = await suite.create('/v1/wallet-payments', payment(suite.a, 10_000));
+    expect(approved).toMatchObject({ state: 'approved', resolution: null });
     expectError(await resolve(approved.id, { state: 'declined', note: 'checked' }), 409, 'WALLET_PAYMENT_NOT_UNKNOWN');
 
     const audit = await suite.call('get', '/v1/audit-log', { query: { action: 'wallet_payment.resolve', resourceId: open.id } });
     expectStatus(audit, 200);
     expect(audit.body.data).toHaveLength(1);
     expect(audit.body.data[0].details).toMatchObject({ state: 'approved', note: body.note, billNumber: body.billNumber });
+    // The same person as the audit row names (the API key that resolved it).
+    expect(res.body.resolution.actor).toEqual({ type: audit.body.data[0].actorType, id: audit.body.data[0].actorId });
   });
 
   it('answers a paid verdict that does not fit the payment with 422 WALLET_RESOLUTION_STATE_MISMATCH', async () => {
@@ -140,14 +154,27 @@ describe('WalletPaymentsController: human resolution (POST v1/wallet-payments/:i
     const listed = await suite.call('get', '/v1/wallet-payments', { query: { operationState: 'unknown' } });
     expect(listed.body.data.map((p: { id: string }) => p.id)).toContain(paymentId);
 
-    const res = await resolveOperation(paymentId, operationId, { state: 'succeeded', note: 'back office: Charge Success', billNumber: `${billNumber}.2` });
+    const note = 'back office: Charge Success, card 4111-1111-1111-1111';
+    const res = await resolveOperation(paymentId, operationId, { state: 'succeeded', note, billNumber: `${billNumber}.2` });
     expectStatus(res, 200);
     expect(res.body).toMatchObject({
       id: paymentId,
       state: 'partially_captured',
       amounts: { authorized: 10_000, captured: 4_000, released: 0, refunded: 0 },
+      resolution: null,
       operations: [{ id: operationId, state: 'succeeded', assistBillNumber: `${billNumber}.2` }],
     });
+    // The verdict is the operation's (the payment moved with it), its note masked as everywhere else.
+    const resolution = {
+      by: 'human',
+      actor: { type: 'api_key', id: expect.any(String) },
+      note: 'back office: Charge Success, card 411111******1111',
+      billNumber: `${billNumber}.2`,
+      at: res.body.operations[0].completedAt,
+    };
+    expect(res.body.operations[0].resolution).toEqual(resolution);
+    expect((await suite.call('get', `/v1/wallet-payments/${paymentId}`)).body.operations[0].resolution).toEqual(resolution);
+    expect(JSON.stringify(res.body)).not.toContain('4111-1111-1111-1111');
     const again = await resolveOperation(paymentId, operationId, { state: 'failed', note: 'checked again' });
     expectError(again, 409, 'WALLET_OPERATION_NOT_UNKNOWN');
     expect(again.body.error.details).toEqual({ state: 'succeeded' });

@@ -15,7 +15,7 @@ import { createAssistClient, transitionWalletPayment, type WalletPaymentRow } fr
 
 import { AssistMerchantsService } from '../assist-merchants/assist-merchants.service';
 import { createGatewayApp } from '../bootstrap';
-import { type CreateWalletPaymentDto, resolveWalletPaymentSchema } from './dto/wallet-payment.dto';
+import { type CreateWalletPaymentDto, listWalletPaymentsQuery, resolveWalletOperationSchema, resolveWalletPaymentSchema } from './dto/wallet-payment.dto';
 import { WalletPaymentsService } from './wallet-payments.service';
 
 /**
@@ -346,6 +346,56 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
       });
     });
 
+    it("says on the row who decided: resolution {by human, actor, masked note, billNumber, at} in the row, GET and the list; the job's verdict has none", async () => {
+      const person: TenantContext = { ...ctx, actor: { type: 'admin', id: 'ops@console' } };
+      const open = await unknownPayment(10_005);
+      expect(open.resolution).toBeNull();
+      const body = resolveWalletPaymentSchema.parse({
+        state: 'approved',
+        note: 'back office: Approved, card 4111 1111 1111 1111',
+        billNumber: open.billNumber,
+      });
+      const resolved = await sut.resolve(person, `resolve-${randomUUID()}`, open.id, body);
+      const resolution = {
+        by: 'human',
+        actor: { type: 'admin', id: 'ops@console' },
+        note: 'back office: Approved, card 411111******1111',
+        billNumber: open.billNumber,
+        at: resolved.completedAt,
+      };
+      expect(resolved.resolution).toEqual(resolution);
+      // Stored by the compare-and-set that applied the verdict: the row itself, not only the event and the audit log.
+      const row = await owner.walletPayment.findUniqueOrThrow({ where: { id: open.id } });
+      expect(row).toMatchObject({ state: 'APPROVED', resolution });
+      expect(JSON.stringify(row.resolution)).not.toContain('4111 1111 1111 1111');
+      expect((await sut.get(ctx, open.id)).resolution).toEqual(resolution);
+      const listed = await sut.list(ctx, listWalletPaymentsQuery.parse({ orderNumber: open.orderNumber }));
+      expect(listed.data.map((p) => p.resolution)).toEqual([resolution]);
+      // A later operation moves the payment; the verdict stays on it.
+      await sut.operate(ctx, `refund-${randomUUID()}`, open.id, 'cancel', { amount: 1_005 });
+      expect(await sut.get(ctx, open.id)).toMatchObject({ state: 'partially_refunded', resolution, operations: [{ kind: 'refund', resolution: null }] });
+
+      // Without a billnumber, and rejected: the resolution says so (null), the note masked the same way.
+      const rejected = await unknownPayment(30_005);
+      const none = await sut.resolve(
+        person,
+        `resolve-${randomUUID()}`,
+        rejected.id,
+        resolveWalletPaymentSchema.parse({ state: 'rejected', note: 'no order for 5555555555554444' }),
+      );
+      expect(none).toMatchObject({
+        state: 'rejected',
+        resolution: { by: 'human', actor: person.actor, note: 'no order for 555555******4444', billNumber: null, at: none.completedAt },
+      });
+
+      // The resolution job's verdict, and a payment Assist answered: no resolution.
+      const byJob = await unknownPayment(10_005);
+      await jobAdopts(byJob);
+      expect(await sut.get(ctx, byJob.id)).toMatchObject({ state: 'approved', resolution: null });
+      expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: byJob.id } })).toMatchObject({ state: 'APPROVED', resolution: null });
+      expect(await sut.create(ctx, `pay-${randomUUID()}`, payment(7_000))).toMatchObject({ state: 'approved', resolution: null });
+    });
+
     it('a two-stage payment resolves to authorized (held, nothing captured) and is then captured; a paid verdict that does not fit is 422', async () => {
       const held = await unknownPayment(10_005, { twoStage: true });
       const oneStage = await unknownPayment(20_005);
@@ -512,6 +562,18 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
           amounts: { authorized: 10_000, captured: 4_000, released: 0, refunded: 0 },
           operations: [{ id: operationId, state: 'succeeded', assistBillNumber: `${billNumber}.2`, error: null, completedAt: expect.any(String) }],
         });
+        // The verdict is the operation's, on its row; the payment moved with it but nobody decided the payment itself.
+        const resolution = {
+          by: 'human',
+          actor: { type: 'api_key', id: null },
+          note: 'back office: Charge Success',
+          billNumber: `${billNumber}.2`,
+          at: resolved.operations[0]!.completedAt,
+        };
+        expect(resolved.operations[0]!.resolution).toEqual(resolution);
+        expect(resolved.resolution).toBeNull();
+        expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ state: 'SUCCEEDED', resolution });
+        expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: held.id } })).toMatchObject({ state: 'PARTIALLY_CAPTURED', resolution: null });
         const event = await owner.domainEvent.findFirst({ where: { subjectId: held.id, type: 'wallet_payment.partially_captured' } });
         expect(event).toMatchObject({
           type: 'wallet_payment.partially_captured',
@@ -530,7 +592,15 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
           state: 'succeeded',
         });
         // The rest is still capturable; the settled operation no longer blocks the payment.
-        expect(await sut.operate(ctx, `capture-${randomUUID()}`, held.id, 'capture', {})).toMatchObject({ state: 'approved', amounts: { captured: 10_000 } });
+        expect(await sut.operate(ctx, `capture-${randomUUID()}`, held.id, 'capture', {})).toMatchObject({
+          state: 'approved',
+          amounts: { captured: 10_000 },
+          resolution: null,
+          operations: [
+            { id: operationId, resolution },
+            { kind: 'capture', state: 'succeeded', resolution: null },
+          ],
+        });
         // Repeats: the same request replays, another is refused, another key finds it settled.
         const body = { state: 'succeeded' as const, note: 'back office: Charge Success', billNumber: `${billNumber}.2` };
         expect(await sut.resolveOperation(ctx, key, held.id, operationId, body)).toMatchObject({ state: 'approved' });
@@ -559,15 +629,21 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
         ).rejects.toMatchObject({
           code: 'NOT_FOUND',
         });
-        const resolved = await sut.resolveOperation(ctx, `resolve-op-${randomUUID()}`, held.id, operationId, {
-          state: 'failed',
-          note: 'back office: no Charge',
-        });
+        const person: TenantContext = { ...ctx, actor: { type: 'admin', id: 'ops@console' } };
+        // The body as the route's pipe hands it over (a card number in the note masked).
+        const body = resolveWalletOperationSchema.parse({ state: 'failed', note: 'back office: no Charge for 4111111111111111' });
+        const resolved = await sut.resolveOperation(person, `resolve-op-${randomUUID()}`, held.id, operationId, body);
+        const note = 'back office: no Charge for 411111******1111';
         expect(resolved).toMatchObject({
           state: 'authorized',
           amounts: { authorized: 10_000, captured: 0 },
-          operations: [{ state: 'failed', error: { code: 'RESOLVED_MANUALLY', message: 'resolved by hand: back office: no Charge' } }],
+          resolution: null,
+          operations: [{ state: 'failed', error: { code: 'RESOLVED_MANUALLY', message: `resolved by hand: ${note}` } }],
         });
+        const resolution = { by: 'human', actor: { type: 'admin', id: 'ops@console' }, note, billNumber: null, at: resolved.operations[0]!.completedAt };
+        expect(resolved.operations[0]!.resolution).toEqual(resolution);
+        expect((await sut.get(ctx, held.id)).operations[0]!.resolution).toEqual(resolution);
+        expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ state: 'FAILED', resolution });
         const failed = (await updates(held.id)).find((e) => e.type === 'wallet_payment.operation_failed');
         expect(failed?.data).toMatchObject({ resolvedBy: 'human', operation: { id: operationId, state: 'failed', errorCode: 'RESOLVED_MANUALLY' } });
       });

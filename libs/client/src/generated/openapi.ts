@@ -1967,6 +1967,27 @@ export interface components {
             /** Format: uuid */
             merchantId: string;
             orderNumber: string;
+            /** @description A person's verdict on the payment itself (`POST …/resolve`, docs/wallet-payments.md §5 "Human resolution"), kept when later operations move it; null when Assist's answer or the resolution job decided. A verdict on an operation is on that operation (`operations[].resolution`). */
+            resolution: {
+                /** @description Who resolved it (as in the audit log). */
+                actor: {
+                    /** @description API key id for `api_key` actors; `user@host` for `admin` (operator CLI). */
+                    id: string | null;
+                    /** @description `api_key`, `admin` or `system`. */
+                    type: string;
+                };
+                /** @description When the verdict was written (ISO 8601), the same instant as `completedAt`. */
+                at: string;
+                /** @description The billnumber they gave from Assist's back office, or null. */
+                billNumber: string | null;
+                /**
+                 * @description Who decided: `human`, a person after reading Assist's back office.
+                 * @enum {string}
+                 */
+                by: "human";
+                /** @description What they checked, as written (card numbers masked 6/4). */
+                note: string;
+            } | null;
             resolutionAttempts: number;
             state: components["schemas"]["WalletPaymentState"];
             testMode: boolean | null;
@@ -2000,6 +2021,27 @@ export interface components {
             /** Format: uuid */
             id: string;
             kind: components["schemas"]["WalletOperationKind"];
+            /** @description A person's verdict on this operation (`POST …/operations/{operationId}/resolve`, docs/wallet-payments.md §5 "Human resolution"); null when Assist's answer or the resolution job settled it. */
+            resolution: {
+                /** @description Who resolved it (as in the audit log). */
+                actor: {
+                    /** @description API key id for `api_key` actors; `user@host` for `admin` (operator CLI). */
+                    id: string | null;
+                    /** @description `api_key`, `admin` or `system`. */
+                    type: string;
+                };
+                /** @description When the verdict was written (ISO 8601), the same instant as `completedAt`. */
+                at: string;
+                /** @description The billnumber they gave from Assist's back office, or null. */
+                billNumber: string | null;
+                /**
+                 * @description Who decided: `human`, a person after reading Assist's back office.
+                 * @enum {string}
+                 */
+                by: "human";
+                /** @description What they checked, as written (card numbers masked 6/4). */
+                note: string;
+            } | null;
             resolutionAttempts: number;
             sentAt: string | null;
             state: components["schemas"]["WalletOperationState"];

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { scrubPans } from '@payorch/logging';
-import type { AssistOrderSummary, PaymentErrorBody } from '@payorch/wallet-payments';
+import type { AssistOrderSummary, PaymentErrorBody, WalletResolution } from '@payorch/wallet-payments';
 
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
@@ -187,6 +187,24 @@ const errorSchema = z
   })
   .nullable();
 
+/** A person's verdict (`POST …/resolve`), as the row keeps it (libs/wallet-payments `WalletResolution`). */
+const resolutionSchema = (description: string) =>
+  z
+    .object({
+      actor: z
+        .object({
+          id: z.string().nullable().describe('API key id for `api_key` actors; `user@host` for `admin` (operator CLI).'),
+          type: z.string().describe('`api_key`, `admin` or `system`.'),
+        })
+        .describe('Who resolved it (as in the audit log).'),
+      at: z.string().describe('When the verdict was written (ISO 8601), the same instant as `completedAt`.'),
+      billNumber: z.string().nullable().describe("The billnumber they gave from Assist's back office, or null."),
+      by: z.enum(['human']).describe("Who decided: `human`, a person after reading Assist's back office."),
+      note: z.string().describe('What they checked, as written (card numbers masked 6/4).'),
+    })
+    .nullable()
+    .describe(description);
+
 const operationResponseSchema = z.object({
   amount: z.number().int(),
   assist: z
@@ -200,11 +218,17 @@ const operationResponseSchema = z.object({
   error: errorSchema,
   id: z.uuid(),
   kind: walletOperationKind.schema,
+  resolution: resolutionSchema(
+    'A person\'s verdict on this operation (`POST …/operations/{operationId}/resolve`, docs/wallet-payments.md §5 "Human resolution"); null when Assist\'s answer or the resolution job settled it.',
+  ),
   resolutionAttempts: z.number().int(),
   sentAt: z.string().nullable(),
   state: walletOperationState.schema,
 });
-export type WalletOperationResponse = Omit<z.infer<typeof operationResponseSchema>, 'error'> & { error: PaymentErrorBody | null };
+export type WalletOperationResponse = Omit<z.infer<typeof operationResponseSchema>, 'error' | 'resolution'> & {
+  error: PaymentErrorBody | null;
+  resolution: WalletResolution | null;
+};
 
 export const walletPaymentResponseSchema = z.object({
   amount: z.number().int(),
@@ -234,6 +258,9 @@ export const walletPaymentResponseSchema = z.object({
   maskedPan: z.string().nullable(),
   merchantId: z.uuid(),
   orderNumber: z.string(),
+  resolution: resolutionSchema(
+    'A person\'s verdict on the payment itself (`POST …/resolve`, docs/wallet-payments.md §5 "Human resolution"), kept when later operations move it; null when Assist\'s answer or the resolution job decided. A verdict on an operation is on that operation (`operations[].resolution`).',
+  ),
   resolutionAttempts: z.number().int(),
   state: walletPaymentState.schema,
   testMode: z.boolean().nullable(),
@@ -242,10 +269,11 @@ export const walletPaymentResponseSchema = z.object({
   twoStage: z.boolean(),
   updatedAt: z.string(),
 });
-export type WalletPaymentResponse = Omit<z.infer<typeof walletPaymentResponseSchema>, 'assist' | 'error' | 'operations'> & {
+export type WalletPaymentResponse = Omit<z.infer<typeof walletPaymentResponseSchema>, 'assist' | 'error' | 'operations' | 'resolution'> & {
   assist: AssistOrderSummary | null;
   error: PaymentErrorBody | null;
   operations: WalletOperationResponse[];
+  resolution: WalletResolution | null;
 };
 
 export interface WalletOperationRow {
@@ -258,6 +286,7 @@ export interface WalletOperationRow {
   error: unknown;
   id: string;
   kind: (typeof OPERATION_KINDS)[number];
+  resolution: unknown;
   resolutionAttempts: number;
   sentAt: Date | null;
   state: (typeof OPERATION_STATES)[number];
@@ -274,6 +303,7 @@ export function toWalletOperationResponse(row: WalletOperationRow): WalletOperat
     error: (row.error as PaymentErrorBody | null) ?? null,
     id: row.id,
     kind: walletOperationKind.toApi(row.kind),
+    resolution: (row.resolution as WalletResolution | null) ?? null,
     resolutionAttempts: row.resolutionAttempts,
     sentAt: row.sentAt?.toISOString() ?? null,
     state: walletOperationState.toApi(row.state),
@@ -299,6 +329,7 @@ export interface WalletPaymentRow {
   maskedPan: string | null;
   merchantId: string;
   orderNumber: string;
+  resolution: unknown;
   resolutionAttempts: number;
   state: (typeof PAYMENT_STATES)[number];
   testMode: boolean | null;
@@ -326,6 +357,7 @@ export function toWalletPaymentResponse(row: WalletPaymentRow): WalletPaymentRes
     maskedPan: row.maskedPan,
     merchantId: row.merchantId,
     orderNumber: row.orderNumber,
+    resolution: (row.resolution as WalletResolution | null) ?? null,
     resolutionAttempts: row.resolutionAttempts,
     operations: (row.operations ?? []).map(toWalletOperationResponse),
     state: walletPaymentState.toApi(row.state),
