@@ -1,4 +1,4 @@
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 
 import type { Registry } from '@payorch/logging';
 
@@ -19,3 +19,63 @@ export function workerMetrics(registry: Registry) {
   };
 }
 export type WorkerMetrics = ReturnType<typeof workerMetrics>;
+
+/** A kind of payment whose outcome can be unknown: a terminal operation, a wallet payment, a wallet capture / cancel / refund. */
+export type UnknownOutcomeKind = 'operation' | 'wallet_payment' | 'wallet_operation';
+
+/** Of one kind, across tenants: rows UNKNOWN, those of them waiting for a person, and how long the oldest has been in doubt. */
+export interface UnknownOutcomeCount {
+  readonly kind: UnknownOutcomeKind;
+  readonly unknown: number;
+  readonly needingHuman: number;
+  /** 0 when there is none. */
+  readonly oldestSeconds: number;
+}
+
+/**
+ * Payments whose outcome is unknown, across tenants, computed when scraped (system/unknown-outcomes.ts;
+ * docs/runbooks/unknown-outcomes.md). `current()` answers the latest counts, one read shared by the three gauges of a
+ * scrape and cached between scrapes, or undefined before any read succeeded (the gauges then show no value): after a
+ * failed read the gauges keep what they showed, and `readFailures` counts it. Every worker reports the same numbers
+ * (they are the database's): alert on `max by (kind)`, never on a sum over instances.
+ */
+export function unknownOutcomeMetrics(registry: Registry, current: () => Promise<readonly UnknownOutcomeCount[] | undefined>) {
+  const gauge = (name: string, help: string, value: (count: UnknownOutcomeCount) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      async collect() {
+        for (const count of (await current()) ?? []) this.set({ kind: count.kind }, value(count));
+      },
+    });
+  return {
+    unknown: gauge(
+      'payorch_unknown_outcomes',
+      'Payments whose outcome is unknown (state UNKNOWN: they may have been charged), across tenants, by kind (operation: terminal operation; wallet_payment; wallet_operation: capture / cancel / refund).',
+      (count) => count.unknown,
+    ),
+    needingHuman: gauge(
+      'payorch_unknown_outcomes_needing_human',
+      'Of payorch_unknown_outcomes, those the system will not resolve by itself: an operation whose recovery gave up (RECOVERY_MAX_ATTEMPTS), a wallet payment or operation whose error is ORDER_NOT_PROVEN or ORDER_MISMATCH. Resolve them by hand (docs/runbooks/unknown-outcomes.md).',
+      (count) => count.needingHuman,
+    ),
+    oldestSeconds: gauge(
+      'payorch_unknown_outcome_oldest_seconds',
+      'Age of the oldest payment of the kind whose outcome is unknown, 0 when there is none: an operation since it became UNKNOWN, a wallet payment since it was created, a wallet operation since it was sent.',
+      (count) => count.oldestSeconds,
+    ),
+    readFailures: new Counter({
+      name: 'payorch_unknown_outcomes_read_failures_total',
+      help: 'Reads of the unknown-outcome counts that failed (error) or that a scrape stopped waiting for (timeout): the payorch_unknown_outcome* gauges kept their previous values.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      // The scrape's own read (shared with the gauges): its failure is in the same answer.
+      async collect() {
+        await current();
+      },
+    }),
+  };
+}
+export type UnknownOutcomeMetrics = ReturnType<typeof unknownOutcomeMetrics>;

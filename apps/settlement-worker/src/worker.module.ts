@@ -20,6 +20,7 @@ import { SchedulerReconciler } from './schedules/scheduler-reconciler.service';
 import type { SettlementRunner } from './settlement/settlement-runner';
 import { SettlementModule } from './settlement/settlement.module';
 import { SystemModule } from './system/system.module';
+import { UnknownOutcomeGauges } from './system/unknown-outcomes';
 import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
 import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -98,7 +99,8 @@ export class WorkerModule {
         WalletPaymentsModule.register({ config: deps.config, registry: deps.registry }),
         WebhooksModule,
       ],
-      providers: [...shared, BullErrorLog, DatabaseCloser, SchedulerReconciler, WorkerDrain],
+      // UnknownOutcomeGauges: payments whose outcome is unknown, read from PostgreSQL when /metrics is scraped.
+      providers: [...shared, BullErrorLog, DatabaseCloser, SchedulerReconciler, UnknownOutcomeGauges, WorkerDrain],
     };
   }
 }

@@ -1,0 +1,151 @@
+import { Inject, Injectable } from '@nestjs/common';
+
+import type { WorkerConfig } from '@payorch/config';
+import type { Database } from '@payorch/db';
+import type { Logger, Registry } from '@payorch/logging';
+
+import { REGISTRY } from '../health/health.controller';
+import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { type UnknownOutcomeCount, type UnknownOutcomeKind, type UnknownOutcomeMetrics, unknownOutcomeMetrics } from '../worker-metrics';
+
+/**
+ * The error codes that leave an UNKNOWN wallet payment or capture / cancel / refund to a person: the resolution job
+ * keeps reading Assist's order state and never adopts what it finds (docs/wallet-payments.md "Human resolution").
+ * `ORDER_NOT_PROVEN`: the order under the payment's number is not provably its own (libs/wallet-payments ownership.ts);
+ * `ORDER_MISMATCH`: every answer describes another order (libs/assist-tokenpay, an integrity failure).
+ */
+export const WALLET_HUMAN_ERROR_CODES: readonly string[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH'];
+
+/** A read serves the scrapes of this long after it started: several Prometheus servers, or a dashboard, cost one. */
+export const UNKNOWN_OUTCOMES_CACHE_MS = 5_000;
+/** How long a scrape waits for a read in flight before it answers with the previous values (scrape timeouts are ~10 s). */
+export const UNKNOWN_OUTCOMES_WAIT_MS = 3_000;
+
+/**
+ * One read of `payorch_unknown_outcome_counts` (SECURITY DEFINER, cross-tenant, counts and ages only: the migration
+ * `added_unknown_outcome_counts` says what each kind counts): one row per kind, also when it has none.
+ */
+export async function readUnknownOutcomes(db: Database, recoveryMaxAttempts: number): Promise<UnknownOutcomeCount[]> {
+  const rows = await db.prisma.$queryRaw<Array<{ kind: UnknownOutcomeKind; unknown: bigint; needingHuman: bigint; oldestSeconds: number }>>`
+    SELECT * FROM payorch_unknown_outcome_counts(${recoveryMaxAttempts}::int, ${[...WALLET_HUMAN_ERROR_CODES]}::text[])`;
+  return rows.map((row) => ({ kind: row.kind, unknown: Number(row.unknown), needingHuman: Number(row.needingHuman), oldestSeconds: row.oldestSeconds }));
+}
+
+export interface UnknownOutcomeCacheOptions {
+  /** A read serves every scrape within this long after it started (UNKNOWN_OUTCOMES_CACHE_MS). */
+  ttlMs: number;
+  /** How long a scrape waits for the read in flight before it answers with the previous values (UNKNOWN_OUTCOMES_WAIT_MS). */
+  waitMs: number;
+  /** A read failed (`error`), or a scrape stopped waiting for it (`timeout`, once per read). */
+  onFailure(reason: 'error' | 'timeout', error?: unknown): void;
+  /** Milliseconds; Date.now by default. */
+  now?: () => number;
+}
+
+interface Read {
+  readonly done: Promise<void>;
+  timedOut: boolean;
+}
+
+/**
+ * What a scrape shows: the counts of the last read that succeeded. At most one read at a time and one per `ttlMs`
+ * (a failed one too: a database in trouble is not asked again at every scrape); a scrape waits for the read in flight
+ * at most `waitMs`. Never rejects: a failed read keeps /metrics answering, with the previous values.
+ */
+export class UnknownOutcomeCache {
+  private last: readonly UnknownOutcomeCount[] | undefined;
+  private startedAt = Number.NEGATIVE_INFINITY;
+  private reading: Read | undefined;
+
+  constructor(
+    private readonly read: () => Promise<readonly UnknownOutcomeCount[]>,
+    private readonly options: UnknownOutcomeCacheOptions,
+  ) {}
+
+  async current(): Promise<readonly UnknownOutcomeCount[] | undefined> {
+    const now = (this.options.now ?? Date.now)();
+    if (this.reading === undefined && now - this.startedAt >= this.options.ttlMs) {
+      this.startedAt = now;
+      this.reading = this.start();
+    }
+    const reading = this.reading;
+    if (reading !== undefined && !(await settlesWithin(reading.done, this.options.waitMs)) && !reading.timedOut) {
+      reading.timedOut = true;
+      this.options.onFailure('timeout');
+    }
+    return this.last;
+  }
+
+  private start(): Read {
+    const done = Promise.resolve()
+      .then(() => this.read())
+      .then(
+        (counts) => {
+          this.last = counts;
+        },
+        (error: unknown) => this.options.onFailure('error', error),
+      )
+      .finally(() => {
+        this.reading = undefined;
+      });
+    return { done, timedOut: false };
+  }
+}
+
+/** Whether `promise` (which never rejects) settled within `ms`. */
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The gauges of `unknownOutcomeMetrics` on `registry`, fed by `read` through an UnknownOutcomeCache. */
+export function watchUnknownOutcomes(
+  registry: Registry,
+  read: () => Promise<readonly UnknownOutcomeCount[]>,
+  options: Omit<UnknownOutcomeCacheOptions, 'onFailure'> & { logger?: Logger },
+): { metrics: UnknownOutcomeMetrics; cache: UnknownOutcomeCache } {
+  const cache: UnknownOutcomeCache = new UnknownOutcomeCache(read, {
+    ...options,
+    onFailure: (reason, error) => {
+      metrics.readFailures.inc({ reason });
+      options.logger?.warn(
+        { reason, err: error instanceof Error ? error.message : error },
+        'reading the unknown-outcome counts failed; /metrics keeps the previous values',
+      );
+    },
+  });
+  const metrics = unknownOutcomeMetrics(registry, () => cache.current());
+  return { metrics, cache };
+}
+
+/**
+ * The worker's gauges of payments whose outcome is unknown (`payorch_unknown_outcomes`,
+ * `payorch_unknown_outcomes_needing_human`, `payorch_unknown_outcome_oldest_seconds`, by kind), read from PostgreSQL
+ * when /metrics is scraped. An operation needs a person once its recovery attempts reach RECOVERY_MAX_ATTEMPTS, the
+ * budget of this worker's recovery sweep. What to do about them: docs/runbooks/unknown-outcomes.md.
+ */
+@Injectable()
+export class UnknownOutcomeGauges {
+  readonly metrics: UnknownOutcomeMetrics;
+
+  constructor(
+    @Inject(DATABASE) db: Database,
+    @Inject(WORKER_CONFIG) config: WorkerConfig,
+    @Inject(LOGGER) logger: Logger,
+    @Inject(REGISTRY) registry: Registry,
+  ) {
+    this.metrics = watchUnknownOutcomes(registry, () => readUnknownOutcomes(db, config.RECOVERY_MAX_ATTEMPTS), {
+      ttlMs: UNKNOWN_OUTCOMES_CACHE_MS,
+      waitMs: UNKNOWN_OUTCOMES_WAIT_MS,
+      logger,
+    }).metrics;
+  }
+}
