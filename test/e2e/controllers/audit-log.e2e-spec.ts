@@ -132,6 +132,21 @@ describe('AuditController (v1/audit-log)', () => {
       suite.call('post', `/v1/wallet-payments/${(await suite.create('/v1/wallet-payments', await walletPayment(true))).id}/capture`, { body: {} }),
     'POST /v1/wallet-payments/:id/cancel': async () =>
       suite.call('post', `/v1/wallet-payments/${(await suite.create('/v1/wallet-payments', await walletPayment(true))).id}/cancel`, { body: {} }),
+    'POST /v1/wallet-payments/:id/resolve': async () => {
+      // Charged by the sandbox but answered 2/1 (amounts ending in 05): unknown, for a person to decide.
+      const open = await suite.create('/v1/wallet-payments', { ...(await walletPayment()), amount: 10_005 });
+      return suite.call('post', `/v1/wallet-payments/${open.id}/resolve`, { body: { state: 'declined', note: 'not in the back office' } });
+    },
+    'POST /v1/wallet-payments/:id/operations/:operationId/resolve': async () => {
+      const held = await suite.create('/v1/wallet-payments', await walletPayment(true));
+      sandbox.setMode('lost-answer', { endpoint: 'charge', times: 1 });
+      const captured = await suite.call('post', `/v1/wallet-payments/${held.id}/capture`, { body: { amount: 4_000 } });
+      expectStatus(captured, 200);
+      const operationId = (captured.body as { operations: { id: string }[] }).operations[0]!.id;
+      return suite.call('post', `/v1/wallet-payments/${held.id}/operations/${operationId}/resolve`, {
+        body: { state: 'failed', note: 'no charge in the back office' },
+      });
+    },
     'POST /v1/terminals/:id/operations': () =>
       suite.call('post', `/v1/terminals/${terminalId}/operations`, { body: { type: 'purchase', amount: 1500, currency: 'RUB' }, query: { wait: 5000 } }),
     'POST /v1/operations/:id/cancel': async () => suite.call('post', `/v1/operations/${await operation('PENDING')}/cancel`),
