@@ -26,7 +26,9 @@ export type RecoverResult =
  *  - SENT / IN_PROGRESS unchanged for RECOVERY_STUCK_AFTER_MS → UNKNOWN (its executor is gone);
  *  - UNKNOWN → `operation.recover` through the command bus to the connector holding the terminal
  *    (Joinproto 95 / SSI GetLastResult / JPAY report), backing off per inconclusive attempt
- *    (base × 2^(n-1), capped) and leaving it UNKNOWN, flagged for a human, after RECOVERY_MAX_ATTEMPTS.
+ *    (base × 2^(n-1), capped) and leaving it UNKNOWN, flagged for a human, after RECOVERY_MAX_ATTEMPTS;
+ *  - UNKNOWN with RECOVERY_MAX_ATTEMPTS spent and never flagged → flagged for a human (the connector's recovery on
+ *    reconnect spends the same budget but never flags, and the recoverable scan no longer returns such an operation).
  * A terminal that is offline or busy does not use up an attempt; the next sweep asks again.
  */
 @Injectable()
@@ -38,7 +40,7 @@ export class RecoveryService {
     @Inject(TERMINAL_COMMAND_DISPATCHER) private readonly dispatcher: TerminalCommandDispatcher,
   ) {}
 
-  async sweep(queue: Queue): Promise<{ markedUnknown: number; neverSent: number; enqueued: number }> {
+  async sweep(queue: Queue): Promise<{ markedUnknown: number; neverSent: number; enqueued: number; flagged: number }> {
     const horizonMs = this.config.RECOVERY_STUCK_AFTER_MS;
     const pendingMs = this.config.RECOVERY_PENDING_AFTER_MS;
     const stuck = await this.db.prisma.$queryRaw<{ id: string; tenantId: string; state: string }[]>`
@@ -79,7 +81,19 @@ export class RecoveryService {
       );
       enqueued++;
     }
-    return { markedUnknown, neverSent, enqueued };
+    // Budget spent without the recover job noticing (the connector's attempts on reconnect, or a recover job that died
+    // between its attempt and the flag): no `recovery_exhausted` step yet, so nobody was told. Flagged here, once.
+    const exhausted = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
+      SELECT * FROM payorch_exhausted_operations(${this.config.RECOVERY_MAX_ATTEMPTS}::int, ${BATCH}::int)`;
+    let flagged = 0;
+    for (const op of exhausted) {
+      const row = await this.db.withTenant(op.tenantId, (tx) =>
+        tx.terminalOperation.findUnique({ where: { id: op.id }, select: { recoveryAttempts: true, state: true } }),
+      );
+      if (!row || row.state !== 'UNKNOWN' || row.recoveryAttempts < this.config.RECOVERY_MAX_ATTEMPTS) continue;
+      if (await this.flag({ tenantId: op.tenantId, operationId: op.id }, row.recoveryAttempts)) flagged++;
+    }
+    return { markedUnknown, neverSent, enqueued, flagged };
   }
 
   async recover(data: JobData['operation.recover']): Promise<RecoverResult> {
@@ -89,7 +103,8 @@ export class RecoveryService {
     if (!row) return { kind: 'skipped', reason: 'operation not found' };
     if (row.state !== 'UNKNOWN') return { kind: 'skipped', reason: `operation is ${row.state.toLowerCase()}` };
     if (row.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS) {
-      return { kind: 'still_unknown', attempts: row.recoveryAttempts, flagged: await this.flag(data, row.recoveryAttempts) };
+      await this.flag(data, row.recoveryAttempts);
+      return { kind: 'still_unknown', attempts: row.recoveryAttempts, flagged: true };
     }
     const reply = await this.dispatcher
       .dispatch({ kind: 'operation.recover', tenantId: data.tenantId, terminalId: row.terminalId, operationId: data.operationId })
@@ -102,15 +117,17 @@ export class RecoveryService {
       tx.terminalOperation.findUniqueOrThrow({ where: { id: data.operationId }, select: { state: true, recoveryAttempts: true } }),
     );
     if (after.state !== 'UNKNOWN') return { kind: 'resolved', state: after.state.toLowerCase() };
-    const flagged = after.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS ? await this.flag(data, after.recoveryAttempts) : false;
+    const flagged = after.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS;
+    if (flagged) await this.flag(data, after.recoveryAttempts);
     return { kind: 'still_unknown', attempts: after.recoveryAttempts, flagged };
   }
 
+  /** Flags the operation for a human (flagForHuman writes nothing when it is flagged already); true when written now. */
   private async flag(data: JobData['operation.recover'], attempts: number): Promise<boolean> {
     const result = await this.db.withTenant(data.tenantId, (tx) => flagForHuman(tx, data.operationId, attempts));
     if (result.changed) {
       this.logger.warn({ operationId: data.operationId, tenantId: data.tenantId, attempts }, 'operation left UNKNOWN for a human');
     }
-    return true;
+    return result.changed;
   }
 }
