@@ -129,12 +129,15 @@ export async function resolveManually(
   );
 }
 
+/** How the reason of an operation flagged for a human starts. */
+export const RECOVERY_GAVE_UP = 'recovery gave up';
+
 /**
  * Recovery gave up: records once (OperationEvent `recovery_exhausted`, stateReason) that the UNKNOWN
  * operation now needs a human. The row stays UNKNOWN; the recoverable scan no longer returns it.
  */
 export async function flagForHuman(tx: TransactionClient, operationId: string, attempts: number): Promise<SupervisionResult> {
-  const reason = `recovery gave up after ${attempts} attempts; resolve manually (POST /v1/operations/${operationId}/resolve)`;
+  const reason = `${RECOVERY_GAVE_UP} after ${attempts} attempts; resolve manually (POST /v1/operations/${operationId}/resolve)`;
   return result(
     tx,
     operationId,
@@ -143,7 +146,8 @@ export async function flagForHuman(tx: TransactionClient, operationId: string, a
       from: ['UNKNOWN'],
       to: 'UNKNOWN',
       set: { stateReason: reason },
-      unlessStateReason: reason,
+      // Once per operation, also when two flaggers with different attempt counts race (a sweep and a recover job).
+      unlessFlagged: { reasonPrefix: RECOVERY_GAVE_UP, step: 'recovery_exhausted' },
       step: { kind: 'recovery_exhausted', data: { reason, attempts, needsHuman: true }, event: 'operation.unknown' },
     }),
   );

@@ -76,8 +76,12 @@ export interface OperationTransition {
   unchangedSince?: Date;
   /** Applies only while the stored `protocolRefs` equal these: the row was claimed by the run that holds them. */
   refsAre?: Record<string, unknown>;
-  /** Applies only while `stateReason` differs from this (a flag written once). */
-  unlessStateReason?: string;
+  /**
+   * A flag written once: applies only while `stateReason` does not start with `reasonPrefix` (a guard on the row itself,
+   * so a second writer blocked on the first's row lock re-checks it against the row the first one wrote) and no step of
+   * kind `step` was recorded (which also holds once a later write replaced the reason).
+   */
+  unlessFlagged?: { reasonPrefix: string; step: string };
   /**
    * The claim's guard: applies only while no other operation of the terminal is in doubt (`blockingOperation`: SENT /
    * IN_PROGRESS, or UNKNOWN unless this one's type is in RUNS_WHILE_RECOVERING): a new command would destroy the
@@ -128,7 +132,13 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   const guards: Prisma.Sql[] = [];
   if (t.unchangedSince !== undefined) guards.push(Prisma.sql`AND o."updatedAt" < ${t.unchangedSince}::timestamptz`);
   if (t.refsAre !== undefined) guards.push(Prisma.sql`AND o."protocolRefs" = ${JSON.stringify(t.refsAre)}::jsonb`);
-  if (t.unlessStateReason !== undefined) guards.push(Prisma.sql`AND o."stateReason" IS DISTINCT FROM ${t.unlessStateReason}`);
+  if (t.unlessFlagged !== undefined) {
+    const { reasonPrefix, step } = t.unlessFlagged;
+    guards.push(Prisma.sql`AND (o."stateReason" IS NULL OR left(o."stateReason", ${reasonPrefix.length}::int) <> ${reasonPrefix})`);
+    guards.push(
+      Prisma.sql`AND NOT EXISTS (SELECT 1 FROM "OperationEvent" f WHERE f."tenantId" = o."tenantId" AND f."operationId" = o."id" AND f."kind" = ${step})`,
+    );
+  }
   if (t.unlessTerminalInDoubt === true) {
     guards.push(Prisma.sql`AND ${blockingOperation} IS NULL`);
     // Before the compare-and-set, whose snapshot is taken once the lock is held. On the bare-driver path nobody waits
