@@ -54,6 +54,11 @@ describe('state ownership (architecture)', () => {
       ['tx.$executeRaw`UPDATE "Campaign" SET "state" = \'PAUSED\' WHERE "id" = ${id}::uuid`', 'raw SQL UPDATE "Campaign" SET state'],
       ['tx.$executeRaw`INSERT INTO "CampaignTarget" ("id") VALUES (${id})`', 'raw SQL INSERT INTO "CampaignTarget"'],
       ["tx.campaignWave.create({ data: { tenantId, index: 0, state: 'PENDING' } })", 'prisma campaignWave.create (creates a row, and so its state)'],
+      ["tx.walletPayment.update({ where: { id }, data: { resolution: { by: 'human' } } })", 'prisma walletPayment.update: sets resolution'],
+      [
+        'tx.$executeRaw`UPDATE "WalletPaymentOperation" SET "resolution" = ${r}::jsonb WHERE "id" = ${id}::uuid`',
+        'raw SQL UPDATE "WalletPaymentOperation" SET resolution',
+      ],
     ])('reports %s', (code, what) => {
       expect(stateWritesIn(file, code)).toEqual([{ file, line: 1, what }]);
     });

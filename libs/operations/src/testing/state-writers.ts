@@ -7,7 +7,8 @@ import path from 'node:path';
  *  - Prisma `create` / `createMany` / `createManyAndReturn` / `upsert` of terminalOperation, walletPayment or
  *    settlement (and the campaign tables): creating a row sets its first state (a column default counts);
  *  - Prisma `update` / `updateMany` / `updateManyAndReturn` whose data sets the state column (`state`; `status`
- *    for settlement), spreads something in (a helper may carry the state), or is not an object literal;
+ *    for settlement) or a column only written with it (a wallet payment's or wallet operation's `resolution`: a
+ *    person's verdict), spreads something in (a helper may carry the state), or is not an object literal;
  *  - raw SQL `UPDATE "TerminalOperation" … SET … "state" =` (same for the other two tables) and `INSERT INTO` them.
  */
 
@@ -21,17 +22,18 @@ export interface StateWriter {
 interface OwnedModel {
   accessor: string;
   table: string;
-  column: string;
+  /** The state column, first; then columns written only with a state change (a person's verdict). */
+  columns: readonly string[];
 }
 
 export const OWNED_MODELS: readonly OwnedModel[] = [
-  { accessor: 'terminalOperation', table: 'TerminalOperation', column: 'state' },
-  { accessor: 'walletPayment', table: 'WalletPayment', column: 'state' },
-  { accessor: 'walletPaymentOperation', table: 'WalletPaymentOperation', column: 'state' },
-  { accessor: 'settlement', table: 'Settlement', column: 'status' },
-  { accessor: 'campaign', table: 'Campaign', column: 'state' },
-  { accessor: 'campaignWave', table: 'CampaignWave', column: 'state' },
-  { accessor: 'campaignTarget', table: 'CampaignTarget', column: 'state' },
+  { accessor: 'terminalOperation', table: 'TerminalOperation', columns: ['state'] },
+  { accessor: 'walletPayment', table: 'WalletPayment', columns: ['state', 'resolution'] },
+  { accessor: 'walletPaymentOperation', table: 'WalletPaymentOperation', columns: ['state', 'resolution'] },
+  { accessor: 'settlement', table: 'Settlement', columns: ['status'] },
+  { accessor: 'campaign', table: 'Campaign', columns: ['state'] },
+  { accessor: 'campaignWave', table: 'CampaignWave', columns: ['state'] },
+  { accessor: 'campaignTarget', table: 'CampaignTarget', columns: ['state'] },
 ];
 
 /** The only files allowed to write those states. */
@@ -83,15 +85,16 @@ export function stateWritesIn(file: string, text: string): StateWriter[] {
       const method = match[1]!;
       const args = balanced(text, match.index! + match[0].length - 1);
       if (method.startsWith('create') || method === 'upsert') {
-        found.push({ file, line: lineOf(match.index!), what: `prisma ${model.accessor}.${method} (creates a row, and so its ${model.column})` });
+        found.push({ file, line: lineOf(match.index!), what: `prisma ${model.accessor}.${method} (creates a row, and so its ${model.columns[0]})` });
         continue;
       }
       const data = valueOfKey(args, 'data');
       if (data === undefined) continue;
+      const set = model.columns.find((column) => new RegExp(`(^|[{,\\s])${column}\\s*:`).test(data) || new RegExp(`(^|[{,\\s])${column}\\s*[,}]`).test(data));
       const reason = !data.startsWith('{')
         ? 'data is not an object literal'
-        : new RegExp(`(^|[{,\\s])${model.column}\\s*:`).test(data) || new RegExp(`(^|[{,\\s])${model.column}\\s*[,}]`).test(data)
-          ? `sets ${model.column}`
+        : set !== undefined
+          ? `sets ${set}`
           : data.includes('...')
             ? 'spreads into data (may carry the state)'
             : undefined;
@@ -102,9 +105,8 @@ export function stateWritesIn(file: string, text: string): StateWriter[] {
       'gi',
     );
     for (const match of text.matchAll(update)) {
-      if (new RegExp(`(^|[\\s,.])"?${model.column}"?\\s*=`, 'i').test(match[1]!)) {
-        found.push({ file, line: lineOf(match.index!), what: `raw SQL UPDATE "${model.table}" SET ${model.column}` });
-      }
+      const set = model.columns.find((column) => new RegExp(`(^|[\\s,.])"?${column}"?\\s*=`, 'i').test(match[1]!));
+      if (set !== undefined) found.push({ file, line: lineOf(match.index!), what: `raw SQL UPDATE "${model.table}" SET ${set}` });
     }
     const insert = new RegExp(`INSERT\\s+INTO\\s+(?:"public"\\.)?"?${model.table}"?[\\s(]`, 'gi');
     for (const match of text.matchAll(insert)) {
