@@ -63,7 +63,10 @@ describe('operator egress grants: one tenant, one channel', () => {
     session.http().post(path).set(tenant.auth).set('Idempotency-Key', idem()).send(body);
 
   it("opens the granted range to that tenant's webhook URLs, not to another tenant's, nor to its Assist server URLs or relay rules (decision only)", async () => {
-    expect((await post('/v1/webhooks', a, { url: 'https://10.20.0.5/hook', eventTypes: ['*'] })).status).toBe(201);
+    const granted = await post('/v1/webhooks', a, { url: 'https://10.20.0.5/hook', eventTypes: ['*'] });
+    expect(granted.status).toBe(201);
+    // Accepted is the decision under test; nothing may ever be delivered there (only loopback is dialled in tests).
+    await session.owner.webhookEndpoint.update({ where: { id: granted.body.id }, data: { enabled: false } });
     const other = await post('/v1/webhooks', b, { url: 'https://10.20.0.5/hook', eventTypes: ['*'] });
     expect(other.status).toBe(400);
     expect(other.body.error).toMatchObject({ code: 'EGRESS_DENIED', details: { field: 'url', reason: 'denied_host', category: 'private' } });

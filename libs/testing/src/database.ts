@@ -145,3 +145,45 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     drop: () => withAdmin(async (admin) => void (await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))),
   };
 }
+
+/**
+ * One migration tested on data written before it: a fresh database (every migration applied), `undo` (SQL) puts it back
+ * to the schema before the migration, the test writes its rows through `owner`, then `apply()` runs the migration's SQL.
+ * `nameSuffix`: the end of the migration's folder name (after its timestamp).
+ */
+export class MigrationUnderTest {
+  readonly name: string;
+  private testDb: TestDatabase | undefined;
+  private client: Client | undefined;
+
+  constructor(
+    nameSuffix: string,
+    private readonly undo: string,
+  ) {
+    const name = readdirSync(MIGRATIONS).find((dir) => dir.endsWith(`_${nameSuffix}`));
+    if (name === undefined) throw new Error(`no migration named *_${nameSuffix}`);
+    this.name = name;
+  }
+
+  /** Owner connection (not under row-level security). */
+  get owner(): Client {
+    if (!this.client) throw new Error('MigrationUnderTest.start() first');
+    return this.client;
+  }
+
+  async start(): Promise<void> {
+    this.testDb = await createTestDatabase();
+    this.client = new Client({ connectionString: this.testDb.adminUrl });
+    await this.client.connect();
+    await this.client.query(this.undo);
+  }
+
+  async apply(): Promise<void> {
+    await this.owner.query(readFileSync(path.join(MIGRATIONS, this.name, 'migration.sql'), 'utf8'));
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.end();
+    await this.testDb?.drop();
+  }
+}

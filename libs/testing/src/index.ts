@@ -1,4 +1,4 @@
-export { createTestDatabase, TEST_APP_PASSWORD, testAdminUrl, type TestDatabase } from './database';
+export { createTestDatabase, MigrationUnderTest, TEST_APP_PASSWORD, testAdminUrl, type TestDatabase } from './database';
 export { OwnedPostgres } from './owned-postgres';
 export { freePort, OwnedRedis } from './owned-redis';
 export { type ClusterNodeInfo, OwnedRedisCluster, type OwnedRedisClusterOptions, parseClusterNodes } from './owned-redis-cluster';

@@ -1,39 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import type { Client } from 'pg';
 
-import { Client } from 'pg';
+import { MigrationUnderTest } from '@payorch/testing';
 
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
-
-const MIGRATIONS = path.resolve(__dirname, '../../../prisma/migrations');
-const MIGRATION = readdirSync(MIGRATIONS).find((dir) => dir.endsWith('_added_one_assist_account_per_tenant_and_duplicate_refusals'))!;
+// The database as it was before the migration (the test template has every migration applied).
+const migration = new MigrationUnderTest(
+  'added_one_assist_account_per_tenant_and_duplicate_refusals',
+  `
+  DROP INDEX "AssistMerchant_tenantId_account_key";
+  ALTER TABLE "AssistMerchant" DROP COLUMN "duplicateOfId";
+  ALTER TABLE "WalletPayment" DROP COLUMN "refusedAsDuplicate";
+  DROP FUNCTION payorch_assist_account(text, text);`,
+);
 
 /**
  * The migration that makes one Assist merchant account one settings row per tenant, run on a database that already
  * holds duplicate rows (as every installation before it may): it keeps them for their payments, marks all but the
  * oldest, and from then on refuses a second row for an account.
  */
-describe(`migration ${MIGRATION} (real PostgreSQL)`, () => {
-  let testDb: TestDatabase;
+describe(`migration ${migration.name} (real PostgreSQL)`, () => {
   let owner: Client;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    owner = new Client({ connectionString: testDb.adminUrl });
-    await owner.connect();
-    // The database as it was before the migration (the test template has every migration applied).
-    await owner.query(`
-      DROP INDEX "AssistMerchant_tenantId_account_key";
-      ALTER TABLE "AssistMerchant" DROP COLUMN "duplicateOfId";
-      ALTER TABLE "WalletPayment" DROP COLUMN "refusedAsDuplicate";
-      DROP FUNCTION payorch_assist_account(text, text);`);
+    await migration.start();
+    owner = migration.owner;
   });
 
-  afterAll(async () => {
-    await owner?.end();
-    await testDb?.drop();
-  });
+  afterAll(() => migration.stop());
 
   async function merchant(tenantId: string, serverUrl: string, merchantId: string, createdAt: string): Promise<string> {
     const id = randomUUID();
@@ -71,7 +64,7 @@ describe(`migration ${MIGRATION} (real PostgreSQL)`, () => {
       );
     }
 
-    await owner.query(readFileSync(path.join(MIGRATIONS, MIGRATION, 'migration.sql'), 'utf8'));
+    await migration.apply();
 
     const rows = await owner.query<{ id: string; duplicateOfId: string | null }>(`SELECT "id", "duplicateOfId" FROM "AssistMerchant"`);
     const marks = Object.fromEntries(rows.rows.map((r) => [r.id, r.duplicateOfId]));

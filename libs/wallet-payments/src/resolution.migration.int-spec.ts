@@ -1,37 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import type { Client } from 'pg';
 
-import { Client } from 'pg';
+import { MigrationUnderTest } from '@payorch/testing';
 
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
-
-const MIGRATIONS = path.resolve(__dirname, '../../../prisma/migrations');
-const MIGRATION = readdirSync(MIGRATIONS).find((dir) => dir.endsWith('_added_wallet_resolution'))!;
+// The database as it was before the migration (the test template has every migration applied).
+const migration = new MigrationUnderTest(
+  'added_wallet_resolution',
+  `
+  ALTER TABLE "WalletPayment" DROP COLUMN "resolution";
+  ALTER TABLE "WalletPaymentOperation" DROP COLUMN "resolution";`,
+);
 
 /**
  * The migration that puts a person's verdict on the wallet payment / operation row (`resolution`), run on a database
  * that already holds verdicts given before it (POST …/resolve recorded them only in the audit log and the event):
  * their audit rows fill it in; rows nobody resolved by hand stay null.
  */
-describe(`migration ${MIGRATION} (real PostgreSQL)`, () => {
-  let testDb: TestDatabase;
+describe(`migration ${migration.name} (real PostgreSQL)`, () => {
   let owner: Client;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    owner = new Client({ connectionString: testDb.adminUrl });
-    await owner.connect();
-    // The database as it was before the migration (the test template has every migration applied).
-    await owner.query(`
-      ALTER TABLE "WalletPayment" DROP COLUMN "resolution";
-      ALTER TABLE "WalletPaymentOperation" DROP COLUMN "resolution";`);
+    await migration.start();
+    owner = migration.owner;
   });
 
-  afterAll(async () => {
-    await owner?.end();
-    await testDb?.drop();
-  });
+  afterAll(() => migration.stop());
 
   const insertId = async (sql: string, values: unknown[]) => (await owner.query<{ id: string }>(`${sql} RETURNING "id"`, values)).rows[0]!.id;
 
@@ -84,7 +77,7 @@ describe(`migration ${MIGRATION} (real PostgreSQL)`, () => {
       billNumber: '5899110200000001.2',
     });
 
-    await owner.query(readFileSync(path.join(MIGRATIONS, MIGRATION, 'migration.sql'), 'utf8'));
+    await migration.apply();
 
     const payments = await owner.query<{ id: string; resolution: unknown }>(`SELECT "id", "resolution" FROM "WalletPayment"`);
     expect(Object.fromEntries(payments.rows.map((r) => [r.id, r.resolution]))).toEqual({
