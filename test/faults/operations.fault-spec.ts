@@ -203,6 +203,10 @@ describe('faults: no operation left behind', () => {
         currency: 'RUB',
         idempotencyKey: idem(),
         requestHash: 'h',
+        // Its bus message died with the connector a minute ago: past the command bus's delivery deadline, so the
+        // connector's recovery knows no command of it can still come (RECOVERY_PENDING_AFTER_MS, 30 s).
+        createdAt: new Date(Date.now() - 60_000),
+        updatedAt: new Date(Date.now() - 60_000),
       },
     });
     await waitFor(() => ssi.status === 'S00', { timeoutMs: 10_000, intervalMs: 50, what: 'SSI terminal finished by itself' });

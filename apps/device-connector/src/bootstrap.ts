@@ -54,6 +54,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
               onBackgroundError: (err, command) =>
                 log.error({ err: err.message, operationId: 'operationId' in command ? command.operationId : undefined }, 'queued operation failed'),
               pendingHoldIntervalMs: config.PENDING_HOLD_INTERVAL_MS,
+              neverSentAfterMs: config.RECOVERY_PENDING_AFTER_MS,
               queue: terminalQueue,
               recordFrames: config.OPERATION_FRAME_JOURNAL === 'on',
             })

@@ -187,6 +187,14 @@ export const connectorConfigSchema = z.object({
     .describe(
       "How often an operation waiting in a terminal's queue, or for its driver to open the terminal's session before the claim, refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.",
     ),
+  RECOVERY_PENDING_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(30_000)
+    .describe(
+      "The recovery of a terminal that came online here fails a PENDING operation as never sent only once it is unchanged this long (a younger one's command may still be on its way on the command bus, which drops a queued execute after 15 s; the sweep fails it if it never comes). Keep it equal to the worker's RECOVERY_PENDING_AFTER_MS.",
+    ),
   CONNECTOR_DATABASE_POOL_SIZE: z.coerce
     .number()
     .int()

@@ -62,6 +62,6 @@ describe(OperationCommandHandler.name, () => {
     closing.abort();
     release();
     await running;
-    expect(await pass).toEqual({ neverSent: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
+    expect(await pass).toEqual({ neverSent: 0, leftPending: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
   });
 });

@@ -24,6 +24,14 @@ export interface CommandHandlerOptions {
    */
   pendingHoldIntervalMs?: number;
   /**
+   * `recoverTerminal` fails a PENDING operation as never sent only once it is unchanged this long (and since before
+   * the terminal came online here), like the recovery sweep (the worker's RECOVERY_PENDING_AFTER_MS, default 30 s):
+   * a younger one may still be on its way here on the command bus — its gateway inserted it before the terminal came
+   * online and handed it over after — and is left to run when it arrives (the bus drops a queued execute after
+   * 15 s, so an older row can no longer be delivered), or to the sweep.
+   */
+  neverSentAfterMs?: number;
+  /**
    * An `operation.execute` answered at `replyWhen: 'queued'` runs on after the reply; an error it throws
    * (PostgreSQL gone mid-run) lands here. The operation itself stays safe: its row is PENDING (the sweep
    * fails it as never sent) or SENT/IN_PROGRESS (marked unknown and recovered).
@@ -48,10 +56,18 @@ export interface TerminalRecoveryOptions {
 /** Default of CommandHandlerOptions.pendingHoldIntervalMs (and of the connector's PENDING_HOLD_INTERVAL_MS). */
 export const PENDING_HOLD_INTERVAL_MS = 10_000;
 
+/** Default of CommandHandlerOptions.neverSentAfterMs (and of RECOVERY_PENDING_AFTER_MS). */
+export const NEVER_SENT_AFTER_MS = 30_000;
+
 /** What `recoverTerminal` did with the terminal's non-final operations. */
 export interface TerminalRecoveryReport {
   /** PENDING → FAILED: never claimed by an executor, so never sent. */
   neverSent: number;
+  /**
+   * PENDING and left so: queued here (it runs after this pass), or younger than `neverSentAfterMs` (its command may
+   * still arrive on the bus; if it never does, the recovery sweep fails it).
+   */
+  leftPending: number;
   /** SENT / IN_PROGRESS → UNKNOWN: their executor is gone. */
   markedUnknown: number;
   /** UNKNOWN → final, decided by the terminal. */
@@ -82,6 +98,8 @@ export class OperationCommandHandler {
   private readonly queue: KeyedSerialQueue;
   /** Operations answered `queued` that have not finished yet (drain() waits for them). */
   private readonly running = new Set<Promise<unknown>>();
+  /** Operations accepted here (`operation.execute`) and not run yet: `recoverTerminal` leaves their PENDING rows. */
+  private readonly queuedHere = new Set<string>();
   private readonly refusalListeners = new Set<RecoveringRefusalListener>();
 
   constructor(
@@ -120,14 +138,19 @@ export class OperationCommandHandler {
         case 'operation.execute': {
           if (this.queue.isFull(command.terminalId)) throw new QueueFullError(`${this.queue.depth(command.terminalId)} tasks already queued`);
           const hold = this.holdWhileQueued(command);
+          this.queuedHere.add(command.operationId);
           const run = this.queue
             .run(command.terminalId, async (): Promise<TerminalCommandReply> => {
               // The hold goes on until the claim (it stops itself once the row is not PENDING): the executor
               // claims in beforeSend, after the driver has opened its session, which may take a while.
+              this.queuedHere.delete(command.operationId);
               const report = await this.executor.execute(command, driver);
               return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
             })
-            .finally(() => hold.stop());
+            .finally(() => {
+              this.queuedHere.delete(command.operationId);
+              hold.stop();
+            });
           if (command.replyWhen !== 'queued') return await run;
           // Queued: from here this handler owns the operation; the caller follows its events or its row.
           this.track(run, command);
@@ -187,8 +210,11 @@ export class OperationCommandHandler {
    * it). Runs in the terminal's queue, so after the commands queued before it and before any command that arrives
    * later (a new payment cannot destroy the evidence that Joinproto 95 / SSI GetLastResult rely on), and never while
    * this process's own executor runs a command of the terminal nor alongside another pass of the terminal:
-   *  - PENDING unchanged since before `notClaimedSince` → FAILED "never sent" (no executor claimed it; the claim
-   *    PENDING → SENT is committed before the driver writes a byte of the command, so nothing reached the terminal);
+   *  - PENDING unchanged since before `notClaimedSince` and for `neverSentAfterMs` → FAILED "never sent" (no executor
+   *    claimed it; the claim PENDING → SENT is committed before the driver writes a byte of the command, so nothing
+   *    reached the terminal). One queued here, or younger, is left (`leftPending`): a gateway may have inserted it
+   *    before the terminal came online here and handed it to this instance after, so its command may be queued
+   *    behind this pass or still on the bus (which drops it after its deadline; then the sweep fails it);
    *  - SENT / IN_PROGRESS unchanged since before `notClaimedSince` → UNKNOWN: claimed before the terminal came online
    *    here, by an executor that is gone (the commands of this instance queued before this one have finished, and the
    *    terminal's agent is connected here, not elsewhere). One that changed since — an executor elsewhere still
@@ -205,7 +231,7 @@ export class OperationCommandHandler {
     options: TerminalRecoveryOptions = {},
   ): Promise<TerminalRecoveryReport> {
     return this.queue.run(ref.terminalId, async () => {
-      const report: TerminalRecoveryReport = { neverSent: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 };
+      const report: TerminalRecoveryReport = { neverSent: 0, leftPending: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 };
       const { signal } = options;
       if (signal?.aborted) return report;
       // The terminal's open operations (no completedAt: the partial index TerminalOperation_open_by_terminal_idx), not
@@ -219,10 +245,14 @@ export class OperationCommandHandler {
       for (const op of open) {
         if (signal?.aborted) break;
         if (op.state === 'PENDING') {
-          const result = await this.supervise(ref.tenantId, (tx) =>
-            failNeverSent(tx, op.id, notClaimedSince, 'never sent: no executor claimed it before the terminal reconnected', 'agent_reconnect'),
-          );
-          if (result.changed) report.neverSent++;
+          const unchangedSince = new Date(Math.min(notClaimedSince.getTime(), Date.now() - (this.options.neverSentAfterMs ?? NEVER_SENT_AFTER_MS)));
+          const result = this.queuedHere.has(op.id)
+            ? undefined
+            : await this.supervise(ref.tenantId, (tx) =>
+                failNeverSent(tx, op.id, unchangedSince, 'never sent: no executor claimed it before the terminal reconnected', 'agent_reconnect'),
+              );
+          if (result?.changed) report.neverSent++;
+          else if (result === undefined || result.row.state === 'PENDING') report.leftPending++;
           continue;
         }
         if (op.state === 'SENT' || op.state === 'IN_PROGRESS') {

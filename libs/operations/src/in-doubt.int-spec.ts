@@ -184,6 +184,7 @@ describe('a terminal with an operation in doubt takes no new command', () => {
       WHERE "id" = ${elsewhere}::uuid`;
     expect(await handler.recoverTerminal({ tenantId, terminalId }, driverOf(terminalId), onlineSince)).toEqual({
       neverSent: 0,
+      leftPending: 0,
       markedUnknown: 1,
       recovered: 1,
       stillUnknown: 0,
@@ -257,6 +258,7 @@ describe('a terminal with an operation in doubt takes no new command', () => {
     // The agent reconnects: SENT → UNKNOWN → 95 → approved, as the terminal says.
     expect(await handler.recoverTerminal({ tenantId, terminalId }, driverOf(terminalId), new Date())).toEqual({
       neverSent: 0,
+      leftPending: 0,
       markedUnknown: 1,
       recovered: 1,
       stillUnknown: 0,

@@ -1,6 +1,12 @@
 export { insertOperation, type NewOperation } from './create';
 export { AmountError, fromDbAmount, toDbAmount } from './amounts';
-export { OperationCommandHandler, type CommandHandlerOptions, PENDING_HOLD_INTERVAL_MS, type TerminalRecoveryReport } from './command-handler';
+export {
+  OperationCommandHandler,
+  type CommandHandlerOptions,
+  NEVER_SENT_AFTER_MS,
+  PENDING_HOLD_INTERVAL_MS,
+  type TerminalRecoveryReport,
+} from './command-handler';
 export { offlineDispatcher, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from './dispatcher';
 export { executeAndFollow, type FollowOptions, type FollowResult, followOperation, isUnheldPending, RUNNING_STATES, UNHELD_PENDING_MS } from './follow';
 export {

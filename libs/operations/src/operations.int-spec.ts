@@ -70,8 +70,8 @@ describe(OperationExecutor.name, () => {
   async function rig(simOptions: TerminalSimulatorOptions = {}, commandTimeoutMs?: number) {
     sim = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, ...simOptions });
     const { port } = await sim.listen(0);
-    const make = () => {
-      const driver = joinprotoDriverTo(terminalId, port, commandTimeoutMs === undefined ? {} : { commandTimeoutMs });
+    const make = (forTerminal = terminalId) => {
+      const driver = joinprotoDriverTo(forTerminal, port, commandTimeoutMs === undefined ? {} : { commandTimeoutMs });
       drivers.push(driver);
       return driver;
     };
@@ -84,11 +84,11 @@ describe(OperationExecutor.name, () => {
     published.length = 0;
   });
 
-  async function newOperation(type: OperationType, amount?: number, originalOperationId?: string) {
+  async function newOperation(type: OperationType, amount?: number, originalOperationId?: string, forTerminal = terminalId) {
     const { row } = await db.withTenant(tenantId, (tx) =>
       insertOperation(tx, {
         tenantId,
-        terminalId,
+        terminalId: forTerminal,
         storeId,
         type,
         amount,
@@ -348,15 +348,16 @@ describe(OperationExecutor.name, () => {
     const lost = await insert(4343);
     expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId: other, operationId: lost }, make())).toMatchObject({ ok: true });
     await owner.terminalOperation.update({ where: { id: lost }, data: { state: 'IN_PROGRESS', subStatus: 'processing' } });
-    // Created before the agent reconnected and never claimed (its bus message died with the connector).
+    // Created before the agent reconnected and never claimed (its bus message died with the connector a minute ago).
     const orphan = await insert(500);
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '1 minute' WHERE "id" = ${orphan}::uuid`;
     const onlineSince = new Date();
     const next = await insert(700);
 
     const driver = make();
     const recovering = handler.recoverTerminal({ tenantId, terminalId: other }, driver, onlineSince);
     const payment = handler.handle({ kind: 'operation.execute', tenantId, terminalId: other, operationId: next }, driver);
-    expect(await recovering).toEqual({ neverSent: 1, markedUnknown: 1, recovered: 1, stillUnknown: 0 });
+    expect(await recovering).toEqual({ neverSent: 1, leftPending: 1, markedUnknown: 1, recovered: 1, stillUnknown: 0 });
     expect(await payment).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
 
     expect(await load(orphan)).toMatchObject({ state: 'FAILED', stateReason: expect.stringContaining('never sent'), protocolRefs: null });
@@ -370,6 +371,51 @@ describe(OperationExecutor.name, () => {
     const claimed = (await load(next)).events.find((e) => e.toState === 'SENT')!;
     expect(claimed.createdAt.getTime()).toBeGreaterThanOrEqual(recovered.events.at(-1)!.createdAt.getTime());
     expect(sim.journal.map((e) => e.amount)).toEqual([4343, 700]);
+  });
+
+  it('the recovery of a terminal that came online leaves a PENDING payment its command may still bring, or that is queued here: both run', async () => {
+    // Found in the tenth session: a payment inserted by its gateway just before the terminal came online here, and
+    // handed to this instance after (the gateway looked the owner up once the set-up had claimed it), was failed
+    // "never sent" by the pass before its command arrived; so was one queued here behind the pass.
+    const make = await rig();
+    const own = (await owner.terminal.create({ data: { tenantId, storeId, name: 'POS in flight', protocol: 'JOINPROTO', connection: {} } })).id;
+    const driver = make(own);
+    const queue = new KeyedSerialQueue();
+    const handler = new OperationCommandHandler(db, { queue, pendingHoldIntervalMs: 60_000 });
+    const inFlight = await newOperation('purchase', 2101, undefined, own); // on the bus to this instance
+    const queuedHere = await newOperation('purchase', 2102, undefined, own);
+    // Accepted here a minute ago, in the terminal's earlier session (its hold's last refresh was then).
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '1 minute' WHERE "id" = ${queuedHere}::uuid`;
+    const onlineSince = new Date();
+    let release!: () => void;
+    const blocker = queue.run(own, () => new Promise<void>((resolve) => (release = resolve)));
+    const pass = handler.recoverTerminal({ tenantId, terminalId: own }, driver, onlineSince);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId: own, operationId: queuedHere, replyWhen: 'queued' }, driver)).toEqual({
+      ok: true,
+      result: { queued: true },
+    });
+    release();
+    await blocker;
+    expect(await pass).toEqual({ neverSent: 0, leftPending: 2, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
+    expect(await handler.drain()).toBe(true);
+    expect(await handler.handle({ kind: 'operation.execute', tenantId, terminalId: own, operationId: inFlight }, driver)).toEqual({
+      ok: true,
+      result: { ran: true, state: 'approved' },
+    });
+    expect(await load(queuedHere)).toMatchObject({ state: 'APPROVED' });
+    expect(sim.journal.map((e) => e.amount)).toEqual([2102, 2101]);
+
+    // Unchanged for neverSentAfterMs (the bus drops a queued execute after 15 s) and not queued here: failed.
+    const orphan = await newOperation('purchase', 2103, undefined, own);
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '31 seconds' WHERE "id" = ${orphan}::uuid`;
+    expect(await handler.recoverTerminal({ tenantId, terminalId: own }, driver, new Date())).toEqual({
+      neverSent: 1,
+      leftPending: 0,
+      markedUnknown: 0,
+      recovered: 0,
+      stillUnknown: 0,
+    });
+    expect(await load(orphan)).toMatchObject({ state: 'FAILED', stateReason: expect.stringContaining('never sent') });
   });
 
   it("recovery reads the terminal's open operations, not its history (20,000 final operations): its read's plan stays bounded", async () => {
@@ -396,6 +442,7 @@ describe(OperationExecutor.name, () => {
         }),
       )
     ).row.id;
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '1 minute' WHERE "id" = ${orphan}::uuid`;
     await owner.$executeRawUnsafe('ANALYZE "TerminalOperation"');
     const recorder = recordPreparedStatements({ unnamed: true });
     let report: Awaited<ReturnType<OperationCommandHandler['recoverTerminal']>>;
@@ -409,7 +456,7 @@ describe(OperationExecutor.name, () => {
     } finally {
       recorder.restore();
     }
-    expect(report).toEqual({ neverSent: 1, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
+    expect(report).toEqual({ neverSent: 1, leftPending: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
     expect(await load(orphan)).toMatchObject({ state: 'FAILED' });
     // Every statement of the recovery (its read, and the never-sent failure's writes) over a generic plan.
     const statements = [...recorder.statements.values()];

@@ -1,7 +1,7 @@
 import { type RecoveryPassOutcome, type RecoveryPassReport, type RecoveryRetryPolicy, TerminalRecovery } from './terminal-recovery';
 
-const clean: RecoveryPassReport = { neverSent: 0, markedUnknown: 1, recovered: 1, stillUnknown: 0 };
-const undecided: RecoveryPassReport = { neverSent: 0, markedUnknown: 1, recovered: 0, stillUnknown: 1 };
+const clean: RecoveryPassReport = { neverSent: 0, leftPending: 0, markedUnknown: 1, recovered: 1, stillUnknown: 0 };
+const undecided: RecoveryPassReport = { neverSent: 0, leftPending: 0, markedUnknown: 1, recovered: 0, stillUnknown: 1 };
 
 /** A recovery whose passes the test answers one by one (`next`), on jest's fake timers. */
 function rig(policy: RecoveryRetryPolicy = { delayMs: (n) => 1_000 * n, undecidedRetries: 2 }) {

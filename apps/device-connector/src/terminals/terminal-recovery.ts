@@ -1,6 +1,8 @@
 /** What one recovery pass of a terminal did (libs/operations `TerminalRecoveryReport`). */
 export interface RecoveryPassReport {
   neverSent: number;
+  /** PENDING and left so (queued here, or too young to be known never to arrive). */
+  leftPending: number;
   markedUnknown: number;
   recovered: number;
   /** Asked, still UNKNOWN (the terminal could not tell, or could not be reached). */
