@@ -6,7 +6,7 @@ import { AgentOwnership } from '@payorch/command-bus';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
-import { ConnectorHarness, dialAgent } from '../testing/connector-harness.testing';
+import { ConnectorHarness, dialAgent, openAgentSocket, tunnelOver } from '../testing/connector-harness.testing';
 import { AgentTunnelServer } from '../tunnel/agent-tunnel.server';
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { TerminalHub } from './terminal-hub';
@@ -43,6 +43,7 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
   });
 
   afterEach(async () => {
+    jest.restoreAllMocks();
     for (const release of holds.splice(0)) await release();
   });
 
@@ -158,5 +159,52 @@ describe('device-connector: ownership is claimed only once the set-up let the tu
     expect(await presenceEvents(tenantId)).toEqual([]);
     await other.refresh();
     expect(lostByB).not.toContain(agentId);
+  });
+
+  it("a tunnel that replaced the agent's tunnel here and was then refused by its set-up leaves the agent offline, not held by the replaced tunnel", async () => {
+    // Found in the tenth session: the replaced tunnel's close left the offline to the newer tunnel here, whose close
+    // released only its own presence (Agent.presenceSession named the replaced one), so the agent and its terminals
+    // stayed online with no tunnel anywhere until the agent reconnected.
+    const at = await h.tenantWithStore();
+    const credential = issueToken(TOKEN_KINDS.agentCredential);
+    const agentId = await h.agent(at, { credential });
+    const terminalId = await h.terminal(at, agentId);
+    const first = dial(credential.token);
+    await waitFor(() => first.listed, { what: 'the first tunnel listed' });
+    await waitFor(async () => (await statusOf(terminalId)) === 'ONLINE', { what: 'the terminal online' });
+    const held = await presenceOf(agentId);
+    expect(held).not.toBeNull();
+
+    const hub = h.app.get(TerminalHub);
+    const closeHandlings: Array<Promise<void>> = [];
+    const onSessionClosed = hub.onSessionClosed.bind(hub);
+    jest.spyOn(hub, 'onSessionClosed').mockImplementation((...args) => {
+      const handled = onSessionClosed(...args);
+      closeHandlings.push(handled);
+      return handled;
+    });
+    const hold = await holdSetUps();
+    // The agent dials again (it took the first tunnel for dead): the new tunnel replaces the first here at its upgrade,
+    // and the first one's close is handled before the new tunnel's handshake (its HELLO is late).
+    const ws = openAgentSocket(h.url, credential.token);
+    const second = { closed: undefined as string | undefined };
+    ws.once('close', (code, reason) => (second.closed = `${code} ${reason.toString()}`));
+    expect(await waitFor(() => first.closed, { what: 'the first tunnel replaced' })).toMatch(/^4000 /);
+    await waitFor(() => closeHandlings.length === 1, { what: "the first tunnel's close handling" });
+    await closeHandlings[0];
+    tunnelOver(ws);
+    await hold.setUpWaiting();
+    // Meanwhile the agent is re-enrolled elsewhere: the second tunnel's set-up refuses it.
+    const replacement = issueToken(TOKEN_KINDS.agentCredential);
+    await h.admin.query(`UPDATE "Agent" SET "credentialHash" = $2, "credentialPrefix" = $3 WHERE id = $1`, [agentId, replacement.hash, replacement.prefix]);
+    await hold.release();
+    expect(await waitFor(() => second.closed, { what: 'the second tunnel refused' })).toMatch(/^4401 .*credential_replaced/);
+    await waitFor(() => !h.app.get(AgentTunnelServer).connectedAgents.includes(agentId), { what: 'no tunnel of the agent on A' });
+    await settled(agentId);
+
+    expect(await presenceOf(agentId)).toBeNull();
+    expect(await statusOf(terminalId)).toBe('OFFLINE');
+    expect((await presenceEvents(at.tenantId)).slice(-2)).toEqual(['agent.offline', 'terminal.offline']);
+    expect(await other.owner(agentId)).toBeNull();
   });
 });

@@ -82,6 +82,11 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   private readonly presenceWrites = new WeakMap<TerminalHandle, Promise<void>>();
   /** Per tunnel: the terminals whose link it opened and recorded ONLINE (the agent's `up` reports of them are not written again). */
   private readonly recordedOnline = new WeakMap<AgentSession, Set<string>>();
+  /**
+   * Per agent: tunnels that ended here while a newer tunnel of the agent was here, before that one's set-up took the
+   * agent's presence over: the close of the last tunnel (or that set-up) settles their presence.
+   */
+  private readonly owedOffline = new Map<string, string[]>();
   /** Per agent: a reconcile queued and not yet started (a later request joins it: it reads fresh state anyway). */
   private readonly queued = new Map<string, Promise<void>>();
   /** Reads of PostgreSQL enforced on tunnels (set-ups, re-checks), numbered in the order they were started. */
@@ -189,6 +194,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       if (read.error) throw read.error;
       return;
     }
+    // Its set-up took the agent's presence over: no earlier tunnel's offline is owed any more.
+    this.owedOffline.delete(agent.agentId);
     if (session.mux.state !== 'open') return;
     const handles = new Map<string, TerminalHandle>();
     const entries: TerminalEntry[] = [];
@@ -273,14 +280,21 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     // "not connected" for the dispatchers until its next reconnect (bench/faults, link cut under load).
     await this.chains.run(agent.agentId, async () => {
       const newer = this.tunnels.session(agent.agentId);
-      if (newer && newer !== session) return; // the agent already reconnected here: its session owns presence
+      if (newer && newer !== session) {
+        // The agent already reconnected here: its session takes the presence over in its set-up. Until it has, this
+        // one's offline is owed: if the newer tunnel is refused or closes first, its close releases this one's too.
+        this.owedOffline.set(agent.agentId, [...(this.owedOffline.get(agent.agentId) ?? []), session.id]);
+        return;
+      }
+      const owed = this.owedOffline.get(agent.agentId) ?? [];
+      this.owedOffline.delete(agent.agentId);
       // Offline first, then release: once the key is gone another instance may mark the terminals online. If another
       // tunnel of the agent (here or on another instance) holds its presence by now, PostgreSQL says so
       // (Agent.presenceSession) and nothing is written: not Redis's ownership key, which a lost Redis would empty.
       // The release is compare-and-DEL on this instance's id, so it never removes another instance's key, and this
       // instance needs the key only for a tunnel of the agent registered here: none is left (checked above), so it goes,
       // also when this tunnel was refused by its set-up and never claimed (a tunnel it replaced here may have).
-      await this.presence.agentOffline(presenceOf(session), info.code);
+      await this.presence.agentOffline(presenceOf(session), info.code, owed);
       await this.bus.ownership.release(agent.agentId).catch(() => false);
     });
   }

@@ -107,12 +107,14 @@ export class TerminalPresence {
    * presence by now (it reconnected, here or on another instance: Agent.presenceSession names that one), whose state
    * stands; then nothing is written. The Agent row is locked first, as status batches do. Retried like a status batch
    * (PRESENCE_WRITE_ATTEMPTS, counted); when every attempt failed it is logged and counted as a failure, and the
-   * agent's next set-up writes presence again.
+   * agent's next set-up writes presence again. `alsoEnded`: earlier tunnels of the agent that ended on this instance
+   * without writing their offline (a newer tunnel of the agent was here then, and its set-up may never have taken
+   * their presence over): their presence is released too.
    */
-  async agentOffline(agent: SessionRef, reason: string): Promise<void> {
+  async agentOffline(agent: SessionRef, reason: string, alsoEnded: readonly string[] = []): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.writeOffline(agent, reason);
+        await this.writeOffline(agent, reason, [agent.session, ...alsoEnded]);
         return;
       } catch (error) {
         if (attempt < PRESENCE_WRITE_ATTEMPTS) {
@@ -127,11 +129,11 @@ export class TerminalPresence {
     }
   }
 
-  private async writeOffline(agent: SessionRef, reason: string): Promise<void> {
+  private async writeOffline(agent: SessionRef, reason: string, sessions: readonly string[]): Promise<void> {
     await this.db.withTenant(agent.tenantId, async (tx) => {
       const released = await tx.$executeRaw`
         UPDATE "Agent" SET "lastSeenAt" = now(), "presenceSession" = NULL
-        WHERE "id" = ${agent.agentId}::uuid AND "presenceSession" = ${agent.session}::uuid`;
+        WHERE "id" = ${agent.agentId}::uuid AND "presenceSession" = ANY(${sessions}::uuid[])`;
       if (released === 0) return;
       await publishEvent(tx, agent.tenantId, {
         type: 'agent.offline',

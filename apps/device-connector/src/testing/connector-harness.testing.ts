@@ -146,9 +146,20 @@ export class ConnectorHarness {
  * heartbeats; it accepts every link the connector opens (they are never dialled).
  */
 export function dialAgent(url: string, token: string): { ws: WebSocket; mux: Multiplexer } {
+  const ws = openAgentSocket(url, token);
+  return { ws, mux: tunnelOver(ws) };
+}
+
+/** The WebSocket of `dialAgent` alone: upgraded (so registered as the agent's connection), no tunnel handshake yet. */
+export function openAgentSocket(url: string, token: string): WebSocket {
   const ws = new WebSocket(`${url.replace('http', 'ws')}/agent`, { headers: { Authorization: `Bearer ${token}`, 'X-Payorch-Agent-Version': '0.1.0' } });
   ws.on('error', () => undefined);
+  return ws;
+}
+
+/** The agent's side of the tunnel over `ws` (its HELLO goes once the socket is open), as `dialAgent` makes it. */
+export function tunnelOver(ws: WebSocket): Multiplexer {
   const mux = attachWebSocket(ws, { role: 'agent', software: 'payorch-agent/0.1.0', heartbeat: false });
   mux.setOpenHandler((request) => void request.accept());
-  return { ws, mux };
+  return mux;
 }
