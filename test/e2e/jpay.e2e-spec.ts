@@ -104,9 +104,14 @@ describe('JPAY (public API, in-process dispatcher, simulator over TCP)', () => {
     expect(partial.status).toBe(201);
     expect(partial.body).toMatchObject({ state: 'approved', type: 'partial_void', amount: 3_000 });
     const rest = await pay(jpayTerminal, { type: 'void', currency: 'RUB', originalOperationId: paid.body.id });
-    expect(rest.body).toMatchObject({ state: 'approved', type: 'void' });
+    // Recorded as what the terminal reversed (before, the original's whole 10,000: totals counted 3,000 twice).
+    expect(rest.body).toMatchObject({ state: 'approved', type: 'void', amount: 7_000 });
     const voids = plain.ledger.log.filter((e) => e.type === 'purchasereversal').map((e) => e.amount);
     expect(voids).toEqual([3_000, 7_000]);
+    // Nothing is left to void.
+    const again = await pay(jpayTerminal, { type: 'void', currency: 'RUB', originalOperationId: paid.body.id });
+    expect(again.status).toBe(422);
+    expect(again.body.error).toMatchObject({ code: 'AMOUNT_EXCEEDS_ORIGINAL', details: { remainingAmount: 0 } });
   });
 
   it('recovers an answer lost after the authorisation from the report: unknown → approved, executed exactly once', async () => {

@@ -16,6 +16,7 @@ export class PayorchError<C extends string = string> extends Error {
 
 export type ApiErrorCode =
   | 'AGENT_REVOKED'
+  | 'AMOUNT_EXCEEDS_ORIGINAL'
   | 'ASSIST_MERCHANT_DUPLICATE'
   | 'CONFLICT'
   | 'EGRESS_DENIED'
@@ -25,6 +26,7 @@ export type ApiErrorCode =
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'INTERNAL'
   | 'NOT_FOUND'
+  | 'ORIGINAL_ALREADY_CLOSED'
   | 'RATE_LIMITED'
   | 'RESOURCE_IN_USE'
   | 'SERVICE_UNAVAILABLE'

@@ -16,6 +16,11 @@ export interface Capability {
   readonly needsAdminPassword?: boolean;
   /** Can be cancelled while it runs. */
   readonly cancelable?: boolean;
+  /**
+   * A `void` without an amount: what the terminal reverses — the original's whole amount (so nothing of it may have been
+   * reversed before), or what is left of it after earlier partial voids and refunds.
+   */
+  readonly reverses?: 'whole' | 'rest';
   readonly notes?: string;
 }
 
@@ -46,6 +51,7 @@ const JOINPROTO: CapabilityTable = {
     fields: ['DF05 original amount', 'DF08 original RRN', 'DF09 original date', 'DF06 original receipt number', 'DF0C department'],
     needsOriginal: true,
     cancelable: true,
+    reverses: 'whole',
     notes: 'Joinproto has no purchase reversal; a void is a refund of the full original amount with its references.',
   },
   preauth: { command: '03 Preauth', fields: ['DF05 amount', 'DF0C department'], needsAmount: true, cancelable: true },
@@ -83,7 +89,14 @@ const JPAY_COMMON: CapabilityTable = {
     needsOriginal: true,
     cancelable: true,
   },
-  void: { command: 'transaction type=void', fields: ['number (original receipt seq)'], needsOriginal: true, cancelable: true },
+  void: {
+    command: 'transaction type=void',
+    fields: ['number (original receipt seq)'],
+    needsOriginal: true,
+    cancelable: true,
+    reverses: 'rest',
+    notes: 'Both documents, §8.9: a void without `amount` cancels what is left of the original after its partial voids.',
+  },
   partial_void: {
     command: 'transaction type=void',
     fields: ['number (original receipt seq)', 'amount (≤ what is left of the original)'],
@@ -120,7 +133,7 @@ const SSI_ECR: CapabilityTable = {
     needsOriginal: true,
     cancelable: true,
   },
-  void: { command: 'Void', fields: ['invoiceNum (original)'], needsOriginal: true, cancelable: true },
+  void: { command: 'Void', fields: ['invoiceNum (original)'], needsOriginal: true, cancelable: true, reverses: 'whole' },
   partial_void: {
     command: 'PartialVoid',
     fields: ['invoiceNum (original)', 'transAmount'],

@@ -32,6 +32,7 @@ export function statusOf(code: ApiErrorCode): number {
     case 'TERMINAL_RECOVERING':
     case 'AGENT_REVOKED':
     case 'ASSIST_MERCHANT_DUPLICATE':
+    case 'ORIGINAL_ALREADY_CLOSED':
     case 'WALLET_OPERATION_IN_PROGRESS':
     case 'WALLET_OPERATION_NOT_UNKNOWN':
     case 'WALLET_PAYMENT_ALREADY_CANCELED':
@@ -41,6 +42,7 @@ export function statusOf(code: ApiErrorCode): number {
     case 'WALLET_PAYMENT_ONE_STAGE':
       return 409;
     case 'UNPROCESSABLE':
+    case 'AMOUNT_EXCEEDS_ORIGINAL':
     case 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED':
     case 'WALLET_AMOUNT_EXCEEDS_CAPTURED':
     case 'WALLET_RESOLUTION_STATE_MISMATCH':

@@ -28,6 +28,7 @@ export { openApi };
 /** Every ApiErrorCode, at runtime (a Record so a new code fails the typecheck until it is listed). */
 const ERROR_CODES: Record<ApiErrorCode, true> = {
   AGENT_REVOKED: true,
+  AMOUNT_EXCEEDS_ORIGINAL: true,
   ASSIST_MERCHANT_DUPLICATE: true,
   CONFLICT: true,
   EGRESS_DENIED: true,
@@ -37,6 +38,7 @@ const ERROR_CODES: Record<ApiErrorCode, true> = {
   IDEMPOTENCY_KEY_REUSED: true,
   INTERNAL: true,
   NOT_FOUND: true,
+  ORIGINAL_ALREADY_CLOSED: true,
   RATE_LIMITED: true,
   RESOURCE_IN_USE: true,
   SERVICE_UNAVAILABLE: true,

@@ -34,7 +34,7 @@ export class OperationsController {
   @ApiOperation({
     summary: 'Start an operation on a terminal',
     description:
-      "Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.",
+      "Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A reversal (refund, void, partial void, SBP refund, capture) for more than is left of its original — the original's amount less its reversals approved, in flight or unknown — → 422 AMOUNT_EXCEEDS_ORIGINAL (details: originalAmount, reversedAmount, remainingAmount); concurrent reversals of one original are checked one at a time. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.",
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createOperationSchema) })
@@ -42,9 +42,9 @@ export class OperationsController {
   @ApiResponse({
     status: 409,
     description:
-      '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), or `IDEMPOTENCY_KEY_REUSED`.',
+      '`TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), `ORIGINAL_ALREADY_CLOSED` (a capture or cancel of the preauthorisation is already approved, in flight or unknown; details.by), or `IDEMPOTENCY_KEY_REUSED`.',
   })
-  @ApiErrors('TERMINAL_DISABLED', 'AGENT_REVOKED', 'TERMINAL_RECOVERING', 'UNPROCESSABLE')
+  @ApiErrors('TERMINAL_DISABLED', 'AGENT_REVOKED', 'TERMINAL_RECOVERING', 'UNPROCESSABLE', 'AMOUNT_EXCEEDS_ORIGINAL', 'ORIGINAL_ALREADY_CLOSED')
   create(
     @Tenant() ctx: TenantContext,
     @Param('id', new ZodPipe(uuidParam)) terminalId: string,

@@ -28,6 +28,7 @@ import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
 import { OperationOutcomeWaiter } from './outcome-waiter';
+import { decideReversal, ENDED_WITHOUT_EFFECT, type LiveReversal } from './reversal-budget';
 import type { CreateOperationDto, ListOperationsQuery, OperationResponse, ReceiptResponse, ResolveOperationDto } from './dto/operation.dto';
 import { SSI_CURRENCY_TYPES } from './dto/operation.dto';
 
@@ -92,10 +93,10 @@ export class OperationsService implements OnApplicationShutdown {
         if (terminal.protocol === 'SSI_ECR' && SSI_CURRENCY_TYPES.has(dto.type) && dto.currency === undefined)
           throw invalid('currency', `is required for ${dto.type} on ssi_ecr terminals (sent as ISO 4217 numeric)`);
         let original: Awaited<ReturnType<OperationsService['checkOriginal']>> | undefined;
-        if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto);
+        if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto, capability.reverses);
         else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
-        // A full reversal moves the original's whole amount: record it, so totals and reconciliation see it.
-        const reversesWhole = dto.type === 'void' || dto.type === 'preauth_cancel';
+        // A void or preauth cancel without an amount moves what the terminal reverses (the original's whole amount, or
+        // for a JPAY void what is left of it): record it, so totals and reconciliation see it.
         // The audit row first, so the INSERT is the last statement and COMMIT leaves with it (insertOperation `last`).
         const id = randomUUID();
         await audit(tx, ctx, { action: 'operation.create', resourceType: 'operation', resourceId: id, details: { type: dto.type, terminalId } });
@@ -107,9 +108,9 @@ export class OperationsService implements OnApplicationShutdown {
             terminalId,
             storeId: terminal.storeId,
             type: dto.type,
-            amount: dto.amount ?? (reversesWhole && original?.amount != null ? Number(original.amount) : undefined),
+            amount: dto.amount ?? (original?.takes != null ? Number(original.takes) : undefined),
             cashbackAmount: dto.cashbackAmount,
-            currency: dto.currency ?? (reversesWhole ? (original?.currency ?? undefined) : undefined),
+            currency: dto.currency ?? (original?.takes != null ? (original.row.currency ?? undefined) : undefined),
             originalOperationId: dto.originalOperationId,
             idempotencyKey,
             requestHash,
@@ -336,11 +337,18 @@ export class OperationsService implements OnApplicationShutdown {
     }
   }
 
-  private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto) {
+  /**
+   * The original of a reversal (refund, void, capture, …): approved, of a type the reversal applies to, on this terminal,
+   * in the request's currency, and with enough left (`reversalRefusal`). The original's row is locked until the
+   * creating transaction ends (FOR NO KEY UPDATE: it blocks no reader and no foreign-key check), so reversals of one
+   * original are created one at a time and each counts the ones committed before it: concurrent refunds can never
+   * together give back more than was paid.
+   */
+  private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto, voidReverses: 'whole' | 'rest' | undefined) {
     if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
     const [original] = await tx.$queryRaw<
       OperationRow[]
-    >`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid`;
+    >`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid FOR NO KEY UPDATE`;
     if (!original) throw notFound('operation', dto.originalOperationId);
     const allowed = ORIGINAL_TYPES[dto.type] ?? [];
     if (!allowed.includes(original.type)) {
@@ -352,7 +360,17 @@ export class OperationsService implements OnApplicationShutdown {
     if (original.terminalId !== terminalId) {
       throw new ApiError('UNPROCESSABLE', 'the original operation was made on another terminal; use that terminal', { field: 'originalOperationId' });
     }
-    return original;
+    if (dto.currency !== undefined && original.currency !== null && dto.currency !== original.currency) {
+      throw new ApiError('UNPROCESSABLE', `the original operation is in ${original.currency}, not ${dto.currency}`, { field: 'currency' });
+    }
+    const live = await tx.$queryRaw<LiveReversal[]>`
+      SELECT r."id", r."type"::text AS "type", r."state"::text AS "state", r."amount" FROM "TerminalOperation" r
+      WHERE r."originalOperationId" = ${original.id}::uuid AND r."state"::text <> ALL(${[...ENDED_WITHOUT_EFFECT]}::text[])`;
+    const decision = decideReversal(dto.type, dto.amount, original, live, voidReverses);
+    if (decision.refusal) throw decision.refusal;
+    // What a void or preauth cancel without an amount takes of the original (recorded as its amount).
+    const takes = dto.amount === undefined && (dto.type === 'void' || dto.type === 'preauth_cancel') ? decision.amount : null;
+    return { row: original, takes };
   }
 }
 

@@ -384,7 +384,7 @@ export interface paths {
         put?: never;
         /**
          * Start an operation on a terminal
-         * @description Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.
+         * @description Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A reversal (refund, void, partial void, SBP refund, capture) for more than is left of its original — the original's amount less its reversals approved, in flight or unknown — → 422 AMOUNT_EXCEEDS_ORIGINAL (details: originalAmount, reversedAmount, remainingAmount); concurrent reversals of one original are checked one at a time. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.
          */
         post: operations["operationsCreate"];
         delete?: never;
@@ -2152,6 +2152,7 @@ export interface components {
         /**
          * @description Every code the API answers (`error.code`). Each operation lists, per HTTP status, the codes it can return (`x-error-codes` on the response).
          *     - `AGENT_REVOKED` (409): the terminal's agent is revoked
+         *     - `AMOUNT_EXCEEDS_ORIGINAL` (422)
          *     - `ASSIST_MERCHANT_DUPLICATE` (409): the tenant already has settings for this Assist merchant account (same server origin and Merchant_ID; `details.existingId`), or these settings are a duplicate kept only for their old payments
          *     - `CONFLICT` (409)
          *     - `EGRESS_DENIED` (400): the destination is refused by the egress policy
@@ -2161,6 +2162,7 @@ export interface components {
          *     - `IDEMPOTENCY_KEY_REUSED` (409): the key was used with a different request
          *     - `INTERNAL` (500): a bug; report the requestId
          *     - `NOT_FOUND` (404): no such resource (also for another tenant's ids)
+         *     - `ORIGINAL_ALREADY_CLOSED` (409)
          *     - `RATE_LIMITED` (429): per-key request budget, or too many failed authentications from the address (`Retry-After`)
          *     - `RESOURCE_IN_USE` (409): other resources still reference it
          *     - `SERVICE_UNAVAILABLE` (503): PostgreSQL or Redis unavailable; nothing was done (`Retry-After`)
@@ -2181,7 +2183,7 @@ export interface components {
          *     - `WALLET_RESOLUTION_STATE_MISMATCH` (422): a paid wallet payment resolves to `approved` when one-stage, `authorized` when two-stage (`details.twoStage`)
          * @enum {string}
          */
-        ErrorCode: "AGENT_REVOKED" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_OPERATION_NOT_UNKNOWN" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_NOT_UNKNOWN" | "WALLET_PAYMENT_ONE_STAGE" | "WALLET_RESOLUTION_STATE_MISMATCH";
+        ErrorCode: "AGENT_REVOKED" | "AMOUNT_EXCEEDS_ORIGINAL" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "ORIGINAL_ALREADY_CLOSED" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_OPERATION_NOT_UNKNOWN" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_NOT_UNKNOWN" | "WALLET_PAYMENT_ONE_STAGE" | "WALLET_RESOLUTION_STATE_MISMATCH";
         Error: {
             error: {
                 code: components["schemas"]["ErrorCode"];
@@ -5567,9 +5569,9 @@ export interface operations {
                 };
             };
             /**
-             * @description `TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), or `IDEMPOTENCY_KEY_REUSED`.
+             * @description `TERMINAL_DISABLED` (terminal status DISABLED), `AGENT_REVOKED` (its agent is revoked; details.agentId), `TERMINAL_RECOVERING` (an operation of the terminal is still unknown; `Retry-After`, details.operationId), `ORIGINAL_ALREADY_CLOSED` (a capture or cancel of the preauthorisation is already approved, in flight or unknown; details.by), or `IDEMPOTENCY_KEY_REUSED`.
              *
-             *     `AGENT_REVOKED`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED`, `TERMINAL_DISABLED`, `TERMINAL_RECOVERING`
+             *     `AGENT_REVOKED`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED`, `ORIGINAL_ALREADY_CLOSED`, `TERMINAL_DISABLED`, `TERMINAL_RECOVERING`
              */
             409: {
                 headers: {
@@ -5598,7 +5600,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNPROCESSABLE` */
+            /** @description `AMOUNT_EXCEEDS_ORIGINAL`, `UNPROCESSABLE` */
             422: {
                 headers: {
                     [name: string]: unknown;
