@@ -36,8 +36,8 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const logger = options.logger ?? createLogger({ name: 'api-gateway', level: config.LOG_LEVEL });
   const metrics = createMetricsRegistry('api-gateway');
   const http = httpMetrics(metrics);
-  // The process's host name lookups (URL checks, Assist): bounded, they share libuv's threadpool (docs/security.md).
-  configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED));
+  // The process's host name lookups (URL checks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS; bounded, as a hosts-file fallback uses libuv's threadpool (docs/security.md).
+  configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED), { timeoutMs: config.EGRESS_DNS_TIMEOUT_MS });
   egressLookupMetrics(metrics, systemLookups);
   const redis = gatewayRedis(config, logger);
   // Every committed domain event goes to its tenant's live channel (streams, webhook fan-out).

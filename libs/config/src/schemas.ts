@@ -22,7 +22,7 @@ const common = {
     .max(64)
     .default(2)
     .describe(
-      "Host name lookups (getaddrinfo, on libuv's threadpool of UV_THREADPOOL_SIZE threads shared with file and crypto work) the process runs at once for tenant-directed destinations; one tenant starts at most half of them. A lookup holds its slot until getaddrinfo returns, even after its caller gave up (docs/security.md). Keep it below UV_THREADPOOL_SIZE (default 4).",
+      "Host name lookups the process runs at once for tenant-directed destinations; one tenant starts at most half of them. A lookup holds its slot until it ends, even after its caller gave up: a DNS query (c-ares, off the threadpool) by its deadline (EGRESS_DNS_TIMEOUT_MS at most); a name DNS says does not exist is then looked up in the hosts file with getaddrinfo, on libuv's threadpool of UV_THREADPOOL_SIZE threads shared with file and crypto work, which keeps the slot until it returns (docs/security.md). Keep it below UV_THREADPOOL_SIZE (default 4).",
     ),
   EGRESS_DNS_MAX_QUEUED: z.coerce
     .number()
@@ -32,6 +32,15 @@ const common = {
     .default(64)
     .describe(
       'Host name lookups waiting for a slot (EGRESS_DNS_MAX_IN_FLIGHT), a quarter of them at most for one tenant; one more is refused at once, and a waiting one is refused when its deadline passes (the destination reads as not resolving).',
+    ),
+  EGRESS_DNS_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(5_000)
+    .describe(
+      "Longest DNS query (A and AAAA, each DNS server of resolv.conf asked once with an equal share) of a tenant-directed destination, whatever its caller's own deadline (an Assist request's is ASSIST_TIMEOUT_MS); a name whose DNS server does not answer in time does not resolve, and frees its lookup slot then (docs/security.md).",
     ),
   LOG_LEVEL: logLevel().describe('pino log level.'),
   REDIS_KEY_PREFIX: z

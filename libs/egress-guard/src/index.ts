@@ -1,4 +1,5 @@
 export { type AddressCategory, classifyAddress, embeddedIPv4, formatAddress, type IpAddress, parseAddressLiteral, parseCidr, SPECIAL_RANGES } from './address';
+export { DEFAULT_DNS_TIMEOUT_MS, DnsLookup, type DnsLookupOptions } from './dns-lookup';
 export { guardedFetch, guardedHttpRequest, type GuardedHttpRequest, type GuardedHttpResponse } from './http';
 export {
   DEFAULT_LOOKUP_LIMITS,
@@ -7,7 +8,9 @@ export {
   LookupLimiter,
   type LookupLimits,
   lookupLimits,
+  type LookupQuery,
   LOOKUP_REFUSALS,
+  LOOKUP_TIMED_OUT,
   type LookupRefusal,
   LookupRefusedError,
   type LookupStats,
@@ -30,6 +33,7 @@ export {
   type Resolver,
   resolveDestination,
   type ResolveOptions,
+  systemDns,
   systemLookups,
   systemResolver,
 } from './resolve';

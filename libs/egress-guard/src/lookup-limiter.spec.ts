@@ -1,14 +1,17 @@
-import { type LookupAnswers, LookupLimiter, lookupLimits, LookupRefusedError } from './lookup-limiter';
+import { type LookupAnswers, LookupLimiter, lookupLimits, type LookupQuery, LookupRefusedError } from './lookup-limiter';
 
 /** A resolver whose lookups this test answers by hand (a slow DNS server), counting those in flight. */
 function slowResolver() {
   const pending = new Map<string, { answer: (address: string) => void; fail: (code: string) => void }>();
   const started: string[] = [];
+  /** The deadline each lookup was started with, in order. */
+  const deadlines: number[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const fn = (host: string) =>
+  const fn = (host: string, query: LookupQuery) =>
     new Promise<LookupAnswers>((resolve, reject) => {
       started.push(host);
+      deadlines.push(query.deadline);
       maxInFlight = Math.max(maxInFlight, ++inFlight);
       const end = () => {
         inFlight--;
@@ -28,6 +31,7 @@ function slowResolver() {
   return {
     fn,
     started,
+    deadlines,
     answer: (host: string, address = '93.184.216.34') => pending.get(host)!.answer(address),
     fail: (host: string, code = 'EAI_AGAIN') => pending.get(host)!.fail(code),
     get inFlight() {
@@ -128,6 +132,44 @@ describe(LookupLimiter.name, () => {
     dns.answer('a3.test');
     await Promise.all([...a, ...b].map((c) => c.done));
     expect([...a, ...b].every((c) => c.outcome.value)).toBe(true);
+  });
+
+  it('runs a lookup until the latest deadline of those waiting for it when it starts', async () => {
+    const dns = slowResolver();
+    const sut = new LookupLimiter(dns.fn, lookupLimits(1, 16));
+    const t0 = Date.now();
+    watch(sut.resolve('busy.test', { owner: 'x', deadline: t0 + 1_000 }));
+    const short = watch(sut.resolve('pay.test', { owner: 'a', deadline: t0 + 100 }));
+    const long = watch(sut.resolve('pay.test', { owner: 'b', deadline: t0 + 500 }));
+    await settle();
+    dns.answer('busy.test');
+    await settle();
+    expect(dns.started).toEqual(['busy.test', 'pay.test']);
+    expect(dns.deadlines).toEqual([t0 + 1_000, t0 + 500]);
+    dns.answer('pay.test');
+    await Promise.all([short.done, long.done]);
+    expect([short.outcome.value, long.outcome.value]).toEqual([[{ address: '93.184.216.34' }], [{ address: '93.184.216.34' }]]);
+  });
+
+  it('refuses the callers of a lookup that ran out of time as timeout_running, and looks the name up again for one that joined it for a later deadline', async () => {
+    const dns = slowResolver();
+    const sut = new LookupLimiter(dns.fn, lookupLimits(2, 16));
+    const impatient = watch(sut.resolve('pay.test', { owner: 'a', deadline: at(100) }));
+    await settle();
+    // Joins the running lookup, which was started for tenant a's deadline only.
+    const patient = watch(sut.resolve('pay.test', { owner: 'b', deadline: at(1_000) }));
+    await jest.advanceTimersByTimeAsync(90);
+    dns.fail('pay.test', 'ETIMEOUT');
+    await settle();
+    expect(impatient.outcome.error).toMatchObject({ reason: 'timeout_running' });
+    // Before: tenant b got tenant a's timeout, 900 ms before its own deadline.
+    expect(patient.outcome).toEqual({});
+    expect(dns.started).toEqual(['pay.test', 'pay.test']);
+    expect(dns.deadlines[1]).toBe(dns.deadlines[0]! + 900);
+    dns.answer('pay.test');
+    await patient.done;
+    expect(patient.outcome.value).toEqual([{ address: '93.184.216.34' }]);
+    expect(sut.stats()).toEqual({ inFlight: 0, queued: 0, refused: { queue_full: 0, timeout_queued: 0, timeout_running: 1 } });
   });
 
   it('refuses at once when the queue, or the queue of one owner, is full', async () => {

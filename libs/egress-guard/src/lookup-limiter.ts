@@ -1,6 +1,18 @@
 /** The addresses a name resolved to, as a resolver returns them. */
 export type LookupAnswers = readonly { address: string; family?: number }[];
 
+/** What the limiter tells the lookup it runs: until when anyone waits for its answer (the latest of their deadlines). */
+export interface LookupQuery {
+  /** Epoch milliseconds; a lookup should end by then (one that does not keeps its slot until it ends). */
+  readonly deadline: number;
+}
+
+/**
+ * The code with which a lookup says it ran out of time (c-ares' ETIMEOUT): its callers are refused as
+ * `timeout_running`, and one that joined it for a later deadline than it ran for is looked up again.
+ */
+export const LOOKUP_TIMED_OUT = 'ETIMEOUT';
+
 /** What a caller tells a resolver about one lookup: whose it is (fairness) and until when it waits. */
 export interface LookupContext {
   /** Whose lookup this is (the tenant): one owner cannot take every slot. */
@@ -10,7 +22,10 @@ export interface LookupContext {
 }
 
 export interface LookupLimits {
-  /** Lookups in flight at once in this process; each holds a libuv threadpool thread until getaddrinfo returns. */
+  /**
+   * Lookups in flight at once in this process. A DNS query (c-ares) holds its slot until it ends, by its deadline;
+   * a hosts-file fallback (getaddrinfo) holds a libuv threadpool thread, and the slot, until getaddrinfo returns.
+   */
   readonly maxInFlight: number;
   /** Of those, how many one owner (tenant) may have started. */
   readonly maxInFlightPerOwner: number;
@@ -35,7 +50,10 @@ export function lookupLimits(maxInFlight: number, maxQueued: number): LookupLimi
   };
 }
 
-/** 2 getaddrinfo calls at most (libuv's pool has 4 threads, shared with fs, crypto and zlib), 1 per tenant. */
+/**
+ * 2 lookups at most, 1 per tenant: each may end in a getaddrinfo call (hosts-file fallback; libuv's pool has 4
+ * threads, shared with fs, crypto and zlib).
+ */
 export const DEFAULT_LOOKUP_LIMITS: LookupLimits = lookupLimits(2, 64);
 
 /** Why a lookup was refused: no place in the queue, or the caller's deadline passed while queued or while the lookup ran. */
@@ -54,7 +72,7 @@ export class LookupRefusedError extends Error {
 }
 
 export interface LookupStats {
-  /** Lookups holding a slot (a threadpool thread), whether or not anyone still waits for them. */
+  /** Lookups holding a slot (a DNS query, or a getaddrinfo call on a threadpool thread), whether or not anyone still waits for them. */
   readonly inFlight: number;
   readonly queued: number;
   /** Refusals since the limiter was created, by reason. */
@@ -65,6 +83,8 @@ export interface LookupStats {
 interface Waiter {
   readonly name: string;
   readonly owner: string;
+  /** Epoch milliseconds after which it stops waiting. */
+  readonly deadline: number;
   readonly resolve: (answers: LookupAnswers) => void;
   readonly reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -75,18 +95,20 @@ interface Waiter {
 interface Running {
   readonly owner: string;
   readonly waiters: Set<Waiter>;
+  /** The deadline the lookup was started with: the latest of its waiters' when it started. */
+  readonly deadline: number;
 }
 
 const DEFAULT_DEADLINE_MS = 10_000;
 
 /**
- * Bounds the host name lookups of a process. `dns.lookup` is getaddrinfo on libuv's threadpool (4 threads,
- * shared with fs, crypto and zlib): a lookup a slow DNS server never answers keeps its thread until the C library
- * gives up, whatever deadline the caller had, so a tenant whose webhooks name such a server could stall every
- * lookup, file read and hash of the process. Here:
+ * Bounds the host name lookups of a process. The lookup it runs is told the latest deadline of those waiting for it
+ * (`LookupQuery`); the system's (`DnsLookup`) asks DNS through c-ares and ends by that deadline, but may end in
+ * getaddrinfo (`dns.lookup`, libuv's threadpool of 4 threads shared with fs, crypto and zlib), which keeps its thread
+ * until the C library returns, whatever deadline the caller had. Here:
  *
  * - at most `maxInFlight` lookups run at once, and a slot is freed only when the underlying lookup ends, never
- *   when a caller stops waiting (its thread is still taken);
+ *   when a caller stops waiting (a getaddrinfo thread is still taken);
  * - one owner (tenant) starts at most `maxInFlightPerOwner` of them; waiting lookups are served round-robin
  *   by owner, so one tenant's slow names do not stand ahead of another tenant's lookup;
  * - lookups of a name already being looked up join that lookup instead of taking another slot;
@@ -106,7 +128,7 @@ export class LookupLimiter {
   readonly resolver: (host: string, context?: LookupContext) => Promise<LookupAnswers>;
 
   constructor(
-    private readonly lookup: (host: string) => Promise<LookupAnswers>,
+    private readonly lookup: (host: string, query: LookupQuery) => Promise<LookupAnswers>,
     limits: LookupLimits = DEFAULT_LOOKUP_LIMITS,
   ) {
     this.limits = limits;
@@ -131,7 +153,7 @@ export class LookupLimiter {
     const owner = context.owner ?? '';
     const deadline = context.deadline ?? Date.now() + DEFAULT_DEADLINE_MS;
     return new Promise<LookupAnswers>((resolve, reject) => {
-      const waiter: Waiter = { name, owner, resolve, reject, timer: undefined, state: 'queued' };
+      const waiter: Waiter = { name, owner, deadline, resolve, reject, timer: undefined, state: 'queued' };
       if (deadline <= Date.now()) {
         this.refuse(waiter, 'timeout_queued', `DNS lookup of ${name} not started: its deadline has passed`);
         return;
@@ -166,13 +188,13 @@ export class LookupLimiter {
     running.waiters.add(waiter);
   }
 
-  /** Takes a slot for the waiter's name; queued waiters for the same name join it. */
+  /**
+   * Takes a slot for the waiter's name; queued waiters for the same name join it. The lookup runs until the latest
+   * deadline among them.
+   */
   private start(first: Waiter): void {
     const { name, owner } = first;
-    const running: Running = { owner, waiters: new Set() };
-    this.running.set(name, running);
-    this.inFlightByOwner.set(owner, this.ownerInFlight(owner) + 1);
-    this.attach(first, running);
+    const joining = [first];
     for (const [queueOwner, queue] of this.queues) {
       const same = queue.filter((w) => w.name === name);
       if (same.length === 0) continue;
@@ -180,18 +202,26 @@ export class LookupLimiter {
       if (rest.length) this.queues.set(queueOwner, rest);
       else this.queues.delete(queueOwner);
       this.queuedCount -= same.length;
-      for (const w of same) this.attach(w, running);
+      joining.push(...same);
     }
+    const running: Running = { owner, waiters: new Set(), deadline: Math.max(...joining.map((w) => w.deadline)) };
+    this.running.set(name, running);
+    this.inFlightByOwner.set(owner, this.ownerInFlight(owner) + 1);
+    for (const w of joining) this.attach(w, running);
     let pending: Promise<LookupAnswers>;
     try {
-      pending = this.lookup(name);
+      pending = this.lookup(name, { deadline: running.deadline });
     } catch (error) {
       pending = Promise.reject(error as Error);
     }
     // The slot is held until the lookup itself ends, whoever still waits for it.
     pending.then(
-      (answers) => this.finish(name, running, (w) => w.resolve(answers)),
-      (error: Error) => this.finish(name, running, (w) => w.reject(error)),
+      (answers) =>
+        this.finish(name, running, (w) => {
+          this.done(w);
+          w.resolve(answers);
+        }),
+      (error: Error) => this.finish(name, running, (w) => this.fail(w, running, error)),
     );
   }
 
@@ -200,12 +230,28 @@ export class LookupLimiter {
     const left = this.ownerInFlight(running.owner) - 1;
     if (left > 0) this.inFlightByOwner.set(running.owner, left);
     else this.inFlightByOwner.delete(running.owner);
-    for (const waiter of running.waiters) {
-      this.done(waiter);
-      settle(waiter);
-    }
+    const waiters = [...running.waiters];
     running.waiters.clear();
+    for (const waiter of waiters) settle(waiter);
     this.dispatch();
+  }
+
+  /**
+   * A lookup failed. One that ran out of time refuses its waiters as `timeout_running`, except those that joined it
+   * for a later deadline than it ran for: they wait in the queue again (at the head of their owner's), for a lookup
+   * of their own within their deadline. Any other failure is the waiters' answer.
+   */
+  private fail(waiter: Waiter, running: Running, error: Error): void {
+    if ((error as NodeJS.ErrnoException).code !== LOOKUP_TIMED_OUT) {
+      this.done(waiter);
+      waiter.reject(error);
+    } else if (waiter.deadline > running.deadline && waiter.deadline > Date.now()) {
+      waiter.state = 'queued';
+      this.queues.set(waiter.owner, [waiter, ...(this.queues.get(waiter.owner) ?? [])]);
+      this.queuedCount++;
+    } else {
+      this.refuse(waiter, 'timeout_running', `DNS lookup of ${waiter.name} timed out`);
+    }
   }
 
   /** Starts queued lookups while slots are free, taking owners in turn and skipping those at their own limit. */

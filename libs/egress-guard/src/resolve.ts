@@ -1,6 +1,5 @@
-import { lookup } from 'node:dns/promises';
-
 import { type AddressCategory, formatAddress, type IpAddress, parseAddressLiteral } from './address';
+import { DnsLookup } from './dns-lookup';
 import {
   DEFAULT_LOOKUP_LIMITS,
   type LookupAnswers,
@@ -13,21 +12,32 @@ import {
 import { type EgressPolicy, isLocalhostName, normaliseHostName } from './policy';
 
 /**
- * A resolver returning every address of a name (tests inject one; production uses getaddrinfo). `context` says whose
- * lookup it is and until when its caller waits; a resolver may ignore it.
+ * A resolver returning every address of a name (tests inject one; production uses `systemResolver`). `context` says
+ * whose lookup it is and until when its caller waits; a resolver may ignore it.
  */
 export type Resolver = (host: string, context?: LookupContext) => Promise<LookupAnswers>;
 
 /**
- * The process's getaddrinfo calls (libuv threadpool), bounded: at most EGRESS_DNS_MAX_IN_FLIGHT at once, a slot held
- * until getaddrinfo itself returns, waiting lookups served round-robin by tenant (LookupLimiter). One per process:
- * every channel (webhooks, Assist, relay, URL checks) shares it, because they share the threadpool.
+ * The process's DNS queries: c-ares to the system's DNS servers (not on the threadpool), each ending by its deadline
+ * (the caller's, at most EGRESS_DNS_TIMEOUT_MS); a name DNS says does not exist falls back to getaddrinfo (hosts file).
  */
-export const systemLookups = new LookupLimiter((host) => lookup(host, { all: true, verbatim: true }), DEFAULT_LOOKUP_LIMITS);
+export const systemDns = new DnsLookup();
 
-/** Applies the operator's limits (EGRESS_DNS_MAX_IN_FLIGHT, EGRESS_DNS_MAX_QUEUED) to the process's lookups; once, at start-up. */
-export function configureSystemLookups(limits: LookupLimits): void {
+/**
+ * The process's host name lookups (`systemDns`), bounded: at most EGRESS_DNS_MAX_IN_FLIGHT at once, a slot held
+ * until the lookup itself ends (a DNS query by its deadline, a getaddrinfo fallback when it returns), waiting lookups
+ * served round-robin by tenant (LookupLimiter). One per process: every channel (webhooks, Assist, relay, URL checks)
+ * shares it, because they share the fallback's threadpool.
+ */
+export const systemLookups = new LookupLimiter(systemDns.lookup, DEFAULT_LOOKUP_LIMITS);
+
+/**
+ * Applies the operator's limits (EGRESS_DNS_MAX_IN_FLIGHT, EGRESS_DNS_MAX_QUEUED) and the longest DNS query
+ * (EGRESS_DNS_TIMEOUT_MS) to the process's lookups; once, at start-up.
+ */
+export function configureSystemLookups(limits: LookupLimits, dns: { timeoutMs?: number } = {}): void {
   systemLookups.configure(limits);
+  if (dns.timeoutMs !== undefined) systemDns.configure({ timeoutMs: dns.timeoutMs });
 }
 
 export const systemResolver: Resolver = systemLookups.resolver;
@@ -51,7 +61,7 @@ export class EgressError extends Error {
 
 export interface ResolveOptions {
   resolver?: Resolver;
-  /** Deadline of the DNS lookup. */
+  /** Deadline of the DNS lookup (default 10 s); the system's DNS queries also end by EGRESS_DNS_TIMEOUT_MS. */
   timeoutMs?: number;
   /** Whose destination this is (the tenant id): the lookup limiter serves tenants in turn. */
   owner?: string;

@@ -1,21 +1,25 @@
 import dns from 'node:dns/promises';
 
+import { DnsLookup } from './dns-lookup';
+import { DEFAULT_LOOKUP_LIMITS, LookupLimiter } from './lookup-limiter';
 import { EgressPolicy } from './policy';
-import { EgressError, NAME_REFUSED, resolveDestination } from './resolve';
+import { EgressError, NAME_REFUSED, resolveDestination, systemDns, systemLookups, systemResolver } from './resolve';
 
 /**
- * The process's own lookups (no resolver injected: getaddrinfo through `dns.lookup`), with `dns.lookup` replaced by
- * lookups this test answers by hand, standing in for a DNS server that does not answer. getaddrinfo holds a libuv
+ * The process's lookups as `systemLookups` builds them (DnsLookup behind the limiter, default limits), when they end
+ * in getaddrinfo: here no DNS server is configured, so every name goes to the hosts-file fallback, `dns.lookup`,
+ * replaced by lookups this test answers by hand (getaddrinfo stuck on a slow resolver). getaddrinfo holds a libuv
  * threadpool thread (4, shared with fs and crypto) until the C library gives up, whatever our deadline: the
  * process may run only a few at once, and a caller that stopped waiting must not free its slot.
  */
-describe('the system resolver (getaddrinfo on the libuv threadpool)', () => {
+describe('the system lookups when they end in getaddrinfo (hosts-file fallback, libuv threadpool)', () => {
   const strict = EgressPolicy.strict();
   /** Lookups started and not answered yet, in order. */
   let pending: { host: string; answer: (address: string) => void; fail: () => void }[] = [];
   let started: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
+  let lookups: LookupLimiter;
 
   beforeEach(() => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
@@ -23,6 +27,7 @@ describe('the system resolver (getaddrinfo on the libuv threadpool)', () => {
     started = [];
     inFlight = 0;
     maxInFlight = 0;
+    lookups = new LookupLimiter(new DnsLookup({ servers: [] }).lookup, DEFAULT_LOOKUP_LIMITS);
     jest.spyOn(dns, 'lookup').mockImplementation(((host: string) => {
       started.push(host);
       maxInFlight = Math.max(maxInFlight, ++inFlight);
@@ -60,7 +65,7 @@ describe('the system resolver (getaddrinfo on the libuv threadpool)', () => {
   const settle = () => jest.advanceTimersByTimeAsync(0);
   const resolveLater = (host: string, owner: string, timeoutMs = 1_000) => {
     const outcome: { value?: string[]; error?: EgressError } = {};
-    const done = resolveDestination(host, strict, { timeoutMs, owner }).then(
+    const done = resolveDestination(host, strict, { resolver: lookups.resolver, timeoutMs, owner }).then(
       (addresses) => (outcome.value = addresses.map(String)),
       (error: EgressError) => (outcome.error = error),
     );
@@ -117,5 +122,10 @@ describe('the system resolver (getaddrinfo on the libuv threadpool)', () => {
     await jest.advanceTimersByTimeAsync(10_000);
     await Promise.all(hog.map((h) => h.done));
     expect(hog.map((h) => h.outcome.error?.details.lookup)).toEqual(['timeout_running', 'timeout_queued', 'timeout_queued', 'timeout_queued']);
+  });
+
+  it('is the one the process uses: its resolver, through the lookup limiter, asking DNS first', () => {
+    expect(systemResolver).toBe(systemLookups.resolver);
+    expect(systemDns).toBeInstanceOf(DnsLookup);
   });
 });
