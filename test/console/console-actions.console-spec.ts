@@ -7,6 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
 import { createLogger } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
@@ -268,6 +269,192 @@ describe('ops console actions', () => {
     expect(journal('CONSOLE-2STAGE')).toEqual(['100:100.00', '200:40.00', '300:60.00', '300:40.00']);
     expect(journal('CONSOLE-1STAGE')).toEqual(['100:50.00', '300:20.00']);
   });
+
+  it('resolves an unknown wallet payment and an unknown capture by hand, shows who decided, and shows the 409 of a payment decided meanwhile', async () => {
+    const pay = async (orderNumber: string, amount: number, twoStage = false) => {
+      const res = await post('/v1/wallet-payments', {
+        merchantId,
+        orderNumber,
+        amount,
+        currency: 'RUB',
+        tokenType: 'apple_pay',
+        token: APPLE_PAY_TOKEN,
+        customer: { lastname: 'Ivanov', firstname: 'Ivan', email: 'ivan@example.com' },
+        twoStage,
+      });
+      expect(res.status).toBe(201);
+      return res.body as { id: string; state: string; assist: { billNumber: string } | null };
+    };
+    const get = async (id: string) => (await session.http().get(`/v1/wallet-payments/${id}`).set(auth)).body;
+    // Every orderstate answer fails its checkvalue: the worker's resolution job reads and reads but can never tell, so
+    // what is unknown stays unknown until a person decides (docs/wallet-payments.md §5, "Human resolution").
+    sandbox.setMode('bad-checkvalue', { endpoint: 'orderstate' });
+    try {
+      // 100.05: charged, but Assist answered 2/1.
+      const open = await pay('CONSOLE-UNKNOWN', 10_005);
+      expect(open.state).toBe('unknown');
+      const race = await pay('CONSOLE-RACE', 20_005);
+      expect(race.state).toBe('unknown');
+      const held = await pay('CONSOLE-LOST-CAPTURE', 10_000, true);
+      expect(held.state).toBe('authorized');
+      sandbox.setMode('lost-answer', { endpoint: 'charge', times: 1 });
+      const capture = await session.http().post(`/v1/wallet-payments/${held.id}/capture`).set(auth).set('Idempotency-Key', idem()).send({ amount: 4_000 });
+      expect(capture.body).toMatchObject({ state: 'authorized', operations: [{ kind: 'capture', state: 'unknown' }] });
+      const captureId = capture.body.operations[0].id as string;
+      await waitFor(async () => (await get(open.id)).error?.code === 'CHECKVALUE_MISMATCH', {
+        what: 'the job to read an untrusted orderstate',
+        timeoutMs: 20_000,
+      });
+
+      // A read key sees the open payment (opened from its link) but cannot resolve it.
+      const readKey = (
+        await session.admin.createApiKey({
+          tenantId: (await session.owner.walletPayment.findUniqueOrThrow({ where: { id: open.id } })).tenantId,
+          name: 'read',
+          scopes: ['read'],
+        })
+      ).apiKey;
+      const reader = await consolePage(browser, origin);
+      try {
+        await signIn(reader.page, origin, readKey);
+        await reader.page.goto(`${origin}/console/#/wallet?payment=${open.id}`);
+        await reader.page.getByRole('heading', { name: /^Order CONSOLE-UNKNOWN/ }).waitFor();
+        const button = reader.page.getByRole('button', { name: 'Resolve payment…' });
+        expect(await button.isDisabled()).toBe(true);
+        expect(await button.getAttribute('title')).toBe('Needs an operate or admin key');
+        expect(reader.problems).toEqual([]);
+      } finally {
+        await reader.context.close();
+      }
+
+      // The filters: what needs a person, by error code and by an operation's state (both in the URL).
+      await nav('Wallet payments').click();
+      const orders = page.locator('tr[data-wallet-payment] button.link');
+      await page.getByRole('button', { name: 'CONSOLE-UNKNOWN' }).waitFor();
+      await page.getByLabel('Error code').fill('checkvalue_mismatch');
+      await page.getByRole('button', { name: 'Filter', exact: true }).click();
+      await waitFor(async () => (await orders.allTextContents()).sort().join() === 'CONSOLE-RACE,CONSOLE-UNKNOWN', { what: 'the list filtered by error code' });
+      expect(page.url()).toContain('#/wallet?errorCode=CHECKVALUE_MISMATCH');
+      expect(await page.getByLabel('Error code').inputValue()).toBe('CHECKVALUE_MISMATCH');
+      await page.goto(`${origin}/console/#/wallet?operationState=unknown`);
+      await waitFor(async () => (await orders.allTextContents()).join() === 'CONSOLE-LOST-CAPTURE', { what: 'the list filtered by operation state' });
+      expect(await page.getByLabel('Operation state').inputValue()).toBe('unknown');
+
+      // The unknown capture, resolved as succeeded with its billnumber: the payment moves with it.
+      await page.getByRole('button', { name: 'CONSOLE-LOST-CAPTURE' }).click();
+      const row = page.locator(`tr[data-wallet-operation="${captureId}"]`);
+      await row.getByRole('button', { name: 'Resolve…' }).click();
+      const form = page.getByTestId('resolve-form');
+      await expect(
+        form
+          .getByLabel('True outcome')
+          .locator('option')
+          .evaluateAll((o) => o.map((x) => x.getAttribute('value'))),
+      ).resolves.toEqual(['succeeded', 'failed']);
+      await form.getByLabel('True outcome').selectOption('succeeded');
+      await form.getByLabel('What was checked').fill('back office: Charge 40.00 Success');
+      const chargeBill = sandbox.orders.get('CONSOLE-LOST-CAPTURE')!.operations[1]!.billnumber;
+      await form.getByLabel('Billnumber (optional)').fill(chargeBill);
+      await form.getByRole('button', { name: 'Resolve', exact: true }).click();
+      await expect(page.getByTestId('resolution-confirmation').textContent()).resolves.toContain(
+        'Record the capture of 40.00 RUB on order CONSOLE-LOST-CAPTURE as succeeded',
+      );
+      await screenshot(page, 'wallet-resolve');
+      const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/operations/${captureId}/resolve`));
+      await page.getByRole('button', { name: 'Confirm resolution' }).click();
+      expect((await sent).headers()['idempotency-key']).toMatch(/^console-[0-9a-f-]{36}$/);
+      await page
+        .getByTestId('wallet-state')
+        .filter({ hasText: /^partially_captured$/ })
+        .waitFor({ timeout: 20_000 });
+      await row
+        .getByTestId('wallet-operation-state')
+        .filter({ hasText: /^succeeded$/ })
+        .waitFor();
+      const opResolution = row.getByTestId('wallet-operation-resolution');
+      await expect(opResolution.textContent()).resolves.toMatch(
+        /Resolved by\s*a person: API key [0-9a-f]{8} \(this key\)[\s\S]*Note\s*back office: Charge 40\.00 Success/,
+      );
+      await expect(opResolution.textContent()).resolves.toContain(chargeBill);
+      expect(await page.getByTestId('resolve-form').count()).toBe(0);
+      await expect(page.getByTestId('notice').textContent()).resolves.toContain(`Resolved by hand: operation ${captureId.slice(0, 8)} is succeeded`);
+
+      // The unknown payment, resolved as approved: only the paid verdict of a one-stage payment is offered.
+      await page.goto(`${origin}/console/#/wallet?state=unknown&payment=${open.id}`);
+      await page.getByRole('heading', { name: /^Order CONSOLE-UNKNOWN/ }).waitFor();
+      await page.getByRole('button', { name: 'Resolve payment…' }).click();
+      await expect(
+        form
+          .getByLabel('True outcome')
+          .locator('option')
+          .evaluateAll((o) => o.map((x) => x.getAttribute('value'))),
+      ).resolves.toEqual(['approved', 'declined', 'rejected']);
+      const bill = sandbox.orders.get('CONSOLE-UNKNOWN')!.billnumber;
+      await form.getByLabel('True outcome').selectOption('approved');
+      await form.getByLabel('What was checked').fill('back office: order Approved 100.05 RUB, card 4111 1111 1111 1111');
+      await form.getByLabel('Billnumber (optional)').fill(bill);
+      await form.getByRole('button', { name: 'Resolve', exact: true }).click();
+      await expect(page.getByTestId('resolution-confirmation').textContent()).resolves.toContain(
+        'Record order CONSOLE-UNKNOWN as approved: 100.05 RUB taken as paid (authorised and captured).',
+      );
+      await page.getByRole('button', { name: 'Confirm resolution' }).click();
+      await page
+        .getByTestId('wallet-state')
+        .filter({ hasText: /^approved$/ })
+        .waitFor({ timeout: 20_000 });
+      const shown = await page.getByTestId('wallet-resolution').textContent();
+      expect(shown).toMatch(/Resolved by\s*a person: API key [0-9a-f]{8} \(this key\)/);
+      // The note's card number is masked by the API before the console ever sees it.
+      expect(shown).toContain('back office: order Approved 100.05 RUB, card 411111******1111');
+      expect(shown).toContain(bill);
+      expect(await page.locator('main').textContent()).not.toContain('4111 1111 1111 1111');
+      const stored = await get(open.id);
+      expect(stored).toMatchObject({ state: 'approved', resolution: { by: 'human', billNumber: bill }, assist: { billNumber: bill, source: 'manual' } });
+      await expect(page.locator(`time[datetime="${stored.resolution.at}"]`).count()).resolves.toBe(1);
+      await screenshot(page, 'wallet-resolved');
+
+      // Decided by someone else between the form and the confirmation: the API's 409 is shown, nothing changes.
+      await page.goto(`${origin}/console/#/wallet?payment=${race.id}`);
+      await page.getByRole('heading', { name: /^Order CONSOLE-RACE/ }).waitFor();
+      await page.getByRole('button', { name: 'Resolve payment…' }).click();
+      await form.getByLabel('True outcome').selectOption('declined');
+      await form.getByLabel('What was checked').fill('back office: Declined');
+      await form.getByRole('button', { name: 'Resolve', exact: true }).click();
+      await page.getByTestId('resolution-confirmation').waitFor();
+      const other = await session
+        .http()
+        .post(`/v1/wallet-payments/${race.id}/resolve`)
+        .set(auth)
+        .set('Idempotency-Key', idem())
+        .send({ state: 'rejected', note: 'no order at Assist' });
+      expect(other.status).toBe(200);
+      await page.getByRole('button', { name: 'Confirm resolution' }).click();
+      await expect(page.getByTestId('notice').textContent()).resolves.toMatch(/Error 409 WALLET_PAYMENT_NOT_UNKNOWN: .+/);
+      await page
+        .getByTestId('wallet-state')
+        .filter({ hasText: /^rejected$/ })
+        .waitFor({ timeout: 20_000 });
+      expect(await page.getByTestId('resolution-confirmation').count()).toBe(0);
+      await expect(page.getByTestId('wallet-resolution').textContent()).resolves.toContain('no order at Assist');
+      expect(await get(race.id)).toMatchObject({ state: 'rejected', resolution: { note: 'no order at Assist' } });
+      // The browser logs the refused request: that one, and nothing else, is expected.
+      const refused = problems.findIndex((p) => /status of 409/.test(p));
+      expect(refused).toBeGreaterThanOrEqual(0);
+      problems.splice(refused, 1);
+
+      const audit = await session.owner.auditLog.findMany({
+        where: { resourceId: { in: [open.id, held.id, race.id] }, action: { startsWith: 'wallet_payment.resolve' } },
+        select: { action: true, resourceId: true },
+      });
+      expect(audit.map((a) => `${a.action}:${a.resourceId}`).sort()).toEqual(
+        [`wallet_payment.resolve:${open.id}`, `wallet_payment.resolve:${race.id}`, `wallet_payment.resolve_operation:${held.id}`].sort(),
+      );
+      // A person's verdict sends nothing to Assist: one payment each, one (lost) charge.
+      expect(sandbox.orders.get('CONSOLE-LOST-CAPTURE')!.operations.map((op) => `${op.operationtype}:${op.amount}`)).toEqual(['100:100.00', '200:40.00']);
+    } finally {
+      sandbox.setMode('normal', { endpoint: 'orderstate' });
+    }
+  }, 60_000);
 
   it("shows a webhook endpoint's failed delivery and redelivers it", async () => {
     const hook = await post('/v1/webhooks', { url: hookUrl, eventTypes: ['operation.completed'], description: 'till backend' });

@@ -21,6 +21,8 @@ export type RelaySession = Schemas['RelaySession'];
 export type Settlement = Schemas['Settlement'];
 export type SettlementStatus = Schemas['SettlementStatus'];
 export type WalletPayment = Schemas['WalletPayment'];
+export type WalletOperation = Schemas['WalletOperation'];
+export type WalletResolution = NonNullable<WalletPayment['resolution']>;
 export type Webhook = Schemas['Webhook'];
 export type Delivery = Schemas['WebhookDelivery'];
 export type ApiKey = Schemas['ApiKey'];
@@ -78,12 +80,16 @@ type KeyOptional<P> = P extends { header: infer H } ? Omit<P, 'header'> & { head
 type ClientOperation<O> = O extends { parameters: infer P } ? Omit<O, 'parameters'> & { parameters: KeyOptional<P> } : O;
 type ClientPaths = { [Path in keyof paths]: { [Method in keyof paths[Path]]: ClientOperation<paths[Path][Method]> } };
 
+/** A fresh `Idempotency-Key` (the contract's 8–128 characters of A-Z a-z 0-9 . _ : -), from the browser's crypto. */
+export const newIdempotencyKey = (): string => `console-${crypto.randomUUID()}`;
+
 const auth: Middleware = {
   onRequest({ request }) {
     const key = keyStore.get();
     if (key && !request.headers.has('Authorization')) request.headers.set('Authorization', `Bearer ${key}`);
-    // One key per user action: a click is never sent twice by the console, so a fresh key each call is right.
-    if (MUTATING.has(request.method) && !request.headers.has('Idempotency-Key')) request.headers.set('Idempotency-Key', `console-${crypto.randomUUID()}`);
+    // One key per user action: a click is never sent twice by the console, so a fresh key each call is right. A
+    // call that may be confirmed again after a lost answer (a human verdict) passes the key of its confirmation.
+    if (MUTATING.has(request.method) && !request.headers.has('Idempotency-Key')) request.headers.set('Idempotency-Key', newIdempotencyKey());
     return request;
   },
 };
@@ -154,6 +160,20 @@ export const api = {
   /** Releases an authorisation, or refunds a paid payment (Assist wscancel). */
   cancelWallet: (paymentId: string, amount?: number) =>
     ok(client.POST('/v1/wallet-payments/{id}/cancel', { params: id(paymentId), body: amount ? { amount } : {} })),
+  /**
+   * A person's verdict on an `unknown` payment (docs/wallet-payments.md, "Human resolution"). `idempotencyKey`: one
+   * per confirmed verdict, so confirming it again after a lost answer is answered with the first answer.
+   */
+  resolveWallet: (paymentId: string, body: Schemas['ResolveWalletPaymentRequest'], idempotencyKey: string) =>
+    ok(client.POST('/v1/wallet-payments/{id}/resolve', { params: { ...id(paymentId), header: { 'Idempotency-Key': idempotencyKey } }, body })),
+  /** A person's verdict on an `unknown` capture / cancel / refund of the payment; answers the payment. */
+  resolveWalletOperation: (paymentId: string, operationId: string, body: Schemas['ResolveWalletOperationRequest'], idempotencyKey: string) =>
+    ok(
+      client.POST('/v1/wallet-payments/{id}/operations/{operationId}/resolve', {
+        params: { path: { id: paymentId, operationId }, header: { 'Idempotency-Key': idempotencyKey } },
+        body,
+      }),
+    ),
   webhooks: () => all((cursor) => client.GET('/v1/webhooks', { params: { query: { cursor, limit: 100 } } })),
   deliveries: (webhookId: string) => ok(client.GET('/v1/webhooks/{id}/deliveries', { params: { path: { id: webhookId }, query: { limit: 50 } } })),
   redeliver: (webhookId: string, deliveryId: string) =>

@@ -125,7 +125,8 @@ export class AppShell extends ConsoleElement {
       case 'settlement':
         return html`<po-settlement .settlementId=${r.id!}></po-settlement>`;
       case 'wallet':
-        return html`<po-wallet></po-wallet>`;
+        // As the settlements: a new page for new filters in the URL (the page itself only replaces the URL).
+        return keyed(r.params.toString(), html`<po-wallet .params=${r.params}></po-wallet>`);
       case 'webhooks':
         return html`<po-webhooks></po-webhooks>`;
       case 'api-keys':

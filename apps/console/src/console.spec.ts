@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 
-import { can, roleOf } from './api';
-import { parseRoute } from './routes';
+import { can, roleOf, type WalletPayment } from './api';
+import { normalizeErrorCode, parseRoute, WALLET_OPERATION_STATES, WALLET_STATES, walletHash, walletView } from './routes';
 import { money, parseAmount } from './state';
+import { actorLabel, confirmationText, OPERATION_VERDICTS, paymentVerdicts, verdictBody } from './wallet-resolution';
 
 describe('parseAmount', () => {
   it.each([
@@ -54,5 +55,91 @@ describe('parseRoute', () => {
     expect(parseRoute('#/pay?terminal=t1').params.get('terminal')).toBe('t1');
     expect(parseRoute('#/plots')).toMatchObject({ page: 'plots' });
     expect(parseRoute('#/nowhere')).toMatchObject({ page: 'fleet' });
+  });
+});
+
+describe('walletView', () => {
+  const id = '5d1e0c2a-1111-4222-8333-944455556666';
+
+  it('reads the filters and the open payment from the URL, as the API takes them', () => {
+    const view = walletView(parseRoute(`#/wallet?state=unknown&errorCode=order_not_proven&operationState=unknown&payment=${id.toUpperCase()}`).params);
+    expect(view).toEqual({ state: 'unknown', errorCode: 'ORDER_NOT_PROVEN', operationState: 'unknown', payment: id });
+    expect(walletView(new URLSearchParams(walletHash(view).split('?')[1]))).toEqual(view);
+    expect(walletHash(view)).toBe(`#/wallet?state=unknown&errorCode=ORDER_NOT_PROVEN&operationState=unknown&payment=${id}`);
+    expect(walletHash({ state: '', errorCode: '', operationState: '', payment: '' })).toBe('#/wallet');
+  });
+
+  it('drops what the API would refuse (a hand-typed link never makes a 400)', () => {
+    const params = new URLSearchParams({ state: 'constructor', errorCode: 'not a code', operationState: 'approved', payment: '../x' });
+    expect(walletView(params)).toEqual({ state: '', errorCode: '', operationState: '', payment: '' });
+    expect(walletView(new URLSearchParams({ state: 'toString', operationState: '__proto__' }))).toMatchObject({ state: '', operationState: '' });
+    expect([normalizeErrorCode(' checkvalue_mismatch '), normalizeErrorCode('9ABC'), normalizeErrorCode('A'.repeat(65))]).toEqual([
+      'CHECKVALUE_MISMATCH',
+      '',
+      '',
+    ]);
+  });
+
+  it("offers every state of the contract's enums", () => {
+    expect(WALLET_STATES).toHaveLength(12);
+    expect(WALLET_STATES).toContain('unknown');
+    expect(WALLET_OPERATION_STATES).toEqual(['pending', 'succeeded', 'failed', 'unknown']);
+  });
+});
+
+describe('wallet resolution', () => {
+  const payment = {
+    id: 'p1',
+    orderNumber: 'ORD-7',
+    amount: 10_005,
+    currency: 'RUB',
+    twoStage: false,
+    operations: [{ id: 'o1', kind: 'cancel_authorization', amount: 6_000, currency: 'RUB', state: 'unknown' }],
+  } as unknown as WalletPayment;
+
+  it('offers only the paid verdict that fits the payment (the other is a 422)', () => {
+    expect(paymentVerdicts(false).map((o) => o.value)).toEqual(['approved', 'declined', 'rejected']);
+    expect(paymentVerdicts(true).map((o) => o.value)).toEqual(['authorized', 'declined', 'rejected']);
+    expect(OPERATION_VERDICTS.map((o) => o.value)).toEqual(['succeeded', 'failed']);
+  });
+
+  it('builds the request body from the fields, or says what is missing', () => {
+    const pay = { kind: 'payment' } as const;
+    const op = { kind: 'operation', operationId: 'o1' } as const;
+    expect(verdictBody(pay, { state: 'approved', note: '  back office: Approved ', billNumber: ' ' })).toEqual({
+      state: 'approved',
+      note: 'back office: Approved',
+    });
+    expect(verdictBody(pay, { state: 'approved', note: 'checked', billNumber: '5899110200000001' })).toEqual({
+      state: 'approved',
+      note: 'checked',
+      billNumber: '5899110200000001',
+    });
+    expect(verdictBody(op, { state: 'succeeded', note: 'checked', billNumber: '5899110200000001.2' })).toMatchObject({ billNumber: '5899110200000001.2' });
+    expect(verdictBody(pay, { state: 'approved', note: ' ok ', billNumber: '' })).toEqual({ problem: expect.stringContaining('at least 3') });
+    expect(verdictBody(pay, { state: 'approved', note: 'checked', billNumber: '5899110200000001.2' })).toEqual({ problem: expect.stringContaining('digits') });
+    expect(verdictBody(op, { state: 'failed', note: 'checked', billNumber: '5899110200000001' })).toEqual({ problem: expect.stringContaining('a dot') });
+    expect(verdictBody(pay, { state: 'rejected', note: 'checked', billNumber: '5899110200000001' })).toEqual({ problem: expect.stringContaining('rejected') });
+  });
+
+  it('says what a verdict does before it is confirmed', () => {
+    expect(confirmationText(payment, { kind: 'payment' }, { state: 'approved', note: 'checked' })).toBe(
+      'Record order ORD-7 as approved: 100.05 RUB taken as paid (authorised and captured). Without a billnumber it cannot be captured, cancelled or refunded through payorch.',
+    );
+    expect(confirmationText(payment, { kind: 'payment' }, { state: 'authorized', note: 'checked', billNumber: '1' })).toBe(
+      'Record order ORD-7 as authorized: 100.05 RUB held; capture or release it afterwards.',
+    );
+    expect(confirmationText(payment, { kind: 'payment' }, { state: 'rejected', note: 'checked' })).toContain('no money moved');
+    expect(confirmationText(payment, { kind: 'operation', operationId: 'o1' }, { state: 'failed', note: 'checked' })).toBe(
+      'Record the cancel authorization of 60.00 RUB on order ORD-7 as failed: no money moved, and a new capture / cancel can be sent.',
+    );
+  });
+
+  it('names who decided as the audit log does', () => {
+    const key = '5d1e0c2a-1111-4222-8333-944455556666';
+    expect(actorLabel({ type: 'api_key', id: key })).toBe('API key 5d1e0c2a');
+    expect(actorLabel({ type: 'api_key', id: key }, key)).toBe('API key 5d1e0c2a (this key)');
+    expect(actorLabel({ type: 'admin', id: 'ops@host-1' })).toBe('operator ops@host-1');
+    expect(actorLabel({ type: 'system', id: null })).toBe('system');
   });
 });

@@ -1,3 +1,5 @@
+import type { Schemas } from './api';
+
 /** Hash routes of the console (`#/fleet`, `#/terminals/<id>`, …). */
 export interface Route {
   page: 'fleet' | 'terminal' | 'operations' | 'pay' | 'settlements' | 'settlement' | 'wallet' | 'webhooks' | 'api-keys' | 'audit' | 'campaigns' | 'plots';
@@ -28,4 +30,65 @@ export function parseRoute(hash: string): Route {
     default:
       return { page: 'fleet', params };
   }
+}
+
+export type WalletState = Schemas['WalletPaymentState'];
+export type WalletOperationState = Schemas['WalletOperationState'];
+
+/** Every state of the contract, in the order the filter offers them (a record, so a state added to the contract fails the build). */
+const WALLET_STATE_ORDER: Record<WalletState, number> = {
+  pending: 0,
+  processing: 1,
+  requires_action: 2,
+  authorized: 3,
+  partially_captured: 4,
+  approved: 5,
+  partially_refunded: 6,
+  refunded: 7,
+  canceled: 8,
+  declined: 9,
+  rejected: 10,
+  unknown: 11,
+};
+const WALLET_OPERATION_STATE_ORDER: Record<WalletOperationState, number> = { pending: 0, succeeded: 1, failed: 2, unknown: 3 };
+const sorted = <T extends string>(order: Record<T, number>) => (Object.keys(order) as T[]).sort((a, b) => order[a] - order[b]);
+export const WALLET_STATES: readonly WalletState[] = sorted(WALLET_STATE_ORDER);
+export const WALLET_OPERATION_STATES: readonly WalletOperationState[] = sorted(WALLET_OPERATION_STATE_ORDER);
+/** What the API accepts as `errorCode` (apps/api-gateway/src/wallet-payments/dto), after upper-casing. */
+export const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The wallet page's filters and open payment: `#/wallet?state=unknown&errorCode=ORDER_NOT_PROVEN&operationState=unknown&payment=<id>`. */
+export interface WalletView {
+  state: WalletState | '';
+  errorCode: string;
+  operationState: WalletOperationState | '';
+  payment: string;
+}
+
+/** An error code as typed (`order_not_proven `) → as the API matches it (`ORDER_NOT_PROVEN`); '' when it is not one. */
+export function normalizeErrorCode(text: string): string {
+  const code = text.trim().toUpperCase();
+  return ERROR_CODE.test(code) ? code : '';
+}
+
+/** What a wallet URL asks for, keeping only values the API accepts (a link typed by hand never makes a 400). */
+export function walletView(params: URLSearchParams): WalletView {
+  const state = params.get('state') ?? '';
+  const operationState = params.get('operationState') ?? '';
+  const payment = params.get('payment') ?? '';
+  return {
+    state: Object.hasOwn(WALLET_STATE_ORDER, state) ? (state as WalletState) : '',
+    errorCode: normalizeErrorCode(params.get('errorCode') ?? ''),
+    operationState: Object.hasOwn(WALLET_OPERATION_STATE_ORDER, operationState) ? (operationState as WalletOperationState) : '',
+    payment: UUID.test(payment) ? payment.toLowerCase() : '',
+  };
+}
+
+/** The URL of a wallet view (empty fields left out), which `walletView` reads back. */
+export function walletHash(view: WalletView): string {
+  const params = new URLSearchParams();
+  for (const key of ['state', 'errorCode', 'operationState', 'payment'] as const) if (view[key]) params.set(key, view[key]);
+  const query = params.toString();
+  return query ? `#/wallet?${query}` : '#/wallet';
 }
