@@ -38,6 +38,7 @@ const BANK_TIMEOUT_KEYS: readonly TillCommandName[] = [
  */
 export class JoinprotoDriver implements TerminalDriver {
   readonly protocol = 'JOINPROTO' as const;
+  readonly device: string | undefined;
   private session: TillSession | undefined;
   private opening: Promise<TillSession> | undefined;
   private readonly usedIds = new Set<string>();
@@ -48,6 +49,7 @@ export class JoinprotoDriver implements TerminalDriver {
   private readonly frames = new FrameTap('JOINPROTO');
 
   constructor(private readonly config: DriverConfig) {
+    this.device = config.device;
     this.links = new DriverLinks(config);
   }
 

@@ -69,6 +69,7 @@ function lastCardEntry(transactions: readonly ReportTransaction[]): LogAnchor | 
  */
 export class JpayDriver implements TerminalDriver {
   readonly protocol = 'JPAY' as const;
+  readonly device: string | undefined;
   private readonly client: JpayClient;
   private running: Running | undefined;
   /**
@@ -81,6 +82,7 @@ export class JpayDriver implements TerminalDriver {
   private readonly frames = new FrameTap('JPAY');
 
   constructor(private readonly config: DriverConfig) {
+    this.device = config.device;
     this.links = new DriverLinks(config);
     this.client = new JpayClient({
       dialect: this.dialect,

@@ -39,6 +39,7 @@ const READ_ONLY_TYPES: ReadonlySet<OperationCommand['type']> = new Set(['report_
  */
 export class SsiEcrDriver implements TerminalDriver {
   readonly protocol = 'SSI_ECR' as const;
+  readonly device: string | undefined;
   private readonly client: SsiEcrClient;
   private readonly runner: SsiEcrRunner;
   private running: { operationId: string; operation?: FinancialOperation; sent: boolean } | undefined;
@@ -47,6 +48,7 @@ export class SsiEcrDriver implements TerminalDriver {
   private readonly frames = new FrameTap('SSI_ECR');
 
   constructor(private readonly config: DriverConfig) {
+    this.device = config.device;
     const poll = config.options?.pollIntervalMs;
     this.links = new DriverLinks(config);
     this.client = new SsiEcrClient({

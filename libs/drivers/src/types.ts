@@ -124,6 +124,11 @@ export type CancelResult = 'requested' | 'too_late' | 'not_running';
 
 export interface TerminalDriver {
   readonly protocol: DriverProtocol;
+  /**
+   * Which device this driver reaches (DriverConfig.device): stored with every command it sends, and recovery asks a
+   * driver only about commands sent through the same device — another device's "no such command" proves nothing.
+   */
+  readonly device?: string;
   /** Runs one command; resolves with an outcome (never rejects once beforeSend has been called). */
   execute(command: OperationCommand, hooks: ExecuteHooks): Promise<OperationOutcome>;
   /** Asks the terminal to abandon the running command (Joinproto 90, JPAY keepalive → cancelled, SSI Interrupt). */
@@ -140,6 +145,11 @@ export type LinkFactory = () => Promise<Duplex>;
 
 export interface DriverConfig {
   terminalRowId: string;
+  /**
+   * A fingerprint of everything that decides which physical device the link reaches (the device connector's
+   * `deviceKey`: the terminal's agent, connection, protocol and dialect). Absent: not tracked (tests).
+   */
+  device?: string;
   protocol: DriverProtocol;
   dialect: string | null;
   terminalId: string | null;

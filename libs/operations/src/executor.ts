@@ -128,7 +128,9 @@ export class OperationExecutor {
     const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events), { pipelineCommit: true }));
     const outcome = await driver
       .execute(command, {
-        beforeSend: async (refs) => {
+        beforeSend: async (sent) => {
+          // Which device the command goes to travels with its references: recovery asks only that device (recovery.ts).
+          const refs = withDevice(sent, driver.device);
           if (run.claim === 'claimed') return this.storeRefs(ref, refs);
           if (run.claim !== 'open') throw new Error(`operation is ${run.claim.lost}; not sending`);
           const claimed = await this.claim(ref, refs).catch((error: unknown) => {
@@ -550,4 +552,11 @@ function progressData(progress: OperationProgress): Record<string, unknown> {
     case 'qr':
       return { progress: 'qr', action: progress.action, url: progress.url ?? null };
   }
+}
+
+/** The key of `ProtocolRefs` naming the device a command was sent to (TerminalDriver.device). */
+export const SENT_TO_DEVICE = 'sentToDevice';
+
+function withDevice(refs: ProtocolRefs, device: string | undefined): ProtocolRefs {
+  return device === undefined ? refs : { ...refs, [SENT_TO_DEVICE]: device };
 }

@@ -40,7 +40,7 @@ export {
   RUNS_WHILE_RECOVERING,
   toOperationView,
 } from './records';
-export { recoverOperation, type RecoveryReport } from './recovery';
+export { ANOTHER_DEVICE, recoverOperation, type RecoveryReport } from './recovery';
 export {
   canTransition,
   FINAL_STATES,

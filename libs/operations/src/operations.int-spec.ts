@@ -6,6 +6,7 @@ import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from '@payo
 
 import {
   AmountError,
+  ANOTHER_DEVICE,
   canTransition,
   failNeverSent,
   insertOperation,
@@ -183,6 +184,38 @@ describe(OperationExecutor.name, () => {
     expect((await domainEvents(operationId)).map((e) => e.type).slice(-2)).toEqual(['operation.unknown', 'operation.recovered']);
     expect(sim.journal).toHaveLength(1);
     expect(await recoverOperation(db, executor, make(), { tenantId, operationId })).toEqual({ attempted: false, state: 'APPROVED' });
+  });
+
+  it('never decides an operation from another device than the one it was sent to: a replacement\'s "no such command" is not "not performed"', async () => {
+    // Found in the eleventh session: re-pointing a terminal (PATCH connection or agent) while a payment was in doubt
+    // made recovery ask the new device, whose Joinproto 95 knows no such DF01, and the approved payment was stored FAILED.
+    const first = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30, dropResponse: (r) => r.type === 'PurchaseRequest' && r.amount === 4311 });
+    const replacement = new JoinprotoTerminalSimulator({ cardTimeoutMs: 30 });
+    try {
+      const { port } = await first.listen(0);
+      const { port: replacementPort } = await replacement.listen(0);
+      const operationId = await newOperation('purchase', 4311);
+      const executor = new OperationExecutor(db);
+      const sent = joinprotoDriverTo(terminalId, port, { commandTimeoutMs: 150 }, 'device-A');
+      drivers.push(sent);
+      expect(await executor.execute({ tenantId, operationId }, sent)).toEqual({ ran: true, state: 'UNKNOWN' });
+      expect((await load(operationId)).protocolRefs).toMatchObject({ df01: first.journal[0]!.id, sentToDevice: 'device-A' });
+      expect(first.journal[0]).toMatchObject({ amount: 4311, approved: true });
+
+      // The terminal now reaches a replacement device, which has never seen the command (before: FAILED "not performed").
+      const moved = joinprotoDriverTo(terminalId, replacementPort, {}, 'device-B');
+      drivers.push(moved);
+      expect(await recoverOperation(db, executor, moved, { tenantId, operationId })).toEqual({ attempted: true, state: 'UNKNOWN' });
+      expect(await load(operationId)).toMatchObject({ state: 'UNKNOWN', recoveryAttempts: 1, stateReason: ANOTHER_DEVICE });
+
+      // Asked through the device it was sent to, it is decided.
+      const back = joinprotoDriverTo(terminalId, port, {}, 'device-A');
+      drivers.push(back);
+      expect(await recoverOperation(db, executor, back, { tenantId, operationId })).toEqual({ attempted: true, state: 'APPROVED' });
+    } finally {
+      await first.close();
+      await replacement.close();
+    }
   });
 
   it('counts an inconclusive recovery attempt and stays UNKNOWN', async () => {

@@ -6,7 +6,7 @@ import type { Database, Prisma } from '@payorch/db';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createDriver, type DriverConfig } from '@payorch/drivers';
 import type { Registry } from '@payorch/logging';
-import { insertOperation } from '@payorch/operations';
+import { ANOTHER_DEVICE, insertOperation } from '@payorch/operations';
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { toDuplex } from '@payorch/tunnel';
@@ -100,7 +100,8 @@ describe('device-connector: the recovery on reconnect is retried until it decide
   async function connectAgent(s: Shop) {
     const { ws, mux } = dialAgent(h.url, s.token);
     mux.setOpenHandler((request) => {
-      const socket = connect(simPort, '127.0.0.1');
+      // As the agent does: the terminal at the link's address (a simulator on loopback).
+      const socket = connect(request.link.kind === 'tcp-connect' ? request.link.port : simPort, '127.0.0.1');
       socket.once('error', () => request.reject('REFUSED', 'the simulator refused'));
       socket.once('connect', () => {
         socket.removeAllListeners('error');
@@ -240,6 +241,39 @@ describe('device-connector: the recovery on reconnect is retried until it decide
     const next = await newPayment(s, 1502);
     expect(await execute(s, next)).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
     expect(sim.journal.map((e) => e.amount)).toEqual([1501, 1502]);
+  });
+
+  it('a terminal re-pointed at another device while a payment is in doubt: the reconnect recovery does not ask the new device, a person decides', async () => {
+    // Found in the eleventh session: the new device's Joinproto 95 knows no such DF01, and the payment the first device
+    // approved was stored FAILED "not performed".
+    const s = await shop();
+    const lost = await orphanApprovedOnTheTerminal(s, 1601);
+    expect(sim.journal.map((e) => [e.amount, e.approved])).toEqual([[1601, true]]);
+    const replacement = new JoinprotoTerminalSimulator({ cardTimeoutMs: 10 });
+    try {
+      const { port } = await replacement.listen(0);
+      await h.admin.query(`UPDATE "Terminal" SET connection = $2, "updatedAt" = now() WHERE id = $1`, [s.terminalId, { kind: 'tcp', host: '127.0.0.1', port }]);
+      await connectAgent(s);
+      const left = await waitFor(
+        async () => {
+          const { rows } = await h.admin.query<{ state: string; stateReason: string | null; recoveryAttempts: number }>(
+            `SELECT state::text, "stateReason", "recoveryAttempts" FROM "TerminalOperation" WHERE id = $1`,
+            [lost],
+          );
+          const row = rows[0]!;
+          return (row.recoveryAttempts > 0 || !['SENT', 'UNKNOWN'].includes(row.state)) && row;
+        },
+        { what: 'the payment in doubt recovered, or a recovery attempt of it' },
+      );
+      expect(left).toMatchObject({ state: 'UNKNOWN', stateReason: ANOTHER_DEVICE });
+      // The replacement can take payments only once a person has resolved the one in doubt (from the first device's journal).
+      const next = await newPayment(s, 1602);
+      expect(await execute(s, next)).toMatchObject({ ok: true, result: { ran: false, state: 'failed' } });
+      expect((await load(next)).error).toMatchObject({ code: 'TERMINAL_RECOVERING', operationId: lost });
+      expect(replacement.journal).toEqual([]);
+    } finally {
+      await replacement.close();
+    }
   });
 
   it('asks the terminal again when its first recovery query failed (the link not up yet), instead of leaving the operation unknown to the sweep', async () => {

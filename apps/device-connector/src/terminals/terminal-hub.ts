@@ -18,7 +18,7 @@ import { type AgentSession, type AgentSessionListener, AgentTunnelServer } from 
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { type ClaimOutcome, type SessionSetUpInput, SessionSetups, setUpSessions } from './session-setup';
 import { TerminalHandle } from './terminal-handle';
-import { linkForConnection, type TerminalRow, terminalEntry } from './terminal-link';
+import { deviceKey, linkForConnection, type TerminalRow, terminalEntry } from './terminal-link';
 import { PresenceWriteError, type SessionRef, TerminalPresence } from './terminal-presence';
 import { RECOVERY_RETRY, type RecoveryPassOutcome, type RecoveryPassReport, type RecoveryRetryPolicy, TerminalRecovery } from './terminal-recovery';
 
@@ -611,6 +611,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       const credentials = row.credentialsEncrypted ? openTerminalCredentials(this.secrets, row.tenantId, row.id, row.credentialsEncrypted) : null;
       const config: DriverConfig = {
         terminalRowId: row.id,
+        device: deviceKey(session.agent.agentId, row),
         protocol: DRIVER_PROTOCOL[row.protocol],
         dialect: row.dialect,
         terminalId: row.terminalId,

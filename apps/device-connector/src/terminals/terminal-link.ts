@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+
 import { Prisma } from '@payorch/db';
+import { canonicalJson } from '@payorch/domain';
 import type { LinkDescriptor, TerminalEntry, TerminalProtocol } from '@payorch/tunnel';
 import { parseLinkDescriptor } from '@payorch/tunnel';
 
@@ -81,4 +84,16 @@ export function terminalEntry(row: TerminalRow): TerminalEntry | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Which physical device a driver of `row` reaches through the agent `agentId`: a fingerprint of the agent (a serial
+ * port or a LAN is the till's), the connection, the protocol and the dialect (DriverConfig.device). Every command
+ * records it; recovery asks a driver only about commands sent through the same fingerprint, so a terminal re-pointed
+ * at another device (a replacement at a new address, another till's COM port) never reads another device's journal
+ * as "this command was not performed".
+ */
+export function deviceKey(agentId: string, row: Pick<TerminalRow, 'protocol' | 'dialect' | 'connection'>): string {
+  const identity = canonicalJson({ agentId, protocol: row.protocol, dialect: row.dialect, connection: row.connection });
+  return createHash('sha256').update(identity).digest('base64url').slice(0, 22);
 }

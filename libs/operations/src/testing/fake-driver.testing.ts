@@ -22,10 +22,14 @@ export const tcpLink = (port: number) => (): Promise<Socket> =>
     socket.once('error', reject);
   });
 
-/** The production Joinproto driver of the terminal row `terminalRowId`, linked to a simulator on 127.0.0.1:`port`; tests only. */
-export function joinprotoDriverTo(terminalRowId: string, port: number, options?: DriverOptions): TerminalDriver {
+/**
+ * The production Joinproto driver of the terminal row `terminalRowId`, linked to a simulator on 127.0.0.1:`port` (`device`:
+ * its DriverConfig.device, when the test tracks it); tests only.
+ */
+export function joinprotoDriverTo(terminalRowId: string, port: number, options?: DriverOptions, device?: string): TerminalDriver {
   return createDriver({
     terminalRowId,
+    ...(device === undefined ? {} : { device }),
     protocol: 'JOINPROTO',
     dialect: null,
     terminalId: null,
