@@ -98,6 +98,13 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
    * whose read had started before it was enforced after it started: the revoked tunnel lived until the next re-check.
    */
   private readonly enforced = new WeakMap<AgentSession, number>();
+  /**
+   * Per terminal handle: the number of the latest read of PostgreSQL enforced on its fleet that wanted it there. A
+   * terminal moved between two agents held here sits in both fleets until the old agent's re-check is enforced (the
+   * two run in separate chains; a failed or lost one waits for the next trigger): `find` takes the handle the newest
+   * read confirmed, not the first fleet's, which is the old agent's (and its old connection).
+   */
+  private readonly confirmedBy = new WeakMap<TerminalHandle, number>();
   /** The set-up transactions, one batch per tenant at a time (a storm's set-ups of a tenant share one). */
   private readonly setUps: SessionSetups;
   /** Per terminal handle: the recovery of its operations (on reconnect, its retries, and on a refusal). */
@@ -148,13 +155,19 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     });
   }
 
-  /** The handle of a terminal held here, checked against the tenant: another tenant's id is simply absent. */
+  /**
+   * The handle of a terminal held here, checked against the tenant: another tenant's id is simply absent. Held by two
+   * agents' fleets at once (moved between agents connected here, the old agent's re-check not enforced yet): the one
+   * the newest enforced read of PostgreSQL wanted there (`confirmedBy`).
+   */
   find(tenantId: string, terminalId: string): TerminalHandle | undefined {
+    let found: TerminalHandle | undefined;
     for (const fleet of this.fleets.values()) {
       const handle = fleet.handles.get(terminalId);
-      if (handle) return handle.tenantId === tenantId && fleet.session.agent.tenantId === tenantId ? handle : undefined;
+      if (!handle || handle.tenantId !== tenantId || fleet.session.agent.tenantId !== tenantId) continue;
+      if (!found || (this.confirmedBy.get(handle) ?? 0) > (this.confirmedBy.get(found) ?? 0)) found = handle;
     }
-    return undefined;
+    return found;
   }
 
   /** Terminal ids held for an agent (tests, health). */
@@ -206,7 +219,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
         continue;
       }
       entries.push(entry);
-      handles.set(row.id, this.createHandle(session, row, onlineSince));
+      const handle = this.createHandle(session, row, onlineSince);
+      this.confirmedBy.set(handle, readNo);
+      handles.set(row.id, handle);
     }
     const previous = this.fleets.get(agent.agentId);
     this.fleets.set(agent.agentId, { session, handles, listed: JSON.stringify(entries) });
@@ -387,7 +402,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     const reason = revocationReason(access, session.credentialPrefix);
     if (reason !== null) return this.revoke(session, reason);
     const fleet = this.fleets.get(session.agent.agentId);
-    if (fleet?.session === session && session.mux.state === 'open') await this.applyTerminals(fleet, terminals);
+    if (fleet?.session === session && session.mux.state === 'open') await this.applyTerminals(fleet, terminals, readNo);
   }
 
   /** Cuts the agent's relay sessions and its tunnel (AGENT_REVOKED), then records it (AuditLog). */
@@ -406,7 +421,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
    * lose their driver and relay sessions (recorded), changed ones are rebuilt, new ones are added,
    * and the agent gets the new `terminal-list` before any new driver opens a link.
    */
-  private async applyTerminals(fleet: Fleet, rows: TerminalRow[]): Promise<void> {
+  private async applyTerminals(fleet: Fleet, rows: TerminalRow[], readNo: number): Promise<void> {
     const { session } = fleet;
     const usable = rows.filter((row) => terminalEntry(row) !== null);
     const held = new Map([...fleet.handles].map(([id, handle]) => [id, handle.row]));
@@ -430,6 +445,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       fleet.handles.set(row.id, handle);
       added.push(handle);
     }
+    // Every terminal the fleet holds now is one this read wanted there (the rest were closed above).
+    for (const handle of fleet.handles.values()) this.confirmedBy.set(handle, Math.max(readNo, this.confirmedBy.get(handle) ?? 0));
     const entries = usable.filter((row) => fleet.handles.has(row.id)).map((row) => terminalEntry(row)!);
     const listed = JSON.stringify(entries);
     if (listed !== fleet.listed && session.mux.sendControl({ type: 'terminal-list', terminals: entries })) {
