@@ -111,6 +111,9 @@ const JPAY_TYPES: Record<string, string> = {
   'purchase-reversal': 'purchase_reversal',
   refundreversal: 'refund_reversal',
   'refund-reversal': 'refund_reversal',
+  // Appendix B lists a void as `void`, the aQsi receipt as `reversal`: a reversal of either kind (LISTED_ALIASES).
+  void: 'reversal',
+  reversal: 'reversal',
 };
 
 function jpayTransaction(t: JpayReportTransaction): TotalsTransaction | null {

@@ -1,6 +1,7 @@
 import {
   BUCKETS,
   type CountAmount,
+  LISTED_ALIASES,
   placementOf,
   type RecordedOperation,
   type SettlementProtocol,
@@ -139,7 +140,8 @@ function matchTransactions(operations: readonly RecordedOperation[], protocol: S
   }
   for (const { op, bucket, amount, reported } of unmatched) {
     const folded = BUCKETS[protocol][bucket]?.foldsInto;
-    const index = remaining.findIndex((t) => (t.bucket === bucket || t.bucket === folded) && t.amount === amount && (!t.rrn || !op.rrn));
+    const listedAs = (t: TotalsTransaction) => t.bucket === bucket || t.bucket === folded || LISTED_ALIASES[protocol][t.bucket]?.includes(bucket) === true;
+    const index = remaining.findIndex((t) => listedAs(t) && t.amount === amount && (!t.rrn || !op.rrn));
     if (index >= 0) {
       remaining.splice(index, 1);
       continue;

@@ -270,6 +270,50 @@ describe('JPAY settlement totals forms (cardcore §8.11 report, §8.12 sreport)'
     });
     expect(reconcile('JPAY', totals, [op('PURCHASE', 5000), op('PARTIAL_VOID', 1500, { originalType: 'PURCHASE' })]).discrepancies).toEqual([]);
   });
+
+  it('a full report listing its voids as `void` (Appendix B) or `reversal` (aQsi: a reversal of an unnamed kind) pairs them with ours', () => {
+    const listed = (type: string, seq: string, amount: string, rrn: string) =>
+      `<t><status>approved</status><state>active</state><type>${type}</type><seq>${seq}</seq><aa>${amount}</aa><rrn>${rrn}</rrn><arc>000</arc><cur>643</cur></t>`;
+    const xml = REPORT_8_11.replace(
+      /<transactions>[\s\S]*<\/transactions>/,
+      `<transactions>${[
+        listed('purchase', '000001', '000000005000', '000000000001'),
+        listed('void', '000002', '000000001500', '000000000002'),
+        listed('refund', '000003', '000000000700', '000000000003'),
+        listed('reversal', '000004', '000000000700', '000000000004'),
+        listed('purchase', '000005', '000000002000', '000000000005'),
+        listed('reversal', '000006', '000000000400', ''),
+      ].join('')}</transactions>`,
+    ).replace(
+      /<grand-totals>[\s\S]*<\/grand-totals>/,
+      `<grand-totals>
+        <purchase-total-count>2</purchase-total-count><purchase-total-sum>000000007000</purchase-total-sum>
+        <refund-total-count>1</refund-total-count><refund-total-sum>000000000700</refund-total-sum>
+        <purchase-with-cashback-total-count>0</purchase-with-cashback-total-count><purchase-with-cashback-total-sum>000000000000</purchase-with-cashback-total-sum>
+        <purchase-reversal-total-count>2</purchase-reversal-total-count><purchase-reversal-total-sum>000000001900</purchase-reversal-total-sum>
+        <refund-reversal-total-count>1</refund-reversal-total-count><refund-reversal-total-sum>000000000700</refund-reversal-total-sum>
+        <total-sum>D000000005100</total-sum><total-count>6</total-count>
+      </grand-totals>`,
+    );
+    const xreport = (decodeJpayResponse('report', parseXml(xml)) as ReportResponse).xreport!;
+    const totals = parseJpaySettlement({ xreport, sreport: jpaySreport('D000000005100', 'D000000005100') });
+    const ours = [
+      op('PURCHASE', 5000, { rrn: '000000000001' }),
+      op('PARTIAL_VOID', 1500, { originalType: 'PURCHASE', rrn: '000000000002' }),
+      op('REFUND', 700, { rrn: '000000000003' }),
+      op('VOID', 700, { originalType: 'REFUND', rrn: '000000000004' }),
+      op('PURCHASE', 2000, { rrn: '000000000005' }),
+      // No RRN on either side: paired by amount, a `reversal` listing taking a purchase reversal as well as a refund one.
+      op('PARTIAL_VOID', 400, { originalType: 'PURCHASE' }),
+    ];
+    expect(reconcile('JPAY', totals, ours).discrepancies).toEqual([]);
+    // A listed reversal we have no operation for is still reported, as what the terminal called it.
+    expect(reconcile('JPAY', totals, ours.slice(0, 5)).discrepancies).toEqual([
+      { kind: 'count_mismatch', bucket: 'purchase_reversal', ours: 1, terminal: 2, direction: 'missing_on_our_side' },
+      { kind: 'amount_mismatch', bucket: 'purchase_reversal', ours: 1500, terminal: 1900 },
+      { kind: 'missing_on_our_side', bucket: 'reversal', amount: 400, reference: '000006' },
+    ]);
+  });
 });
 
 // ---------- SSI ----------

@@ -79,6 +79,17 @@ export const BUCKETS: Record<SettlementProtocol, Record<string, BucketSpec>> = {
   },
 };
 
+/**
+ * Names a terminal's transaction list gives to entries that may be in more than one of our buckets. JPAY lists a void as
+ * `void` (Appendix B "Типы транзакций") or `reversal` (aQsi: "отмена без указания типа отменяемой операции") without
+ * saying whether it reversed a purchase or a refund: such an entry pairs with ours of either reversal bucket.
+ */
+export const LISTED_ALIASES: Record<SettlementProtocol, Readonly<Record<string, readonly string[]>>> = {
+  JOINPROTO: {},
+  JPAY: { reversal: ['purchase_reversal', 'refund_reversal'] },
+  SSI_ECR: {},
+};
+
 export function emptyBuckets(protocol: SettlementProtocol): Record<string, CountAmount> {
   return Object.fromEntries(Object.keys(BUCKETS[protocol]).map((b) => [b, { count: 0, amount: 0 }]));
 }

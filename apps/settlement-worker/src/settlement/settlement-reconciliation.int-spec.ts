@@ -142,6 +142,43 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
     ]);
   }, 60_000);
 
+  it('Joinproto: a day closed on the terminal before a close-day through the operations path is its own batch, not that close-day’s', async () => {
+    const sim = new JoinprotoTerminalSimulator({ closeDayReceipt: 'ru' });
+    h.onStop(() => sim.close());
+    const terminal = await terminalAt('JOINPROTO', (await sim.listen(0)).port);
+    const morning = await operate(terminal.id, 'purchase', { amount: 1000 });
+    sim.closeShiftOnTerminal();
+    await operate(terminal.id, 'purchase', { amount: 2000 });
+    const midDay = await operate(terminal.id, 'settlement');
+    await operate(terminal.id, 'purchase', { amount: 3000 });
+    const s = await settle(terminal.id, '2026-04-06');
+    expect(s).toMatchObject({ status: 'COMPLETED', outcome: 'closed', hasDiscrepancies: false, discrepancies: [] });
+    expect(s.batches).toEqual([
+      expect.objectContaining({ closeDayOperationId: null, closedBy: 'terminal', batchNumber: '000001', outcome: 'closed_on_terminal', operations: 1 }),
+      expect.objectContaining({ closeDayOperationId: midDay.id, closedBy: 'operations_api', batchNumber: '000002', operations: 1, discrepancies: 0 }),
+      expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', batchNumber: '000003', operations: 1, discrepancies: 0 }),
+    ]);
+    expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: morning.id } })).toMatchObject({ settlementId: s.id });
+  }, 60_000);
+
+  it('Joinproto: a payment created before a close-day but run on the terminal after it is in the batch of its shift', async () => {
+    const sim = new JoinprotoTerminalSimulator({ closeDayReceipt: 'ru' });
+    h.onStop(() => sim.close());
+    const terminal = await terminalAt('JOINPROTO', (await sim.listen(0)).port);
+    await operate(terminal.id, 'purchase', { amount: 1000 });
+    const midDay = await operate(terminal.id, 'settlement');
+    const late = await operate(terminal.id, 'purchase', { amount: 2000 });
+    // Its row was created a moment before the close-day's (its creating transaction not yet committed when the
+    // close-day was created), the terminal ran it after the close-day: DF12 says it is in the next shift.
+    await h.owner.terminalOperation.update({ where: { id: late.id }, data: { createdAt: new Date(midDay.createdAt.getTime() - 1) } });
+    const s = await settle(terminal.id, '2026-04-07');
+    expect(s).toMatchObject({ status: 'COMPLETED', outcome: 'closed', hasDiscrepancies: false, discrepancies: [] });
+    expect(s.batches).toEqual([
+      expect.objectContaining({ closeDayOperationId: midDay.id, closedBy: 'operations_api', batchNumber: '000001', operations: 1, discrepancies: 0 }),
+      expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', batchNumber: '000002', operations: 1, discrepancies: 0 }),
+    ]);
+  }, 60_000);
+
   it('JPAY (aQsi): SBP in its own bucket, partial void as a reversal, orig-amount as the terminal figure, host mismatch, a planted purchase', async () => {
     const sim = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 2 });
     h.onStop(() => sim.close());

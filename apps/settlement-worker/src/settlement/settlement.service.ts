@@ -380,32 +380,47 @@ export class SettlementService {
       const batches: BatchReport[] = [];
       const discrepancies: BatchDiscrepancy[] = [];
       const settled: string[] = [];
-      // Observed from the terminal: operations recorded in an earlier shift (Joinproto DF12) than the one this
-      // close-day ended were in a batch the terminal closed on its own; its totals were never seen, so it is listed, not compared.
-      const closedShift = own.kind === 'closed_without_totals' ? undefined : own.totals.batchNumber;
-      if (closedShift !== undefined) {
-        const ownRows = perBatch[perBatch.length - 1]!;
-        const earlier = new Map<string, typeof rows>();
-        for (const row of ownRows) {
-          const shift = (row.protocolRefs as { shiftNo?: unknown } | null)?.shiftNo;
-          if (typeof shift === 'string' && shift !== closedShift) earlier.set(shift, [...(earlier.get(shift) ?? []), row]);
-        }
-        for (const [shift, list] of earlier) {
-          const ops = list.map(recordedOperation);
-          perBatch[perBatch.length - 1] = perBatch[perBatch.length - 1]!.filter((r) => !list.includes(r));
-          settled.push(...ops.map((o) => o.id));
-          batches.push({
-            closeDayOperationId: null,
-            closedBy: 'terminal',
-            closedAt: null,
-            outcome: 'closed_on_terminal',
-            batchNumber: shift,
-            operations: ops.length,
-            ours: totalsOfOperations(protocol, ops),
-            terminal: null,
-            discrepancies: 0,
-          });
-        }
+      // Observed from the terminal (Joinproto DF12): an operation belongs to the batch of the shift it was recorded in.
+      // One recorded in another shift than the one its batch's close-day ended goes to the close-day that ended its
+      // shift, if one of this settlement's did, else to a batch the terminal closed on its own: its totals were never
+      // seen, so it is listed, not compared. Every boundary that names its shift is checked (the own close-day and the
+      // outside ones alike): a shift closed on the terminal before a close-day through the operations path is not that
+      // close-day's batch.
+      const shiftOf = (row: (typeof rows)[number]) => {
+        const shift = (row.protocolRefs as { shiftNo?: unknown } | null)?.shiftNo;
+        return typeof shift === 'string' ? shift : undefined;
+      };
+      const closedShifts = boundaries.map((b) => (b.outcome.kind === 'closed_without_totals' ? undefined : b.outcome.totals.batchNumber));
+      const closedOnTerminal = new Map<string, typeof rows>();
+      const moved = perBatch.map(() => [] as typeof rows);
+      perBatch.forEach((list, i) => {
+        if (closedShifts[i] === undefined) return;
+        perBatch[i] = list.filter((row) => {
+          const shift = shiftOf(row);
+          if (shift === undefined || shift === closedShifts[i]) return true;
+          const owner = closedShifts.indexOf(shift);
+          if (owner >= 0) moved[owner]!.push(row);
+          else closedOnTerminal.set(shift, [...(closedOnTerminal.get(shift) ?? []), row]);
+          return false;
+        });
+      });
+      moved.forEach((list, i) => {
+        if (list.length > 0) perBatch[i] = [...perBatch[i]!, ...list].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+      });
+      for (const [shift, list] of closedOnTerminal) {
+        const ops = list.map(recordedOperation);
+        settled.push(...ops.map((o) => o.id));
+        batches.push({
+          closeDayOperationId: null,
+          closedBy: 'terminal',
+          closedAt: null,
+          outcome: 'closed_on_terminal',
+          batchNumber: shift,
+          operations: ops.length,
+          ours: totalsOfOperations(protocol, ops),
+          terminal: null,
+          discrepancies: 0,
+        });
       }
       let ownResult: ReturnType<typeof reconcile> | undefined;
       boundaries.forEach((b, i) => {
