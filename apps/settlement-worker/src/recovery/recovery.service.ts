@@ -8,9 +8,10 @@ import type { Logger } from '@payorch/logging';
 import { failNeverSent, flagForHuman, markStuckUnknown, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
-import { retryDelayMs } from '../webhooks/backoff';
 
 const BATCH = 200;
+/** Lower than every id: a scan from the start. */
+const FIRST_ID = '00000000-0000-0000-0000-000000000000';
 
 export type RecoverResult =
   | { kind: 'skipped'; reason: string }
@@ -33,6 +34,11 @@ export type RecoverResult =
  */
 @Injectable()
 export class RecoveryService {
+  /** Operations per scan of a sweep (tests lower it). */
+  batchSize = BATCH;
+  /** Where the next scan of UNKNOWN operations starts (the id after which; FIRST_ID: from the lowest). */
+  private recoverCursor = FIRST_ID;
+
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
@@ -62,17 +68,20 @@ export class RecoveryService {
       if (result.row.state === 'FAILED') neverSent++;
       else markedUnknown++;
     }
-    const base = this.config.RECOVERY_BACKOFF_BASE_MS;
+    // Due operations only (their backoff, retryDelayMs, is part of the scan), walked by id from where the last sweep
+    // stopped: one whose terminal cannot be reached writes nothing, so by age it would stay first forever and, with a
+    // page of them, keep every other operation from being asked (payorch_recoverable_operations, fair_recovery_scan).
     const unknown = await this.db.prisma.$queryRaw<{ id: string; tenantId: string }[]>`
-      SELECT * FROM payorch_recoverable_operations(make_interval(secs => ${base / 1000}::float8), ${this.config.RECOVERY_MAX_ATTEMPTS}::int, ${BATCH}::int)`;
+      SELECT * FROM payorch_recoverable_operations(make_interval(secs => ${this.config.RECOVERY_BACKOFF_BASE_MS / 1000}::float8),
+        make_interval(secs => ${this.config.RECOVERY_BACKOFF_MAX_MS / 1000}::float8), ${this.config.RECOVERY_MAX_ATTEMPTS}::int,
+        ${this.recoverCursor}::uuid, ${this.batchSize}::int)`;
+    this.recoverCursor = unknown.length < this.batchSize ? FIRST_ID : unknown.at(-1)!.id;
     let enqueued = 0;
     for (const op of unknown) {
       const row = await this.db.withTenant(op.tenantId, (tx) =>
-        tx.terminalOperation.findUnique({ where: { id: op.id }, select: { recoveryAttempts: true, updatedAt: true, state: true } }),
+        tx.terminalOperation.findUnique({ where: { id: op.id }, select: { recoveryAttempts: true, state: true } }),
       );
       if (!row || row.state !== 'UNKNOWN') continue;
-      const wait = retryDelayMs(row.recoveryAttempts + 1, base, this.config.RECOVERY_BACKOFF_MAX_MS);
-      if (row.updatedAt.getTime() + wait > Date.now()) continue;
       // One job per operation and attempt number while it is queued or running (removed when done).
       await queue.add(
         'operation.recover',
