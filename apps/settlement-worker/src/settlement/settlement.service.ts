@@ -680,10 +680,12 @@ function closeDayFields(op: OperationRow): CloseDayOperation {
 }
 
 /**
- * One approved operation of ours. A void is stored without an amount (the API takes none): it moved what the
- * terminal answered (`result.amount`), or else the original's amount.
+ * One approved operation of ours, with what it moved. A void or preauth cancel moved what the terminal answered
+ * (`result.amount`) when it answered one: its recorded amount, when the request named none, is what the gateway
+ * computed at creation (the original's, or for a JPAY void what was left of it then — a refund in flight at that time
+ * that failed later leaves the terminal voiding more); else the recorded amount, else the original's.
  */
-function recordedOperation(r: {
+export function recordedOperation(r: {
   id: string;
   type: string;
   amount: bigint | null;
@@ -694,7 +696,15 @@ function recordedOperation(r: {
   original: { type: string; amount: bigint | null } | null;
 }): RecordedOperation {
   const answered = (r.result as { amount?: unknown } | null)?.amount;
-  const amount = r.amount !== null ? Number(r.amount) : typeof answered === 'number' ? answered : Number(r.original?.amount ?? 0n);
+  const terminalDecides = r.type === 'VOID' || r.type === 'PREAUTH_CANCEL';
+  const amount =
+    terminalDecides && typeof answered === 'number' && answered > 0
+      ? answered
+      : r.amount !== null
+        ? Number(r.amount)
+        : typeof answered === 'number'
+          ? answered
+          : Number(r.original?.amount ?? 0n);
   return {
     id: r.id,
     type: r.type,
