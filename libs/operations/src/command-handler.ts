@@ -41,6 +41,28 @@ export interface CommandHandlerOptions {
   recordFrames?: boolean;
 }
 
+/**
+ * The driver a command runs on: the terminal's driver, or how to get it when the command's turn in the terminal's queue
+ * comes (null: the terminal is no longer held here). The device connector passes the second: a terminal's driver is
+ * rebuilt when its row changes (credentials, merchant, connection…), and a command queued behind a running one then
+ * runs on the new driver instead of the closed one.
+ */
+export type DriverSource = TerminalDriver | (() => TerminalDriver | null);
+
+/** The driver of a terminal no longer held here: fails before asking to send, so the operation fails as never sent. */
+const UNHELD_DRIVER: TerminalDriver = {
+  protocol: 'JOINPROTO',
+  execute: async () => ({ state: 'failed', reason: 'not sent: the terminal is no longer held by this connector' }),
+  cancel: async () => 'not_running',
+  recover: async () => ({ state: 'unknown', reason: 'the terminal is no longer held by this connector' }),
+  terminalInfo: async () => ({}),
+  close: async () => undefined,
+};
+
+function driverOf(source: DriverSource): TerminalDriver {
+  return typeof source === 'function' ? (source() ?? UNHELD_DRIVER) : source;
+}
+
 /** Hears of every operation this handler's executor failed `TERMINAL_RECOVERING` (`onTerminalRecovering`). */
 export type RecoveringRefusalListener = (refusal: RecoveringRefusal) => void;
 
@@ -132,7 +154,7 @@ export class OperationCommandHandler {
     return () => this.refusalListeners.delete(listener);
   }
 
-  async handle(command: TerminalCommand, driver: TerminalDriver): Promise<TerminalCommandReply> {
+  async handle(command: TerminalCommand, source: DriverSource): Promise<TerminalCommandReply> {
     try {
       switch (command.kind) {
         case 'operation.execute': {
@@ -144,7 +166,8 @@ export class OperationCommandHandler {
               // The hold goes on until the claim (it stops itself once the row is not PENDING): the executor
               // claims in beforeSend, after the driver has opened its session, which may take a while.
               this.queuedHere.delete(command.operationId);
-              const report = await this.executor.execute(command, driver);
+              // The terminal's driver now, at the command's turn (a rebuilt one, if the terminal's row changed meanwhile).
+              const report = await this.executor.execute(command, driverOf(source));
               return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
             })
             .finally(() => {
@@ -158,11 +181,11 @@ export class OperationCommandHandler {
         }
         case 'operation.recover':
           return await this.queue.run(command.terminalId, async () => {
-            const report = await recoverOperation(this.db, this.executor, driver, command);
+            const report = await recoverOperation(this.db, this.executor, driverOf(source), command);
             return { ok: true, result: { attempted: report.attempted, state: report.state.toLowerCase() } };
           });
         case 'operation.cancel': {
-          const result = await driver.cancel(command.operationId);
+          const result = await driverOf(source).cancel(command.operationId);
           if (result === 'requested') return { ok: true, result: { cancel: 'requested' } };
           return {
             ok: false,
@@ -171,7 +194,7 @@ export class OperationCommandHandler {
           };
         }
         case 'terminal.refresh_info':
-          return { ok: true, result: await this.queue.run(command.terminalId, () => driver.terminalInfo()) };
+          return { ok: true, result: await this.queue.run(command.terminalId, () => driverOf(source).terminalInfo()) };
       }
     } catch (error) {
       if (error instanceof QueueFullError) return { ok: false, code: 'TERMINAL_BUSY', message: `the terminal's command queue is full: ${error.message}` };

@@ -3,6 +3,7 @@ export { AmountError, fromDbAmount, toDbAmount } from './amounts';
 export {
   OperationCommandHandler,
   type CommandHandlerOptions,
+  type DriverSource,
   NEVER_SENT_AFTER_MS,
   PENDING_HOLD_INTERVAL_MS,
   type TerminalRecoveryReport,

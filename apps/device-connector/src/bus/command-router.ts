@@ -11,7 +11,8 @@ import { CommandBusService } from './command-bus.service';
 
 /** The issue-7 OperationCommandHandler's shape (libs/operations): runs execute / cancel / recover on a driver. */
 export interface OperationCommandHandlerLike {
-  handle(command: TerminalCommand, driver: TerminalDriver): Promise<TerminalCommandReply>;
+  /** `driver`: the terminal's driver as it is when the command's turn in the terminal's queue comes (null: not held here any more). */
+  handle(command: TerminalCommand, driver: () => TerminalDriver | null): Promise<TerminalCommandReply>;
   /** Waits (at most timeoutMs) for the operations accepted with `replyWhen: 'queued'` that still run here. */
   drain?(timeoutMs: number): Promise<boolean>;
 }
@@ -68,10 +69,11 @@ export class CommandRouter implements OnApplicationBootstrap, OnModuleDestroy {
         case 'operation.execute':
         case 'operation.cancel':
         case 'operation.recover': {
-          const driver = handle.driver;
-          if (!driver) return { ok: false, code: 'INTERNAL', message: `no driver for protocol ${handle.row.protocol}` };
+          if (!handle.driver) return { ok: false, code: 'INTERNAL', message: `no driver for protocol ${handle.row.protocol}` };
           if (!this.operations) return { ok: false, code: 'INTERNAL', message: 'operations are not enabled on this connector' };
-          return await this.operations.handle(command, driver);
+          // Resolved at the command's turn: a terminal whose row changed while the command waited (credentials, merchant,
+          // connection) has a rebuilt driver by then, and the replaced one is closed.
+          return await this.operations.handle(command, () => this.hub.find(command.tenantId, command.terminalId)?.driver ?? null);
         }
         default:
           return assertUnreachable(command);

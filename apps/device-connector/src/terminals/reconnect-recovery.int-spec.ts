@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 
 import type { Database, Prisma } from '@payorch/db';
-import { issueToken, TOKEN_KINDS } from '@payorch/domain';
+import { issueToken, type KeyedSerialQueue, TOKEN_KINDS } from '@payorch/domain';
 import { createDriver, type DriverConfig } from '@payorch/drivers';
 import type { Registry } from '@payorch/logging';
 import { ANOTHER_DEVICE, insertOperation } from '@payorch/operations';
@@ -13,7 +13,7 @@ import { toDuplex } from '@payorch/tunnel';
 
 import { CommandRouter } from '../bus/command-router';
 import { ConnectorHarness, dialAgent } from '../testing/connector-harness.testing';
-import { DATABASE, REGISTRY } from '../tokens';
+import { DATABASE, REGISTRY, TERMINAL_QUEUE } from '../tokens';
 import { TerminalHub } from './terminal-hub';
 
 /**
@@ -274,6 +274,28 @@ describe('device-connector: the recovery on reconnect is retried until it decide
     } finally {
       await replacement.close();
     }
+  });
+
+  it("a payment waiting in the terminal's queue when the terminal's row changed runs on the rebuilt driver, not on the closed one", async () => {
+    // Found in the eleventh session: a command took its driver when it arrived, so a change of the terminal's row
+    // (credentials, merchant, department, connection) that rebuilt the driver while it waited failed it "not sent".
+    const s = await shop();
+    await connectAgent(s);
+    const before = hub.find(s.tenantId, s.terminalId)!;
+    const queue = h.app.get<KeyedSerialQueue>(TERMINAL_QUEUE);
+    let release!: () => void;
+    const blocker = queue.run(s.terminalId, () => new Promise<void>((resolve) => (release = resolve)));
+    const waiting = await newPayment(s, 1801);
+    const reply = execute(s, waiting);
+    await h.admin.query(`UPDATE "Terminal" SET "merchantId" = 'M-2', "updatedAt" = now() WHERE id = $1`, [s.terminalId]);
+    await hub.reconcile(s.agentId);
+    const after = hub.find(s.tenantId, s.terminalId)!;
+    expect(after).not.toBe(before);
+    expect(before.isClosed).toBe(true);
+    release();
+    await blocker;
+    expect(await reply).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
+    expect(sim.journal.map((e) => [e.amount, e.approved])).toEqual([[1801, true]]);
   });
 
   it('asks the terminal again when its first recovery query failed (the link not up yet), instead of leaving the operation unknown to the sweep', async () => {
