@@ -60,6 +60,31 @@ describe('AgentsController (v1/agents)', () => {
     }
   });
 
+  it('refuses to move an agent to another store while it bridges terminals of its own (422 naming storeId); moves it once they are detached', async () => {
+    // Found in the eleventh session: the agent moved and its terminals stayed in the old store, bridged by an agent of
+    // another store — the placement rule of terminals (same store) broken, silently.
+    const other = (await suite.create('/v1/stores', { name: 'S2', timeZone: 'UTC' })).id;
+    const till = (await suite.create('/v1/agents', { name: 'till moving', storeId })).agent;
+    const terminal = await suite.create('/v1/terminals', {
+      name: 'POS',
+      storeId,
+      agentId: till.id,
+      protocol: 'joinproto',
+      connection: { kind: 'tcp', host: '127.0.0.1', port: 9 },
+    });
+    const refused = await suite.call('patch', `/v1/agents/${till.id}`, { body: { storeId: other } });
+    expectError(refused, 422, 'UNPROCESSABLE');
+    expect(refused.body.error.details).toMatchObject({ issues: [{ field: 'storeId' }], terminalIds: [terminal.id] });
+    expect((await suite.call('get', `/v1/agents/${till.id}`)).body.storeId).toBe(storeId);
+    // Renaming it, or naming its own store, is no move.
+    expectStatus(await suite.call('patch', `/v1/agents/${till.id}`, { body: { storeId, name: 'till renamed' } }), 200);
+    // Detached, the terminal stays; the agent moves.
+    expectStatus(await suite.call('patch', `/v1/terminals/${terminal.id}`, { body: { agentId: null } }), 200);
+    const moved = await suite.call('patch', `/v1/agents/${till.id}`, { body: { storeId: other } });
+    expectStatus(moved, 200);
+    expect(moved.body.storeId).toBe(other);
+  });
+
   it('answers 404 for an unknown agent and for an agent of another tenant', async () => {
     await expectIdsChecked(
       suite,

@@ -63,8 +63,12 @@ export class AgentsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(updateAgentSchema) })
   @ApiResponse({ status: 200, schema: openApi(agentResponseSchema) })
-  @ApiErrors('CONFLICT')
-  @ApiOperation({ summary: 'Rename an agent or move it to another store' })
+  @ApiErrors('CONFLICT', 'UNPROCESSABLE')
+  @ApiOperation({
+    summary: 'Rename an agent or move it to another store',
+    description:
+      'Moving it to another store while it bridges terminals of its current store is 422 naming `storeId` (`details.terminalIds`): move the terminals, or detach them (`agentId: null`), first.',
+  })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateAgentSchema)) dto: UpdateAgentDto) {
     return this.service.update(ctx, id, dto);
   }

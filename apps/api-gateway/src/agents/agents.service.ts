@@ -52,8 +52,11 @@ export class AgentsService {
   update(ctx: TenantContext, id: string, dto: UpdateAgentDto): Promise<AgentResponse> {
     return this.db
       .withTenant(ctx, async (tx) => {
-        await this.requireAgent(tx, id);
-        if (dto.storeId) await this.requireStore(tx, dto.storeId);
+        const current = await this.requireAgent(tx, id);
+        if (dto.storeId && dto.storeId !== current.storeId) {
+          await this.requireStore(tx, dto.storeId);
+          await this.requireNoTerminalLeftBehind(tx, id, dto.storeId);
+        }
         const row = await tx.agent.update({ where: { id }, data: dto });
         await audit(tx, ctx, { action: 'agent.update', resourceType: 'agent', resourceId: id, details: { fields: Object.keys(dto) } });
         return toAgentResponse(row);
@@ -116,6 +119,22 @@ export class AgentsService {
     const row = await tx.agent.findUnique({ where: { id } });
     if (!row) throw notFound('agent', id);
     return row;
+  }
+
+  /**
+   * An agent bridges terminals of its own store only (terminals.service checkPlacement): moving it to another store while
+   * it bridges terminals of the old one would leave them behind. The agent's row is locked first (FOR UPDATE), so a
+   * terminal placed on it meanwhile (its check reads the agent FOR SHARE) is either counted here or checked against the
+   * new store.
+   */
+  private async requireNoTerminalLeftBehind(tx: TransactionClient, agentId: string, storeId: string): Promise<void> {
+    await tx.$queryRaw`SELECT 1 FROM "Agent" WHERE "id" = ${agentId}::uuid FOR UPDATE`;
+    const behind = await tx.terminal.findMany({ where: { agentId, storeId: { not: storeId } }, select: { id: true }, orderBy: { id: 'asc' }, take: 20 });
+    if (behind.length === 0) return;
+    throw new ApiError('UNPROCESSABLE', `storeId: agent ${agentId} bridges terminals of its current store; move them (or detach them, agentId null) first`, {
+      issues: [{ field: 'storeId', message: 'the agent still bridges terminals of its current store' }],
+      terminalIds: behind.map((t) => t.id),
+    });
   }
 
   private async requireStore(tx: TransactionClient, storeId: string): Promise<void> {

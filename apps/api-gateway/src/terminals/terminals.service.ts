@@ -168,7 +168,8 @@ export class TerminalsService {
       throw unprocessable('storeId', `store ${storeId} was not found`);
     }
     if (!agentId) return;
-    const agent = await tx.agent.findUnique({ where: { id: agentId }, select: { storeId: true } });
+    // FOR SHARE: an agent being moved to another store meanwhile (agents.service, FOR UPDATE) is read as it ends up.
+    const [agent] = await tx.$queryRaw<Array<{ storeId: string }>>`SELECT "storeId"::text AS "storeId" FROM "Agent" WHERE "id" = ${agentId}::uuid FOR SHARE`;
     if (!agent) throw unprocessable('agentId', `agent ${agentId} was not found`);
     if (agent.storeId !== storeId) throw unprocessable('agentId', `agent ${agentId} belongs to another store`);
   }

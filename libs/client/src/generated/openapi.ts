@@ -40,7 +40,10 @@ export interface paths {
         delete: operations["agentsRemove"];
         options?: never;
         head?: never;
-        /** Rename an agent or move it to another store */
+        /**
+         * Rename an agent or move it to another store
+         * @description Moving it to another store while it bridges terminals of its current store is 422 naming `storeId` (`details.terminalIds`): move the terminals, or detach them (`agentId: null`), first.
+         */
         patch: operations["agentsUpdate"];
         trace?: never;
     };
@@ -2712,6 +2715,15 @@ export interface operations {
             };
             /** @description `VALIDATION_FAILED`: the body is not `application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNPROCESSABLE` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
