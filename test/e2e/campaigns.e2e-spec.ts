@@ -316,6 +316,30 @@ describe('campaigns (public API, worker flows, in-process dispatcher, simulators
     await until(c.id, (x) => x.state === 'completed', 'upload_logs campaign completed');
   });
 
+  it('a terminal a campaign targeted cannot be deleted: the campaign keeps its record (409 RESOURCE_IN_USE)', async () => {
+    // Found in the eleventh session: deleting a terminal cascaded its campaign targets away, so a campaign's counts and
+    // its per-terminal outcome (here a skip, which leaves no operation to block the delete) changed without a trace.
+    const created = await post('/v1/terminals', {
+      name: 'ssi, soon removed',
+      storeId: stores.moscow,
+      protocol: 'ssi_ecr',
+      connection: { kind: 'tcp', host: '127.0.0.1', port: 9 },
+    });
+    expect(created.status).toBe(201);
+    const terminalId = created.body.id as string;
+    const keys = await start({ operation: { type: 'load_keys' }, selector: { terminalIds: [terminalId] } });
+    const done = await until(keys.id, (c) => c.state === 'completed', 'the all-skipped campaign completed');
+    expect(done).toMatchObject({ counts: { total: 1, skipped: 1 } });
+    const removed = await session.http().delete(`/v1/terminals/${terminalId}`).set(auth).set('Idempotency-Key', idem());
+    expect(removed.status).toBe(409);
+    expect(removed.body.error.code).toBe('RESOURCE_IN_USE');
+    expect(await campaign(keys.id)).toMatchObject({ counts: { total: 1, skipped: 1 } });
+    expect(await targetOf(keys.id, terminalId)).toMatchObject({ state: 'skipped' });
+    // Disabling it is the way to retire it.
+    const disabled = await session.http().patch(`/v1/terminals/${terminalId}`).set(auth).set('Idempotency-Key', idem()).send({ disabled: true });
+    expect(disabled.status).toBe(200);
+  });
+
   it('refuses bad input with the error envelope', async () => {
     const noType = await post('/v1/campaigns', { name: 'x', operation: { type: 'purchase' }, selector: {} });
     expect(noType.status).toBe(400);
