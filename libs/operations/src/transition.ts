@@ -163,6 +163,10 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   if (t.to !== null && isFinal(t.to) && t.set?.completedAt === undefined) {
     sets.push(Prisma.sql`"completedAt" = COALESCE(o."completedAt", clock_timestamp())`);
   }
+  // The claim (PENDING → SENT, the only way to SENT): when the terminal's command went out, in claim order.
+  if (t.to === 'SENT') {
+    sets.push(Prisma.sql`"sentAt" = clock_timestamp()`);
+  }
   sets.push(Prisma.sql`"updatedAt" = clock_timestamp()`);
   const to = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`${t.to}::"OperationState"`;
   const fromLogged = t.to === null ? Prisma.sql`NULL::"OperationState"` : Prisma.sql`"previousState"`;

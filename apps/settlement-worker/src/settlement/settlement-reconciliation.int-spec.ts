@@ -179,6 +179,25 @@ describe('settlement reconciliation of a mixed day per protocol (real drivers, s
     ]);
   }, 60_000);
 
+  it('JPAY: a payment created before a close-day but run on the terminal after it is in the next batch (the claim order, not the creation)', async () => {
+    // Found in the eleventh session: JPAY reports no shift, so such a payment was counted in the close-day's batch by its
+    // creation time (its creating transaction not yet committed when the close-day was created), a false mismatch there
+    // and a missing one in the next.
+    const sim = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 2 });
+    h.onStop(() => sim.close());
+    const terminal = await terminalAt('JPAY', await sim.listen(0), 'aqsi');
+    await operate(terminal.id, 'purchase', { amount: 1000 });
+    const midDay = await operate(terminal.id, 'settlement');
+    const late = await operate(terminal.id, 'purchase', { amount: 2000 });
+    await h.owner.terminalOperation.update({ where: { id: late.id }, data: { createdAt: new Date(midDay.createdAt.getTime() - 1) } });
+    const s = await settle(terminal.id, '2026-04-08');
+    expect(s).toMatchObject({ status: 'COMPLETED', outcome: 'closed', hasDiscrepancies: false, discrepancies: [] });
+    expect(s.batches).toEqual([
+      expect.objectContaining({ closeDayOperationId: midDay.id, closedBy: 'operations_api', operations: 1, discrepancies: 0 }),
+      expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', operations: 1, discrepancies: 0 }),
+    ]);
+  }, 60_000);
+
   it('JPAY (aQsi): SBP in its own bucket, partial void as a reversal, orig-amount as the terminal figure, host mismatch, a planted purchase', async () => {
     const sim = new JpaySimulator({ dialect: 'aqsi', keepaliveIntervalMs: 2 });
     h.onStop(() => sim.close());

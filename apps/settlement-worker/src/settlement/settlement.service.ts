@@ -371,11 +371,17 @@ export class SettlementService {
       const own = closeDayOutcome(protocol, closeDayFields(operation), { closedOutsideSince: outside.length > 0 });
       if (!own.closed) return this.failIn(tx, settlementId, data, 'CLOSE_DAY_DECLINED', own.reason);
 
-      // Ours: approved, not yet settled, created before the close-day; split at the boundaries in time order.
-      const rows = await this.approvedBefore(tx, data, operation.createdAt);
+      // Ours: approved, not yet settled, claimed before the close-day was; split at the boundaries in claim order.
+      // Claims of a terminal are serialised (its claim lock), so a payment created just before a close-day but run on the
+      // terminal after it belongs to the next batch, and one created after it but run before it to this one.
       const boundaries: Boundary[] = [...outside, { op: operation, outcome: own, closedBy: 'settlement' }];
+      const claimedAt = await claimTimes(
+        tx,
+        boundaries.map((b) => b.op.id),
+      );
+      const rows = await this.approvedBefore(tx, data, claimedAt.get(operation.id) ?? operation.createdAt);
       const perBatch = boundaries.map(() => [] as typeof rows);
-      for (const row of rows) perBatch[boundaries.findIndex((b) => row.createdAt < b.op.createdAt)]!.push(row);
+      for (const row of rows) perBatch[boundaries.findIndex((b) => claimOrder(row) < (claimedAt.get(b.op.id) ?? new Date(b.op.createdAt)))]!.push(row);
 
       const batches: BatchReport[] = [];
       const discrepancies: BatchDiscrepancy[] = [];
@@ -496,8 +502,10 @@ export class SettlementService {
   }
 
   /**
-   * Our operations a close-day created at `before` settles: approved, not yet settled, oldest first. The originals
-   * of voids and refunds (their type, and the amount of a void stored without one) are read only when there are any.
+   * Our operations a close-day claimed at `before` settles: approved, not yet settled, claimed before it (`sentAt`; rows
+   * without one by their creation), oldest first. `createdAt < before` bounds the index scan (a claim follows its
+   * creation). The originals of voids and refunds (their type, and the amount of a void stored without one) are read
+   * only when there are any.
    */
   private async approvedBefore(tx: SqlClient, data: RunData, before: Date) {
     const rows = await tx.$queryRaw<
@@ -507,6 +515,7 @@ export class SettlementService {
         amount: bigint | null;
         cashbackAmount: bigint | null;
         createdAt: Date;
+        sentAt: Date | null;
         originalOperationId: string | null;
         protocolRefs: unknown;
         result: unknown;
@@ -514,11 +523,12 @@ export class SettlementService {
         approvalCode: string | null;
       }[]
     >`
-      SELECT o."id", o."type"::text AS "type", o."amount", o."cashbackAmount", o."createdAt", o."originalOperationId", o."protocolRefs", o."result",
-        o."rrn", o."approvalCode"
+      SELECT o."id", o."type"::text AS "type", o."amount", o."cashbackAmount", o."createdAt", o."sentAt", o."originalOperationId", o."protocolRefs",
+        o."result", o."rrn", o."approvalCode"
       FROM "TerminalOperation" o
       WHERE o."terminalId" = ${data.terminalId}::uuid AND o."state" = 'APPROVED' AND o."settlementId" IS NULL
         AND o."type" <> ALL(${[...SETTLED_TYPES_EXCLUDED]}::"OperationType"[]) AND o."createdAt" < ${before}::timestamptz
+        AND COALESCE(o."sentAt", o."createdAt") < ${before}::timestamptz
       ORDER BY o."createdAt" ASC`;
     const originalIds = [...new Set(rows.flatMap((r) => (r.originalOperationId === null ? [] : [r.originalOperationId])))];
     const originals =
@@ -677,6 +687,18 @@ function closeDayFields(op: OperationRow): CloseDayOperation {
     amount: typeof stored?.amount === 'number' ? stored.amount : null,
     data: outcomeData(op.result),
   };
+}
+
+/** Where an operation stands in its terminal's claim order: its claim, or (claimed before `sentAt` existed) its creation. */
+function claimOrder(row: { sentAt: Date | null; createdAt: Date }): Date {
+  return row.sentAt ?? row.createdAt;
+}
+
+/** The claim times of close-days (`sentAt`, else `createdAt`), by id: the boundaries of a settlement's batches. */
+async function claimTimes(tx: SqlClient, ids: readonly string[]): Promise<Map<string, Date>> {
+  const rows = await tx.$queryRaw<{ id: string; at: Date }[]>`
+    SELECT o."id", COALESCE(o."sentAt", o."createdAt") AS "at" FROM "TerminalOperation" o WHERE o."id" = ANY(${[...ids]}::uuid[])`;
+  return new Map(rows.map((r) => [r.id, r.at]));
 }
 
 /**

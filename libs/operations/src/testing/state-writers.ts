@@ -27,7 +27,7 @@ interface OwnedModel {
 }
 
 export const OWNED_MODELS: readonly OwnedModel[] = [
-  { accessor: 'terminalOperation', table: 'TerminalOperation', columns: ['state'] },
+  { accessor: 'terminalOperation', table: 'TerminalOperation', columns: ['state', 'sentAt'] },
   { accessor: 'walletPayment', table: 'WalletPayment', columns: ['state', 'resolution'] },
   { accessor: 'walletPaymentOperation', table: 'WalletPaymentOperation', columns: ['state', 'resolution'] },
   { accessor: 'settlement', table: 'Settlement', columns: ['status'] },
