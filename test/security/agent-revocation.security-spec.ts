@@ -460,6 +460,9 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
         intervalMs: 50,
         what: 'agents connected',
       });
+    // Their set-ups are done (each runs in its agent's chain, which reconcile() waits behind): an agent without terminals
+    // has an empty terminal list before its set-up ran too, and a set-up's read of two agents at once fell in the window.
+    for (const x of running) await a.hub.reconcile(x.agentId);
 
     const agentReads = async (run: () => Promise<void>) => {
       const query = jest.spyOn(Client.prototype, 'query');
