@@ -220,21 +220,23 @@ describe('ops console actions', () => {
     expect(lossy.journal.filter((e) => e.amount === 4242)).toHaveLength(1);
   });
 
+  /** A wallet payment through the API (Apple Pay token, the Assist sandbox); 201 expected. */
+  const pay = async (orderNumber: string, amount: number, twoStage = false) => {
+    const res = await post('/v1/wallet-payments', {
+      merchantId,
+      orderNumber,
+      amount,
+      currency: 'RUB',
+      tokenType: 'apple_pay',
+      token: APPLE_PAY_TOKEN,
+      customer: { lastname: 'Ivanov', firstname: 'Ivan', email: 'ivan@example.com' },
+      twoStage,
+    });
+    expect(res.status).toBe(201);
+    return res.body as { id: string; orderNumber: string; state: string; assist: { billNumber: string } | null };
+  };
+
   it('captures part of a two-stage wallet payment, releases the rest, refunds it; refunds part of a one-stage one', async () => {
-    const pay = async (orderNumber: string, amount: number, twoStage: boolean) => {
-      const res = await post('/v1/wallet-payments', {
-        merchantId,
-        orderNumber,
-        amount,
-        currency: 'RUB',
-        tokenType: 'apple_pay',
-        token: APPLE_PAY_TOKEN,
-        customer: { lastname: 'Ivanov', firstname: 'Ivan', email: 'ivan@example.com' },
-        twoStage,
-      });
-      expect(res.status).toBe(201);
-      return res.body as { orderNumber: string; state: string };
-    };
     expect((await pay('CONSOLE-2STAGE', 10_000, true)).state).toBe('authorized');
     expect((await pay('CONSOLE-1STAGE', 5_000, false)).state).toBe('approved');
     await nav('Wallet payments').click();
@@ -271,20 +273,6 @@ describe('ops console actions', () => {
   });
 
   it('resolves an unknown wallet payment and an unknown capture by hand, shows who decided, and shows the 409 of a payment decided meanwhile', async () => {
-    const pay = async (orderNumber: string, amount: number, twoStage = false) => {
-      const res = await post('/v1/wallet-payments', {
-        merchantId,
-        orderNumber,
-        amount,
-        currency: 'RUB',
-        tokenType: 'apple_pay',
-        token: APPLE_PAY_TOKEN,
-        customer: { lastname: 'Ivanov', firstname: 'Ivan', email: 'ivan@example.com' },
-        twoStage,
-      });
-      expect(res.status).toBe(201);
-      return res.body as { id: string; state: string; assist: { billNumber: string } | null };
-    };
     const get = async (id: string) => (await session.http().get(`/v1/wallet-payments/${id}`).set(auth)).body;
     // Every orderstate answer fails its checkvalue: the worker's resolution job reads and reads but can never tell, so
     // what is unknown stays unknown until a person decides (docs/wallet-payments.md §5, "Human resolution").

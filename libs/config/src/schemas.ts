@@ -170,6 +170,9 @@ export const gatewayConfigSchema = z.object({
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
+/** RECOVERY_PENDING_AFTER_MS of the connector and of the worker: one rule, "PENDING this long was never sent". */
+const recoveryPendingAfterMs = () => z.coerce.number().int().min(1000).default(30_000);
+
 export const connectorConfigSchema = z.object({
   ...common,
   CONNECTOR_HOST: z.string().default('127.0.0.1').describe('Interface the device connector listens on.'),
@@ -196,14 +199,9 @@ export const connectorConfigSchema = z.object({
     .describe(
       "How often an operation waiting in a terminal's queue, or for its driver to open the terminal's session before the claim, refreshes its PENDING row, so the recovery sweep (RECOVERY_PENDING_AFTER_MS) does not fail it as never sent.",
     ),
-  RECOVERY_PENDING_AFTER_MS: z.coerce
-    .number()
-    .int()
-    .min(1000)
-    .default(30_000)
-    .describe(
-      "The recovery of a terminal that came online here fails a PENDING operation as never sent only once it is unchanged this long (a younger one's command may still be on its way on the command bus, which drops a queued execute after 15 s; the sweep fails it if it never comes). Keep it equal to the worker's RECOVERY_PENDING_AFTER_MS.",
-    ),
+  RECOVERY_PENDING_AFTER_MS: recoveryPendingAfterMs().describe(
+    "The recovery of a terminal that came online here fails a PENDING operation as never sent only once it is unchanged this long (a younger one's command may still be on its way on the command bus, which drops a queued execute after 15 s; the sweep fails it if it never comes). Keep it equal to the worker's RECOVERY_PENDING_AFTER_MS.",
+  ),
   CONNECTOR_DATABASE_POOL_SIZE: z.coerce
     .number()
     .int()
@@ -408,14 +406,9 @@ export const workerConfigSchema = z.object({
     .max(1000)
     .default(20)
     .describe('Inconclusive recovery attempts after which an UNKNOWN operation is left for a human (POST /v1/operations/{id}/resolve).'),
-  RECOVERY_PENDING_AFTER_MS: z.coerce
-    .number()
-    .int()
-    .min(1000)
-    .default(30_000)
-    .describe(
-      "An operation PENDING unchanged this long was never claimed by an executor (its gateway or connector died) and is failed as never sent; keep it above 2 × the connector's PENDING_HOLD_INTERVAL_MS.",
-    ),
+  RECOVERY_PENDING_AFTER_MS: recoveryPendingAfterMs().describe(
+    "An operation PENDING unchanged this long was never claimed by an executor (its gateway or connector died) and is failed as never sent; keep it above 2 × the connector's PENDING_HOLD_INTERVAL_MS.",
+  ),
   RECOVERY_STUCK_AFTER_MS: z.coerce
     .number()
     .int()
