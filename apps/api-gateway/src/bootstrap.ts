@@ -36,7 +36,7 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   const logger = options.logger ?? createLogger({ name: 'api-gateway', level: config.LOG_LEVEL });
   const metrics = createMetricsRegistry('api-gateway');
   const http = httpMetrics(metrics);
-  // The process's host name lookups (URL checks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS; bounded, as a hosts-file fallback uses libuv's threadpool (docs/security.md).
+  // The process's host name lookups (URL checks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS, bounded in number and shared fairly by tenant (docs/security.md).
   configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED), { timeoutMs: config.EGRESS_DNS_TIMEOUT_MS });
   egressLookupMetrics(metrics, systemLookups);
   const redis = gatewayRedis(config, logger);

@@ -38,7 +38,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
   // One queue per terminal, shared by the operation handler and the TerminalHub (terminal info).
   const terminalQueue = new KeyedSerialQueue({ limit: TERMINAL_QUEUE_LIMIT });
   const registry = createMetricsRegistry('device-connector');
-  // The process's host name lookups (relay destinations): DNS queries end by EGRESS_DNS_TIMEOUT_MS; bounded, as a hosts-file fallback uses libuv's threadpool (docs/security.md).
+  // The process's host name lookups (relay destinations): DNS queries end by EGRESS_DNS_TIMEOUT_MS, bounded in number and shared fairly by tenant (docs/security.md).
   configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED), { timeoutMs: config.EGRESS_DNS_TIMEOUT_MS });
   egressLookupMetrics(registry, systemLookups);
   const app = await NestFactory.create<NestExpressApplication>(

@@ -29,7 +29,7 @@ export async function createWorkerApp(
     onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
   });
   const registry = createMetricsRegistry('settlement-worker');
-  // The process's host name lookups (webhooks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS; bounded, as a hosts-file fallback uses libuv's threadpool (docs/security.md).
+  // The process's host name lookups (webhooks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS, bounded in number and shared fairly by tenant (docs/security.md).
   configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED), { timeoutMs: config.EGRESS_DNS_TIMEOUT_MS });
   egressLookupMetrics(registry, systemLookups);
   const app = await NestFactory.create(

@@ -38,7 +38,7 @@ export interface WorkerDeps {
   settlementRunner?: SettlementRunner;
   /** Command bus for `operation.execute` / `operation.recover`; default: the Redis command bus (tests: in-process). */
   dispatcher?: TerminalCommandDispatcher;
-  /** Host name resolution of webhook deliveries; default: the system resolver (getaddrinfo). */
+  /** Host name resolution of webhook deliveries; default: the system resolver (DNS through c-ares, then the hosts file). */
   resolver?: Resolver;
   /** Campaign clock and re-check intervals; default: the real clock (tests: a fake one). */
   campaignTiming?: Partial<CampaignTiming>;

@@ -22,7 +22,7 @@ const common = {
     .max(64)
     .default(2)
     .describe(
-      "Host name lookups the process runs at once for tenant-directed destinations; one tenant starts at most half of them. A lookup holds its slot until it ends, even after its caller gave up: a DNS query (c-ares, off the threadpool) by its deadline (EGRESS_DNS_TIMEOUT_MS at most); a name DNS says does not exist is then looked up in the hosts file with getaddrinfo, on libuv's threadpool of UV_THREADPOOL_SIZE threads shared with file and crypto work, which keeps the slot until it returns (docs/security.md). Keep it below UV_THREADPOOL_SIZE (default 4).",
+      'Host name lookups the process runs at once for tenant-directed destinations; one tenant starts at most half of them. A lookup holds its slot until it ends, even after its caller gave up: a DNS query (c-ares, off the threadpool) by its deadline (EGRESS_DNS_TIMEOUT_MS at most); a name DNS says does not exist is then looked up in the hosts file, read by the process (never getaddrinfo, whose thread no deadline frees; docs/security.md).',
     ),
   EGRESS_DNS_MAX_QUEUED: z.coerce
     .number()

@@ -1,3 +1,8 @@
+import nodeDns from 'node:dns/promises';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
 import { waitFor } from '@payorch/testing';
 
 import { DnsLookup, type DnsLookupOptions } from './dns-lookup';
@@ -13,7 +18,7 @@ import { closedDnsAddress, FakeDnsServer } from './testing/fake-dns-server';
  */
 describe('DnsLookup (c-ares) behind the lookup limiter', () => {
   let dns: FakeDnsServer;
-  /** What the injected hosts-file lookup (getaddrinfo in production) knows, and the names it was asked. */
+  /** What the injected hosts-file lookup knows, and the names it was asked. */
   const hostsFile: Record<string, string[]> = { 'printer.hosts-file.test': ['127.0.0.9'] };
   const fallbackCalls: string[] = [];
   const fallback = (host: string): Promise<LookupAnswers> => {
@@ -117,7 +122,40 @@ describe('DnsLookup (c-ares) behind the lookup limiter', () => {
     expect(fallbackCalls).toEqual([]);
   });
 
-  it('keeps the slot of a hosts-file fallback (getaddrinfo, on the threadpool) until it returns, after its caller gave up', async () => {
+  it("looks a name DNS says does not exist up in the hosts file itself, never with getaddrinfo: a server that answers NXDOMAIN and then stalls getaddrinfo's own queries holds no slot", async () => {
+    // getaddrinfo (dns.lookup) as such a server makes it: it never returns. Before, the fallback was dns.lookup: both
+    // lookups below held their slots (and threadpool threads) after their callers gave up, and the third waited.
+    const lookup = jest.spyOn(nodeDns, 'lookup').mockImplementation((() => new Promise(() => undefined)) as never);
+    try {
+      const dir = mkdtempSync(path.join(tmpdir(), 'payorch-hosts-'));
+      const hostsFile = path.join(dir, 'hosts');
+      writeFileSync(hostsFile, '# operator entries\n127.0.0.9 printer.hosts-file.test printer # the shop printer\n::1 printer.hosts-file.test\n');
+      const lookups = new LookupLimiter(new DnsLookup({ servers: [dns.address], hostsFile }).lookup, lookupLimits(2, 64));
+      // NODATA (the name exists, without A or AAAA records) and NXDOMAIN (a name the server does not know).
+      const missing = await Promise.all(
+        [
+          ['no-records.tenant-c.test', 'tenant-a'],
+          ['nowhere.tenant-b.test', 'tenant-b'],
+        ].map(([host, owner]) => outcome(resolveDestination(host!, policy, { resolver: lookups.resolver, owner, timeoutMs: 2_000 }))),
+      );
+      for (const m of missing) expect(m).toMatchObject({ error: { code: 'UNRESOLVED', publicReason: NAME_REFUSED } });
+      expect(lookups.stats().inFlight).toBe(0);
+      expect(
+        await outcome(resolveDestination('printer.hosts-file.test.', policy, { resolver: lookups.resolver, owner: 'tenant-c', timeoutMs: 2_000 })),
+      ).toEqual({
+        value: ['127.0.0.9', '::1'],
+      });
+      // A short name is not completed with the resolver's search domains: only the hosts file knows it.
+      expect(await outcome(resolveDestination('printer', policy, { resolver: lookups.resolver, owner: 'tenant-c', timeoutMs: 2_000 }))).toEqual({
+        value: ['127.0.0.9'],
+      });
+      expect(lookup).not.toHaveBeenCalled();
+    } finally {
+      lookup.mockRestore();
+    }
+  });
+
+  it('keeps the slot of a fallback lookup until it returns, after its caller gave up', async () => {
     const hung: (() => void)[] = [];
     const stuck = (): Promise<LookupAnswers> => new Promise((resolve) => hung.push(() => resolve([{ address: '127.0.0.11', family: 4 }])));
     const lookups = system({ fallback: stuck });

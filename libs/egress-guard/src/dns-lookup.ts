@@ -1,5 +1,6 @@
 import dns from 'node:dns/promises';
 
+import { HostsFile } from './hosts-file';
 import type { LookupAnswers, LookupQuery } from './lookup-limiter';
 
 /** Longest a DNS query of a tenant-given name runs by default, whatever its caller's deadline (EGRESS_DNS_TIMEOUT_MS). */
@@ -17,10 +18,12 @@ export interface DnsLookupOptions {
   /** Longest a query runs, whatever its caller's deadline (EGRESS_DNS_TIMEOUT_MS); default 5 s. */
   readonly timeoutMs?: number;
   /**
-   * The lookup of a name the DNS servers say does not exist: names of the hosts file (and the resolver's search
-   * domains). Default: getaddrinfo (`dns.lookup`), on libuv's threadpool; tests inject one.
+   * The lookup of a name the DNS servers say does not exist (and of every name when no DNS server is configured):
+   * default, the hosts file (`HostsFile`, read by this process, never getaddrinfo); tests inject one.
    */
   readonly fallback?: (host: string) => Promise<LookupAnswers>;
+  /** The hosts file the default fallback reads (default `/etc/hosts`). */
+  readonly hostsFile?: string;
   /** Once A or AAAA has answered with addresses, how long the other may still take (default 1 s). */
   readonly partialAnswerWaitMs?: number;
 }
@@ -38,12 +41,14 @@ type Outcome = { readonly addresses: string[] } | Failure;
  * query a DNS server never answers ends at its deadline — the caller's, capped at `timeoutMs` — and holds nothing
  * afterwards (its resolver is cancelled). A and AAAA are asked together; the answer is every address of both (IPv4
  * first), and the policy then checks each. Only a name the DNS servers say does not exist (NXDOMAIN, or no A and no
- * AAAA records) is looked up again with getaddrinfo, for the hosts file: that lookup holds a threadpool thread until it
- * returns (DNS already answered, so it is quick), and the lookup limiter's slot with it. A server that does not answer,
- * fails (SERVFAIL, REFUSED) or is unreachable never falls back: getaddrinfo would wait for it all over again.
+ * AAAA records) is looked up again, in the hosts file (`HostsFile`: read by this process, a local file). A server that
+ * does not answer, fails (SERVFAIL, REFUSED) or is unreachable never falls back.
  *
- * Unlike getaddrinfo, a DNS query does not consult the hosts file first, nor append the resolver's search domains (a
- * name in both the hosts file and DNS resolves as DNS says; a short name DNS does not know falls back).
+ * getaddrinfo (`dns.lookup`) is never called: it runs on libuv's threadpool and, after the hosts file, asks the DNS
+ * servers again with the C library's timeouts, which no deadline cancels — a server that answered NXDOMAIN to our query
+ * and then stalled getaddrinfo's held a thread and a lookup slot until the C library gave up. Unlike getaddrinfo, a DNS
+ * query does not consult the hosts file first, nor append the resolver's search domains: a name in both the hosts file
+ * and DNS resolves as DNS says, and a tenant-given name is taken as written (absolute).
  */
 export class DnsLookup {
   private timeoutMs: number;
@@ -55,7 +60,7 @@ export class DnsLookup {
 
   constructor(private readonly options: DnsLookupOptions = {}) {
     this.timeoutMs = validTimeout(options.timeoutMs ?? DEFAULT_DNS_TIMEOUT_MS);
-    this.fallback = options.fallback ?? ((host) => dns.lookup(host, { all: true, verbatim: true }));
+    this.fallback = options.fallback ?? new HostsFile({ path: options.hostsFile }).lookup;
     this.partialAnswerWaitMs = options.partialAnswerWaitMs ?? DEFAULT_PARTIAL_ANSWER_WAIT_MS;
     this.lookup = (host, query) => this.resolve(host, query?.deadline);
   }
@@ -67,7 +72,7 @@ export class DnsLookup {
 
   private async resolve(host: string, deadline = Number.POSITIVE_INFINITY): Promise<LookupAnswers> {
     const servers = this.options.servers ?? dns.getServers();
-    // No DNS server to ask: getaddrinfo has none either, only the hosts file.
+    // No DNS server to ask: only the hosts file.
     if (servers.length === 0) return this.fallback(host);
     const budgetMs = Math.min(this.timeoutMs, deadline - Date.now());
     if (budgetMs <= 0) throw timedOut(host);

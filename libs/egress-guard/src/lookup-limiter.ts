@@ -23,8 +23,8 @@ export interface LookupContext {
 
 export interface LookupLimits {
   /**
-   * Lookups in flight at once in this process. A DNS query (c-ares) holds its slot until it ends, by its deadline;
-   * a hosts-file fallback (getaddrinfo) holds a libuv threadpool thread, and the slot, until getaddrinfo returns.
+   * Lookups in flight at once in this process. A lookup holds its slot until it ends: a DNS query (c-ares) by its
+   * deadline, then (a name DNS says does not exist) a read of the hosts file.
    */
   readonly maxInFlight: number;
   /** Of those, how many one owner (tenant) may have started. */
@@ -51,8 +51,7 @@ export function lookupLimits(maxInFlight: number, maxQueued: number): LookupLimi
 }
 
 /**
- * 2 lookups at most, 1 per tenant: each may end in a getaddrinfo call (hosts-file fallback; libuv's pool has 4
- * threads, shared with fs, crypto and zlib).
+ * 2 lookups at most, 1 per tenant: the DNS queries one process has out at once for tenant-given names.
  */
 export const DEFAULT_LOOKUP_LIMITS: LookupLimits = lookupLimits(2, 64);
 
@@ -103,12 +102,11 @@ const DEFAULT_DEADLINE_MS = 10_000;
 
 /**
  * Bounds the host name lookups of a process. The lookup it runs is told the latest deadline of those waiting for it
- * (`LookupQuery`); the system's (`DnsLookup`) asks DNS through c-ares and ends by that deadline, but may end in
- * getaddrinfo (`dns.lookup`, libuv's threadpool of 4 threads shared with fs, crypto and zlib), which keeps its thread
- * until the C library returns, whatever deadline the caller had. Here:
+ * (`LookupQuery`); the system's (`DnsLookup`) asks DNS through c-ares and ends by that deadline (a lookup injected
+ * in its place may run longer). Here:
  *
  * - at most `maxInFlight` lookups run at once, and a slot is freed only when the underlying lookup ends, never
- *   when a caller stops waiting (a getaddrinfo thread is still taken);
+ *   when a caller stops waiting (its query is still out);
  * - one owner (tenant) starts at most `maxInFlightPerOwner` of them; waiting lookups are served round-robin
  *   by owner, so one tenant's slow names do not stand ahead of another tenant's lookup;
  * - lookups of a name already being looked up join that lookup instead of taking another slot;

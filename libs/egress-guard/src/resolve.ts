@@ -19,15 +19,14 @@ export type Resolver = (host: string, context?: LookupContext) => Promise<Lookup
 
 /**
  * The process's DNS queries: c-ares to the system's DNS servers (not on the threadpool), each ending by its deadline
- * (the caller's, at most EGRESS_DNS_TIMEOUT_MS); a name DNS says does not exist falls back to getaddrinfo (hosts file).
+ * (the caller's, at most EGRESS_DNS_TIMEOUT_MS); a name DNS says does not exist is looked up in the hosts file.
  */
 export const systemDns = new DnsLookup();
 
 /**
  * The process's host name lookups (`systemDns`), bounded: at most EGRESS_DNS_MAX_IN_FLIGHT at once, a slot held
- * until the lookup itself ends (a DNS query by its deadline, a getaddrinfo fallback when it returns), waiting lookups
- * served round-robin by tenant (LookupLimiter). One per process: every channel (webhooks, Assist, relay, URL checks)
- * shares it, because they share the fallback's threadpool.
+ * until the lookup itself ends (a DNS query by its deadline), waiting lookups served round-robin by tenant
+ * (LookupLimiter). One per process: every channel (webhooks, Assist, relay, URL checks) shares it.
  */
 export const systemLookups = new LookupLimiter(systemDns.lookup, DEFAULT_LOOKUP_LIMITS);
 

@@ -1,18 +1,18 @@
 import dns from 'node:dns/promises';
 
 import { DnsLookup } from './dns-lookup';
+import type { LookupAnswers } from './lookup-limiter';
 import { DEFAULT_LOOKUP_LIMITS, LookupLimiter } from './lookup-limiter';
 import { EgressPolicy } from './policy';
 import { EgressError, NAME_REFUSED, resolveDestination, systemDns, systemLookups, systemResolver } from './resolve';
 
 /**
- * The process's lookups as `systemLookups` builds them (DnsLookup behind the limiter, default limits), when they end
- * in getaddrinfo: here no DNS server is configured, so every name goes to the hosts-file fallback, `dns.lookup`,
- * replaced by lookups this test answers by hand (getaddrinfo stuck on a slow resolver). getaddrinfo holds a libuv
- * threadpool thread (4, shared with fs and crypto) until the C library gives up, whatever our deadline: the
- * process may run only a few at once, and a caller that stopped waiting must not free its slot.
+ * The process's lookups as `systemLookups` builds them (DnsLookup behind the limiter, default limits), with lookups that
+ * outlive their callers: here no DNS server is configured, so every name goes to the fallback, replaced by lookups
+ * this test answers by hand. A lookup keeps its slot until it ends, whatever its caller's deadline: a caller that
+ * stopped waiting must not free its slot for another lookup while its own still runs.
  */
-describe('the system lookups when they end in getaddrinfo (hosts-file fallback, libuv threadpool)', () => {
+describe('the system lookups when a lookup outlives its caller', () => {
   const strict = EgressPolicy.strict();
   /** Lookups started and not answered yet, in order. */
   let pending: { host: string; answer: (address: string) => void; fail: () => void }[] = [];
@@ -27,8 +27,7 @@ describe('the system lookups when they end in getaddrinfo (hosts-file fallback, 
     started = [];
     inFlight = 0;
     maxInFlight = 0;
-    lookups = new LookupLimiter(new DnsLookup({ servers: [] }).lookup, DEFAULT_LOOKUP_LIMITS);
-    jest.spyOn(dns, 'lookup').mockImplementation(((host: string) => {
+    const slowLookup = (host: string): Promise<LookupAnswers> => {
       started.push(host);
       maxInFlight = Math.max(maxInFlight, ++inFlight);
       return new Promise((resolve, reject) => {
@@ -44,12 +43,13 @@ describe('the system lookups when they end in getaddrinfo (hosts-file fallback, 
           },
           fail: () => {
             end();
-            reject(Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' }));
+            reject(Object.assign(new Error(`lookup of ${host} failed`), { code: 'ETIMEOUT' }));
           },
         };
         pending.push(entry);
       });
-    }) as never);
+    };
+    lookups = new LookupLimiter(new DnsLookup({ servers: [], fallback: slowLookup }).lookup, DEFAULT_LOOKUP_LIMITS);
   });
 
   afterEach(async () => {
@@ -72,7 +72,7 @@ describe('the system lookups when they end in getaddrinfo (hosts-file fallback, 
     return { outcome, done };
   };
 
-  it('runs at most 2 lookups at once; callers that gave up keep their slots until getaddrinfo returns; others proceed once a slot frees', async () => {
+  it('runs at most 2 lookups at once; callers that gave up keep their slots until their lookups end; others proceed once a slot frees', async () => {
     // A tenant's webhooks name six hosts a slow DNS server serves, from three tenants' worth of deliveries.
     const slow = Array.from({ length: 6 }, (_, i) => resolveLater(`h${i}.slow-dns.test`, `tenant-${i % 3}`));
     await settle();
@@ -81,11 +81,11 @@ describe('the system lookups when they end in getaddrinfo (hosts-file fallback, 
     await jest.advanceTimersByTimeAsync(1_000);
     await Promise.all(slow.map((s) => s.done));
     for (const { outcome } of slow) expect(outcome.error).toMatchObject({ code: 'UNRESOLVED', publicReason: NAME_REFUSED });
-    // Every caller gave up, but the two getaddrinfo calls still run: their threads are still taken.
+    // Every caller gave up, but the two lookups still run: their slots are still taken.
     expect(inFlight).toBe(2);
     expect(maxInFlight).toBe(2);
 
-    // Another tenant's lookup waits for a slot: it does not start a third getaddrinfo.
+    // Another tenant's lookup waits for a slot: it does not start a third lookup.
     const other = resolveLater('pay.other-tenant.test', 'tenant-9', 5_000);
     await settle();
     expect(started).toHaveLength(2);
@@ -127,5 +127,17 @@ describe('the system lookups when they end in getaddrinfo (hosts-file fallback, 
   it('is the one the process uses: its resolver, through the lookup limiter, asking DNS first', () => {
     expect(systemResolver).toBe(systemLookups.resolver);
     expect(systemDns).toBeInstanceOf(DnsLookup);
+  });
+
+  it('never calls getaddrinfo: without DNS servers a name is looked up in the hosts file only', async () => {
+    jest.useRealTimers();
+    const getaddrinfo = jest.spyOn(dns, 'lookup');
+    const hostsOnly = new LookupLimiter(new DnsLookup({ servers: [] }).lookup, DEFAULT_LOOKUP_LIMITS);
+    const missing = await resolveDestination('not-in-the-hosts-file.payorch.test', strict, { resolver: hostsOnly.resolver, owner: 'tenant-a' }).then(
+      () => undefined,
+      (error: EgressError) => error,
+    );
+    expect(missing).toMatchObject({ code: 'UNRESOLVED', publicReason: NAME_REFUSED });
+    expect(getaddrinfo).not.toHaveBeenCalled();
   });
 });

@@ -87,7 +87,7 @@ export function commandBusMetrics(registry: Registry, backlog: () => Promise<{ p
 
 /**
  * The process's host name lookups for tenant-directed destinations (egress-guard's `systemLookups`), read at scrape
- * time: slots held (DNS queries and getaddrinfo fallbacks running, whether or not anyone still waits), lookups waiting, and lookups
+ * time: slots held (DNS queries running, whether or not anyone still waits), lookups waiting, and lookups
  * refused (`queue_full`, `timeout_queued`, `timeout_running`) since the process started.
  */
 export function egressLookupMetrics(registry: Registry, lookups: { stats(): { inFlight: number; queued: number; refused: Readonly<Record<string, number>> } }) {
@@ -95,7 +95,7 @@ export function egressLookupMetrics(registry: Registry, lookups: { stats(): { in
   return {
     inFlight: new Gauge({
       name: 'payorch_egress_dns_lookups_in_flight',
-      help: 'Host name lookups of tenant-directed destinations running now (DNS queries, ended by their deadline, and hosts-file getaddrinfo fallbacks on the libuv threadpool), including those whose caller gave up.',
+      help: 'Host name lookups of tenant-directed destinations running now (DNS queries, ended by their deadline, and hosts-file reads), including those whose caller gave up.',
       registers: [registry],
       collect() {
         this.set(lookups.stats().inFlight);
