@@ -35,7 +35,7 @@ import { InProcessDispatcher } from '../../test/e2e/support/in-process-dispatche
 import { QUICK, reportRow } from '../support/report';
 import { backendCpu, backendCpuPerEvent } from '../support/pg-backend-cpu';
 import { installSocketWriteCounter, socketWriteSnapshot, type SocketWriteCounts, writesPerEvent, writesText } from '../support/socket-writes';
-import { installSqlCounter, perEvent, sqlSnapshot } from '../support/sql-counter';
+import { installSqlCounter, perEvent, sqlSnapshot, traceReset, traceText } from '../support/sql-counter';
 
 // Before the gateway creates its pools: counts the statements and transactions per operation.
 installSqlCounter();
@@ -183,6 +183,7 @@ async function drive(session: GatewaySession, apiKey: string, terminals: string[
   const base = `http://127.0.0.1:${port}`;
   localKinds.set(port, 'http');
   remoteKinds.set(port, 'bench client');
+  traceReset();
   const sqlBefore = sqlSnapshot();
   const writesBefore = socketWriteSnapshot();
   const serverBefore = await backendCpu(testAdminUrl(), session.testDb.name);
@@ -193,6 +194,8 @@ async function drive(session: GatewaySession, apiKey: string, terminals: string[
   // The warm-up calls (one per lane) are counted too: they are operations like the others.
   const operations = full.ops + terminals.length;
   const serverCpuMsPerOp = backendCpuPerEvent(serverBefore, await backendCpu(testAdminUrl(), session.testDb.name), operations);
+  const traced = traceText(operations);
+  if (traced) console.log(`SQL per operation by statement (SQL_TRACE=1):\n${traced}`);
   return {
     full,
     sql: perEvent(sqlBefore, sqlSnapshot(), operations),

@@ -13,6 +13,11 @@ export interface SqlCounts {
 }
 
 const counts: SqlCounts = { statements: 0, transactions: 0 };
+/** SQL_TRACE=1: statements by text (first 120 characters, whitespace folded), to show where a count grew. */
+const trace = process.env.SQL_TRACE === '1' ? new Map<string, number>() : undefined;
+/** SQL_TRACE=1: transactions by their statements' shapes (first 60 characters each). */
+const shapes = trace ? new Map<string, number>() : undefined;
+const open = new WeakMap<object, string[]>();
 const inTransaction = new WeakSet<object>();
 let installed = false;
 
@@ -49,11 +54,24 @@ export function installSqlCounter(): void {
     if (verb.startsWith('BEGIN')) {
       counts.transactions += 1;
       inTransaction.add(this);
+      if (shapes) open.set(this, []);
     } else if (verb.startsWith('COMMIT') || (verb.startsWith('ROLLBACK') && !verb.startsWith('ROLLBACK T'))) {
       inTransaction.delete(this);
+      const list = open.get(this);
+      if (shapes && list) {
+        const key = list.join(' | ');
+        shapes.set(key, (shapes.get(key) ?? 0) + 1);
+        open.delete(this);
+      }
     } else if (!verb.startsWith('SAVEPOIN') && !verb.startsWith('RELEASE') && !verb.startsWith('ROLLBACK')) {
       counts.statements += 1;
       if (!inTransaction.has(this)) counts.transactions += 1;
+      if (trace) {
+        const key = `${inTransaction.has(this) ? '' : '[autocommit] '}${sqlText(args[0]).replace(/\s+/g, ' ').slice(0, 120)}`;
+        trace.set(key, (trace.get(key) ?? 0) + 1);
+        const list = open.get(this);
+        if (list && inTransaction.has(this)) list.push(sqlText(args[0]).replace(/\s+/g, ' ').trim().slice(0, 60));
+      }
     }
     return original.apply(this, args);
   } as typeof pg.Client.prototype.query;
@@ -70,4 +88,26 @@ export function perEvent(before: SqlCounts, after: SqlCounts, events: number): S
     statements: Math.round(((after.statements - before.statements) / n) * 10) / 10,
     transactions: Math.round(((after.transactions - before.transactions) / n) * 10) / 10,
   };
+}
+
+/** With SQL_TRACE=1: the statements sent since `traceReset`, by text, most frequent first, per event. */
+export function traceText(events: number): string {
+  if (!trace) return '';
+  const n = Math.max(1, events);
+  return (
+    [...trace.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([text, count]) => `  ${(count / n).toFixed(2).padStart(6)}  ${text}`)
+      .join('\n') +
+    '\n  transactions by shape:\n' +
+    [...(shapes ?? new Map<string, number>()).entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([text, count]) => `  ${(count / n).toFixed(2).padStart(6)}  ${text}`)
+      .join('\n')
+  );
+}
+
+export function traceReset(): void {
+  trace?.clear();
+  shapes?.clear();
 }
