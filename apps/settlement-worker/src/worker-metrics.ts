@@ -58,7 +58,7 @@ export function unknownOutcomeMetrics(registry: Registry, current: () => Promise
     ),
     needingHuman: gauge(
       'payorch_unknown_outcomes_needing_human',
-      'Of payorch_unknown_outcomes, those the system will not resolve by itself: an operation whose recovery gave up (RECOVERY_MAX_ATTEMPTS), a wallet payment or operation whose error is ORDER_NOT_PROVEN or ORDER_MISMATCH. Resolve them by hand (docs/runbooks/unknown-outcomes.md).',
+      'Of payorch_unknown_outcomes, those the system will not resolve by itself: an operation whose recovery gave up (RECOVERY_MAX_ATTEMPTS) or met another device than the one it was sent to, a wallet payment or operation whose error is ORDER_NOT_PROVEN or ORDER_MISMATCH. Resolve them by hand (docs/runbooks/unknown-outcomes.md).',
       (count) => count.needingHuman,
     ),
     oldestSeconds: gauge(

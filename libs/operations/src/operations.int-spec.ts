@@ -207,6 +207,18 @@ describe(OperationExecutor.name, () => {
       drivers.push(moved);
       expect(await recoverOperation(db, executor, moved, { tenantId, operationId })).toEqual({ attempted: true, state: 'UNKNOWN' });
       expect(await load(operationId)).toMatchObject({ state: 'UNKNOWN', recoveryAttempts: 1, stateReason: ANOTHER_DEVICE });
+      // No attempt can decide it while the terminal reaches the replacement: flagged for a person by this first attempt
+      // (before: only once the whole budget was spent), once, whatever further attempts find.
+      expect((await load(operationId)).events.slice(-2)).toMatchObject([
+        { kind: 'recovery_attempt', fromState: 'UNKNOWN', toState: 'UNKNOWN' },
+        { kind: 'recovery_exhausted', fromState: 'UNKNOWN', toState: 'UNKNOWN', data: { cause: 'another_device', attempts: 1, needsHuman: true } },
+      ]);
+      expect(await recoverOperation(db, executor, moved, { tenantId, operationId })).toEqual({ attempted: true, state: 'UNKNOWN' });
+      const told = (await domainEvents(operationId)).filter((e) => e.type === 'operation.unknown' && (e.data as { needsHuman?: boolean }).needsHuman === true);
+      expect(told).toHaveLength(1);
+      expect(told[0]!.data).toMatchObject({ cause: 'another_device', reason: ANOTHER_DEVICE });
+      expect(await load(operationId)).toMatchObject({ recoveryAttempts: 2, stateReason: ANOTHER_DEVICE });
+      expect((await load(operationId)).events.filter((e) => e.kind === 'recovery_exhausted')).toHaveLength(1);
 
       // Asked through the device it was sent to, it is decided.
       const back = joinprotoDriverTo(terminalId, port, {}, 'device-A');

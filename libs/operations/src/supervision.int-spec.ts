@@ -2,12 +2,13 @@ import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
 
 import { insertOperation } from './index';
-import { flagForHuman, RECOVERY_GAVE_UP } from './supervision';
+import { ANOTHER_DEVICE, flagForHuman, RECOVERY_GAVE_UP } from './supervision';
 
 /**
  * `flagForHuman` writes its `recovery_exhausted` step and `operation.unknown` (needsHuman) event once per operation,
  * also when two flaggers race with different attempt counts (the recovery sweep's scan of spent budgets and a recover
- * job, while the connector records attempts), and not again once a later attempt replaced the reason.
+ * job, while the connector records attempts) or causes (a spent budget, another device), and not again once a later
+ * attempt replaced the reason.
  */
 describe(flagForHuman.name, () => {
   let testDb: TestDatabase;
@@ -66,6 +67,33 @@ describe(flagForHuman.name, () => {
     expect((await second).changed).toBe(false);
     expect(await flags(operationId)).toEqual({ steps: 1, events: 1 });
     expect((await owner.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })).stateReason).toMatch(`${RECOVERY_GAVE_UP} after 3 attempts`);
+  });
+
+  it('flags once when the sweep flags a spent budget while a recovery attempt that met another device holds the row', async () => {
+    // The attempt's transaction flags `another_device` (reason ANOTHER_DEVICE, not "recovery gave up…"); the sweep's
+    // flagger waits for the row, then must find that step.
+    const operationId = await unknownOperation();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let written!: () => void;
+    const firstWritten = new Promise<void>((resolve) => (written = resolve));
+    const attempt = db.withTenant(tenantId, async (tx) => {
+      const flagged = await flagForHuman(tx, operationId, 3, 'another_device');
+      written();
+      await held;
+      return flagged;
+    });
+    await firstWritten;
+    const sweep = db.withTenant(tenantId, (tx) => flagForHuman(tx, operationId, 3));
+    await waitFor(async () => (await lockWaiters()) > 0, { what: "the sweep's flagger waiting for the row lock" });
+    release();
+    expect((await attempt).changed).toBe(true);
+    expect((await sweep).changed).toBe(false);
+    expect(await flags(operationId)).toEqual({ steps: 1, events: 1 });
+    expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ state: 'UNKNOWN', stateReason: ANOTHER_DEVICE });
+    expect(await owner.operationEvent.findFirstOrThrow({ where: { operationId, kind: 'recovery_exhausted' } })).toMatchObject({
+      data: expect.objectContaining({ cause: 'another_device', needsHuman: true }),
+    });
   });
 
   it('does not flag again once a later recovery attempt replaced the reason', async () => {

@@ -132,12 +132,43 @@ export async function resolveManually(
 /** How the reason of an operation flagged for a human starts. */
 export const RECOVERY_GAVE_UP = 'recovery gave up';
 
+/** Why an operation sent to another device than the terminal's current one is not recovered automatically. */
+export const ANOTHER_DEVICE =
+  "the terminal's connection changed after this operation was sent (another agent, address, port or dialect): the device it reaches now cannot tell this operation's outcome; check the original device's journal or the bank and resolve it manually";
+
 /**
- * Recovery gave up: records once (OperationEvent `recovery_exhausted`, stateReason) that the UNKNOWN
- * operation now needs a human. The row stays UNKNOWN; the recoverable scan no longer returns it.
+ * Why recovery leaves an UNKNOWN operation to a person (the `cause` of its `recovery_exhausted` step and event):
+ *  - `attempts_spent`: its recovery budget (RECOVERY_MAX_ATTEMPTS) is spent; the recoverable scan no longer returns it;
+ *  - `another_device`: the terminal now reaches another device than the one the command went to (ANOTHER_DEVICE), so
+ *    no attempt can decide it until the terminal is pointed back. Flagged at its first such attempt; recovery keeps
+ *    asking at its normal pace all the same (pointed back, a later attempt decides it), until its budget is spent.
+ * The settlement worker's `payorch_unknown_outcomes_needing_human` counts both (payorch_unknown_outcome_counts).
  */
-export async function flagForHuman(tx: TransactionClient, operationId: string, attempts: number): Promise<SupervisionResult> {
-  const reason = `${RECOVERY_GAVE_UP} after ${attempts} attempts; resolve manually (POST /v1/operations/${operationId}/resolve)`;
+export type NeedsHumanCause = 'attempts_spent' | 'another_device';
+
+/**
+ * Recovery cannot decide the operation by itself: records once (OperationEvent `recovery_exhausted`, stateReason, an
+ * `operation.unknown` event with `needsHuman: true` and the `cause`) that the UNKNOWN operation now needs a human. The
+ * row stays UNKNOWN. Once per operation whatever the cause: an operation flagged for another device is not flagged
+ * again when its budget runs out later.
+ *
+ * Once, also when flaggers race: the row is locked first, in a statement of its own, so the compare-and-set that
+ * follows (its snapshot taken once the lock was granted) sees the step of whoever held the row before. Blocked inside
+ * the compare-and-set itself, a flagger would re-check only the row (its reason starting with RECOVERY_GAVE_UP), not the
+ * steps: that misses an `another_device` flag, whose reason is ANOTHER_DEVICE, written by a recovery attempt's
+ * transaction that holds the row while the sweep flags a spent budget.
+ */
+export async function flagForHuman(
+  tx: TransactionClient,
+  operationId: string,
+  attempts: number,
+  cause: NeedsHumanCause = 'attempts_spent',
+): Promise<SupervisionResult> {
+  const reason =
+    cause === 'attempts_spent'
+      ? `${RECOVERY_GAVE_UP} after ${attempts} attempts; resolve manually (POST /v1/operations/${operationId}/resolve)`
+      : ANOTHER_DEVICE;
+  await tx.$queryRaw`SELECT 1 FROM "TerminalOperation" WHERE "id" = ${operationId}::uuid FOR NO KEY UPDATE`;
   return result(
     tx,
     operationId,
@@ -148,7 +179,7 @@ export async function flagForHuman(tx: TransactionClient, operationId: string, a
       set: { stateReason: reason },
       // Once per operation, also when two flaggers with different attempt counts race (a sweep and a recover job).
       unlessFlagged: { reasonPrefix: RECOVERY_GAVE_UP, step: 'recovery_exhausted' },
-      step: { kind: 'recovery_exhausted', data: { reason, attempts, needsHuman: true }, event: 'operation.unknown' },
+      step: { kind: 'recovery_exhausted', data: { reason, attempts, cause, needsHuman: true }, event: 'operation.unknown' },
     }),
   );
 }

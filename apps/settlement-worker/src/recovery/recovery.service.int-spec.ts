@@ -5,9 +5,19 @@ import type { WorkerConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import type { TerminalDriver } from '@payorch/drivers';
 import { createLogger } from '@payorch/logging';
-import { insertOperation, markStuckUnknown, OperationExecutor, offlineDispatcher, recoverOperation } from '@payorch/operations';
+import {
+  ANOTHER_DEVICE,
+  insertOperation,
+  markStuckUnknown,
+  OperationCommandHandler,
+  OperationExecutor,
+  offlineDispatcher,
+  recoverOperation,
+  type TerminalCommandDispatcher,
+} from '@payorch/operations';
 import { createTestDatabase, explainPrepared, type TestDatabase, widestRead } from '@payorch/testing';
 
+import { readUnknownOutcomes } from '../system/unknown-outcomes';
 import { testWorkerConfig } from '../testing/worker-config.testing';
 import { RecoveryService } from './recovery.service';
 
@@ -128,6 +138,78 @@ describe('the recovery sweep flags operations whose recovery budget the connecto
     expect(await service.sweep(queue)).toMatchObject({ flagged: 0 });
     expect(await steps(id, 'recovery_exhausted')).toHaveLength(1);
     expect(await needsHumanEvents(id)).toHaveLength(1);
+  });
+
+  it('an operation whose recovery meets another device needs a person from its first attempt; pointed back, it is recovered', async () => {
+    // Recovery through a re-pointed terminal asks nothing (ANOTHER_DEVICE) and counts an inconclusive attempt. Before,
+    // such an operation waited the whole budget (hours of backoff) before the gauge, the `recovery_exhausted` step and
+    // the needsHuman event told anyone, although no attempt could decide it.
+    const { row } = await db.withTenant(tenantId, (tx) =>
+      insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 4311, currency: 'RUB', idempotencyKey: `k-${++seq}`, requestHash: 'x' }),
+    );
+    const id = row.id;
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "state" = 'SENT',
+      "protocolRefs" = ${JSON.stringify({ df01: '000777', command: 'Purchase', sentToDevice: 'device-A' })}::jsonb WHERE "id" = ${id}::uuid`;
+    expect(
+      (await db.withTenant(tenantId, (tx) => markStuckUnknown(tx, id, new Date(Date.now() + 60_000), 'no outcome; recovering', 'recovery_sweep'))).changed,
+    ).toBe(true);
+
+    // The connector holding the terminal: recovery runs there (the bus command), through the driver the terminal has now.
+    const asked: string[] = [];
+    const device = (name: string, answer: 'unknown' | 'approved'): TerminalDriver =>
+      ({
+        protocol: 'JOINPROTO',
+        device: name,
+        recover: async () => {
+          asked.push(name);
+          return answer === 'approved' ? { state: 'approved', rrn: '000000004311', approvalCode: 'A4311' } : { state: 'unknown', reason: 'not proven' };
+        },
+      }) as unknown as TerminalDriver;
+    let reaches = device('device-B', 'unknown');
+    const connector = new OperationCommandHandler(db);
+    const dispatcher: TerminalCommandDispatcher = { dispatch: (command) => connector.handle(command, () => reaches) };
+    const worker = new RecoveryService(db, config, createLogger({ name: 'test', level: 'silent' }), dispatcher);
+    const counted = async () => (await readUnknownOutcomes(db, MAX_ATTEMPTS)).find((c) => c.kind === 'operation')!;
+    const before = await counted();
+
+    // ONE attempt, far below the budget: a person is needed now (gauge, timeline step, event).
+    expect(await worker.recover({ tenantId, operationId: id })).toEqual({ kind: 'still_unknown', attempts: 1, flagged: true });
+    expect(asked).toEqual([]); // the new device was not asked
+    expect(await counted()).toMatchObject({ unknown: before.unknown, needingHuman: before.needingHuman + 1 });
+    const flagged = await steps(id, 'recovery_exhausted');
+    expect(flagged).toHaveLength(1);
+    expect(flagged[0]).toMatchObject({ data: expect.objectContaining({ cause: 'another_device', attempts: 1, needsHuman: true }) });
+    const events = await needsHumanEvents(id);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ tenantId, data: expect.objectContaining({ needsHuman: true, cause: 'another_device', reason: ANOTHER_DEVICE }) });
+    expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      state: 'UNKNOWN',
+      recoveryAttempts: 1,
+      stateReason: ANOTHER_DEVICE,
+    });
+
+    // Recovery goes on at its normal pace: still due for the sweep once its backoff has passed, and told once only.
+    const due: string[] = [];
+    const dueQueue = { add: async (_name: string, data: { operationId: string }) => void due.push(data.operationId) } as unknown as Queue;
+    const sweeper = new RecoveryService(
+      db,
+      { ...config, RECOVERY_BACKOFF_BASE_MS: 1, RECOVERY_BACKOFF_MAX_MS: 1 },
+      createLogger({ name: 'test', level: 'silent' }),
+      dispatcher,
+    );
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '1 second' WHERE "id" = ${id}::uuid`;
+    await sweeper.sweep(dueQueue);
+    expect(due).toContain(id);
+    expect(await worker.recover({ tenantId, operationId: id })).toEqual({ kind: 'still_unknown', attempts: 2, flagged: true });
+    expect(await steps(id, 'recovery_exhausted')).toHaveLength(1);
+    expect(await needsHumanEvents(id)).toHaveLength(1);
+
+    // The terminal is pointed back at the device the command went to: the next attempt asks it and decides.
+    reaches = device('device-A', 'approved');
+    expect(await worker.recover({ tenantId, operationId: id })).toEqual({ kind: 'resolved', state: 'approved' });
+    expect(asked).toEqual(['device-A']);
+    expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'APPROVED', rrn: '000000004311' });
+    expect(await counted()).toMatchObject({ unknown: before.unknown - 1, needingHuman: before.needingHuman });
   });
 
   it('reads the UNKNOWN rows and their steps through indexes, not the history (payorch_exhausted_operations as planned)', async () => {

@@ -5,7 +5,14 @@ import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { JobData } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { failNeverSent, flagForHuman, markStuckUnknown, TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+import {
+  ANOTHER_DEVICE,
+  failNeverSent,
+  flagForHuman,
+  markStuckUnknown,
+  TERMINAL_COMMAND_DISPATCHER,
+  type TerminalCommandDispatcher,
+} from '@payorch/operations';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 
@@ -29,7 +36,9 @@ export type RecoverResult =
  *    (Joinproto 95 / SSI GetLastResult / JPAY report), backing off per inconclusive attempt
  *    (base × 2^(n-1), capped) and leaving it UNKNOWN, flagged for a human, after RECOVERY_MAX_ATTEMPTS;
  *  - UNKNOWN with RECOVERY_MAX_ATTEMPTS spent and never flagged → flagged for a human (the connector's recovery on
- *    reconnect spends the same budget but never flags, and the recoverable scan no longer returns such an operation).
+ *    reconnect spends the same budget but never flags it, and the recoverable scan no longer returns such an operation).
+ * An operation sent to another device than the one its terminal reaches now is flagged for a human by the attempt
+ * that finds so (recoverOperation, on the connector: `another_device`), and asked again at the normal pace all the same.
  * A terminal that is offline or busy does not use up an attempt; the next sweep asks again.
  */
 @Injectable()
@@ -123,12 +132,13 @@ export class RecoveryService {
       return { kind: 'not_reached', code: reply.code };
     }
     const after = await this.db.withTenant(data.tenantId, (tx) =>
-      tx.terminalOperation.findUniqueOrThrow({ where: { id: data.operationId }, select: { state: true, recoveryAttempts: true } }),
+      tx.terminalOperation.findUniqueOrThrow({ where: { id: data.operationId }, select: { state: true, recoveryAttempts: true, stateReason: true } }),
     );
     if (after.state !== 'UNKNOWN') return { kind: 'resolved', state: after.state.toLowerCase() };
-    const flagged = after.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS;
-    if (flagged) await this.flag(data, after.recoveryAttempts);
-    return { kind: 'still_unknown', attempts: after.recoveryAttempts, flagged };
+    const spent = after.recoveryAttempts >= this.config.RECOVERY_MAX_ATTEMPTS;
+    if (spent) await this.flag(data, after.recoveryAttempts);
+    // Another device: the attempt flagged it already (and the next ones are still due at the normal backoff).
+    return { kind: 'still_unknown', attempts: after.recoveryAttempts, flagged: spent || after.stateReason === ANOTHER_DEVICE };
   }
 
   /** Flags the operation for a human (flagForHuman writes nothing when it is flagged already); true when written now. */

@@ -22,8 +22,9 @@ export const UNKNOWN_OUTCOMES_CACHE_MS = 5_000;
 export const UNKNOWN_OUTCOMES_WAIT_MS = 3_000;
 
 /**
- * One read of `payorch_unknown_outcome_counts` (SECURITY DEFINER, cross-tenant, counts and ages only: the migration
- * `added_unknown_outcome_counts` says what each kind counts): one row per kind, also when it has none.
+ * One read of `payorch_unknown_outcome_counts` (SECURITY DEFINER, cross-tenant, counts and ages only: the migrations
+ * `added_unknown_outcome_counts` and `counted_another_device_as_needing_human` say what each kind counts): one row per
+ * kind, also when it has none.
  */
 export async function readUnknownOutcomes(db: Database, recoveryMaxAttempts: number): Promise<UnknownOutcomeCount[]> {
   const rows = await db.prisma.$queryRaw<Array<{ kind: UnknownOutcomeKind; unknown: bigint; needingHuman: bigint; oldestSeconds: number }>>`
@@ -130,7 +131,9 @@ export function watchUnknownOutcomes(
  * The worker's gauges of payments whose outcome is unknown (`payorch_unknown_outcomes`,
  * `payorch_unknown_outcomes_needing_human`, `payorch_unknown_outcome_oldest_seconds`, by kind), read from PostgreSQL
  * when /metrics is scraped. An operation needs a person once its recovery attempts reach RECOVERY_MAX_ATTEMPTS, the
- * budget of this worker's recovery sweep. What to do about them: docs/runbooks/unknown-outcomes.md.
+ * budget of this worker's recovery sweep, or from the first attempt that found its terminal reaching another device than
+ * the one its command went to (flagged `another_device`: migration `counted_another_device_as_needing_human`). What to
+ * do about them: docs/runbooks/unknown-outcomes.md.
  */
 @Injectable()
 export class UnknownOutcomeGauges {
