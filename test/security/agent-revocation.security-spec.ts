@@ -59,8 +59,10 @@ async function silentHost(): Promise<{ port: number; close: () => Promise<void> 
 /**
  * Security finding 1 of issue 13: revocation must reach live connections. Revoking, deleting or
  * re-enrolling an agent closes its open tunnel with AGENT_REVOKED (4401) on whichever connector
- * instance holds it, within a second; disabling a terminal closes that terminal's driver only.
- * Relay sessions open at that moment are cut and recorded; in-flight payments become `unknown`.
+ * instance holds it, within a second; disabling a terminal takes it out of service at once (no new command)
+ * and closes that terminal's driver only, once the command running on it has ended. Relay sessions open at
+ * that moment are cut and recorded; payments in flight on a cut tunnel become `unknown`, one on a disabled
+ * terminal ends as the terminal answers it.
  */
 describe('live revocation of agents and terminals (docs/security.md: revocation)', () => {
   const session = new GatewaySession();
@@ -271,14 +273,18 @@ describe('live revocation of agents and terminals (docs/security.md: revocation)
       { timeoutMs: 5_000, intervalMs: 50, what: 'relay session ended' },
     );
     expect(relay.outcome).toBe('revoked');
+    // The payment running on it is not cut with its driver (before: `unknown`, for recovery to ask the terminal): it
+    // ends as the terminal answers it — here a failure, the terminal's processing host being reachable only through
+    // the relay just cut — and only then does the driver close.
     const operation = await waitFor(
       async () => {
         const res = await session.http().get(`/v1/operations/${operationId}`).set(s.auth);
-        return res.body.state === 'unknown' ? res.body : undefined;
+        return ['pending', 'sent', 'in_progress'].includes(res.body.state) ? undefined : res.body;
       },
-      { timeoutMs: 10_000, intervalMs: 50, what: 'operation unknown' },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'operation over' },
     );
-    expect(operation.state).toBe('unknown');
+    expect(operation).toMatchObject({ state: 'failed', responseMessage: expect.any(String) });
+    await waitFor(() => a.hub.drainingCount === 0, { timeoutMs: 5_000, intervalMs: 50, what: "the disabled terminal's driver closed" });
     expect(
       await waitFor(() => auditRows(s.tenantId, 'terminal.driver_closed', disabled).then((r) => (r.length > 0 ? r : undefined)), {
         timeoutMs: 5_000,

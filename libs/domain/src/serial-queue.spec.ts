@@ -64,6 +64,40 @@ describe(KeyedSerialQueue.name, () => {
     expect(sut.depth('t1')).toBe(0);
   });
 
+  it('runNext starts its task once the running one settled, ahead of the waiting ones (in their own order), past the limit', async () => {
+    const sut = new KeyedSerialQueue({ limit: 2 });
+    const { log, a, b, first, second } = queueTwo(sut, 't1', 't1');
+    await a.running;
+    const c = gate(log, 'c');
+    const d = gate(log, 'd');
+    const third = sut.runNext('t1', c.task);
+    const fourth = sut.runNext('t1', d.task);
+    expect(sut.depth('t1')).toBe(4);
+    a.finish();
+    await c.running;
+    c.finish();
+    await d.running;
+    d.finish();
+    await b.running;
+    b.finish();
+    await expect(Promise.all([first, second, third, fourth])).resolves.toEqual(['a', 'b', 'c', 'd']);
+    expect(log).toEqual(['start a', 'end a', 'start c', 'end c', 'start d', 'end d', 'start b', 'end b']);
+    expect(sut.depth('t1')).toBe(0);
+  });
+
+  it('runNext on an idle key runs at once (on a later tick), and a task queued after it waits for it', async () => {
+    const sut = new KeyedSerialQueue();
+    const log: string[] = [];
+    const a = gate(log, 'a');
+    const first = sut.runNext('t1', a.task);
+    const second = sut.run('t1', async () => void log.push('b'));
+    expect(log).toEqual([]);
+    await a.running;
+    a.finish();
+    await Promise.all([first, second]);
+    expect(log).toEqual(['start a', 'end a', 'b']);
+  });
+
   it('forgets an idle key and serves it again afterwards', async () => {
     const sut = new KeyedSerialQueue({ limit: 1 });
     await expect(sut.run('t1', async () => 1)).resolves.toBe(1);

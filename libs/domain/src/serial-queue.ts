@@ -9,7 +9,12 @@ export interface SerialQueueOptions {
 }
 
 interface Lane {
-  tail: Promise<unknown>;
+  /** Tasks not started yet, in the order they start: those of `runNext` first. */
+  waiting: Array<() => void>;
+  /** How many tasks at the front of `waiting` came from `runNext`. */
+  next: number;
+  running: boolean;
+  /** Tasks running and waiting. */
   depth: number;
 }
 
@@ -17,7 +22,9 @@ interface Lane {
  * One FIFO per key: a task starts when every task queued before it under the same key has settled
  * (fulfilled or rejected); keys do not wait for each other. An idle key holds no memory. Used for "one
  * command at a time per terminal" (device connector, OperationCommandHandler) and for "one handshake or
- * reconcile at a time per agent" (TerminalHub).
+ * reconcile at a time per agent" (TerminalHub). `runNext` jumps the line: its task starts as soon as the
+ * task running now has settled (the device connector closes a replaced terminal driver so, after the command
+ * running on it and before the next command of the terminal starts on the new driver).
  */
 export class KeyedSerialQueue {
   private readonly lanes = new Map<string, Lane>();
@@ -42,19 +49,53 @@ export class KeyedSerialQueue {
    * without running `fn`, with QueueFullError when `key` already holds `limit` tasks.
    */
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    let lane = this.lanes.get(key);
+    const lane = this.lanes.get(key);
     if (lane && lane.depth >= this.limit) return Promise.reject(new QueueFullError(`${lane.depth} tasks already queued`));
+    return this.enqueue(key, fn, false);
+  }
+
+  /**
+   * Runs `fn` as soon as the task running under `key` (if any) has settled, before every task waiting there
+   * (after the `runNext` tasks queued before it), and settles as `fn` does. Never refused: it counts in `depth`
+   * but not against `limit`.
+   */
+  runNext<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.enqueue(key, fn, true);
+  }
+
+  private enqueue<T>(key: string, fn: () => Promise<T>, first: boolean): Promise<T> {
+    let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { tail: Promise.resolve(), depth: 0 };
+      lane = { waiting: [], next: 0, running: false, depth: 0 };
       this.lanes.set(key, lane);
     }
     const current = lane;
     current.depth += 1;
-    const result = current.tail.then(fn).finally(() => {
-      current.depth -= 1;
-      if (current.depth === 0 && this.lanes.get(key) === current) this.lanes.delete(key);
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        current.running = true;
+        // Never inside run(): `fn` starts on a later tick, as it does behind other tasks.
+        const settled = Promise.resolve()
+          .then(fn)
+          .finally(() => this.settle(key, current));
+        settled.then(resolve, reject);
+      };
+      if (!current.running) start();
+      else if (first) current.waiting.splice(current.next++, 0, start);
+      else current.waiting.push(start);
     });
-    current.tail = result.catch(() => undefined);
-    return result;
+  }
+
+  /** The running task of `lane` settled: the next one starts, or the idle key is forgotten. */
+  private settle(key: string, lane: Lane): void {
+    lane.depth -= 1;
+    lane.running = false;
+    const next = lane.waiting.shift();
+    if (next) {
+      if (lane.next > 0) lane.next -= 1;
+      next();
+    } else if (lane.depth === 0 && this.lanes.get(key) === lane) {
+      this.lanes.delete(key);
+    }
   }
 }

@@ -3,6 +3,7 @@ import { KeyedSerialQueue } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 
 import { OperationCommandHandler } from './command-handler';
+import { OperationExecutor } from './executor';
 
 const ref = { tenantId: 'tenant', terminalId: 'terminal', operationId: 'op' };
 
@@ -63,5 +64,44 @@ describe(OperationCommandHandler.name, () => {
     release();
     await running;
     expect(await pass).toEqual({ neverSent: 0, leftPending: 0, markedUnknown: 0, recovered: 0, stillUnknown: 0 });
+  });
+
+  it("sends a cancel to the driver the operation runs on, not to the terminal's driver rebuilt meanwhile, nor to none once the terminal is withdrawn", async () => {
+    const log: string[] = [];
+    let cancelled!: () => void;
+    const old: TerminalDriver = {
+      ...driver(log),
+      execute: () => new Promise((resolve) => (cancelled = () => resolve({ state: 'canceled' }))),
+      cancel: async (id: string) => (log.push(`old driver: cancel ${id}`), cancelled(), 'requested' as const),
+    };
+    const rebuilt: TerminalDriver = { ...driver(log), cancel: async (id: string) => (log.push(`rebuilt driver: cancel ${id}`), 'not_running' as const) };
+    // The executor's run as far as the driver goes (its database work is not what this test is about).
+    const execute = jest.spyOn(OperationExecutor.prototype, 'execute').mockImplementation(async (_ref, d) => ({
+      ran: true,
+      state:
+        (await d.execute({ operationId: ref.operationId, type: 'purchase' }, { beforeSend: async () => undefined, onProgress: () => undefined })).state ===
+        'canceled'
+          ? 'CANCELED'
+          : 'FAILED',
+    }));
+    try {
+      const sut = new OperationCommandHandler(untouchable, { queue: new KeyedSerialQueue(), pendingHoldIntervalMs: 60_000 });
+      let current: TerminalDriver | null = old;
+      const running = sut.handle({ kind: 'operation.execute', ...ref }, () => current);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(execute).toHaveBeenCalledTimes(1);
+      // The terminal's row changed: the connector rebuilt its driver; the running command stays on the old one.
+      current = rebuilt;
+      // Another tenant's cancel of the same ids never reaches it.
+      expect(await sut.handle({ kind: 'operation.cancel', ...ref, tenantId: 'other-tenant' }, () => current)).toMatchObject({ ok: false, code: 'TOO_LATE' });
+      expect(await sut.handle({ kind: 'operation.cancel', ...ref }, () => current)).toEqual({ ok: true, result: { cancel: 'requested' } });
+      expect(await running).toEqual({ ok: true, result: { ran: true, state: 'canceled' } });
+      expect(log).toEqual(['rebuilt driver: cancel op', 'old driver: cancel op']);
+      // Over: a cancel goes to the terminal's driver (or to none: the terminal withdrawn) and is too late.
+      current = null;
+      expect(await sut.handle({ kind: 'operation.cancel', ...ref }, () => current)).toMatchObject({ ok: false, code: 'TOO_LATE' });
+    } finally {
+      execute.mockRestore();
+    }
   });
 });

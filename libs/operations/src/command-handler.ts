@@ -59,6 +59,8 @@ const UNHELD_DRIVER: TerminalDriver = {
   close: async () => undefined,
 };
 
+const runKey = (command: { tenantId: string; terminalId: string; operationId: string }) => `${command.tenantId}/${command.terminalId}/${command.operationId}`;
+
 function driverOf(source: DriverSource): TerminalDriver {
   return typeof source === 'function' ? (source() ?? UNHELD_DRIVER) : source;
 }
@@ -120,6 +122,12 @@ export class OperationCommandHandler {
   private readonly queue: KeyedSerialQueue;
   /** Operations answered `queued` that have not finished yet (drain() waits for them). */
   private readonly running = new Set<Promise<unknown>>();
+  /**
+   * The driver each operation accepted here runs on, while it runs (by tenant, terminal and operation): a cancel goes to
+   * it. The terminal's driver may have been rebuilt meanwhile (its row changed) or withdrawn (disabled, moved): the
+   * device connector closes the old one only after the command running on it, which a cancel must still reach.
+   */
+  private readonly runningOn = new Map<string, TerminalDriver>();
   /** Operations accepted here (`operation.execute`) and not run yet: `recoverTerminal` leaves their PENDING rows. */
   private readonly queuedHere = new Set<string>();
   private readonly refusalListeners = new Set<RecoveringRefusalListener>();
@@ -167,8 +175,15 @@ export class OperationCommandHandler {
               // claims in beforeSend, after the driver has opened its session, which may take a while.
               this.queuedHere.delete(command.operationId);
               // The terminal's driver now, at the command's turn (a rebuilt one, if the terminal's row changed meanwhile).
-              const report = await this.executor.execute(command, driverOf(source));
-              return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
+              const driver = driverOf(source);
+              const key = runKey(command);
+              this.runningOn.set(key, driver);
+              try {
+                const report = await this.executor.execute(command, driver);
+                return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
+              } finally {
+                if (this.runningOn.get(key) === driver) this.runningOn.delete(key);
+              }
             })
             .finally(() => {
               this.queuedHere.delete(command.operationId);
@@ -185,7 +200,8 @@ export class OperationCommandHandler {
             return { ok: true, result: { attempted: report.attempted, state: report.state.toLowerCase() } };
           });
         case 'operation.cancel': {
-          const result = await driverOf(source).cancel(command.operationId);
+          // The driver the operation runs on, not the terminal's current one: a rebuilt driver does not know it.
+          const result = await (this.runningOn.get(runKey(command)) ?? driverOf(source)).cancel(command.operationId);
           if (result === 'requested') return { ok: true, result: { cancel: 'requested' } };
           return {
             ok: false,

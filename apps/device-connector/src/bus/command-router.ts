@@ -61,6 +61,9 @@ export class CommandRouter implements OnApplicationBootstrap, OnModuleDestroy {
 
   async handle(command: TerminalCommand): Promise<TerminalCommandReply> {
     const handle = this.hub.find(command.tenantId, command.terminalId);
+    // A terminal withdrawn here (disabled, moved) lets the command running on it finish (TerminalHandle.retire): a
+    // cancel of that command still reaches its driver (the handler knows which one runs it).
+    if (!handle && command.kind === 'operation.cancel' && this.operations) return this.operations.handle(command, () => null);
     if (!handle) return { ok: false, code: 'TERMINAL_OFFLINE', message: 'the terminal is not connected to this connector instance' };
     try {
       switch (command.kind) {
@@ -72,7 +75,7 @@ export class CommandRouter implements OnApplicationBootstrap, OnModuleDestroy {
           if (!handle.driver) return { ok: false, code: 'INTERNAL', message: `no driver for protocol ${handle.row.protocol}` };
           if (!this.operations) return { ok: false, code: 'INTERNAL', message: 'operations are not enabled on this connector' };
           // Resolved at the command's turn: a terminal whose row changed while the command waited (credentials, merchant,
-          // connection) has a rebuilt driver by then, and the replaced one is closed.
+          // connection) has a rebuilt driver by then, and the replaced one is closed (after the command that ran on it).
           return await this.operations.handle(command, () => this.hub.find(command.tenantId, command.terminalId)?.driver ?? null);
         }
         default:

@@ -46,21 +46,59 @@ describe(TerminalHandle.name, () => {
     expect(log).toEqual(['start a', 'cancel a', 'end a', 'start b', 'end b']);
   });
 
-  it("shares the terminal's queue with a handle rebuilt for it, and refuses new work once closed", async () => {
+  it("retired (rebuilt for a changed row): takes no new work, lets the running command finish, and closes its driver before the terminal's next command", async () => {
     const log: string[] = [];
     const { driver, release, running } = fakeDriver(log, 'a');
+    const rebuiltDriver = fakeDriver(log, '').driver;
     const queue = new KeyedSerialQueue();
     const old = new TerminalHandle(row, 'agent', noLink, driver, queue);
     const a = old.run(() => driver.execute({ operationId: 'a', type: 'purchase' }, hooks));
     await running;
-    await old.close();
+    // A command already waiting in the terminal's queue takes the driver at its turn (the rebuilt one by then).
+    const rebuilt = new TerminalHandle(row, 'agent', noLink, rebuiltDriver, queue);
+    let current = old;
+    const waiting = queue.run(row.id, () => current.driver!.execute({ operationId: 'w', type: 'purchase' }, hooks));
+    // Work queued through the old handle itself (its link probe, its info read) is dropped at its turn.
+    const probe = old.run(() => driver.execute({ operationId: 'p', type: 'purchase' }, hooks));
+    const retired = old.retire();
+    current = rebuilt;
     await expect(old.run(async () => 'late')).rejects.toThrow('terminal handle closed');
-    const rebuilt = new TerminalHandle(row, 'agent', noLink, driver, queue);
-    const b = rebuilt.run(() => driver.execute({ operationId: 'b', type: 'purchase' }, hooks));
-    expect(queue.depth(row.id)).toBe(2);
+    expect(old.closed.aborted).toBe(true);
+    const b = rebuilt.run(() => rebuiltDriver.execute({ operationId: 'b', type: 'purchase' }, hooks));
+    expect(queue.depth(row.id)).toBe(5);
+    expect(log).toEqual(['start a']);
     release();
-    await Promise.all([a, b]);
-    expect(log).toEqual(['start a', 'close', 'end a', 'start b', 'end b']);
+    await expect(a).resolves.toEqual({ state: 'approved' });
+    await retired;
+    await expect(probe).rejects.toThrow('terminal handle closed');
+    await Promise.all([waiting, b]);
+    expect(log).toEqual(['start a', 'end a', 'close', 'start w', 'end w', 'start b', 'end b']);
+    await old.close();
+    expect(log.filter((entry) => entry === 'close')).toHaveLength(1);
+  });
+
+  it('retired with nothing running: closes its driver at once', async () => {
+    const log: string[] = [];
+    const { driver } = fakeDriver(log, '');
+    const sut = new TerminalHandle(row, 'agent', noLink, driver, new KeyedSerialQueue());
+    await sut.retire();
+    expect(log).toEqual(['close']);
+  });
+
+  it('closed (its tunnel gone): closes its driver at once, under the running command, and refuses new work', async () => {
+    const log: string[] = [];
+    const { driver, release, running } = fakeDriver(log, 'a');
+    const queue = new KeyedSerialQueue();
+    const sut = new TerminalHandle(row, 'agent', noLink, driver, queue);
+    const a = sut.run(() => driver.execute({ operationId: 'a', type: 'purchase' }, hooks));
+    await running;
+    const retired = sut.retire();
+    await sut.close();
+    expect(log).toEqual(['start a', 'close']);
+    await expect(sut.run(async () => 'late')).rejects.toThrow('terminal handle closed');
+    release();
+    await Promise.all([a, retired]);
+    expect(log).toEqual(['start a', 'close', 'end a']);
   });
 });
 

@@ -66,7 +66,9 @@ interface Fleet {
  * from PostgreSQL (the truth) and enforces them: a credential that is no longer the agent's active
  * one cuts the tunnel (AGENT_REVOKED) and its relay sessions; a terminal that was disabled, deleted
  * or moved loses its driver and relay sessions; a terminal that was added or changed gets a new
- * driver and the agent a new `terminal-list`. The handshake and every reconcile of one agent run one
+ * driver and the agent a new `terminal-list` (the driver of a withdrawn or changed terminal closes
+ * after the command running on it, before the terminal's next command starts: TerminalHandle.retire).
+ * The handshake and every reconcile of one agent run one
  * after the other, and the handshake checks the credential again after the tunnel is registered, so
  * a revocation committed at any point after the upgrade's authentication is enforced.
  */
@@ -76,6 +78,17 @@ const RECHECK_BATCH = 500;
 @Injectable()
 export class TerminalHub implements AgentSessionListener, OnApplicationShutdown {
   private readonly fleets = new Map<string, Fleet>();
+  /**
+   * `find`'s index: per terminal id, the handles the fleets hold of it (two for a while when it moved between agents held
+   * here, see `confirmedBy`). Kept in step with the fleets by `holdIn` / `letGo` / `setFleet` / `dropFleet`, the only
+   * places a fleet or its handles change.
+   */
+  private readonly holders = new Map<string, Set<TerminalHandle>>();
+  /**
+   * Handles retired (terminal rebuilt or withdrawn, TerminalHandle.retire) whose driver has not closed yet, with the
+   * tunnel their link runs over: its close, or shutdown, closes them at once.
+   */
+  private readonly draining = new Map<TerminalHandle, AgentSession>();
   /** Per agent: its handshake and reconciles, one after the other. */
   private readonly chains = new KeyedSerialQueue();
   /** Per terminal handle: the presence write of its last link open (set-up probes await it). */
@@ -162,9 +175,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
    */
   find(tenantId: string, terminalId: string): TerminalHandle | undefined {
     let found: TerminalHandle | undefined;
-    for (const fleet of this.fleets.values()) {
-      const handle = fleet.handles.get(terminalId);
-      if (!handle || handle.tenantId !== tenantId || fleet.session.agent.tenantId !== tenantId) continue;
+    for (const handle of this.holders.get(terminalId) ?? []) {
+      if (handle.tenantId !== tenantId || this.fleets.get(handle.agentId)?.session.agent.tenantId !== tenantId) continue;
       if (!found || (this.confirmedBy.get(handle) ?? 0) > (this.confirmedBy.get(found) ?? 0)) found = handle;
     }
     return found;
@@ -173,6 +185,78 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   /** Terminal ids held for an agent (tests, health). */
   terminalsOf(agentId: string): string[] {
     return [...(this.fleets.get(agentId)?.handles.keys() ?? [])];
+  }
+
+  /** The handles `find` looks at for a terminal id, whatever their tenant (tests: the index holds no stale handle). */
+  holdersOf(terminalId: string): TerminalHandle[] {
+    return [...(this.holders.get(terminalId) ?? [])];
+  }
+
+  /** Handles retired whose driver waits for the command running in the terminal's queue before it closes (tests). */
+  get drainingCount(): number {
+    return this.draining.size;
+  }
+
+  /** Makes `fleet` the agent's (indexing its handles) and returns the one it replaced (its handles no longer indexed). */
+  private setFleet(fleet: Fleet): Fleet | undefined {
+    const { agentId } = fleet.session.agent;
+    const previous = this.dropFleet(agentId);
+    this.fleets.set(agentId, fleet);
+    for (const handle of fleet.handles.values()) this.index(handle);
+    return previous;
+  }
+
+  /** Forgets the agent's fleet and un-indexes its handles; returns it. */
+  private dropFleet(agentId: string): Fleet | undefined {
+    const fleet = this.fleets.get(agentId);
+    if (!fleet) return undefined;
+    this.fleets.delete(agentId);
+    for (const handle of fleet.handles.values()) this.unindex(handle);
+    return fleet;
+  }
+
+  /** `handle` joins `fleet` (indexed). */
+  private holdIn(fleet: Fleet, handle: TerminalHandle): void {
+    const held = fleet.handles.get(handle.row.id);
+    if (held) this.unindex(held);
+    fleet.handles.set(handle.row.id, handle);
+    if (this.fleets.get(fleet.session.agent.agentId) === fleet) this.index(handle);
+  }
+
+  /** The fleet's handle of `terminalId` leaves it (un-indexed); returns it. */
+  private letGo(fleet: Fleet, terminalId: string): TerminalHandle | undefined {
+    const handle = fleet.handles.get(terminalId);
+    if (!handle) return undefined;
+    fleet.handles.delete(terminalId);
+    this.unindex(handle);
+    return handle;
+  }
+
+  private index(handle: TerminalHandle): void {
+    const handles = this.holders.get(handle.row.id);
+    if (handles) handles.add(handle);
+    else this.holders.set(handle.row.id, new Set([handle]));
+  }
+
+  private unindex(handle: TerminalHandle): void {
+    const handles = this.holders.get(handle.row.id);
+    if (!handles?.delete(handle) || handles.size > 0) return;
+    this.holders.delete(handle.row.id);
+  }
+
+  /**
+   * Retires a handle whose tunnel stays up (terminal rebuilt or withdrawn): its driver closes once the command running
+   * in the terminal's queue has ended, before the next one starts (TerminalHandle.retire); until then the tunnel's
+   * close, or shutdown, closes it at once.
+   */
+  private retire(session: AgentSession, handle: TerminalHandle): Promise<void> {
+    this.draining.set(handle, session);
+    return handle.retire().finally(() => this.draining.delete(handle));
+  }
+
+  /** Closes at once the retired handles whose link runs over `session` (it is gone: their running command is cut anyway). */
+  private closeDraining(session: AgentSession): Promise<void[]> {
+    return Promise.all([...this.draining].filter(([, over]) => over === session).map(([handle]) => handle.close()));
   }
 
   onSessionReady(session: AgentSession): Promise<void> {
@@ -223,9 +307,12 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
       this.confirmedBy.set(handle, readNo);
       handles.set(row.id, handle);
     }
-    const previous = this.fleets.get(agent.agentId);
-    this.fleets.set(agent.agentId, { session, handles, listed: JSON.stringify(entries) });
-    if (previous) for (const handle of previous.handles.values()) void handle.close();
+    // The agent's previous tunnel here was replaced by this one (closed): its drivers go at once.
+    const previous = this.setFleet({ session, handles, listed: JSON.stringify(entries) });
+    if (previous) {
+      for (const handle of previous.handles.values()) void handle.close();
+      void this.closeDraining(previous.session);
+    }
     session.mux.sendControl({ type: 'terminal-list', terminals: entries });
     this.logger.info({ agentId: agent.agentId, terminals: entries.length }, 'terminal list sent');
     for (const handle of handles.values()) {
@@ -282,13 +369,17 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
 
   async onSessionClosed(session: AgentSession, info: TunnelCloseInfo): Promise<void> {
     const { agent } = session;
+    // Retired handles still draining over this tunnel: it is gone, and with it their running command's link.
+    const draining = this.closeDraining(session);
     const fleet = this.fleets.get(agent.agentId);
     if (fleet?.session === session) {
-      this.fleets.delete(agent.agentId);
+      this.dropFleet(agent.agentId);
       await Promise.all([...fleet.handles.values()].map((handle) => handle.close()));
+      await draining;
       this.relays.closeAgent(agent.agentId);
-    } else if (fleet) {
-      return; // replaced by a newer tunnel on this instance
+    } else {
+      await draining;
+      if (fleet) return; // replaced by a newer tunnel on this instance
     }
     // In the agent's chain, like the set-up of its next tunnel: a reconnect to this instance that claimed the key
     // while this ran would otherwise lose it to the release below (same instance id), and the agent would stay
@@ -419,7 +510,10 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   /**
    * Makes the fleet match the agent's enabled terminals: withdrawn ones (disabled, deleted, moved)
    * lose their driver and relay sessions (recorded), changed ones are rebuilt, new ones are added,
-   * and the agent gets the new `terminal-list` before any new driver opens a link.
+   * and the agent gets the new `terminal-list` before any new driver opens a link. A withdrawn or
+   * rebuilt terminal's handle takes no new command from now on, but its driver closes only once the
+   * command running in the terminal's queue has ended, before the next one starts (`retire`): the
+   * running payment ends as the terminal answers it, not `unknown`. Its relay sessions end now.
    */
   private async applyTerminals(fleet: Fleet, rows: TerminalRow[], readNo: number): Promise<void> {
     const { session } = fleet;
@@ -428,13 +522,16 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     const plan = planTerminals(held, usable);
     const reopened = new Set(plan.open.map((row) => row.id));
     for (const terminalId of plan.close) {
-      const handle = fleet.handles.get(terminalId)!;
-      fleet.handles.delete(terminalId);
+      const handle = this.letGo(fleet, terminalId)!;
       const withdrawn = !reopened.has(terminalId);
       const relaySessions = this.relays.closeTerminal(session.agent.agentId, terminalId, withdrawn ? 'revoked' : 'closed');
-      await handle.close();
+      // Not awaited: the agent's chain (its next re-check, a revocation) does not wait for a payment to end.
+      void this.retire(session, handle);
       if (withdrawn) {
-        this.logger.info({ agentId: session.agent.agentId, terminalId, relaySessions }, 'terminal withdrawn from the agent: driver closed');
+        this.logger.info(
+          { agentId: session.agent.agentId, terminalId, relaySessions },
+          'terminal withdrawn from the agent: no new command; its driver closes once the running one ended',
+        );
         await this.audit(session.agent.tenantId, 'terminal.driver_closed', 'terminal', terminalId, { agentId: session.agent.agentId, relaySessions });
       }
     }
@@ -442,7 +539,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     const addedAt = new Date();
     for (const row of plan.open) {
       const handle = this.createHandle(session, row, addedAt);
-      fleet.handles.set(row.id, handle);
+      this.holdIn(fleet, handle);
       added.push(handle);
     }
     // Every terminal the fleet holds now is one this read wanted there (the rest were closed above).
@@ -652,8 +749,9 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all([...this.fleets.values()].flatMap((fleet) => [...fleet.handles.values()].map((handle) => handle.close())));
-    this.fleets.clear();
+    const handles = [...this.fleets.values()].flatMap((fleet) => [...fleet.handles.values()]);
+    for (const agentId of [...this.fleets.keys()]) this.dropFleet(agentId);
+    await Promise.all([...handles, ...this.draining.keys()].map((handle) => handle.close()));
   }
 }
 
