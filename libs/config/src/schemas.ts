@@ -119,7 +119,29 @@ export const gatewayConfigSchema = z.object({
     .max(86_400)
     .default(900)
     .describe('Window of AUTH_FAILURE_LIMIT, opened by the first failure; a blocked address waits until it ends (Retry-After).'),
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600).describe('Requests per API key per minute.'),
+  RATE_LIMIT_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(600)
+    .describe('Requests per API key per minute (event WebSocket upgrades included); the tenant as a whole also has RATE_LIMIT_PER_TENANT_PER_MINUTE.'),
+  RATE_LIMIT_PER_TENANT_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(6000)
+    .describe(
+      'Requests per tenant per minute, all its API keys together (each key also keeps RATE_LIMIT_PER_MINUTE), so more keys do not buy more requests; past it every key of the tenant is 429 `RATE_LIMITED` (`details.scope: tenant`) until the window ends. Raise it for a tenant whose fleet needs more (docs/security.md, "Per-tenant limits").',
+    ),
+  API_KEYS_MAX_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(100)
+    .describe(
+      'Working (unrevoked, unexpired) API keys one tenant may hold; `POST /v1/api-keys` past it is 409 `CONFLICT` (`details.reason: api_key_limit`) until one is revoked. The operator CLI (`apikey create`) is not limited.',
+    ),
   API_KEY_CACHE_MS: z.coerce
     .number()
     .int()
@@ -138,6 +160,15 @@ export const gatewayConfigSchema = z.object({
   ...walletResolveJob,
   TRUST_PROXY: bool(false).describe('Trust X-Forwarded-* headers (behind a load balancer).'),
   WEBHOOK_ALLOW_HTTP: bool(false).describe('Accept plain `http://` webhook URLs (development only; the egress policy still applies).'),
+  WEBHOOK_ENDPOINTS_MAX_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(16)
+    .describe(
+      'Webhook endpoints one tenant may have (enabled or not); `POST /v1/webhooks` past it is 409 `CONFLICT` (`details.reason: webhook_endpoint_limit`) until one is deleted. Every event is delivered once per subscribed endpoint: the bound keeps one event from becoming thousands of deliveries.',
+    ),
   EVENTS_HEARTBEAT_MS: z.coerce
     .number()
     .int()
@@ -167,6 +198,24 @@ export const gatewayConfigSchema = z.object({
     .max(100_000)
     .default(1000)
     .describe('Live event stream: most events replayed from the database on (re)connect with Last-Event-ID / ?after=.'),
+  OPERATION_WAITS_MAX_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100_000)
+    .default(256)
+    .describe(
+      "`POST /v1/terminals/{id}/operations?wait=` requests one tenant may hold waiting for their outcome at once on one gateway instance (each holds a connection, a listener of the tenant's events and a timer for up to 120 s). One more answers at once with the operation as it is, as `wait=0` (counted in payorch_operation_waits_refused_total); 0: never wait.",
+    ),
+  EVENTS_MAX_STREAMS_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(50)
+    .describe(
+      'Live event stream: streams (SSE and WebSocket together) one tenant may hold open at once on one gateway instance; one more is 429 `TOO_MANY_STREAMS` until one of them closes. Each holds a connection, a heartbeat timer and up to EVENTS_CLIENT_BUFFER_BYTES of send buffer.',
+    ),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
@@ -248,8 +297,23 @@ export const connectorConfigSchema = z.object({
     .min(1024)
     .default(4 * 1024 * 1024)
     .describe('Joinproto relay: bytes allowed per session in each direction before it is cut.'),
-  RELAY_MAX_CONNECTIONS_PER_TERMINAL: z.coerce.number().int().min(1).max(64).default(4).describe('Joinproto relay: sessions open at once per terminal.'),
+  RELAY_MAX_CONNECTIONS_PER_TERMINAL: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe('Joinproto relay: sessions open at once per terminal, the opens still under way (egress checks, DNS, connect) included.'),
   RELAY_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000).describe('Joinproto relay: longest lifetime of one session.'),
+  RELAY_RECORDED_REFUSALS_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(600)
+    .default(20)
+    .describe(
+      "Joinproto relay: refused opens (`denied`, `connect_failed`) of one terminal recorded one by one (a RelaySession row, `relay.denied`) per minute, as many at once (token bucket). Past it the terminal's opens are refused at once without database work, DNS or connect, counted in `payorch_connector_relay_refusals_unrecorded_total` and recorded as one summarising `denied` row per terminal and minute (docs/relay.md).",
+    ),
   TUNNEL_MAX_FRAME_BYTES: z.coerce
     .number()
     .int()
@@ -266,6 +330,42 @@ export const connectorConfigSchema = z.object({
     .max(16 * 1024 * 1024)
     .default(1024 * 1024)
     .describe('Largest WebSocket message accepted from an agent.'),
+  TUNNEL_AGENT_CONNECTS_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(10)
+    .describe(
+      "WebSocket upgrades (tunnels and `payorch-agent doctor` probes) one agent credential may make to one connector instance per minute, as many at once; one more is answered `429` with `Retry-After` (the agent counts it as a failed dial and backs off). Each tunnel's set-up and close write the agent's and its terminals' presence and events: a till reconnecting in a loop made that work without bound.",
+    ),
+  TUNNEL_AGENT_REPORT_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(1000)
+    .describe(
+      "An agent's link reports (`link-status`, `agent-status`) are passed on to presence at most once per this interval per tunnel, the latest per terminal: a terminal's recorded state (and its `terminal.online` / `terminal.offline` events) changes at most once per interval, however fast the agent reports. 0: every report at once.",
+    ),
+  TUNNEL_CONNECTION_FRAMES_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(10_000_000)
+    .default(12_000)
+    .describe(
+      "Frames an agent may send on its tunnel's connection per minute, as many at once: tunnel PING, PONG and CONTROL messages, OPENs, and WebSocket pings and pongs (each answered or parsed, none flow-controlled; a healthy agent sends a few a minute, plus up to two link reports per command); a frame counts one per started 4 KiB. One more closes the tunnel (1002, PROTOCOL_ERROR).",
+    ),
+  TUNNEL_MAX_UNFLUSHED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(2 * 1024 * 1024)
+    .max(1024 * 1024 * 1024)
+    .default(8 * 1024 * 1024)
+    .describe(
+      "Bytes the connector may have sent on one tunnel and not yet flushed to its socket; beyond them, as the next frame arrives, the tunnel is cut (SEND_OVERFLOW): an agent that never reads would otherwise grow the connector's memory with every answer (PONG, OPEN_FAIL) it provokes. DATA stops at 1 MiB unflushed anyway. Raised to 1 MiB + TUNNEL_MAX_FRAME_BYTES when below it.",
+    ),
 });
 export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
 
@@ -436,25 +536,61 @@ export const workerConfigSchema = z.object({
     .default(12 * 60 * 60_000)
     .describe('Longest delay between two webhook attempts.'),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(16).describe('Webhook jobs (fan-out and deliveries) run in parallel by one worker.'),
+  WEBHOOK_DISABLE_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(24 * 60 * 60_000)
+    .describe(
+      'A webhook endpoint is disabled (`enabled: false`, audit action `webhook.auto_disable`) when one of its deliveries fails for good, that delivery is at least this old, and since it was created nothing was delivered to the endpoint and the endpoint was not changed: with the default schedule, about 2.2 days of failures. 0 never disables.',
+    ),
+  WEBHOOK_ENDPOINT_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(4)
+    .describe(
+      'Delivery attempts to one webhook endpoint at once, across every worker: a receiver that answers slowly or never holds at most this many worker slots (others wait their turn, not counted as attempts; docs/webhooks.md).',
+    ),
+  WEBHOOK_REQUEUE_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(10 * 60_000)
+    .describe(
+      'A webhook delivery still pending or retrying this long after it was due (nextAttemptAt) whose job is gone (Redis lost it) or failed is queued again by the webhook sweep; keep it above the longest slot deferral (7.5 min) so that the sweep rarely looks at a delivery whose job is only waiting.',
+    ),
   WEBHOOK_SWEEP_INTERVAL_MS: z.coerce
     .number()
     .int()
     .min(100)
     .default(60_000)
-    .describe('How often the worker sweeps for domain events without webhook deliveries (covers pub/sub messages missed while it was down).'),
+    .describe(
+      'How often the worker sweeps for domain events without webhook deliveries (covers pub/sub messages missed while it was down) and for overdue deliveries without a job (WEBHOOK_REQUEUE_AFTER_MS).',
+    ),
   WEBHOOK_SWEEP_LOOKBACK_MS: z.coerce
     .number()
     .int()
     .min(1000)
     .default(24 * 60 * 60_000)
     .describe('How far back (by createdAt) the first webhook sweep looks, before it has a position; later sweeps go by commit order (DomainEvent.seq).'),
+  WEBHOOK_TENANT_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(8)
+    .describe(
+      "Delivery attempts to all webhook endpoints of one tenant at once, across every worker: one tenant's slow receivers hold at most this many worker slots; keep it well below the fleet's WEBHOOK_CONCURRENCY in total.",
+    ),
   WEBHOOK_TIMEOUT_MS: z.coerce
     .number()
     .int()
     .min(100)
     .max(120_000)
     .default(10_000)
-    .describe('Deadline of one webhook POST (connect to last body byte of the answer).'),
+    .describe('Deadline of one webhook POST, from the DNS lookup to the status line and headers of the answer (its body is not read).'),
   WORKER_HEALTH_HOST: z.string().default('127.0.0.1').describe('Interface of the worker health endpoint.'),
   WORKER_HEALTH_PORT: port(3002).describe('Port of the worker `/health` and `/metrics`.'),
 });

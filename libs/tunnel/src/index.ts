@@ -15,7 +15,8 @@ export type { MemoryPipeOptions } from './memory-pipe';
 export { WS_CLOSE_CODES } from './transport';
 export type { FrameTransport, TunnelCloseCode, TunnelCloseInfo } from './transport';
 export type { HeartbeatOptions } from './heartbeat';
-export type { BadMessageBudgetOptions } from './budget';
+export { RateBudget } from './budget';
+export type { BadMessageBudgetOptions, RateBudgetOptions } from './budget';
 export type { TimerApi } from './timers';
 export type { Unsubscribe } from './listeners';
 

@@ -1,4 +1,4 @@
-import { BadMessageBudget, type BadMessageBudgetOptions } from './budget';
+import { BadMessageBudget, type BadMessageBudgetOptions, RateBudget, type RateBudgetOptions } from './budget';
 import { decodeFrame, encodeDataFrame, encodeFrame, truncateReason } from './codec';
 import type { HelloRejectCode, WireStreamErrorCode } from './codes';
 import {
@@ -49,6 +49,14 @@ export interface MultiplexerOptions {
   streamQueueLimit?: number;
   /** DATA is held back while this many bytes are handed to the transport and unflushed. Default 1 MiB. */
   transportHighWaterMark?: number;
+  /**
+   * The tunnel is cut (`SEND_OVERFLOW`, socket terminated) when more than this many bytes handed to the
+   * transport wait to be flushed as a frame arrives: a peer that keeps sending (PINGs, OPENs) and never reads
+   * would otherwise grow this side's socket buffer (its PONGs, OPEN_FAILs) without bound. DATA stops at
+   * `transportHighWaterMark` anyway. At least `transportHighWaterMark + maxFrameBytes`; default the larger of
+   * 8 MiB and `transportHighWaterMark + 2 × maxFrameBytes`.
+   */
+  maxTransportUnflushedBytes?: number;
   /** `false` disables heartbeats. Default: every 15 s, dead after 2 missed. */
   heartbeat?: HeartbeatOptions | false;
   /** Time allowed for HELLO / HELLO_ACK, 0 = none. Default 10 s. */
@@ -57,6 +65,15 @@ export interface MultiplexerOptions {
   openTimeoutMs?: number;
   /** Protocol errors tolerated before closing the tunnel. Default 10 per minute. */
   badMessageBudget?: BadMessageBudgetOptions;
+  /**
+   * Frames the peer may send on the connection itself — PING, PONG, CONTROL, the WebSocket's own pings and
+   * pongs (`attachWebSocket`) — and OPENs, as a token bucket (`limit` at once, `limit` per `windowMs`); a frame
+   * counts one per started 4 KiB (a 64 KiB CONTROL message is 16). One more closes the tunnel
+   * (`PROTOCOL_ERROR`, ws 1002). Stream frames are bounded by flow control instead; these cost this side work
+   * (a PONG or OPEN_FAIL to send, JSON to parse) whatever their rate. `false` (default): no bound. The
+   * connector sets one (TUNNEL_CONNECTION_FRAMES_PER_MINUTE).
+   */
+  connectionFrameBudget?: RateBudgetOptions | false;
   /**
    * Connector only: inspect an acceptable HELLO (e.g. refuse outdated agents). Return a rejection
    * to answer HELLO_ACK with `POLICY` and close.
@@ -102,6 +119,10 @@ export interface TunnelStats {
 }
 
 const MIN_GRANT = 4096;
+/** Frames counted against `connectionFrameBudget`: the connection's own, and OPENs (each answered, none flow-controlled). */
+const BUDGETED_FRAMES: ReadonlySet<Frame['type']> = new Set(['PING', 'PONG', 'CONTROL', 'OPEN']);
+/** A budgeted frame counts one per started this many bytes (JSON to parse grows with them). */
+const BUDGET_UNIT_BYTES = 4096;
 
 const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 15_000, maxMissed: 2 };
 const DEFAULT_BAD_MESSAGE_BUDGET: BadMessageBudgetOptions = { limit: 10, windowMs: 60_000 };
@@ -136,11 +157,13 @@ interface Settings {
   readonly streamHighWaterMark: number;
   readonly streamQueueLimit: number;
   readonly transportHighWaterMark: number;
+  readonly maxTransportUnflushedBytes: number;
   readonly handshakeTimeoutMs: number;
   readonly openTimeoutMs: number;
   readonly validateHello: MultiplexerOptions['validateHello'];
   readonly timers: TimerApi;
   readonly budgetOptions: BadMessageBudgetOptions;
+  readonly frameBudget: RateBudgetOptions | false;
   readonly heartbeat: HeartbeatOptions | false;
 }
 
@@ -154,28 +177,37 @@ const settingsByOptions = new WeakMap<MultiplexerOptions, Settings>();
 function settingsOf(options: MultiplexerOptions): Settings {
   const cached = settingsByOptions.get(options);
   if (cached !== undefined) return cached;
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const transportHighWaterMark = options.transportHighWaterMark ?? 1024 * 1024;
   const settings: Settings = {
     software: options.software,
     supportedVersions: options.supportedVersions ?? SUPPORTED_PROTOCOL_VERSIONS,
     capabilities: options.capabilities ?? NO_CAPABILITIES,
-    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxFrameBytes,
     initialWindow: options.initialWindow ?? 256 * 1024,
     maxStreams: options.maxStreams ?? 256,
     maxReceiveBufferBytes: options.maxReceiveBufferBytes ?? 32 * 1024 * 1024,
     maxSendBufferBytes: options.maxSendBufferBytes ?? 16 * 1024 * 1024,
     streamHighWaterMark: options.streamHighWaterMark ?? 64 * 1024,
     streamQueueLimit: options.streamQueueLimit ?? 1024 * 1024,
-    transportHighWaterMark: options.transportHighWaterMark ?? 1024 * 1024,
+    transportHighWaterMark,
+    maxTransportUnflushedBytes: options.maxTransportUnflushedBytes ?? Math.max(8 * 1024 * 1024, transportHighWaterMark + 2 * maxFrameBytes),
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     openTimeoutMs: options.openTimeoutMs ?? 30_000,
     validateHello: options.validateHello,
     timers: options.timers ?? systemTimers,
     budgetOptions: options.badMessageBudget ?? DEFAULT_BAD_MESSAGE_BUDGET,
+    frameBudget: options.connectionFrameBudget ?? false,
     heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT,
   };
   checkRange('maxFrameBytes', settings.maxFrameBytes, MIN_MAX_FRAME_BYTES, MAX_MAX_FRAME_BYTES);
   checkRange('initialWindow', settings.initialWindow, MIN_GRANT, MAX_WINDOW);
   checkRange('streamHighWaterMark', settings.streamHighWaterMark, 1, settings.streamQueueLimit);
+  checkRange('maxTransportUnflushedBytes', settings.maxTransportUnflushedBytes, transportHighWaterMark + maxFrameBytes, Number.MAX_SAFE_INTEGER);
+  if (settings.frameBudget) {
+    checkRange('connectionFrameBudget.limit', settings.frameBudget.limit, 1, Number.MAX_SAFE_INTEGER);
+    checkRange('connectionFrameBudget.windowMs', settings.frameBudget.windowMs, 1, Number.MAX_SAFE_INTEGER);
+  }
   settingsByOptions.set(options, settings);
   return settings;
 }
@@ -196,6 +228,8 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
   private readonly settings: Settings;
   /** Made on the first protocol error (most tunnels never have one). */
   private budget: BadMessageBudget | undefined;
+  /** Made on the first frame on the connection once open, when `connectionFrameBudget` is set. */
+  private frameBudget: RateBudget | undefined;
   private readonly heartbeat: Heartbeat | undefined;
 
   /** NO_STREAMS while the tunnel has none (memory of idle tunnels): replaced in createStream, restored in forget. */
@@ -413,6 +447,12 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
     if (this.currentState === 'idle') throw new Error('receive() before start()');
     this.framesIn += 1;
     this.bytesIn += message.length;
+    if (this.transportUnflushed > this.settings.maxTransportUnflushedBytes) {
+      // Checked as a frame arrives (never inside a stream's own call): what a peer that does not read makes this side
+      // send (PONGs, OPEN_FAILs) ends here, with its tunnel. The close frame could not get through: terminated.
+      this.shutdown('SEND_OVERFLOW', `${this.transportUnflushed} bytes sent and not flushed: the peer does not read`, 'terminate');
+      return;
+    }
     this.heartbeat?.markAlive();
     if (!isBinary) {
       this.protocolError(new TunnelProtocolError('TEXT_MESSAGE', 'text message on a binary tunnel', 'drop-frame'));
@@ -427,13 +467,21 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
       this.handleHandshake(event.frame);
       return;
     }
-    this.dispatch(event.frame);
+    this.dispatch(event.frame, message.length);
   }
 
   /** The transport closed under us: every stream closes with `TUNNEL_CLOSED`. */
   handleTransportClosed(details: { code?: number; reason?: string } = {}): void {
     const reason = details.reason ? ` ${details.reason}` : '';
     this.shutdown('TRANSPORT_CLOSED', `transport closed (${details.code ?? 'no code'})${reason}`, 'none');
+  }
+
+  /**
+   * The transport received one of its own control frames (a WebSocket ping or pong): counted against the
+   * connection frame budget like the tunnel's PING and PONG (`attachWebSocket` reports them).
+   */
+  noteTransportControlFrame(kind: string): void {
+    if (this.currentState === 'open') this.spendConnectionFrame(kind, 1);
   }
 
   /** Closes the tunnel and the transport; every stream closes with `TUNNEL_CLOSED`. */
@@ -526,7 +574,8 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
 
   // ---- frames of an open tunnel ----
 
-  private dispatch(frame: Frame): void {
+  private dispatch(frame: Frame, bytes: number): void {
+    if (BUDGETED_FRAMES.has(frame.type) && !this.spendConnectionFrame(frame.type, Math.ceil(bytes / BUDGET_UNIT_BYTES))) return;
     switch (frame.type) {
       case 'HELLO':
       case 'HELLO_ACK':
@@ -657,6 +706,16 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
       }
     }
     this.protocolError(error);
+  }
+
+  /** One frame on the connection (or an OPEN), `cost` units, against `connectionFrameBudget`; `false` once it closed the tunnel. */
+  private spendConnectionFrame(kind: string, cost: number): boolean {
+    const options = this.settings.frameBudget;
+    if (!options) return true;
+    const now = this.settings.timers.now();
+    if ((this.frameBudget ??= new RateBudget(options, now)).spend(now, Math.min(cost, options.limit))) return true;
+    this.shutdown('PROTOCOL_ERROR', `connection frame budget exhausted: more than ${options.limit} frames per ${options.windowMs} ms (last ${kind})`);
+    return false;
   }
 
   private protocolError(error: TunnelProtocolError): void {

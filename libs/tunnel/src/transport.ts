@@ -34,8 +34,10 @@ export type TunnelCloseCode =
   | 'HANDSHAKE_FAILED'
   /** Version negotiation failed or the peer's policy refused us (HELLO_ACK rejected). */
   | 'VERSION_REJECTED'
-  /** The bad-message budget was exhausted. */
-  | 'PROTOCOL_ERROR';
+  /** The bad-message budget or the connection frame budget was exhausted. */
+  | 'PROTOCOL_ERROR'
+  /** More than `maxTransportUnflushedBytes` waited to be flushed: the peer does not read what it is sent. */
+  | 'SEND_OVERFLOW';
 
 export interface TunnelCloseInfo {
   code: TunnelCloseCode;
@@ -53,5 +55,6 @@ export const WS_CLOSE_CODES: Readonly<Record<TunnelCloseCode, number>> = {
   HANDSHAKE_FAILED: 4400,
   HANDSHAKE_TIMEOUT: 4408,
   HEARTBEAT_TIMEOUT: 4409,
+  SEND_OVERFLOW: 4413,
   VERSION_REJECTED: 4426,
 };

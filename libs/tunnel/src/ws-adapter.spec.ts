@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 
 import { DEFAULT_MAX_FRAME_BYTES } from './constants';
-import type { Multiplexer } from './multiplexer';
+import type { Multiplexer, MultiplexerOptions } from './multiplexer';
 import type { TunnelStream } from './stream';
 import { collect, writeAll } from './testing/collect';
 import type { TunnelCloseInfo } from './transport';
@@ -21,9 +21,12 @@ describe(attachWebSocket.name, () => {
   let url: string;
   let connector: Promise<Multiplexer>;
   const agentStreams = new Map<string, TunnelStream>();
+  /** The connector's options (a test may change them before its agent connects). */
+  let connectorOptions: MultiplexerOptions;
 
   beforeEach(async () => {
     agentStreams.clear();
+    connectorOptions = { role: 'connector', software: 'connector/1' };
     server = createServer();
     wss = new WebSocketServer({ noServer: true, maxPayload: DEFAULT_MAX_FRAME_BYTES });
     connector = new Promise((resolve) => {
@@ -32,7 +35,7 @@ describe(attachWebSocket.name, () => {
           socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
           return;
         }
-        wss.handleUpgrade(request, socket, head, (ws) => resolve(attachWebSocket(ws, { role: 'connector', software: 'connector/1' })));
+        wss.handleUpgrade(request, socket, head, (ws) => resolve(attachWebSocket(ws, connectorOptions)));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -128,6 +131,23 @@ describe(attachWebSocket.name, () => {
       socket.on('error', () => resolve(undefined));
     });
     expect(status).toBe(401);
+  });
+
+  it('counts the WebSocket’s own pings and pongs against the connection frame budget', async () => {
+    connectorOptions = { ...connectorOptions, connectionFrameBudget: { limit: 4, windowMs: 60_000 } };
+    const { agent, socket } = connectAgent();
+    const sut = await connector;
+    await new Promise((resolve) => sut.onReady(resolve));
+    const closed = new Promise<TunnelCloseInfo>((resolve) => sut.onClose(resolve));
+    for (let i = 0; i < 3; i++) socket.ping();
+    socket.pong();
+    socket.ping();
+
+    expect(await closed).toEqual({
+      code: 'PROTOCOL_ERROR',
+      message: 'connection frame budget exhausted: more than 4 frames per 60000 ms (last WebSocket ping)',
+    });
+    expect(await new Promise((resolve) => agent.onClose(resolve))).toMatchObject({ message: expect.stringMatching(/^transport closed \(1002\)/) });
   });
 
   it('sends the frames of one tick as one socket write, in order', async () => {

@@ -27,6 +27,9 @@ export function attachWebSocket(socket: WebSocket, options: MultiplexerOptions):
   (socket as TunnelSocket)[TUNNEL] = mux;
   socket.on('message', onSocketMessage);
   socket.on('close', onSocketClose);
+  // The WebSocket's own pings and pongs cost work too (ws answers each ping): counted like the tunnel's PING/PONG.
+  socket.on('ping', onSocketPing);
+  socket.on('pong', onSocketPong);
   // ws emits 'close' after 'error'; the Multiplexer learns about the failure from the close.
   socket.on('error', ignoreSocketError);
   if (socket.readyState === WS_OPEN) mux.start();
@@ -43,6 +46,14 @@ function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): voi
 
 function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
   (this as TunnelSocket)[TUNNEL].handleTransportClosed({ code, reason: reason.toString('utf8') });
+}
+
+function onSocketPing(this: WebSocket): void {
+  (this as TunnelSocket)[TUNNEL].noteTransportControlFrame('WebSocket ping');
+}
+
+function onSocketPong(this: WebSocket): void {
+  (this as TunnelSocket)[TUNNEL].noteTransportControlFrame('WebSocket pong');
 }
 
 function onSocketOpen(this: WebSocket): void {

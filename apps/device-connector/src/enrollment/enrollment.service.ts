@@ -18,6 +18,12 @@ export interface AuthenticatedCredential extends AuthenticatedAgent {
 const REJECTED = 'invalid, used or expired enrollment token';
 
 /**
+ * An agent's version as it may be stored (Agent.version, its `agent.online` / `agent.enrolled` events, the audit log):
+ * from the enrollment body and from each upgrade's X-Payorch-Agent-Version header alike.
+ */
+export const AGENT_VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
+
+/**
  * Agent identity. An enrollment token (from POST /v1/agents) is exchanged exactly once for a
  * long-lived credential; the credential then authenticates every WebSocket upgrade.
  */

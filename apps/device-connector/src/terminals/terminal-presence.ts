@@ -26,6 +26,78 @@ export const PRESENCE_WRITE_ATTEMPTS = 3;
 /** Pause before each retry of a failed batch (attempt 2, attempt 3). */
 const RETRY_DELAYS_MS = [100, 400] as const;
 
+/** Longest `detail` of a status mark (an agent's link report, a failed open: its event's data), in UTF-16 code units. */
+const MAX_DETAIL_CHARS = 200;
+/** Terminal.info as stored (`storableInfo`): nesting, entries per object or array, string length, and all of it (JSON characters, about). */
+export const INFO_LIMITS = { depth: 8, entries: 256, stringChars: 1024, totalChars: 32 * 1024 } as const;
+
+/** NUL (PostgreSQL refuses it in text and jsonb) and the other C0/C1 control characters. */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+/** A UTF-16 surrogate without its pair (jsonb refuses it; a cut in the middle of a pair leaves one). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text from an agent or a terminal made storable: at most `maxChars` code units, NUL, lone surrogates (and, with
+ * `controls`, every control character) replaced by U+FFFD. Before, one `detail` or info string with a NUL (or an
+ * emoji cut in half) failed its whole batch — the presence writes of every other agent of the tenant batched with it —
+ * three times, and the tunnels whose set-up waited for them were refused (SETUP_FAILED).
+ */
+export function storableText(text: string, maxChars: number, controls = false): string {
+  const cut = text.length > maxChars ? text.slice(0, maxChars) : text;
+  return cut.replace(controls ? CONTROL_CHARACTERS : /\u0000/g, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/**
+ * A terminal's info (what its driver read from the terminal: SSI's `raw` is whatever the terminal sent) made storable
+ * as Terminal.info: strings as `storableText`, numbers finite, bigints as strings, at most INFO_LIMITS.depth levels and
+ * INFO_LIMITS.entries entries per level (keys cut like strings), and once INFO_LIMITS.totalChars of JSON are taken the
+ * rest left out; `truncated: true` says something was. Deeper JSON than PostgreSQL's stack takes, a 64 KiB string or a
+ * NUL failed the tenant's presence batch (see `storableText`).
+ */
+export function storableInfo(info: Record<string, unknown>): Record<string, unknown> {
+  let left: number = INFO_LIMITS.totalChars;
+  let truncated = false;
+  const take = (chars: number): boolean => {
+    if (left < chars) {
+      truncated = true;
+      return false;
+    }
+    left -= chars;
+    return true;
+  };
+  const walk = (input: unknown, depth: number): unknown => {
+    const value =
+      input !== null && typeof input === 'object' && typeof (input as { toJSON?: unknown }).toJSON === 'function'
+        ? (input as { toJSON(): unknown }).toJSON()
+        : input;
+    if (typeof value === 'string') {
+      if (value.length > INFO_LIMITS.stringChars) truncated = true;
+      const text = storableText(value, INFO_LIMITS.stringChars);
+      return take(text.length + 2) ? text : undefined;
+    }
+    if (typeof value === 'bigint') return walk(value.toString(), depth);
+    if (typeof value === 'number') return take(24) ? (Number.isFinite(value) ? value : null) : undefined;
+    if (typeof value === 'boolean' || value === null) return take(5) ? value : undefined;
+    if (typeof value !== 'object' || depth >= INFO_LIMITS.depth) {
+      if (value !== undefined && typeof value !== 'function' && typeof value !== 'symbol') truncated = true;
+      return undefined;
+    }
+    if (!take(2)) return undefined;
+    const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((item, i) => [String(i), item]) : Object.entries(value);
+    if (entries.length > INFO_LIMITS.entries) truncated = true;
+    const kept: Array<[string, unknown]> = [];
+    for (const [key, item] of entries.slice(0, INFO_LIMITS.entries)) {
+      const name = Array.isArray(value) ? key : storableText(key, INFO_LIMITS.stringChars);
+      if (!take(name.length + 4)) break;
+      const stored = walk(item, depth + 1);
+      if (stored !== undefined) kept.push([name, stored]);
+    }
+    return Array.isArray(value) ? kept.map(([, item]) => item) : Object.fromEntries(kept);
+  };
+  const stored = (walk(info, 0) ?? {}) as Record<string, unknown>;
+  return truncated ? { ...stored, truncated: true } : stored;
+}
+
 /** A terminal presence or info write that still failed after PRESENCE_WRITE_ATTEMPTS attempts. */
 export class PresenceWriteError extends Error {
   constructor(
@@ -164,13 +236,14 @@ export class TerminalPresence {
   terminal(agent: SessionRef, terminalId: string, online: boolean, detail?: string): Promise<void> {
     return this.mark(agent, terminalId, (mark) => {
       mark.status = online ? 'ONLINE' : 'OFFLINE';
-      mark.detail = detail?.slice(0, 200);
+      mark.detail = detail === undefined ? undefined : storableText(detail, MAX_DETAIL_CHARS, true);
     });
   }
 
-  /** Stores the terminal's info (Terminal.info); same batching and failure contract as `terminal`. */
+  /** Stores the terminal's info (Terminal.info, made storable: `storableInfo`); same batching and failure contract as `terminal`. */
   terminalInfo(agent: AgentRef, terminalId: string, info: Record<string, unknown>): Promise<void> {
-    return this.mark(agent, terminalId, (mark) => (mark.info = info));
+    const stored = storableInfo(info);
+    return this.mark(agent, terminalId, (mark) => (mark.info = stored));
   }
 
   /** The agent answered a ping: Agent.lastSeenAt, batched with the tenant's other agents (one UPDATE every few seconds, not one transaction per pong). */

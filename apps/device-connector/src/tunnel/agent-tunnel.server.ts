@@ -8,6 +8,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
+import { TOKEN_KINDS, tokenPrefix } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
 import {
   AGENT_CLOSE_CODES,
@@ -15,22 +16,26 @@ import {
   type ControlMessage,
   type Multiplexer,
   type MultiplexerOptions,
+  RateBudget,
+  type RateBudgetOptions,
   type TerminalEntry,
   type TunnelCloseInfo,
 } from '@payorch/tunnel';
 
-import { type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
+import { AGENT_VERSION_PATTERN, type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
 import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../terminals/terminal-link';
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
+import { AgentReports } from './agent-reports';
 
 export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
-const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,50}$/;
 /** `payorch-agent doctor` sets this header on its upgrade (apps/agent/src/doctor.ts PROBE_HEADER). */
 const PROBE_HEADER = 'x-payorch-agent-probe';
 const PROBE_TIMEOUT_MS = 15_000;
 /** Longest wait of an upgrade for its authentication: below the agent's 15 s opening-handshake timeout (apps/agent TunnelClient). */
 const UPGRADE_WAIT_LIMIT_MS = 10_000;
+/** DATA stops at this many unflushed bytes (the Multiplexer's transportHighWaterMark, its default). */
+const TRANSPORT_HIGH_WATER_MARK = 1024 * 1024;
 
 export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
 
@@ -66,6 +71,7 @@ export interface AgentSessionListener {
 interface Connection {
   ws: WebSocket;
   agent: AuthenticatedAgent;
+  /** False from a ws ping until its pong: only that pong counts as a sign of life (an unsolicited pong is no answer). */
   alive: boolean;
   session: AgentSession;
 }
@@ -88,6 +94,16 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   private readonly sweep: NodeJS.Timeout;
   private readonly connected: Gauge;
   private readonly refused: Counter<'stage'>;
+  private readonly throttled: Counter;
+  private readonly reportsDropped: Counter;
+  /**
+   * Per credential (its lookup prefix): the upgrades it made here (TUNNEL_AGENT_CONNECTS_PER_MINUTE). Spent only once the
+   * credential authenticated (no one else can spend an agent's budget); once spent, the credential's next upgrades are
+   * answered before it is looked up again. Full buckets are forgotten by the ping sweep.
+   */
+  private readonly connects = new Map<string, RateBudget>();
+  private readonly connectBudget: RateBudgetOptions;
+  private readonly reportIntervalMs: number;
   private shuttingDown = false;
   private listener: AgentSessionListener | undefined;
   /** Close handlers still writing presence; shutdown waits for them before the database closes. */
@@ -104,8 +120,17 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     @Inject(REGISTRY) registry: Registry,
     private readonly enrollment: EnrollmentService,
   ) {
-    this.tunnelOptions = { role: 'connector', software: CONNECTOR_SOFTWARE, maxFrameBytes: config.TUNNEL_MAX_FRAME_BYTES };
+    this.tunnelOptions = {
+      role: 'connector',
+      software: CONNECTOR_SOFTWARE,
+      maxFrameBytes: config.TUNNEL_MAX_FRAME_BYTES,
+      transportHighWaterMark: TRANSPORT_HIGH_WATER_MARK,
+      maxTransportUnflushedBytes: Math.max(config.TUNNEL_MAX_UNFLUSHED_BYTES, TRANSPORT_HIGH_WATER_MARK + config.TUNNEL_MAX_FRAME_BYTES),
+      connectionFrameBudget: { limit: config.TUNNEL_CONNECTION_FRAMES_PER_MINUTE, windowMs: 60_000 },
+    };
     this.probeOptions = { ...this.tunnelOptions, heartbeat: false };
+    this.connectBudget = { limit: config.TUNNEL_AGENT_CONNECTS_PER_MINUTE, windowMs: 60_000 };
+    this.reportIntervalMs = config.TUNNEL_AGENT_REPORT_INTERVAL_MS;
     // maxPayload never below the tunnel's frame bound (one frame per WebSocket message), never ws's 100 MiB default.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(config.TUNNEL_MAX_PAYLOAD_BYTES, config.TUNNEL_MAX_FRAME_BYTES) });
     this.sweep = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
@@ -115,6 +140,16 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       name: 'payorch_connector_tunnels_refused_total',
       help: 'Agents refused: upgrades answered 503 after waiting too long for their authentication (stage "upgrade"), tunnels closed with SETUP_FAILED (4503) because the set-up failed (stage "setup") or presence could not be recorded (stage "presence").',
       labelNames: ['stage'],
+      registers: [registry],
+    });
+    this.throttled = new Counter({
+      name: 'payorch_connector_upgrades_throttled_total',
+      help: 'Agent upgrades answered 429: the agent connected more than TUNNEL_AGENT_CONNECTS_PER_MINUTE times a minute.',
+      registers: [registry],
+    });
+    this.reportsDropped = new Counter({
+      name: 'payorch_connector_agent_reports_dropped_total',
+      help: 'Agent link reports dropped: more terminals reported within one TUNNEL_AGENT_REPORT_INTERVAL_MS than a terminal list holds.',
       registers: [registry],
     });
   }
@@ -144,6 +179,9 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const arrived = Date.now();
+    const prefix = match ? tokenPrefix(match[1]!, TOKEN_KINDS.agentCredential) : null;
+    const spent = prefix === null ? undefined : this.connects.get(prefix);
+    if (spent && spent.waitMs(arrived) > 0) return this.throttle(socket, spent, arrived);
     let agent: AuthenticatedCredential | null;
     try {
       // Not in turn with the set-ups (DatabaseSlots): the upgrades that arrive together are authenticated by one
@@ -167,11 +205,25 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       this.logger.warn({ remote: req.socket.remoteAddress }, 'agent upgrade rejected: bad credential');
       return reject(socket, 401, 'Unauthorized');
     }
+    // Each upgrade costs a set-up (presence, ownership, events) and the close of the tunnel it replaces: bounded per agent.
+    const now = Date.now();
+    let budget = this.connects.get(agent.credentialPrefix);
+    if (!budget) this.connects.set(agent.credentialPrefix, (budget = new RateBudget(this.connectBudget, now)));
+    if (!budget.spend(now)) {
+      this.logger.warn({ agentId: agent.agentId, tenantId: agent.tenantId }, 'agent upgrades throttled: too many connects (429)');
+      return this.throttle(socket, budget, now);
+    }
     const header = req.headers['x-payorch-agent-version'];
-    const version = typeof header === 'string' && VERSION_PATTERN.test(header) ? header : null;
+    const version = typeof header === 'string' && AGENT_VERSION_PATTERN.test(header) ? header : null;
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     if (req.headers[PROBE_HEADER] !== undefined) return this.wss.handleUpgrade(req, socket, head, (ws) => this.onProbe(ws, agent!));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, agent!, version));
+  }
+
+  /** 429 with the seconds until the credential may connect again. */
+  private throttle(socket: Duplex, budget: RateBudget, now: number): void {
+    this.throttled.inc();
+    reject(socket, 429, 'Too Many Requests', { 'Retry-After': String(Math.max(1, Math.ceil(budget.waitMs(now) / 1000))) });
   }
 
   private onConnection(ws: WebSocket, credential: AuthenticatedCredential, version: string | null): void {
@@ -188,10 +240,16 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       this.logger.info({ agentId: agent.agentId, tunnelVersion: hello.version, peer: hello.peerSoftware }, 'tunnel open');
       void this.listener?.onSessionReady(session).catch((error: Error) => this.refuse(session, 'setup', error));
     });
-    mux.onControl((message) => this.listener?.onSessionControl(session, message));
+    const reports = new AgentReports(
+      this.reportIntervalMs,
+      (message) => this.listener?.onSessionControl(session, message),
+      () => this.reportsDropped.inc(),
+    );
+    mux.onControl((message) => reports.push(message));
     mux.onProtocolError((error) => this.logger.warn({ agentId: agent.agentId, code: error.code }, 'tunnel protocol error'));
     mux.onClose((info) => {
-      this.logger.info({ agentId: agent.agentId, code: info.code }, 'tunnel closed');
+      reports.close();
+      this.logger.info({ agentId: agent.agentId, code: info.code, reason: info.message }, 'tunnel closed');
       const done = (this.listener?.onSessionClosed(session, info) ?? Promise.resolve()).catch((error: Error) =>
         this.logger.warn({ agentId: agent.agentId, err: error.message }, 'tunnel close handling failed'),
       );
@@ -199,6 +257,8 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       void done.finally(() => this.closing.delete(done));
     });
     ws.on('pong', () => {
+      // Only the answer to our ping (one per sweep): an agent sending pongs of its own made a presence write of each.
+      if (connection.alive) return;
       connection.alive = true;
       this.listener?.onSessionAlive(session);
     });
@@ -277,6 +337,8 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   }
 
   private pingAll(): void {
+    const now = Date.now();
+    for (const [prefix, budget] of this.connects) if (budget.isFull(now)) this.connects.delete(prefix);
     for (const connection of this.connections.values()) {
       if (!connection.alive) {
         connection.ws.terminate();
@@ -323,7 +385,10 @@ function truncateReason(reason: string): string {
   return Buffer.byteLength(reason) <= 123 ? reason : `${Buffer.from(reason).subarray(0, 110).toString('utf8')}…`;
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function reject(socket: Duplex, status: number, text: string, headers: Record<string, string> = {}): void {
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
   socket.destroy();
 }
