@@ -25,13 +25,30 @@ import {
 import type { Logger } from '@payorch/logging';
 
 import { checkEgress, type EgressDecision, precheckEgress } from './egress-policy';
+import { type RefusalSummary, type RefusedOpen, RelayRefusals } from './relay-refusals';
 
 export interface RelayLimits extends RelayConnectionLimits {
   connectTimeoutMs: number;
   /** Bytes per session in each direction. */
   maxBytes: number;
   maxDurationMs: number;
+  /** Sessions of one terminal at once, those still opening (egress checks, DNS, connect) included. */
   maxConnectionsPerTerminal: number;
+  /**
+   * Refused opens (denied, connect_failed) of one terminal recorded one by one per minute (RelayRefusals), when the
+   * port builds its own budget; RelayPortFactory shares one per terminal instead. Default: no bound.
+   */
+  maxRecordedRefusalsPerMinute?: number;
+}
+
+/** Runs one piece of database work in its turn (the connector's DatabaseSlots); default: at once. */
+export type DatabaseTurn = <T>(work: () => Promise<T>) => Promise<T>;
+
+export interface EgressRelayPortOptions {
+  /** The connector's DatabaseSlots: every read and write of the relay queues there instead of taking a pool connection. */
+  databaseTurn?: DatabaseTurn;
+  /** The terminal's budget of refused opens, shared by its ports (RelayPortFactory); default: one of this port's own. */
+  refusals?: RelayRefusals;
 }
 
 export interface RelayOwner {
@@ -74,9 +91,24 @@ export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
  * policy (which the tenant cannot widen) and then the tenant's EgressRules, and the socket connects
  * to the checked address (no rebinding); operator-allowed internal addresses need an explicit rule, and every session is bounded (bytes each way, lifetime, sessions per terminal) and recorded
  * in RelaySession (denials too, with a `relay.denied` event). docs/relay.md.
+ *
+ * What a hostile terminal (or the agent feeding it bytes) can make it do is bounded too: opens under way count
+ * against `maxConnectionsPerTerminal` from their first step (`opening`); refused opens are recorded one by one only
+ * within the terminal's budget (RelayRefusals), past it refused at once without database work and summarised; and
+ * every read and write waits for its turn (`databaseTurn`: the connector's DatabaseSlots) instead of taking a pool
+ * connection of its own.
  */
 export class EgressRelayPort implements RelayPort {
   private readonly connections = new RelayConnections();
+  /**
+   * Opens under way (egress checks, DNS, connect, the `open` row): each holds one of the terminal's
+   * `maxConnectionsPerTerminal` places, taken before the first await and given back on every path. Counting only
+   * the established connections let concurrent 91s (TillSession serves them concurrently) all pass the check
+   * before any of them connected: 20 opens at once with a limit of 2 all opened.
+   */
+  private opening = 0;
+  private readonly databaseTurn: DatabaseTurn;
+  private readonly refusals: RelayRefusals;
   /** The RelaySession row of each open connection (null when it could not be written). */
   private readonly rows = new Map<string, { id: string | null; clock: RelaySessionClock }>();
   /** Set by closeAll: how a session that finishes opening afterwards ends. */
@@ -91,24 +123,53 @@ export class EgressRelayPort implements RelayPort {
     private readonly policy: EgressPolicy,
     private readonly resolve: Resolver = systemResolver,
     private readonly clock: () => RelaySessionClock = () => new RelaySessionClock(),
-  ) {}
+    options: EgressRelayPortOptions = {},
+  ) {
+    this.databaseTurn = options.databaseTurn ?? ((work) => work());
+    this.refusals =
+      options.refusals ??
+      new RelayRefusals(limits.maxRecordedRefusalsPerMinute ?? Infinity, (summary) => writeRefusalSummary(owner, db, this.databaseTurn, logger, summary));
+  }
 
   get openConnections(): number {
     return this.connections.size;
   }
 
+  /** Opens under way (not yet established or refused); tests. */
+  get pendingOpens(): number {
+    return this.opening;
+  }
+
   async open(target: RelayTarget): Promise<string> {
     if (this.closedAs) throw new RelayError('UNAVAILABLE', 'relay closed');
     const clock = this.clock();
-    if (this.connections.size >= this.limits.maxConnectionsPerTerminal) {
-      await this.record(clock, target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
+    // Over its budget of refused opens: refused at once, before any database work, DNS or connect; summarised.
+    if (!this.refusals.available) {
+      await this.refuse(clock, target, null, 'denied', `more than ${this.refusals.perMinute} refused relay opens a minute: refused without checking`);
+      throw new RelayError('DENIED', 'too many refused relay opens');
+    }
+    // Checked and reserved in one synchronous step, before the first await: concurrent 91s cannot all pass.
+    if (this.opening + this.connections.size >= this.limits.maxConnectionsPerTerminal) {
+      await this.refuse(clock, target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
       throw new RelayError('DENIED', 'too many relay connections');
     }
+    this.opening += 1;
+    try {
+      return await this.connect(clock, target);
+    } finally {
+      this.opening -= 1;
+    }
+  }
+
+  /** The checks, the lookup and the connect of one open holding its place (`opening`). */
+  private async connect(clock: RelaySessionClock, target: RelayTarget): Promise<string> {
     // The tenant's rules and the ranges the operator granted it for the relay (both under RLS), read together.
-    const { rules, grants } = await this.db.withTenant(this.owner.tenantId, async (tx) => ({
-      rules: await tx.egressRule.findMany({ select: { cidr: true, host: true, port: true } }),
-      grants: await tx.egressGrant.findMany({ where: { channel: 'RELAY' }, select: { cidr: true, port: true } }),
-    }));
+    const { rules, grants } = await this.databaseTurn(() =>
+      this.db.withTenant(this.owner.tenantId, async (tx) => ({
+        rules: await tx.egressRule.findMany({ select: { cidr: true, host: true, port: true } }),
+        grants: await tx.egressGrant.findMany({ where: { channel: 'RELAY' }, select: { cidr: true, port: true } }),
+      })),
+    );
     const policy = this.policy.withGrants(grants);
     // No rule could allow this name: refused before the platform resolves anything.
     const precheck = precheckEgress(rules, target.host, target.port);
@@ -140,7 +201,7 @@ export class EgressRelayPort implements RelayPort {
       socket = await connectRelaySocket(address, target.port, this.limits.connectTimeoutMs);
     } catch (error) {
       const relayError = error as RelayError;
-      await this.record(clock, target, address, 'connect_failed', relayError.code);
+      await this.refuse(clock, target, address, 'connect_failed', relayError.code);
       throw relayError;
     }
     if (this.closedAs) {
@@ -151,6 +212,7 @@ export class EgressRelayPort implements RelayPort {
     const connection = new RelayConnection(socket, this.limits);
     // Recorded before the id is handed out, so the audit trail's order is the order of opens.
     const row = await this.record(clock, target, address, 'open', null);
+    // Added to the established connections in the same step as `opening` is given back (no await in between).
     const id = this.connections.add(connection);
     this.rows.set(id, { id: row, clock });
     if (this.closedAs) {
@@ -177,9 +239,30 @@ export class EgressRelayPort implements RelayPort {
   ): Promise<never> {
     const byName = options.resolved === true && parseAddressLiteral(target.host) === null;
     const shown = byName ? `${target.host}:${target.port} does not resolve to an address the egress rules and the platform policy allow` : reason;
-    await this.record(clock, target, byName ? null : address, 'denied', shown);
-    this.logger.warn({ terminalId: this.owner.terminalId, host: target.host, port: target.port, address, reason }, 'relay denied');
+    if (await this.refuse(clock, target, byName ? null : address, 'denied', shown)) {
+      this.logger.warn({ terminalId: this.owner.terminalId, host: target.host, port: target.port, address, reason }, 'relay denied');
+    }
     throw new RelayError('DENIED', shown);
+  }
+
+  /**
+   * Records a refused open (denied, connect_failed) one by one while the terminal's budget lasts (the token is taken
+   * synchronously, before any await); past it the refusal is only counted and summarised (RelayRefusals). Returns
+   * whether it was recorded one by one.
+   */
+  private async refuse(
+    clock: RelaySessionClock,
+    target: RelayTarget,
+    address: string | null,
+    outcome: RefusedOpen['outcome'],
+    reason: string,
+  ): Promise<boolean> {
+    if (!this.refusals.take()) {
+      this.refusals.unrecorded({ host: target.host, port: target.port, outcome, reason, startedAt: clock.startedAt, endedAt: clock.endedAt() });
+      return false;
+    }
+    await this.record(clock, target, address, outcome, reason);
+    return true;
   }
 
   async send(connectionId: string, data: Uint8Array): Promise<number> {
@@ -194,10 +277,10 @@ export class EgressRelayPort implements RelayPort {
     await this.finish(connectionId, 'closed');
   }
 
-  /** Ends every session (driver closed, tunnel closed, shutdown). */
+  /** Ends every session (driver closed, tunnel closed, shutdown) and writes the summary of unrecorded refusals. */
   async closeAll(outcome: Outcome = 'closed'): Promise<void> {
     this.closedAs ??= outcome;
-    await Promise.all(this.connections.ids().map((id) => this.finish(id, outcome)));
+    await Promise.all([...this.connections.ids().map((id) => this.finish(id, outcome)), this.refusals.flush()]);
   }
 
   private async finish(id: string, outcome: Outcome): Promise<void> {
@@ -208,54 +291,106 @@ export class EgressRelayPort implements RelayPort {
     const rowId = row?.id;
     if (!row || !rowId) return;
     const finalOutcome = connection.outcome && connection.outcome !== 'peer_closed' ? connection.outcome : outcome;
-    await this.db
-      .withTenant(this.owner.tenantId, (tx) =>
+    const endedAt = row.clock.endedAt();
+    await this.databaseTurn(() =>
+      this.db.withTenant(this.owner.tenantId, (tx) =>
         tx.relaySession.update({
           where: { id: rowId },
           data: {
             bytesFromHost: BigInt(connection.bytesFromHost),
             bytesToHost: BigInt(connection.bytesToHost),
-            endedAt: row.clock.endedAt(),
+            endedAt,
             outcome: finalOutcome,
             reason: connection.reason ?? null,
           },
         }),
-      )
-      .catch((error: Error) => this.logger.warn({ err: error.message }, 'could not finish the relay session record'));
+      ),
+    ).catch((error: Error) => this.logger.warn({ err: error.message }, 'could not finish the relay session record'));
   }
 
   /** Writes a RelaySession row (and `relay.denied` for a denial); returns its id, null when the write failed. */
   private async record(clock: RelaySessionClock, target: RelayTarget, address: string | null, outcome: string, reason: string | null): Promise<string | null> {
-    const terminal = this.owner;
-    try {
-      return await this.db.withTenant(terminal.tenantId, async (tx) => {
-        const ended = outcome !== 'open';
-        const row = await tx.relaySession.create({
+    // The end of a refusal is when it was refused, not when its row got its turn.
+    const endedAt = outcome === 'open' ? undefined : clock.endedAt();
+    return writeRelaySession(this.owner, this.db, this.databaseTurn, this.logger, {
+      host: target.host,
+      port: target.port,
+      resolvedAddress: address,
+      outcome,
+      reason,
+      startedAt: clock.startedAt,
+      endedAt,
+    });
+  }
+}
+
+interface RelaySessionRow {
+  host: string;
+  port: number;
+  resolvedAddress: string | null;
+  outcome: string;
+  reason: string | null;
+  startedAt: Date;
+  endedAt: Date | undefined;
+}
+
+/** Writes a RelaySession row (and `relay.denied` for a denial) in its database turn; its id, null when the write failed. */
+async function writeRelaySession(owner: RelayOwner, db: Database, databaseTurn: DatabaseTurn, logger: Logger, row: RelaySessionRow): Promise<string | null> {
+  try {
+    return await databaseTurn(() =>
+      db.withTenant(owner.tenantId, async (tx) => {
+        const created = await tx.relaySession.create({
           data: {
-            tenantId: terminal.tenantId,
-            terminalId: terminal.terminalId,
-            host: target.host,
-            port: target.port,
-            resolvedAddress: address,
-            outcome,
-            reason: reason?.slice(0, 500) ?? null,
-            startedAt: clock.startedAt,
-            ...(ended && { endedAt: clock.endedAt() }),
+            tenantId: owner.tenantId,
+            terminalId: owner.terminalId,
+            host: row.host,
+            port: row.port,
+            resolvedAddress: row.resolvedAddress,
+            outcome: row.outcome,
+            reason: row.reason?.slice(0, 500) ?? null,
+            startedAt: row.startedAt,
+            ...(row.endedAt && { endedAt: row.endedAt }),
           },
         });
-        if (outcome === 'denied') {
-          await publishEvent(tx, terminal.tenantId, {
+        if (row.outcome === 'denied') {
+          await publishEvent(tx, owner.tenantId, {
             type: 'relay.denied',
             subjectType: 'relay',
-            subjectId: row.id,
-            data: { relaySessionId: row.id, terminalId: terminal.terminalId, host: target.host, port: target.port, resolvedAddress: address, reason },
+            subjectId: created.id,
+            data: {
+              relaySessionId: created.id,
+              terminalId: owner.terminalId,
+              host: row.host,
+              port: row.port,
+              resolvedAddress: row.resolvedAddress,
+              reason: row.reason,
+            },
           });
         }
-        return row.id;
-      });
-    } catch (error) {
-      this.logger.error({ err: (error as Error).message, terminalId: terminal.terminalId }, 'could not record the relay session');
-      return null;
-    }
+        return created.id;
+      }),
+    );
+  } catch (error) {
+    logger.error({ err: (error as Error).message, terminalId: owner.terminalId }, 'could not record the relay session');
+    return null;
   }
+}
+
+/**
+ * The one row (outcome `denied`, and its `relay.denied`) standing for the refusals of a terminal that were over its
+ * budget in one window: how many, from the first one's start to the last one's end, and the last one's target and
+ * reason (as the tenant may see it: never an address the platform's DNS answered).
+ */
+export async function writeRefusalSummary(owner: RelayOwner, db: Database, databaseTurn: DatabaseTurn, logger: Logger, summary: RefusalSummary): Promise<void> {
+  const { count, last } = summary;
+  logger.warn({ terminalId: owner.terminalId, refused: count, host: last.host, port: last.port }, 'relay refusals over the terminal budget, recorded as one');
+  await writeRelaySession(owner, db, databaseTurn, logger, {
+    host: last.host,
+    port: last.port,
+    resolvedAddress: null,
+    outcome: 'denied',
+    reason: `${count} more relay opens refused and not recorded one by one (over the terminal's budget of refusals); the last: ${last.outcome}: ${last.reason}`,
+    startedAt: summary.startedAt,
+    endedAt: summary.endedAt,
+  });
 }

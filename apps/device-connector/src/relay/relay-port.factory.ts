@@ -1,18 +1,33 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Counter } from 'prom-client';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { EgressPolicy } from '@payorch/egress-guard';
-import type { Logger } from '@payorch/logging';
+import type { Logger, Registry } from '@payorch/logging';
 
-import { CONNECTOR_CONFIG, DATABASE, LOGGER } from '../tokens';
-import { EgressRelayPort, type Outcome, type RelayLimits, type RelayOwner } from './egress-relay-port';
+import { CONNECTOR_CONFIG, DATABASE, LOGGER, REGISTRY } from '../tokens';
+import { DatabaseSlots } from '../tunnel/database-slots';
+import { type DatabaseTurn, EgressRelayPort, type Outcome, type RelayLimits, type RelayOwner, writeRefusalSummary } from './egress-relay-port';
+import { RelayRefusals } from './relay-refusals';
 
-/** One EgressRelayPort per terminal driver; all of an agent's relay sessions end with its tunnel (or its revocation). */
+/** How often the budgets of terminals that are full again and have nothing to summarise are forgotten. */
+const REFUSALS_SWEEP_MS = 60_000;
+
+/**
+ * One EgressRelayPort per terminal driver; all of an agent's relay sessions end with its tunnel (or its revocation).
+ * The budget of refused opens is per terminal and kept here, across its drivers: a terminal does not get a fresh
+ * budget by making its agent reconnect. Every database read and write of the relay waits for a DatabaseSlots turn.
+ */
 @Injectable()
 export class RelayPortFactory implements OnApplicationShutdown {
   private readonly byAgent = new Map<string, Set<EgressRelayPort>>();
   private readonly terminalOf = new WeakMap<EgressRelayPort, string>();
+  /** The budget of refused opens of each terminal (`tenantId/terminalId`). */
+  private readonly refusals = new Map<string, RelayRefusals>();
+  private readonly sweep: NodeJS.Timeout;
+  private readonly unrecorded: Counter;
+  private readonly databaseTurn: DatabaseTurn;
   readonly limits: RelayLimits;
   /** The operator's egress policy above every tenant rule (EGRESS_ALLOW_CIDRS); each relay open adds the tenant's relay grants. */
   readonly policy: EgressPolicy;
@@ -21,6 +36,8 @@ export class RelayPortFactory implements OnApplicationShutdown {
     @Inject(DATABASE) private readonly db: Database,
     @Inject(CONNECTOR_CONFIG) config: ConnectorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(REGISTRY) registry: Registry,
+    slots: DatabaseSlots,
   ) {
     this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);
     this.limits = {
@@ -28,13 +45,25 @@ export class RelayPortFactory implements OnApplicationShutdown {
       maxBytes: config.RELAY_MAX_BYTES,
       maxDurationMs: config.RELAY_MAX_DURATION_MS,
       maxConnectionsPerTerminal: config.RELAY_MAX_CONNECTIONS_PER_TERMINAL,
+      maxRecordedRefusalsPerMinute: config.RELAY_RECORDED_REFUSALS_PER_MINUTE,
       receiveTimeoutMs: 30_000,
       maxBufferedBytes: 1024 * 1024,
     };
+    this.databaseTurn = (work) => slots.run(work);
+    this.unrecorded = new Counter({
+      name: 'payorch_connector_relay_refusals_unrecorded_total',
+      help: "Relay opens refused (denied or connect_failed) and not recorded one by one: over their terminal's RELAY_RECORDED_REFUSALS_PER_MINUTE. Each terminal's are recorded as one summarising RelaySession row (outcome denied) a minute.",
+      registers: [registry],
+    });
+    this.sweep = setInterval(() => this.forgetIdleBudgets(), REFUSALS_SWEEP_MS);
+    this.sweep.unref();
   }
 
   forTerminal(owner: RelayOwner): EgressRelayPort {
-    const port = new EgressRelayPort(owner, this.db, this.limits, this.logger, this.policy);
+    const port = new EgressRelayPort(owner, this.db, this.limits, this.logger, this.policy, undefined, undefined, {
+      databaseTurn: this.databaseTurn,
+      refusals: this.refusalsOf(owner),
+    });
     const ports = this.byAgent.get(owner.agentId) ?? new Set();
     ports.add(port);
     this.byAgent.set(owner.agentId, ports);
@@ -67,7 +96,30 @@ export class RelayPortFactory implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweep);
     await Promise.all([...this.byAgent.values()].flatMap((ports) => [...ports].map((port) => port.closeAll('tunnel_closed'))));
     this.byAgent.clear();
+    // The summaries of terminals whose ports are gone already.
+    await Promise.all([...this.refusals.values()].map((refusals) => refusals.flush()));
+    this.refusals.clear();
+  }
+
+  private refusalsOf(owner: RelayOwner): RelayRefusals {
+    const key = `${owner.tenantId}/${owner.terminalId}`;
+    let refusals = this.refusals.get(key);
+    if (!refusals) {
+      refusals = new RelayRefusals(
+        this.limits.maxRecordedRefusalsPerMinute ?? Infinity,
+        (summary) => writeRefusalSummary(owner, this.db, this.databaseTurn, this.logger, summary),
+        { onUnrecorded: () => this.unrecorded.inc() },
+      );
+      this.refusals.set(key, refusals);
+    }
+    return refusals;
+  }
+
+  /** A budget that is full again and has nothing to summarise reads the same as a new one. */
+  private forgetIdleBudgets(): void {
+    for (const [key, refusals] of this.refusals) if (refusals.idle) this.refusals.delete(key);
   }
 }

@@ -1,5 +1,6 @@
 import { frame, fromHex, hex, data } from '../testing/frame-builder';
 import { JOINPROTO_VECTORS } from '../testing/vectors';
+import type { RelayPort } from './relay';
 import { TillSession, type TillSessionEvent } from './till-session';
 import type { ByteTransport } from './transport';
 
@@ -191,5 +192,38 @@ describe(TillSession.name, () => {
     terminalSends(fromHex(vector('5.2 ').frame_hex));
     await flush();
     expect(written.map(hex)).toEqual([vector('5.2.3').frame_hex]);
+  });
+
+  it('closes a relay connection that finished opening after the session closed: no 94 will come for it', async () => {
+    const { transport, written, terminalSends, hangUp } = fakeTransport();
+    let finishOpen: (connectionId: string) => void = () => undefined;
+    const closed: string[] = [];
+    const relay: RelayPort = {
+      open: () => new Promise((resolve) => (finishOpen = resolve)),
+      send: () => Promise.reject(new Error('unexpected')),
+      receive: () => Promise.reject(new Error('unexpected')),
+      close: async (connectionId) => {
+        closed.push(connectionId);
+      },
+    };
+    new TillSession({ transport, relay });
+    terminalSends(
+      frame(
+        data([
+          ['DF00', '91'],
+          ['DF01', '000001'],
+          ['DF21', 'tcp'],
+          ['DF22', 'processing.test:4000'],
+        ]),
+      ),
+    );
+    await flush();
+    hangUp();
+    finishOpen('7');
+    await flush();
+    // Before, the id was kept for a session that was gone: the connection held one of the terminal's relay places
+    // until its tunnel closed.
+    expect(closed).toEqual(['7']);
+    expect(written).toEqual([]);
   });
 });

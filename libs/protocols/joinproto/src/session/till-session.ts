@@ -361,6 +361,11 @@ export class TillSession {
       case 'OpenConnectionRequest':
         return this.relayStep(request, async () => {
           const connectionId = await this.relay.open(parseRelayTarget(request.protocol, request.address));
+          if (this.closed) {
+            // The session closed while this one was opening: no 94 will come for it, and onClose has closed the rest.
+            await this.relay.close(connectionId).catch(() => undefined);
+            throw new RelayError('CLOSED', 'the session closed while the connection was opening');
+          }
           this.relayConnections.add(connectionId);
           return { type: 'OpenConnectionResponse', id, connectionId };
         });
