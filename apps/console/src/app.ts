@@ -7,17 +7,18 @@ import type { StreamState } from './events';
 import { parseRoute, type Route } from './routes';
 import { describeError, role, shell } from './state';
 
-const NAV: { page: Route['page']; label: string; href: string }[] = [
-  { page: 'fleet', label: 'Fleet', href: '#/fleet' },
-  { page: 'operations', label: 'Live operations', href: '#/operations' },
-  { page: 'pay', label: 'Take a payment', href: '#/pay' },
-  { page: 'settlements', label: 'Settlements', href: '#/settlements' },
-  { page: 'plots', label: 'Plots', href: '#/plots' },
-  { page: 'wallet', label: 'Wallet payments', href: '#/wallet' },
-  { page: 'campaigns', label: 'Campaigns', href: '#/campaigns' },
-  { page: 'webhooks', label: 'Webhooks', href: '#/webhooks' },
-  { page: 'api-keys', label: 'API keys', href: '#/api-keys' },
-  { page: 'audit', label: 'Audit log', href: '#/audit' },
+/** The main navigation: each page at `#/<page>`. */
+const NAV: { page: Route['page']; label: string }[] = [
+  { page: 'fleet', label: 'Fleet' },
+  { page: 'operations', label: 'Live operations' },
+  { page: 'pay', label: 'Take a payment' },
+  { page: 'settlements', label: 'Settlements' },
+  { page: 'plots', label: 'Plots' },
+  { page: 'wallet', label: 'Wallet payments' },
+  { page: 'campaigns', label: 'Campaigns' },
+  { page: 'webhooks', label: 'Webhooks' },
+  { page: 'api-keys', label: 'API keys' },
+  { page: 'audit', label: 'Audit log' },
 ];
 
 /** The console: sign-in, then the navigation, the notice region and the current page (hash routing). */
@@ -88,7 +89,7 @@ export class AppShell extends ConsoleElement {
         <span class="brand">payorch console</span>
         <nav aria-label="Main">
           <ul>
-            ${NAV.map((n) => html`<li><a href=${n.href} aria-current=${n.page === current ? 'page' : nothing}>${n.label}</a></li>`)}
+            ${NAV.map((n) => html`<li><a href="#/${n.page}" aria-current=${n.page === current ? 'page' : nothing}>${n.label}</a></li>`)}
           </ul>
         </nav>
         <span class="who">

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 
 const ROOT = path.resolve(__dirname, '../../..');
 /** Screenshots of every page the tests visit (docs/console/ holds the committed ones). */
@@ -25,10 +25,11 @@ export async function launchBrowser(): Promise<Browser> {
 
 /**
  * A page that fails the test on what a shop network would show as broken: a console error (a CSP refusal
- * is one), an uncaught exception, or a request that leaves the gateway's origin.
+ * is one), an uncaught exception, or a request that leaves the gateway's origin. `options` go to the
+ * browser context (e.g. `bypassCSP` to test the escaping without the CSP behind it).
  */
-export async function consolePage(browser: Browser, origin: string, viewport = { width: 1366, height: 900 }) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
+export async function consolePage(browser: Browser, origin: string, viewport = { width: 1366, height: 900 }, options: BrowserContextOptions = {}) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true, ...options });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {

@@ -2,23 +2,55 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import type { INestApplication } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, type INestApplication, UnauthorizedException } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 
+import type { PayorchRequest } from '../common/request-context';
 import { ConsoleController } from './console.controller';
 import { ConsoleFiles } from './console-files';
+import { ConsoleModule } from './console.module';
 import { CONSOLE_FILES } from './console.tokens';
 
+/** Stands in for the gateway's ApiKeyGuard: `/console/session` needs a key (`Bearer good`; anything else is a 401), the files none. */
+class FakeKeyGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<PayorchRequest>();
+    if (req.path !== '/console/session') return true;
+    if (req.header('authorization') !== 'Bearer good') throw new UnauthorizedException();
+    Object.assign(req, { apiKey: { id: 'k1', scopes: ['read'] }, tenant: { tenantId: 't1' } });
+    return true;
+  }
+}
+
+/** The console module as the gateway mounts it (its middleware included), serving `root`. */
 async function serve(root: string): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
-    controllers: [ConsoleController],
-    providers: [{ provide: CONSOLE_FILES, useValue: new ConsoleFiles(root) }],
-  }).compile();
+    imports: [ConsoleModule],
+    providers: [{ provide: APP_GUARD, useClass: FakeKeyGuard }],
+  })
+    .overrideProvider(CONSOLE_FILES)
+    .useValue(new ConsoleFiles(root))
+    .compile();
   const app = moduleRef.createNestApplication({ logger: false });
   await app.init();
   return app;
 }
+
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types lit-html";
+
+/** The headers every answer under /console carries. */
+const expectConsoleHeaders = (headers: Record<string, string>) =>
+  expect(headers).toMatchObject({
+    'content-security-policy': CSP,
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-origin',
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  });
 
 describe(ConsoleController.name, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'console-'));
@@ -44,10 +76,7 @@ describe(ConsoleController.name, () => {
       const res = await request(app.getHttpServer()).get(url);
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
-      expect(res.headers['content-security-policy']).toBe(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-      );
-      expect(res.headers['x-frame-options']).toBe('DENY');
+      expectConsoleHeaders(res.headers);
       expect(res.headers['cache-control']).toBe('no-cache');
       expect(res.text).toContain('<po-app>');
     }
@@ -59,7 +88,7 @@ describe(ConsoleController.name, () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expectConsoleHeaders(res.headers);
   });
 
   it('answers 404 for a missing file and never serves a file outside the build', async () => {
@@ -69,6 +98,7 @@ describe(ConsoleController.name, () => {
       const res = await request(app.getHttpServer()).get(url);
       expect(res.status).toBe(404);
       expect(res.text).not.toContain('outside the build');
+      expectConsoleHeaders(res.headers);
     }
   });
 
@@ -77,7 +107,18 @@ describe(ConsoleController.name, () => {
     const res = await request(app.getHttpServer()).get('/console/');
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
-    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expectConsoleHeaders(res.headers);
     expect(res.text).toContain('npm run console:build');
+  });
+
+  it('sends the same headers with /console/session, a refused one included', async () => {
+    app = await serve(built);
+    const ok = await request(app.getHttpServer()).get('/console/session').set('Authorization', 'Bearer good');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ keyId: 'k1', tenantId: 't1', scopes: ['read'] });
+    expectConsoleHeaders(ok.headers);
+    const refused = await request(app.getHttpServer()).get('/console/session').set('Authorization', 'Bearer wrong');
+    expect(refused.status).toBe(401);
+    expectConsoleHeaders(refused.headers);
   });
 });

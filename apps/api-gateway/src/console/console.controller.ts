@@ -4,12 +4,13 @@ import type { Response } from 'express';
 
 import { Public } from '../common/auth.guard';
 import type { PayorchRequest } from '../common/request-context';
-import { type ConsoleFiles, NOT_BUILT_PAGE, SECURITY_HEADERS } from './console-files';
+import { type ConsoleFiles, NOT_BUILT_PAGE } from './console-files';
 import { CONSOLE_FILES } from './console.tokens';
 
 /**
- * `/console`: the ops console's static build (apps/console, docs/console.md) with a self-only CSP, and
- * `/console/session`, which tells the signed-in console what its key may do. Not part of the API
+ * `/console`: the ops console's static build (apps/console, docs/console.md), and `/console/session`, which
+ * tells the signed-in console what its key may do; every answer with the console's CSP and security headers
+ * (ConsoleModule). Not part of the API
  * contract, so not in the OpenAPI document.
  */
 @ApiExcludeController()
@@ -35,8 +36,8 @@ export class ConsoleController {
     this.send(res, Array.isArray(path) ? path.join('/') : path);
   }
 
+  /** The security headers are set by ConsoleModule's middleware, on every answer of this controller. */
   private send(res: Response, path: string): void {
-    res.set(SECURITY_HEADERS);
     const found = this.files.lookup(path);
     switch (found.kind) {
       case 'file':
