@@ -16,6 +16,12 @@ export function workerMetrics(registry: Registry) {
       labelNames: ['queue', 'name'] as const,
       registers: [registry],
     }),
+    webhookRequeued: new Counter({
+      name: 'payorch_webhook_deliveries_requeued_total',
+      help: 'Webhook deliveries PENDING/RETRYING past their due time by WEBHOOK_REQUEUE_AFTER_MS that had no job left to run them, queued again by the webhook sweep (docs/webhooks.md), by reason: missing (Redis lost the job, or it was removed), failed (a non-outage error on its one attempt, or stalled past its limit), completed (finished before the delivery was pending again), orphaned (a job hash in no state).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
   };
 }
 export type WorkerMetrics = ReturnType<typeof workerMetrics>;

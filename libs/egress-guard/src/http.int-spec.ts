@@ -88,6 +88,85 @@ describe('guardedHttpRequest', () => {
     }
   });
 
+  /** A receiver that answers 200 and then never ends its body (it writes as fast as the client reads). */
+  async function endlessBody(): Promise<{ port: number; closed: Promise<number>; close: () => Promise<void> }> {
+    let closedWith!: (bytes: number) => void;
+    const closed = new Promise<number>((resolve) => (closedWith = resolve));
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let written = 0;
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) written += chunk.length;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', () => closedWith(written));
+      res.on('error', () => undefined);
+      pump();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (endless.address() as AddressInfo).port,
+      closed,
+      close: () =>
+        new Promise<void>((resolve) => {
+          endless.closeAllConnections();
+          endless.close(() => resolve());
+        }),
+    };
+  }
+
+  it('stops reading an answer at maxResponseBytes and closes the connection: an endless body does not hold the request until its deadline', async () => {
+    const receiver = await endlessBody();
+    try {
+      const request = guardedHttpRequest({
+        url: `http://127.0.0.1:${receiver.port}/`,
+        timeoutMs: 4_000,
+        policy: loopbackAllowed,
+        allowHttp: true,
+        maxResponseBytes: 100_000,
+      });
+      // Before, the rest of the body was read (and dropped) until the deadline, and the request failed then.
+      const res = await request;
+      expect(res).toMatchObject({ status: 200, truncated: true });
+      expect(res.body).toHaveLength(100_000);
+      // The receiver sees its connection closed, however much it still had to send.
+      await receiver.closed;
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('with maxResponseBytes 0 reads no body: the answer is its status line and headers', async () => {
+    const receiver = await endlessBody();
+    try {
+      const res = await guardedHttpRequest({
+        url: `http://127.0.0.1:${receiver.port}/`,
+        timeoutMs: 4_000,
+        policy: loopbackAllowed,
+        allowHttp: true,
+        maxResponseBytes: 0,
+      });
+      expect(res).toMatchObject({ status: 200, truncated: true, body: Buffer.alloc(0) });
+      await receiver.closed;
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('reads a whole answer within maxResponseBytes (not truncated)', async () => {
+    const res = await guardedHttpRequest({
+      url: `http://127.0.0.1:${port}/x`,
+      body: 'y',
+      timeoutMs: 5000,
+      policy: loopbackAllowed,
+      allowHttp: true,
+      maxResponseBytes: 1024,
+    });
+    expect(res).toMatchObject({ status: 201, truncated: false });
+    expect(res.body.toString()).toBe(`POST /x 127.0.0.1:${port} y`);
+  });
+
   it("guardedFetch leaves the deadline to the caller's signal (its own timeout is only a backstop)", async () => {
     const silent: TcpServer = createTcpServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));

@@ -16,7 +16,12 @@ export interface GuardedHttpRequest {
   /** Plain `http:` (development only; operator setting). */
   allowHttp?: boolean;
   resolver?: Resolver;
-  /** Bytes of the answer kept; the rest is discarded (default 64 KiB). */
+  /**
+   * Bytes of the answer's body read (default 64 KiB). Once the body goes past them the connection is closed
+   * and the answer resolves with the first `maxResponseBytes` (`truncated`): the rest is never read, so an
+   * endless body costs neither the deadline nor the bandwidth. 0 reads no body at all: the answer resolves
+   * as soon as its status line and headers are in.
+   */
   maxResponseBytes?: number;
   /** Aborts the request early (besides the deadline). */
   signal?: AbortSignal;
@@ -28,6 +33,8 @@ export interface GuardedHttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** The connection was closed before the body's end: it went past `maxResponseBytes` (or was not read, with 0). */
+  truncated: boolean;
 }
 
 /**
@@ -57,6 +64,8 @@ export async function guardedHttpRequest(req: GuardedHttpRequest): Promise<Guard
     agent: false,
     headers: { ...req.headers, host: url.host },
     hostname: formatAddress(address!),
+    // Node's default, pinned (a process flag could raise it): a receiver's endless headers end the request there.
+    maxHeaderSize: 16 * 1024,
     method: req.method ?? 'POST',
     path: `${url.pathname}${url.search}`,
     port,
@@ -79,13 +88,24 @@ export async function guardedHttpRequest(req: GuardedHttpRequest): Promise<Guard
     const outgoing = send(options, (res) => {
       const chunks: Buffer[] = [];
       let kept = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (kept >= limit) return;
-        chunks.push(chunk.subarray(0, limit - kept));
-        kept += Math.min(chunk.length, limit - kept);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      const answer = (truncated: boolean) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), truncated });
+        // Nothing more is read: the socket is closed (agent: false, it serves this request only).
+        outgoing.destroy();
+      };
       res.on('error', fail);
+      if (limit === 0) return answer(!res.complete);
+      res.on('data', (chunk: Buffer) => {
+        if (kept + chunk.length <= limit) {
+          chunks.push(chunk);
+          kept += chunk.length;
+          return;
+        }
+        chunks.push(chunk.subarray(0, limit - kept));
+        kept = limit;
+        answer(true);
+      });
+      res.on('end', () => answer(false));
     });
     outgoing.on('error', fail);
     outgoing.end(req.body);
@@ -96,7 +116,7 @@ const FETCH_BACKSTOP_SLACK_MS = 5_000;
 
 /**
  * A `fetch`-shaped function over {@link guardedHttpRequest} for clients that take one (the Assist
- * client): same policy, no redirects, the answer buffered up to `maxResponseBytes`. `policy` may be a
+ * client): same policy, no redirects, the answer buffered up to `maxResponseBytes` (the rest is not read). `policy` may be a
  * function, asked before every request (the tenant's grants are read then, not when the client is built).
  */
 export function guardedFetch(

@@ -33,7 +33,7 @@ export class WebhooksController {
   @ApiOperation({
     summary: 'Create a webhook endpoint',
     description:
-      'The response carries the signing secret (`whsec_…`) once; it is never returned again, not even by a replay of the same Idempotency-Key (`Idempotent-Replayed: true`, `secret: null`, `secretWithheld: true`; rotate the secret if it was lost). See docs/webhooks.md for the signature and its verification.',
+      'The response carries the signing secret (`whsec_…`) once; it is never returned again, not even by a replay of the same Idempotency-Key (`Idempotent-Replayed: true`, `secret: null`, `secretWithheld: true`; rotate the secret if it was lost). See docs/webhooks.md for the signature and its verification. A tenant has at most `WEBHOOK_ENDPOINTS_MAX_PER_TENANT` endpoints (operator setting, default 16), enabled or not: one more is 409 `CONFLICT` with `details.reason: webhook_endpoint_limit`.',
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ReturnsOneTimeSecrets('secret')

@@ -48,13 +48,26 @@ export class WebhooksService {
     return result;
   }
 
-  /** The secret is generated here, returned once, and stored only sealed (SecretBox, AAD = tenant + endpoint). */
+  /**
+   * The secret is generated here, returned once, and stored only sealed (SecretBox, AAD = tenant + endpoint). A tenant
+   * has at most WEBHOOK_ENDPOINTS_MAX_PER_TENANT endpoints (409 CONFLICT `webhook_endpoint_limit`): each event is one
+   * delivery per subscribed endpoint, so without a bound one event could become any number of deliveries.
+   */
   async create(ctx: TenantContext, dto: CreateWebhookDto): Promise<WebhookWithSecret> {
     await this.destinations.assertUrl('url', dto.url, { tenant: ctx, channel: 'webhook' });
     const id = randomUUID();
     const secret = newSecret();
+    const limit = this.config.WEBHOOK_ENDPOINTS_MAX_PER_TENANT;
     return this.db
       .withTenant(ctx, async (tx) => {
+        // Serialises the tenant's creations, so two at once cannot both pass the count.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`webhook_endpoints:${ctx.tenantId}`}, 0))`;
+        if ((await tx.webhookEndpoint.count()) >= limit) {
+          throw new ApiError('CONFLICT', `a tenant has at most ${limit} webhook endpoints: delete one before creating another`, {
+            reason: 'webhook_endpoint_limit',
+            limit,
+          });
+        }
         const row = await tx.webhookEndpoint.create({
           data: {
             id,

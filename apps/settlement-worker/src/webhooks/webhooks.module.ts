@@ -1,14 +1,21 @@
-import { BullModule } from '@nestjs/bullmq';
+import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+import { Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
 import { QUEUES, SecretBox } from '@payorch/domain';
+import { redisToken } from '@payorch/redis';
 
 import { WORKER_CONFIG } from '../tokens';
+import { DeliverySlots } from './delivery-slots';
 import { WebhookEventListener } from './event-listener';
 import { WebhookDeliveryService } from './webhook-delivery.service';
 import { WebhooksProcessor } from './webhooks.processor';
-import { WEBHOOK_SECRET_BOX } from './webhooks.tokens';
+import { WEBHOOK_DELIVERY_SLOTS, WEBHOOK_SECRET_BOX } from './webhooks.tokens';
+
+/** Longer than any attempt (its deadline covers DNS to the answer's headers): a worker that died frees its slots then. */
+const SLOT_LEASE_SLACK_MS = 10_000;
 
 /** Webhook fan-out, delivery and sweep (queue `webhooks`; exported for the scheduler reconciler). */
 @Module({
@@ -19,6 +26,27 @@ import { WEBHOOK_SECRET_BOX } from './webhooks.tokens';
       provide: WEBHOOK_SECRET_BOX,
       inject: [WORKER_CONFIG],
       useFactory: (config: WorkerConfig) => SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
+    },
+    {
+      provide: WEBHOOK_DELIVERY_SLOTS,
+      inject: [redisToken('command'), WORKER_CONFIG, getQueueToken(QUEUES.webhooks)],
+      useFactory: (redis: Redis, config: WorkerConfig, queue: Queue) =>
+        new DeliverySlots(
+          redis,
+          config.REDIS_KEY_PREFIX,
+          {
+            endpoint: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+            tenant: config.WEBHOOK_TENANT_CONCURRENCY,
+            leaseMs: config.WEBHOOK_TIMEOUT_MS + SLOT_LEASE_SLACK_MS,
+          },
+          // Promotes a deferred delivery whose turn came; one no longer delayed (back on its own, or gone) is passed over.
+          async (jobId) => {
+            const job = await Job.fromId(queue, jobId);
+            if (!job || !(await job.isDelayed())) return false;
+            await job.promote();
+            return true;
+          },
+        ),
     },
     WebhookDeliveryService,
     WebhookEventListener,

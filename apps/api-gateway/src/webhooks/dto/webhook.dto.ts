@@ -54,7 +54,11 @@ export type UpdateWebhookDto = z.infer<typeof updateWebhookSchema>;
 export const webhookResponseSchema = z.object({
   createdAt: z.string(),
   description: z.string().nullable(),
-  enabled: z.boolean(),
+  enabled: z
+    .boolean()
+    .describe(
+      'false: paused, by the tenant or by payorch once the endpoint has failed every attempt for `WEBHOOK_DISABLE_AFTER_MS` (audit action `webhook.auto_disable`; docs/webhooks.md). PATCH `enabled: true` resumes it.',
+    ),
   eventTypes: z.array(z.string()),
   id: z.uuid(),
   updatedAt: z.string(),
