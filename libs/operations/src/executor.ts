@@ -74,6 +74,13 @@ export const PROGRESS_COALESCE_MS = 20;
  */
 export const MAX_FRAMES_PER_RUN = 400;
 
+/**
+ * Progress steps (status, display, QR) written per run at most: each is an OperationEvent and an `operation.progress`
+ * event, and a terminal decides how many it pushes (a JPAY terminal's events, a hostile one's without end). Steps beyond
+ * it are counted, and one last frame step (no direction) says how many; the outcome is written as always.
+ */
+export const MAX_PROGRESS_PER_RUN = 200;
+
 /** What a run writes besides its transitions, in the order it happened: progress steps and protocol frames. */
 export type RunStep = { kind: 'progress'; progress: OperationProgress } | { kind: 'frame'; frame: FrameStep };
 
@@ -145,7 +152,7 @@ export class OperationExecutor {
           run.claim = 'claimed';
           progress.release();
         },
-        onProgress: (step) => progress.push({ kind: 'progress', progress: step }),
+        onProgress: (step) => progress.pushProgress(step),
         ...(this.options.recordFrames === false ? {} : { onFrame: (frame: OperationFrame) => progress.pushFrame(frameStep(frame)) }),
       })
       .catch((error: unknown): OperationOutcome => ({
@@ -469,8 +476,8 @@ async function settledInOrder<T>(steps: Promise<PublishedEvent | undefined>[], l
  * The progress and frame steps of one run: held until the run is claimed (`release`), then written in the
  * background, in order, one transaction per batch, at most one batch at a time; a step waits
  * PROGRESS_COALESCE_MS first so that those close together share a transaction. A batch that fails is dropped
- * (steps are informational; the OperationEvent log then lacks them). Frames beyond MAX_FRAMES_PER_RUN are
- * counted instead, and reported by one frame step without direction at close.
+ * (steps are informational; the OperationEvent log then lacks them). Frames beyond MAX_FRAMES_PER_RUN and progress
+ * steps beyond MAX_PROGRESS_PER_RUN are counted instead, and reported by one frame step without direction at close.
  */
 class ProgressWriter {
   private readonly queued: RunStep[] = [];
@@ -480,8 +487,20 @@ class ProgressWriter {
   private closed = false;
   private frames = 0;
   private droppedFrames = 0;
+  private progressSteps = 0;
+  private droppedProgress = 0;
 
   constructor(private readonly write: (steps: readonly RunStep[]) => Promise<void>) {}
+
+  pushProgress(progress: OperationProgress): void {
+    if (this.closed) return;
+    if (this.progressSteps >= MAX_PROGRESS_PER_RUN) {
+      this.droppedProgress++;
+      return;
+    }
+    this.progressSteps++;
+    this.push({ kind: 'progress', progress });
+  }
 
   push(step: RunStep): void {
     if (this.closed) return;
@@ -521,6 +540,10 @@ class ProgressWriter {
     if (this.droppedFrames > 0) {
       const note = `${this.droppedFrames} more frames were exchanged; the journal keeps the first ${MAX_FRAMES_PER_RUN} of a run`;
       unwritten.push({ kind: 'frame', frame: { direction: null, summary: 'frames not recorded', masked: note, at: new Date().toISOString() } });
+    }
+    if (this.droppedProgress > 0) {
+      const note = `${this.droppedProgress} more progress steps came from the terminal; the timeline keeps the first ${MAX_PROGRESS_PER_RUN} of a run`;
+      unwritten.push({ kind: 'frame', frame: { direction: null, summary: 'progress not recorded', masked: note, at: new Date().toISOString() } });
     }
     return unwritten;
   }

@@ -21,7 +21,7 @@ export {
   redisEventSink,
   webhooksChangedChannel,
 } from './event-channel';
-export { type EventSink, type ExecutionReport, OperationExecutor, type ExecutorOptions } from './executor';
+export { type EventSink, type ExecutionReport, MAX_PROGRESS_PER_RUN, OperationExecutor, type ExecutorOptions } from './executor';
 export {
   asRefs,
   describeInDoubt,

@@ -5,7 +5,7 @@ import type { TerminalDriver } from '@payorch/drivers';
 import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { insertOperation, OperationExecutor } from './index';
+import { insertOperation, MAX_PROGRESS_PER_RUN, OperationExecutor } from './index';
 import { fakeDriver, joinprotoDriverTo } from './testing/fake-driver.testing';
 
 interface Statement {
@@ -194,6 +194,24 @@ describe('operation write path (statement budget)', () => {
       ['transition', null],
     ]);
     expect(steps[3]).toMatchObject({ fromState: null, toState: null, data: { direction: 'out', masked: 'Purchase (01) masked', at: expect.any(String) } });
+  });
+
+  it('writes at most MAX_PROGRESS_PER_RUN progress steps of a run, says how many more came, and stores the outcome', async () => {
+    const { row } = await create();
+    const report = await new OperationExecutor(db).execute(
+      { tenantId, operationId: row.id },
+      fakeDriver(async (hooks) => {
+        await hooks.beforeSend({ df01: '000006' });
+        // A terminal that pushes progress without end (a hostile one, or a chatty JPAY event stream).
+        for (let i = 0; i < MAX_PROGRESS_PER_RUN + 50; i++) hooks.onProgress({ kind: 'display', text: `step ${i}` });
+        return { state: 'approved', rrn: '000000000006' };
+      }),
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    expect(await owner.operationEvent.count({ where: { operationId: row.id, kind: 'progress' } })).toBe(MAX_PROGRESS_PER_RUN);
+    const note = await owner.operationEvent.findFirst({ where: { operationId: row.id, kind: 'frame' } });
+    expect(note?.data).toMatchObject({ direction: null, summary: 'progress not recorded', masked: expect.stringContaining('50 more progress steps') });
+    expect(await owner.domainEvent.count({ where: { subjectId: row.id, type: 'operation.progress' } })).toBeLessThanOrEqual(MAX_PROGRESS_PER_RUN + 1);
   });
 
   it('journals no frame with recordFrames off, and does not ask the driver for them', async () => {
