@@ -251,7 +251,7 @@ async function inProcess(ports: number[]): Promise<PathRun> {
   const session = new GatewaySession();
   let dispatcher!: InProcessDispatcher;
   session.dispatcherFactory = (appUrl, publish) => (dispatcher = new InProcessDispatcher(appUrl, publish));
-  await session.start({ RATE_LIMIT_PER_MINUTE: '100000000' });
+  await session.start({ RATE_LIMIT_PER_MINUTE: '100000000', RATE_LIMIT_PER_TENANT_PER_MINUTE: '100000000' });
   try {
     const { apiKey } = await session.tenant();
     const base = `http://127.0.0.1:${(session.app.getHttpServer().address() as AddressInfo).port}`;
@@ -273,7 +273,7 @@ async function inProcess(ports: number[]): Promise<PathRun> {
 /** Gateway → Redis command bus → device connector → WebSocket tunnel → agent (one, bridging every terminal) → simulators. */
 async function deployment(ports: number[]): Promise<PathRun> {
   const session = new GatewaySession();
-  await session.start({ RATE_LIMIT_PER_MINUTE: '100000000' });
+  await session.start({ RATE_LIMIT_PER_MINUTE: '100000000', RATE_LIMIT_PER_TENANT_PER_MINUTE: '100000000' });
   let connector: INestApplication | undefined;
   let stopAgent: (() => void) | undefined;
   try {

@@ -269,6 +269,8 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     const ws = new WebSocket(url, { headers: auth });
     const messages: Array<Record<string, unknown>> = [];
     ws.on('message', (m) => messages.push(JSON.parse(m.toString())));
+    let closed: string | undefined;
+    ws.on('close', (code, reason) => (closed = `${code} ${reason.toString()}`));
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
@@ -276,11 +278,35 @@ describe('live events (SSE + WebSocket), tenant-scoped, with catch-up', () => {
     // B's event is committed (and published) before A's: had it leaked, it would arrive first.
     await emit(tenantB, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'B' } });
     const mine = await emit(tenantId, { type: 'agent.offline', subjectType: 'agent', subjectId: null, data: { who: 'A' } });
-    await waitFor(() => messages.some((m) => m.id === mine.id), { timeoutMs: 3000, what: "A's event over the WebSocket" });
+    await waitFor(() => messages.some((m) => m.id === mine.id), {
+      timeoutMs: 15_000,
+      what: () => `A's event over the WebSocket (${closed === undefined ? 'still open' : `closed: ${closed}`}; ${messages.length} messages)`,
+    });
     expect(messages).toEqual([
       { id: mine.id, type: 'agent.offline', tenantId, createdAt: mine.createdAt, subjectType: 'agent', subjectId: null, data: { who: 'A' } },
     ]);
     ws.close();
+  });
+
+  it('cuts a WebSocket client that stops answering pings after two unanswered ones, and keeps one that answers', async () => {
+    const url = `ws://127.0.0.1:${port}/v1/events/ws?types=agent.offline`;
+    const open = (autoPong: boolean) => {
+      const ws = new WebSocket(url, { headers: auth, autoPong });
+      let closedAt: number | undefined;
+      ws.on('close', () => (closedAt = Date.now()));
+      ws.on('error', () => undefined);
+      return { ws, closed: () => closedAt };
+    };
+    const silent = open(false);
+    const answering = open(true);
+    await Promise.all([silent, answering].map((c) => new Promise((resolve) => c.ws.once('open', resolve))));
+    let pings = 0;
+    silent.ws.on('ping', () => (pings += 1));
+    // Heartbeat 200 ms here: cut at the third tick, having had two pings to answer.
+    await waitFor(() => silent.closed() !== undefined, { timeoutMs: 10_000, what: 'the silent client cut' });
+    expect(pings).toBeGreaterThanOrEqual(2);
+    expect(answering.closed()).toBeUndefined();
+    answering.ws.close();
   });
 
   it("serves a tenant's live streams with one read per event for all of them, each with its own types (issue 19)", async () => {

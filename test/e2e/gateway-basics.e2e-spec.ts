@@ -30,6 +30,13 @@ describe('gateway basics', () => {
     expect(res.body.components.schemas[ref.split('/').pop()!].required).toEqual(['name', 'timeZone']);
   });
 
+  it('answers without naming its framework and with nosniff, errors and refusals included', async () => {
+    for (const res of [await session.http().get('/health'), await session.http().get('/v1/stores'), await session.http().get('/no-such-route')]) {
+      expect(res.headers['x-powered-by']).toBeUndefined();
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+  });
+
   it('exposes Prometheus metrics including request counts', async () => {
     await session.http().get('/health');
     const res = await session.http().get('/metrics');

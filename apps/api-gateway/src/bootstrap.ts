@@ -5,7 +5,7 @@ import { type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { NextFunction, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 
 import type { GatewayConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
@@ -53,6 +53,13 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
     { logger: false, bodyParser: false },
   );
   app.set('trust proxy', config.TRUST_PROXY);
+  // No `X-Powered-By: Express` (it names the framework to whoever probes), and no answer is sniffed into another type
+  // than it declares (a JSON error echoing input is never rendered as HTML); the console adds its own policy (console/).
+  app.disable('x-powered-by');
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   // The request id comes first, so every answer — parser errors included — carries it. The `request` log
   // line is nestjs-pino's (AppModule: LoggerModule), with this same id; metrics count every answer here.
   app.use(requestIdMiddleware);

@@ -25,9 +25,10 @@ export class ApiKeysController {
   @ApiOperation({
     summary: 'Create an API key',
     description:
-      'The response carries the key (`pok_…`) once; only its prefix and a hash are stored. A replay of the same Idempotency-Key answers `apiKey: null`, `secretWithheld: true` (create another key if it was lost). A key cannot grant scopes it does not hold (403).',
+      'The response carries the key (`pok_…`) once; only its prefix and a hash are stored. A replay of the same Idempotency-Key answers `apiKey: null`, `secretWithheld: true` (create another key if it was lost). A key cannot grant scopes it does not hold (403). A tenant holds at most `API_KEYS_MAX_PER_TENANT` working (unrevoked, unexpired) keys (default 100): one more is 409 `CONFLICT` (`details.reason: api_key_limit`, `details.limit`) until one is revoked.',
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiErrors('CONFLICT')
   @ReturnsOneTimeSecrets('apiKey')
   @ApiBody({ schema: openApi(createApiKeySchema) })
   @ApiResponse({ status: 201, schema: openApi(apiKeyWithSecretSchema) })

@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database } from '@payorch/db';
+import type { GatewayConfig } from '@payorch/config';
+import type { Database, TransactionClient } from '@payorch/db';
 import { ApiError, issueToken, notFound, type TenantContext, TOKEN_KINDS, ungrantableScopes } from '@payorch/domain';
 
 import { ApiKeyLookups } from '../common/api-key-lookups';
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
-import { DATABASE } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG } from '../common/tokens';
 import { type ApiKeyResponse, type ApiKeyWithSecret, type CreateApiKeyDto, toApiKeyResponse } from './dto/api-key.dto';
 
 /**
@@ -17,10 +18,15 @@ import { type ApiKeyResponse, type ApiKeyWithSecret, type CreateApiKeyDto, toApi
 export class ApiKeysService {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly lookups: ApiKeyLookups,
   ) {}
 
-  /** A new key, shown once: only its prefix and hash are stored. A key never grants scopes it does not hold. */
+  /**
+   * A new key, shown once: only its prefix and hash are stored. A key never grants scopes it does not hold. A tenant
+   * holds at most API_KEYS_MAX_PER_TENANT working keys (409 CONFLICT `api_key_limit`): each key is a request budget
+   * of its own and an entry of every gateway's key lookups (docs/security.md, "Per-tenant limits").
+   */
   create(ctx: TenantContext, callerScopes: readonly string[], dto: CreateApiKeyDto): Promise<ApiKeyWithSecret> {
     const ungrantable = ungrantableScopes(callerScopes, dto.scopes);
     if (ungrantable.length) {
@@ -29,6 +35,17 @@ export class ApiKeysService {
     const issued = issueToken(TOKEN_KINDS.apiKey);
     const expiresAt = dto.expiresInDays ? new Date(Date.now() + dto.expiresInDays * 86_400_000) : null;
     return this.db.withTenant(ctx, async (tx) => {
+      // Serialised with the tenant's other creations and revocations, so concurrent creations cannot pass the limit together.
+      await lockTenantKeys(tx, ctx.tenantId);
+      const now = new Date();
+      const working = await tx.apiKey.count({ where: { tenantId: ctx.tenantId, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] } });
+      const limit = this.config.API_KEYS_MAX_PER_TENANT;
+      if (working >= limit) {
+        throw new ApiError('CONFLICT', `this tenant already has ${limit} working API keys (the most it may): revoke one before creating another`, {
+          reason: 'api_key_limit',
+          limit,
+        });
+      }
       const row = await tx.apiKey.create({
         data: { tenantId: ctx.tenantId, name: dto.name, prefix: issued.prefix, hash: issued.hash, scopes: dto.scopes, expiresAt },
       });
@@ -60,7 +77,7 @@ export class ApiKeysService {
   async revoke(ctx: TenantContext, id: string): Promise<ApiKeyResponse> {
     const revoked = await this.db.withTenant(ctx, async (tx) => {
       // Serialises concurrent revocations of a tenant's keys, so two admins cannot revoke each other's last admin key.
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`api_keys:${ctx.tenantId}`}, 0))`;
+      await lockTenantKeys(tx, ctx.tenantId);
       const row = await tx.apiKey.findUnique({ where: { id } });
       if (!row) throw notFound('api_key', id);
       if (row.revokedAt) return toApiKeyResponse(row);
@@ -83,4 +100,9 @@ export class ApiKeysService {
     await this.lookups.changed(ctx.tenantId);
     return revoked;
   }
+}
+
+/** The tenant's key changes one at a time (transaction-scoped advisory lock). */
+async function lockTenantKeys(tx: TransactionClient, tenantId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`api_keys:${tenantId}`}, 0))`;
 }

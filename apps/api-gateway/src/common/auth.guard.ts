@@ -83,11 +83,21 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 
-  /** Records last use at most once a minute per key per process. */
+  /**
+   * Records last use at most once a minute per key per process. Only the keys written within the last minute are
+   * remembered, oldest first (one written again moves to the end): the others would be written on their next use
+   * anyway, so the map cannot grow with every key ever used (a tenant making and revoking keys without end).
+   */
   private async touch(id: string, tenantId: string, now: Date): Promise<void> {
-    const last = this.lastTouched.get(id) ?? 0;
-    if (now.getTime() - last < LAST_USED_RESOLUTION_MS) return;
-    this.lastTouched.set(id, now.getTime());
+    const at = now.getTime();
+    const last = this.lastTouched.get(id);
+    if (last !== undefined && at - last < LAST_USED_RESOLUTION_MS) return;
+    this.lastTouched.delete(id);
+    for (const [key, touched] of this.lastTouched) {
+      if (at - touched < LAST_USED_RESOLUTION_MS) break;
+      this.lastTouched.delete(key);
+    }
+    this.lastTouched.set(id, at);
     await this.db.withTenant(tenantId, (tx) => tx.apiKey.update({ where: { id }, data: { lastUsedAt: now } }));
   }
 }

@@ -48,6 +48,7 @@ export function statusOf(code: ApiErrorCode): number {
     case 'WALLET_RESOLUTION_STATE_MISMATCH':
       return 422;
     case 'RATE_LIMITED':
+    case 'TOO_MANY_STREAMS':
       return 429;
     case 'INTERNAL':
       return 500;

@@ -44,6 +44,7 @@ const ERROR_CODES: Record<ApiErrorCode, true> = {
   SERVICE_UNAVAILABLE: true,
   TERMINAL_DISABLED: true,
   TERMINAL_RECOVERING: true,
+  TOO_MANY_STREAMS: true,
   UNAUTHENTICATED: true,
   UNPROCESSABLE: true,
   VALIDATION_FAILED: true,
@@ -61,7 +62,13 @@ const ERROR_CODES: Record<ApiErrorCode, true> = {
 export const API_ERROR_CODES = Object.keys(ERROR_CODES).sort() as ApiErrorCode[];
 
 /** Codes that tell the client when to come back (`Retry-After`). */
-const RETRY_AFTER_CODES = new Set<ApiErrorCode>(['IDEMPOTENCY_KEY_IN_PROGRESS', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'TERMINAL_RECOVERING']);
+const RETRY_AFTER_CODES = new Set<ApiErrorCode>([
+  'IDEMPOTENCY_KEY_IN_PROGRESS',
+  'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
+  'TERMINAL_RECOVERING',
+  'TOO_MANY_STREAMS',
+]);
 
 const ERROR_CODES_KEY = 'x-error-codes';
 const SCOPES_KEY = 'x-scopes';
@@ -158,12 +165,15 @@ const CODE_NOTES: Partial<Record<ApiErrorCode, string>> = {
   UNAUTHENTICATED: 'missing, invalid, revoked or expired API key',
   FORBIDDEN: 'the API key lacks a scope of `x-scopes`',
   NOT_FOUND: "no such resource (also for another tenant's ids)",
-  RATE_LIMITED: 'per-key request budget, or too many failed authentications from the address (`Retry-After`)',
+  RATE_LIMITED:
+    'request budget of the API key or of the tenant (`details.scope`: `key` or `tenant`), or too many failed authentications from the address (`Retry-After`)',
   SERVICE_UNAVAILABLE: 'PostgreSQL or Redis unavailable; nothing was done (`Retry-After`)',
   INTERNAL: 'a bug; report the requestId',
   TERMINAL_DISABLED: 'the terminal is disabled',
   AGENT_REVOKED: "the terminal's agent is revoked",
   TERMINAL_RECOVERING: 'an operation of the terminal is still unknown (`Retry-After`)',
+  TOO_MANY_STREAMS:
+    'the tenant already holds its most live event streams on this gateway (`details.limit`); a slot frees when one of them closes (`Retry-After`: a hint)',
   RESOURCE_IN_USE: 'other resources still reference it',
   ASSIST_MERCHANT_DUPLICATE:
     'the tenant already has settings for this Assist merchant account (same server origin and Merchant_ID; `details.existingId`), or these settings are a duplicate kept only for their old payments',

@@ -29,10 +29,10 @@ class ProbeController {
   }
 }
 
-/** A gateway slice: the request id, a stand-in for ApiKeyGuard (`x-key` → req.apiKey), the throttler and the filter. */
+/** A gateway slice: the request id, a stand-in for ApiKeyGuard (`x-key` → req.apiKey, `x-tenant` → req.tenant), the throttler and the filter. */
 async function slice(
   redis: Redis,
-  config: Pick<GatewayConfig, 'RATE_LIMIT_PER_MINUTE' | 'REDIS_KEY_PREFIX'>,
+  config: Pick<GatewayConfig, 'RATE_LIMIT_PER_MINUTE' | 'RATE_LIMIT_PER_TENANT_PER_MINUTE' | 'REDIS_KEY_PREFIX'>,
   warnings: unknown[] = [],
 ): Promise<INestApplication> {
   @Module({
@@ -51,7 +51,11 @@ async function slice(
   app.use((req: PayorchRequest, res: Response, next: NextFunction) => {
     assignRequestId(req, res);
     const key = req.header('x-key');
-    if (key) req.apiKey = { id: key, scopes: [] };
+    if (key) {
+      req.apiKey = { id: key, scopes: [] };
+      const tenantId = req.header('x-tenant') ?? `tenant-of-${key}`;
+      req.tenant = { tenantId, actor: { type: 'api_key', id: key }, requestId: req.requestId };
+    }
     next();
   });
   await app.init();
@@ -61,7 +65,7 @@ async function slice(
 describe(RateLimitGuard.name, () => {
   const redis = new Redis(testRedisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 2 });
   const prefix = testRedisPrefix('ratelimit');
-  const config = { RATE_LIMIT_PER_MINUTE: 3, REDIS_KEY_PREFIX: prefix };
+  const config = { RATE_LIMIT_PER_MINUTE: 3, RATE_LIMIT_PER_TENANT_PER_MINUTE: 5, REDIS_KEY_PREFIX: prefix };
   let app: INestApplication;
   let other: INestApplication;
 
@@ -99,7 +103,7 @@ describe(RateLimitGuard.name, () => {
       error: {
         code: 'RATE_LIMITED',
         message: `rate limit of 3 requests per minute exceeded; retry in ${retryAfter}s`,
-        details: { limit: 3, retryAfterSeconds: retryAfter },
+        details: { limit: 3, retryAfterSeconds: retryAfter, scope: 'key' },
         requestId: 'rate-limit-0001',
       },
     });
@@ -110,6 +114,33 @@ describe(RateLimitGuard.name, () => {
     const fresh = await request(other.getHttpServer()).get('/a').set('x-key', 'key-2');
     expect(fresh.status).toBe(200);
     expect(fresh.headers['x-ratelimit-remaining']).toBe('2');
+  });
+
+  it("counts per tenant too: the tenant's keys together get RATE_LIMIT_PER_TENANT_PER_MINUTE, then 429 with scope tenant", async () => {
+    const server = app.getHttpServer();
+    for (const key of ['t-key-1', 't-key-1', 't-key-1', 't-key-2', 't-key-2']) {
+      const res = await request(server).get('/a').set('x-key', key).set('x-tenant', 'tenant-t');
+      expect(res.status).toBe(200);
+      expect(res.headers['x-ratelimit-limit-tenant']).toBe('5');
+    }
+    const limited = await request(server).get('/a').set('x-key', 't-key-2').set('x-tenant', 'tenant-t').set('x-request-id', 'rate-limit-0003');
+    expect(limited.status).toBe(429);
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(limited.headers['x-ratelimit-limit-tenant']).toBe('5');
+    expect(limited.headers['x-ratelimit-remaining-tenant']).toBe('0');
+    // The key's own headers still tell its own budget (it had 1 left).
+    expect(limited.headers['x-ratelimit-limit']).toBe('3');
+    expect(limited.body).toEqual({
+      error: {
+        code: 'RATE_LIMITED',
+        message: `rate limit of 5 requests per minute for the tenant (all its API keys) exceeded; retry in ${retryAfter}s`,
+        details: { limit: 5, retryAfterSeconds: retryAfter, scope: 'tenant' },
+        requestId: 'rate-limit-0003',
+      },
+    });
+    // A key of another tenant is not affected.
+    expect((await request(server).get('/a').set('x-key', 't-key-3').set('x-tenant', 'tenant-u')).status).toBe(200);
   });
 
   it('does not limit requests without an API key (ApiKeyGuard let them through as public)', async () => {

@@ -7,12 +7,13 @@ import { WebSocket, WebSocketServer } from 'ws';
 
 import type { GatewayConfig } from '@payorch/config';
 import { isDatabaseUnavailable } from '@payorch/db';
-import { type ApiErrorCode, holdsScope, tokenPrefix } from '@payorch/domain';
+import { ApiError, type ApiErrorCode, holdsScope, tokenPrefix } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import { ApiKeyLookups } from '../common/api-key-lookups';
 import { AuthThrottle, keyFailure } from '../common/auth-throttle';
-import { DATABASE_RETRY_AFTER_SECONDS } from '../common/error.filter';
+import { DATABASE_RETRY_AFTER_SECONDS, statusOf } from '../common/error.filter';
+import { RequestBudget } from '../common/rate-limit.guard';
 import { endSocket, rawErrorResponse } from '../common/raw-error';
 import { requestIdOf } from '../common/request-id.middleware';
 import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
@@ -26,7 +27,9 @@ export const EVENTS_WS_PATH = '/v1/events/ws';
  * `GET /v1/events/ws` (WebSocket upgrade): the same stream as SSE, one JSON event per text message.
  * Authenticated at the upgrade with `Authorization: Bearer <API key>` holding `events:read`, before
  * `handleUpgrade` (a failure answers 401/403/429 in the error envelope and closes the socket; failures
- * count toward the per-address AuthThrottle like the REST API's). Query: `types`, `after`.
+ * count toward the per-address AuthThrottle like the REST API's). An upgrade spends one request of the key's and the
+ * tenant's budgets like any request (RequestBudget: 429 RATE_LIMITED), and takes one of the tenant's stream slots
+ * (EventsService.admit: 429 TOO_MANY_STREAMS), given back when the socket closes. Query: `types`, `after`.
  * Liveness: a ping every EVENTS_HEARTBEAT_MS; a client that did not answer the previous one is
  * terminated. A client whose send buffer exceeds EVENTS_CLIENT_BUFFER_BYTES is terminated (1013).
  */
@@ -45,6 +48,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
     private readonly events: EventsService,
     private readonly throttle: AuthThrottle,
     private readonly keys: ApiKeyLookups,
+    private readonly budget: RequestBudget,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -79,6 +83,11 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
     const requestId = requestIdOf(req.headers['x-request-id']);
     const refuse = (status: number, code: ApiErrorCode, message: string, details?: unknown, headers?: Record<string, string>) =>
       endSocket(socket, rawErrorResponse(status, { code, message, details, requestId }, headers));
+    /** A limit's 429 (its details say when to retry). */
+    const refuseWith = (error: ApiError) => {
+      const retryAfter = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+      return refuse(statusOf(error.code), error.code, error.message, error.details, retryAfter ? { 'Retry-After': String(retryAfter) } : undefined);
+    };
     try {
       const address = this.throttle.addressOf(req);
       const retryAfter = await this.throttle.retryAfter(address, requestId);
@@ -102,11 +111,25 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
         return refuse(401, 'UNAUTHENTICATED', 'invalid, revoked or expired API key');
       }
       if (!holdsScope(key.scopes, 'events:read')) return refuse(403, 'FORBIDDEN', 'API key lacks scope(s): events:read', { missing: ['events:read'] });
+      // In the order of the REST API: authenticate, rate-limit, validate.
+      const limited = await this.budget.spend({ id: key.id, tenantId: key.tenantId }, requestId);
+      if (limited) return refuseWith(limited);
       const query = streamQuery.safeParse(Object.fromEntries(url.searchParams));
       if (!query.success) {
         const issues = issuesOf(query.error);
         return refuse(400, 'VALIDATION_FAILED', `invalid query: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
       }
+      let release: () => void;
+      try {
+        release = this.events.admit({ tenantId: key.tenantId, requestId }, 'websocket');
+      } catch (error) {
+        if (error instanceof ApiError) return refuseWith(error);
+        throw error;
+      }
+      // The socket's close gives the slot back, however it ends: refused by handleUpgrade, closed by either side. A
+      // client gone while it was authenticated closed it already (no 'close' would come).
+      if (socket.destroyed) return release();
+      socket.once('close', release);
       this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, key.tenantId, query.data.after, query.data.types));
     } catch (error) {
       if (isDatabaseUnavailable(error)) {
@@ -126,14 +149,16 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async serve(ws: WebSocket, tenantId: string, after: string | undefined, types: string[] | undefined): Promise<void> {
-    let alive = true;
+    // Pings not answered yet: a client is cut when two in a row went unanswered (it had a whole interval for each), not
+    // at the first late pong — a busy client or link that answers one ping late keeps its stream.
+    let unanswered = 0;
     let stream: { close(): void } | undefined;
     const heartbeat = setInterval(() => {
-      if (!alive) return ws.terminate();
-      alive = false;
+      if (unanswered >= 2) return ws.terminate();
+      unanswered += 1;
       ws.ping();
     }, this.config.EVENTS_HEARTBEAT_MS);
-    ws.on('pong', () => (alive = true));
+    ws.on('pong', () => (unanswered = 0));
     ws.on('close', () => {
       clearInterval(heartbeat);
       stream?.close();

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 
+import { RequestBudget } from '../common/rate-limit.guard';
 import { EventHub } from './event-hub';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
@@ -8,6 +9,6 @@ import { EventsWsServer } from './events-ws.server';
 @Module({
   controllers: [EventsController],
   exports: [EventHub],
-  providers: [EventHub, EventsService, EventsWsServer],
+  providers: [EventHub, EventsService, EventsWsServer, RequestBudget],
 })
 export class EventsModule {}

@@ -1,12 +1,14 @@
-import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Optional } from '@nestjs/common';
 import type { Request, Response } from 'express';
+
+import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent, type TransactionClient } from '@payorch/db';
 import { ApiError, isUuid, type TenantContext } from '@payorch/domain';
-import type { Logger } from '@payorch/logging';
+import type { Logger, Registry } from '@payorch/logging';
 
-import { DATABASE, GATEWAY_CONFIG, LOGGER } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY } from '../common/tokens';
 import type { StreamQuery } from './dto/events.dto';
 import { EventHub } from './event-hub';
 import { DOMAIN_EVENT_TYPES } from './event-types';
@@ -23,6 +25,9 @@ export interface OpenStream {
   /** Stops listening (call when the client goes away). */
   close(): void;
 }
+
+/** How a stream reaches its client (the label of the stream metrics). */
+export type StreamTransport = 'sse' | 'websocket';
 
 /** The wire form of an event (SSE data / WebSocket message / webhook body without tenant-private fields). */
 export function wireEvent(event: PublishedEvent) {
@@ -48,6 +53,10 @@ export function wireEvent(event: PublishedEvent) {
  * nothing is sent twice or skipped. The first read is capped at
  * EVENTS_CATCHUP_LIMIT: past it the stream ends and the client reconnects with the last id it got
  * (EventSource does so by itself), which pages through a long gap.
+ *
+ * Each tenant holds at most EVENTS_MAX_STREAMS_PER_TENANT streams on this gateway, SSE and WebSocket together
+ * (`admit`): every stream costs a connection, a heartbeat timer, a catch-up read and up to EVENTS_CLIENT_BUFFER_BYTES of
+ * send buffer, and one tenant must not hold them without bound (docs/security.md, "Per-tenant limits").
  */
 @Injectable()
 export class EventsService implements BeforeApplicationShutdown {
@@ -55,13 +64,74 @@ export class EventsService implements BeforeApplicationShutdown {
   private readonly sseStreams = new Set<StreamSink>();
   /** Per tenant: its streams on this gateway and their shared reads. */
   private readonly tenants = new Map<string, TenantStreams>();
+  /** Per tenant: the stream slots it holds on this gateway (admitted, not yet closed). */
+  private readonly slots = new Map<string, number>();
+  private readonly metrics: { open: Gauge<'transport'>; refused: Counter<'transport'> };
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly hub: EventHub,
-  ) {}
+    // Always provided by the app; a bench that builds the service alone gets a registry of its own.
+    @Optional() @Inject(METRICS_REGISTRY) registry: Registry = new PromRegistry(),
+  ) {
+    this.metrics = {
+      open: new Gauge({
+        name: 'payorch_event_streams_open',
+        help: 'Live event streams open on this gateway, by transport (sse, websocket).',
+        labelNames: ['transport'] as const,
+        registers: [registry],
+      }),
+      refused: new Counter({
+        name: 'payorch_event_streams_refused_total',
+        help: 'Live event streams refused 429 TOO_MANY_STREAMS because their tenant held EVENTS_MAX_STREAMS_PER_TENANT on this gateway, by transport.',
+        labelNames: ['transport'] as const,
+        registers: [registry],
+      }),
+    };
+    this.metrics.open.inc({ transport: 'sse' }, 0);
+    this.metrics.open.inc({ transport: 'websocket' }, 0);
+    this.metrics.refused.inc({ transport: 'sse' }, 0);
+    this.metrics.refused.inc({ transport: 'websocket' }, 0);
+  }
+
+  /**
+   * Takes one of the tenant's EVENTS_MAX_STREAMS_PER_TENANT stream slots on this gateway, before anything of the stream
+   * is made: the returned function gives it back (call it once the stream's connection is closed, whatever closed it;
+   * later calls do nothing). A tenant that holds them all is refused with 429 TOO_MANY_STREAMS.
+   */
+  admit(ctx: Pick<TenantContext, 'tenantId' | 'requestId'>, transport: StreamTransport): () => void {
+    const { tenantId } = ctx;
+    const held = this.slots.get(tenantId) ?? 0;
+    const limit = this.config.EVENTS_MAX_STREAMS_PER_TENANT;
+    if (held >= limit) {
+      this.metrics.refused.inc({ transport });
+      this.logger.warn({ tenantId, requestId: ctx.requestId, transport, limit }, 'event stream refused: the tenant holds its most streams');
+      // A hint only: a slot frees when one of the tenant's streams closes, and a gone client's is found by the heartbeat.
+      const retryAfterSeconds = Math.ceil(this.config.EVENTS_HEARTBEAT_MS / 1000);
+      throw new ApiError('TOO_MANY_STREAMS', `this tenant already holds ${limit} live event streams on this gateway (the most it may); close one first`, {
+        limit,
+        retryAfterSeconds,
+      });
+    }
+    this.slots.set(tenantId, held + 1);
+    this.metrics.open.inc({ transport });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.slots.get(tenantId) ?? 1) - 1;
+      if (left > 0) this.slots.set(tenantId, left);
+      else this.slots.delete(tenantId);
+      this.metrics.open.dec({ transport });
+    };
+  }
+
+  /** The stream slots the tenant holds on this gateway now. */
+  openStreams(tenantId: string): number {
+    return this.slots.get(tenantId) ?? 0;
+  }
 
   async open(tenantId: string, options: { after?: string; types?: readonly string[] }, sink: StreamSink): Promise<OpenStream> {
     const types = options.types ?? [];
@@ -136,6 +206,8 @@ export class EventsService implements BeforeApplicationShutdown {
         issues: [{ field: 'Last-Event-ID', message: 'must be an event id (UUID)' }],
       });
     }
+    // Refused (429, through the filter) before a byte of the stream is written.
+    const release = this.admit(ctx, 'sse');
     const limit = this.config.EVENTS_CLIENT_BUFFER_BYTES;
     let ended = false;
     const end = () => {
@@ -168,6 +240,18 @@ export class EventsService implements BeforeApplicationShutdown {
       },
     };
     let stream: OpenStream | undefined;
+    // However the response ends (the client went away, `end`, a slow client destroyed), its slot is given back.
+    res.once('close', () => {
+      release();
+      end();
+    });
+    // The client may have gone while the request was authenticated: its 'close' was before the listeners above, and
+    // nothing would end a stream opened now (a timer and a tenant listener kept for ever).
+    if (res.destroyed || req.destroyed) {
+      release();
+      ended = true;
+      return;
+    }
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
@@ -178,7 +262,6 @@ export class EventsService implements BeforeApplicationShutdown {
     const heartbeat = setInterval(() => {
       if (!ended) res.write(`: heartbeat ${new Date().toISOString()}\n\n`);
     }, this.config.EVENTS_HEARTBEAT_MS);
-    req.on('close', end);
     this.sseStreams.add(sink);
     try {
       stream = await this.open(ctx.tenantId, { after, types: query.types }, sink);

@@ -1,5 +1,7 @@
 import { Client } from 'pg';
 
+import { Registry } from 'prom-client';
+
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import type { Logger } from '@payorch/logging';
 import { createTestDatabase, type TestDatabase, waitFor } from '@payorch/testing';
@@ -92,5 +94,36 @@ describe(`${OperationOutcomeWaiter.name} (re-reads without live events)`, () => 
     const ids = (seen ?? []).reduce<number>((n, asked) => n + (asked as string[]).length, 0);
     expect(seen?.length).toBeGreaterThan(1);
     expect(ids / seen!.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("holds at most OPERATION_WAITS_MAX_PER_TENANT waits of one tenant: one more is over at once, another tenant's still waits, and a closed wait frees its place", async () => {
+    // Live events that never come: a wait ends only at its deadline (or when it is closed).
+    const hub = { add: () => Promise.resolve(() => undefined) } as unknown as EventHub;
+    const logger = { warn: () => undefined } as unknown as Logger;
+    const registry = new Registry();
+    const waiter = new OperationOutcomeWaiter(hub, db, logger, { OPERATION_WAITS_MAX_PER_TENANT: 2 }, registry);
+    const over = (wait: { settled(ms: number): Promise<void> }) =>
+      Promise.race([wait.settled(60_000).then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
+
+    const held = [await waiter.prepare(tenantId, operationIds[0]!), await waiter.prepare(tenantId, operationIds[1]!)];
+    const third = await waiter.prepare(tenantId, operationIds[2]!);
+    const otherTenant = await waiter.prepare('another-tenant', operationIds[3]!);
+    try {
+      // Before: the third waited like the others (no bound but the request budget).
+      expect(await over(third)).toBe(true);
+      expect(await over(held[0]!)).toBe(false);
+      expect(await over(otherTenant)).toBe(false);
+      expect(await registry.getSingleMetricAsString('payorch_operation_waits_refused_total')).toMatch(/ 1$/m);
+      expect(await registry.getSingleMetricAsString('payorch_operation_waits')).toMatch(/ 3$/m);
+
+      held[0]!.close();
+      third.close();
+      const fourth = await waiter.prepare(tenantId, operationIds[4]!);
+      expect(await over(fourth)).toBe(false);
+      fourth.close();
+    } finally {
+      for (const wait of [...held, third, otherTenant]) wait.close();
+    }
+    expect(await registry.getSingleMetricAsString('payorch_operation_waits')).toMatch(/ 0$/m);
   });
 });

@@ -1,11 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Counter, Gauge, Registry } from 'prom-client';
 
+import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
 import { BatchedLookup } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { RUNNING_STATES } from '@payorch/operations';
 
-import { DATABASE, LOGGER } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY } from '../common/tokens';
 import { EventHub } from '../events/event-hub';
 
 /** Events after which an operation's run is over: it is final, or unknown and left to recovery. */
@@ -14,6 +16,9 @@ const RUN_OVER = new Set<PublishedEvent['type']>(['operation.completed', 'operat
 const POLL_WITHOUT_EVENTS_MS = 250;
 /** Longest a request waits for its live-event subscription before it falls back to re-reading the row. */
 const SUBSCRIBE_TIMEOUT_MS = 1000;
+
+/** Concurrent waits of one tenant on one gateway instance by default (OPERATION_WAITS_MAX_PER_TENANT). */
+const DEFAULT_WAITS_PER_TENANT = 256;
 
 /** A wait prepared before the operation is dispatched, so that no event published after dispatch is missed. */
 export interface OutcomeWait {
@@ -30,18 +35,82 @@ export interface OutcomeWait {
  * waits on the bus and no gateway holds a promise for as long as the card takes. The row stays the truth:
  * the hub's heartbeat re-reads it (a lost pub/sub message costs one heartbeat, never a wrong answer), and
  * when the subscription cannot be made (Redis away) the row is re-read every 250 ms instead.
+ *
+ * A wait holds a connection, a listener of the tenant's events and a timer for up to 120 s: one tenant holds at most
+ * OPERATION_WAITS_MAX_PER_TENANT of them at once on this instance. One more is not refused (the operation was created
+ * and dispatched; a 429 would hide that): it answers at once, with the operation as it is, as `wait=0` does, and is
+ * counted (`payorch_operation_waits_refused_total`). Before, the tenant's request budget was the only bound (~12,000
+ * waits at the default budget), and every event of the tenant went to every waiting request's listener.
  */
 @Injectable()
 export class OperationOutcomeWaiter {
   private readonly states = new BatchedLookup<string, string>((keys) => this.readStates(keys));
+  /** Waits held now, by tenant. */
+  private readonly waiting = new Map<string, number>();
+  private readonly maxPerTenant: number;
+  private readonly refused: Counter;
 
   constructor(
     private readonly hub: EventHub,
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Optional() @Inject(GATEWAY_CONFIG) config?: Pick<GatewayConfig, 'OPERATION_WAITS_MAX_PER_TENANT'>,
+    @Optional() @Inject(METRICS_REGISTRY) registry: Registry = new Registry(),
+  ) {
+    this.maxPerTenant = config?.OPERATION_WAITS_MAX_PER_TENANT ?? DEFAULT_WAITS_PER_TENANT;
+    this.refused = new Counter({
+      name: 'payorch_operation_waits_refused_total',
+      help: 'POST …/operations?wait= requests answered at once, without waiting, because their tenant already held OPERATION_WAITS_MAX_PER_TENANT waits on this gateway instance.',
+      registers: [registry],
+    });
+    const waiting = this.waiting;
+    new Gauge({
+      name: 'payorch_operation_waits',
+      help: 'POST …/operations?wait= requests waiting for their outcome on this gateway instance now.',
+      registers: [registry],
+      collect() {
+        let total = 0;
+        for (const count of waiting.values()) total += count;
+        this.set(total);
+      },
+    });
+  }
 
+  /**
+   * A wait for the operation's outcome, or — the tenant already holding OPERATION_WAITS_MAX_PER_TENANT waits here — one
+   * that is over at once (the request answers with the operation as it is). Close it in a finally either way.
+   */
   async prepare(tenantId: string, operationId: string): Promise<OutcomeWait> {
+    const held = this.waiting.get(tenantId) ?? 0;
+    if (held >= this.maxPerTenant) {
+      this.refused.inc();
+      return { settled: () => Promise.resolve(), close: () => undefined };
+    }
+    this.waiting.set(tenantId, held + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.waiting.get(tenantId) ?? 1) - 1;
+      if (left > 0) this.waiting.set(tenantId, left);
+      else this.waiting.delete(tenantId);
+    };
+    try {
+      const wait = await this.listen(tenantId, operationId);
+      return {
+        settled: wait.settled,
+        close: () => {
+          release();
+          wait.close();
+        },
+      };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  private async listen(tenantId: string, operationId: string): Promise<OutcomeWait> {
     let over = false;
     let wake: (() => void) | undefined;
     const finish = () => {

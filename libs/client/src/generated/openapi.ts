@@ -96,7 +96,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description The response carries the key (`pok_…`) once; only its prefix and a hash are stored. A replay of the same Idempotency-Key answers `apiKey: null`, `secretWithheld: true` (create another key if it was lost). A key cannot grant scopes it does not hold (403).
+         * @description The response carries the key (`pok_…`) once; only its prefix and a hash are stored. A replay of the same Idempotency-Key answers `apiKey: null`, `secretWithheld: true` (create another key if it was lost). A key cannot grant scopes it does not hold (403). A tenant holds at most `API_KEYS_MAX_PER_TENANT` working (unrevoked, unexpired) keys (default 100): one more is 409 `CONFLICT` (`details.reason: api_key_limit`, `details.limit`) until one is revoked.
          */
         post: operations["apiKeysCreate"];
         delete?: never;
@@ -345,7 +345,7 @@ export interface paths {
         };
         /**
          * Live events of the tenant (Server-Sent Events)
-         * @description Each event is `id: <event id>`, `event: <type>`, `data: <JSON>`; a `: live` comment once the catch-up is sent and the stream is live; a `: heartbeat` comment every 15 s. Reconnect with `Last-Event-ID` (or `?after=`) to replay what you missed from the database first, in order. A client that reads too slowly is disconnected (reconnect with Last-Event-ID). WebSocket variant: `GET /v1/events/ws` (upgrade, same query, `Authorization` header), one JSON event per message.
+         * @description Each event is `id: <event id>`, `event: <type>`, `data: <JSON>`; a `: live` comment once the catch-up is sent and the stream is live; a `: heartbeat` comment every 15 s. Reconnect with `Last-Event-ID` (or `?after=`) to replay what you missed from the database first, in order. A client that reads too slowly is disconnected (reconnect with Last-Event-ID). A tenant holds at most `EVENTS_MAX_STREAMS_PER_TENANT` streams (default 50, SSE and WebSocket together) on one gateway: one more is 429 `TOO_MANY_STREAMS` (`details.limit`) until one of them closes. WebSocket variant: `GET /v1/events/ws` (upgrade, same query, `Authorization` header), one JSON event per message; its upgrade spends the request budget like any request and answers the same 429s.
          */
         get: operations["eventsStream"];
         put?: never;
@@ -901,7 +901,7 @@ export interface paths {
         put?: never;
         /**
          * Create a webhook endpoint
-         * @description The response carries the signing secret (`whsec_…`) once; it is never returned again, not even by a replay of the same Idempotency-Key (`Idempotent-Replayed: true`, `secret: null`, `secretWithheld: true`; rotate the secret if it was lost). See docs/webhooks.md for the signature and its verification.
+         * @description The response carries the signing secret (`whsec_…`) once; it is never returned again, not even by a replay of the same Idempotency-Key (`Idempotent-Replayed: true`, `secret: null`, `secretWithheld: true`; rotate the secret if it was lost). See docs/webhooks.md for the signature and its verification. A tenant has at most `WEBHOOK_ENDPOINTS_MAX_PER_TENANT` endpoints (operator setting, default 16), enabled or not: one more is 409 `CONFLICT` with `details.reason: webhook_endpoint_limit`.
          */
         post: operations["webhooksCreate"];
         delete?: never;
@@ -2096,6 +2096,7 @@ export interface components {
         WebhookWithSecret: {
             createdAt: string;
             description: string | null;
+            /** @description false: paused, by the tenant or by payorch once the endpoint has failed every attempt for `WEBHOOK_DISABLE_AFTER_MS` (audit action `webhook.auto_disable`; docs/webhooks.md). PATCH `enabled: true` resumes it. */
             enabled: boolean;
             eventTypes: string[];
             /** Format: uuid */
@@ -2110,6 +2111,7 @@ export interface components {
         Webhook: {
             createdAt: string;
             description: string | null;
+            /** @description false: paused, by the tenant or by payorch once the endpoint has failed every attempt for `WEBHOOK_DISABLE_AFTER_MS` (audit action `webhook.auto_disable`; docs/webhooks.md). PATCH `enabled: true` resumes it. */
             enabled: boolean;
             eventTypes: string[];
             /** Format: uuid */
@@ -2166,11 +2168,12 @@ export interface components {
          *     - `INTERNAL` (500): a bug; report the requestId
          *     - `NOT_FOUND` (404): no such resource (also for another tenant's ids)
          *     - `ORIGINAL_ALREADY_CLOSED` (409)
-         *     - `RATE_LIMITED` (429): per-key request budget, or too many failed authentications from the address (`Retry-After`)
+         *     - `RATE_LIMITED` (429): request budget of the API key or of the tenant (`details.scope`: `key` or `tenant`), or too many failed authentications from the address (`Retry-After`)
          *     - `RESOURCE_IN_USE` (409): other resources still reference it
          *     - `SERVICE_UNAVAILABLE` (503): PostgreSQL or Redis unavailable; nothing was done (`Retry-After`)
          *     - `TERMINAL_DISABLED` (409): the terminal is disabled
          *     - `TERMINAL_RECOVERING` (409): an operation of the terminal is still unknown (`Retry-After`)
+         *     - `TOO_MANY_STREAMS` (429): the tenant already holds its most live event streams on this gateway (`details.limit`); a slot frees when one of them closes (`Retry-After`: a hint)
          *     - `UNAUTHENTICATED` (401): missing, invalid, revoked or expired API key
          *     - `UNPROCESSABLE` (422)
          *     - `VALIDATION_FAILED` (400): malformed JSON, a field breaking its schema, a body nested deeper than 32 levels, NUL or a lone surrogate in any string, key, query parameter or path segment; also a body over 256 KB (413) or not `application/json` (415)
@@ -2186,7 +2189,7 @@ export interface components {
          *     - `WALLET_RESOLUTION_STATE_MISMATCH` (422): a paid wallet payment resolves to `approved` when one-stage, `authorized` when two-stage (`details.twoStage`)
          * @enum {string}
          */
-        ErrorCode: "AGENT_REVOKED" | "AMOUNT_EXCEEDS_ORIGINAL" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "ORIGINAL_ALREADY_CLOSED" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_OPERATION_NOT_UNKNOWN" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_NOT_UNKNOWN" | "WALLET_PAYMENT_ONE_STAGE" | "WALLET_RESOLUTION_STATE_MISMATCH";
+        ErrorCode: "AGENT_REVOKED" | "AMOUNT_EXCEEDS_ORIGINAL" | "ASSIST_MERCHANT_DUPLICATE" | "CONFLICT" | "EGRESS_DENIED" | "FORBIDDEN" | "IDEMPOTENCY_KEY_IN_PROGRESS" | "IDEMPOTENCY_KEY_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL" | "NOT_FOUND" | "ORIGINAL_ALREADY_CLOSED" | "RATE_LIMITED" | "RESOURCE_IN_USE" | "SERVICE_UNAVAILABLE" | "TERMINAL_DISABLED" | "TERMINAL_RECOVERING" | "TOO_MANY_STREAMS" | "UNAUTHENTICATED" | "UNPROCESSABLE" | "VALIDATION_FAILED" | "WALLET_AMOUNT_EXCEEDS_AUTHORIZED" | "WALLET_AMOUNT_EXCEEDS_CAPTURED" | "WALLET_OPERATION_IN_PROGRESS" | "WALLET_OPERATION_NOT_UNKNOWN" | "WALLET_PAYMENT_ALREADY_CANCELED" | "WALLET_PAYMENT_NOT_CANCELABLE" | "WALLET_PAYMENT_NOT_CAPTURABLE" | "WALLET_PAYMENT_NOT_UNKNOWN" | "WALLET_PAYMENT_ONE_STAGE" | "WALLET_RESOLUTION_STATE_MISMATCH";
         Error: {
             error: {
                 code: components["schemas"]["ErrorCode"];
@@ -3125,7 +3128,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
+            /** @description `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
@@ -5377,7 +5380,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `RATE_LIMITED` */
+            /** @description `RATE_LIMITED`, `TOO_MANY_STREAMS` */
             429: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
@@ -5518,7 +5521,7 @@ export interface operations {
     operationsCreate: {
         parameters: {
             query?: {
-                /** @description Wait up to this many ms for a final state before answering. */
+                /** @description Wait up to this many ms for a final state before answering. Answered at once (as with 0) when the tenant already has OPERATION_WAITS_MAX_PER_TENANT requests waiting on this gateway instance (default 256). */
                 wait?: number;
             };
             header: {

@@ -95,7 +95,15 @@ export const listOperationsQuery = paginationQuery.extend({
 export type ListOperationsQuery = z.infer<typeof listOperationsQuery>;
 
 export const createQuery = z.object({
-  wait: z.coerce.number().int().min(0).max(120_000).default(0).describe('Wait up to this many ms for a final state before answering.'),
+  wait: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(120_000)
+    .default(0)
+    .describe(
+      'Wait up to this many ms for a final state before answering. Answered at once (as with 0) when the tenant already has OPERATION_WAITS_MAX_PER_TENANT requests waiting on this gateway instance (default 256).',
+    ),
 });
 export type CreateQuery = z.infer<typeof createQuery>;
 
