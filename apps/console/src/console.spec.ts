@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 
 import { can, roleOf, type WalletPayment } from './api';
-import { normalizeErrorCode, parseRoute, WALLET_OPERATION_STATES, WALLET_STATES, walletHash, walletView } from './routes';
+import { normalizeErrorCode, parseRoute, settlementsView, WALLET_OPERATION_STATES, WALLET_STATES, walletHash, walletView } from './routes';
 import { money, parseAmount } from './state';
 import { actorLabel, confirmationText, OPERATION_VERDICTS, paymentVerdicts, verdictBody } from './wallet-resolution';
 
@@ -55,6 +55,20 @@ describe('parseRoute', () => {
     expect(parseRoute('#/pay?terminal=t1').params.get('terminal')).toBe('t1');
     expect(parseRoute('#/plots')).toMatchObject({ page: 'plots' });
     expect(parseRoute('#/nowhere')).toMatchObject({ page: 'fleet' });
+  });
+});
+
+describe('settlementsView', () => {
+  it('keeps a store id, a month and a day that exist, and drops the rest (a hostile link cannot break the page)', () => {
+    const store = '5d1e0c2a-1111-4222-8333-944455556666';
+    expect(settlementsView(new URLSearchParams({ store: store.toUpperCase(), month: '2026-02', day: '2026-02-28' }))).toEqual({
+      store,
+      month: '2026-02',
+      day: '2026-02-28',
+    });
+    expect(settlementsView(new URLSearchParams({ store: '"]x', month: 'x', day: '2026-02-30"]' }))).toEqual({ store: '', month: '', day: '' });
+    expect(settlementsView(new URLSearchParams({ month: '2026-13', day: '2026-02-30' }))).toEqual({ store: '', month: '', day: '' });
+    expect(settlementsView(new URLSearchParams({ day: '2024-02-29' })).day).toBe('2024-02-29');
   });
 });
 

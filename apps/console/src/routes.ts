@@ -85,6 +85,37 @@ export function walletView(params: URLSearchParams): WalletView {
   };
 }
 
+/** The settlements calendar's store, month and open day: `#/settlements?store=<id>&month=YYYY-MM&day=YYYY-MM-DD`. */
+export interface SettlementsView {
+  store: string;
+  /** '' when the URL names none (or an invalid one). */
+  month: string;
+  day: string;
+}
+
+const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+const DAY = /^(\d{4})-(0[1-9]|1[0-2])-(\d{2})$/;
+
+/** A calendar day that exists (`2026-02-30` does not). */
+function isDay(text: string): boolean {
+  const match = DAY.exec(text);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/**
+ * What a settlements URL asks for, keeping only a store id, a month and a day that exist. A hand-typed or hostile link
+ * (`month=x`, a `day` with quotes) used to break the page: the calendar could not lay out the month, and the keyboard
+ * navigation built a selector from the day.
+ */
+export function settlementsView(params: URLSearchParams): SettlementsView {
+  const store = params.get('store') ?? '';
+  const month = params.get('month') ?? '';
+  const day = params.get('day') ?? '';
+  return { store: UUID.test(store) ? store.toLowerCase() : '', month: MONTH.test(month) ? month : '', day: isDay(day) ? day : '' };
+}
+
 /** The URL of a wallet view (empty fields left out), which `walletView` reads back. */
 export function walletHash(view: WalletView): string {
   const params = new URLSearchParams();

@@ -4,6 +4,7 @@ import { repeat } from 'lit/directives/repeat.js';
 import { api, type Settlement, type Store, type Terminal } from '../api';
 import { type DaySummary, dayLabel, lastDayOf, monthGrid, monthLabel, monthOf, shiftDay, shiftMonth, summarizeDay } from '../calendar';
 import { ConsoleElement } from '../base';
+import { settlementsView } from '../routes';
 import { may, notify, reportError, shell } from '../state';
 
 const WEEKDAYS = [
@@ -48,8 +49,10 @@ export class SettlementsPage extends ConsoleElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    const day = this.params.get('day');
-    this.month = this.params.get('month') ?? (day ? monthOf(day) : this.month);
+    // Only a month and a day that exist (settlementsView): a hand-typed or hostile link cannot break the page.
+    const view = settlementsView(this.params);
+    const day = view.day || null;
+    this.month = view.month || (day ? monthOf(day) : this.month);
     this.focusDay = day ?? (this.month === monthOf(today()) ? today() : `${this.month}-01`);
     this.openDay = day;
     this.unsubscribe = shell.stream.onEvent((e) => {
@@ -66,7 +69,7 @@ export class SettlementsPage extends ConsoleElement {
   private async init(): Promise<void> {
     try {
       const [stores, terminals] = await Promise.all([api.stores(), api.terminals()]);
-      const wanted = this.params.get('store');
+      const wanted = settlementsView(this.params).store;
       const storeId = stores.find((s) => s.id === wanted)?.id ?? [...stores].sort((a, b) => a.name.localeCompare(b.name))[0]?.id ?? '';
       this.set({ stores, terminals, storeId });
       await this.load();
