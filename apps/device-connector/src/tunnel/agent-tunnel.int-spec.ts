@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { type AddressInfo, connect as connectTcp } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
@@ -132,6 +133,40 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
     expect(live!.readyState).toBe(WebSocket.OPEN);
     expect(app.get(AgentTunnelServer).session(agentId)).toBeDefined();
     live!.close();
+  });
+
+  it('cuts a replaced tunnel whose client never answers the close within about a second', async () => {
+    const { token } = await newAgent();
+    const credential = (await request(base).post('/agent/enroll').send({ token })).body.credential as string;
+    // The older connection: a raw upgrade from a client that then never writes (nor answers a close handshake), as a
+    // second machine holding a copied credential might.
+    const raw = connectTcp(Number(new URL(base).port), '127.0.0.1');
+    raw.on('error', () => undefined);
+    const upgraded = new Promise<void>((resolve) => raw.on('data', (chunk: Buffer) => chunk.toString('latin1').startsWith('HTTP/1.1 101') && resolve()));
+    raw.write(
+      [
+        'GET /agent HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+        'Sec-WebSocket-Version: 13',
+        `Authorization: Bearer ${credential}`,
+        'X-Payorch-Agent-Version: 0.1.0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    await upgraded;
+    const cut = new Promise<number>((resolve) => raw.once('close', () => resolve(Date.now())));
+
+    const { ws: newer } = await connect(credential);
+    const replacedAt = Date.now();
+    // Before: the server waited for the close handshake until ws's own timeout (30 s), the tunnel still reading.
+    const closedAt = await Promise.race([cut, new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 5_000))]);
+    expect(closedAt - replacedAt).toBeLessThan(5_000);
+    expect(newer!.readyState).toBe(WebSocket.OPEN);
+    newer!.close();
   });
 
   it('authenticates upgrades that arrive together with one read, and answers them while every set-up slot is taken', async () => {

@@ -80,7 +80,8 @@ interface Connection {
  * The agents' WebSocket endpoint. Authentication happens on the HTTP upgrade, before the
  * WebSocket exists: anything without a valid, active agent credential gets `401` and a destroyed
  * socket, so no frame from it is ever read (ws README, "Client authentication").
- * One connection per agent: a newer one replaces the older (close code 4000, REPLACED). A revoked
+ * One connection per agent: a newer one replaces the older (close code 4000, REPLACED; torn down at once and
+ * terminated after 1 s if its client does not finish the close, as a revoked one). A revoked
  * credential closes its live tunnel with 4401 (AGENT_REVOKED, `revoke()`).
  * Every accepted socket gets a tunnel Multiplexer (role `connector`, docs/tunnel.md); the
  * AgentSessionListener (TerminalHub) hears the handshake, the agent's control messages and the close.
@@ -229,7 +230,13 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   private onConnection(ws: WebSocket, credential: AuthenticatedCredential, version: string | null): void {
     const agent: AuthenticatedAgent = { agentId: credential.agentId, tenantId: credential.tenantId };
     const previous = this.connections.get(agent.agentId);
-    if (previous) previous.ws.close(AGENT_CLOSE_CODES.REPLACED, 'replaced by a newer connection');
+    if (previous) {
+      // As a revoked or refused tunnel: closed with its code, torn down at once (nothing more is read from it), and the
+      // socket terminated if the old client does not finish the close handshake within 1 s (it waited for ws's 30 s).
+      previous.ws.close(AGENT_CLOSE_CODES.REPLACED, 'replaced by a newer connection');
+      previous.session.mux.close('replaced by a newer connection');
+      setTimeout(() => previous.ws.terminate(), 1000).unref();
+    }
     const mux = attachWebSocket(ws, this.tunnelOptions);
     const session: AgentSession = { agent, credentialPrefix: credential.credentialPrefix, mux, version, connectedAt: new Date(), id: randomUUID() };
     const connection: Connection = { ws, agent, alive: true, session };
