@@ -1,16 +1,12 @@
-import { connect } from 'node:net';
-
 import { Redis } from 'ioredis';
 
-import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createDriver, type DriverConfig, type TerminalDriver } from '@payorch/drivers';
 import { insertOperation } from '@payorch/operations';
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
-import { toDuplex } from '@payorch/tunnel';
 
 import { CommandRouter } from '../bus/command-router';
-import { ConnectorHarness, dialAgent } from '../testing/connector-harness.testing';
+import { bridgeLinksToLoopback, ConnectorHarness, dialAgent } from '../testing/connector-harness.testing';
 import { TerminalHub } from './terminal-hub';
 
 /**
@@ -81,40 +77,13 @@ describe('device-connector: a terminal rebuilt or withdrawn while a command runs
   afterAll(() => h.stop());
 
   /** A tenant, a store, an enrolled agent and its Joinproto terminal (the simulator; its info read just now). */
-  async function shop() {
-    const at = await h.tenantWithStore();
-    const credential = issueToken(TOKEN_KINDS.agentCredential);
-    const agentId = await h.agent(at, { credential });
-    const { rows } = await h.admin.query<{ id: string }>(
-      `INSERT INTO "Terminal" (id, "tenantId", "storeId", "agentId", name, protocol, connection, "infoReadAt", "updatedAt")
-       VALUES (gen_random_uuid(), $1, $2, $3, 'POS', 'JOINPROTO', $4, now(), now()) RETURNING id`,
-      [at.tenantId, at.storeId, agentId, { kind: 'tcp', host: '127.0.0.1', port: simPort }],
-    );
-    return { ...at, agentId, terminalId: rows[0]!.id, token: credential.token };
-  }
+  const shop = () => h.joinprotoShop(simPort);
   type Shop = Awaited<ReturnType<typeof shop>>;
 
   /** The agent's tunnel, every link bridged to the simulator. Resolves once the terminal is held here. */
   async function connectAgent(s: Shop) {
     const { ws, mux } = dialAgent(h.url, s.token);
-    mux.setOpenHandler((request) => {
-      const socket = connect(simPort, '127.0.0.1');
-      socket.once('error', () => request.reject('REFUSED', 'the simulator refused'));
-      socket.once('connect', () => {
-        socket.removeAllListeners('error');
-        const link = toDuplex(request.accept());
-        const end = () => {
-          socket.destroy();
-          link.destroy();
-        };
-        for (const stream of [socket, link]) {
-          stream.on('error', end);
-          stream.once('close', end);
-        }
-        socket.pipe(link);
-        link.pipe(socket);
-      });
-    });
+    bridgeLinksToLoopback(mux, simPort);
     let closed = false;
     const tunnel = {
       /** Closes the tunnel and waits until the connector let the agent's terminals go. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
@@ -7,9 +7,10 @@ import { WebSocket } from 'ws';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
+import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
-import { attachWebSocket, type Multiplexer } from '@payorch/tunnel';
+import { attachWebSocket, type Multiplexer, toDuplex } from '@payorch/tunnel';
 
 import { type ConnectorAppOptions, createConnectorApp } from '../bootstrap';
 
@@ -130,6 +131,26 @@ export class ConnectorHarness {
     });
   }
 
+  /**
+   * A tenant, a store, an enrolled agent (its credential's `token` for `dialAgent`) and its Joinproto terminal at
+   * 127.0.0.1:`port` (a simulator), its info read just now.
+   */
+  async joinprotoShop(port: number): Promise<TenantStore & { agentId: string; terminalId: string; token: string }> {
+    const at = await this.tenantWithStore();
+    const credential = issueToken(TOKEN_KINDS.agentCredential);
+    const agentId = await this.agent(at, { credential });
+    const terminalId = await this.insert('Terminal', {
+      tenantId: at.tenantId,
+      storeId: at.storeId,
+      agentId,
+      name: 'POS',
+      protocol: 'JOINPROTO',
+      connection: { kind: 'tcp', host: '127.0.0.1', port },
+      infoReadAt: new Date(),
+    });
+    return { ...at, agentId, terminalId, token: credential.token };
+  }
+
   private async insert(table: 'Agent' | 'Terminal', values: Record<string, unknown>): Promise<string> {
     const columns = Object.keys(values);
     const { rows } = await this.admin.query<{ id: string }>(
@@ -148,6 +169,31 @@ export class ConnectorHarness {
 export function dialAgent(url: string, token: string): { ws: WebSocket; mux: Multiplexer } {
   const ws = openAgentSocket(url, token);
   return { ws, mux: tunnelOver(ws) };
+}
+
+/**
+ * As the agent does: every link the connector opens on `mux` is bridged to the terminal at its address on loopback
+ * (`port` for a link that names none), both ways, each end closing the other.
+ */
+export function bridgeLinksToLoopback(mux: Multiplexer, port: number): void {
+  mux.setOpenHandler((request) => {
+    const socket = connect(request.link.kind === 'tcp-connect' ? request.link.port : port, '127.0.0.1');
+    socket.once('error', () => request.reject('REFUSED', 'the simulator refused'));
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      const link = toDuplex(request.accept());
+      const end = () => {
+        socket.destroy();
+        link.destroy();
+      };
+      for (const stream of [socket, link]) {
+        stream.on('error', end);
+        stream.once('close', end);
+      }
+      socket.pipe(link);
+      link.pipe(socket);
+    });
+  });
 }
 
 /** The WebSocket of `dialAgent` alone: upgraded (so registered as the agent's connection), no tunnel handshake yet. */
