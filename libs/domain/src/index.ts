@@ -21,5 +21,6 @@ export {
 export { probe, withTimeout } from './async';
 export { canonicalJson } from './canonical-json';
 export { BatchedLookup, type BatchedLookupOptions } from './batched-lookup';
+export { KeyedSlots } from './keyed-slots';
 export { KeyedSerialQueue, QueueFullError, type SerialQueueOptions } from './serial-queue';
 export { type DispatchOptions, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from './terminal-commands';

@@ -5,7 +5,7 @@ import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent, type TransactionClient } from '@payorch/db';
-import { ApiError, isUuid, type TenantContext } from '@payorch/domain';
+import { ApiError, isUuid, KeyedSlots, type TenantContext } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY } from '../common/tokens';
@@ -65,7 +65,7 @@ export class EventsService implements BeforeApplicationShutdown {
   /** Per tenant: its streams on this gateway and their shared reads. */
   private readonly tenants = new Map<string, TenantStreams>();
   /** Per tenant: the stream slots it holds on this gateway (admitted, not yet closed). */
-  private readonly slots = new Map<string, number>();
+  private readonly slots: KeyedSlots;
   private readonly metrics: { open: Gauge<'transport'>; refused: Counter<'transport'> };
 
   constructor(
@@ -76,6 +76,7 @@ export class EventsService implements BeforeApplicationShutdown {
     // Always provided by the app; a bench that builds the service alone gets a registry of its own.
     @Optional() @Inject(METRICS_REGISTRY) registry: Registry = new PromRegistry(),
   ) {
+    this.slots = new KeyedSlots(config.EVENTS_MAX_STREAMS_PER_TENANT);
     this.metrics = {
       open: new Gauge({
         name: 'payorch_event_streams_open',
@@ -103,9 +104,9 @@ export class EventsService implements BeforeApplicationShutdown {
    */
   admit(ctx: Pick<TenantContext, 'tenantId' | 'requestId'>, transport: StreamTransport): () => void {
     const { tenantId } = ctx;
-    const held = this.slots.get(tenantId) ?? 0;
+    const release = this.slots.take(tenantId);
     const limit = this.config.EVENTS_MAX_STREAMS_PER_TENANT;
-    if (held >= limit) {
+    if (release === null) {
       this.metrics.refused.inc({ transport });
       this.logger.warn({ tenantId, requestId: ctx.requestId, transport, limit }, 'event stream refused: the tenant holds its most streams');
       // A hint only: a slot frees when one of the tenant's streams closes, and a gone client's is found by the heartbeat.
@@ -115,22 +116,19 @@ export class EventsService implements BeforeApplicationShutdown {
         retryAfterSeconds,
       });
     }
-    this.slots.set(tenantId, held + 1);
     this.metrics.open.inc({ transport });
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.slots.get(tenantId) ?? 1) - 1;
-      if (left > 0) this.slots.set(tenantId, left);
-      else this.slots.delete(tenantId);
+      release();
       this.metrics.open.dec({ transport });
     };
   }
 
   /** The stream slots the tenant holds on this gateway now. */
   openStreams(tenantId: string): number {
-    return this.slots.get(tenantId) ?? 0;
+    return this.slots.of(tenantId);
   }
 
   async open(tenantId: string, options: { after?: string; types?: readonly string[] }, sink: StreamSink): Promise<OpenStream> {

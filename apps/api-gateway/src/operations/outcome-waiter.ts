@@ -3,7 +3,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
-import { BatchedLookup } from '@payorch/domain';
+import { BatchedLookup, KeyedSlots } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { RUNNING_STATES } from '@payorch/operations';
 
@@ -46,8 +46,7 @@ export interface OutcomeWait {
 export class OperationOutcomeWaiter {
   private readonly states = new BatchedLookup<string, string>((keys) => this.readStates(keys));
   /** Waits held now, by tenant. */
-  private readonly waiting = new Map<string, number>();
-  private readonly maxPerTenant: number;
+  private readonly waiting: KeyedSlots;
   private readonly refused: Counter;
 
   constructor(
@@ -57,7 +56,7 @@ export class OperationOutcomeWaiter {
     @Optional() @Inject(GATEWAY_CONFIG) config?: Pick<GatewayConfig, 'OPERATION_WAITS_MAX_PER_TENANT'>,
     @Optional() @Inject(METRICS_REGISTRY) registry: Registry = new Registry(),
   ) {
-    this.maxPerTenant = config?.OPERATION_WAITS_MAX_PER_TENANT ?? DEFAULT_WAITS_PER_TENANT;
+    this.waiting = new KeyedSlots(config?.OPERATION_WAITS_MAX_PER_TENANT ?? DEFAULT_WAITS_PER_TENANT);
     this.refused = new Counter({
       name: 'payorch_operation_waits_refused_total',
       help: 'POST …/operations?wait= requests answered at once, without waiting, because their tenant already held OPERATION_WAITS_MAX_PER_TENANT waits on this gateway instance.',
@@ -69,9 +68,7 @@ export class OperationOutcomeWaiter {
       help: 'POST …/operations?wait= requests waiting for their outcome on this gateway instance now.',
       registers: [registry],
       collect() {
-        let total = 0;
-        for (const count of waiting.values()) total += count;
-        this.set(total);
+        this.set(waiting.total);
       },
     });
   }
@@ -81,20 +78,11 @@ export class OperationOutcomeWaiter {
    * that is over at once (the request answers with the operation as it is). Close it in a finally either way.
    */
   async prepare(tenantId: string, operationId: string): Promise<OutcomeWait> {
-    const held = this.waiting.get(tenantId) ?? 0;
-    if (held >= this.maxPerTenant) {
+    const release = this.waiting.take(tenantId);
+    if (release === null) {
       this.refused.inc();
       return { settled: () => Promise.resolve(), close: () => undefined };
     }
-    this.waiting.set(tenantId, held + 1);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      const left = (this.waiting.get(tenantId) ?? 1) - 1;
-      if (left > 0) this.waiting.set(tenantId, left);
-      else this.waiting.delete(tenantId);
-    };
     try {
       const wait = await this.listen(tenantId, operationId);
       return {

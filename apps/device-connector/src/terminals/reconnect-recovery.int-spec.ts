@@ -4,7 +4,7 @@ import type { Database, Prisma } from '@payorch/db';
 import { type KeyedSerialQueue } from '@payorch/domain';
 import { createDriver, type DriverConfig } from '@payorch/drivers';
 import type { Registry } from '@payorch/logging';
-import { ANOTHER_DEVICE, insertOperation } from '@payorch/operations';
+import { ANOTHER_DEVICE } from '@payorch/operations';
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
@@ -32,7 +32,6 @@ describe('device-connector: the recovery on reconnect is retried until it decide
   let simPort: number;
   /** Recovery queries (driver.recover) still to refuse, as a driver whose link is not up yet would. */
   let refuseRecoveries = 0;
-  let keyCounter = 0;
   const tunnels: Array<{ close(): Promise<void> }> = [];
   const restores: Array<() => void> = [];
 
@@ -103,21 +102,7 @@ describe('device-connector: the recovery on reconnect is retried until it decide
     return tunnel;
   }
 
-  async function newPayment(s: Shop, amount: number): Promise<string> {
-    const { row } = await h.db.withTenant(s.tenantId, (tx) =>
-      insertOperation(tx, {
-        tenantId: s.tenantId,
-        terminalId: s.terminalId,
-        storeId: s.storeId,
-        type: 'purchase',
-        amount,
-        currency: 'RUB',
-        idempotencyKey: `rrec-${++keyCounter}`,
-        requestHash: 'h',
-      }),
-    );
-    return row.id;
-  }
+  const newPayment = (s: Shop, amount: number) => h.purchase(s, amount);
 
   /** The bus command `operation.execute` as the connector receives it. */
   const execute = (s: Shop, operationId: string) => router.handle({ kind: 'operation.execute', tenantId: s.tenantId, terminalId: s.terminalId, operationId });

@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis';
 
 import { createDriver, type DriverConfig, type TerminalDriver } from '@payorch/drivers';
-import { insertOperation } from '@payorch/operations';
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
@@ -25,7 +24,6 @@ describe('device-connector: a terminal rebuilt or withdrawn while a command runs
   let router: CommandRouter;
   let sim: JoinprotoTerminalSimulator;
   let simPort: number;
-  let keyCounter = 0;
   const tunnels: Array<{ close(): Promise<void> }> = [];
   /** What the drivers did, in order: `execute <operation> on #<driver>` as a command starts on one, `close #<driver>`. */
   const log: string[] = [];
@@ -101,21 +99,7 @@ describe('device-connector: a terminal rebuilt or withdrawn while a command runs
     return tunnel;
   }
 
-  async function newPayment(s: Shop, amount: number): Promise<string> {
-    const { row } = await h.db.withTenant(s.tenantId, (tx) =>
-      insertOperation(tx, {
-        tenantId: s.tenantId,
-        terminalId: s.terminalId,
-        storeId: s.storeId,
-        type: 'purchase',
-        amount,
-        currency: 'RUB',
-        idempotencyKey: `rebuild-${++keyCounter}`,
-        requestHash: 'h',
-      }),
-    );
-    return row.id;
-  }
+  const newPayment = (s: Shop, amount: number) => h.purchase(s, amount);
 
   /** The bus command `operation.execute` as the connector receives it. */
   const execute = (s: Shop, operationId: string) => router.handle({ kind: 'operation.execute', tenantId: s.tenantId, terminalId: s.terminalId, operationId });

@@ -9,6 +9,7 @@ import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
+import { insertOperation } from '@payorch/operations';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 import { attachWebSocket, type Multiplexer, toDuplex } from '@payorch/tunnel';
 
@@ -149,6 +150,23 @@ export class ConnectorHarness {
       infoReadAt: new Date(),
     });
     return { ...at, agentId, terminalId, token: credential.token };
+  }
+
+  /** A PENDING purchase of `amount` RUB on the shop's terminal, inserted as the gateway does; its id. */
+  async purchase(at: TenantStore & { terminalId: string }, amount: number): Promise<string> {
+    const { row } = await this.db.withTenant(at.tenantId, (tx) =>
+      insertOperation(tx, {
+        tenantId: at.tenantId,
+        terminalId: at.terminalId,
+        storeId: at.storeId,
+        type: 'purchase',
+        amount,
+        currency: 'RUB',
+        idempotencyKey: `harness-${randomBytes(8).toString('hex')}`,
+        requestHash: 'h',
+      }),
+    );
+    return row.id;
   }
 
   private async insert(table: 'Agent' | 'Terminal', values: Record<string, unknown>): Promise<string> {
