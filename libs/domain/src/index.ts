@@ -23,4 +23,10 @@ export { canonicalJson } from './canonical-json';
 export { BatchedLookup, type BatchedLookupOptions } from './batched-lookup';
 export { KeyedSlots } from './keyed-slots';
 export { KeyedSerialQueue, QueueFullError, type SerialQueueOptions } from './serial-queue';
-export { type DispatchOptions, type TerminalCommand, type TerminalCommandDispatcher, type TerminalCommandReply } from './terminal-commands';
+export {
+  type DispatchOptions,
+  type OperationCommandCopy,
+  type TerminalCommand,
+  type TerminalCommandDispatcher,
+  type TerminalCommandReply,
+} from './terminal-commands';

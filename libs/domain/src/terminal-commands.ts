@@ -1,6 +1,7 @@
 /**
  * Messages of the command bus (gateway / worker → the connector instance that holds a terminal's agent).
- * Payloads carry ids only; the connector loads everything else from PostgreSQL under the tenant.
+ * Payloads carry ids, and at most a copy of what their sender just wrote (`OperationCommandCopy`) which the connector
+ * checks against PostgreSQL before it acts on it: PostgreSQL stays the truth.
  */
 export type TerminalCommand =
   | {
@@ -17,10 +18,28 @@ export type TerminalCommand =
        * caller's memory for the operation's duration. The gateway uses `queued`.
        */
       replyWhen?: 'done' | 'queued';
+      /**
+       * The operation's command as its creator just inserted it, so that the executor need not read the row before it
+       * opens the terminal's session (issue 19: one transaction fewer on a payment's critical path). Only for
+       * operations without an original (a refund or void reads its original's references). Never trusted: the
+       * executor's claim returns the stored row, and a command that differs from it is not sent (the operation is
+       * failed as never sent). Absent: the executor reads the row first, as before.
+       */
+      command?: OperationCommandCopy;
     }
   | { kind: 'operation.cancel'; tenantId: string; terminalId: string; operationId: string }
   | { kind: 'operation.recover'; tenantId: string; terminalId: string; operationId: string }
   | { kind: 'terminal.refresh_info'; tenantId: string; terminalId: string };
+
+/** What an `operation.execute` may carry of the operation it runs (amounts in minor units). */
+export interface OperationCommandCopy {
+  /** The API's operation type (`purchase`, …). */
+  type: string;
+  amount?: number;
+  cashbackAmount?: number;
+  /** ISO 4217 alphabetic. */
+  currency?: string;
+}
 
 export type TerminalCommandReply =
   | { ok: true; result?: unknown }

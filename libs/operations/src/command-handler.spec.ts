@@ -104,4 +104,17 @@ describe(OperationCommandHandler.name, () => {
       execute.mockRestore();
     }
   });
+
+  it("hands an operation.execute's copy of its command to the executor, which checks it at its claim", async () => {
+    const execute = jest.spyOn(OperationExecutor.prototype, 'execute').mockResolvedValue({ ran: true, state: 'APPROVED' });
+    try {
+      const sut = new OperationCommandHandler(untouchable, { queue: new KeyedSerialQueue(), pendingHoldIntervalMs: 60_000 });
+      const command = { type: 'purchase', amount: 1500, currency: 'RUB' };
+      expect(await sut.handle({ kind: 'operation.execute', ...ref, command }, driver([]))).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
+      expect(await sut.handle({ kind: 'operation.execute', ...ref }, driver([]))).toEqual({ ok: true, result: { ran: true, state: 'approved' } });
+      expect(execute.mock.calls.map((call) => call[2])).toEqual([command, undefined]);
+    } finally {
+      execute.mockRestore();
+    }
+  });
 });

@@ -179,7 +179,7 @@ export class OperationCommandHandler {
               const key = runKey(command);
               this.runningOn.set(key, driver);
               try {
-                const report = await this.executor.execute(command, driver);
+                const report = await this.executor.execute(command, driver, command.command);
                 return { ok: true, result: { ran: report.ran, state: report.state.toLowerCase() } };
               } finally {
                 if (this.runningOn.get(key) === driver) this.runningOn.delete(key);

@@ -1,14 +1,18 @@
 import { type Database, isDatabaseUnavailable, type PublishedEvent, type SqlClient, type WithTenantSqlOptions } from '@payorch/db';
-import type { OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
+import type { OperationCommandCopy } from '@payorch/domain';
+import type { OperationCommand, OperationFrame, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from '@payorch/drivers';
 
 import {
   blockingOperation,
+  commandOfCopy,
   commandOfRun,
   describeInDoubt,
   type FrameStep,
   insertFrameSteps,
+  isCommandOf,
   loadRunStatement,
   type OperationInDoubt,
+  type OperationRow,
   outcomeWrite,
   type RunStartRow,
 } from './records';
@@ -45,6 +49,11 @@ export interface RecoveringRefusal {
   /** The other operation of the terminal in doubt that kept it from being sent (`blockingOperation`). */
   blocking: OperationInDoubt;
 }
+
+/** Why a claimed operation was failed unsent: its claim's answer was lost, and the driver sent nothing. */
+const CLAIM_ANSWER_LOST = "not sent: the claim's answer was lost";
+/** Why a claimed operation was failed unsent: the dispatch's copy of its command is not what PostgreSQL stores. */
+const DIFFERS = 'not sent: the dispatched command is not the stored operation';
 
 /** 100 ms, doubling, at most 5 s: a sent command's outcome waits for PostgreSQL as long as it is away. */
 export const OUTCOME_RETRY_MS = (attempt: number): number => Math.min(5_000, 100 * 2 ** (attempt - 1));
@@ -89,7 +98,12 @@ export type RunStep = { kind: 'progress'; progress: OperationProgress } | { kind
  *  1. one read (a pipelined round trip, no lock, nothing written): the row, its command, and whether another
  *     operation of the terminal is in doubt (`blockingOperation`: SENT / IN_PROGRESS / UNKNOWN). Not PENDING →
  *     `ran: false`, the terminal untouched. Blocked → failed as never sent (PENDING → FAILED, `TERMINAL_RECOVERING`),
- *     the terminal untouched;
+ *     the terminal untouched. Skipped when the dispatch carried the command its creator had just inserted
+ *     (`execute`'s `dispatched`, issue 19: one transaction fewer on a payment's critical path): the claim then decides
+ *     all of it (its guard refuses a row that is not PENDING or is blocked, as below), and the claimed row is checked
+ *     against that command before anything is sent (`isCommandOf`): one that differs is not sent, and the operation is
+ *     failed as never sent (SENT → FAILED, guarded by this run's references). PostgreSQL stays the truth of what a
+ *     terminal is asked to do; a duplicate or blocked dispatch costs a session opened for nothing, never a command;
  *  2. the driver opens its session and assigns the protocol references (DF01, SSI ticket, JPAY criteria);
  *     `beforeSend` CLAIMS the operation with them in one transaction, committed before the driver writes a
  *     byte of the command: PENDING → SENT with `protocolRefs` (compare-and-set, with the same guard again, the
@@ -118,19 +132,29 @@ export class OperationExecutor {
     private readonly options: ExecutorOptions = {},
   ) {}
 
-  async execute(ref: Ref, driver: TerminalDriver): Promise<ExecutionReport> {
-    const [found] = await this.db.querySql<RunStartRow>(ref.tenantId, loadRunStatement(ref.operationId));
-    if (found === undefined) return { ran: false, state: 'PENDING' };
-    if (found.state !== 'PENDING') return { ran: false, state: found.state };
-    if (found.blocking !== null) {
-      const refused = await this.refuse(ref);
-      // Still PENDING: the one in doubt was decided meanwhile, so this one may run after all.
-      if (refused !== 'PENDING') return { ran: false, state: refused };
+  /**
+   * `dispatched`: the command as the operation's creator inserted it (`TerminalCommand.command`), checked against the
+   * claimed row before it is sent; without it the row is read first.
+   */
+  async execute(ref: Ref, driver: TerminalDriver, dispatched?: OperationCommandCopy): Promise<ExecutionReport> {
+    let command: OperationCommand;
+    if (dispatched === undefined) {
+      const [found] = await this.db.querySql<RunStartRow>(ref.tenantId, loadRunStatement(ref.operationId));
+      if (found === undefined) return { ran: false, state: 'PENDING' };
+      if (found.state !== 'PENDING') return { ran: false, state: found.state };
+      if (found.blocking !== null) {
+        const refused = await this.refuse(ref);
+        // Still PENDING: the one in doubt was decided meanwhile, so this one may run after all.
+        if (refused !== 'PENDING') return { ran: false, state: refused };
+      }
+      command = commandOfRun(found);
+    } else {
+      command = commandOfCopy(ref.operationId, dispatched);
     }
-    const command = commandOfRun(found);
 
-    // 'open': not claimed yet; 'claimed': ours to send; otherwise the state that made the claim fail.
-    const run: { claim: 'open' | 'claimed' | { lost: OperationStateName }; inDoubt?: ProtocolRefs } = { claim: 'open' };
+    // 'open': not claimed yet; 'claimed': ours to send; `lost`: the state that made the claim fail; `differs`: claimed
+    // with these references, but the stored operation is not the dispatched command (nothing sent).
+    const run: { claim: 'open' | 'claimed' | { lost: OperationStateName } | { differs: ProtocolRefs }; inDoubt?: ProtocolRefs } = { claim: 'open' };
     // A batch of steps: its statements and COMMIT in one write (writeProgress issues them all before waiting).
     const progress = new ProgressWriter((steps) => this.tx(ref, (tx, events) => this.writeProgress(tx, ref, steps, events), { pipelineCommit: true }));
     const outcome = await driver
@@ -139,7 +163,7 @@ export class OperationExecutor {
           // Which device the command goes to travels with its references: recovery asks only that device (recovery.ts).
           const refs = withDevice(sent, driver.device);
           if (run.claim === 'claimed') return this.storeRefs(ref, refs);
-          if (run.claim !== 'open') throw new Error(`operation is ${run.claim.lost}; not sending`);
+          if (run.claim !== 'open') throw new Error('lost' in run.claim ? `operation is ${run.claim.lost}; not sending` : DIFFERS);
           const claimed = await this.claim(ref, refs).catch((error: unknown) => {
             // The claim's answer was lost (its connection dropped): it may have committed. The driver sends nothing.
             run.inDoubt = refs;
@@ -148,6 +172,10 @@ export class OperationExecutor {
           if (!claimed.ours) {
             run.claim = { lost: claimed.state };
             throw new Error(`operation is ${claimed.state}, no longer PENDING; not sending`);
+          }
+          if (dispatched !== undefined && !isCommandOf(claimed.row, command)) {
+            run.claim = { differs: refs };
+            throw new Error('the dispatched command is not the stored operation; not sending');
           }
           run.claim = 'claimed';
           progress.release();
@@ -162,7 +190,10 @@ export class OperationExecutor {
       }));
     const unwritten = await progress.close();
     const { claim } = run;
-    if (claim !== 'open' && claim !== 'claimed') return { ran: false, state: claim.lost };
+    if (claim !== 'open' && claim !== 'claimed') {
+      if ('lost' in claim) return { ran: false, state: claim.lost };
+      return this.failUnsentClaim(ref, claim.differs, { ran: false, state: 'SENT' }, DIFFERS);
+    }
     const kind = claim === 'claimed' ? 'completed' : 'unclaimed';
     if (unwritten.length > 0) {
       try {
@@ -174,7 +205,7 @@ export class OperationExecutor {
     // Nothing was sent: a failure leaves the row PENDING, which the recovery sweep fails as never sent.
     if (kind === 'unclaimed') {
       const report = await this.storeRun(ref, outcome, kind);
-      return run.inDoubt !== undefined && report.state === 'SENT' ? this.failUnsentClaim(ref, run.inDoubt, report) : report;
+      return run.inDoubt !== undefined && report.state === 'SENT' ? this.failUnsentClaim(ref, run.inDoubt, report, CLAIM_ANSWER_LOST) : report;
     }
     return this.storeSentOutcome(ref, outcome);
   }
@@ -185,7 +216,7 @@ export class OperationExecutor {
    * Before, the row stayed SENT, counted as in flight (a settlement waited for it), until the recovery sweep made it
    * UNKNOWN ten minutes later and recovery found it not performed.
    */
-  private async failUnsentClaim(ref: Ref, refs: ProtocolRefs, stored: ExecutionReport): Promise<ExecutionReport> {
+  private async failUnsentClaim(ref: Ref, refs: ProtocolRefs, stored: ExecutionReport, reason: string): Promise<ExecutionReport> {
     try {
       const failed = await this.tx(
         ref,
@@ -195,8 +226,8 @@ export class OperationExecutor {
             from: ['SENT'],
             to: 'FAILED',
             refsAre: refs as Record<string, unknown>,
-            set: { error: { reason: "not sent: the claim's answer was lost", code: null } as never },
-            step: { kind: 'transition', data: { reason: "not sent: the claim's answer was lost" }, event: 'operation.completed' },
+            set: { stateReason: reason, error: { reason, code: null } as never },
+            step: { kind: 'transition', data: { reason }, event: 'operation.completed' },
           });
           push(events, written?.event);
           return written;
@@ -265,7 +296,10 @@ export class OperationExecutor {
    * (then this one is failed as never sent, in a transaction of its own). `ours`: this run may send; else `state` is
    * the state someone else left the row in (SENT too, when another executor won).
    */
-  private async claim(ref: Ref, refs: ProtocolRefs): Promise<{ ours: boolean; state: OperationStateName }> {
+  private async claim(
+    ref: Ref,
+    refs: ProtocolRefs,
+  ): Promise<{ ours: true; state: OperationStateName; row: OperationRow } | { ours: false; state: OperationStateName }> {
     // Twice at most: a PENDING row the guard refused because of one in doubt that was decided in between.
     for (let attempt = 0; ; attempt++) {
       // One statement (the row, its step and its event) with COMMIT right behind it: one round trip before the first byte.
@@ -285,7 +319,7 @@ export class OperationExecutor {
         },
         { pipelineCommit: true },
       );
-      if (claimed !== null) return { ours: true, state: claimed.row.state };
+      if (claimed !== null) return { ours: true, state: claimed.row.state, row: claimed.row };
       // Not claimed (rare): why, in a transaction of its own; the row is left as it is unless it is still PENDING
       // behind an operation in doubt (then failed as never sent, a compare-and-set from PENDING).
       const refused = await this.refuse(ref);

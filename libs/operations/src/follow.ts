@@ -1,5 +1,5 @@
 import type { Database } from '@payorch/db';
-import type { TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/domain';
+import type { OperationCommandCopy, TerminalCommandDispatcher, TerminalCommandReply } from '@payorch/domain';
 
 import { operationById, type OperationRow } from './records';
 import type { OperationStateName } from './state-machine';
@@ -53,7 +53,7 @@ export type FollowResult =
 export async function executeAndFollow(
   dispatcher: TerminalCommandDispatcher,
   db: Database,
-  ref: { tenantId: string; terminalId: string; operationId: string },
+  ref: { tenantId: string; terminalId: string; operationId: string; command?: OperationCommandCopy },
   options: FollowOptions = {},
 ): Promise<FollowResult> {
   const reply = await dispatcher.dispatch({ kind: 'operation.execute', ...ref, replyWhen: 'queued' });

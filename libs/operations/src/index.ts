@@ -24,6 +24,7 @@ export {
 export { type EventSink, type ExecutionReport, MAX_PROGRESS_PER_RUN, OperationExecutor, type ExecutorOptions } from './executor';
 export {
   asRefs,
+  commandCopyOf,
   describeInDoubt,
   eventData,
   IN_DOUBT_STATES,

@@ -1,4 +1,5 @@
 import { isSqlTransaction, Prisma, type SqlClient } from '@payorch/db';
+import type { OperationCommandCopy } from '@payorch/domain';
 import type { OperationCommand, OperationOutcome, OperationType, ProtocolRefs } from '@payorch/drivers';
 
 import { fromDbAmount } from './amounts';
@@ -312,9 +313,9 @@ function commandOf(row: OperationRow, original?: Pick<OperationRow, 'id' | 'type
   const command: OperationCommand = {
     operationId: row.id,
     type: fromDbType(row.type),
-    ...(row.amount !== null ? { amount: fromDbAmount(row.amount)! } : {}),
-    ...(row.cashbackAmount !== null ? { cashbackAmount: fromDbAmount(row.cashbackAmount)! } : {}),
-    ...(row.currency !== null ? { currency: row.currency } : {}),
+    ...(row.amount != null ? { amount: fromDbAmount(row.amount)! } : {}),
+    ...(row.cashbackAmount != null ? { cashbackAmount: fromDbAmount(row.cashbackAmount)! } : {}),
+    ...(row.currency != null ? { currency: row.currency } : {}),
   };
   if (original !== undefined) {
     command.original = {
@@ -327,6 +328,44 @@ function commandOf(row: OperationRow, original?: Pick<OperationRow, 'id' | 'type
     };
   }
   return command;
+}
+
+/**
+ * What an `operation.execute` carries of the operation its creator just inserted (`TerminalCommand.command`), so that
+ * the executor need not read the row before it opens the terminal's session; undefined for an operation with an
+ * original (its command needs the original's references, which only a read gives).
+ */
+export function commandCopyOf(row: OperationRow): OperationCommandCopy | undefined {
+  if (row.originalOperationId !== null) return undefined;
+  const { operationId: _id, ...copy } = commandOf(row);
+  return copy;
+}
+
+/** The driver command of an `operation.execute`'s copy (`commandCopyOf`), to be checked by `isCommandOf` at the claim. */
+export function commandOfCopy(operationId: string, copy: OperationCommandCopy): OperationCommand {
+  return {
+    operationId,
+    type: copy.type as OperationType,
+    ...(copy.amount === undefined ? {} : { amount: copy.amount }),
+    ...(copy.cashbackAmount === undefined ? {} : { cashbackAmount: copy.cashbackAmount }),
+    ...(copy.currency === undefined ? {} : { currency: copy.currency }),
+  };
+}
+
+/**
+ * Whether `command` is exactly the command of the stored `row` (an operation without an original): what the executor
+ * checks, on the row its claim returned, before a command built from a copy is sent.
+ */
+export function isCommandOf(row: OperationRow, command: OperationCommand): boolean {
+  if (row.originalOperationId !== null || command.original !== undefined || command.options !== undefined) return false;
+  const stored = commandOf(row);
+  return (
+    stored.operationId === command.operationId &&
+    stored.type === command.type &&
+    stored.amount === command.amount &&
+    stored.cashbackAmount === command.cashbackAmount &&
+    stored.currency === command.currency
+  );
 }
 
 /**

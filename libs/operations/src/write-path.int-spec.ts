@@ -1,11 +1,12 @@
 import { Client } from 'pg';
 
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import type { OperationCommandCopy } from '@payorch/domain';
 import type { TerminalDriver } from '@payorch/drivers';
 import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { insertOperation, MAX_PROGRESS_PER_RUN, OperationExecutor } from './index';
+import { commandCopyOf, insertOperation, MAX_PROGRESS_PER_RUN, OperationExecutor } from './index';
 import { fakeDriver, joinprotoDriverTo } from './testing/fake-driver.testing';
 
 interface Statement {
@@ -79,12 +80,12 @@ describe('operation write path (statement budget)', () => {
       }),
     );
 
-  /** Runs the operation with `driver`, recording every statement of the executor. */
-  async function record(operationId: string, driver: TerminalDriver) {
+  /** Runs the operation with `driver` (and the dispatch's copy of its command), recording every statement of the executor. */
+  async function record(operationId: string, driver: TerminalDriver, dispatched?: OperationCommandCopy) {
     recorded.length = 0;
     recording = true;
     try {
-      return await new OperationExecutor(db).execute({ tenantId, operationId }, driver);
+      return await new OperationExecutor(db).execute({ tenantId, operationId }, driver, dispatched);
     } finally {
       recording = false;
     }
@@ -261,6 +262,81 @@ describe('operation write path (statement budget)', () => {
     await db.eventsSettled();
     const events = await owner.domainEvent.findMany({ where: { subjectId: row.id }, orderBy: { seq: 'asc' } });
     expect(events.map((e) => e.type)).toEqual(['operation.created', 'operation.progress', 'operation.progress', 'operation.progress', 'operation.completed']);
+  });
+
+  it('runs a purchase dispatched with its command without reading it first: claim with refs, then progress + outcome', async () => {
+    // Issue 19: the executor's read (the row, its command, the terminal's operations in doubt) was a transaction on every
+    // payment's critical path; the gateway now dispatches the command it has just inserted, checked at the claim.
+    const { row } = await create();
+    const copy = commandCopyOf(row);
+    expect(copy).toEqual({ type: 'purchase', amount: 1500, currency: 'RUB' });
+    let sent: unknown;
+    const report = await record(
+      row.id,
+      {
+        ...fakeDriver(async () => ({ state: 'failed', reason: 'unused' })),
+        execute: async (command, hooks) => {
+          await hooks.beforeSend({ df01: '000011' });
+          sent = command;
+          hooks.onProgress({ kind: 'status', subStatus: 'processing' });
+          return { state: 'approved', rrn: '000000000011' };
+        },
+      },
+      copy,
+    );
+    expect(report).toEqual({ ran: true, state: 'APPROVED' });
+    expect(sent).toEqual({ operationId: row.id, type: 'purchase', amount: 1500, currency: 'RUB' });
+    const run = splitTransactions(recorded);
+    expect(run.map((tx) => tx.kinds)).toEqual([['transition'], ['progress', 'transition']]);
+    expectClaimWithRefs(run[0]!, { df01: '000011' });
+    // No read of the row at all: the claim's lock reads only its terminal id, the compare-and-sets return the row.
+    expect(recorded.filter((s) => /^SELECT .*FROM "(public"\.")?TerminalOperation"/.test(s.sql) && !s.sql.includes('pg_advisory_xact_lock'))).toEqual([]);
+    // 3 (claim with refs) + 3 (set_config, the progress step, the outcome): 2 statements fewer than with the read.
+    expect(run.reduce((n, tx) => n + tx.statements.length, 0)).toBe(6);
+  });
+
+  it('does not send a dispatched command that is not the stored operation, and fails it as never sent', async () => {
+    const { row } = await create();
+    const terminal = sendingDriver('000012');
+    // A copy that lies about the amount (a bug, or a forged bus message): PostgreSQL's row decides.
+    const report = await record(row.id, terminal.driver, { ...commandCopyOf(row)!, amount: 150_000 });
+    expect(terminal.wrote).toBe(false);
+    expect(report).toEqual({ ran: false, state: 'FAILED' });
+    const stored = await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } });
+    expect(stored).toMatchObject({ state: 'FAILED', stateReason: 'not sent: the dispatched command is not the stored operation', amount: 1500n });
+    expect(stored.completedAt).not.toBeNull();
+    const transitions = await owner.operationEvent.findMany({ where: { operationId: row.id, kind: 'transition' }, orderBy: { seq: 'asc' } });
+    expect(transitions.map((t) => t.toState)).toEqual(['SENT', 'FAILED']);
+  });
+
+  it('refuses at the claim a dispatched command whose terminal has an operation in doubt, without sending it', async () => {
+    const { row: first } = await create();
+    await owner.terminalOperation.update({ where: { id: first.id }, data: { state: 'SENT', protocolRefs: { df01: '000013' } } });
+    try {
+      const { row } = await create();
+      const terminal = sendingDriver('000014');
+      const report = await record(row.id, terminal.driver, commandCopyOf(row));
+      expect(terminal.wrote).toBe(false);
+      expect(report).toEqual({ ran: false, state: 'FAILED' });
+      expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+        state: 'FAILED',
+        error: { code: 'TERMINAL_RECOVERING', operationId: first.id, state: 'sent' },
+      });
+    } finally {
+      await owner.terminalOperation.update({ where: { id: first.id }, data: { state: 'FAILED', completedAt: new Date() } });
+    }
+  });
+
+  it('runs a dispatched command already claimed by another run not at all', async () => {
+    const { row } = await create();
+    const first = sendingDriver('000015');
+    expect(await record(row.id, first.driver, commandCopyOf(row))).toEqual({ ran: true, state: 'APPROVED' });
+    expect(first.wrote).toBe(true);
+    const terminal = sendingDriver('000016');
+    const again = await record(row.id, terminal.driver, commandCopyOf(row));
+    expect(terminal.wrote).toBe(false);
+    expect(again).toEqual({ ran: false, state: 'APPROVED' });
+    expect(await owner.terminalOperation.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ state: 'APPROVED', protocolRefs: { df01: '000015' } });
   });
 
   it('writes the claim, and the progress steps with the outcome, each with its COMMIT in one write: one round trip each', async () => {
@@ -490,4 +566,19 @@ function splitTransactions(statements: readonly Statement[]): RecordedTransactio
     } else open.get(statement.connection)?.push(statement);
   }
   return out;
+}
+
+/** A driver that asks to send (`beforeSend` with DF01 `df01`) and, if allowed, "writes" the command and is approved. */
+function sendingDriver(df01: string): { driver: TerminalDriver; wrote: boolean } {
+  const terminal = { wrote: false, driver: undefined as unknown as TerminalDriver };
+  terminal.driver = fakeDriver(async (hooks) => {
+    try {
+      await hooks.beforeSend({ df01 });
+    } catch (error) {
+      return { state: 'failed', reason: `not sent: ${(error as Error).message}` };
+    }
+    terminal.wrote = true;
+    return { state: 'approved', rrn: `000000${df01}` };
+  });
+  return terminal;
 }

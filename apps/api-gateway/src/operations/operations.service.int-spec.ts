@@ -73,7 +73,17 @@ describe(`${OperationsService.name} (create on the hot path)`, () => {
     }
     expect(created).toMatchObject({ terminalId, state: 'pending', amount: 1500 });
     await sut.onApplicationShutdown();
-    expect(dispatched.map((c) => c.kind)).toEqual(['operation.execute']);
+    // With the command as inserted: the connector's executor checks it at its claim instead of reading the row first.
+    expect(dispatched).toEqual([
+      {
+        kind: 'operation.execute',
+        tenantId: ctx.tenantId,
+        terminalId,
+        operationId: created.id,
+        replyWhen: 'queued',
+        command: { type: 'purchase', amount: 1500, currency: 'RUB' },
+      },
+    ]);
     const transactions = recorded.filter((s) => s === 'BEGIN').length;
     // The background numbering of the committed event (Database.sequenceEvents) is not the request's.
     const statements = recorded.filter((s) => !['BEGIN', 'COMMIT', 'ROLLBACK'].includes(s) && !s.includes('payorch_sequence_events'));
@@ -83,6 +93,15 @@ describe(`${OperationsService.name} (create on the hot path)`, () => {
     expect(statements.filter((s) => /FROM "(public"\.")?Terminal"/.test(s))).toHaveLength(1);
     expect(await owner.auditLog.count({ where: { tenantId: ctx.tenantId, action: 'operation.create', resourceId: created.id } })).toBe(1);
     expect(await owner.domainEvent.count({ where: { tenantId: ctx.tenantId, type: 'operation.created', subjectId: created.id } })).toBe(1);
+  });
+
+  it('dispatches a reversal without a copy of its command: its executor reads the original it refers to', async () => {
+    const original = await sut.create(ctx, terminalId, { type: 'purchase', amount: 900, currency: 'RUB' }, 'reversal-original', 0);
+    await owner.terminalOperation.update({ where: { id: original.id }, data: { state: 'APPROVED', rrn: '000000000901', completedAt: new Date() } });
+    dispatched.length = 0;
+    const refund = await sut.create(ctx, terminalId, { type: 'refund', amount: 400, currency: 'RUB', originalOperationId: original.id }, 'reversal-refund', 0);
+    await sut.onApplicationShutdown();
+    expect(dispatched).toEqual([{ kind: 'operation.execute', tenantId: ctx.tenantId, terminalId, operationId: refund.id, replyWhen: 'queued' }]);
   });
 
   it('answers a repeat of the key with its operation, and refuses the key for another request (409)', async () => {

@@ -8,6 +8,7 @@ import { assertSupported, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import {
   AmountError,
+  commandCopyOf,
   fromApiState,
   insertOperation,
   isUnheldPending,
@@ -277,8 +278,17 @@ export class OperationsService implements OnApplicationShutdown {
   private async execute(tenantId: string, row: OperationRow, agentId: string | null | undefined): Promise<boolean> {
     let reply: TerminalCommandReply;
     try {
+      // With the command as inserted (not for reversals): the executor checks it at its claim instead of reading the row first.
+      const command = commandCopyOf(row);
       reply = await this.dispatcher.dispatch(
-        { kind: 'operation.execute', tenantId, terminalId: row.terminalId, operationId: row.id, replyWhen: 'queued' },
+        {
+          kind: 'operation.execute',
+          tenantId,
+          terminalId: row.terminalId,
+          operationId: row.id,
+          replyWhen: 'queued',
+          ...(command === undefined ? {} : { command }),
+        },
         agentId === undefined ? {} : { agentId },
       );
     } catch (error) {

@@ -115,7 +115,9 @@ describe(CampaignRunner.name, () => {
     const job = fakeJob(await campaignOfOne('held'));
     await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
     const { operationId } = await targetOf(job.data.targetId);
-    expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId: expect.any(String), operationId, replyWhen: 'queued' }]);
+    expect(executes()).toEqual([
+      { kind: 'operation.execute', tenantId, terminalId: expect.any(String), operationId, replyWhen: 'queued', command: { type: 'load_keys' } },
+    ]);
     expect(job.data.dispatchedOperationId).toBe(operationId);
 
     // Still PENDING and fresh: queued in its terminal's queue (the connector touches it); nothing is sent again.
@@ -226,7 +228,7 @@ describe(CampaignRunner.name, () => {
       const { operationId, state: targetState } = await targetOf(job.data.targetId);
       expect(targetState).toBe('RUNNING');
       expect(await operationOf(operationId!)).toMatchObject({ terminalId, state: 'PENDING' });
-      expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId, operationId, replyWhen: 'queued' }]);
+      expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId, operationId, replyWhen: 'queued', command: { type: 'load_keys' } }]);
     },
   );
 });

@@ -19,6 +19,7 @@ import {
 import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { KeyedSerialQueue, type TerminalCommandReply } from '@payorch/domain';
 import {
+  commandCopyOf,
   describeInDoubt,
   followOperation,
   fromDbType,
@@ -265,9 +266,18 @@ export class CampaignRunner {
       if (job.data.dispatchedOperationId === op.id && !isUnheldPending(op)) throw new Wait(this.timing.pollMs);
       await job.updateData({ ...job.data, dispatchedOperationId: op.id });
       let reply: TerminalCommandReply;
+      // With the command as stored: the connector's executor checks it at its claim instead of reading the row first.
+      const command = commandCopyOf(op);
       try {
         reply = await this.dispatcher.dispatch(
-          { kind: 'operation.execute', tenantId, terminalId: target.terminalId, operationId: op.id, replyWhen: 'queued' },
+          {
+            kind: 'operation.execute',
+            tenantId,
+            terminalId: target.terminalId,
+            operationId: op.id,
+            replyWhen: 'queued',
+            ...(command === undefined ? {} : { command }),
+          },
           started && { agentId: started.agentId },
         );
       } catch (error) {

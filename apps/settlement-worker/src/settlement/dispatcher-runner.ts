@@ -4,6 +4,9 @@ import { executeAndFollow } from '@payorch/operations';
 
 import { RunnerUnavailable, type SettlementOperationRef, type SettlementRunner } from './settlement-runner';
 
+/** The command of every settlement's operation (`commandCopyOf` of its row). */
+const CLOSE_DAY = { type: 'settlement' } as const;
+
 /** Longest a close-day may run on its terminal before the settlement is retried (the row stays the truth). */
 const CLOSE_DAY_DEADLINE_MS = 300_000;
 
@@ -26,7 +29,8 @@ export class DispatcherSettlementRunner implements SettlementRunner {
   }
 
   async execute(ref: SettlementOperationRef): Promise<void> {
-    const result = await executeAndFollow(this.dispatcher, this.db, ref, { deadlineMs: CLOSE_DAY_DEADLINE_MS });
+    // With its command (a close-day has no amount): the connector's executor checks it at its claim instead of reading the row first.
+    const result = await executeAndFollow(this.dispatcher, this.db, { ...ref, command: CLOSE_DAY }, { deadlineMs: CLOSE_DAY_DEADLINE_MS });
     if (result.kind === 'not_queued') check(result.reply);
     else if (result.kind === 'running')
       throw new RunnerUnavailable('TIMEOUT', `the close-day is still ${result.state.toLowerCase()} after ${CLOSE_DAY_DEADLINE_MS} ms`);
