@@ -22,6 +22,7 @@ import { answerClientErrors } from './common/raw-error';
 import type { PayorchRequest } from './common/request-context';
 import { requestIdMiddleware } from './common/request-id.middleware';
 import { routeOf } from './common/request-log';
+import { securityHeaders } from './common/security-headers';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -54,7 +55,7 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   );
   app.set('trust proxy', config.TRUST_PROXY);
   // No `X-Powered-By: Express` (it names the framework to whoever probes), and no answer is sniffed into another type
-  // than it declares (a JSON error echoing input is never rendered as HTML); the console adds its own policy (console/).
+  // than it declares (a JSON error echoing input is never rendered as HTML); the console and /docs add their own policy (console/, DOCS_CSP).
   app.disable('x-powered-by');
   app.use((_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -80,9 +81,40 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   answerClientErrors(app.getHttpServer() as Server, logger);
   // Signals are main.ts' (exitGracefullyOnSignals: readiness 503, drain, bounded exit); tests call app.close().
 
+  // The API reference: its page, files, 404s and the document in JSON (and YAML, /docs-yaml) carry its CSP and
+  // the pages' security headers (common/security-headers.ts, shared with the console); mounted before the routes.
+  app.use(['/docs', '/docs-yaml'], securityHeaders(DOCS_CSP));
   SwaggerModule.setup('docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }
+
+/**
+ * The CSP of the API reference (`/docs`, Swagger UI 5 as @nestjs/swagger serves it): nothing but what it uses.
+ * Its scripts are files (swagger-ui-bundle.js, the standalone preset, swagger-ui-init.js carrying the document), so
+ * `script-src 'self'` with no inline script or eval; requests ("Try it out") go to this origin only; its stylesheet
+ * draws icons as `data:` SVGs. It has four inline styles, each a constant: the page's two `<style>` blocks
+ * (@nestjs/swagger's HTML template), the `style` attribute hiding its SVG icon sprite, and the `<style>` inside
+ * the top bar's logo (swagger-ui-dist's standalone preset). They are allowed by their hashes ('unsafe-hashes'
+ * for the attribute), not with 'unsafe-inline', so an injected style is refused like an injected script. An
+ * upgrade that changes one of them fails test/security/api-docs.security-spec.ts, where Chromium names the new hash.
+ */
+export const DOCS_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  [
+    "style-src 'self' 'unsafe-hashes'",
+    "'sha256-/jDKvbQ8cdux+c5epDIqkjHbXDaIY8RucT1PmAe8FG4='", // <head> <style>: box-sizing, body margin and background
+    "'sha256-eaPyLWVdqMc60xuz5bTp2yBRgVpQSoUggte1+40ONPU='", // <body> <style>: hides the top bar's URL field (no `explorer`)
+    "'sha256-ezdv1bOGcoOD7FKudKN0Y2Mb763O6qVtM8LT2mtanIU='", // style="position:absolute;width:0;height:0" of the icon sprite
+    "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='", // the logo's <style> (its two fill colours)
+  ].join(' '),
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 /** The OpenAPI document served at /docs/openapi.json and committed as docs/openapi.json (`npm run docs:openapi`). */
 export function buildOpenApiDocument(app: INestApplication) {

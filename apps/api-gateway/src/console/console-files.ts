@@ -1,8 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-import type { NextFunction, Request, Response } from 'express';
-
 /** Where `npm run console:build` writes the ops console (apps/console/vite.config.mjs), from the working directory. */
 export const DEFAULT_CONSOLE_DIR = path.resolve(process.cwd(), 'dist/console');
 
@@ -28,26 +26,6 @@ export const CONSOLE_CSP = [
   "require-trusted-types-for 'script'",
   'trusted-types lit-html',
 ].join('; ');
-
-/**
- * Every answer under /console (files, the 404 pages, `/console/session` and its refusals) carries these
- * (ConsoleModule's middleware). COOP: a page that opened the console keeps no handle on its window (it
- * cannot navigate it later to a look-alike sign-in page); CORP: no other site loads its files or answers.
- */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Security-Policy': CONSOLE_CSP,
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-  'Referrer-Policy': 'no-referrer',
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
-};
-
-/** Express middleware setting SECURITY_HEADERS (before guards run, so a refused request carries them too). */
-export function consoleSecurityHeaders(_req: Request, res: Response, next: NextFunction): void {
-  res.set(SECURITY_HEADERS);
-  next();
-}
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
