@@ -305,6 +305,15 @@ export const connectorConfigSchema = z.object({
     .default(4)
     .describe('Joinproto relay: sessions open at once per terminal, the opens still under way (egress checks, DNS, connect) included.'),
   RELAY_MAX_DURATION_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000).describe('Joinproto relay: longest lifetime of one session.'),
+  RELAY_OPENS_PER_TERMINAL_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(6000)
+    .default(60)
+    .describe(
+      "Joinproto relay: opens (91) of one terminal per minute, as many at once (token bucket). A terminal opens one session per transaction (to its processing centre or TMS); without this budget an open-close loop to an allowed host was bounded only by RELAY_MAX_CONNECTIONS_PER_TERMINAL at once. Past it the terminal's opens are refused (`denied`, `Address not allowed by till`; recorded one by one within RELAY_RECORDED_REFUSALS_PER_MINUTE, then summarised) and counted in `payorch_connector_relay_opens_over_budget_total` (docs/relay.md).",
+    ),
   RELAY_RECORDED_REFUSALS_PER_MINUTE: z.coerce
     .number()
     .int()

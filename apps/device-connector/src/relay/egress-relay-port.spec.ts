@@ -6,6 +6,7 @@ import { EgressPolicy } from '@payorch/egress-guard';
 import { createLogger } from '@payorch/logging';
 
 import { EgressRelayPort, RelaySessionClock, writeRefusalSummary } from './egress-relay-port';
+import { RelayOpens } from './relay-opens';
 import { RelayRefusals } from './relay-refusals';
 
 /** A Database whose tenant transaction records the RelaySession writes in order. */
@@ -294,5 +295,20 @@ describe(RelayRefusals.name, () => {
     });
     await windowEnded;
     expect(summaries).toEqual([3]);
+  });
+});
+
+describe(RelayOpens.name, () => {
+  it('allows its budget at once, refills it over time and counts every open over it', () => {
+    let now = 0;
+    let over = 0;
+    const opens = new RelayOpens(2, { now: () => now, onOverBudget: () => (over += 1) });
+    expect([opens.take(), opens.take(), opens.take(), opens.take()]).toEqual([true, true, false, false]);
+    expect(over).toBe(2);
+    now += 30_000; // half a minute: one token back
+    expect([opens.take(), opens.take()]).toEqual([true, false]);
+    expect(opens.idle).toBe(false);
+    now += 60_000;
+    expect(opens.idle).toBe(true);
   });
 });

@@ -25,6 +25,7 @@ import {
 import type { Logger } from '@payorch/logging';
 
 import { checkEgress, type EgressDecision, precheckEgress } from './egress-policy';
+import { RelayOpens } from './relay-opens';
 import { type RefusalSummary, type RefusedOpen, RelayRefusals } from './relay-refusals';
 
 export interface RelayLimits extends RelayConnectionLimits {
@@ -34,6 +35,11 @@ export interface RelayLimits extends RelayConnectionLimits {
   maxDurationMs: number;
   /** Sessions of one terminal at once, those still opening (egress checks, DNS, connect) included. */
   maxConnectionsPerTerminal: number;
+  /**
+   * Opens (91s) of one terminal a minute (RelayOpens), when the port builds its own budget; RelayPortFactory shares
+   * one per terminal instead. Default: no bound.
+   */
+  maxOpensPerMinute?: number;
   /**
    * Refused opens (denied, connect_failed) of one terminal recorded one by one per minute (RelayRefusals), when the
    * port builds its own budget; RelayPortFactory shares one per terminal instead. Default: no bound.
@@ -47,6 +53,8 @@ export type DatabaseTurn = <T>(work: () => Promise<T>) => Promise<T>;
 export interface EgressRelayPortOptions {
   /** The connector's DatabaseSlots: every read and write of the relay queues there instead of taking a pool connection. */
   databaseTurn?: DatabaseTurn;
+  /** The terminal's budget of opens, shared by its ports (RelayPortFactory); default: one of this port's own. */
+  opens?: RelayOpens;
   /** The terminal's budget of refused opens, shared by its ports (RelayPortFactory); default: one of this port's own. */
   refusals?: RelayRefusals;
 }
@@ -93,10 +101,11 @@ export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
  * in RelaySession (denials too, with a `relay.denied` event). docs/relay.md.
  *
  * What a hostile terminal (or the agent feeding it bytes) can make it do is bounded too: opens under way count
- * against `maxConnectionsPerTerminal` from their first step (`opening`); refused opens are recorded one by one only
- * within the terminal's budget (RelayRefusals), past it refused at once without database work and summarised; and
- * every read and write waits for its turn (`databaseTurn`: the connector's DatabaseSlots) instead of taking a pool
- * connection of its own.
+ * against `maxConnectionsPerTerminal` from their first step (`opening`); the opens of a minute are budgeted per
+ * terminal (RelayOpens), so an open-close loop to an allowed host is bounded in time too; refused opens are recorded
+ * one by one only within the terminal's budget (RelayRefusals), past it refused at once without database work and
+ * summarised; and every read and write waits for its turn (`databaseTurn`: the connector's DatabaseSlots) instead of
+ * taking a pool connection of its own.
  */
 export class EgressRelayPort implements RelayPort {
   private readonly connections = new RelayConnections();
@@ -108,6 +117,7 @@ export class EgressRelayPort implements RelayPort {
    */
   private opening = 0;
   private readonly databaseTurn: DatabaseTurn;
+  private readonly opens: RelayOpens;
   private readonly refusals: RelayRefusals;
   /** The RelaySession row of each open connection (null when it could not be written). */
   private readonly rows = new Map<string, { id: string | null; clock: RelaySessionClock }>();
@@ -126,6 +136,7 @@ export class EgressRelayPort implements RelayPort {
     options: EgressRelayPortOptions = {},
   ) {
     this.databaseTurn = options.databaseTurn ?? ((work) => work());
+    this.opens = options.opens ?? new RelayOpens(limits.maxOpensPerMinute ?? Infinity);
     this.refusals =
       options.refusals ??
       new RelayRefusals(limits.maxRecordedRefusalsPerMinute ?? Infinity, (summary) => writeRefusalSummary(owner, db, this.databaseTurn, logger, summary));
@@ -143,6 +154,12 @@ export class EgressRelayPort implements RelayPort {
   async open(target: RelayTarget): Promise<string> {
     if (this.closedAs) throw new RelayError('UNAVAILABLE', 'relay closed');
     const clock = this.clock();
+    // Every 91 takes one of the terminal's opens a minute (RelayOpens); past them it is refused as a denial, recorded
+    // within the budget of refusals: an open-close loop to an allowed host is bounded in time, not only at once.
+    if (!this.opens.take()) {
+      await this.refuse(clock, target, null, 'denied', `more than ${this.opens.perMinute} relay opens a minute`);
+      throw new RelayError('DENIED', 'too many relay opens');
+    }
     // Over its budget of refused opens: refused at once, before any database work, DNS or connect; summarised.
     if (!this.refusals.available) {
       await this.refuse(clock, target, null, 'denied', `more than ${this.refusals.perMinute} refused relay opens a minute: refused without checking`);

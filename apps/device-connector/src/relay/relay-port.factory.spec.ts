@@ -45,6 +45,7 @@ const config = {
   RELAY_MAX_BYTES: 1_024,
   RELAY_MAX_CONNECTIONS_PER_TERMINAL: 4,
   RELAY_MAX_DURATION_MS: 10_000,
+  RELAY_OPENS_PER_TERMINAL_PER_MINUTE: 60,
   RELAY_RECORDED_REFUSALS_PER_MINUTE: 5,
 } as ConnectorConfig;
 const silent = createLogger({ name: 'test', level: 'silent' });

@@ -9,23 +9,32 @@ import type { Logger, Registry } from '@payorch/logging';
 import { CONNECTOR_CONFIG, DATABASE, LOGGER, REGISTRY } from '../tokens';
 import { DatabaseSlots } from '../tunnel/database-slots';
 import { type DatabaseTurn, EgressRelayPort, type Outcome, type RelayLimits, type RelayOwner, writeRefusalSummary } from './egress-relay-port';
+import { RelayOpens } from './relay-opens';
 import { RelayRefusals } from './relay-refusals';
 
 /** How often the budgets of terminals that are full again and have nothing to summarise are forgotten. */
-const REFUSALS_SWEEP_MS = 60_000;
+const BUDGETS_SWEEP_MS = 60_000;
+
+/** The relay budgets of one terminal, kept across its drivers. */
+interface TerminalBudgets {
+  opens: RelayOpens;
+  refusals: RelayRefusals;
+}
 
 /**
  * One EgressRelayPort per terminal driver; all of an agent's relay sessions end with its tunnel (or its revocation).
- * The budget of refused opens is per terminal and kept here, across its drivers: a terminal does not get a fresh
- * budget by making its agent reconnect. Every database read and write of the relay waits for a DatabaseSlots turn.
+ * The budgets of opens and of refused opens are per terminal and kept here, across its drivers: a terminal does not
+ * get fresh budgets by making its agent reconnect. Every database read and write of the relay waits for a
+ * DatabaseSlots turn.
  */
 @Injectable()
 export class RelayPortFactory implements OnApplicationShutdown {
   private readonly byAgent = new Map<string, Set<EgressRelayPort>>();
   private readonly terminalOf = new WeakMap<EgressRelayPort, string>();
-  /** The budget of refused opens of each terminal (`tenantId/terminalId`). */
-  private readonly refusals = new Map<string, RelayRefusals>();
+  /** The budgets of each terminal (`tenantId/terminalId`). */
+  private readonly budgets = new Map<string, TerminalBudgets>();
   private readonly sweep: NodeJS.Timeout;
+  private readonly overBudget: Counter;
   private readonly unrecorded: Counter;
   private readonly databaseTurn: DatabaseTurn;
   readonly limits: RelayLimits;
@@ -45,24 +54,30 @@ export class RelayPortFactory implements OnApplicationShutdown {
       maxBytes: config.RELAY_MAX_BYTES,
       maxDurationMs: config.RELAY_MAX_DURATION_MS,
       maxConnectionsPerTerminal: config.RELAY_MAX_CONNECTIONS_PER_TERMINAL,
+      maxOpensPerMinute: config.RELAY_OPENS_PER_TERMINAL_PER_MINUTE,
       maxRecordedRefusalsPerMinute: config.RELAY_RECORDED_REFUSALS_PER_MINUTE,
       receiveTimeoutMs: 30_000,
       maxBufferedBytes: 1024 * 1024,
     };
     this.databaseTurn = (work) => slots.run(work);
+    this.overBudget = new Counter({
+      name: 'payorch_connector_relay_opens_over_budget_total',
+      help: "Relay opens refused (denied) because their terminal had used its RELAY_OPENS_PER_TERMINAL_PER_MINUTE. Recorded one by one within the terminal's RELAY_RECORDED_REFUSALS_PER_MINUTE, then summarised.",
+      registers: [registry],
+    });
     this.unrecorded = new Counter({
       name: 'payorch_connector_relay_refusals_unrecorded_total',
       help: "Relay opens refused (denied or connect_failed) and not recorded one by one: over their terminal's RELAY_RECORDED_REFUSALS_PER_MINUTE. Each terminal's are recorded as one summarising RelaySession row (outcome denied) a minute.",
       registers: [registry],
     });
-    this.sweep = setInterval(() => this.forgetIdleBudgets(), REFUSALS_SWEEP_MS);
+    this.sweep = setInterval(() => this.forgetIdleBudgets(), BUDGETS_SWEEP_MS);
     this.sweep.unref();
   }
 
   forTerminal(owner: RelayOwner): EgressRelayPort {
     const port = new EgressRelayPort(owner, this.db, this.limits, this.logger, this.policy, undefined, undefined, {
       databaseTurn: this.databaseTurn,
-      refusals: this.refusalsOf(owner),
+      ...this.budgetsOf(owner),
     });
     const ports = this.byAgent.get(owner.agentId) ?? new Set();
     ports.add(port);
@@ -100,26 +115,29 @@ export class RelayPortFactory implements OnApplicationShutdown {
     await Promise.all([...this.byAgent.values()].flatMap((ports) => [...ports].map((port) => port.closeAll('tunnel_closed'))));
     this.byAgent.clear();
     // The summaries of terminals whose ports are gone already.
-    await Promise.all([...this.refusals.values()].map((refusals) => refusals.flush()));
-    this.refusals.clear();
+    await Promise.all([...this.budgets.values()].map(({ refusals }) => refusals.flush()));
+    this.budgets.clear();
   }
 
-  private refusalsOf(owner: RelayOwner): RelayRefusals {
+  private budgetsOf(owner: RelayOwner): TerminalBudgets {
     const key = `${owner.tenantId}/${owner.terminalId}`;
-    let refusals = this.refusals.get(key);
-    if (!refusals) {
-      refusals = new RelayRefusals(
-        this.limits.maxRecordedRefusalsPerMinute ?? Infinity,
-        (summary) => writeRefusalSummary(owner, this.db, this.databaseTurn, this.logger, summary),
-        { onUnrecorded: () => this.unrecorded.inc() },
-      );
-      this.refusals.set(key, refusals);
+    let budgets = this.budgets.get(key);
+    if (!budgets) {
+      budgets = {
+        opens: new RelayOpens(this.limits.maxOpensPerMinute ?? Infinity, { onOverBudget: () => this.overBudget.inc() }),
+        refusals: new RelayRefusals(
+          this.limits.maxRecordedRefusalsPerMinute ?? Infinity,
+          (summary) => writeRefusalSummary(owner, this.db, this.databaseTurn, this.logger, summary),
+          { onUnrecorded: () => this.unrecorded.inc() },
+        ),
+      };
+      this.budgets.set(key, budgets);
     }
-    return refusals;
+    return budgets;
   }
 
-  /** A budget that is full again and has nothing to summarise reads the same as a new one. */
+  /** Budgets that are full again and have nothing to summarise read the same as new ones. */
   private forgetIdleBudgets(): void {
-    for (const [key, refusals] of this.refusals) if (refusals.idle) this.refusals.delete(key);
+    for (const [key, { opens, refusals }] of this.budgets) if (opens.idle && refusals.idle) this.budgets.delete(key);
   }
 }

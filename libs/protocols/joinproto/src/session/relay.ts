@@ -5,8 +5,8 @@ import { connectSocket } from '@payorch/byte-transport';
 /**
  * Relay through the till (spec 4.2–4.5): a terminal without internet asks the till to open a connection to
  * its processing centre (91), send (92), receive (93) and close (94). `RelayConnection` / `RelayConnections`
- * are the socket side of every RelayPort: `TcpRelayPort` (in-process, an allowlist) here, and the device
- * connector's egress-checked, audited port.
+ * are the socket side of every RelayPort: `TcpRelayPort` (in-process, an allowlist; a test tool)
+ * here, and the device connector's egress-checked, audited, bounded port (the product's).
  */
 export interface RelayTarget {
   /** DF21 as sent: `tcp` or `http`; both are relayed as a byte stream (see docs, decisions). */
@@ -288,7 +288,14 @@ export interface TcpRelayPortOptions {
   readonly maxDurationMs?: number;
 }
 
-/** In-process RelayPort over node:net with a host:port allowlist. */
+/**
+ * TEST TOOL, not a product path: an in-process RelayPort over node:net with a host:port allowlist, for tests (the
+ * joinproto simulator's TillSession specs, this file's spec). No app or lib builds one: the device connector gives
+ * its drivers its EgressRelayPort, the agent refuses `relay-tcp` links, a TillSession without a port relays nothing.
+ * It is unbounded on purpose: no cap on a terminal's connections at once or per minute, no egress policy beyond the
+ * exact allowlist (a name is dialled as the OS resolves it), no audit. Where a terminal may be hostile, the relay is
+ * the connector's port (apps/device-connector/src/relay/egress-relay-port.ts, docs/relay.md), never this one.
+ */
 export class TcpRelayPort implements RelayPort {
   private readonly allow: ReadonlySet<string>;
   private readonly connectTimeoutMs: number;
