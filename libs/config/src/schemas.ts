@@ -330,15 +330,8 @@ export const connectorConfigSchema = z.object({
     .max(16 * 1024 * 1024)
     .default(64 * 1024 - 512)
     .describe(
-      "Largest tunnel frame accepted from an agent, and sent to it (the smaller of this and the agent's value; must not exceed TUNNEL_MAX_PAYLOAD_BYTES). The default, 64 KiB less 512 bytes, keeps a frame and its WebSocket header within one 64 KiB socket read (docs/tunnel.md).",
+      "Largest tunnel frame (header included) accepted from an agent, and sent to it (the smaller of this and the agent's value). A frame is one WebSocket message, so this is also the largest message accepted: a longer one is refused by its header (close 1009) before it is read. The default, 64 KiB less 512 bytes, keeps a frame and its WebSocket header within one 64 KiB socket read (docs/tunnel.md).",
     ),
-  TUNNEL_MAX_PAYLOAD_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(16 * 1024 * 1024)
-    .default(1024 * 1024)
-    .describe('Largest WebSocket message accepted from an agent.'),
   TUNNEL_AGENT_CONNECTS_PER_MINUTE: z.coerce
     .number()
     .int()
@@ -346,7 +339,7 @@ export const connectorConfigSchema = z.object({
     .max(10_000)
     .default(10)
     .describe(
-      "WebSocket upgrades (tunnels and `payorch-agent doctor` probes) one agent credential may make to one connector instance per minute, as many at once; one more is answered `429` with `Retry-After` (the agent counts it as a failed dial and backs off). Each tunnel's set-up and close write the agent's and its terminals' presence and events: a till reconnecting in a loop made that work without bound.",
+      "WebSocket upgrades (tunnels and `payorch-agent doctor` probes) one agent credential may make per minute to all connector instances together (counted in Redis), as many at once; one more is answered `429` with `Retry-After` (the agent counts it as a failed dial and backs off). When Redis does not answer within 200 ms each instance counts alone (never more than this per instance). Each tunnel's set-up and close write the agent's and its terminals' presence and events: a till reconnecting in a loop made that work without bound.",
     ),
   TUNNEL_AGENT_REPORT_INTERVAL_MS: z.coerce
     .number()

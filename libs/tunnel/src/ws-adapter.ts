@@ -16,7 +16,7 @@ const SMALL_FRAME_BYTES = 16 * 1024;
  *
  * Authentication is not done here: the connector authenticates the HTTP upgrade before any frame
  * is read (`noServer` + `handleUpgrade`, docs/tunnel.md §10), and creates the WebSocketServer with a
- * `maxPayload` just above the tunnel's `maxFrameBytes`.
+ * `maxPayload` equal to the tunnel's `maxFrameBytes` (one message is one frame, header included).
  *
  * Memory of idle tunnels (a connector holds thousands, issue 19): the transport is one object with its methods on
  * the prototype, and the socket's listeners are functions shared by every socket (they find the tunnel on the

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { type AddressInfo, connect as connectTcp } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { type AddressInfo, connect as connectTcp, type Socket } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
@@ -10,7 +10,7 @@ import { createPrismaClient, type Database, type PrismaClient } from '@payorch/d
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { createTestDatabase, type TestDatabase, testRedisPrefix } from '@payorch/testing';
-import { attachWebSocket, type TerminalEntry } from '@payorch/tunnel';
+import { attachWebSocket, type ControlMessage, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, type LinkStatus, type TerminalEntry } from '@payorch/tunnel';
 
 import { createConnectorApp } from '../bootstrap';
 import { DATABASE } from '../tokens';
@@ -18,6 +18,47 @@ import { AgentTunnelServer } from './agent-tunnel.server';
 import { DatabaseSlots } from './database-slots';
 
 const MASTER = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+
+/** A raw WebSocket upgrade of `credential` on a TCP socket of our own; resolves once answered 101. */
+async function rawUpgrade(base: string, credential: string): Promise<Socket> {
+  const raw = connectTcp(Number(new URL(base).port), '127.0.0.1');
+  raw.on('error', () => undefined);
+  const upgraded = new Promise<void>((resolve) => raw.once('data', (chunk: Buffer) => chunk.toString('latin1').startsWith('HTTP/1.1 101') && resolve()));
+  raw.write(
+    [
+      'GET /agent HTTP/1.1',
+      'Host: 127.0.0.1',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+      'Sec-WebSocket-Version: 13',
+      `Authorization: Bearer ${credential}`,
+      'X-Payorch-Agent-Version: 0.1.0',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  await upgraded;
+  return raw;
+}
+
+/**
+ * An agent-status CONTROL frame of exactly `frameBytes` (header included), as the agent encodes it (JSON after the
+ * 12-byte header): links with full 512-character details until it is at least that long, then details shortened.
+ */
+function agentStatusOfFrameBytes(frameBytes: number): ControlMessage {
+  const links: LinkStatus[] = [];
+  const message: ControlMessage = { type: 'agent-status', software: 'payorch-agent/0.1.0', uptimeMs: 1, links };
+  const bytes = () => FRAME_HEADER_BYTES + Buffer.byteLength(JSON.stringify(message));
+  while (bytes() < frameBytes) links.push({ terminalId: randomUUID(), state: 'down', detail: 'x'.repeat(512) });
+  for (let i = links.length - 1, excess = bytes() - frameBytes; excess > 0; i -= 1) {
+    const cut = Math.min(excess, links[i]!.detail!.length);
+    links[i]!.detail = links[i]!.detail!.slice(cut);
+    excess -= cut;
+  }
+  expect(bytes()).toBe(frameBytes);
+  return message;
+}
 
 describe('device-connector: agent enrollment and tunnel authentication', () => {
   let testDb: TestDatabase;
@@ -140,24 +181,7 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
     const credential = (await request(base).post('/agent/enroll').send({ token })).body.credential as string;
     // The older connection: a raw upgrade from a client that then never writes (nor answers a close handshake), as a
     // second machine holding a copied credential might.
-    const raw = connectTcp(Number(new URL(base).port), '127.0.0.1');
-    raw.on('error', () => undefined);
-    const upgraded = new Promise<void>((resolve) => raw.on('data', (chunk: Buffer) => chunk.toString('latin1').startsWith('HTTP/1.1 101') && resolve()));
-    raw.write(
-      [
-        'GET /agent HTTP/1.1',
-        'Host: 127.0.0.1',
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-        'Sec-WebSocket-Version: 13',
-        `Authorization: Bearer ${credential}`,
-        'X-Payorch-Agent-Version: 0.1.0',
-        '',
-        '',
-      ].join('\r\n'),
-    );
-    await upgraded;
+    const raw = await rawUpgrade(base, credential);
     const cut = new Promise<number>((resolve) => raw.once('close', () => resolve(Date.now())));
 
     const { ws: newer } = await connect(credential);
@@ -208,6 +232,46 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
       openSlots();
       await Promise.all(holders);
     }
+  });
+
+  it('refuses a WebSocket message one byte longer than a frame may be (1009) from its header, before reading its payload', async () => {
+    const { token } = await newAgent();
+    const credential = (await request(base).post('/agent/enroll').send({ token })).body.credential as string;
+    const raw = await rawUpgrade(base, credential);
+    const closeFrame = new Promise<number>((resolve) => {
+      // The server's frames are unmasked: 0x88 (FIN, close), a 7-bit length, then the status code.
+      raw.on('data', (chunk: Buffer) => chunk[0] === 0x88 && chunk.length >= 4 && resolve(chunk.readUInt16BE(2)));
+    });
+    // Only the header of a binary message of TUNNEL_MAX_FRAME_BYTES + 1 bytes (FIN, binary; masked, 16-bit length): not
+    // one byte of its payload is ever sent. Before, ws accepted messages up to 1 MiB and waited here for this one's bytes.
+    const header = Buffer.alloc(8);
+    header.writeUInt8(0x82, 0);
+    header.writeUInt8(0x80 | 126, 1);
+    header.writeUInt16BE(DEFAULT_MAX_FRAME_BYTES + 1, 2);
+    randomBytes(4).copy(header, 4);
+    raw.write(header);
+    const code = await Promise.race([closeFrame, new Promise<string>((resolve) => setTimeout(() => resolve('no close within 3 s'), 3_000))]);
+    expect(code).toBe(1009);
+    raw.destroy();
+  });
+
+  it('passes a frame of exactly TUNNEL_MAX_FRAME_BYTES to the tunnel, and closes the socket at one byte more (1009)', async () => {
+    const { agentId, token } = await newAgent();
+    const credential = (await request(base).post('/agent/enroll').send({ token })).body.credential as string;
+    const { ws } = await connect(credential);
+    const agent = attachWebSocket(ws!, { role: 'agent', software: 'payorch-agent/0.1.0', heartbeat: false });
+    await new Promise<void>((resolve) => agent.onReady(() => resolve()));
+    const session = app.get(AgentTunnelServer).session(agentId)!;
+    const received = new Promise<ControlMessage>((resolve) => session.mux.onControl((message) => message.type === 'agent-status' && resolve(message)));
+    // The agent's own encoder sends it: a frame within the maxFrameBytes of the connector's HELLO_ACK.
+    const largest = agentStatusOfFrameBytes(DEFAULT_MAX_FRAME_BYTES);
+    expect(agent.sendControl(largest)).toBe(true);
+    expect(await received).toEqual(largest);
+    expect(ws!.readyState).toBe(WebSocket.OPEN);
+
+    const closed = new Promise<number>((resolve) => ws!.once('close', (code) => resolve(code)));
+    ws!.send(Buffer.alloc(DEFAULT_MAX_FRAME_BYTES + 1), { binary: true });
+    expect(await closed).toBe(1009);
   });
 
   it('rejects expired and malformed enrollment requests', async () => {

@@ -10,22 +10,22 @@ import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { TOKEN_KINDS, tokenPrefix } from '@payorch/domain';
 import type { Logger, Registry } from '@payorch/logging';
+import type { RedisClient } from '@payorch/redis';
 import {
   AGENT_CLOSE_CODES,
   attachWebSocket,
   type ControlMessage,
   type Multiplexer,
   type MultiplexerOptions,
-  RateBudget,
-  type RateBudgetOptions,
   type TerminalEntry,
   type TunnelCloseInfo,
 } from '@payorch/tunnel';
 
 import { AGENT_VERSION_PATTERN, type AuthenticatedAgent, type AuthenticatedCredential, EnrollmentService } from '../enrollment/enrollment.service';
 import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../terminals/terminal-link';
-import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
+import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REDIS, REGISTRY } from '../tokens';
 import { AgentReports } from './agent-reports';
+import { ConnectBudget } from './connect-budget';
 
 export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
@@ -36,6 +36,11 @@ const PROBE_TIMEOUT_MS = 15_000;
 const UPGRADE_WAIT_LIMIT_MS = 10_000;
 /** DATA stops at this many unflushed bytes (the Multiplexer's transportHighWaterMark, its default). */
 const TRANSPORT_HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Longest wait of an authenticated upgrade for the shared connect budget in Redis; past it this instance's own budget
+ * decides (a Redis round trip takes about a millisecond: a slower answer means Redis is in trouble).
+ */
+export const SHARED_CONNECT_BUDGET_TIMEOUT_MS = 200;
 
 export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
 
@@ -96,14 +101,15 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   private readonly connected: Gauge;
   private readonly refused: Counter<'stage'>;
   private readonly throttled: Counter;
+  private readonly unshared: Counter;
   private readonly reportsDropped: Counter;
   /**
-   * Per credential (its lookup prefix): the upgrades it made here (TUNNEL_AGENT_CONNECTS_PER_MINUTE). Spent only once the
-   * credential authenticated (no one else can spend an agent's budget); once spent, the credential's next upgrades are
-   * answered before it is looked up again. Full buckets are forgotten by the ping sweep.
+   * Per credential (its lookup prefix): its upgrades to every instance (TUNNEL_AGENT_CONNECTS_PER_MINUTE, shared in
+   * Redis; this instance's own count when Redis does not answer). Spent only once the credential authenticated (no
+   * one else can spend an agent's budget); once refused, the credential's next upgrades here are answered before it is
+   * looked up again. What is left of idle credentials is forgotten by the ping sweep.
    */
-  private readonly connects = new Map<string, RateBudget>();
-  private readonly connectBudget: RateBudgetOptions;
+  private readonly connects: ConnectBudget;
   private readonly reportIntervalMs: number;
   private shuttingDown = false;
   private listener: AgentSessionListener | undefined;
@@ -119,6 +125,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
     @Inject(REGISTRY) registry: Registry,
+    @Inject(REDIS) redis: RedisClient,
     private readonly enrollment: EnrollmentService,
   ) {
     this.tunnelOptions = {
@@ -130,10 +137,22 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       connectionFrameBudget: { limit: config.TUNNEL_CONNECTION_FRAMES_PER_MINUTE, windowMs: 60_000 },
     };
     this.probeOptions = { ...this.tunnelOptions, heartbeat: false };
-    this.connectBudget = { limit: config.TUNNEL_AGENT_CONNECTS_PER_MINUTE, windowMs: 60_000 };
+    this.connects = new ConnectBudget(redis, {
+      limit: config.TUNNEL_AGENT_CONNECTS_PER_MINUTE,
+      windowMs: 60_000,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      timeoutMs: SHARED_CONNECT_BUDGET_TIMEOUT_MS,
+      onUnshared: (error, first) => {
+        this.unshared.inc();
+        if (first) this.logger.warn({ err: error.message }, 'shared connect budget unavailable (Redis): this instance counts agent connects alone');
+      },
+    });
     this.reportIntervalMs = config.TUNNEL_AGENT_REPORT_INTERVAL_MS;
-    // maxPayload never below the tunnel's frame bound (one frame per WebSocket message), never ws's 100 MiB default.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(config.TUNNEL_MAX_PAYLOAD_BYTES, config.TUNNEL_MAX_FRAME_BYTES) });
+    // One WebSocket message is one frame ([T3-7]), and TUNNEL_MAX_FRAME_BYTES bounds a frame header included ([T3-5]):
+    // the agent sends at most that (it encodes against the maxFrameBytes of our HELLO_ACK; its HELLO, before it, fits
+    // in the 4 KiB minimum). So maxPayload is that bound: ws refuses a longer message (1009) from its header, before
+    // buffering it, where 1 MiB (the former TUNNEL_MAX_PAYLOAD_BYTES) was buffered per socket for the Multiplexer to drop.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.TUNNEL_MAX_FRAME_BYTES });
     this.sweep = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.sweep.unref();
     this.connected = new Gauge({ name: 'payorch_connector_agents_connected', help: 'Agents connected to this instance.', registers: [registry] });
@@ -145,7 +164,12 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     });
     this.throttled = new Counter({
       name: 'payorch_connector_upgrades_throttled_total',
-      help: 'Agent upgrades answered 429: the agent connected more than TUNNEL_AGENT_CONNECTS_PER_MINUTE times a minute.',
+      help: 'Agent upgrades answered 429: the agent connected more than TUNNEL_AGENT_CONNECTS_PER_MINUTE times a minute (over every instance).',
+      registers: [registry],
+    });
+    this.unshared = new Counter({
+      name: 'payorch_connector_connect_budget_unshared_total',
+      help: `Agent upgrades whose connect budget this instance decided alone: Redis was not connected, failed or did not answer within ${SHARED_CONNECT_BUDGET_TIMEOUT_MS} ms.`,
       registers: [registry],
     });
     this.reportsDropped = new Counter({
@@ -181,8 +205,8 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const arrived = Date.now();
     const prefix = match ? tokenPrefix(match[1]!, TOKEN_KINDS.agentCredential) : null;
-    const spent = prefix === null ? undefined : this.connects.get(prefix);
-    if (spent && spent.waitMs(arrived) > 0) return this.throttle(socket, spent, arrived);
+    const refused = prefix === null ? 0 : this.connects.waitMs(prefix, arrived);
+    if (refused > 0) return this.throttle(socket, refused);
     let agent: AuthenticatedCredential | null;
     try {
       // Not in turn with the set-ups (DatabaseSlots): the upgrades that arrive together are authenticated by one
@@ -206,13 +230,13 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
       this.logger.warn({ remote: req.socket.remoteAddress }, 'agent upgrade rejected: bad credential');
       return reject(socket, 401, 'Unauthorized');
     }
-    // Each upgrade costs a set-up (presence, ownership, events) and the close of the tunnel it replaces: bounded per agent.
-    const now = Date.now();
-    let budget = this.connects.get(agent.credentialPrefix);
-    if (!budget) this.connects.set(agent.credentialPrefix, (budget = new RateBudget(this.connectBudget, now)));
-    if (!budget.spend(now)) {
+    // Each upgrade costs a set-up (presence, ownership, events) and the close of the tunnel it replaces: bounded per agent
+    // over every instance.
+    const wait = await this.connects.spend(agent.credentialPrefix);
+    if (socket.destroyed) return;
+    if (wait > 0) {
       this.logger.warn({ agentId: agent.agentId, tenantId: agent.tenantId }, 'agent upgrades throttled: too many connects (429)');
-      return this.throttle(socket, budget, now);
+      return this.throttle(socket, wait);
     }
     const header = req.headers['x-payorch-agent-version'];
     const version = typeof header === 'string' && AGENT_VERSION_PATTERN.test(header) ? header : null;
@@ -222,9 +246,9 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   }
 
   /** 429 with the seconds until the credential may connect again. */
-  private throttle(socket: Duplex, budget: RateBudget, now: number): void {
+  private throttle(socket: Duplex, waitMs: number): void {
     this.throttled.inc();
-    reject(socket, 429, 'Too Many Requests', { 'Retry-After': String(Math.max(1, Math.ceil(budget.waitMs(now) / 1000))) });
+    reject(socket, 429, 'Too Many Requests', { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) });
   }
 
   private onConnection(ws: WebSocket, credential: AuthenticatedCredential, version: string | null): void {
@@ -344,8 +368,7 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
   }
 
   private pingAll(): void {
-    const now = Date.now();
-    for (const [prefix, budget] of this.connects) if (budget.isFull(now)) this.connects.delete(prefix);
+    this.connects.forgetIdle(Date.now());
     for (const connection of this.connections.values()) {
       if (!connection.alive) {
         connection.ws.terminate();
