@@ -4,8 +4,8 @@ import { executeAndFollow } from '@payorch/operations';
 
 import { RunnerUnavailable, type SettlementOperationRef, type SettlementRunner } from './settlement-runner';
 
-/** The command of every settlement's operation (`commandCopyOf` of its row). */
-const CLOSE_DAY = { type: 'settlement' } as const;
+/** The command of every settlement's operation (`commandCopyOf` of its row), sent with its `operation.execute`. */
+export const CLOSE_DAY = { type: 'settlement' } as const;
 
 /** Longest a close-day may run on its terminal before the settlement is retried (the row stays the truth). */
 const CLOSE_DAY_DEADLINE_MS = 300_000;

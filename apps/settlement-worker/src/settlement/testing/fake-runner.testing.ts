@@ -2,6 +2,7 @@ import type { Database } from '@payorch/db';
 import type { OperationOutcome, TerminalDriver } from '@payorch/drivers';
 import { OperationExecutor } from '@payorch/operations';
 
+import { CLOSE_DAY } from '../dispatcher-runner';
 import type { SettlementOperationRef, SettlementRunner } from '../settlement-runner';
 
 /**
@@ -34,7 +35,8 @@ export class FakeSettlementRunner implements SettlementRunner {
     this.runningByTenant.set(ref.tenantId, t);
     this.maxByTenant.set(ref.tenantId, Math.max(this.maxByTenant.get(ref.tenantId) ?? 0, t));
     try {
-      await this.executor.execute(ref, this.closeDayDriver());
+      // As the connector runs it in production: with the copy of its command the dispatch carries (DispatcherSettlementRunner).
+      await this.executor.execute(ref, this.closeDayDriver(), CLOSE_DAY);
       this.executed.push(ref.terminalId);
       this.finishedAt.set(ref.terminalId, Date.now());
     } finally {
