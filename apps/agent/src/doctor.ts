@@ -4,7 +4,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 import { WebSocket } from 'ws';
 
-import { attachWebSocket, type LinkDescriptor, type TerminalEntry, type TunnelCloseInfo } from '@payorch/tunnel';
+import { attachWebSocket, DEFAULT_MAX_FRAME_BYTES, type LinkDescriptor, type TerminalEntry, type TunnelCloseInfo } from '@payorch/tunnel';
 
 import { AGENT_SOFTWARE } from './bridge/link-bridge';
 import { openSerialPort } from './bridge/serial';
@@ -299,7 +299,7 @@ function probe(connector: string, credential: StoredCredential | null, timeoutMs
     };
     const headers: Record<string, string> = { 'X-Payorch-Agent-Version': AGENT_VERSION, [PROBE_HEADER]: 'doctor' };
     if (credential) headers.Authorization = `Bearer ${credential.credential}`;
-    const ws = new WebSocket(connector, { headers, handshakeTimeout: timeoutMs, maxPayload: 1024 * 1024 });
+    const ws = new WebSocket(connector, { headers, handshakeTimeout: timeoutMs, maxPayload: DEFAULT_MAX_FRAME_BYTES });
     let stage: 'upgrade' | 'handshake' | 'terminals' = 'upgrade';
     const timer = setTimeout(() => {
       if (stage === 'upgrade')

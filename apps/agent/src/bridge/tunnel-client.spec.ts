@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 
 import { createLogger } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
-import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
+import { AGENT_CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES } from '@payorch/tunnel';
 
 import { closedPort, type FakeConnector, startFakeConnector } from '../testing/fake-connector';
 import { backoffDelay, TunnelClient } from './tunnel-client';
@@ -119,6 +119,34 @@ describe(`${TunnelClient.name}: refused set-ups`, () => {
 
   it('restarts the backoff after a tunnel that worked and was closed for another reason', async () => {
     expect(await delaysAfter(1001, 3)).toEqual([7, 7, 7]);
+  });
+});
+
+describe(`${TunnelClient.name}: message size`, () => {
+  it('refuses a message longer than one tunnel frame from its header (1009), before buffering it', async () => {
+    // A tunnel frame is one WebSocket message of at most DEFAULT_MAX_FRAME_BYTES, header included (the connector sends
+    // no larger frame than the agent announced): a longer message is refused by ws before its payload is read.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    const closed = new Promise<number>((resolve) =>
+      wss.on('connection', (ws) => {
+        ws.once('close', (code) => resolve(code));
+        ws.send(Buffer.alloc(DEFAULT_MAX_FRAME_BYTES + 1));
+      }),
+    );
+    const sut = new TunnelClient({
+      connector: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/agent`,
+      credential: 'pac_ok',
+      logger,
+      baseDelayMs: 60_000,
+    });
+    void sut.start();
+    try {
+      expect(await closed).toBe(1009);
+    } finally {
+      sut.stop();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 
 import type { Logger } from '@payorch/logging';
-import { AGENT_CLOSE_CODES } from '@payorch/tunnel';
+import { AGENT_CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES } from '@payorch/tunnel';
 
 import { storedConnectorUrl } from '../config';
 import { AGENT_VERSION } from '../version';
@@ -89,8 +89,9 @@ export class TunnelClient {
     const ws = new WebSocket(connector, {
       headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Payorch-Agent-Version': AGENT_VERSION },
       handshakeTimeout: 15_000,
-      // One tunnel frame per message; the Multiplexer's maxFrameBytes (64 KiB) is well inside this.
-      maxPayload: 1024 * 1024,
+      // One tunnel frame per message, and the connector sends none larger than the agent's maxFrameBytes (the
+      // library's default): a longer message is refused from its header (1009), not buffered (1 MiB before).
+      maxPayload: DEFAULT_MAX_FRAME_BYTES,
     });
     this.ws = ws;
     this.options.onSocket?.(ws);
