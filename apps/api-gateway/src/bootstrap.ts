@@ -53,7 +53,9 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
     // Only the JSON parser below: no urlencoded parser, so a form body never reaches a handler.
     { logger: false, bodyParser: false },
   );
-  app.set('trust proxy', config.TRUST_PROXY);
+  // One proxy hop (ours, deploy/nginx): req.ip is then the right-most X-Forwarded-For entry, the address our proxy saw,
+  // as `sourceAddress` reads it; `true` made it the left-most one, whatever the client wrote there.
+  app.set('trust proxy', config.TRUST_PROXY ? 1 : false);
   // No `X-Powered-By: Express` (it names the framework to whoever probes), and no answer is sniffed into another type
   // than it declares (a JSON error echoing input is never rendered as HTML); the console and /docs add their own policy (console/, DOCS_CSP).
   app.disable('x-powered-by');

@@ -50,4 +50,24 @@ describe(createLogger.name, () => {
     expect(line.service).toBe('test');
     expect(JSON.stringify(line)).not.toContain('4111111111111111');
   });
+
+  it('redacts credential headers however a client library spells them (pino paths are case-sensitive)', () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ name: 'test', destination });
+    const headers = {
+      Authorization: 'Bearer secret-1',
+      'Proxy-Authorization': 'Basic secret-2',
+      'proxy-authorization': 'Basic secret-3',
+      Cookie: 'session=secret-4',
+      'Set-Cookie': ['session=secret-5'],
+      'set-cookie': ['session=secret-6'],
+      'X-Api-Key': 'secret-7',
+      'x-api-key': 'secret-8',
+      'X-Request-Id': 'req-1',
+    };
+    logger.info({ headers, req: { headers }, Authorization: 'Bearer secret-9' }, 'upgrade');
+    const text = JSON.stringify(lines);
+    expect(text).not.toMatch(/secret-\d/);
+    expect((lines[0] as any).req.headers['X-Request-Id']).toBe('req-1');
+  });
 });

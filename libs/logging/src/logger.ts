@@ -28,12 +28,26 @@ const SECRET_KEYS = [
   'paymentToken',
   'plainTextPan',
   'cookie',
+  // Credential headers as client libraries spell them: pino's paths are case-sensitive, and only Node's incoming
+  // `req.headers` are lower case. An outgoing request's headers (the agent's `Authorization: Bearer pac_…`, a fetch
+  // option) logged whole would keep the secret.
+  'Authorization',
+  'Cookie',
+  'proxy-authorization',
+  'Proxy-Authorization',
+  'set-cookie',
+  'Set-Cookie',
+  'x-api-key',
+  'X-Api-Key',
 ];
 
+/** `key` under `parent` as a pino path: a header name with a dash goes in brackets (`*["set-cookie"]`). */
+const under = (parent: string, key: string) => (/^[A-Za-z_$][\w$]*$/.test(key) ? [parent, key].filter(Boolean).join('.') : `${parent}["${key}"]`);
+
 export const REDACT_PATHS: string[] = [
-  ...SECRET_KEYS,
-  ...SECRET_KEYS.map((k) => `*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.${k}`),
+  ...SECRET_KEYS.map((k) => under('', k)),
+  ...SECRET_KEYS.map((k) => under('*', k)),
+  ...SECRET_KEYS.map((k) => under('*.*', k)),
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["idempotency-key"]',

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import ipaddr from 'ipaddr.js';
 
 import type { GatewayConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
@@ -21,21 +22,37 @@ export function keyFailure(token: string, key: { hash: string; revokedAt: Date |
 }
 
 /**
- * The address a request comes from: the socket's peer, or with TRUST_PROXY the left-most
- * `X-Forwarded-For` entry (what Express's `req.ip` gives with `trust proxy: true`). Works on a raw
- * IncomingMessage too (WebSocket upgrades). IPv4-mapped IPv6 is folded to IPv4 so both forms share a counter.
+ * The address a request comes from: the socket's peer, or with TRUST_PROXY the right-most `X-Forwarded-For` entry,
+ * the one our proxy appended (nginx `$proxy_add_x_forwarded_for`, deploy/nginx/nginx.conf). Every entry left of it is
+ * whatever the client sent: the left-most one (what Express's `req.ip` gives with `trust proxy: true`) let a client
+ * name a new address with each guess and never reach AUTH_FAILURE_LIMIT. Works on a raw IncomingMessage too
+ * (WebSocket upgrades). IPv4-mapped IPv6 is folded to IPv4 so both forms share a counter.
  */
 export function sourceAddress(req: IncomingMessage, trustProxy: boolean): string {
   const forwarded = trustProxy ? req.headers['x-forwarded-for'] : undefined;
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-  const address = first || req.socket.remoteAddress || 'unknown';
+  const last = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',').at(-1)?.trim();
+  const address = last || req.socket.remoteAddress || 'unknown';
   return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '').slice(0, 64);
 }
 
 /**
- * Failed API-key authentication per source address, counted in Redis (shared by every gateway instance):
- * AUTH_FAILURE_LIMIT failures within AUTH_FAILURE_WINDOW_SECONDS (the window opens at the first failure)
- * block the address until the window ends; a blocked request is refused before its key is looked up.
+ * What an address's failures are counted under: an IPv4 address, or the /64 of an IPv6 address. One host (or one
+ * customer line) holds a whole /64 and may take any address in it (privacy addresses, or simply one per request), so
+ * counting each IPv6 address alone gave it 2^64 budgets. Anything that is not an IP address is counted as itself.
+ */
+export function throttleSubject(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  const network = (ip as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16));
+  return `${network.join(':')}::/64`;
+}
+
+/**
+ * Failed API-key authentication per source address (an IPv6 address's /64, throttleSubject), counted in Redis
+ * (shared by every gateway instance): AUTH_FAILURE_LIMIT failures within AUTH_FAILURE_WINDOW_SECONDS (the window
+ * opens at the first failure) block the address until the window ends; a blocked request is refused before its key
+ * is looked up.
  * Redis errors fail open (logged): an outage must not lock every client out nor turn into a 500.
  *
  * Every failure is a structured warning (requestId, source address) and counts in
@@ -111,7 +128,8 @@ export class AuthThrottle {
     }
   }
 
+  /** The address's counter: its /64 for IPv6 (throttleSubject); logs and audit rows keep the full address. */
   private key(address: string): string {
-    return `${this.config.REDIS_KEY_PREFIX}:authfail:${address}`;
+    return `${this.config.REDIS_KEY_PREFIX}:authfail:${throttleSubject(address)}`;
   }
 }

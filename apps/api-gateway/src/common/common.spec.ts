@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { ApiError, type ApiErrorCode } from '@payorch/domain';
 import { CAPABILITIES, OPERATION_TYPES } from '@payorch/drivers';
 
-import { sourceAddress } from './auth-throttle';
+import { sourceAddress, throttleSubject } from './auth-throttle';
 import { ErrorFilter, statusOf } from './error.filter';
 import { badString, inspectValue, MAX_JSON_DEPTH } from './input-hygiene';
 import { decodeCursor, toPage } from './pagination';
@@ -153,8 +153,27 @@ describe(sourceAddress.name, () => {
     expect(sourceAddress(req('::1'), true)).toBe('::1');
   });
 
-  it('with TRUST_PROXY takes the left-most X-Forwarded-For entry (as Express req.ip does)', () => {
-    expect(sourceAddress(req('10.0.0.1', '203.0.113.7, 10.0.0.2'), true)).toBe('203.0.113.7');
+  it('with TRUST_PROXY takes the right-most X-Forwarded-For entry, the one our proxy appended, not what the client sent', () => {
+    expect(sourceAddress(req('10.0.0.1', '198.51.100.1, 203.0.113.7'), true)).toBe('203.0.113.7');
+    expect(sourceAddress(req('10.0.0.1', '203.0.113.7'), true)).toBe('203.0.113.7');
+    // Repeated headers arrive joined (Node); an array is read the same way.
+    expect(sourceAddress({ headers: { 'x-forwarded-for': ['198.51.100.1', '203.0.113.8'] }, socket: {} } as unknown as IncomingMessage, true)).toBe(
+      '203.0.113.8',
+    );
+  });
+});
+
+describe(throttleSubject.name, () => {
+  it('counts an IPv6 address under its /64, whatever its spelling', () => {
+    expect(throttleSubject('2001:db8:7:7::1')).toBe('2001:db8:7:7::/64');
+    expect(throttleSubject('2001:0db8:0007:0007:ffff:ffff:ffff:fffe')).toBe('2001:db8:7:7::/64');
+    expect(throttleSubject('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+
+  it('counts an IPv4 address (mapped ones included) as itself, and anything else as it is', () => {
+    expect(throttleSubject('203.0.113.7')).toBe('203.0.113.7');
+    expect(throttleSubject('::ffff:cb00:7107')).toBe('203.0.113.7');
+    expect(throttleSubject('unknown')).toBe('unknown');
   });
 });
 
