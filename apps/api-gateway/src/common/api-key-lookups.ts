@@ -3,10 +3,12 @@ import type { Redis } from 'ioredis';
 
 import type { GatewayConfig } from '@payorch/config';
 import type { ApiKeyLookup, Database } from '@payorch/db';
+import { holdsScope, type KeyScope, tokenPrefix } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { apiKeysChangedChannel } from '@payorch/operations';
 import { InjectRedis } from '@payorch/redis';
 
+import { keyFailure } from './auth-throttle';
 import { DATABASE, GATEWAY_CONFIG, LOGGER, REDIS } from './tokens';
 
 /** Cached lookups per process at most (the oldest is forgotten first). */
@@ -34,6 +36,8 @@ export const API_KEY_CACHE_ENTRIES = 10_000;
 @Injectable()
 export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   private readonly entries = new Map<string, { key: ApiKeyLookup; until: number }>();
+  /** Told of every change of a tenant's keys or status this process hears of (`onTenantChanged`). */
+  private readonly changeListeners = new Set<(tenantId: string) => void>();
   /** Bumped by every change, every lost subscription and every confirmed one: a lookup read before one is not kept. */
   private generation = 0;
   private listening = false;
@@ -105,6 +109,26 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
+   * Whether `token` still authenticates with `scope` now (the checks of a request: its row as found, its hash, revocation,
+   * expiry, an active tenant, the scope). For what outlives its request: a live event stream re-checks its key with it.
+   */
+  async holds(token: string, scope: KeyScope): Promise<boolean> {
+    const prefix = tokenPrefix(token, 'pok');
+    const key = prefix ? await this.find(prefix) : null;
+    return key !== null && keyFailure(token, key, new Date()) === null && holdsScope(key.scopes, scope);
+  }
+
+  /**
+   * `listener` hears of each change of a tenant's keys or status this process learns of (its own `changed`, another
+   * gateway's or the admin CLI's announcement), after the tenant's lookups were forgotten here. Must not throw.
+   * Returns the unsubscribe.
+   */
+  onTenantChanged(listener: (tenantId: string) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /**
    * A tenant's keys or status changed (call it after the change committed): forgotten here at once, then announced to
    * the other gateways. An announcement that cannot be sent is logged; API_KEY_CACHE_MS bounds what it leaves behind.
    */
@@ -124,6 +148,7 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     for (const [prefix, entry] of this.entries) if (entry.key.tenantId === tenantId) this.entries.delete(prefix);
+    for (const listener of [...this.changeListeners]) listener(tenantId);
   }
 
   private async listen(): Promise<void> {

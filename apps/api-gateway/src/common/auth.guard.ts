@@ -38,6 +38,11 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * Failures are counted per source address (AuthThrottle); a blocked address gets 429 before its key is
  * looked up.
  */
+/** The API key of an `Authorization: Bearer <key>` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+}
+
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly lastTouched = new Map<string, number>();
@@ -59,10 +64,8 @@ export class ApiKeyGuard implements CanActivate {
       context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
       throw new ApiError('RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfter}s`, { retryAfterSeconds: retryAfter });
     }
-    const header = req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new ApiError('UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
-    const token = match[1]!;
+    const token = bearerToken(req.header('authorization'));
+    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
     const prefix = tokenPrefix(token, 'pok');
     const key = prefix ? await this.keys.find(prefix) : null;
     const now = new Date();

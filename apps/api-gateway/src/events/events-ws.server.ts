@@ -11,6 +11,7 @@ import { ApiError, type ApiErrorCode, holdsScope, tokenPrefix } from '@payorch/d
 import type { Logger } from '@payorch/logging';
 
 import { ApiKeyLookups } from '../common/api-key-lookups';
+import { bearerToken } from '../common/auth.guard';
 import { AuthThrottle, keyFailure } from '../common/auth-throttle';
 import { DATABASE_RETRY_AFTER_SECONDS, statusOf } from '../common/error.filter';
 import { RequestBudget } from '../common/rate-limit.guard';
@@ -20,6 +21,7 @@ import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
 import { issuesOf } from '../common/zod';
 import { streamQuery } from './dto/events.dto';
 import { EventsService, wireEvent } from './events.service';
+import { KeyWatch } from './key-watch';
 
 export const EVENTS_WS_PATH = '/v1/events/ws';
 
@@ -49,6 +51,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
     private readonly throttle: AuthThrottle,
     private readonly keys: ApiKeyLookups,
     private readonly budget: RequestBudget,
+    private readonly keyWatch: KeyWatch,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -100,8 +103,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
           { 'Retry-After': String(retryAfter) },
         );
       }
-      const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      const token = match?.[1];
+      const token = bearerToken(req.headers.authorization);
       if (!token) return refuse(401, 'UNAUTHENTICATED', 'missing "Authorization: Bearer <api key>" header');
       const prefix = tokenPrefix(token, 'pok');
       const key = prefix ? await this.keys.find(prefix) : null;
@@ -130,7 +132,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
       // client gone while it was authenticated closed it already (no 'close' would come).
       if (socket.destroyed) return release();
       socket.once('close', release);
-      this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, key.tenantId, query.data.after, query.data.types));
+      this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, key.tenantId, token, query.data.after, query.data.types));
     } catch (error) {
       if (isDatabaseUnavailable(error)) {
         this.logger.warn({ requestId }, 'event websocket refused: database unavailable');
@@ -148,7 +150,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
-  private async serve(ws: WebSocket, tenantId: string, after: string | undefined, types: string[] | undefined): Promise<void> {
+  private async serve(ws: WebSocket, tenantId: string, token: string, after: string | undefined, types: string[] | undefined): Promise<void> {
     // Pings not answered yet: a client is cut when two in a row went unanswered (it had a whole interval for each), not
     // at the first late pong — a busy client or link that answers one ping late keeps its stream.
     let unanswered = 0;
@@ -159,8 +161,11 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
       ws.ping();
     }, this.config.EVENTS_HEARTBEAT_MS);
     ws.on('pong', () => (unanswered = 0));
+    // A key revoked (expired, its tenant disabled) while the socket is open ends it: 1008, policy violation.
+    const unwatch = this.keyWatch.watch(tenantId, token, (reason) => ws.close(1008, reason));
     ws.on('close', () => {
       clearInterval(heartbeat);
+      unwatch();
       stream?.close();
     });
     ws.on('error', () => ws.terminate());

@@ -4,18 +4,22 @@ import type { Request, Response } from 'express';
 
 import type { TenantContext } from '@payorch/domain';
 
-import { RequireScopes } from '../common/auth.guard';
+import { bearerToken, RequireScopes } from '../common/auth.guard';
 import { ApiErrors, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi } from '../common/zod';
 import { streamEventSchema, streamQuery, type StreamQuery } from './dto/events.dto';
 import { EventsService } from './events.service';
+import { KeyWatch } from './key-watch';
 
 @ApiTags('events')
 @ApiBearerAuth()
 @Controller('v1/events')
 export class EventsController {
-  constructor(private readonly service: EventsService) {}
+  constructor(
+    private readonly service: EventsService,
+    private readonly keyWatch: KeyWatch,
+  ) {}
 
   @Get('stream')
   @RequireScopes('events:read')
@@ -35,6 +39,8 @@ export class EventsController {
     @Req() req: Request,
     @Res() res: Response,
   ) {
-    return this.service.sse(ctx, query, lastEventId, req, res);
+    // The guard authenticated the key of this header: the stream is kept to it (revoked, it ends).
+    const token = bearerToken(req.header('authorization'))!;
+    return this.service.sse(ctx, query, lastEventId, req, res, (end) => this.keyWatch.watch(ctx.tenantId, token, end));
   }
 }

@@ -5,10 +5,11 @@ import { EventHub } from './event-hub';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 import { EventsWsServer } from './events-ws.server';
+import { KeyWatch } from './key-watch';
 
 @Module({
   controllers: [EventsController],
   exports: [EventHub],
-  providers: [EventHub, EventsService, EventsWsServer, RequestBudget],
+  providers: [EventHub, EventsService, EventsWsServer, KeyWatch, RequestBudget],
 })
 export class EventsModule {}

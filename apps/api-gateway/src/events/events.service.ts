@@ -197,7 +197,15 @@ export class EventsService implements BeforeApplicationShutdown {
   }
 
   /** `GET /v1/events/stream` as Server-Sent Events on the raw Express response. */
-  async sse(ctx: TenantContext, query: StreamQuery, lastEventId: string | undefined, req: Request, res: Response): Promise<void> {
+  async sse(
+    ctx: TenantContext,
+    query: StreamQuery,
+    lastEventId: string | undefined,
+    req: Request,
+    res: Response,
+    /** Ends the stream (`end`) once its key no longer authenticates (KeyWatch); returns what stops watching. */
+    watchKey: (end: (reason: string) => void) => () => void = () => () => undefined,
+  ): Promise<void> {
     const after = lastEventId?.trim() || query.after;
     if (after !== undefined && !isUuid(after)) {
       throw new ApiError('VALIDATION_FAILED', 'Last-Event-ID: must be an event id (UUID)', {
@@ -213,6 +221,7 @@ export class EventsService implements BeforeApplicationShutdown {
       ended = true;
       this.sseStreams.delete(sink);
       clearInterval(heartbeat);
+      unwatch?.();
       stream?.close();
       res.end();
     };
@@ -225,6 +234,7 @@ export class EventsService implements BeforeApplicationShutdown {
           ended = true;
           this.sseStreams.delete(sink);
           clearInterval(heartbeat);
+          unwatch?.();
           stream?.close();
           res.destroy();
           return false;
@@ -238,6 +248,7 @@ export class EventsService implements BeforeApplicationShutdown {
       },
     };
     let stream: OpenStream | undefined;
+    let unwatch: (() => void) | undefined = undefined; // set once the stream is watched (below)
     // However the response ends (the client went away, `end`, a slow client destroyed), its slot is given back.
     res.once('close', () => {
       release();
@@ -261,6 +272,7 @@ export class EventsService implements BeforeApplicationShutdown {
       if (!ended) res.write(`: heartbeat ${new Date().toISOString()}\n\n`);
     }, this.config.EVENTS_HEARTBEAT_MS);
     this.sseStreams.add(sink);
+    unwatch = watchKey((reason) => sink.end(reason));
     try {
       stream = await this.open(ctx.tenantId, { after, types: query.types }, sink);
       if (ended) stream.close();
