@@ -158,7 +158,9 @@ export const gatewayConfigSchema = z.object({
     .default(30_000)
     .describe('Delay before the first `wallet_payment.resolve` attempt of a payment left UNKNOWN, in process or requiring action.'),
   ...walletResolveJob,
-  TRUST_PROXY: bool(false).describe('Trust X-Forwarded-* headers (behind a load balancer).'),
+  TRUST_PROXY: bool(false).describe(
+    "Behind our proxy (deploy/nginx, an ingress): a client's address is the right-most X-Forwarded-For entry, the one the proxy appended (the entries left of it are whatever the client sent). Used by the failed-authentication throttle and the logs.",
+  ),
   WEBHOOK_ALLOW_HTTP: bool(false).describe('Accept plain `http://` webhook URLs (development only; the egress policy still applies).'),
   WEBHOOK_ENDPOINTS_MAX_PER_TENANT: z.coerce
     .number()
@@ -168,6 +170,24 @@ export const gatewayConfigSchema = z.object({
     .default(16)
     .describe(
       'Webhook endpoints one tenant may have (enabled or not); `POST /v1/webhooks` past it is 409 `CONFLICT` (`details.reason: webhook_endpoint_limit`) until one is deleted. Every event is delivered once per subscribed endpoint: the bound keeps one event from becoming thousands of deliveries.',
+    ),
+  SETTLEMENT_SCHEDULES_MAX_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10_000)
+    .describe(
+      "Settlement schedules one tenant may have (enabled or not); `POST /v1/settlement-schedules` past it is 409 `CONFLICT` (`details.reason: settlement_schedule_limit`) until one is deleted. Each is a BullMQ job scheduler in Redis, a firing a day and a row every worker's schedule sync reads.",
+    ),
+  CAMPAIGNS_MAX_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(50)
+    .describe(
+      'Campaigns one tenant may have open (running or paused) or have created in the last 24 hours, together; `POST /v1/campaigns` past it is 409 `CONFLICT` (`details.reason: campaign_limit`). Each writes a row per terminal it selects (up to 50,000) and a BullMQ job per terminal of its running wave.',
     ),
   EVENTS_HEARTBEAT_MS: z.coerce
     .number()

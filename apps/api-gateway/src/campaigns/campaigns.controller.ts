@@ -35,7 +35,12 @@ export class CampaignsController {
   @ApiBody({ schema: openApi(createCampaignSchema) })
   @ApiResponse({ status: 201, schema: openApi(campaignResponseSchema) })
   @ApiResponse({ status: 422, description: '`UNPROCESSABLE`: the selector matches no terminal (or too many).' })
-  @ApiErrors('UNPROCESSABLE', 'SERVICE_UNAVAILABLE')
+  @ApiResponse({
+    status: 409,
+    description:
+      '`CONFLICT` with `details.reason: campaign_limit`: the tenant has `CAMPAIGNS_MAX_PER_TENANT` campaigns (operator setting, default 50) open or created in the last 24 hours.',
+  })
+  @ApiErrors('CONFLICT', 'UNPROCESSABLE', 'SERVICE_UNAVAILABLE')
   create(@Tenant() ctx: TenantContext, @Headers('idempotency-key') key: string, @Body(new ZodPipe(createCampaignSchema)) dto: CreateCampaignDto) {
     return this.service.create(ctx, dto, key);
   }

@@ -16,6 +16,7 @@ import {
   type TerminalSelector,
   transitionCampaign,
 } from '@payorch/campaigns';
+import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type TenantContext } from '@payorch/domain';
 import { assertSupported, DriverError, type OperationType } from '@payorch/drivers';
@@ -25,19 +26,20 @@ import { csvRow } from '@payorch/settlement';
 
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
-import { DATABASE } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG } from '../common/tokens';
 import {
   type CampaignResponse,
   type CountsResponse,
   type CreateCampaignDto,
   type ListCampaignsQuery,
   type ListTargetsQuery,
+  MAX_CAMPAIGN_TARGETS,
   TARGET_CSV_COLUMNS,
   type TargetResponse,
 } from './dto/campaign.dto';
 
-/** Most terminals one campaign may address (the bench runs 10,000). */
-export const MAX_CAMPAIGN_TARGETS = 50_000;
+/** A campaign counts against CAMPAIGNS_MAX_PER_TENANT while open, and for this long after its creation. */
+const CAMPAIGN_LIMIT_WINDOW_MS = 24 * 3_600_000;
 
 interface SelectedTerminal {
   id: string;
@@ -50,6 +52,7 @@ interface SelectedTerminal {
 @Injectable()
 export class CampaignsService {
   constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(DATABASE) private readonly db: Database,
     @InjectQueue(CAMPAIGN_QUEUE) private readonly queue: Queue,
   ) {
@@ -76,8 +79,11 @@ export class CampaignsService {
     const deadline = dto.policy.deadline === undefined ? null : new Date(dto.policy.deadline);
     if (deadline !== null && deadline.getTime() <= Date.now()) throw invalid('policy.deadline', 'must be in the future');
     const campaign = await this.db.withTenant(ctx, async (tx) => {
+      // The lock first: a repeat of a key whose campaign committed meanwhile finds it, and is not counted against the limit.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:create:${ctx.tenantId}`}, 0))`;
       const existing = await tx.campaign.findUnique({ where: { tenantId_idempotencyKey: { tenantId: ctx.tenantId, idempotencyKey } } });
       if (existing) return existing;
+      await this.assertUnderLimit(tx);
       const terminals = await this.select(tx, selectorOf(dto.selector));
       if (terminals.length === 0)
         throw new ApiError('UNPROCESSABLE', 'selector: matches no terminal', { issues: [{ field: 'selector', message: 'matches no terminal' }] });
@@ -194,6 +200,24 @@ export class CampaignsService {
       await audit(tx, ctx, { action, resourceType: 'campaign', resourceId: id, details: skipped === undefined ? {} : { skipped } });
     });
     return this.get(ctx, id);
+  }
+
+  /**
+   * A tenant has at most CAMPAIGNS_MAX_PER_TENANT campaigns open (running, paused) or created in the last 24 hours
+   * (409 CONFLICT `campaign_limit`). A campaign writes a row per selected terminal (up to MAX_CAMPAIGN_TARGETS) and
+   * a BullMQ step job per terminal of its running wave, each polling while it waits for a slot; without a bound, a
+   * tenant creating (and canceling) campaigns in a loop wrote millions of rows a minute and filled the shared
+   * `campaigns` queue. Ended campaigns count for a day, so canceling is no way around it. The caller holds the
+   * tenant's creation lock, so two creations at once cannot both pass the count.
+   */
+  private async assertUnderLimit(tx: TransactionClient): Promise<void> {
+    const limit = this.config.CAMPAIGNS_MAX_PER_TENANT;
+    const counted = await tx.campaign.count({
+      where: { OR: [{ state: { in: ['RUNNING', 'PAUSED'] } }, { createdAt: { gte: new Date(Date.now() - CAMPAIGN_LIMIT_WINDOW_MS) } }] },
+    });
+    if (counted >= limit) {
+      throw new ApiError('CONFLICT', `a tenant has at most ${limit} campaigns open or created in the last 24 hours`, { reason: 'campaign_limit', limit });
+    }
   }
 
   private async enqueue(tenantId: string, campaignId: string): Promise<void> {

@@ -27,7 +27,11 @@ export class SettlementSchedulesController {
 
   @Post()
   @RequireScopes('settlements:write')
-  @ApiOperation({ summary: 'Schedule a daily close-day for a store or a terminal at a local time' })
+  @ApiOperation({
+    summary: 'Schedule a daily close-day for a store or a terminal at a local time',
+    description:
+      'A tenant has at most `SETTLEMENT_SCHEDULES_MAX_PER_TENANT` schedules (operator setting, default 10,000), enabled or not: one more is 409 `CONFLICT` with `details.reason: settlement_schedule_limit`.',
+  })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createScheduleSchema) })
   @ApiResponse({ status: 201, schema: openApi(scheduleResponseSchema) })

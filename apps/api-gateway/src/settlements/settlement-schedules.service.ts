@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 
+import type { GatewayConfig } from '@payorch/config';
 import type { Database, TransactionClient } from '@payorch/db';
-import { notFound, type TenantContext } from '@payorch/domain';
+import { ApiError, notFound, type TenantContext } from '@payorch/domain';
 
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
-import { DATABASE } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG } from '../common/tokens';
 import {
   type CreateScheduleDto,
   type ListSchedulesQuery,
@@ -21,13 +22,28 @@ type ScheduleRow = Awaited<ReturnType<TransactionClient['settlementSchedule']['f
 @Injectable()
 export class SettlementSchedulesService {
   constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(DATABASE) private readonly db: Database,
     private readonly queue: SettlementQueue,
   ) {}
 
+  /**
+   * A tenant has at most SETTLEMENT_SCHEDULES_MAX_PER_TENANT schedules (409 CONFLICT `settlement_schedule_limit`):
+   * each is a BullMQ job scheduler (Redis), a firing a day and a row that every worker's schedule sync reads for every
+   * tenant, and nothing else bounded them (not even one per store).
+   */
   async create(ctx: TenantContext, dto: CreateScheduleDto): Promise<ScheduleResponse> {
+    const limit = this.config.SETTLEMENT_SCHEDULES_MAX_PER_TENANT;
     const result = await this.db
       .withTenant(ctx, async (tx) => {
+        // Serialises the tenant's creations, so two at once cannot both pass the count.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`settlement_schedules:${ctx.tenantId}`}, 0))`;
+        if ((await tx.settlementSchedule.count()) >= limit) {
+          throw new ApiError('CONFLICT', `a tenant has at most ${limit} settlement schedules: delete one before creating another`, {
+            reason: 'settlement_schedule_limit',
+            limit,
+          });
+        }
         if (dto.storeId && !(await tx.store.findUnique({ where: { id: dto.storeId }, select: { id: true } }))) throw notFound('store', dto.storeId);
         if (dto.terminalId && !(await tx.terminal.findUnique({ where: { id: dto.terminalId }, select: { id: true } })))
           throw notFound('terminal', dto.terminalId);

@@ -10,21 +10,36 @@ import { RequireScopes } from '../common/auth.guard';
 import { ValidQuery } from '../common/openapi';
 import { DATABASE } from '../common/tokens';
 import { Tenant } from '../common/tenant.decorator';
+import { calendarDate } from '../settlements/dto/settlement.dto';
 
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date YYYY-MM-DD' });
+/** Longest range of one summary request, in days (a year, leap day included). */
+export const WALLET_SUMMARY_MAX_DAYS = 366;
+const DAY_MS = 86_400_000;
+const dayOf = (d: string) => new Date(`${d}T00:00:00Z`).getTime();
 
-export const walletSummariesQuery = z.strictObject({
-  format: z.enum(['json', 'csv']).default('json'),
-  from: isoDate.describe('First business day (inclusive).'),
-  merchantId: z.uuid().optional(),
-  timeZone: z
-    .string()
-    .max(64)
-    .refine((tz) => Intl.supportedValuesOf('timeZone').includes(tz) || tz === 'UTC', { message: 'must be an IANA time zone such as Europe/Moscow' })
-    .default('UTC')
-    .describe('Business days are calendar days in this zone (default UTC).'),
-  to: isoDate.describe('Last business day (inclusive).'),
-});
+/**
+ * A real calendar date (`2026-02-30` was a 500 from PostgreSQL's `::date`) and a range of at most
+ * WALLET_SUMMARY_MAX_DAYS: the query reads every payment and operation of the range, so `1900-01-01`…`2100-12-31`
+ * read all of the tenant's.
+ */
+export const walletSummariesQuery = z
+  .strictObject({
+    format: z.enum(['json', 'csv']).default('json'),
+    from: calendarDate.describe('First business day (inclusive).'),
+    merchantId: z.uuid().optional(),
+    timeZone: z
+      .string()
+      .max(64)
+      .refine((tz) => Intl.supportedValuesOf('timeZone').includes(tz) || tz === 'UTC', { message: 'must be an IANA time zone such as Europe/Moscow' })
+      .default('UTC')
+      .describe('Business days are calendar days in this zone (default UTC).'),
+    to: calendarDate.describe(`Last business day (inclusive); at most ${WALLET_SUMMARY_MAX_DAYS} days from \`from\`.`),
+  })
+  .superRefine((q, ctx) => {
+    const days = (dayOf(q.to) - dayOf(q.from)) / DAY_MS + 1;
+    if (days < 1) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+    else if (days > WALLET_SUMMARY_MAX_DAYS) ctx.addIssue({ code: 'custom', path: ['to'], message: `at most ${WALLET_SUMMARY_MAX_DAYS} days from from` });
+  });
 export type WalletSummariesQuery = z.infer<typeof walletSummariesQuery>;
 
 export interface WalletDaySummary {
@@ -79,6 +94,10 @@ export class WalletSummariesService {
   constructor(@Inject(DATABASE) private readonly db: Database) {}
 
   summaries(ctx: TenantContext, q: WalletSummariesQuery): Promise<WalletDaySummary[]> {
+    // The instants the range's local days can span in any zone (UTC −12 h … +14 h): bounds the (tenantId, createdAt)
+    // and (tenantId, completedAt) index scans, so the work is the range's rows, not every row of the tenant.
+    const after = new Date(dayOf(q.from) - DAY_MS);
+    const before = new Date(dayOf(q.to) + 2 * DAY_MS);
     return this.db.withTenant(ctx, async (tx) => {
       const rows = await tx.$queryRaw<SummaryRow[]>`
         WITH ev AS (
@@ -86,7 +105,7 @@ export class WalletSummariesService {
                  1 AS payments, w."amount" AS payments_amount,
                  CASE WHEN w."twoStage" THEN 0 ELSE 1 END AS captures, CASE WHEN w."twoStage" THEN 0 ELSE w."amount" END AS captures_amount,
                  0 AS cancels, 0::bigint AS cancels_amount, 0 AS refunds, 0::bigint AS refunds_amount
-          FROM "WalletPayment" w WHERE w."authorizedAmount" > 0
+          FROM "WalletPayment" w WHERE w."authorizedAmount" > 0 AND w."createdAt" >= ${after} AND w."createdAt" < ${before}
           UNION ALL
           SELECT w."merchantId", o."currency", (o."completedAt" AT TIME ZONE ${q.timeZone})::date,
                  0, 0::bigint,
@@ -94,7 +113,7 @@ export class WalletSummariesService {
                  (o."kind" = 'CANCEL_AUTHORIZATION')::int, CASE WHEN o."kind" = 'CANCEL_AUTHORIZATION' THEN o."amount" ELSE 0 END,
                  (o."kind" = 'REFUND')::int, CASE WHEN o."kind" = 'REFUND' THEN o."amount" ELSE 0 END
           FROM "WalletPaymentOperation" o JOIN "WalletPayment" w ON w."id" = o."paymentId"
-          WHERE o."state" = 'SUCCEEDED'
+          WHERE o."state" = 'SUCCEEDED' AND o."completedAt" >= ${after} AND o."completedAt" < ${before}
         )
         SELECT "merchantId"::text AS "merchantId", to_char(day, 'YYYY-MM-DD') AS day, "currency",
                sum(payments)::bigint AS payments, sum(payments_amount)::bigint AS "paymentsAmount",

@@ -531,7 +531,10 @@ export interface paths {
         /** List settlement schedules (newest first, cursor pagination) */
         get: operations["settlementSchedulesList"];
         put?: never;
-        /** Schedule a daily close-day for a store or a terminal at a local time */
+        /**
+         * Schedule a daily close-day for a store or a terminal at a local time
+         * @description A tenant has at most `SETTLEMENT_SCHEDULES_MAX_PER_TENANT` schedules (operator setting, default 10,000), enabled or not: one more is 409 `CONFLICT` with `details.reason: settlement_schedule_limit`.
+         */
         post: operations["settlementSchedulesCreate"];
         delete?: never;
         options?: never;
@@ -4175,7 +4178,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED` */
+            /**
+             * @description `CONFLICT` with `details.reason: campaign_limit`: the tenant has `CAMPAIGNS_MAX_PER_TENANT` campaigns (operator setting, default 50) open or created in the last 24 hours.
+             *
+             *     `CONFLICT`, `IDEMPOTENCY_KEY_IN_PROGRESS`, `IDEMPOTENCY_KEY_REUSED`
+             */
             409: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
@@ -6292,7 +6299,7 @@ export interface operations {
                 merchantId?: string;
                 /** @description Business days are calendar days in this zone (default UTC). */
                 timeZone?: string;
-                /** @description Last business day (inclusive). */
+                /** @description Last business day (inclusive); at most 366 days from `from`. */
                 to: string;
             };
             header?: never;

@@ -5,6 +5,9 @@ import { LABEL_KEY, LABEL_VALUE_MAX, LABELS_MAX } from '@payorch/campaigns';
 import { nameSchemas } from '../../common/openapi-schema';
 import { paginationQuery } from '../../common/pagination';
 
+/** Most terminals one campaign may address (the bench runs 10,000). */
+export const MAX_CAMPAIGN_TARGETS = 50_000;
+
 /** Terminal management commands a campaign can roll out (docs/operations.md capability matrix). */
 export const CAMPAIGN_OPERATION_TYPES = ['load_keys', 'load_config', 'update_app', 'upload_logs', 'terminal_info', 'report_x'] as const;
 export const CAMPAIGN_STATES = ['running', 'paused', 'completed', 'canceled'] as const;
@@ -92,7 +95,8 @@ export type ListCampaignsQuery = z.infer<typeof listCampaignsQuery>;
 export const listTargetsQuery = paginationQuery.extend({
   format: z.enum(['json', 'csv']).default('json').describe('`csv`: every target (no paging) as RFC 4180 CSV.'),
   state: z.enum(TARGET_STATES).optional(),
-  wave: z.coerce.number().int().min(0).optional(),
+  // Bounded like the targets: a wave index is below a campaign's most targets, and past int4 PostgreSQL answered with a 500.
+  wave: z.coerce.number().int().min(0).max(MAX_CAMPAIGN_TARGETS).optional(),
 });
 export type ListTargetsQuery = z.infer<typeof listTargetsQuery>;
 

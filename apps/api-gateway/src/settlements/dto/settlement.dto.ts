@@ -6,7 +6,20 @@ import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
 import { nameSchemas } from '../../common/openapi-schema';
 
-const businessDate = z.string().regex(BUSINESS_DATE_PATTERN, 'must be a date YYYY-MM-DD');
+/**
+ * `YYYY-MM-DD` that is a day of the calendar. The pattern alone let `2026-02-30` through: PostgreSQL refused it as
+ * a filter (500), and `new Date()` rolled it over to March 2 (a manual run closed a day nobody asked for).
+ */
+export const calendarDate = z
+  .string()
+  .regex(BUSINESS_DATE_PATTERN, 'must be a date YYYY-MM-DD')
+  .refine(isCalendarDate, { message: 'must be a date that exists' });
+const businessDate = calendarDate;
+
+function isCalendarDate(v: string): boolean {
+  const day = new Date(`${v}T00:00:00Z`);
+  return v >= '0001-01-01' && !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === v;
+}
 const STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'] as const;
 /** API casing: `pending`, `running`, `completed`, `failed`. */
 export const settlementStatus = wireEnum('SettlementStatus', STATUSES);
