@@ -77,7 +77,14 @@ export class ScheduleSyncService {
     const rows = await this.db.prisma.$queryRaw<ScheduleRow[]>`SELECT * FROM payorch_settlement_schedules()`;
     const desired = new Map<string, Desired>();
     const byTenant = new Map<string, ScheduleRow[]>();
-    for (const row of rows.filter((r) => r.enabled)) byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), row]);
+    // Linear in the schedules of every tenant (up to SETTLEMENT_SCHEDULES_MAX_PER_TENANT each): each row appended, and
+    // the existing schedulers found by id below, where a copied array per row and a scan per schedule were quadratic.
+    for (const row of rows) {
+      if (!row.enabled) continue;
+      const schedules = byTenant.get(row.tenantId);
+      if (schedules) schedules.push(row);
+      else byTenant.set(row.tenantId, [row]);
+    }
     for (const [tenantId, schedules] of byTenant) {
       const zones = await this.zonesOf(tenantId, schedules);
       for (const s of schedules) {
@@ -86,11 +93,15 @@ export class ScheduleSyncService {
         desired.set(schedulerIdOf(s.id), { schedulerId: schedulerIdOf(s.id), pattern: cronPatternOf(s.localTime), tz, data: { tenantId, scheduleId: s.id } });
       }
     }
-    const existing = (await this.queue.getJobSchedulers(0, -1)).filter((s) => (s.id ?? s.key).startsWith(SCHEDULER_PREFIX));
+    const existing = new Map<string, Awaited<ReturnType<Queue['getJobSchedulers']>>[number]>();
+    for (const scheduler of await this.queue.getJobSchedulers(0, -1)) {
+      const id = scheduler.id ?? scheduler.key;
+      if (id.startsWith(SCHEDULER_PREFIX)) existing.set(id, scheduler);
+    }
     let upserted = 0;
     let removed = 0;
     for (const d of desired.values()) {
-      const current = existing.find((e) => (e.id ?? e.key) === d.schedulerId);
+      const current = existing.get(d.schedulerId);
       if (current && current.pattern === d.pattern && current.tz === d.tz) continue;
       await this.queue.upsertJobScheduler(
         d.schedulerId,
@@ -99,8 +110,7 @@ export class ScheduleSyncService {
       );
       upserted += 1;
     }
-    for (const e of existing) {
-      const id = e.id ?? e.key;
+    for (const id of existing.keys()) {
       if (!desired.has(id)) {
         await this.queue.removeJobScheduler(id);
         removed += 1;
