@@ -13,6 +13,7 @@ import {
   appOfCommand,
   containersOf,
   DEPLOY,
+  directives,
   effectiveInstructions,
   hasKubectl,
   interpolate,
@@ -20,7 +21,9 @@ import {
   kubectlKustomize,
   loadCompose,
   loadDockerfile,
+  loadNginx,
   miniKustomize,
+  type NginxDirective,
   overlays,
   podSpecOf,
   requiredKeys,
@@ -124,6 +127,74 @@ describe('deploy/compose.yaml', () => {
   });
 });
 
+/**
+ * The budgets of the agents' endpoint (docs/security.md, "Agent enrollment and upgrades"): each enrollment or upgrade
+ * costs a connector a database lookup, whoever sends it. Per client address, at the proxy: the connector sees only the
+ * proxy's address, and a budget there would have been one for every agent.
+ */
+const AGENT_BUDGETS = {
+  [AGENT_PATH]: { ratePerSecond: 50, burst: 500 },
+  [`${AGENT_PATH}/enroll`]: { ratePerSecond: 1, burst: 10 },
+};
+
+describe('deploy/nginx/nginx.conf', () => {
+  const [http] = directives(loadNginx(), 'http');
+  const servers = directives(http!.block, 'server');
+  const locationOf = (server: NginxDirective, where: string) => directives(server.block, 'location').find((l) => l.args.join(' ') === where);
+  const agents = servers.find((s) => locationOf(s, `= ${AGENT_PATH}`))!;
+  /** `limit_req_zone <key> zone=<name>:<size> rate=<n>r/s|r/m`, by zone name. */
+  const zones = new Map(
+    directives(http!.block, 'limit_req_zone').map(({ args }) => {
+      const [key, ...options] = args;
+      const option = (name: string) => options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
+      const [, count, unit] = /^(\d+)r\/([sm])$/.exec(option('rate')) ?? [];
+      return [option('zone').split(':')[0]!, { key, ratePerSecond: Number(count) / (unit === 'm' ? 60 : 1) }];
+    }),
+  );
+
+  it.each(Object.entries(AGENT_BUDGETS))("bounds %s per client address: its own zone, keyed by the peer's address, burst without queueing", (where, budget) => {
+    const location = locationOf(agents, `= ${where}`);
+    const [limit, ...more] = directives(location?.block, 'limit_req');
+    expect(more).toEqual([]);
+    const options = Object.fromEntries((limit?.args ?? []).map((a) => [a.split('=')[0], a.split('=')[1] ?? true]));
+    const zone = zones.get(String(options.zone));
+    // The peer's address: not a header a client writes itself (X-Forwarded-For), nor one key that every client shares.
+    expect({ key: zone?.key, ratePerSecond: zone?.ratePerSecond, burst: Number(options.burst), nodelay: options.nodelay }).toEqual({
+      key: '$binary_remote_addr',
+      ...budget,
+      nodelay: true,
+    });
+    // Each path spends its own budget: an upgrade storm never holds back an enrollment.
+    const others = Object.keys(AGENT_BUDGETS).filter((w) => w !== where);
+    for (const other of others) expect(directives(locationOf(agents, `= ${other}`)?.block, 'limit_req')[0]?.args[0]).not.toBe(`zone=${options.zone}`);
+  });
+
+  it('answers a request over budget 429 in the error envelope, with Retry-After', () => {
+    expect(directives(agents.block, 'limit_req_status').map((d) => d.args)).toEqual([['429']]);
+    const [errorPage] = directives(agents.block, 'error_page');
+    expect(errorPage?.args.slice(0, -1)).toEqual(['429']);
+    const named = locationOf(agents, errorPage!.args.at(-1)!)!;
+    expect(directives(named.block, 'default_type').map((d) => d.args)).toEqual([['application/json']]);
+    expect(directives(named.block, 'add_header').map((d) => d.args)).toEqual([
+      ['Retry-After', '1', 'always'],
+      ['X-Request-Id', '$request_id', 'always'],
+    ]);
+    const [status, text] = directives(named.block, 'return')[0]!.args as [string, string];
+    expect(status).toBe('429');
+    // $request_id: 32 hex digits (nginx), the id X-Request-Id carries.
+    expect(JSON.parse(text.replace('$request_id', '0123456789abcdef0123456789abcdef'))).toEqual({
+      error: { code: 'RATE_LIMITED', message: expect.any(String), details: { retryAfterSeconds: 1 }, requestId: '0123456789abcdef0123456789abcdef' },
+    });
+  });
+
+  it("limits nothing of the API's server (the gateway keeps its own budgets per key and tenant)", () => {
+    const api = servers.filter((s) => s !== agents);
+    expect(api).toHaveLength(1);
+    const limited = (ds: NginxDirective[] | undefined): boolean => (ds ?? []).some((d) => d.name.startsWith('limit_req') || limited(d.block));
+    expect(limited(api[0]!.block)).toBe(false);
+  });
+});
+
 describe('deploy/docker/Dockerfile', () => {
   const { args, stages } = loadDockerfile();
   const targets = APPS.map((app) => ({ app, instructions: effectiveInstructions(stages, app) }));
@@ -194,7 +265,7 @@ describe.each(overlays())('deploy/k8s/overlays/%s', (overlay) => {
     const key = (o: K8sObject) => `${o.kind}/${o.metadata.name}`;
     const sorted = (list: K8sObject[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
     expect(mini.map(key).sort()).toEqual(
-      ['ConfigMap/payorch-config', 'Ingress/payorch', 'Job/payorch-migrate']
+      ['ConfigMap/payorch-config', 'Ingress/payorch', 'Ingress/payorch-agents', 'Ingress/payorch-enrollment', 'Job/payorch-migrate']
         .concat(
           APPS.map((a) => `Deployment/${a}`),
           APPS.map((a) => `NetworkPolicy/${a}`),
@@ -280,18 +351,39 @@ describe.each(overlays())('deploy/k8s/overlays/%s', (overlay) => {
     for (const h of of('HorizontalPodAutoscaler')) expect(h.spec.minReplicas).toBeGreaterThanOrEqual(1);
   });
 
+  /** Each Ingress with the paths it routes (`<path> → <service>`). */
+  const routes = () =>
+    of('Ingress').map((ingress) => ({
+      ingress,
+      paths: (ingress.spec.rules as Array<{ http: { paths: Array<{ path: string; backend: { service: { name: string } } }> } }>).flatMap((r) =>
+        r.http.paths.map((p) => `${p.path} → ${p.backend.service.name}`),
+      ),
+    }));
+  const ingressOf = (path: string) => routes().find((r) => r.paths.some((p) => p.startsWith(`${path} → `)))!.ingress;
+  const annotation = (ingress: K8sObject, name: string) => ingress.metadata.annotations?.[`nginx.ingress.kubernetes.io/${name}`];
+
   it("routes the agents' WebSocket path and the enrollment to the connector, everything else to the gateway", () => {
-    const [ingress] = of('Ingress');
-    const paths = (ingress!.spec.rules as Array<{ http: { paths: Array<{ path: string; backend: { service: { name: string } } }> } }>).flatMap((r) =>
-      r.http.paths.map((p) => `${p.path} → ${p.backend.service.name}`),
-    );
+    const paths = routes().flatMap((r) => r.paths);
     expect(paths.sort()).toEqual(['/ → api-gateway', `${AGENT_PATH} → device-connector`, `${AGENT_PATH}/enroll → device-connector`].sort());
-    expect(Number(ingress!.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600);
+    // Event streams and agent tunnels stay open.
+    for (const path of ['/', AGENT_PATH]) expect(Number(annotation(ingressOf(path), 'proxy-read-timeout'))).toBeGreaterThanOrEqual(3600);
     for (const service of of('Service')) {
       const target = deployments.find((d) => d.metadata.name === service.metadata.name)!;
       expect(containersOf(target)[0]!.ports!.map((p) => p.name)).toContain(service.spec.ports[0].targetPort);
     }
   });
+
+  it.each(Object.entries(AGENT_BUDGETS))(
+    'bounds %s per client address with the budget of deploy/nginx (ingress-nginx limit-rps; burst = rps × multiplier), the API not at all',
+    (where, budget) => {
+      const ingress = ingressOf(where);
+      // One path per Ingress: its annotations are its own budget.
+      expect(routes().find((r) => r.ingress === ingress)!.paths).toEqual([`${where} → device-connector`]);
+      const rps = Number(annotation(ingress, 'limit-rps'));
+      expect({ ratePerSecond: rps, burst: rps * Number(annotation(ingress, 'limit-burst-multiplier')) }).toEqual(budget);
+      expect(Object.keys(ingressOf('/').metadata.annotations ?? {}).filter((name) => /\/limit-/.test(name))).toEqual([]);
+    },
+  );
 
   it.each(APPS)(
     '%s: its NetworkPolicy lets it reach DNS, PostgreSQL, Redis, public addresses and exactly EGRESS_ALLOW_CIDRS plus the ranges granted for its channels',

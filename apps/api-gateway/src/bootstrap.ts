@@ -9,14 +9,14 @@ import type { NextFunction, Request, Response } from 'express';
 
 import type { GatewayConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
-import { SecretBox } from '@payorch/domain';
+import { JSON_MEDIA_TYPES, requireJsonBody, SecretBox } from '@payorch/domain';
 import { configureSystemLookups, lookupLimits, type Resolver, systemLookups } from '@payorch/egress-guard';
 import { createLogger, createMetricsRegistry, egressLookupMetrics, httpMetrics, type Logger } from '@payorch/logging';
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { RedisConnections } from '@payorch/redis';
 
 import { AppModule } from './app.module';
-import { inputHygiene, JSON_MEDIA_TYPES, MAX_JSON_BODY, requireJsonBody } from './common/input-hygiene';
+import { inputHygiene, MAX_JSON_BODY } from './common/input-hygiene';
 import { finalizeDocument, operationIdOf } from './common/openapi';
 import { answerClientErrors } from './common/raw-error';
 import type { PayorchRequest } from './common/request-context';

@@ -6,7 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 
 import type { ConnectorConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
-import { KeyedSerialQueue, SecretBox } from '@payorch/domain';
+import { JSON_MEDIA_TYPES, KeyedSerialQueue, requestIdMiddleware, requireJsonBody, SecretBox } from '@payorch/domain';
 import { configureSystemLookups, lookupLimits, systemLookups } from '@payorch/egress-guard';
 import { createLogger, createMetricsRegistry, egressLookupMetrics, type Logger } from '@payorch/logging';
 import { OperationCommandHandler, redisEventSink } from '@payorch/operations';
@@ -15,9 +15,13 @@ import { RedisConnections } from '@payorch/redis';
 import type { OperationCommandHandlerLike } from './bus/command-router';
 import { ConnectorModule } from './connector.module';
 import { defaultDriverFactory } from './drivers/driver-factory';
+import { ConnectorErrorFilter } from './error.filter';
 import { TERMINAL_QUEUE_LIMIT } from './terminals/terminal-handle';
 import type { DriverFactory } from './terminals/terminal-hub';
 import { AgentTunnelServer } from './tunnel/agent-tunnel.server';
+
+/** Largest enrollment body (`{"token", "version"}` is under 300 bytes); larger → 413. */
+const ENROLLMENT_BODY_LIMIT = '16kb';
 
 export interface ConnectorAppOptions {
   /** Default: createDriver from @payorch/drivers. */
@@ -64,9 +68,16 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
       secrets: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
       terminalQueue,
     }),
-    { logger: false },
+    // Only the JSON parser below: no urlencoded parser, so a form body never reaches the enrollment (nor a lookup).
+    { logger: false, bodyParser: false },
   );
-  app.useBodyParser('json', { limit: '16kb' });
+  // As the gateway (docs/security.md, "Input hygiene, the error envelope and authentication throttling"): the request
+  // id first, so every error carries it; 415 for a body that is not JSON; 400/413 from the parser; every error in the
+  // envelope (ConnectorErrorFilter), nothing of the request quoted back.
+  app.use(requestIdMiddleware);
+  app.use(requireJsonBody);
+  app.useBodyParser('json', { limit: ENROLLMENT_BODY_LIMIT, type: JSON_MEDIA_TYPES });
+  app.useGlobalFilters(new ConnectorErrorFilter(log));
   // Signals are main.ts' (exitGracefullyOnSignals: readiness 503, drain, bounded exit); tests call app.close().
   await app.init();
   app.get(AgentTunnelServer).attach(app.getHttpServer());

@@ -248,3 +248,68 @@ export function effectiveInstructions(stages: DockerStage[], name: string): Arra
   const parent = stages.find((s) => s.name === stage.from);
   return [...(parent ? effectiveInstructions(stages, parent.name) : []), ...stage.instructions];
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// nginx
+
+/** One directive of an nginx configuration: its name, its arguments (quotes removed) and its block, if it has one. */
+export interface NginxDirective {
+  name: string;
+  args: string[];
+  block?: NginxDirective[];
+}
+
+/**
+ * An nginx configuration as nginx reads it: a directive is words up to `;` or up to a `{ … }` block; `#` starts a
+ * comment outside quotes; '…' and "…" are one word (backslash escapes kept as the escaped character).
+ */
+export function parseNginx(text: string): NginxDirective[] {
+  /** A word, or one of `{`, `}`, `;` outside quotes (`punct`). */
+  const tokens: Array<{ text: string; punct: boolean }> = [];
+  for (let i = 0; i < text.length;) {
+    const c = text[i]!;
+    if (/\s/.test(c)) i++;
+    else if (c === '#') i = text.indexOf('\n', i) < 0 ? text.length : text.indexOf('\n', i);
+    else if (c === '{' || c === '}' || c === ';') tokens.push({ text: text[i++]!, punct: true });
+    else if (c === "'" || c === '"') {
+      let word = '';
+      for (i++; i < text.length && text[i] !== c; i++) word += text[i] === '\\' ? text[++i] : text[i];
+      if (i++ >= text.length) throw new Error('nginx: unterminated quoted string');
+      tokens.push({ text: word, punct: false });
+    } else {
+      const end = text.slice(i).search(/[\s{};]/);
+      const word = end < 0 ? text.slice(i) : text.slice(i, i + end);
+      tokens.push({ text: word, punct: false });
+      i += word.length;
+    }
+  }
+  let at = 0;
+  const block = (nested: boolean): NginxDirective[] => {
+    const list: NginxDirective[] = [];
+    while (at < tokens.length && !(tokens[at]!.punct && tokens[at]!.text === '}')) {
+      const words: string[] = [];
+      while (at < tokens.length && !tokens[at]!.punct) words.push(tokens[at++]!.text);
+      const [name, ...args] = words;
+      const end = tokens[at++];
+      if (name === undefined || !end) throw new Error(`nginx: a directive ${name ?? 'without a name'} not ended by ; or {`);
+      if (end.text === ';') list.push({ name, args });
+      else if (end.text === '{') {
+        list.push({ name, args, block: block(true) });
+        if (tokens[at++]?.text !== '}') throw new Error(`nginx: the block of ${name} is not closed`);
+      } else throw new Error(`nginx: unexpected } after ${name}`);
+    }
+    if (!nested && at < tokens.length) throw new Error('nginx: unexpected }');
+    return list;
+  };
+  return block(false);
+}
+
+/** deploy/nginx/nginx.conf, parsed. */
+export function loadNginx(): NginxDirective[] {
+  return parseNginx(readFileSync(path.join(DEPLOY, 'nginx/nginx.conf'), 'utf8'));
+}
+
+/** The directives named `name` directly inside `within`. */
+export function directives(within: NginxDirective[] | undefined, name: string): NginxDirective[] {
+  return (within ?? []).filter((d) => d.name === name);
+}

@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
+import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
+
 import { ApiError, type ApiErrorCode } from '@payorch/domain';
 import { CAPABILITIES, OPERATION_TYPES } from '@payorch/drivers';
 
@@ -61,6 +63,24 @@ describe(ErrorFilter.name, () => {
     expect(res.body).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: expect.any(String), details: { retryAfterSeconds: 5 }, requestId: 'req-1' } });
     expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ requestId: 'req-1', cause: 'ECONNREFUSED' }), 'request refused: service unavailable');
     expect(logger.error).not.toHaveBeenCalled();
+  });
+
+  it('words what the HTTP stack refused in fixed texts, quoting nothing of the request (the parser quoted the body)', () => {
+    const parse = Object.assign(new SyntaxError('Unexpected token \'z\', "{"token": zq7marker}" is not valid JSON'), {
+      status: 400,
+      type: 'entity.parse.failed',
+    });
+    const charset = Object.assign(new Error('unsupported charset "ZQ7MARKER"'), { status: 415, type: 'charset.unsupported' });
+    const answers = [
+      answer(new BadRequestException(parse.message, { cause: parse })),
+      answer(new HttpException(charset.message, 415, { cause: charset })),
+      answer(new NotFoundException('Cannot GET /zq7marker')),
+    ].map(({ res }) => [res.status, res.body]);
+    expect(answers).toEqual([
+      [400, { error: { code: 'VALIDATION_FAILED', message: 'malformed request: the body is not valid JSON', details: null, requestId: 'req-1' } }],
+      [415, { error: { code: 'VALIDATION_FAILED', message: 'JSON bodies must be UTF-8', details: null, requestId: 'req-1' } }],
+      [404, { error: { code: 'NOT_FOUND', message: 'no route for GET at this path', details: null, requestId: 'req-1' } }],
+    ]);
   });
 
   it('still answers 500, logged as an error, for anything else', () => {

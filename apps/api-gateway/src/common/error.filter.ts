@@ -3,7 +3,7 @@ import type { Response } from 'express';
 
 import { isRedisUnavailable } from '@payorch/command-bus';
 import { isDatabaseUnavailable } from '@payorch/db';
-import { ApiError, type ApiErrorCode, assertUnreachable, PayorchError } from '@payorch/domain';
+import { ApiError, type ErrorBody, httpFailure, PayorchError, statusOf } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import type { PayorchRequest } from './request-context';
@@ -12,69 +12,8 @@ import { LOGGER } from './tokens';
 /** Retry-After (seconds) while PostgreSQL is unavailable: the pool reconnects on the next request. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
-export function statusOf(code: ApiErrorCode): number {
-  switch (code) {
-    case 'VALIDATION_FAILED':
-    case 'IDEMPOTENCY_KEY_REQUIRED':
-    case 'EGRESS_DENIED':
-      return 400;
-    case 'UNAUTHENTICATED':
-      return 401;
-    case 'FORBIDDEN':
-      return 403;
-    case 'NOT_FOUND':
-      return 404;
-    case 'CONFLICT':
-    case 'RESOURCE_IN_USE':
-    case 'IDEMPOTENCY_KEY_REUSED':
-    case 'IDEMPOTENCY_KEY_IN_PROGRESS':
-    case 'TERMINAL_DISABLED':
-    case 'TERMINAL_RECOVERING':
-    case 'AGENT_REVOKED':
-    case 'ASSIST_MERCHANT_DUPLICATE':
-    case 'ORIGINAL_ALREADY_CLOSED':
-    case 'WALLET_OPERATION_IN_PROGRESS':
-    case 'WALLET_OPERATION_NOT_UNKNOWN':
-    case 'WALLET_PAYMENT_ALREADY_CANCELED':
-    case 'WALLET_PAYMENT_NOT_CAPTURABLE':
-    case 'WALLET_PAYMENT_NOT_CANCELABLE':
-    case 'WALLET_PAYMENT_NOT_UNKNOWN':
-    case 'WALLET_PAYMENT_ONE_STAGE':
-      return 409;
-    case 'UNPROCESSABLE':
-    case 'AMOUNT_EXCEEDS_ORIGINAL':
-    case 'WALLET_AMOUNT_EXCEEDS_AUTHORIZED':
-    case 'WALLET_AMOUNT_EXCEEDS_CAPTURED':
-    case 'WALLET_RESOLUTION_STATE_MISMATCH':
-      return 422;
-    case 'RATE_LIMITED':
-    case 'TOO_MANY_STREAMS':
-      return 429;
-    case 'INTERNAL':
-      return 500;
-    case 'SERVICE_UNAVAILABLE':
-      return 503;
-    default:
-      return assertUnreachable(code);
-  }
-}
-
-const HTTP_CODES: Record<number, ApiErrorCode> = {
-  400: 'VALIDATION_FAILED',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  409: 'CONFLICT',
-  413: 'VALIDATION_FAILED',
-  415: 'VALIDATION_FAILED',
-  422: 'UNPROCESSABLE',
-  429: 'RATE_LIMITED',
-  503: 'SERVICE_UNAVAILABLE',
-};
-
-export interface ErrorBody {
-  error: { code: string; message: string; details: unknown; requestId: string };
-}
+/** Each code's status: @payorch/domain's, shared with the device connector's filter; the gateway's modules take it from here. */
+export { statusOf };
 
 /** The one exception filter: domain codes → HTTP status, one body shape for every error. */
 @Catch()
@@ -107,11 +46,9 @@ export class ErrorFilter implements ExceptionFilter {
       return { status: statusOf(exception.code), code: exception.code, message: exception.message, details: exception.details };
     }
     if (exception instanceof HttpException) {
+      // Raised by the HTTP stack (body parser, router, requireJsonBody), the original error as `cause`: fixed texts, no echo.
       const status = exception.getStatus();
-      const code = HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED');
-      // body-parser errors arrive here as 400 with a SyntaxError cause.
-      const message = status === 404 ? `no route ${req.method} ${req.path}` : status === 400 ? `malformed request: ${exception.message}` : exception.message;
-      return { status, code, message, details: null };
+      return { status, ...httpFailure(status, exception.cause, req.method), details: null };
     }
     if (isDatabaseUnavailable(exception)) {
       return {

@@ -1,4 +1,3 @@
-import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NextFunction, Response } from 'express';
 
 import { ApiError } from '@payorch/domain';
@@ -10,8 +9,6 @@ import type { FieldIssue } from './zod';
 export const MAX_JSON_DEPTH = 32;
 /** Largest JSON body accepted (body-parser `limit`); larger → 413. */
 export const MAX_JSON_BODY = '256kb';
-/** Media types a body may have; anything else → 415 before parsing. */
-export const JSON_MEDIA_TYPES = ['application/json', 'application/*+json'];
 
 const NUL = /\u0000/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -65,20 +62,6 @@ export function inspectValue(root: unknown, maxDepth = MAX_JSON_DEPTH): FieldIss
 
 const invalid = (where: string, issue: FieldIssue) =>
   new ApiError('VALIDATION_FAILED', `invalid ${where}: ${issue.field}: ${issue.message}`, { issues: [issue] });
-
-const hasBody = (req: PayorchRequest) => {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-};
-
-/**
- * Every API body is JSON: a body of another type (form-encoded, text, multipart, none declared) is 415
- * before anything parses it. Bodyless requests and GET/HEAD/OPTIONS pass.
- */
-export function requireJsonBody(req: PayorchRequest, _res: Response, next: NextFunction): void {
-  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS' || !hasBody(req) || req.is(JSON_MEDIA_TYPES)) return next();
-  next(new UnsupportedMediaTypeException(`request bodies must be application/json (got ${req.headers['content-type'] ?? 'no Content-Type'})`));
-}
 
 /**
  * Runs after the JSON parser and before routing, guards, interceptors and pipes: the body (depth, strings

@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-import type { ApiErrorCode } from '@payorch/domain';
+import type { ApiErrorCode, ErrorBody } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-
-import type { ErrorBody } from './error.filter';
 
 /**
  * A complete HTTP/1.1 error response in the envelope `{error:{code,message,details,requestId}}`, for the

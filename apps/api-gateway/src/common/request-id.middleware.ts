@@ -1,33 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-
-import type { NextFunction, Response } from 'express';
-
-import type { PayorchRequest } from './request-context';
-
-const ACCEPTED = /^[A-Za-z0-9._:-]{8,128}$/;
-
-/** The caller's `X-Request-Id` when well-formed, otherwise a new one. */
-export function requestIdOf(given: string | string[] | undefined): string {
-  return typeof given === 'string' && ACCEPTED.test(given) ? given : randomUUID();
-}
-
 /**
- * The request's id, decided once: the caller's well-formed `X-Request-Id` or a new one, kept as
- * `req.requestId` (guards, filters, TenantContext) and `req.id` (pino-http), echoed in `X-Request-Id`.
- * Also nestjs-pino's `genReqId`, so its request line and `req.log` carry the same id.
+ * The request id helpers are @payorch/domain's, shared with the device connector (its errors carry the same
+ * requestId); the gateway's modules take them from here.
  */
-export function assignRequestId(req: IncomingMessage, res: ServerResponse): string {
-  const request = req as PayorchRequest;
-  if (request.requestId) return request.requestId;
-  request.requestId = requestIdOf(req.headers['x-request-id']);
-  req.id = request.requestId;
-  res.setHeader('X-Request-Id', request.requestId);
-  return request.requestId;
-}
-
-/** Assigns the request id before anything else runs, so every answer (parser errors included) carries it. */
-export function requestIdMiddleware(req: PayorchRequest, res: Response, next: NextFunction): void {
-  assignRequestId(req, res);
-  next();
-}
+export { assignRequestId, requestIdMiddleware, requestIdOf } from '@payorch/domain';

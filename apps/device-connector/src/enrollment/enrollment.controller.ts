@@ -1,9 +1,8 @@
-import { Body, Controller, HttpCode, Post, UseFilters } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { z } from 'zod';
 
 import { ApiError } from '@payorch/domain';
 
-import { ConnectorErrorFilter } from '../error.filter';
 import { AGENT_VERSION_PATTERN, EnrollmentService } from './enrollment.service';
 
 const enrollSchema = z.strictObject({
@@ -13,8 +12,8 @@ const enrollSchema = z.strictObject({
   version: z.string().regex(AGENT_VERSION_PATTERN).optional(),
 });
 
+/** Its errors, and the body parser's, are answered by the connector's global ConnectorErrorFilter (bootstrap.ts). */
 @Controller('agent')
-@UseFilters(ConnectorErrorFilter)
 export class EnrollmentController {
   constructor(private readonly service: EnrollmentService) {}
 
