@@ -3,14 +3,16 @@
  * retries, failure threshold, ETA), the terminal selector (SQL over the tenant's terminals and stores) and the
  * one writer of `Campaign.state`, `CampaignWave.state` and `CampaignTarget.state` (transition.ts).
  */
-export { CAMPAIGN_JOB_NAMES, CAMPAIGN_QUEUE, type CampaignJobData, type CampaignJobName, campaignJobId, stepJobId, waveJobId } from './jobs';
+export { CAMPAIGN_JOB_NAMES, CAMPAIGN_QUEUE, type CampaignJobData, type CampaignJobName, campaignJobId, campaignWakeJobId, stepJobId, waveJobId } from './jobs';
 export {
+  attemptsBefore,
   type CampaignPolicy,
   DEFAULT_POLICY,
   estimateEta,
   isRetryable,
   localMinutes,
   type MaintenanceWindow,
+  MAX_ATTEMPTS_BEFORE_DEADLINE,
   minutesOf,
   msUntilWindow,
   nextAttempt,

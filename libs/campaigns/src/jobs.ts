@@ -19,12 +19,30 @@ export interface CampaignJobData {
    * before it dispatches that operation, so that a re-run leaves a PENDING one to the connector holding it in
    * the terminal's queue instead of dispatching it again (see CampaignRunner.follow).
    */
-  'campaign.step': { tenantId: string; campaignId: string; targetId: string; dispatchedOperationId?: string };
+  'campaign.step': {
+    tenantId: string;
+    campaignId: string;
+    targetId: string;
+    dispatchedOperationId?: string;
+    /**
+     * Set when the step parks for a concurrency slot (it is then listed in the worker's waiting lists, ParkedSteps):
+     * each later run first takes it off those lists (it is listed again if it parks again), until the dispatch of its
+     * operation clears it.
+     */
+    parked?: boolean;
+  };
+  /**
+   * Added by the gateway after a resume or a cancel: wakes the campaign's parked jobs (its steps and a halted wave
+   * waiting on the pause, its steps waiting for a slot) so that they run now rather than after their fallback delay.
+   */
+  'campaign.wake': { tenantId: string; campaignId: string };
 }
 
 export type CampaignJobName = keyof CampaignJobData;
-export const CAMPAIGN_JOB_NAMES: readonly CampaignJobName[] = ['campaign.run', 'campaign.wave', 'campaign.step'];
+export const CAMPAIGN_JOB_NAMES: readonly CampaignJobName[] = ['campaign.run', 'campaign.wave', 'campaign.step', 'campaign.wake'];
 
 export const campaignJobId = (campaignId: string) => `campaign-${campaignId}`;
 export const waveJobId = (campaignId: string, waveIndex: number) => `campaign-${campaignId}-wave-${waveIndex}`;
 export const stepJobId = (targetId: string) => `campaign-step-${targetId}`;
+/** One wake per resume or cancel (`eventId`: that transition's `campaign.resumed` / `campaign.canceled` event). */
+export const campaignWakeJobId = (campaignId: string, eventId: string) => `campaign-${campaignId}-wake-${eventId}`;

@@ -1,4 +1,4 @@
-import { estimateEta, localMinutes, msUntilWindow, nextAttempt, planWaves, waveHalts } from './policy';
+import { attemptsBefore, estimateEta, localMinutes, MAX_ATTEMPTS_BEFORE_DEADLINE, msUntilWindow, nextAttempt, planWaves, waveHalts } from './policy';
 import { CAMPAIGN_TRANSITIONS, canTransitionCampaign, canTransitionTarget, TARGET_TRANSITIONS, WAVE_TRANSITIONS } from './transition';
 
 describe(planWaves.name, () => {
@@ -59,6 +59,27 @@ describe(nextAttempt.name, () => {
   it('without a deadline, stops after maxAttempts', () => {
     expect(nextAttempt(now, 2, null, policy, 'TERMINAL_BUSY').retry).toBe(true);
     expect(nextAttempt(now, 3, null, policy, 'TERMINAL_BUSY')).toEqual({ retry: false, reason: 'TERMINAL_BUSY: still unavailable after 3 attempt(s)' });
+  });
+
+  it('with a deadline, stops after MAX_ATTEMPTS_BEFORE_DEADLINE attempts even before it (a campaign stored before the gateway checked)', () => {
+    const far = new Date('9999-12-31T00:00:00Z');
+    const fast = { retryDelaySeconds: 1, maxAttempts: 3 };
+    expect(nextAttempt(now, MAX_ATTEMPTS_BEFORE_DEADLINE - 1, far, fast, 'TERMINAL_OFFLINE').retry).toBe(true);
+    expect(nextAttempt(now, MAX_ATTEMPTS_BEFORE_DEADLINE, far, fast, 'TERMINAL_OFFLINE')).toEqual({
+      retry: false,
+      reason: `TERMINAL_OFFLINE: still unavailable after ${MAX_ATTEMPTS_BEFORE_DEADLINE} attempt(s), the most a deadline allows`,
+    });
+  });
+});
+
+describe(attemptsBefore.name, () => {
+  const now = new Date('2026-03-01T00:00:00Z');
+
+  it('counts one attempt now and one every retry delay up to the deadline', () => {
+    expect(attemptsBefore(now, new Date('2026-03-08T00:00:00Z'), 900)).toBe(7 * 24 * 4 + 1);
+    expect(attemptsBefore(now, new Date('2026-03-01T00:00:59Z'), 60)).toBe(1);
+    expect(attemptsBefore(now, new Date('2026-03-01T00:01:00Z'), 60)).toBe(2);
+    expect(attemptsBefore(now, new Date('2026-02-28T00:00:00Z'), 60)).toBe(0);
   });
 });
 

@@ -25,7 +25,7 @@ export interface CampaignPolicy {
   maintenanceWindow: MaintenanceWindow | null;
   /** Wait between attempts on a terminal that was offline, busy or recovering. */
   retryDelaySeconds: number;
-  /** Attempts per terminal when the campaign has no deadline (with a deadline: until the deadline). */
+  /** Attempts per terminal when the campaign has no deadline (with a deadline: until the deadline, at most MAX_ATTEMPTS_BEFORE_DEADLINE). */
   maxAttempts: number;
   /** A (non-canary) wave whose failed share of its terminals passes this pauses the campaign. */
   failureThresholdPercent: number;
@@ -108,8 +108,23 @@ export const isRetryable = (code: string | null | undefined): code is RetryableC
 export type RetryDecision = { retry: true; at: Date } | { retry: false; reason: string };
 
 /**
+ * Most attempts of one terminal a deadline may allow (issue 20 review). With a deadline `maxAttempts` does not
+ * apply, and each attempt is an operation row: a deadline in year 9999 with a retry every second created a row every
+ * ~2 s per offline terminal. The gateway refuses a policy whose deadline leaves room for more (`attemptsBefore`);
+ * a week of retries every 15 minutes (672) fits. The worker stops there too, for campaigns stored before the check.
+ */
+export const MAX_ATTEMPTS_BEFORE_DEADLINE = 1_000;
+
+/** Attempts of a terminal that stays offline from `now` on: one now, then one every `retryDelaySeconds` until the deadline. */
+export function attemptsBefore(now: Date, deadline: Date, retryDelaySeconds: number): number {
+  const span = deadline.getTime() - now.getTime();
+  return span < 0 ? 0 : Math.floor(span / (retryDelaySeconds * 1000)) + 1;
+}
+
+/**
  * After attempt number `attempts` failed with a retryable code: when to try again, or why not. With a deadline
- * the terminal is retried until the next attempt would start after it; without one, `maxAttempts` bounds it.
+ * the terminal is retried until the next attempt would start after it (at most MAX_ATTEMPTS_BEFORE_DEADLINE
+ * attempts); without one, `maxAttempts` bounds it.
  */
 export function nextAttempt(
   now: Date,
@@ -122,6 +137,8 @@ export function nextAttempt(
   if (deadline !== null) {
     if (at.getTime() > deadline.getTime())
       return { retry: false, reason: `${code}: still unavailable at the deadline (${deadline.toISOString()}) after ${attempts} attempt(s)` };
+    if (attempts >= MAX_ATTEMPTS_BEFORE_DEADLINE)
+      return { retry: false, reason: `${code}: still unavailable after ${attempts} attempt(s), the most a deadline allows` };
     return { retry: true, at };
   }
   if (attempts >= policy.maxAttempts) return { retry: false, reason: `${code}: still unavailable after ${attempts} attempt(s)` };

@@ -3,12 +3,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 
 import {
+  attemptsBefore,
   CAMPAIGN_QUEUE,
   type CampaignJobData,
   type CampaignPolicy,
   campaignJobId,
+  campaignWakeJobId,
   estimateEta,
   insertCampaign,
+  MAX_ATTEMPTS_BEFORE_DEADLINE,
   type NewCampaignTarget,
   planWaves,
   selectorWhere,
@@ -78,6 +81,7 @@ export class CampaignsService {
     };
     const deadline = dto.policy.deadline === undefined ? null : new Date(dto.policy.deadline);
     if (deadline !== null && deadline.getTime() <= Date.now()) throw invalid('policy.deadline', 'must be in the future');
+    if (deadline !== null) assertAttemptsBounded(new Date(), deadline, policy.retryDelaySeconds);
     const campaign = await this.db.withTenant(ctx, async (tx) => {
       // The lock first: a repeat of a key whose campaign committed meanwhile finds it, and is not counted against the limit.
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:create:${ctx.tenantId}`}, 0))`;
@@ -190,7 +194,7 @@ export class CampaignsService {
   }
 
   private async move(ctx: TenantContext, id: string, from: CampaignState[], to: CampaignState, action: string): Promise<CampaignResponse> {
-    await this.db.withTenant(ctx, async (tx) => {
+    const eventId = await this.db.withTenant(ctx, async (tx) => {
       const current = await this.load(tx, id);
       const written = await transitionCampaign(tx, { campaignId: id, from, to, pauseReason: 'operator', eventData: { by: 'operator' } });
       if (written === null) {
@@ -198,14 +202,28 @@ export class CampaignsService {
       }
       const skipped = to === 'CANCELED' ? await skipOpenTargets(tx, id, 'campaign canceled') : undefined;
       await audit(tx, ctx, { action, resourceType: 'campaign', resourceId: id, details: skipped === undefined ? {} : { skipped } });
+      return written.event?.id;
     });
+    if (to !== 'PAUSED' && eventId !== undefined) await this.wake(ctx.tenantId, id, eventId);
     return this.get(ctx, id);
+  }
+
+  /**
+   * After a resume or a cancel: the worker wakes the campaign's parked steps and halted wave (`campaign.wake`), which
+   * otherwise wait for their fallback delay (minutes; they no longer poll, issue 20 review). The transition is
+   * committed either way, so a wake that cannot be queued is not the caller's error: that fallback runs them.
+   */
+  private async wake(tenantId: string, campaignId: string, eventId: string): Promise<void> {
+    const data: CampaignJobData['campaign.wake'] = { tenantId, campaignId };
+    await this.queue
+      .add('campaign.wake', data, { jobId: campaignWakeJobId(campaignId, eventId), removeOnComplete: true, removeOnFail: { count: 100 } })
+      .catch(() => undefined);
   }
 
   /**
    * A tenant has at most CAMPAIGNS_MAX_PER_TENANT campaigns open (running, paused) or created in the last 24 hours
    * (409 CONFLICT `campaign_limit`). A campaign writes a row per selected terminal (up to MAX_CAMPAIGN_TARGETS) and
-   * a BullMQ step job per terminal of its running wave, each polling while it waits for a slot; without a bound, a
+   * a BullMQ step job per terminal of its running wave, each parked in Redis while it waits for a slot; without a bound, a
    * tenant creating (and canceling) campaigns in a loop wrote millions of rows a minute and filled the shared
    * `campaigns` queue. Ended campaigns count for a day, so canceling is no way around it. The caller holds the
    * tenant's creation lock, so two creations at once cannot both pass the count.
@@ -352,6 +370,24 @@ function toTargetResponse(row: CampaignTarget): TargetResponse {
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+/**
+ * With a deadline, `maxAttempts` does not apply: a terminal that stays offline is tried every `retryDelaySeconds`
+ * until the deadline, each attempt an operation row. Any deadline (year 9999) with a 1 s delay used to be accepted,
+ * one row every ~2 s per offline terminal for as long as that (issue 20 review); the attempts that fit are bounded
+ * instead (400 on `policy.deadline`, naming both ways out).
+ */
+function assertAttemptsBounded(now: Date, deadline: Date, retryDelaySeconds: number): void {
+  const attempts = attemptsBefore(now, deadline, retryDelaySeconds);
+  if (attempts <= MAX_ATTEMPTS_BEFORE_DEADLINE) return;
+  const latest = new Date(now.getTime() + MAX_ATTEMPTS_BEFORE_DEADLINE * retryDelaySeconds * 1000);
+  const delay = Math.floor((deadline.getTime() - now.getTime()) / (MAX_ATTEMPTS_BEFORE_DEADLINE * 1000)) + 1;
+  throw invalid(
+    'policy.deadline',
+    `allows ${attempts} attempts of an offline terminal (one every ${retryDelaySeconds} s); at most ${MAX_ATTEMPTS_BEFORE_DEADLINE} may fit: ` +
+      `set it before ${latest.toISOString()} or retryDelaySeconds to at least ${delay}`,
+  );
+}
 
 function invalid(field: string, message: string): ApiError {
   return new ApiError('VALIDATION_FAILED', `${field}: ${message}`, { issues: [{ field, message }] });

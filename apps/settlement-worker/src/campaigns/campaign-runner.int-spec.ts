@@ -1,13 +1,18 @@
 import type { FlowProducer, Job } from 'bullmq';
-import { DelayedError } from 'bullmq';
+import { DelayedError, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 
 import { type CampaignJobData, DEFAULT_POLICY, insertCampaign } from '@payorch/campaigns';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
 import { insertOperation, transitionOperation, UNHELD_PENDING_MS } from '@payorch/operations';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { bullPrefix } from '@payorch/redis';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
+import { bullConnection } from '../redis-connection';
 import { CampaignRunner } from './campaign-runner';
+import { ParkedSteps } from './parked-steps';
 
 type StepData = CampaignJobData['campaign.step'];
 
@@ -40,6 +45,9 @@ describe(CampaignRunner.name, () => {
   const commands: TerminalCommand[] = [];
   let reply: TerminalCommandReply = { ok: true, result: { queued: true } };
   let sut: CampaignRunner;
+  const prefix = testRedisPrefix('campaign-runner');
+  let redis: Redis;
+  let queue: Queue;
 
   /**
    * A campaign of one terminal in a store of its own (maxConcurrentPerStore is 1), one wave, every policy default
@@ -96,11 +104,22 @@ describe(CampaignRunner.name, () => {
         return reply;
       },
     };
+    redis = new Redis(testRedisUrl());
+    queue = new Queue('campaigns', { connection: bullConnection(testRedisUrl()), prefix: bullPrefix(prefix) });
     // followMs 0: one read of the row per run, so each run's decision is visible.
-    sut = new CampaignRunner(db, dispatcher, {} as FlowProducer, { now: () => new Date(), pollMs: 10, maxSleepMs: 50, followMs: 0 });
+    sut = new CampaignRunner(
+      db,
+      dispatcher,
+      {} as FlowProducer,
+      { now: () => new Date(), pollMs: 10, maxSleepMs: 50, parkMs: 60_000, followMs: 0 },
+      new ParkedSteps(redis, prefix, queue, 120_000, createLogger({ name: 'test', level: 'silent' })),
+    );
   });
 
   afterAll(async () => {
+    await queue?.close();
+    if (redis) await deleteRedisPrefix(redis, prefix);
+    await redis?.quit();
     await db?.close();
     await owner?.$disconnect();
     await testDb?.drop();

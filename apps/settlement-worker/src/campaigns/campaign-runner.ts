@@ -34,17 +34,26 @@ import {
 } from '@payorch/operations';
 import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
 
+import type { ParkedSteps, SlotWait } from './parked-steps';
+
 /**
  * When and how often the campaign jobs look again. `now` is the campaign clock (maintenance windows, retry
- * times, deadlines); tests inject a fake one. A waiting job sleeps at most `maxSleepMs` (real time) and then
- * checks again, so a moved clock (or a resumed campaign) is seen within that time.
+ * times, deadlines); tests inject a fake one. A job waiting for a window or a retry time sleeps at most
+ * `maxSleepMs` (real time) and then checks again, so a moved clock is seen within that time.
  */
 export interface CampaignTiming {
   now(): Date;
-  /** Re-check interval while the campaign is paused or a concurrency limit is reached. */
+  /** Re-check interval of a step following its operation's row (and shortest wait before a retry). */
   pollMs: number;
   /** Longest single sleep before a window opens or a retry is due. */
   maxSleepMs: number;
+  /**
+   * Fallback delay of a parked job (plus jitter up to half as much again): a step waiting for a concurrency
+   * slot, a step or a halted wave waiting for its paused campaign. They are woken when a slot frees or the
+   * campaign is resumed or canceled (ParkedSteps, `campaign.wake`); this delay only runs them when that wake
+   * was lost (a worker died before sending it, Redis lost it).
+   */
+  parkMs: number;
   /**
    * How long a step follows its operation's row in the job (re-reads from 50 ms, doubling to 1 s) before it
    * goes back to the delayed set and follows it from there every `pollMs`: a short command ends within the
@@ -53,7 +62,7 @@ export interface CampaignTiming {
   followMs: number;
 }
 
-export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 60_000, followMs: 5_000 };
+export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 60_000, parkMs: 300_000, followMs: 5_000 };
 
 const OPEN: CampaignTargetState[] = ['PENDING', 'RETRYING'];
 const FINAL_OPERATION = new Set(['APPROVED', 'DECLINED', 'FAILED', 'CANCELED']);
@@ -66,6 +75,14 @@ type Started = { op: OperationRow; agentId: string | null };
 /** A step that must wait: the job goes back to the delayed set for `ms` (real time). */
 class Wait {
   constructor(readonly ms: number) {}
+}
+
+/** What a parked job waits for: a concurrency slot, or the end of its campaign's pause. */
+type Blocker = SlotWait | { kind: 'paused'; campaignId: string };
+
+/** A job that must wait for another job or the operator: it parks until woken (CampaignRunner.park). */
+class Park {
+  constructor(readonly blocker: Blocker) {}
 }
 
 /**
@@ -87,6 +104,7 @@ export class CampaignRunner {
     private readonly dispatcher: TerminalCommandDispatcher,
     private readonly flows: FlowProducer,
     private readonly timing: CampaignTiming,
+    private readonly parked: ParkedSteps,
   ) {}
 
   /** Parent: adds the first wave and waits for its children; when they (and the waves they added) are done, completes. */
@@ -131,7 +149,7 @@ export class CampaignRunner {
       }
       return wave.state === 'PASSED' ? ('next' as const) : ('stop' as const);
     });
-    if (verdict === 'wait') return this.delay(job, token, this.timing.pollMs);
+    if (verdict === 'wait') return this.park(job, token, tenantId, { kind: 'paused', campaignId });
     if (verdict === 'next') {
       await this.startWave({ id: campaignJobId(campaignId), queue: job.queueQualifiedName }, tenantId, campaignId, waveIndex + 1);
     }
@@ -144,8 +162,30 @@ export class CampaignRunner {
       return await this.stepOnce(job);
     } catch (error) {
       if (error instanceof Wait) return this.delay(job, token, error.ms);
+      if (error instanceof Park) return this.park(job, token, job.data.tenantId, error.blocker);
       throw error;
     }
+  }
+
+  /**
+   * After a resume or a cancel (`campaign.wake`, added by the gateway): promotes the jobs of the campaign's
+   * started waves that may be parked — the waves themselves (a halted one waits for the resume) and the steps
+   * of their open or skipped targets (waiting on the pause, or for a slot: a canceled campaign's steps then end
+   * at once and leave the waiting lists). Read from the rows, not from Redis; a job that is not parked is left
+   * alone. One run per such step and resume, instead of one every `pollMs` while the campaign was paused.
+   */
+  async wake(job: Job<CampaignJobData['campaign.wake']>): Promise<unknown> {
+    const { tenantId, campaignId } = job.data;
+    const jobIds = await this.db.withTenantSql(tenantId, async (tx) => {
+      const waves = await tx.$queryRaw<{ index: number }[]>`
+        SELECT w."index" FROM "CampaignWave" w WHERE w."campaignId" = ${campaignId}::uuid AND w."state" IN ('RUNNING', 'HALTED')`;
+      const targets = await tx.$queryRaw<{ id: string }[]>`
+        SELECT t."id" FROM "CampaignTarget" t
+        WHERE t."campaignId" = ${campaignId}::uuid AND t."waveIndex" = ANY(${waves.map((w) => w.index)}::int[])
+          AND t."state" IN ('PENDING', 'RETRYING', 'SKIPPED')`;
+      return [...waves.map((w) => waveJobId(campaignId, w.index)), ...targets.map((t) => stepJobId(t.id))];
+    });
+    return { campaignId, woken: await this.parked.wake(jobIds) };
   }
 
   private async stepOnce(job: Job<CampaignJobData['campaign.step']>): Promise<StepResult> {
@@ -166,13 +206,15 @@ export class CampaignRunner {
     });
     if (!loaded) return { targetId, state: 'GONE' };
     const { target, campaign, timeZone, terminal } = loaded;
+    // Parked for a slot before: off the waiting lists now (it takes a slot, parks again, or needs none any more).
+    if (job.data.parked) await this.parked.unpark(tenantId, target.storeId, job.id!);
     const policy = policyOf(campaign);
     if (target.state === 'RUNNING') return this.follow(job, campaign, target);
     if (!OPEN.includes(target.state)) return { targetId, state: target.state };
     if (campaign.state === 'CANCELED' || campaign.state === 'COMPLETED') {
       return this.end(tenantId, target, OPEN, 'SKIPPED', { reason: `campaign ${campaign.state.toLowerCase()}` });
     }
-    if (campaign.state === 'PAUSED') throw new Wait(this.timing.pollMs);
+    if (campaign.state === 'PAUSED') throw new Park({ kind: 'paused', campaignId: campaign.id });
     const now = this.timing.now();
     if (campaign.deadline !== null && now.getTime() >= campaign.deadline.getTime()) {
       const why = target.lastError ? `${target.lastError}: still unavailable at the deadline` : 'not started before the deadline';
@@ -188,7 +230,7 @@ export class CampaignRunner {
     }
     // `terminal` was read: the target is open and the campaign running.
     const claimed = await this.claim(campaign, target, policy, now, terminal!);
-    if (claimed === 'busy') throw new Wait(this.timing.pollMs);
+    if ('busy' in claimed) throw new Park(claimed.busy);
     if (claimed.target.state === 'RETRYING') throw this.untilRetry(claimed.target);
     if (claimed.target.state !== 'RUNNING') return { targetId, state: claimed.target.state };
     return this.follow(job, campaign, claimed.target, claimed.started);
@@ -201,7 +243,7 @@ export class CampaignRunner {
    * executor's claim refuses it, never sent, if that one is in doubt). Then, in one
    * transaction serialised per tenant (advisory lock, held to the commit, and `claims` in this process): checks
    * the concurrency limits, creates the operation (PENDING, idempotency key per attempt) and moves the target
-   * to RUNNING with it.
+   * to RUNNING with it. At a limit: `busy` says which one the step waits for (the tenant's first).
    */
   private async claim(
     campaign: Campaign,
@@ -209,7 +251,7 @@ export class CampaignRunner {
     policy: CampaignPolicy,
     now: Date,
     terminal: TerminalCheck,
-  ): Promise<{ target: CampaignTarget; started?: Started } | 'busy'> {
+  ): Promise<{ target: CampaignTarget; started?: Started } | { busy: SlotWait }> {
     const tenantId = campaign.tenantId;
     if (terminal.refusal !== null) {
       const why = terminal.refusal;
@@ -224,10 +266,9 @@ export class CampaignRunner {
     return this.claims.run(tenantId, () =>
       this.db.withTenantSql(tenantId, async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:${tenantId}`}, 0))`;
-        const [counts] = await tx.$queryRaw<{ tenant: bigint; store: bigint }[]>`
-          SELECT count(*) AS tenant, count(*) FILTER (WHERE "storeId" = ${target.storeId}::uuid) AS store
-          FROM "CampaignTarget" WHERE "state" = 'RUNNING'`;
-        if (Number(counts!.tenant) >= policy.maxConcurrentPerTenant || Number(counts!.store) >= policy.maxConcurrentPerStore) return 'busy';
+        const counts = await runningCounts(tx, target.storeId);
+        if (counts.tenant >= policy.maxConcurrentPerTenant) return { busy: { kind: 'tenant', limit: policy.maxConcurrentPerTenant } };
+        if (counts.store >= policy.maxConcurrentPerStore) return { busy: { kind: 'store', storeId: target.storeId, limit: policy.maxConcurrentPerStore } };
         const { row } = await insertOperation(tx, {
           tenantId,
           terminalId: target.terminalId,
@@ -264,7 +305,8 @@ export class CampaignRunner {
     let op = started?.op ?? (await this.operation(tenantId, target.operationId!));
     if (op.state === 'PENDING') {
       if (job.data.dispatchedOperationId === op.id && !isUnheldPending(op)) throw new Wait(this.timing.pollMs);
-      await job.updateData({ ...job.data, dispatchedOperationId: op.id });
+      // Off the waiting lists since its run began (`parked` cleared: later runs need not check them again).
+      await job.updateData({ ...job.data, dispatchedOperationId: op.id, parked: undefined });
       let reply: TerminalCommandReply;
       // With the command as stored: the connector's executor checks it at its claim instead of reading the row first.
       const command = commandCopyOf(op);
@@ -303,8 +345,13 @@ export class CampaignRunner {
       if (!FINAL_OPERATION.has(followed.state)) throw new Wait(this.timing.pollMs);
       op = followed.row ?? (await this.operation(tenantId, op.id));
     }
+    // Each way out of RUNNING below frees a slot of the tenant and of the store: `parked.release` wakes their waiters.
     const answer = answerOf(op);
-    if (op.state === 'APPROVED') return this.end(tenantId, target, ['RUNNING'], 'SUCCEEDED', { answer, reason: null, lastError: null });
+    if (op.state === 'APPROVED') {
+      const result = await this.end(tenantId, target, ['RUNNING'], 'SUCCEEDED', { answer, reason: null, lastError: null });
+      await this.parked.release(tenantId, target.storeId);
+      return result;
+    }
     const code = (op.error as { code?: string | null } | null)?.code ?? null;
     if (isRetryable(code)) {
       const policy = policyOf(campaign);
@@ -312,12 +359,14 @@ export class CampaignRunner {
       const written = await this.db.withTenantSql(tenantId, (tx) =>
         this.retryOrFail(tx, campaign, target, ['RUNNING'], policy, now, code!, op.stateReason ?? code!, answer),
       );
+      await this.parked.release(tenantId, target.storeId);
       if (written.state === 'RETRYING') throw this.untilRetry(written);
       if (written.state === 'FAILED') await this.judgeWave(campaign, target.waveIndex);
       return { targetId: target.id, state: written.state };
     }
     const reason = op.responseMessage ?? op.stateReason ?? `operation ${op.state.toLowerCase()}`;
     const result = await this.end(tenantId, target, ['RUNNING'], 'FAILED', { answer, reason, lastError: code ?? op.responseCode ?? op.state });
+    await this.parked.release(tenantId, target.storeId);
     await this.judgeWave(campaign, target.waveIndex);
     return result;
   }
@@ -442,6 +491,51 @@ export class CampaignRunner {
     await job.moveToDelayed(Date.now() + Math.max(1, Math.ceil(ms)), token);
     throw new DelayedError();
   }
+
+  /**
+   * Parks a job that waits for a slot or for the end of its campaign's pause (issue 20 review: it re-ran every
+   * `pollMs`, one transaction each, ~25,000 runs/s for one 50,000-terminal wave behind a limit of 1 or left
+   * paused, on the queue every tenant shares). It goes to the delayed set for `parkMs` (the fallback, jittered so
+   * that a wave's fallbacks do not all fire at once) and, for a slot, onto the waiting lists (ParkedSteps), and
+   * is woken by the step that frees a slot (`release`) or by the campaign's resume or cancel (`wake`).
+   *
+   * Then it looks once more: a slot freed or a resume committed between its check and its park found nothing to
+   * wake, so if what blocked it is gone now it promotes itself. Whatever frees it later finds it listed (a
+   * release) or delayed (a wake), so no wake is lost in between. A look that fails leaves it to its fallback.
+   */
+  private async park<T>(job: Job, token: string | undefined, tenantId: string, blocker: Blocker): Promise<T> {
+    if (!token) throw new Error(`campaign job ${job.id} must wait but has no lock token`);
+    const slot = blocker.kind === 'paused' ? undefined : blocker;
+    if (slot !== undefined && !(job.data as CampaignJobData['campaign.step']).parked) await job.updateData({ ...job.data, parked: true });
+    await job.moveToDelayed(Date.now() + this.timing.parkMs + Math.floor((Math.random() * this.timing.parkMs) / 2), token);
+    // Delayed now: from here on nothing may throw but DelayedError (the job is no longer this worker's).
+    if (slot !== undefined) await this.parked.park(tenantId, slot, job.id!);
+    if (!(await this.stillBlocked(tenantId, blocker).catch(() => true))) {
+      if (slot !== undefined) await this.parked.unlist(tenantId, slot, job.id!);
+      await job.promote().catch(() => undefined);
+    }
+    throw new DelayedError();
+  }
+
+  private async stillBlocked(tenantId: string, blocker: Blocker): Promise<boolean> {
+    if (blocker.kind === 'paused') {
+      const [row] = await this.db.querySql<{ state: string }>(
+        tenantId,
+        Prisma.sql`SELECT c."state"::text AS "state" FROM "Campaign" c WHERE c."id" = ${blocker.campaignId}::uuid`,
+      );
+      return row?.state === 'PAUSED';
+    }
+    const running = await this.db.withTenantSql(tenantId, (tx) => runningCounts(tx, blocker.kind === 'store' ? blocker.storeId : null));
+    return (blocker.kind === 'tenant' ? running.tenant : running.store) >= blocker.limit;
+  }
+}
+
+/** RUNNING targets of the tenant (every campaign; RLS scopes it) and of one store: the two concurrency limits' counts. */
+async function runningCounts(tx: SqlClient, storeId: string | null): Promise<{ tenant: number; store: number }> {
+  const [counts] = await tx.$queryRaw<{ tenant: bigint; store: bigint }[]>`
+    SELECT count(*) AS tenant, count(*) FILTER (WHERE "storeId" = ${storeId}::uuid) AS store
+    FROM "CampaignTarget" WHERE "state" = 'RUNNING'`;
+  return { tenant: Number(counts!.tenant), store: Number(counts!.store) };
 }
 
 /** The policy as stored (validated by the gateway when the campaign was created). */

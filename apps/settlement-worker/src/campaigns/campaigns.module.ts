@@ -1,17 +1,25 @@
-import { BullModule, getFlowProducerToken } from '@nestjs/bullmq';
+import { BullModule, getFlowProducerToken, getQueueToken } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { FlowProducer } from 'bullmq';
+import type { FlowProducer, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 
 import { CAMPAIGN_QUEUE } from '@payorch/campaigns';
+import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
+import type { Logger } from '@payorch/logging';
 import { TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
+import { redisToken } from '@payorch/redis';
 
-import { DATABASE } from '../tokens';
+import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { CampaignRunner, type CampaignTiming, DEFAULT_TIMING } from './campaign-runner';
 import { CampaignsProcessor } from './campaigns.processor';
 import { CAMPAIGN_RUNNER } from './campaigns.tokens';
+import { ParkedSteps } from './parked-steps';
 
-/** Fleet campaigns (queue `campaigns` and its flow producer). Each terminal step goes over the worker's command bus. */
+/**
+ * Fleet campaigns (queue `campaigns` and its flow producer). Each terminal step goes over the worker's command bus;
+ * the steps waiting for a slot are listed on the `command` connection (ParkedSteps) and woken through the queue.
+ */
 @Module({})
 export class CampaignsModule {
   static register(deps: { timing?: Partial<CampaignTiming> } = {}): DynamicModule {
@@ -23,8 +31,26 @@ export class CampaignsModule {
       providers: [
         {
           provide: CAMPAIGN_RUNNER,
-          inject: [DATABASE, TERMINAL_COMMAND_DISPATCHER, getFlowProducerToken(CAMPAIGN_QUEUE)],
-          useFactory: (db: Database, dispatcher: TerminalCommandDispatcher, flows: FlowProducer) => new CampaignRunner(db, dispatcher, flows, timing),
+          inject: [
+            DATABASE,
+            TERMINAL_COMMAND_DISPATCHER,
+            getFlowProducerToken(CAMPAIGN_QUEUE),
+            getQueueToken(CAMPAIGN_QUEUE),
+            redisToken('command'),
+            WORKER_CONFIG,
+            LOGGER,
+          ],
+          useFactory: (
+            db: Database,
+            dispatcher: TerminalCommandDispatcher,
+            flows: FlowProducer,
+            queue: Queue,
+            redis: Redis,
+            config: WorkerConfig,
+            logger: Logger,
+          ) =>
+            // The waiting lists outlive every fallback delay (at most 1.5 × parkMs) of the steps they list.
+            new CampaignRunner(db, dispatcher, flows, timing, new ParkedSteps(redis, config.REDIS_KEY_PREFIX, queue, 2 * timing.parkMs, logger)),
         },
         CampaignsProcessor,
       ],

@@ -16,9 +16,11 @@ type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?:
 
 /**
  * The `campaigns` queue (docs/campaigns.md): `campaign.run` (parent) ← `campaign.wave` ← `campaign.step`, a
- * BullMQ flow. Waiting (a window, a retry time, a concurrency slot, a pause) is a move to the delayed set, never
- * a sleep inside the job; a step holds its worker slot at most CampaignTiming.followMs while its terminal runs
- * the operation, then follows the operation's row from the delayed set — well within SHORT_LOCK's 10 s lock.
+ * BullMQ flow, and `campaign.wake` (after a resume or a cancel). Waiting (a window, a retry time, a concurrency
+ * slot, a pause) is a move to the delayed set, never a sleep inside the job; a job waiting for a slot or a
+ * resume parks there until woken. A step holds its worker slot at most CampaignTiming.followMs while its
+ * terminal runs the operation, then follows the operation's row from the delayed set — well within
+ * SHORT_LOCK's 10 s lock.
  */
 @Processor(CAMPAIGN_QUEUE, SHORT_LOCK)
 export class CampaignsProcessor extends WorkerHost implements OnModuleInit {
@@ -26,6 +28,7 @@ export class CampaignsProcessor extends WorkerHost implements OnModuleInit {
     'campaign.run': (job, token) => this.runner.run(job, token),
     'campaign.wave': (job, token) => this.runner.wave(job, token),
     'campaign.step': (job, token) => this.runner.step(job, token),
+    'campaign.wake': (job) => this.runner.wake(job),
   };
 
   constructor(

@@ -26,6 +26,7 @@ import {
 } from '@payorch/settlement';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
+import { wakeJob } from '../wake-jobs';
 import { RunnerUnavailable, SETTLEMENT_RUNNER, type SettlementRunner } from './settlement-runner';
 import { SETTLEMENT_METRICS, type SettlementMetrics } from './settlement-metrics';
 import { TENANT_SLOTS } from './settlement.tokens';
@@ -163,8 +164,7 @@ export class SettlementService {
    */
   private async wake(jobId: string | null): Promise<void> {
     if (jobId === null || this.queue === undefined) return;
-    const next = await Job.fromId(this.queue, jobId).catch(() => undefined);
-    await next?.promote().catch(() => undefined);
+    await wakeJob(this.queue, jobId).catch(() => false);
   }
 
   /**

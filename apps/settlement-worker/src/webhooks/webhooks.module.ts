@@ -1,6 +1,6 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
@@ -8,6 +8,7 @@ import { QUEUES, SecretBox } from '@payorch/domain';
 import { redisToken } from '@payorch/redis';
 
 import { WORKER_CONFIG } from '../tokens';
+import { wakeJob } from '../wake-jobs';
 import { DeliverySlots } from './delivery-slots';
 import { WebhookEventListener } from './event-listener';
 import { WebhookDeliveryService } from './webhook-delivery.service';
@@ -40,12 +41,7 @@ const SLOT_LEASE_SLACK_MS = 10_000;
             leaseMs: config.WEBHOOK_TIMEOUT_MS + SLOT_LEASE_SLACK_MS,
           },
           // Promotes a deferred delivery whose turn came; one no longer delayed (back on its own, or gone) is passed over.
-          async (jobId) => {
-            const job = await Job.fromId(queue, jobId);
-            if (!job || !(await job.isDelayed())) return false;
-            await job.promote();
-            return true;
-          },
+          (jobId) => wakeJob(queue, jobId),
         ),
     },
     WebhookDeliveryService,

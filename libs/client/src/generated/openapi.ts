@@ -1168,7 +1168,7 @@ export interface components {
                 }) | null;
                 /**
                  * Format: date-time
-                 * @description No step starts after it; terminals still offline then fail with the reason.
+                 * @description No step starts after it; terminals still offline then fail with the reason. Retried every retryDelaySeconds until then (maxAttempts does not apply), so at most 1000 attempts of a terminal may fit before it; a later deadline is refused (400).
                  */
                 deadline?: string;
                 /**

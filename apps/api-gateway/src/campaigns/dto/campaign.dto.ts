@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { LABEL_KEY, LABEL_VALUE_MAX, LABELS_MAX } from '@payorch/campaigns';
+import { LABEL_KEY, LABEL_VALUE_MAX, LABELS_MAX, MAX_ATTEMPTS_BEFORE_DEADLINE } from '@payorch/campaigns';
 
 import { nameSchemas } from '../../common/openapi-schema';
 import { paginationQuery } from '../../common/pagination';
@@ -53,7 +53,12 @@ const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-ho
 export const policySchema = z
   .strictObject({
     canary: waveSizeSchema.nullable().default(null).describe('First wave; all of it must succeed before the rest start. null: no canary.'),
-    deadline: z.iso.datetime({ offset: true }).optional().describe('No step starts after it; terminals still offline then fail with the reason.'),
+    deadline: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe(
+        `No step starts after it; terminals still offline then fail with the reason. Retried every retryDelaySeconds until then (maxAttempts does not apply), so at most ${MAX_ATTEMPTS_BEFORE_DEADLINE} attempts of a terminal may fit before it; a later deadline is refused (400).`,
+      ),
     failureThresholdPercent: z.number().min(0).max(100).default(20).describe('A wave whose failed share passes this pauses the campaign (failure_rate).'),
     maintenanceWindow: z
       .strictObject({ start: hhmm, end: hhmm })
