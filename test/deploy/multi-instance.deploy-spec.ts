@@ -379,6 +379,8 @@ describe.each(REDIS_VARIANTS)('multi-instance: deploy/compose.yaml as local proc
       ...tills.map((t) => [`agent-${t.index + 1}`, rssMb(t.process.pid)]),
     ]);
     process.stdout.write(`[multi-instance] RSS MB after the first payments: ${JSON.stringify(memory)}\n`);
+    // Every service is still up: one that died says why here, not as a later test's odd count (its last lines).
+    expect(services.filter((s) => !s.process.running).map((s) => `${s.service}:\n${s.process.tail(60)}`)).toEqual([]);
     process.stdout.write(
       `[multi-instance] CPU ms per payment (warm, all instances of a kind, ${second.length} payments): ${JSON.stringify(Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round(v / second.length)])))}\n`,
     );

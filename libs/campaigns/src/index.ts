@@ -3,7 +3,18 @@
  * retries, failure threshold, ETA), the terminal selector (SQL over the tenant's terminals and stores) and the
  * one writer of `Campaign.state`, `CampaignWave.state` and `CampaignTarget.state` (transition.ts).
  */
-export { CAMPAIGN_JOB_NAMES, CAMPAIGN_QUEUE, type CampaignJobData, type CampaignJobName, campaignJobId, campaignWakeJobId, stepJobId, waveJobId } from './jobs';
+export {
+  CAMPAIGN_JOB_NAMES,
+  CAMPAIGN_QUEUE,
+  CAMPAIGN_SWEEP_SCHEDULER_ID,
+  CAMPAIGN_SWEEP_START_JOB_ID,
+  type CampaignJobData,
+  type CampaignJobName,
+  campaignJobId,
+  campaignWakeJobId,
+  stepJobId,
+  waveJobId,
+} from './jobs';
 export {
   attemptsBefore,
   type CampaignPolicy,

@@ -10,8 +10,12 @@ import { QUEUES } from '@payorch/domain';
 export const CAMPAIGN_QUEUE = QUEUES.campaigns;
 
 export interface CampaignJobData {
-  /** Parent of the waves: completes the campaign once its last wave ended (added by the gateway). */
-  'campaign.run': { tenantId: string; campaignId: string };
+  /**
+   * Parent of the waves: completes the campaign once its last wave ended (added by the gateway). `started`: its first
+   * wave was added (set by the run itself; and by the campaign sweep when it adds the run again under a wave already
+   * started, so that the run waits for that wave instead of starting wave 0).
+   */
+  'campaign.run': { tenantId: string; campaignId: string; started?: boolean };
   /** Parent of one wave's steps: judges the wave and adds the next one (child of `campaign.run`). */
   'campaign.wave': { tenantId: string; campaignId: string; waveIndex: number };
   /**
@@ -36,13 +40,22 @@ export interface CampaignJobData {
    * waiting on the pause, its steps waiting for a slot) so that they run now rather than after their fallback delay.
    */
   'campaign.wake': { tenantId: string; campaignId: string };
+  /**
+   * Repeatable (CAMPAIGN_SWEEP_INTERVAL_MS, and once at each worker start): adds again the jobs of the open campaigns
+   * that Redis lost, read from their rows (apps/settlement-worker campaign-sweep.ts).
+   */
+  'campaign.sweep': Record<string, never>;
 }
 
 export type CampaignJobName = keyof CampaignJobData;
-export const CAMPAIGN_JOB_NAMES: readonly CampaignJobName[] = ['campaign.run', 'campaign.wave', 'campaign.step', 'campaign.wake'];
+export const CAMPAIGN_JOB_NAMES: readonly CampaignJobName[] = ['campaign.run', 'campaign.wave', 'campaign.step', 'campaign.wake', 'campaign.sweep'];
 
 export const campaignJobId = (campaignId: string) => `campaign-${campaignId}`;
 export const waveJobId = (campaignId: string, waveIndex: number) => `campaign-${campaignId}-wave-${waveIndex}`;
 export const stepJobId = (targetId: string) => `campaign-step-${targetId}`;
+/** Job scheduler id of the repeatable `campaign.sweep` (no `:`: BullMQ builds `repeat:<id>:<millis>`). */
+export const CAMPAIGN_SWEEP_SCHEDULER_ID = 'campaign-sweep';
+/** The sweep a worker runs at its start (one at a time however many workers start: same id, removed once done). */
+export const CAMPAIGN_SWEEP_START_JOB_ID = 'campaign-sweep-start';
 /** One wake per resume or cancel (`eventId`: that transition's `campaign.resumed` / `campaign.canceled` event). */
 export const campaignWakeJobId = (campaignId: string, eventId: string) => `campaign-${campaignId}-wake-${eventId}`;

@@ -400,6 +400,14 @@ export const workerConfigSchema = z.object({
     .max(120_000)
     .default(15_000)
     .describe('Deadline of one Assist order-state request made by the wallet payment resolution job.'),
+  CAMPAIGN_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(60_000)
+    .describe(
+      'How often (and once at each start) the worker sweeps the open campaigns for jobs Redis lost (their run, their running wave, the steps of its unfinished targets) and adds them again under the same job ids (docs/campaigns.md).',
+    ),
   PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (decrypts Assist merchant secrets for wallet payment resolution).'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),
   WALLET_NOT_FOUND_GRACE_MS: z.coerce

@@ -2,7 +2,7 @@ import type { FlowProducer, Job } from 'bullmq';
 import { DelayedError, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
-import { type CampaignJobData, DEFAULT_POLICY, insertCampaign } from '@payorch/campaigns';
+import { type CampaignJobData, type CampaignPolicy, DEFAULT_POLICY, insertCampaign } from '@payorch/campaigns';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
@@ -11,25 +11,27 @@ import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
 
 import { bullConnection } from '../redis-connection';
-import { CampaignRunner } from './campaign-runner';
+import { CampaignRunner, DEFAULT_TIMING } from './campaign-runner';
 import { ParkedSteps } from './parked-steps';
 
 type StepData = CampaignJobData['campaign.step'];
 
 /** The parts of a BullMQ job the step uses: its data (updateData) and the move to the delayed set. */
-function fakeJob(data: StepData): Job<StepData> & { delays: number } {
+function fakeJob(data: StepData): Job<StepData> & { delays: number; until: number } {
   const job = {
     id: `campaign-step-${data.targetId}`,
     data,
     delays: 0,
+    until: 0,
     updateData: async (next: StepData) => {
       job.data = next;
     },
-    moveToDelayed: async () => {
+    moveToDelayed: async (timestamp: number) => {
       job.delays += 1;
+      job.until = timestamp;
     },
   };
-  return job as unknown as Job<StepData> & { delays: number };
+  return job as unknown as Job<StepData> & { delays: number; until: number };
 }
 
 /**
@@ -45,6 +47,8 @@ describe(CampaignRunner.name, () => {
   const commands: TerminalCommand[] = [];
   let reply: TerminalCommandReply = { ok: true, result: { queued: true } };
   let sut: CampaignRunner;
+  let dispatcher: { dispatch: (command: TerminalCommand) => Promise<TerminalCommandReply> };
+  let parked: ParkedSteps;
   const prefix = testRedisPrefix('campaign-runner');
   let redis: Redis;
   let queue: Queue;
@@ -53,7 +57,7 @@ describe(CampaignRunner.name, () => {
    * A campaign of one terminal in a store of its own (maxConcurrentPerStore is 1), one wave, every policy default
    * but the wave size; returns its step's job data.
    */
-  async function campaignOfOne(name: string): Promise<StepData> {
+  async function campaignOfOne(name: string, policy: Partial<CampaignPolicy> = {}, deadline: Date | null = null): Promise<StepData> {
     const storeId = (await owner.store.create({ data: { tenantId, name, timeZone: 'UTC' } })).id;
     const terminal = await owner.terminal.create({
       data: { tenantId, storeId, name, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
@@ -66,8 +70,8 @@ describe(CampaignRunner.name, () => {
         operationType: 'LOAD_KEYS',
         params: {},
         selector: { terminalIds: [terminal.id] },
-        policy: { ...DEFAULT_POLICY, waveSize: { percent: 100 } },
-        deadline: null,
+        policy: { ...DEFAULT_POLICY, waveSize: { percent: 100 }, ...policy },
+        deadline,
         waves: [{ index: 0, canary: false, size: 1 }],
         targets: [{ terminalId: terminal.id, storeId, waveIndex: 0, state: 'PENDING' }],
       });
@@ -98,7 +102,7 @@ describe(CampaignRunner.name, () => {
     owner = createPrismaClient(testDb.adminUrl, { max: 2 });
     db = Database.connect(testDb.appUrl, 2);
     tenantId = (await owner.tenant.create({ data: { name: 'Runner' } })).id;
-    const dispatcher = {
+    dispatcher = {
       dispatch: async (command: TerminalCommand) => {
         commands.push(command);
         return reply;
@@ -112,7 +116,7 @@ describe(CampaignRunner.name, () => {
       dispatcher,
       {} as FlowProducer,
       { now: () => new Date(), pollMs: 10, maxSleepMs: 50, parkMs: 60_000, followMs: 0 },
-      new ParkedSteps(redis, prefix, queue, 120_000, createLogger({ name: 'test', level: 'silent' })),
+      (parked = new ParkedSteps(redis, prefix, queue, 120_000, createLogger({ name: 'test', level: 'silent' }))),
     );
   });
 
@@ -250,4 +254,35 @@ describe(CampaignRunner.name, () => {
       expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId, operationId, replyWhen: 'queued', command: { type: 'load_keys' } }]);
     },
   );
+  it('a step outside its window sleeps until the window opens or the deadline comes, not a minute at a time', async () => {
+    // 50,000 steps outside their window each re-ran every minute (maxSleepMs 60 s): ~830 transactions/s for nothing.
+    const clock = new Date('2030-01-01T01:30:00Z');
+    const runner = new CampaignRunner(db, dispatcher, {} as FlowProducer, { ...DEFAULT_TIMING, now: () => clock }, parked);
+    const window = { maintenanceWindow: { start: '02:00', end: '04:00' } };
+    /** How long the step's job was moved to the delayed set for, plus the run's own time (its store is in UTC). */
+    const sleepOf = async (data: StepData) => {
+      const job = fakeJob(data);
+      const before = Date.now();
+      await expect(runner.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+      return { job, ms: job.until - before };
+    };
+
+    // 01:30, the window opens at 02:00: one sleep of 30 minutes.
+    const untilWindow = await sleepOf(await campaignOfOne('sleep-window', window));
+    expect(untilWindow.ms).toBeGreaterThanOrEqual(30 * 60_000);
+    expect(untilWindow.ms).toBeLessThan(30 * 60_000 + 5_000);
+    // A deadline at 01:40 comes first: the step wakes then, and fails (not when the window opens).
+    const untilDeadline = await sleepOf(await campaignOfOne('sleep-deadline', window, new Date('2030-01-01T01:40:00Z')));
+    expect(untilDeadline.ms).toBeGreaterThanOrEqual(10 * 60_000);
+    expect(untilDeadline.ms).toBeLessThan(10 * 60_000 + 5_000);
+    clock.setTime(Date.parse('2030-01-01T01:40:00Z'));
+    await runner.step(fakeJob(untilDeadline.job.data), 'token');
+    expect((await targetOf(untilDeadline.job.data.targetId)).state).toBe('FAILED');
+    // 05:00, the next window is 21 hours away: the safety net wakes it after an hour.
+    clock.setTime(Date.parse('2030-01-01T05:00:00Z'));
+    const capped = await sleepOf(await campaignOfOne('sleep-capped', window));
+    expect(capped.ms).toBeGreaterThanOrEqual(DEFAULT_TIMING.maxSleepMs);
+    expect(capped.ms).toBeLessThan(DEFAULT_TIMING.maxSleepMs + 5_000);
+    expect(executes()).toEqual([]);
+  });
 });

@@ -38,14 +38,20 @@ import type { ParkedSteps, SlotWait } from './parked-steps';
 
 /**
  * When and how often the campaign jobs look again. `now` is the campaign clock (maintenance windows, retry
- * times, deadlines); tests inject a fake one. A job waiting for a window or a retry time sleeps at most
- * `maxSleepMs` (real time) and then checks again, so a moved clock is seen within that time.
+ * times, deadlines); tests inject a fake one. A job waiting for a window or a retry time sleeps until then (or
+ * until its campaign's deadline, if sooner), at most `maxSleepMs` (real time) at once, and then checks again; tests
+ * moving a fake clock set it short, so that the moved clock is seen within that time.
  */
 export interface CampaignTiming {
   now(): Date;
   /** Re-check interval of a step following its operation's row (and shortest wait before a retry). */
   pollMs: number;
-  /** Longest single sleep before a window opens or a retry is due. */
+  /**
+   * Longest single sleep before a window opens or a retry is due: a safety net only (a store's time zone edited
+   * meanwhile). A cancel wakes the sleeping steps (`campaign.wake`), a pause needs no wake (the step checks it when
+   * it starts). It used to be 60 s: 50,000 steps waiting for their window each re-ran once a minute, ~830
+   * transactions/s for nothing.
+   */
   maxSleepMs: number;
   /**
    * Fallback delay of a parked job (plus jitter up to half as much again): a step waiting for a concurrency
@@ -62,7 +68,7 @@ export interface CampaignTiming {
   followMs: number;
 }
 
-export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 60_000, parkMs: 300_000, followMs: 5_000 };
+export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2_000, maxSleepMs: 3_600_000, parkMs: 300_000, followMs: 5_000 };
 
 const OPEN: CampaignTargetState[] = ['PENDING', 'RETRYING'];
 const FINAL_OPERATION = new Set(['APPROVED', 'DECLINED', 'FAILED', 'CANCELED']);
@@ -108,7 +114,7 @@ export class CampaignRunner {
   ) {}
 
   /** Parent: adds the first wave and waits for its children; when they (and the waves they added) are done, completes. */
-  async run(job: Job<CampaignJobData['campaign.run'] & { started?: boolean }>, token?: string): Promise<unknown> {
+  async run(job: Job<CampaignJobData['campaign.run']>, token?: string): Promise<unknown> {
     const { tenantId, campaignId } = job.data;
     if (!job.data.started) {
       await this.startWave({ id: job.id!, queue: job.queueQualifiedName }, tenantId, campaignId, 0);
@@ -224,9 +230,9 @@ export class CampaignRunner {
       });
     }
     const untilWindow = msUntilWindow(now, timeZone, policy.maintenanceWindow);
-    if (untilWindow > 0) throw new Wait(Math.min(untilWindow, this.timing.maxSleepMs));
+    if (untilWindow > 0) throw this.sleep(now, campaign.deadline, untilWindow);
     if (target.state === 'RETRYING' && target.nextAttemptAt !== null && target.nextAttemptAt.getTime() > now.getTime()) {
-      throw new Wait(Math.min(target.nextAttemptAt.getTime() - now.getTime(), this.timing.maxSleepMs));
+      throw this.sleep(now, campaign.deadline, target.nextAttemptAt.getTime() - now.getTime());
     }
     // `terminal` was read: the target is open and the campaign running.
     const claimed = await this.claim(campaign, target, policy, now, terminal!);
@@ -371,6 +377,15 @@ export class CampaignRunner {
     return result;
   }
 
+  /**
+   * The job's wait of `ms` until a window opens or a retry is due, cut short by the deadline (a step that cannot
+   * start before it fails then, not when the window opens) and by `maxSleepMs`.
+   */
+  private sleep(now: Date, deadline: Date | null, ms: number): Wait {
+    const untilDeadline = deadline === null ? Infinity : Math.max(deadline.getTime() - now.getTime(), 1);
+    return new Wait(Math.min(ms, untilDeadline, this.timing.maxSleepMs));
+  }
+
   /** The job's wait until a RETRYING target's next attempt (the step runs again then, and checks the clock). */
   private untilRetry(target: CampaignTarget): Wait {
     const due = target.nextAttemptAt?.getTime() ?? 0;
@@ -431,30 +446,13 @@ export class CampaignRunner {
       return tx.campaignTarget.findMany({ where: { campaignId, waveIndex: index }, select: { id: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
     });
     if (targets === undefined) return;
-    const flow: FlowJob = {
-      name: 'campaign.wave',
-      queueName: CAMPAIGN_QUEUE,
-      data: { tenantId, campaignId, waveIndex: index } satisfies CampaignJobData['campaign.wave'],
-      // Removed once done, with the `processed` hash of its steps' results (~0.2 KB per terminal otherwise kept: issue 20,
-      // Redis flat over a 10,000-terminal campaign). An add repeated after a crash re-creates a finished wave or
-      // step; it runs again, finds its rows ended and changes nothing.
-      opts: { jobId: waveJobId(campaignId, index), parent, removeOnComplete: true, removeOnFail: false },
-      children: targets.map((t) => ({
-        name: 'campaign.step',
-        queueName: CAMPAIGN_QUEUE,
-        data: { tenantId, campaignId, targetId: t.id } satisfies CampaignJobData['campaign.step'],
-        opts: {
-          jobId: stepJobId(t.id),
-          attempts: 5,
-          backoff: { type: 'exponential', delay: 1_000 },
-          ignoreDependencyOnFailure: true,
-          // The step's outcome is its target row; a kept job would cost Redis memory per terminal.
-          removeOnComplete: true,
-          removeOnFail: false,
-        },
-      })),
-    };
-    await this.flows.add(flow);
+    await this.flows.add(
+      waveFlow(
+        parent,
+        { tenantId, campaignId, waveIndex: index },
+        targets.map((t) => ({ tenantId, campaignId, targetId: t.id })),
+      ),
+    );
   }
 
   private async end(
@@ -528,6 +526,38 @@ export class CampaignRunner {
     const running = await this.db.withTenantSql(tenantId, (tx) => runningCounts(tx, blocker.kind === 'store' ? blocker.storeId : null));
     return (blocker.kind === 'tenant' ? running.tenant : running.store) >= blocker.limit;
   }
+}
+
+/**
+ * A wave's flow: its `campaign.wave` job under `parent` (the campaign's `campaign.run`) with one `campaign.step` child
+ * per entry of `steps`, under the job ids of the business key. The wave's start adds it with every target of the
+ * wave; the campaign sweep adds it again with the steps Redis lost (a job that still exists is kept, BullMQ ignoring
+ * an add whose id exists, and is attached to the new parent when its own is gone).
+ */
+export function waveFlow(parent: { id: string; queue: string }, wave: CampaignJobData['campaign.wave'], steps: CampaignJobData['campaign.step'][]): FlowJob {
+  return {
+    name: 'campaign.wave',
+    queueName: CAMPAIGN_QUEUE,
+    data: wave,
+    // Removed once done, with the `processed` hash of its steps' results (~0.2 KB per terminal otherwise kept: issue 20,
+    // Redis flat over a 10,000-terminal campaign). An add repeated after a crash re-creates a finished wave or
+    // step; it runs again, finds its rows ended and changes nothing.
+    opts: { jobId: waveJobId(wave.campaignId, wave.waveIndex), parent, removeOnComplete: true, removeOnFail: false },
+    children: steps.map((data) => ({
+      name: 'campaign.step',
+      queueName: CAMPAIGN_QUEUE,
+      data,
+      opts: {
+        jobId: stepJobId(data.targetId),
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 1_000 },
+        ignoreDependencyOnFailure: true,
+        // The step's outcome is its target row; a kept job would cost Redis memory per terminal.
+        removeOnComplete: true,
+        removeOnFail: false,
+      },
+    })),
+  };
 }
 
 /** RUNNING targets of the tenant (every campaign; RLS scopes it) and of one store: the two concurrency limits' counts. */

@@ -2,23 +2,27 @@ import { BullModule, getFlowProducerToken, getQueueToken } from '@nestjs/bullmq'
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
 
 import { CAMPAIGN_QUEUE } from '@payorch/campaigns';
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
-import type { Logger } from '@payorch/logging';
+import type { Logger, Registry } from '@payorch/logging';
 import { TERMINAL_COMMAND_DISPATCHER, type TerminalCommandDispatcher } from '@payorch/operations';
 import { redisToken } from '@payorch/redis';
 
+import { REGISTRY } from '../health/health.controller';
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { CampaignRunner, type CampaignTiming, DEFAULT_TIMING } from './campaign-runner';
+import { CampaignSweep } from './campaign-sweep';
 import { CampaignsProcessor } from './campaigns.processor';
-import { CAMPAIGN_RUNNER } from './campaigns.tokens';
+import { CAMPAIGN_RUNNER, CAMPAIGN_SWEEP } from './campaigns.tokens';
 import { ParkedSteps } from './parked-steps';
 
 /**
  * Fleet campaigns (queue `campaigns` and its flow producer). Each terminal step goes over the worker's command bus;
- * the steps waiting for a slot are listed on the `command` connection (ParkedSteps) and woken through the queue.
+ * the steps waiting for a slot are listed on the `command` connection (ParkedSteps) and woken through the queue. The
+ * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost.
  */
 @Module({})
 export class CampaignsModule {
@@ -51,6 +55,24 @@ export class CampaignsModule {
           ) =>
             // The waiting lists outlive every fallback delay (at most 1.5 × parkMs) of the steps they list.
             new CampaignRunner(db, dispatcher, flows, timing, new ParkedSteps(redis, config.REDIS_KEY_PREFIX, queue, 2 * timing.parkMs, logger)),
+        },
+        {
+          provide: CAMPAIGN_SWEEP,
+          inject: [DATABASE, getQueueToken(CAMPAIGN_QUEUE), getFlowProducerToken(CAMPAIGN_QUEUE), redisToken('command'), LOGGER, REGISTRY],
+          useFactory: (db: Database, queue: Queue, flows: FlowProducer, redis: Redis, logger: Logger, registry: Registry) =>
+            new CampaignSweep(
+              db,
+              queue,
+              flows,
+              redis,
+              logger,
+              new Counter({
+                name: 'payorch_campaign_jobs_requeued_total',
+                help: 'Campaign jobs that Redis had lost (a flush, a failover without persistence) and that the campaign sweep added again from the rows under their job ids (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave).',
+                labelNames: ['kind'] as const,
+                registers: [registry],
+              }),
+            ),
         },
         CampaignsProcessor,
       ],

@@ -1,21 +1,26 @@
 import type { JobSchedulerTemplateOptions, RepeatOptions } from 'bullmq';
 
+import type { CampaignJobName } from '@payorch/campaigns';
+
 import type { WorkerConfig } from '@payorch/config';
 import { type JobName, QUEUES } from '@payorch/domain';
 import { SWEEP_JOB, SWEEP_SCHEDULER_ID } from '@payorch/wallet-payments';
+
+import { campaignSweepScheduler } from '../campaigns/campaign-sweep';
 
 import { RECOVERY_SWEEP_SCHEDULER_ID } from '../recovery/recovery.tokens';
 import { settlementSweepScheduler } from '../settlement/settlement-sweep.service';
 import { SYNC_SCHEDULER_ID } from '../settlement/settlement.processor';
 import { WEBHOOK_SWEEP_SCHEDULER_ID } from '../webhooks/webhooks.tokens';
 
-export type ReconciledQueue = typeof QUEUES.settlement | typeof QUEUES.operationsRecovery | typeof QUEUES.webhooks | typeof QUEUES.walletPayments;
+export type ReconciledQueue =
+  typeof QUEUES.settlement | typeof QUEUES.operationsRecovery | typeof QUEUES.webhooks | typeof QUEUES.walletPayments | typeof QUEUES.campaigns;
 
 export interface OwnScheduler {
   queue: ReconciledQueue;
   id: string;
   repeat: Omit<RepeatOptions, 'key'>;
-  template: { name: JobName; data: Record<string, never>; opts: JobSchedulerTemplateOptions };
+  template: { name: JobName | CampaignJobName; data: Record<string, never>; opts: JobSchedulerTemplateOptions };
 }
 
 const kept = { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
@@ -52,5 +57,6 @@ export function ownSchedulers(config: WorkerConfig): OwnScheduler[] {
       repeat: { every: config.WALLET_SWEEP_INTERVAL_MS },
       template: { name: SWEEP_JOB, data: {}, opts: kept },
     },
+    { queue: QUEUES.campaigns, ...campaignSweepScheduler(config) },
   ];
 }

@@ -46,10 +46,17 @@ export class SchedulerReconciler implements OnApplicationBootstrap, OnApplicatio
     @InjectQueue(QUEUES.operationsRecovery) recovery: Queue,
     @InjectQueue(QUEUES.webhooks) webhooks: Queue,
     @InjectQueue(QUEUES.walletPayments) wallet: Queue,
+    @InjectQueue(QUEUES.campaigns) campaigns: Queue,
     // The connection every queue of the worker is on (BullModule.forRootAsync).
     @InjectRedis('bull') private readonly bull: Redis,
   ) {
-    this.queues = { [QUEUES.settlement]: settlement, [QUEUES.operationsRecovery]: recovery, [QUEUES.webhooks]: webhooks, [QUEUES.walletPayments]: wallet };
+    this.queues = {
+      [QUEUES.settlement]: settlement,
+      [QUEUES.operationsRecovery]: recovery,
+      [QUEUES.webhooks]: webhooks,
+      [QUEUES.walletPayments]: wallet,
+      [QUEUES.campaigns]: campaigns,
+    };
     this.own = ownSchedulers(config);
   }
 
