@@ -52,6 +52,7 @@ import { bullPrefix } from '@payorch/redis';
 import { createTestDatabase, OwnedRedis, REPO_ROOT, type TestDatabase, tsEntryArgs } from '@payorch/testing';
 
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
+import { loadKeysCampaign } from '../../apps/settlement-worker/src/campaigns/testing/campaign-harness.testing';
 import { QUICK, reportRow } from '../support/report';
 import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
 
@@ -398,20 +399,7 @@ async function startCampaign(db: Database, queue: Queue, tenantId: string, termi
       targets.push({ terminalId: t.id, storeId: t.storeId, waveIndex: wave.index, state: 'PENDING' as const });
     next += wave.size;
   }
-  const created = await db.withTenant(tenantId, (tx) =>
-    insertCampaign(tx, {
-      tenantId,
-      name,
-      idempotencyKey: name,
-      operationType: 'LOAD_KEYS',
-      params: {},
-      selector: {},
-      policy: { ...policy },
-      deadline: null,
-      waves,
-      targets,
-    }),
-  );
+  const created = await db.withTenant(tenantId, (tx) => insertCampaign(tx, loadKeysCampaign({ tenantId, name, policy, waves, targets })));
   const campaignId = created!.campaign.id;
   const data: CampaignJobData['campaign.run'] = { tenantId, campaignId };
   await queue.add('campaign.run', data, { jobId: campaignJobId(campaignId), removeOnComplete: { count: 1000 }, removeOnFail: false });

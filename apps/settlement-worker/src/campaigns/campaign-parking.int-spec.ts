@@ -1,31 +1,24 @@
 import { randomBytes } from 'node:crypto';
 
-import { DelayedError, FlowProducer, type Job, Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { DelayedError, type FlowProducer, type Job, type Queue } from 'bullmq';
 
 import {
-  CAMPAIGN_QUEUE,
   type CampaignJobData,
-  type CampaignJobName,
   campaignJobId,
   campaignWakeJobId,
-  DEFAULT_POLICY,
-  insertCampaign,
+  type CampaignPolicy,
   skipOpenTargets,
   stepJobId,
   transitionCampaign,
   transitionTarget,
 } from '@payorch/campaigns';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
-import { createLogger } from '@payorch/logging';
-import { transitionOperation } from '@payorch/operations';
-import { bullPrefix } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import type { Database, PrismaClient } from '@payorch/db';
+import type { TerminalCommandReply } from '@payorch/domain';
+import { testRedisPrefix, waitFor } from '@payorch/testing';
 
-import { bullConnection } from '../redis-connection';
 import { CampaignRunner, type CampaignTiming } from './campaign-runner';
-import { ParkedSteps } from './parked-steps';
+import type { ParkedSteps } from './parked-steps';
+import { CampaignHarness } from './testing/campaign-harness.testing';
 
 /** Longer than any test here: a parked job that runs again was woken, not brought back by its fallback delay. */
 const PARK_MS = 10 * 60_000;
@@ -39,127 +32,34 @@ const PARK_MS = 10 * 60_000;
  * operation every `pollMs`, as the waiting steps used to poll), never wall-clock time.
  */
 describe('campaign steps that must wait park until woken (real BullMQ, Redis, PostgreSQL)', () => {
-  const prefix = testRedisPrefix('campaign-parking');
+  /** The terminals (`h.dispatcher`) approve each operation at once; `h.hold` (when set) decides which of them the terminal keeps running. */
+  const h = new CampaignHarness({ prefix: testRedisPrefix('campaign-parking'), poolSize: 8 });
   const timing: CampaignTiming = { now: () => new Date(), pollMs: 25, maxSleepMs: 50, parkMs: PARK_MS, followMs: 50 };
-  let testDb: TestDatabase;
+  const { dispatched, runs } = h;
   let owner: PrismaClient;
   let db: Database;
-  let redis: Redis;
   let queue: Queue;
-  let flows: FlowProducer;
-  let worker: Worker;
   let parked: ParkedSteps;
   let sut: CampaignRunner;
-  /** Runs of each job (by id) through the worker. */
-  const runs = new Map<string, number>();
-  /** Operations dispatched, in order; `hold` (when set) decides which of them the terminal keeps running. */
-  const dispatched: string[] = [];
-  let hold: (operationId: string) => boolean = () => false;
-
-  const approve = (tenantId: string, operationId: string) =>
-    db.withTenant(tenantId, async (tx) => {
-      await transitionOperation(tx, { operationId, from: ['PENDING'], to: 'SENT', step: { kind: 'transition' } });
-      await transitionOperation(tx, {
-        operationId,
-        from: ['SENT'],
-        to: 'APPROVED',
-        set: { responseCode: '000', completedAt: new Date() },
-        step: { kind: 'transition', event: 'operation.completed' },
-      });
-    });
+  const approve = (tenantId: string, operationId: string) => h.approve(tenantId, operationId);
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    db = Database.connect(testDb.appUrl, 8);
-    redis = new Redis(testRedisUrl());
-    const options = { connection: bullConnection(testRedisUrl()), prefix: bullPrefix(prefix) };
-    queue = new Queue(CAMPAIGN_QUEUE, options);
-    flows = new FlowProducer(options);
-    const dispatcher = {
-      dispatch: async (command: TerminalCommand): Promise<TerminalCommandReply> => {
-        if (command.kind === 'operation.execute') {
-          dispatched.push(command.operationId);
-          // The terminal's queue took it; the terminal answers at once unless held.
-          if (!hold(command.operationId)) setImmediate(() => void approve(command.tenantId, command.operationId).catch(() => undefined));
-        }
-        return { ok: true, result: { queued: true } };
-      },
-    };
-    parked = new ParkedSteps(redis, prefix, queue, 2 * PARK_MS, createLogger({ name: 'test', level: 'silent' }));
-    sut = new CampaignRunner(db, dispatcher, flows, timing, parked);
-    // As CampaignsProcessor, counting each run.
-    worker = new Worker(
-      CAMPAIGN_QUEUE,
-      async (job: Job, token?: string) => {
-        runs.set(job.id!, (runs.get(job.id!) ?? 0) + 1);
-        const name = job.name as CampaignJobName;
-        switch (name) {
-          case 'campaign.run':
-            return sut.run(job as Job<CampaignJobData['campaign.run']>, token);
-          case 'campaign.wave':
-            return sut.wave(job as Job<CampaignJobData['campaign.wave']>, token);
-          case 'campaign.step':
-            return sut.step(job as Job<CampaignJobData['campaign.step']>, token);
-          case 'campaign.wake':
-            return sut.wake(job as Job<CampaignJobData['campaign.wake']>);
-        }
-      },
-      { ...options, concurrency: 8 },
-    );
+    ({ owner, db, queue } = await h.start());
+    parked = h.parkedSteps(2 * PARK_MS);
+    sut = new CampaignRunner(db, h.dispatcher, h.flows, timing, parked);
+    h.startWorker(sut);
   }, 60_000);
 
-  afterAll(async () => {
-    await worker?.close();
-    await flows?.close();
-    await queue?.obliterate({ force: true }).catch(() => undefined);
-    await queue?.close();
-    if (redis) await deleteRedisPrefix(redis, prefix);
-    await redis?.quit();
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
-  });
+  afterAll(() => h.stop());
 
   beforeEach(() => {
     dispatched.length = 0;
-    hold = () => false;
+    h.hold = () => false;
   });
 
-  /**
-   * A tenant of its own (the limits count every RUNNING target of the tenant) with a campaign over `terminals`
-   * terminals, each in a store of its own, in one wave; started as the gateway starts it (`campaign.run`).
-   */
-  async function campaign(name: string, terminals: number, policy: Partial<typeof DEFAULT_POLICY>, paused = false) {
-    const tenantId = (await owner.tenant.create({ data: { name } })).id;
-    const rows: { terminalId: string; storeId: string; waveIndex: number; state: 'PENDING' }[] = [];
-    for (let i = 0; i < terminals; i++) {
-      const storeId = (await owner.store.create({ data: { tenantId, name: `${name}-${i}`, timeZone: 'UTC' } })).id;
-      const terminal = await owner.terminal.create({
-        data: { tenantId, storeId, name: `${name}-${i}`, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
-      });
-      rows.push({ terminalId: terminal.id, storeId, waveIndex: 0, state: 'PENDING' });
-    }
-    const campaignId = await db.withTenant(tenantId, async (tx) => {
-      const created = await insertCampaign(tx, {
-        tenantId,
-        name,
-        idempotencyKey: name,
-        operationType: 'LOAD_KEYS',
-        params: {},
-        selector: {},
-        policy: { ...DEFAULT_POLICY, waveSize: { percent: 100 }, ...policy },
-        deadline: null,
-        waves: [{ index: 0, canary: false, size: terminals }],
-        targets: rows,
-      });
-      if (paused) await transitionCampaign(tx, { campaignId: created!.campaign.id, from: ['RUNNING'], to: 'PAUSED', pauseReason: 'operator' });
-      return created!.campaign.id;
-    });
-    const targets = await owner.campaignTarget.findMany({ where: { campaignId }, orderBy: { createdAt: 'asc' } });
-    await queue.add('campaign.run', { tenantId, campaignId }, { jobId: campaignJobId(campaignId) });
-    return { tenantId, campaignId, steps: targets.map((t) => stepJobId(t.id)) };
-  }
+  /** A campaign over `terminals` terminals (a store each) in one wave, in a tenant of its own, started as the gateway starts it. */
+  const campaign = (name: string, terminals: number, policy: Partial<CampaignPolicy>, paused = false) =>
+    h.campaign(name, { perWave: terminals, policy, paused });
 
   const runsOf = (ids: readonly string[]) => ids.reduce((sum, id) => sum + (runs.get(id) ?? 0), 0);
   /** The jobs once every one of them ran and waits in the delayed set (read after their state: a delayed job's delay is set). */
@@ -171,7 +71,7 @@ describe('campaign steps that must wait park until woken (real BullMQ, Redis, Po
   const stateOf = async (campaignId: string) => (await owner.campaign.findUniqueOrThrow({ where: { id: campaignId } })).state;
   /** The step holding the slot: its operation is the first dispatched, which the terminal keeps. */
   const holdFirst = () => {
-    hold = (operationId) => operationId === dispatched[0];
+    h.hold = (operationId) => operationId === dispatched[0];
   };
   const holderStep = async () => stepJobId((await owner.campaignTarget.findFirstOrThrow({ where: { operationId: dispatched[0] } })).id);
 
@@ -255,12 +155,9 @@ describe('campaign steps that must wait park until woken (real BullMQ, Redis, Po
  * step that freed it found nobody to wake. The step looks once more after it parked (CampaignRunner.park).
  */
 describe('CampaignRunner.park: a slot freed between the check and the park', () => {
-  const prefix = testRedisPrefix('campaign-park-race');
-  let testDb: TestDatabase;
+  const h = new CampaignHarness({ prefix: testRedisPrefix('campaign-park-race'), poolSize: 2, queueName: `park-race-${randomBytes(3).toString('hex')}` });
   let owner: PrismaClient;
   let db: Database;
-  let redis: Redis;
-  let queue: Queue;
   let parked: ParkedSteps;
   let sut: CampaignRunner;
 
@@ -286,50 +183,18 @@ describe('CampaignRunner.park: a slot freed between the check and the park', () 
   }
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    db = Database.connect(testDb.appUrl, 2);
-    redis = new Redis(testRedisUrl());
-    queue = new Queue(`park-race-${randomBytes(3).toString('hex')}`, { connection: bullConnection(testRedisUrl()), prefix: bullPrefix(prefix) });
-    parked = new ParkedSteps(redis, prefix, queue, 2 * PARK_MS, createLogger({ name: 'test', level: 'silent' }));
+    ({ owner, db } = await h.start());
+    parked = h.parkedSteps(2 * PARK_MS);
     const dispatcher = { dispatch: async (): Promise<TerminalCommandReply> => ({ ok: true, result: { queued: true } }) };
     sut = new CampaignRunner(db, dispatcher, {} as FlowProducer, { now: () => new Date(), pollMs: 25, maxSleepMs: 50, parkMs: PARK_MS, followMs: 0 }, parked);
   });
 
-  afterAll(async () => {
-    await queue?.close();
-    if (redis) await deleteRedisPrefix(redis, prefix);
-    await redis?.quit();
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
-  });
+  afterAll(() => h.stop());
 
   /** A tenant with a running wave of two terminals (stores of their own) and a limit of 1; the first target RUNNING. */
   async function oneSlotTaken(name: string) {
     const tenantId = (await owner.tenant.create({ data: { name } })).id;
-    const rows: { terminalId: string; storeId: string; waveIndex: number; state: 'PENDING' }[] = [];
-    for (const i of [0, 1]) {
-      const storeId = (await owner.store.create({ data: { tenantId, name: `${name}-${i}`, timeZone: 'UTC' } })).id;
-      const terminal = await owner.terminal.create({
-        data: { tenantId, storeId, name: `${name}-${i}`, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
-      });
-      rows.push({ terminalId: terminal.id, storeId, waveIndex: 0, state: 'PENDING' });
-    }
-    return db.withTenant(tenantId, async (tx) => {
-      const created = await insertCampaign(tx, {
-        tenantId,
-        name,
-        idempotencyKey: name,
-        operationType: 'LOAD_KEYS',
-        params: {},
-        selector: {},
-        policy: { ...DEFAULT_POLICY, waveSize: { percent: 100 }, maxConcurrentPerTenant: 1 },
-        deadline: null,
-        waves: [{ index: 0, canary: false, size: 2 }],
-        targets: rows,
-      });
-      const campaignId = created!.campaign.id;
+    return h.createCampaign(tenantId, name, { perWave: 2, policy: { maxConcurrentPerTenant: 1 } }, async (tx, campaignId) => {
       await tx.campaignWave.updateMany({ where: { campaignId }, data: { state: 'RUNNING' } });
       const [holder, waiter] = await tx.campaignTarget.findMany({ where: { campaignId }, orderBy: { createdAt: 'asc' } });
       await transitionTarget(tx, { targetId: holder!.id, from: ['PENDING'], to: 'RUNNING', countAttempt: true });

@@ -1,18 +1,14 @@
 import type { FlowProducer, Job } from 'bullmq';
-import { DelayedError, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { DelayedError } from 'bullmq';
 
-import { type CampaignJobData, type CampaignPolicy, DEFAULT_POLICY, insertCampaign } from '@payorch/campaigns';
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
+import type { CampaignJobData, CampaignPolicy } from '@payorch/campaigns';
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
-import { createLogger } from '@payorch/logging';
-import { insertOperation, transitionOperation, UNHELD_PENDING_MS } from '@payorch/operations';
-import { bullPrefix } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
+import { insertOperation, UNHELD_PENDING_MS } from '@payorch/operations';
+import { testRedisPrefix } from '@payorch/testing';
 
-import { bullConnection } from '../redis-connection';
 import { CampaignRunner, DEFAULT_TIMING } from './campaign-runner';
-import { ParkedSteps } from './parked-steps';
+import type { ParkedSteps } from './parked-steps';
+import { CampaignHarness } from './testing/campaign-harness.testing';
 
 type StepData = CampaignJobData['campaign.step'];
 
@@ -40,94 +36,51 @@ function fakeJob(data: StepData): Job<StepData> & { delays: number; until: numbe
  * operation held by a connector alone, dispatches an unheld one again, and fails one the queue did not take.
  */
 describe(CampaignRunner.name, () => {
-  let testDb: TestDatabase;
-  let owner: PrismaClient;
-  let db: Database;
+  const h = new CampaignHarness({ prefix: testRedisPrefix('campaign-runner'), poolSize: 2 });
   let tenantId: string;
   const commands: TerminalCommand[] = [];
   let reply: TerminalCommandReply = { ok: true, result: { queued: true } };
   let sut: CampaignRunner;
   let dispatcher: { dispatch: (command: TerminalCommand) => Promise<TerminalCommandReply> };
   let parked: ParkedSteps;
-  const prefix = testRedisPrefix('campaign-runner');
-  let redis: Redis;
-  let queue: Queue;
 
   /**
    * A campaign of one terminal in a store of its own (maxConcurrentPerStore is 1), one wave, every policy default
    * but the wave size; returns its step's job data.
    */
-  async function campaignOfOne(name: string, policy: Partial<CampaignPolicy> = {}, deadline: Date | null = null): Promise<StepData> {
-    const storeId = (await owner.store.create({ data: { tenantId, name, timeZone: 'UTC' } })).id;
-    const terminal = await owner.terminal.create({
-      data: { tenantId, storeId, name, protocol: 'JOINPROTO', connection: { kind: 'tcp', host: '127.0.0.1', port: 1 } },
+  const campaignOfOne = (name: string, policy: Partial<CampaignPolicy> = {}, deadline: Date | null = null): Promise<StepData> =>
+    h.createCampaign(tenantId, name, { policy, deadline }, async (tx, campaignId) => {
+      const target = await tx.campaignTarget.findFirstOrThrow({ where: { campaignId } });
+      await tx.campaignWave.updateMany({ where: { campaignId }, data: { state: 'RUNNING' } });
+      return { tenantId, campaignId, targetId: target.id };
     });
-    return db.withTenant(tenantId, async (tx) => {
-      const created = await insertCampaign(tx, {
-        tenantId,
-        name,
-        idempotencyKey: name,
-        operationType: 'LOAD_KEYS',
-        params: {},
-        selector: { terminalIds: [terminal.id] },
-        policy: { ...DEFAULT_POLICY, waveSize: { percent: 100 }, ...policy },
-        deadline,
-        waves: [{ index: 0, canary: false, size: 1 }],
-        targets: [{ terminalId: terminal.id, storeId, waveIndex: 0, state: 'PENDING' }],
-      });
-      const target = await tx.campaignTarget.findFirstOrThrow({ where: { campaignId: created!.campaign.id } });
-      await tx.campaignWave.updateMany({ where: { campaignId: created!.campaign.id }, data: { state: 'RUNNING' } });
-      return { tenantId, campaignId: created!.campaign.id, targetId: target.id };
-    });
-  }
 
-  const targetOf = (id: string) => owner.campaignTarget.findUniqueOrThrow({ where: { id } });
-  const operationOf = (id: string) => owner.terminalOperation.findUniqueOrThrow({ where: { id } });
+  const targetOf = (id: string) => h.owner.campaignTarget.findUniqueOrThrow({ where: { id } });
+  const operationOf = (id: string) => h.owner.terminalOperation.findUniqueOrThrow({ where: { id } });
   const executes = () => commands.filter((c) => c.kind === 'operation.execute');
   /** The connector's part, through the operation owner: PENDING → SENT → APPROVED. */
-  const approve = (operationId: string) =>
-    db.withTenant(tenantId, async (tx) => {
-      await transitionOperation(tx, { operationId, from: ['PENDING'], to: 'SENT', step: { kind: 'transition' } });
-      await transitionOperation(tx, {
-        operationId,
-        from: ['SENT'],
-        to: 'APPROVED',
-        set: { responseCode: '000', completedAt: new Date() },
-        step: { kind: 'transition', event: 'operation.completed' },
-      });
-    });
+  const approve = (operationId: string) => h.approve(tenantId, operationId);
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    owner = createPrismaClient(testDb.adminUrl, { max: 2 });
-    db = Database.connect(testDb.appUrl, 2);
-    tenantId = (await owner.tenant.create({ data: { name: 'Runner' } })).id;
+    await h.start();
+    tenantId = (await h.owner.tenant.create({ data: { name: 'Runner' } })).id;
     dispatcher = {
       dispatch: async (command: TerminalCommand) => {
         commands.push(command);
         return reply;
       },
     };
-    redis = new Redis(testRedisUrl());
-    queue = new Queue('campaigns', { connection: bullConnection(testRedisUrl()), prefix: bullPrefix(prefix) });
     // followMs 0: one read of the row per run, so each run's decision is visible.
     sut = new CampaignRunner(
-      db,
+      h.db,
       dispatcher,
       {} as FlowProducer,
       { now: () => new Date(), pollMs: 10, maxSleepMs: 50, parkMs: 60_000, followMs: 0 },
-      (parked = new ParkedSteps(redis, prefix, queue, 120_000, createLogger({ name: 'test', level: 'silent' }))),
+      (parked = h.parkedSteps(120_000)),
     );
   });
 
-  afterAll(async () => {
-    await queue?.close();
-    if (redis) await deleteRedisPrefix(redis, prefix);
-    await redis?.quit();
-    await db?.close();
-    await owner?.$disconnect();
-    await testDb?.drop();
-  });
+  afterAll(() => h.stop());
 
   beforeEach(() => {
     commands.length = 0;
@@ -149,7 +102,7 @@ describe(CampaignRunner.name, () => {
     expect(job.delays).toBe(2);
 
     // Untouched for longer than a hold interval: no connector holds it any more; dispatched again.
-    await owner.terminalOperation.update({ where: { id: operationId! }, data: { updatedAt: new Date(Date.now() - UNHELD_PENDING_MS - 5_000) } });
+    await h.owner.terminalOperation.update({ where: { id: operationId! }, data: { updatedAt: new Date(Date.now() - UNHELD_PENDING_MS - 5_000) } });
     await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
     expect(executes().map((c) => (c as { operationId: string }).operationId)).toEqual([operationId, operationId]);
 
@@ -166,8 +119,8 @@ describe(CampaignRunner.name, () => {
     const fromRunner = () => /campaign-runner\.ts|follow\.ts/.test(new Error().stack ?? '');
     const calls = { prisma: 0, sql: 0 };
     const spies = (['withTenant', 'withTenantSql', 'querySql'] as const).map((method) => {
-      const original = db[method].bind(db) as (...args: unknown[]) => unknown;
-      return jest.spyOn(db, method).mockImplementation(((...args: unknown[]) => {
+      const original = h.db[method].bind(h.db) as (...args: unknown[]) => unknown;
+      return jest.spyOn(h.db, method).mockImplementation(((...args: unknown[]) => {
         if (fromRunner()) calls[method === 'withTenant' ? 'prisma' : 'sql'] += 1;
         return original(...args);
       }) as never);
@@ -219,10 +172,10 @@ describe(CampaignRunner.name, () => {
 
   /** A payment of the terminal (its outcome not stored) in `state`, as a dead or a live executor leaves it. */
   async function paymentIn(terminalId: string, storeId: string, state: 'SENT' | 'IN_PROGRESS' | 'UNKNOWN', key: string): Promise<string> {
-    const { row } = await db.withTenant(tenantId, (tx) =>
+    const { row } = await h.db.withTenant(tenantId, (tx) =>
       insertOperation(tx, { tenantId, terminalId, storeId, type: 'purchase', amount: 100, currency: 'RUB', idempotencyKey: key, requestHash: 'h' }),
     );
-    await owner.terminalOperation.update({ where: { id: row.id }, data: { state, protocolRefs: { df01: '000001' } } });
+    await h.owner.terminalOperation.update({ where: { id: row.id }, data: { state, protocolRefs: { df01: '000001' } } });
     return row.id;
   }
 
@@ -237,7 +190,7 @@ describe(CampaignRunner.name, () => {
       lastError: 'TERMINAL_RECOVERING',
       reason: expect.stringContaining(`operation ${unknown} of the terminal is unknown`),
     });
-    expect(await owner.terminalOperation.count({ where: { terminalId } })).toBe(1);
+    expect(await h.owner.terminalOperation.count({ where: { terminalId } })).toBe(1);
     expect(executes()).toEqual([]);
   });
 
@@ -257,7 +210,7 @@ describe(CampaignRunner.name, () => {
   it('a step outside its window sleeps until the window opens or the deadline comes, not a minute at a time', async () => {
     // 50,000 steps outside their window each re-ran every minute (maxSleepMs 60 s): ~830 transactions/s for nothing.
     const clock = new Date('2030-01-01T01:30:00Z');
-    const runner = new CampaignRunner(db, dispatcher, {} as FlowProducer, { ...DEFAULT_TIMING, now: () => clock }, parked);
+    const runner = new CampaignRunner(h.db, dispatcher, {} as FlowProducer, { ...DEFAULT_TIMING, now: () => clock }, parked);
     const window = { maintenanceWindow: { start: '02:00', end: '04:00' } };
     /** How long the step's job was moved to the delayed set for, plus the run's own time (its store is in UTC). */
     const sleepOf = async (data: StepData) => {
