@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
-import { waitFor } from '@payorch/testing';
+import { upgradeAnswer, waitFor } from '@payorch/testing';
 import { attachWebSocket, encodeFrame, type Multiplexer } from '@payorch/tunnel';
 import { WebSocket } from 'ws';
 
@@ -43,18 +43,7 @@ describe('hostile agent on its tunnel (docs/security.md: hostile agents)', () =>
 
   /** The HTTP answer to an upgrade that is refused (status and Retry-After), or 101. */
   function upgradeStatus(connector: RunningConnector, credential: string, headers: Record<string, string> = {}) {
-    return new Promise<{ status: number; retryAfter?: string }>((resolve) => {
-      const ws = new WebSocket(`${connector.url.replace('http', 'ws')}/agent`, { headers: { Authorization: `Bearer ${credential}`, ...headers } });
-      ws.on('error', () => undefined);
-      ws.once('upgrade', () => {
-        resolve({ status: 101 });
-        ws.terminate();
-      });
-      ws.once('unexpected-response', (_request, response) => {
-        resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] });
-        ws.terminate();
-      });
-    });
+    return upgradeAnswer(`${connector.url}/agent`, { Authorization: `Bearer ${credential}`, ...headers });
   }
 
   const sendControl = (ws: WebSocket, message: unknown) => ws.send(encodeFrame({ type: 'CONTROL', message: message as never }));

@@ -9,3 +9,4 @@ export { nextEvent, waitFor, type WaitForOptions, withTimeout } from './wait';
 export { seededRandom } from './seeded-random';
 export { socketWriteTexts } from './socket-write-texts';
 export { explainPrepared, literalText, type PlanNode, recordPreparedStatements, type RecordedStatement, widePlans, widestRead } from './plans';
+export { upgradeAnswer } from './ws-upgrade';

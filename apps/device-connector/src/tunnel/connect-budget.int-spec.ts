@@ -2,14 +2,13 @@ import type { AddressInfo } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { WebSocket } from 'ws';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createPrismaClient, type Database, type PrismaClient } from '@payorch/db';
 import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { createLogger, type Registry } from '@payorch/logging';
 import type { RedisClient } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, OwnedRedis, type TestDatabase, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, OwnedRedis, type TestDatabase, testRedisPrefix, testRedisUrl, upgradeAnswer, waitFor } from '@payorch/testing';
 
 import { createConnectorApp } from '../bootstrap';
 import { DATABASE, REDIS, REGISTRY } from '../tokens';
@@ -61,18 +60,7 @@ describe('device-connector: the connect budget of an agent credential', () => {
 
   /** The answer to an upgrade with `credential`: 101, or the refusal's status and Retry-After. */
   function upgrade(to: Running, credential: string): Promise<{ status: number; retryAfter?: string }> {
-    return new Promise((resolve) => {
-      const ws = new WebSocket(`${to.url.replace('http', 'ws')}/agent`, { headers: { Authorization: `Bearer ${credential}` } });
-      ws.on('error', () => undefined);
-      ws.once('upgrade', () => {
-        resolve({ status: 101 });
-        ws.terminate();
-      });
-      ws.once('unexpected-response', (_request, response) => {
-        resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] });
-        ws.terminate();
-      });
-    });
+    return upgradeAnswer(`${to.url}/agent`, { Authorization: `Bearer ${credential}` });
   }
 
   beforeAll(async () => {
