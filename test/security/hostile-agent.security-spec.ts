@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 
-import { issueToken, TOKEN_KINDS } from '@payorch/domain';
 import { upgradeAnswer, waitFor } from '@payorch/testing';
 import { attachWebSocket, encodeFrame, type Multiplexer } from '@payorch/tunnel';
 import { WebSocket } from 'ws';
@@ -200,24 +199,12 @@ describe('hostile agent on its tunnel (docs/security.md: hostile agents)', () =>
   }, 60_000);
 
   it('refuses an enrollment whose version is not a version (a NUL made it a 500), and the token stays usable', async () => {
-    const tenant = await h.owner.tenant.create({ data: { name: 'T-enroll' } });
-    const store = await h.owner.store.create({ data: { tenantId: tenant.id, name: 'Shop', timeZone: 'UTC' } });
-    const enrollment = issueToken(TOKEN_KINDS.enrollment);
-    await h.owner.agent.create({
-      data: {
-        tenantId: tenant.id,
-        storeId: store.id,
-        name: 'till',
-        enrollmentTokenHash: enrollment.hash,
-        enrollmentTokenPrefix: enrollment.prefix,
-        enrollmentExpiresAt: new Date(Date.now() + 60_000),
-      },
-    });
+    const { token } = await h.pendingAgent();
     const enroll = (version: string) =>
       fetch(`${c.url}/agent/enroll`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ token: enrollment.token, version }),
+        body: JSON.stringify({ token, version }),
       });
 
     const refused = await enroll('1.0\u0000<b>');

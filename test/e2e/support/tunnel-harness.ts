@@ -138,8 +138,8 @@ export class TunnelHarness {
     return dispatcher;
   }
 
-  /** A tenant with a store and an agent enrolled through `connectorUrl`'s POST /agent/enroll. */
-  async enrolledAgent(connectorUrl: string, tenantId?: string): Promise<EnrolledAgent> {
+  /** A tenant with a store and an agent waiting for its enrollment: its one-time token (valid for a minute). */
+  async pendingAgent(tenantId?: string): Promise<{ agentId: string; tenantId: string; storeId: string; token: string }> {
     const tenant = tenantId ?? (await this.owner.tenant.create({ data: { name: `T-${randomBytes(3).toString('hex')}` } })).id;
     const store = await this.owner.store.create({ data: { tenantId: tenant, name: 'Shop', timeZone: 'UTC' } });
     const enrollment = issueToken(TOKEN_KINDS.enrollment);
@@ -153,13 +153,19 @@ export class TunnelHarness {
         enrollmentExpiresAt: new Date(Date.now() + 60_000),
       },
     });
+    return { agentId: agent.id, tenantId: tenant, storeId: store.id, token: enrollment.token };
+  }
+
+  /** A tenant with a store and an agent enrolled through `connectorUrl`'s POST /agent/enroll. */
+  async enrolledAgent(connectorUrl: string, tenantId?: string): Promise<EnrolledAgent> {
+    const { token, ...agent } = await this.pendingAgent(tenantId);
     const res = await fetch(`${connectorUrl}/agent/enroll`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token: enrollment.token, version: '0.1.0' }),
+      body: JSON.stringify({ token, version: '0.1.0' }),
     });
     const body = (await res.json()) as { credential: string };
-    return { agentId: agent.id, tenantId: tenant, storeId: store.id, credential: body.credential };
+    return { ...agent, credential: body.credential };
   }
 
   async terminal(agent: EnrolledAgent, connection: Record<string, unknown>, protocol: 'JOINPROTO' | 'JPAY' | 'SSI_ECR' = 'JOINPROTO'): Promise<string> {
