@@ -8,7 +8,7 @@ import { waitFor } from '@payorch/testing';
 
 import { StateStore } from './config';
 import { type CheckResult, formatCheck, runDoctor } from './doctor';
-import { closedPort, type FakeConnector, startFakeConnector } from './testing/fake-connector';
+import { closedPort, type FakeConnector, startFakeConnector, startRefusingConnector } from './testing/fake-connector';
 
 const CREDENTIAL = 'pac_doctor_test_credential';
 
@@ -151,14 +151,42 @@ describe(runDoctor.name, () => {
     expect(report.healthy).toBe(false);
     expect(find(report.checks, 'tcp', dead)[0]).toMatchObject({ verdict: 'FAIL', detail: `cannot connect to 127.0.0.1:${deadPort} (ECONNREFUSED)` });
     expect(find(report.checks, 'websocket', dead)).toEqual([]);
-    expect(find(report.checks, 'websocket', wrongPath)[0]).toMatchObject({
-      verdict: 'FAIL',
-      detail: 'upgrade refused with HTTP 404',
-      hint: 'no agent endpoint at that path: the URL must be the connector endpoint ending in /agent',
-    });
+    // One verdict for the refused upgrade (not a second "closed before the connection was established" for the same probe).
+    expect(find(report.checks, 'websocket', wrongPath)).toEqual([
+      {
+        verdict: 'FAIL',
+        check: 'websocket',
+        target: wrongPath,
+        detail: 'upgrade refused with HTTP 404',
+        hint: 'no agent endpoint at that path: the URL must be the connector endpoint ending in /agent',
+      },
+    ]);
     expect(find(report.checks, 'credential', connector.url)[0]!.verdict).toBe('OK');
     // The list came from the live connector.
     expect(find(report.checks, 'terminals')[0]!.detail).toBe(`3 terminal(s) assigned to this agent, from ${connector.url}`);
+  });
+
+  it('says what an upgrade refused for a budget (429) or a drain (503) means', async () => {
+    const throttled = await startRefusingConnector(429, { 'Retry-After': '30' });
+    const draining = await startRefusingConnector(503, { 'Retry-After': '5' });
+    try {
+      const report = await runDoctor({
+        connectors: [throttled.url, draining.url],
+        store: enrolledStore(throttled.url),
+        timeoutMs: 2000,
+        openSerial: fakeSerial,
+      });
+      expect([...find(report.checks, 'websocket', throttled.url), ...find(report.checks, 'websocket', draining.url)]).toMatchObject([
+        {
+          verdict: 'FAIL',
+          detail: 'upgrade refused with HTTP 429',
+          hint: 'too many connects: this credential (or this address, at the proxy) is over its budget; the agent waits for Retry-After and retries by itself',
+        },
+        { verdict: 'FAIL', detail: 'upgrade refused with HTTP 503', hint: expect.stringContaining('unavailable or shutting down') },
+      ]);
+    } finally {
+      await Promise.all([throttled.close(), draining.close()]);
+    }
   });
 
   it('says what to do when the agent is not enrolled', async () => {

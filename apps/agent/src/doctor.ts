@@ -98,6 +98,8 @@ function httpHint(status: number): string {
     case 426:
     case 400:
       return 'the server did not accept a WebSocket upgrade: a proxy in between must allow Upgrade/Connection headers';
+    case 429:
+      return 'too many connects: this credential (or this address, at the proxy) is over its budget; the agent waits for Retry-After and retries by itself';
     case 502:
     case 503:
     case 504:
@@ -332,7 +334,8 @@ function probe(connector: string, credential: StoredCredential | null, timeoutMs
       done({ terminals: null });
     });
     ws.once('error', (error) => {
-      if (stage !== 'upgrade') return;
+      // An answered upgrade was judged above; terminating it then reports "closed before the connection was established".
+      if (stage !== 'upgrade' || settled) return;
       result('FAIL', 'websocket', `upgrade failed (${errCode(error)})`, networkHint(errCode(error), 'connector'));
       done({ terminals: null });
     });

@@ -6,8 +6,8 @@ import { createLogger } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
 import { AGENT_CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES } from '@payorch/tunnel';
 
-import { closedPort, type FakeConnector, startFakeConnector } from '../testing/fake-connector';
-import { backoffDelay, TunnelClient } from './tunnel-client';
+import { closedPort, type FakeConnector, startFakeConnector, startRefusingConnector } from '../testing/fake-connector';
+import { backoffDelay, RETRY_AFTER_CAP_MS, retryAfterMs, TunnelClient } from './tunnel-client';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
@@ -90,7 +90,10 @@ describe(`${TunnelClient.name}: refused set-ups`, () => {
 
   /** The reconnect delays the client logged (random 0.999: the delay is the backoff ceiling minus 1). */
   async function delaysAfter(code: number, closes: number): Promise<number[]> {
-    const connector = await closingConnector(code);
+    return delaysFrom(await closingConnector(code), closes);
+  }
+
+  async function delaysFrom(connector: { url: string; close: () => Promise<void> }, closes: number, baseDelayMs = 8): Promise<number[]> {
     const delays: number[] = [];
     const logger = createLogger({
       name: 'test',
@@ -102,7 +105,7 @@ describe(`${TunnelClient.name}: refused set-ups`, () => {
         },
       },
     });
-    const sut = new TunnelClient({ connector: connector.url, credential: 'pac_ok', logger, baseDelayMs: 8, maxDelayMs: 1_000, random: () => 0.999 });
+    const sut = new TunnelClient({ connector: connector.url, credential: 'pac_ok', logger, baseDelayMs, maxDelayMs: 10_000, random: () => 0.999 });
     void sut.start();
     try {
       await waitFor(() => delays.length >= closes, { what: `${closes} reconnects` });
@@ -119,6 +122,18 @@ describe(`${TunnelClient.name}: refused set-ups`, () => {
 
   it('restarts the backoff after a tunnel that worked and was closed for another reason', async () => {
     expect(await delaysAfter(1001, 3)).toEqual([7, 7, 7]);
+  });
+
+  it("waits at least a refusal's Retry-After before dialling again (429 of the connect budget, 503 of a drain), the backoff when longer", async () => {
+    // One refusal each (the test reads the delay the client chose, it does not wait it out). Backoff ceiling 8 ms
+    // (random 0.999: 7): the refusal's seconds decide.
+    expect(await delaysFrom(await startRefusingConnector(429, { 'Retry-After': '2' }), 1)).toEqual([2000]);
+    expect(await delaysFrom(await startRefusingConnector(503, { 'Retry-After': '1' }), 1)).toEqual([1000]);
+    // A backoff longer than the refusal's time: the backoff.
+    expect(await delaysFrom(await startRefusingConnector(429, { 'Retry-After': '2' }), 1, 5_000)).toEqual([4995]);
+    // Without one, or with an unreadable one, the backoff alone, growing per refusal.
+    expect(await delaysFrom(await startRefusingConnector(429, {}), 3)).toEqual([7, 15, 31]);
+    expect(await delaysFrom(await startRefusingConnector(429, { 'Retry-After': 'soon' }), 1)).toEqual([7]);
   });
 });
 
@@ -147,6 +162,24 @@ describe(`${TunnelClient.name}: message size`, () => {
       sut.stop();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     }
+  });
+});
+
+describe(retryAfterMs.name, () => {
+  it('reads delta-seconds and HTTP dates, never below 0 nor above RETRY_AFTER_CAP_MS', () => {
+    const now = Date.parse('2026-12-06T12:00:00Z');
+    expect(retryAfterMs('3', now)).toBe(3000);
+    expect(retryAfterMs(['5', '9'], now)).toBe(5000);
+    expect(retryAfterMs('Sun, 06 Dec 2026 12:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('Sun, 06 Dec 2026 11:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('86400', now)).toBe(RETRY_AFTER_CAP_MS);
+    expect([retryAfterMs(undefined, now), retryAfterMs('', now), retryAfterMs('-1', now), retryAfterMs('1.5', now), retryAfterMs('later', now)]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
 

@@ -30,6 +30,24 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.floor(random() * ceiling);
 }
 
+/** Longest `Retry-After` the client obeys: a larger (or hostile) value must not keep a till offline for hours. */
+export const RETRY_AFTER_CAP_MS = 10 * 60_000;
+
+/** An IMF-fixdate (RFC 9110 §5.6.7), the only date form a server may send. */
+const HTTP_DATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * A refusal's `Retry-After` (delta-seconds or an HTTP date) in ms, at most RETRY_AFTER_CAP_MS; undefined when absent
+ * or unreadable (the backoff alone decides then).
+ */
+export function retryAfterMs(header: string | string[] | undefined, now: number = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : HTTP_DATE.test(value) ? Date.parse(value) - now : Number.NaN;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(RETRY_AFTER_CAP_MS, Math.max(0, ms));
+}
+
 /**
  * Keeps one WebSocket open to a connector: reconnects with exponential backoff and jitter,
  * terminates a silent socket (no ping within pingTimeoutMs), and stops for good when the
@@ -40,6 +58,9 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
  * A tunnel the connector refuses after the upgrade (close 4503 SETUP_FAILED: its database is failing
  * or overloaded) counts as a failed dial too: the backoff keeps growing and the next URL is tried,
  * so a storm of refused agents thins out instead of coming back at once.
+ * An upgrade refused with `Retry-After` (429: the connectors' per-credential connect budget, or the proxy's per-address
+ * one; 503 while a connector drains) is not dialled again before that time, whatever the backoff says: before, the
+ * backoff's first draws (0.5–4 s) brought a throttled agent back before its budget had refilled, only to be refused again.
  */
 export class TunnelClient {
   private ws: WebSocket | null = null;
@@ -86,6 +107,8 @@ export class TunnelClient {
     const connector = this.connector;
     let opened = false;
     const failedBefore = this.attempt;
+    /** The refusal's `Retry-After`, when the upgrade was answered with one. */
+    let notBeforeMs: number | undefined;
     const ws = new WebSocket(connector, {
       headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Payorch-Agent-Version': AGENT_VERSION },
       handshakeTimeout: 15_000,
@@ -105,6 +128,7 @@ export class TunnelClient {
     ws.on('ping', () => this.heartbeat());
     ws.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
+      notBeforeMs = retryAfterMs(res.headers['retry-after']);
       ws.terminate();
       if (status === 401 || status === 403) {
         const error = new Error(`connector refused the credential (HTTP ${status}); re-enroll this agent with a new token`);
@@ -123,7 +147,8 @@ export class TunnelClient {
       if (refused) this.attempt = failedBefore;
       // A dial that never opened (or was refused) moves on to the next URL; a connection that worked is re-dialled first.
       if (!opened || refused) this.index = (this.index + 1) % this.urls.length;
-      const delay = backoffDelay(this.attempt++, this.options.baseDelayMs ?? 500, this.options.maxDelayMs ?? 30_000, this.options.random);
+      const backoff = backoffDelay(this.attempt++, this.options.baseDelayMs ?? 500, this.options.maxDelayMs ?? 30_000, this.options.random);
+      const delay = Math.max(backoff, notBeforeMs ?? 0);
       logger.info({ code, delayMs: delay, next: this.connector }, 'tunnel closed; reconnecting');
       this.retryTimer = setTimeout(() => this.connect(), delay);
     });

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { WebSocketServer } from 'ws';
@@ -111,4 +111,29 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * A connector endpoint that refuses every upgrade with `status` and `headers`, before any WebSocket exists (as the
+ * device connector's connect budget, a draining connector, or the proxy in front of them).
+ */
+export async function startRefusingConnector(status: number, headers: Record<string, string> = {}) {
+  const server = createServer();
+  let upgrades = 0;
+  server.on('upgrade', (_req, socket) => {
+    upgrades += 1;
+    const lines = [
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+      'Connection: close',
+      'Content-Length: 0',
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    socket.end(`${lines.join('\r\n')}\r\n\r\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/agent`,
+    upgrades: () => upgrades,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
