@@ -124,7 +124,7 @@ describe(`${TunnelClient.name}: refused set-ups`, () => {
     expect(await delaysAfter(1001, 3)).toEqual([7, 7, 7]);
   });
 
-  it("waits at least a refusal's Retry-After before dialling again (429 of the connect budget, 503 of a drain), the backoff when longer", async () => {
+  it("waits at least a refusal's Retry-After before dialling again (429 of the connect budget, a proxy's 503), the backoff when longer", async () => {
     // One refusal each (the test reads the delay the client chose, it does not wait it out). Backoff ceiling 8 ms
     // (random 0.999: 7): the refusal's seconds decide.
     expect(await delaysFrom(await startRefusingConnector(429, { 'Retry-After': '2' }), 1)).toEqual([2000]);

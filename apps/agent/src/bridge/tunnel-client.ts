@@ -59,7 +59,7 @@ export function retryAfterMs(header: string | string[] | undefined, now: number 
  * or overloaded) counts as a failed dial too: the backoff keeps growing and the next URL is tried,
  * so a storm of refused agents thins out instead of coming back at once.
  * An upgrade refused with `Retry-After` (429: the connectors' per-credential connect budget, or the proxy's per-address
- * one; 503 while a connector drains) is not dialled again before that time, whatever the backoff says: before, the
+ * one) is not dialled again before that time, whatever the backoff says: before, the
  * backoff's first draws (0.5–4 s) brought a throttled agent back before its budget had refilled, only to be refused again.
  */
 export class TunnelClient {
