@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
+import * as YAML from 'yaml';
+
 import { loadConfig, schemasByApp } from '@payorch/config';
 import { parseCidr } from '@payorch/egress-guard';
 import { ServiceHealthController } from '@payorch/health';
@@ -192,6 +194,29 @@ describe('deploy/nginx/nginx.conf', () => {
     expect(api).toHaveLength(1);
     const limited = (ds: NginxDirective[] | undefined): boolean => (ds ?? []).some((d) => d.name.startsWith('limit_req') || limited(d.block));
     expect(limited(api[0]!.block)).toBe(false);
+  });
+});
+
+describe('deploy/k8s/ingress-nginx/controller-configmap.yaml', () => {
+  // The controller's ConfigMap is the cluster's (not in the base): this file holds the keys payorch's Ingresses rely on.
+  const file = path.join(DEPLOY, 'k8s/ingress-nginx/controller-configmap.yaml');
+  const configMap = YAML.parse(readFileSync(file, 'utf8')) as K8sObject & { data: Record<string, string> };
+
+  it("answers over-budget agent requests 429 as deploy/nginx does, and charges the TCP peer's address, never a forwarded header", () => {
+    const [limitReqStatus] = directives(directives(loadNginx(), 'http')[0]!.block, 'server').flatMap((s) => directives(s.block, 'limit_req_status'));
+    expect(configMap).toMatchObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ingress-nginx-controller', namespace: 'ingress-nginx' } });
+    expect(configMap.data).toEqual({
+      'limit-req-status-code': limitReqStatus!.args[0],
+      'limit-conn-status-code': '429',
+      'use-forwarded-headers': 'false',
+    });
+    // Every data value is a string (a ConfigMap refuses numbers and booleans).
+    expect(Object.values(configMap.data).every((v) => typeof v === 'string')).toBe(true);
+  });
+
+  it('is named where the budgets are set and in the deploy guide', () => {
+    expect(readFileSync(path.join(DEPLOY, 'k8s/base/ingress.yaml'), 'utf8')).toContain('deploy/k8s/ingress-nginx/controller-configmap.yaml');
+    expect(readFileSync(path.join(DEPLOY, 'README.md'), 'utf8')).toContain('(k8s/ingress-nginx/controller-configmap.yaml)');
   });
 });
 
