@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
+import fc from 'fast-check';
 import * as YAML from 'yaml';
 
 import { loadConfig, schemasByApp } from '@payorch/config';
@@ -160,15 +161,88 @@ describe('deploy/nginx/nginx.conf', () => {
     expect(more).toEqual([]);
     const options = Object.fromEntries((limit?.args ?? []).map((a) => [a.split('=')[0], a.split('=')[1] ?? true]));
     const zone = zones.get(String(options.zone));
-    // The peer's address: not a header a client writes itself (X-Forwarded-For), nor one key that every client shares.
+    // The peer's address (an IPv6 one by its /64, below): not a header a client writes itself (X-Forwarded-For), nor one
+    // key that every client shares.
     expect({ key: zone?.key, ratePerSecond: zone?.ratePerSecond, burst: Number(options.burst), nodelay: options.nodelay }).toEqual({
-      key: '$binary_remote_addr',
+      key: '$agent_client',
       ...budget,
       nodelay: true,
     });
     // Each path spends its own budget: an upgrade storm never holds back an enrollment.
     const others = Object.keys(AGENT_BUDGETS).filter((w) => w !== where);
     for (const other of others) expect(directives(locationOf(agents, `= ${other}`)?.block, 'limit_req')[0]?.args[0]).not.toBe(`zone=${options.zone}`);
+  });
+
+  describe("the budgets' client key ($agent_client)", () => {
+    const [map] = directives(http!.block, 'map').filter((m) => m.args[1] === '$agent_client');
+    /** What nginx's map gives for `remote` ($remote_addr): its first matching regex's value, else the default. */
+    const keyOf = (remote: string): string => {
+      expect(map?.args[0]).toBe('$remote_addr');
+      for (const entry of map!.block!) {
+        if (!entry.name.startsWith('~')) continue;
+        const match = new RegExp(entry.name.slice(1)).exec(remote);
+        if (match) return entry.args[0]!.replace(/\$(\w+)/g, (_, name: string) => match.groups?.[name] ?? `<no capture ${name}>`);
+      }
+      const fallback = map!.block!.find((e) => e.name === 'default')!.args[0]!;
+      return fallback === '$binary_remote_addr' ? `address ${remote}` : `<default ${fallback}>`;
+    };
+    /** An IPv6 address of 8 groups as nginx prints it (RFC 5952; WHATWG URL serialises it the same way). */
+    const printed = (groups: number[]) => new URL(`http://[${groups.map((g) => g.toString(16)).join(':')}]/`).hostname.slice(1, -1);
+    /** The 8 groups of a printed IPv6 address. */
+    const expanded = (text: string): number[] => {
+      const [head, tail] = text.split('::').map((part) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []));
+      return tail === undefined ? head! : [...head!, ...new Array<number>(8 - head!.length - tail.length).fill(0), ...tail];
+    };
+    const slash64 = (groups: number[]) =>
+      `v6/${groups
+        .slice(0, 4)
+        .map((g) => g.toString(16))
+        .join(':')}`;
+    // Groups biased to zero, so that "::" lands at every place it can take.
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 0xffff }));
+    const address = fc.array(group, { minLength: 8, maxLength: 8 });
+
+    it('is the /64 of any IPv6 address, whatever shape its printed form has', () => {
+      fc.assert(
+        fc.property(address, (groups) => {
+          expect({ remote: printed(groups), key: keyOf(printed(groups)) }).toEqual({ remote: printed(groups), key: slash64(groups) });
+        }),
+        { numRuns: 5_000 },
+      );
+      // Every place "::" can take, once each (each shape is how nginx prints its address).
+      const shapes = [
+        '1:2:3:4:5:6:7:8',
+        '1:2:3:4::',
+        '1:2:3::',
+        '1:2::',
+        '1::',
+        '::',
+        '::1',
+        '1:2:3::4:5:6',
+        '1::2:3:4:5:6',
+        '::1:2:3:4:5',
+        '::1:2:3:4:5:6',
+        '1:2:3:4:5::6',
+      ];
+      expect(shapes.map((shape) => printed(expanded(shape)))).toEqual(shapes);
+      expect(shapes.map(keyOf)).toEqual(shapes.map((shape) => slash64(expanded(shape))));
+    });
+
+    it('addresses of one /64 share a budget, of two /64s never', () => {
+      fc.assert(
+        fc.property(address, address, (a, b) => {
+          const sameNet = slash64(a) === slash64(b);
+          expect(keyOf(printed(a)) === keyOf(printed(b))).toBe(sameNet);
+          const neighbour = [...a.slice(0, 4), ...b.slice(4)];
+          expect(keyOf(printed(neighbour))).toBe(keyOf(printed(a)));
+        }),
+        { numRuns: 2_000 },
+      );
+    });
+
+    it('is the address itself for IPv4 (and IPv4-mapped IPv6)', () => {
+      expect(['203.0.113.7', '10.0.0.1', '::ffff:203.0.113.7'].map(keyOf)).toEqual(['address 203.0.113.7', 'address 10.0.0.1', 'address ::ffff:203.0.113.7']);
+    });
   });
 
   it('answers a request over budget 429 in the error envelope, with Retry-After', () => {
