@@ -30,6 +30,9 @@ export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true), ApiPu
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
+/** The 401 message of a key that does not authenticate: the same whatever the reason, so a caller learns nothing of it. */
+export const KEY_REFUSED = 'invalid, revoked or expired API key';
+
 /**
  * `Authorization: Bearer pok_…`. Resolves the key through the security-definer lookup (ApiKeyLookups: kept for
  * API_KEY_CACHE_MS, forgotten when the tenant's keys or status change), checks
@@ -72,7 +75,7 @@ export class ApiKeyGuard implements CanActivate {
     const failure = keyFailure(token, key, now);
     if (failure || !key) {
       await this.throttle.failed(address, req.requestId, failure ?? 'invalid_key', key ? { id: key.id, tenantId: key.tenantId } : undefined);
-      throw new ApiError('UNAUTHENTICATED', 'invalid, revoked or expired API key');
+      throw new ApiError('UNAUTHENTICATED', KEY_REFUSED);
     }
     const needed = this.reflector.getAllAndOverride<KeyScope[]>(SCOPES_KEY, targets) ?? [];
     const settings = this.reflector.getAllAndOverride<boolean>(SETTINGS_KEY, targets) ?? false;

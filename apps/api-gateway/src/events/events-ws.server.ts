@@ -162,7 +162,7 @@ export class EventsWsServer implements OnApplicationBootstrap, BeforeApplication
     }, this.config.EVENTS_HEARTBEAT_MS);
     ws.on('pong', () => (unanswered = 0));
     // A key revoked (expired, its tenant disabled) while the socket is open ends it: 1008, policy violation.
-    const unwatch = this.keyWatch.watch(tenantId, token, (reason) => ws.close(1008, reason));
+    const unwatch = this.keyWatch.watch(tenantId, token, 'events:read', (reason) => ws.close(1008, reason));
     ws.on('close', () => {
       clearInterval(heartbeat);
       unwatch();

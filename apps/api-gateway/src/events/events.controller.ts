@@ -41,6 +41,6 @@ export class EventsController {
   ) {
     // The guard authenticated the key of this header: the stream is kept to it (revoked, it ends).
     const token = bearerToken(req.header('authorization'))!;
-    return this.service.sse(ctx, query, lastEventId, req, res, (end) => this.keyWatch.watch(ctx.tenantId, token, end));
+    return this.service.sse(ctx, query, lastEventId, req, res, (end) => this.keyWatch.watch(ctx.tenantId, token, 'events:read', end));
   }
 }

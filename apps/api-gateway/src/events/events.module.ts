@@ -9,7 +9,7 @@ import { KeyWatch } from './key-watch';
 
 @Module({
   controllers: [EventsController],
-  exports: [EventHub],
+  exports: [EventHub, KeyWatch],
   providers: [EventHub, EventsService, EventsWsServer, KeyWatch, RequestBudget],
 })
 export class EventsModule {}

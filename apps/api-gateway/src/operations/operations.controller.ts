@@ -1,13 +1,15 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
 
-import type { TenantContext } from '@payorch/domain';
+import type { KeyScope, TenantContext } from '@payorch/domain';
 
-import { RequireScopes } from '../common/auth.guard';
+import { bearerToken, RequireScopes } from '../common/auth.guard';
 import { IdempotencyKeptByResource } from '../common/idempotency-kept-by-resource';
 import { ApiErrors, IDEMPOTENCY_HEADER, pageSchema, ValidQuery } from '../common/openapi';
 import { Tenant } from '../common/tenant.decorator';
 import { openApi, uuidParam, ZodPipe } from '../common/zod';
+import { KeyWatch } from '../events/key-watch';
 import {
   type CreateOperationDto,
   createOperationSchema,
@@ -22,19 +24,25 @@ import {
 } from './dto/operation.dto';
 import { OperationsService } from './operations.service';
 
+/** What starting an operation needs; a `?wait=` holds its key to it for as long as it waits. */
+const CREATE_SCOPE: KeyScope = 'operations:write';
+
 @ApiTags('operations')
 @ApiBearerAuth()
 @Controller('v1')
 export class OperationsController {
-  constructor(private readonly service: OperationsService) {}
+  constructor(
+    private readonly service: OperationsService,
+    private readonly keyWatch: KeyWatch,
+  ) {}
 
   @Post('terminals/:id/operations')
-  @RequireScopes('operations:write')
+  @RequireScopes(CREATE_SCOPE)
   @IdempotencyKeptByResource()
   @ApiOperation({
     summary: 'Start an operation on a terminal',
     description:
-      "Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A reversal (refund, void, partial void, SBP refund, capture) for more than is left of its original — the original's amount less its reversals approved, in flight or unknown — → 422 AMOUNT_EXCEEDS_ORIGINAL (details: originalAmount, reversedAmount, remainingAmount); concurrent reversals of one original are checked one at a time. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome.",
+      "Creates the operation (state `pending`) and sends it to the terminal once. Same Idempotency-Key + same body → the same operation; a different body → 409. A type the terminal's protocol lacks → 422 naming the protocol. A reversal (refund, void, partial void, SBP refund, capture) for more than is left of its original — the original's amount less its reversals approved, in flight or unknown — → 422 AMOUNT_EXCEEDS_ORIGINAL (details: originalAmount, reversedAmount, remainingAmount); concurrent reversals of one original are checked one at a time. A DISABLED terminal → 409 TERMINAL_DISABLED; a terminal bridged by a REVOKED agent → 409 AGENT_REVOKED (nothing is written or sent). Follow it with GET /v1/operations/{id}, the event stream or webhooks; `?wait=<ms>` waits for the outcome. A key that stops authenticating during the wait (revoked, expired, its tenant disabled) ends it at once with 401 `UNAUTHENTICATED`: the operation was created and goes on; follow it with a valid key (the same request and Idempotency-Key answer it).",
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createOperationSchema) })
@@ -51,8 +59,11 @@ export class OperationsController {
     @Body(new ZodPipe(createOperationSchema)) dto: CreateOperationDto,
     @ValidQuery(createQuery) query: CreateQuery,
     @Headers('idempotency-key') idempotencyKey: string,
+    @Req() req: Request,
   ) {
-    return this.service.create(ctx, terminalId, dto, idempotencyKey, query.wait);
+    // The guard authenticated the key of this header: a wait is kept to it (revoked, the request answers 401).
+    const token = bearerToken(req.header('authorization'))!;
+    return this.service.create(ctx, terminalId, dto, idempotencyKey, query.wait, (end) => this.keyWatch.watch(ctx.tenantId, token, CREATE_SCOPE, end));
   }
 
   @Get('operations')

@@ -27,6 +27,7 @@ import {
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 import { DATABASE, LOGGER } from '../common/tokens';
+import type { WatchKey } from '../events/key-watch';
 import { requireOperableTerminal } from '../terminals/operable-terminal';
 import { OperationOutcomeWaiter } from './outcome-waiter';
 import { decideReversal, ENDED_WITHOUT_EFFECT, type LiveReversal } from './reversal-budget';
@@ -62,8 +63,17 @@ export class OperationsService implements OnApplicationShutdown {
    * operation, different request → 409, also after the global 24 h replay window — then dispatches
    * `operation.execute`. A dispatch that fails before the terminal got it marks the operation FAILED
    * (a conditional PENDING → FAILED, so an executor that did start wins).
+   * A `?wait=` is kept to the request's key (`watchKey`): once the key no longer authenticates the request stops waiting
+   * and answers 401; the operation goes on.
    */
-  async create(ctx: TenantContext, terminalId: string, dto: CreateOperationDto, idempotencyKey: string, waitMs: number): Promise<OperationResponse> {
+  async create(
+    ctx: TenantContext,
+    terminalId: string,
+    dto: CreateOperationDto,
+    idempotencyKey: string,
+    waitMs: number,
+    watchKey?: WatchKey,
+  ): Promise<OperationResponse> {
     if (this.dispatcher.isAvailable?.() === false) {
       // Accepting it now would only fail it as never sent: refuse, the client retries with the same key.
       throw new ApiError('SERVICE_UNAVAILABLE', 'the terminal command bus is unavailable; retry with the same Idempotency-Key', {
@@ -137,7 +147,7 @@ export class OperationsService implements OnApplicationShutdown {
       // A repeat (the key is kept by the operation, @IdempotencyKeptByResource): the operation as it is now;
       // with ?wait= it waits for the run like the first request did.
       if (waitMs > 0 && RUNNING_STATES.has(row.state)) {
-        const wait = await this.outcomes.prepare(ctx.tenantId, row.id);
+        const wait = await this.outcomes.prepare(ctx.tenantId, row.id, watchKey);
         try {
           await wait.settled(waitMs);
         } finally {
@@ -152,7 +162,7 @@ export class OperationsService implements OnApplicationShutdown {
       return this.current(ctx, row.id);
     }
     // Listen before dispatching, so that an outcome published right after the connector queued it is seen.
-    const wait = await this.outcomes.prepare(ctx.tenantId, row.id);
+    const wait = await this.outcomes.prepare(ctx.tenantId, row.id, watchKey);
     try {
       const accepted = this.track(this.execute(ctx.tenantId, row, agentId));
       // Not accepted: execute() has failed it (PENDING → FAILED) already; accepted: the connector runs it.

@@ -126,4 +126,48 @@ describe(`${OperationOutcomeWaiter.name} (re-reads without live events)`, () => 
     }
     expect(await registry.getSingleMetricAsString('payorch_operation_waits')).toMatch(/ 0$/m);
   });
+
+  it('a wait whose key stops authenticating ends at once with 401, whether it is heard of before or during the wait; close stops watching', async () => {
+    // Live events that never come: without the key a wait would end only at its deadline.
+    const hub = { add: () => Promise.resolve(() => undefined) } as unknown as EventHub;
+    const logger = { warn: () => undefined } as unknown as Logger;
+    const waiter = new OperationOutcomeWaiter(hub, db, logger);
+    /** A watched key: `fail` is what KeyWatch calls once the key fails; `watching` until the wait stops watching it. */
+    const key = () => {
+      const watched = { fail: undefined as unknown as () => void, watching: false };
+      const watchKey = (end: (reason: string) => void) => {
+        watched.fail = () => end('revoked');
+        watched.watching = true;
+        return () => (watched.watching = false);
+      };
+      return { watched, watchKey };
+    };
+    const refused = expect.objectContaining({ code: 'UNAUTHENTICATED', message: expect.stringContaining('the operation was created and goes on') });
+
+    // Revoked while the operation is being dispatched, before the request waits.
+    const early = key();
+    const before = await waiter.prepare(tenantId, operationIds[0]!, early.watchKey);
+    early.watched.fail();
+    await expect(before.settled(60_000)).rejects.toEqual(refused);
+    before.close();
+    expect(early.watched.watching).toBe(false);
+
+    // Revoked while the request waits.
+    const late = key();
+    const during = await waiter.prepare(tenantId, operationIds[1]!, late.watchKey);
+    const settled = during.settled(60_000);
+    expect(late.watched.watching).toBe(true);
+    late.watched.fail();
+    await expect(settled).rejects.toEqual(refused);
+    during.close();
+    expect(late.watched.watching).toBe(false);
+
+    // A key that stays valid: the wait ends as before (here closed), and is no longer watched.
+    const kept = key();
+    const valid = await waiter.prepare(tenantId, operationIds[2]!, kept.watchKey);
+    const running = valid.settled(60_000);
+    valid.close();
+    await expect(running).resolves.toBeUndefined();
+    expect(kept.watched.watching).toBe(false);
+  });
 });

@@ -3,12 +3,14 @@ import { Counter, Gauge, Registry } from 'prom-client';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
-import { BatchedLookup, KeyedSlots } from '@payorch/domain';
+import { ApiError, BatchedLookup, KeyedSlots } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { RUNNING_STATES } from '@payorch/operations';
 
+import { KEY_REFUSED } from '../common/auth.guard';
 import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY } from '../common/tokens';
 import { EventHub } from '../events/event-hub';
+import type { WatchKey } from '../events/key-watch';
 
 /** Events after which an operation's run is over: it is final, or unknown and left to recovery. */
 const RUN_OVER = new Set<PublishedEvent['type']>(['operation.completed', 'operation.unknown', 'operation.recovered']);
@@ -20,9 +22,18 @@ const SUBSCRIBE_TIMEOUT_MS = 1000;
 /** Concurrent waits of one tenant on one gateway instance by default (OPERATION_WAITS_MAX_PER_TENANT). */
 const DEFAULT_WAITS_PER_TENANT = 256;
 
+/**
+ * A wait whose key stopped authenticating: the auth guard's 401 (its code and message), and what became of the operation,
+ * which this caller may no longer read.
+ */
+const KEY_REFUSED_DURING_WAIT = `${KEY_REFUSED}; the operation was created and goes on without this request: follow it with a valid key (this request again, same Idempotency-Key)`;
+
 /** A wait prepared before the operation is dispatched, so that no event published after dispatch is missed. */
 export interface OutcomeWait {
-  /** Resolves when the run is over (event, or the row says so) or after `waitMs`, whichever first. The first call's waitMs counts. */
+  /**
+   * Resolves when the run is over (event, or the row says so) or after `waitMs`, whichever first. The first call's waitMs
+   * counts. Rejects (401 UNAUTHENTICATED) as soon as the caller's key no longer authenticates, if it was watched (`prepare`).
+   */
   settled(waitMs: number): Promise<void>;
   /** Stops listening (call in a finally). */
   close(): void;
@@ -41,6 +52,10 @@ export interface OutcomeWait {
  * and dispatched; a 429 would hide that): it answers at once, with the operation as it is, as `wait=0` does, and is
  * counted (`payorch_operation_waits_refused_total`). Before, the tenant's request budget was the only bound (~12,000
  * waits at the default budget), and every event of the tenant went to every waiting request's listener.
+ *
+ * A wait is kept to the key that made the request (KeyWatch): revoked, expired or its tenant disabled meanwhile, the
+ * request stops waiting at once and answers 401. It used to wait on and then answer the operation to a caller that had
+ * lost access to it.
  */
 @Injectable()
 export class OperationOutcomeWaiter {
@@ -76,15 +91,16 @@ export class OperationOutcomeWaiter {
   /**
    * A wait for the operation's outcome, or — the tenant already holding OPERATION_WAITS_MAX_PER_TENANT waits here — one
    * that is over at once (the request answers with the operation as it is). Close it in a finally either way.
+   * `watchKey` watches the request's key for as long as the wait is open (until `close`).
    */
-  async prepare(tenantId: string, operationId: string): Promise<OutcomeWait> {
+  async prepare(tenantId: string, operationId: string, watchKey?: WatchKey): Promise<OutcomeWait> {
     const release = this.waiting.take(tenantId);
     if (release === null) {
       this.refused.inc();
       return { settled: () => Promise.resolve(), close: () => undefined };
     }
     try {
-      const wait = await this.listen(tenantId, operationId);
+      const wait = await this.listen(tenantId, operationId, watchKey);
       return {
         settled: wait.settled,
         close: () => {
@@ -98,8 +114,9 @@ export class OperationOutcomeWaiter {
     }
   }
 
-  private async listen(tenantId: string, operationId: string): Promise<OutcomeWait> {
+  private async listen(tenantId: string, operationId: string, watchKey: WatchKey | undefined): Promise<OutcomeWait> {
     let over = false;
+    let keyRefused = false;
     let wake: (() => void) | undefined;
     const finish = () => {
       over = true;
@@ -128,11 +145,16 @@ export class OperationOutcomeWaiter {
     } finally {
       clearTimeout(timer);
     }
+    // Watched from here, not from settled(): a key revoked while the operation is being dispatched is heard of too.
+    const unwatch = watchKey?.(() => {
+      keyRefused = true;
+      wake?.();
+    });
     let settled: Promise<void> | undefined;
     return {
       settled: (waitMs) => {
-        settled ??=
-          over || waitMs <= 0
+        settled ??= (
+          over || keyRefused || waitMs <= 0
             ? Promise.resolve()
             : new Promise<void>((resolve) => {
                 const poll = unsubscribe === undefined ? setInterval(recheck, POLL_WITHOUT_EVENTS_MS) : undefined;
@@ -143,10 +165,14 @@ export class OperationOutcomeWaiter {
                   resolve();
                 }
                 wake = done;
-              });
+              })
+        ).then(() => {
+          if (keyRefused) throw new ApiError('UNAUTHENTICATED', KEY_REFUSED_DURING_WAIT);
+        });
         return settled;
       },
       close: () => {
+        unwatch?.();
         unsubscribe?.();
         wake?.();
       },
