@@ -408,6 +408,15 @@ export const workerConfigSchema = z.object({
     .describe(
       'How often (and once at each start) the worker sweeps the open campaigns for jobs Redis lost (their run, their running wave, the steps of its unfinished targets) and adds them again under the same job ids (docs/campaigns.md).',
     ),
+  CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(1_000_000)
+    .default(10_000)
+    .describe(
+      "Step jobs (one per unfinished target of a campaign's running wave) the campaign sweep looks for per pass, shared by every open campaign and going on where the last pass stopped: a step lost under a live wave is found within ceil(unfinished targets of all open campaigns / this) passes. Each campaign's run and wave are looked for every pass; one found gone is rebuilt with all its wave's lost steps in that pass, whatever this says (docs/campaigns.md).",
+    ),
   PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (decrypts Assist merchant secrets for wallet payment resolution).'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),
   WALLET_NOT_FOUND_GRACE_MS: z.coerce

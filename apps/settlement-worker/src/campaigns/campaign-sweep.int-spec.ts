@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 
-import { type CampaignPolicy, stepJobId } from '@payorch/campaigns';
+import { type CampaignPolicy, campaignWakeJobId, stepJobId, transitionCampaign } from '@payorch/campaigns';
 import type { PrismaClient } from '@payorch/db';
 import { deleteRedisPrefix, testRedisPrefix, waitFor } from '@payorch/testing';
 
@@ -10,6 +10,11 @@ import { CampaignHarness } from './testing/campaign-harness.testing';
 
 /** Longer than any test here: a parked job that runs again was woken or re-added, not brought back by its fallback delay. */
 const PARK_MS = 10 * 60_000;
+/** Step checks per pass of `sut`: the config's default, more than any test here has targets. */
+const STEP_CHECKS = 10_000;
+/** Step checks per pass of `budgeted`: fewer than a test's targets. */
+const BUDGET = 3;
+const NONE = { run: 0, wave: 0, step: 0 };
 
 /**
  * Redis may lose everything (a flush, a failover without persistence); PostgreSQL is the truth. A campaign is
@@ -28,6 +33,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
   let queue: Queue;
   let runner: CampaignRunner;
   let sut: CampaignSweep;
+  let budgeted: CampaignSweep;
   const move = (tenantId: string, operationId: string, to: 'SENT' | 'APPROVED') => h.move(tenantId, operationId, to);
   const approve = (tenantId: string, operationId: string) => h.approve(tenantId, operationId);
   const startWorker = () => h.startWorker(runner, sut);
@@ -44,7 +50,8 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
   beforeAll(async () => {
     ({ owner, queue } = await h.start());
     runner = new CampaignRunner(h.db, h.dispatcher, h.flows, timing, h.parkedSteps(2 * PARK_MS));
-    sut = new CampaignSweep(h.db, queue, h.flows, h.redis, h.logger);
+    sut = new CampaignSweep(h.db, queue, h.flows, h.redis, h.logger, STEP_CHECKS);
+    budgeted = new CampaignSweep(h.db, queue, h.flows, h.redis, h.logger, BUDGET);
   }, 60_000);
 
   afterAll(() => h.stop());
@@ -66,6 +73,23 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     const targets = await targetsOf(campaignId);
     return owner.terminalOperation.findMany({ where: { terminalId: { in: targets.map((t) => t.terminalId) } } });
   };
+  /** A tenant of its own with a paused campaign of one wave of `terminals`: its steps parked on the pause, every target PENDING. */
+  const pausedCampaign = async (name: string, terminals: number) => {
+    const c = await h.campaign(name, { perWave: terminals, paused: true });
+    await waitFor(async () => (await Promise.all(c.steps.map((id) => queue.getJobState(id)))).every((s) => s === 'delayed'), {
+      what: 'the steps parked on the pause',
+    });
+    return c;
+  };
+  /** Resumed as the gateway resumes (the transition, then `campaign.wake`), with the worker running: every target succeeds. */
+  const resume = async ({ tenantId, campaignId }: { tenantId: string; campaignId: string }) => {
+    const resumed = await h.db.withTenant(tenantId, (tx) => transitionCampaign(tx, { campaignId, from: ['PAUSED'], to: 'RUNNING' }));
+    if (h.worker === undefined) startWorker();
+    await queue.add('campaign.wake', { tenantId, campaignId }, { jobId: campaignWakeJobId(campaignId, resumed!.event!.id) });
+    await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED', { what: 'the resumed campaign completed', timeoutMs: 20_000 });
+    expect((await targetsOf(campaignId)).every((t) => t.state === 'SUCCEEDED')).toBe(true);
+    expect(await operationsOf(campaignId)).toHaveLength((await targetsOf(campaignId)).length);
+  };
 
   it('a campaign whose jobs Redis lost with RUNNING targets holding the slots completes once the sweep re-adds them', async () => {
     h.hold = () => true;
@@ -82,10 +106,10 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     // Nothing runs yet (no worker): the sweep alone re-adds the run, the running wave and its three unfinished steps.
     const first = await sut.sweep();
-    expect(first).toEqual({ campaigns: 1, targets: 3, requeued: { run: 1, wave: 1, step: 3 } });
+    expect(first).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 1, wave: 1, step: 3 } });
     // Once more while they wait: each job exists under its id, nothing is added twice.
     const jobs = (await queue.getJobCounts()) as Record<string, number>;
-    expect(await sut.sweep()).toEqual({ campaigns: 1, targets: 3, requeued: { run: 0, wave: 0, step: 0 } });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE });
     expect(await queue.getJobCounts()).toEqual(jobs);
 
     startWorker();
@@ -152,13 +176,13 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await waitFor(async () => (await Promise.all(waiting.map((t) => queue.getJobState(stepJobId(t.id))))).every((s) => s === 'delayed'), {
       what: 'the other steps parked',
     });
-    expect(await sut.sweep()).toEqual({ campaigns: 1, targets: 3, requeued: { run: 0, wave: 0, step: 0 } });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE });
 
     // One parked step's job is lost (removed: the wave no longer waits for it, and would pass with its target PENDING).
     await h.stopWorker();
     const lost = waiting[0]!;
     await queue.remove(stepJobId(lost.id));
-    expect(await sut.sweep()).toEqual({ campaigns: 1, targets: 3, requeued: { run: 0, wave: 0, step: 1 } });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 0, wave: 0, step: 1 } });
 
     h.hold = () => false;
     startWorker();
@@ -166,5 +190,65 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED', { what: 'the campaign completed', timeoutMs: 20_000 });
     expect((await targetsOf(c.campaignId)).map((t) => t.state)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
     expect(await operationsOf(c.campaignId)).toHaveLength(3);
+  });
+
+  it('looks for at most its budget of steps a pass, each pass going on where the last stopped and past the last campaign on from the first', async () => {
+    const c = await pausedCampaign('budget', 8);
+    // A pass over every step: the next one starts from the first target.
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 8, wrapped: true, requeued: NONE });
+    await h.stopWorker();
+    const [first, , , , fifth] = (await targetsOf(c.campaignId)).map((t) => stepJobId(t.id));
+    await queue.remove(fifth!);
+
+    // Targets 1-3: the fifth's step is not looked for yet.
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+    expect(await queue.getJob(fifth!)).toBeUndefined();
+    // The first's step is lost behind the cursor; targets 4-6: the fifth's is back.
+    await queue.remove(first!);
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: { run: 0, wave: 0, step: 1 } });
+    expect(await queue.getJob(fifth!)).toBeDefined();
+    expect(await queue.getJob(first!)).toBeUndefined();
+    // Targets 7, 8, then past the last campaign on from the first: the first's is back.
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: true, requeued: { run: 0, wave: 0, step: 1 } });
+    expect(await queue.getJob(first!)).toBeDefined();
+    // Targets 2-4.
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+
+    await resume(c);
+  });
+
+  it("rebuilds the flows Redis lost whole in one pass, whatever the budget: each pass looks for every open campaign's run and wave", async () => {
+    const a = await pausedCampaign('flushed-a', 5);
+    const b = await pausedCampaign('flushed-b', 5);
+    expect(await sut.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: NONE });
+    await loseRedis();
+
+    // The cursor is lost too; the run and wave checks find the flows gone and add them with every step of their waves.
+    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: { run: 2, wave: 2, step: 10 } });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+
+    await resume(a);
+    await resume(b);
+  });
+
+  it('leaves the lost steps of a wave whose run and wave went during the pass to the next pass, which adds the flow again whole', async () => {
+    const c = await pausedCampaign('flushed-mid-pass', 5);
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: NONE });
+    await h.stopWorker();
+    // Redis loses everything after the pass found the run and the wave, as it reads the first page of targets.
+    const querySql = h.db.querySql.bind(h.db);
+    const read = jest.spyOn(h.db, 'querySql').mockImplementationOnce(async (tenant, query) => {
+      await deleteRedisPrefix(h.redis, prefix);
+      return querySql(tenant, query);
+    });
+
+    // The page's steps are gone, and so are the run and the wave: nothing is added (a wave added with part of its
+    // steps could pass with the rest of its targets PENDING).
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+    read.mockRestore();
+    expect(Object.values(await queue.getJobCounts()).every((n) => n === 0)).toBe(true);
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: { run: 1, wave: 1, step: 5 } });
+
+    await resume(c);
   });
 });

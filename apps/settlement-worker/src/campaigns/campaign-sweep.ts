@@ -5,6 +5,7 @@ import type { Counter } from 'prom-client';
 import { CAMPAIGN_QUEUE, CAMPAIGN_SWEEP_SCHEDULER_ID, type CampaignJobData, campaignJobId, stepJobId, waveJobId } from '@payorch/campaigns';
 import type { WorkerConfig } from '@payorch/config';
 import { type Database, Prisma } from '@payorch/db';
+import { isUuid } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import type { CampaignTargetState, CampaignWaveState } from '@payorch/prisma';
 
@@ -25,19 +26,24 @@ const RUN_JOB_OPTIONS: JobsOptions = { removeOnComplete: { count: 1000 }, remove
 
 /** Open campaigns per page of the cross-tenant scan. */
 const CAMPAIGN_PAGE = 200;
-/** Targets per page of one wave's scan (one read, one pipelined EXISTS round trip). */
+/** Targets per page of one wave's scan (one read, one pipelined EXISTS round trip); fewer when less of the pass's budget is left. */
 const TARGET_PAGE = 1_000;
 /** Job ids named in the warning of a sweep that re-added jobs (the rest counted). */
 const LOGGED_IDS = 20;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+/** Where the budgeted step checks stopped, under the queue's prefix: lost with the jobs, when the run/wave checks rebuild anyway. */
+const CURSOR_KEY = 'campaign-sweep-cursor';
 
 export type RequeuedKind = 'run' | 'wave' | 'step';
 
 export interface CampaignSweepResult {
-  /** Open (RUNNING or PAUSED) campaigns looked at. */
+  /** Open (RUNNING or PAUSED) campaigns looked at: each one's run and current wave job. */
   campaigns: number;
-  /** Unfinished targets of their current waves whose step job was looked for. */
-  targets: number;
+  /** Step jobs looked for: the budgeted checks under live waves, plus every unfinished target of a wave added again whole. */
+  stepChecks: number;
+  /** The budgeted checks went past the last open campaign's targets and on from the first campaign's. */
+  wrapped: boolean;
   /** Jobs that were gone and were added again, by kind. */
   requeued: Record<RequeuedKind, number>;
 }
@@ -50,6 +56,33 @@ type Driver =
   | { kind: 'wave'; index: number; steps: false }
   /** Nothing started yet (the run starts wave 0), or every wave passed (the run completes the campaign). */
   | { kind: 'run'; started: boolean };
+
+interface OpenCampaign {
+  id: string;
+  tenantId: string;
+}
+
+/** A place in the order of the budgeted step checks: the campaigns by id, each one's unfinished targets by id. */
+interface Position {
+  campaignId: string;
+  targetId: string;
+}
+
+/** Before every target: where the step checks start when no cursor is kept. */
+const START: Position = { campaignId: NIL_UUID, targetId: NIL_UUID };
+
+/** One pass's running state. */
+interface Pass {
+  result: CampaignSweepResult;
+  requeuedIds: string[];
+  /** Budgeted step checks left. */
+  left: number;
+  /** The last target whose step a budgeted check looked for. */
+  last: Position | undefined;
+  /** Campaigns whose flow this pass added again whole: their steps were all checked. */
+  rebuilt: Set<string>;
+  failure: { reason: unknown } | undefined;
+}
 
 /**
  * PostgreSQL is the truth; Redis may lose everything (docs/campaigns.md, "Lost jobs"). A campaign is driven by its
@@ -71,109 +104,194 @@ type Driver =
  * is left to the connector holding it and is dispatched again only once nobody has touched it for 15 s
  * (isUnheldPending) — the job that dispatched it is gone and cannot say it did.
  *
- * Bounded: the scan reads the open campaigns (at most CAMPAIGNS_MAX_PER_TENANT per tenant) and the unfinished targets
- * of their current wave only (at most one wave each, at most 50,000 targets), TARGET_PAGE rows and one pipelined EXISTS
- * round trip at a time; the steps a page found gone are added with that page, and a wave or run found gone is added
- * once with every step of the wave that was gone, as the wave's start adds it.
+ * Bounded: a pass makes 2 EXISTS per open campaign (its run and its current wave; at most CAMPAIGNS_MAX_PER_TENANT
+ * per tenant) and at most `stepChecksPerPass` (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS) step checks, each a target row
+ * read and an EXISTS, TARGET_PAGE at a time. Checking every step of every wave each pass cost up to 50,000 of each
+ * per campaign per pass. The step checks go on from where the last pass stopped (a cursor in Redis: campaign id,
+ * target id), over the campaigns in id order and their unfinished targets in id order, and past the last campaign on
+ * from the first: a step lost under a live wave is found within ceil(unfinished targets of all open campaigns /
+ * budget) passes. A run or wave found gone is rebuilt whole in the pass that finds it, whatever the budget: every
+ * unfinished target of its wave checked and the flow added once with every step of it that is gone, as the wave's
+ * start adds it (a flush loses the cursor too; the run/wave checks need none). Two passes at once (a worker's start
+ * beside the schedule) read the same cursor and check the same steps twice: harmless.
  */
 export class CampaignSweep {
   constructor(
     private readonly db: Database,
     private readonly queue: Queue,
     private readonly flows: FlowProducer,
-    /** Any connection to the queue's Redis: the job hashes are looked up by key (EXISTS). */
+    /** Any connection to the queue's Redis: the job hashes are looked up by key (EXISTS), the cursor kept beside them. */
     private readonly redis: Redis,
     private readonly logger: Logger,
+    /** Step checks per pass (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS), shared by every open campaign. */
+    private readonly stepChecksPerPass: number,
     private readonly requeuedTotal?: Counter<'kind'>,
   ) {}
 
   async sweep(): Promise<CampaignSweepResult> {
-    const result: CampaignSweepResult = { campaigns: 0, targets: 0, requeued: { run: 0, wave: 0, step: 0 } };
-    const requeuedIds: string[] = [];
-    // Keyset pages over the partial index of open campaigns (migration 20261206181610_added_open_campaigns_scan).
-    let after = NIL_UUID;
-    let failure: { reason: unknown } | undefined;
-    for (;;) {
-      const rows = await this.db.prisma.$queryRaw<Array<{ id: string; tenantId: string }>>`
-        SELECT "id", "tenantId" FROM payorch_open_campaigns(${after}::uuid, ${CAMPAIGN_PAGE}::int)`;
-      for (const row of rows) {
-        result.campaigns += 1;
-        try {
-          await this.ensureJobs(row.tenantId, row.id, result, requeuedIds);
-        } catch (error) {
-          // One campaign's failure (Redis refusing, a row gone) does not keep the others from their jobs; the job fails
-          // at the end (kept in the failed set with its reason), and the next sweep looks again.
-          failure ??= { reason: error };
-          this.logger.warn({ tenantId: row.tenantId, campaignId: row.id, err: (error as Error).message }, 'campaign sweep could not check a campaign');
-        }
-      }
-      const last = rows.at(-1);
-      if (rows.length < CAMPAIGN_PAGE || last === undefined) break;
-      after = last.id;
+    const cursor = await this.readCursor();
+    const pass: Pass = {
+      result: { campaigns: 0, stepChecks: 0, wrapped: false, requeued: { run: 0, wave: 0, step: 0 } },
+      requeuedIds: [],
+      left: this.stepChecksPerPass,
+      last: undefined,
+      rebuilt: new Set(),
+      failure: undefined,
+    };
+    // Every open campaign's run and wave; the steps of live waves from the cursor on, while the budget lasts. The ids
+    // are lowercase UUIDs: their string order is PostgreSQL's uuid order, the order of the keyset pages.
+    for await (const row of this.openCampaigns()) {
+      pass.result.campaigns += 1;
+      await this.isolated(pass, row, async () => {
+        const waveIndex = await this.ensureFlow(pass, row);
+        if (waveIndex === undefined || row.id < cursor.campaignId) return;
+        await this.checkSteps(pass, row, waveIndex, row.id === cursor.campaignId ? cursor.targetId : NIL_UUID, MAX_UUID);
+      });
     }
+    // Budget left: every step after the cursor was checked; on from the first campaign up to the cursor.
+    if (pass.left > 0) {
+      pass.result.wrapped = true;
+      if (cursor.campaignId !== NIL_UUID) await this.checkStepsUpTo(pass, cursor);
+    }
+    // Out of budget, the next pass goes on after the last step checked; else every step was checked, it starts over.
+    await this.writeCursor(pass.left === 0 ? (pass.last ?? cursor) : START);
+
+    const { result, requeuedIds } = pass;
     if (requeuedIds.length > 0) {
       this.logger.warn(
         { ...result, jobIds: requeuedIds.slice(0, LOGGED_IDS), more: Math.max(0, requeuedIds.length - LOGGED_IDS) },
         'campaign jobs were lost and were queued again',
       );
+    } else if (result.campaigns > 0) {
+      this.logger.info(result, 'campaign sweep');
     }
-    if (failure) throw failure.reason;
+    if (pass.failure) throw pass.failure.reason;
     return result;
   }
 
-  private async ensureJobs(tenantId: string, campaignId: string, result: CampaignSweepResult, requeuedIds: string[]): Promise<void> {
+  /** The open campaigns across tenants by id: keyset pages over the partial index of open campaigns (migration 20261206181610_added_open_campaigns_scan). */
+  private async *openCampaigns(): AsyncGenerator<OpenCampaign> {
+    let after = NIL_UUID;
+    for (;;) {
+      const rows = await this.db.prisma.$queryRaw<OpenCampaign[]>`
+        SELECT "id", "tenantId" FROM payorch_open_campaigns(${after}::uuid, ${CAMPAIGN_PAGE}::int)`;
+      yield* rows;
+      const last = rows.at(-1);
+      if (rows.length < CAMPAIGN_PAGE || last === undefined) return;
+      after = last.id;
+    }
+  }
+
+  /**
+   * One campaign's checks. Its failure (Redis refusing, a row gone) does not keep the others from their jobs; the job
+   * fails at the end (kept in the failed set with its reason), and the next sweep looks again.
+   */
+  private async isolated(pass: Pass, row: OpenCampaign, check: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (error) {
+      pass.failure ??= { reason: error };
+      this.logger.warn({ tenantId: row.tenantId, campaignId: row.id, err: (error as Error).message }, 'campaign sweep could not check a campaign');
+    }
+  }
+
+  /**
+   * The campaign's run and current wave: added again when gone, the wave with every step of it that is gone (all its
+   * unfinished targets checked, outside the budget). Returns the index of the wave whose steps are left to the
+   * budgeted checks: the current one, when it and the run are alive.
+   */
+  private async ensureFlow(pass: Pass, { tenantId, id: campaignId }: OpenCampaign): Promise<number | undefined> {
+    const driver = await this.driverFor(tenantId, campaignId);
+    if (driver === undefined) return undefined;
+    const runId = campaignJobId(campaignId);
+
+    if (driver.kind === 'run') {
+      const [runGone] = await this.missing([runId]);
+      if (!runGone) return undefined;
+      const data: CampaignJobData['campaign.run'] = { tenantId, campaignId, ...(driver.started ? { started: true } : {}) };
+      await this.queue.add('campaign.run', data, { jobId: runId, ...RUN_JOB_OPTIONS });
+      this.count(pass, 'run', [runId]);
+      return undefined;
+    }
+
+    const waveId = waveJobId(campaignId, driver.index);
+    const [runGone, waveGone] = await this.missing([runId, waveId]);
+    if (!runGone && !waveGone) return driver.steps ? driver.index : undefined;
+    // Run or wave gone: the flow is added again whole, with every step of the wave that is gone, as the wave's start
+    // adds it (a run or wave added with part of its steps could be released before the rest are added).
+    const pending: CampaignJobData['campaign.step'][] = [];
+    if (driver.steps) {
+      pass.rebuilt.add(campaignId);
+      for await (const page of this.unfinishedTargets(tenantId, campaignId, driver.index, NIL_UUID, MAX_UUID, () => TARGET_PAGE)) {
+        pass.result.stepChecks += page.length;
+        pending.push(...(await this.lostSteps(tenantId, campaignId, page)));
+      }
+    }
+    await this.addFlow(tenantId, campaignId, driver.index, pending);
+    if (runGone) this.count(pass, 'run', [runId]);
+    if (waveGone) this.count(pass, 'wave', [waveId]);
+    this.count(
+      pass,
+      'step',
+      pending.map((s) => stepJobId(s.targetId)),
+    );
+    return undefined;
+  }
+
+  /** After the wrap: the steps of the live waves of the campaigns up to the cursor's, its own up to its target, while the budget lasts. */
+  private async checkStepsUpTo(pass: Pass, cursor: Position): Promise<void> {
+    for await (const row of this.openCampaigns()) {
+      if (pass.left === 0 || row.id > cursor.campaignId) return;
+      if (pass.rebuilt.has(row.id)) continue;
+      // Its run and wave were looked at earlier in the pass; a loss since is caught where steps are found gone.
+      await this.isolated(pass, row, async () => {
+        const driver = await this.driverFor(row.tenantId, row.id);
+        if (driver?.kind !== 'wave' || !driver.steps) return;
+        await this.checkSteps(pass, row, driver.index, NIL_UUID, row.id === cursor.campaignId ? cursor.targetId : MAX_UUID);
+      });
+    }
+  }
+
+  /**
+   * Budgeted checks of a live wave's steps: its unfinished targets after `after` and up to `upTo`, a page at a time
+   * while the budget lasts; the steps a page found gone join the wave.
+   */
+  private async checkSteps(pass: Pass, { tenantId, id: campaignId }: OpenCampaign, waveIndex: number, after: string, upTo: string): Promise<void> {
+    const pageSize = () => Math.min(TARGET_PAGE, pass.left);
+    for await (const page of this.unfinishedTargets(tenantId, campaignId, waveIndex, after, upTo, pageSize)) {
+      pass.left -= page.length;
+      pass.result.stepChecks += page.length;
+      const steps = await this.lostSteps(tenantId, campaignId, page);
+      pass.last = { campaignId, targetId: page.at(-1)!.id };
+      if (steps.length === 0) continue;
+      // The run and wave are looked at again first: lost since the campaign's check (a flush during the pass), they
+      // are left to the next pass, which adds the flow again whole; steps joined to a re-added wave a page at a time
+      // could see it released before the rest are added.
+      const [runGone, waveGone] = await this.missing([campaignJobId(campaignId), waveJobId(campaignId, waveIndex)]);
+      if (runGone || waveGone) return;
+      await this.addFlow(tenantId, campaignId, waveIndex, steps);
+      this.count(
+        pass,
+        'step',
+        steps.map((s) => stepJobId(s.targetId)),
+      );
+    }
+  }
+
+  private count(pass: Pass, kind: RequeuedKind, jobIds: string[]): void {
+    pass.result.requeued[kind] += jobIds.length;
+    pass.requeuedIds.push(...jobIds);
+    this.requeuedTotal?.inc({ kind }, jobIds.length);
+  }
+
+  /** Which job drives the open campaign on, from its waves (undefined: no longer open). */
+  private async driverFor(tenantId: string, campaignId: string): Promise<Driver | undefined> {
     const waves = await this.db.withTenant(tenantId, async (tx) => {
       const campaign = await tx.campaign.findUnique({ where: { id: campaignId }, select: { state: true } });
       if (campaign?.state !== 'RUNNING' && campaign?.state !== 'PAUSED') return undefined;
       return tx.campaignWave.findMany({ where: { campaignId }, select: { index: true, state: true }, orderBy: { index: 'asc' } });
     });
-    if (waves === undefined) return;
-    const driver = driverOf(waves);
-    const runId = campaignJobId(campaignId);
-    const count = (kind: RequeuedKind, jobIds: string[]) => {
-      result.requeued[kind] += jobIds.length;
-      requeuedIds.push(...jobIds);
-      this.requeuedTotal?.inc({ kind }, jobIds.length);
-    };
-
-    if (driver.kind === 'run') {
-      if (await this.exists(runId)) return;
-      const data: CampaignJobData['campaign.run'] = { tenantId, campaignId, ...(driver.started ? { started: true } : {}) };
-      await this.queue.add('campaign.run', data, { jobId: runId, ...RUN_JOB_OPTIONS });
-      count('run', [runId]);
-      return;
-    }
-
-    const waveId = waveJobId(campaignId, driver.index);
-    const [runGone, waveGone] = await this.missing([runId, waveId]);
-    // Run or wave gone: the flow is added again whole, with every step of the wave that is gone, as the wave's start
-    // adds it (a run or wave added with part of its steps could be released before the rest are added).
-    const pending: CampaignJobData['campaign.step'][] = [];
-    if (driver.steps) {
-      for await (const page of this.unfinishedTargets(tenantId, campaignId, driver.index)) {
-        result.targets += page.length;
-        const gone = await this.missing(page.map((t) => stepJobId(t.id)));
-        const steps = page.filter((_, i) => gone[i]).map((t) => stepData(tenantId, campaignId, t));
-        if (steps.length === 0) continue;
-        if (runGone || waveGone) pending.push(...steps);
-        else {
-          // Run and wave alive (the wave waits for its children): the lost steps join it, a page at a time.
-          await this.addFlow(tenantId, campaignId, driver.index, steps);
-          count(
-            'step',
-            steps.map((s) => stepJobId(s.targetId)),
-          );
-        }
-      }
-    }
-    if (!runGone && !waveGone) return;
-    await this.addFlow(tenantId, campaignId, driver.index, pending);
-    if (runGone) count('run', [runId]);
-    if (waveGone) count('wave', [waveId]);
-    count(
-      'step',
-      pending.map((s) => stepJobId(s.targetId)),
-    );
+    return waves === undefined ? undefined : driverOf(waves);
   }
 
   /**
@@ -194,29 +312,30 @@ export class CampaignSweep {
 
   /**
    * The unfinished targets of one wave (PENDING, RETRYING, RUNNING: their step must be alive; a RUNNING one holds a
-   * concurrency slot until its step ends it), TARGET_PAGE at a time (keyset on the id).
+   * concurrency slot until its step ends it) after `after` and up to `upTo`, `pageSize()` at a time (keyset on the id;
+   * 0: no more).
    */
-  private async *unfinishedTargets(tenantId: string, campaignId: string, waveIndex: number) {
-    let after = NIL_UUID;
-    for (;;) {
+  private async *unfinishedTargets(tenantId: string, campaignId: string, waveIndex: number, after: string, upTo: string, pageSize: () => number) {
+    for (let limit = pageSize(); limit > 0; limit = pageSize()) {
       const page = await this.db.querySql<{ id: string; state: CampaignTargetState; operationId: string | null }>(
         tenantId,
         Prisma.sql`
           SELECT t."id", t."state", t."operationId" FROM "CampaignTarget" t
           WHERE t."campaignId" = ${campaignId}::uuid AND t."waveIndex" = ${waveIndex}
-            AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING') AND t."id" > ${after}::uuid
-          ORDER BY t."id" LIMIT ${TARGET_PAGE}`,
+            AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING') AND t."id" > ${after}::uuid AND t."id" <= ${upTo}::uuid
+          ORDER BY t."id" LIMIT ${limit}`,
       );
       if (page.length > 0) yield page;
       const last = page.at(-1);
-      if (page.length < TARGET_PAGE || last === undefined) return;
+      if (page.length < limit || last === undefined) return;
       after = last.id;
     }
   }
 
-  private async exists(jobId: string): Promise<boolean> {
-    const [gone] = await this.missing([jobId]);
-    return !gone;
+  /** The steps of `targets` whose job is gone, as the wave's start gives them (one pipelined EXISTS round trip). */
+  private async lostSteps(tenantId: string, campaignId: string, targets: Array<{ id: string; state: CampaignTargetState; operationId: string | null }>) {
+    const gone = await this.missing(targets.map((t) => stepJobId(t.id)));
+    return targets.filter((_, i) => gone[i]).map((t) => stepData(tenantId, campaignId, t));
   }
 
   /** For each job id, whether its job hash is gone (one pipelined round trip). */
@@ -229,6 +348,18 @@ export class CampaignSweep {
       if (error) throw new Error(`could not look up campaign job ${id}: ${error.message}`);
       return found === 0;
     });
+  }
+
+  /** Where the last pass's budgeted checks stopped (START when none is kept, or Redis lost it). */
+  private async readCursor(): Promise<Position> {
+    const [campaignId = '', targetId = ''] = (await this.redis.get(this.queue.toKey(CURSOR_KEY)))?.split(':') ?? [];
+    return isUuid(campaignId) && isUuid(targetId) ? { campaignId, targetId } : START;
+  }
+
+  private async writeCursor(at: Position): Promise<void> {
+    const key = this.queue.toKey(CURSOR_KEY);
+    if (at.campaignId === NIL_UUID) await this.redis.del(key);
+    else await this.redis.set(key, `${at.campaignId}:${at.targetId}`);
   }
 }
 

@@ -58,14 +58,15 @@ export class CampaignsModule {
         },
         {
           provide: CAMPAIGN_SWEEP,
-          inject: [DATABASE, getQueueToken(CAMPAIGN_QUEUE), getFlowProducerToken(CAMPAIGN_QUEUE), redisToken('command'), LOGGER, REGISTRY],
-          useFactory: (db: Database, queue: Queue, flows: FlowProducer, redis: Redis, logger: Logger, registry: Registry) =>
+          inject: [DATABASE, getQueueToken(CAMPAIGN_QUEUE), getFlowProducerToken(CAMPAIGN_QUEUE), redisToken('command'), LOGGER, REGISTRY, WORKER_CONFIG],
+          useFactory: (db: Database, queue: Queue, flows: FlowProducer, redis: Redis, logger: Logger, registry: Registry, config: WorkerConfig) =>
             new CampaignSweep(
               db,
               queue,
               flows,
               redis,
               logger,
+              config.CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS,
               new Counter({
                 name: 'payorch_campaign_jobs_requeued_total',
                 help: 'Campaign jobs that Redis had lost (a flush, a failover without persistence) and that the campaign sweep added again from the rows under their job ids (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave).',
