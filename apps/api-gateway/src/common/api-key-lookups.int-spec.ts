@@ -139,6 +139,25 @@ describe(ApiKeyLookups.name, () => {
     expect(fake.calls).toHaveLength(2);
   });
 
+  it('sends one lookup for concurrent requests of one prefix, never one that started before a change', async () => {
+    const fake = fakeDb(new Map([['pok_a', keyOf('pok_a', tenantA)]]));
+    const { lookups } = await gateway(fake.db);
+    // After a change of the tenant's keys, its 50 open streams and waits (KeyWatch) check the same key at once.
+    await lookups.changed(tenantA);
+    const release = fake.holdNext();
+    const first = Array.from({ length: 50 }, () => lookups.find('pok_a'));
+    await waitFor(() => fake.calls.length === 1, { what: 'lookup sent' });
+    // A change while that lookup is on its way: a request after it must not take the older answer.
+    await lookups.changed(tenantA);
+    const after = lookups.find('pok_a');
+    release();
+    expect(await Promise.all([...first, after])).toEqual(Array.from({ length: 51 }, () => expect.objectContaining({ tenantId: tenantA })));
+    expect(fake.calls).toEqual(['pok_a', 'pok_a']);
+    // Neither is left behind: a later request is answered by the kept lookup (the second one, read after the change).
+    await lookups.find('pok_a');
+    expect(fake.calls).toHaveLength(2);
+  });
+
   it('keeps nothing while the announcements cannot reach it, and again once they can', async () => {
     const fake = fakeDb(new Map([['pok_a', keyOf('pok_a', tenantA)]]));
     const { lookups, subscriber } = await gateway(fake.db);
@@ -201,13 +220,16 @@ describe(ApiKeyLookups.name, () => {
     await lookups.find('pok_a');
     await lookups.find('pok_a');
     expect(fake.calls).toHaveLength(2);
+    // Nor shares a lookup on its way: each request reads PostgreSQL itself.
+    await Promise.all([lookups.find('pok_a'), lookups.find('pok_a')]);
+    expect(fake.calls).toHaveLength(4);
 
     const short = await gateway(fake.db, 1);
     await short.lookups.find('pok_a');
     const at = Date.now();
     await waitFor(() => Date.now() > at + 1, { what: 'one millisecond passed' });
     await short.lookups.find('pok_a');
-    expect(fake.calls).toHaveLength(4);
+    expect(fake.calls).toHaveLength(6);
   });
 
   it('keeps at most API_KEY_CACHE_ENTRIES lookups, forgetting the oldest first', async () => {

@@ -36,6 +36,14 @@ export const API_KEY_CACHE_ENTRIES = 10_000;
 @Injectable()
 export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   private readonly entries = new Map<string, { key: ApiKeyLookup; until: number }>();
+  /**
+   * Lookups on their way, by prefix, with the generation they started in: a request for the same prefix in the same
+   * generation waits for that one instead of sending its own. After a change of a tenant's keys every live stream and
+   * `?wait=` of the tenant checks its key again at once (KeyWatch), and every request of a key whose lookup was just
+   * forgotten looks it up: one statement per prefix instead of one per waiter. Shared only while lookups are kept
+   * (`listening`), so it never serves older data than a kept lookup would.
+   */
+  private readonly inFlight = new Map<string, { generation: number; lookup: Promise<ApiKeyLookup | null> }>();
   /** Told of every change of a tenant's keys or status this process hears of (`onTenantChanged`). */
   private readonly changeListeners = new Set<(tenantId: string) => void>();
   /** Bumped by every change, every lost subscription and every confirmed one: a lookup read before one is not kept. */
@@ -100,7 +108,17 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
       this.entries.delete(prefix);
     }
     const generation = this.generation;
-    const key = await this.db.findApiKeyByPrefix(prefix);
+    const sharing = this.inFlight.get(prefix);
+    if (sharing !== undefined && sharing.generation === generation && this.listening) return sharing.lookup;
+    const lookup = this.db.findApiKeyByPrefix(prefix);
+    if (this.listening) {
+      this.inFlight.set(prefix, { generation, lookup });
+      const done = () => {
+        if (this.inFlight.get(prefix)?.lookup === lookup) this.inFlight.delete(prefix);
+      };
+      lookup.then(done, done);
+    }
+    const key = await lookup;
     if (key !== null && this.listening && generation === this.generation) {
       if (this.entries.size >= API_KEY_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(prefix, { key, until: now + this.ttlMs });
