@@ -85,3 +85,47 @@ export function unknownOutcomeMetrics(registry: Registry, current: () => Promise
   };
 }
 export type UnknownOutcomeMetrics = ReturnType<typeof unknownOutcomeMetrics>;
+
+/** The states `payorch_queue_jobs` reports (BullMQ's getJobCounts types): completed jobs are left out (removed by count). */
+export const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed'] as const;
+export type QueueJobState = (typeof QUEUE_JOB_STATES)[number];
+
+/** One queue's job counts by state. */
+export interface QueueJobCount {
+  readonly queue: string;
+  readonly counts: Readonly<Record<QueueJobState, number>>;
+}
+
+/**
+ * Jobs of every queue by state, read from Redis when scraped (system/queue-jobs.ts). `current()` answers the latest
+ * counts, one read shared by the gauge and the counter of a scrape and cached between scrapes, or undefined before any
+ * read succeeded: after a failed read the gauge keeps what it showed, and `readFailures` counts it. `failed` is the
+ * failed set: jobs that used up their attempts, kept for an operator to retry (`npm run admin -- jobs failed|retry`).
+ * Every worker reports the same numbers (they are Redis's): alert on `max by (queue, state)`, never on a sum over instances.
+ */
+export function queueJobMetrics(registry: Registry, current: () => Promise<readonly QueueJobCount[] | undefined>) {
+  return {
+    jobs: new Gauge({
+      name: 'payorch_queue_jobs',
+      help: 'Jobs in each BullMQ queue by state (waiting, active, delayed, prioritized, waiting-children, failed), read from Redis; failed: jobs that used up their attempts, left for an operator to retry (npm run admin -- jobs failed / jobs retry). The same on every worker: use max by (queue, state).',
+      labelNames: ['queue', 'state'] as const,
+      registers: [registry],
+      async collect() {
+        for (const { queue, counts } of (await current()) ?? []) {
+          for (const state of QUEUE_JOB_STATES) this.set({ queue, state }, counts[state]);
+        }
+      },
+    }),
+    readFailures: new Counter({
+      name: 'payorch_queue_jobs_read_failures_total',
+      help: 'Reads of the queue job counts that failed (error) or that a scrape stopped waiting for (timeout): payorch_queue_jobs kept its previous values.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      // The scrape's own read (shared with the gauge): its failure is in the same answer.
+      async collect() {
+        await current();
+      },
+    }),
+  };
+}
+export type QueueJobMetrics = ReturnType<typeof queueJobMetrics>;

@@ -19,6 +19,7 @@ import { RecoveryModule } from './recovery/recovery.module';
 import { SchedulerReconciler } from './schedules/scheduler-reconciler.service';
 import type { SettlementRunner } from './settlement/settlement-runner';
 import { SettlementModule } from './settlement/settlement.module';
+import { QueueJobGauges } from './system/queue-jobs';
 import { SystemModule } from './system/system.module';
 import { UnknownOutcomeGauges } from './system/unknown-outcomes';
 import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
@@ -99,8 +100,9 @@ export class WorkerModule {
         WalletPaymentsModule.register({ config: deps.config, registry: deps.registry }),
         WebhooksModule,
       ],
-      // UnknownOutcomeGauges: payments whose outcome is unknown, read from PostgreSQL when /metrics is scraped.
-      providers: [...shared, BullErrorLog, DatabaseCloser, SchedulerReconciler, UnknownOutcomeGauges, WorkerDrain],
+      // QueueJobGauges / UnknownOutcomeGauges: jobs per queue and state from Redis, payments whose outcome is unknown
+      // from PostgreSQL, read when /metrics is scraped.
+      providers: [...shared, BullErrorLog, DatabaseCloser, QueueJobGauges, SchedulerReconciler, UnknownOutcomeGauges, WorkerDrain],
     };
   }
 }

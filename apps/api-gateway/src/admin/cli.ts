@@ -1,6 +1,6 @@
 import os from 'node:os';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { adminConfigSchema, type AdminConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, type PublishedEvent } from '@payorch/db';
@@ -9,6 +9,7 @@ import { announceKeysChanged, notifyCommitted } from '@payorch/operations';
 import { createRedisClient } from '@payorch/redis';
 
 import { AdminService } from './admin.service';
+import { FailedJobs, isQueueName, QUEUE_NAMES, type QueueName } from './failed-jobs';
 
 /**
  * payorch admin CLI (operators only; uses the owner connection DATABASE_URL):
@@ -19,6 +20,10 @@ import { AdminService } from './admin.service';
  *   npm run admin -- tenant disable --id <tenantId>   (and `tenant enable`)
  *   npm run admin -- egress grant --tenant <id> --channel webhook|assist|relay --cidr 10.20.0.0/16 [--port 443]
  *     (opens a special-purpose range to ONE tenant for ONE channel; `egress grants --tenant <id>`, `egress revoke --id <grantId>`)
+ *   npm run admin -- jobs failed --queue <name> [--limit N]
+ *   npm run admin -- jobs retry --queue <name> (--id <jobId> | --all)
+ *     (BullMQ jobs that used up their attempts, payorch_queue_jobs{state="failed"}: list them, move them back to waiting
+ *     once the cause is fixed; Redis only: REDIS_URL and REDIS_KEY_PREFIX as the workers', no DATABASE_URL)
  * Prints JSON. A new API key is printed once and never stored.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
@@ -54,6 +59,31 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
   } finally {
     redis?.disconnect();
     await prisma.$disconnect();
+  }
+}
+
+/**
+ * The `jobs` commands: the queues' failed sets, on Redis only (the workers' REDIS_URL and REDIS_KEY_PREFIX, so the same
+ * BullMQ keys). It connects once, without retrying: a Redis that is away fails the command rather than holding it.
+ */
+async function runJobs(action: (jobs: FailedJobs) => Promise<unknown>): Promise<void> {
+  const { REDIS_KEY_PREFIX, REDIS_URL } = loadConfig('payorch-admin', adminConfigSchema.pick({ REDIS_KEY_PREFIX: true, REDIS_URL: true }));
+  if (!REDIS_URL) throw new PayorchError('CONFIG', "REDIS_URL is not set: the jobs commands read the queues in Redis (the workers' REDIS_URL)");
+  const redis = createRedisClient(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  // The socket's error (ECONNREFUSED…) says more than the rejection of connect() ("Connection is closed.").
+  let socketError: Error | undefined;
+  redis.on('error', (error: Error) => (socketError = error));
+  const jobs = new FailedJobs(redis, REDIS_KEY_PREFIX);
+  try {
+    await redis.connect().catch((error: unknown) => {
+      const reason = socketError?.message ?? (error instanceof Error ? error.message : String(error));
+      throw new PayorchError('REDIS_UNAVAILABLE', `cannot reach Redis at REDIS_URL (${reason}); nothing was done`);
+    });
+    const result = await action(jobs);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await jobs.close();
+    redis.disconnect();
   }
 }
 
@@ -123,6 +153,33 @@ egress
   .description('withdraw a grant (applies to the next connection of its channel)')
   .requiredOption('--id <grantId>', 'egress grant id')
   .action((o: { id: string }) => run((a) => a.revokeEgressGrant(o.id)));
+
+const queueName = (v: string): QueueName => {
+  if (!isQueueName(v)) throw new InvalidArgumentError(`no such queue; one of ${QUEUE_NAMES.join(', ')}`);
+  return v;
+};
+/** How many failed jobs `jobs failed` prints unless told (the newest first; `failed` says how many there are in all). */
+const FAILED_JOBS_LIMIT = 20;
+
+const jobs = program
+  .command('jobs')
+  .description('BullMQ jobs that used up their attempts (payorch_queue_jobs{state="failed"}); every job resumes from its rows, so a retry is safe');
+jobs
+  .command('failed')
+  .description("a queue's failed jobs, newest first: id, name, failedReason, attemptsMade, finishedOn, tenantId (no other job data)")
+  .requiredOption('--queue <name>', `one of ${QUEUE_NAMES.join(', ')}`, queueName)
+  .option('--limit <n>', 'how many', positiveInt, FAILED_JOBS_LIMIT)
+  .action((o: { queue: QueueName; limit: number }) => runJobs((j) => j.list(o.queue, o.limit)));
+jobs
+  .command('retry')
+  .description('move failed jobs back to waiting, their attempts counted afresh, once the cause is fixed; prints how many')
+  .requiredOption('--queue <name>', `one of ${QUEUE_NAMES.join(', ')}`, queueName)
+  .addOption(new Option('--id <jobId>', 'one failed job').conflicts('all'))
+  .addOption(new Option('--all', 'every job failed at the start of the command'))
+  .action((o: { queue: QueueName; id?: string; all?: boolean }, command: Command) => {
+    if (o.id === undefined && !o.all) command.error('error: one of --id <jobId> or --all is required');
+    return runJobs((j) => (o.id === undefined ? j.retryAll(o.queue) : j.retry(o.queue, o.id)));
+  });
 
 program
   .command('secrets')

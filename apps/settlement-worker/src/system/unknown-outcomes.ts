@@ -7,6 +7,7 @@ import type { Logger, Registry } from '@payorch/logging';
 import { REGISTRY } from '../health/health.controller';
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { type UnknownOutcomeCount, type UnknownOutcomeKind, type UnknownOutcomeMetrics, unknownOutcomeMetrics } from '../worker-metrics';
+import { ScrapeCache, type ScrapeCacheOptions } from './scrape-cache';
 
 /**
  * The error codes that leave an UNKNOWN wallet payment or capture / cancel / refund to a person: the resolution job
@@ -32,88 +33,13 @@ export async function readUnknownOutcomes(db: Database, recoveryMaxAttempts: num
   return rows.map((row) => ({ kind: row.kind, unknown: Number(row.unknown), needingHuman: Number(row.needingHuman), oldestSeconds: row.oldestSeconds }));
 }
 
-export interface UnknownOutcomeCacheOptions {
-  /** A read serves every scrape within this long after it started (UNKNOWN_OUTCOMES_CACHE_MS). */
-  ttlMs: number;
-  /** How long a scrape waits for the read in flight before it answers with the previous values (UNKNOWN_OUTCOMES_WAIT_MS). */
-  waitMs: number;
-  /** A read failed (`error`), or a scrape stopped waiting for it (`timeout`, once per read). */
-  onFailure(reason: 'error' | 'timeout', error?: unknown): void;
-  /** Milliseconds; Date.now by default. */
-  now?: () => number;
-}
-
-interface Read {
-  readonly done: Promise<void>;
-  timedOut: boolean;
-}
-
-/**
- * What a scrape shows: the counts of the last read that succeeded. At most one read at a time and one per `ttlMs`
- * (a failed one too: a database in trouble is not asked again at every scrape); a scrape waits for the read in flight
- * at most `waitMs`. Never rejects: a failed read keeps /metrics answering, with the previous values.
- */
-export class UnknownOutcomeCache {
-  private last: readonly UnknownOutcomeCount[] | undefined;
-  private startedAt = Number.NEGATIVE_INFINITY;
-  private reading: Read | undefined;
-
-  constructor(
-    private readonly read: () => Promise<readonly UnknownOutcomeCount[]>,
-    private readonly options: UnknownOutcomeCacheOptions,
-  ) {}
-
-  async current(): Promise<readonly UnknownOutcomeCount[] | undefined> {
-    const now = (this.options.now ?? Date.now)();
-    if (this.reading === undefined && now - this.startedAt >= this.options.ttlMs) {
-      this.startedAt = now;
-      this.reading = this.start();
-    }
-    const reading = this.reading;
-    if (reading !== undefined && !(await settlesWithin(reading.done, this.options.waitMs)) && !reading.timedOut) {
-      reading.timedOut = true;
-      this.options.onFailure('timeout');
-    }
-    return this.last;
-  }
-
-  private start(): Read {
-    const done = Promise.resolve()
-      .then(() => this.read())
-      .then(
-        (counts) => {
-          this.last = counts;
-        },
-        (error: unknown) => this.options.onFailure('error', error),
-      )
-      .finally(() => {
-        this.reading = undefined;
-      });
-    return { done, timedOut: false };
-  }
-}
-
-/** Whether `promise` (which never rejects) settled within `ms`. */
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The gauges of `unknownOutcomeMetrics` on `registry`, fed by `read` through an UnknownOutcomeCache. */
+/** The gauges of `unknownOutcomeMetrics` on `registry`, fed by `read` through a ScrapeCache. */
 export function watchUnknownOutcomes(
   registry: Registry,
   read: () => Promise<readonly UnknownOutcomeCount[]>,
-  options: Omit<UnknownOutcomeCacheOptions, 'onFailure'> & { logger?: Logger },
-): { metrics: UnknownOutcomeMetrics; cache: UnknownOutcomeCache } {
-  const cache: UnknownOutcomeCache = new UnknownOutcomeCache(read, {
+  options: Omit<ScrapeCacheOptions, 'onFailure'> & { logger?: Logger },
+): { metrics: UnknownOutcomeMetrics; cache: ScrapeCache<readonly UnknownOutcomeCount[]> } {
+  const cache: ScrapeCache<readonly UnknownOutcomeCount[]> = new ScrapeCache(read, {
     ...options,
     onFailure: (reason, error) => {
       metrics.readFailures.inc({ reason });
