@@ -652,7 +652,9 @@ export const adminConfigSchema = z.object({
     .string()
     .refine(isRedisUrl, 'must be a redis:// or rediss:// URL, or redis-cluster://host:port[,host:port…] for a Redis Cluster')
     .optional()
-    .describe('With it, committed events (tenant.disabled…) reach the connectors at once; without, on their next periodic re-check.'),
+    .describe(
+      "With it, committed events (tenant.disabled…) reach the connectors at once; without, on their next periodic re-check. Required by the `jobs` commands (the workers' Redis, with their REDIS_KEY_PREFIX).",
+    ),
 });
 export type AdminConfig = z.infer<typeof adminConfigSchema>;
 
