@@ -8,7 +8,7 @@ import type { Logger, Registry } from '@payorch/logging';
 import { REGISTRY } from '../health/health.controller';
 import { LOGGER } from '../tokens';
 import { QUEUE_JOB_STATES, type QueueJobCount, type QueueJobMetrics, queueJobMetrics, type QueueJobState } from '../worker-metrics';
-import { ScrapeCache, type ScrapeCacheOptions } from './scrape-cache';
+import { type ScrapeCache, type ScrapeCacheOptions, scrapedMetrics } from './scrape-cache';
 
 /** A read serves the scrapes of this long after it started: several Prometheus servers, or a dashboard, cost one. */
 export const QUEUE_JOBS_CACHE_MS = 5_000;
@@ -31,18 +31,7 @@ export function watchQueueJobs(
   read: () => Promise<readonly QueueJobCount[]>,
   options: Omit<ScrapeCacheOptions, 'onFailure'> & { logger?: Logger },
 ): { metrics: QueueJobMetrics; cache: ScrapeCache<readonly QueueJobCount[]> } {
-  const cache: ScrapeCache<readonly QueueJobCount[]> = new ScrapeCache(read, {
-    ...options,
-    onFailure: (reason, error) => {
-      metrics.readFailures.inc({ reason });
-      options.logger?.warn(
-        { reason, err: error instanceof Error ? error.message : error },
-        'reading the queue job counts failed; /metrics keeps the previous values',
-      );
-    },
-  });
-  const metrics = queueJobMetrics(registry, () => cache.current());
-  return { metrics, cache };
+  return scrapedMetrics(read, (current) => queueJobMetrics(registry, current), { ...options, what: 'queue job counts' });
 }
 
 /**

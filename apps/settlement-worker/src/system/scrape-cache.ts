@@ -1,3 +1,7 @@
+import type { Counter } from 'prom-client';
+
+import type { Logger } from '@payorch/logging';
+
 export interface ScrapeCacheOptions {
   /** A read serves every scrape within this long after it started (several Prometheus servers, or a dashboard, cost one). */
   ttlMs: number;
@@ -58,6 +62,29 @@ export class ScrapeCache<T> {
       });
     return { done, timedOut: false };
   }
+}
+
+/**
+ * Metrics whose values are read elsewhere when /metrics is scraped: `metricsOf` builds them on what a ScrapeCache over
+ * `read` holds; a failed or timed-out read counts in their `readFailures` and logs `reading the <what> failed`.
+ */
+export function scrapedMetrics<T, M extends { readFailures: Counter<'reason'> }>(
+  read: () => Promise<T>,
+  metricsOf: (current: () => Promise<T | undefined>) => M,
+  options: Omit<ScrapeCacheOptions, 'onFailure'> & { logger?: Logger; what: string },
+): { metrics: M; cache: ScrapeCache<T> } {
+  const cache: ScrapeCache<T> = new ScrapeCache(read, {
+    ...options,
+    onFailure: (reason, error) => {
+      metrics.readFailures.inc({ reason });
+      options.logger?.warn(
+        { reason, err: error instanceof Error ? error.message : error },
+        `reading the ${options.what} failed; /metrics keeps the previous values`,
+      );
+    },
+  });
+  const metrics = metricsOf(() => cache.current());
+  return { metrics, cache };
 }
 
 /** Whether `promise` (which never rejects) settled within `ms`. */

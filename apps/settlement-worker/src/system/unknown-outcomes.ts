@@ -7,7 +7,7 @@ import type { Logger, Registry } from '@payorch/logging';
 import { REGISTRY } from '../health/health.controller';
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { type UnknownOutcomeCount, type UnknownOutcomeKind, type UnknownOutcomeMetrics, unknownOutcomeMetrics } from '../worker-metrics';
-import { ScrapeCache, type ScrapeCacheOptions } from './scrape-cache';
+import { type ScrapeCache, type ScrapeCacheOptions, scrapedMetrics } from './scrape-cache';
 
 /**
  * The error codes that leave an UNKNOWN wallet payment or capture / cancel / refund to a person: the resolution job
@@ -39,18 +39,7 @@ export function watchUnknownOutcomes(
   read: () => Promise<readonly UnknownOutcomeCount[]>,
   options: Omit<ScrapeCacheOptions, 'onFailure'> & { logger?: Logger },
 ): { metrics: UnknownOutcomeMetrics; cache: ScrapeCache<readonly UnknownOutcomeCount[]> } {
-  const cache: ScrapeCache<readonly UnknownOutcomeCount[]> = new ScrapeCache(read, {
-    ...options,
-    onFailure: (reason, error) => {
-      metrics.readFailures.inc({ reason });
-      options.logger?.warn(
-        { reason, err: error instanceof Error ? error.message : error },
-        'reading the unknown-outcome counts failed; /metrics keeps the previous values',
-      );
-    },
-  });
-  const metrics = unknownOutcomeMetrics(registry, () => cache.current());
-  return { metrics, cache };
+  return scrapedMetrics(read, (current) => unknownOutcomeMetrics(registry, current), { ...options, what: 'unknown-outcome counts' });
 }
 
 /**
