@@ -199,7 +199,8 @@ describe('settlement sweep: a settlement whose job is lost is queued again (real
     expect(await sweep()).toEqual({ found: 1, added: 0, retried: 1, live: 0, finished: 0, catchUp: NO_CATCH_UP });
     expect(await completed(terminal.id)).toMatchObject({ attempts: 2, error: null });
     await expectOneCloseDay(terminal.id, failed.operationId);
-    expect(await (await h.queue.getJob(job.id!))!.getState()).toBe('completed');
+    // The row is written inside the job; BullMQ marks the job completed once its handler has returned.
+    await waitFor(async () => (await (await h.queue.getJob(job.id!))!.getState()) === 'completed', { what: 'the retried job completed' });
   });
 
   it("a manual settlement whose enqueue was lost (row PENDING, no job) is queued under the manual job id, by the sweep's own job", async () => {
