@@ -46,7 +46,7 @@ describe('campaign steps that must wait park until woken (real BullMQ, Redis, Po
   beforeAll(async () => {
     ({ owner, db, queue } = await h.start());
     parked = h.parkedSteps(2 * PARK_MS);
-    sut = new CampaignRunner(db, h.dispatcher, h.flows, timing, parked);
+    sut = new CampaignRunner(db, h.dispatcher, h.flows, timing, parked, h.logger);
     h.startWorker(sut);
   }, 60_000);
 
@@ -186,7 +186,14 @@ describe('CampaignRunner.park: a slot freed between the check and the park', () 
     ({ owner, db } = await h.start());
     parked = h.parkedSteps(2 * PARK_MS);
     const dispatcher = { dispatch: async (): Promise<TerminalCommandReply> => ({ ok: true, result: { queued: true } }) };
-    sut = new CampaignRunner(db, dispatcher, {} as FlowProducer, { now: () => new Date(), pollMs: 25, maxSleepMs: 50, parkMs: PARK_MS, followMs: 0 }, parked);
+    sut = new CampaignRunner(
+      db,
+      dispatcher,
+      {} as FlowProducer,
+      { now: () => new Date(), pollMs: 25, maxSleepMs: 50, parkMs: PARK_MS, followMs: 0 },
+      parked,
+      h.logger,
+    );
   });
 
   afterAll(() => h.stop());

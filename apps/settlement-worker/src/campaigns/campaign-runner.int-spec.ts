@@ -6,17 +6,22 @@ import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
 import { insertOperation, UNHELD_PENDING_MS } from '@payorch/operations';
 import { testRedisPrefix } from '@payorch/testing';
 
-import { CampaignRunner, DEFAULT_TIMING } from './campaign-runner';
+import { CampaignRunner, DEFAULT_TIMING, STEP_FAILED } from './campaign-runner';
 import type { ParkedSteps } from './parked-steps';
 import { CampaignHarness } from './testing/campaign-harness.testing';
 
 type StepData = CampaignJobData['campaign.step'];
 
-/** The parts of a BullMQ job the step uses: its data (updateData) and the move to the delayed set. */
-function fakeJob(data: StepData): Job<StepData> & { delays: number; until: number } {
+/** The step jobs' attempts (waveFlow). */
+const STEP_ATTEMPTS = 5;
+
+/** The parts of a BullMQ job the step uses: its data (updateData), its attempts and the move to the delayed set. */
+function fakeJob(data: StepData, attemptsMade = 0): Job<StepData> & { delays: number; until: number } {
   const job = {
     id: `campaign-step-${data.targetId}`,
     data,
+    attemptsMade,
+    opts: { attempts: STEP_ATTEMPTS },
     delays: 0,
     until: 0,
     updateData: async (next: StepData) => {
@@ -77,6 +82,7 @@ describe(CampaignRunner.name, () => {
       {} as FlowProducer,
       { now: () => new Date(), pollMs: 10, maxSleepMs: 50, parkMs: 60_000, followMs: 0 },
       (parked = h.parkedSteps(120_000)),
+      h.logger,
     );
   });
 
@@ -207,10 +213,37 @@ describe(CampaignRunner.name, () => {
       expect(executes()).toEqual([{ kind: 'operation.execute', tenantId, terminalId, operationId, replyWhen: 'queued', command: { type: 'load_keys' } }]);
     },
   );
+  it('leaves an outage on the last attempt to the processor to defer, also one while it handles another error, and fails the target after', async () => {
+    // What deferOnDatabaseOutage recognises (isDatabaseUnavailable): the job goes back to the delayed set, no attempt spent.
+    const outage = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const bug = new Error('bus refused the command');
+    const job = fakeJob(await campaignOfOne('last-attempt-outage'), STEP_ATTEMPTS - 1);
+    const withTenantSql = jest.spyOn(h.db, 'withTenantSql');
+    try {
+      withTenantSql.mockRejectedValueOnce(outage);
+      await expect(sut.step(job, 'token')).rejects.toBe(outage);
+      // The step's read fails (a bug), then the read that would end the target meets an outage: the outage is thrown.
+      withTenantSql.mockRejectedValueOnce(bug).mockRejectedValueOnce(outage);
+      await expect(sut.step(job, 'token')).rejects.toBe(outage);
+      expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'PENDING', lastError: null });
+      // Deferred, it comes back on its last attempt: the same error ends the target.
+      withTenantSql.mockRejectedValueOnce(bug);
+      await expect(sut.step(job, 'token')).resolves.toEqual({ targetId: job.data.targetId, state: 'FAILED' });
+    } finally {
+      withTenantSql.mockRestore();
+    }
+    expect(await targetOf(job.data.targetId)).toMatchObject({
+      state: 'FAILED',
+      lastError: STEP_FAILED,
+      reason: `step failed after ${STEP_ATTEMPTS} attempts: ${bug.message}`,
+    });
+    expect(executes()).toEqual([]);
+  });
+
   it('a step outside its window sleeps until the window opens or the deadline comes, not a minute at a time', async () => {
     // 50,000 steps outside their window each re-ran every minute (maxSleepMs 60 s): ~830 transactions/s for nothing.
     const clock = new Date('2030-01-01T01:30:00Z');
-    const runner = new CampaignRunner(h.db, dispatcher, {} as FlowProducer, { ...DEFAULT_TIMING, now: () => clock }, parked);
+    const runner = new CampaignRunner(h.db, dispatcher, {} as FlowProducer, { ...DEFAULT_TIMING, now: () => clock }, parked, h.logger);
     const window = { maintenanceWindow: { start: '02:00', end: '04:00' } };
     /** How long the step's job was moved to the delayed set for, plus the run's own time (its store is in UTC). */
     const sleepOf = async (data: StepData) => {

@@ -16,8 +16,9 @@ import {
   waveHalts,
   waveJobId,
 } from '@payorch/campaigns';
-import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
+import { type Database, isDatabaseUnavailable, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { KeyedSerialQueue, type TerminalCommandReply } from '@payorch/domain';
+import type { Logger } from '@payorch/logging';
 import {
   commandCopyOf,
   describeInDoubt,
@@ -72,6 +73,8 @@ export const DEFAULT_TIMING: CampaignTiming = { now: () => new Date(), pollMs: 2
 
 const OPEN: CampaignTargetState[] = ['PENDING', 'RETRYING'];
 const FINAL_OPERATION = new Set(['APPROVED', 'DECLINED', 'FAILED', 'CANCELED']);
+/** `lastError` of a target whose step job spent its attempts on errors of its own (not the terminal's): CampaignRunner.outOfAttempts. */
+export const STEP_FAILED = 'STEP_FAILED';
 
 type StepResult = { targetId: string; state: string };
 
@@ -95,7 +98,8 @@ class Park {
  * The campaign jobs (queue `campaigns`), as a BullMQ flow: `campaign.run` (parent) ← one `campaign.wave` at a
  * time ← that wave's `campaign.step`s. Each handler is resumable from the rows alone: a worker killed at any
  * point re-runs the job, which finds the target's operation (never a second one), the wave's state and the
- * next wave's job id where it left them.
+ * next wave's job id where it left them. A step job does not fail for good with its target open (`outOfAttempts`);
+ * a wave or run job that failed is retried by the campaign sweep.
  */
 export class CampaignRunner {
   /**
@@ -111,16 +115,22 @@ export class CampaignRunner {
     private readonly flows: FlowProducer,
     private readonly timing: CampaignTiming,
     private readonly parked: ParkedSteps,
+    private readonly logger: Logger,
   ) {}
 
-  /** Parent: adds the first wave and waits for its children; when they (and the waves they added) are done, completes. */
+  /**
+   * Parent: adds the first wave and waits for its children; when they (and the waves they added) are done, completes.
+   * Every run asks BullMQ whether a child is still pending, not only the first: a run that failed after it marked
+   * itself started and before it waited (a Redis error), retried by the sweep or re-run after it stalled, completed the
+   * campaign under its running wave.
+   */
   async run(job: Job<CampaignJobData['campaign.run']>, token?: string): Promise<unknown> {
     const { tenantId, campaignId } = job.data;
     if (!job.data.started) {
       await this.startWave({ id: job.id!, queue: job.queueQualifiedName }, tenantId, campaignId, 0);
       await job.updateData({ ...job.data, started: true });
-      if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
     }
+    if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
     const done = await this.db.withTenant(tenantId, (tx) => transitionCampaign(tx, { campaignId, from: ['RUNNING'], to: 'COMPLETED', eventData: {} }));
     const row = done?.row ?? (await this.db.withTenant(tenantId, (tx) => tx.campaign.findUnique({ where: { id: campaignId } })));
     return { campaignId, state: row?.state ?? 'GONE' };
@@ -162,14 +172,72 @@ export class CampaignRunner {
     return { campaignId, waveIndex, verdict };
   }
 
-  /** One terminal: waits for its window / retry time / a concurrency slot, then runs its operation through the terminal queue. */
+  /**
+   * One terminal: waits for its window / retry time / a concurrency slot, then runs its operation through the terminal
+   * queue. An error fails the attempt (BullMQ retries it with its backoff), an outage excepted (the processor defers
+   * it, spending no attempt: deferOnDatabaseOutage); an error on the job's last attempt goes to `outOfAttempts`.
+   */
   async step(job: Job<CampaignJobData['campaign.step']>, token?: string): Promise<StepResult> {
+    try {
+      return await this.stepOrWait(job, token);
+    } catch (error) {
+      // BullMQ retries while attemptsMade + 1 < attempts (Job.shouldRetryJob); attemptsMade counts the failed attempts
+      // before this one (a move to the delayed set, as waits and outages make, counts none).
+      if (error instanceof DelayedError || isDatabaseUnavailable(error) || job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw error;
+      return this.outOfAttempts(job, token, error);
+    }
+  }
+
+  private async stepOrWait(job: Job<CampaignJobData['campaign.step']>, token: string | undefined): Promise<StepResult> {
     try {
       return await this.stepOnce(job);
     } catch (error) {
       if (error instanceof Wait) return this.delay(job, token, error.ms);
       if (error instanceof Park) return this.park(job, token, job.data.tenantId, error.blocker);
       throw error;
+    }
+  }
+
+  /**
+   * The step job's last attempt failed, not for an outage: a command-bus or Redis error, a bug. Failed for good, the
+   * job would let its wave run (a failed step does not hold it: ignoreDependencyOnFailure) and pass with the target
+   * still open: the campaign could complete with it never ended, and a RUNNING one would count against its tenant's
+   * and store's limits for good, every later campaign of the tenant running with a slot fewer. So the target decides:
+   * - RUNNING: its operation exists and its outcome is the truth (the terminal may have approved it), so the target
+   *   is never failed for the job's error. The job follows the operation again in `pollMs` (a DelayedError spends no
+   *   attempt), run after run, until the error stops and the operation ends (an UNKNOWN one is waited for as ever);
+   * - PENDING or RETRYING: nothing of this attempt was sent. FAILED `STEP_FAILED` with the error, and the wave judged;
+   * - ended or gone, or when this fails too: the original error, and the job fails. An outage meanwhile is thrown
+   *   instead, for the processor to defer the job: it comes back on its last attempt.
+   */
+  private async outOfAttempts(job: Job<CampaignJobData['campaign.step']>, token: string | undefined, error: unknown): Promise<StepResult> {
+    const { tenantId, targetId } = job.data;
+    const attempts = job.attemptsMade + 1;
+    const err = error instanceof Error ? error.message : String(error);
+    try {
+      const found = await this.db.withTenantSql(tenantId, async (tx) => {
+        const target = await readTarget(tx, targetId);
+        if (target?.state === 'RUNNING') return { outcome: 'running' as const, target };
+        if (target === null || !OPEN.includes(target.state)) return undefined;
+        const failed = await this.write(tx, target, OPEN, 'FAILED', { lastError: STEP_FAILED, reason: `step failed after ${attempts} attempts: ${err}` });
+        const [campaign] = await tx.$queryRaw<Campaign[]>`SELECT ${CAMPAIGN_COLUMNS} FROM "Campaign" c WHERE c."id" = ${target.campaignId}::uuid`;
+        return failed === null || campaign === undefined ? undefined : { outcome: 'failed' as const, target: failed, campaign };
+      });
+      if (found === undefined) throw error;
+      const { target } = found;
+      if (found.outcome === 'running') {
+        this.logger.warn(
+          { jobId: job.id, tenantId, targetId, operationId: target.operationId, attempts, err },
+          'campaign step out of attempts: it follows its running operation on',
+        );
+        return await this.delay(job, token, this.timing.pollMs);
+      }
+      this.logger.warn({ jobId: job.id, tenantId, targetId, attempts, err }, `campaign step out of attempts: its target failed (${STEP_FAILED})`);
+      if (job.data.parked) await this.parked.unpark(tenantId, target.storeId, job.id!);
+      await this.judgeWave(found.campaign, target.waveIndex);
+      return { targetId, state: target.state };
+    } catch (failure) {
+      throw failure instanceof DelayedError || isDatabaseUnavailable(failure) ? failure : error;
     }
   }
 
@@ -551,6 +619,7 @@ export function waveFlow(parent: { id: string; queue: string }, wave: CampaignJo
         jobId: stepJobId(data.targetId),
         attempts: 5,
         backoff: { type: 'exponential', delay: 1_000 },
+        // A failed step does not hold its wave; its last attempt ends its target or keeps following it (CampaignRunner.outOfAttempts).
         ignoreDependencyOnFailure: true,
         // The step's outcome is its target row; a kept job would cost Redis memory per terminal.
         removeOnComplete: true,

@@ -1,6 +1,7 @@
-import type { Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
+import { Counter, Registry } from 'prom-client';
 
-import { type CampaignPolicy, campaignWakeJobId, stepJobId, transitionCampaign } from '@payorch/campaigns';
+import { campaignJobId, type CampaignPolicy, campaignWakeJobId, stepJobId, transitionCampaign, waveJobId } from '@payorch/campaigns';
 import type { PrismaClient } from '@payorch/db';
 import { deleteRedisPrefix, testRedisPrefix, waitFor } from '@payorch/testing';
 
@@ -15,6 +16,7 @@ const STEP_CHECKS = 10_000;
 /** Step checks per pass of `budgeted`: fewer than a test's targets. */
 const BUDGET = 3;
 const NONE = { run: 0, wave: 0, step: 0 };
+const NOT_RETRIED = { run: 0, wave: 0 };
 
 /**
  * Redis may lose everything (a flush, a failover without persistence); PostgreSQL is the truth. A campaign is
@@ -49,7 +51,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
   beforeAll(async () => {
     ({ owner, queue } = await h.start());
-    runner = new CampaignRunner(h.db, h.dispatcher, h.flows, timing, h.parkedSteps(2 * PARK_MS));
+    runner = new CampaignRunner(h.db, h.dispatcher, h.flows, timing, h.parkedSteps(2 * PARK_MS), h.logger);
     sut = new CampaignSweep(h.db, queue, h.flows, h.redis, h.logger, STEP_CHECKS);
     budgeted = new CampaignSweep(h.db, queue, h.flows, h.redis, h.logger, BUDGET);
   }, 60_000);
@@ -62,6 +64,8 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     h.hold = () => false;
     if (h.worker === undefined) startWorker();
   });
+
+  afterEach(() => jest.restoreAllMocks());
 
   /** A tenant of its own with a campaign over `waves` × `perWave` terminals (a store each), started as the gateway starts it. */
   const campaign = (name: string, waves: number, perWave: number, policy: Partial<CampaignPolicy>) => h.campaign(name, { waves, perWave, policy });
@@ -106,10 +110,10 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     // Nothing runs yet (no worker): the sweep alone re-adds the run, the running wave and its three unfinished steps.
     const first = await sut.sweep();
-    expect(first).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 1, wave: 1, step: 3 } });
+    expect(first).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 1, wave: 1, step: 3 }, retried: NOT_RETRIED });
     // Once more while they wait: each job exists under its id, nothing is added twice.
     const jobs = (await queue.getJobCounts()) as Record<string, number>;
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
     expect(await queue.getJobCounts()).toEqual(jobs);
 
     startWorker();
@@ -176,13 +180,13 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await waitFor(async () => (await Promise.all(waiting.map((t) => queue.getJobState(stepJobId(t.id))))).every((s) => s === 'delayed'), {
       what: 'the other steps parked',
     });
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
 
     // One parked step's job is lost (removed: the wave no longer waits for it, and would pass with its target PENDING).
     await h.stopWorker();
     const lost = waiting[0]!;
     await queue.remove(stepJobId(lost.id));
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 0, wave: 0, step: 1 } });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 0, wave: 0, step: 1 }, retried: NOT_RETRIED });
 
     h.hold = () => false;
     startWorker();
@@ -195,24 +199,24 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
   it('looks for at most its budget of steps a pass, each pass going on where the last stopped and past the last campaign on from the first', async () => {
     const c = await pausedCampaign('budget', 8);
     // A pass over every step: the next one starts from the first target.
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 8, wrapped: true, requeued: NONE });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 8, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
     await h.stopWorker();
     const [first, , , , fifth] = (await targetsOf(c.campaignId)).map((t) => stepJobId(t.id));
     await queue.remove(fifth!);
 
     // Targets 1-3: the fifth's step is not looked for yet.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
     expect(await queue.getJob(fifth!)).toBeUndefined();
     // The first's step is lost behind the cursor; targets 4-6: the fifth's is back.
     await queue.remove(first!);
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: { run: 0, wave: 0, step: 1 } });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: { run: 0, wave: 0, step: 1 }, retried: NOT_RETRIED });
     expect(await queue.getJob(fifth!)).toBeDefined();
     expect(await queue.getJob(first!)).toBeUndefined();
     // Targets 7, 8, then past the last campaign on from the first: the first's is back.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: true, requeued: { run: 0, wave: 0, step: 1 } });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: true, requeued: { run: 0, wave: 0, step: 1 }, retried: NOT_RETRIED });
     expect(await queue.getJob(first!)).toBeDefined();
     // Targets 2-4.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
 
     await resume(c);
   });
@@ -220,12 +224,12 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
   it("rebuilds the flows Redis lost whole in one pass, whatever the budget: each pass looks for every open campaign's run and wave", async () => {
     const a = await pausedCampaign('flushed-a', 5);
     const b = await pausedCampaign('flushed-b', 5);
-    expect(await sut.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: NONE });
+    expect(await sut.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
     await loseRedis();
 
     // The cursor is lost too; the run and wave checks find the flows gone and add them with every step of their waves.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: { run: 2, wave: 2, step: 10 } });
-    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: { run: 2, wave: 2, step: 10 }, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
 
     await resume(a);
     await resume(b);
@@ -233,7 +237,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
   it('leaves the lost steps of a wave whose run and wave went during the pass to the next pass, which adds the flow again whole', async () => {
     const c = await pausedCampaign('flushed-mid-pass', 5);
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: NONE });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
     await h.stopWorker();
     // Redis loses everything after the pass found the run and the wave, as it reads the first page of targets.
     const querySql = h.db.querySql.bind(h.db);
@@ -244,11 +248,90 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     // The page's steps are gone, and so are the run and the wave: nothing is added (a wave added with part of its
     // steps could pass with the rest of its targets PENDING).
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
     read.mockRestore();
     expect(Object.values(await queue.getJobCounts()).every((n) => n === 0)).toBe(true);
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: { run: 1, wave: 1, step: 5 } });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: { run: 1, wave: 1, step: 5 }, retried: NOT_RETRIED });
 
     await resume(c);
+  });
+
+  /** Once the job is in the failed set: it failed for good (a run or wave job has one attempt). */
+  const failed = (jobId: string) => waitFor(async () => (await queue.getJobState(jobId)) === 'failed', { what: `job ${jobId} failed` });
+  const completed = async (campaignId: string) => {
+    await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED', { what: 'the campaign completed', timeoutMs: 20_000 });
+    const targets = await targetsOf(campaignId);
+    expect(targets.map((t) => [t.state, t.attempts])).toEqual(targets.map(() => ['SUCCEEDED', 1]));
+    expect(await operationsOf(campaignId)).toHaveLength(targets.length);
+  };
+
+  it('retries a wave job found failed, again each pass that finds it failed again, and the campaign completes', async () => {
+    const registry = new Registry();
+    const requeuedTotal = new Counter({ name: 'requeued_total', help: 'requeued', labelNames: ['kind', 'reason'] as const, registers: [registry] });
+    const counted = new CampaignSweep(h.db, queue, h.flows, h.redis, h.logger, STEP_CHECKS, requeuedTotal);
+    const warn = jest.spyOn(h.logger, 'warn');
+    // Wave 0's judgement fails (a bug) on its first two runs: the job fails for good each time, its run waiting for it.
+    const bug = new Error('wave could not be judged');
+    jest.spyOn(runner, 'wave').mockRejectedValueOnce(bug).mockRejectedValueOnce(bug);
+    const c = await campaign('failed-wave', 2, 1, {});
+    const waveId = waveJobId(c.campaignId, 0);
+
+    await failed(waveId);
+    // Its hash exists: it used to be left there, the campaign stalled for good.
+    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1 } });
+    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ jobs: [{ jobId: waveId, failedReason: bug.message }] }), 'failed campaign jobs were retried');
+    await failed(waveId);
+    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1 } });
+
+    await completed(c.campaignId);
+    expect((await requeuedTotal.get()).values).toEqual([{ labels: { kind: 'wave', reason: 'failed' }, value: 2 }]);
+  });
+
+  it('retries a run that failed after it marked itself started: it waits for its running wave, and every wave runs', async () => {
+    h.hold = () => true;
+    // The run's move to wait for its children fails once (Redis refusing writes), after it added wave 0 and marked itself started.
+    jest.spyOn(Job.prototype, 'moveToWaitingChildren').mockRejectedValueOnce(new Error("READONLY You can't write against a read only replica."));
+    const c = await campaign('failed-run', 2, 1, {});
+    const runId = campaignJobId(c.campaignId);
+    await failed(runId);
+    await waitFor(async () => dispatched.length === 1, { what: "wave 0's step holding its operation" });
+
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 1, wave: 0 } });
+    // Retried, it waits for wave 0. It completed the campaign's row at once before (wave 0 running, wave 1 never
+    // started), then failed again: BullMQ does not complete a job with pending children.
+    const runState = await waitFor(
+      async () => {
+        const state = await queue.getJobState(runId);
+        return state !== 'waiting' && state !== 'active' && state;
+      },
+      { what: 'the retried run to wait, complete or fail' },
+    );
+    expect(runState).toBe('waiting-children');
+    expect(await stateOf(c.campaignId)).toBe('RUNNING');
+
+    h.hold = () => false;
+    await approve(c.tenantId, dispatched[0]!);
+    await completed(c.campaignId);
+  });
+
+  it('retries the passed wave whose job failed after it started the next one: the run waits for it no more', async () => {
+    h.hold = () => true;
+    const c = await campaign('failed-passed-wave', 2, 1, {});
+    await waitFor(async () => dispatched.length === 1, { what: "wave 0's step holding its operation" });
+    // Adding wave 1's flow fails once (Redis refusing writes at maxmemory): wave 1 RUNNING without a job, wave 0's job failed.
+    jest.spyOn(h.flows, 'add').mockRejectedValueOnce(new Error("OOM command not allowed when used memory > 'maxmemory'."));
+    await approve(c.tenantId, dispatched[0]!);
+    await failed(waveJobId(c.campaignId, 0));
+
+    // Wave 1's flow is added again (its job is gone) and wave 0's job retried: a failed child holds its run for good.
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 1,
+      wrapped: true,
+      requeued: { run: 0, wave: 1, step: 1 },
+      retried: { run: 0, wave: 1 },
+    });
+    h.hold = () => false;
+    await completed(c.campaignId);
   });
 });

@@ -1,4 +1,4 @@
-import type { FlowProducer, JobSchedulerTemplateOptions, JobsOptions, Queue } from 'bullmq';
+import { ErrorCode, type FlowProducer, type JobSchedulerTemplateOptions, type JobsOptions, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 
@@ -36,6 +36,8 @@ const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
 const CURSOR_KEY = 'campaign-sweep-cursor';
 
 export type RequeuedKind = 'run' | 'wave' | 'step';
+/** The jobs the sweep retries when they failed: the ones a campaign waits for (a failed step ends its target or follows it first: CampaignRunner.outOfAttempts). */
+export type RetriedKind = 'run' | 'wave';
 
 export interface CampaignSweepResult {
   /** Open (RUNNING or PAUSED) campaigns looked at: each one's run and current wave job. */
@@ -46,16 +48,30 @@ export interface CampaignSweepResult {
   wrapped: boolean;
   /** Jobs that were gone and were added again, by kind. */
   requeued: Record<RequeuedKind, number>;
+  /** Jobs found in the failed set and retried, by kind. */
+  retried: Record<RetriedKind, number>;
 }
 
-/** The job that drives a campaign on, as its waves' states say. */
-type Driver =
+/** The job that drives a campaign on, as its waves' states say, and the passed wave before its own. */
+type Driver = DriverJob & {
+  /**
+   * The passed wave just before the driving one (the last wave, when every wave passed; none when the driver is a
+   * passed wave itself): its job may have failed after it passed its wave (starting the next one, a Redis error), and
+   * the run waits for a failed child for good. Only its failure is looked for: gone is how a wave job ends.
+   */
+  passed?: number;
+};
+
+type DriverJob =
   /** A wave started and not passed (RUNNING, or HALTED waiting for the resume): its job, and its unfinished targets' steps. */
   | { kind: 'wave'; index: number; steps: true }
   /** The wave before the first PENDING one passed: its job passes it again and starts the next one. */
   | { kind: 'wave'; index: number; steps: false }
   /** Nothing started yet (the run starts wave 0), or every wave passed (the run completes the campaign). */
   | { kind: 'run'; started: boolean };
+
+/** What a run or wave check finds of a job: gone (Redis lost it), failed (in the queue's failed set), or alive. */
+type Found = 'gone' | 'failed' | 'alive';
 
 interface OpenCampaign {
   id: string;
@@ -79,6 +95,8 @@ interface Pass {
   left: number;
   /** The last target whose step a budgeted check looked for. */
   last: Position | undefined;
+  /** Jobs retried from the failed set, with the reason they failed. */
+  retried: Array<{ jobId: string; failedReason: string }>;
   /** Campaigns whose flow this pass added again whole: their steps were all checked. */
   rebuilt: Set<string>;
   failure: { reason: unknown } | undefined;
@@ -104,8 +122,9 @@ interface Pass {
  * is left to the connector holding it and is dispatched again only once nobody has touched it for 15 s
  * (isUnheldPending) — the job that dispatched it is gone and cannot say it did.
  *
- * Bounded: a pass makes 2 EXISTS per open campaign (its run and its current wave; at most CAMPAIGNS_MAX_PER_TENANT
- * per tenant) and at most `stepChecksPerPass` (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS) step checks, each a target row
+ * Bounded: a pass looks up at most 3 jobs per open campaign in one pipelined round trip (its run, its current wave and
+ * the passed one before: EXISTS and a ZSCORE on the failed set each; at most CAMPAIGNS_MAX_PER_TENANT campaigns per
+ * tenant) and at most `stepChecksPerPass` (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS) step checks, each a target row
  * read and an EXISTS, TARGET_PAGE at a time. Checking every step of every wave each pass cost up to 50,000 of each
  * per campaign per pass. The step checks go on from where the last pass stopped (a cursor in Redis: campaign id,
  * target id), over the campaigns in id order and their unfinished targets in id order, and past the last campaign on
@@ -114,27 +133,36 @@ interface Pass {
  * unfinished target of its wave checked and the flow added once with every step of it that is gone, as the wave's
  * start adds it (a flush loses the cursor too; the run/wave checks need none). Two passes at once (a worker's start
  * beside the schedule) read the same cursor and check the same steps twice: harmless.
+ *
+ * Failed jobs: a run or wave job has one attempt, and one that failed (a Redis error adding the next wave, a bug) stays
+ * in the failed set, its hash there for EXISTS to find: the campaign stalled for good (a failed wave is a child its run
+ * waits for). So the run and wave checks look at the failed set too (ZSCORE, in the same pipelined round trip) and
+ * retry a failed run or wave (Job.retry: back to wait; it resumes from the rows), the passed wave before the current
+ * one included (Driver.passed). One that fails again is retried again the next pass: once per interval, each failure
+ * logged by the processor and each retry by the sweep. Step jobs are left as they are: a step's last attempt ends its
+ * target or keeps following its operation (CampaignRunner.outOfAttempts).
  */
 export class CampaignSweep {
   constructor(
     private readonly db: Database,
     private readonly queue: Queue,
     private readonly flows: FlowProducer,
-    /** Any connection to the queue's Redis: the job hashes are looked up by key (EXISTS), the cursor kept beside them. */
+    /** Any connection to the queue's Redis: the job hashes and the failed set are looked up by key, the cursor kept beside them. */
     private readonly redis: Redis,
     private readonly logger: Logger,
     /** Step checks per pass (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS), shared by every open campaign. */
     private readonly stepChecksPerPass: number,
-    private readonly requeuedTotal?: Counter<'kind'>,
+    private readonly requeuedTotal?: Counter<'kind' | 'reason'>,
   ) {}
 
   async sweep(): Promise<CampaignSweepResult> {
     const cursor = await this.readCursor();
     const pass: Pass = {
-      result: { campaigns: 0, stepChecks: 0, wrapped: false, requeued: { run: 0, wave: 0, step: 0 } },
+      result: { campaigns: 0, stepChecks: 0, wrapped: false, requeued: { run: 0, wave: 0, step: 0 }, retried: { run: 0, wave: 0 } },
       requeuedIds: [],
       left: this.stepChecksPerPass,
       last: undefined,
+      retried: [],
       rebuilt: new Set(),
       failure: undefined,
     };
@@ -156,15 +184,17 @@ export class CampaignSweep {
     // Out of budget, the next pass goes on after the last step checked; else every step was checked, it starts over.
     await this.writeCursor(pass.left === 0 ? (pass.last ?? cursor) : START);
 
-    const { result, requeuedIds } = pass;
+    const { result, requeuedIds, retried } = pass;
     if (requeuedIds.length > 0) {
       this.logger.warn(
         { ...result, jobIds: requeuedIds.slice(0, LOGGED_IDS), more: Math.max(0, requeuedIds.length - LOGGED_IDS) },
         'campaign jobs were lost and were queued again',
       );
-    } else if (result.campaigns > 0) {
-      this.logger.info(result, 'campaign sweep');
     }
+    if (retried.length > 0) {
+      this.logger.warn({ ...result, jobs: retried.slice(0, LOGGED_IDS), more: Math.max(0, retried.length - LOGGED_IDS) }, 'failed campaign jobs were retried');
+    }
+    if (requeuedIds.length === 0 && retried.length === 0 && result.campaigns > 0) this.logger.info(result, 'campaign sweep');
     if (pass.failure) throw pass.failure.reason;
     return result;
   }
@@ -197,26 +227,36 @@ export class CampaignSweep {
 
   /**
    * The campaign's run and current wave: added again when gone, the wave with every step of it that is gone (all its
-   * unfinished targets checked, outside the budget). Returns the index of the wave whose steps are left to the
-   * budgeted checks: the current one, when it and the run are alive.
+   * unfinished targets checked, outside the budget); retried when failed, as is the passed wave before (Driver.passed).
+   * Returns the index of the wave whose steps are left to the budgeted checks: the current one, when it and the run
+   * are there (alive or failed).
    */
   private async ensureFlow(pass: Pass, { tenantId, id: campaignId }: OpenCampaign): Promise<number | undefined> {
     const driver = await this.driverFor(tenantId, campaignId);
     if (driver === undefined) return undefined;
     const runId = campaignJobId(campaignId);
+    const waveId = driver.kind === 'wave' ? waveJobId(campaignId, driver.index) : undefined;
+    const passedId = driver.passed === undefined ? undefined : waveJobId(campaignId, driver.passed);
+    const [run, wave, passed] = await this.lookUp([runId, waveId, passedId]);
+    // After the gone ones are added again: a failed run retried before its lost wave is back could find no pending
+    // child and complete the campaign.
+    const retryFailed = async () => {
+      if (passed === 'failed') await this.retry(pass, 'wave', passedId!);
+      if (wave === 'failed') await this.retry(pass, 'wave', waveId!);
+      if (run === 'failed') await this.retry(pass, 'run', runId);
+    };
 
+    if (run !== 'gone' && wave !== 'gone') {
+      await retryFailed();
+      return driver.kind === 'wave' && driver.steps ? driver.index : undefined;
+    }
     if (driver.kind === 'run') {
-      const [runGone] = await this.missing([runId]);
-      if (!runGone) return undefined;
       const data: CampaignJobData['campaign.run'] = { tenantId, campaignId, ...(driver.started ? { started: true } : {}) };
       await this.queue.add('campaign.run', data, { jobId: runId, ...RUN_JOB_OPTIONS });
       this.count(pass, 'run', [runId]);
+      await retryFailed();
       return undefined;
     }
-
-    const waveId = waveJobId(campaignId, driver.index);
-    const [runGone, waveGone] = await this.missing([runId, waveId]);
-    if (!runGone && !waveGone) return driver.steps ? driver.index : undefined;
     // Run or wave gone: the flow is added again whole, with every step of the wave that is gone, as the wave's start
     // adds it (a run or wave added with part of its steps could be released before the rest are added).
     const pending: CampaignJobData['campaign.step'][] = [];
@@ -228,13 +268,14 @@ export class CampaignSweep {
       }
     }
     await this.addFlow(tenantId, campaignId, driver.index, pending);
-    if (runGone) this.count(pass, 'run', [runId]);
-    if (waveGone) this.count(pass, 'wave', [waveId]);
+    if (run === 'gone') this.count(pass, 'run', [runId]);
+    if (wave === 'gone') this.count(pass, 'wave', [waveId!]);
     this.count(
       pass,
       'step',
       pending.map((s) => stepJobId(s.targetId)),
     );
+    await retryFailed();
     return undefined;
   }
 
@@ -281,7 +322,27 @@ export class CampaignSweep {
   private count(pass: Pass, kind: RequeuedKind, jobIds: string[]): void {
     pass.result.requeued[kind] += jobIds.length;
     pass.requeuedIds.push(...jobIds);
-    this.requeuedTotal?.inc({ kind }, jobIds.length);
+    this.requeuedTotal?.inc({ kind, reason: 'lost' }, jobIds.length);
+  }
+
+  /**
+   * Retries a job found in the failed set (Job.retry('failed'): back to wait, a failed child back among its parent's
+   * pending ones). One that another pass retried meanwhile, or that is gone, is left alone.
+   */
+  private async retry(pass: Pass, kind: RetriedKind, jobId: string): Promise<void> {
+    const job = await this.queue.getJob(jobId);
+    if (job === undefined) return;
+    const { failedReason } = job;
+    try {
+      await job.retry('failed');
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === ErrorCode.JobNotInState || code === ErrorCode.JobNotExist) return;
+      throw error;
+    }
+    pass.result.retried[kind] += 1;
+    pass.retried.push({ jobId, failedReason });
+    this.requeuedTotal?.inc({ kind, reason: 'failed' });
   }
 
   /** Which job drives the open campaign on, from its waves (undefined: no longer open). */
@@ -343,11 +404,28 @@ export class CampaignSweep {
     const pipeline = this.redis.pipeline();
     for (const id of jobIds) pipeline.exists(this.queue.toKey(id));
     const answers = (await pipeline.exec()) ?? [];
-    return jobIds.map((id, i) => {
-      const [error, found] = answers[i] ?? [new Error('no answer'), null];
-      if (error) throw new Error(`could not look up campaign job ${id}: ${error.message}`);
-      return found === 0;
+    return jobIds.map((id, i) => answerOf(answers[i], id) === 0);
+  }
+
+  /**
+   * For each job id (none: undefined), whether its job is gone, failed or alive: EXISTS on its hash and ZSCORE on the
+   * queue's failed set, one pipelined round trip for all. The failed set holds exactly the jobs whose last attempt
+   * failed (BullMQ's moveToFinished adds them, Job.retry takes them out; Job.getState looks there first), and a failed
+   * job's hash stays for EXISTS to find. Job.getState costs a script per job after the job's read; the hash's own
+   * fields do not tell a failed job (finishedOn, failedReason) from a completed one retried after an attempt failed.
+   */
+  private async lookUp(jobIds: Array<string | undefined>): Promise<Array<Found | undefined>> {
+    const ids = jobIds.filter((id) => id !== undefined);
+    const failedKey = this.queue.toKey('failed');
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.exists(this.queue.toKey(id)).zscore(failedKey, id);
+    const answers = (await pipeline.exec()) ?? [];
+    const found = ids.map((id, i): Found => {
+      if (answerOf(answers[2 * i], id) === 0) return 'gone';
+      return answerOf(answers[2 * i + 1], id) === null ? 'alive' : 'failed';
     });
+    let next = 0;
+    return jobIds.map((id) => (id === undefined ? undefined : found[next++]));
   }
 
   /** Where the last pass's budgeted checks stopped (START when none is kept, or Redis lost it). */
@@ -363,14 +441,24 @@ export class CampaignSweep {
   }
 }
 
-/** Which job drives the campaign on, from its waves (in index order): the first wave started and not passed, else the first one pending. */
+/**
+ * Which job drives the campaign on, from its waves (in index order): the first wave started and not passed, else the
+ * first one pending; and the passed wave before it (Driver.passed).
+ */
 export function driverOf(waves: Array<{ index: number; state: CampaignWaveState }>): Driver {
   const current = waves.find((w) => w.state === 'RUNNING' || w.state === 'HALTED');
-  if (current !== undefined) return { kind: 'wave', index: current.index, steps: true };
+  if (current !== undefined) return { kind: 'wave', index: current.index, steps: true, passed: waves.filter((w) => w.index < current.index).at(-1)?.index };
   const next = waves.find((w) => w.state === 'PENDING');
-  if (next === undefined) return { kind: 'run', started: true };
+  if (next === undefined) return { kind: 'run', started: true, passed: waves.at(-1)?.index };
   const passed = waves.filter((w) => w.index < next.index);
   return passed.length === 0 ? { kind: 'run', started: false } : { kind: 'wave', index: passed.at(-1)!.index, steps: false };
+}
+
+/** A pipelined command's answer; its error thrown naming the job. */
+function answerOf(answer: [Error | null, unknown] | undefined, jobId: string): unknown {
+  const [error, value] = answer ?? [new Error('no answer'), null];
+  if (error) throw new Error(`could not look up campaign job ${jobId}: ${error.message}`);
+  return value;
 }
 
 /**

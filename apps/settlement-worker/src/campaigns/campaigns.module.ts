@@ -22,7 +22,7 @@ import { ParkedSteps } from './parked-steps';
 /**
  * Fleet campaigns (queue `campaigns` and its flow producer). Each terminal step goes over the worker's command bus;
  * the steps waiting for a slot are listed on the `command` connection (ParkedSteps) and woken through the queue. The
- * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost.
+ * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost, and retries the run and wave jobs that failed.
  */
 @Module({})
 export class CampaignsModule {
@@ -54,7 +54,7 @@ export class CampaignsModule {
             logger: Logger,
           ) =>
             // The waiting lists outlive every fallback delay (at most 1.5 × parkMs) of the steps they list.
-            new CampaignRunner(db, dispatcher, flows, timing, new ParkedSteps(redis, config.REDIS_KEY_PREFIX, queue, 2 * timing.parkMs, logger)),
+            new CampaignRunner(db, dispatcher, flows, timing, new ParkedSteps(redis, config.REDIS_KEY_PREFIX, queue, 2 * timing.parkMs, logger), logger),
         },
         {
           provide: CAMPAIGN_SWEEP,
@@ -69,8 +69,8 @@ export class CampaignsModule {
               config.CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS,
               new Counter({
                 name: 'payorch_campaign_jobs_requeued_total',
-                help: 'Campaign jobs that Redis had lost (a flush, a failover without persistence) and that the campaign sweep added again from the rows under their job ids (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave).',
-                labelNames: ['kind'] as const,
+                help: 'Campaign jobs the campaign sweep queued again (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave); and by reason: lost (Redis had lost it, a flush or a failover without persistence: added again from the rows under its job id) or failed (a run or wave job in the failed set: retried).',
+                labelNames: ['kind', 'reason'] as const,
                 registers: [registry],
               }),
             ),

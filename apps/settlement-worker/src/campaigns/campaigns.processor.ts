@@ -22,6 +22,9 @@ type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?:
  * resume parks there until woken. A step holds its worker slot at most CampaignTiming.followMs while its
  * terminal runs the operation, then follows the operation's row from the delayed set — well within
  * SHORT_LOCK's 10 s lock. `campaign.sweep` (repeatable, and once at each start) adds again the jobs Redis lost.
+ * Failures: an outage spends no attempt (deferOnDatabaseOutage); a step's last attempt ends its open target
+ * (STEP_FAILED) or keeps following its running one instead of failing (CampaignRunner.outOfAttempts); a run or wave
+ * job that failed (one attempt) is retried by the sweep.
  */
 @Processor(CAMPAIGN_QUEUE, SHORT_LOCK)
 export class CampaignsProcessor extends WorkerHost implements OnModuleInit {

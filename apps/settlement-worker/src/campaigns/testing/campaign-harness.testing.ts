@@ -19,7 +19,7 @@ import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { transitionOperation } from '@payorch/operations';
 import { bullPrefix } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisUrl } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisUrl, waitFor } from '@payorch/testing';
 
 import { bullConnection } from '../../redis-connection';
 import type { CampaignRunner } from '../campaign-runner';
@@ -161,6 +161,23 @@ export class CampaignHarness {
     this.worker = undefined;
   }
 
+  /**
+   * Runs a job that fails each run `runs` times without waiting for its backoff (a step's 1, 2, 4, then 8 s): promotes
+   * it whenever it waits in the delayed set, until its `runs`-th run started. Only for a job that fails each run: a
+   * wait of its own (a window, a park) would be cut short too.
+   */
+  async runWithoutBackoff(jobId: string, runs: number): Promise<void> {
+    await waitFor(
+      async () => {
+        if ((this.runs.get(jobId) ?? 0) >= runs) return true;
+        const job = await this.queue.getJob(jobId);
+        if ((await job?.getState()) === 'delayed') await job!.promote().catch(() => undefined);
+        return false;
+      },
+      { what: `${runs} runs of ${jobId}` },
+    );
+  }
+
   /** The connector's part, through the operation owner: one move of the operation, a transaction of its own. */
   move(tenantId: string, operationId: string, to: 'SENT' | 'APPROVED') {
     return this.db.withTenant(tenantId, (tx) => moveOperation(tx, operationId, to));
@@ -210,12 +227,12 @@ export class CampaignHarness {
   }
 
   /**
-   * A tenant of its own (the limits count every RUNNING target of the tenant) with a campaign of `shape`, paused by
-   * the operator at once when `paused`, started as the gateway starts it (`campaign.run`); `steps` are its steps' job
-   * ids, in the order the targets were created.
+   * A tenant of its own (the limits count every RUNNING target of the tenant), or `tenantId`'s, with a campaign of
+   * `shape`, paused by the operator at once when `paused`, started as the gateway starts it (`campaign.run`); `steps`
+   * are its steps' job ids, in the order the targets were created.
    */
-  async campaign(name: string, shape: CampaignShape & { paused?: boolean }) {
-    const tenantId = (await this.owner.tenant.create({ data: { name } })).id;
+  async campaign(name: string, shape: CampaignShape & { paused?: boolean; tenantId?: string }) {
+    const tenantId = shape.tenantId ?? (await this.owner.tenant.create({ data: { name } })).id;
     const campaignId = await this.createCampaign(tenantId, name, shape, async (tx, campaignId) => {
       if (shape.paused) await transitionCampaign(tx, { campaignId, from: ['RUNNING'], to: 'PAUSED', pauseReason: 'operator' });
       return campaignId;
