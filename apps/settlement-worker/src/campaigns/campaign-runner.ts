@@ -149,6 +149,7 @@ export class CampaignRunner {
           await this.halt(tx, campaign, wave.id, wave.canary, tally);
           return 'wait' as const;
         }
+        if (tally.open > 0) return { open: tally.open };
         await transitionWave(tx, { waveId: wave.id, from: ['RUNNING'], to: 'PASSED', eventData: tally });
         return 'next' as const;
       }
@@ -165,6 +166,17 @@ export class CampaignRunner {
       }
       return wave.state === 'PASSED' ? ('next' as const) : ('stop' as const);
     });
+    if (typeof verdict === 'object') {
+      // Targets still open: a wave never passes around them. Their steps may still be pending (the wave run again by
+      // the sweep, or before its children were done): it waits for them. Otherwise their step jobs ended without ending
+      // them — failed for good (stalled twice, or their last attempt's handling failed too; a failed step does not hold
+      // its wave) or lost — and this job fails: the campaign sweep retries or re-adds those steps and retries this job,
+      // once per pass, until the targets end. Before, the wave passed with them open and the campaign could complete.
+      if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+      throw new Error(
+        `wave ${waveIndex} of campaign ${campaignId}: ${verdict.open} target(s) still open with no step pending (failed or lost): left to the campaign sweep`,
+      );
+    }
     if (verdict === 'wait') return this.park(job, token, tenantId, { kind: 'paused', campaignId });
     if (verdict === 'next') {
       await this.startWave({ id: campaignJobId(campaignId), queue: job.queueQualifiedName }, tenantId, campaignId, waveIndex + 1);

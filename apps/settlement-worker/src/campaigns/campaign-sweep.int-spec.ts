@@ -16,7 +16,9 @@ const STEP_CHECKS = 10_000;
 /** Step checks per pass of `budgeted`: fewer than a test's targets. */
 const BUDGET = 3;
 const NONE = { run: 0, wave: 0, step: 0 };
-const NOT_RETRIED = { run: 0, wave: 0 };
+const NOT_RETRIED = { run: 0, wave: 0, step: 0 };
+/** The step jobs' attempts (waveFlow). */
+const STEP_ATTEMPTS = 5;
 
 /**
  * Redis may lose everything (a flush, a failover without persistence); PostgreSQL is the truth. A campaign is
@@ -278,13 +280,47 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     await failed(waveId);
     // Its hash exists: it used to be left there, the campaign stalled for good.
-    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1 } });
+    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 0 } });
     expect(warn).toHaveBeenCalledWith(expect.objectContaining({ jobs: [{ jobId: waveId, failedReason: bug.message }] }), 'failed campaign jobs were retried');
     await failed(waveId);
-    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1 } });
+    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 0 } });
 
     await completed(c.campaignId);
     expect((await requeuedTotal.get()).values).toEqual([{ labels: { kind: 'wave', reason: 'failed' }, value: 2 }]);
+  });
+
+  it('a step failed for good with its target open holds its wave: the sweep retries the step and the wave until the target ends', async () => {
+    // Its handler fails on every attempt without reaching its own last-attempt handling (as a step BullMQ fails after it
+    // stalled twice): the job fails for good with the target PENDING, and a failed step does not hold its wave.
+    const stalled = new Error('job stalled more than allowable limit');
+    const step = runner.step.bind(runner);
+    let failures = 0;
+    jest.spyOn(runner, 'step').mockImplementation(async (job, token) => {
+      if (failures >= STEP_ATTEMPTS) return step(job, token);
+      failures += 1;
+      throw stalled;
+    });
+    const c = await campaign('failed-step', 2, 1, {});
+    const waveId = waveJobId(c.campaignId, 0);
+    await h.runWithoutBackoff(c.steps[0]!, STEP_ATTEMPTS);
+    await failed(c.steps[0]!);
+    // The wave does not pass around its open target (before, it passed and the campaign completed with it PENDING).
+    await failed(waveId);
+    expect(await targetsOf(c.campaignId)).toMatchObject([
+      { waveIndex: 0, state: 'PENDING' },
+      { waveIndex: 1, state: 'PENDING' },
+    ]);
+
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 1 } });
+    // The wave, retried first, may have run before its step was back: then the next pass retries it once more.
+    await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED' || (await queue.getJobState(waveId)) === 'failed', {
+      what: 'the campaign completed, or its wave failed once more',
+      timeoutMs: 20_000,
+    });
+    if ((await stateOf(c.campaignId)) !== 'COMPLETED') {
+      expect(await sut.sweep()).toMatchObject({ retried: { run: 0, wave: 1, step: 0 } });
+    }
+    await completed(c.campaignId);
   });
 
   it('retries a run that failed after it marked itself started: it waits for its running wave, and every wave runs', async () => {
@@ -296,7 +332,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await failed(runId);
     await waitFor(async () => dispatched.length === 1, { what: "wave 0's step holding its operation" });
 
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 1, wave: 0 } });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 1, wave: 0, step: 0 } });
     // Retried, it waits for wave 0. It completed the campaign's row at once before (wave 0 running, wave 1 never
     // started), then failed again: BullMQ does not complete a job with pending children.
     const runState = await waitFor(
@@ -329,7 +365,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
       stepChecks: 1,
       wrapped: true,
       requeued: { run: 0, wave: 1, step: 1 },
-      retried: { run: 0, wave: 1 },
+      retried: { run: 0, wave: 1, step: 0 },
     });
     h.hold = () => false;
     await completed(c.campaignId);

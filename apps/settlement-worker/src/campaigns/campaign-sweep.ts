@@ -37,7 +37,7 @@ const CURSOR_KEY = 'campaign-sweep-cursor';
 
 export type RequeuedKind = 'run' | 'wave' | 'step';
 /** The jobs the sweep retries when they failed: the ones a campaign waits for (a failed step ends its target or follows it first: CampaignRunner.outOfAttempts). */
-export type RetriedKind = 'run' | 'wave';
+export type RetriedKind = 'run' | 'wave' | 'step';
 
 export interface CampaignSweepResult {
   /** Open (RUNNING or PAUSED) campaigns looked at: each one's run and current wave job. */
@@ -139,8 +139,11 @@ interface Pass {
  * waits for). So the run and wave checks look at the failed set too (ZSCORE, in the same pipelined round trip) and
  * retry a failed run or wave (Job.retry: back to wait; it resumes from the rows), the passed wave before the current
  * one included (Driver.passed). One that fails again is retried again the next pass: once per interval, each failure
- * logged by the processor and each retry by the sweep. Step jobs are left as they are: a step's last attempt ends its
- * target or keeps following its operation (CampaignRunner.outOfAttempts).
+ * logged by the processor and each retry by the sweep. A step's last attempt ends its target or keeps following its
+ * operation (CampaignRunner.outOfAttempts), so a failed step is rare (that handling failed too, or BullMQ failed it
+ * after two stalls); the budgeted step checks look at the failed set the same way and retry one found there with its
+ * target open, and its wave, which does not pass around an open target (CampaignRunner.wave), is failed meanwhile and
+ * retried by the wave check.
  */
 export class CampaignSweep {
   constructor(
@@ -158,7 +161,7 @@ export class CampaignSweep {
   async sweep(): Promise<CampaignSweepResult> {
     const cursor = await this.readCursor();
     const pass: Pass = {
-      result: { campaigns: 0, stepChecks: 0, wrapped: false, requeued: { run: 0, wave: 0, step: 0 }, retried: { run: 0, wave: 0 } },
+      result: { campaigns: 0, stepChecks: 0, wrapped: false, requeued: { run: 0, wave: 0, step: 0 }, retried: { run: 0, wave: 0, step: 0 } },
       requeuedIds: [],
       left: this.stepChecksPerPass,
       last: undefined,
@@ -295,27 +298,36 @@ export class CampaignSweep {
 
   /**
    * Budgeted checks of a live wave's steps: its unfinished targets after `after` and up to `upTo`, a page at a time
-   * while the budget lasts; the steps a page found gone join the wave.
+   * while the budget lasts; the steps a page found gone join the wave, those found failed are retried.
    */
   private async checkSteps(pass: Pass, { tenantId, id: campaignId }: OpenCampaign, waveIndex: number, after: string, upTo: string): Promise<void> {
     const pageSize = () => Math.min(TARGET_PAGE, pass.left);
     for await (const page of this.unfinishedTargets(tenantId, campaignId, waveIndex, after, upTo, pageSize)) {
       pass.left -= page.length;
       pass.result.stepChecks += page.length;
-      const steps = await this.lostSteps(tenantId, campaignId, page);
+      const found = await this.lookUp(page.map((t) => stepJobId(t.id)));
+      const steps = page.filter((_, i) => found[i] === 'gone').map((t) => stepData(tenantId, campaignId, t));
+      // A step failed for good with its target open: its last attempt could not end or follow the target
+      // (CampaignRunner.outOfAttempts failed too), or BullMQ failed it after it stalled twice without running it.
+      const failed = page.filter((_, i) => found[i] === 'failed').map((t) => stepJobId(t.id));
       pass.last = { campaignId, targetId: page.at(-1)!.id };
-      if (steps.length === 0) continue;
+      if (steps.length === 0 && failed.length === 0) continue;
       // The run and wave are looked at again first: lost since the campaign's check (a flush during the pass), they
       // are left to the next pass, which adds the flow again whole; steps joined to a re-added wave a page at a time
       // could see it released before the rest are added.
       const [runGone, waveGone] = await this.missing([campaignJobId(campaignId), waveJobId(campaignId, waveIndex)]);
       if (runGone || waveGone) return;
-      await this.addFlow(tenantId, campaignId, waveIndex, steps);
-      this.count(
-        pass,
-        'step',
-        steps.map((s) => stepJobId(s.targetId)),
-      );
+      if (steps.length > 0) {
+        await this.addFlow(tenantId, campaignId, waveIndex, steps);
+        this.count(
+          pass,
+          'step',
+          steps.map((s) => stepJobId(s.targetId)),
+        );
+      }
+      // Retried as it is (its attempts spent: the next error goes straight to its last-attempt handling), once per
+      // pass that finds it: it resumes from its target's row.
+      for (const jobId of failed) await this.retry(pass, 'step', jobId);
     }
   }
 

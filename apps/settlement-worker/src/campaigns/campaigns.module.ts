@@ -22,7 +22,7 @@ import { ParkedSteps } from './parked-steps';
 /**
  * Fleet campaigns (queue `campaigns` and its flow producer). Each terminal step goes over the worker's command bus;
  * the steps waiting for a slot are listed on the `command` connection (ParkedSteps) and woken through the queue. The
- * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost, and retries the run and wave jobs that failed.
+ * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost, and retries the jobs that failed (a step's only with its target open).
  */
 @Module({})
 export class CampaignsModule {
@@ -69,7 +69,7 @@ export class CampaignsModule {
               config.CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS,
               new Counter({
                 name: 'payorch_campaign_jobs_requeued_total',
-                help: 'Campaign jobs the campaign sweep queued again (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave); and by reason: lost (Redis had lost it, a flush or a failover without persistence: added again from the rows under its job id) or failed (a run or wave job in the failed set: retried).',
+                help: 'Campaign jobs the campaign sweep queued again (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave); and by reason: lost (Redis had lost it, a flush or a failover without persistence: added again from the rows under its job id) or failed (a job in the failed set, a step only with its target open: retried).',
                 labelNames: ['kind', 'reason'] as const,
                 registers: [registry],
               }),
