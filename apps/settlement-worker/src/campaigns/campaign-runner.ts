@@ -155,13 +155,10 @@ export class CampaignRunner {
       }
       if (wave.state === 'HALTED') {
         if (campaign.state !== 'RUNNING') return 'wait' as const;
-        // Resumed by the operator: the halted wave's failures are accepted.
-        await transitionWave(tx, {
-          waveId: wave.id,
-          from: ['HALTED'],
-          to: 'PASSED',
-          eventData: { ...(await waveTally(tx, campaignId, waveIndex)), resumed: true },
-        });
+        // Resumed by the operator: the halted wave's failures are accepted, not its open targets.
+        const tally = await waveTally(tx, campaignId, waveIndex);
+        if (tally.open > 0) return { open: tally.open };
+        await transitionWave(tx, { waveId: wave.id, from: ['HALTED'], to: 'PASSED', eventData: { ...tally, resumed: true } });
         return 'next' as const;
       }
       return wave.state === 'PASSED' ? ('next' as const) : ('stop' as const);

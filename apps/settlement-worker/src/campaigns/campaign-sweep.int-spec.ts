@@ -5,7 +5,7 @@ import { campaignJobId, type CampaignPolicy, campaignWakeJobId, stepJobId, trans
 import type { PrismaClient } from '@payorch/db';
 import { deleteRedisPrefix, testRedisPrefix, waitFor } from '@payorch/testing';
 
-import { CampaignRunner, type CampaignTiming } from './campaign-runner';
+import { CampaignRunner, type CampaignTiming, STEP_FAILED } from './campaign-runner';
 import { CampaignSweep } from './campaign-sweep';
 import { CampaignHarness } from './testing/campaign-harness.testing';
 
@@ -321,6 +321,64 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
       expect(await sut.sweep()).toMatchObject({ retried: { run: 0, wave: 1, step: 0 } });
     }
     await completed(c.campaignId);
+  });
+
+  it('a halted wave resumed with a target whose step failed for good does not pass around it: the sweep ends it first', async () => {
+    // Target A's step fails on every attempt; its last attempt ends it FAILED (STEP_FAILED), which halts the wave (threshold
+    // 0 %) and pauses the campaign. Target B's step fails for good without its last-attempt handling (a double stall).
+    const bug = new Error('column "x" does not exist');
+    const stalled = new Error('job stalled more than allowable limit');
+    const failures = new Map<string, number>();
+    /** Throws `error` on the first STEP_ATTEMPTS runs of job `jobId`. */
+    const failFirst = (jobId: string, error: Error): void => {
+      const n = failures.get(jobId) ?? 0;
+      if (n >= STEP_ATTEMPTS) return;
+      failures.set(jobId, n + 1);
+      throw error;
+    };
+    const c = await h.campaign('halted-open', { perWave: 2, paused: true, policy: { failureThresholdPercent: 0 } });
+    const [a, b] = c.steps as [string, string];
+    const inner = runner as unknown as { stepOrWait: CampaignRunner['step'] };
+    const stepOrWait = inner.stepOrWait.bind(runner);
+    jest.spyOn(inner, 'stepOrWait').mockImplementation(async (job, token) => {
+      if (job.id === a) failFirst(a, bug);
+      return stepOrWait(job, token);
+    });
+    const step = runner.step.bind(runner);
+    jest.spyOn(runner, 'step').mockImplementation(async (job, token) => {
+      if (job.id === b) failFirst(b, stalled);
+      return step(job, token);
+    });
+    const resumed = await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
+    await queue.add('campaign.wake', { tenantId: c.tenantId, campaignId: c.campaignId }, { jobId: campaignWakeJobId(c.campaignId, resumed!.event!.id) });
+    await Promise.all([h.runWithoutBackoff(a, STEP_ATTEMPTS), h.runWithoutBackoff(b, STEP_ATTEMPTS)]);
+    await failed(b);
+    const waveId = waveJobId(c.campaignId, 0);
+    await waitFor(async () => (await stateOf(c.campaignId)) === 'PAUSED' && (await queue.getJobState(waveId)) === 'delayed', {
+      what: 'the wave halted and its job parked on the pause',
+    });
+
+    // The operator resumes: the halted wave's failure (A) is accepted, its open target (B) is not.
+    const again = await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
+    await queue.add('campaign.wake', { tenantId: c.tenantId, campaignId: c.campaignId }, { jobId: campaignWakeJobId(c.campaignId, again!.event!.id) });
+    await failed(waveId);
+    expect((await targetsOf(c.campaignId)).map((t) => t.state).sort()).toEqual(['FAILED', 'PENDING']);
+    expect(await stateOf(c.campaignId)).toBe('RUNNING');
+
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 1 } });
+    await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED' || (await queue.getJobState(waveId)) === 'failed', {
+      what: 'the campaign completed, or its wave failed once more',
+      timeoutMs: 20_000,
+    });
+    if ((await stateOf(c.campaignId)) !== 'COMPLETED') {
+      expect(await sut.sweep()).toMatchObject({ retried: { run: 0, wave: 1, step: 0 } });
+      await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED', { what: 'the campaign completed', timeoutMs: 20_000 });
+    }
+    const targets = await targetsOf(c.campaignId);
+    expect(targets.map((t) => [t.state, t.lastError]).sort()).toEqual([
+      ['FAILED', STEP_FAILED],
+      ['SUCCEEDED', null],
+    ]);
   });
 
   it('retries a run that failed after it marked itself started: it waits for its running wave, and every wave runs', async () => {
