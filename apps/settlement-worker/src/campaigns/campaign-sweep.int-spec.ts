@@ -87,11 +87,15 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     });
     return c;
   };
-  /** Resumed as the gateway resumes (the transition, then `campaign.wake`), with the worker running: every target succeeds. */
-  const resume = async ({ tenantId, campaignId }: { tenantId: string; campaignId: string }) => {
+  /** Resumed as the gateway resumes it: the transition, then `campaign.wake`. */
+  const wakeResumed = async ({ tenantId, campaignId }: { tenantId: string; campaignId: string }) => {
     const resumed = await h.db.withTenant(tenantId, (tx) => transitionCampaign(tx, { campaignId, from: ['PAUSED'], to: 'RUNNING' }));
-    if (h.worker === undefined) startWorker();
     await queue.add('campaign.wake', { tenantId, campaignId }, { jobId: campaignWakeJobId(campaignId, resumed!.event!.id) });
+  };
+  /** Resumed as the gateway resumes it, with the worker running: every target succeeds. */
+  const resume = async ({ tenantId, campaignId }: { tenantId: string; campaignId: string }) => {
+    if (h.worker === undefined) startWorker();
+    await wakeResumed({ tenantId, campaignId });
     await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED', { what: 'the resumed campaign completed', timeoutMs: 20_000 });
     expect((await targetsOf(campaignId)).every((t) => t.state === 'SUCCEEDED')).toBe(true);
     expect(await operationsOf(campaignId)).toHaveLength((await targetsOf(campaignId)).length);
@@ -260,6 +264,19 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
   /** Once the job is in the failed set: it failed for good (a run or wave job has one attempt). */
   const failed = (jobId: string) => waitFor(async () => (await queue.getJobState(jobId)) === 'failed', { what: `job ${jobId} failed` });
+  /**
+   * A wave failed around its open target whose step failed for good: one pass retries both; the wave, retried first, may
+   * run before its step is back and fail again, then the next pass retries it once more. Until the campaign completes.
+   */
+  const sweepUntilCompleted = async (campaignId: string, waveId: string) => {
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 1 } });
+    await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED' || (await queue.getJobState(waveId)) === 'failed', {
+      what: 'the campaign completed, or its wave failed once more',
+      timeoutMs: 20_000,
+    });
+    if ((await stateOf(campaignId)) !== 'COMPLETED') expect(await sut.sweep()).toMatchObject({ retried: { run: 0, wave: 1, step: 0 } });
+    await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED', { what: 'the campaign completed', timeoutMs: 20_000 });
+  };
   const completed = async (campaignId: string) => {
     await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED', { what: 'the campaign completed', timeoutMs: 20_000 });
     const targets = await targetsOf(campaignId);
@@ -311,15 +328,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
       { waveIndex: 1, state: 'PENDING' },
     ]);
 
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 1 } });
-    // The wave, retried first, may have run before its step was back: then the next pass retries it once more.
-    await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED' || (await queue.getJobState(waveId)) === 'failed', {
-      what: 'the campaign completed, or its wave failed once more',
-      timeoutMs: 20_000,
-    });
-    if ((await stateOf(c.campaignId)) !== 'COMPLETED') {
-      expect(await sut.sweep()).toMatchObject({ retried: { run: 0, wave: 1, step: 0 } });
-    }
+    await sweepUntilCompleted(c.campaignId, waveId);
     await completed(c.campaignId);
   });
 
@@ -349,8 +358,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
       if (job.id === b) failFirst(b, stalled);
       return step(job, token);
     });
-    const resumed = await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
-    await queue.add('campaign.wake', { tenantId: c.tenantId, campaignId: c.campaignId }, { jobId: campaignWakeJobId(c.campaignId, resumed!.event!.id) });
+    await wakeResumed(c);
     await Promise.all([h.runWithoutBackoff(a, STEP_ATTEMPTS), h.runWithoutBackoff(b, STEP_ATTEMPTS)]);
     await failed(b);
     const waveId = waveJobId(c.campaignId, 0);
@@ -359,21 +367,12 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     });
 
     // The operator resumes: the halted wave's failure (A) is accepted, its open target (B) is not.
-    const again = await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
-    await queue.add('campaign.wake', { tenantId: c.tenantId, campaignId: c.campaignId }, { jobId: campaignWakeJobId(c.campaignId, again!.event!.id) });
+    await wakeResumed(c);
     await failed(waveId);
     expect((await targetsOf(c.campaignId)).map((t) => t.state).sort()).toEqual(['FAILED', 'PENDING']);
     expect(await stateOf(c.campaignId)).toBe('RUNNING');
 
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 1 } });
-    await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED' || (await queue.getJobState(waveId)) === 'failed', {
-      what: 'the campaign completed, or its wave failed once more',
-      timeoutMs: 20_000,
-    });
-    if ((await stateOf(c.campaignId)) !== 'COMPLETED') {
-      expect(await sut.sweep()).toMatchObject({ retried: { run: 0, wave: 1, step: 0 } });
-      await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED', { what: 'the campaign completed', timeoutMs: 20_000 });
-    }
+    await sweepUntilCompleted(c.campaignId, waveId);
     const targets = await targetsOf(c.campaignId);
     expect(targets.map((t) => [t.state, t.lastError]).sort()).toEqual([
       ['FAILED', STEP_FAILED],
