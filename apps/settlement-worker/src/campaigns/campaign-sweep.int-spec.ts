@@ -407,6 +407,27 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await completed(c.campaignId);
   });
 
+  it('retries a wave whose job failed after it started the next one, even once later waves passed too: the run waits for it no more', async () => {
+    // Wave 0's job does its work (passes wave 0, starts wave 1) and then fails (a Redis error on its way out); waves 1
+    // and 2 pass before any sweep, so the rows no longer point at wave 0: only the run's own wait for it does.
+    const wave = runner.wave.bind(runner);
+    jest.spyOn(runner, 'wave').mockImplementationOnce(async (job, token) => {
+      await wave(job, token);
+      throw new Error('Connection is closed.');
+    });
+    const c = await campaign('failed-wave-later-passed', 3, 1, {});
+    await failed(waveJobId(c.campaignId, 0));
+    await waitFor(async () => (await owner.campaignWave.count({ where: { campaignId: c.campaignId, state: 'PASSED' } })) === 3, {
+      what: 'every wave passed',
+    });
+    // The run waits for a failed child for good: the campaign would stay RUNNING with every wave passed.
+    expect(await queue.getJobState(campaignJobId(c.campaignId))).toBe('waiting-children');
+    expect(await stateOf(c.campaignId)).toBe('RUNNING');
+
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 0 } });
+    await completed(c.campaignId);
+  });
+
   it('retries the passed wave whose job failed after it started the next one: the run waits for it no more', async () => {
     h.hold = () => true;
     const c = await campaign('failed-passed-wave', 2, 1, {});

@@ -52,17 +52,8 @@ export interface CampaignSweepResult {
   retried: Record<RetriedKind, number>;
 }
 
-/** The job that drives a campaign on, as its waves' states say, and the passed wave before its own. */
-type Driver = DriverJob & {
-  /**
-   * The passed wave just before the driving one (the last wave, when every wave passed; none when the driver is a
-   * passed wave itself): its job may have failed after it passed its wave (starting the next one, a Redis error), and
-   * the run waits for a failed child for good. Only its failure is looked for: gone is how a wave job ends.
-   */
-  passed?: number;
-};
-
-type DriverJob =
+/** The job that drives a campaign on, as its waves' states say. */
+type Driver =
   /** A wave started and not passed (RUNNING, or HALTED waiting for the resume): its job, and its unfinished targets' steps. */
   | { kind: 'wave'; index: number; steps: true }
   /** The wave before the first PENDING one passed: its job passes it again and starts the next one. */
@@ -122,9 +113,9 @@ interface Pass {
  * is left to the connector holding it and is dispatched again only once nobody has touched it for 15 s
  * (isUnheldPending) — the job that dispatched it is gone and cannot say it did.
  *
- * Bounded: a pass looks up at most 3 jobs per open campaign in one pipelined round trip (its run, its current wave and
- * the passed one before: EXISTS and a ZSCORE on the failed set each; at most CAMPAIGNS_MAX_PER_TENANT campaigns per
- * tenant) and at most `stepChecksPerPass` (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS) step checks, each a target row
+ * Bounded: a pass looks up 2 jobs per open campaign in one pipelined round trip (its run and its current wave: EXISTS
+ * and a ZSCORE on the failed set each) and the run's pending children (SMEMBERS, then the same lookup of those other
+ * than the current wave: normally none), at most CAMPAIGNS_MAX_PER_TENANT campaigns per tenant, and at most `stepChecksPerPass` (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS) step checks, each a target row
  * read and an EXISTS, TARGET_PAGE at a time. Checking every step of every wave each pass cost up to 50,000 of each
  * per campaign per pass. The step checks go on from where the last pass stopped (a cursor in Redis: campaign id,
  * target id), over the campaigns in id order and their unfinished targets in id order, and past the last campaign on
@@ -137,8 +128,8 @@ interface Pass {
  * Failed jobs: a run or wave job has one attempt, and one that failed (a Redis error adding the next wave, a bug) stays
  * in the failed set, its hash there for EXISTS to find: the campaign stalled for good (a failed wave is a child its run
  * waits for). So the run and wave checks look at the failed set too (ZSCORE, in the same pipelined round trip) and
- * retry a failed run or wave (Job.retry: back to wait; it resumes from the rows), the passed wave before the current
- * one included (Driver.passed). One that fails again is retried again the next pass: once per interval, each failure
+ * retry a failed run or wave (Job.retry: back to wait; it resumes from the rows), any wave the run still waits for
+ * included (`failedChildren`: a wave's job may fail after it started the next one). One that fails again is retried again the next pass: once per interval, each failure
  * logged by the processor and each retry by the sweep. A step's last attempt ends its target or keeps following its
  * operation (CampaignRunner.outOfAttempts), so a failed step is rare (that handling failed too, or BullMQ failed it
  * after two stalls); the budgeted step checks look at the failed set the same way and retry one found there with its
@@ -230,21 +221,21 @@ export class CampaignSweep {
 
   /**
    * The campaign's run and current wave: added again when gone, the wave with every step of it that is gone (all its
-   * unfinished targets checked, outside the budget); retried when failed, as is the passed wave before (Driver.passed).
-   * Returns the index of the wave whose steps are left to the budgeted checks: the current one, when it and the run
-   * are there (alive or failed).
+   * unfinished targets checked, outside the budget); retried when failed, as is any other wave its run still waits for
+   * (`failedChildren`). Returns the index of the wave whose steps are left to the budgeted checks: the current one, when
+   * it and the run are there (alive or failed).
    */
   private async ensureFlow(pass: Pass, { tenantId, id: campaignId }: OpenCampaign): Promise<number | undefined> {
     const driver = await this.driverFor(tenantId, campaignId);
     if (driver === undefined) return undefined;
     const runId = campaignJobId(campaignId);
     const waveId = driver.kind === 'wave' ? waveJobId(campaignId, driver.index) : undefined;
-    const passedId = driver.passed === undefined ? undefined : waveJobId(campaignId, driver.passed);
-    const [run, wave, passed] = await this.lookUp([runId, waveId, passedId]);
+    const [run, wave] = await this.lookUp([runId, waveId]);
+    const failedWaves = run === 'gone' ? [] : await this.failedChildren(runId, waveId);
     // After the gone ones are added again: a failed run retried before its lost wave is back could find no pending
     // child and complete the campaign.
     const retryFailed = async () => {
-      if (passed === 'failed') await this.retry(pass, 'wave', passedId!);
+      for (const id of failedWaves) await this.retry(pass, 'wave', id);
       if (wave === 'failed') await this.retry(pass, 'wave', waveId!);
       if (run === 'failed') await this.retry(pass, 'run', runId);
     };
@@ -420,6 +411,23 @@ export class CampaignSweep {
   }
 
   /**
+   * The waves other than `except` that the run still waits for and that failed: its pending children (BullMQ keeps a
+   * child that failed without ignoreDependencyOnFailure in its parent's `dependencies` set, and the parent waits for it
+   * for good) found in the failed set. A wave's job can fail after it passed its wave and started the next one (a Redis
+   * error); by the time the sweep looks, later waves may have passed too, so the run's own list is read rather than
+   * guessed from the rows: usually one member (the current wave), two round trips.
+   */
+  private async failedChildren(runId: string, except: string | undefined): Promise<string[]> {
+    const jobKey = this.queue.toKey('');
+    const members = await this.redis.smembers(`${this.queue.toKey(runId)}:dependencies`);
+    const ids = members.filter((key) => key.startsWith(jobKey)).map((key) => key.slice(jobKey.length));
+    const others = ids.filter((id) => id !== except);
+    if (others.length === 0) return [];
+    const found = await this.lookUp(others);
+    return others.filter((_, i) => found[i] === 'failed');
+  }
+
+  /**
    * For each job id (none: undefined), whether its job is gone, failed or alive: EXISTS on its hash and ZSCORE on the
    * queue's failed set, one pipelined round trip for all. The failed set holds exactly the jobs whose last attempt
    * failed (BullMQ's moveToFinished adds them, Job.retry takes them out; Job.getState looks there first), and a failed
@@ -455,13 +463,13 @@ export class CampaignSweep {
 
 /**
  * Which job drives the campaign on, from its waves (in index order): the first wave started and not passed, else the
- * first one pending; and the passed wave before it (Driver.passed).
+ * first one pending.
  */
 export function driverOf(waves: Array<{ index: number; state: CampaignWaveState }>): Driver {
   const current = waves.find((w) => w.state === 'RUNNING' || w.state === 'HALTED');
-  if (current !== undefined) return { kind: 'wave', index: current.index, steps: true, passed: waves.filter((w) => w.index < current.index).at(-1)?.index };
+  if (current !== undefined) return { kind: 'wave', index: current.index, steps: true };
   const next = waves.find((w) => w.state === 'PENDING');
-  if (next === undefined) return { kind: 'run', started: true, passed: waves.at(-1)?.index };
+  if (next === undefined) return { kind: 'run', started: true };
   const passed = waves.filter((w) => w.index < next.index);
   return passed.length === 0 ? { kind: 'run', started: false } : { kind: 'wave', index: passed.at(-1)!.index, steps: false };
 }
