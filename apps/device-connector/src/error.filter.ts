@@ -4,11 +4,8 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '
 import type { Response } from 'express';
 
 import { isDatabaseUnavailable } from '@payorch/db';
-import { ApiError, assignRequestId, type ErrorBody, httpFailure, statusOf } from '@payorch/domain';
+import { ApiError, assignRequestId, DATABASE_RETRY_AFTER_SECONDS, type ErrorBody, httpFailure, statusOf } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-
-/** As the gateway: while PostgreSQL is unavailable the agent retries after this many seconds. */
-const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /**
  * The connector's one exception filter (global, bootstrap.ts), for its few HTTP routes and everything the HTTP stack

@@ -30,6 +30,6 @@ export {
   type TerminalCommandDispatcher,
   type TerminalCommandReply,
 } from './terminal-commands';
-export { type ErrorBody, httpFailure, statusOf } from './http/error-envelope';
+export { DATABASE_RETRY_AFTER_SECONDS, type ErrorBody, httpFailure, statusOf } from './http/error-envelope';
 export { type BodyRequest, JSON_MEDIA_TYPES, requireJsonBody } from './http/json-body';
 export { assignRequestId, requestIdMiddleware, requestIdOf } from './http/request-id';

@@ -3,17 +3,14 @@ import type { Response } from 'express';
 
 import { isRedisUnavailable } from '@payorch/command-bus';
 import { isDatabaseUnavailable } from '@payorch/db';
-import { ApiError, type ErrorBody, httpFailure, PayorchError, statusOf } from '@payorch/domain';
+import { ApiError, DATABASE_RETRY_AFTER_SECONDS, type ErrorBody, httpFailure, statusOf } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
 import type { PayorchRequest } from './request-context';
 import { LOGGER } from './tokens';
 
-/** Retry-After (seconds) while PostgreSQL is unavailable: the pool reconnects on the next request. */
-export const DATABASE_RETRY_AFTER_SECONDS = 5;
-
-/** Each code's status: @payorch/domain's, shared with the device connector's filter; the gateway's modules take it from here. */
-export { statusOf };
+/** Each code's status and the outage's Retry-After: @payorch/domain's, shared with the device connector's filter; the gateway's modules take them from here. */
+export { DATABASE_RETRY_AFTER_SECONDS, statusOf };
 
 /** The one exception filter: domain codes → HTTP status, one body shape for every error. */
 @Catch()
@@ -66,9 +63,6 @@ export class ErrorFilter implements ExceptionFilter {
         message: 'the service is temporarily unavailable (queue / command bus); retry with the same Idempotency-Key',
         details: { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
       };
-    }
-    if (exception instanceof PayorchError) {
-      return { status: 500, code: 'INTERNAL', message: 'internal error', details: null };
     }
     return { status: 500, code: 'INTERNAL', message: 'internal error', details: null };
   }

@@ -10,6 +10,12 @@ export interface ErrorBody {
   error: { code: string; message: string; details: unknown; requestId: string };
 }
 
+/**
+ * Retry-After (seconds) of a request refused because PostgreSQL (or, at the gateway, Redis) is unavailable: the pool
+ * reconnects on the next request. The gateway's and the connector's filters, and the event stream's refusal, say the same.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 /** The HTTP status of each API error code: exhaustive, so a new code cannot be answered 500 by accident. */
 export function statusOf(code: ApiErrorCode): number {
   switch (code) {
