@@ -55,16 +55,6 @@ describe('live event streams end with their API key', () => {
 
   afterAll(() => session.stop());
 
-  const newKey = async (adminKey: string, scopes = ['read']) => {
-    const created = await session
-      .http()
-      .post('/v1/api-keys')
-      .set('Authorization', `Bearer ${adminKey}`)
-      .set('Idempotency-Key', idem())
-      .send({ name: 'viewer', scopes });
-    expect(created.status).toBe(201);
-    return { id: created.body.id as string, apiKey: created.body.apiKey as string };
-  };
   /** An event of the tenant: a terminal created (in a store made once per tenant). */
   const stores = new Map<string, string>();
   const createTerminal = async (apiKey: string) => {
@@ -84,8 +74,8 @@ describe('live event streams end with their API key', () => {
 
   it('a key revoked through the API ends its SSE and WebSocket streams at once; the tenant’s other streams go on', async () => {
     const { apiKey: adminKey } = await session.tenant();
-    const viewer = await newKey(adminKey);
-    const other = await newKey(adminKey);
+    const viewer = await session.apiKey(adminKey, ['read'], 'viewer');
+    const other = await session.apiKey(adminKey, ['read'], 'viewer');
     const revokedSse = sse(port, viewer.apiKey);
     const revokedWs = await ws(port, viewer.apiKey);
     const kept = await ws(port, other.apiKey);
@@ -98,7 +88,7 @@ describe('live event streams end with their API key', () => {
     }
     expect(reachedAll()).toBe(true);
 
-    const revoked = await session.http().post(`/v1/api-keys/${viewer.id}/revoke`).set('Authorization', `Bearer ${adminKey}`).set('Idempotency-Key', idem());
+    const revoked = await session.revokeApiKey(adminKey, viewer.id);
     expect(revoked.status).toBe(200);
     await waitFor(() => revokedSse.ended && revokedWs.closed !== undefined, { what: 'the revoked key’s streams to end' });
     expect(revokedWs.closed).toBe(1008);
@@ -115,7 +105,7 @@ describe('live event streams end with their API key', () => {
 
   it('a key revoked by the admin CLI, and a tenant disabled by it, end the streams of every key concerned', async () => {
     const { tenantId, apiKey: adminKey } = await session.tenant();
-    const viewer = await newKey(adminKey);
+    const viewer = await session.apiKey(adminKey, ['read'], 'viewer');
     const byCli = await ws(port, viewer.apiKey);
     const tenantWide = await ws(port, adminKey);
     await session.admin.revokeApiKey(viewer.id);

@@ -50,16 +50,6 @@ describe('?wait= ends with its API key', () => {
     await session.stop();
   });
 
-  const newKey = async (scopes: string[]) => {
-    const created = await session
-      .http()
-      .post('/v1/api-keys')
-      .set('Authorization', `Bearer ${adminKey}`)
-      .set('Idempotency-Key', idem())
-      .send({ name: 'pos', scopes });
-    expect(created.status).toBe(201);
-    return { id: created.body.id as string, apiKey: created.body.apiKey as string };
-  };
   /** The request, sent now; `answered` tells whether its response has come. */
   const start = (apiKey: string, key: string, amount: number) => {
     const request = { answered: false, response: undefined as unknown as Promise<Response> };
@@ -87,7 +77,7 @@ describe('?wait= ends with its API key', () => {
   const stateOf = async (id: string) => (await session.owner.terminalOperation.findUniqueOrThrow({ where: { id } })).state;
 
   it('a key revoked through the API ends its wait with 401 at once; another key waiting on the operation gets it; the operation goes on', async () => {
-    const pos = await newKey(['operate']);
+    const pos = await session.apiKey(adminKey, ['operate'], 'pos');
     const key = idem();
     ssi.holdAt('S02');
     const revoked = start(pos.apiKey, key, 1_500);
@@ -95,7 +85,7 @@ describe('?wait= ends with its API key', () => {
     // The same operation waited on with a key that stays valid (a repeat of its Idempotency-Key).
     const kept = start(adminKey, key, 1_500);
 
-    const revocation = await session.http().post(`/v1/api-keys/${pos.id}/revoke`).set('Authorization', `Bearer ${adminKey}`).set('Idempotency-Key', idem());
+    const revocation = await session.revokeApiKey(adminKey, pos.id);
     expect(revocation.status).toBe(200);
     const refused = await withTimeout(revoked.response, { timeoutMs: PROMPTLY_MS, what: 'the revoked key’s wait to answer' });
     // Answered while the terminal still holds the operation: the wait stopped for the key, not for its outcome or deadline.

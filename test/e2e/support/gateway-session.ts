@@ -80,6 +80,18 @@ export class GatewaySession {
     const key = await this.admin.createApiKey({ tenantId: tenant.id, name: 'e2e', scopes });
     return { tenantId: tenant.id, apiKey: key.apiKey, apiKeyId: key.id };
   }
+
+  /** Another key of `adminKey`'s tenant, made through the API (`POST /v1/api-keys`). */
+  async apiKey(adminKey: string, scopes: string[], name = 'e2e-key') {
+    const created = await this.http().post('/v1/api-keys').set('Authorization', `Bearer ${adminKey}`).set('Idempotency-Key', idem()).send({ name, scopes });
+    expect(created.status).toBe(201);
+    return { id: created.body.id as string, apiKey: created.body.apiKey as string };
+  }
+
+  /** Revokes key `id` through the API, as its tenant's admin key `adminKey` (`POST /v1/api-keys/{id}/revoke`). */
+  revokeApiKey(adminKey: string, id: string) {
+    return this.http().post(`/v1/api-keys/${id}/revoke`).set('Authorization', `Bearer ${adminKey}`).set('Idempotency-Key', idem());
+  }
 }
 
 /**
