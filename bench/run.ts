@@ -2,8 +2,11 @@
  * `npm run bench [-- --quick] [-- name …]`: runs the benchmarks under bench/ (each `*.bench.ts` in its
  * own node process, one after another, so they do not disturb each other's measurements), then prints
  * one table of every result row (bench, measured, baseline, ratio, goal, met?, SQL per event) and
- * writes bench/results.json. Without names it runs every bench; a name matches a folder (`faults`) or a
- * file (`tunnel/mux`); `--list` lists them.
+ * writes the results with the machine they were measured on (CPU model, cores, load average at the start). Only a
+ * full run of every bench replaces bench/results.json, the committed record of the issue's figures; a quick run or a
+ * run of some benches writes bench/results.last.json (ignored by git) instead, so that measuring one bench again
+ * does not wipe the others' figures from the record. Without names it runs every bench; a name matches a folder
+ * (`faults`) or a file (`tunnel/mux`); `--list` lists them.
  *
  * `--quick` (CI) sets BENCH_QUICK=1: small counts, the whole run in about a minute. Full mode (default)
  * uses the counts the issue's figures were measured with.
@@ -14,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -22,7 +25,10 @@ import { type BenchRow, goalText, ROW_PREFIX } from './support/report';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH = path.join(ROOT, 'bench');
+/** The record of a full run of every bench (committed). */
 const RESULTS = path.join(BENCH, 'results.json');
+/** Any other run: a quick one, or some benches (not committed). */
+const LAST_RESULTS = path.join(BENCH, 'results.last.json');
 
 const benches = readdirSync(BENCH)
   .filter((dir) => dir !== 'support' && statSync(path.join(BENCH, dir)).isDirectory())
@@ -124,8 +130,24 @@ function table(runs: BenchRun[]): string {
   return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(render)].join('\n');
 }
 
+/**
+ * The machine a run measured: ratios are taken against baselines of the same run, yet how a 2-core VM's neighbours and
+ * CPU model treat the two sides moves them between runs (bench/README, "Fifteenth session"); the record says which.
+ */
+function machine(): { cpus: number; model: string; node: string; loadAverage: number[] } {
+  const cores = cpus();
+  return {
+    cpus: cores.length,
+    model: cores[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
 async function main(): Promise<void> {
   const started = new Date();
+  const host = machine();
+  process.stdout.write(`machine: ${host.cpus} × ${host.model}, node ${host.node}, load average ${host.loadAverage.join(' ')}\n`);
   const runs: BenchRun[] = [];
   for (const bench of selected) {
     process.stdout.write(`\n▶ ${bench}${quick ? ' (quick)' : ''}\n`);
@@ -138,12 +160,13 @@ async function main(): Promise<void> {
     mode: quick ? 'quick' : 'full',
     startedAt: started.toISOString(),
     seconds: Math.round((Date.now() - started.getTime()) / 1000),
-    machine: { cpus: cpus().length, node: process.version },
+    machine: host,
     benches: runs,
   };
-  writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+  const file = !quick && selected.length === benches.length ? RESULTS : LAST_RESULTS;
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   const failed = runs.filter((r) => r.status !== 'ok');
-  process.stdout.write(`\nwrote ${path.relative(ROOT, RESULTS)}; ${runs.length} benches in ${results.seconds} s`);
+  process.stdout.write(`\nwrote ${path.relative(ROOT, file)}; ${runs.length} benches in ${results.seconds} s`);
   process.stdout.write(failed.length ? `; FAILED: ${failed.map((r) => `${r.bench} (${r.status})`).join(', ')}\n` : '\n');
   process.exit(failed.length ? 1 : 0);
 }
