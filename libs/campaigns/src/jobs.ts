@@ -42,7 +42,8 @@ export interface CampaignJobData {
   'campaign.wake': { tenantId: string; campaignId: string };
   /**
    * Repeatable (CAMPAIGN_SWEEP_INTERVAL_MS, and once at each worker start): adds again the jobs of the open campaigns
-   * that Redis lost, read from their rows (apps/settlement-worker campaign-sweep.ts).
+   * that Redis lost, read from their rows, retries their failed ones, and removes the jobs ended campaigns left behind
+   * (apps/settlement-worker campaign-sweep.ts).
    */
   'campaign.sweep': Record<string, never>;
 }

@@ -17,6 +17,8 @@ const STEP_CHECKS = 10_000;
 const BUDGET = 3;
 const NONE = { run: 0, wave: 0, step: 0 };
 const NOT_RETRIED = { run: 0, wave: 0, step: 0 };
+/** Jobs of ended campaigns removed: none here (every campaign completes with nothing of it failed). */
+const NOT_REMOVED = { run: 0, wave: 0, step: 0 };
 /** The step jobs' attempts (waveFlow). */
 const STEP_ATTEMPTS = 5;
 
@@ -116,10 +118,10 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     // Nothing runs yet (no worker): the sweep alone re-adds the run, the running wave and its three unfinished steps.
     const first = await sut.sweep();
-    expect(first).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 1, wave: 1, step: 3 }, retried: NOT_RETRIED });
+    expect(first).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 1, wave: 1, step: 3 }, retried: NOT_RETRIED, removed: NOT_REMOVED });
     // Once more while they wait: each job exists under its id, nothing is added twice.
     const jobs = (await queue.getJobCounts()) as Record<string, number>;
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
     expect(await queue.getJobCounts()).toEqual(jobs);
 
     startWorker();
@@ -186,13 +188,20 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await waitFor(async () => (await Promise.all(waiting.map((t) => queue.getJobState(stepJobId(t.id))))).every((s) => s === 'delayed'), {
       what: 'the other steps parked',
     });
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
 
     // One parked step's job is lost (removed: the wave no longer waits for it, and would pass with its target PENDING).
     await h.stopWorker();
     const lost = waiting[0]!;
     await queue.remove(stepJobId(lost.id));
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 3, wrapped: true, requeued: { run: 0, wave: 0, step: 1 }, retried: NOT_RETRIED });
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 3,
+      wrapped: true,
+      requeued: { run: 0, wave: 0, step: 1 },
+      retried: NOT_RETRIED,
+      removed: NOT_REMOVED,
+    });
 
     h.hold = () => false;
     startWorker();
@@ -205,24 +214,38 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
   it('looks for at most its budget of steps a pass, each pass going on where the last stopped and past the last campaign on from the first', async () => {
     const c = await pausedCampaign('budget', 8);
     // A pass over every step: the next one starts from the first target.
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 8, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 8, wrapped: true, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
     await h.stopWorker();
     const [first, , , , fifth] = (await targetsOf(c.campaignId)).map((t) => stepJobId(t.id));
     await queue.remove(fifth!);
 
     // Targets 1-3: the fifth's step is not looked for yet.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
     expect(await queue.getJob(fifth!)).toBeUndefined();
     // The first's step is lost behind the cursor; targets 4-6: the fifth's is back.
     await queue.remove(first!);
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: { run: 0, wave: 0, step: 1 }, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: BUDGET,
+      wrapped: false,
+      requeued: { run: 0, wave: 0, step: 1 },
+      retried: NOT_RETRIED,
+      removed: NOT_REMOVED,
+    });
     expect(await queue.getJob(fifth!)).toBeDefined();
     expect(await queue.getJob(first!)).toBeUndefined();
     // Targets 7, 8, then past the last campaign on from the first: the first's is back.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: true, requeued: { run: 0, wave: 0, step: 1 }, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: BUDGET,
+      wrapped: true,
+      requeued: { run: 0, wave: 0, step: 1 },
+      retried: NOT_RETRIED,
+      removed: NOT_REMOVED,
+    });
     expect(await queue.getJob(first!)).toBeDefined();
     // Targets 2-4.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
 
     await resume(c);
   });
@@ -230,12 +253,19 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
   it("rebuilds the flows Redis lost whole in one pass, whatever the budget: each pass looks for every open campaign's run and wave", async () => {
     const a = await pausedCampaign('flushed-a', 5);
     const b = await pausedCampaign('flushed-b', 5);
-    expect(await sut.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
+    expect(await sut.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
     await loseRedis();
 
     // The cursor is lost too; the run and wave checks find the flows gone and add them with every step of their waves.
-    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: 10, wrapped: true, requeued: { run: 2, wave: 2, step: 10 }, retried: NOT_RETRIED });
-    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({
+      campaigns: 2,
+      stepChecks: 10,
+      wrapped: true,
+      requeued: { run: 2, wave: 2, step: 10 },
+      retried: NOT_RETRIED,
+      removed: NOT_REMOVED,
+    });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 2, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
 
     await resume(a);
     await resume(b);
@@ -243,7 +273,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
   it('leaves the lost steps of a wave whose run and wave went during the pass to the next pass, which adds the flow again whole', async () => {
     const c = await pausedCampaign('flushed-mid-pass', 5);
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: NONE, retried: NOT_RETRIED });
+    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
     await h.stopWorker();
     // Redis loses everything after the pass found the run and the wave, as it reads the first page of targets.
     const querySql = h.db.querySql.bind(h.db);
@@ -254,10 +284,17 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     // The page's steps are gone, and so are the run and the wave: nothing is added (a wave added with part of its
     // steps could pass with the rest of its targets PENDING).
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: BUDGET, wrapped: false, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
     read.mockRestore();
     expect(Object.values(await queue.getJobCounts()).every((n) => n === 0)).toBe(true);
-    expect(await budgeted.sweep()).toEqual({ campaigns: 1, stepChecks: 5, wrapped: true, requeued: { run: 1, wave: 1, step: 5 }, retried: NOT_RETRIED });
+    expect(await budgeted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 5,
+      wrapped: true,
+      requeued: { run: 1, wave: 1, step: 5 },
+      retried: NOT_RETRIED,
+      removed: NOT_REMOVED,
+    });
 
     await resume(c);
   });
@@ -269,7 +306,14 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
    * run before its step is back and fail again, then the next pass retries it once more. Until the campaign completes.
    */
   const sweepUntilCompleted = async (campaignId: string, waveId: string) => {
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 1 } });
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 1,
+      wrapped: true,
+      requeued: NONE,
+      retried: { run: 0, wave: 1, step: 1 },
+      removed: NOT_REMOVED,
+    });
     await waitFor(async () => (await stateOf(campaignId)) === 'COMPLETED' || (await queue.getJobState(waveId)) === 'failed', {
       what: 'the campaign completed, or its wave failed once more',
       timeoutMs: 20_000,
@@ -297,10 +341,24 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
 
     await failed(waveId);
     // Its hash exists: it used to be left there, the campaign stalled for good.
-    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 0 } });
+    expect(await counted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 0,
+      wrapped: true,
+      requeued: NONE,
+      retried: { run: 0, wave: 1, step: 0 },
+      removed: NOT_REMOVED,
+    });
     expect(warn).toHaveBeenCalledWith(expect.objectContaining({ jobs: [{ jobId: waveId, failedReason: bug.message }] }), 'failed campaign jobs were retried');
     await failed(waveId);
-    expect(await counted.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 0 } });
+    expect(await counted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 0,
+      wrapped: true,
+      requeued: NONE,
+      retried: { run: 0, wave: 1, step: 0 },
+      removed: NOT_REMOVED,
+    });
 
     await completed(c.campaignId);
     expect((await requeuedTotal.get()).values).toEqual([{ labels: { kind: 'wave', reason: 'failed' }, value: 2 }]);
@@ -389,7 +447,14 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     await failed(runId);
     await waitFor(async () => dispatched.length === 1, { what: "wave 0's step holding its operation" });
 
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 1, wrapped: true, requeued: NONE, retried: { run: 1, wave: 0, step: 0 } });
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 1,
+      wrapped: true,
+      requeued: NONE,
+      retried: { run: 1, wave: 0, step: 0 },
+      removed: NOT_REMOVED,
+    });
     // Retried, it waits for wave 0. It completed the campaign's row at once before (wave 0 running, wave 1 never
     // started), then failed again: BullMQ does not complete a job with pending children.
     const runState = await waitFor(
@@ -424,7 +489,14 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     expect(await queue.getJobState(campaignJobId(c.campaignId))).toBe('waiting-children');
     expect(await stateOf(c.campaignId)).toBe('RUNNING');
 
-    expect(await sut.sweep()).toEqual({ campaigns: 1, stepChecks: 0, wrapped: true, requeued: NONE, retried: { run: 0, wave: 1, step: 0 } });
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 0,
+      wrapped: true,
+      requeued: NONE,
+      retried: { run: 0, wave: 1, step: 0 },
+      removed: NOT_REMOVED,
+    });
     await completed(c.campaignId);
   });
 
@@ -444,6 +516,7 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
       wrapped: true,
       requeued: { run: 0, wave: 1, step: 1 },
       retried: { run: 0, wave: 1, step: 0 },
+      removed: NOT_REMOVED,
     });
     h.hold = () => false;
     await completed(c.campaignId);

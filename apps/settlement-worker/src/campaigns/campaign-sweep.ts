@@ -34,10 +34,16 @@ const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
 /** Where the budgeted step checks stopped, under the queue's prefix: lost with the jobs, when the run/wave checks rebuild anyway. */
 const CURSOR_KEY = 'campaign-sweep-cursor';
+/** Where the budgeted look at the queue's failed set stopped (a rank in it), under the queue's prefix: lost with the jobs. */
+const FAILED_CURSOR_KEY = 'campaign-sweep-failed-cursor';
+/** The jobs of a campaign's flow, by name, and the kind each is counted as when the sweep removes it. */
+const FLOW_KINDS: Readonly<Record<string, RemovedKind>> = { 'campaign.run': 'run', 'campaign.wave': 'wave', 'campaign.step': 'step' };
 
 export type RequeuedKind = 'run' | 'wave' | 'step';
 /** The jobs the sweep retries when they failed: the ones a campaign waits for (a failed step ends its target or follows it first: CampaignRunner.outOfAttempts). */
 export type RetriedKind = 'run' | 'wave' | 'step';
+/** The jobs the sweep removes once their campaign ended: its run (with whatever of its flow is left), its failed waves and steps. */
+export type RemovedKind = 'run' | 'wave' | 'step';
 
 export interface CampaignSweepResult {
   /** Open (RUNNING or PAUSED) campaigns looked at: each one's run and current wave job. */
@@ -50,6 +56,12 @@ export interface CampaignSweepResult {
   requeued: Record<RequeuedKind, number>;
   /** Jobs found in the failed set and retried, by kind. */
   retried: Record<RetriedKind, number>;
+  /**
+   * Jobs of ended (COMPLETED, CANCELED) campaigns removed, by kind: each such campaign's run (removed with its
+   * children: its waves and their steps, any left) and the failed waves and steps found in the failed set (one
+   * removed with the run counted too).
+   */
+  removed: Record<RemovedKind, number>;
 }
 
 /** The job that drives a campaign on, as its waves' states say. */
@@ -69,6 +81,12 @@ interface OpenCampaign {
   tenantId: string;
 }
 
+/** A failed job of a campaign's flow, found in the queue's failed set. */
+interface FailedFlowJob {
+  id: string;
+  kind: RemovedKind;
+}
+
 /** A place in the order of the budgeted step checks: the campaigns by id, each one's unfinished targets by id. */
 interface Position {
   campaignId: string;
@@ -82,6 +100,8 @@ const START: Position = { campaignId: NIL_UUID, targetId: NIL_UUID };
 interface Pass {
   result: CampaignSweepResult;
   requeuedIds: string[];
+  /** Jobs of ended campaigns removed. */
+  removedIds: string[];
   /** Budgeted step checks left. */
   left: number;
   /** The last target whose step a budgeted check looked for. */
@@ -135,6 +155,12 @@ interface Pass {
  * after two stalls); the budgeted step checks look at the failed set the same way and retry one found there with its
  * target open, and its wave, which does not pass around an open target (CampaignRunner.wave), is failed meanwhile and
  * retried by the wave check.
+ *
+ * Ended campaigns: a failed job is retried only while its campaign is open. One whose campaign ended (canceled while
+ * a wave or step of it was failed; a run or step failed for good around ended targets) would stay in Redis for good,
+ * and a failed wave with it its run, waiting for it. So each pass also reads the queue's failed set (at most
+ * `stepChecksPerPass` jobs, on from where the last pass stopped) and removes the flow of each ended campaign found
+ * there, its run with its children (`removeEnded`). Counted in `removed`.
  */
 export class CampaignSweep {
   constructor(
@@ -147,13 +173,22 @@ export class CampaignSweep {
     /** Step checks per pass (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS), shared by every open campaign. */
     private readonly stepChecksPerPass: number,
     private readonly requeuedTotal?: Counter<'kind' | 'reason'>,
+    private readonly removedTotal?: Counter<'kind'>,
   ) {}
 
   async sweep(): Promise<CampaignSweepResult> {
     const cursor = await this.readCursor();
     const pass: Pass = {
-      result: { campaigns: 0, stepChecks: 0, wrapped: false, requeued: { run: 0, wave: 0, step: 0 }, retried: { run: 0, wave: 0, step: 0 } },
+      result: {
+        campaigns: 0,
+        stepChecks: 0,
+        wrapped: false,
+        requeued: { run: 0, wave: 0, step: 0 },
+        retried: { run: 0, wave: 0, step: 0 },
+        removed: { run: 0, wave: 0, step: 0 },
+      },
       requeuedIds: [],
+      removedIds: [],
       left: this.stepChecksPerPass,
       last: undefined,
       retried: [],
@@ -177,8 +212,15 @@ export class CampaignSweep {
     }
     // Out of budget, the next pass goes on after the last step checked; else every step was checked, it starts over.
     await this.writeCursor(pass.left === 0 ? (pass.last ?? cursor) : START);
+    // Then the failed jobs, after the open campaigns' were retried: those of campaigns that ended go, with their flow.
+    try {
+      await this.removeEnded(pass);
+    } catch (error) {
+      pass.failure ??= { reason: error };
+      this.logger.warn({ err: (error as Error).message }, 'campaign sweep could not look for the jobs of ended campaigns');
+    }
 
-    const { result, requeuedIds, retried } = pass;
+    const { result, requeuedIds, retried, removedIds } = pass;
     if (requeuedIds.length > 0) {
       this.logger.warn(
         { ...result, jobIds: requeuedIds.slice(0, LOGGED_IDS), more: Math.max(0, requeuedIds.length - LOGGED_IDS) },
@@ -188,7 +230,13 @@ export class CampaignSweep {
     if (retried.length > 0) {
       this.logger.warn({ ...result, jobs: retried.slice(0, LOGGED_IDS), more: Math.max(0, retried.length - LOGGED_IDS) }, 'failed campaign jobs were retried');
     }
-    if (requeuedIds.length === 0 && retried.length === 0 && result.campaigns > 0) this.logger.info(result, 'campaign sweep');
+    if (removedIds.length > 0) {
+      this.logger.info(
+        { ...result, jobIds: removedIds.slice(0, LOGGED_IDS), more: Math.max(0, removedIds.length - LOGGED_IDS) },
+        'jobs of ended campaigns were removed',
+      );
+    }
+    if (requeuedIds.length === 0 && retried.length === 0 && removedIds.length === 0 && result.campaigns > 0) this.logger.info(result, 'campaign sweep');
     if (pass.failure) throw pass.failure.reason;
     return result;
   }
@@ -348,6 +396,108 @@ export class CampaignSweep {
     this.requeuedTotal?.inc({ kind, reason: 'failed' });
   }
 
+  /**
+   * The jobs Redis would otherwise keep for good: a campaign's flow ends by itself (its steps end their targets, its
+   * waves pass or stop, its run completes and is kept among the last 1,000 completed), unless one of its jobs failed.
+   * A failed wave holds its run (it stays among the run's pending children: the run waits for it, in waiting-children),
+   * a failed run or step stays in the failed set (`removeOnFail: false`), and nobody retries them once the campaign is
+   * COMPLETED or CANCELED: the checks above look at the open campaigns only. So each campaign canceled while a wave or
+   * step of it was failed, or whose run or a step failed for good around an ended target, kept its run, that wave and
+   * its steps in Redis for good (issue 20: Redis grew with the history of campaigns).
+   *
+   * The failed set is read here, `stepChecksPerPass` jobs a pass at most, going on where the last pass stopped (a rank
+   * in the set, `FAILED_CURSOR_KEY`; back to the start past its end): it holds the jobs failed now, not the history —
+   * those of open campaigns are retried above, those of ended ones go here. For each campaign of a failed run, wave or
+   * step (its name and data read from its hash), the rows say whether it ended: COMPLETED or CANCELED (final: neither
+   * is left again) with no target PENDING, RETRYING or RUNNING (a RUNNING one's step is still following its operation
+   * and must end it; a cancel skips the pending ones at once, a completed campaign has none). Then its run is removed with
+   * its children (Queue.remove with removeChildren: its waves, their steps, failed or parked ones included) and each
+   * failed job of it found (an orphan step whose wave already passed and was removed). An open campaign's jobs are
+   * never touched: the ids derive from the campaign and its targets, and its rows say it is open. A run or child
+   * locked by a worker (a job of it running now) cannot be removed (BullMQ's removeJob answers 0): left, with the
+   * campaign's failed jobs, to the next pass. Jobs already gone (Redis flushed) cost nothing: removing them is a no-op.
+   */
+  private async removeEnded(pass: Pass): Promise<void> {
+    const cursorKey = this.queue.toKey(FAILED_CURSOR_KEY);
+    const budget = this.stepChecksPerPass;
+    const page = (from: number) => this.redis.zrange(this.queue.toKey('failed'), String(from), String(from + budget - 1));
+    let offset = Number.parseInt((await this.redis.get(cursorKey)) ?? '', 10);
+    if (!Number.isSafeInteger(offset) || offset < 0) offset = 0;
+    let ids = await page(offset);
+    // Past the end (the set shrank since): from its start, in this pass.
+    if (ids.length === 0 && offset > 0) ids = await page((offset = 0));
+    let removedFromPage = 0;
+    for (const [campaignId, { tenantId, jobs }] of await this.failedFlowJobs(ids)) {
+      await this.isolated(pass, { id: campaignId, tenantId }, async () => {
+        removedFromPage += await this.removeFlow(pass, tenantId, campaignId, jobs);
+      });
+    }
+    // A full page: the next pass goes on after it (the jobs removed from it no longer count in the ranks); else from the start.
+    const next = ids.length < budget ? 0 : offset + ids.length - removedFromPage;
+    if (next === 0) await this.redis.del(cursorKey);
+    else await this.redis.set(cursorKey, String(next));
+  }
+
+  /** The failed runs, waves and steps among `jobIds`, by campaign (their name and data read in one pipelined round trip); other jobs left out. */
+  private async failedFlowJobs(jobIds: string[]): Promise<Map<string, { tenantId: string; jobs: FailedFlowJob[] }>> {
+    const byCampaign = new Map<string, { tenantId: string; jobs: FailedFlowJob[] }>();
+    if (jobIds.length === 0) return byCampaign;
+    const pipeline = this.redis.pipeline();
+    for (const id of jobIds) pipeline.hmget(this.queue.toKey(id), 'name', 'data');
+    const answers = (await pipeline.exec()) ?? [];
+    jobIds.forEach((id, i) => {
+      const [name, data] = answerOf(answers[i], id) as [string | null, string | null];
+      const kind = name === null ? undefined : FLOW_KINDS[name];
+      const owner = kind === undefined ? undefined : campaignOf(data);
+      if (kind === undefined || owner === undefined) return;
+      const entry = byCampaign.get(owner.campaignId) ?? { tenantId: owner.tenantId, jobs: [] };
+      entry.jobs.push({ id, kind });
+      byCampaign.set(owner.campaignId, entry);
+    });
+    return byCampaign;
+  }
+
+  /**
+   * Removes an ended campaign's run with its children, then its failed jobs `failed` (counted once each). Returns how
+   * many of `failed` went (they left the failed set); 0 when the campaign has not ended, or a job of its flow is locked.
+   */
+  private async removeFlow(pass: Pass, tenantId: string, campaignId: string, failed: FailedFlowJob[]): Promise<number> {
+    if (!(await this.hasEnded(tenantId, campaignId))) return 0;
+    const runId = campaignJobId(campaignId);
+    const [run] = await this.lookUp([runId]);
+    // 0: the run or a job it waits for is locked by a worker (it runs now); all of it is left to the next pass.
+    if ((await this.queue.remove(runId, { removeChildren: true })) !== 1) return 0;
+    if (run !== 'gone' && !failed.some((job) => job.id === runId)) this.countRemoved(pass, 'run', runId);
+    let gone = 0;
+    for (const job of failed) {
+      // Removed with the run already (a no-op then), or an orphan: a step failed for good whose wave passed since.
+      if (job.id !== runId && (await this.queue.remove(job.id, { removeChildren: true })) !== 1) continue;
+      this.countRemoved(pass, job.kind, job.id);
+      gone += 1;
+    }
+    return gone;
+  }
+
+  /** COMPLETED or CANCELED (neither is ever left) with no open target: nothing of its flow will run for it again. */
+  private async hasEnded(tenantId: string, campaignId: string): Promise<boolean> {
+    const [row] = await this.db.querySql<{ state: string; open: boolean }>(
+      tenantId,
+      Prisma.sql`
+        SELECT c."state"::text AS "state", EXISTS (
+          SELECT 1 FROM "CampaignTarget" t WHERE t."campaignId" = c."id" AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING')
+        ) AS "open"
+        FROM "Campaign" c WHERE c."id" = ${campaignId}::uuid`,
+    );
+    // No row: not this tenant's (the job's data is not trusted to remove anything), or gone with its tenant.
+    return row !== undefined && (row.state === 'COMPLETED' || row.state === 'CANCELED') && !row.open;
+  }
+
+  private countRemoved(pass: Pass, kind: RemovedKind, jobId: string): void {
+    pass.result.removed[kind] += 1;
+    pass.removedIds.push(jobId);
+    this.removedTotal?.inc({ kind });
+  }
+
   /** Which job drives the open campaign on, from its waves (undefined: no longer open). */
   private async driverFor(tenantId: string, campaignId: string): Promise<Driver | undefined> {
     const waves = await this.db.withTenant(tenantId, async (tx) => {
@@ -472,6 +622,18 @@ export function driverOf(waves: Array<{ index: number; state: CampaignWaveState 
   if (next === undefined) return { kind: 'run', started: true };
   const passed = waves.filter((w) => w.index < next.index);
   return passed.length === 0 ? { kind: 'run', started: false } : { kind: 'wave', index: passed.at(-1)!.index, steps: false };
+}
+
+/** The campaign a flow job's data names (undefined: not one, or not ids). */
+function campaignOf(data: string | null): { tenantId: string; campaignId: string } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data ?? 'null');
+  } catch {
+    return undefined;
+  }
+  const { tenantId, campaignId } = (parsed ?? {}) as Partial<Record<'tenantId' | 'campaignId', unknown>>;
+  return typeof tenantId === 'string' && typeof campaignId === 'string' && isUuid(tenantId) && isUuid(campaignId) ? { tenantId, campaignId } : undefined;
 }
 
 /** A pipelined command's answer; its error thrown naming the job. */

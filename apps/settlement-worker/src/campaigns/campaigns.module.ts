@@ -22,7 +22,8 @@ import { ParkedSteps } from './parked-steps';
 /**
  * Fleet campaigns (queue `campaigns` and its flow producer). Each terminal step goes over the worker's command bus;
  * the steps waiting for a slot are listed on the `command` connection (ParkedSteps) and woken through the queue. The
- * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost, and retries the jobs that failed (a step's only with its target open).
+ * sweep (CampaignSweep) adds again, from the rows, the jobs Redis lost, retries the jobs that failed (a step's only with its target open) and
+ * removes the flow of an ended campaign one of whose jobs failed.
  */
 @Module({})
 export class CampaignsModule {
@@ -71,6 +72,12 @@ export class CampaignsModule {
                 name: 'payorch_campaign_jobs_requeued_total',
                 help: 'Campaign jobs the campaign sweep queued again (docs/campaigns.md, "Lost jobs"), by kind: run (campaign.run), wave (campaign.wave), step (campaign.step, one per unfinished target of the running wave); and by reason: lost (Redis had lost it, a flush or a failover without persistence: added again from the rows under its job id) or failed (a job in the failed set, a step only with its target open: retried).',
                 labelNames: ['kind', 'reason'] as const,
+                registers: [registry],
+              }),
+              new Counter({
+                name: 'payorch_campaign_jobs_removed_total',
+                help: 'Jobs of ended (completed or canceled) campaigns the campaign sweep removed from Redis (docs/campaigns.md, "Failed jobs"): their failed jobs, which nothing retries once the campaign ended, and the run each held or belonged to (removed with its children). By kind: run (campaign.run), wave (campaign.wave, failed), step (campaign.step, failed).',
+                labelNames: ['kind'] as const,
                 registers: [registry],
               }),
             ),

@@ -24,7 +24,8 @@ type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?:
  * SHORT_LOCK's 10 s lock. `campaign.sweep` (repeatable, and once at each start) adds again the jobs Redis lost.
  * Failures: an outage spends no attempt (deferOnDatabaseOutage); a step's last attempt ends its open target
  * (STEP_FAILED) or keeps following its running one instead of failing (CampaignRunner.outOfAttempts); a run or wave
- * job that failed (one attempt) is retried by the sweep.
+ * job that failed (one attempt) is retried by the sweep while its campaign is open, and removed by it (with the rest
+ * of the campaign's flow) once the campaign ended.
  */
 @Processor(CAMPAIGN_QUEUE, SHORT_LOCK)
 export class CampaignsProcessor extends WorkerHost implements OnModuleInit {

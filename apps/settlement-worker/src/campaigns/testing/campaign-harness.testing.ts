@@ -7,10 +7,12 @@ import {
   type CampaignJobName,
   campaignJobId,
   type CampaignPolicy,
+  campaignWakeJobId,
   DEFAULT_POLICY,
   insertCampaign,
   type NewCampaign,
   type NewCampaignTarget,
+  skipOpenTargets,
   stepJobId,
   transitionCampaign,
 } from '@payorch/campaigns';
@@ -176,6 +178,28 @@ export class CampaignHarness {
       },
       { what: `${runs} runs of ${jobId}` },
     );
+  }
+
+  /**
+   * Canceled as the gateway cancels it (apps/api-gateway campaigns.service.ts `move`): the transition and the skip of
+   * its open targets in one transaction, then `campaign.wake` with the gateway's options. Returns the wake's job id.
+   */
+  async cancel({ tenantId, campaignId }: { tenantId: string; campaignId: string }): Promise<string> {
+    const eventId = await this.db.withTenant(tenantId, async (tx) => {
+      const canceled = await transitionCampaign(tx, {
+        campaignId,
+        from: ['RUNNING', 'PAUSED'],
+        to: 'CANCELED',
+        pauseReason: 'operator',
+        eventData: { by: 'operator' },
+      });
+      if (canceled?.event === undefined) throw new Error(`campaign ${campaignId} could not be canceled`);
+      await skipOpenTargets(tx, campaignId, 'campaign canceled');
+      return canceled.event.id;
+    });
+    const jobId = campaignWakeJobId(campaignId, eventId);
+    await this.queue.add('campaign.wake', { tenantId, campaignId }, { jobId, removeOnComplete: true, removeOnFail: { count: 100 } });
+    return jobId;
   }
 
   /** The connector's part, through the operation owner: one move of the operation, a transaction of its own. */
