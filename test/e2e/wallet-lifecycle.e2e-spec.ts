@@ -271,6 +271,52 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:100.00']);
     });
 
+    it('a payment or operation id written in capitals is the same resource: the same request replays, a verdict finds it, the audit log lists it', async () => {
+      // Swift's UUID().uuidString (an iOS backend paying Apple Pay tokens) writes UUIDs in capitals.
+      const p = await pay(10000, true);
+      const PAYMENT = p.id.toUpperCase();
+      const key = idem();
+      // Charged, but every answer fails its checkvalue: the capture stays unknown, for a person.
+      sandbox.setMode('bad-checkvalue', { endpoint: 'all' });
+      try {
+        const first = await operate(PAYMENT, 'capture', { amount: 4000 }, key);
+        expect(first.status).toBe(200);
+        expect(first.body.operations).toEqual([expect.objectContaining({ kind: 'capture', state: 'unknown' })]);
+        const operationId: string = first.body.operations[0].id;
+
+        // The gateway's 24 h record is gone: the operation's own key and request hash answer the repeat.
+        await session.owner.idempotencyRecord.deleteMany({ where: { key } });
+        const again = await operate(PAYMENT, 'capture', { amount: 4000 }, key);
+        expect([again.status, again.body.error?.code]).toEqual([200, undefined]);
+        expect(again.body.operations).toEqual([expect.objectContaining({ id: operationId })]);
+
+        const verdict = await session
+          .http()
+          .post(`/v1/wallet-payments/${PAYMENT}/operations/${operationId.toUpperCase()}/resolve`)
+          .set(auth)
+          .set('Idempotency-Key', idem())
+          .send({ state: 'succeeded', note: 'back office: Charge 40.00 Success', billNumber: `${p.assist.billNumber}.2` });
+        expect([verdict.status, verdict.body.error?.code]).toEqual([200, undefined]);
+        expect(verdict.body).toMatchObject({ state: 'partially_captured', amounts: { captured: 4000 }, operations: [{ id: operationId, state: 'succeeded' }] });
+      } finally {
+        sandbox.setMode('normal', { endpoint: 'all' });
+      }
+      const audit = await session.http().get(`/v1/audit-log?resourceId=${p.id}`).set(auth);
+      expect(audit.status).toBe(200);
+      expect(audit.body.data.map((e: Body) => e.action).sort()).toEqual([
+        'wallet_payment.capture',
+        'wallet_payment.create',
+        'wallet_payment.resolve_operation',
+      ]);
+      expect(journal(p.orderNumber)).toEqual(['100:100.00', '200:40.00']);
+      // A UUID in the query is canonical too (common/zod canonicalUuid): the key's entries, found by its id in capitals.
+      const keyId: string = audit.body.data[0].actorId;
+      const byKey = await session.http().get(`/v1/audit-log?resourceId=${p.id}&apiKeyId=${keyId.toUpperCase()}`).set(auth);
+      expect([byKey.status, byKey.body.data?.length]).toEqual([200, 3]);
+      const both = await session.http().get(`/v1/audit-log?resourceId=${p.id}&actorId=${keyId}&apiKeyId=${keyId.toUpperCase()}`).set(auth);
+      expect([both.status, both.body.data?.length]).toEqual([200, 3]);
+    });
+
     it('refuses a second operation while one is open (409 WALLET_OPERATION_IN_PROGRESS)', async () => {
       const p = await pay(10000, true);
       sandbox.setMode('hang', { endpoint: 'charge', times: 1 });
@@ -370,6 +416,18 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       const bad = await session.http().get('/v1/settlements/wallet-summaries').query({ from: 'yesterday', to: today }).set(auth);
       expect(bad.status).toBe(400);
       expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+    });
+
+    it('answers the first and last days of the calendar it accepts (empty), in any time zone, never a 500', async () => {
+      for (const [from, to] of [
+        ['0001-01-01', '0001-01-02'],
+        ['9999-12-30', '9999-12-31'],
+      ]) {
+        for (const timeZone of ['UTC', 'Pacific/Kiritimati', 'Pacific/Pago_Pago']) {
+          const res = await session.http().get('/v1/settlements/wallet-summaries').query({ from, to, timeZone }).set(auth);
+          expect([from, timeZone, res.status, res.body]).toEqual([from, timeZone, 200, { data: [] }]);
+        }
+      }
     });
   });
 

@@ -28,4 +28,13 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.in
 
 export { openApi } from './openapi-schema';
 
-export const uuidParam = z.uuid({ message: 'must be a UUID' });
+/**
+ * A UUID from a request (path, query or body) in its canonical spelling (lower case, as PostgreSQL prints a uuid):
+ * services compare ids from requests with ids read from the database, hash request bodies for idempotency and write ids
+ * into audit rows, so `3F25…` must be `3f25…`. Accepted in capitals (Swift's `uuidString`) and passed on as sent, it was a
+ * 404 for an existing operation, a 409 IDEMPOTENCY_KEY_REUSED for the same request repeated in the other spelling, and an
+ * audit row no search by the id found. Every UUID of the gateway's schemas is this one (responses too: a no-op there).
+ */
+export const canonicalUuid = (params?: Parameters<typeof z.uuid>[0]) => z.uuid(params).toLowerCase();
+
+export const uuidParam = canonicalUuid({ message: 'must be a UUID' });

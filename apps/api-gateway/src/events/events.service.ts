@@ -206,7 +206,8 @@ export class EventsService implements BeforeApplicationShutdown {
     /** Ends the stream (`end`) once its key no longer authenticates (KeyWatch); returns what stops watching. */
     watchKey: (end: (reason: string) => void) => () => void = () => () => undefined,
   ): Promise<void> {
-    const after = lastEventId?.trim() || query.after;
+    // Canonical, as every UUID of a request (common/zod canonicalUuid): the header is read here, not by a schema.
+    const after = (lastEventId?.trim() || query.after)?.toLowerCase();
     if (after !== undefined && !isUuid(after)) {
       throw new ApiError('VALIDATION_FAILED', 'Last-Event-ID: must be an event id (UUID)', {
         issues: [{ field: 'Last-Event-ID', message: 'must be an event id (UUID)' }],

@@ -4,17 +4,18 @@ import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 export const createAgentSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  storeId: z.uuid({ message: 'must be a UUID' }),
+  storeId: canonicalUuid({ message: 'must be a UUID' }),
 });
 export type CreateAgentDto = z.infer<typeof createAgentSchema>;
 
 export const updateAgentSchema = createAgentSchema.partial().refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
 export type UpdateAgentDto = z.infer<typeof updateAgentSchema>;
 
-export const listAgentsQuery = paginationQuery.extend({ storeId: z.uuid().optional() });
+export const listAgentsQuery = paginationQuery.extend({ storeId: canonicalUuid().optional() });
 export type ListAgentsQuery = z.infer<typeof listAgentsQuery>;
 
 /** API casing: `pending_enrollment`, `active`, `revoked`. */
@@ -22,11 +23,11 @@ export const agentStatus = wireEnum('AgentStatus', ['PENDING_ENROLLMENT', 'ACTIV
 
 export const agentResponseSchema = z.object({
   createdAt: z.string(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   lastSeenAt: z.string().nullable(),
   name: z.string(),
   status: agentStatus.schema,
-  storeId: z.uuid(),
+  storeId: canonicalUuid(),
   updatedAt: z.string(),
   version: z.string().nullable(),
 });

@@ -4,6 +4,7 @@ import { ALL_SCOPES, type KeyScope, ROLE_SCOPES } from '@payorch/domain';
 
 import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 export const keyScopeField = z
   .enum([...ROLE_SCOPES, ...ALL_SCOPES])
@@ -24,7 +25,7 @@ export type CreateApiKeyDto = z.infer<typeof createApiKeySchema>;
 export const apiKeyResponseSchema = z.object({
   createdAt: z.string(),
   expiresAt: z.string().nullable(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   lastUsedAt: z.string().nullable().describe('Last successful authentication, recorded at most once a minute per key.'),
   name: z.string(),
   prefix: z.string().describe('The public part of the key (`pok_<prefix>_…`): find a key you hold in this list.'),

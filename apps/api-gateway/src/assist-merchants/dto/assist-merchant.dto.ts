@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 
 import { z } from 'zod';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -106,7 +107,7 @@ export const assistMerchantResponseSchema = z.object({
   hasPassword: z.boolean(),
   hasPrivateKey: z.boolean(),
   hasSalt: z.boolean(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   login: z.string(),
   merchantId: z.string(),
   name: z.string(),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { nameSchemas } from '../../common/openapi-schema';
 import { paginationQuery } from '../../common/pagination';
+import { canonicalUuid } from '../../common/zod';
 
 const token = z
   .string()
@@ -14,7 +15,7 @@ export const auditQuerySchema = paginationQuery
   .extend({
     action: token.optional().describe('e.g. `store.create`, `api_key.revoke`, `operation.create`'),
     actorId: token.optional().describe('The API key id (or operator name) that made the change.'),
-    apiKeyId: z.uuid({ message: 'must be a UUID' }).optional().describe('Same as actorId for changes made with an API key.'),
+    apiKeyId: canonicalUuid({ message: 'must be a UUID' }).optional().describe('Same as actorId for changes made with an API key.'),
     from: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional().describe('Entries at or after this instant.'),
     resourceId: token.optional(),
     resourceType: token.optional().describe('e.g. `store`, `terminal`, `operation`, `api_key`, `webhook_endpoint`'),
@@ -31,7 +32,7 @@ export const auditEntryResponseSchema = z.object({
   actorType: z.string().describe('`api_key`, `admin` or `system`.'),
   createdAt: z.string(),
   details: z.record(z.string(), z.unknown()).nullable().describe('Ids and changed field names only; never secrets.'),
-  id: z.uuid(),
+  id: canonicalUuid(),
   requestId: z.string().nullable(),
   resourceId: z.string().nullable(),
   resourceType: z.string(),

@@ -4,6 +4,7 @@ import { LABEL_KEY, LABEL_VALUE_MAX, LABELS_MAX, MAX_ATTEMPTS_BEFORE_DEADLINE } 
 
 import { nameSchemas } from '../../common/openapi-schema';
 import { paginationQuery } from '../../common/pagination';
+import { canonicalUuid } from '../../common/zod';
 
 /** Most terminals one campaign may address (the bench runs 10,000). */
 export const MAX_CAMPAIGN_TARGETS = 50_000;
@@ -27,7 +28,7 @@ export const labelsSchema = z
 
 const uuids = (max: number) =>
   z
-    .array(z.uuid({ message: 'must be a UUID' }))
+    .array(canonicalUuid({ message: 'must be a UUID' }))
     .min(1)
     .max(max);
 
@@ -132,7 +133,7 @@ export const campaignResponseSchema = z.object({
   createdAt: z.string(),
   deadline: z.string().nullable(),
   eta: z.string().nullable().describe('Estimated end from the pace so far; null before the first result or once nothing is left.'),
-  id: z.uuid(),
+  id: canonicalUuid(),
   name: z.string(),
   operation: z.object({ params: z.record(z.string(), z.unknown()), type: z.enum(CAMPAIGN_OPERATION_TYPES) }),
   pauseReason: z.enum(PAUSE_REASONS).nullable(),
@@ -149,15 +150,15 @@ export const targetResponseSchema = z.object({
   attempts: z.number().int(),
   completedAt: z.string().nullable(),
   createdAt: z.string(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   lastError: z.string().nullable(),
   nextAttemptAt: z.string().nullable(),
-  operationId: z.uuid().nullable(),
+  operationId: canonicalUuid().nullable(),
   reason: z.string().nullable(),
   startedAt: z.string().nullable(),
   state: z.enum(TARGET_STATES),
-  storeId: z.uuid(),
-  terminalId: z.uuid(),
+  storeId: canonicalUuid(),
+  terminalId: canonicalUuid(),
   wave: z.number().int().nullable(),
 });
 export type TargetResponse = z.infer<typeof targetResponseSchema>;

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 const DNS_NAME = /^(\*\.)?(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
@@ -46,7 +47,7 @@ export const egressRuleResponseSchema = z.object({
   createdAt: z.string(),
   description: z.string().nullable(),
   host: z.string().nullable(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   port: z.number().int(),
 });
 export type EgressRuleResponse = z.infer<typeof egressRuleResponseSchema>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { DOMAIN_EVENT_TYPES, EVENT_FAMILIES } from '../event-types';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 const ALLOWED = new Set<string>([...DOMAIN_EVENT_TYPES, ...EVENT_FAMILIES]);
 
@@ -20,8 +21,7 @@ export const typesField = z
   });
 
 export const streamQuery = z.object({
-  after: z
-    .uuid({ message: 'must be an event id (UUID)' })
+  after: canonicalUuid({ message: 'must be an event id (UUID)' })
     .optional()
     .describe('Replay events after this event id first (same as the Last-Event-ID header, which wins).'),
   types: typesField.optional().describe('Only these event types (comma-separated; `operation.*` style families allowed).'),
@@ -32,10 +32,10 @@ export type StreamQuery = z.infer<typeof streamQuery>;
 export const streamEventSchema = z.object({
   createdAt: z.string(),
   data: z.record(z.string(), z.unknown()),
-  id: z.uuid(),
+  id: canonicalUuid(),
   subjectId: z.string().nullable(),
   subjectType: z.string(),
-  tenantId: z.uuid(),
+  tenantId: canonicalUuid(),
   type: z.enum(DOMAIN_EVENT_TYPES),
 });
 export type StreamEvent = z.infer<typeof streamEventSchema>;

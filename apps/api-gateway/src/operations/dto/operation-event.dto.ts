@@ -3,14 +3,15 @@ import { z } from 'zod';
 import { paginationQuery } from '../../common/pagination';
 import { nameSchemas } from '../../common/openapi-schema';
 import { OPERATION_STATES } from './operation.dto';
+import { canonicalUuid } from '../../common/zod';
 
 export const listOperationEventsQuery = paginationQuery;
 export type ListOperationEventsQuery = z.infer<typeof listOperationEventsQuery>;
 
 /** One recorded step of an operation (an OperationEvent row, written with the step by libs/operations). */
 export const operationEventResponseSchema = z.object({
-  id: z.uuid(),
-  operationId: z.uuid(),
+  id: canonicalUuid(),
+  operationId: canonicalUuid(),
   kind: z
     .string()
     .describe(

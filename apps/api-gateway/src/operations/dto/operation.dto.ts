@@ -6,6 +6,7 @@ import type { OperationView } from '@payorch/operations';
 
 import { paginationQuery } from '../../common/pagination';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 /** Largest amount every terminal protocol carries: 12 digits of minor units (Joinproto DF05, JPAY, SSI-ECR n(12)). */
 export const MAX_AMOUNT = 999_999_999_999;
@@ -62,8 +63,7 @@ export const createOperationSchema = z
       .regex(/^[A-Z]{3}$/, { message: 'must be an ISO 4217 alphabetic code' })
       .optional()
       .describe(`ISO 4217 alphabetic code (RUB). Required on ssi_ecr terminals by ${list(SSI_CURRENCY_TYPES)}; void / preauth_cancel record the original's.`),
-    originalOperationId: z
-      .uuid()
+    originalOperationId: canonicalUuid()
       .optional()
       .describe(`The operation it refers to (approved, same terminal): required by ${list(ORIGINAL_TYPES)}; refused for every other type.`),
   })
@@ -85,8 +85,8 @@ export const createOperationSchema = z
 export type CreateOperationDto = z.infer<typeof createOperationSchema>;
 
 export const listOperationsQuery = paginationQuery.extend({
-  terminalId: z.uuid().optional(),
-  storeId: z.uuid().optional(),
+  terminalId: canonicalUuid().optional(),
+  storeId: canonicalUuid().optional(),
   type: z.enum(OPERATION_TYPES).optional(),
   state: z.enum(OPERATION_STATES).optional(),
   from: z.iso.datetime({ offset: true }).optional().describe('createdAt ≥ from (ISO 8601)'),
@@ -108,9 +108,9 @@ export const createQuery = z.object({
 export type CreateQuery = z.infer<typeof createQuery>;
 
 export const operationResponseSchema = z.object({
-  id: z.uuid(),
-  terminalId: z.uuid(),
-  storeId: z.uuid(),
+  id: canonicalUuid(),
+  terminalId: canonicalUuid(),
+  storeId: canonicalUuid(),
   type: z.enum(OPERATION_TYPES),
   state: z.enum(OPERATION_STATES),
   subStatus: z.string().nullable(),
@@ -118,7 +118,7 @@ export const operationResponseSchema = z.object({
   amount: z.number().int().nullable(),
   cashbackAmount: z.number().int().nullable(),
   currency: z.string().nullable(),
-  originalOperationId: z.uuid().nullable(),
+  originalOperationId: canonicalUuid().nullable(),
   maskedPan: z.string().nullable(),
   rrn: z.string().nullable(),
   approvalCode: z.string().nullable(),
@@ -138,7 +138,7 @@ export const operationResponseSchema = z.object({
 export type OperationResponse = OperationView;
 
 export const receiptResponseSchema = z.object({
-  operationId: z.uuid(),
+  operationId: canonicalUuid(),
   text: z.string().nullable(),
   fields: z.record(z.string(), z.unknown()),
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { paginationQuery } from '../../common/pagination';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 /** How a relay session ended (docs/relay.md, "Audit"); `open` while it runs. */
 export const RELAY_OUTCOMES = [
@@ -20,8 +21,8 @@ export const RELAY_OUTCOMES = [
 
 export const listRelaySessionsQuery = paginationQuery
   .extend({
-    terminalId: z.uuid({ message: 'must be a UUID' }).optional(),
-    storeId: z.uuid({ message: 'must be a UUID' }).optional(),
+    terminalId: canonicalUuid({ message: 'must be a UUID' }).optional(),
+    storeId: canonicalUuid({ message: 'must be a UUID' }).optional(),
     state: z.enum(['open', 'ended']).optional().describe('`open`: still running (no endedAt); `ended`: finished, whatever the outcome.'),
     outcome: z.enum(RELAY_OUTCOMES).optional(),
     from: z.iso.datetime({ offset: true }).optional().describe('startedAt ≥ from (ISO 8601)'),
@@ -31,9 +32,9 @@ export const listRelaySessionsQuery = paginationQuery
 export type ListRelaySessionsQuery = z.infer<typeof listRelaySessionsQuery>;
 
 export const relaySessionResponseSchema = z.object({
-  id: z.uuid(),
-  terminalId: z.uuid(),
-  operationId: z.uuid().nullable(),
+  id: canonicalUuid(),
+  terminalId: canonicalUuid(),
+  operationId: canonicalUuid().nullable(),
   host: z.string(),
   port: z.number().int(),
   resolvedAddress: z.string().nullable(),

@@ -4,6 +4,7 @@ import { LOCAL_TIME_PATTERN } from '@payorch/settlement';
 
 import { paginationQuery } from '../../common/pagination';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 const localTime = z.string().regex(LOCAL_TIME_PATTERN, 'must be "HH:MM" local time, 00:00–23:59');
 
@@ -11,8 +12,8 @@ export const createScheduleSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     localTime: localTime.describe('Close the day at this local time of the store (its IANA time zone).'),
-    storeId: z.uuid({ message: 'must be a UUID' }).optional().describe('Every terminal of the store (those with their own schedule excepted).'),
-    terminalId: z.uuid({ message: 'must be a UUID' }).optional().describe("One terminal; overrides its store's schedule."),
+    storeId: canonicalUuid({ message: 'must be a UUID' }).optional().describe('Every terminal of the store (those with their own schedule excepted).'),
+    terminalId: canonicalUuid({ message: 'must be a UUID' }).optional().describe("One terminal; overrides its store's schedule."),
   })
   .superRefine((v, ctx) => {
     if ((v.storeId === undefined) === (v.terminalId === undefined)) {
@@ -27,18 +28,18 @@ export const updateScheduleSchema = z
 export type UpdateScheduleDto = z.infer<typeof updateScheduleSchema>;
 
 export const listSchedulesQuery = paginationQuery.extend({
-  storeId: z.uuid({ message: 'must be a UUID' }).optional(),
-  terminalId: z.uuid({ message: 'must be a UUID' }).optional(),
+  storeId: canonicalUuid({ message: 'must be a UUID' }).optional(),
+  terminalId: canonicalUuid({ message: 'must be a UUID' }).optional(),
 });
 export type ListSchedulesQuery = z.infer<typeof listSchedulesQuery>;
 
 export const scheduleResponseSchema = z.object({
   createdAt: z.string(),
   enabled: z.boolean(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   localTime: z.string(),
-  storeId: z.uuid().nullable(),
-  terminalId: z.uuid().nullable(),
+  storeId: canonicalUuid().nullable(),
+  terminalId: canonicalUuid().nullable(),
   timeZone: z.string().nullable().describe('The store zone the local time is read in.'),
   updatedAt: z.string(),
 });

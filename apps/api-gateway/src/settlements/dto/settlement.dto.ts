@@ -5,6 +5,7 @@ import { BUSINESS_DATE_PATTERN } from '@payorch/settlement';
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 /**
  * `YYYY-MM-DD` that is a day of the calendar. The pattern alone let `2026-02-30` through: PostgreSQL refused it as
@@ -34,8 +35,8 @@ const filters = {
     .transform((v) => v === 'true')
     .optional(),
   status: settlementStatus.input.optional(),
-  storeId: z.uuid({ message: 'must be a UUID' }).optional(),
-  terminalId: z.uuid({ message: 'must be a UUID' }).optional(),
+  storeId: canonicalUuid({ message: 'must be a UUID' }).optional(),
+  terminalId: canonicalUuid({ message: 'must be a UUID' }).optional(),
   to: businessDate.optional().describe('Business date to (inclusive).'),
 };
 export const listSettlementsQuery = paginationQuery.extend(filters);
@@ -44,14 +45,14 @@ export type ListSettlementsQuery = z.infer<typeof listSettlementsQuery>;
 export const exportSettlementsQuery = z.strictObject({ ...filters, limit: z.coerce.number().int().min(1).max(50_000).default(10_000) });
 export type ExportSettlementsQuery = z.infer<typeof exportSettlementsQuery>;
 
-export const summaryQuery = z.strictObject({ date: businessDate, storeId: z.uuid({ message: 'must be a UUID' }).optional() });
+export const summaryQuery = z.strictObject({ date: businessDate, storeId: canonicalUuid({ message: 'must be a UUID' }).optional() });
 export type SummaryQuery = z.infer<typeof summaryQuery>;
 
 const OUTCOMES = ['closed', 'closed_with_mismatch', 'already_closed', 'empty_day', 'closed_without_totals', 'not_closed'] as const;
 
 const batchSchema = z.object({
   batchNumber: z.string().nullable(),
-  closeDayOperationId: z.uuid().nullable().describe('The close-day operation that ended the batch; null for a batch closed on the terminal itself.'),
+  closeDayOperationId: canonicalUuid().nullable().describe('The close-day operation that ended the batch; null for a batch closed on the terminal itself.'),
   closedAt: z.string().nullable(),
   closedBy: z.enum(['settlement', 'operations_api', 'terminal']),
   discrepancies: z.number(),
@@ -71,8 +72,8 @@ export const settlementResponseSchema = z.object({
   error: z.unknown().nullable(),
   finishedAt: z.string().nullable().describe('When the settlement became `completed` or `failed`; null while `pending` / `running`.'),
   hasDiscrepancies: z.boolean(),
-  id: z.uuid(),
-  operationId: z.uuid().nullable(),
+  id: canonicalUuid(),
+  operationId: canonicalUuid().nullable(),
   ourTotals: z.unknown().nullable(),
   outcome: z
     .enum(OUTCOMES)
@@ -81,8 +82,8 @@ export const settlementResponseSchema = z.object({
   runKey: z.string(),
   startedAt: z.string().nullable().describe("The first attempt's start; null only while `pending` (or `failed` before any attempt)."),
   status: settlementStatus.schema,
-  storeId: z.uuid(),
-  terminalId: z.uuid(),
+  storeId: canonicalUuid(),
+  terminalId: canonicalUuid(),
   terminalTotals: z.unknown().nullable(),
   trigger: z.string(),
 });
@@ -144,7 +145,7 @@ const counts = z.object({
   total: z.number(),
   withDiscrepancies: z.number(),
 });
-export const summaryResponseSchema = z.object({ chain: counts, date: z.string(), stores: z.array(counts.extend({ storeId: z.uuid() })) });
+export const summaryResponseSchema = z.object({ chain: counts, date: z.string(), stores: z.array(counts.extend({ storeId: canonicalUuid() })) });
 export type SummaryCounts = z.infer<typeof counts>;
 
 /** `GET /v1/settlements/{id}/discrepancies`: the discrepancy report (also as CSV with `.csv`). */
@@ -154,11 +155,11 @@ export const discrepancyReportSchema = z.object({
   discrepancies: z.array(z.record(z.string(), z.unknown())),
   finishedAt: z.string().nullable(),
   outcome: z.enum(OUTCOMES).nullable(),
-  settlementId: z.uuid(),
+  settlementId: canonicalUuid(),
   startedAt: z.string().nullable(),
   status: settlementStatus.schema,
-  storeId: z.uuid(),
-  terminalId: z.uuid(),
+  storeId: canonicalUuid(),
+  terminalId: canonicalUuid(),
 });
 export type DiscrepancyReportResponse = z.infer<typeof discrepancyReportSchema>;
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { labelsSchema } from '../../campaigns/dto/campaign.dto';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 /** Any IANA zone name the runtime's tz database knows, including links such as Europe/Kyiv → Europe/Kiev. */
 function isIanaZone(tz: string): boolean {
@@ -31,7 +32,7 @@ export type UpdateStoreDto = z.infer<typeof updateStoreSchema>;
 export const storeResponseSchema = z.object({
   address: z.string().nullable(),
   createdAt: z.string(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   labels: z.record(z.string(), z.string()),
   name: z.string(),
   reference: z.string().nullable(),

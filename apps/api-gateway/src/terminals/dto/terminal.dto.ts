@@ -4,6 +4,7 @@ import { labelsSchema } from '../../campaigns/dto/campaign.dto';
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 const host = z
   .string()
@@ -98,7 +99,7 @@ function checkDialect(v: { protocol?: (typeof PROTOCOLS)[number]; dialect?: stri
 
 export const createTerminalSchema = z
   .strictObject({
-    agentId: z.uuid({ message: 'must be a UUID' }).optional(),
+    agentId: canonicalUuid({ message: 'must be a UUID' }).optional(),
     connection: connectionInput,
     credentials: credentialsSchema.optional(),
     dialect: z.string().optional(),
@@ -106,7 +107,7 @@ export const createTerminalSchema = z
     labels: labelsSchema.optional(),
     name: z.string().trim().min(1).max(200),
     protocol: terminalProtocol.input,
-    storeId: z.uuid({ message: 'must be a UUID' }),
+    storeId: canonicalUuid({ message: 'must be a UUID' }),
     ...vendorIds,
   })
   .superRefine(checkDialect)
@@ -115,7 +116,7 @@ export type CreateTerminalDto = z.infer<typeof createTerminalSchema>;
 
 export const updateTerminalSchema = z
   .strictObject({
-    agentId: z.uuid({ message: 'must be a UUID' }).nullable().optional(),
+    agentId: canonicalUuid({ message: 'must be a UUID' }).nullable().optional(),
     connection: connectionInput.optional(),
     credentials: credentialsSchema.nullable().optional(),
     dialect: z.string().nullable().optional(),
@@ -129,7 +130,7 @@ export const updateTerminalSchema = z
 export type UpdateTerminalDto = z.infer<typeof updateTerminalSchema>;
 
 export const listTerminalsQuery = paginationQuery.extend({
-  agentId: z.uuid().optional(),
+  agentId: canonicalUuid().optional(),
   label: z
     .union([z.string(), z.array(z.string())])
     .optional()
@@ -138,12 +139,12 @@ export const listTerminalsQuery = paginationQuery.extend({
     .describe('`key:value`; repeat for several (all must match, on the terminal or its store).'),
   protocol: terminalProtocol.input.optional(),
   status: terminalStatus.input.optional(),
-  storeId: z.uuid().optional(),
+  storeId: canonicalUuid().optional(),
 });
 export type ListTerminalsQuery = z.infer<typeof listTerminalsQuery>;
 
 export const terminalResponseSchema = z.object({
-  agentId: z.uuid().nullable(),
+  agentId: canonicalUuid().nullable(),
   connection: connectionSchema,
   createdAt: z.string(),
   department: z.string().nullable(),
@@ -151,7 +152,7 @@ export const terminalResponseSchema = z.object({
   /** JPAY: whether commands run in secure sessions; null for protocols without encryption. */
   encryption: encryptionSchema.nullable(),
   hasCredentials: z.boolean(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   info: z.record(z.string(), z.unknown()).nullable(),
   /** When `info` was last read from the terminal (a tunnel set-up reads it again once it is older than the connector's max age). */
   infoReadAt: z.string().nullable(),
@@ -161,7 +162,7 @@ export const terminalResponseSchema = z.object({
   name: z.string(),
   protocol: terminalProtocol.schema,
   status: terminalStatus.schema,
-  storeId: z.uuid(),
+  storeId: canonicalUuid(),
   terminalId: z.string().nullable(),
   updatedAt: z.string(),
 });

@@ -6,6 +6,7 @@ import type { AssistOrderSummary, PaymentErrorBody, WalletResolution } from '@pa
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 /**
  * `POST /v1/wallet-payments`. zod checks shapes and types only; every rule of Assist's parameter
@@ -76,7 +77,7 @@ export const createWalletPaymentSchema = z.strictObject({
   generateReceipt: z.boolean().optional(),
   isConvert: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional(),
   language: walletLanguage.input.optional(),
-  merchantId: z.uuid({ message: 'must be the id of your Assist merchant settings' }),
+  merchantId: canonicalUuid({ message: 'must be the id of your Assist merchant settings' }),
   orderComment: text.optional(),
   orderNumber: text
     .min(1)
@@ -166,7 +167,7 @@ export const listWalletPaymentsQuery = paginationQuery.extend({
     .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be an error code such as ORDER_NOT_PROVEN')
     .optional()
     .describe('Payments whose `error.code` is this, e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: the payments left to a person).'),
-  merchantId: z.uuid().optional(),
+  merchantId: canonicalUuid().optional(),
   // Payments with an operation in this state, e.g. `unknown` (a capture / cancel / refund whose outcome is open); the
   // list's description says so (a description here would wrap the named enum in an allOf).
   operationState: walletOperationState.input.optional(),
@@ -216,7 +217,7 @@ const operationResponseSchema = z.object({
   createdAt: z.string(),
   currency: z.string(),
   error: errorSchema,
-  id: z.uuid(),
+  id: canonicalUuid(),
   kind: walletOperationKind.schema,
   resolution: resolutionSchema(
     'A person\'s verdict on this operation (`POST …/operations/{operationId}/resolve`, docs/wallet-payments.md §5 "Human resolution"); null when Assist\'s answer or the resolution job settled it.',
@@ -254,9 +255,9 @@ export const walletPaymentResponseSchema = z.object({
   currency: z.string(),
   customer: z.record(z.string(), z.unknown()).nullable(),
   error: errorSchema,
-  id: z.uuid(),
+  id: canonicalUuid(),
   maskedPan: z.string().nullable(),
-  merchantId: z.uuid(),
+  merchantId: canonicalUuid(),
   orderNumber: z.string(),
   resolution: resolutionSchema(
     'A person\'s verdict on the payment itself (`POST …/resolve`, docs/wallet-payments.md §5 "Human resolution"), kept when later operations move it; null when Assist\'s answer or the resolution job decided. A verdict on an operation is on that operation (`operations[].resolution`).',

@@ -4,6 +4,7 @@ import { withOneTimeSecrets } from '../../common/one-time-secret';
 import { paginationQuery } from '../../common/pagination';
 import { DOMAIN_EVENT_TYPES } from '../../events/event-types';
 import { nameSchemas } from '../../common/openapi-schema';
+import { canonicalUuid } from '../../common/zod';
 
 const urlField = z
   .string()
@@ -60,7 +61,7 @@ export const webhookResponseSchema = z.object({
       'false: paused, by the tenant or by payorch once the endpoint has failed every attempt for `WEBHOOK_DISABLE_AFTER_MS` (audit action `webhook.auto_disable`; docs/webhooks.md). PATCH `enabled: true` resumes it.',
     ),
   eventTypes: z.array(z.string()),
-  id: z.uuid(),
+  id: canonicalUuid(),
   updatedAt: z.string(),
   url: z.string(),
 });
@@ -104,10 +105,10 @@ export const deliveryResponseSchema = z.object({
   attempts: z.number().int(),
   createdAt: z.string(),
   deliveredAt: z.string().nullable(),
-  endpointId: z.uuid(),
-  eventId: z.uuid(),
+  endpointId: canonicalUuid(),
+  eventId: canonicalUuid(),
   eventType: z.string(),
-  id: z.uuid(),
+  id: canonicalUuid(),
   lastError: z.string().nullable(),
   lastStatusCode: z.number().int().nullable(),
   nextAttemptAt: z.string().nullable(),
