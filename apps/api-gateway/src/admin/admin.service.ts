@@ -4,6 +4,9 @@ import { terminalCredentialsAad } from '@payorch/drivers';
 import { EGRESS_CHANNELS, type EgressChannel, normaliseGrant } from '@payorch/egress-guard';
 import { assistMerchantAad } from '@payorch/wallet-payments';
 
+/** How much of a failed job's reason its `job.retry` audit row keeps (an error message; it says why, not what). */
+const FAILED_REASON_MAX = 1_000;
+
 const GRANT_CHANNEL = { assist: 'ASSIST', relay: 'RELAY', webhook: 'WEBHOOK' } as const satisfies Record<EgressChannel, string>;
 
 function toGrant(row: {
@@ -183,6 +186,17 @@ export class AdminService {
     await this.prisma.egressGrant.delete({ where: { id } });
     await this.audit(row.tenantId, 'egress_grant.delete', 'egress_grant', id, { channel: row.channel.toLowerCase(), cidr: row.cidr, port: row.port });
     return { ...toGrant(row), revoked: true };
+  }
+
+  /**
+   * The audit row of a failed job the operator moved back to waiting (`jobs retry`, FailedJobs), in the log of the
+   * tenant its data names: `job.retry` on resource `job` <job id>, with the queue, the job's name and why it failed;
+   * no other job data. Written after the retry (a job found no longer failed is not retried, so not audited).
+   */
+  async auditJobRetry(queue: string, job: { id: string; name: string; failedReason: string; tenantId: string }) {
+    const tenant = await this.requireTenant(job.tenantId);
+    const failedReason = job.failedReason.length > FAILED_REASON_MAX ? `${job.failedReason.slice(0, FAILED_REASON_MAX)}…` : job.failedReason;
+    await this.audit(tenant.id, 'job.retry', 'job', job.id, { queue, jobName: job.name, failedReason });
   }
 
   /**

@@ -9,7 +9,7 @@ import { announceKeysChanged, notifyCommitted } from '@payorch/operations';
 import { createRedisClient } from '@payorch/redis';
 
 import { AdminService } from './admin.service';
-import { FailedJobs, isQueueName, QUEUE_NAMES, type QueueName } from './failed-jobs';
+import { FailedJobs, isQueueName, type JobRetryAudit, QUEUE_NAMES, type QueueName, type RetryResult } from './failed-jobs';
 
 /**
  * payorch admin CLI (operators only; uses the owner connection DATABASE_URL):
@@ -23,12 +23,20 @@ import { FailedJobs, isQueueName, QUEUE_NAMES, type QueueName } from './failed-j
  *   npm run admin -- jobs failed --queue <name> [--limit N]
  *   npm run admin -- jobs retry --queue <name> (--id <jobId> | --all)
  *     (BullMQ jobs that used up their attempts, payorch_queue_jobs{state="failed"}: list them, move them back to waiting
- *     once the cause is fixed; Redis only: REDIS_URL and REDIS_KEY_PREFIX as the workers', no DATABASE_URL)
+ *     once the cause is fixed; REDIS_URL and REDIS_KEY_PREFIX as the workers'; `retry` also DATABASE_URL: each retry
+ *     of a tenant's job is written to that tenant's audit log, `job.retry`)
  * Prints JSON. A new API key is printed once and never stored.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
 function config(): AdminConfig {
   return loadConfig('payorch-admin', adminConfigSchema);
+}
+
+/** Who runs the command: the actor id of its audit rows (actor type "admin"). */
+const operator = () => `${os.userInfo().username}@${os.hostname()}`;
+
+function print(result: unknown): void {
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
 
 async function run(action: (admin: AdminService) => Promise<unknown>): Promise<void> {
@@ -53,9 +61,9 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
       )
     : undefined;
   try {
-    const result = await action(new AdminService(prisma, `${os.userInfo().username}@${os.hostname()}`, onCommitted, onKeysChanged));
+    const result = await action(new AdminService(prisma, operator(), onCommitted, onKeysChanged));
     await Promise.all(published);
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    print(result);
   } finally {
     redis?.disconnect();
     await prisma.$disconnect();
@@ -63,10 +71,10 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
 }
 
 /**
- * The `jobs` commands: the queues' failed sets, on Redis only (the workers' REDIS_URL and REDIS_KEY_PREFIX, so the same
+ * The `jobs` commands: the queues' failed sets, on Redis (the workers' REDIS_URL and REDIS_KEY_PREFIX, so the same
  * BullMQ keys). It connects once, without retrying: a Redis that is away fails the command rather than holding it.
  */
-async function runJobs(action: (jobs: FailedJobs) => Promise<unknown>): Promise<void> {
+async function withFailedJobs(action: (jobs: FailedJobs) => Promise<void>): Promise<void> {
   const { REDIS_KEY_PREFIX, REDIS_URL } = loadConfig('payorch-admin', adminConfigSchema.pick({ REDIS_KEY_PREFIX: true, REDIS_URL: true }));
   if (!REDIS_URL) throw new PayorchError('CONFIG', "REDIS_URL is not set: the jobs commands read the queues in Redis (the workers' REDIS_URL)");
   const redis = createRedisClient(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
@@ -79,12 +87,55 @@ async function runJobs(action: (jobs: FailedJobs) => Promise<unknown>): Promise<
       const reason = socketError?.message ?? (error instanceof Error ? error.message : String(error));
       throw new PayorchError('REDIS_UNAVAILABLE', `cannot reach Redis at REDIS_URL (${reason}); nothing was done`);
     });
-    const result = await action(jobs);
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    await action(jobs);
   } finally {
     await jobs.close();
     redis.disconnect();
   }
+}
+
+/**
+ * `jobs retry`: every retry of a tenant's job is written to that tenant's audit log (AdminService.auditJobRetry, the
+ * owner connection DATABASE_URL, actor "admin"), so PostgreSQL is checked before anything moves. Prints the result,
+ * then names on stderr the jobs of no tenant (in no audit log: this output is their record), and fails (exit 1) naming
+ * the jobs retried but not audited, or why `--all` stopped early.
+ */
+async function retryJobs(retry: (jobs: FailedJobs, audit: JobRetryAudit) => Promise<RetryResult>): Promise<void> {
+  const { DATABASE_URL } = config();
+  const prisma = createPrismaClient(DATABASE_URL, { max: 1 });
+  try {
+    await withFailedJobs(async (jobs) => {
+      await prisma.$queryRaw`SELECT 1`.catch((error: unknown) => {
+        // Prisma's message opens with the invocation; the driver's own words are on its last line.
+        const message = error instanceof Error ? error.message : String(error);
+        const reason = /Message: `(.+)`/.exec(message)?.[1] ?? message.trim().split('\n').at(-1);
+        throw new PayorchError('DATABASE_UNAVAILABLE', `cannot reach PostgreSQL at DATABASE_URL (${reason}); nothing was done`);
+      });
+      const admin = new AdminService(prisma, operator());
+      const result = await retry(jobs, (queue, job) => admin.auditJobRetry(queue, job));
+      print(result);
+      reportRetries(result);
+    });
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+function reportRetries(result: RetryResult): void {
+  for (const job of result.jobs) {
+    if (job.audit !== 'no-tenant') continue;
+    process.stderr.write(
+      `note: job ${job.id} (${job.name}) of queue ${result.queue} has no tenant: its retry is in no tenant's audit log (this output is its record)\n`,
+    );
+  }
+  const unaudited = result.jobs.filter((job) => job.audit === 'failed');
+  const problems: string[] = [];
+  if (unaudited.length) {
+    const named = unaudited.map((job) => `job ${job.id} (${job.name}, tenant ${job.tenantId}: ${job.auditError})`);
+    problems.push(`retried, but NOT in their tenant's audit log: ${named.join('; ')}; this output is their only record`);
+  }
+  if (result.stopped) problems.push(result.stopped);
+  if (problems.length) throw new PayorchError(unaudited.length ? 'AUDIT_FAILED' : 'RETRY_STOPPED', problems.join('. '));
 }
 
 const positiveInt = (v: string) => {
@@ -169,16 +220,18 @@ jobs
   .description("a queue's failed jobs, newest first: id, name, failedReason, attemptsMade, finishedOn, tenantId (no other job data)")
   .requiredOption('--queue <name>', `one of ${QUEUE_NAMES.join(', ')}`, queueName)
   .option('--limit <n>', 'how many', positiveInt, FAILED_JOBS_LIMIT)
-  .action((o: { queue: QueueName; limit: number }) => runJobs((j) => j.list(o.queue, o.limit)));
+  .action((o: { queue: QueueName; limit: number }) => withFailedJobs(async (j) => print(await j.list(o.queue, o.limit))));
 jobs
   .command('retry')
-  .description('move failed jobs back to waiting, their attempts counted afresh, once the cause is fixed; prints how many')
+  .description(
+    "move failed jobs back to waiting, their attempts counted afresh, once the cause is fixed; each in its tenant's audit log (job.retry); prints how many and which",
+  )
   .requiredOption('--queue <name>', `one of ${QUEUE_NAMES.join(', ')}`, queueName)
   .addOption(new Option('--id <jobId>', 'one failed job').conflicts('all'))
   .addOption(new Option('--all', 'every job failed at the start of the command'))
   .action((o: { queue: QueueName; id?: string; all?: boolean }, command: Command) => {
     if (o.id === undefined && !o.all) command.error('error: one of --id <jobId> or --all is required');
-    return runJobs((j) => (o.id === undefined ? j.retryAll(o.queue) : j.retry(o.queue, o.id)));
+    return retryJobs((j, audit) => (o.id === undefined ? j.retryAll(o.queue, audit) : j.retry(o.queue, o.id, audit)));
   });
 
 program

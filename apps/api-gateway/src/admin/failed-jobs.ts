@@ -10,8 +10,8 @@ export const QUEUE_NAMES: readonly QueueName[] = Object.values(QUEUES).sort();
 
 export const isQueueName = (name: string): name is QueueName => (QUEUE_NAMES as readonly string[]).includes(name);
 
-/** How many jobs `retryAll` moves back at once (each is its own script call). */
-const RETRY_BATCH = 50;
+/** How many jobs `retryAll` moves back at once (each is its own script call, then its audit row). */
+export const RETRY_BATCH = 50;
 
 /**
  * A failed job as an operator sees it: what it is, why it failed, and its tenant, nothing else of its data (payloads
@@ -24,6 +24,34 @@ export interface FailedJob {
   attemptsMade: number;
   finishedOn: string | null;
   tenantId?: string;
+}
+
+/**
+ * Writes the audit row of one job just moved back to waiting, in its tenant's audit log (the CLI: AdminService
+ * .auditJobRetry, actor "admin"). Only jobs whose data names a tenant are passed; a rejection is reported, not thrown.
+ */
+export type JobRetryAudit = (queue: QueueName, job: FailedJob & { tenantId: string }) => Promise<void>;
+
+/**
+ * A job the command moved back to waiting, and where its retry is recorded: `written` in its tenant's audit log;
+ * `no-tenant` for a deployment-wide job (no tenantId in its data: sweeps, schedules), in no tenant's log, so this
+ * result is its record; `failed`: retried, but its audit row could not be written (`auditError` says why).
+ */
+export interface RetriedJob {
+  id: string;
+  name: string;
+  tenantId?: string;
+  audit: 'written' | 'no-tenant' | 'failed';
+  auditError?: string;
+}
+
+export interface RetryResult {
+  queue: QueueName;
+  /** How many jobs were moved back (the length of `jobs`). */
+  retried: number;
+  jobs: RetriedJob[];
+  /** `retryAll` only: why it stopped before the last failed job (an audit row not written, an error); absent when it did not. */
+  stopped?: string;
 }
 
 function toFailedJob(job: Job): FailedJob {
@@ -43,6 +71,10 @@ function toFailedJob(job: Job): FailedJob {
  * CLI on the workers' keys: `bullPrefix(REDIS_KEY_PREFIX)`, as the worker's BullModule. A retry moves a job back to
  * waiting with its attempts counted from zero, so it gets its whole retry policy again; it is safe because every job
  * of these queues resumes from its PostgreSQL rows (a job that finds its work done changes nothing).
+ *
+ * Every retry of a tenant's job is audited: right after the job moved back (and only then: a job found no longer
+ * failed is neither moved nor audited), `audit` writes it to its tenant's audit log. A write that fails does not undo
+ * the retry (the job may already be running); the result marks the job `failed` for the caller to report.
  */
 export class FailedJobs {
   private readonly queues = new Map<QueueName, Queue>();
@@ -60,31 +92,54 @@ export class FailedJobs {
     return { queue, failed, jobs: jobs.map(toFailedJob) };
   }
 
-  /** Moves one failed job back to waiting; an unknown id, or a job that is not failed, is an error. */
-  async retry(queue: QueueName, id: string): Promise<{ queue: QueueName; retried: number }> {
+  /** Moves one failed job back to waiting and audits it; an unknown id, or a job that is not failed, is an error. */
+  async retry(queue: QueueName, id: string, audit: JobRetryAudit): Promise<RetryResult> {
     const q = this.queue(queue);
     const job = await q.getJob(id);
     if (!job) throw new ApiError('NOT_FOUND', `job ${id} was not found in queue ${queue}`, { queue, id });
     const state = await job.getState();
     if (state !== 'failed') throw new ApiError('CONFLICT', `job ${id} of queue ${queue} is ${state}, not failed`);
-    await job.retry('failed', { resetAttemptsMade: true });
-    return { queue, retried: 1 };
+    const failed = toFailedJob(job);
+    if (!(await moveBack(job))) throw new ApiError('CONFLICT', `job ${id} of queue ${queue} is no longer failed (retried or removed meanwhile)`);
+    return { queue, retried: 1, jobs: [await audited(queue, failed, audit)] };
   }
 
   /**
-   * Moves every job that is failed now back to waiting, oldest first. The ids are taken once at the start: a job that
-   * fails again meanwhile stays failed (a cause not fixed is not retried in a loop), and one that left the failed set
-   * meanwhile (retried by someone else, removed) is skipped and not counted.
+   * Moves every job that is failed now back to waiting, oldest first, and audits each. The ids are taken once at the
+   * start: a job that fails again meanwhile stays failed (a cause not fixed is not retried in a loop), and one that
+   * left the failed set meanwhile (retried by someone else, removed) is skipped: not counted, not audited. It stops
+   * after the batch in which an audit row could not be written (no more retries the tenants would not see) or an
+   * error met a job (Redis gone): `stopped` says why, and `jobs` still lists every job moved back before.
    */
-  async retryAll(queue: QueueName): Promise<{ queue: QueueName; retried: number }> {
+  async retryAll(queue: QueueName, audit: JobRetryAudit): Promise<RetryResult> {
     const q = this.queue(queue);
     const ids = await q.getRanges(['failed'], 0, -1, true);
-    let retried = 0;
+    const jobs: RetriedJob[] = [];
     for (let i = 0; i < ids.length; i += RETRY_BATCH) {
-      const moved = await Promise.all(ids.slice(i, i + RETRY_BATCH).map((id) => retryIfFailed(q, id)));
-      retried += moved.filter(Boolean).length;
+      // Settled, not Promise.all: every job of the batch moved back is listed (and audited) even when another one failed.
+      const batch = await Promise.allSettled(ids.slice(i, i + RETRY_BATCH).map((id) => retryIfFailed(q, id, audit)));
+      for (const outcome of batch) if (outcome.status === 'fulfilled' && outcome.value) jobs.push(outcome.value);
+      const error = batch.find((outcome) => outcome.status === 'rejected');
+      const left = Math.max(0, ids.length - i - RETRY_BATCH);
+      if (error) {
+        const reason = error.reason instanceof Error ? error.reason.message : String(error.reason);
+        return {
+          queue,
+          retried: jobs.length,
+          jobs,
+          stopped: `stopped at an error (${reason}): the jobs not listed were not retried (the one the error met may have been), nor were the ${left} after this batch`,
+        };
+      }
+      if (left > 0 && jobs.some((job) => job.audit === 'failed')) {
+        return {
+          queue,
+          retried: jobs.length,
+          jobs,
+          stopped: `stopped after this batch, as an audit row could not be written: the ${left} job(s) after it were left failed`,
+        };
+      }
     }
-    return { queue, retried };
+    return { queue, retried: jobs.length, jobs };
   }
 
   /** Closes the queues it opened (not the connection). */
@@ -105,10 +160,20 @@ export class FailedJobs {
   }
 }
 
-/** Retries job `id` if it is still failed: false when it is gone or no longer in the failed set. */
-async function retryIfFailed(queue: Queue, id: string): Promise<boolean> {
+/** Retries job `id` if it is still failed, and audits it: null when it is gone or no longer in the failed set. */
+async function retryIfFailed(queue: Queue, id: string, audit: JobRetryAudit): Promise<RetriedJob | null> {
   const job = await queue.getJob(id);
-  if (!job) return false;
+  if (!job) return null;
+  const failed = toFailedJob(job);
+  if (!(await moveBack(job))) return null;
+  return audited(queue.name as QueueName, failed, audit);
+}
+
+/**
+ * Moves a failed job back to waiting, its attempts counted afresh: false when it is gone or no longer failed. It
+ * clears the failure on `job` too (failedReason null): read what the audit needs before.
+ */
+async function moveBack(job: Job): Promise<boolean> {
   try {
     await job.retry('failed', { resetAttemptsMade: true });
     return true;
@@ -116,5 +181,18 @@ async function retryIfFailed(queue: Queue, id: string): Promise<boolean> {
     const code = (error as { code?: unknown }).code;
     if (code === ErrorCode.JobNotExist || code === ErrorCode.JobNotInState) return false;
     throw error;
+  }
+}
+
+/** Writes the audit row of a job just moved back, as it was when it failed (`toFailedJob` before the retry). */
+async function audited(queue: QueueName, failed: FailedJob, audit: JobRetryAudit): Promise<RetriedJob> {
+  const { tenantId } = failed;
+  const retried = { id: failed.id, name: failed.name };
+  if (tenantId === undefined) return { ...retried, audit: 'no-tenant' };
+  try {
+    await audit(queue, { ...failed, tenantId });
+    return { ...retried, tenantId, audit: 'written' };
+  } catch (error) {
+    return { ...retried, tenantId, audit: 'failed', auditError: error instanceof Error ? error.message : String(error) };
   }
 }
