@@ -5,6 +5,7 @@ import pg from 'pg';
 
 import type { JobData } from '@payorch/domain';
 import { createLogger, createMetricsRegistry } from '@payorch/logging';
+import { insertOperation } from '@payorch/operations';
 import { scheduleRunKey } from '@payorch/settlement';
 import { waitFor } from '@payorch/testing';
 
@@ -241,6 +242,99 @@ describe('settlements of one terminal that overlap (real BullMQ, Redis, PostgreS
       const [first, second] = await closeDays(t);
       expect([first?.state, second?.state]).toEqual(['APPROVED', 'APPROVED']);
       expect(second!.createdAt.getTime()).toBeGreaterThanOrEqual(first!.completedAt!.getTime());
+    }, 30_000);
+  });
+
+  describe("a close-day through the operations API racing the settlement's own (the terminal runs them in claim order)", () => {
+    /** A `settlement` operation created through the operations path (its key names no settlement), PENDING. */
+    async function apiCloseDay(terminalId: string) {
+      const { row } = await h.db.withTenantSql(tenantId, (tx) =>
+        insertOperation(tx, { tenantId, terminalId, storeId, type: 'settlement', idempotencyKey: `api-${randomBytes(6).toString('hex')}`, requestHash: 'h' }),
+      );
+      return row;
+    }
+
+    it("created after the settlement's close-day but run on the terminal before it: a batch of its own, not part of the own one", async () => {
+      const t = await terminal();
+      const p1 = await pay(t, 1000);
+      let api: Awaited<ReturnType<typeof apiCloseDay>> | undefined;
+      let p2: Awaited<ReturnType<typeof pay>> | undefined;
+      runner.around = async (ref, closeDay) => {
+        if (ref.operationId === api?.id) return closeDay();
+        // The settlement's close-day is PENDING (created and linked); a close-day through the operations API is created
+        // now and reaches the terminal first: it closes {1000}; a purchase follows it, then the settlement's close-day {500}.
+        api = await apiCloseDay(t);
+        await runner.execute({ tenantId, terminalId: t, operationId: api.id });
+        p2 = await pay(t, 500);
+        await closeDay();
+      };
+      const day = await settle(t, '2026-05-11');
+      expect(await day.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      const s = await settlementOf(t, '2026-05-11');
+      expect(s).toMatchObject({ ourTotals: { net: 500 }, terminalTotals: { net: 500 }, discrepancies: [] });
+      expect(s.batches).toEqual([
+        expect.objectContaining({ closeDayOperationId: api!.id, closedBy: 'operations_api', operations: 1, discrepancies: 0 }),
+        expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', operations: 1, discrepancies: 0 }),
+      ]);
+      const marked = await h.owner.terminalOperation.findMany({ where: { id: { in: [p1.id, p2!.id, api!.id] } }, select: { settlementId: true } });
+      expect(marked).toEqual([{ settlementId: s.id }, { settlementId: s.id }, { settlementId: s.id }]);
+
+      // The next day reconciles its own batch only: the API close-day is not a boundary of it again.
+      runner.around = (_ref, closeDay) => closeDay();
+      await pay(t, 700);
+      const next = await settle(t, '2026-05-12');
+      expect(await next.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      const n = await settlementOf(t, '2026-05-12');
+      expect(n).toMatchObject({ ourTotals: { net: 700 }, terminalTotals: { net: 700 } });
+      expect(n.batches).toHaveLength(1);
+    }, 30_000);
+
+    it("created before the settlement's close-day but run on the terminal after it: the next settlement's batch, not this one's", async () => {
+      const t = await terminal();
+      const p1 = await pay(t, 1000);
+      let api: { id: string } | undefined;
+      let p2: Awaited<ReturnType<typeof pay>> | undefined;
+      runner.around = async (ref, closeDay) => {
+        if (ref.operationId === api?.id) return closeDay();
+        // A close-day through the operations API committed just after the settlement's busy check (so it did not keep it
+        // from sending its own), created a moment before the settlement's close-day; it reaches the terminal second.
+        const own = await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: ref.operationId } });
+        api = await h.owner.terminalOperation.create({
+          data: {
+            tenantId,
+            terminalId: t,
+            storeId,
+            type: 'SETTLEMENT',
+            state: 'PENDING',
+            idempotencyKey: `api-${randomBytes(6).toString('hex')}`,
+            requestHash: 'h',
+            createdAt: new Date(own.createdAt.getTime() - 1),
+          },
+        });
+        await closeDay(); // the settlement's close-day: {1000}
+        p2 = await pay(t, 500);
+        await runner.execute({ tenantId, terminalId: t, operationId: api.id }); // the API's: {500}
+      };
+      const day = await settle(t, '2026-05-13');
+      expect(await day.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      const s = await settlementOf(t, '2026-05-13');
+      expect(s).toMatchObject({ ourTotals: { net: 1000 }, terminalTotals: { net: 1000 }, discrepancies: [] });
+      expect(s.batches).toEqual([expect.objectContaining({ closeDayOperationId: s.operationId, closedBy: 'settlement', operations: 1 })]);
+      expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: p1.id } })).toMatchObject({ settlementId: s.id });
+      expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: api!.id } })).toMatchObject({ state: 'APPROVED', settlementId: null });
+
+      // The next settlement reconciles the API close-day's batch {500} on its own, then its own {700}.
+      runner.around = (_ref, closeDay) => closeDay();
+      await pay(t, 700);
+      const next = await settle(t, '2026-05-14');
+      expect(await next.waitUntilFinished(h.events, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });
+      const n = await settlementOf(t, '2026-05-14');
+      expect(n).toMatchObject({ ourTotals: { net: 700 }, terminalTotals: { net: 700 }, discrepancies: [] });
+      expect(n.batches).toEqual([
+        expect.objectContaining({ closeDayOperationId: api!.id, closedBy: 'operations_api', operations: 1, discrepancies: 0 }),
+        expect.objectContaining({ closeDayOperationId: n.operationId, closedBy: 'settlement', operations: 1, discrepancies: 0 }),
+      ]);
+      expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: p2!.id } })).toMatchObject({ settlementId: n.id });
     }, 30_000);
   });
 

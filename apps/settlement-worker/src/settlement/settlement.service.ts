@@ -66,13 +66,24 @@ export interface RunResult {
 }
 
 /** A close-day operation with its idempotency key, which names the settlement that sent it (closeDayKey). */
-type CloseDayRow = OperationRow & { idempotencyKey: string };
+type CloseDayRow = OperationRow & { idempotencyKey: string; claimedAt: Date };
+
+/**
+ * How much earlier than the previous settlement's close-day a close-day claimed after it may have been created: the
+ * slack of the createdAt lower bound of closedOutside (an index range; the claim order decides). One committed PENDING
+ * before that settlement's busy check would have kept it from creating its close-day, and an operation commits in its
+ * insert's round trip (insertOperation `last`), so such a close-day was created moments before at most. The bound only
+ * keeps the scan of the terminal's unsettled close-days (the failed ones stay there for good) to recent ones.
+ */
+const CLAIM_AFTER_CREATION_SLACK_MS = 3_600_000;
 
 /** A close-day that ends a batch this settlement reconciles, with what its answer says. */
 interface Boundary {
   op: OperationRow;
   outcome: Extract<CloseDayOutcome, { closed: true }>;
   closedBy: BatchReport['closedBy'];
+  /** Its claim (`sentAt`; a row claimed before the column existed: its creation): where it stands in the terminal's order. */
+  claimedAt: Date;
 }
 
 /** What the first transaction of an attempt found or did (see {@link SettlementService.prepare}). */
@@ -367,21 +378,20 @@ export class SettlementService {
         throw new RetryLater('OUTCOME_UNKNOWN', `close-day ${operation.id} is ${operation.state}`);
       }
 
-      const outside = await this.closedOutside(tx, protocol, data, operation);
+      // Everything is ordered by claim (`sentAt`): claims of a terminal are serialised (its claim lock), so this is the
+      // order the terminal ran them in — for the close-days as for our operations.
+      const ownClaim = (await claimTimes(tx, [operation.id])).get(operation.id) ?? operation.createdAt;
+      const outside = await this.closedOutside(tx, protocol, data, operation.id, ownClaim);
       const own = closeDayOutcome(protocol, closeDayFields(operation), { closedOutsideSince: outside.length > 0 });
       if (!own.closed) return this.failIn(tx, settlementId, data, 'CLOSE_DAY_DECLINED', own.reason);
 
       // Ours: approved, not yet settled, claimed before the close-day was; split at the boundaries in claim order.
-      // Claims of a terminal are serialised (its claim lock), so a payment created just before a close-day but run on the
-      // terminal after it belongs to the next batch, and one created after it but run before it to this one.
-      const boundaries: Boundary[] = [...outside, { op: operation, outcome: own, closedBy: 'settlement' }];
-      const claimedAt = await claimTimes(
-        tx,
-        boundaries.map((b) => b.op.id),
-      );
-      const rows = await this.approvedBefore(tx, data, claimedAt.get(operation.id) ?? operation.createdAt);
+      // A payment created just before a close-day but run on the terminal after it belongs to the next batch, and one
+      // created after it but run before it to this one.
+      const boundaries: Boundary[] = [...outside, { op: operation, outcome: own, closedBy: 'settlement', claimedAt: ownClaim }];
+      const rows = await this.approvedBefore(tx, data, ownClaim);
       const perBatch = boundaries.map(() => [] as typeof rows);
-      for (const row of rows) perBatch[boundaries.findIndex((b) => claimOrder(row) < (claimedAt.get(b.op.id) ?? new Date(b.op.createdAt)))]!.push(row);
+      for (const row of rows) perBatch[boundaries.findIndex((b) => claimOrder(row) < b.claimedAt)]!.push(row);
 
       const batches: BatchReport[] = [];
       const discrepancies: BatchDiscrepancy[] = [];
@@ -544,32 +554,42 @@ export class SettlementService {
   }
 
   /**
-   * The close-days of the terminal before this settlement's own that bound batches of it, oldest first: those that
-   * closed the day since the previous settlement and were not reconciled yet (APPROVED or DECLINED, no settlementId),
-   * sent through the operations API (`settlement` / `report_z`) or by a settlement that FAILED (given up while its
-   * close-day's outcome was unknown, which recovery found later). One sent by a settlement still running is that
-   * settlement's to reconcile: this one waits for it (RetryLater EARLIER_SETTLEMENT_OPEN) instead of taking its
-   * operations into its own batch, and they both reconcile what their own close-day closed.
+   * The close-days of the terminal before this settlement's own that bound batches of it, in the order the terminal ran
+   * them (claim order: `sentAt`, like our operations): those claimed after the previous settlement's close-day and
+   * before this one's (`ownClaim`) that closed the day and were not reconciled yet (APPROVED or DECLINED, no
+   * settlementId), sent through the operations API (`settlement` / `report_z`) or by a settlement that FAILED (given up
+   * while its close-day's outcome was unknown, which recovery found later). Creation order is not the terminal's: a
+   * close-day through the operations API created while this settlement's close-day waited for the terminal may run
+   * first (a batch of its own before this one's), and one created before it may run after it (the next settlement's).
+   * One sent by a settlement still running is that settlement's to reconcile: this one waits for it (RetryLater
+   * EARLIER_SETTLEMENT_OPEN) instead of taking its operations into its own batch, and they both reconcile what their own
+   * close-day closed.
    */
-  private async closedOutside(tx: SqlClient, protocol: SettlementProtocol, data: RunData, own: OperationRow): Promise<Boundary[]> {
+  private async closedOutside(tx: SqlClient, protocol: SettlementProtocol, data: RunData, ownId: string, ownClaim: Date): Promise<Boundary[]> {
     // The previous settlement's own close-day bounds this one (one statement: settlement joined to its operation). The
     // newest COMPLETED settlement of the terminal, read backwards from the partial index of those (migration
     // 20261206075616_previous_settlement_by_terminal; the status a literal, so a generic plan proves its predicate): by
     // ("tenantId", "terminalId", "businessDate") it read and sorted every settlement the terminal ever had.
-    const [previous] = await tx.$queryRaw<{ createdAt: Date }[]>`
-      SELECT o."createdAt" FROM "Settlement" s JOIN "TerminalOperation" o ON o."id" = s."operationId"
+    const [previous] = await tx.$queryRaw<{ createdAt: Date; claimedAt: Date }[]>`
+      SELECT o."createdAt", COALESCE(o."sentAt", o."createdAt") AS "claimedAt" FROM "Settlement" s JOIN "TerminalOperation" o ON o."id" = s."operationId"
       WHERE s."terminalId" = ${data.terminalId}::uuid AND s."status" = 'COMPLETED'
       ORDER BY s."completedAt" DESC LIMIT 1`;
-    const since = previous?.createdAt;
+    // The createdAt bounds are the index range (a claim follows its creation; CLAIM_AFTER_CREATION_SLACK_MS); the claims decide.
     const candidates = await tx.$queryRaw<CloseDayRow[]>`
-      SELECT ${operationRowColumns('o')}, o."idempotencyKey" FROM "TerminalOperation" o
+      SELECT ${operationRowColumns('o')}, o."idempotencyKey", COALESCE(o."sentAt", o."createdAt") AS "claimedAt" FROM "TerminalOperation" o
       WHERE o."terminalId" = ${data.terminalId}::uuid AND o."type" IN (${CLOSE_DAY_TYPES_SQL})
-        AND o."state" IN ('APPROVED', 'DECLINED') AND o."settlementId" IS NULL AND o."id" <> ${own.id}::uuid
-        AND o."createdAt" < ${own.createdAt}::timestamptz ${since ? Prisma.sql`AND o."createdAt" > ${since}::timestamptz` : Prisma.empty}
-      ORDER BY o."createdAt" ASC`;
+        AND o."state" IN ('APPROVED', 'DECLINED') AND o."settlementId" IS NULL AND o."id" <> ${ownId}::uuid
+        AND o."createdAt" < ${ownClaim}::timestamptz AND COALESCE(o."sentAt", o."createdAt") < ${ownClaim}::timestamptz
+        ${
+          previous
+            ? Prisma.sql`AND o."createdAt" > ${new Date(previous.createdAt.getTime() - CLAIM_AFTER_CREATION_SLACK_MS)}::timestamptz
+        AND COALESCE(o."sentAt", o."createdAt") > ${previous.claimedAt}::timestamptz`
+            : Prisma.empty
+        }
+      ORDER BY COALESCE(o."sentAt", o."createdAt") ASC`;
     const closed = candidates
-      .map((op) => ({ op, outcome: closeDayOutcome(protocol, closeDayFields(op)) }))
-      .filter((b): b is { op: CloseDayRow; outcome: Extract<CloseDayOutcome, { closed: true }> } => b.outcome.closed);
+      .map((op) => ({ op, claimedAt: op.claimedAt, outcome: closeDayOutcome(protocol, closeDayFields(op)) }))
+      .filter((b): b is { op: CloseDayRow; claimedAt: Date; outcome: Extract<CloseDayOutcome, { closed: true }> } => b.outcome.closed);
     if (closed.length === 0) return [];
     // Which settlement sent each (its key names it: closeDayKey), by primary key: asked by operationId, which has no
     // index, it read the tenant's every settlement. The sender must still own it (operationId), or it is not its close-day.
@@ -694,7 +714,7 @@ function claimOrder(row: { sentAt: Date | null; createdAt: Date }): Date {
   return row.sentAt ?? row.createdAt;
 }
 
-/** The claim times of close-days (`sentAt`, else `createdAt`), by id: the boundaries of a settlement's batches. */
+/** The claim times of close-days (`sentAt`, else `createdAt`), by id: where they stand in the terminal's order. */
 async function claimTimes(tx: SqlClient, ids: readonly string[]): Promise<Map<string, Date>> {
   const rows = await tx.$queryRaw<{ id: string; at: Date }[]>`
     SELECT o."id", COALESCE(o."sentAt", o."createdAt") AS "at" FROM "TerminalOperation" o WHERE o."id" = ANY(${[...ids]}::uuid[])`;
