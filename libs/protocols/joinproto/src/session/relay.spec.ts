@@ -44,6 +44,17 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** The code a promise was rejected with by the next turn of the event loop, 'pending' if still unsettled, 'resolved'. */
+function settledNow(promise: Promise<unknown>): Promise<string> {
+  return Promise.race([
+    promise.then(
+      () => 'resolved',
+      (error: RelayError) => error.code,
+    ),
+    new Promise<string>((resolve) => setImmediate(() => resolve('pending'))),
+  ]);
+}
+
 const target = (address: string) => {
   const [hostName, port] = address.split(':');
   return { protocol: 'tcp' as const, host: hostName!, port: Number(port), address };
@@ -115,7 +126,7 @@ describe(RelayConnection.name, () => {
   const open = async (limits: Partial<ConstructorParameters<typeof RelayConnection>[1]> = {}) => {
     const socket = await connectRelaySocket('127.0.0.1', h.port, 1000);
     const sut = new RelayConnection(socket, { receiveTimeoutMs: 5000, maxBufferedBytes: 1024, ...limits });
-    return { sut, peer: await h.next() };
+    return { sut, socket, peer: await h.next() };
   };
 
   it('cuts the connection (limit_bytes) at one byte more than maxBytes to the host, and counts what went through', async () => {
@@ -143,6 +154,43 @@ describe(RelayConnection.name, () => {
     await expect(sut.receive(10)).rejects.toMatchObject({ code: 'CLOSED' });
     expect(sut.outcome).toBe('limit_time');
     await once(peer, 'close');
+  });
+
+  it('holds one 93 waiting per connection: another is refused at once (BUSY), and the waiting one gets the next bytes', async () => {
+    const { sut, peer } = await open({ receiveTimeoutMs: 60_000 });
+    const waiting = sut.receive(10);
+    // A terminal (or the agent feeding it bytes) sending 93s without waiting for their answers: before, each held a
+    // promise and a receive timer for receiveTimeoutMs (100,000 of them: >100 MB), and only the last one was woken.
+    const flood = Array.from({ length: 1000 }, () => sut.receive(10));
+    const answers = await Promise.all(flood.map((read) => settledNow(read)));
+    expect(new Set(answers)).toEqual(new Set(['BUSY']));
+    peer.write('ok');
+    expect(Buffer.from(await waiting).toString()).toBe('ok');
+    // Once answered, the next 93 waits again.
+    const next = sut.receive(10);
+    peer.write('again');
+    expect(Buffer.from(await next).toString()).toBe('again');
+    sut.destroy();
+  });
+
+  it('holds one 92 in progress per connection: another is refused at once (BUSY) and sends nothing', async () => {
+    const { sut, socket, peer } = await open({ maxBytes: 1024 });
+    // The host does not take the bytes (corked: the write is not done), as a host that stopped reading once the
+    // socket buffers are full. Before, every 92 meanwhile queued a write (a zero-length one spending nothing of
+    // maxBytes), held until the session's maxDurationMs.
+    socket.cork();
+    const sending = sut.send(new Uint8Array([1, 2, 3]));
+    const flood = Array.from({ length: 1000 }, () => sut.send(new Uint8Array(0)));
+    const answers = await Promise.all(flood.map((send) => settledNow(send)));
+    expect(new Set(answers)).toEqual(new Set(['BUSY']));
+    const received = once(peer, 'data');
+    socket.uncork();
+    expect(await sending).toBe(3);
+    expect([...((await received)[0] as Buffer)]).toEqual([1, 2, 3]);
+    expect(sut.bytesToHost).toBe(3);
+    // Once done, the next 92 goes through.
+    expect(await sut.send(new Uint8Array([4]))).toBe(1);
+    sut.destroy();
   });
 
   it("keeps what happened before it was read: the host's answer and close (peer_closed), then 0 bytes", async () => {

@@ -32,7 +32,7 @@ export interface RelayPort {
 }
 
 export type RelayErrorCode =
-  'DENIED' | 'BAD_ADDRESS' | 'UNSUPPORTED_PROTOCOL' | 'UNREACHABLE' | 'REFUSED' | 'TIMEOUT' | 'CLOSED' | 'UNKNOWN_CONNECTION' | 'UNAVAILABLE';
+  'DENIED' | 'BAD_ADDRESS' | 'UNSUPPORTED_PROTOCOL' | 'UNREACHABLE' | 'REFUSED' | 'TIMEOUT' | 'CLOSED' | 'UNKNOWN_CONNECTION' | 'UNAVAILABLE' | 'BUSY';
 
 /** DF1A text the terminal gets with `XX` for each failure (≤ 40 chars; spec 4.2.2, 4.3.2 wording where given). */
 export const RELAY_ERROR_TEXT: Readonly<Record<RelayErrorCode, string>> = {
@@ -45,6 +45,7 @@ export const RELAY_ERROR_TEXT: Readonly<Record<RelayErrorCode, string>> = {
   CLOSED: 'Connection closed',
   UNKNOWN_CONNECTION: 'Unknown connection',
   UNAVAILABLE: 'Relay not available',
+  BUSY: 'Operation already in progress',
 };
 
 export class RelayError extends Error {
@@ -101,6 +102,14 @@ export type RelayStop = 'peer_closed' | 'error' | 'limit_bytes' | 'limit_time';
  * the terminal (the socket pauses above `maxBufferedBytes`: backpressure towards the host), the bytes
  * counted each way, and why it stopped. Socket events are watched from construction on, so an error or
  * the host's close before the id is handed out is not lost.
+ *
+ * At most one 92 (send) and one 93 (receive) are in progress at once, as for a `send()`/`recv()` caller: another
+ * one meanwhile is refused at once (`BUSY`, `Operation already in progress`) and holds nothing. A terminal sends its
+ * next 92/93 once it has the answer to the last one, but TillSession serves whatever the terminal (or the agent
+ * feeding it bytes) sends, concurrently: before, each 93 sent without waiting held a promise and a receive timer for
+ * `receiveTimeoutMs` (only the last one was woken by the host's bytes), and each 92 to a host that stopped reading
+ * queued a write (a zero-length one spending nothing of `maxBytes`) until the session's end — 100,000 of either
+ * held over 100 MB of the connector's memory for the price of 4 MB of frames.
  */
 export class RelayConnection {
   bytesToHost = 0;
@@ -114,6 +123,10 @@ export class RelayConnection {
   private ended = false;
   private error?: RelayError;
   private wake?: () => void;
+  /** A 93 is waiting for bytes (`waitForData`). */
+  private receiving = false;
+  /** A 92's write is not done yet. */
+  private sending = false;
   private readonly timer?: NodeJS.Timeout;
 
   constructor(
@@ -152,23 +165,33 @@ export class RelayConnection {
     }
   }
 
-  /** 92: sends all bytes; resolves to the count sent. */
+  /** 92: sends all bytes; resolves to the count sent. One at a time: another while this one's write is not done is BUSY. */
   async send(data: Uint8Array): Promise<number> {
     if (this.error) throw this.error;
     if (this.socket.destroyed || this.socket.writableEnded) throw new RelayError('CLOSED');
+    if (this.sending) throw new RelayError('BUSY', 'a 92 of this connection is in progress');
     if (this.bytesToHost + data.length > (this.limits.maxBytes ?? Infinity)) {
       this.cut('limit_bytes', `more than ${this.limits.maxBytes} bytes to the host`);
       throw new RelayError('CLOSED', 'relay byte limit reached');
     }
     this.bytesToHost += data.length;
-    await new Promise<void>((resolve, reject) => {
-      this.socket.write(data, (error) => (error ? reject(toRelayError(error)) : resolve()));
-    });
+    this.sending = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.socket.write(data, (error) => (error ? reject(toRelayError(error)) : resolve()));
+      });
+    } finally {
+      this.sending = false;
+    }
     return data.length;
   }
 
-  /** 93: 1..maxBytes bytes as soon as any are there, 0 bytes once the host closed and all was read. */
+  /**
+   * 93: 1..maxBytes bytes as soon as any are there, 0 bytes once the host closed and all was read. One waits at a
+   * time: another while one waits for bytes is BUSY.
+   */
   async receive(maxBytes: number): Promise<Uint8Array> {
+    if (this.receiving) throw new RelayError('BUSY', 'a 93 of this connection is waiting');
     if (this.buffered === 0 && !this.ended && !this.error) await this.waitForData();
     if (this.buffered > 0) return this.take(maxBytes);
     if (this.error) throw this.error;
@@ -192,14 +215,17 @@ export class RelayConnection {
   }
 
   private waitForData(): Promise<void> {
+    this.receiving = true;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.wake = undefined;
+        this.receiving = false;
         reject(new RelayError('TIMEOUT', 'no data within the receive timeout'));
       }, this.limits.receiveTimeoutMs);
       this.wake = () => {
         clearTimeout(timer);
         this.wake = undefined;
+        this.receiving = false;
         resolve();
       };
     });

@@ -1,6 +1,9 @@
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
+
 import { frame, fromHex, hex, data } from '../testing/frame-builder';
 import { JOINPROTO_VECTORS } from '../testing/vectors';
-import type { RelayPort } from './relay';
+import { type RelayPort, TcpRelayPort } from './relay';
 import { TillSession, type TillSessionEvent } from './till-session';
 import type { ByteTransport } from './transport';
 
@@ -192,6 +195,71 @@ describe(TillSession.name, () => {
     terminalSends(fromHex(vector('5.2 ').frame_hex));
     await flush();
     expect(written.map(hex)).toEqual([vector('5.2.3').frame_hex]);
+  });
+
+  it('answers 93s a terminal sends without waiting XX at once while one waits on the connection, and holds only that one', async () => {
+    const server = createServer((socket) => socket.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const relay = new TcpRelayPort({ allow: [address], receiveTimeoutMs: 60_000 });
+    try {
+      const { transport, written, terminalSends } = fakeTransport();
+      new TillSession({ transport, relay });
+      terminalSends(
+        frame(
+          data([
+            ['DF00', '91'],
+            ['DF01', '000001'],
+            ['DF21', 'tcp'],
+            ['DF22', address],
+          ]),
+        ),
+      );
+      while (relay.openConnections === 0) await flush();
+      await flush();
+      const opened = frame(
+        data([
+          ['DF00', '91'],
+          ['DF01', '000001'],
+          ['DF23', '1'],
+        ]),
+      );
+      expect(written.map(hex)).toEqual([hex(opened)]);
+      const ids = Array.from({ length: 500 }, (_, i) => String(100_000 + i));
+      terminalSends(
+        Buffer.concat(
+          ids.map((id) =>
+            frame(
+              data([
+                ['DF00', '93'],
+                ['DF01', id],
+                ['DF23', '1'],
+                ['DF25', '4096'],
+              ]),
+            ),
+          ),
+        ),
+      );
+      await flush();
+      // The first waits for the host's bytes; every other one is answered at once and holds nothing.
+      const busy = ids.slice(1).map((id) =>
+        hex(
+          frame(
+            data([
+              ['DF00', '93'],
+              ['DF01', id],
+              ['DF16', 'XX'],
+              ['DF1A', 'Operation already in progress'],
+            ]),
+          ),
+        ),
+      );
+      expect(written.slice(1).map(hex)).toEqual(busy);
+    } finally {
+      await relay.closeAll();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('closes a relay connection that finished opening after the session closed: no 94 will come for it', async () => {
