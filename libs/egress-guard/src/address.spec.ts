@@ -86,7 +86,9 @@ describe('classifyAddress', () => {
     ['ff02::1', 'multicast'],
     ['2001:db8::1', 'documentation'],
     ['100::1', 'discard'],
-    ['3fff::1', null],
+    ['3fff::1', 'documentation'],
+    ['3fff:fff:ffff::1', 'documentation'],
+    ['3fff:1000::1', null],
     ['4000::1', 'not_global_unicast'],
     // 6to4 and Teredo are judged by the IPv4 address they carry.
     ['2002:7f00:1::', 'loopback'],

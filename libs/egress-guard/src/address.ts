@@ -72,6 +72,8 @@ export const SPECIAL_RANGES: readonly Range[] = [
   range('2001:10::/28', 'orchid'),
   range('2001:20::/28', 'orchid'),
   range('2001:db8::/32', 'documentation'),
+  // RFC 9637 (2024): the second IPv6 documentation prefix, never routed.
+  range('3fff::/20', 'documentation'),
   range('fc00::/7', 'unique_local'),
   range('fe80::/10', 'link_local'),
   range('fec0::/10', 'site_local'),
