@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { Prisma, type TransactionClient } from '@payorch/db';
 import { ApiError } from '@payorch/domain';
 
+import { isStorableInstant } from './zod';
+
 /**
  * Keyset pagination over (createdAt DESC, id DESC). The cursor is opaque to clients:
  * base64url of the last row's sort key.
@@ -34,8 +36,9 @@ export function decodeCursor(cursor: string | undefined): CursorKey | null {
   if (!cursor) return null;
   try {
     const { c, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c: string; i: string };
+    // A cursor is read by clients and can be forged: `c` must be an instant PostgreSQL takes (`+275760-09-13T…` was a 500).
     const createdAt = new Date(c);
-    if (typeof i !== 'string' || !UUID.test(i) || Number.isNaN(createdAt.getTime())) throw new Error('bad cursor');
+    if (typeof c !== 'string' || typeof i !== 'string' || !UUID.test(i) || !isStorableInstant(createdAt)) throw new Error('bad cursor');
     return { createdAt, id: i };
   } catch {
     throw invalidCursor();

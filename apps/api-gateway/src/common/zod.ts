@@ -38,3 +38,23 @@ export { openApi } from './openapi-schema';
 export const canonicalUuid = (params?: Parameters<typeof z.uuid>[0]) => z.uuid(params).toLowerCase();
 
 export const uuidParam = canonicalUuid({ message: 'must be a UUID' });
+
+/** The instants a request may name: what PostgreSQL's timestamptz reads back as the gateway sends a Date (ISO 8601, years 1–9999). */
+export const FIRST_INSTANT = '0001-01-01T00:00:00.000Z';
+export const LAST_INSTANT = '9999-12-31T23:59:59.999Z';
+const FIRST_INSTANT_MS = Date.parse(FIRST_INSTANT);
+const LAST_INSTANT_MS = Date.parse(LAST_INSTANT);
+
+/** Whether `date` is an instant PostgreSQL takes (false for an invalid Date): every instant read from a request passes it. */
+export const isStorableInstant = (date: Date) => date.getTime() >= FIRST_INSTANT_MS && date.getTime() <= LAST_INSTANT_MS;
+
+/**
+ * An ISO 8601 date-time with its offset, as an instant PostgreSQL takes: `z.iso.datetime` alone accepts any four-digit
+ * year at any offset, so `9999-12-31T23:59:59-14:00` (year 10000 in UTC: a Date printed `+010000-…`) and
+ * `0000-01-01T00:00:00Z` (year 0, which PostgreSQL does not have) reached the query and were a 500 ("date/time field value
+ * out of range"). Every date-time of the gateway's schemas is this one, so a new filter cannot forget the bound.
+ */
+export const isoInstant = (params?: { message?: string }) =>
+  z.iso
+    .datetime({ offset: true, ...params })
+    .refine((v) => isStorableInstant(new Date(v)), { message: `must be between ${FIRST_INSTANT} and ${LAST_INSTANT}` });

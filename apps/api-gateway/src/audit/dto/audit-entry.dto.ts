@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { nameSchemas } from '../../common/openapi-schema';
 import { paginationQuery } from '../../common/pagination';
-import { canonicalUuid } from '../../common/zod';
+import { canonicalUuid, isoInstant } from '../../common/zod';
 
 const token = z
   .string()
@@ -16,10 +16,10 @@ export const auditQuerySchema = paginationQuery
     action: token.optional().describe('e.g. `store.create`, `api_key.revoke`, `operation.create`'),
     actorId: token.optional().describe('The API key id (or operator name) that made the change.'),
     apiKeyId: canonicalUuid({ message: 'must be a UUID' }).optional().describe('Same as actorId for changes made with an API key.'),
-    from: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional().describe('Entries at or after this instant.'),
+    from: isoInstant({ message: 'must be an ISO 8601 date-time' }).optional().describe('Entries at or after this instant.'),
     resourceId: token.optional(),
     resourceType: token.optional().describe('e.g. `store`, `terminal`, `operation`, `api_key`, `webhook_endpoint`'),
-    to: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional().describe('Entries before this instant.'),
+    to: isoInstant({ message: 'must be an ISO 8601 date-time' }).optional().describe('Entries before this instant.'),
   })
   .strict()
   .refine((q) => !(q.actorId && q.apiKeyId && q.actorId !== q.apiKeyId), { message: 'actorId and apiKeyId disagree', path: ['apiKeyId'] })

@@ -4,7 +4,7 @@ import { LABEL_KEY, LABEL_VALUE_MAX, LABELS_MAX, MAX_ATTEMPTS_BEFORE_DEADLINE } 
 
 import { nameSchemas } from '../../common/openapi-schema';
 import { paginationQuery } from '../../common/pagination';
-import { canonicalUuid } from '../../common/zod';
+import { canonicalUuid, isoInstant } from '../../common/zod';
 
 /** Most terminals one campaign may address (the bench runs 10,000). */
 export const MAX_CAMPAIGN_TARGETS = 50_000;
@@ -54,8 +54,7 @@ const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-ho
 export const policySchema = z
   .strictObject({
     canary: waveSizeSchema.nullable().default(null).describe('First wave; all of it must succeed before the rest start. null: no canary.'),
-    deadline: z.iso
-      .datetime({ offset: true })
+    deadline: isoInstant()
       .optional()
       .describe(
         `No step starts after it; terminals still offline then fail with the reason. Retried every retryDelaySeconds until then (maxAttempts does not apply), so at most ${MAX_ATTEMPTS_BEFORE_DEADLINE} attempts of a terminal may fit before it; a later deadline is refused (400).`,

@@ -6,7 +6,7 @@ import type { OperationView } from '@payorch/operations';
 
 import { paginationQuery } from '../../common/pagination';
 import { nameSchemas } from '../../common/openapi-schema';
-import { canonicalUuid } from '../../common/zod';
+import { canonicalUuid, isoInstant } from '../../common/zod';
 
 /** Largest amount every terminal protocol carries: 12 digits of minor units (Joinproto DF05, JPAY, SSI-ECR n(12)). */
 export const MAX_AMOUNT = 999_999_999_999;
@@ -89,8 +89,8 @@ export const listOperationsQuery = paginationQuery.extend({
   storeId: canonicalUuid().optional(),
   type: z.enum(OPERATION_TYPES).optional(),
   state: z.enum(OPERATION_STATES).optional(),
-  from: z.iso.datetime({ offset: true }).optional().describe('createdAt ≥ from (ISO 8601)'),
-  to: z.iso.datetime({ offset: true }).optional().describe('createdAt < to (ISO 8601)'),
+  from: isoInstant().optional().describe('createdAt ≥ from (ISO 8601)'),
+  to: isoInstant().optional().describe('createdAt < to (ISO 8601)'),
 });
 export type ListOperationsQuery = z.infer<typeof listOperationsQuery>;
 

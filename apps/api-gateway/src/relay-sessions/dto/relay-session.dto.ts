@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { paginationQuery } from '../../common/pagination';
 import { nameSchemas } from '../../common/openapi-schema';
-import { canonicalUuid } from '../../common/zod';
+import { canonicalUuid, isoInstant } from '../../common/zod';
 
 /** How a relay session ended (docs/relay.md, "Audit"); `open` while it runs. */
 export const RELAY_OUTCOMES = [
@@ -25,8 +25,8 @@ export const listRelaySessionsQuery = paginationQuery
     storeId: canonicalUuid({ message: 'must be a UUID' }).optional(),
     state: z.enum(['open', 'ended']).optional().describe('`open`: still running (no endedAt); `ended`: finished, whatever the outcome.'),
     outcome: z.enum(RELAY_OUTCOMES).optional(),
-    from: z.iso.datetime({ offset: true }).optional().describe('startedAt ≥ from (ISO 8601)'),
-    to: z.iso.datetime({ offset: true }).optional().describe('startedAt < to (ISO 8601)'),
+    from: isoInstant().optional().describe('startedAt ≥ from (ISO 8601)'),
+    to: isoInstant().optional().describe('startedAt < to (ISO 8601)'),
   })
   .refine((q) => q.from === undefined || q.to === undefined || new Date(q.from) < new Date(q.to), { path: ['to'], message: 'must be after from' });
 export type ListRelaySessionsQuery = z.infer<typeof listRelaySessionsQuery>;
