@@ -1,9 +1,13 @@
+import { getQueueToken } from '@nestjs/bullmq';
 import type { INestApplication } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
 import { loadConfig, workerConfigSchema } from '@payorch/config';
+import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
+import { resolveJobId } from '@payorch/wallet-payments';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 
 import { GatewaySession, idem } from './support/gateway-session';
@@ -315,6 +319,120 @@ describe('wallet payment lifecycle (capture / cancel / refund, real Postgres + R
       expect([byKey.status, byKey.body.data?.length]).toEqual([200, 3]);
       const both = await session.http().get(`/v1/audit-log?resourceId=${p.id}&actorId=${keyId}&apiKeyId=${keyId.toUpperCase()}`).set(auth);
       expect([both.status, both.body.data?.length]).toEqual([200, 3]);
+    });
+
+    describe("a person's verdict `succeeded` without a billnumber claims one of the order's records", () => {
+      /** The sandbox journal's money per Assist operation type, in minor units (`200` Charge, `300` PaymentCancel). */
+      const journalMinor = (orderNumber: string, type: '200' | '300') =>
+        (sandbox.orders.get(orderNumber)?.operations ?? [])
+          .filter((op) => op.operationtype === type)
+          .reduce((sum, op) => sum + Math.round(Number(op.amount) * 100), 0);
+
+      /**
+       * Sends the operation while every answer about it (its own, and orderstate's) fails its checkvalue: Assist carries
+       * it out, payorch cannot tell, the job never adopts anything — then a person settles it `succeeded` WITHOUT naming
+       * its billnumber. Waits until the payment's resolution job is done with it, so the next operation gets its own job.
+       */
+      const settledByHandWithoutBillNumber = async (p: Body, action: 'capture' | 'cancel', amount: number): Promise<Body> => {
+        sandbox.setMode('bad-checkvalue', { endpoint: 'all' });
+        let operationId: string;
+        try {
+          const sent = await operate(p.id, action, { amount });
+          expect(sent.status).toBe(200);
+          const open = sent.body.operations.at(-1) as Body;
+          expect(open).toMatchObject({ state: 'unknown', error: expect.objectContaining({ code: 'CHECKVALUE_MISMATCH' }) });
+          operationId = open.id;
+          const verdict = await session
+            .http()
+            .post(`/v1/wallet-payments/${p.id}/operations/${operationId}/resolve`)
+            .set(auth)
+            .set('Idempotency-Key', idem())
+            .send({ state: 'succeeded', note: 'back office: listed as Success, billnumber not copied' });
+          expect([verdict.status, verdict.body.error?.code]).toEqual([200, undefined]);
+        } finally {
+          sandbox.setMode('normal', { endpoint: 'all' });
+        }
+        const settled = await get(p.id);
+        expect(settled.operations.find((o: Body) => o.id === operationId)).toMatchObject({ state: 'succeeded', assistBillNumber: null });
+        const queue = worker.get<Queue>(getQueueToken(QUEUES.walletPayments), { strict: false });
+        await waitFor(
+          async () => {
+            const job = await queue.getJob(resolveJobId(p.id));
+            const state = await job?.getState();
+            if (state === 'delayed') await job!.promote().catch(() => undefined);
+            return state === undefined || state === 'completed';
+          },
+          { timeoutMs: 15_000, intervalMs: 50, what: `the resolution job of payment ${p.id} done` },
+        );
+        return settled;
+      };
+
+      /** Sends the operation with the request refused before Assist processes it (HTTP 500): it is `unknown`, and nothing moved. */
+      const neverReachesAssist = async (p: Body, action: 'capture' | 'cancel', amount: number): Promise<Body> => {
+        sandbox.setMode('http500', { endpoint: action === 'capture' ? 'charge' : 'cancel', times: 1 });
+        const sent = await operate(p.id, action, { amount });
+        expect(sent.status).toBe(200);
+        const open = sent.body.operations.at(-1) as Body;
+        expect(open).toMatchObject({ state: 'unknown', error: expect.objectContaining({ source: 'transport', code: 'HTTP_STATUS' }) });
+        return open;
+      };
+
+      /** The job has read orderstate about it at least twice (or settled it). */
+      const afterTheJob = async (paymentId: string, operationId: string): Promise<Body> => {
+        const body = await paymentWhen(paymentId, (b) => {
+          const op = b.operations.find((o: Body) => o.id === operationId);
+          return op.state !== 'unknown' || op.resolutionAttempts >= 2;
+        });
+        return body;
+      };
+
+      it.each([
+        { name: 'capture', twoStage: true, first: 'capture', then: 'capture', type: '200', column: 'captured' },
+        { name: 'refund', twoStage: false, first: 'cancel', then: 'cancel', type: '300', column: 'refunded' },
+        { name: 'release', twoStage: true, first: 'cancel', then: 'cancel', type: '300', column: 'released' },
+      ] as const)(
+        '$name: a later identical one that never reached Assist is not taken for the record the verdict stands for',
+        async ({ twoStage, first, then, type, column }) => {
+          const p = await pay(10000, twoStage);
+          await settledByHandWithoutBillNumber(p, first, 3000);
+          const open = await neverReachesAssist(p, then, 3000);
+
+          const after = await afterTheJob(p.id, open.id);
+          const second = after.operations.find((o: Body) => o.id === open.id);
+          // Assist made one operation of 30.00: the person's verdict stands for it. The second never reached Assist.
+          expect(journalMinor(p.orderNumber, type)).toBe(3000);
+          expect(second).toMatchObject({ state: 'unknown', assistBillNumber: null });
+          expect(after.amounts[column]).toBe(journalMinor(p.orderNumber, type));
+        },
+      );
+
+      it('a hand-settled release and a refund of the same amount are both PaymentCancel records: the refund does not take the release', async () => {
+        const p = await pay(10000, true);
+        expect((await operate(p.id, 'capture', { amount: 7000 })).body.state).toBe('partially_captured');
+        await settledByHandWithoutBillNumber(p, 'cancel', 3000); // releases the remaining 3000
+        const open = await neverReachesAssist(p, 'cancel', 3000); // refunds 3000 of the 7000 captured
+        expect(open.kind).toBe('refund');
+
+        const after = await afterTheJob(p.id, open.id);
+        expect(journalMinor(p.orderNumber, '300')).toBe(3000);
+        expect(after.operations.find((o: Body) => o.id === open.id)).toMatchObject({ state: 'unknown' });
+        expect(after.amounts).toEqual({ authorized: 10000, captured: 7000, released: 3000, refunded: 0 });
+      });
+
+      it('an identical operation answered by Assist takes one record; a third that never reached Assist takes none', async () => {
+        const p = await pay(10000, true);
+        await settledByHandWithoutBillNumber(p, 'capture', 3000);
+        const answered = await operate(p.id, 'capture', { amount: 3000 });
+        // Two Charges of 30.00 now: one is the verdict's, the other this one's (which is which does not change the money).
+        expect(answered.body.operations[1]).toMatchObject({ state: 'succeeded', assistBillNumber: expect.stringMatching(/\.[23]$/) });
+        expect(answered.body.amounts.captured).toBe(6000);
+
+        const open = await neverReachesAssist(p, 'capture', 3000);
+        const after = await afterTheJob(p.id, open.id);
+        expect(journalMinor(p.orderNumber, '200')).toBe(6000);
+        expect(after.operations.find((o: Body) => o.id === open.id)).toMatchObject({ state: 'unknown', assistBillNumber: null });
+        expect(after.amounts.captured).toBe(6000);
+      });
     });
 
     it('refuses a second operation while one is open (409 WALLET_OPERATION_IN_PROGRESS)', async () => {

@@ -20,11 +20,12 @@ import { AssistIntegrityError, AssistProtocolError, AssistServerError, AssistTra
 import {
   CANCEL_PATH,
   CHARGE_PATH,
-  matchOperation,
+  findOperation,
   OPERATION_TYPE_OF_KIND,
   operationResultOf,
   type AfterPaymentKind,
   type AfterPaymentRequest,
+  type OperationMatch,
   type OperationResult,
 } from './operations';
 import { buildTokenPayFields, checkCredentials, type MerchantCredentials, type TokenPayRequest } from './request';
@@ -195,8 +196,21 @@ export interface OperationNotFoundOutcome {
   readonly order: AssistOrder | undefined;
 }
 
-export type AfterPaymentOutcome = OperationOutcome | OperationRejectedOutcome | UnknownOutcome;
-export type OperationResolution = OperationOutcome | OperationNotFoundOutcome | UnknownOutcome;
+/**
+ * The verified order lists operations like ours, but one of our operations settled without naming its record may stand
+ * for them (`unnamedClaims`), and which one is free cannot be told (`findOperation`): whether ours is among them is not
+ * known. Never a conclusion — a person decides, naming the billnumber.
+ */
+export interface OperationNotProvenOutcome {
+  readonly status: 'not_proven';
+  readonly orderNumber: string;
+  readonly order: AssistOrder;
+  /** The records in doubt. */
+  readonly billNumbers: readonly string[];
+}
+
+export type AfterPaymentOutcome = OperationOutcome | OperationRejectedOutcome | OperationNotProvenOutcome | UnknownOutcome;
+export type OperationResolution = OperationOutcome | OperationNotFoundOutcome | OperationNotProvenOutcome | UnknownOutcome;
 
 export class AssistTokenPayClient {
   // ES private: credentials never show up in util.inspect or JSON.stringify of the client.
@@ -366,8 +380,10 @@ export class AssistTokenPayClient {
     const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency, billNumber: request.billNumber };
     const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH);
     if (mismatch) return mismatch;
-    const operation = this.#match(kind, answer.order, request);
-    if (!operation) return { status: 'not_found', orderNumber, order: answer.order };
+    const found = this.#match(kind, answer.order, request);
+    if (found.kind === 'ambiguous') return { status: 'not_proven', orderNumber, order: answer.order, billNumbers: found.billNumbers };
+    if (found.kind === 'none') return { status: 'not_found', orderNumber, order: answer.order };
+    const { operation } = found;
     return { status: operationResultOf(operation), orderNumber, order: answer.order, operation, source: 'orderstate' };
   }
 
@@ -404,8 +420,9 @@ export class AssistTokenPayClient {
     const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency, billNumber: request.billNumber };
     const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, path);
     if (mismatch) return mismatch;
-    const operation = this.#match(kind, answer.order, request);
-    if (!operation) {
+    const found = this.#match(kind, answer.order, request, true);
+    if (found.kind === 'ambiguous') return { status: 'not_proven', orderNumber, order: answer.order, billNumbers: found.billNumbers };
+    if (found.kind === 'none') {
       // A verified order that does not show our operation tells nothing about it: resolve later.
       return {
         status: 'unknown',
@@ -413,17 +430,20 @@ export class AssistTokenPayClient {
         error: new AssistProtocolError('MALFORMED_RESPONSE', `the answer lists no ${OPERATION_TYPE_OF_KIND[kind]} operation of this amount`),
       };
     }
+    const { operation } = found;
     return { status: operationResultOf(operation), orderNumber, order: answer.order, operation, source: kind };
   }
 
-  #match(kind: AfterPaymentKind, order: AssistOrder, request: AfterPaymentRequest): AssistOperation | undefined {
-    return matchOperation(order, {
+  #match(kind: AfterPaymentKind, order: AssistOrder, request: AfterPaymentRequest, answersOurRequest = false): OperationMatch {
+    return findOperation(order, {
       type: OPERATION_TYPE_OF_KIND[kind],
       amount: request.amount,
       currency: request.currency,
       notBefore: request.sentAt ?? new Date(),
       knownBillNumbers: request.knownBillNumbers,
       operationBillNumber: request.operationBillNumber,
+      unnamedClaims: request.unnamedClaims,
+      answersOurRequest,
     });
   }
 

@@ -4,6 +4,7 @@ export {
   ORDERSTATE_PATH,
   type AfterPaymentOutcome,
   type OperationNotFoundOutcome,
+  type OperationNotProvenOutcome,
   type OperationOutcome,
   type OperationRejectedOutcome,
   type OperationResolution,
@@ -31,6 +32,7 @@ export {
   CANCEL_PATH,
   CHARGE_PATH,
   CLOCK_SKEW_MS,
+  findOperation,
   matchOperation,
   OPERATION_TYPE_OF_KIND,
   operationResultOf,
@@ -38,7 +40,9 @@ export {
   type AfterPaymentKind,
   type AfterPaymentRequest,
   type OperationCriteria,
+  type OperationMatch,
   type OperationResult,
+  type UnnamedClaim,
 } from './operations';
 export { createRsaMd5Signer, createRsaMd5Verifier, signatureBaseString, type SignatureFields, type Signer } from './signature';
 export { computeCheckValue, verifyCheckValue, type CheckValueFields } from './checkvalue';

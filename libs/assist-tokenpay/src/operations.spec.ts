@@ -5,7 +5,7 @@ import { SANDBOX_MERCHANT, TEST_MERCHANT_PRIVATE_KEY_PEM, startAssistSandbox, ty
 import { toOrderAmount } from './amount';
 import { AssistTokenPayClient, type AssistClientOptions } from './client';
 import { AssistValidationError } from './errors';
-import { CANCEL_PATH, CHARGE_PATH, matchOperation, operationResultOf, parseOperationDate } from './operations';
+import { CANCEL_PATH, CHARGE_PATH, CLOCK_SKEW_MS, findOperation, matchOperation, operationResultOf, parseOperationDate, type UnnamedClaim } from './operations';
 import { parseOrderStateResponse } from './response';
 import { createRsaMd5Signer, createRsaMd5Verifier } from './signature';
 import { MERCHANT, SALT, orderObject, operationObject, validRequest } from './testing/fixtures';
@@ -198,6 +198,101 @@ describe(matchOperation.name, () => {
     // Never another operation of the same type and amount in its place.
     expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.9' })).toBeUndefined();
     expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.3' })).toBeUndefined();
+  });
+
+  describe('with unnamed claims (our operations settled without a billnumber)', () => {
+    const charge = (billnumber: string, offsetSeconds: number, extra: Record<string, string> = {}) => ({
+      billnumber,
+      operationtype: '200',
+      amount: '30.00',
+      operationdate: at(offsetSeconds),
+      ...extra,
+    });
+    const failure = { operationstate: 'Failure', responsecode: 'AS100' };
+    const approve = { billnumber: 'B.1', operationtype: '100', amount: '100.00', operationdate: at(-3600) };
+    const find = (
+      records: Array<Record<string, string>>,
+      notBeforeSeconds: number,
+      unnamedClaims: UnnamedClaim[],
+      knownBillNumbers: string[] = [],
+      answersOurRequest = false,
+    ) => {
+      const answer = orderWith([approve, ...records]);
+      if (answer.kind !== 'order') throw new Error('no order');
+      const found = findOperation(answer.order, {
+        type: 'Charge',
+        amount: '30.00',
+        currency: 'RUB',
+        notBefore: new Date(base + notBeforeSeconds * 1000),
+        knownBillNumbers,
+        unnamedClaims,
+        answersOurRequest,
+      });
+      return found.kind === 'matched' ? found.operation.billNumber : found.kind === 'ambiguous' ? `ambiguous:${found.billNumbers.join(',')}` : 'none';
+    };
+    /** A verdict on an operation sent `sent` seconds from base, given `settled` seconds from base. */
+    const claim = (result: UnnamedClaim['result'], sent: number, settled: number): UnnamedClaim => ({
+      result,
+      sentAt: new Date(base + sent * 1000),
+      settledAt: new Date(base + settled * 1000),
+    });
+
+    it("never takes the record a `succeeded` verdict stands for: with as many records as verdicts, they are all the verdicts'", () => {
+      // The verdict's Charge (B.2) and nothing else: ours never reached Assist. Before this rule, B.2 was taken for ours.
+      expect(find([charge('B.2', 0)], 60, [])).toBe('B.2');
+      expect(find([charge('B.2', 0)], 60, [claim('succeeded', 0, 30)])).toBe('none');
+      // Ours did reach Assist (B.3) after the verdict's window closed: it is ours.
+      expect(find([charge('B.2', 0), charge('B.3', 60 + CLOCK_SKEW_MS / 1000)], 60 + CLOCK_SKEW_MS / 1000, [claim('succeeded', 0, 30)])).toBe('B.3');
+      // Two verdicts, two records in their windows: both taken.
+      expect(find([charge('B.2', 0), charge('B.3', 100)], 150, [claim('succeeded', 0, 30), claim('succeeded', 90, 120)])).toBe('none');
+      // A record a billnumber claims is not one a verdict without one can stand for.
+      expect(find([charge('B.2', 0), charge('B.3', 40)], 35, [claim('succeeded', 30, 50)], ['B.2'])).toBe('none');
+    });
+
+    it('decides when a candidate is certainly free and all candidates read alike, else leaves it to a person (ambiguous)', () => {
+      // Two records in the verdict's window, both ours to take: one is free, either is the same money. The one taken
+      // leaves the verdict a record of its own.
+      expect(find([charge('B.2', 0), charge('B.3', 40)], 35, [claim('succeeded', 0, 60)])).toBe('B.2');
+      // The verdict's window holds an older record (B.2) ours cannot be, and B.3, which either can be: cannot tell.
+      expect(find([charge('B.2', -1200), charge('B.3', 40)], 35, [claim('succeeded', -1200, 60)])).toBe('ambiguous:B.3');
+      // A Success verdict stands for the only Success (B.3): the Failure is ours.
+      expect(find([charge('B.2', 0, failure), charge('B.3', 40)], 35, [claim('succeeded', 0, 60)])).toBe('B.2');
+      // Two Successes the verdict may stand for and a Failure: ours is the Failure or a Success — the money differs.
+      expect(find([charge('B.2', 0), charge('B.3', 40), charge('B.4', 45, failure)], 35, [claim('succeeded', 0, 60)])).toBe('ambiguous:B.2,B.3,B.4');
+      // The verdict's record is not in its window (a clock, or a wrong verdict): any candidate could be it.
+      expect(find([charge('B.2', 40)], 35, [claim('succeeded', -1200, -900)])).toBe('ambiguous:B.2');
+      expect(find([], 35, [claim('succeeded', -1200, -900)])).toBe('none');
+      // Records outside every window are free as before.
+      expect(find([charge('B.2', -1200), charge('B.3', 1200)], 1100, [claim('succeeded', -1200, -1100)])).toBe('B.3');
+    });
+
+    it("in Assist's answer to our own request, ours is on the order: a record in the verdict's window is taken if it leaves the verdict one", () => {
+      // The verdict's Charge 20 minutes before ours, ours right after the verdict: from orderstate B.3 could be the
+      // verdict's (then ours never arrived); in the answer to our charge it is ours.
+      const records = [charge('B.2', -1200), charge('B.3', 40)];
+      expect(find(records, 35, [claim('succeeded', -1200, 30)])).toBe('ambiguous:B.3');
+      expect(find(records, 35, [claim('succeeded', -1200, 30)], [], true)).toBe('B.3');
+      // The answer lists nothing besides the verdict's record: a verdict is wrong, a person looks.
+      expect(find([charge('B.2', 0)], 35, [claim('succeeded', 0, 30)], [], true)).toBe('ambiguous:B.2');
+      // Candidates that read differently stay undecided, answer or not.
+      expect(find([charge('B.2', -1200), charge('B.3', 40), charge('B.4', 41, failure)], 35, [claim('succeeded', -1200, 30)], [], true)).toBe(
+        'ambiguous:B.3,B.4',
+      );
+    });
+
+    it('leaves out a Failure a `failed` verdict may stand for: ours is read from its own record, or from none', () => {
+      expect(find([charge('B.2', 0, failure)], 30, [])).toBe('B.2');
+      expect(find([charge('B.2', 0, failure)], 30, [claim('failed', 0, 20)])).toBe('none');
+      expect(find([charge('B.2', 0, failure), charge('B.3', 40)], 30, [claim('failed', 0, 20)])).toBe('B.3');
+      // A Success is never a failed verdict's.
+      expect(find([charge('B.2', 0)], 30, [claim('failed', 0, 20)])).toBe('B.2');
+    });
+
+    it('matchOperation (no claims) answers as before', () => {
+      const answer = orderWith([approve, charge('B.2', 0)]);
+      if (answer.kind !== 'order') throw new Error('no order');
+      expect(matchOperation(answer.order, { type: 'Charge', amount: '30', currency: 'RUB', notBefore: new Date(base) })?.billNumber).toBe('B.2');
+    });
   });
 
   it('reads operationdate as GMT and refuses anything else', () => {

@@ -6,8 +6,9 @@
  * One order carries several operations (TokenPay document: "В рамках одного заказа может быть проведено
  * несколько операций (оплаты, подтверждения оплаты, отмены)"): operationtype 100 Approve, 200 Charge,
  * 300 PaymentCancel. The refusal tables name the cancel flavours with second codes 300 (authorisation cancel)
- * and 301 (refund). Which operation of the list is ours is decided by {@link matchOperation}: type, amount,
- * currency, not before the request was sent, and not one we already own (its billnumber).
+ * and 301 (refund). Which operation of the list is ours is decided by {@link findOperation}: type, amount,
+ * currency, not before the request was sent, not one we already own (its billnumber), and not one that an operation of
+ * ours settled without naming its billnumber may stand for ({@link UnnamedClaim}).
  */
 import { sameAmount } from './amount';
 import type { OperationType } from './enums';
@@ -41,6 +42,22 @@ export interface AfterPaymentRequest {
    * that operation, which `knownBillNumbers` must not exclude.
    */
   readonly operationBillNumber?: string;
+  /** Our other operations of this type and amount settled without naming their record (see {@link UnnamedClaim}). */
+  readonly unnamedClaims?: readonly UnnamedClaim[];
+}
+
+/**
+ * One of our operations of the same type and amount that was settled without naming its record's billnumber — a
+ * person's verdict given without one (`succeeded`: the back office lists it as Success; `failed`: as Failure, or not at
+ * all), or a failure concluded without a record. Its record, if it has one, is among the order's operations no
+ * billnumber claims, dated between its sending and its settling (± {@link CLOCK_SKEW_MS}): a `succeeded` claim stands
+ * for exactly one such record that is not a Failure, a `failed` one for at most one Failure.
+ */
+export interface UnnamedClaim {
+  readonly result: 'succeeded' | 'failed';
+  readonly sentAt: Date;
+  /** When it was settled (a verdict's instant): the person saw its record by then. */
+  readonly settledAt: Date;
 }
 
 export interface OperationCriteria {
@@ -52,7 +69,21 @@ export interface OperationCriteria {
   readonly knownBillNumbers?: readonly string[];
   /** Assist already named our operation: only the one with this billnumber (and our type, amount, currency) is ours. */
   readonly operationBillNumber?: string;
+  /** Our operations of this type and amount settled without naming their record: their records are never taken for ours. */
+  readonly unnamedClaims?: readonly UnnamedClaim[];
+  /** The order is Assist's answer to our own request (charge / cancel), not an orderstate read: our operation is on it. */
+  readonly answersOurRequest?: boolean;
 }
+
+/**
+ * What {@link findOperation} concluded: our operation (`matched`), none listed (`none`), or `ambiguous` — records that
+ * could be ours could as well be the ones our {@link UnnamedClaim}s stand for, and which are free cannot be told
+ * (`billNumbers`: the records in doubt). Ambiguous is never a conclusion about our operation: a person decides.
+ */
+export type OperationMatch =
+  | { readonly kind: 'matched'; readonly operation: AssistOperation }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'ambiguous'; readonly billNumbers: readonly string[] };
 
 /** Tolerance between our clock and Assist's `operationdate` (whole seconds, GMT). */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -70,18 +101,97 @@ export function parseOperationDate(text: string): Date | undefined {
  * The operation of `order` that is the one we asked for: same type, amount and currency, dated at or after
  * `notBefore` (minus the clock skew), not already known. The earliest such one wins (a later identical one
  * belongs to a later request). An operation without a readable date is never matched. With
- * `operationBillNumber`, only the operation Assist already named as ours is.
+ * `operationBillNumber`, only the operation Assist already named as ours is. Without unnamed claims; see
+ * {@link findOperation} for the full rule.
  */
-export function matchOperation(order: AssistOrder, c: OperationCriteria): AssistOperation | undefined {
+export function matchOperation(order: AssistOrder, c: Omit<OperationCriteria, 'unnamedClaims' | 'answersOurRequest'>): AssistOperation | undefined {
+  const found = findOperation(order, c);
+  return found.kind === 'matched' ? found.operation : undefined;
+}
+
+interface Dated {
+  readonly op: AssistOperation;
+  readonly at: Date;
+}
+
+/**
+ * {@link matchOperation}'s rule, plus the records our {@link UnnamedClaim}s may stand for, which are never taken for
+ * ours (a person's `succeeded` verdict without a billnumber left its record unclaimed by any billnumber; taking it for a
+ * later identical operation that never reached Assist counted one Charge or PaymentCancel twice):
+ *
+ * - A Failure a `failed` claim may stand for is left out: whether it is theirs or ours, no money moved.
+ * - The records a `succeeded` claim may stand for (not Failure, dated in its window): when there are exactly as many as
+ *   such claims (each claim can have its own), they are all taken. When there are more, some are free but which is
+ *   unknown: our operation is matched only if at least one of its candidates is certainly free (outside every window,
+ *   or more candidates in the windows than claims; or the order is Assist's answer to our own request, which lists
+ *   ours) and all its candidates read the same (Success / Failure / In Process); the record chosen leaves every claim
+ *   one of its own. When there are fewer (a claim's record is not where it should be), any candidate could be it.
+ * - Otherwise `ambiguous`: never guessed, never concluded "not found".
+ */
+export function findOperation(order: AssistOrder, c: OperationCriteria): OperationMatch {
   const same = (op: AssistOperation) => op.type === c.type && sameAmount(op.amount, c.amount) && (op.currency === '' || op.currency === c.currency);
-  if (c.operationBillNumber !== undefined) return order.operations.find((op) => op.billNumber === c.operationBillNumber && same(op));
+  if (c.operationBillNumber !== undefined) {
+    const named = order.operations.find((op) => op.billNumber === c.operationBillNumber && same(op));
+    return named ? { kind: 'matched', operation: named } : { kind: 'none' };
+  }
   const known = new Set(c.knownBillNumbers ?? []);
   const from = c.notBefore.getTime() - CLOCK_SKEW_MS;
-  const candidates = order.operations
+  const unclaimed: Dated[] = order.operations
     .map((op) => ({ op, at: parseOperationDate(op.operationDate) }))
-    .filter(({ op, at }) => same(op) && !known.has(op.billNumber) && at !== undefined && at.getTime() >= from)
-    .sort((a, b) => a.at!.getTime() - b.at!.getTime());
-  return candidates[0]?.op;
+    .filter((d): d is Dated => same(d.op) && !known.has(d.op.billNumber) && d.at !== undefined)
+    .sort((a, b) => a.at.getTime() - b.at.getTime());
+  const claims = c.unnamedClaims ?? [];
+  const failedClaims = claims.filter((claim) => claim.result === 'failed');
+  const succeededClaims = claims.filter((claim) => claim.result === 'succeeded');
+  const isFailure = (d: Dated) => operationResultOf(d.op) === 'failed';
+  // A Failure a failed claim may stand for: no money moved whoever's it is, so ours is never read from it.
+  const candidates = unclaimed.filter((d) => d.at.getTime() >= from && !(isFailure(d) && failedClaims.some((claim) => within(d, claim))));
+  const earliest = (list: readonly Dated[]): OperationMatch => (list[0] ? { kind: 'matched', operation: list[0].op } : { kind: 'none' });
+  if (succeededClaims.length === 0) return earliest(candidates);
+
+  const n = succeededClaims.length;
+  const theirs = unclaimed.filter((d) => !isFailure(d) && succeededClaims.some((claim) => within(d, claim)));
+  const inTheirs = new Set(theirs);
+  const doubtful = candidates.filter((d) => inTheirs.has(d));
+  const free = candidates.filter((d) => !inTheirs.has(d));
+  const ambiguous = (list: readonly Dated[]): OperationMatch => ({ kind: 'ambiguous', billNumbers: list.map((d) => d.op.billNumber) });
+  // A claim without a record in its window: its record is elsewhere, perhaps among our candidates.
+  if (maxClaimMatching(succeededClaims, theirs) < n) return candidates.length > 0 ? ambiguous(candidates) : { kind: 'none' };
+  if (doubtful.length === 0) return earliest(candidates);
+  // Each claim has its own record and there are no others: every one of them is taken. (An answer to our own request
+  // listing none besides them contradicts a verdict: a person looks.)
+  if (theirs.length === n) return free.length > 0 || !c.answersOurRequest ? earliest(free) : ambiguous(doubtful);
+  // More records than claims: some are free, but which? Ours is certain only if a candidate is certainly free, or the
+  // order is the answer to our own request.
+  if (!c.answersOurRequest && free.length === 0 && doubtful.length <= n) return ambiguous(doubtful);
+  const result = operationResultOf(candidates[0]!.op);
+  if (candidates.some((d) => operationResultOf(d.op) !== result)) return ambiguous(candidates);
+  if (free.length > 0) return earliest(free);
+  // Take one that leaves every claim a record of its own.
+  const others = (d: Dated) => theirs.filter((t) => t !== d);
+  const leavesEveryClaimOne = (d: Dated) => maxClaimMatching(succeededClaims, others(d)) === n;
+  const pick = doubtful.find(leavesEveryClaimOne);
+  return pick ? { kind: 'matched', operation: pick.op } : ambiguous(doubtful);
+}
+
+const within = (d: Dated, claim: UnnamedClaim) =>
+  d.at.getTime() >= claim.sentAt.getTime() - CLOCK_SKEW_MS && d.at.getTime() <= claim.settledAt.getTime() + CLOCK_SKEW_MS;
+
+/**
+ * How many claims can each have a record of their own in their window (interval–point matching: the claim whose window
+ * closes first takes the earliest record in it; `records` sorted by date).
+ */
+function maxClaimMatching(claims: readonly UnnamedClaim[], records: readonly Dated[]): number {
+  const used = new Set<Dated>();
+  let matched = 0;
+  for (const claim of [...claims].sort((a, b) => a.settledAt.getTime() - b.settledAt.getTime())) {
+    const record = records.find((d) => !used.has(d) && within(d, claim));
+    if (record) {
+      used.add(record);
+      matched++;
+    }
+  }
+  return matched;
 }
 
 /** Our reading of one matched operation. */

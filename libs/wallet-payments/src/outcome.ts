@@ -286,7 +286,7 @@ export interface OperationOutcomeColumns {
 /**
  * A capture / cancel outcome (`charge()` / `cancel()`) or its resolution (`resolveOperation()`, except
  * `not_found`, which only the caller can judge) → what is stored on the operation. Assist still processing it
- * is UNKNOWN: the job follows it up.
+ * is UNKNOWN: the job follows it up. `not_proven` is UNKNOWN with `OPERATION_NOT_PROVEN`, for a person.
  */
 export function settlementOfOperation(outcome: AfterPaymentOutcome | Exclude<OperationResolution, { status: 'not_found' }>): OperationOutcomeColumns {
   switch (outcome.status) {
@@ -303,6 +303,21 @@ export function settlementOfOperation(outcome: AfterPaymentOutcome | Exclude<Ope
     }
     case 'rejected':
       return { to: 'FAILED', error: errorBody(outcome.error) };
+    case 'not_proven':
+      // Records a hand verdict without a billnumber may stand for: never taken for this one, never guessed (a person decides).
+      return {
+        to: 'UNKNOWN',
+        error: {
+          source: 'payorch',
+          code: 'OPERATION_NOT_PROVEN',
+          message:
+            `Assist lists ${outcome.billNumbers.join(', ')} of this type and amount, which an operation of this payment settled ` +
+            "without a billnumber may stand for: which one is this operation's cannot be told; resolve it by hand, naming its billnumber",
+          firstCode: null,
+          secondCode: null,
+          field: null,
+        },
+      };
     case 'unknown':
       return { to: 'UNKNOWN', error: errorBody(outcome.error) };
     default:

@@ -29,6 +29,7 @@ import {
   insertWalletOperation,
   insertWalletPayment,
   isFinalState,
+  operationClaims,
   paidState,
   type PaymentChange,
   resolveWalletOperationByHand,
@@ -273,7 +274,11 @@ export class WalletPaymentsService {
       const { kind, amount } = planOperation(payment, action, dto.amount);
       const billNumber = (payment.assistOrder as AssistOrderSummary | null)?.billNumber;
       if (!billNumber) throw new ApiError('WALLET_PAYMENT_NOT_CAPTURABLE', 'Assist gave this payment no billnumber; it cannot be operated on');
-      const known = await tx.walletPaymentOperation.findMany({ where: { paymentId, assistBillNumber: { not: null } }, select: { assistBillNumber: true } });
+      // The records the payment's other operations hold, by billnumber or settled without one (operation-claims.ts).
+      const others = await tx.walletPaymentOperation.findMany({
+        where: { paymentId },
+        select: { id: true, kind: true, amount: true, state: true, assistBillNumber: true, sentAt: true, createdAt: true, completedAt: true },
+      });
       const operation = await insertWalletOperation(tx, {
         id: randomUUID(),
         tenantId: ctx.tenantId,
@@ -291,7 +296,7 @@ export class WalletPaymentsService {
         details: { operationId: operation.id, kind, amount: amount.toString() },
       });
       const merchant = await this.merchants.open(tx, ctx, payment.merchantId);
-      return { payment, operation, billNumber, merchant, knownBillNumbers: known.map((k) => k.assistBillNumber!) };
+      return { payment, operation, billNumber, merchant, claims: operationClaims(others, operation, billNumber) };
     });
     if (!planned) return this.get(ctx, paymentId);
 
@@ -304,7 +309,8 @@ export class WalletPaymentsService {
       amount: toOrderAmount(operation.amount, payment.currency),
       currency: payment.currency,
       sentAt: operation.sentAt ?? operation.createdAt,
-      knownBillNumbers: [...planned.knownBillNumbers, `${billNumber}.1`],
+      knownBillNumbers: planned.claims.knownBillNumbers,
+      unnamedClaims: planned.claims.unnamedClaims,
     };
     let outcome: AfterPaymentOutcome;
     try {
@@ -333,7 +339,8 @@ export class WalletPaymentsService {
       { paymentId, operationId: operation.id, kind: operation.kind, outcome: outcome.status, tenantId: ctx.tenantId, requestId: ctx.requestId },
       'wallet payment operation sent',
     );
-    if (outcome.status === 'unknown' || outcome.status === 'in_process') await this.queue.enqueueResolve(ctx.tenantId, paymentId);
+    const stillOpen = outcome.status === 'unknown' || outcome.status === 'in_process' || outcome.status === 'not_proven';
+    if (stillOpen) await this.queue.enqueueResolve(ctx.tenantId, paymentId);
     return this.get(ctx, paymentId);
   }
 

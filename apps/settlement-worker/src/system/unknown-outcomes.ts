@@ -13,9 +13,11 @@ import { type ScrapeCache, type ScrapeCacheOptions, scrapedMetrics } from './scr
  * The error codes that leave an UNKNOWN wallet payment or capture / cancel / refund to a person: the resolution job
  * keeps reading Assist's order state and never adopts what it finds (docs/wallet-payments.md "Human resolution").
  * `ORDER_NOT_PROVEN`: the order under the payment's number is not provably its own (libs/wallet-payments ownership.ts);
- * `ORDER_MISMATCH`: every answer describes another order (libs/assist-tokenpay, an integrity failure).
+ * `ORDER_MISMATCH`: every answer describes another order (libs/assist-tokenpay, an integrity failure);
+ * `OPERATION_NOT_PROVEN`: the records like a capture / cancel / refund may be the ones an operation settled by hand
+ * without a billnumber stands for (libs/assist-tokenpay `findOperation`).
  */
-export const WALLET_HUMAN_ERROR_CODES: readonly string[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH'];
+export const WALLET_HUMAN_ERROR_CODES: readonly string[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH', 'OPERATION_NOT_PROVEN'];
 
 /** A read serves the scrapes of this long after it started: several Prometheus servers, or a dashboard, cost one. */
 export const UNKNOWN_OUTCOMES_CACHE_MS = 5_000;

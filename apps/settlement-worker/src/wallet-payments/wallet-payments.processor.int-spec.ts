@@ -329,6 +329,54 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
   });
 
+  it('never takes for a capture a Charge a verdict without a billnumber may stand for: UNKNOWN (OPERATION_NOT_PROVEN), never FAILED', async () => {
+    const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
+    /** Assist's `operationdate`: DD.MM.YYYY HH:mm:ss, GMT. */
+    const assistDate = (d: Date) => {
+      const p = (n: number) => String(n).padStart(2, '0');
+      return `${p(d.getUTCDate())}.${p(d.getUTCMonth() + 1)}.${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+    };
+    // A capture of 30.00 sent 30 minutes ago (its Charge is .2), settled `succeeded` by a person 12 minutes ago who gave no billnumber.
+    const { id, operationId: byHand } = await strandedCapture(3_000n, true, minutesAgo(30));
+    const resolution = { by: 'human', actor: { type: 'api_key', id: null }, note: 'back office: Success', billNumber: null, at: minutesAgo(12).toISOString() };
+    await owner.walletPaymentOperation.update({ where: { id: byHand }, data: { state: 'SUCCEEDED', completedAt: minutesAgo(12), resolution } });
+    await owner.walletPayment.update({ where: { id }, data: { state: 'PARTIALLY_CAPTURED', capturedAmount: 3_000n } });
+    const order = sandbox.orders.get(id)!;
+    // Another Charge of 30.00 at Assist (.3), 9 minutes ago: within the verdict's window, so it may be the verdict's.
+    const other = await sandboxClient().charge({ billNumber: order.billnumber, orderNumber: id, orderAmount: '100.00', amount: '30.00', currency: 'RUB' });
+    expect(other.status).toBe('succeeded');
+    Object.assign(order.operations[1]!, { operationdate: assistDate(minutesAgo(30)) });
+    Object.assign(order.operations[2]!, { operationdate: assistDate(minutesAgo(9)) });
+    // A second capture of 30.00, sent 10 minutes ago (past the grace period): .3 is its, or the verdict's (then .2 is
+    // another's and this one never reached Assist). Which cannot be told.
+    const second = randomUUID();
+    await owner.walletPaymentOperation.create({
+      data: {
+        id: second,
+        tenantId,
+        paymentId: id,
+        kind: 'CAPTURE',
+        amount: 3_000n,
+        currency: 'RUB',
+        idempotencyKey: `op-${second}`,
+        state: 'UNKNOWN',
+        sentAt: minutesAgo(10),
+      },
+    });
+
+    for (const attempt of [1, 2]) {
+      await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+      expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: second } })).toMatchObject({
+        state: 'UNKNOWN',
+        assistBillNumber: null,
+        resolutionAttempts: attempt,
+        error: expect.objectContaining({ source: 'payorch', code: 'OPERATION_NOT_PROVEN', message: expect.stringContaining(`${order.billnumber}.3`) }),
+      });
+    }
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'PARTIALLY_CAPTURED', capturedAmount: 3_000n });
+    expect(await owner.domainEvent.findMany({ where: { subjectId: id } })).toEqual([]);
+  });
+
   it("never takes over another payment's order under a reused order number (a second settings row for the same Assist account)", async () => {
     // The first payment, paid and stored through the tenant's settings: it holds the order's billnumber.
     const orderNumber = `shop-${randomUUID()}`;

@@ -12,9 +12,11 @@ import {
   claimOfOrder,
   createAssistClient,
   ensureResolveJob,
+  type ClaimingOperation,
   errorBody,
   isFinalState,
   openMerchantSecrets,
+  operationClaims,
   type PaymentChange,
   type ResolveQueue,
   settlementOfOperation,
@@ -172,8 +174,10 @@ export class WalletResolutionService {
   /**
    * Resolves the payment's open capture / cancel (its answer was lost, or the gateway died mid-call) through
    * orderstate: our operation is matched among the order's operations by type, amount, currency and time, never
-   * sent again; once an answer named it ("In Process"), by that billnumber. Not listed: within
-   * WALLET_NOT_FOUND_GRACE_MS of sending it may still arrive; after that it never reached Assist (FAILED,
+   * sent again; once an answer named it ("In Process"), by that billnumber. Records our other operations hold — by
+   * billnumber, or settled without one (a person's verdict without a billnumber: `operationClaims`) — are never taken
+   * for it; when which records are free cannot be told, it stays UNKNOWN (OPERATION_NOT_PROVEN) for a person. Not
+   * listed: within WALLET_NOT_FOUND_GRACE_MS of sending it may still arrive; after that it never reached Assist (FAILED,
    * OPERATION_NOT_FOUND — the client may send a new one), unless Assist named it, which proves it arrived.
    */
   private async resolveOperations(
@@ -185,25 +189,17 @@ export class WalletResolutionService {
       amount: bigint;
       currency: string;
       assistOrder: unknown;
-      operations: Array<{ id: string; assistBillNumber: string | null }>;
+      operations: ClaimingOperation[];
     },
-    open: Array<{
-      id: string;
-      kind: 'CAPTURE' | 'CANCEL_AUTHORIZATION' | 'REFUND';
-      amount: bigint;
-      assistBillNumber: string | null;
-      state: 'PENDING' | 'UNKNOWN' | 'SUCCEEDED' | 'FAILED';
-      sentAt: Date | null;
-      createdAt: Date;
-    }>,
+    open: ClaimingOperation[],
   ): Promise<ResolveResult> {
     const { id: paymentId, tenantId } = payment;
     const billNumber = (payment.assistOrder as AssistOrderSummary | null)?.billNumber ?? '';
     let stillOpen = false;
     for (const op of open) {
       const sentAt = op.sentAt ?? op.createdAt;
-      // The other operations' billnumbers are theirs, never ours; this one's (stored with "In Process") is exactly ours.
-      const known = payment.operations.filter((o) => o.id !== op.id && o.assistBillNumber !== null).map((o) => o.assistBillNumber!);
+      // The other operations' records are theirs, never ours; this one's (stored with "In Process") is exactly ours.
+      const claims = operationClaims(payment.operations, op, billNumber);
       const resolution = await client.resolveOperation(op.kind === 'CAPTURE' ? 'charge' : 'cancel', {
         billNumber,
         orderNumber: payment.orderNumber,
@@ -211,9 +207,16 @@ export class WalletResolutionService {
         amount: toOrderAmount(op.amount, payment.currency),
         currency: payment.currency,
         sentAt,
-        knownBillNumbers: [...known, `${billNumber}.1`],
+        knownBillNumbers: claims.knownBillNumbers,
+        unnamedClaims: claims.unnamedClaims,
         operationBillNumber: op.assistBillNumber ?? undefined,
       });
+      if (resolution.status === 'not_proven') {
+        this.logger.error(
+          { alert: 'assist_operation_not_proven', paymentId, tenantId, operationId: op.id, kind: op.kind, billNumbers: resolution.billNumbers },
+          'the records Assist lists like this wallet operation may be the ones an operation settled by hand without a billnumber stands for: left to a person',
+        );
+      }
       let columns;
       if (resolution.status === 'not_found') {
         const silentFor = Date.now() - sentAt.getTime();
