@@ -36,13 +36,18 @@ describe('tenant heavy work: schedules, campaigns and reports are bounded per te
 
   /**
    * Every schedule is a BullMQ job scheduler (a Redis hash and a delayed job), a firing a day, and a row every
-   * worker's schedule sync reads for every tenant; nothing stopped a tenant from creating millions of them (even
-   * for the same store).
+   * worker's schedule sync reads for every tenant; nothing stopped a tenant from creating millions of them. One enabled
+   * schedule per store is its own rule (409 `settlement_schedule_exists`), so each creation here is for a store of its own.
    */
   it('refuses a settlement schedule past SETTLEMENT_SCHEDULES_MAX_PER_TENANT with 409 CONFLICT, also when the creations race', async () => {
+    const tenantA = (await session.owner.store.findUniqueOrThrow({ where: { id: storeA } })).tenantId;
+    const storesA = [storeA];
+    for (let n = 2; n <= 7; n += 1) {
+      storesA.push((await session.owner.store.create({ data: { tenantId: tenantA, name: `A${n}`, timeZone: 'Europe/Moscow' } })).id);
+    }
     const create = (auth: Record<string, string>, storeId: string, minute: number) =>
       post('/v1/settlement-schedules', { storeId, localTime: `23:${String(minute).padStart(2, '0')}` }, auth);
-    const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => create(authA, storeA, n)));
+    const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => create(authA, storesA[n - 1]!, n)));
     expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 201, 409, 409]);
     for (const refused of answers.filter((r) => r.status === 409)) {
       expect(refused.body.error).toMatchObject({ code: 'CONFLICT', details: { reason: 'settlement_schedule_limit', limit: MAX_SCHEDULES } });
@@ -51,8 +56,12 @@ describe('tenant heavy work: schedules, campaigns and reports are bounded per te
     expect((await create(authB, storeB, 1)).status).toBe(201);
     const first = answers.find((r) => r.status === 201)!.body.id as string;
     expect((await session.http().delete(`/v1/settlement-schedules/${first}`).set(authA).set('Idempotency-Key', idem())).status).toBe(204);
-    expect((await create(authA, storeA, 6)).status).toBe(201);
-    expect((await create(authA, storeA, 7)).status).toBe(409);
+    expect((await create(authA, storesA[5]!, 6)).status).toBe(201);
+    const refused = await create(authA, storesA[6]!, 7);
+    expect({ status: refused.status, details: refused.body.error?.details }).toEqual({
+      status: 409,
+      details: { reason: 'settlement_schedule_limit', limit: MAX_SCHEDULES },
+    });
   });
 
   /**

@@ -167,7 +167,8 @@ describe('AuditController (v1/audit-log)', () => {
   const campaignBody = () => ({ name: 'logs', operation: { type: 'upload_logs' }, selector: { terminalIds: [terminalId] } });
   const campaign = () => suite.create('/v1/campaigns', campaignBody());
   const hook = () => suite.create('/v1/webhooks', { url: 'https://hooks.example.com/x', eventTypes: ['*'] });
-  const schedule = () => suite.create('/v1/settlement-schedules', { storeId, localTime: '23:30' });
+  // Disabled: a store has one enabled schedule at most (409 settlement_schedule_exists), and each case makes its own.
+  const schedule = () => suite.create('/v1/settlement-schedules', { storeId, localTime: '23:30', enabled: false });
   // One settings row per Assist account: the routes' own rows get Merchant_IDs of their own; payments use the sandbox's.
   let accounts = 0;
   const merchantSettings = (merchantId = String(100_000 + ++accounts)) => ({

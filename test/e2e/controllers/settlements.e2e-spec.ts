@@ -247,6 +247,78 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       ).toMatchObject({ localTime: '01:00', enabled: true });
     });
 
+    /**
+     * A terminal is settled once per business day (one job id and settlement key per terminal and day): a second enabled
+     * schedule of a store (14:00 and 23:00) fired into a day already settled, leaving the rest of the day's operations
+     * to the next business day. The API accepted it silently.
+     */
+    describe('one enabled schedule per store and per terminal', () => {
+      const schedules = '/v1/settlement-schedules';
+      let storeOnly: string;
+      let terminalOnly: string;
+
+      beforeAll(async () => {
+        storeOnly = (await suite.create('/v1/stores', { name: 'One schedule', timeZone: 'Europe/Moscow' })).id;
+        terminalOnly = (await suite.create('/v1/terminals', { name: 'POS 2', storeId: storeOnly, protocol: 'joinproto', connection })).id;
+      });
+
+      /** 409 CONFLICT `settlement_schedule_exists` naming the enabled schedule to change instead. */
+      function expectExists(res: Awaited<ReturnType<typeof suite.call>>, scheduleId: string): void {
+        expectError(res, 409, 'CONFLICT');
+        expect(res.body.error.details).toEqual({ reason: 'settlement_schedule_exists', scheduleId });
+        expect(res.body.error.message).toContain(`PATCH /v1/settlement-schedules/${scheduleId}`);
+      }
+      const enabledOf = async (where: { storeId?: string; terminalId?: string }) =>
+        (await suite.session.owner.settlementSchedule.findMany({ where: { ...where, enabled: true }, select: { id: true } })).map((r) => r.id);
+
+      it('refuses a second enabled schedule of a store with 409 naming the first', async () => {
+        expectExists(await suite.call('post', schedules, { body: { storeId, localTime: '14:00' } }), schedule.id);
+        expect(await enabledOf({ storeId })).toEqual([schedule.id]);
+      });
+
+      it("refuses a second enabled schedule of a terminal; a terminal's own schedule next to its store's is an override (201)", async () => {
+        const own = await suite.create(schedules, { terminalId, localTime: '20:00' });
+        try {
+          expectExists(await suite.call('post', schedules, { body: { terminalId, localTime: '23:00' } }), own.id);
+          expect(await enabledOf({ terminalId })).toEqual([own.id]);
+        } finally {
+          expectStatus(await suite.call('delete', `${schedules}/${own.id}`), 204);
+        }
+      });
+
+      it('counts enabled schedules only: a disabled one is accepted, enabling it is 409, changing or disabling it is fine', async () => {
+        const spare = await suite.create(schedules, { storeId, localTime: '14:00', enabled: false });
+        try {
+          expectExists(await suite.call('patch', `${schedules}/${spare.id}`, { body: { enabled: true } }), schedule.id);
+          expectExists(await suite.call('patch', `${schedules}/${spare.id}`, { body: { enabled: true, localTime: '15:00' } }), schedule.id);
+          const moved = await suite.call('patch', `${schedules}/${spare.id}`, { body: { localTime: '15:00', enabled: false } });
+          expectStatus(moved, 200);
+          expect(moved.body).toMatchObject({ localTime: '15:00', enabled: false });
+          expect(await enabledOf({ storeId })).toEqual([schedule.id]);
+          // Once the store's enabled schedule is disabled, the other one may be enabled.
+          expectStatus(await suite.call('patch', `${schedules}/${schedule.id}`, { body: { enabled: false } }), 200);
+          expectStatus(await suite.call('patch', `${schedules}/${spare.id}`, { body: { enabled: true } }), 200);
+          expectExists(await suite.call('patch', `${schedules}/${schedule.id}`, { body: { enabled: true } }), spare.id);
+        } finally {
+          expectStatus(await suite.call('delete', `${schedules}/${spare.id}`), 204);
+          expectStatus(await suite.call('patch', `${schedules}/${schedule.id}`, { body: { enabled: true } }), 200);
+        }
+      });
+
+      it('gives one 201 and one 409 to two creations for one store at once, and to two for one terminal', async () => {
+        for (const scope of [{ storeId: storeOnly }, { terminalId: terminalOnly }]) {
+          const answers = await Promise.all(['14:00', '23:00'].map((localTime) => suite.call('post', schedules, { body: { ...scope, localTime } })));
+          expect(answers.map((r) => r.status).sort()).toEqual([201, 409]);
+          const created = answers.find((r) => r.status === 201)!;
+          expectExists(
+            answers.find((r) => r.status === 409)!,
+            created.body.id,
+          );
+          expect(await enabledOf(scope)).toEqual([created.body.id]);
+        }
+      });
+    });
+
     it('refuses a read-only key on every mutating route (403)', async () => {
       await expectWritesForbidden(
         suite,

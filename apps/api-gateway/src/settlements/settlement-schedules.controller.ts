@@ -30,7 +30,7 @@ export class SettlementSchedulesController {
   @ApiOperation({
     summary: 'Schedule a daily close-day for a store or a terminal at a local time',
     description:
-      'A tenant has at most `SETTLEMENT_SCHEDULES_MAX_PER_TENANT` schedules (operator setting, default 10,000), enabled or not: one more is 409 `CONFLICT` with `details.reason: settlement_schedule_limit`.',
+      "A terminal is settled once per business day, so a store has at most one enabled store-wide schedule and a terminal at most one enabled own schedule (a terminal's own schedule overrides its store's; disabled schedules do not count): a second enabled one for the same `storeId` or `terminalId` is 409 `CONFLICT` with `details.reason: settlement_schedule_exists` and `details.scheduleId` of the enabled one (change that one instead). A tenant has at most `SETTLEMENT_SCHEDULES_MAX_PER_TENANT` schedules (operator setting, default 10,000), enabled or not: one more is 409 `CONFLICT` with `details.reason: settlement_schedule_limit`.",
   })
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ schema: openApi(createScheduleSchema) })
@@ -62,7 +62,11 @@ export class SettlementSchedulesController {
   @ApiBody({ schema: openApi(updateScheduleSchema) })
   @ApiResponse({ status: 200, schema: openApi(scheduleResponseSchema) })
   @ApiErrors('CONFLICT')
-  @ApiOperation({ summary: 'Change a settlement schedule' })
+  @ApiOperation({
+    summary: 'Change a settlement schedule',
+    description:
+      'Enabling a disabled schedule whose store (or terminal) already has an enabled schedule of its own is 409 `CONFLICT` with `details.reason: settlement_schedule_exists` and `details.scheduleId` of the enabled one.',
+  })
   update(@Tenant() ctx: TenantContext, @Param('id', new ZodPipe(uuidParam)) id: string, @Body(new ZodPipe(updateScheduleSchema)) dto: UpdateScheduleDto) {
     return this.service.update(ctx, id, dto);
   }

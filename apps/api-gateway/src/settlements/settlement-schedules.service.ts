@@ -30,14 +30,14 @@ export class SettlementSchedulesService {
   /**
    * A tenant has at most SETTLEMENT_SCHEDULES_MAX_PER_TENANT schedules (409 CONFLICT `settlement_schedule_limit`):
    * each is a BullMQ job scheduler (Redis), a firing a day and a row that every worker's schedule sync reads for every
-   * tenant, and nothing else bounded them (not even one per store).
+   * tenant. A store has at most one enabled store-wide schedule and a terminal at most one enabled own schedule
+   * (409 CONFLICT `settlement_schedule_exists`, assertSoleEnabled).
    */
   async create(ctx: TenantContext, dto: CreateScheduleDto): Promise<ScheduleResponse> {
     const limit = this.config.SETTLEMENT_SCHEDULES_MAX_PER_TENANT;
     const result = await this.db
       .withTenant(ctx, async (tx) => {
-        // Serialises the tenant's creations, so two at once cannot both pass the count.
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`settlement_schedules:${ctx.tenantId}`}, 0))`;
+        await this.lockTenantSchedules(tx, ctx);
         if ((await tx.settlementSchedule.count()) >= limit) {
           throw new ApiError('CONFLICT', `a tenant has at most ${limit} settlement schedules: delete one before creating another`, {
             reason: 'settlement_schedule_limit',
@@ -47,6 +47,7 @@ export class SettlementSchedulesService {
         if (dto.storeId && !(await tx.store.findUnique({ where: { id: dto.storeId }, select: { id: true } }))) throw notFound('store', dto.storeId);
         if (dto.terminalId && !(await tx.terminal.findUnique({ where: { id: dto.terminalId }, select: { id: true } })))
           throw notFound('terminal', dto.terminalId);
+        if (dto.enabled) await this.assertSoleEnabled(tx, { storeId: dto.storeId ?? null, terminalId: dto.terminalId ?? null });
         const row = await tx.settlementSchedule.create({ data: { ...dto, tenantId: ctx.tenantId } });
         await audit(tx, ctx, {
           action: 'settlement_schedule.create',
@@ -85,6 +86,12 @@ export class SettlementSchedulesService {
   async update(ctx: TenantContext, id: string, dto: UpdateScheduleDto): Promise<ScheduleResponse> {
     const result = await this.db
       .withTenant(ctx, async (tx) => {
+        await this.lockTenantSchedules(tx, ctx);
+        const current = await tx.settlementSchedule.findUnique({ where: { id }, select: { enabled: true, storeId: true, terminalId: true } });
+        if (!current) throw notFound('settlement schedule', id);
+        // Only enabling can add an enabled schedule to a scope (the scope itself cannot change); a duplicate made before
+        // the rule existed can still be moved, disabled or deleted.
+        if (dto.enabled && !current.enabled) await this.assertSoleEnabled(tx, current);
         const row = await tx.settlementSchedule.update({ where: { id }, data: dto });
         await audit(tx, ctx, {
           action: 'settlement_schedule.update',
@@ -107,6 +114,36 @@ export class SettlementSchedulesService {
       })
       .catch((e) => mapPrismaError(e, { resource: 'settlement schedule', id }));
     await this.queue.schedulesChanged(id);
+  }
+
+  /**
+   * Serialises the tenant's schedule writes that check other schedules (the per-tenant count, one enabled schedule per
+   * scope), so two at once cannot both pass a check: the second waits for the first to commit, then reads its row.
+   */
+  private async lockTenantSchedules(tx: TransactionClient, ctx: TenantContext): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`settlement_schedules:${ctx.tenantId}`}, 0))`;
+  }
+
+  /**
+   * One settlement per terminal and business day (docs/settlements.md): every firing of a day shares the terminal's job
+   * id and settlement key, so a second enabled schedule of a store or a terminal would fire into a day already settled
+   * and leave the rest of the day to the next business day. The store's schedule and a terminal's own schedule are
+   * different scopes (the terminal's overrides the store's). Call under lockTenantSchedules.
+   */
+  private async assertSoleEnabled(tx: TransactionClient, scope: { storeId: string | null; terminalId: string | null }): Promise<void> {
+    const where = scope.terminalId ? { terminalId: scope.terminalId } : { storeId: scope.storeId, terminalId: null };
+    const existing = await tx.settlementSchedule.findFirst({
+      where: { ...where, enabled: true },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      select: { id: true },
+    });
+    if (!existing) return;
+    const owner = scope.terminalId ? 'the terminal' : 'the store';
+    throw new ApiError(
+      'CONFLICT',
+      `${owner} already has an enabled settlement schedule (${existing.id}), and a terminal is settled once per business day: change that schedule (PATCH /v1/settlement-schedules/${existing.id}) instead of adding another`,
+      { reason: 'settlement_schedule_exists', scheduleId: existing.id },
+    );
   }
 
   private async respond(tx: TransactionClient, row: ScheduleRow): Promise<ScheduleResponse> {

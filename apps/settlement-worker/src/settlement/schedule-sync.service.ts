@@ -59,6 +59,44 @@ export function terminalsCoveredBy<T extends ScheduledTerminal>(
   );
 }
 
+/** A store or a terminal with more than one enabled schedule of its own (made before the API refused them). */
+export interface DuplicateScope {
+  tenantId: string;
+  storeId: string | null;
+  terminalId: string | null;
+  /** The enabled schedules of the scope, by id (a stable order). */
+  scheduleIds: string[];
+}
+
+/**
+ * Stores with more than one enabled store-wide schedule and terminals with more than one enabled own schedule. A
+ * terminal is settled once per business day (one job id and one settlement key per terminal and day), so only the
+ * first of them to fire in a day settles it; the others find the day settled. The API refuses a second enabled
+ * schedule per scope (409 `settlement_schedule_exists`); rows made before that stay as they were.
+ */
+export function duplicateScopes(rows: readonly ScheduleRow[]): DuplicateScope[] {
+  const byScope = new Map<string, ScheduleRow[]>();
+  for (const row of rows) {
+    if (!row.enabled) continue;
+    const key = row.terminalId ? `${row.tenantId}:terminal:${row.terminalId}` : `${row.tenantId}:store:${row.storeId}`;
+    const scope = byScope.get(key);
+    if (scope) scope.push(row);
+    else byScope.set(key, [row]);
+  }
+  const out: DuplicateScope[] = [];
+  for (const scope of byScope.values()) {
+    const first = scope[0];
+    if (!first || scope.length < 2) continue;
+    out.push({
+      tenantId: first.tenantId,
+      storeId: first.terminalId ? null : first.storeId,
+      terminalId: first.terminalId,
+      scheduleIds: scope.map((s) => s.id).sort(),
+    });
+  }
+  return out;
+}
+
 /**
  * Turns SettlementSchedule rows into BullMQ job schedulers: one per schedule, a daily cron at the
  * schedule's local time with the store's `tz`. A scheduler fires `settlement.fire`, which enqueues
@@ -67,6 +105,9 @@ export function terminalsCoveredBy<T extends ScheduledTerminal>(
  */
 @Injectable()
 export class ScheduleSyncService {
+  /** The duplicate scopes already warned about (scope → its schedule ids), so each is logged once until it changes. */
+  private warnedDuplicates = new Map<string, string>();
+
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -75,6 +116,7 @@ export class ScheduleSyncService {
 
   async sync(): Promise<SyncResult> {
     const rows = await this.db.prisma.$queryRaw<ScheduleRow[]>`SELECT * FROM payorch_settlement_schedules()`;
+    this.warnDuplicates(rows);
     const desired = new Map<string, Desired>();
     const byTenant = new Map<string, ScheduleRow[]>();
     // Linear in the schedules of every tenant (up to SETTLEMENT_SCHEDULES_MAX_PER_TENANT each): each row appended, and
@@ -118,6 +160,25 @@ export class ScheduleSyncService {
     }
     if (upserted || removed) this.logger.info({ schedules: desired.size, upserted, removed }, 'settlement schedules synced');
     return { schedules: desired.size, upserted, removed };
+  }
+
+  /**
+   * A warning per store or terminal with several enabled schedules (docs/settlements.md, "One enabled schedule per store
+   * or terminal"), naming them: logged when a sync first sees the scope so, and again when its schedules change.
+   */
+  private warnDuplicates(rows: readonly ScheduleRow[]): void {
+    const seen = new Map<string, string>();
+    for (const scope of duplicateScopes(rows)) {
+      const key = `${scope.tenantId}:${scope.terminalId ?? scope.storeId}`;
+      const ids = scope.scheduleIds.join(',');
+      seen.set(key, ids);
+      if (this.warnedDuplicates.get(key) === ids) continue;
+      this.logger.warn(
+        { tenantId: scope.tenantId, storeId: scope.storeId, terminalId: scope.terminalId, scheduleIds: scope.scheduleIds },
+        `${scope.terminalId ? 'a terminal' : 'a store'} has ${scope.scheduleIds.length} enabled settlement schedules: only the first to fire in a business day settles it; disable or delete all but one`,
+      );
+    }
+    this.warnedDuplicates = seen;
   }
 
   /** Store zone of every schedule (a terminal schedule uses its terminal's store). */

@@ -533,7 +533,7 @@ export interface paths {
         put?: never;
         /**
          * Schedule a daily close-day for a store or a terminal at a local time
-         * @description A tenant has at most `SETTLEMENT_SCHEDULES_MAX_PER_TENANT` schedules (operator setting, default 10,000), enabled or not: one more is 409 `CONFLICT` with `details.reason: settlement_schedule_limit`.
+         * @description A terminal is settled once per business day, so a store has at most one enabled store-wide schedule and a terminal at most one enabled own schedule (a terminal's own schedule overrides its store's; disabled schedules do not count): a second enabled one for the same `storeId` or `terminalId` is 409 `CONFLICT` with `details.reason: settlement_schedule_exists` and `details.scheduleId` of the enabled one (change that one instead). A tenant has at most `SETTLEMENT_SCHEDULES_MAX_PER_TENANT` schedules (operator setting, default 10,000), enabled or not: one more is 409 `CONFLICT` with `details.reason: settlement_schedule_limit`.
          */
         post: operations["settlementSchedulesCreate"];
         delete?: never;
@@ -557,7 +557,10 @@ export interface paths {
         delete: operations["settlementSchedulesRemove"];
         options?: never;
         head?: never;
-        /** Change a settlement schedule */
+        /**
+         * Change a settlement schedule
+         * @description Enabling a disabled schedule whose store (or terminal) already has an enabled schedule of its own is 409 `CONFLICT` with `details.reason: settlement_schedule_exists` and `details.scheduleId` of the enabled one.
+         */
         patch: operations["settlementSchedulesUpdate"];
         trace?: never;
     };
@@ -1517,12 +1520,12 @@ export interface components {
             localTime: string;
             /**
              * Format: uuid
-             * @description Every terminal of the store (those with their own schedule excepted).
+             * @description Every terminal of the store (those with their own schedule excepted). A store has at most one enabled store-wide schedule.
              */
             storeId?: string;
             /**
              * Format: uuid
-             * @description One terminal; overrides its store's schedule.
+             * @description One terminal; overrides its store's schedule. A terminal has at most one enabled schedule of its own.
              */
             terminalId?: string;
         };

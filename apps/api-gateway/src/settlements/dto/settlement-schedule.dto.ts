@@ -12,8 +12,12 @@ export const createScheduleSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     localTime: localTime.describe('Close the day at this local time of the store (its IANA time zone).'),
-    storeId: canonicalUuid({ message: 'must be a UUID' }).optional().describe('Every terminal of the store (those with their own schedule excepted).'),
-    terminalId: canonicalUuid({ message: 'must be a UUID' }).optional().describe("One terminal; overrides its store's schedule."),
+    storeId: canonicalUuid({ message: 'must be a UUID' })
+      .optional()
+      .describe('Every terminal of the store (those with their own schedule excepted). A store has at most one enabled store-wide schedule.'),
+    terminalId: canonicalUuid({ message: 'must be a UUID' })
+      .optional()
+      .describe("One terminal; overrides its store's schedule. A terminal has at most one enabled schedule of its own."),
   })
   .superRefine((v, ctx) => {
     if ((v.storeId === undefined) === (v.terminalId === undefined)) {
