@@ -18,6 +18,9 @@ const ESM_PACKAGES = ['@nestjs', 'commander'];
 
 module.exports = {
   testEnvironment: 'node',
+  // A ceiling, not a wait: an integration spec's first test also warms its process up (modules, prepared statements,
+  // BullMQ scripts), which took over jest's 5 s default on a 2-core machine under load (the e2e suite has 30 s).
+  testTimeout: 20000,
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   transform: {
     '^.+/node_modules/.+\\.m?js$': [

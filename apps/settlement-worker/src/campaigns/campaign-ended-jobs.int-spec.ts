@@ -3,7 +3,8 @@ import { Counter, Registry } from 'prom-client';
 
 import { campaignJobId, type CampaignJobData, campaignWakeJobId, stepJobId, transitionCampaign, waveJobId } from '@payorch/campaigns';
 import type { PrismaClient } from '@payorch/db';
-import { testRedisPrefix, waitFor } from '@payorch/testing';
+import { failNeverSent } from '@payorch/operations';
+import { deleteRedisPrefix, testRedisPrefix, waitFor } from '@payorch/testing';
 
 import { CampaignRunner, type CampaignTiming } from './campaign-runner';
 import { CampaignSweep } from './campaign-sweep';
@@ -22,15 +23,19 @@ const NONE = { run: 0, wave: 0, step: 0 };
 const JOB_KEY_SUFFIXES = ['', ':lock', ':dependencies', ':processed', ':failed', ':unsuccessful', ':logs'];
 
 /**
- * A campaign's flow ends by itself unless one of its jobs failed; the sweep retries a failed run, wave or step only
- * while its campaign is open. A campaign that ended (canceled while its wave was failed; a run or step failed for good
+ * A campaign's flow ends by itself unless one of its jobs failed; the sweep retries a failed run or wave only while
+ * its campaign is open. A campaign that ended (canceled while its wave was failed; a run or step failed for good
  * around ended targets) used to keep those jobs in Redis for good — a failed wave with its run, waiting for it — and
  * Redis grew with the history of campaigns. The sweep now removes an ended campaign's run with its children and its
  * failed jobs, never a job an open campaign or a RUNNING target still needs, and leaves a locked one to the next pass.
+ * A RUNNING target of an ended campaign is ended by its step only: a step that failed for good or was lost left it
+ * RUNNING for good, holding its tenant's slot, and its campaign's jobs with it. The sweep now retries or adds again
+ * those steps (and only those), which follow their operations and send nothing.
  * Real BullMQ flow, Redis and PostgreSQL; the terminals are a scripted dispatcher.
  */
 describe('the campaign sweep removes the jobs of ended campaigns (real BullMQ, Redis, PostgreSQL)', () => {
-  const h = new CampaignHarness({ prefix: testRedisPrefix('campaign-ended-jobs'), poolSize: 8 });
+  const prefix = testRedisPrefix('campaign-ended-jobs');
+  const h = new CampaignHarness({ prefix, poolSize: 8 });
   const timing: CampaignTiming = { now: () => new Date(), pollMs: 25, maxSleepMs: 50, parkMs: PARK_MS, followMs: 50 };
   const { dispatched } = h;
   let owner: PrismaClient;
@@ -129,6 +134,36 @@ describe('the campaign sweep removes the jobs of ended campaigns (real BullMQ, R
     }
   };
   const removedCounted = async () => Object.fromEntries((await removedTotal.get()).values.map((v) => [v.labels.kind, v.value]));
+  /** The campaign's targets, in the order of its steps' job ids. */
+  const targetsOf = async ({ campaignId, steps }: { campaignId: string; steps: string[] }) => {
+    const targets = await owner.campaignTarget.findMany({ where: { campaignId } });
+    return steps.map((id) => targets.find((t) => stepJobId(t.id) === id)!);
+  };
+  /** Once the campaign's steps claimed `count` targets and sent their operations (the terminals hold them): those operations, in the order of the steps. */
+  const running = async (c: { campaignId: string; steps: string[] }, count: number) => {
+    await waitFor(async () => (await targetStates(c)).filter((s) => s === 'RUNNING').length === count && dispatched.length === count, {
+      what: `${count} target(s) RUNNING, their operations sent`,
+    });
+    return (await targetsOf(c)).filter((t) => t.state === 'RUNNING').map((t) => t.operationId!);
+  };
+  /**
+   * A campaign of one terminal of `tenantId` that allows one RUNNING target in the tenant: its step parks for the slot
+   * a RUNNING target of the tenant holds (its fallback delay, PARK_MS, is longer than any test: it runs again only
+   * once woken by the step that frees the slot).
+   */
+  const waitingForSlot = async (name: string, tenantId: string) => {
+    const c = await h.campaign(name, { perWave: 1, tenantId, policy: { maxConcurrentPerTenant: 1 } });
+    await waitFor(async () => (await queue.getJobState(c.steps[0]!)) === 'delayed', { what: 'the step parked for the slot' });
+    expect(await targetStates(c)).toEqual(['PENDING']);
+    return c;
+  };
+  /** Redis loses everything of this file: the worker is stopped (its running jobs finish their run), then every key goes. */
+  const loseRedis = async () => {
+    await h.stopWorker();
+    await deleteRedisPrefix(h.redis, prefix);
+    expect(Object.values(await queue.getJobCounts()).every((n) => n === 0)).toBe(true);
+  };
+  const restartWorker = () => h.startWorker(runner, sut);
 
   it('removes the run, the failed wave and the failed step of a campaign canceled while its wave was failed; an open one is retried, not removed', async () => {
     const info = jest.spyOn(h.logger, 'info');
@@ -282,5 +317,230 @@ describe('the campaign sweep removes the jobs of ended campaigns (real BullMQ, R
     for (const lock of locks) await h.redis.del(lock);
     expect(await removed(budgeted)).toEqual({ run: 2, wave: 0, step: 0 });
     await expectGone(runs);
+  });
+
+  it('retries the failed step of a canceled campaign’s RUNNING target: it follows the operation to its end, the slot frees, a later pass removes the flow', async () => {
+    h.hold = () => true;
+    // One terminal: its step claims it and sends the operation; the terminal works on it (SENT).
+    const c = await pausedCampaign('canceled-failed-running-step', 1);
+    const [stepId] = c.steps as [string];
+    const runId = campaignJobId(c.campaignId);
+    const waveId = waveJobId(c.campaignId, 0);
+    await resume(c);
+    const operationId = (await running(c, 1))[0]!;
+    h.hold = (id) => id === operationId;
+    await h.move(c.tenantId, operationId, 'SENT');
+    // Its worker dies twice while the step runs: BullMQ fails the job for good. A failed step does not hold its wave,
+    // which fails around its open target; the run waits for the wave.
+    stallSteps([stepId]);
+    await failedWithoutBackoff(stepId);
+    await failed(waveId);
+    // The operator cancels: nothing is left to end the RUNNING target (the sweep retried only open campaigns' steps).
+    await cancel(c);
+    expect(await targetStates(c)).toEqual(['RUNNING']);
+    // Another campaign of the tenant, one RUNNING target allowed: it waits for the slot the canceled one's target holds.
+    const next = await waitingForSlot('after-canceled-failed-running-step', c.tenantId);
+
+    // One pass retries the step; the run and the wave are left (the campaign ended: nothing of them runs it on).
+    h.runs.clear();
+    expect(await sut.sweep()).toEqual({
+      campaigns: 2,
+      stepChecks: 2,
+      wrapped: true,
+      requeued: NONE,
+      retried: { run: 0, wave: 0, step: 1 },
+      removed: NONE,
+    });
+    // It follows the operation its claim sent (run after run), and sends nothing.
+    await waitFor(async () => (h.runs.get(stepId) ?? 0) >= 3, { what: 'three runs of the retried step' });
+    expect(dispatched).toEqual([operationId]);
+    expect(await targetStates(c)).toEqual(['RUNNING']);
+
+    // The terminal answers: the step ends the target and frees its slot; the next campaign's step, woken, runs.
+    await h.move(c.tenantId, operationId, 'APPROVED');
+    await completed(next.campaignId);
+    expect(await targetStates(c)).toEqual(['SUCCEEDED']);
+    expect(await targetStates(next)).toEqual(['SUCCEEDED']);
+    expect(dispatched.filter((id) => id === operationId)).toHaveLength(1);
+    expect(await queue.getJob(stepId)).toBeUndefined();
+
+    // The campaign has no open target left: the next pass removes its run with the failed wave (kept for good before).
+    expect(await queue.getJobState(runId)).toBe('waiting-children');
+    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: { run: 1, wave: 1, step: 0 } });
+    await expectGone([runId, waveId, stepId]);
+  });
+
+  it('adds the lost step of a canceled campaign’s RUNNING target again under its job id: it follows the operation to its end and the slot frees', async () => {
+    h.hold = () => true;
+    const c = await pausedCampaign('canceled-lost-running-step', 1);
+    const [stepId] = c.steps as [string];
+    const runId = campaignJobId(c.campaignId);
+    await resume(c);
+    const operationId = (await running(c, 1))[0]!;
+    h.hold = (id) => id === operationId;
+    await h.move(c.tenantId, operationId, 'SENT');
+    await cancel(c);
+    // The step job is lost (removed while no worker runs): its wave waits for it no more and stops, the run completes.
+    await h.stopWorker();
+    await queue.remove(stepId);
+    restartWorker();
+    await waitFor(async () => (await queue.getJobState(runId)) === 'completed', { what: 'the run completed' });
+    expect(await targetStates(c)).toEqual(['RUNNING']);
+    const next = await waitingForSlot('after-canceled-lost-running-step', c.tenantId);
+
+    // The step is added again under its job id, with its wave (gone: removed once done) under the run that is kept.
+    h.runs.clear();
+    expect(await sut.sweep()).toEqual({
+      campaigns: 2,
+      stepChecks: 2,
+      wrapped: true,
+      requeued: { run: 0, wave: 1, step: 1 },
+      retried: NONE,
+      removed: NONE,
+    });
+    await waitFor(async () => (h.runs.get(stepId) ?? 0) >= 3, { what: 'three runs of the re-added step' });
+    expect(dispatched).toEqual([operationId]);
+
+    await h.move(c.tenantId, operationId, 'APPROVED');
+    await completed(next.campaignId);
+    expect(await targetStates(c)).toEqual(['SUCCEEDED']);
+    expect(dispatched.filter((id) => id === operationId)).toHaveLength(1);
+    // The re-added wave stops (its campaign canceled) and goes with the step; nothing is left to remove, or to add.
+    await waitFor(async () => (await queue.getJob(waveJobId(c.campaignId, 0))) === undefined && (await queue.getJob(stepId)) === undefined, {
+      what: 'the re-added wave and step done',
+    });
+    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: NONE });
+  });
+
+  it('rebuilds the flow of a canceled campaign with RUNNING targets after Redis lost everything: the steps follow their operations and send nothing', async () => {
+    h.hold = () => true;
+    const c = await pausedCampaign('canceled-flushed', 2, { maxConcurrentPerTenant: 2 });
+    await resume(c);
+    const [sent, unheld] = (await running(c, 2)) as [string, string];
+    await cancel(c);
+    await loseRedis();
+    // The terminal works on one operation (SENT); the other is PENDING and untouched for 60 s (its connector died
+    // before running it): a step of an open campaign would send it again; this one's campaign is canceled.
+    await h.move(c.tenantId, sent, 'SENT');
+    await owner.$executeRaw`UPDATE "TerminalOperation" SET "updatedAt" = now() - interval '60 seconds' WHERE "id" = ${unheld}::uuid`;
+    dispatched.length = 0;
+    h.hold = () => false;
+    h.runs.clear();
+
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 2,
+      wrapped: true,
+      requeued: { run: 1, wave: 1, step: 2 },
+      retried: NONE,
+      removed: NONE,
+    });
+    restartWorker();
+    const [sentStep, unheldStep] = c.steps as [string, string];
+    await waitFor(async () => (h.runs.get(sentStep) ?? 0) >= 5 && (h.runs.get(unheldStep) ?? 0) >= 1, {
+      what: 'five runs of the sent operation’s step, one of the other’s',
+    });
+    expect(dispatched).toEqual([]);
+    expect(await targetStates(c)).toEqual(['RUNNING', 'RUNNING']);
+
+    // The terminal answers the sent one; the recovery sweep fails the unheld one as never sent (no connector holds it).
+    await h.move(c.tenantId, sent, 'APPROVED');
+    await h.db.withTenant(c.tenantId, (tx) => failNeverSent(tx, unheld, new Date(), 'never sent: no executor claimed or queued it within 30 s'));
+    await waitFor(async () => (await queue.getJobState(campaignJobId(c.campaignId))) === 'completed', { what: 'the re-added run completed' });
+    expect((await targetsOf(c)).map((t) => [t.state, t.lastError, t.attempts])).toEqual([
+      ['SUCCEEDED', null, 1],
+      ['FAILED', 'NEVER_SENT', 1],
+    ]);
+    expect(dispatched).toEqual([]);
+    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: NONE });
+  });
+
+  it('looks for an ended campaign’s RUNNING targets’ steps within the budget of step checks, each pass going on where the last stopped', async () => {
+    h.hold = () => true;
+    const c = await pausedCampaign('canceled-budget', 4, { maxConcurrentPerTenant: 4 });
+    await resume(c);
+    const operations = await running(c, 4);
+    await cancel(c);
+    await loseRedis();
+    dispatched.length = 0;
+    const lost = async () => (await Promise.all(c.steps.map(async (id) => (await queue.getJob(id)) === undefined))).filter(Boolean).length;
+
+    // Targets 1-3 (the cursor was lost with the rest: from the first): their steps, with the run and the wave.
+    expect(await budgeted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: BUDGET,
+      wrapped: false,
+      requeued: { run: 1, wave: 1, step: 3 },
+      retried: NONE,
+      removed: NONE,
+    });
+    expect(await lost()).toBe(1);
+    // Target 4, then past the last campaign on from the first: targets 1-2, there now.
+    expect(await budgeted.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: BUDGET,
+      wrapped: true,
+      requeued: { run: 0, wave: 0, step: 1 },
+      retried: NONE,
+      removed: NONE,
+    });
+    expect(await lost()).toBe(0);
+
+    // The held operations are followed, not sent again; each target ends with its operation.
+    restartWorker();
+    for (const operationId of operations) await h.approve(c.tenantId, operationId);
+    await waitFor(async () => (await queue.getJobState(campaignJobId(c.campaignId))) === 'completed', { what: 'the re-added run completed' });
+    expect(await targetStates(c)).toEqual(c.steps.map(() => 'SUCCEEDED'));
+    expect(dispatched).toEqual([]);
+  });
+
+  it('queues nothing for an ended campaign’s PENDING targets, nor for an ended campaign without a RUNNING target', async () => {
+    const inTenant = (c: { tenantId: string }, fn: Parameters<typeof h.db.withTenant>[1]) => h.db.withTenant(c.tenantId, fn);
+    // Canceled while paused: its target skipped, its flow ended by itself.
+    const canceled = await pausedCampaign('ended-canceled', 1);
+    await cancel(canceled);
+    await waitFor(async () => (await queue.getJobState(campaignJobId(canceled.campaignId))) === 'completed', { what: 'the canceled run completed' });
+    // Completed around open targets, as campaigns stored before a wave stopped passing around them: one with its target
+    // PENDING; one with a target PENDING and one RUNNING (its operation on the terminal).
+    h.hold = () => true;
+    const completedPending = await pausedCampaign('ended-completed-pending', 1);
+    const completedRunning = await pausedCampaign('ended-completed-running', 2, { maxConcurrentPerTenant: 1 });
+    await resume(completedRunning);
+    const operationId = (await running(completedRunning, 1))[0]!;
+    await h.stopWorker();
+    await inTenant(completedPending, (tx) => transitionCampaign(tx, { campaignId: completedPending.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
+    for (const c of [completedPending, completedRunning]) {
+      await inTenant(c, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['RUNNING'], to: 'COMPLETED', eventData: {} }));
+    }
+    expect(await targetStates(completedPending)).toEqual(['PENDING']);
+    expect((await targetStates(completedRunning)).sort()).toEqual(['PENDING', 'RUNNING']);
+    await loseRedis();
+    dispatched.length = 0;
+    h.hold = () => false;
+
+    // Only the RUNNING target's step (with its run and wave): nothing of the others, nothing for a PENDING target.
+    const [runningStep] = (await targetsOf(completedRunning)).filter((t) => t.state === 'RUNNING').map((t) => stepJobId(t.id));
+    expect(await sut.sweep()).toEqual({
+      campaigns: 1,
+      stepChecks: 1,
+      wrapped: true,
+      requeued: { run: 1, wave: 1, step: 1 },
+      retried: NONE,
+      removed: NONE,
+    });
+    expect((await queue.getJobs()).map((j) => j.id).sort()).toEqual(
+      [campaignJobId(completedRunning.campaignId), waveJobId(completedRunning.campaignId, 0), runningStep].sort(),
+    );
+
+    restartWorker();
+    await h.move(completedRunning.tenantId, operationId, 'SENT');
+    await h.move(completedRunning.tenantId, operationId, 'APPROVED');
+    await waitFor(async () => (await queue.getJobState(campaignJobId(completedRunning.campaignId))) === 'completed', { what: 'the re-added run completed' });
+    expect((await targetStates(completedRunning)).sort()).toEqual(['PENDING', 'SUCCEEDED']);
+    expect(await targetStates(completedPending)).toEqual(['PENDING']);
+    expect(await targetStates(canceled)).toEqual(['SKIPPED']);
+    expect(dispatched).toEqual([]);
+    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: NONE });
+    expect((await queue.getJobs()).map((j) => j.id)).toEqual([campaignJobId(completedRunning.campaignId)]);
   });
 });

@@ -379,6 +379,11 @@ export class CampaignRunner {
    * dispatch), or PENDING and untouched for UNHELD_PENDING_MS (its connector died before running it). A held
    * one waits in its terminal's queue, and a second dispatch could be refused TERMINAL_BUSY and fail it under
    * the queued copy. Dispatching twice is safe anyway: the executor's claim runs an operation once.
+   * Once the campaign is CANCELED or COMPLETED, a PENDING operation is never dispatched (again): a cancel lets the
+   * commands on their terminals finish and sends nothing more. It is waited for like a SENT one: a connector holding it
+   * runs it, and one nobody holds is failed as never sent by the recovery sweep (RECOVERY_PENDING_AFTER_MS); that
+   * ends the target, which frees its slot. (The step of an ended campaign's RUNNING target follows on after the
+   * cancel, or again once the campaign sweep retried or added it again: its job failed for good, or was lost.)
    * A dispatch the queue did not take means nothing was sent (the row is PENDING until the claim): the
    * operation is failed with the refusal, and the target retried or failed by its code. An operation still
    * SENT / IN_PROGRESS / UNKNOWN is waited for (recovery resolves a lost outcome).
@@ -387,7 +392,8 @@ export class CampaignRunner {
     const tenantId = campaign.tenantId;
     let op = started?.op ?? (await this.operation(tenantId, target.operationId!));
     if (op.state === 'PENDING') {
-      if (job.data.dispatchedOperationId === op.id && !isUnheldPending(op)) throw new Wait(this.timing.pollMs);
+      const ended = campaign.state === 'CANCELED' || campaign.state === 'COMPLETED';
+      if (ended || (job.data.dispatchedOperationId === op.id && !isUnheldPending(op))) throw new Wait(this.timing.pollMs);
       // Off the waiting lists since its run began (`parked` cleared: later runs need not check them again).
       await job.updateData({ ...job.data, dispatchedOperationId: op.id, parked: undefined });
       let reply: TerminalCommandReply;

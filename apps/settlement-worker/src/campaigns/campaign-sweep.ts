@@ -24,7 +24,7 @@ export function campaignSweepScheduler(config: Pick<WorkerConfig, 'CAMPAIGN_SWEE
 /** The options the gateway adds `campaign.run` with (apps/api-gateway campaigns.service.ts `enqueue`). */
 const RUN_JOB_OPTIONS: JobsOptions = { removeOnComplete: { count: 1000 }, removeOnFail: false };
 
-/** Open campaigns per page of the cross-tenant scan. */
+/** Campaigns per page of the cross-tenant scan. */
 const CAMPAIGN_PAGE = 200;
 /** Targets per page of one wave's scan (one read, one pipelined EXISTS round trip); fewer when less of the pass's budget is left. */
 const TARGET_PAGE = 1_000;
@@ -46,11 +46,17 @@ export type RetriedKind = 'run' | 'wave' | 'step';
 export type RemovedKind = 'run' | 'wave' | 'step';
 
 export interface CampaignSweepResult {
-  /** Open (RUNNING or PAUSED) campaigns looked at: each one's run and current wave job. */
+  /**
+   * Campaigns looked at: the open (RUNNING or PAUSED) ones, each one's run and current wave job, and the ended
+   * (COMPLETED, CANCELED) ones that still have a RUNNING target, that target's step.
+   */
   campaigns: number;
-  /** Step jobs looked for: the budgeted checks under live waves, plus every unfinished target of a wave added again whole. */
+  /**
+   * Step jobs looked for: the budgeted checks (the unfinished targets of open campaigns' live waves, the RUNNING
+   * targets of ended campaigns), plus every unfinished target of a wave added again whole.
+   */
   stepChecks: number;
-  /** The budgeted checks went past the last open campaign's targets and on from the first campaign's. */
+  /** The budgeted checks went past the last campaign's targets and on from the first campaign's. */
   wrapped: boolean;
   /** Jobs that were gone and were added again, by kind. */
   requeued: Record<RequeuedKind, number>;
@@ -64,21 +70,43 @@ export interface CampaignSweepResult {
   removed: Record<RemovedKind, number>;
 }
 
-/** The job that drives a campaign on, as its waves' states say. */
+/** The job that drives a campaign on, as its waves' states say; or, once the campaign ended, none. */
 type Driver =
   /** A wave started and not passed (RUNNING, or HALTED waiting for the resume): its job, and its unfinished targets' steps. */
   | { kind: 'wave'; index: number; steps: true }
   /** The wave before the first PENDING one passed: its job passes it again and starts the next one. */
   | { kind: 'wave'; index: number; steps: false }
   /** Nothing started yet (the run starts wave 0), or every wave passed (the run completes the campaign). */
-  | { kind: 'run'; started: boolean };
+  | { kind: 'run'; started: boolean }
+  /**
+   * COMPLETED or CANCELED (neither is ever left): nothing drives it on, but a RUNNING target of it (on its terminal
+   * when the campaign ended) is ended by its step only, and holds a slot of its tenant and store until then.
+   */
+  | { kind: 'ended' };
+
+/** The targets whose steps the budgeted checks look for in one campaign. */
+type StepScope =
+  /** An open campaign's live wave: its unfinished (PENDING, RETRYING, RUNNING) targets. */
+  | { kind: 'wave'; index: number }
+  /** An ended campaign: its RUNNING targets, whatever their wave. Its PENDING and RETRYING ones are not (a cancel skipped them). */
+  | { kind: 'running' };
 
 /** What a run or wave check finds of a job: gone (Redis lost it), failed (in the queue's failed set), or alive. */
 type Found = 'gone' | 'failed' | 'alive';
 
-interface OpenCampaign {
+/** A campaign the sweep looks at: open, or ended with a RUNNING target. */
+interface SweptCampaign {
   id: string;
   tenantId: string;
+}
+
+/** A target whose step job must be alive (an unfinished one of an open campaign's live wave, or a RUNNING one). */
+interface UnfinishedTarget {
+  id: string;
+  state: CampaignTargetState;
+  operationId: string | null;
+  /** Never null here: only the targets skipped at the campaign's creation have no wave. */
+  waveIndex: number;
 }
 
 /** A failed job of a campaign's flow, found in the queue's failed set. */
@@ -87,7 +115,7 @@ interface FailedFlowJob {
   kind: RemovedKind;
 }
 
-/** A place in the order of the budgeted step checks: the campaigns by id, each one's unfinished targets by id. */
+/** A place in the order of the budgeted step checks: the campaigns by id, each one's targets to check by id. */
 interface Position {
   campaignId: string;
   targetId: string;
@@ -121,28 +149,41 @@ interface Pass {
  * with its fallback delay. Nothing else adds them again: the gateway only adds `campaign.run` at creation.
  *
  * Every CAMPAIGN_SWEEP_INTERVAL_MS (and at each worker start) this reads the open (RUNNING, PAUSED) campaigns across
- * tenants (SECURITY DEFINER payorch_open_campaigns, keyset pages), and for each, under its tenant's scope, which jobs
- * its rows say must exist; it looks for them by their job ids (EXISTS on the job hashes, pipelined a page of targets
- * at a time) and adds what is gone under the SAME job id and the same flow shape as the normal path: a job that still
- * exists is never duplicated (BullMQ ignores an add whose id exists, and attaches an existing child to the re-added
- * parent whose own is gone). Only enqueues; the rows stay the runner's to write.
+ * tenants, and the ended (COMPLETED, CANCELED) ones that still have a RUNNING target (SECURITY DEFINER
+ * payorch_swept_campaigns, keyset pages), and for each, under its tenant's scope, which jobs its rows say must exist;
+ * it looks for them by their job ids (EXISTS on the job hashes, pipelined a page of targets at a time) and adds what
+ * is gone under the SAME job id and the same flow shape as the normal path: a job that still exists is never
+ * duplicated (BullMQ ignores an add whose id exists, and attaches an existing child to the re-added parent whose own
+ * is gone). Only enqueues; the rows stay the runner's to write.
+ *
+ * An ended campaign needs no run or wave job (nothing drives it on), only a step per RUNNING target: a cancel skips
+ * the open targets at once and lets the steps on their terminals finish, and a step is all that ends its target once
+ * the operation is final. Its step failed for good or lost, the target stayed RUNNING for good, holding a slot of its
+ * tenant and store (the tenant's later campaigns slowed or stopped), and `removeEnded` never removed the campaign's
+ * failed jobs (it waits for that target). So the budgeted step checks cover those targets too, in the same order
+ * (`StepScope` `running`), and retry or add again their steps as an open campaign's; nothing for their PENDING or
+ * RETRYING targets (none after a cancel; one a completed campaign kept from before a wave stopped passing around
+ * open targets is left as it is). A step added again joins its wave and run, themselves added again when gone: they
+ * stop at once (CampaignRunner.wave and .run: the campaign ended), and the flow ends by itself.
  *
  * Re-running any of these jobs is harmless by construction (CampaignRunner: resumable from the rows). A step added
  * again for a RUNNING target follows the operation its claim created, never creates a second one; it carries that
  * operation as `dispatchedOperationId`, so that a PENDING operation held in its terminal's queue (behind a payment)
  * is left to the connector holding it and is dispatched again only once nobody has touched it for 15 s
- * (isUnheldPending) — the job that dispatched it is gone and cannot say it did.
+ * (isUnheldPending) — the job that dispatched it is gone and cannot say it did — and never once its campaign ended
+ * (CampaignRunner.follow: it waits for the recovery sweep to fail it as never sent).
  *
  * Bounded: a pass looks up 2 jobs per open campaign in one pipelined round trip (its run and its current wave: EXISTS
  * and a ZSCORE on the failed set each) and the run's pending children (SMEMBERS, then the same lookup of those other
  * than the current wave: normally none), at most CAMPAIGNS_MAX_PER_TENANT campaigns per tenant, and at most `stepChecksPerPass` (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS) step checks, each a target row
  * read and an EXISTS, TARGET_PAGE at a time. Checking every step of every wave each pass cost up to 50,000 of each
  * per campaign per pass. The step checks go on from where the last pass stopped (a cursor in Redis: campaign id,
- * target id), over the campaigns in id order and their unfinished targets in id order, and past the last campaign on
- * from the first: a step lost under a live wave is found within ceil(unfinished targets of all open campaigns /
- * budget) passes. A run or wave found gone is rebuilt whole in the pass that finds it, whatever the budget: every
- * unfinished target of its wave checked and the flow added once with every step of it that is gone, as the wave's
- * start adds it (a flush loses the cursor too; the run/wave checks need none). Two passes at once (a worker's start
+ * target id), over the campaigns in id order and their targets to check in id order (an open campaign's unfinished
+ * ones of its live wave, an ended one's RUNNING ones), and past the last campaign on from the first: a step lost or
+ * failed is found within ceil(targets to check of all swept campaigns / budget) passes. A run or wave found gone is
+ * rebuilt whole in the pass that finds it, whatever the budget: every unfinished target of its wave checked and the
+ * flow added once with every step of it that is gone, as the wave's start adds it (a flush loses the cursor too; the
+ * run/wave checks need none). Two passes at once (a worker's start
  * beside the schedule) read the same cursor and check the same steps twice: harmless.
  *
  * Failed jobs: a run or wave job has one attempt, and one that failed (a Redis error adding the next wave, a bug) stays
@@ -156,11 +197,12 @@ interface Pass {
  * target open, and its wave, which does not pass around an open target (CampaignRunner.wave), is failed meanwhile and
  * retried by the wave check.
  *
- * Ended campaigns: a failed job is retried only while its campaign is open. One whose campaign ended (canceled while
- * a wave or step of it was failed; a run or step failed for good around ended targets) would stay in Redis for good,
- * and a failed wave with it its run, waiting for it. So each pass also reads the queue's failed set (at most
- * `stepChecksPerPass` jobs, on from where the last pass stopped) and removes the flow of each ended campaign found
- * there, its run with its children (`removeEnded`). Counted in `removed`.
+ * Ended campaigns: a failed run or wave is retried only while its campaign is open, a failed step also while its
+ * target is RUNNING (above). One whose campaign ended (canceled while a wave or step of it was failed; a run or step
+ * failed for good around ended targets) would stay in Redis for good, and a failed wave with it its run, waiting for
+ * it. So each pass also reads the queue's failed set (at most `stepChecksPerPass` jobs, on from where the last pass
+ * stopped) and removes the flow of each ended campaign found there once no target of it is RUNNING any more, its run
+ * with its children (`removeEnded`). Counted in `removed`.
  */
 export class CampaignSweep {
   constructor(
@@ -170,7 +212,7 @@ export class CampaignSweep {
     /** Any connection to the queue's Redis: the job hashes and the failed set are looked up by key, the cursor kept beside them. */
     private readonly redis: Redis,
     private readonly logger: Logger,
-    /** Step checks per pass (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS), shared by every open campaign. */
+    /** Step checks per pass (CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS), shared by every swept campaign. */
     private readonly stepChecksPerPass: number,
     private readonly requeuedTotal?: Counter<'kind' | 'reason'>,
     private readonly removedTotal?: Counter<'kind'>,
@@ -195,14 +237,15 @@ export class CampaignSweep {
       rebuilt: new Set(),
       failure: undefined,
     };
-    // Every open campaign's run and wave; the steps of live waves from the cursor on, while the budget lasts. The ids
-    // are lowercase UUIDs: their string order is PostgreSQL's uuid order, the order of the keyset pages.
-    for await (const row of this.openCampaigns()) {
+    // Every open campaign's run and wave; the steps of live waves (and of ended campaigns' RUNNING targets) from the
+    // cursor on, while the budget lasts. The ids are lowercase UUIDs: their string order is PostgreSQL's uuid order,
+    // the order of the keyset pages.
+    for await (const row of this.sweptCampaigns()) {
       pass.result.campaigns += 1;
       await this.isolated(pass, row, async () => {
-        const waveIndex = await this.ensureFlow(pass, row);
-        if (waveIndex === undefined || row.id < cursor.campaignId) return;
-        await this.checkSteps(pass, row, waveIndex, row.id === cursor.campaignId ? cursor.targetId : NIL_UUID, MAX_UUID);
+        const scope = await this.ensureFlow(pass, row);
+        if (scope === undefined || row.id < cursor.campaignId) return;
+        await this.checkSteps(pass, row, scope, row.id === cursor.campaignId ? cursor.targetId : NIL_UUID, MAX_UUID);
       });
     }
     // Budget left: every step after the cursor was checked; on from the first campaign up to the cursor.
@@ -241,12 +284,15 @@ export class CampaignSweep {
     return result;
   }
 
-  /** The open campaigns across tenants by id: keyset pages over the partial index of open campaigns (migration 20261206181610_added_open_campaigns_scan). */
-  private async *openCampaigns(): AsyncGenerator<OpenCampaign> {
+  /**
+   * The campaigns across tenants by id that are open, or ended with a RUNNING target: keyset pages over the partial
+   * indexes of open campaigns and of RUNNING targets (migration 20261206222905_added_ended_campaigns_with_running_targets_to_sweep).
+   */
+  private async *sweptCampaigns(): AsyncGenerator<SweptCampaign> {
     let after = NIL_UUID;
     for (;;) {
-      const rows = await this.db.prisma.$queryRaw<OpenCampaign[]>`
-        SELECT "id", "tenantId" FROM payorch_open_campaigns(${after}::uuid, ${CAMPAIGN_PAGE}::int)`;
+      const rows = await this.db.prisma.$queryRaw<SweptCampaign[]>`
+        SELECT "id", "tenantId" FROM payorch_swept_campaigns(${after}::uuid, ${CAMPAIGN_PAGE}::int)`;
       yield* rows;
       const last = rows.at(-1);
       if (rows.length < CAMPAIGN_PAGE || last === undefined) return;
@@ -258,7 +304,7 @@ export class CampaignSweep {
    * One campaign's checks. Its failure (Redis refusing, a row gone) does not keep the others from their jobs; the job
    * fails at the end (kept in the failed set with its reason), and the next sweep looks again.
    */
-  private async isolated(pass: Pass, row: OpenCampaign, check: () => Promise<void>): Promise<void> {
+  private async isolated(pass: Pass, row: SweptCampaign, check: () => Promise<void>): Promise<void> {
     try {
       await check();
     } catch (error) {
@@ -268,14 +314,14 @@ export class CampaignSweep {
   }
 
   /**
-   * The campaign's run and current wave: added again when gone, the wave with every step of it that is gone (all its
-   * unfinished targets checked, outside the budget); retried when failed, as is any other wave its run still waits for
-   * (`failedChildren`). Returns the index of the wave whose steps are left to the budgeted checks: the current one, when
-   * it and the run are there (alive or failed).
+   * An open campaign's run and current wave: added again when gone, the wave with every step of it that is gone (all
+   * its unfinished targets checked, outside the budget); retried when failed, as is any other wave its run still waits
+   * for (`failedChildren`). Returns the targets whose steps are left to the budgeted checks: the current wave's, when it
+   * and the run are there (alive or failed); an ended campaign's RUNNING ones (its run and waves are left alone).
    */
-  private async ensureFlow(pass: Pass, { tenantId, id: campaignId }: OpenCampaign): Promise<number | undefined> {
+  private async ensureFlow(pass: Pass, { tenantId, id: campaignId }: SweptCampaign): Promise<StepScope | undefined> {
     const driver = await this.driverFor(tenantId, campaignId);
-    if (driver === undefined) return undefined;
+    if (driver === undefined || driver.kind === 'ended') return scopeOf(driver);
     const runId = campaignJobId(campaignId);
     const waveId = driver.kind === 'wave' ? waveJobId(campaignId, driver.index) : undefined;
     const [run, wave] = await this.lookUp([runId, waveId]);
@@ -290,7 +336,7 @@ export class CampaignSweep {
 
     if (run !== 'gone' && wave !== 'gone') {
       await retryFailed();
-      return driver.kind === 'wave' && driver.steps ? driver.index : undefined;
+      return scopeOf(driver);
     }
     if (driver.kind === 'run') {
       const data: CampaignJobData['campaign.run'] = { tenantId, campaignId, ...(driver.started ? { started: true } : {}) };
@@ -304,7 +350,8 @@ export class CampaignSweep {
     const pending: CampaignJobData['campaign.step'][] = [];
     if (driver.steps) {
       pass.rebuilt.add(campaignId);
-      for await (const page of this.unfinishedTargets(tenantId, campaignId, driver.index, NIL_UUID, MAX_UUID, () => TARGET_PAGE)) {
+      const scope: StepScope = { kind: 'wave', index: driver.index };
+      for await (const page of this.unfinishedTargets(tenantId, campaignId, scope, NIL_UUID, MAX_UUID, () => TARGET_PAGE)) {
         pass.result.stepChecks += page.length;
         pending.push(...(await this.lostSteps(tenantId, campaignId, page)));
       }
@@ -321,43 +368,52 @@ export class CampaignSweep {
     return undefined;
   }
 
-  /** After the wrap: the steps of the live waves of the campaigns up to the cursor's, its own up to its target, while the budget lasts. */
+  /** After the wrap: the steps to check of the campaigns up to the cursor's, its own up to its target, while the budget lasts. */
   private async checkStepsUpTo(pass: Pass, cursor: Position): Promise<void> {
-    for await (const row of this.openCampaigns()) {
+    for await (const row of this.sweptCampaigns()) {
       if (pass.left === 0 || row.id > cursor.campaignId) return;
       if (pass.rebuilt.has(row.id)) continue;
       // Its run and wave were looked at earlier in the pass; a loss since is caught where steps are found gone.
       await this.isolated(pass, row, async () => {
-        const driver = await this.driverFor(row.tenantId, row.id);
-        if (driver?.kind !== 'wave' || !driver.steps) return;
-        await this.checkSteps(pass, row, driver.index, NIL_UUID, row.id === cursor.campaignId ? cursor.targetId : MAX_UUID);
+        const scope = scopeOf(await this.driverFor(row.tenantId, row.id));
+        if (scope === undefined) return;
+        await this.checkSteps(pass, row, scope, NIL_UUID, row.id === cursor.campaignId ? cursor.targetId : MAX_UUID);
       });
     }
   }
 
   /**
-   * Budgeted checks of a live wave's steps: its unfinished targets after `after` and up to `upTo`, a page at a time
-   * while the budget lasts; the steps a page found gone join the wave, those found failed are retried.
+   * Budgeted checks of the steps of `scope`'s targets after `after` and up to `upTo`, a page at a time while the budget
+   * lasts; the steps a page found gone join their wave, those found failed are retried.
    */
-  private async checkSteps(pass: Pass, { tenantId, id: campaignId }: OpenCampaign, waveIndex: number, after: string, upTo: string): Promise<void> {
+  private async checkSteps(pass: Pass, { tenantId, id: campaignId }: SweptCampaign, scope: StepScope, after: string, upTo: string): Promise<void> {
     const pageSize = () => Math.min(TARGET_PAGE, pass.left);
-    for await (const page of this.unfinishedTargets(tenantId, campaignId, waveIndex, after, upTo, pageSize)) {
+    for await (const page of this.unfinishedTargets(tenantId, campaignId, scope, after, upTo, pageSize)) {
       pass.left -= page.length;
       pass.result.stepChecks += page.length;
       const found = await this.lookUp(page.map((t) => stepJobId(t.id)));
-      const steps = page.filter((_, i) => found[i] === 'gone').map((t) => stepData(tenantId, campaignId, t));
+      const lost = page.filter((_, i) => found[i] === 'gone');
       // A step failed for good with its target open: its last attempt could not end or follow the target
       // (CampaignRunner.outOfAttempts failed too), or BullMQ failed it after it stalled twice without running it.
       const failed = page.filter((_, i) => found[i] === 'failed').map((t) => stepJobId(t.id));
       pass.last = { campaignId, targetId: page.at(-1)!.id };
-      if (steps.length === 0 && failed.length === 0) continue;
-      // The run and wave are looked at again first: lost since the campaign's check (a flush during the pass), they
-      // are left to the next pass, which adds the flow again whole; steps joined to a re-added wave a page at a time
-      // could see it released before the rest are added.
-      const [runGone, waveGone] = await this.missing([campaignJobId(campaignId), waveJobId(campaignId, waveIndex)]);
-      if (runGone || waveGone) return;
-      if (steps.length > 0) {
+      if (lost.length === 0 && failed.length === 0) continue;
+      if (scope.kind === 'wave') {
+        // The run and wave are looked at again first: lost since the campaign's check (a flush during the pass), they
+        // are left to the next pass, which adds the flow again whole; steps joined to a re-added wave a page at a time
+        // could see it released before the rest are added.
+        const [runGone, waveGone] = await this.missing([campaignJobId(campaignId), waveJobId(campaignId, scope.index)]);
+        if (runGone || waveGone) return;
+      }
+      // By wave: one, an open campaign's live wave; an ended campaign's RUNNING targets are normally in one too.
+      for (const [waveIndex, targets] of byWave(lost)) {
+        // An ended campaign's run and wave, gone, are added again with its steps (counted): nothing else would add
+        // them, and nothing judges its wave (CampaignRunner.wave stops at once), so part of its steps may join it.
+        const [runGone, waveGone] = scope.kind === 'running' ? await this.missing([campaignJobId(campaignId), waveJobId(campaignId, waveIndex)]) : [];
+        const steps = targets.map((t) => stepData(tenantId, campaignId, t));
         await this.addFlow(tenantId, campaignId, waveIndex, steps);
+        if (runGone) this.count(pass, 'run', [campaignJobId(campaignId)]);
+        if (waveGone) this.count(pass, 'wave', [waveJobId(campaignId, waveIndex)]);
         this.count(
           pass,
           'step',
@@ -401,7 +457,7 @@ export class CampaignSweep {
    * waves pass or stop, its run completes and is kept among the last 1,000 completed), unless one of its jobs failed.
    * A failed wave holds its run (it stays among the run's pending children: the run waits for it, in waiting-children),
    * a failed run or step stays in the failed set (`removeOnFail: false`), and nobody retries them once the campaign is
-   * COMPLETED or CANCELED: the checks above look at the open campaigns only. So each campaign canceled while a wave or
+   * COMPLETED or CANCELED (but the step of a RUNNING target: the checks above). So each campaign canceled while a wave or
    * step of it was failed, or whose run or a step failed for good around an ended target, kept its run, that wave and
    * its steps in Redis for good (issue 20: Redis grew with the history of campaigns).
    *
@@ -409,8 +465,8 @@ export class CampaignSweep {
    * in the set, `FAILED_CURSOR_KEY`; back to the start past its end): it holds the jobs failed now, not the history —
    * those of open campaigns are retried above, those of ended ones go here. For each campaign of a failed run, wave or
    * step (its name and data read from its hash), the rows say whether it ended: COMPLETED or CANCELED (final: neither
-   * is left again) with no target PENDING, RETRYING or RUNNING (a RUNNING one's step is still following its operation
-   * and must end it; a cancel skips the pending ones at once, a completed campaign has none). Then its run is removed with
+   * is left again) with no target PENDING, RETRYING or RUNNING (a RUNNING one's step must end it: the step checks above
+   * retry or add it again; a cancel skips the pending ones at once, a completed campaign has none). Then its run is removed with
    * its children (Queue.remove with removeChildren: its waves, their steps, failed or parked ones included) and each
    * failed job of it found (an orphan step whose wave already passed and was removed). An open campaign's jobs are
    * never touched: the ids derive from the campaign and its targets, and its rows say it is open. A run or child
@@ -498,14 +554,14 @@ export class CampaignSweep {
     this.removedTotal?.inc({ kind });
   }
 
-  /** Which job drives the open campaign on, from its waves (undefined: no longer open). */
+  /** Which job drives the open campaign on, from its waves; `ended` once it is COMPLETED or CANCELED (undefined: gone). */
   private async driverFor(tenantId: string, campaignId: string): Promise<Driver | undefined> {
-    const waves = await this.db.withTenant(tenantId, async (tx) => {
+    return this.db.withTenant(tenantId, async (tx) => {
       const campaign = await tx.campaign.findUnique({ where: { id: campaignId }, select: { state: true } });
-      if (campaign?.state !== 'RUNNING' && campaign?.state !== 'PAUSED') return undefined;
-      return tx.campaignWave.findMany({ where: { campaignId }, select: { index: true, state: true }, orderBy: { index: 'asc' } });
+      if (campaign === null) return undefined;
+      if (campaign.state !== 'RUNNING' && campaign.state !== 'PAUSED') return { kind: 'ended' as const };
+      return driverOf(await tx.campaignWave.findMany({ where: { campaignId }, select: { index: true, state: true }, orderBy: { index: 'asc' } }));
     });
-    return waves === undefined ? undefined : driverOf(waves);
   }
 
   /**
@@ -525,18 +581,21 @@ export class CampaignSweep {
   }
 
   /**
-   * The unfinished targets of one wave (PENDING, RETRYING, RUNNING: their step must be alive; a RUNNING one holds a
-   * concurrency slot until its step ends it) after `after` and up to `upTo`, `pageSize()` at a time (keyset on the id;
-   * 0: no more).
+   * The targets of `scope` whose step must be alive after `after` and up to `upTo`, `pageSize()` at a time (keyset on
+   * the id; 0: no more): the unfinished ones of an open campaign's wave (PENDING, RETRYING, RUNNING), an ended
+   * campaign's RUNNING ones (its step ends it; it holds a concurrency slot until then).
    */
-  private async *unfinishedTargets(tenantId: string, campaignId: string, waveIndex: number, after: string, upTo: string, pageSize: () => number) {
+  private async *unfinishedTargets(tenantId: string, campaignId: string, scope: StepScope, after: string, upTo: string, pageSize: () => number) {
+    const which =
+      scope.kind === 'wave'
+        ? Prisma.sql`t."waveIndex" = ${scope.index} AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING')`
+        : Prisma.sql`t."state" = 'RUNNING'`;
     for (let limit = pageSize(); limit > 0; limit = pageSize()) {
-      const page = await this.db.querySql<{ id: string; state: CampaignTargetState; operationId: string | null }>(
+      const page = await this.db.querySql<UnfinishedTarget>(
         tenantId,
         Prisma.sql`
-          SELECT t."id", t."state", t."operationId" FROM "CampaignTarget" t
-          WHERE t."campaignId" = ${campaignId}::uuid AND t."waveIndex" = ${waveIndex}
-            AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING') AND t."id" > ${after}::uuid AND t."id" <= ${upTo}::uuid
+          SELECT t."id", t."state", t."operationId", t."waveIndex" FROM "CampaignTarget" t
+          WHERE t."campaignId" = ${campaignId}::uuid AND ${which} AND t."id" > ${after}::uuid AND t."id" <= ${upTo}::uuid
           ORDER BY t."id" LIMIT ${limit}`,
       );
       if (page.length > 0) yield page;
@@ -547,7 +606,7 @@ export class CampaignSweep {
   }
 
   /** The steps of `targets` whose job is gone, as the wave's start gives them (one pipelined EXISTS round trip). */
-  private async lostSteps(tenantId: string, campaignId: string, targets: Array<{ id: string; state: CampaignTargetState; operationId: string | null }>) {
+  private async lostSteps(tenantId: string, campaignId: string, targets: UnfinishedTarget[]) {
     const gone = await this.missing(targets.map((t) => stepJobId(t.id)));
     return targets.filter((_, i) => gone[i]).map((t) => stepData(tenantId, campaignId, t));
   }
@@ -624,6 +683,19 @@ export function driverOf(waves: Array<{ index: number; state: CampaignWaveState 
   return passed.length === 0 ? { kind: 'run', started: false } : { kind: 'wave', index: passed.at(-1)!.index, steps: false };
 }
 
+/** The targets whose steps the budgeted checks look for, as the driver says (undefined: none: no live wave). */
+function scopeOf(driver: Driver | undefined): StepScope | undefined {
+  if (driver?.kind === 'ended') return { kind: 'running' };
+  return driver?.kind === 'wave' && driver.steps ? { kind: 'wave', index: driver.index } : undefined;
+}
+
+/** `targets` by their wave, in the order of their first target. */
+function byWave(targets: UnfinishedTarget[]): Map<number, UnfinishedTarget[]> {
+  const waves = new Map<number, UnfinishedTarget[]>();
+  for (const target of targets) waves.set(target.waveIndex, [...(waves.get(target.waveIndex) ?? []), target]);
+  return waves;
+}
+
 /** The campaign a flow job's data names (undefined: not one, or not ids). */
 function campaignOf(data: string | null): { tenantId: string; campaignId: string } | undefined {
   let parsed: unknown;
@@ -648,7 +720,7 @@ function answerOf(answer: [Error | null, unknown] | undefined, jobId: string): u
  * dispatched it is gone and cannot say whether it did, so the re-added step treats it as held (CampaignRunner.follow:
  * a PENDING operation is dispatched again only once unheld).
  */
-function stepData(tenantId: string, campaignId: string, target: { id: string; state: CampaignTargetState; operationId: string | null }) {
+function stepData(tenantId: string, campaignId: string, target: UnfinishedTarget) {
   const data: CampaignJobData['campaign.step'] = { tenantId, campaignId, targetId: target.id };
   if (target.state === 'RUNNING' && target.operationId !== null) data.dispatchedOperationId = target.operationId;
   return data;
