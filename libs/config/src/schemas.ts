@@ -317,6 +317,24 @@ export const connectorConfigSchema = z.object({
     .min(1024)
     .default(4 * 1024 * 1024)
     .describe('Joinproto relay: bytes allowed per session in each direction before it is cut.'),
+  RELAY_MAX_CONNECTIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65_536)
+    .default(256)
+    .describe(
+      "Joinproto relay: sessions at once on this connector instance, all tenants together, the opens still under way included. A session holds a socket and up to 1 MiB of the host's bytes the terminal has not read, so the default bounds the relay's buffers at about 270 MiB, within the connector's 768 MiB limit above its ~275 MB resident base (a pod's expected peak is tens of sessions). Past it a 91 is refused at once (`denied`, `Address not allowed by till`), counted in `payorch_connector_relay_sessions_refused_total{reason=\"connector_limit\"}` (docs/relay.md).",
+    ),
+  RELAY_MAX_CONNECTIONS_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65_536)
+    .default(128)
+    .describe(
+      'Joinproto relay: sessions at once of one tenant on this connector instance (all its terminals), the opens still under way included. Half of RELAY_MAX_CONNECTIONS by default: one tenant (its agents bridging many terminals, or forged frames for many terminal ids) cannot take the relay, its memory and file descriptors, from the others. Past it a 91 is refused at once (`denied`, `Address not allowed by till`), counted in `payorch_connector_relay_sessions_refused_total{reason="tenant_limit"}` (docs/relay.md).',
+    ),
   RELAY_MAX_CONNECTIONS_PER_TERMINAL: z.coerce
     .number()
     .int()

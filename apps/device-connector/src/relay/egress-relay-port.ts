@@ -27,6 +27,7 @@ import type { Logger } from '@payorch/logging';
 import { checkEgress, type EgressDecision, precheckEgress } from './egress-policy';
 import { RelayOpens } from './relay-opens';
 import { type RefusalSummary, type RefusedOpen, RelayRefusals } from './relay-refusals';
+import { RelaySessionSlots } from './relay-session-slots';
 
 export interface RelayLimits extends RelayConnectionLimits {
   connectTimeoutMs: number;
@@ -57,6 +58,11 @@ export interface EgressRelayPortOptions {
   opens?: RelayOpens;
   /** The terminal's budget of refused opens, shared by its ports (RelayPortFactory); default: one of this port's own. */
   refusals?: RelayRefusals;
+  /**
+   * The connector's sessions per tenant and in all (RELAY_MAX_CONNECTIONS_PER_TENANT, RELAY_MAX_CONNECTIONS), shared by
+   * every port (RelayPortFactory); default: no bound beyond the terminal's.
+   */
+  sessions?: RelaySessionSlots;
 }
 
 export interface RelayOwner {
@@ -97,7 +103,7 @@ export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
  * shop: the terminal asks for `host:port`; no DNS lookup happens unless a tenant rule could allow the
  * name; the name is resolved exactly once, every address is checked against the platform egress
  * policy (which the tenant cannot widen) and then the tenant's EgressRules, and the socket connects
- * to the checked address (no rebinding); operator-allowed internal addresses need an explicit rule, and every session is bounded (bytes each way, lifetime, sessions per terminal) and recorded
+ * to the checked address (no rebinding); operator-allowed internal addresses need an explicit rule, and every session is bounded (bytes each way, lifetime, sessions per terminal, per tenant and per connector) and recorded
  * in RelaySession (denials too, with a `relay.denied` event). docs/relay.md.
  *
  * What a hostile terminal (or the agent feeding it bytes) can make it do is bounded too: opens under way count
@@ -119,6 +125,7 @@ export class EgressRelayPort implements RelayPort {
   private readonly databaseTurn: DatabaseTurn;
   private readonly opens: RelayOpens;
   private readonly refusals: RelayRefusals;
+  private readonly sessions: RelaySessionSlots;
   /** The RelaySession row of each open connection (null when it could not be written). */
   private readonly rows = new Map<string, { id: string | null; clock: RelaySessionClock }>();
   /** Set by closeAll: how a session that finishes opening afterwards ends. */
@@ -137,6 +144,7 @@ export class EgressRelayPort implements RelayPort {
   ) {
     this.databaseTurn = options.databaseTurn ?? ((work) => work());
     this.opens = options.opens ?? new RelayOpens(limits.maxOpensPerMinute ?? Infinity);
+    this.sessions = options.sessions ?? new RelaySessionSlots(Infinity, Infinity);
     this.refusals =
       options.refusals ??
       new RelayRefusals(limits.maxRecordedRefusalsPerMinute ?? Infinity, (summary) => writeRefusalSummary(owner, db, this.databaseTurn, logger, summary));
@@ -167,19 +175,43 @@ export class EgressRelayPort implements RelayPort {
     }
     // Checked and reserved in one synchronous step, before the first await: concurrent 91s cannot all pass.
     if (this.opening + this.connections.size >= this.limits.maxConnectionsPerTerminal) {
+      this.sessions.refusedForTerminal();
       await this.refuse(clock, target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
       throw new RelayError('DENIED', 'too many relay connections');
     }
+    // The tenant's and the connector's caps, in the same synchronous step; a refused 91 takes (and gives back) nothing.
+    const slot = this.sessions.take(this.owner.tenantId);
+    if ('refused' in slot) {
+      const reason =
+        slot.refused === 'tenant_limit'
+          ? `more than ${slot.limit} relay sessions at once for the tenant on this connector`
+          : `relay at capacity: more than ${slot.limit} sessions at once on this connector`;
+      if (await this.refuse(clock, target, null, 'denied', reason)) {
+        this.logger.warn(
+          { tenantId: this.owner.tenantId, terminalId: this.owner.terminalId, reason: slot.refused, limit: slot.limit },
+          'relay session cap reached: open refused',
+        );
+      }
+      throw new RelayError('DENIED', reason);
+    }
     this.opening += 1;
     try {
-      return await this.connect(clock, target);
+      // Past here the slot is the connection's: given back when it holds nothing any more (RelayConnection onReleased).
+      return await this.connect(clock, target, slot.release);
+    } catch (error) {
+      // Refused, failed or closed before a connection took the slot (or it was finished already: idempotent).
+      slot.release();
+      throw error;
     } finally {
       this.opening -= 1;
     }
   }
 
-  /** The checks, the lookup and the connect of one open holding its place (`opening`). */
-  private async connect(clock: RelaySessionClock, target: RelayTarget): Promise<string> {
+  /**
+   * The checks, the lookup and the connect of one open holding its place (`opening`) and its session slot; `release`
+   * goes to the connection, which gives the slot back once it holds no socket and no unread bytes.
+   */
+  private async connect(clock: RelaySessionClock, target: RelayTarget, release: () => void): Promise<string> {
     // The tenant's rules and the ranges the operator granted it for the relay (both under RLS), read together.
     const { rules, grants } = await this.databaseTurn(() =>
       this.db.withTenant(this.owner.tenantId, async (tx) => ({
@@ -226,7 +258,7 @@ export class EgressRelayPort implements RelayPort {
       throw new RelayError('UNAVAILABLE', 'relay closed');
     }
     // Watched (bytes, limits, errors, the host's close) from now on, while the session is recorded.
-    const connection = new RelayConnection(socket, this.limits);
+    const connection = new RelayConnection(socket, this.limits, release);
     // Recorded before the id is handed out, so the audit trail's order is the order of opens.
     const row = await this.record(clock, target, address, 'open', null);
     // Added to the established connections in the same step as `opening` is given back (no await in between).

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 
 import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
@@ -11,6 +11,7 @@ import { DatabaseSlots } from '../tunnel/database-slots';
 import { type DatabaseTurn, EgressRelayPort, type Outcome, type RelayLimits, type RelayOwner, writeRefusalSummary } from './egress-relay-port';
 import { RelayOpens } from './relay-opens';
 import { RelayRefusals } from './relay-refusals';
+import { RelaySessionSlots } from './relay-session-slots';
 
 /** How often the budgets of terminals that are full again and have nothing to summarise are forgotten. */
 const BUDGETS_SWEEP_MS = 60_000;
@@ -25,7 +26,8 @@ interface TerminalBudgets {
  * One EgressRelayPort per terminal driver; all of an agent's relay sessions end with its tunnel (or its revocation).
  * The budgets of opens and of refused opens are per terminal and kept here, across its drivers: a terminal does not
  * get fresh budgets by making its agent reconnect. Every database read and write of the relay waits for a
- * DatabaseSlots turn.
+ * DatabaseSlots turn. The sessions at once are bounded per tenant and in all on this connector (RelaySessionSlots,
+ * RELAY_MAX_CONNECTIONS_PER_TENANT and RELAY_MAX_CONNECTIONS), shared by every port.
  */
 @Injectable()
 export class RelayPortFactory implements OnApplicationShutdown {
@@ -38,6 +40,8 @@ export class RelayPortFactory implements OnApplicationShutdown {
   private readonly unrecorded: Counter;
   private readonly databaseTurn: DatabaseTurn;
   readonly limits: RelayLimits;
+  /** The relay sessions at once of each tenant and of the whole connector (opens under way included). */
+  readonly sessions: RelaySessionSlots;
   /** The operator's egress policy above every tenant rule (EGRESS_ALLOW_CIDRS); each relay open adds the tenant's relay grants. */
   readonly policy: EgressPolicy;
 
@@ -70,6 +74,22 @@ export class RelayPortFactory implements OnApplicationShutdown {
       help: "Relay opens refused (denied or connect_failed) and not recorded one by one: over their terminal's RELAY_RECORDED_REFUSALS_PER_MINUTE. Each terminal's are recorded as one summarising RelaySession row (outcome denied) a minute.",
       registers: [registry],
     });
+    const refused = new Counter({
+      name: 'payorch_connector_relay_sessions_refused_total',
+      help: 'Relay opens (91) refused at once for the sessions already held: reason=terminal_limit (RELAY_MAX_CONNECTIONS_PER_TERMINAL), tenant_limit (RELAY_MAX_CONNECTIONS_PER_TENANT, the tenant on this instance), connector_limit (RELAY_MAX_CONNECTIONS, this instance).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.sessions = new RelaySessionSlots(config.RELAY_MAX_CONNECTIONS_PER_TENANT, config.RELAY_MAX_CONNECTIONS, (reason) => refused.inc({ reason }));
+    const sessions = this.sessions;
+    new Gauge({
+      name: 'payorch_connector_relay_sessions',
+      help: 'Relay sessions held on this instance, all tenants: opens under way and sessions holding a socket or bytes the terminal has not read (bounded by RELAY_MAX_CONNECTIONS).',
+      registers: [registry],
+      collect() {
+        this.set(sessions.held);
+      },
+    });
     this.sweep = setInterval(() => this.forgetIdleBudgets(), BUDGETS_SWEEP_MS);
     this.sweep.unref();
   }
@@ -77,6 +97,7 @@ export class RelayPortFactory implements OnApplicationShutdown {
   forTerminal(owner: RelayOwner): EgressRelayPort {
     const port = new EgressRelayPort(owner, this.db, this.limits, this.logger, this.policy, undefined, undefined, {
       databaseTurn: this.databaseTurn,
+      sessions: this.sessions,
       ...this.budgetsOf(owner),
     });
     const ports = this.byAgent.get(owner.agentId) ?? new Set();

@@ -202,6 +202,36 @@ describe(RelayConnection.name, () => {
     expect(sut.outcome).toBe('peer_closed');
     sut.destroy();
   });
+
+  it('tells its owner once that it holds nothing: the host closed and all was read, a cut (unread bytes dropped), or destroy', async () => {
+    const released: string[] = [];
+    const watched = async (name: string, limits: Partial<ConstructorParameters<typeof RelayConnection>[1]> = {}) => {
+      const socket = await connectRelaySocket('127.0.0.1', h.port, 1000);
+      const sut = new RelayConnection(socket, { receiveTimeoutMs: 5000, maxBufferedBytes: 1024, ...limits }, () => released.push(name));
+      return { sut, socket, peer: await h.next() };
+    };
+    // The host answers and closes: held while its answer is unread, released when the terminal has read it, not again at the 94.
+    const closed = await watched('host closed');
+    closed.peer.end('ok');
+    await once(closed.socket, 'close');
+    expect(released).toEqual([]);
+    expect(Buffer.from(await closed.sut.receive(10)).toString()).toBe('ok');
+    expect(released).toEqual(['host closed']);
+    closed.sut.destroy();
+    expect(released).toEqual(['host closed']);
+    // Bytes never read, no 94: the lifetime cut drops them and releases it; a later read fails CLOSED.
+    const unread = await watched('cut', { maxDurationMs: 40 });
+    unread.peer.write('unread');
+    await once(unread.socket, 'close');
+    expect(released).toEqual(['host closed', 'cut']);
+    await expect(unread.sut.receive(10)).rejects.toMatchObject({ code: 'CLOSED' });
+    unread.sut.destroy();
+    // 94 on an open connection.
+    const open94 = await watched('94');
+    open94.sut.destroy();
+    open94.sut.destroy();
+    expect(released).toEqual(['host closed', 'cut', '94']);
+  });
 });
 
 describe(RelayConnections.name, () => {

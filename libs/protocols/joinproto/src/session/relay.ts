@@ -110,6 +110,12 @@ export type RelayStop = 'peer_closed' | 'error' | 'limit_bytes' | 'limit_time';
  * `receiveTimeoutMs` (only the last one was woken by the host's bytes), and each 92 to a host that stopped reading
  * queued a write (a zero-length one spending nothing of `maxBytes`) until the session's end — 100,000 of either
  * held over 100 MB of the connector's memory for the price of 4 MB of frames.
+ *
+ * `onReleased` is called exactly once, when the connection holds neither its socket nor bytes the terminal has not
+ * read: the host closed (or the socket failed) and the terminal read everything, a cut (a limit: its unread bytes are
+ * dropped), or `destroy` (94, its owner's end). Its owner gives back the session's place there (the connector's
+ * per-tenant and per-connector caps), whether or not the terminal ever sends its 94. The lifetime timer runs until
+ * then, so a session the terminal leaves unread after the host closed is still cut at `maxDurationMs`.
  */
 export class RelayConnection {
   bytesToHost = 0;
@@ -128,10 +134,15 @@ export class RelayConnection {
   /** A 92's write is not done yet. */
   private sending = false;
   private readonly timer?: NodeJS.Timeout;
+  /** The socket closed (host, error, cut, destroy). */
+  private socketClosed = false;
+  /** `onReleased` was called. */
+  private released = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly limits: RelayConnectionLimits,
+    private readonly onReleased: () => void = () => undefined,
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.bytesFromHost += chunk.length;
@@ -157,7 +168,9 @@ export class RelayConnection {
     });
     socket.on('close', () => {
       this.ended = true;
+      this.socketClosed = true;
       this.wake?.();
+      if (this.buffered === 0) this.release();
     });
     if (limits.maxDurationMs !== undefined) {
       this.timer = setTimeout(() => this.cut('limit_time', `relay session longer than ${limits.maxDurationMs} ms`), limits.maxDurationMs);
@@ -198,20 +211,35 @@ export class RelayConnection {
     return new Uint8Array(0);
   }
 
-  /** Ends it now as `outcome` (a limit): the socket is destroyed, a waiting or later read fails CLOSED. */
+  /**
+   * Ends it now as `outcome` (a limit): the socket is destroyed and the bytes not read yet are dropped, a waiting or
+   * later read fails CLOSED.
+   */
   cut(outcome: RelayStop, reason: string): void {
     this.outcome = outcome;
     this.reason = reason;
     this.error = new RelayError('CLOSED', reason);
+    this.chunks.length = 0;
+    this.buffered = 0;
     this.socket.destroy();
     this.wake?.();
+    // The socket may have closed before (the host closed, the terminal did not read): nothing is held any more.
+    if (this.socketClosed) this.release();
   }
 
-  /** 94, or its owner's end: destroys the socket and wakes a waiting read. */
+  /** 94, or its owner's end: destroys the socket, wakes a waiting read and releases the connection. */
   destroy(): void {
-    clearTimeout(this.timer);
     this.socket.destroy();
     this.wake?.();
+    this.release();
+  }
+
+  /** Holds neither a socket nor unread bytes: the timer stops and the owner is told, once. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    clearTimeout(this.timer);
+    this.onReleased();
   }
 
   private waitForData(): Promise<void> {
@@ -244,6 +272,8 @@ export class RelayConnection {
     }
     this.buffered -= filled;
     if (this.buffered < this.limits.maxBufferedBytes && this.socket.isPaused()) this.socket.resume();
+    // The host closed and the terminal has read its last bytes.
+    if (this.buffered === 0 && this.socketClosed) this.release();
     return out;
   }
 }
