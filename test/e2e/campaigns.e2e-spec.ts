@@ -233,6 +233,10 @@ describe('campaigns (public API, worker flows, in-process dispatcher, simulators
   });
 
   it('retries an offline terminal until the deadline, then reports it failed with the reason; nothing is ever sent', async () => {
+    // The campaign clock back at the real time: the gateway bounds a deadline's attempts by its own (real) clock, and the
+    // window test above left the worker's up to 32 h ahead (its next 23:30 UTC, + 8 h): run between 23:30 and ~15:00 UTC,
+    // a deadline 5 min after the worker's clock was refused (400, more than 1,000 attempts before it).
+    offsetMs = 0;
     const deadline = new Date(Date.now() + offsetMs + 5 * 60_000);
     const c = await start({
       operation: { type: 'load_keys' },
