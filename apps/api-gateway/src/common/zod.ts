@@ -48,6 +48,9 @@ const LAST_INSTANT_MS = Date.parse(LAST_INSTANT);
 /** Whether `date` is an instant PostgreSQL takes (false for an invalid Date): every instant read from a request passes it. */
 export const isStorableInstant = (date: Date) => date.getTime() >= FIRST_INSTANT_MS && date.getTime() <= LAST_INSTANT_MS;
 
+/** `ms` moved into the instants PostgreSQL takes: a query bound computed from a request (a day widened by zone offsets). */
+export const storableInstant = (ms: number) => new Date(Math.min(Math.max(ms, FIRST_INSTANT_MS), LAST_INSTANT_MS));
+
 /**
  * An ISO 8601 date-time with its offset, as an instant PostgreSQL takes: `z.iso.datetime` alone accepts any four-digit
  * year at any offset, so `9999-12-31T23:59:59-14:00` (year 10000 in UTC: a Date printed `+010000-…`) and

@@ -11,20 +11,18 @@ import { ValidQuery } from '../common/openapi';
 import { DATABASE } from '../common/tokens';
 import { Tenant } from '../common/tenant.decorator';
 import { calendarDate } from '../settlements/dto/settlement.dto';
-import { canonicalUuid } from '../common/zod';
+import { canonicalUuid, storableInstant } from '../common/zod';
 
 /** Longest range of one summary request, in days (a year, leap day included). */
 export const WALLET_SUMMARY_MAX_DAYS = 366;
 const DAY_MS = 86_400_000;
 const dayOf = (d: string) => new Date(`${d}T00:00:00Z`).getTime();
 /**
- * The instants PostgreSQL takes as a bound: a day accepted by `calendarDate` (0001-01-01 … 9999-12-31) widened by the
+ * A bound PostgreSQL takes (storableInstant): a day accepted by `calendarDate` (0001-01-01 … 9999-12-31) widened by the
  * zone offsets left years 1 … 9999 (`0000-12-31T…`: "date/time field value out of range", a 500). No row is older or
  * newer than these.
  */
-const FIRST_BOUND_MS = dayOf('0001-01-01');
-const LAST_BOUND_MS = dayOf('9999-12-31') + DAY_MS - 1;
-const bound = (ms: number) => new Date(Math.min(Math.max(ms, FIRST_BOUND_MS), LAST_BOUND_MS));
+const bound = storableInstant;
 
 /**
  * A real calendar date (`2026-02-30` was a 500 from PostgreSQL's `::date`) and a range of at most
