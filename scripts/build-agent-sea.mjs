@@ -34,8 +34,17 @@ const show = (file) => (path.relative(root, file).startsWith('..') ? file : path
 
 mkdirSync(outDir, { recursive: true });
 
-// 1. Bundle. Native and optional modules stay external: serialport is loaded at run time beside the
-// executable (apps/agent/src/bridge/serial.ts); ws's bufferutil / utf-8-validate are optional.
+// 1. Bundle. Native modules stay outside it: serialport is loaded at run time beside the executable
+// (apps/agent/src/bridge/serial.ts). ws's optional `bufferutil` (frame masking) resolves to
+// apps/agent/src/native/ws-masking.ts, bundled: the native binding when it lies beside the executable, else
+// 32-bit words in JavaScript (ws's own fallback masks a byte at a time). utf-8-validate is not used (the tunnel
+// sends binary frames only).
+const wsMasking = {
+  name: 'ws-masking',
+  setup(b) {
+    b.onResolve({ filter: /^bufferutil$/ }, () => ({ path: path.join(root, 'apps/agent/src/native/ws-masking.ts') }));
+  },
+};
 const { build } = await import('esbuild');
 const version = /AGENT_VERSION = '([^']+)'/.exec(readFileSync(path.join(root, 'apps/agent/src/version.ts'), 'utf8'))?.[1] ?? '0.0.0';
 await build({
@@ -46,11 +55,12 @@ await build({
   target: 'node20',
   format: 'cjs',
   tsconfig: path.join(root, 'tsconfig.base.json'),
-  external: ['serialport', '@serialport/*', 'bufferutil', 'utf-8-validate'],
-  // ws loads its optional native helpers (bufferutil, utf-8-validate) unless told not to; they are not shipped,
-  // and inside the single executable a failed require() of them prints a warning on every start.
+  external: ['serialport', '@serialport/*', 'utf-8-validate'],
+  plugins: [wsMasking],
+  // ws loads utf-8-validate unless told not to; it is not shipped, and inside the single executable a failed
+  // require() of it prints a warning on every start.
   banner: {
-    js: `#!/usr/bin/env node\n// payorch-agent ${version}: built by scripts/build-agent-sea.mjs; do not edit.\nprocess.env.WS_NO_BUFFER_UTIL ??= '1';\nprocess.env.WS_NO_UTF_8_VALIDATE ??= '1';`,
+    js: `#!/usr/bin/env node\n// payorch-agent ${version}: built by scripts/build-agent-sea.mjs; do not edit.\nprocess.env.WS_NO_UTF_8_VALIDATE ??= '1';`,
   },
   legalComments: 'none',
   logLevel: 'warning',
@@ -61,7 +71,7 @@ log(`bundle ${show(bundle)} (payorch-agent ${version})`);
 if (args['with-serialport']) {
   // The whole serialport package tree with its prebuilt bindings, for node_modules/ beside the executable.
   const modules = path.join(outDir, 'node_modules');
-  for (const name of ['serialport', '@serialport'])
+  for (const name of ['serialport', '@serialport', 'bufferutil'])
     cpSync(path.join(root, 'node_modules', name), path.join(modules, name), { recursive: true, dereference: true });
   for (const dep of ['debug', 'ms', 'node-addon-api', 'node-gyp-build']) {
     const from = path.join(root, 'node_modules', dep);

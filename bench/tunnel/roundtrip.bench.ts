@@ -4,11 +4,14 @@
  *     connector Multiplexer → WebSocket → agent LinkBridge → TCP → simulator, vs the same driver over
  *     direct TCP to the simulator (p50 / p99, ratio);
  *  2. relay-sized bulk throughput: bytes through a tunnel stream to a TCP sink behind the agent, vs a
- *     direct loopback TCP connection to the same sink (MB/s, ratio).
+ *     direct loopback TCP connection to the same sink (MB/s, ratio);
+ *  3. the same upstream: bytes from a TCP source behind the agent through the tunnel to the connector's end
+ *     of the stream (the agent's WebSocket frames are masked, as a client's must be: RFC 6455 §5.3), vs a
+ *     direct loopback TCP connection from the same source.
  * Run: node scripts/run-ts.mjs bench/tunnel/roundtrip.bench.ts   (about 20 s; ROUNDS / MB / WARMUP_MB / BULK_PAIRS to change)
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 
@@ -17,7 +20,7 @@ import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { QUICK, reportRow } from '../support/report';
 
-import { percentile, sinkServer, tunnelPair } from './support';
+import { percentile, sinkServer, sourceServer, tunnelPair } from './support';
 
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 60 : 300));
 const MB = Number(process.env.MB ?? (QUICK ? 16 : 32));
@@ -91,11 +94,35 @@ async function pump(target: Duplex, bytes: number, received: () => number): Prom
   return { ms, cpuMs: (used.user + used.system) / 1000 };
 }
 
+/** Upstream: `bytes` written into `source` (a socket behind the agent, or the direct path's server end) until `reader` has them all. */
+async function pumpUp(source: Socket, reader: Duplex, bytes: number): Promise<Pumped> {
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  let received = 0;
+  reader.on('data', (data: Buffer) => (received += data.length));
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  let sent = 0;
+  while (sent < bytes) {
+    if (!source.write(chunk)) await new Promise((r) => source.once('drain', r));
+    sent += chunk.length;
+  }
+  while (received < sent) await new Promise((r) => setImmediate(r));
+  const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  const closed = new Promise((resolve) => reader.once('close', resolve));
+  source.end();
+  reader.end();
+  await closed;
+  return { ms, cpuMs: (used.user + used.system) / 1000 };
+}
+
 async function main(): Promise<void> {
   const sim = new JoinprotoTerminalSimulator({ processingDelayMs: 0 });
   const { port } = await sim.listen();
   const sink = await sinkServer();
+  const source = await sourceServer();
   const tunnel = await tunnelPair([
+    { terminalId: 'bench-source', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: source.port } },
     { terminalId: 'bench-t1', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port } },
     { terminalId: 'bench-sink', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: sink.port } },
   ]);
@@ -145,8 +172,38 @@ async function main(): Promise<void> {
       "(2026-12-05): 57 % of the samples are the two write syscalls (ws's writev on the connector, the agent's write to the terminal), 23 % idle, JS\n" +
       '< 5 %: every byte crosses loopback TCP twice instead of once, in one process here, so ~0.5x of the CPU is the floor of this set-up.\n' +
       "2026-12-06: frames of exactly 64 KiB made every WebSocket message straddle two 64 KiB socket reads (ws's reassembly copy, `consume`, 6 %\n" +
-      'of the samples) and two loopback segments; frames of 64 KiB - 512 (the default now) fit one read: 1.7 -> 1.2 ms CPU/MiB, 0.35x -> 0.45x.',
+      'of the samples) and two loopback segments; frames of 64 KiB - 512 (the default now) fit one read: 1.7 -> 1.2 ms CPU/MiB, 0.35x -> 0.45x.\n' +
+      "2026-12-07, upstream (agent -> connector): a client's frames are masked (RFC 6455), and without ws's optional bufferutil ws XORs\n" +
+      'a byte at a time (~0.44 GB/s; the native binding ~17-26 GB/s): 6.3 ms CPU/MiB, 0.09x. bufferutil is now a production dependency\n' +
+      "(prebuilt binding, no install script): 2.9 ms CPU/MiB, 0.27x. Both ends here use it; the agent's single executable uses it when\n" +
+      'node_modules/bufferutil lies beside it, else 32-bit words in JavaScript (~2.5 GB/s; apps/agent/src/native/ws-masking.ts).',
   );
+
+  // Upstream, the same way: warm-up of both paths, then interleaved pairs and their median.
+  const upDirect = async (n: number) => {
+    const reader = await tcpLink(source.port)();
+    return pumpUp(await source.next(), reader, n);
+  };
+  const upTunnel = async (n: number) => {
+    const reader = await tunnel.link('bench-source');
+    return pumpUp(await source.next(), reader, n);
+  };
+  await upDirect(WARMUP_MB * 1024 * 1024);
+  await upTunnel(WARMUP_MB * 1024 * 1024);
+  const upPairs: { direct: Pumped; tunnel: Pumped; ratio: number }[] = [];
+  for (let i = 0; i < BULK_PAIRS; i++) {
+    const direct = await upDirect(bytes);
+    const tunnelled = await upTunnel(bytes);
+    upPairs.push({ direct, tunnel: tunnelled, ratio: direct.ms / tunnelled.ms });
+  }
+  const upMedian = [...upPairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(upPairs.length / 2)]!;
+  console.log(`\nupstream bulk (a TCP source behind the agent → the connector's end of the stream; the same pairs and warm-up)`);
+  console.log(`direct loopback TCP (baseline) ${mbps(upMedian.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(upMedian.direct)}`);
+  console.log(`through the tunnel             ${mbps(upMedian.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(upMedian.tunnel)}`);
+  console.log(
+    `ratio tunnel/direct            ${upMedian.ratio.toFixed(2)}x   CPU direct/tunnel ${(upMedian.direct.cpuMs / upMedian.tunnel.cpuMs).toFixed(2)}x   \n(pairs in run order: ${upPairs.map((p) => `${p.ratio.toFixed(2)} [${mbps(p.direct).toFixed(0)}/${mbps(p.tunnel).toFixed(0)}]`).join(', ')})`,
+  );
+
   reportRow({
     bench: 'tunnel: command round trip p50',
     measured: percentile(tunnelled, 50),
@@ -162,8 +219,17 @@ async function main(): Promise<void> {
     ratio: median.ratio,
     goal: { on: 'ratio', op: '>=', value: 0.6 },
   });
+  reportRow({
+    bench: 'tunnel: relay bulk upstream (agent → connector) vs direct loopback TCP',
+    measured: mbps(upMedian.tunnel),
+    baseline: mbps(upMedian.direct),
+    unit: 'MB/s',
+    ratio: upMedian.ratio,
+    goal: { on: 'ratio', op: '>=', value: 0.6 },
+  });
 
   await tunnel.close();
+  await source.close();
   await sink.close();
   await sim.close();
 }

@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import { WebSocket, WebSocketServer } from 'ws';
@@ -57,6 +57,30 @@ export async function sinkServer(): Promise<{ port: number; received: () => numb
   return {
     port: (server.address() as AddressInfo).port,
     received: () => received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * A TCP server that streams to whoever connects (the upstream direction of a relay: bytes from behind the
+ * agent to the connector); `next()` resolves with the next accepted socket, for the bench to write into.
+ */
+export async function sourceServer(): Promise<{ port: number; next: () => Promise<Socket>; close: () => Promise<void> }> {
+  const accepted: Socket[] = [];
+  const waiting: Array<(socket: Socket) => void> = [];
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    const waiter = waiting.shift();
+    if (waiter) waiter(socket);
+    else accepted.push(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    next: () => {
+      const socket = accepted.shift();
+      return socket ? Promise.resolve(socket) : new Promise<Socket>((resolve) => waiting.push(resolve));
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -46,6 +46,13 @@ describe('payorch-agent bundle (scripts/build-agent-sea.mjs)', () => {
     rmSync(outDir, { recursive: true, force: true }); // the executable is a copy of node (~100 MB)
   });
 
+  it("gives ws the agent's frame masking (native when beside it, else 32-bit words), not ws's byte-at-a-time fallback", () => {
+    const text = readFileSync(bundle, 'utf8');
+    expect(text).not.toContain('WS_NO_BUFFER_UTIL ??=');
+    expect(text).not.toMatch(/require\("bufferutil"\)/);
+    expect(text).toContain('function maskWords(');
+  });
+
   it('builds one CommonJS file and the single-executable blob', () => {
     expect(readFileSync(bundle, 'utf8').split('\n', 1)[0]).toBe('#!/usr/bin/env node');
     expect(existsSync(path.join(outDir, 'payorch-agent.blob'))).toBe(true);

@@ -1,21 +1,14 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 
 import type { SerialPort as SerialPortClass } from 'serialport';
 
 import type { LinkDescriptor } from '@payorch/tunnel';
 
+import { nativeModuleLocation, requireNative } from '../native/native-modules';
+
 export type SerialLink = Extract<LinkDescriptor, { kind: 'serial' }>;
 
 let loaded: typeof SerialPortClass | undefined;
-
-/** True inside a Node single executable application (SEA). */
-export function isSingleExecutable(): boolean {
-  // node:sea exists from Node 20.12 (getBuiltinModule from 20.16); older runtimes are never a SEA build of ours.
-  const sea = process.getBuiltinModule?.('node:sea') as { isSea(): boolean } | undefined;
-  return sea?.isSea() ?? false;
-}
 
 /**
  * `serialport` is a native module (a `.node` binding per platform), so it cannot live inside the
@@ -26,13 +19,11 @@ export function isSingleExecutable(): boolean {
  */
 export function loadSerialPort(): typeof SerialPortClass {
   if (loaded) return loaded;
-  const sea = isSingleExecutable();
-  const load = sea ? createRequire(path.join(path.dirname(process.execPath), 'payorch-agent.cjs')) : require;
   try {
-    loaded = (load('serialport') as { SerialPort: typeof SerialPortClass }).SerialPort;
+    loaded = requireNative<{ SerialPort: typeof SerialPortClass }>('serialport').SerialPort;
     return loaded;
   } catch (error) {
-    const where = sea ? `${path.join(path.dirname(process.execPath), 'node_modules', 'serialport')}` : 'node_modules/serialport';
+    const where = nativeModuleLocation('serialport');
     throw new Error(`serial support is not installed (${where} missing or not built for this platform: ${(error as Error).message.split('\n')[0]})`, {
       cause: error,
     });
