@@ -303,7 +303,9 @@ export const connectorConfigSchema = z.object({
     .min(1000)
     .max(300_000)
     .default(15_000)
-    .describe('TTL of the Redis key naming the instance that holds an agent; refreshed every third of it.'),
+    .describe(
+      "TTL of this instance's leases in Redis, refreshed every third of it: the key naming the instance that holds an agent, and the leases of its relay sessions (RELAY_MAX_CONNECTIONS_PER_TENANT). A crashed instance's agents and relay sessions stop counting after it.",
+    ),
   RELAY_CONNECT_TIMEOUT_MS: z.coerce
     .number()
     .int()
@@ -333,7 +335,7 @@ export const connectorConfigSchema = z.object({
     .max(65_536)
     .default(128)
     .describe(
-      'Joinproto relay: sessions at once of one tenant on this connector instance (all its terminals), the opens still under way included. Half of RELAY_MAX_CONNECTIONS by default: one tenant (its agents bridging many terminals, or forged frames for many terminal ids) cannot take the relay, its memory and file descriptors, from the others. Past it a 91 is refused at once (`denied`, `Address not allowed by till`), counted in `payorch_connector_relay_sessions_refused_total{reason="tenant_limit"}` (docs/relay.md).',
+      'Joinproto relay: sessions at once of one tenant (all its terminals) over every connector instance, the opens still under way included: leases in Redis (`<REDIS_KEY_PREFIX>:relay:sessions:{<tenantId>}`, CONNECTOR_OWNERSHIP_TTL_MS). While Redis is not connected, fails or does not answer within 200 ms, each instance counts the tenant\'s sessions on it alone (`payorch_connector_relay_sessions_unshared_total`); an instance never holds more than this of one tenant either way. Half of RELAY_MAX_CONNECTIONS by default: one tenant (its agents bridging many terminals, or forged frames for many terminal ids) cannot take the relay, its memory, file descriptors and egress connections, from the others. Past it a 91 is refused at once (`denied`, `Address not allowed by till`), counted in `payorch_connector_relay_sessions_refused_total{reason="tenant_limit"}` (docs/relay.md).',
     ),
   RELAY_MAX_CONNECTIONS_PER_TERMINAL: z.coerce
     .number()

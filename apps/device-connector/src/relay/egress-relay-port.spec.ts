@@ -203,6 +203,8 @@ describe(EgressRelayPort.name, () => {
     const first = await Promise.race([refused.then(() => 'refused' as const), dns.asked(3).then(() => 'a third lookup' as const)]);
     expect(first).toBe('refused');
     expect((await refused).map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : r.status))).toEqual(Array(18).fill('DENIED'));
+    // The two that got places go on to their lookups (after their tenant slot: an await of its own), and only they.
+    await dns.asked(2);
     expect(dns.lookups).toHaveLength(2);
     dns.letGo();
     const ids = await Promise.all(opens.slice(0, 2));

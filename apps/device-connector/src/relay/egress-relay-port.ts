@@ -59,8 +59,8 @@ export interface EgressRelayPortOptions {
   /** The terminal's budget of refused opens, shared by its ports (RelayPortFactory); default: one of this port's own. */
   refusals?: RelayRefusals;
   /**
-   * The connector's sessions per tenant and in all (RELAY_MAX_CONNECTIONS_PER_TENANT, RELAY_MAX_CONNECTIONS), shared by
-   * every port (RelayPortFactory); default: no bound beyond the terminal's.
+   * The sessions per tenant (over every connector instance) and in all on this connector (RELAY_MAX_CONNECTIONS_PER_TENANT,
+   * RELAY_MAX_CONNECTIONS), shared by every port (RelayPortFactory); default: no bound beyond the terminal's.
    */
   sessions?: RelaySessionSlots;
 }
@@ -103,7 +103,7 @@ export type Outcome = RelayStop | 'closed' | 'tunnel_closed' | 'revoked';
  * shop: the terminal asks for `host:port`; no DNS lookup happens unless a tenant rule could allow the
  * name; the name is resolved exactly once, every address is checked against the platform egress
  * policy (which the tenant cannot widen) and then the tenant's EgressRules, and the socket connects
- * to the checked address (no rebinding); operator-allowed internal addresses need an explicit rule, and every session is bounded (bytes each way, lifetime, sessions per terminal, per tenant and per connector) and recorded
+ * to the checked address (no rebinding); operator-allowed internal addresses need an explicit rule, and every session is bounded (bytes each way, lifetime, sessions per terminal, per tenant over every connector instance and per connector) and recorded
  * in RelaySession (denials too, with a `relay.denied` event). docs/relay.md.
  *
  * What a hostile terminal (or the agent feeding it bytes) can make it do is bounded too: opens under way count
@@ -179,12 +179,15 @@ export class EgressRelayPort implements RelayPort {
       await this.refuse(clock, target, null, 'denied', `more than ${this.limits.maxConnectionsPerTerminal} relay sessions at once`);
       throw new RelayError('DENIED', 'too many relay connections');
     }
-    // The tenant's and the connector's caps, in the same synchronous step; a refused 91 takes (and gives back) nothing.
-    const slot = this.sessions.take(this.owner.tenantId);
+    this.opening += 1;
+    // The tenant's and the connector's caps: this connector's places taken in the same synchronous step, then the
+    // tenant's lease over every connector instance (Redis, bounded wait). A refused 91 takes (and gives back) nothing.
+    const slot = await this.sessions.take(this.owner.tenantId);
     if ('refused' in slot) {
+      this.opening -= 1;
       const reason =
         slot.refused === 'tenant_limit'
-          ? `more than ${slot.limit} relay sessions at once for the tenant on this connector`
+          ? `more than ${slot.limit} relay sessions at once for the tenant`
           : `relay at capacity: more than ${slot.limit} sessions at once on this connector`;
       if (await this.refuse(clock, target, null, 'denied', reason)) {
         this.logger.warn(
@@ -194,8 +197,9 @@ export class EgressRelayPort implements RelayPort {
       }
       throw new RelayError('DENIED', reason);
     }
-    this.opening += 1;
     try {
+      // Closed while the slot was taken: nothing to open any more.
+      if (this.closedAs) throw new RelayError('UNAVAILABLE', 'relay closed');
       // Past here the slot is the connection's: given back when it holds nothing any more (RelayConnection onReleased).
       return await this.connect(clock, target, slot.release);
     } catch (error) {

@@ -3,6 +3,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { decodeMessage, duplexTransport, encodeMessageFrame, FrameDecoder, type TerminalRequest, type TillMessage, TillSession } from '@payorch/joinproto';
 import { createLogger, createMetricsRegistry, type Registry } from '@payorch/logging';
+import type { RedisClient } from '@payorch/redis';
 import { JoinprotoTerminalSimulator, ProcessingHostSimulator } from '@payorch/testing/joinproto-sim';
 
 import { ConnectorHarness } from '../testing/connector-harness.testing';
@@ -109,7 +110,9 @@ describe('device-connector: relay opens per terminal', () => {
       RELAY_RECORDED_REFUSALS_PER_MINUTE: String(refusalsPerMinute),
     });
     registry = createMetricsRegistry('test');
-    factory = new RelayPortFactory(h.db, config, silent, registry, new DatabaseSlots(config));
+    // No Redis (never up): the tenant cap is counted on this instance alone, which this test does not reach.
+    const redisDown = { status: 'reconnecting', on: () => undefined, off: () => undefined, zrem: async () => 0 } as unknown as RedisClient;
+    factory = new RelayPortFactory(h.db, config, silent, registry, new DatabaseSlots(config), redisDown, 'relay-opens');
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { RelayTarget } from '@payorch/joinproto';
 import { createLogger, createMetricsRegistry, type Registry } from '@payorch/logging';
+import type { RedisClient } from '@payorch/redis';
 import { waitFor } from '@payorch/testing';
 
 import { DatabaseSlots } from '../tunnel/database-slots';
@@ -45,6 +46,7 @@ function countingDb(rules: { cidr: string | null; host: string | null; port: num
 
 const config = {
   CONNECTOR_DATABASE_POOL_SIZE: 2,
+  CONNECTOR_OWNERSHIP_TTL_MS: 15_000,
   EGRESS_ALLOW_CIDRS: [] as string[],
   RELAY_CONNECT_TIMEOUT_MS: 1_000,
   RELAY_MAX_BYTES: 1_024,
@@ -52,8 +54,11 @@ const config = {
   RELAY_MAX_DURATION_MS: 10_000,
   RELAY_OPENS_PER_TERMINAL_PER_MINUTE: 60,
   RELAY_RECORDED_REFUSALS_PER_MINUTE: 5,
+  REDIS_KEY_PREFIX: 'unused',
 } as ConnectorConfig;
 const silent = createLogger({ name: 'test', level: 'silent' });
+/** A Redis connection that is never up: each tenant's cap is counted on this instance alone (a shared Redis: relay-session-slots.int-spec.ts). */
+const redisDown = { status: 'reconnecting', on: () => undefined, off: () => undefined, zrem: async () => 0 } as unknown as RedisClient;
 
 describe(RelayPortFactory.name, () => {
   let sut: RelayPortFactory;
@@ -62,7 +67,7 @@ describe(RelayPortFactory.name, () => {
   it('runs a flood of denied opens through the database slots and writes at most the budget per terminal, plus one summary each', async () => {
     const { db, rows, transactions } = countingDb();
     const registry = createMetricsRegistry('test');
-    sut = new RelayPortFactory(db, config, silent, registry, new DatabaseSlots(config));
+    sut = new RelayPortFactory(db, config, silent, registry, new DatabaseSlots(config), redisDown, 'c1');
     const terminals = Array.from({ length: 10 }, (_, i) => ({ tenantId: 't', agentId: `a${i}`, terminalId: `term-${i}` }));
     const ports = terminals.map((owner) => sut.forTerminal(owner));
     // 10 terminals × 30 91s at once, for a host no rule allows.
@@ -151,7 +156,7 @@ describe('RelayPortFactory: relay sessions per tenant and per connector', () => 
     const { db, rows } = countingDb(allowedPorts.map((port) => ({ cidr: '127.0.0.1/32', host: null, port })));
     const settings = { ...caps, ...overrides } as ConnectorConfig;
     registry = createMetricsRegistry('test');
-    sut = new RelayPortFactory(db, settings, silent, registry, new DatabaseSlots(settings));
+    sut = new RelayPortFactory(db, settings, silent, registry, new DatabaseSlots(settings), redisDown, 'c1');
     return rows;
   }
   const allowedPorts: number[] = [];
@@ -181,9 +186,7 @@ describe('RelayPortFactory: relay sessions per tenant and per connector', () => 
     const opened = await Promise.allSettled(a.map((port) => port.open(target)));
     // Before: all six opened.
     expect(opened.map(codeOf).sort()).toEqual(['DENIED', 'DENIED', 'DENIED', 'open', 'open', 'open']);
-    expect(rows.filter((row) => row.outcome === 'denied').map((row) => row.reason)).toEqual(
-      Array(3).fill('more than 3 relay sessions at once for the tenant on this connector'),
-    );
+    expect(rows.filter((row) => row.outcome === 'denied').map((row) => row.reason)).toEqual(Array(3).fill('more than 3 relay sessions at once for the tenant'));
     expect(await refusedFor('tenant_limit')).toBe(3);
     // Tenant B is not affected: its terminals open.
     const b = [terminal('tenant-b', 0), terminal('tenant-b', 1)];
@@ -213,7 +216,7 @@ describe('RelayPortFactory: relay sessions per tenant and per connector', () => 
       wireText: 'Address not allowed by till',
     });
     await expect(b[1]!.open(target)).rejects.toMatchObject({ code: 'DENIED' });
-    await expect(a[1]!.open(target)).rejects.toMatchObject({ code: 'DENIED', message: 'more than 3 relay sessions at once for the tenant on this connector' });
+    await expect(a[1]!.open(target)).rejects.toMatchObject({ code: 'DENIED', message: 'more than 3 relay sessions at once for the tenant' });
     expect(await refusedFor('connector_limit')).toBe(2);
     expect(await refusedFor('tenant_limit')).toBe(1);
     // The terminal's own limit is counted in the same metric.

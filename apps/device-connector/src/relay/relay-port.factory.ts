@@ -5,9 +5,11 @@ import type { ConnectorConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { EgressPolicy } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
+import type { RedisClient } from '@payorch/redis';
 
-import { CONNECTOR_CONFIG, DATABASE, LOGGER, REGISTRY } from '../tokens';
+import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REDIS, REGISTRY } from '../tokens';
 import { DatabaseSlots } from '../tunnel/database-slots';
+import { SHARED_LIMIT_TIMEOUT_MS } from '../tunnel/shared-limit';
 import { type DatabaseTurn, EgressRelayPort, type Outcome, type RelayLimits, type RelayOwner, writeRefusalSummary } from './egress-relay-port';
 import { RelayOpens } from './relay-opens';
 import { RelayRefusals } from './relay-refusals';
@@ -26,7 +28,8 @@ interface TerminalBudgets {
  * One EgressRelayPort per terminal driver; all of an agent's relay sessions end with its tunnel (or its revocation).
  * The budgets of opens and of refused opens are per terminal and kept here, across its drivers: a terminal does not
  * get fresh budgets by making its agent reconnect. Every database read and write of the relay waits for a
- * DatabaseSlots turn. The sessions at once are bounded per tenant and in all on this connector (RelaySessionSlots,
+ * DatabaseSlots turn. The sessions at once are bounded per tenant over every connector instance (leases in Redis;
+ * this instance's own count while Redis does not answer) and in all on this connector (RelaySessionSlots,
  * RELAY_MAX_CONNECTIONS_PER_TENANT and RELAY_MAX_CONNECTIONS), shared by every port.
  */
 @Injectable()
@@ -40,7 +43,7 @@ export class RelayPortFactory implements OnApplicationShutdown {
   private readonly unrecorded: Counter;
   private readonly databaseTurn: DatabaseTurn;
   readonly limits: RelayLimits;
-  /** The relay sessions at once of each tenant and of the whole connector (opens under way included). */
+  /** The relay sessions at once of each tenant (over every instance) and of this connector (opens under way included). */
   readonly sessions: RelaySessionSlots;
   /** The operator's egress policy above every tenant rule (EGRESS_ALLOW_CIDRS); each relay open adds the tenant's relay grants. */
   readonly policy: EgressPolicy;
@@ -51,6 +54,8 @@ export class RelayPortFactory implements OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(REGISTRY) registry: Registry,
     slots: DatabaseSlots,
+    @Inject(REDIS) redis: RedisClient,
+    @Inject(INSTANCE_ID) instanceId: string,
   ) {
     this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);
     this.limits = {
@@ -76,11 +81,27 @@ export class RelayPortFactory implements OnApplicationShutdown {
     });
     const refused = new Counter({
       name: 'payorch_connector_relay_sessions_refused_total',
-      help: 'Relay opens (91) refused at once for the sessions already held: reason=terminal_limit (RELAY_MAX_CONNECTIONS_PER_TERMINAL), tenant_limit (RELAY_MAX_CONNECTIONS_PER_TENANT, the tenant on this instance), connector_limit (RELAY_MAX_CONNECTIONS, this instance).',
+      help: 'Relay opens (91) refused at once for the sessions already held: reason=terminal_limit (RELAY_MAX_CONNECTIONS_PER_TERMINAL), tenant_limit (RELAY_MAX_CONNECTIONS_PER_TENANT, the tenant on every instance; on this instance alone while Redis does not answer), connector_limit (RELAY_MAX_CONNECTIONS, this instance).',
       labelNames: ['reason'],
       registers: [registry],
     });
-    this.sessions = new RelaySessionSlots(config.RELAY_MAX_CONNECTIONS_PER_TENANT, config.RELAY_MAX_CONNECTIONS, (reason) => refused.inc({ reason }));
+    const unshared = new Counter({
+      name: 'payorch_connector_relay_sessions_unshared_total',
+      help: `Relay opens (91) whose tenant cap (RELAY_MAX_CONNECTIONS_PER_TENANT) this instance decided alone, from the tenant's sessions here: Redis was not connected, failed or did not answer within ${SHARED_LIMIT_TIMEOUT_MS} ms.`,
+      registers: [registry],
+    });
+    this.sessions = new RelaySessionSlots(config.RELAY_MAX_CONNECTIONS_PER_TENANT, config.RELAY_MAX_CONNECTIONS, (reason) => refused.inc({ reason }), {
+      redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      instanceId,
+      leaseTtlMs: config.CONNECTOR_OWNERSHIP_TTL_MS,
+      timeoutMs: SHARED_LIMIT_TIMEOUT_MS,
+      onUnshared: (error, first) => {
+        unshared.inc();
+        if (first)
+          this.logger.warn({ err: error.message }, "shared relay session leases unavailable (Redis): this instance counts the tenants' relay sessions alone");
+      },
+    });
     const sessions = this.sessions;
     new Gauge({
       name: 'payorch_connector_relay_sessions',
@@ -138,6 +159,8 @@ export class RelayPortFactory implements OnApplicationShutdown {
     // The summaries of terminals whose ports are gone already.
     await Promise.all([...this.budgets.values()].map(({ refusals }) => refusals.flush()));
     this.budgets.clear();
+    // Every session closed: this instance's leases leave Redis now rather than after their TTL.
+    await this.sessions.close();
   }
 
   private budgetsOf(owner: RelayOwner): TerminalBudgets {

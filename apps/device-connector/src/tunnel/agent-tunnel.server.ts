@@ -26,6 +26,7 @@ import { TERMINAL_ROW_SELECT, type TerminalRow, terminalEntry } from '../termina
 import { CONNECTOR_CONFIG, DATABASE, INSTANCE_ID, LOGGER, REDIS, REGISTRY } from '../tokens';
 import { AgentReports } from './agent-reports';
 import { ConnectBudget } from './connect-budget';
+import { SHARED_LIMIT_TIMEOUT_MS } from './shared-limit';
 
 export const AGENT_PATH = '/agent';
 const PING_INTERVAL_MS = 30_000;
@@ -38,9 +39,9 @@ const UPGRADE_WAIT_LIMIT_MS = 10_000;
 const TRANSPORT_HIGH_WATER_MARK = 1024 * 1024;
 /**
  * Longest wait of an authenticated upgrade for the shared connect budget in Redis; past it this instance's own budget
- * decides (a Redis round trip takes about a millisecond: a slower answer means Redis is in trouble).
+ * decides (the bound of every limit the instances share in Redis).
  */
-export const SHARED_CONNECT_BUDGET_TIMEOUT_MS = 200;
+export const SHARED_CONNECT_BUDGET_TIMEOUT_MS = SHARED_LIMIT_TIMEOUT_MS;
 
 export const CONNECTOR_SOFTWARE = 'payorch-device-connector/0.1.0';
 

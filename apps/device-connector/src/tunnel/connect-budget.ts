@@ -1,6 +1,7 @@
-import { withTimeout } from '@payorch/domain';
 import { type RedisClient, RedisScript } from '@payorch/redis';
 import { RateBudget, type RateBudgetOptions } from '@payorch/tunnel';
+
+import { SharedLimit } from './shared-limit';
 
 /**
  * One connect of a credential from the budget every connector instance shares: a token bucket (`limit` at once,
@@ -57,13 +58,14 @@ interface LocalEntry {
 export class ConnectBudget {
   private readonly local = new Map<string, LocalEntry>();
   private readonly localOptions: RateBudgetOptions;
-  private unshared = false;
+  private readonly shared: SharedLimit;
 
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly options: ConnectBudgetOptions,
   ) {
     this.localOptions = { limit: options.limit, windowMs: options.windowMs };
+    this.shared = new SharedLimit(redis, { timeoutMs: options.timeoutMs, what: 'shared connect budget', onUnshared: options.onUnshared });
   }
 
   /**
@@ -98,24 +100,8 @@ export class ConnectBudget {
 
   /** The shared budget's answer; 0 too when Redis gave none (the local budget decides). */
   private async spendShared(prefix: string): Promise<number> {
-    // Not connected (down, reconnecting, starting): the connection's offline queue would hold the command until Redis
-    // is back, so nothing is sent.
-    if (this.redis.status !== 'ready') return this.fallBack(new Error(`Redis connection ${this.redis.status}`));
-    try {
-      const key = `${this.options.keyPrefix}:tunnel:connects:${prefix}`;
-      const wait = Number(
-        await withTimeout(SPEND.run(this.redis, [key], [this.options.windowMs, this.options.limit]), this.options.timeoutMs, 'shared connect budget'),
-      );
-      this.unshared = false;
-      return wait;
-    } catch (error) {
-      return this.fallBack(error as Error);
-    }
-  }
-
-  private fallBack(error: Error): number {
-    this.options.onUnshared(error, !this.unshared);
-    this.unshared = true;
-    return 0;
+    const key = `${this.options.keyPrefix}:tunnel:connects:${prefix}`;
+    const wait = await this.shared.ask(SPEND, [key], [this.options.windowMs, this.options.limit]);
+    return wait === undefined ? 0 : Number(wait);
   }
 }
