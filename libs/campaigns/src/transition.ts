@@ -41,13 +41,13 @@ export const TARGET_TRANSITIONS: Table<CampaignTargetState> = {
     RUNNING: 'its operation was created and handed to the terminal queue (attempts + 1)',
     RETRYING: 'the terminal is recovering an unknown operation: not started, tried again later',
     FAILED: 'the deadline passed before it could start',
-    SKIPPED: 'campaign canceled, or the terminal is disabled / its agent revoked',
+    SKIPPED: 'campaign canceled or completed before it started (never sent), or the terminal is disabled / its agent revoked',
   },
   RETRYING: {
     RUNNING: 'the next attempt started (attempts + 1)',
     RETRYING: 'still recovering before the attempt could start',
     FAILED: 'still unavailable at the deadline (or after maxAttempts)',
-    SKIPPED: 'campaign canceled, or the terminal is disabled / its agent revoked',
+    SKIPPED: 'campaign canceled or completed before it started (never sent), or the terminal is disabled / its agent revoked',
   },
   RUNNING: {
     SUCCEEDED: 'the terminal approved the command (answer stored)',

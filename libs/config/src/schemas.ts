@@ -426,7 +426,7 @@ export const workerConfigSchema = z.object({
     .min(100)
     .default(60_000)
     .describe(
-      "How often (and once at each start) the worker sweeps the open campaigns for jobs Redis lost (their run, their running wave, the steps of its unfinished targets) and adds them again under the same job ids, retries or adds again the steps of ended (completed, canceled) campaigns' running targets, and removes the jobs ended campaigns left behind (failed ones, and the run waiting for them) (docs/campaigns.md).",
+      "How often (and once at each start) the worker sweeps the open campaigns for jobs Redis lost (their run, their running wave, the steps of its unfinished targets) and adds them again under the same job ids, retries or adds again the steps of ended (completed, canceled) campaigns' unfinished (pending, retrying, running) targets, which end them (running ones with their operation, the others skipped, never sent), and removes the jobs ended campaigns left behind (failed ones, and the run waiting for them) (docs/campaigns.md).",
     ),
   CAMPAIGN_SWEEP_STEP_CHECKS_PER_PASS: z.coerce
     .number()
@@ -435,7 +435,7 @@ export const workerConfigSchema = z.object({
     .max(1_000_000)
     .default(10_000)
     .describe(
-      "Step jobs (one per unfinished target of an open campaign's running wave, one per running target of an ended campaign) the campaign sweep looks for per pass, shared by every such campaign and going on where the last pass stopped: a step lost or failed is found within ceil(those targets of all campaigns / this) passes. Each campaign's run and wave are looked for every pass; one found gone is rebuilt with all its wave's lost steps in that pass, whatever this says. Also the most failed campaign jobs a pass looks at (beside the step checks, on where the last pass stopped) to remove the jobs of ended campaigns (docs/campaigns.md).",
+      "Step jobs (one per unfinished target of an open campaign's running wave, or of an ended campaign) the campaign sweep looks for per pass, shared by every such campaign and going on where the last pass stopped: a step lost or failed is found within ceil(those targets of all campaigns / this) passes. Each campaign's run and wave are looked for every pass; one found gone is rebuilt with all its wave's lost steps in that pass, whatever this says. Also the most failed campaign jobs a pass looks at (beside the step checks, on where the last pass stopped) to remove the jobs of ended campaigns (docs/campaigns.md).",
     ),
   PAYORCH_MASTER_KEY: masterKey().describe('Active key-encryption key (decrypts Assist merchant secrets for wallet payment resolution).'),
   PAYORCH_PREVIOUS_MASTER_KEYS: previousMasterKeys().describe('Retired keys still accepted for decryption.'),

@@ -189,14 +189,16 @@ export class AdminService {
   }
 
   /**
-   * The audit row of a failed job the operator moved back to waiting (`jobs retry`, FailedJobs), in the log of the
-   * tenant its data names: `job.retry` on resource `job` <job id>, with the queue, the job's name and why it failed;
-   * no other job data. Written after the retry (a job found no longer failed is not retried, so not audited).
+   * The audit row of a failed job the operator moved back to waiting (`jobs retry`, FailedJobs): `job.retry` on
+   * resource `job` <job id>, with the queue, the job's name and why it failed; no other job data. In the log of the
+   * tenant its data names; a deployment-wide job (no tenant: the sweeps) in the platform audit log, the rows of no
+   * tenant, which only the owner role reads (docs/security.md). Written after the retry (a job found no longer failed
+   * is not retried, so not audited).
    */
-  async auditJobRetry(queue: string, job: { id: string; name: string; failedReason: string; tenantId: string }) {
-    const tenant = await this.requireTenant(job.tenantId);
+  async auditJobRetry(queue: string, job: { id: string; name: string; failedReason: string; tenantId?: string }) {
+    const tenantId = job.tenantId === undefined ? null : (await this.requireTenant(job.tenantId)).id;
     const failedReason = job.failedReason.length > FAILED_REASON_MAX ? `${job.failedReason.slice(0, FAILED_REASON_MAX)}…` : job.failedReason;
-    await this.audit(tenant.id, 'job.retry', 'job', job.id, { queue, jobName: job.name, failedReason });
+    await this.audit(tenantId, 'job.retry', 'job', job.id, { queue, jobName: job.name, failedReason });
   }
 
   /**
@@ -243,7 +245,8 @@ export class AdminService {
     return tenant;
   }
 
-  private async audit(tenantId: string, action: string, resourceType: string, resourceId: string, details?: object) {
+  /** An audit row of the operator: in `tenantId`'s log, or the platform's (null: an action that concerns no tenant). */
+  private async audit(tenantId: string | null, action: string, resourceType: string, resourceId: string, details?: object) {
     await this.prisma.auditLog.create({
       data: { tenantId, action, resourceType, resourceId, actorType: 'admin', actorId: this.operator, details: details as never },
     });

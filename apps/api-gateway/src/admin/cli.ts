@@ -24,7 +24,7 @@ import { FailedJobs, isQueueName, type JobRetryAudit, QUEUE_NAMES, type QueueNam
  *   npm run admin -- jobs retry --queue <name> (--id <jobId> | --all)
  *     (BullMQ jobs that used up their attempts, payorch_queue_jobs{state="failed"}: list them, move them back to waiting
  *     once the cause is fixed; REDIS_URL and REDIS_KEY_PREFIX as the workers'; `retry` also DATABASE_URL: each retry
- *     of a tenant's job is written to that tenant's audit log, `job.retry`)
+ *     is audited, `job.retry`, in its tenant's audit log, or the platform's for a job of no tenant)
  * Prints JSON. A new API key is printed once and never stored.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
@@ -95,10 +95,10 @@ async function withFailedJobs(action: (jobs: FailedJobs) => Promise<void>): Prom
 }
 
 /**
- * `jobs retry`: every retry of a tenant's job is written to that tenant's audit log (AdminService.auditJobRetry, the
- * owner connection DATABASE_URL, actor "admin"), so PostgreSQL is checked before anything moves. Prints the result,
- * then names on stderr the jobs of no tenant (in no audit log: this output is their record), and fails (exit 1) naming
- * the jobs retried but not audited, or why `--all` stopped early.
+ * `jobs retry`: every retry is audited (AdminService.auditJobRetry, the owner connection DATABASE_URL, actor "admin"),
+ * in its tenant's audit log, or the platform's for a deployment-wide job (no tenant), so PostgreSQL is checked before
+ * anything moves. Prints the result, and fails (exit 1) naming the jobs retried but not audited, or why `--all`
+ * stopped early.
  */
 async function retryJobs(retry: (jobs: FailedJobs, audit: JobRetryAudit) => Promise<RetryResult>): Promise<void> {
   const { DATABASE_URL } = config();
@@ -122,17 +122,12 @@ async function retryJobs(retry: (jobs: FailedJobs, audit: JobRetryAudit) => Prom
 }
 
 function reportRetries(result: RetryResult): void {
-  for (const job of result.jobs) {
-    if (job.audit !== 'no-tenant') continue;
-    process.stderr.write(
-      `note: job ${job.id} (${job.name}) of queue ${result.queue} has no tenant: its retry is in no tenant's audit log (this output is its record)\n`,
-    );
-  }
   const unaudited = result.jobs.filter((job) => job.audit === 'failed');
   const problems: string[] = [];
   if (unaudited.length) {
-    const named = unaudited.map((job) => `job ${job.id} (${job.name}, tenant ${job.tenantId}: ${job.auditError})`);
-    problems.push(`retried, but NOT in their tenant's audit log: ${named.join('; ')}; this output is their only record`);
+    const whose = (tenantId: string | undefined) => (tenantId === undefined ? 'no tenant: platform audit log' : `tenant ${tenantId}`);
+    const named = unaudited.map((job) => `job ${job.id} (${job.name}, ${whose(job.tenantId)}: ${job.auditError})`);
+    problems.push(`retried, but NOT in the audit log: ${named.join('; ')}; this output is their only record`);
   }
   if (result.stopped) problems.push(result.stopped);
   if (problems.length) throw new PayorchError(unaudited.length ? 'AUDIT_FAILED' : 'RETRY_STOPPED', problems.join('. '));
@@ -224,7 +219,7 @@ jobs
 jobs
   .command('retry')
   .description(
-    "move failed jobs back to waiting, their attempts counted afresh, once the cause is fixed; each in its tenant's audit log (job.retry); prints how many and which",
+    "move failed jobs back to waiting, their attempts counted afresh, once the cause is fixed; each in its tenant's audit log, or the platform's for a job of no tenant (job.retry); prints how many and which",
   )
   .requiredOption('--queue <name>', `one of ${QUEUE_NAMES.join(', ')}`, queueName)
   .addOption(new Option('--id <jobId>', 'one failed job').conflicts('all'))

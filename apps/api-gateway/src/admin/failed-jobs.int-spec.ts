@@ -22,7 +22,7 @@ import {
 } from '@payorch/testing';
 
 import { AdminService } from './admin.service';
-import { FailedJobs, type JobRetryAudit, RETRY_BATCH } from './failed-jobs';
+import { FailedJobs, type JobRetryAudit, RETRY_BATCH, type RetryResult } from './failed-jobs';
 
 const run = promisify(execFile);
 
@@ -83,6 +83,8 @@ describe(FailedJobs.name, () => {
     app.withTenant(tenantId, (tx) => tx.auditLog.findMany({ where: { action: 'job.retry' }, orderBy: { createdAt: 'asc' } }));
   /** Every `job.retry` row of the deployment (owner connection, no RLS). */
   const allRetryRows = () => owner.auditLog.findMany({ where: { action: 'job.retry' } });
+  /** The `job.retry` rows of the platform audit log (no tenant), read as the operator reads them (owner connection). */
+  const platformRetries = () => owner.auditLog.findMany({ where: { action: 'job.retry', tenantId: null }, orderBy: { createdAt: 'asc' } });
 
   /** The CLI as an operator runs it, on this test's keys (`env` on top: undefined unsets); the exit code is in `code`. */
   async function cli(args: string[], env: Record<string, string | undefined> = {}) {
@@ -202,7 +204,7 @@ describe(FailedJobs.name, () => {
     expect(await allRetryRows()).toHaveLength(1);
   });
 
-  it("retries every failed job of the queue, counts them, audits each in its own tenant's log, and names those of no tenant", async () => {
+  it("retries every failed job of the queue, counts them, audits each in its own tenant's log, and those of no tenant in the platform's", async () => {
     const ofA = await failedJob('webhook.deliver', { tenantId: tenantA, deliveryId: '1' });
     const ofB = await failedJob('webhook.fanout', { tenantId: tenantB, eventId: '2' });
     const deploymentWide = await failedJob('webhook.sweep', {});
@@ -226,7 +228,7 @@ describe(FailedJobs.name, () => {
       jobs: [
         { id: ofA.id, name: 'webhook.deliver', tenantId: tenantA, audit: 'written' },
         { id: ofB.id, name: 'webhook.fanout', tenantId: tenantB, audit: 'written' },
-        { id: deploymentWide.id, name: 'webhook.sweep', audit: 'no-tenant' },
+        { id: deploymentWide.id, name: 'webhook.sweep', audit: 'written' },
       ],
     });
     await allDone;
@@ -244,11 +246,28 @@ describe(FailedJobs.name, () => {
     expect(await retriesIn(tenantB)).toEqual([
       expect.objectContaining({ actorType: 'admin', resourceType: 'job', resourceId: ofB.id, details: expect.objectContaining({ jobName: 'webhook.fanout' }) }),
     ]);
-    // The deployment-wide job is in no tenant's log (only the result names it).
-    expect((await allRetryRows()).map((r) => r.resourceId).sort()).toEqual([ofA.id, ofB.id].sort());
+    // The deployment-wide job is in no tenant's log: in the platform's (it was only named in the result before).
+    expect(await platformRetries()).toEqual([
+      expect.objectContaining({
+        tenantId: null,
+        actorType: 'admin',
+        actorId: 'ops@test',
+        action: 'job.retry',
+        resourceType: 'job',
+        resourceId: deploymentWide.id,
+        details: { queue: QUEUES.webhooks, jobName: 'webhook.sweep', failedReason: 'webhook.sweep: endpoint down' },
+      }),
+    ]);
+    expect((await allRetryRows()).map((r) => r.resourceId).sort()).toEqual([ofA.id, ofB.id, deploymentWide.id].sort());
+    // Which the services' role never reads, under a tenant's scope or none (row-level security matches no tenant to
+    // null), nor writes.
+    expect(await app.prisma.auditLog.findMany({ where: { action: 'job.retry' } })).toEqual([]);
+    const forged = { actorType: 'admin', action: 'job.retry', resourceType: 'job', resourceId: 'forged' };
+    await expect(app.withTenant(tenantA, (tx) => tx.auditLog.create({ data: { ...forged, tenantId: null } }))).rejects.toThrow(/row-level security/);
+    await expect(app.prisma.auditLog.create({ data: forged })).rejects.toThrow(/row-level security/);
 
     expect(await sut.retryAll(QUEUES.webhooks, audit)).toEqual({ queue: QUEUES.webhooks, retried: 0, jobs: [] });
-    expect(await allRetryRows()).toHaveLength(2);
+    expect(await allRetryRows()).toHaveLength(3);
   });
 
   it('does not audit a job another operator retried first: only the jobs it moved back', async () => {
@@ -340,7 +359,7 @@ describe(FailedJobs.name, () => {
   });
 
   describe('the CLI (npm run admin -- jobs …)', () => {
-    it("lists and retries on the keys of REDIS_URL and REDIS_KEY_PREFIX, printing JSON; each retry is in its tenant's audit log", async () => {
+    it("lists and retries on the keys of REDIS_URL and REDIS_KEY_PREFIX, printing JSON; each retry is in its tenant's audit log, or the platform's", async () => {
       const job = await failedJob('webhook.deliver', { tenantId: tenantA, deliveryId: 'd' });
       const sweep = await failedJob('webhook.sweep', {});
       // Listing reads Redis only.
@@ -358,19 +377,19 @@ describe(FailedJobs.name, () => {
           retried: 2,
           jobs: [
             { id: job.id, name: 'webhook.deliver', tenantId: tenantA, audit: 'written' },
-            { id: sweep.id, name: 'webhook.sweep', audit: 'no-tenant' },
+            { id: sweep.id, name: 'webhook.sweep', audit: 'written' },
           ],
         },
       ]);
-      // The deployment-wide job has no tenant's log to be in: the command says so.
-      expect(retried.stderr).toContain(
-        `note: job ${sweep.id} (webhook.sweep) of queue ${QUEUES.webhooks} has no tenant: its retry is in no tenant's audit log`,
-      );
+      expect(retried.stderr).toBe('');
       await completed;
-      expect(await retriesIn(tenantA)).toEqual([
-        expect.objectContaining({ actorType: 'admin', actorId: `${os.userInfo().username}@${os.hostname()}`, action: 'job.retry', resourceId: job.id }),
+      const operator = `${os.userInfo().username}@${os.hostname()}`;
+      expect(await retriesIn(tenantA)).toEqual([expect.objectContaining({ actorType: 'admin', actorId: operator, action: 'job.retry', resourceId: job.id })]);
+      // The deployment-wide job has no tenant's log to be in: the platform's.
+      expect(await platformRetries()).toEqual([
+        expect.objectContaining({ tenantId: null, actorType: 'admin', actorId: operator, action: 'job.retry', resourceId: sweep.id }),
       ]);
-      expect(await allRetryRows()).toHaveLength(1);
+      expect(await allRetryRows()).toHaveLength(2);
     }, 60_000);
 
     it("exits non-zero naming each job it retried but could not write to its tenant's audit log", async () => {
@@ -387,10 +406,35 @@ describe(FailedJobs.name, () => {
         jobs: [{ id: job.id, name: 'webhook.deliver', tenantId: gone, audit: 'failed', auditError: `tenant ${gone} was not found` }],
       });
       expect(retried.stderr).toContain(
-        `error: AUDIT_FAILED: retried, but NOT in their tenant's audit log: job ${job.id} (webhook.deliver, tenant ${gone}: tenant ${gone} was not found)`,
+        `error: AUDIT_FAILED: retried, but NOT in the audit log: job ${job.id} (webhook.deliver, tenant ${gone}: tenant ${gone} was not found)`,
       );
       await completed;
       expect(await allRetryRows()).toEqual([]);
+    }, 60_000);
+
+    it('exits non-zero naming a job of no tenant it retried but could not write to the platform audit log', async () => {
+      const sweep = await failedJob('webhook.sweep', {});
+      broken.clear();
+      const completed = completions(1);
+      // The database refuses rows of no tenant from now on (as any failed write: a constraint, a lost connection).
+      await owner.$executeRawUnsafe(`ALTER TABLE "AuditLog" ADD CONSTRAINT "test_no_platform_rows" CHECK ("tenantId" IS NOT NULL) NOT VALID`);
+      try {
+        const retried = await cli(['jobs', 'retry', '--queue', QUEUES.webhooks, '--id', sweep.id!]);
+        expect(retried.code).toBe(1);
+        const result = JSON.parse(retried.stdout) as RetryResult;
+        expect(result).toEqual({
+          queue: QUEUES.webhooks,
+          retried: 1,
+          jobs: [{ id: sweep.id, name: 'webhook.sweep', audit: 'failed', auditError: expect.stringContaining('test_no_platform_rows') }],
+        });
+        expect(retried.stderr).toContain(
+          `error: AUDIT_FAILED: retried, but NOT in the audit log: job ${sweep.id} (webhook.sweep, no tenant: platform audit log: ${result.jobs[0]!.auditError})`,
+        );
+        await completed;
+        expect(await allRetryRows()).toEqual([]);
+      } finally {
+        await owner.$executeRawUnsafe(`ALTER TABLE "AuditLog" DROP CONSTRAINT "test_no_platform_rows"`);
+      }
     }, 60_000);
 
     it('refuses an unknown queue, naming the valid ones, a missing REDIS_URL or target, and a PostgreSQL it cannot reach, and does nothing', async () => {

@@ -27,21 +27,22 @@ export interface FailedJob {
 }
 
 /**
- * Writes the audit row of one job just moved back to waiting, in its tenant's audit log (the CLI: AdminService
- * .auditJobRetry, actor "admin"). Only jobs whose data names a tenant are passed; a rejection is reported, not thrown.
+ * Writes the audit row of one job just moved back to waiting (the CLI: AdminService.auditJobRetry, actor "admin"): in
+ * its tenant's audit log, or, for a deployment-wide job (no tenantId in its data: sweeps, schedules), in the platform
+ * audit log (the rows of no tenant). A rejection is reported, not thrown.
  */
-export type JobRetryAudit = (queue: QueueName, job: FailedJob & { tenantId: string }) => Promise<void>;
+export type JobRetryAudit = (queue: QueueName, job: FailedJob) => Promise<void>;
 
 /**
- * A job the command moved back to waiting, and where its retry is recorded: `written` in its tenant's audit log;
- * `no-tenant` for a deployment-wide job (no tenantId in its data: sweeps, schedules), in no tenant's log, so this
- * result is its record; `failed`: retried, but its audit row could not be written (`auditError` says why).
+ * A job the command moved back to waiting, and whether its retry is recorded: `written` in its tenant's audit log (or
+ * the platform's, for a job of no tenant: no `tenantId`); `failed`: retried, but its audit row could not be written
+ * (`auditError` says why).
  */
 export interface RetriedJob {
   id: string;
   name: string;
   tenantId?: string;
-  audit: 'written' | 'no-tenant' | 'failed';
+  audit: 'written' | 'failed';
   auditError?: string;
 }
 
@@ -72,9 +73,10 @@ function toFailedJob(job: Job): FailedJob {
  * waiting with its attempts counted from zero, so it gets its whole retry policy again; it is safe because every job
  * of these queues resumes from its PostgreSQL rows (a job that finds its work done changes nothing).
  *
- * Every retry of a tenant's job is audited: right after the job moved back (and only then: a job found no longer
- * failed is neither moved nor audited), `audit` writes it to its tenant's audit log. A write that fails does not undo
- * the retry (the job may already be running); the result marks the job `failed` for the caller to report.
+ * Every retry is audited: right after the job moved back (and only then: a job found no longer failed is neither
+ * moved nor audited), `audit` writes it to its tenant's audit log, or to the platform's for a job of no tenant. A write
+ * that fails does not undo the retry (the job may already be running); the result marks the job `failed` for the
+ * caller to report.
  */
 export class FailedJobs {
   private readonly queues = new Map<QueueName, Queue>();
@@ -108,7 +110,7 @@ export class FailedJobs {
    * Moves every job that is failed now back to waiting, oldest first, and audits each. The ids are taken once at the
    * start: a job that fails again meanwhile stays failed (a cause not fixed is not retried in a loop), and one that
    * left the failed set meanwhile (retried by someone else, removed) is skipped: not counted, not audited. It stops
-   * after the batch in which an audit row could not be written (no more retries the tenants would not see) or an
+   * after the batch in which an audit row could not be written (no more retries that no audit log would show) or an
    * error met a job (Redis gone): `stopped` says why, and `jobs` still lists every job moved back before.
    */
   async retryAll(queue: QueueName, audit: JobRetryAudit): Promise<RetryResult> {
@@ -184,15 +186,16 @@ async function moveBack(job: Job): Promise<boolean> {
   }
 }
 
-/** Writes the audit row of a job just moved back, as it was when it failed (`toFailedJob` before the retry). */
+/**
+ * Writes the audit row of a job just moved back, as it was when it failed (`toFailedJob` before the retry): every job,
+ * in its tenant's log or, of no tenant, in the platform's.
+ */
 async function audited(queue: QueueName, failed: FailedJob, audit: JobRetryAudit): Promise<RetriedJob> {
-  const { tenantId } = failed;
-  const retried = { id: failed.id, name: failed.name };
-  if (tenantId === undefined) return { ...retried, audit: 'no-tenant' };
+  const retried = { id: failed.id, name: failed.name, ...(failed.tenantId === undefined ? {} : { tenantId: failed.tenantId }) };
   try {
-    await audit(queue, { ...failed, tenantId });
-    return { ...retried, tenantId, audit: 'written' };
+    await audit(queue, failed);
+    return { ...retried, audit: 'written' };
   } catch (error) {
-    return { ...retried, tenantId, audit: 'failed', auditError: error instanceof Error ? error.message : String(error) };
+    return { ...retried, audit: 'failed', auditError: error instanceof Error ? error.message : String(error) };
   }
 }

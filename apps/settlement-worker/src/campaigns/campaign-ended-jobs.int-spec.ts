@@ -1,7 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { Counter, Registry } from 'prom-client';
 
-import { campaignJobId, type CampaignJobData, campaignWakeJobId, stepJobId, transitionCampaign, waveJobId } from '@payorch/campaigns';
+import { campaignJobId, type CampaignJobData, campaignWakeJobId, stepJobId, transitionCampaign, transitionTarget, waveJobId } from '@payorch/campaigns';
 import type { PrismaClient } from '@payorch/db';
 import { failNeverSent } from '@payorch/operations';
 import { deleteRedisPrefix, testRedisPrefix, waitFor } from '@payorch/testing';
@@ -28,9 +28,10 @@ const JOB_KEY_SUFFIXES = ['', ':lock', ':dependencies', ':processed', ':failed',
  * around ended targets) used to keep those jobs in Redis for good — a failed wave with its run, waiting for it — and
  * Redis grew with the history of campaigns. The sweep now removes an ended campaign's run with its children and its
  * failed jobs, never a job an open campaign or a RUNNING target still needs, and leaves a locked one to the next pass.
- * A RUNNING target of an ended campaign is ended by its step only: a step that failed for good or was lost left it
- * RUNNING for good, holding its tenant's slot, and its campaign's jobs with it. The sweep now retries or adds again
- * those steps (and only those), which follow their operations and send nothing.
+ * An unfinished target of an ended campaign is ended by its step only: a step that failed for good or was lost left a
+ * RUNNING one RUNNING for good, holding its tenant's slot, and a PENDING one (a campaign completed around it) PENDING
+ * for good, each with its campaign's jobs. The sweep now retries or adds again the steps of every unfinished target of
+ * an ended campaign, whatever its state: a RUNNING one's follows its operation and sends nothing, an open one's skips it.
  * Real BullMQ flow, Redis and PostgreSQL; the terminals are a scripted dispatcher.
  */
 describe('the campaign sweep removes the jobs of ended campaigns (real BullMQ, Redis, PostgreSQL)', () => {
@@ -494,53 +495,115 @@ describe('the campaign sweep removes the jobs of ended campaigns (real BullMQ, R
     expect(dispatched).toEqual([]);
   });
 
-  it('queues nothing for an ended campaign’s PENDING targets, nor for an ended campaign without a RUNNING target', async () => {
+  it('ends every unfinished target of an ended campaign, whatever its state, after Redis lost its jobs: the open ones skipped, never sent', async () => {
     const inTenant = (c: { tenantId: string }, fn: Parameters<typeof h.db.withTenant>[1]) => h.db.withTenant(c.tenantId, fn);
     // Canceled while paused: its target skipped, its flow ended by itself.
     const canceled = await pausedCampaign('ended-canceled', 1);
     await cancel(canceled);
     await waitFor(async () => (await queue.getJobState(campaignJobId(canceled.campaignId))) === 'completed', { what: 'the canceled run completed' });
-    // Completed around open targets, as campaigns stored before a wave stopped passing around them: one with its target
-    // PENDING; one with a target PENDING and one RUNNING (its operation on the terminal).
+    // Completed around unfinished targets, as campaigns stored before a wave stopped passing around open targets: one
+    // with its target PENDING; one with a target RUNNING (its operation on the terminal), one PENDING, one RETRYING.
     h.hold = () => true;
     const completedPending = await pausedCampaign('ended-completed-pending', 1);
-    const completedRunning = await pausedCampaign('ended-completed-running', 2, { maxConcurrentPerTenant: 1 });
-    await resume(completedRunning);
-    const operationId = (await running(completedRunning, 1))[0]!;
+    const completedMixed = await pausedCampaign('ended-completed-mixed', 3, { maxConcurrentPerTenant: 1 });
+    await resume(completedMixed);
+    const operationId = (await running(completedMixed, 1))[0]!;
     await h.stopWorker();
+    const [retrying] = (await targetsOf(completedMixed)).filter((t) => t.state === 'PENDING');
+    const nextAttemptAt = new Date(Date.now() + 3_600_000);
+    await inTenant(completedMixed, (tx) =>
+      transitionTarget(tx, { targetId: retrying!.id, from: ['PENDING'], to: 'RETRYING', set: { lastError: 'TERMINAL_RECOVERING', nextAttemptAt } }),
+    );
     await inTenant(completedPending, (tx) => transitionCampaign(tx, { campaignId: completedPending.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
-    for (const c of [completedPending, completedRunning]) {
+    for (const c of [completedPending, completedMixed]) {
       await inTenant(c, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['RUNNING'], to: 'COMPLETED', eventData: {} }));
     }
     expect(await targetStates(completedPending)).toEqual(['PENDING']);
-    expect((await targetStates(completedRunning)).sort()).toEqual(['PENDING', 'RUNNING']);
+    expect((await targetStates(completedMixed)).sort()).toEqual(['PENDING', 'RETRYING', 'RUNNING']);
     await loseRedis();
     dispatched.length = 0;
     h.hold = () => false;
 
-    // Only the RUNNING target's step (with its run and wave): nothing of the others, nothing for a PENDING target.
-    const [runningStep] = (await targetsOf(completedRunning)).filter((t) => t.state === 'RUNNING').map((t) => stepJobId(t.id));
+    // Every unfinished target's step (with its campaign's run and wave), whatever its state; nothing of the canceled one.
+    expect(await sut.sweep()).toEqual({
+      campaigns: 2,
+      stepChecks: 4,
+      wrapped: true,
+      requeued: { run: 2, wave: 2, step: 4 },
+      retried: NONE,
+      removed: NONE,
+    });
+    const flowOf = (c: { campaignId: string; steps: string[] }) => [campaignJobId(c.campaignId), waveJobId(c.campaignId, 0), ...c.steps];
+    expect((await queue.getJobs()).map((j) => j.id).sort()).toEqual([...flowOf(completedPending), ...flowOf(completedMixed)].sort());
+
+    restartWorker();
+    await h.move(completedMixed.tenantId, operationId, 'SENT');
+    await h.move(completedMixed.tenantId, operationId, 'APPROVED');
+    for (const c of [completedPending, completedMixed]) {
+      await waitFor(async () => (await queue.getJobState(campaignJobId(c.campaignId))) === 'completed', { what: 'the re-added run completed' });
+    }
+    // The RUNNING target ended with its operation; the others were never sent: skipped, no attempt, no operation.
+    const ended = async (c: { campaignId: string; steps: string[] }) =>
+      (await targetsOf(c)).map((t) => ({ state: t.state, reason: t.reason, lastError: t.lastError, attempts: t.attempts, operationId: t.operationId }));
+    expect(await ended(completedPending)).toEqual([{ state: 'SKIPPED', reason: 'campaign completed', lastError: null, attempts: 0, operationId: null }]);
+    expect(await ended(completedMixed)).toEqual(
+      expect.arrayContaining([
+        { state: 'SUCCEEDED', reason: null, lastError: null, attempts: 1, operationId },
+        { state: 'SKIPPED', reason: 'campaign completed', lastError: null, attempts: 0, operationId: null },
+        { state: 'SKIPPED', reason: 'campaign completed', lastError: 'TERMINAL_RECOVERING', attempts: 0, operationId: null },
+      ]),
+    );
+    expect(await targetStates(canceled)).toEqual(['SKIPPED']);
+    expect(dispatched).toEqual([]);
+    // Exact counts: one operation in all (the one the RUNNING target's claim created), and the campaigns' targets by
+    // state as the API counts them: one executed, the others skipped, nothing left open.
+    expect(await owner.terminalOperation.count({ where: { tenantId: { in: [completedPending.tenantId, completedMixed.tenantId] } } })).toBe(1);
+    const counts = await owner.campaignTarget.groupBy({
+      by: ['state'],
+      where: { campaignId: { in: [completedPending.campaignId, completedMixed.campaignId] } },
+      _count: { _all: true },
+    });
+    expect(Object.fromEntries(counts.map((c) => [c.state, c._count._all]))).toEqual({ SKIPPED: 3, SUCCEEDED: 1 });
+
+    // Nothing unfinished is left: no campaign to look at, nothing to add or remove.
+    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: NONE });
+    expect((await queue.getJobs()).map((j) => j.id).sort()).toEqual(
+      [campaignJobId(completedPending.campaignId), campaignJobId(completedMixed.campaignId)].sort(),
+    );
+  });
+
+  it('retries the failed step of a completed campaign’s PENDING target: it skips the target, and the next pass removes the flow', async () => {
+    // One terminal whose step fails for good before its handler runs (its target PENDING); its wave fails around the
+    // open target and the run waits for it. Then the campaign completes around it, as campaigns stored before a wave
+    // stopped passing around open targets did.
+    const c = await pausedCampaign('completed-failed-pending-step', 1);
+    const [stepId] = c.steps as [string];
+    const runId = campaignJobId(c.campaignId);
+    const waveId = waveJobId(c.campaignId, 0);
+    stallSteps([stepId]);
+    await resume(c);
+    await failedWithoutBackoff(stepId);
+    await failed(waveId);
+    await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['RUNNING'], to: 'COMPLETED', eventData: {} }));
+    expect(await targetStates(c)).toEqual(['PENDING']);
+    // What nothing looked at again before: the target open for good, the run waiting for its failed wave, both failed jobs kept.
+    expect(await Promise.all([runId, waveId, stepId].map((id) => queue.getJobState(id)))).toEqual(['waiting-children', 'failed', 'failed']);
+
+    // The step is retried (the run and the wave are left: the campaign ended); it skips its target, sending nothing.
     expect(await sut.sweep()).toEqual({
       campaigns: 1,
       stepChecks: 1,
       wrapped: true,
-      requeued: { run: 1, wave: 1, step: 1 },
-      retried: NONE,
+      requeued: NONE,
+      retried: { run: 0, wave: 0, step: 1 },
       removed: NONE,
     });
-    expect((await queue.getJobs()).map((j) => j.id).sort()).toEqual(
-      [campaignJobId(completedRunning.campaignId), waveJobId(completedRunning.campaignId, 0), runningStep].sort(),
-    );
-
-    restartWorker();
-    await h.move(completedRunning.tenantId, operationId, 'SENT');
-    await h.move(completedRunning.tenantId, operationId, 'APPROVED');
-    await waitFor(async () => (await queue.getJobState(campaignJobId(completedRunning.campaignId))) === 'completed', { what: 'the re-added run completed' });
-    expect((await targetStates(completedRunning)).sort()).toEqual(['PENDING', 'SUCCEEDED']);
-    expect(await targetStates(completedPending)).toEqual(['PENDING']);
-    expect(await targetStates(canceled)).toEqual(['SKIPPED']);
+    await waitFor(async () => (await queue.getJob(stepId)) === undefined, { what: 'the retried step done' });
+    expect((await targetsOf(c)).map((t) => [t.state, t.reason, t.attempts, t.operationId])).toEqual([['SKIPPED', 'campaign completed', 0, null]]);
     expect(dispatched).toEqual([]);
-    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: NONE });
-    expect((await queue.getJobs()).map((j) => j.id)).toEqual([campaignJobId(completedRunning.campaignId)]);
+
+    // No target of it is unfinished any more: the next pass removes its run with the failed wave.
+    expect(await sut.sweep()).toEqual({ campaigns: 0, stepChecks: 0, wrapped: true, requeued: NONE, retried: NONE, removed: { run: 1, wave: 1, step: 0 } });
+    await expectGone([runId, waveId, stepId]);
   });
 });

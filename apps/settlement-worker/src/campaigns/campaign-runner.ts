@@ -294,6 +294,9 @@ export class CampaignRunner {
     const policy = policyOf(campaign);
     if (target.state === 'RUNNING') return this.follow(job, campaign, target);
     if (!OPEN.includes(target.state)) return { targetId, state: target.state };
+    // An open target of an ended campaign (read just before a cancel skipped it, or one a campaign completed around
+    // before waves stopped passing around open targets, its step added again or retried by the campaign sweep):
+    // skipped, never sent, no attempt counted.
     if (campaign.state === 'CANCELED' || campaign.state === 'COMPLETED') {
       return this.end(tenantId, target, OPEN, 'SKIPPED', { reason: `campaign ${campaign.state.toLowerCase()}` });
     }

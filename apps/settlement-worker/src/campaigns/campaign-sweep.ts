@@ -48,12 +48,12 @@ export type RemovedKind = 'run' | 'wave' | 'step';
 export interface CampaignSweepResult {
   /**
    * Campaigns looked at: the open (RUNNING or PAUSED) ones, each one's run and current wave job, and the ended
-   * (COMPLETED, CANCELED) ones that still have a RUNNING target, that target's step.
+   * (COMPLETED, CANCELED) ones that still have an unfinished target, that target's step.
    */
   campaigns: number;
   /**
-   * Step jobs looked for: the budgeted checks (the unfinished targets of open campaigns' live waves, the RUNNING
-   * targets of ended campaigns), plus every unfinished target of a wave added again whole.
+   * Step jobs looked for: the budgeted checks (the unfinished targets of open campaigns' live waves and of ended
+   * campaigns), plus every unfinished target of a wave added again whole.
    */
   stepChecks: number;
   /** The budgeted checks went past the last campaign's targets and on from the first campaign's. */
@@ -79,28 +79,28 @@ type Driver =
   /** Nothing started yet (the run starts wave 0), or every wave passed (the run completes the campaign). */
   | { kind: 'run'; started: boolean }
   /**
-   * COMPLETED or CANCELED (neither is ever left): nothing drives it on, but a RUNNING target of it (on its terminal
-   * when the campaign ended) is ended by its step only, and holds a slot of its tenant and store until then.
+   * COMPLETED or CANCELED (neither is ever left): nothing drives it on, but an unfinished target of it is ended by its
+   * step only (a RUNNING one, on its terminal when the campaign ended, holds a slot of its tenant and store until then).
    */
   | { kind: 'ended' };
 
-/** The targets whose steps the budgeted checks look for in one campaign. */
+/** The unfinished (PENDING, RETRYING, RUNNING) targets whose steps the budgeted checks look for in one campaign. */
 type StepScope =
-  /** An open campaign's live wave: its unfinished (PENDING, RETRYING, RUNNING) targets. */
+  /** An open campaign: those of its live wave. */
   | { kind: 'wave'; index: number }
-  /** An ended campaign: its RUNNING targets, whatever their wave. Its PENDING and RETRYING ones are not (a cancel skipped them). */
-  | { kind: 'running' };
+  /** An ended campaign: all of them, whatever their state and wave (CampaignRunner.step ends each). */
+  | { kind: 'ended' };
 
 /** What a run or wave check finds of a job: gone (Redis lost it), failed (in the queue's failed set), or alive. */
 type Found = 'gone' | 'failed' | 'alive';
 
-/** A campaign the sweep looks at: open, or ended with a RUNNING target. */
+/** A campaign the sweep looks at: open, or ended with an unfinished target. */
 interface SweptCampaign {
   id: string;
   tenantId: string;
 }
 
-/** A target whose step job must be alive (an unfinished one of an open campaign's live wave, or a RUNNING one). */
+/** A target whose step job must be alive: an unfinished one of an open campaign's live wave, or of an ended campaign. */
 interface UnfinishedTarget {
   id: string;
   state: CampaignTargetState;
@@ -149,22 +149,25 @@ interface Pass {
  * with its fallback delay. Nothing else adds them again: the gateway only adds `campaign.run` at creation.
  *
  * Every CAMPAIGN_SWEEP_INTERVAL_MS (and at each worker start) this reads the open (RUNNING, PAUSED) campaigns across
- * tenants, and the ended (COMPLETED, CANCELED) ones that still have a RUNNING target (SECURITY DEFINER
- * payorch_swept_campaigns, keyset pages), and for each, under its tenant's scope, which jobs its rows say must exist;
- * it looks for them by their job ids (EXISTS on the job hashes, pipelined a page of targets at a time) and adds what
- * is gone under the SAME job id and the same flow shape as the normal path: a job that still exists is never
- * duplicated (BullMQ ignores an add whose id exists, and attaches an existing child to the re-added parent whose own
- * is gone). Only enqueues; the rows stay the runner's to write.
+ * tenants, and the ended (COMPLETED, CANCELED) ones that still have an unfinished (PENDING, RETRYING, RUNNING)
+ * target (SECURITY DEFINER payorch_swept_campaigns, keyset pages), and for each, under its tenant's scope, which jobs
+ * its rows say must exist; it looks for them by their job ids (EXISTS on the job hashes, pipelined a page of targets
+ * at a time) and adds what is gone under the SAME job id and the same flow shape as the normal path: a job that still
+ * exists is never duplicated (BullMQ ignores an add whose id exists, and attaches an existing child to the re-added
+ * parent whose own is gone). Only enqueues; the rows stay the runner's to write.
  *
- * An ended campaign needs no run or wave job (nothing drives it on), only a step per RUNNING target: a cancel skips
- * the open targets at once and lets the steps on their terminals finish, and a step is all that ends its target once
- * the operation is final. Its step failed for good or lost, the target stayed RUNNING for good, holding a slot of its
- * tenant and store (the tenant's later campaigns slowed or stopped), and `removeEnded` never removed the campaign's
- * failed jobs (it waits for that target). So the budgeted step checks cover those targets too, in the same order
- * (`StepScope` `running`), and retry or add again their steps as an open campaign's; nothing for their PENDING or
- * RETRYING targets (none after a cancel; one a completed campaign kept from before a wave stopped passing around
- * open targets is left as it is). A step added again joins its wave and run, themselves added again when gone: they
- * stop at once (CampaignRunner.wave and .run: the campaign ended), and the flow ends by itself.
+ * An ended campaign needs no run or wave job (nothing drives it on), only a step per unfinished target: its step is
+ * all that ends it. A cancel skips the open targets at once and lets the steps on their terminals finish: a RUNNING
+ * target ends with its operation. A PENDING or RETRYING one is left where a campaign completed around it (stored
+ * before a wave stopped passing around open targets). Its step failed for good or lost, such a target stayed
+ * unfinished for good (a RUNNING one holding a slot of its tenant and store: the tenant's later campaigns slowed or
+ * stopped), and `removeEnded` never removed the campaign's failed jobs (it waits for that target). So the budgeted
+ * step checks cover every unfinished target of an ended campaign, whatever its state, in the same order (`StepScope`
+ * `ended`), and retry or add again their steps as an open campaign's; the step decides by the target's state as ever
+ * (CampaignRunner.step): a RUNNING one follows its operation to its end and sends nothing, an open one ends SKIPPED
+ * (`campaign completed` / `campaign canceled`: never sent, no attempt counted, so the campaign's counts show it
+ * skipped, not executed). A step added again joins its wave and run, themselves added again when gone: they stop at
+ * once (CampaignRunner.wave and .run: the campaign ended), and the flow ends by itself.
  *
  * Re-running any of these jobs is harmless by construction (CampaignRunner: resumable from the rows). A step added
  * again for a RUNNING target follows the operation its claim created, never creates a second one; it carries that
@@ -179,7 +182,7 @@ interface Pass {
  * read and an EXISTS, TARGET_PAGE at a time. Checking every step of every wave each pass cost up to 50,000 of each
  * per campaign per pass. The step checks go on from where the last pass stopped (a cursor in Redis: campaign id,
  * target id), over the campaigns in id order and their targets to check in id order (an open campaign's unfinished
- * ones of its live wave, an ended one's RUNNING ones), and past the last campaign on from the first: a step lost or
+ * ones of its live wave, an ended one's unfinished ones), and past the last campaign on from the first: a step lost or
  * failed is found within ceil(targets to check of all swept campaigns / budget) passes. A run or wave found gone is
  * rebuilt whole in the pass that finds it, whatever the budget: every unfinished target of its wave checked and the
  * flow added once with every step of it that is gone, as the wave's start adds it (a flush loses the cursor too; the
@@ -198,10 +201,10 @@ interface Pass {
  * retried by the wave check.
  *
  * Ended campaigns: a failed run or wave is retried only while its campaign is open, a failed step also while its
- * target is RUNNING (above). One whose campaign ended (canceled while a wave or step of it was failed; a run or step
+ * target is unfinished (above). One whose campaign ended (canceled while a wave or step of it was failed; a run or step
  * failed for good around ended targets) would stay in Redis for good, and a failed wave with it its run, waiting for
  * it. So each pass also reads the queue's failed set (at most `stepChecksPerPass` jobs, on from where the last pass
- * stopped) and removes the flow of each ended campaign found there once no target of it is RUNNING any more, its run
+ * stopped) and removes the flow of each ended campaign found there once no target of it is unfinished any more, its run
  * with its children (`removeEnded`). Counted in `removed`.
  */
 export class CampaignSweep {
@@ -237,7 +240,7 @@ export class CampaignSweep {
       rebuilt: new Set(),
       failure: undefined,
     };
-    // Every open campaign's run and wave; the steps of live waves (and of ended campaigns' RUNNING targets) from the
+    // Every open campaign's run and wave; the steps of live waves (and of ended campaigns' unfinished targets) from the
     // cursor on, while the budget lasts. The ids are lowercase UUIDs: their string order is PostgreSQL's uuid order,
     // the order of the keyset pages.
     for await (const row of this.sweptCampaigns()) {
@@ -285,8 +288,8 @@ export class CampaignSweep {
   }
 
   /**
-   * The campaigns across tenants by id that are open, or ended with a RUNNING target: keyset pages over the partial
-   * indexes of open campaigns and of RUNNING targets (migration 20261206222905_added_ended_campaigns_with_running_targets_to_sweep).
+   * The campaigns across tenants by id that are open, or ended with an unfinished target: keyset pages over the partial
+   * indexes of open campaigns and of unfinished targets (migration 20261207014100_swept_ended_campaigns_with_unfinished_targets).
    */
   private async *sweptCampaigns(): AsyncGenerator<SweptCampaign> {
     let after = NIL_UUID;
@@ -317,7 +320,7 @@ export class CampaignSweep {
    * An open campaign's run and current wave: added again when gone, the wave with every step of it that is gone (all
    * its unfinished targets checked, outside the budget); retried when failed, as is any other wave its run still waits
    * for (`failedChildren`). Returns the targets whose steps are left to the budgeted checks: the current wave's, when it
-   * and the run are there (alive or failed); an ended campaign's RUNNING ones (its run and waves are left alone).
+   * and the run are there (alive or failed); an ended campaign's unfinished ones (its run and waves are left alone).
    */
   private async ensureFlow(pass: Pass, { tenantId, id: campaignId }: SweptCampaign): Promise<StepScope | undefined> {
     const driver = await this.driverFor(tenantId, campaignId);
@@ -405,11 +408,11 @@ export class CampaignSweep {
         const [runGone, waveGone] = await this.missing([campaignJobId(campaignId), waveJobId(campaignId, scope.index)]);
         if (runGone || waveGone) return;
       }
-      // By wave: one, an open campaign's live wave; an ended campaign's RUNNING targets are normally in one too.
+      // By wave: one, an open campaign's live wave; an ended campaign's unfinished targets may be in several.
       for (const [waveIndex, targets] of byWave(lost)) {
         // An ended campaign's run and wave, gone, are added again with its steps (counted): nothing else would add
         // them, and nothing judges its wave (CampaignRunner.wave stops at once), so part of its steps may join it.
-        const [runGone, waveGone] = scope.kind === 'running' ? await this.missing([campaignJobId(campaignId), waveJobId(campaignId, waveIndex)]) : [];
+        const [runGone, waveGone] = scope.kind === 'ended' ? await this.missing([campaignJobId(campaignId), waveJobId(campaignId, waveIndex)]) : [];
         const steps = targets.map((t) => stepData(tenantId, campaignId, t));
         await this.addFlow(tenantId, campaignId, waveIndex, steps);
         if (runGone) this.count(pass, 'run', [campaignJobId(campaignId)]);
@@ -457,7 +460,7 @@ export class CampaignSweep {
    * waves pass or stop, its run completes and is kept among the last 1,000 completed), unless one of its jobs failed.
    * A failed wave holds its run (it stays among the run's pending children: the run waits for it, in waiting-children),
    * a failed run or step stays in the failed set (`removeOnFail: false`), and nobody retries them once the campaign is
-   * COMPLETED or CANCELED (but the step of a RUNNING target: the checks above). So each campaign canceled while a wave or
+   * COMPLETED or CANCELED (but the step of an unfinished target: the checks above). So each campaign canceled while a wave or
    * step of it was failed, or whose run or a step failed for good around an ended target, kept its run, that wave and
    * its steps in Redis for good (issue 20: Redis grew with the history of campaigns).
    *
@@ -465,8 +468,8 @@ export class CampaignSweep {
    * in the set, `FAILED_CURSOR_KEY`; back to the start past its end): it holds the jobs failed now, not the history —
    * those of open campaigns are retried above, those of ended ones go here. For each campaign of a failed run, wave or
    * step (its name and data read from its hash), the rows say whether it ended: COMPLETED or CANCELED (final: neither
-   * is left again) with no target PENDING, RETRYING or RUNNING (a RUNNING one's step must end it: the step checks above
-   * retry or add it again; a cancel skips the pending ones at once, a completed campaign has none). Then its run is removed with
+   * is left again) with no target PENDING, RETRYING or RUNNING (its step must end it: the step checks above retry or
+   * add it again). Then its run is removed with
    * its children (Queue.remove with removeChildren: its waves, their steps, failed or parked ones included) and each
    * failed job of it found (an orphan step whose wave already passed and was removed). An open campaign's jobs are
    * never touched: the ids derive from the campaign and its targets, and its rows say it is open. A run or child
@@ -581,21 +584,20 @@ export class CampaignSweep {
   }
 
   /**
-   * The targets of `scope` whose step must be alive after `after` and up to `upTo`, `pageSize()` at a time (keyset on
-   * the id; 0: no more): the unfinished ones of an open campaign's wave (PENDING, RETRYING, RUNNING), an ended
-   * campaign's RUNNING ones (its step ends it; it holds a concurrency slot until then).
+   * The unfinished targets (PENDING, RETRYING, RUNNING: the step ends each; a RUNNING one holds a concurrency slot
+   * until then) of `scope` whose step must be alive, after `after` and up to `upTo`, `pageSize()` at a time (keyset on
+   * the id; 0: no more): those of an open campaign's wave, or all of an ended campaign's (the partial index of
+   * unfinished targets; its state list is the statement's).
    */
   private async *unfinishedTargets(tenantId: string, campaignId: string, scope: StepScope, after: string, upTo: string, pageSize: () => number) {
-    const which =
-      scope.kind === 'wave'
-        ? Prisma.sql`t."waveIndex" = ${scope.index} AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING')`
-        : Prisma.sql`t."state" = 'RUNNING'`;
+    const ofWave = scope.kind === 'wave' ? Prisma.sql`AND t."waveIndex" = ${scope.index}` : Prisma.empty;
     for (let limit = pageSize(); limit > 0; limit = pageSize()) {
       const page = await this.db.querySql<UnfinishedTarget>(
         tenantId,
         Prisma.sql`
           SELECT t."id", t."state", t."operationId", t."waveIndex" FROM "CampaignTarget" t
-          WHERE t."campaignId" = ${campaignId}::uuid AND ${which} AND t."id" > ${after}::uuid AND t."id" <= ${upTo}::uuid
+          WHERE t."campaignId" = ${campaignId}::uuid ${ofWave} AND t."state" IN ('PENDING', 'RETRYING', 'RUNNING')
+            AND t."id" > ${after}::uuid AND t."id" <= ${upTo}::uuid
           ORDER BY t."id" LIMIT ${limit}`,
       );
       if (page.length > 0) yield page;
@@ -685,7 +687,7 @@ export function driverOf(waves: Array<{ index: number; state: CampaignWaveState 
 
 /** The targets whose steps the budgeted checks look for, as the driver says (undefined: none: no live wave). */
 function scopeOf(driver: Driver | undefined): StepScope | undefined {
-  if (driver?.kind === 'ended') return { kind: 'running' };
+  if (driver?.kind === 'ended') return { kind: 'ended' };
   return driver?.kind === 'wave' && driver.steps ? { kind: 'wave', index: driver.index } : undefined;
 }
 
