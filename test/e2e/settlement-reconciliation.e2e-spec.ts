@@ -220,6 +220,63 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
     ]);
   }, 90_000);
 
+  it("a day's summary and CSV count every batch its settlements reconciled, once, both sides over the same batches", async () => {
+    // Terminal A: a mid-day close through the operations API {1000, −300}, then two manual close-days of the same day
+    // ({2000}, then {400}). Terminal B answers its close-day without totals (the spec's own `данные`) over {500}.
+    const day = '2026-05-09';
+    const simA = new JoinprotoTerminalSimulator();
+    const simB = new JoinprotoTerminalSimulator({ closeDayReceipt: 'spec' });
+    try {
+      const a = await terminal('JOINPROTO', (await simA.listen(0)).port, { options: { commandTimeoutMs: 3000 } });
+      const b = await terminal('JOINPROTO', (await simB.listen(0)).port, { options: { commandTimeoutMs: 3000 } });
+      const p1 = await operate(a, 'purchase', { amount: 1000 });
+      await operate(a, 'refund', { amount: 300, original: p1 });
+      const midDay = await operate(a, 'settlement');
+      await operate(a, 'purchase', { amount: 2000 });
+      const first = (await settle(a, day)).done;
+      await operate(a, 'purchase', { amount: 400 });
+      const second = (await settle(a, day)).done;
+      await operate(b, 'purchase', { amount: 500 });
+      const unread = (await settle(b, day)).done;
+      // Each settlement's own totals are its own batch's; the mid-day batch is in the first one's `batches` only.
+      expect(first.batches.map((x: Record<string, any>) => [x.closeDayOperationId, x.closedBy, x.ours.net, x.terminal?.net])).toEqual([
+        [midDay.id, 'operations_api', 700, 700],
+        [first.operationId, 'settlement', 2000, 2000],
+      ]);
+      expect([first.ourTotals.net, second.ourTotals.net, second.batches.length]).toEqual([2000, 400, 1]);
+      expect(unread).toMatchObject({ status: 'completed', outcome: 'closed_without_totals', ourTotals: { net: 500 }, terminalTotals: null });
+
+      const summary = await session.http().get('/v1/settlements/summary').query({ date: day }).set(auth);
+      const counts = {
+        total: 3,
+        completed: 3,
+        failed: 0,
+        pending: 0,
+        withDiscrepancies: 1,
+        batches: 4,
+        batchesWithoutTerminalTotals: 1,
+        ourNet: 3100,
+        terminalNet: 3100,
+        ourNetWithoutTerminalTotals: 500,
+      };
+      expect(summary.body).toEqual({ date: day, chain: counts, stores: [{ storeId, ...counts }] });
+
+      const csv = (await session.http().get('/v1/settlements/export.csv').query({ from: day, to: day }).set(auth)).text.split('\r\n');
+      expect(csv[0]).toBe(
+        'settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code,batches,batches_without_terminal_totals,our_net_without_terminal_totals',
+      );
+      expect(csv.slice(1)).toEqual([
+        expect.stringMatching(new RegExp(`^${first.id},${day},${storeId},${a},completed,manual,\\d+,[^,]+,[^,]+,3,2700,3,2700,false,0,,,2,0,0$`)),
+        expect.stringMatching(new RegExp(`^${second.id},${day},${storeId},${a},completed,manual,\\d+,[^,]+,[^,]+,1,400,1,400,false,0,,,1,0,0$`)),
+        expect.stringMatching(new RegExp(`^${unread.id},${day},${storeId},${b},completed,manual,\\d+,[^,]+,[^,]+,,,,,true,1,".+",,1,1,500$`)),
+        '',
+      ]);
+    } finally {
+      await simA.close();
+      await simB.close();
+    }
+  }, 90_000);
+
   it('SSI: report_z mid-day, partial void, cashback, preauth + capture + cancel, Z report answered 95 with totals, a planted refund', async () => {
     const id = await terminal('SSI_ECR', (await ssi.start()).port, { options: { pollIntervalMs: 1 } });
     await operate(id, 'purchase', { amount: 1000 });

@@ -152,20 +152,28 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     expect((await session.http().get('/v1/settlements').query({ from: '2026-13-01' }).set(auth)).body.error.details.issues[0].field).toBe('from');
 
     const summary = await session.http().get('/v1/settlements/summary').query({ date: '2026-03-01' }).set(auth);
-    expect(summary.body).toEqual({
-      date: '2026-03-01',
-      chain: { total: 1, completed: 1, failed: 0, pending: 0, withDiscrepancies: 0, ourNet: 0, terminalNet: 0 },
-      stores: [{ storeId, total: 1, completed: 1, failed: 0, pending: 0, withDiscrepancies: 0, ourNet: 0, terminalNet: 0 }],
-    });
+    const counts = {
+      total: 1,
+      completed: 1,
+      failed: 0,
+      pending: 0,
+      withDiscrepancies: 0,
+      batches: 1,
+      batchesWithoutTerminalTotals: 0,
+      ourNet: 0,
+      terminalNet: 0,
+      ourNetWithoutTerminalTotals: 0,
+    };
+    expect(summary.body).toEqual({ date: '2026-03-01', chain: counts, stores: [{ storeId, ...counts }] });
 
     const csv = await session.http().get('/v1/settlements/export.csv').query({ storeId }).set(auth);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = csv.text.split('\r\n');
     expect(lines[0]).toBe(
-      'settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code',
+      'settlement_id,business_date,store_id,terminal_id,status,trigger,attempts,started_at,completed_at,our_count,our_net,terminal_count,terminal_net,has_discrepancies,discrepancy_count,discrepancies,error_code,batches,batches_without_terminal_totals,our_net_without_terminal_totals',
     );
     expect(lines[1]).toMatch(new RegExp(`^${first.body.id},2026-03-01,${storeId},${terminalId},completed,manual,1,`));
-    expect(lines[1]).toMatch(/,0,0,0,0,false,0,,$/);
+    expect(lines[1]).toMatch(/,0,0,0,0,false,0,,,1,0,0$/);
   });
 
   it('a terminal answering 915 closes the day: COMPLETED closed_with_mismatch, and the discrepancy report downloads as JSON and CSV', async () => {

@@ -42,6 +42,7 @@ export {
   RUNS_WHILE_RECOVERING,
   toOperationView,
 } from './records';
+export { type TerminalRefusal, terminalRefusalOf, type TerminalStatuses } from './operable-terminal';
 export { ANOTHER_DEVICE, recoverOperation, type RecoveryReport } from './recovery';
 export {
   canTransition,

@@ -39,7 +39,10 @@ export function addDays(date: string, days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
-/** The business date a close-day firing at `instant` settles, in the store's zone. */
+/**
+ * The business date a close-day at `instant` settles, in the store's zone: a schedule's firing and a manual close-day
+ * without a date (the gateway's default) alike, so both settle the same day at the same time.
+ */
 export function businessDateOf(instant: Date, timeZone: string): string {
   const date = localDateOf(instant, timeZone);
   return localTimeOf(instant, timeZone) < BUSINESS_DAY_STARTS_AT ? addDays(date, -1) : date;

@@ -107,6 +107,32 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       );
     });
 
+    it("without a businessDate settles the store's business day as a schedule does: before 06:00 local time, the previous day", async () => {
+      /** A store whose zone (a whole-hour Etc/GMT offset) reads `hour`:xx now, with a terminal, and its local date now. */
+      const storeAtLocalHour = async (hour: number) => {
+        const now = new Date();
+        let offset = (hour - now.getUTCHours() + 48) % 24;
+        if (offset > 14) offset -= 24;
+        // Etc/GMT names have the sign inverted: Etc/GMT-3 is UTC+3.
+        const timeZone = offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+        const store = (await suite.create('/v1/stores', { name: `at ${hour}:00`, timeZone })).id;
+        const terminal = (await suite.create('/v1/terminals', { name: 'POS', storeId: store, protocol: 'joinproto', connection })).id;
+        const local = new Date(now.getTime() + offset * 3_600_000);
+        const dayBefore = new Date(local.getTime() - 86_400_000);
+        return { terminal, today: local.toISOString().slice(0, 10), yesterday: dayBefore.toISOString().slice(0, 10) };
+      };
+      // 03:xx local (hours away from 06:00 and from midnight whenever the test runs): the night shift's day, begun yesterday.
+      const night = await storeAtLocalHour(3);
+      const atNight = await suite.call('post', `/v1/terminals/${night.terminal}/settlements`);
+      expectStatus(atNight, 202);
+      expect(atNight.body.businessDate).toBe(night.yesterday);
+      // 12:xx local: today.
+      const noon = await storeAtLocalHour(12);
+      const atNoon = await suite.call('post', `/v1/terminals/${noon.terminal}/settlements`, { body: {} });
+      expectStatus(atNoon, 202);
+      expect(atNoon.body.businessDate).toBe(noon.today);
+    });
+
     it('validates bodies, queries and ids with 400 naming the fields', async () => {
       expectInvalid(
         await suite.call('post', `/v1/terminals/${terminalId}/settlements`, {

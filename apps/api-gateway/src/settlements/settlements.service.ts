@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import type { Database, Prisma } from '@payorch/db';
+import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { notFound, type TenantContext } from '@payorch/domain';
-import { type BatchDiscrepancy, csvRow, discrepancyReportCsv, insertSettlement, localDateOf, manualJobId, type Totals } from '@payorch/settlement';
+import { type BatchDiscrepancy, businessDateOf, csvRow, discrepancyReportCsv, insertSettlement, manualJobId } from '@payorch/settlement';
 
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
@@ -40,10 +40,86 @@ export const CSV_COLUMNS = [
   'discrepancy_count',
   'discrepancies',
   'error_code',
+  'batches',
+  'batches_without_terminal_totals',
+  'our_net_without_terminal_totals',
 ] as const;
 
 const dateOf = (d: string) => new Date(`${d}T00:00:00Z`);
-const countOf = (t: unknown) => (t ? Object.values((t as Totals).buckets ?? {}).reduce((n, b) => n + b.count, 0) : null);
+
+/** What a settlement's batches add up to ({@link batchFigures}); all zero for one not COMPLETED. */
+interface BatchFigures {
+  batches: number;
+  batchesWithoutTerminalTotals: number;
+  ourCount: number;
+  ourNet: number;
+  terminalCount: number;
+  terminalNet: number;
+  ourNetWithoutTerminalTotals: number;
+}
+
+/**
+ * The figures of the settlement `s` (a row of "Settlement" in the statement), summed over every batch it reconciled,
+ * each once (docs/settlements.md, "Day totals"). A settlement reconciles every batch its terminal closed since the
+ * previous settlement — closes through the operations API, shifts closed on the terminal itself, the close-day of a
+ * settlement that failed before its outcome was known — and its own last; `ourTotals` / `terminalTotals` are its own
+ * batch's only, and each batch is in exactly one settlement's `batches` (its close-day and operations are marked with
+ * that settlement). Our side and the terminal's are summed over the same batches, those whose terminal totals are
+ * known; our side of the others (`closed_without_totals`, `closed_on_terminal`) is `ourNetWithoutTerminalTotals`. A
+ * row completed before `batches` was stored is its own batch. Only COMPLETED settlements have figures (zero for the
+ * others); read in PostgreSQL, so the totals' JSON (every transaction of the day) is never shipped.
+ */
+const batchFigures = (s: Prisma.Sql) => Prisma.sql`
+  SELECT count(*)::int AS "batches", count(*) FILTER (WHERE NOT b."compared")::int AS "batchesWithoutTerminalTotals",
+    COALESCE(sum(b."ourCount") FILTER (WHERE b."compared"), 0)::bigint AS "ourCount",
+    COALESCE(sum(b."ourNet") FILTER (WHERE b."compared"), 0)::bigint AS "ourNet",
+    COALESCE(sum(b."terminalCount") FILTER (WHERE b."compared"), 0)::bigint AS "terminalCount",
+    COALESCE(sum(b."terminalNet") FILTER (WHERE b."compared"), 0)::bigint AS "terminalNet",
+    COALESCE(sum(b."ourNet") FILTER (WHERE NOT b."compared"), 0)::bigint AS "ourNetWithoutTerminalTotals"
+  FROM (
+    SELECT jsonb_typeof(e->'terminal') = 'object' AS "compared",
+      (e->'ours'->>'net')::bigint AS "ourNet", (e->'terminal'->>'net')::bigint AS "terminalNet",
+      (SELECT sum((c->>'count')::bigint) FROM jsonb_each(e->'ours'->'buckets') AS o(k, c)) AS "ourCount",
+      (SELECT sum((c->>'count')::bigint) FROM jsonb_each(e->'terminal'->'buckets') AS t(k, c)) AS "terminalCount"
+    FROM jsonb_array_elements(
+      CASE WHEN ${s}."status" = 'COMPLETED'
+        THEN COALESCE(${s}."batches", jsonb_build_array(jsonb_build_object('ours', ${s}."ourTotals", 'terminal', ${s}."terminalTotals"))) END
+    ) AS e
+  ) b`;
+
+/** Progress counts of the summary (settlements, not batches). */
+type ProgressCounts = Pick<SummaryCounts, 'total' | 'completed' | 'failed' | 'pending' | 'withDiscrepancies'>;
+
+const emptyCounts = (): SummaryCounts => ({
+  total: 0,
+  completed: 0,
+  failed: 0,
+  pending: 0,
+  withDiscrepancies: 0,
+  batches: 0,
+  batchesWithoutTerminalTotals: 0,
+  ourNet: 0,
+  terminalNet: 0,
+  ourNetWithoutTerminalTotals: 0,
+});
+
+function addCounts(sum: SummaryCounts, counts: SummaryCounts): SummaryCounts {
+  for (const key of Object.keys(sum) as (keyof SummaryCounts)[]) sum[key] += counts[key];
+  return sum;
+}
+
+/** Postgres counts and sums (int4 / int8) as numbers: minor units stay far below 2^53. */
+function figuresOf(row: Record<keyof BatchFigures, number | bigint>): BatchFigures {
+  return {
+    batches: Number(row.batches),
+    batchesWithoutTerminalTotals: Number(row.batchesWithoutTerminalTotals),
+    ourCount: Number(row.ourCount),
+    ourNet: Number(row.ourNet),
+    terminalCount: Number(row.terminalCount),
+    terminalNet: Number(row.terminalNet),
+    ourNetWithoutTerminalTotals: Number(row.ourNetWithoutTerminalTotals),
+  };
+}
 
 @Injectable()
 export class SettlementsService {
@@ -52,12 +128,16 @@ export class SettlementsService {
     private readonly queue: SettlementQueue,
   ) {}
 
-  /** Manual close-day now. The Idempotency-Key is the run key: the same key is the same settlement and the same job. */
+  /**
+   * Manual close-day now. The Idempotency-Key is the run key: the same key is the same settlement and the same job.
+   * Without a `businessDate`, the business day a close-day now settles in the store's zone, by the scheduler's own rule
+   * (`businessDateOf`: before 06:00 local, the day that started yesterday).
+   */
   async run(ctx: TenantContext, terminalId: string, idempotencyKey: string, dto: RunSettlementDto): Promise<SettlementResponse> {
     const runKey = `manual:${idempotencyKey}`;
     const row = await this.db.withTenant(ctx, async (tx) => {
       const terminal = await requireOperableTerminal(tx, terminalId);
-      const businessDate = dto.businessDate ?? localDateOf(new Date(), terminal.store.timeZone);
+      const businessDate = dto.businessDate ?? businessDateOf(new Date(), terminal.store.timeZone);
       const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
       if (existing) return existing;
       // The settlement owner's insert (PENDING, queued for the worker); null = the same key won a concurrent request.
@@ -132,31 +212,45 @@ export class SettlementsService {
     return discrepancyReportCsv({ ...report, discrepancies: report.discrepancies as unknown as BatchDiscrepancy[] });
   }
 
-  /** Per-day progress and totals, for the chain and per store. */
+  /**
+   * Per-day progress and totals, for the chain and per store: the totals of every batch the day's COMPLETED settlements
+   * reconciled, each once ({@link batchFigures}).
+   */
   summary(ctx: TenantContext, query: SummaryQuery) {
     return this.db.withTenant(ctx, async (tx) => {
-      const rows = await tx.settlement.findMany({
-        where: { businessDate: dateOf(query.date), ...(query.storeId && { storeId: query.storeId }) },
-        select: { storeId: true, status: true, hasDiscrepancies: true, ourTotals: true, terminalTotals: true },
-      });
-      const empty = (): SummaryCounts => ({ total: 0, completed: 0, failed: 0, pending: 0, withDiscrepancies: 0, ourNet: 0, terminalNet: 0 });
-      const chain = empty();
-      const stores = new Map<string, SummaryCounts>();
-      for (const r of rows) {
-        const store = stores.get(r.storeId) ?? empty();
-        stores.set(r.storeId, store);
-        for (const c of [chain, store]) {
-          c.total += 1;
-          if (r.status === 'COMPLETED') {
-            c.completed += 1;
-            c.ourNet += (r.ourTotals as Totals | null)?.net ?? 0;
-            c.terminalNet += (r.terminalTotals as Totals | null)?.net ?? 0;
-          } else if (r.status === 'FAILED') c.failed += 1;
-          else c.pending += 1;
-          if (r.hasDiscrepancies) c.withDiscrepancies += 1;
-        }
-      }
-      return { date: query.date, chain, stores: [...stores.entries()].map(([storeId, c]) => ({ storeId, ...c })) };
+      const rows = await tx.$queryRaw<(Record<keyof BatchFigures, bigint> & ProgressCounts & { storeId: string })[]>`
+        SELECT s."storeId", count(*)::int AS "total", count(*) FILTER (WHERE s."status" = 'COMPLETED')::int AS "completed",
+          count(*) FILTER (WHERE s."status" = 'FAILED')::int AS "failed",
+          count(*) FILTER (WHERE s."status" IN ('PENDING', 'RUNNING'))::int AS "pending",
+          count(*) FILTER (WHERE s."hasDiscrepancies")::int AS "withDiscrepancies",
+          sum(f."batches")::bigint AS "batches", sum(f."batchesWithoutTerminalTotals")::bigint AS "batchesWithoutTerminalTotals",
+          sum(f."ourCount")::bigint AS "ourCount", sum(f."ourNet")::bigint AS "ourNet",
+          sum(f."terminalCount")::bigint AS "terminalCount", sum(f."terminalNet")::bigint AS "terminalNet",
+          sum(f."ourNetWithoutTerminalTotals")::bigint AS "ourNetWithoutTerminalTotals"
+        FROM "Settlement" s CROSS JOIN LATERAL (${batchFigures(Prisma.raw('s'))}) f
+        WHERE s."businessDate" = ${query.date}::date ${query.storeId ? Prisma.sql`AND s."storeId" = ${query.storeId}::uuid` : Prisma.empty}
+        GROUP BY s."storeId" ORDER BY s."storeId"`;
+      const countsOf = (r: (typeof rows)[number]): SummaryCounts => {
+        const f = figuresOf(r);
+        return {
+          total: r.total,
+          completed: r.completed,
+          failed: r.failed,
+          pending: r.pending,
+          withDiscrepancies: r.withDiscrepancies,
+          batches: f.batches,
+          batchesWithoutTerminalTotals: f.batchesWithoutTerminalTotals,
+          ourNet: f.ourNet,
+          terminalNet: f.terminalNet,
+          ourNetWithoutTerminalTotals: f.ourNetWithoutTerminalTotals,
+        };
+      };
+      const counts = rows.map(countsOf);
+      return {
+        date: query.date,
+        chain: counts.reduce(addCounts, emptyCounts()),
+        stores: rows.map((r, i) => ({ storeId: r.storeId, ...counts[i]! })),
+      };
     });
   }
 
@@ -165,10 +259,35 @@ export class SettlementsService {
     return this.db.withTenant(
       ctx,
       async (tx) => {
-        const rows = await tx.settlement.findMany({ where: this.filters(query), orderBy: [{ businessDate: 'asc' }, { createdAt: 'asc' }], take: query.limit });
+        const rows = await tx.settlement.findMany({
+          where: this.filters(query),
+          orderBy: [{ businessDate: 'asc' }, { createdAt: 'asc' }],
+          take: query.limit,
+          select: {
+            id: true,
+            businessDate: true,
+            storeId: true,
+            terminalId: true,
+            status: true,
+            trigger: true,
+            attempts: true,
+            startedAt: true,
+            completedAt: true,
+            hasDiscrepancies: true,
+            discrepancies: true,
+            error: true,
+          },
+        });
+        const figures = await this.figuresOf(
+          tx,
+          rows.filter((r) => r.status === 'COMPLETED').map((r) => r.id),
+        );
         let out = csvRow(CSV_COLUMNS);
         for (const r of rows) {
           const discrepancies = (r.discrepancies as unknown[] | null) ?? [];
+          const f = figures.get(r.id);
+          // Our side and the terminal's over the same batches: empty when no batch of it has terminal totals.
+          const compared = f !== undefined && f.batches > f.batchesWithoutTerminalTotals ? f : undefined;
           out += csvRow([
             r.id,
             r.businessDate.toISOString().slice(0, 10),
@@ -179,20 +298,31 @@ export class SettlementsService {
             r.attempts,
             r.startedAt?.toISOString(),
             r.completedAt?.toISOString(),
-            countOf(r.ourTotals),
-            (r.ourTotals as Totals | null)?.net,
-            countOf(r.terminalTotals),
-            (r.terminalTotals as Totals | null)?.net,
+            compared?.ourCount,
+            compared?.ourNet,
+            compared?.terminalCount,
+            compared?.terminalNet,
             r.hasDiscrepancies,
             discrepancies.length,
             discrepancies.length ? discrepancies : '',
             (r.error as { code?: string } | null)?.code,
+            f?.batches,
+            f?.batchesWithoutTerminalTotals,
+            f?.ourNetWithoutTerminalTotals,
           ]);
         }
         return out;
       },
       { timeout: 30_000 },
     );
+  }
+
+  /** The batch figures of these settlements, by id (COMPLETED ones: the others have none). */
+  private async figuresOf(tx: TransactionClient, ids: string[]): Promise<Map<string, BatchFigures>> {
+    if (ids.length === 0) return new Map();
+    const rows = await tx.$queryRaw<(Record<keyof BatchFigures, bigint> & { id: string })[]>`
+      SELECT s."id", f.* FROM "Settlement" s CROSS JOIN LATERAL (${batchFigures(Prisma.raw('s'))}) f WHERE s."id" = ANY(${ids}::uuid[])`;
+    return new Map(rows.map((r) => [r.id, figuresOf(r)]));
   }
 
   private filters(q: Omit<ListSettlementsQuery, 'cursor' | 'limit'>): Prisma.SettlementWhereInput {

@@ -1,5 +1,5 @@
 import { Prisma, type SqlClient } from '@payorch/db';
-import { type OperationInDoubt, recoveringOperationOf, toApiState } from '@payorch/operations';
+import { type OperationInDoubt, recoveringOperationOf, terminalRefusalOf, toApiState } from '@payorch/operations';
 import { ApiError, notFound } from '@payorch/domain';
 
 /** Retry-After of TERMINAL_RECOVERING: recovery starts when the terminal is reachable and takes seconds. */
@@ -10,8 +10,8 @@ const RECOVERING_RETRY_AFTER_SECONDS = 10;
  * reversals, reports, terminal_info, settlement) and manual close-day. Runs inside the caller's tenant
  * transaction, before anything is written or sent:
  *   - no such terminal (or another tenant's, or deleted) → 404 NOT_FOUND;
- *   - terminal DISABLED → 409 TERMINAL_DISABLED;
- *   - its bridging agent REVOKED → 409 AGENT_REVOKED;
+ *   - terminal DISABLED → 409 TERMINAL_DISABLED, its bridging agent REVOKED → 409 AGENT_REVOKED (`terminalRefusalOf`,
+ *     libs/operations: the rule the settlement worker applies to a close-day queued before either happened);
  *   - an operation of the terminal still UNKNOWN (`recoveringOperationOf`) → 409 TERMINAL_RECOVERING with Retry-After
  *     and `details.operationId`, until recovery or a manual resolution (POST /v1/operations/{id}/resolve) decides it:
  *     Joinproto 95, SSI GetLastResult and the JPAY card log know only the terminal's *last* transaction, so a new one
@@ -52,7 +52,8 @@ export async function requireOperableTerminal(tx: SqlClient, terminalId: string)
     agent: fields.agentId !== null && agentStatus !== null ? { id: fields.agentId, status: agentStatus } : null,
     store: { timeZone },
   };
-  if (terminal.status === 'DISABLED') {
+  const refusal = terminalRefusalOf({ status: terminal.status, agentStatus });
+  if (refusal === 'TERMINAL_DISABLED') {
     throw new ApiError(
       'TERMINAL_DISABLED',
       `terminal ${terminalId} is disabled; enable it (PATCH /v1/terminals/${terminalId} {"disabled": false}) to start new work on it`,
@@ -61,13 +62,13 @@ export async function requireOperableTerminal(tx: SqlClient, terminalId: string)
       },
     );
   }
-  if (terminal.agent?.status === 'REVOKED') {
+  if (refusal === 'AGENT_REVOKED') {
     throw new ApiError(
       'AGENT_REVOKED',
-      `terminal ${terminalId} is bridged by agent ${terminal.agent.id}, which is revoked; move the terminal to an active agent to start new work on it`,
+      `terminal ${terminalId} is bridged by agent ${terminal.agentId}, which is revoked; move the terminal to an active agent to start new work on it`,
       {
         terminalId,
-        agentId: terminal.agent.id,
+        agentId: terminal.agentId,
       },
     );
   }

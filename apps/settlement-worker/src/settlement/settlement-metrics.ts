@@ -12,6 +12,12 @@ export function settlementMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    failures: new Counter({
+      name: 'payorch_settlement_failures_total',
+      help: 'Settlements FAILED, by Settlement.error.code (TERMINAL_DISABLED, AGENT_REVOKED, OUTCOME_UNKNOWN, CLOSE_DAY_DECLINED, TERMINAL_OFFLINE…).',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     deferred: new Counter({
       name: 'payorch_settlement_deferrals_total',
       help: 'Settlement jobs put back for later, by reason (tenant_limit, TERMINAL_OFFLINE, TERMINAL_BUSY, OUTCOME_UNKNOWN…).',

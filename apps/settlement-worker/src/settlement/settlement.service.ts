@@ -8,7 +8,16 @@ import type { WorkerConfig } from '@payorch/config';
 import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
 import { assertUnreachable, type JobData, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { insertOperation, OPEN_STATES_SQL, operationById, type OperationRow, operationRowColumns } from '@payorch/operations';
+import {
+  insertOperation,
+  OPEN_STATES_SQL,
+  operationById,
+  type OperationRow,
+  operationRowColumns,
+  type TerminalRefusal,
+  terminalRefusalOf,
+  transitionOperation,
+} from '@payorch/operations';
 import {
   type BatchDiscrepancy,
   type BatchReport,
@@ -62,6 +71,8 @@ export interface RunResult {
   settlementId: string;
   status: 'COMPLETED' | 'FAILED';
   hasDiscrepancies?: boolean;
+  /** Why it FAILED (this run failed it: `Settlement.error.code`). */
+  code?: string;
   skipped?: boolean;
 }
 
@@ -94,6 +105,8 @@ interface Prepared {
   operation?: OperationRow;
   /** Another operation of the terminal that keeps it from closing its day now. */
   busy?: { id: string; state: string };
+  /** The settlement ended in this transaction: its terminal takes no new work and none of its close-days was sent. */
+  ended?: RunResult;
 }
 
 /**
@@ -150,6 +163,7 @@ export class SettlementService {
         await job.updateData(data);
       }
       const prepared = await this.prepare(data, firstAttempt);
+      if (prepared.ended) return this.counted(prepared.ended);
       const { settlement } = prepared;
       if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') {
         return { settlementId: settlement.id, status: settlement.status, hasDiscrepancies: settlement.hasDiscrepancies, skipped: true };
@@ -158,8 +172,7 @@ export class SettlementService {
         const operationId = await this.closeDay(prepared, data);
         const result = await this.complete(prepared, data, operationId);
         await job.updateData({ ...data, step: 'done' });
-        this.metrics.settlements.inc({ outcome: result.status === 'FAILED' ? 'failed' : result.hasDiscrepancies ? 'discrepancy' : 'completed' });
-        return result;
+        return this.counted(result);
       } catch (error) {
         if (!(error instanceof RetryLater)) throw error;
         return await this.retryLater(job, token, data, settlement.id, error);
@@ -167,6 +180,14 @@ export class SettlementService {
     } finally {
       await this.wake(await this.slots.release(data.tenantId, jobId));
     }
+  }
+
+  /** Counts a settlement this run finished (one another run finished, `skipped`, was counted by that run). */
+  private counted(result: RunResult): RunResult {
+    if (result.skipped) return result;
+    this.metrics.settlements.inc({ outcome: result.status === 'FAILED' ? 'failed' : result.hasDiscrepancies ? 'discrepancy' : 'completed' });
+    if (result.status === 'FAILED') this.metrics.failures.inc({ code: result.code ?? 'UNKNOWN' });
+    return result;
   }
 
   /**
@@ -184,11 +205,7 @@ export class SettlementService {
    */
   private async retryLater(job: Job<RunData>, token: string | undefined, data: RunData, settlementId: string, error: RetryLater): Promise<RunResult> {
     const waited = Date.now() - Date.parse(data.firstAttemptAt!);
-    if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) {
-      const failed = await this.fail(settlementId, data, error.code, error.message);
-      this.metrics.settlements.inc({ outcome: 'failed' });
-      return failed;
-    }
+    if (waited >= this.config.SETTLEMENT_GIVE_UP_MS) return this.counted(await this.fail(settlementId, data, error.code, error.message));
     const retries = (data.retries ?? 0) + 1;
     // The delay chosen, or (a stale duplicate run) what another run finished.
     const deferral = await this.db.withTenant(data.tenantId, async (tx) => {
@@ -229,8 +246,9 @@ export class SettlementService {
       // the close-day created after it are one step for the terminal, so two settlements never both send one.
       const [, [terminal]] = await Promise.all([
         lockTerminal(tx, data.terminalId),
-        tx.$queryRaw<{ storeId: string; protocol: string }[]>`
-          SELECT t."storeId", t."protocol"::text AS "protocol" FROM "Terminal" t WHERE t."id" = ${data.terminalId}::uuid`,
+        tx.$queryRaw<{ storeId: string; protocol: string; status: string; agentStatus: string | null }[]>`
+          SELECT t."storeId", t."protocol"::text AS "protocol", t."status"::text AS "status", a."status"::text AS "agentStatus"
+          FROM "Terminal" t LEFT JOIN "Agent" a ON a."id" = t."agentId" WHERE t."id" = ${data.terminalId}::uuid`,
       ]);
       if (!terminal) throw new Error(`terminal ${data.terminalId} not found`);
       const protocol = terminal.protocol as SettlementProtocol;
@@ -238,6 +256,16 @@ export class SettlementService {
       if (settlement.status === 'COMPLETED' || settlement.status === 'FAILED') return { settlement, protocol };
       let operation = settlement.operationId ? await readOperation(tx, settlement.operationId) : null;
       if (operation && (isFinal(operation) || needsRecovery(operation))) return { settlement, protocol, operation };
+      // None of its close-days reached the terminal (none yet, one that provably did not act, or one still PENDING): a
+      // terminal that takes no new work now (disabled, or its agent revoked: the gateway's rule) ends the settlement
+      // at once; deferred as offline, it waited out the give-up window (4 h). One sent before recovers above instead.
+      const refusal = terminalRefusalOf(terminal);
+      if (refusal !== null) {
+        const claimed = await this.refused(tx, settlement, data, refusal, operation);
+        return claimed === null
+          ? { settlement, protocol, ended: await this.failIn(tx, settlement.id, data, refusal, refusalMessage(refusal, data)) }
+          : { settlement, protocol, operation: claimed };
+      }
       const busy = await this.otherOperationInFlight(tx, data, operation?.id);
       if (busy) return { settlement, protocol, operation: operation ?? undefined, busy };
       if (!operation || operation.state === 'FAILED' || operation.state === 'CANCELED') {
@@ -330,6 +358,33 @@ export class SettlementService {
         ${ownOperationId ? Prisma.sql`AND o."id" <> ${ownOperationId}::uuid` : Prisma.empty}
       LIMIT 1`;
     return busy ?? null;
+  }
+
+  /**
+   * The settlement's terminal takes no new work: its close-day still PENDING (never claimed, so never sent: the
+   * executor's claim PENDING → SENT comes before any byte) is failed by the same compare-and-set a late claim then
+   * loses, and null is returned (the settlement may end). A claim that won meanwhile returns the close-day as it
+   * stands now: sent, so recovered (or its outcome used), never reported failed here.
+   */
+  private async refused(
+    tx: SqlClient,
+    settlement: Settlement,
+    data: RunData,
+    refusal: TerminalRefusal,
+    operation: OperationRow | null,
+  ): Promise<OperationRow | null> {
+    if (operation?.state !== 'PENDING') return null;
+    const reason = `never sent: ${refusalMessage(refusal, data)}`;
+    const failed = await transitionOperation(tx, {
+      operationId: operation.id,
+      from: ['PENDING'],
+      to: 'FAILED',
+      set: { stateReason: reason, error: { code: refusal, reason }, completedAt: new Date() },
+      step: { kind: 'transition', data: { reason, by: 'settlement', settlementId: settlement.id }, event: 'operation.completed' },
+    });
+    if (failed !== null) return null;
+    const now = await readOperation(tx, operation.id);
+    return now !== null && (isFinal(now) || needsRecovery(now)) ? now : null;
   }
 
   /** Persists "close-day about to be sent": the operation exists and is linked before any byte goes out. */
@@ -620,7 +675,7 @@ export class SettlementService {
     });
     if (failed === null) return finishedElsewhere(tx, settlementId);
     this.logger.warn({ settlementId, terminalId: data.terminalId, code }, 'settlement failed');
-    return { settlementId, status: 'FAILED' };
+    return { settlementId, status: 'FAILED', code };
   }
 }
 
@@ -643,6 +698,18 @@ function boundaryOf(b: Omit<Boundary, 'closedBy'>, sender: Settlement['status'] 
       return null;
     default:
       return assertUnreachable(sender);
+  }
+}
+
+/** Why a settlement of a terminal that takes no new work ended, and what brings its day to a close. */
+function refusalMessage(refusal: TerminalRefusal, data: RunData): string {
+  switch (refusal) {
+    case 'TERMINAL_DISABLED':
+      return `terminal ${data.terminalId} is disabled: no close-day was sent; enable it (PATCH /v1/terminals/${data.terminalId} {"disabled": false}) and close its day by hand (POST /v1/terminals/${data.terminalId}/settlements)`;
+    case 'AGENT_REVOKED':
+      return `terminal ${data.terminalId} is bridged by a revoked agent: no close-day was sent; move it to an active agent and close its day by hand (POST /v1/terminals/${data.terminalId}/settlements)`;
+    default:
+      return assertUnreachable(refusal);
   }
 }
 

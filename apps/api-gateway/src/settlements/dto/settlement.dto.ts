@@ -25,7 +25,15 @@ const STATUSES = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'] as const;
 /** API casing: `pending`, `running`, `completed`, `failed`. */
 export const settlementStatus = wireEnum('SettlementStatus', STATUSES);
 
-export const runSettlementSchema = z.strictObject({ businessDate: businessDate.optional().describe("Default: today in the store's time zone.") }).default({});
+export const runSettlementSchema = z
+  .strictObject({
+    businessDate: businessDate
+      .optional()
+      .describe(
+        "Default: the business day a close-day now settles in the store's time zone, as a scheduled one does: today from 06:00 local time, before 06:00 the previous day (a night shift settles after midnight).",
+      ),
+  })
+  .default({});
 export type RunSettlementDto = z.infer<typeof runSettlementSchema>;
 
 const filters = {
@@ -137,11 +145,24 @@ export function toSettlementResponse(row: SettlementRow): SettlementResponse {
 }
 
 const counts = z.object({
+  batches: z
+    .number()
+    .describe(
+      "Batches the day's completed settlements reconciled, each once: a settlement's own batch and every batch of its terminal closed since the previous settlement (through the operations API, on the terminal itself, or by a settlement that failed before its close-day's outcome was known; docs/settlements.md).",
+    ),
+  batchesWithoutTerminalTotals: z
+    .number()
+    .describe('Of `batches`, those whose terminal totals are unknown (`closed_without_totals`, `closed_on_terminal`): in neither `ourNet` nor `terminalNet`.'),
   completed: z.number(),
   failed: z.number(),
-  ourNet: z.number().describe('Sum of our signed net over completed settlements, minor units.'),
+  ourNet: z
+    .number()
+    .describe(
+      'Our signed net, minor units, over the batches whose terminal totals are known: the same batches as `terminalNet`. Our net of the whole day is `ourNet + ourNetWithoutTerminalTotals`.',
+    ),
+  ourNetWithoutTerminalTotals: z.number().describe('Our signed net, minor units, of the batches without terminal totals (`batchesWithoutTerminalTotals`).'),
   pending: z.number().describe('`pending` + `running`.'),
-  terminalNet: z.number(),
+  terminalNet: z.number().describe("The terminals' signed net, minor units, over the same batches as `ourNet`."),
   total: z.number(),
   withDiscrepancies: z.number(),
 });
