@@ -31,6 +31,8 @@ import {
   type OperationInDoubt,
   recoveringOperationOf,
   type TerminalCommandDispatcher,
+  type TerminalRefusal,
+  terminalRefusalOf,
   transitionOperation,
 } from '@payorch/operations';
 import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
@@ -681,7 +683,7 @@ function answerOf(op: OperationRow): Prisma.InputJsonValue {
 
 /** What a claim needs to know about the terminal: why it cannot run the step (null: it can), its agent, an operation in doubt. */
 interface TerminalCheck {
-  refusal: 'TERMINAL_GONE' | 'TERMINAL_DISABLED' | 'AGENT_REVOKED' | null;
+  refusal: 'TERMINAL_GONE' | TerminalRefusal | null;
   agentId: string | null;
   inDoubt: OperationInDoubt | null;
 }
@@ -693,13 +695,8 @@ async function terminalCheck(tx: SqlClient, terminalId: string): Promise<Termina
       ${recoveringOperationOf(Prisma.raw('t."id"'))} AS "inDoubt"
     FROM "Terminal" t LEFT JOIN "Agent" a ON a."id" = t."agentId"
     WHERE t."id" = ${terminalId}::uuid`;
-  const refusal = !terminal
-    ? 'TERMINAL_GONE'
-    : terminal.status === 'DISABLED'
-      ? 'TERMINAL_DISABLED'
-      : terminal.agentStatus === 'REVOKED'
-        ? 'AGENT_REVOKED'
-        : null;
+  // The gateway's and the settlement's rule (terminalRefusalOf); a terminal deleted since the campaign started is gone.
+  const refusal = terminal ? terminalRefusalOf(terminal) : 'TERMINAL_GONE';
   if (refusal !== null) return { refusal, agentId: null, inDoubt: null };
   // The executor's claim refuses too while an operation of the terminal is in doubt (unlessTerminalInDoubt): a stale read here is safe.
   return { refusal: null, agentId: terminal!.agentId, inDoubt: terminal!.inDoubt };

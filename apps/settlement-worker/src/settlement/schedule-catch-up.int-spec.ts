@@ -219,6 +219,22 @@ describe('settlement catch-up: a scheduled run lost before its first attempt is 
     expect(await h.owner.settlement.count({ where: { terminalId: { in: [...fresh.terminalIds, ...added.terminalIds] } } })).toBe(0);
   });
 
+  it('covers no terminal that takes no new work (disabled, or behind a revoked agent): neither the fire nor the catch-up queues its run', async () => {
+    const { storeId, terminalIds, scheduleId, at, businessDate } = await storeWithSchedule(3, 10);
+    const [working, disabled, bridged] = terminalIds as [string, string, string];
+    const revoked = await h.owner.agent.create({ data: { tenantId, storeId, name: 'till PC', status: 'REVOKED' } });
+    await h.owner.terminal.update({ where: { id: disabled }, data: { status: 'DISABLED' } });
+    await h.owner.terminal.update({ where: { id: bridged }, data: { agentId: revoked.id } });
+
+    // The catch-up: only the working terminal's run was due and missing.
+    expect((await sweep()).catchUp).toMatchObject({ due: 1, missing: 1, added: 1 });
+    await expectOneSettlementEach([working], businessDate);
+    // The fire itself (its run of the working terminal is the one above, under the same job id).
+    expect(await fire(scheduleId, at)).toEqual({ enqueued: 1, businessDate });
+    expect(await openRuns([disabled, bridged])).toEqual([]);
+    expect(await h.owner.settlement.count({ where: { terminalId: { in: [disabled, bridged] } } })).toBe(0);
+  });
+
   it('reads a bounded number of rows per statement among 20,000 settlements of the terminal (it runs every sweep)', async () => {
     const { storeId, terminalIds, businessDate } = await storeWithSchedule(1, 10);
     const [terminalId] = terminalIds;

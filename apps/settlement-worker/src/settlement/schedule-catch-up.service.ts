@@ -9,7 +9,7 @@ import type { Logger } from '@payorch/logging';
 import { businessDateOf, lastScheduledInstant, scheduledFireJobId, scheduleRunKey, settlementJobId } from '@payorch/settlement';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
-import { type ScheduleRow, terminalsCoveredBy } from './schedule-sync.service';
+import { SCHEDULED_TERMINAL_SELECT, type ScheduleRow, scheduledTerminalOf, terminalsCoveredBy } from './schedule-sync.service';
 import { SETTLEMENT_METRICS, type SettlementMetrics } from './settlement-metrics';
 
 export interface CatchUpResult {
@@ -112,10 +112,12 @@ export class ScheduleCatchUpService {
     return this.db.withTenant(tenantId, async (tx) => {
       const storeIds = schedules.flatMap((s) => s.storeId ?? []);
       const terminalIds = schedules.flatMap((s) => s.terminalId ?? []);
-      const terminals = await tx.terminal.findMany({
-        where: { status: { not: 'DISABLED' }, OR: [{ storeId: { in: storeIds } }, { id: { in: terminalIds } }] },
-        select: { id: true, storeId: true, status: true, createdAt: true },
-      });
+      const terminals = (
+        await tx.terminal.findMany({
+          where: { status: { not: 'DISABLED' }, OR: [{ storeId: { in: storeIds } }, { id: { in: terminalIds } }] },
+          select: { ...SCHEDULED_TERMINAL_SELECT, createdAt: true },
+        })
+      ).map(scheduledTerminalOf);
       const stores = await tx.store.findMany({
         where: { id: { in: [...new Set([...storeIds, ...terminals.map((t) => t.storeId)])] } },
         select: { id: true, timeZone: true },

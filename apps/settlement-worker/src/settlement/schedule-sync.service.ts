@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import type { Database } from '@payorch/db';
 import { type JobData, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
+import { type TerminalStatuses, terminalRefusalOf } from '@payorch/operations';
 import { businessDateOf, cronPatternOf, scheduleRunKey, schedulerIdOf, settlementJobId } from '@payorch/settlement';
 
 import { DATABASE, LOGGER } from '../tokens';
@@ -37,17 +38,25 @@ const SCHEDULER_PREFIX = 'schedule-';
 const FAN_OUT_CHUNK = 500;
 
 /** A terminal as far as the schedules go. */
-export interface ScheduledTerminal {
+export interface ScheduledTerminal extends TerminalStatuses {
   id: string;
   storeId: string;
-  status: string;
+}
+
+/** What a firing reads of each terminal (ScheduledTerminal): the agent's status beside the terminal's. */
+export const SCHEDULED_TERMINAL_SELECT = { id: true, storeId: true, status: true, agent: { select: { status: true } } } as const;
+
+/** A terminal row read with SCHEDULED_TERMINAL_SELECT, as a ScheduledTerminal. */
+export function scheduledTerminalOf<T extends { status: string; agent: { status: string } | null }>({ agent, ...terminal }: T) {
+  return { ...terminal, agentStatus: agent?.status ?? null };
 }
 
 /**
  * The terminals a firing of `schedule` settles, one `settlement.run` each: a terminal schedule its terminal, a store
- * schedule the store's terminals except those with an enabled schedule of their own (`ownScheduled`); never a DISABLED
- * one. `terminals` holds at least those of the schedule's store (or its terminal). The rule of the fire and of the
- * catch-up (ScheduleCatchUpService) alike.
+ * schedule the store's terminals except those with an enabled schedule of their own (`ownScheduled`); never one that
+ * takes no new work (disabled, or its agent revoked: `terminalRefusalOf`, the gateway's and the settlement's rule —
+ * a settlement queued for it would only fail). `terminals` holds at least those of the schedule's store (or its
+ * terminal). The rule of the fire and of the catch-up (ScheduleCatchUpService) alike.
  */
 export function terminalsCoveredBy<T extends ScheduledTerminal>(
   schedule: { storeId: string | null; terminalId: string | null },
@@ -55,7 +64,7 @@ export function terminalsCoveredBy<T extends ScheduledTerminal>(
   ownScheduled: ReadonlySet<string>,
 ): T[] {
   return terminals.filter(
-    (t) => t.status !== 'DISABLED' && (schedule.terminalId ? t.id === schedule.terminalId : t.storeId === schedule.storeId && !ownScheduled.has(t.id)),
+    (t) => terminalRefusalOf(t) === null && (schedule.terminalId ? t.id === schedule.terminalId : t.storeId === schedule.storeId && !ownScheduled.has(t.id)),
   );
 }
 
@@ -202,27 +211,30 @@ export class ScheduleSyncService {
 
   /**
    * A schedule fired at `firedAt`: enqueue a run for each terminal it covers. A store schedule skips
-   * terminals that have an enabled schedule of their own, and disabled terminals.
+   * terminals that have an enabled schedule of their own; every schedule skips terminals that take no new work
+   * (disabled, or behind a revoked agent: terminalsCoveredBy).
    */
   async fire(data: JobData['settlement.fire'], firedAt: Date): Promise<{ enqueued: number; businessDate?: string }> {
     const plan = await this.db.withTenant(data.tenantId, async (tx) => {
       const schedule = await tx.settlementSchedule.findUnique({ where: { id: data.scheduleId } });
       if (!schedule || !schedule.enabled) return null;
-      const select = { id: true, storeId: true, status: true } as const;
+      const select = SCHEDULED_TERMINAL_SELECT;
       let ownScheduled = new Set<string>();
       let candidates: ScheduledTerminal[];
       if (schedule.terminalId) {
-        candidates = await tx.terminal.findMany({ where: { id: schedule.terminalId, status: { not: 'DISABLED' } }, select });
+        candidates = (await tx.terminal.findMany({ where: { id: schedule.terminalId, status: { not: 'DISABLED' } }, select })).map(scheduledTerminalOf);
       } else {
         const own = await tx.settlementSchedule.findMany({
           where: { enabled: true, terminalId: { not: null }, terminal: { storeId: schedule.storeId! } },
           select: { terminalId: true },
         });
         ownScheduled = new Set(own.map((o) => o.terminalId!));
-        candidates = await tx.terminal.findMany({
-          where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: [...ownScheduled] } },
-          select,
-        });
+        candidates = (
+          await tx.terminal.findMany({
+            where: { storeId: schedule.storeId!, status: { not: 'DISABLED' }, id: { notIn: [...ownScheduled] } },
+            select,
+          })
+        ).map(scheduledTerminalOf);
       }
       const terminals = terminalsCoveredBy(schedule, candidates, ownScheduled);
       const storeId = terminals[0]?.storeId ?? schedule.storeId;
