@@ -1,11 +1,18 @@
-import { Database, type DatabaseOptions, type PrismaClient, publishEvent } from '@payorch/db';
-import { ApiError, isKeyScope, isUuid, issueToken, KEY_SCOPES, SecretBox, TOKEN_KINDS } from '@payorch/domain';
+import { randomUUID } from 'node:crypto';
+
+import { Database, type DatabaseOptions, type PrismaClient, publishEvent, type TransactionClient } from '@payorch/db';
+import { ApiError, isKeyScope, isUuid, issueToken, KEY_SCOPES, PayorchError, SecretBox, TOKEN_KINDS } from '@payorch/domain';
 import { terminalCredentialsAad } from '@payorch/drivers';
 import { EGRESS_CHANNELS, type EgressChannel, normaliseGrant } from '@payorch/egress-guard';
 import { assistMerchantAad } from '@payorch/wallet-payments';
 
+import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
+
 /** How much of a failed job's reason its `job.retry` audit row keeps (an error message; it says why, not what). */
 const FAILED_REASON_MAX = 1_000;
+
+/** How many rows of a table `secrets rewrap` reads at once (id order), each secret then re-sealed with its own update. */
+const REWRAP_PAGE = 500;
 
 const GRANT_CHANNEL = { assist: 'ASSIST', relay: 'RELAY', webhook: 'WEBHOOK' } as const satisfies Record<EgressChannel, string>;
 
@@ -32,27 +39,95 @@ function toGrant(row: {
 }
 
 /**
+ * What an operator action records (actor type "admin", actor `user@host`): ids, counts, key ids; never a secret, a key
+ * or job data.
+ */
+export interface AdminAuditEntry {
+  action: string;
+  resourceType: string;
+  resourceId: string;
+  details?: Record<string, unknown>;
+}
+
+/** A row of an audit log as `audit list` prints it (the fields of `GET /v1/audit-log`'s entries, and the tenant). */
+export interface AuditLogEntry {
+  id: string;
+  createdAt: string;
+  tenantId: string | null;
+  actorType: string;
+  actorId: string | null;
+  action: string;
+  resourceType: string;
+  resourceId: string | null;
+  details: Record<string, unknown> | null;
+  requestId: string | null;
+}
+
+/** One re-sealed table of `secrets rewrap`: the secrets it looked at, and those it moved to the active key. */
+export interface RewrapCount {
+  checked: number;
+  rewrapped: number;
+}
+
+/**
+ * What `secrets rewrap` did. `audit` (only when it re-sealed something): its `secrets.rewrap` row in the platform
+ * audit log `written`, or `failed` (`auditError` says why: the secrets stay re-sealed, unrecorded but for this result).
+ * `stopped`: why it stopped before the last secret (one it could not open); the counts are those of the secrets before.
+ */
+export interface RewrapResult {
+  activeKeyId: string;
+  rewrapped: number;
+  terminalCredentials: RewrapCount;
+  assistMerchantSecrets: RewrapCount;
+  stopped?: string;
+  audit?: 'written' | 'failed';
+  auditError?: string;
+}
+
+/** The error's own words: Prisma's message opens with the invocation, the driver's is on its `Message:` or last line. */
+export function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Message: `(.+)`/.exec(message)?.[1] ?? message.trim().split('\n').at(-1) ?? message;
+}
+
+/**
  * Operator actions. Runs as the owner role (DATABASE_URL), which is not subject to RLS, so every
- * method names its tenant explicitly and writes an audit row with actor type "admin".
+ * method names its tenant explicitly.
+ *
+ * Every action that changes something writes one audit row, actor type "admin": in the log of the tenant it concerns,
+ * or in the platform audit log (rows of no tenant, which only the owner role reads: docs/security.md) when it concerns
+ * none. A change in PostgreSQL commits with its row (`changeAudited`): when the row cannot be written, nothing changes
+ * and the action fails with AUDIT_FAILED. A change that cannot share its row's transaction (a job moved back in Redis;
+ * secrets re-sealed one row at a time, so no terminal stays locked while the run lasts) gets its row right after
+ * (`record`), and a row that cannot be written is reported with the result, for the CLI to exit 1 with AUDIT_FAILED.
  */
 export class AdminService {
+  /** The transactions of changes and their audit rows (their domain events go to `onCommitted`). */
+  private readonly db: Database;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly operator: string,
     /** Where committed domain events go (the CLI publishes them on Redis when REDIS_URL is set). */
-    private readonly onCommitted?: DatabaseOptions['onCommitted'],
+    onCommitted?: DatabaseOptions['onCommitted'],
     /**
      * Announces that a tenant's API keys or status changed, after the change committed (the CLI publishes on
      * apiKeysChangedChannel when REDIS_URL is set: the gateways forget the tenant's keys at once; without it, after
      * their API_KEY_CACHE_MS).
      */
     private readonly onKeysChanged?: (tenantId: string) => Promise<void>,
-  ) {}
+  ) {
+    this.db = new Database(prisma, { onCommitted });
+  }
 
   async createTenant(name: string) {
     if (!name.trim()) throw new ApiError('VALIDATION_FAILED', 'name: must not be empty');
-    const tenant = await this.prisma.tenant.create({ data: { name: name.trim() } });
-    await this.audit(tenant.id, 'tenant.create', 'tenant', tenant.id);
+    const id = randomUUID();
+    const tenant = await this.changeAudited(
+      id,
+      (tx) => tx.tenant.create({ data: { id, name: name.trim() } }),
+      () => ({ action: 'tenant.create', resourceType: 'tenant', resourceId: id }),
+    );
     return { id: tenant.id, name: tenant.name, createdAt: tenant.createdAt.toISOString() };
   }
 
@@ -75,27 +150,20 @@ export class AdminService {
    */
   async setTenantStatus(id: string, status: 'ACTIVE' | 'DISABLED') {
     const tenant = await this.requireTenant(id);
-    const db = new Database(this.prisma, { onCommitted: this.onCommitted });
-    const row = await db.withTenant(tenant.id, async (tx) => {
-      const updated = await tx.tenant.update({ where: { id: tenant.id }, data: { status, disabledAt: status === 'DISABLED' ? new Date() : null } });
-      await tx.auditLog.create({
-        data: {
-          tenantId: tenant.id,
-          actorType: 'admin',
-          actorId: this.operator,
-          action: status === 'DISABLED' ? 'tenant.disable' : 'tenant.enable',
-          resourceType: 'tenant',
-          resourceId: tenant.id,
-        },
-      });
-      await publishEvent(tx, tenant.id, {
-        type: status === 'DISABLED' ? 'tenant.disabled' : 'tenant.enabled',
-        subjectType: 'tenant',
-        subjectId: tenant.id,
-        data: { tenantId: tenant.id, status },
-      });
-      return updated;
-    });
+    const row = await this.changeAudited(
+      tenant.id,
+      async (tx) => {
+        const updated = await tx.tenant.update({ where: { id: tenant.id }, data: { status, disabledAt: status === 'DISABLED' ? new Date() : null } });
+        await publishEvent(tx, tenant.id, {
+          type: status === 'DISABLED' ? 'tenant.disabled' : 'tenant.enabled',
+          subjectType: 'tenant',
+          subjectId: tenant.id,
+          data: { tenantId: tenant.id, status },
+        });
+        return updated;
+      },
+      () => ({ action: status === 'DISABLED' ? 'tenant.disable' : 'tenant.enable', resourceType: 'tenant', resourceId: tenant.id }),
+    );
     await this.onKeysChanged?.(tenant.id);
     return { id: row.id, name: row.name, status: row.status, disabledAt: row.disabledAt?.toISOString() ?? null };
   }
@@ -110,10 +178,11 @@ export class AdminService {
     }
     const issued = issueToken(TOKEN_KINDS.apiKey);
     const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
-    const key = await this.prisma.apiKey.create({
-      data: { tenantId: tenant.id, name: input.name, prefix: issued.prefix, hash: issued.hash, scopes, expiresAt },
-    });
-    await this.audit(tenant.id, 'api_key.create', 'api_key', key.id, { scopes });
+    const key = await this.changeAudited(
+      tenant.id,
+      (tx) => tx.apiKey.create({ data: { tenantId: tenant.id, name: input.name, prefix: issued.prefix, hash: issued.hash, scopes, expiresAt } }),
+      (created) => ({ action: 'api_key.create', resourceType: 'api_key', resourceId: created.id, details: { scopes } }),
+    );
     return { id: key.id, tenantId: tenant.id, name: key.name, scopes, expiresAt: expiresAt?.toISOString() ?? null, apiKey: issued.token };
   }
 
@@ -137,9 +206,12 @@ export class AdminService {
     const key = await this.prisma.apiKey.findUnique({ where: { id } });
     if (!key) throw new ApiError('NOT_FOUND', `API key ${id} was not found`);
     const revokedAt = key.revokedAt ?? new Date();
-    await this.prisma.apiKey.update({ where: { id }, data: { revokedAt } });
+    await this.changeAudited(
+      key.tenantId,
+      (tx) => tx.apiKey.update({ where: { id }, data: { revokedAt } }),
+      () => ({ action: 'api_key.revoke', resourceType: 'api_key', resourceId: id }),
+    );
     await this.onKeysChanged?.(key.tenantId);
-    await this.audit(key.tenantId, 'api_key.revoke', 'api_key', id);
     return { id, revokedAt: revokedAt.toISOString() };
   }
 
@@ -158,17 +230,26 @@ export class AdminService {
     }
     const grant = normaliseGrant({ cidr: input.cidr, port: input.port ?? null });
     if ('refused' in grant) throw new ApiError('VALIDATION_FAILED', `cidr: ${grant.refused}`);
-    const row = await this.prisma.egressGrant.create({
-      data: {
-        tenantId: tenant.id,
-        channel: GRANT_CHANNEL[channel],
-        cidr: grant.cidr,
-        port: grant.port,
-        description: input.description?.trim() || null,
-        createdBy: this.operator,
-      },
-    });
-    await this.audit(tenant.id, 'egress_grant.create', 'egress_grant', row.id, { channel, cidr: row.cidr, port: row.port });
+    const row = await this.changeAudited(
+      tenant.id,
+      (tx) =>
+        tx.egressGrant.create({
+          data: {
+            tenantId: tenant.id,
+            channel: GRANT_CHANNEL[channel],
+            cidr: grant.cidr,
+            port: grant.port,
+            description: input.description?.trim() || null,
+            createdBy: this.operator,
+          },
+        }),
+      (created) => ({
+        action: 'egress_grant.create',
+        resourceType: 'egress_grant',
+        resourceId: created.id,
+        details: { channel, cidr: created.cidr, port: created.port },
+      }),
+    );
     return toGrant(row);
   }
 
@@ -183,8 +264,16 @@ export class AdminService {
     if (!isUuid(id)) throw new ApiError('VALIDATION_FAILED', 'id: must be a UUID');
     const row = await this.prisma.egressGrant.findUnique({ where: { id } });
     if (!row) throw new ApiError('NOT_FOUND', `egress grant ${id} was not found`);
-    await this.prisma.egressGrant.delete({ where: { id } });
-    await this.audit(row.tenantId, 'egress_grant.delete', 'egress_grant', id, { channel: row.channel.toLowerCase(), cidr: row.cidr, port: row.port });
+    await this.changeAudited(
+      row.tenantId,
+      (tx) => tx.egressGrant.delete({ where: { id } }),
+      () => ({
+        action: 'egress_grant.delete',
+        resourceType: 'egress_grant',
+        resourceId: id,
+        details: { channel: row.channel.toLowerCase(), cidr: row.cidr, port: row.port },
+      }),
+    );
     return { ...toGrant(row), revoked: true };
   }
 
@@ -198,44 +287,151 @@ export class AdminService {
   async auditJobRetry(queue: string, job: { id: string; name: string; failedReason: string; tenantId?: string }) {
     const tenantId = job.tenantId === undefined ? null : (await this.requireTenant(job.tenantId)).id;
     const failedReason = job.failedReason.length > FAILED_REASON_MAX ? `${job.failedReason.slice(0, FAILED_REASON_MAX)}…` : job.failedReason;
-    await this.audit(tenantId, 'job.retry', 'job', job.id, { queue, jobName: job.name, failedReason });
+    await this.record(tenantId, { action: 'job.retry', resourceType: 'job', resourceId: job.id, details: { queue, jobName: job.name, failedReason } });
   }
 
   /**
    * After PAYORCH_MASTER_KEY rotation: re-seals every secret still on an older key under the active
    * one (the old key must still be listed in PAYORCH_PREVIOUS_MASTER_KEYS while this runs). Each
    * envelope is opened first with its row's AAD, proving it is intact and bound to that row.
+   *
+   * Table by table, in id order, a page at a time; each secret is written back with its own compare-and-set (the
+   * envelope it read), so a secret the tenant changes meanwhile (a terminal's new password, sealed by the gateway) is
+   * left as the gateway wrote it, never overwritten with the old one; nor is it counted. It stops at the first secret it
+   * cannot open (`stopped`: its code, table and row id; a key missing from PAYORCH_PREVIOUS_MASTER_KEYS, a tampered
+   * envelope) or error, keeping what it re-sealed before.
+   *
+   * A run that re-sealed anything writes one `secrets.rewrap` row to the platform audit log (it concerns every tenant),
+   * resource `master_key` <active key id>, with the counts, the key ids it moved secrets from and why it stopped:
+   * key ids only, never key material or envelopes; also when the run stopped. Written after the run (the re-seals are
+   * not held in one transaction: that would lock every terminal row while it lasts): a row that cannot be written leaves
+   * the secrets re-sealed, and the result says `audit: "failed"` with `auditError`.
    */
-  async rewrapSecrets(box: SecretBox) {
+  async rewrapSecrets(box: SecretBox): Promise<RewrapResult> {
+    const fromKeyIds = new Set<string>();
+    const terminalCredentials: RewrapCount = { checked: 0, rewrapped: 0 };
+    const assistMerchantSecrets: RewrapCount = { checked: 0, rewrapped: 0 };
+    /** Re-seals one table's secrets: `page` reads the next rows after an id, `save` writes one back if unchanged. */
     const rewrap = async (
-      rows: { id: string; tenantId: string; envelope: string | null }[],
+      what: string,
+      count: RewrapCount,
+      page: (afterId: string | undefined) => Promise<{ id: string; tenantId: string; envelope: string }[]>,
       aad: (tenantId: string, id: string) => string,
-      save: (id: string, envelope: string) => Promise<unknown>,
+      save: (id: string, read: string, envelope: string) => Promise<number>,
     ) => {
-      let rewrapped = 0;
-      for (const row of rows) {
-        if (!row.envelope || box.keyIdOf(row.envelope) === box.activeKeyId) continue;
-        box.decrypt(row.envelope, aad(row.tenantId, row.id));
-        await save(row.id, box.rewrap(row.envelope));
-        rewrapped++;
+      let afterId: string | undefined;
+      for (let rows = await page(afterId); rows.length > 0; rows = await page(afterId)) {
+        for (const row of rows) {
+          afterId = row.id;
+          count.checked++;
+          try {
+            const keyId = box.keyIdOf(row.envelope);
+            if (keyId === box.activeKeyId) continue;
+            box.decrypt(row.envelope, aad(row.tenantId, row.id));
+            if ((await save(row.id, row.envelope, box.rewrap(row.envelope))) === 0) continue;
+            fromKeyIds.add(keyId);
+            count.rewrapped++;
+          } catch (error) {
+            const code = error instanceof PayorchError ? `${error.code}: ` : '';
+            throw new RewrapStopped(`${what} ${row.id}: ${code}${reasonOf(error)}`);
+          }
+        }
       }
-      return { checked: rows.length, rewrapped };
     };
 
-    const terminals = await this.prisma.terminal.findMany({ select: { id: true, tenantId: true, credentialsEncrypted: true } });
-    const terminalCredentials = await rewrap(
-      terminals.map((t) => ({ id: t.id, tenantId: t.tenantId, envelope: t.credentialsEncrypted })),
-      terminalCredentialsAad,
-      (id, envelope) => this.prisma.terminal.update({ where: { id }, data: { credentialsEncrypted: envelope } }),
-    );
-    const merchants = await this.prisma.assistMerchant.findMany({ select: { id: true, tenantId: true, secretsEncrypted: true } });
-    const assistMerchantSecrets = await rewrap(
-      merchants.map((m) => ({ id: m.id, tenantId: m.tenantId, envelope: m.secretsEncrypted })),
-      assistMerchantAad,
-      (id, envelope) => this.prisma.assistMerchant.update({ where: { id }, data: { secretsEncrypted: envelope } }),
-    );
+    let stopped: string | undefined;
+    try {
+      await rewrap(
+        'terminal',
+        terminalCredentials,
+        async (afterId) =>
+          (
+            await this.prisma.terminal.findMany({
+              where: { credentialsEncrypted: { not: null }, ...(afterId && { id: { gt: afterId } }) },
+              select: { id: true, tenantId: true, credentialsEncrypted: true },
+              orderBy: { id: 'asc' },
+              take: REWRAP_PAGE,
+            })
+          ).map((t) => ({ id: t.id, tenantId: t.tenantId, envelope: t.credentialsEncrypted! })),
+        terminalCredentialsAad,
+        async (id, read, envelope) =>
+          (await this.prisma.terminal.updateMany({ where: { id, credentialsEncrypted: read }, data: { credentialsEncrypted: envelope } })).count,
+      );
+      await rewrap(
+        'assist merchant',
+        assistMerchantSecrets,
+        async (afterId) =>
+          (
+            await this.prisma.assistMerchant.findMany({
+              where: afterId ? { id: { gt: afterId } } : {},
+              select: { id: true, tenantId: true, secretsEncrypted: true },
+              orderBy: { id: 'asc' },
+              take: REWRAP_PAGE,
+            })
+          ).map((m) => ({ id: m.id, tenantId: m.tenantId, envelope: m.secretsEncrypted })),
+        assistMerchantAad,
+        async (id, read, envelope) =>
+          (await this.prisma.assistMerchant.updateMany({ where: { id, secretsEncrypted: read }, data: { secretsEncrypted: envelope } })).count,
+      );
+    } catch (error) {
+      stopped = error instanceof RewrapStopped ? error.message : `an error (${reasonOf(error)})`;
+    }
+
     const rewrapped = terminalCredentials.rewrapped + assistMerchantSecrets.rewrapped;
-    return { activeKeyId: box.activeKeyId, rewrapped, terminalCredentials, assistMerchantSecrets };
+    const result: RewrapResult = { activeKeyId: box.activeKeyId, rewrapped, terminalCredentials, assistMerchantSecrets, ...(stopped && { stopped }) };
+    if (rewrapped === 0) return result;
+    const entry: AdminAuditEntry = {
+      action: 'secrets.rewrap',
+      resourceType: 'master_key',
+      resourceId: box.activeKeyId,
+      details: {
+        activeKeyId: box.activeKeyId,
+        fromKeyIds: [...fromKeyIds].sort(),
+        rewrapped,
+        terminalCredentials,
+        assistMerchantSecrets,
+        ...(stopped && { stopped }),
+      },
+    };
+    try {
+      await this.record(null, entry);
+      return { ...result, audit: 'written' };
+    } catch (error) {
+      return { ...result, audit: 'failed', auditError: reasonOf(error) };
+    }
+  }
+
+  /**
+   * A page of an audit log, newest first (keyset: `cursor` is the `nextCursor` of the page before): the platform's
+   * (`'platform'`: the rows of no tenant) or one tenant's, optionally of one `action` and from `since` on.
+   */
+  async listAuditLog(
+    log: 'platform' | { tenantId: string },
+    query: { limit: number; cursor?: string; action?: string; since?: Date },
+  ): Promise<Page<AuditLogEntry>> {
+    const tenantId = log === 'platform' ? null : (await this.requireTenant(log.tenantId)).id;
+    const filters = { tenantId, action: query.action, createdAt: query.since ? { gte: query.since } : undefined };
+    return this.prisma.$transaction((tx) =>
+      keysetPage(
+        tx,
+        'AuditLog',
+        filters,
+        { limit: query.limit, cursor: query.cursor },
+        (ids) => tx.auditLog.findMany({ where: { id: { in: ids } }, orderBy: KEYSET_ORDER }),
+        (row) => ({
+          id: row.id,
+          createdAt: row.createdAt.toISOString(),
+          tenantId: row.tenantId,
+          actorType: row.actorType,
+          actorId: row.actorId,
+          action: row.action,
+          resourceType: row.resourceType,
+          resourceId: row.resourceId,
+          details: (row.details ?? null) as Record<string, unknown> | null,
+          requestId: row.requestId,
+        }),
+      ),
+    );
   }
 
   private async requireTenant(id: string) {
@@ -245,10 +441,43 @@ export class AdminService {
     return tenant;
   }
 
-  /** An audit row of the operator: in `tenantId`'s log, or the platform's (null: an action that concerns no tenant). */
-  private async audit(tenantId: string | null, action: string, resourceType: string, resourceId: string, details?: object) {
-    await this.prisma.auditLog.create({
-      data: { tenantId, action, resourceType, resourceId, actorType: 'admin', actorId: this.operator, details: details as never },
+  /**
+   * A change in PostgreSQL and its audit row in one transaction (`tenantId`'s, whose domain events go to `onCommitted`;
+   * or a plain one for the platform log, null): both commit, or neither. A row that cannot be written fails the action
+   * with AUDIT_FAILED, and nothing changes.
+   */
+  private async changeAudited<T>(tenantId: string | null, change: (tx: TransactionClient) => Promise<T>, entryOf: (result: T) => AdminAuditEntry): Promise<T> {
+    const inTransaction = async (tx: TransactionClient) => {
+      const result = await change(tx);
+      const entry = entryOf(result);
+      await this.write(tx, tenantId, entry).catch((error: unknown) => {
+        const log = tenantId === null ? 'the platform audit log' : `tenant ${tenantId}'s audit log`;
+        throw new PayorchError('AUDIT_FAILED', `${entry.action} not done: its row could not be written to ${log} (${reasonOf(error)}); nothing was changed`);
+      });
+      return result;
+    };
+    return tenantId === null ? this.prisma.$transaction(inTransaction) : this.db.withTenant(tenantId, inTransaction);
+  }
+
+  /** The audit row of a change already made outside its transaction (`tenantId`'s log, or the platform's: null); throws when it cannot be written. */
+  private async record(tenantId: string | null, entry: AdminAuditEntry): Promise<void> {
+    await this.write(this.prisma, tenantId, entry);
+  }
+
+  private async write(client: TransactionClient, tenantId: string | null, entry: AdminAuditEntry): Promise<void> {
+    await client.auditLog.create({
+      data: {
+        tenantId,
+        actorType: 'admin',
+        actorId: this.operator,
+        action: entry.action,
+        resourceType: entry.resourceType,
+        resourceId: entry.resourceId,
+        details: entry.details as never,
+      },
     });
   }
 }
+
+/** Ends a `secrets rewrap` run at a secret it could not open or write; the message names it (code, table, row id). */
+class RewrapStopped extends Error {}

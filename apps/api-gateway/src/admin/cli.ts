@@ -8,7 +8,8 @@ import { PayorchError, SecretBox } from '@payorch/domain';
 import { announceKeysChanged, notifyCommitted } from '@payorch/operations';
 import { createRedisClient } from '@payorch/redis';
 
-import { AdminService } from './admin.service';
+import { isoInstant } from '../common/zod';
+import { AdminService, reasonOf, type RewrapResult } from './admin.service';
 import { FailedJobs, isQueueName, type JobRetryAudit, QUEUE_NAMES, type QueueName, type RetryResult } from './failed-jobs';
 
 /**
@@ -25,7 +26,15 @@ import { FailedJobs, isQueueName, type JobRetryAudit, QUEUE_NAMES, type QueueNam
  *     (BullMQ jobs that used up their attempts, payorch_queue_jobs{state="failed"}: list them, move them back to waiting
  *     once the cause is fixed; REDIS_URL and REDIS_KEY_PREFIX as the workers'; `retry` also DATABASE_URL: each retry
  *     is audited, `job.retry`, in its tenant's audit log, or the platform's for a job of no tenant)
+ *   npm run admin -- secrets rewrap   (after a PAYORCH_MASTER_KEY rotation; audited in the platform audit log, `secrets.rewrap`)
+ *   npm run admin -- audit list (--platform | --tenant <id>) [--limit N] [--action <action>] [--since <instant>] [--cursor <c>]
+ *     (an audit log, newest first: the platform's, the operator's actions that concern no tenant, or a tenant's)
  * Prints JSON. A new API key is printed once and never stored.
+ *
+ * Every command that changes something is audited (actor type "admin", actor `user@host`): in the log of the tenant it
+ * concerns, or in the platform audit log when it concerns none (AdminService). A change in PostgreSQL commits with its
+ * row, so a row that cannot be written changes nothing; one in Redis (`jobs retry`) or made row by row (`secrets
+ * rewrap`) stays made, and the command prints it with `"audit": "failed"`. Either way it exits 1, `AUDIT_FAILED`.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
 function config(): AdminConfig {
@@ -39,7 +48,11 @@ function print(result: unknown): void {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
 
-async function run(action: (admin: AdminService) => Promise<unknown>): Promise<void> {
+/**
+ * Runs one command on the owner connection and prints its result; `report` (after the result is printed) throws for a
+ * result that must fail the command (a change not audited, a run stopped early).
+ */
+async function run<T>(action: (admin: AdminService) => Promise<T>, report?: (result: T) => void): Promise<void> {
   const { DATABASE_URL, REDIS_KEY_PREFIX, REDIS_URL } = config();
   const prisma = createPrismaClient(DATABASE_URL, { max: 1 });
   // With REDIS_URL, committed events (tenant.disabled…) reach the connectors at once; without it they
@@ -64,6 +77,7 @@ async function run(action: (admin: AdminService) => Promise<unknown>): Promise<v
     const result = await action(new AdminService(prisma, operator(), onCommitted, onKeysChanged));
     await Promise.all(published);
     print(result);
+    report?.(result);
   } finally {
     redis?.disconnect();
     await prisma.$disconnect();
@@ -106,10 +120,7 @@ async function retryJobs(retry: (jobs: FailedJobs, audit: JobRetryAudit) => Prom
   try {
     await withFailedJobs(async (jobs) => {
       await prisma.$queryRaw`SELECT 1`.catch((error: unknown) => {
-        // Prisma's message opens with the invocation; the driver's own words are on its last line.
-        const message = error instanceof Error ? error.message : String(error);
-        const reason = /Message: `(.+)`/.exec(message)?.[1] ?? message.trim().split('\n').at(-1);
-        throw new PayorchError('DATABASE_UNAVAILABLE', `cannot reach PostgreSQL at DATABASE_URL (${reason}); nothing was done`);
+        throw new PayorchError('DATABASE_UNAVAILABLE', `cannot reach PostgreSQL at DATABASE_URL (${reasonOf(error)}); nothing was done`);
       });
       const admin = new AdminService(prisma, operator());
       const result = await retry(jobs, (queue, job) => admin.auditJobRetry(queue, job));
@@ -123,20 +134,59 @@ async function retryJobs(retry: (jobs: FailedJobs, audit: JobRetryAudit) => Prom
 
 function reportRetries(result: RetryResult): void {
   const unaudited = result.jobs.filter((job) => job.audit === 'failed');
-  const problems: string[] = [];
-  if (unaudited.length) {
-    const whose = (tenantId: string | undefined) => (tenantId === undefined ? 'no tenant: platform audit log' : `tenant ${tenantId}`);
-    const named = unaudited.map((job) => `job ${job.id} (${job.name}, ${whose(job.tenantId)}: ${job.auditError})`);
-    problems.push(`retried, but NOT in the audit log: ${named.join('; ')}; this output is their only record`);
-  }
-  if (result.stopped) problems.push(result.stopped);
-  if (problems.length) throw new PayorchError(unaudited.length ? 'AUDIT_FAILED' : 'RETRY_STOPPED', problems.join('. '));
+  const whose = (tenantId: string | undefined) => (tenantId === undefined ? 'no tenant: platform audit log' : `tenant ${tenantId}`);
+  const named = unaudited.map((job) => `job ${job.id} (${job.name}, ${whose(job.tenantId)}: ${job.auditError})`);
+  failUnlessDone(
+    unaudited.length ? `retried, but NOT in the audit log: ${named.join('; ')}; this output is their only record` : undefined,
+    result.stopped ? { code: 'RETRY_STOPPED', why: result.stopped } : undefined,
+  );
+}
+
+function reportRewrap(result: RewrapResult): void {
+  failUnlessDone(
+    result.audit === 'failed'
+      ? `re-sealed ${result.rewrapped} secret(s) under key ${result.activeKeyId}, but NOT in the platform audit log (${result.auditError}); this output is their only record`
+      : undefined,
+    result.stopped
+      ? {
+          code: 'REWRAP_STOPPED',
+          why: `stopped at ${result.stopped}; that secret and those after it were not re-sealed: keep their keys in PAYORCH_PREVIOUS_MASTER_KEYS until a run ends without stopping`,
+        }
+      : undefined,
+  );
+}
+
+/**
+ * Fails a command whose result is printed: AUDIT_FAILED when a change it made is in no audit log (`unaudited` names
+ * it), else `stopped.code` when it stopped before the end. Both exit 1.
+ */
+function failUnlessDone(unaudited: string | undefined, stopped: { code: string; why: string } | undefined): void {
+  const problems = [unaudited, stopped?.why].filter((p): p is string => p !== undefined);
+  if (unaudited !== undefined) throw new PayorchError('AUDIT_FAILED', problems.join('. '));
+  if (stopped) throw new PayorchError(stopped.code, stopped.why);
 }
 
 const positiveInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
   return n;
+};
+
+/** At most what `GET /v1/audit-log` pages (200); 50 unless told. */
+const AUDIT_PAGE_MAX = 200;
+const auditLimit = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > AUDIT_PAGE_MAX) throw new InvalidArgumentError(`must be a whole number from 1 to ${AUDIT_PAGE_MAX}`);
+  return n;
+};
+const auditAction = (v: string) => {
+  if (!/^[a-z0-9_.:-]{1,100}$/i.test(v))
+    throw new InvalidArgumentError('must be an action such as secrets.rewrap or job.retry (letters, digits and _ . : - only)');
+  return v;
+};
+const since = (v: string) => {
+  if (!isoInstant().safeParse(v).success) throw new InvalidArgumentError('must be an ISO 8601 date-time with its offset, e.g. 2026-12-01T00:00:00Z');
+  return new Date(v);
 };
 
 const program = new Command('payorch-admin').description('payorch operator commands').showHelpAfterError();
@@ -233,14 +283,36 @@ program
   .command('secrets')
   .description('secrets at rest')
   .command('rewrap')
-  .description('re-seal every secret under the active PAYORCH_MASTER_KEY (after a key rotation)')
+  .description(
+    're-seal every secret under the active PAYORCH_MASTER_KEY (after a key rotation); audited in the platform audit log (secrets.rewrap: counts and key ids)',
+  )
   .action(() =>
     run((a) => {
       const { PAYORCH_MASTER_KEY, PAYORCH_PREVIOUS_MASTER_KEYS } = config();
       if (!PAYORCH_MASTER_KEY) throw new PayorchError('CONFIG', 'PAYORCH_MASTER_KEY is not set');
       return a.rewrapSecrets(SecretBox.fromConfig(PAYORCH_MASTER_KEY, PAYORCH_PREVIOUS_MASTER_KEYS));
-    }),
+    }, reportRewrap),
   );
+
+program
+  .command('audit')
+  .description('audit logs (read only)')
+  .command('list')
+  .description(
+    "an audit log, newest first: the platform's (--platform: the operator's actions that concern no tenant, which no tenant sees) or a tenant's; prints {data, nextCursor}",
+  )
+  .addOption(new Option('--platform', 'the platform audit log (the rows of no tenant)').conflicts('tenant'))
+  .addOption(new Option('--tenant <id>', "a tenant's audit log (what its GET /v1/audit-log shows)"))
+  .option('--limit <n>', `how many (at most ${AUDIT_PAGE_MAX})`, auditLimit, 50)
+  .option('--action <action>', 'only this action, e.g. secrets.rewrap, job.retry', auditAction)
+  .option('--since <instant>', 'only rows at or after this instant (ISO 8601, e.g. 2026-12-01T00:00:00Z)', since)
+  .option('--cursor <cursor>', "the next page: the previous page's nextCursor")
+  .action((o: { platform?: boolean; tenant?: string; limit: number; action?: string; since?: Date; cursor?: string }, command: Command) => {
+    if (!o.platform && o.tenant === undefined) command.error('error: one of --platform or --tenant <id> is required');
+    return run((a) =>
+      a.listAuditLog(o.platform ? 'platform' : { tenantId: o.tenant! }, { limit: o.limit, action: o.action, since: o.since, cursor: o.cursor }),
+    );
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = error instanceof PayorchError ? `${error.code}: ` : '';
