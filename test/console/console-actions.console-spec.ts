@@ -293,6 +293,11 @@ describe('ops console actions', () => {
         what: 'the job to read an untrusted orderstate',
         timeoutMs: 20_000,
       });
+      // The capture's job too: its operation's code is then the same (and the error-code filter matches it).
+      await waitFor(async () => (await get(held.id)).operations[0]?.error?.code === 'CHECKVALUE_MISMATCH', {
+        what: "the job to read the capture's untrusted orderstate",
+        timeoutMs: 20_000,
+      });
 
       // A read key sees the open payment (opened from its link) but cannot resolve it.
       const readKey = (
@@ -321,7 +326,10 @@ describe('ops console actions', () => {
       await page.getByRole('button', { name: 'CONSOLE-UNKNOWN' }).waitFor();
       await page.getByLabel('Error code').fill('checkvalue_mismatch');
       await page.getByRole('button', { name: 'Filter', exact: true }).click();
-      await waitFor(async () => (await orders.allTextContents()).sort().join() === 'CONSOLE-RACE,CONSOLE-UNKNOWN', { what: 'the list filtered by error code' });
+      // The payments whose own code it is, and the one whose capture's code it is.
+      await waitFor(async () => (await orders.allTextContents()).sort().join() === 'CONSOLE-LOST-CAPTURE,CONSOLE-RACE,CONSOLE-UNKNOWN', {
+        what: 'the list filtered by error code',
+      });
       expect(page.url()).toContain('#/wallet?errorCode=CHECKVALUE_MISMATCH');
       expect(await page.getByLabel('Error code').inputValue()).toBe('CHECKVALUE_MISMATCH');
       await page.goto(`${origin}/console/#/wallet?operationState=unknown`);

@@ -23,6 +23,8 @@ export type SettlementStatus = Schemas['SettlementStatus'];
 export type WalletPayment = Schemas['WalletPayment'];
 export type WalletOperation = Schemas['WalletOperation'];
 export type WalletResolution = NonNullable<WalletPayment['resolution']>;
+/** Every `error.code` of a wallet payment or operation the API can return (hints: wallet-errors.ts). */
+export type WalletErrorCode = Schemas['WalletErrorCode'];
 export type Webhook = Schemas['Webhook'];
 export type Delivery = Schemas['WebhookDelivery'];
 export type ApiKey = Schemas['ApiKey'];

@@ -1,5 +1,6 @@
 /** Wallet payments through Assist TokenPay: logic shared by the gateway (pays) and the worker (resolves). */
 export { createAssistClient, type AssistClientSettings, type AssistMerchantRow } from './assist-client';
+export { type PayorchWalletErrorCode, WALLET_ERROR_CODES, type WalletErrorCode } from './error-codes';
 export { bodyPathOf } from './fields';
 export { assistMerchantAad, openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from './merchant-secrets';
 export {
@@ -10,6 +11,8 @@ export {
   errorBody,
   FINAL_STATES,
   humanErrorBody,
+  operationNotFoundError,
+  type OutcomeError,
   type HumanPaymentVerdict,
   type HumanVerdictFacts,
   paidState,

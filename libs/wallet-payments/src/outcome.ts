@@ -7,11 +7,13 @@
 import {
   type AfterPaymentOutcome,
   type OperationResolution,
+  type AssistIntegrityError,
+  type AssistProtocolError,
   AssistServerError,
+  type AssistTransportError,
   maskPan,
   ORDER_STATUS_BY_STATE,
   orderAmountToMinorUnits,
-  type AssistError,
   type AssistOrder,
   type DuplicateOutcome,
   type OrderOutcome,
@@ -20,7 +22,10 @@ import {
   toOrderAmount,
 } from '@payorch/assist-tokenpay';
 import { assertUnreachable } from '@payorch/domain';
-import type { WalletPaymentState } from '@payorch/prisma';
+import type { WalletOperationKind, WalletPaymentState } from '@payorch/prisma';
+
+import type { WalletErrorCode } from './error-codes';
+import { ASSIST_TYPE_OF_KIND } from './operation-claims';
 
 /** States after which nothing changes any more. */
 export const FINAL_STATES: ReadonlySet<WalletPaymentState> = new Set([
@@ -43,8 +48,8 @@ export const isFinalState = (state: WalletPaymentState) => FINAL_STATES.has(stat
 export interface PaymentErrorBody {
   /** `assist`: a firstcode/secondcode answer; `transport`/`protocol`/`integrity`: why the outcome is unknown; `payorch`: our conclusion. */
   readonly source: 'assist' | 'transport' | 'protocol' | 'integrity' | 'payorch';
-  /** e.g. `LIMIT_EXCEEDED`, `AUTHENTICATION_FAILED`, `TIMEOUT`, `CHECKVALUE_MISMATCH`, `ORDER_NOT_FOUND`. */
-  readonly code: string;
+  /** e.g. `LIMIT_EXCEEDED`, `AUTHENTICATION_FAILED`, `TIMEOUT`, `CHECKVALUE_MISMATCH`, `ORDER_NOT_FOUND` (every one: error-codes.ts). */
+  readonly code: WalletErrorCode;
   readonly message: string;
   readonly firstCode: number | null;
   readonly secondCode: number | null;
@@ -260,7 +265,10 @@ export function summarizeOrder(order: AssistOrder, source: 'tokenpay' | 'orderst
   };
 }
 
-export function errorBody(error: AssistError): PaymentErrorBody {
+/** The Assist client's errors an outcome carries (a validation error is the caller's, stored as `VALIDATION_FAILED`). */
+export type OutcomeError = AssistServerError | AssistTransportError | AssistProtocolError | AssistIntegrityError;
+
+export function errorBody(error: OutcomeError): PaymentErrorBody {
   if (error instanceof AssistServerError) {
     return {
       source: 'assist',
@@ -323,6 +331,36 @@ export function settlementOfOperation(outcome: AfterPaymentOutcome | Exclude<Ope
     default:
       return assertUnreachable(outcome);
   }
+}
+
+/** What a person calls each operation kind (messages). */
+const NOUN_OF_KIND: Readonly<Record<WalletOperationKind, string>> = {
+  CAPTURE: 'capture',
+  CANCEL_AUTHORIZATION: 'release of the authorisation',
+  REFUND: 'refund',
+};
+
+/** `45 s`, `10 min`: a grace period as a person reads it. */
+const duration = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
+
+/**
+ * `error` of an operation the resolution job concludes never reached Assist (`failed`, `OPERATION_NOT_FOUND`): orderstate
+ * lists no record of its type and amount that is free to be its own `graceMs` (WALLET_NOT_FOUND_GRACE_MS) after it was
+ * sent, and Assist never named it. Says what that means and what to do (docs/wallet-payments.md §4 "Lost answer").
+ */
+export function operationNotFoundError(op: { kind: WalletOperationKind; amount: bigint; currency: string }, graceMs: number): PaymentErrorBody {
+  const noun = NOUN_OF_KIND[op.kind];
+  return {
+    source: 'payorch',
+    code: 'OPERATION_NOT_FOUND',
+    message:
+      `Assist has no record of this ${noun}: the order lists no ${ASSIST_TYPE_OF_KIND[op.kind]} of ${toOrderAmount(op.amount, op.currency)} ` +
+      `${op.currency} besides those of the payment's other operations, ${duration(graceMs)} after it was sent. The request never reached ` +
+      `Assist and no money moved; if the ${noun} is still wanted, send it again with a new Idempotency-Key`,
+    firstCode: null,
+    secondCode: null,
+    field: null,
+  };
 }
 
 // ───────────────────────── a person's verdict (POST …/resolve) ─────────────────────────

@@ -82,7 +82,14 @@ describe('wallet payment owner (real PostgreSQL, RLS)', () => {
     await db.withTenant(tenantId, (tx) =>
       transitionWalletPayment(tx, { paymentId: row.id, from: ['PROCESSING'], change: { state: 'UNKNOWN', error: null, completedAt: null } }),
     );
-    const error = { source: 'integrity' as const, code: 'CHECKVALUE_MISMATCH', message: 'bad checkvalue', firstCode: null, secondCode: null, field: null };
+    const error = {
+      source: 'integrity' as const,
+      code: 'CHECKVALUE_MISMATCH' as const,
+      message: 'bad checkvalue',
+      firstCode: null,
+      secondCode: null,
+      field: null,
+    };
     const kept = await db.withTenant(tenantId, (tx) =>
       transitionWalletPayment(tx, { paymentId: row.id, from: ['UNKNOWN'], change: null, error, countResolutionAttempt: true }),
     );

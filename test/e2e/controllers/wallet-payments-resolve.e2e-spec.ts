@@ -35,13 +35,14 @@ describe('WalletPaymentsController: human resolution (POST v1/wallet-payments/:i
     return paid;
   }
   /** A two-stage payment whose capture's answer was lost: the operation is `unknown`. */
-  async function unknownCapture(as: Caller = suite.a): Promise<{ paymentId: string; operationId: string; billNumber: string }> {
+  async function unknownCapture(as: Caller = suite.a): Promise<{ paymentId: string; operationId: string; billNumber: string; errorCode: string }> {
     const held = await suite.create('/v1/wallet-payments', payment(as, 10_000, { twoStage: true }), as);
     sandbox.setMode('lost-answer', { endpoint: 'charge', times: 1 });
     const res = await suite.call('post', `/v1/wallet-payments/${held.id}/capture`, { as, body: { amount: 4_000 } });
     expectStatus(res, 200);
     expect(res.body).toMatchObject({ state: 'authorized', operations: [{ kind: 'capture', state: 'unknown' }] });
-    return { paymentId: held.id, operationId: res.body.operations[0].id, billNumber: held.assist.billNumber };
+    expect(res.body.error).toBeNull();
+    return { paymentId: held.id, operationId: res.body.operations[0].id, billNumber: held.assist.billNumber, errorCode: res.body.operations[0].error.code };
   }
   const resolve = (id: string, body: unknown, options: { as?: Caller; idempotencyKey?: string | false } = {}) =>
     suite.call('post', `/v1/wallet-payments/${id}/resolve`, { body, ...options });
@@ -150,9 +151,12 @@ describe('WalletPaymentsController: human resolution (POST v1/wallet-payments/:i
   });
 
   it('resolves an unknown capture (200): the payment moves with it; 409 once it is resolved', async () => {
-    const { paymentId, operationId, billNumber } = await unknownCapture();
+    const { paymentId, operationId, billNumber, errorCode } = await unknownCapture();
     const listed = await suite.call('get', '/v1/wallet-payments', { query: { operationState: 'unknown' } });
     expect(listed.body.data.map((p: { id: string }) => p.id)).toContain(paymentId);
+    // The payment has no error of its own: its operation's code finds it (as OPERATION_NOT_PROVEN would).
+    const byCode = await suite.call('get', '/v1/wallet-payments', { query: { errorCode } });
+    expect(byCode.body.data.map((p: { id: string }) => p.id)).toContain(paymentId);
 
     const note = 'back office: Charge Success, card 4111-1111-1111-1111';
     const res = await resolveOperation(paymentId, operationId, { state: 'succeeded', note, billNumber: `${billNumber}.2` });

@@ -346,9 +346,12 @@ function hoist(schemas: Record<string, unknown>, schema: Record<string, unknown>
   return { $ref: `#/components/schemas/${unique}` };
 }
 
+/** Enums of error codes, SCREAMING_CASE like the envelope's: the envelope's own and a wallet payment's `error.code`. */
+const ERROR_CODE_ENUMS = ['ErrorCode', 'WalletErrorCode'];
+
 /**
  * Enum values of the document that are not lower snake_case. Namespaced names (`wallet_payment.created`,
- * `stores:write`) are checked per segment; error codes are excepted (the envelope's own SCREAMING_CASE names).
+ * `stores:write`) are checked per segment; error codes are excepted (ERROR_CODE_ENUMS).
  */
 export function nonWireCaseEnums(document: unknown): string[] {
   const found: string[] = [];
@@ -356,7 +359,7 @@ export function nonWireCaseEnums(document: unknown): string[] {
     if (Array.isArray(value)) return value.forEach((v, i) => walk(v, `${where}/${i}`));
     if (value === null || typeof value !== 'object') return;
     for (const [k, v] of Object.entries(value)) {
-      if (k === 'enum' && Array.isArray(v) && !where.endsWith('/ErrorCode') && !where.includes('x-error-codes')) {
+      if (k === 'enum' && Array.isArray(v) && !ERROR_CODE_ENUMS.some((name) => where.endsWith(`/${name}`)) && !where.includes('x-error-codes')) {
         for (const e of v) if (typeof e === 'string' && e !== '*' && !e.split(/[.:]/).every(isWireCase)) found.push(`${where}: ${e}`);
       } else walk(v, `${where}/${k}`);
     }

@@ -586,9 +586,15 @@ export class WalletPaymentsService {
           merchantId: query.merchantId,
           tokenType: query.tokenType,
           orderNumber: query.orderNumber,
-          // What needs a person: `state=unknown&errorCode=ORDER_NOT_PROVEN`, `operationState=unknown` (docs/wallet-payments.md).
+          // What needs a person: `state=unknown&errorCode=ORDER_NOT_PROVEN`, `errorCode=OPERATION_NOT_PROVEN`,
+          // `operationState=unknown` (docs/wallet-payments.md). The code of the payment or of one of its operations.
           'id:errorCode':
-            query.errorCode === undefined ? undefined : { in: Prisma.sql`SELECT "id" FROM "WalletPayment" WHERE "error"->>'code' = ${query.errorCode}` },
+            query.errorCode === undefined
+              ? undefined
+              : {
+                  in: Prisma.sql`SELECT "id" FROM "WalletPayment" WHERE "error"->>'code' = ${query.errorCode}
+                    UNION ALL SELECT "paymentId" FROM "WalletPaymentOperation" WHERE "error"->>'code' = ${query.errorCode}`,
+                },
           'id:operationState':
             query.operationState === undefined
               ? undefined

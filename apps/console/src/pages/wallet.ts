@@ -14,9 +14,7 @@ import {
   type VerdictBody,
   verdictBody,
 } from '../wallet-resolution';
-
-/** Error codes a person filters by most: the ones that leave a payment `unknown`, and a verdict's own. */
-const KNOWN_ERROR_CODES = ['ORDER_NOT_PROVEN', 'CHECKVALUE_MISMATCH', 'SIGNATURE_MISMATCH', 'ORDER_MISMATCH', 'INTERNAL_ERROR', 'TIMEOUT', 'RESOLVED_MANUALLY'];
+import { WALLET_ERROR_HINTS, WALLET_ERROR_SUGGESTIONS, walletErrorHint, walletErrorText } from '../wallet-errors';
 
 /** A verdict a person submitted and is asked to confirm; one `Idempotency-Key` for it, so confirming again after a lost answer replays. */
 interface PendingVerdict {
@@ -187,11 +185,14 @@ export class WalletPage extends ConsoleElement {
     const subject = op ? `${op.kind.replace(/_/g, ' ')} ${money(op.amount, op.currency)} of order ${p.orderNumber}` : `order ${p.orderNumber}`;
     const options = target.kind === 'payment' ? paymentVerdicts(p.twoStage) : OPERATION_VERDICTS;
     const pending = this.confirming;
+    const error = (target.kind === 'payment' ? p.error : op?.error) ?? null;
+    const hint = error ? walletErrorHint(error.code) : undefined;
     return html`<form class="resolve" aria-label="Resolve ${subject}" data-testid="resolve-form" @submit=${(e: SubmitEvent) => void this.review(e)}>
       <p>
         Resolve ${subject} by hand, after reading the order in Assist's back office (by order number <strong>${p.orderNumber}</strong>). A verdict is final and
         audited.
       </p>
+      ${error ? html`<p class="hint" data-testid="resolve-hint"><strong>${error.code}</strong>: ${error.message}${hint ? html`<br />${hint.todo}` : nothing}</p>` : nothing}
       <fieldset ?disabled=${pending !== null || this.busy}>
         <label
           >True outcome
@@ -227,7 +228,7 @@ export class WalletPage extends ConsoleElement {
       <td>${money(o.amount, o.currency)}</td>
       <td>
         <span class="badge ${o.state === 'succeeded' ? 'approved' : o.state}" data-testid="wallet-operation-state">${o.state}</span>
-        ${o.error && o.state !== 'succeeded' ? html`<small>${o.error.code}</small>` : nothing}
+        ${o.error && o.state !== 'succeeded' ? html`<small title=${walletErrorText(o.error.code)}>${o.error.code}</small>` : nothing}
       </td>
       <td>${o.resolution ? this.renderResolution(o.resolution, `Resolution of the ${o.kind.replace(/_/g, ' ')}`, 'wallet-operation-resolution') : '—'}</td>
       <td>${new Date(o.createdAt).toLocaleString()}</td>
@@ -283,7 +284,9 @@ export class WalletPage extends ConsoleElement {
             maxlength="64"
           />
         </label>
-        <datalist id="wallet-error-codes">${KNOWN_ERROR_CODES.map((c) => html`<option value=${c}></option>`)}</datalist>
+        <datalist id="wallet-error-codes">
+          ${WALLET_ERROR_SUGGESTIONS.map((c) => html`<option value=${c} label=${`${WALLET_ERROR_HINTS[c].person ? 'needs a person: ' : ''}${WALLET_ERROR_HINTS[c].means}`}></option>`)}
+        </datalist>
         <button type="submit">Filter</button>
       </form>
       ${this.loading ? html`<p aria-live="polite">Loading…</p>` : nothing}
@@ -309,7 +312,7 @@ export class WalletPage extends ConsoleElement {
                       <td>${money(w.amount, w.currency)}</td>
                       <td>
                         <span class="badge ${w.state}">${w.state}</span>
-                        ${w.error ? html`<small>${w.error.code}</small>` : nothing}
+                        ${w.error ? html`<small title=${walletErrorText(w.error.code)}>${w.error.code}</small>` : nothing}
                         ${w.operations.some((o) => o.state === 'unknown') ? html`<small>an operation is unknown</small>` : nothing}
                         ${w.resolution || w.operations.some((o) => o.resolution) ? html`<small>resolved by hand</small>` : nothing}
                       </td>
@@ -337,6 +340,7 @@ export class WalletPage extends ConsoleElement {
                 <dd>${p.assist ? `${p.assist.billNumber} (${p.assist.orderState}, from ${p.assist.source})` : '—'}</dd>
                 <dt>Error</dt>
                 <dd data-testid="wallet-error">${p.error ? `${p.error.code}: ${p.error.message}` : '—'}</dd>
+                ${p.error && walletErrorHint(p.error.code) ? html`<dd class="hint" data-testid="wallet-error-hint">${walletErrorText(p.error.code)}</dd>` : nothing}
                 ${
                   p.state === 'unknown'
                     ? html`<dt>Resolution attempts</dt>

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
+import type { WalletErrorCode } from '@payorch/wallet-payments';
 
 import { REGISTRY } from '../health/health.controller';
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
@@ -17,7 +18,7 @@ import { type ScrapeCache, type ScrapeCacheOptions, scrapedMetrics } from './scr
  * `OPERATION_NOT_PROVEN`: the records like a capture / cancel / refund may be the ones an operation settled by hand
  * without a billnumber stands for (libs/assist-tokenpay `findOperation`).
  */
-export const WALLET_HUMAN_ERROR_CODES: readonly string[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH', 'OPERATION_NOT_PROVEN'];
+export const WALLET_HUMAN_ERROR_CODES: readonly WalletErrorCode[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH', 'OPERATION_NOT_PROVEN'];
 
 /** A read serves the scrapes of this long after it started: several Prometheus servers, or a dashboard, cost one. */
 export const UNKNOWN_OUTCOMES_CACHE_MS = 5_000;

@@ -283,7 +283,17 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     });
     expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: old.operationId } })).toMatchObject({
       state: 'FAILED',
-      error: expect.objectContaining({ code: 'OPERATION_NOT_FOUND' }),
+      error: {
+        source: 'payorch',
+        code: 'OPERATION_NOT_FOUND',
+        // What it means and what to do (WALLET_NOT_FOUND_GRACE_MS is 60 s here).
+        message:
+          "Assist has no record of this capture: the order lists no Charge of 20.00 RUB besides those of the payment's other operations, 60 s " +
+          'after it was sent. The request never reached Assist and no money moved; if the capture is still wanted, send it again with a new Idempotency-Key',
+        firstCode: null,
+        secondCode: null,
+        field: null,
+      },
     });
     expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: old.id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
     expect((await owner.domainEvent.findMany({ where: { subjectId: old.id } })).map((e) => e.type)).toEqual(['wallet_payment.operation_failed']);

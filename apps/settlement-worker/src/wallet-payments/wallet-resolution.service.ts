@@ -17,6 +17,8 @@ import {
   isFinalState,
   openMerchantSecrets,
   operationClaims,
+  type OperationOutcomeColumns,
+  operationNotFoundError,
   type PaymentChange,
   type ResolveQueue,
   settlementOfOperation,
@@ -217,24 +219,17 @@ export class WalletResolutionService {
           'the records Assist lists like this wallet operation may be the ones an operation settled by hand without a billnumber stands for: left to a person',
         );
       }
-      let columns;
+      let columns: OperationOutcomeColumns;
       if (resolution.status === 'not_found') {
         const silentFor = Date.now() - sentAt.getTime();
         // An operation Assist named did reach it: however long orderstate does not show it, the money may have moved.
         columns =
           op.assistBillNumber === null && silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS
             ? {
-                to: 'FAILED' as const,
-                error: {
-                  source: 'payorch' as const,
-                  code: 'OPERATION_NOT_FOUND',
-                  message: 'Assist lists no such operation on the order: the request never reached it, no money moved',
-                  firstCode: null,
-                  secondCode: null,
-                  field: null,
-                },
+                to: 'FAILED',
+                error: operationNotFoundError({ kind: op.kind, amount: op.amount, currency: payment.currency }, this.config.WALLET_NOT_FOUND_GRACE_MS),
               }
-            : { to: 'UNKNOWN' as const };
+            : { to: 'UNKNOWN' };
       } else {
         columns = settlementOfOperation(resolution);
       }
@@ -253,25 +248,43 @@ export class WalletResolutionService {
     return { paymentId, state: row.state, outcome: 'resolved' };
   }
 
+  /** Payments one sweep takes at most (tests lower it). */
+  batchSize = 500;
+
   /**
-   * Re-enqueues resolution for payments left UNKNOWN or PROCESSING longer than
-   * WALLET_SWEEP_OLDER_THAN_MS (job lost with Redis, attempts exhausted, gateway crashed mid-call).
+   * Re-enqueues resolution for payments left open (PENDING, PROCESSING, REQUIRES_ACTION, UNKNOWN), or with a capture /
+   * cancel / refund left open, unchanged for WALLET_SWEEP_OLDER_THAN_MS (job lost with Redis, attempts exhausted,
+   * gateway crashed mid-call). Fair: a pass takes the payments never taken first, then the least recently taken, and
+   * records that it took them (`sweptAt`, in PostgreSQL), so one taken goes behind every other open one. Payments whose
+   * job waits out a long backoff, or that wait for a person (ORDER_NOT_PROVEN, OPERATION_NOT_PROVEN, …), take their turn
+   * and no more: every open payment is taken within ceil(open / batchSize) passes (migration `fair_wallet_sweep`).
    */
   async sweep(queue: ResolveQueue): Promise<{ found: number; added: number; retried: number }> {
     const olderThan = `${this.config.WALLET_SWEEP_OLDER_THAN_MS} milliseconds`;
     const rows = await this.db.prisma.$queryRaw<Array<{ id: string; tenantId: string }>>`
-      SELECT "id", "tenantId" FROM payorch_unresolved_wallet_payments(${olderThan}::interval, ${500}::int)`;
+      SELECT "id", "tenantId" FROM payorch_unresolved_wallet_payments(${olderThan}::interval, ${this.batchSize}::int)`;
     let added = 0;
     let retried = 0;
+    const taken: string[] = [];
+    let failure: unknown;
     for (const row of rows) {
-      const result = await ensureResolveJob(
-        queue,
-        { paymentId: row.id, tenantId: row.tenantId },
-        { delayMs: 0, attempts: this.config.WALLET_RESOLVE_ATTEMPTS, backoffMs: this.config.WALLET_RESOLVE_BACKOFF_MS },
-      );
-      if (result === 'added') added++;
-      if (result === 'retried') retried++;
+      try {
+        const result = await ensureResolveJob(
+          queue,
+          { paymentId: row.id, tenantId: row.tenantId },
+          { delayMs: 0, attempts: this.config.WALLET_RESOLVE_ATTEMPTS, backoffMs: this.config.WALLET_RESOLVE_BACKOFF_MS },
+        );
+        taken.push(row.id);
+        if (result === 'added') added++;
+        if (result === 'retried') retried++;
+      } catch (error) {
+        failure = error;
+        break;
+      }
     }
+    // Only the payments whose job was made sure of go to the back: if Redis fails mid-pass, the rest come first next time.
+    if (taken.length) await this.db.prisma.$executeRaw`SELECT payorch_mark_wallet_payments_swept(${taken}::uuid[])`;
+    if (failure !== undefined) throw failure;
     if (rows.length) this.logger.info({ found: rows.length, added, retried }, 'wallet payment sweep');
     return { found: rows.length, added, retried };
   }

@@ -1554,7 +1554,7 @@ export interface components {
         };
         /** @default {} */
         RunSettlementRequest: {
-            /** @description Default: today in the store's time zone. */
+            /** @description Default: the business day a close-day now settles in the store's time zone, as a scheduled one does: today from 06:00 local time, before 06:00 the previous day (a night shift settles after midnight). */
             businessDate?: string;
         };
         Settlement: {
@@ -1618,24 +1618,38 @@ export interface components {
         };
         SettlementSummary: {
             chain: {
+                /** @description Batches the day's completed settlements reconciled, each once: a settlement's own batch and every batch of its terminal closed since the previous settlement (through the operations API, on the terminal itself, or by a settlement that failed before its close-day's outcome was known; docs/settlements.md). */
+                batches: number;
+                /** @description Of `batches`, those whose terminal totals are unknown (`closed_without_totals`, `closed_on_terminal`): in neither `ourNet` nor `terminalNet`. */
+                batchesWithoutTerminalTotals: number;
                 completed: number;
                 failed: number;
-                /** @description Sum of our signed net over completed settlements, minor units. */
+                /** @description Our signed net, minor units, over the batches whose terminal totals are known: the same batches as `terminalNet`. Our net of the whole day is `ourNet + ourNetWithoutTerminalTotals`. */
                 ourNet: number;
+                /** @description Our signed net, minor units, of the batches without terminal totals (`batchesWithoutTerminalTotals`). */
+                ourNetWithoutTerminalTotals: number;
                 /** @description `pending` + `running`. */
                 pending: number;
+                /** @description The terminals' signed net, minor units, over the same batches as `ourNet`. */
                 terminalNet: number;
                 total: number;
                 withDiscrepancies: number;
             };
             date: string;
             stores: {
+                /** @description Batches the day's completed settlements reconciled, each once: a settlement's own batch and every batch of its terminal closed since the previous settlement (through the operations API, on the terminal itself, or by a settlement that failed before its close-day's outcome was known; docs/settlements.md). */
+                batches: number;
+                /** @description Of `batches`, those whose terminal totals are unknown (`closed_without_totals`, `closed_on_terminal`): in neither `ourNet` nor `terminalNet`. */
+                batchesWithoutTerminalTotals: number;
                 completed: number;
                 failed: number;
-                /** @description Sum of our signed net over completed settlements, minor units. */
+                /** @description Our signed net, minor units, over the batches whose terminal totals are known: the same batches as `terminalNet`. Our net of the whole day is `ourNet + ourNetWithoutTerminalTotals`. */
                 ourNet: number;
+                /** @description Our signed net, minor units, of the batches without terminal totals (`batchesWithoutTerminalTotals`). */
+                ourNetWithoutTerminalTotals: number;
                 /** @description `pending` + `running`. */
                 pending: number;
+                /** @description The terminals' signed net, minor units, over the same batches as `ourNet`. */
                 terminalNet: number;
                 total: number;
                 withDiscrepancies: number;
@@ -1962,7 +1976,7 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             error: {
-                code: string;
+                code: components["schemas"]["WalletErrorCode"];
                 field: string | null;
                 firstCode: number | null;
                 message: string;
@@ -2006,6 +2020,11 @@ export interface components {
             twoStage: boolean;
             updatedAt: string;
         };
+        /**
+         * @description `error.code` of a wallet payment or operation: payorch's conclusions (`source: payorch`: `ORDER_NOT_FOUND`, `ORDER_NOT_PROVEN`, `ORDER_NUMBER_TAKEN`, `OPERATION_NOT_FOUND`, `OPERATION_NOT_PROVEN`, `RESOLVED_MANUALLY`, `VALIDATION_FAILED`), Assist's first codes (`source: assist`), and why an answer was lost or not trusted (`transport`, `protocol`, `integrity`). New codes may be added (docs/api-changes.md): treat one you do not know by its `source` and `message`. What each means and what to do: docs/wallet-payments.md.
+         * @enum {string}
+         */
+        WalletErrorCode: "ACCESS_DENIED" | "AUTHENTICATION_FAILED" | "AUTHORIZATION_FAILED" | "CHECKVALUE_MISMATCH" | "CHECKVALUE_MISSING" | "DUPLICATE_OBJECT" | "ENCRYPTION_ERROR" | "ERROR" | "FORBIDDEN_OBJECT" | "FORBIDDEN_OPERATION" | "HTTP_STATUS" | "INCOMPATIBLE_VERSION" | "INTERNAL_ERROR" | "INVALID_FORMAT" | "INVALID_VALUE" | "LIMIT_EXCEEDED" | "MALFORMED_RESPONSE" | "MISSING_PARAMETER" | "NETWORK" | "OBJECT_LOCKED" | "OBJECT_NOT_FOUND" | "OPERATION_DECLINED" | "OPERATION_NOT_FOUND" | "OPERATION_NOT_PROVEN" | "OPERATION_TIMED_OUT" | "ORDER_MISMATCH" | "ORDER_NOT_FOUND" | "ORDER_NOT_PROVEN" | "ORDER_NUMBER_TAKEN" | "RESOLVED_MANUALLY" | "RESPONSE_TOO_LARGE" | "SIGNATURE_MISMATCH" | "SIGNATURE_MISSING" | "SUCCESS" | "SUSPECTED_FRAUD" | "THREE_DS_FAILED" | "TIMEOUT" | "UNRECOGNIZED" | "UNRECOGNIZED_VALUE" | "VALIDATION_FAILED";
         /** @enum {string} */
         WalletPaymentState: "pending" | "processing" | "requires_action" | "approved" | "authorized" | "partially_captured" | "partially_refunded" | "refunded" | "declined" | "canceled" | "rejected" | "unknown";
         WalletOperation: {
@@ -2019,7 +2038,7 @@ export interface components {
             createdAt: string;
             currency: string;
             error: {
-                code: string;
+                code: components["schemas"]["WalletErrorCode"];
                 field: string | null;
                 firstCode: number | null;
                 message: string;
@@ -8806,7 +8825,7 @@ export interface operations {
             query?: {
                 cursor?: string;
                 limit?: number;
-                /** @description Payments whose `error.code` is this, e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: the payments left to a person). */
+                /** @description Payments whose `error.code`, or one of whose operations' `error.code`, is this (a `WalletErrorCode`): e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: payments left to a person), `OPERATION_NOT_PROVEN` (a capture / cancel / refund left to a person), `OPERATION_NOT_FOUND` (one that never reached Assist). */
                 errorCode?: string;
                 merchantId?: string;
                 operationState?: components["schemas"]["WalletOperationState"];

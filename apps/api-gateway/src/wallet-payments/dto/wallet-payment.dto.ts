@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { scrubPans } from '@payorch/logging';
-import type { AssistOrderSummary, PaymentErrorBody, WalletResolution } from '@payorch/wallet-payments';
+import { type AssistOrderSummary, type PaymentErrorBody, WALLET_ERROR_CODES, type WalletResolution } from '@payorch/wallet-payments';
 
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
@@ -166,7 +166,9 @@ export const listWalletPaymentsQuery = paginationQuery.extend({
     .string()
     .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be an error code such as ORDER_NOT_PROVEN')
     .optional()
-    .describe('Payments whose `error.code` is this, e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: the payments left to a person).'),
+    .describe(
+      "Payments whose `error.code`, or one of whose operations' `error.code`, is this (a `WalletErrorCode`): e.g. `ORDER_NOT_PROVEN` (with `state=unknown`: payments left to a person), `OPERATION_NOT_PROVEN` (a capture / cancel / refund left to a person), `OPERATION_NOT_FOUND` (one that never reached Assist).",
+    ),
   merchantId: canonicalUuid().optional(),
   // Payments with an operation in this state, e.g. `unknown` (a capture / cancel / refund whose outcome is open); the
   // list's description says so (a description here would wrap the named enum in an allOf).
@@ -177,9 +179,16 @@ export const listWalletPaymentsQuery = paginationQuery.extend({
 });
 export type ListWalletPaymentsQuery = z.infer<typeof listWalletPaymentsQuery>;
 
+/** Every code payorch stores in a wallet payment's or operation's `error` (libs/wallet-payments error-codes.ts). */
+const walletErrorCode = z.enum(WALLET_ERROR_CODES).meta({
+  id: 'WalletErrorCode',
+  description:
+    "`error.code` of a wallet payment or operation: payorch's conclusions (`source: payorch`: `ORDER_NOT_FOUND`, `ORDER_NOT_PROVEN`, `ORDER_NUMBER_TAKEN`, `OPERATION_NOT_FOUND`, `OPERATION_NOT_PROVEN`, `RESOLVED_MANUALLY`, `VALIDATION_FAILED`), Assist's first codes (`source: assist`), and why an answer was lost or not trusted (`transport`, `protocol`, `integrity`). New codes may be added (docs/api-changes.md): treat one you do not know by its `source` and `message`. What each means and what to do: docs/wallet-payments.md.",
+});
+
 const errorSchema = z
   .object({
-    code: z.string(),
+    code: walletErrorCode,
     field: z.string().nullable(),
     firstCode: z.number().nullable(),
     message: z.string(),
