@@ -6,13 +6,18 @@ interface Fs {
   readFileSync(file: string, encoding: 'utf8'): string;
 }
 
-/** The `WalletErrorCode` enum of the committed contract (docs/openapi.json): every `error.code` the API can return. */
-function contractCodes(): string[] {
+/** The `WalletErrorCode` schema of the committed contract (docs/openapi.json). */
+function contractSchema(): { enum?: string[]; 'x-left-to-a-person'?: string[] } {
   const fs = jest.requireActual<Fs>('node:fs');
   const root = expect.getState().testPath!.replace(/[/\\]apps[/\\]console[/\\]src[/\\][^/\\]+$/, '');
-  const document = JSON.parse(fs.readFileSync(`${root}/docs/openapi.json`, 'utf8')) as { components: { schemas: Record<string, { enum?: string[] }> } };
-  return document.components.schemas.WalletErrorCode?.enum ?? [];
+  const document = JSON.parse(fs.readFileSync(`${root}/docs/openapi.json`, 'utf8')) as {
+    components: { schemas: Record<string, { enum?: string[]; 'x-left-to-a-person'?: string[] }> };
+  };
+  return document.components.schemas.WalletErrorCode ?? {};
 }
+
+/** Every `error.code` the API can return. */
+const contractCodes = () => contractSchema().enum ?? [];
 
 /**
  * Found in the sixteenth session: the wallet page's error-code suggestions were a hand-kept list that lacked
@@ -27,6 +32,16 @@ describe('wallet error hints', () => {
       const hint = walletErrorHint(code);
       expect({ code, means: (hint?.means.length ?? 0) > 20, todo: (hint?.todo.length ?? 0) > 5 }).toEqual({ code, means: true, todo: true });
     }
+  });
+
+  it("marks as a person's exactly the codes the contract (and the worker's needing-human count) leaves to a person", () => {
+    // One list, libs/wallet-payments WALLET_PERSON_ERROR_CODES, published as `x-left-to-a-person`: the console's flags had
+    // been a second, hand-kept copy of the worker's.
+    const person = Object.entries(WALLET_ERROR_HINTS)
+      .filter(([, hint]) => hint.person)
+      .map(([code]) => code);
+    expect(contractSchema()['x-left-to-a-person']).toEqual(expect.arrayContaining(['ORDER_NOT_PROVEN', 'OPERATION_NOT_PROVEN']));
+    expect(person.sort()).toEqual([...(contractSchema()['x-left-to-a-person'] ?? [])].sort());
   });
 
   it('says a person decides OPERATION_NOT_PROVEN, and how: the billnumber of this operation from the back office', () => {

@@ -76,3 +76,14 @@ const CODES: Record<WalletErrorCode, true> = {
 
 /** {@link WalletErrorCode} at runtime, sorted (the API's `WalletErrorCode` enum). */
 export const WALLET_ERROR_CODES = Object.keys(CODES).sort() as [WalletErrorCode, ...WalletErrorCode[]];
+
+/**
+ * The codes that leave an UNKNOWN wallet payment or capture / cancel / refund to a person: the resolution job keeps
+ * reading Assist's order state and never adopts what it finds (docs/wallet-payments.md "Human resolution").
+ * `ORDER_NOT_PROVEN`: the order under the payment's number is not provably its own (ownership.ts); `ORDER_MISMATCH`:
+ * every answer describes another order (libs/assist-tokenpay, an integrity failure); `OPERATION_NOT_PROVEN`: the records
+ * like a capture / cancel / refund may be the ones an operation settled by hand without a billnumber stands for
+ * (operation-claims.ts). One list: the worker counts them (`payorch_unknown_outcomes_needing_human`), the contract
+ * names them (`x-left-to-a-person` of `WalletErrorCode`), and the console's hints are checked against the contract.
+ */
+export const WALLET_PERSON_ERROR_CODES: readonly WalletErrorCode[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH', 'OPERATION_NOT_PROVEN'];

@@ -1,6 +1,6 @@
 /** Wallet payments through Assist TokenPay: logic shared by the gateway (pays) and the worker (resolves). */
 export { createAssistClient, type AssistClientSettings, type AssistMerchantRow } from './assist-client';
-export { type PayorchWalletErrorCode, WALLET_ERROR_CODES, type WalletErrorCode } from './error-codes';
+export { type PayorchWalletErrorCode, WALLET_ERROR_CODES, WALLET_PERSON_ERROR_CODES, type WalletErrorCode } from './error-codes';
 export { bodyPathOf } from './fields';
 export { assistMerchantAad, openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from './merchant-secrets';
 export {

@@ -3,22 +3,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
-import type { WalletErrorCode } from '@payorch/wallet-payments';
+import { WALLET_PERSON_ERROR_CODES } from '@payorch/wallet-payments';
 
 import { REGISTRY } from '../health/health.controller';
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
 import { type UnknownOutcomeCount, type UnknownOutcomeKind, type UnknownOutcomeMetrics, unknownOutcomeMetrics } from '../worker-metrics';
 import { type ScrapeCache, type ScrapeCacheOptions, scrapedMetrics } from './scrape-cache';
-
-/**
- * The error codes that leave an UNKNOWN wallet payment or capture / cancel / refund to a person: the resolution job
- * keeps reading Assist's order state and never adopts what it finds (docs/wallet-payments.md "Human resolution").
- * `ORDER_NOT_PROVEN`: the order under the payment's number is not provably its own (libs/wallet-payments ownership.ts);
- * `ORDER_MISMATCH`: every answer describes another order (libs/assist-tokenpay, an integrity failure);
- * `OPERATION_NOT_PROVEN`: the records like a capture / cancel / refund may be the ones an operation settled by hand
- * without a billnumber stands for (libs/assist-tokenpay `findOperation`).
- */
-export const WALLET_HUMAN_ERROR_CODES: readonly WalletErrorCode[] = ['ORDER_NOT_PROVEN', 'ORDER_MISMATCH', 'OPERATION_NOT_PROVEN'];
 
 /** A read serves the scrapes of this long after it started: several Prometheus servers, or a dashboard, cost one. */
 export const UNKNOWN_OUTCOMES_CACHE_MS = 5_000;
@@ -32,7 +22,7 @@ export const UNKNOWN_OUTCOMES_WAIT_MS = 3_000;
  */
 export async function readUnknownOutcomes(db: Database, recoveryMaxAttempts: number): Promise<UnknownOutcomeCount[]> {
   const rows = await db.prisma.$queryRaw<Array<{ kind: UnknownOutcomeKind; unknown: bigint; needingHuman: bigint; oldestSeconds: number }>>`
-    SELECT * FROM payorch_unknown_outcome_counts(${recoveryMaxAttempts}::int, ${[...WALLET_HUMAN_ERROR_CODES]}::text[])`;
+    SELECT * FROM payorch_unknown_outcome_counts(${recoveryMaxAttempts}::int, ${[...WALLET_PERSON_ERROR_CODES]}::text[])`;
   return rows.map((row) => ({ kind: row.kind, unknown: Number(row.unknown), needingHuman: Number(row.needingHuman), oldestSeconds: row.oldestSeconds }));
 }
 

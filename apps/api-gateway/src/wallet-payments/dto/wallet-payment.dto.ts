@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { scrubPans } from '@payorch/logging';
-import { type AssistOrderSummary, type PaymentErrorBody, WALLET_ERROR_CODES, type WalletResolution } from '@payorch/wallet-payments';
+import { type AssistOrderSummary, type PaymentErrorBody, WALLET_ERROR_CODES, WALLET_PERSON_ERROR_CODES, type WalletResolution } from '@payorch/wallet-payments';
 
 import { paginationQuery } from '../../common/pagination';
 import { wireEnum } from '../../common/wire-enum';
@@ -182,6 +182,8 @@ export type ListWalletPaymentsQuery = z.infer<typeof listWalletPaymentsQuery>;
 /** Every code payorch stores in a wallet payment's or operation's `error` (libs/wallet-payments error-codes.ts). */
 const walletErrorCode = z.enum(WALLET_ERROR_CODES).meta({
   id: 'WalletErrorCode',
+  /** The codes that leave an `unknown` payment or operation to a person (`POST …/resolve`). */
+  'x-left-to-a-person': [...WALLET_PERSON_ERROR_CODES],
   description:
     "`error.code` of a wallet payment or operation: payorch's conclusions (`source: payorch`: `ORDER_NOT_FOUND`, `ORDER_NOT_PROVEN`, `ORDER_NUMBER_TAKEN`, `OPERATION_NOT_FOUND`, `OPERATION_NOT_PROVEN`, `RESOLVED_MANUALLY`, `VALIDATION_FAILED`), Assist's first codes (`source: assist`), and why an answer was lost or not trusted (`transport`, `protocol`, `integrity`). New codes may be added (docs/api-changes.md): treat one you do not know by its `source` and `message`. What each means and what to do: docs/wallet-payments.md.",
 });
