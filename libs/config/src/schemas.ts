@@ -453,13 +453,15 @@ export const workerConfigSchema = z.object({
     .int()
     .min(100)
     .default(60_000)
-    .describe('How often the worker sweeps for wallet payments left UNKNOWN or PROCESSING (recovers payments whose job Redis lost).'),
+    .describe(
+      'How often the worker sweeps for open wallet payments (PENDING, PROCESSING, REQUIRES_ACTION, UNKNOWN, or with a PENDING / UNKNOWN capture, cancel or refund) and adds again the resolution jobs Redis lost: at most 500 a pass, the never-swept first, then the least recently swept, so each open payment gets its turn within ceil(open / 500) passes.',
+    ),
   WALLET_SWEEP_OLDER_THAN_MS: z.coerce
     .number()
     .int()
     .min(0)
     .default(120_000)
-    .describe('The sweep picks up UNKNOWN/PROCESSING payments unchanged for this long (keep it above ASSIST_TIMEOUT_MS).'),
+    .describe('The sweep picks up open payments and operations unchanged for this long (keep it above ASSIST_TIMEOUT_MS).'),
   SETTLEMENT_CONCURRENCY: z.coerce
     .number()
     .int()
