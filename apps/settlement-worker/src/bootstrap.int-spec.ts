@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import type { WorkerConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { bullPrefix } from '@payorch/redis';
-import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisUrl, waitFor } from '@payorch/testing';
+import { bullPrefix, redisToken } from '@payorch/redis';
+import { createTestDatabase, deleteRedisPrefix, redisClientNames, type TestDatabase, testRedisUrl, trackTimers, waitFor } from '@payorch/testing';
 
 import { createWorkerApp } from './bootstrap';
 import { testWorkerConfig } from './testing/worker-config.testing';
@@ -44,5 +44,26 @@ describe('settlement-worker Redis connections (docs/architecture.md, "Redis conn
     await app.close();
     app = undefined;
     await waitFor(async () => (await redisClientNames(probe, `${config.REDIS_KEY_PREFIX}:`)).length === 0, { what: 'every connection closed' });
+  });
+
+  it('closes leaving no timer behind; the shared `bull` connection is ended by its owner (QUIT), never cut by BullMQ', async () => {
+    const timers = trackTimers();
+    try {
+      app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
+      await app.init();
+      const bull = app.get<Redis>(redisToken('bull'));
+      await waitFor(() => bull.status === 'ready', { what: 'the bull connection up' });
+      const quit = jest.spyOn(bull, 'quit');
+      const disconnect = jest.spyOn(bull, 'disconnect');
+
+      await app.close();
+      app = undefined;
+      // Before: the campaigns flow producer disconnected it at its own shutdown, and RedisConnections' close then armed
+      // ioredis's 2 s timer on its closed stream: the process stayed up 2 s after close().
+      expect(timers.pending()).toEqual([]);
+      expect([quit.mock.calls.length, disconnect.mock.calls.length, bull.status]).toEqual([1, 0, 'end']);
+    } finally {
+      timers.stop();
+    }
   });
 });

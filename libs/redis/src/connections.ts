@@ -122,20 +122,28 @@ export class RedisConnections {
     );
   }
 
-  /** Ends every opened connection: QUIT where it is up (pending replies are read first), else a disconnect. */
+  /**
+   * Ends every opened connection: QUIT where it is up (pending replies are read first), else a disconnect; one
+   * already ended is left alone.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const connections = [...this.opened.values()];
     await Promise.allSettled(
       connections.map(async (connection) => {
+        // Already ended: nothing to close. A disconnect() now would arm ioredis's 2 s "destroy the stream" timer on a
+        // stream that closed before, which nothing clears: it held the process open for 2 s after close().
+        if (connection.status === 'end') return;
         // Wait until ioredis has really let go of its sockets and timers, so a closed app leaves nothing running
         // (a Cluster's QUIT resolves before its node sockets are closed; bounded: a connection never 'end's twice).
-        const ended = connection.status === 'end' ? Promise.resolve() : new Promise<void>((resolve) => connection.once('end', () => resolve()));
+        const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
         // Not up (Redis down, reconnecting): disconnect. Up: QUIT, which reads pending replies first.
         if (connection.status !== 'ready') connection.disconnect();
         else await connection.quit().catch(() => connection.disconnect());
-        await Promise.race([ended, new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([ended, new Promise<void>((resolve) => (bound = setTimeout(resolve, 5_000).unref()))]);
+        clearTimeout(bound);
       }),
     );
   }

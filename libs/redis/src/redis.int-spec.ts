@@ -2,7 +2,7 @@ import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 
-import { testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { testRedisPrefix, testRedisUrl, trackTimers, waitFor } from '@payorch/testing';
 
 import { RedisConnections } from './connections';
 import { InjectRedis, RedisModule, redisToken } from './redis.module';
@@ -68,6 +68,28 @@ describe(RedisConnections.name, () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(down.get('command').status).not.toBe('ready');
     await down.close();
+  });
+
+  it('closes without leaving a timer behind, also when something sharing a connection ended it first', async () => {
+    const sut = new RedisConnections({ url: testRedisUrl(), clientName: `${prefix}:e`, connections: { bull: {}, command: {} } });
+    const bull = sut.get('bull');
+    const command = sut.get('command');
+    await sut.settled();
+    expect([bull.status, command.status]).toEqual(['ready', 'ready']);
+    // What @nestjs/bullmq's FlowProducer did on shutdown to the worker's shared `bull` connection.
+    bull.disconnect();
+    await waitFor(() => bull.status === 'end', { what: 'bull ended by its other user' });
+
+    const timers = trackTimers();
+    try {
+      await sut.close();
+      expect([bull.status, command.status]).toEqual(['end', 'end']);
+      // Before: close() disconnected the ended one again, arming ioredis's 2 s timer on its closed stream.
+      expect(timers.pending()).toEqual([]);
+    } finally {
+      timers.stop();
+    }
+    await waitFor(async () => (await clients(probe, `${prefix}:e:`)).length === 0, { what: 'connections closed' });
   });
 
   it('refuses a name that is not one of the four', () => {

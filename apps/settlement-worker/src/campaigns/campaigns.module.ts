@@ -32,7 +32,13 @@ export class CampaignsModule {
     return {
       module: CampaignsModule,
       exports: [BullModule],
-      imports: [BullModule.registerQueue({ name: CAMPAIGN_QUEUE }), BullModule.registerFlowProducer({ name: CAMPAIGN_QUEUE })],
+      imports: [
+        BullModule.registerQueue({ name: CAMPAIGN_QUEUE }),
+        // The flow producer is on the process's shared `bull` connection, which is not its to close: RedisConnections
+        // ends it (QUIT) after every module has shut down. @nestjs/bullmq's default for flow producers (not queues) is a
+        // disconnect at the flow producer's own shutdown, which cut it under the modules still shutting down.
+        BullModule.registerFlowProducer({ name: CAMPAIGN_QUEUE, forceDisconnectOnShutdown: false }),
+      ],
       providers: [
         {
           provide: CAMPAIGN_RUNNER,

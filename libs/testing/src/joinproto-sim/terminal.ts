@@ -111,6 +111,8 @@ export class JoinprotoTerminalSimulator {
   private readonly pending = new Map<string, (message: TillResponse | ErrorResponse) => void>();
   /** Rejects every request still waiting for the till (close() must not leave their timers behind). */
   private readonly abandon = new Map<string, () => void>();
+  /** Set by close(): a request made after it (a relay's CloseConnection as the exchange unwinds) fails at once. */
+  private closed = false;
   private inFlight: InFlight | undefined;
   private nextRequestId = 900_000;
   private sequence = 0;
@@ -193,6 +195,7 @@ export class JoinprotoTerminalSimulator {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.inFlight?.abort.abort();
     for (const abandon of [...this.abandon.values()]) abandon();
     this.disconnect();
@@ -505,6 +508,9 @@ export class JoinprotoTerminalSimulator {
 
   /** Sends a terminal-initiated request and waits for the till's answer with the same DF01. */
   private request(message: TerminalRequest): Promise<TillResponse | ErrorResponse> {
+    // Closed: no till can answer, and a request's timer would outlive close() by requestTimeoutMs (holding the test
+    // process open), e.g. the CloseConnection a relay exchange sends from its `finally` once close() abandoned it.
+    if (this.closed) return Promise.reject(new Error(`simulator closed: ${message.type} ${message.id} not sent`));
     this.sentRequests[message.type] = (this.sentRequests[message.type] ?? 0) + 1;
     return new Promise((resolve, reject) => {
       const settle = () => {

@@ -1,7 +1,8 @@
-import { connect, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 
 import { cardListPolicy, duplexTransport, TcpRelayPort, TillSession, type TillSessionEvent, type TillSessionOptions } from '@payorch/joinproto';
 
+import { trackTimers } from '../pending-timers';
 import { waitFor } from '../wait';
 import { ProcessingHostSimulator } from './processing-host';
 import { JoinprotoTerminalSimulator, type TerminalSimulatorOptions } from './terminal';
@@ -247,6 +248,31 @@ describe('TillSession against the terminal simulator', () => {
       const { till, sim } = await rig({ mode: 'offline', processingHost: address }, { relay: new TcpRelayPort({ allow: [address] }) });
       expect(await till.execute({ type: 'RefundRequest', amount: 700 })).toMatchObject({ result: { category: 'error', message: 'FAILED' } });
       expect(sim.tillErrors).toEqual(['Connection refused']);
+    });
+
+    it('closed during a relay exchange, leaves no timer behind (the exchange unwinding sends nothing more)', async () => {
+      // A processing host that accepts the relay's connection and never answers: the terminal waits on its 93.
+      const sockets: Socket[] = [];
+      const silent = createServer((socket) => sockets.push(socket.on('error', () => undefined)));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const address = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const timers = trackTimers();
+      try {
+        const r = await rig({ mode: 'offline', processingHost: address }, { relay: new TcpRelayPort({ allow: [address] }) });
+        const purchase = r.till.execute({ type: 'PurchaseRequest', amount: 700 });
+        await waitFor(() => r.sim.sentRequests.ReceiveDataRequest === 1 && sockets.length === 1, {
+          what: 'the terminal waiting for the host through the relay',
+        });
+
+        await r.close();
+        expect(await purchase).toMatchObject({ outcome: 'unknown', reason: 'transport-closed' });
+        expect(timers.pending()).toEqual([]);
+        expect(r.sim.sentRequests.CloseConnectionRequest).toBeUndefined();
+      } finally {
+        timers.stop();
+        sockets.forEach((socket) => socket.destroy());
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
     });
 
     it('refuses relay when the session has no relay port', async () => {
