@@ -13,7 +13,9 @@
 -- through a campaign's targets. The sweep's pages of a campaign's unfinished targets read it too (an open campaign's
 -- by its wave, an ended one's all), never its ended targets. It replaces the partial index of RUNNING targets; the
 -- previous release's statements (t."state" = 'RUNNING' per campaign) keep CampaignTarget_campaignId_waveIndex_state_idx.
--- The state lists are written in the statements as in the index, so even a generic plan proves the predicate.
+-- The state lists are written in the statements as in the index, so even a generic plan proves the predicate. Build time
+-- on a large table: this takes a write lock for the build; build it CONCURRENTLY by hand first if the table is large
+-- (the statement below is then a no-op).
 --
 -- Compatible with the previous release (docs/runbooks/database.md, "Rolling deploys"): same function, arguments and
 -- columns; its sweep, given an ended campaign with no RUNNING target, finds nothing of it to check.

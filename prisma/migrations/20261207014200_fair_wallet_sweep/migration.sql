@@ -17,10 +17,12 @@ ALTER TABLE "WalletPayment" ADD COLUMN     "sweptAt" TIMESTAMPTZ(3);
 ALTER TABLE "WalletPaymentOperation" ADD COLUMN     "sweptAt" TIMESTAMPTZ(3);
 
 -- Index-bound: each side walks its partial index in the scan's order and stops at p_limit rows (the horizon on
--- "updatedAt" is checked on the index entries; only rows changed within it are skipped).
-CREATE INDEX "WalletPayment_open_by_swept_at_idx" ON "WalletPayment" ("sweptAt" ASC NULLS FIRST, "updatedAt")
+-- "updatedAt" is checked on the index entries; only rows changed within it are skipped). Build time on a large table:
+-- this takes a write lock for the build; build them CONCURRENTLY by hand first if the tables are large (the statements
+-- below are then no-ops).
+CREATE INDEX IF NOT EXISTS "WalletPayment_open_by_swept_at_idx" ON "WalletPayment" ("sweptAt" ASC NULLS FIRST, "updatedAt")
   WHERE "state" IN ('PENDING', 'PROCESSING', 'REQUIRES_ACTION', 'UNKNOWN');
-CREATE INDEX "WalletPaymentOperation_open_by_swept_at_idx" ON "WalletPaymentOperation" ("sweptAt" ASC NULLS FIRST, "updatedAt")
+CREATE INDEX IF NOT EXISTS "WalletPaymentOperation_open_by_swept_at_idx" ON "WalletPaymentOperation" ("sweptAt" ASC NULLS FIRST, "updatedAt")
   WHERE "state" IN ('PENDING', 'UNKNOWN');
 
 -- Open payments (PENDING, PROCESSING, REQUIRES_ACTION, UNKNOWN) and payments with an open operation (PENDING, UNKNOWN),
