@@ -46,7 +46,10 @@ const LESSON =
   '(createdAt, id) < (c, i) is an index condition on (tenantId, state|businessDate, createdAt, id). Event catch-up: Prisma `_max` is a ' +
   "sub-select with OFFSET (a scan of all the tenant's events per read), `type LIKE` cannot use an index, and `type IN` (or a join over the " +
   'types) let the planner scan (tenantId, seq) past every rare event: now the last (tenantId, seq) entry and a UNION ALL of one ' +
-  '`type = constant` range of (tenantId, type, seq) per type, each stopping after a page.';
+  '`type = constant` range of (tenantId, type, seq) per type, each stopping after a page. 2026-12-07: the 100k tenant (a tenth of ' +
+  "the events, all older than the 1M tenant's) took 140 ms: its latest seq was read backwards on the global (seq) index, through " +
+  'every newer event; the global uniqueness is now an index on (seq + 0), which no per-tenant read can use (2 ms), and each read ' +
+  'is judged at its slowest larger size, not only at 1M.';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
@@ -240,12 +243,23 @@ async function main(): Promise<void> {
         );
       }
       const a = figures[0]!;
-      const b = figures[figures.length - 1]!;
+      // The slowest of the larger sizes, not only the largest: a plan that goes wrong for a mid-size tenant (the 100k
+      // one's event catch-up read every newer event of the 1M tenant, 140 ms, while 10k and 1M took 2 ms) is a growth
+      // the tables will pass through.
+      const worst = figures.slice(1).reduce((w, f, i) => (f.p50 > w.figure.p50 ? { figure: f, size: fleets[i + 1]!.size } : w), {
+        figure: figures[figures.length - 1]!,
+        size: last,
+      });
+      const b = worst.figure;
       const growth = b.p50 / a.p50;
-      summary.push(`  ${name.padEnd(52)} ${growth.toFixed(2)}×   (${a.p50.toFixed(2)} → ${b.p50.toFixed(2)} ms p50, p99 ${b.p99.toFixed(2)} ms)`);
+      summary.push(
+        `  ${name.padEnd(52)} ${growth.toFixed(2)}×   (${a.p50.toFixed(2)} → ${b.p50.toFixed(2)} ms p50 at ${worst.size / 1000}k, p99 ${b.p99.toFixed(2)} ms)`,
+      );
       const goal = GOALS[name];
       reportRow({
-        bench: `scale: ${name} @${last / 1000}k vs ${first / 1000}k`,
+        bench: `scale: ${name}, slowest of ${SIZES.slice(1)
+          .map((n) => `${n / 1000}k`)
+          .join(' / ')} vs ${first / 1000}k`,
         measured: b.p50,
         baseline: a.p50,
         unit: 'ms p50',
@@ -256,7 +270,7 @@ async function main(): Promise<void> {
       });
       if (goal?.maxMs !== undefined) {
         reportRow({
-          bench: `scale: ${name} @${last / 1000}k, absolute`,
+          bench: `scale: ${name}, slowest size, absolute`,
           measured: b.p50,
           baseline: a.p50,
           unit: 'ms p50',
@@ -267,7 +281,7 @@ async function main(): Promise<void> {
       }
     }
     console.log(
-      `\ngrowth ${first.toLocaleString('en-US')} → ${last.toLocaleString('en-US')} rows (p50 of the ${last} tenant / p50 of the ${first} tenant; goal ≤ 2×):`,
+      `\ngrowth ${first.toLocaleString('en-US')} → ${last.toLocaleString('en-US')} rows (p50 of the slowest larger tenant / p50 of the ${first} tenant; goal ≤ 2×):`,
     );
     console.log(summary.join('\n'));
     console.log(LESSON);

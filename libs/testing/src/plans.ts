@@ -108,16 +108,23 @@ export async function explainPrepared(client: pg.Client, name: string, statement
 
 /**
  * Prepares each statement on a new connection as the app's role (`payorch_app`, under RLS) with its generic plan (what
- * a long-lived connection keeps), runs it once with EXPLAIN ANALYZE in the tenant's scope, and lists the statements
- * whose widest plan node read more than `maxRows` rows. Replaying an INSERT of a row that exists (a duplicate key) is
- * skipped: there is no plan to read.
+ * a long-lived connection keeps; `plans: 'custom'`: the plan made for its values, what Prisma's unnamed statements
+ * get), runs it once with EXPLAIN ANALYZE in the tenant's scope, and lists the statements whose widest plan node read
+ * more than `maxRows` rows. Replaying an INSERT of a row that exists (a duplicate key) is skipped: there is no plan to
+ * read.
  */
-export async function widePlans(adminUrl: string, statements: readonly RecordedStatement[], tenantId: string, maxRows = 50): Promise<string[]> {
+export async function widePlans(
+  adminUrl: string,
+  statements: readonly RecordedStatement[],
+  tenantId: string,
+  maxRows = 50,
+  { plans = 'generic' }: { plans?: 'generic' | 'custom' } = {},
+): Promise<string[]> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
     await client.query('SET ROLE payorch_app');
-    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query(`SET plan_cache_mode = ${plans === 'custom' ? 'force_custom_plan' : 'force_generic_plan'}`);
     const wide: string[] = [];
     for (const [i, statement] of statements.entries()) {
       await client.query(`PREPARE plan_${i} AS ${statement.text}`);
