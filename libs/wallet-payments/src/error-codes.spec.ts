@@ -1,7 +1,7 @@
 import { FIRST_CODES } from '@payorch/assist-tokenpay';
 
 import { WALLET_ERROR_CODES } from './error-codes';
-import { operationNotFoundError } from './outcome';
+import { operationNotFoundError, orderNotFoundError } from './outcome';
 
 describe('WALLET_ERROR_CODES', () => {
   it("lists payorch's conclusions and every first code of Assist's table, each once, sorted", () => {
@@ -34,5 +34,21 @@ describe(operationNotFoundError.name, () => {
       /^Assist has no record of this release of the authorisation: the order lists no PaymentCancel of 1\.00 RUB .*, 90 s after it was sent\./,
     );
     expect(operationNotFoundError({ kind: 'CAPTURE', amount: 1n, currency: 'RUB' }, 600_000).message).toMatch(/no Charge of 0\.01 RUB/);
+  });
+});
+
+/** Found in the sixteenth session: the stored message said what happened but not what to do, nor after how long. */
+describe(orderNotFoundError.name, () => {
+  it('says after how long Assist showed no order, that nothing was charged, and to pay under a new order number', () => {
+    expect(orderNotFoundError(600_000)).toEqual({
+      source: 'payorch',
+      code: 'ORDER_NOT_FOUND',
+      message:
+        'Assist has no order with this number 10 min after the payment was made: the payment request never reached Assist and nothing was ' +
+        'charged. If the customer still wants to pay, make a new payment under a new order number',
+      firstCode: 10,
+      secondCode: null,
+      field: null,
+    });
   });
 });

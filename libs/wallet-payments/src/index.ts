@@ -12,6 +12,7 @@ export {
   FINAL_STATES,
   humanErrorBody,
   operationNotFoundError,
+  orderNotFoundError,
   type OutcomeError,
   type HumanPaymentVerdict,
   type HumanVerdictFacts,

@@ -363,6 +363,24 @@ export function operationNotFoundError(op: { kind: WalletOperationKind; amount: 
   };
 }
 
+/**
+ * Why a payment is REJECTED when Assist shows no order under its number `graceMs` after it was made: the request never
+ * reached Assist, nothing was charged, and what to do (the order number is not to be reused: Assist may still hold a
+ * record of it that nobody sees).
+ */
+export function orderNotFoundError(graceMs: number): PaymentErrorBody {
+  return {
+    source: 'payorch',
+    code: 'ORDER_NOT_FOUND',
+    message:
+      `Assist has no order with this number ${duration(graceMs)} after the payment was made: the payment request never reached ` +
+      'Assist and nothing was charged. If the customer still wants to pay, make a new payment under a new order number',
+    firstCode: 10,
+    secondCode: null,
+    field: null,
+  };
+}
+
 // ───────────────────────── a person's verdict (POST …/resolve) ─────────────────────────
 
 /**

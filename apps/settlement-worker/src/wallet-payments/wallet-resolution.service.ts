@@ -19,6 +19,7 @@ import {
   operationClaims,
   type OperationOutcomeColumns,
   operationNotFoundError,
+  orderNotFoundError,
   type PaymentChange,
   type ResolveQueue,
   settlementOfOperation,
@@ -93,14 +94,7 @@ export class WalletResolutionService {
           change = {
             state: 'REJECTED',
             completedAt: new Date(),
-            error: {
-              source: 'payorch',
-              code: 'ORDER_NOT_FOUND',
-              message: 'Assist has no order with this number: the payment request never reached it, nothing was charged',
-              firstCode: 10,
-              secondCode: null,
-              field: null,
-            },
+            error: orderNotFoundError(this.config.WALLET_NOT_FOUND_GRACE_MS),
           };
         }
         break;
