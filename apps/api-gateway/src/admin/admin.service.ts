@@ -205,14 +205,19 @@ export class AdminService {
     if (!isUuid(id)) throw new ApiError('VALIDATION_FAILED', 'id: must be a UUID');
     const key = await this.prisma.apiKey.findUnique({ where: { id } });
     if (!key) throw new ApiError('NOT_FOUND', `API key ${id} was not found`);
-    const revokedAt = key.revokedAt ?? new Date();
-    await this.changeAudited(
+    // Revoked once: a key revoked already (before, or by a concurrent run) keeps its time and gets no second row.
+    const revokedAt = await this.changeAudited(
       key.tenantId,
-      (tx) => tx.apiKey.update({ where: { id }, data: { revokedAt } }),
-      () => ({ action: 'api_key.revoke', resourceType: 'api_key', resourceId: id }),
+      async (tx) => {
+        const now = new Date();
+        const { count } = await tx.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: now } });
+        if (count === 1) return { revokedAt: now, changed: true };
+        return { revokedAt: (await tx.apiKey.findUniqueOrThrow({ where: { id }, select: { revokedAt: true } })).revokedAt!, changed: false };
+      },
+      ({ changed }) => (changed ? { action: 'api_key.revoke', resourceType: 'api_key', resourceId: id } : null),
     );
-    await this.onKeysChanged?.(key.tenantId);
-    return { id, revokedAt: revokedAt.toISOString() };
+    if (revokedAt.changed) await this.onKeysChanged?.(key.tenantId);
+    return { id, revokedAt: revokedAt.revokedAt.toISOString() };
   }
 
   /**
@@ -446,10 +451,16 @@ export class AdminService {
    * or a plain one for the platform log, null): both commit, or neither. A row that cannot be written fails the action
    * with AUDIT_FAILED, and nothing changes.
    */
-  private async changeAudited<T>(tenantId: string | null, change: (tx: TransactionClient) => Promise<T>, entryOf: (result: T) => AdminAuditEntry): Promise<T> {
+  private async changeAudited<T>(
+    tenantId: string | null,
+    change: (tx: TransactionClient) => Promise<T>,
+    entryOf: (result: T) => AdminAuditEntry | null,
+  ): Promise<T> {
     const inTransaction = async (tx: TransactionClient) => {
       const result = await change(tx);
       const entry = entryOf(result);
+      // null: the change found nothing to change (a key revoked already): no row.
+      if (entry === null) return result;
       await this.write(tx, tenantId, entry).catch((error: unknown) => {
         const log = tenantId === null ? 'the platform audit log' : `tenant ${tenantId}'s audit log`;
         throw new PayorchError('AUDIT_FAILED', `${entry.action} not done: its row could not be written to ${log} (${reasonOf(error)}); nothing was changed`);
