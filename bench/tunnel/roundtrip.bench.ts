@@ -64,56 +64,90 @@ async function roundTrips(link: LinkFactory): Promise<number[]> {
 }
 
 /**
- * Time until the sink has received every byte written to `target`, and the CPU this process spent meanwhile
- * (every end runs in it: writer, tunnel sides, sink), which a loaded machine does not distort as it does time.
+ * Time until the receiving end has every byte written to the writer, and the CPU this process spent meanwhile
+ * (every end runs in it: writer, tunnel sides, receiver), which a loaded machine does not distort as it does time.
  */
 interface Pumped {
   ms: number;
   cpuMs: number;
 }
 
-async function pump(target: Duplex, bytes: number, received: () => number): Promise<Pumped> {
+/** Writes `bytes` in 64 KiB chunks into `writer` (backpressure respected) until `received()` has grown by as many. */
+async function timedWrite(writer: Duplex, bytes: number, received: () => number): Promise<Pumped> {
   const chunk = Buffer.alloc(64 * 1024, 7);
   const base = received();
   const cpu = process.cpuUsage();
   const start = performance.now();
   let sent = 0;
   while (sent < bytes) {
-    if (!target.write(chunk)) await new Promise((r) => target.once('drain', r));
+    if (!writer.write(chunk)) await new Promise((r) => writer.once('drain', r));
     sent += chunk.length;
   }
   while (received() - base < sent) await new Promise((r) => setImmediate(r));
   const ms = performance.now() - start;
   const used = process.cpuUsage(cpu);
+  return { ms, cpuMs: (used.user + used.system) / 1000 };
+}
+
+/** Downstream: `bytes` written into `target` (the tunnel's end of a stream, or a direct socket) until the sink has them. */
+async function pump(target: Duplex, bytes: number, received: () => number): Promise<Pumped> {
+  const pumped = await timedWrite(target, bytes, received);
   // A graceful close, awaited: a reset stream's teardown (an error with its stack, source-mapped under the
   // dev loader: ~100 ms) used to run during the next measurement.
   const closed = new Promise((resolve) => target.once('close', resolve));
   target.resume();
   target.end();
   await closed;
-  return { ms, cpuMs: (used.user + used.system) / 1000 };
+  return pumped;
 }
 
 /** Upstream: `bytes` written into `source` (a socket behind the agent, or the direct path's server end) until `reader` has them all. */
 async function pumpUp(source: Socket, reader: Duplex, bytes: number): Promise<Pumped> {
-  const chunk = Buffer.alloc(64 * 1024, 7);
   let received = 0;
   reader.on('data', (data: Buffer) => (received += data.length));
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  let sent = 0;
-  while (sent < bytes) {
-    if (!source.write(chunk)) await new Promise((r) => source.once('drain', r));
-    sent += chunk.length;
-  }
-  while (received < sent) await new Promise((r) => setImmediate(r));
-  const ms = performance.now() - start;
-  const used = process.cpuUsage(cpu);
+  const pumped = await timedWrite(source, bytes, () => received);
   const closed = new Promise((resolve) => reader.once('close', resolve));
   source.end();
   reader.end();
   await closed;
-  return { ms, cpuMs: (used.user + used.system) / 1000 };
+  return pumped;
+}
+
+interface Pair {
+  direct: Pumped;
+  tunnel: Pumped;
+  ratio: number;
+}
+
+const mbps = (r: Pumped) => MB / (r.ms / 1000);
+const cpuPerMb = (r: Pumped) => `${(r.cpuMs / MB).toFixed(2)} ms CPU/MiB`;
+
+/**
+ * One direction of the bulk comparison: a warm-up of both paths (same bytes each: the steady state of a long-running
+ * connector is what a relay sees; the tunnel's cost per MiB keeps falling for its first ~64 MiB, optimisation and GC
+ * heuristics: 3.9 ms CPU/MiB after 16 MiB, 2.0 after 64, 1.7 after 128, direct TCP ~1.2 throughout), then interleaved
+ * pairs and the median of their ratios: single runs of either path moved by ±30 % from run to run on a quiet machine
+ * (direct 1,200–2,000 MB/s), a pair measured back to back shares the machine's state of that moment, and the first
+ * pair or two after the warm-up can still be slow (0.33–0.45×: the tunnel's code still being optimised), which the
+ * median of 11 sets aside. Prints the median pair and every pair in run order.
+ */
+async function bulkPairs(title: string, direct: (bytes: number) => Promise<Pumped>, tunnel: (bytes: number) => Promise<Pumped>): Promise<Pair> {
+  await direct(WARMUP_MB * 1024 * 1024);
+  await tunnel(WARMUP_MB * 1024 * 1024);
+  const pairs: Pair[] = [];
+  for (let i = 0; i < BULK_PAIRS; i++) {
+    const d = await direct(MB * 1024 * 1024);
+    const t = await tunnel(MB * 1024 * 1024);
+    pairs.push({ direct: d, tunnel: t, ratio: d.ms / t.ms });
+  }
+  const median = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(pairs.length / 2)]!;
+  console.log(`\n${title} (${BULK_PAIRS} interleaved pairs of ${MB} MiB, 64 KiB writes, after ${WARMUP_MB} MiB of warm-up on each path; the median pair)`);
+  console.log(`direct loopback TCP (baseline) ${mbps(median.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.direct)}`);
+  console.log(`through the tunnel             ${mbps(median.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.tunnel)}`);
+  console.log(
+    `ratio tunnel/direct            ${median.ratio.toFixed(2)}x   CPU direct/tunnel ${(median.direct.cpuMs / median.tunnel.cpuMs).toFixed(2)}x   \n(pairs in run order, ratio [direct/tunnel MB/s]: ${pairs.map((p) => `${p.ratio.toFixed(2)} [${mbps(p.direct).toFixed(0)}/${mbps(p.tunnel).toFixed(0)}]`).join(', ')})`,
+  );
+  return median;
 }
 
 async function main(): Promise<void> {
@@ -139,32 +173,10 @@ async function main(): Promise<void> {
     `ratio tunnel/direct        p50 ${(percentile(tunnelled, 50) / percentile(direct, 50)).toFixed(2)}x   p99 ${(percentile(tunnelled, 99) / percentile(direct, 99)).toFixed(2)}x`,
   );
 
-  const bytes = MB * 1024 * 1024;
-  // Warm-up of both paths (same bytes each): the steady state of a long-running connector is what a relay
-  // sees. The tunnel's cost per MiB keeps falling for its first ~64 MiB (optimisation, GC heuristics):
-  // 3.9 ms CPU/MiB after 16 MiB, 2.0 after 64, 1.7 after 128 (direct TCP: ~1.2 throughout).
-  await pump(await tcpLink(sink.port)(), WARMUP_MB * 1024 * 1024, sink.received);
-  await pump(await tunnel.link('bench-sink'), WARMUP_MB * 1024 * 1024, sink.received);
-  // Interleaved pairs, the median of the pairs' ratios: single runs of either path moved by ±30 % from run
-  // to run on a quiet machine (direct 1,200–2,000 MB/s), a pair measured back to back shares the machine's
-  // state of that moment, and the first pair or two after the warm-up can still be slow (0.33–0.45×: the
-  // tunnel's code still being optimised), which the median of 11 sets aside.
-  const pairs: { direct: Pumped; tunnel: Pumped; ratio: number }[] = [];
-  for (let i = 0; i < BULK_PAIRS; i++) {
-    const direct = await pump(await tcpLink(sink.port)(), bytes, sink.received);
-    const tunnelled = await pump(await tunnel.link('bench-sink'), bytes, sink.received);
-    pairs.push({ direct, tunnel: tunnelled, ratio: direct.ms / tunnelled.ms });
-  }
-  const median = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(pairs.length / 2)]!;
-  const mbps = (r: Pumped) => MB / (r.ms / 1000);
-  const cpuPerMb = (r: Pumped) => `${(r.cpuMs / MB).toFixed(2)} ms CPU/MiB`;
-  console.log(
-    `\nbulk throughput (${BULK_PAIRS} interleaved pairs of ${MB} MiB, 64 KiB writes, after ${WARMUP_MB} MiB of warm-up on each path; the median pair)`,
-  );
-  console.log(`direct loopback TCP (baseline) ${mbps(median.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.direct)}`);
-  console.log(`through the tunnel             ${mbps(median.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.tunnel)}`);
-  console.log(
-    `ratio tunnel/direct            ${median.ratio.toFixed(2)}x   CPU direct/tunnel ${(median.direct.cpuMs / median.tunnel.cpuMs).toFixed(2)}x   \n(pairs in run order, ratio [direct/tunnel MB/s]: ${pairs.map((p) => `${p.ratio.toFixed(2)} [${mbps(p.direct).toFixed(0)}/${mbps(p.tunnel).toFixed(0)}]`).join(', ')})`,
+  const median = await bulkPairs(
+    'bulk throughput, downstream (connector → agent → a TCP sink)',
+    async (n) => pump(await tcpLink(sink.port)(), n, sink.received),
+    async (n) => pump(await tunnel.link('bench-sink'), n, sink.received),
   );
   console.log(
     'profile: per 64 KiB frame, two copies and a fresh buffer cost most of the JS time (a payload re-copied to realign the 12-byte header, then copied\n' +
@@ -179,29 +191,17 @@ async function main(): Promise<void> {
       'node_modules/bufferutil lies beside it, else 32-bit words in JavaScript (~2.5 GB/s; apps/agent/src/native/ws-masking.ts).',
   );
 
-  // Upstream, the same way: warm-up of both paths, then interleaved pairs and their median.
-  const upDirect = async (n: number) => {
-    const reader = await tcpLink(source.port)();
-    return pumpUp(await source.next(), reader, n);
-  };
-  const upTunnel = async (n: number) => {
-    const reader = await tunnel.link('bench-source');
-    return pumpUp(await source.next(), reader, n);
-  };
-  await upDirect(WARMUP_MB * 1024 * 1024);
-  await upTunnel(WARMUP_MB * 1024 * 1024);
-  const upPairs: { direct: Pumped; tunnel: Pumped; ratio: number }[] = [];
-  for (let i = 0; i < BULK_PAIRS; i++) {
-    const direct = await upDirect(bytes);
-    const tunnelled = await upTunnel(bytes);
-    upPairs.push({ direct, tunnel: tunnelled, ratio: direct.ms / tunnelled.ms });
-  }
-  const upMedian = [...upPairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(upPairs.length / 2)]!;
-  console.log(`\nupstream bulk (a TCP source behind the agent → the connector's end of the stream; the same pairs and warm-up)`);
-  console.log(`direct loopback TCP (baseline) ${mbps(upMedian.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(upMedian.direct)}`);
-  console.log(`through the tunnel             ${mbps(upMedian.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(upMedian.tunnel)}`);
-  console.log(
-    `ratio tunnel/direct            ${upMedian.ratio.toFixed(2)}x   CPU direct/tunnel ${(upMedian.direct.cpuMs / upMedian.tunnel.cpuMs).toFixed(2)}x   \n(pairs in run order: ${upPairs.map((p) => `${p.ratio.toFixed(2)} [${mbps(p.direct).toFixed(0)}/${mbps(p.tunnel).toFixed(0)}]`).join(', ')})`,
+  // Upstream: the agent's frames are masked (RFC 6455), the direction of a terminal's bytes to its host.
+  const upMedian = await bulkPairs(
+    "upstream bulk (a TCP source behind the agent → the connector's end of the stream)",
+    async (n) => {
+      const reader = await tcpLink(source.port)();
+      return pumpUp(await source.next(), reader, n);
+    },
+    async (n) => {
+      const reader = await tunnel.link('bench-source');
+      return pumpUp(await source.next(), reader, n);
+    },
   );
 
   reportRow({

@@ -12,7 +12,7 @@ export function isSingleExecutable(): boolean {
  * A native module (a `.node` binding per platform) cannot live inside the bundle or the single executable: it is
  * loaded from `node_modules` as usual, or, in the single executable, from `node_modules/<name>` beside the
  * executable (a SEA's own `require` only knows Node's built-in modules). Throws as `require` does when it is not
- * there; `where` names the place it was looked for, for the error a caller words.
+ * there; {@link nativeModuleLocation} names the place it was looked for, for the error a caller words.
  */
 export function requireNative<T>(name: string): T {
   const load = isSingleExecutable() ? createRequire(path.join(path.dirname(process.execPath), 'payorch-agent.cjs')) : require;
