@@ -48,6 +48,33 @@ describe(toDuplex.name, () => {
     expect(maxReadable).toBeLessThanOrEqual(16 * 1024);
   });
 
+  it('ends gracefully behind bytes still waiting for credit: neither its finish nor its autoDestroy drops the tail', async () => {
+    // The peer has ended its direction and reads nothing yet: 16 KiB of window, 40 KiB written, then end().
+    const payload = randomBytes(40 * 1024);
+    const stream = await pair.connector.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 });
+    const remote = await accepted;
+    remote.pause();
+    remote.end();
+    const duplex = toDuplex(stream);
+    duplex.resume(); // reads the peer's end, so the Duplex ends both ways
+    const events: string[] = [];
+    duplex.on('finish', () => events.push('finish'));
+    duplex.on('close', () => events.push('close'));
+    duplex.end(payload);
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // 24 KiB wait for credit: the Duplex has not finished (until 2026-12-07 it had, autoDestroyed, and reset the stream).
+    expect(events).toEqual([]);
+    expect(stream.bufferedAmount).toBe(24 * 1024);
+    const received = collect(remote);
+    remote.resume();
+    const { data, error } = await received;
+    expect(error).toBeUndefined();
+    expect(data.equals(payload)).toBe(true);
+    await new Promise((resolve) => (duplex.closed ? resolve(undefined) : duplex.once('close', resolve)));
+    expect(events).toEqual(['finish', 'close']);
+    expect(stream.state).toBe('closed');
+  });
+
   it('destroys the Duplex with the stream error when the peer resets', async () => {
     const stream = await pair.connector.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 });
     const duplex = toDuplex(stream);

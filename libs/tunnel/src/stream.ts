@@ -79,6 +79,8 @@ export class TunnelStream {
   private endCode: CloseCode | undefined;
   private endMessage = '';
   private closeSent = false;
+  /** Waiting for CLOSE to go out (`end`'s `onSent`); made on first use. */
+  private endSent: Array<() => void> | undefined;
   private needDrain = false;
 
   // receive direction
@@ -190,9 +192,18 @@ export class TunnelStream {
     return belowMark;
   }
 
-  /** Half-closes: CLOSE is sent after the queued bytes. Reading continues until the peer ends. */
-  end(code: CloseCode = 'NORMAL', message = ''): void {
-    if (this.endCode !== undefined || this.currentState === 'closed') return;
+  /**
+   * Half-closes: CLOSE is sent after the queued bytes. Reading continues until the peer ends. `onSent` runs once CLOSE
+   * has gone to the transport, i.e. every byte written before it too (also when `end` had been called before); it does
+   * not run when the stream closes first (`onClose` tells why).
+   */
+  end(code: CloseCode = 'NORMAL', message = '', onSent?: () => void): void {
+    if (this.currentState === 'closed') return;
+    if (onSent) {
+      if (this.closeSent) defer(onSent);
+      else (this.endSent ??= []).push(onSent);
+    }
+    if (this.endCode !== undefined) return;
     this.endCode = code;
     this.endMessage = message;
     this.signalReady();
@@ -319,7 +330,12 @@ export class TunnelStream {
         code: this.endCode ?? 'NORMAL',
         message: this.endMessage,
       };
-      defer(() => this.maybeFinish());
+      const sent = this.endSent;
+      this.endSent = undefined;
+      defer(() => {
+        sent?.forEach((callback) => callback());
+        this.maybeFinish();
+      });
       return frame;
     }
     const data = this.takeQueued(Math.min(this.sendCredit, maxPayload));
@@ -419,6 +435,7 @@ export class TunnelStream {
     this.queuedBytes = 0;
     this.receiveBuffer.length = 0;
     this.receiveBuffered = 0;
+    this.endSent = undefined;
     this.host.streamFinished(this);
     this.closeListeners.emit(error);
   }

@@ -37,10 +37,23 @@ describe(LinkBridge.name, () => {
   let sut: LinkBridge;
   const statuses: string[] = [];
   let listenPort: number;
+  // A terminal that answers every connection with a burst and hangs up: more than the tunnel's window (256 KiB) and its
+  // high-water mark (64 KiB) together can hold back, so the agent reads it all and sees the hang-up while the tail
+  // still waits in the tunnel for the connector's credit.
+  const burst = Buffer.alloc(256 * 1024 + 32 * 1024);
+  for (let i = 0; i < burst.length; i++) burst[i] = (i * 7) & 0xff;
+  const burstTerminal = createServer((socket) => socket.end(burst));
+  const burstHungUp: Promise<void>[] = [];
+  burstTerminal.on('connection', (socket) => burstHungUp.push(new Promise((resolve) => socket.once('close', () => resolve()))));
 
   beforeAll(async () => {
     listenPort = await freePort();
-    const terminals: TerminalEntry[] = [{ terminalId: 'till-dialled', protocol: 'jpay', link: { kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' } }];
+    await new Promise<void>((resolve) => burstTerminal.listen(0, '127.0.0.1', resolve));
+    const burstPort = (burstTerminal.address() as AddressInfo).port;
+    const terminals: TerminalEntry[] = [
+      { terminalId: 'till-dialled', protocol: 'jpay', link: { kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' } },
+      { terminalId: 'burst', protocol: 'jpay', link: { kind: 'tcp-connect', port: burstPort, host: '127.0.0.1' } },
+    ];
     wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     const ready = new Promise<Multiplexer>((resolve) =>
@@ -63,6 +76,7 @@ describe(LinkBridge.name, () => {
     sut.close();
     ws.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
+    await new Promise<void>((resolve) => burstTerminal.close(() => resolve()));
   });
 
   it('listens for a terminal that dials the till and bridges bytes both ways', async () => {
@@ -79,12 +93,40 @@ describe(LinkBridge.name, () => {
     link.write('pong');
     expect(await new Promise<string>((resolve) => terminal.once('data', (d: Buffer) => resolve(d.toString())))).toBe('pong');
     terminal.destroy();
-    await new Promise((r) => link.once('close', r));
+    // The hang-up reaches the connector as the end of the terminal's bytes; the connector then ends its direction (as
+    // its protocol sessions do on 'end': byte-transport.ts), which closes the link.
+    await new Promise((r) => link.once('end', r));
+    link.end();
+    await new Promise((r) => (link.closed ? r(undefined) : link.once('close', r)));
     await waitFor(() => statuses.includes('till-dialled:down'), { what: 'link-status down' });
     expect(statuses).toEqual(['till-dialled:up', 'till-dialled:down']);
     expect(sut.openLinks).toBe(0);
     expect(abort).not.toHaveBeenCalled();
     abort.mockRestore();
+  });
+
+  it('carries every byte a terminal sent before it hung up, then ends the link without a reset', async () => {
+    const link = toDuplex(
+      await connector.open({ kind: 'tcp-connect', port: (burstTerminal.address() as AddressInfo).port, host: '127.0.0.1' }, { terminalId: 'burst' }),
+    );
+    link.pause(); // no credit goes back: the tail waits in the agent's tunnel stream
+    await waitFor(() => burstHungUp.length > 0, { what: 'the burst terminal to accept' });
+    await burstHungUp[0]; // the agent has read the whole burst and its socket has closed
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    const chunks: Buffer[] = [];
+    const errors: Error[] = [];
+    link.on('error', (error) => errors.push(error));
+    link.on('data', (chunk: Buffer) => chunks.push(chunk));
+    link.resume();
+    await new Promise((r) => link.once('end', r));
+    // Until 2026-12-07 the agent destroyed the tunnel stream when the terminal's socket closed: RESET, the tail lost.
+    expect(errors).toEqual([]);
+    expect(Buffer.concat(chunks).equals(burst)).toBe(true);
+    link.end();
+    await new Promise((r) => (link.closed ? r(undefined) : link.once('close', r)));
+    expect(errors).toEqual([]);
+    await waitFor(() => statuses.includes('burst:down'), { what: 'link-status down' });
+    expect(sut.openLinks).toBe(0);
   });
 
   it('refuses links that are not in the terminal list, and relays', async () => {

@@ -24,6 +24,7 @@ import { isSerialPort, openSerialPort } from './serial';
 export const AGENT_SOFTWARE = `payorch-agent/${AGENT_VERSION}`;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_ACCEPT_TIMEOUT_MS = 120_000;
+const DEFAULT_CLOSE_GRACE_MS = 30_000;
 
 export interface LinkBridgeOptions {
   logger: Logger;
@@ -31,6 +32,12 @@ export interface LinkBridgeOptions {
   openSerial?: (link: Extract<LinkDescriptor, { kind: 'serial' }>) => Promise<Duplex>;
   /** How long a `tcp-listen` link waits for the terminal to dial in. */
   acceptTimeoutMs?: number;
+  /**
+   * When one side of a link closes, how long the other gets to finish gracefully (the tunnel to carry the terminal's last
+   * bytes and see the connector close; the terminal's socket to take the connector's last bytes) before both are
+   * destroyed. Default 30 s.
+   */
+  closeGraceMs?: number;
   onTerminals?: (terminals: TerminalEntry[]) => void;
 }
 
@@ -220,14 +227,19 @@ export class LinkBridge {
     this.report(terminalId, 'up');
     // Only a failure of the terminal side is a link error; the connector closing or resetting its
     // stream (a probe, a finished session, the tunnel going down) just takes the link down.
-    splice(endpoint, tunnel, (error) => {
-      this.active.delete(endpoint);
-      closeEndpoint(() => endpoint.destroy());
-      tunnel.destroy();
-      const linkError =
-        error && !(error instanceof TunnelStreamError) && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? error : undefined;
-      this.report(terminalId, linkError ? 'error' : 'down', linkError?.message.slice(0, 200));
-    });
+    splice(
+      endpoint,
+      tunnel,
+      (error) => {
+        this.active.delete(endpoint);
+        closeEndpoint(() => endpoint.destroy());
+        tunnel.destroy();
+        const linkError =
+          error && !(error instanceof TunnelStreamError) && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? error : undefined;
+        this.report(terminalId, linkError ? 'error' : 'down', linkError?.message.slice(0, 200));
+      },
+      this.options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS,
+    );
   }
 
   private fail(request: IncomingOpen, code: WireStreamErrorCode, detail: string): void {
@@ -261,23 +273,46 @@ function errorCode(error: NodeJS.ErrnoException): WireStreamErrorCode {
 }
 
 /**
- * Copies endpoint → tunnel and tunnel → endpoint (`pipe`, which ends the other side when one ends) until either stream
- * closes or fails: `done` once, with the first error if any; the caller destroys both. What
- * `pipeline(endpoint, tunnel, endpoint)` did here (it too ended the link when the endpoint, its last stage, finished),
- * without its AbortController, whose abort built a DOMException with a stack trace for every link that closed (6.5 %
- * of the agents' CPU in a reconnect storm, where each tunnel's probe opens and closes a link).
+ * Copies endpoint → tunnel and tunnel → endpoint (`pipe`, which ends the other side when one ends) until both have closed,
+ * or either fails: `done` once, with the first error if any; the caller then destroys both. A side that closes gracefully
+ * does not cut the other short: when the terminal hangs up, what it sent before still crosses the tunnel (the tunnel's
+ * end sends CLOSE behind every queued byte, some of which may still wait for the connector's credit) and what the
+ * connector still sends is read and dropped, until the connector closes its direction; when the tunnel closes, the
+ * endpoint first writes out what the tunnel delivered. Each wait is bounded by `graceMs`. (Until 2026-12-07 the first
+ * 'close' of either side destroyed both: a terminal that sent a burst and hung up lost the tail of it, with a RESET.)
+ * What `pipeline(endpoint, tunnel, endpoint)` did here (it too ended the link when the endpoint, its last stage,
+ * finished), without its AbortController, whose abort built a DOMException with a stack trace for every link that
+ * closed (6.5 % of the agents' CPU in a reconnect storm, where each tunnel's probe opens and closes a link).
  */
-function splice(endpoint: Duplex, tunnel: Duplex, done: (error: Error | undefined) => void): void {
+export function splice(endpoint: Duplex, tunnel: Duplex, done: (error: Error | undefined) => void, graceMs: number): void {
   let finished = false;
+  let grace: NodeJS.Timeout | undefined;
   const finish = (error?: Error) => {
     if (finished) return;
     finished = true;
+    clearTimeout(grace);
     done(error);
   };
-  for (const stream of [endpoint, tunnel]) {
-    stream.on('error', finish);
-    stream.once('close', () => finish());
-  }
+  const closed = (stream: Duplex) => stream.closed || stream.destroyed;
+  const wait = () => {
+    grace ??= setTimeout(() => finish(), graceMs);
+    grace.unref();
+  };
+  endpoint.on('error', finish);
+  tunnel.on('error', finish);
+  endpoint.once('close', () => {
+    if (closed(tunnel)) return finish();
+    // The terminal side is gone: nothing more will come from it, nothing can reach it.
+    if (!tunnel.writableEnded) tunnel.end();
+    tunnel.unpipe(endpoint);
+    tunnel.resume();
+    wait();
+  });
+  tunnel.once('close', () => {
+    if (closed(endpoint) || endpoint.writableFinished) return finish();
+    endpoint.once('finish', () => finish());
+    wait();
+  });
   endpoint.pipe(tunnel);
   tunnel.pipe(endpoint);
 }
