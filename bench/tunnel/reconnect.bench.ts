@@ -25,7 +25,6 @@
  * poll and the agents' dial errors. Socket writes per agent, by kind (bench/support/socket-writes.ts), are printed
  * under each storm: on this VM a write, not its bytes, is what costs.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
@@ -43,6 +42,7 @@ import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 import { TunnelClient } from '../../apps/agent/src/bridge/tunnel-client';
 import { createConnectorApp, listenConnector } from '../../apps/device-connector/src/bootstrap';
 import { TerminalHub } from '../../apps/device-connector/src/terminals/terminal-hub';
+import { Child } from '../support/child';
 import { QUICK, reportRow } from '../support/report';
 import { installSocketWriteCounter, type SocketWriteCounts, socketWriteSnapshot, writesPerEvent, writesText } from '../support/socket-writes';
 import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
@@ -251,60 +251,6 @@ async function agentsChild(): Promise<void> {
   process.send!({ type: 'sink', port: (sink.address() as AddressInfo).port });
 }
 
-/** A child process answering typed messages. */
-class Child {
-  readonly process: ChildProcess;
-  private readonly waiting = new Map<string, Array<(message: Record<string, unknown>) => void>>();
-  private exited = false;
-
-  constructor(args: string[], execArgv: string[] = process.execArgv) {
-    this.process = fork(__filename, args, { execArgv, stdio: 'inherit' });
-    this.process.on('message', (message: Record<string, unknown>) => {
-      const waiters = this.waiting.get(message.type as string);
-      this.waiting.delete(message.type as string);
-      for (const resolve of waiters ?? []) resolve(message);
-    });
-    this.process.once('exit', () => (this.exited = true));
-  }
-
-  next<T = Record<string, unknown>>(type: string, timeoutMs = 60_000): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no '${type}' from the child within ${timeoutMs} ms`)), timeoutMs);
-      const list = this.waiting.get(type) ?? [];
-      list.push((message) => {
-        clearTimeout(timer);
-        resolve(message as T);
-      });
-      this.waiting.set(type, list);
-    });
-  }
-
-  async ask<T>(type: string, answer: string, extra: object = {}): Promise<T> {
-    const reply = this.next<T>(answer);
-    this.process.send({ type, ...extra });
-    return reply;
-  }
-
-  send(message: object): void {
-    this.process.send(message);
-  }
-
-  /** Asks the child to exit by itself (bounded: 30 s). */
-  async exit(): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise((resolve) => this.process.once('exit', resolve));
-    this.process.send({ type: 'exit' });
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
-  }
-
-  async kill(signal: NodeJS.Signals): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise((resolve) => this.process.once('exit', resolve));
-    this.process.kill(signal);
-    await exited;
-  }
-}
-
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -319,7 +265,7 @@ async function bootServer(kind: ServerKind, port: number, env: Record<string, st
     ...(kind === 'app' && process.env.CPU_PROF ? ['--cpu-prof'] : []),
     ...(process.env.SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
   ];
-  const child = new Child(['server', kind, String(port), JSON.stringify(env)], execArgv);
+  const child = new Child(__filename, ['server', kind, String(port), JSON.stringify(env)], execArgv);
   await child.next('booted');
   return child;
 }
@@ -347,7 +293,7 @@ async function main(): Promise<void> {
   await admin.connect();
   const redisPrefix = testRedisPrefix('storm');
   // AGENTS_CPU_PROF=1 profiles the agents' process too (CPU.*.cpuprofile in the cwd, written when it exits at the end).
-  const agentsProcess = new Child(['agents'], process.env.AGENTS_CPU_PROF ? [...process.execArgv, '--cpu-prof'] : process.execArgv);
+  const agentsProcess = new Child(__filename, ['agents'], process.env.AGENTS_CPU_PROF ? [...process.execArgv, '--cpu-prof'] : process.execArgv);
   const children = new Set<Child>([agentsProcess]);
   try {
     const { port: sinkPort } = await agentsProcess.next<{ port: number }>('sink');

@@ -11,16 +11,17 @@
  * Run: node scripts/run-ts.mjs bench/tunnel/roundtrip.bench.ts   (about 20 s; ROUNDS / MB / WARMUP_MB / BULK_PAIRS to change)
  */
 import { randomUUID } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 
 import { createDriver, type LinkFactory } from '@payorch/drivers';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
+import { Child } from '../support/child';
 import { QUICK, reportRow } from '../support/report';
 
-import { percentile, sinkServer, sourceServer, tunnelPair } from './support';
+import { bridgeAgent, percentile, sinkServer, sourceServer, tunnelPair, writeAll } from './support';
 
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 60 : 300));
 const MB = Number(process.env.MB ?? (QUICK ? 16 : 32));
@@ -64,34 +65,133 @@ async function roundTrips(link: LinkFactory): Promise<number[]> {
 }
 
 /**
- * Time until the receiving end has every byte written to the writer, and the CPU this process spent meanwhile
- * (every end runs in it: writer, tunnel sides, receiver), which a loaded machine does not distort as it does time.
+ * Where the ends run. `processes` (the deployment's shape, and the issue's row): the connector's end and the bench's
+ * writer/reader in this process, the agent (LinkBridge) in a child, the terminal side (simulator, TCP sink, TCP source) in
+ * another, so each runs on its own event loop as on site; the direct baseline is this process ↔ the terminal child.
+ * `one-process` (kept for comparison): every end on this event loop, which a relay never is — the tunnel's two loopback
+ * hops then share one thread with the writer and the sink, so ~0.5× of direct TCP is the floor of that set-up.
+ */
+type LayoutName = 'processes' | 'one-process';
+
+interface Layout {
+  simPort: number;
+  sinkPort: number;
+  sourcePort: number;
+  /** Resolves once the sink has received `total` bytes since it started. */
+  sinkUntil(total: number): Promise<void>;
+  /** The source writes `bytes` into the next socket it accepts, then ends it. */
+  sourceSend(bytes: number): Promise<void>;
+  disconnectSim(): Promise<void>;
+  dialAgent(url: string): Promise<{ close: () => void | Promise<void> }>;
+  /** CPU (user + system, ms) every process of the layout has used so far. */
+  cpuMs(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const ownCpuMs = (): number => {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+};
+
+async function oneProcessLayout(): Promise<Layout> {
+  const sim = new JoinprotoTerminalSimulator({ processingDelayMs: 0 });
+  const { port: simPort } = await sim.listen();
+  const sink = await sinkServer();
+  const source = await sourceServer();
+  return {
+    simPort,
+    sinkPort: sink.port,
+    sourcePort: source.port,
+    sinkUntil: (total) => sink.until(total),
+    sourceSend: (bytes) => source.send(bytes),
+    disconnectSim: async () => sim.disconnect(),
+    dialAgent: bridgeAgent,
+    cpuMs: async () => ownCpuMs(),
+    close: async () => {
+      await Promise.all([source.close(), sink.close(), sim.close()]);
+    },
+  };
+}
+
+async function processesLayout(): Promise<Layout> {
+  const execArgv = process.env.CPU_PROF ? [...process.execArgv, '--cpu-prof'] : process.execArgv;
+  const terminal = new Child(__filename, ['terminal'], execArgv);
+  const ports = await terminal.next<{ simPort: number; sinkPort: number; sourcePort: number }>('ready');
+  const agents: Child[] = [];
+  const cpuOf = async (child: Child) => (await child.ask<{ ms: number }>('cpu', 'cpu-usage')).ms;
+  return {
+    ...ports,
+    sinkUntil: async (total) => void (await terminal.ask('sink-until', 'sink-reached', { total })),
+    sourceSend: async (bytes) => void (await terminal.ask('source-send', 'source-sent', { bytes })),
+    disconnectSim: async () => void (await terminal.ask('sim-disconnect', 'sim-disconnected')),
+    dialAgent: async (url) => {
+      const agent = new Child(__filename, ['agent', url], execArgv);
+      agents.push(agent);
+      await agent.next('listed');
+      return { close: () => agent.exit() };
+    },
+    cpuMs: async () => [ownCpuMs(), await cpuOf(terminal), ...(await Promise.all(agents.map(cpuOf)))].reduce((a, b) => a + b, 0),
+    close: () => terminal.exit(),
+  };
+}
+
+/** A child's side: answers `cpu` and `exit`, and whatever `handlers` names; exits with its parent. */
+function serveParent(handlers: Record<string, (message: Record<string, unknown>) => Promise<object | void>>): void {
+  process.once('disconnect', () => process.exit(1));
+  process.on('message', (message: Record<string, unknown>) => {
+    if (message.type === 'cpu') return process.send!({ type: 'cpu-usage', ms: ownCpuMs() });
+    if (message.type === 'exit') return process.exit(0);
+    const handler = handlers[message.type as string];
+    if (!handler) throw new Error(`unknown message ${String(message.type)}`);
+    void handler(message).then((reply) => reply && process.send!(reply));
+  });
+}
+
+async function terminalChild(): Promise<void> {
+  const sim = new JoinprotoTerminalSimulator({ processingDelayMs: 0 });
+  const { port: simPort } = await sim.listen();
+  const sink = await sinkServer();
+  const source = await sourceServer();
+  serveParent({
+    'sink-until': async (m) => (await sink.until(m.total as number), { type: 'sink-reached' }),
+    'source-send': async (m) => (await source.send(m.bytes as number), { type: 'source-sent' }),
+    'sim-disconnect': async () => (sim.disconnect(), { type: 'sim-disconnected' }),
+  });
+  process.send!({ type: 'ready', simPort, sinkPort: sink.port, sourcePort: source.port });
+}
+
+async function agentChild(url: string): Promise<void> {
+  serveParent({});
+  await bridgeAgent(url);
+  process.send!({ type: 'listed' });
+}
+
+/**
+ * Time until the receiving end has every byte, and the CPU every process of the layout spent meanwhile (asked before
+ * and after the timed part), which a loaded machine does not distort as it does time.
  */
 interface Pumped {
   ms: number;
   cpuMs: number;
 }
 
-/** Writes `bytes` in 64 KiB chunks into `writer` (backpressure respected) until `received()` has grown by as many. */
-async function timedWrite(writer: Duplex, bytes: number, received: () => number): Promise<Pumped> {
-  const chunk = Buffer.alloc(64 * 1024, 7);
-  const base = received();
-  const cpu = process.cpuUsage();
+async function timed(layout: Layout, transfer: () => Promise<void>): Promise<Pumped> {
+  const cpu = await layout.cpuMs();
   const start = performance.now();
-  let sent = 0;
-  while (sent < bytes) {
-    if (!writer.write(chunk)) await new Promise((r) => writer.once('drain', r));
-    sent += chunk.length;
-  }
-  while (received() - base < sent) await new Promise((r) => setImmediate(r));
+  await transfer();
   const ms = performance.now() - start;
-  const used = process.cpuUsage(cpu);
-  return { ms, cpuMs: (used.user + used.system) / 1000 };
+  return { ms, cpuMs: (await layout.cpuMs()) - cpu };
 }
 
 /** Downstream: `bytes` written into `target` (the tunnel's end of a stream, or a direct socket) until the sink has them. */
-async function pump(target: Duplex, bytes: number, received: () => number): Promise<Pumped> {
-  const pumped = await timedWrite(target, bytes, received);
+async function pump(layout: Layout, sent: { total: number }, target: Duplex, bytes: number): Promise<Pumped> {
+  sent.total += bytes;
+  const total = sent.total;
+  const pumped = await timed(layout, async () => {
+    const reached = layout.sinkUntil(total);
+    await writeAll(target, bytes);
+    await reached;
+  });
   // A graceful close, awaited: a reset stream's teardown (an error with its stack, source-mapped under the
   // dev loader: ~100 ms) used to run during the next measurement.
   const closed = new Promise((resolve) => target.once('close', resolve));
@@ -101,13 +201,21 @@ async function pump(target: Duplex, bytes: number, received: () => number): Prom
   return pumped;
 }
 
-/** Upstream: `bytes` written into `source` (a socket behind the agent, or the direct path's server end) until `reader` has them all. */
-async function pumpUp(source: Socket, reader: Duplex, bytes: number): Promise<Pumped> {
+/** Upstream: the source writes `bytes` into the socket `reader` (a direct socket or the tunnel's end) leads to, until `reader` has them all. */
+async function pumpUp(layout: Layout, reader: Duplex, bytes: number): Promise<Pumped> {
+  reader.on('error', () => undefined); // the agent resets its stream (CANCELLED) once the source's socket has closed
   let received = 0;
-  reader.on('data', (data: Buffer) => (received += data.length));
-  const pumped = await timedWrite(source, bytes, () => received);
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  reader.on('data', (data: Buffer) => {
+    received += data.length;
+    if (received >= bytes) done();
+  });
+  // The source ends its socket once it has written everything: the reader may close before the transfer's promise settles.
   const closed = new Promise((resolve) => reader.once('close', resolve));
-  source.end();
+  const pumped = await timed(layout, async () => {
+    await Promise.all([layout.sourceSend(bytes), all]);
+  });
   reader.end();
   await closed;
   return pumped;
@@ -150,22 +258,34 @@ async function bulkPairs(title: string, direct: (bytes: number) => Promise<Pumpe
   return median;
 }
 
-async function main(): Promise<void> {
-  const sim = new JoinprotoTerminalSimulator({ processingDelayMs: 0 });
-  const { port } = await sim.listen();
-  const sink = await sinkServer();
-  const source = await sourceServer();
-  const tunnel = await tunnelPair([
-    { terminalId: 'bench-source', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: source.port } },
-    { terminalId: 'bench-t1', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port } },
-    { terminalId: 'bench-sink', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: sink.port } },
-  ]);
+interface LayoutResult {
+  direct: number[];
+  tunnelled: number[];
+  down: Pair;
+  up: Pair;
+}
 
-  const direct = await roundTrips(tcpLink(port));
-  sim.disconnect();
+async function measure(name: LayoutName): Promise<LayoutResult> {
+  const layout = name === 'processes' ? await processesLayout() : await oneProcessLayout();
+  console.log(
+    name === 'processes'
+      ? '\n== the ends in their own processes, as deployed: connector (and the bench) | agent | terminal side (simulator, sink, source) =='
+      : "\n== every end in this one process (for comparison: the tunnel's two hops share one event loop with the writer and the sink) ==",
+  );
+  const tunnel = await tunnelPair(
+    [
+      { terminalId: 'bench-source', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: layout.sourcePort } },
+      { terminalId: 'bench-t1', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: layout.simPort } },
+      { terminalId: 'bench-sink', protocol: 'joinproto', link: { kind: 'tcp-connect', host: '127.0.0.1', port: layout.sinkPort } },
+    ],
+    (url) => layout.dialAgent(url),
+  );
+
+  const direct = await roundTrips(tcpLink(layout.simPort));
+  await layout.disconnectSim();
   const tunnelled = await roundTrips(() => tunnel.link('bench-t1'));
-  const row = (name: string, t: number[]) =>
-    `${name.padEnd(26)} p50 ${percentile(t, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(t, 99).toFixed(2).padStart(7)} ms`;
+  const row = (title: string, t: number[]) =>
+    `${title.padEnd(26)} p50 ${percentile(t, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(t, 99).toFixed(2).padStart(7)} ms`;
   console.log(`command round trip (Joinproto purchase, ${ROUNDS} rounds)`);
   console.log(row('direct TCP (baseline)', direct));
   console.log(row('through the tunnel', tunnelled));
@@ -173,71 +293,73 @@ async function main(): Promise<void> {
     `ratio tunnel/direct        p50 ${(percentile(tunnelled, 50) / percentile(direct, 50)).toFixed(2)}x   p99 ${(percentile(tunnelled, 99) / percentile(direct, 99)).toFixed(2)}x`,
   );
 
-  const median = await bulkPairs(
+  const sent = { total: 0 };
+  const down = await bulkPairs(
     'bulk throughput, downstream (connector → agent → a TCP sink)',
-    async (n) => pump(await tcpLink(sink.port)(), n, sink.received),
-    async (n) => pump(await tunnel.link('bench-sink'), n, sink.received),
+    async (n) => pump(layout, sent, await tcpLink(layout.sinkPort)(), n),
+    async (n) => pump(layout, sent, await tunnel.link('bench-sink'), n),
   );
+  // Upstream: the agent's frames are masked (RFC 6455), the direction of a terminal's bytes to its host.
+  const up = await bulkPairs(
+    "upstream bulk (a TCP source behind the agent → the connector's end of the stream)",
+    async (n) => pumpUp(layout, await tcpLink(layout.sourcePort)(), n),
+    async (n) => pumpUp(layout, await tunnel.link('bench-source'), n),
+  );
+  await tunnel.close();
+  await layout.close();
+  return { direct, tunnelled, down, up };
+}
+
+async function main(): Promise<void> {
+  const deployed = await measure('processes');
+  const oneProcess = await measure('one-process');
   console.log(
-    'profile: per 64 KiB frame, two copies and a fresh buffer cost most of the JS time (a payload re-copied to realign the 12-byte header, then copied\n' +
+    '\nprofile: per 64 KiB frame, two copies and a fresh buffer cost most of the JS time (a payload re-copied to realign the 12-byte header, then copied\n' +
       'again behind the header; allocation, page faults, GC); now one copy into a recycled buffer (FramePool). A profile of 4 GiB through the tunnel\n' +
       "(2026-12-05): 57 % of the samples are the two write syscalls (ws's writev on the connector, the agent's write to the terminal), 23 % idle, JS\n" +
-      '< 5 %: every byte crosses loopback TCP twice instead of once, in one process here, so ~0.5x of the CPU is the floor of this set-up.\n' +
+      '< 5 %: every byte crosses loopback TCP twice instead of once.\n' +
       "2026-12-06: frames of exactly 64 KiB made every WebSocket message straddle two 64 KiB socket reads (ws's reassembly copy, `consume`, 6 %\n" +
       'of the samples) and two loopback segments; frames of 64 KiB - 512 (the default now) fit one read: 1.7 -> 1.2 ms CPU/MiB, 0.35x -> 0.45x.\n' +
       "2026-12-07, upstream (agent -> connector): a client's frames are masked (RFC 6455), and without ws's optional bufferutil ws XORs\n" +
       'a byte at a time (~0.44 GB/s; the native binding ~17-26 GB/s): 6.3 ms CPU/MiB, 0.09x. bufferutil is now a production dependency\n' +
       "(prebuilt binding, no install script): 2.9 ms CPU/MiB, 0.27x. Both ends here use it; the agent's single executable uses it when\n" +
-      'node_modules/bufferutil lies beside it, else 32-bit words in JavaScript (~2.5 GB/s; apps/agent/src/native/ws-masking.ts).',
-  );
-
-  // Upstream: the agent's frames are masked (RFC 6455), the direction of a terminal's bytes to its host.
-  const upMedian = await bulkPairs(
-    "upstream bulk (a TCP source behind the agent → the connector's end of the stream)",
-    async (n) => {
-      const reader = await tcpLink(source.port)();
-      return pumpUp(await source.next(), reader, n);
-    },
-    async (n) => {
-      const reader = await tunnel.link('bench-source');
-      return pumpUp(await source.next(), reader, n);
-    },
+      'node_modules/bufferutil lies beside it, else 32-bit words in JavaScript (~2.5 GB/s; apps/agent/src/native/ws-masking.ts).\n' +
+      '2026-12-07 (seventeenth session): until then every end ran in this one process, where the tunnel pays both hops on the event loop\n' +
+      'that also writes and sinks the bytes (the "one process" rows: ~0.45x down, ~0.28x up); on site the connector and the agent are\n' +
+      'separate processes on separate machines, so the row is now measured with the agent and the terminal side in their own processes\n' +
+      '(CPU per MiB summed over all of them).',
   );
 
   reportRow({
     bench: 'tunnel: command round trip p50',
-    measured: percentile(tunnelled, 50),
-    baseline: percentile(direct, 50),
+    measured: percentile(deployed.tunnelled, 50),
+    baseline: percentile(deployed.direct, 50),
     unit: 'ms p50',
-    ratio: percentile(tunnelled, 50) / percentile(direct, 50),
+    ratio: percentile(deployed.tunnelled, 50) / percentile(deployed.direct, 50),
   });
-  reportRow({
-    bench: 'tunnel: relay bulk vs direct loopback TCP',
-    measured: mbps(median.tunnel),
-    baseline: mbps(median.direct),
-    unit: 'MB/s',
-    ratio: median.ratio,
-    goal: { on: 'ratio', op: '>=', value: 0.6 },
-  });
-  reportRow({
-    bench: 'tunnel: relay bulk upstream (agent → connector) vs direct loopback TCP',
-    measured: mbps(upMedian.tunnel),
-    baseline: mbps(upMedian.direct),
-    unit: 'MB/s',
-    ratio: upMedian.ratio,
-    goal: { on: 'ratio', op: '>=', value: 0.6 },
-  });
-
-  await tunnel.close();
-  await source.close();
-  await sink.close();
-  await sim.close();
+  const bulkRow = (direction: string, pair: Pair, goal: boolean, note: string) =>
+    reportRow({
+      bench: `tunnel: relay bulk ${direction} vs direct loopback TCP`,
+      measured: mbps(pair.tunnel),
+      baseline: mbps(pair.direct),
+      unit: 'MB/s',
+      ratio: pair.ratio,
+      ...(goal ? { goal: { on: 'ratio', op: '>=', value: 0.6 } as const } : {}),
+      note: `${note}; CPU ${(pair.tunnel.cpuMs / MB).toFixed(2)} vs ${(pair.direct.cpuMs / MB).toFixed(2)} ms/MiB`,
+    });
+  bulkRow('downstream (connector → agent)', deployed.down, true, 'agent and terminal side in their own processes');
+  bulkRow('upstream (agent → connector)', deployed.up, true, 'agent and terminal side in their own processes');
+  bulkRow('downstream, every end in one process,', oneProcess.down, false, 'for comparison, no goal');
+  bulkRow('upstream, every end in one process,', oneProcess.up, false, 'for comparison, no goal');
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+if (process.argv[2] === 'terminal') void terminalChild();
+else if (process.argv[2] === 'agent') void agentChild(process.argv[3]!);
+else
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 
 import { WebSocket, WebSocketServer } from 'ws';
 
@@ -10,9 +10,29 @@ import { LinkBridge } from '../../apps/agent/src/bridge/link-bridge';
 
 export const silent = createLogger({ name: 'bench', level: 'silent' });
 
-/** A connector-side Multiplexer and an agent (LinkBridge) over a real loopback WebSocket. */
+/** The agent's half of a bench tunnel: a LinkBridge on a WebSocket dialled to `url`; resolves once it has its terminal list. */
+export async function bridgeAgent(url: string): Promise<{ close: () => void }> {
+  let listedResolve!: () => void;
+  const listed = new Promise<void>((resolve) => (listedResolve = resolve));
+  const bridge = new LinkBridge({ logger: silent, onTerminals: () => listedResolve() });
+  const ws = new WebSocket(url, { maxPayload: 1024 * 1024 });
+  bridge.attach(ws);
+  await listed;
+  return {
+    close: () => {
+      bridge.close();
+      ws.terminate();
+    },
+  };
+}
+
+/**
+ * A connector-side Multiplexer over a real loopback WebSocket, and its agent: `dialAgent(url)` starts one (in this
+ * process: `bridgeAgent`; in its own: a child that runs it) and resolves once the agent has the terminal list.
+ */
 export async function tunnelPair(
   terminals: TerminalEntry[],
+  dialAgent: (url: string) => Promise<{ close: () => void | Promise<void> }>,
 ): Promise<{ connector: Multiplexer; link: (terminalId: string) => Promise<Duplex>; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 1024 * 1024 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
@@ -25,13 +45,8 @@ export async function tunnelPair(
       });
     });
   });
-  let listedResolve!: () => void;
-  const listed = new Promise<void>((resolve) => (listedResolve = resolve));
-  const bridge = new LinkBridge({ logger: silent, onTerminals: () => listedResolve() });
-  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { maxPayload: 1024 * 1024 });
-  bridge.attach(ws);
+  const agent = await dialAgent(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
   const connector = await connectorReady;
-  await listed;
   return {
     connector,
     link: async (terminalId) => {
@@ -39,33 +54,44 @@ export async function tunnelPair(
       return toDuplex(await connector.open(entry.link, { terminalId }));
     },
     close: async () => {
-      bridge.close();
-      ws.terminate();
+      await agent.close();
+      for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
 }
 
-/** A TCP server that discards what it receives and counts it. */
-export async function sinkServer(): Promise<{ port: number; received: () => number; close: () => Promise<void> }> {
+/**
+ * A TCP server that discards what it receives and counts it; `until(total)` resolves once it has received `total`
+ * bytes since it started (an absolute count, so that bytes arriving before the call are not counted twice).
+ */
+export async function sinkServer(): Promise<{ port: number; until: (total: number) => Promise<void>; close: () => Promise<void> }> {
   let received = 0;
+  let waiting: { total: number; resolve: () => void } | undefined;
   const server = createServer((socket) => {
-    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (waiting && received >= waiting.total) {
+        waiting.resolve();
+        waiting = undefined;
+      }
+    });
     socket.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    received: () => received,
+    until: (total) => (received >= total ? Promise.resolve() : new Promise<void>((resolve) => (waiting = { total, resolve }))),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
 /**
- * A TCP server that streams to whoever connects (the upstream direction of a relay: bytes from behind the
- * agent to the connector); `next()` resolves with the next accepted socket, for the bench to write into.
+ * A TCP server that streams to whoever connects (the upstream direction of a relay: bytes from behind the agent to the
+ * connector): `send(bytes)` writes that many bytes, 64 KiB at a time with backpressure, into the next accepted socket,
+ * then ends it.
  */
-export async function sourceServer(): Promise<{ port: number; next: () => Promise<Socket>; close: () => Promise<void> }> {
+export async function sourceServer(): Promise<{ port: number; send: (bytes: number) => Promise<void>; close: () => Promise<void> }> {
   const accepted: Socket[] = [];
   const waiting: Array<(socket: Socket) => void> = [];
   const server = createServer((socket) => {
@@ -74,15 +100,31 @@ export async function sourceServer(): Promise<{ port: number; next: () => Promis
     if (waiter) waiter(socket);
     else accepted.push(socket);
   });
+  const next = (): Promise<Socket> => {
+    const socket = accepted.shift();
+    return socket ? Promise.resolve(socket) : new Promise<Socket>((resolve) => waiting.push(resolve));
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    next: () => {
-      const socket = accepted.shift();
-      return socket ? Promise.resolve(socket) : new Promise<Socket>((resolve) => waiting.push(resolve));
+    send: async (bytes) => {
+      const socket = await next();
+      await writeAll(socket, bytes);
+      socket.end();
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+const CHUNK = Buffer.alloc(64 * 1024, 7);
+
+/** Writes `bytes` into `writer` in 64 KiB chunks, waiting for 'drain' when it asks to. */
+export async function writeAll(writer: Writable, bytes: number): Promise<void> {
+  let sent = 0;
+  while (sent < bytes) {
+    if (!writer.write(CHUNK)) await new Promise((resolve) => writer.once('drain', resolve));
+    sent += CHUNK.length;
+  }
 }
 
 export function percentile(sorted: number[], p: number): number {
