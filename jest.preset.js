@@ -14,7 +14,8 @@ for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
 // NestJS 12 ships ES modules only. Node 20 loads them through require(esm), but jest's module
 // system does not, so jest compiles those packages to CommonJS (import.meta.url is rewritten to
 // the CommonJS equivalent). Add a package here when jest reports "Must use import to load ES Module".
-const ESM_PACKAGES = ['@nestjs', 'commander'];
+// Lit (and what it imports) for the console's template units, e.g. apps/console/src/components/notice.spec.ts.
+const ESM_PACKAGES = ['@nestjs', 'commander', 'lit', 'lit-html', 'lit-element', '@lit', '@lit-labs'];
 
 module.exports = {
   testEnvironment: 'node',

@@ -426,6 +426,9 @@ describe('ops console actions', () => {
       expect(other.status).toBe(200);
       await page.getByRole('button', { name: 'Confirm resolution' }).click();
       await expect(page.getByTestId('notice').textContent()).resolves.toMatch(/Error 409 WALLET_PAYMENT_NOT_UNKNOWN: .+/);
+      await expect(page.getByTestId('notice-hint').textContent()).resolves.toMatch(
+        /another person decided first\. Nothing to decide: the page shows what it became\.$/,
+      );
       await page
         .getByTestId('wallet-state')
         .filter({ hasText: /^rejected$/ })

@@ -122,6 +122,10 @@ describe('ops console', () => {
     await page.getByLabel('API key').fill('pok_not_a_key');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect(page.getByTestId('signin-error').textContent()).resolves.toContain('401');
+    // Under the error, what the code means and what to do (apps/console/src/api-errors.ts).
+    await expect(page.getByTestId('signin-error-hint').textContent()).resolves.toMatch(
+      /^The API key is missing, invalid, revoked or expired .*Sign in with a working key/,
+    );
     // The refused key's 401 is the one error the browser may report here.
     expect(problems.splice(0)).toEqual([expect.stringContaining('status of 401')]);
     await screenshot(page, 'sign-in');
@@ -396,6 +400,10 @@ describe('ops console', () => {
     await row().waitFor();
     await nav('Live operations').click();
     await expect(page.getByTestId('notice').textContent()).resolves.toContain('Not allowed (403) FORBIDDEN: API key lacks scope(s): operations:read');
+    // And what it means and what to do, inside the same alert.
+    await expect(page.getByTestId('notice').getByTestId('notice-hint').textContent()).resolves.toMatch(
+      /^The API key lacks a scope this needs.*Sign in with a key that holds the scope the message names/,
+    );
   });
 
   it('a read key sees everything but cannot take a payment, refund or re-run', async () => {

@@ -25,6 +25,8 @@ export type WalletOperation = Schemas['WalletOperation'];
 export type WalletResolution = NonNullable<WalletPayment['resolution']>;
 /** Every `error.code` of a wallet payment or operation the API can return (hints: wallet-errors.ts). */
 export type WalletErrorCode = Schemas['WalletErrorCode'];
+/** Every `error.code` of the API's error envelope (`ErrorCode`, libs/domain `ApiErrorCode`; hints: api-errors.ts). */
+export type ApiErrorCode = Schemas['ErrorCode'];
 export type Webhook = Schemas['Webhook'];
 export type Delivery = Schemas['WebhookDelivery'];
 export type ApiKey = Schemas['ApiKey'];
@@ -45,7 +47,7 @@ export interface Session {
   scopes: string[];
 }
 
-/** The envelope's fields; `code` is `http_<status>` when an answer carried no envelope (a proxy's 502). */
+/** The envelope's fields; `code` is an `ApiErrorCode`, or `http_<status>` when an answer carried no envelope (a proxy's 502). */
 export interface ApiErrorBody {
   code: string;
   message: string;

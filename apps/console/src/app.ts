@@ -3,9 +3,10 @@ import { keyed } from 'lit/directives/keyed.js';
 
 import { api, keyStore } from './api';
 import { ConsoleElement } from './base';
+import { hintView, noticeView } from './components/notice';
 import type { StreamState } from './events';
 import { parseRoute, type Route } from './routes';
-import { describeError, role, shell } from './state';
+import { describeError, errorHint, role, shell } from './state';
 
 /** The main navigation: each page at `#/<page>`. */
 const NAV: { page: Route['page']; label: string }[] = [
@@ -27,6 +28,7 @@ export class AppShell extends ConsoleElement {
   signedIn = false;
   checking = false;
   signInError = '';
+  signInHint = '';
   streamState: StreamState = 'connecting';
 
   private readonly onHash = () => {
@@ -52,7 +54,7 @@ export class AppShell extends ConsoleElement {
   }
 
   private async signIn(key: string): Promise<void> {
-    this.set({ checking: true, signInError: '' });
+    this.set({ checking: true, signInError: '', signInHint: '' });
     try {
       shell.session = await api.session(key);
       keyStore.set(key);
@@ -60,7 +62,7 @@ export class AppShell extends ConsoleElement {
       this.set({ signedIn: true, checking: false });
     } catch (err) {
       keyStore.clear();
-      this.set({ checking: false, signInError: describeError(err) });
+      this.set({ checking: false, signInError: describeError(err), signInHint: errorHint(err) });
     }
   }
 
@@ -98,14 +100,7 @@ export class AppShell extends ConsoleElement {
           <button type="button" @click=${() => this.signOut()}>Sign out</button>
         </span>
       </header>
-      ${
-        shell.notice
-          ? html`<div class="notice ${shell.notice.kind}" role="alert" data-testid="notice">
-              ${shell.notice.text}
-              <button type="button" aria-label="Dismiss" @click=${() => ((shell.notice = null), this.requestUpdate())}>×</button>
-            </div>`
-          : html`<div role="alert" class="notice-empty"></div>`
-      }
+      ${noticeView(shell.notice, () => ((shell.notice = null), this.requestUpdate()))}
       <main id="main" tabindex="-1">${this.renderPage(r)}</main>
     `;
   }
@@ -153,7 +148,11 @@ export class AppShell extends ConsoleElement {
             settlements. The key is kept in this tab's session storage only.
           </p>
           <button type="submit" ?disabled=${this.checking}>${this.checking ? 'Checking…' : 'Sign in'}</button>
-          ${this.signInError ? html`<p role="alert" class="error" data-testid="signin-error">${this.signInError}</p>` : nothing}
+          ${
+            this.signInError
+              ? html`<p role="alert" class="error" data-testid="signin-error">${this.signInError}${hintView(this.signInHint, 'signin-error-hint')}</p>`
+              : nothing
+          }
         </form>
       </main>
     `;

@@ -1,20 +1,29 @@
 import { ApiError, can, roleOf, type Role, type Session } from './api';
+import { apiErrorText } from './api-errors';
 import { EventStream, type LiveEvent } from './events';
+
+/** What the alert region shows: a result or an error, and for an API error what its code means and what to do. */
+export interface Notice {
+  kind: 'error' | 'info';
+  text: string;
+  /** '' when there is none (not an API error, or a code the console does not know). */
+  hint: string;
+}
 
 /** What every page shares: the signed-in key's session, the live event stream and the notice area. */
 export const shell = {
   session: null as Session | null,
   stream: new EventStream(),
-  notice: null as { kind: 'error' | 'info'; text: string } | null,
+  notice: null as Notice | null,
   noticeListeners: new Set<() => void>(),
 };
 
 export const role = (): Role => roleOf(shell.session?.scopes ?? []);
 export const may = (needed: Parameters<typeof can>[1]): boolean => can(shell.session?.scopes ?? [], needed);
 
-/** Shows a message in the page's alert region (role="alert"); an API error shows its status and code. */
-export function notify(kind: 'error' | 'info', text: string): void {
-  shell.notice = { kind, text };
+/** Shows a message in the page's alert region (role="alert"); an API error shows its status and code, then its hint. */
+export function notify(kind: 'error' | 'info', text: string, hint = ''): void {
+  shell.notice = { kind, text, hint };
   shell.noticeListeners.forEach((l) => l());
 }
 
@@ -26,7 +35,10 @@ export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export const reportError = (err: unknown) => notify('error', describeError(err));
+/** What an API error's code means and what to do (api-errors.ts); '' for anything else. */
+export const errorHint = (err: unknown): string => (err instanceof ApiError ? apiErrorText(err.body.code) : '');
+
+export const reportError = (err: unknown) => notify('error', describeError(err), errorHint(err));
 
 /** Minor units → "1 234.50 RUB". */
 export function money(amount: number | null, currency: string | null = null): string {

@@ -6,12 +6,10 @@
  * docs/runbooks/unknown-outcomes.md.
  */
 import type { WalletErrorCode } from './api';
+import { type ErrorHint, errorHints } from './error-hints';
 
-export interface WalletErrorHint {
-  /** What happened, in a line (also the filter's suggestion label). */
-  readonly means: string;
-  /** What the operator does about it. */
-  readonly todo: string;
+/** `means` is also the error-code filter's suggestion label. */
+export interface WalletErrorHint extends ErrorHint {
   /**
    * The resolution job keeps reading Assist but never decides it: left to a person (the codes the worker counts in
    * `payorch_unknown_outcomes_needing_human`, apps/settlement-worker/src/system/unknown-outcomes.ts).
@@ -136,16 +134,8 @@ export const WALLET_ERROR_HINTS: { readonly [C in WalletErrorCode]: WalletErrorH
   },
 };
 
-/** The hint of a code as stored (any text: a row may predate a code), or undefined when the console does not know it. */
-export function walletErrorHint(code: string): WalletErrorHint | undefined {
-  return Object.hasOwn(WALLET_ERROR_HINTS, code) ? WALLET_ERROR_HINTS[code as WalletErrorCode] : undefined;
-}
-
-/** The hint as one text (the detail view, tooltips): what it means, then what to do. */
-export function walletErrorText(code: string): string {
-  const hint = walletErrorHint(code);
-  return hint ? `${hint.means} ${hint.todo}` : '';
-}
+/** A wallet code's hint (a stored row may carry any text), and the hint as one text (what it means, then what to do). */
+export const { hint: walletErrorHint, text: walletErrorText } = errorHints(WALLET_ERROR_HINTS);
 
 /** The error-code filter's suggestions: the codes left to a person first, then every other, A–Z. */
 export const WALLET_ERROR_SUGGESTIONS: readonly WalletErrorCode[] = (Object.keys(WALLET_ERROR_HINTS) as WalletErrorCode[]).sort(
