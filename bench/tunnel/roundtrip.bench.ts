@@ -83,8 +83,8 @@ interface Layout {
   sourceSend(bytes: number): Promise<void>;
   disconnectSim(): Promise<void>;
   dialAgent(url: string): Promise<{ close: () => void | Promise<void> }>;
-  /** CPU (user + system, ms) every process of the layout has used so far. */
-  cpuMs(): Promise<number>;
+  /** CPU (user + system, ms) each process of the layout has used so far: this one, then the terminal side, then the agent. */
+  cpuMs(): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -106,7 +106,7 @@ async function oneProcessLayout(): Promise<Layout> {
     sourceSend: (bytes) => source.send(bytes),
     disconnectSim: async () => sim.disconnect(),
     dialAgent: bridgeAgent,
-    cpuMs: async () => ownCpuMs(),
+    cpuMs: async () => [ownCpuMs()],
     close: async () => {
       await Promise.all([source.close(), sink.close(), sim.close()]);
     },
@@ -130,7 +130,7 @@ async function processesLayout(): Promise<Layout> {
       await agent.next('listed');
       return { close: () => agent.exit() };
     },
-    cpuMs: async () => [ownCpuMs(), await cpuOf(terminal), ...(await Promise.all(agents.map(cpuOf)))].reduce((a, b) => a + b, 0),
+    cpuMs: async () => [ownCpuMs(), await cpuOf(terminal), ...(await Promise.all(agents.map(cpuOf)))],
     close: () => terminal.exit(),
   };
 }
@@ -173,6 +173,8 @@ async function agentChild(url: string): Promise<void> {
 interface Pumped {
   ms: number;
   cpuMs: number;
+  /** `cpuMs` by process (Layout.cpuMs's order). */
+  cpuParts: number[];
 }
 
 async function timed(layout: Layout, transfer: () => Promise<void>): Promise<Pumped> {
@@ -180,7 +182,8 @@ async function timed(layout: Layout, transfer: () => Promise<void>): Promise<Pum
   const start = performance.now();
   await transfer();
   const ms = performance.now() - start;
-  return { ms, cpuMs: (await layout.cpuMs()) - cpu };
+  const cpuParts = (await layout.cpuMs()).map((used, i) => used - cpu[i]!);
+  return { ms, cpuMs: cpuParts.reduce((a, b) => a + b, 0), cpuParts };
 }
 
 /** Downstream: `bytes` written into `target` (the tunnel's end of a stream, or a direct socket) until the sink has them. */
@@ -228,7 +231,9 @@ interface Pair {
 }
 
 const mbps = (r: Pumped) => MB / (r.ms / 1000);
-const cpuPerMb = (r: Pumped) => `${(r.cpuMs / MB).toFixed(2)} ms CPU/MiB`;
+const PROCESS_NAMES = ['connector', 'terminal side', 'agent'];
+const cpuPerMb = (r: Pumped, names: string[]) =>
+  `${(r.cpuMs / MB).toFixed(2)} ms CPU/MiB${r.cpuParts.length > 1 ? ` (${r.cpuParts.map((used, i) => `${names[i]} ${(used / MB).toFixed(2)}`).join(', ')})` : ''}`;
 
 /**
  * One direction of the bulk comparison: a warm-up of both paths (same bytes each: the steady state of a long-running
@@ -250,8 +255,10 @@ async function bulkPairs(title: string, direct: (bytes: number) => Promise<Pumpe
   }
   const median = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(pairs.length / 2)]!;
   console.log(`\n${title} (${BULK_PAIRS} interleaved pairs of ${MB} MiB, 64 KiB writes, after ${WARMUP_MB} MiB of warm-up on each path; the median pair)`);
-  console.log(`direct loopback TCP (baseline) ${mbps(median.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.direct)}`);
-  console.log(`through the tunnel             ${mbps(median.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.tunnel)}`);
+  console.log(
+    `direct loopback TCP (baseline) ${mbps(median.direct).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.direct, ['writer/reader', 'terminal side', 'agent (idle)'])}`,
+  );
+  console.log(`through the tunnel             ${mbps(median.tunnel).toFixed(0).padStart(6)} MB/s   ${cpuPerMb(median.tunnel, PROCESS_NAMES)}`);
   console.log(
     `ratio tunnel/direct            ${median.ratio.toFixed(2)}x   CPU direct/tunnel ${(median.direct.cpuMs / median.tunnel.cpuMs).toFixed(2)}x   \n(pairs in run order, ratio [direct/tunnel MB/s]: ${pairs.map((p) => `${p.ratio.toFixed(2)} [${mbps(p.direct).toFixed(0)}/${mbps(p.tunnel).toFixed(0)}]`).join(', ')})`,
   );
@@ -325,9 +332,13 @@ async function main(): Promise<void> {
       "(prebuilt binding, no install script): 2.9 ms CPU/MiB, 0.27x. Both ends here use it; the agent's single executable uses it when\n" +
       'node_modules/bufferutil lies beside it, else 32-bit words in JavaScript (~2.5 GB/s; apps/agent/src/native/ws-masking.ts).\n' +
       '2026-12-07 (seventeenth session): until then every end ran in this one process, where the tunnel pays both hops on the event loop\n' +
-      'that also writes and sinks the bytes (the "one process" rows: ~0.45x down, ~0.28x up); on site the connector and the agent are\n' +
-      'separate processes on separate machines, so the row is now measured with the agent and the terminal side in their own processes\n' +
-      '(CPU per MiB summed over all of them).',
+      'that also writes and sinks the bytes (the "one process" rows: ~0.35-0.5x down, ~0.3x up). On site the connector and the agent are\n' +
+      'separate processes on separate machines, so the goal rows now run the agent and the terminal side in their own processes. There the\n' +
+      'tunnel costs more, not less: 3.8 ms CPU/MiB down (connector 1.3, agent 2.0, terminal side 0.5) against 1.3 for the whole one-process\n' +
+      "pipeline; profiles of the children put the agent's busy time mostly in its socket writes to the terminal (writeBuffer ~45 %) and the\n" +
+      "connector's in ws's writev: each process now wakes for every frame it is handed (a write and a wake-up per 64 KiB frame on each hop),\n" +
+      'where one event loop took them in batches. Moving the ends apart also exposed a bug: the agent reset a\n' +
+      'stream whose terminal had hung up with bytes still waiting for credit (the tail lost; link-bridge.spec.ts), which hung the upstream pairs.',
   );
 
   reportRow({
