@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 import { createRedisClient, parseRedisTarget, type RedisClient } from './target';
 
@@ -123,10 +123,11 @@ export class RedisConnections {
   }
 
   /**
-   * Ends every opened connection: QUIT where it is up (pending replies are read first), else a disconnect; one
-   * already ended is left alone.
+   * Ends every opened connection and resolves once each has ended (status `end`, its sockets closed, no timer of it
+   * left), at most after `timeoutMs` (a server that never answers QUIT): QUIT where it is up (pending replies are read
+   * first), else at once (hangUp); one already ended is left alone.
    */
-  async close(): Promise<void> {
+  async close(timeoutMs = 5_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const connections = [...this.opened.values()];
@@ -135,16 +136,57 @@ export class RedisConnections {
         // Already ended: nothing to close. A disconnect() now would arm ioredis's 2 s "destroy the stream" timer on a
         // stream that closed before, which nothing clears: it held the process open for 2 s after close().
         if (connection.status === 'end') return;
-        // Wait until ioredis has really let go of its sockets and timers, so a closed app leaves nothing running
-        // (a Cluster's QUIT resolves before its node sockets are closed; bounded: a connection never 'end's twice).
-        const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
-        // Not up (Redis down, reconnecting): disconnect. Up: QUIT, which reads pending replies first.
-        if (connection.status !== 'ready') connection.disconnect();
-        else await connection.quit().catch(() => connection.disconnect());
+        // Wait until ioredis has really let go of every socket and timer, so a closed app leaves nothing running. A
+        // Cluster ends once its pool is empty, while node sockets may still be closing (its QUIT resolves before them; a
+        // disconnect empties the pool at once) and its pub/sub socket is not in the pool: each is awaited too (bounded:
+        // a connection never 'end's twice).
+        const parts = [connection, ...(connection instanceof Cluster ? nodeConnectionsOf(connection) : [])].filter((part) => part.status !== 'end');
+        const ended = Promise.all(parts.map((part) => new Promise<void>((resolve) => part.once('end', () => resolve()))));
+        if (connection.status === 'ready') await connection.quit().catch(() => hangUp(connection));
+        else hangUp(connection);
         let bound: NodeJS.Timeout | undefined;
-        await Promise.race([ended, new Promise<void>((resolve) => (bound = setTimeout(resolve, 5_000).unref()))]);
+        await Promise.race([ended, new Promise<void>((resolve) => (bound = setTimeout(resolve, timeoutMs).unref()))]);
         clearTimeout(bound);
       }),
     );
   }
+}
+
+/**
+ * The standalone connections of a Cluster: its pool's node connections, and its pub/sub connection, which ioredis
+ * keeps outside the pool (`Cluster#subscriber`, a ClusterSubscriber: private in ioredis's types, ioredis is pinned).
+ */
+function nodeConnectionsOf(cluster: Cluster): Redis[] {
+  const subscriber = (cluster as unknown as { subscriber?: { subscriber?: unknown } }).subscriber?.subscriber;
+  return [...cluster.nodes('all'), ...(subscriber instanceof Redis ? [subscriber] : [])];
+}
+
+/**
+ * Ends a connection that is not up, now: what it had not sent is refused (ioredis flushes its queues with
+ * "Connection is closed"), and it (and each of its sockets) emits `end` at once, in every status. ioredis 6's own
+ * `disconnect()` does not:
+ *  - without a socket (`reconnecting`: Redis is away and a retry timer waits; a Cluster whose node pool is empty:
+ *    `reconnecting`, or `connecting` before its first node) it clears the retry timer but never reaches `end`:
+ *    a standalone `Redis` stays `reconnecting` and arms a 2 s timer to destroy its socket that closed long ago
+ *    (ioredis #1247); a `Cluster` stays `disconnecting`, as only its pool draining would move it on. Only in `wait`
+ *    does `disconnect()` end such a connection at once, and `wait` is what such a connection is (no socket, none
+ *    being opened once the retry timer is cleared), so it is put back to `wait` first.
+ *  - with a socket still connecting or handshaking (`connecting`, `connect`; a Cluster's node and pub/sub sockets)
+ *    it half-closes the socket and waits for the server: a connect that hangs, or a server that does not hang up,
+ *    costs `disconnectTimeout` (2 s). Such a socket has no reply worth waiting for, so it is destroyed (`close`, then
+ *    `end`, follow at once; a socket that closed before is destroyed already, destroy() is then a no-op).
+ */
+function hangUp(connection: RedisClient): void {
+  if (connection.status === 'end') return;
+  if (connection instanceof Cluster) {
+    const parts = nodeConnectionsOf(connection);
+    if (connection.nodes('all').length === 0) connection.status = 'wait';
+    // Disconnects the pool's nodes and the pub/sub connection; those still opening their sockets are cut now.
+    connection.disconnect();
+    for (const part of parts) part.stream?.destroy();
+    return;
+  }
+  if (connection.status === 'reconnecting') connection.status = 'wait';
+  connection.disconnect();
+  connection.stream?.destroy();
 }

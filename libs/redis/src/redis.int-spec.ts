@@ -1,8 +1,10 @@
+import { createServer, type Socket } from 'node:net';
+
 import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
-import { testRedisPrefix, testRedisUrl, trackTimers, waitFor } from '@payorch/testing';
+import { OwnedRedis, OwnedRedisCluster, testRedisPrefix, testRedisUrl, trackTimers, waitFor } from '@payorch/testing';
 
 import { RedisConnections } from './connections';
 import { InjectRedis, RedisModule, redisToken } from './redis.module';
@@ -97,6 +99,140 @@ describe(RedisConnections.name, () => {
       'unknown Redis connection "cache"',
     );
   });
+});
+
+/**
+ * close() while Redis is away: ioredis 6's disconnect() never ends a connection that waits to reconnect (nor one whose
+ * server does not hang up), so close() sat out its bound (5 s) on every shutdown. The bound here is an hour, far past
+ * jest's timeout: close() resolving at all means every connection ended, which is then checked (status `end`, socket
+ * destroyed, no timer left to hold the process).
+ */
+describe(`${RedisConnections.name}.close() when Redis is not up`, () => {
+  const prefix = testRedisPrefix('redis-close');
+  const NEVER = 60 * 60_000;
+
+  /** Closes with a bound that never fires in a test, then checks that nothing of the connections is left running. */
+  async function expectClosedCleanly(sut: RedisConnections): Promise<void> {
+    const connections = sut.names.map((name) => sut.get(name));
+    const timers = trackTimers();
+    try {
+      await sut.close(NEVER);
+      expect(connections.map((connection) => connection.status)).toEqual(connections.map(() => 'end'));
+      for (const connection of connections) {
+        if (connection instanceof Cluster) expect(connection.nodes('all')).toEqual([]);
+        else expect(connection.stream?.destroyed ?? true).toBe(true);
+      }
+      // Neither a reconnect timer nor ioredis's 2 s "destroy the stream" timer.
+      expect(timers.pending()).toEqual([]);
+    } finally {
+      timers.stop();
+    }
+  }
+
+  it('ends connections that wait to reconnect at once (Redis killed)', async () => {
+    const server = await new OwnedRedis().start();
+    try {
+      const sut = new RedisConnections({
+        url: server.url,
+        clientName: `${prefix}:a`,
+        connections: { blocking: {}, bull: {}, command: {}, subscriber: {} },
+        onError: () => undefined,
+      });
+      const connections = sut.names.map((name) => sut.get(name));
+      await sut.settled();
+      await (sut.get('subscriber') as Redis).subscribe(`${prefix}:channel`);
+      expect(connections.map((connection) => connection.status)).toEqual(['ready', 'ready', 'ready', 'ready']);
+
+      await server.kill();
+      await waitFor(() => connections.every((connection) => connection.status === 'reconnecting'), { what: 'every connection reconnecting' });
+
+      await expectClosedCleanly(sut);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('ends a connection whose server accepted it but neither answers nor hangs up (status connect)', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer({ allowHalfOpen: true }, (socket) => {
+      sockets.push(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      // disconnectTimeout: how long ioredis waits for the server to hang up before it destroys the socket (2 s by default).
+      const sut = new RedisConnections({
+        url: `redis://127.0.0.1:${port}`,
+        clientName: `${prefix}:b`,
+        connections: { command: { disconnectTimeout: NEVER } },
+        onError: () => undefined,
+      });
+      const command = sut.get('command');
+      await waitFor(() => command.status === 'connect' && sockets.length === 1, { what: 'connected, handshake unanswered' });
+
+      await expectClosedCleanly(sut);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('ends connections that never connected (lazyConnect: wait) or are still connecting', async () => {
+    const sut = new RedisConnections({
+      url: testRedisUrl(),
+      clientName: `${prefix}:c`,
+      connections: { command: {}, subscriber: { lazyConnect: true } },
+      onError: () => undefined,
+    });
+    const [command, subscriber] = [sut.get('command'), sut.get('subscriber')];
+    expect([command.status, subscriber.status]).toEqual(['connecting', 'wait']);
+
+    await expectClosedCleanly(sut);
+  });
+
+  it('ends Redis Cluster connections at once when every node is gone: up before (ready, dead nodes) or opened since (reconnecting)', async () => {
+    const cluster = await new OwnedRedisCluster({ masters: 3, replicasPerMaster: 0 }).start();
+    try {
+      const before = new RedisConnections({
+        url: cluster.url,
+        clientName: `${prefix}:d`,
+        connections: { command: {}, subscriber: {} },
+        onError: () => undefined,
+      });
+      const up = before.names.map((name) => before.get(name) as Cluster);
+      await before.settled();
+      await (before.get('subscriber') as Cluster).subscribe(`${prefix}:channel`);
+      expect(up.map((connection) => connection.status)).toEqual(['ready', 'ready']);
+
+      const outage = trackTimers();
+      await Promise.all(cluster.nodes.map((node) => node.kill()));
+      // A Cluster stays `ready` while its node connections are gone (they end, the pool keeps lazy ones for the slots).
+      await waitFor(() => up.every((connection) => connection.nodes('all').every((node) => node.status !== 'ready')), {
+        what: 'every node connection down',
+      });
+      // Opened while the cluster is down: ioredis cannot fetch the slots, empties its pool and waits to retry.
+      const after = new RedisConnections({
+        url: cluster.url,
+        clientName: `${prefix}:e`,
+        connections: { command: {}, subscriber: {} },
+        onError: () => undefined,
+      });
+      const down = after.names.map((name) => after.get(name) as Cluster);
+      await waitFor(() => down.every((connection) => connection.status === 'reconnecting'), {
+        what: () => `every Cluster reconnecting (${down.map((connection) => connection.status).join(', ')})`,
+      });
+
+      await expectClosedCleanly(before);
+      await expectClosedCleanly(after);
+      // Not close()'s: while its node was down, ioredis's ClusterSubscriber picked a new pub/sub socket on every failed
+      // connect and disconnected the dead one each time, arming its 2 s timer (ioredis #1247); the last ones expire now.
+      await waitFor(() => outage.pending().length === 0, { what: () => `the outage's ioredis timers expired (${outage.pending().length})` });
+      outage.stop();
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 });
 
 describe(RedisModule.name, () => {
