@@ -1,12 +1,15 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import os from 'node:os';
 import { promisify } from 'node:util';
+
+import { Client } from 'pg';
 
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { SecretBox } from '@payorch/domain';
 import { openTerminalCredentials, sealTerminalCredentials } from '@payorch/drivers';
-import { createTestDatabase, REPO_ROOT, type TestDatabase, tsEntryArgs } from '@payorch/testing';
+import { createTestDatabase, REPO_ROOT, type TestDatabase, tsEntryArgs, waitFor } from '@payorch/testing';
 import { openMerchantSecrets, sealMerchantSecrets } from '@payorch/wallet-payments';
 
 import { AdminService, type AuditLogEntry, type RewrapResult } from './admin.service';
@@ -34,12 +37,16 @@ describe(`${AdminService.name} audit trail`, () => {
   const k2 = masterKey('k2');
   const operator = `${os.userInfo().username}@${os.hostname()}`;
 
+  /** The CLI's environment: this test's database (`env` on top: undefined unsets). */
+  function cliEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+    const merged = { ...process.env, DATABASE_URL: testDb.adminUrl, REDIS_URL: undefined, ...env };
+    return Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv;
+  }
+
   /** The CLI as an operator runs it, on this test's database (`env` on top: undefined unsets); the exit code is in `code`. */
   async function cli(args: string[], env: Record<string, string | undefined> = {}) {
-    const merged = { ...process.env, DATABASE_URL: testDb.adminUrl, REDIS_URL: undefined, ...env };
-    const clean = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv;
     try {
-      const { stdout, stderr } = await run(process.execPath, tsEntryArgs('apps/api-gateway/src/admin/cli.ts', ...args), { cwd: REPO_ROOT, env: clean });
+      const { stdout, stderr } = await run(process.execPath, tsEntryArgs('apps/api-gateway/src/admin/cli.ts', ...args), { cwd: REPO_ROOT, env: cliEnv(env) });
       return { code: 0, stdout, stderr };
     } catch (error) {
       const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
@@ -205,9 +212,29 @@ describe(`${AdminService.name} audit trail`, () => {
 
     const rotated = () => ({ PAYORCH_MASTER_KEY: k2, PAYORCH_PREVIOUS_MASTER_KEYS: k1 });
 
-    it('re-seals under the active key and writes one secrets.rewrap row to the platform audit log: counts and key ids, no key material; no tenant sees it', async () => {
+    /** The details of a `secrets.rewrap.batch` row. */
+    interface BatchDetails {
+      run: string;
+      batch: number;
+      table: 'terminalCredentials' | 'assistMerchantSecrets';
+      fromId: string;
+      toId: string;
+      checked: number;
+      rewrapped: number;
+      activeKeyId: string;
+      fromKeyIds: string[];
+    }
+    const batchRows = async () => (await platformLog()).filter((r) => r.action === 'secrets.rewrap.batch').map((r) => r.details as unknown as BatchDetails);
+    const summaryRows = async () => (await platformLog()).filter((r) => r.action === 'secrets.rewrap');
+    /** Whether the re-seal of terminal `id` is recorded by one of `batches` (its id in the batch's range). */
+    const covered = (id: string, batches: BatchDetails[]) => batches.some((b) => b.table === 'terminalCredentials' && b.fromId <= id && id <= b.toId);
+    const total = (batches: BatchDetails[]) => batches.reduce((sum, b) => sum + b.rewrapped, 0);
+    /** Ids whose position gives their order (the run's order: id order). */
+    const orderedId = (n: number) => `${n.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
+
+    it('re-seals under the active key, each batch with its secrets.rewrap.batch row, then a secrets.rewrap summary row in the platform audit log: counts and key ids, no key material; no tenant sees them', async () => {
       const onK1 = await terminal(SecretBox.fromConfig(k1), 'password-on-k1');
-      await terminal(SecretBox.fromConfig(k2));
+      const onK2 = await terminal(SecretBox.fromConfig(k2));
       await terminal(null);
       const merchantId = await merchant(SecretBox.fromConfig(k1));
       const before = [await envelopeOf(onK1), (await owner.assistMerchant.findUniqueOrThrow({ where: { id: merchantId } })).secretsEncrypted];
@@ -222,23 +249,23 @@ describe(`${AdminService.name} audit trail`, () => {
       expect(openMerchantSecrets(k2Box, tenantId, merchantId, merchantAfter.secretsEncrypted)).toEqual(merchantSecrets);
 
       const rows = await platformLog();
+      const row = (action: string, details: Record<string, unknown>) =>
+        expect.objectContaining({ tenantId: null, actorType: 'admin', actorId: operator, action, resourceType: 'master_key', resourceId: 'k2', details });
+      const run = (rows[0]!.details as { run: string }).run;
+      const [first, last] = [onK1, onK2].sort();
+      const batch = { run, activeKeyId: 'k2', fromKeyIds: ['k1'] };
       expect(rows).toEqual([
-        expect.objectContaining({
-          tenantId: null,
-          actorType: 'admin',
-          actorId: operator,
-          action: 'secrets.rewrap',
-          resourceType: 'master_key',
-          resourceId: 'k2',
-          details: { activeKeyId: 'k2', fromKeyIds: ['k1'], ...counts },
-        }),
+        row('secrets.rewrap.batch', { ...batch, batch: 1, table: 'terminalCredentials', fromId: first, toId: last, checked: 2, rewrapped: 1 }),
+        row('secrets.rewrap.batch', { ...batch, batch: 2, table: 'assistMerchantSecrets', fromId: merchantId, toId: merchantId, checked: 1, rewrapped: 1 }),
+        row('secrets.rewrap', { run, batches: 2, activeKeyId: 'k2', fromKeyIds: ['k1'], ...counts }),
       ]);
+      expect(run).toMatch(/^[0-9a-f-]{36}$/);
       // Key ids only: no key, no envelope, no secret.
       const text = JSON.stringify(rows);
       for (const secret of [k1, k2, k1.slice(3), k2.slice(3), ...before, 'password-on-k1', merchantSecrets.password]) expect(text).not.toContain(secret);
       // No tenant sees it (row-level security), nor does the services' role under no tenant.
-      expect(await tenantLog(tenantId)).not.toContainEqual(expect.objectContaining({ action: 'secrets.rewrap' }));
-      expect(await app.prisma.auditLog.findMany({ where: { action: 'secrets.rewrap' } })).toEqual([]);
+      expect(await tenantLog(tenantId)).not.toContainEqual(expect.objectContaining({ resourceType: 'master_key' }));
+      expect(await app.prisma.auditLog.findMany({ where: { resourceType: 'master_key' } })).toEqual([]);
 
       // Nothing left on k1: a second run changes nothing, and records nothing.
       const again = await cli(['secrets', 'rewrap'], rotated());
@@ -246,10 +273,10 @@ describe(`${AdminService.name} audit trail`, () => {
         0,
         { activeKeyId: 'k2', rewrapped: 0, terminalCredentials: { checked: 2, rewrapped: 0 }, assistMerchantSecrets: { checked: 1, rewrapped: 0 } },
       ]);
-      expect(await platformLog()).toHaveLength(1);
+      expect(await platformLog()).toHaveLength(3);
     }, 60_000);
 
-    it('stops at a secret it cannot open, keeps and audits what it re-sealed before, and exits 1 REWRAP_STOPPED naming it', async () => {
+    it('stops at a secret it cannot open, keeps and audits what it re-sealed before (its batch up to there), and exits 1 REWRAP_STOPPED naming it', async () => {
       const first = await terminal(SecretBox.fromConfig(k1), 'p1', '10000000-0000-4000-8000-000000000000');
       // Sealed under a key the run does not have (retired too early).
       const unopenable = await terminal(SecretBox.fromConfig(masterKey('k0')), 'p2', '20000000-0000-4000-8000-000000000000');
@@ -265,12 +292,22 @@ describe(`${AdminService.name} audit trail`, () => {
       expect(await envelopeOf(first)).toMatch(/^pe1\.k2\./);
       expect(await envelopeOf(unopenable)).toMatch(/^pe1\.k0\./);
       expect(await envelopeOf(after)).toMatch(/^pe1\.k1\./);
+      const run = expect.any(String);
       expect(await platformLog()).toEqual([
-        expect.objectContaining({ action: 'secrets.rewrap', resourceId: 'k2', details: { activeKeyId: 'k2', fromKeyIds: ['k1'], ...counts, stopped } }),
+        expect.objectContaining({
+          action: 'secrets.rewrap.batch',
+          resourceId: 'k2',
+          details: { run, batch: 1, table: 'terminalCredentials', fromId: first, toId: first, checked: 1, rewrapped: 1, activeKeyId: 'k2', fromKeyIds: ['k1'] },
+        }),
+        expect.objectContaining({
+          action: 'secrets.rewrap',
+          resourceId: 'k2',
+          details: { run, batches: 1, activeKeyId: 'k2', fromKeyIds: ['k1'], ...counts, stopped },
+        }),
       ]);
     }, 60_000);
 
-    it('exits 1 with AUDIT_FAILED when its row cannot be written: the secrets stay re-sealed, and the output says which', async () => {
+    it('exits 1 with AUDIT_FAILED when its summary row cannot be written: the secrets stay re-sealed, each recorded by its batch row', async () => {
       const onK1 = await terminal(SecretBox.fromConfig(k1));
       await merchant(SecretBox.fromConfig(k1));
       await owner.$executeRawUnsafe(`ALTER TABLE "AuditLog" ADD CONSTRAINT "test_no_rewrap_rows" CHECK ("action" <> 'secrets.rewrap') NOT VALID`);
@@ -287,14 +324,127 @@ describe(`${AdminService.name} audit trail`, () => {
           auditError: expect.stringContaining('test_no_rewrap_rows'),
         });
         expect(rewrapped.stderr).toContain(
-          `error: AUDIT_FAILED: re-sealed 2 secret(s) under key k2, but NOT in the platform audit log (${result.auditError}); this output is their only record`,
+          `error: AUDIT_FAILED: re-sealed 2 secret(s) under key k2, each recorded by the secrets.rewrap.batch row committed with it, but the run's secrets.rewrap row is NOT in the platform audit log (${result.auditError}); this output is its only record`,
         );
         expect(await envelopeOf(onK1)).toMatch(/^pe1\.k2\./);
-        expect(await platformLog()).toEqual([]);
+        expect((await batchRows()).map((b) => [b.table, b.rewrapped])).toEqual([
+          ['terminalCredentials', 1],
+          ['assistMerchantSecrets', 1],
+        ]);
+        expect(await summaryRows()).toEqual([]);
       } finally {
         await owner.$executeRawUnsafe(`ALTER TABLE "AuditLog" DROP CONSTRAINT "test_no_rewrap_rows"`);
       }
     }, 60_000);
+
+    it('re-seals nothing of a batch whose row cannot be written: the run stops at its first secret, what it committed before stays, with its rows', async () => {
+      const ids = [1, 2, 3].map(orderedId);
+      for (const id of ids) await terminal(SecretBox.fromConfig(k1), 'p', id);
+      // The database refuses the second batch's row (as any failed write in its transaction: a constraint, a lost connection).
+      await owner.$executeRawUnsafe(
+        `ALTER TABLE "AuditLog" ADD CONSTRAINT "test_no_second_batch" CHECK ("action" <> 'secrets.rewrap.batch' OR "details"->>'batch' <> '2') NOT VALID`,
+      );
+      try {
+        const result = await new AdminService(owner, 'ops@test').rewrapSecrets(SecretBox.fromConfig(k2, [k1]), 1);
+        expect(result).toEqual({
+          activeKeyId: 'k2',
+          rewrapped: 1,
+          terminalCredentials: { checked: 2, rewrapped: 1 },
+          assistMerchantSecrets: { checked: 0, rewrapped: 0 },
+          stopped: expect.stringMatching(
+            new RegExp(`^terminal ${ids[1]}: AUDIT_FAILED: secrets\\.rewrap\\.batch not done: .*test_no_second_batch.*; nothing was changed$`),
+          ),
+          audit: 'written',
+        });
+        expect(await Promise.all(ids.map(envelopeOf))).toEqual([
+          expect.stringMatching(/^pe1\.k2\./),
+          expect.stringMatching(/^pe1\.k1\./),
+          expect.stringMatching(/^pe1\.k1\./),
+        ]);
+        expect(await batchRows()).toEqual([expect.objectContaining({ batch: 1, fromId: ids[0], toId: ids[0], rewrapped: 1 })]);
+        expect(await summaryRows()).toEqual([
+          expect.objectContaining({ details: expect.objectContaining({ batches: 1, rewrapped: 1, stopped: result.stopped }) }),
+        ]);
+      } finally {
+        await owner.$executeRawUnsafe(`ALTER TABLE "AuditLog" DROP CONSTRAINT "test_no_second_batch"`);
+      }
+    });
+
+    it('leaves no secret re-sealed without its row when the run is killed mid-batch; a re-run re-seals the rest, and the rows add up', async () => {
+      // More secrets than one batch (100) holds, in a known order; the run is killed in its second batch.
+      const ids = Array.from({ length: 150 }, (_, i) => orderedId(i + 1));
+      const k1Box = SecretBox.fromConfig(k1);
+      for (const id of ids) await terminal(k1Box, `p-${id}`, id);
+      const onK2 = async () =>
+        (await owner.terminal.findMany({ where: { id: { in: ids } }, select: { id: true, credentialsEncrypted: true }, orderBy: { id: 'asc' } }))
+          .filter((t) => t.credentialsEncrypted!.startsWith('pe1.k2.'))
+          .map((t) => t.id);
+
+      // Another session holds terminal 120: the run waits there until it is killed.
+      const holder = new Client({ connectionString: testDb.adminUrl });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM "Terminal" WHERE "id" = $1 FOR UPDATE', [ids[119]]);
+      const child = spawn(process.execPath, tsEntryArgs('apps/api-gateway/src/admin/cli.ts', 'secrets', 'rewrap'), {
+        cwd: REPO_ROOT,
+        env: cliEnv(rotated()),
+        stdio: 'ignore',
+      });
+      const exited = once(child, 'exit');
+      try {
+        const waiting = await waitFor(
+          async () =>
+            (await owner.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]
+              ?.pid,
+          { timeoutMs: 30_000, what: 'the run waiting for terminal 120' },
+        );
+        child.kill('SIGKILL');
+        await exited;
+        // Its session dies with it (PostgreSQL ends it when it next reads the closed socket; here at once).
+        await owner.$queryRaw`SELECT pg_terminate_backend(${waiting}::int)`;
+        await waitFor(async () => (await owner.$queryRaw<unknown[]>`SELECT 1 FROM pg_stat_activity WHERE pid = ${waiting}::int`).length === 0, {
+          what: "the killed run's session gone",
+        });
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+
+      // Every secret whose envelope changed is recorded by a row that committed with it; no summary: the run died.
+      const resealed = await onK2();
+      expect(resealed.length).toBeGreaterThan(0);
+      expect(resealed.length).toBeLessThan(ids.length);
+      const killed = await batchRows();
+      expect(resealed.filter((id) => !covered(id, killed))).toEqual([]);
+      expect(total(killed)).toBe(resealed.length);
+      expect(await summaryRows()).toEqual([]);
+
+      const again = await cli(['secrets', 'rewrap'], rotated());
+      const rest = ids.length - resealed.length;
+      expect([again.code, again.stderr, JSON.parse(again.stdout)]).toEqual([
+        0,
+        '',
+        {
+          activeKeyId: 'k2',
+          rewrapped: rest,
+          terminalCredentials: { checked: ids.length, rewrapped: rest },
+          assistMerchantSecrets: { checked: 0, rewrapped: 0 },
+          audit: 'written',
+        },
+      ]);
+      expect(await onK2()).toEqual(ids);
+      expect(openTerminalCredentials(SecretBox.fromConfig(k2), tenantId, ids[119]!, await envelopeOf(ids[119]!))).toEqual({ adminPassword: `p-${ids[119]}` });
+      // Across both runs: every secret recorded once, and the re-run's summary is the sum of its own batches.
+      const all = await batchRows();
+      expect(ids.filter((id) => !covered(id, all))).toEqual([]);
+      expect(total(all)).toBe(ids.length);
+      const [summary] = await summaryRows();
+      const { run, batches, rewrapped } = summary!.details as { run: string; batches: number; rewrapped: number };
+      const ofRerun = all.filter((b) => b.run === run);
+      expect([ofRerun.length, total(ofRerun)]).toEqual([batches, rewrapped]);
+      expect(new Set(all.map((b) => b.run)).size).toBe(2);
+    }, 90_000);
 
     it('never overwrites a secret the tenant changed while it ran: that one is left as written, and not counted', async () => {
       const k2Box = SecretBox.fromConfig(k2);

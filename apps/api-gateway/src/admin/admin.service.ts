@@ -11,8 +11,11 @@ import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
 /** How much of a failed job's reason its `job.retry` audit row keeps (an error message; it says why, not what). */
 const FAILED_REASON_MAX = 1_000;
 
-/** How many rows of a table `secrets rewrap` reads at once (id order), each secret then re-sealed with its own update. */
-const REWRAP_PAGE = 500;
+/**
+ * How many secrets `secrets rewrap` re-seals in one transaction, committed with their `secrets.rewrap.batch` audit row
+ * (the next rows of one table, id order): few enough that the rows it locks are held for milliseconds.
+ */
+const REWRAP_BATCH = 100;
 
 const GRANT_CHANNEL = { assist: 'ASSIST', relay: 'RELAY', webhook: 'WEBHOOK' } as const satisfies Record<EgressChannel, string>;
 
@@ -70,9 +73,11 @@ export interface RewrapCount {
 }
 
 /**
- * What `secrets rewrap` did. `audit` (only when it re-sealed something): its `secrets.rewrap` row in the platform
- * audit log `written`, or `failed` (`auditError` says why: the secrets stay re-sealed, unrecorded but for this result).
- * `stopped`: why it stopped before the last secret (one it could not open); the counts are those of the secrets before.
+ * What `secrets rewrap` did. Every secret it re-sealed is recorded by the `secrets.rewrap.batch` row committed with it.
+ * `audit` (only when it re-sealed something): the run's `secrets.rewrap` summary row in the platform audit log
+ * `written`, or `failed` (`auditError` says why: the secrets stay re-sealed, recorded by their batch rows only).
+ * `stopped`: why it stopped before the last secret (one it could not open, a batch it could not write or audit); the
+ * counts are those of the secrets before.
  */
 export interface RewrapResult {
   activeKeyId: string;
@@ -83,6 +88,9 @@ export interface RewrapResult {
   audit?: 'written' | 'failed';
   auditError?: string;
 }
+
+/** `<code>: ` of a payorch error (SECRET_KEY_UNKNOWN, AUDIT_FAILED…), to put before its reason; '' for any other. */
+const codeOf = (error: unknown): string => (error instanceof PayorchError ? `${error.code}: ` : '');
 
 /** The error's own words: Prisma's message opens with the invocation, the driver's is on its `Message:` or last line. */
 export function reasonOf(error: unknown): string {
@@ -97,9 +105,10 @@ export function reasonOf(error: unknown): string {
  * Every action that changes something writes one audit row, actor type "admin": in the log of the tenant it concerns,
  * or in the platform audit log (rows of no tenant, which only the owner role reads: docs/security.md) when it concerns
  * none. A change in PostgreSQL commits with its row (`changeAudited`): when the row cannot be written, nothing changes
- * and the action fails with AUDIT_FAILED. A change that cannot share its row's transaction (a job moved back in Redis;
- * secrets re-sealed one row at a time, so no terminal stays locked while the run lasts) gets its row right after
- * (`record`), and a row that cannot be written is reported with the result, for the CLI to exit 1 with AUDIT_FAILED.
+ * and the action fails with AUDIT_FAILED (`secrets rewrap` commits each batch of secrets with its row). A change that
+ * cannot share its row's transaction (a job moved back in Redis) and a row about a whole run (`secrets.rewrap`) are
+ * written right after (`record`), and a row that cannot be written is reported with the result, for the CLI to exit 1
+ * with AUDIT_FAILED.
  */
 export class AdminService {
   /** The transactions of changes and their audit rows (their domain events go to `onCommitted`). */
@@ -300,88 +309,146 @@ export class AdminService {
    * one (the old key must still be listed in PAYORCH_PREVIOUS_MASTER_KEYS while this runs). Each
    * envelope is opened first with its row's AAD, proving it is intact and bound to that row.
    *
-   * Table by table, in id order, a page at a time; each secret is written back with its own compare-and-set (the
-   * envelope it read), so a secret the tenant changes meanwhile (a terminal's new password, sealed by the gateway) is
-   * left as the gateway wrote it, never overwritten with the old one; nor is it counted. It stops at the first secret it
-   * cannot open (`stopped`: its code, table and row id; a key missing from PAYORCH_PREVIOUS_MASTER_KEYS, a tampered
-   * envelope) or error, keeping what it re-sealed before.
+   * Table by table, in id order, a batch of `batchSize` rows at a time: the batch's secrets are opened and re-sealed in
+   * memory, then written back in ONE transaction with the batch's `secrets.rewrap.batch` row in the platform audit log
+   * (`changeAudited`): both commit, or neither, so a run that dies at any point (killed, database gone) leaves no secret
+   * re-sealed without its row. Each secret is written with its own compare-and-set (the envelope it read), so a secret
+   * the tenant changes meanwhile (a terminal's new password, sealed by the gateway) is left as the gateway wrote it,
+   * never overwritten with the old one; nor is it counted. The transaction holds only that batch's rows, for the
+   * milliseconds of its updates (one transaction for the whole run would lock every terminal row while it lasts).
    *
-   * A run that re-sealed anything writes one `secrets.rewrap` row to the platform audit log (it concerns every tenant),
-   * resource `master_key` <active key id>, with the counts, the key ids it moved secrets from and why it stopped:
-   * key ids only, never key material or envelopes; also when the run stopped. Written after the run (the re-seals are
-   * not held in one transaction: that would lock every terminal row while it lasts): a row that cannot be written leaves
-   * the secrets re-sealed, and the result says `audit: "failed"` with `auditError`.
+   * It stops at the first secret it cannot open (`stopped`: its code, table and row id; a key missing from
+   * PAYORCH_PREVIOUS_MASTER_KEYS, a tampered envelope), after committing the secrets of its batch before it; or at a
+   * batch it cannot commit (a write or its audit row refused: `stopped` names the batch's first secret, and none of the
+   * batch is re-sealed). What it re-sealed before is kept.
+   *
+   * Rows (resource `master_key` <active key id>; key ids, counts and row ids only, never key material or envelopes):
+   * each batch that re-sealed anything, `secrets.rewrap.batch` with the run's id, its index, table, id range (`fromId`,
+   * `toId`: the rows it looked at), counts and the key ids it moved secrets from; then a run that re-sealed anything,
+   * also when it stopped, writes the `secrets.rewrap` summary (`run`, `batches`, the counts per table, the key ids,
+   * why it stopped). The summary is written after the run: one that cannot be written leaves the result
+   * `audit: "failed"` with `auditError`, the secrets recorded by their batch rows.
    */
-  async rewrapSecrets(box: SecretBox): Promise<RewrapResult> {
+  async rewrapSecrets(box: SecretBox, batchSize = REWRAP_BATCH): Promise<RewrapResult> {
+    const run = randomUUID();
     const fromKeyIds = new Set<string>();
-    const terminalCredentials: RewrapCount = { checked: 0, rewrapped: 0 };
-    const assistMerchantSecrets: RewrapCount = { checked: 0, rewrapped: 0 };
-    /** Re-seals one table's secrets: `page` reads the next rows after an id, `save` writes one back if unchanged. */
+    const counts: Record<'terminalCredentials' | 'assistMerchantSecrets', RewrapCount> = {
+      terminalCredentials: { checked: 0, rewrapped: 0 },
+      assistMerchantSecrets: { checked: 0, rewrapped: 0 },
+    };
+    let batches = 0;
+
+    /**
+     * Re-seals one table's secrets a batch at a time: `page` reads the next rows after an id, `save` writes one back in
+     * the batch's transaction if it still holds the envelope read (1; 0: changed meanwhile, left as it is).
+     */
     const rewrap = async (
+      table: keyof typeof counts,
       what: string,
-      count: RewrapCount,
       page: (afterId: string | undefined) => Promise<{ id: string; tenantId: string; envelope: string }[]>,
       aad: (tenantId: string, id: string) => string,
-      save: (id: string, read: string, envelope: string) => Promise<number>,
+      save: (tx: TransactionClient, id: string, read: string, envelope: string) => Promise<number>,
     ) => {
+      const count = counts[table];
       let afterId: string | undefined;
       for (let rows = await page(afterId); rows.length > 0; rows = await page(afterId)) {
+        afterId = rows.at(-1)!.id;
+        /** The rows of this batch looked at (in id order), and the secrets among them to re-seal. */
+        const looked: string[] = [];
+        const resealed: { id: string; read: string; envelope: string; keyId: string }[] = [];
+        let stop: RewrapStopped | undefined;
         for (const row of rows) {
-          afterId = row.id;
           count.checked++;
           try {
             const keyId = box.keyIdOf(row.envelope);
-            if (keyId === box.activeKeyId) continue;
-            box.decrypt(row.envelope, aad(row.tenantId, row.id));
-            if ((await save(row.id, row.envelope, box.rewrap(row.envelope))) === 0) continue;
-            fromKeyIds.add(keyId);
-            count.rewrapped++;
+            if (keyId !== box.activeKeyId) {
+              box.decrypt(row.envelope, aad(row.tenantId, row.id));
+              resealed.push({ id: row.id, read: row.envelope, envelope: box.rewrap(row.envelope), keyId });
+            }
+            looked.push(row.id);
           } catch (error) {
-            const code = error instanceof PayorchError ? `${error.code}: ` : '';
-            throw new RewrapStopped(`${what} ${row.id}: ${code}${reasonOf(error)}`);
+            stop = new RewrapStopped(`${what} ${row.id}: ${codeOf(error)}${reasonOf(error)}`);
+            break;
           }
         }
+        if (resealed.length > 0) {
+          // The batch's updates and its audit row: both commit, or neither (the run stops there, none of it re-sealed).
+          const written = await this.changeAudited(
+            null,
+            async (tx) => {
+              const moved: typeof resealed = [];
+              for (const secret of resealed) if ((await save(tx, secret.id, secret.read, secret.envelope)) > 0) moved.push(secret);
+              return moved;
+            },
+            (moved) =>
+              moved.length === 0
+                ? null
+                : {
+                    action: 'secrets.rewrap.batch',
+                    resourceType: 'master_key',
+                    resourceId: box.activeKeyId,
+                    details: {
+                      run,
+                      batch: batches + 1,
+                      table,
+                      fromId: looked[0],
+                      toId: looked.at(-1),
+                      checked: looked.length,
+                      rewrapped: moved.length,
+                      activeKeyId: box.activeKeyId,
+                      fromKeyIds: [...new Set(moved.map((secret) => secret.keyId))].sort(),
+                    },
+                  },
+          ).catch((error: unknown) => {
+            throw new RewrapStopped(`${what} ${resealed[0]!.id}: ${codeOf(error)}${reasonOf(error)}`);
+          });
+          if (written.length > 0) batches++;
+          count.rewrapped += written.length;
+          for (const secret of written) fromKeyIds.add(secret.keyId);
+        }
+        if (stop) throw stop;
       }
     };
 
     let stopped: string | undefined;
     try {
       await rewrap(
+        'terminalCredentials',
         'terminal',
-        terminalCredentials,
         async (afterId) =>
           (
             await this.prisma.terminal.findMany({
               where: { credentialsEncrypted: { not: null }, ...(afterId && { id: { gt: afterId } }) },
               select: { id: true, tenantId: true, credentialsEncrypted: true },
               orderBy: { id: 'asc' },
-              take: REWRAP_PAGE,
+              take: batchSize,
             })
           ).map((t) => ({ id: t.id, tenantId: t.tenantId, envelope: t.credentialsEncrypted! })),
         terminalCredentialsAad,
-        async (id, read, envelope) =>
-          (await this.prisma.terminal.updateMany({ where: { id, credentialsEncrypted: read }, data: { credentialsEncrypted: envelope } })).count,
+        async (tx, id, read, envelope) =>
+          (await tx.terminal.updateMany({ where: { id, credentialsEncrypted: read }, data: { credentialsEncrypted: envelope } })).count,
       );
       await rewrap(
+        'assistMerchantSecrets',
         'assist merchant',
-        assistMerchantSecrets,
         async (afterId) =>
           (
             await this.prisma.assistMerchant.findMany({
               where: afterId ? { id: { gt: afterId } } : {},
               select: { id: true, tenantId: true, secretsEncrypted: true },
               orderBy: { id: 'asc' },
-              take: REWRAP_PAGE,
+              take: batchSize,
             })
           ).map((m) => ({ id: m.id, tenantId: m.tenantId, envelope: m.secretsEncrypted })),
         assistMerchantAad,
-        async (id, read, envelope) =>
-          (await this.prisma.assistMerchant.updateMany({ where: { id, secretsEncrypted: read }, data: { secretsEncrypted: envelope } })).count,
+        async (tx, id, read, envelope) =>
+          (await tx.assistMerchant.updateMany({ where: { id, secretsEncrypted: read }, data: { secretsEncrypted: envelope } })).count,
       );
     } catch (error) {
       stopped = error instanceof RewrapStopped ? error.message : `an error (${reasonOf(error)})`;
     }
 
+    const { terminalCredentials, assistMerchantSecrets } = counts;
     const rewrapped = terminalCredentials.rewrapped + assistMerchantSecrets.rewrapped;
     const result: RewrapResult = { activeKeyId: box.activeKeyId, rewrapped, terminalCredentials, assistMerchantSecrets, ...(stopped && { stopped }) };
     if (rewrapped === 0) return result;
@@ -390,6 +457,8 @@ export class AdminService {
       resourceType: 'master_key',
       resourceId: box.activeKeyId,
       details: {
+        run,
+        batches,
         activeKeyId: box.activeKeyId,
         fromKeyIds: [...fromKeyIds].sort(),
         rewrapped,
@@ -490,5 +559,5 @@ export class AdminService {
   }
 }
 
-/** Ends a `secrets rewrap` run at a secret it could not open or write; the message names it (code, table, row id). */
+/** Ends a `secrets rewrap` run at a secret it could not open, or a batch it could not commit; the message names it (table, row id, code). */
 class RewrapStopped extends Error {}

@@ -26,15 +26,18 @@ import { FailedJobs, isQueueName, type JobRetryAudit, QUEUE_NAMES, type QueueNam
  *     (BullMQ jobs that used up their attempts, payorch_queue_jobs{state="failed"}: list them, move them back to waiting
  *     once the cause is fixed; REDIS_URL and REDIS_KEY_PREFIX as the workers'; `retry` also DATABASE_URL: each retry
  *     is audited, `job.retry`, in its tenant's audit log, or the platform's for a job of no tenant)
- *   npm run admin -- secrets rewrap   (after a PAYORCH_MASTER_KEY rotation; audited in the platform audit log, `secrets.rewrap`)
+ *   npm run admin -- secrets rewrap   (after a PAYORCH_MASTER_KEY rotation; audited in the platform audit log: each batch of
+ *     secrets commits with its `secrets.rewrap.batch` row, the run ends with a `secrets.rewrap` summary row)
  *   npm run admin -- audit list (--platform | --tenant <id>) [--limit N] [--action <action>] [--since <instant>] [--cursor <c>]
  *     (an audit log, newest first: the platform's, the operator's actions that concern no tenant, or a tenant's)
  * Prints JSON. A new API key is printed once and never stored.
  *
  * Every command that changes something is audited (actor type "admin", actor `user@host`): in the log of the tenant it
  * concerns, or in the platform audit log when it concerns none (AdminService). A change in PostgreSQL commits with its
- * row, so a row that cannot be written changes nothing; one in Redis (`jobs retry`) or made row by row (`secrets
- * rewrap`) stays made, and the command prints it with `"audit": "failed"`. Either way it exits 1, `AUDIT_FAILED`.
+ * row, so a row that cannot be written changes nothing (a batch of `secrets rewrap` included: the run stops there,
+ * REWRAP_STOPPED); one in Redis (`jobs retry`) stays made, as do the secrets of a `secrets rewrap` whose summary row
+ * cannot be written (each recorded by its batch row), and the command prints it with `"audit": "failed"` and exits 1,
+ * `AUDIT_FAILED`.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
 function config(): AdminConfig {
@@ -145,7 +148,7 @@ function reportRetries(result: RetryResult): void {
 function reportRewrap(result: RewrapResult): void {
   failUnlessDone(
     result.audit === 'failed'
-      ? `re-sealed ${result.rewrapped} secret(s) under key ${result.activeKeyId}, but NOT in the platform audit log (${result.auditError}); this output is their only record`
+      ? `re-sealed ${result.rewrapped} secret(s) under key ${result.activeKeyId}, each recorded by the secrets.rewrap.batch row committed with it, but the run's secrets.rewrap row is NOT in the platform audit log (${result.auditError}); this output is its only record`
       : undefined,
     result.stopped
       ? {
@@ -284,7 +287,7 @@ program
   .description('secrets at rest')
   .command('rewrap')
   .description(
-    're-seal every secret under the active PAYORCH_MASTER_KEY (after a key rotation); audited in the platform audit log (secrets.rewrap: counts and key ids)',
+    're-seal every secret under the active PAYORCH_MASTER_KEY (after a key rotation), in batches; audited in the platform audit log (each batch with its secrets.rewrap.batch row, then the secrets.rewrap summary: counts and key ids)',
   )
   .action(() =>
     run((a) => {
