@@ -333,11 +333,14 @@ async function main(): Promise<void> {
       'node_modules/bufferutil lies beside it, else 32-bit words in JavaScript (~2.5 GB/s; apps/agent/src/native/ws-masking.ts).\n' +
       '2026-12-07 (seventeenth session): until then every end ran in this one process, where the tunnel pays both hops on the event loop\n' +
       'that also writes and sinks the bytes (the "one process" rows: ~0.35-0.5x down, ~0.3x up). On site the connector and the agent are\n' +
-      'separate processes on separate machines, so the goal rows now run the agent and the terminal side in their own processes. There the\n' +
-      'tunnel costs more, not less: 3.8 ms CPU/MiB down (connector 1.3, agent 2.0, terminal side 0.5) against 1.3 for the whole one-process\n' +
-      "pipeline; profiles of the children put the agent's busy time mostly in its socket writes to the terminal (writeBuffer ~45 %) and the\n" +
-      "connector's in ws's writev: each process now wakes for every frame it is handed (a write and a wake-up per 64 KiB frame on each hop),\n" +
-      'where one event loop took them in batches. Moving the ends apart also exposed a bug: the agent reset a\n' +
+      'separate processes on separate machines, so the goal rows now run the agent and the terminal side in their own processes. There each\n' +
+      'process wakes for every frame it is handed (a write and a wake-up per 64 KiB frame on each hop) where one event loop took them in\n' +
+      'batches, and the JIT warms each process apart: a quick run (16 MiB pairs) cost 3.8 ms CPU/MiB down (connector 1.3, agent 2.0), the\n' +
+      "full run's median pair 1.24 (connector 0.38, agent 0.59, terminal side 0.27) against 0.34 direct; the agent's busy time is mostly\n" +
+      "its socket writes to the terminal (writeBuffer ~45 %), the connector's ws's writev. The direct baseline is bimodal here (1.7-2.7 or\n" +
+      '4.3-5.5 GB/s: whether writer and sink get a core each), and the ratio of a pair swings 0.18-0.67 with it: read the pairs, not one\n' +
+      "figure. The tunnel's own rate after its first pairs (0.7-1.6 GB/s) is the one-process layout's (1.2 GB/s).\n" +
+      'Moving the ends apart also exposed a bug: the agent reset a\n' +
       'stream whose terminal had hung up with bytes still waiting for credit (the tail lost; link-bridge.spec.ts), which hung the upstream pairs.',
   );
 
