@@ -69,6 +69,18 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The `ApiError` of an answer that was not 2xx, from its parsed JSON body: the envelope's `error`, or `http_<status>`
+ * when it carried none (a proxy's 502, a body that is not JSON).
+ */
+export function apiError(response: Response, body: unknown): ApiError {
+  const envelope = (body as { error?: ApiErrorBody } | undefined)?.error;
+  return new ApiError(response.status, envelope ?? { code: `http_${response.status}`, message: response.statusText || 'request failed' });
+}
+
+/** The same, reading the body of a raw `fetch` answer (the calls openapi-fetch does not make: the session, the event stream). */
+export const readApiError = async (response: Response): Promise<ApiError> => apiError(response, await response.json().catch(() => undefined));
+
 const KEY_STORAGE = 'payorch.console.apiKey';
 
 export const keyStore = {
@@ -106,8 +118,7 @@ client.use(auth);
 async function ok<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   const { data, error, response } = await call;
   if (response.ok) return data as T;
-  const envelope = (error as { error?: ApiErrorBody } | undefined)?.error;
-  throw new ApiError(response.status, envelope ?? { code: `http_${response.status}`, message: response.statusText || 'request failed' });
+  throw apiError(response, error);
 }
 
 /** Every page of a list, up to `max` rows. */
@@ -132,8 +143,7 @@ export const api = {
   session: async (key?: string): Promise<Session> => {
     const res = await fetch('/console/session', { headers: { Accept: 'application/json', Authorization: `Bearer ${key ?? keyStore.get() ?? ''}` } });
     const body = (await res.json().catch(() => undefined)) as { error?: ApiErrorBody } | Session | undefined;
-    if (!res.ok)
-      throw new ApiError(res.status, (body as { error?: ApiErrorBody } | undefined)?.error ?? { code: `http_${res.status}`, message: res.statusText });
+    if (!res.ok) throw apiError(res, body);
     return body as Session;
   },
   stores: () => all((cursor) => client.GET('/v1/stores', { params: { query: { cursor, limit: 100 } } })),

@@ -1,9 +1,9 @@
 import { html, nothing } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 
-import { api, keyStore } from './api';
+import { type ApiError, api, keyStore } from './api';
 import { ConsoleElement } from './base';
-import { hintView, noticeView } from './components/notice';
+import { hintView, noticeView, streamBadgeView, streamErrorView } from './components/notice';
 import type { StreamState } from './events';
 import { parseRoute, type Route } from './routes';
 import { describeError, errorHint, role, shell } from './state';
@@ -30,6 +30,8 @@ export class AppShell extends ConsoleElement {
   signInError = '';
   signInHint = '';
   streamState: StreamState = 'connecting';
+  /** Why the gateway refuses the live stream, until it is live again (events.ts `lastError`). */
+  streamError: ApiError | undefined;
 
   private readonly onHash = () => {
     this.set({ route: parseRoute(location.hash) });
@@ -42,7 +44,7 @@ export class AppShell extends ConsoleElement {
     super.connectedCallback();
     window.addEventListener('hashchange', this.onHash);
     shell.noticeListeners.add(this.onNotice);
-    shell.stream.onState((streamState) => this.set({ streamState }));
+    shell.stream.onState((streamState, streamError) => this.set({ streamState, streamError }));
     const key = keyStore.get();
     if (key) void this.signIn(key);
   }
@@ -95,12 +97,12 @@ export class AppShell extends ConsoleElement {
           </ul>
         </nav>
         <span class="who">
-          <span class="badge stream-${this.streamState}" data-testid="stream-state" title="Live event stream">${this.streamState}</span>
+          ${streamBadgeView(this.streamState, this.streamError)}
           <span class="badge role" data-testid="role">key: ${role()}</span>
           <button type="button" @click=${() => this.signOut()}>Sign out</button>
         </span>
       </header>
-      ${noticeView(shell.notice, () => ((shell.notice = null), this.requestUpdate()))}
+      ${streamErrorView(this.streamError)} ${noticeView(shell.notice, () => ((shell.notice = null), this.requestUpdate()))}
       <main id="main" tabindex="-1">${this.renderPage(r)}</main>
     `;
   }

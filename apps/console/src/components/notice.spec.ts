@@ -4,7 +4,7 @@ import { nothing, type TemplateResult } from 'lit';
 import { ApiError } from '../api';
 import { apiErrorText } from '../api-errors';
 import { notify, reportError, shell } from '../state';
-import { hintView, noticeView } from './notice';
+import { hintView, noticeView, streamBadgeView, streamErrorView } from './notice';
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -81,5 +81,28 @@ describe('the alert region', () => {
     );
     expect(apiErrorText('UNAUTHENTICATED')).toMatch(/missing, invalid, revoked or expired/);
     expect(markup(hintView('', 'signin-error-hint'))).toBe('');
+  });
+});
+
+describe('the live stream in the header', () => {
+  const flat = (value: unknown) => markup(value).replace(/\s+/g, ' ');
+
+  it("shows the code of the gateway's refusal on the badge, and its status, message and hint under the header", () => {
+    const refused = new ApiError(429, { code: 'TOO_MANY_STREAMS', message: 'the tenant already holds 50 live event streams', requestId: 'r1' });
+    expect(flat(streamBadgeView('down', refused))).toBe(
+      '<span class="badge stream-down" data-testid="stream-state" title="Live event stream">down · TOO_MANY_STREAMS</span>',
+    );
+    expect(flat(streamErrorView(refused))).toBe(
+      '<div class="notice error" role="status" data-testid="stream-error"> <div>Live event stream: Error 429 TOO_MANY_STREAMS: the tenant already holds 50 live event streams' +
+        `<span class="hint" data-testid="stream-error-hint">${escape(apiErrorText('TOO_MANY_STREAMS'))}</span></div> </div>`,
+    );
+    expect(flat(streamErrorView(new ApiError(401, { code: 'UNAUTHENTICATED', message: 'invalid API key' })))).toMatch(
+      /Error 401 UNAUTHENTICATED: invalid API key<span class="hint" data-testid="stream-error-hint">.*Sign in with a working key/,
+    );
+  });
+
+  it('shows only the state while the stream is not refused', () => {
+    expect(flat(streamBadgeView('live', undefined))).toContain('>live</span>');
+    expect(markup(streamErrorView(undefined))).toBe('');
   });
 });
