@@ -284,6 +284,9 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       },
     });
     await pay(sim, terminal.id, 700);
+    // The close-day's answer is held on the terminal until the first worker is "killed" and the fault lifted: it then
+    // reaches the dead worker's execution, which must not go on to complete the settlement.
+    sim.hold.at('answer');
     const service = h.app.get(SettlementService);
     const name = `kill-${randomBytes(3).toString('hex')}`;
     const opts = testQueueOptions(h.config);
@@ -305,12 +308,13 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
       async () => {
         const op = await h.owner.terminalOperation.findFirst({ where: { terminalId: terminal.id, type: 'SETTLEMENT' } });
         // Sent, answered, the answer lost with the runner: SENT, or IN_PROGRESS once the terminal's progress was stored.
-        return op && ['SENT', 'IN_PROGRESS'].includes(op.state) && closeDays === 1 ? op : null;
+        return op && ['SENT', 'IN_PROGRESS'].includes(op.state) && closeDays === 1 && sim.hold.reached('answer') ? op : null;
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'the close-day to be sent' },
     );
     await first.close(true); // killed: no completion, the lock is left to expire
     hang = false;
+    sim.hold.release();
     const second = new Worker(name, (j, token) => service.run(j, token), workerOpts);
     try {
       expect(await job.waitUntilFinished(killEvents, 20_000)).toMatchObject({ status: 'COMPLETED', hasDiscrepancies: false });

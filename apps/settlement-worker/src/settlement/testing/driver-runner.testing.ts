@@ -63,8 +63,12 @@ export class DriverSettlementRunner implements SettlementRunner {
       terminalInfo: () => driver.terminalInfo(),
       close: () => driver.close(),
       execute: async (command, hooks) => {
+        // Decided as the command goes out: an execution started under the fault loses its answer whenever that arrives.
+        // (Asked after the answer, a test that lifted the fault once the terminal had the request — the "process" killed
+        // meanwhile — raced the answer, and the dead worker's execution went on to complete the settlement.)
+        const hangs = this.options.hangAfterSend?.(ref) ?? false;
         const outcome = await driver.execute(command, hooks);
-        if (!this.options.hangAfterSend?.(ref)) return outcome;
+        if (!hangs) return outcome;
         this.busy.delete(ref.terminalId);
         await driver.close();
         return new Promise<never>(() => undefined);
