@@ -93,11 +93,15 @@ const ownCpuMs = (): number => {
   return (used.user + used.system) / 1000;
 };
 
-async function oneProcessLayout(): Promise<Layout> {
+/** The terminal side: a Joinproto simulator (no processing delay), a TCP sink and a TCP source. */
+async function terminalSide() {
   const sim = new JoinprotoTerminalSimulator({ processingDelayMs: 0 });
   const { port: simPort } = await sim.listen();
-  const sink = await sinkServer();
-  const source = await sourceServer();
+  return { sim, simPort, sink: await sinkServer(), source: await sourceServer() };
+}
+
+async function oneProcessLayout(): Promise<Layout> {
+  const { sim, simPort, sink, source } = await terminalSide();
   return {
     simPort,
     sinkPort: sink.port,
@@ -148,10 +152,7 @@ function serveParent(handlers: Record<string, (message: Record<string, unknown>)
 }
 
 async function terminalChild(): Promise<void> {
-  const sim = new JoinprotoTerminalSimulator({ processingDelayMs: 0 });
-  const { port: simPort } = await sim.listen();
-  const sink = await sinkServer();
-  const source = await sourceServer();
+  const { sim, simPort, sink, source } = await terminalSide();
   serveParent({
     'sink-until': async (m) => (await sink.until(m.total as number), { type: 'sink-reached' }),
     'source-send': async (m) => (await source.send(m.bytes as number), { type: 'source-sent' }),

@@ -33,7 +33,7 @@ export async function bridgeAgent(url: string): Promise<{ close: () => void }> {
 export async function tunnelPair(
   terminals: TerminalEntry[],
   dialAgent: (url: string) => Promise<{ close: () => void | Promise<void> }>,
-): Promise<{ connector: Multiplexer; link: (terminalId: string) => Promise<Duplex>; close: () => Promise<void> }> {
+): Promise<{ link: (terminalId: string) => Promise<Duplex>; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 1024 * 1024 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const connectorReady = new Promise<Multiplexer>((resolve) => {
@@ -48,7 +48,6 @@ export async function tunnelPair(
   const agent = await dialAgent(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
   const connector = await connectorReady;
   return {
-    connector,
     link: async (terminalId) => {
       const entry = terminals.find((t) => t.terminalId === terminalId)!;
       return toDuplex(await connector.open(entry.link, { terminalId }));

@@ -27,8 +27,8 @@ export class AppShell extends ConsoleElement {
   route: Route = parseRoute(location.hash);
   signedIn = false;
   checking = false;
-  signInError = '';
-  signInHint = '';
+  /** Why the last sign-in failed (shown with its hint), until the next attempt. */
+  signInFailure: unknown = undefined;
   streamState: StreamState = 'connecting';
   /** Why the gateway refuses the live stream, until it is live again (events.ts `lastError`). */
   streamError: ApiError | undefined;
@@ -56,7 +56,7 @@ export class AppShell extends ConsoleElement {
   }
 
   private async signIn(key: string): Promise<void> {
-    this.set({ checking: true, signInError: '', signInHint: '' });
+    this.set({ checking: true, signInFailure: undefined });
     try {
       shell.session = await api.session(key);
       keyStore.set(key);
@@ -64,7 +64,7 @@ export class AppShell extends ConsoleElement {
       this.set({ signedIn: true, checking: false });
     } catch (err) {
       keyStore.clear();
-      this.set({ checking: false, signInError: describeError(err), signInHint: errorHint(err) });
+      this.set({ checking: false, signInFailure: err });
     }
   }
 
@@ -151,8 +151,10 @@ export class AppShell extends ConsoleElement {
           </p>
           <button type="submit" ?disabled=${this.checking}>${this.checking ? 'Checking…' : 'Sign in'}</button>
           ${
-            this.signInError
-              ? html`<p role="alert" class="error" data-testid="signin-error">${this.signInError}${hintView(this.signInHint, 'signin-error-hint')}</p>`
+            this.signInFailure !== undefined
+              ? html`<p role="alert" class="error" data-testid="signin-error">
+                  ${describeError(this.signInFailure)}${hintView(errorHint(this.signInFailure), 'signin-error-hint')}
+                </p>`
               : nothing
           }
         </form>
