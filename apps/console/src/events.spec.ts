@@ -100,8 +100,11 @@ describe('EventStream', () => {
     expect(fetchMock).toHaveBeenCalledTimes(3);
   });
 
-  it('stops retrying on a 401 (the key revoked or expired) and keeps the error; a new start connects again', async () => {
-    answers.push(() => refusal(401, 'UNAUTHENTICATED'));
+  it.each([
+    [401, 'UNAUTHENTICATED', 'the key revoked or expired'],
+    [403, 'FORBIDDEN', 'the key lacks events:read'],
+  ])('stops retrying on a %i %s (%s) and keeps the error; a new start connects again', async (status, code) => {
+    answers.push(() => refusal(status, code));
     const down = reaches('down');
     stream.start();
     await down;
@@ -109,8 +112,13 @@ describe('EventStream', () => {
     expect(fetchMock).toHaveBeenCalledTimes(1);
     expect(stream.state).toBe('down');
     expect(stream.lastError).toBeInstanceOf(ApiError);
-    expect(stream.lastError?.status).toBe(401);
-    expect(stream.lastError?.body).toEqual({ code: 'UNAUTHENTICATED', message: 'UNAUTHENTICATED message', requestId: 'r1' });
+    expect(stream.lastError?.status).toBe(status);
+    expect(stream.lastError?.body).toEqual({ code, message: `${code} message`, requestId: 'r1' });
+    // The listeners (the header's badge and status line) were given the refusal once, with the stream down for good.
+    expect(seen).toEqual([
+      { state: 'connecting', code: undefined },
+      { state: 'down', code },
+    ]);
 
     // Signing in again (app.ts: stop on sign-out, start on sign-in) starts a new stream, without the old error.
     answers.push(liveStream);

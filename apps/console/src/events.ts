@@ -8,6 +8,12 @@ export type StreamState = 'connecting' | 'live' | 'down';
 /** The longest wait a refusal's `Retry-After` may impose before the next attempt. */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
+/**
+ * The refusals that end the retries: 401 `UNAUTHENTICATED` (the key unknown, revoked or expired) and 403 `FORBIDDEN`
+ * (the key lacks `events:read`, apps/api-gateway/src/events/events.controller.ts). Only another key changes them.
+ */
+const FINAL_STATUSES: ReadonlySet<number> = new Set([401, 403]);
+
 /** The gateway answered the stream with an error (its envelope) rather than events. */
 class Refused extends Error {
   constructor(
@@ -30,8 +36,9 @@ function retryAfterMs(header: string | null): number | undefined {
  * backs off up to 10 s while the gateway is away. A refusal's envelope is kept as `lastError` (until the
  * stream is live again) and given to the state listeners; a refusal's `Retry-After` (a 429: the tenant's
  * streams or the key's rate) is waited out before the next attempt (at most 10 min, never less than the
- * backoff), and a 401 (the key revoked or expired) ends the retries: it will not come back by itself, so
- * the stream stays down until it is started again (a new sign-in).
+ * backoff). A 401 (the key revoked or expired) or a 403 (the key lacks `events:read`; a key's scopes never
+ * change) ends the retries: neither goes away by asking again, so the stream stays down, its refusal shown,
+ * until it is started again (a new sign-in).
  */
 export class EventStream {
   private readonly listeners = new Set<(event: LiveEvent) => void>();
@@ -84,7 +91,7 @@ export class EventStream {
         // a refusal is kept and shown; a network error or an abort just reconnects below
         if (err instanceof Refused && current()) {
           this.lastError = err.error;
-          if (err.error.status === 401) retry = false;
+          if (FINAL_STATUSES.has(err.error.status)) retry = false;
           if (err.retryAfterMs !== undefined) wait = Math.max(delay, Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS));
         }
       }
