@@ -287,7 +287,7 @@ describe(`${AdminService.name} audit trail`, () => {
       expect(result.code).toBe(1);
       const stopped = `terminal ${unopenable}: SECRET_KEY_UNKNOWN: no master key with id "k0" is configured`;
       const counts = { rewrapped: 1, terminalCredentials: { checked: 2, rewrapped: 1 }, assistMerchantSecrets: { checked: 0, rewrapped: 0 } };
-      expect(JSON.parse(result.stdout)).toEqual({ activeKeyId: 'k2', ...counts, stopped, audit: 'written' });
+      expect(JSON.parse(result.stdout)).toEqual({ activeKeyId: 'k2', ...counts, stopped, stoppedCode: 'SECRET_KEY_UNKNOWN', audit: 'written' });
       expect(result.stderr).toContain(`error: REWRAP_STOPPED: stopped at ${stopped}; that secret and those after it were not re-sealed`);
       expect(await envelopeOf(first)).toMatch(/^pe1\.k2\./);
       expect(await envelopeOf(unopenable)).toMatch(/^pe1\.k0\./);
@@ -337,38 +337,46 @@ describe(`${AdminService.name} audit trail`, () => {
       }
     }, 60_000);
 
-    it('re-seals nothing of a batch whose row cannot be written: the run stops at its first secret, what it committed before stays, with its rows', async () => {
-      const ids = [1, 2, 3].map(orderedId);
-      for (const id of ids) await terminal(SecretBox.fromConfig(k1), 'p', id);
-      // The database refuses the second batch's row (as any failed write in its transaction: a constraint, a lost connection).
+    it("exits 1 with AUDIT_FAILED when a batch's row cannot be written: that batch re-seals nothing, the run stops at its first secret, what it committed before stays, with its rows", async () => {
+      // Batch 1: the terminal's secret; batch 2: both merchants' (another table), whose row the database refuses.
+      const onK1 = await terminal(SecretBox.fromConfig(k1));
+      const merchants = [await merchant(SecretBox.fromConfig(k1)), await merchant(SecretBox.fromConfig(k1))].sort();
+      const merchantEnvelopes = async () =>
+        (await owner.assistMerchant.findMany({ where: { id: { in: merchants } }, orderBy: { id: 'asc' } })).map((m) => m.secretsEncrypted);
+      const before = await merchantEnvelopes();
+      // As any failed write in its transaction would: a constraint, a lost connection.
       await owner.$executeRawUnsafe(
         `ALTER TABLE "AuditLog" ADD CONSTRAINT "test_no_second_batch" CHECK ("action" <> 'secrets.rewrap.batch' OR "details"->>'batch' <> '2') NOT VALID`,
       );
       try {
-        const result = await new AdminService(owner, 'ops@test').rewrapSecrets(SecretBox.fromConfig(k2, [k1]), 1);
+        const rewrapped = await cli(['secrets', 'rewrap'], rotated());
+        expect(rewrapped.code).toBe(1);
+        const result = JSON.parse(rewrapped.stdout) as RewrapResult;
         expect(result).toEqual({
           activeKeyId: 'k2',
           rewrapped: 1,
-          terminalCredentials: { checked: 2, rewrapped: 1 },
-          assistMerchantSecrets: { checked: 0, rewrapped: 0 },
+          terminalCredentials: { checked: 1, rewrapped: 1 },
+          assistMerchantSecrets: { checked: 2, rewrapped: 0 },
           stopped: expect.stringMatching(
-            new RegExp(`^terminal ${ids[1]}: AUDIT_FAILED: secrets\\.rewrap\\.batch not done: .*test_no_second_batch.*; nothing was changed$`),
+            new RegExp(`^assist merchant ${merchants[0]}: AUDIT_FAILED: secrets\\.rewrap\\.batch not done: .*test_no_second_batch.*; nothing was changed$`),
           ),
+          stoppedCode: 'AUDIT_FAILED',
           audit: 'written',
         });
-        expect(await Promise.all(ids.map(envelopeOf))).toEqual([
-          expect.stringMatching(/^pe1\.k2\./),
-          expect.stringMatching(/^pe1\.k1\./),
-          expect.stringMatching(/^pe1\.k1\./),
-        ]);
-        expect(await batchRows()).toEqual([expect.objectContaining({ batch: 1, fromId: ids[0], toId: ids[0], rewrapped: 1 })]);
+        // An audit row that cannot be written fails the command with AUDIT_FAILED (docs/security.md), saying where it stopped.
+        expect(rewrapped.stderr).toBe(
+          `error: AUDIT_FAILED: stopped at ${result.stopped}; that secret and those after it were not re-sealed, and the 1 secret(s) re-sealed before it are kept, each recorded by the secrets.rewrap.batch row committed with it: keep their keys in PAYORCH_PREVIOUS_MASTER_KEYS until a run ends without stopping\n`,
+        );
+        expect(await envelopeOf(onK1)).toMatch(/^pe1\.k2\./);
+        expect(await merchantEnvelopes()).toEqual(before);
+        expect(await batchRows()).toEqual([expect.objectContaining({ batch: 1, table: 'terminalCredentials', fromId: onK1, toId: onK1, rewrapped: 1 })]);
         expect(await summaryRows()).toEqual([
           expect.objectContaining({ details: expect.objectContaining({ batches: 1, rewrapped: 1, stopped: result.stopped }) }),
         ]);
       } finally {
         await owner.$executeRawUnsafe(`ALTER TABLE "AuditLog" DROP CONSTRAINT "test_no_second_batch"`);
       }
-    });
+    }, 60_000);
 
     it('leaves no secret re-sealed without its row when the run is killed mid-batch; a re-run re-seals the rest, and the rows add up', async () => {
       // More secrets than one batch (100) holds, in a known order; the run is killed in its second batch.

@@ -77,7 +77,9 @@ export interface RewrapCount {
  * `audit` (only when it re-sealed something): the run's `secrets.rewrap` summary row in the platform audit log
  * `written`, or `failed` (`auditError` says why: the secrets stay re-sealed, recorded by their batch rows only).
  * `stopped`: why it stopped before the last secret (one it could not open, a batch it could not write or audit); the
- * counts are those of the secrets before.
+ * counts are those of the secrets before. `stoppedCode`: the code of that cause when it has one (SECRET_KEY_UNKNOWN,
+ * SECRET_TAMPERED: a secret it could not open; AUDIT_FAILED: a batch whose `secrets.rewrap.batch` row was refused),
+ * so the CLI tells them apart without reading `stopped`.
  */
 export interface RewrapResult {
   activeKeyId: string;
@@ -85,12 +87,19 @@ export interface RewrapResult {
   terminalCredentials: RewrapCount;
   assistMerchantSecrets: RewrapCount;
   stopped?: string;
+  stoppedCode?: string;
   audit?: 'written' | 'failed';
   auditError?: string;
 }
 
-/** `<code>: ` of a payorch error (SECRET_KEY_UNKNOWN, AUDIT_FAILED…), to put before its reason; '' for any other. */
-const codeOf = (error: unknown): string => (error instanceof PayorchError ? `${error.code}: ` : '');
+/** The code of a payorch error (SECRET_KEY_UNKNOWN, AUDIT_FAILED…); undefined for any other. */
+const payorchCode = (error: unknown): string | undefined => (error instanceof PayorchError ? error.code : undefined);
+
+/** `<code>: ` of a payorch error, to put before its reason; '' for any other. */
+const codeOf = (error: unknown): string => {
+  const code = payorchCode(error);
+  return code === undefined ? '' : `${code}: `;
+};
 
 /** The error's own words: Prisma's message opens with the invocation, the driver's is on its `Message:` or last line. */
 export function reasonOf(error: unknown): string {
@@ -319,8 +328,8 @@ export class AdminService {
    *
    * It stops at the first secret it cannot open (`stopped`: its code, table and row id; a key missing from
    * PAYORCH_PREVIOUS_MASTER_KEYS, a tampered envelope), after committing the secrets of its batch before it; or at a
-   * batch it cannot commit (a write or its audit row refused: `stopped` names the batch's first secret, and none of the
-   * batch is re-sealed). What it re-sealed before is kept.
+   * batch it cannot commit (a write or its audit row refused: `stopped` names the batch's first secret, `stoppedCode` is
+   * AUDIT_FAILED for the row, and none of the batch is re-sealed). What it re-sealed before is kept.
    *
    * Rows (resource `master_key` <active key id>; key ids, counts and row ids only, never key material or envelopes):
    * each batch that re-sealed anything, `secrets.rewrap.batch` with the run's id, its index, table, id range (`fromId`,
@@ -367,7 +376,7 @@ export class AdminService {
             }
             looked.push(row.id);
           } catch (error) {
-            stop = new RewrapStopped(`${what} ${row.id}: ${codeOf(error)}${reasonOf(error)}`);
+            stop = new RewrapStopped(`${what} ${row.id}: ${codeOf(error)}${reasonOf(error)}`, payorchCode(error));
             break;
           }
         }
@@ -400,7 +409,7 @@ export class AdminService {
                     },
                   },
           ).catch((error: unknown) => {
-            throw new RewrapStopped(`${what} ${resealed[0]!.id}: ${codeOf(error)}${reasonOf(error)}`);
+            throw new RewrapStopped(`${what} ${resealed[0]!.id}: ${codeOf(error)}${reasonOf(error)}`, payorchCode(error));
           });
           if (written.length > 0) batches++;
           count.rewrapped += written.length;
@@ -411,6 +420,7 @@ export class AdminService {
     };
 
     let stopped: string | undefined;
+    let stoppedCode: string | undefined;
     try {
       await rewrap(
         'terminalCredentials',
@@ -446,11 +456,19 @@ export class AdminService {
       );
     } catch (error) {
       stopped = error instanceof RewrapStopped ? error.message : `an error (${reasonOf(error)})`;
+      stoppedCode = error instanceof RewrapStopped ? error.code : undefined;
     }
 
     const { terminalCredentials, assistMerchantSecrets } = counts;
     const rewrapped = terminalCredentials.rewrapped + assistMerchantSecrets.rewrapped;
-    const result: RewrapResult = { activeKeyId: box.activeKeyId, rewrapped, terminalCredentials, assistMerchantSecrets, ...(stopped && { stopped }) };
+    const result: RewrapResult = {
+      activeKeyId: box.activeKeyId,
+      rewrapped,
+      terminalCredentials,
+      assistMerchantSecrets,
+      ...(stopped && { stopped }),
+      ...(stoppedCode && { stoppedCode }),
+    };
     if (rewrapped === 0) return result;
     const entry: AdminAuditEntry = {
       action: 'secrets.rewrap',
@@ -559,5 +577,15 @@ export class AdminService {
   }
 }
 
-/** Ends a `secrets rewrap` run at a secret it could not open, or a batch it could not commit; the message names it (table, row id, code). */
-class RewrapStopped extends Error {}
+/**
+ * Ends a `secrets rewrap` run at a secret it could not open, or a batch it could not commit; the message names it (table,
+ * row id, code), `code` is the cause's code (AUDIT_FAILED: the batch's row was refused), undefined when it has none.
+ */
+class RewrapStopped extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}

@@ -34,10 +34,11 @@ import { FailedJobs, isQueueName, type JobRetryAudit, QUEUE_NAMES, type QueueNam
  *
  * Every command that changes something is audited (actor type "admin", actor `user@host`): in the log of the tenant it
  * concerns, or in the platform audit log when it concerns none (AdminService). A change in PostgreSQL commits with its
- * row, so a row that cannot be written changes nothing (a batch of `secrets rewrap` included: the run stops there,
- * REWRAP_STOPPED); one in Redis (`jobs retry`) stays made, as do the secrets of a `secrets rewrap` whose summary row
- * cannot be written (each recorded by its batch row), and the command prints it with `"audit": "failed"` and exits 1,
- * `AUDIT_FAILED`.
+ * row, so a row that cannot be written changes nothing and the command exits 1, `AUDIT_FAILED` (a batch of `secrets
+ * rewrap` included: the run stops there, the secrets it re-sealed before kept, each recorded by its batch row); one in
+ * Redis (`jobs retry`) stays made, as do the secrets of a `secrets rewrap` whose summary row cannot be written (each
+ * recorded by its batch row), and the command prints it with `"audit": "failed"` and exits 1, `AUDIT_FAILED`. A
+ * `secrets rewrap` stopped at a secret it cannot open (or by the database lost midway) exits 1, `REWRAP_STOPPED`.
  */
 /** The CLI's whole configuration, from the environment through its zod schema (read when a command runs, not for --help). */
 function config(): AdminConfig {
@@ -145,18 +146,26 @@ function reportRetries(result: RetryResult): void {
   );
 }
 
+/**
+ * Fails a `secrets rewrap` that did not end as it should: AUDIT_FAILED when an audit row could not be written — a
+ * batch's `secrets.rewrap.batch` row (the run stopped there: that batch re-sealed nothing, what it re-sealed before is
+ * kept with its rows) or the run's summary row — else REWRAP_STOPPED when it stopped before the end for another cause (a
+ * secret it cannot open, the database lost midway).
+ */
 function reportRewrap(result: RewrapResult): void {
-  failUnlessDone(
+  const summary =
     result.audit === 'failed'
       ? `re-sealed ${result.rewrapped} secret(s) under key ${result.activeKeyId}, each recorded by the secrets.rewrap.batch row committed with it, but the run's secrets.rewrap row is NOT in the platform audit log (${result.auditError}); this output is its only record`
-      : undefined,
-    result.stopped
-      ? {
-          code: 'REWRAP_STOPPED',
-          why: `stopped at ${result.stopped}; that secret and those after it were not re-sealed: keep their keys in PAYORCH_PREVIOUS_MASTER_KEYS until a run ends without stopping`,
-        }
-      : undefined,
-  );
+      : undefined;
+  if (result.stopped === undefined) return failUnlessDone(summary, undefined);
+  const notResealed = `stopped at ${result.stopped}; that secret and those after it were not re-sealed`;
+  const keepKeys = 'keep their keys in PAYORCH_PREVIOUS_MASTER_KEYS until a run ends without stopping';
+  if (result.stoppedCode === 'AUDIT_FAILED') {
+    const kept = `the ${result.rewrapped} secret(s) re-sealed before it are kept, each recorded by the secrets.rewrap.batch row committed with it`;
+    const batch = `${notResealed}, and ${kept}: ${keepKeys}`;
+    throw new PayorchError('AUDIT_FAILED', summary === undefined ? batch : `${batch}. ${summary}`);
+  }
+  failUnlessDone(summary, { code: 'REWRAP_STOPPED', why: `${notResealed}: ${keepKeys}` });
 }
 
 /**
