@@ -45,7 +45,7 @@ import { TerminalHub } from '../../apps/device-connector/src/terminals/terminal-
 import { Child } from '../support/child';
 import { QUICK, reportRow } from '../support/report';
 import { installSocketWriteCounter, type SocketWriteCounts, socketWriteSnapshot, writesPerEvent, writesText } from '../support/socket-writes';
-import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot } from '../support/sql-counter';
+import { installSqlCounter, perEvent, type SqlCounts, sqlSnapshot, traceReset, traceText } from '../support/sql-counter';
 import { threadCpu, type ThreadCpu, threadCpuText } from '../support/thread-cpu';
 import { silent } from './support';
 
@@ -133,6 +133,7 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
         threads = threadCpu();
         sql = sqlSnapshot();
         writes = socketWriteSnapshot();
+        traceReset();
         process.send!({ type: 'listening' });
       });
     } else if (message.type === 'stats') {
@@ -146,6 +147,8 @@ async function serverChild(kind: ServerKind, port: number, env: Record<string, s
         sql: { statements: now.statements - sql.statements, transactions: now.transactions - sql.transactions },
         writes: Object.fromEntries(Object.entries(socketWriteSnapshot()).map(([k, n]) => [k, n - (writes[k] ?? 0)])),
       };
+      // SQL_TRACE=1: the statements of the storm by text and its transactions by shape, per agent (stderr).
+      if (process.env.SQL_TRACE === '1') console.error(`${kind} SQL per agent since listening:\n${traceText(AGENTS)}`);
       process.send!({ type: 'stats', stats });
     } else if (message.type === 'recheck' && recheck) {
       void recheck().then(() => process.send!({ type: 'rechecked' }));
@@ -611,7 +614,14 @@ void main().catch((error: unknown) => {
 
 /** What the profiles (CPU_PROF / AGENTS_CPU_PROF, writev samples set aside: preemption) taught, printed with the figures. */
 const LESSON =
-  'profile (connector, restart storm): no dominant cost left; PostgreSQL round trips ~30 % (statements per agent grow when the\n' +
+  'profile (connector, restart storm, 2026-12-07): the CPU per agent followed the statements per agent from run to run\n' +
+  '(~0.1 ms per statement and agent: 1.5 ms at 4.5, 1.2 at 1.3): after kill -9 the agents come back spread out, so a set-up\n' +
+  'transaction per tenant held 1-2 agents. Now one access-check statement for a batch of any tenants (a SECURITY DEFINER\n' +
+  'function), one transaction for all their writes (withTenantsSql, one statement per tenant under its own scope), presence\n' +
+  'batches of one turn in one transaction (SharedTenantTransactions) with their events in the status UPDATE; PostgreSQL writes\n' +
+  "2.2-2.6 -> 0.4 per agent, transactions 0.8-1.3 -> 0.3. What is left: V8's workers 0.35 ms per agent (optimising compilation\n" +
+  'of a fresh process, ~1,800 TurboFan jobs, then parallel GC), GC 11 %, the ws writes (4 per agent) and their wake-ups.\n' +
+  'Earlier: PostgreSQL round trips ~30 % (statements per agent grow when the\n' +
   'agents come back spread out: one tenant set-up batch holds 1-2 agents, 0.8 transactions per agent cold, 1.6 after kill -9), GC 12 %,\n' +
   "ws handshakes ~7 %, Redis (ownership claim, one PUBLISH per event) ~9 %. Cut: one INSERT per batch's events, statements prepared\n" +
   'once per connection, terminals and their unfinished operations in one statement. By thread (2026-12-05): the event loop ~0.6-0.7 ms\n' +

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import { createPrismaClient, Database, type PrismaClient, publishEvent } from './index';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
@@ -172,8 +174,47 @@ describe(`${Database.name} (row-level security)`, () => {
     expect(await sut.prisma.apiKey.count()).toBe(0);
   });
 
+  it("checks agents' access across tenants in one statement: by (agent, tenant, held prefix), no credential returned, another tenant's agent absent", async () => {
+    const active = await owner.agent.create({
+      data: {
+        tenantId: tenantA,
+        storeId: (await owner.store.create({ data: { tenantId: tenantA, name: 'S', timeZone: 'UTC' } })).id,
+        name: 'a',
+        status: 'ACTIVE',
+        credentialPrefix: 'pfx-held',
+        credentialHash: 'h',
+      },
+    });
+    const off = (await owner.tenant.create({ data: { name: 'Off2', status: 'DISABLED' } })).id;
+    const offAgent = await owner.agent.create({
+      data: {
+        tenantId: off,
+        storeId: (await owner.store.create({ data: { tenantId: off, name: 'S', timeZone: 'UTC' } })).id,
+        name: 'b',
+        status: 'REVOKED',
+        credentialPrefix: 'pfx-off',
+        credentialHash: 'h',
+      },
+    });
+    const found = await sut.checkAgentAccess([
+      { agentId: active.id, tenantId: tenantA, credentialPrefix: 'pfx-held' },
+      { agentId: active.id, tenantId: tenantA, credentialPrefix: 'pfx-replaced' },
+      { agentId: active.id, tenantId: tenantB, credentialPrefix: 'pfx-held' },
+      { agentId: offAgent.id, tenantId: off, credentialPrefix: 'pfx-off' },
+      { agentId: randomUUID(), tenantId: tenantA, credentialPrefix: 'pfx-none' },
+    ]);
+    expect(found).toEqual([
+      { status: 'ACTIVE', tenantStatus: 'ACTIVE', credentialHeld: true },
+      { status: 'ACTIVE', tenantStatus: 'ACTIVE', credentialHeld: false },
+      null,
+      { status: 'REVOKED', tenantStatus: 'DISABLED', credentialHeld: true },
+      null,
+    ]);
+    expect(await sut.checkAgentAccess([])).toEqual([]);
+  });
+
   it('keeps the plans of the lookups that run before a tenant is known: PL/pgSQL, not a SQL body parsed and planned per call (issue 19)', async () => {
-    const lookups = ['payorch_find_api_key', 'payorch_find_agents_by_credentials', 'payorch_find_agent_by_enrollment'];
+    const lookups = ['payorch_find_api_key', 'payorch_find_agents_by_credentials', 'payorch_find_agent_by_enrollment', 'payorch_check_agent_access'];
     const rows = await owner.$queryRaw<{ name: string; language: string; definer: boolean; config: string[] | null }[]>`
       SELECT p.proname AS "name", l.lanname AS "language", p.prosecdef AS "definer", p.proconfig AS "config"
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = ANY(${lookups}::text[]) ORDER BY p.proname`;

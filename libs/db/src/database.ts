@@ -23,6 +23,21 @@ export interface AgentCredentialLookup {
   status: 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
 }
 
+/** What a tunnel's access check asks about one agent: the credential prefix the tunnel authenticated with. */
+export interface AgentAccessCheck {
+  agentId: string;
+  tenantId: string;
+  credentialPrefix: string;
+}
+
+/** The agent's access now (checkAgentAccess); absent (null) when it was deleted or is not of that tenant. */
+export interface AgentAccessState {
+  status: 'PENDING_ENROLLMENT' | 'ACTIVE' | 'REVOKED';
+  tenantStatus: 'ACTIVE' | 'DISABLED';
+  /** The prefix asked about is still the agent's credential. */
+  credentialHeld: boolean;
+}
+
 export interface AgentEnrollmentLookup {
   id: string;
   tenantId: string;
@@ -80,6 +95,10 @@ const SQL_TRANSACTION_LIMIT = '10s';
  */
 const scopeSqlTransaction = (tenantId: string) =>
   Prisma.sql`SELECT set_config('app.tenant_id', ${tenantId}, true), set_config('statement_timeout', ${SQL_TRANSACTION_LIMIT}, true),
+    set_config('idle_in_transaction_session_timeout', ${SQL_TRANSACTION_LIMIT}, true)`;
+
+/** The limits of a multi-tenant SqlTransaction (withTenantsSql), which has no tenant scope of its own. */
+const limitSqlTransaction = Prisma.sql`SELECT set_config('statement_timeout', ${SQL_TRANSACTION_LIMIT}, true),
     set_config('idle_in_transaction_session_timeout', ${SQL_TRANSACTION_LIMIT}, true)`;
 
 /** Events numbered per payorch_sequence_events call (a backlog is numbered in several). */
@@ -173,11 +192,35 @@ export class Database {
     fn: (tx: SqlTransaction | TransactionClient) => Promise<T>,
     options: WithTenantSqlOptions = {},
   ): Promise<T> {
-    const pipelineCommit = options.pipelineCommit ?? false;
     const tenantId = typeof tenant === 'string' ? tenant : tenant.tenantId;
     if (!isUuid(tenantId)) throw new PayorchError('TENANT_INVALID', 'tenant id must be a UUID');
     if (this.sqlPool === undefined) return this.withTenant(tenantId, fn);
-    const client = await this.sqlPool.connect();
+    return this.runSql(this.sqlPool, tenantId, fn, options);
+  }
+
+  /**
+   * One bare-driver transaction for the work of several tenants (issue 19: a reconnect storm's tunnel set-ups and
+   * presence writes, a few agents of each of many tenants at a time, cost a transaction per tenant): `fn` sends each
+   * tenant's statements through `tx.forTenant(tenantId)`, which sends them behind that tenant's scope, so each runs
+   * under its own tenant's row-level security as in `withTenantSql`; a statement sent on `tx` itself is refused. Its
+   * limits, pipelining and event hand-over are withTenantSql's. The tenants share its fate: one statement that fails
+   * rolls back every tenant's writes, so a caller that must keep tenants apart runs each again on its own
+   * (SessionSetups, TerminalPresence). Needs the bare-driver pool (Database.connect).
+   */
+  async withTenantsSql<T>(fn: (tx: SqlTransaction) => Promise<T>, options: WithTenantSqlOptions = {}): Promise<T> {
+    if (this.sqlPool === undefined) throw new Error('withTenantsSql needs the bare-driver pool (Database.connect)');
+    return this.runSql(this.sqlPool, null, (tx) => fn(tx as SqlTransaction), options);
+  }
+
+  /** withTenantSql / withTenantsSql (`tenantId` null: several tenants, each statement scoped by forTenant). */
+  private async runSql<T>(
+    pool: pg.Pool,
+    tenantId: string | null,
+    fn: (tx: SqlTransaction | TransactionClient) => Promise<T>,
+    options: WithTenantSqlOptions,
+  ): Promise<T> {
+    const pipelineCommit = options.pipelineCommit ?? false;
+    const client = await pool.connect();
     let carriesSequencer = false;
     /** With a carried sequencer call: the commits it numbers (those answered before it was sent). */
     let covers = 0;
@@ -195,6 +238,7 @@ export class Database {
         return SEQUENCE_EVENTS;
       },
       this.options.preparedStatements ?? true,
+      tenantId === null,
     );
     const events = collectEvents(tx);
     this.writing.add(events);
@@ -204,7 +248,7 @@ export class Database {
     try {
       // Pipelined with fn's first statement: one round trip for the three.
       void tx.send('BEGIN').catch(() => undefined);
-      void tx.send(scopeSqlTransaction(tenantId)).catch(() => undefined);
+      void tx.send(tenantId === null ? limitSqlTransaction : scopeSqlTransaction(tenantId)).catch(() => undefined);
       let result: T;
       try {
         const running = fn(tx);
@@ -413,6 +457,28 @@ export class Database {
         ? (await this.poolQuery<Row>('SELECT * FROM payorch_find_agents_by_credentials($1::text[])', [prefixes])).rows
         : await this.prisma.$queryRaw<Row[]>`SELECT * FROM payorch_find_agents_by_credentials(${[...prefixes]}::text[])`;
     return new Map(rows.map(({ credentialPrefix, ...agent }) => [credentialPrefix, agent]));
+  }
+
+  /**
+   * The access of up to 1,000 agents of any tenants in one statement (the device connector's check of new tunnels, before
+   * their set-up transaction: a reconnect storm's set-ups come a few agents per tenant at a time), one answer per check
+   * in order: null for an agent deleted or not of that tenant. No tenant scope (SECURITY DEFINER,
+   * payorch_check_agent_access: it returns statuses and whether the prefix asked about still holds, no credential).
+   */
+  async checkAgentAccess(checks: readonly AgentAccessCheck[]): Promise<Array<AgentAccessState | null>> {
+    if (checks.length > 1000) throw new RangeError('at most 1,000 agents per access check');
+    if (checks.length === 0) return [];
+    type Row = AgentAccessState & { n: string | bigint };
+    const agents = checks.map((c) => c.agentId);
+    const tenants = checks.map((c) => c.tenantId);
+    const prefixes = checks.map((c) => c.credentialPrefix);
+    const rows =
+      this.sqlPool !== undefined
+        ? (await this.poolQuery<Row>('SELECT * FROM payorch_check_agent_access($1::uuid[], $2::uuid[], $3::text[])', [agents, tenants, prefixes])).rows
+        : await this.prisma.$queryRaw<Row[]>`SELECT * FROM payorch_check_agent_access(${agents}::uuid[], ${tenants}::uuid[], ${prefixes}::text[])`;
+    const found: Array<AgentAccessState | null> = checks.map(() => null);
+    for (const { n, ...state } of rows) found[Number(n) - 1] = state;
+    return found;
   }
 
   /** One statement on the bare pool, prepared once per connection (as `withTenantSql`'s statements). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { Prisma } from './client';
-import { isSqlTransaction, type SqlClient } from './sql-transaction';
+import { canDefer, type SqlClient, TenantSql } from './sql-transaction';
 
 /**
  * Every tenant-visible event type. Producers write them with `publishEvent` in the same transaction
@@ -75,7 +75,10 @@ function eventTime(): Date {
 /** Events written in each open `withTenant` transaction, handed to `onCommitted` once it commits. */
 const pending = new WeakMap<object, PublishedEvent[]>();
 
-/** Called by Database.withTenant / withTenantSql: starts collecting the events of a transaction. */
+/** The events of the transaction `tx` belongs to (one tenant's part of a multi-tenant transaction: that transaction's). */
+const eventsOf = (tx: object): PublishedEvent[] | undefined => pending.get(tx instanceof TenantSql ? tx.transaction : tx);
+
+/** Called by Database.withTenant / withTenantSql / withTenantsSql: starts collecting the events of a transaction. */
 export function collectEvents(tx: object): PublishedEvent[] {
   const events: PublishedEvent[] = [];
   pending.set(tx, events);
@@ -98,16 +101,29 @@ export async function publishEvent(tx: SqlClient, tenantId: string, input: Publi
  */
 export async function publishEvents(tx: SqlClient, tenantId: string, inputs: readonly PublishEventInput[]): Promise<PublishedEvent[]> {
   if (inputs.length === 0) return [];
-  const events = inputs.map((input): PublishedEvent => ({ ...input, ...eventIdentity(), tenantId }));
-  const insert = Prisma.sql`INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
+  const events = newEvents(tenantId, inputs);
+  const insert = insertEvents(tenantId, events);
+  if (canDefer(tx)) tx.defer(insert);
+  else await tx.$executeRaw(insert);
+  eventsOf(tx)?.push(...events);
+  return events;
+}
+
+/** Events made for `tenantId` from `inputs`, in order (their times increase in it): for publishEvents or insertEvents. */
+export function newEvents(tenantId: string, inputs: readonly PublishEventInput[]): PublishedEvent[] {
+  return inputs.map((input): PublishedEvent => ({ ...input, ...eventIdentity(), tenantId }));
+}
+
+/**
+ * The INSERT of `events`' DomainEvent rows (all of `tenantId`): publishEvents' statement, for a writer that sends it
+ * inside a statement of its own (a data-modifying CTE) and hands the events over with `recordEvent`.
+ */
+export function insertEvents(tenantId: string, events: readonly PublishedEvent[]): Prisma.Sql {
+  return Prisma.sql`INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
     SELECT x."id", ${tenantId}::uuid, x."type", x."subjectType", x."subjectId", x."data"::jsonb, x."createdAt"
     FROM unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[], ${events.map((e) => e.subjectType)}::text[],
       ${events.map((e) => e.subjectId)}::text[], ${events.map((e) => JSON.stringify(e.data))}::text[], ${events.map((e) => e.createdAt)}::timestamptz[])
       AS x("id", "type", "subjectType", "subjectId", "data", "createdAt")`;
-  if (isSqlTransaction(tx)) tx.defer(insert);
-  else await tx.$executeRaw(insert);
-  pending.get(tx)?.push(...events);
-  return events;
 }
 
 /**
@@ -121,7 +137,7 @@ export function eventIdentity(): { id: string; createdAt: string } {
 
 /** Hands an event its writer inserted itself (eventIdentity) to the transaction's `onCommitted`, as publishEvents does. */
 export function recordEvent(tx: SqlClient, event: PublishedEvent): void {
-  pending.get(tx)?.push(event);
+  eventsOf(tx)?.push(event);
 }
 
 /** The event lists of transactions that sent a statement which may insert an event (expectEvents). */
@@ -133,7 +149,7 @@ const expected = new WeakSet<PublishedEvent[]>();
  * sequencer's call, and other commits leave theirs to it), as it does for publishEvents at once.
  */
 export function expectEvents(tx: SqlClient): void {
-  const events = pending.get(tx);
+  const events = eventsOf(tx);
   if (events !== undefined) expected.add(events);
 }
 

@@ -2,6 +2,8 @@ export { createPrismaClient, Prisma, PrismaClient, type CreatePrismaOptions, typ
 export {
   Database,
   type DatabaseOptions,
+  type AgentAccessCheck,
+  type AgentAccessState,
   type AgentCredentialLookup,
   type AgentEnrollmentLookup,
   type ApiKeyLookup,
@@ -9,10 +11,13 @@ export {
   type WithTenantSqlOptions,
 } from './database';
 export { isDatabaseUnavailable } from './unavailable';
+export { SharedTenantTransactions } from './shared-transactions';
 export { appUrlFromAdminUrl } from './urls';
 export {
   eventIdentity,
   expectEvents,
+  insertEvents,
+  newEvents,
   publishEvent,
   publishEvents,
   recordEvent,
@@ -21,4 +26,4 @@ export {
   type PublishEventInput,
 } from './events';
 export { compareAndSetLifecycle, lifecycleColumns, type LifecycleTable } from './compare-and-set';
-export { isSqlTransaction, type SqlClient, SqlTransaction } from './sql-transaction';
+export { canDefer, type DeferringSqlClient, isSqlTransaction, type SqlClient, SqlTransaction, TenantSql } from './sql-transaction';

@@ -7,7 +7,17 @@ import { createTestDatabase, socketWriteTexts, type TestDatabase, waitFor } from
 
 import pg from 'pg';
 
-import { createPrismaClient, Database, expectEvents, Prisma, type PrismaClient, type PublishedEvent, publishEvent, SqlTransaction } from './index';
+import {
+  createPrismaClient,
+  Database,
+  expectEvents,
+  Prisma,
+  type PrismaClient,
+  type PublishedEvent,
+  publishEvent,
+  SharedTenantTransactions,
+  SqlTransaction,
+} from './index';
 import { MAX_PREPARED_STATEMENTS } from './prepared-statements';
 
 /** Store's columns by name, as the hot statements name TerminalOperation's (OPERATION_ROW_COLUMNS). */
@@ -237,6 +247,100 @@ describe(`${SqlTransaction.name} (Database.withTenantSql, the hot path)`, () => 
       } finally {
         await db.close();
       }
+    });
+  });
+
+  /**
+   * Issue 19: a reconnect storm's set-ups come a few agents per tenant at a time, across many tenants: a transaction per
+   * tenant cost each agent ~4 statements and a commit. withTenantsSql serves several tenants in one transaction, each
+   * statement behind its own tenant's scope.
+   */
+  describe('withTenantsSql (several tenants in one transaction)', () => {
+    it("runs each tenant's statements under that tenant's row-level security, however they interleave, in one transaction", async () => {
+      const seen = committed.length;
+      const writes = await socketWriteTexts(async () => {
+        const [a1, b1, a2, updated] = await sut.withTenantsSql(async (tx) => {
+          const a = tx.forTenant(tenantA);
+          const b = tx.forTenant(tenantB);
+          // Issued A, B, A in one tick (one write), then B after an await: four statements, three scope changes.
+          const first = await Promise.all([
+            a.$queryRaw<{ name: string; txid: string }[]>`SELECT "name", txid_current()::text AS txid FROM "Store" WHERE "name" IN ('A1', 'B1')`,
+            b.$queryRaw<{ name: string; txid: string }[]>`SELECT "name", txid_current()::text AS txid FROM "Store" WHERE "name" IN ('A1', 'B1')`,
+            a.$queryRaw<{ name: string; txid: string }[]>`SELECT "name", txid_current()::text AS txid FROM "Store" WHERE "name" IN ('A1', 'B1')`,
+          ]);
+          await publishEvent(a, tenantA, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { multi: 'a' } });
+          await publishEvent(b, tenantB, { type: 'terminal.updated', subjectType: 'terminal', subjectId: null, data: { multi: 'b' } });
+          // After A's event, B's write goes out under B's scope again: it touches B's row only.
+          const count = await b.$executeRaw`UPDATE "Store" SET "updatedAt" = now() WHERE "name" IN ('A1', 'B1')`;
+          return [...first, count] as const;
+        });
+        expect(a1.map((r) => r.name)).toEqual(['A1']);
+        expect(b1.map((r) => r.name)).toEqual(['B1']);
+        expect(a2.map((r) => r.name)).toEqual(['A1']);
+        expect(updated).toBe(1);
+        expect(new Set([...a1, ...b1, ...a2].map((r) => r.txid)).size).toBe(1);
+        await sut.eventsSettled();
+      });
+      expect(writes.filter((w) => w.includes('BEGIN'))).toHaveLength(1);
+      expect(committed.slice(seen).map((e) => [e.tenantId, e.data])).toEqual([
+        [tenantA, { multi: 'a' }],
+        [tenantB, { multi: 'b' }],
+      ]);
+      const ids = committed.slice(seen).map((e) => e.id);
+      expect(await owner.domainEvent.findMany({ where: { id: { in: ids }, seq: { not: null } }, select: { tenantId: true }, orderBy: { seq: 'asc' } })).toEqual(
+        [{ tenantId: tenantA }, { tenantId: tenantB }],
+      );
+    });
+
+    it('refuses a statement that names no tenant, and forTenant on a one-tenant transaction; a bad tenant id never reaches the database', async () => {
+      await expect(sut.withTenantsSql((tx) => tx.$queryRaw`SELECT "name" FROM "Store"`)).rejects.toThrow(/names its tenant/);
+      await expect(sut.withTenantsSql(async (tx) => tx.defer(Prisma.sql`SELECT 1`))).rejects.toThrow(/names its tenant/);
+      await expect(sut.withTenantSql(tenantA, async (tx) => (tx as SqlTransaction).forTenant(tenantB))).rejects.toThrow(/one tenant/);
+      await expect(sut.withTenantsSql(async (tx) => tx.forTenant("x' OR true --"))).rejects.toThrow(/UUID/);
+      // The connection is clean for the next caller.
+      expect(await storeNames(tenantB)).toEqual(['B1']);
+    });
+
+    it('SharedTenantTransactions: calls of one turn share a transaction and one `around`; after a shared failure each runs alone', async () => {
+      let arounds = 0;
+      const shared = new SharedTenantTransactions(sut, (fn) => {
+        arounds += 1;
+        return fn();
+      });
+      const read = (tenantId: string) =>
+        shared.run(
+          tenantId,
+          (tx) => tx.$queryRaw<{ name: string; txid: string }[]>`SELECT "name", txid_current()::text AS txid FROM "Store" WHERE "name" IN ('A1', 'B1')`,
+        );
+      const [a, b] = await Promise.all([read(tenantA), read(tenantB)]);
+      expect(arounds).toBe(1);
+      expect([a.map((r) => r.name), b.map((r) => r.name)]).toEqual([['A1'], ['B1']]);
+      expect(a[0]!.txid).toBe(b[0]!.txid);
+
+      // Tenant B's statement is refused: A's work is done again alone and commits; B's call fails with its own error.
+      const [good, bad] = await Promise.allSettled([
+        shared.run(tenantA, (tx) => tx.$executeRaw`UPDATE "Store" SET "name" = 'A1-shared' WHERE "name" = 'A1'`),
+        shared.run(
+          tenantB,
+          (tx) =>
+            tx.$executeRaw`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${randomUUID()}::uuid, ${tenantA}::uuid, 'x', 'UTC', now(), now())`,
+        ),
+      ]);
+      expect(good).toEqual({ status: 'fulfilled', value: 1 });
+      expect(bad).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/row-level security/) }) });
+      expect(await storeNames(tenantA)).toContain('A1-shared');
+      await sut.withTenantSql(tenantA, (tx) => tx.$executeRaw`UPDATE "Store" SET "name" = 'A1' WHERE "name" = 'A1-shared'`);
+    });
+
+    it("rolls back every tenant's writes when one tenant's statement fails", async () => {
+      await expect(
+        sut.withTenantsSql(async (tx) => {
+          await tx.forTenant(tenantB).$executeRaw`UPDATE "Store" SET "name" = 'B1-renamed' WHERE "name" = 'B1'`;
+          await tx.forTenant(tenantA)
+            .$executeRaw`INSERT INTO "Store" ("id", "tenantId", "name", "timeZone", "createdAt", "updatedAt") VALUES (${randomUUID()}::uuid, ${tenantB}::uuid, 'x', 'UTC', now(), now())`;
+        }),
+      ).rejects.toThrow(/row-level security/);
+      expect(await storeNames(tenantB)).toEqual(['B1']);
     });
   });
 

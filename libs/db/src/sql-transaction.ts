@@ -1,5 +1,7 @@
 import pg from 'pg';
 
+import { isUuid } from '@payorch/domain';
+
 import { Prisma } from './client';
 import { isStalePreparedStatement, statementName } from './prepared-statements';
 
@@ -12,6 +14,14 @@ export interface SqlClient {
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): PromiseLike<T>;
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): PromiseLike<number>;
 }
+
+/** A bare-driver client that can send a write nobody reads ({@link SqlTransaction.defer}): pipelined with what follows. */
+export interface DeferringSqlClient extends SqlClient {
+  defer(query: Prisma.Sql): void;
+}
+
+/** The tenant scope a statement of a multi-tenant transaction is sent behind (Database.withTenantsSql). */
+const tenantScope = (tenantId: string) => Prisma.sql`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
 
 const INT8_OID = 20;
 const DATE_OID = 1082;
@@ -36,7 +46,7 @@ const TYPES = {
  * failed statement PostgreSQL refuses the rest, and `COMMIT` of a failed transaction answers `ROLLBACK`, which
  * is reported as the statement's error. Opened by `Database.withTenantSql`; never shared between callers.
  */
-export class SqlTransaction implements SqlClient {
+export class SqlTransaction implements DeferringSqlClient {
   /** The first failure of any statement sent in this transaction (they are all refused after it). */
   private failure: { error: unknown } | undefined;
   private readonly sent: Promise<unknown>[] = [];
@@ -56,25 +66,31 @@ export class SqlTransaction implements SqlClient {
    * pooled again. pg marks it unusable only once its socket has closed, which may come after it was released.
    */
   connectionLost = false;
+  /** The tenant whose scope was sent last in a multi-tenant transaction: the scope its statements now run under. */
+  private scopedTo: string | undefined;
 
   /**
    * @param followCommit asked when `COMMIT` is written: a statement to run right after the transaction, outside it
    * (autocommit), in the same write (Database: the event sequencer, which then costs neither a write nor a round
    * trip of its own). Its answer is handed back by `commit()`, unawaited.
    * @param prepare statements with parameters are prepared on the server once per connection (prepared-statements.ts).
+   * @param multiTenant the transaction serves several tenants (Database.withTenantsSql): it has no tenant scope of its
+   * own, so its statements are sent through `forTenant` only, each behind its tenant's scope; one sent on the
+   * transaction itself is refused.
    */
   constructor(
     private readonly client: pg.PoolClient,
     private readonly followCommit: () => string | undefined = () => undefined,
     private readonly prepare = false,
+    private readonly multiTenant = false,
   ) {}
 
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-    return this.send(toSql(query, values)).then((result) => result.rows as T);
+    return this.sendAs(undefined, toSql(query, values)).then((result) => result.rows as T);
   }
 
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-    return this.send(toSql(query, values)).then((result) => result.rowCount ?? 0);
+    return this.sendAs(undefined, toSql(query, values)).then((result) => result.rowCount ?? 0);
   }
 
   /**
@@ -82,9 +98,39 @@ export class SqlTransaction implements SqlClient {
    * follows, and its failure fails the transaction at `COMMIT` (nothing is committed).
    */
   defer(query: Prisma.Sql): void {
+    this.deferAs(undefined, query);
+  }
+
+  /**
+   * The surface a multi-tenant transaction's statements for one tenant go through (Database.withTenantsSql): each
+   * statement is sent behind `SELECT set_config('app.tenant_id', tenant, true)` unless the scope sent last on this
+   * connection is that tenant's already. Statements run in the order they are sent, so whatever order the tenants'
+   * statements are issued in — interleaved across awaits —, each runs under its own tenant's row-level security.
+   */
+  forTenant(tenantId: string): TenantSql {
+    if (!this.multiTenant) throw new Error('forTenant: this transaction is scoped to one tenant (Database.withTenantSql)');
+    if (!isUuid(tenantId)) throw new Error('forTenant: the tenant id must be a UUID');
+    return new TenantSql(this, tenantId);
+  }
+
+  /** `send` for the SqlClient surface: `tenantId` is the caller's scope in a multi-tenant transaction (TenantSql). */
+  sendAs(tenantId: string | undefined, query: Prisma.Sql): Promise<pg.QueryResult> {
+    if (this.multiTenant) {
+      if (tenantId === undefined) return Promise.reject(new Error('a statement of a multi-tenant transaction names its tenant (forTenant)'));
+      if (this.scopedTo !== tenantId && !this.ended) {
+        this.scopedTo = tenantId;
+        void this.send(tenantScope(tenantId)).catch(() => undefined);
+      }
+    }
+    return this.send(query);
+  }
+
+  /** `defer` for the SqlClient surface (see sendAs). */
+  deferAs(tenantId: string | undefined, query: Prisma.Sql): void {
     // Refused at once, not as a rejection nobody reads: a write deferred after COMMIT would be lost silently.
     if (this.ended) throw new Error('statement issued after the end of its transaction');
-    void this.send(query).catch(() => undefined);
+    if (this.multiTenant && tenantId === undefined) throw new Error('a statement of a multi-tenant transaction names its tenant (forTenant)');
+    void this.sendAs(tenantId, query).catch(() => undefined);
   }
 
   /** Sends a statement now (pipeline mode: no waiting for the previous answers). */
@@ -194,6 +240,35 @@ export function isStatementError(error: unknown): boolean {
 
 export function isSqlTransaction(client: unknown): client is SqlTransaction {
   return client instanceof SqlTransaction;
+}
+
+/**
+ * One tenant's statements in a multi-tenant transaction ({@link SqlTransaction.forTenant}): a repository function
+ * written against `SqlClient` runs in it unchanged, under that tenant's row-level security, and its events
+ * (publishEvents) are the transaction's.
+ */
+export class TenantSql implements DeferringSqlClient {
+  constructor(
+    readonly transaction: SqlTransaction,
+    readonly tenantId: string,
+  ) {}
+
+  $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
+    return this.transaction.sendAs(this.tenantId, toSql(query, values)).then((result) => result.rows as T);
+  }
+
+  $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
+    return this.transaction.sendAs(this.tenantId, toSql(query, values)).then((result) => result.rowCount ?? 0);
+  }
+
+  defer(query: Prisma.Sql): void {
+    this.transaction.deferAs(this.tenantId, query);
+  }
+}
+
+/** A client whose writes nobody reads may be deferred (a SqlTransaction, or one tenant's part of a multi-tenant one). */
+export function canDefer(client: unknown): client is DeferringSqlClient {
+  return client instanceof SqlTransaction || client instanceof TenantSql;
 }
 
 function toSql(query: TemplateStringsArray | Prisma.Sql, values: unknown[]): Prisma.Sql {

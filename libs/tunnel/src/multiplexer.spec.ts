@@ -162,6 +162,22 @@ describe(Multiplexer.name, () => {
       expect(pair.connector.stats.protocolErrors + pair.agent.stats.protocolErrors).toBe(0);
     });
 
+    it('open() drops its close listener once the stream is open: closing it later builds no "closed before open" error', async () => {
+      // Issue 19: the listener stayed and built a TunnelStreamError (a stack trace) for the settled promise when the
+      // stream closed: one per terminal link probe of a reconnect storm.
+      // No open timeout: its own close listener (clearing the timer) would stay too.
+      pair = createMuxPair({ connector: { openTimeoutMs: 0 } });
+      echoOnAgent(pair);
+      await startPair(pair);
+      const stream = await pair.connector.open(TERMINAL);
+      const listeners = (stream as unknown as { closeListeners: { hasListeners: boolean } }).closeListeners;
+      expect(listeners.hasListeners).toBe(false);
+      const seen: Array<TunnelStreamError | undefined> = [];
+      stream.onClose((error) => seen.push(error));
+      stream.destroy();
+      expect(seen).toEqual([undefined]);
+    });
+
     it('lets the agent open streams too, with odd ids that never collide with the connector', async () => {
       pair = createMuxPair();
       const ids: number[] = [];

@@ -422,12 +422,19 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
     return stream;
   }
 
-  /** `openStream` as a promise that settles on OPEN_OK (resolve) or on OPEN_FAIL / timeout / teardown (reject). */
+  /**
+   * `openStream` as a promise that settles on OPEN_OK (resolve) or on OPEN_FAIL / timeout / teardown (reject). Its close
+   * listener goes once the stream is open: it used to stay, and to build a TunnelStreamError (a stack trace) for a
+   * promise long settled when the open stream closed — one per terminal link probe in a reconnect storm (issue 19).
+   */
   open(link: LinkDescriptor, options: { terminalId?: string } = {}): Promise<TunnelStream> {
     return new Promise((resolve, reject) => {
       const stream = this.openStream(link, options);
-      stream.onOpen(() => resolve(stream));
-      stream.onClose((error) => reject(error ?? new TunnelStreamError('CANCELLED', 'closed before open', false, stream.id)));
+      const offClose = stream.onClose((error) => reject(error ?? new TunnelStreamError('CANCELLED', 'closed before open', false, stream.id)));
+      stream.onOpen(() => {
+        offClose();
+        resolve(stream);
+      });
     });
   }
 

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
+import { Client } from 'pg';
+
 import type { ConnectorConfig } from '@payorch/config';
+import { Database } from '@payorch/db';
 import { createLogger, createMetricsRegistry } from '@payorch/logging';
 import { waitFor } from '@payorch/testing';
 
@@ -54,6 +57,44 @@ describe('TerminalPresence: writes of an older tunnel never overwrite a newer st
     });
     return { release, holding: () => holding };
   }
+
+  /**
+   * Issue 19: a presence batch's events were an INSERT of their own after the statuses' UPDATE (~0.6 statements per
+   * agent in a reconnect storm); the UPDATE now inserts the events of the rows it moved in the same statement.
+   */
+  it("writes a batch's statuses and the events of the terminals that changed in one statement; a status already held makes no event", async () => {
+    const session = randomUUID();
+    const { tenantId, agentId, terminalId } = await agentWithTerminal(session, 'UNKNOWN');
+    const storeId = (await h.admin.query<{ storeId: string }>(`SELECT "storeId" FROM "Agent" WHERE id = $1`, [agentId])).rows[0]!.storeId;
+    const other = await h.terminal({ tenantId, storeId }, agentId, 'ONLINE');
+    const tunnel: SessionRef = { agentId, tenantId, session };
+    // A Database whose committed events the test sees (the connector PUBLISHes them to the live streams).
+    const published: string[] = [];
+    const db = Database.connect(h.testDb.appUrl, 2, { onCommitted: (events) => published.push(...events.map((e) => `${e.type} ${e.subjectId}`)) });
+    const own = new TerminalPresence(db, createLogger({ name: 'test', level: 'silent' }), 'c-1', createMetricsRegistry('test'), slots);
+    const query = jest.spyOn(Client.prototype, 'query');
+    let texts: string[];
+    try {
+      await Promise.all([own.terminal(tunnel, terminalId, true), own.terminal(tunnel, other, true, 'link up')]);
+      await db.eventsSettled();
+    } finally {
+      texts = query.mock.calls.map(([q]) => (typeof q === 'string' ? q : ((q as { text?: string }).text ?? '')));
+      query.mockRestore();
+      await db.close();
+    }
+    const statements = texts.filter((text) => !/^(BEGIN|COMMIT|SELECT set_config|SELECT \* FROM payorch_sequence_events)/.test(text.trim()));
+    // The agents' shared lock, then the statuses with their events.
+    expect(statements).toHaveLength(2);
+    expect(texts.filter((text) => text.includes('INSERT INTO "DomainEvent"'))).toHaveLength(1);
+    expect(await statusOf(terminalId)).toBe('ONLINE');
+    const rows = await h.admin.query<{ type: string; subjectId: string; data: unknown }>(
+      `SELECT type, "subjectId", data FROM "DomainEvent" WHERE "tenantId" = $1 AND seq IS NOT NULL ORDER BY seq`,
+      [tenantId],
+    );
+    // Only the terminal whose status moved (UNKNOWN → ONLINE) has an event; the one already ONLINE has none.
+    expect(rows.rows).toEqual([{ type: 'terminal.online', subjectId: terminalId, data: { terminalId, agentId } }]);
+    expect(published).toEqual([`terminal.online ${terminalId}`]);
+  });
 
   it("does not write a closed tunnel's ONLINE that was still waiting when the tunnel's offline was written", async () => {
     const session = randomUUID();

@@ -1,8 +1,7 @@
-import { publishEvents, type SqlClient } from '@payorch/db';
+import { type AgentAccessState, type Database, insertEvents, isDatabaseUnavailable, newEvents, recordEvent, type SqlClient } from '@payorch/db';
 import { OPEN_STATES_SQL } from '@payorch/operations';
 
-import { revocationReason, type RevocationReason } from '../access/access-check';
-import { readAgentAccess } from '../access/access-read';
+import { type AgentAccessRow, revocationReason, type RevocationReason } from '../access/access-check';
 import { TERMINAL_ROW_COLUMNS, type TerminalRow } from './terminal-link';
 
 export interface SessionSetUpInput {
@@ -39,79 +38,119 @@ export type SessionSetUp =
       unfinished: Set<string>;
     };
 
+/** The terminals of each agent a tenant's set-up wrote (writeSetUps), by agent id. */
+type TerminalsByAgent = Map<string | null, { rows: TerminalRow[]; unfinished: Set<string> }>;
+
+/** The access row revocationReason judges, from the check of the prefix the tunnel holds (checkAgentAccess). */
+function accessRow(state: AgentAccessState | null, heldPrefix: string): AgentAccessRow | null {
+  if (state === null) return null;
+  return { credentialPrefix: state.credentialHeld ? heldPrefix : null, status: state.status, tenant: { status: state.tenantStatus } };
+}
+
 /**
- * Everything new tunnels of one tenant need from PostgreSQL, in the caller's tenant transaction (raw SQL, so it
- * runs on the bare pipelined driver of `Database.withTenantSql`; issue 19: the set-up was 4 Prisma transactions
- * per agent and most of the connector's CPU in a reconnect storm), for every agent of `inputs` at once (a storm's
- * set-ups of a tenant are batched: SessionSetups): the credential checks (a revocation committed since the
- * upgrade is caught here); then `claim` for the agents the check let in, and only for them (the ownership keys in
- * Redis: the command bus routes the agent's commands by them, and another instance holding the agent closes its
- * tunnel when it finds its key taken, so a tunnel the check refuses must never have touched them); then, sent
- * together, the claimed agents' `online` rows and events, and their enabled terminals with which of those have
- * non-final operations (one statement). The claim comes before that read, so an operation the read does not see as
- * unfinished was created after the claim and dispatched to this instance. Nothing is written for an agent that was
- * refused or not claimed. One result per input, in order.
+ * Everything new tunnels need from PostgreSQL, for the set-ups of any tenants at once (issue 19: the set-up was 4
+ * Prisma transactions per agent and most of the connector's CPU in a reconnect storm; then one transaction per
+ * tenant, whose batch held one or two agents once the agents came back spread out after a kill -9):
+ *  1. the access check of every input, in one statement (Database.checkAgentAccess: a revocation, a replaced
+ *     credential or a disabled tenant committed since the upgrade is caught here);
+ *  2. `claim` for the agents the check let in, and only for them (the ownership keys in Redis: the command bus routes
+ *     the agent's commands by them, and another instance holding the agent closes its tunnel when it finds its key
+ *     taken, so a tunnel the check refuses must never have touched them);
+ *  3. one transaction for every tenant's claimed agents (Database.withTenantsSql), one statement per tenant under its
+ *     own tenant's scope: the agents' `online` rows and events, and their enabled terminals with which of those have
+ *     non-final operations. The claim comes before that read, so an operation the read does not see as unfinished was
+ *     created after the claim and dispatched to this instance.
+ * Nothing is written for an agent that was refused or not claimed. One result per input, in order: an Error when its
+ * tenant's writes failed (the tenants of a transaction share its fate, so when it fails other than because PostgreSQL
+ * is unavailable each tenant's writes are made again in a transaction of their own: one tenant's failure is its own).
  */
-export async function setUpSessions(tx: SqlClient, inputs: readonly SessionSetUpInput[], claim: ClaimAgents): Promise<SessionSetUp[]> {
-  const tenantId = inputs[0]!.tenantId;
-  if (inputs.some((input) => input.tenantId !== tenantId)) throw new Error('setUpSessions: one tenant per batch');
-  const access = await readAgentAccess(
-    tx,
-    inputs.map((input) => input.agentId),
-  );
-  const revoked = inputs.map((input) => revocationReason(access.get(input.agentId) ?? null, input.credentialPrefix));
-  // The access decision is final for this batch: only now are the agents it let in claimed (in Redis, while this
-  // transaction waits between two statements: one round trip for the batch, the claims of a tick leave in one write).
+export async function setUpSessions(db: Database, inputs: readonly SessionSetUpInput[], claim: ClaimAgents): Promise<Array<SessionSetUp | Error>> {
+  const access = await db.checkAgentAccess(inputs);
+  const revoked = inputs.map((input, i) => revocationReason(accessRow(access[i]!, input.credentialPrefix), input.credentialPrefix));
+  // The access decision is final for this batch: only now are the agents it let in claimed (in Redis; the claims of a
+  // tick leave in one write).
   const checkedAt = inputs.flatMap((_, i) => (revoked[i] === null ? [i] : []));
   const claims: Array<ClaimOutcome | undefined> = [];
   if (checkedAt.length > 0) (await claim(checkedAt.map((i) => inputs[i]!))).forEach((outcome, k) => (claims[checkedAt[k]!] = outcome));
-  const live = inputs.filter((_, i) => claims[i] === 'claimed');
-  const result = (i: number, terminals?: Map<string | null, { rows: TerminalRow[]; unfinished: Set<string> }>): SessionSetUp => {
+  const live = new Map<string, SessionSetUpInput[]>();
+  inputs.forEach((input, i) => {
+    if (claims[i] !== 'claimed') return;
+    const own = live.get(input.tenantId);
+    if (own) own.push(input);
+    else live.set(input.tenantId, [input]);
+  });
+  const written = live.size === 0 ? new Map<string, TerminalsByAgent | Error>() : await writeTenants(db, live);
+  return inputs.map((input, i): SessionSetUp | Error => {
     if (revoked[i] !== null) return { revoked: revoked[i]! };
     const outcome = claims[i]!;
     if (outcome !== 'claimed') return { revoked: null, claimed: false, error: outcome === 'gone' ? null : outcome };
-    const own = terminals?.get(inputs[i]!.agentId);
+    const terminals = written.get(input.tenantId)!;
+    if (terminals instanceof Error) return terminals;
+    const own = terminals.get(input.agentId);
     return { revoked: null, claimed: true, rows: own?.rows ?? [], unfinished: own?.unfinished ?? new Set<string>() };
-  };
-  if (live.length === 0) return inputs.map((_, i) => result(i));
+  });
+}
+
+/** The tenants' set-up writes in one transaction; failed other than for PostgreSQL's absence, each tenant's in one of its own. */
+async function writeTenants(db: Database, live: Map<string, SessionSetUpInput[]>): Promise<Map<string, TerminalsByAgent | Error>> {
+  const tenants = [...live];
+  try {
+    // Each tenant's statement is sent before any answer is awaited: the batch's statements leave in one write.
+    const results = await db.withTenantsSql((tx) => Promise.all(tenants.map(([tenantId, inputs]) => writeSetUps(tx.forTenant(tenantId), tenantId, inputs))));
+    return new Map(tenants.map(([tenantId], i) => [tenantId, results[i]!]));
+  } catch (error) {
+    if (tenants.length === 1 || isDatabaseUnavailable(error)) return new Map(tenants.map(([tenantId]) => [tenantId, error as Error]));
+    const apart = new Map<string, TerminalsByAgent | Error>();
+    for (const [tenantId, inputs] of tenants) {
+      apart.set(tenantId, await db.withTenantSql(tenantId, (tx) => writeSetUps(tx, tenantId, inputs)).catch((e: unknown) => e as Error));
+    }
+    return apart;
+  }
+}
+
+/**
+ * One tenant's claimed agents, in the caller's transaction under that tenant's scope, in one statement: their `online`
+ * rows (lastSeenAt, version, the tunnel that holds their presence from now on), their `agent.online` events (handed over
+ * with the transaction's commit), and their enabled terminals with which of those have non-final operations.
+ */
+async function writeSetUps(tx: SqlClient, tenantId: string, live: readonly SessionSetUpInput[]): Promise<TerminalsByAgent> {
   const agentIds = live.map((input) => input.agentId);
-  const [, , rows] = await Promise.all([
-    tx.$executeRaw`
+  const events = newEvents(
+    tenantId,
+    live.map((input) => ({
+      type: 'agent.online' as const,
+      subjectType: 'agent' as const,
+      subjectId: input.agentId,
+      data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
+    })),
+  );
+  // The data-modifying CTEs run whether or not the SELECT reads them. The open operations are asked by completedAt (the
+  // partial index TerminalOperation_open_by_terminal_idx), not the tenant's history: under row-level security a
+  // condition on an enum column is never an index condition (enum equality is not LEAKPROOF).
+  const rows = tx.$queryRaw<Array<TerminalRow & { unfinished: boolean }>>`
+    WITH seen AS (
       UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "presenceSession" = x.session, "updatedAt" = now()
       FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[], ${live.map((input) => input.sessionId)}::uuid[]) AS x(id, version, session)
-      WHERE a."id" = x.id`,
-    publishEvents(
-      tx,
-      tenantId,
-      live.map((input) => ({
-        type: 'agent.online' as const,
-        subjectType: 'agent' as const,
-        subjectId: input.agentId,
-        data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
-      })),
-    ),
-    // The terminals and, in the same statement, which of them have non-final operations: the open operations (no
-    // completedAt: the partial index TerminalOperation_open_by_terminal_idx), not the tenant's history. Asked by state
-    // alone it read the tenant's every operation: under row-level security a condition on an enum column is never an
-    // index condition (enum equality is not LEAKPROOF).
-    tx.$queryRaw<Array<TerminalRow & { unfinished: boolean }>>`
-      WITH open AS (
-        SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
-        WHERE o."tenantId" = ${tenantId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL})
-          AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[])))
-      SELECT ${TERMINAL_ROW_COLUMNS}, t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
-      FROM "Terminal" t
-      WHERE t."agentId" = ANY(${agentIds}::uuid[]) AND t."status" <> 'DISABLED'
-      ORDER BY t."createdAt" ASC, t."id" ASC`,
-  ]);
-  const terminalsOf = new Map<string | null, { rows: TerminalRow[]; unfinished: Set<string> }>();
-  for (const { unfinished, ...row } of rows) {
-    let own = terminalsOf.get(row.agentId);
-    if (!own) terminalsOf.set(row.agentId, (own = { rows: [], unfinished: new Set() }));
+      WHERE a."id" = x.id),
+    events AS (${insertEvents(tenantId, events)}),
+    open AS (
+      SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o
+      WHERE o."tenantId" = ${tenantId}::uuid AND o."completedAt" IS NULL AND o."state" IN (${OPEN_STATES_SQL})
+        AND o."terminalId" IN (SELECT t."id" FROM "Terminal" t WHERE t."agentId" = ANY(${agentIds}::uuid[])))
+    SELECT ${TERMINAL_ROW_COLUMNS}, t."id" IN (SELECT "terminalId" FROM open) AS "unfinished"
+    FROM "Terminal" t
+    WHERE t."agentId" = ANY(${agentIds}::uuid[]) AND t."status" <> 'DISABLED'
+    ORDER BY t."createdAt" ASC, t."id" ASC`;
+  // Handed over when the transaction commits (nothing, if it fails).
+  for (const event of events) recordEvent(tx, event);
+  const terminals: TerminalsByAgent = new Map();
+  for (const { unfinished, ...row } of await rows) {
+    let own = terminals.get(row.agentId);
+    if (!own) terminals.set(row.agentId, (own = { rows: [], unfinished: new Set() }));
     own.rows.push(row);
     if (unfinished) own.unfinished.add(row.id);
   }
-  return inputs.map((_, i) => result(i, terminalsOf));
+  return terminals;
 }
 
 interface Waiting {
@@ -120,55 +159,74 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
-/** Set-ups per transaction at most. */
+/** Set-ups per batch at most. */
 const MAX_BATCH = 200;
 
+/** Batches of set-ups running at once. */
+const CONCURRENT_BATCHES = 2;
+
 /**
- * The set-ups of one tenant's tunnels, batched (issue 19, reconnect storms): a tenant has one batch at a time,
- * formed when it gets its database slot (`slot`: DatabaseSlots) after the current turn of the event loop, so the
- * set-ups of the tenant that arrived in the same I/O phase, while the previous batch ran or while this one waited
- * for its slot are made by one transaction (`transact`: setUpSessions): a storm over a 50-till chain is a few
- * transactions, not 50. A failed batch rejects each of its set-ups (each tunnel is then refused with SETUP_FAILED
+ * The set-ups of new tunnels, batched whatever their tenants (issue 19, reconnect storms): a batch is formed when it gets
+ * its database slot (`slot`: DatabaseSlots), after the current turn of the event loop, from every set-up waiting then (at
+ * most MAX_BATCH), and made by `transact` (setUpSessions: one access check, one claim, one transaction); CONCURRENT_BATCHES
+ * run at once. Before, each tenant's set-ups were a batch of their own: after a connector's kill -9 the agents come back
+ * spread out by their backoff, so a tenant's batch held one or two agents and each agent cost ~4 statements and a
+ * commit. A set-up whose result is an Error, or whose batch failed, is rejected (its tunnel is refused with SETUP_FAILED
  * and its agent comes back after its backoff).
  */
 export class SessionSetups {
-  private readonly tenants = new Map<string, Waiting[]>();
+  private waiting: Waiting[] = [];
+  private running = 0;
+  private scheduled = false;
 
   constructor(
     private readonly slot: <T>(fn: () => Promise<T>) => Promise<T>,
-    private readonly transact: (tenantId: string, inputs: SessionSetUpInput[]) => Promise<SessionSetUp[]>,
+    /** The set-ups of a batch; one result per input, in order (an Error: that set-up failed). */
+    private readonly transact: (inputs: SessionSetUpInput[]) => Promise<Array<SessionSetUp | Error>>,
   ) {}
 
   setUp(input: SessionSetUpInput): Promise<SessionSetUp> {
     return new Promise<SessionSetUp>((resolve, reject) => {
-      const queue = this.tenants.get(input.tenantId);
-      if (queue) return void queue.push({ input, resolve, reject });
-      const fresh = [{ input, resolve, reject }];
-      this.tenants.set(input.tenantId, fresh);
-      void this.drain(input.tenantId, fresh);
+      this.waiting.push({ input, resolve, reject });
+      this.schedule();
     });
   }
 
-  /** Runs the tenant's batches one after the other until none is waiting. */
-  private async drain(tenantId: string, queue: Waiting[]): Promise<void> {
-    while (queue.length > 0) {
-      // The rest of this turn of the event loop first: the handshakes read in the same I/O phase (a storm's) join the
-      // batch even when a slot is free at once (without it, an idle pool made every set-up a batch of one).
-      await new Promise((resolve) => setImmediate(resolve));
-      let batch: Waiting[] = [];
-      try {
-        const results = await this.slot(() => {
-          batch = queue.splice(0, MAX_BATCH);
-          return this.transact(
-            tenantId,
-            batch.map((waiting) => waiting.input),
-          );
-        });
-        batch.forEach((waiting, i) => waiting.resolve(results[i]!));
-      } catch (error) {
-        for (const waiting of batch) waiting.reject(error as Error);
-      }
-    }
-    this.tenants.delete(tenantId);
+  /** Starts a batch after this turn of the event loop, when one may run and set-ups are waiting. */
+  private schedule(): void {
+    if (this.scheduled || this.running >= CONCURRENT_BATCHES || this.waiting.length === 0) return;
+    this.scheduled = true;
+    // The rest of this turn of the event loop first: the handshakes read in the same I/O phase (a storm's) join the
+    // batch even when a slot is free at once (without it, an idle pool made every set-up a batch of one).
+    setImmediate(() => {
+      this.scheduled = false;
+      this.start();
+    });
+  }
+
+  private start(): void {
+    if (this.running >= CONCURRENT_BATCHES || this.waiting.length === 0) return;
+    this.running += 1;
+    let batch: Waiting[] = [];
+    void this.slot(async () => {
+      // Formed now, when it has its slot: whatever arrived while it waited joins it.
+      batch = this.waiting.splice(0, MAX_BATCH);
+      return batch.length === 0 ? [] : this.transact(batch.map((waiting) => waiting.input));
+    })
+      .then(
+        (results) =>
+          batch.forEach((waiting, i) => {
+            const result = results[i]!;
+            if (result instanceof Error) waiting.reject(result);
+            else waiting.resolve(result);
+          }),
+        (error: Error) => batch.forEach((waiting) => waiting.reject(error)),
+      )
+      .finally(() => {
+        this.running -= 1;
+        this.schedule();
+      });
+    // Another batch may form while this one waits for its slot or runs (up to CONCURRENT_BATCHES).
+    this.schedule();
   }
 }

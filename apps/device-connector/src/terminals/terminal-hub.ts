@@ -159,7 +159,7 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
     operations?.onTerminalRecovering?.((refusal) => this.onRefusal(refusal));
     this.setUps = new SessionSetups(
       (fn) => slots.run(fn),
-      (tenantId, inputs) => db.withTenantSql(tenantId, (tx) => setUpSessions(tx, inputs, (checked) => this.claim(checked))),
+      (inputs) => setUpSessions(db, inputs, (checked) => this.claim(checked)),
     );
     tunnels.setListener(this);
     bus.onOwnershipLost((agentId) => {
@@ -264,8 +264,8 @@ export class TerminalHub implements AgentSessionListener, OnApplicationShutdown 
   }
 
   /**
-   * The handshake's set-up: the tenant transaction (setUpSessions, shared with the tenant's other set-ups waiting at the
-   * same time): the credential check, then — only for a tunnel the check let in, still open and still the agent's
+   * The handshake's set-up (setUpSessions, batched with every set-up waiting at the same time, whatever its tenant):
+   * the credential check, then — only for a tunnel the check let in, still open and still the agent's
    * tunnel here — the ownership claim (`claim`), then the agent's `online` row, its terminals and which of them have
    * non-final operations. Only those are recovered when their link opens: an operation created after this read was
    * dispatched to this instance, which already owned the agent. A refused tunnel is cut having taken nothing: no

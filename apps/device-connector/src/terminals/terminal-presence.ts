@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 
-import { type Database, publishEvent, publishEvents, type SqlClient } from '@payorch/db';
+import { type Database, eventIdentity, expectEvents, publishEvent, publishEvents, recordEvent, SharedTenantTransactions, type SqlClient } from '@payorch/db';
 import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
@@ -154,14 +154,17 @@ export class TerminalPresence {
   private readonly queues = new Map<string, TenantQueue>();
   private readonly retries: Counter;
   private readonly failures: Counter;
+  /** The tenants' status batches of one turn of the event loop share a transaction (and a database slot). */
+  private readonly shared: SharedTenantTransactions;
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(INSTANCE_ID) private readonly instanceId: string,
     @Inject(REGISTRY) registry: Registry,
-    private readonly slots: DatabaseSlots,
+    slots: DatabaseSlots,
   ) {
+    this.shared = new SharedTenantTransactions(db, (fn) => slots.run(fn));
     this.retries = new Counter({
       name: 'payorch_connector_presence_write_retries_total',
       help: 'Presence/info batches and tunnel offline writes written again after a failed attempt.',
@@ -285,7 +288,10 @@ export class TerminalPresence {
     const marks = [...batch.values()];
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.slots.run(() => this.db.withTenantSql(tenantId, (tx) => this.writeBatch(tx, tenantId, marks)));
+        // Shared with the batches of other tenants written in the same turn (issue 19: after a kill -9 the agents come back
+        // spread out, a tenant's batch held one or two terminals, and each was a transaction of its own). One tenant's
+        // failure is its own: the shared transaction failed, each batch is written again alone (SharedTenantTransactions).
+        await this.shared.run(tenantId, (tx) => this.writeBatch(tx, tenantId, marks));
         for (const mark of marks) for (const waiter of mark.waiters) waiter.resolve();
         return;
       } catch (error) {
@@ -312,40 +318,45 @@ export class TerminalPresence {
       // change which tunnel holds an agent's presence until this batch has committed, and then it sees its writes.
       const agents = [...new Set(statuses.map((m) => m.agentId))].sort();
       const locked = tx.$queryRaw`SELECT 1 FROM "Agent" WHERE "id" = ANY(${agents}::uuid[]) ORDER BY "id" FOR SHARE`;
-      // Old and new status per row (events on transitions only); lastSeenAt on every ONLINE mark. Only the marks of the
-      // tunnel that holds the agent's presence (Agent.presenceSession) are applied.
-      const update = tx.$queryRaw<Array<{ id: string; old: string; status: 'ONLINE' | 'OFFLINE'; session: string }>>`
+      // Old and new status per row; lastSeenAt on every ONLINE mark. Only the marks of the tunnel that holds the agent's
+      // presence (Agent.presenceSession) are applied. Each mark's event is made here (its id and time: eventIdentity, so
+      // events keep their order) and inserted in the same statement for the rows whose status changed (issue 19: the
+      // INSERT was a statement of its own, ~0.6 per agent in a reconnect storm).
+      const events = statuses.map((m) => ({
+        ...eventIdentity(),
+        type: m.status === 'ONLINE' ? ('terminal.online' as const) : ('terminal.offline' as const),
+        data: { terminalId: m.terminalId!, agentId: m.agentId, ...(m.detail && { detail: m.detail }) },
+      }));
+      expectEvents(tx);
+      const update = tx.$queryRaw<Array<{ n: string | bigint }>>`
         WITH x AS (
           SELECT m.* FROM unnest(${statuses.map((m) => m.terminalId)}::uuid[], ${statuses.map((m) => m.agentId)}::uuid[], ${statuses.map((m) => m.status!)}::text[],
-            ${statuses.map((m) => m.session ?? null)}::uuid[]) AS m(id, agent, status, session)
+            ${statuses.map((m) => m.session ?? null)}::uuid[], ${events.map((e) => e.id)}::uuid[], ${events.map((e) => JSON.stringify(e.data))}::text[],
+            ${events.map((e) => e.createdAt)}::timestamptz[]) WITH ORDINALITY AS m(id, agent, status, session, event, data, at, n)
           JOIN "Agent" a ON a."id" = m.agent AND a."presenceSession" = m.session),
-        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR UPDATE OF t)
-        UPDATE "Terminal" t
-        SET "status" = x.status::"TerminalStatus",
-            "lastSeenAt" = CASE WHEN x.status = 'ONLINE' THEN now() ELSE t."lastSeenAt" END,
-            "updatedAt" = CASE WHEN old.status <> x.status THEN now() ELSE t."updatedAt" END
-        FROM x JOIN old ON old."id" = x.id
-        WHERE t."id" = x.id
-        RETURNING t."id", old.status AS old, x.status AS status, x.session::text AS session`;
+        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR UPDATE OF t),
+        changed AS (
+          UPDATE "Terminal" t
+          SET "status" = x.status::"TerminalStatus",
+              "lastSeenAt" = CASE WHEN x.status = 'ONLINE' THEN now() ELSE t."lastSeenAt" END,
+              "updatedAt" = CASE WHEN old.status <> x.status THEN now() ELSE t."updatedAt" END
+          FROM x JOIN old ON old."id" = x.id
+          WHERE t."id" = x.id
+          RETURNING x.n, x.event, x.data, x.at, x.status, old.status <> x.status AS moved),
+        published AS (
+          INSERT INTO "DomainEvent" ("id", "tenantId", "type", "subjectType", "subjectId", "data", "createdAt")
+          SELECT c.event, ${tenantId}::uuid, CASE WHEN c.status = 'ONLINE' THEN 'terminal.online' ELSE 'terminal.offline' END, 'terminal',
+            (c.data::jsonb ->> 'terminalId'), c.data::jsonb, c.at
+          FROM changed c WHERE c.moved
+          RETURNING "id")
+        SELECT c.n FROM changed c JOIN published p ON p."id" = c.event`;
       // Sent together (one round trip on the bare driver), in this order.
-      const [, changed] = await Promise.all([locked, update]);
-      const byKey = new Map(statuses.map((m) => [`${m.terminalId}:${m.session}`, m]));
-      // One INSERT (pipelined on the bare driver); its failure fails the batch at COMMIT.
-      await publishEvents(
-        tx,
-        tenantId,
-        changed
-          .filter((row) => row.old !== row.status)
-          .map((row) => {
-            const mark = byKey.get(`${row.id}:${row.session}`)!;
-            return {
-              type: row.status === 'ONLINE' ? ('terminal.online' as const) : ('terminal.offline' as const),
-              subjectType: 'terminal' as const,
-              subjectId: row.id,
-              data: { terminalId: row.id, agentId: mark.agentId, ...(mark.detail && { detail: mark.detail }) },
-            };
-          }),
-      );
+      const [, moved] = await Promise.all([locked, update]);
+      // The events of the rows whose status changed: handed over when the transaction commits.
+      for (const { n } of moved) {
+        const event = events[Number(n) - 1]!;
+        recordEvent(tx, { ...event, tenantId, subjectType: 'terminal', subjectId: event.data.terminalId });
+      }
     }
     const infos = marks.filter((m) => m.info !== undefined);
     if (infos.length > 0) {
