@@ -161,6 +161,24 @@ function nodeConnectionsOf(cluster: Cluster): Redis[] {
   return [...cluster.nodes('all'), ...(subscriber instanceof Redis ? [subscriber] : [])];
 }
 
+/** A queued command as ioredis keeps it (Redis#offlineQueue / commandQueue / prevCommandQueue: Denques, private in its types). */
+interface QueuedCommands {
+  toArray?(): Array<{ command?: { promise?: Promise<unknown> } }>;
+}
+
+/**
+ * The commands still queued on a connection about to be ended (hangUp) are refused with "Connection is closed.": their
+ * callers hear it as before, but one that nobody awaits must not become an unhandled rejection of the shutdown (it
+ * failed the process, and CI's redis-down fault spec): ioredis itself sends one, the SUBSCRIBE of its autoResubscribe
+ * after a reconnect, without a handler, which waits in the queue when Redis went away again before answering it.
+ */
+function refuseQuietly(connection: RedisClient): void {
+  const queues = connection as unknown as { offlineQueue?: QueuedCommands; commandQueue?: QueuedCommands; prevCommandQueue?: QueuedCommands | null };
+  for (const queue of [queues.offlineQueue, queues.commandQueue, queues.prevCommandQueue]) {
+    for (const item of queue?.toArray?.() ?? []) item.command?.promise?.catch(() => undefined);
+  }
+}
+
 /**
  * Ends a connection that is not up, now: what it had not sent is refused (ioredis flushes its queues with
  * "Connection is closed"), and it (and each of its sockets) emits `end` at once, in every status. ioredis 6's own
@@ -178,8 +196,10 @@ function nodeConnectionsOf(cluster: Cluster): Redis[] {
  */
 function hangUp(connection: RedisClient): void {
   if (connection.status === 'end') return;
+  refuseQuietly(connection);
   if (connection instanceof Cluster) {
     const parts = nodeConnectionsOf(connection);
+    parts.forEach(refuseQuietly);
     if (connection.nodes('all').length === 0) connection.status = 'wait';
     // Disconnects the pool's nodes and the pub/sub connection; those still opening their sockets are cut now.
     connection.disconnect();

@@ -152,6 +152,31 @@ describe(`${RedisConnections.name}.close() when Redis is not up`, () => {
     }
   });
 
+  it('refuses the commands it still queued without an unhandled rejection: ioredis re-subscribes after a reconnect with no handler', async () => {
+    const server = await new OwnedRedis().start();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const sut = new RedisConnections({ url: server.url, clientName: `${prefix}:q`, connections: { subscriber: {} }, onError: () => undefined });
+      const subscriber = sut.get('subscriber') as Redis;
+      await sut.settled();
+      await server.kill();
+      await waitFor(() => subscriber.status === 'reconnecting', { what: 'the subscriber reconnecting' });
+      // As ioredis's own autoResubscribe does on 'ready': a command nobody awaits, queued while Redis is away.
+      void subscriber.subscribe(`${prefix}:fire-and-forget`);
+      const awaited = subscriber.subscribe(`${prefix}:awaited`);
+      await expectClosedCleanly(sut);
+      // The caller that awaits hears the refusal; the one nobody awaits is refused quietly.
+      await expect(awaited).rejects.toThrow('Connection is closed.');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await server.stop();
+    }
+  });
+
   it('ends a connection whose server accepted it but neither answers nor hangs up (status connect)', async () => {
     const sockets: Socket[] = [];
     const silent = createServer({ allowHalfOpen: true }, (socket) => {
