@@ -11,7 +11,7 @@ export {
   type WithTenantSqlOptions,
 } from './database';
 export { isDatabaseUnavailable } from './unavailable';
-export { SharedTenantTransactions } from './shared-transactions';
+export { inTenantsTransaction, SharedTenantTransactions, type TenantOutcome } from './shared-transactions';
 export { appUrlFromAdminUrl } from './urls';
 export {
   eventIdentity,

@@ -36,40 +36,59 @@ export class SharedTenantTransactions {
     const calls = this.waiting;
     this.waiting = [];
     await this.around(async () => {
-      if (calls.length === 1) return this.alone(calls[0]!);
-      let failure: { error: unknown } | undefined;
-      try {
-        const values = await this.db.withTenantsSql(async (tx) => {
-          // Every call's part is waited for before the transaction ends, so that none issues a statement after it.
-          const parts = await Promise.all(
-            calls.map((call) =>
-              Promise.resolve(call.fn(tx.forTenant(call.tenantId))).then(
-                (value) => ({ value }),
-                (error: unknown) => ({ error }),
-              ),
-            ),
-          );
-          const failed = parts.find((part) => 'error' in part);
-          if (failed !== undefined) throw (failed as { error: unknown }).error;
-          return parts.map((part) => (part as { value: unknown }).value);
-        });
-        calls.forEach((call, i) => call.resolve(values[i]));
-        return;
-      } catch (error) {
-        failure = { error };
-      }
-      if (isDatabaseUnavailable(failure.error)) {
-        for (const call of calls) call.reject(failure.error);
-        return;
-      }
-      for (const call of calls) await this.alone(call);
+      const outcomes = await inTenantsTransaction(this.db, calls);
+      calls.forEach((call, i) => {
+        const outcome = outcomes[i]!;
+        if ('error' in outcome) call.reject(outcome.error);
+        else call.resolve(outcome.value);
+      });
     }).catch((error: unknown) => {
       // `around` itself failed (the caller's limit shut down): a call still waiting fails with it (settled ones stay).
       for (const call of calls) call.reject(error);
     });
   }
+}
 
-  private alone(call: Call): Promise<void> {
-    return this.db.withTenantSql(call.tenantId, async (tx) => call.fn(tx)).then(call.resolve, call.reject);
+/** What one tenant's work came to in inTenantsTransaction. */
+export type TenantOutcome<T> = { value: T } | { error: unknown };
+
+/**
+ * Each tenant's work (`fn`, which sends SQL and nothing else: it may run twice) in one multi-tenant transaction
+ * (Database.withTenantsSql, each under its own tenant's scope), one outcome per call, in order. When that transaction
+ * fails other than because PostgreSQL is unavailable — one tenant's statement refused —, each call runs again in a
+ * transaction of its own, so a call fails only for its own statements. A single call runs in withTenantSql.
+ */
+export async function inTenantsTransaction<T>(
+  db: Database,
+  calls: ReadonlyArray<{ tenantId: string; fn: (tx: SqlClient) => PromiseLike<T> }>,
+): Promise<Array<TenantOutcome<T>>> {
+  const alone = (call: (typeof calls)[number]): Promise<TenantOutcome<T>> =>
+    db
+      .withTenantSql(call.tenantId, async (tx) => call.fn(tx))
+      .then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+  if (calls.length === 1) return [await alone(calls[0]!)];
+  try {
+    return await db.withTenantsSql(async (tx) => {
+      // Every call's part is waited for before the transaction ends, so that none issues a statement after it.
+      const parts = await Promise.all(
+        calls.map((call) =>
+          Promise.resolve(call.fn(tx.forTenant(call.tenantId))).then(
+            (value): TenantOutcome<T> => ({ value }),
+            (error: unknown): TenantOutcome<T> => ({ error }),
+          ),
+        ),
+      );
+      const failed = parts.find((part) => 'error' in part);
+      if (failed !== undefined) throw (failed as { error: unknown }).error;
+      return parts;
+    });
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) return calls.map(() => ({ error }));
+    const outcomes: Array<TenantOutcome<T>> = [];
+    for (const call of calls) outcomes.push(await alone(call));
+    return outcomes;
   }
 }

@@ -1,4 +1,4 @@
-import { type AgentAccessState, type Database, insertEvents, isDatabaseUnavailable, newEvents, recordEvent, type SqlClient } from '@payorch/db';
+import { type AgentAccessState, type Database, inTenantsTransaction, insertEvents, newEvents, recordEvent, type SqlClient } from '@payorch/db';
 import { OPEN_STATES_SQL } from '@payorch/operations';
 
 import { type AgentAccessRow, revocationReason, type RevocationReason } from '../access/access-check';
@@ -91,21 +91,20 @@ export async function setUpSessions(db: Database, inputs: readonly SessionSetUpI
   });
 }
 
-/** The tenants' set-up writes in one transaction; failed other than for PostgreSQL's absence, each tenant's in one of its own. */
+/** The tenants' set-up writes in one transaction, each tenant's on its own when it failed for one (inTenantsTransaction). */
 async function writeTenants(db: Database, live: Map<string, SessionSetUpInput[]>): Promise<Map<string, TerminalsByAgent | Error>> {
   const tenants = [...live];
-  try {
-    // Each tenant's statement is sent before any answer is awaited: the batch's statements leave in one write.
-    const results = await db.withTenantsSql((tx) => Promise.all(tenants.map(([tenantId, inputs]) => writeSetUps(tx.forTenant(tenantId), tenantId, inputs))));
-    return new Map(tenants.map(([tenantId], i) => [tenantId, results[i]!]));
-  } catch (error) {
-    if (tenants.length === 1 || isDatabaseUnavailable(error)) return new Map(tenants.map(([tenantId]) => [tenantId, error as Error]));
-    const apart = new Map<string, TerminalsByAgent | Error>();
-    for (const [tenantId, inputs] of tenants) {
-      apart.set(tenantId, await db.withTenantSql(tenantId, (tx) => writeSetUps(tx, tenantId, inputs)).catch((e: unknown) => e as Error));
-    }
-    return apart;
-  }
+  // Each tenant's statement is sent before any answer is awaited: the batch's statements leave in one write.
+  const outcomes = await inTenantsTransaction(
+    db,
+    tenants.map(([tenantId, inputs]) => ({ tenantId, fn: (tx: SqlClient) => writeSetUps(tx, tenantId, inputs) })),
+  );
+  return new Map(
+    tenants.map(([tenantId], i) => {
+      const outcome = outcomes[i]!;
+      return [tenantId, 'error' in outcome ? (outcome.error as Error) : outcome.value];
+    }),
+  );
 }
 
 /**
