@@ -41,12 +41,12 @@ export async function createGatewayApp(config: GatewayConfig, options: GatewayOp
   configureSystemLookups(lookupLimits(config.EGRESS_DNS_MAX_IN_FLIGHT, config.EGRESS_DNS_MAX_QUEUED), { timeoutMs: config.EGRESS_DNS_TIMEOUT_MS });
   egressLookupMetrics(metrics, systemLookups);
   const redis = gatewayRedis(config, logger);
-  // Every committed domain event goes to its tenant's live channel (streams, webhook fan-out).
+  const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
+  // Every committed domain event goes to its tenant's live channel (streams, webhook fan-out), an operation's view sealed.
   const db = Database.connect(config.DATABASE_APP_URL, undefined, {
     preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
-    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => logger.warn({ err: err.message }, 'event publish failed')),
+    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => logger.warn({ err: err.message }, 'event publish failed'), secrets),
   });
-  const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
 
   const app = await NestFactory.create<NestExpressApplication>(
     AppModule.register({ config, db, dispatcher: options.dispatcher, logger, metrics, redis, resolver: options.resolver, secrets }),

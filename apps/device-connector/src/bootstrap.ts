@@ -34,10 +34,12 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
   const instanceId = config.CONNECTOR_INSTANCE_ID ?? `${hostname()}-${process.pid}`;
   const log = logger ?? createLogger({ name: 'device-connector', level: config.LOG_LEVEL, base: { instance: instanceId } });
   const redis = connectorRedis(config, instanceId, log);
-  // Operation progress, presence and relay events go to their tenant's live channel once committed.
+  const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
+  // Operation progress, presence and relay events go to their tenant's live channel once committed (an operation's view
+  // sealed with the master key: a gateway answers `?wait=` with it, docs/architecture.md).
   const db = Database.connect(config.DATABASE_APP_URL, config.CONNECTOR_DATABASE_POOL_SIZE, {
     preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
-    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
+    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed'), secrets),
   });
   // One queue per terminal, shared by the operation handler and the TerminalHub (terminal info).
   const terminalQueue = new KeyedSerialQueue({ limit: TERMINAL_QUEUE_LIMIT });
@@ -65,7 +67,7 @@ export async function createConnectorApp(config: ConnectorConfig, logger?: Logge
           : options.operationHandler,
       redis,
       registry,
-      secrets: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
+      secrets,
       terminalQueue,
     }),
     // Only the JSON parser below: no urlencoded parser, so a form body never reaches the enrollment (nor a lookup).

@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 
 import type { WorkerConfig } from '@payorch/config';
 import { Database } from '@payorch/db';
+import { SecretBox } from '@payorch/domain';
 import { configureSystemLookups, lookupLimits, type Resolver, systemLookups } from '@payorch/egress-guard';
 import { createLogger, createMetricsRegistry, egressLookupMetrics, type Logger } from '@payorch/logging';
 import { redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
@@ -26,7 +27,13 @@ export async function createWorkerApp(
   // config: a fixed 4 connections queued 32 concurrent settlements behind each other's transactions.
   const db = Database.connect(config.DATABASE_APP_URL, config.WORKER_DATABASE_POOL_SIZE, {
     preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
-    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed')),
+    // An operation's view on its events' live messages is sealed with the master key (a gateway answers `?wait=` with it).
+    onCommitted: redisEventSink(
+      redis.get('command'),
+      config.REDIS_KEY_PREFIX,
+      (err) => log.warn({ err: err.message }, 'event publish failed'),
+      SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
+    ),
   });
   const registry = createMetricsRegistry('settlement-worker');
   // The process's host name lookups (webhooks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS, bounded in number and shared fairly by tenant (docs/security.md).

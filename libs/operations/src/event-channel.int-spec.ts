@@ -1,12 +1,13 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 import { Redis } from 'ioredis';
 
 import type { PublishedEvent } from '@payorch/db';
+import { SecretBox } from '@payorch/domain';
 import { testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 
-import { accessChannel, announceKeysChanged, eventsChannel, notifyCommitted, redisEventSink } from './event-channel';
+import { accessChannel, announceKeysChanged, eventsChannel, notifyCommitted, redisEventSink, sealedSubjectOf } from './event-channel';
 
 const event = (tenantId: string, n: number): PublishedEvent => ({
   id: randomUUID(),
@@ -81,6 +82,45 @@ describe(redisEventSink.name, () => {
     } finally {
       await on.quit();
     }
+  });
+});
+
+describe(`${redisEventSink.name}: the subject of an event (an operation's view, which a ?wait= answer uses)`, () => {
+  const key = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
+  const [k1, k2] = [key('k1'), key('k2')];
+  const withSubject = (): PublishedEvent => ({ ...event(randomUUID(), 1), type: 'operation.completed', subject: { id: 'op-1', state: 'approved' } });
+  /** The message the sink publishes for `e`, as a subscriber parses it. */
+  const published = async (e: PublishedEvent, sealer?: SecretBox) => {
+    const messages: string[] = [];
+    redisEventSink({ publish: async (_channel, message) => messages.push(message) }, 'p', undefined, sealer)([e]);
+    await waitFor(() => messages.length === 1, { what: 'the message' });
+    return JSON.parse(messages[0]!) as PublishedEvent & { subjectSeal?: string };
+  };
+
+  it('publishes it sealed with the active master key, and the readers that hold that key (active or previous) believe it', async () => {
+    const e = withSubject();
+    const message = await published(e, SecretBox.fromConfig(k1));
+    expect(message).toMatchObject({ id: e.id, subject: e.subject, subjectSeal: expect.stringMatching(/^hmac1\.k1\./) });
+    expect(sealedSubjectOf(message, SecretBox.fromConfig(k1))).toEqual(e.subject);
+    // During a rotation: a reader whose active key is already k2 still holds k1 as a previous key.
+    expect(sealedSubjectOf(message, SecretBox.fromConfig(k2, [k1]))).toEqual(e.subject);
+    expect(sealedSubjectOf(message, SecretBox.fromConfig(k2))).toBeUndefined();
+    expect(sealedSubjectOf(message, undefined)).toBeUndefined();
+    // The seal covers the event it came with and the subject itself.
+    for (const moved of [
+      { ...message, tenantId: randomUUID() },
+      { ...message, type: 'operation.unknown' },
+      { ...message, subjectId: 'op-2' },
+    ]) {
+      expect(sealedSubjectOf(moved as PublishedEvent & { subjectSeal?: string }, SecretBox.fromConfig(k1))).toBeUndefined();
+    }
+    expect(sealedSubjectOf({ ...message, subject: { id: 'op-1', state: 'declined' } }, SecretBox.fromConfig(k1))).toBeUndefined();
+  });
+
+  it('leaves it out of the message when the publisher holds no key (nobody would believe it)', async () => {
+    const message = await published(withSubject());
+    expect(message).not.toHaveProperty('subject');
+    expect(message).not.toHaveProperty('subjectSeal');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { PublishedEvent } from '@payorch/db';
+import type { SecretBox } from '@payorch/domain';
 
 /** Redis pub/sub channel of a tenant's live events. */
 export const eventsChannel = (prefix: string, tenantId: string): string => `${prefix}:events:${tenantId}`;
@@ -29,11 +30,47 @@ function channelsOf(prefix: string, event: { tenantId: string; type: string }): 
   return ACCESS_EVENT_TYPES.has(event.type) ? [events, accessChannel(prefix, event.tenantId)] : [events];
 }
 
+/**
+ * Seals and checks the `subject` of live messages (PublishedEvent.subject): the master key's keyed digest
+ * (`SecretBox.digest`, HMAC-SHA256 under a key derived for SUBJECT_SEAL_PURPOSE, naming its key id, so a previous key
+ * still checks during a rotation). Every process that publishes or reads subjects holds PAYORCH_MASTER_KEY already.
+ */
+export type SubjectSealer = Pick<SecretBox, 'digest' | 'matchesDigest'>;
+
+const SUBJECT_SEAL_PURPOSE = 'live event subject';
+
+/** What a subject's seal covers: the event it came with (tenant, id, type, subject id) and the subject itself. */
+const sealedText = (event: PublishedEvent, subject: unknown): string =>
+  `${event.tenantId}\n${event.id}\n${event.type}\n${event.subjectId ?? ''}\n${JSON.stringify(subject)}`;
+
+/**
+ * The message published for an event: its subject sealed (`subjectSeal`), or left out when this publisher has no sealer.
+ * A subject is what a `?wait=` request answers with (OperationOutcomeWaiter), so a message that anyone able to PUBLISH on
+ * Redis could write must not be believed: only a sealed one is, and anything else makes the request read the row.
+ */
+function messageOf(event: PublishedEvent, sealer: SubjectSealer | undefined): string {
+  if (event.subject === undefined) return JSON.stringify(event);
+  const { subject, ...rest } = event;
+  return sealer === undefined
+    ? JSON.stringify(rest)
+    : JSON.stringify({ ...rest, subject, subjectSeal: sealer.digest(SUBJECT_SEAL_PURPOSE, sealedText(event, subject)) });
+}
+
+/**
+ * The subject of a received live message when its seal is this deployment's (a key the reader holds) over this very
+ * event and subject; undefined otherwise (none, unsealed, forged, or moved to another event).
+ */
+export function sealedSubjectOf(event: PublishedEvent & { subjectSeal?: unknown }, sealer: SubjectSealer | undefined): Record<string, unknown> | undefined {
+  const { subject, subjectSeal } = event;
+  if (sealer === undefined || subject === null || typeof subject !== 'object' || Array.isArray(subject) || typeof subjectSeal !== 'string') return undefined;
+  return sealer.matchesDigest(SUBJECT_SEAL_PURPOSE, sealedText(event, subject), subjectSeal) ? subject : undefined;
+}
+
 /** An event's PUBLISHes as [channel, message] pairs: its message once, on each of its channels. */
 const publishesOf =
-  (prefix: string) =>
+  (prefix: string, sealer?: SubjectSealer) =>
   (event: PublishedEvent): Array<[string, string]> => {
-    const message = JSON.stringify(event);
+    const message = messageOf(event, sealer);
     return channelsOf(prefix, event).map((channel) => [channel, message]);
   };
 
@@ -80,12 +117,14 @@ export interface PublishPipeline {
  * is the record). The events handed to it within one tick (the Database's sequencer hands over every transaction it
  * numbered in one loop) are published together, in order, on one pipeline: one socket write and one Redis round trip
  * instead of one per event, which the operations profile showed to cost as much CPU as a statement's parsing.
+ * With a `sealer` (the process's SecretBox) an event's `subject` is published sealed; without one it is left out.
  */
-export function redisEventSink(redis: Publisher, prefix: string, onError?: (error: Error) => void) {
+export function redisEventSink(redis: Publisher, prefix: string, onError?: (error: Error) => void, sealer?: SubjectSealer) {
   const queued: PublishedEvent[] = [];
   const failed = (error: unknown) => onError?.(error as Error);
+  const toPublishes = publishesOf(prefix, sealer);
   const flush = () => {
-    const publishes = queued.splice(0).flatMap(publishesOf(prefix));
+    const publishes = queued.splice(0).flatMap(toPublishes);
     if (publishes.length === 1 || redis.pipeline === undefined || redis.isCluster === true) {
       for (const [channel, message] of publishes) redis.publish(channel, message).catch(failed);
       return;

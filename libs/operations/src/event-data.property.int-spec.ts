@@ -3,7 +3,7 @@ import { fc, it } from '@fast-check/jest';
 import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
-import { eventData } from './records';
+import { eventData, operationById, type OperationRow, toOperationView } from './records';
 import { transitionOperation } from './transition';
 
 /**
@@ -11,7 +11,8 @@ import { transitionOperation } from './transition';
  * written row (`eventDataSql`), where it was `eventData(row)` in TypeScript, a statement later. Property: for any row
  * (nullable columns, any text, any `result` JSON, amounts up to the safe integer limit) and any step data (including
  * keys that override the row's, as `reason` does), the event the transition returns and the row it stored carry
- * exactly `eventData(row, { ...step.data, previousState })`.
+ * exactly `eventData(row, { ...step.data, previousState })`; its live message's `subject` is the operation's API view, as
+ * a read answers it.
  */
 const TYPES = ['PURCHASE', 'PURCHASE_WITH_CASHBACK', 'REFUND', 'VOID', 'PREAUTH_CAPTURE', 'SETTLEMENT', 'REPORT_Z', 'TERMINAL_INFO'] as const;
 const text = fc.option(fc.string({ maxLength: 24 }), { nil: null });
@@ -106,5 +107,9 @@ describe('the DomainEvent of a transition (property, real PostgreSQL)', () => {
     expect(stored).toMatchObject({ tenantId, type: 'operation.progress', subjectType: 'operation', subjectId: operation.id });
     expect(stored.data).toEqual(expected);
     expect(stored.createdAt.toISOString()).toBe(written!.event!.createdAt);
+    // The live message's view of the operation (PublishedEvent.subject; not stored: `stored.data` above is exactly the
+    // summary) is the operation as a read of it answers now: a `?wait=` request answers with it instead of reading.
+    const [now] = await db.querySql<OperationRow>(tenantId, operationById(operation.id));
+    expect(written!.event!.subject).toEqual(toOperationView(now!));
   });
 });

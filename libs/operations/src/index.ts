@@ -19,6 +19,8 @@ export {
   notifyCommitted,
   type Publisher,
   redisEventSink,
+  sealedSubjectOf,
+  type SubjectSealer,
   webhooksChangedChannel,
 } from './event-channel';
 export { type EventSink, type ExecutionReport, MAX_PROGRESS_PER_RUN, OperationExecutor, type ExecutorOptions } from './executor';

@@ -12,7 +12,7 @@ import {
 import { PayorchError } from '@payorch/domain';
 
 import type { OperationColumns } from './columns';
-import { blockingOperation, eventData, eventDataSql, type OperationRow, operationRowColumns, terminalClaimLock } from './records';
+import { blockingOperation, eventData, eventDataSql, type OperationRow, operationRowColumns, terminalClaimLock, toOperationView } from './records';
 import { canTransition, isFinal, type OperationStateName, toApiState } from './state-machine';
 
 /**
@@ -205,8 +205,22 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   const { previousState, eventData: data, ...row } = written;
   if (identity === undefined || data === undefined) return { row, from: previousState, event: undefined };
   const event: PublishedEvent = { ...identity, tenantId: row.tenantId, type: t.step.event!, subjectType: 'operation', subjectId: row.id, data };
+  const subject = subjectOf(row);
+  if (subject !== undefined) event.subject = subject;
   recordEvent(tx, event);
   return { row, from: previousState, event };
+}
+
+/**
+ * The operation's API view for the live message of its transition's event (PublishedEvent.subject), or none when the row
+ * cannot be shown (an amount outside the API's range: the waiting request then reads the row, and answers its error).
+ */
+function subjectOf(row: OperationRow): Record<string, unknown> | undefined {
+  try {
+    return toOperationView(row) as unknown as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The DomainEvent of a step: the operation's log-safe summary, plus `previousState` when the state moved. */

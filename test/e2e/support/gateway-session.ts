@@ -8,6 +8,7 @@ import { AdminService } from '../../../apps/api-gateway/src/admin/admin.service'
 import { createGatewayApp } from '../../../apps/api-gateway/src/bootstrap';
 import { gatewayConfigSchema, type GatewayConfig, loadConfig } from '@payorch/config';
 import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
+import { SecretBox } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { announceKeysChanged, redisEventSink, type TerminalCommandDispatcher } from '@payorch/operations';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, testRedisPrefix, testRedisUrl } from '@payorch/testing';
@@ -50,7 +51,11 @@ export class GatewaySession {
     this.redis = new Redis(this.config.REDIS_URL);
     this.app = await createGatewayApp(this.config, {
       logger: createLogger({ name: 'test', level: 'silent' }),
-      dispatcher: this.dispatcherFactory?.(this.testDb.appUrl, redisEventSink(this.redis, this.config.REDIS_KEY_PREFIX)),
+      // Sealed with the gateway's master key, as a connector of the same deployment seals an operation's view.
+      dispatcher: this.dispatcherFactory?.(
+        this.testDb.appUrl,
+        redisEventSink(this.redis, this.config.REDIS_KEY_PREFIX, undefined, SecretBox.fromConfig(this.config.PAYORCH_MASTER_KEY)),
+      ),
       resolver: testResolver,
     });
     await this.app.listen(0, '127.0.0.1');

@@ -1,13 +1,16 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
 import { Client } from 'pg';
 
-import { createPrismaClient, Database, type PrismaClient } from '@payorch/db';
-import type { TenantContext, TerminalCommand } from '@payorch/domain';
+import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } from '@payorch/db';
+import { SecretBox, type TenantContext, type TerminalCommand } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import type { TerminalCommandDispatcher } from '@payorch/operations';
+import { type Publisher, redisEventSink, type TerminalCommandDispatcher, transitionOperation } from '@payorch/operations';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
+import type { EventHub, HubListener } from '../events/event-hub';
 import { OperationsService } from './operations.service';
-import type { OperationOutcomeWaiter } from './outcome-waiter';
+import { OperationOutcomeWaiter } from './outcome-waiter';
 
 /** Every statement any pg client of this process sends while `recording` is set (Prisma's adapter and SqlTransaction alike). */
 const recorded: string[] = [];
@@ -20,6 +23,10 @@ const originalQuery = Client.prototype.query;
   }
   return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
 };
+
+afterAll(() => {
+  (Client.prototype as unknown as { query: unknown }).query = originalQuery;
+});
 
 /**
  * The gateway's half of the operation hot path (issue 19): creating an operation is one pipelined transaction
@@ -55,7 +62,6 @@ describe(`${OperationsService.name} (create on the hot path)`, () => {
   });
 
   afterAll(async () => {
-    (Client.prototype as unknown as { query: unknown }).query = originalQuery;
     await sut.onApplicationShutdown();
     await db.close();
     await owner.$disconnect();
@@ -149,5 +155,164 @@ describe(`${OperationsService.name} (create on the hot path)`, () => {
       code: 'TERMINAL_RECOVERING',
       details: { terminalId: other, operationId: first.id, state: 'unknown', retryAfterSeconds: 10 },
     });
+  });
+});
+
+/**
+ * `?wait=` on the hot path (issue 19: at most three transactions on an operation's critical path — the create, the
+ * claim, the outcome): the event that ends the run carries the operation as its transition wrote it
+ * (`PublishedEvent.subject`), sealed by its publisher with the deployment's master key, and the request answers with
+ * that, without reading the row again. Before, every `?wait=` answer was a fourth transaction (set_config and the row)
+ * after the outcome. A message whose view is not sealed by a key the gateway holds (an older connector, a forgery by
+ * anyone able to PUBLISH on Redis) only ends the wait: the answer is then read from PostgreSQL, as before.
+ */
+describe(`${OperationsService.name} (?wait= answered from the run-over event)`, () => {
+  let testDb: TestDatabase;
+  let owner: PrismaClient;
+  let db: Database;
+  let ctx: TenantContext;
+  let storeId: string;
+  const newKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
+  /** The gateway's and its connectors' master key. */
+  const secrets = SecretBox.fromConfig(newKey('k1'));
+  const listeners = new Set<HubListener>();
+  /** A hub as Redis pub/sub delivers: each published message, parsed, to every listener of the tenant. */
+  const hub = {
+    add: async (_tenantId: string, listener: HubListener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  } as unknown as EventHub;
+  /** What a message becomes between its publisher and the gateway (a forger on Redis); identity by default. */
+  let onTheWay = (message: Record<string, unknown>) => message;
+  const redis: Publisher = {
+    publish: async (_channel, message) => {
+      const received = onTheWay(JSON.parse(message) as Record<string, unknown>) as unknown as PublishedEvent;
+      for (const listener of [...listeners]) listener.deliver(received);
+      return 1;
+    },
+  };
+  /** The connector's publisher: the production event sink, with the deployment's key (or another, or none). */
+  let sink = redisEventSink(redis, 'p', undefined, secrets);
+  type Outcome = 'APPROVED' | 'DECLINED' | 'UNKNOWN';
+  /** What the connector's executor writes for a run: the claim, then the outcome, each transaction's events published after it. */
+  const run = async (operationId: string, outcome: Outcome) => {
+    for (const [from, to, event] of [
+      ['PENDING', 'SENT', undefined],
+      ['SENT', outcome, outcome === 'UNKNOWN' ? 'operation.unknown' : 'operation.completed'],
+    ] as const) {
+      const written = await db.withTenantSql(ctx, (tx) =>
+        transitionOperation(tx, {
+          operationId,
+          from: [from],
+          to,
+          set: to === 'APPROVED' ? { approvalCode: 'A1B2C3', rrn: '000000000777', maskedPan: '220000******0004', responseCode: '00' } : {},
+          step: { kind: 'transition', event },
+        }),
+      );
+      if (written?.event) sink([written.event]);
+    }
+  };
+  let runOutcome: Outcome = 'APPROVED';
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    owner = createPrismaClient(testDb.adminUrl, { max: 1 });
+    db = Database.connect(testDb.appUrl, 2);
+    const tenantId = (await owner.tenant.create({ data: { name: 'T' } })).id;
+    storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'UTC' } })).id;
+    ctx = { tenantId, actor: { type: 'api_key', id: null }, requestId: 'req-2' };
+  });
+
+  afterEach(() => {
+    onTheWay = (message) => message;
+    sink = redisEventSink(redis, 'p', undefined, secrets);
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  });
+
+  /** Creates a purchase with `?wait=` on a terminal of its own (an UNKNOWN run leaves its terminal recovering); the request's statements. */
+  const waitFor = async (outcome: Outcome, amount: number) => {
+    runOutcome = outcome;
+    const dispatcher: TerminalCommandDispatcher = {
+      dispatch: async (command) => {
+        // The connector's statements are not the request's: only the gateway's are counted.
+        const was = recording;
+        recording = false;
+        try {
+          if (command.kind === 'operation.execute') await run(command.operationId, runOutcome);
+        } finally {
+          recording = was;
+        }
+        return { ok: true, result: { queued: true } };
+      },
+    };
+    const logger = { error: () => undefined, warn: () => undefined } as unknown as Logger;
+    const sut = new OperationsService(db, dispatcher, logger, new OperationOutcomeWaiter(hub, db, logger, undefined, undefined, secrets));
+    const terminalId = (await owner.terminal.create({ data: { tenantId: ctx.tenantId, storeId, name: 'POS', protocol: 'JOINPROTO', connection: {} } })).id;
+    recorded.length = 0;
+    recording = true;
+    try {
+      const answer = await sut.create(ctx, terminalId, { type: 'purchase', amount, currency: 'RUB' }, `wait-${randomUUID()}`, 30_000);
+      return { answer, transactions: recorded.filter((s) => s === 'BEGIN').length, stored: await sut.get(ctx, answer.id) };
+    } finally {
+      recording = false;
+      await sut.onApplicationShutdown();
+    }
+  };
+
+  it.each(['APPROVED', 'DECLINED', 'UNKNOWN'] as const)(
+    'answers a run that ended %s with the sealed view its event carried: one transaction, the create',
+    async (outcome) => {
+      const { answer, transactions, stored } = await waitFor(outcome, 2500);
+      expect(transactions).toBe(1);
+      expect(recorded.filter((s) => /FROM "TerminalOperation" o WHERE o\."id" = \$1::uuid$/.test(s))).toEqual([]);
+      // The answer is the operation as it is stored: the same as a read of it now.
+      expect(answer).toEqual(stored);
+      expect(answer).toMatchObject({
+        state: outcome.toLowerCase(),
+        amount: 2500,
+        ...(outcome === 'APPROVED' ? { approvalCode: 'A1B2C3', rrn: '000000000777' } : {}),
+      });
+    },
+  );
+
+  it('reads the row when the run-over message carries no sealed view (a publisher without the key: an older connector)', async () => {
+    sink = redisEventSink(redis, 'p');
+    const seen: Record<string, unknown>[] = [];
+    onTheWay = (message) => (seen.push(message), message);
+    const { answer, transactions } = await waitFor('APPROVED', 2600);
+    expect(seen.some((message) => 'subject' in message || 'subjectSeal' in message)).toBe(false);
+    // The create, and the read of the row for the answer.
+    expect(transactions).toBe(2);
+    expect(answer).toMatchObject({ state: 'approved', amount: 2600, approvalCode: 'A1B2C3' });
+  });
+
+  it.each([
+    [
+      'its view changed on Redis (declined made approved)',
+      (m: Record<string, unknown>) => ({ ...m, subject: { ...(m.subject as object), state: 'approved', approvalCode: 'FORGED' } }),
+    ],
+    ['a seal of another key', (m: Record<string, unknown>) => ({ ...m, subjectSeal: `hmac1.k1.${'0'.repeat(64)}` })],
+    ['no seal', (m: Record<string, unknown>) => ({ ...m, subjectSeal: undefined })],
+  ])('never answers with a forged view (%s): the wait ends and the answer is read from PostgreSQL', async (_, forge) => {
+    onTheWay = (message) => (message.type === 'operation.completed' ? forge(message) : message);
+    const { answer, transactions, stored } = await waitFor('DECLINED', 2700);
+    expect(transactions).toBe(2);
+    expect(answer).toEqual(stored);
+    expect(answer).toMatchObject({ state: 'declined', approvalCode: null });
+  });
+
+  it('never answers with a view sealed by a key this gateway does not hold, nor one moved to another event', async () => {
+    sink = redisEventSink(redis, 'p', undefined, SecretBox.fromConfig(newKey('k1')));
+    expect(await waitFor('DECLINED', 2800)).toMatchObject({ transactions: 2, answer: { state: 'declined' } });
+    // A genuine sealed view replayed under another event id (the seal covers the event it came with).
+    sink = redisEventSink(redis, 'p', undefined, secrets);
+    onTheWay = (message) => (message.type === 'operation.completed' ? { ...message, id: randomUUID() } : message);
+    expect(await waitFor('DECLINED', 2900)).toMatchObject({ transactions: 2, answer: { state: 'declined' } });
   });
 });

@@ -153,7 +153,7 @@ export class OperationsService implements OnApplicationShutdown {
         } finally {
           wait.close();
         }
-        return this.current(ctx, row.id);
+        return wait.outcome() ?? this.current(ctx, row.id);
       }
       return toOperationView(row);
     }
@@ -170,7 +170,9 @@ export class OperationsService implements OnApplicationShutdown {
     } finally {
       wait.close();
     }
-    return this.current(ctx, row.id);
+    // The run-over event's own view of the operation when it carried one: no read after the outcome (issue 19: the
+    // critical path is the create, the claim and the outcome); otherwise (a timeout, a re-read) the row as it is now.
+    return wait.outcome() ?? this.current(ctx, row.id);
   }
 
   /** The operation as it is now, for create's answer: one pipelined round trip (Database.querySql). */

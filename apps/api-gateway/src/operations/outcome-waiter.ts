@@ -3,12 +3,12 @@ import { Counter, Gauge, Registry } from 'prom-client';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
-import { ApiError, BatchedLookup, KeyedSlots } from '@payorch/domain';
+import { ApiError, BatchedLookup, KeyedSlots, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { RUNNING_STATES } from '@payorch/operations';
+import { type OperationView, RUNNING_STATES, sealedSubjectOf, type SubjectSealer } from '@payorch/operations';
 
 import { KEY_REFUSED } from '../common/auth.guard';
-import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY } from '../common/tokens';
+import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY, SECRET_BOX } from '../common/tokens';
 import { EventHub } from '../events/event-hub';
 import type { WatchKey } from '../events/key-watch';
 
@@ -35,8 +35,24 @@ export interface OutcomeWait {
    * counts. Rejects (401 UNAUTHENTICATED) as soon as the caller's key no longer authenticates, if it was watched (`prepare`).
    */
   settled(waitMs: number): Promise<void>;
+  /**
+   * The operation as the event that ended its run left it (`PublishedEvent.subject`, written by the transition that ended
+   * it), once `settled` resolved because of that event: the request answers with it instead of reading the row again.
+   * Undefined when the run's end was heard otherwise (a re-read, a heartbeat) or not at all (timeout): read the row.
+   */
+  outcome(): OperationView | undefined;
   /** Stops listening (call in a finally). */
   close(): void;
+}
+
+/**
+ * The run-over event's subject when it is this operation's view sealed by a process of this deployment (its publisher
+ * holds the master key: `redisEventSink`'s sealer); undefined for none, an unsealed, forged or foreign one. A message on
+ * Redis never decides the answer by itself: whoever can PUBLISH there cannot make a `?wait=` answer `approved`.
+ */
+function viewOf(event: PublishedEvent, operationId: string, sealer: SubjectSealer | undefined): OperationView | undefined {
+  const subject = sealedSubjectOf(event, sealer) as Partial<OperationView> | undefined;
+  return subject?.id === operationId && typeof subject.state === 'string' ? (subject as OperationView) : undefined;
 }
 
 /**
@@ -70,6 +86,8 @@ export class OperationOutcomeWaiter {
     @Inject(LOGGER) private readonly logger: Logger,
     @Optional() @Inject(GATEWAY_CONFIG) config?: Pick<GatewayConfig, 'OPERATION_WAITS_MAX_PER_TENANT'>,
     @Optional() @Inject(METRICS_REGISTRY) registry: Registry = new Registry(),
+    /** Checks the seal of a run-over event's view of the operation; without it, every answer reads the row. */
+    @Optional() @Inject(SECRET_BOX) private readonly sealer?: SecretBox,
   ) {
     this.waiting = new KeyedSlots(config?.OPERATION_WAITS_MAX_PER_TENANT ?? DEFAULT_WAITS_PER_TENANT);
     this.refused = new Counter({
@@ -97,12 +115,13 @@ export class OperationOutcomeWaiter {
     const release = this.waiting.take(tenantId);
     if (release === null) {
       this.refused.inc();
-      return { settled: () => Promise.resolve(), close: () => undefined };
+      return { settled: () => Promise.resolve(), outcome: () => undefined, close: () => undefined };
     }
     try {
       const wait = await this.listen(tenantId, operationId, watchKey);
       return {
         settled: wait.settled,
+        outcome: wait.outcome,
         close: () => {
           release();
           wait.close();
@@ -116,6 +135,7 @@ export class OperationOutcomeWaiter {
 
   private async listen(tenantId: string, operationId: string, watchKey: WatchKey | undefined): Promise<OutcomeWait> {
     let over = false;
+    let heard: OperationView | undefined;
     let keyRefused = false;
     let wake: (() => void) | undefined;
     const finish = () => {
@@ -131,7 +151,10 @@ export class OperationOutcomeWaiter {
     const subscribing = this.hub.add(tenantId, {
       deliver: (event) => {
         if (event === undefined) recheck();
-        else if (event.subjectId === operationId && RUN_OVER.has(event.type)) finish();
+        else if (event.subjectId === operationId && RUN_OVER.has(event.type)) {
+          heard ??= viewOf(event, operationId, this.sealer);
+          finish();
+        }
       },
     });
     let timer: NodeJS.Timeout | undefined;
@@ -171,6 +194,7 @@ export class OperationOutcomeWaiter {
         });
         return settled;
       },
+      outcome: () => (keyRefused ? undefined : heard),
       close: () => {
         unwatch?.();
         unsubscribe?.();
