@@ -71,45 +71,51 @@ describe('the DomainEvent of a transition (property, real PostgreSQL)', () => {
     await testDb.drop();
   });
 
-  it.prop([rowArb, stepData, fc.boolean()], { numRuns: 60 })('carries eventData(row, step data + previousState), as stored', async (columns, data, moves) => {
-    const operation = await owner.terminalOperation.create({
-      data: {
-        tenantId,
-        storeId,
-        terminalId,
-        type: columns.type,
-        state: 'SENT',
-        subStatus: columns.subStatus,
-        amount: columns.amount,
-        currency: columns.currency,
-        maskedPan: columns.maskedPan,
-        rrn: columns.rrn,
-        approvalCode: columns.approvalCode,
-        responseCode: columns.responseCode,
-        stateReason: columns.stateReason,
-        result: columns.result === null ? undefined : (columns.result as never),
-        idempotencyKey: `event-data-${++n}`,
-        requestHash: 'h',
-      },
-    });
-    const written = await db.withTenantSql(tenantId, (tx) =>
-      transitionOperation(tx, {
-        operationId: operation.id,
-        from: ['SENT'],
-        to: moves ? 'IN_PROGRESS' : null,
-        step: { kind: 'progress', data, event: 'operation.progress' },
-      }),
-    );
-    expect(written).not.toBeNull();
-    const expected = eventData(written!.row, { ...data, ...(moves ? { previousState: 'sent' } : {}) });
-    expect(written!.event!.data).toEqual(expected);
-    const stored = await owner.domainEvent.findUniqueOrThrow({ where: { id: written!.event!.id } });
-    expect(stored).toMatchObject({ tenantId, type: 'operation.progress', subjectType: 'operation', subjectId: operation.id });
-    expect(stored.data).toEqual(expected);
-    expect(stored.createdAt.toISOString()).toBe(written!.event!.createdAt);
-    // The live message's view of the operation (PublishedEvent.subject; not stored: `stored.data` above is exactly the
-    // summary) is the operation as a read of it answers now: a `?wait=` request answers with it instead of reading.
-    const [now] = await db.querySql<OperationRow>(tenantId, operationById(operation.id));
-    expect(written!.event!.subject).toEqual(toOperationView(now!));
-  });
+  it.prop([rowArb, stepData, fc.constantFrom('stays', 'moves', 'run over')], { numRuns: 60 })(
+    'carries eventData(row, step data + previousState), as stored',
+    async (columns, data, how) => {
+      const moves = how !== 'stays';
+      const type = how === 'run over' ? 'operation.unknown' : 'operation.progress';
+      const operation = await owner.terminalOperation.create({
+        data: {
+          tenantId,
+          storeId,
+          terminalId,
+          type: columns.type,
+          state: 'SENT',
+          subStatus: columns.subStatus,
+          amount: columns.amount,
+          currency: columns.currency,
+          maskedPan: columns.maskedPan,
+          rrn: columns.rrn,
+          approvalCode: columns.approvalCode,
+          responseCode: columns.responseCode,
+          stateReason: columns.stateReason,
+          result: columns.result === null ? undefined : (columns.result as never),
+          idempotencyKey: `event-data-${++n}`,
+          requestHash: 'h',
+        },
+      });
+      const written = await db.withTenantSql(tenantId, (tx) =>
+        transitionOperation(tx, {
+          operationId: operation.id,
+          from: ['SENT'],
+          to: how === 'run over' ? 'UNKNOWN' : moves ? 'IN_PROGRESS' : null,
+          step: { kind: how === 'run over' ? 'transition' : 'progress', data, event: type },
+        }),
+      );
+      expect(written).not.toBeNull();
+      const expected = eventData(written!.row, { ...data, ...(moves ? { previousState: 'sent' } : {}) });
+      expect(written!.event!.data).toEqual(expected);
+      const stored = await owner.domainEvent.findUniqueOrThrow({ where: { id: written!.event!.id } });
+      expect(stored).toMatchObject({ tenantId, type, subjectType: 'operation', subjectId: operation.id });
+      expect(stored.data).toEqual(expected);
+      expect(stored.createdAt.toISOString()).toBe(written!.event!.createdAt);
+      // The live message's view of the operation on an event that ends the run (PublishedEvent.subject; not stored:
+      // `stored.data` above is exactly the summary) is the operation as a read of it answers now: a `?wait=` request
+      // answers with it instead of reading. A progress event carries none.
+      const [now] = await db.querySql<OperationRow>(tenantId, operationById(operation.id));
+      expect(written!.event!.subject).toEqual(how === 'run over' ? toOperationView(now!) : undefined);
+    },
+  );
 });

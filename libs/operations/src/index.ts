@@ -70,6 +70,7 @@ export {
   type OperationTransition,
   OperationTransitionError,
   type OperationTransitionErrorCode,
+  RUN_OVER_EVENTS,
   transitionOperation,
   type TransitionResult,
 } from './transition';

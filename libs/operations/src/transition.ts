@@ -205,11 +205,15 @@ export async function transitionOperation(tx: SqlClient, t: OperationTransition)
   const { previousState, eventData: data, ...row } = written;
   if (identity === undefined || data === undefined) return { row, from: previousState, event: undefined };
   const event: PublishedEvent = { ...identity, tenantId: row.tenantId, type: t.step.event!, subjectType: 'operation', subjectId: row.id, data };
-  const subject = subjectOf(row);
+  // The view a `?wait=` answers with, on the events that end a run only (progress events do not need it on Redis).
+  const subject = RUN_OVER_EVENTS.has(event.type) ? subjectOf(row) : undefined;
   if (subject !== undefined) event.subject = subject;
   recordEvent(tx, event);
   return { row, from: previousState, event };
 }
+
+/** The events after which an operation's run is over: it is final, or unknown and left to recovery (`?wait=` ends on them). */
+export const RUN_OVER_EVENTS: ReadonlySet<DomainEventType> = new Set<DomainEventType>(['operation.completed', 'operation.unknown', 'operation.recovered']);
 
 /**
  * The operation's API view for the live message of its transition's event (PublishedEvent.subject), or none when the row

@@ -5,15 +5,13 @@ import type { GatewayConfig } from '@payorch/config';
 import { type Database, Prisma, type PublishedEvent } from '@payorch/db';
 import { ApiError, BatchedLookup, KeyedSlots, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { type OperationView, RUNNING_STATES, sealedSubjectOf, type SubjectSealer } from '@payorch/operations';
+import { type OperationView, RUN_OVER_EVENTS, RUNNING_STATES, sealedSubjectOf, type SubjectSealer } from '@payorch/operations';
 
 import { KEY_REFUSED } from '../common/auth.guard';
 import { DATABASE, GATEWAY_CONFIG, LOGGER, METRICS_REGISTRY, SECRET_BOX } from '../common/tokens';
 import { EventHub } from '../events/event-hub';
 import type { WatchKey } from '../events/key-watch';
 
-/** Events after which an operation's run is over: it is final, or unknown and left to recovery. */
-const RUN_OVER = new Set<PublishedEvent['type']>(['operation.completed', 'operation.unknown', 'operation.recovered']);
 /** Re-read period of the row while Redis cannot deliver events (the subscription failed). */
 const POLL_WITHOUT_EVENTS_MS = 250;
 /** Longest a request waits for its live-event subscription before it falls back to re-reading the row. */
@@ -151,7 +149,7 @@ export class OperationOutcomeWaiter {
     const subscribing = this.hub.add(tenantId, {
       deliver: (event) => {
         if (event === undefined) recheck();
-        else if (event.subjectId === operationId && RUN_OVER.has(event.type)) {
+        else if (event.subjectId === operationId && RUN_OVER_EVENTS.has(event.type)) {
           heard ??= viewOf(event, operationId, this.sealer);
           finish();
         }
