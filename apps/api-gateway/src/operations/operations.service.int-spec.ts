@@ -6,7 +6,7 @@ import { createPrismaClient, Database, type PrismaClient, type PublishedEvent } 
 import { SecretBox, type TenantContext, type TerminalCommand } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import { type Publisher, redisEventSink, type TerminalCommandDispatcher, transitionOperation } from '@payorch/operations';
-import { createTestDatabase, type TestDatabase } from '@payorch/testing';
+import { createTestDatabase, type TestDatabase, waitFor as waitUntil } from '@payorch/testing';
 
 import type { EventHub, HubListener } from '../events/event-hub';
 import { OperationsService } from './operations.service';
@@ -280,6 +280,36 @@ describe(`${OperationsService.name} (?wait= answered from the run-over event)`, 
       });
     },
   );
+
+  it('answers a repeat of the key that waits for the run (the same request again) with the sealed view too', async () => {
+    const logger = { error: () => undefined, warn: () => undefined } as unknown as Logger;
+    // The first request's dispatch reaches a connector that runs it later (below), once the repeat waits.
+    const dispatcher: TerminalCommandDispatcher = { dispatch: async () => ({ ok: true, result: { queued: true } }) };
+    const sut = new OperationsService(db, dispatcher, logger, new OperationOutcomeWaiter(hub, db, logger, undefined, undefined, secrets));
+    const terminalId = (await owner.terminal.create({ data: { tenantId: ctx.tenantId, storeId, name: 'POS', protocol: 'JOINPROTO', connection: {} } })).id;
+    const body = { type: 'purchase' as const, amount: 3100, currency: 'RUB' };
+    const key = `repeat-${randomUUID()}`;
+    try {
+      const first = await sut.create(ctx, terminalId, body, key, 0);
+      expect(first.state).toBe('pending');
+      recorded.length = 0;
+      recording = true;
+      const repeat = sut.create(ctx, terminalId, body, key, 30_000);
+      await waitUntil(() => listeners.size === 1, { what: 'the repeat waiting for the run' });
+      recording = false;
+      await run(first.id, 'APPROVED');
+      recording = true;
+      const answer = await repeat;
+      recording = false;
+      // The repeat's read of its key, and nothing after the outcome.
+      expect(recorded.filter((s) => s === 'BEGIN')).toHaveLength(1);
+      expect(answer).toEqual(await sut.get(ctx, first.id));
+      expect(answer).toMatchObject({ id: first.id, state: 'approved', approvalCode: 'A1B2C3' });
+    } finally {
+      recording = false;
+      await sut.onApplicationShutdown();
+    }
+  });
 
   it('reads the row when the run-over message carries no sealed view (a publisher without the key: an older connector)', async () => {
     sink = redisEventSink(redis, 'p');
