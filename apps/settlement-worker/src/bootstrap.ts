@@ -23,17 +23,14 @@ export async function createWorkerApp(
 ): Promise<INestApplication> {
   const log = logger ?? createLogger({ name: 'settlement-worker', level: config.LOG_LEVEL });
   const redis = workerRedis(config, log);
+  // The master key(s), opened once: merchant and webhook secrets, and the seal of an operation's view on its live events.
+  const secrets = SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS);
   // Settlement, wallet and recovery events go to their tenant's live channel once committed. The pool is sized from
   // config: a fixed 4 connections queued 32 concurrent settlements behind each other's transactions.
   const db = Database.connect(config.DATABASE_APP_URL, config.WORKER_DATABASE_POOL_SIZE, {
     preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
     // An operation's view on its events' live messages is sealed with the master key (a gateway answers `?wait=` with it).
-    onCommitted: redisEventSink(
-      redis.get('command'),
-      config.REDIS_KEY_PREFIX,
-      (err) => log.warn({ err: err.message }, 'event publish failed'),
-      SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
-    ),
+    onCommitted: redisEventSink(redis.get('command'), config.REDIS_KEY_PREFIX, (err) => log.warn({ err: err.message }, 'event publish failed'), secrets),
   });
   const registry = createMetricsRegistry('settlement-worker');
   // The process's host name lookups (webhooks, Assist): DNS queries end by EGRESS_DNS_TIMEOUT_MS, bounded in number and shared fairly by tenant (docs/security.md).
@@ -46,6 +43,7 @@ export async function createWorkerApp(
       logger: log,
       redis,
       registry,
+      secrets,
       // Settlements and operation recovery both go over the one command bus (CommandBusModule, libs/command-bus); tests inject in-process ones.
       settlementRunner: options.settlementRunner,
       dispatcher: options.dispatcher,

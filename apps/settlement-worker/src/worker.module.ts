@@ -5,6 +5,7 @@ import { TerminusModule } from '@nestjs/terminus';
 
 import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
+import type { SecretBox } from '@payorch/domain';
 import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
 import type { TerminalCommandDispatcher } from '@payorch/operations';
@@ -22,7 +23,7 @@ import { SettlementModule } from './settlement/settlement.module';
 import { QueueJobGauges } from './system/queue-jobs';
 import { SystemModule } from './system/system.module';
 import { UnknownOutcomeGauges } from './system/unknown-outcomes';
-import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, WORKER_CONFIG } from './tokens';
+import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, SECRET_BOX, WORKER_CONFIG } from './tokens';
 import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 import { WorkerDrain } from './worker-drain';
@@ -35,6 +36,8 @@ export interface WorkerDeps {
   /** The process's named Redis connections: `bull`, `command`, `blocking`, `subscriber` (docs/architecture.md). */
   redis: RedisConnections;
   registry: Registry;
+  /** The master key(s), opened once for the process (SECRET_BOX). */
+  secrets: SecretBox;
   /** How settlements reach terminals; default: DispatcherSettlementRunner over the command bus (tests: in-process). */
   settlementRunner?: SettlementRunner;
   /** Command bus for `operation.execute` / `operation.recover`; default: the Redis command bus (tests: in-process). */
@@ -69,6 +72,7 @@ export class WorkerModule {
       { provide: LOGGER, useValue: deps.logger },
       { provide: METRICS, useValue: workerMetrics(deps.registry) },
       { provide: REGISTRY, useValue: deps.registry },
+      { provide: SECRET_BOX, useValue: deps.secrets },
       { provide: WORKER_CONFIG, useValue: deps.config },
     ];
     return {
@@ -97,7 +101,7 @@ export class WorkerModule {
         SettlementModule.register({ registry: deps.registry, runner: deps.settlementRunner }),
         SystemModule,
         TerminusModule.forRoot({ logger: false }),
-        WalletPaymentsModule.register({ config: deps.config, registry: deps.registry }),
+        WalletPaymentsModule.register({ registry: deps.registry }),
         WebhooksModule,
       ],
       // QueueJobGauges / UnknownOutcomeGauges: jobs per queue and state from Redis, payments whose outcome is unknown

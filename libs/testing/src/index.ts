@@ -1,6 +1,6 @@
 export { createTestDatabase, MigrationUnderTest, TEST_APP_PASSWORD, testAdminUrl, type TestDatabase } from './database';
 export { OwnedPostgres } from './owned-postgres';
-export { setByTestRunner, trackTimers, type TrackedTimers } from './pending-timers';
+export { trackTimers, type TrackedTimers } from './pending-timers';
 export { freePort, OwnedRedis } from './owned-redis';
 export { type ClusterNodeInfo, OwnedRedisCluster, type OwnedRedisClusterOptions, parseClusterNodes } from './owned-redis-cluster';
 export { deleteRedisPrefix, redisClientNames, testRedisPrefix, testRedisUrl } from './redis';

@@ -192,7 +192,7 @@ export class OperationOutcomeWaiter {
         });
         return settled;
       },
-      outcome: () => (keyRefused ? undefined : heard),
+      outcome: () => heard,
       close: () => {
         unwatch?.();
         unsubscribe?.();

@@ -1,7 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
 
-import type { WorkerConfig } from '@payorch/config';
 import { QUEUES } from '@payorch/domain';
 import type { Registry } from '@payorch/logging';
 
@@ -12,12 +11,12 @@ import { WalletResolutionService } from './wallet-resolution.service';
 /** Wallet payment resolution and sweep (queue `wallet-payments`; exported for the scheduler reconciler). */
 @Module({})
 export class WalletPaymentsModule {
-  static register(deps: { config: WorkerConfig; registry: Registry }): DynamicModule {
+  static register(deps: { registry: Registry }): DynamicModule {
     return {
       module: WalletPaymentsModule,
       exports: [BullModule],
       imports: [BullModule.registerQueue({ name: QUEUES.walletPayments })],
-      providers: [...walletPaymentsProviders(deps.config, deps.registry), WalletPaymentsProcessor, WalletResolutionService],
+      providers: [...walletPaymentsProviders(deps.registry), WalletPaymentsProcessor, WalletResolutionService],
     };
   }
 }

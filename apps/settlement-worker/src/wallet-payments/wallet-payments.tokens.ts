@@ -1,10 +1,7 @@
 import { Counter } from 'prom-client';
 
-import type { WorkerConfig } from '@payorch/config';
-import { SecretBox } from '@payorch/domain';
 import type { Registry } from '@payorch/logging';
 
-export const WORKER_SECRET_BOX = Symbol('WORKER_SECRET_BOX');
 export const WALLET_METRICS = Symbol('WALLET_METRICS');
 
 export function walletMetrics(registry: Registry) {
@@ -19,10 +16,7 @@ export function walletMetrics(registry: Registry) {
 }
 export type WalletMetrics = ReturnType<typeof walletMetrics>;
 
-/** Providers the worker module adds for wallet payments (needs PAYORCH_MASTER_KEY to open merchant secrets). */
-export function walletPaymentsProviders(config: WorkerConfig, registry: Registry) {
-  return [
-    { provide: WORKER_SECRET_BOX, useValue: SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS) },
-    { provide: WALLET_METRICS, useValue: walletMetrics(registry) },
-  ];
+/** Providers the worker module adds for wallet payments (merchant secrets are opened with the process's SECRET_BOX). */
+export function walletPaymentsProviders(registry: Registry) {
+  return [{ provide: WALLET_METRICS, useValue: walletMetrics(registry) }];
 }

@@ -27,8 +27,8 @@ import {
   transitionWalletPayment,
 } from '@payorch/wallet-payments';
 
-import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
-import { WALLET_METRICS, WORKER_SECRET_BOX, type WalletMetrics } from './wallet-payments.tokens';
+import { DATABASE, LOGGER, SECRET_BOX, WORKER_CONFIG } from '../tokens';
+import { WALLET_METRICS, type WalletMetrics } from './wallet-payments.tokens';
 
 /** Thrown while the payment's outcome is still open: BullMQ retries the job with exponential backoff. */
 export class StillPendingError extends Error {
@@ -54,7 +54,7 @@ export class WalletResolutionService {
     @Inject(DATABASE) private readonly db: Database,
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(WORKER_SECRET_BOX) private readonly secrets: SecretBox,
+    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(WALLET_METRICS) private readonly metrics: WalletMetrics,
   ) {
     this.policy = EgressPolicy.fromList(config.EGRESS_ALLOW_CIDRS);

@@ -8,11 +8,11 @@ import { EgressError, EgressPolicy, guardedHttpRequest, type Resolver } from '@p
 import type { Logger } from '@payorch/logging';
 import { webhookSecretAad, webhookSignature } from '@payorch/operations';
 
-import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
+import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, SECRET_BOX, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { retryDelayMs } from './backoff';
 import type { DeliverySlots, SlotKey, SlotScope } from './delivery-slots';
-import { WEBHOOK_DELIVERY_SLOTS, WEBHOOK_SECRET_BOX } from './webhooks.tokens';
+import { WEBHOOK_DELIVERY_SLOTS } from './webhooks.tokens';
 
 /**
  * The outcome of one delivery attempt, for the processor (which reschedules the job on `retry`, and on `deferred`
@@ -116,7 +116,7 @@ export class WebhookDeliveryService {
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(WORKER_CONFIG) private readonly config: WorkerConfig,
-    @Inject(WEBHOOK_SECRET_BOX) private readonly secrets: SecretBox,
+    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(EGRESS_RESOLVER) private readonly resolver: Resolver,
     /** Per-endpoint and per-tenant limits of attempts at once (without them, as in tests that call `attempt` directly, none). */

@@ -4,7 +4,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { WorkerConfig } from '@payorch/config';
-import { QUEUES, SecretBox } from '@payorch/domain';
+import { QUEUES } from '@payorch/domain';
 import { redisToken } from '@payorch/redis';
 
 import { WORKER_CONFIG } from '../tokens';
@@ -13,7 +13,7 @@ import { DeliverySlots } from './delivery-slots';
 import { WebhookEventListener } from './event-listener';
 import { WebhookDeliveryService } from './webhook-delivery.service';
 import { WebhooksProcessor } from './webhooks.processor';
-import { WEBHOOK_DELIVERY_SLOTS, WEBHOOK_SECRET_BOX } from './webhooks.tokens';
+import { WEBHOOK_DELIVERY_SLOTS } from './webhooks.tokens';
 
 /** Longer than any attempt (its deadline covers DNS to the answer's headers): a worker that died frees its slots then. */
 const SLOT_LEASE_SLACK_MS = 10_000;
@@ -23,11 +23,6 @@ const SLOT_LEASE_SLACK_MS = 10_000;
   exports: [BullModule],
   imports: [BullModule.registerQueue({ name: QUEUES.webhooks })],
   providers: [
-    {
-      provide: WEBHOOK_SECRET_BOX,
-      inject: [WORKER_CONFIG],
-      useFactory: (config: WorkerConfig) => SecretBox.fromConfig(config.PAYORCH_MASTER_KEY, config.PAYORCH_PREVIOUS_MASTER_KEYS),
-    },
     {
       provide: WEBHOOK_DELIVERY_SLOTS,
       inject: [redisToken('command'), WORKER_CONFIG, getQueueToken(QUEUES.webhooks)],

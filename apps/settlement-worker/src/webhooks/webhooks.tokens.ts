@@ -1,4 +1,3 @@
-export const WEBHOOK_SECRET_BOX = Symbol('WEBHOOK_SECRET_BOX');
 /** Job scheduler id of the repeatable `webhook.sweep`. */
 export const WEBHOOK_SWEEP_SCHEDULER_ID = 'webhook-sweep';
 /** The DeliverySlots of the process (per-endpoint and per-tenant limits of delivery attempts, across workers). */
