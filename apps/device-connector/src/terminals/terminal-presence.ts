@@ -6,6 +6,7 @@ import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
 import { DatabaseSlots } from '../tunnel/database-slots';
+import { lockAgents } from './agent-locks';
 
 export interface AgentRef {
   agentId: string;
@@ -314,23 +315,34 @@ export class TerminalPresence {
   }
 
   private async writeBatch(tx: SqlClient, tenantId: string, marks: TerminalMark[]): Promise<void> {
-    const seen = marks.filter((m) => m.terminalId === null);
-    if (seen.length > 0) await tx.$executeRaw`UPDATE "Agent" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen.map((m) => m.agentId)}::uuid[])`;
+    const seen = [...new Set(marks.filter((m) => m.terminalId === null).map((m) => m.agentId))];
     const statuses = marks.filter((m) => m.status !== undefined);
+    const infos = marks.filter((m) => m.info !== undefined);
+    // Each status mark's event, made here (its id and time: eventIdentity, so events keep their order).
+    const events = statuses.map((m) => ({
+      ...eventIdentity(),
+      type: m.status === 'ONLINE' ? ('terminal.online' as const) : ('terminal.offline' as const),
+      data: { terminalId: m.terminalId!, agentId: m.agentId, ...(m.detail && { detail: m.detail }) },
+    }));
+    const writes: Array<PromiseLike<unknown>> = [];
+    /** Where the statuses' UPDATE is in `writes`, when there are statuses. */
+    let moved: number | undefined;
+    // The lock order (agent-locks.ts): a write of a terminal takes its agent's row first, and a batch takes its agents'
+    // rows by id before anything else; every statement is sent before any answer is awaited. A batch of one kind of
+    // write does it in that write's statement (lockAgents drives it); the others lock every agent of the batch in a
+    // statement of their own first. Before, the seen agents' UPDATE went first and the status agents' rows were taken
+    // after it, and an info write took no agent row at all: a set-up (or a tunnel's offline, which takes the agent's
+    // row, then its terminals) holding one of those rows and waiting for another could deadlock with the batch.
+    if (statuses.length > 0 || (seen.length > 0 && infos.length > 0)) {
+      // Held to the end of the transaction: a tunnel's offline cannot change which tunnel holds an agent's presence
+      // until this batch has committed, and then it sees its writes.
+      writes.push(tx.$queryRaw(lockAgents([...seen, ...statuses.map((m) => m.agentId), ...infos.map((m) => m.agentId)])));
+    }
+    if (seen.length > 0) writes.push(tx.$executeRaw`UPDATE "Agent" a SET "lastSeenAt" = now() FROM (${lockAgents(seen)}) l WHERE a."id" = l."id"`);
     if (statuses.length > 0) {
-      // The agents' rows first (the order agentOffline takes them in: no deadlock), shared: a tunnel's offline cannot
-      // change which tunnel holds an agent's presence until this batch has committed, and then it sees its writes.
-      const agents = [...new Set(statuses.map((m) => m.agentId))].sort();
-      const locked = tx.$queryRaw`SELECT 1 FROM "Agent" WHERE "id" = ANY(${agents}::uuid[]) ORDER BY "id" FOR SHARE`;
       // Old and new status per row; lastSeenAt on every ONLINE mark. Only the marks of the tunnel that holds the agent's
-      // presence (Agent.presenceSession) are applied. Each mark's event is made here (its id and time: eventIdentity, so
-      // events keep their order) and inserted in the same statement for the rows whose status changed (issue 19: the
-      // INSERT was a statement of its own, ~0.6 per agent in a reconnect storm).
-      const events = statuses.map((m) => ({
-        ...eventIdentity(),
-        type: m.status === 'ONLINE' ? ('terminal.online' as const) : ('terminal.offline' as const),
-        data: { terminalId: m.terminalId!, agentId: m.agentId, ...(m.detail && { detail: m.detail }) },
-      }));
+      // presence (Agent.presenceSession) are applied. Each mark's event (`events`) is inserted in the same statement for
+      // the rows whose status changed (issue 19: the INSERT was a statement of its own, ~0.6 per agent in a storm).
       expectEvents(tx);
       const update = tx.$queryRaw<Array<{ n: string | bigint }>>`
         WITH x AS (
@@ -338,7 +350,7 @@ export class TerminalPresence {
             ${statuses.map((m) => m.session ?? null)}::uuid[], ${events.map((e) => e.id)}::uuid[], ${events.map((e) => JSON.stringify(e.data))}::text[],
             ${events.map((e) => e.createdAt)}::timestamptz[]) WITH ORDINALITY AS m(id, agent, status, session, event, data, at, n)
           JOIN "Agent" a ON a."id" = m.agent AND a."presenceSession" = m.session),
-        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR UPDATE OF t),
+        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR NO KEY UPDATE OF t),
         changed AS (
           UPDATE "Terminal" t
           SET "status" = x.status::"TerminalStatus",
@@ -354,20 +366,23 @@ export class TerminalPresence {
           FROM changed c WHERE c.moved
           RETURNING "id")
         SELECT c.n FROM changed c JOIN published p ON p."id" = c.event`;
-      // Sent together (one round trip on the bare driver), in this order.
-      const [, moved] = await Promise.all([locked, update]);
-      // The events of the rows whose status changed: handed over when the transaction commits.
-      for (const { n } of moved) {
-        const event = events[Number(n) - 1]!;
-        recordEvent(tx, { ...event, tenantId, subjectType: 'terminal', subjectId: event.data.terminalId });
-      }
+      moved = writes.push(update) - 1;
     }
-    const infos = marks.filter((m) => m.info !== undefined);
     if (infos.length > 0) {
-      await tx.$executeRaw`
+      writes.push(tx.$executeRaw`
         UPDATE "Terminal" t SET "info" = x.info::jsonb, "infoReadAt" = now(), "updatedAt" = now()
-        FROM unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
-        WHERE t."id" = x.id AND t."agentId" = x.agent`;
+        FROM (${lockAgents(infos.map((m) => m.agentId))}) l
+          JOIN unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
+          ON x.agent = l."id"
+        WHERE t."id" = x.id AND t."agentId" = x.agent`);
+    }
+    // Sent together (one round trip on the bare driver), in this order.
+    const answers = await Promise.all(writes);
+    if (moved === undefined) return;
+    // The events of the rows whose status changed: handed over when the transaction commits.
+    for (const { n } of answers[moved] as Array<{ n: string | bigint }>) {
+      const event = events[Number(n) - 1]!;
+      recordEvent(tx, { ...event, tenantId, subjectType: 'terminal', subjectId: event.data.terminalId });
     }
   }
 }
