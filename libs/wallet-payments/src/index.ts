@@ -31,7 +31,7 @@ export {
   type WalletAmounts,
 } from './outcome';
 export { ASSIST_TYPE_OF_KIND, type ClaimingOperation, type OperationClaims, operationClaims } from './operation-claims';
-export { changeOfFoundOrder, changeOfRefusal, claimOfOrder, judgeOrder, type OrderVerdict, type PaymentFacts } from './ownership';
+export { changeOfFoundOrder, changeOfRefusal, claimsOnOrder, judgeOrder, NO_CLAIMS, type OrderClaims, type OrderVerdict, type PaymentFacts } from './ownership';
 export { RESOLVE_JOB, resolveJob, resolveJobId, ensureResolveJob, type ResolveQueue, SWEEP_JOB, SWEEP_SCHEDULER_ID, type ResolvePolicy } from './resolve-job';
 export { walletOperationEventData, walletPaymentEventData, type WalletOperationEventRow, type WalletPaymentEventRow } from './events';
 export {

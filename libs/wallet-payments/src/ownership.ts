@@ -39,6 +39,21 @@ export interface PaymentFacts {
   readonly refusedAsDuplicate: boolean;
 }
 
+/**
+ * What else payorch holds that may stand for an order found under the payment's number ({@link claimsOnOrder}):
+ * another payment of the tenant that holds the order's billnumber, and whether a payment of another tenant, through
+ * settings for the same Assist account, has the payment's order number.
+ */
+export interface OrderClaims {
+  /** Another payment of the tenant holding the order (its billnumber): the order is that payment's. */
+  readonly payment: string | null;
+  /** A payment of another tenant at the same Assist account has this order number: the order may be that payment's. */
+  readonly otherTenant: boolean;
+}
+
+/** Nothing else holds the order or the number. */
+export const NO_CLAIMS: OrderClaims = { payment: null, otherTenant: false };
+
 export type OrderVerdict =
   | { readonly ours: true; readonly reason: string }
   /**
@@ -68,10 +83,11 @@ function sameMoney(order: AssistOrder, p: PaymentFacts): boolean {
 /**
  * Is `order` (verified: checkvalue, signature) the payment's? Only when Assist named it to the payment's own request
  * (billnumber), or — no answer having named one — when it has the payment's number, amount and currency, was
- * created after the payment's row (within {@link CLOCK_SKEW_MS}), no other payment holds it (`claimedBy`) and the
- * payment's request was not refused as a duplicate (a refused request created no order).
+ * created after the payment's row (within {@link CLOCK_SKEW_MS}), no other payment holds it (`claims.payment`), no
+ * payment of another tenant at the same Assist account has the number (`claims.otherTenant`) and the payment's request
+ * was not refused as a duplicate (a refused request created no order).
  */
-export function judgeOrder(order: AssistOrder, p: PaymentFacts, claimedBy: string | null): OrderVerdict {
+export function judgeOrder(order: AssistOrder, p: PaymentFacts, claims: OrderClaims): OrderVerdict {
   const foreign = (reason: string): OrderVerdict => ({ ours: false, proof: 'foreign', reason });
   if (order.orderNumber !== p.orderNumber) return foreign(`it is order ${order.orderNumber}`);
   if (p.state === 'PENDING') return foreign('this payment was never sent to Assist (PENDING), so no order is its');
@@ -84,11 +100,20 @@ export function judgeOrder(order: AssistOrder, p: PaymentFacts, claimedBy: strin
       ? { ours: true, reason: `Assist named billnumber ${own} in its answer to this payment's request` }
       : foreign(`Assist named billnumber ${own} to this payment's request; this order is ${order.billNumber}`);
   }
-  if (claimedBy !== null) return foreign(`payment ${claimedBy} holds it (billnumber ${order.billNumber})`);
+  if (claims.payment !== null) return foreign(`payment ${claims.payment} holds it (billnumber ${order.billNumber})`);
   const created = parseOperationDate(order.orderDate);
   if (created === undefined) return { ours: false, proof: 'unproven', reason: 'its orderdate is unreadable' };
   if (created.getTime() < p.createdAt.getTime() - CLOCK_SKEW_MS) {
     return foreign(`Assist created it ${order.orderDate} GMT, before this payment existed (${p.createdAt.toISOString()})`);
+  }
+  if (claims.otherTenant) {
+    return {
+      ours: false,
+      proof: 'unproven',
+      reason:
+        "a payment of another tenant, through settings for the same Assist account, has this order number: the order may be that payment's " +
+        '(an Assist account must be registered with one tenant only)',
+    };
   }
   if (wasRefused(p)) {
     return {
@@ -118,10 +143,10 @@ function safeAmount(p: PaymentFacts): string {
 export function changeOfFoundOrder(
   outcome: OrderOutcome,
   p: PaymentFacts,
-  claimedBy: string | null,
+  claims: OrderClaims,
   now = new Date(),
 ): { change: PaymentChange; verdict: OrderVerdict } {
-  const verdict = judgeOrder(outcome.order, p, claimedBy);
+  const verdict = judgeOrder(outcome.order, p, claims);
   if (verdict.ours) return { change: changeOfOutcome(outcome, now, p), verdict };
   return { change: notOurs(verdict, p, now, undefined), verdict };
 }
@@ -136,7 +161,7 @@ export function changeOfFoundOrder(
 export function changeOfRefusal(
   outcome: DuplicateOutcome,
   p: PaymentFacts,
-  claimedBy: string | null,
+  claims: OrderClaims,
   now = new Date(),
 ): { change: PaymentChange; verdict: OrderVerdict | undefined } {
   const refused = { ...p, refusedAsDuplicate: true };
@@ -145,7 +170,7 @@ export function changeOfRefusal(
     // The existing order could not be read (yet): the job reads it again, as it would after a lost answer.
     return { change: { state: 'UNKNOWN', error: errorBody(outcome.error), completedAt: null, refusedAsDuplicate: true }, verdict: undefined };
   }
-  const verdict = judgeOrder(existing.order, refused, claimedBy);
+  const verdict = judgeOrder(existing.order, refused, claims);
   // A refused request is never proven the owner (judgeOrder), so this is never the order's state.
   const change = verdict.ours ? changeOfOutcome(existing, now, p) : notOurs(verdict, refused, now, outcome.error);
   return { change: { ...change, refusedAsDuplicate: true }, verdict };
@@ -181,22 +206,27 @@ function notOurs(verdict: Extract<OrderVerdict, { ours: false }>, p: PaymentFact
 }
 
 /**
- * Another payment of the tenant that already holds the order with `billNumber`: same order number, settings for the
- * same Assist Merchant_ID (any server: a false match only makes the verdict stricter), its stored order that
- * billnumber. Read under the tenant's row-level security.
+ * The claims on an order found under the payment's number ({@link OrderClaims}), in one statement:
+ *  - another payment of the tenant that already holds the order with `billNumber`: same order number, settings for
+ *    the same Assist Merchant_ID (any server: a false match only makes the verdict stricter), its stored order that
+ *    billnumber; read under the tenant's row-level security;
+ *  - whether a payment of another tenant, through settings for the same Assist account, has the payment's order number
+ *    (payorch_wallet_order_number_elsewhere: row-level security hides those rows; it answers a boolean about the
+ *    caller's own payment only).
  */
-export async function claimOfOrder(
+export async function claimsOnOrder(
   tx: TransactionClient,
   payment: { id: string; orderNumber: string },
   assistMerchantId: string,
   billNumber: string,
-): Promise<string | null> {
-  if (billNumber === '') return null;
-  const rows = await tx.$queryRaw<Array<{ id: string }>>`
-    SELECT p."id" FROM "WalletPayment" p JOIN "AssistMerchant" m ON m."id" = p."merchantId"
-    WHERE p."orderNumber" = ${payment.orderNumber} AND p."id" <> ${payment.id}::uuid
-      AND p."assistOrder"->>'billNumber' = ${billNumber}
-      AND ltrim(m."merchantId", '0') = ltrim(${assistMerchantId}, '0')
-    LIMIT 1`;
-  return rows[0]?.id ?? null;
+): Promise<OrderClaims> {
+  const [row] = await tx.$queryRaw<Array<{ payment: string | null; otherTenant: boolean }>>`
+    SELECT (
+        SELECT p."id" FROM "WalletPayment" p JOIN "AssistMerchant" m ON m."id" = p."merchantId"
+        WHERE ${billNumber} <> '' AND p."orderNumber" = ${payment.orderNumber} AND p."id" <> ${payment.id}::uuid
+          AND p."assistOrder"->>'billNumber' = ${billNumber}
+          AND ltrim(m."merchantId", '0') = ltrim(${assistMerchantId}, '0')
+        LIMIT 1) AS "payment",
+      payorch_wallet_order_number_elsewhere(${payment.id}::uuid) AS "otherTenant"`;
+  return { payment: row?.payment ?? null, otherTenant: row?.otherTenant === true };
 }

@@ -23,7 +23,7 @@ import {
   bodyPathOf,
   changeOfOutcome,
   changeOfRefusal,
-  claimOfOrder,
+  claimsOnOrder,
   createAssistClient,
   type HumanPaymentVerdict,
   insertWalletOperation,
@@ -382,7 +382,7 @@ export class WalletPaymentsService {
             billNumber: own.billNumber,
           });
         }
-        const holder = await claimOfOrder(tx, payment, payment.assistMerchantId, dto.billNumber);
+        const holder = (await claimsOnOrder(tx, payment, payment.assistMerchantId, dto.billNumber)).payment;
         if (holder !== null) {
           throw new ApiError('CONFLICT', `the order with billnumber ${dto.billNumber} is wallet payment ${holder}'s`, { paymentId: holder });
         }
@@ -531,7 +531,7 @@ export class WalletPaymentsService {
       const row = await tx.walletPayment.findUniqueOrThrow({ where: { id } });
       const existing = outcome.existing;
       const billNumber = existing.status === 'not_found' || existing.status === 'unknown' ? '' : existing.order.billNumber;
-      return changeOfRefusal(outcome, row, await claimOfOrder(tx, row, merchant.merchantId, billNumber));
+      return changeOfRefusal(outcome, row, await claimsOnOrder(tx, row, merchant.merchantId, billNumber));
     });
     const level = change.state === 'REJECTED' ? 'warn' : 'error';
     this.logger[level](

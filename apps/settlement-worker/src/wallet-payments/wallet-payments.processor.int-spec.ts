@@ -432,6 +432,56 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: first } })).toMatchObject({ state: 'APPROVED', capturedAmount: 7_000n });
   });
 
+  it('never takes an order whose number a payment of another tenant at the same Assist account also has (both answers lost)', async () => {
+    // Two tenants registered one Assist account and used one order number; one of the two requests reached Assist, and
+    // both answers were lost: which payment the order is cannot be told. Before, whichever resolved first took it
+    // (approved, with the other's money), because row-level security hid the other tenant's payment.
+    const orderNumber = `shop-${randomUUID()}`;
+    const paid = await sandboxClient().pay(payRequest(orderNumber, '70.00'));
+    if (paid.status !== 'approved') throw new Error(paid.status);
+    const ours = await paymentRow({ orderNumber, amount: 7_000n, state: 'UNKNOWN' });
+    const otherTenant = (await owner.tenant.create({ data: { name: 'Same Assist account, another tenant' } })).id;
+    const theirSettings = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId: otherTenant, serverUrl: sandbox.url, name: 'sandbox' });
+    const theirs = await paymentRow({ tenantId: otherTenant, merchantId: theirSettings, orderNumber, amount: 7_000n, state: 'UNKNOWN' });
+    const { charges, tokenpayRequests } = sandbox.stats;
+
+    for (const [paymentId, owning] of [
+      [ours, tenantId],
+      [theirs, otherTenant],
+    ] as const) {
+      await expect(app.get(WalletResolutionService).resolve({ paymentId, tenantId: owning })).rejects.toThrow(/still UNKNOWN/);
+      expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: paymentId } })).toMatchObject({
+        state: 'UNKNOWN',
+        assistOrder: null,
+        capturedAmount: 0n,
+        error: expect.objectContaining({ source: 'payorch', code: 'ORDER_NOT_PROVEN', message: expect.stringMatching(/another tenant/) }),
+      });
+    }
+    expect(sandbox.stats).toMatchObject({ charges, tokenpayRequests });
+  });
+
+  it("takes the order as its payment's when another tenant's payment of that number is at another Assist account", async () => {
+    const orderNumber = `shop-${randomUUID()}`;
+    const paid = await sandboxClient().pay(payRequest(orderNumber, '70.00'));
+    if (paid.status !== 'approved') throw new Error(paid.status);
+    const ours = await paymentRow({ orderNumber, amount: 7_000n, state: 'UNKNOWN' });
+    // The other tenant's settings name another server (another Assist account: another order-number namespace).
+    const otherTenant = (await owner.tenant.create({ data: { name: 'Another Assist account' } })).id;
+    const elsewhere = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, {
+      tenantId: otherTenant,
+      serverUrl: sandbox.url.replace('127.0.0.1', 'localhost'),
+      name: 'another account',
+    });
+    await paymentRow({ tenantId: otherTenant, merchantId: elsewhere, orderNumber, amount: 7_000n, state: 'UNKNOWN' });
+
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: ours, tenantId })).resolves.toMatchObject({ state: 'APPROVED' });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id: ours } })).toMatchObject({
+      state: 'APPROVED',
+      capturedAmount: 7_000n,
+      assistOrder: expect.objectContaining({ billNumber: paid.order.billNumber }),
+    });
+  });
+
   it("never writes over a person's verdict: a write in flight loses to it, and the next run and the sweep leave the payment", async () => {
     // Left UNKNOWN with ORDER_NOT_PROVEN: the order under its number is another payment's of the same Assist account.
     const orderNumber = `shop-${randomUUID()}`;

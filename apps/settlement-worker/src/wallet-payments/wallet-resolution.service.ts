@@ -9,7 +9,7 @@ import type { Logger } from '@payorch/logging';
 import {
   type AssistOrderSummary,
   changeOfFoundOrder,
-  claimOfOrder,
+  claimsOnOrder,
   createAssistClient,
   ensureResolveJob,
   type ClaimingOperation,
@@ -106,8 +106,8 @@ export class WalletResolutionService {
       default: {
         // The order Assist holds under the number is this payment's outcome only when provably its own (ownership.ts):
         // another settings row or tenant of the same Assist account, or anyone else, may have used the number.
-        const claimedBy = await this.db.withTenant(tenantId, (tx) => claimOfOrder(tx, payment, payment.merchant.merchantId, resolution.order.billNumber));
-        const found = changeOfFoundOrder(resolution, payment, claimedBy);
+        const claims = await this.db.withTenant(tenantId, (tx) => claimsOnOrder(tx, payment, payment.merchant.merchantId, resolution.order.billNumber));
+        const found = changeOfFoundOrder(resolution, payment, claims);
         change = found.change;
         if (!found.verdict.ours) {
           this.logger[change.state === 'REJECTED' ? 'warn' : 'error'](
