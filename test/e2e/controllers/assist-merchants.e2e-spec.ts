@@ -121,6 +121,33 @@ describe('AssistMerchantsController (v1/assist-merchants)', () => {
     expect(settingsOfB).toMatchObject({ merchantId: SANDBOX_MERCHANT.merchantId, serverUrl: 'https://payments.example.com' });
   });
 
+  it("accepts settings for an Assist account another tenant's settings name, and raises it to the operator", async () => {
+    // One counted so far: B's settings in beforeAll name A's account.
+    const shared = async () => {
+      const metrics = await suite.session.http().get('/metrics');
+      const sample = /^payorch_assist_accounts_shared_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics.text as string);
+      return Number(sample?.[1]);
+    };
+    const before = await shared();
+    expect(before).toBeGreaterThanOrEqual(1);
+    // An account no other tenant names: no alert.
+    const own = await suite.create('/v1/assist-merchants', merchant({ name: 'B own', merchantId: '100207' }), suite.b);
+    expect(await shared()).toBe(before);
+    // Moved onto an account A's settings name (however spelled): answered as usual — a refusal would tell B that
+    // another tenant of the platform holds that account —, and counted.
+    await suite.create('/v1/assist-merchants', merchant({ name: 'A second', merchantId: '100209' }));
+    const moved = await suite.call('patch', `/v1/assist-merchants/${own.id}`, {
+      body: { merchantId: '0100209', serverUrl: 'https://PAYMENTS.example.com/' },
+      as: suite.b,
+    });
+    expectStatus(moved, 200);
+    expect(moved.body).toMatchObject({ id: own.id, merchantId: '0100209' });
+    expect(await shared()).toBe(before + 1);
+    // A rename is not a move.
+    expectStatus(await suite.call('patch', `/v1/assist-merchants/${own.id}`, { body: { name: 'B renamed' }, as: suite.b }), 200);
+    expect(await shared()).toBe(before + 1);
+  });
+
   it('answers 404 for unknown settings and for settings of another tenant', async () => {
     await expectIdsChecked(
       suite,

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 
 import { Inject, Injectable } from '@nestjs/common';
+import { Counter } from 'prom-client';
 
 import { type Database, Prisma, type TransactionClient } from '@payorch/db';
 import { ApiError, notFound, type SecretBox, type TenantContext } from '@payorch/domain';
+import type { Logger, Registry } from '@payorch/logging';
 import { openMerchantSecrets, sealMerchantSecrets, type AssistMerchantSecrets } from '@payorch/wallet-payments';
 
 import { audit } from '../common/audit';
 import { DestinationGuard } from '../common/destination.guard';
 import { KEYSET_ORDER, keysetPage, type Page, type PaginationQuery } from '../common/pagination';
 import { mapPrismaError } from '../common/prisma-errors';
-import { DATABASE, SECRET_BOX } from '../common/tokens';
+import { DATABASE, LOGGER, METRICS_REGISTRY, SECRET_BOX } from '../common/tokens';
 import { type AssistMerchantResponse, type CreateAssistMerchantDto, SECRET_FIELDS, type UpdateAssistMerchantDto } from './dto/assist-merchant.dto';
 
 interface MerchantRow {
@@ -53,11 +55,21 @@ const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownR
  */
 @Injectable()
 export class AssistMerchantsService {
+  private readonly shared: Counter;
+
   constructor(
     @Inject(DATABASE) private readonly db: Database,
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     private readonly destinations: DestinationGuard,
-  ) {}
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.shared = new Counter({
+      name: 'payorch_assist_accounts_shared_total',
+      help: 'Assist merchant settings created or moved onto an Assist account that settings of another tenant already name (alert on any: an account must be registered with one tenant, docs/wallet-payments.md §7).',
+      registers: [registry],
+    });
+  }
 
   async create(ctx: TenantContext, dto: CreateAssistMerchantDto): Promise<AssistMerchantResponse> {
     // Plain http is limited to loopback by the DTO; the policy decides whether loopback is reachable at all.
@@ -85,8 +97,9 @@ export class AssistMerchantsService {
           },
         });
         await audit(tx, ctx, { action: 'assist_merchant.create', resourceType: 'assist_merchant', resourceId: id });
-        return this.toResponse(row);
+        return { response: this.toResponse(row), shared: await sharedElsewhere(tx, row) };
       })
+      .then(({ response, shared }) => this.answer(ctx, response, shared))
       .catch((e) => this.mapError(ctx, e, dto, id));
   }
 
@@ -137,8 +150,9 @@ export class AssistMerchantsService {
           resourceId: id,
           details: { fields: Object.keys(dto).sort() },
         });
-        return this.toResponse(row);
+        return { response: this.toResponse(row), shared: moves && (await sharedElsewhere(tx, row)) };
       })
+      .then(({ response, shared }) => this.answer(ctx, response, shared))
       .catch((e) => this.mapError(ctx, e, dto.serverUrl !== undefined || dto.merchantId !== undefined ? dto : undefined, id));
   }
 
@@ -164,6 +178,21 @@ export class AssistMerchantsService {
       serverUrl: row.serverUrl,
       secrets: openMerchantSecrets(this.secrets, ctx.tenantId, row.id, row.secretsEncrypted),
     };
+  }
+
+  /**
+   * Settings written onto an account another tenant's settings name: answered as usual (refusing them would tell the
+   * tenant that another tenant of the platform holds that account), and raised to the operator.
+   */
+  private answer(ctx: TenantContext, response: AssistMerchantResponse, shared: boolean): AssistMerchantResponse {
+    if (shared) {
+      this.shared.inc();
+      this.logger.error(
+        { alert: 'assist_account_shared', tenantId: ctx.tenantId, assistMerchantId: response.id, requestId: ctx.requestId },
+        "Assist merchant settings name an Assist account another tenant's settings name: an order number both tenants use is then neither's (ORDER_NOT_PROVEN); give one tenant an account of its own",
+      );
+    }
+    return response;
   }
 
   /** The tenant's row (other than `except`) that holds the Assist account of this server URL and Merchant_ID, if any. */
@@ -212,4 +241,10 @@ export class AssistMerchantsService {
       updatedAt: row.updatedAt.toISOString(),
     };
   }
+}
+
+/** Whether settings of another tenant name `row`'s Assist account (payorch_assist_account_elsewhere: yes or no, nothing else). */
+async function sharedElsewhere(tx: TransactionClient, row: { serverUrl: string; merchantId: string }): Promise<boolean> {
+  const [answer] = await tx.$queryRaw<Array<{ shared: boolean }>>`SELECT payorch_assist_account_elsewhere(${row.serverUrl}, ${row.merchantId}) AS "shared"`;
+  return answer?.shared === true;
 }
