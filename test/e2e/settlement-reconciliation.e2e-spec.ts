@@ -260,6 +260,21 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
         ourNetWithoutTerminalTotals: 500,
       };
       expect(summary.body).toEqual({ date: day, chain: counts, stores: [{ storeId, ...counts }] });
+      // The settlement.completed events: ourNet / terminalNet are each settlement's own batch's (the mid-day batch is
+      // in none), the batches' nets cover every batch it reconciled, so the day's events sum to the summary.
+      const completed = await session.owner.domainEvent.findMany({
+        where: { type: 'settlement.completed', subjectId: { in: [first.id, second.id, unread.id] } },
+      });
+      const data = new Map(completed.map((e) => [e.subjectId, e.data as Record<string, number | null>]));
+      expect(data.get(first.id)).toMatchObject({ ourNet: 2000, terminalNet: 2000, batches: 2, batchesOurNet: 2700, batchesTerminalNet: 2700 });
+      expect(data.get(unread.id)).toMatchObject({ ourNet: 500, terminalNet: null, batchesWithoutTerminalTotals: 1, batchesOurNetWithoutTerminalTotals: 500 });
+      const sum = (key: string) => [...data.values()].reduce((n, d) => n + Number(d[key]), 0);
+      expect({
+        batchesWithoutTerminalTotals: sum('batchesWithoutTerminalTotals'),
+        ourNet: sum('batchesOurNet'),
+        terminalNet: sum('batchesTerminalNet'),
+        ourNetWithoutTerminalTotals: sum('batchesOurNetWithoutTerminalTotals'),
+      }).toEqual({ batchesWithoutTerminalTotals: 1, ourNet: 3100, terminalNet: 3100, ourNetWithoutTerminalTotals: 500 });
 
       const csv = (await session.http().get('/v1/settlements/export.csv').query({ from: day, to: day }).set(auth)).text.split('\r\n');
       expect(csv[0]).toBe(

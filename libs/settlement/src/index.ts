@@ -33,6 +33,8 @@ export {
 export { CLOSE_DAY_TYPES, type CloseDayOperation, type CloseDayOutcome, type CloseDayOutcomeKind, closeDayOutcome } from './close-day';
 export {
   type BatchDiscrepancy,
+  type BatchNets,
+  batchNets,
   type BatchReport,
   DISCREPANCY_CSV_COLUMNS,
   discrepancyReportCsv,

@@ -24,6 +24,37 @@ export interface BatchReport {
   discrepancies: number;
 }
 
+/**
+ * The nets of the batches a settlement reconciled, as the day's summary counts them (the gateway's `batchFigures`):
+ * our side and the terminal's over the batches whose terminal totals are known, our side of the others apart. A
+ * settlement's `ourTotals` / `terminalTotals` are its own batch's only; these cover every batch it reconciled, each
+ * batch being in exactly one settlement's, so summed over a day's `settlement.completed` events they are the summary.
+ */
+export interface BatchNets {
+  /** Of the batches, those without terminal totals (`closed_without_totals`, `closed_on_terminal`). */
+  batchesWithoutTerminalTotals: number;
+  /** Our signed net, minor units, over the batches with terminal totals. */
+  batchesOurNet: number;
+  /** The terminals' signed net, minor units, over the same batches. */
+  batchesTerminalNet: number;
+  /** Our signed net, minor units, of the batches without terminal totals. */
+  batchesOurNetWithoutTerminalTotals: number;
+}
+
+export function batchNets(batches: readonly Pick<BatchReport, 'ours' | 'terminal'>[]): BatchNets {
+  const nets: BatchNets = { batchesWithoutTerminalTotals: 0, batchesOurNet: 0, batchesTerminalNet: 0, batchesOurNetWithoutTerminalTotals: 0 };
+  for (const batch of batches) {
+    if (batch.terminal === null) {
+      nets.batchesWithoutTerminalTotals += 1;
+      nets.batchesOurNetWithoutTerminalTotals += batch.ours.net;
+    } else {
+      nets.batchesOurNet += batch.ours.net;
+      nets.batchesTerminalNet += batch.terminal.net;
+    }
+  }
+  return nets;
+}
+
 /** A discrepancy with the batch it was found in. */
 export type BatchDiscrepancy = Discrepancy & { batch: string };
 

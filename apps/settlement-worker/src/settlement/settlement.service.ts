@@ -20,6 +20,7 @@ import {
 } from '@payorch/operations';
 import {
   type BatchDiscrepancy,
+  batchNets,
   type BatchReport,
   CLOSE_DAY_TYPES,
   type CloseDayOperation,
@@ -531,6 +532,8 @@ export class SettlementService {
         operations: batches.reduce((n, b) => n + b.operations, 0),
         ourNet: result.ours.net,
         terminalNet: result.terminal?.net ?? null,
+        // Every batch it reconciled (ourNet / terminalNet are its own batch's): a day's events sum to its summary.
+        ...batchNets(batches),
         discrepancies: discrepancies.length,
       };
       const completed = await transitionSettlement(tx, {
