@@ -67,7 +67,9 @@ interface BatchFigures {
  * that settlement). Our side and the terminal's are summed over the same batches, those whose terminal totals are
  * known; our side of the others (`closed_without_totals`, `closed_on_terminal`) is `ourNetWithoutTerminalTotals`. A
  * row completed before `batches` was stored is its own batch. Only COMPLETED settlements have figures (zero for the
- * others); read in PostgreSQL, so the totals' JSON (every transaction of the day) is never shipped.
+ * others); read in PostgreSQL, so the totals' JSON (every transaction of the day) is never shipped. The worker counts
+ * a settlement's batches the same way for its `settlement.completed` event (libs/settlement `batchNets`; the
+ * settlement-reconciliation e2e checks that a day's events sum to this).
  */
 const batchFigures = (s: Prisma.Sql) => Prisma.sql`
   SELECT count(*)::int AS "batches", count(*) FILTER (WHERE NOT b."compared")::int AS "batchesWithoutTerminalTotals",
