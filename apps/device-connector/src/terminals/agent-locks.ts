@@ -4,15 +4,27 @@ import { Prisma } from '@payorch/db';
  * The rows of `agentIds` (one tenant's: the caller's scope), locked FOR NO KEY UPDATE one after the other by id.
  *
  * The connector's lock order, which keeps its writers from waiting for each other in a circle (a deadlock that
- * PostgreSQL breaks only after its deadlock_timeout, by aborting one of them): a write of a terminal's row takes its
- * agent's row first, and a transaction that takes several agents' rows takes them by id, each tenant's in the first
- * statement of its part, the parts by tenant id (inTenantsTransaction). The writers: the tunnels' set-ups
- * (session-setup.ts), the presence batches and a tunnel's offline (terminal-presence.ts: one agent, then its terminals).
+ * PostgreSQL breaks only after its deadlock_timeout, by aborting one of them): a transaction takes the agents' rows it
+ * needs by id, all of them before any terminal's row (a write of a terminal's row needs its agent's), each tenant's
+ * in the first statement of its part, the parts by tenant id (inTenantsTransaction). The writers: the tunnels' set-ups
+ * (session-setup.ts), the presence batches and a tunnel's offline (terminal-presence.ts: one agent, then its
+ * terminals).
  *
- * A statement of its own, or the driving sub-select of an UPDATE (`FROM (lockAgents(…)) l WHERE a."id" = l."id"`): the
- * UPDATE then writes only rows whose agent the sub-select has already locked, whatever its plan, where a plain
- * `UPDATE … WHERE "id" = ANY(…)` or `FROM unnest(…)` takes them in the order of its plan's scan.
+ * A statement of its own (then the statements after it read the rows as they are once locked: a status write's
+ * presence check), or a condition of a statement that writes: {@link agentsLockedFirst}.
  */
 export function lockAgents(agentIds: readonly string[]): Prisma.Sql {
   return Prisma.sql`SELECT "id" FROM "Agent" WHERE "id" = ANY(${agentIds}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE`;
+}
+
+/**
+ * A condition (always true) that makes the statement it is part of lock the rows of `agentIds` by id before it writes
+ * any row, whatever its plan: an uncorrelated scalar sub-select is an InitPlan, and a condition on nothing else is a
+ * one-time filter PostgreSQL evaluates before the rows under it are read (EXPLAIN: `InitPlan 1` above
+ * `One-Time Filter: ($1 >= 0)`). A join with the locking sub-select instead (`FROM (lockAgents(…)) l`) took them as its
+ * plan pulled them: an agent, that agent's terminal, the next agent. The statement's snapshot predates the wait, so only
+ * for writes that read nothing else of the rows they wait for (a plain UPDATE re-reads its own target rows).
+ */
+export function agentsLockedFirst(agentIds: readonly string[]): Prisma.Sql {
+  return Prisma.sql`(SELECT count(*) FROM (${lockAgents(agentIds)}) "locked") >= 0`;
 }

@@ -154,6 +154,31 @@ describe('device-connector: set-ups and presence batches lock agents in one orde
     expect(rows[0]!.info).toEqual({ model: 'T-1' });
   });
 
+  it("a batch of several agents' infos takes every agent's row before any terminal's, whatever its plan", async () => {
+    const at = await h.tenantWithStore();
+    const [lo, hi] = [await till(at), await till(at)].sort((x, y) => (x.agentId < y.agentId ? -1 : 1)) as [Till, Till];
+    const held = await hold(hi.agentId);
+    const infos = Promise.all([
+      presence.terminalInfo(tunnel(lo), lo.terminalId, { model: 'lo' }),
+      presence.terminalInfo(tunnel(hi), hi.terminalId, { model: 'hi' }),
+    ]);
+    await waitFor(async () => (await waitingForLocks()) === 1, { what: "the batch waiting for the higher agent's row" });
+    // Waiting for an agent, the batch holds no terminal: a writer that takes the lower terminal's row (a terminal moved
+    // by the API, which holds the higher agent) is not waited for in a circle.
+    const probe = new Client({ connectionString: h.testDb.adminUrl });
+    await probe.connect();
+    try {
+      await probe.query('BEGIN');
+      await expect(probe.query(`SELECT 1 FROM "Terminal" WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, [lo.terminalId])).resolves.toMatchObject({ rowCount: 1 });
+      await probe.query('ROLLBACK');
+    } finally {
+      await probe.end();
+    }
+    await held.release();
+    await infos;
+    expect(aborted).toEqual([]);
+  });
+
   it("a presence batch holding a terminal's row does not hold back an operation on it (its foreign-key check)", async () => {
     const at = await h.tenantWithStore();
     const t = await till(at);

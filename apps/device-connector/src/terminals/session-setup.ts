@@ -2,7 +2,7 @@ import { type AgentAccessState, type Database, inTenantsTransaction, insertEvent
 import { OPEN_STATES_SQL } from '@payorch/operations';
 
 import { type AgentAccessRow, revocationReason, type RevocationReason } from '../access/access-check';
-import { lockAgents } from './agent-locks';
+import { agentsLockedFirst } from './agent-locks';
 import { TERMINAL_ROW_COLUMNS, type TerminalRow } from './terminal-link';
 
 export interface SessionSetUpInput {
@@ -124,17 +124,16 @@ async function writeSetUps(tx: SqlClient, tenantId: string, live: readonly Sessi
       data: { agentId: input.agentId, version: input.version, instance: input.instanceId },
     })),
   );
-  // The data-modifying CTEs run whether or not the SELECT reads them. The agents' rows are taken by id (lockAgents: the
-  // order of the presence batches, which may share a transaction's tenants with this one; before, in the order of the
-  // UPDATE's plan). The open operations are asked by completedAt (the
+  // The data-modifying CTEs run whether or not the SELECT reads them. The agents' rows are taken by id before the UPDATE
+  // writes any (agentsLockedFirst: the order of the presence batches, which may share a transaction's tenants with this
+  // one; before, in the order of the UPDATE's plan). The open operations are asked by completedAt (the
   // partial index TerminalOperation_open_by_terminal_idx), not the tenant's history: under row-level security a
   // condition on an enum column is never an index condition (enum equality is not LEAKPROOF).
   const rows = tx.$queryRaw<Array<TerminalRow & { unfinished: boolean }>>`
     WITH seen AS (
       UPDATE "Agent" a SET "lastSeenAt" = now(), "version" = COALESCE(x.version, a."version"), "presenceSession" = x.session, "updatedAt" = now()
-      FROM (${lockAgents(agentIds)}) l,
-        unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[], ${live.map((input) => input.sessionId)}::uuid[]) AS x(id, version, session)
-      WHERE a."id" = l."id" AND x.id = l."id"),
+      FROM unnest(${agentIds}::uuid[], ${live.map((input) => input.version)}::text[], ${live.map((input) => input.sessionId)}::uuid[]) AS x(id, version, session)
+      WHERE a."id" = x.id AND ${agentsLockedFirst(agentIds)}),
     events AS (${insertEvents(tenantId, events)}),
     open AS (
       SELECT DISTINCT o."terminalId" FROM "TerminalOperation" o

@@ -6,7 +6,7 @@ import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
 import { DatabaseSlots } from '../tunnel/database-slots';
-import { lockAgents } from './agent-locks';
+import { agentsLockedFirst, lockAgents } from './agent-locks';
 
 export interface AgentRef {
   agentId: string;
@@ -327,18 +327,19 @@ export class TerminalPresence {
     const writes: Array<PromiseLike<unknown>> = [];
     /** Where the statuses' UPDATE is in `writes`, when there are statuses. */
     let moved: number | undefined;
-    // The lock order (agent-locks.ts): a write of a terminal takes its agent's row first, and a batch takes its agents'
-    // rows by id before anything else; every statement is sent before any answer is awaited. A batch of one kind of
-    // write does it in that write's statement (lockAgents drives it); the others lock every agent of the batch in a
-    // statement of their own first. Before, the seen agents' UPDATE went first and the status agents' rows were taken
-    // after it, and an info write took no agent row at all: a set-up (or a tunnel's offline, which takes the agent's
-    // row, then its terminals) holding one of those rows and waiting for another could deadlock with the batch.
+    // The lock order (agent-locks.ts): a batch takes its agents' rows by id before any other row; every statement is
+    // sent before any answer is awaited. A batch of seen agents only, or of infos only, does it in its one statement
+    // (agentsLockedFirst); the others lock every agent of the batch in a statement of their own first (so a status
+    // write's presence check reads the rows as they are once locked). Before, the seen agents' UPDATE went first and the
+    // status agents' rows were taken after it, and an info write took no agent row at all: a set-up (or a tunnel's
+    // offline, which takes the agent's row, then its terminals) holding one of those rows and waiting for another could
+    // deadlock with the batch.
     if (statuses.length > 0 || (seen.length > 0 && infos.length > 0)) {
       // Held to the end of the transaction: a tunnel's offline cannot change which tunnel holds an agent's presence
       // until this batch has committed, and then it sees its writes.
       writes.push(tx.$queryRaw(lockAgents([...seen, ...statuses.map((m) => m.agentId), ...infos.map((m) => m.agentId)])));
     }
-    if (seen.length > 0) writes.push(tx.$executeRaw`UPDATE "Agent" a SET "lastSeenAt" = now() FROM (${lockAgents(seen)}) l WHERE a."id" = l."id"`);
+    if (seen.length > 0) writes.push(tx.$executeRaw`UPDATE "Agent" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen}::uuid[]) AND ${agentsLockedFirst(seen)}`);
     if (statuses.length > 0) {
       // Old and new status per row; lastSeenAt on every ONLINE mark. Only the marks of the tunnel that holds the agent's
       // presence (Agent.presenceSession) are applied. Each mark's event (`events`) is inserted in the same statement for
@@ -371,10 +372,8 @@ export class TerminalPresence {
     if (infos.length > 0) {
       writes.push(tx.$executeRaw`
         UPDATE "Terminal" t SET "info" = x.info::jsonb, "infoReadAt" = now(), "updatedAt" = now()
-        FROM (${lockAgents(infos.map((m) => m.agentId))}) l
-          JOIN unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
-          ON x.agent = l."id"
-        WHERE t."id" = x.id AND t."agentId" = x.agent`);
+        FROM unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
+        WHERE t."id" = x.id AND t."agentId" = x.agent AND ${agentsLockedFirst(infos.map((m) => m.agentId))}`);
     }
     // Sent together (one round trip on the bare driver), in this order.
     const answers = await Promise.all(writes);
