@@ -2,10 +2,11 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 
 import { connectorConfigSchema, loadConfig } from '@payorch/config';
 import { createLogger, luhnValid } from '@payorch/logging';
+import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
@@ -192,12 +193,51 @@ describe('ops console', () => {
     // No card number anywhere (the merchant id DF13 is 15 digits, but no card: not Luhn-valid).
     const digitRuns = (await timeline.textContent())?.match(/\d{13,19}/g) ?? [];
     expect(digitRuns.filter((run) => luhnValid(run))).toEqual([]);
+    // The refund's card is made from a read of the refund (GET /v1/operations/{id}) and then follows the stream. Each
+    // such read made before the refund is final (the terminal holds it at the card until one was made) is answered
+    // only once it is final on the server (so after its last event went out on the stream), with what it read then: a
+    // card made from that read must still catch up. Before, it only listened for events from then on and stayed at its
+    // first state (found under load by CI: a refund card that never left its first state).
+    const purchaseId = (
+      await session
+        .http()
+        .get(`/v1/operations?terminalId=${terminalId}`)
+        .set({ Authorization: `Bearer ${adminKey}` })
+    ).body.data[0].id as string;
+    let refundFinal = false;
+    let captured = 0;
+    const stale = async (route: Route) => {
+      const id = new URL(route.request().url()).pathname.split('/').pop()!;
+      if (route.request().method() !== 'GET' || id === purchaseId || refundFinal) return route.continue();
+      const response = await route.fetch();
+      const json: unknown = await response.json();
+      captured += 1;
+      await waitFor(
+        async () => {
+          const now = await session
+            .http()
+            .get(`/v1/operations/${id}`)
+            .set({ Authorization: `Bearer ${adminKey}` });
+          return now.body.state === 'approved';
+        },
+        { what: 'the refund approved on the server' },
+      );
+      refundFinal = true;
+      await route.fulfill({ response, json });
+    };
+    await page.route('**/v1/operations/*', stale);
+    // The terminal waits for the card until the console has read the refund once (not final yet).
+    sim.hold.at('card');
     await purchase.first().getByRole('button', { name: 'Refund' }).click();
+    await waitFor(() => sim.hold.reached('card') && captured > 0, { what: 'the refund at the terminal and read by the console' });
+    sim.hold.release();
     const refund = cards('refund');
     await refund
       .getByTestId('op-state')
       .filter({ hasText: /^approved$/ })
       .waitFor({ timeout: 20_000 });
+    await page.unroute('**/v1/operations/*', stale);
+    expect(refundFinal).toBe(true);
     await expect(cards('purchase').count()).resolves.toBe(1);
     await screenshot(page, 'live-operations');
     const ops = await session

@@ -65,6 +65,10 @@ export class OperationCard extends ConsoleElement {
     this.unsubscribe = shell.stream.onEvent((e) => {
       if (e.type.startsWith('operation.') && e.data.operationId === this.operation?.id) void this.refresh();
     });
+    // Subscribed first, then read once: the events of an operation not final yet may have gone by between the read
+    // the card was made from and now (a card made from a read answered after the operation's last event stayed at
+    // that read's state).
+    if (this.operation && !FINAL_STATES.has(this.operation.state)) void this.refresh();
   }
 
   private async toggleTimeline(): Promise<void> {
