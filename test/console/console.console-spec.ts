@@ -49,6 +49,27 @@ describe('ops console', () => {
     stopAgent = startInProcessAgent(connectorUrl, credential).stop;
   };
 
+  /** A resource as the API answers it now (the admin key). */
+  const apiGet = async (path: string): Promise<Record<string, unknown>> =>
+    (
+      await session
+        .http()
+        .get(path)
+        .set({ Authorization: `Bearer ${adminKey}` })
+    ).body as Record<string, unknown>;
+
+  /**
+   * Answers the console's request with what the API answered when it was made, but only once `until` holds on the
+   * server (after `meanwhile`): the order a loaded machine can give, made every time.
+   */
+  const answerLate = async (route: Route, meanwhile: () => void, until: () => Promise<boolean>, what: string) => {
+    const response = await route.fetch();
+    const json: unknown = await response.json();
+    meanwhile();
+    await waitFor(until, { what });
+    await route.fulfill({ response, json });
+  };
+
   const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });
   /** The cards of one operation type (the heading starts with the type; a card's buttons say "Refund" too). */
   const cards = (type: string) => page.locator('article.op').filter({ has: page.locator('h3', { hasText: new RegExp(`^\\s*${type} `) }) });
@@ -209,21 +230,13 @@ describe('ops console', () => {
     const stale = async (route: Route) => {
       const id = new URL(route.request().url()).pathname.split('/').pop()!;
       if (route.request().method() !== 'GET' || id === purchaseId || refundFinal) return route.continue();
-      const response = await route.fetch();
-      const json: unknown = await response.json();
-      captured += 1;
-      await waitFor(
-        async () => {
-          const now = await session
-            .http()
-            .get(`/v1/operations/${id}`)
-            .set({ Authorization: `Bearer ${adminKey}` });
-          return now.body.state === 'approved';
-        },
-        { what: 'the refund approved on the server' },
+      await answerLate(
+        route,
+        () => (captured += 1),
+        async () => (await apiGet(`/v1/operations/${id}`)).state === 'approved',
+        'the refund approved on the server',
       );
       refundFinal = true;
-      await route.fulfill({ response, json });
     };
     await page.route('**/v1/operations/*', stale);
     // The terminal waits for the card until the console has read the refund once (not final yet).
@@ -271,6 +284,33 @@ describe('ops console', () => {
     await expect(row().locator('td').nth(5).textContent()).resolves.toContain('tunnel closed');
     await expect(page.getByTestId('count-offline').textContent()).resolves.toBe('1');
     await screenshot(page, 'fleet-offline');
+  });
+
+  it("keeps a terminal's presence event that arrived while the Fleet was being read", async () => {
+    // The agent is cut (previous test): the terminal is offline. The Fleet's read of the terminals is answered, with
+    // what it read then (offline), only once the agent is back and the terminal online on the server (its
+    // terminal.online went out on the stream before the answer). Before, the answer undid the event: offline for good.
+    await nav('Live operations').click();
+    let answered = false;
+    const late = async (route: Route) => {
+      if (answered) return route.continue();
+      await answerLate(route, startAgent, async () => (await apiGet(`/v1/terminals/${terminalId}`)).status === 'online', 'the terminal online on the server');
+      answered = true;
+    };
+    const terminalsList = (url: URL) => url.pathname === '/v1/terminals';
+    await page.route(terminalsList, late);
+    try {
+      await nav('Fleet').click();
+      await row()
+        .getByTestId('presence')
+        .filter({ hasText: /^online$/ })
+        .waitFor({ timeout: 20_000 });
+      expect(answered).toBe(true);
+    } finally {
+      await page.unroute(terminalsList, late);
+      stopAgent?.();
+      stopAgent = undefined;
+    }
   });
 
   it('opens a settlement with a planted discrepancy and downloads its CSV', async () => {

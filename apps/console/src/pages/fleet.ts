@@ -3,6 +3,7 @@ import { html, nothing } from 'lit';
 import { type Agent, api, type PresenceStatus, type Store, type Terminal } from '../api';
 import { ConsoleElement } from '../base';
 import type { LiveEvent } from '../events';
+import { FreshReads } from '../fresh-reads';
 import { ago, may, reportError, shell } from '../state';
 
 /** Presence as the live stream last told it: since when, and why (the event's detail / reason). */
@@ -25,6 +26,8 @@ export class FleetPage extends ConsoleElement {
   protocol = '';
   storeId = '';
   private unsubscribe?: () => void;
+  /** The reads of the fleet and the presence events applied in place, in order (an answer never undoes an event). */
+  private readonly reads = new FreshReads();
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -39,8 +42,10 @@ export class FleetPage extends ConsoleElement {
 
   private async load(): Promise<void> {
     try {
-      const [stores, agents, terminals] = await Promise.all([api.stores(), api.agents(), api.terminals()]);
-      this.set({ stores, agents, terminals, loading: false });
+      await this.reads.load(
+        () => Promise.all([api.stores(), api.agents(), api.terminals()]),
+        ([stores, agents, terminals]) => this.set({ stores, agents, terminals, loading: false }),
+      );
     } catch (err) {
       this.set({ loading: false });
       reportError(err);
@@ -53,12 +58,15 @@ export class FleetPage extends ConsoleElement {
       const status: PresenceStatus = e.type === 'terminal.online' ? 'online' : 'offline';
       const reason = (e.data.detail ?? e.data.reason ?? null) as string | null;
       this.presence.set(id, { since: e.createdAt, reason });
-      this.set({
-        terminals: this.terminals.map((t) => (t.id === id ? { ...t, status, lastSeenAt: status === 'online' ? e.createdAt : t.lastSeenAt } : t)),
-      });
+      this.reads.patch(() =>
+        this.set({
+          terminals: this.terminals.map((t) => (t.id === id ? { ...t, status, lastSeenAt: status === 'online' ? e.createdAt : t.lastSeenAt } : t)),
+        }),
+      );
     } else if (e.type === 'agent.online' || e.type === 'agent.offline') {
       const id = e.subjectId ?? String(e.data.agentId);
-      this.set({ agents: this.agents.map((a) => (a.id === id ? { ...a, status: e.type === 'agent.online' ? 'online' : 'offline' } : a)) });
+      const status = e.type === 'agent.online' ? 'online' : 'offline';
+      this.reads.patch(() => this.set({ agents: this.agents.map((a) => (a.id === id ? { ...a, status } : a)) }));
     } else if (e.type.startsWith('terminal.') || e.type.startsWith('agent.')) {
       void this.load();
     }

@@ -4,6 +4,7 @@ import { repeat } from 'lit/directives/repeat.js';
 import { api, type Settlement, type Store, type Terminal } from '../api';
 import { type DaySummary, dayLabel, lastDayOf, monthGrid, monthLabel, monthOf, shiftDay, shiftMonth, summarizeDay } from '../calendar';
 import { ConsoleElement } from '../base';
+import { FreshReads } from '../fresh-reads';
 import { settlementsView } from '../routes';
 import { may, notify, reportError, shell } from '../state';
 
@@ -46,6 +47,7 @@ export class SettlementsPage extends ConsoleElement {
   loading = true;
   private moveFocus = false;
   private unsubscribe?: () => void;
+  private readonly reads = new FreshReads();
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -83,9 +85,11 @@ export class SettlementsPage extends ConsoleElement {
     if (!this.storeId) return this.set({ loading: false, settlements: [] });
     const { storeId, month } = this;
     try {
-      const settlements = await api.allSettlements({ storeId, from: `${month}-01`, to: lastDayOf(month) });
-      // A later choice of store or month wins over this answer.
-      if (storeId === this.storeId && month === this.month) this.set({ settlements, loading: false });
+      // A later read (another store or month, or a later event's) wins over this answer.
+      await this.reads.load(
+        () => api.allSettlements({ storeId, from: `${month}-01`, to: lastDayOf(month) }),
+        (settlements) => this.set({ settlements, loading: false }),
+      );
     } catch (err) {
       this.set({ loading: false });
       reportError(err);

@@ -2,6 +2,7 @@ import { html, nothing } from 'lit';
 
 import { api, type Operation, type RelaySession, type Terminal } from '../api';
 import { ConsoleElement } from '../base';
+import { FreshReads } from '../fresh-reads';
 import { ago, may, money, reportError, shell } from '../state';
 
 /** One terminal: presence, configuration, recent operations and relay sessions. */
@@ -11,6 +12,7 @@ export class TerminalPage extends ConsoleElement {
   operations: Operation[] = [];
   relays: RelaySession[] = [];
   private unsubscribe?: () => void;
+  private readonly reads = new FreshReads();
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -27,12 +29,11 @@ export class TerminalPage extends ConsoleElement {
 
   private async load(): Promise<void> {
     try {
-      const [terminal, ops, relays] = await Promise.all([
-        api.terminal(this.terminalId),
-        api.operations({ terminalId: this.terminalId, limit: 20 }),
-        api.relaySessions(this.terminalId),
-      ]);
-      this.set({ terminal, operations: ops.data, relays: relays.data });
+      // Each event starts a read: only the latest started is applied (answers may come back out of order).
+      await this.reads.load(
+        () => Promise.all([api.terminal(this.terminalId), api.operations({ terminalId: this.terminalId, limit: 20 }), api.relaySessions(this.terminalId)]),
+        ([terminal, ops, relays]) => this.set({ terminal, operations: ops.data, relays: relays.data }),
+      );
     } catch (err) {
       reportError(err);
     }
