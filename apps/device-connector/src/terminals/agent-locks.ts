@@ -6,7 +6,7 @@ import { Prisma } from '@payorch/db';
  * The connector's lock order, which keeps its writers from waiting for each other in a circle (a deadlock that
  * PostgreSQL breaks only after its deadlock_timeout, by aborting one of them): a transaction takes the agents' rows it
  * needs by id, all of them before any terminal's row (a write of a terminal's row needs its agent's), each tenant's
- * in the first statement of its part, the parts by tenant id (inTenantsTransaction). The writers: the tunnels' set-ups
+ * in the first statement of its part, the parts by tenant id (inTenantsTransaction); then the terminals' rows, by id. The writers: the tunnels' set-ups
  * (session-setup.ts), the presence batches and a tunnel's offline (terminal-presence.ts: one agent, then its
  * terminals).
  *
@@ -15,6 +15,11 @@ import { Prisma } from '@payorch/db';
  */
 export function lockAgents(agentIds: readonly string[]): Prisma.Sql {
   return Prisma.sql`SELECT "id" FROM "Agent" WHERE "id" = ANY(${agentIds}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE`;
+}
+
+/** The rows of `terminalIds`, locked FOR NO KEY UPDATE one after the other by id (after their agents': see above). */
+function lockTerminals(terminalIds: readonly string[]): Prisma.Sql {
+  return Prisma.sql`SELECT "id" FROM "Terminal" WHERE "id" = ANY(${terminalIds}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE`;
 }
 
 /**
@@ -27,4 +32,13 @@ export function lockAgents(agentIds: readonly string[]): Prisma.Sql {
  */
 export function agentsLockedFirst(agentIds: readonly string[]): Prisma.Sql {
   return Prisma.sql`(SELECT count(*) FROM (${lockAgents(agentIds)}) "locked") >= 0`;
+}
+
+/**
+ * {@link agentsLockedFirst} for terminals' rows: every writer of several terminals' rows takes them by id, as the admin
+ * `secrets rewrap` does its batches (and a status write's `FOR NO KEY UPDATE … ORDER BY "id"`). Placed after the
+ * agents' condition, it runs after it (the conditions of a one-time filter are evaluated in order).
+ */
+export function terminalsLockedFirst(terminalIds: readonly string[]): Prisma.Sql {
+  return Prisma.sql`(SELECT count(*) FROM (${lockTerminals(terminalIds)}) "locked") >= 0`;
 }

@@ -179,6 +179,33 @@ describe('device-connector: set-ups and presence batches lock agents in one orde
     expect(aborted).toEqual([]);
   });
 
+  it('a presence batch takes its terminals by id, as the secrets rewrap does: they never wait for each other in a circle', async () => {
+    const at = await h.tenantWithStore();
+    const t = await till(at);
+    const other = await h.terminal(at, t.agentId, 'UNKNOWN');
+    const [lo, hi] = [t.terminalId, other].sort();
+    // A writer of terminal rows by id without their agents (the admin `secrets rewrap`'s batches) holds the lower one.
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "Terminal" WHERE id = $1 FOR NO KEY UPDATE`, [lo]);
+    // The batch's marks come higher terminal first (before, its rows were taken in that order: the higher one, then a
+    // wait for the lower one).
+    const batch = Promise.all([presence.terminal(tunnel(t), hi!, true), presence.terminal(tunnel(t), lo!, true)]);
+    await waitFor(async () => (await waitingForLocks()) === 1, { what: 'the batch waiting for the lower terminal' });
+    // The writer goes on to the higher terminal: free, since the batch takes the lower one first.
+    const next = holder.query(`UPDATE "Terminal" SET "updatedAt" = now() WHERE id = $1`, [hi]);
+    let updated = false;
+    void next.then(() => (updated = true));
+    try {
+      await waitFor(() => updated, { what: "the writer's next row, not held by the batch" });
+    } finally {
+      await next.catch(() => undefined);
+      await holder.query('COMMIT').catch(() => undefined);
+    }
+    await batch;
+    expect(aborted).toEqual([]);
+    expect([await statusOf(lo!), await statusOf(hi!)]).toEqual(['ONLINE', 'ONLINE']);
+  });
+
   it("a presence batch holding a terminal's row does not hold back an operation on it (its foreign-key check)", async () => {
     const at = await h.tenantWithStore();
     const t = await till(at);

@@ -6,7 +6,7 @@ import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
 import { DatabaseSlots } from '../tunnel/database-slots';
-import { agentsLockedFirst, lockAgents } from './agent-locks';
+import { agentsLockedFirst, lockAgents, terminalsLockedFirst } from './agent-locks';
 
 export interface AgentRef {
   agentId: string;
@@ -219,7 +219,11 @@ export class TerminalPresence {
       });
       const online = await tx.terminal.findMany({ where: { agentId: agent.agentId, status: 'ONLINE' }, select: { id: true } });
       if (online.length === 0) return;
-      await tx.terminal.updateMany({ where: { id: { in: online.map((t) => t.id) }, status: 'ONLINE' }, data: { status: 'OFFLINE' } });
+      // By id (terminalsLockedFirst), as every writer of several terminals' rows takes them.
+      const ids = online.map((t) => t.id);
+      await tx.$executeRaw`
+        UPDATE "Terminal" SET "status" = 'OFFLINE', "updatedAt" = now()
+        WHERE "id" = ANY(${ids}::uuid[]) AND "status" = 'ONLINE' AND ${terminalsLockedFirst(ids)}`;
       await publishEvents(
         tx,
         agent.tenantId,
@@ -351,7 +355,7 @@ export class TerminalPresence {
             ${statuses.map((m) => m.session ?? null)}::uuid[], ${events.map((e) => e.id)}::uuid[], ${events.map((e) => JSON.stringify(e.data))}::text[],
             ${events.map((e) => e.createdAt)}::timestamptz[]) WITH ORDINALITY AS m(id, agent, status, session, event, data, at, n)
           JOIN "Agent" a ON a."id" = m.agent AND a."presenceSession" = m.session),
-        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' FOR NO KEY UPDATE OF t),
+        old AS (SELECT t."id", t."status"::text AS status FROM "Terminal" t JOIN x ON t."id" = x.id AND t."agentId" = x.agent WHERE t."status" <> 'DISABLED' ORDER BY t."id" FOR NO KEY UPDATE OF t),
         changed AS (
           UPDATE "Terminal" t
           SET "status" = x.status::"TerminalStatus",
@@ -373,7 +377,8 @@ export class TerminalPresence {
       writes.push(tx.$executeRaw`
         UPDATE "Terminal" t SET "info" = x.info::jsonb, "infoReadAt" = now(), "updatedAt" = now()
         FROM unnest(${infos.map((m) => m.terminalId)}::uuid[], ${infos.map((m) => m.agentId)}::uuid[], ${infos.map((m) => JSON.stringify(m.info))}::text[]) AS x(id, agent, info)
-        WHERE t."id" = x.id AND t."agentId" = x.agent AND ${agentsLockedFirst(infos.map((m) => m.agentId))}`);
+        WHERE t."id" = x.id AND t."agentId" = x.agent
+          AND ${agentsLockedFirst(infos.map((m) => m.agentId))} AND ${terminalsLockedFirst(infos.map((m) => m.terminalId!))}`);
     }
     // Sent together (one round trip on the bare driver), in this order.
     const answers = await Promise.all(writes);
