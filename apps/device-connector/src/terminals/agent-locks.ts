@@ -5,15 +5,15 @@ import { Prisma } from '@payorch/db';
  *
  * The connector's lock order, which keeps its writers from waiting for each other in a circle (a deadlock that
  * PostgreSQL breaks only after its deadlock_timeout, by aborting one of them): a transaction takes the agents' rows it
- * needs by id, all of them before any terminal's row (a write of a terminal's row needs its agent's), each tenant's
- * in the first statement of its part, the parts by tenant id (inTenantsTransaction); then the terminals' rows, by id. The writers: the tunnels' set-ups
- * (session-setup.ts), the presence batches and a tunnel's offline (terminal-presence.ts: one agent, then its
- * terminals).
+ * needs by id, all of them before any terminal's row (a write of a terminal's row needs its agent's), each tenant's in
+ * the first statement of its part, the parts by tenant id (inTenantsTransaction); then the terminals' rows, by id (as
+ * the admin `secrets rewrap` takes its batches). The writers: the tunnels' set-ups (session-setup.ts), the presence
+ * batches and a tunnel's offline (terminal-presence.ts: one agent, then its terminals).
  *
- * A statement of its own (then the statements after it read the rows as they are once locked: a status write's
- * presence check), or a condition of a statement that writes: {@link agentsLockedFirst}.
+ * Taken by a statement of its own ({@link lockAgentsThenTerminals}: the statements after it read the rows as they are
+ * once locked, a status write's presence check), or by a condition of a statement that writes ({@link agentsLockedFirst}).
  */
-export function lockAgents(agentIds: readonly string[]): Prisma.Sql {
+function lockAgents(agentIds: readonly string[]): Prisma.Sql {
   return Prisma.sql`SELECT "id" FROM "Agent" WHERE "id" = ANY(${agentIds}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE`;
 }
 
@@ -41,4 +41,13 @@ export function agentsLockedFirst(agentIds: readonly string[]): Prisma.Sql {
  */
 export function terminalsLockedFirst(terminalIds: readonly string[]): Prisma.Sql {
   return Prisma.sql`(SELECT count(*) FROM (${lockTerminals(terminalIds)}) "locked") >= 0`;
+}
+
+/**
+ * A statement of its own that locks the rows of `agentIds`, then those of `terminalIds`, each by id: what a presence
+ * batch that writes more than one kind of row sends first, so that no later statement of it takes a row out of that
+ * order (two statements taking their rows each by id would not: a status write's terminal, then a lower one's info).
+ */
+export function lockAgentsThenTerminals(agentIds: readonly string[], terminalIds: readonly string[]): Prisma.Sql {
+  return Prisma.sql`SELECT ${agentsLockedFirst(agentIds)} AND ${terminalsLockedFirst(terminalIds)} AS "locked"`;
 }

@@ -206,6 +206,31 @@ describe('device-connector: set-ups and presence batches lock agents in one orde
     expect([await statusOf(lo!), await statusOf(hi!)]).toEqual(['ONLINE', 'ONLINE']);
   });
 
+  it("a batch of one terminal's status and another's info takes both terminals by id", async () => {
+    const at = await h.tenantWithStore();
+    const t = await till(at);
+    const other = await h.terminal(at, t.agentId, 'UNKNOWN');
+    const [lo, hi] = [t.terminalId, other].sort() as [string, string];
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "Terminal" WHERE id = $1 FOR NO KEY UPDATE`, [lo]);
+    // The higher terminal's status and the lower one's info: before, the status write took the higher one, then the
+    // info write waited for the lower one.
+    const batch = Promise.all([presence.terminal(tunnel(t), hi, true), presence.terminalInfo(tunnel(t), lo, { model: 'lo' })]);
+    await waitFor(async () => (await waitingForLocks()) === 1, { what: 'the batch waiting for the lower terminal' });
+    const next = holder.query(`UPDATE "Terminal" SET "updatedAt" = now() WHERE id = $1`, [hi]);
+    let updated = false;
+    void next.then(() => (updated = true));
+    try {
+      await waitFor(() => updated, { what: "the writer's next row, not held by the batch" });
+    } finally {
+      await next.catch(() => undefined);
+      await holder.query('COMMIT').catch(() => undefined);
+    }
+    await batch;
+    expect(aborted).toEqual([]);
+    expect(await statusOf(hi)).toBe('ONLINE');
+  });
+
   it("a presence batch holding a terminal's row does not hold back an operation on it (its foreign-key check)", async () => {
     const at = await h.tenantWithStore();
     const t = await till(at);

@@ -6,7 +6,7 @@ import type { Logger, Registry } from '@payorch/logging';
 
 import { DATABASE, INSTANCE_ID, LOGGER, REGISTRY } from '../tokens';
 import { DatabaseSlots } from '../tunnel/database-slots';
-import { agentsLockedFirst, lockAgents, terminalsLockedFirst } from './agent-locks';
+import { agentsLockedFirst, lockAgentsThenTerminals, terminalsLockedFirst } from './agent-locks';
 
 export interface AgentRef {
   agentId: string;
@@ -341,7 +341,9 @@ export class TerminalPresence {
     if (statuses.length > 0 || (seen.length > 0 && infos.length > 0)) {
       // Held to the end of the transaction: a tunnel's offline cannot change which tunnel holds an agent's presence
       // until this batch has committed, and then it sees its writes.
-      writes.push(tx.$queryRaw(lockAgents([...seen, ...statuses.map((m) => m.agentId), ...infos.map((m) => m.agentId)])));
+      // Then every terminal of the batch, by id, before the status and info writes take theirs each in its own statement.
+      const terminals = [...statuses, ...infos].map((m) => m.terminalId!);
+      writes.push(tx.$queryRaw(lockAgentsThenTerminals([...seen, ...statuses.map((m) => m.agentId), ...infos.map((m) => m.agentId)], terminals)));
     }
     if (seen.length > 0) writes.push(tx.$executeRaw`UPDATE "Agent" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen}::uuid[]) AND ${agentsLockedFirst(seen)}`);
     if (statuses.length > 0) {
