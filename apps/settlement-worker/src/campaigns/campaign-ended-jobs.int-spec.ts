@@ -589,15 +589,29 @@ describe('the campaign sweep removes the jobs of ended campaigns (real BullMQ, R
     // What nothing looked at again before: the target open for good, the run waiting for its failed wave, both failed jobs kept.
     expect(await Promise.all([runId, waveId, stepId].map((id) => queue.getJobState(id)))).toEqual(['waiting-children', 'failed', 'failed']);
 
-    // The step is retried (the run and the wave are left: the campaign ended); it skips its target, sending nothing.
-    expect(await sut.sweep()).toEqual({
-      campaigns: 1,
-      stepChecks: 1,
-      wrapped: true,
-      requeued: NONE,
-      retried: { run: 0, wave: 0, step: 1 },
-      removed: NONE,
+    // The retried step runs once the pass that retried it has returned: what that pass removes must not depend on how
+    // fast the worker takes the step (a clean-clone CI run at 2cb0ebd took it within the pass, which then found no
+    // target open and removed the run and the wave too).
+    const stalled = jest.spyOn(runner, 'step').getMockImplementation()!;
+    let letStepRun!: () => void;
+    const stepMayRun = new Promise<void>((resolve) => (letStepRun = resolve));
+    jest.spyOn(runner, 'step').mockImplementation(async (job, token) => {
+      if (job.id === stepId) await stepMayRun;
+      return stalled(job, token);
     });
+    // The step is retried (the run and the wave are left: the campaign ended); it skips its target, sending nothing.
+    try {
+      expect(await sut.sweep()).toEqual({
+        campaigns: 1,
+        stepChecks: 1,
+        wrapped: true,
+        requeued: NONE,
+        retried: { run: 0, wave: 0, step: 1 },
+        removed: NONE,
+      });
+    } finally {
+      letStepRun();
+    }
     await waitFor(async () => (await queue.getJob(stepId)) === undefined, { what: 'the retried step done' });
     expect((await targetsOf(c)).map((t) => [t.state, t.reason, t.attempts, t.operationId])).toEqual([['SKIPPED', 'campaign completed', 0, null]]);
     expect(dispatched).toEqual([]);
