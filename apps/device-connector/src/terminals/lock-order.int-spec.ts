@@ -96,6 +96,29 @@ describe('device-connector: set-ups and presence batches lock agents in one orde
     return { release: async () => void (await holder.query('COMMIT')) };
   }
 
+  /**
+   * A writer of terminal rows by id without their agents (the admin `secrets rewrap`'s batches) holds `lo` while `start`
+   * sends a presence batch that writes `lo` and `hi`; once the batch waits for `lo`, the writer goes on to `hi`. That is
+   * free when the batch takes its terminals by id; before, the batch held `hi` and PostgreSQL aborted one of the two
+   * (40P01) after its deadlock_timeout.
+   */
+  async function againstRewrapOrder(lo: string, hi: string, start: () => Promise<unknown>): Promise<void> {
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "Terminal" WHERE id = $1 FOR NO KEY UPDATE`, [lo]);
+    const batch = start();
+    await waitFor(async () => (await waitingForLocks()) === 1, { what: 'the batch waiting for the lower terminal' });
+    const next = holder.query(`UPDATE "Terminal" SET "updatedAt" = now() WHERE id = $1`, [hi]);
+    let updated = false;
+    void next.then(() => (updated = true));
+    try {
+      await waitFor(() => updated, { what: "the writer's next row, not held by the batch" });
+    } finally {
+      await next.catch(() => undefined);
+      await holder.query('COMMIT').catch(() => undefined);
+    }
+    await batch;
+  }
+
   const statusOf = async (terminalId: string) =>
     (await h.admin.query<{ status: string }>(`SELECT status::text FROM "Terminal" WHERE id = $1`, [terminalId])).rows[0]!.status;
 
@@ -183,27 +206,12 @@ describe('device-connector: set-ups and presence batches lock agents in one orde
     const at = await h.tenantWithStore();
     const t = await till(at);
     const other = await h.terminal(at, t.agentId, 'UNKNOWN');
-    const [lo, hi] = [t.terminalId, other].sort();
-    // A writer of terminal rows by id without their agents (the admin `secrets rewrap`'s batches) holds the lower one.
-    await holder.query('BEGIN');
-    await holder.query(`SELECT 1 FROM "Terminal" WHERE id = $1 FOR NO KEY UPDATE`, [lo]);
+    const [lo, hi] = [t.terminalId, other].sort() as [string, string];
     // The batch's marks come higher terminal first (before, its rows were taken in that order: the higher one, then a
     // wait for the lower one).
-    const batch = Promise.all([presence.terminal(tunnel(t), hi!, true), presence.terminal(tunnel(t), lo!, true)]);
-    await waitFor(async () => (await waitingForLocks()) === 1, { what: 'the batch waiting for the lower terminal' });
-    // The writer goes on to the higher terminal: free, since the batch takes the lower one first.
-    const next = holder.query(`UPDATE "Terminal" SET "updatedAt" = now() WHERE id = $1`, [hi]);
-    let updated = false;
-    void next.then(() => (updated = true));
-    try {
-      await waitFor(() => updated, { what: "the writer's next row, not held by the batch" });
-    } finally {
-      await next.catch(() => undefined);
-      await holder.query('COMMIT').catch(() => undefined);
-    }
-    await batch;
+    await againstRewrapOrder(lo, hi, () => Promise.all([presence.terminal(tunnel(t), hi, true), presence.terminal(tunnel(t), lo, true)]));
     expect(aborted).toEqual([]);
-    expect([await statusOf(lo!), await statusOf(hi!)]).toEqual(['ONLINE', 'ONLINE']);
+    expect([await statusOf(lo), await statusOf(hi)]).toEqual(['ONLINE', 'ONLINE']);
   });
 
   it("a batch of one terminal's status and another's info takes both terminals by id", async () => {
@@ -211,22 +219,9 @@ describe('device-connector: set-ups and presence batches lock agents in one orde
     const t = await till(at);
     const other = await h.terminal(at, t.agentId, 'UNKNOWN');
     const [lo, hi] = [t.terminalId, other].sort() as [string, string];
-    await holder.query('BEGIN');
-    await holder.query(`SELECT 1 FROM "Terminal" WHERE id = $1 FOR NO KEY UPDATE`, [lo]);
     // The higher terminal's status and the lower one's info: before, the status write took the higher one, then the
     // info write waited for the lower one.
-    const batch = Promise.all([presence.terminal(tunnel(t), hi, true), presence.terminalInfo(tunnel(t), lo, { model: 'lo' })]);
-    await waitFor(async () => (await waitingForLocks()) === 1, { what: 'the batch waiting for the lower terminal' });
-    const next = holder.query(`UPDATE "Terminal" SET "updatedAt" = now() WHERE id = $1`, [hi]);
-    let updated = false;
-    void next.then(() => (updated = true));
-    try {
-      await waitFor(() => updated, { what: "the writer's next row, not held by the batch" });
-    } finally {
-      await next.catch(() => undefined);
-      await holder.query('COMMIT').catch(() => undefined);
-    }
-    await batch;
+    await againstRewrapOrder(lo, hi, () => Promise.all([presence.terminal(tunnel(t), hi, true), presence.terminalInfo(tunnel(t), lo, { model: 'lo' })]));
     expect(aborted).toEqual([]);
     expect(await statusOf(hi)).toBe('ONLINE');
   });
