@@ -2,7 +2,8 @@
 // The one-shot migration step of a deployment (Compose service `migrate`, Kubernetes Job `payorch-migrate`):
 //   1. applies pending migrations with the offline runner (scripts/prisma-offline-migrate.mjs deploy;
 //      /work/shared/specs/prisma-offline.md): advisory lock, `_prisma_migrations` kept as Prisma does, so
-//      concurrent runs (two replicas started at once) apply each migration once;
+//      concurrent runs (two replicas started at once) apply each migration once, in turn; an index on a table
+//      that holds rows is built online (CREATE INDEX CONCURRENTLY, a migration of its own) while the services write;
 //   2. when DATABASE_APP_PASSWORD is set, gives the application role `payorch_app` (created by the
 //      migrations: no owner rights, no BYPASSRLS) that password, so DATABASE_APP_URL can log in.
 // Env: DATABASE_URL (owner role, required), DATABASE_APP_PASSWORD (optional). Exit 0 = schema up to date.

@@ -1,0 +1,219 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { Client } from 'pg';
+
+import { REPO_ROOT, testAdminUrl, waitFor } from '@payorch/testing';
+
+/**
+ * Index builds on tables that hold rows run online (docs/runbooks/database.md, "Indexes"): `create` writes each as a
+ * migration of its own, `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, and the offline runner (the deployment's migration
+ * step) builds it while the table's writes go on, cleans up after a failed build, and lets two runs started at once
+ * (two replicas of the migration Job) wait for each other without deadlocking.
+ */
+const RUNNER = path.join(REPO_ROOT, 'scripts/prisma-offline-migrate.mjs');
+const LOCK_ID = 72707369;
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+function runner(args: string[], env: Record<string, string>): Run {
+  const child = spawn(process.execPath, [RUNNER, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+/** One migration folder per entry, in order. */
+function migrationsDir(migrations: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'payorch-online-index-'));
+  for (const [name, sql] of Object.entries(migrations)) {
+    mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, name, 'migration.sql'), sql);
+  }
+  return dir;
+}
+
+const ONLINE_INDEX = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_idx" ON "Thing"("name");\n';
+const ONLINE_UNIQUE_INDEX = 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_key" ON "Thing"("name");\n';
+
+describe('online index builds (prisma-offline-migrate)', () => {
+  let admin: Client;
+  let owner: Client;
+  let databaseUrl: string;
+  let database: string;
+  const dirs: string[] = [];
+  const others: Client[] = [];
+
+  const session = async (): Promise<Client> => {
+    const client = new Client({ connectionString: databaseUrl });
+    await client.connect();
+    others.push(client);
+    return client;
+  };
+  const deploy = (dir: string) => runner(['deploy'], { DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir });
+  const indexState = async (name: string): Promise<'valid' | 'invalid' | 'absent'> => {
+    const { rows } = await owner.query<{ valid: boolean }>(
+      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE x.relname = $1`,
+      [name],
+    );
+    return rows.length === 0 ? 'absent' : rows[0]!.valid ? 'valid' : 'invalid';
+  };
+  /** The session of a run building an index, once it waits for a lock (a transaction that wrote to the table). */
+  const buildWaiting = () =>
+    waitFor(
+      async () =>
+        (
+          await owner.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND wait_event_type = 'Lock' AND query ILIKE 'CREATE%INDEX CONCURRENTLY%'`,
+            [database],
+          )
+        ).rows[0]?.pid,
+      { what: 'the index build waiting for the open transaction', timeoutMs: 20_000 },
+    );
+
+  beforeEach(async () => {
+    database = `payorch_onlineidx_${process.pid}_${randomBytes(3).toString('hex')}`;
+    admin = new Client({ connectionString: testAdminUrl() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${database}"`);
+    const url = new URL(testAdminUrl());
+    url.pathname = `/${database}`;
+    databaseUrl = url.toString();
+    owner = new Client({ connectionString: databaseUrl });
+    await owner.connect();
+    await owner.query(
+      `CREATE TABLE "Thing" ("id" int PRIMARY KEY, "name" text NOT NULL); INSERT INTO "Thing" SELECT g, 'n' || g FROM generate_series(1, 20000) g`,
+    );
+  });
+
+  afterEach(async () => {
+    for (const client of others.splice(0)) await client.end().catch(() => undefined);
+    await owner.end();
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.end();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('builds the index while the table takes writes', async () => {
+    const dir = migrationsDir({ '20300101000000_thing_names': ONLINE_INDEX });
+    dirs.push(dir);
+    // A transaction that wrote to the table is open: the build waits for it (as any index build would).
+    const open = await session();
+    await open.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
+    const run = deploy(dir);
+    await buildWaiting();
+    // A plain CREATE INDEX would hold its write lock queued here and every insert would wait behind it.
+    const writer = await session();
+    await writer.query(`INSERT INTO "Thing" VALUES (100002, 'during the build')`);
+    expect(await buildWaiting()).toEqual(expect.any(Number));
+    await open.query('COMMIT');
+    expect(await run.exit).toBe(0);
+    expect(await indexState('Thing_name_idx')).toBe('valid');
+    expect(run.output()).toContain('Applied 20300101000000_thing_names');
+  });
+
+  it('leaves no invalid index behind a failed build, and builds it once the migration is resolved and run again', async () => {
+    // Two rows share a name: the unique index cannot be built.
+    await owner.query(`UPDATE "Thing" SET "name" = 'n1' WHERE "id" = 2`);
+    const dir = migrationsDir({ '20300101000000_unique_thing_names': ONLINE_UNIQUE_INDEX });
+    dirs.push(dir);
+    const failed = deploy(dir);
+    expect(await failed.exit).toBe(1);
+    expect(failed.output()).toMatch(/Migration 20300101000000_unique_thing_names failed: could not create unique index/);
+    // Left behind, the invalid index would be written on every insert and taken by IF NOT EXISTS for the finished one.
+    expect(await indexState('Thing_name_key')).toBe('absent');
+
+    await owner.query(`UPDATE "Thing" SET "name" = 'n2' WHERE "id" = 2`);
+    const resolved = runner(['resolve', '--rolled-back', '20300101000000_unique_thing_names'], { DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir });
+    expect(await resolved.exit).toBe(0);
+    const again = deploy(dir);
+    expect(await again.exit).toBe(0);
+    expect(await indexState('Thing_name_key')).toBe('valid');
+  });
+
+  it('drops an invalid index a build killed half-way left, and builds it again', async () => {
+    // What a migration Job killed during its build leaves: the index exists, invalid (here: a build that failed by hand).
+    await owner.query(`UPDATE "Thing" SET "name" = 'n1' WHERE "id" = 2`);
+    await owner.query(ONLINE_UNIQUE_INDEX).catch(() => undefined);
+    expect(await indexState('Thing_name_key')).toBe('invalid');
+    await owner.query(`UPDATE "Thing" SET "name" = 'n2' WHERE "id" = 2`);
+    const dir = migrationsDir({ '20300101000000_unique_thing_names': ONLINE_UNIQUE_INDEX });
+    dirs.push(dir);
+    const run = deploy(dir);
+    expect(await run.exit).toBe(0);
+    expect(run.output()).toContain('Dropped the invalid index Thing_name_key');
+    expect(await indexState('Thing_name_key')).toBe('valid');
+  });
+
+  it('lets a second run started during a build wait for it, without a deadlock', async () => {
+    const dir = migrationsDir({ '20300101000000_thing_names': ONLINE_INDEX });
+    dirs.push(dir);
+    const open = await session();
+    await open.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
+    const first = deploy(dir);
+    const builder = await buildWaiting();
+    const second = deploy(dir);
+    // The second run has asked for the migration lock the first one holds.
+    await waitFor(
+      async () =>
+        (
+          await owner.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid NOT IN ($2, pg_backend_pid()) AND query LIKE '%advisory_lock(${LOCK_ID})%'`,
+            [database, builder],
+          )
+        ).rowCount,
+      { what: 'the second run asking for the migration lock' },
+    );
+    // The build goes on: it now waits for every older snapshot of the database, which a run waiting inside a statement
+    // for the lock held, while that statement waited for the build's run to let go of the lock (40P01).
+    await open.query('COMMIT');
+    const [firstExit, secondExit] = await Promise.all([first.exit, second.exit]);
+    expect({ first: firstExit, second: secondExit, output: second.output() }).toEqual({
+      first: 0,
+      second: 0,
+      output: expect.stringContaining('No pending migrations to apply.'),
+    });
+    expect(await indexState('Thing_name_idx')).toBe('valid');
+  });
+});
+
+describe('create: indexes on existing tables become online builds of their own', () => {
+  it('moves each CREATE INDEX on a table the migration does not create into its own CONCURRENTLY migration', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'payorch-online-create-'));
+    try {
+      const schema = path.join(dir, 'schema.prisma');
+      const env = { PRISMA_SCHEMA: schema, PRISMA_MIGRATIONS_DIR: path.join(dir, 'migrations') };
+      const model = (extra: string) =>
+        `datasource db {\n  provider = "postgresql"\n}\n\nmodel Thing {\n  id   Int    @id\n  name String\n  kind String\n${extra}}\n`;
+      writeFileSync(schema, model(''));
+      const first = runner(['create', '--name', 'added_things'], env);
+      expect(await first.exit).toBe(0);
+      writeFileSync(schema, `${model('  @@index([name])\n  @@unique([kind, name])\n')}\nmodel Other {\n  id Int @id\n  n  Int\n  @@index([n])\n}\n`);
+      const second = runner(['create', '--name', 'added_thing_indexes'], env);
+      expect(await second.exit).toBe(0);
+
+      const created = readdirSync(env.PRISMA_MIGRATIONS_DIR)
+        .filter((name) => /^\d{14}_/.test(name))
+        .sort()
+        .map((name) => ({ name: name.replace(/^\d{14}_/, ''), sql: readFileSync(path.join(env.PRISMA_MIGRATIONS_DIR, name, 'migration.sql'), 'utf8') }));
+      expect(created.map(({ name }) => name)).toEqual(['added_things', 'added_thing_indexes', 'added_thing_indexes_1', 'added_thing_indexes_2']);
+      // The new table and its index stay together (an empty table's index builds at once).
+      expect(created[1]!.sql).toContain('CREATE TABLE "Other"');
+      expect(created[1]!.sql).toContain('CREATE INDEX "Other_n_idx" ON "Other"("n");');
+      expect(created[1]!.sql).not.toContain('"Thing');
+      expect(created[2]!.sql).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_idx" ON "Thing"("name");');
+      expect(created[3]!.sql).toContain('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "Thing_kind_name_key" ON "Thing"("kind", "name");');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
