@@ -42,6 +42,14 @@ function migrationsDir(migrations: Record<string, string>): string {
   return dir;
 }
 
+async function indexValidity(client: Client, name: string): Promise<'valid' | 'invalid' | 'absent'> {
+  const { rows } = await client.query<{ valid: boolean }>(
+    `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE x.relname = $1`,
+    [name],
+  );
+  return rows.length === 0 ? 'absent' : rows[0]!.valid ? 'valid' : 'invalid';
+}
+
 const ONLINE_INDEX = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_idx" ON "Thing"("name");\n';
 const ONLINE_UNIQUE_INDEX = 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_key" ON "Thing"("name");\n';
 
@@ -60,13 +68,7 @@ describe('online index builds (prisma-offline-migrate)', () => {
     return client;
   };
   const deploy = (dir: string) => runner(['deploy'], { DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir });
-  const indexState = async (name: string): Promise<'valid' | 'invalid' | 'absent'> => {
-    const { rows } = await owner.query<{ valid: boolean }>(
-      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE x.relname = $1`,
-      [name],
-    );
-    return rows.length === 0 ? 'absent' : rows[0]!.valid ? 'valid' : 'invalid';
-  };
+  const indexState = (name: string) => indexValidity(owner, name);
   /** The session of a run building an index, once it waits for a lock (a transaction that wrote to the table). */
   const buildWaiting = () =>
     waitFor(
@@ -183,6 +185,126 @@ describe('online index builds (prisma-offline-migrate)', () => {
       output: expect.stringContaining('No pending migrations to apply.'),
     });
     expect(await indexState('Thing_name_idx')).toBe('valid');
+  });
+});
+
+describe('a migration run that stopped half-way (killed, its node drained)', () => {
+  let admin: Client;
+  let owner: Client;
+  let databaseUrl: string;
+  let database: string;
+  let dir: string | undefined;
+
+  beforeEach(async () => {
+    database = `payorch_stopped_${process.pid}_${randomBytes(3).toString('hex')}`;
+    admin = new Client({ connectionString: testAdminUrl() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${database}"`);
+    const url = new URL(testAdminUrl());
+    url.pathname = `/${database}`;
+    databaseUrl = url.toString();
+    owner = new Client({ connectionString: databaseUrl });
+    await owner.connect();
+    await owner.query(
+      `CREATE TABLE "Thing" ("id" int PRIMARY KEY, "name" text NOT NULL); INSERT INTO "Thing" SELECT g, 'n' || g FROM generate_series(1, 1000) g`,
+    );
+  });
+
+  afterEach(async () => {
+    await owner.end();
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.end();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const env = () => ({ DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir! });
+  /**
+   * Starts a deploy, waits until its statement `matching` waits for a lock the test holds, then kills the run (-9) and
+   * ends its session, as a pod killed mid-migration whose connection PostgreSQL then drops.
+   */
+  async function killedWhileWaiting(matching: string): Promise<void> {
+    const run = runner(['deploy'], env());
+    const pid = await waitFor(
+      async () =>
+        (
+          await owner.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND wait_event_type = 'Lock' AND query LIKE $2`,
+            [database, `%${matching}%`],
+          )
+        ).rows[0]?.pid,
+      { what: `the run's statement waiting (${matching})`, timeoutMs: 20_000 },
+    );
+    run.child.kill('SIGKILL');
+    await run.exit;
+    await owner.query('SELECT pg_terminate_backend($1)', [pid]);
+    await waitFor(async () => (await owner.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0, { what: 'its session ended' });
+  }
+  const records = async (name: string) =>
+    (
+      await owner.query<{ finished: boolean; rolledBack: boolean }>(
+        `SELECT finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS "rolledBack" FROM "_prisma_migrations" WHERE migration_name = $1 ORDER BY started_at`,
+        [name],
+      )
+    ).rows;
+
+  it('is applied again by the next deploy: it took no effect, and it takes effect once', async () => {
+    dir = migrationsDir({
+      '20300101000000_added_markers': 'CREATE TABLE "Marker" ("id" int);\nINSERT INTO "Marker" VALUES (1);\nSELECT count(*) FROM "Thing";\n',
+    });
+    const holder = new Client({ connectionString: databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN; LOCK TABLE "Thing" IN ACCESS EXCLUSIVE MODE`);
+      await killedWhileWaiting('"Marker"');
+      await holder.query('ROLLBACK');
+    } finally {
+      await holder.end();
+    }
+    const status = runner(['status'], env());
+    expect(await status.exit).toBe(1);
+    expect(status.output()).toContain('interrupted: 20300101000000_added_markers (a run stopped while applying it');
+
+    // Before: P3009 ("failed migrations in the target database") on every deploy until someone ran `resolve`.
+    const again = runner(['deploy'], env());
+    expect(await again.exit).toBe(0);
+    expect(again.output()).toContain('Applying 20300101000000_added_markers again: the run that started it at');
+    expect((await owner.query('SELECT count(*)::int AS n FROM "Marker"')).rows[0]).toEqual({ n: 1 });
+    expect(await records('20300101000000_added_markers')).toEqual([
+      { finished: false, rolledBack: true },
+      { finished: true, rolledBack: false },
+    ]);
+  });
+
+  it('builds an online index again: the killed build left it invalid', async () => {
+    dir = migrationsDir({ '20300101000000_thing_names': ONLINE_INDEX });
+    const writer = new Client({ connectionString: databaseUrl });
+    await writer.connect();
+    try {
+      await writer.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
+      await killedWhileWaiting('INDEX CONCURRENTLY');
+      await writer.query('ROLLBACK');
+    } finally {
+      await writer.end();
+    }
+    expect(await indexValidity(owner, 'Thing_name_idx')).toBe('invalid');
+    const again = runner(['deploy'], env());
+    expect(await again.exit).toBe(0);
+    expect(again.output()).toContain('Dropped the invalid index Thing_name_idx');
+    expect(await indexValidity(owner, 'Thing_name_idx')).toBe('valid');
+    expect(await records('20300101000000_thing_names')).toEqual([
+      { finished: false, rolledBack: true },
+      { finished: true, rolledBack: false },
+    ]);
+  });
+
+  it('a migration that failed with an error still waits for a person (P3009): applying it again would fail again', async () => {
+    dir = migrationsDir({ '20300101000000_broken': 'CREATE TABLE "Marker" ("id" int);\nSELECT 1 / 0;\n' });
+    const failed = runner(['deploy'], env());
+    expect(await failed.exit).toBe(1);
+    const again = runner(['deploy'], env());
+    expect(await again.exit).toBe(1);
+    expect(again.output()).toContain('P3009: failed migrations in the target database: 20300101000000_broken');
+    expect((await owner.query(`SELECT to_regclass('"Marker"') AS marker`)).rows[0]).toEqual({ marker: null });
   });
 });
 
