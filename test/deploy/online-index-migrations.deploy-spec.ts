@@ -12,7 +12,8 @@ import { REPO_ROOT, testAdminUrl, waitFor } from '@payorch/testing';
  * Index builds on tables that hold rows run online (docs/runbooks/database.md, "Indexes"): `create` writes each as a
  * migration of its own, `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, and the offline runner (the deployment's migration
  * step) builds it while the table's writes go on, cleans up after a failed build, and lets two runs started at once
- * (two replicas of the migration Job) wait for each other without deadlocking.
+ * (two replicas of the migration Job) wait for each other without deadlocking; a run killed half-way leaves nothing
+ * half-applied, and the next deploy applies its migration again.
  */
 const RUNNER = path.join(REPO_ROOT, 'scripts/prisma-offline-migrate.mjs');
 const LOCK_ID = 72707369;
@@ -50,24 +51,71 @@ async function indexValidity(client: Client, name: string): Promise<'valid' | 'i
   return rows.length === 0 ? 'absent' : rows[0]!.valid ? 'valid' : 'invalid';
 }
 
+/**
+ * A database of the test's own holding a "Thing" table of `rows` rows, the migration folders made for it and the
+ * sessions opened on it; `drop()` ends and removes them all.
+ */
+class Scratch {
+  readonly name = `payorch_migrate_${process.pid}_${randomBytes(3).toString('hex')}`;
+  readonly url: string;
+  readonly owner: Client;
+  private readonly admin = new Client({ connectionString: testAdminUrl() });
+  private readonly sessions: Client[] = [];
+  private readonly dirs: string[] = [];
+
+  private constructor() {
+    const url = new URL(testAdminUrl());
+    url.pathname = `/${this.name}`;
+    this.url = url.toString();
+    this.owner = new Client({ connectionString: this.url });
+  }
+
+  static async create(rows: number): Promise<Scratch> {
+    const scratch = new Scratch();
+    await scratch.admin.connect();
+    await scratch.admin.query(`CREATE DATABASE "${scratch.name}"`);
+    await scratch.owner.connect();
+    await scratch.owner.query(
+      `CREATE TABLE "Thing" ("id" int PRIMARY KEY, "name" text NOT NULL); INSERT INTO "Thing" SELECT g, 'n' || g FROM generate_series(1, ${rows}) g`,
+    );
+    return scratch;
+  }
+
+  async session(): Promise<Client> {
+    const client = new Client({ connectionString: this.url });
+    await client.connect();
+    this.sessions.push(client);
+    return client;
+  }
+
+  /** The runner against this database and `dir`'s migrations. */
+  run(args: string[], dir: string): Run {
+    return runner(args, { DATABASE_URL: this.url, PRISMA_MIGRATIONS_DIR: dir });
+  }
+
+  migrations(migrations: Record<string, string>): string {
+    const dir = migrationsDir(migrations);
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  async drop(): Promise<void> {
+    for (const client of this.sessions.splice(0)) await client.end().catch(() => undefined);
+    await this.owner.end();
+    await this.admin.query(`DROP DATABASE IF EXISTS "${this.name}" WITH (FORCE)`);
+    await this.admin.end();
+    for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const ONLINE_INDEX = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_idx" ON "Thing"("name");\n';
 const ONLINE_UNIQUE_INDEX = 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "Thing_name_key" ON "Thing"("name");\n';
 
 describe('online index builds (prisma-offline-migrate)', () => {
-  let admin: Client;
+  let db: Scratch;
   let owner: Client;
-  let databaseUrl: string;
-  let database: string;
-  const dirs: string[] = [];
-  const others: Client[] = [];
 
-  const session = async (): Promise<Client> => {
-    const client = new Client({ connectionString: databaseUrl });
-    await client.connect();
-    others.push(client);
-    return client;
-  };
-  const deploy = (dir: string) => runner(['deploy'], { DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir });
+  const deploy = (dir: string) => db.run(['deploy'], dir);
   const indexState = (name: string) => indexValidity(owner, name);
   /** The session of a run building an index, once it waits for a lock (a transaction that wrote to the table). */
   const buildWaiting = () =>
@@ -76,45 +124,28 @@ describe('online index builds (prisma-offline-migrate)', () => {
         (
           await owner.query<{ pid: number }>(
             `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND wait_event_type = 'Lock' AND query ILIKE 'CREATE%INDEX CONCURRENTLY%'`,
-            [database],
+            [db.name],
           )
         ).rows[0]?.pid,
       { what: 'the index build waiting for the open transaction', timeoutMs: 20_000 },
     );
 
   beforeEach(async () => {
-    database = `payorch_onlineidx_${process.pid}_${randomBytes(3).toString('hex')}`;
-    admin = new Client({ connectionString: testAdminUrl() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${database}"`);
-    const url = new URL(testAdminUrl());
-    url.pathname = `/${database}`;
-    databaseUrl = url.toString();
-    owner = new Client({ connectionString: databaseUrl });
-    await owner.connect();
-    await owner.query(
-      `CREATE TABLE "Thing" ("id" int PRIMARY KEY, "name" text NOT NULL); INSERT INTO "Thing" SELECT g, 'n' || g FROM generate_series(1, 20000) g`,
-    );
+    db = await Scratch.create(20_000);
+    owner = db.owner;
   });
 
-  afterEach(async () => {
-    for (const client of others.splice(0)) await client.end().catch(() => undefined);
-    await owner.end();
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.end();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => db.drop());
 
   it('builds the index while the table takes writes', async () => {
-    const dir = migrationsDir({ '20300101000000_thing_names': ONLINE_INDEX });
-    dirs.push(dir);
+    const dir = db.migrations({ '20300101000000_thing_names': ONLINE_INDEX });
     // A transaction that wrote to the table is open: the build waits for it (as any index build would).
-    const open = await session();
+    const open = await db.session();
     await open.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
     const run = deploy(dir);
     await buildWaiting();
     // A plain CREATE INDEX would hold its write lock queued here and every insert would wait behind it.
-    const writer = await session();
+    const writer = await db.session();
     await writer.query(`INSERT INTO "Thing" VALUES (100002, 'during the build')`);
     expect(await buildWaiting()).toEqual(expect.any(Number));
     await open.query('COMMIT');
@@ -126,8 +157,7 @@ describe('online index builds (prisma-offline-migrate)', () => {
   it('leaves no invalid index behind a failed build, and builds it once the migration is resolved and run again', async () => {
     // Two rows share a name: the unique index cannot be built.
     await owner.query(`UPDATE "Thing" SET "name" = 'n1' WHERE "id" = 2`);
-    const dir = migrationsDir({ '20300101000000_unique_thing_names': ONLINE_UNIQUE_INDEX });
-    dirs.push(dir);
+    const dir = db.migrations({ '20300101000000_unique_thing_names': ONLINE_UNIQUE_INDEX });
     const failed = deploy(dir);
     expect(await failed.exit).toBe(1);
     expect(failed.output()).toMatch(/Migration 20300101000000_unique_thing_names failed: could not create unique index/);
@@ -135,7 +165,7 @@ describe('online index builds (prisma-offline-migrate)', () => {
     expect(await indexState('Thing_name_key')).toBe('absent');
 
     await owner.query(`UPDATE "Thing" SET "name" = 'n2' WHERE "id" = 2`);
-    const resolved = runner(['resolve', '--rolled-back', '20300101000000_unique_thing_names'], { DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir });
+    const resolved = db.run(['resolve', '--rolled-back', '20300101000000_unique_thing_names'], dir);
     expect(await resolved.exit).toBe(0);
     const again = deploy(dir);
     expect(await again.exit).toBe(0);
@@ -148,8 +178,7 @@ describe('online index builds (prisma-offline-migrate)', () => {
     await owner.query(ONLINE_UNIQUE_INDEX).catch(() => undefined);
     expect(await indexState('Thing_name_key')).toBe('invalid');
     await owner.query(`UPDATE "Thing" SET "name" = 'n2' WHERE "id" = 2`);
-    const dir = migrationsDir({ '20300101000000_unique_thing_names': ONLINE_UNIQUE_INDEX });
-    dirs.push(dir);
+    const dir = db.migrations({ '20300101000000_unique_thing_names': ONLINE_UNIQUE_INDEX });
     const run = deploy(dir);
     expect(await run.exit).toBe(0);
     expect(run.output()).toContain('Dropped the invalid index Thing_name_key');
@@ -157,9 +186,8 @@ describe('online index builds (prisma-offline-migrate)', () => {
   });
 
   it('lets a second run started during a build wait for it, without a deadlock', async () => {
-    const dir = migrationsDir({ '20300101000000_thing_names': ONLINE_INDEX });
-    dirs.push(dir);
-    const open = await session();
+    const dir = db.migrations({ '20300101000000_thing_names': ONLINE_INDEX });
+    const open = await db.session();
     await open.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
     const first = deploy(dir);
     const builder = await buildWaiting();
@@ -170,7 +198,7 @@ describe('online index builds (prisma-offline-migrate)', () => {
         (
           await owner.query(
             `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid NOT IN ($2, pg_backend_pid()) AND query LIKE '%advisory_lock(${LOCK_ID})%'`,
-            [database, builder],
+            [db.name, builder],
           )
         ).rowCount,
       { what: 'the second run asking for the migration lock' },
@@ -189,47 +217,28 @@ describe('online index builds (prisma-offline-migrate)', () => {
 });
 
 describe('a migration run that stopped half-way (killed, its node drained)', () => {
-  let admin: Client;
+  let db: Scratch;
   let owner: Client;
-  let databaseUrl: string;
-  let database: string;
-  let dir: string | undefined;
 
   beforeEach(async () => {
-    database = `payorch_stopped_${process.pid}_${randomBytes(3).toString('hex')}`;
-    admin = new Client({ connectionString: testAdminUrl() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${database}"`);
-    const url = new URL(testAdminUrl());
-    url.pathname = `/${database}`;
-    databaseUrl = url.toString();
-    owner = new Client({ connectionString: databaseUrl });
-    await owner.connect();
-    await owner.query(
-      `CREATE TABLE "Thing" ("id" int PRIMARY KEY, "name" text NOT NULL); INSERT INTO "Thing" SELECT g, 'n' || g FROM generate_series(1, 1000) g`,
-    );
+    db = await Scratch.create(1000);
+    owner = db.owner;
   });
 
-  afterEach(async () => {
-    await owner.end();
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.end();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => db.drop());
 
-  const env = () => ({ DATABASE_URL: databaseUrl, PRISMA_MIGRATIONS_DIR: dir! });
   /**
    * Starts a deploy, waits until its statement `matching` waits for a lock the test holds, then kills the run (-9) and
    * ends its session, as a pod killed mid-migration whose connection PostgreSQL then drops.
    */
-  async function killedWhileWaiting(matching: string): Promise<void> {
-    const run = runner(['deploy'], env());
+  async function killedWhileWaiting(dir: string, matching: string): Promise<void> {
+    const run = db.run(['deploy'], dir);
     const pid = await waitFor(
       async () =>
         (
           await owner.query<{ pid: number }>(
             `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND wait_event_type = 'Lock' AND query LIKE $2`,
-            [database, `%${matching}%`],
+            [db.name, `%${matching}%`],
           )
         ).rows[0]?.pid,
       { what: `the run's statement waiting (${matching})`, timeoutMs: 20_000 },
@@ -248,24 +257,19 @@ describe('a migration run that stopped half-way (killed, its node drained)', () 
     ).rows;
 
   it('is applied again by the next deploy: it took no effect, and it takes effect once', async () => {
-    dir = migrationsDir({
+    const dir = db.migrations({
       '20300101000000_added_markers': 'CREATE TABLE "Marker" ("id" int);\nINSERT INTO "Marker" VALUES (1);\nSELECT count(*) FROM "Thing";\n',
     });
-    const holder = new Client({ connectionString: databaseUrl });
-    await holder.connect();
-    try {
-      await holder.query(`BEGIN; LOCK TABLE "Thing" IN ACCESS EXCLUSIVE MODE`);
-      await killedWhileWaiting('"Marker"');
-      await holder.query('ROLLBACK');
-    } finally {
-      await holder.end();
-    }
-    const status = runner(['status'], env());
+    const holder = await db.session();
+    await holder.query(`BEGIN; LOCK TABLE "Thing" IN ACCESS EXCLUSIVE MODE`);
+    await killedWhileWaiting(dir, '"Marker"');
+    await holder.query('ROLLBACK');
+    const status = db.run(['status'], dir);
     expect(await status.exit).toBe(1);
     expect(status.output()).toContain('interrupted: 20300101000000_added_markers (a run stopped while applying it');
 
     // Before: P3009 ("failed migrations in the target database") on every deploy until someone ran `resolve`.
-    const again = runner(['deploy'], env());
+    const again = db.run(['deploy'], dir);
     expect(await again.exit).toBe(0);
     expect(again.output()).toContain('Applying 20300101000000_added_markers again: the run that started it at');
     expect((await owner.query('SELECT count(*)::int AS n FROM "Marker"')).rows[0]).toEqual({ n: 1 });
@@ -276,18 +280,13 @@ describe('a migration run that stopped half-way (killed, its node drained)', () 
   });
 
   it('builds an online index again: the killed build left it invalid', async () => {
-    dir = migrationsDir({ '20300101000000_thing_names': ONLINE_INDEX });
-    const writer = new Client({ connectionString: databaseUrl });
-    await writer.connect();
-    try {
-      await writer.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
-      await killedWhileWaiting('INDEX CONCURRENTLY');
-      await writer.query('ROLLBACK');
-    } finally {
-      await writer.end();
-    }
+    const dir = db.migrations({ '20300101000000_thing_names': ONLINE_INDEX });
+    const writer = await db.session();
+    await writer.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
+    await killedWhileWaiting(dir, 'INDEX CONCURRENTLY');
+    await writer.query('ROLLBACK');
     expect(await indexValidity(owner, 'Thing_name_idx')).toBe('invalid');
-    const again = runner(['deploy'], env());
+    const again = db.run(['deploy'], dir);
     expect(await again.exit).toBe(0);
     expect(again.output()).toContain('Dropped the invalid index Thing_name_idx');
     expect(await indexValidity(owner, 'Thing_name_idx')).toBe('valid');
@@ -298,10 +297,10 @@ describe('a migration run that stopped half-way (killed, its node drained)', () 
   });
 
   it('a migration that failed with an error still waits for a person (P3009): applying it again would fail again', async () => {
-    dir = migrationsDir({ '20300101000000_broken': 'CREATE TABLE "Marker" ("id" int);\nSELECT 1 / 0;\n' });
-    const failed = runner(['deploy'], env());
+    const dir = db.migrations({ '20300101000000_broken': 'CREATE TABLE "Marker" ("id" int);\nSELECT 1 / 0;\n' });
+    const failed = db.run(['deploy'], dir);
     expect(await failed.exit).toBe(1);
-    const again = runner(['deploy'], env());
+    const again = db.run(['deploy'], dir);
     expect(await again.exit).toBe(1);
     expect(again.output()).toContain('P3009: failed migrations in the target database: 20300101000000_broken');
     expect((await owner.query(`SELECT to_regclass('"Marker"') AS marker`)).rows[0]).toEqual({ marker: null });
