@@ -6,7 +6,9 @@
 //      that holds rows is built online (CREATE INDEX CONCURRENTLY, a migration of its own) while the services write;
 //   2. when DATABASE_APP_PASSWORD is set, gives the application role `payorch_app` (created by the
 //      migrations: no owner rights, no BYPASSRLS) that password, so DATABASE_APP_URL can log in.
-// Env: DATABASE_URL (owner role, required), DATABASE_APP_PASSWORD (optional). Exit 0 = schema up to date.
+// Env: DATABASE_URL (owner role, required), DATABASE_APP_PASSWORD (optional), MIGRATION_LOCK_TIMEOUT_MS /
+// MIGRATION_LOCK_ATTEMPTS (optional: a migration waits at most that long for a table's lock, then tries again).
+// Exit 0 = schema up to date.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';

@@ -13,7 +13,8 @@ import { REPO_ROOT, testAdminUrl, waitFor } from '@payorch/testing';
  * migration of its own, `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, and the offline runner (the deployment's migration
  * step) builds it while the table's writes go on, cleans up after a failed build, and lets two runs started at once
  * (two replicas of the migration Job) wait for each other without deadlocking; a run killed half-way leaves nothing
- * half-applied, and the next deploy applies its migration again.
+ * half-applied, and the next deploy applies its migration again; a migration waiting for a busy table gives the
+ * lock queue back every MIGRATION_LOCK_TIMEOUT_MS.
  */
 const RUNNER = path.join(REPO_ROOT, 'scripts/prisma-offline-migrate.mjs');
 const LOCK_ID = 72707369;
@@ -89,8 +90,8 @@ class Scratch {
   }
 
   /** The runner against this database and `dir`'s migrations. */
-  run(args: string[], dir: string): Run {
-    return runner(args, { DATABASE_URL: this.url, PRISMA_MIGRATIONS_DIR: dir });
+  run(args: string[], dir: string, env: Record<string, string> = {}): Run {
+    return runner(args, { DATABASE_URL: this.url, PRISMA_MIGRATIONS_DIR: dir, ...env });
   }
 
   migrations(migrations: Record<string, string>): string {
@@ -304,6 +305,74 @@ describe('a migration run that stopped half-way (killed, its node drained)', () 
     expect(await again.exit).toBe(1);
     expect(again.output()).toContain('P3009: failed migrations in the target database: 20300101000000_broken');
     expect((await owner.query(`SELECT to_regclass('"Marker"') AS marker`)).rows[0]).toEqual({ marker: null });
+  });
+});
+
+describe('a migration waiting for a busy table', () => {
+  let db: Scratch;
+
+  beforeEach(async () => {
+    db = await Scratch.create(1000);
+  });
+
+  afterEach(() => db.drop());
+
+  /** A long transaction of the services: it holds the table (ACCESS SHARE) until the test commits it. */
+  async function longReader(): Promise<Client> {
+    const reader = await db.session();
+    await reader.query('BEGIN; SELECT count(*) FROM "Thing"');
+    return reader;
+  }
+  const alterWaiting = () =>
+    waitFor(
+      async () =>
+        (
+          await db.owner.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE '%ALTER TABLE "Thing"%'`, [
+            db.name,
+          ])
+        ).rowCount,
+      { what: "the migration's ALTER TABLE queued for the table's lock", timeoutMs: 20_000 },
+    );
+  const hasKind = async () =>
+    (await db.owner.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'Thing' AND column_name = 'kind'`)).rowCount === 1;
+
+  it("gives the lock queue back every MIGRATION_LOCK_TIMEOUT_MS: the services' writes get through, and the migration applies once the table is free", async () => {
+    const dir = db.migrations({ '20300101000000_added_thing_kinds': 'ALTER TABLE "Thing" ADD COLUMN "kind" text;\n' });
+    const reader = await longReader();
+    const run = db.run(['deploy'], dir, { MIGRATION_LOCK_TIMEOUT_MS: '200' });
+    await alterWaiting();
+    // A write of the services behind the queued ALTER TABLE: before, it waited as long as the long transaction lasted.
+    const writer = await db.session();
+    let written = false;
+    const write = writer.query(`INSERT INTO "Thing" VALUES (100001, 'meanwhile')`).then(() => (written = true));
+    await waitFor(() => written, { what: 'the INSERT done while the long transaction is still open' });
+    await write;
+    expect(await hasKind()).toBe(false);
+    await reader.query('COMMIT');
+    expect(await run.exit).toBe(0);
+    expect(run.output()).toMatch(/Migration 20300101000000_added_thing_kinds waited 200 ms for a lock and was rolled back \(attempt 1 of 20\)/);
+    expect(await hasKind()).toBe(true);
+  });
+
+  it('stops after MIGRATION_LOCK_ATTEMPTS without a failed record: nothing was applied, the next deploy applies it', async () => {
+    const dir = db.migrations({ '20300101000000_added_thing_kinds': 'ALTER TABLE "Thing" ADD COLUMN "kind" text;\n' });
+    const reader = await longReader();
+    const gaveUp = db.run(['deploy'], dir, { MIGRATION_LOCK_TIMEOUT_MS: '100', MIGRATION_LOCK_ATTEMPTS: '2' });
+    expect(await gaveUp.exit).toBe(1);
+    expect(gaveUp.output()).toContain(
+      'Migration 20300101000000_added_thing_kinds not applied: it waited 100 ms for a lock 2 times (a long transaction holds its table); nothing was applied, deploy again',
+    );
+    await reader.query('COMMIT');
+    const again = db.run(['deploy'], dir);
+    expect(await again.exit).toBe(0);
+    expect(await hasKind()).toBe(true);
+  });
+
+  it('refuses a lock timeout that is not a positive integer', async () => {
+    const dir = db.migrations({});
+    const run = db.run(['deploy'], dir, { MIGRATION_LOCK_TIMEOUT_MS: '5s' });
+    expect(await run.exit).toBe(2);
+    expect(run.output()).toContain('MIGRATION_LOCK_TIMEOUT_MS must be a positive integer, got "5s"');
   });
 });
 
