@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { SCHEMA_MIGRATION } from '../../libs/db/src/schema-version';
+
 /**
  * Rules for migrations written from the sixteenth session on (docs/runbooks/database.md, "Rolling deploys"): the migration
  * runs before the new pods take traffic, against tables that may be large and while the previous release's pods still
@@ -74,6 +76,16 @@ describe(`migrations from ${RULES_FROM} on`, () => {
       .filter(({ sql, text }) => /\bDROP\s+(FUNCTION|TABLE|COLUMN|TYPE|VIEW)\b|\bRENAME\b/i.test(sql) && !/Compatible with the previous release/i.test(text))
       .map(({ name }) => name);
     expect(offending).toEqual([]);
+  });
+});
+
+describe('SCHEMA_MIGRATION (libs/db)', () => {
+  it('names the newest migration: a build is ready, and its worker takes jobs, once its own schema is applied', () => {
+    const newest = readdirSync(MIGRATIONS)
+      .filter((name) => /^\d{14}_/.test(name))
+      .sort()
+      .at(-1);
+    expect(SCHEMA_MIGRATION).toBe(newest);
   });
 });
 

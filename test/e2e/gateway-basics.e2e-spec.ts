@@ -1,3 +1,5 @@
+import { SCHEMA_MIGRATION } from '@payorch/db';
+
 import { GatewaySession } from './support/gateway-session';
 
 describe('gateway basics', () => {
@@ -5,17 +7,21 @@ describe('gateway basics', () => {
   beforeAll(() => session.start({ RATE_LIMIT_PER_MINUTE: '5' }));
   afterAll(() => session.stop());
 
-  it('reports health of PostgreSQL and Redis', async () => {
+  it('reports health of PostgreSQL, its schema and Redis', async () => {
     const res = await session.http().get('/health');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok', service: 'api-gateway', checks: { database: 'ok', redis: 'ok' } });
+    expect(res.body).toEqual({ status: 'ok', service: 'api-gateway', checks: { database: 'ok', schema: 'ok', redis: 'ok' } });
   });
 
   it('answers liveness, and readiness with each check', async () => {
     expect((await session.http().get('/health/live')).status).toBe(200);
     const res = await session.http().get('/health/ready');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok', service: 'api-gateway', checks: { database: { ok: true }, redis: { ok: true } } });
+    expect(res.body).toEqual({
+      status: 'ok',
+      service: 'api-gateway',
+      checks: { database: { ok: true }, schema: { ok: true, migration: SCHEMA_MIGRATION }, redis: { ok: true } },
+    });
   });
 
   it('serves the OpenAPI document with every resource', async () => {

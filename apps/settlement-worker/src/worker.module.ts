@@ -4,7 +4,8 @@ import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 
 import type { WorkerConfig } from '@payorch/config';
-import type { Database } from '@payorch/db';
+import { type Database, SCHEMA_MIGRATION } from '@payorch/db';
+import { SchemaCheck } from '@payorch/health';
 import type { SecretBox } from '@payorch/domain';
 import { type Resolver, systemResolver } from '@payorch/egress-guard';
 import type { Logger, Registry } from '@payorch/logging';
@@ -27,6 +28,7 @@ import { DATABASE, EGRESS_RESOLVER, LOGGER, METRICS, SECRET_BOX, WORKER_CONFIG }
 import { WalletPaymentsModule } from './wallet-payments/wallet-payments.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 import { WorkerDrain } from './worker-drain';
+import { SCHEMA_CHECK, WorkerSchemaGate } from './schema-gate';
 import { workerMetrics } from './worker-metrics';
 
 export interface WorkerDeps {
@@ -74,6 +76,7 @@ export class WorkerModule {
       { provide: REGISTRY, useValue: deps.registry },
       { provide: SECRET_BOX, useValue: deps.secrets },
       { provide: WORKER_CONFIG, useValue: deps.config },
+      { provide: SCHEMA_CHECK, useValue: new SchemaCheck(deps.db, SCHEMA_MIGRATION) },
     ];
     return {
       module: WorkerModule,
@@ -106,7 +109,7 @@ export class WorkerModule {
       ],
       // QueueJobGauges / UnknownOutcomeGauges: jobs per queue and state from Redis, payments whose outcome is unknown
       // from PostgreSQL, read when /metrics is scraped.
-      providers: [...shared, BullErrorLog, DatabaseCloser, QueueJobGauges, SchedulerReconciler, UnknownOutcomeGauges, WorkerDrain],
+      providers: [...shared, BullErrorLog, DatabaseCloser, QueueJobGauges, SchedulerReconciler, UnknownOutcomeGauges, WorkerDrain, WorkerSchemaGate],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { createPrismaClient, Database, type PrismaClient, publishEvent } from './index';
+import { createPrismaClient, Database, type PrismaClient, publishEvent, SCHEMA_MIGRATION } from './index';
 import { createTestDatabase, type TestDatabase } from '@payorch/testing';
 
 describe(`${Database.name} (row-level security)`, () => {
@@ -223,5 +223,25 @@ describe(`${Database.name} (row-level security)`, () => {
     const disabled = (await owner.tenant.create({ data: { name: 'Off', status: 'DISABLED' } })).id;
     await owner.apiKey.create({ data: { tenantId: disabled, name: 'k', prefix: 'pfxoff', hash: 'h', scopes: ['stores:read'] } });
     expect(await sut.findApiKeyByPrefix('pfxoff')).toBeNull();
+  });
+
+  it("answers whether the build's migration is applied, to the application role, and nothing else of the migrations table", async () => {
+    expect(await sut.migrationApplied(SCHEMA_MIGRATION)).toBe(true);
+    expect(await sut.migrationApplied('20990101000000_not_written_yet')).toBe(false);
+    await owner.$executeRawUnsafe(`UPDATE "_prisma_migrations" SET "rolled_back_at" = now() WHERE "migration_name" = '${SCHEMA_MIGRATION}'`);
+    expect(await sut.migrationApplied(SCHEMA_MIGRATION)).toBe(false);
+    await owner.$executeRawUnsafe(`UPDATE "_prisma_migrations" SET "rolled_back_at" = NULL WHERE "migration_name" = '${SCHEMA_MIGRATION}'`);
+    // payorch_app reads no row of the owner's table itself.
+    await expect(sut.withTenant(tenantA, (tx) => tx.$queryRaw`SELECT count(*) FROM "_prisma_migrations"`)).rejects.toThrow(/permission denied/);
+  });
+
+  it('takes a schema older than the function itself for not applied (no error)', async () => {
+    await owner.$executeRawUnsafe('ALTER FUNCTION payorch_migration_applied(text) RENAME TO payorch_migration_applied_hidden');
+    try {
+      expect(await sut.migrationApplied(SCHEMA_MIGRATION)).toBe(false);
+    } finally {
+      await owner.$executeRawUnsafe('ALTER FUNCTION payorch_migration_applied_hidden(text) RENAME TO payorch_migration_applied');
+    }
+    expect(await sut.migrationApplied(SCHEMA_MIGRATION)).toBe(true);
   });
 });

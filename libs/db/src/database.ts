@@ -507,6 +507,20 @@ export class Database {
     await this.prisma.$queryRaw`SELECT 1`;
   }
 
+  /**
+   * Whether the migration step has applied `name` (payorch_migration_applied: no tenant scope, SECURITY DEFINER). False
+   * too on a schema older than that function itself (SQLSTATE 42883): older than any build that asks.
+   */
+  async migrationApplied(name: string): Promise<boolean> {
+    try {
+      const [row] = await this.prisma.$queryRaw<[{ applied: boolean }]>`SELECT payorch_migration_applied(${name}::text) AS "applied"`;
+      return row?.applied === true;
+    } catch (error) {
+      if (isUndefinedFunction(error)) return false;
+      throw error;
+    }
+  }
+
   /** Idempotent: a second call waits for the first (the bare pool may be ended once only). */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -518,4 +532,10 @@ export class Database {
     })();
     return this.closing;
   }
+}
+
+/** PostgreSQL's 42883 (undefined_function), as the pg driver or Prisma's adapter reports it. */
+function isUndefinedFunction(error: unknown): boolean {
+  const e = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { code?: unknown } } } } | null;
+  return e?.code === '42883' || e?.meta?.driverAdapterError?.cause?.code === '42883';
 }

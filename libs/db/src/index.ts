@@ -27,3 +27,4 @@ export {
 } from './events';
 export { compareAndSetLifecycle, lifecycleColumns, type LifecycleTable } from './compare-and-set';
 export { canDefer, type DeferringSqlClient, isSqlTransaction, type SqlClient, SqlTransaction, TenantSql } from './sql-transaction';
+export { SCHEMA_MIGRATION } from './schema-version';

@@ -13,5 +13,6 @@ export {
   type ReadinessReport,
   redisPing,
 } from './readiness';
+export { SchemaCheck, SchemaGate, type SchemaSource } from './schema';
 export { beginDrain, drainAndClose, type DrainOptions, exitGracefullyOnSignals, isDraining } from './shutdown';
 export { ServiceHealth, ServiceHealthController, type ServiceHealthOptions, type StatusSink } from './service-health';

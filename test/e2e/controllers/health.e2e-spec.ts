@@ -1,3 +1,5 @@
+import { SCHEMA_MIGRATION } from '@payorch/db';
+
 import { ControllerSuite, expectError, expectStatus } from '../support/controller-suite';
 
 describe('HealthController (health/live, health/ready, health, metrics)', () => {
@@ -5,7 +7,7 @@ describe('HealthController (health/live, health/ready, health, metrics)', () => 
   beforeAll(() => suite.start());
   afterAll(() => suite.stop());
 
-  it('answers liveness, readiness and the legacy health body with 200 while PostgreSQL and Redis answer', async () => {
+  it("answers liveness, readiness and the legacy health body with 200 while PostgreSQL (holding this build's schema) and Redis answer", async () => {
     const live = await suite.session.http().get('/health/live');
     expectStatus(live, 200);
     expect(live.body).toMatchObject({ status: 'ok', service: 'api-gateway' });
@@ -14,14 +16,14 @@ describe('HealthController (health/live, health/ready, health, metrics)', () => 
     expect(ready.body).toEqual({
       status: 'ok',
       service: 'api-gateway',
-      checks: { database: { ok: true }, redis: { ok: true } },
+      checks: { database: { ok: true }, schema: { ok: true, migration: SCHEMA_MIGRATION }, redis: { ok: true } },
     });
     const health = await suite.session.http().get('/health');
     expectStatus(health, 200);
     expect(health.body).toEqual({
       status: 'ok',
       service: 'api-gateway',
-      checks: { database: 'ok', redis: 'ok' },
+      checks: { database: 'ok', schema: 'ok', redis: 'ok' },
     });
   });
 

@@ -3,8 +3,8 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
 
-import type { Database } from '@payorch/db';
-import { databasePing, Readiness, redisPing, ServiceHealth, ServiceHealthController } from '@payorch/health';
+import { type Database, SCHEMA_MIGRATION } from '@payorch/db';
+import { databasePing, Readiness, redisPing, SchemaCheck, ServiceHealth, ServiceHealthController } from '@payorch/health';
 import type { Registry } from '@payorch/logging';
 
 import { Public } from '../common/auth.guard';
@@ -12,7 +12,7 @@ import { DATABASE, METRICS_REGISTRY, REDIS } from '../common/tokens';
 
 export { METRICS_REGISTRY };
 
-/** `/health/live`, `/health/ready` (PostgreSQL, Redis), `/health`, `/metrics`: public, not in the OpenAPI document. */
+/** `/health/live`, `/health/ready` (PostgreSQL, the build's schema applied, Redis), `/health`, `/metrics`: public, not in the OpenAPI document. */
 @ApiExcludeController()
 @Public()
 @Controller()
@@ -24,7 +24,16 @@ export class HealthController extends ServiceHealthController {
     health: HealthCheckService,
     indicators: HealthIndicatorService,
   ) {
-    const readiness = new Readiness({ health, indicators, registry, probes: { database: databasePing(db), redis: redisPing(redis) } });
+    const readiness = new Readiness({
+      health,
+      indicators,
+      registry,
+      probes: {
+        database: databasePing(db),
+        schema: new SchemaCheck(db, SCHEMA_MIGRATION).probe(),
+        redis: redisPing(redis),
+      },
+    });
     super(new ServiceHealth({ service: 'api-gateway', readiness, registry }));
   }
 }

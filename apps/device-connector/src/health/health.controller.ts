@@ -2,8 +2,8 @@ import { Controller, Inject } from '@nestjs/common';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
 
-import type { Database } from '@payorch/db';
-import { databasePing, Readiness, type ReadinessProbe, redisPing, ServiceHealth, ServiceHealthController } from '@payorch/health';
+import { type Database, SCHEMA_MIGRATION } from '@payorch/db';
+import { databasePing, Readiness, type ReadinessProbe, redisPing, SchemaCheck, ServiceHealth, ServiceHealthController } from '@payorch/health';
 import { commandBusMetrics, type Registry } from '@payorch/logging';
 
 import { CommandBusService } from '../bus/command-bus.service';
@@ -26,7 +26,7 @@ function commandBusProbe(bus: CommandBusService): ReadinessProbe {
   };
 }
 
-/** `/health/live`, `/health/ready` (PostgreSQL, Redis, the command-bus consumer), `/health`, `/metrics`; every body names the instance. */
+/** `/health/live`, `/health/ready` (PostgreSQL, the build's schema applied, Redis, the command-bus consumer), `/health`, `/metrics`; every body names the instance. */
 @Controller()
 export class HealthController extends ServiceHealthController {
   constructor(
@@ -43,7 +43,7 @@ export class HealthController extends ServiceHealthController {
       health,
       indicators,
       registry,
-      probes: { database: databasePing(db), redis: redisPing(redis), commandBus: commandBusProbe(bus) },
+      probes: { database: databasePing(db), schema: new SchemaCheck(db, SCHEMA_MIGRATION).probe(), redis: redisPing(redis), commandBus: commandBusProbe(bus) },
     });
     super(
       new ServiceHealth({

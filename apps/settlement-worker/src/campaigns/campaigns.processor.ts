@@ -12,6 +12,7 @@ import { SHORT_LOCK } from '../worker-lock';
 import { CampaignRunner } from './campaign-runner';
 import { CampaignSweep, campaignSweepScheduler } from './campaign-sweep';
 import { CAMPAIGN_RUNNER, CAMPAIGN_SWEEP } from './campaigns.tokens';
+import { AFTER_SCHEMA } from '../schema-gate';
 
 type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?: string) => Promise<unknown> };
 
@@ -27,7 +28,7 @@ type Handlers = { [N in CampaignJobName]: (job: Job<CampaignJobData[N]>, token?:
  * job that failed (one attempt) is retried by the sweep while its campaign is open, and removed by it (with the rest
  * of the campaign's flow) once the campaign ended.
  */
-@Processor(CAMPAIGN_QUEUE, SHORT_LOCK)
+@Processor(CAMPAIGN_QUEUE, { ...SHORT_LOCK, ...AFTER_SCHEMA })
 export class CampaignsProcessor extends WorkerHost implements OnModuleInit {
   private readonly handlers: Handlers = {
     'campaign.run': (job, token) => this.runner.run(job, token),

@@ -7,9 +7,10 @@ import type { Redis } from 'ioredis';
 
 import type { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
-import { databasePing, Readiness, type ReadinessProbe, redisPing, ServiceHealth, ServiceHealthController } from '@payorch/health';
+import { databasePing, Readiness, type ReadinessProbe, redisPing, type SchemaCheck, ServiceHealth, ServiceHealthController } from '@payorch/health';
 import type { Registry } from '@payorch/logging';
 
+import { SCHEMA_CHECK } from '../schema-gate';
 import { SchedulerReconciler } from '../schedules/scheduler-reconciler.service';
 import { DATABASE } from '../tokens';
 
@@ -51,13 +52,14 @@ function schedulersProbe(reconciler: SchedulerReconciler): ReadinessProbe {
   };
 }
 
-/** `/health/live`, `/health/ready` (PostgreSQL, Redis, BullMQ workers running, job schedulers present), `/health`, `/metrics`. */
+/** `/health/live`, `/health/ready` (PostgreSQL, the build's schema applied, Redis, BullMQ workers running, job schedulers present), `/health`, `/metrics`. */
 @Controller()
 export class HealthController extends ServiceHealthController {
   constructor(
     @Inject(DATABASE) db: Database,
     @InjectQueue(QUEUES.system) queue: Queue,
     @Inject(REGISTRY) registry: Registry,
+    @Inject(SCHEMA_CHECK) schema: SchemaCheck,
     discovery: DiscoveryService,
     reconciler: SchedulerReconciler,
     health: HealthCheckService,
@@ -69,6 +71,7 @@ export class HealthController extends ServiceHealthController {
       registry,
       probes: {
         database: databasePing(db),
+        schema: schema.probe(),
         // BullMQ's client is a proxy over the ioredis instance; PING is forwarded to it.
         redis: async () => redisPing((await queue.getBackend().client) as unknown as Pick<Redis, 'status' | 'ping'>)(),
         workers: workersProbe(discovery),

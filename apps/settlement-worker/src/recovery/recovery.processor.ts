@@ -10,12 +10,13 @@ import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { RecoveryService } from './recovery.service';
 import { RECOVERY_SWEEP_SCHEDULER_ID } from './recovery.tokens';
+import { AFTER_SCHEMA } from '../schema-gate';
 
 export type RecoveryJobName = Extract<JobName, `operation.${string}`>;
 
 type Handlers = { [N in RecoveryJobName]: (job: Job<JobData[N]>) => Promise<unknown> };
 
-@Processor(QUEUES.operationsRecovery)
+@Processor(QUEUES.operationsRecovery, AFTER_SCHEMA)
 export class RecoveryProcessor extends WorkerHost implements OnModuleInit {
   private readonly handlers: Handlers = {
     'operation.recover': (job) => this.service.recover(job.data),

@@ -15,6 +15,7 @@ import { SHORT_LOCK } from '../worker-lock';
 import { ScheduleSyncService } from './schedule-sync.service';
 import { SettlementSweepService, settlementSweepScheduler } from './settlement-sweep.service';
 import { SettlementService } from './settlement.service';
+import { AFTER_SCHEMA } from '../schema-gate';
 
 export type SettlementJobName = Extract<JobName, `settlement.${string}`>;
 type Handlers = { [N in SettlementJobName]: (job: Job<JobData[N]>, token?: string) => Promise<unknown> };
@@ -29,7 +30,7 @@ const SYNC_NOW_JOB_ID = 'settlement-sync-now';
  * settlement whose job was lost and starts the scheduled runs lost before their first attempt (`settlement.sweep`). SHORT_LOCK: a worker killed mid close-day hands the
  * job over within ~15 s; the step-resumable job then recovers the sent close-day instead of sending another.
  */
-@Processor(QUEUES.settlement, SHORT_LOCK)
+@Processor(QUEUES.settlement, { ...SHORT_LOCK, ...AFTER_SCHEMA })
 export class SettlementProcessor extends WorkerHost implements OnModuleInit, OnApplicationShutdown {
   private readonly handlers: Handlers = {
     'settlement.run': (job, token) => this.settlements.run(job, token),

@@ -61,12 +61,12 @@ describe('settlement-worker queue wiring (real Redis)', () => {
   it('reports health and job metrics', async () => {
     const res = await request(app.getHttpServer()).get('/health');
     expect(res.status).toBe(200);
-    expect(res.body.checks).toEqual({ database: 'ok', redis: 'ok', workers: 'ok', schedulers: 'ok' });
+    expect(res.body.checks).toEqual({ database: 'ok', schema: 'ok', redis: 'ok', workers: 'ok', schedulers: 'ok' });
     const ready = await request(app.getHttpServer()).get('/health/ready');
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({
       status: 'ok',
-      checks: { database: { ok: true }, redis: { ok: true }, workers: { ok: true, workers: 6 }, schedulers: { ok: true } },
+      checks: { database: { ok: true }, schema: { ok: true }, redis: { ok: true }, workers: { ok: true, workers: 6 }, schedulers: { ok: true } },
     });
     expect((await request(app.getHttpServer()).get('/health/live')).status).toBe(200);
     const metrics = await request(app.getHttpServer()).get('/metrics');

@@ -10,13 +10,14 @@ import type { Logger } from '@payorch/logging';
 
 import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
+import { AFTER_SCHEMA } from '../schema-gate';
 
 export type SystemJobName = Extract<JobName, `system.${string}`>;
 
 /** Handlers of the system queue, one per job name; the Record type makes a missing one a compile error. */
 type Handlers = { [N in SystemJobName]: (job: Job<JobData[N]>) => Promise<unknown> };
 
-@Processor(QUEUES.system)
+@Processor(QUEUES.system, AFTER_SCHEMA)
 export class SystemProcessor extends WorkerHost implements OnModuleInit {
   private readonly handlers: Handlers = {
     'system.ping': async (job) => ({ pong: true, requestId: job.data.requestId, worker: `${hostname()}:${process.pid}`, ranAt: new Date().toISOString() }),

@@ -11,13 +11,14 @@ import { deferOnDatabaseOutage } from '../database-outage';
 import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { PermanentResolveError, StillPendingError, WalletResolutionService } from './wallet-resolution.service';
+import { AFTER_SCHEMA } from '../schema-gate';
 
 export type WalletJobName = Extract<JobName, `wallet_payment.${string}`>;
 
 /** One handler per job name of the queue; the mapped type makes a missing one a compile error. */
 type Handlers = { [N in WalletJobName]: (job: Job<JobData[N]>) => Promise<unknown> };
 
-@Processor(QUEUES.walletPayments)
+@Processor(QUEUES.walletPayments, AFTER_SCHEMA)
 export class WalletPaymentsProcessor extends WorkerHost implements OnModuleInit {
   private readonly handlers: Handlers = {
     'wallet_payment.resolve': (job) => this.resolution.resolve(job.data),

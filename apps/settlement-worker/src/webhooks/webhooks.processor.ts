@@ -13,6 +13,7 @@ import { LOGGER, METRICS, WORKER_CONFIG } from '../tokens';
 import type { WorkerMetrics } from '../worker-metrics';
 import { WebhookDeliveryService } from './webhook-delivery.service';
 import { WEBHOOK_SWEEP_SCHEDULER_ID } from './webhooks.tokens';
+import { AFTER_SCHEMA } from '../schema-gate';
 
 export type WebhookJobName = Extract<JobName, `webhook.${string}`>;
 
@@ -32,7 +33,7 @@ class SlotDeferral extends DelayedError {}
  * (added by the gateway under an id of its own) hands over to the delivery's own job. The repeatable sweep finds
  * events without deliveries and deliveries whose job Redis lost (or that failed), and queues them again.
  */
-@Processor(QUEUES.webhooks)
+@Processor(QUEUES.webhooks, AFTER_SCHEMA)
 export class WebhooksProcessor extends WorkerHost implements OnModuleInit {
   private readonly handlers: Handlers = {
     'webhook.deliver': async (job, token) => {
