@@ -74,4 +74,19 @@ describe('the worker waits for its schema', () => {
     const after = await request(app.getHttpServer()).get('/health/ready');
     expect([after.status, after.body.checks.schema]).toEqual([200, { ok: true, migration: SCHEMA_MIGRATION }]);
   });
+
+  it('shuts down cleanly while still waiting (a rollout abandoned before its migration ran), having taken no job', async () => {
+    await app?.close();
+    await owner.query(`UPDATE "_prisma_migrations" SET "finished_at" = NULL WHERE "migration_name" = $1`, [SCHEMA_MIGRATION]);
+    const waiting = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
+    app = waiting;
+    await waiting.init();
+    const job = await queue.add('system.ping', { requestedAt: new Date().toISOString(), requestId: 'req-abandoned' });
+    await waiting.close();
+    app = undefined;
+    // Applied after the process ended: nothing of it may run now.
+    await owner.query(`UPDATE "_prisma_migrations" SET "finished_at" = now() WHERE "migration_name" = $1`, [SCHEMA_MIGRATION]);
+    expect(workers(waiting).filter((host) => host.worker.isRunning())).toEqual([]);
+    expect(await job.getState()).toBe('waiting');
+  });
 });
