@@ -155,6 +155,40 @@ describe('online index builds (prisma-offline-migrate)', () => {
     expect(run.output()).toContain('Applied 20300101000000_thing_names');
   });
 
+  it("builds a transactional migration's IF NOT EXISTS index on a table with rows online first (the migrations written before online builds)", async () => {
+    const dir = db.migrations({
+      '20300101000000_added_others':
+        'CREATE TABLE "Other" ("id" int);\n-- Build it CONCURRENTLY by hand first on a large table.\nCREATE INDEX IF NOT EXISTS "Thing_name_idx" ON "Thing"("name");\n',
+    });
+    const open = await db.session();
+    await open.query(`BEGIN; INSERT INTO "Thing" VALUES (100001, 'open')`);
+    // A minute of lock wait: before, the migration's plain CREATE INDEX queued for the table and held this INSERT behind it.
+    const run = db.run(['deploy'], dir, { MIGRATION_LOCK_TIMEOUT_MS: '60000' });
+    await buildWaiting();
+    const writer = await db.session();
+    await writer.query(`INSERT INTO "Thing" VALUES (100002, 'during the build')`);
+    await open.query('COMMIT');
+    expect(await run.exit).toBe(0);
+    expect(run.output()).toContain("Built Thing_name_idx online for 20300101000000_added_others (its table holds rows): the migration's statement finds it.");
+    expect(await indexState('Thing_name_idx')).toBe('valid');
+    expect((await owner.query(`SELECT to_regclass('"Other"') IS NOT NULL AS "created"`)).rows[0]).toEqual({ created: true });
+  });
+
+  it('leaves an index on an empty table, or one the migration cannot have built online, to the migration', async () => {
+    await owner.query(`CREATE TABLE "Empty" ("id" int)`);
+    const dir = db.migrations({
+      '20300101000000_added_kinds':
+        'CREATE INDEX IF NOT EXISTS "Empty_id_idx" ON "Empty"("id");\nALTER TABLE "Thing" ADD COLUMN "kind" text;\nCREATE INDEX IF NOT EXISTS "Thing_kind_idx" ON "Thing"("kind");\n',
+    });
+    const run = db.run(['deploy'], dir);
+    expect(await run.exit).toBe(0);
+    expect(run.output()).not.toContain('Built Empty_id_idx');
+    expect(run.output()).toContain(
+      'Could not build Thing_kind_idx online for 20300101000000_added_kinds (column "kind" does not exist): the migration builds it.',
+    );
+    expect([await indexState('Empty_id_idx'), await indexState('Thing_kind_idx')]).toEqual(['valid', 'valid']);
+  });
+
   it('leaves no invalid index behind a failed build, and builds it once the migration is resolved and run again', async () => {
     // Two rows share a name: the unique index cannot be built.
     await owner.query(`UPDATE "Thing" SET "name" = 'n1' WHERE "id" = 2`);
