@@ -25,8 +25,8 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-function runner(args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [RUNNER, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function runner(args: string[], env: Record<string, string>, cwd?: string): Run {
+  const child = spawn(process.execPath, [RUNNER, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -438,6 +438,23 @@ describe('create: indexes on existing tables become online builds of their own',
       expect(created[3]!.sql).toContain('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "Thing_kind_name_key" ON "Thing"("kind", "name");');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names the new migration in libs/db's SCHEMA_MIGRATION when it writes this repository's own migrations folder", async () => {
+    const repo = mkdtempSync(path.join(tmpdir(), 'payorch-schema-version-'));
+    try {
+      mkdirSync(path.join(repo, 'prisma'));
+      writeFileSync(path.join(repo, 'prisma/schema.prisma'), 'datasource db {\n  provider = "postgresql"\n}\n\nmodel Thing {\n  id Int @id\n}\n');
+      mkdirSync(path.join(repo, 'libs/db/src'), { recursive: true });
+      const version = path.join(repo, 'libs/db/src/schema-version.ts');
+      writeFileSync(version, "/** The newest migration. */\nexport const SCHEMA_MIGRATION = '20000101000000_before';\n");
+      const created = runner(['create', '--name', 'added_things'], {}, repo);
+      expect(await created.exit).toBe(0);
+      const [folder] = readdirSync(path.join(repo, 'prisma/migrations')).filter((name) => /^\d{14}_added_things$/.test(name));
+      expect(readFileSync(version, 'utf8')).toBe(`/** The newest migration. */\nexport const SCHEMA_MIGRATION = '${folder}';\n`);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
     }
   });
 });

@@ -1,4 +1,3 @@
-import { WorkerHost } from '@nestjs/bullmq';
 import type { INestApplication } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { Queue } from 'bullmq';
@@ -14,6 +13,7 @@ import { createTestDatabase, deleteRedisPrefix, type TestDatabase, waitFor } fro
 
 import { createWorkerApp } from './bootstrap';
 import { testQueueOptions, testWorkerConfig } from './testing/worker-config.testing';
+import { workerHosts } from './worker-hosts';
 
 /**
  * A worker of a new build started before the migration step has applied its schema (a rolling update): it takes no job
@@ -27,12 +27,7 @@ describe('the worker waits for its schema', () => {
   let app: INestApplication | undefined;
   let queue: Queue;
 
-  const workers = (nest: INestApplication) =>
-    nest
-      .get(DiscoveryService)
-      .getProviders()
-      .map(({ instance }) => instance)
-      .filter((instance): instance is WorkerHost => instance instanceof WorkerHost);
+  const workers = (nest: INestApplication) => workerHosts(nest.get(DiscoveryService));
 
   beforeAll(async () => {
     testDb = await createTestDatabase();

@@ -1,4 +1,3 @@
-import { WorkerHost } from '@nestjs/bullmq';
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 
@@ -6,6 +5,7 @@ import { SchemaCheck, SchemaGate } from '@payorch/health';
 import type { Logger } from '@payorch/logging';
 
 import { LOGGER } from './tokens';
+import { workerHosts } from './worker-hosts';
 
 /** The worker's SchemaCheck (libs/db SCHEMA_MIGRATION): shared by the gate below and the `schema` readiness check. */
 export const SCHEMA_CHECK = Symbol('SCHEMA_CHECK');
@@ -38,10 +38,7 @@ export class WorkerSchemaGate implements OnApplicationBootstrap, BeforeApplicati
   }
 
   onApplicationBootstrap(): void {
-    const hosts = this.discovery
-      .getProviders()
-      .map(({ instance }) => instance)
-      .filter((instance): instance is WorkerHost => instance instanceof WorkerHost);
+    const hosts = workerHosts(this.discovery);
     const early = hosts.filter((host) => host.worker.isRunning()).map((host) => host.constructor.name);
     if (early.length) throw new Error(`BullMQ workers started before the schema check: ${early.join(', ')} (declare their @Processor with AFTER_SCHEMA)`);
     this.gate.start(() => {

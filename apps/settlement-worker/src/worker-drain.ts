@@ -1,6 +1,7 @@
-import { WorkerHost } from '@nestjs/bullmq';
 import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
+
+import { workerHosts } from './worker-hosts';
 
 /**
  * Graceful shutdown, first step: every BullMQ Worker stops taking jobs and finishes its active ones while the
@@ -14,10 +15,6 @@ export class WorkerDrain implements BeforeApplicationShutdown {
   constructor(private readonly discovery: DiscoveryService) {}
 
   async beforeApplicationShutdown(): Promise<void> {
-    const workers = this.discovery
-      .getProviders()
-      .map(({ instance }) => instance)
-      .filter((instance): instance is WorkerHost => instance instanceof WorkerHost);
-    await Promise.allSettled(workers.map((host) => host.worker.close()));
+    await Promise.allSettled(workerHosts(this.discovery).map((host) => host.worker.close()));
   }
 }

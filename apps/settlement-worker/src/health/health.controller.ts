@@ -1,4 +1,4 @@
-import { InjectQueue, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue } from '@nestjs/bullmq';
 import { Controller, Inject } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
@@ -13,16 +13,14 @@ import type { Registry } from '@payorch/logging';
 import { SCHEMA_CHECK } from '../schema-gate';
 import { SchedulerReconciler } from '../schedules/scheduler-reconciler.service';
 import { DATABASE } from '../tokens';
+import { workerHosts } from '../worker-hosts';
 
 export const REGISTRY = Symbol('REGISTRY');
 
 /** Every @Processor of the app has a BullMQ Worker that is running (not closing, not closed). */
 function workersProbe(discovery: DiscoveryService): ReadinessProbe {
   return async () => {
-    const hosts = discovery
-      .getProviders()
-      .map((w) => w.instance)
-      .filter((i): i is WorkerHost => i instanceof WorkerHost);
+    const hosts = workerHosts(discovery);
     const stopped: string[] = [];
     for (const host of hosts) {
       let running = false;
