@@ -61,6 +61,27 @@ describe(JoinprotoDriver.name, () => {
     expect(sim.journal).toEqual([expect.objectContaining({ id: '004242' })]);
   });
 
+  it("sends the ids of a persisted counter that wrapped around: the id source, not the driver's memory, keeps them unique", async () => {
+    // A counter of two ids standing in for the terminal's six-digit counter after 999,999 commands on one link. Before,
+    // the driver kept every id it had sent in a set for the life of the link (one string per command: the connector's
+    // memory grew with each terminal's operations) and refused the wrapped counter's ids: every later command failed.
+    let next = 0;
+    const { driver } = await setup({}, { nextJoinprotoId: () => ['000001', '000002'][next++ % 2]! });
+    const sent: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { hooks, refs } = recordingHooks();
+      const outcome = await driver.execute(command('purchase', { amount: 1500 + i }), hooks);
+      expect(outcome.state).toBe('approved');
+      sent.push(refs[0]?.df01);
+    }
+    expect(sent).toEqual(['000001', '000002', '000001']);
+    expect(sim.journal.map((entry) => [entry.id, entry.amount])).toEqual([
+      ['000001', 1500],
+      ['000002', 1501],
+      ['000001', 1502],
+    ]);
+  });
+
   it('journals the frames of a purchase in wire order, masked, while the command runs', async () => {
     const { driver } = await setup();
     const { hooks, frames } = recordingHooks();

@@ -17,6 +17,28 @@ import { joinprotoResult } from './result-codes';
 import { compact, DriverLinks, errorMessage, failedBeforeSend, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, ProtocolRefs, TerminalDriver } from './types';
 
+/** How many recent random DF01 ids a driver without an id source avoids (~60 KB at most). */
+const RECENT_IDS = 1_024;
+
+/** A set of at most `capacity` ids: adding one more forgets the oldest. */
+export class RecentIds {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly capacity: number) {}
+
+  /** Adds `id`; false when it is already among the recent ones. */
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
+    return true;
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+}
+
 const BANK_TIMEOUT_KEYS: readonly TillCommandName[] = [
   'Purchase',
   'Preauth',
@@ -41,7 +63,12 @@ export class JoinprotoDriver implements TerminalDriver {
   readonly device: string | undefined;
   private session: TillSession | undefined;
   private opening: Promise<TillSession> | undefined;
-  private readonly usedIds = new Set<string>();
+  /**
+   * The random ids of this driver's recent commands, when it has no id source of its own (tests, tools): a new id avoids
+   * them. Bounded: it held every id the driver ever sent, one string per command for the life of the link (a
+   * terminal's months-long tunnel), and with a persisted counter it refused the counter's ids once it had wrapped.
+   */
+  private readonly recentIds = new RecentIds(RECENT_IDS);
   /** Set while a command waits for its DF01: the allocator persists the id through it before returning it. */
   private pendingBeforeSend: ((id: string) => Promise<void>) | undefined;
   private running: { operationId: string; df01?: string } | undefined;
@@ -111,7 +138,7 @@ export class JoinprotoDriver implements TerminalDriver {
     } catch (error) {
       return { state: 'unknown', reason: `terminal unreachable: ${errorMessage(error)}`, protocolRefs: refs };
     }
-    this.usedIds.add(df01);
+    if (this.config.options?.nextJoinprotoId === undefined) this.recentIds.add(df01);
     await session.interrupt().catch(() => undefined);
     let outcome: RecoveryOutcome;
     try {
@@ -172,14 +199,17 @@ export class JoinprotoDriver implements TerminalDriver {
     };
   }
 
+  /**
+   * The id source of the driver's config (the connector's: the terminal's persisted counter, which is what keeps
+   * ids unique per terminal across links, restarts and instances; the session skips ids still in doubt), else a
+   * random six-digit id not among this driver's recent ones.
+   */
   private async freshId(): Promise<string> {
     const custom = this.config.options?.nextJoinprotoId;
+    if (custom !== undefined) return custom();
     for (let attempt = 0; attempt < 100; attempt++) {
-      const id = custom ? await custom() : String(randomInt(1, 1_000_000)).padStart(6, '0');
-      if (!this.usedIds.has(id)) {
-        this.usedIds.add(id);
-        return id;
-      }
+      const id = String(randomInt(1, 1_000_000)).padStart(6, '0');
+      if (this.recentIds.add(id)) return id;
     }
     throw new Error('no unused DF01 id available');
   }

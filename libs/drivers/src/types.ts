@@ -186,6 +186,10 @@ export interface DriverOptions {
   pollIntervalMs?: number;
   /** SSI: how long to keep reconnecting after the link drops mid-operation before reporting `unknown`. */
   reconnectWindowMs?: number;
-  /** Joinproto DF01 source; default a random 6-digit id not used in this session. Persist a counter in production. */
+  /**
+   * Joinproto DF01 source: persist a counter in production (the connector's is the terminal's `protocolSequence`); the
+   * driver sends what it gives (the session skips ids still in doubt). Default: a random six-digit id that is not among
+   * the driver's 1,024 most recent ones.
+   */
   nextJoinprotoId?: () => string | Promise<string>;
 }
