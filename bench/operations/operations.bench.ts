@@ -14,24 +14,19 @@
  * Run: node scripts/run-ts.mjs bench/operations/operations.bench.ts   (about 90 s; BENCH_QUICK=1: under 60 s; SECONDS to change)
  */
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
 
 import type { INestApplication } from '@nestjs/common';
 
-import { connectorConfigSchema, loadConfig } from '@payorch/config';
-import { createDriver, type LinkFactory } from '@payorch/drivers';
-import { createLogger } from '@payorch/logging';
 import { testAdminUrl, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
-import { createConnectorApp } from '../../apps/device-connector/src/bootstrap';
 import { startInProcessAgent } from '../../test/e2e/support/tunnel-harness';
-import { GatewaySession, idem } from '../../test/e2e/support/gateway-session';
+import { GatewaySession } from '../../test/e2e/support/gateway-session';
 import { InProcessDispatcher } from '../../test/e2e/support/in-process-dispatcher';
+import { joinprotoDriver, noHooks, post, tcpLink } from '../support/clients';
+import { deploymentStack } from '../support/deployment';
 import { QUICK, reportRow } from '../support/report';
 import { backendCpu, backendCpuPerEvent } from '../support/pg-backend-cpu';
 import { installSocketWriteCounter, socketWriteSnapshot, type SocketWriteCounts, writesPerEvent, writesText } from '../support/socket-writes';
@@ -61,24 +56,10 @@ const SECONDS = Number(process.env.SECONDS ?? (QUICK ? 2 : 8));
  * 0.15 ms each, ~6 per operation, 20 % of PostgreSQL's time (pg_stat_statements, 2026-12-06), 0.005 ms once analyzed.
  */
 const HISTORY = Number(process.env.HISTORY ?? (QUICK ? 2_000 : 20_000));
-const silent = createLogger({ name: 'bench', level: 'silent' });
 
 type Path = 'in-process' | 'deployment';
-const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-const tcpLink =
-  (port: number): LinkFactory =>
-  () =>
-    new Promise<Duplex>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.removeListener('error', reject);
-        socket.setNoDelay(true);
-        resolve(socket);
-      });
-      socket.once('error', reject);
-    });
 
 interface Result {
   ops: number;
@@ -204,48 +185,6 @@ async function drive(session: GatewaySession, apiKey: string, terminals: string[
   };
 }
 
-/**
- * The bench's HTTP client: node:http on keep-alive connections. It runs in this process, on the gateway's event loop
- * (its CPU is counted with the gateway's), so it is the lightest client Node has: `fetch` (undici, web streams) cost
- * ~6 % of this process's CPU per operation in a profile (2026-12-05), time the gateway then did not have.
- */
-const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-
-function post(base: string, apiKey: string, path: string, body: object): Promise<Record<string, unknown>> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      `${base}${path}`,
-      {
-        method: 'POST',
-        agent: keepAlive,
-        headers: {
-          Authorization: `Bearer ${apiKey}`,
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(payload),
-          'Idempotency-Key': idem(),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          try {
-            const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-            if (res.statusCode !== 201) reject(new Error(`POST ${path}: ${res.statusCode} ${JSON.stringify(json)}`));
-            else resolve(json);
-          } catch (error) {
-            reject(error as Error);
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 /** Gateway + in-process dispatcher (executor, driver) → simulators. */
 async function inProcess(ports: number[]): Promise<PathRun> {
   const session = new GatewaySession();
@@ -277,32 +216,14 @@ async function deployment(ports: number[]): Promise<PathRun> {
   let connector: INestApplication | undefined;
   let stopAgent: (() => void) | undefined;
   try {
-    const config = loadConfig('device-connector', connectorConfigSchema, {
-      DATABASE_APP_URL: session.testDb.appUrl,
-      REDIS_KEY_PREFIX: session.config.REDIS_KEY_PREFIX,
-      PAYORCH_MASTER_KEY: session.config.PAYORCH_MASTER_KEY,
-      CONNECTOR_INSTANCE_ID: 'bench-1',
-      LOG_LEVEL: 'silent',
-    });
-    connector = await createConnectorApp(config, silent);
-    await connector.listen(0, '127.0.0.1');
-    const connectorPort = (connector.getHttpServer().address() as AddressInfo).port;
-    const connectorUrl = `http://127.0.0.1:${connectorPort}`;
+    const stack = await deploymentStack(session, 'bench-1');
+    ({ connector } = stack);
+    const { connectorPort, connectorUrl, base, apiKey, storeId, agentId, credential } = stack;
     localKinds.set(connectorPort, 'tunnel');
     remoteKinds.set(connectorPort, 'tunnel');
-    const { apiKey } = await session.tenant();
-    const base = `http://127.0.0.1:${(session.app.getHttpServer().address() as AddressInfo).port}`;
-    const storeId = (await post(base, apiKey, '/v1/stores', { name: 'Bench', timeZone: 'UTC' })).id as string;
-    const agent = (await post(base, apiKey, '/v1/agents', { name: 'Till', storeId })) as { agent: { id: string }; enrollmentToken: string };
-    const enrolled = await fetch(`${connectorUrl}/agent/enroll`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token: agent.enrollmentToken }),
-    });
-    const { credential } = (await enrolled.json()) as { credential: string };
     const terminals: string[] = [];
     for (const port of ports) {
-      const body = { name: 'T', storeId, agentId: agent.agent.id, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port } };
+      const body = { name: 'T', storeId, agentId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port } };
       terminals.push((await post(base, apiKey, '/v1/terminals', body)).id as string);
     }
     stopAgent = startInProcessAgent(connectorUrl, credential).stop;
@@ -339,21 +260,10 @@ async function main(): Promise<void> {
         localKinds.set(port, 'simulator');
       }
       // Baseline: the driver → simulator round trip alone, one driver per terminal.
-      const drivers = ports.map((port) =>
-        createDriver({
-          terminalRowId: randomUUID(),
-          protocol: 'JOINPROTO',
-          dialect: null,
-          terminalId: null,
-          merchantId: null,
-          department: null,
-          credentials: null,
-          link: tcpLink(port),
-        }),
-      );
+      const drivers = ports.map((port) => joinprotoDriver(tcpLink(port)));
       const baselineWrites = socketWriteSnapshot();
       const baseline = await measure(terminals, async (lane) => {
-        const outcome = await drivers[lane]!.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, hooks);
+        const outcome = await drivers[lane]!.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, noHooks);
         if (outcome.state !== 'approved') throw new Error(`baseline: unexpected outcome ${outcome.state}`);
       });
       const baselineWritesPerOp = writesPerEvent(baselineWrites, socketWriteSnapshot(), baseline.ops + terminals);

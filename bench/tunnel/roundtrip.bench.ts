@@ -11,14 +11,14 @@
  * Run: node scripts/run-ts.mjs bench/tunnel/roundtrip.bench.ts   (about 20 s; ROUNDS / MB / WARMUP_MB / BULK_PAIRS to change)
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 
-import { createDriver, type LinkFactory } from '@payorch/drivers';
+import type { LinkFactory } from '@payorch/drivers';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
 import { Child } from '../support/child';
+import { joinprotoDriver, noHooks, tcpLink } from '../support/clients';
 import { QUICK, reportRow } from '../support/report';
 
 import { bridgeAgent, percentile, sinkServer, sourceServer, tunnelPair, writeAll } from './support';
@@ -27,36 +27,14 @@ const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 60 : 300));
 const MB = Number(process.env.MB ?? (QUICK ? 16 : 32));
 const WARMUP_MB = Number(process.env.WARMUP_MB ?? (QUICK ? 32 : 64));
 const BULK_PAIRS = Number(process.env.BULK_PAIRS ?? (QUICK ? 5 : 11));
-const hooks = { beforeSend: async () => undefined, onProgress: () => undefined };
-
-const tcpLink =
-  (port: number): LinkFactory =>
-  () =>
-    new Promise<Duplex>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.removeListener('error', reject);
-        socket.setNoDelay(true);
-        resolve(socket);
-      });
-      socket.once('error', reject);
-    });
 
 async function roundTrips(link: LinkFactory): Promise<number[]> {
-  const driver = createDriver({
-    terminalRowId: randomUUID(),
-    protocol: 'JOINPROTO',
-    dialect: null,
-    terminalId: null,
-    merchantId: null,
-    department: null,
-    credentials: null,
-    link,
-  });
+  const driver = joinprotoDriver(link);
   const times: number[] = [];
-  await driver.execute({ operationId: randomUUID(), type: 'purchase', amount: 100, currency: 'RUB' }, hooks); // warm-up, opens the link
+  await driver.execute({ operationId: randomUUID(), type: 'purchase', amount: 100, currency: 'RUB' }, noHooks); // warm-up, opens the link
   for (let i = 0; i < ROUNDS; i++) {
     const start = performance.now();
-    const outcome = await driver.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, hooks);
+    const outcome = await driver.execute({ operationId: randomUUID(), type: 'purchase', amount: 1500, currency: 'RUB' }, noHooks);
     times.push(performance.now() - start);
     if (outcome.state !== 'approved') throw new Error(`unexpected outcome ${outcome.state}`);
   }
