@@ -7,7 +7,9 @@
  *  - operations: ROUNDS rounds of PER_ROUND Joinproto operations on one tunnel (a structure kept for the life of a
  *    tunnel grows here), after a warm-up round; the figure is the least-squares slope, bytes per operation;
  *  - reconnects: RECONNECTS times the agent's tunnel drops and the agent dials again (every terminal offline, then
- *    online, then one operation each); bytes per reconnect (what a closed tunnel leaves behind).
+ *    online, then one operation each); bytes per reconnect (what a closed tunnel leaves behind);
+ *  - settlements: the settlement worker's app settles each of 300 terminals (quick: 60) once a round, a new business
+ *    day each round; bytes per settlement.
  * Baseline: the operations phase of the driver → simulator round trip alone (four Joinproto drivers, ids from a
  * counter as the connector's). Caches that fill once (prepared statements, key lookups, JIT feedback) settle during
  * the warm-up rounds; a few hundred KB per round is the collector's noise (see GOAL_BYTES_PER_OP).
@@ -20,15 +22,27 @@
  * was found (2026-12-07): `TerminalHandle.driver → JoinprotoDriver.usedIds → Set`, one string per command for the
  * life of the tunnel.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { performance } from 'node:perf_hooks';
 
 import type { INestApplication } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+
+import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
+import { bullConnection } from '../../apps/settlement-worker/src/redis-connection';
+import { FakeSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/fake-runner.testing';
+import { loadConfig, workerConfigSchema } from '@payorch/config';
+import { createPrismaClient, Database } from '@payorch/db';
+import { QUEUES } from '@payorch/domain';
+import { createLogger } from '@payorch/logging';
+import { bullPrefix } from '@payorch/redis';
+import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 
 import { createDriver } from '@payorch/drivers';
-import { waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
@@ -47,6 +61,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 3 : 5));
 /** Joinproto operations per round (a JPAY and an SSI ECR terminal work beside them meanwhile). */
 const PER_ROUND = Number(process.env.PER_ROUND ?? (QUICK ? 300 : 1_000));
 const JOINPROTO_TERMINALS = 4;
+/** Terminals of the settlement worker's phase (three tenants): a round settles each once. */
+const SETTLEMENT_TERMINALS = QUICK ? 60 : 300;
 const RECONNECTS = Number(process.env.RECONNECTS ?? (QUICK ? 3 : 8));
 /**
  * Rounds run before the measured ones: the caches that fill once (prepared statements per pooled connection, API-key
@@ -283,6 +299,76 @@ async function platform(ports: Ports): Promise<{ operations: Growth; reconnects:
   }
 }
 
+/**
+ * The settlement worker (its production app; the terminals' close-days are the FakeSettlementRunner, a test tool, 2 ms
+ * each): rounds of one settlement per terminal, each round a new business day; bytes kept per settlement.
+ */
+async function worker(): Promise<Growth> {
+  const testDb = await createTestDatabase();
+  const prefix = testRedisPrefix('soak-worker');
+  const config = loadConfig('settlement-worker', workerConfigSchema, {
+    DATABASE_APP_URL: testDb.appUrl,
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
+    SETTLEMENT_SYNC_INTERVAL_MS: '600000',
+  });
+  const owner = createPrismaClient(testDb.adminUrl, { max: 2 });
+  const db = Database.connect(testDb.appUrl);
+  const redis = new Redis(config.REDIS_URL);
+  let app: INestApplication | undefined;
+  let queue: Queue | undefined;
+  try {
+    const terminals: Array<{ tenantId: string; id: string }> = [];
+    for (let t = 0; t < 3; t++) {
+      const tenantId = (await owner.tenant.create({ data: { name: `Soak ${t}` } })).id;
+      const storeId = (await owner.store.create({ data: { tenantId, name: 'S', timeZone: 'Europe/Moscow' } })).id;
+      const rows = await owner.terminal.createManyAndReturn({
+        data: Array.from({ length: SETTLEMENT_TERMINALS / 3 }, (_, i) => ({
+          tenantId,
+          storeId,
+          name: `T${i}`,
+          protocol: 'JOINPROTO' as const,
+          connection: { kind: 'tcp', host: '127.0.0.1', port: 1 },
+        })),
+        select: { id: true },
+      });
+      for (const { id } of rows) terminals.push({ tenantId, id });
+    }
+    app = await createWorkerApp(config, createLogger({ name: 'bench', level: 'silent' }), { settlementRunner: new FakeSettlementRunner(db, 2) });
+    await app.init();
+    queue = new Queue(QUEUES.settlement, { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(prefix) });
+    let day = 0;
+    let done = 0;
+    return await rounds('settlements', WARM_UP_ROUNDS, ROUNDS, async () => {
+      const businessDate = new Date(Date.UTC(2026, 0, 1 + day++)).toISOString().slice(0, 10);
+      await queue!.addBulk(
+        terminals.map(({ tenantId, id }) => ({
+          name: 'settlement.run',
+          data: { tenantId, terminalId: id, businessDate, runKey: scheduleRunKey(id, businessDate), trigger: 'schedule' as const },
+          opts: { jobId: settlementJobId(id, businessDate) },
+        })),
+      );
+      done += terminals.length;
+      await waitFor(async () => (await owner.settlement.count({ where: { status: 'COMPLETED' } })) === done, {
+        timeoutMs: 120_000,
+        intervalMs: 100,
+        what: `${done} settlements completed`,
+      });
+      return terminals.length;
+    });
+  } finally {
+    await queue?.close();
+    await app?.close();
+    await deleteRedisPrefix(redis, prefix);
+    await redis.quit();
+    await db.close();
+    await owner.$disconnect();
+    await testDb.drop();
+  }
+}
+
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
 const trail = (growth: Growth, unit: string) => growth.samples.map((s) => `${s.units} ${unit} ${kb(s.bytes)}`).join(' → ');
 
@@ -303,6 +389,8 @@ async function main(): Promise<void> {
     console.log(
       `                              ${full.reconnects.bytesPerUnit.toFixed(0).padStart(8)} bytes/reconnect   (${trail(full.reconnects, 'reconnects')})`,
     );
+    const settlements = await worker();
+    console.log(`settlement worker:            ${settlements.bytesPerUnit.toFixed(1).padStart(8)} bytes/settlement  (${trail(settlements, 'settlements')})`);
     console.log(`  ${LESSON}`);
     reportRow({
       bench: 'memory: live heap kept per operation on one tunnel, gateway + connector + agent (3 protocols)',
@@ -321,6 +409,15 @@ async function main(): Promise<void> {
       unit: 'bytes/reconnect',
       ratio: 0,
       note: `after each: ${trail(full.reconnects, 'reconnects')}`,
+    });
+    reportRow({
+      bench: `memory: live heap kept per settlement, settlement worker (${SETTLEMENT_TERMINALS} terminals a round)`,
+      measured: settlements.bytesPerUnit,
+      baseline: base.bytesPerUnit,
+      unit: 'bytes/settlement',
+      ratio: settlements.bytesPerUnit / Math.max(1, Math.abs(base.bytesPerUnit)),
+      goal: { on: 'measured', op: '<=', value: GOAL_BYTES_PER_OP },
+      note: `after each round: ${trail(settlements, 'settlements')}`,
     });
   } finally {
     await child.exit();
