@@ -12,7 +12,7 @@ import { createLogger } from '@payorch/logging';
 import { createTestDatabase, deleteRedisPrefix, type TestDatabase, waitFor } from '@payorch/testing';
 import { type AssistSandbox, SANDBOX_MERCHANT, startAssistSandbox, TEST_MERCHANT_PRIVATE_KEY_PEM } from '@payorch/testing/assist-sandbox';
 import { createSandboxMerchant, SANDBOX_APPLE_PAY_TOKEN, SANDBOX_MERCHANT_SECRETS } from '@payorch/testing/assist-sandbox/merchant';
-import { createAssistClient, resolveJobId, resolveWalletPaymentByHand } from '@payorch/wallet-payments';
+import { createAssistClient, resolveJobId, resolveWalletPaymentByHand, SWEEP_JOB } from '@payorch/wallet-payments';
 
 import { createWorkerApp } from '../bootstrap';
 import { WalletResolutionService } from './wallet-resolution.service';
@@ -109,6 +109,14 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     app = await createWorkerApp(config, createLogger({ name: 'test', level: 'silent' }));
     await app.init();
     queue = new Queue(QUEUES.walletPayments, testQueueOptions(config));
+    // The sweep's scheduler runs its first pass as soon as the worker starts: once it is over, the tests' own sweeps are
+    // the only ones for an hour. (On a loaded CI machine that first pass once ran after a test had stranded its payment,
+    // took it, and the test's sweep found its job already there.)
+    await waitFor(async () => (await queue.getJobs(['completed'])).some((job) => job.name === SWEEP_JOB), {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      what: "the scheduler's first wallet payment sweep",
+    });
 
     tenantId = (await owner.tenant.create({ data: { name: 'Wallet tenant' } })).id;
     merchantRowId = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId, serverUrl: sandbox.url, name: 'sandbox' });
