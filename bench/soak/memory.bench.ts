@@ -22,7 +22,7 @@
  * was found (2026-12-07): `TerminalHandle.driver → JoinprotoDriver.usedIds → Set`, one string per command for the
  * life of the tunnel.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { performance } from 'node:perf_hooks';
@@ -32,17 +32,15 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
 import { createWorkerApp } from '../../apps/settlement-worker/src/bootstrap';
-import { bullConnection } from '../../apps/settlement-worker/src/redis-connection';
 import { FakeSettlementRunner } from '../../apps/settlement-worker/src/settlement/testing/fake-runner.testing';
-import { loadConfig, workerConfigSchema } from '@payorch/config';
+import { testQueueOptions, testWorkerConfig } from '../../apps/settlement-worker/src/testing/worker-config.testing';
 import { createPrismaClient, Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
-import { bullPrefix } from '@payorch/redis';
 import { scheduleRunKey, settlementJobId } from '@payorch/settlement';
 
 import { createDriver } from '@payorch/drivers';
-import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testRedisUrl, waitFor } from '@payorch/testing';
+import { createTestDatabase, deleteRedisPrefix, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 import { DEFAULT_ADMIN_PASSWORD, JpaySimulator } from '@payorch/testing/jpay-sim';
 import { SsiEcrSimulator } from '@payorch/testing/ssi-ecr-sim';
@@ -305,15 +303,7 @@ async function platform(ports: Ports): Promise<{ operations: Growth; reconnects:
  */
 async function worker(): Promise<Growth> {
   const testDb = await createTestDatabase();
-  const prefix = testRedisPrefix('soak-worker');
-  const config = loadConfig('settlement-worker', workerConfigSchema, {
-    DATABASE_APP_URL: testDb.appUrl,
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
-    PAYORCH_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-    SETTLEMENT_SYNC_INTERVAL_MS: '600000',
-  });
+  const config = testWorkerConfig(testDb.appUrl, 'soak-worker', { SETTLEMENT_SYNC_INTERVAL_MS: '600000' });
   const owner = createPrismaClient(testDb.adminUrl, { max: 2 });
   const db = Database.connect(testDb.appUrl);
   const redis = new Redis(config.REDIS_URL);
@@ -338,7 +328,7 @@ async function worker(): Promise<Growth> {
     }
     app = await createWorkerApp(config, createLogger({ name: 'bench', level: 'silent' }), { settlementRunner: new FakeSettlementRunner(db, 2) });
     await app.init();
-    queue = new Queue(QUEUES.settlement, { connection: bullConnection(config.REDIS_URL), prefix: bullPrefix(prefix) });
+    queue = new Queue(QUEUES.settlement, testQueueOptions(config));
     let day = 0;
     let done = 0;
     return await rounds('settlements', WARM_UP_ROUNDS, ROUNDS, async () => {
@@ -361,7 +351,7 @@ async function worker(): Promise<Growth> {
   } finally {
     await queue?.close();
     await app?.close();
-    await deleteRedisPrefix(redis, prefix);
+    await deleteRedisPrefix(redis, config.REDIS_KEY_PREFIX);
     await redis.quit();
     await db.close();
     await owner.$disconnect();
