@@ -90,6 +90,14 @@ describe(`${SsiEcrRunner.name}.recover of a request lost unread`, () => {
     expect(notExecuted(outcome)).toBe('NOT_EXECUTED');
   });
 
+  it('a GetLastResult that fails with another error (E00, no result) is not an empty buffer: unknown, never NOT_EXECUTED', async () => {
+    // The buffer was empty (E20) before the request; the terminal ran it, and the proof's read fails. Read as "still
+    // empty", this was NOT_EXECUTED (failed) for a purchase the terminal had approved.
+    const failed = decodeResponse({ method: 'GetLastResult', error: true, errorCode: 'E00', errorDescription: 'General error' });
+    const outcome = await recover(new ScriptedTerminal(['S00'], failed), { baseline: null });
+    expect(notExecuted(outcome)).toEqual(['unknown', 'RESULT_NOT_OURS']);
+  });
+
   it('busy again at the proof (an operation started on the terminal meanwhile) → unknown', async () => {
     const outcome = await recover(new ScriptedTerminal(['S00', 'S01'], lastResult('000041')), { baseline });
     expect(notExecuted(outcome)).toEqual(['unknown', 'RESULT_NOT_OURS']);
@@ -163,6 +171,8 @@ class LinkedTerminal {
   status: TerminalStatus = 'S00';
   buffer: SsiResponse = lastResult('000041');
   stickNextRequest = true;
+  /** Answers to the next GetLastResult requests, before `buffer` (a read that fails). */
+  readonly lastResultAnswers: SsiResponse[] = [];
   readonly executed: string[] = [];
   /** Clock times at which the terminal answered a request, by method. */
   readonly answeredAt: [string, number][] = [];
@@ -227,12 +237,45 @@ class LinkedTerminal {
       case 'GetStatus':
         return { ...ok, status: this.status };
       case 'GetLastResult':
-        return this.status === 'S00' ? this.buffer : { ...ok, error: true, errorCode: 'E06', errorDescription: 'Terminal Busy' };
+        if (this.status !== 'S00') return { ...ok, error: true, errorCode: 'E06', errorDescription: 'Terminal Busy' };
+        return this.lastResultAnswers.shift() ?? this.buffer;
       default:
         return { ...ok, params: {} };
     }
   }
 }
+
+describe(`${SsiEcrRunner.name}: the baseline read before sending`, () => {
+  const setup = (terminal: LinkedTerminal) =>
+    new SsiEcrRunner(new SsiEcrClient({ connect: () => terminal.connect(), clock: terminal.clock, minRequestGapMs: 0, responseTimeoutMs: 5_000 }), {
+      uidSupport: 'unsupported',
+      pollBackoff: () => 250,
+      lostRequestSettleMs: 5_000,
+    });
+
+  it('a baseline read that fails (E00, no result) rejects the operation unsent: an older result of the same amount is never taken for it', async () => {
+    // The buffer holds an earlier purchase of the same amount (000041); the baseline read fails once. Read as an empty
+    // buffer, the baseline was "nothing": the request was sent, lost unread with its link, and the older result
+    // matched it (approved, never run on the terminal).
+    const terminal = new LinkedTerminal(undefined);
+    terminal.lastResultAnswers.push({ method: 'GetLastResult', error: true, errorCode: 'E00', errorDescription: 'General error' });
+    const outcome = await setup(terminal).run(purchase);
+    expect(outcome.kind === 'rejected' && outcome.error.code).toBe('TERMINAL_ERROR');
+    expect(outcome.kind === 'rejected' && outcome.error.message).toContain('E00');
+    // Nothing was sent: the terminal never saw a Purchase.
+    expect(terminal.answeredAt.map(([method]) => method)).toEqual(['GetLastResult']);
+    expect(terminal.executed).toEqual([]);
+  });
+
+  it('an empty buffer (E20) is a baseline: the request is sent', async () => {
+    const terminal = new LinkedTerminal(undefined);
+    terminal.stickNextRequest = false;
+    terminal.lastResultAnswers.push({ method: 'GetLastResult', error: true, errorCode: 'E20', errorDescription: 'No last transactions found' });
+    const outcome = await setup(terminal).run(purchase);
+    expect(terminal.answeredAt.map(([method]) => method).slice(0, 2)).toEqual(['GetLastResult', 'Purchase']);
+    expect(outcome.kind === 'unknown' || outcome.kind === 'approved').toBe(true);
+  });
+});
 
 describe(`${SsiEcrRunner.name}: the "never executed" proof waits for a lost request to surface`, () => {
   const SETTLE_MS = 5_000;

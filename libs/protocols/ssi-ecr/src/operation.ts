@@ -409,7 +409,10 @@ export class FinancialOperation {
     return (this.request.params as { transactionUid?: string }).transactionUid;
   }
 
-  /** GetLastResult before sending. E20 / no data → null; busy → TERMINAL_BUSY (retried by the caller). */
+  /**
+   * GetLastResult before sending. E20 / no data → null; busy → TERMINAL_BUSY (retried by the caller); any other error
+   * → the operation is rejected unsent (TERMINAL_ERROR): without a baseline no result could be proven ours.
+   */
   private readBaseline(): Promise<TransactionResult | null> {
     return readResultBuffer(this.runner.client);
   }
@@ -560,11 +563,20 @@ export class FinancialOperation {
   }
 }
 
-/** The GetLastResult buffer (spec 5.5.1). E20 / no data → null; busy → TERMINAL_BUSY. */
+/**
+ * The GetLastResult buffer (spec 5.5.1). Empty → null: E20 "No last transactions found", or a result with empty
+ * values. Any other error without a result (E00, E18, E21, …: spec 4.3.3) is a failure of this read, not an empty
+ * buffer, and throws (TERMINAL_ERROR; busy → TERMINAL_BUSY): read as empty, it made the baseline of an operation
+ * "nothing", so an older result of the same method and amount matched it (approved, never run), and it made a
+ * buffer that had changed look still empty (NOT_EXECUTED, though the terminal ran the request).
+ */
 async function readResultBuffer(client: SsiEcrClient): Promise<TransactionResult | null> {
   const response = await client.call({ method: 'GetLastResult' });
   if (response.error && response.errorCode === 'E06') throw terminalError(response);
-  if (response.error && response.params === undefined) return null;
+  if (response.error && response.params === undefined) {
+    if (response.errorCode === 'E20') return null;
+    throw terminalError(response);
+  }
   const result = parseTransactionResult(response);
   return result.originalTrnName === undefined ? null : result;
 }
