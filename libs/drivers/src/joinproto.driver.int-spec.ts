@@ -163,6 +163,20 @@ describe(JoinprotoDriver.name, () => {
     });
   });
 
+  it('recovers unknown, not failed, when the 95 finds no answer while the command may still run (the 90 was refused); the approval later', async () => {
+    // The terminal is still processing the purchase when the driver gives up on it, past the point where it can be
+    // interrupted.
+    const { driver } = await setup({ interruptWhileRunning: 'refuse', processingDelayMs: 600 }, { commandTimeoutMs: 100 });
+    const { hooks, refs } = recordingHooks();
+    const cmd = command('purchase', { amount: 7300 });
+    expect(await driver.execute(cmd, hooks)).toMatchObject({ state: 'unknown', reason: expect.stringContaining('timeout') });
+    // The terminal has no answer to repeat yet: before 2026-12-07 this was "failed: not performed".
+    expect(await driver.recover(cmd, refs[0]!)).toMatchObject({ state: 'unknown', reason: expect.stringContaining('Cannot interrupt') });
+    await waitFor(() => sim.journal[0]?.responseCode === '000', { what: 'the purchase approved on the terminal' });
+    expect(await driver.recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 7300 });
+    expect(sim.journal.filter((e) => e.command === 'PurchaseRequest')).toHaveLength(1);
+  });
+
   it('refunds and voids a purchase using its stored references (06 with DF08 RRN)', async () => {
     const { driver } = await setup();
     const purchase = command('purchase', { amount: 3000 });

@@ -4,6 +4,7 @@ import {
   type CommandOutcome,
   duplexTransport,
   type IdAllocator,
+  type InterruptResponse,
   type OperationResult,
   type RecoveryOutcome,
   type TillCommandInput,
@@ -52,6 +53,22 @@ const BANK_TIMEOUT_KEYS: readonly TillCommandName[] = [
   'LoadKeys',
   'CloseDay',
 ];
+
+/**
+ * Whether a 90's answer proves that no command runs on the terminal any more (spec 4.10): interrupted (4.10.1: the
+ * running command ends CANCELED) or `XX Nothing to interrupt` (4.10.2: the terminal waits for a command). Anything
+ * else — no answer, another refusal (a command past the point where it can be interrupted, in its host exchange) —
+ * leaves a command possibly running, and a 95 "not found" then only means its answer is not there yet. Until
+ * 2026-12-07 the 90's answer was ignored and such a command was reported failed while it could still be approved.
+ * Returns true, or what the 90 answered instead (for the operation's reason).
+ */
+function provesNothingRunning(answer: CommandOutcome<InterruptResponse> | undefined): true | string {
+  if (answer === undefined) return 'the interrupt (90) was not sent';
+  if (answer.outcome !== 'completed') return `the interrupt (90) got no answer (${answer.reason})`;
+  if (answer.result.category === 'approved') return true;
+  if (answer.response.responseCode === 'XX' && /^nothing to interrupt$/i.test((answer.response.message ?? '').trim())) return true;
+  return `the interrupt (90) was answered ${answer.response.responseCode ?? ''} ${answer.response.message ?? ''}`.trimEnd();
+}
 
 /**
  * Joinproto terminals (we are the till). One TillSession per link, reopened when the link drops.
@@ -127,7 +144,8 @@ export class JoinprotoDriver implements TerminalDriver {
 
   /**
    * 90 first (a command still running is interrupted, so "not found" becomes conclusive), then 95 for DF01:
-   * the terminal repeats its answer, or has none (the command never ran → failed).
+   * the terminal repeats its answer, or has none: the command never ran → failed, but only when the 90 proved that
+   * nothing runs any more (see provesNothingRunning); otherwise unknown, and recovery asks again later.
    */
   async recover(command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome> {
     const df01 = refString(refs, 'df01');
@@ -139,7 +157,7 @@ export class JoinprotoDriver implements TerminalDriver {
       return { state: 'unknown', reason: `terminal unreachable: ${errorMessage(error)}`, protocolRefs: refs };
     }
     if (this.config.options?.nextJoinprotoId === undefined) this.recentIds.add(df01);
-    await session.interrupt().catch(() => undefined);
+    const idle = provesNothingRunning(await session.interrupt().catch(() => undefined));
     let outcome: RecoveryOutcome;
     try {
       outcome = await session.recover(df01);
@@ -147,6 +165,10 @@ export class JoinprotoDriver implements TerminalDriver {
       return { state: 'unknown', reason: `recovery failed: ${errorMessage(error)}`, protocolRefs: refs };
     }
     if (outcome.outcome === 'not-found') {
+      // A command still running has no answer to repeat yet: "not found" proves nothing unless the 90 said so.
+      if (idle !== true) {
+        return { state: 'unknown', reason: `the terminal has no answer for DF01 ${df01} yet, and ${idle}: it may still be running it`, protocolRefs: refs };
+      }
       return { state: 'failed', reason: `the terminal has no answer for DF01 ${df01}: the command was not performed`, protocolRefs: refs };
     }
     return this.toOutcome(outcome, { ...refs, df01 });

@@ -92,6 +92,27 @@ describe(FrameDecoder.name, () => {
     expect(kinds(sut.push(frame(echo)))).toEqual(['frame']);
   });
 
+  it("flush() delivers a complete frame that arrived inside the span a cut frame's TLV header claimed", () => {
+    const sut = new FrameDecoder({ maxFrameBytes: 1024 });
+    // Line noise cut a frame after DF0A declared 100 bytes; three arrived, then the terminal's next frame (an echo),
+    // then silence. The walk waits for the 100 bytes, so only flush() can tell; before, it dropped the echo with them.
+    const cut = Buffer.concat([Buffer.from([0x02]), fromHex('DF0000023031DF0A0064'), Buffer.from([0x41, 0x42, 0x43])]);
+    expect(sut.push(Buffer.concat([cut, frame(echo)]))).toEqual([]);
+    const events = sut.flush();
+    expect(kinds(events)).toEqual(['INCOMPLETE_FRAME', 'frame']);
+    expect(events[1]).toEqual({ kind: 'frame', frame: new Uint8Array(echo) });
+    expect(events[0]!.kind === 'garbage' && events[0]!.bytes.length).toBe(cut.length);
+    expect(sut.bufferedBytes).toBe(0);
+  });
+
+  it('flush() after a cut frame and the beginning of another reports both as incomplete', () => {
+    const sut = new FrameDecoder({ maxFrameBytes: 1024 });
+    const cut = Buffer.concat([Buffer.from([0x02]), fromHex('DF0000023031DF0A0064'), Buffer.from([0x41])]);
+    expect(sut.push(Buffer.concat([cut, frame(echo).subarray(0, 9)]))).toEqual([]);
+    expect(kinds(sut.flush())).toEqual(['INCOMPLETE_FRAME', 'INCOMPLETE_FRAME']);
+    expect(sut.bufferedBytes).toBe(0);
+  });
+
   it('flush() reports a truncated TLV whose declared length runs past ETX', () => {
     const sut = new FrameDecoder({ maxFrameBytes: 64 });
     // DF01 declares 6 bytes, 2 are present, then ETX LRC: the walk waits for 4 more bytes.

@@ -118,8 +118,9 @@ export class FrameDecoder {
   }
 
   /**
-   * Declares that no more bytes are coming for now (idle line, closed transport): whatever is buffered is
-   * reported as garbage (TRUNCATED_TLV when it holds a complete STX..ETX LRC envelope, else INCOMPLETE_FRAME).
+   * Declares that no more bytes are coming for now (idle line, closed transport): a frame still open is reported as
+   * garbage (TRUNCATED_TLV when it holds a complete STX..ETX LRC envelope, else INCOMPLETE_FRAME up to the next frame
+   * start), and what follows it is decoded again: complete frames are delivered, the rest is garbage.
    */
   flush(): DecodeEvent[] {
     const events: DecodeEvent[] = [];
@@ -128,10 +129,18 @@ export class FrameDecoder {
         this.emitGarbage(events, this.tail, 'EMPTY_DATA', 'no DATA between STX and ETX');
         break;
       }
-      const envelopeEnd = this.cursor >= 0 ? this.findEnvelopeEnd() : -1;
-      if (envelopeEnd < 0) {
-        this.emitGarbage(events, this.tail, this.cursor >= 0 ? 'INCOMPLETE_FRAME' : 'NO_STX', 'input ended inside a frame');
+      if (this.cursor < 0) {
+        this.emitGarbage(events, this.tail, 'NO_STX', 'input ended inside a frame');
         break;
+      }
+      const envelopeEnd = this.findEnvelopeEnd();
+      if (envelopeEnd < 0) {
+        // The cut frame ends at the next frame start: a complete frame inside the span its last TLV header claimed
+        // (line noise cut it, then the terminal sent its next frame) is still delivered. Until 2026-12-07 everything
+        // buffered was dropped here, that frame with it.
+        this.emitGarbage(events, this.nextStxAfterHead(), 'INCOMPLETE_FRAME', 'input ended inside a frame');
+        this.drain(events);
+        continue;
       }
       this.emitGarbage(events, envelopeEnd, 'TRUNCATED_TLV', 'DATA ends inside a TLV');
       this.drain(events);

@@ -51,6 +51,12 @@ export interface TerminalSimulatorOptions {
   readonly dropResponse?: (request: TillRequest) => boolean;
   /** How long the terminal waits for the till's answers to its own requests. Default 5 s. */
   readonly requestTimeoutMs?: number;
+  /**
+   * A 90 while a command runs: `interrupt` it (spec 4.10.1, default), or `refuse` — answer `XX Cannot interrupt` and
+   * let the command run on, as a terminal does once it is past the point where a command can be interrupted (its
+   * host exchange). The spec documents only the idle refusal (4.10.2); the wording of this one is ours.
+   */
+  readonly interruptWhileRunning?: 'interrupt' | 'refuse';
 }
 
 export type CloseDayReceiptForm = 'lines' | 'ru' | 'spec';
@@ -150,6 +156,7 @@ export class JoinprotoTerminalSimulator {
       serviceResult: options.serviceResult ?? 'ok',
       dropResponse: options.dropResponse,
       requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+      interruptWhileRunning: options.interruptWhileRunning ?? 'interrupt',
     };
     this.closeDayMismatch = this.options.closeDayMismatch;
     if (this.options.mode === 'offline' && this.options.processingHost === undefined) {
@@ -296,6 +303,10 @@ export class JoinprotoTerminalSimulator {
   private interrupt(id: string): void {
     if (this.inFlight === undefined) {
       this.send({ type: 'InterruptResponse', id, responseCode: 'XX', message: 'Nothing to interrupt' });
+      return;
+    }
+    if (this.options.interruptWhileRunning === 'refuse') {
+      this.send({ type: 'InterruptResponse', id, responseCode: 'XX', message: 'Cannot interrupt' });
       return;
     }
     this.send({ type: 'InterruptResponse', id });

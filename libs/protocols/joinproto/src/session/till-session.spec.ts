@@ -295,3 +295,28 @@ describe(TillSession.name, () => {
     expect(written).toEqual([]);
   });
 });
+
+describe(`${TillSession.name}: a 95 left unanswered`, () => {
+  it('ends the session: a late "not found" (no DF01, spec 4.9.1) is never taken for the next 95\'s answer', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    const session = new TillSession({ transport, timeoutsMs: { Repeat: 20 } });
+    expect(await session.recover('100001')).toMatchObject({ outcome: 'unknown', reason: 'timeout' });
+    // Before, the session stayed open and the next 95 went out on this link, where the first one's late "not found"
+    // was taken for its answer (that command reported not performed, whatever the terminal had done).
+    expect(session.isClosed).toBe(true);
+    await expect(session.recover('100002')).rejects.toMatchObject({ code: 'SESSION_CLOSED' });
+    terminalSends(fromHex(vector('4.9.1').frame_hex));
+    expect(written).toHaveLength(1);
+  });
+
+  it('a 95 answered in time leaves the session open', async () => {
+    const { transport, written, terminalSends } = fakeTransport();
+    const session = new TillSession({ transport, timeoutsMs: { Repeat: 1_000 } });
+    const recovered = session.recover('100001');
+    await flush();
+    expect(written).toHaveLength(1);
+    terminalSends(fromHex(vector('4.9.1').frame_hex));
+    expect(await recovered).toMatchObject({ outcome: 'not-found' });
+    expect(session.isClosed).toBe(false);
+  });
+});

@@ -171,7 +171,8 @@ export class TillSession {
 
   /**
    * Recovers the outcome of command `id` (95, spec 4.9): an answer that arrived late is returned at once,
-   * otherwise the terminal is asked to repeat it. Queued like any command.
+   * otherwise the terminal is asked to repeat it. Queued like any command. A 95 left unanswered (timeout) closes the
+   * session: the terminal's "not found" names no id, so a late one could not be told from the next 95's answer.
    */
   recover(id: string): Promise<RecoveryOutcome> {
     const late = this.lateResponses.get(id);
@@ -229,7 +230,13 @@ export class TillSession {
           if (outcome.outcome === 'unknown' && command !== 'Repeat') this.inDoubt.add(id);
           resolve(outcome);
         },
-        timer: setTimeout(() => waiter.settle(unknown(command, id, 'timeout', `no answer within ${this.timeouts[command]} ms`)), this.timeouts[command]),
+        timer: setTimeout(() => {
+          waiter.settle(unknown(command, id, 'timeout', `no answer within ${this.timeouts[command]} ms`));
+          // "No answer for this id" carries no DF01 (spec 4.9.1): once a 95 went unanswered, its late "not found" on
+          // this link would be taken for the next 95's (another command reported not performed). The link is ended;
+          // what comes next runs on a new one, where no answer of this 95 can arrive.
+          if (command === 'Repeat') this.close();
+        }, this.timeouts[command]),
       };
       this.waiters.add(waiter);
       this.write(request, frame);
