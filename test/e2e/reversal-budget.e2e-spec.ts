@@ -123,6 +123,19 @@ describe('reversals are bounded by their original (POST /v1/terminals/{id}/opera
     expectError(await post({ type: 'refund', amount: 1, currency: 'RUB', originalOperationId: original }), 422, 'AMOUNT_EXCEEDS_ORIGINAL');
   });
 
+  it('a void of a refund is refused on Joinproto (its void is a 06 refund: it would pay the refund out again); nothing reaches the terminal', async () => {
+    const original = await purchase(800);
+    const refund = await post({ type: 'refund', amount: 200, currency: 'RUB', originalOperationId: original }, 5000);
+    expectStatus(refund, 201);
+    expect(refund.body.state).toBe('approved');
+    const sent = sim.journal.length;
+    const res = await post({ type: 'void', originalOperationId: refund.body.id });
+    // Before 2026-12-07: 201, and a 06 Refund of 200 went to the card a second time.
+    expectError(res, 422, 'UNPROCESSABLE');
+    expect(res.body.error.message).toContain('void of a refund operation is not supported on this terminal');
+    expect(sim.journal.length).toBe(sent);
+  });
+
   it("refuses a reversal in another currency than the original's", async () => {
     const original = await purchase(300);
     const res = await post({ type: 'refund', amount: 100, currency: 'USD', originalOperationId: original });

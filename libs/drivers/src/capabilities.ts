@@ -21,6 +21,11 @@ export interface Capability {
    * reversed before), or what is left of it after earlier partial voids and refunds.
    */
   readonly reverses?: 'whole' | 'rest';
+  /**
+   * The types the original may be, when the protocol allows fewer than the API (operations.service ORIGINAL_TYPES):
+   * e.g. a Joinproto void is a refund (06), which reverses a payment but would pay a refund out a second time.
+   */
+  readonly originals?: readonly OperationType[];
   readonly notes?: string;
 }
 
@@ -52,7 +57,9 @@ const JOINPROTO: CapabilityTable = {
     needsOriginal: true,
     cancelable: true,
     reverses: 'whole',
-    notes: 'Joinproto has no purchase reversal; a void is a refund of the full original amount with its references.',
+    // 06 pays the amount back to the card: for a refund that would be a second payout, not its reversal.
+    originals: ['purchase', 'purchase_with_cashback', 'preauth_capture'],
+    notes: 'Joinproto has no purchase reversal; a void is a refund of the full original amount with its references, so a refund cannot be voided.',
   },
   preauth: { command: '03 Preauth', fields: ['DF05 amount', 'DF0C department'], needsAmount: true, cancelable: true },
   preauth_capture: {

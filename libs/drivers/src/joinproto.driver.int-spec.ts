@@ -235,6 +235,16 @@ describe(JoinprotoDriver.name, () => {
     expect(refs).toEqual([]);
   });
 
+  it('refuses to void a refund before anything is sent: its 06 would pay the refund out again', async () => {
+    const { driver } = await setup();
+    const { hooks, refs } = recordingHooks();
+    const original = { operationId: 'r1', type: 'refund' as const, amount: 200, rrn: '123456789012', protocolRefs: { rrn: '123456789012' } };
+    const outcome: OperationOutcome = await driver.execute({ ...command('void'), original }, hooks);
+    expect(outcome).toMatchObject({ state: 'failed', reason: expect.stringContaining('cannot void a refund') });
+    expect(refs).toEqual([]);
+    expect(sim.journal).toEqual([]);
+  });
+
   it('sends nothing once closed, even when close() comes while its link is still opening', async () => {
     const { port } = await setup();
     let openLink!: () => void;

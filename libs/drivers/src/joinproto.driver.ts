@@ -247,6 +247,10 @@ export class JoinprotoDriver implements TerminalDriver {
       case 'refund':
       case 'void': {
         const original = requireOriginal(command);
+        // 06 pays back to the card: a "void" of a refund would pay it out again (capabilities: originals).
+        if (command.type === 'void' && original.type === 'refund') {
+          throw new DriverError('INVALID_COMMAND', 'Joinproto cannot void a refund: its only reversal (06 Refund) would pay the refund out again');
+        }
         const refs = original.protocolRefs;
         const amount = command.type === 'void' ? (original.amount ?? requireAmount(command)) : requireAmount(command);
         return compact({

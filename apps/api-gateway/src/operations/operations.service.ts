@@ -4,7 +4,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 
 import { Prisma, type Database, type PublishedEvent, type SqlClient, type TransactionClient } from '@payorch/db';
 import { ApiError, canonicalJson, notFound, type TenantContext, type TerminalCommandReply } from '@payorch/domain';
-import { assertSupported, DriverError } from '@payorch/drivers';
+import { assertSupported, type Capability, DriverError } from '@payorch/drivers';
 import type { Logger } from '@payorch/logging';
 import {
   AmountError,
@@ -104,7 +104,7 @@ export class OperationsService implements OnApplicationShutdown {
         if (terminal.protocol === 'SSI_ECR' && SSI_CURRENCY_TYPES.has(dto.type) && dto.currency === undefined)
           throw invalid('currency', `is required for ${dto.type} on ssi_ecr terminals (sent as ISO 4217 numeric)`);
         let original: Awaited<ReturnType<OperationsService['checkOriginal']>> | undefined;
-        if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto, capability.reverses);
+        if (capability.needsOriginal) original = await this.checkOriginal(tx, terminalId, dto, capability);
         else if (dto.originalOperationId !== undefined) throw invalid('originalOperationId', `is not used by ${dto.type}`);
         // A void or preauth cancel without an amount moves what the terminal reverses (the original's whole amount, or
         // for a JPAY void what is left of it): record it, so totals and reconciliation see it.
@@ -366,13 +366,23 @@ export class OperationsService implements OnApplicationShutdown {
    * original are created one at a time and each counts the ones committed before it: concurrent refunds can never
    * together give back more than was paid.
    */
-  private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto, voidReverses: 'whole' | 'rest' | undefined) {
+  private async checkOriginal(tx: SqlClient, terminalId: string, dto: CreateOperationDto, capability: Capability) {
+    const voidReverses = capability.reverses;
     if (dto.originalOperationId === undefined) throw invalid('originalOperationId', `is required for ${dto.type}`);
     const [original] = await tx.$queryRaw<
       OperationRow[]
     >`SELECT ${operationRowColumns()} FROM "TerminalOperation" WHERE "id" = ${dto.originalOperationId}::uuid FOR NO KEY UPDATE`;
     if (!original) throw notFound('operation', dto.originalOperationId);
     const allowed = ORIGINAL_TYPES[dto.type] ?? [];
+    if (capability.originals !== undefined && allowed.includes(original.type) && !capability.originals.some((t) => t.toUpperCase() === original.type)) {
+      throw new ApiError(
+        'UNPROCESSABLE',
+        `${dto.type} of a ${original.type.toLowerCase()} operation is not supported on this terminal: ${capability.notes ?? capability.command}`,
+        {
+          field: 'originalOperationId',
+        },
+      );
+    }
     if (!allowed.includes(original.type)) {
       throw new ApiError('UNPROCESSABLE', `${dto.type} cannot refer to a ${original.type.toLowerCase()} operation`, { field: 'originalOperationId' });
     }
