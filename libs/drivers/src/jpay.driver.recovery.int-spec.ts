@@ -189,6 +189,57 @@ describe(`${JpayDriver.name} recovery`, () => {
     expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 2058, protocolRefs: { seq: '000002' } });
   });
 
+  describe('a purchase without force-sbp, which the customer may pay by SBP (§8.10)', () => {
+    it('recovers as approved a purchase paid by SBP (65) whose answer was lost, numbered below the card receipts', async () => {
+      const { driver, make } = await setup({ config: { options: { commandTimeoutMs: 200 } } });
+      for (const amount of [1000, 1100, 1200]) await driver.execute(command('purchase', { amount }), recordingHooks().hooks);
+      const { hooks, refs } = recordingHooks();
+      const cmd = command('purchase', { amount: 1565 });
+      sim.hold.at('answer');
+      expect(await driver.execute(cmd, hooks)).toMatchObject({ state: 'unknown', reason: expect.stringContaining('timeout') });
+      sim.hold.release();
+      // Paid by the QR: SBP receipt 1, below card receipt 3, the card anchor.
+      expect(sim.ledger.log.at(-1)).toMatchObject({ iface: 'sbp', seq: '000001', amount: 1565 });
+      expect(refs[0]).toMatchObject({ afterSeq: '000003', afterSbpSeq: '000000' });
+      // Until 2026-12-07 only entries above card receipt 3 counted: "not performed" (failed) though the customer paid.
+      expect(await make().recover(cmd, refs[0]!)).toMatchObject({ state: 'approved', amount: 1565, protocolRefs: { seq: '000001', recoveredFrom: 'report' } });
+    });
+
+    it('does not take an older SBP payment numbered above the card anchor for one the terminal never read', async () => {
+      const { driver, make } = await setup({ config: { options: { commandTimeoutMs: 200 } } });
+      await driver.execute(command('purchase', { amount: 1000 }), recordingHooks().hooks);
+      for (let i = 0; i < 2; i++) {
+        expect(await driver.execute(command('sbp_payment', { amount: 1500 }), recordingHooks().hooks)).toMatchObject({ protocolRefs: { iface: 'sbp' } });
+      }
+      sim.hold.at('received');
+      const { hooks, refs } = recordingHooks();
+      const cmd = command('purchase', { amount: 1500 });
+      expect(await driver.execute(cmd, hooks)).toMatchObject({ state: 'unknown', reason: expect.stringContaining('timeout') });
+      sim.hold.release();
+      // The SBP receipts moved the SBP anchor; the card anchor is the one card purchase.
+      expect(refs[0]).toMatchObject({ afterSeq: '000001', afterSbpSeq: '000002' });
+      // Until 2026-12-07 SBP receipt 2 > card receipt 1 was taken for it: approved, never run.
+      expect(await make().recover(cmd, refs[0]!)).toMatchObject({
+        state: 'failed',
+        reason: expect.stringContaining('after card receipt 000001 and SBP receipt 000002'),
+      });
+    });
+
+    it('records only the card anchor for card-only requests, and both for an SBP payment', async () => {
+      const { driver } = await setup();
+      const purchase = command('purchase', { amount: 3000 });
+      const paid = await driver.execute(purchase, recordingHooks().hooks);
+      const original = { operationId: purchase.operationId, type: 'purchase' as const, amount: 3000, rrn: paid.rrn, protocolRefs: paid.protocolRefs };
+      const refund = recordingHooks();
+      await driver.execute(command('refund', { amount: 1000, original }), refund.hooks);
+      expect(refund.refs[0]).toMatchObject({ afterSeq: '000001' });
+      expect(refund.refs[0]).not.toHaveProperty('afterSbpSeq');
+      const sbp = recordingHooks();
+      await driver.execute(command('sbp_payment', { amount: 700 }), sbp.hooks);
+      expect(sbp.refs[0]).toMatchObject({ afterSeq: '000002', afterSbpSeq: '000000' });
+    });
+  });
+
   it('keeps a lost transaction unknown, not failed, when the terminal clock is behind and nothing anchors the log', async () => {
     const { driver, make } = await setup({ simulator: { now: () => new Date(Date.now() - ELEVEN_MINUTES_MS) } });
     const { hooks, refs } = recordingHooks();

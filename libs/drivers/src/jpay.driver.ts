@@ -4,8 +4,10 @@ import {
   JpayClient,
   JpayError,
   type JpayEvent,
+  isCardEntry,
   type LogAnchor,
   logAnchor,
+  paymentMethodsOf,
   type Receipt,
   type ReportTransaction,
   resolveFromReport,
@@ -53,11 +55,13 @@ function provablyNotSent(error: unknown): boolean {
   return error instanceof NotSent || (error instanceof JpayError && error.reaction === 'reject-request');
 }
 
-/** The last card entry of the log (RRN or time tell it from a namesake); SBP entries have their own counter (§8.10). */
-function lastCardEntry(transactions: readonly ReportTransaction[]): LogAnchor | undefined {
-  // A card entry names its card (`pan`, `aid`); an SBP entry has none.
-  const card = transactions.filter((t) => t.pan !== undefined || t.aid !== undefined);
-  const anchors = card.map((t) => logAnchor(t)).filter((a): a is LogAnchor => a !== undefined);
+/**
+ * The last entry of the log of one kind (RRN or time tell it from a namesake): card and SBP receipts have
+ * their own counters (§8.10 "Номер транзакции в поле seq назначается независимо от номеров карточных транзакций").
+ */
+function lastEntry(transactions: readonly ReportTransaction[], kind: 'card' | 'sbp'): LogAnchor | undefined {
+  const ofKind = transactions.filter((t) => isCardEntry(t) === (kind === 'card'));
+  const anchors = ofKind.map((t) => logAnchor(t)).filter((a): a is LogAnchor => a !== undefined);
   return anchors.reduce<LogAnchor | undefined>((last, a) => (last === undefined || Number(a.seq) > Number(last.seq) ? a : last), undefined);
 }
 
@@ -65,7 +69,8 @@ function lastCardEntry(transactions: readonly ReportTransaction[]): LogAnchor | 
  * JPAY / aQsi banking application (we are the client; one command per connection). Transactions have no
  * request id, so `beforeSend` persists what recovery needs to find the transaction in the terminal's log:
  * the request, the time lower bound (terminal clock) and the last card log entry this driver knew (the
- * anchor, [PAYORCH-RECOVER-ANCHOR]); a close-day persists an entry of the log it is about to empty.
+ * anchor, [PAYORCH-RECOVER-ANCHOR]), with the last SBP entry for a request that may run as SBP (SBP
+ * receipts are numbered apart, §8.10); a close-day persists an entry of the log it is about to empty.
  */
 export class JpayDriver implements TerminalDriver {
   readonly protocol = 'JPAY' as const;
@@ -73,11 +78,13 @@ export class JpayDriver implements TerminalDriver {
   private readonly client: JpayClient;
   private running: Running | undefined;
   /**
-   * The last card entry of the terminal's log as this driver knows it (`seq` 000000: the log was empty).
-   * Undefined = learn it from a full report before the next card transaction: at start, and after an
-   * outcome that may have added or removed entries unseen (unknown, a close-day).
+   * The last card entry and the last SBP entry of the terminal's log as this driver knows them (`seq`
+   * 000000: the log had none of that kind). Undefined = learn them from a full report before the next
+   * transaction that needs them: at start, and after an outcome that may have added or removed entries
+   * unseen (unknown, a close-day).
    */
-  private anchor: LogAnchor | undefined;
+  private cardAnchor: LogAnchor | undefined;
+  private sbpAnchor: LogAnchor | undefined;
   private readonly links: DriverLinks;
   private readonly frames = new FrameTap('JPAY');
 
@@ -168,11 +175,15 @@ export class JpayDriver implements TerminalDriver {
     if (request === undefined) return { state: 'failed', reason: 'no request was recorded: the transaction was never sent' };
     const report = await this.readLog(refs);
     if (!('transactions' in report)) return report;
+    // Refs recorded before 2026-12-07 have no SBP anchor: recovery then bounds SBP entries by time alone.
     const resolution = resolveFromReport(report, {
       request,
       afterSeq: refString(refs, 'afterSeq'),
       afterRrn: refString(refs, 'afterRrn'),
       afterTime: refString(refs, 'afterTime'),
+      afterSbpSeq: refString(refs, 'afterSbpSeq'),
+      afterSbpRrn: refString(refs, 'afterSbpRrn'),
+      afterSbpTime: refString(refs, 'afterSbpTime'),
       notBeforeTime: refString(refs, 'notBeforeTime'),
     });
     switch (resolution.resolution) {
@@ -182,7 +193,7 @@ export class JpayDriver implements TerminalDriver {
       case 'not-found':
         return {
           state: 'failed',
-          reason: `the transaction is not in the terminal log after receipt ${refString(refs, 'afterSeq')}, which is still there: it was not performed`,
+          reason: `the transaction is not in the terminal log after ${anchorsText(refs)}, and the log was not emptied since: it was not performed`,
           protocolRefs: refs,
         };
       case 'undetermined':
@@ -191,7 +202,9 @@ export class JpayDriver implements TerminalDriver {
           reason:
             resolution.why === 'log-emptied'
               ? 'not in the terminal log, but the log was emptied (settlement or clear) since the attempt: it may have run'
-              : 'not in the terminal log, and no earlier entry proves the log complete since the attempt: it may have run',
+              : resolution.why === 'kind-unanchored'
+                ? 'not in the terminal log within the time bound, and entries of the same amount paid by card or SBP (numbered apart) cannot be told from it without an anchor of their kind: it may have run'
+                : 'not in the terminal log, and no earlier entry proves the log complete since the attempt: it may have run',
           protocolRefs: refs,
         };
       case 'ambiguous':
@@ -279,16 +292,23 @@ export class JpayDriver implements TerminalDriver {
     this.running = { operationId: command.operationId, abort, hooks };
     const detachFrames = this.frames.attach(hooks);
     try {
-      const card = request.forceSbp !== true;
-      if (this.anchor === undefined && card) await this.learnAnchor();
-      // SBP receipts are numbered apart (§8.10): a card anchor says nothing about them.
-      const anchor = card ? this.anchor : undefined;
+      // SBP receipts are numbered apart (§8.10): a request that may run as SBP (a purchase without force-sbp
+      // offers the QR beside the card) needs the last SBP entry too, or an SBP payment numbered below the card
+      // anchor reads "not performed". The card anchor goes with every request: still in the log, it proves
+      // the log unbroken for SBP entries as well (a close empties both kinds, §8.12).
+      const sbp = paymentMethodsOf(request).sbp;
+      if (this.cardAnchor === undefined || (sbp && this.sbpAnchor === undefined)) await this.learnAnchors();
+      const card = this.cardAnchor;
+      const sbpAnchor = sbp ? this.sbpAnchor : undefined;
       const refs: ProtocolRefs = compact({
         request: JSON.stringify(request),
         notBeforeTime: this.notBeforeTime(),
-        afterSeq: anchor?.seq,
-        afterRrn: anchor?.rrn,
-        afterTime: anchor?.time,
+        afterSeq: card?.seq,
+        afterRrn: card?.rrn,
+        afterTime: card?.time,
+        afterSbpSeq: sbpAnchor?.seq,
+        afterSbpRrn: sbpAnchor?.rrn,
+        afterSbpTime: sbpAnchor?.time,
       });
       try {
         await hooks.beforeSend(refs);
@@ -304,8 +324,8 @@ export class JpayDriver implements TerminalDriver {
         if (provablyNotSent(error)) return failedBeforeSend(error);
         outcome = { state: 'unknown', reason: errorMessage(error), protocolRefs: refs };
       }
-      // Our transaction may now be in the log after the anchor: learn the log's end again before the next.
-      if (outcome.state === 'unknown') this.anchor = undefined;
+      // Our transaction may now be in the log after the anchors: learn the log's end again before the next.
+      if (outcome.state === 'unknown') this.forgetAnchors();
       return outcome;
     } finally {
       detachFrames();
@@ -365,7 +385,7 @@ export class JpayDriver implements TerminalDriver {
       const { xreport, response } = await this.session(async (client) => {
         const before = await client.report(password, 'full', { signal }).catch(() => null);
         const xreport = before?.status === 'ok' ? (before.xreport ?? null) : null;
-        const entry = xreport === null ? undefined : lastCardEntry(xreport.transactions);
+        const entry = xreport === null ? undefined : lastEntry(xreport.transactions, 'card');
         await claim(
           compact({
             command: 'settlement',
@@ -381,8 +401,8 @@ export class JpayDriver implements TerminalDriver {
         ? { state: 'approved', data: { report: response.sreport ?? null, xreport } }
         : { state: 'failed', reason: `settlement answered ${response.status}`, responseCode: response.status };
     } finally {
-      // A close (or an attempt) empties the log: the anchor is learned again.
-      this.anchor = undefined;
+      // A close (or an attempt) empties the log: the anchors are learned again.
+      this.forgetAnchors();
     }
   }
 
@@ -392,20 +412,26 @@ export class JpayDriver implements TerminalDriver {
   }
 
   /**
-   * Learns the anchor from a full report (when the admin password is known): at start and after an
-   * outcome that may have changed the log unseen. Without it, recovery relies on the time bound alone
+   * Learns both anchors from a full report (when the admin password is known): at start and after an
+   * outcome that may have changed the log unseen. Without them, recovery relies on the time bound alone
    * and never concludes "not performed".
    */
-  private async learnAnchor(): Promise<void> {
+  private async learnAnchors(): Promise<void> {
     const password = this.config.credentials?.adminPassword;
     if (!password) return;
     try {
       const report = await this.session((client) => client.report(password, 'full'));
       if (report.status !== 'ok' || !report.xreport) return;
-      this.anchor = lastCardEntry(report.xreport.transactions) ?? { seq: '000000' };
+      this.cardAnchor = lastEntry(report.xreport.transactions, 'card') ?? { seq: '000000' };
+      this.sbpAnchor = lastEntry(report.xreport.transactions, 'sbp') ?? { seq: '000000' };
     } catch {
       // Recovery then relies on the time bound alone.
     }
+  }
+
+  private forgetAnchors(): void {
+    this.cardAnchor = undefined;
+    this.sbpAnchor = undefined;
   }
 
   private notBeforeTime(): string {
@@ -466,9 +492,11 @@ export class JpayDriver implements TerminalDriver {
   }
 
   private fromReceipt(state: 'approved' | 'declined', receipt: Receipt, refs: ProtocolRefs): OperationOutcome {
-    // The newest card receipt is the log's newest card entry (after a close its number may start again).
-    const anchor = receipt.iface === 'sbp' ? undefined : logAnchor({ seq: receipt.seq, rrn: receipt.rrn, time: receipt.datetime });
-    if (anchor !== undefined) this.anchor = anchor;
+    // The newest receipt is the log's newest entry of its kind (after a close its number may start again):
+    // an SBP receipt (`iface` sbp, §8.10) moves the SBP anchor, any other the card anchor.
+    const anchor = logAnchor({ seq: receipt.seq, rrn: receipt.rrn, time: receipt.datetime });
+    if (anchor !== undefined && receipt.iface === 'sbp') this.sbpAnchor = anchor;
+    else if (anchor !== undefined) this.cardAnchor = anchor;
     const lines = [
       ...receipt.header,
       receipt.type ? `${receipt.type.toUpperCase()} ${receipt.tstatus ?? receipt.status ?? ''}`.trim() : undefined,
@@ -540,6 +568,13 @@ function toProgress(event: JpayEvent): OperationProgress | undefined {
     default:
       return undefined;
   }
+}
+
+/** The anchors a transaction recorded, for a reason: "card receipt 000150 and SBP receipt 000010". */
+function anchorsText(refs: ProtocolRefs): string {
+  const named = (kind: string, seq: string | undefined) => (seq === undefined || Number(seq) === 0 ? [] : [`${kind} receipt ${seq}`]);
+  const text = [...named('card', refString(refs, 'afterSeq')), ...named('SBP', refString(refs, 'afterSbpSeq'))].join(' and ');
+  return text || 'its anchors';
 }
 
 function parseRequest(refs: ProtocolRefs): TransactionRequest | undefined {

@@ -10,6 +10,8 @@ export {
   closeDayFromReport,
   logAnchor,
   logHoldsAnchor,
+  isCardEntry,
+  paymentMethodsOf,
   type LogAnchor,
   type RecoveryCriteria,
   type RecoveryResult,

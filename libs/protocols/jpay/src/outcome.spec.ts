@@ -119,7 +119,8 @@ describe(findTransactionCandidates.name, () => {
         amountOther: 500,
         time: '250116103000',
       },
-    ],
+      // Card entries: they name the card (an SBP entry has no pan/aid and its own receipt counter, §8.10).
+    ].map((t) => ({ ...t, pan: '************1234' })),
   };
 
   it('narrows by afterSeq and notBeforeTime', () => {
@@ -162,7 +163,16 @@ describe(findTransactionCandidates.name, () => {
 });
 
 describe(`${resolveFromReport.name} [PAYORCH-RECOVER-ANCHOR]`, () => {
-  const entry = (seq: string, amount: number, time: string, rrn = `R${seq}`) => ({ seq, type: 'purchase', status: 'approved', amount, time, rrn });
+  // Card entries (they name the card): SBP entries, numbered apart (§8.10), are in recovery-sbp.spec.ts.
+  const entry = (seq: string, amount: number, time: string, rrn = `R${seq}`) => ({
+    seq,
+    type: 'purchase',
+    status: 'approved',
+    amount,
+    time,
+    rrn,
+    pan: '************1234',
+  });
   const log = (...transactions: ReturnType<typeof entry>[]): XReport => ({ header: { title: [] }, totals: [], transactions });
   const purchase1500 = { type: 'purchase' as const, amount: 1500 };
 

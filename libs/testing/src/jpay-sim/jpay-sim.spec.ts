@@ -232,6 +232,16 @@ describe.each(['aqsi', 'jpay'] as const)('JpaySimulator (%s dialect)', (dialect)
     });
   });
 
+  it('pays a purchase without force-sbp by SBP when the QR is paid first (65): SBP receipt, SBP counter', async () => {
+    await h.client.transaction({ type: 'purchase', amount: 100 });
+    await h.client.transaction({ type: 'purchase', amount: 200 });
+    expect(await h.client.transaction({ type: 'purchase', amount: 165 })).toMatchObject({ outcome: 'approved', receipt: { iface: 'sbp', seq: '000001' } });
+    const qr = h.events.flatMap((e) => (e.type === 'message' && e.message.type === 'displayqrcode' ? [e.message.status] : []));
+    expect(qr).toEqual(['show', 'hide']);
+    // §8.10: a refund without force-sbp runs by card.
+    expect(await h.client.transaction({ type: 'refund', amount: 165, rrn: '100000000003' })).toMatchObject({ receipt: { aid: SIM_CARD.aid, seq: '000003' } });
+  });
+
   it('maps terminal statuses to outcomes: declined, error, unknown, canceled', async () => {
     expect(await h.client.transaction({ type: 'purchase', amount: 151 })).toMatchObject({
       outcome: 'declined',

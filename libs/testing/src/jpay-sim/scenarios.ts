@@ -33,6 +33,8 @@ export const SCENARIOS = {
   pinBypassed: 63,
   /** without force-sbp: QR shown, then a card is detected: QR hidden, card payment approved. */
   qrThenCard: 64,
+  /** without force-sbp: QR shown and paid before a card is detected (§8.10): an SBP purchase (SBP receipt counter). */
+  qrPaid: 65,
 } as const;
 
 export type ScenarioName = keyof typeof SCENARIOS;

@@ -289,6 +289,10 @@ export async function runTransaction(command: TransactionCommand, conversation: 
       });
       await conversation.ask({ type: 'displayqrcode', status: 'hide' });
       return approve();
+    case 'qrPaid':
+      // §8.10: a payment without force-sbp offers the QR while it waits for the card; paid first, it is an SBP
+      // transaction. A refund without force-sbp runs by card.
+      return command.type === 'purchase' ? runSbp(command, conversation, sim) : approve();
     case 'approved':
       return approve();
   }
