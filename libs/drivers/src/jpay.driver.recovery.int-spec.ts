@@ -240,6 +240,17 @@ describe(`${JpayDriver.name} recovery`, () => {
     });
   });
 
+  it('recovers an X report whose answer was lost as failed (it changes nothing), so the terminal takes new work; a new one reads', async () => {
+    const { driver, proxy } = await setup();
+    const { hooks, refs } = recordingHooks();
+    const cmd = command('report_x');
+    proxy.loseNext('report', 'answer');
+    expect(await driver.execute(cmd, hooks)).toMatchObject({ state: 'unknown' });
+    // Before 2026-12-07: unknown for good ("cannot be asked for it again"), which kept every payment off the terminal.
+    expect(await driver.recover(cmd, refs[0]!)).toMatchObject({ state: 'failed', reason: expect.stringContaining('changes nothing on the terminal') });
+    expect(await driver.execute(command('report_x'), recordingHooks().hooks)).toMatchObject({ state: 'approved' });
+  });
+
   it('keeps a lost transaction unknown, not failed, when the terminal clock is behind and nothing anchors the log', async () => {
     const { driver, make } = await setup({ simulator: { now: () => new Date(Date.now() - ELEVEN_MINUTES_MS) } });
     const { hooks, refs } = recordingHooks();

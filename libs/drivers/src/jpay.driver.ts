@@ -20,7 +20,18 @@ import {
 import { assertSupported, DriverError } from './capabilities';
 import { FrameTap } from './frames';
 import { jpayReceiptResult, jpayStatusResult } from './result-codes';
-import { adminPassword, compact, DriverLinks, errorMessage, failedBeforeSend, LinkError, refString, requireAmount, requireOriginal } from './shared';
+import {
+  adminPassword,
+  compact,
+  DriverLinks,
+  errorMessage,
+  failedBeforeSend,
+  LinkError,
+  READ_ONLY_TYPES,
+  refString,
+  requireAmount,
+  requireOriginal,
+} from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
 
 /** How far the terminal's clock may be behind ours when we bound the log search by time. */
@@ -162,11 +173,17 @@ export class JpayDriver implements TerminalDriver {
   /**
    * Decides an unknown outcome from the terminal's log (full report, admin password): a transaction is
    * looked up after its anchor (see @payorch/jpay recovery), a close-day by whether the log entry it
-   * recorded is still there. Any other claimed command has nothing to be asked again: it stays unknown.
+   * recorded is still there. A read (X report, parameters) whose answer was lost is failed: it changes nothing, ask
+   * again. Any other claimed command has nothing to be asked again: it stays unknown.
    */
   async recover(command: OperationCommand, refs: ProtocolRefs): Promise<OperationOutcome> {
     const claimed = refString(refs, 'command');
     if (claimed === 'settlement') return this.recoverCloseDay(refs);
+    // An X report or the terminal's parameters change nothing: until 2026-12-07 a lost answer stayed UNKNOWN, which kept
+    // every payment and close-day off the terminal (TERMINAL_RECOVERING) until a person resolved it.
+    if (claimed !== undefined && READ_ONLY_TYPES.has(command.type)) {
+      return { state: 'failed', reason: `${claimed}: its answer was lost; it changes nothing on the terminal, ask again`, protocolRefs: refs };
+    }
     if (claimed !== undefined) {
       return { state: 'unknown', reason: `${claimed} was sent and its answer lost; JPAY cannot be asked for it again`, protocolRefs: refs };
     }

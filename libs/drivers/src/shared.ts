@@ -31,6 +31,12 @@ export function numericCurrency(currency: string | undefined): string {
   return code;
 }
 
+/**
+ * Commands that change nothing on the terminal (an X report, its parameters, an echo): a lost answer is `failed`, asked
+ * again at will, never an UNKNOWN that keeps new work off the terminal until a person resolves it.
+ */
+export const READ_ONLY_TYPES: ReadonlySet<OperationCommand['type']> = new Set(['report_x', 'terminal_info', 'echo']);
+
 export function requireAmount(command: OperationCommand, what = 'amount'): number {
   const amount = what === 'cashbackAmount' ? command.cashbackAmount : command.amount;
   if (amount === undefined || !Number.isSafeInteger(amount) || amount < 0) {

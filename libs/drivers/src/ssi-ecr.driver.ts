@@ -16,7 +16,7 @@ import {
 import { assertSupported, DriverError } from './capabilities';
 import { FrameTap } from './frames';
 import { ssiResult } from './result-codes';
-import { compact, DriverLinks, errorMessage, failedBeforeSend, numericCurrency, refString, requireAmount, requireOriginal } from './shared';
+import { compact, DriverLinks, errorMessage, failedBeforeSend, numericCurrency, READ_ONLY_TYPES, refString, requireAmount, requireOriginal } from './shared';
 import type { CancelResult, DriverConfig, ExecuteHooks, OperationCommand, OperationOutcome, OperationProgress, ProtocolRefs, TerminalDriver } from './types';
 
 const PHASE_TO_SUB_STATUS: Record<string, string> = {
@@ -29,9 +29,6 @@ const PHASE_TO_SUB_STATUS: Record<string, string> = {
   waiting_for_second_step: 'waiting_second_step',
   z_report_required: 'z_report_required',
 };
-
-/** Commands that change nothing on the terminal: a lost answer is asked again, never left in doubt. */
-const READ_ONLY_TYPES: ReadonlySet<OperationCommand['type']> = new Set(['report_x', 'terminal_info', 'echo']);
 
 /**
  * SSI ECR JSON terminals. The runner's ticket (request, transactionUid, GetLastResult baseline) is what
