@@ -195,18 +195,21 @@ export class OperationExecutor {
       return this.failUnsentClaim(ref, claim.differs, { ran: false, state: 'SENT' }, DIFFERS);
     }
     const kind = claim === 'claimed' ? 'completed' : 'unclaimed';
+    // Nothing was sent: a failure leaves the row PENDING, which the recovery sweep fails as never sent; a claim whose
+    // answer was lost may have left it SENT, which is failed at once. Both paths (with progress steps to store or
+    // without) end here: until 2026-12-07 the first returned before this check, and a run that had journaled frames
+    // before its claim (SSI's baseline read, JPAY's anchors) left its row SENT until the sweep.
+    const unclaimed = (report: ExecutionReport) =>
+      run.inDoubt !== undefined && report.state === 'SENT' ? this.failUnsentClaim(ref, run.inDoubt, report, CLAIM_ANSWER_LOST) : report;
     if (unwritten.length > 0) {
       try {
-        return await this.storeRun(ref, outcome, kind, unwritten);
+        const report = await this.storeRun(ref, outcome, kind, unwritten);
+        return kind === 'unclaimed' ? await unclaimed(report) : report;
       } catch {
         // The progress steps broke the transaction (they are informational): the outcome alone, as below.
       }
     }
-    // Nothing was sent: a failure leaves the row PENDING, which the recovery sweep fails as never sent.
-    if (kind === 'unclaimed') {
-      const report = await this.storeRun(ref, outcome, kind);
-      return run.inDoubt !== undefined && report.state === 'SENT' ? this.failUnsentClaim(ref, run.inDoubt, report, CLAIM_ANSWER_LOST) : report;
-    }
+    if (kind === 'unclaimed') return unclaimed(await this.storeRun(ref, outcome, kind));
     return this.storeSentOutcome(ref, outcome);
   }
 

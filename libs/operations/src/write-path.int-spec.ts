@@ -442,7 +442,12 @@ describe('operation write path (statement budget)', () => {
     }
   });
 
-  it('fails at once a run whose claim committed but whose answer was lost: the driver sent nothing', async () => {
+  it.each([
+    ['', false],
+    // SSI reads its baseline and JPAY its anchors (journaled frames) before the claim: until 2026-12-07 a run with
+    // progress steps to store took another path that left the row SENT.
+    [' (frames journaled before the claim)', true],
+  ])('fails at once a run whose claim committed but whose answer was lost: the driver sent nothing%s', async (_, framesBeforeClaim) => {
     // Before, the row stayed SENT (in flight for a settlement) until the recovery sweep made it UNKNOWN ten minutes later.
     const { row } = await create();
     let claiming = false;
@@ -458,6 +463,7 @@ describe('operation write path (statement budget)', () => {
       const report = await new OperationExecutor(db).execute(
         { tenantId, operationId: row.id },
         fakeDriver(async (hooks) => {
+          if (framesBeforeClaim) hooks.onFrame?.({ direction: 'out', protocol: 'SSI_ECR', summary: 'GetLastResult', masked: 'GetLastResult' });
           claiming = true;
           try {
             await hooks.beforeSend({ df01: '000006' });
