@@ -175,6 +175,26 @@ describe(`${AssistTokenPayClient.name}: lost answers and safe retries`, () => {
     expect(await clientFor().resolveOrder(outcome.orderNumber)).toEqual({ status: 'not_found', orderNumber: outcome.orderNumber });
   });
 
+  it('resolveOrder: only 10/201 (no such order) is not_found; a firstcode 10 about another object is unknown', async () => {
+    const paid = expectStatus(await pay('10.00'), 'approved');
+    // The sandbox answers an unknown Merchant_ID with 10/200 ("Объект Предприятие"): the settings changed, not the order.
+    // Before, any firstcode 10 was not_found, and past the grace period the job rejected a paid payment.
+    expect(await clientFor({ merchantId: '679472' }).resolveOrder(paid.orderNumber)).toMatchObject({
+      status: 'unknown',
+      error: { code: 'OBJECT_NOT_FOUND', firstCode: 10, secondCode: 200 },
+    });
+    for (const secondcode of ['0', '216', '221']) {
+      const client = new AssistTokenPayClient({
+        ...SANDBOX_MERCHANT,
+        baseUrl: 'https://assist.example',
+        fetch: async () => new Response(JSON.stringify({ firstcode: '10', secondcode })),
+      });
+      expect(await client.resolveOrder(paid.orderNumber)).toMatchObject({ status: 'unknown', error: { firstCode: 10, secondCode: Number(secondcode) } });
+    }
+    const never = nextOrder();
+    expect(await clientFor().resolveOrder(never)).toEqual({ status: 'not_found', orderNumber: never });
+  });
+
   it('connection refused → unknown NETWORK', async () => {
     const url = sandbox.url;
     await sandbox.close();

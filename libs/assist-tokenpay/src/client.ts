@@ -144,7 +144,7 @@ export interface UnknownOutcome {
   readonly error: AssistTransportError | AssistProtocolError | AssistIntegrityError | AssistServerError;
 }
 
-/** The order-state service does not know the order (firstcode 10). */
+/** The order-state service does not know the order (10 / 201, {@link isOrderNotFound}). */
 export interface NotFoundOutcome {
   readonly status: 'not_found';
   readonly orderNumber: string;
@@ -188,11 +188,15 @@ export interface OperationRejectedOutcome {
   readonly error: AssistServerError;
 }
 
-/** orderstate has no operation matching ours: it never reached Assist (after a grace period). */
+/**
+ * orderstate has no operation matching ours: it never reached Assist (after a grace period). Only from an answer that
+ * lists the order's operations, every one like ours readable (`findOperation` → `none`), or that says the order does
+ * not exist (10 / 201: `order` undefined — the caller knows better when Assist named the order before).
+ */
 export interface OperationNotFoundOutcome {
   readonly status: 'not_found';
   readonly orderNumber: string;
-  /** The verified order, when Assist knows the order (it has no operation like ours). */
+  /** The verified order, when Assist knows the order (it lists no operation like ours). */
   readonly order: AssistOrder | undefined;
 }
 
@@ -211,6 +215,20 @@ export interface OperationNotProvenOutcome {
 
 export type AfterPaymentOutcome = OperationOutcome | OperationRejectedOutcome | OperationNotProvenOutcome | UnknownOutcome;
 export type OperationResolution = OperationOutcome | OperationNotFoundOutcome | OperationNotProvenOutcome | UnknownOutcome;
+
+/** Second code "Объект Заказ" (spec, second-code table): with firstcode 10 "Отсутствие объекта", the order is unknown. */
+export const ORDER_OBJECT_SECOND_CODE = 201;
+
+/**
+ * Does the answer say the ORDER does not exist? Only 10 / 201. Firstcode 10 names the missing object by its second
+ * code: 200 "Объект Предприятие" is the Merchant_ID (the sandbox answers it for an unknown one: settings changed, an
+ * account moved), 216 an operation, 221 a user… — none of which says anything about the order. Any firstcode 10 used to
+ * read as "no such order": with a wrong Merchant_ID every lookup was "not found", and past the grace period payments
+ * were rejected and captures / refunds failed although Assist had carried them out.
+ */
+export function isOrderNotFound(error: AssistServerError): boolean {
+  return error.firstCode === NOT_FOUND_FIRST_CODE && error.secondCode === ORDER_OBJECT_SECOND_CODE;
+}
 
 export class AssistTokenPayClient {
   // ES private: credentials never show up in util.inspect or JSON.stringify of the client.
@@ -296,7 +314,8 @@ export class AssistTokenPayClient {
 
   /**
    * Reads an order's state (for the resolution job, after `unknown` / `in_process` /
-   * `requires_action`). Never throws for wire problems; `not_found` means Assist has no such order.
+   * `requires_action`). Never throws for wire problems; `not_found` means Assist has no such order (10 / 201 only:
+   * another firstcode 10 names another missing object, e.g. the merchant, and is `unknown`).
    * Note: right after a lost request, `not_found` may precede the order's creation; wait at least
    * the payment timeout before concluding the payment never happened. The order is the one Assist holds under
    * this number: that the caller's own request created it (and not somebody else's using the same number at the
@@ -312,7 +331,7 @@ export class AssistTokenPayClient {
     if (answer.kind === 'order') {
       return this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH) ?? orderOutcome(answer.order, 'orderstate');
     }
-    if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber };
+    if (isOrderNotFound(answer.error)) return { status: 'not_found', orderNumber };
     return { status: 'unknown', orderNumber, error: answer.error };
   }
 
@@ -363,7 +382,9 @@ export class AssistTokenPayClient {
   /**
    * Finds out what became of a capture or cancel whose answer was lost: reads the order (read-only) and
    * matches our operation among the order's operations by type, amount, currency and time — or, once an
-   * answer named it (`operationBillNumber`), by that billnumber.
+   * answer named it (`operationBillNumber`), by that billnumber. `not_found` only when the answer can show it missing
+   * (see {@link OperationNotFoundOutcome}); an answer that cannot (no operation list, a record like ours of unreadable
+   * date, a firstcode 10 about another object than the order) is `unknown`.
    */
   async resolveOperation(kind: AfterPaymentKind, request: AfterPaymentRequest): Promise<OperationResolution> {
     const { orderNumber } = request;
@@ -374,14 +395,14 @@ export class AssistTokenPayClient {
       return unknown(orderNumber, error);
     }
     if (answer.kind === 'error') {
-      if (answer.error.firstCode === NOT_FOUND_FIRST_CODE) return { status: 'not_found', orderNumber, order: undefined };
+      if (isOrderNotFound(answer.error)) return { status: 'not_found', orderNumber, order: undefined };
       return { status: 'unknown', orderNumber, error: answer.error };
     }
     const expected = { orderAmount: request.orderAmount, orderCurrency: request.currency, billNumber: request.billNumber };
     const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, ORDERSTATE_PATH);
     if (mismatch) return mismatch;
     const found = this.#match(kind, answer.order, request);
-    if (found.kind === 'ambiguous') return { status: 'not_proven', orderNumber, order: answer.order, billNumbers: found.billNumbers };
+    if (found.kind === 'ambiguous') return undecided(kind, found, orderNumber, answer.order);
     if (found.kind === 'none') return { status: 'not_found', orderNumber, order: answer.order };
     const { operation } = found;
     return { status: operationResultOf(operation), orderNumber, order: answer.order, operation, source: 'orderstate' };
@@ -421,7 +442,7 @@ export class AssistTokenPayClient {
     const mismatch = this.#checkSameOrder(answer.order, orderNumber, expected, path);
     if (mismatch) return mismatch;
     const found = this.#match(kind, answer.order, request, true);
-    if (found.kind === 'ambiguous') return { status: 'not_proven', orderNumber, order: answer.order, billNumbers: found.billNumbers };
+    if (found.kind === 'ambiguous') return undecided(kind, found, orderNumber, answer.order);
     if (found.kind === 'none') {
       // A verified order that does not show our operation tells nothing about it: resolve later.
       return {
@@ -497,6 +518,39 @@ function orderOutcome(order: AssistOrder, source: OrderOutcome['source']): Order
     testMode: order.testMode,
     source,
   };
+}
+
+/**
+ * `findOperation` cannot tell whether (or which) record is ours. Records one of our `unnamedClaims` may stand for:
+ * `not_proven`, for a person naming the billnumber. An answer that cannot show ours (no operation list, a record like
+ * ours of unreadable date): `unknown` — as unreadable as a malformed answer, resolved again, never "not found".
+ */
+function undecided(
+  kind: AfterPaymentKind,
+  found: Extract<OperationMatch, { kind: 'ambiguous' }>,
+  orderNumber: string,
+  order: AssistOrder,
+): OperationNotProvenOutcome | UnknownOutcome {
+  const type = OPERATION_TYPE_OF_KIND[kind];
+  switch (found.cause) {
+    case 'claims':
+      return { status: 'not_proven', orderNumber, order, billNumbers: found.billNumbers };
+    case 'unlisted':
+      return {
+        status: 'unknown',
+        orderNumber,
+        error: new AssistProtocolError('MALFORMED_RESPONSE', `the answer lists no operations of the order: whether the ${type} is among them cannot be told`),
+      };
+    case 'undated':
+      return {
+        status: 'unknown',
+        orderNumber,
+        error: new AssistProtocolError(
+          'UNRECOGNIZED_VALUE',
+          `the operationdate of ${found.billNumbers.join(', ')} (${type} of this amount) cannot be read: whether one of them is this ${type} cannot be told`,
+        ),
+      };
+  }
 }
 
 /** Wire failures become `unknown`; anything else is a bug and propagates. */

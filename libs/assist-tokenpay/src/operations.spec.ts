@@ -146,6 +146,75 @@ describe(`${AssistTokenPayClient.name}: charge and cancel against the sandbox`, 
     expect(await client.resolveOperation('charge', req('25.00', { billNumber: `${req('1').billNumber}.1` }))).toMatchObject({ status: 'succeeded' });
   });
 
+  it.each([
+    ['charge', 1],
+    ['cancel', 0],
+  ] as const)('resolveOperation(%s) never concludes not_found from an orderstate answer without an operation list: unknown', async (kind, delay) => {
+    // Nothing was sent: a full list shows it missing; an answer without one shows nothing. Before, it read as an
+    // empty list: not_found, and past the grace period "never reached Assist" — had it reached Assist, sent twice.
+    const req = await order(delay);
+    sandbox.setMode('no-operations', { endpoint: 'orderstate', times: 1 });
+    expect(await clientFor().resolveOperation(kind, req('25.00'))).toMatchObject({
+      status: 'unknown',
+      error: { code: 'MALFORMED_RESPONSE', message: expect.stringContaining('lists no operations') },
+    });
+    expect(await clientFor().resolveOperation(kind, req('25.00'))).toMatchObject({ status: 'not_found', order: { billNumber: req('0').billNumber } });
+  });
+
+  it.each(['', '03.12.2026', '2026-12-03T12:00:05Z'])(
+    'resolveOperation never concludes not_found while a record of its type and amount has operationdate %j: unknown',
+    async (operationdate) => {
+      // The capture did reach Assist (.2), but its date cannot be read: before, it was dropped from matching and the
+      // capture "not found".
+      const req = await order();
+      expect(await clientFor().charge(req('25.00'))).toMatchObject({ status: 'succeeded' });
+      Object.assign(sandbox.orders.get(req('0').orderNumber)!.operations[1]!, { operationdate });
+      const billNumber = `${req('0').billNumber}.2`;
+      expect(await clientFor().resolveOperation('charge', req('25.00'))).toMatchObject({
+        status: 'unknown',
+        error: { code: 'UNRECOGNIZED_VALUE', message: expect.stringContaining(billNumber) },
+      });
+      // Held by a known billnumber (another operation's), its date does not matter.
+      expect(await clientFor().resolveOperation('charge', req('25.00', { knownBillNumbers: [`${req('0').billNumber}.1`, billNumber] }))).toMatchObject({
+        status: 'not_found',
+      });
+      // Another amount's record does not stand in the way either.
+      expect(await clientFor().resolveOperation('charge', req('30.00'))).toMatchObject({ status: 'not_found' });
+    },
+  );
+
+  it('resolveOperation: only 10/201 (no such order) is not_found; 10 with another object (10/200 merchant, 10/216) is unknown', async () => {
+    const req = await order();
+    // The sandbox answers an unknown Merchant_ID with 10/200: the settings changed, the order says nothing.
+    expect(await clientFor({ merchantId: '679472' }).resolveOperation('charge', req('25.00'))).toMatchObject({
+      status: 'unknown',
+      error: { code: 'OBJECT_NOT_FOUND', firstCode: 10, secondCode: 200 },
+    });
+    const answering = (body: string) =>
+      new AssistTokenPayClient({ ...SANDBOX_MERCHANT, baseUrl: 'https://assist.example', retryDelayMs: 0, fetch: async () => new Response(body) });
+    expect(await answering('{"firstcode":"10","secondcode":"216"}').resolveOperation('charge', req('25.00'))).toMatchObject({
+      status: 'unknown',
+      error: { firstCode: 10, secondCode: 216 },
+    });
+    expect(await answering('{"firstcode":"10","secondcode":"201"}').resolveOperation('charge', req('25.00'))).toEqual({
+      status: 'not_found',
+      orderNumber: req('0').orderNumber,
+      order: undefined,
+    });
+    expect(await clientFor().resolveOperation('charge', req('25.00', { orderNumber: 'OP-NEVER-MADE' }))).toMatchObject({
+      status: 'not_found',
+      order: undefined,
+    });
+  });
+
+  it("a charge answer without an operation list is unknown, sent once, and resolved from orderstate (the gateway's path)", async () => {
+    const req = await order();
+    sandbox.setMode('no-operations', { endpoint: 'charge', times: 1 });
+    expect(await clientFor().charge(req('25.00'))).toMatchObject({ status: 'unknown', error: { code: 'MALFORMED_RESPONSE' } });
+    expect(sandbox.stats.chargeRequests).toBe(1);
+    expect(await clientFor().resolveOperation('charge', req('25.00'))).toMatchObject({ status: 'succeeded', operation: { amount: '25.00' } });
+  });
+
   it('refuses a malformed request before sending (amount, billnumber)', async () => {
     const req = await order();
     await expect(clientFor().charge(req('12.3.4'))).rejects.toBeInstanceOf(AssistValidationError);
@@ -198,6 +267,58 @@ describe(matchOperation.name, () => {
     // Never another operation of the same type and amount in its place.
     expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.9' })).toBeUndefined();
     expect(matchOperation(answer.order, { ...c, operationBillNumber: 'B.3' })).toBeUndefined();
+  });
+
+  describe('answers that cannot show ours missing: never "none"', () => {
+    const c = { type: 'Charge' as const, amount: '10', currency: 'RUB', notBefore: new Date(base) };
+    const ctx = { merchantId: MERCHANT.merchantId, salt: SALT };
+
+    it('an answer without an operations field is ambiguous (unlisted), named or not; one listing none is none', () => {
+      const { operations: _ops, ...bare } = orderObject({ orderamount: '100.00' });
+      const unlisted = parseOrderStateResponse(JSON.stringify({ orderstate: bare }), ctx);
+      if (unlisted.kind !== 'order') throw new Error('no order');
+      expect(findOperation(unlisted.order, c)).toEqual({ kind: 'ambiguous', billNumbers: [], cause: 'unlisted' });
+      expect(findOperation(unlisted.order, { ...c, operationBillNumber: 'B.3' })).toEqual({ kind: 'ambiguous', billNumbers: [], cause: 'unlisted' });
+      expect(findOperation(unlisted.order, { ...c, answersOurRequest: true })).toMatchObject({ kind: 'ambiguous', cause: 'unlisted' });
+      const none = orderWith([]);
+      if (none.kind !== 'order') throw new Error('no order');
+      expect(findOperation(none.order, c)).toEqual({ kind: 'none' });
+    });
+
+    it.each(['', '  ', '03.12.2026', '2026-12-03 12:00:05', '03.12.2026 12:00'])(
+      'a record of our type and amount with operationdate %j is ambiguous (undated), whatever else is listed',
+      (operationdate) => {
+        const find = (records: Array<Record<string, string>>, extra: Partial<Parameters<typeof findOperation>[1]> = {}) => {
+          const answer = orderWith([ops[0]!, ...records]);
+          if (answer.kind !== 'order') throw new Error('no order');
+          return findOperation(answer.order, { ...c, ...extra });
+        };
+        const undated = { billnumber: 'B.3', operationtype: '200', amount: '10.00', operationdate };
+        // Alone: before, dropped, and ours "none".
+        expect(find([undated])).toEqual({ kind: 'ambiguous', billNumbers: ['B.3'], cause: 'undated' });
+        // Beside a dated one: either may be ours (B.3 may be earlier); before, B.4 was taken.
+        expect(find([undated, { billnumber: 'B.4', operationtype: '200', amount: '10.00', operationdate: at(30) }])).toEqual({
+          kind: 'ambiguous',
+          billNumbers: ['B.3'],
+          cause: 'undated',
+        });
+        // In the answer to our own request, too.
+        expect(find([undated], { answersOurRequest: true })).toMatchObject({ kind: 'ambiguous', cause: 'undated' });
+        // Held by a known billnumber, or of another type or amount: not a record that could be ours.
+        expect(find([undated], { knownBillNumbers: ['B.3'] })).toEqual({ kind: 'none' });
+        expect(
+          find([
+            { ...undated, amount: '20.00' },
+            { ...undated, billnumber: 'B.4', operationtype: '300' },
+          ]),
+        ).toEqual({ kind: 'none' });
+        // Named by Assist: matched by its billnumber, its date does not matter.
+        expect(find([undated], { operationBillNumber: 'B.3' })).toMatchObject({ kind: 'matched', operation: { billNumber: 'B.3' } });
+        const answer = orderWith([ops[0]!, undated]);
+        if (answer.kind !== 'order') throw new Error('no order');
+        expect(matchOperation(answer.order, c)).toBeUndefined();
+      },
+    );
   });
 
   describe('with unnamed claims (our operations settled without a billnumber)', () => {

@@ -76,14 +76,21 @@ export interface OperationCriteria {
 }
 
 /**
- * What {@link findOperation} concluded: our operation (`matched`), none listed (`none`), or `ambiguous` — records that
- * could be ours could as well be the ones our {@link UnnamedClaim}s stand for, and which are free cannot be told
- * (`billNumbers`: the records in doubt). Ambiguous is never a conclusion about our operation: a person decides.
+ * What {@link findOperation} concluded: our operation (`matched`), none listed (`none`: the answer lists the order's
+ * operations and every record of our type and amount was read), or `ambiguous` — whether and which record is ours
+ * cannot be told (`billNumbers`: the records in doubt), because (`cause`):
+ * - `claims`: records that could be ours could as well be the ones our {@link UnnamedClaim}s stand for, and which are
+ *   free cannot be told;
+ * - `unlisted`: the answer carries no operation list (`AssistOrder.operationsListed`), so it shows neither ours nor
+ *   that ours is missing (`billNumbers` empty);
+ * - `undated`: a record of our type and amount has an `operationdate` that cannot be read: it may be ours, or one
+ *   dated before our request.
+ * Ambiguous is never a conclusion about our operation, least of all "not found".
  */
 export type OperationMatch =
   | { readonly kind: 'matched'; readonly operation: AssistOperation }
   | { readonly kind: 'none' }
-  | { readonly kind: 'ambiguous'; readonly billNumbers: readonly string[] };
+  | { readonly kind: 'ambiguous'; readonly billNumbers: readonly string[]; readonly cause: 'claims' | 'unlisted' | 'undated' };
 
 /** Tolerance between our clock and Assist's `operationdate` (whole seconds, GMT). */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -100,9 +107,10 @@ export function parseOperationDate(text: string): Date | undefined {
 /**
  * The operation of `order` that is the one we asked for: same type, amount and currency, dated at or after
  * `notBefore` (minus the clock skew), not already known. The earliest such one wins (a later identical one
- * belongs to a later request). An operation without a readable date is never matched. With
- * `operationBillNumber`, only the operation Assist already named as ours is. Without unnamed claims; see
- * {@link findOperation} for the full rule.
+ * belongs to a later request). With `operationBillNumber`, only the operation Assist already named as ours is.
+ * Without unnamed claims; see {@link findOperation} for the full rule. `undefined` is "none" as well as "cannot be
+ * told" (no operation list, a record like ours without a readable date): never conclude "not found" from it — use
+ * {@link findOperation}, which tells them apart.
  */
 export function matchOperation(order: AssistOrder, c: Omit<OperationCriteria, 'unnamedClaims' | 'answersOurRequest'>): AssistOperation | undefined {
   const found = findOperation(order, c);
@@ -127,8 +135,15 @@ interface Dated {
  *   ours) and all its candidates read the same (Success / Failure / In Process); the record chosen leaves every claim
  *   one of its own. When there are fewer (a claim's record is not where it should be), any candidate could be it.
  * - Otherwise `ambiguous`: never guessed, never concluded "not found".
+ *
+ * `none` only from an answer that lists the order's operations and whose every record of our type and amount (not
+ * held by a known billnumber) has a readable date; otherwise `ambiguous` (`unlisted`, `undated`). Before, an answer
+ * without an operation list read as an empty list and a record of unreadable date was dropped: ours was "none", and
+ * past the grace period a capture or refund that had reached Assist was reported "never reached Assist" — and sent again.
  */
 export function findOperation(order: AssistOrder, c: OperationCriteria): OperationMatch {
+  // Nothing listed is not "nothing there": the answer cannot show ours, nor that it is missing.
+  if (order.operationsListed === false) return { kind: 'ambiguous', billNumbers: [], cause: 'unlisted' };
   const same = (op: AssistOperation) => op.type === c.type && sameAmount(op.amount, c.amount) && (op.currency === '' || op.currency === c.currency);
   if (c.operationBillNumber !== undefined) {
     const named = order.operations.find((op) => op.billNumber === c.operationBillNumber && same(op));
@@ -136,10 +151,12 @@ export function findOperation(order: AssistOrder, c: OperationCriteria): Operati
   }
   const known = new Set(c.knownBillNumbers ?? []);
   const from = c.notBefore.getTime() - CLOCK_SKEW_MS;
-  const unclaimed: Dated[] = order.operations
-    .map((op) => ({ op, at: parseOperationDate(op.operationDate) }))
-    .filter((d): d is Dated => same(d.op) && !known.has(d.op.billNumber) && d.at !== undefined)
-    .sort((a, b) => a.at.getTime() - b.at.getTime());
+  const alike = order.operations.filter((op) => same(op) && !known.has(op.billNumber)).map((op) => ({ op, at: parseOperationDate(op.operationDate) }));
+  // A record like ours of unknown date may be ours (or one sent before ours): neither it nor a later one can be taken
+  // for ours, and ours cannot be concluded missing.
+  const undated = alike.filter((d) => d.at === undefined);
+  if (undated.length > 0) return { kind: 'ambiguous', billNumbers: undated.map((d) => d.op.billNumber), cause: 'undated' };
+  const unclaimed = alike.filter((d): d is Dated => d.at !== undefined).sort((a, b) => a.at.getTime() - b.at.getTime());
   const claims = c.unnamedClaims ?? [];
   const failedClaims = claims.filter((claim) => claim.result === 'failed');
   const succeededClaims = claims.filter((claim) => claim.result === 'succeeded');
@@ -154,7 +171,7 @@ export function findOperation(order: AssistOrder, c: OperationCriteria): Operati
   const inTheirs = new Set(theirs);
   const doubtful = candidates.filter((d) => inTheirs.has(d));
   const free = candidates.filter((d) => !inTheirs.has(d));
-  const ambiguous = (list: readonly Dated[]): OperationMatch => ({ kind: 'ambiguous', billNumbers: list.map((d) => d.op.billNumber) });
+  const ambiguous = (list: readonly Dated[]): OperationMatch => ({ kind: 'ambiguous', billNumbers: list.map((d) => d.op.billNumber), cause: 'claims' });
   // A claim without a record in its window: its record is elsewhere, perhaps among our candidates.
   if (maxClaimMatching(succeededClaims, theirs) < n) return candidates.length > 0 ? ambiguous(candidates) : { kind: 'none' };
   if (doubtful.length === 0) return earliest(candidates);

@@ -129,6 +129,16 @@ describe(parseOrderStateResponse.name, () => {
     expect(answer.packetDate).toBe('01.07.2019 15:31:16');
   });
 
+  it('tells an answer without an operations field (nothing listed) from one listing none (operationsListed)', () => {
+    const { operations: _ops, ...bare } = orderObject({ orderstate: 'Delayed' });
+    const unlisted = parseOrderStateResponse(JSON.stringify({ orderstate: bare }), ctx);
+    const none = parseOrderStateResponse(JSON.stringify({ orderstate: orderObject({ orderstate: 'Delayed', operations: [] }) }), ctx);
+    const listed = parseOrderStateResponse(JSON.stringify({ orderstate: orderObject({ orderstate: 'Delayed' }) }), ctx);
+    expect(unlisted).toMatchObject({ kind: 'order', order: { operations: [], operationsListed: false } });
+    expect(none).toMatchObject({ kind: 'order', order: { operations: [], operationsListed: true } });
+    expect(listed).toMatchObject({ kind: 'order', order: { operations: [{ type: 'Approve' }], operationsListed: true } });
+  });
+
   it('maps 10/201 to an OBJECT_NOT_FOUND error', () => {
     const answer = parseOrderStateResponse('{"firstcode":"10","secondcode":"201"}', ctx);
     expect(answer.kind === 'error' && answer.error.code).toBe('OBJECT_NOT_FOUND');

@@ -67,7 +67,15 @@ export interface AssistOrder {
   /** `DD.MM.YYYY HH:mm:ss`, GMT. */
   readonly orderDate: string;
   readonly customer: { readonly firstname: string; readonly lastname: string; readonly middlename: string; readonly email: string };
+  /** The operations the answer lists (`[]` also when it carries no list: see {@link AssistOrder.operationsListed}). */
   readonly operations: readonly AssistOperation[];
+  /**
+   * `false` when the answer carries no `operations` field at all (assist-notes.md describes orderstate's answer without
+   * one): `operations` is then empty because nothing was listed, not because the order has no operations, and no
+   * operation may be concluded missing from it (`findOperation`). The parsers always set it; an order built by hand
+   * without it counts as listing its operations.
+   */
+  readonly operationsListed?: boolean;
 }
 
 export type AssistAnswer =
@@ -155,6 +163,7 @@ function readOrder(o: Fields, ctx: VerifyContext): AssistOrder {
     orderDate: str(o, 'orderdate'),
     customer: { firstname: str(o, 'firstname'), lastname: str(o, 'lastname'), middlename: str(o, 'middlename'), email: str(o, 'email') },
     operations: (operations ?? []).map((op: unknown) => readOperation(asFields(op, 'operation'))),
+    operationsListed: operations !== undefined,
   };
 }
 

@@ -307,6 +307,131 @@ describe('wallet payment resolution in the worker (real Postgres + Redis + Assis
     expect((await owner.domainEvent.findMany({ where: { subjectId: old.id } })).map((e) => e.type)).toEqual(['wallet_payment.operation_failed']);
   });
 
+  /** An operation of `paymentId` left open (`UNKNOWN` unless said), sent at `sentAt`. Returns its id. */
+  async function openOperation(
+    paymentId: string,
+    kind: 'CAPTURE' | 'REFUND',
+    amount: bigint,
+    sentAt: Date,
+    { tenant = tenantId, state = 'UNKNOWN' }: { tenant?: string; state?: 'UNKNOWN' | 'PENDING' } = {},
+  ) {
+    const id = randomUUID();
+    await owner.walletPaymentOperation.create({
+      data: { id, tenantId: tenant, paymentId, kind, amount, currency: 'RUB', idempotencyKey: `op-${id}`, state, sentAt },
+    });
+    return id;
+  }
+
+  /**
+   * A tenant of its own whose settings name a Merchant_ID the sandbox does not know (the account moved, the settings
+   * changed): the sandbox answers every request 10/200 ("Объект Предприятие"), which says nothing of any order.
+   */
+  async function movedAccount() {
+    const tenant = (await owner.tenant.create({ data: { name: 'Moved Assist account' } })).id;
+    const row = await createSandboxMerchant(owner, config.PAYORCH_MASTER_KEY, { tenantId: tenant, serverUrl: sandbox.url, name: 'moved' });
+    await owner.assistMerchant.update({ where: { id: row }, data: { merchantId: '679472' } });
+    return { tenant, row };
+  }
+
+  /** The operation is still UNKNOWN with `error`, and the payment saw no event. */
+  async function expectStillOpen(paymentId: string, operationId: string, error: object | null) {
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({ state: 'UNKNOWN', error });
+    expect(await owner.domainEvent.findMany({ where: { subjectId: paymentId } })).toEqual([]);
+  }
+
+  const tenMinutesAgo = () => new Date(Date.now() - 10 * 60_000);
+
+  it('never concludes "never reached Assist" (FAILED) for a capture from an orderstate answer without an operation list: it stays UNKNOWN', async () => {
+    // Before, the missing list read as an empty one: the capture was "not listed", and past the grace period FAILED.
+    const { id, operationId } = await strandedCapture(2_000n, false, tenMinutesAgo());
+    await owner.walletPaymentOperation.update({ where: { id: operationId }, data: { state: 'UNKNOWN' } });
+    sandbox.setMode('no-operations', { endpoint: 'orderstate', times: 1 });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+    await expectStillOpen(id, operationId, { source: 'protocol', code: 'MALFORMED_RESPONSE' });
+    // A full list then shows it missing: the request never reached Assist.
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).resolves.toMatchObject({ state: 'AUTHORIZED' });
+    expect(await owner.walletPaymentOperation.findUniqueOrThrow({ where: { id: operationId } })).toMatchObject({
+      state: 'FAILED',
+      error: expect.objectContaining({ code: 'OPERATION_NOT_FOUND' }),
+    });
+  });
+
+  it('never concludes "never reached Assist" for a capture whose Charge has an unreadable operationdate: it stays UNKNOWN', async () => {
+    // The capture did reach Assist (.2), but the record's date cannot be read. Before, the record was dropped from
+    // matching, the capture FAILED, and a capture sent again took the money twice.
+    const { id, operationId } = await strandedCapture(2_500n, true, tenMinutesAgo());
+    await owner.walletPaymentOperation.update({ where: { id: operationId }, data: { state: 'UNKNOWN' } });
+    const charge = sandbox.orders.get(id)!.operations[1]!;
+    Object.assign(charge, { operationdate: '' });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+    await expectStillOpen(id, operationId, { source: 'protocol', code: 'UNRECOGNIZED_VALUE', message: expect.stringContaining(charge.billnumber) });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'AUTHORIZED', capturedAmount: 0n });
+  });
+
+  it('never concludes "never reached Assist" for a refund whose orderstate answers 10/200 (Merchant_ID unknown): it stays UNKNOWN', async () => {
+    // Before, any firstcode 10 was "no such order": the refund FAILED.
+    const { tenant, row } = await movedAccount();
+    const orderNumber = `shop-${randomUUID()}`;
+    const paid = await sandboxClient().pay(payRequest(orderNumber, '100.00'));
+    if (paid.status !== 'approved') throw new Error(paid.status);
+    const id = await paymentRow({
+      tenantId: tenant,
+      merchantId: row,
+      orderNumber,
+      amount: 10_000n,
+      state: 'APPROVED',
+      authorizedAmount: 10_000n,
+      capturedAmount: 10_000n,
+      assistOrder: { orderNumber, billNumber: paid.order.billNumber, orderState: 'Approved', duplicate: false },
+    });
+    const operationId = await openOperation(id, 'REFUND', 3_000n, tenMinutesAgo(), { tenant });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId: tenant })).rejects.toThrow(/operation still open/);
+    await expectStillOpen(id, operationId, { source: 'assist', code: 'OBJECT_NOT_FOUND', firstCode: 10, secondCode: 200 });
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state: 'APPROVED', refundedAmount: 0n });
+  });
+
+  it('never concludes "never reached Assist" for a capture from "no such order" (10/201): its order is one Assist named', async () => {
+    // The payment holds the billnumber Assist named; orderstate denies any order under its number (whatever the reason).
+    const id = await paymentRow({
+      amount: 10_000n,
+      state: 'AUTHORIZED',
+      twoStage: true,
+      authorizedAmount: 10_000n,
+      assistOrder: { orderNumber: 'unknown to the sandbox', billNumber: '5899110200000088', orderState: 'Delayed', duplicate: false },
+    });
+    const operationId = await openOperation(id, 'CAPTURE', 2_000n, tenMinutesAgo());
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(/operation still open/);
+    await expectStillOpen(id, operationId, null);
+  });
+
+  it.each(['PROCESSING', 'UNKNOWN'] as const)(
+    'never rejects (ORDER_NOT_FOUND) a %s payment whose order Assist named on "no such order" (10/201), past the grace period',
+    async (state) => {
+      // "In Process" named the order's billnumber; orderstate answers 10/201 for its number. Before, past the grace
+      // period: REJECTED, ORDER_NOT_FOUND — "nothing was charged, pay again".
+      const id = await paymentRow({
+        amount: 7_000n,
+        state,
+        createdAt: tenMinutesAgo(),
+        assistOrder: { orderNumber: 'unknown to the sandbox', billNumber: '5899110200000077', orderState: 'In Process', duplicate: false },
+      });
+      await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId })).rejects.toThrow(new RegExp(`still ${state}`));
+      expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({ state, completedAt: null, resolutionAttempts: 1 });
+    },
+  );
+
+  it('never rejects (ORDER_NOT_FOUND) a payment whose orderstate answers 10/200 (Merchant_ID unknown), past the grace period', async () => {
+    // The answer says nothing of the order: the settings may have changed. Before: REJECTED, ORDER_NOT_FOUND.
+    const { tenant, row } = await movedAccount();
+    const id = await paymentRow({ tenantId: tenant, merchantId: row, amount: 7_000n, state: 'UNKNOWN', createdAt: tenMinutesAgo() });
+    await expect(app.get(WalletResolutionService).resolve({ paymentId: id, tenantId: tenant })).rejects.toThrow(/still UNKNOWN/);
+    expect(await owner.walletPayment.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      state: 'UNKNOWN',
+      completedAt: null,
+      error: expect.objectContaining({ source: 'assist', code: 'OBJECT_NOT_FOUND', firstCode: 10, secondCode: 200 }),
+    });
+  });
+
   it('follows a capture Assist reported "In Process" by its billnumber until it succeeds, even after the grace period', async () => {
     // Sent long ago: had the operation been lost, the grace period would be over.
     const { id, operationId } = await strandedCapture(3_000n, true, new Date(Date.now() - 10 * 60_000));

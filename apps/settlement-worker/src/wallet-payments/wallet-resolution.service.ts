@@ -90,7 +90,15 @@ export class WalletResolutionService {
         // PENDING too: its gateway may merely be slow and about to send. It never sends once this write wins (its
         // compare-and-set to PROCESSING fails), but rejecting at once would refuse a payment that was going through.
         const silentFor = Date.now() - payment.createdAt.getTime();
-        if (silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS) {
+        // An order Assist named (its billnumber on the row: "In Process", requires_action) exists, however long
+        // orderstate denies it — as an operation Assist named is never concluded not found (resolveOperations).
+        const named = billNumberOnRow(payment.assistOrder);
+        if (named !== undefined) {
+          this.logger.warn(
+            { paymentId, tenantId, state: payment.state, billNumber: named },
+            'Assist answers "no such order" for a wallet payment whose order it named: not concluded never paid',
+          );
+        } else if (silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS) {
           change = {
             state: 'REJECTED',
             completedAt: new Date(),
@@ -174,7 +182,10 @@ export class WalletResolutionService {
    * billnumber, or settled without one (a person's verdict without a billnumber: `operationClaims`) — are never taken
    * for it; when which records are free cannot be told, it stays UNKNOWN (OPERATION_NOT_PROVEN) for a person. Not
    * listed: within WALLET_NOT_FOUND_GRACE_MS of sending it may still arrive; after that it never reached Assist (FAILED,
-   * OPERATION_NOT_FOUND — the client may send a new one), unless Assist named it, which proves it arrived.
+   * OPERATION_NOT_FOUND — the client may send a new one), unless Assist named it, which proves it arrived. Only an
+   * answer that lists the order's operations, every one like this readable, shows it "not listed" (resolveOperation):
+   * one without a list, with a record like it of unreadable date, or a firstcode 10 other than "no such order" leaves it
+   * UNKNOWN, and so does "no such order" itself (the payment's order has a billnumber Assist named).
    */
   private async resolveOperations(
     client: ReturnType<WalletResolutionService['client']>,
@@ -217,8 +228,10 @@ export class WalletResolutionService {
       if (resolution.status === 'not_found') {
         const silentFor = Date.now() - sentAt.getTime();
         // An operation Assist named did reach it: however long orderstate does not show it, the money may have moved.
+        // "No such order" (10 / 201, no `order`) cannot show it missing either: the operation was sent with the order's
+        // billnumber, which Assist named, so the order exists and this answer is wrong about it.
         columns =
-          op.assistBillNumber === null && silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS
+          op.assistBillNumber === null && resolution.order !== undefined && silentFor > this.config.WALLET_NOT_FOUND_GRACE_MS
             ? {
                 to: 'FAILED',
                 error: operationNotFoundError({ kind: op.kind, amount: op.amount, currency: payment.currency }, this.config.WALLET_NOT_FOUND_GRACE_MS),
@@ -282,6 +295,15 @@ export class WalletResolutionService {
     if (rows.length) this.logger.info({ found: rows.length, added, retried }, 'wallet payment sweep');
     return { found: rows.length, added, retried };
   }
+}
+
+/**
+ * The billnumber stored on the payment's row (`assistOrder`): Assist named it in an answer about this order number (or a
+ * person read it in Assist's back office), so an order exists under the number.
+ */
+function billNumberOnRow(assistOrder: unknown): string | undefined {
+  const billNumber = (assistOrder as Partial<AssistOrderSummary> | null)?.billNumber;
+  return typeof billNumber === 'string' && billNumber !== '' ? billNumber : undefined;
 }
 
 /** A job that can never succeed (its payment is gone): not retried. */

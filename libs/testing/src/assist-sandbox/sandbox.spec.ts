@@ -242,6 +242,17 @@ describe('assist sandbox fault modes and HTTP', () => {
     expect(body['order'].checkvalue).toHaveLength(32);
   });
 
+  it('no-operations answers the order without its operations field, checkvalue unchanged', async () => {
+    await tokenpay(form({ OrderNumber: 'NOOPS-1' }));
+    const listed = (await orderstate('NOOPS-1')).body['orderstate'];
+    sandbox.setMode('no-operations', { endpoint: 'orderstate', times: 1 });
+    const bare = (await orderstate('NOOPS-1')).body['orderstate'];
+    expect(listed.operations).toHaveLength(1);
+    expect(bare).not.toHaveProperty('operations');
+    expect(bare).toMatchObject({ ordernumber: 'NOOPS-1', orderstate: 'Approved', checkvalue: listed.checkvalue });
+    expect((await orderstate('NOOPS-1')).body['orderstate'].operations).toHaveLength(1);
+  });
+
   it.each([
     ['GET', '/pay/tokenpay.cfm', 405],
     ['POST', '/unknown.cfm', 404],

@@ -18,8 +18,12 @@ export const SANDBOX_MERCHANT = {
   salt: 'sandbox-salt',
 } as const;
 
-/** `lost-answer`: the request is carried out (the money moves), then the connection is dropped unanswered. */
-export type SandboxMode = 'normal' | 'slow' | 'hang' | 'http500' | 'bad-checkvalue' | 'lost-answer';
+/**
+ * `lost-answer`: the request is carried out (the money moves), then the connection is dropped unanswered.
+ * `no-operations`: carried out, answered with the order but without its `operations` field (assist-notes.md describes
+ * orderstate's answer without one): an answer that cannot show whether an operation reached Assist.
+ */
+export type SandboxMode = 'normal' | 'slow' | 'hang' | 'http500' | 'bad-checkvalue' | 'lost-answer' | 'no-operations';
 export type SandboxEndpoint = 'tokenpay' | 'orderstate' | 'charge' | 'cancel';
 const ENDPOINTS: readonly SandboxEndpoint[] = ['tokenpay', 'orderstate', 'charge', 'cancel'];
 
@@ -130,6 +134,13 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
     return mode.mode === 'bad-checkvalue' ? corrupt(value) : value;
   };
 
+  /** The order as an answer carries it: without its operation list in `no-operations` mode. */
+  const orderBody = (order: SandboxOrder, mode: ModeState) => {
+    const json = orderJson(order, checkvalueOf(order, mode));
+    if (mode.mode === 'no-operations') delete json['operations'];
+    return json;
+  };
+
   /** Sandbox choice: unknown merchant 10 / 200, wrong login or password 7 / 141. */
   const authenticate = (form: Form): Refusal | undefined => {
     if (form.get('merchant_id') !== merchant.merchantId) return { firstcode: 10, secondcode: 200, rule: 'unknown merchant' };
@@ -166,10 +177,10 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
       case 'refused':
         return answer(res, mode, codes(result.firstcode, result.secondcode));
       case 'order':
-        return answer(res, mode, { order: orderJson(result.order, checkvalueOf(result.order, mode)), packetdate });
+        return answer(res, mode, { order: orderBody(result.order, mode), packetdate });
       case 'continue':
         return answer(res, mode, {
-          order: orderJson(result.order, checkvalueOf(result.order, mode)),
+          order: orderBody(result.order, mode),
           packetdate,
           firstcode: '3',
           secondcode: '115',
@@ -192,7 +203,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
     const order = book.read(ordernumber);
     if (!order) return answer(res, mode, codes(10, 201));
     // The order with every operation on it (payment, confirmations, cancels): how a lost answer is resolved.
-    return answer(res, mode, { orderstate: { ...orderJson(order, checkvalueOf(order, mode)), packetdate: gmt(now()) } });
+    return answer(res, mode, { orderstate: { ...orderBody(order, mode), packetdate: gmt(now()) } });
   };
 
   /** `/charge/charge.cfm` and `/cancel/wscancel.cfm`: Merchant_ID, Login, Password, Billnumber, Amount (+ Currency). */
@@ -215,7 +226,7 @@ export async function startAssistSandbox(options: AssistSandboxOptions = {}): Pr
     const amount = form.get('amount') || undefined;
     const result = kind === 'charge' ? book.charge(order, amount) : book.cancel(order, amount);
     if (result.kind === 'refused') return answer(res, mode, codes(result.firstcode, result.secondcode));
-    return answer(res, mode, { order: orderJson(result.order, checkvalueOf(result.order, mode)), packetdate: gmt(now()) });
+    return answer(res, mode, { order: orderBody(result.order, mode), packetdate: gmt(now()) });
   };
   const handlers: Record<string, (form: Form, res: ServerResponse) => void> = {
     '/pay/tokenpay.cfm': (form, res) => tokenpay(form, res),
