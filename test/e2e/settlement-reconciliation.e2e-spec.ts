@@ -218,6 +218,13 @@ describe('settlement reconciliation of a mixed day, per protocol, through the AP
       `${prefix},host_mismatch,,,,,,,,,${host}`,
       '',
     ]);
+    // The settlements CSV counts the buckets the nets compare: the two sides differ by the planted purchase alone, in
+    // count (1) as in net (900). SBP, ours only, is in neither count as in neither net; until 2026-12-07 our_count had
+    // the SBP payment and refund as well (11 vs 8).
+    const [columns, row] = (await session.http().get('/v1/settlements/export.csv').query({ terminalId: id }).set(auth)).text.split('\r\n');
+    // The columns up to `discrepancies` (a JSON cell with commas of its own).
+    const cells = Object.fromEntries(columns!.split(',').map((column, i) => [column, row!.split(',')[i]]));
+    expect(cells).toMatchObject({ settlement_id: done.id, our_count: '9', terminal_count: '8', our_net: '11700', terminal_net: '10800' });
   }, 90_000);
 
   it("a day's summary and CSV count every batch its settlements reconciled, once, both sides over the same batches", async () => {

@@ -10,7 +10,7 @@ import { Database } from '@payorch/db';
 import { QUEUES } from '@payorch/domain';
 import { createLogger } from '@payorch/logging';
 import { bullPrefix } from '@payorch/redis';
-import { schedulerIdOf } from '@payorch/settlement';
+import { manualJobId, schedulerIdOf } from '@payorch/settlement';
 import { waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
@@ -26,6 +26,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
   let otherAuth: { Authorization: string };
   let storeId: string;
   let terminalId: string;
+  let simPort: number;
 
   beforeAll(async () => {
     await session.start();
@@ -48,6 +49,7 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     queue = new Queue(QUEUES.settlement, { connection: { url: config.REDIS_URL }, prefix: bullPrefix(config.REDIS_KEY_PREFIX) });
     sim = new JoinprotoTerminalSimulator();
     const { port } = await sim.listen(0);
+    simPort = port;
     storeId = (await session.http().post('/v1/stores').set(auth).set('Idempotency-Key', idem()).send({ name: 'Store, "Main"', timeZone: 'Europe/Moscow' })).body
       .id;
     const terminal = await session
@@ -233,5 +235,68 @@ describe('settlements API with a running settlement worker and a Joinproto simul
     ]);
     expect((await session.owner.terminalOperation.findUniqueOrThrow({ where: { id: planted.id } })).settlementId).toBe(run.body.id);
     expect((await session.http().get(`/v1/settlements/${run.body.id}/discrepancies.csv`).set(otherAuth)).status).toBe(404);
+  });
+
+  it("an Idempotency-Key of one terminal's manual settlement reused for another once its replay record is gone: 409 IDEMPOTENCY_KEY_REUSED, nothing queued, the settlement unchanged", async () => {
+    // Until 2026-12-07 the gateway answered the other terminal's settlement (202), and when that one was still PENDING
+    // queued its run under this terminal: the worker closed this terminal's day into the other terminal's settlement.
+    const other = await session
+      .http()
+      .post('/v1/terminals')
+      .set(auth)
+      .set('Idempotency-Key', idem())
+      .send({ name: 'T2', storeId, protocol: 'joinproto', connection: { kind: 'tcp', host: '127.0.0.1', port: simPort } });
+    expect(other.status).toBe(201);
+    const otherId = other.body.id as string;
+    const { tenantId } = await session.owner.terminal.findUniqueOrThrow({ where: { id: terminalId } });
+    const reuse = async (key: string, settlementId: string) => {
+      // The gateway's replay record is gone: expired after 24 h, or released by a request that failed after its insert.
+      await session.owner.idempotencyRecord.deleteMany({ where: { tenantId, key } });
+      const res = await session.http().post(`/v1/terminals/${otherId}/settlements`).set(auth).set('Idempotency-Key', key).send({ businessDate: '2026-03-05' });
+      expect(res.status).toBe(409);
+      expect(res.body.error).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', details: { settlementId } });
+      expect(await queue.getJob(manualJobId(otherId, `manual:${key}`))).toBeUndefined();
+    };
+
+    // A settlement of terminal A that completed.
+    const done = idem();
+    const first = await session
+      .http()
+      .post(`/v1/terminals/${terminalId}/settlements`)
+      .set(auth)
+      .set('Idempotency-Key', done)
+      .send({ businessDate: '2026-03-05' });
+    expect(first.status).toBe(202);
+    await waitFor(async () => (await session.owner.settlement.findUniqueOrThrow({ where: { id: first.body.id } })).status === 'COMPLETED', {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: "terminal A's settlement to complete",
+    });
+    const completed = await session.owner.settlement.findUniqueOrThrow({ where: { id: first.body.id } });
+    await reuse(done, completed.id);
+    expect(await session.owner.settlement.findUniqueOrThrow({ where: { id: completed.id } })).toEqual(completed);
+
+    // A settlement of terminal A left PENDING by a request that failed after its insert committed (its enqueue did not
+    // happen, so no job yet; the sweep queues it later).
+    const pendingKey = idem();
+    const pending = await session.owner.settlement.create({
+      data: {
+        tenantId,
+        terminalId,
+        storeId,
+        businessDate: new Date('2026-03-05T00:00:00Z'),
+        runKey: `manual:${pendingKey}`,
+        trigger: 'manual',
+        status: 'PENDING',
+      },
+    });
+    try {
+      await reuse(pendingKey, pending.id);
+      expect(await session.owner.settlement.findUniqueOrThrow({ where: { id: pending.id } })).toEqual(pending);
+    } finally {
+      await session.owner.settlement.delete({ where: { id: pending.id } });
+    }
+    expect(await session.owner.settlement.count({ where: { terminalId: otherId } })).toBe(0);
+    expect(await session.owner.terminalOperation.count({ where: { terminalId: otherId, type: 'SETTLEMENT' } })).toBe(0);
   });
 });

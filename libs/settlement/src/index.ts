@@ -6,6 +6,7 @@ export {
   BUCKETS,
   bucketOf,
   emptyBuckets,
+  isComparedBucket,
   netOf,
   placementOf,
   totalsOfOperations,
@@ -16,6 +17,7 @@ export {
   type SettlementProtocol,
   type Totals,
   type TotalsTransaction,
+  UNCOMPARED_BUCKETS,
 } from './totals';
 export {
   JOINPROTO_TOTALS_MISMATCH,

@@ -94,10 +94,29 @@ export function emptyBuckets(protocol: SettlementProtocol): Record<string, Count
   return Object.fromEntries(Object.keys(BUCKETS[protocol]).map((b) => [b, { count: 0, amount: 0 }]));
 }
 
+/**
+ * Whether a bucket is compared with the terminal's: the one definition of what the nets ({@link netOf}) and the counts
+ * of a day's totals (the gateway's summary and settlements CSV, {@link UNCOMPARED_BUCKETS}) cover. A bucket the
+ * terminal never reports (`reported: false`, JPAY SBP) is in neither; one the protocol does not know is.
+ */
+export function isComparedBucket(protocol: SettlementProtocol, bucket: string): boolean {
+  return BUCKETS[protocol][bucket]?.reported !== false;
+}
+
+/**
+ * Every bucket no terminal reports ({@link isComparedBucket} false), as `PROTOCOL:bucket`: what SQL over stored totals
+ * (their `protocol` and bucket names) leaves out of a count, as {@link netOf} leaves it out of the net.
+ */
+export const UNCOMPARED_BUCKETS: readonly string[] = (Object.keys(BUCKETS) as SettlementProtocol[]).flatMap((protocol) =>
+  Object.keys(BUCKETS[protocol])
+    .filter((bucket) => !isComparedBucket(protocol, bucket))
+    .map((bucket) => `${protocol}:${bucket}`),
+);
+
 /** Signed balance over the buckets the terminal reports (a bucket it never reports is not part of its balance). */
 export function netOf(protocol: SettlementProtocol, buckets: Record<string, CountAmount>): number {
   let net = 0;
-  for (const [bucket, spec] of Object.entries(BUCKETS[protocol])) if (spec.reported) net += spec.sign * (buckets[bucket]?.amount ?? 0);
+  for (const [bucket, spec] of Object.entries(BUCKETS[protocol])) if (isComparedBucket(protocol, bucket)) net += spec.sign * (buckets[bucket]?.amount ?? 0);
   return net;
 }
 

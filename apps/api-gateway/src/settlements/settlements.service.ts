@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 
 import { type Database, Prisma, type TransactionClient } from '@payorch/db';
-import { notFound, type TenantContext } from '@payorch/domain';
-import { type BatchDiscrepancy, businessDateOf, csvRow, discrepancyReportCsv, insertSettlement, manualJobId } from '@payorch/settlement';
+import { ApiError, notFound, type TenantContext } from '@payorch/domain';
+import { type BatchDiscrepancy, businessDateOf, csvRow, discrepancyReportCsv, insertSettlement, manualJobId, UNCOMPARED_BUCKETS } from '@payorch/settlement';
 
 import { audit } from '../common/audit';
 import { KEYSET_ORDER, keysetPage, type Page } from '../common/pagination';
@@ -59,17 +59,28 @@ interface BatchFigures {
 }
 
 /**
+ * The count of a stored side's totals (`side`: JSON of a Totals) over the buckets its net covers: every bucket but those
+ * no terminal reports (libs/settlement `UNCOMPARED_BUCKETS`, the list `netOf` leaves out: JPAY `sbp_payment` /
+ * `sbp_refund`). Until 2026-12-07 our side counted them too, so a reconciled JPAY day with an SBP payment exported
+ * `our_count` one above `terminal_count`.
+ */
+const countOf = (side: Prisma.Sql) => Prisma.sql`
+  (SELECT sum((c->>'count')::bigint) FROM jsonb_each(${side}->'buckets') AS b(k, c)
+    WHERE NOT (concat(${side}->>'protocol', ':', b.k) = ANY(${[...UNCOMPARED_BUCKETS]}::text[])))`;
+
+/**
  * The figures of the settlement `s` (a row of "Settlement" in the statement), summed over every batch it reconciled,
  * each once (docs/settlements.md, "Day totals"). A settlement reconciles every batch its terminal closed since the
  * previous settlement — closes through the operations API, shifts closed on the terminal itself, the close-day of a
  * settlement that failed before its outcome was known — and its own last; `ourTotals` / `terminalTotals` are its own
  * batch's only, and each batch is in exactly one settlement's `batches` (its close-day and operations are marked with
  * that settlement). Our side and the terminal's are summed over the same batches, those whose terminal totals are
- * known; our side of the others (`closed_without_totals`, `closed_on_terminal`) is `ourNetWithoutTerminalTotals`. A
- * row completed before `batches` was stored is its own batch. Only COMPLETED settlements have figures (zero for the
- * others); read in PostgreSQL, so the totals' JSON (every transaction of the day) is never shipped. The worker counts
- * a settlement's batches the same way for its `settlement.completed` event (libs/settlement `batchNets`; the
- * settlement-reconciliation e2e checks that a day's events sum to this).
+ * known, and counted over the same buckets ({@link countOf}: those the nets cover); our side of the others
+ * (`closed_without_totals`, `closed_on_terminal`) is `ourNetWithoutTerminalTotals`. A row completed before `batches`
+ * was stored is its own batch. Only COMPLETED settlements have figures (zero for the others); read in PostgreSQL, so
+ * the totals' JSON (every transaction of the day) is never shipped. The worker counts a settlement's batches the same
+ * way for its `settlement.completed` event (libs/settlement `batchNets`; the settlement-reconciliation e2e checks that
+ * a day's events sum to this).
  */
 const batchFigures = (s: Prisma.Sql) => Prisma.sql`
   SELECT count(*)::int AS "batches", count(*) FILTER (WHERE NOT b."compared")::int AS "batchesWithoutTerminalTotals",
@@ -81,8 +92,7 @@ const batchFigures = (s: Prisma.Sql) => Prisma.sql`
   FROM (
     SELECT jsonb_typeof(e->'terminal') = 'object' AS "compared",
       (e->'ours'->>'net')::bigint AS "ourNet", (e->'terminal'->>'net')::bigint AS "terminalNet",
-      (SELECT sum((c->>'count')::bigint) FROM jsonb_each(e->'ours'->'buckets') AS o(k, c)) AS "ourCount",
-      (SELECT sum((c->>'count')::bigint) FROM jsonb_each(e->'terminal'->'buckets') AS t(k, c)) AS "terminalCount"
+      ${countOf(Prisma.sql`e->'ours'`)} AS "ourCount", ${countOf(Prisma.sql`e->'terminal'`)} AS "terminalCount"
     FROM jsonb_array_elements(
       CASE WHEN ${s}."status" = 'COMPLETED'
         THEN COALESCE(${s}."batches", jsonb_build_array(jsonb_build_object('ours', ${s}."ourTotals", 'terminal', ${s}."terminalTotals"))) END
@@ -123,6 +133,28 @@ function figuresOf(row: Record<keyof BatchFigures, number | bigint>): BatchFigur
   };
 }
 
+const businessDateText = (d: Date) => d.toISOString().slice(0, 10);
+
+/**
+ * The settlement a manual run's Idempotency-Key already names, when this request asks for the same run: the same
+ * terminal, and the same business date if the request names one (without one, the day the key's settlement was
+ * created for). Anything else is 409 IDEMPOTENCY_KEY_REUSED, as for any key reused with another request.
+ */
+function sameRun<S extends { id: string; terminalId: string; businessDate: Date }>(
+  settlement: S,
+  terminalId: string,
+  businessDate: string | undefined,
+  idempotencyKey: string,
+): S {
+  const date = businessDateText(settlement.businessDate);
+  if (settlement.terminalId === terminalId && (businessDate === undefined || businessDate === date)) return settlement;
+  throw new ApiError(
+    'IDEMPOTENCY_KEY_REUSED',
+    `Idempotency-Key "${idempotencyKey}" already created settlement ${settlement.id} (terminal ${settlement.terminalId}, business date ${date}) with a different request`,
+    { settlementId: settlement.id },
+  );
+}
+
 @Injectable()
 export class SettlementsService {
   constructor(
@@ -134,14 +166,22 @@ export class SettlementsService {
    * Manual close-day now. The Idempotency-Key is the run key: the same key is the same settlement and the same job.
    * Without a `businessDate`, the business day a close-day now settles in the store's zone, by the scheduler's own rule
    * (`businessDateOf`: before 06:00 local, the day that started yesterday).
+   *
+   * The key names its settlement for good (`Settlement.runKey`), longer than the gateway's 24 h replay record, which a
+   * failed request also releases: a key already used for another terminal's settlement, or for another business date
+   * when the request names one, is 409 IDEMPOTENCY_KEY_REUSED and nothing is queued ({@link sameRun}). Until
+   * 2026-12-07 such a request answered the other settlement, and when that one was still PENDING queued its run under
+   * this request's terminal: the worker then closed this terminal's day into the other terminal's settlement.
+   * The job is queued from the row (its terminal), the worker's truth as well.
    */
   async run(ctx: TenantContext, terminalId: string, idempotencyKey: string, dto: RunSettlementDto): Promise<SettlementResponse> {
     const runKey = `manual:${idempotencyKey}`;
     const row = await this.db.withTenant(ctx, async (tx) => {
       const terminal = await requireOperableTerminal(tx, terminalId);
       const businessDate = dto.businessDate ?? businessDateOf(new Date(), terminal.store.timeZone);
-      const existing = await tx.settlement.findUnique({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
-      if (existing) return existing;
+      const byKey = { tenantId_runKey: { tenantId: ctx.tenantId, runKey } };
+      const existing = await tx.settlement.findUnique({ where: byKey });
+      if (existing) return sameRun(existing, terminalId, dto.businessDate, idempotencyKey);
       // The settlement owner's insert (PENDING, queued for the worker); null = the same key won a concurrent request.
       const created = await insertSettlement(tx, {
         tenantId: ctx.tenantId,
@@ -152,14 +192,14 @@ export class SettlementsService {
         trigger: 'manual',
         status: 'PENDING',
       });
-      if (created === null) return tx.settlement.findUniqueOrThrow({ where: { tenantId_runKey: { tenantId: ctx.tenantId, runKey } } });
+      if (created === null) return sameRun(await tx.settlement.findUniqueOrThrow({ where: byKey }), terminalId, dto.businessDate, idempotencyKey);
       await audit(tx, ctx, { action: 'settlement.run', resourceType: 'settlement', resourceId: created.id, details: { terminalId, businessDate } });
       return created;
     });
     if (row.status === 'PENDING') {
       await this.queue.run(
-        { tenantId: ctx.tenantId, terminalId, businessDate: row.businessDate.toISOString().slice(0, 10), runKey, trigger: 'manual' },
-        manualJobId(terminalId, runKey),
+        { tenantId: ctx.tenantId, terminalId: row.terminalId, businessDate: businessDateText(row.businessDate), runKey, trigger: 'manual' },
+        manualJobId(row.terminalId, runKey),
       );
     }
     return toSettlementResponse(row);

@@ -7,7 +7,7 @@ import type { JobData } from '@payorch/domain';
 import type { OperationOutcome, TerminalDriver } from '@payorch/drivers';
 import { duplexTransport, TillSession } from '@payorch/joinproto';
 import { OperationExecutor, recoverOperation } from '@payorch/operations';
-import { localTimeOf, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
+import { localTimeOf, manualJobId, scheduleRunKey, schedulerIdOf, settlementJobId, settlementKeys } from '@payorch/settlement';
 import { freePort, waitFor } from '@payorch/testing';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
@@ -246,6 +246,35 @@ describe('settlement worker (real BullMQ, Redis, PostgreSQL, Joinproto simulator
     const s = await h.owner.settlement.findFirstOrThrow({ where: { runKey } });
     expect(s.startedAt).toBeInstanceOf(Date);
     expect(s.startedAt!.getTime()).toBeLessThanOrEqual(s.completedAt!.getTime());
+  });
+
+  it("a job naming another terminal than its settlement's is refused: no close-day on either, the row stays the other terminal's", async () => {
+    // Until 2026-12-07 the gateway queued such a job when an Idempotency-Key of terminal A's manual settlement came back
+    // for terminal B after its replay record was gone: the run sent B the close-day and reconciled it, with B's
+    // operations, into A's settlement; A's day never closed.
+    const a = await simTerminal();
+    const b = await simTerminal();
+    const paidOnB = await pay(b.sim, b.terminal.id, 800);
+    const runKey = `manual:${randomBytes(4).toString('hex')}`;
+    const row = await h.owner.settlement.create({
+      data: {
+        tenantId,
+        terminalId: a.terminal.id,
+        storeId: moscowStore,
+        businessDate: new Date('2026-03-10T00:00:00Z'),
+        runKey,
+        trigger: 'manual',
+        status: 'PENDING',
+      },
+    });
+    const data: JobData['settlement.run'] = { tenantId, terminalId: b.terminal.id, businessDate: '2026-03-10', runKey, trigger: 'manual' };
+    const job = await h.queue.add('settlement.run', data, { jobId: manualJobId(b.terminal.id, runKey), removeOnFail: false });
+    // Ended for good (UnrecoverableError), not retried: its data would name the wrong terminal again.
+    await expect(job.waitUntilFinished(h.events, 20_000)).rejects.toThrow(/is terminal .*'s, not terminal .*'s: job refused, nothing sent/);
+    expect(await job.getState()).toBe('failed');
+    expect(await h.owner.terminalOperation.count({ where: { terminalId: { in: [a.terminal.id, b.terminal.id] }, type: 'SETTLEMENT' } })).toBe(0);
+    expect(await h.owner.terminalOperation.findUniqueOrThrow({ where: { id: paidOnB.id } })).toMatchObject({ settlementId: null });
+    expect(await h.owner.settlement.findUniqueOrThrow({ where: { id: row.id } })).toEqual(row);
   });
 
   it('a tenant at its limit: the job is deferred before anything is written, and runs once a slot frees', async () => {

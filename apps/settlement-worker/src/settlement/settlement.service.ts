@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { DelayedError, Job, Queue } from 'bullmq';
+import { DelayedError, Job, Queue, UnrecoverableError } from 'bullmq';
 
 import type { WorkerConfig } from '@payorch/config';
 import { type Database, lifecycleColumns, Prisma, type SqlClient, type TransactionClient } from '@payorch/db';
@@ -280,11 +280,13 @@ export class SettlementService {
    * The Settlement of this runKey, created RUNNING on the first attempt (or PENDING → RUNNING); attempts counted.
    * A scheduled run's first attempt tries the insert first (one statement: the row rarely exists yet); any
    * other attempt, and a manual close-day (whose row the gateway created PENDING), reads first.
+   * A row of another terminal than the job's refuses the job ({@link refuseOtherTerminal}): nothing is written or sent.
    */
   private async start(tx: SqlClient, data: RunData, storeId: string, firstAttempt: boolean): Promise<Settlement> {
     const byRunKey = async () => {
       const [row] = await tx.$queryRaw<Settlement[]>`
         SELECT ${SETTLEMENT_COLUMNS} FROM "Settlement" s WHERE s."tenantId" = ${data.tenantId}::uuid AND s."runKey" = ${data.runKey}`;
+      if (row !== undefined && row.terminalId !== data.terminalId) this.refuseOtherTerminal(row, data);
       return row ?? null;
     };
     const insert = () =>
@@ -319,6 +321,24 @@ export class SettlementService {
     }
     // null: a concurrent first attempt created it a moment ago (the unique run key); use that one.
     return (await insert()) ?? mustExist(await byRunKey(), data.runKey);
+  }
+
+  /**
+   * A job whose terminal is not its settlement's (the row is the truth): ends it for good, before anything is written
+   * or sent (the transaction rolls back). Until 2026-12-07 the gateway queued one when an Idempotency-Key already used
+   * for terminal A's manual settlement came back for terminal B after its replay record was gone: the run took B's
+   * lock, sent the close-day to B and reconciled it, with B's operations, into A's settlement, and A's day never closed.
+   * The settlement keeps its own job (the sweep re-adds a lost one from the row); this one ends in BullMQ's failed set
+   * (`payorch_queue_jobs{queue="settlement",state="failed"}`), never retried: its data would name the wrong terminal.
+   */
+  private refuseOtherTerminal(settlement: Settlement, data: RunData): never {
+    this.logger.error(
+      { settlementId: settlement.id, runKey: data.runKey, terminalId: data.terminalId, settlementTerminalId: settlement.terminalId },
+      "settlement job refused: its terminal is not its settlement's",
+    );
+    throw new UnrecoverableError(
+      `settlement ${settlement.id} (runKey ${data.runKey}) is terminal ${settlement.terminalId}'s, not terminal ${data.terminalId}'s: job refused, nothing sent`,
+    );
   }
 
   /**
