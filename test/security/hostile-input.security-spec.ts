@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { Database } from '@payorch/db';
 import { JoinprotoTerminalSimulator } from '@payorch/testing/joinproto-sim';
 
+import { AuthThrottle } from '../../apps/api-gateway/src/common/auth-throttle';
 import { REDIS } from '../../apps/api-gateway/src/common/tokens';
 import { GatewaySession, idem } from '../e2e/support/gateway-session';
 import { InProcessDispatcher } from '../e2e/support/in-process-dispatcher';
@@ -141,6 +142,77 @@ describe('hostile input (docs/security.md: input hygiene, error envelope, auth t
         });
       });
       expectEnvelope(answer, 401, 'UNAUTHENTICATED');
+    });
+
+    /** Sends `request` on a raw socket and returns what the gateway answered before closing it. */
+    const rawExchange = (request: string) =>
+      new Promise<{ head: string; body: { error: { code: string; message: string } } }>((resolve, reject) => {
+        const { port } = session.app.getHttpServer().address() as { port: number };
+        const socket = connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          const [head, body] = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n') as [string, string];
+          try {
+            resolve({ head, body: JSON.parse(body) });
+          } catch {
+            reject(new Error(`not an envelope: ${JSON.stringify(head)} ${JSON.stringify(body)}`));
+          }
+        });
+        socket.write(request);
+      });
+    const upgradeHeaders =
+      'Host: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+
+    it('an upgrade whose request target URL cannot parse → 400 in the envelope, and the gateway stays up', async () => {
+      // Node's parser accepts these targets; `new URL` threw in the parser's callback and the process exited (until 2026-12-07).
+      for (const target of ['//[/', 'http://a:99999/', '//[/../v1/events/ws']) {
+        const { head, body } = await rawExchange(`GET ${target} HTTP/1.1\r\n${upgradeHeaders}`);
+        expect(head).toMatch(/^HTTP\/1\.1 400 /);
+        expect(body.error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'malformed request target' });
+      }
+      expect((await session.http().get('/health/live')).status).toBe(200);
+    });
+
+    it('an upgrade to any other path → 404 in the envelope at once (it was left unanswered, its socket open)', async () => {
+      for (const upgrade of [
+        upgradeHeaders,
+        'Host: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+      ]) {
+        const { head, body } = await rawExchange(`GET /v1/stores HTTP/1.1\r\n${upgrade}`);
+        expect(head).toMatch(/^HTTP\/1\.1 404 /);
+        expect(body.error.code).toBe('NOT_FOUND');
+        expect(body.error.message).toContain('/v1/events/ws');
+      }
+    });
+
+    it('a client that resets its connection while its upgrade is being authenticated leaves the gateway up', async () => {
+      // Node stops watching an upgraded socket for errors: a reset before ws took it over was an unhandled 'error' event,
+      // which ended the process (until 2026-12-07). The upgrade is held at its first await until the reset is in.
+      const { port } = session.app.getHttpServer().address() as { port: number };
+      const throttle = session.app.get(AuthThrottle);
+      const retryAfter = throttle.retryAfter.bind(throttle);
+      let reached!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((resolve) => (reached = resolve));
+      const held = new Promise<void>((resolve) => (release = resolve));
+      jest.spyOn(throttle, 'retryAfter').mockImplementationOnce(async (...args) => {
+        reached();
+        await held;
+        return retryAfter(...args);
+      });
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      // A wrong key: the gateway then writes its 401 to the socket the client has reset (an 'error' event on it).
+      socket.write(`GET /v1/events/ws HTTP/1.1\r\nAuthorization: Bearer pok_nothing_valid\r\nX-Forwarded-For: 203.0.113.77\r\n${upgradeHeaders}`);
+      await arrived;
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.resetAndDestroy();
+      await closed;
+      release();
+      for (let i = 0; i < 3; i++) expect((await session.http().get('/health/live')).status).toBe(200);
     });
   });
 

@@ -96,4 +96,40 @@ describe(toDuplex.name, () => {
       remote: true,
     });
   });
+
+  it('bounds what a writer that ignores backpressure leaves waiting: past the stream limit the stream is reset (LIMIT_EXCEEDED)', async () => {
+    // A session that answers every request of its peer writes without waiting for 'drain'; the peer reads nothing (no
+    // credit). Until 2026-12-07 the writes piled up in the Duplex's own buffer without bound (a hostile agent grew the
+    // connector's memory this way).
+    const stream = await pair.connector.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 });
+    const remote = await accepted;
+    remote.pause();
+    const closed = new Promise<unknown>((resolve) => stream.onClose(resolve));
+    const duplex = toDuplex(stream);
+    duplex.on('error', () => undefined);
+    let waiting = 0;
+    for (let i = 0; i < 2048 && !duplex.destroyed; i++) {
+      duplex.write(Buffer.alloc(1024));
+      waiting = Math.max(waiting, duplex.writableLength + stream.bufferedAmount);
+    }
+    expect(await closed).toMatchObject({ code: 'LIMIT_EXCEEDED', remote: false });
+    expect(waiting).toBeLessThanOrEqual(stream.writeLimit);
+    expect(duplex.destroyed).toBe(true);
+  });
+
+  it('a writer that waits for drain is never cut: 2 MiB through a peer that reads slowly', async () => {
+    const stream = await pair.connector.open({ kind: 'tcp-connect', host: 'pos.local', port: 1 });
+    const remote = await accepted;
+    const received = collect(remote);
+    remote.end();
+    const duplex = toDuplex(stream);
+    duplex.resume();
+    for (let i = 0; i < 2048; i++) {
+      if (!duplex.write(Buffer.alloc(1024, i & 0xff))) await new Promise((resolve) => duplex.once('drain', resolve));
+    }
+    duplex.end();
+    const { data, error } = await received;
+    expect(error).toBeUndefined();
+    expect(data.length).toBe(2048 * 1024);
+  });
 });

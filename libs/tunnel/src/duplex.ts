@@ -3,6 +3,33 @@ import { Duplex } from 'node:stream';
 import type { TunnelStream } from './stream';
 
 /**
+ * A Duplex whose writes wait, while the stream is backpressured, in Node's own write buffer, which nothing bounds:
+ * a writer that does not wait for 'drain' (a session answering each request of its peer) made it grow for as long as
+ * the peer sent requests and read nothing back. On the connector a hostile agent did that to any open link (echo
+ * requests or garbage, each answered, never read): megabytes of replies per second, until the process ran out of
+ * memory (until 2026-12-07). Now what waits here and in the stream's queue together is bounded by the stream's own
+ * limit (`writeLimit`, the multiplexer's `streamQueueLimit`): past it the stream is reset with `LIMIT_EXCEEDED`, as a
+ * TunnelStream written past its limit is, and the Duplex is destroyed with it.
+ */
+class BoundedDuplex extends Duplex {
+  constructor(
+    private readonly stream: TunnelStream,
+    options: ConstructorParameters<typeof Duplex>[0],
+  ) {
+    super(options);
+  }
+
+  override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
+    if (this.writableLength + this.stream.bufferedAmount + size > this.stream.writeLimit && this.stream.state !== 'closed') {
+      this.stream.destroy('LIMIT_EXCEEDED', 'send buffer limit exceeded: the peer does not read');
+      return false;
+    }
+    return (super.write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean)(chunk, encoding, callback);
+  }
+}
+
+/**
  * Adapts a TunnelStream to a `node:stream` Duplex, for `pipe` / `pipeline(socket, duplex, socket)` on the
  * agent or for session code that expects Node streams. Backpressure crosses in both directions:
  * a full Duplex read buffer pauses the TunnelStream (so no CREDIT goes back), and a TunnelStream
@@ -21,7 +48,7 @@ export function toDuplex(stream: TunnelStream): Duplex {
     finishing = undefined;
     callback?.(error);
   };
-  const duplex = new Duplex({
+  const duplex = new BoundedDuplex(stream, {
     read() {
       stream.resume();
     },

@@ -131,6 +131,11 @@ export class TunnelStream {
     return this.queuedBytes;
   }
 
+  /** The most bytes `write` queues before it resets the stream with `LIMIT_EXCEEDED` (the multiplexer's `streamQueueLimit`). */
+  get writeLimit(): number {
+    return this.queueLimit;
+  }
+
   /** Bytes received but not yet delivered (paused, or no data listener yet). */
   get readableLength(): number {
     return this.receiveBuffered;

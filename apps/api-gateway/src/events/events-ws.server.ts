@@ -39,9 +39,27 @@ export const EVENTS_WS_PATH = '/v1/events/ws';
 export class EventsWsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private server: Server | undefined;
+  /**
+   * Every request with an Upgrade header comes here (Node hands them all to the server's 'upgrade' listeners), on a
+   * socket Node no longer watches for errors. So, before anything else: a socket error ends the socket (a client's
+   * reset used to be an unhandled 'error' event, which ended the gateway's process); a request target `URL` cannot
+   * parse (`//[/`, accepted by Node's parser) is 400 (it threw in the parser's callback: the same); an upgrade to any
+   * other path is 404 — it used to be left unanswered, its socket open for good (an `h2c` upgrade of a REST request
+   * hung). All in the error envelope, on the raw socket (test/security/hostile-input.security-spec.ts).
+   */
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== EVENTS_WS_PATH) return;
+    socket.on('error', () => socket.destroy());
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return endSocket(socket, rawErrorResponse(400, { code: 'VALIDATION_FAILED', message: 'malformed request target', requestId }));
+    }
+    if (url.pathname !== EVENTS_WS_PATH) {
+      const message = `no WebSocket endpoint at ${url.pathname.slice(0, 200)} (the event stream's is ${EVENTS_WS_PATH}); send other requests without an Upgrade header`;
+      return endSocket(socket, rawErrorResponse(404, { code: 'NOT_FOUND', message, requestId }));
+    }
     void this.upgrade(req, socket, head, url);
   };
 

@@ -152,6 +152,26 @@ describe('device-connector: agent enrollment and tunnel authentication', () => {
     expect((await connect(credential)).status).toBe(401);
   });
 
+  it('answers an upgrade whose request target URL cannot parse 400, and one to another path 404; the connector stays up', async () => {
+    // Node's parser accepts `//[/`; `new URL` threw in the async upgrade handler, an unhandled rejection that ended the
+    // process (until 2026-12-07).
+    const answer = (target: string) =>
+      new Promise<string>((resolve, reject) => {
+        const raw = connectTcp(Number(new URL(base).port), '127.0.0.1');
+        let text = '';
+        raw.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        raw.on('error', reject);
+        raw.on('close', () => resolve(text));
+        raw.write(
+          `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+      });
+    expect(await answer('//[/')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await answer('//[/../agent')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await answer('/elsewhere')).toMatch(/^HTTP\/1\.1 404 /);
+    expect((await request(base).get('/health/live')).status).toBe(200);
+  });
+
   it('answers a doctor probe with the handshake and the terminal list, without replacing the live tunnel', async () => {
     const { agentId, tenantId, storeId, token } = await newAgent();
     const terminal = await owner.terminal.create({

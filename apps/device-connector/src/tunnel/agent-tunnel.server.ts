@@ -182,7 +182,12 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.onUpgrade(req, socket, head);
+      // An upgrade that fails in a way onUpgrade does not answer ends its socket, never the process (an unhandled
+      // rejection would).
+      this.onUpgrade(req, socket, head).catch((error: unknown) => {
+        this.logger.error({ err: error }, 'agent upgrade failed');
+        socket.destroy();
+      });
     });
   }
 
@@ -200,7 +205,14 @@ export class AgentTunnelServer implements OnModuleDestroy, BeforeApplicationShut
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    // A request target URL cannot parse (`//[/`, which Node's parser accepts) is refused: it used to throw here, an
+    // unhandled rejection that ended the connector's process.
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://x').pathname;
+    } catch {
+      return reject(socket, 400, 'Bad Request');
+    }
     if (path !== AGENT_PATH) return reject(socket, 404, 'Not Found');
     if (this.shuttingDown) return reject(socket, 503, 'Service Unavailable');
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
