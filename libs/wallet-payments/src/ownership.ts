@@ -18,7 +18,7 @@ import {
   sameAmount,
   toOrderAmount,
 } from '@payorch/assist-tokenpay';
-import type { TransactionClient } from '@payorch/db';
+import { Prisma, type TransactionClient } from '@payorch/db';
 import type { WalletPaymentState } from '@payorch/prisma';
 
 import { type AssistOrderSummary, changeOfOutcome, errorBody, type PaymentChange, type PaymentErrorBody } from './outcome';
@@ -207,9 +207,9 @@ function notOurs(verdict: Extract<OrderVerdict, { ours: false }>, p: PaymentFact
 
 /**
  * The claims on an order found under the payment's number ({@link OrderClaims}), in one statement:
- *  - another payment of the tenant that already holds the order with `billNumber`: same order number, settings for
- *    the same Assist Merchant_ID (any server: a false match only makes the verdict stricter), its stored order that
- *    billnumber; read under the tenant's row-level security;
+ *  - another payment of the tenant that already holds the order with `billNumber`: same order number (any, with
+ *    `anyOrderNumber`: a person's verdict), settings for the same Assist Merchant_ID (any server: a false match only
+ *    makes the verdict stricter), its stored order that billnumber; read under the tenant's row-level security;
  *  - whether a payment of another tenant, through settings for the same Assist account, has the payment's order number
  *    (payorch_wallet_order_number_elsewhere: row-level security hides those rows; it answers a boolean about the
  *    caller's own payment only).
@@ -219,11 +219,16 @@ export async function claimsOnOrder(
   payment: { id: string; orderNumber: string },
   assistMerchantId: string,
   billNumber: string,
+  options: { anyOrderNumber?: boolean } = {},
 ): Promise<OrderClaims> {
+  // A billnumber is one order, of one number: an order found under the payment's number is held by a payment of that
+  // number (the index on it answers). A billnumber a person typed may be any order's (`anyOrderNumber`, a rare request:
+  // the tenant's payments are read).
+  const sameNumber = options.anyOrderNumber === true ? Prisma.empty : Prisma.sql`AND p."orderNumber" = ${payment.orderNumber}`;
   const [row] = await tx.$queryRaw<Array<{ payment: string | null; otherTenant: boolean }>>`
     SELECT (
         SELECT p."id" FROM "WalletPayment" p JOIN "AssistMerchant" m ON m."id" = p."merchantId"
-        WHERE ${billNumber} <> '' AND p."orderNumber" = ${payment.orderNumber} AND p."id" <> ${payment.id}::uuid
+        WHERE ${billNumber} <> '' ${sameNumber} AND p."id" <> ${payment.id}::uuid
           AND p."assistOrder"->>'billNumber' = ${billNumber}
           AND ltrim(m."merchantId", '0') = ltrim(${assistMerchantId}, '0')
         LIMIT 1) AS "payment",

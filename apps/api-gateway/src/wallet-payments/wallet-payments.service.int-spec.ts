@@ -516,6 +516,12 @@ describe(`${WalletPaymentsService.name} (real Postgres + Redis + Assist sandbox)
       await expect(
         sut.resolve(ctx, `resolve-${randomUUID()}`, sameNumber.id, { state: 'approved', note: 'back office', billNumber: holder.assist!.billNumber }),
       ).rejects.toMatchObject({ code: 'CONFLICT', details: { paymentId: holder.id } });
+      // A neighbouring payment's order under another number (a back-office row copied by mistake): this payment's later
+      // cancel or refund would go to that order, and pay that customer. Accepted until 2026-12-07.
+      const otherNumber = await unknownPayment(10_005);
+      await expect(
+        sut.resolve(ctx, `resolve-${randomUUID()}`, otherNumber.id, { state: 'approved', note: 'back office', billNumber: holder.assist!.billNumber }),
+      ).rejects.toMatchObject({ code: 'CONFLICT', details: { paymentId: holder.id } });
 
       const named = await unknownPayment(10_005);
       await db.withTenant(ctx, (tx) =>

@@ -382,7 +382,10 @@ export class WalletPaymentsService {
             billNumber: own.billNumber,
           });
         }
-        const holder = (await claimsOnOrder(tx, payment, payment.assistMerchantId, dto.billNumber)).payment;
+        // Any order number: the billnumber a person gives may be a neighbouring payment's order (another number), whose
+        // customer this payment's later cancel or refund would then pay. Until 2026-12-07 only payments of this payment's
+        // own order number were asked.
+        const holder = (await claimsOnOrder(tx, payment, payment.assistMerchantId, dto.billNumber, { anyOrderNumber: true })).payment;
         if (holder !== null) {
           throw new ApiError('CONFLICT', `the order with billnumber ${dto.billNumber} is wallet payment ${holder}'s`, { paymentId: holder });
         }
