@@ -219,6 +219,27 @@ describe('SettlementsController and SettlementSchedulesController', () => {
       expectStatus(await suite.call('delete', `/v1/settlement-schedules/${created.body.id}`), 204);
     });
 
+    it('a PATCH that changes nothing leaves the schedule as it was: its firings since stay its own to catch up', async () => {
+      // The worker's catch-up of firings whose runs Redis lost skips those before the row's updatedAt (the schedule
+      // changed since). Until 2026-12-07 `{"enabled": true}` on an enabled schedule moved it, and a lost firing was never
+      // caught up.
+      const created = await suite.create('/v1/settlement-schedules', { terminalId, localTime: '20:45', enabled: false });
+      const row = () => suite.session.owner.settlementSchedule.findUniqueOrThrow({ where: { id: created.id } });
+      const enabled = await suite.call('patch', `/v1/settlement-schedules/${created.id}`, { body: { enabled: true } });
+      expectStatus(enabled, 200);
+      const since = (await row()).updatedAt;
+      for (const body of [{ enabled: true }, { localTime: '20:45' }, { enabled: true, localTime: '20:45' }]) {
+        const same = await suite.call('patch', `/v1/settlement-schedules/${created.id}`, { body });
+        expectStatus(same, 200);
+        expect(same.body).toMatchObject({ localTime: '20:45', enabled: true });
+      }
+      expect((await row()).updatedAt).toEqual(since);
+      // A real change still counts from its moment.
+      expectStatus(await suite.call('patch', `/v1/settlement-schedules/${created.id}`, { body: { enabled: true, localTime: '20:50' } }), 200);
+      expect((await row()).updatedAt.getTime()).toBeGreaterThan(since.getTime());
+      expectStatus(await suite.call('delete', `/v1/settlement-schedules/${created.id}`), 204);
+    });
+
     it('validates bodies, queries and ids with 400 naming the fields', async () => {
       expectInvalid(await suite.call('post', '/v1/settlement-schedules', { body: {} }), 'localTime');
       expectInvalid(await suite.call('post', '/v1/settlement-schedules', { body: { localTime: '23:00' } }), 'storeId');

@@ -83,27 +83,39 @@ export class SettlementSchedulesService {
     });
   }
 
+  /**
+   * Changes what the request changes, and only that: a field given with the value it has is no change. The row's
+   * `updatedAt` says since when the schedule fires as it does, and the worker's catch-up of lost firings skips those
+   * before it (a firing made before a schedule was created, enabled or moved was not this schedule's to make). Until
+   * 2026-12-07 any PATCH touched it — `{"enabled": true}` on an enabled schedule too — and a firing whose runs Redis had
+   * lost was then never caught up: the day was not closed on schedule.
+   */
   async update(ctx: TenantContext, id: string, dto: UpdateScheduleDto): Promise<ScheduleResponse> {
-    const result = await this.db
+    const { response, changed } = await this.db
       .withTenant(ctx, async (tx) => {
         await this.lockTenantSchedules(tx, ctx);
-        const current = await tx.settlementSchedule.findUnique({ where: { id }, select: { enabled: true, storeId: true, terminalId: true } });
+        const current = await tx.settlementSchedule.findUnique({ where: { id } });
         if (!current) throw notFound('settlement schedule', id);
+        const changes: UpdateScheduleDto = {
+          ...(dto.enabled !== undefined && dto.enabled !== current.enabled ? { enabled: dto.enabled } : {}),
+          ...(dto.localTime !== undefined && dto.localTime !== current.localTime ? { localTime: dto.localTime } : {}),
+        };
+        if (Object.keys(changes).length === 0) return { response: await this.respond(tx, current), changed: false };
         // Only enabling can add an enabled schedule to a scope (the scope itself cannot change); a duplicate made before
         // the rule existed can still be moved, disabled or deleted.
-        if (dto.enabled && !current.enabled) await this.assertSoleEnabled(tx, current);
-        const row = await tx.settlementSchedule.update({ where: { id }, data: dto });
+        if (changes.enabled) await this.assertSoleEnabled(tx, current);
+        const row = await tx.settlementSchedule.update({ where: { id }, data: changes });
         await audit(tx, ctx, {
           action: 'settlement_schedule.update',
           resourceType: 'settlement_schedule',
           resourceId: id,
-          details: { fields: Object.keys(dto) },
+          details: { fields: Object.keys(changes) },
         });
-        return this.respond(tx, row);
+        return { response: await this.respond(tx, row), changed: true };
       })
       .catch((e) => mapPrismaError(e, { resource: 'settlement schedule', id }));
-    await this.queue.schedulesChanged(id);
-    return result;
+    if (changed) await this.queue.schedulesChanged(id);
+    return response;
   }
 
   async remove(ctx: TenantContext, id: string): Promise<void> {
