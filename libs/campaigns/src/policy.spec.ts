@@ -1,4 +1,15 @@
-import { attemptsBefore, estimateEta, localMinutes, MAX_ATTEMPTS_BEFORE_DEADLINE, msUntilWindow, nextAttempt, planWaves, waveHalts } from './policy';
+import {
+  attemptsBefore,
+  estimateEta,
+  isNeverSent,
+  isRetryable,
+  localMinutes,
+  MAX_ATTEMPTS_BEFORE_DEADLINE,
+  msUntilWindow,
+  nextAttempt,
+  planWaves,
+  waveHalts,
+} from './policy';
 import { CAMPAIGN_TRANSITIONS, canTransitionCampaign, canTransitionTarget, TARGET_TRANSITIONS, WAVE_TRANSITIONS } from './transition';
 
 describe(planWaves.name, () => {
@@ -61,6 +72,14 @@ describe(nextAttempt.name, () => {
     expect(nextAttempt(now, 3, null, policy, 'TERMINAL_BUSY')).toEqual({ retry: false, reason: 'TERMINAL_BUSY: still unavailable after 3 attempt(s)' });
   });
 
+  it('retries a terminal not tried yet (recovering before its first attempt) whatever maxAttempts, until the deadline', () => {
+    expect(nextAttempt(now, 0, null, { retryDelaySeconds: 60, maxAttempts: 1 }, 'TERMINAL_RECOVERING').retry).toBe(true);
+    expect(nextAttempt(now, 0, new Date('2026-03-01T10:00:30Z'), policy, 'TERMINAL_RECOVERING')).toEqual({
+      retry: false,
+      reason: 'TERMINAL_RECOVERING: still unavailable at the deadline (2026-03-01T10:00:30.000Z) after 0 attempt(s)',
+    });
+  });
+
   it('with a deadline, stops after MAX_ATTEMPTS_BEFORE_DEADLINE attempts even before it (a campaign stored before the gateway checked)', () => {
     const far = new Date('9999-12-31T00:00:00Z');
     const fast = { retryDelaySeconds: 1, maxAttempts: 3 };
@@ -69,6 +88,15 @@ describe(nextAttempt.name, () => {
       retry: false,
       reason: `TERMINAL_OFFLINE: still unavailable after ${MAX_ATTEMPTS_BEFORE_DEADLINE} attempt(s), the most a deadline allows`,
     });
+  });
+});
+
+describe(isRetryable.name, () => {
+  it('retries refusals and failures that prove nothing reached the terminal, not a failure after it got the command', () => {
+    for (const code of ['TERMINAL_OFFLINE', 'TERMINAL_BUSY', 'TERMINAL_RECOVERING', 'TIMEOUT', 'NEVER_SENT', 'INTERNAL']) expect(isRetryable(code)).toBe(true);
+    // A driver's reason code (the terminal answered), a terminal gone, a step's own failure.
+    for (const code of ['terminal_error', 'declined_by_issuer', 'NOT_FOUND', 'STEP_FAILED', null]) expect(isRetryable(code)).toBe(false);
+    expect(['NEVER_SENT', 'INTERNAL', 'TERMINAL_OFFLINE'].map(isNeverSent)).toEqual([true, true, false]);
   });
 });
 

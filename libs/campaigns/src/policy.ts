@@ -23,7 +23,7 @@ export interface CampaignPolicy {
   maxConcurrentPerTenant: number;
   /** Steps start only inside this window of each store's own time zone; null: any time. */
   maintenanceWindow: MaintenanceWindow | null;
-  /** Wait between attempts on a terminal that was offline, busy or recovering. */
+  /** Wait between attempts on a terminal that was offline, busy or recovering, or whose operation was never sent (NEVER_SENT_CODES). */
   retryDelaySeconds: number;
   /** Attempts per terminal when the campaign has no deadline (with a deadline: until the deadline, at most MAX_ATTEMPTS_BEFORE_DEADLINE). */
   maxAttempts: number;
@@ -100,8 +100,28 @@ export function msUntilWindow(at: Date, timeZone: string, window: MaintenanceWin
   return Math.ceil(minutes * 60_000);
 }
 
-/** Refusals that mean "not now" rather than "no": the terminal is retried (until the deadline / maxAttempts). */
-export const RETRYABLE_CODES = ['TERMINAL_OFFLINE', 'TERMINAL_BUSY', 'TERMINAL_RECOVERING', 'TIMEOUT'] as const;
+/**
+ * Failure codes of an operation that prove nothing reached the terminal. Each is written only by a compare-and-set
+ * from PENDING, and the executor's claim PENDING → SENT, committed before the driver writes a byte, is the only way to
+ * the terminal: once the row left PENDING that way, no claim can follow.
+ * - `NEVER_SENT`: `failNeverSent` (libs/operations supervision.ts), by the recovery sweep or by the connector the
+ *   terminal's agent reconnected to, for an operation no executor claimed;
+ * - `INTERNAL`: the step's own failure of its PENDING operation after a dispatch answered INTERNAL, mostly the command
+ *   bus unavailable (Redis away: libs/command-bus dispatcher.ts). The compare-and-set applies only while no executor
+ *   claimed the operation; one that did ends with its own outcome. No executor writes `INTERNAL`: an outcome's code is
+ *   the driver's reason code (lower case), and the bus's codes reach an operation row only through such a "not sent"
+ *   compare-and-set.
+ * Until 2026-12-07 neither was retried: the target failed for good and counted as a failure of its wave.
+ */
+export const NEVER_SENT_CODES = ['NEVER_SENT', 'INTERNAL'] as const;
+export type NeverSentCode = (typeof NEVER_SENT_CODES)[number];
+export const isNeverSent = (code: string | null | undefined): code is NeverSentCode => (NEVER_SENT_CODES as readonly string[]).includes(code ?? '');
+
+/**
+ * Refusals that mean "not now" rather than "no", and failures that prove nothing was sent (NEVER_SENT_CODES): the
+ * terminal is retried (until the deadline / maxAttempts). A failure after the terminal got the command is not.
+ */
+export const RETRYABLE_CODES = ['TERMINAL_OFFLINE', 'TERMINAL_BUSY', 'TERMINAL_RECOVERING', 'TIMEOUT', ...NEVER_SENT_CODES] as const;
 export type RetryableCode = (typeof RETRYABLE_CODES)[number];
 export const isRetryable = (code: string | null | undefined): code is RetryableCode => (RETRYABLE_CODES as readonly string[]).includes(code ?? '');
 
@@ -122,9 +142,10 @@ export function attemptsBefore(now: Date, deadline: Date, retryDelaySeconds: num
 }
 
 /**
- * After attempt number `attempts` failed with a retryable code: when to try again, or why not. With a deadline
- * the terminal is retried until the next attempt would start after it (at most MAX_ATTEMPTS_BEFORE_DEADLINE
- * attempts); without one, `maxAttempts` bounds it.
+ * After `attempts` attempts (operations created for the terminal) with the last failure's retryable code: when to try
+ * again, or why not. With a deadline the terminal is retried until the next attempt would start after it (at most
+ * MAX_ATTEMPTS_BEFORE_DEADLINE attempts); without one, `maxAttempts` bounds it. A terminal that could not be tried at
+ * all (TERMINAL_RECOVERING before its first attempt) has made 0 attempts: it is retried whatever `maxAttempts`.
  */
 export function nextAttempt(
   now: Date,

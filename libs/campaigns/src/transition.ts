@@ -52,7 +52,7 @@ export const TARGET_TRANSITIONS: Table<CampaignTargetState> = {
   RUNNING: {
     SUCCEEDED: 'the terminal approved the command (answer stored)',
     FAILED: 'the terminal refused the command, or the operation failed for good (answer and reason stored)',
-    RETRYING: 'the terminal was offline, busy or recovering: nothing was done, tried again later',
+    RETRYING: 'the terminal was offline, busy or recovering, or its operation provably never reached it: nothing was done, tried again later',
   },
   SUCCEEDED: {},
   FAILED: {},

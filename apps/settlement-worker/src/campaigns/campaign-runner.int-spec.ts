@@ -1,9 +1,9 @@
 import type { FlowProducer, Job } from 'bullmq';
 import { DelayedError } from 'bullmq';
 
-import type { CampaignJobData, CampaignPolicy } from '@payorch/campaigns';
+import { type CampaignJobData, type CampaignPolicy, skipOpenTargets, transitionCampaign } from '@payorch/campaigns';
 import type { TerminalCommand, TerminalCommandReply } from '@payorch/domain';
-import { insertOperation, UNHELD_PENDING_MS } from '@payorch/operations';
+import { failNeverSent, insertOperation, UNHELD_PENDING_MS } from '@payorch/operations';
 import { testRedisPrefix } from '@payorch/testing';
 
 import { CampaignRunner, DEFAULT_TIMING, STEP_FAILED } from './campaign-runner';
@@ -45,6 +45,8 @@ describe(CampaignRunner.name, () => {
   let tenantId: string;
   const commands: TerminalCommand[] = [];
   let reply: TerminalCommandReply = { ok: true, result: { queued: true } };
+  /** Thrown by the dispatch instead of a reply when set. */
+  let thrown: Error | undefined;
   let sut: CampaignRunner;
   let dispatcher: { dispatch: (command: TerminalCommand) => Promise<TerminalCommandReply> };
   let parked: ParkedSteps;
@@ -72,6 +74,7 @@ describe(CampaignRunner.name, () => {
     dispatcher = {
       dispatch: async (command: TerminalCommand) => {
         commands.push(command);
+        if (thrown !== undefined) throw thrown;
         return reply;
       },
     };
@@ -91,7 +94,10 @@ describe(CampaignRunner.name, () => {
   beforeEach(() => {
     commands.length = 0;
     reply = { ok: true, result: { queued: true } };
+    thrown = undefined;
   });
+
+  afterEach(() => jest.restoreAllMocks());
 
   it('dispatches once queued, leaves a held PENDING operation alone on a re-run, and dispatches an unheld one again', async () => {
     const job = fakeJob(await campaignOfOne('held'));
@@ -176,6 +182,70 @@ describe(CampaignRunner.name, () => {
     expect(executes()).toHaveLength(1);
   });
 
+  it.each([
+    { how: 'the recovery sweep failed it as never sent (NEVER_SENT)', code: 'NEVER_SENT' },
+    { how: 'the dispatch was answered INTERNAL: the command bus unavailable', code: 'INTERNAL' },
+    { how: 'the dispatch threw (INTERNAL)', code: 'INTERNAL' },
+  ] as const)('retries a target whose operation provably never reached the terminal ($how): a new operation on the next attempt', async ({ how, code }) => {
+    // Until 2026-12-07 such a target ended FAILED for good (a failure of its wave: a canary's paused the campaign).
+    if (how.includes('answered')) reply = { ok: false, code: 'INTERNAL', message: 'command bus unavailable: Connection is closed.' };
+    if (how.includes('threw')) thrown = new Error('Connection is closed.');
+    const job = fakeJob(await campaignOfOne(`never-sent-${how}`));
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    const { operationId: first } = await targetOf(job.data.targetId);
+    if (code === 'NEVER_SENT') {
+      // Queued, then its connector died before claiming it: the recovery sweep fails the PENDING row, and the step's next run sees it.
+      await h.db.withTenant(tenantId, (tx) => failNeverSent(tx, first!, new Date(), 'never sent: no executor claimed or queued it within 30 s'));
+      await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    }
+    expect(await operationOf(first!)).toMatchObject({ state: 'FAILED', error: { code } });
+    expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'RETRYING', attempts: 1, operationId: first, lastError: code });
+
+    // The retry is due and the bus is back: the next attempt creates and dispatches a new operation.
+    reply = { ok: true, result: { queued: true } };
+    thrown = undefined;
+    await h.owner.campaignTarget.update({ where: { id: job.data.targetId }, data: { nextAttemptAt: new Date(Date.now() - 1_000) } });
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    const next = await targetOf(job.data.targetId);
+    expect(next).toMatchObject({ state: 'RUNNING', attempts: 2 });
+    expect(next.operationId).not.toBe(first);
+    expect(await operationOf(next.operationId!)).toMatchObject({ state: 'PENDING', idempotencyKey: `campaign:${job.data.targetId}:2` });
+    expect(executes().map((c) => (c as { operationId: string }).operationId)).toEqual([first, next.operationId]);
+  });
+
+  it.each(['paused', 'canceled'] as const)("a campaign %s between the step's read and its claim: the claim creates and sends nothing", async (what) => {
+    // Until 2026-12-07 the claim did not look at the campaign again: a pause in between still had the command
+    // created and sent; a cancel (its open targets skipped) left a PENDING operation that no target pointed to.
+    const job = fakeJob(await campaignOfOne(`claim-race-${what}`));
+    const { terminalId, campaignId } = await targetOf(job.data.targetId);
+    const operator = () =>
+      h.db.withTenant(tenantId, async (tx) => {
+        await transitionCampaign(tx, { campaignId, from: ['RUNNING'], to: what === 'paused' ? 'PAUSED' : 'CANCELED', pauseReason: 'operator' });
+        if (what === 'canceled') await skipOpenTargets(tx, campaignId, 'campaign canceled');
+      });
+    // The step's read runs as ever (the campaign RUNNING); the operator's move commits just before the claim's transaction.
+    const withTenantSql = h.db.withTenantSql.bind(h.db) as (...args: unknown[]) => Promise<unknown>;
+    jest
+      .spyOn(h.db, 'withTenantSql')
+      .mockImplementationOnce(((...args: unknown[]) => withTenantSql(...args)) as never)
+      .mockImplementationOnce((async (...args: unknown[]) => {
+        await operator();
+        return withTenantSql(...args);
+      }) as never);
+
+    if (what === 'paused') {
+      // Parked until the resume, the target untouched.
+      await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+      expect(job.delays).toBe(1);
+      expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'PENDING', attempts: 0, operationId: null });
+    } else {
+      await expect(sut.step(job, 'token')).resolves.toEqual({ targetId: job.data.targetId, state: 'SKIPPED' });
+      expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'SKIPPED', attempts: 0, operationId: null, reason: 'campaign canceled' });
+    }
+    expect(await h.owner.terminalOperation.count({ where: { terminalId } })).toBe(0);
+    expect(executes()).toEqual([]);
+  });
+
   /** A payment of the terminal (its outcome not stored) in `state`, as a dead or a live executor leaves it. */
   async function paymentIn(terminalId: string, storeId: string, state: 'SENT' | 'IN_PROGRESS' | 'UNKNOWN', key: string): Promise<string> {
     const { row } = await h.db.withTenant(tenantId, (tx) =>
@@ -197,6 +267,44 @@ describe(CampaignRunner.name, () => {
       reason: expect.stringContaining(`operation ${unknown} of the terminal is unknown`),
     });
     expect(await h.owner.terminalOperation.count({ where: { terminalId } })).toBe(1);
+    expect(executes()).toEqual([]);
+  });
+
+  it('keeps a target whose terminal recovers retrying with maxAttempts 1: nothing was attempted, so no attempt is spent', async () => {
+    // Until 2026-12-07 its 0 attempts counted as 1: FAILED at once, `still unavailable after 1 attempt(s)`, nothing sent.
+    const job = fakeJob(await campaignOfOne('in-doubt-max-1', { maxAttempts: 1 }));
+    const { terminalId, storeId } = await targetOf(job.data.targetId);
+    await paymentIn(terminalId, storeId, 'UNKNOWN', 'lost-max-1');
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'RETRYING', attempts: 0, operationId: null, lastError: 'TERMINAL_RECOVERING' });
+    // Its retry is due and the terminal still recovers: retrying again, still no attempt.
+    await h.owner.campaignTarget.update({ where: { id: job.data.targetId }, data: { nextAttemptAt: new Date(Date.now() - 1_000) } });
+    await expect(sut.step(job, 'token')).rejects.toBeInstanceOf(DelayedError);
+    expect(await targetOf(job.data.targetId)).toMatchObject({ state: 'RETRYING', attempts: 0, operationId: null, lastError: 'TERMINAL_RECOVERING' });
+    expect(await h.owner.terminalOperation.count({ where: { terminalId } })).toBe(1);
+    expect(executes()).toEqual([]);
+  });
+
+  it.each([
+    { how: 'not started before the deadline', recovering: false },
+    { how: 'its terminal still recovering at the deadline', recovering: true },
+  ])('judges the wave of a target failed at the deadline ($how): one failure past the threshold pauses the campaign', async ({ how, recovering }) => {
+    // Until 2026-12-07 these two failures were not judged ("checked after every failure"): the wave ran on.
+    const deadline = recovering ? new Date(Date.now() + 30_000) : new Date(Date.now() - 1_000);
+    const job = fakeJob(await campaignOfOne(`deadline-judged-${how}`, { retryDelaySeconds: 60 }, deadline));
+    const { terminalId, storeId, campaignId } = await targetOf(job.data.targetId);
+    if (recovering) await paymentIn(terminalId, storeId, 'UNKNOWN', `lost-at-deadline-${how}`);
+    await expect(sut.step(job, 'token')).resolves.toEqual({ targetId: job.data.targetId, state: 'FAILED' });
+    expect(await targetOf(job.data.targetId)).toMatchObject({
+      state: 'FAILED',
+      attempts: 0,
+      lastError: recovering ? 'TERMINAL_RECOVERING' : 'DEADLINE_PASSED',
+      reason: recovering
+        ? expect.stringContaining('TERMINAL_RECOVERING: still unavailable at the deadline')
+        : expect.stringContaining('not started before the deadline'),
+    });
+    expect(await h.owner.campaignWave.findFirstOrThrow({ where: { campaignId } })).toMatchObject({ state: 'HALTED' });
+    expect(await h.owner.campaign.findUniqueOrThrow({ where: { id: campaignId } })).toMatchObject({ state: 'PAUSED', pauseReason: 'failure_rate' });
     expect(executes()).toEqual([]);
   });
 

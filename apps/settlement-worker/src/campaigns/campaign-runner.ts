@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import type { FlowJob, FlowProducer, Job } from 'bullmq';
 import { DelayedError, WaitingChildrenError } from 'bullmq';
 
@@ -6,6 +8,7 @@ import {
   type CampaignJobData,
   type CampaignPolicy,
   campaignJobId,
+  isNeverSent,
   isRetryable,
   msUntilWindow,
   nextAttempt,
@@ -35,7 +38,7 @@ import {
   terminalRefusalOf,
   transitionOperation,
 } from '@payorch/operations';
-import type { Campaign, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
+import type { Campaign, CampaignState, CampaignTarget, CampaignTargetState } from '@payorch/prisma';
 
 import type { ParkedSteps, SlotWait } from './parked-steps';
 
@@ -258,19 +261,24 @@ export class CampaignRunner {
    * of their open or skipped targets (waiting on the pause, or for a slot: a canceled campaign's steps then end
    * at once and leave the waiting lists). Read from the rows, not from Redis; a job that is not parked is left
    * alone. One run per such step and resume, instead of one every `pollMs` while the campaign was paused.
+   *
+   * A resumed campaign whose waves have all passed is completed here (`completeIfEveryWavePassed`): its last wave
+   * passed while it was paused, and its run, finding it PAUSED, ended without completing it (nothing else would).
    */
   async wake(job: Job<CampaignJobData['campaign.wake']>): Promise<unknown> {
     const { tenantId, campaignId } = job.data;
-    const jobIds = await this.db.withTenantSql(tenantId, async (tx) => {
+    const { completed, jobIds } = await this.db.withTenantSql(tenantId, async (tx) => {
+      if (await completeIfEveryWavePassed(tx, campaignId)) return { completed: true, jobIds: [] };
       const waves = await tx.$queryRaw<{ index: number }[]>`
         SELECT w."index" FROM "CampaignWave" w WHERE w."campaignId" = ${campaignId}::uuid AND w."state" IN ('RUNNING', 'HALTED')`;
       const targets = await tx.$queryRaw<{ id: string }[]>`
         SELECT t."id" FROM "CampaignTarget" t
         WHERE t."campaignId" = ${campaignId}::uuid AND t."waveIndex" = ANY(${waves.map((w) => w.index)}::int[])
           AND t."state" IN ('PENDING', 'RETRYING', 'SKIPPED')`;
-      return [...waves.map((w) => waveJobId(campaignId, w.index)), ...targets.map((t) => stepJobId(t.id))];
+      return { completed: false, jobIds: [...waves.map((w) => waveJobId(campaignId, w.index)), ...targets.map((t) => stepJobId(t.id))] };
     });
-    return { campaignId, woken: await this.parked.wake(jobIds) };
+    if (completed) this.logger.info({ tenantId, campaignId }, 'campaign completed on its resume: every wave had passed while it was paused');
+    return { campaignId, completed, woken: await this.parked.wake(jobIds) };
   }
 
   private async stepOnce(job: Job<CampaignJobData['campaign.step']>): Promise<StepResult> {
@@ -306,10 +314,13 @@ export class CampaignRunner {
     const now = this.timing.now();
     if (campaign.deadline !== null && now.getTime() >= campaign.deadline.getTime()) {
       const why = target.lastError ? `${target.lastError}: still unavailable at the deadline` : 'not started before the deadline';
-      return this.end(tenantId, target, OPEN, 'FAILED', {
+      const failed = await this.end(tenantId, target, OPEN, 'FAILED', {
         reason: `${why} (${campaign.deadline.toISOString()})`,
         lastError: target.lastError ?? 'DEADLINE_PASSED',
       });
+      // A failure like any other: the canary, or a wave past the threshold, halts now (this one was not judged before 2026-12-07).
+      if (failed.state === 'FAILED') await this.judgeWave(campaign, target.waveIndex);
+      return failed;
     }
     const untilWindow = msUntilWindow(now, timeZone, policy.maintenanceWindow);
     if (untilWindow > 0) throw this.sleep(now, campaign.deadline, untilWindow);
@@ -319,7 +330,15 @@ export class CampaignRunner {
     // `terminal` was read: the target is open and the campaign running.
     const claimed = await this.claim(campaign, target, policy, now, terminal!);
     if ('busy' in claimed) throw new Park(claimed.busy);
+    if ('campaign' in claimed) {
+      // Paused or ended after the read above (found under the claim's lock): nothing was created.
+      if (claimed.campaign === 'PAUSED') throw new Park({ kind: 'paused', campaignId: campaign.id });
+      if (claimed.campaign === 'GONE') return { targetId, state: 'GONE' };
+      return this.end(tenantId, target, OPEN, 'SKIPPED', { reason: `campaign ${claimed.campaign.toLowerCase()}` });
+    }
     if (claimed.target.state === 'RETRYING') throw this.untilRetry(claimed.target);
+    // TERMINAL_RECOVERING up to the deadline: a failure of the wave like any other (not judged before 2026-12-07).
+    if (claimed.target.state === 'FAILED') await this.judgeWave(campaign, claimed.target.waveIndex);
     if (claimed.target.state !== 'RUNNING') return { targetId, state: claimed.target.state };
     return this.follow(job, campaign, claimed.target, claimed.started);
   }
@@ -329,9 +348,18 @@ export class CampaignRunner {
    * agent revoked → skipped; an UNKNOWN operation (`recoveringOperationOf`) → retried later (TERMINAL_RECOVERING: the
    * terminal recovers it first; a SENT / IN_PROGRESS one is normally live, and the step queues behind it — the
    * executor's claim refuses it, never sent, if that one is in doubt). Then, in one
-   * transaction serialised per tenant (advisory lock, held to the commit, and `claims` in this process): checks
-   * the concurrency limits, creates the operation (PENDING, idempotency key per attempt) and moves the target
-   * to RUNNING with it. At a limit: `busy` says which one the step waits for (the tenant's first).
+   * transaction serialised per tenant (advisory lock, held to the commit, and `claims` in this process): reads the
+   * campaign again, locked FOR SHARE to the commit, and gives up unless it is still RUNNING (`campaign`: a pause or a
+   * cancel committed after the step's read); checks the concurrency limits; moves the target to RUNNING with the id of
+   * its operation to be (a compare-and-set from PENDING / RETRYING), and only then creates that operation (PENDING,
+   * idempotency key per attempt). At a limit: `busy` says which one the step waits for (the tenant's first).
+   *
+   * Until 2026-12-07 the campaign was read only in the step's own read, before this transaction, and the operation was
+   * inserted before the target's compare-and-set: a pause committed in between still had the step's command created
+   * and sent (an update_app reached terminals after the operator paused), and a cancel in between (its targets
+   * skipped) left a PENDING operation no target pointed to (`operation.created` for a canceled campaign, an operation
+   * in flight until the recovery sweep failed it). The lock holds a pause or cancel until the claim committed (their
+   * update of the campaign waits for it), so what the claim saw stays true until then; a lost race writes nothing.
    */
   private async claim(
     campaign: Campaign,
@@ -339,7 +367,7 @@ export class CampaignRunner {
     policy: CampaignPolicy,
     now: Date,
     terminal: TerminalCheck,
-  ): Promise<{ target: CampaignTarget; started?: Started } | { busy: SlotWait }> {
+  ): Promise<{ target: CampaignTarget; started?: Started } | { busy: SlotWait } | { campaign: Exclude<CampaignState, 'RUNNING'> | 'GONE' }> {
     const tenantId = campaign.tenantId;
     if (terminal.refusal !== null) {
       const why = terminal.refusal;
@@ -354,19 +382,26 @@ export class CampaignRunner {
     return this.claims.run(tenantId, () =>
       this.db.withTenantSql(tenantId, async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`campaigns:${tenantId}`}, 0))`;
+        const [current] = await tx.$queryRaw<{ state: CampaignState }[]>`
+          SELECT c."state"::text AS "state" FROM "Campaign" c WHERE c."id" = ${campaign.id}::uuid FOR SHARE`;
+        if (current === undefined) return { campaign: 'GONE' as const };
+        if (current.state !== 'RUNNING') return { campaign: current.state };
         const counts = await runningCounts(tx, target.storeId);
         if (counts.tenant >= policy.maxConcurrentPerTenant) return { busy: { kind: 'tenant', limit: policy.maxConcurrentPerTenant } };
         if (counts.store >= policy.maxConcurrentPerStore) return { busy: { kind: 'store', storeId: target.storeId, limit: policy.maxConcurrentPerStore } };
+        // The target first: one no longer open (ended meanwhile) gets no operation.
+        const operationId = randomUUID();
+        const running = await this.write(tx, target, OPEN, 'RUNNING', { operationId, nextAttemptAt: null }, true);
+        if (running === null) return { target: await mustReadTarget(tx, target.id) };
         const { row } = await insertOperation(tx, {
+          id: operationId,
           tenantId,
           terminalId: target.terminalId,
           storeId: target.storeId,
           type: fromDbType(campaign.operationType),
-          idempotencyKey: `campaign:${target.id}:${target.attempts + 1}`,
+          idempotencyKey: `campaign:${target.id}:${running.attempts}`,
           requestHash: `campaign:${campaign.id}`,
         });
-        const running = await this.write(tx, target, OPEN, 'RUNNING', { operationId: row.id, nextAttemptAt: null }, true);
-        if (running === null) return { target: await mustReadTarget(tx, target.id) };
         return { target: running, started: { op: row, agentId: terminal.agentId } };
       }),
     );
@@ -390,7 +425,9 @@ export class CampaignRunner {
    * ends the target, which frees its slot. (The step of an ended campaign's RUNNING target follows on after the
    * cancel, or again once the campaign sweep retried or added it again: its job failed for good, or was lost.)
    * A dispatch the queue did not take means nothing was sent (the row is PENDING until the claim): the
-   * operation is failed with the refusal, and the target retried or failed by its code. An operation still
+   * operation is failed with the refusal, and the target retried or failed by its code — retried for a refusal
+   * (offline, busy, timeout) and for a failure that proves nothing was sent (NEVER_SENT_CODES: the command bus
+   * unavailable, INTERNAL; the recovery sweep's or the reconnected connector's NEVER_SENT). An operation still
    * SENT / IN_PROGRESS / UNKNOWN is waited for (recovery resolves a lost outcome).
    */
   private async follow(job: Job<CampaignJobData['campaign.step']>, campaign: Campaign, target: CampaignTarget, started?: Started): Promise<StepResult> {
@@ -447,7 +484,10 @@ export class CampaignRunner {
       return result;
     }
     const code = (op.error as { code?: string | null } | null)?.code ?? null;
-    if (isRetryable(code)) {
+    // Nothing of it reached the terminal (NEVER_SENT_CODES): another attempt, as for a terminal that was offline. Not for
+    // an ended campaign, which starts no attempt: the target ends FAILED with the code.
+    const ended = campaign.state === 'CANCELED' || campaign.state === 'COMPLETED';
+    if (isRetryable(code) && !(ended && isNeverSent(code))) {
       const policy = policyOf(campaign);
       const now = this.timing.now();
       const written = await this.db.withTenantSql(tenantId, (tx) =>
@@ -480,7 +520,12 @@ export class CampaignRunner {
     return new Wait(Math.min(Math.max(due - this.timing.now().getTime(), this.timing.pollMs), this.timing.maxSleepMs));
   }
 
-  /** Another attempt later, or FAILED with the reason once the deadline (or maxAttempts) is reached. */
+  /**
+   * Another attempt later, or FAILED with the reason once the deadline (or maxAttempts) is reached. `target.attempts`
+   * counts the operations created for it: 0 for a terminal recovering before its first attempt, which is retried until
+   * the deadline whatever maxAttempts. (Until 2026-12-07 that 0 was counted as 1: with maxAttempts 1 such a target
+   * failed at once, `still unavailable after 1 attempt(s)`, nothing ever sent.)
+   */
   private async retryOrFail(
     tx: SqlClient,
     campaign: Campaign,
@@ -492,8 +537,7 @@ export class CampaignRunner {
     detail: string,
     answer?: Prisma.InputJsonValue | null,
   ): Promise<CampaignTarget> {
-    const attempts = Math.max(target.attempts, 1);
-    const decision = nextAttempt(now, attempts, campaign.deadline, policy, code);
+    const decision = nextAttempt(now, target.attempts, campaign.deadline, policy, code);
     const written = decision.retry
       ? await this.write(tx, target, from, 'RETRYING', { nextAttemptAt: decision.at, lastError: code, reason: detail, answer })
       : await this.write(tx, target, from, 'FAILED', { lastError: code, reason: decision.reason, answer });
@@ -647,6 +691,26 @@ export function waveFlow(parent: { id: string; queue: string }, wave: CampaignJo
       },
     })),
   };
+}
+
+/**
+ * RUNNING → COMPLETED for a campaign none of whose waves is left to pass (as `CampaignRunner.run` completes it once no
+ * wave is pending); false when it is not RUNNING (paused, ended) or a wave is not PASSED. For the resume
+ * (`CampaignRunner.wake`) and the campaign sweep: a last wave that passes while its campaign is paused has its run find
+ * the campaign PAUSED and end without completing it, and the run never runs again. Until 2026-12-07 nothing completed
+ * such a campaign after the resume: it stayed `running` with every target finished, counting against
+ * CAMPAIGNS_MAX_PER_TENANT, until BullMQ trimmed the completed run (the sweep then added it again). Waves are never
+ * added to a campaign and PASSED is final, so nothing can start after this.
+ */
+export async function completeIfEveryWavePassed(tx: SqlClient, campaignId: string): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ passed: boolean }[]>`
+    SELECT c."state" = 'RUNNING' AND NOT EXISTS (
+      SELECT 1 FROM "CampaignWave" w WHERE w."campaignId" = c."id" AND w."state" <> 'PASSED'
+    ) AS "passed"
+    FROM "Campaign" c WHERE c."id" = ${campaignId}::uuid`;
+  if (row?.passed !== true) return false;
+  const done = await transitionCampaign(tx, { campaignId, from: ['RUNNING'], to: 'COMPLETED', eventData: {} });
+  return done !== null;
 }
 
 /** RUNNING targets of the tenant (every campaign; RLS scopes it) and of one store: the two concurrency limits' counts. */

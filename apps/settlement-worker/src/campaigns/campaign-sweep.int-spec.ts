@@ -521,4 +521,35 @@ describe('the campaign sweep rebuilds the jobs Redis lost (real BullMQ, Redis, P
     h.hold = () => false;
     await completed(c.campaignId);
   });
+
+  it.each(['wake', 'sweep'] as const)('completes a campaign whose last wave passed while it was paused once it is resumed (by the resume’s %s)', async (by) => {
+    h.hold = () => true;
+    const c = await campaign(`paused-last-wave-${by}`, 1, 1, {});
+    await waitFor(async () => dispatched.length === 1, { what: 'the step holding its operation' });
+    const operationId = dispatched[0]!;
+    await move(c.tenantId, operationId, 'SENT');
+    // Paused by the operator while the command is on the terminal: the step finishes, and its wave, the last, passes.
+    await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['RUNNING'], to: 'PAUSED', pauseReason: 'operator' }));
+    await move(c.tenantId, operationId, 'APPROVED');
+    const runId = campaignJobId(c.campaignId);
+    // The run finds the campaign PAUSED and ends without completing it; it never runs again.
+    await waitFor(async () => (await queue.getJobState(runId)) === 'completed', { what: 'the run completed' });
+    expect(await owner.campaignWave.findMany({ where: { campaignId: c.campaignId } })).toEqual([expect.objectContaining({ state: 'PASSED' })]);
+    expect(await stateOf(c.campaignId)).toBe('PAUSED');
+
+    // Until 2026-12-07 it stayed RUNNING after the resume, every target finished: the wake looked only at started
+    // waves, and the sweep took the completed run for a live one.
+    if (by === 'wake') {
+      await wakeResumed(c);
+      await waitFor(async () => (await stateOf(c.campaignId)) === 'COMPLETED', { what: 'the resumed campaign completed' });
+    } else {
+      // Resumed, its `campaign.wake` lost (the gateway does not fail a resume for it).
+      await h.db.withTenant(c.tenantId, (tx) => transitionCampaign(tx, { campaignId: c.campaignId, from: ['PAUSED'], to: 'RUNNING' }));
+      expect(await sut.sweep()).toMatchObject({ stepChecks: 0, requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
+      expect(await stateOf(c.campaignId)).toBe('COMPLETED');
+    }
+    await completed(c.campaignId);
+    // Ended, nothing of it is added or retried again.
+    expect(await sut.sweep()).toMatchObject({ requeued: NONE, retried: NOT_RETRIED, removed: NOT_REMOVED });
+  });
 });

@@ -9,7 +9,7 @@ import { isUuid } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 import type { CampaignTargetState, CampaignWaveState } from '@payorch/prisma';
 
-import { waveFlow } from './campaign-runner';
+import { completeIfEveryWavePassed, waveFlow } from './campaign-runner';
 
 /** The sweep's job scheduler, as the processor upserts it. */
 export function campaignSweepScheduler(config: Pick<WorkerConfig, 'CAMPAIGN_SWEEP_INTERVAL_MS'>) {
@@ -76,7 +76,10 @@ type Driver =
   | { kind: 'wave'; index: number; steps: true }
   /** The wave before the first PENDING one passed: its job passes it again and starts the next one. */
   | { kind: 'wave'; index: number; steps: false }
-  /** Nothing started yet (the run starts wave 0), or every wave passed (the run completes the campaign). */
+  /**
+   * Nothing started yet (the run starts wave 0), or every wave passed (the run completes the campaign; a run already
+   * completed, which found the campaign paused, leaves it to the sweep: `completeAfterRun`).
+   */
   | { kind: 'run'; started: boolean }
   /**
    * COMPLETED or CANCELED (neither is ever left): nothing drives it on, but an unfinished target of it is ended by its
@@ -154,7 +157,9 @@ interface Pass {
  * its rows say must exist; it looks for them by their job ids (EXISTS on the job hashes, pipelined a page of targets
  * at a time) and adds what is gone under the SAME job id and the same flow shape as the normal path: a job that still
  * exists is never duplicated (BullMQ ignores an add whose id exists, and attaches an existing child to the re-added
- * parent whose own is gone). Only enqueues; the rows stay the runner's to write.
+ * parent whose own is gone). Only enqueues; the rows stay the runner's to write, with one exception: a resumed campaign
+ * whose waves all passed while its run had already ended (it found the campaign paused) is completed with the runner's
+ * own `completeIfEveryWavePassed` (`completeAfterRun`), since no job of it will run again.
  *
  * An ended campaign needs no run or wave job (nothing drives it on), only a step per unfinished target: its step is
  * all that ends it. A cancel skips the open targets at once and lets the steps on their terminals finish: a RUNNING
@@ -339,6 +344,9 @@ export class CampaignSweep {
 
     if (run !== 'gone' && wave !== 'gone') {
       await retryFailed();
+      if (driver.kind === 'run' && driver.started && run === 'alive' && (await this.ranToCompletion(runId))) {
+        return this.completeAfterRun(tenantId, campaignId, driver);
+      }
       return scopeOf(driver);
     }
     if (driver.kind === 'run') {
@@ -369,6 +377,24 @@ export class CampaignSweep {
     );
     await retryFailed();
     return undefined;
+  }
+
+  /** Whether the job is in the queue's completed set: it ran to its end and never runs again (until BullMQ trims it). */
+  private async ranToCompletion(jobId: string): Promise<boolean> {
+    return (await this.redis.zscore(this.queue.toKey('completed'), jobId)) !== null;
+  }
+
+  /**
+   * Every wave passed and the run completed, but the campaign is still open: its last wave passed while it was paused,
+   * and the run, finding it PAUSED, ended without completing it. Once resumed (RUNNING) it is completed here, as the run
+   * would have (the resume's `campaign.wake` does the same; this is for a wake that was lost). Until 2026-12-07 the sweep
+   * took the completed run for a live one and the campaign stayed `running` until BullMQ trimmed that job. Still PAUSED:
+   * left as it is (the resume completes it). Returns the steps to check once it completed: its unfinished targets, if any.
+   */
+  private async completeAfterRun(tenantId: string, campaignId: string, driver: Driver): Promise<StepScope | undefined> {
+    if (!(await this.db.withTenantSql(tenantId, (tx) => completeIfEveryWavePassed(tx, campaignId)))) return scopeOf(driver);
+    this.logger.warn({ tenantId, campaignId }, 'campaign completed by the sweep: every wave had passed and its run had ended');
+    return { kind: 'ended' };
   }
 
   /** After the wrap: the steps to check of the campaigns up to the cursor's, its own up to its target, while the budget lasts. */
