@@ -8,6 +8,7 @@ import { catchError, mergeMap } from 'rxjs/operators';
 
 import type { GatewayConfig } from '@payorch/config';
 import { type Database, isDatabaseUnavailable } from '@payorch/db';
+import type { IdempotencyRecord } from '@payorch/prisma';
 import { ApiError, canonicalJson, type SecretBox } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
 
@@ -24,6 +25,8 @@ const SETTLE_RETRY_MS = 5 * 60 * 1000;
 const SETTLE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
 /** Retry-After of IDEMPOTENCY_KEY_IN_PROGRESS: the first request usually answers within seconds. */
 const IN_PROGRESS_RETRY_AFTER_MAX_SECONDS = 5;
+/** Inserts of a claim per request, when a key seen taken is gone again at the read (released meanwhile). */
+const CLAIM_ATTEMPTS = 3;
 
 /**
  * `Idempotency-Key` on every mutating call. The first request with a key claims it (a row inserted
@@ -168,12 +171,23 @@ export class IdempotencyInterceptor implements NestInterceptor, OnApplicationShu
     const requestHash = this.secrets.digest(REQUEST_DIGEST_PURPOSE, request);
     return this.db.withTenant(tenantId, async (tx) => {
       await tx.idempotencyRecord.deleteMany({ where: { tenantId, key, expiresAt: { lt: new Date() } } });
-      const inserted = await tx.idempotencyRecord.createMany({
-        data: [{ tenantId, key, method, path, requestHash, expiresAt: new Date(Date.now() + RETENTION_MS) }],
-        skipDuplicates: true,
-      });
-      if (inserted.count === 1) return null;
-      const existing = await tx.idempotencyRecord.findUniqueOrThrow({ where: { tenantId_key: { tenantId, key } } });
+      // Each statement sees what committed before it (READ COMMITTED): a claim that made this insert skip can be released
+      // (its handler failed) before the read below. Then the key is free again: claim it anew. Until 2026-12-07 the read
+      // threw Prisma's not-found, a 500, for a double-submitted invalid body.
+      let existing: IdempotencyRecord | null = null;
+      for (let attempt = 0; existing === null; attempt++) {
+        const inserted = await tx.idempotencyRecord.createMany({
+          data: [{ tenantId, key, method, path, requestHash, expiresAt: new Date(Date.now() + RETENTION_MS) }],
+          skipDuplicates: true,
+        });
+        if (inserted.count === 1) return null;
+        existing = await tx.idempotencyRecord.findUnique({ where: { tenantId_key: { tenantId, key } } });
+        if (existing === null && attempt === CLAIM_ATTEMPTS - 1) {
+          throw new ApiError('IDEMPOTENCY_KEY_IN_PROGRESS', `a request with Idempotency-Key "${key}" is being claimed and released; retry`, {
+            retryAfterSeconds: 1,
+          });
+        }
+      }
       if (!this.sameRequest(request, existing.requestHash)) {
         throw new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" was already used for a different request (${existing.method} ${existing.path})`);
       }
