@@ -102,6 +102,11 @@ export interface IncomingOpen {
   accept(): TunnelStream;
   /** Sends OPEN_FAIL. */
   reject(code: WireStreamErrorCode, message?: string): void;
+  /**
+   * `listener` runs once if the peer gives up on this OPEN before it was answered (its RESET: an open timeout, a
+   * cancel; or the tunnel closing), so work started for it (listening for a terminal, a connect) can stop.
+   */
+  onCancel(listener: (reason: string) => void): () => void;
 }
 
 export interface TunnelStats {
@@ -694,6 +699,10 @@ export class Multiplexer implements StreamHost, HeartbeatHooks {
         answer();
         if (stream.state === 'pending') stream.reject(code, truncateReason(message));
       },
+      onCancel: (listener) =>
+        stream.onClose((error) => {
+          if (!answered) listener(error ? `${error.code}: ${error.message}` : 'closed');
+        }),
     });
   }
 

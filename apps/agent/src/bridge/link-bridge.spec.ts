@@ -30,6 +30,15 @@ function tryConnect(port: number): Promise<Socket | undefined> {
   });
 }
 
+/** Whether something listens on 127.0.0.1:port, found by trying to listen there ourselves. */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
+  });
+}
+
 describe(LinkBridge.name, () => {
   let wss: WebSocketServer;
   let connector: Multiplexer;
@@ -103,6 +112,20 @@ describe(LinkBridge.name, () => {
     expect(sut.openLinks).toBe(0);
     expect(abort).not.toHaveBeenCalled();
     abort.mockRestore();
+  });
+
+  it('stops listening for a terminal once the connector gave up on the tcp-listen OPEN (its timeout is shorter)', async () => {
+    // The connector's open timeout (30 s) ends before the agent's accept timeout (120 s). Until 2026-12-07 the agent
+    // listened on, accepted the terminal's later dial-in and hung up on it at once (the link was gone), reporting nothing.
+    const before = statuses.length;
+    const stream = connector.openStream({ kind: 'tcp-listen', port: listenPort, host: '127.0.0.1' }, { terminalId: 'till-dialled' });
+    stream.onClose(() => undefined);
+    // Whether the agent listens, asked without dialling (a dial-in would be taken for the terminal's): the port is taken.
+    await waitFor(async () => (await portTaken(listenPort)) || undefined, { what: 'the agent listening for the terminal' });
+    stream.destroy('TIMEOUT', 'the terminal did not dial in');
+    await waitFor(async () => !(await portTaken(listenPort)) || undefined, { what: 'the agent no longer listening' });
+    expect(await tryConnect(listenPort)).toBeUndefined();
+    expect(statuses.slice(before)).toEqual([]);
   });
 
   it('carries every byte a terminal sent before it hung up, then ends the link without a reset', async () => {

@@ -171,6 +171,15 @@ export class LinkBridge {
       }, this.options.acceptTimeoutMs ?? DEFAULT_ACCEPT_TIMEOUT_MS),
     };
     this.listening.set(key, pending);
+    // The connector gave up on this OPEN (its open timeout, 30 s by default, is shorter than ours): stop listening, so
+    // the terminal's dial-in is refused until the next OPEN instead of being accepted and hung up on at once (the link
+    // was gone). Until 2026-12-07 the agent listened on for the rest of its 120 s.
+    request.onCancel((reason) => {
+      if (this.listening.get(key) !== pending) return;
+      this.stopListening(pending);
+      this.listening.delete(key);
+      this.options.logger.info({ terminalId: request.terminalId, port: link.port, reason }, 'tcp-listen given up by the connector: not listening any more');
+    });
     server.once('connection', (socket: Socket) => {
       this.stopListening(pending);
       if (this.listening.get(key) === pending) this.listening.delete(key);
