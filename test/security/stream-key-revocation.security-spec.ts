@@ -118,6 +118,22 @@ describe('live event streams end with their API key', () => {
     await session.admin.setTenantStatus(tenantId, 'ACTIVE');
   });
 
+  it('on a gateway that keeps no lookups (API_KEY_CACHE_MS=0), a key revoked elsewhere (the admin CLI) ends its stream at once', async () => {
+    // Until 2026-12-07 such a gateway did not follow the announcements: the stream lived on until the next heartbeat.
+    const uncached = new GatewaySession();
+    await uncached.start({ EVENTS_HEARTBEAT_MS: '60000', API_KEY_CACHE_MS: '0' });
+    try {
+      const { apiKey: adminKey } = await uncached.tenant();
+      const viewer = await uncached.apiKey(adminKey, ['read'], 'viewer');
+      const stream = await ws((uncached.app.getHttpServer().address() as AddressInfo).port, viewer.apiKey);
+      await uncached.admin.revokeApiKey(viewer.id);
+      await waitFor(() => stream.closed !== undefined, { what: 'the CLI-revoked key’s stream to end' });
+      expect(stream.closed).toBe(1008);
+    } finally {
+      await uncached.stop();
+    }
+  });
+
   it('a key that expires while its stream is open ends it at the next check', async () => {
     const quick = new GatewaySession();
     await quick.start({ EVENTS_HEARTBEAT_MS: '200' });

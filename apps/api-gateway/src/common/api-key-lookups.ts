@@ -41,7 +41,7 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
    * generation waits for that one instead of sending its own. After a change of a tenant's keys every live stream and
    * `?wait=` of the tenant checks its key again at once (KeyWatch), and every request of a key whose lookup was just
    * forgotten looks it up: one statement per prefix instead of one per waiter. Shared only while lookups are kept
-   * (`listening`), so it never serves older data than a kept lookup would.
+   * (`keeping`), so it never serves older data than a kept lookup would.
    */
   private readonly inFlight = new Map<string, { generation: number; lookup: Promise<ApiKeyLookup | null> }>();
   /** Told of every change of a tenant's keys or status this process hears of (`onTenantChanged`). */
@@ -49,6 +49,8 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   /** Bumped by every change, every lost subscription and every confirmed one: a lookup read before one is not kept. */
   private generation = 0;
   private listening = false;
+  /** Lookups may be kept: API_KEY_CACHE_MS > 0, and not over a Redis Cluster (set at init). */
+  private caching = false;
   private readonly channel: string;
   private readonly ttlMs: number;
 
@@ -56,7 +58,7 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
     if (channel === this.channel) this.forget(message);
   };
   private readonly onDown = () => {
-    if (this.listening) this.logger.warn('API-key change announcements unavailable: lookups are not kept until they are back');
+    if (this.keeping) this.logger.warn('API-key change announcements unavailable: lookups are not kept until they are back');
     this.listening = false;
     this.forget();
   };
@@ -74,11 +76,16 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
     this.ttlMs = config.API_KEY_CACHE_MS;
   }
 
+  /**
+   * Follows the announcements whether lookups are kept or not: they also tell live streams and `?wait=`s (KeyWatch) to
+   * check their keys at once. Until 2026-12-07 a gateway that kept nothing (API_KEY_CACHE_MS=0, a Redis Cluster) did not
+   * subscribe, and a key revoked through another gateway or the admin CLI kept its streams there until the next
+   * heartbeat (EVENTS_HEARTBEAT_MS).
+   */
   onModuleInit(): void {
-    if (this.ttlMs <= 0) return;
-    if (this.subscriber.isCluster) {
+    this.caching = this.ttlMs > 0 && !this.subscriber.isCluster;
+    if (this.ttlMs > 0 && this.subscriber.isCluster) {
       this.logger.info('API-key lookups are not kept over a Redis Cluster (a moved subscription is not seen); API_KEY_CACHE_MS has no effect');
-      return;
     }
     this.subscriber.on('message', this.onMessage);
     this.subscriber.on('close', this.onDown);
@@ -94,9 +101,9 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
     this.forget();
   }
 
-  /** Lookups are kept (true) only while the announcements reach this process. */
+  /** Lookups are kept (true) only when caching is on and while the announcements reach this process. */
   get keeping(): boolean {
-    return this.listening;
+    return this.caching && this.listening;
   }
 
   async find(prefix: string): Promise<ApiKeyLookup | null> {
@@ -109,9 +116,9 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
     }
     const generation = this.generation;
     const sharing = this.inFlight.get(prefix);
-    if (sharing !== undefined && sharing.generation === generation && this.listening) return sharing.lookup;
+    if (sharing !== undefined && sharing.generation === generation && this.keeping) return sharing.lookup;
     const lookup = this.db.findApiKeyByPrefix(prefix);
-    if (this.listening) {
+    if (this.keeping) {
       this.inFlight.set(prefix, { generation, lookup });
       const done = () => {
         if (this.inFlight.get(prefix)?.lookup === lookup) this.inFlight.delete(prefix);
@@ -119,7 +126,7 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
       lookup.then(done, done);
     }
     const key = await lookup;
-    if (key !== null && this.listening && generation === this.generation) {
+    if (key !== null && this.keeping && generation === this.generation) {
       if (this.entries.size >= API_KEY_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(prefix, { key, until: now + this.ttlMs });
     }
@@ -170,7 +177,6 @@ export class ApiKeyLookups implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async listen(): Promise<void> {
-    if (this.ttlMs <= 0) return;
     try {
       await this.subscriber.subscribe(this.channel);
       // An announcement made while the subscription was down was missed: a lookup read before now is not kept.
