@@ -420,6 +420,21 @@ describe(matchOperation.name, () => {
     expect(parseOperationDate('03.12.2026 12:00:05')?.toISOString()).toBe('2026-12-03T12:00:05.000Z');
     expect(parseOperationDate('2026-12-03 12:00')).toBeUndefined();
   });
+
+  it('refuses a date with impossible fields rather than rolling it over to another moment', () => {
+    // Date.UTC would read 31.02 as 3 March and 24:00:00 as midnight of the next day (taken so until 2026-12-07).
+    for (const text of [
+      '31.02.2026 10:00:00',
+      '29.02.2025 10:00:00',
+      '03.12.2026 24:00:00',
+      '03.12.2026 12:60:00',
+      '03.13.2026 12:00:00',
+      '00.12.2026 12:00:00',
+    ]) {
+      expect(parseOperationDate(text)).toBeUndefined();
+    }
+    expect(parseOperationDate('29.02.2028 23:59:59')?.toISOString()).toBe('2028-02-29T23:59:59.000Z');
+  });
 });
 
 describe('answer signature (response table: X signed by Assist)', () => {

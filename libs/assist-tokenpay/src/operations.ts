@@ -101,7 +101,17 @@ export function parseOperationDate(text: string): Date | undefined {
   if (!m) return undefined;
   const [, dd, mm, yyyy, hh, mi, ss] = m.map(Number) as [number, number, number, number, number, number, number];
   const ms = Date.UTC(yyyy, mm - 1, dd, hh, mi, ss);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
+  const date = new Date(ms);
+  // Date.UTC rolls impossible fields over (31.02 → 3 March, 24:00 → the next day): such a date is unreadable, not
+  // another moment (until 2026-12-07 it was taken as one).
+  const exact =
+    date.getUTCFullYear() === yyyy &&
+    date.getUTCMonth() === mm - 1 &&
+    date.getUTCDate() === dd &&
+    date.getUTCHours() === hh &&
+    date.getUTCMinutes() === mi &&
+    date.getUTCSeconds() === ss;
+  return exact ? date : undefined;
 }
 
 /**
