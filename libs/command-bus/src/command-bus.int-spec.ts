@@ -148,6 +148,31 @@ describe('command bus (real Redis)', () => {
     await other.release(ids[7]!);
   });
 
+  it("keeps an agent claimed again while a heartbeat's answer that another instance owned it was on its way", async () => {
+    // The agent's tunnel went to instance B and came back to A within one heartbeat: A's refresh left while the key
+    // named B, and A's claim (its SET behind the refresh) came before the refresh's answer. Until 2026-12-07 that stale
+    // answer dropped the agent just claimed: the key named A, which no longer refreshed it.
+    const id = '55555555-5555-4555-8555-000000000001';
+    const lost: string[] = [];
+    const mine = new AgentOwnership({ redis, prefix, instanceId: 'flap-a', ttlMs: 5000, onLost: (agentId) => lost.push(agentId) });
+    const other = new AgentOwnership({ redis, prefix, instanceId: 'flap-b', ttlMs: 5000 });
+    await mine.claim(id);
+    await other.claim(id);
+    const heartbeat = mine.refresh();
+    const back = mine.claim(id);
+    await Promise.all([heartbeat, back]);
+    expect(lost).toEqual([]);
+    expect(mine.agents).toContain(id);
+    expect(await mine.owner(id)).toBe('flap-a');
+    // The next heartbeat refreshes it as its own; a real loss is still told.
+    await mine.refresh();
+    expect(lost).toEqual([]);
+    await other.claim(id);
+    await mine.refresh();
+    expect(lost).toEqual([id]);
+    await other.release(id);
+  });
+
   it('lets an ownership key expire when its instance stops refreshing (crash)', async () => {
     const own = new AgentOwnership({ redis, prefix, instanceId: 'crashy', ttlMs: 1000 });
     await own.claim(AGENT);

@@ -43,6 +43,13 @@ export interface AgentOwnershipOptions {
 export class AgentOwnership {
   private readonly keys: ReturnType<typeof busKeys>;
   private readonly held = new Set<string>();
+  /**
+   * Claims made, per agent held: a heartbeat's "another instance owns it" is about the key as it was when the heartbeat
+   * left. A claim made since (the agent came back to this instance meanwhile, its SET behind the heartbeat's script)
+   * makes that answer stale. Until 2026-12-07 it dropped the agent just claimed: the key named this instance, which no
+   * longer refreshed it, and once it expired every command for the agent's terminals answered TERMINAL_OFFLINE.
+   */
+  private readonly claims = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private readonly onReady = () => void this.refresh().catch(() => undefined);
 
@@ -56,12 +63,14 @@ export class AgentOwnership {
 
   async claim(agentId: string): Promise<void> {
     this.held.add(agentId);
+    this.claims.set(agentId, (this.claims.get(agentId) ?? 0) + 1);
     await this.options.redis.set(this.keys.agentOwner(agentId), this.options.instanceId, 'PX', this.options.ttlMs);
   }
 
   /** Gives the agent up; resolves true when this instance was still the owner. */
   async release(agentId: string): Promise<boolean> {
     this.held.delete(agentId);
+    this.claims.delete(agentId);
     const deleted = (await RELEASE.run(this.options.redis, [this.keys.agentOwner(agentId)], [this.options.instanceId])) as number;
     return deleted === 1;
   }
@@ -93,6 +102,7 @@ export class AgentOwnership {
   async refresh(): Promise<void> {
     const agents = [...this.held];
     if (agents.length === 0) return;
+    const claimed = agents.map((agentId) => this.claims.get(agentId));
     // On a Redis Cluster the owner keys hash to every slot and one script's keys must share one: a key per call, all
     // sent at once. On one Redis, REFRESH_BATCH keys per call (5,000 agents were ~1,000 calls a second, one per key).
     const batchSize = this.options.redis.isCluster ? 1 : REFRESH_BATCH;
@@ -118,7 +128,10 @@ export class AgentOwnership {
         else reasserted.push(agentId);
         return;
       }
+      // Claimed again since this heartbeat left: the answer is about the key before that claim's SET.
+      if (this.claims.get(agentId) !== claimed[index]) return;
       if (!this.held.delete(agentId)) return;
+      this.claims.delete(agentId);
       this.options.onLost?.(agentId);
     });
     if (reasserted.length) this.options.onReasserted?.(reasserted);

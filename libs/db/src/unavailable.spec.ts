@@ -46,6 +46,11 @@ describe(isDatabaseUnavailable.name, () => {
     ['broken client reused', new Error('Client has encountered a connection error and is not queryable')],
     ['ECONNREFUSED', socketError('ECONNREFUSED')],
     ['ECONNRESET', socketError('ECONNRESET')],
+    // A host name that does not resolve, as pg raises it on the bare-driver path (a 500 until 2026-12-07).
+    [
+      'ENOTFOUND',
+      Object.assign(new Error('getaddrinfo ENOTFOUND db.invalid'), { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname: 'db.invalid' }),
+    ],
     ['pg admin shutdown', serverError('57P01', 'terminating connection due to administrator command')],
     ['AggregateError of refused addresses', new AggregateError([socketError('ECONNREFUSED'), socketError('ECONNREFUSED')], 'connect failed')],
     ['wrapped in a cause', new Error('settlement failed', { cause: known('P1001', "Can't reach database server") })],

@@ -32,7 +32,9 @@ const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'Sock
 const SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
 
 /** Socket errors (node `err.code`) on the way to the server. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+// ENOTFOUND: the host name did not resolve (Prisma's adapter reports it DatabaseNotReachable; the bare driver passed
+// pg's own error, a 500 until 2026-12-07).
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /** pg / pg-pool errors that carry no code: only their messages say what happened. */
 const DRIVER_MESSAGES = [
