@@ -24,6 +24,23 @@ export const ACCESS_EVENT_TYPES: ReadonlySet<string> = new Set([
 /** Redis pub/sub channel of a tenant's ACCESS_EVENT_TYPES events (in addition to `eventsChannel`). */
 export const accessChannel = (prefix: string, tenantId: string): string => `${prefix}:access:${tenantId}`;
 
+/**
+ * A message of an events or access channel as the object it must be, or null: not JSON, or JSON of anything else
+ * (`null`, an array, a number). Whoever can PUBLISH on Redis chooses these bytes, and every subscriber reads fields of
+ * what it parsed: until 2026-12-07 the gateway's EventHub and the worker's webhook listener read `event.tenantId` of
+ * `JSON.parse('null')`, which threw in ioredis's message emit (the gateway's process ended) or rejected a promise
+ * nobody awaited (every worker's process ended). Every subscriber parses with this.
+ */
+export function eventMessageObject(message: string): Record<string, unknown> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return null;
+  }
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
 /** Every channel an event is published on, in order: its tenant's events channel, and the access channel for ACCESS_EVENT_TYPES. */
 function channelsOf(prefix: string, event: { tenantId: string; type: string }): string[] {
   const events = eventsChannel(prefix, event.tenantId);

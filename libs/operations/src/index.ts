@@ -15,6 +15,7 @@ export {
   accessChannel,
   announceKeysChanged,
   apiKeysChangedChannel,
+  eventMessageObject,
   eventsChannel,
   notifyCommitted,
   type Publisher,

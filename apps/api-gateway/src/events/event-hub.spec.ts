@@ -98,6 +98,24 @@ describe(EventHub.name, () => {
     await hub.onApplicationShutdown();
   });
 
+  it('drops a message that is JSON of no object (null, an array, a number, a string) without throwing', async () => {
+    // Whoever can PUBLISH on Redis chooses the message: `null` threw in ioredis's emit and ended the gateway's process
+    // (until 2026-12-07).
+    const subscriber = new FakeSubscriber();
+    const hub = hubOn(subscriber);
+    const a = listener();
+    const adding = hub.add(TENANT, a);
+    subscriber.answer();
+    const off = await adding;
+    for (const message of ['null', '[]', '1', '"x"', 'true', '{']) expect(() => subscriber.emit('message', CHANNEL, message)).not.toThrow();
+    expect(a.deliver).not.toHaveBeenCalled();
+    const event = { id: 'e2', tenantId: TENANT, type: 'operation.completed', subjectType: 'operation', subjectId: 'o2', data: {}, createdAt: '' };
+    subscriber.emit('message', CHANNEL, JSON.stringify(event));
+    expect(a.deliver).toHaveBeenCalledWith(event);
+    off();
+    await hub.onApplicationShutdown();
+  });
+
   it('forgets a failed SUBSCRIBE and its listeners: the next listener sends it again', async () => {
     const subscriber = new FakeSubscriber();
     const hub = hubOn(subscriber);

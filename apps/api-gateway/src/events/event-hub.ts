@@ -5,7 +5,7 @@ import type { GatewayConfig } from '@payorch/config';
 import type { PublishedEvent } from '@payorch/db';
 import { isUuid } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { eventsChannel } from '@payorch/operations';
+import { eventMessageObject, eventsChannel } from '@payorch/operations';
 import { InjectRedis } from '@payorch/redis';
 
 import { GATEWAY_CONFIG, LOGGER } from '../common/tokens';
@@ -130,10 +130,8 @@ export class EventHub implements OnApplicationShutdown {
     const set = this.channels.get(tenantId)?.listeners;
     // A lingering channel (no listener) drops its messages unread.
     if (!set?.size || !isUuid(tenantId)) return;
-    let event: PublishedEvent;
-    try {
-      event = JSON.parse(message) as PublishedEvent;
-    } catch {
+    const event = eventMessageObject(message) as (PublishedEvent & Record<string, unknown>) | null;
+    if (event === null) {
       this.logger.warn({ channel }, 'unparseable live event dropped');
       return;
     }

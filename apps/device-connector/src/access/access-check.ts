@@ -1,4 +1,5 @@
 import { assertUnreachable, isUuid } from '@payorch/domain';
+import { eventMessageObject } from '@payorch/operations';
 
 import type { TerminalRow } from '../terminals/terminal-link';
 
@@ -49,13 +50,8 @@ export const TERMINAL_EVENTS: ReadonlySet<string> = new Set(['terminal.created',
 export function agentsToRecheck(channel: string, message: string): { tenantId: string; agentIds: string[]; wholeTenant?: true } | null {
   const tenantId = channel.slice(channel.lastIndexOf(':') + 1);
   if (!isUuid(tenantId)) return null;
-  let event: { tenantId?: unknown; type?: unknown; subjectId?: unknown; data?: unknown };
-  try {
-    event = JSON.parse(message) as typeof event;
-  } catch {
-    return null;
-  }
-  if (event === null || typeof event !== 'object' || event.tenantId !== tenantId || typeof event.type !== 'string') return null;
+  const event = eventMessageObject(message);
+  if (event === null || event.tenantId !== tenantId || typeof event.type !== 'string') return null;
   if (TENANT_EVENTS.has(event.type)) return { tenantId, agentIds: [], wholeTenant: true };
   const data = (event.data !== null && typeof event.data === 'object' ? event.data : {}) as Record<string, unknown>;
   const named = AGENT_EVENTS.has(event.type) ? [event.subjectId] : TERMINAL_EVENTS.has(event.type) ? [data.agentId, data.previousAgentId] : [];

@@ -86,4 +86,14 @@ describe(`${WebhookEventListener.name} (which events become fan-out jobs)`, () =
     const id = await deliver(listener, 'agent.online');
     expect(added).toEqual([{ jobId: id, data: { tenantId, eventId: id } }]);
   });
+
+  it('drops a message that is JSON of no object (null, an array, a number, a string): no rejection, nothing enqueued', async () => {
+    // Whoever can PUBLISH on Redis chooses the message: `null` rejected the listener's unawaited promise, which ended
+    // every worker's process (until 2026-12-07).
+    const listener = new WebhookEventListener(config, logger, db, queue, subscriber);
+    added.length = 0;
+    const onMessage = (listener as unknown as { onMessage(channel: string, message: string): Promise<void> }).onMessage.bind(listener);
+    for (const message of ['null', '[]', '1', '"x"', 'true', '{']) await expect(onMessage(`${PREFIX}:events:${tenantId}`, message)).resolves.toBeUndefined();
+    expect(added).toEqual([]);
+  });
 });

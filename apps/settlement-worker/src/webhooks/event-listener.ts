@@ -7,7 +7,7 @@ import type { WorkerConfig } from '@payorch/config';
 import type { Database } from '@payorch/db';
 import { isUuid, QUEUES } from '@payorch/domain';
 import type { Logger } from '@payorch/logging';
-import { webhooksChangedChannel } from '@payorch/operations';
+import { eventMessageObject, webhooksChangedChannel } from '@payorch/operations';
 import { InjectRedis } from '@payorch/redis';
 
 import { DATABASE, LOGGER, WORKER_CONFIG } from '../tokens';
@@ -74,12 +74,8 @@ export class WebhookEventListener implements OnModuleInit, OnApplicationShutdown
 
   private async onMessage(channel: string, message: string): Promise<void> {
     const tenantId = channel.slice(channel.lastIndexOf(':') + 1);
-    let event: { id?: unknown; tenantId?: unknown; type?: unknown };
-    try {
-      event = JSON.parse(message) as typeof event;
-    } catch {
-      return;
-    }
+    const event = eventMessageObject(message);
+    if (event === null) return;
     if (!isUuid(tenantId) || event.tenantId !== tenantId || typeof event.id !== 'string' || !isUuid(event.id) || typeof event.type !== 'string') return;
     if (!(await this.subscribed(tenantId, event.type))) return;
     try {
